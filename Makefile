@@ -1,0 +1,75 @@
+# veritrain: every target sets itself up first (`make setup` is idempotent).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(CURDIR)/$(VENV)/bin/python
+PIP     := $(PY) -m pip
+STAMP   := $(VENV)/.installed
+NPMSTAMP := node_modules/.installed
+SOLC_VERSION := 0.8.28
+SOLCX   := $(CURDIR)/.solcx
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export SOLCX_BINARY_PATH := $(SOLCX)
+export PYTHONUNBUFFERED := 1
+
+PYTEST_ARGS ?=
+
+.PHONY: help setup test test-all lint bench demo clean
+
+help:
+	@echo "make demo      set everything up, start a devnet and run one whole protocol round"
+	@echo "make test      set everything up and run the fast test suite (lint included)"
+	@echo "make test-all  the whole suite, slow tests included"
+	@echo "make lint      ruff, mypy and slither"
+	@echo "make bench     benchmarks; figures go to benchmarks/results/*.json"
+	@echo "make clean     remove the virtual environment, node_modules and build outputs"
+
+setup: $(STAMP) $(NPMSTAMP) $(SOLCX)/solc-v$(SOLC_VERSION)
+
+# The venv sees a machine's own torch (a CUDA build on a GPU machine) when the
+# system Python has one; otherwise the CPU build is installed, never a CUDA one.
+$(STAMP): pyproject.toml
+	@if [ ! -x $(PY) ]; then \
+	  if python3 -c 'import torch' 2>/dev/null; then python3 -m venv --system-site-packages $(VENV); \
+	  else python3 -m venv $(VENV); fi; fi
+	$(PIP) install -q --upgrade pip
+	@if ! $(PY) -c 'import torch' 2>/dev/null; then \
+	  $(PIP) install -q 'torch==2.13.0+cpu' || \
+	  $(PIP) install -q --index-url https://download.pytorch.org/whl/cpu 'torch==2.13.0'; fi
+	$(PIP) install -q -e '.[dev]'
+	@touch $@
+
+$(NPMSTAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# py-solc-x (and so brownie) finds compilers as `solc-v<version>` files in
+# SOLCX_BINARY_PATH; this one answers through solc-js (tools/solc/).
+$(SOLCX)/solc-v$(SOLC_VERSION): tools/solc/solc-adapter.js $(NPMSTAMP)
+	@mkdir -p $(SOLCX)
+	@printf '#!/bin/sh\nexec node "%s" "$$@"\n' "$(CURDIR)/tools/solc/solc-adapter.js" > $@
+	@chmod +x $@
+
+lint: setup
+	ruff check agents tests benchmarks scripts tools
+	ruff format --check agents tests benchmarks scripts tools
+	mypy
+	slither . --fail-medium
+
+test: setup lint
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: setup lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m benchmarks
+
+demo: setup
+	$(PY) -m scripts.demo_round
+
+clean:
+	rm -rf $(VENV) node_modules build .solcx .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,189 @@
+"""Commitments to tensors and states (PROTOCOL.md §4).
+
+The rules, binding for every party and mirrored by the contracts:
+
+- a tensor is flattened row-major as float32 little-endian bytes and cut into
+  leaves of 256 values (1024 bytes); the last leaf is padded with zero bytes;
+  a tensor with no elements has one all-zero leaf;
+- ``leaf_hash = sha256(leaf)``, ``node = sha256(left || right)``; the leaf
+  level is padded to a power of two with the hash of a zero leaf;
+- ``tensor_root = sha256(u64be(numel) || u32be(ndim) || u64be(dim)... || merkle_root)``;
+- a state root is the Merkle root, by the same rule, whose leaf hashes are the
+  tensor roots of the state's tensors in name order (names compared as UTF-8
+  bytes); a segment trace root and a step root are built the same way from
+  step roots and op record hashes.
+
+Everything here returns raw 32-byte digests; ``.hex()`` them for display.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+LEAF_VALUES = 256
+LEAF_BYTES = LEAF_VALUES * 4
+DIGEST_BYTES = 32
+ZERO_LEAF_HASH = hashlib.sha256(bytes(LEAF_BYTES)).digest()
+
+
+def _sha256(data: bytes | memoryview) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def as_float32_array(tensor: Any) -> np.ndarray:
+    """Return ``tensor`` (numpy array or torch tensor) as a C-contiguous float32 numpy array.
+
+    Raises ``TypeError`` for any other dtype: a commitment never converts silently.
+    """
+    if hasattr(tensor, "detach"):  # torch.Tensor, without importing torch here
+        tensor = tensor.detach().cpu().contiguous().numpy()
+    array = np.asarray(tensor)
+    if array.dtype != np.float32:
+        raise TypeError(f"commitments are over float32 tensors, got {array.dtype}")
+    return np.ascontiguousarray(array).astype("<f4", copy=False)
+
+
+def leaf_count(numel: int) -> int:
+    """Number of (unpadded) leaves of a tensor with ``numel`` elements."""
+    return max(1, -(-numel // LEAF_VALUES))
+
+
+def leaf_hashes(array: np.ndarray) -> np.ndarray:
+    """sha256 of every 1024-byte leaf of a float32 array, as a ``(leaves, 32)`` uint8 array."""
+    data = memoryview(as_float32_array(array)).cast("B")
+    count = leaf_count(len(data) // 4)
+    out = np.empty((count, DIGEST_BYTES), dtype=np.uint8)
+    full = len(data) // LEAF_BYTES
+    for i in range(full):
+        out[i] = np.frombuffer(_sha256(data[i * LEAF_BYTES : (i + 1) * LEAF_BYTES]), np.uint8)
+    if full < count:
+        tail = bytes(data[full * LEAF_BYTES :])
+        out[full] = np.frombuffer(_sha256(tail + bytes(LEAF_BYTES - len(tail))), np.uint8)
+    return out
+
+
+def _padded_width(count: int) -> int:
+    width = 1
+    while width < count:
+        width *= 2
+    return width
+
+
+def merkle_root(hashes: Sequence[bytes] | np.ndarray) -> bytes:
+    """Merkle root over leaf hashes, padding the leaf level with ``ZERO_LEAF_HASH``."""
+    level = [bytes(h) for h in hashes]
+    if not level:
+        return ZERO_LEAF_HASH
+    level += [ZERO_LEAF_HASH] * (_padded_width(len(level)) - len(level))
+    while len(level) > 1:
+        level = [_sha256(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def merkle_proof(hashes: Sequence[bytes] | np.ndarray, index: int) -> list[bytes]:
+    """Sibling hashes from leaf ``index`` up to (not including) the root."""
+    level = [bytes(h) for h in hashes]
+    if not 0 <= index < max(len(level), 1):
+        raise IndexError(f"leaf {index} out of range for {len(level)} leaves")
+    if not level:
+        level = [ZERO_LEAF_HASH]
+    level += [ZERO_LEAF_HASH] * (_padded_width(len(level)) - len(level))
+    proof: list[bytes] = []
+    while len(level) > 1:
+        proof.append(level[index ^ 1])
+        level = [_sha256(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+        index //= 2
+    return proof
+
+
+def verify_merkle_proof(leaf_hash: bytes, index: int, proof: Iterable[bytes], root: bytes) -> bool:
+    """Whether ``proof`` links ``leaf_hash`` at position ``index`` to ``root``."""
+    node = leaf_hash
+    for sibling in proof:
+        node = _sha256(sibling + node) if index & 1 else _sha256(node + sibling)
+        index //= 2
+    return index == 0 and node == root
+
+
+def shape_header(shape: Sequence[int]) -> bytes:
+    """``u64be(numel) || u32be(ndim) || u64be(dim)...``: the prefix of a tensor root."""
+    numel = 1
+    for dim in shape:
+        numel *= int(dim)
+    return struct.pack(">QI", numel, len(shape)) + b"".join(struct.pack(">Q", d) for d in shape)
+
+
+def root_from_merkle(shape: Sequence[int], tensor_merkle_root: bytes) -> bytes:
+    """A tensor root from its shape and the Merkle root of its leaves."""
+    return _sha256(shape_header(shape) + tensor_merkle_root)
+
+
+def tensor_root(tensor: Any) -> bytes:
+    """The tensor root of a float32 numpy array or torch tensor (PROTOCOL.md §4)."""
+    array = as_float32_array(tensor)
+    return root_from_merkle(array.shape, merkle_root(leaf_hashes(array)))
+
+
+def state_root(named_tensors: Mapping[str, Any]) -> bytes:
+    """The state root: Merkle root over tensor roots in name order (UTF-8 byte order)."""
+    names = sorted(named_tensors, key=lambda name: name.encode())
+    return merkle_root([tensor_root(named_tensors[name]) for name in names])
+
+
+def tensor_leaf(tensor: Any, index: int) -> bytes:
+    """The 1024 bytes of leaf ``index`` of a tensor, zero-padded."""
+    data = memoryview(as_float32_array(tensor)).cast("B")
+    if not 0 <= index < leaf_count(len(data) // 4):
+        raise IndexError(f"leaf {index} out of range")
+    chunk = bytes(data[index * LEAF_BYTES : (index + 1) * LEAF_BYTES])
+    return chunk + bytes(LEAF_BYTES - len(chunk))
+
+
+@dataclass(frozen=True)
+class LeafProof:
+    """A leaf of a tensor with everything needed to check it against the tensor root."""
+
+    shape: tuple[int, ...]
+    index: int
+    leaf: bytes
+    siblings: tuple[bytes, ...]
+
+    def verify(self, root: bytes) -> bool:
+        """Whether this leaf belongs, at its index, to the tensor with root ``root``."""
+        merkle = self.leaf_merkle_root()
+        return merkle is not None and root_from_merkle(self.shape, merkle) == root
+
+    def leaf_merkle_root(self) -> bytes | None:
+        """The Merkle root the proof implies, or ``None`` if the proof is malformed."""
+        numel = 1
+        for dim in self.shape:
+            numel *= dim
+        width = _padded_width(leaf_count(numel))
+        if len(self.leaf) != LEAF_BYTES or len(self.siblings) != width.bit_length() - 1:
+            return None
+        if not 0 <= self.index < leaf_count(numel):
+            return None
+        node = _sha256(self.leaf)
+        index = self.index
+        for sibling in self.siblings:
+            node = _sha256(sibling + node) if index & 1 else _sha256(node + sibling)
+            index //= 2
+        return node
+
+
+def tensor_leaf_proof(tensor: Any, index: int) -> LeafProof:
+    """A ``LeafProof`` for leaf ``index`` of ``tensor``."""
+    array = as_float32_array(tensor)
+    hashes = leaf_hashes(array)
+    return LeafProof(
+        shape=tuple(int(d) for d in array.shape),
+        index=index,
+        leaf=tensor_leaf(array, index),
+        siblings=tuple(merkle_proof(hashes, index)),
+    )
