@@ -1,0 +1,201 @@
+"""The native backend: the spec's model, loss and optimizer in plain torch (CPU or CUDA).
+
+The optimizers are torch's own (``foreach=False``, single-tensor formulas):
+
+- SGD: ``g = g + wd·p``; ``b = μ·b + g``; ``p = p − lr·b`` (the buffer starts at
+  zero, so the first step uses the same formula as every other);
+- Adam: ``t = t + 1``; ``g = g + wd·p``; ``m = lerp(m, g, 1 − β1)``;
+  ``v = β2·v + (1 − β2)·g²``; ``p = p − (lr / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + eps)``.
+
+Options vary how the same arithmetic is carried out without changing what is
+computed, which is what an honest solver on other hardware does:
+``threads`` (intra-op threads), ``microbatches`` (gradient accumulation over
+equal slices of each batch, each slice's loss weighted by its share) and
+``device``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from agents.learning.backend import Backend, BackendError, Session, StepCallback, register_backend
+from agents.learning.layout import (
+    OPT_PREFIX,
+    PARAM_PREFIX,
+    STEP,
+    State,
+    layout_problems,
+    optimizer_slots,
+    ordered,
+    step_of,
+    step_tensor,
+)
+from agents.learning.models import build_model, loss_value
+from agents.learning.schedule import LearningRate
+from agents.learning.spec import AdamSpec
+from agents.learning.task import Task
+
+
+class NativeBackend(Backend):
+    """Plain torch; see the module docstring for the options."""
+
+    name = "native"
+
+    def __init__(
+        self, device: str = "cpu", threads: int | None = None, microbatches: int = 1
+    ) -> None:
+        if microbatches < 1:
+            raise BackendError("microbatches must be at least 1")
+        if threads is not None and threads < 1:
+            raise BackendError("threads must be at least 1")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendError("device cuda requested but torch sees no CUDA device")
+        self.device = torch.device(device)
+        self.threads = threads
+        self.microbatches = microbatches
+
+    def start(self, task: Task, state: State, *, trace: bool = False) -> Session:
+        return NativeSession(self, task, state)
+
+    def describe(self) -> str:
+        options = [f"device={self.device}"]
+        if self.threads is not None:
+            options.append(f"threads={self.threads}")
+        if self.microbatches != 1:
+            options.append(f"microbatches={self.microbatches}")
+        return f"native({', '.join(options)})"
+
+
+@contextmanager
+def _threads(count: int | None) -> Iterator[None]:
+    if count is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class NativeSession(Session):
+    """Model and optimizer live on the backend's device between ``run`` calls."""
+
+    def __init__(self, backend: NativeBackend, task: Task, state: State) -> None:
+        problems = layout_problems(task.spec, state)
+        if problems:
+            raise BackendError(f"state does not fit task {task.spec.name}: {'; '.join(problems)}")
+        spec = task.spec
+        if spec.batch_size % backend.microbatches:
+            raise BackendError(
+                f"batch size {spec.batch_size} does not split into {backend.microbatches} slices"
+            )
+        self._backend = backend
+        self._task = task
+        self._spec = spec
+        self._device = backend.device
+        self._step = step_of(state)
+        self._rate = LearningRate(spec)
+        self._model = build_model(spec).to(self._device)
+        self._params = dict(self._model.named_parameters())
+        with torch.no_grad():
+            for path, param in self._params.items():
+                param.copy_(torch.from_numpy(np.asarray(state[PARAM_PREFIX + path])))
+        self._optimizer = self._make_optimizer(state)
+        inputs = torch.from_numpy(np.ascontiguousarray(task.inputs)).to(self._device)
+        if task.targets is None:
+            windows = inputs.unfold(0, task.context + 1, 1)
+            self._inputs, self._targets = windows[:, :-1], windows[:, 1:]
+        else:
+            self._inputs = inputs
+            self._targets = torch.from_numpy(np.ascontiguousarray(task.targets)).to(self._device)
+
+    def _make_optimizer(self, state: State) -> torch.optim.Optimizer:
+        spec = self._spec.optimizer
+        params = list(self._params.values())
+        optimizer: torch.optim.Optimizer
+        if isinstance(spec, AdamSpec):
+            optimizer = torch.optim.Adam(
+                params,
+                lr=0.0,
+                betas=(float(np.float32(spec.beta1)), float(np.float32(spec.beta2))),
+                eps=float(np.float32(spec.eps)),
+                weight_decay=float(np.float32(spec.weight_decay)),
+                foreach=False,
+                fused=False,
+            )
+        else:
+            optimizer = torch.optim.SGD(
+                params,
+                lr=0.0,
+                momentum=float(np.float32(spec.momentum)),
+                weight_decay=float(np.float32(spec.weight_decay)),
+                foreach=False,
+            )
+        slots = optimizer_slots(spec)
+        for path, param in self._params.items():
+            tensors = {
+                slot: torch.from_numpy(np.array(state[f"{OPT_PREFIX}{path}/{slot}"])).to(
+                    self._device
+                )
+                for slot in slots
+            }
+            if isinstance(spec, AdamSpec):
+                optimizer.state[param] = {
+                    "step": torch.tensor(float(self._step), dtype=torch.float32),
+                    "exp_avg": tensors["exp_avg"],
+                    "exp_avg_sq": tensors["exp_avg_sq"],
+                }
+            elif slots:
+                optimizer.state[param] = {"momentum_buffer": tensors["momentum"]}
+        return optimizer
+
+    def run(self, batches: np.ndarray, on_step: StepCallback | None = None) -> None:
+        batches = np.asarray(batches, dtype=np.int64)
+        if batches.ndim != 2 or batches.shape[1] != self._spec.batch_size:
+            raise BackendError(f"batches must be [steps, {self._spec.batch_size}] sample indices")
+        if batches.size and (batches.min() < 0 or batches.max() >= self._task.samples):
+            raise BackendError("a batch index is outside the dataset")
+        if self._step + len(batches) > self._spec.steps:
+            raise BackendError(
+                f"running {len(batches)} steps from step {self._step} overshoots the task"
+            )
+        all_rows = torch.from_numpy(batches).to(self._device)
+        slices = self._backend.microbatches
+        share = self._spec.batch_size // slices
+        with _threads(self._backend.threads):
+            for rows in all_rows:
+                rate = float(self._rate(self._step))
+                for group in self._optimizer.param_groups:
+                    group["lr"] = rate
+                self._optimizer.zero_grad(set_to_none=True)
+                for part in range(slices):
+                    index = rows[part * share : (part + 1) * share] if slices > 1 else rows
+                    output = self._model(self._inputs[index])
+                    loss = loss_value(self._spec, output, self._targets[index])
+                    if slices > 1:
+                        loss = loss * (share / self._spec.batch_size)
+                    loss.backward()  # type: ignore[no-untyped-call]
+                self._optimizer.step()
+                self._step += 1
+                if on_step is not None:
+                    on_step(self._step)
+
+    def state(self) -> State:
+        out: State = {}
+        for path, param in self._params.items():
+            out[PARAM_PREFIX + path] = param.detach().cpu().numpy().copy()
+            kept = self._optimizer.state.get(param, {})
+            for slot in optimizer_slots(self._spec.optimizer):
+                key = "momentum_buffer" if slot == "momentum" else slot
+                out[f"{OPT_PREFIX}{path}/{slot}"] = kept[key].detach().cpu().numpy().copy()
+        out[STEP] = step_tensor(self._step)
+        return ordered(out)
+
+
+register_backend("native", NativeBackend)

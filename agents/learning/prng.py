@@ -1,0 +1,114 @@
+"""The task PRNG: sha256 in counter mode, so every machine draws the same bits from a seed.
+
+A stream is named by the task seed and a label (for example ``init/param/layers.0.weight``
+or ``order/epoch/3``). Its block ``j`` is
+
+    sha256("veritrain/prng/1" || u64be(seed) || u32be(len(label)) || label || u64be(j))
+
+and each block gives four 64-bit words, big-endian, in order. A stream is read
+word by word from block 0. Derived draws:
+
+- ``below(n)``: an unbiased integer in ``[0, n)`` by rejection: take the next
+  word ``x``; if ``x >= 2**64 − (2**64 mod n)`` discard it and take the next;
+  otherwise the draw is ``x mod n``;
+- ``symmetric_float32(count, bound)``: for each word, ``u = (x >> 40) − 2**23``
+  (a 24-bit signed integer), ``t = u · 2**−23`` (exact in binary32, in ``[−1, 1)``),
+  value ``= float32(bound) · t`` with one binary32 rounding.
+
+Nothing here uses a platform RNG, libm or a library's init functions, so the
+values are bit-identical everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+DOMAIN = b"veritrain/prng/1"
+WORDS_PER_BLOCK = 4
+_TWO64 = 1 << 64
+
+
+def _prefix(seed: int, label: str) -> bytes:
+    encoded = label.encode()
+    return DOMAIN + seed.to_bytes(8, "big") + len(encoded).to_bytes(4, "big") + encoded
+
+
+def words(seed: int, label: str, count: int, first_block: int = 0) -> np.ndarray:
+    """``count`` words of stream (seed, label) starting at block ``first_block``, as uint64."""
+    prefix = _prefix(seed, label)
+    blocks = -(-count // WORDS_PER_BLOCK)
+    data = b"".join(
+        hashlib.sha256(prefix + j.to_bytes(8, "big")).digest()
+        for j in range(first_block, first_block + blocks)
+    )
+    return np.frombuffer(data, dtype=">u8")[:count].astype(np.uint64)
+
+
+class Stream:
+    """A stream read word by word (for draws whose word count is not known in advance)."""
+
+    def __init__(self, seed: int, label: str) -> None:
+        self._seed = seed
+        self._label = label
+        self._block = 0
+        self._buffer: list[int] = []
+        self._position = 0
+
+    def take(self, count: int) -> list[int]:
+        """The next ``count`` words, as Python integers."""
+        while len(self._buffer) - self._position < count:
+            need = count - (len(self._buffer) - self._position)
+            blocks = max(64, -(-need // WORDS_PER_BLOCK))
+            fresh = words(self._seed, self._label, blocks * WORDS_PER_BLOCK, self._block)
+            self._block += blocks
+            self._buffer = self._buffer[self._position :] + fresh.tolist()
+            self._position = 0
+        out = self._buffer[self._position : self._position + count]
+        self._position += count
+        return out
+
+    def below(self, n: int) -> int:
+        """An unbiased integer in ``[0, n)`` (rejection sampling, see the module docstring)."""
+        if not 1 <= n <= _TWO64:
+            raise ValueError(f"below({n}): n must be in [1, 2**64]")
+        limit = _TWO64 - _TWO64 % n
+        while True:
+            (x,) = self.take(1)
+            if x < limit:
+                return x % n
+
+
+def permutation(seed: int, label: str, n: int) -> np.ndarray:
+    """A uniform permutation of ``range(n)`` by Fisher–Yates over stream (seed, label).
+
+    For ``i`` from ``n − 1`` down to 1: ``j = below(i + 1)``, swap positions ``i`` and ``j``.
+    """
+    stream = Stream(seed, label)
+    order = list(range(n))
+    # Words are drawn n − 1 at a time (a rejection, probability below n / 2**64
+    # per draw, only means one more word is read, in stream order).
+    draws: list[int] = []
+    position = 0
+    i = n - 1
+    while i >= 1:
+        if position == len(draws):
+            draws, position = stream.take(i), 0
+        x = draws[position]
+        position += 1
+        bound = i + 1
+        if x >= _TWO64 - _TWO64 % bound:
+            continue
+        j = x % bound
+        order[i], order[j] = order[j], order[i]
+        i -= 1
+    return np.array(order, dtype=np.int64)
+
+
+def symmetric_float32(seed: int, label: str, count: int, bound: float) -> np.ndarray:
+    """``count`` binary32 values ``float32(bound) · t``, ``t`` uniform on a grid of [−1, 1)."""
+    raw = words(seed, label, count)
+    grid = (raw >> np.uint64(40)).astype(np.int64) - (1 << 23)
+    t = grid.astype(np.float32) * np.float32(2.0**-23)  # both steps exact
+    return np.float32(bound) * t
