@@ -1,5 +1,36 @@
-"""The artifact store: IPFS-exact CIDs, embedded by default, Kubo when configured."""
+"""The artifact store: IPFS-exact CIDs, embedded by default, Kubo when configured.
 
-from agents.store.base import AddOptions, ArtifactStore, StoreError, canonical_json
+Everything else in veritrain opens its store with :func:`open_store` and codes against
+:class:`ArtifactStore`.
+"""
 
-__all__ = ["AddOptions", "ArtifactStore", "StoreError", "canonical_json"]
+from agents.store.base import (
+    AddOptions,
+    ArtifactStore,
+    BackendError,
+    CorruptBlockError,
+    MissingBlockError,
+    StoreError,
+    canonical_json,
+)
+from agents.store.cid import CID, InvalidCIDError, UnsupportedCIDError
+from agents.store.config import ENV_VAR, default_store_path, open_store
+from agents.store.importer import cid_of_bytes, cid_of_file
+
+__all__ = [
+    "CID",
+    "ENV_VAR",
+    "AddOptions",
+    "ArtifactStore",
+    "BackendError",
+    "CorruptBlockError",
+    "InvalidCIDError",
+    "MissingBlockError",
+    "StoreError",
+    "UnsupportedCIDError",
+    "canonical_json",
+    "cid_of_bytes",
+    "cid_of_file",
+    "default_store_path",
+    "open_store",
+]

@@ -7,7 +7,10 @@ print for the same options, and both check every read against its CID.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +24,24 @@ class StoreError(VeritrainError):
     """An artifact could not be stored or read (missing, corrupt, unreachable backend, ...)."""
 
 
+class MissingBlockError(StoreError):
+    """A block the content needs is not in the store."""
+
+
+class CorruptBlockError(StoreError):
+    """A block's bytes do not hash to its CID (or do not decode as its codec says)."""
+
+
+class BackendError(StoreError):
+    """The configured backend (a Kubo node, ``veritrain store serve``) failed or is unreachable."""
+
+
+# Kubo's chunker refuses chunks above 1 MiB; leaves stay within what every node exchanges.
+MAX_CHUNK_SIZE = 1_048_576
+# An inner node of 16384 links stays well under 1 MiB, the block size nodes accept.
+MAX_LINKS = 16_384
+
+
 @dataclass(frozen=True)
 class AddOptions:
     """How content is chunked and addressed; the defaults are Kubo's ``ipfs add`` defaults."""
@@ -30,6 +51,13 @@ class AddOptions:
     max_links: int = 174
     # None: Kubo's rule (raw leaves exactly when cid_version is 1).
     raw_leaves: bool | None = None
+
+    def __post_init__(self) -> None:
+        _require_int("cid_version", self.cid_version, 0, 1)
+        _require_int("chunk_size", self.chunk_size, 1, MAX_CHUNK_SIZE)
+        _require_int("max_links", self.max_links, 2, MAX_LINKS)
+        if self.raw_leaves is not None and not isinstance(self.raw_leaves, bool):
+            raise StoreError(f"raw_leaves must be true, false or unset, not {self.raw_leaves!r}")
 
     @property
     def uses_raw_leaves(self) -> bool:
@@ -71,6 +99,24 @@ class ArtifactStore(ABC):
         """The whole content named by ``cid``."""
         return b"".join(self.open(cid))
 
+    def get_file(self, cid: str, path: Path) -> None:
+        """Write the content named by ``cid`` to ``path``, streaming.
+
+        The file appears whole or not at all: the content goes to a temporary file in the
+        same directory, which replaces ``path`` only once every block has been verified.
+        """
+        path = Path(path)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for piece in self.open(cid):
+                    out.write(piece)
+            os.replace(tmp_name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+
     def put_json(self, value: Any, options: AddOptions | None = None) -> str:
         """Store ``value`` as canonical JSON (sorted keys, no spaces, UTF-8) and return its CID."""
         return self.put_bytes(canonical_json(value), options)
@@ -81,6 +127,11 @@ class ArtifactStore(ABC):
             return json.loads(self.get_bytes(cid))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StoreError(f"artifact {cid} is not valid JSON: {exc}") from exc
+
+
+def _require_int(name: str, value: object, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise StoreError(f"{name} must be an integer from {low} to {high}, not {value!r}")
 
 
 def canonical_json(value: Any) -> bytes:

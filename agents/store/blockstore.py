@@ -1,0 +1,180 @@
+"""Blocks on disk, one file each, written atomically and checked on every read.
+
+Layout: ``blocks/<first two hex digits of the digest>/<sha2-256 digest in hex>``. A block
+is keyed by its digest alone (the codec lives in the CID), so the same bytes named by a
+CIDv0 and a CIDv1 are stored once.
+
+Writes go to a temporary file in the block's own directory, are flushed to disk
+(``fsync``), and are then renamed over the final name: a reader, another process, or the
+store after a crash sees either no block or the whole block, never a torn one. A
+temporary file left by a killed writer is never read as a block and is removed by
+garbage collection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from agents.store.base import CorruptBlockError, MissingBlockError
+from agents.store.cid import CID
+from agents.store.importer import Buffer
+
+# Nodes exchange blocks of at most 2 MiB; nothing larger is ever read as a block.
+MAX_BLOCK_SIZE = 2 * 1024 * 1024
+TEMP_PREFIX = ".tmp-"
+_HEX = frozenset("0123456789abcdef")
+
+
+def _write_all(fd: int, parts: Sequence[Buffer]) -> None:
+    views = [memoryview(p) for p in parts if len(p)]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
+
+
+def fsync_directory(path: Path) -> None:
+    """Make a directory's entries (new names, renames) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Blockstore:
+    """Content-addressed block files under ``root``."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = root
+        self.fsync = fsync
+
+    def path(self, digest: bytes) -> Path:
+        name = digest.hex()
+        return self.root / name[:2] / name
+
+    def get(self, cid: CID) -> bytes:
+        """The block named by ``cid``, after checking that its bytes hash to the CID."""
+        path = self.path(cid.digest)
+        try:
+            with open(path, "rb", buffering=0) as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > MAX_BLOCK_SIZE:
+                    raise CorruptBlockError(
+                        f"block {cid} is corrupt: {size} bytes, more than any block can have"
+                    )
+                data = handle.read(size + 1)
+        except FileNotFoundError as exc:
+            raise MissingBlockError(f"block {cid} is not in the store") from exc
+        if hashlib.sha256(data).digest() != cid.digest:
+            raise CorruptBlockError(
+                f"block {cid} is corrupt: its {len(data)} bytes on disk ({path}) do not hash "
+                "to its CID"
+            )
+        return data
+
+    def first_byte(self, cid: CID) -> bytes:
+        """The first byte of a stored block (``b""`` if empty), without reading the rest."""
+        try:
+            with open(self.path(cid.digest), "rb", buffering=0) as handle:
+                return handle.read(1)
+        except FileNotFoundError as exc:
+            raise MissingBlockError(f"block {cid} is not in the store") from exc
+
+    def size(self, cid: CID) -> int | None:
+        """The stored block's size in bytes, or ``None`` if it is absent."""
+        try:
+            return self.path(cid.digest).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def put(self, cid: CID, parts: Sequence[Buffer]) -> Path | None:
+        """Store a block atomically unless an intact-looking copy exists.
+
+        Returns the directory that got a new entry (to make durable), or ``None``.
+        """
+        path = self.path(cid.digest)
+        total = sum(len(p) for p in parts)
+        try:
+            if path.stat().st_size == total:
+                return None
+        except FileNotFoundError:
+            pass
+        directory = path.parent
+        directory.mkdir(exist_ok=True)
+        tmp = directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            try:
+                _write_all(fd, parts)
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return directory
+
+    def delete(self, digest: bytes) -> int:
+        """Remove a block; return the bytes freed (0 if it was already gone)."""
+        path = self.path(digest)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
+
+    def digests(self) -> Iterator[tuple[bytes, Path]]:
+        """Every stored block's digest and path (temporary files excluded)."""
+        for shard in sorted(self._shards()):
+            for entry in os.scandir(shard):
+                name = entry.name
+                if len(name) == 64 and name[:2] == shard.name and set(name) <= _HEX:
+                    yield bytes.fromhex(name), Path(entry.path)
+
+    def temp_files(self) -> Iterator[Path]:
+        """Temporary files of writes in progress or of writers that died."""
+        for shard in self._shards():
+            for entry in os.scandir(shard):
+                if entry.name.startswith(TEMP_PREFIX):
+                    yield Path(entry.path)
+
+    def _shards(self) -> Iterator[Path]:
+        if not self.root.is_dir():
+            return
+        for entry in os.scandir(self.root):
+            if entry.is_dir() and len(entry.name) == 2 and set(entry.name) <= _HEX:
+                yield Path(entry.path)
+
+
+class BlockBatch:
+    """The blocks of one import; :meth:`sync` makes every new directory entry durable."""
+
+    def __init__(self, blocks: Blockstore) -> None:
+        self._blocks = blocks
+        self._dirty: set[Path] = set()
+        self.blocks_written = 0
+
+    def put_block(self, cid: CID, parts: Sequence[Buffer]) -> None:
+        directory = self._blocks.put(cid, parts)
+        if directory is not None:
+            self._dirty.add(directory)
+            self.blocks_written += 1
+
+    def sync(self) -> None:
+        if self._blocks.fsync:
+            for directory in sorted(self._dirty):
+                fsync_directory(directory)
+            if self._dirty:
+                fsync_directory(self._blocks.root)
+        self._dirty.clear()

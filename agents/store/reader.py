@@ -1,0 +1,161 @@
+"""Reading a UnixFS file DAG back, every byte checked against a CID.
+
+:class:`DagReader` walks a file's DAG depth first and yields its content in order. It
+gets blocks through a ``fetch`` function that returns a block only after checking its
+hash. Given a ``stream`` of the file's bytes as well (Kubo's ``/cat``), it takes leaves
+from the stream instead of fetching each one, and checks each leaf's bytes against the
+leaf's CID before yielding them: raw leaves by their sha2-256, dag-pb leaves by hashing
+the canonical leaf encoding around the bytes (Kubo's ``File`` leaves, or ``Raw`` leaves
+of older importers). Inner nodes always come through ``fetch``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from agents.store.base import MAX_CHUNK_SIZE, CorruptBlockError, StoreError
+from agents.store.cid import CID, DAG_PB, RAW
+from agents.store.dagpb import DagPbError, PBLink, PBNode, decode_node
+from agents.store.unixfs import DataType, UnixFSData, UnixFSError, decode_data, leaf_frame
+
+FetchBlock = Callable[[CID], bytes]
+
+
+class ContentStream(Protocol):
+    """The file's bytes in order (e.g. an HTTP response body)."""
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes; ``b""`` only at the end."""
+
+
+def decode_file_node(cid: CID, block: bytes) -> tuple[PBNode, UnixFSData]:
+    """Decode a dag-pb block that must be a UnixFS file node (or leaf)."""
+    try:
+        node = decode_node(block)
+        if node.data is None:
+            raise UnixFSError("no UnixFS data")
+        fs = decode_data(node.data)
+    except (DagPbError, UnixFSError) as exc:
+        raise CorruptBlockError(f"block {cid} is not a valid UnixFS node: {exc}") from exc
+    if fs.type == DataType.DIRECTORY or fs.type == DataType.HAMT_SHARD:
+        raise StoreError(f"{cid} is a UnixFS directory; the store reads files only")
+    if fs.type not in (DataType.FILE, DataType.RAW):
+        raise StoreError(f"{cid} is a UnixFS node of type {fs.type}, not a file")
+    if node.links and len(fs.blocksizes) != len(node.links):
+        raise CorruptBlockError(
+            f"block {cid} has {len(node.links)} links but {len(fs.blocksizes)} block sizes"
+        )
+    own = len(fs.data) if fs.data is not None else 0
+    total = own + sum(fs.blocksizes)
+    if fs.filesize is not None and fs.filesize != total:
+        raise CorruptBlockError(
+            f"block {cid} says its file has {fs.filesize} bytes but its parts add up to {total}"
+        )
+    return node, fs
+
+
+def node_links(cid: CID, block: bytes) -> tuple[PBLink, ...]:
+    """The links of any block (none for raw blocks)."""
+    if cid.codec == RAW:
+        return ()
+    try:
+        return decode_node(block).links
+    except DagPbError as exc:
+        raise CorruptBlockError(f"block {cid} is not valid dag-pb: {exc}") from exc
+
+
+def file_size(cid: CID, block: bytes) -> int:
+    """The size of the file whose root block is ``block``."""
+    if cid.codec == RAW:
+        return len(block)
+    _, fs = decode_file_node(cid, block)
+    return (len(fs.data) if fs.data is not None else 0) + sum(fs.blocksizes)
+
+
+def looks_like_leaf(link: PBLink, file_bytes: int) -> bool:
+    """Whether a child is (by its CID and cumulative size) a leaf holding ``file_bytes``."""
+    if link.cid.codec == RAW:
+        return True
+    if link.cid.codec != DAG_PB or file_bytes > MAX_CHUNK_SIZE or link.tsize is None:
+        return False
+    return link.tsize == file_bytes + leaf_frame(file_bytes).overhead
+
+
+class DagReader:
+    """Yields a UnixFS file's content from its root CID; see the module docstring."""
+
+    def __init__(self, fetch: FetchBlock, stream: ContentStream | None = None) -> None:
+        self._fetch = fetch
+        self._stream = stream
+
+    def content(self, root: CID) -> Iterator[bytes]:
+        """The file's bytes, in pieces (one per leaf), each checked before it is yielded."""
+        if root.codec not in (DAG_PB, RAW):
+            root.require_content()
+        yield from self._subtree(root, None)
+        if self._stream is not None and self._stream.read(1):
+            raise CorruptBlockError(f"the content stream of {root} is longer than its DAG")
+
+    def _subtree(self, cid: CID, expected: int | None) -> Iterator[bytes]:
+        block = self._fetch(cid)
+        if cid.codec == RAW:
+            self._check_size(cid, len(block), expected)
+            if block:
+                yield self._known(cid, block)
+            return
+        node, fs = decode_file_node(cid, block)
+        own = bytes(fs.data) if fs.data is not None else b""
+        self._check_size(cid, len(own) + sum(fs.blocksizes), expected)
+        if own:
+            yield self._known(cid, own)
+        for link, size in zip(node.links, fs.blocksizes, strict=True):
+            if self._stream is not None and looks_like_leaf(link, size):
+                if size:
+                    yield self._streamed_leaf(link.cid, size)
+            else:
+                yield from self._subtree(link.cid, size)
+
+    @staticmethod
+    def _check_size(cid: CID, actual: int, expected: int | None) -> None:
+        if expected is not None and actual != expected:
+            raise CorruptBlockError(
+                f"the DAG is inconsistent: {cid} holds {actual} bytes, its parent says {expected}"
+            )
+
+    def _take(self, cid: CID, size: int) -> bytes:
+        assert self._stream is not None
+        pieces: list[bytes] = []
+        remaining = size
+        while remaining:
+            piece = self._stream.read(remaining)
+            if not piece:
+                raise CorruptBlockError(f"the content stream ended inside block {cid}")
+            pieces.append(piece)
+            remaining -= len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _known(self, cid: CID, data: bytes) -> bytes:
+        # Bytes that came from a checked block; a stream must agree with them.
+        if self._stream is not None and self._take(cid, len(data)) != data:
+            raise CorruptBlockError(f"the content stream disagrees with block {cid}")
+        return data
+
+    def _streamed_leaf(self, cid: CID, size: int) -> bytes:
+        data = self._take(cid, size)
+        if cid.codec == RAW:
+            if hashlib.sha256(data).digest() == cid.digest:
+                return data
+        else:
+            for kind in (DataType.FILE, DataType.RAW):
+                frame = leaf_frame(size, kind)
+                digest = hashlib.sha256(frame.prefix)
+                digest.update(data)
+                digest.update(frame.suffix)
+                if digest.digest() == cid.digest:
+                    return data
+            # A leaf encoded some other way: check it against the block itself.
+            if b"".join(DagReader(self._fetch).content(cid)) == data:
+                return data
+        raise CorruptBlockError(f"the content stream's bytes for block {cid} do not match its CID")
