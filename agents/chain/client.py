@@ -1,0 +1,163 @@
+"""Typed access to the few Ethereum JSON-RPC methods veritrain uses.
+
+Only standard methods (no server-side filters, no node-specific extensions)
+so any EVM node serves the agents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agents.chain.errors import RpcError, WrongChainError
+from agents.chain.rpc import JsonRpc, RetryPolicy, hex_int, to_int
+
+BlockId = int | str  # a number, or "latest" / "pending" / "safe" / "finalized"
+
+
+@dataclass(frozen=True)
+class Block:
+    """The parts of a block header the agents read."""
+
+    number: int
+    hash: str
+    timestamp: int
+    base_fee: int | None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A mined transaction's outcome."""
+
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    status: int
+    gas_used: int
+    effective_gas_price: int
+    logs: list[dict[str, Any]]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == 1
+
+
+def _block_param(block: BlockId) -> str:
+    return hex_int(block) if isinstance(block, int) else block
+
+
+class ChainClient:
+    """One EVM node, reached over HTTP JSON-RPC with retries on transient failures."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0, retry: RetryPolicy | None = None):
+        self.rpc = JsonRpc(url, timeout=timeout, retry=retry)
+        self.url = url
+        self._chain_id: int | None = None
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def chain_id(self) -> int:
+        """The chain id the node serves (asked once, then remembered)."""
+        if self._chain_id is None:
+            self._chain_id = to_int(self.rpc.request("eth_chainId"))
+        return self._chain_id
+
+    def require_chain(self, expected: int) -> None:
+        """Raise :class:`WrongChainError` unless the node serves chain ``expected``."""
+        actual = self.chain_id()
+        if actual != expected:
+            raise WrongChainError(
+                f"RPC endpoint {self.url} serves chain id {actual}, "
+                f"but the deployment was made on chain id {expected}"
+            )
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def block_number(self) -> int:
+        return to_int(self.rpc.request("eth_blockNumber"))
+
+    def block(self, block: BlockId = "latest") -> Block:
+        """A block header; raises :class:`RpcError` if the node does not know it."""
+        raw = self.rpc.request("eth_getBlockByNumber", [_block_param(block), False])
+        if raw is None:
+            raise RpcError("eth_getBlockByNumber", 0, f"block {block} not found")
+        base_fee = raw.get("baseFeePerGas")
+        return Block(
+            number=to_int(raw["number"]),
+            hash=raw["hash"],
+            timestamp=to_int(raw["timestamp"]),
+            base_fee=to_int(base_fee) if base_fee is not None else None,
+        )
+
+    def logs(
+        self, addresses: Sequence[str], from_block: int, to_block: int
+    ) -> list[dict[str, Any]]:
+        """Every log of ``addresses`` in ``[from_block, to_block]`` (``eth_getLogs``)."""
+        result = self.rpc.request(
+            "eth_getLogs",
+            [
+                {
+                    "address": list(addresses),
+                    "fromBlock": hex_int(from_block),
+                    "toBlock": hex_int(to_block),
+                }
+            ],
+        )
+        return list(result or [])
+
+    def call(
+        self, to: str, data: bytes, *, sender: str | None = None, block: BlockId = "latest"
+    ) -> bytes:
+        """``eth_call``; a revert raises :class:`RpcError` carrying the revert data."""
+        tx: dict[str, Any] = {"to": to, "data": "0x" + data.hex()}
+        if sender is not None:
+            tx["from"] = sender
+        return bytes.fromhex(str(self.rpc.request("eth_call", [tx, _block_param(block)]))[2:])
+
+    def code(self, address: str) -> bytes:
+        return bytes.fromhex(str(self.rpc.request("eth_getCode", [address, "latest"]))[2:])
+
+    def balance(self, address: str, block: BlockId = "latest") -> int:
+        return to_int(self.rpc.request("eth_getBalance", [address, _block_param(block)]))
+
+    def nonce(self, address: str, block: BlockId = "pending") -> int:
+        return to_int(self.rpc.request("eth_getTransactionCount", [address, _block_param(block)]))
+
+    def receipt(self, tx_hash: str) -> Receipt | None:
+        raw = self.rpc.request("eth_getTransactionReceipt", [tx_hash])
+        if raw is None or raw.get("blockNumber") is None:
+            return None
+        return Receipt(
+            tx_hash=raw["transactionHash"],
+            block_number=to_int(raw["blockNumber"]),
+            block_hash=raw["blockHash"],
+            status=to_int(raw.get("status", "0x1")),
+            gas_used=to_int(raw["gasUsed"]),
+            effective_gas_price=to_int(raw.get("effectiveGasPrice")),
+            logs=list(raw.get("logs") or []),
+        )
+
+    def transaction_known(self, tx_hash: str) -> bool:
+        """Whether the node knows the transaction (pending or mined)."""
+        return self.rpc.request("eth_getTransactionByHash", [tx_hash]) is not None
+
+    # -- fees and sending -------------------------------------------------------------------
+
+    def estimate_gas(self, tx: dict[str, Any]) -> int:
+        """``eth_estimateGas``; a revert raises :class:`RpcError` carrying the revert data."""
+        return to_int(self.rpc.request("eth_estimateGas", [tx]))
+
+    def max_priority_fee(self) -> int:
+        """The node's suggested tip; 1 gwei where the node has no opinion."""
+        try:
+            return to_int(self.rpc.request("eth_maxPriorityFeePerGas"))
+        except RpcError:
+            return 10**9
+
+    def gas_price(self) -> int:
+        return to_int(self.rpc.request("eth_gasPrice"))
+
+    def send_raw(self, raw: bytes) -> str:
+        """Broadcast a signed transaction; returns its hash."""
+        return str(self.rpc.request("eth_sendRawTransaction", ["0x" + raw.hex()]))

@@ -1,0 +1,426 @@
+"""The transaction executor: turns intents into signed, journaled, broadcast transactions.
+
+One executor per key; it owns that key's nonce counter, so everything an agent
+sends goes through it in one sequence. The write order (journal, then
+broadcast) is described in :mod:`agents.chain.journal`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from agents.chain.abi import ContractInterface, RevertDecoder
+from agents.chain.client import ChainClient
+from agents.chain.errors import (
+    ChainError,
+    InsufficientFundsError,
+    RevertedError,
+    RpcError,
+    RpcUnavailableError,
+)
+from agents.chain.journal import JournalEntry, TransactionJournal
+from agents.node import failpoints
+from agents.node.database import transaction
+
+log = logging.getLogger(__name__)
+
+# Broadcast answers that mean "the node already has this very transaction".
+_ALREADY_KNOWN = ("already known", "already imported", "known transaction", "already exists")
+_NONCE_TOO_LOW = ("nonce too low", "nonce is too low", "invalid nonce")
+_NO_FUNDS = ("insufficient funds", "insufficient balance")
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A transaction an agent has decided to send.
+
+    ``key`` names the decision (for example ``claim/7``); the journal refuses a
+    second transaction for the same key.
+    """
+
+    key: str
+    contract: str
+    function: str
+    args: tuple[Any, ...] = ()
+    value: int = 0
+    task_id: int | None = None
+    # The block whose event prompted the decision, for reaction-time figures.
+    trigger_block: int | None = None
+
+
+@dataclass(frozen=True)
+class FeePolicy:
+    """How gas limits and fees are chosen."""
+
+    gas_margin: float = 1.25  # gas limit = estimate × margin (estimates can be tight)
+    base_fee_multiplier: int = 2  # max fee = base fee × this + tip: survives a few full blocks
+    max_fee_per_gas: int | None = None  # hard cap in wei; None: no cap
+    priority_fee: int | None = None  # tip in wei; None: ask the node
+
+
+@dataclass(frozen=True)
+class RejectionPolicy:
+    """How an intent that never reached the chain (estimation reverted) is retried."""
+
+    attempts: int = 5
+    delay: float = 2.0  # seconds before the next try, doubled per failed try
+
+
+@dataclass
+class ExecutorObserver:
+    """Callbacks for logs and metrics; each gets the journal entry it is about."""
+
+    sent: Callable[[JournalEntry], None] = field(default=lambda e: None)
+    confirmed: Callable[[JournalEntry], None] = field(default=lambda e: None)
+    failed: Callable[[JournalEntry], None] = field(default=lambda e: None)
+
+
+class TransactionExecutor:
+    """Signs with a local key, journals, broadcasts, and follows transactions to their receipts."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        account: LocalAccount,
+        journal: TransactionJournal,
+        contracts: Mapping[str, ContractInterface],
+        *,
+        fees: FeePolicy | None = None,
+        rejections: RejectionPolicy | None = None,
+        observer: ExecutorObserver | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.account = account
+        self.address: str = account.address
+        self.journal = journal
+        self.contracts = dict(contracts)
+        self.decoder = RevertDecoder(self.contracts.values())
+        self.fees = fees or FeePolicy()
+        self.rejections = rejections or RejectionPolicy()
+        self.observer = observer or ExecutorObserver()
+        self._clock = clock
+
+    # -- deciding whether an intent may go out ----------------------------------------------
+
+    def may_submit(self, intent: Intent) -> bool:
+        """False if the intent is in flight or done, or was rejected and must still wait."""
+        entry = self.journal.get(intent.key)
+        if entry is None:
+            return True
+        if entry.status != "rejected":
+            return False
+        return entry.attempts < self.rejections.attempts and self._clock() >= entry.retry_after
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def submit(self, intent: Intent, *, strict: bool = False) -> JournalEntry | None:
+        """Journal, sign and broadcast ``intent`` unless its key was already used.
+
+        Returns the journal entry (``None`` if the intent may not go out now).
+        With ``strict``, a revert at gas estimation or missing funds raise
+        (:class:`RevertedError`, :class:`InsufficientFundsError`) instead of being
+        journaled for a later retry: that is what a command line wants.
+        """
+        if not self.may_submit(intent):
+            return None
+        contract = self._contract(intent.contract)
+        data = contract.encode_call(intent.function, intent.args)
+        description = contract.describe_call(intent.function, intent.args)
+        tx: dict[str, Any] = {
+            "from": self.address,
+            "to": contract.address,
+            "data": "0x" + data.hex(),
+            "value": hex(intent.value),
+        }
+        try:
+            gas = int(self.client.estimate_gas(tx) * self.fees.gas_margin)
+        except RpcError as exc:
+            problem = self._estimation_problem(exc, intent)
+            if strict:
+                raise problem from exc
+            return self._reject(
+                intent.key, intent, contract.address, description, data, str(problem)
+            )
+        max_fee, tip = self._fees()
+        needed = intent.value + gas * max_fee
+        balance = self.client.balance(self.address)
+        if balance < needed:
+            problem = InsufficientFundsError(
+                f"account {self.address} holds {balance} wei; {description} needs up to "
+                f"{needed} wei (value {intent.value} + gas {gas} × {max_fee})"
+            )
+            if strict:
+                raise problem
+            return self._reject(
+                intent.key, intent, contract.address, description, data, str(problem)
+            )
+
+        chain_nonce = self.client.nonce(self.address, "pending")
+        with transaction(self.journal.conn):
+            nonce = max(self.journal.next_nonce(self.address), chain_nonce)
+            signed = self.account.sign_transaction(
+                {
+                    "type": 2,
+                    "chainId": self.client.chain_id(),
+                    "nonce": nonce,
+                    "to": contract.address,
+                    "value": intent.value,
+                    "data": data,
+                    "gas": gas,
+                    "maxFeePerGas": max_fee,
+                    "maxPriorityFeePerGas": tip,
+                }
+            )
+            entry = self.journal.record_signed(
+                intent=intent.key,
+                task_id=intent.task_id,
+                sender=self.address,
+                target=contract.address,
+                description=description,
+                data=data,
+                value=intent.value,
+                nonce=nonce,
+                raw_tx=bytes(signed.raw_transaction),
+                tx_hash="0x" + bytes(signed.hash).hex(),
+                trigger_block=intent.trigger_block,
+            )
+        failpoints.hit("tx-signed", intent.key)
+        entry = self._broadcast(entry)
+        failpoints.hit("tx-sent", intent.key)
+        return entry
+
+    def _contract(self, name: str) -> ContractInterface:
+        try:
+            return self.contracts[name]
+        except KeyError:
+            raise ChainError(f"no contract {name!r} in the deployment") from None
+
+    def _estimation_problem(self, exc: RpcError, intent: Intent) -> ChainError:
+        text = exc.rpc_message.lower()
+        if any(s in text for s in _NO_FUNDS):
+            return InsufficientFundsError(
+                f"account {self.address} cannot pay for {intent.contract}.{intent.function}: "
+                f"{exc.rpc_message}"
+            )
+        if exc.data is not None or "revert" in text:
+            return RevertedError(
+                f"{intent.contract}.{intent.function}", self.decoder.decode(exc.data), exc.data
+            )
+        return exc
+
+    def _reject(
+        self,
+        key: str,
+        origin: Intent | JournalEntry,
+        target: str,
+        description: str,
+        data: bytes,
+        error: str,
+    ) -> JournalEntry:
+        previous = self.journal.get(key)
+        attempts = previous.attempts if previous is not None else 0
+        entry = self.journal.record_rejection(
+            intent=key,
+            task_id=origin.task_id,
+            sender=self.address,
+            target=target,
+            description=description,
+            data=data,
+            value=origin.value,
+            error=error,
+            retry_delay=self.rejections.delay * 2**attempts,
+            trigger_block=origin.trigger_block,
+        )
+        log.info("intent %s not sent: %s", key, error)
+        self.observer.failed(entry)
+        return entry
+
+    def _fees(self) -> tuple[int, int]:
+        block = self.client.block("latest")
+        tip = (
+            self.fees.priority_fee
+            if self.fees.priority_fee is not None
+            else self.client.max_priority_fee()
+        )
+        if block.base_fee is None:  # a pre-London chain: legacy pricing folded into max fee
+            price = self.client.gas_price()
+            return price, price
+        max_fee = block.base_fee * self.fees.base_fee_multiplier + tip
+        if self.fees.max_fee_per_gas is not None:
+            max_fee = min(max_fee, self.fees.max_fee_per_gas)
+            tip = min(tip, max_fee)
+        return max_fee, tip
+
+    def _broadcast(self, entry: JournalEntry) -> JournalEntry:
+        assert entry.raw_tx is not None and entry.nonce is not None
+        try:
+            self.client.send_raw(entry.raw_tx)
+        except RpcUnavailableError:
+            # Still journaled as signed: reconcile() broadcasts the same bytes later.
+            raise
+        except RpcError as exc:
+            text = exc.rpc_message.lower()
+            if any(s in text for s in _ALREADY_KNOWN):
+                pass
+            elif any(s in text for s in _NONCE_TOO_LOW):
+                return self._nonce_taken(entry)
+            else:
+                with transaction(self.journal.conn):
+                    self.journal.release_nonce(self.address, entry.nonce)
+                return self._reject(
+                    entry.intent,
+                    entry,
+                    entry.target,
+                    entry.description,
+                    entry.data,
+                    f"node refused the transaction: {exc.rpc_message}",
+                )
+        first = entry.status == "signed" and entry.sent_at is None
+        entry = self.journal.update(
+            entry.intent, status="sent", sent_at=entry.sent_at or self._clock()
+        )
+        if first:
+            log.info("sent %s nonce %s hash %s", entry.description, entry.nonce, entry.tx_hash)
+            self.observer.sent(entry)
+        return entry
+
+    def _nonce_taken(self, entry: JournalEntry) -> JournalEntry:
+        # Our very transaction may be the one that used the nonce.
+        assert entry.tx_hash is not None
+        receipt = self.client.receipt(entry.tx_hash)
+        if receipt is not None:
+            return self._record_receipt(
+                entry, receipt.status, receipt.block_number, receipt.gas_used
+            )
+        entry = self.journal.update(
+            entry.intent,
+            status="dropped",
+            error="nonce used by another transaction of this account "
+            "(is another process using this key?)",
+        )
+        log.warning("transaction %s dropped: %s", entry.tx_hash, entry.error)
+        self.observer.failed(entry)
+        return entry
+
+    # -- following in-flight transactions ---------------------------------------------------
+
+    def reconcile(self) -> list[JournalEntry]:
+        """Bring every in-flight journal row up to date; returns the rows that became final.
+
+        A row still ``signed`` is broadcast (same bytes); a ``sent`` row the node no
+        longer knows (its mempool was lost) is broadcast again; receipts are recorded.
+        """
+        finished: list[JournalEntry] = []
+        for entry in self.journal.by_status(("signed", "sent")):
+            assert entry.tx_hash is not None
+            receipt = self.client.receipt(entry.tx_hash)
+            if receipt is not None:
+                finished.append(
+                    self._record_receipt(
+                        entry, receipt.status, receipt.block_number, receipt.gas_used
+                    )
+                )
+                continue
+            if entry.status == "signed" or not self.client.transaction_known(entry.tx_hash):
+                updated = self._broadcast(entry)
+                if updated.final or updated.status == "rejected":
+                    finished.append(updated)
+        return finished
+
+    def _record_receipt(
+        self, entry: JournalEntry, status: int, block: int, gas_used: int
+    ) -> JournalEntry:
+        if status == 1:
+            entry = self.journal.update(
+                entry.intent, status="mined", block_number=block, gas_used=gas_used
+            )
+            log.info("mined %s in block %s", entry.description, block)
+            self.observer.confirmed(entry)
+            return entry
+        reason = self._revert_reason(entry, block)
+        entry = self.journal.update(
+            entry.intent, status="reverted", block_number=block, gas_used=gas_used, error=reason
+        )
+        log.warning("reverted %s in block %s: %s", entry.description, block, reason)
+        self.observer.failed(entry)
+        return entry
+
+    def _revert_reason(self, entry: JournalEntry, block: int) -> str:
+        """The decoded reason of a mined revert (receipts carry no revert data).
+
+        The node's call tracer gives the exact output where the debug namespace is
+        open (anvil, most private nodes); otherwise the call is replayed on the state
+        before the block and, if that succeeds, on the state after it (a transaction
+        earlier in the same block may have changed what the call sees).
+        """
+        assert entry.tx_hash is not None
+        try:
+            trace = self.client.rpc.request(
+                "debug_traceTransaction", [entry.tx_hash, {"tracer": "callTracer"}]
+            )
+            output = trace.get("output") if isinstance(trace, dict) else None
+            if isinstance(output, str) and len(output) >= 10:
+                return self.decoder.decode(output)
+        except (RpcError, RpcUnavailableError):
+            pass
+        for state in (max(0, block - 1), block):
+            try:
+                self.client.call(entry.target, entry.data, sender=entry.sender, block=state)
+            except RpcError as exc:
+                return self.decoder.decode(exc.data)
+            except RpcUnavailableError:
+                return "reverted (reason unavailable: RPC unreachable)"
+        return "reverted (the call succeeds when replayed: out of gas, or state changed in-block)"
+
+    def wait(self, key: str, *, timeout: float = 120.0, poll: float = 0.2) -> JournalEntry:
+        """Follow the transaction of ``key`` until it is final; raises on timeout or revert."""
+        deadline = self._clock() + timeout
+        while True:
+            entry = self.journal.get(key)
+            if entry is None:
+                raise ChainError(f"no transaction was journaled for {key}")
+            if entry.status == "mined":
+                return entry
+            if entry.status == "reverted":
+                raise RevertedError(entry.description, entry.error or "unknown reason")
+            if entry.status in ("rejected", "dropped"):
+                raise ChainError(f"{entry.description} was not mined: {entry.error}")
+            if self._clock() > deadline:
+                raise ChainError(
+                    f"{entry.description} (hash {entry.tx_hash}) not mined after {timeout:.0f} s"
+                )
+            self.reconcile()
+            entry = self.journal.get(key)
+            if entry is not None and entry.in_flight:
+                time.sleep(poll)
+
+    def send_and_wait(self, intent: Intent, *, timeout: float = 120.0) -> JournalEntry:
+        """Submit ``intent`` strictly (errors raised at once) and wait for it to be mined."""
+        entry = self.submit(intent, strict=True)
+        if entry is None:
+            existing = self.journal.get(intent.key)
+            if existing is None or existing.status == "rejected":
+                raise ChainError(
+                    f"{intent.key}: not sent ({existing.error if existing else 'unknown'})"
+                )
+        return self.wait(intent.key, timeout=timeout)
+
+    def call(self, contract: str, function: str, args: Sequence[Any] = ()) -> Any:
+        """A read-only call of ``contract.function(args)``, revert reasons decoded."""
+        iface = self._contract(contract)
+        try:
+            raw = self.client.call(
+                iface.address, iface.encode_call(function, args), sender=self.address
+            )
+        except RpcError as exc:
+            raise RevertedError(
+                f"{contract}.{function}", self.decoder.decode(exc.data), exc.data
+            ) from exc
+        return iface.decode_output(function, raw)

@@ -1,0 +1,282 @@
+"""The transaction journal: every transaction an agent intends, signs, sends and sees mined.
+
+The order of writes is what makes agents crash-safe: an intent is recorded,
+then signed, and the signed raw transaction with its nonce and hash is
+committed to the journal *before* it is broadcast. After a crash, the journal
+says exactly which transactions may be in flight; they are re-broadcast byte
+for byte (same hash, so a second broadcast is idempotent) or found mined.
+Each intent has a unique key, so one decision can never yield two transactions.
+
+States of a row:
+
+``signed``   raw transaction persisted; broadcast not (yet) acknowledged
+``sent``     the node accepted it; waiting for a receipt
+``mined``    included, succeeded
+``reverted`` included, failed (its nonce is spent)
+``rejected`` never reached the chain (gas estimation reverted, node refused it); no nonce spent;
+             the same intent may be tried again after ``retry_after``
+``dropped``  its nonce was taken by another transaction of the same key (not one of ours)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from agents.node.database import transaction
+
+IN_FLIGHT = ("signed", "sent")
+FINAL = ("mined", "reverted", "dropped")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tx_journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    intent TEXT NOT NULL UNIQUE,
+    task_id INTEGER,
+    sender TEXT NOT NULL,
+    target TEXT NOT NULL,
+    description TEXT NOT NULL,
+    data BLOB NOT NULL,
+    value TEXT NOT NULL,
+    status TEXT NOT NULL,
+    nonce INTEGER,
+    raw_tx BLOB,
+    tx_hash TEXT,
+    block_number INTEGER,
+    gas_used INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    retry_after REAL NOT NULL DEFAULT 0,
+    error TEXT,
+    trigger_block INTEGER,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tx_journal_status ON tx_journal (status);
+CREATE TABLE IF NOT EXISTS tx_nonces (sender TEXT PRIMARY KEY, next_nonce INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One row of the journal."""
+
+    id: int
+    intent: str
+    task_id: int | None
+    sender: str
+    target: str
+    description: str
+    data: bytes
+    value: int
+    status: str
+    nonce: int | None
+    raw_tx: bytes | None
+    tx_hash: str | None
+    block_number: int | None
+    gas_used: int | None
+    attempts: int
+    retry_after: float
+    error: str | None
+    trigger_block: int | None
+    created_at: float
+    sent_at: float | None
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in IN_FLIGHT
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+
+def _entry(row: sqlite3.Row) -> JournalEntry:
+    return JournalEntry(
+        id=row["id"],
+        intent=row["intent"],
+        task_id=row["task_id"],
+        sender=row["sender"],
+        target=row["target"],
+        description=row["description"],
+        data=bytes(row["data"]),
+        value=int(row["value"]),
+        status=row["status"],
+        nonce=row["nonce"],
+        raw_tx=bytes(row["raw_tx"]) if row["raw_tx"] is not None else None,
+        tx_hash=row["tx_hash"],
+        block_number=row["block_number"],
+        gas_used=row["gas_used"],
+        attempts=row["attempts"],
+        retry_after=row["retry_after"],
+        error=row["error"],
+        trigger_block=row["trigger_block"],
+        created_at=row["created_at"],
+        sent_at=row["sent_at"],
+    )
+
+
+class TransactionJournal:
+    """The journal table of one agent database (see the module docstring)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        conn.executescript(SCHEMA)
+
+    def get(self, intent: str) -> JournalEntry | None:
+        row = self.conn.execute("SELECT * FROM tx_journal WHERE intent = ?", (intent,)).fetchone()
+        return _entry(row) if row is not None else None
+
+    def by_status(self, statuses: Iterable[str]) -> list[JournalEntry]:
+        wanted = list(statuses)
+        marks = ",".join("?" for _ in wanted)
+        rows = self.conn.execute(
+            f"SELECT * FROM tx_journal WHERE status IN ({marks}) ORDER BY nonce, id", wanted
+        ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def all(self) -> list[JournalEntry]:
+        return [_entry(r) for r in self.conn.execute("SELECT * FROM tx_journal ORDER BY id")]
+
+    def statuses(self) -> dict[str, str]:
+        """Intent key → status, for decision functions."""
+        return {
+            r["intent"]: r["status"]
+            for r in self.conn.execute("SELECT intent, status FROM tx_journal")
+        }
+
+    def record_rejection(
+        self,
+        *,
+        intent: str,
+        task_id: int | None,
+        sender: str,
+        target: str,
+        description: str,
+        data: bytes,
+        value: int,
+        error: str,
+        retry_delay: float,
+        trigger_block: int | None = None,
+    ) -> JournalEntry:
+        """Record (or update) an intent that did not reach the chain; no nonce is spent."""
+        now = time.time()
+        with transaction(self.conn):
+            self.conn.execute(
+                """INSERT INTO tx_journal (intent, task_id, sender, target, description, data,
+                       value, status, attempts, retry_after, error, trigger_block, created_at,
+                       updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, 'rejected', 1, ?, ?, ?, ?, ?)
+                   ON CONFLICT (intent) DO UPDATE SET status = 'rejected',
+                       attempts = attempts + 1, retry_after = excluded.retry_after,
+                       error = excluded.error, nonce = NULL, raw_tx = NULL, tx_hash = NULL,
+                       updated_at = excluded.updated_at""",
+                (
+                    intent,
+                    task_id,
+                    sender,
+                    target,
+                    description,
+                    data,
+                    str(value),
+                    now + retry_delay,
+                    error,
+                    trigger_block,
+                    now,
+                    now,
+                ),
+            )
+        entry = self.get(intent)
+        assert entry is not None
+        return entry
+
+    def record_signed(
+        self,
+        *,
+        intent: str,
+        task_id: int | None,
+        sender: str,
+        target: str,
+        description: str,
+        data: bytes,
+        value: int,
+        nonce: int,
+        raw_tx: bytes,
+        tx_hash: str,
+        trigger_block: int | None = None,
+    ) -> JournalEntry:
+        """Persist a signed transaction and advance the sender's nonce, in one commit.
+
+        Must be called inside :meth:`reserve_nonce`'s transaction window (see the
+        executor): nothing is broadcast before this returns.
+        """
+        now = time.time()
+        self.conn.execute(
+            """INSERT INTO tx_journal (intent, task_id, sender, target, description, data, value,
+                   status, nonce, raw_tx, tx_hash, attempts, trigger_block, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 'signed', ?, ?, ?, 1, ?, ?, ?)
+               ON CONFLICT (intent) DO UPDATE SET status = 'signed', nonce = excluded.nonce,
+                   raw_tx = excluded.raw_tx, tx_hash = excluded.tx_hash, error = NULL,
+                   attempts = attempts + 1, updated_at = excluded.updated_at""",
+            (
+                intent,
+                task_id,
+                sender,
+                target,
+                description,
+                data,
+                str(value),
+                nonce,
+                raw_tx,
+                tx_hash,
+                trigger_block,
+                now,
+                now,
+            ),
+        )
+        self.conn.execute(
+            """INSERT INTO tx_nonces (sender, next_nonce) VALUES (?, ?)
+               ON CONFLICT (sender) DO UPDATE SET next_nonce = excluded.next_nonce""",
+            (sender, nonce + 1),
+        )
+        entry = self.get(intent)
+        assert entry is not None
+        return entry
+
+    def next_nonce(self, sender: str) -> int:
+        """The next nonce this journal would give ``sender`` (0 if it never sent)."""
+        row = self.conn.execute(
+            "SELECT next_nonce FROM tx_nonces WHERE sender = ?", (sender,)
+        ).fetchone()
+        return int(row["next_nonce"]) if row is not None else 0
+
+    def release_nonce(self, sender: str, nonce: int) -> None:
+        """Give back ``nonce`` if it is the last one handed out (its transaction never got in)."""
+        self.conn.execute(
+            "UPDATE tx_nonces SET next_nonce = ? WHERE sender = ? AND next_nonce = ?",
+            (nonce, sender, nonce + 1),
+        )
+
+    def update(self, intent: str, **fields: Any) -> JournalEntry:
+        """Set ``fields`` on the row of ``intent`` (its own commit)."""
+        fields["updated_at"] = time.time()
+        names = ", ".join(f"{k} = ?" for k in fields)
+        with transaction(self.conn):
+            self.conn.execute(
+                f"UPDATE tx_journal SET {names} WHERE intent = ?", (*fields.values(), intent)
+            )
+        entry = self.get(intent)
+        assert entry is not None
+        return entry
+
+    def count(self, status: str | None = None) -> int:
+        if status is None:
+            return int(self.conn.execute("SELECT COUNT(*) FROM tx_journal").fetchone()[0])
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM tx_journal WHERE status = ?", (status,)
+            ).fetchone()[0]
+        )

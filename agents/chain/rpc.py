@@ -1,0 +1,149 @@
+"""A JSON-RPC client for an EVM node that retries transient failures and nothing else.
+
+Transient means the request may not have reached the node or the node could
+not serve it right now: refused or reset connections, timeouts, HTTP 429 and
+5xx. Those are retried with exponential backoff; a JSON-RPC error object is an
+answer and is raised at once as :class:`RpcError`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from agents.chain.errors import RpcError, RpcUnavailableError
+
+log = logging.getLogger(__name__)
+
+# HTTP statuses after which the same request can be sent again unchanged.
+TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
+# JSON-RPC codes some nodes use for "try again": rate limits and resource limits.
+TRANSIENT_RPC_CODES = frozenset({-32005, 429})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a transient failure is retried.
+
+    ``attempts`` counts tries in all (1 means no retry); the delay before retry
+    ``i`` (from 0) is ``min(max_delay, initial_delay * 2**i)``.
+    """
+
+    attempts: int = 4
+    initial_delay: float = 0.25
+    max_delay: float = 5.0
+
+    def delays(self) -> list[float]:
+        """The sleeps between tries, one fewer than ``attempts``."""
+        return [
+            min(self.max_delay, self.initial_delay * 2**i) for i in range(max(0, self.attempts - 1))
+        ]
+
+
+def hex_int(value: int) -> str:
+    """An integer as a JSON-RPC quantity (``0x``-prefixed, no leading zeros)."""
+    return hex(value)
+
+
+def to_int(value: str | int | None) -> int:
+    """A JSON-RPC quantity as an int (``None`` and ``0x`` read as 0)."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    return int(value, 16) if value not in ("0x", "") else 0
+
+
+class JsonRpc:
+    """One endpoint; every request retried on transient failures per ``retry``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._session = requests.Session()
+        self._ids = itertools.count(1)
+
+    def request(self, method: str, params: list[Any] | None = None) -> Any:
+        """Send one request and return its ``result``.
+
+        Raises :class:`RpcError` for a JSON-RPC error answer and
+        :class:`RpcUnavailableError` once every retry of a transient failure is spent.
+        """
+        delays = self.retry.delays()
+        last: Exception | None = None
+        for attempt in range(len(delays) + 1):
+            try:
+                return self._request_once(method, params or [])
+            except _TransientError as exc:
+                last = exc.cause
+                if attempt < len(delays):
+                    log.debug("rpc %s transient failure (%s); retrying", method, exc.cause)
+                    self._sleep(delays[attempt])
+        raise RpcUnavailableError(
+            f"RPC endpoint {self.url} is unreachable ({method}: {_describe(last)})"
+        ) from last
+
+    def _request_once(self, method: str, params: list[Any]) -> Any:
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        try:
+            response = self._session.post(self.url, json=body, timeout=self.timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _TransientError(exc) from exc
+        except requests.RequestException as exc:
+            raise RpcUnavailableError(f"RPC endpoint {self.url}: {exc}") from exc
+        if response.status_code in TRANSIENT_HTTP:
+            raise _TransientError(requests.HTTPError(f"HTTP {response.status_code}"))
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise RpcUnavailableError(
+                f"RPC endpoint {self.url} did not answer JSON (HTTP {response.status_code})"
+            ) from exc
+        if not isinstance(answer, dict):
+            raise RpcUnavailableError(f"RPC endpoint {self.url} answered {type(answer).__name__}")
+        error = answer.get("error")
+        if error is not None:
+            code = int(error.get("code", 0)) if isinstance(error, dict) else 0
+            message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+            if code in TRANSIENT_RPC_CODES:
+                raise _TransientError(RpcError(method, code, message))
+            data = error.get("data") if isinstance(error, dict) else None
+            if isinstance(data, dict):  # some nodes nest the revert data one level down
+                data = data.get("data")
+            raise RpcError(method, code, message, data if isinstance(data, str) else None)
+        return answer.get("result")
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        self._session.close()
+
+
+class _TransientError(Exception):
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _describe(exc: Exception | None) -> str:
+    if exc is None:
+        return "no answer"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection refused or reset"
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    return str(exc)

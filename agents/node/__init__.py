@@ -1,0 +1,1 @@
+"""What every long-running agent shares: data directory, configuration, keys, logs, metrics."""

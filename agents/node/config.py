@@ -1,0 +1,271 @@
+"""Agent configuration: one TOML file, every setting overridable by env vars and flags.
+
+Precedence, highest first: command-line flags (``--set section.name=value`` and
+the dedicated flags), environment variables ``VERITRAIN_<SECTION>_<NAME>``
+(for example ``VERITRAIN_CHAIN_RPC_URL``), the TOML file, the defaults below.
+Relative paths in a file are relative to that file's directory; relative
+paths from flags or the environment are relative to the working directory.
+
+Secrets are never settings: the keystore password comes from a file named in
+the config or from ``VERITRAIN_KEY_PASSWORD``; a raw private key (devnets only)
+from ``VERITRAIN_PRIVATE_KEY`` (see :mod:`agents.node.keys`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agents.errors import ConfigError
+
+ENV_PREFIX = "VERITRAIN_"
+# Environment variables that look like settings but are not (secrets, switches).
+NOT_SETTINGS = frozenset(
+    {
+        "VERITRAIN_CONFIG",
+        "VERITRAIN_DEBUG",
+        "VERITRAIN_FAILPOINTS",
+        "VERITRAIN_KEY_PASSWORD",
+        "VERITRAIN_PRIVATE_KEY",
+        "VERITRAIN_DEVNET_DIR",
+        "VERITRAIN_STORE",
+    }
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChainSettings(_Section):
+    """Where the chain and the contracts are."""
+
+    rpc_url: str = "http://127.0.0.1:8545"
+    deployment: Path | None = None  # the deployment manifest (JSON)
+    confirmations: Annotated[int, Field(ge=0, le=1000)] = 0
+    reorg_window: Annotated[int, Field(ge=0, le=10_000)] = 12
+    poll_interval: Annotated[float, Field(gt=0, le=600)] = 1.0
+    rpc_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    max_fee_gwei: Annotated[float, Field(gt=0)] | None = None
+    # Deadlines are acted on this many seconds after they pass by the local clock.
+    deadline_margin: Annotated[float, Field(ge=0, le=3600)] = 1.0
+
+
+class KeySettings(_Section):
+    """The account the agent signs with (see :mod:`agents.node.keys`)."""
+
+    keystore: Path | None = None
+    password_file: Path | None = None
+
+
+class StoreSettings(_Section):
+    """The artifact store: a directory (embedded store) or a Kubo RPC URL."""
+
+    location: str | None = None
+
+
+class AgentSettings(_Section):
+    """How the agent process runs."""
+
+    data_dir: Path | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None  # None: no endpoint
+    log_format: Literal["logfmt", "json"] = "logfmt"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    progress: Literal["auto", "always", "never"] = "auto"
+
+
+class SolverPolicy(_Section):
+    """Which open tasks a solver takes and how it trains them."""
+
+    # The least bounty per 10^9 operations (static ops per step × steps) worth taking, in wei.
+    min_bounty_per_gop: Annotated[int, Field(ge=0)] = 0
+    max_ops: Annotated[int, Field(ge=1)] = 10**15
+    max_stake_wei: Annotated[int, Field(ge=0)] | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: Annotated[int, Field(ge=0, le=1024)] = 0  # 0: torch's default
+    # Adversary mode for devnet demos and tests only: refused on other chains.
+    adversary: Literal["fake-half"] | None = None
+
+
+class VerifierPolicy(_Section):
+    """Which jobs a verifier takes."""
+
+    profile: bool = True
+    verify: bool = True
+    max_ops: Annotated[int, Field(ge=1)] = 10**15
+    max_stake_wei: Annotated[int, Field(ge=0)] | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: Annotated[int, Field(ge=0, le=1024)] = 0
+
+
+class AgentConfig(_Section):
+    """The whole configuration of one agent (or of one command-line user)."""
+
+    chain: ChainSettings = ChainSettings()
+    key: KeySettings = KeySettings()
+    store: StoreSettings = StoreSettings()
+    agent: AgentSettings = AgentSettings()
+    solver: SolverPolicy = SolverPolicy()
+    verifier: VerifierPolicy = VerifierPolicy()
+
+    def require_deployment(self) -> Path:
+        if self.chain.deployment is None:
+            raise ConfigError(
+                "no deployment manifest configured: set chain.deployment in the config file, "
+                "VERITRAIN_CHAIN_DEPLOYMENT, or --deployment"
+            )
+        return self.chain.deployment
+
+    def require_data_dir(self) -> Path:
+        if self.agent.data_dir is None:
+            raise ConfigError(
+                "no data directory configured: set agent.data_dir in the config file, "
+                "VERITRAIN_AGENT_DATA_DIR, or --data-dir"
+            )
+        return self.agent.data_dir
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    name: field.annotation  # type: ignore[misc]
+    for name, field in AgentConfig.model_fields.items()
+}
+PATH_SETTINGS = frozenset(
+    {("chain", "deployment"), ("key", "keystore"), ("key", "password_file"), ("agent", "data_dir")}
+)
+
+
+def setting_names() -> list[str]:
+    """Every setting as ``section.name``."""
+    return [f"{s}.{n}" for s, model in SECTIONS.items() for n in model.model_fields]
+
+
+def env_name(setting: str) -> str:
+    """The environment variable of ``section.name``."""
+    return ENV_PREFIX + setting.replace(".", "_").upper()
+
+
+def load_config(
+    path: Path | None,
+    *,
+    overrides: Sequence[str] = (),
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> AgentConfig:
+    """Read ``path`` (if any), apply environment variables, then ``--set`` overrides and flags.
+
+    ``overrides`` are ``section.name=value`` strings; ``flags`` maps
+    ``section.name`` to a value (``None`` values are ignored). Raises
+    :class:`ConfigError` naming the file, variable or flag at fault.
+    """
+    env = os.environ if env is None else env
+    data: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        data = _read_file(path)
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX) and name not in NOT_SETTINGS:
+            # Other components read VERITRAIN_* variables of their own: skip what is no setting.
+            found = _split(name)
+            if found is not None:
+                section, key = found
+                data.setdefault(section, {})[key] = _cwd_path(section, key, value)
+    for item in overrides:
+        setting, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected section.name=value")
+        section, key = _split_dotted(setting, f"--set {item!r}")
+        data.setdefault(section, {})[key] = _cwd_path(section, key, value)
+    for setting, value in (flags or {}).items():
+        if value is not None:
+            section, key = _split_dotted(setting, f"flag for {setting}")
+            data.setdefault(section, {})[key] = _cwd_path(section, key, value)
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        origin = f" (from {path})" if path is not None else ""
+        raise ConfigError(f"invalid setting {where}: {first['msg']}{origin}") from None
+
+
+def _read_file(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    base = path.resolve().parent
+    data: dict[str, dict[str, Any]] = {}
+    for section, values in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"config file {path}: unknown section [{section}] (known: {', '.join(SECTIONS)})"
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"config file {path}: {section} must be a table ([{section}])")
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            if (section, key) in PATH_SETTINGS and isinstance(value, str):
+                value = str((base / Path(value).expanduser()).resolve())
+            out[key] = value
+        data[section] = out
+    return data
+
+
+def _split(env_var: str) -> tuple[str, str] | None:
+    rest = env_var[len(ENV_PREFIX) :].lower()
+    for section in SECTIONS:
+        if rest.startswith(section + "_"):
+            key = rest[len(section) + 1 :]
+            if key in SECTIONS[section].model_fields:
+                return section, key
+    return None
+
+
+def _split_dotted(setting: str, origin: str) -> tuple[str, str]:
+    section, _, key = setting.partition(".")
+    if section not in SECTIONS or key not in SECTIONS[section].model_fields:
+        raise ConfigError(
+            f"{origin}: unknown setting {setting!r} (known: {', '.join(setting_names())})"
+        )
+    return section, key
+
+
+def _cwd_path(section: str, key: str, value: Any) -> Any:
+    if (section, key) in PATH_SETTINGS and isinstance(value, str | Path):
+        return str(Path(value).expanduser().resolve())
+    if isinstance(value, str) and value.lower() in ("none", "null", ""):
+        return None
+    return value
+
+
+def render_config(config: AgentConfig) -> str:
+    """The configuration as TOML (for ``veritrain config show`` and devnet files)."""
+    lines: list[str] = []
+    for section in SECTIONS:
+        values = getattr(config, section).model_dump(mode="json")
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            if value is None:
+                lines.append(f"# {key} =")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

@@ -1,0 +1,95 @@
+"""Fixtures of the agent tests: a fresh anvil per test and the Probe test contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from agents.chain.abi import ContractInterface
+from agents.chain.client import ChainClient
+from agents.chain.rpc import RetryPolicy
+from agents.devnet.anvil import DEV_KEYS, REPO_ROOT, Anvil, start_anvil
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def probe_artifact() -> dict[str, Any]:
+    """ABI and bytecode of tests/agents/contracts/Probe.sol, compiled with the project's solc-js."""
+    source = (HERE / "contracts" / "Probe.sol").read_text()
+    request = {
+        "language": "Solidity",
+        "sources": {"Probe.sol": {"content": source}},
+        "settings": {
+            "optimizer": {"enabled": True, "runs": 200},
+            "evmVersion": "cancun",
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+        },
+    }
+    adapter = REPO_ROOT / "tools" / "solc" / "solc-adapter.js"
+    out = subprocess.run(
+        ["node", str(adapter), "--standard-json"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(out.stdout)
+    errors = [e for e in result.get("errors", []) if e["severity"] == "error"]
+    assert not errors, errors
+    contract = result["contracts"]["Probe.sol"]["Probe"]
+    return {"abi": contract["abi"], "bytecode": contract["evm"]["bytecode"]["object"]}
+
+
+@pytest.fixture
+def anvil(tmp_path: Path) -> Iterator[Anvil]:
+    node = start_anvil(log_path=tmp_path / "anvil.log")
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def client(anvil: Anvil) -> ChainClient:
+    return ChainClient(anvil.url, retry=RetryPolicy(attempts=2, initial_delay=0.05))
+
+
+def deploy(client: ChainClient, artifact: dict[str, Any], key: str = DEV_KEYS[0]) -> str:
+    """Deploy ``artifact`` from ``key``; returns the contract address."""
+    account = Account.from_key(key)
+    block = client.block()
+    tx = {
+        "type": 2,
+        "chainId": client.chain_id(),
+        "nonce": client.nonce(account.address),
+        "value": 0,
+        "data": "0x" + artifact["bytecode"],
+        "gas": 2_000_000,
+        "maxFeePerGas": (block.base_fee or 0) * 2 + 10**9,
+        "maxPriorityFeePerGas": 10**9,
+    }
+    signed = account.sign_transaction(tx)
+    tx_hash = client.send_raw(bytes(signed.raw_transaction))
+    receipt = None
+    for _ in range(100):
+        receipt = client.receipt(tx_hash)
+        if receipt is not None:
+            break
+        time.sleep(0.05)
+    assert receipt is not None and receipt.succeeded
+    raw = client.rpc.request("eth_getTransactionReceipt", [tx_hash])
+    return str(raw["contractAddress"])
+
+
+@pytest.fixture
+def probe(client: ChainClient, probe_artifact: dict[str, Any]) -> ContractInterface:
+    address = deploy(client, probe_artifact)
+    return ContractInterface("Probe", address, probe_artifact["abi"])

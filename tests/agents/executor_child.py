@@ -1,0 +1,36 @@
+"""A child process for crash tests: submits one Probe intent through a real executor.
+
+Run as ``python -m tests.agents.executor_child URL ADDRESS ABI_FILE DB KEY INTENT ID``; crash
+points come from ``VERITRAIN_FAILPOINTS`` in the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from eth_account import Account
+
+from agents.chain.abi import ContractInterface
+from agents.chain.client import ChainClient
+from agents.chain.executor import Intent, TransactionExecutor
+from agents.chain.journal import TransactionJournal
+from agents.node.database import open_database
+
+
+def main(argv: list[str]) -> int:
+    url, address, abi_file, db, key, intent, ident = argv
+    probe = ContractInterface("Probe", address, json.loads(Path(abi_file).read_text()))
+    executor = TransactionExecutor(
+        ChainClient(url),
+        Account.from_key(key),
+        TransactionJournal(open_database(Path(db))),
+        {"Probe": probe},
+    )
+    executor.submit(Intent(intent, "Probe", "poke", (int(ident), "from child")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

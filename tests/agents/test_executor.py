@@ -1,0 +1,269 @@
+"""The transaction executor on a real anvil: journal, nonces, revert reasons, crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from agents.chain.abi import ContractInterface
+from agents.chain.client import ChainClient
+from agents.chain.errors import InsufficientFundsError, RevertedError, RpcUnavailableError
+from agents.chain.executor import Intent, RejectionPolicy, TransactionExecutor
+from agents.chain.journal import TransactionJournal
+from agents.chain.rpc import RetryPolicy
+from agents.devnet.anvil import DEV_KEYS, REPO_ROOT, Anvil, start_anvil
+from agents.node.database import open_database
+
+from .conftest import deploy
+
+pytestmark = pytest.mark.chain
+
+KEY = DEV_KEYS[1]
+ADDRESS = Account.from_key(KEY).address
+
+
+def make_executor(
+    client: ChainClient, probe: ContractInterface, db: Path, key: str = KEY
+) -> TransactionExecutor:
+    return TransactionExecutor(
+        client,
+        Account.from_key(key),
+        TransactionJournal(open_database(db)),
+        {"Probe": probe},
+        rejections=RejectionPolicy(attempts=3, delay=0.0),
+    )
+
+
+def pokes(executor: TransactionExecutor) -> int:
+    return int(executor.call("Probe", "pokes"))
+
+
+def test_submit_is_journaled_then_mined(
+    client: ChainClient, probe: ContractInterface, tmp_path: Path
+) -> None:
+    ex = make_executor(client, probe, tmp_path / "a.db")
+    entry = ex.submit(Intent("poke/1", "Probe", "poke", (1, "hello"), value=7, task_id=1))
+    assert entry is not None and entry.status == "sent" and entry.nonce == 0
+    mined = ex.wait("poke/1")
+    assert mined.status == "mined" and mined.gas_used and mined.block_number
+    receipt = client.receipt(mined.tx_hash or "")
+    assert receipt is not None and receipt.succeeded
+    assert pokes(ex) == 1
+    assert client.balance(probe.address) == 7
+    assert mined.description == "Probe.poke(id=1, note=hello)"
+
+
+def test_one_intent_never_yields_two_transactions(
+    client: ChainClient, probe: ContractInterface, tmp_path: Path
+) -> None:
+    ex = make_executor(client, probe, tmp_path / "a.db")
+    assert ex.submit(Intent("poke/1", "Probe", "poke", (1, "a"))) is not None
+    assert ex.submit(Intent("poke/1", "Probe", "poke", (1, "a"))) is None
+    ex.wait("poke/1")
+    # A restarted agent (new executor, same database) refuses it too.
+    again = make_executor(client, probe, tmp_path / "a.db")
+    assert again.submit(Intent("poke/1", "Probe", "poke", (1, "a"))) is None
+    assert client.nonce(ADDRESS) == 1
+    assert pokes(again) == 1
+
+
+def test_nonces_are_one_sequence(
+    client: ChainClient, probe: ContractInterface, tmp_path: Path
+) -> None:
+    ex = make_executor(client, probe, tmp_path / "a.db")
+    entries = [ex.submit(Intent(f"poke/{i}", "Probe", "poke", (i, "n"))) for i in range(5)]
+    assert [e.nonce for e in entries if e is not None] == [0, 1, 2, 3, 4]
+    for i in range(5):
+        ex.wait(f"poke/{i}")
+    assert pokes(ex) == 5
+
+
+def test_custom_error_at_estimation_is_decoded_and_spends_no_nonce(
+    client: ChainClient, probe: ContractInterface, tmp_path: Path
+) -> None:
+    ex = make_executor(client, probe, tmp_path / "a.db")
+    entry = ex.submit(Intent("least/1", "Probe", "atLeast", (1, 5)))
+    assert entry is not None and entry.status == "rejected"
+    assert entry.error == "Probe.atLeast reverted: TooSmall(given=1, minimum=5)"
+    assert entry.nonce is None
+    with pytest.raises(RevertedError, match=r"TooSmall\(given=1, minimum=5\)"):
+        ex.submit(Intent("least/2", "Probe", "atLeast", (1, 5)), strict=True)
+    assert client.nonce(ADDRESS) == 0
+    # Retried per the policy (delay 0 here), then given up.
+    assert ex.may_submit(Intent("least/1", "Probe", "atLeast", (1, 5)))
+    ex.submit(Intent("least/1", "Probe", "atLeast", (1, 5)))
+    ex.submit(Intent("least/1", "Probe", "atLeast", (1, 5)))
+    final = ex.journal.get("least/1")
+    assert final is not None and final.attempts == 3
+    assert not ex.may_submit(Intent("least/1", "Probe", "atLeast", (1, 5)))
+
+
+@pytest.mark.parametrize(
+    ("function", "args", "reason"),
+    [
+        ("failWithString", (), "plain reason"),
+        ("divide", (1, 0), "panic 0x12: division by zero"),
+        ("atLeast", (0, 2), "TooSmall(given=0, minimum=2)"),
+    ],
+)
+def test_revert_reasons_of_calls(
+    client: ChainClient,
+    probe: ContractInterface,
+    tmp_path: Path,
+    function: str,
+    args: tuple[Any, ...],
+    reason: str,
+) -> None:
+    ex = make_executor(client, probe, tmp_path / "a.db")
+    with pytest.raises(RevertedError) as caught:
+        ex.call("Probe", function, args)
+    assert caught.value.reason == reason
+
+
+def test_revert_in_a_block_is_decoded_from_the_receipt(
+    probe_artifact: dict[str, Any], tmp_path: Path
+) -> None:
+    # Without automine the agent's transaction passes estimation and waits in the mempool;
+    # another one with a higher tip is mined before it in the same block and makes it revert.
+    node = start_anvil(extra_args=["--no-mining"])
+    try:
+        client = ChainClient(node.url)
+        client.rpc.request("evm_setAutomine", [True])
+        probe = ContractInterface("Probe", deploy(client, probe_artifact), probe_artifact["abi"])
+        client.rpc.request("evm_setAutomine", [False])
+        ex = make_executor(client, probe, tmp_path / "a.db", DEV_KEYS[2])
+        ex.submit(Intent("once/1", "Probe", "once", (1, "0x" + "22" * 32)))
+        front = Account.from_key(DEV_KEYS[1])
+        signed = front.sign_transaction(
+            {
+                "type": 2,
+                "chainId": client.chain_id(),
+                "nonce": client.nonce(front.address),
+                "to": probe.address,
+                "value": 0,
+                "data": probe.encode_call("once", (1, "0x" + "11" * 32)),
+                "gas": 200_000,
+                "maxFeePerGas": 10**12,
+                "maxPriorityFeePerGas": 10**11,
+            }
+        )
+        client.send_raw(bytes(signed.raw_transaction))
+        client.rpc.request("evm_mine", [])
+        with pytest.raises(RevertedError, match=r"AlreadyDone\(id=1, by=0x70997970…"):
+            ex.wait("once/1")
+        entry = ex.journal.get("once/1")
+        assert entry is not None and entry.status == "reverted" and entry.gas_used
+        assert entry.nonce == 0 and client.nonce(ex.address, "latest") == 1
+    finally:
+        node.stop()
+
+
+def test_insufficient_funds(client: ChainClient, probe: ContractInterface, tmp_path: Path) -> None:
+    poor = Account.create()
+    ex = make_executor(client, probe, tmp_path / "a.db", poor.key.hex())
+    with pytest.raises(InsufficientFundsError, match=poor.address):
+        ex.submit(Intent("poke/1", "Probe", "poke", (1, "x"), value=1), strict=True)
+    entry = ex.submit(Intent("poke/1", "Probe", "poke", (1, "x"), value=1))
+    assert entry is not None and entry.status == "rejected"
+    assert poor.address in (entry.error or "") and entry.nonce is None
+
+
+def _child(anvil: Anvil, probe: ContractInterface, tmp_path: Path, failpoint: str) -> int:
+    abi_file = tmp_path / "probe.abi.json"
+    abi_file.write_text(json.dumps(probe.abi))
+    env = dict(os.environ, VERITRAIN_FAILPOINTS=failpoint, PYTHONPATH=str(REPO_ROOT))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.agents.executor_child",
+            anvil.url,
+            probe.address,
+            str(abi_file),
+            str(tmp_path / "a.db"),
+            KEY,
+            "poke/9",
+            "9",
+        ],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    return done.returncode
+
+
+def test_crash_after_signing_rebroadcasts_the_same_bytes(
+    anvil: Anvil, client: ChainClient, probe: ContractInterface, tmp_path: Path
+) -> None:
+    assert _child(anvil, probe, tmp_path, "tx-signed:poke/") == -9
+    journal = TransactionJournal(open_database(tmp_path / "a.db"))
+    entry = journal.get("poke/9")
+    assert entry is not None and entry.status == "signed" and entry.tx_hash
+    assert client.nonce(ADDRESS) == 0  # never broadcast
+    ex = make_executor(client, probe, tmp_path / "a.db")
+    ex.reconcile()
+    mined = ex.wait("poke/9")
+    assert mined.tx_hash == entry.tx_hash
+    assert client.nonce(ADDRESS) == 1 and pokes(ex) == 1
+
+
+def test_crash_after_broadcast_finds_the_transaction_mined(
+    anvil: Anvil, client: ChainClient, probe: ContractInterface, tmp_path: Path
+) -> None:
+    assert _child(anvil, probe, tmp_path, "tx-sent:poke/") == -9
+    ex = make_executor(client, probe, tmp_path / "a.db")
+    assert ex.submit(Intent("poke/9", "Probe", "poke", (9, "again"))) is None
+    finished = ex.reconcile()
+    assert [e.intent for e in finished] == ["poke/9"] and finished[0].status == "mined"
+    assert client.nonce(ADDRESS) == 1 and pokes(ex) == 1
+
+
+def test_nonce_taken_by_another_sender_of_the_key_is_dropped(
+    anvil: Anvil, client: ChainClient, probe: ContractInterface, tmp_path: Path
+) -> None:
+    assert _child(anvil, probe, tmp_path, "tx-signed:poke/") == -9
+    # Someone else uses the key (nonce 0) before the agent comes back.
+    other = make_executor(client, probe, tmp_path / "other.db")
+    other.send_and_wait(Intent("elsewhere", "Probe", "poke", (1, "other")))
+    ex = make_executor(client, probe, tmp_path / "a.db")
+    ex.reconcile()
+    entry = ex.journal.get("poke/9")
+    assert entry is not None and entry.status == "dropped"
+    assert pokes(ex) == 1
+    # The next intent gets a fresh nonce from the chain.
+    nxt = ex.send_and_wait(Intent("poke/10", "Probe", "poke", (10, "next")))
+    assert nxt.nonce == 1
+
+
+def test_lost_mempool_is_rebroadcast_after_a_node_restart(
+    probe_artifact: dict[str, Any], tmp_path: Path
+) -> None:
+    state = tmp_path / "anvil-state.json"
+    node = start_anvil(state_path=state, extra_args=["--no-mining"])
+    try:
+        client = ChainClient(node.url, retry=RetryPolicy(attempts=2, initial_delay=0.05))
+        client.rpc.request("evm_setAutomine", [True])
+        probe = ContractInterface("Probe", deploy(client, probe_artifact), probe_artifact["abi"])
+        client.rpc.request("evm_setAutomine", [False])
+        ex = make_executor(client, probe, tmp_path / "a.db")
+        sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "pending")))
+        assert sent is not None and sent.status == "sent"
+        node.stop()
+        with pytest.raises(RpcUnavailableError):
+            ex.reconcile()
+        node = start_anvil(port=node.port, state_path=state)  # automine again, mempool empty
+        assert not client.transaction_known(sent.tx_hash or "")
+        ex.reconcile()
+        mined = ex.wait("poke/1")
+        assert mined.tx_hash == sent.tx_hash
+        assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
+    finally:
+        node.stop()
