@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {ITaskPool} from "../interfaces/ITaskPool.sol";
+import {IJackpot} from "../interfaces/IJackpot.sol";
+import {ReentrancyGuard} from "../lib/ReentrancyGuard.sol";
+import {TaskId, Timestamp, Status, Mode, Outcome, Params, Task, Amounts, Payouts, Role} from "../lib/Types.sol";
+import {Errors} from "../lib/Errors.sol";
+
+/// @title TaskEscrow: the money side of the task pool
+/// @notice Holds every task's bounty and stakes, fixes what a settled task pays to whom, and lets each
+///         party pull its payout. Protocol fees and slashed shares accrue here and are swept to the
+///         jackpot in one transfer for many tasks.
+/// @dev The pool's balance always equals the sum over tasks of `held()` plus `jackpotAccrued()`:
+///      money enters only with `submit`, `profile`, `claim` and `claimVerification` (exact amounts),
+///      and leaves only through `withdraw` and `sweepJackpot`, both guarded and checks-effects-interactions.
+abstract contract TaskEscrow is ITaskPool, ReentrancyGuard {
+    uint256 internal constant BPS = 10_000;
+
+    /// @dev Ids and accrued jackpot money share a slot because every submission updates both.
+    struct Ledger {
+        TaskId nextTaskId;
+        uint192 jackpotAccrued;
+    }
+
+    IJackpot internal immutable _jackpot;
+    uint256 internal immutable _protocolFeeBps;
+    uint256 internal immutable _verificationFeeBps;
+    uint256 internal immutable _profileFeeBps;
+    uint256 internal immutable _solverStakeBps;
+    uint256 internal immutable _verifierStakeBps;
+    uint256 internal immutable _profilerStakeBps;
+    uint256 internal immutable _slashToVerifierBps;
+    uint256 internal immutable _slashToSubmitterBps;
+    uint256 internal immutable _minBounty;
+
+    Ledger internal _ledger;
+    mapping(TaskId taskId => Task) internal _tasks;
+
+    /// @param params The deployment parameters; the money ones are checked and kept here.
+    /// @param jackpot_ The jackpot contract sweeps go to.
+    constructor(Params memory params, IJackpot jackpot_) {
+        if (address(jackpot_) == address(0)) revert Errors.ZeroAddress();
+        if (params.protocolFeeBps > BPS) revert Errors.InvalidParameter("protocolFeeBps");
+        if (uint256(params.verificationFeeBps) + params.profileFeeBps > BPS) {
+            revert Errors.InvalidParameter("verificationFeeBps + profileFeeBps");
+        }
+        if (uint256(params.slashToVerifierBps) + params.slashToSubmitterBps > BPS) {
+            revert Errors.InvalidParameter("slashToVerifierBps + slashToSubmitterBps");
+        }
+        // A task without stakes would let anyone stall it for free.
+        if (params.solverStakeBps == 0) revert Errors.InvalidParameter("solverStakeBps");
+        if (params.verifierStakeBps == 0) revert Errors.InvalidParameter("verifierStakeBps");
+        if (params.profilerStakeBps == 0) revert Errors.InvalidParameter("profilerStakeBps");
+        if (params.minBounty == 0 || params.minBounty > type(uint80).max) revert Errors.InvalidParameter("minBounty");
+        _jackpot = jackpot_;
+        _protocolFeeBps = params.protocolFeeBps;
+        _verificationFeeBps = params.verificationFeeBps;
+        _profileFeeBps = params.profileFeeBps;
+        _solverStakeBps = params.solverStakeBps;
+        _verifierStakeBps = params.verifierStakeBps;
+        _profilerStakeBps = params.profilerStakeBps;
+        _slashToVerifierBps = params.slashToVerifierBps;
+        _slashToSubmitterBps = params.slashToSubmitterBps;
+        _minBounty = params.minBounty;
+        // Task ids start at 1; writing the slot now also spares the first submitter a fresh-slot write.
+        _ledger.nextTaskId = TaskId.wrap(1);
+    }
+
+    /// @inheritdoc ITaskPool
+    function withdraw(TaskId[] calldata taskIds) external nonReentrant returns (uint256 amount) {
+        for (uint256 i = 0; i < taskIds.length; ++i) {
+            TaskId taskId = taskIds[i];
+            Task storage t = _tasks[taskId];
+            // A verdict whose challenge window is over is settled here, sparing its parties a separate call.
+            if (_settleable(t)) _settle(t, taskId, t.outcome);
+            if (t.status != Status.Settled) continue;
+            (uint256 due, uint8 roles) = _due(t, msg.sender);
+            if (roles == 0) continue;
+            t.withdrawn |= roles;
+            if (due > 0) {
+                amount += due;
+                emit PayoutWithdrawn(taskId, msg.sender, due);
+            }
+        }
+        if (amount == 0) revert Errors.NothingToWithdraw(msg.sender);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert Errors.TransferFailed(msg.sender, amount);
+    }
+
+    /// @inheritdoc ITaskPool
+    function sweepJackpot() external nonReentrant {
+        uint256 amount = _ledger.jackpotAccrued;
+        if (amount == 0) revert Errors.NothingToSweep();
+        _ledger.jackpotAccrued = 0;
+        emit JackpotSwept(amount);
+        _jackpot.fund{value: amount}();
+    }
+
+    /// @inheritdoc ITaskPool
+    function amounts(uint256 bounty) public view returns (Amounts memory a) {
+        a.bounty = bounty;
+        a.protocolFee = bounty * _protocolFeeBps / BPS;
+        a.verificationFee = bounty * _verificationFeeBps / BPS;
+        a.profileFee = bounty * _profileFeeBps / BPS;
+        a.solverStake = bounty * _solverStakeBps / BPS;
+        a.verifierStake = bounty * _verifierStakeBps / BPS;
+        a.profilerStake = bounty * _profilerStakeBps / BPS;
+    }
+
+    /// @inheritdoc ITaskPool
+    function payouts(TaskId taskId) external view returns (Payouts memory) {
+        Task storage t = _tasks[taskId];
+        if (t.status != Status.Settled) return Payouts(0, 0, 0, 0, 0);
+        return _payouts(t.outcome, t.bounty, _profiled(t));
+    }
+
+    /// @inheritdoc ITaskPool
+    function owed(TaskId taskId, address account) external view returns (uint256 due) {
+        Task storage t = _tasks[taskId];
+        if (t.status == Status.Settled || _settleable(t)) (due,) = _due(t, account);
+    }
+
+    /// @inheritdoc ITaskPool
+    function held(TaskId taskId) external view returns (uint256 escrowed, uint256 staked, uint256 unpaid) {
+        Task storage t = _tasks[taskId];
+        Status status = t.status;
+        if (status == Status.None) return (0, 0, 0);
+        bool profiled = _profiled(t);
+        if (status == Status.Settled) {
+            Payouts memory p = _payouts(t.outcome, t.bounty, profiled);
+            uint8 done = t.withdrawn;
+            if (done & Role.SUBMITTER == 0) unpaid += p.submitter;
+            if (done & Role.SOLVER == 0) unpaid += p.solver;
+            if (done & Role.VERIFIER == 0) unpaid += p.verifier;
+            if (done & Role.PROFILER == 0) unpaid += p.profiler;
+            return (0, 0, unpaid);
+        }
+        Amounts memory a = amounts(t.bounty);
+        escrowed = a.bounty;
+        if (profiled) staked += a.profilerStake;
+        if (status >= Status.Training) staked += a.solverStake;
+        if (t.verifier != address(0)) staked += a.verifierStake;
+    }
+
+    /// @inheritdoc ITaskPool
+    function nextTaskId() external view returns (TaskId) {
+        return _ledger.nextTaskId;
+    }
+
+    /// @inheritdoc ITaskPool
+    function jackpotAccrued() external view returns (uint256) {
+        return _ledger.jackpotAccrued;
+    }
+
+    /// @inheritdoc ITaskPool
+    function jackpot() external view returns (address) {
+        return address(_jackpot);
+    }
+
+    /// @notice Marks the task settled with `outcome`, accrues the jackpot's share and publishes the payouts.
+    function _settle(Task storage t, TaskId taskId, Outcome outcome) internal {
+        t.status = Status.Settled;
+        t.outcome = outcome;
+        Payouts memory p = _payouts(outcome, t.bounty, _profiled(t));
+        if (p.jackpot > 0) _accrueJackpot(p.jackpot);
+        emit TaskSettled(taskId, outcome, p.submitter, p.solver, p.verifier, p.profiler, p.jackpot);
+    }
+
+    /// @notice Whether the task's verdict is past its challenge window and waits only for settlement.
+    function _settleable(Task storage t) internal view returns (bool) {
+        return t.status == Status.ChallengeWindow && block.timestamp > Timestamp.unwrap(t.deadline);
+    }
+
+    /// @notice Adds slashed or fee money to what the next sweep moves to the jackpot.
+    function _accrueJackpot(uint256 amount) internal {
+        // Bounded by the ETH ever sent to the pool, far below 2^192 wei.
+        _ledger.jackpotAccrued += uint192(amount);
+    }
+
+    /// @notice Whether a profiler took part in the task (and so is paid its fee and stake back).
+    /// @dev Exact tasks never read the profiler slot.
+    function _profiled(Task storage t) internal view returns (bool) {
+        return t.mode == Mode.Tolerant && t.profiler != address(0);
+    }
+
+    /// @notice The payouts of a task settled with `outcome` (docs/contracts.md, "Settlement").
+    /// @dev They always add up to the bounty plus every stake still locked at settlement.
+    function _payouts(Outcome outcome, uint256 bounty, bool profiled) internal view returns (Payouts memory p) {
+        Amounts memory a = amounts(bounty);
+        uint256 profileFee = 0;
+        if (profiled) {
+            profileFee = a.profileFee;
+            p.profiler = a.profileFee + a.profilerStake;
+        }
+        if (outcome == Outcome.Passed) {
+            p.solver = bounty - a.verificationFee - profileFee + a.solverStake;
+            p.verifier = a.verificationFee + a.verifierStake;
+        } else if (outcome == Outcome.Failed) {
+            uint256 toVerifier = a.solverStake * _slashToVerifierBps / BPS;
+            uint256 toSubmitter = a.solverStake * _slashToSubmitterBps / BPS;
+            p.submitter = bounty - profileFee + toSubmitter;
+            p.verifier = a.verifierStake + toVerifier;
+            p.jackpot = a.solverStake - toVerifier - toSubmitter;
+        } else if (outcome == Outcome.SolverTimedOut) {
+            uint256 toSubmitter = a.solverStake * _slashToSubmitterBps / BPS;
+            p.submitter = bounty - profileFee + toSubmitter;
+            p.jackpot = a.solverStake - toSubmitter;
+        } else if (outcome == Outcome.Unverified) {
+            p.submitter = bounty - profileFee;
+            p.solver = a.solverStake;
+        } else {
+            // Cancelled or Expired: nobody claimed, the bounty goes back.
+            p.submitter = bounty - profileFee;
+        }
+    }
+
+    /// @notice What `account` may still take from a settled task, and the roles it takes it as.
+    function _due(Task storage t, address account) internal view returns (uint256 due, uint8 roles) {
+        bool profiled = _profiled(t);
+        Payouts memory p = _payouts(t.outcome, t.bounty, profiled);
+        uint8 done = t.withdrawn;
+        if (t.submitter == account && done & Role.SUBMITTER == 0) {
+            roles |= Role.SUBMITTER;
+            due += p.submitter;
+        }
+        if (t.solver == account && done & Role.SOLVER == 0) {
+            roles |= Role.SOLVER;
+            due += p.solver;
+        }
+        if (t.verifier == account && done & Role.VERIFIER == 0) {
+            roles |= Role.VERIFIER;
+            due += p.verifier;
+        }
+        if (profiled && t.profiler == account && done & Role.PROFILER == 0) {
+            roles |= Role.PROFILER;
+            due += p.profiler;
+        }
+    }
+}

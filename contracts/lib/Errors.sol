@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {TaskId, Status, Binary32, Timestamp, Duration} from "./Types.sol";
+
+/// @title Errors
+/// @notice Every custom error of the veritrain contracts, in one place; raised as `revert Errors.Name(...)`.
+library Errors {
+    /// @notice A deployment parameter is out of its documented range.
+    error InvalidParameter(string name);
+
+    /// @notice No task has this id.
+    error UnknownTask(TaskId taskId);
+
+    /// @notice The task is not in a state that allows this call.
+    error WrongStatus(TaskId taskId, Status status);
+
+    /// @notice Only a given party of the task may make this call.
+    error NotAuthorized(TaskId taskId, address caller);
+
+    /// @notice The solver of a task may not verify its own proof.
+    error SolverCannotVerify(TaskId taskId, address solver);
+
+    /// @notice The deadline of the task's current state has passed; only its timeout remains.
+    error DeadlinePassed(TaskId taskId, Timestamp deadline);
+
+    /// @notice The deadline of the task's current state has not passed yet.
+    error DeadlineNotReached(TaskId taskId, Timestamp deadline);
+
+    /// @notice The ETH sent with the call is not the amount the call requires.
+    error WrongValue(uint256 expected, uint256 received);
+
+    /// @notice The bounty is below the pool's minimum or above what a task can hold.
+    error BountyOutOfRange(uint256 bounty, uint256 min, uint256 max);
+
+    /// @notice The training window is zero or longer than the pool allows.
+    error TrainingWindowOutOfRange(Duration window, Duration max);
+
+    /// @notice A CID must be 1 to 128 bytes long.
+    error InvalidCid(uint256 length);
+
+    /// @notice A hash or root that commits to something must not be zero.
+    error EmptyCommitment();
+
+    /// @notice A threshold must be a finite, non-negative binary32 value.
+    error InvalidThreshold(Binary32 threshold);
+
+    /// @notice A proof must have between one and 2^32 - 1 segments.
+    error InvalidSegmentCount(uint32 segments);
+
+    /// @notice A verification report must carry one distance per sampled segment.
+    error WrongDistanceCount(uint256 expected, uint256 received);
+
+    /// @notice A distance must be a binary32 value with its sign bit clear.
+    error InvalidDistance(uint256 index, Binary32 distance);
+
+    /// @notice The randomness of the task has not been drawn yet.
+    error RandomnessPending(TaskId taskId);
+
+    /// @notice The randomness of the task has already been drawn.
+    error RandomnessAlreadyDrawn(TaskId taskId);
+
+    /// @notice The randomness comes from the hash of a block that is not sealed yet.
+    error RandomnessNotYetAvailable(TaskId taskId, uint256 sourceBlock);
+
+    /// @notice The caller has nothing to withdraw from these tasks.
+    error NothingToWithdraw(address account);
+
+    /// @notice There is nothing to move to the jackpot.
+    error NothingToSweep();
+
+    /// @notice Sending ETH to an account failed; the payout stays owed.
+    error TransferFailed(address to, uint256 amount);
+
+    /// @notice A guarded function was entered again before it returned.
+    error Reentrancy();
+
+    /// @notice Only the jackpot's governor may make this call.
+    error NotGovernor(address caller);
+
+    /// @notice Only the arbitration contract may make this call.
+    error NotArbitration(address caller);
+
+    /// @notice The arbitration contract is set once and cannot change.
+    error ArbitrationAlreadySet(address arbitration);
+
+    /// @notice The zero address is not allowed here.
+    error ZeroAddress();
+
+    /// @notice The jackpot's reserve cannot cover this award.
+    error InsufficientReserve(uint256 requested, uint256 available);
+
+    /// @notice An amount must be greater than zero.
+    error ZeroAmount();
+}

@@ -1,0 +1,198 @@
+"""Deploy the veritrain contracts and write the deployment manifest agents read.
+
+As a brownie script it deploys to any brownie network::
+
+    brownie run scripts/deploy.py --network <network-id>
+
+The deployer is brownie's ``accounts[0]`` on development networks and, elsewhere, the
+private key in ``VERITRAIN_DEPLOYER_KEY`` (never a command-line argument). The manifest
+goes to ``VERITRAIN_MANIFEST`` if set, else ``deployments/<chain id>.json``; its format is
+documented in docs/contracts.md ("Deployment manifest").
+"""
+
+# The parameter names are the contract's (``Params`` in Types.sol), so they stay mixedCase.
+# ruff: noqa: N815
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agents.errors import ConfigError
+from scripts.devnet import REPO_ROOT
+
+MANIFEST_FORMAT = "veritrain-deployment/1"
+DEFAULT_MANIFEST_DIR = REPO_ROOT / "deployments"
+
+
+@dataclass(frozen=True)
+class ProtocolParameters:
+    """The deployment parameters of the task pool (``Params`` in contracts/lib/Types.sol).
+
+    Field order is the struct's order; units are in each name's suffix or in docs/contracts.md.
+    """
+
+    protocolFeeBps: int = 100
+    verificationFeeBps: int = 1_000
+    profileFeeBps: int = 200
+    solverStakeBps: int = 20_000
+    verifierStakeBps: int = 10_000
+    profilerStakeBps: int = 5_000
+    slashToVerifierBps: int = 5_000
+    slashToSubmitterBps: int = 2_500
+    profileWindow: int = 3_600
+    claimWindow: int = 86_400
+    maxTrainingWindow: int = 7 * 86_400
+    verifierClaimWindow: int = 21_600
+    verifyWindow: int = 21_600
+    challengeWindow: int = 86_400
+    segmentsToSample: int = 4
+    forcedErrorPpm: int = 1_000
+    minBounty: int = 10**12
+
+    def as_struct(self) -> tuple[int, ...]:
+        """The values in struct order, as the constructor takes them."""
+        return dataclasses.astuple(self)
+
+    def as_dict(self) -> dict[str, int]:
+        """The values by their Solidity names."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_struct(cls, values: Any) -> ProtocolParameters:
+        """Build from a ``parameters()`` return value (a tuple in struct order)."""
+        return cls(*(int(v) for v in values))
+
+
+DEFAULT_PARAMETERS = ProtocolParameters()
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The deployed contracts (brownie ``Contract`` objects) and where they were deployed."""
+
+    pool: Any
+    jackpot: Any
+    chain_id: int
+    block: int
+    deployer: str
+    parameters: ProtocolParameters
+
+
+def deploy(
+    project: Any,
+    deployer: Any,
+    parameters: ProtocolParameters = DEFAULT_PARAMETERS,
+    governor: str | None = None,
+) -> Deployment:
+    """Deploy the Jackpot (governed by ``governor``, default the deployer) and the TaskPool.
+
+    ``project`` is the loaded brownie project, ``deployer`` a brownie account. The deployment
+    block is the block of the first contract's creation.
+    """
+    from brownie import chain
+
+    jackpot = project.Jackpot.deploy(governor or deployer.address, {"from": deployer})
+    pool = project.TaskPool.deploy(parameters.as_struct(), jackpot.address, {"from": deployer})
+    return Deployment(
+        pool=pool,
+        jackpot=jackpot,
+        chain_id=int(chain.id),
+        block=int(jackpot.tx.block_number),
+        deployer=deployer.address,
+        parameters=ProtocolParameters.from_struct(pool.parameters()),
+    )
+
+
+def manifest(project: Any, deployment: Deployment, rpc_url: str | None = None) -> dict[str, Any]:
+    """The deployment manifest: all an agent needs to talk to the contracts without brownie."""
+
+    def entry(contract: Any, container: Any) -> dict[str, Any]:
+        return {
+            "address": contract.address,
+            "transaction": contract.tx.txid,
+            "block": int(contract.tx.block_number),
+            "abi": container.abi,
+        }
+
+    from brownie._config import CONFIG
+
+    compiler = CONFIG.settings["compiler"]["solc"]
+    return {
+        "format": MANIFEST_FORMAT,
+        "chain_id": deployment.chain_id,
+        "rpc_url": rpc_url,
+        "deployment_block": deployment.block,
+        "deployer": deployment.deployer,
+        "deployed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "compiler": {
+            "solc": str(compiler.get("version", "0.8.28")),
+            "evm_version": compiler.get("evm_version", "cancun"),
+            "via_ir": bool(compiler.get("viaIR", True)),
+        },
+        "contracts": {
+            "TaskPool": entry(deployment.pool, project.TaskPool),
+            "Jackpot": entry(deployment.jackpot, project.Jackpot),
+        },
+        "parameters": deployment.parameters.as_dict(),
+    }
+
+
+def write_manifest(document: dict[str, Any], path: Path) -> Path:
+    """Write ``document`` to ``path`` atomically (a reader never sees half a manifest)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(json.dumps(document, indent=2) + "\n")
+    partial.replace(path)
+    return path
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    """Read a deployment manifest; raises ``ConfigError`` if it is missing or not one."""
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no deployment manifest at {path}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("format") != MANIFEST_FORMAT:
+        raise ConfigError(f"{path} is not a {MANIFEST_FORMAT} manifest")
+    return document
+
+
+def manifest_path(chain_id: int) -> Path:
+    """Where the manifest of a deployment on ``chain_id`` goes; ``VERITRAIN_MANIFEST`` overrides."""
+    override = os.environ.get("VERITRAIN_MANIFEST")
+    return Path(override) if override else DEFAULT_MANIFEST_DIR / f"{chain_id}.json"
+
+
+def main() -> None:
+    """Entry point of ``brownie run scripts/deploy.py --network <id>``."""
+    from brownie import accounts
+    from brownie._config import CONFIG
+    from brownie.network.main import show_active
+    from brownie.project.main import get_loaded_projects
+
+    loaded = get_loaded_projects()
+    if not loaded:
+        raise ConfigError("run it as `brownie run scripts/deploy.py` from the repository root")
+    if CONFIG.network_type == "development":
+        deployer = accounts[0]
+    else:
+        key = os.environ.get("VERITRAIN_DEPLOYER_KEY")
+        if not key:
+            raise ConfigError("set VERITRAIN_DEPLOYER_KEY to the deployer's private key")
+        deployer = accounts.add(key)
+    deployment = deploy(loaded[0], deployer)
+    rpc_url = CONFIG.active_network.get("host")
+    document = manifest(loaded[0], deployment, rpc_url)
+    path = write_manifest(document, manifest_path(deployment.chain_id))
+    print(f"deployed on {show_active()} (chain {deployment.chain_id}), block {deployment.block}")
+    print(f"  TaskPool {deployment.pool.address}")
+    print(f"  Jackpot  {deployment.jackpot.address}")
+    print(f"manifest: {path}")

@@ -1,0 +1,190 @@
+"""The task pool's rules in Python, written from docs/contracts.md rather than from the Solidity.
+
+Off-chain parties use these to predict what the chain will do (the demo checks its balances
+with them, the contract tests use them as the reference model): the enums of
+contracts/lib/Types.sol, the amounts that follow from a bounty, the payouts of every
+outcome, and the task record's hash chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+BPS = 10_000
+# Events whose topics and data enter the task record, in the order they can occur.
+FOLDED_EVENTS = (
+    "TaskSubmitted",
+    "TaskProfiled",
+    "ProofCommitted",
+    "RandomnessDrawn",
+    "VerificationClaimed",
+    "VerificationReported",
+)
+
+
+class Status(IntEnum):
+    """``Status`` in Types.sol."""
+
+    NONE = 0
+    SUBMITTED = 1
+    OPEN = 2
+    TRAINING = 3
+    COMMITTED = 4
+    VERIFYING = 5
+    CHALLENGE_WINDOW = 6
+    DISPUTED = 7
+    SETTLED = 8
+
+
+class Mode(IntEnum):
+    """``Mode`` in Types.sol."""
+
+    EXACT = 0
+    TOLERANT = 1
+
+
+class Outcome(IntEnum):
+    """``Outcome`` in Types.sol."""
+
+    NONE = 0
+    PASSED = 1
+    FAILED = 2
+    CANCELLED = 3
+    EXPIRED = 4
+    SOLVER_TIMED_OUT = 5
+    UNVERIFIED = 6
+
+
+class Verdict(IntEnum):
+    """``Verdict`` in Types.sol."""
+
+    NONE = 0
+    PASS = 1
+    FAIL = 2
+
+
+class Role(IntEnum):
+    """Bits of ``Task.withdrawn``."""
+
+    SUBMITTER = 1
+    SOLVER = 2
+    VERIFIER = 4
+    PROFILER = 8
+
+
+@dataclass(frozen=True)
+class Amounts:
+    """What follows from one bounty under a deployment's parameters, in wei (``amounts()``)."""
+
+    bounty: int
+    protocol_fee: int
+    verification_fee: int
+    profile_fee: int
+    solver_stake: int
+    verifier_stake: int
+    profiler_stake: int
+
+    @classmethod
+    def of(cls, bounty: int, parameters: Any) -> Amounts:
+        """Fractions of the bounty, rounded down; ``parameters`` has the ``Params`` field names."""
+
+        def part(bps: int) -> int:
+            return bounty * bps // BPS
+
+        return cls(
+            bounty=bounty,
+            protocol_fee=part(parameters.protocolFeeBps),
+            verification_fee=part(parameters.verificationFeeBps),
+            profile_fee=part(parameters.profileFeeBps),
+            solver_stake=part(parameters.solverStakeBps),
+            verifier_stake=part(parameters.verifierStakeBps),
+            profiler_stake=part(parameters.profilerStakeBps),
+        )
+
+
+@dataclass(frozen=True)
+class Payouts:
+    """What a settled task pays each party and the jackpot, in wei."""
+
+    submitter: int = 0
+    solver: int = 0
+    verifier: int = 0
+    profiler: int = 0
+    jackpot: int = 0
+
+    def total(self) -> int:
+        """Everything the settlement distributes."""
+        return self.submitter + self.solver + self.verifier + self.profiler + self.jackpot
+
+    def for_role(self, role: Role) -> int:
+        """The payout of one role."""
+        return {
+            Role.SUBMITTER: self.submitter,
+            Role.SOLVER: self.solver,
+            Role.VERIFIER: self.verifier,
+            Role.PROFILER: self.profiler,
+        }[role]
+
+
+def payouts(outcome: Outcome, amounts: Amounts, profiled: bool, parameters: Any) -> Payouts:
+    """The settlement table of docs/contracts.md ("Settlement")."""
+    profile_fee = amounts.profile_fee if profiled else 0
+    profiler = amounts.profile_fee + amounts.profiler_stake if profiled else 0
+    stake = amounts.solver_stake
+    to_verifier = stake * parameters.slashToVerifierBps // BPS
+    to_submitter = stake * parameters.slashToSubmitterBps // BPS
+    refund = amounts.bounty - profile_fee
+    if outcome == Outcome.PASSED:
+        return Payouts(
+            solver=amounts.bounty - amounts.verification_fee - profile_fee + stake,
+            verifier=amounts.verification_fee + amounts.verifier_stake,
+            profiler=profiler,
+        )
+    if outcome == Outcome.FAILED:
+        return Payouts(
+            submitter=refund + to_submitter,
+            verifier=amounts.verifier_stake + to_verifier,
+            profiler=profiler,
+            jackpot=stake - to_verifier - to_submitter,
+        )
+    if outcome == Outcome.SOLVER_TIMED_OUT:
+        return Payouts(
+            submitter=refund + to_submitter, profiler=profiler, jackpot=stake - to_submitter
+        )
+    if outcome == Outcome.UNVERIFIED:
+        return Payouts(submitter=refund, solver=stake, profiler=profiler)
+    if outcome in (Outcome.CANCELLED, Outcome.EXPIRED):
+        return Payouts(submitter=refund, profiler=profiler)
+    raise ValueError(f"no settlement for outcome {outcome!r}")
+
+
+def randomness(source_block_hash: bytes, task_id: int) -> bytes:
+    """The task's randomness: keccak256(abi.encode(blockhash(source), taskId))."""
+    return keccak(bytes(source_block_hash).rjust(32, b"\0") + task_id.to_bytes(32, "big"))
+
+
+def fold_record(record: bytes, topics: list[bytes], data: bytes) -> bytes:
+    """One step of the task record.
+
+    ``keccak256(record ‖ topic0 ‖ topic1 [‖ topic2] ‖ keccak256(data))``: the event's topics as
+    logged, then the hash of its data.
+    """
+    return keccak(bytes(record) + b"".join(bytes(t) for t in topics) + keccak(bytes(data)))
+
+
+def record_from_logs(logs: list[dict[str, Any]], topic0_of: dict[str, bytes]) -> bytes:
+    """Rebuild a task's record from its raw logs (``topics`` and ``data`` as in ``eth_getLogs``).
+
+    ``topic0_of`` maps the folded event names to their topic0; other logs are skipped.
+    """
+    folded = {topic0_of[name] for name in FOLDED_EVENTS}
+    record = bytes(32)
+    for log in logs:
+        topics = [bytes(t) for t in log["topics"]]
+        if topics and topics[0] in folded:
+            record = fold_record(record, topics, bytes(log["data"]))
+    return record
