@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agents.devnet.anvil import REPO_ROOT
 from agents.errors import ConfigError
-from scripts.devnet import REPO_ROOT
 
 MANIFEST_FORMAT = "veritrain-deployment/1"
 DEFAULT_MANIFEST_DIR = REPO_ROOT / "deployments"

@@ -1,8 +1,8 @@
 """brownie as a library: load the veritrain project and attach it to a running devnet.
 
 brownie's own development network would launch anvil on port 8545; here the devnet
-(``scripts.devnet``) owns the process and brownie only attaches to it, so tests, the
-demo and the benchmarks can run side by side on free ports.
+(``agents.devnet.anvil``) owns the process and brownie only attaches to it, so tests,
+the demo and the benchmarks can run side by side on free ports.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ import os
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from agents.devnet.anvil import REPO_ROOT, Anvil, anvil_binary, start_anvil
 from agents.errors import VeritrainError
-from scripts.devnet import REPO_ROOT, anvil_binary
 
 SOLCX_DIR = REPO_ROOT / ".solcx"
 NETWORK_ID = "veritrain-devnet"
 
 
 class Endpoint(Protocol):
-    """A running devnet: ``scripts.devnet.Devnet`` or anything with its address."""
+    """A running devnet: an ``agents.devnet.anvil.Anvil`` or anything with its address."""
 
     @property
     def url(self) -> str: ...
@@ -53,6 +53,20 @@ def load_project() -> Any:
     if loaded:
         return loaded[0]
     return load(str(REPO_ROOT), name="VeritrainProject")
+
+
+@contextlib.contextmanager
+def local_devnet(accounts: int = 20, balance_eth: int = 1_000_000) -> Iterator[Anvil]:
+    """A fresh anvil on a free loopback port for the block, stopped on exit (also on errors).
+
+    Zero base fee, as brownie's development network expects; automine, one block per
+    transaction.
+    """
+    node = start_anvil(accounts=accounts, balance_eth=balance_eth, zero_base_fee=True)
+    try:
+        yield node
+    finally:
+        node.stop()
 
 
 @contextlib.contextmanager
