@@ -1,8 +1,205 @@
-"""``veritrain pol``: proof of learning, offline."""
+"""``veritrain pol``: proof of learning, offline (train, verify, profile, inspect)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
 
 import click
+
+from agents.errors import VeritrainError
+from agents.learning.backend import get_backend
+from agents.learning.opcount import op_count
+from agents.learning.proof import ProofDirectory
+from agents.learning.selection import detection_probability
+from agents.learning.spec import TaskSpec, load_spec
+from agents.learning.task import open_task
+from agents.learning.verifier import (
+    Replayer,
+    VerificationInputError,
+    default_replay_backend,
+    verify,
+)
+
+JOURNAL_NAME = "journal.json"
+
+
+def _emit(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+def _backend_options(device: str | None, threads: int | None) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if device is not None:
+        options["device"] = device
+    if threads is not None:
+        options["threads"] = threads
+    return options
+
+
+def _training_backend(spec: TaskSpec, name: str | None) -> str:
+    exact = spec.verification.tolerance == "exact"
+    chosen = name or ("exact" if exact else "native")
+    if exact and chosen != "exact":
+        raise VeritrainError("a task in exact mode is trained with the exact backend")
+    return chosen
 
 
 @click.group()
 def pol() -> None:
     """Train with a proof, verify a proof, profile a task."""
+
+
+@pol.command()
+@click.option("--spec", "spec_path", required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Proof dir.")
+@click.option("--backend", default=None, help="native or exact (default: by tolerance mode).")
+@click.option("--device", default=None, help="Torch device for the native backend (cpu, cuda).")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Intra-op threads (0: torch default).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(
+    spec_path: Path,
+    out: Path,
+    backend: str | None,
+    device: str | None,
+    threads: int | None,
+    quiet: bool,
+) -> None:
+    """Train SPEC honestly and export its proof to OUT (resumes an interrupted run)."""
+    from agents.learning.solver import train as train_task
+
+    spec = load_spec(spec_path)
+    name = _training_backend(spec, backend)
+    trainer = get_backend(name, **_backend_options(device, threads))
+    store = ProofDirectory(out, create=True)
+    task = open_task(spec, store)
+    spec_cid = store.put_bytes(spec.canonical_bytes())
+    started = time.perf_counter()
+    if quiet:
+        manifest = train_task(
+            task, store, trainer, spec_cid=spec_cid, journal_path=out / JOURNAL_NAME
+        )
+    else:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=Console(stderr=True)) as bar:
+            job = bar.add_task(f"training {spec.name}", total=spec.steps)
+            manifest = train_task(
+                task,
+                store,
+                trainer,
+                spec_cid=spec_cid,
+                journal_path=out / JOURNAL_NAME,
+                progress=lambda done: bar.update(job, completed=done),
+            )
+    cid = store.write_manifest(manifest)
+    (out / JOURNAL_NAME).unlink(missing_ok=True)
+    _emit(
+        {
+            "manifest": cid,
+            "checkpoint_root": manifest.checkpoint_root,
+            "final_model": manifest.final_model,
+            "spec": spec_cid,
+            "backend": trainer.describe(),
+            "steps": spec.steps,
+            "segments": spec.segment_count,
+            "seconds": round(time.perf_counter() - started, 3),
+            "out": str(out),
+        }
+    )
+
+
+def _randomness(text: str) -> bytes:
+    digits = text.removeprefix("0x")
+    try:
+        value = bytes.fromhex(digits)
+    except ValueError:
+        raise VerificationInputError(f"randomness {text!r} is not hexadecimal") from None
+    if len(value) != 32:
+        raise VerificationInputError(
+            f"randomness must be 32 bytes (64 hex digits), got {len(value)}"
+        )
+    return value
+
+
+@pol.command(name="verify")
+@click.option("--spec", "spec_path", required=True, type=click.Path(path_type=Path))
+@click.option("--proof", "proof_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--randomness", required=True, help="32 bytes, hex: selects the segments.")
+@click.option("--backend", default=None, help="Replayer backend (default: exact if present).")
+@click.option("--tau", type=float, default=None, help="Threshold (tolerant mode; default: spec).")
+@click.option("--device", default=None, help="Torch device for the native backend.")
+def verify_command(
+    spec_path: Path,
+    proof_dir: Path,
+    randomness: str,
+    backend: str | None,
+    tau: float | None,
+    device: str | None,
+) -> None:
+    """Verify the proof in PROOF against SPEC; exit 0 pass, 1 fail, 2 unusable input."""
+    seed = _randomness(randomness)
+    spec = load_spec(spec_path)
+    store = ProofDirectory(proof_dir)
+    task = open_task(spec, store)
+    replayer = Replayer(
+        get_backend(backend or default_replay_backend(), **_backend_options(device, None))
+    )
+    spec_cid = store.put_bytes(spec.canonical_bytes())
+    try:
+        manifest = store.manifest()
+        manifest_cid: str | None = store.manifest_cid()
+    except VeritrainError as exc:
+        _emit({"verdict": "fail", "segments": [], "reasons": [str(exc)]})
+        raise click.exceptions.Exit(1) from None
+    verdict = verify(
+        task, manifest, store, seed, replayer, spec_cid=spec_cid, tau=tau, manifest_cid=manifest_cid
+    )
+    _emit(verdict.to_json())
+    if not verdict.passed:
+        raise click.exceptions.Exit(1)
+
+
+@pol.command()
+@click.option("--spec", "spec_path", required=True, type=click.Path(path_type=Path))
+@click.option("--segments", type=click.IntRange(min=1), default=3, help="Segments to profile.")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="Dir with the dataset.")
+def profile(spec_path: Path, segments: int, data: Path | None) -> None:
+    """Measure honest drift on SPEC and propose τ (prints JSON)."""
+    from agents.learning.profiler import profile as run_profile
+
+    spec = load_spec(spec_path)
+    with tempfile.TemporaryDirectory(prefix="veritrain-profile-") as scratch:
+        store = ProofDirectory(data if data is not None else Path(scratch), create=True)
+        task = open_task(spec, store)
+        _emit(run_profile(task, segments=segments).to_json())
+
+
+@pol.command()
+@click.option("--spec", "spec_path", required=True, type=click.Path(path_type=Path))
+def inspect(spec_path: Path) -> None:
+    """Print SPEC's hash, CID, op count and sampling figures (prints JSON)."""
+    from agents.store import cid_of_bytes
+
+    spec = load_spec(spec_path)
+    s, count = spec.verification.segments, spec.segment_count
+    _emit(
+        {
+            "name": spec.name,
+            "spec_hash": spec.spec_hash().hex(),
+            "spec_cid": cid_of_bytes(spec.canonical_bytes()),
+            "segments": count,
+            "sampled": s,
+            "detection_half_faked": detection_probability(count, count // 2, s),
+            "ops": op_count(spec).to_json(),
+        }
+    )

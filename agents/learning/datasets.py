@@ -39,7 +39,7 @@ from agents.errors import VeritrainError
 from agents.learning import tensorfile
 from agents.learning.prng import Stream, words
 from agents.learning.spec import DatasetSource
-from agents.store.base import ArtifactStore
+from agents.store import ArtifactStore, canonical_json, cid_of_bytes
 
 FORMAT = "veritrain-dataset/1"
 TEXT_ALPHABET = " .abcdefghijklmnopqrstuvwxyz"
@@ -200,6 +200,12 @@ def package(dataset: Dataset, store: ArtifactStore) -> str:
     """Store the dataset's tensors and header; return the dataset CID (the header's)."""
     tensors_cid = store.put_bytes(tensorfile.encode(dataset.tensors))
     return store.put_json(header_of(dataset, tensors_cid))
+
+
+def dataset_cid(dataset: Dataset) -> str:
+    """The CID ``package`` would return, computed without storing anything."""
+    tensors_cid = cid_of_bytes(tensorfile.encode(dataset.tensors))
+    return cid_of_bytes(canonical_json(header_of(dataset, tensors_cid)))
 
 
 def load(store: ArtifactStore, cid: str) -> Dataset:

@@ -9,9 +9,11 @@ The optimizers are torch's own (``foreach=False``, single-tensor formulas):
 
 Options vary how the same arithmetic is carried out without changing what is
 computed, which is what an honest solver on other hardware does:
-``threads`` (intra-op threads), ``microbatches`` (gradient accumulation over
-equal slices of each batch, each slice's loss weighted by its share) and
-``device``.
+``threads`` (intra-op threads; one by default, which is fastest for the small
+operations of the example tasks and keeps a CPU's results independent of its
+core count; ``0`` keeps torch's own setting), ``microbatches`` (gradient
+accumulation over equal slices of each batch, each slice's loss weighted by its
+share) and ``device``.
 """
 
 from __future__ import annotations
@@ -45,17 +47,15 @@ class NativeBackend(Backend):
 
     name = "native"
 
-    def __init__(
-        self, device: str = "cpu", threads: int | None = None, microbatches: int = 1
-    ) -> None:
+    def __init__(self, device: str = "cpu", threads: int = 1, microbatches: int = 1) -> None:
         if microbatches < 1:
             raise BackendError("microbatches must be at least 1")
-        if threads is not None and threads < 1:
-            raise BackendError("threads must be at least 1")
+        if threads < 0:
+            raise BackendError("threads must be at least 0")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendError("device cuda requested but torch sees no CUDA device")
         self.device = torch.device(device)
-        self.threads = threads
+        self.threads = threads if threads > 0 else None
         self.microbatches = microbatches
 
     def start(self, task: Task, state: State, *, trace: bool = False) -> Session:
@@ -105,15 +105,16 @@ class NativeSession(Session):
         self._params = dict(self._model.named_parameters())
         with torch.no_grad():
             for path, param in self._params.items():
-                param.copy_(torch.from_numpy(np.asarray(state[PARAM_PREFIX + path])))
+                param.copy_(torch.from_numpy(np.array(state[PARAM_PREFIX + path])))
         self._optimizer = self._make_optimizer(state)
-        inputs = torch.from_numpy(np.ascontiguousarray(task.inputs)).to(self._device)
+        # Copies: arrays read from artifacts are read-only views, which torch will not wrap.
+        inputs = torch.from_numpy(np.array(task.inputs)).to(self._device)
         if task.targets is None:
             windows = inputs.unfold(0, task.context + 1, 1)
             self._inputs, self._targets = windows[:, :-1], windows[:, 1:]
         else:
             self._inputs = inputs
-            self._targets = torch.from_numpy(np.ascontiguousarray(task.targets)).to(self._device)
+            self._targets = torch.from_numpy(np.array(task.targets)).to(self._device)
 
     def _make_optimizer(self, state: State) -> torch.optim.Optimizer:
         spec = self._spec.optimizer
@@ -165,7 +166,7 @@ class NativeSession(Session):
             raise BackendError(
                 f"running {len(batches)} steps from step {self._step} overshoots the task"
             )
-        all_rows = torch.from_numpy(batches).to(self._device)
+        all_rows = torch.from_numpy(np.array(batches)).to(self._device)
         slices = self._backend.microbatches
         share = self._spec.batch_size // slices
         with _threads(self._backend.threads):

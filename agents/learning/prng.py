@@ -30,14 +30,19 @@ WORDS_PER_BLOCK = 4
 _TWO64 = 1 << 64
 
 
-def _prefix(seed: int, label: str) -> bytes:
+def stream_key(seed: int, label: str) -> bytes:
+    """The bytes that precede the block counter in every block of stream (seed, label)."""
     encoded = label.encode()
     return DOMAIN + seed.to_bytes(8, "big") + len(encoded).to_bytes(4, "big") + encoded
 
 
 def words(seed: int, label: str, count: int, first_block: int = 0) -> np.ndarray:
     """``count`` words of stream (seed, label) starting at block ``first_block``, as uint64."""
-    prefix = _prefix(seed, label)
+    return keyed_words(stream_key(seed, label), count, first_block)
+
+
+def keyed_words(prefix: bytes, count: int, first_block: int = 0) -> np.ndarray:
+    """``count`` words of the stream whose blocks are ``sha256(prefix || u64be(j))``."""
     blocks = -(-count // WORDS_PER_BLOCK)
     data = b"".join(
         hashlib.sha256(prefix + j.to_bytes(8, "big")).digest()
@@ -47,21 +52,34 @@ def words(seed: int, label: str, count: int, first_block: int = 0) -> np.ndarray
 
 
 class Stream:
-    """A stream read word by word (for draws whose word count is not known in advance)."""
+    """A stream read word by word (for draws whose word count is not known in advance).
+
+    ``Stream.keyed(prefix)`` reads the stream ``sha256(prefix || u64be(j))`` of any
+    other domain (segment selection uses one).
+    """
 
     def __init__(self, seed: int, label: str) -> None:
-        self._seed = seed
-        self._label = label
+        self._prefix = stream_key(seed, label)
         self._block = 0
         self._buffer: list[int] = []
         self._position = 0
+
+    @classmethod
+    def keyed(cls, prefix: bytes) -> Stream:
+        """The stream whose block ``j`` is ``sha256(prefix || u64be(j))``."""
+        stream = cls.__new__(cls)
+        stream._prefix = prefix
+        stream._block = 0
+        stream._buffer = []
+        stream._position = 0
+        return stream
 
     def take(self, count: int) -> list[int]:
         """The next ``count`` words, as Python integers."""
         while len(self._buffer) - self._position < count:
             need = count - (len(self._buffer) - self._position)
             blocks = max(64, -(-need // WORDS_PER_BLOCK))
-            fresh = words(self._seed, self._label, blocks * WORDS_PER_BLOCK, self._block)
+            fresh = keyed_words(self._prefix, blocks * WORDS_PER_BLOCK, self._block)
             self._block += blocks
             self._buffer = self._buffer[self._position :] + fresh.tolist()
             self._position = 0

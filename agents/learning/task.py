@@ -15,9 +15,14 @@ from functools import cached_property
 
 import numpy as np
 
+from agents.learning import datasets
 from agents.learning.datasets import Dataset, DatasetError
+from agents.learning.initialization import initial_state
+from agents.learning.layout import State
 from agents.learning.order import batch_indices
+from agents.learning.proof import decode_model
 from agents.learning.spec import CNNSpec, MLPSpec, TaskSpec
+from agents.store import ArtifactStore
 
 
 @dataclass(frozen=True)
@@ -28,22 +33,26 @@ class Task:
     dataset: Dataset
     inputs: np.ndarray
     targets: np.ndarray | None
+    parent: State | None = None
 
     @classmethod
-    def bind(cls, spec: TaskSpec, dataset: Dataset) -> Task:
+    def bind(cls, spec: TaskSpec, dataset: Dataset, parent: State | None = None) -> Task:
         """Check that ``dataset`` fits ``spec`` and preprocess it; raises ``DatasetError``."""
         problem = fit_problem(spec, dataset)
         if problem:
             raise DatasetError(f"dataset {dataset.name} does not fit task {spec.name}: {problem}")
         if dataset.kind == "sequence":
-            return cls(spec, dataset, dataset.tensors["tokens"], None)
+            return cls(spec, dataset, dataset.tensors["tokens"], None, parent)
         pre = spec.dataset.preprocessing
         inputs = dataset.tensors["inputs"]
         if (pre.scale, pre.shift) != (1.0, 0.0):
             inputs = inputs * np.float32(pre.scale) + np.float32(pre.shift)
-        return cls(
-            spec, dataset, np.ascontiguousarray(inputs, np.float32), dataset.tensors["targets"]
-        )
+        inputs = np.ascontiguousarray(inputs, np.float32)
+        return cls(spec, dataset, inputs, dataset.tensors["targets"], parent)
+
+    def initial_state(self) -> State:
+        """Checkpoint 0 of this task (the seed's draws, or the parent model's parameters)."""
+        return initial_state(self.spec, self.parent)
 
     @cached_property
     def samples(self) -> int:
@@ -99,3 +108,28 @@ def fit_problem(spec: TaskSpec, dataset: Dataset) -> str | None:
     if outputs != model.outputs:
         return f"targets have {outputs} values per sample, the model {model.outputs} outputs"
     return None
+
+
+def open_task(spec: TaskSpec, store: ArtifactStore) -> Task:
+    """The spec bound to its dataset (and parent model) read from ``store``.
+
+    A dataset missing from the store is rebuilt from the spec's ``source`` when it
+    has one, checked against the spec's CID, and added to the store.
+    """
+    cid = spec.dataset.cid
+    if not store.has(cid):
+        source = spec.dataset.source
+        if source is None:
+            raise DatasetError(f"dataset {cid} is not in the store and the spec has no source")
+        built = datasets.build(source)
+        got = datasets.dataset_cid(built)
+        if got != cid:
+            raise DatasetError(
+                f"the dataset built from the spec's source has CID {got}, the spec names {cid}"
+            )
+        datasets.package(built, store)
+    dataset = datasets.load(store, cid)
+    parent = None
+    if spec.parent is not None:
+        parent = decode_model(store.get_bytes(spec.parent), f"parent model {spec.parent}")
+    return Task.bind(spec, dataset, parent)

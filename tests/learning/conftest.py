@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agents.learning.datasets import Dataset, synthetic
+from agents.learning.backend import Backend, get_backend
+from agents.learning.datasets import build, dataset_cid
+from agents.learning.proof import ProofDirectory
 from agents.learning.spec import TaskSpec, parse_spec
+from agents.learning.task import Task, open_task
 
 FAKE_CID = "Qm" + "a" * 44
+TINY_SOURCE: dict[str, Any] = {
+    "builtin": "synthetic-classification",
+    "samples": 96,
+    "features": 6,
+    "classes": 3,
+    "seed": 5,
+}
 
 
 def spec_dict(**overrides: Any) -> dict[str, Any]:
@@ -17,16 +29,7 @@ def spec_dict(**overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "version": 1,
         "name": "tiny-mlp",
-        "dataset": {
-            "cid": FAKE_CID,
-            "source": {
-                "builtin": "synthetic-classification",
-                "samples": 96,
-                "features": 6,
-                "classes": 3,
-                "seed": 5,
-            },
-        },
+        "dataset": {"cid": FAKE_CID, "source": copy.deepcopy(TINY_SOURCE)},
         "model": {"kind": "mlp", "inputs": 6, "hidden": [8], "outputs": 3},
         "loss": "cross_entropy",
         "optimizer": {"kind": "adam"},
@@ -41,11 +44,31 @@ def spec_dict(**overrides: Any) -> dict[str, Any]:
     return base
 
 
+def real_spec(**overrides: Any) -> TaskSpec:
+    """``spec_dict`` with the dataset CID its source really has."""
+    data = spec_dict(**overrides)
+    source = parse_spec(data).dataset.source
+    assert source is not None
+    data["dataset"]["cid"] = dataset_cid(build(source))
+    return parse_spec(data)
+
+
+class Workspace:
+    """A spec, its task and a proof directory holding the spec and the dataset."""
+
+    def __init__(self, spec: TaskSpec, root: Path) -> None:
+        self.spec = spec
+        self.store = ProofDirectory(root, create=True)
+        self.task: Task = open_task(spec, self.store)
+        self.spec_cid = self.store.put_bytes(spec.canonical_bytes())
+        self.backend: Backend = get_backend("native")
+
+
 @pytest.fixture
 def tiny_spec() -> TaskSpec:
-    return parse_spec(spec_dict())
+    return real_spec()
 
 
 @pytest.fixture
-def tiny_dataset() -> Dataset:
-    return synthetic("classification", 96, 6, 3, 5)
+def workspace(tiny_spec: TaskSpec, tmp_path: Path) -> Workspace:
+    return Workspace(tiny_spec, tmp_path / "proof")

@@ -1,0 +1,337 @@
+"""The verifier: check a proof against its spec, replay sampled segments, and decide.
+
+``verify`` first runs every check that needs no training; each failure is a
+reason to reject, and any reason ends verification before a replay:
+
+- the manifest names this spec, its step count and ``k``; checkpoint ``i`` is
+  at step ``i·k`` for ``i = 0 … S``; segment ``i`` runs from checkpoint ``i``
+  to ``i + 1``; the checkpoint root is the Merkle root of the state roots;
+- every artifact the manifest names is available; every artifact read is
+  checked against its CID by the store;
+- checkpoint 0 is the seed's initialization (same state root);
+- every checkpoint read has the spec's layout (names, shapes, float32), its
+  recorded step, and its recorded state root; the final model is the last
+  checkpoint's parameters;
+- the batch indices of a segment are the seed's data order.
+
+Then the segments are selected (``agents.learning.selection``) and each is
+replayed from the solver's checkpoint ``i`` with its recorded batches through
+a ``Replayer``; the distance (``agents.learning.distance``) to checkpoint
+``i + 1`` must not exceed τ. In exact mode τ = 0 and the replay's state root
+must equal the claimed one. The verdict passes iff there is no reason to reject.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agents.commitment import state_root
+from agents.errors import VeritrainError
+from agents.learning.backend import Backend, backend_available
+from agents.learning.distance import group_distances, norm_of_difference, segment_distance
+from agents.learning.layout import PARAM_PREFIX, State, layout_problems, parameters, step_of
+from agents.learning.proof import (
+    Manifest,
+    ProofError,
+    checkpoint_root,
+    decode_batches,
+    decode_checkpoint,
+    decode_model,
+)
+from agents.learning.selection import largest_updates, sample_segments
+from agents.learning.task import Task
+from agents.store import ArtifactStore
+
+
+class VerificationInputError(VeritrainError):
+    """Verification cannot start: the inputs (not the proof) are unusable."""
+
+
+class RejectionError(Exception):
+    """A reason to reject the proof (internal: becomes a verdict reason)."""
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The state a replay reached and, if the backend traces, the root of its trace."""
+
+    state: State
+    trace_root: bytes | None
+
+
+def default_replay_backend() -> str:
+    """The verifier's default replayer: the exact kernels where installed, else native torch."""
+    return "exact" if backend_available("exact") else "native"
+
+
+class Replayer:
+    """Replays segments of a proof through a training backend."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def replay(self, task: Task, start: State, batches: np.ndarray) -> Replay:
+        """Run ``batches`` (one row per step) from ``start``; return the end state."""
+        session = self.backend.start(task, start, trace=True)
+        session.run(batches)
+        return Replay(session.state(), session.trace_root())
+
+
+@dataclass
+class SegmentVerdict:
+    """The outcome of replaying one segment."""
+
+    index: int
+    first_step: int
+    sampled: bool
+    distance: float
+    distances: dict[str, float]
+    claimed_root: str
+    replay_root: str
+    trace_root: str | None
+    passed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        def number(x: float) -> float | str:
+            return x if math.isfinite(x) else "inf"
+
+        return {
+            "index": self.index,
+            "first_step": self.first_step,
+            "sampled": self.sampled,
+            "distance": number(self.distance),
+            "distances": {k: number(v) for k, v in self.distances.items()},
+            "claimed_root": self.claimed_root,
+            "replay_root": self.replay_root,
+            "trace_root": self.trace_root,
+            "pass": self.passed,
+        }
+
+
+@dataclass
+class Verdict:
+    """Pass or fail, with every replayed segment and every reason to reject."""
+
+    tau: float
+    backend: str
+    manifest: str | None
+    selected: list[int] = field(default_factory=list)
+    segments: list[SegmentVerdict] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons and all(s.passed for s in self.segments)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": "pass" if self.passed else "fail",
+            "segments": [s.to_json() for s in self.segments],
+            "reasons": list(self.reasons),
+            "selected": list(self.selected),
+            "tau": self.tau,
+            "backend": self.backend,
+            "manifest": self.manifest,
+        }
+
+
+class _Proof:
+    """Reads a proof's artifacts once each, checking each as it is read."""
+
+    def __init__(self, task: Task, manifest: Manifest, store: ArtifactStore) -> None:
+        self.task = task
+        self.manifest = manifest
+        self.store = store
+        self._states: dict[int, State] = {}
+
+    def checkpoint(self, index: int) -> State:
+        state = self._states.get(index)
+        if state is not None:
+            return state
+        entry = self.manifest.checkpoints[index]
+        what = f"checkpoint {index}"
+        try:
+            state = dict(decode_checkpoint(self.store.get_bytes(entry.cid), what))
+        except VeritrainError as exc:
+            raise RejectionError(str(exc)) from None
+        problems = layout_problems(self.task.spec, state)
+        if problems:
+            raise RejectionError(f"{what} does not fit the architecture: {'; '.join(problems)}")
+        if step_of(state) != entry.step:
+            raise RejectionError(
+                f"{what} holds step {step_of(state)}, the manifest says {entry.step}"
+            )
+        if state_root(state).hex() != entry.state_root:
+            raise RejectionError(f"{what} does not have the state root the manifest records")
+        self._states[index] = state
+        return state
+
+    def batches(self, segment: int) -> np.ndarray:
+        entry = self.manifest.segments[segment]
+        what = f"batches of segment {segment}"
+        try:
+            batches, first = decode_batches(self.store.get_bytes(entry.batches), what)
+        except VeritrainError as exc:
+            raise RejectionError(str(exc)) from None
+        expected = self.task.segment_batches(segment)
+        k = self.task.spec.checkpoint_interval
+        if first != segment * k or batches.shape != expected.shape:
+            raise RejectionError(
+                f"{what} are not the {expected.shape} indices from step {segment * k}"
+            )
+        if not np.array_equal(batches, expected):
+            raise RejectionError(f"{what} are not the seed's data order")
+        return batches
+
+
+def _structure_reasons(task: Task, manifest: Manifest, spec_cid: str) -> list[str]:
+    spec = task.spec
+    k, count = spec.checkpoint_interval, spec.segment_count
+    reasons = []
+    if manifest.spec != spec_cid:
+        reasons.append(f"the proof is for spec {manifest.spec}, not {spec_cid}")
+    if manifest.steps != spec.steps or manifest.checkpoint_interval != k:
+        reasons.append(
+            f"the proof claims {manifest.steps} steps with k={manifest.checkpoint_interval}, "
+            f"the spec says {spec.steps} steps with k={k}"
+        )
+    if len(manifest.checkpoints) != count + 1 or len(manifest.segments) != count:
+        reasons.append(
+            f"the proof has {len(manifest.checkpoints)} checkpoints and {len(manifest.segments)} "
+            f"segments, the spec needs {count + 1} and {count}"
+        )
+        return reasons
+    for i, entry in enumerate(manifest.checkpoints):
+        if entry.index != i or entry.step != i * k:
+            reasons.append(f"checkpoint {i} is listed as index {entry.index} at step {entry.step}")
+            break
+    for i, segment in enumerate(manifest.segments):
+        if (segment.index, segment.start, segment.end) != (i, i, i + 1):
+            reasons.append(f"segment {i} does not run from checkpoint {i} to {i + 1}")
+            break
+    roots = [bytes.fromhex(c.state_root) for c in manifest.checkpoints]
+    if checkpoint_root(roots).hex() != manifest.checkpoint_root:
+        reasons.append("the checkpoint root is not the Merkle root of the state roots")
+    return reasons
+
+
+def select(task: Task, proof: _Proof, randomness: bytes) -> tuple[list[int], list[int]]:
+    """Sampled segments, then top-update segments (reading every checkpoint for the latter)."""
+    spec = task.spec
+    sampled = sample_segments(
+        randomness, spec.spec_hash(), spec.segment_count, spec.verification.segments
+    )
+    extra: list[int] = []
+    if spec.verification.top_updates:
+        states = [proof.checkpoint(i) for i in range(spec.segment_count + 1)]
+        names = [n for n in states[0] if n.startswith(PARAM_PREFIX)]
+        norms = [
+            norm_of_difference(states[i + 1], states[i], names, "l2")
+            for i in range(spec.segment_count)
+        ]
+        extra = largest_updates(norms, sampled, spec.verification.top_updates)
+    return sampled, extra
+
+
+def verify(
+    task: Task,
+    manifest: Manifest,
+    store: ArtifactStore,
+    randomness: bytes,
+    replayer: Replayer,
+    *,
+    spec_cid: str,
+    tau: float | None = None,
+    manifest_cid: str | None = None,
+) -> Verdict:
+    """Check ``manifest`` (artifacts in ``store``) against ``task`` and replay selected segments.
+
+    ``tau`` overrides the spec's threshold in tolerant mode; exact mode always uses 0.
+    Raises ``VerificationInputError`` when no threshold is known or the randomness is malformed.
+    """
+    spec = task.spec
+    if len(randomness) != 32:
+        raise VerificationInputError(f"randomness is 32 bytes, got {len(randomness)}")
+    exact = spec.verification.tolerance == "exact"
+    threshold = 0.0 if exact else (tau if tau is not None else spec.verification.tau)
+    if threshold is None or threshold < 0 or not math.isfinite(threshold):
+        raise VerificationInputError(
+            "tolerant mode needs a threshold: set verification.tau in the spec or pass one "
+            "(veritrain pol profile proposes τ)"
+        )
+    verdict = Verdict(threshold, replayer.backend.describe(), manifest_cid)
+    verdict.reasons = _structure_reasons(task, manifest, spec_cid)
+    if verdict.reasons:
+        return verdict
+    missing = [cid for cid in manifest.cids() if not store.has(cid)]
+    if missing:
+        verdict.reasons.append(f"{len(missing)} artifacts are not available, first {missing[0]}")
+        return verdict
+    proof = _Proof(task, manifest, store)
+    try:
+        _check_ends(task, proof)
+        sampled, extra = select(task, proof, randomness)
+        verdict.selected = sampled + extra
+        for index in verdict.selected:
+            verdict.segments.append(
+                _replay_segment(task, proof, replayer, index, index in sampled, threshold, exact)
+            )
+    except RejectionError as exc:
+        verdict.reasons.append(str(exc))
+        return verdict
+    for segment in verdict.segments:
+        if not segment.passed:
+            verdict.reasons.append(
+                f"segment {segment.index}: distance {segment.distance:.3g} exceeds τ={threshold:g}"
+                if not exact or segment.distance > 0
+                else f"segment {segment.index}: the replay's state root differs from the claim"
+            )
+    return verdict
+
+
+def _check_ends(task: Task, proof: _Proof) -> None:
+    first = proof.checkpoint(0)
+    if state_root(first) != state_root(task.initial_state()):
+        raise RejectionError("checkpoint 0 is not the initialization the seed fixes")
+    last = proof.checkpoint(task.spec.segment_count)
+    try:
+        model = decode_model(proof.store.get_bytes(proof.manifest.final_model), "final model")
+    except (VeritrainError, ProofError) as exc:
+        raise RejectionError(str(exc)) from None
+    if state_root(model) != state_root(parameters(last)):
+        raise RejectionError("the final model is not the last checkpoint's parameters")
+
+
+def _replay_segment(
+    task: Task,
+    proof: _Proof,
+    replayer: Replayer,
+    index: int,
+    sampled: bool,
+    tau: float,
+    exact: bool,
+) -> SegmentVerdict:
+    start, claimed = proof.checkpoint(index), proof.checkpoint(index + 1)
+    batches = proof.batches(index)
+    replay = replayer.replay(task, start, batches)
+    spec = task.spec.verification
+    distances = group_distances(start, claimed, replay.state, spec.metric, spec.epsilon)
+    distance = segment_distance(distances)
+    claimed_root = proof.manifest.checkpoints[index + 1].state_root
+    replay_root = state_root(replay.state).hex()
+    passed = replay_root == claimed_root if exact else distance <= tau
+    return SegmentVerdict(
+        index=index,
+        first_step=index * task.spec.checkpoint_interval,
+        sampled=sampled,
+        distance=distance,
+        distances=distances,
+        claimed_root=claimed_root,
+        replay_root=replay_root,
+        trace_root=replay.trace_root.hex() if replay.trace_root is not None else None,
+        passed=passed,
+    )

@@ -1,0 +1,122 @@
+"""The task PRNG, data order and initialization, checked against the documented procedure."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+
+import numpy as np
+import pytest
+
+from agents.learning.initialization import initial_state
+from agents.learning.layout import state_shapes
+from agents.learning.order import batch_indices
+from agents.learning.prng import Stream, permutation, symmetric_float32, words
+from agents.learning.spec import TaskSpec, parse_spec
+from tests.learning.conftest import spec_dict
+
+
+def doc_words(seed: int, label: str, count: int) -> list[int]:
+    """The documented word stream, written independently of the implementation."""
+    out: list[int] = []
+    j = 0
+    while len(out) < count:
+        block = hashlib.sha256(
+            b"veritrain/prng/1"
+            + struct.pack(">Q", seed)
+            + struct.pack(">I", len(label.encode()))
+            + label.encode()
+            + struct.pack(">Q", j)
+        ).digest()
+        out += list(struct.unpack(">4Q", block))
+        j += 1
+    return out[:count]
+
+
+@pytest.mark.parametrize(
+    ("seed", "label"), [(0, ""), (7, "init/layers.0.weight"), (2**64 - 1, "é")]
+)
+def test_words_follow_the_documented_stream(seed: int, label: str) -> None:
+    assert words(seed, label, 23).tolist() == doc_words(seed, label, 23)
+
+
+def test_stream_reads_words_in_order_across_refills() -> None:
+    stream = Stream(3, "x")
+    got = stream.take(5) + stream.take(300) + stream.take(1)
+    assert got == doc_words(3, "x", 306)
+
+
+def test_below_rejects_words_past_the_last_full_range() -> None:
+    # n = 2**63 + 1: about half of all words fall past the last full range and are rejected.
+    n = 2**63 + 1
+    stream, reference = Stream(1, "reject"), doc_words(1, "reject", 64)
+    limit = 2**64 - 2**64 % n
+    expected = [x % n for x in reference if x < limit]
+    assert len(expected) < 60  # the test needs rejections to mean anything
+    assert [stream.below(n) for _ in range(len(expected))] == expected
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 1797])
+def test_permutation_is_the_documented_fisher_yates(n: int) -> None:
+    reference = list(range(n))
+    draws = iter(doc_words(9, "order/epoch/0", 2 * n + 2))
+    for i in range(n - 1, 0, -1):
+        while True:
+            x = next(draws)
+            if x < 2**64 - 2**64 % (i + 1):
+                break
+        j = x % (i + 1)
+        reference[i], reference[j] = reference[j], reference[i]
+    assert permutation(9, "order/epoch/0", n).tolist() == reference
+
+
+def test_permutations_are_uniform_enough() -> None:
+    # Position of element 0 over many labels: chi-square with 4 degrees of freedom.
+    counts = np.zeros(5)
+    for trial in range(2000):
+        counts[int(np.argmin(permutation(1, f"t/{trial}", 5)))] += 1
+    chi2 = float(((counts - 400) ** 2 / 400).sum())
+    assert chi2 < 25.0  # p < 1e-4 under uniformity
+
+
+def test_symmetric_floats_are_exact_grid_values() -> None:
+    raw = doc_words(4, "f", 1000)
+    got = symmetric_float32(4, "f", 1000, 0.3)
+    assert got.dtype == np.float32
+    for x, value in zip(raw, got.tolist(), strict=True):
+        t = ((x >> 40) - 2**23) / 2**23
+        assert value == float(np.float32(np.float32(0.3) * np.float32(t)))
+    assert got.min() >= -0.3 and got.max() < 0.3
+
+
+def test_batches_straddle_epochs_in_order() -> None:
+    e0, e1 = permutation(2, "order/epoch/0", 10), permutation(2, "order/epoch/1", 10)
+    rows = batch_indices(2, 10, 4, 2, 2)  # positions 8..15
+    assert rows.tolist() == [[*e0[8:10], *e1[0:2]], e1[2:6].tolist()]
+
+
+def _spec(**overrides: object) -> TaskSpec:
+    return parse_spec(spec_dict(**overrides))
+
+
+def test_initial_state_follows_the_documented_rule() -> None:
+    spec = _spec(model={"kind": "mlp", "inputs": 6, "hidden": [8], "outputs": 3})
+    state = initial_state(spec)
+    assert list(state) == list(state_shapes(spec))
+    bound = np.float32(1 / math.sqrt(6))
+    expected = symmetric_float32(spec.seed, "init/layers.0.weight", 48, float(bound))
+    assert np.array_equal(state["param/layers.0.weight"].ravel(), expected)
+    assert float(state["step"]) == 0.0
+    assert not any(state[n].any() for n in state if n.startswith("opt/"))
+
+
+def test_layer_norm_starts_at_one_and_zero_and_seed_changes_draws() -> None:
+    model = {"kind": "transformer", "vocab": 28, "context": 4, "width": 8, "heads": 2}
+    model |= {"layers": 1, "ff": 8}
+    spec = _spec(model=model, dataset={"cid": "Qm" + "b" * 44})
+    state = initial_state(spec)
+    assert (state["param/norm.weight"] == 1).all() and (state["param/norm.bias"] == 0).all()
+    other = initial_state(spec.model_copy(update={"seed": spec.seed + 1}))
+    assert not np.array_equal(state["param/tokens.weight"], other["param/tokens.weight"])
+    assert np.array_equal(state["param/tokens.weight"], initial_state(spec)["param/tokens.weight"])

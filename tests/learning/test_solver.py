@@ -1,0 +1,94 @@
+"""The honest solver: the proof it writes, and resuming after a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.commitment import state_root
+from agents.learning.proof import decode_batches, decode_checkpoint, decode_model
+from agents.learning.solver import SolverError, train
+from tests.learning.conftest import Workspace
+
+
+def test_proof_lists_every_checkpoint_and_segment(workspace: Workspace) -> None:
+    manifest = train(
+        workspace.task, workspace.store, workspace.backend, spec_cid=workspace.spec_cid
+    )
+    spec = workspace.spec
+    assert [c.step for c in manifest.checkpoints] == list(range(0, spec.steps + 1, 4))
+    assert [(s.start, s.end) for s in manifest.segments] == [(i, i + 1) for i in range(10)]
+    first = decode_checkpoint(workspace.store.get_bytes(manifest.checkpoints[0].cid))
+    assert state_root(first) == state_root(workspace.task.initial_state())
+    for entry in manifest.checkpoints:
+        state = decode_checkpoint(workspace.store.get_bytes(entry.cid))
+        assert state_root(state).hex() == entry.state_root
+    batches, first_step = decode_batches(workspace.store.get_bytes(manifest.segments[3].batches))
+    assert first_step == 12 and np.array_equal(batches, workspace.task.segment_batches(3))
+    last = decode_checkpoint(workspace.store.get_bytes(manifest.checkpoints[-1].cid))
+    model = decode_model(workspace.store.get_bytes(manifest.final_model))
+    assert all(np.array_equal(model[n], last[n]) for n in model) and "step" not in model
+
+
+class CrashError(Exception):
+    pass
+
+
+def _crash_at(step: int):  # type: ignore[no-untyped-def]
+    def progress(done: int) -> None:
+        if done == step:
+            raise CrashError
+
+    return progress
+
+
+@pytest.mark.parametrize("crash_step", [1, 9, 16, 39])
+def test_resumed_run_writes_the_same_proof(
+    workspace: Workspace, tmp_path: Path, crash_step: int
+) -> None:
+    args = (workspace.task, workspace.store, workspace.backend)
+    journal = tmp_path / "journal.json"
+    with pytest.raises(CrashError):
+        train(
+            *args, spec_cid=workspace.spec_cid, journal_path=journal, progress=_crash_at(crash_step)
+        )
+    assert journal.exists()
+    resumed = train(*args, spec_cid=workspace.spec_cid, journal_path=journal)
+    straight = train(*args, spec_cid=workspace.spec_cid)
+    assert resumed == straight
+
+
+def test_journal_of_another_task_is_refused(workspace: Workspace, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.json"
+    with pytest.raises(CrashError):
+        train(
+            workspace.task,
+            workspace.store,
+            workspace.backend,
+            spec_cid=workspace.spec_cid,
+            journal_path=journal,
+            progress=_crash_at(5),
+        )
+    with pytest.raises(SolverError, match="another task"):
+        train(
+            workspace.task,
+            workspace.store,
+            workspace.backend,
+            spec_cid="Qm" + "z" * 44,
+            journal_path=journal,
+        )
+
+
+def test_damaged_last_checkpoint_is_retrained(workspace: Workspace, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.json"
+    args = (workspace.task, workspace.store, workspace.backend)
+    with pytest.raises(CrashError):
+        train(*args, spec_cid=workspace.spec_cid, journal_path=journal, progress=_crash_at(21))
+    newest = max(workspace.store.artifacts.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    newest.write_bytes(b"garbage")
+    resumed = train(*args, spec_cid=workspace.spec_cid, journal_path=journal)
+    assert resumed == train(*args, spec_cid=workspace.spec_cid)
+    for cid in resumed.cids()[1:]:
+        workspace.store.get_bytes(cid)  # every artifact reads back with its CID
