@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 from agents.store.embedded import EmbeddedStore
+from agents.store.server import RpcServer, ServerLimits
 
 # A copy of the shared vectors travels with the tests, so a fresh clone has them;
 # test_vectors checks that it still equals the shared file where that exists.
@@ -37,3 +39,10 @@ def load_vectors() -> list[dict[str, Any]]:
 def store(tmp_path: Path) -> EmbeddedStore:
     """An embedded store without fsync (durability is not what these tests look at)."""
     return EmbeddedStore(tmp_path / "store", fsync=False)
+
+
+@pytest.fixture
+def served(store: EmbeddedStore) -> Iterator[tuple[EmbeddedStore, str]]:
+    """An embedded store behind ``store serve``'s RPC server on a free loopback port."""
+    with RpcServer(store, "127.0.0.1", 0, ServerLimits(request_timeout=10)) as server:
+        yield store, server.url

@@ -1,0 +1,341 @@
+"""The Kubo backend: an :class:`ArtifactStore` over Kubo's HTTP RPC API (``/api/v0``).
+
+Also talks to ``veritrain store serve``, which answers the same subset. Built on
+``requests``; ``ipfshttpclient`` is not used: it is unmaintained (last release 2021) and
+its ``connect()`` refuses every daemon newer than go-ipfs 0.8.
+
+- Uploads stream the file with a known length; the client computes the CID of what it
+  sends while sending it, and refuses the node's answer unless it names the same CID.
+- Reads stream ``/cat`` and check every leaf against its CID before yielding it; inner
+  nodes come from ``/block/get`` and are checked too (see :mod:`agents.store.reader`).
+- Connection failures, timeouts and HTTP 429/502/503/504 are retried with exponential
+  backoff; every request has a connect and a read timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import requests
+
+from agents.store.base import (
+    AddOptions,
+    ArtifactStore,
+    BackendError,
+    CorruptBlockError,
+    MissingBlockError,
+    StoreError,
+)
+from agents.store.blockstore import MAX_BLOCK_SIZE
+from agents.store.cid import CID, RAW, parse_content_cid
+from agents.store.importer import Buffer, FileImporter, ImportResult
+from agents.store.multipart import MultipartUpload
+from agents.store.reader import DagReader, decode_file_node, looks_like_leaf, node_links
+
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_MISSING_HINTS = ("not found", "could not find", "not in the store", "no such")
+
+
+class _ResponseStream:
+    """A streamed response body as a ``read(size)`` source, with errors as BackendError."""
+
+    def __init__(self, response: requests.Response, what: str) -> None:
+        self._response = response
+        self._what = what
+
+    def read(self, size: int) -> bytes:
+        try:
+            data: bytes = self._response.raw.read(size, decode_content=True)
+        except Exception as exc:  # urllib3 raises several unrelated types mid-stream
+            raise BackendError(f"{self._what}: the stream broke: {exc}") from exc
+        if not data:
+            trailer = self._response.raw.headers.get("X-Stream-Error")
+            if trailer:
+                raise BackendError(f"{self._what}: {trailer}")
+        return data
+
+
+class KuboStore(ArtifactStore):
+    """An artifact store backed by a Kubo node (or ``veritrain store serve``)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        session: requests.Session | None = None,
+    ) -> None:
+        base = url.rstrip("/")
+        if base.endswith("/api/v0"):
+            base = base[: -len("/api/v0")]
+        if not base.startswith(("http://", "https://")):
+            raise StoreError(f"Kubo RPC URL must start with http:// or https://, not {url!r}")
+        self.url = base
+        self._api = base + "/api/v0/"
+        self._timeout = (connect_timeout, timeout)
+        self._retries = retries
+        self._backoff = backoff
+        self._session = session or requests.Session()
+
+    def __repr__(self) -> str:
+        return f"KuboStore({self.url!r})"
+
+    @property
+    def location(self) -> str:
+        return self.url
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _post(
+        self,
+        endpoint: str,
+        params: dict[str, Any] | list[tuple[str, Any]] | None = None,
+        *,
+        body: Callable[[], MultipartUpload] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """POST to an endpoint, retrying transient failures; a non-200 answer raises."""
+        url = self._api + endpoint
+        attempt = 0
+        while True:
+            data = body() if body is not None else None
+            headers = {"Content-Type": data.content_type} if data is not None else None
+            try:
+                response = self._session.post(
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=self._timeout,
+                    stream=stream,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt >= self._retries:
+                    raise BackendError(
+                        f"Kubo RPC at {self.url} unreachable for {endpoint} after "
+                        f"{attempt + 1} attempts: {exc}"
+                    ) from exc
+            else:
+                if response.status_code == 200:
+                    return response
+                if response.status_code not in _RETRY_STATUSES or attempt >= self._retries:
+                    raise self._error(endpoint, response)
+                response.close()
+            time.sleep(self._backoff * 2**attempt)
+            attempt += 1
+
+    def _error(self, endpoint: str, response: requests.Response) -> StoreError:
+        try:
+            text = response.text[:2000]
+        finally:
+            response.close()
+        message = text.strip()
+        try:
+            payload = json.loads(text)
+            if isinstance(payload, dict) and "Message" in payload:
+                message = str(payload["Message"])
+        except ValueError:
+            pass
+        detail = f"Kubo {endpoint} failed (HTTP {response.status_code}): {message}"
+        if any(hint in message.lower() for hint in _MISSING_HINTS):
+            return MissingBlockError(detail)
+        if response.status_code in (400, 404, 405, 413):
+            return StoreError(detail)
+        return BackendError(detail)
+
+    def _json(self, endpoint: str, params: Any = None) -> Any:
+        response = self._post(endpoint, params)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise BackendError(f"Kubo {endpoint} answered something that is not JSON") from exc
+
+    def version(self) -> dict[str, Any]:
+        """The node's ``/version`` answer (``Version``, ``Commit``, ``System``, ...)."""
+        answer = self._json("version")
+        if not isinstance(answer, dict):
+            raise BackendError("Kubo version answered something unexpected")
+        return answer
+
+    # -- adding ---------------------------------------------------------------------------
+
+    def _add(
+        self,
+        open_source: Callable[[], BinaryIO],
+        size: int,
+        name: str,
+        options: AddOptions | None,
+        pin: bool,
+    ) -> ImportResult:
+        opts = options if options is not None else AddOptions()
+        params: dict[str, Any] = {
+            "cid-version": opts.cid_version,
+            "raw-leaves": "true" if opts.uses_raw_leaves else "false",
+            "chunker": f"size-{opts.chunk_size}",
+            "pin": "true" if pin else "false",
+            "hash": "sha2-256",
+            "progress": "false",
+        }
+        if opts.max_links != AddOptions().max_links:
+            params["max-file-links"] = opts.max_links
+        importers: list[FileImporter] = []
+
+        def body() -> MultipartUpload:
+            importer = FileImporter(opts)
+            importers.append(importer)
+            return MultipartUpload(open_source(), size, name, importer.write)
+
+        response = self._post("add", params, body=body)
+        try:
+            lines = [line for line in response.text.splitlines() if line.strip()]
+        finally:
+            response.close()
+        hashes = []
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError as exc:
+                raise BackendError(f"Kubo add answered a line that is not JSON: {line!r}") from exc
+            if isinstance(event, dict) and event.get("Hash"):
+                hashes.append(str(event["Hash"]))
+        local = importers[-1].finish()
+        if not hashes:
+            raise BackendError("Kubo add answered no CID")
+        if hashes[-1] != str(local.cid):
+            raise StoreError(
+                f"Kubo stored {name} as {hashes[-1]}, but its CID with these options is "
+                f"{local.cid}; the node imports differently (check its Import.* settings)"
+            )
+        return local
+
+    def put_bytes(
+        self, data: Buffer, options: AddOptions | None = None, *, pin: bool = True
+    ) -> str:
+        payload = bytes(data)
+        return str(self._add(lambda: io.BytesIO(payload), len(payload), "blob", options, pin).cid)
+
+    def put_file(
+        self, path: str | os.PathLike[str], options: AddOptions | None = None, *, pin: bool = True
+    ) -> str:
+        file_path = Path(path)
+        try:
+            size = file_path.stat().st_size
+        except FileNotFoundError as exc:
+            raise StoreError(f"no such file: {file_path}") from exc
+        if not file_path.is_file():
+            raise StoreError(f"{file_path} is not a regular file; only files can be added")
+        handles: list[BinaryIO] = []
+
+        def open_source() -> BinaryIO:
+            for handle in handles:
+                handle.close()
+            handle = open(file_path, "rb")  # noqa: SIM115 (closed after the upload)
+            handles.append(handle)
+            return handle
+
+        try:
+            return str(self._add(open_source, size, file_path.name, options, pin).cid)
+        finally:
+            for handle in handles:
+                handle.close()
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get_block(self, cid: str | CID, *, offline: bool = False) -> bytes:
+        """One block from ``/block/get``, checked against its CID."""
+        parsed = cid if isinstance(cid, CID) else parse_content_cid(cid)
+        params = {"arg": str(parsed)}
+        if offline:
+            params["offline"] = "true"
+        response = self._post("block/get", params, stream=True)
+        try:
+            data: bytes = response.raw.read(MAX_BLOCK_SIZE + 1, decode_content=True)
+        except Exception as exc:
+            raise BackendError(f"Kubo block/get {parsed}: the stream broke: {exc}") from exc
+        finally:
+            response.close()
+        if len(data) > MAX_BLOCK_SIZE:
+            raise CorruptBlockError(
+                f"Kubo sent more than {MAX_BLOCK_SIZE} bytes for block {parsed}"
+            )
+        if hashlib.sha256(data).digest() != parsed.digest:
+            raise CorruptBlockError(f"Kubo sent bytes for block {parsed} that do not match its CID")
+        return data
+
+    def open(self, cid: str) -> Iterator[bytes]:
+        """Stream the content; the root block is fetched (and checked) before this returns."""
+        root = parse_content_cid(cid)
+        root_block = self.get_block(root)
+
+        def fetch(wanted: CID) -> bytes:
+            return root_block if wanted == root else self.get_block(wanted)
+
+        if root.codec == RAW or not node_links(root, root_block):
+            return DagReader(fetch).content(root)
+        return self._cat(root, fetch)
+
+    def _cat(self, root: CID, fetch: Callable[[CID], bytes]) -> Iterator[bytes]:
+        response = self._post("cat", {"arg": str(root)}, stream=True)
+        try:
+            yield from DagReader(fetch, _ResponseStream(response, f"Kubo cat {root}")).content(root)
+        finally:
+            response.close()
+
+    def has(self, cid: str) -> bool:
+        """Whether the node holds the whole DAG locally (asked with ``offline=true``).
+
+        Inner nodes are fetched and checked; leaves are only asked about with
+        ``/block/stat``.
+        """
+        root = parse_content_cid(cid)
+        try:
+            stack = [root]
+            while stack:
+                node = stack.pop()
+                block = self.get_block(node, offline=True)
+                if node.codec == RAW:
+                    continue
+                pb, fs = decode_file_node(node, block)
+                for link, size in zip(pb.links, fs.blocksizes, strict=True):
+                    if looks_like_leaf(link, size):
+                        stat = self._json("block/stat", {"arg": str(link.cid), "offline": "true"})
+                        if link.tsize is not None and int(stat.get("Size", -1)) != link.tsize:
+                            return False
+                    else:
+                        stack.append(link.cid)
+        except MissingBlockError:
+            return False
+        return True
+
+    # -- pins -----------------------------------------------------------------------------
+
+    def pin(self, cid: str) -> None:
+        root = parse_content_cid(cid)
+        self._json("pin/add", {"arg": str(root), "recursive": "true"})
+
+    def unpin(self, cid: str) -> None:
+        root = parse_content_cid(cid)
+        try:
+            self._json("pin/rm", {"arg": str(root)})
+        except BackendError as exc:
+            if "not pinned" in str(exc):
+                raise StoreError(f"{root} is not pinned") from exc
+            raise
+
+    def pins(self) -> list[str]:
+        answer = self._json("pin/ls", {"type": "recursive"})
+        keys = answer.get("Keys", {}) if isinstance(answer, dict) else {}
+        return sorted(str(k) for k in keys)
