@@ -14,6 +14,12 @@ The rules, binding for every party and mirrored by the contracts:
   step roots and op record hashes.
 
 Everything here returns raw 32-byte digests; ``.hex()`` them for display.
+
+Large tensors are hashed by ``agents.exact.hashing`` (libcrypto from numba
+threads, on every core, straight from the tensor's buffer); small ones and
+machines without that engine use hashlib. Both give the same bytes: the
+engine is checked against hashlib before it is used, and the tests compare
+the two paths. docs/commitments.md has worked examples.
 """
 
 from __future__ import annotations
@@ -22,14 +28,19 @@ import hashlib
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from agents.exact.hashing import Sha256Engine
 
 LEAF_VALUES = 256
 LEAF_BYTES = LEAF_VALUES * 4
 DIGEST_BYTES = 32
 ZERO_LEAF_HASH = hashlib.sha256(bytes(LEAF_BYTES)).digest()
+# From this many leaves (or tree nodes) on, hashing goes to the parallel engine.
+FAST_MIN_HASHES = 64
 
 
 def _sha256(data: bytes | memoryview) -> bytes:
@@ -39,14 +50,23 @@ def _sha256(data: bytes | memoryview) -> bytes:
 def as_float32_array(tensor: Any) -> np.ndarray:
     """Return ``tensor`` (numpy array or torch tensor) as a C-contiguous float32 numpy array.
 
-    Raises ``TypeError`` for any other dtype: a commitment never converts silently.
+    No copy when the tensor already is one (on the CPU); the shape is kept as is,
+    0-d included. Raises ``TypeError`` for any other dtype: a commitment never
+    converts silently.
     """
     if hasattr(tensor, "detach"):  # torch.Tensor, without importing torch here
         tensor = tensor.detach().cpu().contiguous().numpy()
     array = np.asarray(tensor)
     if array.dtype != np.float32:
         raise TypeError(f"commitments are over float32 tensors, got {array.dtype}")
-    return np.ascontiguousarray(array).astype("<f4", copy=False)
+    # np.ascontiguousarray turns 0-d arrays into 1-d ones: restore the shape.
+    return np.ascontiguousarray(array).astype("<f4", copy=False).reshape(array.shape)
+
+
+def _engine() -> Sha256Engine | None:
+    from agents.exact.hashing import engine
+
+    return engine()
 
 
 def leaf_count(numel: int) -> int:
@@ -54,16 +74,25 @@ def leaf_count(numel: int) -> int:
     return max(1, -(-numel // LEAF_VALUES))
 
 
-def leaf_hashes(array: np.ndarray) -> np.ndarray:
-    """sha256 of every 1024-byte leaf of a float32 array, as a ``(leaves, 32)`` uint8 array."""
-    data = memoryview(as_float32_array(array)).cast("B")
-    count = leaf_count(len(data) // 4)
-    out = np.empty((count, DIGEST_BYTES), dtype=np.uint8)
-    full = len(data) // LEAF_BYTES
-    for i in range(full):
-        out[i] = np.frombuffer(_sha256(data[i * LEAF_BYTES : (i + 1) * LEAF_BYTES]), np.uint8)
+def leaf_hashes(array: Any, *, fast: bool = True) -> np.ndarray:
+    """sha256 of every 1024-byte leaf of a float32 array, as a ``(leaves, 32)`` uint8 array.
+
+    ``fast=False`` forces the hashlib reference path.
+    """
+    flat = as_float32_array(array).reshape(-1).view(np.uint8)
+    count = leaf_count(flat.size // 4)
+    full = flat.size // LEAF_BYTES
+    engine = _engine() if fast and full >= FAST_MIN_HASHES else None
+    if engine is not None:
+        out = np.empty((count, DIGEST_BYTES), dtype=np.uint8)
+        out[:full] = engine.hash_many(flat, LEAF_BYTES, full)
+    else:
+        out = np.empty((count, DIGEST_BYTES), dtype=np.uint8)
+        data = flat.data
+        for i in range(full):
+            out[i] = np.frombuffer(_sha256(data[i * LEAF_BYTES : (i + 1) * LEAF_BYTES]), np.uint8)
     if full < count:
-        tail = bytes(data[full * LEAF_BYTES :])
+        tail = flat[full * LEAF_BYTES :].tobytes()
         out[full] = np.frombuffer(_sha256(tail + bytes(LEAF_BYTES - len(tail))), np.uint8)
     return out
 
@@ -75,8 +104,38 @@ def _padded_width(count: int) -> int:
     return width
 
 
-def merkle_root(hashes: Sequence[bytes] | np.ndarray) -> bytes:
-    """Merkle root over leaf hashes, padding the leaf level with ``ZERO_LEAF_HASH``."""
+def _zero_subtree_roots(height: int) -> list[bytes]:
+    """Roots of all-zero-leaf subtrees of height 0, 1, ... ``height``."""
+    roots = [ZERO_LEAF_HASH]
+    while len(roots) <= height:
+        roots.append(_sha256(roots[-1] + roots[-1]))
+    return roots
+
+
+def _merkle_root_parallel(level: np.ndarray, engine: Sha256Engine) -> bytes:
+    # Padding the leaf level to a power of two with zero-leaf hashes is the same as
+    # padding each odd level with the root of an all-zero subtree of its height.
+    zeros = _zero_subtree_roots(64)
+    height = 0
+    while level.shape[0] > 1:
+        if level.shape[0] % 2:
+            pad = np.frombuffer(zeros[height], dtype=np.uint8)[None, :]
+            level = np.concatenate([level, pad])
+        level = engine.hash_many(np.ascontiguousarray(level).reshape(-1), 64, level.shape[0] // 2)
+        height += 1
+    return bytes(level[0])
+
+
+def merkle_root(hashes: Sequence[bytes] | np.ndarray, *, fast: bool = True) -> bytes:
+    """Merkle root over leaf hashes, padding the leaf level with ``ZERO_LEAF_HASH``.
+
+    ``hashes`` is a sequence of 32-byte digests or a ``(n, 32)`` uint8 array;
+    ``fast=False`` forces the hashlib reference path.
+    """
+    if isinstance(hashes, np.ndarray) and fast and hashes.shape[0] >= FAST_MIN_HASHES:
+        engine = _engine()
+        if engine is not None:
+            return _merkle_root_parallel(hashes.astype(np.uint8, copy=False), engine)
     level = [bytes(h) for h in hashes]
     if not level:
         return ZERO_LEAF_HASH
@@ -124,10 +183,13 @@ def root_from_merkle(shape: Sequence[int], tensor_merkle_root: bytes) -> bytes:
     return _sha256(shape_header(shape) + tensor_merkle_root)
 
 
-def tensor_root(tensor: Any) -> bytes:
-    """The tensor root of a float32 numpy array or torch tensor (PROTOCOL.md §4)."""
+def tensor_root(tensor: Any, *, fast: bool = True) -> bytes:
+    """The tensor root of a float32 numpy array or torch tensor (PROTOCOL.md §4).
+
+    ``fast=False`` forces the hashlib reference path (same result).
+    """
     array = as_float32_array(tensor)
-    return root_from_merkle(array.shape, merkle_root(leaf_hashes(array)))
+    return root_from_merkle(array.shape, merkle_root(leaf_hashes(array, fast=fast), fast=fast))
 
 
 def state_root(named_tensors: Mapping[str, Any]) -> bytes:
@@ -138,10 +200,10 @@ def state_root(named_tensors: Mapping[str, Any]) -> bytes:
 
 def tensor_leaf(tensor: Any, index: int) -> bytes:
     """The 1024 bytes of leaf ``index`` of a tensor, zero-padded."""
-    data = memoryview(as_float32_array(tensor)).cast("B")
-    if not 0 <= index < leaf_count(len(data) // 4):
+    data = as_float32_array(tensor).reshape(-1).view(np.uint8)
+    if not 0 <= index < leaf_count(data.size // 4):
         raise IndexError(f"leaf {index} out of range")
-    chunk = bytes(data[index * LEAF_BYTES : (index + 1) * LEAF_BYTES])
+    chunk = data[index * LEAF_BYTES : (index + 1) * LEAF_BYTES].tobytes()
     return chunk + bytes(LEAF_BYTES - len(chunk))
 
 

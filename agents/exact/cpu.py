@@ -1,0 +1,577 @@
+"""The CPU path: numpy arrays and numba kernels.
+
+numba compiles without fast-math, so LLVM never contracts a multiply and an add
+into a fused multiply-add nor reassociates a sum; every ``a + b`` below is one
+rounded binary32 addition. The kernels vectorize only across independent
+outputs (a row of a product, the inner axis of a reduction), never along a
+reduction, and the parallel variants split work by output rows, so the thread
+count cannot change a single bit. Square roots use the ``llvm.sqrt.f32``
+instruction (correctly rounded), never libm; ``ldexp`` multiplies in binary64,
+where the product is exact, and rounds once to binary32.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange
+from numba.core import types as nbtypes
+from numba.extending import intrinsic
+
+from agents.exact.kernels import Kernels, Operand
+
+F32 = np.float32
+NAN = F32(np.nan)  # bits 0x7FC00000, checked in agents.exact.float32's tests
+# Kernels receive the canonical NaN at run time, in this array, instead of as a
+# constant: LLVM treats NaN payloads as unspecified and folds
+# ``r != r ? <NaN constant> : r`` into ``r``, which would let other NaNs through.
+_NAN_CELL = np.array([NAN], dtype=np.float32)
+INF = F32(np.inf)
+ZERO = F32(0.0)
+ONE = F32(1.0)
+TWO = F32(2.0)
+HALF = F32(0.5)
+
+# ldexp: x * 2**n is exact in binary64 for every binary32 x and |n| <= 300.
+LDEXP_LIMIT = 300
+POW2_F64 = np.ldexp(1.0, np.arange(-LDEXP_LIMIT, LDEXP_LIMIT + 1)).astype(np.float64)
+F_LDEXP_LIMIT = F32(LDEXP_LIMIT)
+
+# exp: clamp, round k = x/ln2 to an integer, reduce, degree-7 Taylor polynomial, scale.
+EXP_LOW = F32(-104.0)
+EXP_HIGH = F32(89.0)
+LOG2E = F32(1.4426950408889634)
+ROUND_MAGIC = F32(12582912.0)  # 1.5 * 2**23: adding and subtracting it rounds to an integer
+LN2_HI = F32(0.693145751953125)  # 0x3F317200: 15 significant bits, so k * LN2_HI is exact
+LN2_LO = F32(0.6931471805599453 - 0.693145751953125)
+EXP_C2 = F32(1.0 / 2.0)
+EXP_C3 = F32(1.0 / 6.0)
+EXP_C4 = F32(1.0 / 24.0)
+EXP_C5 = F32(1.0 / 120.0)
+EXP_C6 = F32(1.0 / 720.0)
+EXP_C7 = F32(1.0 / 5040.0)
+
+# log: x = m * 2**e with m in (sqrt(1/2), sqrt(2)], log(m) = log1p(f) through s = f / (2 + f).
+SQRT2 = F32(1.4142135623730951)
+LOG_L1 = F32(2.0 / 3.0)
+LOG_L2 = F32(2.0 / 5.0)
+LOG_L3 = F32(2.0 / 7.0)
+LOG_L4 = F32(2.0 / 9.0)
+
+# numba's default error model raises ZeroDivisionError on x / 0; every kernel uses
+# numpy's, which is IEEE division.
+
+# Below this much work (elements or multiply-adds) a kernel runs on the calling thread:
+# waking the pool costs more than it saves.
+PARALLEL_MIN_WORK = 1 << 16
+
+
+# --- scalar definitions ------------------------------------------------------
+
+
+def _sqrt_f32_typer(typingctx: Any, x: Any) -> Any:
+    """The ``llvm.sqrt.f32`` instruction: correctly rounded, no libm call, no errno."""
+    sig = nbtypes.float32(nbtypes.float32)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        fn = builder.module.declare_intrinsic("llvm.sqrt", [ir.FloatType()])
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+_sqrt_f32: Any = intrinsic(_sqrt_f32_typer)
+
+
+@njit(inline="always", error_model="numpy")
+def _canon(r: F32, nan: F32) -> F32:
+    return nan if r != r else r
+
+
+@njit(inline="always", error_model="numpy")
+def _max(a: F32, b: F32, nan: F32) -> F32:
+    if a != a or b != b:
+        return nan
+    if a > b:
+        return a
+    if b > a:
+        return b
+    if a == ZERO:
+        return a + b  # equal zeros: -0 only when both are -0
+    return a
+
+
+@njit(inline="always", error_model="numpy")
+def _min(a: F32, b: F32, nan: F32) -> F32:
+    if a != a or b != b:
+        return nan
+    if a < b:
+        return a
+    if b < a:
+        return b
+    if a == ZERO:
+        return -((-a) + (-b))  # equal zeros: +0 only when both are +0
+    return a
+
+
+@njit(inline="always", error_model="numpy")
+def _ldexp(x: F32, n: F32, nan: F32) -> F32:
+    if x != x or n != n:
+        return nan
+    clamped = _min(_max(n, -F_LDEXP_LIMIT, nan), F_LDEXP_LIMIT, nan)
+    k = np.int64(clamped)
+    if F32(k) != clamped:
+        return nan
+    return F32(np.float64(x) * POW2_F64[k + LDEXP_LIMIT])
+
+
+@njit(inline="always", error_model="numpy")
+def _exp(x: F32, nan: F32) -> F32:
+    t = _min(_max(x, EXP_LOW, nan), EXP_HIGH, nan)
+    k = (t * LOG2E + ROUND_MAGIC) - ROUND_MAGIC
+    r = (t - k * LN2_HI) - k * LN2_LO
+    p = EXP_C7
+    p = p * r + EXP_C6
+    p = p * r + EXP_C5
+    p = p * r + EXP_C4
+    p = p * r + EXP_C3
+    p = p * r + EXP_C2
+    p = p * r + ONE
+    p = p * r + ONE
+    return _ldexp(p, k, nan)
+
+
+@njit(inline="always", error_model="numpy")
+def _floor_log2(pattern: np.uint32) -> np.int64:
+    """floor(log2(x)) of a positive finite float32 from its bit pattern."""
+    field = np.int64((pattern >> np.uint32(23)) & np.uint32(0xFF))
+    if field != 0:
+        return field - 127
+    mantissa = np.int64(pattern & np.uint32(0x7FFFFF))
+    e = np.int64(-150)
+    while mantissa != 0:
+        mantissa >>= 1
+        e += 1
+    return e
+
+
+@njit(inline="always", error_model="numpy")
+def _log(x: F32, pattern: np.uint32, nan: F32) -> F32:
+    if x != x or x < ZERO:
+        return nan
+    if x == ZERO:
+        return -INF
+    if x == INF:
+        return INF
+    e = F32(_floor_log2(pattern))
+    m = _ldexp(x, -e, nan)
+    if m > SQRT2:
+        m = m * HALF
+        e = e + ONE
+    f = m - ONE
+    s = f / (TWO + f)
+    z = s * s
+    big_r = z * (LOG_L1 + z * (LOG_L2 + z * (LOG_L3 + z * LOG_L4)))
+    hfsq = (HALF * f) * f
+    return e * LN2_HI - ((hfsq - (s * (hfsq + big_r) + e * LN2_LO)) - f)
+
+
+# --- elementwise kernels: one flat loop per op, selected outside the loop ---------
+
+# Operation numbers of the flat elementwise kernels (internal; not the trace op codes).
+_ADD, _SUB, _MUL, _DIV, _MAXIMUM, _MINIMUM, _LT, _LE, _EQ, _LDEXP = range(10)
+_NEG, _ABS, _SQRT, _EXP, _LOG = range(5)
+
+
+@njit(cache=True, error_model="numpy")
+def _binary_flat(op: int, a: np.ndarray, b: np.ndarray, out: np.ndarray, cell: np.ndarray) -> None:
+    n = out.size
+    nan = cell[0]
+    if op == _ADD:
+        for i in range(n):
+            out[i] = _canon(a[i] + b[i], nan)
+    elif op == _SUB:
+        for i in range(n):
+            out[i] = _canon(a[i] - b[i], nan)
+    elif op == _MUL:
+        for i in range(n):
+            out[i] = _canon(a[i] * b[i], nan)
+    elif op == _DIV:
+        for i in range(n):
+            out[i] = _canon(a[i] / b[i], nan)
+    elif op == _MAXIMUM:
+        for i in range(n):
+            out[i] = _max(a[i], b[i], nan)
+    elif op == _MINIMUM:
+        for i in range(n):
+            out[i] = _min(a[i], b[i], nan)
+    elif op == _LT:
+        for i in range(n):
+            out[i] = ONE if a[i] < b[i] else ZERO
+    elif op == _LE:
+        for i in range(n):
+            out[i] = ONE if a[i] <= b[i] else ZERO
+    elif op == _EQ:
+        for i in range(n):
+            out[i] = ONE if a[i] == b[i] else ZERO
+    elif op == _LDEXP:
+        for i in range(n):
+            out[i] = _ldexp(a[i], b[i], nan)
+
+
+@njit(cache=True, error_model="numpy")
+def _select_flat(
+    c: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray, cell: np.ndarray
+) -> None:
+    nan = cell[0]
+    for i in range(out.size):
+        out[i] = _canon(a[i] if c[i] != ZERO else b[i], nan)
+
+
+@njit(cache=True, error_model="numpy")
+def _unary_flat(op: int, x: np.ndarray, out: np.ndarray, cell: np.ndarray) -> None:
+    n = out.size
+    nan = cell[0]
+    if op == _NEG:
+        for i in range(n):
+            out[i] = _canon(-x[i], nan)
+    elif op == _ABS:
+        for i in range(n):
+            out[i] = _canon(abs(x[i]), nan)
+    elif op == _SQRT:
+        for i in range(n):
+            out[i] = _canon(_sqrt_f32(x[i]), nan)
+    elif op == _EXP:
+        for i in range(n):
+            out[i] = _exp(x[i], nan)
+    elif op == _LOG:
+        patterns = x.view(np.uint32)
+        for i in range(n):
+            out[i] = _log(x[i], patterns[i], nan)
+
+
+# --- kernels with a serial and a parallel variant ------------------------------
+
+
+def _twins(fn: Callable[..., Any]) -> tuple[Any, Any]:
+    """A serial and a parallel (``prange``) compilation of one kernel, cached separately."""
+    clone = types.FunctionType(
+        fn.__code__, fn.__globals__, fn.__name__ + "_parallel", fn.__defaults__, fn.__closure__
+    )
+    clone.__qualname__ = fn.__qualname__ + "_parallel"
+    return (
+        njit(cache=True, error_model="numpy")(fn),
+        njit(cache=True, error_model="numpy", parallel=True)(clone),
+    )
+
+
+def _sum_kernel(x: np.ndarray, out: np.ndarray, cell: np.ndarray) -> None:
+    nan = cell[0]
+    outer, length, inner = x.shape
+    for o in prange(outer):
+        for i in range(inner):
+            out[o, i] = ZERO
+        for k in range(length):
+            for i in range(inner):
+                out[o, i] = out[o, i] + x[o, k, i]
+        for i in range(inner):
+            out[o, i] = _canon(out[o, i], nan)
+
+
+def _amax_kernel(x: np.ndarray, out: np.ndarray, cell: np.ndarray) -> None:
+    nan = cell[0]
+    outer, length, inner = x.shape
+    for o in prange(outer):
+        for i in range(inner):
+            out[o, i] = _canon(x[o, 0, i], nan)
+        for k in range(1, length):
+            for i in range(inner):
+                out[o, i] = _max(out[o, i], x[o, k, i], nan)
+
+
+def _matmul_kernel(a: np.ndarray, bt: np.ndarray, out: np.ndarray, cell: np.ndarray) -> None:
+    # a [B, M, K], bt [B, K, N] (b transposed), out [B, M, N]. Rows of out are
+    # independent; along a row the K loop is outermost so that each out[i, j]
+    # receives its products in increasing k, one rounded add each.
+    nan = cell[0]
+    batch, rows, depth = a.shape
+    cols = bt.shape[2]
+    for r in prange(batch * rows):
+        bi = r // rows
+        i = r - bi * rows
+        for j in range(cols):
+            out[bi, i, j] = ZERO
+        for k in range(depth):
+            av = a[bi, i, k]
+            for j in range(cols):
+                out[bi, i, j] = out[bi, i, j] + av * bt[bi, k, j]
+        for j in range(cols):
+            out[bi, i, j] = _canon(out[bi, i, j], nan)
+
+
+_sum_serial, _sum_parallel = _twins(_sum_kernel)
+_amax_serial, _amax_parallel = _twins(_amax_kernel)
+_matmul_serial, _matmul_parallel = _twins(_matmul_kernel)
+
+
+@njit(cache=True, error_model="numpy")
+def _im2col_kernel(
+    x: np.ndarray, out: np.ndarray, kernel: int, stride: int, padding: int, oh: int, ow: int
+) -> None:
+    batch, channels, height, width = x.shape
+    for b in range(batch):
+        for oy in range(oh):
+            for ox in range(ow):
+                row = (b * oh + oy) * ow + ox
+                for c in range(channels):
+                    for ky in range(kernel):
+                        y = oy * stride - padding + ky
+                        for kx in range(kernel):
+                            xx = ox * stride - padding + kx
+                            col = (c * kernel + ky) * kernel + kx
+                            if 0 <= y < height and 0 <= xx < width:
+                                out[row, col] = x[b, c, y, xx]
+                            else:
+                                out[row, col] = ZERO
+
+
+@njit(cache=True, error_model="numpy")
+def _col2im_kernel(
+    cols: np.ndarray,
+    out: np.ndarray,
+    kernel: int,
+    stride: int,
+    padding: int,
+    oh: int,
+    ow: int,
+    cell: np.ndarray,
+) -> None:
+    nan = cell[0]
+    batch, channels, height, width = out.shape
+    for b in range(batch):
+        for c in range(channels):
+            for y in range(height):
+                for xx in range(width):
+                    acc = ZERO
+                    for ky in range(kernel):
+                        ty = y + padding - ky
+                        if ty < 0 or ty % stride != 0 or ty // stride >= oh:
+                            continue
+                        oy = ty // stride
+                        for kx in range(kernel):
+                            tx = xx + padding - kx
+                            if tx < 0 or tx % stride != 0 or tx // stride >= ow:
+                                continue
+                            ox = tx // stride
+                            row = (b * oh + oy) * ow + ox
+                            col = (c * kernel + ky) * kernel + kx
+                            acc = acc + cols[row, col]
+                    out[b, c, y, xx] = _canon(acc, nan)
+
+
+@njit(cache=True, error_model="numpy")
+def _scatter_add_kernel(
+    src: np.ndarray, index: np.ndarray, out: np.ndarray, cell: np.ndarray
+) -> None:
+    nan = cell[0]
+    positions, width = src.shape
+    for v in range(out.shape[0]):
+        for d in range(width):
+            out[v, d] = ZERO
+    for p in range(positions):
+        v = index[p]
+        for d in range(width):
+            out[v, d] = out[v, d] + src[p, d]
+    for v in range(out.shape[0]):
+        for d in range(width):
+            out[v, d] = _canon(out[v, d], nan)
+
+
+@njit(cache=True, error_model="numpy")
+def _causal_fill_kernel(x: np.ndarray, value: F32, out: np.ndarray, cell: np.ndarray) -> None:
+    nan = cell[0]
+    batch, rows, cols = x.shape
+    for b in range(batch):
+        for i in range(rows):
+            for j in range(cols):
+                out[b, i, j] = _canon(x[b, i, j], nan) if j <= i else value
+
+
+def _three_axes(shape: Sequence[int], axis: int) -> tuple[int, int, int]:
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1 :], dtype=np.int64))
+    return outer, int(shape[axis]), inner
+
+
+class CpuKernels(Kernels):
+    """The exact operations on C-contiguous float32 numpy arrays, compiled by numba."""
+
+    name = "cpu"
+
+    def __init__(self, threads: int | None = None) -> None:
+        if threads is not None:
+            numba.set_num_threads(threads)
+
+    # arrays in and out
+    def from_numpy(self, values: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(values, dtype=np.float32)
+
+    def to_numpy(self, values: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(values, dtype=np.float32)
+
+    def full(self, shape: Sequence[int], value: np.float32) -> np.ndarray:
+        return np.full(tuple(shape), F32(value), dtype=np.float32)
+
+    # elementwise: operands are broadcast (materialized) to the result's shape first
+    def _flat(self, value: Operand, shape: tuple[int, ...]) -> np.ndarray:
+        array = np.asarray(value, dtype=np.float32)
+        if array.shape != shape:
+            array = np.broadcast_to(array, shape)
+        return np.ascontiguousarray(array).reshape(-1)
+
+    def _binary(self, op: int, a: Operand, b: Operand) -> np.ndarray:
+        shape = np.broadcast_shapes(np.shape(a), np.shape(b))
+        out = np.empty(shape, dtype=np.float32)
+        _binary_flat(op, self._flat(a, shape), self._flat(b, shape), out.reshape(-1), _NAN_CELL)
+        return out
+
+    def add(self, a: Operand, b: Operand) -> np.ndarray:
+        return self._binary(_ADD, a, b)
+
+    def sub(self, a: Operand, b: Operand) -> np.ndarray:
+        return self._binary(_SUB, a, b)
+
+    def mul(self, a: Operand, b: Operand) -> np.ndarray:
+        return self._binary(_MUL, a, b)
+
+    def div(self, a: Operand, b: Operand) -> np.ndarray:
+        return self._binary(_DIV, a, b)
+
+    def maximum(self, a: Operand, b: Operand) -> np.ndarray:
+        return self._binary(_MAXIMUM, a, b)
+
+    def minimum(self, a: Operand, b: Operand) -> np.ndarray:
+        return self._binary(_MINIMUM, a, b)
+
+    def lt(self, a: Operand, b: Operand) -> np.ndarray:
+        return self._binary(_LT, a, b)
+
+    def le(self, a: Operand, b: Operand) -> np.ndarray:
+        return self._binary(_LE, a, b)
+
+    def eq(self, a: Operand, b: Operand) -> np.ndarray:
+        return self._binary(_EQ, a, b)
+
+    def ldexp(self, x: Operand, n: Operand) -> np.ndarray:
+        return self._binary(_LDEXP, x, n)
+
+    def select(self, cond: Operand, a: Operand, b: Operand) -> np.ndarray:
+        shape = np.broadcast_shapes(np.shape(cond), np.shape(a), np.shape(b))
+        out = np.empty(shape, dtype=np.float32)
+        c, x, y = (self._flat(v, shape) for v in (cond, a, b))
+        _select_flat(c, x, y, out.reshape(-1), _NAN_CELL)
+        return out
+
+    def _unary(self, op: int, x: np.ndarray) -> np.ndarray:
+        out = np.empty(np.shape(x), dtype=np.float32)
+        flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+        _unary_flat(op, flat, out.reshape(-1), _NAN_CELL)
+        return out
+
+    def neg(self, x: np.ndarray) -> np.ndarray:
+        return self._unary(_NEG, x)
+
+    def abs(self, x: np.ndarray) -> np.ndarray:
+        return self._unary(_ABS, x)
+
+    def sqrt(self, x: np.ndarray) -> np.ndarray:
+        return self._unary(_SQRT, x)
+
+    def exp(self, x: np.ndarray) -> np.ndarray:
+        return self._unary(_EXP, x)
+
+    def log(self, x: np.ndarray) -> np.ndarray:
+        return self._unary(_LOG, x)
+
+    # reductions and products
+    def _reduce(self, serial: Any, parallel: Any, x: np.ndarray, axis: int) -> np.ndarray:
+        outer, length, inner = _three_axes(x.shape, axis)
+        out = np.empty((outer, inner), dtype=np.float32)
+        kernel = parallel if x.size >= PARALLEL_MIN_WORK and outer > 1 else serial
+        kernel(np.ascontiguousarray(x).reshape(outer, length, inner), out, _NAN_CELL)
+        shape = list(x.shape)
+        shape[axis] = 1
+        return out.reshape(shape)
+
+    def sum(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return self._reduce(_sum_serial, _sum_parallel, x, axis)
+
+    def amax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return self._reduce(_amax_serial, _amax_parallel, x, axis)
+
+    def matmul_nt(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        lead = a.shape[:-2]
+        rows, depth = a.shape[-2:]
+        cols = b.shape[-2]
+        batch = int(np.prod(lead, dtype=np.int64))
+        a3 = np.ascontiguousarray(a).reshape(batch, rows, depth)
+        bt = np.ascontiguousarray(np.swapaxes(b.reshape(batch, cols, depth), 1, 2))
+        out = np.empty((batch, rows, cols), dtype=np.float32)
+        work = batch * rows * cols * max(depth, 1)
+        kernel = (
+            _matmul_parallel if work >= PARALLEL_MIN_WORK and batch * rows > 1 else _matmul_serial
+        )
+        kernel(a3, bt, out, _NAN_CELL)
+        return out.reshape((*lead, rows, cols))
+
+    # data movement
+    def transpose(self, x: np.ndarray, perm: Sequence[int]) -> np.ndarray:
+        return np.ascontiguousarray(np.transpose(x, tuple(perm)))
+
+    def reshape(self, x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+        return np.ascontiguousarray(x).reshape(tuple(shape))
+
+    def index_select(self, x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+        return np.ascontiguousarray(np.take(x, index.astype(np.int64), axis=axis))
+
+    def take_along(self, x: np.ndarray, index: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.take_along_axis(x, index.astype(np.int64), axis=-1))
+
+    def one_hot(self, index: np.ndarray, classes: int) -> np.ndarray:
+        hot = index.astype(np.int64)[..., None] == np.arange(classes, dtype=np.int64)
+        return np.asarray(hot, dtype=np.float32)
+
+    def causal_fill(self, x: np.ndarray, value: np.float32) -> np.ndarray:
+        rows, cols = x.shape[-2:]
+        x3 = np.ascontiguousarray(x).reshape(-1, rows, cols)
+        out = np.empty_like(x3)
+        _causal_fill_kernel(x3, F32(value), out, _NAN_CELL)
+        return out.reshape(x.shape)
+
+    def im2col(self, x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
+        batch, channels, height, width = x.shape
+        oh = (height + 2 * padding - kernel) // stride + 1
+        ow = (width + 2 * padding - kernel) // stride + 1
+        out = np.empty((batch * oh * ow, channels * kernel * kernel), dtype=np.float32)
+        _im2col_kernel(np.ascontiguousarray(x), out, kernel, stride, padding, oh, ow)
+        return out
+
+    def col2im(
+        self, cols: np.ndarray, shape: Sequence[int], kernel: int, stride: int, padding: int
+    ) -> np.ndarray:
+        batch, channels, height, width = (int(d) for d in shape)
+        oh = (height + 2 * padding - kernel) // stride + 1
+        ow = (width + 2 * padding - kernel) // stride + 1
+        out = np.empty((batch, channels, height, width), dtype=np.float32)
+        _col2im_kernel(np.ascontiguousarray(cols), out, kernel, stride, padding, oh, ow, _NAN_CELL)
+        return out
+
+    def scatter_add(self, src: np.ndarray, index: np.ndarray, rows: int) -> np.ndarray:
+        out = np.empty((rows, src.shape[1]), dtype=np.float32)
+        _scatter_add_kernel(np.ascontiguousarray(src), index.astype(np.int64), out, _NAN_CELL)
+        return out

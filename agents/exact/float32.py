@@ -1,0 +1,79 @@
+"""binary32 bit patterns: the canonical NaN, bit views, ulp distances, the denormal check.
+
+Everything the exact kernels promise is stated in terms of bit patterns, so the
+tests and the accuracy measurements need a few exact tools on them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agents.exact.errors import ExactEnvironmentError
+
+CANONICAL_NAN_BITS = 0x7FC00000
+CANONICAL_NAN = np.uint32(CANONICAL_NAN_BITS).view(np.float32)
+SMALLEST_SUBNORMAL = np.uint32(1).view(np.float32)
+# The largest integer below which every integer is a float32: counters and
+# indices committed as float32 tensors stay below it.
+INTEGER_LIMIT = 1 << 24
+
+
+def bits(values: np.ndarray) -> np.ndarray:
+    """The uint32 bit patterns of a float32 array (a view, no copy)."""
+    array = np.ascontiguousarray(values)
+    if array.dtype != np.float32:
+        raise TypeError(f"expected float32, got {array.dtype}")
+    return array.view(np.uint32)
+
+
+def from_bits(patterns: np.ndarray | int) -> np.ndarray:
+    """float32 values with the given uint32 bit patterns."""
+    return np.ascontiguousarray(np.asarray(patterns, dtype=np.uint32)).view(np.float32)
+
+
+def canonicalize_nan(values: np.ndarray) -> np.ndarray:
+    """A copy of a float32 array with every NaN replaced by the canonical ``0x7FC00000``."""
+    out = np.array(values, dtype=np.float32, copy=True)
+    out[np.isnan(out)] = CANONICAL_NAN
+    return out
+
+
+def ordered_index(values: np.ndarray) -> np.ndarray:
+    """Each float32 mapped to an int64 that is monotonic in value, with +0 and -0 both 0.
+
+    The difference of two such indices is the number of float32 values between
+    them, which is how ulp distances are counted.
+    """
+    raw = bits(values).astype(np.int64)
+    magnitude = raw & 0x7FFFFFFF
+    return np.where(raw & 0x80000000, -magnitude, magnitude)
+
+
+def ulp_error(approx: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """Error of float32 results against float64 references, in float32 ulps of the reference.
+
+    One ulp is the gap between the two float32 values around the reference (the
+    subnormal gap below the normal range). Both sides must be finite.
+    """
+    ref = np.asarray(exact, dtype=np.float64)
+    got = np.asarray(approx, dtype=np.float32).astype(np.float64)
+    magnitude = np.abs(ref)
+    exponent = np.floor(np.log2(np.maximum(magnitude, np.float64(2.0**-126))))
+    ulp = np.ldexp(1.0, (exponent - 23).astype(np.int64))
+    return np.abs(got - ref) / ulp
+
+
+def check_denormals_kept() -> None:
+    """Raise if this thread flushes subnormal results or inputs to zero.
+
+    Some libraries switch the floating-point unit to flush-to-zero when they
+    load; the exact kernels would then silently compute other bits.
+    """
+    tiny = np.array([SMALLEST_SUBNORMAL, np.float32(2.0**-126)], dtype=np.float32)
+    half = tiny[1] * np.float32(0.5)
+    summed = tiny[0] + tiny[0]
+    if half == 0 or summed != np.float32(2.0**-148):
+        raise ExactEnvironmentError(
+            "this process flushes subnormal floats to zero (FTZ/DAZ is set); "
+            "exact kernels cannot run bit-exactly here"
+        )

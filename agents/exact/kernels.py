@@ -1,0 +1,179 @@
+"""The kernel interface: every trace operation, with its exact semantics.
+
+A *path* implements these methods on its own array type: the CPU path
+(``agents.exact.cpu``: numpy arrays, numba kernels) and the eager path
+(``agents.exact.eager``: torch tensors on any device). Both must return the
+same bits for the same inputs; the tests check that on random and edge-case
+inputs. Callers use ``agents.exact.ops.ExactOps``, which validates inputs,
+turns immediates into float32 and records the trace; the kernels trust their
+arguments.
+
+Semantics shared by every method (docs/exact.md states them for readers of the
+protocol):
+
+- all values are IEEE-754 binary32, each operation rounds to nearest-even on
+  its own (no fused multiply-add), subnormals are kept, and every NaN a method
+  returns is the canonical quiet NaN ``0x7FC00000``;
+- reductions run in increasing index order from ``+0.0`` (sums) or from the
+  first element (max), one rounding per step;
+- binary elementwise methods broadcast as numpy does; an operand may be a
+  float32 immediate (``numpy.float32``) instead of an array;
+- index arguments are float32 arrays holding integers, already checked by the
+  caller to be in range.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+# The array type of a path (numpy.ndarray or torch.Tensor); kept loose on purpose
+# so the layers above are written once for every path.
+Array = Any
+Operand = Any  # an Array or a numpy.float32 immediate
+
+
+class Kernels(ABC):
+    """The exact operations on one path's arrays."""
+
+    name: str
+
+    # --- arrays in and out -------------------------------------------------
+    @abstractmethod
+    def from_numpy(self, values: np.ndarray) -> Array:
+        """A path array holding a copy (or a zero-copy view) of a float32 numpy array."""
+
+    @abstractmethod
+    def to_numpy(self, values: Array) -> np.ndarray:
+        """A C-contiguous float32 numpy array with the same values."""
+
+    @abstractmethod
+    def full(self, shape: Sequence[int], value: np.float32) -> Array:
+        """A new array of ``shape`` filled with ``value``."""
+
+    # --- elementwise ---------------------------------------------------------
+    @abstractmethod
+    def add(self, a: Operand, b: Operand) -> Array:
+        """``a + b``."""
+
+    @abstractmethod
+    def sub(self, a: Operand, b: Operand) -> Array:
+        """``a - b``."""
+
+    @abstractmethod
+    def mul(self, a: Operand, b: Operand) -> Array:
+        """``a * b``."""
+
+    @abstractmethod
+    def div(self, a: Operand, b: Operand) -> Array:
+        """``a / b``."""
+
+    @abstractmethod
+    def maximum(self, a: Operand, b: Operand) -> Array:
+        """NaN if either is NaN; ``max(+0, -0) = +0``; otherwise the larger."""
+
+    @abstractmethod
+    def minimum(self, a: Operand, b: Operand) -> Array:
+        """NaN if either is NaN; ``min(+0, -0) = -0``; otherwise the smaller."""
+
+    @abstractmethod
+    def lt(self, a: Operand, b: Operand) -> Array:
+        """``1.0`` where ``a < b`` else ``0.0`` (NaN compares false, ``-0 == +0``)."""
+
+    @abstractmethod
+    def le(self, a: Operand, b: Operand) -> Array:
+        """``1.0`` where ``a <= b`` else ``0.0``."""
+
+    @abstractmethod
+    def eq(self, a: Operand, b: Operand) -> Array:
+        """``1.0`` where ``a == b`` else ``0.0``."""
+
+    @abstractmethod
+    def select(self, cond: Operand, a: Operand, b: Operand) -> Array:
+        """``a`` where ``cond`` is not ±0 (NaN counts as true), else ``b``."""
+
+    @abstractmethod
+    def ldexp(self, x: Operand, n: Operand) -> Array:
+        """``x * 2**n`` rounded once; ``n`` must be an integer (NaN otherwise), clamped to ±300."""
+
+    @abstractmethod
+    def neg(self, x: Array) -> Array:
+        """``-x`` (sign flipped; NaN stays canonical)."""
+
+    @abstractmethod
+    def abs(self, x: Array) -> Array:
+        """``|x|``."""
+
+    @abstractmethod
+    def sqrt(self, x: Array) -> Array:
+        """Correctly rounded square root (``sqrt(-0) = -0``, negative -> NaN)."""
+
+    @abstractmethod
+    def exp(self, x: Array) -> Array:
+        """The exp composite of docs/exact.md."""
+
+    @abstractmethod
+    def log(self, x: Array) -> Array:
+        """The log composite of docs/exact.md."""
+
+    # --- reductions and products ---------------------------------------------
+    @abstractmethod
+    def sum(self, x: Array, axis: int) -> Array:
+        """Sequential sum along ``axis`` from ``+0.0``; the axis is kept with size 1."""
+
+    @abstractmethod
+    def amax(self, x: Array, axis: int) -> Array:
+        """Sequential ``maximum`` along ``axis`` from its first element; axis kept (size 1)."""
+
+    @abstractmethod
+    def matmul_nt(self, a: Array, b: Array) -> Array:
+        """``[..., M, K] x [..., N, K] -> [..., M, N]``, each entry a sequential dot product."""
+
+    # --- data movement -------------------------------------------------------
+    @abstractmethod
+    def transpose(self, x: Array, perm: Sequence[int]) -> Array:
+        """Axes permuted (a contiguous copy)."""
+
+    @abstractmethod
+    def reshape(self, x: Array, shape: Sequence[int]) -> Array:
+        """Same values in row-major order, another shape."""
+
+    @abstractmethod
+    def index_select(self, x: Array, index: Array, axis: int) -> Array:
+        """``x`` taken at the integer positions ``index`` (1-D) along ``axis``."""
+
+    @abstractmethod
+    def take_along(self, x: Array, index: Array) -> Array:
+        """``out[..., 0] = x[..., index[..., 0]]`` along the last axis (``index``: last dim 1)."""
+
+    @abstractmethod
+    def one_hot(self, index: Array, classes: int) -> Array:
+        """``out[..., j] = 1.0 if j == index[...] else 0.0``: shape ``index.shape + (classes,)``."""
+
+    @abstractmethod
+    def causal_fill(self, x: Array, value: np.float32) -> Array:
+        """``x[..., i, j]`` where ``j <= i``, ``value`` above the diagonal."""
+
+    @abstractmethod
+    def im2col(self, x: Array, kernel: int, stride: int, padding: int) -> Array:
+        """``[B, C, H, W] -> [B*OH*OW, C*k*k]``: row ``(b, oy, ox)``, column ``(c, ky, kx)``.
+
+        Entry = ``x[b, c, oy*stride - padding + ky, ox*stride - padding + kx]``, ``+0.0``
+        outside the image.
+        """
+
+    @abstractmethod
+    def col2im(
+        self, cols: Array, shape: Sequence[int], kernel: int, stride: int, padding: int
+    ) -> Array:
+        """The adjoint of ``im2col``: ``out[b, c, y, x]`` is the sequential sum, over
+        ``(ky, kx)`` in increasing row-major order, of the column entries that ``im2col``
+        copied from ``(b, c, y, x)``; ``+0.0`` where there are none."""
+
+    @abstractmethod
+    def scatter_add(self, src: Array, index: Array, rows: int) -> Array:
+        """``out[v, :]`` = sequential sum of ``src[p, :]`` over increasing ``p`` with
+        ``index[p] == v`` (``+0.0`` for rows no index names); ``src`` is 2-D."""

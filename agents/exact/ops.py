@@ -1,0 +1,371 @@
+"""``ExactOps``: the exact operations as layers call them, checked and optionally traced.
+
+Every method is one trace operation (``agents.exact.trace.Op``): it checks its
+inputs (shapes, axes, indices) and raises ``ExactError`` naming what is wrong,
+turns Python numbers into float32 immediates (rounded to nearest-even, then
+recorded by their bits), runs the path's kernel, and, when a ``Tracer`` is
+attached, appends the op record with the tensor roots of inputs and output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from agents.commitment import state_root, tensor_root
+from agents.exact.errors import ExactError
+from agents.exact.float32 import INTEGER_LIMIT
+from agents.exact.kernels import Array, Kernels
+from agents.exact.trace import Attribute, Op, OpRecord, SegmentTrace, StepTrace
+
+Scalar = float | int | np.floating
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, float | int | np.floating | np.integer) and not isinstance(value, bool)
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    return tuple(int(d) for d in value.shape)
+
+
+class Tracer:
+    """Collects op records into a ``SegmentTrace``, computing each tensor root once.
+
+    Arrays are remembered by identity until the step ends (the tracer keeps a
+    reference, so an identity cannot be reused meanwhile); ``pin`` keeps the
+    root of a long-lived array (a dataset) across steps.
+    """
+
+    def __init__(self, kernels: Kernels) -> None:
+        self.kernels = kernels
+        self.segment = SegmentTrace()
+        self._step = StepTrace()
+        self._roots: dict[int, tuple[Any, bytes]] = {}
+        self._pinned: dict[int, tuple[Any, bytes]] = {}
+        self._in_distance = False
+
+    def root(self, array: Array) -> bytes:
+        """The tensor root of ``array`` (cached by identity)."""
+        key = id(array)
+        known = self._pinned.get(key) or self._roots.get(key)
+        if known is not None:
+            return known[1]
+        root = tensor_root(self.kernels.to_numpy(array))
+        self._roots[key] = (array, root)
+        return root
+
+    def pin(self, array: Array) -> bytes:
+        """Remember ``array``'s root for the tracer's lifetime and return it."""
+        root = self.root(array)
+        self._pinned[id(array)] = (array, root)
+        return root
+
+    def record(
+        self, op: Op, attributes: Sequence[Attribute], inputs: Sequence[Array], output: Array
+    ) -> None:
+        """Append the record of one executed operation."""
+        roots = tuple(self.root(value) for value in inputs)
+        self._step.records.append(OpRecord(op, tuple(attributes), roots, self.root(output)))
+
+    def record_state(self, roots: Sequence[bytes], root: bytes) -> None:
+        """Append the ``STATE`` record closing a step."""
+        self._step.records.append(OpRecord(Op.STATE, (), tuple(roots), root))
+
+    def end_step(self) -> bytes:
+        """Close the current step (or the distance computation) and return its root."""
+        step, self._step = self._step, StepTrace()
+        self._roots.clear()
+        if self._in_distance:
+            self.segment.distance = step
+            self._in_distance = False
+        else:
+            self.segment.steps.append(step)
+        return step.root()
+
+    def begin_distance(self) -> None:
+        """Records from here until ``end_step`` form the distance computation."""
+        if self._step.records:
+            raise ExactError("begin_distance called in the middle of a step")
+        self._in_distance = True
+
+
+class ExactOps:
+    """The exact operations on one path, with input checks and optional tracing."""
+
+    def __init__(self, kernels: Kernels, tracer: Tracer | None = None) -> None:
+        self.kernels = kernels
+        self.tracer = tracer
+
+    # --- arrays --------------------------------------------------------------------
+    def array(self, values: np.ndarray | Sequence[float]) -> Array:
+        """A path array from float32 values (no trace record: an input, not a result)."""
+        array = np.asarray(values)
+        if array.dtype != np.float32:
+            raise ExactError(f"exact arrays are float32, got {array.dtype}")
+        return self.kernels.from_numpy(array)
+
+    def to_numpy(self, values: Array) -> np.ndarray:
+        """The values as a float32 numpy array."""
+        return self.kernels.to_numpy(values)
+
+    def full(self, shape: Sequence[int], value: Scalar) -> Array:
+        """A new array filled with ``value`` (op ``FULL``: attributes value, then the shape)."""
+        dims = [int(d) for d in shape]
+        if any(d < 0 for d in dims):
+            raise ExactError(f"full: negative dimension in {dims}")
+        imm = np.float32(value)
+        out = self.kernels.full(dims, imm)
+        self._record(Op.FULL, [imm, *dims], [], out)
+        return out
+
+    # --- tracing -------------------------------------------------------------------
+    def _record(
+        self, op: Op, attributes: Sequence[Attribute], inputs: Sequence[Array], output: Array
+    ) -> None:
+        if self.tracer is not None:
+            self.tracer.record(op, attributes, inputs, output)
+
+    def commit_state(self, named: Mapping[str, Array]) -> bytes:
+        """The state root of ``named``; with a tracer, the ``STATE`` record that ends a step."""
+        arrays = {name: self.kernels.to_numpy(value) for name, value in named.items()}
+        root = state_root(arrays)
+        if self.tracer is not None:
+            names = sorted(named, key=lambda n: n.encode())
+            self.tracer.record_state([self.tracer.root(named[n]) for n in names], root)
+            self.tracer.end_step()
+        return root
+
+    # --- elementwise ---------------------------------------------------------------
+    def _elementwise(self, op: Op, fn: Any, *operands: Any) -> Array:
+        attributes: list[Attribute] = []
+        inputs: list[Array] = []
+        values: list[Any] = []
+        for slot, operand in enumerate(operands):
+            if _is_scalar(operand):
+                imm = np.float32(operand)
+                attributes += [slot, imm]
+                values.append(imm)
+            else:
+                inputs.append(operand)
+                values.append(operand)
+        if not inputs:
+            raise ExactError(f"{op.name.lower()}: at least one operand must be an array")
+        try:
+            np.broadcast_shapes(*(_shape(v) for v in inputs))
+        except ValueError as exc:
+            shapes = ", ".join(str(_shape(v)) for v in inputs)
+            raise ExactError(f"{op.name.lower()}: shapes {shapes} do not broadcast") from exc
+        out = fn(*values)
+        self._record(op, attributes, inputs, out)
+        return out
+
+    def add(self, a: Any, b: Any) -> Array:
+        """``a + b``."""
+        return self._elementwise(Op.ADD, self.kernels.add, a, b)
+
+    def sub(self, a: Any, b: Any) -> Array:
+        """``a - b``."""
+        return self._elementwise(Op.SUB, self.kernels.sub, a, b)
+
+    def mul(self, a: Any, b: Any) -> Array:
+        """``a * b``."""
+        return self._elementwise(Op.MUL, self.kernels.mul, a, b)
+
+    def div(self, a: Any, b: Any) -> Array:
+        """``a / b``."""
+        return self._elementwise(Op.DIV, self.kernels.div, a, b)
+
+    def maximum(self, a: Any, b: Any) -> Array:
+        """IEEE 754-2019 ``maximum``: NaN-propagating, ``+0 > -0``."""
+        return self._elementwise(Op.MAXIMUM, self.kernels.maximum, a, b)
+
+    def minimum(self, a: Any, b: Any) -> Array:
+        """IEEE 754-2019 ``minimum``: NaN-propagating, ``-0 < +0``."""
+        return self._elementwise(Op.MINIMUM, self.kernels.minimum, a, b)
+
+    def lt(self, a: Any, b: Any) -> Array:
+        """``1.0`` where ``a < b``, else ``0.0``."""
+        return self._elementwise(Op.LT, self.kernels.lt, a, b)
+
+    def le(self, a: Any, b: Any) -> Array:
+        """``1.0`` where ``a <= b``, else ``0.0``."""
+        return self._elementwise(Op.LE, self.kernels.le, a, b)
+
+    def eq(self, a: Any, b: Any) -> Array:
+        """``1.0`` where ``a == b``, else ``0.0``."""
+        return self._elementwise(Op.EQ, self.kernels.eq, a, b)
+
+    def select(self, cond: Any, a: Any, b: Any) -> Array:
+        """``a`` where ``cond`` is non-zero (NaN included), else ``b``."""
+        return self._elementwise(Op.SELECT, self.kernels.select, cond, a, b)
+
+    def ldexp(self, x: Any, n: Any) -> Array:
+        """``x * 2**n`` rounded once (``n`` integral)."""
+        return self._elementwise(Op.LDEXP, self.kernels.ldexp, x, n)
+
+    def neg(self, x: Array) -> Array:
+        """``-x``."""
+        return self._elementwise(Op.NEG, self.kernels.neg, x)
+
+    def abs(self, x: Array) -> Array:
+        """``|x|``."""
+        return self._elementwise(Op.ABS, self.kernels.abs, x)
+
+    def sqrt(self, x: Array) -> Array:
+        """Correctly rounded square root."""
+        return self._elementwise(Op.SQRT, self.kernels.sqrt, x)
+
+    def exp(self, x: Array) -> Array:
+        """The exp composite (docs/exact.md)."""
+        return self._elementwise(Op.EXP, self.kernels.exp, x)
+
+    def log(self, x: Array) -> Array:
+        """The log composite (docs/exact.md)."""
+        return self._elementwise(Op.LOG, self.kernels.log, x)
+
+    # --- reductions and products ---------------------------------------------------
+    def _axis(self, name: str, x: Array, axis: int) -> int:
+        ndim = len(_shape(x))
+        if not -ndim <= axis < ndim:
+            raise ExactError(f"{name}: axis {axis} out of range for shape {_shape(x)}")
+        return axis % ndim
+
+    def sum(self, x: Array, axis: int) -> Array:
+        """Sequential sum along ``axis`` from ``+0.0``, axis kept with size 1 (attribute: axis)."""
+        axis = self._axis("sum", x, axis)
+        out = self.kernels.sum(x, axis)
+        self._record(Op.SUM, [axis], [x], out)
+        return out
+
+    def amax(self, x: Array, axis: int) -> Array:
+        """Sequential ``maximum`` along ``axis``, axis kept with size 1 (attribute: axis)."""
+        axis = self._axis("amax", x, axis)
+        if _shape(x)[axis] == 0:
+            raise ExactError(f"amax: axis {axis} of shape {_shape(x)} is empty")
+        out = self.kernels.amax(x, axis)
+        self._record(Op.AMAX, [axis], [x], out)
+        return out
+
+    def matmul_nt(self, a: Array, b: Array) -> Array:
+        """``[..., M, K] x [..., N, K] -> [..., M, N]``, sequential dot products."""
+        sa, sb = _shape(a), _shape(b)
+        if len(sa) < 2 or len(sa) != len(sb) or sa[:-2] != sb[:-2] or sa[-1] != sb[-1]:
+            raise ExactError(f"matmul_nt: shapes {sa} and {sb} are not [..., M, K] and [..., N, K]")
+        out = self.kernels.matmul_nt(a, b)
+        self._record(Op.MATMUL_NT, [], [a, b], out)
+        return out
+
+    # --- data movement -------------------------------------------------------------
+    def transpose(self, x: Array, perm: Sequence[int]) -> Array:
+        """Axes permuted by ``perm`` (attributes: the permutation)."""
+        order = [int(p) for p in perm]
+        if sorted(order) != list(range(len(_shape(x)))):
+            raise ExactError(f"transpose: {order} is not a permutation of the axes of {_shape(x)}")
+        out = self.kernels.transpose(x, order)
+        self._record(Op.TRANSPOSE, order, [x], out)
+        return out
+
+    def swap_last(self, x: Array) -> Array:
+        """``transpose`` of the last two axes."""
+        order = list(range(len(_shape(x))))
+        order[-2], order[-1] = order[-1], order[-2]
+        return self.transpose(x, order)
+
+    def reshape(self, x: Array, shape: Sequence[int]) -> Array:
+        """Same values in row-major order with another shape (attributes: the shape)."""
+        dims = [int(d) for d in shape]
+        if int(np.prod(dims, dtype=np.int64)) != int(np.prod(_shape(x), dtype=np.int64)):
+            raise ExactError(f"reshape: cannot view shape {_shape(x)} as {tuple(dims)}")
+        out = self.kernels.reshape(x, dims)
+        self._record(Op.RESHAPE, dims, [x], out)
+        return out
+
+    def _check_index(self, name: str, index: Array, bound: int) -> None:
+        values = self.kernels.to_numpy(index)
+        if values.size == 0:
+            return
+        whole = np.isfinite(values).all() and bool((values == np.floor(values)).all())
+        if not whole or values.min() < 0 or values.max() >= bound or bound > INTEGER_LIMIT:
+            raise ExactError(f"{name}: indices must be integers in [0, {bound})")
+
+    def index_select(self, x: Array, index: Array, axis: int) -> Array:
+        """``x`` at positions ``index`` (1-D, float32 integers) along ``axis`` (attribute)."""
+        axis = self._axis("index_select", x, axis)
+        if len(_shape(index)) != 1:
+            raise ExactError(f"index_select: index must be 1-D, got shape {_shape(index)}")
+        self._check_index("index_select", index, _shape(x)[axis])
+        out = self.kernels.index_select(x, index, axis)
+        self._record(Op.INDEX_SELECT, [axis], [x, index], out)
+        return out
+
+    def take_along(self, x: Array, index: Array) -> Array:
+        """``out[..., 0] = x[..., index[..., 0]]`` along the last axis."""
+        sx, si = _shape(x), _shape(index)
+        if len(si) != len(sx) or si[:-1] != sx[:-1] or si[-1] != 1:
+            raise ExactError(f"take_along: index shape {si} does not fit {sx} (last dim 1)")
+        self._check_index("take_along", index, sx[-1])
+        out = self.kernels.take_along(x, index)
+        self._record(Op.TAKE_ALONG, [], [x, index], out)
+        return out
+
+    def one_hot(self, index: Array, classes: int) -> Array:
+        """``1.0`` at ``index`` along a new last axis of size ``classes`` (attribute)."""
+        self._check_index("one_hot", index, classes)
+        out = self.kernels.one_hot(index, classes)
+        self._record(Op.ONE_HOT, [classes], [index], out)
+        return out
+
+    def causal_fill(self, x: Array, value: Scalar) -> Array:
+        """``value`` above the diagonal of the last two axes (attribute: value)."""
+        if len(_shape(x)) < 2:
+            raise ExactError(f"causal_fill: needs at least 2 axes, got {_shape(x)}")
+        imm = np.float32(value)
+        out = self.kernels.causal_fill(x, imm)
+        self._record(Op.CAUSAL_FILL, [imm], [x], out)
+        return out
+
+    def _conv_geometry(
+        self, name: str, shape: Sequence[int], kernel: int, stride: int, padding: int
+    ) -> None:
+        if len(shape) != 4:
+            raise ExactError(f"{name}: expected [B, C, H, W], got {tuple(shape)}")
+        if kernel < 1 or stride < 1 or padding < 0:
+            raise ExactError(f"{name}: kernel {kernel}, stride {stride}, padding {padding} invalid")
+        if shape[2] + 2 * padding < kernel or shape[3] + 2 * padding < kernel:
+            raise ExactError(f"{name}: kernel {kernel} larger than padded image {tuple(shape)}")
+
+    def im2col(self, x: Array, kernel: int, stride: int, padding: int) -> Array:
+        """Patches of a ``[B, C, H, W]`` image as rows (attributes: kernel, stride, padding)."""
+        self._conv_geometry("im2col", _shape(x), kernel, stride, padding)
+        out = self.kernels.im2col(x, kernel, stride, padding)
+        self._record(Op.IM2COL, [kernel, stride, padding], [x], out)
+        return out
+
+    def col2im(
+        self, cols: Array, shape: Sequence[int], kernel: int, stride: int, padding: int
+    ) -> Array:
+        """The adjoint of ``im2col`` (attributes: kernel, stride, padding, then the image shape)."""
+        dims = [int(d) for d in shape]
+        self._conv_geometry("col2im", dims, kernel, stride, padding)
+        batch, channels, height, width = dims
+        oh = (height + 2 * padding - kernel) // stride + 1
+        ow = (width + 2 * padding - kernel) // stride + 1
+        expected = (batch * oh * ow, channels * kernel * kernel)
+        if _shape(cols) != expected:
+            raise ExactError(f"col2im: columns of shape {_shape(cols)}, expected {expected}")
+        out = self.kernels.col2im(cols, dims, kernel, stride, padding)
+        self._record(Op.COL2IM, [kernel, stride, padding, *dims], [cols], out)
+        return out
+
+    def scatter_add(self, src: Array, index: Array, rows: int) -> Array:
+        """Rows of ``src`` summed into ``rows`` rows at ``index`` (attribute: rows)."""
+        ss, si = _shape(src), _shape(index)
+        if len(ss) != 2 or si != (ss[0],):
+            raise ExactError(f"scatter_add: src {ss} must be 2-D with index of shape ({ss[:1]})")
+        self._check_index("scatter_add", index, rows)
+        out = self.kernels.scatter_add(src, index, rows)
+        self._record(Op.SCATTER_ADD, [rows], [src, index], out)
+        return out

@@ -1,0 +1,116 @@
+"""matmul_nt and the reductions against plain numpy loops in the defined order:
+bit-identical on random shapes, K = 1, large K, edge values, and thread counts."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from agents.exact.kernels import Kernels
+from tests.exact import reference as ref
+from tests.exact.conftest import assert_bits_equal
+from tests.exact.edge import edge_values, random_inputs
+
+
+def _values(rng: np.random.Generator, shape: tuple[int, ...], special: bool) -> np.ndarray:
+    n = int(np.prod(shape))
+    if special:
+        values = random_inputs(rng, n)
+        values[rng.integers(0, n, max(1, n // 50))] = rng.choice(edge_values(), max(1, n // 50))
+    else:
+        values = rng.standard_normal(n).astype(np.float32)
+    return values.reshape(shape)
+
+
+SHAPES = [
+    (1, 1, 1),
+    (3, 1, 4),  # K = 1
+    (1, 7, 1),
+    (5, 17, 3),
+    (8, 64, 10),
+    (33, 257, 19),
+    (2, 4096, 3),  # large K
+    (64, 64, 128),  # large enough for the parallel kernel
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("special", [False, True], ids=["normal", "special"])
+def test_matmul_nt_matches_loop(path: Kernels, shape: tuple[int, int, int], special: bool) -> None:
+    m, k, n = shape
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    a, b = _values(rng, (m, k), special), _values(rng, (n, k), special)
+    got = path.to_numpy(path.matmul_nt(path.from_numpy(a), path.from_numpy(b)))
+    assert_bits_equal(got, ref.matmul_nt(a, b), f"{path.name} matmul {shape}")
+
+
+def test_matmul_nt_batched(path: Kernels) -> None:
+    rng = np.random.default_rng(5)
+    a = _values(rng, (2, 3, 6, 9), False)
+    b = _values(rng, (2, 3, 5, 9), False)
+    got = path.to_numpy(path.matmul_nt(path.from_numpy(a), path.from_numpy(b)))
+    assert_bits_equal(got, ref.matmul_nt(a, b), "batched matmul")
+
+
+def test_matmul_entries_match_scalar_dot(cpu: Kernels) -> None:
+    # The vectorized reference itself against a one-product-at-a-time loop.
+    rng = np.random.default_rng(6)
+    a, b = _values(rng, (4, 300), True), _values(rng, (5, 300), True)
+    got = cpu.matmul_nt(a, b)
+    for i in range(4):
+        for j in range(5):
+            want = ref.canon(np.float32([ref.dot_scalar(a[i], b[j])]))
+            assert_bits_equal(got[i, j : j + 1], want, f"entry {i},{j}")
+
+
+def test_matmul_is_not_blas(cpu: Kernels) -> None:
+    # Sequential order differs from pairwise/blocked summation on cancelling data.
+    a = np.float32([[1.0, 1e8, -1e8, 1.0] * 8])
+    b = np.ones((1, 32), dtype=np.float32)
+    assert cpu.matmul_nt(a, b)[0, 0] == ref.matmul_nt(a, b)[0, 0]
+
+
+def test_signed_zero_and_accumulator_start(path: Kernels) -> None:
+    # acc starts at +0.0: a dot product of -0 products is +0, a sum of -0s is +0.
+    a = np.float32([[-0.0, -0.0]])
+    b = np.float32([[1.0, 1.0]])
+    got = path.to_numpy(path.matmul_nt(path.from_numpy(a), path.from_numpy(b)))
+    assert got.view(np.uint32)[0, 0] == 0
+    s = path.to_numpy(path.sum(path.from_numpy(np.float32([-0.0, -0.0])), 0))
+    assert s.view(np.uint32)[0] == 0
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1])
+@pytest.mark.parametrize("special", [False, True], ids=["normal", "special"])
+def test_sum_and_amax_match_loop(path: Kernels, axis: int, special: bool) -> None:
+    rng = np.random.default_rng(axis + 10)
+    x = _values(rng, (6, 129, 5), special)
+    ax = axis % 3
+    got = path.to_numpy(path.sum(path.from_numpy(x), ax))
+    assert_bits_equal(got, ref.sum_axis(x, ax), f"{path.name} sum axis {axis}")
+    got = path.to_numpy(path.amax(path.from_numpy(x), ax))
+    assert_bits_equal(got, ref.amax_axis(x, ax), f"{path.name} amax axis {axis}")
+
+
+def test_sum_large_parallel(cpu: Kernels) -> None:
+    x = _values(np.random.default_rng(3), (512, 300), False)
+    assert_bits_equal(cpu.sum(x, 1), ref.sum_axis(x, 1), "parallel sum")
+    assert_bits_equal(cpu.sum(x, 0), ref.sum_axis(x, 0), "sum over rows")
+
+
+def test_thread_count_does_not_change_bits(cpu: Kernels) -> None:
+    rng = np.random.default_rng(4)
+    a, b = _values(rng, (96, 200), True), _values(rng, (80, 200), True)
+    x = _values(rng, (300, 400), True)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in sorted({1, before}):
+            numba.set_num_threads(threads)
+            results.append((cpu.matmul_nt(a, b), cpu.sum(x, 1), cpu.amax(x, 0)))
+    finally:
+        numba.set_num_threads(before)
+    for got in results[1:]:
+        for g, w in zip(got, results[0], strict=True):
+            assert_bits_equal(g, w, "threads")
