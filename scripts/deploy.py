@@ -120,9 +120,7 @@ def manifest(project: Any, deployment: Deployment, rpc_url: str | None = None) -
             "abi": container.abi,
         }
 
-    from brownie._config import CONFIG
-
-    compiler = CONFIG.settings["compiler"]["solc"]
+    built = project.TaskPool._build["compiler"]
     return {
         "format": MANIFEST_FORMAT,
         "chain_id": deployment.chain_id,
@@ -131,9 +129,10 @@ def manifest(project: Any, deployment: Deployment, rpc_url: str | None = None) -
         "deployer": deployment.deployer,
         "deployed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "compiler": {
-            "solc": str(compiler.get("version", "0.8.28")),
-            "evm_version": compiler.get("evm_version", "cancun"),
-            "via_ir": bool(compiler.get("viaIR", True)),
+            "solc": str(built["version"]),
+            "evm_version": str(built["evm_version"]),
+            "optimizer_runs": int(built["optimizer"]["runs"]),
+            "via_ir": bool(project._compiler_config["solc"].get("viaIR", False)),
         },
         "contracts": {
             "TaskPool": entry(deployment.pool, project.TaskPool),

@@ -1,0 +1,141 @@
+"""Deployment: parameter checks, readable parameters and amounts, and the manifest agents read."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.errors import ConfigError
+from scripts.deploy import (
+    DEFAULT_PARAMETERS,
+    MANIFEST_FORMAT,
+    Deployment,
+    ProtocolParameters,
+    load_manifest,
+    main,
+    manifest,
+    write_manifest,
+)
+from scripts.protocol import Amounts
+from tests.contracts.driver import Parties, plain, reverts
+
+INVALID = [
+    ("protocolFeeBps", {"protocolFeeBps": 10_001}),
+    ("verificationFeeBps + profileFeeBps", {"verificationFeeBps": 9_000, "profileFeeBps": 1_001}),
+    (
+        "slashToVerifierBps + slashToSubmitterBps",
+        {"slashToVerifierBps": 6_000, "slashToSubmitterBps": 4_001},
+    ),
+    ("solverStakeBps", {"solverStakeBps": 0}),
+    ("verifierStakeBps", {"verifierStakeBps": 0}),
+    ("profilerStakeBps", {"profilerStakeBps": 0}),
+    ("minBounty", {"minBounty": 0}),
+    ("minBounty", {"minBounty": 2**80}),
+    ("profileWindow", {"profileWindow": 0}),
+    ("claimWindow", {"claimWindow": 0}),
+    ("maxTrainingWindow", {"maxTrainingWindow": 0}),
+    ("verifierClaimWindow", {"verifierClaimWindow": 0}),
+    ("verifyWindow", {"verifyWindow": 0}),
+    ("challengeWindow", {"challengeWindow": 0}),
+    ("segmentsToSample", {"segmentsToSample": 0}),
+    ("forcedErrorPpm", {"forcedErrorPpm": 1_000_001}),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "change"), INVALID, ids=[f"{n}={list(c.values())}" for n, c in INVALID]
+)
+def test_parameters_out_of_range_are_refused(
+    project: Any, jackpot: Any, parties: Parties, name: str, change: dict[str, int]
+) -> None:
+    params = dataclasses.replace(DEFAULT_PARAMETERS, **change)
+    with reverts("InvalidParameter", name):
+        project.TaskPool.deploy(params.as_struct(), jackpot.address, {"from": parties.deployer})
+
+
+def test_a_jackpot_is_required(project: Any, parties: Parties) -> None:
+    with reverts("ZeroAddress"):
+        project.TaskPool.deploy(
+            DEFAULT_PARAMETERS.as_struct(), "0x" + "00" * 20, {"from": parties.deployer}
+        )
+
+
+def test_boundary_parameters_are_accepted(project: Any, jackpot: Any, parties: Parties) -> None:
+    params = dataclasses.replace(
+        DEFAULT_PARAMETERS,
+        protocolFeeBps=10_000,
+        verificationFeeBps=9_000,
+        profileFeeBps=1_000,
+        slashToVerifierBps=6_000,
+        slashToSubmitterBps=4_000,
+        forcedErrorPpm=1_000_000,
+        minBounty=2**80 - 1,
+    )
+    pool = project.TaskPool.deploy(params.as_struct(), jackpot.address, {"from": parties.deployer})
+    assert ProtocolParameters.from_struct(pool.parameters()) == params
+
+
+def test_parameters_read_back_as_deployed(deployment: Deployment, pool: Any) -> None:
+    assert ProtocolParameters.from_struct(pool.parameters()) == deployment.parameters
+    assert pool.jackpot() == deployment.jackpot.address
+    assert pool.nextTaskId() == 1
+
+
+@pytest.mark.parametrize("bounty", [10**9, 10**9 + 7, 3 * 10**18 + 1, 2**80 - 1])
+def test_amounts_follow_the_bounty(pool: Any, params: ProtocolParameters, bounty: int) -> None:
+    expected = Amounts.of(bounty, params)
+    assert plain(pool.amounts(bounty)) == list(dataclasses.astuple(expected))
+
+
+def test_the_manifest_is_enough_to_talk_to_the_contracts(
+    project: Any, deployment: Deployment, devnet: Any, tmp_path: Path
+) -> None:
+    from web3 import HTTPProvider, Web3
+
+    path = write_manifest(manifest(project, deployment, devnet.url), tmp_path / "deployment.json")
+    document = json.loads(path.read_text())
+    assert document["format"] == MANIFEST_FORMAT
+    assert document["chain_id"] == 31337
+    assert document["rpc_url"] == devnet.url
+    assert document["deployment_block"] == deployment.block
+    assert document["parameters"] == deployment.parameters.as_dict()
+    assert set(document["contracts"]) == {"TaskPool", "Jackpot"}
+    assert document["compiler"]["solc"].startswith("0.8.28+commit.")
+    assert (document["compiler"]["evm_version"], document["compiler"]["via_ir"]) == ("cancun", True)
+    # A plain web3 client, no brownie: the address and ABI from the manifest suffice.
+    web3 = Web3(HTTPProvider(document["rpc_url"]))
+    entry = document["contracts"]["TaskPool"]
+    pool = web3.eth.contract(address=entry["address"], abi=entry["abi"])
+    assert (
+        ProtocolParameters.from_struct(pool.functions.parameters().call()) == deployment.parameters
+    )
+    assert entry["block"] == web3.eth.get_transaction_receipt(entry["transaction"])["blockNumber"]
+    jackpot = document["contracts"]["Jackpot"]
+    assert pool.functions.jackpot().call() == jackpot["address"]
+    assert load_manifest(path) == document
+
+
+def test_the_deploy_script_writes_its_manifest(
+    deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "out" / "manifest.json"
+    monkeypatch.setenv("VERITRAIN_MANIFEST", str(target))
+    main()
+    document = load_manifest(target)
+    assert document["parameters"] == DEFAULT_PARAMETERS.as_dict()
+    assert document["contracts"]["TaskPool"]["address"] != deployment.pool.address
+
+
+def test_a_missing_or_foreign_manifest_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no deployment manifest"):
+        load_manifest(tmp_path / "absent.json")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ConfigError, match="is not JSON"):
+        load_manifest(tmp_path / "broken.json")
+    (tmp_path / "other.json").write_text('{"format": "something-else"}')
+    with pytest.raises(ConfigError, match="is not a veritrain-deployment/1 manifest"):
+        load_manifest(tmp_path / "other.json")

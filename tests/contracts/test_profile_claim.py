@@ -1,0 +1,174 @@
+"""profile and claim: stakes, thresholds, deadlines and who may act."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scripts.deploy import ProtocolParameters
+from scripts.protocol import Mode, Status
+from tests.contracts.driver import (
+    BOUNTY,
+    PROFILE_CID,
+    TAU,
+    TRAINING_WINDOW,
+    Clock,
+    Driver,
+    Parties,
+    balance,
+    f32,
+    held,
+    plain,
+    reverts,
+)
+
+
+def test_profile_locks_the_stake_and_opens_the_task(
+    pool: Any, driver: Driver, parties: Parties, clock: Clock, params: ProtocolParameters
+) -> None:
+    task_id = driver.submit(Mode.TOLERANT)
+    stake = driver.amounts().profiler_stake
+    before = balance(parties.profiler)
+    at = clock.advance(11)
+    tx = pool.profile(task_id, TAU, PROFILE_CID, {"from": parties.profiler, "value": stake})
+    assert balance(parties.profiler) == before - stake
+    task = pool.task(task_id)
+    assert task["status"] == Status.OPEN
+    assert task["profiler"] == parties.profiler
+    assert task["threshold"] == TAU
+    assert task["deadline"] == at + params.claimWindow
+    assert plain(tx.events["TaskProfiled"]) == {
+        "taskId": task_id,
+        "profiler": parties.profiler,
+        "threshold": TAU,
+        "profileCid": PROFILE_CID,
+        "stake": stake,
+        "deadline": at + params.claimWindow,
+    }
+    assert held(pool, task_id) == (BOUNTY, stake, 0)
+
+
+@pytest.mark.parametrize(
+    "threshold",
+    [0x7F800000, 0x7FC00000, 0x7F800001, 0x80000000, f32(-1.0), 0xFFFFFFFF],
+    ids=["+inf", "qNaN", "sNaN", "-0", "-1", "-NaN"],
+)
+def test_threshold_must_be_finite_and_not_negative(
+    pool: Any, driver: Driver, parties: Parties, threshold: int
+) -> None:
+    task_id = driver.submit(Mode.TOLERANT)
+    with reverts("InvalidThreshold", threshold):
+        pool.profile(
+            task_id,
+            threshold,
+            PROFILE_CID,
+            {"from": parties.profiler, "value": driver.amounts().profiler_stake},
+        )
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 0x7F7FFFFF], ids=["+0", "min-subnormal", "max-finite"])
+def test_edge_thresholds_are_accepted(pool: Any, driver: Driver, threshold: int) -> None:
+    task_id = driver.submit(Mode.TOLERANT)
+    driver.profile(task_id, threshold)
+    assert pool.task(task_id)["threshold"] == threshold
+
+
+def test_profile_needs_the_exact_stake(pool: Any, driver: Driver, parties: Parties) -> None:
+    task_id = driver.submit(Mode.TOLERANT)
+    stake = driver.amounts().profiler_stake
+    with reverts("WrongValue", stake, stake - 1):
+        pool.profile(task_id, TAU, PROFILE_CID, {"from": parties.profiler, "value": stake - 1})
+
+
+def test_profile_needs_a_cid(pool: Any, driver: Driver, parties: Parties) -> None:
+    task_id = driver.submit(Mode.TOLERANT)
+    with reverts("InvalidCid", 0):
+        pool.profile(
+            task_id, TAU, "", {"from": parties.profiler, "value": driver.amounts().profiler_stake}
+        )
+
+
+def test_exact_tasks_are_not_profiled(pool: Any, driver: Driver, parties: Parties) -> None:
+    task_id = driver.submit(Mode.EXACT)
+    with reverts("WrongStatus", task_id, int(Status.OPEN)):
+        driver.profile(task_id)
+
+
+def test_profile_is_accepted_up_to_the_deadline_and_not_after(
+    pool: Any, driver: Driver, clock: Clock
+) -> None:
+    first, second = driver.submit(Mode.TOLERANT), driver.submit(Mode.TOLERANT)
+    clock.next_at(int(pool.task(first)["deadline"]))
+    driver.profile(first)
+    deadline = int(pool.task(second)["deadline"])
+    clock.next_at(deadline + 1)
+    with reverts("DeadlinePassed", second, deadline):
+        driver.profile(second)
+
+
+def test_profiling_an_unknown_task(driver: Driver) -> None:
+    with reverts("UnknownTask", 3):
+        driver.pool.profile(3, TAU, PROFILE_CID, {"from": driver.parties.profiler})
+
+
+# -- claim ---------------------------------------------------------------------------------
+
+
+def test_claim_locks_the_solver_stake_and_starts_the_training_window(
+    pool: Any, driver: Driver, parties: Parties, clock: Clock
+) -> None:
+    task_id = driver.submit()
+    stake = driver.amounts().solver_stake
+    before = balance(parties.solver)
+    at = clock.advance(5)
+    tx = pool.claim(task_id, {"from": parties.solver, "value": stake})
+    assert balance(parties.solver) == before - stake
+    task = pool.task(task_id)
+    assert (task["status"], task["solver"]) == (Status.TRAINING, parties.solver)
+    assert task["deadline"] == at + TRAINING_WINDOW
+    assert plain(tx.events["TaskClaimed"]) == {
+        "taskId": task_id,
+        "solver": parties.solver,
+        "stake": stake,
+        "deadline": at + TRAINING_WINDOW,
+    }
+    assert held(pool, task_id) == (BOUNTY, stake, 0)
+
+
+def test_claim_needs_the_exact_stake(pool: Any, driver: Driver, parties: Parties) -> None:
+    task_id = driver.submit()
+    stake = driver.amounts().solver_stake
+    with reverts("WrongValue", stake, 0):
+        pool.claim(task_id, {"from": parties.solver})
+
+
+def test_a_task_is_claimed_once(driver: Driver, parties: Parties) -> None:
+    task_id = driver.to_status(Status.TRAINING)
+    with reverts("WrongStatus", task_id, int(Status.TRAINING)):
+        driver.claim(task_id, by=parties.stranger)
+
+
+def test_a_tolerant_task_is_claimed_only_after_its_profile(driver: Driver) -> None:
+    task_id = driver.submit(Mode.TOLERANT)
+    with reverts("WrongStatus", task_id, int(Status.SUBMITTED)):
+        driver.claim(task_id)
+
+
+def test_claim_after_the_open_deadline_is_refused(driver: Driver) -> None:
+    task_id = driver.submit()
+    deadline = int(driver.task(task_id)["deadline"])
+    driver.past_deadline(task_id)
+    with reverts("DeadlinePassed", task_id, deadline):
+        driver.claim(task_id)
+
+
+def test_the_submitter_may_solve_its_own_task(driver: Driver, parties: Parties) -> None:
+    task_id = driver.submit()
+    driver.claim(task_id, by=parties.submitter)
+    assert driver.task(task_id)["solver"] == parties.submitter
+
+
+def test_claiming_an_unknown_task(driver: Driver) -> None:
+    with reverts("UnknownTask", 9):
+        driver.pool.claim(9, {"from": driver.parties.solver})

@@ -1,0 +1,203 @@
+"""withdraw and sweepJackpot: pull payments, batching, settlement on withdrawal, reentrancy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scripts.protocol import Mode, Outcome, Status
+from tests.contracts.driver import (
+    BOUNTY,
+    SPEC_CID,
+    SPEC_HASH,
+    TRAINING_WINDOW,
+    Clock,
+    Driver,
+    Parties,
+    balance,
+    reverts,
+    rpc,
+)
+
+# A payee that fights back: it re-enters withdraw from its receive(), or refuses the payment.
+RECEIVER_SOURCE = """
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+interface IPool {
+    function submit(string calldata, bytes32, uint256, uint8, uint32) external payable returns (uint64);
+    function cancel(uint64) external;
+    function withdraw(uint64[] calldata) external returns (uint256);
+}
+
+contract HostileReceiver {
+    IPool public immutable pool;
+    uint64 public taskId;
+    bool public reenter;
+    bool public refuse;
+    bytes public innerError;
+    uint256 public received;
+
+    constructor(IPool pool_) { pool = pool_; }
+
+    function submitAndCancel(string calldata cid, bytes32 specHash, uint256 bounty, uint32 window)
+        external payable
+    {
+        taskId = pool.submit{value: msg.value}(cid, specHash, bounty, 0, window);
+        pool.cancel(taskId);
+    }
+
+    function behave(bool reenter_, bool refuse_) external {
+        reenter = reenter_;
+        refuse = refuse_;
+    }
+
+    function pull() external {
+        pool.withdraw(_ids());
+    }
+
+    receive() external payable {
+        if (refuse) revert("refused");
+        received += msg.value;
+        if (reenter) {
+            reenter = false;
+            try pool.withdraw(_ids()) {} catch (bytes memory reason) { innerError = reason; }
+        }
+    }
+
+    function _ids() private view returns (uint64[] memory ids) {
+        ids = new uint64[](1);
+        ids[0] = taskId;
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile_source(project: Any) -> Any:
+    """The compiled HostileReceiver (compiled once: solc-js takes seconds)."""
+    from brownie import compile_source
+
+    return compile_source(RECEIVER_SOURCE, solc_version="0.8.28", evm_version="cancun")
+
+
+@pytest.fixture
+def hostile(hostile_source: Any, pool: Any, driver: Driver, parties: Parties) -> Any:
+    """A contract that submitted a task and cancelled it: the pool owes it the bounty."""
+    receiver = hostile_source.HostileReceiver.deploy(pool.address, {"from": parties.deployer})
+    value = BOUNTY + driver.amounts().protocol_fee
+    receiver.submitAndCancel(
+        SPEC_CID, SPEC_HASH, BOUNTY, TRAINING_WINDOW, {"from": parties.deployer, "value": value}
+    )
+    assert pool.owed(receiver.taskId(), receiver.address) == BOUNTY
+    return receiver
+
+
+def test_reentering_withdraw_is_refused_and_pays_once(
+    pool: Any, hostile: Any, parties: Parties
+) -> None:
+    from eth_utils.crypto import keccak
+
+    hostile.behave(True, False, {"from": parties.deployer})
+    hostile.pull({"from": parties.deployer})
+    assert hostile.received() == BOUNTY
+    assert bytes(hostile.innerError()) == keccak(b"Reentrancy()")[:4]
+    assert pool.owed(hostile.taskId(), hostile.address) == 0
+    assert hostile.balance() == BOUNTY
+
+
+def test_a_refused_payment_stays_owed(pool: Any, hostile: Any, parties: Parties) -> None:
+    hostile.behave(False, True, {"from": parties.deployer})
+    with reverts("TransferFailed", hostile.address, BOUNTY):
+        hostile.pull({"from": parties.deployer})
+    assert pool.owed(hostile.taskId(), hostile.address) == BOUNTY
+    hostile.behave(False, False, {"from": parties.deployer})
+    hostile.pull({"from": parties.deployer})
+    assert hostile.balance() == BOUNTY
+
+
+def test_one_withdrawal_collects_many_tasks_and_pays_repeats_once(
+    pool: Any, driver: Driver, parties: Parties
+) -> None:
+    first, second = driver.submit(), driver.submit()
+    for task_id in (first, second):
+        pool.cancel(task_id, {"from": parties.submitter})
+    before = balance(parties.submitter)
+    tx = pool.withdraw([first, second, first], {"from": parties.submitter})
+    assert tx.return_value == 2 * BOUNTY
+    assert balance(parties.submitter) == before + 2 * BOUNTY
+    paid = [(e["taskId"], e["account"], e["amount"]) for e in tx.events["PayoutWithdrawn"]]
+    assert paid == [(first, parties.submitter, BOUNTY), (second, parties.submitter, BOUNTY)]
+
+
+def test_tasks_that_owe_nothing_are_skipped(pool: Any, driver: Driver, parties: Parties) -> None:
+    owing = driver.submit()
+    pool.cancel(owing, {"from": parties.submitter})
+    running = driver.to_status(Status.TRAINING)
+    tx = pool.withdraw([running, 77, owing], {"from": parties.submitter})
+    assert tx.return_value == BOUNTY
+    with reverts("NothingToWithdraw", parties.submitter.address):
+        pool.withdraw([running, 77, owing], {"from": parties.submitter})
+    with reverts("NothingToWithdraw", parties.stranger.address):
+        pool.withdraw([owing], {"from": parties.stranger})
+    with reverts("NothingToWithdraw", parties.stranger.address):
+        pool.withdraw([], {"from": parties.stranger})
+
+
+def test_withdrawal_settles_a_verdict_past_its_challenge_window(
+    pool: Any, driver: Driver, parties: Parties, clock: Clock
+) -> None:
+    task_id = driver.to_status(Status.CHALLENGE_WINDOW)
+    amounts = driver.amounts()
+    solver_share = BOUNTY - amounts.verification_fee + amounts.solver_stake
+    # Within the window there is nothing to take yet.
+    with reverts("NothingToWithdraw", parties.solver.address):
+        pool.withdraw([task_id], {"from": parties.solver})
+    assert pool.owed(task_id, parties.solver) == 0
+    deadline = int(driver.task(task_id)["deadline"])
+    clock.next_at(deadline + 1)
+    rpc("evm_mine")  # views read the latest block, now past the window
+    assert pool.owed(task_id, parties.solver) == solver_share
+    before = balance(parties.solver)
+    tx = pool.withdraw([task_id], {"from": parties.solver})
+    assert tx.events["TaskSettled"]["outcome"] == Outcome.PASSED
+    assert tx.events["PayoutWithdrawn"]["amount"] == solver_share
+    assert balance(parties.solver) == before + solver_share
+    assert driver.status(task_id) == Status.SETTLED
+    pool.withdraw([task_id], {"from": parties.verifier})
+    assert pool.balance() == pool.jackpotAccrued()
+
+
+def test_an_account_in_two_roles_is_paid_both_shares(
+    pool: Any, driver: Driver, parties: Parties
+) -> None:
+    task_id = driver.to_status(Status.COMMITTED, Mode.TOLERANT)
+    # The submitter verifies and fails the proof: it gets the refund and the verifier's share.
+    driver.claim_verification(task_id, by=parties.submitter)
+    driver.report(task_id, passed=False, by=parties.submitter)
+    settled = driver.settle(task_id).events["TaskSettled"]
+    both = settled["toSubmitter"] + settled["toVerifier"]
+    assert pool.owed(task_id, parties.submitter) == both
+    before = balance(parties.submitter)
+    pool.withdraw([task_id], {"from": parties.submitter})
+    assert balance(parties.submitter) == before + both
+    assert pool.task(task_id)["withdrawn"] == 1 | 4  # submitter and verifier bits
+
+
+def test_sweep_moves_the_accrued_money_to_the_jackpot(
+    pool: Any, jackpot: Any, driver: Driver, parties: Parties
+) -> None:
+    with reverts("NothingToSweep"):
+        pool.sweepJackpot({"from": parties.stranger})
+    driver.to_status(Status.TRAINING)
+    no_commit = driver.to_status(Status.TRAINING)
+    driver.timeout(no_commit)
+    accrued = int(pool.jackpotAccrued())
+    assert accrued > 0
+    tx = pool.sweepJackpot({"from": parties.stranger})
+    assert tx.events["JackpotSwept"]["amount"] == accrued
+    assert tx.events["Funded"]["from"] == pool.address
+    assert jackpot.balance() == accrued
+    assert jackpot.reserve() == accrued
+    assert pool.jackpotAccrued() == 0
