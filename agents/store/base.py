@@ -106,15 +106,23 @@ class ArtifactStore(ABC):
         same directory, which replaces ``path`` only once every block has been verified.
         """
         path = Path(path)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        pieces = self.open(cid)
+        try:
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{path.name}.", suffix=".part", dir=path.parent
+            )
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
         try:
             with os.fdopen(fd, "wb") as out:
-                for piece in self.open(cid):
+                for piece in pieces:
                     out.write(piece)
             os.replace(tmp_name, path)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
+            if isinstance(exc, OSError):
+                raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
             raise
 
     def put_json(self, value: Any, options: AddOptions | None = None) -> str:

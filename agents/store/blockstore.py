@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from agents.store.base import CorruptBlockError, MissingBlockError
+from agents.store.base import CorruptBlockError, MissingBlockError, StoreError
 from agents.store.cid import CID
 from agents.store.importer import Buffer
 
@@ -108,10 +108,10 @@ class Blockstore:
         except FileNotFoundError:
             pass
         directory = path.parent
-        directory.mkdir(exist_ok=True)
         tmp = directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
+            directory.mkdir(exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
             try:
                 _write_all(fd, parts)
                 if self.fsync:
@@ -119,8 +119,10 @@ class Blockstore:
             finally:
                 os.close(fd)
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise StoreError(f"cannot write block {cid} into {directory}: {exc}") from exc
             raise
         return directory
 

@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,41 +89,55 @@ class EmbeddedStore(ArtifactStore):
 
     def _open_or_create(self) -> None:
         marker = self.root / MARKER
-        if marker.is_file():
-            try:
-                info = json.loads(marker.read_text())
-            except (OSError, ValueError) as exc:
-                raise StoreError(f"{marker} is unreadable: {exc}") from exc
-            if info.get("format") != FORMAT_NAME or info.get("version") != FORMAT_VERSION:
-                raise StoreError(
-                    f"{self.root} holds a store of format {info.get('format')!r} version "
-                    f"{info.get('version')!r}; this veritrain reads {FORMAT_NAME} "
-                    f"version {FORMAT_VERSION}"
-                )
-        else:
-            if self.root.exists() and not self.root.is_dir():
-                raise StoreError(f"store location {self.root} exists and is not a directory")
-            if self.root.is_dir() and any(self.root.iterdir()):
+        try:
+            if marker.is_file():
+                self._check_marker(marker)
+            else:
+                self._create(marker)
+            for sub in ("blocks", "pins"):
+                (self.root / sub).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot open the store at {self.root}: {exc}") from exc
+
+    def _check_marker(self, marker: Path) -> None:
+        try:
+            info = json.loads(marker.read_text())
+        except ValueError as exc:
+            raise StoreError(f"{marker} is unreadable: {exc}") from exc
+        if info.get("format") != FORMAT_NAME or info.get("version") != FORMAT_VERSION:
+            raise StoreError(
+                f"{self.root} holds a store of format {info.get('format')!r} version "
+                f"{info.get('version')!r}; this veritrain reads {FORMAT_NAME} "
+                f"version {FORMAT_VERSION}"
+            )
+
+    def _create(self, marker: Path) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"store location {self.root} exists and is not a directory")
+        if self.root.is_dir():
+            # Entries a store being created by another process right now may have made.
+            foreign = [
+                e.name
+                for e in os.scandir(self.root)
+                if e.name not in ("blocks", "pins", "lock") and not e.name.startswith(f".{MARKER}")
+            ]
+            if foreign:
                 raise StoreError(
                     f"{self.root} is not empty and is not a veritrain store (no {MARKER}); "
                     "choose an empty or new directory"
                 )
-            try:
-                self.root.mkdir(parents=True, exist_ok=True)
-                tmp = self.root / f".{MARKER}.{os.getpid()}"
-                tmp.write_text(
-                    json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION}) + "\n"
-                )
-                os.replace(tmp, marker)
-            except OSError as exc:
-                raise StoreError(f"cannot create a store at {self.root}: {exc}") from exc
-        for sub in ("blocks", "pins"):
-            (self.root / sub).mkdir(exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{MARKER}.{os.getpid()}.{secrets.token_hex(4)}"
+        tmp.write_text(json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION}) + "\n")
+        os.replace(tmp, marker)
 
     @contextlib.contextmanager
     def _locked(self, *, exclusive: bool) -> Iterator[None]:
         # A new open file description per use: flock then also orders threads of one process.
-        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot lock the store at {self.root}: {exc}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
@@ -234,9 +249,13 @@ class EmbeddedStore(ArtifactStore):
         path = self._pin_path(cid)
         if path.exists():
             return
-        tmp = self._pins / f".tmp-{os.getpid()}-{cid}"
-        tmp.touch()
-        os.replace(tmp, path)
+        tmp = self._pins / f".tmp-{os.getpid()}-{secrets.token_hex(8)}"
+        try:
+            tmp.touch()
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot record the pin of {cid} in {self._pins}: {exc}") from exc
         if self._blocks.fsync:
             fsync_directory(self._pins)
 

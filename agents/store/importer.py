@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,8 +243,6 @@ def import_file(
 
 def _is_stream(handle: io.RawIOBase) -> bool:
     # FIFOs and character devices stream like stdin; sockets and the like are refused.
-    import stat
-
     mode = os.fstat(handle.fileno()).st_mode
     return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
 

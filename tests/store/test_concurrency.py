@@ -167,3 +167,54 @@ def test_leftover_temp_file_is_never_a_block_and_gc_removes_it(tmp_path: Path) -
     assert store.gc().removed_temp_files == 1
     assert not torn.exists()
     assert store.get_bytes(cid) == data
+
+
+OPENER = """
+import os, sys, time
+from agents.store.embedded import EmbeddedStore
+
+while not os.path.exists(sys.argv[3]):  # start together
+    time.sleep(0.001)
+store = EmbeddedStore(sys.argv[1])
+print(store.put_bytes(sys.argv[2].encode()))
+"""
+
+
+def test_processes_creating_one_store_at_once(tmp_path: Path) -> None:
+    root = tmp_path / "new-store"
+    go = tmp_path / "go"
+    openers = [_python(OPENER, str(root), f"content {i}", str(go)) for i in range(8)]
+    time.sleep(1.0)
+    go.touch()
+    cids = []
+    for index, opener in enumerate(openers):
+        out, err = opener.communicate(timeout=120)
+        assert opener.returncode == 0, err
+        cids.append(out.strip())
+        assert cids[-1] == cid_of_bytes(f"content {index}".encode())
+    assert sorted(EmbeddedStore(root).pins()) == sorted(cids)
+
+
+def test_threads_pinning_the_same_content(tmp_path: Path) -> None:
+    import threading
+
+    store = EmbeddedStore(tmp_path / "store")
+    cid = store.put_bytes(b"popular", pin=False)
+    errors: list[BaseException] = []
+
+    def pin() -> None:
+        try:
+            for _ in range(20):
+                store.pin(cid)
+                store.put_bytes(b"popular")
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=pin) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.pins() == [cid]
+    assert not list((store.root / "pins").glob(".tmp-*"))

@@ -283,3 +283,21 @@ def test_open_store_picks_the_backend(tmp_path: Path, monkeypatch: pytest.Monkey
     assert isinstance(explicit, EmbeddedStore) and explicit.root == tmp_path / "explicit"
     with pytest.raises(ConfigError, match="unsupported scheme 'ftp'"):
         open_store("ftp://example.org/store")
+
+
+def test_get_file_into_a_missing_directory(store: EmbeddedStore, tmp_path: Path) -> None:
+    cid = store.put_bytes(b"content")
+    with pytest.raises(StoreError, match=r"cannot write .*nowhere"):
+        store.get_file(cid, tmp_path / "nowhere" / "out")
+    with pytest.raises(MissingBlockError):
+        store.get_file(cid_of_bytes(b"absent"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_store_being_created_by_another_process_is_not_foreign(tmp_path: Path) -> None:
+    # What another process leaves between creating the directory and its marker.
+    root = tmp_path / "new"
+    (root / "blocks").mkdir(parents=True)
+    (root / ".veritrain-store.json.4242.cafe").write_text("{}")
+    store = EmbeddedStore(root)
+    assert store.get_bytes(store.put_bytes(b"x")) == b"x"
