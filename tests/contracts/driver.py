@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from eth_abi import encode
+from eth_abi.abi import encode
+from eth_typing import HexStr
 from eth_utils.crypto import keccak
+from web3.types import RPCEndpoint
 
 from scripts.deploy import ProtocolParameters
 from scripts.protocol import Amounts, Mode, Status
@@ -39,7 +41,7 @@ def rpc(method: str, params: list[Any] | None = None) -> Any:
     """Call a JSON-RPC method on the devnet brownie is attached to."""
     from brownie import web3
 
-    reply = web3.provider.make_request(method, params or [])
+    reply = web3.provider.make_request(RPCEndpoint(method), params or [])
     if "error" in reply:
         raise RuntimeError(f"{method}: {reply['error']}")
     return reply["result"]
@@ -92,7 +94,7 @@ def error_abi(name: str) -> dict[str, Any]:
     from brownie.project.main import get_loaded_projects
 
     project = get_loaded_projects()[0]
-    for container in (project.TaskPool, project.Jackpot):
+    for container in (getattr(project, "TaskPool"), getattr(project, "Jackpot")):  # noqa: B009
         for entry in container.abi:
             if entry["type"] == "error" and entry["name"] == name:
                 return dict(entry)
@@ -106,7 +108,7 @@ def revert_message(name: str, *args: Any) -> str:
     entry = error_abi(name)
     types = [i["type"] for i in entry["inputs"]]
     selector = keccak(f"{name}({','.join(types)})".encode())[:4]
-    return str(decode_typed_error("0x" + (selector + encode(types, list(args))).hex()))
+    return str(decode_typed_error(HexStr("0x" + (selector + encode(types, list(args))).hex())))
 
 
 @contextlib.contextmanager
@@ -210,7 +212,7 @@ class Driver:
         task_id = self.submit(mode)
         if mode == Mode.TOLERANT and status != Status.SUBMITTED:
             self.profile(task_id)
-        steps = [
+        steps: list[tuple[Status, Callable[[int], Any]]] = [
             (Status.TRAINING, self.claim),
             (Status.COMMITTED, self.commit),
             (Status.VERIFYING, self.claim_verification),

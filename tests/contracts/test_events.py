@@ -40,8 +40,9 @@ def task_logs(pool: Any, task_id: int) -> list[dict[str, Any]]:
     """The pool's raw logs about ``task_id`` (its id is the first indexed topic), in chain order."""
     from brownie import web3
 
-    return list(
-        web3.eth.get_logs(
+    return [
+        dict(log)
+        for log in web3.eth.get_logs(
             {
                 "address": pool.address,
                 "fromBlock": 0,
@@ -49,7 +50,7 @@ def task_logs(pool: Any, task_id: int) -> list[dict[str, Any]]:
                 "topics": [None, "0x" + task_id.to_bytes(32, "big").hex()],
             }
         )
-    )
+    ]
 
 
 def replay(pool: Any, task_id: int) -> tuple[bytes, Status, int]:
@@ -63,10 +64,11 @@ def replay(pool: Any, task_id: int) -> tuple[bytes, Status, int]:
     for log in logs:
         name = names[bytes(log["topics"][0])]
         args = getattr(contract.events, name)().process_log(log)["args"]
+        after = STATUS_AFTER.get(name)
         if name == "TaskSubmitted":
             status = Status.OPEN if args["mode"] == Mode.EXACT else Status.SUBMITTED
-        elif STATUS_AFTER.get(name) is not None:
-            status = STATUS_AFTER[name]
+        elif after is not None:
+            status = after
         if name in DEADLINE_FIELD:
             deadline = int(args[DEADLINE_FIELD[name]])
     return record_from_logs(logs, topic0), status, deadline

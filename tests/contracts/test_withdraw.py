@@ -26,7 +26,8 @@ RECEIVER_SOURCE = """
 pragma solidity 0.8.28;
 
 interface IPool {
-    function submit(string calldata, bytes32, uint256, uint8, uint32) external payable returns (uint64);
+    function submit(string calldata, bytes32, uint256, uint8, uint32)
+        external payable returns (uint64);
     function cancel(uint64) external;
     function withdraw(uint64[] calldata) external returns (uint256);
 }
@@ -79,7 +80,8 @@ def hostile_source(project: Any) -> Any:
     """The compiled HostileReceiver (compiled once: solc-js takes seconds)."""
     from brownie import compile_source
 
-    return compile_source(RECEIVER_SOURCE, solc_version="0.8.28", evm_version="cancun")
+    evm_version: Any = "cancun"
+    return compile_source(RECEIVER_SOURCE, solc_version="0.8.28", evm_version=evm_version)
 
 
 @pytest.fixture
