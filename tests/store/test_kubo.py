@@ -360,3 +360,86 @@ def test_store_serve_command(tmp_path: Path) -> None:
         process.wait(timeout=20)
     assert process.returncode == 0
     assert EmbeddedStore(tmp_path / "served").get_bytes(cid) == b"served by a process"
+
+
+def _field(number: int, wire: int, payload: bytes) -> bytes:
+    from agents.store.cid import encode_varint
+
+    key = encode_varint(number << 3 | wire)
+    if wire == 2:
+        return key + encode_varint(len(payload)) + payload
+    return key + payload
+
+
+def _varint(value: int) -> bytes:
+    from agents.store.cid import encode_varint
+
+    return encode_varint(value)
+
+
+def _foreign_dag(store: EmbeddedStore) -> tuple[CID, bytes]:
+    """A file DAG as other importers write them: leaves typed Raw (old importers),
+    UnixFS fields in another order, a leaf without filesize, a raw leaf among dag-pb
+    ones, and an inner node with data of its own. Returns its root and content."""
+    import hashlib
+
+    from agents.store.blockstore import BlockBatch, Blockstore
+    from agents.store.cid import DAG_PB, RAW
+    from agents.store.dagpb import encode_node
+
+    blocks = Blockstore(store.root / "blocks", fsync=False)
+    batch = BlockBatch(blocks)
+
+    def put(version: int, codec: int, block: bytes) -> CID:
+        cid = CID(version, codec, hashlib.sha256(block).digest())
+        batch.put_block(cid, [block])
+        return cid
+
+    pieces = [b"A" * 300, b"B" * 300, b"C" * 300, b"D" * 300]
+    raw_typed = _field(1, 0, b"\x00") + _field(2, 2, pieces[0]) + _field(3, 0, _varint(300))
+    reordered = _field(1, 0, b"\x02") + _field(3, 0, _varint(300)) + _field(2, 2, pieces[1])
+    no_filesize = _field(1, 0, b"\x02") + _field(2, 2, pieces[2])
+    leaves = [
+        put(0, DAG_PB, _field(1, 2, raw_typed)),
+        put(0, DAG_PB, _field(1, 2, reordered)),
+        put(0, DAG_PB, _field(1, 2, no_filesize)),
+        put(1, RAW, pieces[3]),
+    ]
+    own = b"inner data first "
+    unixfs = (
+        _field(1, 0, b"\x02")
+        + _field(2, 2, own)
+        + _field(3, 0, _varint(len(own) + 1200))
+        + b"".join(_field(4, 0, _varint(300)) for _ in leaves)
+    )
+    links = [(cid.to_bytes(), blocks.size(cid) or 0) for cid in leaves]
+    root = put(1, DAG_PB, encode_node(links, unixfs))
+    store.pin(str(root))
+    return root, own + b"".join(pieces)
+
+
+def test_dags_of_other_importers_read_through_both_readers(
+    kubo: tuple[EmbeddedStore, KuboStore],
+) -> None:
+    store, client = kubo
+    root, expected = _foreign_dag(store)
+    assert store.get_bytes(str(root)) == expected
+    assert client.get_bytes(str(root)) == expected
+    assert client.has(str(root))
+
+
+@pytest.mark.parametrize("letter", [b"A", b"B", b"C", b"D"])
+def test_altered_leaves_of_other_importers_are_caught(
+    store: EmbeddedStore, scripted: Callable[[Respond], str], letter: bytes
+) -> None:
+    root, expected = _foreign_dag(store)
+
+    def alter(content: bytes) -> bytes:
+        return content.replace(letter * 300, letter * 299 + b"!")
+
+    client = KuboStore(scripted(_proxy(store, alter)), **FAST)  # type: ignore[arg-type]
+    received = b""
+    with pytest.raises(CorruptBlockError):
+        for piece in client.open(str(root)):
+            received += piece
+    assert expected.startswith(received) and letter * 300 not in received
