@@ -13,9 +13,12 @@ import sys
 import click
 
 from agents import __version__
-from agents.errors import VeritrainError
+from agents.cli.agent import config, solver, verifier
+from agents.cli.devnet import devnet
+from agents.cli.market import cancel, submit, task, tasks, withdraw
 from agents.cli.pol import pol
 from agents.cli.store import store
+from agents.errors import VeritrainError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +29,8 @@ def cli() -> None:
 
 cli.add_command(store)
 cli.add_command(pol)
+for command in (submit, cancel, withdraw, tasks, task, solver, verifier, config, devnet):
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,5 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if os.environ.get("VERITRAIN_DEBUG"):
             raise
-        click.echo(f"error: internal: {type(exc).__name__}: {exc} (VERITRAIN_DEBUG=1 shows where)", err=True)
+        click.echo(
+            f"error: internal: {type(exc).__name__}: {exc} (VERITRAIN_DEBUG=1 shows where)",
+            err=True,
+        )
         sys.exit(1)

@@ -7,6 +7,7 @@ is one way to run a devnet. anvil listens on 127.0.0.1 only and dials nobody.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -44,9 +45,15 @@ def anvil_binary() -> str:
     explicit = os.environ.get("VERITRAIN_ANVIL")
     if explicit:
         return explicit
-    local = REPO_ROOT / "node_modules" / ".bin" / "anvil"
-    if local.exists():
-        return str(local)
+    # The platform package's native binary, else npm's shim (which runs it as a child of node).
+    machine = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), "")
+    system = platform.system().lower()
+    for local in (
+        REPO_ROOT / "node_modules" / "@foundry-rs" / f"anvil-{system}-{machine}" / "bin" / "anvil",
+        REPO_ROOT / "node_modules" / ".bin" / "anvil",
+    ):
+        if local.is_file() and os.access(local, os.X_OK):
+            return str(local)
     found = shutil.which("anvil")
     if found:
         return found
@@ -133,6 +140,7 @@ def start_anvil(
     accounts: int = 10,
     balance_eth: int = 10_000,
     detach: bool = False,
+    zero_base_fee: bool = False,
     extra_args: list[str] | None = None,
     timeout: float = 30.0,
 ) -> Anvil:
@@ -141,26 +149,25 @@ def start_anvil(
     ``state_path``: load the chain from this file if it exists and write it
     back on a graceful stop (anvil's ``--state``), so a restarted node has the
     same blocks, logs and balances. ``detach``: a new session, so the node
-    outlives this process (``veritrain devnet up``).
+    outlives this process (``veritrain devnet up``). ``zero_base_fee``: blocks
+    charge no base fee (what brownie's deployment expects).
     """
     binary = anvil_binary()
     for _attempt in range(3):
         chosen = port or free_port()
         args = [
             binary,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(chosen),
-            "--chain-id",
-            str(CHAIN_ID),
-            "--accounts",
-            str(accounts),
-            "--balance",
-            str(balance_eth),
-            "--mnemonic",
-            DEV_MNEMONIC,
-        ]
+            "--host", "127.0.0.1",
+            "--port", str(chosen),
+            "--chain-id", str(CHAIN_ID),
+            "--hardfork", "cancun",
+            "--accounts", str(accounts),
+            "--balance", str(balance_eth),
+            "--mnemonic", DEV_MNEMONIC,
+            "--gas-limit", "30000000",
+        ]  # fmt: skip
+        if zero_base_fee:
+            args += ["--block-base-fee-per-gas", "0"]
         if state_path is not None:
             args += ["--state", str(state_path)]
         if block_time is not None:

@@ -87,6 +87,7 @@ class SolverPolicy(_Section):
     min_bounty_per_gop: Annotated[int, Field(ge=0)] = 0
     max_ops: Annotated[int, Field(ge=1)] = 10**15
     max_stake_wei: Annotated[int, Field(ge=0)] | None = None
+    max_parallel: Annotated[int, Field(ge=1, le=64)] = 1  # tasks trained at once
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: Annotated[int, Field(ge=0, le=1024)] = 0  # 0: torch's default
     # Adversary mode for devnet demos and tests only: refused on other chains.

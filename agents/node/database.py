@@ -9,6 +9,8 @@ together.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,3 +68,36 @@ def bind_identity(conn: sqlite3.Connection, identity: dict[str, str]) -> None:
                     f"the data directory belongs to {key} {row['value']}, not {value}; "
                     "use another data directory"
                 )
+
+
+class DataDirectory:
+    """An agent's data directory, held by one process at a time (an exclusive lock file).
+
+    Two agents sharing a directory would share a journal and a nonce counter and
+    could send conflicting transactions; the second one is refused instead.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            self._lock = open(path / "agent.lock", "a+")  # noqa: SIM115 (held for life)
+        except OSError as exc:
+            raise DatabaseError(f"cannot use data directory {path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise DatabaseError(
+                f"data directory {path} is in use by another agent process"
+            ) from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"{os.getpid()}\n")
+        self._lock.flush()
+        self.db = open_database(path / "agent.sqlite")
+
+    def close(self) -> None:
+        self.db.close()
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()

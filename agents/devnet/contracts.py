@@ -1,0 +1,94 @@
+"""Deploying veritrain's contracts to a devnet, through the project's brownie deployment script.
+
+The deployment runs in a child process (``python -m agents.devnet.contracts``)
+so brownie, its compiler adapter and its global state stay out of the agent
+processes. It needs a repository checkout (``scripts/``, ``contracts/``,
+``make setup`` done): a devnet is a developer's tool.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from agents.devnet.anvil import REPO_ROOT, DevnetError
+
+# Deployment parameters of a devnet: short windows so a whole round takes minutes, forced
+# errors off (arbitration, which acts on them, is not deployed), and the digits example's
+# number of sampled segments. Everything else keeps scripts/deploy.py's defaults.
+DEVNET_PARAMETERS: dict[str, int] = {
+    "profileWindow": 900,
+    "claimWindow": 900,
+    "maxTrainingWindow": 7200,
+    "verifierClaimWindow": 900,
+    "verifyWindow": 900,
+    "challengeWindow": 4,
+    "segmentsToSample": 5,
+    "forcedErrorPpm": 0,
+}
+
+
+def deploy_contracts(url: str, manifest: Path, parameters: dict[str, int], log: Path) -> None:
+    """Deploy to the node at ``url`` and write the manifest to ``manifest``.
+
+    Raises :class:`DevnetError` with the tail of the deployment's output on failure.
+    """
+    if not (REPO_ROOT / "scripts" / "deploy.py").is_file():
+        raise DevnetError(
+            f"contract deployment needs the repository checkout ({REPO_ROOT}/scripts/deploy.py)"
+        )
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), SOLCX_BINARY_PATH=str(REPO_ROOT / ".solcx"))
+    with open(log, "ab") as out:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "agents.devnet.contracts",
+                url,
+                str(manifest),
+                json.dumps(parameters),
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )
+    if done.returncode != 0 or not manifest.is_file():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-8:])
+        raise DevnetError(f"deploying the contracts failed (see {log}):\n{tail}")
+
+
+@dataclass(frozen=True)
+class _Node:
+    url: str
+    port: int
+
+
+def main(argv: list[str]) -> int:
+    """Child process: ``URL MANIFEST PARAMETERS_JSON``."""
+    url, manifest_path, parameters = argv
+    sys.path.insert(0, str(REPO_ROOT))
+    # Imported by name: scripts/ is the brownie project's, outside this package.
+    scripts_deploy = importlib.import_module("scripts.deploy")
+    scripts_network = importlib.import_module("scripts.network")
+    brownie = importlib.import_module("brownie")
+
+    port = int(url.rsplit(":", 1)[1])
+    with scripts_network.attached(_Node(url, port)) as project:
+        defaults = scripts_deploy.ProtocolParameters().as_dict()
+        chosen = scripts_deploy.ProtocolParameters(**{**defaults, **json.loads(parameters)})
+        deployment = scripts_deploy.deploy(project, brownie.accounts[0], chosen)
+        document = scripts_deploy.manifest(project, deployment, url)
+        scripts_deploy.write_manifest(document, Path(manifest_path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

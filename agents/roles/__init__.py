@@ -1,0 +1,1 @@
+"""The agents: each role is event source → pure decision function → executor."""

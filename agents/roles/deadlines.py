@@ -1,0 +1,62 @@
+"""Deadline decisions every agent makes: trigger the timeouts (and settlements) that pay it
+or free its stake, and never one that would penalise itself.
+
+Who may gain from moving a task on, by the state whose deadline passed:
+
+================  ==============================  =========================================
+state             call                            parties that gain (and so trigger it)
+================  ==============================  =========================================
+Submitted, Open   ``timeout`` (Expired)           submitter (refund), profiler (stake back)
+Training          ``timeout`` (SolverTimedOut)    submitter, profiler; never the solver
+Committed         ``timeout`` (Unverified)        submitter, solver (stake back), profiler
+Verifying         ``timeout`` (verifier slashed,  solver, submitter, profiler; never the
+                  verification reopened)          verifier
+ChallengeWindow   ``settle``                      everyone, except the solver of a failed
+                                                  verdict (settling slashes it)
+================  ==============================  =========================================
+"""
+
+from __future__ import annotations
+
+from agents.roles.situation import Action, Situation, send
+from agents.roles.tasks import TaskView
+
+TIMEOUT_GAINERS: dict[str, tuple[str, ...]] = {
+    "Submitted": ("submitter", "profiler"),
+    "Open": ("submitter", "profiler"),
+    "Training": ("submitter", "profiler"),
+    "Committed": ("submitter", "solver", "profiler"),
+    "Verifying": ("submitter", "solver", "profiler"),
+}
+
+
+def deadline_actions(situation: Situation) -> list[Action]:
+    """Timeouts and settlements of tasks in which this agent holds a role that gains from them."""
+    actions: list[Action] = []
+    for view in situation.tasks.values():
+        if view.final or not situation.expired(view):
+            continue
+        roles = view.roles_of(situation.me)
+        if not roles:
+            continue
+        action = _move_on(situation, view, roles)
+        if action is not None:
+            actions.append(action)
+    return actions
+
+
+def _move_on(situation: Situation, view: TaskView, roles: list[str]) -> Action | None:
+    if view.status == "ChallengeWindow":
+        if view.verdict == "Fail" and roles == ["solver"]:
+            return None
+        key = f"settle/{view.task_id}"
+        if situation.pending(key):
+            return None
+        return send(view, key, "settle", (view.task_id,), f"challenge window over ({view.verdict})")
+    gainers = TIMEOUT_GAINERS.get(view.status)
+    if gainers is None or not set(roles) & set(gainers):
+        return None
+    key = f"timeout/{view.task_id}/{view.status}/{view.verification_round}"
+    if situation.pending(key):
+        return None
+    return send(view, key, "timeout", (view.task_id,), f"{view.status} deadline passed")

@@ -1,0 +1,181 @@
+"""What a decision function sees and what it may ask for.
+
+A role's decision function is ``decide(situation, policy) -> list[Action]``:
+plain data in, intended actions out, no I/O. The agent runtime builds the
+situation (task views folded from events, the journal, local work, facts
+about specs) and carries out the actions (transactions through the
+executor, local work in a worker thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.chain.executor import Intent
+from agents.chain.journal import IN_FLIGHT
+from agents.roles.tasks import TaskView
+
+BPS = 10_000
+POOL = "TaskPool"
+# The fields of the pool's ``Params`` struct, in order (contracts/lib/Types.sol).
+PARAMS_FIELDS = (
+    "protocolFeeBps",
+    "verificationFeeBps",
+    "profileFeeBps",
+    "solverStakeBps",
+    "verifierStakeBps",
+    "profilerStakeBps",
+    "slashToVerifierBps",
+    "slashToSubmitterBps",
+    "profileWindow",
+    "claimWindow",
+    "maxTrainingWindow",
+    "verifierClaimWindow",
+    "verifyWindow",
+    "challengeWindow",
+    "segmentsToSample",
+    "forcedErrorPpm",
+    "minBounty",
+)
+
+
+@dataclass(frozen=True)
+class PoolParameters:
+    """The pool's deployment parameters that decisions need (``TaskPool.parameters()``)."""
+
+    solver_stake_bps: int
+    verifier_stake_bps: int
+    profiler_stake_bps: int
+    segments_to_sample: int
+    forced_error_ppm: int = 0
+    min_bounty: int = 0
+
+    def solver_stake(self, bounty: int) -> int:
+        return bounty * self.solver_stake_bps // BPS
+
+    def verifier_stake(self, bounty: int) -> int:
+        return bounty * self.verifier_stake_bps // BPS
+
+    def profiler_stake(self, bounty: int) -> int:
+        return bounty * self.profiler_stake_bps // BPS
+
+    def sample_count(self, segments: int) -> int:
+        return min(segments, self.segments_to_sample)
+
+    @classmethod
+    def from_chain(cls, params: list[Any] | dict[str, Any]) -> PoolParameters:
+        """From the decoded ``parameters()`` struct (field order of ``Params`` in Types.sol)."""
+        if isinstance(params, dict):
+            p = params
+        else:
+            names = PARAMS_FIELDS
+            p = dict(zip(names, params, strict=True))
+        return cls(
+            solver_stake_bps=int(p["solverStakeBps"]),
+            verifier_stake_bps=int(p["verifierStakeBps"]),
+            profiler_stake_bps=int(p["profilerStakeBps"]),
+            segments_to_sample=int(p["segmentsToSample"]),
+            forced_error_ppm=int(p["forcedErrorPpm"]),
+            min_bounty=int(p["minBounty"]),
+        )
+
+
+@dataclass(frozen=True)
+class SpecFacts:
+    """What an agent learned about a task's spec before deciding to work on it."""
+
+    ops: int = 0  # static operations of the whole training (per step × steps)
+    steps: int = 0
+    segments: int = 0
+    exact: bool = True
+    problem: str | None = None  # why the spec is unusable (unreadable, invalid, hash mismatch)
+
+
+@dataclass(frozen=True)
+class WorkState:
+    """Local work (training, replay, profiling) for one task, as the runtime tracks it."""
+
+    key: str
+    status: str  # "running" | "done" | "failed" | "interrupted"
+    result: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Everything a decision function may look at."""
+
+    me: str
+    now: int  # chain time, seconds
+    head: int  # latest block number
+    tasks: Mapping[int, TaskView]
+    journal: Mapping[str, str]  # intent key -> journal status
+    work: Mapping[str, WorkState]
+    params: PoolParameters
+    specs: Mapping[int, SpecFacts] = field(default_factory=dict)
+    # Deadlines are acted on only this many seconds after they pass.
+    margin: int = 1
+    # The hash of this agent's forced-error secret for (task, round); deterministic per key.
+    secret_hash: Callable[[int, int], str] = field(default=lambda task, rnd: "0x" + "00" * 32)
+
+    def is_me(self, account: str | None) -> bool:
+        return account is not None and account.lower() == self.me.lower()
+
+    def pending(self, key: str) -> bool:
+        """Whether a transaction for ``key`` is in flight or already mined."""
+        return self.journal.get(key) in (*IN_FLIGHT, "mined")
+
+    def expired(self, view: TaskView) -> bool:
+        """The deadline of the task's current state has passed (by ``margin``)."""
+        return self.now > view.deadline + self.margin
+
+    def in_time(self, view: TaskView, needed: int = 0) -> bool:
+        """At least ``needed`` seconds (plus the margin) remain before the deadline."""
+        return self.now + needed + self.margin <= view.deadline
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send a transaction."""
+
+    intent: Intent
+    reason: str
+
+
+@dataclass(frozen=True)
+class Start:
+    """Start (or resume) local work; its result comes back as a :class:`WorkState`."""
+
+    kind: str  # "train" | "replay" | "profile"
+    key: str
+    task_id: int
+    inputs: Mapping[str, Any]
+    reason: str
+
+
+Action = Send | Start
+
+
+def trigger(view: TaskView) -> int | None:
+    """The block of the latest event of the task: what a response reacts to."""
+    return view.timeline[-1].block if view.timeline else None
+
+
+def send(
+    view: TaskView, key: str, function: str, args: tuple[Any, ...], reason: str, value: int = 0
+) -> Send:
+    """A :class:`Send` of ``TaskPool.function(args)`` about ``view``'s task."""
+    return Send(
+        Intent(
+            key=key,
+            contract=POOL,
+            function=function,
+            args=args,
+            value=value,
+            task_id=view.task_id,
+            trigger_block=trigger(view),
+        ),
+        reason,
+    )

@@ -1,0 +1,102 @@
+"""The solver's decisions: which open tasks to claim, when to train, commit and collect.
+
+Pure: ``decide(situation, policy)`` looks only at its arguments. The runtime
+trains (``Start("train")``) and sends (``Send``) what it returns.
+"""
+
+from __future__ import annotations
+
+from agents.node.config import SolverPolicy
+from agents.roles.deadlines import deadline_actions
+from agents.roles.payouts import withdrawals
+from agents.roles.situation import Action, Situation, SpecFacts, Start, send
+from agents.roles.tasks import TaskView
+
+
+def skip_reason(
+    view: TaskView, facts: SpecFacts | None, policy: SolverPolicy, stake: int
+) -> str | None:
+    """Why the policy turns down an open task (``None``: take it)."""
+    if facts is None:
+        return "spec not examined yet"
+    if facts.problem is not None:
+        return f"unusable spec: {facts.problem}"
+    if facts.ops > policy.max_ops:
+        return f"{facts.ops} ops exceed max_ops {policy.max_ops}"
+    # bounty / (ops / 1e9) >= min_bounty_per_gop, in integers.
+    if view.bounty * 10**9 < policy.min_bounty_per_gop * facts.ops:
+        return f"bounty {view.bounty} wei below {policy.min_bounty_per_gop} wei per 10^9 ops"
+    if policy.max_stake_wei is not None and stake > policy.max_stake_wei:
+        return f"stake {stake} wei above max_stake_wei {policy.max_stake_wei}"
+    return None
+
+
+def decide(situation: Situation, policy: SolverPolicy) -> list[Action]:
+    """The solver's next actions (see the module docstring)."""
+    actions: list[Action] = []
+    # Tasks given up (their training failed for good) no longer hold capacity.
+    training = sum(
+        1
+        for view in situation.tasks.values()
+        if view.status == "Training"
+        and situation.is_me(view.solver)
+        and getattr(situation.work.get(f"train/{view.task_id}"), "status", None) != "failed"
+    )
+    # Claims sent but not yet visible in the events count against capacity too.
+    training += sum(
+        1
+        for view in situation.tasks.values()
+        if view.status == "Open" and situation.pending(f"claim/{view.task_id}")
+    )
+    for task_id, view in sorted(situation.tasks.items()):
+        if view.status == "Open":
+            if training >= policy.max_parallel or not situation.in_time(view):
+                continue
+            key = f"claim/{task_id}"
+            if key in situation.journal:
+                continue  # claimed (in flight, mined or failed): never decided twice
+            stake = situation.params.solver_stake(view.bounty)
+            if skip_reason(view, situation.specs.get(task_id), policy, stake) is not None:
+                continue
+            actions.append(send(view, key, "claim", (task_id,), "open task fits the policy", stake))
+            training += 1
+        elif view.status == "Training" and situation.is_me(view.solver):
+            actions.extend(_train_or_commit(situation, view, policy))
+    actions.extend(deadline_actions(situation))
+    actions.extend(withdrawals(situation))
+    return actions
+
+
+def _train_or_commit(situation: Situation, view: TaskView, policy: SolverPolicy) -> list[Action]:
+    if situation.expired(view):
+        return []  # too late to commit: training now would be wasted
+    work = situation.work.get(f"train/{view.task_id}")
+    if work is None or work.status == "interrupted":
+        return [
+            Start(
+                kind="train",
+                key=f"train/{view.task_id}",
+                task_id=view.task_id,
+                inputs={
+                    "spec_cid": view.spec_cid,
+                    "spec_hash": view.spec_hash,
+                    "adversary": policy.adversary,
+                },
+                reason="claimed; training" if work is None else "resuming interrupted training",
+            )
+        ]
+    if work.status != "done":
+        return []
+    key = f"commit/{view.task_id}"
+    if situation.pending(key):
+        return []
+    result = work.result
+    return [
+        send(
+            view,
+            key,
+            "commit",
+            (view.task_id, result["proof_cid"], result["checkpoint_root"], int(result["segments"])),
+            "proof written",
+        )
+    ]

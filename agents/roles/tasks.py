@@ -1,0 +1,270 @@
+"""Tasks as agents see them: a view of each task folded from the pool's events alone.
+
+The contracts emit every fact an observer needs (CIDs as strings, roots,
+deadlines, randomness, verdicts, payouts), so a task's whole state and history
+is ``fold(events)``. Folding is pure and deterministic: the same events give
+the same view on every machine, which is also what ``veritrain task show``
+prints.
+
+The enum orders below are the contracts' (``contracts/lib/Types.sol``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.chain.abi import DecodedLog
+
+STATUSES = (
+    "None",
+    "Submitted",
+    "Open",
+    "Training",
+    "Committed",
+    "Verifying",
+    "ChallengeWindow",
+    "Disputed",
+    "Settled",
+)
+MODES = ("exact", "tolerant")
+OUTCOMES = ("None", "Passed", "Failed", "Cancelled", "Expired", "SolverTimedOut", "Unverified")
+VERDICTS = ("None", "Pass", "Fail")
+# States in which a deadline is running and a timeout (or settle) moves the task on.
+WAITING = ("Submitted", "Open", "Training", "Committed", "Verifying", "ChallengeWindow")
+ROLES = ("submitter", "solver", "verifier", "profiler")
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One event of a task's history."""
+
+    block: int
+    log_index: int
+    name: str
+    args: dict[str, Any]
+    tx_hash: str
+
+
+@dataclass
+class TaskView:
+    """Everything the events say about one task."""
+
+    task_id: int
+    status: str = "None"
+    mode: str = "exact"
+    submitter: str | None = None
+    bounty: int = 0
+    protocol_fee: int = 0
+    spec_cid: str | None = None
+    spec_hash: str | None = None
+    training_window: int = 0
+    deadline: int = 0
+    profiler: str | None = None
+    threshold: int = 0  # binary32 bit pattern of τ (0 in exact mode)
+    profile_cid: str | None = None
+    profiler_stake: int = 0
+    solver: str | None = None
+    solver_stake: int = 0
+    proof_cid: str | None = None
+    checkpoint_root: str | None = None
+    segments: int = 0
+    randomness_block: int = 0
+    randomness: str | None = None
+    verifier: str | None = None
+    secret_hash: str | None = None
+    verifier_stake: int = 0
+    # Verification rounds: a silent verifier's timeout reopens verification for another one.
+    verification_round: int = 0
+    distances: list[int] = field(default_factory=list)
+    trace_roots_root: str | None = None
+    verdict: str = "None"
+    outcome: str = "None"
+    payouts: dict[str, int] = field(default_factory=dict)
+    withdrawn: dict[str, int] = field(default_factory=dict)  # account -> amount
+    penalised: list[tuple[str, int]] = field(default_factory=list)  # (account, slashed)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+
+    @property
+    def final(self) -> bool:
+        return self.status == "Settled"
+
+    def parties(self) -> dict[str, str]:
+        """Role -> account for every role somebody holds in this task."""
+        out = {}
+        for role in ROLES:
+            account = getattr(self, role)
+            if account is not None:
+                out[role] = account
+        return out
+
+    def roles_of(self, account: str) -> list[str]:
+        """The roles ``account`` holds in this task."""
+        wanted = account.lower()
+        return [r for r, a in self.parties().items() if a.lower() == wanted]
+
+    def due_to(self, account: str) -> int:
+        """What a settled task still owes ``account`` (settlement payouts less withdrawals)."""
+        if not self.final:
+            return 0
+        total = sum(self.payouts.get(role, 0) for role in self.roles_of(account))
+        taken = sum(v for a, v in self.withdrawn.items() if a.lower() == account.lower())
+        return max(0, total - taken)
+
+    def has_withdrawn(self, account: str) -> bool:
+        return any(a.lower() == account.lower() for a in self.withdrawn)
+
+
+def fold(task_id: int, events: Iterable[DecodedLog]) -> TaskView:
+    """The view of task ``task_id`` after ``events`` (its events, in chain order)."""
+    view = TaskView(task_id)
+    for event in sorted(events, key=lambda e: (e.block_number, e.log_index)):
+        apply(view, event)
+    return view
+
+
+def apply(view: TaskView, event: DecodedLog) -> None:
+    """Update ``view`` with one event; events of other tasks or unknown names are ignored."""
+    a = event.args
+    if int(a.get("taskId", -1)) != view.task_id:
+        return
+    handler = _HANDLERS.get(event.name)
+    if handler is None:
+        return
+    handler(view, a)
+    view.timeline.append(
+        TimelineEntry(event.block_number, event.log_index, event.name, dict(a), event.tx_hash)
+    )
+
+
+def _submitted(v: TaskView, a: dict[str, Any]) -> None:
+    v.mode = MODES[int(a["mode"])]
+    v.status = "Open" if v.mode == "exact" else "Submitted"
+    v.submitter = a["submitter"]
+    v.bounty = int(a["bounty"])
+    v.protocol_fee = int(a["protocolFee"])
+    v.spec_hash = a["specHash"]
+    v.spec_cid = a["specCid"]
+    v.training_window = int(a["trainingWindow"])
+    v.deadline = int(a["deadline"])
+
+
+def _profiled(v: TaskView, a: dict[str, Any]) -> None:
+    v.status = "Open"
+    v.profiler = a["profiler"]
+    v.threshold = int(a["threshold"])
+    v.profile_cid = a["profileCid"]
+    v.profiler_stake = int(a["stake"])
+    v.deadline = int(a["deadline"])
+
+
+def _claimed(v: TaskView, a: dict[str, Any]) -> None:
+    v.status = "Training"
+    v.solver = a["solver"]
+    v.solver_stake = int(a["stake"])
+    v.deadline = int(a["deadline"])
+
+
+def _committed(v: TaskView, a: dict[str, Any]) -> None:
+    v.status = "Committed"
+    v.proof_cid = a["proofCid"]
+    v.checkpoint_root = a["checkpointRoot"]
+    v.segments = int(a["segments"])
+    v.randomness_block = int(a["randomnessBlock"])
+    v.deadline = int(a["deadline"])
+
+
+def _randomness(v: TaskView, a: dict[str, Any]) -> None:
+    v.randomness = a["randomness"]
+
+
+def _reanchored(v: TaskView, a: dict[str, Any]) -> None:
+    v.randomness_block = int(a["newBlock"])
+
+
+def _verification_claimed(v: TaskView, a: dict[str, Any]) -> None:
+    v.status = "Verifying"
+    v.verifier = a["verifier"]
+    v.secret_hash = a["secretHash"]
+    v.verifier_stake = int(a["stake"])
+    v.deadline = int(a["deadline"])
+
+
+def _reported(v: TaskView, a: dict[str, Any]) -> None:
+    v.status = "ChallengeWindow"
+    v.distances = [int(d) for d in a["distances"]]
+    v.trace_roots_root = a["traceRootsRoot"]
+    v.verdict = VERDICTS[int(a["verdict"])]
+    v.deadline = int(a["challengeDeadline"])
+
+
+def _cancelled(v: TaskView, a: dict[str, Any]) -> None:
+    pass  # TaskSettled follows in the same transaction
+
+
+def _timed_out(v: TaskView, a: dict[str, Any]) -> None:
+    slashed = int(a["slashed"])
+    penalised = str(a["penalised"])
+    if slashed or int(penalised, 16):
+        v.penalised.append((penalised, slashed))
+
+
+def _reopened(v: TaskView, a: dict[str, Any]) -> None:
+    v.status = "Committed"
+    v.verifier = None
+    v.secret_hash = None
+    v.verifier_stake = 0
+    v.verification_round += 1
+    v.deadline = int(a["deadline"])
+
+
+def _settled(v: TaskView, a: dict[str, Any]) -> None:
+    v.status = "Settled"
+    v.outcome = OUTCOMES[int(a["outcome"])]
+    v.payouts = {
+        "submitter": int(a["toSubmitter"]),
+        "solver": int(a["toSolver"]),
+        "verifier": int(a["toVerifier"]),
+        "profiler": int(a["toProfiler"]),
+        "jackpot": int(a["toJackpot"]),
+    }
+
+
+def _withdrawn(v: TaskView, a: dict[str, Any]) -> None:
+    account = str(a["account"])
+    v.withdrawn[account] = v.withdrawn.get(account, 0) + int(a["amount"])
+
+
+_HANDLERS = {
+    "TaskSubmitted": _submitted,
+    "TaskProfiled": _profiled,
+    "TaskClaimed": _claimed,
+    "ProofCommitted": _committed,
+    "RandomnessDrawn": _randomness,
+    "RandomnessReanchored": _reanchored,
+    "VerificationClaimed": _verification_claimed,
+    "VerificationReported": _reported,
+    "TaskCancelled": _cancelled,
+    "TaskTimedOut": _timed_out,
+    "VerificationReopened": _reopened,
+    "TaskSettled": _settled,
+    "PayoutWithdrawn": _withdrawn,
+}
+TASK_EVENTS = tuple(_HANDLERS)
+
+
+def task_subject(event: DecodedLog) -> int | None:
+    """The task an event is about (the event source's subject index)."""
+    value = event.args.get("taskId")
+    return int(value) if value is not None else None
+
+
+def fold_all(events: Iterable[DecodedLog]) -> dict[int, TaskView]:
+    """Views of every task that appears in ``events``."""
+    by_task: dict[int, list[DecodedLog]] = {}
+    for event in events:
+        subject = task_subject(event)
+        if subject is not None:
+            by_task.setdefault(subject, []).append(event)
+    return {task_id: fold(task_id, evs) for task_id, evs in sorted(by_task.items())}

@@ -1,0 +1,358 @@
+"""Decision functions, driven by tables of situations: no chain, no store, no torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from agents.node.config import SolverPolicy, VerifierPolicy
+from agents.roles import solver, submitter, verifier
+from agents.roles.situation import Action, PoolParameters, Send, Situation, SpecFacts, WorkState
+from agents.roles.tasks import TaskView, TimelineEntry
+
+ME = "0x00000000000000000000000000000000000000Aa"
+SUBMITTER = "0x0000000000000000000000000000000000000051"
+OTHER = "0x00000000000000000000000000000000000000B0"
+PARAMS = PoolParameters(
+    solver_stake_bps=20_000,
+    verifier_stake_bps=5_000,
+    profiler_stake_bps=1_000,
+    segments_to_sample=5,
+)
+NOW = 1_000
+GOOD = SpecFacts(ops=10**9, steps=100, segments=10)
+ROOT = "0x" + "ab" * 32
+
+
+def task(task_id: int = 1, status: str = "Open", **fields: Any) -> TaskView:
+    base: dict[str, Any] = {
+        "submitter": SUBMITTER,
+        "bounty": 1000,
+        "deadline": NOW + 100,
+        "spec_cid": "QmSpec",
+        "spec_hash": "0x" + "11" * 32,
+        "timeline": [TimelineEntry(7, 0, "X", {}, "0x")],
+    }
+    base.update(fields)
+    return TaskView(task_id=task_id, status=status, **base)
+
+
+@dataclass
+class Case:
+    name: str
+    tasks: list[TaskView]
+    expected: list[str]
+    journal: dict[str, str] = field(default_factory=dict)
+    work: dict[str, WorkState] = field(default_factory=dict)
+    specs: dict[int, SpecFacts] = field(default_factory=lambda: {1: GOOD, 2: GOOD})
+    now: int = NOW
+    head: int = 10
+
+    def situation(self) -> Situation:
+        return Situation(
+            me=ME,
+            now=self.now,
+            head=self.head,
+            tasks={t.task_id: t for t in self.tasks},
+            journal=self.journal,
+            work=self.work,
+            params=PARAMS,
+            specs=self.specs,
+            margin=1,
+            secret_hash=lambda t, r: f"0x{t:02x}{r:02x}" + "00" * 30,
+        )
+
+
+def show(actions: list[Action]) -> list[str]:
+    out = []
+    for a in actions:
+        if isinstance(a, Send):
+            i = a.intent
+            value = f" value={i.value}" if i.value else ""
+            out.append(f"send {i.key} {i.function}{tuple(i.args)!r}{value}")
+        else:
+            out.append(f"start {a.kind} {a.key}")
+    return out
+
+
+def done(key: str, **result: Any) -> dict[str, WorkState]:
+    return {key: WorkState(key, "done", result)}
+
+
+SOLVER_CASES = [
+    Case("claims an open task that fits", [task()], ["send claim/1 claim(1,) value=2000"]),
+    Case("no spec facts yet: waits", [task()], [], specs={}),
+    Case("unusable spec: skips", [task()], [], specs={1: SpecFacts(problem="bad hash")}),
+    Case("too big: skips", [task()], [], specs={1: SpecFacts(ops=10**16)}),
+    Case("too cheap: skips", [task(bounty=10)], []),
+    Case("claim window about to close: skips", [task(deadline=NOW)], []),
+    Case("claim already in flight: not again", [task()], [], journal={"claim/1": "sent"}),
+    Case("claim reverted earlier: not again", [task()], [], journal={"claim/1": "reverted"}),
+    Case(
+        "one at a time: the second waits", [task(1), task(2)], ["send claim/1 claim(1,) value=2000"]
+    ),
+    Case(
+        "busy with a claim in flight: waits",
+        [task(1), task(2)],
+        [],
+        journal={"claim/1": "sent"},
+    ),
+    Case("claimed: starts training", [task(status="Training", solver=ME)], ["start train train/1"]),
+    Case(
+        "training: nothing to do",
+        [task(status="Training", solver=ME)],
+        [],
+        work={"train/1": WorkState("train/1", "running")},
+    ),
+    Case(
+        "interrupted training (restart): resumes",
+        [task(status="Training", solver=ME)],
+        ["start train train/1"],
+        work={"train/1": WorkState("train/1", "interrupted")},
+    ),
+    Case(
+        "trained: commits",
+        [task(status="Training", solver=ME)],
+        [f"send commit/1 commit(1, 'QmProof', '{ROOT}', 20)"],
+        work=done("train/1", proof_cid="QmProof", checkpoint_root=ROOT, segments=20),
+    ),
+    Case(
+        "commit in flight: not again",
+        [task(status="Training", solver=ME)],
+        [],
+        work=done("train/1", proof_cid="QmProof", checkpoint_root=ROOT, segments=20),
+        journal={"commit/1": "signed"},
+    ),
+    Case(
+        "trained too late: nothing (the deadline passed)",
+        [task(status="Training", solver=ME, deadline=NOW - 5)],
+        [],
+        work=done("train/1", proof_cid="QmProof", checkpoint_root=ROOT, segments=20),
+    ),
+    Case("someone else's training: ignored", [task(status="Training", solver=OTHER)], []),
+    Case(
+        "unverified proof past its deadline: timeout frees the stake",
+        [task(status="Committed", solver=ME, deadline=NOW - 5)],
+        ["send timeout/1/Committed/0 timeout(1,)"],
+    ),
+    Case(
+        "silent verifier: timeout reopens verification",
+        [task(status="Verifying", solver=ME, verifier=OTHER, deadline=NOW - 5)],
+        ["send timeout/1/Verifying/0 timeout(1,)"],
+    ),
+    Case(
+        "never times out its own training",
+        [task(status="Training", solver=ME, deadline=NOW - 5)],
+        [],
+    ),
+    Case(
+        "passed verdict after the window: settles",
+        [
+            task(
+                status="ChallengeWindow",
+                solver=ME,
+                verifier=OTHER,
+                verdict="Pass",
+                deadline=NOW - 2,
+            )
+        ],
+        ["send settle/1 settle(1,)"],
+    ),
+    Case(
+        "failed verdict: never settles its own slashing",
+        [
+            task(
+                status="ChallengeWindow",
+                solver=ME,
+                verifier=OTHER,
+                verdict="Fail",
+                deadline=NOW - 2,
+            )
+        ],
+        [],
+    ),
+    Case(
+        "window not over (margin): waits",
+        [task(status="ChallengeWindow", solver=ME, verdict="Pass", deadline=NOW - 1)],
+        [],
+    ),
+    Case(
+        "settled with a payout: withdraws",
+        [task(status="Settled", solver=ME, payouts={"solver": 2900, "submitter": 0})],
+        ["send withdraw/1 withdraw([1],)"],
+    ),
+    Case(
+        "already withdrawn: nothing",
+        [task(status="Settled", solver=ME, payouts={"solver": 2900}, withdrawn={ME: 2900})],
+        [],
+    ),
+    Case("settled, nothing owed: nothing", [task(status="Settled", solver=ME, payouts={})], []),
+]
+
+
+@pytest.mark.parametrize("case", SOLVER_CASES, ids=lambda c: c.name)
+def test_solver(case: Case) -> None:
+    assert (
+        show(solver.decide(case.situation(), SolverPolicy(min_bounty_per_gop=100))) == case.expected
+    )
+
+
+def test_solver_parallel_policy() -> None:
+    case = Case("", [task(1), task(2)], [])
+    assert show(solver.decide(case.situation(), SolverPolicy(max_parallel=2))) == [
+        "send claim/1 claim(1,) value=2000",
+        "send claim/2 claim(2,) value=2000",
+    ]
+
+
+def test_solver_stake_cap() -> None:
+    case = Case("", [task()], [])
+    assert show(solver.decide(case.situation(), SolverPolicy(max_stake_wei=1999))) == []
+
+
+def test_training_inputs_carry_the_adversary_setting() -> None:
+    case = Case("", [task(status="Training", solver=ME)], [])
+    (start,) = solver.decide(case.situation(), SolverPolicy(adversary="fake-half"))
+    assert not isinstance(start, Send)
+    assert start.inputs["adversary"] == "fake-half" and start.inputs["spec_cid"] == "QmSpec"
+
+
+VERIFIER_CASES = [
+    Case(
+        "committed proof: claims verification with its secret hash",
+        [task(status="Committed", solver=OTHER)],
+        ["send claim-verification/1/0 claimVerification(1, '0x0100" + "00" * 30 + "') value=500"],
+    ),
+    Case(
+        "reopened round: a new claim key",
+        [task(status="Committed", solver=OTHER, verification_round=1)],
+        ["send claim-verification/1/1 claimVerification(1, '0x0101" + "00" * 30 + "') value=500"],
+        journal={"claim-verification/1/0": "mined"},
+    ),
+    Case("own proof: never verifies it", [task(status="Committed", solver=ME)], []),
+    Case(
+        "claim in flight: not again",
+        [task(status="Committed", solver=OTHER)],
+        [],
+        journal={"claim-verification/1/0": "sent"},
+    ),
+    Case(
+        "claimed, randomness not drawn, block sealed: draws it",
+        [task(status="Verifying", solver=OTHER, verifier=ME, randomness_block=9)],
+        ["send draw/1/0 drawRandomness(1,)"],
+    ),
+    Case(
+        "randomness block not sealed yet: waits",
+        [task(status="Verifying", solver=OTHER, verifier=ME, randomness_block=10)],
+        [],
+    ),
+    Case(
+        "randomness known: replays",
+        [task(status="Verifying", solver=OTHER, verifier=ME, randomness=ROOT, segments=20)],
+        ["start replay replay/1"],
+    ),
+    Case(
+        "replayed: reports the distances",
+        [task(status="Verifying", solver=OTHER, verifier=ME, randomness=ROOT, segments=20)],
+        [f"send report/1/0 reportVerification(1, [0, 0, 1065353216], '{ROOT}')"],
+        work=done("replay/1", distances=[0, 0, 1065353216], trace_roots_root=ROOT, verdict="fail"),
+    ),
+    Case(
+        "replayed after its deadline: nothing (and no self-timeout)",
+        [task(status="Verifying", solver=OTHER, verifier=ME, randomness=ROOT, deadline=NOW - 5)],
+        [],
+        work=done("replay/1", distances=[0], trace_roots_root=ROOT),
+    ),
+    Case(
+        "tolerant task submitted: profiles it",
+        [task(status="Submitted", mode="tolerant")],
+        ["start profile profile/1"],
+    ),
+    Case(
+        "profile measured: posts it with the profiler stake",
+        [task(status="Submitted", mode="tolerant")],
+        ["send profile/1 profile(1, 1017370378, 'QmProfile') value=100"],
+        work=done("profile/1", threshold=1017370378, profile_cid="QmProfile"),
+    ),
+    Case(
+        "as profiler of an unclaimed task: timeout frees the stake",
+        [task(status="Open", profiler=ME, deadline=NOW - 5)],
+        ["send timeout/1/Open/0 timeout(1,)"],
+    ),
+    Case(
+        "failed verdict after the window: settles (its share of the slash)",
+        [
+            task(
+                status="ChallengeWindow",
+                solver=OTHER,
+                verifier=ME,
+                verdict="Fail",
+                deadline=NOW - 2,
+            )
+        ],
+        ["send settle/1 settle(1,)"],
+    ),
+    Case(
+        "paid: withdraws",
+        [task(status="Settled", solver=OTHER, verifier=ME, payouts={"verifier": 600})],
+        ["send withdraw/1 withdraw([1],)"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", VERIFIER_CASES, ids=lambda c: c.name)
+def test_verifier(case: Case) -> None:
+    assert show(verifier.decide(case.situation(), VerifierPolicy())) == case.expected
+
+
+def test_verifier_policy_switches() -> None:
+    case = Case(
+        "",
+        [task(1, status="Submitted", mode="tolerant"), task(2, status="Committed", solver=OTHER)],
+        [],
+    )
+    assert (
+        show(verifier.decide(case.situation(), VerifierPolicy(profile=False, verify=False))) == []
+    )
+    assert show(verifier.decide(case.situation(), VerifierPolicy(max_stake_wei=10))) == []
+
+
+SUBMITTER_CASES = [
+    Case(
+        "nobody claimed: timeout refunds",
+        [task(submitter=ME, deadline=NOW - 5)],
+        ["send timeout/1/Open/0 timeout(1,)"],
+    ),
+    Case(
+        "solver silent: timeout slashes it",
+        [task(status="Training", submitter=ME, solver=OTHER, deadline=NOW - 5)],
+        ["send timeout/1/Training/0 timeout(1,)"],
+    ),
+    Case(
+        "failed verdict: settles (bounty back)",
+        [
+            task(
+                status="ChallengeWindow",
+                submitter=ME,
+                solver=OTHER,
+                verdict="Fail",
+                deadline=NOW - 5,
+            )
+        ],
+        ["send settle/1 settle(1,)"],
+    ),
+    Case(
+        "refund owed: withdraws",
+        [task(status="Settled", submitter=ME, payouts={"submitter": 1400})],
+        ["send withdraw/1 withdraw([1],)"],
+    ),
+    Case("another submitter's task: ignored", [task(deadline=NOW - 5)], []),
+    Case("deadline not passed: waits", [task(submitter=ME)], []),
+]
+
+
+@pytest.mark.parametrize("case", SUBMITTER_CASES, ids=lambda c: c.name)
+def test_submitter(case: Case) -> None:
+    assert show(submitter.decide(case.situation())) == case.expected
