@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         out = RESULTS / f"{name}.json"
         out.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
         print(json.dumps(figures, indent=2, sort_keys=True))
-        print(f"-> {out.relative_to(HERE.parent)} ({time.perf_counter() - started:.1f} s)", flush=True)
+        elapsed = time.perf_counter() - started
+        print(f"-> {out.relative_to(HERE.parent)} ({elapsed:.1f} s)", flush=True)
     return 0
 
 
