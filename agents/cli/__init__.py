@@ -7,30 +7,54 @@ non-zero exit status, without a traceback (set ``VERITRAIN_DEBUG=1`` for one).
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 import click
 
 from agents import __version__
-from agents.cli.agent import config, solver, verifier
-from agents.cli.devnet import devnet
-from agents.cli.market import cancel, submit, task, tasks, withdraw
-from agents.cli.pol import pol
-from agents.cli.store import store
 from agents.errors import VeritrainError
 
+# Command name -> "module:attribute". Modules are imported only when their
+# command runs (or help lists it), so `veritrain store cid` does not pay for
+# importing torch and web3.
+COMMANDS: dict[str, str] = {
+    "store": "agents.cli.store:store",
+    "pol": "agents.cli.pol:pol",
+    "submit": "agents.cli.market:submit",
+    "cancel": "agents.cli.market:cancel",
+    "withdraw": "agents.cli.market:withdraw",
+    "tasks": "agents.cli.market:tasks",
+    "task": "agents.cli.market:task",
+    "solver": "agents.cli.agent:solver",
+    "verifier": "agents.cli.agent:verifier",
+    "config": "agents.cli.agent:config",
+    "devnet": "agents.cli.devnet:devnet",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="veritrain")
 def cli() -> None:
     """veritrain: verifiable training compute on an EVM chain and IPFS."""
-
-
-cli.add_command(store)
-cli.add_command(pol)
-for command in (submit, cancel, withdraw, tasks, task, solver, verifier, config, devnet):
-    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
