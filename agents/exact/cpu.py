@@ -24,6 +24,8 @@ from numba.core import types as nbtypes
 from numba.extending import intrinsic
 
 from agents.exact.kernels import Kernels, Operand
+from agents.exact.microkernel import TILE_ROWS, tile_4x16, tile_4x32
+from agents.exact.parallel import LAUNCH_LOCK
 
 F32 = np.float32
 NAN = F32(np.nan)  # bits 0x7FC00000, checked in agents.exact.float32's tests
@@ -67,8 +69,8 @@ LOG_L4 = F32(2.0 / 9.0)
 # numpy's, which is IEEE division.
 
 # Below this much work (elements or multiply-adds) a kernel runs on the calling thread:
-# waking the pool costs more than it saves.
-PARALLEL_MIN_WORK = 1 << 16
+# waking the pool (tens of microseconds) costs more than it saves.
+PARALLEL_MIN_WORK = 1 << 22
 
 
 # --- scalar definitions ------------------------------------------------------
@@ -255,6 +257,69 @@ def _unary_flat(op: int, x: np.ndarray, out: np.ndarray, cell: np.ndarray) -> No
             out[i] = _log(x[i], patterns[i], nan)
 
 
+@njit(cache=True, error_model="numpy")
+def _adam_flat(
+    param: np.ndarray,
+    grad: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_avg_sq: np.ndarray,
+    constants: np.ndarray,
+    out: np.ndarray,
+    cell: np.ndarray,
+) -> None:
+    # out rows: param, exp_avg, exp_avg_sq. The sequence of agents.exact.optim.adam_update,
+    # one rounding per operation; NaN is made canonical on the stored results only
+    # (no operation here looks at a NaN's payload).
+    nan = cell[0]
+    wd, w1, keep, beta2, w2, bc2_sqrt, eps, step_size = (
+        constants[0],
+        constants[1],
+        constants[2],
+        constants[3],
+        constants[4],
+        constants[5],
+        constants[6],
+        constants[7],
+    )
+    for i in range(param.size):
+        p = param[i]
+        g = grad[i]
+        if wd != ZERO:
+            g = g + p * wd
+        diff = g - exp_avg[i]
+        m = exp_avg[i] + diff * w1 if w1 < HALF else g - diff * keep
+        v = exp_avg_sq[i] * beta2 + (g * w2) * g
+        denom = _sqrt_f32(v) / bc2_sqrt + eps
+        out[0, i] = _canon(p - (m / denom) * step_size, nan)
+        out[1, i] = _canon(m, nan)
+        out[2, i] = _canon(v, nan)
+
+
+@njit(cache=True, error_model="numpy")
+def _sgd_flat(
+    param: np.ndarray,
+    grad: np.ndarray,
+    buffer: np.ndarray,
+    has_buffer: bool,
+    constants: np.ndarray,
+    out: np.ndarray,
+    cell: np.ndarray,
+) -> None:
+    # out rows: param, momentum buffer (the sequence of agents.exact.optim.sgd_update).
+    nan = cell[0]
+    wd, momentum, lr = constants[0], constants[1], constants[2]
+    for i in range(param.size):
+        p = param[i]
+        g = grad[i]
+        if wd != ZERO:
+            g = g + p * wd
+        update = g
+        if has_buffer:
+            update = buffer[i] * momentum + g
+            out[1, i] = _canon(update, nan)
+        out[0, i] = _canon(p - update * lr, nan)
+
+
 # --- kernels with a serial and a parallel variant ------------------------------
 
 
@@ -295,23 +360,52 @@ def _amax_kernel(x: np.ndarray, out: np.ndarray, cell: np.ndarray) -> None:
 
 
 def _matmul_kernel(a: np.ndarray, bt: np.ndarray, out: np.ndarray, cell: np.ndarray) -> None:
-    # a [B, M, K], bt [B, K, N] (b transposed), out [B, M, N]. Rows of out are
-    # independent; along a row the K loop is outermost so that each out[i, j]
-    # receives its products in increasing k, one rounded add each.
+    # a [B, M, K], bt [B, K, N] (b transposed), out [B, M, N]. Blocks of TILE_ROWS rows
+    # go to the register-tiled microkernel (16 or 32 columns at a time); leftover
+    # columns and rows take the plain loop, K outermost so each out[i, j] gets its
+    # products in increasing k. Both compute the same sequential dot products.
     nan = cell[0]
     batch, rows, depth = a.shape
     cols = bt.shape[2]
-    for r in prange(batch * rows):
-        bi = r // rows
-        i = r - bi * rows
-        for j in range(cols):
-            out[bi, i, j] = ZERO
-        for k in range(depth):
-            av = a[bi, i, k]
-            for j in range(cols):
-                out[bi, i, j] = out[bi, i, j] + av * bt[bi, k, j]
-        for j in range(cols):
-            out[bi, i, j] = _canon(out[bi, i, j], nan)
+    a_base = a.ctypes.data
+    b_base = bt.ctypes.data
+    c_base = out.ctypes.data
+    blocks = rows // TILE_ROWS
+    leftover_rows = rows - blocks * TILE_ROWS
+    per_batch = blocks + leftover_rows
+    for task in prange(batch * per_batch):
+        bi = task // per_batch
+        t = task - bi * per_batch
+        if t < blocks:
+            i0 = t * TILE_ROWS
+            count = TILE_ROWS
+        else:
+            i0 = blocks * TILE_ROWS + (t - blocks)
+            count = 1
+        j = 0
+        if count == TILE_ROWS:
+            a_row = a_base + ((bi * rows + i0) * depth) * 4
+            c_row = c_base + ((bi * rows + i0) * cols) * 4
+            b_batch = b_base + (bi * depth * cols) * 4
+            while j + 32 <= cols:
+                tile_4x32(
+                    a_row, depth * 4, b_batch + j * 4, cols * 4, c_row + j * 4, cols * 4, depth
+                )
+                j += 32
+            while j + 16 <= cols:
+                tile_4x16(
+                    a_row, depth * 4, b_batch + j * 4, cols * 4, c_row + j * 4, cols * 4, depth
+                )
+                j += 16
+        for i in range(i0, i0 + count):
+            for jj in range(j, cols):
+                out[bi, i, jj] = ZERO
+            for k in range(depth):
+                av = a[bi, i, k]
+                for jj in range(j, cols):
+                    out[bi, i, jj] = out[bi, i, jj] + av * bt[bi, k, jj]
+            for jj in range(cols):
+                out[bi, i, jj] = _canon(out[bi, i, jj], nan)
 
 
 _sum_serial, _sum_parallel = _twins(_sum_kernel)
@@ -435,9 +529,21 @@ class CpuKernels(Kernels):
         return np.ascontiguousarray(array).reshape(-1)
 
     def _binary(self, op: int, a: Operand, b: Operand) -> np.ndarray:
-        shape = np.broadcast_shapes(np.shape(a), np.shape(b))
+        a_array, b_array = isinstance(a, np.ndarray), isinstance(b, np.ndarray)
+        if a_array and b_array and a.shape == b.shape:
+            shape = a.shape
+            flat_a, flat_b = a.reshape(-1), b.reshape(-1)
+        elif a_array and not b_array:
+            shape = a.shape
+            flat_a, flat_b = a.reshape(-1), np.full(a.size, b, dtype=np.float32)
+        elif b_array and not a_array:
+            shape = b.shape
+            flat_a, flat_b = np.full(b.size, a, dtype=np.float32), b.reshape(-1)
+        else:
+            shape = np.broadcast_shapes(np.shape(a), np.shape(b))
+            flat_a, flat_b = self._flat(a, shape), self._flat(b, shape)
         out = np.empty(shape, dtype=np.float32)
-        _binary_flat(op, self._flat(a, shape), self._flat(b, shape), out.reshape(-1), _NAN_CELL)
+        _binary_flat(op, flat_a, flat_b, out.reshape(-1), _NAN_CELL)
         return out
 
     def add(self, a: Operand, b: Operand) -> np.ndarray:
@@ -501,12 +607,52 @@ class CpuKernels(Kernels):
     # reductions and products
     def _reduce(self, serial: Any, parallel: Any, x: np.ndarray, axis: int) -> np.ndarray:
         outer, length, inner = _three_axes(x.shape, axis)
+        x3 = np.ascontiguousarray(x).reshape(outer, length, inner)
+        if inner == 1 and outer > 1:
+            # Along the last axis: reduce the transposed rows instead, so the kernel's
+            # inner loop runs across rows (vectorized) while each row still goes in order.
+            x3 = np.ascontiguousarray(x3.reshape(outer, length).T).reshape(1, length, outer)
+            outer, inner = 1, outer
         out = np.empty((outer, inner), dtype=np.float32)
-        kernel = parallel if x.size >= PARALLEL_MIN_WORK and outer > 1 else serial
-        kernel(np.ascontiguousarray(x).reshape(outer, length, inner), out, _NAN_CELL)
+        if x.size >= PARALLEL_MIN_WORK and outer > 1:
+            with LAUNCH_LOCK:
+                parallel(x3, out, _NAN_CELL)
+        else:
+            serial(x3, out, _NAN_CELL)
         shape = list(x.shape)
         shape[axis] = 1
         return out.reshape(shape)
+
+    # fused sequences (see Kernels)
+    def fused_adam(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        exp_avg: np.ndarray,
+        exp_avg_sq: np.ndarray,
+        constants: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out = np.empty((3, param.size), dtype=np.float32)
+        p, g, m, v = (
+            np.ascontiguousarray(t).reshape(-1) for t in (param, grad, exp_avg, exp_avg_sq)
+        )
+        _adam_flat(p, g, m, v, constants, out, _NAN_CELL)
+        shape = param.shape
+        return out[0].reshape(shape), out[1].reshape(shape), out[2].reshape(shape)
+
+    def fused_sgd(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        momentum_buffer: np.ndarray | None,
+        constants: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        out = np.empty((2, param.size), dtype=np.float32)
+        buffer = momentum_buffer if momentum_buffer is not None else param
+        flat = [np.ascontiguousarray(v).reshape(-1) for v in (param, grad, buffer)]
+        _sgd_flat(flat[0], flat[1], flat[2], momentum_buffer is not None, constants, out, _NAN_CELL)
+        new_buffer = out[1].reshape(param.shape) if momentum_buffer is not None else None
+        return out[0].reshape(param.shape), new_buffer
 
     def sum(self, x: np.ndarray, axis: int) -> np.ndarray:
         return self._reduce(_sum_serial, _sum_parallel, x, axis)
@@ -518,15 +664,20 @@ class CpuKernels(Kernels):
         lead = a.shape[:-2]
         rows, depth = a.shape[-2:]
         cols = b.shape[-2]
+        if cols < 16 <= rows:
+            # Too few columns for a vector tile: C^T = matmul_nt(B, A) holds the same dot
+            # products, each in the same k order, so compute it and transpose back.
+            return np.ascontiguousarray(np.swapaxes(self.matmul_nt(b, a), -1, -2))
         batch = int(np.prod(lead, dtype=np.int64))
         a3 = np.ascontiguousarray(a).reshape(batch, rows, depth)
         bt = np.ascontiguousarray(np.swapaxes(b.reshape(batch, cols, depth), 1, 2))
         out = np.empty((batch, rows, cols), dtype=np.float32)
         work = batch * rows * cols * max(depth, 1)
-        kernel = (
-            _matmul_parallel if work >= PARALLEL_MIN_WORK and batch * rows > 1 else _matmul_serial
-        )
-        kernel(a3, bt, out, _NAN_CELL)
+        if work >= PARALLEL_MIN_WORK and batch * rows > 1:
+            with LAUNCH_LOCK:
+                _matmul_parallel(a3, bt, out, _NAN_CELL)
+        else:
+            _matmul_serial(a3, bt, out, _NAN_CELL)
         return out.reshape((*lead, rows, cols))
 
     # data movement

@@ -34,6 +34,8 @@ from numba import njit, prange
 from numba.core import types as nbtypes
 from numba.extending import intrinsic
 
+from agents.exact.parallel import LAUNCH_LOCK
+
 # OpenSSL's SHA256_CTX is 112 bytes; a little room to spare.
 _CONTEXT_BYTES = 256
 # Messages per work item: large enough to amortize the context, small enough to balance.
@@ -154,7 +156,8 @@ class LibcryptoEngine(Sha256Engine):
         out = np.empty((count, 32), dtype=np.uint8)
         if count:
             init, update, final = self._fns
-            _hash_many(init, update, final, buffer.ctypes.data, size, count, out.ctypes.data)
+            with LAUNCH_LOCK:
+                _hash_many(init, update, final, buffer.ctypes.data, size, count, out.ctypes.data)
         return out
 
 
@@ -366,7 +369,8 @@ class VectorEngine(Sha256Engine):
         out = np.empty((count, 32), dtype=np.uint8)
         full = count // _LANES
         if full:
-            _hash_groups(buffer.ctypes.data, size, full, out, _H0)
+            with LAUNCH_LOCK:
+                _hash_groups(buffer.ctypes.data, size, full, out, _H0)
         rest = count - full * _LANES
         if rest:
             # The last partial group goes through a zero-filled scratch group.
@@ -374,7 +378,8 @@ class VectorEngine(Sha256Engine):
             flat = buffer.reshape(-1).view(np.uint8)
             scratch[: rest * size] = flat[full * _LANES * size : count * size]
             tail = np.empty((_LANES, 32), dtype=np.uint8)
-            _hash_groups(scratch.ctypes.data, size, 1, tail, _H0)
+            with LAUNCH_LOCK:
+                _hash_groups(scratch.ctypes.data, size, 1, tail, _H0)
             out[full * _LANES :] = tail[:rest]
         return out
 

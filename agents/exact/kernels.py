@@ -177,3 +177,27 @@ class Kernels(ABC):
     def scatter_add(self, src: Array, index: Array, rows: int) -> Array:
         """``out[v, :]`` = sequential sum of ``src[p, :]`` over increasing ``p`` with
         ``index[p] == v`` (``+0.0`` for rows no index names); ``src`` is 2-D."""
+
+    # --- optional fused sequences ----------------------------------------------------
+    # A path may run a whole documented op sequence in one kernel when nothing is
+    # traced; it must give the bits the sequence gives (the tests compare them).
+    # ``None`` means "not available here": the caller runs the sequence op by op.
+
+    def fused_adam(
+        self,
+        param: Array,
+        grad: Array,
+        exp_avg: Array,
+        exp_avg_sq: Array,
+        constants: np.ndarray,
+    ) -> tuple[Array, Array, Array] | None:
+        """``agents.exact.optim.adam_update`` in one pass; ``constants`` is float32
+        ``[weight_decay, w1, 1 - w1, beta2, w2, bc2_sqrt, eps, step_size]``."""
+        return None
+
+    def fused_sgd(
+        self, param: Array, grad: Array, momentum_buffer: Array | None, constants: np.ndarray
+    ) -> tuple[Array, Array | None] | None:
+        """``agents.exact.optim.sgd_update`` in one pass; ``constants`` is float32
+        ``[weight_decay, momentum, lr]``."""
+        return None

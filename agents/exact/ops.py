@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.commitment import state_root, tensor_root
+from agents.commitment import merkle_root, state_root, tensor_root
 from agents.exact.errors import ExactError
 from agents.exact.float32 import INTEGER_LIMIT
 from agents.exact.kernels import Array, Kernels
@@ -23,8 +23,11 @@ from agents.exact.trace import Attribute, Op, OpRecord, SegmentTrace, StepTrace
 Scalar = float | int | np.floating
 
 
+_SCALARS = (float, int, np.floating, np.integer)
+
+
 def _is_scalar(value: Any) -> bool:
-    return isinstance(value, float | int | np.floating | np.integer) and not isinstance(value, bool)
+    return isinstance(value, _SCALARS) and not isinstance(value, bool)
 
 
 def _shape(value: Any) -> tuple[int, ...]:
@@ -74,10 +77,14 @@ class Tracer:
         """Append the ``STATE`` record closing a step."""
         self._step.records.append(OpRecord(Op.STATE, (), tuple(roots), root))
 
-    def end_step(self) -> bytes:
-        """Close the current step (or the distance computation) and return its root."""
+    def end_step(self, keep: Sequence[Array] = ()) -> bytes:
+        """Close the current step (or the distance computation) and return its root.
+
+        Roots of arrays in ``keep`` (the state the next step starts from) stay known.
+        """
         step, self._step = self._step, StepTrace()
-        self._roots.clear()
+        kept = {id(a): self._roots[id(a)] for a in keep if id(a) in self._roots}
+        self._roots = kept
         if self._in_distance:
             self.segment.distance = step
             self._in_distance = False
@@ -130,12 +137,13 @@ class ExactOps:
 
     def commit_state(self, named: Mapping[str, Array]) -> bytes:
         """The state root of ``named``; with a tracer, the ``STATE`` record that ends a step."""
-        arrays = {name: self.kernels.to_numpy(value) for name, value in named.items()}
-        root = state_root(arrays)
-        if self.tracer is not None:
-            names = sorted(named, key=lambda n: n.encode())
-            self.tracer.record_state([self.tracer.root(named[n]) for n in names], root)
-            self.tracer.end_step()
+        if self.tracer is None:
+            return state_root({name: self.kernels.to_numpy(v) for name, v in named.items()})
+        names = sorted(named, key=lambda n: n.encode())
+        roots = [self.tracer.root(named[n]) for n in names]
+        root = merkle_root(roots)
+        self.tracer.record_state(roots, root)
+        self.tracer.end_step(keep=[named[n] for n in names])
         return root
 
     # --- elementwise ---------------------------------------------------------------
@@ -153,13 +161,16 @@ class ExactOps:
                 values.append(operand)
         if not inputs:
             raise ExactError(f"{op.name.lower()}: at least one operand must be an array")
-        try:
-            np.broadcast_shapes(*(_shape(v) for v in inputs))
-        except ValueError as exc:
-            shapes = ", ".join(str(_shape(v)) for v in inputs)
-            raise ExactError(f"{op.name.lower()}: shapes {shapes} do not broadcast") from exc
+        first = inputs[0].shape
+        if any(v.shape != first for v in inputs[1:]):
+            try:
+                np.broadcast_shapes(*(_shape(v) for v in inputs))
+            except ValueError as exc:
+                shapes = ", ".join(str(_shape(v)) for v in inputs)
+                raise ExactError(f"{op.name.lower()}: shapes {shapes} do not broadcast") from exc
         out = fn(*values)
-        self._record(op, attributes, inputs, out)
+        if self.tracer is not None:
+            self.tracer.record(op, attributes, inputs, out)
         return out
 
     def add(self, a: Any, b: Any) -> Array:

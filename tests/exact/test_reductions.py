@@ -7,6 +7,7 @@ import numba
 import numpy as np
 import pytest
 
+from agents.exact import cpu as cpu_module
 from agents.exact.kernels import Kernels
 from tests.exact import reference as ref
 from tests.exact.conftest import assert_bits_equal
@@ -31,8 +32,14 @@ SHAPES = [
     (8, 64, 10),
     (33, 257, 19),
     (2, 4096, 3),  # large K
-    (64, 64, 128),  # large enough for the parallel kernel
+    (64, 64, 128),
 ]
+
+
+@pytest.fixture
+def parallel_always(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send every CPU kernel that has a parallel variant to it, however small the work."""
+    monkeypatch.setattr(cpu_module, "PARALLEL_MIN_WORK", 1)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
@@ -93,12 +100,18 @@ def test_sum_and_amax_match_loop(path: Kernels, axis: int, special: bool) -> Non
     assert_bits_equal(got, ref.amax_axis(x, ax), f"{path.name} amax axis {axis}")
 
 
-def test_sum_large_parallel(cpu: Kernels) -> None:
-    x = _values(np.random.default_rng(3), (512, 300), False)
+@pytest.mark.usefixtures("parallel_always")
+def test_parallel_kernels_match_loops(cpu: Kernels) -> None:
+    rng = np.random.default_rng(3)
+    x = _values(rng, (512, 300), True)
     assert_bits_equal(cpu.sum(x, 1), ref.sum_axis(x, 1), "parallel sum")
+    assert_bits_equal(cpu.amax(x, 1), ref.amax_axis(x, 1), "parallel amax")
     assert_bits_equal(cpu.sum(x, 0), ref.sum_axis(x, 0), "sum over rows")
+    a, b = _values(rng, (2, 37, 50), True), _values(rng, (2, 23, 50), True)
+    assert_bits_equal(cpu.matmul_nt(a, b), ref.matmul_nt(a, b), "parallel matmul")
 
 
+@pytest.mark.usefixtures("parallel_always")
 def test_thread_count_does_not_change_bits(cpu: Kernels) -> None:
     rng = np.random.default_rng(4)
     a, b = _values(rng, (96, 200), True), _values(rng, (80, 200), True)

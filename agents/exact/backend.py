@@ -1,0 +1,256 @@
+"""The ``exact`` training backend: the spec's training step in exact operations.
+
+Registered as ``exact`` in ``agents.learning.backend``: solvers train with it in
+exact mode (``tolerance: exact``), and it is the verifier's default replayer.
+One step, in trace order:
+
+1. the batch: ``index_select`` of the dataset rows (sequence tasks: of the
+   tokens at ``start + t`` and ``start + t + 1``) by the step's sample indices;
+2. the model's forward pass, the loss gradient (cross-entropy or MSE, mean
+   over the batch), the backward pass (``agents.exact.models``);
+3. the optimizer update of every parameter in layout order (``agents.exact.optim``)
+   with the spec's binary32 learning rate for that step;
+4. ``step = step + 1``; with a trace, the ``STATE`` record of the new state.
+
+Options: ``device`` (``cpu``: the numba path; ``cuda``: the eager torch path),
+``path`` (``cpu`` or ``eager``, to force one), ``threads`` (numba threads on
+the CPU path; 0 keeps numba's default of every core; a process-wide setting).
+Results are identical for every option: that is the point of the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numba
+import numpy as np
+
+from agents.exact.composites import cross_entropy_grad, mse_grad
+from agents.exact.cpu import CpuKernels
+from agents.exact.distance import traced_distances
+from agents.exact.float32 import check_denormals_kept
+from agents.exact.kernels import Array, Kernels
+from agents.exact.layers import Grads
+from agents.exact.models import build_exact_model
+from agents.exact.ops import ExactOps, Tracer
+from agents.exact.optim import adam_scalars, adam_update, sgd_update
+from agents.learning.backend import Backend, BackendError, Session, StepCallback, register_backend
+from agents.learning.layout import (
+    OPT_PREFIX,
+    PARAM_PREFIX,
+    STEP,
+    State,
+    layout_problems,
+    name_key,
+    optimizer_slots,
+    ordered,
+    parameter_shapes,
+    step_of,
+)
+from agents.learning.schedule import LearningRate
+from agents.learning.spec import AdamSpec, SGDSpec
+from agents.learning.task import Task
+
+F32 = np.float32
+
+
+def make_kernels(path: str, device: str, threads: int = 0) -> Kernels:
+    """The kernels of ``path`` (``cpu`` or ``eager``) on ``device``."""
+    if path == "cpu":
+        if device != "cpu":
+            raise BackendError(f"the cpu path runs on the CPU, not {device!r}")
+        if threads < 0:
+            raise BackendError("threads must be at least 0")
+        most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+        if threads > most:
+            raise BackendError(f"at most {most} threads here")
+        return CpuKernels(threads or None)
+    if path == "eager":
+        import torch
+
+        from agents.exact.eager import EagerKernels
+
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendError("device cuda requested but torch sees no CUDA device")
+        return EagerKernels(device)
+    raise BackendError(f"unknown exact path {path!r} (cpu or eager)")
+
+
+class ExactBackend(Backend):
+    """Training and replay in exact kernels; see the module docstring for the options."""
+
+    name = "exact"
+
+    def __init__(self, device: str = "cpu", threads: int = 0, path: str | None = None) -> None:
+        self.device = device
+        self.path = path or ("cpu" if device == "cpu" else "eager")
+        self.threads = threads
+        self.kernels = make_kernels(self.path, device, threads)
+
+    def start(self, task: Task, state: State, *, trace: bool = False) -> ExactSession:
+        return ExactSession(self, task, state, trace)
+
+    def describe(self) -> str:
+        options = [f"path={self.path}", f"device={self.device}"]
+        if self.threads:
+            options.append(f"threads={self.threads}")
+        return f"exact({', '.join(options)})"
+
+
+class ExactSession(Session):
+    """Parameters, optimizer state and dataset live as arrays of the backend's path."""
+
+    def __init__(self, backend: ExactBackend, task: Task, state: State, trace: bool) -> None:
+        problems = layout_problems(task.spec, state)
+        if problems:
+            raise BackendError(f"state does not fit task {task.spec.name}: {'; '.join(problems)}")
+        check_denormals_kept()
+        kernels = backend.kernels
+        self._kernels = kernels
+        self._tracer = Tracer(kernels) if trace else None
+        self._ops = ExactOps(kernels, self._tracer)
+        self._task = task
+        self._spec = task.spec
+        self._model = build_exact_model(task.spec)
+        self._rate = LearningRate(task.spec)
+        self._step = step_of(state)
+        self._paths = list(parameter_shapes(task.spec))
+        self._slots = optimizer_slots(task.spec.optimizer)
+        self._arrays: dict[str, Array] = {
+            name: kernels.from_numpy(np.array(value, dtype=np.float32))
+            for name, value in ordered(state).items()
+        }
+        self._data = self._load_data(task)
+
+    def _load_data(self, task: Task) -> dict[str, Array]:
+        as_f32 = {"inputs": task.inputs}
+        if task.targets is not None:
+            as_f32["targets"] = task.targets
+        data = {
+            key: self._kernels.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+            for key, value in as_f32.items()
+        }
+        if self._tracer is not None:
+            for array in data.values():
+                self._tracer.pin(array)
+        return data
+
+    # --- one step ------------------------------------------------------------------
+    def _batch(self, rows: np.ndarray) -> tuple[Array, Array]:
+        E = self._ops
+        if self._task.targets is not None:
+            index = E.array(rows.astype(np.float32))
+            return (
+                E.index_select(self._data["inputs"], index, 0),
+                E.index_select(self._data["targets"], index, 0),
+            )
+        time = self._task.context
+        starts = rows.astype(np.int64)[:, None] + np.arange(time, dtype=np.int64)[None, :]
+        inputs_at = E.array(starts.reshape(-1).astype(np.float32))
+        targets_at = E.array((starts + 1).reshape(-1).astype(np.float32))
+        tokens = self._data["inputs"]
+        x = E.reshape(E.index_select(tokens, inputs_at, 0), [len(rows), time])
+        return x, E.index_select(tokens, targets_at, 0)
+
+    def _train_step(self, rows: np.ndarray) -> None:
+        E = self._ops
+        x, targets = self._batch(rows)
+        params = {path: self._arrays[PARAM_PREFIX + path] for path in self._paths}
+        grads: Grads = {}
+        output, backward = self._model.forward(E, params, grads, x)
+        if self._spec.loss == "cross_entropy":
+            dout = cross_entropy_grad(E, output, targets)
+        else:
+            dout = mse_grad(E, output, targets)
+        backward(dout)
+        self._update(grads)
+        self._arrays[STEP] = E.add(self._arrays[STEP], 1.0)
+        self._step += 1
+        if self._tracer is not None:
+            E.commit_state(self._arrays)
+
+    def _update(self, grads: Mapping[str, Array]) -> None:
+        E = self._ops
+        spec = self._spec.optimizer
+        lr = self._rate(self._step)
+        wd = F32(spec.weight_decay)
+        arrays = self._arrays
+        for path in sorted(self._paths, key=name_key):
+            pname = PARAM_PREFIX + path
+            slot = f"{OPT_PREFIX}{path}/"
+            if isinstance(spec, AdamSpec):
+                beta1, beta2 = F32(spec.beta1), F32(spec.beta2)
+                scalars = adam_scalars(lr, beta1, beta2, self._step + 1)
+                arrays[pname], arrays[slot + "exp_avg"], arrays[slot + "exp_avg_sq"] = adam_update(
+                    E,
+                    arrays[pname],
+                    grads[path],
+                    arrays[slot + "exp_avg"],
+                    arrays[slot + "exp_avg_sq"],
+                    scalars=scalars,
+                    beta1=beta1,
+                    beta2=beta2,
+                    eps=F32(spec.eps),
+                    weight_decay=wd,
+                )
+            else:
+                assert isinstance(spec, SGDSpec)
+                buffer = arrays.get(slot + "momentum")
+                arrays[pname], buffer = sgd_update(
+                    E,
+                    arrays[pname],
+                    grads[path],
+                    buffer,
+                    lr=lr,
+                    momentum=F32(spec.momentum),
+                    weight_decay=wd,
+                )
+                if buffer is not None:
+                    arrays[slot + "momentum"] = buffer
+
+    # --- Session -------------------------------------------------------------------
+    def run(self, batches: np.ndarray, on_step: StepCallback | None = None) -> None:
+        batches = np.asarray(batches, dtype=np.int64)
+        if batches.ndim != 2 or batches.shape[1] != self._spec.batch_size:
+            raise BackendError(f"batches must be [steps, {self._spec.batch_size}] sample indices")
+        if batches.size and (batches.min() < 0 or batches.max() >= self._task.samples):
+            raise BackendError("a batch index is outside the dataset")
+        if self._step + len(batches) > self._spec.steps:
+            raise BackendError(
+                f"running {len(batches)} steps from step {self._step} overshoots the task"
+            )
+        for rows in batches:
+            self._train_step(rows)
+            if on_step is not None:
+                on_step(self._step)
+
+    def state(self) -> State:
+        return ordered(
+            {name: self._kernels.to_numpy(array).copy() for name, array in self._arrays.items()}
+        )
+
+    def trace_root(self) -> bytes | None:
+        return None if self._tracer is None else self._tracer.segment.root()
+
+    def distances(
+        self, start: State, claimed: State, metric: Any, epsilon: float
+    ) -> tuple[dict[str, float], float]:
+        """Distances of PROTOCOL.md §3 between ``claimed`` and this session's state, computed
+        in exact ops; with a trace, they close it (``trace_root`` covers them)."""
+        kernels = self._kernels
+        if self._tracer is not None:
+            self._tracer.begin_distance()
+        start_arrays = {n: kernels.from_numpy(np.asarray(v, np.float32)) for n, v in start.items()}
+        claimed_arrays = {
+            n: kernels.from_numpy(np.asarray(v, np.float32)) for n, v in claimed.items()
+        }
+        result = traced_distances(
+            self._ops, start_arrays, claimed_arrays, self._arrays, metric, epsilon
+        )
+        if self._tracer is not None:
+            self._tracer.end_step()
+        return result
+
+
+register_backend("exact", ExactBackend)

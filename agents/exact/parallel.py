@@ -1,0 +1,22 @@
+"""How the exact kernels use more than one core.
+
+numba's OpenMP threading layer and torch's own OpenMP runtime, loaded in one
+process, stall each other: a parallel numba kernel then takes milliseconds
+where it needs microseconds. The kernels therefore use numba's own
+``workqueue`` pool (unless ``NUMBA_THREADING_LAYER`` says otherwise). That pool
+must not be entered from two threads at once, so every parallel launch holds
+``LAUNCH_LOCK``; serial kernels need no lock. Thread counts never change
+results: parallel kernels split work by independent outputs only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numba
+
+LAUNCH_LOCK = threading.Lock()
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    setattr(numba.config, "THREADING_LAYER", "workqueue")  # noqa: B010 (untyped module)
