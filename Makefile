@@ -57,6 +57,7 @@ lint: setup
 	ruff check agents tests benchmarks scripts tools
 	ruff format --check agents tests benchmarks scripts tools
 	mypy
+	mypy scripts benchmarks/gas.py tests/contracts tests/tools
 	slither . --fail-medium
 
 test: setup lint

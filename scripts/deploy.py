@@ -89,16 +89,21 @@ def deploy(
     deployer: Any,
     parameters: ProtocolParameters = DEFAULT_PARAMETERS,
     governor: str | None = None,
+    silent: bool = False,
 ) -> Deployment:
     """Deploy the Jackpot (governed by ``governor``, default the deployer) and the TaskPool.
 
     ``project`` is the loaded brownie project, ``deployer`` a brownie account. The deployment
-    block is the block of the first contract's creation.
+    block is the block of the first contract's creation. ``silent`` keeps brownie quiet.
     """
     from brownie import chain
 
-    jackpot = project.Jackpot.deploy(governor or deployer.address, {"from": deployer})
-    pool = project.TaskPool.deploy(parameters.as_struct(), jackpot.address, {"from": deployer})
+    jackpot = project.Jackpot.deploy(
+        governor or deployer.address, {"from": deployer}, silent=silent
+    )
+    pool = project.TaskPool.deploy(
+        parameters.as_struct(), jackpot.address, {"from": deployer}, silent=silent
+    )
     return Deployment(
         pool=pool,
         jackpot=jackpot,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -70,15 +71,22 @@ def local_devnet(accounts: int = 20, balance_eth: int = 1_000_000) -> Iterator[A
 
 
 @contextlib.contextmanager
-def attached(devnet: Endpoint) -> Iterator[Any]:
+def attached(devnet: Endpoint, quiet: bool = True) -> Iterator[Any]:
     """Load the project and connect brownie to ``devnet`` for the block; yields the project.
 
     brownie attaches to the running anvil instead of launching one, and leaves it running
-    on exit: the devnet's owner stops it.
+    on exit: the devnet's owner stops it. ``quiet`` keeps brownie from printing every
+    transaction.
     """
     project = load_project()
     from brownie._config import CONFIG
     from brownie.network.main import connect, disconnect, is_connected
+
+    # brownie's own snapshot bookkeeping trips its warning against direct rpc use.
+    warnings.filterwarnings(
+        "ignore", message=r"rpc\.\w+ should not be called directly", category=FutureWarning
+    )
+    CONFIG.argv["silent"] = quiet
 
     CONFIG.networks[NETWORK_ID] = {
         "id": NETWORK_ID,

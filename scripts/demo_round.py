@@ -1,0 +1,329 @@
+"""One whole protocol round on a fresh devnet, with scripted parties: ``make demo``.
+
+Starts anvil on a free loopback port, deploys the contracts (manifest in
+``.demo/deployment.json``), and drives one exact-mode task through submit → claim →
+commit → verification claim → report → settlement → withdrawals with three scripted
+accounts. The artifacts are real: the spec, the checkpoints and the proof manifest go into
+an embedded artifact store (``.demo/store``) and the chain gets their CIDs and commitments
+(PROTOCOL.md §4). The scripted solver "trains" by a fixed update rule; the scripted
+verifier re-reads every checkpoint from the store and checks its state root.
+
+Every step prints its transaction, gas and events; at the end the balances are checked to
+the wei against the settlement rules. Any deviation exits with status 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load as load_tensors
+from safetensors.numpy import save as save_tensors
+
+from agents.commitment import merkle_root, state_root
+from agents.errors import VeritrainError
+from agents.store import ArtifactStore, open_store
+from scripts.deploy import DEFAULT_PARAMETERS, Deployment, deploy, manifest, write_manifest
+from scripts.network import attached, local_devnet
+from scripts.protocol import Amounts, Mode, Outcome, Status, payouts, record_from_logs
+
+DEMO_DIR = Path(".demo")
+BOUNTY = 2 * 10**18
+TRAINING_WINDOW = 3_600
+CHECKPOINT_INTERVAL = 4
+SEGMENTS = 6
+ETH = 10**18
+
+
+class DemoError(VeritrainError):
+    """The round did not go as the protocol says it must."""
+
+    exit_code = 1
+
+
+@dataclass
+class Parties:
+    submitter: Any
+    solver: Any
+    verifier: Any
+    keeper: Any  # settles once the challenge window is over: anyone may
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise DemoError(message)
+
+
+def eth(wei: int) -> str:
+    return f"{wei / ETH:,.6f} ETH"
+
+
+def show(step: str, tx: Any) -> None:
+    print(f"\n== {step}")
+    print(f"   tx {tx.txid}  block {tx.block_number}  gas {tx.gas_used:,}")
+    for event in tx.events:
+        fields = ", ".join(f"{k}={_short(v)}" for k, v in event.items())
+        print(f"   {event.name}({fields})")
+    expect(tx.status == 1, f"{step}: the transaction reverted")
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 20 else text[:12] + "…" + text[-6:]
+
+
+def spec_document() -> dict[str, Any]:
+    """The task the demo's submitter pays for (scripted parties read only its shape)."""
+    return {
+        "format": "veritrain-demo-spec/1",
+        "description": "scripted demo round: a 4x3 linear layer, fixed update rule",
+        "mode": "exact",
+        "seed": 7,
+        "steps": SEGMENTS * CHECKPOINT_INTERVAL,
+        "checkpoint_interval": CHECKPOINT_INTERVAL,
+        "tensors": {"layer.weight": [4, 3], "layer.bias": [4]},
+    }
+
+
+def train(spec: dict[str, Any]) -> list[dict[str, np.ndarray]]:
+    """The scripted solver's checkpoints: a seeded start and a fixed, deterministic update."""
+    rng = np.random.default_rng(spec["seed"])
+    state = {
+        name: rng.standard_normal(shape).astype(np.float32)
+        for name, shape in spec["tensors"].items()
+    }
+    checkpoints = [dict(state)]
+    for _ in range(SEGMENTS):
+        for _ in range(spec["checkpoint_interval"]):
+            state = {name: (t * np.float32(0.99)).astype(np.float32) for name, t in state.items()}
+        checkpoints.append(dict(state))
+    return checkpoints
+
+
+def publish_proof(
+    store: ArtifactStore, checkpoints: list[dict[str, np.ndarray]]
+) -> tuple[str, bytes]:
+    """Store the checkpoints and the proof manifest; return its CID and the checkpoint root."""
+    roots = [state_root(c) for c in checkpoints]
+    cids = [store.put_bytes(save_tensors(c)) for c in checkpoints]
+    proof = {
+        "format": "veritrain-demo-proof/1",
+        "checkpoints": [
+            {"cid": cid, "state_root": root.hex()} for cid, root in zip(cids, roots, strict=True)
+        ],
+        "final_model": cids[-1],
+    }
+    return store.put_json(proof), merkle_root(roots)
+
+
+def verify(
+    store: ArtifactStore, proof_cid: str, checkpoint_root: bytes
+) -> tuple[list[bytes], bytes]:
+    """The scripted verifier: every checkpoint re-read from the store must match its committed root.
+
+    Returns the recomputed state roots of the segment ends and the root over them.
+    """
+    proof = store.get_json(proof_cid)
+    roots = []
+    for entry in proof["checkpoints"]:
+        tensors = load_tensors(store.get_bytes(entry["cid"]))
+        root = state_root(tensors)
+        expect(
+            root.hex() == entry["state_root"],
+            f"checkpoint {entry['cid']} does not match its state root",
+        )
+        roots.append(root)
+    expect(
+        merkle_root(roots) == checkpoint_root,
+        "the proof does not match the committed checkpoint root",
+    )
+    ends = roots[1:]
+    return ends, merkle_root(ends)
+
+
+def balances(parties: Parties, deployment: Deployment) -> dict[str, int]:
+    """Who holds what: the pool's task money apart from its accrued jackpot money."""
+    accrued = int(deployment.pool.jackpotAccrued())
+    return {
+        "submitter": int(parties.submitter.balance()),
+        "solver": int(parties.solver.balance()),
+        "verifier": int(parties.verifier.balance()),
+        "pool (tasks)": int(deployment.pool.balance()) - accrued,
+        "jackpot": int(deployment.jackpot.balance()) + accrued,
+    }
+
+
+def print_balances(title: str, now: dict[str, int], start: dict[str, int]) -> None:
+    print(f"\n-- balances {title}")
+    for name, value in now.items():
+        delta = value - start[name]
+        print(f"   {name:12s} {eth(value):>24s}   change {'+' if delta >= 0 else ''}{eth(delta)}")
+
+
+def run_round(deployment: Deployment, parties: Parties, store: ArtifactStore) -> None:
+    from brownie import web3
+    from web3.types import RPCEndpoint
+
+    pool = deployment.pool
+    params = deployment.parameters
+    amounts = Amounts.of(BOUNTY, params)
+    start = balances(parties, deployment)
+    print_balances("at the start", start, start)
+
+    spec = spec_document()
+    spec_cid = store.put_json(spec)
+    spec_hash = "0x" + hashlib.sha256(store.get_bytes(spec_cid)).hexdigest()
+    tx = pool.submit(
+        spec_cid,
+        spec_hash,
+        BOUNTY,
+        int(Mode.EXACT),
+        TRAINING_WINDOW,
+        {"from": parties.submitter, "value": BOUNTY + amounts.protocol_fee},
+        silent=True,
+    )
+    show("submit: the bounty is escrowed, the protocol fee accrues to the jackpot", tx)
+    task_id = int(tx.return_value)
+    expect(pool.task(task_id)["status"] == Status.OPEN, "an exact task must be open at once")
+
+    tx = pool.claim(task_id, {"from": parties.solver, "value": amounts.solver_stake}, silent=True)
+    show("claim: the solver locks its stake", tx)
+
+    checkpoints = train(spec)
+    proof_cid, checkpoint_root = publish_proof(store, checkpoints)
+    tx = pool.commit(
+        task_id,
+        proof_cid,
+        "0x" + checkpoint_root.hex(),
+        SEGMENTS,
+        {"from": parties.solver},
+        silent=True,
+    )
+    show("commit: proof CID and the Merkle root over the checkpoint state roots", tx)
+
+    secret = hashlib.sha256(b"demo verifier secret").digest()
+    secret_hash = "0x" + hashlib.sha256(secret).hexdigest()
+    tx = pool.claimVerification(
+        task_id,
+        secret_hash,
+        {"from": parties.verifier, "value": amounts.verifier_stake},
+        silent=True,
+    )
+    show("claim verification: stake, forced-error secret hash, randomness drawn", tx)
+    expect("RandomnessDrawn" in tx.events, "the randomness was not drawn")
+
+    ends, trace_roots_root = verify(store, proof_cid, checkpoint_root)
+    count = int(pool.sampleCount(task_id))
+    print(f"\n   verifier: all {len(ends)} checkpoints match their roots;")
+    print(f"   reporting {count} sampled distances, all 0")
+    tx = pool.reportVerification(
+        task_id,
+        [0] * count,
+        "0x" + trace_roots_root.hex(),
+        {"from": parties.verifier},
+        silent=True,
+    )
+    show("report: distances and trace roots root; the chain derives the verdict", tx)
+    expect(pool.task(task_id)["outcome"] == Outcome.PASSED, "the verdict should be a pass")
+
+    print(f"\n   (devnet clock advanced past the {params.challengeWindow} s challenge window)")
+    web3.provider.make_request(RPCEndpoint("evm_increaseTime"), [params.challengeWindow + 1])
+    tx = pool.settle(task_id, {"from": parties.keeper}, silent=True)
+    show("settle: no challenge, the verdict stands", tx)
+
+    for name in ("solver", "verifier"):
+        account = getattr(parties, name)
+        tx = pool.withdraw([task_id], {"from": account}, silent=True)
+        show(f"withdraw: the {name} pulls its payout", tx)
+
+    end = balances(parties, deployment)
+    print_balances("at the end", end, start)
+    check_books(deployment, task_id, amounts, start, end)
+
+
+def check_books(
+    deployment: Deployment,
+    task_id: int,
+    amounts: Amounts,
+    start: dict[str, int],
+    end: dict[str, int],
+) -> None:
+    """Every wei where the settlement rules put it; the task record rebuilt from the logs."""
+    from brownie import web3
+
+    pool = deployment.pool
+    expected = payouts(Outcome.PASSED, amounts, False, deployment.parameters)
+    change = {name: end[name] - start[name] for name in start}
+    expect(
+        change["submitter"] == -(BOUNTY + amounts.protocol_fee),
+        f"submitter paid {-change['submitter']} wei, not the bounty plus the fee",
+    )
+    expect(
+        change["solver"] == expected.solver - amounts.solver_stake,
+        f"solver earned {change['solver']} wei, expected {expected.solver - amounts.solver_stake}",
+    )
+    expect(
+        change["verifier"] == expected.verifier - amounts.verifier_stake,
+        f"verifier earned {change['verifier']} wei, expected the fee {amounts.verification_fee}",
+    )
+    expect(
+        change["jackpot"] == amounts.protocol_fee, "the jackpot did not receive the protocol fee"
+    )
+    expect(sum(change.values()) == 0, f"the balances do not add up: {sum(change.values())} wei off")
+    expect(end["pool (tasks)"] == 0, "the pool still holds task money after every withdrawal")
+    expect(pool.task(task_id)["status"] == Status.SETTLED, "the task is not settled")
+
+    events = {e["name"]: e for e in pool.abi if e["type"] == "event"}
+    topic0 = {
+        name: web3.keccak(text=f"{name}({','.join(i['type'] for i in e['inputs'])})")
+        for name, e in events.items()
+    }
+    logs = web3.eth.get_logs(
+        {
+            "address": pool.address,
+            "fromBlock": deployment.block,
+            "toBlock": "latest",
+            "topics": [None, "0x" + task_id.to_bytes(32, "big").hex()],
+        }
+    )
+    rebuilt = record_from_logs(
+        [dict(log) for log in logs], {k: bytes(v) for k, v in topic0.items()}
+    )
+    expect(
+        rebuilt == bytes(pool.task(task_id)["record"]),
+        "the task record does not follow from its logs",
+    )
+    print(f"\nok: task {task_id} settled Passed, the balances add up to the wei,")
+    print(f"    and its record follows from its {len(logs)} logs")
+
+
+def main() -> int:
+    DEMO_DIR.mkdir(exist_ok=True)
+    store = open_store(DEMO_DIR / "store")
+    try:
+        with local_devnet(accounts=5, balance_eth=100) as node, attached(node) as project:
+            from brownie import accounts
+
+            print(f"devnet: anvil at {node.url} (chain 31337)")
+            deployment = deploy(project, accounts[0], DEFAULT_PARAMETERS, silent=True)
+            path = write_manifest(
+                manifest(project, deployment, node.url), DEMO_DIR / "deployment.json"
+            )
+            print(
+                f"deployed TaskPool {deployment.pool.address}, Jackpot {deployment.jackpot.address}"
+            )
+            print(f"manifest: {path}")
+            parties = Parties(accounts[1], accounts[2], accounts[3], accounts[4])
+            run_round(deployment, parties, store)
+    except VeritrainError as exc:
+        print(f"\ndemo failed: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
