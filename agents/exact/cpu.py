@@ -12,6 +12,7 @@ where the product is exact, and rounds once to binary32.
 
 from __future__ import annotations
 
+import os
 import types
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -69,8 +70,9 @@ LOG_L4 = F32(2.0 / 9.0)
 # numpy's, which is IEEE division.
 
 # Below this much work (elements or multiply-adds) a kernel runs on the calling thread:
-# waking the pool (tens of microseconds) costs more than it saves.
-PARALLEL_MIN_WORK = 1 << 22
+# waking the pool (tens of microseconds) costs more than it saves. The environment
+# variable VERITRAIN_PARALLEL_MIN_WORK changes it (speed only, never results).
+PARALLEL_MIN_WORK = int(os.environ.get("VERITRAIN_PARALLEL_MIN_WORK", 1 << 22))
 
 
 # --- scalar definitions ------------------------------------------------------
@@ -512,11 +514,12 @@ class CpuKernels(Kernels):
             numba.set_num_threads(threads)
 
     # arrays in and out
+    # np.ascontiguousarray makes 0-d arrays 1-d: reshape keeps the shape (the step counter).
     def from_numpy(self, values: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(values, dtype=np.float32)
+        return np.ascontiguousarray(values, dtype=np.float32).reshape(np.shape(values))
 
     def to_numpy(self, values: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(values, dtype=np.float32)
+        return np.ascontiguousarray(values, dtype=np.float32).reshape(np.shape(values))
 
     def full(self, shape: Sequence[int], value: np.float32) -> np.ndarray:
         return np.full(tuple(shape), F32(value), dtype=np.float32)

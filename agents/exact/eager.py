@@ -86,11 +86,12 @@ class EagerKernels(Kernels):
 
     # --- arrays in and out ---------------------------------------------------------
     def from_numpy(self, values: np.ndarray) -> Tensor:
-        array = np.ascontiguousarray(values, dtype=np.float32)
+        array = np.ascontiguousarray(values, dtype=np.float32).reshape(np.shape(values))
         return torch.from_numpy(array.copy()).to(self.device)
 
     def to_numpy(self, values: Tensor) -> np.ndarray:
-        return np.ascontiguousarray(values.detach().cpu().numpy(), dtype=np.float32)
+        array = values.detach().cpu().numpy()
+        return np.ascontiguousarray(array, dtype=np.float32).reshape(array.shape)
 
     def full(self, shape: Sequence[int], value: np.float32) -> Tensor:
         return self._const(value).expand(tuple(shape)).clone()
