@@ -50,8 +50,8 @@ def test_trace_is_well_formed() -> None:
     for rows in task.batches(0, 3):
         session.run(rows[None, :])
         states.append(session.state())
-    assert session._tracer is not None  # noqa: SLF001 (white-box check of the records)
-    segment = SegmentTrace.decode(session._tracer.segment.encode())  # noqa: SLF001
+    assert session._tracer is not None
+    segment = SegmentTrace.decode(session._tracer.segment.encode())
     assert len(segment.steps) == 3 and segment.distance is None
     for step, state in zip(segment.steps, states, strict=True):
         last = step.records[-1]
@@ -61,7 +61,7 @@ def test_trace_is_well_formed() -> None:
     assert segment.root() == session.trace_root()
     groups, distance = session.distances(start, states[-1], "l2", 1e-12)
     assert distance == 0.0 and set(groups) == {"param", "opt/exp_avg", "opt/exp_avg_sq"}
-    assert session._tracer.segment.distance is not None  # noqa: SLF001
+    assert session._tracer.segment.distance is not None
     assert session.trace_root() != segment.root()  # the distance closes the trace
 
 

@@ -27,8 +27,8 @@ from agents.learning.spec import CNNSpec, ConvSpec, MLPSpec, TransformerSpec
 RTOL = 2e-4  # float32 round-off through a few layers, relative to the largest entry
 
 
-@pytest.fixture(scope="module")
-def E() -> ExactOps:
+@pytest.fixture(scope="module", name="E")
+def exact_ops() -> ExactOps:
     return ExactOps(CpuKernels())
 
 
