@@ -1,0 +1,159 @@
+"""Commitments (PROTOCOL.md §4): the worked examples of docs/commitments.md, agreement
+with an independent implementation, Merkle proofs, bit flips, and the parallel hashing
+engines against hashlib."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agents import commitment
+from agents.commitment import (
+    LEAF_BYTES,
+    LeafProof,
+    leaf_hashes,
+    merkle_proof,
+    merkle_root,
+    state_root,
+    tensor_leaf_proof,
+    tensor_root,
+    verify_merkle_proof,
+)
+from agents.exact import hashing
+from tests.commitment import examples, independent
+
+
+@pytest.mark.parametrize("name", sorted(examples.ROOTS))
+def test_worked_examples(name: str) -> None:
+    tensor = examples.tensors()[name]
+    assert tensor_root(tensor).hex() == examples.ROOTS[name]
+    assert independent.tensor_root(tensor).hex() == examples.ROOTS[name]
+
+
+def test_worked_state_example() -> None:
+    assert state_root(examples.state()).hex() == examples.STATE_ROOT
+    assert independent.state_root(examples.state()).hex() == examples.STATE_ROOT
+
+
+SIZES = [0, 1, 255, 256, 257, 512, 1000, 256 * 63, 256 * 64, 256 * 64 + 1, 256 * 97 + 5, 256 * 300]
+
+
+@pytest.mark.parametrize("numel", SIZES)
+def test_matches_independent_implementation(numel: int) -> None:
+    values = np.random.default_rng(numel).standard_normal(numel).astype(np.float32)
+    want = independent.tensor_root(values)
+    assert tensor_root(values) == want
+    assert tensor_root(values, fast=False) == want
+    assert tensor_root(torch.from_numpy(values)) == want
+
+
+def test_shape_is_committed() -> None:
+    values = np.arange(12, dtype=np.float32)
+    roots = {tensor_root(values.reshape(s)) for s in [(12,), (3, 4), (4, 3), (1, 12), (12, 1)]}
+    assert len(roots) == 5
+    assert tensor_root(np.array(5.0, np.float32)) != tensor_root(np.array([5.0], np.float32))
+
+
+def test_non_float32_is_refused() -> None:
+    with pytest.raises(TypeError, match="float32"):
+        tensor_root(np.zeros(3, dtype=np.float64))
+
+
+@pytest.mark.parametrize("numel", [1, 300, 256 * 70 + 3])
+def test_every_flipped_bit_position_class_changes_the_root(numel: int) -> None:
+    rng = np.random.default_rng(numel)
+    values = rng.standard_normal(numel).astype(np.float32)
+    root = tensor_root(values)
+    raw = values.view(np.uint8)
+    for position in sorted({0, raw.size - 1, *rng.integers(0, raw.size, 40).tolist()}):
+        for bit in (0, 7, int(rng.integers(0, 8))):
+            flipped = raw.copy()
+            flipped[position] ^= 1 << bit
+            assert tensor_root(flipped.view(np.float32)) != root, (position, bit)
+
+
+def test_state_root_commits_tensors_in_name_order() -> None:
+    state = examples.state()
+    root = state_root(state)
+    # Names are not committed, their order is: the spec fixes the layout.
+    renamed = {("param/v" if k == "param/w" else k): v for k, v in state.items()}
+    assert state_root(renamed) == root
+    reordered = {("a/w" if k == "param/w" else k): v for k, v in state.items()}
+    assert state_root(reordered) != root
+    for name in state:
+        changed = dict(state)
+        flipped = state[name].copy()
+        flipped.reshape(-1).view(np.uint32)[0] ^= 1
+        changed[name] = flipped
+        assert state_root(changed) != root
+
+
+@pytest.mark.parametrize("numel", [1, 256, 700, 256 * 9, 256 * 70 + 1])
+def test_leaf_proofs_verify(numel: int) -> None:
+    rng = np.random.default_rng(numel + 1)
+    values = rng.standard_normal(numel).astype(np.float32)
+    root = tensor_root(values)
+    leaves = commitment.leaf_count(numel)
+    for index in sorted({0, leaves - 1, *rng.integers(0, leaves, 5).tolist()}):
+        proof = tensor_leaf_proof(values, index)
+        assert proof.verify(root)
+        bad_leaf = bytearray(proof.leaf)
+        bad_leaf[int(rng.integers(0, LEAF_BYTES))] ^= 1
+        assert not LeafProof(proof.shape, index, bytes(bad_leaf), proof.siblings).verify(root)
+        if proof.siblings:
+            bad = list(proof.siblings)
+            bad[0] = bytes(32)
+            assert not LeafProof(proof.shape, index, proof.leaf, tuple(bad)).verify(root)
+            wrong_index = (index + 1) % leaves
+            if wrong_index != index:
+                assert not LeafProof(proof.shape, wrong_index, proof.leaf, proof.siblings).verify(
+                    root
+                )
+
+
+def test_merkle_proofs_over_hashes() -> None:
+    rng = np.random.default_rng(9)
+    hashes = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)) for _ in range(37)]
+    root = merkle_root(hashes)
+    for index in range(37):
+        assert verify_merkle_proof(hashes[index], index, merkle_proof(hashes, index), root)
+        assert not verify_merkle_proof(hashes[index], index ^ 1, merkle_proof(hashes, index), root)
+    with pytest.raises(IndexError):
+        merkle_proof(hashes, 37)
+
+
+def test_parallel_tree_matches_reference() -> None:
+    rng = np.random.default_rng(10)
+    for count in (64, 65, 127, 128, 1000, 4097):
+        level = rng.integers(0, 256, (count, 32), dtype=np.uint8)
+        assert (
+            merkle_root(level)
+            == merkle_root(level, fast=False)
+            == independent.merkle([bytes(h) for h in level])
+        )
+
+
+@pytest.mark.parametrize("name", ["vector16", "libcrypto"])
+def test_engines_match_hashlib(name: str) -> None:
+    engine = hashing._make_engine(name)
+    if engine is None:
+        pytest.skip(f"engine {name} is not available here")
+    assert engine.agrees_with_hashlib()
+    rng = np.random.default_rng(11)
+    for size in (64, 1024):
+        for count in (1, 16, 33, 1000):
+            data = rng.integers(0, 256, size * count, dtype=np.uint8)
+            got = engine.hash_many(data, size, count)
+            for i in range(count):
+                want = independent.sha(data[i * size : (i + 1) * size].tobytes())
+                assert bytes(got[i]) == want
+    leaves = np.random.default_rng(12).standard_normal(256 * 100 + 7).astype(np.float32)
+    reference = leaf_hashes(leaves, fast=False)
+    flat = leaves[: 256 * 100].view(np.uint8)
+    assert (engine.hash_many(flat, 1024, 100) == reference[:100]).all()
+
+
+def test_engine_in_use_is_checked() -> None:
+    engine = hashing.engine()
+    assert engine is None or engine.agrees_with_hashlib()
