@@ -76,7 +76,7 @@ def test_malformed_records_are_refused(data: bytes) -> None:
 
 
 def test_bad_attribute_is_refused() -> None:
-    with pytest.raises(ExactError, match="int or numpy.float32"):
+    with pytest.raises(ExactError, match=r"int or numpy\.float32"):
         OpRecord(Op.ADD, (1.5,), (), bytes(32)).encode()  # type: ignore[arg-type]
 
 
