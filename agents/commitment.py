@@ -117,13 +117,20 @@ def _merkle_root_parallel(level: np.ndarray, engine: Sha256Engine) -> bytes:
     # padding each odd level with the root of an all-zero subtree of its height.
     zeros = _zero_subtree_roots(64)
     height = 0
-    while level.shape[0] > 1:
+    while level.shape[0] >= FAST_MIN_HASHES:
         if level.shape[0] % 2:
             pad = np.frombuffer(zeros[height], dtype=np.uint8)[None, :]
             level = np.concatenate([level, pad])
         level = engine.hash_many(np.ascontiguousarray(level).reshape(-1), 64, level.shape[0] // 2)
         height += 1
-    return bytes(level[0])
+    # The few levels left: hashlib, padding each odd level the same way.
+    nodes = [bytes(h) for h in level]
+    while len(nodes) > 1:
+        if len(nodes) % 2:
+            nodes.append(zeros[height])
+        nodes = [_sha256(nodes[i] + nodes[i + 1]) for i in range(0, len(nodes), 2)]
+        height += 1
+    return nodes[0]
 
 
 def merkle_root(hashes: Sequence[bytes] | np.ndarray, *, fast: bool = True) -> bytes:

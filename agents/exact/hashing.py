@@ -24,6 +24,7 @@ import ctypes.util
 import functools
 import hashlib
 import os
+import types
 from pathlib import Path
 from typing import Any
 
@@ -327,8 +328,7 @@ _pad_1024 = _padding_intrinsic(1024)
 _pad_64 = _padding_intrinsic(64)
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def _hash_groups(base: int, size: int, groups: int, out: np.ndarray, h0: np.ndarray) -> None:
+def _hash_groups_kernel(base: int, size: int, groups: int, out: np.ndarray, h0: np.ndarray) -> None:
     # Each group is 16 consecutive messages; lane l hashes message 16*g + l.
     blocks = size // 64
     for g in prange(groups):
@@ -353,6 +353,18 @@ def _hash_groups(base: int, size: int, groups: int, out: np.ndarray, h0: np.ndar
                 out[row, 4 * word + 3] = v & 0xFF
 
 
+_hash_groups_serial = njit(cache=True, nogil=True)(_hash_groups_kernel)
+_hash_groups_parallel = njit(cache=True, nogil=True, parallel=True)(
+    types.FunctionType(
+        _hash_groups_kernel.__code__,
+        _hash_groups_kernel.__globals__,
+        "_hash_groups_kernel_parallel",
+    )
+)
+# Below this many bytes a hashing job stays on the calling thread (no pool wake-up).
+PARALLEL_MIN_BYTES = 1 << 20
+
+
 class VectorEngine(Sha256Engine):
     """Sixteen messages per vector, groups of sixteen spread over numba threads.
 
@@ -368,9 +380,11 @@ class VectorEngine(Sha256Engine):
             raise ValueError(f"the vector engine hashes messages of {self.sizes} bytes")
         out = np.empty((count, 32), dtype=np.uint8)
         full = count // _LANES
-        if full:
+        if full and full * _LANES * size >= PARALLEL_MIN_BYTES:
             with LAUNCH_LOCK:
-                _hash_groups(buffer.ctypes.data, size, full, out, _H0)
+                _hash_groups_parallel(buffer.ctypes.data, size, full, out, _H0)
+        elif full:
+            _hash_groups_serial(buffer.ctypes.data, size, full, out, _H0)
         rest = count - full * _LANES
         if rest:
             # The last partial group goes through a zero-filled scratch group.
@@ -378,8 +392,7 @@ class VectorEngine(Sha256Engine):
             flat = buffer.reshape(-1).view(np.uint8)
             scratch[: rest * size] = flat[full * _LANES * size : count * size]
             tail = np.empty((_LANES, 32), dtype=np.uint8)
-            with LAUNCH_LOCK:
-                _hash_groups(scratch.ctypes.data, size, 1, tail, _H0)
+            _hash_groups_serial(scratch.ctypes.data, size, 1, tail, _H0)
             out[full * _LANES :] = tail[:rest]
         return out
 

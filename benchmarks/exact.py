@@ -1,0 +1,121 @@
+"""Exact kernels against native torch, and commitment throughput against sha256.
+
+Per example model (digits MLP, small CNN, tiny char transformer), on this
+machine's CPU: ``native_step_ms`` (torch with 2 intra-op threads, BLAS),
+``exact_step_ms`` (the exact backend, untraced), ``ratio`` = exact / native, and
+``traced_step_ms`` (the exact backend recording its trace: every intermediate
+tensor hashed). Native and exact run interleaved, round after round, from the
+same state on the same batches; each figure is the best round, so a burst of
+load from another process does not land on one side only.
+
+Top level: ``commit_mb_s`` (``tensor_root`` of a 256 MiB float32 tensor),
+``sha256_mb_s`` (hashlib's sha256 over the same bytes, one core), and
+``commit_ratio`` = commit / sha256, measured interleaved the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.commitment import tensor_root
+from agents.exact.hashing import engine
+from agents.learning import datasets
+from agents.learning.backend import Backend, get_backend
+from agents.learning.spec import load_spec
+from agents.learning.task import Task
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+MODELS = {
+    "digits_mlp": "digits-mlp",
+    "small_cnn": "digits-cnn",
+    "tiny_transformer": "char-transformer",
+}
+NATIVE_THREADS = 2
+ROUNDS = 5
+COMMIT_BYTES = 256 * 1024 * 1024
+
+
+def _task(example: str) -> Task:
+    spec = load_spec(EXAMPLES / f"{example}.yaml")
+    assert spec.dataset.source is not None
+    return Task.bind(spec, datasets.build(spec.dataset.source))
+
+
+def _step_ms(backend: Backend, task: Task, batches: np.ndarray, trace: bool = False) -> float:
+    session = backend.start(task, task.initial_state(), trace=trace)
+    session.run(batches[:1])  # warm-up: compilation caches, first allocations
+    started = time.perf_counter()
+    session.run(batches[1:])
+    return (time.perf_counter() - started) / (len(batches) - 1) * 1e3
+
+
+def _best_interleaved(runs: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
+    best = {name: float("inf") for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            best[name] = min(best[name], run())
+    return best
+
+
+def model_figures(example: str, steps: int = 16, traced_steps: int = 4) -> dict[str, float]:
+    """``native_step_ms``, ``exact_step_ms``, ``ratio``, ``traced_step_ms`` for one example."""
+    task = _task(example)
+    batches = task.batches(0, steps + 1)
+    native = get_backend("native", threads=NATIVE_THREADS)
+    exact = get_backend("exact")
+    best = _best_interleaved(
+        {
+            "native": lambda: _step_ms(native, task, batches),
+            "exact": lambda: _step_ms(exact, task, batches),
+        },
+        ROUNDS,
+    )
+    traced = min(_step_ms(exact, task, batches[: traced_steps + 1], trace=True) for _ in range(2))
+    return {
+        "native_step_ms": round(best["native"], 3),
+        "exact_step_ms": round(best["exact"], 3),
+        "ratio": round(best["exact"] / best["native"], 3),
+        "traced_step_ms": round(traced, 3),
+    }
+
+
+def commit_figures(size: int = COMMIT_BYTES) -> dict[str, Any]:
+    """Commitment throughput against hashlib sha256 on the same bytes."""
+    values = np.random.default_rng(0).standard_normal(size // 4).astype(np.float32)
+    raw = values.view(np.uint8)
+    tensor_root(values[: 1 << 20])  # warm-up: engine self-check and kernel load
+
+    def commit() -> float:
+        started = time.perf_counter()
+        tensor_root(values)
+        return time.perf_counter() - started
+
+    def sha() -> float:
+        started = time.perf_counter()
+        hashlib.sha256(raw).digest()
+        return time.perf_counter() - started
+
+    best = _best_interleaved({"commit": commit, "sha256": sha}, 3)
+    mb = size / 1e6
+    active = engine()
+    return {
+        "commit_mb_s": round(mb / best["commit"], 1),
+        "sha256_mb_s": round(mb / best["sha256"], 1),
+        "commit_ratio": round(best["sha256"] / best["commit"], 3),
+        "commit_engine": active.name if active is not None else "hashlib",
+    }
+
+
+def run() -> dict[str, Any]:
+    """Every figure of this benchmark (see the module docstring)."""
+    figures: dict[str, Any] = {"native_threads": NATIVE_THREADS, "device": "cpu"}
+    for key, example in MODELS.items():
+        figures[key] = model_figures(example)
+    figures.update(commit_figures())
+    return figures
