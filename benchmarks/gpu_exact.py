@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +42,14 @@ MODELS = {
     "tiny_transformer": "char-transformer",
 }
 SAMPLES = 1 << 16
-EDGE_BITS = np.array(
-    [0x0, 0x80000000, 0x1, 0x807FFFFF, 0x00800000, 0x3F800000, 0xBF800000, 0x7F7FFFFF]
-    + [0xFF7FFFFF, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001, 0x7F800001, 0x33800000]
-    + [0x4B000000, 0x73800000, 0x42B17218, 0xC2D00000, 0x3FB504F3],
-    dtype=np.uint32,
-)
+# ±0, subnormals, min normal, ±1, ±max, ±inf, NaN payloads, ties, exp edges, sqrt(2).
+# fmt: off
+EDGE_BITS = np.array([
+    0x0, 0x80000000, 0x1, 0x807FFFFF, 0x00800000, 0x3F800000, 0xBF800000, 0x7F7FFFFF,
+    0xFF7FFFFF, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001, 0x7F800001, 0x33800000,
+    0x4B000000, 0x73800000, 0x42B17218, 0xC2D00000, 0x3FB504F3,
+], dtype=np.uint32)
+# fmt: on
 
 
 def _values(rng: np.random.Generator, *shape: int) -> np.ndarray:
