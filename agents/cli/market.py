@@ -328,7 +328,7 @@ def task_show(
         ]
         click.echo(json.dumps(document, indent=2))
         return
-    out = Console()
+    out = Console(soft_wrap=True)
     out.print(f"[bold]task {view.task_id}[/bold]  {view.status}  ({view.mode} mode)")
     out.print(f"  submitter  {view.submitter}   bounty {format_eth(view.bounty)}")
     for role in ("profiler", "solver", "verifier"):

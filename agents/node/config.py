@@ -98,6 +98,9 @@ class VerifierPolicy(_Section):
     """Which jobs a verifier takes."""
 
     profile: bool = True
+    # Segments the profiler measures, spread over the task (the reference run trains up to the
+    # last one, so more segments cost up to one whole training).
+    profile_segments: Annotated[int, Field(ge=1, le=64)] = 3
     verify: bool = True
     max_ops: Annotated[int, Field(ge=1)] = 10**15
     max_stake_wei: Annotated[int, Field(ge=0)] | None = None

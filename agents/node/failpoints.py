@@ -1,14 +1,15 @@
 """Named points where a process can be made to die, to prove crash safety in tests.
 
-``VERITRAIN_FAILPOINTS`` lists points as ``name`` or ``name:prefix`` separated
-by commas; when the running code reaches a listed point (and its detail starts
-with ``prefix``), the process kills itself with SIGKILL: no cleanup, no
-flushing, exactly like ``kill -9``. Unset (the normal case), a point costs one
-dictionary lookup.
+``VERITRAIN_FAILPOINTS`` lists points separated by commas, each ``name`` (any
+detail), ``name:prefix`` (a detail starting with ``prefix``) or ``name=detail``
+(exactly that detail). When the running code reaches a listed point, the
+process kills itself with SIGKILL: no cleanup, no flushing, exactly like
+``kill -9``. Unset (the normal case), a point costs a loop over nothing.
 
-Points: ``tx-signed`` (journaled, not broadcast), ``tx-sent`` (broadcast, not
-mined), ``checkpoint-written`` (training, after a checkpoint), ``segment-replayed``
-(verification, after one segment).
+Points and their details: ``tx-signed`` and ``tx-sent`` (the intent key, e.g.
+``claim/3``: journaled but not broadcast; broadcast but not mined),
+``checkpoint-written`` (the number of checkpoints this run has trained, from 1),
+``segment-replayed`` (the number of segments this run has replayed, from 1).
 """
 
 from __future__ import annotations
@@ -19,13 +20,19 @@ import signal
 _ENV = "VERITRAIN_FAILPOINTS"
 
 
-def _armed() -> list[tuple[str, str]]:
+def _armed() -> list[tuple[str, str, bool]]:
+    """(name, detail pattern, exact) for every armed point."""
     points = []
     for item in os.environ.get(_ENV, "").split(","):
         item = item.strip()
-        if item:
+        if not item:
+            continue
+        if "=" in item:
+            name, _, detail = item.partition("=")
+            points.append((name, detail, True))
+        else:
             name, _, prefix = item.partition(":")
-            points.append((name, prefix))
+            points.append((name, prefix, False))
     return points
 
 
@@ -34,8 +41,8 @@ _ARMED = _armed()
 
 def hit(name: str, detail: str = "") -> None:
     """Die here if the point ``name`` is armed for ``detail``."""
-    for armed, prefix in _ARMED:
-        if armed == name and detail.startswith(prefix):
+    for armed, pattern, exact in _ARMED:
+        if armed == name and (detail == pattern if exact else detail.startswith(pattern)):
             os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -37,7 +37,7 @@ def decide(situation: Situation, policy: VerifierPolicy) -> list[Action]:
         if view.status == "Submitted" and policy.profile and situation.in_time(view):
             stake = params.profiler_stake(view.bounty)
             if skip_reason(facts, policy, stake) is None:
-                actions.extend(_profile(situation, view, stake))
+                actions.extend(_profile(situation, view, stake, policy))
         elif view.status == "Committed" and policy.verify and situation.in_time(view):
             if situation.is_me(view.solver):
                 continue  # the pool refuses a solver verifying itself
@@ -58,13 +58,19 @@ def decide(situation: Situation, policy: VerifierPolicy) -> list[Action]:
     return actions
 
 
-def _profile(situation: Situation, view: TaskView, stake: int) -> list[Action]:
+def _profile(
+    situation: Situation, view: TaskView, stake: int, policy: VerifierPolicy
+) -> list[Action]:
     key = f"profile/{view.task_id}"
     work = situation.work.get(key)
     if work is None or work.status == "interrupted":
         return [
             Start(
-                "profile", key, view.task_id, {"spec_cid": view.spec_cid}, "tolerant task submitted"
+                "profile",
+                key,
+                view.task_id,
+                {"spec_cid": view.spec_cid, "segments": policy.profile_segments},
+                "tolerant task submitted",
             )
         ]
     if work.status != "done" or situation.pending(key) or key in situation.journal:

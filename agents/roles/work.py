@@ -176,7 +176,7 @@ def train_job(
             # A crash point after each checkpoint's steps, for the crash tests.
             if done and done % spec.checkpoint_interval == 0:
                 checkpoints += 1
-                failpoints.hit("checkpoint-written", f"{inputs['spec_cid']}/{checkpoints}")
+                failpoints.hit("checkpoint-written", str(checkpoints))
 
         manifest = train(
             task,
@@ -210,7 +210,8 @@ def replay_job(
     """
     from agents.learning.backend import get_backend
     from agents.learning.proof import parse_manifest
-    from agents.learning.verifier import Replayer, default_replay_backend, verify
+    from agents.learning.verifier import default_replay_backend, verify
+    from agents.roles.replay import ObservedReplayer
 
     spec_cid, proof_cid = str(inputs["spec_cid"]), str(inputs["proof_cid"])
     expected = int(inputs["samples"])
@@ -222,7 +223,7 @@ def replay_job(
     options: dict[str, Any] = {}
     if name == "native":
         options = hardware.backend_options()
-    replayer = Replayer(get_backend(name, **options))
+    replayer = ObservedReplayer(get_backend(name, **options), expected, progress)
     reasons: list[str] = []
     try:
         manifest = parse_manifest(store.get_bytes(proof_cid), f"proof {proof_cid}")
@@ -257,7 +258,6 @@ def replay_job(
             bits = max(binary32_bits(tau) + 1, SMALLEST_POSITIVE)
         distances.append(bits)
         roots.append(bytes.fromhex(segment.trace_root or segment.replay_root))
-        failpoints.hit("segment-replayed", f"{proof_cid}/{segment.index}")
     if verdict.reasons and all(s.passed for s in verdict.segments):
         # A check failed after some replays: the report must fail too.
         distances.append(UNREPLAYABLE)
@@ -295,7 +295,7 @@ def profile_job(store: ArtifactStore, inputs: Mapping[str, Any]) -> dict[str, An
     from agents.learning.profiler import profile
 
     task = _load_task(store, str(inputs["spec_cid"]))
-    result = profile(task)
+    result = profile(task, segments=int(inputs.get("segments", 3)))
     document = result.to_json()
     document["spec"] = inputs["spec_cid"]
     cid = store.put_bytes(canonical_json(_json_safe(document)))

@@ -1,0 +1,85 @@
+"""Whole rounds on anvil, agents as subprocesses: honest, cheating, crashing, timing out."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from .conftest import Market
+
+pytestmark = pytest.mark.chain
+
+
+def assert_once(calls: list[str], required: set[str]) -> None:
+    """Every call at most once, the required ones present, nothing else but ``settle``."""
+    counts = Counter(calls)
+    assert all(n == 1 for n in counts.values()), counts
+    assert required <= set(counts) <= required | {"settle"}, counts
+
+
+def test_honest_round_settles_and_everyone_is_paid(market: Market) -> None:
+    market.agent("solver")
+    market.agent("verifier")
+    task_id = market.submit(follow=True)
+    view = market.wait_settled(task_id)
+    assert view.outcome == "Passed" and view.verdict == "Pass"
+    assert view.solver == market.account("solver") and view.verifier == market.account("verifier")
+    assert view.penalised == []
+    bounty = view.bounty
+    assert view.payouts["solver"] > bounty  # bounty less fees, plus the stake back
+    assert view.withdrawn == {
+        market.account("solver"): view.payouts["solver"],
+        market.account("verifier"): view.payouts["verifier"] + view.payouts["profiler"],
+    }
+    # Exactly one transaction per decision, counted from the chain.
+    assert sorted(market.calls_by("solver")) == ["claim", "commit", "settle", "withdraw"] or sorted(
+        market.calls_by("solver")
+    ) == ["claim", "commit", "withdraw"]
+    verifier_calls = market.calls_by("verifier")
+    assert sorted(c for c in verifier_calls if c != "settle") == [
+        "claimVerification",
+        "profile",
+        "reportVerification",
+        "withdraw",
+    ]
+    assert market.calls_by("submitter") == ["submit"]
+
+
+def test_cheating_solver_is_slashed_and_the_submitter_refunded(market: Market) -> None:
+    market.agent("solver", "--set", "solver.adversary=fake-half")
+    market.agent("verifier")
+    task_id = market.submit(follow=True)
+    view = market.wait_settled(task_id)
+    assert view.outcome == "Failed" and view.verdict == "Fail"
+    assert view.payouts["solver"] == 0
+    assert view.payouts["submitter"] >= view.bounty - view.payouts["profiler"]
+    assert view.payouts["verifier"] > view.verifier_stake  # its stake back plus a slash share
+    assert market.account("solver") not in view.withdrawn
+    assert_once(market.calls_by("solver"), {"claim", "commit"})
+    assert "settle" not in market.calls_by("solver")  # it never settles its own slashing
+
+
+def test_killed_agents_resume_without_repeating_a_transaction(market: Market) -> None:
+    # The solver dies right after its third checkpoint, the verifier between broadcasting its
+    # report and seeing it mined; both are restarted and the round ends as if nothing happened.
+    solver = market.agent("solver")
+    solver.stop()
+    solver.start(failpoints="checkpoint-written=3")
+    verifier = market.agent("verifier")
+    verifier.stop()
+    verifier.start(failpoints="tx-sent:report/")
+    task_id = market.submit()
+    market.wait("the solver to die mid-training", lambda: not solver.alive, timeout=240)
+    assert solver.returncode() == -9
+    solver.start()
+    market.wait("the verifier to die after reporting", lambda: not verifier.alive, timeout=300)
+    assert verifier.returncode() == -9
+    verifier.start()
+    view = market.wait_settled(task_id)
+    assert view.outcome == "Passed"
+    assert_once(market.calls_by("solver"), {"claim", "commit", "withdraw"})
+    assert_once(
+        market.calls_by("verifier"),
+        {"profile", "claimVerification", "reportVerification", "withdraw"},
+    )
