@@ -47,10 +47,11 @@ $(NPMSTAMP): package.json package-lock.json
 	@touch $@
 
 # py-solc-x (and so brownie) finds compilers as `solc-v<version>` files in
-# SOLCX_BINARY_PATH; this one answers through solc-js (tools/solc/).
+# SOLCX_BINARY_PATH; this one answers through solc-js (tools/solc/). It finds the
+# adapter relative to itself, so the checkout may move.
 $(SOLCX)/solc-v$(SOLC_VERSION): tools/solc/solc-adapter.js $(NPMSTAMP)
 	@mkdir -p $(SOLCX)
-	@printf '#!/bin/sh\nexec node "%s" "$$@"\n' "$(CURDIR)/tools/solc/solc-adapter.js" > $@
+	@printf '#!/bin/sh\nexec node "$$(dirname "$$0")/../tools/solc/solc-adapter.js" "$$@"\n' > $@
 	@chmod +x $@
 
 lint: setup
