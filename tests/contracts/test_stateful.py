@@ -39,7 +39,7 @@ from tests.contracts.driver import (
 )
 
 FAST_ACTIONS = 1_000
-SLOW_ACTIONS = 6_000
+SLOW_ACTIONS = 5_000
 STEPS_PER_RUN = 50
 UINT80_MAX = 2**80 - 1
 NAN = 0x7FC00000
