@@ -289,9 +289,18 @@ def _compress16_typer(typingctx: Any, state: Any, base: Any, stride: Any) -> Any
     def codegen(context: Any, b: Any, signature: Any, args: Any) -> Any:
         pointers, old = _state_pointers(b, args[0])
         rows = []
+        ahead = b.mul(args[2], ir.Constant(_I64, _LANES))  # the same block of the next group
+        prefetch = _llvm_function(
+            b.module,
+            "llvm.prefetch.p0",
+            ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()] + [ir.IntType(32)] * 3),
+        )
         for lane in range(_LANES):
             address = b.add(args[1], b.mul(args[2], ir.Constant(_I64, lane)))
             rows.append(b.load(b.inttoptr(address, _VEC.as_pointer()), align=1))
+            upcoming = b.inttoptr(b.add(address, ahead), ir.IntType(8).as_pointer())
+            flags = [ir.Constant(ir.IntType(32), v) for v in (0, 3, 1)]
+            b.call(prefetch, [upcoming, *flags])
         bswap = _llvm_function(b.module, "llvm.bswap.v16i32", ir.FunctionType(_VEC, [_VEC]))
         words = [b.call(bswap, [column]) for column in _transpose(b, rows)]
         for pointer, before, after in zip(pointers, old, _rounds(b, old, words, None), strict=True):
