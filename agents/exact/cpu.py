@@ -12,6 +12,7 @@ where the product is exact, and rounds once to binary32.
 
 from __future__ import annotations
 
+import math
 import os
 import types
 from collections.abc import Callable, Sequence
@@ -361,53 +362,55 @@ def _amax_kernel(x: np.ndarray, out: np.ndarray, cell: np.ndarray) -> None:
                 out[o, i] = _max(out[o, i], x[o, k, i], nan)
 
 
-def _matmul_kernel(a: np.ndarray, bt: np.ndarray, out: np.ndarray, cell: np.ndarray) -> None:
-    # a [B, M, K], bt [B, K, N] (b transposed), out [B, M, N]. Blocks of TILE_ROWS rows
-    # go to the register-tiled microkernel (16 or 32 columns at a time); leftover
-    # columns and rows take the plain loop, K outermost so each out[i, j] gets its
-    # products in increasing k. Both compute the same sequential dot products.
+def _matmul_kernel(
+    a: np.ndarray, bt: np.ndarray, out: np.ndarray, rows: int, cols: int, cell: np.ndarray
+) -> None:
+    # a [B, M4, K] and bt [B, K, N16] are zero-padded to TILE_ROWS rows and 16 columns;
+    # out [B, M4, N16]. Every block of TILE_ROWS rows goes through the register-tiled
+    # microkernel, 32 (then 16) columns at a time; padded rows and columns are computed
+    # and thrown away by the caller. Each kept entry is the sequential dot product.
     nan = cell[0]
-    batch, rows, depth = a.shape
-    cols = bt.shape[2]
+    batch, padded_rows, depth = a.shape
+    padded_cols = bt.shape[2]
     a_base = a.ctypes.data
     b_base = bt.ctypes.data
     c_base = out.ctypes.data
-    blocks = rows // TILE_ROWS
-    leftover_rows = rows - blocks * TILE_ROWS
-    per_batch = blocks + leftover_rows
-    for task in prange(batch * per_batch):
-        bi = task // per_batch
-        t = task - bi * per_batch
-        if t < blocks:
-            i0 = t * TILE_ROWS
-            count = TILE_ROWS
-        else:
-            i0 = blocks * TILE_ROWS + (t - blocks)
-            count = 1
+    blocks = padded_rows // TILE_ROWS
+    for task in prange(batch * blocks):
+        bi = task // blocks
+        i0 = (task - bi * blocks) * TILE_ROWS
+        a_row = a_base + ((bi * padded_rows + i0) * depth) * 4
+        c_row = c_base + ((bi * padded_rows + i0) * padded_cols) * 4
+        b_batch = b_base + (bi * depth * padded_cols) * 4
+        stride = padded_cols * 4
         j = 0
-        if count == TILE_ROWS:
-            a_row = a_base + ((bi * rows + i0) * depth) * 4
-            c_row = c_base + ((bi * rows + i0) * cols) * 4
-            b_batch = b_base + (bi * depth * cols) * 4
-            while j + 32 <= cols:
-                tile_4x32(
-                    a_row, depth * 4, b_batch + j * 4, cols * 4, c_row + j * 4, cols * 4, depth
-                )
-                j += 32
-            while j + 16 <= cols:
-                tile_4x16(
-                    a_row, depth * 4, b_batch + j * 4, cols * 4, c_row + j * 4, cols * 4, depth
-                )
-                j += 16
-        for i in range(i0, i0 + count):
-            for jj in range(j, cols):
-                out[bi, i, jj] = ZERO
-            for k in range(depth):
-                av = a[bi, i, k]
-                for jj in range(j, cols):
-                    out[bi, i, jj] = out[bi, i, jj] + av * bt[bi, k, jj]
+        while j + 32 <= padded_cols:
+            tile_4x32(a_row, depth * 4, b_batch + j * 4, stride, c_row + j * 4, stride, depth)
+            j += 32
+        if j < padded_cols:
+            tile_4x16(a_row, depth * 4, b_batch + j * 4, stride, c_row + j * 4, stride, depth)
+        for i in range(i0, min(i0 + TILE_ROWS, rows)):
             for jj in range(cols):
                 out[bi, i, jj] = _canon(out[bi, i, jj], nan)
+
+
+@njit(cache=True, error_model="numpy")
+def _transpose_last(x: np.ndarray, out: np.ndarray) -> None:
+    # out[b, c, r] = x[b, r, c], in 16x16 blocks (cache-friendly); columns of out past
+    # x's rows are zero (the padding of matmul_nt's packed operand).
+    batch, rows, cols = x.shape
+    width = out.shape[2]
+    for bi in range(batch):
+        for r0 in range(0, rows, 16):
+            r1 = min(r0 + 16, rows)
+            for c0 in range(0, cols, 16):
+                c1 = min(c0 + 16, cols)
+                for c in range(c0, c1):
+                    for r in range(r0, r1):
+                        out[bi, c, r] = x[bi, r, c]
+        for c in range(cols):
+            for r in range(rows, width):
+                out[bi, c, r] = ZERO
 
 
 _sum_serial, _sum_parallel = _twins(_sum_kernel)
@@ -447,27 +450,30 @@ def _col2im_kernel(
     ow: int,
     cell: np.ndarray,
 ) -> None:
+    # (ky, kx) outermost: every pixel receives its contributions in increasing (ky, kx),
+    # one rounded add each, starting from +0 (a pixel gets at most one per (ky, kx)).
     nan = cell[0]
     batch, channels, height, width = out.shape
     for b in range(batch):
         for c in range(channels):
             for y in range(height):
                 for xx in range(width):
-                    acc = ZERO
-                    for ky in range(kernel):
-                        ty = y + padding - ky
-                        if ty < 0 or ty % stride != 0 or ty // stride >= oh:
+                    out[b, c, y, xx] = ZERO
+            for ky in range(kernel):
+                for kx in range(kernel):
+                    col = (c * kernel + ky) * kernel + kx
+                    for oy in range(oh):
+                        y = oy * stride - padding + ky
+                        if y < 0 or y >= height:
                             continue
-                        oy = ty // stride
-                        for kx in range(kernel):
-                            tx = xx + padding - kx
-                            if tx < 0 or tx % stride != 0 or tx // stride >= ow:
-                                continue
-                            ox = tx // stride
-                            row = (b * oh + oy) * ow + ox
-                            col = (c * kernel + ky) * kernel + kx
-                            acc = acc + cols[row, col]
-                    out[b, c, y, xx] = _canon(acc, nan)
+                        for ox in range(ow):
+                            xx = ox * stride - padding + kx
+                            if 0 <= xx < width:
+                                row = (b * oh + oy) * ow + ox
+                                out[b, c, y, xx] = out[b, c, y, xx] + cols[row, col]
+            for y in range(height):
+                for xx in range(width):
+                    out[b, c, y, xx] = _canon(out[b, c, y, xx], nan)
 
 
 @njit(cache=True, error_model="numpy")
@@ -498,9 +504,25 @@ def _causal_fill_kernel(x: np.ndarray, value: F32, out: np.ndarray, cell: np.nda
                 out[b, i, j] = _canon(x[b, i, j], nan) if j <= i else value
 
 
+def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """numpy's broadcast of two shapes; ``ValueError`` when they do not broadcast."""
+    if a == b:
+        return a
+    if len(a) < len(b):
+        a = (1,) * (len(b) - len(a)) + a
+    elif len(b) < len(a):
+        b = (1,) * (len(a) - len(b)) + b
+    out = []
+    for x, y in zip(a, b, strict=True):
+        if x != y and x != 1 and y != 1:
+            raise ValueError(f"shapes {a} and {b} do not broadcast")
+        out.append(y if x == 1 else x)
+    return tuple(out)
+
+
 def _three_axes(shape: Sequence[int], axis: int) -> tuple[int, int, int]:
-    outer = int(np.prod(shape[:axis], dtype=np.int64))
-    inner = int(np.prod(shape[axis + 1 :], dtype=np.int64))
+    outer = math.prod(shape[:axis])
+    inner = math.prod(shape[axis + 1 :])
     return outer, int(shape[axis]), inner
 
 
@@ -526,27 +548,16 @@ class CpuKernels(Kernels):
 
     # elementwise: operands are broadcast (materialized) to the result's shape first
     def _flat(self, value: Operand, shape: tuple[int, ...]) -> np.ndarray:
-        array = np.asarray(value, dtype=np.float32)
-        if array.shape != shape:
-            array = np.broadcast_to(array, shape)
-        return np.ascontiguousarray(array).reshape(-1)
+        if isinstance(value, np.ndarray) and value.shape == shape:
+            return value.reshape(-1)
+        full = np.empty(shape, dtype=np.float32)
+        full[...] = value
+        return full.reshape(-1)
 
     def _binary(self, op: int, a: Operand, b: Operand) -> np.ndarray:
-        a_array, b_array = isinstance(a, np.ndarray), isinstance(b, np.ndarray)
-        if a_array and b_array and a.shape == b.shape:
-            shape = a.shape
-            flat_a, flat_b = a.reshape(-1), b.reshape(-1)
-        elif a_array and not b_array:
-            shape = a.shape
-            flat_a, flat_b = a.reshape(-1), np.full(a.size, b, dtype=np.float32)
-        elif b_array and not a_array:
-            shape = b.shape
-            flat_a, flat_b = np.full(b.size, a, dtype=np.float32), b.reshape(-1)
-        else:
-            shape = np.broadcast_shapes(np.shape(a), np.shape(b))
-            flat_a, flat_b = self._flat(a, shape), self._flat(b, shape)
+        shape = broadcast_shape(np.shape(a), np.shape(b))
         out = np.empty(shape, dtype=np.float32)
-        _binary_flat(op, flat_a, flat_b, out.reshape(-1), _NAN_CELL)
+        _binary_flat(op, self._flat(a, shape), self._flat(b, shape), out.reshape(-1), _NAN_CELL)
         return out
 
     def add(self, a: Operand, b: Operand) -> np.ndarray:
@@ -580,7 +591,7 @@ class CpuKernels(Kernels):
         return self._binary(_LDEXP, x, n)
 
     def select(self, cond: Operand, a: Operand, b: Operand) -> np.ndarray:
-        shape = np.broadcast_shapes(np.shape(cond), np.shape(a), np.shape(b))
+        shape = broadcast_shape(broadcast_shape(np.shape(cond), np.shape(a)), np.shape(b))
         out = np.empty(shape, dtype=np.float32)
         c, x, y = (self._flat(v, shape) for v in (cond, a, b))
         _select_flat(c, x, y, out.reshape(-1), _NAN_CELL)
@@ -668,24 +679,41 @@ class CpuKernels(Kernels):
         rows, depth = a.shape[-2:]
         cols = b.shape[-2]
         if cols < 16 <= rows:
-            # Too few columns for a vector tile: C^T = matmul_nt(B, A) holds the same dot
-            # products, each in the same k order, so compute it and transpose back.
-            return np.ascontiguousarray(np.swapaxes(self.matmul_nt(b, a), -1, -2))
-        batch = int(np.prod(lead, dtype=np.int64))
+            # Few columns waste most of a vector tile: C^T = matmul_nt(B, A) holds the same
+            # dot products, each in the same k order, so compute it and transpose back.
+            return self.transpose(self.matmul_nt(b, a), [*range(len(lead)), -1, -2])
+        batch = math.prod(lead)
+        padded_rows = -(-rows // TILE_ROWS) * TILE_ROWS
+        padded_cols = -(-cols // 16) * 16
         a3 = np.ascontiguousarray(a).reshape(batch, rows, depth)
-        bt = np.ascontiguousarray(np.swapaxes(b.reshape(batch, cols, depth), 1, 2))
-        out = np.empty((batch, rows, cols), dtype=np.float32)
-        work = batch * rows * cols * max(depth, 1)
-        if work >= PARALLEL_MIN_WORK and batch * rows > 1:
+        if padded_rows != rows:
+            grown = np.zeros((batch, padded_rows, depth), dtype=np.float32)
+            grown[:, :rows] = a3
+            a3 = grown
+        bt = np.empty((batch, depth, padded_cols), dtype=np.float32)
+        _transpose_last(np.ascontiguousarray(b).reshape(batch, cols, depth), bt)
+        out = np.empty((batch, padded_rows, padded_cols), dtype=np.float32)
+        work = batch * padded_rows * padded_cols * max(depth, 1)
+        if work >= PARALLEL_MIN_WORK and batch * padded_rows > TILE_ROWS:
             with LAUNCH_LOCK:
-                _matmul_parallel(a3, bt, out, _NAN_CELL)
+                _matmul_parallel(a3, bt, out, rows, cols, _NAN_CELL)
         else:
-            _matmul_serial(a3, bt, out, _NAN_CELL)
+            _matmul_serial(a3, bt, out, rows, cols, _NAN_CELL)
+        if padded_rows != rows or padded_cols != cols:
+            out = np.ascontiguousarray(out[:, :rows, :cols])
         return out.reshape((*lead, rows, cols))
 
     # data movement
     def transpose(self, x: np.ndarray, perm: Sequence[int]) -> np.ndarray:
-        return np.ascontiguousarray(np.transpose(x, tuple(perm)))
+        order = [p % x.ndim for p in perm]
+        lead = list(range(x.ndim - 2))
+        if x.ndim >= 2 and order == [*lead, x.ndim - 1, x.ndim - 2] and x.size:
+            rows, cols = x.shape[-2:]
+            batch = math.prod(x.shape[:-2])
+            out = np.empty((batch, cols, rows), dtype=np.float32)
+            _transpose_last(np.ascontiguousarray(x).reshape(batch, rows, cols), out)
+            return out.reshape((*x.shape[:-2], cols, rows))
+        return np.ascontiguousarray(np.transpose(x, tuple(order)))
 
     def reshape(self, x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
         return np.ascontiguousarray(x).reshape(tuple(shape))

@@ -9,12 +9,14 @@ attached, appends the op record with the tensor roots of inputs and output.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from agents.commitment import merkle_root, state_root, tensor_root
+from agents.exact.cpu import broadcast_shape
 from agents.exact.errors import ExactError
 from agents.exact.float32 import INTEGER_LIMIT
 from agents.exact.kernels import Array, Kernels
@@ -31,7 +33,8 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _shape(value: Any) -> tuple[int, ...]:
-    return tuple(int(d) for d in value.shape)
+    # numpy shapes are tuples of ints and torch.Size is a tuple subclass of ints.
+    return tuple(value.shape)
 
 
 class Tracer:
@@ -161,10 +164,11 @@ class ExactOps:
                 values.append(operand)
         if not inputs:
             raise ExactError(f"{op.name.lower()}: at least one operand must be an array")
-        first = inputs[0].shape
-        if any(v.shape != first for v in inputs[1:]):
+        shape = _shape(inputs[0])
+        if len(inputs) > 1:
             try:
-                np.broadcast_shapes(*(_shape(v) for v in inputs))
+                for other in inputs[1:]:
+                    shape = broadcast_shape(shape, _shape(other))
             except ValueError as exc:
                 shapes = ", ".join(str(_shape(v)) for v in inputs)
                 raise ExactError(f"{op.name.lower()}: shapes {shapes} do not broadcast") from exc
@@ -288,7 +292,7 @@ class ExactOps:
     def reshape(self, x: Array, shape: Sequence[int]) -> Array:
         """Same values in row-major order with another shape (attributes: the shape)."""
         dims = [int(d) for d in shape]
-        if int(np.prod(dims, dtype=np.int64)) != int(np.prod(_shape(x), dtype=np.int64)):
+        if math.prod(dims) != math.prod(_shape(x)):
             raise ExactError(f"reshape: cannot view shape {_shape(x)} as {tuple(dims)}")
         out = self.kernels.reshape(x, dims)
         self._record(Op.RESHAPE, dims, [x], out)

@@ -22,7 +22,7 @@ from agents.learning.distance import group_distances
 from agents.learning.layout import PARAM_PREFIX
 from agents.learning.models import build_model
 from agents.learning.task import Task
-from tests.exact.tasks import EXAMPLE_NAMES, example_task
+from tests.exact.tasks import EXAMPLE_NAMES, TAU, example_task
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def test_paths_and_fusion_give_the_same_bits(name: str) -> None:
 
 
 def test_trace_is_well_formed() -> None:
-    task = example_task("digits-mlp")
+    task = example_task("mlp")
     start = task.initial_state()
     session = get_backend("exact").start(task, start, trace=True)
     states = []
@@ -66,7 +66,7 @@ def test_trace_is_well_formed() -> None:
 
 
 def test_distances_measure_a_difference() -> None:
-    task = example_task("digits-mlp")
+    task = example_task("mlp")
     start = task.initial_state()
     session = get_backend("exact").start(task, start)
     session.run(task.batches(0, 2))
@@ -105,7 +105,7 @@ def test_processes_and_thread_counts_agree() -> None:
 
 
 def test_bad_input_is_refused() -> None:
-    task = example_task("digits-mlp")
+    task = example_task("mlp")
     start = task.initial_state()
     with pytest.raises(BackendError, match="does not fit"):
         get_backend("exact").start(task, {k: v for k, v in start.items() if k != "step"})
@@ -152,8 +152,7 @@ def test_one_segment_stays_within_the_examples_tau(name: str) -> None:
         session.run(batches)
         states.append(session.state())
     distances = group_distances(start, states[0], states[1], "l2", 1e-12)
-    tau = task.spec.verification.tau
-    assert tau is not None and max(distances.values()) <= tau, distances
+    assert max(distances.values()) <= TAU, distances
 
 
 def _converges_like_native(name: str, steps: int) -> None:
@@ -166,10 +165,10 @@ def _converges_like_native(name: str, steps: int) -> None:
 
 
 def test_mlp_converges_like_native() -> None:
-    _converges_like_native("digits-mlp", 300)
+    _converges_like_native("mlp", 300)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["digits-cnn", "char-transformer"])
+@pytest.mark.parametrize("name", ["cnn", "transformer"])
 def test_converges_like_native(name: str) -> None:
     _converges_like_native(name, 300)
