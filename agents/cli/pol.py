@@ -137,7 +137,8 @@ def _randomness(text: str) -> bytes:
 @click.option("--randomness", required=True, help="32 bytes, hex: selects the segments.")
 @click.option("--backend", default=None, help="Replayer backend (default: exact if present).")
 @click.option("--tau", type=float, default=None, help="Threshold (tolerant mode; default: spec).")
-@click.option("--device", default=None, help="Torch device for the native backend.")
+@click.option("--device", default=None, help="Torch device for the replayer.")
+@click.option("--trace", is_flag=True, help="Record every replay's trace root (slower).")
 def verify_command(
     spec_path: Path,
     proof_dir: Path,
@@ -145,6 +146,7 @@ def verify_command(
     backend: str | None,
     tau: float | None,
     device: str | None,
+    trace: bool,
 ) -> None:
     """Verify the proof in PROOF against SPEC; exit 0 pass, 1 fail, 2 unusable input."""
     seed = _randomness(randomness)
@@ -162,7 +164,15 @@ def verify_command(
         _emit({"verdict": "fail", "segments": [], "reasons": [str(exc)]})
         raise click.exceptions.Exit(1) from None
     verdict = verify(
-        task, manifest, store, seed, replayer, spec_cid=spec_cid, tau=tau, manifest_cid=manifest_cid
+        task,
+        manifest,
+        store,
+        seed,
+        replayer,
+        spec_cid=spec_cid,
+        tau=tau,
+        manifest_cid=manifest_cid,
+        trace=trace,
     )
     _emit(verdict.to_json())
     if not verdict.passed:

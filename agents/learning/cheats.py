@@ -68,6 +68,7 @@ def write_proof(
 ) -> Manifest:
     """Store claimed checkpoints ``states`` (S + 1) and ``batches`` (S) and build their manifest."""
     k = task.spec.checkpoint_interval
+    store.put_bytes(task.spec.canonical_bytes())
     checkpoints, segments, roots = [], [], []
     for i, state in enumerate(states):
         root = state_root(state)

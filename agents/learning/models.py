@@ -12,7 +12,8 @@ checkpoint they appear as ``param/<module path>`` (see ``agents.learning.layout`
 - mlp: ``layers.<i>.weight|bias``
 - cnn: ``convs.<i>.weight|bias``, then ``linears.<i>.weight|bias``
 - transformer: ``tokens.weight``, ``positions.weight``,
-  ``blocks.<i>.norm1.weight|bias``, ``blocks.<i>.attention.query|key|value|output.weight|bias``,
+  ``blocks.<i>.norm1.weight|bias``, ``blocks.<i>.attention.query|value|output.weight|bias``,
+  ``blocks.<i>.attention.key.weight`` (no bias),
   ``blocks.<i>.norm2.weight|bias``, ``blocks.<i>.mlp_in.weight|bias``,
   ``blocks.<i>.mlp_out.weight|bias``, ``norm.weight|bias``, ``head.weight|bias``
 """
@@ -87,7 +88,9 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.heads = heads
         self.query = nn.Linear(width, width)
-        self.key = nn.Linear(width, width)
+        # No key bias: it adds the same amount to every score of a query, which softmax
+        # ignores, so its true gradient is zero and Adam would amplify rounding noise into steps.
+        self.key = nn.Linear(width, width, bias=False)
         self.value = nn.Linear(width, width)
         self.output = nn.Linear(width, width)
         # 1/sqrt(head width) rounded once to binary32: a constant, not a libm call at run time.

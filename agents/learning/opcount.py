@@ -9,7 +9,7 @@ the batch size; a transcendental composite (exp, log) counts as ``EXP_OPS`` or
 - ReLU: one per element; adding residuals or positions: one per element;
 - ``LayerNorm(d)``: ``7d + 4``;
 - attention with ``h`` heads over ``T`` positions (head width ``e``): the four
-  linears, ``h·T·T·(2e + 1)`` for the scaled scores, ``h·T·T`` for the mask,
+  linears (the key's has no bias), ``h·T·T·(2e + 1)`` for the scaled scores, ``h·T·T`` for the mask,
   ``h·T·T·(4 + EXP_OPS)`` for the softmax, ``h·T·e·2T`` for ``weights @ v``;
 - loss: cross-entropy ``C·(3 + EXP_OPS) + LOG_OPS + 2`` per row of ``C`` logits,
   mean squared error ``3`` per output.
@@ -81,7 +81,8 @@ def forward_ops_per_sample(spec: TaskSpec) -> int:
     else:
         t, d, h = model.context, model.width, model.heads
         e = d // h
-        attention = 4 * t * _linear(d, d) + h * t * t * (2 * e + 1 + 1 + 4 + EXP_OPS)
+        # Four linears, the key's without a bias.
+        attention = 4 * t * _linear(d, d) - t * d + h * t * t * (2 * e + 1 + 1 + 4 + EXP_OPS)
         attention += h * t * e * 2 * t
         mlp = t * (_linear(d, model.ff) + model.ff + _linear(model.ff, d))
         norms = 2 * t * (7 * d + 4)

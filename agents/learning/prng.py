@@ -103,24 +103,23 @@ def permutation(seed: int, label: str, n: int) -> np.ndarray:
 
     For ``i`` from ``n − 1`` down to 1: ``j = below(i + 1)``, swap positions ``i`` and ``j``.
     """
-    stream = Stream(seed, label)
     order = list(range(n))
-    # Words are drawn n − 1 at a time (a rejection, probability below n / 2**64
-    # per draw, only means one more word is read, in stream order).
-    draws: list[int] = []
-    position = 0
-    i = n - 1
-    while i >= 1:
-        if position == len(draws):
-            draws, position = stream.take(i), 0
-        x = draws[position]
-        position += 1
-        bound = i + 1
-        if x >= _TWO64 - _TWO64 % bound:
-            continue
-        j = x % bound
+    if n < 2:
+        return np.array(order, dtype=np.int64)
+    # Fast path: the first n − 1 words, all accepted (a rejection has probability
+    # below n / 2**64 per draw); the draws j are then computed at once.
+    bounds = np.arange(n, 1, -1, dtype=np.uint64)  # i + 1 for i = n − 1 … 1
+    draws = words(seed, label, n - 1)
+    remainders = (np.uint64(0) - bounds) % bounds  # 2**64 mod (i + 1)
+    if not (draws > np.uint64(_TWO64 - 1) - remainders).any():
+        picks = (draws % bounds).tolist()
+        for i, j in zip(range(n - 1, 0, -1), picks, strict=True):
+            order[i], order[j] = order[j], order[i]
+        return np.array(order, dtype=np.int64)
+    stream = Stream(seed, label)
+    for i in range(n - 1, 0, -1):
+        j = stream.below(i + 1)
         order[i], order[j] = order[j], order[i]
-        i -= 1
     return np.array(order, dtype=np.int64)
 
 

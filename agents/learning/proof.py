@@ -26,7 +26,7 @@ import contextlib
 import json
 import os
 import re
-import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -268,9 +268,12 @@ class ProofDirectory(ArtifactStore):
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    # One temporary name per process and thread: cheaper than mkstemp, and no two
+    # writers share one.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
     try:
-        with os.fdopen(fd, "wb") as out:
+        with tmp.open("wb") as out:
             out.write(data)
         os.replace(tmp, path)
     except BaseException:

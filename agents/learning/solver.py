@@ -21,7 +21,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -38,7 +37,6 @@ from agents.learning.proof import (
     encode_batches,
     encode_checkpoint,
     encode_model,
-    read_json_file,
     write_atomically,
 )
 from agents.learning.task import Task
@@ -56,7 +54,12 @@ class SolverError(VeritrainError):
 
 @dataclass
 class Journal:
-    """What a solver has durably written so far; ``path`` is ``None`` when nothing is kept."""
+    """What a solver has durably written so far; ``path`` is ``None`` when nothing is kept.
+
+    On disk: JSON lines, a header ``{"format", "spec", "backend"}`` and then one line
+    per stored checkpoint, ``{"checkpoint": {...}, "segment": {...} | null}``. A line cut
+    short by a crash is ignored.
+    """
 
     path: Path | None
     spec: str
@@ -64,40 +67,70 @@ class Journal:
     checkpoints: list[CheckpointEntry]
     segments: list[SegmentEntry]
 
-    def save(self) -> None:
+    def start(self) -> None:
+        """Rewrite the file from the entries held (after a resume dropped some)."""
         if self.path is None:
             return
-        data = {
-            "format": JOURNAL_FORMAT,
-            "spec": self.spec,
-            "backend": self.backend,
-            "checkpoints": [c.model_dump() for c in self.checkpoints],
-            "segments": [s.model_dump() for s in self.segments],
-        }
-        write_atomically(self.path, json.dumps(data).encode())
+        lines = [json.dumps({"format": JOURNAL_FORMAT, "spec": self.spec, "backend": self.backend})]
+        for checkpoint in self.checkpoints:
+            segment = self.segments[checkpoint.index - 1] if checkpoint.index else None
+            lines.append(self._line(checkpoint, segment))
+        write_atomically(self.path, "".join(line + "\n" for line in lines).encode())
+
+    @staticmethod
+    def _line(checkpoint: CheckpointEntry, segment: SegmentEntry | None) -> str:
+        return json.dumps(
+            {
+                "checkpoint": checkpoint.model_dump(),
+                "segment": segment.model_dump() if segment is not None else None,
+            }
+        )
+
+    def append(self, checkpoint: CheckpointEntry, segment: SegmentEntry | None) -> None:
+        """Record a stored checkpoint (and the segment that ends there)."""
+        if segment is not None:
+            self.segments.append(segment)
+        self.checkpoints.append(checkpoint)
+        if self.path is not None:
+            with self.path.open("a") as out:
+                out.write(self._line(checkpoint, segment) + "\n")
 
     @classmethod
     def load(cls, path: Path | None, spec: str, backend: str) -> Journal:
         """The journal at ``path`` if it belongs to this spec and backend, else an empty one."""
-        raw: Any = read_json_file(path) if path is not None else None
         fresh = cls(path, spec, backend, [], [])
-        if not isinstance(raw, dict) or raw.get("format") != JOURNAL_FORMAT:
+        if path is None or not path.exists():
             return fresh
-        if raw.get("spec") != spec:
+        lines = path.read_bytes().split(b"\n")
+        try:
+            header = json.loads(lines[0])
+        except ValueError:
+            return fresh
+        if not isinstance(header, dict) or header.get("format") != JOURNAL_FORMAT:
+            return fresh
+        if header.get("spec") != spec:
+            raise SolverError(f"{path} belongs to another task ({header.get('spec')})")
+        if header.get("backend") != backend:
             raise SolverError(
-                f"{path} belongs to another task ({raw.get('spec')}); use a new --out"
-            )
-        if raw.get("backend") != backend:
-            raise SolverError(
-                f"{path} was written by backend {raw.get('backend')!r}, not {backend!r}: "
+                f"{path} was written by backend {header.get('backend')!r}, not {backend!r}: "
                 "a proof is trained with one backend"
             )
-        try:
-            checkpoints = [CheckpointEntry.model_validate(c) for c in raw["checkpoints"]]
-            segments = [SegmentEntry.model_validate(s) for s in raw["segments"]]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SolverError(f"{path} is damaged ({exc}); remove it to start over") from None
-        return cls(path, spec, backend, checkpoints, segments)
+        for line in lines[1:]:
+            try:
+                record = json.loads(line)
+                checkpoint = CheckpointEntry.model_validate(record["checkpoint"])
+                segment = record["segment"]
+                segment = SegmentEntry.model_validate(segment) if segment is not None else None
+            except (ValueError, KeyError, TypeError):
+                break  # a line cut short by a crash, and anything after it
+            if checkpoint.index != len(fresh.checkpoints) or (segment is None) != (
+                checkpoint.index == 0
+            ):
+                break
+            if segment is not None:
+                fresh.segments.append(segment)
+            fresh.checkpoints.append(checkpoint)
+        return fresh
 
 
 def _resume_point(journal: Journal, store: ArtifactStore) -> State | None:
@@ -118,27 +151,41 @@ def _resume_point(journal: Journal, store: ArtifactStore) -> State | None:
 
 
 class _Writer:
-    """One background thread that stores checkpoints in order and keeps the journal."""
+    """Stores checkpoints in order and keeps the journal, in a thread or inline.
 
-    def __init__(self, store: ArtifactStore, journal: Journal, k: int) -> None:
+    Inline is the default: the work per checkpoint is small, and a Python thread
+    holding the GIL makes the training loop wait up to a switch interval (5 ms)
+    each time it wants the GIL back, which costs more than the writing itself.
+    """
+
+    def __init__(
+        self, store: ArtifactStore, journal: Journal, k: int, background: bool = False
+    ) -> None:
         self._store = store
         self._journal = journal
         self._k = k
         self._jobs: queue.Queue[tuple[int, State, np.ndarray | None] | None] = queue.Queue(8)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name="checkpoint-writer", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._loop, name="checkpoint-writer")
+            self._thread.daemon = True
+            self._thread.start()
 
     def submit(self, index: int, state: State, batches: np.ndarray | None) -> None:
-        """Queue checkpoint ``index`` (and, when given, the batches of segment ``index − 1``)."""
+        """Store checkpoint ``index`` (and, when given, the batches of segment ``index − 1``)."""
         if self._error is not None:
             raise SolverError(f"writing checkpoints failed: {self._error}") from self._error
-        self._jobs.put((index, state, batches))
+        if self._thread is None:
+            self._write(index, state, batches)
+        else:
+            self._jobs.put((index, state, batches))
 
     def close(self) -> None:
         """Wait until everything queued is stored; re-raise a failure of the writer."""
-        self._jobs.put(None)
-        self._thread.join()
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
         if self._error is not None:
             raise SolverError(f"writing checkpoints failed: {self._error}") from self._error
 
@@ -155,18 +202,16 @@ class _Writer:
                 self._error = exc
 
     def _write(self, index: int, state: State, batches: np.ndarray | None) -> None:
+        entry = None
         if batches is not None:
             segment = index - 1
             cid = self._store.put_bytes(encode_batches(batches, segment * self._k))
             entry = SegmentEntry(index=segment, start=segment, end=index, batches=cid)
-            self._journal.segments.append(entry)
         cid = self._store.put_bytes(encode_checkpoint(state))
         root = state_root(state).hex()
         step = step_of(state)
-        self._journal.checkpoints.append(
-            CheckpointEntry(index=index, step=step, cid=cid, state_root=root)
-        )
-        self._journal.save()
+        checkpoint = CheckpointEntry(index=index, step=step, cid=cid, state_root=root)
+        self._journal.append(checkpoint, entry)
 
 
 def train(
@@ -177,6 +222,7 @@ def train(
     spec_cid: str | None = None,
     journal_path: Path | None = None,
     progress: Progress | None = None,
+    background_writer: bool = False,
 ) -> Manifest:
     """Train ``task`` with ``backend``, write every artifact to ``store``, return the manifest.
 
@@ -184,11 +230,14 @@ def train(
     continues after the last checkpoint the journal records.
     """
     spec = task.spec
-    spec_cid = spec_cid or store.put_bytes(spec.canonical_bytes())
+    # The spec travels with its proof, so an exported proof is complete.
+    stored = store.put_bytes(spec.canonical_bytes())
+    spec_cid = spec_cid or stored
     k = spec.checkpoint_interval
     journal = Journal.load(journal_path, spec_cid, backend.name)
     state = _resume_point(journal, store)
-    writer = _Writer(store, journal, k)
+    journal.start()
+    writer = _Writer(store, journal, k, background_writer)
     try:
         if state is None:
             state = task.initial_state()

@@ -308,7 +308,7 @@ def parameter_count(model: MLPSpec | CNNSpec | TransformerSpec) -> int:
         widths = [features, *model.hidden, model.outputs]
         return total + sum(a * b + b for a, b in itertools.pairwise(widths))
     d = model.width
-    block = 4 * (d * d + d) + 2 * 2 * d + (d * model.ff + model.ff) + (model.ff * d + d)
+    block = 4 * d * d + 3 * d + 2 * 2 * d + (d * model.ff + model.ff) + (model.ff * d + d)
     return (
         (model.vocab + model.context) * d
         + model.layers * block

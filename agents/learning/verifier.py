@@ -74,9 +74,10 @@ class Replayer:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
-    def replay(self, task: Task, start: State, batches: np.ndarray) -> Replay:
-        """Run ``batches`` (one row per step) from ``start``; return the end state."""
-        session = self.backend.start(task, start, trace=True)
+    def replay(self, task: Task, start: State, batches: np.ndarray, trace: bool = False) -> Replay:
+        """Run ``batches`` (one row per step) from ``start``; return the end state (and, with
+        ``trace`` and a tracing backend, the root of the replay's trace)."""
+        session = self.backend.start(task, start, trace=trace)
         session.run(batches)
         return Replay(session.state(), session.trace_root())
 
@@ -247,10 +248,13 @@ def verify(
     spec_cid: str,
     tau: float | None = None,
     manifest_cid: str | None = None,
+    trace: bool = False,
 ) -> Verdict:
     """Check ``manifest`` (artifacts in ``store``) against ``task`` and replay selected segments.
 
     ``tau`` overrides the spec's threshold in tolerant mode; exact mode always uses 0.
+    ``trace`` asks the replayer for the trace root of every replay (what a verifier
+    posts on chain; the exact backend records one, at some cost in time).
     Raises ``VerificationInputError`` when no threshold is known or the randomness is malformed.
     """
     spec = task.spec
@@ -278,7 +282,9 @@ def verify(
         verdict.selected = sampled + extra
         for index in verdict.selected:
             verdict.segments.append(
-                _replay_segment(task, proof, replayer, index, index in sampled, threshold, exact)
+                _replay_segment(
+                    task, proof, replayer, index, index in sampled, threshold, exact, trace
+                )
             )
     except RejectionError as exc:
         verdict.reasons.append(str(exc))
@@ -286,9 +292,11 @@ def verify(
     for segment in verdict.segments:
         if not segment.passed:
             verdict.reasons.append(
-                f"segment {segment.index}: distance {segment.distance:.3g} exceeds τ={threshold:g}"
-                if not exact or segment.distance > 0
-                else f"segment {segment.index}: the replay's state root differs from the claim"
+                f"segment {segment.index}: the replay's state root differs from the claim "
+                f"(distance {segment.distance:.3g})"
+                if exact
+                else f"segment {segment.index}: distance {segment.distance:.3g} exceeds "
+                f"τ={threshold:g}"
             )
     return verdict
 
@@ -314,10 +322,11 @@ def _replay_segment(
     sampled: bool,
     tau: float,
     exact: bool,
+    trace: bool,
 ) -> SegmentVerdict:
     start, claimed = proof.checkpoint(index), proof.checkpoint(index + 1)
     batches = proof.batches(index)
-    replay = replayer.replay(task, start, batches)
+    replay = replayer.replay(task, start, batches, trace)
     spec = task.spec.verification
     distances = group_distances(start, claimed, replay.state, spec.metric, spec.epsilon)
     distance = segment_distance(distances)

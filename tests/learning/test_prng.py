@@ -120,3 +120,20 @@ def test_layer_norm_starts_at_one_and_zero_and_seed_changes_draws() -> None:
     other = initial_state(spec.model_copy(update={"seed": spec.seed + 1}))
     assert not np.array_equal(state["param/tokens.weight"], other["param/tokens.weight"])
     assert np.array_equal(state["param/tokens.weight"], initial_state(spec)["param/tokens.weight"])
+
+
+def test_permutation_falls_back_to_word_by_word_on_a_rejection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import agents.learning.prng as prng
+
+    expected = permutation(9, "order/epoch/0", 50)
+    real = prng.words
+
+    def rejecting(seed: int, label: str, count: int, first_block: int = 0) -> np.ndarray:
+        out = real(seed, label, count, first_block).copy()
+        out[3] = np.uint64(2**64 - 1)  # past the last full range of any bound but 1
+        return out
+
+    monkeypatch.setattr(prng, "words", rejecting)
+    assert permutation(9, "order/epoch/0", 50).tolist() == expected.tolist()

@@ -92,3 +92,18 @@ def test_damaged_last_checkpoint_is_retrained(workspace: Workspace, tmp_path: Pa
     assert resumed == train(*args, spec_cid=workspace.spec_cid)
     for cid in resumed.cids()[1:]:
         workspace.store.get_bytes(cid)  # every artifact reads back with its CID
+
+
+def test_journal_cut_short_by_a_crash_is_read_up_to_the_cut(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal.json"
+    args = (workspace.task, workspace.store, workspace.backend)
+    with pytest.raises(CrashError):
+        train(*args, spec_cid=workspace.spec_cid, journal_path=journal, progress=_crash_at(30))
+    lines = journal.read_text().splitlines()
+    assert len(lines) >= 4
+    journal.write_text("\n".join(lines[:3]) + "\n" + lines[3][: len(lines[3]) // 2])
+    resumed = train(*args, spec_cid=workspace.spec_cid, journal_path=journal)
+    assert resumed == train(*args, spec_cid=workspace.spec_cid)
+    assert len(journal.read_text().splitlines()) == workspace.spec.segment_count + 2
