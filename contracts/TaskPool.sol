@@ -79,8 +79,8 @@ contract TaskPool is TaskEscrow {
         if (msg.value != bounty + fee) revert Errors.WrongValue(bounty + fee, msg.value);
         _checkCid(specCid);
         if (Hash.unwrap(specHash) == 0) revert Errors.EmptyCommitment();
-        if (Duration.unwrap(trainingWindow) == 0 || Duration.unwrap(trainingWindow) > Duration.unwrap(_maxTrainingWindow))
-        {
+        uint32 window = Duration.unwrap(trainingWindow);
+        if (window == 0 || window > Duration.unwrap(_maxTrainingWindow)) {
             revert Errors.TrainingWindowOutOfRange(trainingWindow, _maxTrainingWindow);
         }
 
@@ -344,7 +344,8 @@ contract TaskPool is TaskEscrow {
         t.record = Record.wrap(keccak256(abi.encode(t.record, topic0, taskId, party, keccak256(data))));
     }
 
-    /// @notice The same for an event without a party topic: record' = keccak256(record ‖ topic0 ‖ taskId ‖ keccak256(data)).
+    /// @notice The same for an event without a party topic:
+    ///         record' = keccak256(record ‖ topic0 ‖ taskId ‖ keccak256(data)).
     function _fold(Task storage t, bytes32 topic0, TaskId taskId, bytes memory data) private {
         t.record = Record.wrap(keccak256(abi.encode(t.record, topic0, taskId, keccak256(data))));
     }
