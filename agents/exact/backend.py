@@ -21,7 +21,7 @@ Results are identical for every option: that is the point of the backend.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import cast
 
 import numba
 import numpy as np
@@ -36,6 +36,7 @@ from agents.exact.models import build_exact_model
 from agents.exact.ops import ExactOps, Tracer
 from agents.exact.optim import adam_scalars, adam_update, sgd_update
 from agents.learning.backend import Backend, BackendError, Session, StepCallback, register_backend
+from agents.learning.distance import Metric
 from agents.learning.layout import (
     OPT_PREFIX,
     PARAM_PREFIX,
@@ -233,11 +234,14 @@ class ExactSession(Session):
     def trace_root(self) -> bytes | None:
         return None if self._tracer is None else self._tracer.segment.root()
 
-    def distances(
-        self, start: State, claimed: State, metric: Any, epsilon: float
-    ) -> tuple[dict[str, float], float]:
-        """Distances of PROTOCOL.md §3 between ``claimed`` and this session's state, computed
-        in exact ops; with a trace, they close it (``trace_root`` covers them)."""
+    def traced_distances(
+        self, start: State, claimed: State, metric: str, epsilon: float
+    ) -> dict[str, float]:
+        """Group distances of PROTOCOL.md §3 between ``claimed`` and this session's state,
+        computed in exact ops (``agents.exact.distance``); with a trace they close it, and
+        ``trace_root`` covers them."""
+        if metric not in ("l2", "linf"):
+            raise BackendError(f"unknown distance metric {metric!r} (l2 or linf)")
         kernels = self._kernels
         if self._tracer is not None:
             self._tracer.begin_distance()
@@ -245,12 +249,12 @@ class ExactSession(Session):
         claimed_arrays = {
             n: kernels.from_numpy(np.asarray(v, np.float32)) for n, v in claimed.items()
         }
-        result = traced_distances(
-            self._ops, start_arrays, claimed_arrays, self._arrays, metric, epsilon
+        groups, _segment = traced_distances(
+            self._ops, start_arrays, claimed_arrays, self._arrays, cast(Metric, metric), epsilon
         )
         if self._tracer is not None:
             self._tracer.end_step()
-        return result
+        return groups
 
 
 register_backend("exact", ExactBackend)

@@ -20,7 +20,7 @@ def replay(name: str) -> dict[str, str]:
     session = get_backend("exact").start(task, start, trace=True)
     session.run(task.segment_batches(0))
     end = session.state()
-    _groups, distance = session.distances(start, end, "l2", 1e-12)
+    distance = max(session.traced_distances(start, end, "l2", 1e-12).values())
     root = session.trace_root()
     assert root is not None
     return {"state_root": state_root(end).hex(), "trace_root": root.hex(), "distance": distance}

@@ -59,8 +59,9 @@ def test_trace_is_well_formed() -> None:
         assert merkle_root(list(last.inputs)) == last.output
         assert step.root() == merkle_root([r.digest() for r in step.records])
     assert segment.root() == session.trace_root()
-    groups, distance = session.distances(start, states[-1], "l2", 1e-12)
-    assert distance == 0.0 and set(groups) == {"param", "opt/exp_avg", "opt/exp_avg_sq"}
+    groups = session.traced_distances(start, states[-1], "l2", 1e-12)
+    assert set(groups) == {"param", "opt/exp_avg", "opt/exp_avg_sq"}
+    assert all(d == 0.0 for d in groups.values())
     assert session._tracer.segment.distance is not None
     assert session.trace_root() != segment.root()  # the distance closes the trace
 
@@ -74,14 +75,17 @@ def test_distances_measure_a_difference() -> None:
     claimed = dict(end)
     name = next(n for n in end if n.startswith(PARAM_PREFIX))
     claimed[name] = end[name] + np.float32(0.01)
-    groups, distance = session.distances(start, claimed, "l2", 1e-12)
+    groups = session.traced_distances(start, claimed, "l2", 1e-12)
     want = group_distances(start, claimed, end, "l2", 1e-12)
-    assert distance > 0 and abs(groups["param"] - want["param"]) <= 1e-5 * want["param"]
-    groups, distance = session.distances(start, claimed, "linf", 1e-12)
+    assert groups["param"] > 0 and abs(groups["param"] - want["param"]) <= 1e-5 * want["param"]
+    assert groups["opt/exp_avg"] == want["opt/exp_avg"] == 0
+    groups = session.traced_distances(start, claimed, "linf", 1e-12)
     want = group_distances(start, claimed, end, "linf", 1e-12)
     assert abs(groups["param"] - want["param"]) <= 1e-5 * want["param"]
     claimed[name] = end[name] * np.float32(np.inf)
-    assert session.distances(start, claimed, "l2", 1e-12)[1] == np.inf
+    assert session.traced_distances(start, claimed, "l2", 1e-12)["param"] == np.inf
+    with pytest.raises(BackendError, match="metric"):
+        session.traced_distances(start, claimed, "l1", 1e-12)
 
 
 def test_processes_and_thread_counts_agree() -> None:

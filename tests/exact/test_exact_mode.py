@@ -42,13 +42,14 @@ def proof(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Pat
     return spec_path, out
 
 
+@pytest.mark.parametrize("trace", [False, True], ids=["untraced", "traced"])
 def test_exact_proof_verifies_with_zero_distances(
-    proof: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+    proof: tuple[Path, Path], capsys: pytest.CaptureFixture[str], trace: bool
 ) -> None:
     spec_path, out = proof
     code, text = _cli(
         capsys, "pol", "verify", "--spec", str(spec_path), "--proof", str(out),
-        "--randomness", RANDOMNESS,
+        "--randomness", RANDOMNESS, *(["--trace"] if trace else []),
     )  # fmt: skip
     verdict = json.loads(text)
     assert code == 0 and verdict["verdict"] == "pass", verdict
@@ -58,6 +59,8 @@ def test_exact_proof_verifies_with_zero_distances(
         assert segment["distance"] == 0
         assert all(d == 0 for d in segment["distances"].values())
         assert segment["claimed_root"] == segment["replay_root"]
+        # With --trace, the trace root covers the replay and the distance computation.
+        assert (segment["trace_root"] is not None) == trace
 
 
 def test_one_flipped_bit_in_a_checkpoint_fails(
