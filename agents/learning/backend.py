@@ -52,6 +52,14 @@ class Session(ABC):
         """Root of the trace of the steps run so far (PROTOCOL.md §4), if this backend traces."""
         return None
 
+    def traced_distances(
+        self, start: State, claimed: State, metric: str, epsilon: float
+    ) -> dict[str, float] | None:
+        """The group distances (PROTOCOL.md §3) of ``claimed`` to this session's state,
+        computed as the last part of its trace (then covered by ``trace_root``), or
+        ``None`` where the backend does not compute them itself."""
+        return None
+
 
 class Backend(ABC):
     """Something that trains: ``start`` a session from a state, ``run`` steps, read ``state``."""

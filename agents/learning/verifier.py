@@ -31,7 +31,7 @@ import numpy as np
 
 from agents.commitment import state_root
 from agents.errors import VeritrainError
-from agents.learning.backend import Backend, backend_available
+from agents.learning.backend import Backend, Session, backend_available
 from agents.learning.distance import group_distances, norm_of_difference, segment_distance
 from agents.learning.layout import PARAM_PREFIX, State, layout_problems, parameters, step_of
 from agents.learning.proof import (
@@ -61,6 +61,8 @@ class Replay:
 
     state: State
     trace_root: bytes | None
+    # The live session, so the distance can be computed inside the replay's trace.
+    session: Session | None = None
 
 
 def default_replay_backend() -> str:
@@ -79,7 +81,7 @@ class Replayer:
         ``trace`` and a tracing backend, the root of the replay's trace)."""
         session = self.backend.start(task, start, trace=trace)
         session.run(batches)
-        return Replay(session.state(), session.trace_root())
+        return Replay(session.state(), session.trace_root(), session)
 
 
 @dataclass
@@ -328,7 +330,18 @@ def _replay_segment(
     batches = proof.batches(index)
     replay = replayer.replay(task, start, batches, trace)
     spec = task.spec.verification
-    distances = group_distances(start, claimed, replay.state, spec.metric, spec.epsilon)
+    trace_root = replay.trace_root
+    traced = None
+    if trace and replay.session is not None:
+        # A tracing backend computes the distance as the last part of its trace, so a
+        # disputed distance is adjudicable like any other op (PROTOCOL.md §3).
+        traced = replay.session.traced_distances(start, claimed, spec.metric, spec.epsilon)
+        if traced is not None:
+            trace_root = replay.session.trace_root()
+    if traced is not None:
+        distances = traced
+    else:
+        distances = group_distances(start, claimed, replay.state, spec.metric, spec.epsilon)
     distance = segment_distance(distances)
     claimed_root = proof.manifest.checkpoints[index + 1].state_root
     replay_root = state_root(replay.state).hex()
@@ -341,6 +354,6 @@ def _replay_segment(
         distances=distances,
         claimed_root=claimed_root,
         replay_root=replay_root,
-        trace_root=replay.trace_root.hex() if replay.trace_root is not None else None,
+        trace_root=trace_root.hex() if trace_root is not None else None,
         passed=passed,
     )
