@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup test test-all lint bench demo clean
 
 help:
-	@echo "make demo      set everything up, start a devnet and run one whole protocol round"
+	@echo "make demo      set everything up, start a devnet and run one whole protocol round (CHEAT=1: a cheating solver)"
 	@echo "make test      set everything up and run the fast test suite (lint included)"
 	@echo "make test-all  the whole suite, slow tests included"
 	@echo "make lint      ruff, mypy and slither"
@@ -70,8 +70,10 @@ test-all: setup lint
 bench: setup
 	$(PY) -m benchmarks
 
+# The solver, the verifier and the submitter run as separate agent processes on a fresh
+# devnet in .demo/; CHEAT=1 makes the solver fake half its segments.
 demo: setup
-	$(PY) -m scripts.demo_round
+	$(PY) -m agents.cli devnet demo --dir .demo $(if $(CHEAT),--cheat,)
 
 clean:
 	rm -rf $(VENV) node_modules build .solcx .pytest_cache .mypy_cache .ruff_cache .hypothesis

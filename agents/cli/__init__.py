@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "solver": "agents.cli.agent:solver",
     "verifier": "agents.cli.agent:verifier",
     "config": "agents.cli.agent:config",
+    "key": "agents.cli.key:key",
     "devnet": "agents.cli.devnet:devnet",
 }
 

@@ -89,7 +89,9 @@ class SolverPolicy(_Section):
     max_stake_wei: Annotated[int, Field(ge=0)] | None = None
     max_parallel: Annotated[int, Field(ge=1, le=64)] = 1  # tasks trained at once
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: Annotated[int, Field(ge=0, le=1024)] = 0  # 0: torch's default
+    # CPU threads of native training; 0: torch's default (all cores). One thread is the
+    # safe default: on a busy machine torch's spinning thread pool can be many times slower.
+    threads: Annotated[int, Field(ge=0, le=1024)] = 1
     # Adversary mode for devnet demos and tests only: refused on other chains.
     adversary: Literal["fake-half"] | None = None
 
@@ -105,7 +107,7 @@ class VerifierPolicy(_Section):
     max_ops: Annotated[int, Field(ge=1)] = 10**15
     max_stake_wei: Annotated[int, Field(ge=0)] | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: Annotated[int, Field(ge=0, le=1024)] = 0
+    threads: Annotated[int, Field(ge=0, le=1024)] = 1  # as solver.threads
 
 
 class AgentConfig(_Section):

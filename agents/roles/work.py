@@ -117,7 +117,7 @@ class Hardware:
     """Where local work runs."""
 
     device: str = "auto"  # auto | cpu | cuda
-    threads: int = 0  # 0: torch's default
+    threads: int = 1  # 0: torch's default
 
     def torch_device(self) -> str:
         if self.device != "auto":

@@ -164,3 +164,13 @@ def test_private_key_env_only_on_devnets() -> None:
         load_account(KeySettings(), 31337, env={"VERITRAIN_PRIVATE_KEY": "0x12"})
     with pytest.raises(KeyLoadError, match="no signing key"):
         load_account(KeySettings(), 31337, env={})
+
+
+def test_every_setting_is_documented() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "operators.md").read_text()
+    missing = [
+        name
+        for name in setting_names()
+        if f"`{name}`" not in guide or f"`{env_name(name)}`" not in guide
+    ]
+    assert missing == []

@@ -195,3 +195,24 @@ def short_market(tmp_path: Path) -> Iterator[Market]:
 
 def dump(value: Any) -> str:
     return json.dumps(value, indent=2, default=str)
+
+
+def passed_payouts(market: Market, bounty: int) -> dict[str, int]:
+    """What a profiled task with ``bounty`` pays each party when it passes (pool views)."""
+    pool = market.deployment.contract(POOL)
+    raw = market.client.call(pool.address, pool.encode_call("amounts", (bounty,)))
+    a = dict(
+        zip(
+            ("bounty", "protocolFee", "verificationFee", "profileFee", "solverStake",
+             "verifierStake", "profilerStake"),
+            pool.decode_output("amounts", raw),
+            strict=True,
+        )
+    )  # fmt: skip
+    return {
+        "submitter": 0,
+        "solver": bounty - a["verificationFee"] - a["profileFee"] + a["solverStake"],
+        "verifier": a["verificationFee"] + a["verifierStake"],
+        "profiler": a["profileFee"] + a["profilerStake"],
+        "jackpot": 0,
+    }

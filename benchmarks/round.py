@@ -1,0 +1,231 @@
+"""One whole round on a devnet against plain training of the same spec, on this machine.
+
+For two specs, ``demo`` (examples/digits-mlp.yaml) and ``long`` (the digits MLP in
+exact mode, its steps calibrated here so that plain training takes at least 60 s):
+
+- ``plain_train_s``: training the spec with no protocol at all (the spec's backend,
+  no checkpoints, no proof, no chain);
+- ``round_s``: from the block of the submission to the block of the settlement, with
+  a solver and a verifier agent running as separate processes on this machine (the
+  devnet's challenge window is 2 s);
+- ``overhead`` = round_s / plain_train_s (goal ≤ 1.15 for ``long``);
+- ``reaction_ms``: the median, over the agents' transactions that answer an event
+  (claims, verification claims, randomness draws, withdrawals), of the time from
+  the event's block appearing on the node to the answer's broadcast;
+- ``phases_s``: the round split at its events (profile, claim, train and commit,
+  verification claim, replay and report, challenge window and settlement).
+
+Block times come from a watcher polling the node every 20 ms (block timestamps
+have a resolution of one second).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sqlite3
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agents.chain.client import ChainClient
+from agents.chain.deployment import load_deployment
+from agents.chain.errors import RpcUnavailableError
+from agents.chain.events import read_events
+from agents.chain.rpc import RetryPolicy
+from agents.devnet import lifecycle
+from agents.devnet.anvil import REPO_ROOT
+from agents.devnet.processes import AgentProcess, child_env, cli_command
+from agents.roles.situation import POOL
+from agents.roles.tasks import fold_all
+
+DEMO_SPEC = REPO_ROOT / "examples" / "digits-mlp.yaml"
+LONG_TARGET_S = 66.0  # aim above 60 s so that noise does not bring plain training under it
+LONG_SEGMENTS = 200
+REACTIONS = ("claim/", "claim-verification/", "draw/", "withdraw/")
+
+
+class BlockWatcher:
+    """Records when each block number is first seen on the node (wall clock)."""
+
+    def __init__(self, url: str) -> None:
+        self.client = ChainClient(url, timeout=2.0, retry=RetryPolicy(attempts=1))
+        self.seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        last = -1
+        while not self._stop.is_set():
+            try:
+                head = self.client.block_number()
+            except RpcUnavailableError:
+                head = last
+            now = time.time()
+            for number in range(last + 1, head + 1):
+                self.seen.setdefault(number, now)
+            last = max(last, head)
+            self._stop.wait(0.02)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def plain_train_s(spec_path: Path) -> float:
+    """Seconds to train the spec with its backend and nothing else."""
+    from agents.learning.backend import get_backend
+    from agents.learning.spec import load_spec
+    from agents.learning.task import open_task
+    from agents.store import open_store
+
+    spec = load_spec(spec_path)
+    with tempfile.TemporaryDirectory() as scratch:
+        task = open_task(spec, open_store(scratch))
+        exact = spec.verification.tolerance == "exact"
+        backend = get_backend("exact") if exact else get_backend("native", threads=1)
+        session = backend.start(task, task.initial_state())
+        batches = task.batches(0, spec.steps)
+        started = time.perf_counter()
+        session.run(batches)
+        return time.perf_counter() - started
+
+
+def long_spec(directory: Path) -> Path:
+    """The digits MLP in exact mode with enough steps for ≥ 60 s of plain training here."""
+    from agents.learning.backend import get_backend
+    from agents.learning.spec import parse_spec
+    from agents.learning.task import open_task
+    from agents.store import open_store
+
+    document = yaml.safe_load(DEMO_SPEC.read_text())
+    document["name"] = "digits-mlp-long"
+    document["verification"]["tolerance"] = "exact"
+    document["verification"].pop("tau", None)
+    probe_steps = 200
+    document["steps"], document["checkpoint_interval"] = probe_steps, 1
+    document["verification"]["segments"] = 5
+    spec = parse_spec(document)
+    with tempfile.TemporaryDirectory() as scratch:
+        task = open_task(spec, open_store(scratch))
+        session = get_backend("exact").start(task, task.initial_state())
+        started = time.perf_counter()
+        session.run(task.batches(0, probe_steps))
+        per_step = (time.perf_counter() - started) / probe_steps
+    k = max(1, math.ceil(LONG_TARGET_S / per_step / LONG_SEGMENTS))
+    document["steps"], document["checkpoint_interval"] = k * LONG_SEGMENTS, k
+    schedule = document["schedule"]
+    if schedule.get("kind") == "linear":
+        schedule["warmup"] = min(int(schedule.get("warmup", 0)), document["steps"])
+    path = directory / "digits-mlp-long.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
+    """One round of ``spec_path`` on a fresh devnet; returns round_s, reaction_ms and phases."""
+    info = lifecycle.up(directory, parameters={"challengeWindow": 2}, say=lambda _line: None)
+    watcher = BlockWatcher(info.url)
+    agents = [
+        AgentProcess(role, Path(info.configs[role]), directory / f"{role}.log")
+        for role in ("solver", "verifier")
+    ]
+    try:
+        for agent in agents:
+            agent.start()
+        time.sleep(3.0)  # both agents up and polling before the clock starts
+        submitted = subprocess.run(
+            cli_command(
+                "submit", str(spec_path), "--bounty", "1eth", "--config", info.configs["submitter"]
+            ),
+            cwd=REPO_ROOT,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if submitted.returncode != 0:
+            raise RuntimeError(f"submit failed: {submitted.stderr.strip()}")
+        client = ChainClient(info.url)
+        deployment = load_deployment(Path(info.manifest))
+        pool = deployment.contract(POOL)
+        deadline = time.monotonic() + 3600
+        while True:
+            views = fold_all(read_events(client, [pool], deployment.block))
+            view = views.get(1)
+            if view is not None and view.final and view.withdrawn:
+                break
+            dead = [a.role for a in agents if not a.alive]
+            if dead or time.monotonic() > deadline:
+                raise RuntimeError(f"round did not settle (dead agents: {dead})")
+            time.sleep(0.25)
+    finally:
+        for agent in agents:
+            agent.stop()
+        watcher.stop()
+    blocks = {e.name: e.block for e in view.timeline}
+    seen = watcher.seen
+    phases = {}
+    order = [
+        "TaskSubmitted",
+        "TaskProfiled",
+        "TaskClaimed",
+        "ProofCommitted",
+        "VerificationClaimed",
+        "VerificationReported",
+        "TaskSettled",
+    ]
+    present = [name for name in order if name in blocks]
+    for first, second in itertools.pairwise(present):
+        phases[f"{first}->{second}"] = round(seen[blocks[second]] - seen[blocks[first]], 3)
+    reactions = []
+    for role in ("solver", "verifier"):
+        db = sqlite3.connect(
+            f"file:{directory / 'agents' / role / 'agent.sqlite'}?mode=ro", uri=True
+        )
+        for intent, trigger, sent_at in db.execute(
+            "SELECT intent, trigger_block, sent_at FROM tx_journal WHERE status = 'mined'"
+        ):
+            answered = intent.startswith(REACTIONS) and sent_at is not None
+            if answered and trigger in seen:
+                reactions.append(1000.0 * (sent_at - seen[trigger]))
+        db.close()
+    lifecycle.down(directory)
+    return {
+        "round_s": round(seen[blocks["TaskSettled"]] - seen[blocks["TaskSubmitted"]], 3),
+        "reaction_ms": round(statistics.median(reactions), 1) if reactions else None,
+        "reactions": len(reactions),
+        "outcome": view.outcome,
+        "phases_s": phases,
+    }
+
+
+def measure(spec_path: Path, directory: Path) -> dict[str, Any]:
+    plain = plain_train_s(spec_path)
+    result = round_on_devnet(spec_path, directory)
+    spec = yaml.safe_load(spec_path.read_text())
+    return {
+        "spec": spec["name"],
+        "mode": spec["verification"]["tolerance"],
+        "steps": spec["steps"],
+        "segments": spec["steps"] // spec["checkpoint_interval"],
+        "plain_train_s": round(plain, 3),
+        **result,
+        "overhead": round(result["round_s"] / plain, 3),
+    }
+
+
+def run() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="veritrain-round-") as scratch:
+        root = Path(scratch)
+        figures = {"demo": measure(DEMO_SPEC, root / "demo")}
+        figures["long"] = measure(long_spec(root), root / "long")
+    figures["goal_long_overhead"] = 1.15
+    return figures
