@@ -1,12 +1,14 @@
-"""One whole protocol round on a fresh devnet, with scripted parties: ``make demo``.
+"""One whole protocol round on a fresh devnet, with scripted parties.
 
-Starts anvil on a free loopback port, deploys the contracts (manifest in
-``.demo/deployment.json``), and drives one exact-mode task through submit → claim →
-commit → verification claim → report → settlement → withdrawals with three scripted
-accounts. The artifacts are real: the spec, the checkpoints and the proof manifest go into
-an embedded artifact store (``.demo/store``) and the chain gets their CIDs and commitments
-(PROTOCOL.md §4). The scripted solver "trains" by a fixed update rule; the scripted
-verifier re-reads every checkpoint from the store and checks its state root.
+``python -m scripts.demo_round`` exercises the contracts alone (``make demo`` runs a
+round with the real agents). It starts anvil on a free loopback port, deploys the
+contracts (manifest in ``.demo/scripted/deployment.json``), and drives one exact-mode
+task through submit → claim → commit → verification claim → report → settlement →
+withdrawals with three scripted accounts. The artifacts are real: the spec, the
+checkpoints and the proof manifest go into an embedded artifact store
+(``.demo/scripted/store``) and the chain gets their CIDs and commitments (PROTOCOL.md §4).
+The scripted solver "trains" by a fixed update rule; the scripted verifier re-reads every
+checkpoint from the store and checks its state root.
 
 Every step prints its transaction, gas and events; at the end the balances are checked to
 the wei against the settlement rules. Any deviation exits with status 1.
@@ -31,7 +33,7 @@ from scripts.deploy import DEFAULT_PARAMETERS, Deployment, deploy, manifest, wri
 from scripts.network import attached, local_devnet
 from scripts.protocol import Amounts, Mode, Outcome, Status, payouts, record_from_logs
 
-DEMO_DIR = Path(".demo")
+DEMO_DIR = Path(".demo") / "scripted"
 BOUNTY = 2 * 10**18
 TRAINING_WINDOW = 3_600
 CHECKPOINT_INTERVAL = 4
@@ -302,7 +304,7 @@ def check_books(
 
 
 def main() -> int:
-    DEMO_DIR.mkdir(exist_ok=True)
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
     store = open_store(DEMO_DIR / "store")
     try:
         with local_devnet(accounts=5, balance_eth=100) as node, attached(node) as project:

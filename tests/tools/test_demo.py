@@ -1,4 +1,4 @@
-"""``make demo`` keeps working: one round on its own devnet, balances checked to the wei."""
+"""The scripted round keeps working: one task on its own devnet, balances checked to the wei."""
 
 from __future__ import annotations
 
@@ -28,6 +28,6 @@ def test_the_demo_round_settles_one_task_and_exits_zero(tmp_path: Path) -> None:
     for step in ("submit", "claim", "commit", "claim verification", "report", "settle", "withdraw"):
         assert f"== {step}" in done.stdout
     assert "ok: task 1 settled Passed, the balances add up to the wei" in done.stdout
-    manifest = json.loads((tmp_path / ".demo" / "deployment.json").read_text())
+    manifest = json.loads((tmp_path / ".demo" / "scripted" / "deployment.json").read_text())
     assert manifest["format"] == "veritrain-deployment/1"
-    assert (tmp_path / ".demo" / "store").is_dir()
+    assert (tmp_path / ".demo" / "scripted" / "store").is_dir()
