@@ -4,9 +4,12 @@ Per example model (digits MLP, small CNN, tiny char transformer), on this
 machine's CPU: ``native_step_ms`` (torch with 2 intra-op threads, BLAS),
 ``exact_step_ms`` (the exact backend, untraced), ``ratio`` = exact / native, and
 ``traced_step_ms`` (the exact backend recording its trace: every intermediate
-tensor hashed). Native and exact run interleaved, round after round, from the
-same state on the same batches; each figure is the best round, so a burst of
-load from another process does not land on one side only.
+tensor hashed). Also ``native_1thread_step_ms`` and ``ratio_1thread``: torch on
+one thread, which is faster for these small models than two threads whenever
+other processes share the cores (idle OpenMP threads then spin against them).
+All run interleaved, round after round, from the same state on the same
+batches; each figure is the best round, so a burst of load from another
+process does not land on one side only.
 
 Top level: ``commit_mb_s`` (``tensor_root`` of a 256 MiB float32 tensor),
 ``sha256_mb_s`` (hashlib's sha256 over the same bytes, one core), and
@@ -68,10 +71,12 @@ def model_figures(example: str, steps: int = 16, traced_steps: int = 4) -> dict[
     task = _task(example)
     batches = task.batches(0, steps + 1)
     native = get_backend("native", threads=NATIVE_THREADS)
+    native_one = get_backend("native", threads=1)
     exact = get_backend("exact")
     best = _best_interleaved(
         {
             "native": lambda: _step_ms(native, task, batches),
+            "native_one": lambda: _step_ms(native_one, task, batches),
             "exact": lambda: _step_ms(exact, task, batches),
         },
         ROUNDS,
@@ -82,6 +87,8 @@ def model_figures(example: str, steps: int = 16, traced_steps: int = 4) -> dict[
         "exact_step_ms": round(best["exact"], 3),
         "ratio": round(best["exact"] / best["native"], 3),
         "traced_step_ms": round(traced, 3),
+        "native_1thread_step_ms": round(best["native_one"], 3),
+        "ratio_1thread": round(best["exact"] / best["native_one"], 3),
     }
 
 
