@@ -11,7 +11,9 @@ per optimizer slot (``opt/momentum``, ``opt/exp_avg``, ``opt/exp_avg_sq``), so a
 faked optimizer state cannot hide behind the parameters' larger scale. The
 segment's distance is the largest group distance. ``||·||`` is the spec's
 metric: ``l2`` (Euclidean) or ``linf`` (largest absolute value). Norms are
-accumulated in binary64 from the binary32 tensors; a non-finite difference
+accumulated in binary64 from the binary32 tensors. Equal values (a NaN and a
+NaN included) differ by zero, so a replay that matches its claim bit for bit
+has distance 0 even where training diverged; any other non-finite difference
 gives an infinite distance. The step counter is compared exactly elsewhere.
 """
 
@@ -61,7 +63,11 @@ def norm_of_difference(
     """``||a − b||`` over the tensors ``names``, concatenated (binary64 accumulation)."""
     norm = _Norm(metric)
     for name in names:
-        norm.add(np.subtract(a[name], b[name], dtype=np.float64))
+        x, y = np.asarray(a[name]), np.asarray(b[name])
+        with np.errstate(invalid="ignore", over="ignore"):  # inf − inf: handled just below
+            difference = np.subtract(x, y, dtype=np.float64)
+        same = (x == y) | (np.isnan(x) & np.isnan(y))
+        norm.add(np.where(same, 0.0, difference))
     return norm.result()
 
 
@@ -82,7 +88,9 @@ def group_distances(
     for group, names in sorted(groups.items()):
         error = norm_of_difference(replayed, claimed, names, metric)
         update = norm_of_difference(claimed, start, names, metric)
-        if not (math.isfinite(error) and math.isfinite(update)):
+        if error == 0:
+            out[group] = 0.0
+        elif not (math.isfinite(error) and math.isfinite(update)):
             out[group] = math.inf
         else:
             out[group] = error / max(update, epsilon)

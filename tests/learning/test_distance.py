@@ -81,6 +81,21 @@ def test_non_finite_values_give_infinity() -> None:
     bad = _state([math.nan, 0], [0, 0])
     got = group_distances(_state([0, 0], [0, 0]), _state([1, 1], [0, 0]), bad, "l2", 1e-12)
     assert got["param"] == math.inf
+    inf = _state([math.inf, 0], [0, 0])
+    got = group_distances(_state([0, 0], [0, 0]), _state([1, 1], [0, 0]), inf, "linf", 1e-12)
+    assert got["param"] == math.inf
+
+
+def test_a_replay_equal_to_a_diverged_claim_has_distance_zero() -> None:
+    diverged = _state([math.nan, math.inf], [math.nan, 1])
+    got = group_distances(
+        _state([0, 0], [0, 0]), diverged, _state([math.nan, math.inf], [math.nan, 1]), "l2", 1e-12
+    )
+    assert got == {"param": 0.0, "opt/exp_avg": 0.0}
+    other = _state([math.nan, 2], [math.nan, 1])
+    assert (
+        group_distances(_state([0, 0], [0, 0]), diverged, other, "l2", 1e-12)["param"] == math.inf
+    )
 
 
 @pytest.mark.parametrize(

@@ -107,3 +107,38 @@ def test_journal_cut_short_by_a_crash_is_read_up_to_the_cut(
     resumed = train(*args, spec_cid=workspace.spec_cid, journal_path=journal)
     assert resumed == train(*args, spec_cid=workspace.spec_cid)
     assert len(journal.read_text().splitlines()) == workspace.spec.segment_count + 2
+
+
+def test_stacked_task_starts_from_its_parent_model(workspace: Workspace, tmp_path: Path) -> None:
+    from agents.learning.initialization import ParentModelError
+    from agents.learning.spec import parse_spec
+    from agents.learning.task import open_task
+    from agents.learning.verifier import Replayer, verify
+
+    parent = train(workspace.task, workspace.store, workspace.backend, spec_cid=workspace.spec_cid)
+    data = workspace.spec.model_dump(mode="json") | {"parent": parent.final_model, "seed": 1}
+    child_spec = parse_spec(data)
+    child = open_task(child_spec, workspace.store)
+    first = child.initial_state()
+    model = decode_model(workspace.store.get_bytes(parent.final_model))
+    assert all(np.array_equal(first[n], model[n]) for n in model)
+    child_cid = workspace.store.put_bytes(child_spec.canonical_bytes())
+    manifest = train(child, workspace.store, workspace.backend, spec_cid=child_cid)
+    verdict = verify(
+        child, manifest, workspace.store, bytes(32), Replayer(workspace.backend), spec_cid=child_cid
+    )
+    assert verdict.passed, verdict.reasons
+    # The seed's own initialization is not checkpoint 0 of a stacked task.
+    orphan = verify(
+        workspace.task.__class__.bind(child_spec, workspace.task.dataset),
+        manifest,
+        workspace.store,
+        bytes(32),
+        Replayer(workspace.backend),
+        spec_cid=child_cid,
+    )
+    assert not orphan.passed and "initialization" in orphan.reasons[0]
+    wrong = dict(model)
+    wrong.pop("param/layers.0.bias")
+    with pytest.raises(ParentModelError, match="no tensor"):
+        workspace.task.__class__.bind(child_spec, workspace.task.dataset, wrong).initial_state()
