@@ -24,6 +24,7 @@ the two paths. docs/commitments.md has worked examples.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -104,12 +105,13 @@ def _padded_width(count: int) -> int:
     return width
 
 
-def _zero_subtree_roots(height: int) -> list[bytes]:
+@functools.cache
+def _zero_subtree_roots(height: int) -> tuple[bytes, ...]:
     """Roots of all-zero-leaf subtrees of height 0, 1, ... ``height``."""
     roots = [ZERO_LEAF_HASH]
     while len(roots) <= height:
         roots.append(_sha256(roots[-1] + roots[-1]))
-    return roots
+    return tuple(roots)
 
 
 def _merkle_root_parallel(level: np.ndarray, engine: Sha256Engine) -> bytes:

@@ -362,13 +362,17 @@ def _hash_groups_kernel(base: int, size: int, groups: int, out: np.ndarray, h0: 
                 out[row, 4 * word + 3] = v & 0xFF
 
 
+def _parallel_clone(fn: Any) -> Any:
+    """A copy of ``fn`` under its own name: numba caches compiled code by qualified
+    name, and the parallel build must not be loaded for the serial one (or back)."""
+    clone = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_parallel")
+    clone.__qualname__ = fn.__qualname__ + "_parallel"
+    return clone
+
+
 _hash_groups_serial = njit(cache=True, nogil=True)(_hash_groups_kernel)
 _hash_groups_parallel = njit(cache=True, nogil=True, parallel=True)(
-    types.FunctionType(
-        _hash_groups_kernel.__code__,
-        _hash_groups_kernel.__globals__,
-        "_hash_groups_kernel_parallel",
-    )
+    _parallel_clone(_hash_groups_kernel)
 )
 # Below this many bytes a hashing job stays on the calling thread (no pool wake-up).
 PARALLEL_MIN_BYTES = 1 << 20
