@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from agents.learning import cheats
-from agents.learning.backend import Backend, get_backend
+from agents.learning.backend import Backend, backend_available, get_backend
 from agents.learning.selection import detection_probability
 from agents.learning.solver import train
 from agents.learning.verifier import Replayer, verify
@@ -115,6 +115,8 @@ SOLVERS = [
     get_backend("native", microbatches=4),
 ]
 REPLAYERS = [get_backend("native"), get_backend("native", microbatches=8)]
+if backend_available("exact"):
+    REPLAYERS.append(get_backend("exact"))
 
 
 @pytest.mark.parametrize("optimizer", [{"kind": "adam"}, {"kind": "sgd", "momentum": 0.9}])
