@@ -40,8 +40,17 @@ def softmax(E: ExactOps, x: Array) -> Softmax:
     return Softmax(z, e, s, E.div(e, s))
 
 
+def softmax_probabilities(E: ExactOps, x: Array) -> Array:
+    """Only ``p`` of ``softmax`` (one fused pass when nothing is traced and the path has one)."""
+    fused = E.kernels.fused_softmax(x) if E.untraced else None
+    return fused if fused is not None else softmax(E, x).probabilities
+
+
 def softmax_backward(E: ExactOps, p: Array, dp: Array) -> Array:
     """``dx = p * (dp - sum(dp * p))`` along the last axis."""
+    fused = E.kernels.fused_softmax_backward(p, dp) if E.untraced else None
+    if fused is not None:
+        return fused
     inner = E.sum(E.mul(dp, p), -1)
     return E.mul(p, E.sub(dp, inner))
 
@@ -68,8 +77,8 @@ def cross_entropy(E: ExactOps, logits: Array, targets: Array) -> tuple[Array, Ar
 def cross_entropy_grad(E: ExactOps, logits: Array, targets: Array) -> Array:
     """Only ``dlogits`` of ``cross_entropy`` (the training step needs no loss value)."""
     n, classes = (int(d) for d in logits.shape)
-    parts = softmax(E, logits)
-    return E.div(E.sub(parts.probabilities, E.one_hot(targets, classes)), float(n))
+    probabilities = softmax_probabilities(E, logits)
+    return E.div(E.sub(probabilities, E.one_hot(targets, classes)), float(n))
 
 
 def mse(E: ExactOps, output: Array, target: Array) -> tuple[Array, Array]:

@@ -343,6 +343,111 @@ def _sgd_flat(
         out[0, i] = _canon(p - update * lr, nan)
 
 
+@njit(cache=True, error_model="numpy")
+def _layer_norm_flat(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    eps: F32,
+    y: np.ndarray,
+    xhat: np.ndarray,
+    rstd: np.ndarray,
+    cell: np.ndarray,
+) -> None:
+    # The sequence of layers.layer_norm_forward per row: sum (from +0, in order), / C,
+    # subtract, square, sum, / C, + eps, sqrt, 1 / ., scale, * w, + b.
+    nan = cell[0]
+    rows, width = x.shape
+    n = F32(width)
+    for r in range(rows):
+        total = ZERO
+        for c in range(width):
+            total = total + x[r, c]
+        mean = total / n
+        squares = ZERO
+        for c in range(width):
+            d = x[r, c] - mean
+            squares = squares + d * d
+        inverse = ONE / _sqrt_f32(squares / n + eps)
+        rstd[r, 0] = _canon(inverse, nan)
+        for c in range(width):
+            h = (x[r, c] - mean) * inverse
+            xhat[r, c] = _canon(h, nan)
+            y[r, c] = _canon(h * weight[c] + bias[c], nan)
+
+
+@njit(cache=True, error_model="numpy")
+def _layer_norm_backward_flat(
+    dy: np.ndarray,
+    xhat: np.ndarray,
+    rstd: np.ndarray,
+    weight: np.ndarray,
+    dx: np.ndarray,
+    dweight: np.ndarray,
+    dbias: np.ndarray,
+    cell: np.ndarray,
+) -> None:
+    # dweight = sum over rows of dy * xhat, dbias = sum over rows of dy (both from +0,
+    # rows in order); per row g = dy * w, m1 = sum(g) / C, m2 = sum(g * xhat) / C,
+    # dx = ((g - m1) - xhat * m2) * rstd.
+    nan = cell[0]
+    rows, width = dy.shape
+    n = F32(width)
+    for c in range(width):
+        dweight[c] = ZERO
+        dbias[c] = ZERO
+    for r in range(rows):
+        for c in range(width):
+            dweight[c] = dweight[c] + dy[r, c] * xhat[r, c]
+            dbias[c] = dbias[c] + dy[r, c]
+        s1 = ZERO
+        s2 = ZERO
+        for c in range(width):
+            g = dy[r, c] * weight[c]
+            s1 = s1 + g
+            s2 = s2 + g * xhat[r, c]
+        m1 = s1 / n
+        m2 = s2 / n
+        for c in range(width):
+            g = dy[r, c] * weight[c]
+            dx[r, c] = _canon(((g - m1) - xhat[r, c] * m2) * rstd[r, 0], nan)
+    for c in range(width):
+        dweight[c] = _canon(dweight[c], nan)
+        dbias[c] = _canon(dbias[c], nan)
+
+
+@njit(cache=True, error_model="numpy")
+def _softmax_flat(x: np.ndarray, p: np.ndarray, cell: np.ndarray) -> None:
+    # Per row: m = maximum over the row (from its first element), e = exp(x - m),
+    # s = sum(e) from +0 in order, p = e / s.
+    nan = cell[0]
+    rows, width = x.shape
+    for r in range(rows):
+        m = x[r, 0]
+        for c in range(1, width):
+            m = _max(m, x[r, c], nan)
+        total = ZERO
+        for c in range(width):
+            e = _exp(x[r, c] - m, nan)
+            p[r, c] = e
+            total = total + e
+        for c in range(width):
+            p[r, c] = _canon(p[r, c] / total, nan)
+
+
+@njit(cache=True, error_model="numpy")
+def _softmax_backward_flat(p: np.ndarray, dp: np.ndarray, dx: np.ndarray, cell: np.ndarray) -> None:
+    # Per row: inner = sum(dp * p) from +0 in order; dx = p * (dp - inner).
+    nan = cell[0]
+    rows, width = p.shape
+    for r in range(rows):
+        inner = ZERO
+        for c in range(width):
+            inner = inner + dp[r, c] * p[r, c]
+        for c in range(width):
+            dx[r, c] = _canon(p[r, c] * (dp[r, c] - inner), nan)
+
+
 # --- kernels with a serial and a parallel variant ------------------------------
 
 
@@ -667,6 +772,38 @@ class CpuKernels(Kernels):
         return out.reshape(shape)
 
     # fused sequences (see Kernels)
+    def fused_layer_norm(
+        self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: np.float32
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x2 = np.ascontiguousarray(x)
+        y, xhat = np.empty_like(x2), np.empty_like(x2)
+        rstd = np.empty((x2.shape[0], 1), dtype=np.float32)
+        _layer_norm_flat(x2, weight, bias, F32(eps), y, xhat, rstd, _NAN_CELL)
+        return y, xhat, rstd
+
+    def fused_layer_norm_backward(
+        self, dy: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, weight: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        dx = np.empty_like(xhat)
+        dweight = np.empty(xhat.shape[1], dtype=np.float32)
+        dbias = np.empty(xhat.shape[1], dtype=np.float32)
+        _layer_norm_backward_flat(
+            np.ascontiguousarray(dy), xhat, rstd, weight, dx, dweight, dbias, _NAN_CELL
+        )
+        return dx, dweight, dbias
+
+    def fused_softmax(self, x: np.ndarray) -> np.ndarray:
+        x2 = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+        p = np.empty_like(x2)
+        _softmax_flat(x2, p, _NAN_CELL)
+        return p.reshape(x.shape)
+
+    def fused_softmax_backward(self, p: np.ndarray, dp: np.ndarray) -> np.ndarray:
+        p2 = np.ascontiguousarray(p).reshape(-1, p.shape[-1])
+        dx = np.empty_like(p2)
+        _softmax_backward_flat(p2, np.ascontiguousarray(dp).reshape(p2.shape), dx, _NAN_CELL)
+        return dx.reshape(p.shape)
+
     def fused_adam(
         self,
         param: np.ndarray,

@@ -201,3 +201,24 @@ class Kernels(ABC):
         """``agents.exact.optim.sgd_update`` in one pass; ``constants`` is float32
         ``[weight_decay, momentum, lr]``."""
         return None
+
+    def fused_layer_norm(
+        self, x: Array, weight: Array, bias: Array, eps: np.float32
+    ) -> tuple[Array, Array, Array] | None:
+        """``agents.exact.layers.layer_norm_forward`` on ``x [N, C]`` in one pass:
+        ``(y, xhat, rstd)`` with ``rstd`` of shape ``[N, 1]``."""
+        return None
+
+    def fused_layer_norm_backward(
+        self, dy: Array, xhat: Array, rstd: Array, weight: Array
+    ) -> tuple[Array, Array, Array] | None:
+        """The layer norm's backward pass in one pass: ``(dx, dweight, dbias)``."""
+        return None
+
+    def fused_softmax(self, x: Array) -> Array | None:
+        """``agents.exact.composites.softmax``'s probabilities over the last axis."""
+        return None
+
+    def fused_softmax_backward(self, p: Array, dp: Array) -> Array | None:
+        """``agents.exact.composites.softmax_backward`` over the last axis."""
+        return None

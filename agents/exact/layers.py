@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from agents.exact.composites import mean, softmax, softmax_backward
+import numpy as np
+
+from agents.exact.composites import mean, softmax_backward, softmax_probabilities
 from agents.exact.kernels import Array
 from agents.exact.ops import ExactOps
 
@@ -125,12 +127,23 @@ def layer_norm_forward(
     ``mean = sum(x)/C``, ``d = x - mean``, ``var = sum(d·d)/C``, ``rstd = 1/sqrt(var + eps)``,
     ``xhat = d·rstd``, ``y = xhat·w + b``."""
     weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
+    width = int(x.shape[-1])
+    fused = E.kernels.fused_layer_norm(x, weight, bias, np.float32(eps)) if E.untraced else None
+    if fused is not None:
+        y, xhat, rstd = fused
+
+        def fused_backward(dy: Array) -> Array:
+            done = E.kernels.fused_layer_norm_backward(dy, xhat, rstd, weight)
+            assert done is not None
+            dx, grads[f"{name}.weight"], grads[f"{name}.bias"] = done
+            return dx
+
+        return y, fused_backward
     centered = E.sub(x, mean(E, x, -1))
     variance = mean(E, E.mul(centered, centered), -1)
     rstd = E.div(1.0, E.sqrt(E.add(variance, eps)))
     state = _Normalized(E.mul(centered, rstd), rstd)
     y = E.add(E.mul(state.xhat, weight), bias)
-    width = int(x.shape[-1])
 
     def backward(dy: Array) -> Array:
         grads[f"{name}.weight"] = E.reshape(E.sum(E.mul(dy, state.xhat), 0), [width])
@@ -173,7 +186,7 @@ def attention_forward(
     v_flat, v_back = linear_forward(E, params, grads, f"{name}.value", x)
     q, k, v = split(q_flat), split(k_flat), split(v_flat)
     scores = E.causal_fill(E.mul(E.matmul_nt(q, k), scale), float("-inf"))
-    probabilities = softmax(E, scores).probabilities
+    probabilities = softmax_probabilities(E, scores)
     o = E.matmul_nt(probabilities, E.swap_last(v))
     y, out_back = linear_forward(E, params, grads, f"{name}.output", merge(o))
 

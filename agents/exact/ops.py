@@ -109,6 +109,11 @@ class ExactOps:
         self.kernels = kernels
         self.tracer = tracer
 
+    @property
+    def untraced(self) -> bool:
+        """Whether nothing records op by op (fused kernels may then run whole sequences)."""
+        return self.tracer is None
+
     # --- arrays --------------------------------------------------------------------
     def array(self, values: np.ndarray | Sequence[float]) -> Array:
         """A path array from float32 values (no trace record: an input, not a result)."""

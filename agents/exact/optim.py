@@ -68,7 +68,7 @@ def sgd_update(
     weight_decay: np.float32,
 ) -> tuple[Array, Array | None]:
     """One SGD step: ``(new param, new momentum buffer or None)``."""
-    if E.tracer is None:
+    if E.untraced:
         constants = np.array([weight_decay, momentum, lr], dtype=np.float32)
         fused = E.kernels.fused_sgd(param, grad, momentum_buffer, constants)
         if fused is not None:
@@ -98,7 +98,7 @@ def adam_update(
     """One Adam step: ``(new param, new exp_avg, new exp_avg_sq)``."""
     w1 = F32(F32(1.0) - beta1)
     w2 = F32(F32(1.0) - beta2)
-    if E.tracer is None:
+    if E.untraced:
         constants = np.array(
             [
                 weight_decay,
