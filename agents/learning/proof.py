@@ -23,7 +23,6 @@ also holds the spec and the dataset, so an auditor needs nothing else.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import threading
@@ -280,11 +279,3 @@ def write_atomically(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def read_json_file(path: Path) -> Any:
-    """A small JSON file, or ``None`` if it does not exist or is unreadable."""
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None

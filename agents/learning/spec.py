@@ -49,7 +49,19 @@ class SpecError(VeritrainError):
 
 
 class _Strict(BaseModel):
+    # Lax parsing lets YAML's ``1e-3`` (a string to YAML 1.1) be a number; booleans,
+    # which lax parsing would turn into 0 and 1, are refused: no spec field is one.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                values = value if isinstance(value, list) else [value]
+                if any(isinstance(v, bool) for v in values):
+                    raise ValueError(f"{key}: true/false is not a valid value")
+        return data
 
 
 # --- dataset -----------------------------------------------------------------
@@ -64,6 +76,24 @@ class DatasetSource(_Strict):
     classes: Annotated[int, Field(ge=2, le=1024)] | None = None
     outputs: Annotated[int, Field(ge=1, le=1024)] | None = None
     seed: Annotated[int, Field(ge=0, lt=2**64)] = 0
+
+    @model_validator(mode="after")
+    def _parameters_apply(self) -> DatasetSource:
+        takes = {
+            "digits": set(),
+            "text": {"samples", "seed"},
+            "synthetic-classification": {"samples", "features", "classes", "seed"},
+            "synthetic-regression": {"samples", "features", "outputs", "seed"},
+        }[self.builtin]
+        # Defaults count as not given: canonical specs spell every field out.
+        given = {
+            name
+            for name, field in type(self).model_fields.items()
+            if name != "builtin" and getattr(self, name) != field.default
+        }
+        if given - takes:
+            raise ValueError(f"{self.builtin} takes no {', '.join(sorted(given - takes))}")
+        return self
 
 
 class Preprocessing(_Strict):

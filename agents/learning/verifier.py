@@ -222,7 +222,7 @@ def _structure_reasons(task: Task, manifest: Manifest, spec_cid: str) -> list[st
     return reasons
 
 
-def select(task: Task, proof: _Proof, randomness: bytes) -> tuple[list[int], list[int]]:
+def _select(task: Task, proof: _Proof, randomness: bytes) -> tuple[list[int], list[int]]:
     """Sampled segments, then top-update segments (reading every checkpoint for the latter)."""
     spec = task.spec
     sampled = sample_segments(
@@ -280,7 +280,7 @@ def verify(
     proof = _Proof(task, manifest, store)
     try:
         _check_ends(task, proof)
-        sampled, extra = select(task, proof, randomness)
+        sampled, extra = _select(task, proof, randomness)
         verdict.selected = sampled + extra
         for index in verdict.selected:
             verdict.segments.append(

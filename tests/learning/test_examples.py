@@ -10,7 +10,7 @@ from agents.learning.backend import get_backend
 from agents.learning.datasets import build, dataset_cid
 from agents.learning.distance import group_distances, segment_distance
 from agents.learning.opcount import op_count
-from agents.learning.spec import load_spec
+from agents.learning.spec import load_spec, spec_from_bytes
 from tests.learning.conftest import Workspace
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
@@ -23,6 +23,7 @@ def test_there_are_the_three_examples() -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_rebuilds_its_dataset_and_trains_within_tau(path: Path, tmp_path: Path) -> None:
     spec = load_spec(path)
+    assert spec_from_bytes(spec.canonical_bytes()) == spec  # the canonical form reads back
     assert spec.dataset.source is not None
     assert dataset_cid(build(spec.dataset.source)) == spec.dataset.cid
     assert op_count(spec).task > 0

@@ -43,6 +43,9 @@ INVALID = [
     ("verification.tolerance", "loose", "verification.tolerance"),
     ("dataset.cid", "x", "dataset.cid"),
     ("name", "bad name!", "name"),
+    ("batch_size", True, "true/false"),
+    ("model.hidden", [8, False], "true/false"),
+    ("dataset.source.outputs", 2, "takes no outputs"),
     ("loss", "hinge", "loss"),
 ]
 
