@@ -170,6 +170,7 @@ def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
         for agent in agents:
             agent.stop()
         watcher.stop()
+        lifecycle.down(directory)
     blocks = {e.name: e.block for e in view.timeline}
     seen = watcher.seen
     phases = {}
@@ -197,7 +198,6 @@ def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
             if answered and trigger in seen:
                 reactions.append(1000.0 * (sent_at - seen[trigger]))
         db.close()
-    lifecycle.down(directory)
     return {
         "round_s": round(seen[blocks["TaskSettled"]] - seen[blocks["TaskSubmitted"]], 3),
         "reaction_ms": round(statistics.median(reactions), 1) if reactions else None,

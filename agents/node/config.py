@@ -88,6 +88,9 @@ class SolverPolicy(_Section):
     max_ops: Annotated[int, Field(ge=1)] = 10**15
     max_stake_wei: Annotated[int, Field(ge=0)] | None = None
     max_parallel: Annotated[int, Field(ge=1, le=64)] = 1  # tasks trained at once
+    # The operations per second this solver trains at, in 10^9 (with its proof); when set,
+    # a task whose training window is shorter than 1.25 × its ops / throughput is skipped.
+    throughput_gops: Annotated[float, Field(gt=0)] | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # CPU threads of native training; 0: torch's default (all cores). One thread is the
     # safe default: on a busy machine torch's spinning thread pool can be many times slower.

@@ -28,6 +28,10 @@ def skip_reason(
         return f"bounty {view.bounty} wei below {policy.min_bounty_per_gop} wei per 10^9 ops"
     if policy.max_stake_wei is not None and stake > policy.max_stake_wei:
         return f"stake {stake} wei above max_stake_wei {policy.max_stake_wei}"
+    if policy.throughput_gops is not None:
+        needed = 1.25 * facts.ops / (policy.throughput_gops * 1e9)
+        if view.training_window < needed:
+            return f"training window {view.training_window} s, this solver needs {needed:.0f} s"
     return None
 
 

@@ -84,6 +84,13 @@ def examine_spec(store: ArtifactStore, view: TaskView, params: PoolParameters) -
         return SpecFacts(
             problem=f"the task is {view.mode} on chain, the spec {spec.verification.tolerance}"
         )
+    # Training needs the dataset (or the recipe to rebuild it) and any parent model: a task
+    # that cannot be trained must not be claimed, or the stake is lost at its deadline.
+    dataset = spec.dataset
+    if dataset.source is None and not store.has(dataset.cid):
+        return SpecFacts(problem=f"dataset {dataset.cid} is not in the store and has no source")
+    if spec.parent is not None and not store.has(spec.parent):
+        return SpecFacts(problem=f"parent model {spec.parent} is not in the store")
     segments = spec.segment_count
     chosen = spec.verification.segments + spec.verification.top_updates
     if chosen != params.sample_count(segments):
@@ -245,6 +252,7 @@ def replay_job(
         spec_cid=spec_cid,
         tau=tau,
         manifest_cid=proof_cid,
+        trace=True,  # the trace roots are what the verifier commits to on chain
     )
     if verdict.reasons and not verdict.segments:
         distances = [UNREPLAYABLE] * expected

@@ -207,6 +207,15 @@ def test_solver_parallel_policy() -> None:
     ]
 
 
+def test_solver_throughput_policy() -> None:
+    # 10^9 ops at 0.01 Gop/s need 100 s, with margin 125 s.
+    short = Case("", [task(training_window=120)], [])
+    long = Case("", [task(training_window=125)], [])
+    policy = SolverPolicy(throughput_gops=0.01)
+    assert show(solver.decide(short.situation(), policy)) == []
+    assert show(solver.decide(long.situation(), policy)) == ["send claim/1 claim(1,) value=2000"]
+
+
 def test_solver_stake_cap() -> None:
     case = Case("", [task()], [])
     assert show(solver.decide(case.situation(), SolverPolicy(max_stake_wei=1999))) == []

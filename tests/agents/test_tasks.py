@@ -1,0 +1,99 @@
+"""Folding a task's events into its view: pure, order-independent input, every event kind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.chain.abi import DecodedLog
+from agents.roles.tasks import fold, fold_all
+
+SUBMITTER = "0x0000000000000000000000000000000000000051"
+SOLVER = "0x0000000000000000000000000000000000000052"
+VERIFIER = "0x0000000000000000000000000000000000000053"
+OTHER_VERIFIER = "0x0000000000000000000000000000000000000054"
+ROOT = "0x" + "ab" * 32
+
+
+_INDEX = iter(range(1000))
+
+
+def ev(block: int, name: str, **args: Any) -> DecodedLog:
+    """An event of task 7; log indices are unique, as on chain."""
+    return DecodedLog(
+        contract="TaskPool",
+        name=name,
+        args={"taskId": 7, **args},
+        address="0xPool",
+        block_number=block,
+        block_hash="0xb",
+        log_index=next(_INDEX),
+        tx_hash="0xt",
+    )
+
+
+HISTORY = [
+    ev(1, "TaskSubmitted", submitter=SUBMITTER, mode=1, bounty=1000, protocolFee=10,
+       specHash=ROOT, specCid="QmSpec", trainingWindow=60, deadline=100),
+    ev(2, "TaskProfiled", profiler=VERIFIER, threshold=5, profileCid="QmProf", stake=50,
+       deadline=200),
+    ev(3, "TaskClaimed", solver=SOLVER, stake=2000, deadline=300),
+    ev(4, "ProofCommitted", solver=SOLVER, proofCid="QmProof", checkpointRoot=ROOT, segments=10,
+       randomnessBlock=4, deadline=400),
+    ev(5, "VerificationClaimed", verifier=VERIFIER, secretHash=ROOT, stake=1000, deadline=500),
+    ev(9, "TaskTimedOut", status=5, penalised=VERIFIER, slashed=1000),
+    ev(9, "VerificationReopened", deadline=600),
+    ev(10, "RandomnessDrawn", randomness=ROOT, sourceBlock=4),
+    ev(10, "VerificationClaimed", verifier=OTHER_VERIFIER, secretHash=ROOT, stake=1000,
+       deadline=700),
+    ev(11, "VerificationReported", verifier=OTHER_VERIFIER, distances=[0, 3, 9],
+       traceRootsRoot=ROOT, verdict=2, challengeDeadline=800),
+    ev(12, "TaskSettled", outcome=2, toSubmitter=1500, toSolver=0, toVerifier=1400,
+       toProfiler=70, toJackpot=500),
+    ev(13, "PayoutWithdrawn", account=SUBMITTER, amount=1500),
+]  # fmt: skip
+
+
+def test_a_whole_history_with_a_reopened_verification() -> None:
+    view = fold(7, HISTORY)
+    assert view.status == "Settled" and view.outcome == "Failed" and view.verdict == "Fail"
+    assert view.mode == "tolerant" and view.threshold == 5 and view.profile_cid == "QmProf"
+    assert view.verifier == OTHER_VERIFIER and view.verification_round == 1
+    assert view.penalised == [(VERIFIER, 1000)]
+    assert view.distances == [0, 3, 9] and view.randomness == ROOT
+    assert view.roles_of(VERIFIER) == ["profiler"]
+    assert view.due_to(SUBMITTER) == 0 and view.has_withdrawn(SUBMITTER)
+    assert view.due_to(OTHER_VERIFIER) == 1400 and view.due_to(VERIFIER) == 70
+    assert view.due_to(SOLVER) == 0
+    assert [e.name for e in view.timeline][:2] == ["TaskSubmitted", "TaskProfiled"]
+
+
+def test_fold_does_not_depend_on_input_order() -> None:
+    assert fold(7, reversed(HISTORY)) == fold(7, HISTORY)
+
+
+def test_states_along_the_way() -> None:
+    expected = [
+        "Submitted", "Open", "Training", "Committed", "Verifying", "Verifying",
+        "Committed", "Committed", "Verifying", "ChallengeWindow", "Settled", "Settled",
+    ]  # fmt: skip
+    assert [fold(7, HISTORY[: i + 1]).status for i in range(len(HISTORY))] == expected
+    # Exact tasks skip profiling: open at once.
+    exact = ev(1, "TaskSubmitted", submitter=SUBMITTER, mode=0, bounty=1, protocolFee=0,
+               specHash=ROOT, specCid="Qm", trainingWindow=1, deadline=1)  # fmt: skip
+    assert fold(7, [exact]).status == "Open"
+
+
+def test_events_of_other_tasks_and_unknown_events_are_ignored() -> None:
+    other = DecodedLog(
+        contract="TaskPool",
+        name="TaskClaimed",
+        args={"taskId": 8, "solver": SOLVER, "stake": 1, "deadline": 1},
+        address="0xPool",
+        block_number=3,
+        block_hash="0xb",
+        log_index=999,
+        tx_hash="0xt",
+    )
+    unknown = ev(3, "JackpotSwept", amount=5)
+    assert fold(7, [*HISTORY[:2], other, unknown]) == fold(7, HISTORY[:2])
+    assert set(fold_all([*HISTORY, other])) == {7, 8}
