@@ -654,7 +654,7 @@ def _three_axes(shape: Sequence[int], axis: int) -> tuple[int, int, int]:
     return outer, int(shape[axis]), inner
 
 
-_SWAPPED_KEEP = 64
+_SWAPPED_KEEP = 16  # a few layers' worth: each entry keeps two arrays alive
 
 
 class CpuKernels(Kernels):
@@ -884,8 +884,9 @@ class CpuKernels(Kernels):
             source = np.ascontiguousarray(x)
             _transpose_last(source.reshape(batch, rows, cols), out)
             result = out.reshape((*x.shape[:-2], cols, rows))
-            if len(self._swapped) >= _SWAPPED_KEEP:
-                self._swapped.pop(next(iter(self._swapped)))
+            while len(self._swapped) >= _SWAPPED_KEEP:
+                oldest = next(iter(self._swapped), -1)
+                self._swapped.pop(oldest, None)  # another thread may have taken it already
             self._swapped[id(result)] = (result, source)
             return result
         return np.ascontiguousarray(np.transpose(x, tuple(order)))
