@@ -29,6 +29,7 @@ import numpy as np
 from agents.exact.composites import cross_entropy_grad, mse_grad
 from agents.exact.cpu import CpuKernels
 from agents.exact.distance import traced_distances
+from agents.exact.errors import ExactEnvironmentError
 from agents.exact.float32 import check_denormals_kept
 from agents.exact.kernels import Array, Kernels
 from agents.exact.layers import Grads
@@ -78,6 +79,17 @@ def make_kernels(path: str, device: str, threads: int = 0) -> Kernels:
     raise BackendError(f"unknown exact path {path!r} (cpu or eager)")
 
 
+def _check_path_keeps_subnormals(kernels: Kernels) -> None:
+    """Refuse a path (a GPU, say) whose arithmetic flushes subnormals to zero."""
+    tiny = kernels.from_numpy(np.array([2.0**-126, 2.0**-149], dtype=np.float32))
+    got = kernels.to_numpy(kernels.mul(tiny, np.float32(0.5)))
+    if got[0] != np.float32(2.0**-127) or got[1] != 0:
+        raise ExactEnvironmentError(
+            f"the {kernels.name} path flushes subnormal floats to zero here; "
+            "exact kernels cannot run bit-exactly on it"
+        )
+
+
 class ExactBackend(Backend):
     """Training and replay in exact kernels; see the module docstring for the options."""
 
@@ -108,6 +120,7 @@ class ExactSession(Session):
             raise BackendError(f"state does not fit task {task.spec.name}: {'; '.join(problems)}")
         check_denormals_kept()
         kernels = backend.kernels
+        _check_path_keeps_subnormals(kernels)
         self._kernels = kernels
         self._tracer = Tracer(kernels) if trace else None
         self._ops = ExactOps(kernels, self._tracer)
