@@ -176,3 +176,19 @@ def test_mlp_converges_like_native() -> None:
 @pytest.mark.parametrize("name", ["cnn", "transformer"])
 def test_converges_like_native(name: str) -> None:
     _converges_like_native(name, 300)
+
+
+def test_a_path_that_flushes_subnormals_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.exact.cpu import CpuKernels
+    from agents.exact.errors import ExactEnvironmentError
+
+    real_mul = CpuKernels.mul
+
+    def flushing_mul(self: CpuKernels, a: object, b: object) -> np.ndarray:
+        out = real_mul(self, a, b)
+        return np.where(np.abs(out) < np.float32(2.0**-126), np.float32(0), out).astype(np.float32)
+
+    monkeypatch.setattr(CpuKernels, "mul", flushing_mul)
+    task = example_task("mlp")
+    with pytest.raises(ExactEnvironmentError, match="subnormal"):
+        get_backend("exact").start(task, task.initial_state())
