@@ -43,7 +43,7 @@ from agents.exact.cpu import (
     ROUND_MAGIC,
     SQRT2,
 )
-from agents.exact.kernels import Array, Kernels, Operand
+from agents.exact.kernels import Kernels, Operand
 
 Tensor = torch.Tensor
 
@@ -326,10 +326,3 @@ class EagerKernels(Kernels):
             rows_here = target[chosen]
             out[rows_here] = out[rows_here] + src[chosen]
         return self._canon(out)
-
-
-def as_tensor(values: Array, device: str | torch.device = "cpu") -> Any:
-    """A float32 tensor on ``device`` from a numpy array or tensor (a helper for callers)."""
-    if isinstance(values, Tensor):
-        return values.to(device=device, dtype=torch.float32)
-    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(device)

@@ -31,24 +31,6 @@ def from_bits(patterns: np.ndarray | int) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(patterns, dtype=np.uint32)).view(np.float32)
 
 
-def canonicalize_nan(values: np.ndarray) -> np.ndarray:
-    """A copy of a float32 array with every NaN replaced by the canonical ``0x7FC00000``."""
-    out = np.array(values, dtype=np.float32, copy=True)
-    out[np.isnan(out)] = CANONICAL_NAN
-    return out
-
-
-def ordered_index(values: np.ndarray) -> np.ndarray:
-    """Each float32 mapped to an int64 that is monotonic in value, with +0 and -0 both 0.
-
-    The difference of two such indices is the number of float32 values between
-    them, which is how ulp distances are counted.
-    """
-    raw = bits(values).astype(np.int64)
-    magnitude = raw & 0x7FFFFFFF
-    return np.where(raw & 0x80000000, -magnitude, magnitude)
-
-
 def ulp_error(approx: np.ndarray, exact: np.ndarray) -> np.ndarray:
     """Error of float32 results against float64 references, in float32 ulps of the reference.
 
