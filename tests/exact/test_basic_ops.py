@@ -185,3 +185,13 @@ def test_broadcasting_and_immediates(path: Kernels) -> None:
         assert_bits_equal(got, reference(a, np.full_like(a, imm)), f"{name} immediate")
         got = path.to_numpy(getattr(path, name)(imm, path.from_numpy(a)))
         assert_bits_equal(got, reference(np.full_like(a, imm), a), f"immediate {name}")
+
+
+def test_constants_and_environment() -> None:
+    from agents.exact import cpu as cpu_module
+    from agents.exact.float32 import CANONICAL_NAN, bits, check_denormals_kept
+
+    assert int(bits(np.array([CANONICAL_NAN]))[0]) == 0x7FC00000
+    assert int(bits(np.array([cpu_module.NAN]))[0]) == 0x7FC00000
+    assert int(bits(cpu_module._NAN_CELL)[0]) == 0x7FC00000
+    check_denormals_kept()  # this process keeps subnormals (it would raise otherwise)
