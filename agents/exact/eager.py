@@ -215,7 +215,9 @@ class EagerKernels(Kernels):
 
     # --- reductions and products ---------------------------------------------------
     def sum(self, x: Tensor, axis: int) -> Tensor:
-        acc = torch.zeros_like(x.narrow(axis, 0, 1))
+        kept = list(x.shape)
+        kept[axis] = 1
+        acc = torch.zeros(kept, dtype=torch.float32, device=x.device)
         for k in range(x.shape[axis]):
             acc = acc + x.narrow(axis, k, 1)
         return self._canon(acc)

@@ -127,3 +127,18 @@ def test_thread_count_does_not_change_bits(cpu: Kernels) -> None:
     for got in results[1:]:
         for g, w in zip(got, results[0], strict=True):
             assert_bits_equal(g, w, "threads")
+
+
+def test_empty_reductions_are_positive_zero(path: Kernels) -> None:
+    a, b = np.zeros((5, 0), np.float32), np.zeros((3, 0), np.float32)
+    got = path.to_numpy(path.matmul_nt(path.from_numpy(a), path.from_numpy(b)))
+    assert got.shape == (5, 3) and (got.view(np.uint32) == 0).all()
+    x = np.zeros((4, 0, 3), np.float32)
+    got = path.to_numpy(path.sum(path.from_numpy(x), 1))
+    assert got.shape == (4, 1, 3) and (got.view(np.uint32) == 0).all()
+
+
+def test_scalars_keep_their_shape(path: Kernels) -> None:
+    s = np.array(3.0, np.float32)
+    got = path.to_numpy(path.add(path.from_numpy(s), np.float32(1.0)))
+    assert got.shape == () and got == 4.0
