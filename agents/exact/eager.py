@@ -46,6 +46,8 @@ from agents.exact.cpu import (
 from agents.exact.kernels import Kernels, Operand
 
 Tensor = torch.Tensor
+# The most products matmul_nt materializes at once (per block of rows).
+_PRODUCTS_MAX = 1 << 24
 
 
 class EagerKernels(Kernels):
@@ -229,11 +231,27 @@ class EagerKernels(Kernels):
         return acc
 
     def matmul_nt(self, a: Tensor, b: Tensor) -> Tensor:
-        rows, cols = a.shape[-2], b.shape[-2]
-        acc = torch.zeros((*a.shape[:-2], rows, cols), dtype=torch.float32, device=a.device)
-        for k in range(a.shape[-1]):
-            acc = acc + a[..., :, k : k + 1] * b[..., None, :, k]
-        return self._canon(acc)
+        # All products of a block of rows in one launch ([K, ..., M, N], each rounded once),
+        # then K launches adding them in increasing k: the sequential dot products, with
+        # half the launches of a multiply and an add per k. Rows are taken in blocks so
+        # the products stay under _PRODUCTS_MAX values.
+        lead, rows, depth = a.shape[:-2], a.shape[-2], a.shape[-1]
+        cols = b.shape[-2]
+        out = torch.zeros((*lead, rows, cols), dtype=torch.float32, device=a.device)
+        if depth == 0 or rows == 0:
+            return out
+        batch = max(1, int(np.prod(lead)))
+        block = max(1, _PRODUCTS_MAX // max(1, batch * cols * depth))
+        a_k = a.movedim(-1, 0)  # [K, ..., M]
+        b_k = b.movedim(-1, 0)  # [K, ..., N]
+        for start in range(0, rows, block):
+            stop = min(rows, start + block)
+            products = a_k[..., start:stop, None] * b_k[..., None, :]
+            acc = products[0] + self._f(0.0)  # +0 + first product, as the definition starts
+            for k in range(1, depth):
+                acc = acc + products[k]
+            out[..., start:stop, :] = acc
+        return self._canon(out)
 
     # --- data movement ---------------------------------------------------------------
     def transpose(self, x: Tensor, perm: Sequence[int]) -> Tensor:
