@@ -311,13 +311,21 @@ class TransactionExecutor:
 
     # -- following in-flight transactions ---------------------------------------------------
 
-    def reconcile(self) -> list[JournalEntry]:
+    def reconcile(self, recheck_from: int | None = None) -> list[JournalEntry]:
         """Bring every in-flight journal row up to date; returns the rows that became final.
 
         A row still ``signed`` is broadcast (same bytes); a ``sent`` row the node no
         longer knows (its mempool was lost) is broadcast again; receipts are recorded.
+        With ``recheck_from``, rows mined in that block or later whose receipt has
+        vanished (a reorg dropped their block) go back to ``sent`` and are followed again.
         """
         finished: list[JournalEntry] = []
+        if recheck_from is not None:
+            for entry in self.journal.recent_final(recheck_from):
+                assert entry.tx_hash is not None
+                if self.client.receipt(entry.tx_hash) is None:
+                    log.warning("%s: its block was reorged away; following it again", entry.intent)
+                    self.journal.update(entry.intent, status="sent", block_number=None)
         for entry in self.journal.by_status(("signed", "sent")):
             assert entry.tx_hash is not None
             receipt = self.client.receipt(entry.tx_hash)

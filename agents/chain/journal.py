@@ -138,6 +138,14 @@ class TransactionJournal:
         ).fetchall()
         return [_entry(r) for r in rows]
 
+    def recent_final(self, from_block: int) -> list[JournalEntry]:
+        """Rows mined (or reverted) in block ``from_block`` or later."""
+        rows = self.conn.execute(
+            "SELECT * FROM tx_journal WHERE status IN ('mined', 'reverted') AND block_number >= ?",
+            (from_block,),
+        ).fetchall()
+        return [_entry(r) for r in rows]
+
     def all(self) -> list[JournalEntry]:
         return [_entry(r) for r in self.conn.execute("SELECT * FROM tx_journal ORDER BY id")]
 

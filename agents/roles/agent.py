@@ -276,7 +276,9 @@ class Agent:
 
     def tick(self) -> list[Action]:
         """One round of observe → decide → act; returns the actions taken."""
-        self.executor.reconcile()
+        # Transactions mined within the reorg window are checked to still be on chain.
+        window = self.conn.config.chain.reorg_window
+        self.executor.reconcile(recheck_from=max(0, self._head - window) if self._head else None)
         polled = self.events.poll()
         self._head = polled.head
         touched = {task_subject(e) for e in [*polled.added, *polled.removed]}
@@ -390,8 +392,9 @@ class Agent:
                         key,
                     ),
                 )
+            elapsed = round(self.runner.elapsed(key), 3)
             self.runner.forget(key)
-            event(log, f"work {state.status}", key=key, error=state.error or "")
+            event(log, f"work {state.status}", key=key, seconds=elapsed, error=state.error or "")
 
     def _start(self, action: Start) -> None:
         with transaction(self.db):

@@ -14,6 +14,7 @@ import logging
 import math
 import struct
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -338,6 +339,7 @@ class WorkRunner:
         self._lock = threading.Lock()
         self._states: dict[str, WorkState] = {}
         self._threads: dict[str, threading.Thread] = {}
+        self._started: dict[str, float] = {}
 
     def start(self, key: str, job: Job) -> None:
         """Run ``job`` unless ``key`` is already running."""
@@ -346,6 +348,7 @@ class WorkRunner:
             if current is not None and current.status == "running":
                 return
             self._states[key] = WorkState(key, "running")
+            self._started[key] = time.monotonic()
             thread = threading.Thread(target=self._run, args=(key, job), name=key, daemon=True)
             self._threads[key] = thread
         thread.start()
@@ -363,6 +366,12 @@ class WorkRunner:
             state = WorkState(key, "done", result)
         with self._lock:
             self._states[key] = state
+
+    def elapsed(self, key: str) -> float:
+        """Seconds since ``key`` was last started (0 if it never was)."""
+        with self._lock:
+            started = self._started.get(key)
+        return time.monotonic() - started if started is not None else 0.0
 
     def states(self) -> dict[str, WorkState]:
         with self._lock:

@@ -267,3 +267,18 @@ def test_lost_mempool_is_rebroadcast_after_a_node_restart(
         assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
     finally:
         node.stop()
+
+
+def test_a_transaction_reorged_away_is_sent_again(
+    client: ChainClient, probe: ContractInterface, tmp_path: Path
+) -> None:
+    ex = make_executor(client, probe, tmp_path / "a.db")
+    snapshot = client.rpc.request("evm_snapshot", [])
+    mined = ex.send_and_wait(Intent("poke/1", "Probe", "poke", (1, "a")))
+    assert pokes(ex) == 1
+    client.rpc.request("evm_revert", [snapshot])  # the block holding it is gone
+    assert pokes(ex) == 0 and client.receipt(mined.tx_hash or "") is None
+    ex.reconcile(recheck_from=0)
+    again = ex.wait("poke/1")
+    assert again.tx_hash == mined.tx_hash  # the same signed bytes, mined anew
+    assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
