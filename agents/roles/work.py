@@ -275,16 +275,20 @@ def replay_job(
 
 
 def _fit(distances: list[int], expected: int) -> list[int]:
-    """Exactly ``expected`` values keeping the worst one (the verdict is decided by it)."""
-    if len(distances) == expected:
-        return distances
-    worst = max(distances, key=bits_to_float) if distances else UNREPLAYABLE
-    kept = distances[: max(0, expected - 1)]
-    if worst not in kept:
-        kept.append(worst)
-    while len(kept) < expected:
-        kept.append(worst)
-    return kept[:expected]
+    """Exactly ``expected`` values, in order, always keeping the worst (it decides the verdict).
+
+    More values than the pool takes: the first ``expected``, the last of them replaced by the
+    worst if it was cut. Fewer: padded with the worst (``+inf`` when there is none).
+    """
+    if not distances:
+        return [UNREPLAYABLE] * expected
+    worst = max(distances, key=bits_to_float)
+    if len(distances) >= expected:
+        kept = distances[:expected]
+        if expected and worst not in kept:
+            kept[-1] = worst
+        return kept
+    return distances + [worst] * (expected - len(distances))
 
 
 def _replay_result(distances: list[int], roots: list[bytes], reasons: list[str]) -> dict[str, Any]:
