@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
+
+from agents.devnet.anvil import REPO_ROOT
+from agents.devnet.processes import child_env, cli_command
 
 from .conftest import TINY_SPEC, Market
 
@@ -73,3 +78,36 @@ def test_agent_serves_metrics(market: Market) -> None:
     assert url[0].startswith("http://127.0.0.1:")
     balance = re.search(r"^veritrain_balance_wei (\S+)$", body, re.MULTILINE)
     assert balance is not None and float(balance.group(1)) > 0
+
+
+def test_devnet_up_down_up_keeps_its_chain(tmp_path: Path) -> None:
+    directory = tmp_path / "devnet"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            cli_command("devnet", *args, "--dir", str(directory)),
+            cwd=REPO_ROOT,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    try:
+        assert cli("up").returncode == 0
+        first = json.loads(cli("status", "--json").stdout)
+        manifest = (directory / "deployment.json").read_text()
+        assert first["running"] and first["block"] >= 5
+        assert all(a["balance_wei"] == 1000 * 10**18 for a in first["accounts"].values())
+        assert "stopped" in cli("down").stdout
+        assert json.loads(cli("status", "--json").stdout)["running"] is False
+        restarted = cli("up")
+        assert "deploying" not in restarted.stdout  # same chain: the contracts are there
+        second = json.loads(cli("status", "--json").stdout)
+        assert second["running"] and second["url"] == first["url"]
+        assert second["block"] == first["block"]
+        assert (directory / "deployment.json").read_text() == manifest
+        assert "already up" in cli("up").stdout
+    finally:
+        cli("down", "--purge")
+    assert not directory.exists()
