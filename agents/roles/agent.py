@@ -85,7 +85,7 @@ class Connection:
     config: AgentConfig
     deployment: Deployment
     client: ChainClient
-    account: LocalAccount
+    account: LocalAccount | None  # None for read-only commands
     store: ArtifactStore
     params: PoolParameters
     data: DataDirectory | None = None
@@ -95,7 +95,13 @@ class Connection:
 
     @property
     def me(self) -> str:
-        return str(self.account.address)
+        return str(self.signer.address)
+
+    @property
+    def signer(self) -> LocalAccount:
+        if self.account is None:
+            raise VeritrainError("this command was connected without a key")
+        return self.account
 
     def block_time(self, number: int) -> int:
         """A block's timestamp (cached)."""
@@ -125,17 +131,13 @@ def connect(
         retry=RetryPolicy(attempts=rpc_attempts, initial_delay=0.25, max_delay=2.0),
     )
     deployment.check(client)
-    account: LocalAccount
+    account: LocalAccount | None = None
     if with_key:
         account = load_account(config.key, deployment.chain_id)
         if config.solver.adversary is not None and deployment.chain_id not in DEVNET_CHAIN_IDS:
             raise VeritrainError(
                 f"solver.adversary is for devnets only (chain id {deployment.chain_id})"
             )
-    else:
-        from eth_account import Account
-
-        account = Account.from_key(b"\x01" * 32)  # read-only commands never sign
     store = open_store(config.store.location)
     pool = deployment.contract(POOL)
     raw_params = pool.decode_output(
@@ -143,7 +145,7 @@ def connect(
     )
     params = PoolParameters.from_chain(raw_params)
     conn = Connection(config, deployment, client, account, store, params)
-    if with_data:
+    if with_data and account is not None:
         data = DataDirectory(config.require_data_dir())
         bind_identity(
             data.db,
@@ -299,7 +301,7 @@ class Agent:
     def situation(self) -> Situation:
         latest = self.conn.client.block("latest")
         pool = self.conn.deployment.contract(POOL).address
-        account = self.conn.account
+        account = self.conn.signer
 
         def secret_hash(task_id: int, rnd: int) -> str:
             return "0x" + keccak(forced_error_secret(account, pool, task_id, rnd)).hex()
