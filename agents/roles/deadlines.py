@@ -11,8 +11,10 @@ Training          ``timeout`` (SolverTimedOut)    submitter, profiler; never the
 Committed         ``timeout`` (Unverified)        submitter, solver (stake back), profiler
 Verifying         ``timeout`` (verifier slashed,  solver, submitter, profiler; never the
                   verification reopened)          verifier
-ChallengeWindow   ``settle``                      everyone, except the solver of a failed
-                                                  verdict (settling slashes it)
+ChallengeWindow   ``settle`` (verdict Pass)       solver, verifier, profiler (the submitter
+                                                  gets nothing back from a pass)
+ChallengeWindow   ``settle`` (verdict Fail)       submitter, verifier, profiler; never the
+                                                  solver (settling slashes it)
 ================  ==============================  =========================================
 """
 
@@ -27,6 +29,10 @@ TIMEOUT_GAINERS: dict[str, tuple[str, ...]] = {
     "Training": ("submitter", "profiler"),
     "Committed": ("submitter", "solver", "profiler"),
     "Verifying": ("submitter", "solver", "profiler"),
+}
+SETTLE_GAINERS: dict[str, tuple[str, ...]] = {
+    "Pass": ("solver", "verifier", "profiler"),
+    "Fail": ("submitter", "verifier", "profiler"),
 }
 
 
@@ -47,7 +53,7 @@ def deadline_actions(situation: Situation) -> list[Action]:
 
 def _move_on(situation: Situation, view: TaskView, roles: list[str]) -> Action | None:
     if view.status == "ChallengeWindow":
-        if view.verdict == "Fail" and roles == ["solver"]:
+        if not set(roles) & set(SETTLE_GAINERS.get(view.verdict, ())):
             return None
         key = f"settle/{view.task_id}"
         if situation.pending(key):

@@ -353,6 +353,19 @@ SUBMITTER_CASES = [
         ["send settle/1 settle(1,)"],
     ),
     Case(
+        "passed verdict: leaves settling to those it pays",
+        [
+            task(
+                status="ChallengeWindow",
+                submitter=ME,
+                solver=OTHER,
+                verdict="Pass",
+                deadline=NOW - 5,
+            )
+        ],
+        [],
+    ),
+    Case(
         "refund owed: withdraws",
         [task(status="Settled", submitter=ME, payouts={"submitter": 1400})],
         ["send withdraw/1 withdraw([1],)"],
