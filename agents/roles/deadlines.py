@@ -11,11 +11,17 @@ Training          ``timeout`` (SolverTimedOut)    submitter, profiler; never the
 Committed         ``timeout`` (Unverified)        submitter, solver (stake back), profiler
 Verifying         ``timeout`` (verifier slashed,  solver, submitter, profiler; never the
                   verification reopened)          verifier
-ChallengeWindow   ``settle`` (verdict Pass)       solver, verifier, profiler (the submitter
+ChallengeWindow   ``withdraw([id])`` (Pass)       solver, verifier, profiler (the submitter
                                                   gets nothing back from a pass)
-ChallengeWindow   ``settle`` (verdict Fail)       submitter, verifier, profiler; never the
+ChallengeWindow   ``withdraw([id])`` (Fail)       submitter, verifier, profiler; never the
                                                   solver (settling slashes it)
 ================  ==============================  =========================================
+
+A verdict whose challenge window is over is settled by the first ``withdraw`` that
+names it, so the parties it pays withdraw at once instead of calling ``settle``
+first: one transaction each, and no race in which two of them settle the same task
+(the second ``settle`` would revert). The withdrawal's intent key is the one
+``agents.roles.payouts`` uses, so it is never sent again once settled.
 """
 
 from __future__ import annotations
@@ -55,10 +61,11 @@ def _move_on(situation: Situation, view: TaskView, roles: list[str]) -> Action |
     if view.status == "ChallengeWindow":
         if not set(roles) & set(SETTLE_GAINERS.get(view.verdict, ())):
             return None
-        key = f"settle/{view.task_id}"
+        key = f"withdraw/{view.task_id}"
         if situation.pending(key):
             return None
-        return send(view, key, "settle", (view.task_id,), f"challenge window over ({view.verdict})")
+        reason = f"challenge window over ({view.verdict}): settle and withdraw"
+        return send(view, key, "withdraw", ([view.task_id],), reason)
     gainers = TIMEOUT_GAINERS.get(view.status)
     if gainers is None or not set(roles) & set(gainers):
         return None

@@ -148,7 +148,7 @@ SOLVER_CASES = [
         [],
     ),
     Case(
-        "passed verdict after the window: settles",
+        "passed verdict after the window: withdraws (settling it)",
         [
             task(
                 status="ChallengeWindow",
@@ -158,7 +158,7 @@ SOLVER_CASES = [
                 deadline=NOW - 2,
             )
         ],
-        ["send settle/1 settle(1,)"],
+        ["send withdraw/1 withdraw([1],)"],
     ),
     Case(
         "failed verdict: never settles its own slashing",
@@ -291,7 +291,7 @@ VERIFIER_CASES = [
         ["send timeout/1/Open/0 timeout(1,)"],
     ),
     Case(
-        "failed verdict after the window: settles (its share of the slash)",
+        "failed verdict after the window: withdraws its share of the slash (settling it)",
         [
             task(
                 status="ChallengeWindow",
@@ -301,7 +301,7 @@ VERIFIER_CASES = [
                 deadline=NOW - 2,
             )
         ],
-        ["send settle/1 settle(1,)"],
+        ["send withdraw/1 withdraw([1],)"],
     ),
     Case(
         "paid: withdraws",
@@ -340,7 +340,7 @@ SUBMITTER_CASES = [
         ["send timeout/1/Training/0 timeout(1,)"],
     ),
     Case(
-        "failed verdict: settles (bounty back)",
+        "failed verdict: withdraws the bounty (settling it)",
         [
             task(
                 status="ChallengeWindow",
@@ -350,7 +350,7 @@ SUBMITTER_CASES = [
                 deadline=NOW - 5,
             )
         ],
-        ["send settle/1 settle(1,)"],
+        ["send withdraw/1 withdraw([1],)"],
     ),
     Case(
         "passed verdict: leaves settling to those it pays",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +196,13 @@ def short_market(tmp_path: Path) -> Iterator[Market]:
 
 def dump(value: Any) -> str:
     return json.dumps(value, indent=2, default=str)
+
+
+def assert_once(calls: list[str], required: set[str]) -> None:
+    """Every required call exactly once and nothing else (settling rides on ``withdraw``)."""
+    counts = Counter(calls)
+    assert all(n == 1 for n in counts.values()), counts
+    assert set(counts) == required, counts
 
 
 def passed_payouts(market: Market, bounty: int) -> dict[str, int]:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
 
 import pytest
 
-from .conftest import Market, passed_payouts
+from .conftest import Market, assert_once, passed_payouts
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
@@ -33,12 +32,6 @@ CRASH_POINTS = [
     ("verifier", "tx-signed:report/"),
     ("verifier", "tx-sent:withdraw/"),
 ]
-
-
-def assert_once(calls: list[str], required: set[str]) -> None:
-    counts = Counter(calls)
-    assert all(n == 1 for n in counts.values()), counts
-    assert required <= set(counts) <= required | {"settle"}, counts
 
 
 def assert_as_if_uncrashed(market: Market, task_id: int) -> None:

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 
-from .conftest import Market
+from .conftest import Market, assert_once
 
 pytestmark = pytest.mark.chain
-
-
-def assert_once(calls: list[str], required: set[str]) -> None:
-    """Every call at most once, the required ones present, nothing else but ``settle``."""
-    counts = Counter(calls)
-    assert all(n == 1 for n in counts.values()), counts
-    assert required <= set(counts) <= required | {"settle"}, counts
 
 
 def test_honest_round_settles_and_everyone_is_paid(market: Market) -> None:
@@ -32,12 +23,10 @@ def test_honest_round_settles_and_everyone_is_paid(market: Market) -> None:
         market.account("solver"): view.payouts["solver"],
         market.account("verifier"): view.payouts["verifier"] + view.payouts["profiler"],
     }
-    # Exactly one transaction per decision, counted from the chain.
-    assert sorted(market.calls_by("solver")) == ["claim", "commit", "settle", "withdraw"] or sorted(
-        market.calls_by("solver")
-    ) == ["claim", "commit", "withdraw"]
-    verifier_calls = market.calls_by("verifier")
-    assert sorted(c for c in verifier_calls if c != "settle") == [
+    # Exactly one transaction per decision, counted from the chain: the parties the pass
+    # pays withdraw (the first withdrawal settles); nobody sends a separate settle.
+    assert sorted(market.calls_by("solver")) == ["claim", "commit", "withdraw"]
+    assert sorted(market.calls_by("verifier")) == [
         "claimVerification",
         "profile",
         "reportVerification",
@@ -56,8 +45,9 @@ def test_cheating_solver_is_slashed_and_the_submitter_refunded(market: Market) -
     assert view.payouts["submitter"] >= view.bounty - view.payouts["profiler"]
     assert view.payouts["verifier"] > view.verifier_stake  # its stake back plus a slash share
     assert market.account("solver") not in view.withdrawn
+    # The solver never settles its own slashing; the submitter takes its refund back.
     assert_once(market.calls_by("solver"), {"claim", "commit"})
-    assert "settle" not in market.calls_by("solver")  # it never settles its own slashing
+    assert_once(market.calls_by("submitter"), {"submit", "withdraw"})
 
 
 def test_killed_agents_resume_without_repeating_a_transaction(market: Market) -> None:
