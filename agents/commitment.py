@@ -15,9 +15,9 @@ The rules, binding for every party and mirrored by the contracts:
 
 Everything here returns raw 32-byte digests; ``.hex()`` them for display.
 
-Large tensors are hashed by ``agents.exact.hashing`` (libcrypto from numba
-threads, on every core, straight from the tensor's buffer); small ones and
-machines without that engine use hashlib. Both give the same bytes: the
+Tensors are hashed by ``agents.exact.hashing``: a whole tree in one compiled
+call straight from the tensor's buffer, the leaves of large ones on every
+core; machines without that engine use hashlib. Both give the same bytes: the
 engine is checked against hashlib before it is used, and the tests compare
 the two paths. docs/commitments.md has worked examples.
 """
@@ -40,8 +40,10 @@ LEAF_VALUES = 256
 LEAF_BYTES = LEAF_VALUES * 4
 DIGEST_BYTES = 32
 ZERO_LEAF_HASH = hashlib.sha256(bytes(LEAF_BYTES)).digest()
-# From this many leaves (or tree nodes) on, hashing goes to the parallel engine.
-FAST_MIN_HASHES = 64
+# From this many hashes on, a Merkle root over a list of hashes goes to the engine (below
+# it the joining and the call cost more than hashlib's few node hashes).
+FAST_MIN_HASHES = 8
+_LITTLE_F32 = np.dtype("<f4")
 
 
 def _sha256(data: bytes | memoryview) -> bytes:
@@ -64,6 +66,7 @@ def as_float32_array(tensor: Any) -> np.ndarray:
     return np.ascontiguousarray(array).astype("<f4", copy=False).reshape(array.shape)
 
 
+@functools.cache
 def _engine() -> Sha256Engine | None:
     from agents.exact.hashing import engine
 
@@ -83,7 +86,7 @@ def leaf_hashes(array: Any, *, fast: bool = True) -> np.ndarray:
     flat = as_float32_array(array).reshape(-1).view(np.uint8)
     count = leaf_count(flat.size // 4)
     full = flat.size // LEAF_BYTES
-    engine = _engine() if fast and full >= FAST_MIN_HASHES else None
+    engine = _engine() if fast and full >= 64 else None
     if engine is not None:
         out = np.empty((count, DIGEST_BYTES), dtype=np.uint8)
         out[:full] = engine.hash_many(flat, LEAF_BYTES, full)
@@ -105,46 +108,20 @@ def _padded_width(count: int) -> int:
     return width
 
 
-@functools.cache
-def _zero_subtree_roots(height: int) -> tuple[bytes, ...]:
-    """Roots of all-zero-leaf subtrees of height 0, 1, ... ``height``."""
-    roots = [ZERO_LEAF_HASH]
-    while len(roots) <= height:
-        roots.append(_sha256(roots[-1] + roots[-1]))
-    return tuple(roots)
-
-
-def _merkle_root_parallel(level: np.ndarray, engine: Sha256Engine) -> bytes:
-    # Padding the leaf level to a power of two with zero-leaf hashes is the same as
-    # padding each odd level with the root of an all-zero subtree of its height.
-    zeros = _zero_subtree_roots(64)
-    height = 0
-    while level.shape[0] >= FAST_MIN_HASHES:
-        if level.shape[0] % 2:
-            pad = np.frombuffer(zeros[height], dtype=np.uint8)[None, :]
-            level = np.concatenate([level, pad])
-        level = engine.hash_many(np.ascontiguousarray(level).reshape(-1), 64, level.shape[0] // 2)
-        height += 1
-    # The few levels left: hashlib, padding each odd level the same way.
-    nodes = [bytes(h) for h in level]
-    while len(nodes) > 1:
-        if len(nodes) % 2:
-            nodes.append(zeros[height])
-        nodes = [_sha256(nodes[i] + nodes[i + 1]) for i in range(0, len(nodes), 2)]
-        height += 1
-    return nodes[0]
-
-
 def merkle_root(hashes: Sequence[bytes] | np.ndarray, *, fast: bool = True) -> bytes:
     """Merkle root over leaf hashes, padding the leaf level with ``ZERO_LEAF_HASH``.
 
     ``hashes`` is a sequence of 32-byte digests or a ``(n, 32)`` uint8 array;
     ``fast=False`` forces the hashlib reference path.
     """
-    if isinstance(hashes, np.ndarray) and fast and hashes.shape[0] >= FAST_MIN_HASHES:
-        engine = _engine()
-        if engine is not None:
-            return _merkle_root_parallel(hashes.astype(np.uint8, copy=False), engine)
+    count = len(hashes)
+    engine = _engine() if fast and count >= FAST_MIN_HASHES else None
+    if engine is not None:
+        if isinstance(hashes, np.ndarray):
+            array = np.ascontiguousarray(hashes, dtype=np.uint8)
+        else:
+            array = np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(count, DIGEST_BYTES)
+        return engine.tree_root(array)
     level = [bytes(h) for h in hashes]
     if not level:
         return ZERO_LEAF_HASH
@@ -187,6 +164,12 @@ def shape_header(shape: Sequence[int]) -> bytes:
     return struct.pack(">QI", numel, len(shape)) + b"".join(struct.pack(">Q", d) for d in shape)
 
 
+@functools.lru_cache(maxsize=4096)
+def _shape_header(shape: tuple[int, ...]) -> bytes:
+    # A model's tensors come in a few shapes, hashed over and over.
+    return shape_header(shape)
+
+
 def root_from_merkle(shape: Sequence[int], tensor_merkle_root: bytes) -> bytes:
     """A tensor root from its shape and the Merkle root of its leaves."""
     return _sha256(shape_header(shape) + tensor_merkle_root)
@@ -195,10 +178,19 @@ def root_from_merkle(shape: Sequence[int], tensor_merkle_root: bytes) -> bytes:
 def tensor_root(tensor: Any, *, fast: bool = True) -> bytes:
     """The tensor root of a float32 numpy array or torch tensor (PROTOCOL.md §4).
 
-    ``fast=False`` forces the hashlib reference path (same result).
+    With an engine (``agents.exact.hashing``) the whole tree is one compiled call over
+    the tensor's buffer; ``fast=False`` forces the hashlib reference path (same result).
     """
-    array = as_float32_array(tensor)
-    return root_from_merkle(array.shape, merkle_root(leaf_hashes(array, fast=fast), fast=fast))
+    if type(tensor) is np.ndarray and tensor.dtype == _LITTLE_F32 and tensor.flags.c_contiguous:
+        array = tensor  # the common case, without as_float32_array's checks and copies
+    else:
+        array = as_float32_array(tensor)
+    engine = _engine() if fast else None
+    if engine is not None:
+        merkle = engine.leaves_root(array.reshape(-1).view(np.uint8))
+    else:
+        merkle = merkle_root(leaf_hashes(array, fast=False), fast=False)
+    return _sha256(_shape_header(array.shape) + merkle)
 
 
 def state_root(named_tensors: Mapping[str, Any]) -> bytes:

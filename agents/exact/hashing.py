@@ -41,6 +41,8 @@ from agents.exact.parallel import LAUNCH_LOCK
 _CONTEXT_BYTES = 256
 # Messages per work item: large enough to amortize the context, small enough to balance.
 _CHUNK = 64
+# The scalar hash's entry points where there is none (see ``Sha256Engine.leaves_root``).
+_NO_SCALAR = np.zeros(3, dtype=np.int64)
 
 
 def _call1_typer(typingctx: Any, fn: Any, a: Any) -> Any:
@@ -124,8 +126,44 @@ class Sha256Engine:
         """``(count, 32)`` digests of ``buffer[i*size:(i+1)*size]``; ``buffer`` is contiguous."""
         raise NotImplementedError
 
+    # Whole trees: the vector rounds for full groups (engines that have them), and the
+    # scalar hash (libcrypto's three entry points; zeros where there is none).
+    _vector = False
+    _scalar = _NO_SCALAR
+
+    def leaves_root(self, data: np.ndarray) -> bytes:
+        """The Merkle root over the 1024-byte leaves of ``data`` (1-D uint8, contiguous): the
+        last leaf zero-padded, no bytes at all one zero leaf (PROTOCOL.md §4).
+
+        Large buffers hash their leaves with ``hash_many`` (on every core); the rest of the
+        tree, and everything for smaller ones, is one call on the calling thread.
+        """
+        _check_buffer(data, 1, data.size)
+        full = data.size // 1024
+        if full * 1024 >= PARALLEL_MIN_BYTES:
+            leaves = (data.size + 1023) // 1024
+            level = np.empty((leaves + 1, 32), dtype=np.uint8)
+            level[:full] = self.hash_many(data, 1024, full)
+            if leaves > full:
+                tail = np.zeros(1024, dtype=np.uint8)
+                tail[: data.size - full * 1024] = data[full * 1024 :]
+                level[full] = np.frombuffer(hashlib.sha256(tail.tobytes()).digest(), np.uint8)
+            return bytes(_tree_root(level, leaves, self._vector, self._scalar))
+        return bytes(_leaves_root(data, self._vector, self._scalar))
+
+    def tree_root(self, hashes: np.ndarray) -> bytes:
+        """The Merkle root over ``(n, 32)`` uint8 leaf hashes, ``n >= 1`` (the leaf level
+        padded to a power of two with the hash of a zero leaf)."""
+        count = hashes.shape[0]
+        if count < 1 or hashes.shape[1:] != (32,):
+            raise ValueError("tree_root needs an (n, 32) array of hashes, n >= 1")
+        level = np.empty((count + 1, 32), dtype=np.uint8)
+        level[:count] = hashes
+        return bytes(_tree_root(level, count, self._vector, self._scalar))
+
     def agrees_with_hashlib(self) -> bool:
-        """Whether this engine reproduces hashlib on messages of the sizes commitments use."""
+        """Whether this engine reproduces hashlib on messages of the sizes commitments use,
+        and on whole trees of sizes around its group and level boundaries."""
         rng = np.random.default_rng(0)
         for size in (64, 1024):
             for count in (1, 15, 16, 17, 300):
@@ -135,7 +173,31 @@ class Sha256Engine:
                     want = hashlib.sha256(data[i * size : (i + 1) * size].tobytes()).digest()
                     if bytes(got[i]) != want:
                         return False
+        for nbytes in (0, 3, 1024, 1025, 8 * 1024 + 5, 9 * 1024, 16 * 1024, 33 * 1024 - 1):
+            data = rng.integers(0, 256, nbytes, dtype=np.uint8)
+            if self.leaves_root(data) != _reference_leaves_root(data.tobytes()):
+                return False
+        for count in (1, 2, 3, 8, 9, 17, 40):
+            hashes = rng.integers(0, 256, (count, 32), dtype=np.uint8)
+            if self.tree_root(hashes) != _reference_tree_root([bytes(h) for h in hashes]):
+                return False
         return True
+
+
+def _reference_tree_root(level: list[bytes]) -> bytes:
+    """PROTOCOL.md §4's Merkle root with hashlib, for the engines' self-check."""
+    width = 1
+    while width < len(level):
+        width *= 2
+    level = level + [_ZERO_ROOTS[0].tobytes()] * (width - len(level))
+    while len(level) > 1:
+        level = [hashlib.sha256(level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def _reference_leaves_root(data: bytes) -> bytes:
+    chunks = [data[i : i + 1024] for i in range(0, len(data), 1024)] or [b""]
+    return _reference_tree_root([hashlib.sha256(c + bytes(1024 - len(c))).digest() for c in chunks])
 
 
 class LibcryptoEngine(Sha256Engine):
@@ -151,6 +213,7 @@ class LibcryptoEngine(Sha256Engine):
             for name in ("SHA256_Init", "SHA256_Update", "SHA256_Final")
         )
         self._lib = lib  # keeps the library loaded while the addresses are in use
+        self._scalar = np.array(self._fns, dtype=np.int64)
 
     def hash_many(self, buffer: np.ndarray, size: int, count: int) -> np.ndarray:
         _check_buffer(buffer, size, count)
@@ -386,6 +449,13 @@ class VectorEngine(Sha256Engine):
 
     name = "vector16"
     sizes = (64, 1024)
+    _vector = True
+
+    def __init__(self) -> None:
+        # Partial groups of a tree go through libcrypto where it loads (see leaves_root).
+        self._scalar_engine = _make_engine("libcrypto")
+        if self._scalar_engine is not None:
+            self._scalar = self._scalar_engine._scalar
 
     def hash_many(self, buffer: np.ndarray, size: int, count: int) -> np.ndarray:
         _check_buffer(buffer, size, count)
@@ -408,6 +478,119 @@ class VectorEngine(Sha256Engine):
             _hash_groups_serial(scratch.ctypes.data, size, 1, tail, _H0)
             out[full * _LANES :] = tail[:rest]
         return out
+
+
+# --- whole Merkle trees in one call -------------------------------------------------
+#
+# A tensor's Merkle root (PROTOCOL.md §4) from its bytes, every level in one compiled
+# call: full groups of sixteen messages go through the vector rounds; a last partial
+# group of fewer than ``_SCALAR_BELOW`` messages goes through libcrypto one message at
+# a time where it is loaded (sixteen lanes cost about as much as nine messages through
+# the CPU's SHA instructions, measured here), else through the vector rounds with the
+# unused lanes zero. An odd level is padded with the root of an all-zero subtree of its
+# height, which is the same as padding the leaf level with zero-leaf hashes.
+
+_SCALAR_BELOW = 9
+# Roots of all-zero-leaf subtrees of height 0..64 (row h: height h).
+_ZERO_ROOTS = np.zeros((65, 32), dtype=np.uint8)
+_ZERO_ROOTS[0] = np.frombuffer(hashlib.sha256(bytes(1024)).digest(), dtype=np.uint8)
+for _h in range(1, 65):
+    _ZERO_ROOTS[_h] = np.frombuffer(
+        hashlib.sha256(_ZERO_ROOTS[_h - 1].tobytes() * 2).digest(), dtype=np.uint8
+    )
+
+
+@njit(cache=True, nogil=True)
+def _vector_group(base: int, size: int, out: np.ndarray, row: int, lanes: int) -> None:
+    # Digests of the 16 messages of ``size`` bytes at ``base``; the first ``lanes`` go to
+    # out[row:row + lanes].
+    state = np.empty((8, _LANES), dtype=np.uint32)
+    for word in range(8):
+        for lane in range(_LANES):
+            state[word, lane] = _H0[word]
+    for block in range(size // 64):
+        _compress16(state.ctypes.data, base + block * 64, size)
+    if size == 1024:
+        _pad_1024(state.ctypes.data)
+    else:
+        _pad_64(state.ctypes.data)
+    for lane in range(lanes):
+        for word in range(8):
+            v = state[word, lane]
+            out[row + lane, 4 * word] = v >> 24
+            out[row + lane, 4 * word + 1] = (v >> 16) & 0xFF
+            out[row + lane, 4 * word + 2] = (v >> 8) & 0xFF
+            out[row + lane, 4 * word + 3] = v & 0xFF
+
+
+@njit(cache=True, nogil=True)
+def _scalar_hash(scalar: np.ndarray, base: int, size: int, destination: int) -> None:
+    context = np.empty(_CONTEXT_BYTES, dtype=np.uint8)
+    ctx = context.ctypes.data
+    _call1(scalar[0], ctx)
+    _call3(scalar[1], ctx, base, size)
+    _call2(scalar[2], destination, ctx)
+
+
+@njit(cache=True, nogil=True)
+def _hash_run(
+    source: np.ndarray, size: int, count: int, out: np.ndarray, vector: bool, scalar: np.ndarray
+) -> None:
+    # out[i] = sha256(source[i*size:(i+1)*size]) for i < count, where ``source`` (uint8)
+    # may end early: missing bytes of the last message are zero.
+    base = source.ctypes.data
+    # Messages wholly inside ``source`` are hashed in place; a cut one from a zeroed copy.
+    whole = min(count, source.size // size)
+    full = whole // _LANES if vector else 0
+    for g in range(full):
+        _vector_group(base + g * _LANES * size, size, out, g * _LANES, _LANES)
+    start = full * _LANES
+    rest = count - start
+    if rest == 0:
+        return
+    if scalar[0] != 0 and (not vector or rest < _SCALAR_BELOW):
+        for i in range(start, whole):
+            _scalar_hash(scalar, base + i * size, size, out.ctypes.data + i * 32)
+        if whole < count:
+            last = np.zeros(size, dtype=np.uint8)
+            tail = source[whole * size :]
+            last[: tail.size] = tail
+            _scalar_hash(scalar, last.ctypes.data, size, out.ctypes.data + whole * 32)
+        return
+    scratch = np.zeros(_LANES * size, dtype=np.uint8)
+    tail = source[start * size : min(source.size, count * size)]
+    scratch[: tail.size] = tail
+    _vector_group(scratch.ctypes.data, size, out, start, rest)
+
+
+@njit(cache=True, nogil=True)
+def _tree_root(level: np.ndarray, count: int, vector: bool, scalar: np.ndarray) -> np.ndarray:
+    # The Merkle root over the first ``count`` rows of ``level`` (count >= 1; ``level``
+    # has a spare row for the padding of an odd level; it is overwritten).
+    other = np.empty_like(level)
+    height = 0
+    while count > 1:
+        if count % 2:
+            level[count] = _ZERO_ROOTS[height]
+            count += 1
+        pairs = count // 2
+        _hash_run(level.reshape(-1)[: count * 32], 64, pairs, other, vector, scalar)
+        level, other = other, level
+        count = pairs
+        height += 1
+    root: np.ndarray = level[0].copy()
+    return root
+
+
+@njit(cache=True, nogil=True)
+def _leaves_root(data: np.ndarray, vector: bool, scalar: np.ndarray) -> np.ndarray:
+    # The Merkle root over the 1024-byte leaves of ``data`` (the last one zero-padded;
+    # no bytes at all: one zero leaf).
+    leaves = max(1, (data.size + 1023) // 1024)
+    level = np.empty((leaves + 1, 32), dtype=np.uint8)
+    _hash_run(data, 1024, leaves, level, vector, scalar)
+    root: np.ndarray = _tree_root(level, leaves, vector, scalar)
+    return root
 
 
 def _has_avx512() -> bool:

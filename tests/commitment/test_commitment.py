@@ -4,6 +4,8 @@ engines against hashlib."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -37,6 +39,7 @@ def test_worked_state_example() -> None:
 
 
 SIZES = [0, 1, 255, 256, 257, 512, 1000, 256 * 63, 256 * 64, 256 * 64 + 1, 256 * 97 + 5, 256 * 300]
+SIZES += [256 * 8, 256 * 9 - 1, 256 * 16, 256 * 16 + 1, 256 * 17, 256 * 1024 + 3]
 
 
 @pytest.mark.parametrize("numel", SIZES)
@@ -157,3 +160,72 @@ def test_engines_match_hashlib(name: str) -> None:
 def test_engine_in_use_is_checked() -> None:
     engine = hashing.engine()
     assert engine is None or engine.agrees_with_hashlib()
+
+
+def _engines() -> list[Any]:
+    """Every engine that loads here, and the vector engine as it runs without libcrypto."""
+    found = []
+    for name in ("vector16", "libcrypto"):
+        engine = hashing._make_engine(name)
+        if engine is not None:
+            found.append(pytest.param(name, engine, id=name))
+    vector = hashing._make_engine("vector16")
+    if vector is not None:
+        vector._scalar = hashing._NO_SCALAR
+        found.append(pytest.param("vector16-alone", vector, id="vector16-alone"))
+    return found
+
+
+# Leaf counts around the group of sixteen, the scalar/vector split of a partial group
+# (nine), powers of two, and past the size where leaves are hashed on every core.
+TREE_BYTES = sorted(
+    {0, 1, 4, 1023, 1024, 1025}
+    | {1024 * n + d for n in (7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65) for d in (-1, 0, 1)}
+    | {1024 * 1024, 1024 * 1024 + 4, 3 * 1024 * 1024 - 4}
+)
+
+
+@pytest.mark.parametrize("name, engine", _engines())
+def test_engine_trees_match_independent(name: str, engine: hashing.Sha256Engine) -> None:
+    rng = np.random.default_rng(13)
+    for nbytes in TREE_BYTES:
+        data = rng.integers(0, 256, nbytes, dtype=np.uint8)
+        raw = data.tobytes()
+        leaves = [raw[i : i + LEAF_BYTES] for i in range(0, len(raw), LEAF_BYTES)] or [b""]
+        want = independent.merkle([independent.sha(c + bytes(LEAF_BYTES - len(c))) for c in leaves])
+        assert engine.leaves_root(data) == want, (name, nbytes)
+    for count in [*range(1, 70), 1000, 1025]:
+        hashes = rng.integers(0, 256, (count, 32), dtype=np.uint8)
+        assert engine.tree_root(hashes) == independent.merkle([bytes(h) for h in hashes]), count
+    with pytest.raises(ValueError, match="n >= 1"):
+        engine.tree_root(np.zeros((0, 32), dtype=np.uint8))
+
+
+def test_engine_trees_of_special_values() -> None:
+    # Tensors as the trace hashes them: edge floats (zeros of both signs, subnormals,
+    # infinities, NaN payloads), constant tensors, and every shape class.
+    rng = np.random.default_rng(14)
+    specials = np.array(
+        [0.0, -0.0, 1e-45, -1e-45, 1.17549435e-38, np.inf, -np.inf, np.nan, 3.4028235e38],
+        dtype=np.float32,
+    )
+    payload = np.array([0x7FC00001, 0xFFC00000, 0x7F800001], dtype=np.uint32).view(np.float32)
+    for shape in [(), (1,), (10,), (128, 10), (256, 257), (3, 5, 7, 11)]:
+        size = int(np.prod(shape))
+        for values in (
+            rng.choice(np.concatenate([specials, payload]), size).astype(np.float32),
+            np.zeros(size, np.float32),
+            np.full(size, -0.0, np.float32),
+        ):
+            tensor = values.reshape(shape)
+            assert tensor_root(tensor) == independent.tensor_root(tensor), shape
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 8, 9, 100])
+def test_merkle_root_of_a_list_matches_reference(count: int) -> None:
+    rng = np.random.default_rng(count)
+    hashes = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)) for _ in range(count)]
+    want = independent.merkle(hashes) if hashes else commitment.ZERO_LEAF_HASH
+    assert merkle_root(hashes) == merkle_root(hashes, fast=False) == want
+    if hashes:
+        assert merkle_root(np.frombuffer(b"".join(hashes), np.uint8).reshape(count, 32)) == want
