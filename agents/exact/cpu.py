@@ -71,9 +71,11 @@ LOG_L4 = F32(2.0 / 9.0)
 # numpy's, which is IEEE division.
 
 # Below this much work (elements or multiply-adds) a kernel runs on the calling thread:
-# waking the pool (tens of microseconds) costs more than it saves. The environment
-# variable VERITRAIN_PARALLEL_MIN_WORK changes it (speed only, never results).
-PARALLEL_MIN_WORK = int(os.environ.get("VERITRAIN_PARALLEL_MIN_WORK", 1 << 22))
+# waking the pool costs more than it saves. Measured on a 2-vCPU virtual machine: about
+# 0.1 ms per launch, and a 2-thread matmul_nt slower than the serial one up to ~10^8
+# multiply-adds (8.4·10^6: 250 µs against 243 µs serial). The environment variable
+# VERITRAIN_PARALLEL_MIN_WORK changes it (speed only, never results).
+PARALLEL_MIN_WORK = int(os.environ.get("VERITRAIN_PARALLEL_MIN_WORK", 1 << 26))
 
 
 # --- scalar definitions ------------------------------------------------------
@@ -663,11 +665,23 @@ class CpuKernels(Kernels):
     name = "cpu"
 
     def __init__(self, threads: int | None = None) -> None:
+        # ``threads``: numba threads of the parallel kernels (None: numba's default, every
+        # core). With one thread every kernel runs serially on the calling thread and the
+        # pool is never woken (a one-thread launch still hands the work to a pool thread).
+        self._threads = threads
+        most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+        self._pool = (threads or most) > 1
         if threads is not None:
             numba.set_num_threads(threads)
         # Recent swap_last results and their sources: matmul_nt, which needs its second
         # operand transposed, takes the source itself instead of transposing twice.
         self._swapped: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _set_threads(self) -> None:
+        # numba's thread count belongs to the calling thread: a session may run in
+        # another thread than the one that made these kernels.
+        if self._threads is not None:
+            numba.set_num_threads(self._threads)
 
     # arrays in and out
     # np.ascontiguousarray makes 0-d arrays 1-d: reshape keeps the shape (the step counter).
@@ -762,8 +776,9 @@ class CpuKernels(Kernels):
             x3 = np.ascontiguousarray(x3.reshape(outer, length).T).reshape(1, length, outer)
             outer, inner = 1, outer
         out = np.empty((outer, inner), dtype=np.float32)
-        if x.size >= PARALLEL_MIN_WORK and outer > 1:
+        if self._pool and x.size >= PARALLEL_MIN_WORK and outer > 1:
             with LAUNCH_LOCK:
+                self._set_threads()
                 parallel(x3, out, _NAN_CELL)
         else:
             serial(x3, out, _NAN_CELL)
@@ -864,8 +879,9 @@ class CpuKernels(Kernels):
             _transpose_last(np.ascontiguousarray(b).reshape(batch, cols, depth), bt)
         out = np.empty((batch, padded_rows, padded_cols), dtype=np.float32)
         work = batch * padded_rows * padded_cols * max(depth, 1)
-        if work >= PARALLEL_MIN_WORK and batch * padded_rows > TILE_ROWS:
+        if self._pool and work >= PARALLEL_MIN_WORK and batch * padded_rows > TILE_ROWS:
             with LAUNCH_LOCK:
+                self._set_threads()
                 _matmul_parallel(a3, bt, out, rows, cols, _NAN_CELL)
         else:
             _matmul_serial(a3, bt, out, rows, cols, _NAN_CELL)

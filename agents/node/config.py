@@ -92,8 +92,9 @@ class SolverPolicy(_Section):
     # a task whose training window is shorter than 1.25 × its ops / throughput is skipped.
     throughput_gops: Annotated[float, Field(gt=0)] | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # CPU threads of native training; 0: torch's default (all cores). One thread is the
-    # safe default: on a busy machine torch's spinning thread pool can be many times slower.
+    # CPU threads of training, torch's and the exact kernels'; 0: every core. One thread is
+    # the safe default: on a busy machine torch's spinning thread pool can be many times
+    # slower, and waking the exact kernels' pool costs more than it saves for small models.
     threads: Annotated[int, Field(ge=0, le=1024)] = 1
     # Adversary mode for devnet demos and tests only: refused on other chains.
     adversary: Literal["fake-half"] | None = None

@@ -125,7 +125,7 @@ class Hardware:
     """Where local work runs."""
 
     device: str = "auto"  # auto | cpu | cuda
-    threads: int = 1  # 0: torch's default
+    threads: int = 1  # CPU threads of training and replay (torch and exact kernels); 0: all
 
     def torch_device(self) -> str:
         if self.device != "auto":
@@ -137,6 +137,10 @@ class Hardware:
     def backend_options(self) -> dict[str, Any]:
         """Options of the native backend: device, and threads (0: torch's default)."""
         return {"device": self.torch_device(), "threads": self.threads}
+
+    def exact_options(self) -> dict[str, Any]:
+        """Options of the exact backend (its CPU path): threads (0: numba's default)."""
+        return {"threads": self.threads}
 
 
 def _load_task(store: ArtifactStore, spec_cid: str) -> Any:
@@ -167,7 +171,10 @@ def train_job(
     task = _load_task(store, spec_cid)
     spec = task.spec
     exact = spec.verification.tolerance == "exact"
-    backend = get_backend("exact") if exact else get_backend("native", **hardware.backend_options())
+    if exact:
+        backend = get_backend("exact", **hardware.exact_options())
+    else:
+        backend = get_backend("native", **hardware.backend_options())
     total = spec.steps
     if inputs.get("adversary") == "fake-half":
         from agents.learning.cheats import copy_forward
@@ -228,9 +235,7 @@ def replay_job(
     tau = 0.0 if exact else bits_to_float(int(inputs["threshold"]))
     randomness = bytes.fromhex(str(inputs["randomness"])[2:])
     name = default_replay_backend()
-    options: dict[str, Any] = {}
-    if name == "native":
-        options = hardware.backend_options()
+    options = hardware.backend_options() if name == "native" else hardware.exact_options()
     replayer = ObservedReplayer(get_backend(name, **options), expected, progress)
     reasons: list[str] = []
     try:

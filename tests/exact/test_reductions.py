@@ -142,3 +142,26 @@ def test_scalars_keep_their_shape(path: Kernels) -> None:
     s = np.array(3.0, np.float32)
     got = path.to_numpy(path.add(path.from_numpy(s), np.float32(1.0)))
     assert got.shape == () and got == 4.0
+
+
+@pytest.mark.usefixtures("parallel_always")
+def test_one_thread_never_enters_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    launched = []
+
+    def refuse(*args: object) -> None:
+        launched.append(args)
+        raise AssertionError("a parallel kernel was launched")
+
+    for name in ("_matmul_parallel", "_sum_parallel", "_amax_parallel"):
+        monkeypatch.setattr(cpu_module, name, refuse)
+    one = cpu_module.CpuKernels(threads=1)
+    rng = np.random.default_rng(6)
+    a, b = _values(rng, (40, 30), True), _values(rng, (24, 30), True)
+    x = _values(rng, (64, 50), True)
+    assert_bits_equal(one.matmul_nt(a, b), ref.matmul_nt(a, b), "serial matmul")
+    assert_bits_equal(one.sum(x, 1), ref.sum_axis(x, 1), "serial sum")
+    assert_bits_equal(one.amax(x, 0), ref.amax_axis(x, 0), "serial amax")
+    assert not launched
+    if numba.config.NUMBA_NUM_THREADS > 1:  # type: ignore[attr-defined]
+        with pytest.raises(AssertionError, match="parallel kernel"):
+            cpu_module.CpuKernels().matmul_nt(a, b)
