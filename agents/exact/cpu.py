@@ -215,7 +215,7 @@ _ADD, _SUB, _MUL, _DIV, _MAXIMUM, _MINIMUM, _LT, _LE, _EQ, _LDEXP = range(10)
 _NEG, _ABS, _SQRT, _EXP, _LOG = range(5)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _binary_flat(op: int, a: np.ndarray, b: np.ndarray, out: np.ndarray, cell: np.ndarray) -> None:
     n = out.size
     nan = cell[0]
@@ -251,7 +251,7 @@ def _binary_flat(op: int, a: np.ndarray, b: np.ndarray, out: np.ndarray, cell: n
             out[i] = _ldexp(a[i], b[i], nan)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _select_flat(
     c: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray, cell: np.ndarray
 ) -> None:
@@ -260,7 +260,7 @@ def _select_flat(
         out[i] = _canon(a[i] if c[i] != ZERO else b[i], nan)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _unary_flat(op: int, x: np.ndarray, out: np.ndarray, cell: np.ndarray) -> None:
     n = out.size
     nan = cell[0]
@@ -282,7 +282,7 @@ def _unary_flat(op: int, x: np.ndarray, out: np.ndarray, cell: np.ndarray) -> No
             out[i] = _log(x[i], patterns[i], nan)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _adam_flat(
     param: np.ndarray,
     grad: np.ndarray,
@@ -320,7 +320,7 @@ def _adam_flat(
         out[2, i] = _canon(v, nan)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _sgd_flat(
     param: np.ndarray,
     grad: np.ndarray,
@@ -345,7 +345,7 @@ def _sgd_flat(
         out[0, i] = _canon(p - update * lr, nan)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _layer_norm_flat(
     x: np.ndarray,
     weight: np.ndarray,
@@ -378,7 +378,7 @@ def _layer_norm_flat(
             y[r, c] = _canon(h * weight[c] + bias[c], nan)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _layer_norm_backward_flat(
     dy: np.ndarray,
     xhat: np.ndarray,
@@ -418,7 +418,7 @@ def _layer_norm_backward_flat(
         dbias[c] = _canon(dbias[c], nan)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _softmax_flat(x: np.ndarray, p: np.ndarray, cell: np.ndarray) -> None:
     # Per row: m = maximum over the row (from its first element), e = exp(x - m),
     # s = sum(e) from +0 in order, p = e / s.
@@ -437,7 +437,7 @@ def _softmax_flat(x: np.ndarray, p: np.ndarray, cell: np.ndarray) -> None:
             p[r, c] = _canon(p[r, c] / total, nan)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _softmax_backward_flat(p: np.ndarray, dp: np.ndarray, dx: np.ndarray, cell: np.ndarray) -> None:
     # Per row: inner = sum(dp * p) from +0 in order; dx = p * (dp - inner).
     nan = cell[0]
@@ -460,8 +460,8 @@ def _twins(fn: Callable[..., Any]) -> tuple[Any, Any]:
     )
     clone.__qualname__ = fn.__qualname__ + "_parallel"
     return (
-        njit(cache=True, error_model="numpy")(fn),
-        njit(cache=True, error_model="numpy", parallel=True)(clone),
+        njit(cache=True, nogil=True, error_model="numpy")(fn),
+        njit(cache=True, nogil=True, error_model="numpy", parallel=True)(clone),
     )
 
 
@@ -521,7 +521,7 @@ def _matmul_kernel(
                 out[bi, i, jj] = _canon(out[bi, i, jj], nan)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _transpose_last(x: np.ndarray, out: np.ndarray) -> None:
     # out[b, c, r] = x[b, r, c]. Eight rows of x at a time: eight sequential read streams
     # and contiguous 8-value writes. Columns of out past x's rows are zero (the padding
@@ -548,7 +548,7 @@ _amax_serial, _amax_parallel = _twins(_amax_kernel)
 _matmul_serial, _matmul_parallel = _twins(_matmul_kernel)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _im2col_kernel(
     x: np.ndarray, out: np.ndarray, kernel: int, stride: int, padding: int, oh: int, ow: int
 ) -> None:
@@ -569,7 +569,7 @@ def _im2col_kernel(
                                 out[row, col] = ZERO
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _col2im_kernel(
     cols: np.ndarray,
     out: np.ndarray,
@@ -606,7 +606,7 @@ def _col2im_kernel(
                     out[b, c, y, xx] = _canon(out[b, c, y, xx], nan)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _scatter_add_kernel(
     src: np.ndarray, index: np.ndarray, out: np.ndarray, cell: np.ndarray
 ) -> None:
@@ -624,7 +624,7 @@ def _scatter_add_kernel(
             out[v, d] = _canon(out[v, d], nan)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _causal_fill_kernel(x: np.ndarray, value: F32, out: np.ndarray, cell: np.ndarray) -> None:
     nan = cell[0]
     batch, rows, cols = x.shape

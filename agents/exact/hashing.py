@@ -34,6 +34,7 @@ from llvmlite import ir
 from numba import njit, prange
 from numba.core import types as nbtypes
 from numba.extending import intrinsic
+from numba.np.numpy_support import carray
 
 from agents.exact.parallel import LAUNCH_LOCK
 
@@ -150,6 +151,20 @@ class Sha256Engine:
                 level[full] = np.frombuffer(hashlib.sha256(tail.tobytes()).digest(), np.uint8)
             return bytes(_tree_root(level, leaves, self._vector, self._scalar))
         return bytes(_leaves_root(data, self._vector, self._scalar))
+
+    def many_leaves_roots(self, buffers: list[np.ndarray]) -> np.ndarray:
+        """``leaves_root`` of each buffer (1-D uint8, contiguous), as ``(n, 32)`` uint8, in
+        one call on the calling thread without the GIL (for batches of small tensors)."""
+        count = len(buffers)
+        addresses = np.empty(count, dtype=np.int64)
+        sizes = np.empty(count, dtype=np.int64)
+        for i, buffer in enumerate(buffers):
+            _check_buffer(buffer, 1, buffer.size)
+            addresses[i] = buffer.ctypes.data
+            sizes[i] = buffer.size
+        out = np.empty((count, 32), dtype=np.uint8)
+        _many_leaves_roots(addresses, sizes, out, self._vector, self._scalar)
+        return out
 
     def tree_root(self, hashes: np.ndarray) -> bytes:
         """The Merkle root over ``(n, 32)`` uint8 leaf hashes, ``n >= 1`` (the leaf level
@@ -591,6 +606,28 @@ def _leaves_root(data: np.ndarray, vector: bool, scalar: np.ndarray) -> np.ndarr
     _hash_run(data, 1024, leaves, level, vector, scalar)
     root: np.ndarray = _tree_root(level, leaves, vector, scalar)
     return root
+
+
+def _byte_pointer_typer(typingctx: Any, address: Any) -> Any:
+    """A ``uint8*`` from an integer address (for ``numba.carray``)."""
+    sig = nbtypes.CPointer(nbtypes.uint8)(nbtypes.intp)  # type: ignore[no-untyped-call]
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
+
+    return sig, codegen
+
+
+_byte_pointer: Any = intrinsic(_byte_pointer_typer)
+
+
+@njit(cache=True, nogil=True)
+def _many_leaves_roots(
+    addresses: np.ndarray, sizes: np.ndarray, out: np.ndarray, vector: bool, scalar: np.ndarray
+) -> None:
+    for i in range(addresses.size):
+        data = carray(_byte_pointer(addresses[i]), (sizes[i],))
+        out[i] = _leaves_root(data, vector, scalar)
 
 
 def _has_avx512() -> bool:

@@ -9,16 +9,25 @@ attached, appends the op record with the tensor roots of inputs and output.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from agents.commitment import merkle_root, state_root, tensor_root
+from agents.commitment import (
+    leaf_hashes,
+    merkle_root,
+    root_from_merkle,
+    state_root,
+    tensor_root,
+)
 from agents.exact.cpu import broadcast_shape
 from agents.exact.errors import ExactError
 from agents.exact.float32 import INTEGER_LIMIT
+from agents.exact.hashing import engine as hashing_engine
 from agents.exact.kernels import Array, Kernels
 from agents.exact.trace import Attribute, Op, OpRecord, SegmentTrace, StepTrace
 
@@ -37,69 +46,154 @@ def _shape(value: Any) -> tuple[int, ...]:
     return tuple(value.shape)
 
 
-class Tracer:
-    """Collects op records into a ``SegmentTrace``, computing each tensor root once.
+# A step's tensor roots are computed on this one thread while the next steps run (the
+# engine's tree kernel does not hold the GIL); a tracer waits once this many of its
+# batches are outstanding, which bounds the arrays it keeps alive.
+_HASHER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="trace-hash")
+_OUTSTANDING = 4
 
-    Arrays are remembered by identity until the step ends (the tracer keeps a
-    reference, so an identity cannot be reused meanwhile); ``pin`` keeps the
-    root of a long-lived array (a dataset) across steps.
+# A record before its roots are known: op, attributes, numbers of the input arrays and of
+# the output array (-1 for a STATE record, whose output is the Merkle root of its inputs).
+_Pending = tuple[Op, tuple[Attribute, ...], tuple[int, ...], int]
+
+
+@dataclass
+class _Batch:
+    """The arrays first seen in one step, and where their roots go once hashed."""
+
+    numbers: list[int]
+    arrays: list[np.ndarray]
+    merkles: concurrent.futures.Future[np.ndarray] | np.ndarray
+
+
+class Tracer:
+    """Collects op records into a ``SegmentTrace``; tensor roots are computed in batches.
+
+    Every distinct array an op reads or writes gets a number the first time the tracer
+    sees it in a step (arrays are remembered by identity, and held until hashed, so an
+    identity cannot be reused meanwhile). When a step closes, the arrays first seen in it
+    are hashed as one batch: on a hashing thread with the engine's compiled trees (the
+    next step computes meanwhile), or with hashlib where there is no engine. ``segment``
+    waits for every batch and builds the records; the roots are the ones
+    ``agents.commitment.tensor_root`` gives. ``pin`` keeps the root of a long-lived array
+    (a dataset) for the tracer's lifetime.
     """
 
     def __init__(self, kernels: Kernels) -> None:
         self.kernels = kernels
-        self.segment = SegmentTrace()
-        self._step = StepTrace()
-        self._roots: dict[int, tuple[Any, bytes]] = {}
-        self._pinned: dict[int, tuple[Any, bytes]] = {}
+        self._segment = SegmentTrace()
+        self._roots: list[bytes | None] = []
+        self._shapes: list[tuple[int, ...]] = []
+        self._known: dict[int, tuple[Array, int]] = {}
+        self._pinned: dict[int, tuple[Array, int]] = {}
+        self._open: list[_Pending] = []
+        self._fresh: list[tuple[int, np.ndarray]] = []
+        self._closed: list[tuple[bool, list[_Pending]]] = []  # (is the distance, records)
+        self._batches: list[_Batch] = []
         self._in_distance = False
+        self._engine = hashing_engine()
 
-    def root(self, array: Array) -> bytes:
-        """The tensor root of ``array`` (cached by identity)."""
-        key = id(array)
-        known = self._pinned.get(key) or self._roots.get(key)
+    def _number(self, array: Array) -> int:
+        known = self._known.get(id(array)) or self._pinned.get(id(array))
         if known is not None:
             return known[1]
-        root = tensor_root(self.kernels.to_numpy(array))
-        self._roots[key] = (array, root)
-        return root
+        number = len(self._roots)
+        self._roots.append(None)
+        values = self.kernels.to_numpy(array)
+        self._shapes.append(tuple(values.shape))
+        self._known[id(array)] = (array, number)
+        self._fresh.append((number, values))
+        return number
+
+    def root(self, array: Array) -> bytes:
+        """The tensor root of ``array``, computed now."""
+        return tensor_root(self.kernels.to_numpy(array))
 
     def pin(self, array: Array) -> bytes:
         """Remember ``array``'s root for the tracer's lifetime and return it."""
         root = self.root(array)
-        self._pinned[id(array)] = (array, root)
+        number = len(self._roots)
+        self._roots.append(root)
+        self._shapes.append(tuple(_shape(array)))
+        self._pinned[id(array)] = (array, number)
         return root
 
     def record(
         self, op: Op, attributes: Sequence[Attribute], inputs: Sequence[Array], output: Array
     ) -> None:
         """Append the record of one executed operation."""
-        roots = tuple(self.root(value) for value in inputs)
-        self._step.records.append(OpRecord(op, tuple(attributes), roots, self.root(output)))
+        numbers = tuple([self._number(value) for value in inputs])
+        self._open.append((op, tuple(attributes), numbers, self._number(output)))
 
-    def record_state(self, roots: Sequence[bytes], root: bytes) -> None:
-        """Append the ``STATE`` record closing a step."""
-        self._step.records.append(OpRecord(Op.STATE, (), tuple(roots), root))
+    def record_state(self, arrays: Sequence[Array]) -> None:
+        """Append the ``STATE`` record closing a step: its inputs are the state's tensors
+        in name order, its output their state root."""
+        numbers = tuple([self._number(value) for value in arrays])
+        self._open.append((Op.STATE, (), numbers, -1))
 
-    def end_step(self, keep: Sequence[Array] = ()) -> bytes:
-        """Close the current step (or the distance computation) and return its root.
+    def end_step(self, keep: Sequence[Array] = ()) -> None:
+        """Close the current step (or the distance computation) and start hashing it.
 
-        Roots of arrays in ``keep`` (the state the next step starts from) stay known.
+        Arrays in ``keep`` (the state the next step starts from) stay known.
         """
-        step, self._step = self._step, StepTrace()
-        kept = {id(a): self._roots[id(a)] for a in keep if id(a) in self._roots}
-        self._roots = kept
-        if self._in_distance:
-            self.segment.distance = step
-            self._in_distance = False
-        else:
-            self.segment.steps.append(step)
-        return step.root()
+        self._closed.append((self._in_distance, self._open))
+        self._open = []
+        self._in_distance = False
+        self._known = {id(a): self._known[id(a)] for a in keep if id(a) in self._known}
+        if self._fresh:
+            numbers = [number for number, _ in self._fresh]
+            arrays = [values for _, values in self._fresh]
+            self._fresh = []
+            self._batches.append(_Batch(numbers, arrays, self._hash(arrays)))
+            if len(self._batches) > _OUTSTANDING:
+                self._collect(len(self._batches) - _OUTSTANDING)
 
     def begin_distance(self) -> None:
         """Records from here until ``end_step`` form the distance computation."""
-        if self._step.records:
+        if self._open:
             raise ExactError("begin_distance called in the middle of a step")
         self._in_distance = True
+
+    @property
+    def segment(self) -> SegmentTrace:
+        """The trace of every closed step, once all their roots are in."""
+        self._collect(len(self._batches))
+        for is_distance, pending in self._closed:
+            step = StepTrace([self._materialize(record) for record in pending])
+            if is_distance:
+                self._segment.distance = step
+            else:
+                self._segment.steps.append(step)
+        self._closed = []
+        return self._segment
+
+    def _hash(self, arrays: list[np.ndarray]) -> concurrent.futures.Future[np.ndarray] | np.ndarray:
+        buffers = [values.reshape(-1).view(np.uint8) for values in arrays]
+        if self._engine is None:
+            return np.array(
+                [np.frombuffer(merkle_root(leaf_hashes(v), fast=False), np.uint8) for v in arrays]
+            )
+        return _HASHER.submit(self._engine.many_leaves_roots, buffers)
+
+    def _collect(self, count: int) -> None:
+        for batch in self._batches[:count]:
+            merkles = batch.merkles
+            if isinstance(merkles, concurrent.futures.Future):
+                merkles = merkles.result()
+            for number, merkle in zip(batch.numbers, merkles, strict=True):
+                self._roots[number] = root_from_merkle(self._shapes[number], bytes(merkle))
+        del self._batches[:count]
+
+    def _materialize(self, pending: _Pending) -> OpRecord:
+        op, attributes, inputs, output = pending
+        roots = tuple([self._root_of(number) for number in inputs])
+        root = merkle_root(roots) if output < 0 else self._root_of(output)
+        return OpRecord(op, attributes, roots, root)
+
+    def _root_of(self, number: int) -> bytes:
+        root = self._roots[number]
+        assert root is not None, "a record refers to an array of a step not yet hashed"
+        return root
 
 
 class ExactOps:
@@ -143,16 +237,15 @@ class ExactOps:
         if self.tracer is not None:
             self.tracer.record(op, attributes, inputs, output)
 
-    def commit_state(self, named: Mapping[str, Array]) -> bytes:
-        """The state root of ``named``; with a tracer, the ``STATE`` record that ends a step."""
+    def commit_state(self, named: Mapping[str, Array]) -> bytes | None:
+        """The state root of ``named``; with a tracer, instead, the ``STATE`` record that
+        ends a step (the root is its output, in ``tracer.segment`` once hashed)."""
         if self.tracer is None:
             return state_root({name: self.kernels.to_numpy(v) for name, v in named.items()})
-        names = sorted(named, key=lambda n: n.encode())
-        roots = [self.tracer.root(named[n]) for n in names]
-        root = merkle_root(roots)
-        self.tracer.record_state(roots, root)
-        self.tracer.end_step(keep=[named[n] for n in names])
-        return root
+        arrays = [named[n] for n in sorted(named, key=lambda n: n.encode())]
+        self.tracer.record_state(arrays)
+        self.tracer.end_step(keep=arrays)
+        return None
 
     # --- elementwise ---------------------------------------------------------------
     def _elementwise(self, op: Op, fn: Any, *operands: Any) -> Array:

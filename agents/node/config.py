@@ -78,6 +78,8 @@ class AgentSettings(_Section):
     log_format: Literal["logfmt", "json"] = "logfmt"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     progress: Literal["auto", "always", "never"] = "auto"
+    # Load the learning engine and compiled kernels at start, not inside the first job.
+    warm_up: bool = True
 
 
 class SolverPolicy(_Section):

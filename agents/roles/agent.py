@@ -50,7 +50,15 @@ from agents.roles.situation import (
     WorkState,
 )
 from agents.roles.tasks import STATUSES, TaskView, fold, task_subject
-from agents.roles.work import Hardware, WorkRunner, examine_spec, profile_job, replay_job, train_job
+from agents.roles.work import (
+    Hardware,
+    WorkRunner,
+    examine_spec,
+    profile_job,
+    replay_job,
+    train_job,
+    warm_up,
+)
 from agents.store import ArtifactStore, open_store
 
 log = logging.getLogger(__name__)
@@ -246,6 +254,8 @@ class Agent:
             pool=self.conn.deployment.contract(POOL).address,
             cursor=self.events.cursor,
         )
+        if self.conn.config.agent.warm_up:
+            threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         while not self._stop.is_set():
             try:
                 self.tick()
@@ -269,6 +279,17 @@ class Agent:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _warm_up(self) -> None:
+        started = time.monotonic()
+        try:
+            warm_up(self.hardware, trace=self.role == "verifier")
+        except Exception as exc:  # only ever a delay for the first job: never stop the agent
+            event(
+                log, "warm-up failed", level=logging.WARNING, error=f"{type(exc).__name__}: {exc}"
+            )
+            return
+        event(log, "engine warm", seconds=round(time.monotonic() - started, 3))
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():

@@ -331,6 +331,56 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+# -- warming up ------------------------------------------------------------------------------
+
+# A small task of the kind the jobs run: the built-in digits, a two-layer MLP, exact mode.
+_WARM_SPEC: dict[str, Any] = {
+    "version": 1,
+    "name": "warm-up",
+    "dataset": {"cid": "", "source": {"builtin": "digits"}, "preprocessing": {"scale": 0.0625}},
+    "model": {"kind": "mlp", "inputs": 64, "hidden": [16], "outputs": 10},
+    "loss": "cross_entropy",
+    "optimizer": {"kind": "sgd", "momentum": 0.9},
+    "schedule": {"kind": "constant", "lr": 0.05},
+    "steps": 4,
+    "batch_size": 8,
+    "seed": 1,
+    "checkpoint_interval": 2,
+    "verification": {"segments": 1, "metric": "l2", "tolerance": "exact"},
+}
+
+
+def warm_up(hardware: Hardware, *, trace: bool) -> list[bytes]:
+    """Load what jobs use before the first job needs it: the learning engine and torch, the
+    dataset builders, the exact kernels' compiled code and the hashing engine (its
+    self-check), by training a small exact task for a few steps in memory (``trace``: also
+    traced, as a verifier replays) and one step with the native backend.
+
+    Returns the state root after the exact steps, once per run (untraced, then traced).
+    Nothing is stored; a job that starts meanwhile only waits for the imports it shares.
+    """
+    from agents.commitment import state_root
+    from agents.learning import datasets
+    from agents.learning.backend import get_backend
+    from agents.learning.spec import parse_spec
+    from agents.learning.task import Task
+
+    dataset = datasets.digits()
+    document = {**_WARM_SPEC, "dataset": {**_WARM_SPEC["dataset"]}}
+    document["dataset"]["cid"] = datasets.dataset_cid(dataset)
+    task = Task.bind(parse_spec(document, "warm-up spec"), dataset)
+    exact = get_backend("exact", **hardware.exact_options())
+    roots = []
+    for traced in (False, True) if trace else (False,):
+        session = exact.start(task, task.initial_state(), trace=traced)
+        session.run(task.batches(0, 2))
+        roots.append(state_root(session.state()))
+        session.trace_root()
+    native = get_backend("native", **{**hardware.backend_options(), "device": "cpu"})
+    native.start(task, task.initial_state()).run(task.batches(0, 1))
+    return roots
+
+
 # -- running jobs ----------------------------------------------------------------------------
 
 

@@ -12,7 +12,15 @@ import pytest
 from agents.learning.spec import load_spec
 from agents.roles.situation import PoolParameters
 from agents.roles.tasks import TaskView
-from agents.roles.work import UNREPLAYABLE, _fit, binary32_bits, bits_to_float, examine_spec
+from agents.roles.work import (
+    UNREPLAYABLE,
+    Hardware,
+    _fit,
+    binary32_bits,
+    bits_to_float,
+    examine_spec,
+    warm_up,
+)
 from agents.store import open_store
 
 TINY = Path(__file__).resolve().parents[1] / "e2e" / "tiny.yaml"
@@ -88,3 +96,10 @@ def test_examine_spec(tmp_path: Path) -> None:
     assert "exact on chain" in str(problems["mode"])
     assert "the pool expects 4 distances" in str(problems["count"])
     assert "unreadable" in str(problems["missing"])
+
+
+def test_warm_up_runs_the_exact_engine_traced_and_untraced_to_one_state() -> None:
+    # A verifier's warm-up replays traced as well; tracing never changes the arithmetic.
+    untraced, traced = warm_up(Hardware(device="cpu", threads=1), trace=True)
+    assert len(untraced) == 32 and untraced == traced
+    assert warm_up(Hardware(device="cpu", threads=1), trace=False) == [untraced]

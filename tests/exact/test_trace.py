@@ -22,7 +22,8 @@ def test_worked_op_record() -> None:
     tracer = Tracer(CpuKernels())
     E = ExactOps(CpuKernels(), tracer)
     y = E.add(x, 1.0)
-    record = tracer._step.records[0]  # the open step's only record
+    tracer.end_step()
+    record = tracer.segment.steps[0].records[0]  # the step's only record
     want = (
         bytes.fromhex("0001")  # ADD
         + bytes([2])  # two attributes: operand slot 1 is the immediate 1.0
@@ -84,21 +85,61 @@ def test_immediates_are_rounded_to_float32_and_recorded_by_bits() -> None:
     tracer = Tracer(CpuKernels())
     E = ExactOps(CpuKernels(), tracer)
     E.mul(np.ones(2, F32), 0.1)
-    slot, value = tracer._step.records[0].attributes
+    tracer.end_step()
+    slot, value = tracer.segment.steps[0].records[0].attributes
     assert slot == 1 and isinstance(value, F32) and value == F32(0.1)
 
 
-def test_roots_are_computed_once_per_array_and_steps_close() -> None:
+def test_records_name_arrays_by_their_roots_and_steps_close() -> None:
     tracer = Tracer(CpuKernels())
     E = ExactOps(CpuKernels(), tracer)
     x = E.array(np.arange(4, dtype=F32))
     y = E.mul(x, x)
     z = E.add(y, x)
-    step = tracer._step.records
-    assert step[1].inputs == (step[0].output, tensor_root(x))
-    root = E.commit_state({"b": z, "a": y})
-    assert root == merkle_root([tensor_root(y), tensor_root(z)])
-    assert tracer.segment.steps[0].records[-1].op is Op.STATE
+    assert E.commit_state({"b": z, "a": y}) is None  # the root is the STATE record's output
+    w = E.mul(z, 2.0)  # the next step starts from the kept state
+    E.commit_state({"a": y, "b": w})
+    first, second = tracer.segment.steps
+    assert first.records[0].inputs == (tensor_root(x), tensor_root(x))
+    assert first.records[0].output == first.records[1].inputs[0] == tensor_root(y)
+    assert first.records[1].inputs[1] == tensor_root(x)
+    state = first.records[-1]
+    assert state.op is Op.STATE and state.inputs == (tensor_root(y), tensor_root(z))
+    assert state.output == merkle_root([tensor_root(y), tensor_root(z)])
+    assert second.records[0].inputs == (tensor_root(z),)
+    assert second.records[-1].output == merkle_root([tensor_root(y), tensor_root(w)])
+
+
+def _traced_steps(tracer: Tracer, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """``steps`` steps of a small two-layer update, each closed by its state; the last state."""
+    E = ExactOps(tracer.kernels, tracer)
+    rng = np.random.default_rng(8)
+    data = E.array(rng.standard_normal((40, 300)).astype(F32))
+    tracer.pin(data)
+    w = E.array(rng.standard_normal((20, 300)).astype(F32))
+    b = E.array(np.zeros(20, F32))
+    for step in range(steps):
+        h = E.matmul_nt(E.index_select(data, E.array(np.arange(8, dtype=F32) + step), 0), w)
+        g = E.sum(E.maximum(E.add(h, b), 0.0), 0)
+        b = E.sub(b, E.mul(E.reshape(g, [20]), 0.01))
+        w = E.sub(w, E.mul(w, 0.001))
+        E.commit_state({"param/b": b, "param/w": w})
+    return b, w
+
+
+def test_batched_hashing_matches_hashlib_roots() -> None:
+    # The hashing thread (engine trees) and hashlib give the same records, over more
+    # steps than the tracer keeps outstanding.
+    threaded, plain = Tracer(CpuKernels()), Tracer(CpuKernels())
+    plain._engine = None
+    b, w = _traced_steps(threaded, 9)
+    _traced_steps(plain, 9)
+    assert len(threaded.segment.steps) == 9
+    for got, want in zip(threaded.segment.steps, plain.segment.steps, strict=True):
+        assert got.records == want.records
+    assert threaded.segment.root() == plain.segment.root()
+    state = threaded.segment.steps[-1].records[-1]
+    assert state.inputs == (tensor_root(b), tensor_root(w))
 
 
 @pytest.mark.parametrize(
