@@ -329,7 +329,7 @@ class Agent:
 
         return Situation(
             me=self.conn.me,
-            now=max(latest.timestamp, int(time.time())),
+            now=max(float(latest.timestamp), time.time()),
             head=max(self._head, latest.number),
             tasks=dict(self.tasks),
             journal=self.executor.journal.statuses(),

@@ -108,7 +108,9 @@ class Situation:
     """Everything a decision function may look at."""
 
     me: str
-    now: int  # chain time, seconds
+    # Chain time in seconds: the later of the latest block's timestamp and this machine's
+    # clock, not rounded (a deadline passes as soon as a block could be mined past it).
+    now: float
     head: int  # latest block number
     tasks: Mapping[int, TaskView]
     journal: Mapping[str, str]  # intent key -> journal status

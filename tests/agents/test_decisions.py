@@ -47,7 +47,7 @@ class Case:
     journal: dict[str, str] = field(default_factory=dict)
     work: dict[str, WorkState] = field(default_factory=dict)
     specs: dict[int, SpecFacts] = field(default_factory=lambda: {1: GOOD, 2: GOOD})
-    now: int = NOW
+    now: float = NOW
     head: int = 10
 
     def situation(self) -> Situation:
@@ -177,6 +177,12 @@ SOLVER_CASES = [
         "window not over (margin): waits",
         [task(status="ChallengeWindow", solver=ME, verdict="Pass", deadline=NOW - 1)],
         [],
+    ),
+    Case(
+        "window over by the margin to the sub-second: settles",
+        [task(status="ChallengeWindow", solver=ME, verdict="Pass", deadline=NOW - 1)],
+        ["send withdraw/1 withdraw([1],)"],
+        now=NOW + 0.25,
     ),
     Case(
         "settled with a payout: withdraws",
