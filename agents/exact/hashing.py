@@ -415,29 +415,10 @@ _pad_1024 = _padding_intrinsic(1024)
 _pad_64 = _padding_intrinsic(64)
 
 
-def _hash_groups_kernel(base: int, size: int, groups: int, out: np.ndarray, h0: np.ndarray) -> None:
+def _hash_groups_kernel(base: int, size: int, groups: int, out: np.ndarray) -> None:
     # Each group is 16 consecutive messages; lane l hashes message 16*g + l.
-    blocks = size // 64
     for g in prange(groups):
-        state = np.empty((8, _LANES), dtype=np.uint32)
-        for word in range(8):
-            for lane in range(_LANES):
-                state[word, lane] = h0[word]
-        group_base = base + g * _LANES * size
-        for block in range(blocks):
-            _compress16(state.ctypes.data, group_base + block * 64, size)
-        if size == 1024:
-            _pad_1024(state.ctypes.data)
-        else:
-            _pad_64(state.ctypes.data)
-        for lane in range(_LANES):
-            row = g * _LANES + lane
-            for word in range(8):
-                v = state[word, lane]
-                out[row, 4 * word] = v >> 24
-                out[row, 4 * word + 1] = (v >> 16) & 0xFF
-                out[row, 4 * word + 2] = (v >> 8) & 0xFF
-                out[row, 4 * word + 3] = v & 0xFF
+        _vector_group(base + g * _LANES * size, size, out, g * _LANES, _LANES)
 
 
 def _parallel_clone(fn: Any) -> Any:
@@ -480,9 +461,9 @@ class VectorEngine(Sha256Engine):
         full = count // _LANES
         if full and full * _LANES * size >= PARALLEL_MIN_BYTES:
             with LAUNCH_LOCK:
-                _hash_groups_parallel(buffer.ctypes.data, size, full, out, _H0)
+                _hash_groups_parallel(buffer.ctypes.data, size, full, out)
         elif full:
-            _hash_groups_serial(buffer.ctypes.data, size, full, out, _H0)
+            _hash_groups_serial(buffer.ctypes.data, size, full, out)
         rest = count - full * _LANES
         if rest:
             # The last partial group goes through a zero-filled scratch group.
@@ -490,7 +471,7 @@ class VectorEngine(Sha256Engine):
             flat = buffer.reshape(-1).view(np.uint8)
             scratch[: rest * size] = flat[full * _LANES * size : count * size]
             tail = np.empty((_LANES, 32), dtype=np.uint8)
-            _hash_groups_serial(scratch.ctypes.data, size, 1, tail, _H0)
+            _hash_groups_serial(scratch.ctypes.data, size, 1, tail)
             out[full * _LANES :] = tail[:rest]
         return out
 
