@@ -145,7 +145,7 @@ def test_engines_match_hashlib(name: str) -> None:
     assert engine.agrees_with_hashlib()
     rng = np.random.default_rng(11)
     # 1100 leaves of 1024 bytes are over PARALLEL_MIN_BYTES: the parallel build hashes them.
-    assert 1100 // 16 * 16 * 1024 >= hashing.PARALLEL_MIN_BYTES
+    assert hashing.PARALLEL_MIN_BYTES <= 1100 // 16 * 16 * 1024
     for size in (64, 1024):
         for count in (1, 16, 33, 1000, 1100):
             data = rng.integers(0, 256, size * count, dtype=np.uint8)
