@@ -82,6 +82,8 @@ WORK_ATTEMPTS = 3
 WORK_RETRY_S = 10.0
 # A spec that could not be read (not yet in the store, say) is looked at again after this long.
 SPEC_RETRY_S = 15.0
+# The wait before the tick after one that sent a transaction (at most the poll interval).
+FOLLOW_UP_S = 0.05
 
 Decide = Callable[[Situation], list[Action]]
 
@@ -215,7 +217,9 @@ class Agent:
         self.hardware = hardware or Hardware()
         self.metrics = metrics or AgentMetrics(role)
         self.progress = progress or ProgressDisplay("never")
-        self.runner = WorkRunner()
+        self._sent_last_tick = False
+        self._wake = threading.Event()  # a finished job or stop() ends the wait between ticks
+        self.runner = WorkRunner(on_finished=self._wake.set)
         self.work_dir = conn.data.path / "work"
         pool = conn.deployment.contract(POOL)
         self.events = EventSource(
@@ -274,11 +278,15 @@ class Agent:
                 continue
             if until is not None and until(self):
                 break
-            self._stop.wait(interval)
+            # After sending, look again soon: on a node that mines at once the receipt and
+            # the events that answer it are there within milliseconds.
+            self._wake.wait(min(FOLLOW_UP_S, interval) if self._sent_last_tick else interval)
+            self._wake.clear()
         event(log, "agent stopped", role=self.role)
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def _warm_up(self) -> None:
         started = time.monotonic()
@@ -299,6 +307,7 @@ class Agent:
 
     def tick(self) -> list[Action]:
         """One round of observe → decide → act; returns the actions taken."""
+        self._sent_last_tick = False
         # Transactions mined within the reorg window are checked to still be on chain.
         window = self.conn.config.chain.reorg_window
         self.executor.reconcile(recheck_from=max(0, self._head - window) if self._head else None)
@@ -472,6 +481,7 @@ class Agent:
             event(log, "cannot send", level=logging.ERROR, intent=intent.key, error=str(exc))
 
     def _on_sent(self, entry: JournalEntry) -> None:
+        self._sent_last_tick = True
         action = entry.intent.split("/", 1)[0]
         self.metrics.sent.labels(action=action).inc()
         fields: dict[str, Any] = {

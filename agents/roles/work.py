@@ -394,7 +394,9 @@ class WorkRunner:
     agent's database (its connection belongs to the loop's thread).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_finished: Callable[[], None] | None = None) -> None:
+        # ``on_finished`` is called (from the worker thread) after a job's state is final.
+        self._on_finished = on_finished
         self._lock = threading.Lock()
         self._states: dict[str, WorkState] = {}
         self._threads: dict[str, threading.Thread] = {}
@@ -425,6 +427,8 @@ class WorkRunner:
             state = WorkState(key, "done", result)
         with self._lock:
             self._states[key] = state
+        if self._on_finished is not None:
+            self._on_finished()
 
     def elapsed(self, key: str) -> float:
         """Seconds since ``key`` was last started (0 if it never was)."""

@@ -4,7 +4,9 @@ and what examining a spec finds."""
 from __future__ import annotations
 
 import struct
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from agents.roles.tasks import TaskView
 from agents.roles.work import (
     UNREPLAYABLE,
     Hardware,
+    WorkRunner,
     _fit,
     binary32_bits,
     bits_to_float,
@@ -103,3 +106,21 @@ def test_warm_up_runs_the_exact_engine_traced_and_untraced_to_one_state() -> Non
     untraced, traced = warm_up(Hardware(device="cpu", threads=1), trace=True)
     assert len(untraced) == 32 and untraced == traced
     assert warm_up(Hardware(device="cpu", threads=1), trace=False) == [untraced]
+
+
+@pytest.mark.parametrize(
+    ("job", "status"),
+    [(lambda: {"x": 1}, "done"), (lambda: 1 / 0, "failed")],
+    ids=["done", "crashed"],
+)
+def test_work_runner_calls_back_once_the_state_is_final(job: Any, status: str) -> None:
+    # The agent's loop wakes on this callback instead of waiting out its poll interval.
+    finished = threading.Event()
+    seen: list[str] = []
+    runner = WorkRunner(
+        on_finished=lambda: (seen.append(runner.states()["k"].status), finished.set())
+    )
+    runner.start("k", job)
+    assert finished.wait(10.0)
+    assert seen == [status]
+    assert runner.running() == []
