@@ -261,6 +261,7 @@ class Agent:
         if self.conn.config.agent.warm_up:
             threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         while not self._stop.is_set():
+            self._wake.clear()  # a job that ends during the tick wakes the wait after it
             try:
                 self.tick()
                 backoff = interval
@@ -276,12 +277,11 @@ class Agent:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            if until is not None and until(self):
+            if (until is not None and until(self)) or self._stop.is_set():
                 break
             # After sending, look again soon: on a node that mines at once the receipt and
             # the events that answer it are there within milliseconds.
             self._wake.wait(min(FOLLOW_UP_S, interval) if self._sent_last_tick else interval)
-            self._wake.clear()
         event(log, "agent stopped", role=self.role)
 
     def stop(self) -> None:

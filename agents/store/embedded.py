@@ -119,8 +119,12 @@ class EmbeddedStore(ArtifactStore):
             foreign = [
                 e.name
                 for e in os.scandir(self.root)
-                if e.name not in ("blocks", "pins", "lock") and not e.name.startswith(f".{MARKER}")
+                if e.name not in ("blocks", "pins", "lock", MARKER)
+                and not e.name.startswith(f".{MARKER}")
             ]
+            if marker.is_file():  # another process finished creating it since we looked
+                self._check_marker(marker)
+                return
             if foreign:
                 raise StoreError(
                     f"{self.root} is not empty and is not a veritrain store (no {MARKER}); "
