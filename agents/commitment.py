@@ -43,6 +43,8 @@ ZERO_LEAF_HASH = hashlib.sha256(bytes(LEAF_BYTES)).digest()
 # From this many hashes on, a Merkle root over a list of hashes goes to the engine (below
 # it the joining and the call cost more than hashlib's few node hashes).
 FAST_MIN_HASHES = 8
+# From this many full leaves on, a tensor's leaf hashes come from the engine's hash_many.
+FAST_MIN_LEAVES = 64
 _LITTLE_F32 = np.dtype("<f4")
 
 
@@ -86,7 +88,7 @@ def leaf_hashes(array: Any, *, fast: bool = True) -> np.ndarray:
     flat = as_float32_array(array).reshape(-1).view(np.uint8)
     count = leaf_count(flat.size // 4)
     full = flat.size // LEAF_BYTES
-    engine = _engine() if fast and full >= 64 else None
+    engine = _engine() if fast and full >= FAST_MIN_LEAVES else None
     if engine is not None:
         out = np.empty((count, DIGEST_BYTES), dtype=np.uint8)
         out[:full] = engine.hash_many(flat, LEAF_BYTES, full)
@@ -172,7 +174,7 @@ def _shape_header(shape: tuple[int, ...]) -> bytes:
 
 def root_from_merkle(shape: Sequence[int], tensor_merkle_root: bytes) -> bytes:
     """A tensor root from its shape and the Merkle root of its leaves."""
-    return _sha256(shape_header(shape) + tensor_merkle_root)
+    return _sha256(_shape_header(tuple(shape)) + tensor_merkle_root)
 
 
 def tensor_root(tensor: Any, *, fast: bool = True) -> bytes:

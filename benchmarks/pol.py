@@ -89,9 +89,7 @@ def run() -> dict[str, Any]:
             proving_cpu.append(time.process_time() - cpu)
         proof = ProofDirectory(root / "proof-0")
 
-        verifying, verifying_cpu, honest_distances = [], [], []
-        for i in range(HONEST_RUNS):
-            started, cpu = time.perf_counter(), time.process_time()
+        def verify_honest(i: int, trace: bool) -> Any:
             # As `veritrain pol verify` does: bind the dataset from the proof, read the manifest.
             verdict = verify(
                 open_task(spec, proof),
@@ -100,28 +98,25 @@ def run() -> dict[str, Any]:
                 _randomness("honest", i),
                 replayer,
                 spec_cid=spec_cid,
+                trace=trace,
             )
-            verifying.append(time.perf_counter() - started)
-            verifying_cpu.append(time.process_time() - cpu)
             if not verdict.passed:
                 raise RuntimeError(f"honest proof rejected: {verdict.reasons}")
+            return verdict
+
+        verifying, verifying_cpu, honest_distances = [], [], []
+        for i in range(HONEST_RUNS):
+            started, cpu = time.perf_counter(), time.process_time()
+            verdict = verify_honest(i, trace=False)
+            verifying.append(time.perf_counter() - started)
+            verifying_cpu.append(time.process_time() - cpu)
             honest_distances += [seg.distance for seg in verdict.segments]
 
         traced = []
         for i in range(2):
             started = time.perf_counter()
-            verdict = verify(
-                open_task(spec, proof),
-                proof.manifest(),
-                proof,
-                _randomness("honest", i),
-                replayer,
-                spec_cid=spec_cid,
-                trace=True,
-            )
+            verify_honest(i, trace=True)
             traced.append(time.perf_counter() - started)
-            if not verdict.passed:
-                raise RuntimeError(f"honest proof rejected: {verdict.reasons}")
 
         variant = ProofDirectory(root / "variant", create=True)
         variant_manifest = train(

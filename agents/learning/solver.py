@@ -1,10 +1,9 @@
 """The honest solver: train a task exactly as its spec says and write the proof while training.
 
-Every ``k`` steps the live state is copied and handed to a writer thread, which
-stores the batch indices of the segment just finished and the checkpoint, computes the
-checkpoint's state root, and records both in a journal (``journal.json`` beside
-the proof). Training does not wait for any of it. After the last step the
-writer stores the final model and the manifest.
+Every ``k`` steps the batch indices of the segment just finished and the checkpoint
+are stored, the checkpoint's state root computed, and both recorded in a journal
+(``journal.json`` beside the proof), on the training thread. After the last step the
+final model is stored and the manifest returned.
 
 A solver that was killed resumes from the last checkpoint in its journal: the
 checkpoint is read back (and checked against its recorded state root), a new
@@ -16,8 +15,6 @@ is byte for byte the one an uninterrupted run writes.
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,68 +147,34 @@ def _resume_point(journal: Journal, store: ArtifactStore) -> State | None:
     return None
 
 
-class _Writer:
-    """Stores checkpoints in order and keeps the journal, in a thread or inline.
+def _store_checkpoint(
+    store: ArtifactStore,
+    journal: Journal,
+    k: int,
+    index: int,
+    state: State,
+    batches: np.ndarray | None,
+) -> None:
+    """Store checkpoint ``index`` (and, when given, the batches of segment ``index − 1``),
+    then record both in the journal.
 
-    Inline is the default: the work per checkpoint is small, and a Python thread
-    holding the GIL makes the training loop wait up to a switch interval (5 ms)
-    each time it wants the GIL back, which costs more than the writing itself.
+    On the training thread: the work per checkpoint is small (about a millisecond for
+    the examples), and a writer thread holding the GIL would make the training loop wait
+    up to a switch interval each time it wants the GIL back.
     """
-
-    def __init__(
-        self, store: ArtifactStore, journal: Journal, k: int, background: bool = False
-    ) -> None:
-        self._store = store
-        self._journal = journal
-        self._k = k
-        self._jobs: queue.Queue[tuple[int, State, np.ndarray | None] | None] = queue.Queue(8)
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if background:
-            self._thread = threading.Thread(target=self._loop, name="checkpoint-writer")
-            self._thread.daemon = True
-            self._thread.start()
-
-    def submit(self, index: int, state: State, batches: np.ndarray | None) -> None:
-        """Store checkpoint ``index`` (and, when given, the batches of segment ``index − 1``)."""
-        if self._error is not None:
-            raise SolverError(f"writing checkpoints failed: {self._error}") from self._error
-        if self._thread is None:
-            self._write(index, state, batches)
-        else:
-            self._jobs.put((index, state, batches))
-
-    def close(self) -> None:
-        """Wait until everything queued is stored; re-raise a failure of the writer."""
-        if self._thread is not None:
-            self._jobs.put(None)
-            self._thread.join()
-        if self._error is not None:
-            raise SolverError(f"writing checkpoints failed: {self._error}") from self._error
-
-    def _loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            if self._error is not None:
-                continue
-            try:
-                self._write(*job)
-            except BaseException as exc:  # reported to the training thread
-                self._error = exc
-
-    def _write(self, index: int, state: State, batches: np.ndarray | None) -> None:
-        entry = None
+    entry = None
+    try:
         if batches is not None:
             segment = index - 1
-            cid = self._store.put_bytes(encode_batches(batches, segment * self._k))
+            cid = store.put_bytes(encode_batches(batches, segment * k))
             entry = SegmentEntry(index=segment, start=segment, end=index, batches=cid)
-        cid = self._store.put_bytes(encode_checkpoint(state))
-        root = state_root(state).hex()
-        step = step_of(state)
-        checkpoint = CheckpointEntry(index=index, step=step, cid=cid, state_root=root)
-        self._journal.append(checkpoint, entry)
+        cid = store.put_bytes(encode_checkpoint(state))
+    except StoreError as exc:
+        raise SolverError(f"storing checkpoint {index} failed: {exc}") from exc
+    checkpoint = CheckpointEntry(
+        index=index, step=step_of(state), cid=cid, state_root=state_root(state).hex()
+    )
+    journal.append(checkpoint, entry)
 
 
 def train(
@@ -222,7 +185,6 @@ def train(
     spec_cid: str | None = None,
     journal_path: Path | None = None,
     progress: Progress | None = None,
-    background_writer: bool = False,
 ) -> Manifest:
     """Train ``task`` with ``backend``, write every artifact to ``store``, return the manifest.
 
@@ -237,23 +199,19 @@ def train(
     journal = Journal.load(journal_path, spec_cid, backend.name)
     state = _resume_point(journal, store)
     journal.start()
-    writer = _Writer(store, journal, k, background_writer)
-    try:
-        if state is None:
-            state = task.initial_state()
-            writer.submit(0, state, None)
-        done = len(journal.checkpoints) - 1 if journal.checkpoints else 0
-        if step_of(state) != done * k:
-            raise SolverError(f"checkpoint {done} holds step {step_of(state)}, not {done * k}")
-        if progress is not None:
-            progress(done * k)
-        session = backend.start(task, state)
-        for segment in range(done, spec.segment_count):
-            batches = task.segment_batches(segment)
-            session.run(batches, progress)
-            writer.submit(segment + 1, session.state(), batches)
-    finally:
-        writer.close()
+    if state is None:
+        state = task.initial_state()
+        _store_checkpoint(store, journal, k, 0, state, None)
+    done = len(journal.checkpoints) - 1 if journal.checkpoints else 0
+    if step_of(state) != done * k:
+        raise SolverError(f"checkpoint {done} holds step {step_of(state)}, not {done * k}")
+    if progress is not None:
+        progress(done * k)
+    session = backend.start(task, state)
+    for segment in range(done, spec.segment_count):
+        batches = task.segment_batches(segment)
+        session.run(batches, progress)
+        _store_checkpoint(store, journal, k, segment + 1, session.state(), batches)
     final = session.state()
     try:
         final_model = store.put_bytes(encode_model(final))

@@ -10,6 +10,7 @@ import pytest
 from agents.commitment import state_root
 from agents.learning.proof import decode_batches, decode_checkpoint, decode_model
 from agents.learning.solver import SolverError, train
+from agents.store import StoreError
 from tests.learning.conftest import Workspace
 
 
@@ -142,3 +143,27 @@ def test_stacked_task_starts_from_its_parent_model(workspace: Workspace, tmp_pat
     wrong.pop("param/layers.0.bias")
     with pytest.raises(ParentModelError, match="no tensor"):
         workspace.task.__class__.bind(child_spec, workspace.task.dataset, wrong).initial_state()
+
+
+def test_a_store_failure_names_the_checkpoint_and_the_run_resumes(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = (workspace.task, workspace.store, workspace.backend)
+    journal = tmp_path / "journal.json"
+    put_bytes = workspace.store.put_bytes
+    calls = []
+
+    def failing(data: bytes) -> str:
+        # The spec, checkpoint 0, then per segment its batches and its checkpoint: the
+        # fifth call stores the batches of segment 1, part of checkpoint 2.
+        calls.append(len(data))
+        if len(calls) == 5:
+            raise StoreError("disk full")
+        return put_bytes(data)
+
+    monkeypatch.setattr(workspace.store, "put_bytes", failing)
+    with pytest.raises(SolverError, match="storing checkpoint 2 failed: disk full"):
+        train(*args, spec_cid=workspace.spec_cid, journal_path=journal)
+    monkeypatch.setattr(workspace.store, "put_bytes", put_bytes)
+    resumed = train(*args, spec_cid=workspace.spec_cid, journal_path=journal)
+    assert resumed == train(*args, spec_cid=workspace.spec_cid)
