@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,7 +26,7 @@ from numba.extending import intrinsic
 
 from agents.exact.kernels import Kernels, Operand
 from agents.exact.microkernel import TILE_ROWS, tile_4x16, tile_4x32
-from agents.exact.parallel import LAUNCH_LOCK
+from agents.exact.parallel import LAUNCH_LOCK, parallel_clone
 
 F32 = np.float32
 NAN = F32(np.nan)  # bits 0x7FC00000, checked in agents.exact.float32's tests
@@ -455,13 +454,9 @@ def _softmax_backward_flat(p: np.ndarray, dp: np.ndarray, dx: np.ndarray, cell: 
 
 def _twins(fn: Callable[..., Any]) -> tuple[Any, Any]:
     """A serial and a parallel (``prange``) compilation of one kernel, cached separately."""
-    clone = types.FunctionType(
-        fn.__code__, fn.__globals__, fn.__name__ + "_parallel", fn.__defaults__, fn.__closure__
-    )
-    clone.__qualname__ = fn.__qualname__ + "_parallel"
     return (
         njit(cache=True, nogil=True, error_model="numpy")(fn),
-        njit(cache=True, nogil=True, error_model="numpy", parallel=True)(clone),
+        njit(cache=True, nogil=True, error_model="numpy", parallel=True)(parallel_clone(fn)),
     )
 
 

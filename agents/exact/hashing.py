@@ -24,7 +24,6 @@ import ctypes.util
 import functools
 import hashlib
 import os
-import types
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from numba.core import types as nbtypes
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
 
-from agents.exact.parallel import LAUNCH_LOCK
+from agents.exact.parallel import LAUNCH_LOCK, parallel_clone
 
 # OpenSSL's SHA256_CTX is 112 bytes; a little room to spare.
 _CONTEXT_BYTES = 256
@@ -421,17 +420,9 @@ def _hash_groups_kernel(base: int, size: int, groups: int, out: np.ndarray) -> N
         _vector_group(base + g * _LANES * size, size, out, g * _LANES, _LANES)
 
 
-def _parallel_clone(fn: Any) -> Any:
-    """A copy of ``fn`` under its own name: numba caches compiled code by qualified
-    name, and the parallel build must not be loaded for the serial one (or back)."""
-    clone = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_parallel")
-    clone.__qualname__ = fn.__qualname__ + "_parallel"
-    return clone
-
-
 _hash_groups_serial = njit(cache=True, nogil=True)(_hash_groups_kernel)
 _hash_groups_parallel = njit(cache=True, nogil=True, parallel=True)(
-    _parallel_clone(_hash_groups_kernel)
+    parallel_clone(_hash_groups_kernel)
 )
 # Below this many bytes a hashing job stays on the calling thread (no pool wake-up).
 PARALLEL_MIN_BYTES = 1 << 20

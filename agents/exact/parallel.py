@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import threading
+import types
+from typing import Any
 
 import numba
 
@@ -20,3 +22,14 @@ LAUNCH_LOCK = threading.Lock()
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     setattr(numba.config, "THREADING_LAYER", "workqueue")  # noqa: B010 (untyped module)
+
+
+def parallel_clone(fn: Any) -> Any:
+    """A copy of ``fn`` under its own name, for its ``parallel=True`` compilation: numba
+    caches compiled code by qualified name, and the parallel build must not be loaded for
+    the serial one (or back)."""
+    clone = types.FunctionType(
+        fn.__code__, fn.__globals__, fn.__name__ + "_parallel", fn.__defaults__, fn.__closure__
+    )
+    clone.__qualname__ = fn.__qualname__ + "_parallel"
+    return clone
