@@ -23,7 +23,7 @@ help:
 	@echo "make demo      set everything up, start a devnet and run one whole protocol round (CHEAT=1: a cheating solver)"
 	@echo "make test      set everything up and run the fast test suite (lint included)"
 	@echo "make test-all  the whole suite, slow tests included"
-	@echo "make lint      ruff, mypy and slither"
+	@echo "make lint      ruff, mypy, import layers (lint-imports) and slither"
 	@echo "make bench     benchmarks; figures go to benchmarks/results/*.json"
 	@echo "make clean     remove the virtual environment, node_modules and build outputs"
 
@@ -59,6 +59,7 @@ lint: setup
 	ruff format --check agents tests benchmarks scripts tools
 	mypy
 	mypy scripts benchmarks/gas.py tests/contracts tests/tools
+	lint-imports --no-logo
 	slither . --fail-medium
 
 test: setup lint

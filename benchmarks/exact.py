@@ -26,10 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.commitment import tensor_root
-from agents.exact.hashing import engine
+from agents.commitment import engine, tensor_root
 from agents.learning import datasets
-from agents.learning.backend import Backend, get_backend
+from agents.learning.backends import Backend, get_backend
 from agents.learning.spec import load_spec
 from agents.learning.task import Task
 

@@ -30,7 +30,7 @@ from agents.exact.cpu import CpuKernels
 from agents.exact.eager import EagerKernels
 from agents.exact.kernels import Kernels
 from agents.learning import datasets
-from agents.learning.backend import Backend, get_backend
+from agents.learning.backends import Backend, get_backend
 from agents.learning.spec import load_spec
 from agents.learning.task import Task
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.learning import cheats
-from agents.learning.backend import get_backend
+from agents.learning.backends import get_backend
 from agents.learning.proof import ProofDirectory
 from agents.learning.selection import detection_probability
 from agents.learning.solver import train

@@ -84,7 +84,7 @@ class BlockWatcher:
 
 def plain_train_s(spec_path: Path) -> float:
     """Seconds to train the spec with its backend and nothing else."""
-    from agents.learning.backend import get_backend
+    from agents.learning.backends import get_backend
     from agents.learning.spec import load_spec
     from agents.learning.task import open_task
     from agents.store import open_store
@@ -104,7 +104,7 @@ def plain_train_s(spec_path: Path) -> float:
 def long_spec(directory: Path) -> Path:
     """The digits MLP, wider and in exact mode, with steps calibrated here so that plain
     training takes at least 60 s (``LONG_TARGET_S``), in ``LONG_SEGMENTS`` segments."""
-    from agents.learning.backend import get_backend
+    from agents.learning.backends import get_backend
     from agents.learning.spec import parse_spec
     from agents.learning.task import open_task
     from agents.store import open_store

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from agents.errors import VeritrainError
-from agents.learning.backend import get_backend
+from agents.learning.backends import get_backend
 from agents.learning.opcount import op_count
 from agents.learning.proof import ProofDirectory
 from agents.learning.selection import detection_probability

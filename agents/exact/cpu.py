@@ -24,47 +24,43 @@ from numba import njit, prange
 from numba.core import types as nbtypes
 from numba.extending import intrinsic
 
-from agents.exact.kernels import Kernels, Operand
+from agents.exact.constants import (
+    EXP_C2,
+    EXP_C3,
+    EXP_C4,
+    EXP_C5,
+    EXP_C6,
+    EXP_C7,
+    EXP_HIGH,
+    EXP_LOW,
+    F_LDEXP_LIMIT,
+    HALF,
+    INF,
+    LDEXP_LIMIT,
+    LN2_HI,
+    LN2_LO,
+    LOG2E,
+    LOG_L1,
+    LOG_L2,
+    LOG_L3,
+    LOG_L4,
+    NAN,
+    ONE,
+    POW2_F64,
+    ROUND_MAGIC,
+    SQRT2,
+    TWO,
+    ZERO,
+)
+from agents.exact.kernels import Kernels, Operand, broadcast_shape
 from agents.exact.microkernel import TILE_ROWS, tile_4x16, tile_4x32
-from agents.exact.parallel import LAUNCH_LOCK, parallel_clone
+from agents.kernel_threads import LAUNCH_LOCK, parallel_clone
 
 F32 = np.float32
-NAN = F32(np.nan)  # bits 0x7FC00000, checked in agents.exact.float32's tests
 # Kernels receive the canonical NaN at run time, in this array, instead of as a
 # constant: LLVM treats NaN payloads as unspecified and folds
 # ``r != r ? <NaN constant> : r`` into ``r``, which would let other NaNs through.
 _NAN_CELL = np.array([NAN], dtype=np.float32)
-INF = F32(np.inf)
-ZERO = F32(0.0)
-ONE = F32(1.0)
-TWO = F32(2.0)
-HALF = F32(0.5)
-
-# ldexp: x * 2**n is exact in binary64 for every binary32 x and |n| <= 300.
-LDEXP_LIMIT = 300
-POW2_F64 = np.ldexp(1.0, np.arange(-LDEXP_LIMIT, LDEXP_LIMIT + 1)).astype(np.float64)
-F_LDEXP_LIMIT = F32(LDEXP_LIMIT)
-
-# exp: clamp, round k = x/ln2 to an integer, reduce, degree-7 Taylor polynomial, scale.
-EXP_LOW = F32(-104.0)
-EXP_HIGH = F32(89.0)
-LOG2E = F32(1.4426950408889634)
-ROUND_MAGIC = F32(12582912.0)  # 1.5 * 2**23: adding and subtracting it rounds to an integer
-LN2_HI = F32(0.693145751953125)  # 0x3F317200: 15 significant bits, so k * LN2_HI is exact
-LN2_LO = F32(0.6931471805599453 - 0.693145751953125)
-EXP_C2 = F32(1.0 / 2.0)
-EXP_C3 = F32(1.0 / 6.0)
-EXP_C4 = F32(1.0 / 24.0)
-EXP_C5 = F32(1.0 / 120.0)
-EXP_C6 = F32(1.0 / 720.0)
-EXP_C7 = F32(1.0 / 5040.0)
-
-# log: x = m * 2**e with m in (sqrt(1/2), sqrt(2)], log(m) = log1p(f) through s = f / (2 + f).
-SQRT2 = F32(1.4142135623730951)
-LOG_L1 = F32(2.0 / 3.0)
-LOG_L2 = F32(2.0 / 5.0)
-LOG_L3 = F32(2.0 / 7.0)
-LOG_L4 = F32(2.0 / 9.0)
 
 # numba's default error model raises ZeroDivisionError on x / 0; every kernel uses
 # numpy's, which is IEEE division.
@@ -627,22 +623,6 @@ def _causal_fill_kernel(x: np.ndarray, value: F32, out: np.ndarray, cell: np.nda
         for i in range(rows):
             for j in range(cols):
                 out[b, i, j] = _canon(x[b, i, j], nan) if j <= i else value
-
-
-def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    """numpy's broadcast of two shapes; ``ValueError`` when they do not broadcast."""
-    if a == b:
-        return a
-    if len(a) < len(b):
-        a = (1,) * (len(b) - len(a)) + a
-    elif len(b) < len(a):
-        b = (1,) * (len(a) - len(b)) + b
-    out = []
-    for x, y in zip(a, b, strict=True):
-        if x != y and x != 1 and y != 1:
-            raise ValueError(f"shapes {a} and {b} do not broadcast")
-        out.append(y if x == 1 else x)
-    return tuple(out)
 
 
 def _three_axes(shape: Sequence[int], axis: int) -> tuple[int, int, int]:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.exact.cpu import (
+from agents.exact.constants import (
     EXP_C2,
     EXP_C3,
     EXP_C4,

@@ -18,17 +18,16 @@ from typing import Any
 import numpy as np
 
 from agents.commitment import (
+    engine,
     leaf_hashes,
     merkle_root,
     root_from_merkle,
     state_root,
     tensor_root,
 )
-from agents.exact.cpu import broadcast_shape
 from agents.exact.errors import ExactError
 from agents.exact.float32 import INTEGER_LIMIT
-from agents.exact.hashing import engine as hashing_engine
-from agents.exact.kernels import Array, Kernels
+from agents.exact.kernels import Array, Kernels, broadcast_shape
 from agents.exact.trace import Attribute, Op, OpRecord, SegmentTrace, StepTrace
 
 Scalar = float | int | np.floating
@@ -91,7 +90,7 @@ class Tracer:
         self._closed: list[tuple[bool, list[_Pending]]] = []  # (is the distance, records)
         self._batches: list[_Batch] = []
         self._in_distance = False
-        self._engine = hashing_engine()
+        self._engine = engine()
 
     def _number(self, array: Array) -> int:
         known = self._known.get(id(array)) or self._pinned.get(id(array))

@@ -4,7 +4,15 @@ Modules, in the order a task flows through them:
 
 - ``spec``: the task spec (pydantic, canonical serialization, hash and CID);
 - ``prng``, ``initialization``, ``order``: what the seed fixes (initial state, data order);
-- ``models``, ``layout``, ``schedule``: architecture, checkpoint state layout, learning rates;
+- ``models``, ``layout``, ``schedule``, ``opcount``: architecture, checkpoint state layout,
+  learning rates, the static op count that prices a task;
 - ``datasets``, ``task``, ``tensorfile``: dataset artifacts, a spec bound to its data, safetensors;
-- ``backend``, ``native``: training backends (the exact kernels register ``exact``).
+- ``backends``: training backends (``native`` torch, ``exact`` over ``agents.exact``);
+- ``solver``, ``proof``: training with checkpoints, the proof manifest and its artifacts;
+- ``selection``, ``distance``, ``verifier``: segment sampling, the distance of
+  PROTOCOL.md §3, replaying segments and the verdict;
+- ``profiler``: measuring honest drift for tolerant mode's τ;
+- ``cheats``: dishonest solvers, for tests and devnet demonstrations.
+
+Runs offline: nothing here reaches a chain (``make lint`` checks the layers).
 """

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.commitment import state_root
-from agents.learning.backend import Backend
+from agents.learning.backends import Backend
 from agents.learning.initialization import initial_state
 from agents.learning.layout import STEP, State, ordered, step_tensor
 from agents.learning.order import batch_indices

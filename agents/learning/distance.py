@@ -21,13 +21,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents.learning.layout import OPT_PREFIX, PARAM_PREFIX
+from agents.exact.distance import Metric, relative_distance
+from agents.learning.layout import OPT_PREFIX, PARAM_PREFIX, name_key
 
-Metric = Literal["l2", "linf"]
+if TYPE_CHECKING:
+    from agents.exact.kernels import Array
+    from agents.exact.ops import ExactOps
+
+__all__ = ["Metric", "group_distances", "group_of", "segment_distance", "traced_distances"]
 
 
 def group_of(name: str) -> str | None:
@@ -100,3 +105,37 @@ def group_distances(
 def segment_distance(distances: Mapping[str, float]) -> float:
     """The segment's distance: the largest group distance."""
     return max(distances.values(), default=0.0)
+
+
+def traced_distances(
+    E: ExactOps,
+    start: Mapping[str, Array],
+    claimed: Mapping[str, Array],
+    replayed: Mapping[str, Array],
+    metric: Metric,
+    epsilon: float,
+) -> tuple[dict[str, float], float]:
+    """Group distances and the segment distance in exact operations (``E``, traced or not),
+    as Python floats of binary32 results: each group's ``agents.exact.distance``
+    ``relative_distance`` over its tensors in layout order, groups in name order, and the
+    segment's distance their ``maximum``."""
+    groups: dict[str, list[str]] = {}
+    for name in sorted(claimed, key=name_key):
+        group = group_of(name)
+        if group is not None:
+            groups.setdefault(group, []).append(name)
+    out: dict[str, float] = {}
+    segment: Array | None = None
+    for group, names in sorted(groups.items()):
+        d = relative_distance(
+            E,
+            [start[n] for n in names],
+            [claimed[n] for n in names],
+            [replayed[n] for n in names],
+            metric,
+            epsilon,
+        )
+        out[group] = float(E.to_numpy(d).reshape(-1)[0])
+        segment = d if segment is None else E.maximum(segment, d)
+    value = 0.0 if segment is None else float(E.to_numpy(segment).reshape(-1)[0])
+    return out, value

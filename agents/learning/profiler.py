@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.learning.backend import Backend, backend_available, get_backend
+from agents.learning.backends import Backend, backend_available, get_backend
 from agents.learning.distance import group_distances, segment_distance
 from agents.learning.layout import STEP, State, ordered, step_tensor
 from agents.learning.order import batch_indices

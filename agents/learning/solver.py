@@ -23,7 +23,7 @@ import numpy as np
 
 from agents.commitment import state_root
 from agents.errors import VeritrainError
-from agents.learning.backend import Backend
+from agents.learning.backends import Backend
 from agents.learning.layout import State, step_of
 from agents.learning.proof import (
     CheckpointEntry,

@@ -31,7 +31,7 @@ import numpy as np
 
 from agents.commitment import state_root
 from agents.errors import VeritrainError
-from agents.learning.backend import Backend, Session, backend_available
+from agents.learning.backends import Backend, Session, backend_available
 from agents.learning.distance import group_distances, norm_of_difference, segment_distance
 from agents.learning.layout import PARAM_PREFIX, State, layout_problems, parameters, step_of
 from agents.learning.proof import (

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from agents.learning.backend import Backend
+from agents.learning.backends import Backend
 from agents.learning.layout import State
 from agents.learning.task import Task
 from agents.learning.verifier import Replay, Replayer

@@ -164,7 +164,7 @@ def train_job(
     With ``inputs["adversary"] == "fake-half"`` the proof skips training on half
     of the segments (``agents.learning.cheats.copy_forward``): devnets only.
     """
-    from agents.learning.backend import get_backend
+    from agents.learning.backends import get_backend
     from agents.learning.solver import train
 
     spec_cid = str(inputs["spec_cid"])
@@ -223,7 +223,7 @@ def replay_job(
     segments' replay trace roots, or their replayed state roots where the
     backend does not trace), ``verdict`` and ``reasons``.
     """
-    from agents.learning.backend import get_backend
+    from agents.learning.backends import get_backend
     from agents.learning.proof import parse_manifest
     from agents.learning.verifier import default_replay_backend, verify
     from agents.roles.replay import ObservedReplayer
@@ -361,7 +361,7 @@ def warm_up(hardware: Hardware, *, trace: bool) -> list[bytes]:
     """
     from agents.commitment import state_root
     from agents.learning import datasets
-    from agents.learning.backend import get_backend
+    from agents.learning.backends import get_backend
     from agents.learning.spec import parse_spec
     from agents.learning.task import Task
 

@@ -14,6 +14,7 @@ from agents import commitment
 from agents.commitment import (
     LEAF_BYTES,
     LeafProof,
+    hashing,
     leaf_hashes,
     merkle_proof,
     merkle_root,
@@ -22,7 +23,6 @@ from agents.commitment import (
     tensor_root,
     verify_merkle_proof,
 )
-from agents.exact import hashing
 from tests.commitment import examples, independent
 
 

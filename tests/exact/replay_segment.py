@@ -10,7 +10,7 @@ import json
 import sys
 
 from agents.commitment import state_root
-from agents.learning.backend import get_backend
+from agents.learning.backends import get_backend
 from tests.exact.tasks import example_task
 
 

@@ -17,7 +17,7 @@ from torch.nn import functional
 
 from agents.commitment import merkle_root, state_root
 from agents.exact.trace import Op, SegmentTrace
-from agents.learning.backend import BackendError, get_backend
+from agents.learning.backends import BackendError, get_backend
 from agents.learning.distance import group_distances
 from agents.learning.layout import PARAM_PREFIX
 from agents.learning.models import build_model

@@ -19,8 +19,8 @@ from agents.exact.layers import (
     linear_forward,
     relu_forward,
 )
-from agents.exact.models import ExactCNN, ExactMLP, ExactTransformer
 from agents.exact.ops import ExactOps
+from agents.learning.backends.exact_models import ExactCNN, ExactMLP, ExactTransformer
 from agents.learning.models import CNN, MLP, CausalSelfAttention, Transformer
 from agents.learning.spec import CNNSpec, ConvSpec, MLPSpec, TransformerSpec
 

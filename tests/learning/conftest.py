@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agents.learning.backend import Backend, get_backend
+from agents.learning.backends import Backend, get_backend
 from agents.learning.datasets import build, dataset_cid
 from agents.learning.proof import ProofDirectory
 from agents.learning.spec import TaskSpec, parse_spec

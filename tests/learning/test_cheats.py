@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from agents.learning import cheats
-from agents.learning.backend import Backend, backend_available, get_backend
+from agents.learning.backends import Backend, backend_available, get_backend
 from agents.learning.selection import detection_probability
 from agents.learning.solver import train
 from agents.learning.verifier import Replayer, verify

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from agents.learning.backend import get_backend
+from agents.learning.backends import get_backend
 from agents.learning.solver import train
 from agents.learning.verifier import Replayer, default_replay_backend, verify
 from tests.learning.conftest import Workspace, real_spec
 
-pytest.importorskip("agents.exact.backend", reason="the exact kernels are not installed")
+pytest.importorskip("agents.learning.backends.exact", reason="the exact kernels are not installed")
 
 
 def randomness(i: int) -> bytes:

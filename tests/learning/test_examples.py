@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.learning.backend import get_backend
+from agents.learning.backends import get_backend
 from agents.learning.datasets import build, dataset_cid
 from agents.learning.distance import group_distances, segment_distance
 from agents.learning.opcount import op_count

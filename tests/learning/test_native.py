@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from agents.commitment import state_root
-from agents.learning.backend import BackendError, get_backend
+from agents.learning.backends import BackendError, get_backend
 from agents.learning.layout import state_shapes
 from tests.learning.conftest import Workspace
 

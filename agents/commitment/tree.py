@@ -1,4 +1,4 @@
-"""Commitments to tensors and states (PROTOCOL.md §4).
+"""Merkle trees over tensors and states (PROTOCOL.md §4).
 
 The rules, binding for every party and mirrored by the contracts:
 
@@ -15,11 +15,11 @@ The rules, binding for every party and mirrored by the contracts:
 
 Everything here returns raw 32-byte digests; ``.hex()`` them for display.
 
-Tensors are hashed by ``agents.exact.hashing``: a whole tree in one compiled
-call straight from the tensor's buffer, the leaves of large ones on every
-core; machines without that engine use hashlib. Both give the same bytes: the
-engine is checked against hashlib before it is used, and the tests compare
-the two paths. docs/commitments.md has worked examples.
+Tensors are hashed by ``agents.commitment.hashing``: a whole tree in one
+compiled call straight from the tensor's buffer, the leaves of large ones on
+every core; machines without that engine (or without numba) use hashlib. Both
+give the same bytes: the engine is checked against hashlib before it is used,
+and the tests compare the two paths. docs/commitments.md has worked examples.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from agents.exact.hashing import Sha256Engine
+    from agents.commitment.hashing import Sha256Engine
 
 LEAF_VALUES = 256
 LEAF_BYTES = LEAF_VALUES * 4
@@ -69,10 +69,17 @@ def as_float32_array(tensor: Any) -> np.ndarray:
 
 
 @functools.cache
-def _engine() -> Sha256Engine | None:
-    from agents.exact.hashing import engine
+def engine() -> Sha256Engine | None:
+    """The compiled sha256 engine in use here, or ``None`` (hashlib only).
 
-    return engine()
+    Loaded on first use, so importing the commitments loads no compiler: a process
+    without numba (a GPU host, say) commits with hashlib and gets the same bytes.
+    """
+    try:
+        from agents.commitment.hashing import engine as best_engine
+    except ImportError:
+        return None
+    return best_engine()
 
 
 def leaf_count(numel: int) -> int:
@@ -88,10 +95,10 @@ def leaf_hashes(array: Any, *, fast: bool = True) -> np.ndarray:
     flat = as_float32_array(array).reshape(-1).view(np.uint8)
     count = leaf_count(flat.size // 4)
     full = flat.size // LEAF_BYTES
-    engine = _engine() if fast and full >= FAST_MIN_LEAVES else None
-    if engine is not None:
+    compiled = engine() if fast and full >= FAST_MIN_LEAVES else None
+    if compiled is not None:
         out = np.empty((count, DIGEST_BYTES), dtype=np.uint8)
-        out[:full] = engine.hash_many(flat, LEAF_BYTES, full)
+        out[:full] = compiled.hash_many(flat, LEAF_BYTES, full)
     else:
         out = np.empty((count, DIGEST_BYTES), dtype=np.uint8)
         data = flat.data
@@ -117,13 +124,13 @@ def merkle_root(hashes: Sequence[bytes] | np.ndarray, *, fast: bool = True) -> b
     ``fast=False`` forces the hashlib reference path.
     """
     count = len(hashes)
-    engine = _engine() if fast and count >= FAST_MIN_HASHES else None
-    if engine is not None:
+    compiled = engine() if fast and count >= FAST_MIN_HASHES else None
+    if compiled is not None:
         if isinstance(hashes, np.ndarray):
             array = np.ascontiguousarray(hashes, dtype=np.uint8)
         else:
             array = np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(count, DIGEST_BYTES)
-        return engine.tree_root(array)
+        return compiled.tree_root(array)
     level = [bytes(h) for h in hashes]
     if not level:
         return ZERO_LEAF_HASH
@@ -180,16 +187,16 @@ def root_from_merkle(shape: Sequence[int], tensor_merkle_root: bytes) -> bytes:
 def tensor_root(tensor: Any, *, fast: bool = True) -> bytes:
     """The tensor root of a float32 numpy array or torch tensor (PROTOCOL.md §4).
 
-    With an engine (``agents.exact.hashing``) the whole tree is one compiled call over
+    With an engine (``agents.commitment.hashing``) the whole tree is one compiled call over
     the tensor's buffer; ``fast=False`` forces the hashlib reference path (same result).
     """
     if type(tensor) is np.ndarray and tensor.dtype == _LITTLE_F32 and tensor.flags.c_contiguous:
         array = tensor  # the common case, without as_float32_array's checks and copies
     else:
         array = as_float32_array(tensor)
-    engine = _engine() if fast else None
-    if engine is not None:
-        merkle = engine.leaves_root(array.reshape(-1).view(np.uint8))
+    compiled = engine() if fast else None
+    if compiled is not None:
+        merkle = compiled.leaves_root(array.reshape(-1).view(np.uint8))
     else:
         merkle = merkle_root(leaf_hashes(array, fast=False), fast=False)
     return _sha256(_shape_header(array.shape) + merkle)

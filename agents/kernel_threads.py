@@ -1,4 +1,4 @@
-"""How the exact kernels use more than one core.
+"""How compiled kernels (the exact CPU path, the sha256 engines) use more than one core.
 
 numba's OpenMP threading layer and torch's own OpenMP runtime, loaded in one
 process, stall each other: a parallel numba kernel then takes milliseconds

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from agents.learning.backend import Backend, BackendError, Session, StepCallback, register_backend
+from agents.learning.backends.base import Backend, BackendError, Session, StepCallback
 from agents.learning.layout import (
     OPT_PREFIX,
     PARAM_PREFIX,
@@ -197,6 +197,3 @@ class NativeSession(Session):
                 out[f"{OPT_PREFIX}{path}/{slot}"] = kept[key].detach().cpu().numpy().copy()
         out[STEP] = step_tensor(self._step)
         return ordered(out)
-
-
-register_backend("native", NativeBackend)

@@ -1,13 +1,13 @@
 """The ``exact`` training backend: the spec's training step in exact operations.
 
-Registered as ``exact`` in ``agents.learning.backend``: solvers train with it in
-exact mode (``tolerance: exact``), and it is the verifier's default replayer.
+Named ``exact`` in ``agents.learning.backends``: solvers train with it in exact
+mode (``tolerance: exact``), and it is the verifier's default replayer.
 One step, in trace order:
 
 1. the batch: ``index_select`` of the dataset rows (sequence tasks: of the
    tokens at ``start + t`` and ``start + t + 1``) by the step's sample indices;
 2. the model's forward pass, the loss gradient (cross-entropy or MSE, mean
-   over the batch), the backward pass (``agents.exact.models``);
+   over the batch), the backward pass (``agents.learning.backends.exact_models``);
 3. the optimizer update of every parameter in layout order (``agents.exact.optim``)
    with the spec's binary32 learning rate for that step;
 4. ``step = step + 1``; with a trace, the ``STATE`` record of the new state.
@@ -23,21 +23,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import cast
 
-import numba
 import numpy as np
 
 from agents.exact.composites import cross_entropy_grad, mse_grad
-from agents.exact.cpu import CpuKernels
-from agents.exact.distance import traced_distances
 from agents.exact.errors import ExactEnvironmentError
 from agents.exact.float32 import check_denormals_kept
 from agents.exact.kernels import Array, Kernels
 from agents.exact.layers import Grads
-from agents.exact.models import build_exact_model
 from agents.exact.ops import ExactOps, Tracer
 from agents.exact.optim import adam_scalars, adam_update, sgd_update
-from agents.learning.backend import Backend, BackendError, Session, StepCallback, register_backend
-from agents.learning.distance import Metric
+from agents.learning.backends.base import Backend, BackendError, Session, StepCallback
+from agents.learning.backends.exact_models import build_exact_model
+from agents.learning.distance import Metric, traced_distances
 from agents.learning.layout import (
     OPT_PREFIX,
     PARAM_PREFIX,
@@ -64,6 +61,14 @@ def make_kernels(path: str, device: str, threads: int = 0) -> Kernels:
             raise BackendError(f"the cpu path runs on the CPU, not {device!r}")
         if threads < 0:
             raise BackendError("threads must be at least 0")
+        try:
+            import numba
+
+            from agents.exact.cpu import CpuKernels
+        except ImportError as exc:
+            raise BackendError(
+                f"the cpu path needs numba, which does not load here: {exc}"
+            ) from None
         most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
         if threads > most:
             raise BackendError(f"at most {most} threads here")
@@ -251,7 +256,7 @@ class ExactSession(Session):
         self, start: State, claimed: State, metric: str, epsilon: float
     ) -> dict[str, float]:
         """Group distances of PROTOCOL.md §3 between ``claimed`` and this session's state,
-        computed in exact ops (``agents.exact.distance``); with a trace they close it, and
+        computed in exact ops (``agents.learning.distance``); with a trace they close it, and
         ``trace_root`` covers them."""
         if metric not in ("l2", "linf"):
             raise BackendError(f"unknown distance metric {metric!r} (l2 or linf)")
@@ -268,6 +273,3 @@ class ExactSession(Session):
         if self._tracer is not None:
             self._tracer.end_step()
         return groups
-
-
-register_backend("exact", ExactBackend)

@@ -35,7 +35,7 @@ from numba.core import types as nbtypes
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
 
-from agents.exact.parallel import LAUNCH_LOCK, parallel_clone
+from agents.kernel_threads import LAUNCH_LOCK, parallel_clone
 
 # OpenSSL's SHA256_CTX is 112 bytes; a little room to spare.
 _CONTEXT_BYTES = 256
