@@ -71,6 +71,10 @@ class ProtocolParameters:
 
 DEFAULT_PARAMETERS = ProtocolParameters()
 
+# The arbitration contracts, deployed after the pool, in this order: the binary32 library's
+# bulk evaluator (`veritrain arbiter eval`) and the one-step adjudicators.
+ARBITER_CONTRACTS: tuple[str, ...] = ("Binary32Evaluator",)
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -82,6 +86,8 @@ class Deployment:
     block: int
     deployer: str
     parameters: ProtocolParameters
+    # Arbitration contracts by name (``ARBITER_CONTRACTS``); empty when not deployed.
+    arbiter: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def deploy(
@@ -90,8 +96,10 @@ def deploy(
     parameters: ProtocolParameters = DEFAULT_PARAMETERS,
     governor: str | None = None,
     silent: bool = False,
+    arbiter: bool = True,
 ) -> Deployment:
-    """Deploy the Jackpot (governed by ``governor``, default the deployer) and the TaskPool.
+    """Deploy the Jackpot (governed by ``governor``, default the deployer), the TaskPool and,
+    with ``arbiter``, the arbitration contracts (``ARBITER_CONTRACTS``).
 
     ``project`` is the loaded brownie project, ``deployer`` a brownie account. The deployment
     block is the block of the first contract's creation. ``silent`` keeps brownie quiet.
@@ -104,6 +112,7 @@ def deploy(
     pool = project.TaskPool.deploy(
         parameters.as_struct(), jackpot.address, {"from": deployer}, silent=silent
     )
+    arbitration = deploy_arbiter(project, deployer, silent=silent) if arbiter else {}
     return Deployment(
         pool=pool,
         jackpot=jackpot,
@@ -111,7 +120,16 @@ def deploy(
         block=int(jackpot.tx.block_number),
         deployer=deployer.address,
         parameters=ProtocolParameters.from_struct(pool.parameters()),
+        arbiter=arbitration,
     )
+
+
+def deploy_arbiter(project: Any, deployer: Any, silent: bool = False) -> dict[str, Any]:
+    """Deploy the arbitration contracts; returns them by name (brownie ``Contract`` objects)."""
+    deployed: dict[str, Any] = {}
+    for name in ARBITER_CONTRACTS:
+        deployed[name] = getattr(project, name).deploy({"from": deployer}, silent=silent)
+    return deployed
 
 
 def manifest(project: Any, deployment: Deployment, rpc_url: str | None = None) -> dict[str, Any]:
@@ -142,6 +160,10 @@ def manifest(project: Any, deployment: Deployment, rpc_url: str | None = None) -
         "contracts": {
             "TaskPool": entry(deployment.pool, project.TaskPool),
             "Jackpot": entry(deployment.jackpot, project.Jackpot),
+            **{
+                name: entry(contract, getattr(project, name))
+                for name, contract in deployment.arbiter.items()
+            },
         },
         "parameters": deployment.parameters.as_dict(),
     }
@@ -199,4 +221,6 @@ def main() -> None:
     print(f"deployed on {show_active()} (chain {deployment.chain_id}), block {deployment.block}")
     print(f"  TaskPool {deployment.pool.address}")
     print(f"  Jackpot  {deployment.jackpot.address}")
+    for name, contract in deployment.arbiter.items():
+        print(f"  {name} {contract.address}")
     print(f"manifest: {path}")

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "config": "agents.cli.agent:config",
     "key": "agents.cli.key:key",
     "devnet": "agents.cli.devnet:devnet",
+    "arbiter": "agents.cli.arbiter:arbiter",
 }
 
 

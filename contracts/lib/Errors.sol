@@ -92,4 +92,10 @@ library Errors {
 
     /// @notice An amount must be greater than zero.
     error ZeroAmount();
+
+    /// @notice The op code is not one this contract evaluates.
+    error UnknownOp(uint16 op);
+
+    /// @notice Packed operands must be a whole number of groups of `width` bytes.
+    error MalformedOperands(uint256 length, uint256 width);
 }

@@ -1,0 +1,53 @@
+"""Calling the deployed binary32 library in bulk: ``Binary32Evaluator.evaluate`` by ``eth_call``.
+
+One call evaluates a batch of operations (``agents.arbiter.batch`` sizes them so a call stays
+far below a node's call gas cap); nothing is sent as a transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from agents.arbiter.batch import ElementwiseOp, pack, unpack
+from agents.chain.abi import ContractInterface
+from agents.chain.client import ChainClient
+from agents.chain.errors import ChainError
+
+# Gas offered to one evaluation call; anvil and geth cap eth_call at the block gas limit
+# unless told otherwise, and the batches stay well below this.
+CALL_GAS = 30_000_000
+
+
+class Binary32Evaluator:
+    """The evaluator contract at one address, reached through ``client``."""
+
+    def __init__(self, client: ChainClient, contract: ContractInterface) -> None:
+        self.client = client
+        self.contract = contract
+
+    def evaluate(self, spec: ElementwiseOp, operands: np.ndarray) -> np.ndarray:
+        """Results (uint32 bit patterns) of ``spec`` on operand rows ``(n, arity)``."""
+        rows = np.ascontiguousarray(operands, dtype=np.uint32)
+        if rows.ndim != 2 or rows.shape[1] != spec.arity:
+            raise ChainError(f"{spec.name} takes rows of {spec.arity} operand(s), got {rows.shape}")
+        parts = [self._call(spec, chunk) for chunk in _chunks(rows, spec.batch)]
+        if not parts:
+            return np.empty(0, dtype=np.uint32)
+        return np.concatenate(parts)
+
+    def _call(self, spec: ElementwiseOp, rows: np.ndarray) -> np.ndarray:
+        data = self.contract.encode_call("evaluate", [int(spec.op), pack(rows)])
+        tx = {"to": self.contract.address, "data": "0x" + data.hex(), "gas": hex(CALL_GAS)}
+        raw = self.client.rpc.request("eth_call", [tx, "latest"])
+        output = self.contract.decode_output("evaluate", bytes.fromhex(str(raw)[2:]))
+        results = unpack(bytes.fromhex(str(output)[2:]))
+        if results.size != rows.shape[0]:
+            raise ChainError(f"evaluator returned {results.size} results for {rows.shape[0]} ops")
+        return results
+
+
+def _chunks(rows: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    for start in range(0, rows.shape[0], size):
+        yield rows[start : start + size]
