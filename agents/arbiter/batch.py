@@ -15,7 +15,11 @@ import numpy as np
 
 from agents.exact.cpu import CpuKernels
 from agents.exact.errors import ExactError
+from agents.exact.optable import OPS
 from agents.exact.trace import Op
+
+BOOLEAN = frozenset({Op.LT, Op.LE, Op.EQ})
+COMPOSITE = frozenset({Op.EXP, Op.LOG})
 
 
 @dataclass(frozen=True)
@@ -31,25 +35,15 @@ class ElementwiseOp:
 
 
 ELEMENTWISE: dict[str, ElementwiseOp] = {
-    spec.name: spec
-    for spec in (
-        ElementwiseOp("add", Op.ADD, 2),
-        ElementwiseOp("sub", Op.SUB, 2),
-        ElementwiseOp("mul", Op.MUL, 2),
-        ElementwiseOp("div", Op.DIV, 2),
-        ElementwiseOp("maximum", Op.MAXIMUM, 2),
-        ElementwiseOp("minimum", Op.MINIMUM, 2),
-        ElementwiseOp("lt", Op.LT, 2, boolean=True),
-        ElementwiseOp("le", Op.LE, 2, boolean=True),
-        ElementwiseOp("eq", Op.EQ, 2, boolean=True),
-        ElementwiseOp("select", Op.SELECT, 3),
-        ElementwiseOp("ldexp", Op.LDEXP, 2),
-        ElementwiseOp("neg", Op.NEG, 1),
-        ElementwiseOp("abs", Op.ABS, 1),
-        ElementwiseOp("sqrt", Op.SQRT, 1),
-        ElementwiseOp("exp", Op.EXP, 1, batch=1024),
-        ElementwiseOp("log", Op.LOG, 1, batch=1024),
+    spec.name: ElementwiseOp(
+        spec.name,
+        spec.op,
+        spec.arity or 0,
+        boolean=spec.op in BOOLEAN,
+        batch=1024 if spec.op in COMPOSITE else 4096,
     )
+    for spec in OPS
+    if spec.kind == "elementwise"
 }
 
 
