@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "key": "agents.cli.key:key",
     "devnet": "agents.cli.devnet:devnet",
     "arbiter": "agents.cli.arbiter:arbiter",
+    "swarm": "agents.cli.swarm:swarm",
 }
 
 

@@ -1,0 +1,101 @@
+"""``veritrain swarm plan`` on the paper's scenarios, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.cli import main
+from agents.swarm.cost import plan_cost, weights
+from agents.swarm.network import load_network
+from agents.swarm.plan import load_plan
+from agents.swarm.workload import load_model, workload_for
+
+from .conftest import EXAMPLES, SCENARIOS
+
+MODEL = EXAMPLES / "gpt3-1.3b.json"
+
+
+def veritrain(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_plan_each_scenario(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, scenario: str
+) -> None:
+    devices = EXAMPLES / f"{scenario}.json"
+    out_file = tmp_path / "plan.json"
+    code, out, err = veritrain(
+        capsys,
+        "swarm",
+        "plan",
+        "--devices",
+        str(devices),
+        "--model",
+        str(MODEL),
+        "--out",
+        str(out_file),
+    )
+    assert code == 0, err
+    assert f"{scenario}: 64 devices; gpt3-1.3b in 8 stages x 8 data-parallel replicas" in out
+    assert "predicted communication per iteration" in out
+    lines = out.splitlines()
+    assert sum(line.startswith("pipeline ") for line in lines) == 8
+    # The written plan names every device once and its cost is the model's.
+    plan = load_plan(out_file)
+    net = load_network(devices)
+    assert sorted(plan.devices) == sorted(d.name for d in net.devices)
+    w = weights(net, workload_for(load_model(MODEL), net.size))
+    index = np.array([[net.index(name) for name in row] for row in plan.pipelines])
+    assert plan.cost is not None
+    assert plan.cost.total_s == pytest.approx(plan_cost(w, index).total, rel=1e-12)
+    assert f"{plan.cost.total_s:.3f} s" in out
+
+
+def test_json_output_and_other_schedulers(capsys: pytest.CaptureFixture[str]) -> None:
+    devices = str(EXAMPLES / "multiple-datacenters.json")
+    code, out, _ = veritrain(
+        capsys, "swarm", "plan", "--devices", devices, "--model", str(MODEL),
+        "--scheduler", "random", "--stages", "4", "--json",
+    )  # fmt: skip
+    assert code == 0
+    plan = json.loads(out)
+    assert (plan["stages"], plan["replicas"], plan["scheduler"]) == (4, 16, "random")
+    assert len(plan["pipelines"]) == 16 and all(len(row) == 4 for row in plan["pipelines"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stages", "5"], "24 layers do not split into 5 equal stages"),
+        (["--stages", "3"], "64 devices do not form 3-stage pipelines"),
+        (["--scheduler", "best"], "Invalid value for '--scheduler'"),
+    ],
+)
+def test_bad_requests_fail_with_one_line(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    devices = str(EXAMPLES / "world-geo-distributed.json")
+    code, out, err = veritrain(
+        capsys, "swarm", "plan", "--devices", devices, "--model", str(MODEL), *args
+    )
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_missing_devices_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = veritrain(
+        capsys, "swarm", "plan", "--devices", str(tmp_path / "no.json"), "--model", str(MODEL)
+    )
+    assert code == 2 and "cannot read devices file" in err
