@@ -55,8 +55,11 @@ def test_unsupported_dtype_is_refused() -> None:
 
 
 def _file(header: object, body: bytes = b"") -> bytes:
-    text = json.dumps(header).encode()
-    return struct.pack("<Q", len(text)) + text + body
+    return _text(json.dumps(header).encode(), body)
+
+
+def _text(header: bytes, body: bytes = b"") -> bytes:
+    return struct.pack("<Q", len(header)) + header + body
 
 
 MALFORMED = [
@@ -81,6 +84,28 @@ MALFORMED = [
     ),
     (_file({"x": {"dtype": "F32", "shape": [1]}}, bytes(4)), "malformed"),
     (_file({"__metadata__": {"a": 1}}), "strings"),
+    # What an attacker tried: each once ended in an exception other than TensorFileError.
+    (_text(b'{"x":' + b"[" * 200_000 + b"]" * 200_000 + b"}"), "nested too deeply"),
+    (_text(b'{"x":{"dtype":"F32","shape":[],"data_offsets":[0,' + b"7" * 5000 + b"]}}"), "digits"),
+    (_file({"x": {"dtype": "F32", "shape": [0, 2**70], "data_offsets": [0, 0]}}), "22 digits"),
+    (_file({"x": {"dtype": "F32", "shape": [0, 2**40], "data_offsets": [0, 0]}}), "shape"),
+    (_file({"x": {"dtype": "F32", "shape": [0] + [2**30] * 7, "data_offsets": [0, 0]}}), "shape"),
+    (
+        _file({"x": {"dtype": "F32", "shape": [1] * 100_000, "data_offsets": [0, 4]}}, bytes(4)),
+        "shape",
+    ),
+    (_file({"x": {"dtype": "F32", "shape": [1] * 9, "data_offsets": [0, 4]}}, bytes(4)), "shape"),
+    (_file({"x": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}, bytes(4)), "dtype"),
+    (_file({"x": {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]}}, bytes(4)), "shape"),
+    (_file({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, True]}}, bytes(4)), "offsets"),
+    (_text(b'{"x":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}', bytes(4)), "number"),
+    (_text(b'{"x":{"dtype":"F32","shape":[NaN],"data_offsets":[0,4]}}', bytes(4)), "NaN"),
+    (_text(b'{"\\ud800":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}', bytes(4)), "Unicode"),
+    (_text(b'{"x":1,"x":2}'), "twice"),
+    (_text(b'{"\xff":1}'), "UTF-8"),
+    (_file({"__metadata__": []}), "__metadata__"),
+    (_file({"__metadata__": None}), "__metadata__"),
+    (b"\xff" * 8 + b"{}", "header length"),
 ]
 
 
@@ -88,3 +113,16 @@ MALFORMED = [
 def test_malformed_files_are_rejected(data: bytes, words: str) -> None:
     with pytest.raises(TensorFileError, match=words):
         decode(data, "test file")
+
+
+def test_a_header_larger_than_the_caller_allows_is_not_parsed() -> None:
+    data = encode({"x": np.zeros(2, np.float32)})
+    assert decode(data, max_header_bytes=len(data))[0]["x"].shape == (2,)
+    with pytest.raises(TensorFileError, match="header length"):
+        decode(data, max_header_bytes=8)
+
+
+def test_decoded_arrays_are_read_only() -> None:
+    tensors, _ = decode(bytearray(encode({"x": np.zeros(2, np.float32)})))
+    with pytest.raises(ValueError, match="read-only"):
+        tensors["x"][0] = 1
