@@ -36,14 +36,18 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.errors import VeritrainError
-from agents.learning import tensorfile
+from agents.learning import strictjson, tensorfile
 from agents.learning.prng import Stream, words
-from agents.learning.spec import DatasetSource
+from agents.learning.proof import read_artifact
+from agents.learning.spec import CNNSpec, DatasetSource, MLPSpec, TaskSpec
 from agents.store import ArtifactStore, canonical_json, cid_of_bytes
 
-FORMAT = "veritrain-dataset/1"
+FORMAT: Literal["veritrain-dataset/1"] = "veritrain-dataset/1"
 TEXT_ALPHABET = " .abcdefghijklmnopqrstuvwxyz"
 MAX_SAMPLES = 50_000_000
+# A header with the longest alphabet (65,536 characters of up to 4 UTF-8 bytes) and room.
+MAX_HEADER_BYTES = 4096 + 4 * 65_536
+_TENSORS_HEADER = 4096
 Kind = Literal["classification", "regression", "sequence"]
 
 
@@ -51,10 +55,14 @@ class DatasetError(VeritrainError):
     """A dataset artifact is missing, malformed, or does not fit the task."""
 
 
+class MissingDatasetError(DatasetError):
+    """A dataset is in no store at hand and its spec gives no recipe to rebuild it."""
+
+
 class DatasetHeader(BaseModel):
     """The JSON header of a dataset artifact."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     format: Literal["veritrain-dataset/1"]
     name: Annotated[str, Field(min_length=1, max_length=64)]
@@ -208,16 +216,39 @@ def dataset_cid(dataset: Dataset) -> str:
     return cid_of_bytes(canonical_json(header_of(dataset, tensors_cid)))
 
 
-def load(store: ArtifactStore, cid: str) -> Dataset:
-    """Read and check the dataset named ``cid``; raises ``DatasetError`` for anything malformed."""
-    raw = store.get_json(cid)
+def sample_bytes(spec: TaskSpec) -> int:
+    """The most bytes one sample of a dataset that fits ``spec`` takes in the tensors file."""
+    model = spec.model
+    if not isinstance(model, (MLPSpec, CNNSpec)):
+        return 8  # one int64 token
+    features = model.inputs if isinstance(model, MLPSpec) else int(np.prod(model.input))
+    return 4 * features + max(8, 4 * model.outputs)
+
+
+def load(store: ArtifactStore, cid: str, spec: TaskSpec | None = None) -> Dataset:
+    """Read and check the dataset named ``cid``; raises ``DatasetError`` for anything malformed.
+
+    Reads are bounded: the header to ``MAX_HEADER_BYTES``, the tensors to what the
+    header's sample count implies for ``spec``'s model (when given) or the format's
+    largest size; nothing larger is read into memory.
+    """
+    what = f"dataset {cid}"
+    raw = strictjson.loads(
+        read_artifact(store, cid, MAX_HEADER_BYTES, what), what, max_depth=1, error=DatasetError
+    )
     try:
         header = DatasetHeader.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise DatasetError(f"dataset {cid}: header field {where}: {first['msg']}") from None
-    tensors, _ = tensorfile.decode(store.get_bytes(header.tensors), f"dataset {cid} tensors")
+    per_sample = sample_bytes(spec) if spec is not None else tensorfile.MAX_TENSOR_BYTES
+    limit = min(8 + _TENSORS_HEADER + header.samples * per_sample, tensorfile.MAX_TENSOR_BYTES)
+    data = read_artifact(store, header.tensors, limit, f"{what} tensors")
+    try:
+        tensors, _ = tensorfile.decode(data, f"{what} tensors", max_header_bytes=_TENSORS_HEADER)
+    except tensorfile.TensorFileError as exc:
+        raise DatasetError(str(exc)) from None
     dataset = Dataset(header.name, header.kind, tensors, header.classes, header.alphabet)
     problem = _problem(header, tensors)
     if problem:

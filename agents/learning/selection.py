@@ -12,12 +12,13 @@ shuffle over ``pool = [0, 1, …, S − 1]``:
 The first ``s`` entries of ``pool`` are the sampled segments: ``s`` of the ``S``
 segments uniformly without replacement. Then ``q`` more segments are added:
 those with the largest parameter update ``||w_{i+1} − w_i||₂`` among the ones not
-sampled (ties to the lower index). Top-``q`` alone is gameable, random sampling
-is not, which is why both are used.
+sampled (ties to the lower index; a NaN update ranks as the largest). Top-``q``
+alone is gameable, random sampling is not, which is why both are used.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from agents.learning.prng import Stream
@@ -40,12 +41,18 @@ def sample_segments(randomness: bytes, spec_hash: bytes, segments: int, count: i
 
 
 def largest_updates(update_norms: Sequence[float], exclude: Sequence[int], count: int) -> list[int]:
-    """The ``count`` segments with the largest update norms, skipping ``exclude``."""
+    """The ``count`` segments with the largest update norms, skipping ``exclude``.
+
+    A NaN norm (a checkpoint holding NaN) ranks as the largest, like +inf, so the
+    order is a total one and the same for everyone.
+    """
     skip = set(exclude)
-    ranked = sorted(
-        (i for i in range(len(update_norms)) if i not in skip),
-        key=lambda i: (-update_norms[i], i),
-    )
+
+    def key(i: int) -> tuple[float, int]:
+        norm = update_norms[i]
+        return (-math.inf if math.isnan(norm) else -norm, i)
+
+    ranked = sorted((i for i in range(len(update_norms)) if i not in skip), key=key)
     return ranked[:count]
 
 

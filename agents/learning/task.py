@@ -16,11 +16,11 @@ from functools import cached_property
 import numpy as np
 
 from agents.learning import datasets
-from agents.learning.datasets import Dataset, DatasetError
+from agents.learning.datasets import Dataset, DatasetError, MissingDatasetError
 from agents.learning.initialization import initial_state
 from agents.learning.layout import State
 from agents.learning.order import batch_indices
-from agents.learning.proof import decode_model
+from agents.learning.proof import ArtifactFileError, artifact_limits, decode_model, read_artifact
 from agents.learning.spec import CNNSpec, MLPSpec, TaskSpec
 from agents.store import ArtifactStore
 
@@ -110,26 +110,46 @@ def fit_problem(spec: TaskSpec, dataset: Dataset) -> str | None:
     return None
 
 
-def open_task(spec: TaskSpec, store: ArtifactStore) -> Task:
+def open_task(spec: TaskSpec, store: ArtifactStore, *, keep: bool = True) -> Task:
     """The spec bound to its dataset (and parent model) read from ``store``.
 
     A dataset missing from the store is rebuilt from the spec's ``source`` when it
-    has one, checked against the spec's CID, and added to the store.
+    has one, checked against the spec's CID, and (with ``keep``) added to the store;
+    so is one whose copy in a proof directory is damaged (``ArtifactFileError``).
+    Every read is bounded by what the spec implies. Raises ``MissingDatasetError``
+    when the dataset is not at hand and cannot be rebuilt.
     """
-    cid = spec.dataset.cid
-    if not store.has(cid):
-        source = spec.dataset.source
-        if source is None:
-            raise DatasetError(f"dataset {cid} is not in the store and the spec has no source")
-        built = datasets.build(source)
-        got = datasets.dataset_cid(built)
-        if got != cid:
-            raise DatasetError(
-                f"the dataset built from the spec's source has CID {got}, the spec names {cid}"
-            )
-        datasets.package(built, store)
-    dataset = datasets.load(store, cid)
+    dataset = _dataset(spec, store, keep)
     parent = None
     if spec.parent is not None:
-        parent = decode_model(store.get_bytes(spec.parent), f"parent model {spec.parent}")
+        what = f"parent model {spec.parent}"
+        limits = artifact_limits(spec)
+        parent = decode_model(
+            read_artifact(store, spec.parent, limits.model, what),
+            what,
+            max_header_bytes=limits.model_header,
+        )
     return Task.bind(spec, dataset, parent)
+
+
+def _dataset(spec: TaskSpec, store: ArtifactStore, keep: bool) -> Dataset:
+    cid = spec.dataset.cid
+    source = spec.dataset.source
+    try:
+        if store.has(cid):
+            return datasets.load(store, cid, spec)
+    except ArtifactFileError:
+        if source is None:
+            raise
+    if source is None:
+        raise MissingDatasetError(f"dataset {cid} is not in the store and the spec has no source")
+    built = datasets.build(source)
+    got = datasets.dataset_cid(built)
+    if got != cid:
+        raise DatasetError(
+            f"the dataset built from the spec's source has CID {got}, the spec names {cid}"
+        )
+    if not keep:
+        return built
+    datasets.package(built, store)
+    return datasets.load(store, cid, spec)

@@ -19,13 +19,21 @@ replayed from the solver's checkpoint ``i`` with its recorded batches through
 a ``Replayer``; the distance (``agents.learning.distance``) to checkpoint
 ``i + 1`` must not exceed τ. In exact mode τ = 0 and the replay's state root
 must equal the claimed one. The verdict passes iff there is no reason to reject.
+
+Whatever the proof holds, ``verify`` ends with a verdict: every artifact is read
+only up to the size the spec implies (``agents.learning.proof.artifact_limits``)
+and parsed strictly, and anything unreadable, malformed or inconsistent is a
+reason to reject, recorded with its ``Fault`` (what kind, which artifact, where
+the manifest names it) so that the claim can be checked later. Only the
+verifier's own trouble (its store's backend unreachable, its disk) raises: that
+is not the proof's fault, and the caller retries.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,26 +41,72 @@ from agents.commitment import state_root
 from agents.errors import VeritrainError
 from agents.learning.backends import Backend, Session, backend_available
 from agents.learning.distance import group_distances, norm_of_difference, segment_distance
-from agents.learning.layout import PARAM_PREFIX, State, layout_problems, parameters, step_of
+from agents.learning.layout import PARAM_PREFIX, STEP, State, layout_problems, parameters
 from agents.learning.proof import (
+    Buffer,
     Manifest,
-    ProofError,
+    MissingArtifactError,
+    artifact_limits,
     checkpoint_root,
     decode_batches,
     decode_checkpoint,
     decode_model,
+    read_artifact,
 )
 from agents.learning.selection import largest_updates, sample_segments
+from agents.learning.spec import TaskSpec
 from agents.learning.task import Task
-from agents.store import ArtifactStore
+from agents.store import ArtifactStore, MissingBlockError
+from agents.store import BackendError as StoreBackendError
+
+# The replay backend that decides exact mode: only the exact kernels compute the bits
+# the claimed state roots commit to.
+EXACT_BACKEND = "exact"
 
 
 class VerificationInputError(VeritrainError):
     """Verification cannot start: the inputs (not the proof) are unusable."""
 
 
+FaultKind = Literal["manifest", "structure", "unavailable", "malformed", "inconsistent"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Why a proof was rejected before (or instead of) a replay, as data a dispute can check.
+
+    ``kind``: ``manifest`` (the manifest itself cannot be read or parsed),
+    ``structure`` (the manifest does not describe a proof of this spec, or its
+    checkpoint root is not the root of its state roots), ``unavailable`` (an
+    artifact it names cannot be had), ``malformed`` (an artifact cannot be read as
+    its format: too large, bad header, wrong dtype, ...), ``inconsistent`` (an
+    artifact reads but contradicts the spec or the manifest: layout, step, state
+    root, data order, initialization, final model). ``position`` is the artifact's
+    place in ``Manifest.cids()`` (0 spec, 1 final model, ``2 + i`` checkpoint ``i``,
+    ``3 + S + j`` the batches of segment ``j``) and ``cid`` its CID; both are
+    ``None`` for the manifest itself and for structure faults.
+    """
+
+    kind: FaultKind
+    position: int | None = None
+    cid: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "position": self.position, "cid": self.cid}
+
+
 class RejectionError(Exception):
-    """A reason to reject the proof (internal: becomes a verdict reason)."""
+    """A reason to reject the proof (internal: becomes a verdict reason and its fault)."""
+
+    def __init__(self, reason: str, fault: Fault) -> None:
+        super().__init__(reason)
+        self.fault = fault
+
+
+def is_own_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is the verifier's own trouble rather than the proof's: its store's
+    backend (a node, its disk) failed, or something that is no ``VeritrainError`` (a bug)."""
+    return isinstance(exc, StoreBackendError) or not isinstance(exc, VeritrainError)
 
 
 @dataclass(frozen=True)
@@ -125,6 +179,8 @@ class Verdict:
     selected: list[int] = field(default_factory=list)
     segments: list[SegmentVerdict] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    # Set when the proof was rejected by a check rather than by a replay.
+    fault: Fault | None = None
 
     @property
     def passed(self) -> bool:
@@ -139,17 +195,41 @@ class Verdict:
             "tau": self.tau,
             "backend": self.backend,
             "manifest": self.manifest,
+            "fault": self.fault.to_json() if self.fault is not None else None,
         }
+
+    def reject(self, reason: str, fault: Fault) -> Verdict:
+        """Add a reason found by a check, keeping the first fault; returns ``self``."""
+        self.reasons.append(reason)
+        if self.fault is None:
+            self.fault = fault
+        return self
 
 
 class _Proof:
-    """Reads a proof's artifacts once each, checking each as it is read."""
+    """Reads a proof's artifacts once each, bounded by the spec, checking each as it is read."""
 
     def __init__(self, task: Task, manifest: Manifest, store: ArtifactStore) -> None:
         self.task = task
         self.manifest = manifest
         self.store = store
+        self.limits = artifact_limits(task.spec)
         self._states: dict[int, State] = {}
+
+    def checkpoint_position(self, index: int) -> int:
+        return 2 + index
+
+    def batches_position(self, segment: int) -> int:
+        return 2 + len(self.manifest.checkpoints) + segment
+
+    def read(self, cid: str, limit: int, what: str, position: int) -> Buffer:
+        """The artifact's bytes; a proof fault becomes a rejection, the verifier's own raises."""
+        try:
+            return read_artifact(self.store, cid, limit, what)
+        except VeritrainError as exc:
+            if is_own_fault(exc):
+                raise
+            raise RejectionError(str(exc), Fault(_kind(exc), position, cid)) from None
 
     def checkpoint(self, index: int) -> State:
         state = self._states.get(index)
@@ -157,38 +237,69 @@ class _Proof:
             return state
         entry = self.manifest.checkpoints[index]
         what = f"checkpoint {index}"
+        position = self.checkpoint_position(index)
+        data = self.read(entry.cid, self.limits.checkpoint, what, position)
+        malformed = Fault("malformed", position, entry.cid)
+        inconsistent = Fault("inconsistent", position, entry.cid)
         try:
-            state = dict(decode_checkpoint(self.store.get_bytes(entry.cid), what))
+            state = dict(
+                decode_checkpoint(data, what, max_header_bytes=self.limits.checkpoint_header)
+            )
         except VeritrainError as exc:
-            raise RejectionError(str(exc)) from None
+            raise RejectionError(str(exc), malformed) from None
         problems = layout_problems(self.task.spec, state)
         if problems:
-            raise RejectionError(f"{what} does not fit the architecture: {'; '.join(problems)}")
-        if step_of(state) != entry.step:
             raise RejectionError(
-                f"{what} holds step {step_of(state)}, the manifest says {entry.step}"
+                f"{what} does not fit the architecture: {'; '.join(problems)}", inconsistent
+            )
+        # The layout makes ``step`` a float32 scalar; it may still be NaN, infinite or 0.5.
+        step = float(state[STEP])
+        if step != entry.step:
+            raise RejectionError(
+                f"{what} holds step {step!r}, the manifest says {entry.step}", inconsistent
             )
         if state_root(state).hex() != entry.state_root:
-            raise RejectionError(f"{what} does not have the state root the manifest records")
+            raise RejectionError(
+                f"{what} does not have the state root the manifest records", inconsistent
+            )
         self._states[index] = state
         return state
 
     def batches(self, segment: int) -> np.ndarray:
         entry = self.manifest.segments[segment]
         what = f"batches of segment {segment}"
+        position = self.batches_position(segment)
+        data = self.read(entry.batches, self.limits.batches, what, position)
         try:
-            batches, first = decode_batches(self.store.get_bytes(entry.batches), what)
+            batches, first = decode_batches(data, what, max_header_bytes=self.limits.batches_header)
         except VeritrainError as exc:
-            raise RejectionError(str(exc)) from None
+            raise RejectionError(str(exc), Fault("malformed", position, entry.batches)) from None
         expected = self.task.segment_batches(segment)
         k = self.task.spec.checkpoint_interval
+        inconsistent = Fault("inconsistent", position, entry.batches)
         if first != segment * k or batches.shape != expected.shape:
             raise RejectionError(
-                f"{what} are not the {expected.shape} indices from step {segment * k}"
+                f"{what} are not the {expected.shape} indices from step {segment * k}",
+                inconsistent,
             )
         if not np.array_equal(batches, expected):
-            raise RejectionError(f"{what} are not the seed's data order")
+            raise RejectionError(f"{what} are not the seed's data order", inconsistent)
         return batches
+
+    def final_model(self) -> State:
+        cid = self.manifest.final_model
+        data = self.read(cid, self.limits.model, "final model", 1)
+        try:
+            return decode_model(data, "final model", max_header_bytes=self.limits.model_header)
+        except VeritrainError as exc:
+            raise RejectionError(str(exc), Fault("malformed", 1, cid)) from None
+
+
+def _kind(exc: VeritrainError) -> FaultKind:
+    """A read that failed: the artifact is not there, or it is there but unreadable."""
+    return (
+        "unavailable" if isinstance(exc, (MissingBlockError, MissingArtifactError)) else "malformed"
+    )
 
 
 def _structure_reasons(task: Task, manifest: Manifest, spec_cid: str) -> list[str]:
@@ -220,6 +331,29 @@ def _structure_reasons(task: Task, manifest: Manifest, spec_cid: str) -> list[st
     if checkpoint_root(roots).hex() != manifest.checkpoint_root:
         reasons.append("the checkpoint root is not the Merkle root of the state roots")
     return reasons
+
+
+def _unavailable(manifest: Manifest, store: ArtifactStore) -> tuple[str, Fault] | None:
+    """The first artifact (in ``Manifest.cids()`` order) the store cannot give, if any."""
+    cids = manifest.cids()
+    missing: list[int] = []
+    why: str | None = None
+    for position, cid in enumerate(cids):
+        try:
+            present = store.has(cid)
+        except VeritrainError as exc:
+            if is_own_fault(exc):
+                raise
+            # A CID the store cannot parse, or a proof directory without artifacts/.
+            present = False
+            why = why or str(exc)
+        if not present:
+            missing.append(position)
+    if not missing:
+        return None
+    first = missing[0]
+    reason = f"{len(missing)} artifacts are not available, first {cids[first]}"
+    return reason + (f" ({why})" if why else ""), Fault("unavailable", first, cids[first])
 
 
 def _select(task: Task, proof: _Proof, randomness: bytes) -> tuple[list[int], list[int]]:
@@ -263,20 +397,21 @@ def verify(
     if len(randomness) != 32:
         raise VerificationInputError(f"randomness is 32 bytes, got {len(randomness)}")
     exact = spec.verification.tolerance == "exact"
-    threshold = 0.0 if exact else (tau if tau is not None else spec.verification.tau)
-    if threshold is None or threshold < 0 or not math.isfinite(threshold):
+    tau = threshold(spec, tau)
+    if exact and replayer.backend.name != EXACT_BACKEND:
         raise VerificationInputError(
-            "tolerant mode needs a threshold: set verification.tau in the spec or pass one "
-            "(veritrain pol profile proposes τ)"
+            f"an exact-mode spec is decided by the {EXACT_BACKEND} backend; "
+            f"{replayer.backend.describe()} cannot reproduce the state roots it commits to"
         )
-    verdict = Verdict(threshold, replayer.backend.describe(), manifest_cid)
-    verdict.reasons = _structure_reasons(task, manifest, spec_cid)
-    if verdict.reasons:
+    verdict = Verdict(tau, replayer.backend.describe(), manifest_cid)
+    structure = _structure_reasons(task, manifest, spec_cid)
+    if structure:
+        for reason in structure:
+            verdict.reject(reason, Fault("structure"))
         return verdict
-    missing = [cid for cid in manifest.cids() if not store.has(cid)]
-    if missing:
-        verdict.reasons.append(f"{len(missing)} artifacts are not available, first {missing[0]}")
-        return verdict
+    unavailable = _unavailable(manifest, store)
+    if unavailable is not None:
+        return verdict.reject(*unavailable)
     proof = _Proof(task, manifest, store)
     try:
         _check_ends(task, proof)
@@ -284,36 +419,65 @@ def verify(
         verdict.selected = sampled + extra
         for index in verdict.selected:
             verdict.segments.append(
-                _replay_segment(
-                    task, proof, replayer, index, index in sampled, threshold, exact, trace
-                )
+                _replay_segment(task, proof, replayer, index, index in sampled, tau, exact, trace)
             )
     except RejectionError as exc:
-        verdict.reasons.append(str(exc))
-        return verdict
+        return verdict.reject(str(exc), exc.fault)
     for segment in verdict.segments:
         if not segment.passed:
             verdict.reasons.append(
                 f"segment {segment.index}: the replay's state root differs from the claim "
                 f"(distance {segment.distance:.3g})"
                 if exact
-                else f"segment {segment.index}: distance {segment.distance:.3g} exceeds "
-                f"τ={threshold:g}"
+                else f"segment {segment.index}: distance {segment.distance:.3g} exceeds τ={tau:g}"
             )
     return verdict
+
+
+def input_rejection(
+    spec: TaskSpec,
+    replayer: Replayer,
+    reason: str,
+    fault: Fault,
+    *,
+    tau: float | None = None,
+    manifest_cid: str | None = None,
+) -> Verdict:
+    """The verdict on a proof that fails before ``verify`` can start: its manifest (or, in a
+    proof directory, the copy of the dataset it must hold) cannot be read or parsed."""
+    verdict = Verdict(threshold(spec, tau), replayer.backend.describe(), manifest_cid)
+    return verdict.reject(reason, fault)
+
+
+def threshold(spec: TaskSpec, tau: float | None = None) -> float:
+    """τ: 0 in exact mode, else ``tau`` or the spec's; raises ``VerificationInputError``
+    when tolerant mode has none (or an unusable one)."""
+    verification = spec.verification
+    if verification.tolerance == "exact":
+        return 0.0
+    value = tau if tau is not None else verification.tau
+    if value is None or value < 0 or not math.isfinite(value):
+        raise VerificationInputError(
+            "tolerant mode needs a threshold: set verification.tau in the spec or pass one "
+            "(veritrain pol profile proposes τ)"
+        )
+    return value
 
 
 def _check_ends(task: Task, proof: _Proof) -> None:
     first = proof.checkpoint(0)
     if state_root(first) != state_root(task.initial_state()):
-        raise RejectionError("checkpoint 0 is not the initialization the seed fixes")
+        raise RejectionError(
+            "checkpoint 0 is not the initialization the seed fixes",
+            Fault("inconsistent", proof.checkpoint_position(0), proof.manifest.checkpoints[0].cid),
+        )
     last = proof.checkpoint(task.spec.segment_count)
-    try:
-        model = decode_model(proof.store.get_bytes(proof.manifest.final_model), "final model")
-    except (VeritrainError, ProofError) as exc:
-        raise RejectionError(str(exc)) from None
+    model = proof.final_model()
     if state_root(model) != state_root(parameters(last)):
-        raise RejectionError("the final model is not the last checkpoint's parameters")
+        raise RejectionError(
+            "the final model is not the last checkpoint's parameters",
+            Fault("inconsistent", 1, proof.manifest.final_model),
+        )
 
 
 def _replay_segment(

@@ -5,15 +5,24 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
-from agents.learning.proof import ProofDirectory, ProofError, parse_manifest
+from agents.learning.malformed import raw_tensorfile
+from agents.learning.proof import (
+    ProofDirectory,
+    ProofError,
+    decode_batches,
+    encode_batches,
+    parse_manifest,
+)
 from agents.learning.solver import train
 from agents.store import StoreError
 from tests.learning.conftest import Workspace, real_spec
@@ -52,6 +61,37 @@ def test_manifest_parsing_is_strict(workspace: Workspace) -> None:
             parse_manifest(json.dumps(manifest.to_json() | change).encode())
     with pytest.raises(ProofError, match="larger"):
         parse_manifest(b" " * (65 << 20))
+    with pytest.raises(ProofError, match="larger"):
+        parse_manifest(good, limit=len(good) - 1)
+    text = good.decode()
+    for old, new, words in [
+        ('"steps": 40', '"steps": ' + "9" * 5000, "5000 digits"),
+        ('"steps": 40', '"steps": "40"', "steps"),
+        ('"steps": 40', '"steps": 40.0', "number"),
+        ('"steps": 40', '"steps": NaN', "NaN"),
+        ('"steps": 40', '"steps": 1e400', "number"),
+        ('"steps": 40', '"steps": true', "steps"),
+        ('"steps": 40', '"steps": 40, "steps": 41', "twice"),
+        ('"step": 4', '"step": "\u00b2"', "step"),
+        ('"format": ', '"format": ' + "[" * 200_000 + "]" * 200_000 + ', "x": ', "nested"),
+    ]:
+        assert old in text, old
+        with pytest.raises(ProofError, match=words):
+            parse_manifest(text.replace(old, new, 1).encode())
+
+
+@pytest.mark.parametrize(
+    "first", ["\u00b2", "\u0660", "9" * 5000, "00", "-1", "+1", " 1", "1 ", "", "1" * 11, "0x1"]
+)
+def test_batches_first_step_is_plain_ascii_digits(first: str) -> None:
+    batches = np.zeros((2, 3), np.int64)
+    data = encode_batches(batches, 7).replace(b'"first_step":"7"', b'"first_step":"@"')
+    header_size = struct.unpack("<Q", data[:8])[0]
+    header = data[8 : 8 + header_size].rstrip(b" ").replace(b"@", first.encode())
+    crafted = raw_tensorfile(header, data[8 + header_size :])
+    with pytest.raises(ProofError, match="first_step"):
+        decode_batches(crafted)
+    assert decode_batches(encode_batches(batches, 1234567890))[1] == 1234567890
 
 
 def _train(spec_path: Path, out: Path) -> subprocess.Popen[bytes]:
