@@ -3,6 +3,9 @@
 Each protocol area adds one command group in a module of its own; this module
 only assembles them. Errors a user can cause are reported as one line and a
 non-zero exit status, without a traceback (set ``VERITRAIN_DEBUG=1`` for one).
+Anything else is a bug: it is reported as ``error: internal: …`` with exit status
+``INTERNAL_ERROR`` (70, sysexits' EX_SOFTWARE), which no command uses for anything
+else, so that a script never mistakes a crash for an answer.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import click
 
 from agents import __version__
 from agents.errors import VeritrainError
+
+INTERNAL_ERROR = 70
 
 # Command name -> "module:attribute". Modules are imported only when their
 # command runs (or help lists it), so `veritrain store cid` does not pay for
@@ -87,4 +92,4 @@ def main(argv: list[str] | None = None) -> None:
             f"error: internal: {type(exc).__name__}: {exc} (VERITRAIN_DEBUG=1 shows where)",
             err=True,
         )
-        sys.exit(1)
+        sys.exit(INTERNAL_ERROR)

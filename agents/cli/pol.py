@@ -6,23 +6,37 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from agents.errors import VeritrainError
 from agents.learning.backends import get_backend
+from agents.learning.datasets import MissingDatasetError
 from agents.learning.opcount import op_count
-from agents.learning.proof import ProofDirectory
+from agents.learning.proof import (
+    MANIFEST_NAME,
+    ArtifactFileError,
+    ProofDirectory,
+    ProofError,
+    artifact_limits,
+    parse_manifest,
+)
 from agents.learning.selection import detection_probability
 from agents.learning.spec import TaskSpec, load_spec
 from agents.learning.task import open_task
 from agents.learning.verifier import (
+    EXACT_BACKEND,
+    Fault,
     Replayer,
+    Verdict,
     VerificationInputError,
     default_replay_backend,
+    input_rejection,
+    threshold,
     verify,
 )
+from agents.store import cid_of_bytes
 
 JOURNAL_NAME = "journal.json"
 
@@ -135,7 +149,11 @@ def _randomness(text: str) -> bytes:
 @click.option("--spec", "spec_path", required=True, type=click.Path(path_type=Path))
 @click.option("--proof", "proof_dir", required=True, type=click.Path(path_type=Path))
 @click.option("--randomness", required=True, help="32 bytes, hex: selects the segments.")
-@click.option("--backend", default=None, help="Replayer backend (default: exact if present).")
+@click.option(
+    "--backend",
+    default=None,
+    help="Replayer backend (default: exact if present; exact mode: exact).",
+)
 @click.option("--tau", type=float, default=None, help="Threshold (tolerant mode; default: spec).")
 @click.option("--device", default=None, help="Torch device for the replayer.")
 @click.option("--trace", is_flag=True, help="Record every replay's trace root (slower).")
@@ -148,35 +166,61 @@ def verify_command(
     device: str | None,
     trace: bool,
 ) -> None:
-    """Verify the proof in PROOF against SPEC; exit 0 pass, 1 fail, 2 unusable input."""
+    """Verify the proof in PROOF against SPEC, reading nothing outside PROOF and writing
+    nothing into it; exit 0 pass, 1 fail, 2 unusable input, 70 internal error."""
+    # The caller's inputs first: any trouble with them is exit 2, before the proof is read.
     seed = _randomness(randomness)
     spec = load_spec(spec_path)
-    store = ProofDirectory(proof_dir)
-    task = open_task(spec, store)
-    replayer = Replayer(
-        get_backend(backend or default_replay_backend(), **_backend_options(device, None))
-    )
-    spec_cid = store.put_bytes(spec.canonical_bytes())
+    threshold(spec, tau)
+    exact = spec.verification.tolerance == "exact"
+    name = backend or (EXACT_BACKEND if exact else default_replay_backend())
+    if exact and name != EXACT_BACKEND:
+        raise VerificationInputError(
+            f"an exact-mode spec is decided by the {EXACT_BACKEND} backend (the state roots "
+            f"commit to its bits); --backend {name} cannot decide it"
+        )
+    replayer = Replayer(get_backend(name, **_backend_options(device, None)))
+    store = ProofDirectory(proof_dir, read_only=True)
+    spec_cid = cid_of_bytes(spec.canonical_bytes())
+    # From here on everything read is the proof's: trouble with it is a verdict.
     try:
-        manifest = store.manifest()
-        manifest_cid: str | None = store.manifest_cid()
-    except VeritrainError as exc:
-        _emit({"verdict": "fail", "segments": [], "reasons": [str(exc)]})
-        raise click.exceptions.Exit(1) from None
-    verdict = verify(
-        task,
-        manifest,
-        store,
-        seed,
-        replayer,
-        spec_cid=spec_cid,
-        tau=tau,
-        manifest_cid=manifest_cid,
-        trace=trace,
+        task = open_task(spec, store, keep=False)
+    except (ArtifactFileError, MissingDatasetError) as exc:
+        fault = Fault("unavailable" if isinstance(exc, MissingDatasetError) else "malformed")
+        _verdict(input_rejection(spec, replayer, str(exc), fault, tau=tau))
+    limit = artifact_limits(spec).manifest
+    try:
+        data = store.manifest_bytes(limit)
+    except ProofError as exc:
+        _verdict(input_rejection(spec, replayer, str(exc), Fault("manifest"), tau=tau))
+    manifest_cid = cid_of_bytes(data)
+    try:
+        manifest = parse_manifest(data, MANIFEST_NAME, limit=limit)
+    except ProofError as exc:
+        fault = Fault("manifest", None, manifest_cid)
+        rejected = input_rejection(
+            spec, replayer, str(exc), fault, tau=tau, manifest_cid=manifest_cid
+        )
+        _verdict(rejected)
+    _verdict(
+        verify(
+            task,
+            manifest,
+            store,
+            seed,
+            replayer,
+            spec_cid=spec_cid,
+            tau=tau,
+            manifest_cid=manifest_cid,
+            trace=trace,
+        )
     )
+
+
+def _verdict(verdict: Verdict) -> NoReturn:
+    """Print the verdict and exit with its status (0 pass, 1 fail)."""
     _emit(verdict.to_json())
-    if not verdict.passed:
-        raise click.exceptions.Exit(1)
+    raise click.exceptions.Exit(0 if verdict.passed else 1)
 
 
 @pol.command()
