@@ -65,7 +65,7 @@ def _honest(root: Path, spec: TaskSpec, package: bool = False) -> Honest:
         datasets.package(_rebuilt_dataset(), store)
     workspace_task = open_task(spec, store)
     spec_cid = store.put_bytes(spec.canonical_bytes())
-    from agents.learning.backend import get_backend
+    from agents.learning.backends import get_backend
 
     manifest = train(workspace_task, store, get_backend("native"), spec_cid=spec_cid)
     store.write_manifest(manifest)
