@@ -60,6 +60,30 @@ def relu_forward(E: ExactOps, x: Array) -> tuple[Array, Backward]:
     return y, backward
 
 
+def silu_forward(E: ExactOps, x: Array) -> tuple[Array, Backward]:
+    """``s = 1 / (exp(-x) + 1)``, ``y = x · s``; backward ``dx = dy · (s · ((x · (1 - s)) + 1))``.
+
+    Smooth, unlike ReLU: inputs that differ by rounding give outputs and gradients that
+    differ by rounding, never by a branch taken on one side of zero and not the other."""
+    s = E.div(1.0, E.add(E.exp(E.neg(x)), 1.0))
+    y = E.mul(x, s)
+
+    def backward(dy: Array) -> Array:
+        slope = E.mul(s, E.add(E.mul(x, E.sub(1.0, s)), 1.0))
+        return E.mul(dy, slope)
+
+    return y, backward
+
+
+def activation_forward(E: ExactOps, name: str, x: Array) -> tuple[Array, Backward]:
+    """The spec's activation by name: ``relu`` or ``silu``."""
+    if name == "relu":
+        return relu_forward(E, x)
+    if name == "silu":
+        return silu_forward(E, x)
+    raise ValueError(f"unknown activation {name!r} (relu or silu)")
+
+
 def conv2d_forward(
     E: ExactOps,
     params: Params,

@@ -1,7 +1,8 @@
 """Models built from a task spec, out of plainly specified torch layers only.
 
 Every layer here has math another backend can mirror op for op: ``nn.Linear``,
-ReLU, ``nn.Conv2d`` (strides instead of pooling), flatten, ``nn.Embedding``,
+the spec's activation (ReLU or SiLU), ``nn.Conv2d`` (strides instead of pooling),
+flatten, ``nn.Embedding``,
 ``nn.LayerNorm`` and attention written out (query/key/value linears,
 ``q @ kᵀ`` times a binary32 scale, a causal mask, softmax, ``@ v``, an output
 linear). No fused kernels, no ``scaled_dot_product_attention``.
@@ -21,24 +22,33 @@ checkpoint they appear as ``param/<module path>`` (see ``agents.learning.layout`
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional
 
-from agents.learning.spec import CNNSpec, MLPSpec, TaskSpec, TransformerSpec
+from agents.learning.spec import Activation, CNNSpec, MLPSpec, TaskSpec, TransformerSpec
 
 LAYER_NORM_EPS = 1e-5
 
+ActivationFunction = Callable[[torch.Tensor], torch.Tensor]
+
+
+def activation_function(name: Activation) -> ActivationFunction:
+    """The torch function of a spec's activation: ``relu`` or ``silu`` (``x · sigmoid(x)``)."""
+    return torch.relu if name == "relu" else functional.silu
+
 
 class MLP(nn.Module):
-    """``x.flatten(1)`` through linear layers, ReLU after every one but the last."""
+    """``x.flatten(1)`` through linear layers, the activation after every one but the last."""
 
     def __init__(self, spec: MLPSpec) -> None:
         super().__init__()
         widths = [spec.inputs, *spec.hidden, spec.outputs]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
+        self.activation = activation_function(spec.activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
@@ -46,12 +56,12 @@ class MLP(nn.Module):
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i < last:
-                x = torch.relu(x)
+                x = self.activation(x)
         return x
 
 
 class CNN(nn.Module):
-    """Conv2d + ReLU layers, flatten, then an MLP head."""
+    """Conv2d + activation layers, flatten, then an MLP head."""
 
     def __init__(self, spec: CNNSpec) -> None:
         super().__init__()
@@ -68,16 +78,17 @@ class CNN(nn.Module):
         c, h, w = spec.feature_map()
         widths = [c * h * w, *spec.hidden, spec.outputs]
         self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
+        self.activation = activation_function(spec.activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
-            x = torch.relu(conv(x))
+            x = self.activation(conv(x))
         x = x.flatten(1)
         last = len(self.linears) - 1
         for i, layer in enumerate(self.linears):
             x = layer(x)
             if i < last:
-                x = torch.relu(x)
+                x = self.activation(x)
         return x
 
 
@@ -116,17 +127,18 @@ class CausalSelfAttention(nn.Module):
 class Block(nn.Module):
     """Pre-LayerNorm transformer block: ``x + attention(norm1(x))``, then ``x + mlp(norm2(x))``."""
 
-    def __init__(self, width: int, heads: int, ff: int) -> None:
+    def __init__(self, width: int, heads: int, ff: int, activation: Activation = "relu") -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(width, eps=LAYER_NORM_EPS)
         self.attention = CausalSelfAttention(width, heads)
         self.norm2 = nn.LayerNorm(width, eps=LAYER_NORM_EPS)
         self.mlp_in = nn.Linear(width, ff)
         self.mlp_out = nn.Linear(ff, width)
+        self.activation = activation_function(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attention(self.norm1(x))
-        out: torch.Tensor = x + self.mlp_out(torch.relu(self.mlp_in(self.norm2(x))))
+        out: torch.Tensor = x + self.mlp_out(self.activation(self.mlp_in(self.norm2(x))))
         return out
 
 
@@ -138,7 +150,7 @@ class Transformer(nn.Module):
         self.tokens = nn.Embedding(spec.vocab, spec.width)
         self.positions = nn.Embedding(spec.context, spec.width)
         self.blocks = nn.ModuleList(
-            Block(spec.width, spec.heads, spec.ff) for _ in range(spec.layers)
+            Block(spec.width, spec.heads, spec.ff, spec.activation) for _ in range(spec.layers)
         )
         self.norm = nn.LayerNorm(spec.width, eps=LAYER_NORM_EPS)
         self.head = nn.Linear(spec.width, spec.vocab)

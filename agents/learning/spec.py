@@ -42,6 +42,9 @@ Dim = Annotated[int, Field(ge=1, le=4096)]
 Rate = Annotated[float, Field(gt=0.0, le=1e3, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
 Cid = Annotated[str, Field(min_length=46, max_length=128, pattern=r"^[A-Za-z0-9]+$")]
+# The nonlinearity between layers: ``relu`` (``max(x, 0)``) or ``silu`` (``x · sigmoid(x)``,
+# smooth, so two honest runs that differ by rounding never take different branches).
+Activation = Literal["relu", "silu"]
 
 
 class SpecError(VeritrainError):
@@ -115,16 +118,17 @@ class DatasetRef(_Strict):
 
 
 class MLPSpec(_Strict):
-    """Linear layers with ReLU between them; inputs are flattened."""
+    """Linear layers with the activation between them; inputs are flattened."""
 
     kind: Literal["mlp"]
     inputs: Width
     hidden: Annotated[tuple[Width, ...], Field(max_length=MAX_LAYERS)] = ()
     outputs: Width
+    activation: Activation = "relu"
 
 
 class ConvSpec(_Strict):
-    """One ``nn.Conv2d`` followed by ReLU (strides instead of pooling)."""
+    """One ``nn.Conv2d`` followed by the activation (strides instead of pooling)."""
 
     channels: Annotated[int, Field(ge=1, le=4096)]
     kernel: Annotated[int, Field(ge=1, le=15)]
@@ -133,13 +137,14 @@ class ConvSpec(_Strict):
 
 
 class CNNSpec(_Strict):
-    """Convolutions with ReLU, flatten, then linear layers (ReLU between them)."""
+    """Convolutions with the activation, flatten, then linear layers (the activation between)."""
 
     kind: Literal["cnn"]
     input: tuple[Dim, Dim, Dim]
     convs: Annotated[tuple[ConvSpec, ...], Field(min_length=1, max_length=MAX_LAYERS)]
     hidden: Annotated[tuple[Width, ...], Field(max_length=MAX_LAYERS)] = ()
     outputs: Width
+    activation: Activation = "relu"
 
     @model_validator(mode="after")
     def _spatial_sizes(self) -> CNNSpec:
@@ -164,7 +169,7 @@ class CNNSpec(_Strict):
 
 
 class TransformerSpec(_Strict):
-    """A decoder-only character-level transformer with pre-LayerNorm blocks and ReLU MLPs."""
+    """A decoder-only character-level transformer with pre-LayerNorm blocks and two-layer MLPs."""
 
     kind: Literal["transformer"]
     vocab: Annotated[int, Field(ge=2, le=65_536)]
@@ -173,6 +178,7 @@ class TransformerSpec(_Strict):
     heads: Annotated[int, Field(ge=1, le=256)]
     layers: Annotated[int, Field(ge=1, le=MAX_LAYERS)]
     ff: Width
+    activation: Activation = "relu"
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> TransformerSpec:

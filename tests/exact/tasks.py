@@ -1,6 +1,6 @@
 """Tasks for the backend tests: one per example architecture (digits MLP, small digits
-CNN, tiny character transformer), defined here so the tests do not move with the
-example specs, and a tiny exact-mode spec for proofs."""
+CNN, tiny character transformer with SiLU), defined here so the tests do not move with
+the example specs, and a tiny exact-mode spec for proofs."""
 
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ _SPECS: dict[str, dict[str, Any]] = {
             "heads": 4,
             "layers": 2,
             "ff": 96,
+            "activation": "silu",
         },
         "optimizer": {"kind": "adam"},
         "schedule": {"kind": "linear", "lr": 0.003, "warmup": 50, "final": 0.1},

@@ -10,6 +10,7 @@ from torch.nn import functional
 
 from agents.exact.composites import cross_entropy, mse
 from agents.exact.cpu import CpuKernels
+from agents.exact.eager import EagerKernels
 from agents.exact.layers import (
     Grads,
     attention_forward,
@@ -18,6 +19,7 @@ from agents.exact.layers import (
     layer_norm_forward,
     linear_forward,
     relu_forward,
+    silu_forward,
 )
 from agents.exact.ops import ExactOps
 from agents.learning.backends.exact_models import ExactCNN, ExactMLP, ExactTransformer
@@ -63,6 +65,61 @@ def test_linear_and_relu(E: ExactOps) -> None:
     _close(dx, tx.grad, "dx")
     _close(grads["l.weight"], tw.grad, "dW")
     _close(grads["l.bias"], tb.grad, "db")
+
+
+def test_silu_against_autograd(E: ExactOps) -> None:
+    rng = np.random.default_rng(11)
+    x = _f32(rng, 9, 13, scale=6.0)
+    dy = _f32(rng, 9, 13)
+    y, back = silu_forward(E, x)
+    dx = back(dy)
+    tx = _leaf(x)
+    ty = functional.silu(tx)
+    ty.backward(torch.tensor(dy, dtype=torch.float64))
+    # Elementwise, so close per element, not only to the largest entry.
+    for got, want, what in ((y, ty, "forward"), (dx, tx.grad, "dx")):
+        reference = want.detach().numpy()
+        error = np.abs(got.astype(np.float64) - reference)
+        assert (error <= 1e-5 * np.abs(reference) + 1e-30).all(), what
+
+
+def test_silu_is_the_same_sequence_on_both_paths() -> None:
+    rng = np.random.default_rng(12)
+    edge = np.array(
+        [
+            0.0,
+            -0.0,
+            1e-45,
+            -1e-45,
+            1e-38,
+            -88.0,
+            -89.5,
+            -104.5,
+            -200.0,
+            88.0,
+            120.0,
+            3e38,
+            -3e38,
+            np.inf,
+            -np.inf,
+            np.nan,
+        ],
+        dtype=np.float32,
+    )
+    x = np.concatenate([edge, _f32(rng, 4000, scale=30.0)])
+    dy = np.concatenate([np.ones_like(edge), _f32(rng, 4000)])
+    results = []
+    for kernels in (CpuKernels(), EagerKernels("cpu")):
+        ops = ExactOps(kernels)
+        y, back = silu_forward(ops, kernels.from_numpy(x))
+        dx = back(kernels.from_numpy(dy))
+        results.append((kernels.to_numpy(y).view(np.uint32), kernels.to_numpy(dx).view(np.uint32)))
+    (y_cpu, dx_cpu), (y_eager, dx_eager) = results
+    assert np.array_equal(y_cpu, y_eager) and np.array_equal(dx_cpu, dx_eager)
+    y = y_cpu.view(np.float32)[: len(edge)]
+    assert y[0] == 0 and y[-1] != y[-1]  # silu(0) = 0, NaN stays NaN
+    assert y[13] == np.inf  # silu(+inf) = +inf: exp(-inf) = +0, the sigmoid is 1
+    assert (np.abs(y[5:9]) < 1e-36).all()  # far left: the clamped exp makes it vanish
 
 
 @pytest.mark.parametrize(("stride", "padding"), [(1, 1), (2, 1), (1, 0), (2, 0)])
@@ -161,6 +218,7 @@ def test_losses(E: ExactOps) -> None:
 
 MODELS = [
     (MLPSpec(kind="mlp", inputs=12, hidden=(9, 7), outputs=5), (6, 12)),
+    (MLPSpec(kind="mlp", inputs=12, hidden=(9, 7), outputs=5, activation="silu"), (6, 12)),
     (
         CNNSpec(
             kind="cnn",
@@ -178,10 +236,27 @@ MODELS = [
         TransformerSpec(kind="transformer", vocab=9, context=5, width=8, heads=2, layers=2, ff=12),
         (3, 5),
     ),
+    (
+        TransformerSpec(
+            kind="transformer",
+            vocab=9,
+            context=5,
+            width=8,
+            heads=2,
+            layers=2,
+            ff=12,
+            activation="silu",
+        ),
+        (3, 5),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("spec", "input_shape"), MODELS, ids=["mlp", "cnn", "transformer"])
+@pytest.mark.parametrize(
+    ("spec", "input_shape"),
+    MODELS,
+    ids=["mlp", "mlp-silu", "cnn", "transformer", "transformer-silu"],
+)
 def test_model_gradients(E: ExactOps, spec: object, input_shape: tuple[int, ...]) -> None:
     rng = np.random.default_rng(7)
     module: torch.nn.Module

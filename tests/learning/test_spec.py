@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from agents.learning.layout import parameter_shapes
+from agents.learning.opcount import EXP_OPS, op_count
 from agents.learning.spec import SpecError, parameter_count, parse_spec, spec_from_bytes
 from tests.learning.conftest import spec_dict
 
@@ -47,6 +48,7 @@ INVALID = [
     ("model.hidden", [8, False], "true/false"),
     ("dataset.source.outputs", 2, "takes no outputs"),
     ("loss", "hinge", "loss"),
+    ("model.activation", "gelu", "model.mlp.activation"),
 ]
 
 
@@ -135,3 +137,28 @@ def test_parameter_count_matches_the_torch_model(model: dict[str, Any]) -> None:
             size *= d
         numel += size
     assert parameter_count(spec.model) == numel
+
+
+def _activations_per_sample(model: dict[str, Any]) -> int:
+    """Activated values per sample, counted from the architecture by hand."""
+    if model["kind"] == "mlp":
+        return sum(model["hidden"])
+    if model["kind"] == "cnn":
+        height, count = 8, 0
+        for conv in model["convs"]:
+            stride = conv.get("stride", 1)
+            height = (height + 2 * conv.get("padding", 0) - conv["kernel"]) // stride + 1
+            count += conv["channels"] * height * height
+        return count + sum(model["hidden"])
+    return model["layers"] * model["context"] * model["ff"]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m["kind"])
+def test_silu_costs_its_sequence_per_activated_value(model: dict[str, Any]) -> None:
+    relu = op_count(parse_spec(_with("model", model)))
+    silu = op_count(parse_spec(_with("model", {**model, "activation": "silu"})))
+    batch = spec_dict()["batch_size"]
+    # ReLU is one op; SiLU negates, exps, adds, divides and multiplies.
+    extra = batch * _activations_per_sample(model) * (4 + EXP_OPS - 1)
+    assert silu.forward - relu.forward == extra
+    assert silu.task > relu.task

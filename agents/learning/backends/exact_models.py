@@ -5,10 +5,10 @@ a batch to the model's output and returns the ``Backward`` that fills the
 parameter gradients (keyed by module path, as in ``named_parameters``). The
 math is torch's modules', with every step an exact trace operation:
 
-- mlp: flatten, then linear layers with ReLU between them;
-- cnn: conv2d (im2col + matmul_nt) + ReLU layers, flatten, linear layers;
+- mlp: flatten, then linear layers with the activation (ReLU or SiLU) between them;
+- cnn: conv2d (im2col + matmul_nt) + activation layers, flatten, linear layers;
 - transformer: token embedding + position embedding, pre-norm blocks
-  (``x + attention(norm1(x))``, ``x + mlp_out(relu(mlp_in(norm2(x))))``), a
+  (``x + attention(norm1(x))``, ``x + mlp_out(act(mlp_in(norm2(x))))``), a
   final layer norm and a linear head, all on ``[B·T, width]`` rows.
 """
 
@@ -24,12 +24,12 @@ from agents.exact.layers import (
     Backward,
     Grads,
     Params,
+    activation_forward,
     attention_forward,
     conv2d_forward,
     embedding_forward,
     layer_norm_forward,
     linear_forward,
-    relu_forward,
 )
 from agents.exact.ops import ExactOps
 from agents.learning.models import LAYER_NORM_EPS
@@ -64,6 +64,7 @@ class ExactMLP(ExactModel):
     def __init__(self, spec: MLPSpec) -> None:
         self.inputs = spec.inputs
         self.layers = len(spec.hidden) + 1
+        self.activation = spec.activation
 
     def forward(
         self, E: ExactOps, params: Params, grads: Grads, x: Array
@@ -74,7 +75,7 @@ class ExactMLP(ExactModel):
             h, back = linear_forward(E, params, grads, f"layers.{i}", h, input_grad=i > 0)
             backwards.append(back)
             if i < self.layers - 1:
-                h, back = relu_forward(E, h)
+                h, back = activation_forward(E, self.activation, h)
                 backwards.append(back)
         return h, _chain(backwards)
 
@@ -83,6 +84,7 @@ class ExactCNN(ExactModel):
     def __init__(self, spec: CNNSpec) -> None:
         self.convs = spec.convs
         self.linears = len(spec.hidden) + 1
+        self.activation = spec.activation
         c, h, w = spec.feature_map()
         self.features = c * h * w
 
@@ -103,7 +105,7 @@ class ExactCNN(ExactModel):
                 input_grad=i > 0,
             )
             backwards.append(back)
-            h, back = relu_forward(E, h)
+            h, back = activation_forward(E, self.activation, h)
             backwards.append(back)
         shape = [int(d) for d in h.shape]
 
@@ -116,7 +118,7 @@ class ExactCNN(ExactModel):
             h, back = linear_forward(E, params, grads, f"linears.{i}", h)
             backwards.append(back)
             if i < self.linears - 1:
-                h, back = relu_forward(E, h)
+                h, back = activation_forward(E, self.activation, h)
                 backwards.append(back)
         return h, _chain(backwards)
 
@@ -147,12 +149,12 @@ class ExactTransformer(ExactModel):
         x1 = E.add(x, a)
         h2, norm2_back = layer_norm_forward(E, params, grads, f"{name}.norm2", x1, LAYER_NORM_EPS)
         u, in_back = linear_forward(E, params, grads, f"{name}.mlp_in", h2)
-        r, relu_back = relu_forward(E, u)
+        r, activation_back = activation_forward(E, spec.activation, u)
         m, out_back = linear_forward(E, params, grads, f"{name}.mlp_out", r)
         x2 = E.add(x1, m)
 
         def backward(dx2: Array) -> Array:
-            branch = norm2_back(in_back(relu_back(out_back(dx2))))
+            branch = norm2_back(in_back(activation_back(out_back(dx2))))
             dx1 = E.add(dx2, branch)
             return E.add(dx1, norm1_back(attention_back(dx1)))
 
