@@ -74,11 +74,14 @@ def cross_entropy(E: ExactOps, logits: Array, targets: Array) -> tuple[Array, Ar
     return loss, grad
 
 
-def cross_entropy_grad(E: ExactOps, logits: Array, targets: Array) -> Array:
-    """Only ``dlogits`` of ``cross_entropy`` (the training step needs no loss value)."""
+def cross_entropy_grad(
+    E: ExactOps, logits: Array, targets: Array, count: int | None = None
+) -> Array:
+    """Only ``dlogits`` of ``cross_entropy`` (the training step needs no loss value); the
+    mean is over ``count`` rows when given (a slice of a larger batch), else over ``N``."""
     n, classes = (int(d) for d in logits.shape)
     probabilities = softmax_probabilities(E, logits)
-    return E.div(E.sub(probabilities, E.one_hot(targets, classes)), float(n))
+    return E.div(E.sub(probabilities, E.one_hot(targets, classes)), float(count or n))
 
 
 def mse(E: ExactOps, output: Array, target: Array) -> tuple[Array, Array]:
@@ -92,7 +95,7 @@ def mse(E: ExactOps, output: Array, target: Array) -> tuple[Array, Array]:
     return loss, E.div(E.mul(d, 2.0), float(n))
 
 
-def mse_grad(E: ExactOps, output: Array, target: Array) -> Array:
-    """Only ``doutput`` of ``mse``."""
+def mse_grad(E: ExactOps, output: Array, target: Array, count: int | None = None) -> Array:
+    """Only ``doutput`` of ``mse``; the mean is over ``count`` elements when given."""
     n = int(np.prod(output.shape))
-    return E.div(E.mul(E.sub(output, target), 2.0), float(n))
+    return E.div(E.mul(E.sub(output, target), 2.0), float(count or n))

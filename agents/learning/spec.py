@@ -269,6 +269,23 @@ class VerificationSpec(_Strict):
         return 0.0 if self.tolerance == "exact" else self.tau
 
 
+# --- parallel training -------------------------------------------------------
+
+
+class ParallelSpec(_Strict):
+    """How one step splits into microbatches, which fixes its arithmetic (docs/swarm.md).
+
+    A step's batch of ``B`` samples is cut into ``microbatches`` equal slices, in
+    order. Each slice's loss gradient is taken with the whole batch's normalization
+    (divided by the batch's count, not the slice's), its backward pass gives the
+    slice's parameter gradients, and the step's gradient of each parameter is their
+    sum in slice order, ``acc = +0.0; acc = acc + g_m`` (PROTOCOL.md §2). Devices may
+    then share the slices of a step (data parallelism) without changing a bit.
+    """
+
+    microbatches: Annotated[int, Field(ge=1, le=MAX_BATCH)]
+
+
 # --- the spec ----------------------------------------------------------------
 
 
@@ -290,6 +307,9 @@ class TaskSpec(_Strict):
     checkpoint_interval: PositiveInt
     verification: VerificationSpec = VerificationSpec()
     parent: Cid | None = None
+    # Absent from specs that do not split steps, whose canonical form (and so hash
+    # and CID) stays what it was before the field existed.
+    parallel: ParallelSpec | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
@@ -306,6 +326,11 @@ class TaskSpec(_Strict):
             )
         if isinstance(self.schedule, LinearSchedule) and self.schedule.warmup > self.steps:
             raise ValueError(f"schedule.warmup ({self.schedule.warmup}) exceeds steps")
+        if self.parallel is not None and self.batch_size % self.parallel.microbatches:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must be a multiple of "
+                f"parallel.microbatches ({self.parallel.microbatches})"
+            )
         if self.model.kind == "transformer" and self.loss != "cross_entropy":
             raise ValueError("a transformer is trained with loss cross_entropy")
         source = self.dataset.source
@@ -322,8 +347,10 @@ class TaskSpec(_Strict):
         return self.steps // self.checkpoint_interval
 
     def canonical_bytes(self) -> bytes:
-        """The canonical serialization: sorted-key compact JSON of every field."""
-        return canonical_json(self.model_dump(mode="json"))
+        """The canonical serialization: sorted-key compact JSON of every field (``parallel``
+        only when set)."""
+        exclude = {"parallel"} if self.parallel is None else None
+        return canonical_json(self.model_dump(mode="json", exclude=exclude))
 
     def spec_hash(self) -> bytes:
         """sha256 of the canonical serialization."""

@@ -172,22 +172,76 @@ class ExactSession(Session):
         x = E.reshape(E.index_select(tokens, inputs_at, 0), [len(rows), time])
         return x, E.index_select(tokens, targets_at, 0)
 
-    def _train_step(self, rows: np.ndarray) -> None:
+    def _gradients(self, rows: np.ndarray, slices: int = 1) -> Grads:
+        """The parameter gradients of the samples ``rows``, a ``1 / slices`` share of a
+        step's batch (the loss normalized over the whole batch)."""
         E = self._ops
         x, targets = self._batch(rows)
         params = {path: self._arrays[PARAM_PREFIX + path] for path in self._paths}
         grads: Grads = {}
         output, backward = self._model.forward(E, params, grads, x)
+        count = None if slices == 1 else int(np.prod(output.shape[:1])) * slices
         if self._spec.loss == "cross_entropy":
-            dout = cross_entropy_grad(E, output, targets)
+            dout = cross_entropy_grad(E, output, targets, count)
         else:
-            dout = mse_grad(E, output, targets)
+            count = None if slices == 1 else int(np.prod(output.shape)) * slices
+            dout = mse_grad(E, output, targets, count)
         backward(dout)
+        return grads
+
+    def _slices(self, rows: np.ndarray, first: int, count: int, acc: Grads | None) -> Grads:
+        """``acc`` (``+0.0`` when ``None``) plus the gradients of slices ``first`` …
+        ``first + count − 1`` of the step's batch ``rows``, added in slice order."""
+        parallel = self._spec.parallel
+        assert parallel is not None
+        slices = parallel.microbatches
+        size = len(rows) // slices
+        E = self._ops
+        for m in range(first, first + count):
+            grads = self._gradients(rows[m * size : (m + 1) * size], slices)
+            if acc is None:
+                acc = {path: E.add(grads[path], 0.0) for path in self._paths}
+            else:
+                acc = {path: E.add(acc[path], grads[path]) for path in self._paths}
+        assert acc is not None
+        return acc
+
+    def _apply(self, grads: Grads) -> None:
+        E = self._ops
         self._update(grads)
         self._arrays[STEP] = E.add(self._arrays[STEP], 1.0)
         self._step += 1
         if self._tracer is not None:
             E.commit_state(self._arrays)
+
+    def _train_step(self, rows: np.ndarray) -> None:
+        parallel = self._spec.parallel
+        if parallel is None:
+            self._apply(self._gradients(rows))
+        else:
+            self._apply(self._slices(rows, 0, parallel.microbatches, None))
+
+    # --- a step shared by several sessions (agents.swarm) --------------------------
+    def slice_gradients(
+        self, rows: np.ndarray, first: int, count: int, acc: Mapping[str, np.ndarray] | None
+    ) -> dict[str, np.ndarray]:
+        """``acc`` plus the gradients of ``count`` slices of the step's batch ``rows`` from
+        slice ``first``, in order (the task's ``parallel`` section fixes the slices)."""
+        if self._spec.parallel is None:
+            raise BackendError("the task does not split its steps (no parallel section)")
+        kernels = self._kernels
+        start = None
+        if acc is not None:
+            start = {p: kernels.from_numpy(np.asarray(acc[p], np.float32)) for p in self._paths}
+        out = self._slices(np.asarray(rows, np.int64), first, count, start)
+        return {path: kernels.to_numpy(out[path]).copy() for path in self._paths}
+
+    def apply_gradients(self, grads: Mapping[str, np.ndarray]) -> None:
+        """One optimizer step with the step's whole gradients ``grads``."""
+        if self._step >= self._spec.steps:
+            raise BackendError("the task has no steps left")
+        kernels = self._kernels
+        self._apply({p: kernels.from_numpy(np.asarray(grads[p], np.float32)) for p in self._paths})
 
     def _update(self, grads: Mapping[str, Array]) -> None:
         E = self._ops

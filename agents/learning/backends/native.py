@@ -18,7 +18,7 @@ share) and ``device``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import numpy as np
@@ -186,6 +186,44 @@ class NativeSession(Session):
                 self._step += 1
                 if on_step is not None:
                     on_step(self._step)
+
+    # --- a step shared by several sessions (agents.swarm) --------------------------
+    def slice_gradients(
+        self, rows: np.ndarray, first: int, count: int, acc: Mapping[str, np.ndarray] | None
+    ) -> dict[str, np.ndarray]:
+        """``acc`` plus the gradients of ``count`` slices of the step's batch ``rows`` from
+        slice ``first`` (the task's ``parallel`` section fixes the slices)."""
+        parallel = self._spec.parallel
+        if parallel is None:
+            raise BackendError("the task does not split its steps (no parallel section)")
+        size = self._spec.batch_size // parallel.microbatches
+        index = torch.from_numpy(np.asarray(rows, np.int64)).to(self._device)
+        self._optimizer.zero_grad(set_to_none=True)
+        with _threads(self._backend.threads):
+            for m in range(first, first + count):
+                part = index[m * size : (m + 1) * size]
+                output = self._model(self._inputs[part])
+                loss = loss_value(self._spec, output, self._targets[part])
+                (loss * (size / self._spec.batch_size)).backward()  # type: ignore[no-untyped-call]
+        out: dict[str, np.ndarray] = {}
+        for path, param in self._params.items():
+            grad = param.grad
+            value = np.zeros(param.shape, np.float32) if grad is None else grad.cpu().numpy()
+            out[path] = value if acc is None else np.asarray(acc[path], np.float32) + value
+        return out
+
+    def apply_gradients(self, grads: Mapping[str, np.ndarray]) -> None:
+        """One optimizer step with the step's whole gradients ``grads``."""
+        if self._step >= self._spec.steps:
+            raise BackendError("the task has no steps left")
+        rate = float(self._rate(self._step))
+        for group in self._optimizer.param_groups:
+            group["lr"] = rate
+        for path, param in self._params.items():
+            param.grad = torch.from_numpy(np.array(grads[path], np.float32)).to(self._device)
+        with _threads(self._backend.threads):
+            self._optimizer.step()
+        self._step += 1
 
     def state(self) -> State:
         out: State = {}

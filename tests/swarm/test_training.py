@@ -1,0 +1,146 @@
+"""Training one task across worker processes: exact mode stays exact.
+
+The task's ``parallel`` section fixes how a step's batch splits into slices and
+the order in which their gradients are summed; a swarm of any size computes that
+same sum, so its proof is the proof one process writes, byte for byte.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agents.learning import datasets
+from agents.learning.backends import BackendError, get_backend
+from agents.learning.solver import train
+from agents.learning.spec import SpecError, parse_spec
+from agents.learning.task import Task
+from agents.store import open_store
+from agents.swarm.training import SwarmBackend, shares
+
+SPEC: dict[str, Any] = {
+    "version": 1,
+    "name": "pinned",
+    "loss": "cross_entropy",
+    "dataset": {
+        "cid": "Qm" + "a" * 44,
+        "source": {
+            "builtin": "synthetic-classification",
+            "samples": 96,
+            "features": 6,
+            "classes": 3,
+            "seed": 5,
+        },
+    },
+    "model": {"kind": "mlp", "inputs": 6, "hidden": [8], "outputs": 3},
+    "optimizer": {"kind": "adam"},
+    "schedule": {"kind": "constant", "lr": 0.01},
+    "steps": 8,
+    "batch_size": 8,
+    "seed": 3,
+    "checkpoint_interval": 2,
+    "verification": {"segments": 2, "tolerance": "exact"},
+}
+# The hash of SPEC as the spec code computed it before the parallel section existed.
+PINNED_HASH = "aa25da7611a52ffa6ab81413f4a4d41c8dbc78cb10a6f0e4047d650b6053a990"
+
+
+def _spec(**overrides: Any):
+    data = copy.deepcopy(SPEC)
+    data.update(overrides)
+    return parse_spec(data)
+
+
+def _task(**overrides: Any) -> Task:
+    spec = _spec(**overrides)
+    assert spec.dataset.source is not None
+    return Task.bind(spec, datasets.build(spec.dataset.source))
+
+
+def test_a_spec_without_parallel_hashes_as_before() -> None:
+    spec = _spec()
+    assert spec.spec_hash().hex() == PINNED_HASH
+    assert b"parallel" not in spec.canonical_bytes()
+    split = _spec(parallel={"microbatches": 4})
+    assert b'"parallel":{"microbatches":4}' in split.canonical_bytes()
+    assert split.spec_hash() != spec.spec_hash()
+
+
+def test_slices_must_divide_the_batch() -> None:
+    with pytest.raises(SpecError, match=r"parallel\.microbatches"):
+        _spec(parallel={"microbatches": 3})
+
+
+@pytest.mark.parametrize(("slices", "workers"), [(4, 1), (4, 2), (4, 4), (5, 2), (7, 3)])
+def test_shares_are_contiguous_and_cover_every_slice(slices: int, workers: int) -> None:
+    got = shares(slices, workers)
+    assert [first for first, _ in got] == [sum(c for _, c in got[:r]) for r in range(workers)]
+    assert sum(count for _, count in got) == slices
+    assert max(c for _, c in got) - min(c for _, c in got) <= 1
+
+
+def test_chained_slices_are_the_whole_sum() -> None:
+    task = _task(parallel={"microbatches": 4})
+    rows = task.batches(0, 1)[0]
+    whole = get_backend("exact", threads=1).start(task, task.initial_state())
+    all_at_once = whole.slice_gradients(rows, 0, 4, None)
+    chained = None
+    for first, count in ((0, 1), (1, 2), (3, 1)):
+        chained = whole.slice_gradients(rows, first, count, chained)
+    assert chained is not None
+    for path, value in all_at_once.items():
+        assert value.tobytes() == chained[path].tobytes(), path
+    # The slices' sum is another rounding of the whole batch's gradient, not another gradient.
+    single = _task(parallel={"microbatches": 1})
+    session = get_backend("exact", threads=1).start(single, single.initial_state())
+    reference = session.slice_gradients(rows, 0, 1, None)
+    for path, value in all_at_once.items():
+        np.testing.assert_allclose(value, reference[path], rtol=1e-5, atol=1e-7, err_msg=path)
+
+
+def _proof(task: Task, backend: Any, tmp_path: Any, name: str) -> dict[str, Any]:
+    store = open_store(str(tmp_path / name))
+    manifest = train(task, store, backend)
+    return manifest.model_dump(mode="json")
+
+
+def test_one_two_and_four_workers_write_the_same_proof(tmp_path: Any) -> None:
+    task = _task(parallel={"microbatches": 4}, steps=4)
+    alone = _proof(task, get_backend("exact", threads=1), tmp_path, "alone")
+    for workers in (1, 2, 4):
+        swarm = _proof(task, SwarmBackend(workers=workers), tmp_path, f"swarm{workers}")
+        assert swarm == alone, workers
+
+
+@pytest.mark.slow
+def test_a_tolerant_swarm_trains_like_one_process(tmp_path: Any) -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["verification"] = {"segments": 2, "tolerance": "tolerant", "tau": 0.01}
+    task = _task(parallel={"microbatches": 4}, steps=4, verification=spec["verification"])
+    batches = task.batches(0, 4)
+    one = get_backend("native").start(task, task.initial_state())
+    one.run(batches)
+    session = SwarmBackend(workers=2, inner="native").start(task, task.initial_state())
+    try:
+        session.run(batches)
+        got = session.state()
+    finally:
+        session.close()
+    for name, value in one.state().items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_what_a_swarm_refuses() -> None:
+    plain = _task()
+    with pytest.raises(BackendError, match="no parallel section"):
+        SwarmBackend(workers=2).start(plain, plain.initial_state())
+    split = _task(parallel={"microbatches": 2})
+    with pytest.raises(BackendError, match="cannot share"):
+        SwarmBackend(workers=4).start(split, split.initial_state())
+    with pytest.raises(BackendError, match="traces"):
+        SwarmBackend(workers=1).start(split, split.initial_state(), trace=True)
+    with pytest.raises(BackendError, match="exact or native"):
+        SwarmBackend(inner="swarm")
