@@ -15,8 +15,9 @@ from agents.node.metrics import AgentMetrics
 from agents.node.progress import ProgressDisplay
 from agents.roles import solver as solver_role
 from agents.roles import verifier as verifier_role
-from agents.roles.agent import Agent, connect
-from agents.roles.work import Hardware
+from agents.roles.agent import Agent
+from agents.roles.connection import connect
+from agents.roles.hardware import Hardware
 
 log = logging.getLogger("veritrain.agent")
 
@@ -24,6 +25,9 @@ log = logging.getLogger("veritrain.agent")
 def run_agent(role: str, config: AgentConfig) -> None:
     """Connect, serve metrics if asked, and run ``role``'s loop until SIGTERM or Ctrl-C."""
     configure_logging(config.agent.log_format, config.agent.log_level)
+    policy_hardware = config.solver if role == "solver" else config.verifier
+    hardware = Hardware(policy_hardware.device, policy_hardware.threads)
+    hardware.check()  # before connecting: a wrong device is a configuration error
     conn = connect(config, role)
     metrics = AgentMetrics(role)
     if config.agent.metrics_port is not None:
@@ -35,14 +39,12 @@ def run_agent(role: str, config: AgentConfig) -> None:
         def decide(situation: Any) -> Any:
             return solver_role.decide(situation, policy)
 
-        hardware = Hardware(config.solver.device, config.solver.threads)
     else:
         vpolicy = config.verifier
 
         def decide(situation: Any) -> Any:
             return verifier_role.decide(situation, vpolicy)
 
-        hardware = Hardware(config.verifier.device, config.verifier.threads)
     agent = Agent(
         conn,
         role,

@@ -22,14 +22,18 @@ from agents.cli.settings import (
     parse_duration,
     resolve_config,
 )
+from agents.commitment import Digest
 from agents.errors import VeritrainError
+from agents.exact.float32 import from_bits32
 from agents.node.config import AgentConfig
 from agents.node.logs import configure_logging
+from agents.roles import intents
 from agents.roles import submitter as submitter_role
-from agents.roles.agent import Agent, Connection, connect
+from agents.roles.admission import check_submittable
+from agents.roles.agent import Agent
+from agents.roles.connection import Connection, connect
 from agents.roles.situation import POOL, Situation
 from agents.roles.tasks import MODES, TaskView, fold, fold_all, task_subject
-from agents.roles.work import bits_to_float, check_submittable
 
 log = logging.getLogger("veritrain.market")
 
@@ -122,7 +126,7 @@ def submit(
     mode = MODES.index(spec.verification.tolerance)
     entry = conn.executor.send_and_wait(
         Intent(
-            key=f"submit/{spec_cid}/{time.time_ns()}",
+            key=intents.submit(spec_cid, time.time_ns()),
             contract=POOL,
             function="submit",
             args=(spec_cid, "0x" + spec.spec_hash().hex(), wei, mode, window),
@@ -225,12 +229,12 @@ def cancel(
         raise TaskError(f"task {task_id} is {view.status}: only an unclaimed task can be cancelled")
     assert conn.executor is not None
     conn.executor.send_and_wait(
-        Intent(f"cancel/{task_id}", POOL, "cancel", (task_id,), task_id=task_id)
+        Intent(intents.cancel(task_id), POOL, "cancel", (task_id,), task_id=task_id)
     )
     click.echo(f"task {task_id} cancelled")
     if not no_withdraw:
         entry = conn.executor.send_and_wait(
-            Intent(f"withdraw/{task_id}", POOL, "withdraw", ([task_id],), task_id=task_id)
+            Intent(intents.withdraw([task_id]), POOL, "withdraw", ([task_id],), task_id=task_id)
         )
         click.echo(f"refund withdrawn (tx {entry.tx_hash})")
 
@@ -251,7 +255,7 @@ def withdraw(
         raise TaskError(f"none of the tasks {list(task_ids)} owes anything to {conn.me}")
     total = sum(views[i].due_to(conn.me) for i in owed)
     assert conn.executor is not None
-    key = "withdraw/" + ",".join(str(i) for i in owed)
+    key = intents.withdraw(owed)
     entry = conn.executor.send_and_wait(Intent(key, POOL, "withdraw", (list(owed),)))
     click.echo(f"withdrew {format_eth(total)} from tasks {owed} (tx {entry.tx_hash})")
 
@@ -347,8 +351,8 @@ def task_show(
         if value:
             out.print(f"  {label:16} {value}")
     if view.verdict != "None":
-        tau = bits_to_float(view.threshold)
-        shown = ", ".join(f"{bits_to_float(d):.3g}" for d in view.distances)
+        tau = from_bits32(view.threshold)
+        shown = ", ".join(f"{from_bits32(d):.3g}" for d in view.distances)
         out.print(f"[bold]verdict[/bold] {view.verdict} (τ = {tau:g}; distances {shown})")
     out.print("[bold]timeline[/bold]")
     for e in view.timeline:
@@ -366,9 +370,13 @@ def task_show(
 
 
 def _task_json(v: TaskView) -> dict[str, Any]:
-    document = {k: val for k, val in dataclasses.asdict(v).items() if k != "timeline"}
-    document["threshold_value"] = bits_to_float(v.threshold)
-    document["distance_values"] = [bits_to_float(d) for d in v.distances]
+    document = {
+        k: str(val) if isinstance(val, Digest) else val
+        for k, val in dataclasses.asdict(v).items()
+        if k != "timeline"
+    }
+    document["threshold_value"] = from_bits32(v.threshold)
+    document["distance_values"] = [from_bits32(d) for d in v.distances]
     document["penalised"] = [list(p) for p in v.penalised]
     return document
 

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, TypeVar
 import click
 
 from agents.store.base import AddOptions, ArtifactStore, StoreError
-from agents.store.config import ENV_VAR, default_store_path, open_store, store_spec
+from agents.store.config import STORE_ENV, default_store_path, open_store, store_spec
 from agents.store.embedded import EmbeddedStore
 from agents.store.importer import import_file, import_stream
 from agents.store.kubo import KuboStore
@@ -24,7 +24,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _STORE_HELP = (
     f"Store to use: a directory (embedded store) or http(s)://host:port (Kubo RPC API). "
-    f"Default: ${ENV_VAR}, else {default_store_path()}."
+    f"Default: ${STORE_ENV}, else {default_store_path()}."
 )
 
 

@@ -1,6 +1,7 @@
 """Commitments to tensors and states (PROTOCOL.md §4): the bottom layer every party shares.
 
 - ``tree``: leaves, Merkle trees and proofs, tensor roots, state roots;
+- ``digests``: ``Digest`` and ``Root``, 32-byte values as types of their own;
 - ``hashing``: the compiled sha256 engines behind them (numba), loaded on first use;
   without them (no numba, or an engine that disagrees with hashlib) hashlib does the work.
 
@@ -8,6 +9,7 @@ Nothing here knows training, kernels, chains or stores; ``agents.exact`` builds 
 roots on these functions.
 """
 
+from agents.commitment.digests import Digest, Root
 from agents.commitment.tree import (
     DIGEST_BYTES,
     FAST_MIN_HASHES,
@@ -38,7 +40,9 @@ __all__ = [
     "LEAF_BYTES",
     "LEAF_VALUES",
     "ZERO_LEAF_HASH",
+    "Digest",
     "LeafProof",
+    "Root",
     "as_float32_array",
     "engine",
     "leaf_count",

@@ -45,6 +45,7 @@ from agents.devnet.anvil import (
     stop_pid,
 )
 from agents.devnet.contracts import DEVNET_PARAMETERS, deploy_contracts
+from agents.files import write_atomically
 from agents.node.keys import write_keystore
 
 ROLES = ("submitter", "solver", "verifier")
@@ -78,9 +79,7 @@ class DevnetInfo:
 
     def save(self) -> None:
         path = Path(self.directory) / INFO
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        partial.replace(path)
+        write_atomically(path, (json.dumps(asdict(self), indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, directory: Path) -> DevnetInfo:

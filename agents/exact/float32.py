@@ -1,16 +1,25 @@
-"""binary32 bit patterns: the canonical NaN, bit views, ulp distances, the denormal check.
+"""binary32 bit patterns: the canonical NaN, bit views, the scalar codec, ulp distances, the
+denormal check.
 
 Everything the exact kernels promise is stated in terms of bit patterns, so the
-tests and the accuracy measurements need a few exact tools on them.
+tests and the accuracy measurements need a few exact tools on them. The chain
+carries binary32 values (thresholds, distances) as their ``uint32`` bit patterns:
+``to_bits``/``from_bits32`` are the one codec between those and Python floats.
 """
 
 from __future__ import annotations
+
+import math
+import struct
 
 import numpy as np
 
 from agents.exact.errors import ExactEnvironmentError
 
 CANONICAL_NAN_BITS = 0x7FC00000
+POSITIVE_INFINITY_BITS = 0x7F800000
+NEGATIVE_INFINITY_BITS = 0xFF800000
+SMALLEST_SUBNORMAL_BITS = 0x00000001
 CANONICAL_NAN = np.uint32(CANONICAL_NAN_BITS).view(np.float32)
 SMALLEST_SUBNORMAL = np.uint32(1).view(np.float32)
 # The largest integer below which every integer is a float32: counters and
@@ -29,6 +38,25 @@ def bits(values: np.ndarray) -> np.ndarray:
 def from_bits(patterns: np.ndarray | int) -> np.ndarray:
     """float32 values with the given uint32 bit patterns."""
     return np.ascontiguousarray(np.asarray(patterns, dtype=np.uint32)).view(np.float32)
+
+
+def to_bits(value: float) -> int:
+    """The bit pattern of ``value`` rounded to binary32 (to nearest, ties to even); values
+    beyond the binary32 range round to an infinity, every NaN to the canonical NaN."""
+    if math.isnan(value):
+        return CANONICAL_NAN_BITS
+    try:
+        packed = struct.pack("<f", value)
+    except OverflowError:
+        return POSITIVE_INFINITY_BITS if value > 0 else NEGATIVE_INFINITY_BITS
+    return int.from_bytes(packed, "little")
+
+
+def from_bits32(pattern: int) -> float:
+    """The binary32 value of a ``uint32`` bit pattern, as a Python float (exact)."""
+    if not 0 <= int(pattern) <= 0xFFFFFFFF:
+        raise ValueError(f"{pattern} is not a 32-bit pattern")
+    return float(struct.unpack("<f", int(pattern).to_bytes(4, "little"))[0])
 
 
 def ulp_error(approx: np.ndarray, exact: np.ndarray) -> np.ndarray:

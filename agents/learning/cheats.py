@@ -39,7 +39,7 @@ from agents.learning.proof import (
     CheckpointEntry,
     Manifest,
     SegmentEntry,
-    checkpoint_root,
+    build_manifest,
     decode_checkpoint,
     encode_batches,
     encode_checkpoint,
@@ -69,25 +69,22 @@ def write_proof(
     """Store claimed checkpoints ``states`` (S + 1) and ``batches`` (S) and build their manifest."""
     k = task.spec.checkpoint_interval
     store.put_bytes(task.spec.canonical_bytes())
-    checkpoints, segments, roots = [], [], []
+    checkpoints, segments = [], []
     for i, state in enumerate(states):
         root = state_root(state)
-        roots.append(root)
         cid = store.put_bytes(encode_checkpoint(state))
         checkpoints.append(CheckpointEntry(index=i, step=i * k, cid=cid, state_root=root.hex()))
     for i, rows in enumerate(batches):
         cid = store.put_bytes(encode_batches(rows, i * k))
         segments.append(SegmentEntry(index=i, start=i, end=i + 1, batches=cid))
-    return Manifest(
-        format="veritrain-proof/1",
-        spec=spec_cid,
+    return build_manifest(
+        spec_cid=spec_cid,
         backend=backend,
         steps=task.spec.steps,
         checkpoint_interval=k,
         checkpoints=checkpoints,
         segments=segments,
         final_model=store.put_bytes(encode_model(states[-1])),
-        checkpoint_root=checkpoint_root(roots).hex(),
     )
 
 
@@ -310,11 +307,18 @@ def replace_checkpoint(
         cid=store.put_bytes(encode_checkpoint(state)),
         state_root=state_root(state).hex(),
     )
-    roots = [bytes.fromhex(c.state_root) for c in checkpoints]
-    update = {"checkpoints": checkpoints, "checkpoint_root": checkpoint_root(roots).hex()}
+    final_model = manifest.final_model
     if index == len(checkpoints) - 1:
-        update["final_model"] = store.put_bytes(encode_model(state))
-    return manifest.model_copy(update=update)
+        final_model = store.put_bytes(encode_model(state))
+    return build_manifest(
+        spec_cid=manifest.spec,
+        backend=manifest.backend,
+        steps=manifest.steps,
+        checkpoint_interval=manifest.checkpoint_interval,
+        checkpoints=checkpoints,
+        segments=list(manifest.segments),
+        final_model=final_model,
+    )
 
 
 def average_neighbours(store: ArtifactStore, manifest: Manifest, index: int) -> CheatProof:

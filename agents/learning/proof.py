@@ -27,7 +27,6 @@ import errno
 import os
 import re
 import stat
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.commitment import merkle_root
 from agents.errors import VeritrainError
+from agents.files import write_atomically
 from agents.learning import strictjson, tensorfile
 from agents.learning.layout import PARAM_PREFIX, State, parameters, state_shapes
 from agents.learning.spec import TaskSpec
@@ -130,6 +130,32 @@ class Manifest(_Strict):
 def checkpoint_root(state_roots: list[bytes]) -> bytes:
     """The Merkle root over checkpoint state roots, in checkpoint order."""
     return merkle_root(state_roots)
+
+
+def build_manifest(
+    *,
+    spec_cid: str,
+    backend: str,
+    steps: int,
+    checkpoint_interval: int,
+    checkpoints: list[CheckpointEntry],
+    segments: list[SegmentEntry],
+    final_model: str,
+) -> Manifest:
+    """The manifest of a proof (format ``FORMAT``), its checkpoint root computed from the
+    checkpoints' state roots: the one place a manifest is put together."""
+    roots = [bytes.fromhex(c.state_root) for c in checkpoints]
+    return Manifest(
+        format=FORMAT,
+        spec=spec_cid,
+        backend=backend,
+        steps=steps,
+        checkpoint_interval=checkpoint_interval,
+        checkpoints=checkpoints,
+        segments=segments,
+        final_model=final_model,
+        checkpoint_root=checkpoint_root(roots).hex(),
+    )
 
 
 def parse_manifest(
@@ -507,18 +533,3 @@ def _is_link(name: str, directory: int) -> bool:
         return stat.S_ISLNK(os.stat(name, dir_fd=directory, follow_symlinks=False).st_mode)
     except OSError:
         return False
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    # One temporary name per process and thread: cheaper than mkstemp, and no two
-    # writers share one.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
-    try:
-        with tmp.open("wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

@@ -23,18 +23,18 @@ import numpy as np
 
 from agents.commitment import state_root
 from agents.errors import VeritrainError
+from agents.files import write_atomically
 from agents.learning.backends import Backend
 from agents.learning.layout import State, step_of
 from agents.learning.proof import (
     CheckpointEntry,
     Manifest,
     SegmentEntry,
-    checkpoint_root,
+    build_manifest,
     decode_checkpoint,
     encode_batches,
     encode_checkpoint,
     encode_model,
-    write_atomically,
 )
 from agents.learning.task import Task
 from agents.store import ArtifactStore, StoreError
@@ -217,15 +217,12 @@ def train(
         final_model = store.put_bytes(encode_model(final))
     except StoreError as exc:
         raise SolverError(f"storing the final model failed: {exc}") from exc
-    roots = [bytes.fromhex(c.state_root) for c in journal.checkpoints]
-    return Manifest(
-        format="veritrain-proof/1",
-        spec=spec_cid,
+    return build_manifest(
+        spec_cid=spec_cid,
         backend=backend.name,
         steps=spec.steps,
         checkpoint_interval=k,
         checkpoints=journal.checkpoints,
         segments=journal.segments,
         final_model=final_model,
-        checkpoint_root=checkpoint_root(roots).hex(),
     )

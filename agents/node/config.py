@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.errors import ConfigError
+from agents.store.config import STORE_ENV
 
 ENV_PREFIX = "VERITRAIN_"
 # Environment variables that look like settings but are not (secrets, switches).
@@ -33,9 +34,13 @@ NOT_SETTINGS = frozenset(
         "VERITRAIN_KEY_PASSWORD",
         "VERITRAIN_PRIVATE_KEY",
         "VERITRAIN_DEVNET_DIR",
-        "VERITRAIN_STORE",
     }
 )
+# Settings whose variable is not VERITRAIN_<SECTION>_<NAME>: the store's location is the one
+# variable every store command reads too.
+ENV_NAMES = {"store.location": STORE_ENV}
+# Names a setting's variable does not have (so nothing silently ignores them).
+NOT_SETTING_NAMES = {"VERITRAIN_STORE_LOCATION": STORE_ENV}
 
 
 class _Section(BaseModel):
@@ -159,7 +164,7 @@ def setting_names() -> list[str]:
 
 def env_name(setting: str) -> str:
     """The environment variable of ``section.name``."""
-    return ENV_PREFIX + setting.replace(".", "_").upper()
+    return ENV_NAMES.get(setting) or ENV_PREFIX + setting.replace(".", "_").upper()
 
 
 def load_config(
@@ -179,13 +184,14 @@ def load_config(
     data: dict[str, dict[str, Any]] = {}
     if path is not None:
         data = _read_file(path)
+    by_name = {env_name(setting): setting for setting in setting_names()}
     for name, value in env.items():
-        if name.startswith(ENV_PREFIX) and name not in NOT_SETTINGS:
+        if name in NOT_SETTING_NAMES:
+            raise ConfigError(f"{name} is not read; the variable is {NOT_SETTING_NAMES[name]}")
+        if name in by_name and name not in NOT_SETTINGS:
             # Other components read VERITRAIN_* variables of their own: skip what is no setting.
-            found = _split(name)
-            if found is not None:
-                section, key = found
-                data.setdefault(section, {})[key] = _cwd_path(section, key, value)
+            section, key = _split_dotted(by_name[name], name)
+            data.setdefault(section, {})[key] = _cwd_path(section, key, value)
     for item in overrides:
         setting, sep, value = item.partition("=")
         if not sep:
@@ -230,16 +236,6 @@ def _read_file(path: Path) -> dict[str, dict[str, Any]]:
             out[key] = value
         data[section] = out
     return data
-
-
-def _split(env_var: str) -> tuple[str, str] | None:
-    rest = env_var[len(ENV_PREFIX) :].lower()
-    for section in SECTIONS:
-        if rest.startswith(section + "_"):
-            key = rest[len(section) + 1 :]
-            if key in SECTIONS[section].model_fields:
-                return section, key
-    return None
 
 
 def _split_dotted(setting: str, origin: str) -> tuple[str, str]:

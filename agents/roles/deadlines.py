@@ -26,6 +26,7 @@ first: one transaction each, and no race in which two of them settle the same ta
 
 from __future__ import annotations
 
+from agents.roles import intents
 from agents.roles.situation import Action, Situation, send
 from agents.roles.tasks import TaskView
 
@@ -61,7 +62,7 @@ def _move_on(situation: Situation, view: TaskView, roles: list[str]) -> Action |
     if view.status == "ChallengeWindow":
         if not set(roles) & set(SETTLE_GAINERS.get(view.verdict, ())):
             return None
-        key = f"withdraw/{view.task_id}"
+        key = intents.withdraw([view.task_id])
         if situation.pending(key):
             return None
         reason = f"challenge window over ({view.verdict}): settle and withdraw"
@@ -69,7 +70,7 @@ def _move_on(situation: Situation, view: TaskView, roles: list[str]) -> Action |
     gainers = TIMEOUT_GAINERS.get(view.status)
     if gainers is None or not set(roles) & set(gainers):
         return None
-    key = f"timeout/{view.task_id}/{view.status}/{view.verification_round}"
+    key = intents.timeout(view.task_id, view.status, view.verification_round)
     if situation.pending(key):
         return None
     return send(view, key, "timeout", (view.task_id,), f"{view.status} deadline passed")

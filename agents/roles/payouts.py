@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agents.roles import intents
 from agents.roles.situation import Action, Situation, send
 
 
@@ -12,7 +13,7 @@ def withdrawals(situation: Situation) -> list[Action]:
         if not view.final or view.has_withdrawn(situation.me):
             continue
         due = view.due_to(situation.me)
-        key = f"withdraw/{view.task_id}"
+        key = intents.withdraw([view.task_id])
         if due > 0 and not situation.pending(key):
             actions.append(send(view, key, "withdraw", ([view.task_id],), f"{due} wei owed"))
     return actions

@@ -15,6 +15,8 @@ from typing import Any
 
 from agents.chain.executor import Intent
 from agents.chain.journal import IN_FLIGHT
+from agents.commitment import Digest
+from agents.roles.jobs import JobInputs, JobResult
 from agents.roles.tasks import TaskView
 
 BPS = 10_000
@@ -99,7 +101,7 @@ class WorkState:
 
     key: str
     status: str  # "running" | "done" | "failed" | "interrupted"
-    result: Mapping[str, Any] = field(default_factory=dict)
+    result: JobResult | None = None  # set when done
     error: str | None = None
 
 
@@ -117,10 +119,10 @@ class Situation:
     work: Mapping[str, WorkState]
     params: PoolParameters
     specs: Mapping[int, SpecFacts] = field(default_factory=dict)
-    # Deadlines are acted on only this many seconds after they pass.
-    margin: int = 1
+    # Deadlines are acted on only this many seconds after they pass (fractions count).
+    margin: float = 1.0
     # The hash of this agent's forced-error secret for (task, round); deterministic per key.
-    secret_hash: Callable[[int, int], str] = field(default=lambda task, rnd: "0x" + "00" * 32)
+    secret_hash: Callable[[int, int], Digest] = field(default=lambda task, rnd: Digest(bytes(32)))
 
     def is_me(self, account: str | None) -> bool:
         return account is not None and account.lower() == self.me.lower()
@@ -133,7 +135,7 @@ class Situation:
         """The deadline of the task's current state has passed (by ``margin``)."""
         return self.now > view.deadline + self.margin
 
-    def in_time(self, view: TaskView, needed: int = 0) -> bool:
+    def in_time(self, view: TaskView, needed: float = 0) -> bool:
         """At least ``needed`` seconds (plus the margin) remain before the deadline."""
         return self.now + needed + self.margin <= view.deadline
 
@@ -150,11 +152,15 @@ class Send:
 class Start:
     """Start (or resume) local work; its result comes back as a :class:`WorkState`."""
 
-    kind: str  # "train" | "replay" | "profile"
     key: str
     task_id: int
-    inputs: Mapping[str, Any]
+    inputs: JobInputs
     reason: str
+
+    @property
+    def kind(self) -> str:
+        """``train``, ``replay`` or ``profile``."""
+        return self.inputs.kind
 
 
 Action = Send | Start

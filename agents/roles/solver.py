@@ -7,7 +7,9 @@ trains (``Start("train")``) and sends (``Send``) what it returns.
 from __future__ import annotations
 
 from agents.node.config import SolverPolicy
+from agents.roles import intents
 from agents.roles.deadlines import deadline_actions
+from agents.roles.jobs import TrainJob, TrainResult
 from agents.roles.payouts import withdrawals
 from agents.roles.situation import Action, Situation, SpecFacts, Start, send
 from agents.roles.tasks import TaskView
@@ -44,19 +46,19 @@ def decide(situation: Situation, policy: SolverPolicy) -> list[Action]:
         for view in situation.tasks.values()
         if view.status == "Training"
         and situation.is_me(view.solver)
-        and getattr(situation.work.get(f"train/{view.task_id}"), "status", None) != "failed"
+        and getattr(situation.work.get(intents.train(view.task_id)), "status", None) != "failed"
     )
     # Claims sent but not yet visible in the events count against capacity too.
     training += sum(
         1
         for view in situation.tasks.values()
-        if view.status == "Open" and situation.pending(f"claim/{view.task_id}")
+        if view.status == "Open" and situation.pending(intents.claim(view.task_id))
     )
     for task_id, view in sorted(situation.tasks.items()):
         if view.status == "Open":
             if training >= policy.max_parallel or not situation.in_time(view):
                 continue
-            key = f"claim/{task_id}"
+            key = intents.claim(task_id)
             if key in situation.journal:
                 continue  # claimed (in flight, mined or failed): never decided twice
             stake = situation.params.solver_stake(view.bounty)
@@ -74,33 +76,31 @@ def decide(situation: Situation, policy: SolverPolicy) -> list[Action]:
 def _train_or_commit(situation: Situation, view: TaskView, policy: SolverPolicy) -> list[Action]:
     if situation.expired(view):
         return []  # too late to commit: training now would be wasted
-    work = situation.work.get(f"train/{view.task_id}")
+    key = intents.train(view.task_id)
+    work = situation.work.get(key)
     if work is None or work.status == "interrupted":
+        if view.spec_cid is None:
+            return []
         return [
             Start(
-                kind="train",
-                key=f"train/{view.task_id}",
+                key=key,
                 task_id=view.task_id,
-                inputs={
-                    "spec_cid": view.spec_cid,
-                    "spec_hash": view.spec_hash,
-                    "adversary": policy.adversary,
-                },
+                inputs=TrainJob(spec_cid=view.spec_cid, adversary=policy.adversary),
                 reason="claimed; training" if work is None else "resuming interrupted training",
             )
         ]
-    if work.status != "done":
+    if work.status != "done" or not isinstance(work.result, TrainResult):
         return []
-    key = f"commit/{view.task_id}"
-    if situation.pending(key):
+    commit = intents.commit(view.task_id)
+    if situation.pending(commit):
         return []
     result = work.result
     return [
         send(
             view,
-            key,
+            commit,
             "commit",
-            (view.task_id, result["proof_cid"], result["checkpoint_root"], int(result["segments"])),
+            (view.task_id, result.proof_cid, result.checkpoint_root.chain, result.segments),
             "proof written",
         )
     ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.chain.abi import DecodedLog
+from agents.commitment import Digest, Root
 
 STATUSES = (
     "None",
@@ -58,7 +59,7 @@ class TaskView:
     bounty: int = 0
     protocol_fee: int = 0
     spec_cid: str | None = None
-    spec_hash: str | None = None
+    spec_hash: Digest | None = None
     training_window: int = 0
     deadline: int = 0
     profiler: str | None = None
@@ -68,17 +69,17 @@ class TaskView:
     solver: str | None = None
     solver_stake: int = 0
     proof_cid: str | None = None
-    checkpoint_root: str | None = None
+    checkpoint_root: Root | None = None
     segments: int = 0
     randomness_block: int = 0
-    randomness: str | None = None
+    randomness: Digest | None = None
     verifier: str | None = None
-    secret_hash: str | None = None
+    secret_hash: Digest | None = None
     verifier_stake: int = 0
     # Verification rounds: a silent verifier's timeout reopens verification for another one.
     verification_round: int = 0
     distances: list[int] = field(default_factory=list)
-    trace_roots_root: str | None = None
+    trace_roots_root: Root | None = None
     verdict: str = "None"
     outcome: str = "None"
     payouts: dict[str, int] = field(default_factory=dict)
@@ -144,7 +145,7 @@ def _submitted(v: TaskView, a: dict[str, Any]) -> None:
     v.submitter = a["submitter"]
     v.bounty = int(a["bounty"])
     v.protocol_fee = int(a["protocolFee"])
-    v.spec_hash = a["specHash"]
+    v.spec_hash = Digest.parse(a["specHash"])
     v.spec_cid = a["specCid"]
     v.training_window = int(a["trainingWindow"])
     v.deadline = int(a["deadline"])
@@ -169,14 +170,14 @@ def _claimed(v: TaskView, a: dict[str, Any]) -> None:
 def _committed(v: TaskView, a: dict[str, Any]) -> None:
     v.status = "Committed"
     v.proof_cid = a["proofCid"]
-    v.checkpoint_root = a["checkpointRoot"]
+    v.checkpoint_root = Root.parse(a["checkpointRoot"])
     v.segments = int(a["segments"])
     v.randomness_block = int(a["randomnessBlock"])
     v.deadline = int(a["deadline"])
 
 
 def _randomness(v: TaskView, a: dict[str, Any]) -> None:
-    v.randomness = a["randomness"]
+    v.randomness = Digest.parse(a["randomness"])
 
 
 def _reanchored(v: TaskView, a: dict[str, Any]) -> None:
@@ -186,7 +187,7 @@ def _reanchored(v: TaskView, a: dict[str, Any]) -> None:
 def _verification_claimed(v: TaskView, a: dict[str, Any]) -> None:
     v.status = "Verifying"
     v.verifier = a["verifier"]
-    v.secret_hash = a["secretHash"]
+    v.secret_hash = Digest.parse(a["secretHash"])
     v.verifier_stake = int(a["stake"])
     v.deadline = int(a["deadline"])
 
@@ -194,7 +195,7 @@ def _verification_claimed(v: TaskView, a: dict[str, Any]) -> None:
 def _reported(v: TaskView, a: dict[str, Any]) -> None:
     v.status = "ChallengeWindow"
     v.distances = [int(d) for d in a["distances"]]
-    v.trace_roots_root = a["traceRootsRoot"]
+    v.trace_roots_root = Root.parse(a["traceRootsRoot"])
     v.verdict = VERDICTS[int(a["verdict"])]
     v.deadline = int(a["challengeDeadline"])
 

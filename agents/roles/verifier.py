@@ -8,7 +8,9 @@ agents set the forced-error probability to 0, and a verifier never fakes.
 from __future__ import annotations
 
 from agents.node.config import VerifierPolicy
+from agents.roles import intents
 from agents.roles.deadlines import deadline_actions
+from agents.roles.jobs import ProfileJob, ProfileResult, ReplayJob, ReplayResult
 from agents.roles.payouts import withdrawals
 from agents.roles.situation import Action, Situation, SpecFacts, Start, send
 from agents.roles.tasks import TaskView
@@ -42,13 +44,18 @@ def decide(situation: Situation, policy: VerifierPolicy) -> list[Action]:
             if situation.is_me(view.solver):
                 continue  # the pool refuses a solver verifying itself
             stake = params.verifier_stake(view.bounty)
-            key = f"claim-verification/{task_id}/{view.verification_round}"
+            key = intents.claim_verification(task_id, view.verification_round)
             if key in situation.journal or skip_reason(facts, policy, stake) is not None:
                 continue
             secret_hash = situation.secret_hash(task_id, view.verification_round)
             actions.append(
                 send(
-                    view, key, "claimVerification", (task_id, secret_hash), "proof committed", stake
+                    view,
+                    key,
+                    "claimVerification",
+                    (task_id, secret_hash.chain),
+                    "proof committed",
+                    stake,
                 )
             )
         elif view.status == "Verifying" and situation.is_me(view.verifier):
@@ -61,19 +68,16 @@ def decide(situation: Situation, policy: VerifierPolicy) -> list[Action]:
 def _profile(
     situation: Situation, view: TaskView, stake: int, policy: VerifierPolicy
 ) -> list[Action]:
-    key = f"profile/{view.task_id}"
+    key = intents.profile(view.task_id)
     work = situation.work.get(key)
     if work is None or work.status == "interrupted":
-        return [
-            Start(
-                "profile",
-                key,
-                view.task_id,
-                {"spec_cid": view.spec_cid, "segments": policy.profile_segments},
-                "tolerant task submitted",
-            )
-        ]
+        if view.spec_cid is None:
+            return []
+        job = ProfileJob(spec_cid=view.spec_cid, segments=policy.profile_segments)
+        return [Start(key, view.task_id, job, "tolerant task submitted")]
     if work.status != "done" or situation.pending(key) or key in situation.journal:
+        return []
+    if not isinstance(work.result, ProfileResult):
         return []
     result = work.result
     return [
@@ -81,7 +85,7 @@ def _profile(
             view,
             key,
             "profile",
-            (view.task_id, int(result["threshold"]), result["profile_cid"]),
+            (view.task_id, result.threshold, result.profile_cid),
             "profile measured",
             stake,
         )
@@ -91,33 +95,29 @@ def _profile(
 def _replay_or_report(situation: Situation, view: TaskView) -> list[Action]:
     rnd = view.verification_round
     if view.randomness is None:
-        key = f"draw/{view.task_id}/{rnd}"
+        key = intents.draw(view.task_id, rnd)
         if situation.head > view.randomness_block and not situation.pending(key):
             return [send(view, key, "drawRandomness", (view.task_id,), "randomness block sealed")]
         return []
-    work_key = f"replay/{view.task_id}"
+    work_key = intents.replay(view.task_id)
     work = situation.work.get(work_key)
     if work is None or work.status == "interrupted":
-        return [
-            Start(
-                "replay",
-                work_key,
-                view.task_id,
-                {
-                    "spec_cid": view.spec_cid,
-                    "proof_cid": view.proof_cid,
-                    "checkpoint_root": view.checkpoint_root,
-                    "segments": view.segments,
-                    "randomness": view.randomness,
-                    "samples": situation.params.sample_count(view.segments),
-                    "threshold": view.threshold,
-                },
-                "verification claimed",
-            )
-        ]
+        if view.spec_cid is None or view.proof_cid is None or view.checkpoint_root is None:
+            return []
+        job = ReplayJob(
+            spec_cid=view.spec_cid,
+            proof_cid=view.proof_cid,
+            checkpoint_root=view.checkpoint_root,
+            randomness=view.randomness,
+            samples=situation.params.sample_count(view.segments),
+            threshold=view.threshold,
+        )
+        return [Start(work_key, view.task_id, job, "verification claimed")]
     if work.status != "done" or situation.expired(view):
         return []
-    key = f"report/{view.task_id}/{rnd}"
+    if not isinstance(work.result, ReplayResult):
+        return []
+    key = intents.report(view.task_id, rnd)
     if situation.pending(key):
         return []
     result = work.result
@@ -126,7 +126,7 @@ def _replay_or_report(situation: Situation, view: TaskView) -> list[Action]:
             view,
             key,
             "reportVerification",
-            (view.task_id, [int(d) for d in result["distances"]], result["trace_roots_root"]),
-            f"replayed: {result.get('verdict', '?')}",
+            (view.task_id, list(result.distances), result.trace_roots_root.chain),
+            f"replayed: {result.verdict}",
         )
     ]

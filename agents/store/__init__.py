@@ -14,12 +14,12 @@ from agents.store.base import (
     canonical_json,
 )
 from agents.store.cid import CID, InvalidCIDError, UnsupportedCIDError
-from agents.store.config import ENV_VAR, default_store_path, open_store
+from agents.store.config import STORE_ENV, default_store_path, open_store
 from agents.store.importer import cid_of_bytes, cid_of_file
 
 __all__ = [
     "CID",
-    "ENV_VAR",
+    "STORE_ENV",
     "AddOptions",
     "ArtifactStore",
     "BackendError",

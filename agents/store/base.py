@@ -7,10 +7,7 @@ print for the same options, and both check every read against its CID.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.errors import VeritrainError
+from agents.files import write_atomically
 
 
 class StoreError(VeritrainError):
@@ -106,24 +104,10 @@ class ArtifactStore(ABC):
         same directory, which replaces ``path`` only once every block has been verified.
         """
         path = Path(path)
-        pieces = self.open(cid)
         try:
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{path.name}.", suffix=".part", dir=path.parent
-            )
+            write_atomically(path, self.open(cid))
         except OSError as exc:
             raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for piece in pieces:
-                    out.write(piece)
-            os.replace(tmp_name, path)
-        except BaseException as exc:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            if isinstance(exc, OSError):
-                raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
-            raise
 
     def put_json(self, value: Any, options: AddOptions | None = None) -> str:
         """Store ``value`` as canonical JSON (sorted keys, no spaces, UTF-8) and return its CID."""

@@ -15,38 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from agents.files import TEMP_PREFIX, fsync_directory, write_atomically
 from agents.store.base import CorruptBlockError, MissingBlockError, StoreError
 from agents.store.cid import CID
 from agents.store.importer import Buffer
 
 # Nodes exchange blocks of at most 2 MiB; nothing larger is ever read as a block.
 MAX_BLOCK_SIZE = 2 * 1024 * 1024
-TEMP_PREFIX = ".tmp-"
 _HEX = frozenset("0123456789abcdef")
-
-
-def _write_all(fd: int, parts: Sequence[Buffer]) -> None:
-    views = [memoryview(p) for p in parts if len(p)]
-    while views:
-        written = os.writev(fd, views)
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if views and written:
-            views[0] = views[0][written:]
-
-
-def fsync_directory(path: Path) -> None:
-    """Make a directory's entries (new names, renames) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Blockstore:
@@ -108,22 +87,11 @@ class Blockstore:
         except FileNotFoundError:
             pass
         directory = path.parent
-        tmp = directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
         try:
             directory.mkdir(exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-            try:
-                _write_all(fd, parts)
-                if self.fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except BaseException as exc:
-            tmp.unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise StoreError(f"cannot write block {cid} into {directory}: {exc}") from exc
-            raise
+            write_atomically(path, parts, fsync=self.fsync)
+        except OSError as exc:
+            raise StoreError(f"cannot write block {cid} into {directory}: {exc}") from exc
         return directory
 
     def delete(self, digest: bytes) -> int:

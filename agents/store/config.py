@@ -18,7 +18,7 @@ from pathlib import Path
 from agents.errors import ConfigError
 from agents.store.base import ArtifactStore
 
-ENV_VAR = "VERITRAIN_STORE"
+STORE_ENV = "VERITRAIN_STORE"
 
 
 def default_store_path() -> Path:
@@ -31,7 +31,7 @@ def store_spec(spec: str | os.PathLike[str] | None = None) -> str:
     """The spec :func:`open_store` would use: the argument, ``$VERITRAIN_STORE``, or the default."""
     if spec is not None and str(spec).strip():
         return str(spec).strip()
-    env = os.environ.get(ENV_VAR, "").strip()
+    env = os.environ.get(STORE_ENV, "").strip()
     if env:
         return env
     return str(default_store_path())

@@ -21,12 +21,12 @@ import fcntl
 import hashlib
 import json
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from agents.files import TEMP_PREFIX, fsync_directory, write_atomically
 from agents.store.base import (
     AddOptions,
     ArtifactStore,
@@ -34,7 +34,7 @@ from agents.store.base import (
     MissingBlockError,
     StoreError,
 )
-from agents.store.blockstore import BlockBatch, Blockstore, fsync_directory
+from agents.store.blockstore import BlockBatch, Blockstore
 from agents.store.cid import CID, DAG_PB, RAW, parse_content_cid
 from agents.store.dagpb import has_links
 from agents.store.importer import (
@@ -120,7 +120,7 @@ class EmbeddedStore(ArtifactStore):
                 e.name
                 for e in os.scandir(self.root)
                 if e.name not in ("blocks", "pins", "lock", MARKER)
-                and not e.name.startswith(f".{MARKER}")
+                and not e.name.startswith(f"{TEMP_PREFIX}{MARKER}")
             ]
             if marker.is_file():  # another process finished creating it since we looked
                 self._check_marker(marker)
@@ -131,9 +131,8 @@ class EmbeddedStore(ArtifactStore):
                     "choose an empty or new directory"
                 )
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".{MARKER}.{os.getpid()}.{secrets.token_hex(4)}"
-        tmp.write_text(json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION}) + "\n")
-        os.replace(tmp, marker)
+        marker_text = json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION}) + "\n"
+        write_atomically(marker, marker_text.encode())
 
     @contextlib.contextmanager
     def _locked(self, *, exclusive: bool) -> Iterator[None]:
@@ -253,12 +252,9 @@ class EmbeddedStore(ArtifactStore):
         path = self._pin_path(cid)
         if path.exists():
             return
-        tmp = self._pins / f".tmp-{os.getpid()}-{secrets.token_hex(8)}"
         try:
-            tmp.touch()
-            os.replace(tmp, path)
+            write_atomically(path, b"")
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise StoreError(f"cannot record the pin of {cid} in {self._pins}: {exc}") from exc
         if self._blocks.fsync:
             fsync_directory(self._pins)
@@ -321,7 +317,7 @@ class EmbeddedStore(ArtifactStore):
             for tmp in list(self._blocks.temp_files()):
                 tmp.unlink(missing_ok=True)
                 temps += 1
-            for tmp in self._pins.glob(".tmp-*"):
+            for tmp in self._pins.glob(TEMP_PREFIX + "*"):
                 tmp.unlink(missing_ok=True)
         return GcReport(removed, removed_bytes, temps, kept)
 

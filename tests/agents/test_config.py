@@ -62,6 +62,14 @@ def test_every_setting_has_an_env_var_that_works(tmp_path: Path) -> None:
     assert load_config(None, env={"VERITRAIN_STORE_SOMETHING": "x"}).store.location is None
 
 
+def test_the_store_location_has_one_variable() -> None:
+    # The variable every store command reads is the agents' setting too.
+    assert env_name("store.location") == "VERITRAIN_STORE"
+    assert load_config(None, env={"VERITRAIN_STORE": "/srv/s"}).store.location == "/srv/s"
+    with pytest.raises(ConfigError, match="VERITRAIN_STORE_LOCATION is not read"):
+        load_config(None, env={"VERITRAIN_STORE_LOCATION": "/srv/s"})
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from agents.commitment import Digest, Root
 from agents.node.config import SolverPolicy, VerifierPolicy
 from agents.roles import solver, submitter, verifier
+from agents.roles.jobs import (
+    JobResult,
+    ProfileResult,
+    ReplayJob,
+    ReplayResult,
+    TrainJob,
+    TrainResult,
+)
 from agents.roles.situation import Action, PoolParameters, Send, Situation, SpecFacts, WorkState
 from agents.roles.tasks import TaskView, TimelineEntry
 
@@ -32,9 +42,13 @@ def task(task_id: int = 1, status: str = "Open", **fields: Any) -> TaskView:
         "bounty": 1000,
         "deadline": NOW + 100,
         "spec_cid": "QmSpec",
-        "spec_hash": "0x" + "11" * 32,
+        "spec_hash": Digest.parse("0x" + "11" * 32),
         "timeline": [TimelineEntry(7, 0, "X", {}, "0x")],
     }
+    if status not in ("Submitted", "Open", "Training"):  # a proof was committed
+        base.update(proof_cid="QmProof", checkpoint_root=Root.parse(ROOT))
+    if isinstance(fields.get("randomness"), str):
+        fields["randomness"] = Digest.parse(fields["randomness"])
     base.update(fields)
     return TaskView(task_id=task_id, status=status, **base)
 
@@ -61,7 +75,7 @@ class Case:
             params=PARAMS,
             specs=self.specs,
             margin=1,
-            secret_hash=lambda t, r: f"0x{t:02x}{r:02x}" + "00" * 30,
+            secret_hash=lambda t, r: Digest(bytes([t, r]) + bytes(30)),
         )
 
 
@@ -77,7 +91,17 @@ def show(actions: list[Action]) -> list[str]:
     return out
 
 
-def done(key: str, **result: Any) -> dict[str, WorkState]:
+def done(key: str, **fields: Any) -> dict[str, WorkState]:
+    kind = key.split("/")[0]
+    result: JobResult
+    if kind == "train":
+        root = Root.parse(fields["checkpoint_root"])
+        result = TrainResult(fields["proof_cid"], root, fields["segments"])
+    elif kind == "replay":
+        root = Root.parse(fields["trace_roots_root"])
+        result = ReplayResult(tuple(fields["distances"]), root, fields.get("verdict", "pass"))
+    else:
+        result = ProfileResult(fields["threshold"], fields["profile_cid"], tau=0.0)
     return {key: WorkState(key, "done", result)}
 
 
@@ -231,7 +255,23 @@ def test_training_inputs_carry_the_adversary_setting() -> None:
     case = Case("", [task(status="Training", solver=ME)], [])
     (start,) = solver.decide(case.situation(), SolverPolicy(adversary="fake-half"))
     assert not isinstance(start, Send)
-    assert start.inputs["adversary"] == "fake-half" and start.inputs["spec_cid"] == "QmSpec"
+    assert start.inputs == TrainJob(spec_cid="QmSpec", adversary="fake-half")
+
+
+def test_replay_inputs_come_from_the_view() -> None:
+    view = task(
+        status="Verifying", solver=OTHER, verifier=ME, randomness=ROOT, segments=20, threshold=123
+    )
+    (start,) = verifier.decide(Case("", [view], []).situation(), VerifierPolicy())
+    assert not isinstance(start, Send)
+    assert start.inputs == ReplayJob(
+        spec_cid="QmSpec",
+        proof_cid="QmProof",
+        checkpoint_root=Root.parse(ROOT),
+        randomness=Digest.parse(ROOT),
+        samples=5,  # the pool's segmentsToSample, fewer than the 20 segments
+        threshold=123,
+    )
 
 
 VERIFIER_CASES = [
@@ -384,3 +424,54 @@ SUBMITTER_CASES = [
 @pytest.mark.parametrize("case", SUBMITTER_CASES, ids=lambda c: c.name)
 def test_submitter(case: Case) -> None:
     assert show(submitter.decide(case.situation())) == case.expected
+
+
+# Who triggers a timeout, by the state whose deadline passed and the role the agent holds
+# (the table of agents.roles.deadlines, written out here): a party triggers it only if the
+# timeout pays it or frees its stake, and never one that penalises it.
+TIMEOUT_TABLE = {
+    "Submitted": {"submitter": True, "profiler": True},
+    "Open": {"submitter": True, "profiler": True},
+    "Training": {"submitter": True, "profiler": True, "solver": False},
+    "Committed": {"submitter": True, "profiler": True, "solver": True},
+    "Verifying": {"submitter": True, "profiler": True, "solver": True, "verifier": False},
+}
+ROWS = [
+    (status, role, sends)
+    for status, roles in TIMEOUT_TABLE.items()
+    for role, sends in roles.items()
+]
+
+
+@pytest.mark.parametrize(("status", "role", "sends"), ROWS)
+def test_every_timeout_gainer_row(status: str, role: str, sends: bool) -> None:
+    from agents.roles.deadlines import deadline_actions
+
+    parties = {"submitter": OTHER, "solver": None, "verifier": None, "profiler": None}
+    if status in ("Training", "Committed", "Verifying"):
+        parties["solver"] = OTHER
+    if status == "Verifying":
+        parties["verifier"] = OTHER
+    parties[role] = ME
+    view = task(status=status, deadline=NOW - 5, verification_round=2, **parties)
+    actions = deadline_actions(Case("", [view], []).situation())
+    expected = [f"send timeout/1/{status}/2 timeout(1,)"] if sends else []
+    assert show(actions) == expected
+    # In time, nobody moves the task on.
+    on_time = task(status=status, deadline=NOW + 5, **parties)
+    assert deadline_actions(Case("", [on_time], []).situation()) == []
+
+
+def test_no_role_no_timeout() -> None:
+    from agents.roles.deadlines import deadline_actions
+
+    view = task(status="Open", deadline=NOW - 5, submitter=OTHER)
+    assert deadline_actions(Case("", [view], []).situation()) == []
+
+
+def test_a_fractional_deadline_margin_is_kept() -> None:
+    # chain.deadline_margin = 0.5: the deadline is acted on half a second after it passed.
+    view = task(status="Open", submitter=ME, deadline=NOW)
+    early = dataclasses.replace(Case("", [view], []).situation(), now=NOW + 0.4, margin=0.5)
+    late = dataclasses.replace(early, now=NOW + 0.6)
+    assert not early.expired(view) and late.expired(view)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.chain.abi import DecodedLog
+from agents.commitment import Digest
 from agents.roles.tasks import fold, fold_all
 
 SUBMITTER = "0x0000000000000000000000000000000000000051"
@@ -59,7 +60,7 @@ def test_a_whole_history_with_a_reopened_verification() -> None:
     assert view.mode == "tolerant" and view.threshold == 5 and view.profile_cid == "QmProf"
     assert view.verifier == OTHER_VERIFIER and view.verification_round == 1
     assert view.penalised == [(VERIFIER, 1000)]
-    assert view.distances == [0, 3, 9] and view.randomness == ROOT
+    assert view.distances == [0, 3, 9] and view.randomness == Digest.parse(ROOT)
     assert view.roles_of(VERIFIER) == ["profiler"]
     assert view.due_to(SUBMITTER) == 0 and view.has_withdrawn(SUBMITTER)
     assert view.due_to(OTHER_VERIFIER) == 1400 and view.due_to(VERIFIER) == 70

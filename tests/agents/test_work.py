@@ -1,118 +1,155 @@
-"""Chain-ready values from local work: binary32 patterns, the distances a report carries,
-and what examining a spec finds."""
+"""The agents' local jobs against a real store and real training: train, then replay a proof
+through every branch of the replay job; the warm-up; the work runner."""
 
 from __future__ import annotations
 
-import struct
 import threading
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from agents.learning.spec import load_spec
-from agents.roles.situation import PoolParameters
-from agents.roles.tasks import TaskView
-from agents.roles.work import (
-    UNREPLAYABLE,
-    Hardware,
-    WorkRunner,
-    _fit,
-    binary32_bits,
-    bits_to_float,
-    examine_spec,
-    warm_up,
-)
-from agents.store import open_store
+from agents.commitment import Digest, Root
+from agents.learning.cheats import replace_checkpoint
+from agents.learning.proof import decode_checkpoint, parse_manifest
+from agents.roles.hardware import Hardware
+from agents.roles.jobs import ProfileResult, ReplayJob, TrainJob, TrainResult
+from agents.roles.report import UNREPLAYABLE
+from agents.roles.runner import WorkRunner
+from agents.roles.work import replay_job, train_job, warm_up
+from agents.store import ArtifactStore, open_store
+from tests.learning.conftest import real_spec
 
-TINY = Path(__file__).resolve().parents[1] / "e2e" / "tiny.yaml"
-PARAMS = PoolParameters(
-    solver_stake_bps=20_000,
-    verifier_stake_bps=10_000,
-    profiler_stake_bps=5_000,
-    segments_to_sample=5,
-)
+CPU = Hardware(device="cpu", threads=1)
+RANDOMNESS = Digest(bytes(range(32)))
 
 
-@pytest.mark.parametrize(
-    "value", [0.0, -0.0, 1.0, 1e-3, 3.4028234663852886e38, 1e-45, 0.1, 123456.789]
-)
-def test_binary32_bits_round_to_nearest(value: float) -> None:
-    expected = int(np.float32(value).view(np.uint32))
-    assert binary32_bits(value) == expected
-    assert bits_to_float(expected) == float(np.float32(value))
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[ArtifactStore, str, TrainResult]:
+    """A tiny exact-mode task trained by the solver's job into a store of its own."""
+    root = tmp_path_factory.mktemp("work")
+    store = open_store(root / "store")
+    spec = real_spec(
+        steps=12,
+        checkpoint_interval=4,
+        verification={"segments": 2, "tolerance": "exact"},
+    )
+    spec_cid = store.put_bytes(spec.canonical_bytes())
+    result = train_job(store, TrainJob(spec_cid=spec_cid), root / "work", CPU)
+    return store, spec_cid, result
 
 
-def test_binary32_bits_of_specials() -> None:
-    assert binary32_bits(float("inf")) == UNREPLAYABLE
-    assert binary32_bits(float("nan")) == 0x7FC00000
-    assert binary32_bits(1e39) == UNREPLAYABLE  # overflows binary32
-    assert struct.unpack("<f", UNREPLAYABLE.to_bytes(4, "little"))[0] == float("inf")
-
-
-ONE, TWO, THREE = (binary32_bits(v) for v in (1.0, 2.0, 3.0))
-
-
-@pytest.mark.parametrize(
-    ("distances", "expected", "fitted"),
-    [
-        ([ONE, TWO, THREE], 3, [ONE, TWO, THREE]),
-        ([THREE, ONE, TWO, ONE], 3, [THREE, ONE, TWO]),  # more than the pool takes: worst kept
-        ([ONE, TWO, ONE, THREE], 2, [ONE, THREE]),
-        ([TWO], 3, [TWO, TWO, TWO]),  # fewer: padded with the worst
-        ([], 2, [UNREPLAYABLE, UNREPLAYABLE]),
-    ],
-)
-def test_reports_carry_exactly_the_pools_count_and_keep_the_worst(
-    distances: list[int], expected: int, fitted: list[int]
-) -> None:
-    out = _fit(distances, expected)
-    assert out == fitted
-    if distances:
-        assert max(map(bits_to_float, out)) == max(map(bits_to_float, distances))
-
-
-def _view(spec_cid: str, spec_hash: str, mode: str = "tolerant") -> TaskView:
-    return TaskView(task_id=1, status="Open", mode=mode, spec_cid=spec_cid, spec_hash=spec_hash)
-
-
-def test_examine_spec(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "store")
-    spec = load_spec(TINY)
-    cid = store.put_bytes(spec.canonical_bytes())
-    good_hash = "0x" + spec.spec_hash().hex()
-    facts = examine_spec(store, _view(cid, good_hash), PARAMS)
-    assert facts.problem is None and facts.segments == 10 and facts.steps == 200
-    assert facts.ops > 0 and not facts.exact
-    problems = {
-        "hash": examine_spec(store, _view(cid, "0x" + "00" * 32), PARAMS).problem,
-        "mode": examine_spec(store, _view(cid, good_hash, "exact"), PARAMS).problem,
-        "count": examine_spec(
-            store, _view(cid, good_hash), PoolParameters(1, 1, 1, segments_to_sample=4)
-        ).problem,
-        "missing": examine_spec(
-            store, _view("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", good_hash), PARAMS
-        ).problem,
+def _job(trained: tuple[ArtifactStore, str, TrainResult], **changes: Any) -> ReplayJob:
+    _store, spec_cid, result = trained
+    fields: dict[str, Any] = {
+        "spec_cid": spec_cid,
+        "proof_cid": result.proof_cid,
+        "checkpoint_root": result.checkpoint_root,
+        "randomness": RANDOMNESS,
+        "samples": 2,
+        "threshold": 0,
     }
-    assert "does not hash to the spec hash" in str(problems["hash"])
-    assert "exact on chain" in str(problems["mode"])
-    assert "the pool expects 4 distances" in str(problems["count"])
-    assert "unreadable" in str(problems["missing"])
+    fields.update(changes)
+    return ReplayJob(**fields)
+
+
+def test_training_stores_a_proof_that_commits_to_its_checkpoints(
+    trained: tuple[ArtifactStore, str, TrainResult],
+) -> None:
+    store, _spec_cid, result = trained
+    manifest = parse_manifest(store.get_bytes(result.proof_cid))
+    assert result.segments == 3 == len(manifest.segments)
+    assert result.checkpoint_root == Root.parse(manifest.checkpoint_root)
+
+
+def test_an_honest_proof_passes_with_zero_distances(
+    trained: tuple[ArtifactStore, str, TrainResult],
+) -> None:
+    store = trained[0]
+    report = replay_job(store, _job(trained), CPU)
+    assert report.verdict == "pass" and report.reasons == ()
+    assert report.distances == (0, 0)
+
+
+def test_an_unparseable_manifest_fails_every_segment(
+    trained: tuple[ArtifactStore, str, TrainResult],
+) -> None:
+    store = trained[0]
+    garbage = store.put_bytes(b"{not a manifest")
+    report = replay_job(store, _job(trained, proof_cid=garbage), CPU)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE, UNREPLAYABLE)
+    assert report.reasons and f"proof {garbage}" in report.reasons[0]
+
+
+def test_a_proof_cid_that_is_no_cid_fails_every_segment(
+    trained: tuple[ArtifactStore, str, TrainResult],
+) -> None:
+    store = trained[0]
+    report = replay_job(store, _job(trained, proof_cid="not-a-cid"), CPU)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE, UNREPLAYABLE)
+
+
+def test_a_checkpoint_root_other_than_the_committed_one_fails(
+    trained: tuple[ArtifactStore, str, TrainResult],
+) -> None:
+    store = trained[0]
+    report = replay_job(store, _job(trained, checkpoint_root=Root(bytes(31) + b"\x01")), CPU)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE, UNREPLAYABLE)
+    assert "not the one committed on chain" in report.reasons[0]
+
+
+def test_a_rejection_before_replay_fails_every_segment(
+    trained: tuple[ArtifactStore, str, TrainResult],
+) -> None:
+    store, _spec_cid, result = trained
+    manifest = parse_manifest(store.get_bytes(result.proof_cid))
+    start = dict(decode_checkpoint(store.get_bytes(manifest.checkpoints[0].cid), "checkpoint 0"))
+    name = next(n for n in start if n.startswith("param/"))
+    start[name] = start[name] + 1  # checkpoint 0 is no longer the seed's initialization
+    forged = replace_checkpoint(store, manifest, 0, start)
+    cid = store.put_json(forged.to_json())
+    job = _job(trained, proof_cid=cid, checkpoint_root=Root.parse(forged.checkpoint_root))
+    report = replay_job(store, job, CPU)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE, UNREPLAYABLE)
+    assert "initialization" in report.reasons[0]
+
+
+def test_a_forged_segment_fails_with_a_positive_distance(
+    trained: tuple[ArtifactStore, str, TrainResult],
+) -> None:
+    store, _spec_cid, result = trained
+    manifest = parse_manifest(store.get_bytes(result.proof_cid))
+    # Every segment's end is forged, so whichever are sampled fail.
+    forged = manifest
+    for index in range(1, len(manifest.checkpoints)):
+        entry = forged.checkpoints[index]
+        state = dict(decode_checkpoint(store.get_bytes(entry.cid), f"checkpoint {index}"))
+        name = next(n for n in state if n.startswith("param/"))
+        state[name] = state[name] * 1.5
+        forged = replace_checkpoint(store, forged, index, state)
+    cid = store.put_json(forged.to_json())
+    job = _job(trained, proof_cid=cid, checkpoint_root=Root.parse(forged.checkpoint_root))
+    report = replay_job(store, job, CPU)
+    assert report.verdict == "fail"
+    assert all(d > 0 for d in report.distances)
 
 
 def test_warm_up_runs_the_exact_engine_traced_and_untraced_to_one_state() -> None:
     # A verifier's warm-up replays traced as well; tracing never changes the arithmetic.
-    untraced, traced = warm_up(Hardware(device="cpu", threads=1), trace=True)
+    untraced, traced = warm_up(CPU, trace=True)
     assert len(untraced) == 32 and untraced == traced
-    assert warm_up(Hardware(device="cpu", threads=1), trace=False) == [untraced]
+    assert warm_up(CPU, trace=False) == [untraced]
 
 
-@pytest.mark.parametrize(
-    ("job", "status"),
-    [(lambda: {"x": 1}, "done"), (lambda: 1 / 0, "failed")],
-    ids=["done", "crashed"],
-)
+def _result() -> ProfileResult:
+    return ProfileResult(threshold=1, profile_cid="Qm", tau=1.0)
+
+
+def _crash() -> ProfileResult:
+    raise ZeroDivisionError("a bug")
+
+
+@pytest.mark.parametrize(("job", "status"), [(_result, "done"), (_crash, "failed")])
 def test_work_runner_calls_back_once_the_state_is_final(job: Any, status: str) -> None:
     # The agent's loop wakes on this callback instead of waiting out its poll interval.
     finished = threading.Event()
@@ -124,3 +161,44 @@ def test_work_runner_calls_back_once_the_state_is_final(job: Any, status: str) -
     assert finished.wait(10.0)
     assert seen == [status]
     assert runner.running() == []
+    state = runner.states()["k"]
+    assert (
+        (state.result == _result()) if status == "done" else "ZeroDivisionError" in str(state.error)
+    )
+
+
+def test_work_runner_runs_a_key_once_at_a_time() -> None:
+    release = threading.Event()
+    calls: list[int] = []
+
+    def job() -> ProfileResult:
+        calls.append(1)
+        release.wait(10.0)
+        return _result()
+
+    runner = WorkRunner()
+    runner.start("k", job)
+    runner.start("k", job)  # already running: ignored
+    assert runner.running() == ["k"]
+    release.set()
+    for _ in range(200):
+        if not runner.running():
+            break
+        threading.Event().wait(0.01)
+    assert calls == [1]
+    runner.forget("k")
+    assert runner.states() == {}
+
+
+def test_workdir_is_where_training_resumes(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "store")
+    spec = real_spec(steps=8, checkpoint_interval=4, verification={"segments": 2})
+    spec_cid = store.put_bytes(spec.canonical_bytes())
+    first = train_job(store, TrainJob(spec_cid=spec_cid), tmp_path / "w", CPU)
+    assert (tmp_path / "w" / "journal.json").exists()
+    seen: list[int] = []
+    again = train_job(
+        store, TrainJob(spec_cid=spec_cid), tmp_path / "w", CPU, lambda d, t: seen.append(d)
+    )
+    assert again == first
+    assert seen == [8]  # resumed at the end: nothing trained again

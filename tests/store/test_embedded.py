@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from agents.errors import ConfigError
+from agents.files import TEMP_PREFIX
 from agents.store import (
     AddOptions,
     CorruptBlockError,
@@ -298,6 +299,6 @@ def test_store_being_created_by_another_process_is_not_foreign(tmp_path: Path) -
     # What another process leaves between creating the directory and its marker.
     root = tmp_path / "new"
     (root / "blocks").mkdir(parents=True)
-    (root / ".veritrain-store.json.4242.cafe").write_text("{}")
+    (root / f"{TEMP_PREFIX}veritrain-store.json.4242.1.cafe").write_text("{}")
     store = EmbeddedStore(root)
     assert store.get_bytes(store.put_bytes(b"x")) == b"x"

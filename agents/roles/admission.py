@@ -1,0 +1,90 @@
+"""Spec admission: what an agent checks about a task's spec before it stakes anything on it.
+
+``examine_spec`` turns a task's spec into ``SpecFacts`` (its size for pricing, or
+the problem that makes it unusable); decisions never claim, profile or verify a
+task whose facts name a problem. ``check_submittable`` is the submitter's side:
+whether the pool would get a verifiable task from a spec. ``should_examine`` says
+when a spec is looked at (again).
+"""
+
+from __future__ import annotations
+
+from agents.errors import VeritrainError
+from agents.learning.opcount import op_count
+from agents.learning.spec import TaskSpec, spec_from_bytes
+from agents.roles.situation import PoolParameters, SpecFacts
+from agents.roles.tasks import TaskView
+from agents.store import ArtifactStore
+
+# A spec that could not be used (not yet in the store, say) is examined again after this long.
+SPEC_RETRY_S = 15.0
+# The states in which a task's spec matters to some role's next decision.
+EXAMINED_IN = ("Submitted", "Open", "Committed")
+
+
+def should_examine(view: TaskView, known: SpecFacts | None, examined_at: float, now: float) -> bool:
+    """Whether to examine the spec of ``view`` now: never examined, or found unusable at
+    ``examined_at`` and ``SPEC_RETRY_S`` have passed since (monotonic seconds). A usable
+    spec is not examined again; tasks past the states in ``EXAMINED_IN`` need no facts."""
+    if view.status not in EXAMINED_IN or view.final:
+        return False
+    if known is None:
+        return True
+    return known.problem is not None and now - examined_at >= SPEC_RETRY_S
+
+
+def examine_spec(store: ArtifactStore, view: TaskView, params: PoolParameters) -> SpecFacts:
+    """What the spec of ``view`` asks for, or why it cannot be worked on.
+
+    Checks that the spec artifact exists and hashes to the spec hash on chain,
+    parses, matches the task's mode, can be trained here (its dataset and any
+    parent model are available), and selects as many segments as the pool
+    expects distances for.
+    """
+    if view.spec_cid is None:
+        return SpecFacts(problem="no spec CID")
+    try:
+        data = store.get_bytes(view.spec_cid)
+    except VeritrainError as exc:
+        return SpecFacts(problem=f"spec {view.spec_cid} unreadable: {exc}")
+    try:
+        spec = spec_from_bytes(data, f"spec {view.spec_cid}")
+    except VeritrainError as exc:
+        return SpecFacts(problem=str(exc))
+    if view.spec_hash is None or spec.spec_hash() != bytes(view.spec_hash):
+        return SpecFacts(problem="the spec does not hash to the spec hash on chain")
+    exact = spec.verification.tolerance == "exact"
+    if exact != (view.mode == "exact"):
+        return SpecFacts(
+            problem=f"the task is {view.mode} on chain, the spec {spec.verification.tolerance}"
+        )
+    # Training needs the dataset (or the recipe to rebuild it) and any parent model: a task
+    # that cannot be trained must not be claimed, or the stake is lost at its deadline.
+    dataset = spec.dataset
+    if dataset.source is None and not store.has(dataset.cid):
+        return SpecFacts(problem=f"dataset {dataset.cid} is not in the store and has no source")
+    if spec.parent is not None and not store.has(spec.parent):
+        return SpecFacts(problem=f"parent model {spec.parent} is not in the store")
+    problem = check_submittable(spec, params)
+    if problem is not None:
+        return SpecFacts(problem=problem)
+    return SpecFacts(
+        ops=op_count(spec).task,
+        steps=spec.steps,
+        segments=spec.segment_count,
+        exact=exact,
+        problem=None,
+    )
+
+
+def check_submittable(spec: TaskSpec, params: PoolParameters) -> str | None:
+    """Why the pool would not get a verifiable task from ``spec`` (``None``: it would)."""
+    chosen = spec.verification.segments + spec.verification.top_updates
+    expected = params.sample_count(spec.segment_count)
+    if chosen != expected:
+        return (
+            f"the spec verifies {chosen} segments (verification.segments + top_updates), "
+            f"but this pool takes {expected} distances per report (segmentsToSample "
+            f"{params.segments_to_sample}); set verification.segments accordingly"
+        )
+    return None

@@ -1,0 +1,134 @@
+"""Local jobs as data: what a decision asks the runtime to compute, and what comes back.
+
+A decision starts a job with typed inputs (``TrainJob``, ``ReplayJob``,
+``ProfileJob``); the runtime runs it (``agents.roles.work``) and keeps its typed
+result (``TrainResult``, ``ReplayResult``, ``ProfileResult``) in the agent's
+database as JSON, so a restarted agent acts on the result it already has.
+Values the chain takes are kept as the chain spells them: roots as ``Root``,
+binary32 values as their ``uint32`` bit patterns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from agents.commitment import Digest, Root
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Train the task of ``spec_cid`` and store its proof (a solver's job)."""
+
+    kind: ClassVar[str] = "train"
+    spec_cid: str
+    # Devnet demonstrations only: fake half the segments (``agents.learning.cheats``).
+    adversary: Literal["fake-half"] | None = None
+
+
+@dataclass(frozen=True)
+class ReplayJob:
+    """Verify a committed proof against the chain's randomness and threshold."""
+
+    kind: ClassVar[str] = "replay"
+    spec_cid: str
+    proof_cid: str  # as committed: a string that is no CID is a reason to fail the proof
+    checkpoint_root: Root
+    randomness: Digest
+    samples: int  # distances the pool expects
+    threshold: int  # τ as binary32 bits (0 in exact mode)
+
+
+@dataclass(frozen=True)
+class ProfileJob:
+    """Measure honest drift and propose τ (a profiler's job)."""
+
+    kind: ClassVar[str] = "profile"
+    spec_cid: str
+    segments: int = 3
+
+
+JobInputs = TrainJob | ReplayJob | ProfileJob
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The stored proof: what the solver commits."""
+
+    proof_cid: str
+    checkpoint_root: Root
+    segments: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "train",
+            "proof_cid": self.proof_cid,
+            "checkpoint_root": self.checkpoint_root.chain,
+            "segments": self.segments,
+        }
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """A verifier's report: one binary32 distance per expected segment, the root over the
+    segments' trace roots, and the verdict with its reasons (for logs)."""
+
+    distances: tuple[int, ...]
+    trace_roots_root: Root
+    verdict: Literal["pass", "fail"]
+    reasons: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "replay",
+            "distances": list(self.distances),
+            "trace_roots_root": self.trace_roots_root.chain,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    """A profiler's threshold (binary32 bits) and its stored profile."""
+
+    threshold: int
+    profile_cid: str
+    tau: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "profile",
+            "threshold": self.threshold,
+            "profile_cid": self.profile_cid,
+            "tau": self.tau,
+        }
+
+
+JobResult = TrainResult | ReplayResult | ProfileResult
+
+
+def result_from_json(kind: str, data: dict[str, Any]) -> JobResult:
+    """A result stored by ``to_json`` for a job of ``kind`` (rows without their own ``kind``
+    field are read by the kind of their job)."""
+    kind = str(data.get("kind", kind))
+    if kind == "train":
+        return TrainResult(
+            proof_cid=str(data["proof_cid"]),
+            checkpoint_root=Root.parse(str(data["checkpoint_root"])),
+            segments=int(data["segments"]),
+        )
+    if kind == "replay":
+        return ReplayResult(
+            distances=tuple(int(d) for d in data["distances"]),
+            trace_roots_root=Root.parse(str(data["trace_roots_root"])),
+            verdict="pass" if data.get("verdict") == "pass" else "fail",
+            reasons=tuple(str(r) for r in data.get("reasons", ())),
+        )
+    if kind == "profile":
+        return ProfileResult(
+            threshold=int(data["threshold"]),
+            profile_cid=str(data["profile_cid"]),
+            tau=float(data["tau"]),
+        )
+    raise ValueError(f"unknown job kind {kind!r}")

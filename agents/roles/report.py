@@ -1,0 +1,102 @@
+"""A verifier's report as the chain takes it: pure encoding of a verdict.
+
+``reportVerification(task, distances, traceRootsRoot)`` takes exactly as many
+binary32 distances as the pool expects (``segmentsToSample`` capped by the
+segments) and a 32-byte root; the pool's verdict is Pass iff every distance's bit
+pattern is at most τ's. The encoding keeps that verdict equal to the verifier's:
+
+- each replayed segment reports ``segment_bits`` of its distance; a failing
+  segment whose distance would not exceed τ on chain is raised just above it;
+- a proof that could not be replayed at all (no manifest, wrong checkpoint root,
+  a check before replay failed) reports ``+inf`` for every segment;
+- a check that failed after some replays passed adds one ``+inf``;
+- ``fit`` cuts or pads to the expected count, always keeping the worst value;
+- the trace roots root is the Merkle root over the segments' trace roots (their
+  replayed state roots where the backend does not trace), or over the hashes of
+  the reasons when nothing was replayed; never all zero (the pool refuses that).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from agents.commitment import Root, merkle_root
+from agents.exact.float32 import (
+    POSITIVE_INFINITY_BITS,
+    SMALLEST_SUBNORMAL_BITS,
+    from_bits32,
+    to_bits,
+)
+from agents.learning.verifier import Verdict
+from agents.roles.jobs import ReplayResult
+
+UNREPLAYABLE = POSITIVE_INFINITY_BITS
+"""Reported for a segment that could not be replayed: above every threshold."""
+NO_TRACE = hashlib.sha256(b"veritrain/no-trace").digest()
+
+
+def segment_bits(distance: float, passed: bool, tau: float) -> int:
+    """The bit pattern a segment reports: its distance in binary32, raised just above τ
+    when the segment failed but its pattern would not exceed τ's on chain (the chain
+    compares patterns as integers)."""
+    bits = to_bits(distance)
+    limit = to_bits(tau)
+    if not passed and bits <= limit:
+        bits = max(limit + 1, SMALLEST_SUBNORMAL_BITS)
+    return bits
+
+
+def fit(distances: Sequence[int], expected: int) -> list[int]:
+    """Exactly ``expected`` values, in order, always keeping the worst (it decides the verdict).
+
+    More values than the pool takes: the first ``expected``, the last of them replaced by the
+    worst if it was cut. Fewer: padded with the worst (``+inf`` when there is none).
+    """
+    if not distances:
+        return [UNREPLAYABLE] * expected
+    worst = max(distances, key=from_bits32)
+    if len(distances) >= expected:
+        kept = list(distances[:expected])
+        if expected and worst not in kept:
+            kept[-1] = worst
+        return kept
+    return [*distances, *[worst] * (expected - len(distances))]
+
+
+def roots_root(roots: Sequence[bytes]) -> Root:
+    """The Merkle root over ``roots`` (``NO_TRACE`` where that would be all zero)."""
+    root = merkle_root(list(roots)) if roots else bytes(32)
+    return Root(NO_TRACE if root == bytes(32) else root)
+
+
+def unreplayable(reasons: Sequence[str], expected: int) -> ReplayResult:
+    """The report on a proof that was rejected before any replay."""
+    roots = [hashlib.sha256(r.encode()).digest() for r in reasons] or [bytes(32)]
+    return ReplayResult(
+        distances=(UNREPLAYABLE,) * expected,
+        trace_roots_root=roots_root(roots),
+        verdict="fail",
+        reasons=tuple(reasons),
+    )
+
+
+def encode_report(verdict: Verdict, expected: int, tau: float) -> ReplayResult:
+    """The report of a verification (see the module docstring)."""
+    if verdict.reasons and not verdict.segments:
+        return unreplayable(verdict.reasons, expected)
+    distances: list[int] = []
+    roots: list[bytes] = []
+    for segment in verdict.segments:
+        distances.append(segment_bits(segment.distance, segment.passed, tau))
+        roots.append(bytes.fromhex(segment.trace_root or segment.replay_root))
+    if verdict.reasons and all(s.passed for s in verdict.segments):
+        distances.append(UNREPLAYABLE)  # a check failed after the replays: the report fails
+    fitted = fit(distances, expected)
+    failed = bool(verdict.reasons) or any(d == UNREPLAYABLE for d in fitted)
+    return ReplayResult(
+        distances=tuple(fitted),
+        trace_roots_root=roots_root(roots),
+        verdict="fail" if failed else "pass",
+        reasons=tuple(verdict.reasons),
+    )

@@ -1,0 +1,80 @@
+"""Spec admission: what examining a spec finds, and when it is examined again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agents.commitment import Digest
+from agents.learning.spec import load_spec
+from agents.roles.admission import SPEC_RETRY_S, examine_spec, should_examine
+from agents.roles.situation import PoolParameters, SpecFacts
+from agents.roles.tasks import TaskView
+from agents.store import open_store
+
+TINY = Path(__file__).resolve().parents[1] / "e2e" / "tiny.yaml"
+PARAMS = PoolParameters(
+    solver_stake_bps=20_000,
+    verifier_stake_bps=10_000,
+    profiler_stake_bps=5_000,
+    segments_to_sample=5,
+)
+
+
+def _view(spec_cid: str, spec_hash: Digest, mode: str = "tolerant") -> TaskView:
+    return TaskView(task_id=1, status="Open", mode=mode, spec_cid=spec_cid, spec_hash=spec_hash)
+
+
+def test_examine_spec(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "store")
+    spec = load_spec(TINY)
+    cid = store.put_bytes(spec.canonical_bytes())
+    good_hash = Digest(spec.spec_hash())
+    facts = examine_spec(store, _view(cid, good_hash), PARAMS)
+    assert facts.problem is None and facts.segments == 10 and facts.steps == 200
+    assert facts.ops > 0 and not facts.exact
+    problems = {
+        "hash": examine_spec(store, _view(cid, Digest(bytes(32))), PARAMS).problem,
+        "mode": examine_spec(store, _view(cid, good_hash, "exact"), PARAMS).problem,
+        "count": examine_spec(
+            store, _view(cid, good_hash), PoolParameters(1, 1, 1, segments_to_sample=4)
+        ).problem,
+        "missing": examine_spec(
+            store, _view("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", good_hash), PARAMS
+        ).problem,
+        "no cid": examine_spec(store, _view("not a cid", good_hash), PARAMS).problem,
+        "garbage": examine_spec(store, _view(store.put_bytes(b"\xff"), good_hash), PARAMS).problem,
+    }
+    assert "does not hash to the spec hash" in str(problems["hash"])
+    assert "exact on chain" in str(problems["mode"])
+    assert "this pool takes 4 distances" in str(problems["count"])
+    assert "unreadable" in str(problems["missing"])
+    assert "unreadable" in str(problems["no cid"])
+    assert problems["garbage"] is not None
+
+
+BAD = SpecFacts(problem="not in the store yet")
+GOOD = SpecFacts(ops=1, steps=1, segments=1)
+
+
+@pytest.mark.parametrize(
+    ("status", "known", "age", "examine"),
+    [
+        ("Open", None, 0.0, True),
+        ("Submitted", None, 0.0, True),
+        ("Committed", None, 0.0, True),
+        ("Training", None, 0.0, False),  # a claimed task's spec was examined before claiming
+        ("Verifying", None, 0.0, False),
+        ("Settled", None, 0.0, False),
+        ("Open", GOOD, 10**6, False),  # a usable spec is never examined again
+        ("Open", BAD, SPEC_RETRY_S - 0.1, False),
+        ("Open", BAD, SPEC_RETRY_S, True),
+        ("Committed", BAD, 3 * SPEC_RETRY_S, True),
+    ],
+)
+def test_when_a_spec_is_examined(
+    status: str, known: SpecFacts | None, age: float, examine: bool
+) -> None:
+    view = TaskView(task_id=1, status=status)
+    assert should_examine(view, known, 100.0, 100.0 + age) is examine

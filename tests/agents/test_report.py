@@ -1,0 +1,148 @@
+"""The report encoding, driven by tables: binary32 patterns, the distances a report carries for
+every kind of verdict, and its trace roots root."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+import numpy as np
+import pytest
+
+from agents.commitment import Root, merkle_root
+from agents.exact.float32 import from_bits32, to_bits
+from agents.learning.verifier import SegmentVerdict, Verdict
+from agents.roles.report import NO_TRACE, UNREPLAYABLE, encode_report, fit, segment_bits
+
+INF = float("inf")
+
+
+@pytest.mark.parametrize(
+    "value", [0.0, -0.0, 1.0, 1e-3, 3.4028234663852886e38, 1e-45, 0.1, 123456.789, 2.0**-149]
+)
+def test_to_bits_rounds_to_nearest(value: float) -> None:
+    expected = int(np.float32(value).view(np.uint32))
+    assert to_bits(value) == expected
+    assert from_bits32(expected) == float(np.float32(value))
+
+
+def test_to_bits_of_specials() -> None:
+    assert to_bits(INF) == UNREPLAYABLE == 0x7F800000
+    assert to_bits(-INF) == 0xFF800000
+    assert to_bits(float("nan")) == 0x7FC00000
+    assert to_bits(1e39) == UNREPLAYABLE  # overflows binary32
+    assert to_bits(-1e39) == 0xFF800000
+    assert struct.unpack("<f", UNREPLAYABLE.to_bytes(4, "little"))[0] == INF
+    with pytest.raises(ValueError):
+        from_bits32(1 << 32)
+
+
+def test_codec_round_trips_random_patterns() -> None:
+    patterns = np.random.default_rng(0).integers(0, 1 << 32, 20_000, dtype=np.uint64)
+    for pattern in patterns:
+        value = from_bits32(int(pattern))
+        if value == value:  # NaNs become the canonical NaN
+            assert to_bits(value) == int(pattern)
+        else:
+            assert to_bits(value) == 0x7FC00000
+
+
+ONE, TWO, THREE = (to_bits(v) for v in (1.0, 2.0, 3.0))
+
+
+@pytest.mark.parametrize(
+    ("distances", "expected", "fitted"),
+    [
+        ([ONE, TWO, THREE], 3, [ONE, TWO, THREE]),
+        ([THREE, ONE, TWO, ONE], 3, [THREE, ONE, TWO]),  # more than the pool takes: worst kept
+        ([ONE, TWO, ONE, THREE], 2, [ONE, THREE]),
+        ([TWO], 3, [TWO, TWO, TWO]),  # fewer: padded with the worst
+        ([], 2, [UNREPLAYABLE, UNREPLAYABLE]),
+    ],
+)
+def test_reports_carry_exactly_the_pools_count_and_keep_the_worst(
+    distances: list[int], expected: int, fitted: list[int]
+) -> None:
+    out = fit(distances, expected)
+    assert out == fitted
+    if distances:
+        assert max(map(from_bits32, out)) == max(map(from_bits32, distances))
+
+
+@pytest.mark.parametrize(
+    ("distance", "passed", "tau", "bits"),
+    [
+        (0.0, True, 0.0, 0),
+        (1e-4, True, 1e-3, to_bits(1e-4)),
+        (0.5, False, 1e-3, to_bits(0.5)),
+        (INF, False, 0.0, UNREPLAYABLE),
+        # The rounding bump: a failing segment whose binary32 distance would not exceed τ.
+        (0.0, False, 0.0, 0x00000001),
+        (1e-3, False, 1e-3, to_bits(1e-3) + 1),
+        (1e-50, False, 0.0, 0x00000001),  # rounds to +0 in binary32
+    ],
+)
+def test_segment_bits(distance: float, passed: bool, tau: float, bits: int) -> None:
+    assert segment_bits(distance, passed, tau) == bits
+    # The chain's verdict (bits compared as integers) agrees with the segment's.
+    assert (bits <= to_bits(tau)) == passed
+
+
+def _segment(index: int, distance: float, passed: bool, trace: bytes | None) -> SegmentVerdict:
+    return SegmentVerdict(
+        index=index,
+        first_step=0,
+        sampled=True,
+        distance=distance,
+        distances={"param": distance},
+        claimed_root="aa" * 32,
+        replay_root="bb" * 32,
+        trace_root=None if trace is None else trace.hex(),
+        passed=passed,
+    )
+
+
+T1, T2 = hashlib.sha256(b"1").digest(), hashlib.sha256(b"2").digest()
+
+
+def test_a_passing_report() -> None:
+    verdict = Verdict(
+        1e-3, "exact", None, [0, 1], [_segment(0, 0.0, True, T1), _segment(1, 1e-4, True, T2)]
+    )
+    report = encode_report(verdict, 2, 1e-3)
+    assert report.verdict == "pass" and report.distances == (0, to_bits(1e-4))
+    assert report.trace_roots_root == Root(merkle_root([T1, T2]))
+
+
+def test_segments_without_a_trace_commit_their_replayed_state_root() -> None:
+    verdict = Verdict(0.0, "native", None, [0], [_segment(0, 0.0, True, None)])
+    report = encode_report(verdict, 1, 0.0)
+    assert report.trace_roots_root == Root(merkle_root([bytes.fromhex("bb" * 32)]))
+
+
+def test_a_failing_segment_is_raised_above_tau() -> None:
+    verdict = Verdict(0.0, "exact", None, [0], [_segment(0, 0.0, False, T1)])
+    verdict.reasons.append("segment 0: the replay's state root differs from the claim")
+    report = encode_report(verdict, 2, 0.0)
+    assert report.verdict == "fail" and report.distances == (1, 1)
+
+
+def test_a_reason_raised_after_passing_replays_fails_the_report() -> None:
+    verdict = Verdict(1e-3, "exact", None, [0], [_segment(0, 0.0, True, T1)])
+    verdict.reasons.append("batches of segment 1 are not the seed's data order")
+    report = encode_report(verdict, 2, 1e-3)
+    assert report.verdict == "fail" and report.distances == (0, UNREPLAYABLE)
+
+
+def test_a_rejection_before_any_replay() -> None:
+    reasons = ["checkpoint 0 is not the initialization the seed fixes"]
+    verdict = Verdict(0.0, "exact", None, reasons=list(reasons))
+    report = encode_report(verdict, 3, 0.0)
+    assert report.distances == (UNREPLAYABLE,) * 3 and report.verdict == "fail"
+    assert report.trace_roots_root == Root(hashlib.sha256(reasons[0].encode()).digest())
+    assert report.reasons == tuple(reasons)
+
+
+def test_the_trace_roots_root_is_never_zero() -> None:
+    verdict = Verdict(0.0, "exact", None, [0], [_segment(0, 0.0, True, bytes(32))])
+    assert encode_report(verdict, 1, 0.0).trace_roots_root == Root(NO_TRACE)
