@@ -197,9 +197,8 @@ def verify_command(
     try:
         manifest = parse_manifest(data, MANIFEST_NAME, limit=limit)
     except ProofError as exc:
-        fault = Fault("manifest", None, manifest_cid)
         rejected = input_rejection(
-            spec, replayer, str(exc), fault, tau=tau, manifest_cid=manifest_cid
+            spec, replayer, str(exc), Fault("manifest"), tau=tau, manifest_cid=manifest_cid
         )
         _verdict(rejected)
     _verdict(

@@ -206,7 +206,7 @@ class Verdict:
         return self
 
 
-class _Proof:
+class ProofReader:
     """Reads a proof's artifacts once each, bounded by the spec, checking each as it is read."""
 
     def __init__(self, task: Task, manifest: Manifest, store: ArtifactStore) -> None:
@@ -302,7 +302,7 @@ def _kind(exc: VeritrainError) -> FaultKind:
     )
 
 
-def _structure_reasons(task: Task, manifest: Manifest, spec_cid: str) -> list[str]:
+def structure_reasons(task: Task, manifest: Manifest, spec_cid: str) -> list[str]:
     spec = task.spec
     k, count = spec.checkpoint_interval, spec.segment_count
     reasons = []
@@ -356,7 +356,7 @@ def _unavailable(manifest: Manifest, store: ArtifactStore) -> tuple[str, Fault] 
     return reason + (f" ({why})" if why else ""), Fault("unavailable", first, cids[first])
 
 
-def _select(task: Task, proof: _Proof, randomness: bytes) -> tuple[list[int], list[int]]:
+def _select(task: Task, proof: ProofReader, randomness: bytes) -> tuple[list[int], list[int]]:
     """Sampled segments, then top-update segments (reading every checkpoint for the latter)."""
     spec = task.spec
     sampled = sample_segments(
@@ -404,7 +404,7 @@ def verify(
             f"{replayer.backend.describe()} cannot reproduce the state roots it commits to"
         )
     verdict = Verdict(tau, replayer.backend.describe(), manifest_cid)
-    structure = _structure_reasons(task, manifest, spec_cid)
+    structure = structure_reasons(task, manifest, spec_cid)
     if structure:
         for reason in structure:
             verdict.reject(reason, Fault("structure"))
@@ -412,7 +412,7 @@ def verify(
     unavailable = _unavailable(manifest, store)
     if unavailable is not None:
         return verdict.reject(*unavailable)
-    proof = _Proof(task, manifest, store)
+    proof = ProofReader(task, manifest, store)
     try:
         _check_ends(task, proof)
         sampled, extra = _select(task, proof, randomness)
@@ -464,13 +464,24 @@ def threshold(spec: TaskSpec, tau: float | None = None) -> float:
     return value
 
 
-def _check_ends(task: Task, proof: _Proof) -> None:
+def _check_ends(task: Task, proof: ProofReader) -> None:
+    check_initialization(task, proof)
+    proof.checkpoint(task.spec.segment_count)
+    check_final_model(task, proof)
+
+
+def check_initialization(task: Task, proof: ProofReader) -> None:
+    """Checkpoint 0 reads and is the seed's initialization."""
     first = proof.checkpoint(0)
     if state_root(first) != state_root(task.initial_state()):
         raise RejectionError(
             "checkpoint 0 is not the initialization the seed fixes",
             Fault("inconsistent", proof.checkpoint_position(0), proof.manifest.checkpoints[0].cid),
         )
+
+
+def check_final_model(task: Task, proof: ProofReader) -> None:
+    """The last checkpoint reads, and the final model is its parameters."""
     last = proof.checkpoint(task.spec.segment_count)
     model = proof.final_model()
     if state_root(model) != state_root(parameters(last)):
@@ -482,7 +493,7 @@ def _check_ends(task: Task, proof: _Proof) -> None:
 
 def _replay_segment(
     task: Task,
-    proof: _Proof,
+    proof: ProofReader,
     replayer: Replayer,
     index: int,
     sampled: bool,

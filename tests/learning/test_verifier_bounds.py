@@ -10,6 +10,7 @@ verifier allocate no more than an honest one does plus one artifact's room.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import struct
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -30,7 +31,10 @@ from agents.learning.solver import train
 from agents.learning.tensorfile import TensorFileError, decode
 from agents.learning.verifier import Replayer, Verdict, verify
 from agents.store import AddOptions, ArtifactStore, BackendError, InvalidCIDError
+from agents.store.cid import CID, DAG_PB, RAW
+from agents.store.dagpb import encode_node
 from agents.store.embedded import EmbeddedStore
+from agents.store.unixfs import encode_inner
 from tests.learning.conftest import Workspace
 
 RANDOMNESS = bytes(range(32))
@@ -202,6 +206,34 @@ def test_a_dag_too_deep_to_walk_is_the_proofs_fault(workspace: Workspace, honest
     verdict = check(workspace, honest, Relay(workspace.store, {cid: RecursionError()}))
     assert not verdict.passed and verdict.fault is not None
     assert (verdict.fault.kind, verdict.fault.position, verdict.fault.cid) == ("malformed", 2, cid)
+
+
+def test_a_deep_dag_in_a_real_store_is_the_proofs_fault(
+    workspace: Workspace, honest: Manifest, tmp_path: Path
+) -> None:
+    """Blocks put straight into the store, as a peer could serve them: a file DAG 5,000
+    links deep, too deep for the store's reader to walk."""
+    store = EmbeddedStore(tmp_path / "store", fsync=False)
+    for cid in honest.cids():
+        store.put_bytes(workspace.store.get_bytes(cid))
+    leaf = b"a leaf"
+    child = CID(1, RAW, hashlib.sha256(leaf).digest())
+    store._blocks.put(child, [leaf])
+    size = len(leaf)
+    for _ in range(5000):
+        block = encode_node([(child.to_bytes(), size)], encode_inner(len(leaf), [len(leaf)]))
+        child = CID(0, DAG_PB, hashlib.sha256(block).digest())
+        store._blocks.put(child, [block])
+        size += len(block)
+    deep = str(child)
+    assert store.has(deep)
+    crafted = honest.model_copy(update={"final_model": deep})
+    verdict = check(workspace, crafted, store)
+    assert verdict.fault is not None and (verdict.fault.kind, verdict.fault.position) == (
+        "malformed",
+        1,
+    )
+    assert "nested too deeply" in verdict.reasons[0]
 
 
 def test_a_cid_the_store_cannot_parse_is_unavailable(
