@@ -50,7 +50,7 @@ from agents.store import (
     cid_of_bytes,
 )
 
-FORMAT = "veritrain-proof/1"
+FORMAT: Literal["veritrain-proof/1"] = "veritrain-proof/1"
 CHECKPOINT_FORMAT = "veritrain-checkpoint/1"
 BATCHES_FORMAT = "veritrain-batches/1"
 MODEL_FORMAT = "veritrain-model/1"
