@@ -33,6 +33,23 @@ from agents.exact.trace import Attribute, Op, OpRecord, SegmentTrace, StepTrace
 Scalar = float | int | np.floating
 
 
+class StepScalar(float):
+    """An immediate that the task's schedule gives each step its own value of (the learning
+    rate, Adam's step size and bias correction): number ``index`` of the step's scalars.
+
+    It is recorded as any immediate is (its binary32 value in the op record); a tracer is
+    also told which attribute holds it, so that the task's program (``agents.dispute``) can
+    say "scalar ``index`` of the step" where a record has the value.
+    """
+
+    index: int
+
+    def __new__(cls, value: Scalar, index: int) -> StepScalar:
+        scalar = super().__new__(cls, float(np.float32(value)))
+        scalar.index = index
+        return scalar
+
+
 _SCALARS = (float, int, np.floating, np.integer)
 
 
@@ -52,7 +69,8 @@ _HASHER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefi
 _OUTSTANDING = 4
 
 # A record before its roots are known: op, attributes, numbers of the input arrays and of
-# the output array (-1 for a STATE record, whose output is the Merkle root of its inputs).
+# the output array (-1 for a STATE record, whose output is the Merkle root over the roots of
+# the arrays numbered as its inputs, and which lists no inputs of its own).
 _Pending = tuple[Op, tuple[Attribute, ...], tuple[int, ...], int]
 
 
@@ -118,15 +136,21 @@ class Tracer:
         return root
 
     def record(
-        self, op: Op, attributes: Sequence[Attribute], inputs: Sequence[Array], output: Array
+        self,
+        op: Op,
+        attributes: Sequence[Attribute],
+        inputs: Sequence[Array],
+        output: Array,
+        scalars: Mapping[int, int] | None = None,
     ) -> None:
-        """Append the record of one executed operation."""
+        """Append the record of one executed operation. ``scalars`` maps the position of an
+        attribute that is a ``StepScalar`` to its index (a plain tracer needs none of it)."""
         numbers = tuple([self._number(value) for value in inputs])
         self._open.append((op, tuple(attributes), numbers, self._number(output)))
 
     def record_state(self, arrays: Sequence[Array]) -> None:
-        """Append the ``STATE`` record closing a step: its inputs are the state's tensors
-        in name order, its output their state root."""
+        """Append the ``STATE`` record closing a step: its output is the state root over the
+        state's tensors in name order; the record lists no inputs (docs/exact.md, "Traces")."""
         numbers = tuple([self._number(value) for value in arrays])
         self._open.append((Op.STATE, (), numbers, -1))
 
@@ -186,8 +210,9 @@ class Tracer:
     def _materialize(self, pending: _Pending) -> OpRecord:
         op, attributes, inputs, output = pending
         roots = tuple([self._root_of(number) for number in inputs])
-        root = merkle_root(roots) if output < 0 else self._root_of(output)
-        return OpRecord(op, attributes, roots, root)
+        if output < 0:
+            return OpRecord(op, attributes, (), merkle_root(roots))
+        return OpRecord(op, attributes, roots, self._root_of(output))
 
     def _root_of(self, number: int) -> bytes:
         root = self._roots[number]
@@ -251,11 +276,14 @@ class ExactOps:
         attributes: list[Attribute] = []
         inputs: list[Array] = []
         values: list[Any] = []
+        scalars: dict[int, int] = {}
         for slot, operand in enumerate(operands):
             if _is_scalar(operand):
                 imm = np.float32(operand)
                 attributes += [slot, imm]
                 values.append(imm)
+                if isinstance(operand, StepScalar):
+                    scalars[len(attributes) - 1] = operand.index
             else:
                 inputs.append(operand)
                 values.append(operand)
@@ -271,7 +299,7 @@ class ExactOps:
                 raise ExactError(f"{op.name.lower()}: shapes {shapes} do not broadcast") from exc
         out = fn(*values)
         if self.tracer is not None:
-            self.tracer.record(op, attributes, inputs, out)
+            self.tracer.record(op, attributes, inputs, out, scalars or None)
         return out
 
     def add(self, a: Any, b: Any) -> Array:

@@ -12,7 +12,8 @@ Per op (``OpSpec``):
 - ``name``: its name (the ``ExactOps`` method and, but for ``state``, the
   ``Kernels`` method);
 - ``operands``: the names of its operands in slot order; ``arity`` is their
-  number (``None`` for ``state``, whose inputs are the state's tensors, any number);
+  number (``None`` for ``state``, whose record lists no inputs: its output is the
+  state root over the state's tensors, any number of them);
 - ``immediates``: whether an operand may be a float32 constant instead of a
   tensor, recorded as the attribute pair ``(slot, value)`` and left out of the
   inputs (at least one operand stays a tensor);
@@ -258,6 +259,8 @@ def attribute_problems(op: Op | int, attributes: Sequence[Any], inputs: int) -> 
             )
     elif spec.arity is not None and inputs != spec.arity:
         problems.append(f"{spec.name}: {inputs} inputs, the op takes {spec.arity}")
+    elif spec.op is Op.STATE and inputs != 0:
+        problems.append(f"state: {inputs} inputs, a STATE record lists none")
     return problems
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.exact.kernels import Array
-from agents.exact.ops import ExactOps
+from agents.exact.ops import ExactOps, Scalar
 
 F32 = np.float32
 
@@ -46,8 +46,8 @@ def pow32(base: np.float32, exponent: int) -> np.float32:
 class AdamScalars:
     """The host-side binary32 scalars of one Adam step."""
 
-    step_size: np.float32
-    bc2_sqrt: np.float32
+    step_size: Scalar
+    bc2_sqrt: Scalar
 
 
 def adam_scalars(lr: np.float32, beta1: np.float32, beta2: np.float32, t: int) -> AdamScalars:
@@ -63,7 +63,7 @@ def sgd_update(
     grad: Array,
     momentum_buffer: Array | None,
     *,
-    lr: np.float32,
+    lr: Scalar,
     momentum: np.float32,
     weight_decay: np.float32,
 ) -> tuple[Array, Array | None]:

@@ -11,7 +11,8 @@ An **op record** is the byte string::
 
 Its hash is ``sha256(record)``. A **step root** is ``merkle_root`` over the
 record hashes of one training step in execution order (the step's last record
-is a ``STATE`` record whose output is the state root after the step); a
+is a ``STATE`` record: no attributes, no inputs listed, and the state root after
+the step as its output); a
 **segment trace root** is ``merkle_root`` over the step roots of the segment
 followed by the root of the distance computation (PROTOCOL.md §3). Tensors
 that hold integers (indices, labels) are committed as float32 tensors of those

@@ -165,8 +165,9 @@ def test_example_traces_fit_the_table(name: str) -> None:
         (Op.FULL, (F32(1), 2, 2), 0, None),
         (Op.FULL, (2, 2), 0, "not f32"),
         (Op.COL2IM, (3, 1, 1, 1, 2, 4), 1, "attributes"),
-        (Op.STATE, (), 7, None),
-        (Op.STATE, (0,), 7, "attributes"),
+        (Op.STATE, (), 0, None),
+        (Op.STATE, (), 7, "lists none"),
+        (Op.STATE, (0,), 0, "attributes"),
     ],
 )
 def test_attribute_problems(

@@ -49,7 +49,7 @@ def test_records_and_traces_round_trip() -> None:
         OpRecord(Op.MATMUL_NT, (), (roots[0], roots[1]), roots[2]),
         OpRecord(Op.SUM, (-1,), (roots[2],), roots[3]),
         OpRecord(Op.SELECT, (2, F32("-inf")), (roots[3], roots[4]), roots[5]),
-        OpRecord(Op.STATE, (), tuple(roots), roots[0]),
+        OpRecord(Op.STATE, (), (), roots[0]),
     ]
     for record in records:
         assert OpRecord.decode(record.encode()) == record
@@ -104,8 +104,10 @@ def test_records_name_arrays_by_their_roots_and_steps_close() -> None:
     assert first.records[0].output == first.records[1].inputs[0] == tensor_root(y)
     assert first.records[1].inputs[1] == tensor_root(x)
     state = first.records[-1]
-    assert state.op is Op.STATE and state.inputs == (tensor_root(y), tensor_root(z))
+    assert state.op is Op.STATE and state.inputs == () and state.attributes == ()
     assert state.output == merkle_root([tensor_root(y), tensor_root(z)])
+    # A STATE record is the op code, no attributes, no inputs and the state root: 37 bytes.
+    assert state.encode() == bytes.fromhex("0040000000") + state.output
     assert second.records[0].inputs == (tensor_root(z),)
     assert second.records[-1].output == merkle_root([tensor_root(y), tensor_root(w)])
 
@@ -139,7 +141,7 @@ def test_batched_hashing_matches_hashlib_roots() -> None:
         assert got.records == want.records
     assert threaded.segment.root() == plain.segment.root()
     state = threaded.segment.steps[-1].records[-1]
-    assert state.inputs == (tensor_root(b), tensor_root(w))
+    assert state.output == merkle_root([tensor_root(b), tensor_root(w)])
 
 
 @pytest.mark.parametrize(

@@ -30,8 +30,8 @@ from agents.exact.errors import ExactEnvironmentError
 from agents.exact.float32 import check_denormals_kept
 from agents.exact.kernels import Array, Kernels
 from agents.exact.layers import Grads
-from agents.exact.ops import ExactOps, Tracer
-from agents.exact.optim import adam_scalars, adam_update, sgd_update
+from agents.exact.ops import ExactOps, StepScalar, Tracer
+from agents.exact.optim import AdamScalars, adam_scalars, adam_update, sgd_update
 from agents.learning.backends.base import Backend, BackendError, Session, StepCallback
 from agents.learning.backends.exact_models import build_exact_model
 from agents.learning.distance import Metric, traced_distances
@@ -48,10 +48,47 @@ from agents.learning.layout import (
     step_of,
 )
 from agents.learning.schedule import LearningRate
-from agents.learning.spec import AdamSpec, SGDSpec
+from agents.learning.spec import AdamSpec, SGDSpec, TaskSpec
 from agents.learning.task import Task
 
 F32 = np.float32
+
+
+def step_scalars(spec: TaskSpec, rate: LearningRate, step: int) -> tuple[np.float32, ...]:
+    """The immediates the schedule gives step ``step`` (0-based), in their program order
+    (``agents.exact.ops.StepScalar``): SGD's learning rate; Adam's step size and ``bc2_sqrt``."""
+    lr = rate(step)
+    optimizer = spec.optimizer
+    if isinstance(optimizer, AdamSpec):
+        adam = adam_scalars(lr, F32(optimizer.beta1), F32(optimizer.beta2), step + 1)
+        return F32(adam.step_size), F32(adam.bc2_sqrt)
+    return (lr,)
+
+
+def batch_tensors(task: Task, rows: np.ndarray) -> list[np.ndarray]:
+    """The index tensors (float32 integers) the samples ``rows`` enter a step as, in the
+    order the step reads them: classification, the rows; sequences, the positions of the
+    inputs, then of the targets (``start + t`` and ``start + t + 1``)."""
+    if task.targets is not None:
+        return [np.asarray(rows).astype(np.float32)]
+    starts = np.asarray(rows).astype(np.int64)[:, None] + np.arange(task.context, dtype=np.int64)
+    return [
+        starts.reshape(-1).astype(np.float32),
+        (starts + 1).reshape(-1).astype(np.float32),
+    ]
+
+
+def step_batch_tensors(task: Task, rows: np.ndarray) -> list[np.ndarray]:
+    """Every index tensor of a step on batch ``rows``, in order (one group per microbatch of
+    the spec's ``parallel`` section, if it has one)."""
+    parallel = task.spec.parallel
+    if parallel is None:
+        return batch_tensors(task, rows)
+    size = len(rows) // parallel.microbatches
+    out: list[np.ndarray] = []
+    for m in range(parallel.microbatches):
+        out += batch_tensors(task, rows[m * size : (m + 1) * size])
+    return out
 
 
 def make_kernels(path: str, device: str, threads: int = 0) -> Kernels:
@@ -106,8 +143,11 @@ class ExactBackend(Backend):
         self.threads = threads
         self.kernels = make_kernels(self.path, device, threads)
 
-    def start(self, task: Task, state: State, *, trace: bool = False) -> ExactSession:
-        return ExactSession(self, task, state, trace)
+    def start(
+        self, task: Task, state: State, *, trace: bool = False, tracer: Tracer | None = None
+    ) -> ExactSession:
+        """A session from ``state``; ``trace`` records its ops (into ``tracer`` if given)."""
+        return ExactSession(self, task, state, trace or tracer is not None, tracer)
 
     def describe(self) -> str:
         options = [f"path={self.path}", f"device={self.device}"]
@@ -119,7 +159,14 @@ class ExactBackend(Backend):
 class ExactSession(Session):
     """Parameters, optimizer state and dataset live as arrays of the backend's path."""
 
-    def __init__(self, backend: ExactBackend, task: Task, state: State, trace: bool) -> None:
+    def __init__(
+        self,
+        backend: ExactBackend,
+        task: Task,
+        state: State,
+        trace: bool,
+        tracer: Tracer | None = None,
+    ) -> None:
         problems = layout_problems(task.spec, state)
         if problems:
             raise BackendError(f"state does not fit task {task.spec.name}: {'; '.join(problems)}")
@@ -127,7 +174,7 @@ class ExactSession(Session):
         kernels = backend.kernels
         _check_path_keeps_subnormals(kernels)
         self._kernels = kernels
-        self._tracer = Tracer(kernels) if trace else None
+        self._tracer = (tracer or Tracer(kernels)) if trace else None
         self._ops = ExactOps(kernels, self._tracer)
         self._task = task
         self._spec = task.spec
@@ -158,19 +205,15 @@ class ExactSession(Session):
     # --- one step ------------------------------------------------------------------
     def _batch(self, rows: np.ndarray) -> tuple[Array, Array]:
         E = self._ops
+        indices = [E.array(t) for t in batch_tensors(self._task, rows)]
         if self._task.targets is not None:
-            index = E.array(rows.astype(np.float32))
             return (
-                E.index_select(self._data["inputs"], index, 0),
-                E.index_select(self._data["targets"], index, 0),
+                E.index_select(self._data["inputs"], indices[0], 0),
+                E.index_select(self._data["targets"], indices[0], 0),
             )
-        time = self._task.context
-        starts = rows.astype(np.int64)[:, None] + np.arange(time, dtype=np.int64)[None, :]
-        inputs_at = E.array(starts.reshape(-1).astype(np.float32))
-        targets_at = E.array((starts + 1).reshape(-1).astype(np.float32))
         tokens = self._data["inputs"]
-        x = E.reshape(E.index_select(tokens, inputs_at, 0), [len(rows), time])
-        return x, E.index_select(tokens, targets_at, 0)
+        x = E.reshape(E.index_select(tokens, indices[0], 0), [len(rows), self._task.context])
+        return x, E.index_select(tokens, indices[1], 0)
 
     def _gradients(self, rows: np.ndarray, slices: int = 1) -> Grads:
         """The parameter gradients of the samples ``rows``, a ``1 / slices`` share of a
@@ -246,7 +289,10 @@ class ExactSession(Session):
     def _update(self, grads: Mapping[str, Array]) -> None:
         E = self._ops
         spec = self._spec.optimizer
-        lr = self._rate(self._step)
+        # The step's scalars, marked so a trace can tell them from constants of the spec.
+        marked = [
+            StepScalar(v, i) for i, v in enumerate(step_scalars(self._spec, self._rate, self._step))
+        ]
         wd = F32(spec.weight_decay)
         arrays = self._arrays
         for path in sorted(self._paths, key=name_key):
@@ -254,7 +300,7 @@ class ExactSession(Session):
             slot = f"{OPT_PREFIX}{path}/"
             if isinstance(spec, AdamSpec):
                 beta1, beta2 = F32(spec.beta1), F32(spec.beta2)
-                scalars = adam_scalars(lr, beta1, beta2, self._step + 1)
+                scalars = AdamScalars(marked[0], marked[1])
                 arrays[pname], arrays[slot + "exp_avg"], arrays[slot + "exp_avg_sq"] = adam_update(
                     E,
                     arrays[pname],
@@ -275,7 +321,7 @@ class ExactSession(Session):
                     arrays[pname],
                     grads[path],
                     buffer,
-                    lr=lr,
+                    lr=marked[0],
                     momentum=F32(spec.momentum),
                     weight_decay=wd,
                 )
