@@ -73,7 +73,15 @@ DEFAULT_PARAMETERS = ProtocolParameters()
 
 # The arbitration contracts, deployed after the pool, in this order: the binary32 library's
 # bulk evaluator (`veritrain arbiter eval`) and the one-step adjudicators.
-ARBITER_CONTRACTS: tuple[str, ...] = ("Binary32Evaluator",)
+ARBITER_CONTRACTS: tuple[str, ...] = (
+    "Binary32Evaluator",
+    "ElementwiseAdjudicator",
+    "ReductionAdjudicator",
+    "MovementAdjudicator",
+    "OneStep",
+)
+# The one step's router takes the three family adjudicators, in this order.
+ONE_STEP_FAMILIES = ("ElementwiseAdjudicator", "ReductionAdjudicator", "MovementAdjudicator")
 
 
 @dataclass(frozen=True)
@@ -128,7 +136,8 @@ def deploy_arbiter(project: Any, deployer: Any, silent: bool = False) -> dict[st
     """Deploy the arbitration contracts; returns them by name (brownie ``Contract`` objects)."""
     deployed: dict[str, Any] = {}
     for name in ARBITER_CONTRACTS:
-        deployed[name] = getattr(project, name).deploy({"from": deployer}, silent=silent)
+        args = [deployed[f].address for f in ONE_STEP_FAMILIES] if name == "OneStep" else []
+        deployed[name] = getattr(project, name).deploy(*args, {"from": deployer}, silent=silent)
     return deployed
 
 

@@ -98,4 +98,30 @@ library Errors {
 
     /// @notice Packed operands must be a whole number of groups of `width` bytes.
     error MalformedOperands(uint256 length, uint256 width);
+
+    /// @notice A proof does not hold against the root it claims to open (`what` says which part).
+    error InvalidProof(bytes32 root, string what);
+
+    /// @notice The computation reads leaf `leaf` of an input, and its proof does not carry it.
+    error MissingLeaf(uint256 leaf);
+
+    /// @notice An op record is not `u16be(op) u8(n) attributes u16be(m) m·root`, or an attribute
+    ///         tag is unknown.
+    error MalformedRecord();
+
+    /// @notice One proof per input of the record is needed (none for a `STATE` record).
+    error WrongInputCount(uint256 expected, uint256 given);
+
+    /// @notice The element index is not below the tensor's element count.
+    error ElementOutOfRange(uint256 element);
+
+    /// @notice A query's term range must satisfy termFrom <= termTo <= terms and span at most
+    ///         the one step's bound; a proved claim must be about the element itself.
+    error TermsOutOfRange(uint256 termFrom, uint256 termTo, uint256 terms);
+
+    /// @notice Claim `claim` states a value its own proof does not hold.
+    error ClaimMismatch(uint256 claim);
+
+    /// @notice The op has no elements to compute (`STATE`: its output is a root).
+    error NoElements(uint16 op);
 }

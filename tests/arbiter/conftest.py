@@ -12,6 +12,7 @@ import pytest
 from agents.chain.client import ChainClient
 from agents.chain.deployment import Deployment, load_deployment
 from agents.chain.evaluator import Binary32Evaluator
+from agents.chain.onestep import OneStepClient
 from agents.devnet.anvil import Anvil
 from agents.devnet.contracts import DEVNET_PARAMETERS, deploy_contracts
 from scripts.network import local_devnet
@@ -55,3 +56,9 @@ def evaluator(chain_client: ChainClient, arbiter_deployment: Deployment) -> Bina
 @pytest.fixture(scope="session")
 def arbiter_devnet_url(arbiter_devnet: Anvil) -> str:
     return arbiter_devnet.url
+
+
+@pytest.fixture(scope="session")
+def one_step_client(chain_client: ChainClient, arbiter_deployment: Deployment) -> OneStepClient:
+    contracts = arbiter_deployment.contracts
+    return OneStepClient(chain_client, contracts["OneStep"], errors_from=contracts.values())
