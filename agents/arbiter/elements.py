@@ -18,7 +18,7 @@ Every other op has no terms. Partial results are binary32 values with NaN canoni
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +29,9 @@ from agents.exact.optable import spec_of
 from agents.exact.trace import Op, OpRecord
 
 REDUCTIONS = frozenset({Op.SUM, Op.AMAX, Op.MATMUL_NT, Op.COL2IM, Op.SCATTER_ADD})
-MAX_TERMS = 16  # ONE_STEP_MAX_TERMS in contracts/interfaces/IOneStep.sol
+# An input value by (input number in record order, flat position): what index ops look up.
+ValueReader = Callable[[int, int], float]
+MAX_TERMS = 8  # ONE_STEP_MAX_TERMS in contracts/interfaces/IOneStep.sol
 F32 = np.float32
 
 
@@ -44,8 +46,13 @@ class Element:
 
     @property
     def index(self) -> tuple[int, ...]:
-        """The element's multi-index in the output."""
-        return tuple(int(i) for i in np.unravel_index(self.element, self.out_shape))
+        """The element's multi-index in the output (Python integers: shapes may exceed numpy's)."""
+        index = []
+        rest = self.element
+        for size in reversed(self.out_shape):
+            rest, i = divmod(rest, size)
+            index.append(i)
+        return tuple(reversed(index))
 
 
 def _ints(values: Sequence[int | np.float32]) -> list[int]:
@@ -105,11 +112,23 @@ def _col2im_source(item: Element, t: int) -> int | None:
     return row * (channels * kernel * kernel) + col
 
 
+def reader(inputs: Sequence[np.ndarray]) -> ValueReader:
+    """A ``ValueReader`` over whole input tensors."""
+    flat = [np.ascontiguousarray(x, dtype=np.float32).reshape(-1) for x in inputs]
+    return lambda tensor, position: float(flat[tensor][position])
+
+
 def reads(
-    item: Element, inputs: Sequence[np.ndarray], term_from: int = 0, term_to: int | None = None
+    item: Element,
+    inputs: Sequence[np.ndarray] | ValueReader,
+    term_from: int = 0,
+    term_to: int | None = None,
 ) -> list[set[int]]:
     """The flat positions of each input (record order) that the one step of ``item`` reads,
-    for the terms ``[term_from, term_to)`` of a reduction (``term_to`` defaults to all)."""
+    for the terms ``[term_from, term_to)`` of a reduction (``term_to`` defaults to all).
+    ``inputs`` are the input tensors, or a ``ValueReader`` (index ops read index values to
+    know where to read next)."""
+    value = inputs if callable(inputs) else reader(inputs)
     record, shapes, e = item.record, item.shapes, item.element
     op, attrs = record.op, record.attributes
     wanted: list[set[int]] = [set() for _ in shapes]
@@ -138,10 +157,9 @@ def reads(
     elif op is Op.SCATTER_ADD:
         width = shapes[0][1]
         target, d = divmod(e, width)
-        index = np.asarray(inputs[1]).reshape(-1)
         for t in range(term_from, last):
             wanted[1].add(t)
-            row = _whole(index[t], item.out_shape[0])
+            row = _whole(value(1, t), item.out_shape[0])
             if row is None:
                 break
             if row == target:
@@ -160,13 +178,13 @@ def reads(
         picked = item.out_shape[axis]
         outer, i, r = e // (picked * inner), (e // inner) % picked, e % inner
         wanted[1].add(i)
-        row = _whole(np.asarray(inputs[1]).reshape(-1)[i], shape[axis])
+        row = _whole(value(1, i), shape[axis])
         if row is not None:
             wanted[0].add((outer * shape[axis] + row) * inner + r)
     elif op is Op.TAKE_ALONG:
         length = shapes[0][-1]
         wanted[1].add(e)
-        column = _whole(np.asarray(inputs[1]).reshape(-1)[e], length)
+        column = _whole(value(1, e), length)
         if column is not None:
             wanted[0].add(e * length + column)
     elif op is Op.ONE_HOT:

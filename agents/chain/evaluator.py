@@ -37,6 +37,18 @@ class Binary32Evaluator:
             return np.empty(0, dtype=np.uint32)
         return np.concatenate(parts)
 
+    def measure(self, spec: ElementwiseOp, operands: np.ndarray) -> np.ndarray:
+        """Gas of one library call of ``spec`` per operand row (``Binary32Evaluator.measure``)."""
+        rows = np.ascontiguousarray(operands, dtype=np.uint32)
+        parts = []
+        for chunk in _chunks(rows, spec.batch):
+            data = self.contract.encode_call("measure", [int(spec.op), pack(chunk)])
+            tx = {"to": self.contract.address, "data": "0x" + data.hex(), "gas": hex(CALL_GAS)}
+            raw = self.client.rpc.request("eth_call", [tx, "latest"])
+            used, _digest = self.contract.decode_output("measure", bytes.fromhex(str(raw)[2:]))
+            parts.append(np.array(used, dtype=np.int64))
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
     def _call(self, spec: ElementwiseOp, rows: np.ndarray) -> np.ndarray:
         data = self.contract.encode_call("evaluate", [int(spec.op), pack(rows)])
         tx = {"to": self.contract.address, "data": "0x" + data.hex(), "gas": hex(CALL_GAS)}

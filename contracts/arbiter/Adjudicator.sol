@@ -176,13 +176,16 @@ abstract contract Adjudicator is IOneStep {
         return (matches, true);
     }
 
-    function _stateRoot(bytes calldata record, TensorProof[] calldata inputs) private pure returns (Root) {
-        OpRecord memory parsed = OpRecords.parse(record);
-        if (inputs.length != 0 || parsed.attributes.length != 0) revert Errors.MalformedRecord();
-        bytes32[] memory roots = new bytes32[](parsed.inputs.length);
-        for (uint256 i; i < roots.length; ++i) {
-            roots[i] = Root.unwrap(parsed.inputs[i]);
+    /// @dev The state root of a `STATE` record: the Merkle root over its input roots, read in
+    ///      place (`u16be(op) u8(0) u16be(m) m·root`; no attributes, no proofs).
+    function _stateRoot(bytes calldata record, TensorProof[] calldata inputs) private view returns (Root) {
+        if (inputs.length != 0 || record.length < 5 || uint8(record[2]) != 0) revert Errors.MalformedRecord();
+        uint256 count = uint16(bytes2(record[3:5]));
+        if (record.length != 5 + 32 * count) revert Errors.MalformedRecord();
+        uint256 roots;
+        assembly ("memory-safe") {
+            roots := add(record.offset, 5)
         }
-        return Root.wrap(TensorProofs.merkleRoot(roots));
+        return Root.wrap(TensorProofs.merkleRoot(roots, count));
     }
 }

@@ -156,8 +156,10 @@ contract ReductionAdjudicator is Adjudicator {
         uint256 rowA = rowOfA * depth;
         // slither-disable-next-line divide-before-multiply
         uint256 rowB = (batch * cols + query.element % cols) * depth;
+        TensorProof calldata left = inputs[0];
+        TensorProof calldata right = inputs[1];
         for (uint256 t = query.termFrom; t < query.termTo; ++t) {
-            acc = acc.add(inputs[0].valueAt(rowA + t).mul(inputs[1].valueAt(rowB + t)));
+            acc = acc.add(left.valueAt(rowA + t).mul(right.valueAt(rowB + t)));
         }
         return acc;
     }

@@ -72,23 +72,34 @@ library TensorProofs {
     }
 
     /// @notice The value at flat position `position` from the proof's leaves; reverts with
-    ///         `MissingLeaf` when no leaf of the proof holds it. The proof must be checked.
+    ///         `MissingLeaf` when no leaf of the proof holds it. The proof must be checked
+    ///         (`check` has decoded every leaf and its 1024 bytes, so the offsets read here
+    ///         are the ones it hashed).
     function valueAt(TensorProof calldata proof, uint256 position) internal pure returns (Binary32 value) {
         uint256 wanted = position / LEAF_VALUES;
-        for (uint256 i; i < proof.leaves.length; ++i) {
-            if (proof.leaves[i].index == wanted) {
-                bytes calldata values = proof.leaves[i].values;
-                uint256 offset = (position % LEAF_VALUES) * 4;
-                uint256 w;
-                assembly ("memory-safe") {
-                    w := shr(224, calldataload(add(values.offset, offset)))
+        uint256 offset = (position % LEAF_VALUES) * 4;
+        bool found;
+        uint256 w;
+        assembly ("memory-safe") {
+            // proof: (header offset, merkleRoot, leaves offset); leaves: length, then offsets of
+            // each (index, values offset, path offset), relative to the first offset word.
+            let leaves := add(proof, calldataload(add(proof, 0x40)))
+            let count := calldataload(leaves)
+            let heads := add(leaves, 0x20)
+            for { let i := 0 } lt(i, count) { i := add(i, 1) } {
+                let leaf := add(heads, calldataload(add(heads, shl(5, i))))
+                if eq(calldataload(leaf), wanted) {
+                    let values := add(leaf, calldataload(add(leaf, 0x20)))
+                    w := shr(224, calldataload(add(add(values, 0x20), offset)))
+                    found := 1
+                    break
                 }
-                // little-endian bytes to the bit pattern
-                w = ((w & 0xFF) << 24) | ((w & 0xFF00) << 8) | ((w >> 8) & 0xFF00) | (w >> 24);
-                return Binary32.wrap(uint32(w));
             }
         }
-        revert Errors.MissingLeaf(wanted);
+        if (!found) revert Errors.MissingLeaf(wanted);
+        // little-endian bytes to the bit pattern
+        w = ((w & 0xFF) << 24) | ((w & 0xFF00) << 8) | ((w >> 8) & 0xFF00) | (w >> 24);
+        return Binary32.wrap(uint32(w));
     }
 
     /// @notice The shape a header states, and whether the header is well formed.
@@ -161,21 +172,26 @@ library TensorProofs {
         }
     }
 
-    /// @notice The Merkle root over `hashes` (PROTOCOL.md §4: the level padded to a power of
-    ///         two with the zero leaf's hash); the state root of a state's tensor roots.
-    function merkleRoot(bytes32[] memory hashes) internal pure returns (bytes32) {
-        uint256 width = 1;
-        while (width < hashes.length) width <<= 1;
-        bytes32[] memory level = new bytes32[](width);
-        for (uint256 i; i < width; ++i) {
-            level[i] = i < hashes.length ? hashes[i] : ZERO_LEAF_HASH;
-        }
-        while (width > 1) {
-            width >>= 1;
-            for (uint256 i; i < width; ++i) {
-                level[i] = sha256(abi.encodePacked(level[2 * i], level[2 * i + 1]));
+    /// @notice The Merkle root over `count` 32-byte hashes stored back to back in calldata at
+    ///         `hashes` (PROTOCOL.md §4: the level padded to a power of two with the zero
+    ///         leaf's hash); the state root of a `STATE` record's input roots.
+    function merkleRoot(uint256 hashes, uint256 count) internal view returns (bytes32 root) {
+        assembly ("memory-safe") {
+            let width := 1
+            for {} lt(width, count) {} { width := shl(1, width) }
+            // The level in free memory, hashed in place pairwise up to the root.
+            let level := mload(0x40)
+            calldatacopy(level, hashes, shl(5, count))
+            for { let i := count } lt(i, width) { i := add(i, 1) } { mstore(add(level, shl(5, i)), ZERO_LEAF_HASH) }
+            for {} gt(width, 1) {} {
+                width := shr(1, width)
+                for { let i := 0 } lt(i, width) { i := add(i, 1) } {
+                    if iszero(staticcall(gas(), 0x02, add(level, shl(6, i)), 0x40, add(level, shl(5, i)), 0x20)) {
+                        revert(0, 0)
+                    }
+                }
             }
+            root := mload(level)
         }
-        return level[0];
     }
 }

@@ -5,7 +5,7 @@ import {Binary32, Root} from "../lib/Types.sol";
 import {TensorProof} from "../arbiter/TensorProofs.sol";
 
 // The most terms one reduction step adds (`Query.termTo - Query.termFrom`).
-uint256 constant ONE_STEP_MAX_TERMS = 16;
+uint256 constant ONE_STEP_MAX_TERMS = 8;
 
 /// @notice Which value of an op's output a one step computes.
 /// @dev Reductions (sum, amax, matmul_nt's dot product, col2im and scatter_add accumulation)

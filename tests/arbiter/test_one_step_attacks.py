@@ -13,6 +13,7 @@ import struct
 import numpy as np
 import pytest
 
+from agents.arbiter.elements import MAX_TERMS
 from agents.arbiter.witness import (
     ClaimWitness,
     LeafWitness,
@@ -131,9 +132,14 @@ def test_queries_out_of_range_are_refused(
     reverts(one_step_client, dataclasses.replace(mul_call, element=24), "ElementOutOfRange")
     reverts(one_step_client, dataclasses.replace(mul_call, term_to=1), "TermsOutOfRange")
     record, tensors = find(Op.SUM, lambda r, t: t[r.inputs[0]].shape == (3, 40))
-    call = one_step(record, tensors, 0, term_from=0, term_to=16)
-    reverts(one_step_client, dataclasses.replace(call, term_to=17), "TermsOutOfRange")
-    reverts(one_step_client, dataclasses.replace(call, term_from=17, term_to=16), "TermsOutOfRange")
+    call = one_step(record, tensors, 0, term_from=0, term_to=MAX_TERMS)
+    reverts(one_step_client, dataclasses.replace(call, term_to=MAX_TERMS + 1), "TermsOutOfRange")
+    reverts(
+        one_step_client,
+        dataclasses.replace(call, term_from=MAX_TERMS + 1, term_to=MAX_TERMS),
+        "TermsOutOfRange",
+    )
+    assert one_step_client.max_terms() == MAX_TERMS
 
 
 def test_a_lying_party_with_a_proved_output_is_ruled_wrong_in_either_seat(
@@ -185,7 +191,7 @@ def test_a_proof_of_another_root_is_refused(
 
 def test_partial_results_are_judged_as_stated(one_step_client: OneStepClient) -> None:
     record, tensors = find(Op.SUM, lambda r, t: t[r.inputs[0]].shape == (3, 40))
-    call = one_step(record, tensors, 1, term_from=16, term_to=32)
+    call = one_step(record, tensors, 1, term_from=MAX_TERMS, term_to=2 * MAX_TERMS)
     wrong = stated_claim(record.output, call.expected ^ 0x80000000)
     right = stated_claim(record.output, call.expected)
     ruling = one_step_client.adjudicate(dataclasses.replace(call, claims=(wrong, right)))
