@@ -58,7 +58,7 @@ lint: setup
 	ruff check agents tests benchmarks scripts tools
 	ruff format --check agents tests benchmarks scripts tools
 	mypy
-	mypy scripts benchmarks/gas.py tests/contracts tests/tools
+	mypy scripts benchmarks/gas.py benchmarks/onestep.py tests/contracts tests/tools tests/arbiter
 	lint-imports --no-logo
 	slither . --fail-medium
 

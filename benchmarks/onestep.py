@@ -61,6 +61,7 @@ GOALS = {"any_op": 1_000_000, "add_one_step": 150_000, "f32_add": 600, "f32_mul"
 F32 = np.float32
 FILL = 0x3F8CCCCD  # 1.1: leaves the step does not read are dense, like real data
 BIG = (1 << 31, 1 << 32)  # 2^63 elements
+EMPTY: tuple[bytes, bytes, list[Any]] = (b"", bytes(32), [])  # a proof with no header
 
 
 def _sha(data: bytes) -> bytes:
@@ -186,9 +187,9 @@ class Bench:
         assert defined
         honest = SparseTensor(out_shape, {element: value})
         liar = SparseTensor(out_shape, {element: value ^ 1})
-        claims = tuple(
-            ClaimWitness(t.root, v, t.witness([element]))
-            for t, v in ((honest, value), (liar, value ^ 1))
+        claims = (
+            ClaimWitness(honest.root, value, honest.witness([element])),
+            ClaimWitness(liar.root, value ^ 1, liar.witness([element])),
         )
         if last != int(count):
             claims = (ClaimWitness(honest.root, value), ClaimWitness(liar.root, value ^ 1))
@@ -220,10 +221,9 @@ def _typical(bench: Bench, per_op: int) -> dict[str, int]:
         gas = []
         for record, tensors in picked:
             if op is Op.STATE:
-                empty = (b"", bytes(32), [])
-                claims = [(record.output, 0, empty), (bytes(32), 0, empty)]
+                stated = [(record.output, 0, EMPTY), (bytes(32), 0, EMPTY)]
                 data = bench.one_step.contract.encode_call(
-                    "adjudicate", [record_prefix(record), (0, 0, 0, 0), [], claims]
+                    "adjudicate", [record_prefix(record), (0, 0, 0, 0), [], stated]
                 )
                 tx = {"to": bench.one_step.contract.address, "data": "0x" + data.hex()}
                 gas.append(bench.one_step.client.estimate_gas(tx))
@@ -345,9 +345,8 @@ def _worst_movement(bench: Bench) -> dict[str, int]:
     worst["full"] = bench.synthetic(Op.FULL, (F32(1.5), *BIG), [], last)
     roots = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(1024)]
     state = OpRecord(Op.STATE, (), tuple(roots), bytes(32))
-    empty = (b"", bytes(32), [])
     data = bench.one_step.contract.encode_call(
-        "adjudicate", [record_prefix(state), (0, 0, 0, 0), [], [(bytes(32), 0, empty)] * 2]
+        "adjudicate", [record_prefix(state), (0, 0, 0, 0), [], [(bytes(32), 0, EMPTY)] * 2]
     )
     tx = {"to": bench.one_step.contract.address, "data": "0x" + data.hex()}
     worst["state"] = bench.one_step.client.estimate_gas(tx)

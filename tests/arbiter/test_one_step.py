@@ -100,7 +100,7 @@ def test_records_of_real_traces_are_adjudicated_as_the_cpu_path_computes(
 
 def covered_ops() -> set[Op]:
     """Op codes whose records the differential test above adjudicates (STATE: below)."""
-    ops = set()
+    ops: set[Op] = set()
     for name in TRACES:
         ops.update(op for op in sample(traced(name), seed=len(name)) if op is not Op.STATE)
     return ops | {Op.STATE}
@@ -131,7 +131,7 @@ def test_every_op_code_of_the_table_has_a_one_step_and_a_differential_test(
 def test_state_records_are_judged_by_their_root(one_step_client: OneStepClient, name: str) -> None:
     trace = traced("every-op" if name == "every-op" else "mlp")
     record = next(r for r in trace.records if r.op is Op.STATE)
-    empty = (b"", bytes(32), [])
+    empty: tuple[bytes, bytes, list[object]] = (b"", bytes(32), [])
     claims = [(record.output, 0, empty), (bytes(31) + b"\x01", 0, empty)]
     ruling = one_step_client.adjudicate_raw([record_prefix(record), (0, 0, 0, 0), [], claims])
     assert ruling.defined and ruling.correct == (True, False)
