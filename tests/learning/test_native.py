@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from agents.commitment import state_root
 from agents.learning.backends import BackendError, get_backend
@@ -77,3 +78,24 @@ def test_state_of_another_task_is_refused(workspace: Workspace) -> None:
 def test_backend_registry_errors(name: str, options: dict[str, int], words: str) -> None:
     with pytest.raises(BackendError, match=words):
         get_backend(name, **options)
+
+
+def test_training_never_computes_in_tensorfloat32(workspace: Workspace) -> None:
+    # TF32 (on by default for cuDNN convolutions) would drift far beyond binary32 rounding.
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    seen: list[tuple[bool, bool]] = []
+
+    def on_step(done: int) -> None:
+        seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+
+    try:
+        task = workspace.task
+        session = workspace.backend.start(task, task.initial_state())
+        session.run(task.batches(0, 3), on_step)
+        assert seen == [(False, False)] * 3
+        # The process's own settings come back afterwards.
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = True

@@ -13,7 +13,11 @@ computed, which is what an honest solver on other hardware does:
 operations of the example tasks and keeps a CPU's results independent of its
 core count; ``0`` keeps torch's own setting), ``microbatches`` (gradient
 accumulation over equal slices of each batch, each slice's loss weighted by its
-share) and ``device``.
+share) and ``device``. On CUDA, TensorFloat-32 is off while a session computes
+(``torch.backends.cuda.matmul.allow_tf32``, ``torch.backends.cudnn.allow_tf32``,
+the latter on by default for convolutions): TF32 keeps 10 bits of the mantissa,
+so its products drift about 10³ times further than binary32 rounding, beyond
+any τ a profile of binary32 training proposes.
 """
 
 from __future__ import annotations
@@ -81,6 +85,26 @@ def _threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextmanager
+def _binary32() -> Iterator[None]:
+    """TensorFloat-32 off for matrix products and convolutions (restored afterwards)."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+        torch.backends.cudnn.allow_tf32 = cudnn
+
+
+@contextmanager
+def _arithmetic(threads: int | None) -> Iterator[None]:
+    """How a session computes: its intra-op threads, binary32 throughout."""
+    with _threads(threads), _binary32():
+        yield
 
 
 class NativeSession(Session):
@@ -169,7 +193,7 @@ class NativeSession(Session):
         all_rows = torch.from_numpy(np.array(batches)).to(self._device)
         slices = self._backend.microbatches
         share = self._spec.batch_size // slices
-        with _threads(self._backend.threads):
+        with _arithmetic(self._backend.threads):
             for rows in all_rows:
                 rate = float(self._rate(self._step))
                 for group in self._optimizer.param_groups:
@@ -199,7 +223,7 @@ class NativeSession(Session):
         size = self._spec.batch_size // parallel.microbatches
         index = torch.from_numpy(np.asarray(rows, np.int64)).to(self._device)
         self._optimizer.zero_grad(set_to_none=True)
-        with _threads(self._backend.threads):
+        with _arithmetic(self._backend.threads):
             for m in range(first, first + count):
                 part = index[m * size : (m + 1) * size]
                 output = self._model(self._inputs[part])
@@ -221,7 +245,7 @@ class NativeSession(Session):
             group["lr"] = rate
         for path, param in self._params.items():
             param.grad = torch.from_numpy(np.array(grads[path], np.float32)).to(self._device)
-        with _threads(self._backend.threads):
+        with _arithmetic(self._backend.threads):
             self._optimizer.step()
         self._step += 1
 
