@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup test test-all lint bench demo clean
 
 help:
-	@echo "make demo      set everything up, start a devnet and run one whole protocol round (CHEAT=1: a cheating solver)"
+	@echo "make demo      set everything up, start a devnet and run one whole protocol round (CHEAT=1: a cheating solver; SPEC=examples/….yaml: another task)"
 	@echo "make test      set everything up and run the fast test suite (lint included)"
 	@echo "make test-all  the whole suite, slow tests included"
 	@echo "make lint      ruff, mypy, import layers (lint-imports) and slither"
@@ -72,9 +72,10 @@ bench: setup
 	$(PY) -m benchmarks
 
 # The solver, the verifier and the submitter run as separate agent processes on a fresh
-# devnet in .demo/; CHEAT=1 makes the solver fake half its segments.
+# devnet in .demo/; CHEAT=1 makes the solver fake half its segments; SPEC=path trains that
+# spec instead of examples/digits-mlp.yaml.
 demo: setup
-	$(PY) -m agents.cli devnet demo --dir .demo $(if $(CHEAT),--cheat,)
+	$(PY) -m agents.cli devnet demo --dir .demo $(if $(CHEAT),--cheat,) $(if $(SPEC),--spec $(SPEC),)
 
 clean:
 	rm -rf $(VENV) node_modules build .solcx .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,4 +1,7 @@
-"""Proof-of-learning figures for the digits MLP example (examples/digits-mlp.yaml).
+"""Proof-of-learning figures: the digits MLP's costs and detection rates, and the honest
+drift of every example.
+
+For the digits MLP example (examples/digits-mlp.yaml):
 
 - ``train_s``: plain training, no proof (one session over every step);
 - ``train_with_proof_s``: the honest solver, writing every checkpoint, batch
@@ -16,6 +19,24 @@
   (proofs trained with the default backend and with gradient accumulation);
 - ``cheat_min_distance``: the smallest distance of a replayed faked segment.
 
+Under ``examples``, for each example spec (examples/*.yaml), the honest drift of
+every segment of its whole training, for every pair of a solver backend (native
+torch with one and several threads, with gradient accumulation over two
+microbatches, the exact kernels) and a replay backend (the exact kernels, the
+verifier's default, and native torch as a tolerant replayer): each solver
+trains the task, and each replayer replays every segment from the solver's
+checkpoint and is compared with the next one, as a verifier does.
+
+- ``pairs``: per ``solver -> replayer``, ``max``, ``median`` and ``per_segment``
+  distances (a replayer that is the solver's own deterministic backend gives 0);
+- ``honest_max_distance``, ``honest_median_distance``: over every segment of every
+  pair of different backends; ``honest_max_per_segment``: the largest per segment;
+- ``tau`` (the spec's) and ``tau_over_honest_max``; ``profile_tau`` (what
+  ``veritrain pol profile`` proposes here), ``profile_tau_over_honest_max``, its
+  ``profile_cost_ratio`` and ``profile_exceed_probability`` (per segment, under
+  the profile's model), and ``honest_over_profile_tau`` (the fraction of honest
+  segments above it: 0 when the model holds).
+
 Training times are the fastest of interleaved repetitions in one process (the
 least disturbed by other load on the machine), verification the median. The
 ``*_cpu_s`` figures are the process's CPU time for the same runs (every
@@ -27,14 +48,20 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from agents.learning import cheats
-from agents.learning.backends import get_backend
+from agents.learning.backends import Backend, get_backend
+from agents.learning.distance import group_distances, segment_distance
+from agents.learning.layout import State
+from agents.learning.profiler import profile
 from agents.learning.proof import ProofDirectory
 from agents.learning.selection import detection_probability
 from agents.learning.solver import train
@@ -42,7 +69,8 @@ from agents.learning.spec import load_spec
 from agents.learning.task import open_task
 from agents.learning.verifier import Replayer, default_replay_backend, verify
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits-mlp.yaml"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE = EXAMPLES / "digits-mlp.yaml"
 REPEATS = 4
 CHEAT_PROOFS = 6
 RUNS_PER_CHEAT = 10
@@ -61,6 +89,93 @@ def _wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def run() -> dict[str, Any]:
+    figures = digits_figures()
+    figures["examples"] = {
+        path.stem: example_drift(path) for path in sorted(EXAMPLES.glob("*.yaml"))
+    }
+    return figures
+
+
+def solver_backends() -> list[Backend]:
+    """How honest solvers train here: native torch (one thread, several, two microbatches)
+    and the exact kernels."""
+    solvers = [get_backend("native", threads=1)]
+    cores = os.cpu_count() or 1
+    if cores > 1:
+        solvers.append(get_backend("native", threads=min(cores, 4)))
+    solvers += [get_backend("native", microbatches=2), get_backend("exact")]
+    return solvers
+
+
+def replay_backends() -> list[Backend]:
+    """How verifiers replay: the exact kernels (the default) and native torch (tolerant)."""
+    return [get_backend("exact"), get_backend("native", threads=1)]
+
+
+def _trajectory(backend: Backend, task: Any, segments: int) -> list[State]:
+    session = backend.start(task, task.initial_state())
+    states = [session.state()]
+    for index in range(segments):
+        session.run(task.segment_batches(index))
+        states.append(session.state())
+    return states
+
+
+def example_drift(path: Path, segments: int | None = None) -> dict[str, Any]:
+    """The honest drift of every segment of an example (see the module docstring); with
+    ``segments``, only the first ``segments`` segments (a smoke run)."""
+    spec = load_spec(path)
+    count = spec.segment_count if segments is None else min(segments, spec.segment_count)
+    verification = spec.verification
+    with tempfile.TemporaryDirectory(prefix="veritrain-bench-drift-") as scratch:
+        task = open_task(spec, ProofDirectory(Path(scratch), create=True))
+        pairs: dict[str, dict[str, Any]] = {}
+        cross: list[float] = []
+        per_segment = np.zeros(count)
+        for solver in solver_backends():
+            states = _trajectory(solver, task, count)
+            for replayer in replay_backends():
+                distances = []
+                for index in range(count):
+                    session = replayer.start(task, states[index])
+                    session.run(task.segment_batches(index))
+                    grouped = group_distances(
+                        states[index],
+                        states[index + 1],
+                        session.state(),
+                        verification.metric,
+                        verification.epsilon,
+                    )
+                    distances.append(segment_distance(grouped))
+                pairs[f"{solver.describe()} -> {replayer.describe()}"] = {
+                    "max": max(distances),
+                    "median": statistics.median(distances),
+                    "per_segment": distances,
+                }
+                if solver.describe() != replayer.describe():
+                    cross += distances
+                    per_segment = np.maximum(per_segment, distances)
+        profiled = profile(task)
+    honest_max = max(cross)
+    tau = verification.tau
+    return {
+        "segments": count,
+        "pairs": pairs,
+        "honest_max_distance": honest_max,
+        "honest_median_distance": statistics.median(cross),
+        "honest_max_per_segment": per_segment.tolist(),
+        "tau": tau,
+        "tau_over_honest_max": tau / honest_max if tau is not None else None,
+        "profile_tau": profiled.tau,
+        "profile_tau_over_honest_max": profiled.tau / honest_max,
+        "profile_cost_ratio": profiled.cost_ratio,
+        "profile_exceed_probability": profiled.exceed_probability,
+        "profile_separation": profiled.cheat_min_distance / profiled.tau,
+        "honest_over_profile_tau": sum(d > profiled.tau for d in cross) / len(cross),
+    }
+
+
+def digits_figures() -> dict[str, Any]:
     spec = load_spec(EXAMPLE)
     backend = get_backend("native")
     replayer = Replayer(get_backend(default_replay_backend()))

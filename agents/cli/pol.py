@@ -224,17 +224,23 @@ def _verdict(verdict: Verdict) -> NoReturn:
 
 @pol.command()
 @click.option("--spec", "spec_path", required=True, type=click.Path(path_type=Path))
-@click.option("--segments", type=click.IntRange(min=1), default=3, help="Segments to profile.")
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=0.1,
+    show_default=True,
+    help="Share of the task's training steps the profile may run.",
+)
 @click.option("--data", type=click.Path(path_type=Path), default=None, help="Dir with the dataset.")
-def profile(spec_path: Path, segments: int, data: Path | None) -> None:
-    """Measure honest drift on SPEC and propose τ (prints JSON)."""
+def profile(spec_path: Path, budget: float, data: Path | None) -> None:
+    """Measure honest drift on SPEC, propose τ and state its bound (prints JSON)."""
     from agents.learning.profiler import profile as run_profile
 
     spec = load_spec(spec_path)
     with tempfile.TemporaryDirectory(prefix="veritrain-profile-") as scratch:
         store = ProofDirectory(data if data is not None else Path(scratch), create=True)
         task = open_task(spec, store)
-        _emit(run_profile(task, segments=segments).to_json())
+        _emit(run_profile(task, budget=budget).to_json())
 
 
 @pol.command()

@@ -103,6 +103,12 @@ class SolverPolicy(_Section):
     # the safe default: on a busy machine torch's spinning thread pool can be many times
     # slower, and waking the exact kernels' pool costs more than it saves for small models.
     threads: Annotated[int, Field(ge=0, le=1024)] = 1
+    # Before claiming a tolerant task, measure this solver's own drift on it (a profile
+    # window with its training as the only variant, drift_budget of the training) and skip
+    # the task when the chance that a verification rejects its honest proof at the posted τ
+    # exceeds max_rejection_risk (under the drift model of docs/proof.md). None: no check.
+    max_rejection_risk: Annotated[float, Field(gt=0, lt=1)] | None = 1e-3
+    drift_budget: Annotated[float, Field(gt=0, le=1)] = 0.1
     # Adversary mode for devnet demos and tests only: refused on other chains.
     adversary: Literal["fake-half"] | None = None
 
@@ -111,9 +117,8 @@ class VerifierPolicy(_Section):
     """Which jobs a verifier takes."""
 
     profile: bool = True
-    # Segments the profiler measures, spread over the task (the reference run trains up to the
-    # last one, so more segments cost up to one whole training).
-    profile_segments: Annotated[int, Field(ge=1, le=64)] = 3
+    # The share of a task's training steps a profile may run (docs/proof.md, Profiling).
+    profile_budget: Annotated[float, Field(gt=0, le=1)] = 0.1
     verify: bool = True
     max_ops: Annotated[int, Field(ge=1)] = 10**15
     max_stake_wei: Annotated[int, Field(ge=0)] | None = None

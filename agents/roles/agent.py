@@ -32,11 +32,11 @@ from agents.roles.connection import Connection
 from agents.roles.forced_errors import secret_hash
 from agents.roles.hardware import Hardware
 from agents.roles.intents import action_of
-from agents.roles.jobs import JobResult, ProfileJob, ReplayJob, TrainJob
+from agents.roles.jobs import DriftJob, JobResult, ProfileJob, ReplayJob, TrainJob
 from agents.roles.runner import WorkRunner
 from agents.roles.situation import POOL, Action, Send, Situation, SpecFacts, Start
 from agents.roles.tasks import STATUSES, TaskView, fold, task_subject
-from agents.roles.work import profile_job, replay_job, train_job, warm_up
+from agents.roles.work import drift_job, profile_job, replay_job, train_job, warm_up
 from agents.roles.worktable import WorkTable
 
 log = logging.getLogger(__name__)
@@ -274,6 +274,8 @@ class Agent:
             job = functools.partial(replay_job, store, inputs, hardware, progress)
         elif isinstance(inputs, ProfileJob):
             job = functools.partial(profile_job, store, inputs, hardware)
+        elif isinstance(inputs, DriftJob):
+            job = functools.partial(drift_job, store, inputs, hardware)
         else:
             raise VeritrainError(f"unknown work {inputs!r}")
         self.runner.start(action.key, job)

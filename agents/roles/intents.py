@@ -22,6 +22,7 @@ with the parts each action takes (``PARTS``):
 ``cancel/<task>``          a submitter's cancellation
 ``submit/<spec CID>/<nonce>``  a submission (the nonce tells two apart)
 ``train/<task>``, ``replay/<task>``  local jobs (``profile/<task>`` too)
+``drift/<task>``           a solver's measurement of its own drift on the task
 =========================  ==============================================
 """
 
@@ -43,7 +44,7 @@ ACTIONS = (
     "cancel",
     "submit",
 )
-JOBS = ("train", "replay", "profile")
+JOBS = ("train", "replay", "profile", "drift")
 PARTS: dict[str, int] = {
     "claim": 1,
     "commit": 1,
@@ -57,6 +58,7 @@ PARTS: dict[str, int] = {
     "submit": 2,
     "train": 1,
     "replay": 1,
+    "drift": 1,
 }
 _PART = re.compile(r"^[A-Za-z0-9,-]+$")
 _TASK = re.compile(r"^[0-9]+$")
@@ -175,3 +177,8 @@ def train(task_id: int) -> str:
 
 def replay(task_id: int) -> str:
     return _key("replay", task_id)
+
+
+def drift(task_id: int) -> str:
+    """A solver's measurement of its own drift on a tolerant task, before it claims."""
+    return _key("drift", task_id)

@@ -1,8 +1,9 @@
 """Local jobs as data: what a decision asks the runtime to compute, and what comes back.
 
 A decision starts a job with typed inputs (``TrainJob``, ``ReplayJob``,
-``ProfileJob``); the runtime runs it (``agents.roles.work``) and keeps its typed
-result (``TrainResult``, ``ReplayResult``, ``ProfileResult``) in the agent's
+``ProfileJob``, ``DriftJob``); the runtime runs it (``agents.roles.work``) and keeps
+its typed result (``TrainResult``, ``ReplayResult``, ``ProfileResult``,
+``DriftResult``) in the agent's
 database as JSON, so a restarted agent acts on the result it already has.
 Values the chain takes are kept as the chain spells them: roots as ``Root``,
 binary32 values as their ``uint32`` bit patterns.
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from agents.commitment import Digest, Root
+from agents.learning.drift import DriftModel, rejection_probability
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,25 @@ class ReplayJob:
 
 @dataclass(frozen=True)
 class ProfileJob:
-    """Measure honest drift and propose τ (a profiler's job)."""
+    """Measure honest drift and propose τ (a profiler's job), spending at most ``budget``
+    of the task's training steps."""
 
     kind: ClassVar[str] = "profile"
     spec_cid: str
-    segments: int = 3
+    budget: float = 0.1
 
 
-JobInputs = TrainJob | ReplayJob | ProfileJob
+@dataclass(frozen=True)
+class DriftJob:
+    """Measure how far this solver's own training drifts from the verifier's replay on a
+    spec, before claiming it (a solver's job), within ``budget`` of its training."""
+
+    kind: ClassVar[str] = "drift"
+    spec_cid: str
+    budget: float = 0.1
+
+
+JobInputs = TrainJob | ReplayJob | ProfileJob | DriftJob
 
 
 @dataclass(frozen=True)
@@ -105,7 +118,32 @@ class ProfileResult:
         }
 
 
-JobResult = TrainResult | ReplayResult | ProfileResult
+@dataclass(frozen=True)
+class DriftResult:
+    """This solver's honest drift on a spec: the largest distance it measured and the model
+    fitted to them (``None`` when its training and the replay agreed bit for bit)."""
+
+    max_drift: float
+    model: DriftModel | None
+
+    def rejection_risk(self, tau: float, segments: int) -> float:
+        """The chance, under the model, that a verification replaying ``segments`` of this
+        solver's honest segments finds one above ``tau`` (1 when one measured already is)."""
+        if self.max_drift > tau:
+            return 1.0
+        if self.model is None:
+            return 0.0
+        return rejection_probability(self.model.exceed_probability(tau), segments)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "drift",
+            "max_drift": self.max_drift,
+            "model": None if self.model is None else self.model.to_json(),
+        }
+
+
+JobResult = TrainResult | ReplayResult | ProfileResult | DriftResult
 
 
 def result_from_json(kind: str, data: dict[str, Any]) -> JobResult:
@@ -130,5 +168,11 @@ def result_from_json(kind: str, data: dict[str, Any]) -> JobResult:
             threshold=int(data["threshold"]),
             profile_cid=str(data["profile_cid"]),
             tau=float(data["tau"]),
+        )
+    if kind == "drift":
+        model = data.get("model")
+        return DriftResult(
+            max_drift=float(data["max_drift"]),
+            model=None if model is None else DriftModel.from_json(model),
         )
     raise ValueError(f"unknown job kind {kind!r}")

@@ -2,16 +2,25 @@
 
 Pure: ``decide(situation, policy)`` looks only at its arguments. The runtime
 trains (``Start("train")``) and sends (``Send``) what it returns.
+
+A tolerant task is verified against the τ its profiler posted, which the solver
+sees before it claims. Unless ``max_rejection_risk`` is unset, the solver first
+measures its own drift on the spec (``Start("drift")``: the profile's window with
+its own training as the only variant) and claims only when the chance that a
+verification rejects its honest proof at that τ, under the drift model of
+docs/proof.md, is at most ``max_rejection_risk``; a τ below a drift it measured
+is never taken.
 """
 
 from __future__ import annotations
 
+from agents.exact.float32 import from_bits32
 from agents.node.config import SolverPolicy
 from agents.roles import intents
 from agents.roles.deadlines import deadline_actions
-from agents.roles.jobs import TrainJob, TrainResult
+from agents.roles.jobs import DriftJob, DriftResult, TrainJob, TrainResult
 from agents.roles.payouts import withdrawals
-from agents.roles.situation import Action, Situation, SpecFacts, Start, send
+from agents.roles.situation import Action, Situation, SpecFacts, Start, WorkState, send
 from agents.roles.tasks import TaskView
 
 
@@ -34,6 +43,24 @@ def skip_reason(
         needed = 1.25 * facts.ops / (policy.throughput_gops * 1e9)
         if view.training_window < needed:
             return f"training window {view.training_window} s, this solver needs {needed:.0f} s"
+    return None
+
+
+def drift_reason(
+    view: TaskView, work: WorkState, facts: SpecFacts, policy: SolverPolicy, sampled: int
+) -> str | None:
+    """Why this solver's measured drift turns down a tolerant task (``None``: take it)."""
+    if work.status != "done" or not isinstance(work.result, DriftResult):
+        return f"own drift {work.status}"
+    if policy.max_rejection_risk is None:
+        return None
+    tau = from_bits32(view.threshold)
+    risk = work.result.rejection_risk(tau, sampled)
+    if risk > policy.max_rejection_risk:
+        return (
+            f"τ {tau:.3g} risks rejecting an honest proof with probability {risk:.2g} "
+            f"(this solver's drift, {facts.segments} segments, {sampled} verified)"
+        )
     return None
 
 
@@ -62,8 +89,17 @@ def decide(situation: Situation, policy: SolverPolicy) -> list[Action]:
             if key in situation.journal:
                 continue  # claimed (in flight, mined or failed): never decided twice
             stake = situation.params.solver_stake(view.bounty)
-            if skip_reason(view, situation.specs.get(task_id), policy, stake) is not None:
+            facts = situation.specs.get(task_id)
+            if facts is None or skip_reason(view, facts, policy, stake) is not None:
                 continue
+            if view.mode == "tolerant" and policy.max_rejection_risk is not None:
+                drift = situation.work.get(intents.drift(task_id))
+                if drift is None or drift.status == "interrupted":
+                    actions.extend(_measure_drift(view, policy))
+                    continue
+                sampled = situation.params.sample_count(facts.segments)
+                if drift_reason(view, drift, facts, policy, sampled) is not None:
+                    continue
             actions.append(send(view, key, "claim", (task_id,), "open task fits the policy", stake))
             training += 1
         elif view.status == "Training" and situation.is_me(view.solver):
@@ -71,6 +107,19 @@ def decide(situation: Situation, policy: SolverPolicy) -> list[Action]:
     actions.extend(deadline_actions(situation))
     actions.extend(withdrawals(situation))
     return actions
+
+
+def _measure_drift(view: TaskView, policy: SolverPolicy) -> list[Action]:
+    if view.spec_cid is None:
+        return []
+    return [
+        Start(
+            key=intents.drift(view.task_id),
+            task_id=view.task_id,
+            inputs=DriftJob(spec_cid=view.spec_cid, budget=policy.drift_budget),
+            reason="tolerant task: measuring this solver's drift against its τ",
+        )
+    ]
 
 
 def _train_or_commit(situation: Situation, view: TaskView, policy: SolverPolicy) -> list[Action]:

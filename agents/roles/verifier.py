@@ -73,7 +73,7 @@ def _profile(
     if work is None or work.status == "interrupted":
         if view.spec_cid is None:
             return []
-        job = ProfileJob(spec_cid=view.spec_cid, segments=policy.profile_segments)
+        job = ProfileJob(spec_cid=view.spec_cid, budget=policy.profile_budget)
         return [Start(key, view.task_id, job, "tolerant task submitted")]
     if work.status != "done" or situation.pending(key) or key in situation.journal:
         return []

@@ -1,4 +1,5 @@
-"""The local work of the agents, on top of the learning engine: train, replay, profile, warm up.
+"""The local work of the agents, on top of the learning engine: train, replay, profile,
+measure a solver's own drift, warm up.
 
 Each job reads and writes artifacts through the store and returns its typed
 result (``agents.roles.jobs``). Jobs run in a worker thread
@@ -22,6 +23,8 @@ from agents.learning.task import Task
 from agents.node import failpoints
 from agents.roles.hardware import Hardware
 from agents.roles.jobs import (
+    DriftJob,
+    DriftResult,
     ProfileJob,
     ProfileResult,
     ReplayJob,
@@ -137,18 +140,32 @@ def replay_job(
 
 
 def profile_job(store: ArtifactStore, job: ProfileJob, hardware: Hardware) -> ProfileResult:
-    """Profile the task (its reference training on ``hardware``); returns the threshold as
-    binary32 bits and the stored profile's CID."""
+    """Profile the task within ``job.budget`` of its training (the verifier's replayer on
+    ``hardware`` trains the window; every honest variant this machine has replays it);
+    returns the threshold as binary32 bits and the stored profile's CID."""
     from agents.learning.profiler import profile
 
     task = load_task(store, job.spec_cid)
-    reference = get_backend("native", **hardware.native_options())
-    result = profile(task, segments=job.segments, reference=reference)
+    reference = get_backend("exact", **hardware.exact_options())
+    result = profile(task, budget=job.budget, reference=reference)
     document = result.to_json()
     document["spec"] = job.spec_cid
     cid = store.put_bytes(canonical_json(_json_safe(document)))
     store.pin(cid)
     return ProfileResult(threshold=to_bits(result.tau), profile_cid=cid, tau=result.tau)
+
+
+def drift_job(store: ArtifactStore, job: DriftJob, hardware: Hardware) -> DriftResult:
+    """How far this solver's training (native torch on ``hardware``, as ``train_job`` runs
+    it) drifts from the verifier's exact replay on the task, within ``job.budget`` of its
+    training: the profile's window with this solver as its only variant."""
+    from agents.learning.profiler import profile
+
+    task = load_task(store, job.spec_cid)
+    reference = get_backend("exact", **hardware.exact_options())
+    own = get_backend("native", **hardware.native_options())
+    result = profile(task, budget=job.budget, reference=reference, variants=[own])
+    return DriftResult(max_drift=result.max_drift, model=result.model)
 
 
 def _json_safe(value: Any) -> Any:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from agents.commitment import Digest, Root
+from agents.exact.float32 import to_bits
+from agents.learning.drift import DriftModel
 from agents.node.config import SolverPolicy, VerifierPolicy
 from agents.roles import solver, submitter, verifier
 from agents.roles.jobs import (
+    DriftJob,
+    DriftResult,
     JobResult,
     ProfileResult,
     ReplayJob,
@@ -100,9 +105,20 @@ def done(key: str, **fields: Any) -> dict[str, WorkState]:
     elif kind == "replay":
         root = Root.parse(fields["trace_roots_root"])
         result = ReplayResult(tuple(fields["distances"]), root, fields.get("verdict", "pass"))
+    elif kind == "drift":
+        result = DriftResult(fields["max_drift"], fields.get("model", SOLVER_DRIFT))
     else:
         result = ProfileResult(fields["threshold"], fields["profile_cid"], tau=0.0)
     return {key: WorkState(key, "done", result)}
+
+
+# A solver whose honest segments drift by about 1e-5 (log spread 1.0): at τ = 1e-2 a segment
+# exceeds τ with probability about 1e-10, at τ = 1e-4 about 2 %.
+SOLVER_DRIFT = DriftModel(samples=5, log_mean=math.log(1e-5), log_spread=1.0, growth=1.0)
+
+
+def tolerant(tau: float, **fields: Any) -> TaskView:
+    return task(mode="tolerant", threshold=to_bits(tau), **fields)
 
 
 SOLVER_CASES = [
@@ -122,6 +138,53 @@ SOLVER_CASES = [
         [task(1), task(2)],
         [],
         journal={"claim/1": "sent"},
+    ),
+    Case(
+        "tolerant task: measures its own drift before claiming",
+        [tolerant(1e-2)],
+        ["start drift drift/1"],
+    ),
+    Case(
+        "measuring its drift: waits",
+        [tolerant(1e-2)],
+        [],
+        work={"drift/1": WorkState("drift/1", "running")},
+    ),
+    Case(
+        "restarted while measuring its drift: measures again",
+        [tolerant(1e-2)],
+        ["start drift drift/1"],
+        work={"drift/1": WorkState("drift/1", "interrupted")},
+    ),
+    Case(
+        "τ far above its drift: claims",
+        [tolerant(1e-2)],
+        ["send claim/1 claim(1,) value=2000"],
+        work=done("drift/1", max_drift=3e-5),
+    ),
+    Case(
+        "τ within its drift's spread (rejection risk 9 %): does not claim",
+        [tolerant(1e-4)],
+        [],
+        work=done("drift/1", max_drift=3e-5),
+    ),
+    Case(
+        "τ below a drift it measured: does not claim",
+        [tolerant(2e-5)],
+        [],
+        work=done("drift/1", max_drift=3e-5, model=None),
+    ),
+    Case(
+        "bit-identical to the replay: any τ will do",
+        [tolerant(1e-9)],
+        ["send claim/1 claim(1,) value=2000"],
+        work=done("drift/1", max_drift=0.0, model=None),
+    ),
+    Case(
+        "its drift could not be measured: does not claim",
+        [tolerant(1e-2)],
+        [],
+        work={"drift/1": WorkState("drift/1", "failed", error="spec unreadable")},
     ),
     Case("claimed: starts training", [task(status="Training", solver=ME)], ["start train train/1"]),
     Case(
@@ -244,6 +307,23 @@ def test_solver_throughput_policy() -> None:
     policy = SolverPolicy(throughput_gops=0.01)
     assert show(solver.decide(short.situation(), policy)) == []
     assert show(solver.decide(long.situation(), policy)) == ["send claim/1 claim(1,) value=2000"]
+
+
+def test_solver_rejection_risk_policy() -> None:
+    measured = done("drift/1", max_drift=3e-5)
+    risky = Case("", [tolerant(1e-4)], [], work=measured)
+    # About 9 % for 5 verified segments: taken by a solver that accepts 10 %.
+    assert show(solver.decide(risky.situation(), SolverPolicy(max_rejection_risk=0.1))) == [
+        "send claim/1 claim(1,) value=2000"
+    ]
+    assert show(solver.decide(risky.situation(), SolverPolicy(max_rejection_risk=0.05))) == []
+    # Without the check, a tolerant task is claimed at once, measured or not.
+    unmeasured = Case("", [tolerant(1e-9)], [])
+    assert show(solver.decide(unmeasured.situation(), SolverPolicy(max_rejection_risk=None))) == [
+        "send claim/1 claim(1,) value=2000"
+    ]
+    (start,) = solver.decide(unmeasured.situation(), SolverPolicy(drift_budget=0.2))
+    assert not isinstance(start, Send) and start.inputs == DriftJob("QmSpec", budget=0.2)
 
 
 def test_solver_stake_cap() -> None:

@@ -3,6 +3,7 @@ through every branch of the replay job; the warm-up; the work runner."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -10,13 +11,23 @@ from typing import Any
 import pytest
 
 from agents.commitment import Digest, Root
+from agents.exact.float32 import from_bits32
 from agents.learning.cheats import replace_checkpoint
 from agents.learning.proof import decode_checkpoint, parse_manifest
 from agents.roles.hardware import Hardware
-from agents.roles.jobs import ProfileResult, ReplayJob, TrainJob, TrainResult
+from agents.roles.jobs import (
+    DriftJob,
+    DriftResult,
+    ProfileJob,
+    ProfileResult,
+    ReplayJob,
+    TrainJob,
+    TrainResult,
+    result_from_json,
+)
 from agents.roles.report import UNREPLAYABLE
 from agents.roles.runner import WorkRunner
-from agents.roles.work import replay_job, train_job, warm_up
+from agents.roles.work import drift_job, profile_job, replay_job, train_job, warm_up
 from agents.store import ArtifactStore, open_store
 from tests.learning.conftest import real_spec
 
@@ -132,6 +143,26 @@ def test_a_forged_segment_fails_with_a_positive_distance(
     report = replay_job(store, job, CPU)
     assert report.verdict == "fail"
     assert all(d > 0 for d in report.distances)
+
+
+def test_profile_and_own_drift_of_a_tolerant_task(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "store")
+    spec = real_spec(
+        model={"kind": "mlp", "inputs": 6, "hidden": [8], "outputs": 3, "activation": "silu"},
+        verification={"segments": 3, "tau": 0.01},
+    )
+    spec_cid = store.put_bytes(spec.canonical_bytes())
+    profiled = profile_job(store, ProfileJob(spec_cid=spec_cid, budget=0.5), CPU)
+    assert from_bits32(profiled.threshold) == pytest.approx(profiled.tau, rel=1e-7)
+    document = json.loads(store.get_bytes(profiled.profile_cid))
+    assert document["spec"] == spec_cid and document["tau"] == profiled.tau
+    assert document["budget"] == 0.5 and document["exceed_probability"] <= 1.001e-6
+    own = drift_job(store, DriftJob(spec_cid=spec_cid, budget=0.5), CPU)
+    assert own.model is not None and 0 < own.max_drift < profiled.tau
+    assert own.rejection_risk(profiled.tau, 3) < 1e-4
+    assert own.rejection_risk(own.max_drift / 2, 3) == 1.0
+    assert result_from_json("drift", json.loads(json.dumps(own.to_json()))) == own
+    assert result_from_json("drift", DriftResult(0.0, None).to_json()) == DriftResult(0.0, None)
 
 
 def test_warm_up_runs_the_exact_engine_traced_and_untraced_to_one_state() -> None:

@@ -129,10 +129,13 @@ def test_inspect_and_profile(capsys: pytest.CaptureFixture[str], spec_file: Path
     assert code == 0 and info["spec_hash"] == spec.spec_hash().hex() and info["segments"] == 10
     assert info["ops"]["task"] == info["ops"]["step"] * spec.steps > 0
     code, profile, _ = veritrain(
-        capsys, "pol", "profile", "--spec", str(spec_file), "--segments", "2"
+        capsys, "pol", "profile", "--spec", str(spec_file), "--budget", "0.5"
     )
     assert code == 0 and profile["tau"] >= 1e-6 and profile["max_drift"] > 0
-    assert profile["cheat_min_distance"] > profile["tau"] and len(profile["segments"]) == 2
+    assert profile["cheat_min_distance"] > profile["tau"] and profile["window"] == [0, 1, 2, 3]
+    assert 0 < profile["exceed_probability"] <= 1.001e-6 and profile["cost_ratio"] > 0
+    code, _, err = veritrain(capsys, "pol", "profile", "--spec", str(spec_file), "--budget", "2")
+    assert code == 2 and "budget" in err
 
 
 def test_digits_example_passes_and_an_averaged_checkpoint_fails(
