@@ -23,7 +23,7 @@ EXCEED_TARGET = 1e-6
 
 SPREAD_FLOOR = 1.0
 """The least spread of log drift the model assumes: well-conditioned examples spread by at
-most 0.8 over every segment of their training, so a few similar measurements cannot talk
+most 0.7 over every segment of their training, so a few similar measurements cannot talk
 the spread down."""
 
 
