@@ -61,7 +61,6 @@ GOALS = {"any_op": 1_000_000, "add_one_step": 150_000, "f32_add": 600, "f32_mul"
 F32 = np.float32
 FILL = 0x3F8CCCCD  # 1.1: leaves the step does not read are dense, like real data
 BIG = (1 << 31, 1 << 32)  # 2^63 elements
-EMPTY: tuple[bytes, bytes, list[Any]] = (b"", bytes(32), [])  # a proof with no header
 
 
 def _sha(data: bytes) -> bytes:
@@ -199,17 +198,21 @@ class Bench:
         return self.one_step.gas(call)
 
 
-def _records() -> dict[Op, list[tuple[OpRecord, dict[bytes, np.ndarray]]]]:
+Found = dict[Op, list[tuple[OpRecord, dict[bytes, np.ndarray], list[bytes]]]]
+
+
+def _records() -> Found:
+    """Records by op, each with its trace's tensors and state tensor roots."""
     from tests.arbiter.traces import every_op_trace, example_trace
 
-    found: dict[Op, list[tuple[OpRecord, dict[bytes, np.ndarray]]]] = {}
+    found: Found = {}
     for traced in (example_trace("mlp"), example_trace("cnn"), example_trace("transformer")):
         for record in traced.records:
-            found.setdefault(record.op, []).append((record, traced.tensors))
+            found.setdefault(record.op, []).append((record, traced.tensors, traced.state_roots))
     every = every_op_trace()
     for record in every.records:
         if record.op not in found:
-            found.setdefault(record.op, []).append((record, every.tensors))
+            found.setdefault(record.op, []).append((record, every.tensors, every.state_roots))
     return found
 
 
@@ -219,14 +222,9 @@ def _typical(bench: Bench, per_op: int) -> dict[str, int]:
     for op, records in _records().items():
         picked = [records[i] for i in sorted(rng.permutation(len(records))[:per_op])]
         gas = []
-        for record, tensors in picked:
+        for record, tensors, state_roots in picked:
             if op is Op.STATE:
-                stated = [(record.output, 0, EMPTY), (bytes(32), 0, EMPTY)]
-                data = bench.one_step.contract.encode_call(
-                    "adjudicate", [record_prefix(record), (0, 0, 0, 0), [], stated]
-                )
-                tx = {"to": bench.one_step.contract.address, "data": "0x" + data.hex()}
-                gas.append(bench.one_step.client.estimate_gas(tx))
+                gas.append(bench.one_step.state_gas(state_roots, [record.output, bytes(32)]))
                 continue
             output = tensors[record.output]
             if output.size == 0:
@@ -344,12 +342,7 @@ def _worst_movement(bench: Bench) -> dict[str, int]:
     worst["im2col"] = bench.synthetic(Op.IM2COL, (3, 1, 1), [xi], 23)  # reads x[0, 2, 0, 1]
     worst["full"] = bench.synthetic(Op.FULL, (F32(1.5), *BIG), [], last)
     roots = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(1024)]
-    state = OpRecord(Op.STATE, (), tuple(roots), bytes(32))
-    data = bench.one_step.contract.encode_call(
-        "adjudicate", [record_prefix(state), (0, 0, 0, 0), [], [(bytes(32), 0, EMPTY)] * 2]
-    )
-    tx = {"to": bench.one_step.contract.address, "data": "0x" + data.hex()}
-    worst["state"] = bench.one_step.client.estimate_gas(tx)
+    worst["state"] = bench.one_step.state_gas(roots, [bytes(32), roots[0]])
     return worst
 
 

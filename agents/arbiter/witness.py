@@ -251,8 +251,13 @@ def _merge(roots: Sequence[bytes], wanted: Sequence[set[int]]) -> list[set[int]]
     return [merged[root] for root in roots]
 
 
-def state_step(record: OpRecord) -> tuple[bytes, list[Any]]:
-    """The record prefix and the (empty) input witnesses of a ``STATE`` record's one step."""
+def state_step(
+    record: OpRecord, tensor_roots: Sequence[bytes], outputs: Sequence[bytes]
+) -> list[Any]:
+    """``adjudicateState``'s arguments for a ``STATE`` record: the new state's tensor roots in
+    name order (which the game establishes) and the two parties' output roots."""
     if record.op is not Op.STATE:
         raise ExactError(f"{record.op.name} is not a STATE record")
-    return record_prefix(record), []
+    if len(outputs) != 2:
+        raise ExactError("a one step judges two claims")
+    return [list(tensor_roots), list(outputs)]

@@ -81,9 +81,14 @@ class OneStepClient:
         """The chain's ruling on ``call``'s claims."""
         return Ruling.decode(self._call("adjudicate", call.arguments()))
 
-    def adjudicate_raw(self, arguments: list[Any]) -> Ruling:
-        """``adjudicate`` on arguments already in ABI shape (a ``STATE`` record, say)."""
-        return Ruling.decode(self._call("adjudicate", arguments))
+    def adjudicate_state(self, tensor_roots: list[bytes], outputs: list[bytes]) -> Ruling:
+        """The ruling on a ``STATE`` record's two output roots (``adjudicateState``)."""
+        return Ruling.decode(self._call("adjudicateState", [tensor_roots, outputs]))
+
+    def state_gas(self, tensor_roots: list[bytes], outputs: list[bytes]) -> int:
+        """Gas of a transaction calling ``adjudicateState``."""
+        data = self.contract.encode_call("adjudicateState", [tensor_roots, outputs])
+        return self.client.estimate_gas({"to": self.contract.address, "data": "0x" + data.hex()})
 
     def compute(self, call: OneStepCall) -> tuple[bool, int, int]:
         """``(defined, value, terms)`` of ``call``'s query."""

@@ -19,6 +19,8 @@ abstract contract Adjudicator is IOneStep {
     using TensorProofs for TensorProof;
 
     uint256 internal constant MAX_TERMS = ONE_STEP_MAX_TERMS;
+    /// @notice A `STATE` record without its output: op 0x0040, no attributes, no inputs.
+    bytes5 internal constant STATE_RECORD = 0x0040000000;
 
     /// @notice The inputs of one query, parsed and checked.
     struct Context {
@@ -36,13 +38,6 @@ abstract contract Adjudicator is IOneStep {
     ) external view returns (Ruling memory ruling) {
         ruling.records[0] = OpRecords.hashWith(record, claims[0].output);
         ruling.records[1] = OpRecords.hashWith(record, claims[1].output);
-        if (OpRecords.opOf(record) == OpCode.STATE) {
-            ruling.stateRoot = _stateRoot(record, inputs);
-            ruling.defined = true;
-            ruling.correct[0] = Root.unwrap(claims[0].output) == Root.unwrap(ruling.stateRoot);
-            ruling.correct[1] = Root.unwrap(claims[1].output) == Root.unwrap(ruling.stateRoot);
-            return ruling;
-        }
         (bool defined, Context memory context) = _prepare(record, inputs);
         if (!defined) return ruling;
         ruling.outputHeader = TensorProofs.encodeHeader(context.outDims);
@@ -51,6 +46,24 @@ abstract contract Adjudicator is IOneStep {
         if (!defined) return ruling;
         for (uint256 i; i < 2; ++i) {
             (ruling.correct[i], ruling.proven[i]) = _judge(claims[i], i, query, ruling);
+        }
+    }
+
+    /// @inheritdoc IOneStep
+    function adjudicateState(Root[] calldata tensors, Root[2] calldata outputs)
+        external
+        view
+        returns (Ruling memory ruling)
+    {
+        uint256 roots;
+        assembly ("memory-safe") {
+            roots := tensors.offset
+        }
+        ruling.defined = true;
+        ruling.stateRoot = Root.wrap(TensorProofs.merkleRoot(roots, tensors.length));
+        for (uint256 i; i < 2; ++i) {
+            ruling.records[i] = sha256(abi.encodePacked(STATE_RECORD, outputs[i]));
+            ruling.correct[i] = Root.unwrap(outputs[i]) == Root.unwrap(ruling.stateRoot);
         }
     }
 
@@ -174,18 +187,5 @@ abstract contract Adjudicator is IOneStep {
         Binary32 proved = claim.proof.valueAt(query.element);
         if (Binary32.unwrap(proved) != Binary32.unwrap(claim.value)) revert Errors.ClaimMismatch(index);
         return (matches, true);
-    }
-
-    /// @dev The state root of a `STATE` record: the Merkle root over its input roots, read in
-    ///      place (`u16be(op) u8(0) u16be(m) m·root`; no attributes, no proofs).
-    function _stateRoot(bytes calldata record, TensorProof[] calldata inputs) private view returns (Root) {
-        if (inputs.length != 0 || record.length < 5 || uint8(record[2]) != 0) revert Errors.MalformedRecord();
-        uint256 count = uint16(bytes2(record[3:5]));
-        if (record.length != 5 + 32 * count) revert Errors.MalformedRecord();
-        uint256 roots;
-        assembly ("memory-safe") {
-            roots := add(record.offset, 5)
-        }
-        return Root.wrap(TensorProofs.merkleRoot(roots, count));
     }
 }

@@ -20,7 +20,7 @@ contract OneStep is IOneStep {
     address public immutable elementwise;
     /// @notice The adjudicator of sum, amax, matmul_nt, col2im and scatter_add.
     address public immutable reductions;
-    /// @notice The adjudicator of the data-movement ops, full and STATE.
+    /// @notice The adjudicator of the data-movement ops and full (and of `STATE` records).
     address public immutable movement;
 
     /// @param elementwise_ The `ElementwiseAdjudicator`.
@@ -59,6 +59,11 @@ contract OneStep is IOneStep {
         returns (Ruling memory)
     {
         _forward(adjudicatorOf(OpRecords.opOf(record)));
+    }
+
+    /// @inheritdoc IOneStep
+    function adjudicateState(Root[] calldata, Root[2] calldata) external view returns (Ruling memory) {
+        _forward(movement);
     }
 
     /// @inheritdoc IOneStep

@@ -51,7 +51,7 @@ struct Ruling {
     uint256 terms;
     /// The header (`u64be(numel) || u32be(ndim) || u64be(dim)...`) of the op's output shape.
     bytes outputHeader;
-    /// For `STATE` records: the state root the inputs imply (zero for every other op).
+    /// `adjudicateState` only: the state root of the given tensor roots (zero otherwise).
     Root stateRoot;
     /// Per claim: whether it is correct (its value equals `value` bit for bit, its proved header,
     /// if any, equals `outputHeader`; for `STATE`, its output equals `stateRoot`).
@@ -70,9 +70,10 @@ struct Ruling {
 ///         which claim is right. Every function is a `view`: the game applies the ruling.
 /// @dev The record prefix is `u16be(op) u8(n) attributes u16be(m) m·input root` (docs/exact.md,
 ///      "Traces"); `inputs[i]` proves values of the tensor with root `inputs` number i of the
-///      record, in record order (for `STATE` no proofs are needed: pass an empty array). Gas
-///      does not grow with tensor sizes beyond the Merkle paths' depth: a reduction step adds
-///      at most `maxTerms()` terms. docs/arbiter.md documents the interface and the gas.
+///      record, in record order. A `STATE` record (`0x0040 00 0000`) lists no inputs: its
+///      output is the state root over the state's tensor roots, judged by `adjudicateState`.
+///      Gas does not grow with tensor sizes beyond the Merkle paths' depth: a reduction step
+///      adds at most `maxTerms()` terms. docs/arbiter.md documents the interface and the gas.
 interface IOneStep {
     /// @notice Computes the queried value and rules on both claims.
     /// @param record The op record without its output root.
@@ -83,13 +84,28 @@ interface IOneStep {
     /// @return ruling The computed value and the verdict on each claim. Reverts on a proof
     ///         that does not hold (`InvalidProof`), a leaf the computation needs but was not
     ///         given (`MissingLeaf`), a malformed record or query, or an element claim whose
-    ///         proved value differs from its stated value (`ClaimMismatch`).
+    ///         proved value differs from its stated value (`ClaimMismatch`); a `STATE` record
+    ///         is `NoElements` (see `adjudicateState`).
     function adjudicate(
         bytes calldata record,
         Query calldata query,
         TensorProof[] calldata inputs,
         Claim[2] calldata claims
     ) external view returns (Ruling memory ruling);
+
+    /// @notice The one step of a `STATE` record: its output is the state root over the new
+    ///         state's tensor roots in name order (PROTOCOL.md §4). The game establishes those
+    ///         roots (each the output of an agreed earlier record of the step, in the order the
+    ///         task's program gives); the chain hashes them and compares.
+    /// @param tensors The state's tensor roots in name order.
+    /// @param outputs The two parties' output roots of the `STATE` record.
+    /// @return ruling `defined` true, `stateRoot` the Merkle root over `tensors`, `correct[i]`
+    ///         whether `outputs[i]` equals it, `records[i]` the hash of the record
+    ///         `0x0040 00 0000 || outputs[i]`; the element fields are zero.
+    function adjudicateState(Root[] calldata tensors, Root[2] calldata outputs)
+        external
+        view
+        returns (Ruling memory ruling);
 
     /// @notice The queried value alone (`adjudicate` without claims).
     /// @param record The op record without its output root.

@@ -10,6 +10,7 @@ ulp off wrong.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections import defaultdict
@@ -19,8 +20,10 @@ import numpy as np
 import pytest
 
 from agents.arbiter.elements import MAX_TERMS, REDUCTIONS, Element, partial, terms
-from agents.arbiter.witness import OneStepCall, one_step, record_prefix
+from agents.arbiter.execute import state_root_of
+from agents.arbiter.witness import OneStepCall, one_step, record_prefix, state_step
 from agents.chain.deployment import Deployment
+from agents.chain.errors import RevertedError
 from agents.chain.onestep import OneStepClient
 from agents.exact.optable import OPS
 from agents.exact.trace import Op, OpRecord
@@ -127,15 +130,29 @@ def test_every_op_code_of_the_table_has_a_one_step_and_a_differential_test(
     assert len(solidity) == len(OPS)
 
 
-@pytest.mark.parametrize("name", ["every-op", "state"])
-def test_state_records_are_judged_by_their_root(one_step_client: OneStepClient, name: str) -> None:
-    trace = traced("every-op" if name == "every-op" else "mlp")
+@pytest.mark.parametrize("name", ["every-op", "mlp", "transformer"])
+def test_state_records_are_judged_by_the_state_root_of_their_tensors(
+    one_step_client: OneStepClient, name: str
+) -> None:
+    trace = traced(name)
     record = next(r for r in trace.records if r.op is Op.STATE)
-    empty: tuple[bytes, bytes, list[object]] = (b"", bytes(32), [])
-    claims = [(record.output, 0, empty), (bytes(31) + b"\x01", 0, empty)]
-    ruling = one_step_client.adjudicate_raw([record_prefix(record), (0, 0, 0, 0), [], claims])
-    assert ruling.defined and ruling.correct == (True, False)
+    assert record.inputs == () and state_root_of(trace.state_roots) == record.output
+    wrong = state_root_of(trace.state_roots[::-1])
+    ruling = one_step_client.adjudicate_state(
+        *state_step(record, trace.state_roots, [wrong, record.output])
+    )
+    assert ruling.defined and ruling.correct == (False, True)
     assert ruling.state_root == record.output
+    assert ruling.records[1] == record.digest()
+    with pytest.raises(RevertedError, match="NoElements"):
+        one_step_client.adjudicate(
+            dataclasses.replace(one_step(*some_call(trace)), record=record_prefix(record))
+        )
+
+
+def some_call(trace: Traced) -> tuple[OpRecord, dict[bytes, np.ndarray], int]:
+    record = next(r for r in trace.records if r.op is Op.MUL)
+    return record, trace.tensors, 0
 
 
 def test_a_long_reduction_is_walked_chunk_by_chunk_from_agreed_partial_results(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import agents.learning.backends.exact as exact_backend
+from agents.commitment import tensor_root
 from agents.exact.cpu import CpuKernels
 from agents.exact.kernels import Array, Kernels
 from agents.exact.ops import ExactOps, Tracer
@@ -48,6 +49,8 @@ class Traced:
     name: str
     records: list[OpRecord]
     tensors: dict[bytes, np.ndarray]
+    # The tensor roots, in name order, of the state the trace's STATE record commits to.
+    state_roots: list[bytes]
 
 
 @contextmanager
@@ -76,10 +79,12 @@ def example_trace(name: str) -> Traced:
     with _recording() as made:
         session = get_backend("exact").start(task, start, trace=True)
         session.run(task.batches(0, 1))
-        session.traced_distances(start, session.state(), "l2", 1e-8)
+        state = session.state()
+        session.traced_distances(start, state, "l2", 1e-8)
         tracer = made[0]
         records = list(tracer.segment.records())
-    return Traced(name, records, tracer.tensors)
+    names = sorted(state, key=lambda n: n.encode())
+    return Traced(name, records, tracer.tensors, [tensor_root(state[n]) for n in names])
 
 
 @functools.cache
@@ -133,7 +138,8 @@ def every_op_trace() -> Traced:
     E.full([2, 3], 1.5)
     E.commit_state({"a": x, "b": y, "c": row})
     records = list(tracer.segment.records())
-    return Traced("every-op", records, tracer.tensors)
+    roots = [tensor_root(kernels.to_numpy(v)) for v in (x, y, row)]
+    return Traced("every-op", records, tracer.tensors, roots)
 
 
 def sources_of(traced: Traced) -> dict[bytes, np.ndarray]:
