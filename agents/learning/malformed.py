@@ -230,9 +230,19 @@ CRAFTS: dict[str, Craft] = {
 }
 
 
+def fault_of(name: str) -> str:
+    """The fault kind a verifier must report for the craft ``name``."""
+    if name.startswith("manifest-"):
+        return "manifest"
+    if name == "missing-artifact":
+        return "unavailable"
+    return "inconsistent" if name.startswith("step-") else "malformed"
+
+
 def craft(name: str, spec: TaskSpec, store: ArtifactStore, manifest: Manifest) -> MalformedProof:
     """The malformed proof ``name`` (a key of ``CRAFTS``) made from the honest ``manifest``."""
     proof = CRAFTS[name](spec, store, manifest)
+    assert proof.fault == fault_of(name), (name, proof.fault)
     if proof.fault != "manifest":
         parse_manifest(proof.manifest)  # every other craft commits a well-formed manifest
     return proof

@@ -109,8 +109,10 @@ class SolverPolicy(_Section):
     # exceeds max_rejection_risk (under the drift model of docs/proof.md). None: no check.
     max_rejection_risk: Annotated[float, Field(gt=0, lt=1)] | None = 1e-3
     drift_budget: Annotated[float, Field(gt=0, le=1)] = 0.1
-    # Adversary mode for devnet demos and tests only: refused on other chains.
-    adversary: Literal["fake-half"] | None = None
+    # Adversary mode for devnet demos and tests only, refused on other chains: "fake-half"
+    # (skip training on half the segments) or "malformed:<craft>" (commit a malformed proof,
+    # agents.learning.malformed; "malformed:cycle" takes each craft in turn by task id).
+    adversary: Annotated[str, Field(pattern=r"^(fake-half|malformed:[a-z0-9-]+)$")] | None = None
 
 
 class VerifierPolicy(_Section):

@@ -53,6 +53,19 @@ class Connection:
         return self._blocks[number]
 
 
+def check_adversary(adversary: str | None) -> None:
+    """Refuse an adversary mode that names no craft of ``agents.learning.malformed``."""
+    if adversary is None or not adversary.startswith("malformed:"):
+        return
+    from agents.learning.malformed import CRAFTS
+
+    name = adversary.removeprefix("malformed:")
+    if name != "cycle" and name not in CRAFTS:
+        raise VeritrainError(
+            f"solver.adversary: no craft {name!r} (known: cycle, {', '.join(sorted(CRAFTS))})"
+        )
+
+
 def connect(
     config: AgentConfig,
     role: str,
@@ -81,6 +94,7 @@ def connect(
             raise VeritrainError(
                 f"solver.adversary is for devnets only (chain id {deployment.chain_id})"
             )
+        check_adversary(config.solver.adversary)
     store = open_store(config.store.location)
     pool = deployment.contract(POOL)
     raw_params = pool.decode_output(

@@ -24,8 +24,9 @@ class TrainJob:
 
     kind: ClassVar[str] = "train"
     spec_cid: str
-    # Devnet demonstrations only: fake half the segments (``agents.learning.cheats``).
-    adversary: Literal["fake-half"] | None = None
+    # Devnets only: "fake-half" fakes half the segments (``agents.learning.cheats``),
+    # "malformed:<craft>" commits a malformed proof (``agents.learning.malformed``).
+    adversary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,16 @@ class TrainResult:
 @dataclass(frozen=True)
 class ReplayResult:
     """A verifier's report: one binary32 distance per expected segment, the root over the
-    segments' trace roots, and the verdict with its reasons (for logs)."""
+    segments' trace roots (and the fault record, if any), and the verdict with its reasons
+    (for logs)."""
 
     distances: tuple[int, ...]
     trace_roots_root: Root
     verdict: Literal["pass", "fail"]
     reasons: tuple[str, ...] = ()
+    # The fault record (``agents.learning.faults``) the root commits to, when a check
+    # rejected the proof; stored in the artifact store too.
+    fault_record: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,6 +103,7 @@ class ReplayResult:
             "trace_roots_root": self.trace_roots_root.chain,
             "verdict": self.verdict,
             "reasons": list(self.reasons),
+            "fault_record": self.fault_record,
         }
 
 
@@ -162,6 +168,7 @@ def result_from_json(kind: str, data: dict[str, Any]) -> JobResult:
             trace_roots_root=Root.parse(str(data["trace_roots_root"])),
             verdict="pass" if data.get("verdict") == "pass" else "fail",
             reasons=tuple(str(r) for r in data.get("reasons", ())),
+            fault_record=None if data.get("fault_record") is None else str(data["fault_record"]),
         )
     if kind == "profile":
         return ProfileResult(

@@ -7,13 +7,16 @@ pattern is at most τ's. The encoding keeps that verdict equal to the verifier's
 
 - each replayed segment reports ``segment_bits`` of its distance; a failing
   segment whose distance would not exceed τ on chain is raised just above it;
-- a proof that could not be replayed at all (no manifest, wrong checkpoint root,
-  a check before replay failed) reports ``+inf`` for every segment;
+- a proof that a check rejected before any replay (an unreadable manifest, a
+  checkpoint root other than the committed one, any check of the verifier)
+  reports ``+inf`` for every segment;
 - a check that failed after some replays passed adds one ``+inf``;
 - ``fit`` cuts or pads to the expected count, always keeping the worst value;
 - the trace roots root is the Merkle root over the segments' trace roots (their
-  replayed state roots where the backend does not trace), or over the hashes of
-  the reasons when nothing was replayed; never all zero (the pool refuses that).
+  replayed state roots where the backend does not trace), followed, when a check
+  rejected the proof, by the commitment to its fault record
+  (``agents.learning.faults``: ``sha256`` of the canonical record); with no replay
+  it is that commitment alone. Never all zero (the pool refuses that).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from agents.exact.float32 import (
     from_bits32,
     to_bits,
 )
+from agents.learning import faults
 from agents.learning.verifier import Verdict
 from agents.roles.jobs import ReplayResult
 
@@ -70,26 +74,40 @@ def roots_root(roots: Sequence[bytes]) -> Root:
     return Root(NO_TRACE if root == bytes(32) else root)
 
 
-def unreplayable(reasons: Sequence[str], expected: int) -> ReplayResult:
-    """The report on a proof that was rejected before any replay."""
-    roots = [hashlib.sha256(r.encode()).digest() for r in reasons] or [bytes(32)]
+def fault_record(verdict: Verdict) -> bytes | None:
+    """The fault record of a verdict a check decided (``None`` when none did)."""
+    if verdict.fault is None:
+        return None
+    if verdict.manifest is None:
+        raise ValueError("a fault record names the manifest: the verdict has none")
+    return faults.record(verdict.fault, verdict.manifest)
+
+
+def rejected(record: bytes, reasons: Sequence[str], expected: int) -> ReplayResult:
+    """The report on a proof that a check rejected before any replay."""
     return ReplayResult(
         distances=(UNREPLAYABLE,) * expected,
-        trace_roots_root=roots_root(roots),
+        trace_roots_root=Root(faults.commitment(record)),
         verdict="fail",
         reasons=tuple(reasons),
+        fault_record=record.decode(),
     )
 
 
 def encode_report(verdict: Verdict, expected: int, tau: float) -> ReplayResult:
     """The report of a verification (see the module docstring)."""
+    record = fault_record(verdict)
     if verdict.reasons and not verdict.segments:
-        return unreplayable(verdict.reasons, expected)
+        if record is None:
+            raise ValueError("a proof rejected without a replay has a fault")
+        return rejected(record, verdict.reasons, expected)
     distances: list[int] = []
     roots: list[bytes] = []
     for segment in verdict.segments:
         distances.append(segment_bits(segment.distance, segment.passed, tau))
         roots.append(bytes.fromhex(segment.trace_root or segment.replay_root))
+    if record is not None:
+        roots.append(faults.commitment(record))
     if verdict.reasons and all(s.passed for s in verdict.segments):
         distances.append(UNREPLAYABLE)  # a check failed after the replays: the report fails
     fitted = fit(distances, expected)
@@ -99,4 +117,5 @@ def encode_report(verdict: Verdict, expected: int, tau: float) -> ReplayResult:
         trace_roots_root=roots_root(roots),
         verdict="fail" if failed else "pass",
         reasons=tuple(verdict.reasons),
+        fault_record=None if record is None else record.decode(),
     )

@@ -122,6 +122,17 @@ def _measure_drift(view: TaskView, policy: SolverPolicy) -> list[Action]:
     ]
 
 
+def adversary(mode: str | None, task_id: int) -> str | None:
+    """The adversary a devnet solver plays on ``task_id``: ``malformed:cycle`` takes the
+    crafts of ``agents.learning.malformed`` in name order, one task after another."""
+    if mode != "malformed:cycle":
+        return mode
+    from agents.learning.malformed import CRAFTS
+
+    names = sorted(CRAFTS)
+    return f"malformed:{names[task_id % len(names)]}"
+
+
 def _train_or_commit(situation: Situation, view: TaskView, policy: SolverPolicy) -> list[Action]:
     if situation.expired(view):
         return []  # too late to commit: training now would be wasted
@@ -134,7 +145,9 @@ def _train_or_commit(situation: Situation, view: TaskView, policy: SolverPolicy)
             Start(
                 key=key,
                 task_id=view.task_id,
-                inputs=TrainJob(spec_cid=view.spec_cid, adversary=policy.adversary),
+                inputs=TrainJob(
+                    spec_cid=view.spec_cid, adversary=adversary(policy.adversary, view.task_id)
+                ),
                 reason="claimed; training" if work is None else "resuming interrupted training",
             )
         ]

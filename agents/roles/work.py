@@ -32,7 +32,7 @@ from agents.roles.jobs import (
     TrainJob,
     TrainResult,
 )
-from agents.roles.report import encode_report, unreplayable
+from agents.roles.report import encode_report, rejected
 from agents.store import ArtifactStore, canonical_json
 
 Progress = Callable[[int, int], None]  # (done, in all): steps of training, segments of replay
@@ -57,8 +57,10 @@ def train_job(
     """Train the task (resuming from ``workdir``'s journal) and store the proof.
 
     Exact-mode tasks train with the exact backend, tolerant ones with native torch, both
-    on ``hardware``. With ``job.adversary == "fake-half"`` the proof skips training on half
-    of the segments (``agents.learning.cheats.copy_forward``): devnets only.
+    on ``hardware``. Devnets only: with ``job.adversary == "fake-half"`` the proof skips
+    training on half of the segments (``agents.learning.cheats.copy_forward``); with
+    ``"malformed:<craft>"`` the honest proof is turned into that malformed one
+    (``agents.learning.malformed``) and committed instead.
     """
     from agents.learning.solver import train
 
@@ -92,6 +94,17 @@ def train_job(
             journal_path=workdir / "journal.json",
             progress=on_step,
         )
+    if job.adversary is not None and job.adversary.startswith("malformed:"):
+        from agents.learning.malformed import craft
+
+        malformed = craft(job.adversary.removeprefix("malformed:"), spec, store, manifest)
+        proof_cid = store.put_bytes(malformed.manifest)
+        store.pin(proof_cid)
+        return TrainResult(
+            proof_cid=proof_cid,
+            checkpoint_root=Root.parse(malformed.checkpoint_root),
+            segments=len(manifest.segments),
+        )
     proof_cid = store.put_json(manifest.to_json())
     store.pin(proof_cid)
     return TrainResult(
@@ -108,23 +121,43 @@ def replay_job(
     progress: Progress | None = None,
 ) -> ReplayResult:
     """Verify the committed proof against the chain's randomness and threshold, with a trace,
-    and encode the report (``agents.roles.report``)."""
-    from agents.learning.proof import parse_manifest
-    from agents.learning.verifier import default_replay_backend, verify
+    and encode the report (``agents.roles.report``).
+
+    Whatever the solver committed, this returns a report: a proof that cannot be read,
+    parsed or checked fails, with the commitment to its fault record, which is also
+    stored (and pinned) so that anyone can check the claim. Only the verifier's own
+    trouble (its store's backend, its disk, a bug) raises, and the job is run again.
+    """
+    from agents.learning.faults import record as fault_record
+    from agents.learning.proof import artifact_limits, parse_manifest, read_artifact
+    from agents.learning.verifier import Fault, default_replay_backend, is_own_fault, verify
     from agents.roles.replay import ObservedReplayer
 
     task = load_task(store, job.spec_cid)
     exact = task.spec.verification.tolerance == "exact"
     tau = 0.0 if exact else from_bits32(job.threshold)
-    name = default_replay_backend()
+    name = "exact" if exact else default_replay_backend()
     replayer = ObservedReplayer(get_backend(name, **hardware.options(name)), job.samples, progress)
+
+    def reject(fault: Fault, reason: str) -> ReplayResult:
+        data = fault_record(fault, job.proof_cid)
+        _publish(store, data)
+        return rejected(data, [reason], job.samples)
+
+    limit = artifact_limits(task.spec).manifest
+    what = f"proof {job.proof_cid}"
     try:
-        manifest = parse_manifest(store.get_bytes(job.proof_cid), f"proof {job.proof_cid}")
+        manifest = parse_manifest(
+            read_artifact(store, job.proof_cid, limit, what), what, limit=limit
+        )
     except VeritrainError as exc:
-        return unreplayable([str(exc)], job.samples)
+        if is_own_fault(exc):
+            raise
+        return reject(Fault("manifest"), str(exc))
     if Root.parse(manifest.checkpoint_root) != job.checkpoint_root:
-        reason = "the proof's checkpoint root is not the one committed on chain"
-        return unreplayable([reason], job.samples)
+        return reject(
+            Fault("structure"), "the proof's checkpoint root is not the one committed on chain"
+        )
     verdict = verify(
         task,
         manifest,
@@ -136,7 +169,15 @@ def replay_job(
         manifest_cid=job.proof_cid,
         trace=True,  # the trace roots are what the verifier commits to on chain
     )
-    return encode_report(verdict, job.samples, tau)
+    report = encode_report(verdict, job.samples, tau)
+    if report.fault_record is not None:
+        _publish(store, report.fault_record.encode())
+    return report
+
+
+def _publish(store: ArtifactStore, record: bytes) -> None:
+    """Keep a fault record in the store, where a dispute (or an auditor) reads it."""
+    store.pin(store.put_bytes(record))
 
 
 def profile_job(store: ArtifactStore, job: ProfileJob, hardware: Hardware) -> ProfileResult:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from agents.commitment import Digest, Root
+from agents.errors import VeritrainError
 from agents.exact.float32 import to_bits
 from agents.learning.drift import DriftModel
 from agents.node.config import SolverPolicy, VerifierPolicy
@@ -555,3 +556,24 @@ def test_a_fractional_deadline_margin_is_kept() -> None:
     early = dataclasses.replace(Case("", [view], []).situation(), now=NOW + 0.4, margin=0.5)
     late = dataclasses.replace(early, now=NOW + 0.6)
     assert not early.expired(view) and late.expired(view)
+
+
+def test_a_malformed_cycle_takes_each_craft_once_in_as_many_tasks() -> None:
+    from agents.learning.malformed import CRAFTS
+    from agents.roles.connection import check_adversary
+    from agents.roles.solver import adversary
+
+    played = [adversary("malformed:cycle", task_id) for task_id in range(1, len(CRAFTS) + 1)]
+    assert sorted(played) == sorted(f"malformed:{name}" for name in CRAFTS)
+    assert adversary("fake-half", 3) == "fake-half" and adversary(None, 3) is None
+    for mode in (None, "fake-half", "malformed:cycle", "malformed:step-nan"):
+        check_adversary(mode)
+    with pytest.raises(VeritrainError, match="no craft"):
+        check_adversary("malformed:step-nothing")
+
+
+def test_a_solver_policy_takes_only_known_adversary_modes() -> None:
+    assert SolverPolicy(adversary="malformed:cycle").adversary == "malformed:cycle"
+    for bad in ("fake-all", "malformed:", "Malformed:x", "malformed:a b"):
+        with pytest.raises(ValueError, match="adversary"):
+            SolverPolicy(adversary=bad)

@@ -11,7 +11,8 @@ import pytest
 
 from agents.commitment import Root, merkle_root
 from agents.exact.float32 import from_bits32, to_bits
-from agents.learning.verifier import SegmentVerdict, Verdict
+from agents.learning import faults
+from agents.learning.verifier import Fault, SegmentVerdict, Verdict
 from agents.roles.report import NO_TRACE, UNREPLAYABLE, encode_report, fit, segment_bits
 
 INF = float("inf")
@@ -103,6 +104,7 @@ def _segment(index: int, distance: float, passed: bool, trace: bytes | None) -> 
 
 
 T1, T2 = hashlib.sha256(b"1").digest(), hashlib.sha256(b"2").digest()
+MANIFEST = "Qm" + "m" * 44
 
 
 def test_a_passing_report() -> None:
@@ -128,19 +130,37 @@ def test_a_failing_segment_is_raised_above_tau() -> None:
 
 
 def test_a_reason_raised_after_passing_replays_fails_the_report() -> None:
-    verdict = Verdict(1e-3, "exact", None, [0], [_segment(0, 0.0, True, T1)])
-    verdict.reasons.append("batches of segment 1 are not the seed's data order")
+    verdict = Verdict(1e-3, "exact", MANIFEST, [0], [_segment(0, 0.0, True, T1)])
+    fault = Fault("inconsistent", 14, "Qm" + "c" * 44)
+    verdict.reject("batches of segment 1 are not the seed's data order", fault)
     report = encode_report(verdict, 2, 1e-3)
     assert report.verdict == "fail" and report.distances == (0, UNREPLAYABLE)
+    # The trace roots of the replays, then the commitment to the fault record.
+    record = faults.record(fault, MANIFEST)
+    assert report.fault_record == record.decode()
+    assert report.trace_roots_root == Root(merkle_root([T1, hashlib.sha256(record).digest()]))
 
 
-def test_a_rejection_before_any_replay() -> None:
-    reasons = ["checkpoint 0 is not the initialization the seed fixes"]
-    verdict = Verdict(0.0, "exact", None, reasons=list(reasons))
+def test_a_rejection_before_any_replay_commits_to_its_fault_record() -> None:
+    reason = "checkpoint 0 is not the initialization the seed fixes"
+    fault = Fault("inconsistent", 2, "Qm" + "d" * 44)
+    verdict = Verdict(0.0, "exact", MANIFEST).reject(reason, fault)
     report = encode_report(verdict, 3, 0.0)
     assert report.distances == (UNREPLAYABLE,) * 3 and report.verdict == "fail"
-    assert report.trace_roots_root == Root(hashlib.sha256(reasons[0].encode()).digest())
-    assert report.reasons == tuple(reasons)
+    record = faults.record(fault, MANIFEST)
+    assert report.trace_roots_root == Root(hashlib.sha256(record).digest())
+    assert report.reasons == (reason,) and report.fault_record == record.decode()
+    # Another fault, or the same fault in another proof, commits to another root.
+    other = encode_report(Verdict(0.0, "exact", MANIFEST).reject(reason, Fault("structure")), 3, 0)
+    elsewhere = encode_report(Verdict(0.0, "exact", "Qm" + "e" * 44).reject(reason, fault), 3, 0)
+    assert len({report.trace_roots_root, other.trace_roots_root, elsewhere.trace_roots_root}) == 3
+
+
+def test_a_rejection_needs_its_fault_and_manifest() -> None:
+    with pytest.raises(ValueError, match="has a fault"):
+        encode_report(Verdict(0.0, "exact", MANIFEST, reasons=["why"]), 1, 0.0)
+    with pytest.raises(ValueError, match="names the manifest"):
+        encode_report(Verdict(0.0, "exact", None).reject("why", Fault("structure")), 1, 0.0)
 
 
 def test_the_trace_roots_root_is_never_zero() -> None:

@@ -3,8 +3,10 @@ through every branch of the replay job; the warm-up; the work runner."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,9 @@ import pytest
 
 from agents.commitment import Digest, Root
 from agents.exact.float32 import from_bits32
+from agents.learning import faults
 from agents.learning.cheats import replace_checkpoint
+from agents.learning.malformed import CRAFTS, craft
 from agents.learning.proof import decode_checkpoint, parse_manifest
 from agents.roles.hardware import Hardware
 from agents.roles.jobs import (
@@ -27,8 +31,9 @@ from agents.roles.jobs import (
 )
 from agents.roles.report import UNREPLAYABLE
 from agents.roles.runner import WorkRunner
-from agents.roles.work import drift_job, profile_job, replay_job, train_job, warm_up
-from agents.store import ArtifactStore, open_store
+from agents.roles.work import drift_job, load_task, profile_job, replay_job, train_job, warm_up
+from agents.store import ArtifactStore, BackendError, cid_of_bytes, open_store
+from agents.store.embedded import EmbeddedStore
 from tests.learning.conftest import real_spec
 
 CPU = Hardware(device="cpu", threads=1)
@@ -233,3 +238,41 @@ def test_workdir_is_where_training_resumes(tmp_path: Path) -> None:
     )
     assert again == first
     assert seen == [8]  # resumed at the end: nothing trained again
+
+
+@pytest.mark.parametrize("name", sorted(CRAFTS))
+def test_a_malformed_proof_gets_a_failing_report_that_commits_to_its_fault(
+    trained: tuple[ArtifactStore, str, TrainResult], name: str
+) -> None:
+    store, spec_cid, result = trained
+    task = load_task(store, spec_cid)
+    manifest = parse_manifest(store.get_bytes(result.proof_cid))
+    proof = craft(name, task.spec, store, manifest)
+    proof_cid = store.put_bytes(proof.manifest)
+    job = _job(trained, proof_cid=proof_cid, checkpoint_root=Root.parse(proof.checkpoint_root))
+    report = replay_job(store, job, CPU)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE, UNREPLAYABLE)
+    assert report.fault_record is not None
+    record = report.fault_record.encode()
+    fault, named = faults.parse(record)
+    assert fault.kind == proof.fault and named == proof_cid
+    assert report.trace_roots_root == Root(hashlib.sha256(record).digest())
+    # Published for whoever checks the claim, and the claim holds.
+    assert cid_of_bytes(record) in store.pins()
+    assert faults.confirm(task, store, record, spec_cid=spec_cid)
+
+
+def test_the_verifiers_own_store_trouble_raises_for_a_retry(
+    trained: tuple[ArtifactStore, str, TrainResult],
+) -> None:
+    store, _spec_cid, result = trained
+
+    class Unreachable(EmbeddedStore):
+        def open(self, cid: str) -> Iterator[bytes]:
+            if cid == result.proof_cid:
+                raise BackendError("the node does not answer")
+            return super().open(cid)
+
+    flaky = Unreachable(store.root, fsync=False)  # type: ignore[attr-defined]
+    with pytest.raises(BackendError, match="does not answer"):
+        replay_job(flaky, _job(trained), CPU)
