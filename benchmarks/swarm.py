@@ -13,6 +13,20 @@ The figure ``swarm_scheduler.png`` plots the three costs per scenario.
 ``exact_dp_identical``: whether the digits MLP in exact mode, its steps split into
 four slices, trained by swarms of 1, 2 and 4 worker processes, writes the proof one
 process writes (every manifest field).
+
+``pipeline``: the tiny transformer (two blocks, one per stage) trained by a pipeline of
+two worker processes, each in its own network namespace, at three bandwidths
+(``unshaped``, ``100mbit``, ``10mbit``: ``tc tbf`` on every link, created and removed
+here) with four treatments of what crosses the cut: ``fp32`` (sent in full),
+``direct_2bit`` (activations quantized to 2 bits), ``aq_2bit`` and ``aq_4bit`` (AQ-SGD:
+the change since the sample's last pass quantized to 2 or 4 bits); gradients go back at
+twice the forward bits (4 or 8), except with fp32. Each: ``samples_per_s`` (training
+samples per second of wall time, start-up excluded) and ``loss`` (the trained model's
+mean cross-entropy over the training set, computed as training computes it). The task
+fine-tunes over many epochs of 256 windows (AQ-SGD sends a sample in full the first time
+it passes). ``loss_noise``: the spread (largest − smallest) of fp32's loss over three
+data-order seeds, unshaped; ``goals`` compares against it. Needs root for the
+namespaces; without it only ``unshaped`` runs (on loopback) and ``shaped`` says why.
 """
 
 from __future__ import annotations
@@ -20,6 +34,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from agents.swarm.cost import weights
 from agents.swarm.genetic import OFFSPRING, POPULATION
@@ -104,6 +120,145 @@ def exact_dp_identical(workers: tuple[int, ...] = (1, 2, 4)) -> bool:
     return True
 
 
+PIPELINE_STEPS = 240
+PIPELINE_SEED = 7
+BANDWIDTHS: dict[str, float | None] = {"unshaped": None, "100mbit": 100.0, "10mbit": 10.0}
+TREATMENTS: dict[str, dict[str, Any] | None] = {
+    "fp32": None,
+    "direct_2bit": {"method": "direct", "bits": 2, "backward_bits": 4},
+    "aq_2bit": {"method": "aq", "bits": 2, "backward_bits": 4},
+    "aq_4bit": {"method": "aq", "bits": 4, "backward_bits": 8},
+}
+STEP_TIMEOUT_S = 120.0
+
+
+def pipeline_task(treatment: dict[str, Any] | None, steps: int, seed: int) -> Any:
+    """The tiny transformer cut in two, over 256 windows of a generated text."""
+    from agents.learning import datasets
+    from agents.learning.spec import DatasetSource, parse_spec
+    from agents.learning.task import Task
+
+    context, windows = 32, 256
+    source = {"builtin": "text", "samples": windows + context, "seed": 1}
+    built = datasets.build(DatasetSource.model_validate(source))
+    parallel: dict[str, Any] = {"microbatches": 4, "stages": 2}
+    if treatment is not None:
+        compression = dict(treatment)
+        if compression["method"] == "aq":
+            compression["samples"] = windows
+        parallel["compression"] = compression
+    spec = parse_spec(
+        {
+            "version": 1,
+            "name": "pipeline-bench",
+            "dataset": {"cid": datasets.dataset_cid(built), "source": source},
+            "model": {
+                "kind": "transformer", "vocab": 28, "context": context, "width": 48,
+                "heads": 4, "layers": 2, "ff": 96,
+            },
+            "loss": "cross_entropy",
+            "optimizer": {"kind": "adam"},
+            "schedule": {"kind": "constant", "lr": 0.003},
+            "steps": steps,
+            "batch_size": 16,
+            "seed": seed,
+            "checkpoint_interval": steps,
+            "verification": {"segments": 1, "tolerance": "tolerant", "tau": 0.01},
+            "parallel": parallel,
+        }
+    )  # fmt: skip
+    return Task.bind(spec, built)
+
+
+def pipeline_run(task: Any, placements: Any) -> dict[str, float]:
+    """Train ``task`` with two native workers; throughput and the trained model's loss."""
+    from agents.learning.backends import get_backend
+    from agents.swarm.training import SwarmBackend
+
+    backend = SwarmBackend(
+        workers=2, inner="native", placements=placements, step_timeout_s=STEP_TIMEOUT_S
+    )
+    session = backend.start(task, task.initial_state())
+    try:
+        batches = task.batches(0, task.spec.steps)
+        started = time.perf_counter()
+        session.run(batches)
+        elapsed = time.perf_counter() - started
+        state = session.state()
+    finally:
+        session.close()
+    judge = get_backend("native").start(task, state)
+    loss = judge.loss(np.arange(task.samples))  # type: ignore[attr-defined]
+    return {"samples_per_s": batches.size / elapsed, "loss": loss, "seconds": elapsed}
+
+
+def pipeline_figures(
+    steps: int = PIPELINE_STEPS,
+    bandwidths: dict[str, float | None] | None = None,
+    treatments: dict[str, dict[str, Any] | None] | None = None,
+    seed: int = PIPELINE_SEED,
+) -> dict[str, Any]:
+    """The pipeline part of swarm.json (module docstring)."""
+    from agents.swarm.netns import ShapedNetwork, unavailable
+
+    bandwidths = BANDWIDTHS if bandwidths is None else bandwidths
+    treatments = TREATMENTS if treatments is None else treatments
+    reason = unavailable()
+    figures: dict[str, Any] = {}
+    for label, rate in bandwidths.items():
+        if reason is not None and rate is not None:
+            print(f"  {label}: {reason}", flush=True)
+            continue
+        figures[label] = {}
+        for name, treatment in treatments.items():
+            task = pipeline_task(treatment, steps, seed)
+            if reason is None:
+                with ShapedNetwork(2, rate) as network:
+                    got = pipeline_run(task, network.placements())
+            else:
+                got = pipeline_run(task, None)
+            figures[label][name] = got
+            print(
+                f"  {label} {name}: {got['samples_per_s']:.1f} samples/s, loss {got['loss']:.4f}",
+                flush=True,
+            )
+    out: dict[str, Any] = {"bandwidths": figures, "steps": steps, "seed": seed}
+    if reason is not None:
+        out["shaped"] = reason
+    if "fp32" in treatments and "unshaped" in figures:
+        losses = [figures["unshaped"]["fp32"]["loss"]]
+        for other in (seed + 1, seed + 2):
+            losses.append(pipeline_run(pipeline_task(None, steps, other), None)["loss"])
+        out["fp32_seed_losses"] = losses
+        out["loss_noise"] = max(losses) - min(losses)
+        out["goals"] = pipeline_goals(figures, out["loss_noise"])
+    return out
+
+
+def pipeline_goals(figures: dict[str, Any], noise: float) -> dict[str, Any]:
+    """The issue's goals, judged on the figures."""
+    goals: dict[str, Any] = {}
+    reference = figures["unshaped"]["fp32"]["loss"]
+    for name in ("aq_2bit", "aq_4bit", "direct_2bit"):
+        if name in figures["unshaped"]:
+            gap = figures["unshaped"][name]["loss"] - reference
+            goals[f"{name}_loss_gap"] = gap
+            goals[f"{name}_within_noise"] = abs(gap) <= noise
+    slowest = min(
+        (label for label in figures if label != "unshaped"),
+        key=lambda label: BANDWIDTHS.get(label) or float("inf"),
+        default=None,
+    )
+    if slowest is not None and "fp32" in figures[slowest]:
+        base = figures[slowest]["fp32"]["samples_per_s"]
+        for name in ("aq_2bit", "aq_4bit"):
+            if name in figures[slowest]:
+                goals[f"{name}_speedup_at_{slowest}"] = (
+                    figures[slowest][name]["samples_per_s"] / base
+                )
+    return goals
+
+
 def plot_scheduler(figures: dict[str, Any], path: Path) -> None:
     """Bars: predicted communication per iteration, per scenario and scheduler."""
     import matplotlib
@@ -112,8 +267,11 @@ def plot_scheduler(figures: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(figures)
-    methods = (("random", "random", "#bbbbbb"), ("baseline", "DT-FM search", "#6a8caf"))
-    methods += (("ours", "ours", "#d9822b"),)
+    methods = (
+        ("random", "random", "#bbbbbb"),
+        ("baseline", "DT-FM search", "#6a8caf"),
+        ("ours", "ours", "#d9822b"),
+    )
     fig, ax = plt.subplots(figsize=(9, 4.2))
     width = 0.26
     for m, (key, label, color) in enumerate(methods):
@@ -137,11 +295,14 @@ def run() -> dict[str, Any]:
     scheduler = scheduler_figures()
     plot_scheduler(scheduler, RESULTS / "swarm_scheduler.png")
     identical = exact_dp_identical()
+    pipeline = pipeline_figures()
     return {
         "model": MODEL,
         "seed": SEED,
         "scheduler": scheduler,
         "exact_dp_identical": identical,
+        "pipeline": pipeline["bandwidths"],
+        "pipeline_run": {k: v for k, v in pipeline.items() if k != "bandwidths"},
     }
 
 

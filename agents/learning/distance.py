@@ -7,7 +7,8 @@ For segment ``i`` with the solver's checkpoints ``w_i`` (start) and ``w_{i+1}``
 
 The state is split into groups, and ``d`` is computed for each group over the
 concatenation of its tensors: ``param`` (every ``param/`` tensor) and one group
-per optimizer slot (``opt/momentum``, ``opt/exp_avg``, ``opt/exp_avg_sq``), so a
+per optimizer slot (``opt/momentum``, ``opt/exp_avg``, ``opt/exp_avg_sq``) and, with
+AQ-SGD compression, ``aq/activation`` and ``aq/seen`` (the per-sample buffers), so a
 faked optimizer state cannot hide behind the parameters' larger scale. The
 segment's distance is the largest group distance. ``||·||`` is the spec's
 metric: ``l2`` (Euclidean) or ``linf`` (largest absolute value). Norms are
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.exact.distance import Metric, relative_distance
-from agents.learning.layout import OPT_PREFIX, PARAM_PREFIX, name_key
+from agents.learning.layout import AQ_PREFIX, OPT_PREFIX, PARAM_PREFIX, name_key
 
 if TYPE_CHECKING:
     from agents.exact.kernels import Array
@@ -41,6 +42,8 @@ def group_of(name: str) -> str | None:
         return "param"
     if name.startswith(OPT_PREFIX):
         return "opt/" + name.rsplit("/", 1)[1]
+    if name.startswith(AQ_PREFIX):
+        return "aq/" + name.rsplit("/", 1)[1]
     return None
 
 

@@ -11,8 +11,8 @@ row-major, where ``bound`` is, rounded once to binary32:
 
 (These are torch's default ranges for Linear and Conv2d, drawn from a PRNG
 whose bits do not depend on torch's version or thread count.) Optimizer
-tensors start at zero and ``step`` at 0. A task with a parent model starts from
-the parent's parameters instead of the draws.
+tensors (and AQ-SGD's buffers) start at zero and ``step`` at 0. A task with a
+parent model starts from the parent's parameters instead of the draws.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from torch import nn
 
 from agents.errors import VeritrainError
 from agents.learning.layout import (
+    AQ_PREFIX,
     OPT_PREFIX,
     PARAM_PREFIX,
     STEP,
@@ -104,7 +105,7 @@ def initial_state(spec: TaskSpec, parent: Mapping[str, np.ndarray] | None = None
             params[name] = np.array(tensor, dtype=np.float32, order="C")
     state: State = dict(params)
     for name, shape in shapes.items():
-        if name.startswith(OPT_PREFIX):
+        if name.startswith((OPT_PREFIX, AQ_PREFIX)):
             state[name] = np.zeros(shape, dtype=np.float32)
     state[STEP] = step_tensor(0)
     return ordered(state)

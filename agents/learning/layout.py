@@ -7,10 +7,14 @@ order of the state root (PROTOCOL.md §3, §4):
 - ``param/<module path>``: every trainable parameter (names from ``agents.learning.models``);
 - ``opt/<module path>/momentum``: SGD's momentum buffer (only when momentum > 0);
 - ``opt/<module path>/exp_avg`` and ``opt/<module path>/exp_avg_sq``: Adam's moments;
+- ``aq/<cut>/activation`` and ``aq/<cut>/seen``: with AQ-SGD compression
+  (``parallel.compression.method: aq``), for each cut between pipeline stages the
+  activation each sample last passed on (``[samples, values per sample]``) and
+  whether it has passed one yet (``[samples]``, 0 or 1);
 - ``step``: the number of optimizer steps taken, a 0-dimensional float32 tensor
   (exact because specs bound steps below 2**24).
 
-At step 0 the optimizer tensors are zeros; every backend (native torch, the
+At step 0 the optimizer tensors and buffers are zeros; every backend (native torch, the
 exact kernels) reads and writes exactly this layout.
 """
 
@@ -23,13 +27,14 @@ import numpy as np
 import torch
 
 from agents.learning.models import build_model
-from agents.learning.spec import AdamSpec, SGDSpec, TaskSpec
+from agents.learning.spec import AdamSpec, SGDSpec, TaskSpec, cut_sizes
 
 State = dict[str, np.ndarray]
 """A checkpoint's tensors by name, in layout order (see ``ordered``)."""
 
 PARAM_PREFIX = "param/"
 OPT_PREFIX = "opt/"
+AQ_PREFIX = "aq/"
 STEP = "step"
 
 
@@ -70,7 +75,31 @@ def state_shapes(spec: TaskSpec) -> dict[str, tuple[int, ...]]:
         shapes[PARAM_PREFIX + path] = shape
         for slot in slots:
             shapes[f"{OPT_PREFIX}{path}/{slot}"] = shape
+    shapes.update(buffer_shapes(spec))
     return {name: shapes[name] for name in sorted(shapes, key=name_key)}
+
+
+def buffer_shapes(spec: TaskSpec) -> dict[str, tuple[int, ...]]:
+    """The AQ-SGD buffers of the spec's state (none without ``aq`` compression)."""
+    parallel = spec.parallel
+    compression = parallel.compression if parallel is not None else None
+    if parallel is None or compression is None or compression.samples is None:
+        return {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for cut, size in enumerate(cut_sizes(spec.model, parallel.stages)):
+        shapes[activation_buffer(cut)] = (compression.samples, size)
+        shapes[seen_buffer(cut)] = (compression.samples,)
+    return shapes
+
+
+def activation_buffer(cut: int) -> str:
+    """The state name of the activations AQ-SGD keeps at ``cut``."""
+    return f"{AQ_PREFIX}{cut}/activation"
+
+
+def seen_buffer(cut: int) -> str:
+    """The state name of the flags saying which samples have crossed ``cut``."""
+    return f"{AQ_PREFIX}{cut}/seen"
 
 
 def layout_problems(spec: TaskSpec, state: Mapping[str, np.ndarray]) -> list[str]:

@@ -175,6 +175,33 @@ def build_model(spec: TaskSpec) -> nn.Module:
     return Transformer(model)
 
 
+def stage_output(
+    model: nn.Module, spec: TaskSpec, first: int, end: int, x: torch.Tensor
+) -> torch.Tensor:
+    """Units ``first`` … ``end − 1`` of ``model`` (``agents.learning.stages``): ``x`` is the
+    batch's inputs when ``first`` is 0, else what the previous stage passed on."""
+    if isinstance(model, MLP):
+        h = x.flatten(1) if first == 0 else x
+        last = len(model.layers) - 1
+        for i in range(first, end):
+            h = model.layers[i](h)
+            if i < last:
+                h = model.activation(h)
+        return h
+    if isinstance(model, Transformer):
+        if first == 0:
+            positions = torch.arange(x.shape[1], device=x.device)
+            h = model.tokens(x) + model.positions(positions)
+        else:
+            h = x
+        for i in range(first, end):
+            h = model.blocks[i](h)
+        if end == len(model.blocks):
+            h = model.head(model.norm(h))
+        return h
+    raise ValueError(f"a {spec.model.kind} is not cut into stages")
+
+
 def loss_value(spec: TaskSpec, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """The spec's loss, averaged over the batch (and over positions for a transformer)."""
     if spec.loss == "mse":

@@ -272,8 +272,41 @@ class VerificationSpec(_Strict):
 # --- parallel training -------------------------------------------------------
 
 
+Bits = Literal[2, 3, 4, 8]
+# Per-sample activation buffers of AQ-SGD are part of the state: bounded like the parameters.
+MAX_BUFFER_VALUES = MAX_PARAMETERS
+
+
+class CompressionSpec(_Strict):
+    """How activations (and, optionally, their gradients) are quantized where the model is cut
+    into pipeline stages (docs/swarm.md, "Activation compression").
+
+    ``direct``: each sample's activation is quantized to ``bits`` bits on its own.
+    ``aq`` (AQ-SGD): each sample keeps a buffer per cut, the activation it last passed on;
+    a sample seen before passes on its buffer plus the quantized change since, a sample
+    seen for the first time its activation in full. ``samples`` is the number of buffers
+    (the dataset's sample count), so the state's layout follows from the spec alone.
+    ``backward_bits``: the gradient sent back across a cut is quantized directly to that
+    many bits (absent: sent in full). Quantization rounds to nearest: no randomness.
+    """
+
+    method: Literal["direct", "aq"]
+    bits: Bits
+    backward_bits: Bits | None = None
+    samples: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+    @model_validator(mode="after")
+    def _buffers(self) -> CompressionSpec:
+        if self.method == "aq" and self.samples is None:
+            raise ValueError("aq keeps a buffer per sample: give samples (the dataset's count)")
+        if self.method == "direct" and self.samples is not None:
+            raise ValueError("direct compression keeps no buffers: samples does not apply")
+        return self
+
+
 class ParallelSpec(_Strict):
-    """How one step splits into microbatches, which fixes its arithmetic (docs/swarm.md).
+    """How one step splits into microbatches and the model into stages, which fixes its
+    arithmetic (docs/swarm.md).
 
     A step's batch of ``B`` samples is cut into ``microbatches`` equal slices, in
     order. Each slice's loss gradient is taken with the whole batch's normalization
@@ -281,9 +314,54 @@ class ParallelSpec(_Strict):
     slice's parameter gradients, and the step's gradient of each parameter is their
     sum in slice order, ``acc = +0.0; acc = acc + g_m`` (PROTOCOL.md §2). Devices may
     then share the slices of a step (data parallelism) without changing a bit.
+
+    ``stages`` cuts the model into that many pipeline stages (``stage_bounds``); the cuts
+    change no arithmetic unless ``compression`` quantizes what crosses them.
     """
 
     microbatches: Annotated[int, Field(ge=1, le=MAX_BATCH)]
+    stages: Annotated[int, Field(ge=1, le=MAX_LAYERS + 1)] = 1
+    compression: CompressionSpec | None = None
+
+    @model_validator(mode="after")
+    def _cuts(self) -> ParallelSpec:
+        if self.compression is not None and self.stages < 2:
+            raise ValueError("compression applies where stages meet: stages must be at least 2")
+        return self
+
+
+def model_units(model: MLPSpec | CNNSpec | TransformerSpec) -> int:
+    """The pieces a model is cut between: an MLP's linear layers (each with the activation
+    after it), a transformer's blocks (the embeddings go with the first, the final norm and
+    head with the last); a CNN is not cut (0)."""
+    if isinstance(model, MLPSpec):
+        return len(model.hidden) + 1
+    if isinstance(model, TransformerSpec):
+        return model.layers
+    return 0
+
+
+def stage_bounds(units: int, stages: int) -> list[tuple[int, int]]:
+    """``[first, end)`` units of each stage: contiguous, earlier stages one more when the
+    stages do not divide the units."""
+    if not 1 <= stages <= max(units, 1):
+        raise ValueError(f"{units} units cannot be cut into {stages} stages")
+    base, extra = divmod(units, stages)
+    out, first = [], 0
+    for s in range(stages):
+        end = first + base + (1 if s < extra else 0)
+        out.append((first, end))
+        first = end
+    return out
+
+
+def cut_sizes(model: MLPSpec | CNNSpec | TransformerSpec, stages: int) -> list[int]:
+    """The number of values per sample that cross each of the ``stages − 1`` cuts."""
+    bounds = stage_bounds(model_units(model), stages)
+    if isinstance(model, MLPSpec):
+        return [model.hidden[end - 1] for _, end in bounds[:-1]]
+    assert isinstance(model, TransformerSpec)
+    return [model.context * model.width] * (stages - 1)
 
 
 # --- the spec ----------------------------------------------------------------
@@ -326,11 +404,8 @@ class TaskSpec(_Strict):
             )
         if isinstance(self.schedule, LinearSchedule) and self.schedule.warmup > self.steps:
             raise ValueError(f"schedule.warmup ({self.schedule.warmup}) exceeds steps")
-        if self.parallel is not None and self.batch_size % self.parallel.microbatches:
-            raise ValueError(
-                f"batch_size ({self.batch_size}) must be a multiple of "
-                f"parallel.microbatches ({self.parallel.microbatches})"
-            )
+        if self.parallel is not None:
+            self._check_parallel(self.parallel)
         if self.model.kind == "transformer" and self.loss != "cross_entropy":
             raise ValueError("a transformer is trained with loss cross_entropy")
         source = self.dataset.source
@@ -341,16 +416,49 @@ class TaskSpec(_Strict):
             raise ValueError(f"the model has {parameters} parameters (at most {MAX_PARAMETERS})")
         return self
 
+    def _check_parallel(self, parallel: ParallelSpec) -> None:
+        if self.batch_size % parallel.microbatches:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must be a multiple of "
+                f"parallel.microbatches ({parallel.microbatches})"
+            )
+        if parallel.stages == 1:
+            return
+        units = model_units(self.model)
+        if not units:
+            raise ValueError(f"a {self.model.kind} is not cut into stages (mlp, transformer)")
+        if parallel.stages > units:
+            raise ValueError(
+                f"parallel.stages ({parallel.stages}) exceeds the model's {units} "
+                f"{'blocks' if self.model.kind == 'transformer' else 'layers'}"
+            )
+        compression = parallel.compression
+        if compression is not None and compression.samples is not None:
+            values = compression.samples * sum(cut_sizes(self.model, parallel.stages))
+            if values > MAX_BUFFER_VALUES:
+                raise ValueError(
+                    f"aq buffers would hold {values} values (at most {MAX_BUFFER_VALUES})"
+                )
+
     @property
     def segment_count(self) -> int:
         """S: the number of segments (checkpoints minus one)."""
         return self.steps // self.checkpoint_interval
 
     def canonical_bytes(self) -> bytes:
-        """The canonical serialization: sorted-key compact JSON of every field (``parallel``
-        only when set)."""
-        exclude = {"parallel"} if self.parallel is None else None
-        return canonical_json(self.model_dump(mode="json", exclude=exclude))
+        """The canonical serialization: sorted-key compact JSON of every field, except that
+        ``parallel`` appears only when set and, within it, ``stages`` only when not 1 and
+        ``compression`` only when set (so specs written before those fields existed keep
+        their hash and CID)."""
+        data = self.model_dump(mode="json")
+        parallel = data.pop("parallel")
+        if parallel is not None:
+            if parallel["stages"] == 1:
+                del parallel["stages"]
+            if parallel["compression"] is None:
+                del parallel["compression"]
+            data["parallel"] = parallel
+        return canonical_json(data)
 
     def spec_hash(self) -> bytes:
         """sha256 of the canonical serialization."""

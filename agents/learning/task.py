@@ -21,7 +21,7 @@ from agents.learning.initialization import initial_state
 from agents.learning.layout import State
 from agents.learning.order import batch_indices
 from agents.learning.proof import ArtifactFileError, artifact_limits, decode_model, read_artifact
-from agents.learning.spec import CNNSpec, MLPSpec, TaskSpec
+from agents.learning.spec import CNNSpec, MLPSpec, TaskSpec, TransformerSpec
 from agents.store import ArtifactStore
 
 
@@ -79,6 +79,23 @@ class Task:
 
 def fit_problem(spec: TaskSpec, dataset: Dataset) -> str | None:
     """Why ``dataset`` cannot train ``spec`` (``None`` when it can)."""
+    problem = _shape_problem(spec, dataset)
+    if problem is not None:
+        return problem
+    compression = spec.parallel.compression if spec.parallel is not None else None
+    if compression is not None and compression.samples is not None:
+        model = spec.model
+        context = model.context if isinstance(model, TransformerSpec) else 0
+        count = dataset.samples - context
+        if compression.samples != count:
+            return (
+                f"parallel.compression.samples is {compression.samples}, "
+                f"the dataset has {count} samples"
+            )
+    return None
+
+
+def _shape_problem(spec: TaskSpec, dataset: Dataset) -> str | None:
     model = spec.model
     if model.kind == "transformer":
         if dataset.kind != "sequence" or dataset.alphabet is None:

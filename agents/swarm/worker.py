@@ -1,31 +1,62 @@
-"""``python -m agents.swarm.worker HOST:PORT RANK``: one worker of a swarm session.
+"""``python -m agents.swarm.worker ADDRESS RANK|DEVICE``: one worker of a swarm session.
 
-The session that started it listens on ``HOST:PORT`` (loopback) and gave it the
-connection key in ``VERITRAIN_SWARM_KEY``; the worker connects, announces its rank
-and serves the session (``agents.swarm.training.serve``) until told to stop or
-until the session goes away.
+``ADDRESS`` is where the session listens: ``unix:PATH`` (workers it started itself) or
+``HOST:PORT`` (workers on other machines). The worker connects with the swarm's key,
+read from the environment variable ``VERITRAIN_SWARM_KEY`` (hex), announces its rank
+(an integer) or, when the swarm follows a plan, its device's name, and then serves the
+session (``agents.swarm.pipeline.serve``) until told to stop or until the session goes
+away. Exit status: 0 when the session ends, 2 for bad arguments or key, 1 when the
+session cannot be reached or refuses the key.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client
+
+USAGE = "usage: python -m agents.swarm.worker unix:PATH|HOST:PORT RANK|DEVICE"
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m agents.swarm.worker HOST:PORT RANK", file=sys.stderr)
+        print(USAGE, file=sys.stderr)
         return 2
-    host, _, port = argv[0].rpartition(":")
-    key = bytes.fromhex(os.environ.pop("VERITRAIN_SWARM_KEY", ""))
-    from agents.swarm.training import serve
+    address, who = argv
+    try:
+        key = bytes.fromhex(os.environ.pop("VERITRAIN_SWARM_KEY", ""))
+    except ValueError:
+        print("error: VERITRAIN_SWARM_KEY is not hex", file=sys.stderr)
+        return 2
+    if not key:
+        print("error: VERITRAIN_SWARM_KEY (the swarm's key, hex) is not set", file=sys.stderr)
+        return 2
+    announced: int | str = int(who) if who.isdigit() else who
+    from agents.swarm.pipeline import serve
 
-    with Client((host, int(port)), authkey=key) as pipe:
-        pipe.send(int(argv[1]))
+    try:
+        if address.startswith("unix:"):
+            pipe = Client(address[len("unix:") :], family="AF_UNIX", authkey=key)
+        else:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit():
+                print(USAGE, file=sys.stderr)
+                return 2
+            pipe = Client((host, int(port)), authkey=key)
+    except (OSError, AuthenticationError) as exc:
+        print(f"error: cannot join the swarm at {address}: {exc}", file=sys.stderr)
+        return 1
+    with pipe:
+        pipe.send(announced)
         serve(pipe)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    status = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Nothing is left to clean up: skip the interpreter's teardown of torch and numba,
+    # which takes seconds on a loaded machine while the session waits for the exit.
+    os._exit(status)

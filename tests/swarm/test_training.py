@@ -8,6 +8,7 @@ same sum, so its proof is the proof one process writes, byte for byte.
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,8 @@ from agents.learning.solver import train
 from agents.learning.spec import SpecError, parse_spec
 from agents.learning.task import Task
 from agents.store import open_store
-from agents.swarm.training import SwarmBackend, shares
+from agents.swarm.pipeline import shares
+from agents.swarm.training import SwarmBackend
 
 SPEC: dict[str, Any] = {
     "version": 1,
@@ -82,25 +84,6 @@ def test_shares_are_contiguous_and_cover_every_slice(slices: int, workers: int) 
     assert max(c for _, c in got) - min(c for _, c in got) <= 1
 
 
-def test_chained_slices_are_the_whole_sum() -> None:
-    task = _task(parallel={"microbatches": 4})
-    rows = task.batches(0, 1)[0]
-    whole = get_backend("exact", threads=1).start(task, task.initial_state())
-    all_at_once = whole.slice_gradients(rows, 0, 4, None)
-    chained = None
-    for first, count in ((0, 1), (1, 2), (3, 1)):
-        chained = whole.slice_gradients(rows, first, count, chained)
-    assert chained is not None
-    for path, value in all_at_once.items():
-        assert value.tobytes() == chained[path].tobytes(), path
-    # The slices' sum is another rounding of the whole batch's gradient, not another gradient.
-    single = _task(parallel={"microbatches": 1})
-    session = get_backend("exact", threads=1).start(single, single.initial_state())
-    reference = session.slice_gradients(rows, 0, 1, None)
-    for path, value in all_at_once.items():
-        np.testing.assert_allclose(value, reference[path], rtol=1e-5, atol=1e-7, err_msg=path)
-
-
 def _proof(task: Task, backend: Any, tmp_path: Any, name: str) -> dict[str, Any]:
     store = open_store(str(tmp_path / name))
     manifest = train(task, store, backend)
@@ -133,6 +116,87 @@ def test_a_tolerant_swarm_trains_like_one_process(tmp_path: Any) -> None:
         np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+AQ = {"method": "aq", "bits": 2, "backward_bits": 4, "samples": 96}
+
+
+def _staged(**parallel: Any) -> Task:
+    """SPEC with three layers, so that it cuts into up to three stages."""
+    model = {"kind": "mlp", "inputs": 6, "hidden": [8, 8], "outputs": 3}
+    return _task(model=model, steps=4, parallel=parallel)
+
+
+def test_a_pipeline_with_aq_compression_writes_the_same_proof(tmp_path: Any) -> None:
+    task = _staged(microbatches=4, stages=2, compression=AQ)
+    alone = _proof(task, get_backend("exact", threads=1), tmp_path, "alone")
+    swarm = _proof(task, SwarmBackend(workers=2), tmp_path, "swarm")
+    assert swarm == alone
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("workers", "stages", "parallel"),
+    [
+        # two pipelines of two stages: AQ-SGD's buffers shared within each stage's group
+        (4, 2, {"microbatches": 4, "stages": 2, "compression": AQ}),
+        (3, 3, {"microbatches": 4, "stages": 3, "compression": {"method": "direct", "bits": 3}}),
+        # without compression the cuts change nothing: the swarm picks its own depth
+        (6, 3, {"microbatches": 4}),
+        (4, 1, {"microbatches": 4, "stages": 3}),
+        (2, 2, None),  # a spec without a parallel section, pipelined
+    ],
+)
+def test_pipelines_of_every_shape_write_the_same_proof(
+    tmp_path: Any, workers: int, stages: int, parallel: dict[str, Any] | None
+) -> None:
+    model = {"kind": "mlp", "inputs": 6, "hidden": [8, 8], "outputs": 3}
+    task = _task(model=model, steps=4) if parallel is None else _staged(**parallel)
+    alone = _proof(task, get_backend("exact", threads=1), tmp_path, "alone")
+    swarm = _proof(task, SwarmBackend(workers=workers, stages=stages), tmp_path, "swarm")
+    assert swarm == alone
+
+
+@pytest.mark.slow
+def test_a_tolerant_pipeline_trains_like_one_process() -> None:
+    task = _staged(microbatches=2, stages=2, compression=AQ)
+    batches = task.batches(0, 4)
+    one = get_backend("native").start(task, task.initial_state())
+    one.run(batches)
+    session = SwarmBackend(workers=2, inner="native").start(task, task.initial_state())
+    try:
+        session.run(batches)
+        got = session.state()
+    finally:
+        session.close()
+    for name, value in one.state().items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.slow
+def test_an_emulated_latency_delays_every_message() -> None:
+    task = _staged(microbatches=2, stages=2)
+    session = SwarmBackend(workers=2, latency_s=0.5).start(task, task.initial_state())
+    try:
+        started = time.monotonic()
+        session.run(task.batches(0, 2))
+        elapsed = time.monotonic() - started
+    finally:
+        session.close()
+    # A step's first slice crosses the cut forward and its gradient comes back: 2 × 0.5 s.
+    assert elapsed >= 2.0, elapsed
+
+
+def test_a_worker_that_dies_fails_the_session_and_stops_the_others() -> None:
+    task = _staged(microbatches=2, stages=2)
+    session = SwarmBackend(workers=2).start(task, task.initial_state())
+    processes = list(session._processes)
+    processes[1].kill()
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="swarm worker"):
+        session.run(task.batches(0, 2))
+    assert time.monotonic() - started < 60
+    assert all(p.poll() is not None for p in processes)
+
+
 def test_what_a_swarm_refuses() -> None:
     plain = _task()
     with pytest.raises(BackendError, match="no parallel section"):
@@ -144,3 +208,12 @@ def test_what_a_swarm_refuses() -> None:
         SwarmBackend(workers=1).start(split, split.initial_state(), trace=True)
     with pytest.raises(BackendError, match="exact or native"):
         SwarmBackend(inner="swarm")
+    with pytest.raises(BackendError, match="do not form pipelines of 2 stages"):
+        SwarmBackend(workers=3, stages=2)
+    compressed = _staged(microbatches=2, stages=2, compression=AQ)
+    with pytest.raises(BackendError, match="cannot train it"):
+        SwarmBackend(workers=3, stages=3).start(compressed, compressed.initial_state())
+    with pytest.raises(BackendError, match="cannot be cut into 4 stages"):
+        SwarmBackend(workers=4, stages=4).start(split, split.initial_state())
+    with pytest.raises(BackendError, match="need the swarm's key"):
+        SwarmBackend(workers=2, listen="127.0.0.1:1")

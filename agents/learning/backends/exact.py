@@ -29,29 +29,51 @@ from agents.exact.composites import cross_entropy_grad, mse_grad
 from agents.exact.errors import ExactEnvironmentError
 from agents.exact.float32 import check_denormals_kept
 from agents.exact.kernels import Array, Kernels
-from agents.exact.layers import Grads
+from agents.exact.layers import Backward, Grads
 from agents.exact.ops import ExactOps, StepScalar, Tracer
 from agents.exact.optim import AdamScalars, adam_scalars, adam_update, sgd_update
-from agents.learning.backends.base import Backend, BackendError, Session, StepCallback
+from agents.learning.backends.base import (
+    Backend,
+    BackendError,
+    Session,
+    StageSession,
+    StepCallback,
+)
 from agents.learning.backends.exact_models import build_exact_model
+from agents.learning.compression import (
+    Forward,
+    Quantized,
+    commit_buffers,
+    commit_tensors,
+    dequantize,
+    forward_cut,
+    quantize,
+    receive_cut,
+)
 from agents.learning.distance import Metric, traced_distances
 from agents.learning.layout import (
     OPT_PREFIX,
     PARAM_PREFIX,
     STEP,
     State,
+    activation_buffer,
     layout_problems,
     name_key,
     optimizer_slots,
     ordered,
     parameter_shapes,
+    seen_buffer,
     step_of,
 )
 from agents.learning.schedule import LearningRate
-from agents.learning.spec import AdamSpec, SGDSpec, TaskSpec
+from agents.learning.spec import AdamSpec, CompressionSpec, SGDSpec, TaskSpec
+from agents.learning.stages import bounds
 from agents.learning.task import Task
 
 F32 = np.float32
+# A slice waiting for its backward pass: the pass, the gradients it fills, the stage's
+# output, the samples, their targets when already selected, whether the stage is the last.
+_Pending = tuple[Backward, Grads, Array, np.ndarray, Array | None, bool]
 
 
 def step_scalars(spec: TaskSpec, rate: LearningRate, step: int) -> tuple[np.float32, ...]:
@@ -79,16 +101,34 @@ def batch_tensors(task: Task, rows: np.ndarray) -> list[np.ndarray]:
 
 
 def step_batch_tensors(task: Task, rows: np.ndarray) -> list[np.ndarray]:
-    """Every index tensor of a step on batch ``rows``, in order (one group per microbatch of
-    the spec's ``parallel`` section, if it has one)."""
+    """Every distinct index tensor of a step on batch ``rows``, in the order the step first
+    reads it (one group per microbatch of the spec's ``parallel`` section, if it has one;
+    with AQ-SGD compression each group also has the slice's samples, whose buffers it
+    reads, and the step ends with the tensors that place the buffers' new values:
+    ``agents.learning.compression.commit_tensors``, then the samples of the whole step)."""
     parallel = task.spec.parallel
     if parallel is None:
         return batch_tensors(task, rows)
+    compression = parallel.compression
+    aq = compression is not None and compression.method == "aq"
     size = len(rows) // parallel.microbatches
     out: list[np.ndarray] = []
     for m in range(parallel.microbatches):
-        out += batch_tensors(task, rows[m * size : (m + 1) * size])
-    return out
+        part = rows[m * size : (m + 1) * size]
+        out += batch_tensors(task, part)
+        if aq:
+            out.append(np.asarray(part).astype(np.float32))
+    if aq:
+        positions, first = commit_tensors(rows, parallel.microbatches)
+        out += [*positions, first, np.asarray(rows).astype(np.float32)]
+    distinct: list[np.ndarray] = []
+    seen: set[tuple[tuple[int, ...], bytes]] = set()
+    for tensor in out:
+        key = (tensor.shape, tensor.tobytes())
+        if key not in seen:
+            seen.add(key)
+            distinct.append(tensor)
+    return distinct
 
 
 def make_kernels(path: str, device: str, threads: int = 0) -> Kernels:
@@ -156,7 +196,7 @@ class ExactBackend(Backend):
         return f"exact({', '.join(options)})"
 
 
-class ExactSession(Session):
+class ExactSession(Session, StageSession):
     """Parameters, optimizer state and dataset live as arrays of the backend's path."""
 
     def __init__(
@@ -188,6 +228,8 @@ class ExactSession(Session):
             for name, value in ordered(state).items()
         }
         self._data = self._load_data(task)
+        self._pending: dict[int, list[_Pending]] = {}
+        self._sample_index: dict[bytes, Array] = {}
 
     def _load_data(self, task: Task) -> dict[str, Array]:
         as_f32 = {"inputs": task.inputs}
@@ -215,43 +257,37 @@ class ExactSession(Session):
         x = E.reshape(E.index_select(tokens, indices[0], 0), [len(rows), self._task.context])
         return x, E.index_select(tokens, indices[1], 0)
 
+    def _targets(self, rows: np.ndarray) -> Array:
+        """The targets of the samples ``rows``, selected as ``_batch`` selects them."""
+        E = self._ops
+        indices = batch_tensors(self._task, rows)
+        if self._task.targets is not None:
+            return E.index_select(self._data["targets"], E.array(indices[0]), 0)
+        return E.index_select(self._data["inputs"], E.array(indices[1]), 0)
+
+    def _loss_gradient(self, output: Array, targets: Array, slices: int) -> Array:
+        """The loss gradient of ``output``, a ``1 / slices`` share of a step's batch (the
+        loss normalized over the whole batch)."""
+        E = self._ops
+        if self._spec.loss == "cross_entropy":
+            count = None if slices == 1 else int(np.prod(output.shape[:1])) * slices
+            return cross_entropy_grad(E, output, targets, count)
+        count = None if slices == 1 else int(np.prod(output.shape)) * slices
+        return mse_grad(E, output, targets, count)
+
     def _gradients(self, rows: np.ndarray, slices: int = 1) -> Grads:
         """The parameter gradients of the samples ``rows``, a ``1 / slices`` share of a
         step's batch (the loss normalized over the whole batch)."""
-        E = self._ops
         x, targets = self._batch(rows)
         params = {path: self._arrays[PARAM_PREFIX + path] for path in self._paths}
         grads: Grads = {}
-        output, backward = self._model.forward(E, params, grads, x)
-        count = None if slices == 1 else int(np.prod(output.shape[:1])) * slices
-        if self._spec.loss == "cross_entropy":
-            dout = cross_entropy_grad(E, output, targets, count)
-        else:
-            count = None if slices == 1 else int(np.prod(output.shape)) * slices
-            dout = mse_grad(E, output, targets, count)
-        backward(dout)
+        output, backward = self._model.forward(self._ops, params, grads, x)
+        backward(self._loss_gradient(output, targets, slices))
         return grads
 
-    def _slices(self, rows: np.ndarray, first: int, count: int, acc: Grads | None) -> Grads:
-        """``acc`` (``+0.0`` when ``None``) plus the gradients of slices ``first`` …
-        ``first + count − 1`` of the step's batch ``rows``, added in slice order."""
-        parallel = self._spec.parallel
-        assert parallel is not None
-        slices = parallel.microbatches
-        size = len(rows) // slices
+    def _apply(self, grads: Mapping[str, Array], paths: list[str] | None = None) -> None:
         E = self._ops
-        for m in range(first, first + count):
-            grads = self._gradients(rows[m * size : (m + 1) * size], slices)
-            if acc is None:
-                acc = {path: E.add(grads[path], 0.0) for path in self._paths}
-            else:
-                acc = {path: E.add(acc[path], grads[path]) for path in self._paths}
-        assert acc is not None
-        return acc
-
-    def _apply(self, grads: Grads) -> None:
-        E = self._ops
-        self._update(grads)
+        self._update(grads, self._paths if paths is None else paths)
         self._arrays[STEP] = E.add(self._arrays[STEP], 1.0)
         self._step += 1
         if self._tracer is not None:
@@ -261,32 +297,174 @@ class ExactSession(Session):
         parallel = self._spec.parallel
         if parallel is None:
             self._apply(self._gradients(rows))
+            return
+        slices = parallel.microbatches
+        size = len(rows) // slices
+        compression = parallel.compression
+        values: list[list[Array]] = [[] for _ in range(parallel.stages - 1)]
+        acc: Grads | None = None
+        for m in range(slices):
+            part = rows[m * size : (m + 1) * size]
+            if compression is None:
+                grads = self._gradients(part, slices)
+            else:
+                grads = self._staged_gradients(part, slices, parallel.stages, values)
+            acc = self.accumulate(acc, grads, self._paths)
+        assert acc is not None
+        if compression is not None and compression.method == "aq":
+            for cut, passed in enumerate(values):
+                self.commit_cut(cut, rows, passed)
+        self._sample_index.clear()
+        self._apply(acc)
+
+    def _staged_gradients(
+        self, rows: np.ndarray, slices: int, stages: int, values: list[list[Array]]
+    ) -> Grads:
+        """One slice through every stage in turn, compressed where they meet."""
+        h: Array | None = None
+        x, targets = self._batch(rows)
+        for stage in range(stages):
+            h = self._stage_forward(stages, stage, rows, x if stage == 0 else h, targets)
+            if stage < stages - 1:
+                passed = self.cut_forward(stage, rows, h)
+                values[stage].append(passed.value)
+                h = passed.value
+        d: Array | None = None
+        grads: Grads = {}
+        for stage in reversed(range(stages)):
+            d, stage_grads = self.stage_backward(stage, slices, d)
+            grads.update(stage_grads)
+            if stage > 0:
+                assert d is not None
+                d = self.cut_backward(d)[0]
+        return grads
+
+    # --- pipeline stages (StageSession) ----------------------------------------------
+    def _rows(self, x: Array) -> Array:
+        """A stage's output as one row per sample (a transformer's ``[B·T, width]`` as
+        ``[B, T·width]``)."""
+        time = self._task.context
+        if time:
+            tokens, width = (int(d) for d in x.shape)
+            return self._ops.reshape(x, [tokens // time, time * width])
+        return x
+
+    def _unrows(self, x: Array) -> Array:
+        """Rows back in the shape a stage computes with."""
+        time = self._task.context
+        if time:
+            samples, values = (int(d) for d in x.shape)
+            return self._ops.reshape(x, [samples * time, values // time])
+        return x
+
+    def stage_forward(self, stages: int, stage: int, rows: np.ndarray, x: Array | None) -> Array:
+        rows = np.asarray(rows, np.int64)
+        targets = None
+        if x is None:
+            x, targets = self._batch(rows)
+        return self._stage_forward(stages, stage, rows, x, targets)
+
+    def _stage_forward(
+        self, stages: int, stage: int, rows: np.ndarray, x: Array, targets: Array | None
+    ) -> Array:
+        """``stage_forward`` with the stage's input at hand (the first stage's: the batch's
+        inputs, selected with ``targets``, which the last stage uses)."""
+        first, end = bounds(self._spec, stages)[stage]
+        if stage > 0:
+            x = self._unrows(x)
+        params = {path: self._arrays[PARAM_PREFIX + path] for path in self._paths}
+        grads: Grads = {}
+        out, backward = self._model.stage_forward(self._ops, params, grads, x, first, end)
+        last = stage == stages - 1
+        self._pending.setdefault(stage, []).append((backward, grads, out, rows, targets, last))
+        return out if last else self._rows(out)
+
+    def stage_backward(
+        self, stage: int, slices: int, dy: Array | None
+    ) -> tuple[Array | None, Grads]:
+        backward, grads, out, rows, targets, last = self._pending[stage].pop(0)
+        if dy is None:
+            if not last:
+                raise BackendError("only the last stage starts a backward pass from the loss")
+            if targets is None:
+                targets = self._targets(rows)
+            dy = self._loss_gradient(out, targets, slices)
         else:
-            self._apply(self._slices(rows, 0, parallel.microbatches, None))
+            dy = self._unrows(dy)
+        dx = backward(dy)
+        return (None if dx is None else self._rows(dx)), grads
 
-    # --- a step shared by several sessions (agents.swarm) --------------------------
-    def slice_gradients(
-        self, rows: np.ndarray, first: int, count: int, acc: Mapping[str, np.ndarray] | None
-    ) -> dict[str, np.ndarray]:
-        """``acc`` plus the gradients of ``count`` slices of the step's batch ``rows`` from
-        slice ``first``, in order (the task's ``parallel`` section fixes the slices)."""
-        if self._spec.parallel is None:
-            raise BackendError("the task does not split its steps (no parallel section)")
-        kernels = self._kernels
-        start = None
-        if acc is not None:
-            start = {p: kernels.from_numpy(np.asarray(acc[p], np.float32)) for p in self._paths}
-        out = self._slices(np.asarray(rows, np.int64), first, count, start)
-        return {path: kernels.to_numpy(out[path]).copy() for path in self._paths}
+    def accumulate(self, acc: Grads | None, grads: Mapping[str, Array], paths: list[str]) -> Grads:
+        E = self._ops
+        if acc is None:
+            if self._spec.parallel is None:
+                return {path: grads[path] for path in paths}
+            return {path: E.add(grads[path], 0.0) for path in paths}
+        return {path: E.add(acc[path], grads[path]) for path in paths}
 
-    def apply_gradients(self, grads: Mapping[str, np.ndarray]) -> None:
-        """One optimizer step with the step's whole gradients ``grads``."""
+    def apply_stage(self, paths: list[str], grads: Mapping[str, Array]) -> None:
         if self._step >= self._spec.steps:
             raise BackendError("the task has no steps left")
-        kernels = self._kernels
-        self._apply({p: kernels.from_numpy(np.asarray(grads[p], np.float32)) for p in self._paths})
+        self._apply(grads, paths)
 
-    def _update(self, grads: Mapping[str, Array]) -> None:
+    def _compression(self) -> CompressionSpec:
+        parallel = self._spec.parallel
+        if parallel is None or parallel.compression is None:
+            raise BackendError("the task compresses nothing where its stages meet")
+        return parallel.compression
+
+    def _buffer_rows(self, cut: int, rows: np.ndarray) -> tuple[Array, Array, np.ndarray]:
+        E = self._ops
+        samples = np.asarray(rows, np.int64).astype(np.float32)
+        # One index tensor per slice, whichever cuts read it (a step's index tensors are
+        # listed by step_batch_tensors).
+        index = self._sample_index.get(samples.tobytes())
+        if index is None:
+            index = self._sample_index[samples.tobytes()] = E.array(samples)
+        buffer = E.index_select(self._arrays[activation_buffer(cut)], index, 0)
+        flags = E.index_select(self._arrays[seen_buffer(cut)], index, 0)
+        seen = self._kernels.to_numpy(flags) != 0
+        return buffer, E.reshape(flags, [len(rows), 1]), seen
+
+    def cut_forward(self, cut: int, rows: np.ndarray, a: Array) -> Forward[Array]:
+        compression = self._compression()
+        if compression.method == "direct":
+            return forward_cut(self._ops, "direct", compression.bits, a)
+        buffer, flags, seen = self._buffer_rows(cut, rows)
+        return forward_cut(self._ops, "aq", compression.bits, a, buffer, flags, seen)
+
+    def cut_receive(
+        self, cut: int, rows: np.ndarray, quantized: Quantized[Array] | None, full: Array | None
+    ) -> Array:
+        compression = self._compression()
+        if compression.method == "direct":
+            return receive_cut(self._ops, "direct", quantized, None)
+        buffer, flags, _ = self._buffer_rows(cut, rows)
+        return receive_cut(self._ops, "aq", quantized, full, buffer, flags)
+
+    def cut_backward(self, g: Array) -> tuple[Array, Quantized[Array] | None]:
+        bits = self._compression().backward_bits
+        if bits is None:
+            return g, None
+        q = quantize(self._ops, g, bits)
+        return dequantize(self._ops, q), q
+
+    def cut_receive_backward(self, quantized: Quantized[Array]) -> Array:
+        return dequantize(self._ops, quantized)
+
+    def commit_cut(self, cut: int, step_rows: np.ndarray, values: list[Array]) -> None:
+        name, flags = activation_buffer(cut), seen_buffer(cut)
+        self._arrays[name], self._arrays[flags] = commit_buffers(
+            self._ops, self._arrays[name], self._arrays[flags], step_rows, values
+        )
+
+    def to_numpy(self, value: Array) -> np.ndarray:
+        return self._kernels.to_numpy(value).copy()
+
+    def from_numpy(self, value: np.ndarray) -> Array:
+        return self._kernels.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+
+    def _update(self, grads: Mapping[str, Array], paths: list[str]) -> None:
         E = self._ops
         spec = self._spec.optimizer
         # The step's scalars, marked so a trace can tell them from constants of the spec.
@@ -295,7 +473,7 @@ class ExactSession(Session):
         ]
         wd = F32(spec.weight_decay)
         arrays = self._arrays
-        for path in sorted(self._paths, key=name_key):
+        for path in sorted(paths, key=name_key):
             pname = PARAM_PREFIX + path
             slot = f"{OPT_PREFIX}{path}/"
             if isinstance(spec, AdamSpec):

@@ -59,6 +59,15 @@ class ExactModel(ABC):
     ) -> tuple[Array, Backward]:
         """The output for inputs ``x`` and the backward pass that fills ``grads``."""
 
+    def stage_forward(
+        self, E: ExactOps, params: Params, grads: Grads, x: Array, first: int, end: int
+    ) -> tuple[Array, Backward]:
+        """Units ``first`` … ``end − 1`` only (``agents.learning.stages``): ``x`` is the batch's
+        inputs when ``first`` is 0, else what the previous stage passed on; the backward
+        pass returns the gradient of ``x`` (``None`` for the first stage). The stages in
+        order compute, op for op, what ``forward`` computes."""
+        raise NotImplementedError(f"{type(self).__name__} is not cut into stages")
+
 
 class ExactMLP(ExactModel):
     def __init__(self, spec: MLPSpec) -> None:
@@ -69,9 +78,14 @@ class ExactMLP(ExactModel):
     def forward(
         self, E: ExactOps, params: Params, grads: Grads, x: Array
     ) -> tuple[Array, Backward]:
+        return self.stage_forward(E, params, grads, x, 0, self.layers)
+
+    def stage_forward(
+        self, E: ExactOps, params: Params, grads: Grads, x: Array, first: int, end: int
+    ) -> tuple[Array, Backward]:
         backwards: list[Backward] = []
-        h = E.reshape(x, [int(x.shape[0]), self.inputs])
-        for i in range(self.layers):
+        h = E.reshape(x, [int(x.shape[0]), self.inputs]) if first == 0 else x
+        for i in range(first, end):
             h, back = linear_forward(E, params, grads, f"layers.{i}", h, input_grad=i > 0)
             backwards.append(back)
             if i < self.layers - 1:
@@ -163,29 +177,44 @@ class ExactTransformer(ExactModel):
     def forward(
         self, E: ExactOps, params: Params, grads: Grads, x: Array
     ) -> tuple[Array, Backward]:
+        return self.stage_forward(E, params, grads, x, 0, self.spec.layers)
+
+    def stage_forward(
+        self, E: ExactOps, params: Params, grads: Grads, x: Array, first: int, end: int
+    ) -> tuple[Array, Backward]:
         spec = self.spec
-        batch, time = (int(d) for d in x.shape)
-        if time != spec.context:
-            raise ValueError(f"inputs have {time} positions, the model's context is {spec.context}")
-        width = spec.width
-        tokens, tokens_back = embedding_forward(E, params, grads, "tokens", x)
-        h = E.reshape(E.add(tokens, params["positions.weight"]), [batch * time, width])
+        width, time = spec.width, spec.context
+        tokens_back: Backward | None = None
+        if first == 0:
+            batch, got = (int(d) for d in x.shape)
+            if got != time:
+                raise ValueError(f"inputs have {got} positions, the model's context is {time}")
+            tokens, tokens_back = embedding_forward(E, params, grads, "tokens", x)
+            h = E.reshape(E.add(tokens, params["positions.weight"]), [batch * time, width])
+        else:
+            h = x
+            batch = int(x.shape[0]) // time
         blocks: list[Backward] = []
-        for i in range(spec.layers):
+        for i in range(first, end):
             h, back = self._block(E, params, grads, f"blocks.{i}", h, batch)
             blocks.append(back)
-        h, norm_back = layer_norm_forward(E, params, grads, "norm", h, LAYER_NORM_EPS)
-        logits, head_back = linear_forward(E, params, grads, "head", h)
+        last = end == spec.layers
+        if last:
+            h, norm_back = layer_norm_forward(E, params, grads, "norm", h, LAYER_NORM_EPS)
+            h, head_back = linear_forward(E, params, grads, "head", h)
 
-        def backward(dlogits: Array) -> None:
-            d = norm_back(head_back(dlogits))
+        def backward(dy: Array) -> Array | None:
+            d = norm_back(head_back(dy)) if last else dy
             for back in reversed(blocks):
                 d = back(d)
+            if tokens_back is None:
+                return d
             d3 = E.reshape(d, [batch, time, width])
             grads["positions.weight"] = E.reshape(E.sum(d3, 0), [time, width])
             tokens_back(d3)
+            return None
 
-        return logits, backward
+        return h, backward
 
 
 def build_exact_model(spec: TaskSpec) -> ExactModel:

@@ -28,21 +28,41 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from agents.learning.backends.base import Backend, BackendError, Session, StepCallback
+from agents.learning.backends.base import (
+    Backend,
+    BackendError,
+    Session,
+    StageSession,
+    StepCallback,
+)
+from agents.learning.compression import (
+    Forward,
+    Quantized,
+    TorchOps,
+    commit_buffers,
+    dequantize,
+    forward_cut,
+    quantize,
+    receive_cut,
+)
 from agents.learning.layout import (
     OPT_PREFIX,
     PARAM_PREFIX,
     STEP,
     State,
+    activation_buffer,
+    buffer_shapes,
     layout_problems,
     optimizer_slots,
     ordered,
+    seen_buffer,
     step_of,
     step_tensor,
 )
-from agents.learning.models import build_model, loss_value
+from agents.learning.models import build_model, loss_value, stage_output
 from agents.learning.schedule import LearningRate
-from agents.learning.spec import AdamSpec
+from agents.learning.spec import AdamSpec, CompressionSpec
+from agents.learning.stages import bounds, stage_of_path
 from agents.learning.task import Task
 
 
@@ -107,7 +127,12 @@ def _arithmetic(threads: int | None) -> Iterator[None]:
         yield
 
 
-class NativeSession(Session):
+# A slice waiting for its backward pass: the stage's input (None on the first stage), its
+# output, the samples, the pipeline's depth.
+_Pending = tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, int]
+
+
+class NativeSession(Session, StageSession):
     """Model and optimizer live on the backend's device between ``run`` calls."""
 
     def __init__(self, backend: NativeBackend, task: Task, state: State) -> None:
@@ -131,6 +156,12 @@ class NativeSession(Session):
             for path, param in self._params.items():
                 param.copy_(torch.from_numpy(np.array(state[PARAM_PREFIX + path])))
         self._optimizer = self._make_optimizer(state)
+        self._ops = TorchOps(self._device)
+        self._buffers = {
+            name: torch.from_numpy(np.array(state[name], np.float32)).to(self._device)
+            for name in buffer_shapes(spec)
+        }
+        self._pending: dict[int, list[_Pending]] = {}
         # Copies: arrays read from artifacts are read-only views, which torch will not wrap.
         inputs = torch.from_numpy(np.array(task.inputs)).to(self._device)
         if task.targets is None:
@@ -193,6 +224,13 @@ class NativeSession(Session):
         all_rows = torch.from_numpy(np.array(batches)).to(self._device)
         slices = self._backend.microbatches
         share = self._spec.batch_size // slices
+        parallel = self._spec.parallel
+        if parallel is not None and parallel.compression is not None:
+            for rows in all_rows:
+                self._staged_step(rows)
+                if on_step is not None:
+                    on_step(self._step)
+            return
         with _arithmetic(self._backend.threads):
             for rows in all_rows:
                 rate = float(self._rate(self._step))
@@ -211,43 +249,179 @@ class NativeSession(Session):
                 if on_step is not None:
                     on_step(self._step)
 
-    # --- a step shared by several sessions (agents.swarm) --------------------------
-    def slice_gradients(
-        self, rows: np.ndarray, first: int, count: int, acc: Mapping[str, np.ndarray] | None
-    ) -> dict[str, np.ndarray]:
-        """``acc`` plus the gradients of ``count`` slices of the step's batch ``rows`` from
-        slice ``first`` (the task's ``parallel`` section fixes the slices)."""
+    # --- a task that cuts its model: every stage in turn -----------------------------
+    def _staged_step(self, rows: torch.Tensor) -> None:
         parallel = self._spec.parallel
-        if parallel is None:
-            raise BackendError("the task does not split its steps (no parallel section)")
-        size = self._spec.batch_size // parallel.microbatches
-        index = torch.from_numpy(np.asarray(rows, np.int64)).to(self._device)
-        self._optimizer.zero_grad(set_to_none=True)
-        with _arithmetic(self._backend.threads):
-            for m in range(first, first + count):
-                part = index[m * size : (m + 1) * size]
-                output = self._model(self._inputs[part])
-                loss = loss_value(self._spec, output, self._targets[part])
-                (loss * (size / self._spec.batch_size)).backward()  # type: ignore[no-untyped-call]
-        out: dict[str, np.ndarray] = {}
-        for path, param in self._params.items():
-            grad = param.grad
-            value = np.zeros(param.shape, np.float32) if grad is None else grad.cpu().numpy()
-            out[path] = value if acc is None else np.asarray(acc[path], np.float32) + value
-        return out
+        assert parallel is not None and parallel.compression is not None
+        slices, stages = parallel.microbatches, parallel.stages
+        size = self._spec.batch_size // slices
+        step_rows = rows.cpu().numpy()
+        values: list[list[torch.Tensor]] = [[] for _ in range(stages - 1)]
+        acc: dict[str, torch.Tensor] | None = None
+        for m in range(slices):
+            part = step_rows[m * size : (m + 1) * size]
+            h: torch.Tensor | None = None
+            for stage in range(stages):
+                h = self.stage_forward(stages, stage, part, h)
+                if stage < stages - 1:
+                    passed = self.cut_forward(stage, part, h)
+                    values[stage].append(passed.value)
+                    h = passed.value
+            d: torch.Tensor | None = None
+            grads: dict[str, torch.Tensor] = {}
+            for stage in reversed(range(stages)):
+                d, stage_grads = self.stage_backward(stage, slices, d)
+                grads.update(stage_grads)
+                if stage > 0:
+                    assert d is not None
+                    d = self.cut_backward(d)[0]
+            acc = self.accumulate(acc, grads, list(self._params))
+        if parallel.compression.method == "aq":
+            for cut, passed_on in enumerate(values):
+                self.commit_cut(cut, step_rows, passed_on)
+        assert acc is not None
+        self.apply_stage(list(self._params), acc)
 
-    def apply_gradients(self, grads: Mapping[str, np.ndarray]) -> None:
-        """One optimizer step with the step's whole gradients ``grads``."""
+    def loss(self, rows: np.ndarray) -> float:
+        """The loss of the samples ``rows`` with the current parameters, computed as training
+        computes it (compressed where stages meet, the buffers read and left unchanged)."""
+        parallel = self._spec.parallel
+        index = torch.from_numpy(np.asarray(rows, np.int64)).to(self._device)
+        with torch.no_grad(), _arithmetic(self._backend.threads):
+            if parallel is None or parallel.compression is None:
+                output = self._model(self._inputs[index])
+            else:
+                h = self._inputs[index]
+                for stage, (first, end) in enumerate(bounds(self._spec, parallel.stages)):
+                    h = stage_output(self._model, self._spec, first, end, h)
+                    if stage < parallel.stages - 1:
+                        h = self._unrows(self.cut_forward(stage, rows, self._rows(h)).value)
+                output = h
+            return float(loss_value(self._spec, output, self._targets[index]))
+
+    # --- pipeline stages (StageSession) ----------------------------------------------
+    def _rows(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], -1)
+
+    def _unrows(self, x: torch.Tensor) -> torch.Tensor:
+        if self._task.context:
+            return x.reshape(x.shape[0], self._task.context, -1)
+        return x
+
+    def stage_forward(
+        self, stages: int, stage: int, rows: np.ndarray, x: torch.Tensor | None
+    ) -> torch.Tensor:
+        first, end = bounds(self._spec, stages)[stage]
+        index = torch.from_numpy(np.asarray(rows, np.int64)).to(self._device)
+        h = self._inputs[index] if x is None else self._unrows(x).detach().requires_grad_(True)
+        with _arithmetic(self._backend.threads), torch.enable_grad():
+            out = stage_output(self._model, self._spec, first, end, h)
+        last = stage == stages - 1
+        entry = (h if x is not None else None, out, index, stages)
+        self._pending.setdefault(stage, []).append(entry)
+        return out.detach() if last else self._rows(out.detach())
+
+    def stage_backward(
+        self, stage: int, slices: int, dy: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        x, out, index, stages = self._pending[stage].pop(0)
+        paths = [p for p in self._params if stage_of_path(self._spec, stages, p) == stage]
+        inputs = [self._params[p] for p in paths] + ([x] if x is not None else [])
+        with _arithmetic(self._backend.threads):
+            if dy is None:
+                loss = loss_value(self._spec, out, self._targets[index])
+                if self._spec.parallel is not None:
+                    loss = loss * (len(index) / self._spec.batch_size)
+                got = torch.autograd.grad(loss, inputs, allow_unused=True)
+            else:
+                got = torch.autograd.grad(out, inputs, self._unrows(dy), allow_unused=True)
+        grads = {
+            p: torch.zeros_like(self._params[p]) if g is None else g
+            for p, g in zip(paths, got[: len(paths)], strict=True)
+        }
+        dx = self._rows(got[-1]) if x is not None else None
+        return dx, grads
+
+    def accumulate(
+        self,
+        acc: dict[str, torch.Tensor] | None,
+        grads: Mapping[str, torch.Tensor],
+        paths: list[str],
+    ) -> dict[str, torch.Tensor]:
+        if acc is None:
+            if self._spec.parallel is None:
+                return {p: grads[p] for p in paths}
+            return {p: grads[p] + 0.0 for p in paths}
+        return {p: acc[p] + grads[p] for p in paths}
+
+    def apply_stage(self, paths: list[str], grads: Mapping[str, torch.Tensor]) -> None:
         if self._step >= self._spec.steps:
             raise BackendError("the task has no steps left")
         rate = float(self._rate(self._step))
         for group in self._optimizer.param_groups:
             group["lr"] = rate
+        chosen = set(paths)
         for path, param in self._params.items():
-            param.grad = torch.from_numpy(np.array(grads[path], np.float32)).to(self._device)
+            param.grad = grads[path].to(self._device) if path in chosen else None
         with _arithmetic(self._backend.threads):
             self._optimizer.step()
         self._step += 1
+
+    def _compression(self) -> CompressionSpec:
+        parallel = self._spec.parallel
+        if parallel is None or parallel.compression is None:
+            raise BackendError("the task compresses nothing where its stages meet")
+        return parallel.compression
+
+    def _buffer_rows(
+        self, cut: int, rows: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        index = torch.from_numpy(np.asarray(rows, np.int64)).to(self._device)
+        flags = self._buffers[seen_buffer(cut)][index]
+        buffer = self._buffers[activation_buffer(cut)][index]
+        return buffer, flags.reshape(-1, 1), flags.cpu().numpy() != 0
+
+    def cut_forward(self, cut: int, rows: np.ndarray, a: torch.Tensor) -> Forward[torch.Tensor]:
+        compression = self._compression()
+        if compression.method == "direct":
+            return forward_cut(self._ops, "direct", compression.bits, a)
+        buffer, flags, seen = self._buffer_rows(cut, rows)
+        return forward_cut(self._ops, "aq", compression.bits, a, buffer, flags, seen)
+
+    def cut_receive(
+        self,
+        cut: int,
+        rows: np.ndarray,
+        quantized: Quantized[torch.Tensor] | None,
+        full: torch.Tensor | None,
+    ) -> torch.Tensor:
+        compression = self._compression()
+        if compression.method == "direct":
+            return receive_cut(self._ops, "direct", quantized, None)
+        buffer, flags, _ = self._buffer_rows(cut, rows)
+        return receive_cut(self._ops, "aq", quantized, full, buffer, flags)
+
+    def cut_backward(self, g: torch.Tensor) -> tuple[torch.Tensor, Quantized[torch.Tensor] | None]:
+        bits = self._compression().backward_bits
+        if bits is None:
+            return g, None
+        q = quantize(self._ops, g, bits)
+        return dequantize(self._ops, q), q
+
+    def cut_receive_backward(self, quantized: Quantized[torch.Tensor]) -> torch.Tensor:
+        return dequantize(self._ops, quantized)
+
+    def commit_cut(self, cut: int, step_rows: np.ndarray, values: list[torch.Tensor]) -> None:
+        name, flags = activation_buffer(cut), seen_buffer(cut)
+        self._buffers[name], self._buffers[flags] = commit_buffers(
+            self._ops, self._buffers[name], self._buffers[flags], step_rows, values
+        )
+
+    def to_numpy(self, value: torch.Tensor) -> np.ndarray:
+        return np.array(value.detach().cpu().numpy(), dtype=np.float32)
+
+    def from_numpy(self, value: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.array(value, dtype=np.float32)).to(self._device)
 
     def state(self) -> State:
         out: State = {}
@@ -257,5 +431,7 @@ class NativeSession(Session):
             for slot in optimizer_slots(self._spec.optimizer):
                 key = "momentum_buffer" if slot == "momentum" else slot
                 out[f"{OPT_PREFIX}{path}/{slot}"] = kept[key].detach().cpu().numpy().copy()
+        for name, buffer in self._buffers.items():
+            out[name] = buffer.cpu().numpy().copy()
         out[STEP] = step_tensor(self._step)
         return ordered(out)
