@@ -269,3 +269,48 @@ def test_aq_buffers_follow_the_samples_a_step_saw() -> None:
     assert not state["aq/0/activation"][untouched].any()
     session.run(batches[1:])
     assert session.state()["aq/1/seen"].sum() == 48
+
+
+def test_a_compressed_proof_verifies_with_traced_replays_and_forged_buffers_fail(
+    tmp_path: Any,
+) -> None:
+    import hashlib
+
+    from agents.commitment import state_root
+    from agents.learning.proof import checkpoint_root, decode_checkpoint, encode_checkpoint
+    from agents.learning.solver import train
+    from agents.learning.verifier import Replayer, verify
+    from agents.store import open_store
+
+    data = copy.deepcopy(MLP)
+    data["verification"] = {"segments": 6, "tolerance": "exact"}
+    data["parallel"] = {"microbatches": 2, "stages": 3, "compression": {**AQ, "samples": 48}}
+    spec = parse_spec(data)
+    task = Task.bind(spec, datasets.build(spec.dataset.source))
+    store = open_store(str(tmp_path / "store"))
+    backend = get_backend("exact", threads=1)
+    manifest = train(task, store, backend)
+    randomness = hashlib.sha256(b"r").digest()
+    verdict = verify(
+        task, manifest, store, randomness, Replayer(backend), spec_cid=manifest.spec, trace=True
+    )
+    assert verdict.passed, verdict.reasons
+    assert all(s.trace_root is not None for s in verdict.segments)
+    assert "aq/activation" in verdict.segments[0].distances
+    # A checkpoint whose buffers are not what the steps left: the segment after it fails
+    # (its replay starts from them), though the parameters are honest.
+    entries = list(manifest.checkpoints)
+    state = dict(decode_checkpoint(store.get_bytes(entries[3].cid)))
+    state["aq/0/activation"] = state["aq/0/activation"] * np.float32(0.5)
+    forged_cid = store.put_bytes(encode_checkpoint(state))
+    entries[3] = entries[3].model_copy(
+        update={"cid": forged_cid, "state_root": state_root(state).hex()}
+    )
+    roots = [bytes.fromhex(c.state_root) for c in entries]
+    forged = manifest.model_copy(
+        update={"checkpoints": entries, "checkpoint_root": checkpoint_root(roots).hex()}
+    )
+    verdict = verify(task, forged, store, randomness, Replayer(backend), spec_cid=manifest.spec)
+    assert not verdict.passed
+    failed = [s.index for s in verdict.segments if not s.passed]
+    assert failed and set(failed) <= {2, 3}
