@@ -21,8 +21,10 @@ here) with four treatments of what crosses the cut: ``fp32`` (sent in full),
 ``direct_2bit`` (activations quantized to 2 bits), ``aq_2bit`` and ``aq_4bit`` (AQ-SGD:
 the change since the sample's last pass quantized to 2 or 4 bits); gradients go back at
 twice the forward bits (4 or 8), except with fp32. Each: ``samples_per_s`` (training
-samples per second of wall time, start-up excluded) and ``loss`` (the trained model's
-mean cross-entropy over the training set, computed as training computes it). The task
+samples per second of wall time, start-up excluded), ``loss`` (the trained model's
+mean cross-entropy over the training set, computed as training computes it) and
+``worker_cpu_s`` (CPU seconds each worker used: what the step costs the machine, which a
+loaded machine's wall time hides). The task
 fine-tunes over many epochs of 256 windows (AQ-SGD sends a sample in full the first time
 it passes). ``loss_noise``: the spread (largest − smallest) of fp32's loss over three
 data-order seeds, unshaped; ``goals`` compares against it. Needs root for the
@@ -170,7 +172,7 @@ def pipeline_task(treatment: dict[str, Any] | None, steps: int, seed: int) -> An
     return Task.bind(spec, built)
 
 
-def pipeline_run(task: Any, placements: Any) -> dict[str, float]:
+def pipeline_run(task: Any, placements: Any) -> dict[str, Any]:
     """Train ``task`` with two native workers; throughput and the trained model's loss."""
     from agents.learning.backends import get_backend
     from agents.swarm.training import SwarmBackend
@@ -181,15 +183,24 @@ def pipeline_run(task: Any, placements: Any) -> dict[str, float]:
     session = backend.start(task, task.initial_state())
     try:
         batches = task.batches(0, task.spec.steps)
+        before = session.cpu_seconds()
         started = time.perf_counter()
         session.run(batches)
         elapsed = time.perf_counter() - started
+        after = session.cpu_seconds()
         state = session.state()
     finally:
         session.close()
     judge = get_backend("native").start(task, state)
     loss = judge.loss(np.arange(task.samples))  # type: ignore[attr-defined]
-    return {"samples_per_s": batches.size / elapsed, "loss": loss, "seconds": elapsed}
+    figures: dict[str, Any] = {
+        "samples_per_s": batches.size / elapsed,
+        "loss": loss,
+        "seconds": elapsed,
+    }
+    if before is not None and after is not None:
+        figures["worker_cpu_s"] = [b - a for a, b in zip(before, after, strict=True)]
+    return figures
 
 
 def pipeline_figures(

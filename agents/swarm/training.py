@@ -32,6 +32,7 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection, Listener, wait
 from typing import Any, cast
 
@@ -47,6 +48,7 @@ from agents.swarm.plan import PlanFile
 
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_S = 300.0
+ANNOUNCE_TIMEOUT_S = 10.0
 KEY_ENV = "VERITRAIN_SWARM_KEY"
 
 
@@ -304,6 +306,22 @@ class SwarmSession(Session):
             merged.update(self._expect(stage, "state"))
         return ordered(merged)
 
+    def cpu_seconds(self) -> list[float] | None:
+        """CPU time (user and system) each local worker has used so far, by rank; ``None``
+        where it cannot be read (workers elsewhere, no ``/proc``)."""
+        if not self._processes:
+            return None
+        out = []
+        ticks = os.sysconf("SC_CLK_TCK")
+        for process in self._processes:
+            try:
+                with open(f"/proc/{process.pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                return None
+            out.append((int(fields[11]) + int(fields[12])) / ticks)
+        return out
+
     def close(self) -> None:
         """Stop the workers (also done when the session is collected)."""
         self._finalizer()
@@ -318,21 +336,28 @@ def _accept(
     got: dict[int, Connection] = {}
 
     def accept() -> None:
-        with contextlib.suppress(OSError, EOFError):
-            while len(got) < count:
+        while len(got) < count:
+            try:
                 conn = listener.accept()
-                announced = conn.recv()
-                if names is not None and isinstance(announced, str) and announced in names:
-                    rank = names.index(announced)
-                elif isinstance(announced, int) and 0 <= announced < count:
-                    rank = announced
-                else:
-                    conn.close()
-                    continue
-                if rank in got:
-                    conn.close()
-                    continue
-                got[rank] = conn
+            except AuthenticationError:
+                continue  # a wrong key: that connection is closed, others may follow
+            except (OSError, EOFError):
+                return  # the listener was closed
+            try:
+                announced = conn.recv() if conn.poll(ANNOUNCE_TIMEOUT_S) else None
+            except (OSError, EOFError):
+                announced = None
+            if names is not None and isinstance(announced, str) and announced in names:
+                rank = names.index(announced)
+            elif isinstance(announced, int) and 0 <= announced < count:
+                rank = announced
+            else:
+                conn.close()
+                continue
+            if rank in got:
+                conn.close()
+                continue
+            got[rank] = conn
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()

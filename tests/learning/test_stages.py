@@ -9,9 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from agents.commitment import tensor_root
+from agents.exact.ops import Tracer
 from agents.learning import datasets
 from agents.learning.backends import get_backend
 from agents.learning.backends.base import StageSession
+from agents.learning.backends.exact import step_batch_tensors
 from agents.learning.distance import group_of
 from agents.learning.layout import parameter_shapes, state_shapes
 from agents.learning.spec import SpecError, parse_spec, stage_bounds
@@ -314,3 +317,69 @@ def test_a_compressed_proof_verifies_with_traced_replays_and_forged_buffers_fail
     assert not verdict.passed
     failed = [s.index for s in verdict.segments if not s.passed]
     assert failed and set(failed) <= {2, 3}
+
+
+class _SourceTracer(Tracer):
+    """Keeps, per step, the op sequence (step scalars by index) and the roots of the arrays a
+    step reads that no op of it made and that are neither the state it starts from nor the
+    dataset: its index tensors, in first-read order."""
+
+    def __init__(self, kernels: Any, start: Any) -> None:
+        super().__init__(kernels)
+        self.start = {tensor_root(np.asarray(v)) for v in start.values()}
+        self.known: set[int] = set()
+        self.alive: list[Any] = []
+        self.ops: list[list[tuple[Any, ...]]] = [[]]
+        self.inputs: list[list[bytes]] = [[]]
+
+    def pin(self, array: Any) -> bytes:
+        self.known.add(id(array))
+        self.alive.append(array)
+        return super().pin(array)
+
+    def record(
+        self, op: Any, attributes: Any, inputs: Any, output: Any, scalars: Any = None
+    ) -> None:
+        super().record(op, attributes, inputs, output, scalars)
+        for x in inputs:
+            if id(x) in self.known:
+                continue
+            root = tensor_root(self.kernels.to_numpy(x))
+            if len(self.ops) == 1 and root in self.start:
+                continue
+            if root not in self.inputs[-1]:
+                self.inputs[-1].append(root)
+        marked: list[Any] = [float(a) for a in attributes]
+        for position, index in (scalars or {}).items():
+            marked[position] = ("scalar", index)
+        shapes = tuple(tuple(int(d) for d in x.shape) for x in inputs)
+        self.ops[-1].append((op, tuple(marked), shapes))
+        self.known.add(id(output))
+        self.alive.append(output)
+
+    def record_state(self, arrays: Any) -> None:
+        super().record_state(arrays)
+        self.known = {id(a) for a in arrays} | {id(a) for a in self.alive if a is not None}
+        self.ops.append([])
+        self.inputs.append([])
+
+
+@pytest.mark.parametrize("base", [MLP, TRANSFORMER])
+def test_a_compressed_step_reads_its_batch_tensors_and_one_op_sequence(
+    base: dict[str, Any],
+) -> None:
+    samples = 48 if base is MLP else 54
+    task = _task(base, microbatches=2, stages=3, compression={**AQ, "samples": samples})
+    state = task.initial_state()
+    ordinary = task.batches(0, 1)[0]
+    repeated = ordinary.copy()
+    repeated[-1] = repeated[0]  # a step straddling two epochs may see a sample twice
+    batches = np.stack([ordinary, repeated, task.batches(1, 1)[0]])
+    backend = get_backend("exact", threads=1)
+    tracer = _SourceTracer(backend.kernels, state)
+    session = backend.start(task, state, tracer=tracer)  # type: ignore[call-arg]
+    session.run(batches)
+    for step, rows in enumerate(batches):
+        want = [tensor_root(t) for t in step_batch_tensors(task, rows)]
+        assert tracer.inputs[step] == want, step
+    assert tracer.ops[0] == tracer.ops[1] == tracer.ops[2]

@@ -217,3 +217,43 @@ def test_what_a_swarm_refuses() -> None:
         SwarmBackend(workers=4, stages=4).start(split, split.initial_state())
     with pytest.raises(BackendError, match="need the swarm's key"):
         SwarmBackend(workers=2, listen="127.0.0.1:1")
+
+
+@pytest.mark.slow
+def test_workers_started_elsewhere_join_by_device_name(tmp_path: Any) -> None:
+    import os
+    import secrets
+    import subprocess
+    import sys
+    import threading
+
+    from agents.swarm.plan import FORMAT, PlanFile
+    from agents.swarm.training import _free_port
+
+    task = _staged(microbatches=2, stages=2, compression=AQ)
+    alone = _proof(task, get_backend("exact", threads=1), tmp_path, "alone")
+    plan = PlanFile(format=FORMAT, stages=2, replicas=1, pipelines=[["far-b", "far-a"]])
+    key = secrets.token_bytes(32)
+    port = _free_port("127.0.0.1")
+    address = f"127.0.0.1:{port}"
+    env = dict(os.environ, VERITRAIN_SWARM_KEY=key.hex(), GLOO_SOCKET_IFNAME="lo")
+    command = [sys.executable, "-m", "agents.swarm.worker", address]
+    intruder = dict(env, VERITRAIN_SWARM_KEY="00" * 32)
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def start_workers() -> None:
+        time.sleep(2)  # the session listens first
+        workers.append(subprocess.Popen([*command, "far-x"], env=intruder))
+        for name in ("far-a", "far-b"):
+            workers.append(subprocess.Popen([*command, name], env=env))
+
+    starter = threading.Thread(target=start_workers)
+    starter.start()
+    try:
+        backend = SwarmBackend(listen=address, key=key, plan=plan)
+        swarm = _proof(task, backend, tmp_path, "swarm")
+    finally:
+        starter.join()
+        statuses = [w.wait(timeout=60) for w in workers]
+    assert swarm == alone
+    assert statuses == [1, 0, 0]  # the wrong key is refused; the others end with the session
