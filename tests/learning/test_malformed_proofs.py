@@ -689,3 +689,20 @@ def test_a_read_only_proof_directory_refuses_writes(honest: Honest) -> None:
         store.put_bytes(b"x")
     with pytest.raises(StoreError, match="reading only"):
         store.write_manifest(store.manifest())
+
+
+def test_a_bug_is_its_own_exit_status_never_a_verdict(
+    capsys: pytest.CaptureFixture[str], case: Honest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agents.cli.pol
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("a bug in the verifier")
+
+    monkeypatch.setattr(agents.cli.pol, "verify", broken)
+    args = ["pol", "verify", "--spec", str(case.spec_path), "--proof", str(case.proof)]
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--randomness", RANDOMNESS, "--backend", "native"])
+    _, err = capsys.readouterr()
+    assert exit_.value.code == INTERNAL_ERROR == 70
+    assert "error: internal: ZeroDivisionError" in err
