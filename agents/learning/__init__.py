@@ -11,7 +11,8 @@ Modules, in the order a task flows through them:
 - ``solver``, ``proof``: training with checkpoints, the proof manifest and its artifacts;
 - ``selection``, ``distance``, ``verifier``: segment sampling, the distance of
   PROTOCOL.md §3, replaying segments and the verdict;
-- ``profiler``: measuring honest drift for tolerant mode's τ;
+- ``drift``, ``profiler``: the model of honest drift, and measuring it within a budget
+  to propose tolerant mode's τ;
 - ``cheats``: dishonest solvers, for tests and devnet demonstrations.
 
 Runs offline: nothing here reaches a chain (``make lint`` checks the layers).

@@ -446,11 +446,15 @@ class TaskSpec(_Strict):
         return self.steps // self.checkpoint_interval
 
     def canonical_bytes(self) -> bytes:
-        """The canonical serialization: sorted-key compact JSON of every field, except that
-        ``parallel`` appears only when set and, within it, ``stages`` only when not 1 and
-        ``compression`` only when set (so specs written before those fields existed keep
-        their hash and CID)."""
+        """The canonical serialization: sorted-key compact JSON of every field, except the
+        fields added after the first specs were written, which appear only when they differ
+        from their default: ``model.activation`` only when not ``relu``, ``parallel`` only
+        when set and, within it, ``stages`` only when not 1 and ``compression`` only when set
+        (so specs written before those fields existed keep their hash and CID)."""
         data = self.model_dump(mode="json")
+        model = data["model"]
+        if model["activation"] == type(self.model).model_fields["activation"].default:
+            del model["activation"]
         parallel = data.pop("parallel")
         if parallel is not None:
             if parallel["stages"] == 1:

@@ -12,6 +12,7 @@ import yaml
 from agents.learning.layout import parameter_shapes
 from agents.learning.opcount import EXP_OPS, op_count
 from agents.learning.spec import SpecError, parameter_count, parse_spec, spec_from_bytes
+from agents.store import cid_of_bytes
 from tests.learning.conftest import spec_dict
 
 
@@ -93,6 +94,50 @@ def test_any_change_changes_the_hash() -> None:
     hashes = {parse_spec(spec_dict(seed=s)).spec_hash() for s in range(5)}
     hashes.add(parse_spec(spec_dict(batch_size=4)).spec_hash())
     assert len(hashes) == 6
+
+
+# spec_dict()'s hash as the spec code computed it before model.activation existed.
+HASH_BEFORE_ACTIVATION = "c27a2e92f1639ab85eabb6104f79c6f3382798afe551074771e9512633cf63b5"
+
+MODELS = [
+    {"kind": "mlp", "inputs": 6, "hidden": [8], "outputs": 3},
+    {"kind": "cnn", "input": [1, 4, 4], "convs": [{"channels": 2, "kernel": 3}], "outputs": 3},
+    {"kind": "transformer", "vocab": 5, "context": 4, "width": 8, "heads": 2, "layers": 1, "ff": 8},
+]
+
+
+def test_a_spec_without_activation_keeps_its_hash_from_before_the_field() -> None:
+    spec = parse_spec(spec_dict())
+    assert spec.spec_hash().hex() == HASH_BEFORE_ACTIVATION
+    assert b"activation" not in spec.canonical_bytes()
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m["kind"])
+def test_the_default_activation_is_left_out_of_the_canonical_form(model: dict[str, Any]) -> None:
+    data = spec_dict(model=model)
+    if model["kind"] == "transformer":
+        data["dataset"]["source"] = {"builtin": "text", "samples": 16}
+    written = {
+        activation: parse_spec(_with_model(data, activation))
+        for activation in (None, "relu", "silu")
+    }
+    unset, relu, silu = written[None], written["relu"], written["silu"]
+    assert relu.model.activation == unset.model.activation == "relu"
+    assert relu.canonical_bytes() == unset.canonical_bytes()
+    assert b"activation" not in unset.canonical_bytes()
+    assert cid_of_bytes(relu.canonical_bytes()) == cid_of_bytes(unset.canonical_bytes())
+    assert b'"activation":"silu"' in silu.canonical_bytes()
+    assert silu.spec_hash() != unset.spec_hash()
+    assert cid_of_bytes(silu.canonical_bytes()) != cid_of_bytes(unset.canonical_bytes())
+    for spec in written.values():
+        assert parse_spec(json.loads(spec.canonical_bytes())) == spec
+
+
+def _with_model(data: dict[str, Any], activation: str | None) -> dict[str, Any]:
+    data = copy.deepcopy(data)
+    if activation is not None:
+        data["model"]["activation"] = activation
+    return data
 
 
 def test_garbage_is_a_spec_error() -> None:
