@@ -24,6 +24,7 @@ import ctypes.util
 import functools
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -154,15 +155,26 @@ class Sha256Engine:
     def many_leaves_roots(self, buffers: list[np.ndarray]) -> np.ndarray:
         """``leaves_root`` of each buffer (1-D uint8, contiguous), as ``(n, 32)`` uint8, in
         one call on the calling thread without the GIL (for batches of small tensors)."""
-        count = len(buffers)
-        addresses = np.empty(count, dtype=np.int64)
-        sizes = np.empty(count, dtype=np.int64)
-        for i, buffer in enumerate(buffers):
-            _check_buffer(buffer, 1, buffer.size)
-            addresses[i] = buffer.ctypes.data
-            sizes[i] = buffer.size
-        out = np.empty((count, 32), dtype=np.uint8)
+        addresses, sizes = _buffer_table(buffers)
+        out = np.empty((len(buffers), 32), dtype=np.uint8)
         _many_leaves_roots(addresses, sizes, out, self._vector, self._scalar)
+        return out
+
+    def hash_messages(
+        self, buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray
+    ) -> np.ndarray:
+        """``(n, 32)`` digests of the messages ``buffer[offsets[i]:offsets[i] + lengths[i]]``
+        (any lengths; ``buffer`` 1-D uint8, ``offsets`` and ``lengths`` int64), without the
+        GIL where the engine has a scalar hash."""
+        _check_messages(buffer, offsets, lengths)
+        out = np.empty((offsets.size, 32), dtype=np.uint8)
+        if self._scalar[0] != 0:
+            _scalar_messages(self._scalar, buffer, offsets, lengths, out)
+            return out
+        for i in range(offsets.size):
+            start = int(offsets[i])
+            message = buffer[start : start + int(lengths[i])].tobytes()
+            out[i] = np.frombuffer(hashlib.sha256(message).digest(), np.uint8)
         return out
 
     def tree_root(self, hashes: np.ndarray) -> bytes:
@@ -194,6 +206,15 @@ class Sha256Engine:
         for count in (1, 2, 3, 8, 9, 17, 40):
             hashes = rng.integers(0, 256, (count, 32), dtype=np.uint8)
             if self.tree_root(hashes) != _reference_tree_root([bytes(h) for h in hashes]):
+                return False
+        # Messages of every length class around the padding boundaries, at odd offsets.
+        lengths = np.array([0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 300], dtype=np.int64)
+        offsets = np.cumsum(lengths + 3) - lengths - 2
+        data = rng.integers(0, 256, int(offsets[-1] + lengths[-1] + 5), dtype=np.uint8)
+        got = self.hash_messages(data, offsets, lengths)
+        for i, (start, length) in enumerate(zip(offsets, lengths, strict=True)):
+            want = hashlib.sha256(data[start : start + length].tobytes()).digest()
+            if bytes(got[i]) != want:
                 return False
         return True
 
@@ -242,6 +263,33 @@ class LibcryptoEngine(Sha256Engine):
 def _check_buffer(buffer: np.ndarray, size: int, count: int) -> None:
     if not buffer.flags.c_contiguous or buffer.nbytes < size * count:
         raise ValueError("hash_many needs a contiguous buffer holding every message")
+
+
+def _buffer_table(buffers: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Addresses and sizes of 1-D uint8 buffers, checked, for the compiled batch kernels."""
+    count = len(buffers)
+    addresses = np.empty(count, dtype=np.int64)
+    sizes = np.empty(count, dtype=np.int64)
+    for i, buffer in enumerate(buffers):
+        if buffer.dtype != np.uint8 or buffer.ndim != 1:
+            raise ValueError("tensor buffers are 1-D uint8 views")
+        _check_buffer(buffer, 1, buffer.size)
+        addresses[i] = buffer.ctypes.data
+        sizes[i] = buffer.size
+    return addresses, sizes
+
+
+def _check_messages(buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> None:
+    if buffer.dtype != np.uint8 or buffer.ndim != 1 or not buffer.flags.c_contiguous:
+        raise ValueError("messages come from a contiguous 1-D uint8 buffer")
+    if offsets.dtype != np.int64 or lengths.dtype != np.int64 or offsets.shape != lengths.shape:
+        raise ValueError("message offsets and lengths are int64 arrays of one shape")
+    if offsets.ndim != 1:
+        raise ValueError("message offsets and lengths are 1-D")
+    if offsets.size and (
+        offsets.min() < 0 or lengths.min() < 0 or (offsets + lengths).max() > buffer.size
+    ):
+        raise ValueError("a message lies outside the buffer")
 
 
 # --- the 16-lane vector engine ----------------------------------------------------
@@ -520,6 +568,19 @@ def _scalar_hash(scalar: np.ndarray, base: int, size: int, destination: int) -> 
 
 
 @njit(cache=True, nogil=True)
+def _scalar_messages(
+    scalar: np.ndarray,
+    buffer: np.ndarray,
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    base = buffer.ctypes.data
+    for i in range(offsets.size):
+        _scalar_hash(scalar, base + offsets[i], lengths[i], out.ctypes.data + i * 32)
+
+
+@njit(cache=True, nogil=True)
 def _hash_run(
     source: np.ndarray, size: int, count: int, out: np.ndarray, vector: bool, scalar: np.ndarray
 ) -> None:
@@ -602,31 +663,62 @@ def _many_leaves_roots(
         out[i] = _leaves_root(data, vector, scalar)
 
 
-def _has_avx512() -> bool:
-    features = llvm.get_host_cpu_features()
-    return bool(features.get("avx512f", False))
+def _has_feature(name: str) -> bool:
+    return bool(llvm.get_host_cpu_features().get(name, False))
+
+
+# Bytes each candidate hashes when ``engine`` times the engines a CPU offers.
+_TRIAL_BYTES = 1 << 19
 
 
 @functools.cache
 def engine() -> Sha256Engine | None:
     """The fastest engine that agrees with hashlib here, or ``None`` (use hashlib).
 
-    ``VERITRAIN_HASH_ENGINE`` forces one: ``vector16``, ``libcrypto`` or ``hashlib``.
+    The SHA-extension engine where the CPU has those instructions, the vector engine
+    where it has AVX-512 (both: the faster of the two on a short trial), else libcrypto.
+    ``VERITRAIN_HASH_ENGINE`` forces one: ``shani``, ``vector16``, ``libcrypto`` or
+    ``hashlib``.
     """
     forced = os.environ.get("VERITRAIN_HASH_ENGINE", "")
     if forced == "hashlib":
         return None
-    order = ["vector16", "libcrypto"] if _has_avx512() else ["libcrypto", "vector16"]
     if forced:
-        order = [forced]
-    for name in order:
-        candidate = _make_engine(name)
-        if candidate is not None and candidate.agrees_with_hashlib():
-            return candidate
-    return None
+        return _checked(forced)
+    fast = [
+        found
+        for found in (_checked(name) for name, feature in _FAST if _has_feature(feature))
+        if found is not None
+    ]
+    if fast:
+        return min(fast, key=_trial_seconds) if len(fast) > 1 else fast[0]
+    return _checked("libcrypto") or _checked("vector16")
+
+
+# Engines that beat one libcrypto stream where the CPU has the feature they need.
+_FAST = (("shani", "sha"), ("vector16", "avx512f"))
+
+
+def _checked(name: str) -> Sha256Engine | None:
+    candidate = _make_engine(name)
+    return candidate if candidate is not None and candidate.agrees_with_hashlib() else None
+
+
+def _trial_seconds(candidate: Sha256Engine) -> float:
+    data = np.zeros(_TRIAL_BYTES, dtype=np.uint8)
+    candidate.leaves_root(data)
+    started = time.perf_counter()
+    candidate.leaves_root(data)
+    return time.perf_counter() - started
 
 
 def _make_engine(name: str) -> Sha256Engine | None:
+    if name == "shani":
+        if not _has_feature("sha"):
+            return None
+        from agents.commitment.shani import ShaNiEngine
+
+        return ShaNiEngine()
     if name == "vector16":
         return VectorEngine()
     if name == "libcrypto":

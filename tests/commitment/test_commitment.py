@@ -137,7 +137,10 @@ def test_parallel_tree_matches_reference() -> None:
         )
 
 
-@pytest.mark.parametrize("name", ["vector16", "libcrypto"])
+ENGINES = ("shani", "vector16", "libcrypto")
+
+
+@pytest.mark.parametrize("name", ENGINES)
 def test_engines_match_hashlib(name: str) -> None:
     engine = hashing._make_engine(name)
     if engine is None:
@@ -167,7 +170,7 @@ def test_engine_in_use_is_checked() -> None:
 def _engines() -> list[Any]:
     """Every engine that loads here, and the vector engine as it runs without libcrypto."""
     found = []
-    for name in ("vector16", "libcrypto"):
+    for name in ENGINES:
         engine = hashing._make_engine(name)
         if engine is not None:
             found.append(pytest.param(name, engine, id=name))
@@ -201,6 +204,44 @@ def test_engine_trees_match_independent(name: str, engine: hashing.Sha256Engine)
         assert engine.tree_root(hashes) == independent.merkle([bytes(h) for h in hashes]), count
     with pytest.raises(ValueError, match="n >= 1"):
         engine.tree_root(np.zeros((0, 32), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("name, engine", _engines())
+def test_engine_batches_match_independent(name: str, engine: hashing.Sha256Engine) -> None:
+    # A batch of buffers of mixed sizes, as a traced step hashes them: empty, partial and
+    # whole leaves, odd and even leaf counts, in an order that mixes them, and batches of
+    # one and of an odd number of buffers.
+    rng = np.random.default_rng(16)
+    sizes = [0, 1, 4, 1023, 1024, 1025, 2048, 3 * 1024 + 5, 40, 9 * 1024, 17 * 1024 - 4, 7]
+    buffers = [rng.integers(0, 256, n, dtype=np.uint8) for n in sizes]
+    for batch in (buffers, buffers[::-1], buffers[:1], buffers[2:5], buffers[1:8]):
+        got = engine.many_leaves_roots(batch)
+        assert got.shape == (len(batch), 32)
+        for row, data in zip(got, batch, strict=True):
+            raw = data.tobytes()
+            chunks = [raw[i : i + LEAF_BYTES] for i in range(0, len(raw), LEAF_BYTES)] or [b""]
+            want = independent.merkle(
+                [independent.sha(c + bytes(LEAF_BYTES - len(c))) for c in chunks]
+            )
+            assert bytes(row) == want, (name, data.size)
+    assert engine.many_leaves_roots([]).shape == (0, 32)
+
+
+@pytest.mark.parametrize("name, engine", _engines())
+def test_engine_messages_match_independent(name: str, engine: hashing.Sha256Engine) -> None:
+    # Every length from 0 to 200 (one and two padding blocks, whole blocks) and some long
+    # ones, packed at odd offsets into one buffer.
+    rng = np.random.default_rng(15)
+    lengths = np.array([*range(201), 1000, 1024, 4097], dtype=np.int64)
+    offsets = np.cumsum(lengths + 1) - lengths
+    data = rng.integers(0, 256, int(offsets[-1] + lengths[-1]), dtype=np.uint8)
+    got = engine.hash_messages(data, offsets, lengths)
+    for i, (start, length) in enumerate(zip(offsets, lengths, strict=True)):
+        assert bytes(got[i]) == independent.sha(data[start : start + length].tobytes()), length
+    empty = np.zeros(0, dtype=np.int64)
+    assert engine.hash_messages(data, empty, empty).shape == (0, 32)
+    with pytest.raises(ValueError, match="outside"):
+        engine.hash_messages(data, np.array([data.size - 1]), np.array([2]))
 
 
 def test_engine_trees_of_special_values() -> None:
