@@ -26,7 +26,8 @@ def run_agent(role: str, config: AgentConfig) -> None:
     """Connect, serve metrics if asked, and run ``role``'s loop until SIGTERM or Ctrl-C."""
     configure_logging(config.agent.log_format, config.agent.log_level)
     policy_hardware = config.solver if role == "solver" else config.verifier
-    hardware = Hardware(policy_hardware.device, policy_hardware.threads)
+    swarm = config.swarm if role == "solver" and config.swarm.enabled else None
+    hardware = Hardware(policy_hardware.device, policy_hardware.threads, swarm)
     hardware.check()  # before connecting: a wrong device is a configuration error
     conn = connect(config, role)
     metrics = AgentMetrics(role)

@@ -1,8 +1,10 @@
-"""``veritrain swarm``: plan a swarm (which device runs which stage of which pipeline)."""
+"""``veritrain swarm``: plan a swarm (which device runs which stage of which pipeline), and
+make the key its workers authenticate with."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -88,3 +90,25 @@ def _table(plan: PlanFile, search_s: float) -> str:
         cells = "  ".join(f"{name:<{width}}" for name in row)
         lines.append(f"{f'pipeline {k}':<{label}}  {cells}".rstrip())
     return "\n".join(lines)
+
+
+@swarm.command()
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The key file to create (swarm.key_file of the solver).",
+)
+def key(out: Path) -> None:
+    """Create a swarm key: the solver's swarm.key_file, and VERITRAIN_SWARM_KEY of its workers."""
+    from agents.swarm.solver import new_key
+
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.UsageError(f"{out} exists; a key is not overwritten") from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot create {out}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(new_key() + "\n")
+    click.echo(f"key written to {out} (readable by you only); give each worker its contents")

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.errors import ConfigError
 from agents.store.config import STORE_ENV
@@ -128,6 +128,33 @@ class VerifierPolicy(_Section):
     threads: Annotated[int, Field(ge=0, le=1024)] = 1  # as solver.threads
 
 
+class SwarmSettings(_Section):
+    """A solver that is a swarm (docs/swarm.md): its training runs on ``workers`` worker
+    processes, local ones it starts or, with ``listen``, ones started on other machines that
+    connect there with the key in ``key_file``; a ``plan`` (``veritrain swarm plan --out``)
+    places them by device name and fixes their count."""
+
+    workers: Annotated[int, Field(ge=0, le=4096)] = 0  # 0: no swarm (or the plan's count)
+    stages: Annotated[int, Field(ge=1, le=65)] | None = None  # default: the spec's, or the plan's
+    plan: Path | None = None
+    listen: Annotated[str, Field(pattern=r"^[^\s:]+:[0-9]{1,5}$")] | None = None
+    key_file: Path | None = None  # the swarm's key, 64 hex digits (veritrain swarm key)
+    latency_ms: Annotated[float, Field(ge=0, le=60_000)] = 0.0  # emulated, per message
+    step_timeout: Annotated[float, Field(gt=0)] | None = None  # seconds a step may take
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SwarmSettings:
+        if self.listen is not None and self.key_file is None:
+            raise ValueError("swarm.listen needs swarm.key_file (workers elsewhere need the key)")
+        if self.listen is not None and not self.workers and self.plan is None:
+            raise ValueError("swarm.listen needs swarm.workers or swarm.plan (how many join)")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.workers > 0 or self.listen is not None or self.plan is not None
+
+
 class AgentConfig(_Section):
     """The whole configuration of one agent (or of one command-line user)."""
 
@@ -137,6 +164,16 @@ class AgentConfig(_Section):
     agent: AgentSettings = AgentSettings()
     solver: SolverPolicy = SolverPolicy()
     verifier: VerifierPolicy = VerifierPolicy()
+    swarm: SwarmSettings = SwarmSettings()
+
+    @model_validator(mode="after")
+    def _one_swarm_session(self) -> AgentConfig:
+        if self.swarm.listen is not None and self.solver.max_parallel > 1:
+            raise ValueError(
+                "a swarm whose workers are elsewhere trains one task at a time: "
+                "solver.max_parallel must be 1 with swarm.listen"
+            )
+        return self
 
     def require_deployment(self) -> Path:
         if self.chain.deployment is None:
@@ -160,7 +197,14 @@ SECTIONS: dict[str, type[_Section]] = {
     for name, field in AgentConfig.model_fields.items()
 }
 PATH_SETTINGS = frozenset(
-    {("chain", "deployment"), ("key", "keystore"), ("key", "password_file"), ("agent", "data_dir")}
+    {
+        ("chain", "deployment"),
+        ("key", "keystore"),
+        ("key", "password_file"),
+        ("agent", "data_dir"),
+        ("swarm", "plan"),
+        ("swarm", "key_file"),
+    }
 )
 
 

@@ -11,14 +11,23 @@ profiling. Devices:
   exact kernels on the CPU path, the fastest for the example models.
 
 ``threads`` is the CPU threads of torch and of the exact kernels (0: every core).
+
+A solver may also be a swarm (``[swarm]``, docs/swarm.md): its training then runs on the
+swarm's workers, each with these device and thread settings, wherever the task's shape
+lets the swarm train it (``training_backend``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agents.errors import ConfigError
+from agents.node.config import SwarmSettings
+
+if TYPE_CHECKING:
+    from agents.learning.backends import Backend
+    from agents.learning.spec import TaskSpec
 
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -35,11 +44,24 @@ class Hardware:
 
     device: Device = "auto"
     threads: int = 1
+    swarm: SwarmSettings | None = None
 
     def check(self) -> None:
-        """Raise ``ConfigError`` when the device cannot be used here."""
+        """Raise ``ConfigError`` when the device cannot be used here, or the swarm's settings
+        (plan, key) do not make a swarm."""
         if self.device == "cuda" and not cuda_available():
             raise ConfigError("device is cuda, but torch sees no CUDA device on this machine")
+        if self.swarm is not None and self.swarm.enabled:
+            from agents.swarm.solver import swarm_backend
+
+            swarm_backend(self.swarm, "native", self.native_options())
+
+    def training_backend(self, backend: str, spec: TaskSpec) -> tuple[Backend, str | None]:
+        """The backend that trains ``spec`` with the arithmetic of ``backend``: the swarm
+        where there is one and it can, else this process; and why not the swarm."""
+        from agents.swarm.solver import training_backend
+
+        return training_backend(self.swarm, spec, backend, self.options(backend))
 
     def torch_device(self) -> str:
         """The device of native torch work."""

@@ -10,6 +10,7 @@ Every job runs on the agent's ``Hardware`` (device and threads).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from agents.exact.float32 import from_bits32, to_bits
 from agents.learning.backends import get_backend
 from agents.learning.task import Task
 from agents.node import failpoints
+from agents.node.logs import event
 from agents.roles.hardware import Hardware
 from agents.roles.jobs import (
     DriftJob,
@@ -34,6 +36,8 @@ from agents.roles.jobs import (
 )
 from agents.roles.report import encode_report, rejected
 from agents.store import ArtifactStore, canonical_json
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (done, in all): steps of training, segments of replay
 
@@ -57,7 +61,8 @@ def train_job(
     """Train the task (resuming from ``workdir``'s journal) and store the proof.
 
     Exact-mode tasks train with the exact backend, tolerant ones with native torch, both
-    on ``hardware``. Devnets only: with ``job.adversary == "fake-half"`` the proof skips
+    on ``hardware`` (a swarm's workers, where the solver is one and the task fits it).
+    Devnets only: with ``job.adversary == "fake-half"`` the proof skips
     training on half of the segments (``agents.learning.cheats.copy_forward``); with
     ``"malformed:<craft>"`` the honest proof is turned into that malformed one
     (``agents.learning.malformed``) and committed instead.
@@ -67,7 +72,10 @@ def train_job(
     task = load_task(store, job.spec_cid)
     spec = task.spec
     name = "exact" if spec.verification.tolerance == "exact" else "native"
-    backend = get_backend(name, **hardware.options(name))
+    backend, alone = hardware.training_backend(name, spec)
+    if alone is not None:
+        event(log, "the swarm cannot train this task", task=job.spec_cid, reason=alone)
+    event(log, "training", task=job.spec_cid, backend=backend.describe())
     total = spec.steps
     if job.adversary == "fake-half":
         from agents.learning.cheats import copy_forward

@@ -137,10 +137,9 @@ class SwarmBackend(Backend):
         self.inner_options = inner_options
         self.name = inner
 
-    def start(self, task: Task, state: State, *, trace: bool = False) -> SwarmSession:
-        if trace:
-            raise BackendError("a swarm does not record traces; replays run in one process")
-        spec = task.spec
+    def shape(self, spec: TaskSpec) -> tuple[int, int]:
+        """``(stages, pipelines)`` of this swarm for ``spec``; ``BackendError`` saying why the
+        swarm cannot train it."""
         depth = pipeline_depth(spec, self.stages)
         if self.workers % depth:
             raise BackendError(f"{self.workers} workers do not form pipelines of {depth} stages")
@@ -152,6 +151,12 @@ class SwarmBackend(Backend):
                     f"among {pipelines} pipelines"
                 )
             shares(spec.parallel.microbatches, pipelines)
+        return depth, pipelines
+
+    def start(self, task: Task, state: State, *, trace: bool = False) -> SwarmSession:
+        if trace:
+            raise BackendError("a swarm does not record traces; replays run in one process")
+        depth, pipelines = self.shape(task.spec)
         return SwarmSession(self, task, state, depth, pipelines)
 
     def describe(self) -> str:

@@ -1,38 +1,65 @@
-"""``python -m agents.swarm.worker ADDRESS RANK|DEVICE``: one worker of a swarm session.
+"""``python -m agents.swarm.worker ADDRESS RANK|DEVICE [--retry SECONDS]``: a swarm's worker.
 
 ``ADDRESS`` is where the session listens: ``unix:PATH`` (workers it started itself) or
 ``HOST:PORT`` (workers on other machines). The worker connects with the swarm's key,
 read from the environment variable ``VERITRAIN_SWARM_KEY`` (hex), announces its rank
 (an integer) or, when the swarm follows a plan, its device's name, and then serves the
 session (``agents.swarm.pipeline.serve``) until told to stop or until the session goes
-away. Exit status: 0 when the session ends, 2 for bad arguments or key, 1 when the
-session cannot be reached or refuses the key.
+away. With ``--retry SECONDS`` it then joins the next session at ``ADDRESS`` (a solver
+starts one per task), trying every ``SECONDS`` while none listens, until it is stopped.
+Exit status: 0 when the session ends, 2 for bad arguments or key, 1 when the session
+cannot be reached or refuses the key (never, with ``--retry``: it tries again).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client
 
-USAGE = "usage: python -m agents.swarm.worker unix:PATH|HOST:PORT RANK|DEVICE"
+USAGE = "usage: python -m agents.swarm.worker unix:PATH|HOST:PORT RANK|DEVICE [--retry SECONDS]"
 
 
 def main(argv: list[str]) -> int:
+    retry = None
+    if len(argv) == 4 and argv[2] == "--retry":
+        try:
+            retry = float(argv[3])
+        except ValueError:
+            retry = -1.0
+        if not 0 < retry <= 3600:
+            print("error: --retry takes seconds between 0 and 3600", file=sys.stderr)
+            return 2
+        argv = argv[:2]
     if len(argv) != 2:
         print(USAGE, file=sys.stderr)
         return 2
     address, who = argv
     try:
-        key = bytes.fromhex(os.environ.pop("VERITRAIN_SWARM_KEY", ""))
+        key = bytes.fromhex(os.environ.pop("VERITRAIN_SWARM_KEY", "").strip())
     except ValueError:
         print("error: VERITRAIN_SWARM_KEY is not hex", file=sys.stderr)
         return 2
     if not key:
         print("error: VERITRAIN_SWARM_KEY (the swarm's key, hex) is not set", file=sys.stderr)
         return 2
+    if not address.startswith("unix:"):
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            print(USAGE, file=sys.stderr)
+            return 2
     announced: int | str = int(who) if who.isdigit() else who
+    while True:
+        status = _session(address, announced, key)
+        if retry is None:
+            return status
+        time.sleep(retry)
+
+
+def _session(address: str, announced: int | str, key: bytes) -> int:
+    """Join the session at ``address`` and serve it to its end."""
     from agents.swarm.pipeline import serve
 
     try:
@@ -40,11 +67,8 @@ def main(argv: list[str]) -> int:
             pipe = Client(address[len("unix:") :], family="AF_UNIX", authkey=key)
         else:
             host, _, port = address.rpartition(":")
-            if not host or not port.isdigit():
-                print(USAGE, file=sys.stderr)
-                return 2
             pipe = Client((host, int(port)), authkey=key)
-    except (OSError, AuthenticationError) as exc:
+    except (OSError, EOFError, AuthenticationError) as exc:
         print(f"error: cannot join the swarm at {address}: {exc}", file=sys.stderr)
         return 1
     with pipe:
