@@ -219,14 +219,20 @@ class EmbeddedStore(ArtifactStore):
 
         Nodes with links are read (and checked); a leaf only has to exist with the size
         its parent records. A dag-pb block without links is recognised by its first byte,
-        since canonical dag-pb writes links before data.
+        since canonical dag-pb writes links before data. A block is followed once per size a
+        link records for it, however often the DAG repeats that link, so the walk is linear
+        in the blocks stored rather than in the paths through them.
         """
         yield root
+        seen: set[tuple[CID, int | None]] = set()
         stack = [root]
         while stack:
             cid = stack.pop()
             for link in node_links(cid, self._blocks.get(cid)):
                 child = link.cid
+                if (child, link.tsize) in seen:
+                    continue
+                seen.add((child, link.tsize))
                 if child.codec not in (DAG_PB, RAW):
                     child.require_content()
                 yield child

@@ -298,10 +298,12 @@ class KuboStore(ArtifactStore):
         """Whether the node holds the whole DAG locally (asked with ``offline=true``).
 
         Inner nodes are fetched and checked; leaves are only asked about with
-        ``/block/stat``.
+        ``/block/stat``. A block is asked about once per size a link records for it, however
+        often the DAG repeats that link.
         """
         root = parse_content_cid(cid)
         try:
+            seen: set[tuple[CID, int | None]] = set()
             stack = [root]
             while stack:
                 node = stack.pop()
@@ -310,6 +312,9 @@ class KuboStore(ArtifactStore):
                     continue
                 pb, fs = decode_file_node(node, block)
                 for link, size in zip(pb.links, fs.blocksizes, strict=True):
+                    if (link.cid, link.tsize) in seen:
+                        continue
+                    seen.add((link.cid, link.tsize))
                     if looks_like_leaf(link, size):
                         stat = self._json("block/stat", {"arg": str(link.cid), "offline": "true"})
                         if link.tsize is not None and int(stat.get("Size", -1)) != link.tsize:

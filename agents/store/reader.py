@@ -7,6 +7,13 @@ from the stream instead of fetching each one, and checks each leaf's bytes again
 leaf's CID before yielding them: raw leaves by their sha2-256, dag-pb leaves by hashing
 the canonical leaf encoding around the bytes (Kubo's ``File`` leaves, or ``Raw`` leaves
 of older importers). Inner nodes always come through ``fetch``.
+
+A walk costs time linear in the bytes it yields, whatever the DAG: a file DAG that an
+importer writes has fewer inner nodes than non-empty leaves, plus at most two per level
+(the path being walked, the right edge), so a walk that visits more than
+``2 · pieces + SPARE_VISITS`` blocks for the ``pieces`` of content it has yielded is
+refused. Without that, a DAG of a few small blocks linking the same empty leaf (or a chain
+of single links) over and over would keep a reader busy for hours yielding nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +28,10 @@ from agents.store.dagpb import DagPbError, PBLink, PBNode, decode_node
 from agents.store.unixfs import DataType, UnixFSData, UnixFSError, decode_data, leaf_frame
 
 FetchBlock = Callable[[CID], bytes]
+
+# Blocks a walk may visit beyond two per piece of content: room for the path from the root
+# and the right edge of a balanced tree of any depth a file can have.
+SPARE_VISITS = 256
 
 
 class ContentStream(Protocol):
@@ -89,6 +100,8 @@ class DagReader:
     def __init__(self, fetch: FetchBlock, stream: ContentStream | None = None) -> None:
         self._fetch = fetch
         self._stream = stream
+        self._visits = 0
+        self._pieces = 0
 
     def content(self, root: CID) -> Iterator[bytes]:
         """The file's bytes, in pieces (one per leaf), each checked before it is yielded."""
@@ -98,22 +111,36 @@ class DagReader:
         if self._stream is not None and self._stream.read(1):
             raise CorruptBlockError(f"the content stream of {root} is longer than its DAG")
 
+    def _visit(self, cid: CID) -> None:
+        self._visits += 1
+        if self._visits > 2 * self._pieces + SPARE_VISITS:
+            raise CorruptBlockError(
+                f"the DAG at {cid} takes {self._visits} blocks to yield {self._pieces} pieces "
+                "of content; no importer writes a file DAG like that"
+            )
+
+    def _piece(self, data: bytes) -> bytes:
+        self._pieces += 1
+        return data
+
     def _subtree(self, cid: CID, expected: int | None) -> Iterator[bytes]:
+        self._visit(cid)
         block = self._fetch(cid)
         if cid.codec == RAW:
             self._check_size(cid, len(block), expected)
             if block:
-                yield self._known(cid, block)
+                yield self._piece(self._known(cid, block))
             return
         node, fs = decode_file_node(cid, block)
         own = bytes(fs.data) if fs.data is not None else b""
         self._check_size(cid, len(own) + sum(fs.blocksizes), expected)
         if own:
-            yield self._known(cid, own)
+            yield self._piece(self._known(cid, own))
         for link, size in zip(node.links, fs.blocksizes, strict=True):
             if self._stream is not None and looks_like_leaf(link, size):
+                self._visit(link.cid)
                 if size:
-                    yield self._streamed_leaf(link.cid, size)
+                    yield self._piece(self._streamed_leaf(link.cid, size))
             else:
                 yield from self._subtree(link.cid, size)
 

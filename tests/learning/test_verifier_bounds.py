@@ -212,7 +212,7 @@ def test_a_deep_dag_in_a_real_store_is_the_proofs_fault(
     workspace: Workspace, honest: Manifest, tmp_path: Path
 ) -> None:
     """Blocks put straight into the store, as a peer could serve them: a file DAG 5,000
-    links deep, too deep for the store's reader to walk."""
+    links deep, which the reader refuses long before the bottom (no content on the way)."""
     store = EmbeddedStore(tmp_path / "store", fsync=False)
     for cid in honest.cids():
         store.put_bytes(workspace.store.get_bytes(cid))
@@ -233,7 +233,31 @@ def test_a_deep_dag_in_a_real_store_is_the_proofs_fault(
         "malformed",
         1,
     )
-    assert "nested too deeply" in verdict.reasons[0]
+    assert "no importer writes" in verdict.reasons[0]
+
+
+def test_a_dag_repeating_an_empty_leaf_is_the_proofs_fault(
+    workspace: Workspace, honest: Manifest, tmp_path: Path
+) -> None:
+    """A final model of two 80 KB blocks that link an empty leaf 4,000,000 times, as a peer
+    could serve them: available, refused after a bounded walk instead of hours of one."""
+    store = EmbeddedStore(tmp_path / "store", fsync=False)
+    for cid in honest.cids():
+        store.put_bytes(workspace.store.get_bytes(cid))
+    child, size, tsize = CID(1, RAW, hashlib.sha256(b"").digest()), 0, 0
+    store._blocks.put(child, [b""])
+    for _ in range(2):
+        block = encode_node([(child.to_bytes(), tsize)] * 2000, encode_inner(0, [size] * 2000))
+        child = CID(0, DAG_PB, hashlib.sha256(block).digest())
+        store._blocks.put(child, [block])
+        tsize = len(block) + 2000 * tsize
+    crafted = honest.model_copy(update={"final_model": str(child)})
+    verdict = check(workspace, crafted, store)
+    assert verdict.fault is not None and (verdict.fault.kind, verdict.fault.position) == (
+        "malformed",
+        1,
+    )
+    assert "no importer writes" in verdict.reasons[0]
 
 
 def test_a_cid_the_store_cannot_parse_is_unavailable(
