@@ -56,6 +56,7 @@ from agents.learning.proof import (
 from agents.learning.selection import largest_updates, sample_segments
 from agents.learning.spec import TaskSpec
 from agents.learning.task import Task
+from agents.learning.verdict import binary32_tau, rule
 from agents.store import ArtifactStore, MissingBlockError
 from agents.store import BackendError as StoreBackendError
 
@@ -151,6 +152,8 @@ class SegmentVerdict:
     replay_root: str
     trace_root: str | None
     passed: bool
+    # The binary32 bits this segment's report carries (agents.learning.verdict).
+    reported: int = 0
 
     def to_json(self) -> dict[str, Any]:
         def number(x: float) -> float | str:
@@ -166,6 +169,7 @@ class SegmentVerdict:
             "replay_root": self.replay_root,
             "trace_root": self.trace_root,
             "pass": self.passed,
+            "reported": f"0x{self.reported:08x}",
         }
 
 
@@ -450,8 +454,9 @@ def input_rejection(
 
 
 def threshold(spec: TaskSpec, tau: float | None = None) -> float:
-    """τ: 0 in exact mode, else ``tau`` or the spec's; raises ``VerificationInputError``
-    when tolerant mode has none (or an unusable one)."""
+    """τ: 0 in exact mode, else ``tau`` or the spec's, rounded to binary32 (the chain's
+    threshold); raises ``VerificationInputError`` when tolerant mode has none (or an
+    unusable one)."""
     verification = spec.verification
     if verification.tolerance == "exact":
         return 0.0
@@ -461,7 +466,7 @@ def threshold(spec: TaskSpec, tau: float | None = None) -> float:
             "tolerant mode needs a threshold: set verification.tau in the spec or pass one "
             "(veritrain pol profile proposes τ)"
         )
-    return value
+    return binary32_tau(value)
 
 
 def _check_ends(task: Task, proof: ProofReader) -> None:
@@ -520,7 +525,13 @@ def _replay_segment(
     distance = segment_distance(distances)
     claimed_root = proof.manifest.checkpoints[index + 1].state_root
     replay_root = state_root(replay.state).hex()
-    passed = replay_root == claimed_root if exact else distance <= tau
+    ruling = rule(
+        exact=exact,
+        claimed_root=claimed_root,
+        replay_root=replay_root,
+        distance=distance,
+        tau=tau,
+    )
     return SegmentVerdict(
         index=index,
         first_step=index * task.spec.checkpoint_interval,
@@ -530,5 +541,6 @@ def _replay_segment(
         claimed_root=claimed_root,
         replay_root=replay_root,
         trace_root=trace_root.hex() if trace_root is not None else None,
-        passed=passed,
+        passed=ruling.passed,
+        reported=ruling.reported,
     )

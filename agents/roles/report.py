@@ -5,8 +5,9 @@ binary32 distances as the pool expects (``segmentsToSample`` capped by the
 segments) and a 32-byte root; the pool's verdict is Pass iff every distance's bit
 pattern is at most τ's. The encoding keeps that verdict equal to the verifier's:
 
-- each replayed segment reports ``segment_bits`` of its distance; a failing
-  segment whose distance would not exceed τ on chain is raised just above it;
+- each replayed segment reports the bits the verdict rule gives it
+  (``agents.learning.verdict``): exact mode ``+0`` or ``+inf`` by the roots, tolerant
+  mode its binary32 distance; so the chain's verdict is the verifier's;
 - a proof that a check rejected before any replay (an unreadable manifest, a
   checkpoint root other than the committed one, any check of the verifier)
   reports ``+inf`` for every segment;
@@ -25,12 +26,7 @@ import hashlib
 from collections.abc import Sequence
 
 from agents.commitment import Root, merkle_root
-from agents.exact.float32 import (
-    POSITIVE_INFINITY_BITS,
-    SMALLEST_SUBNORMAL_BITS,
-    from_bits32,
-    to_bits,
-)
+from agents.exact.float32 import POSITIVE_INFINITY_BITS, from_bits32
 from agents.learning import faults
 from agents.learning.verifier import Verdict
 from agents.roles.jobs import ReplayResult
@@ -38,17 +34,6 @@ from agents.roles.jobs import ReplayResult
 UNREPLAYABLE = POSITIVE_INFINITY_BITS
 """Reported for a segment that could not be replayed: above every threshold."""
 NO_TRACE = hashlib.sha256(b"veritrain/no-trace").digest()
-
-
-def segment_bits(distance: float, passed: bool, tau: float) -> int:
-    """The bit pattern a segment reports: its distance in binary32, raised just above τ
-    when the segment failed but its pattern would not exceed τ's on chain (the chain
-    compares patterns as integers)."""
-    bits = to_bits(distance)
-    limit = to_bits(tau)
-    if not passed and bits <= limit:
-        bits = max(limit + 1, SMALLEST_SUBNORMAL_BITS)
-    return bits
 
 
 def fit(distances: Sequence[int], expected: int) -> list[int]:
@@ -94,7 +79,7 @@ def rejected(record: bytes, reasons: Sequence[str], expected: int) -> ReplayResu
     )
 
 
-def encode_report(verdict: Verdict, expected: int, tau: float) -> ReplayResult:
+def encode_report(verdict: Verdict, expected: int) -> ReplayResult:
     """The report of a verification (see the module docstring)."""
     record = fault_record(verdict)
     if verdict.reasons and not verdict.segments:
@@ -104,7 +89,7 @@ def encode_report(verdict: Verdict, expected: int, tau: float) -> ReplayResult:
     distances: list[int] = []
     roots: list[bytes] = []
     for segment in verdict.segments:
-        distances.append(segment_bits(segment.distance, segment.passed, tau))
+        distances.append(segment.reported)
         roots.append(bytes.fromhex(segment.trace_root or segment.replay_root))
     if record is not None:
         roots.append(faults.commitment(record))

@@ -177,7 +177,7 @@ def replay_job(
         manifest_cid=job.proof_cid,
         trace=True,  # the trace roots are what the verifier commits to on chain
     )
-    report = encode_report(verdict, job.samples, tau)
+    report = encode_report(verdict, job.samples)
     if report.fault_record is not None:
         _publish(store, report.fault_record.encode())
     return report

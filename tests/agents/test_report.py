@@ -13,7 +13,7 @@ from agents.commitment import Root, merkle_root
 from agents.exact.float32 import from_bits32, to_bits
 from agents.learning import faults
 from agents.learning.verifier import Fault, SegmentVerdict, Verdict
-from agents.roles.report import NO_TRACE, UNREPLAYABLE, encode_report, fit, segment_bits
+from agents.roles.report import NO_TRACE, UNREPLAYABLE, encode_report, fit
 
 INF = float("inf")
 
@@ -70,26 +70,9 @@ def test_reports_carry_exactly_the_pools_count_and_keep_the_worst(
         assert max(map(from_bits32, out)) == max(map(from_bits32, distances))
 
 
-@pytest.mark.parametrize(
-    ("distance", "passed", "tau", "bits"),
-    [
-        (0.0, True, 0.0, 0),
-        (1e-4, True, 1e-3, to_bits(1e-4)),
-        (0.5, False, 1e-3, to_bits(0.5)),
-        (INF, False, 0.0, UNREPLAYABLE),
-        # The rounding bump: a failing segment whose binary32 distance would not exceed τ.
-        (0.0, False, 0.0, 0x00000001),
-        (1e-3, False, 1e-3, to_bits(1e-3) + 1),
-        (1e-50, False, 0.0, 0x00000001),  # rounds to +0 in binary32
-    ],
-)
-def test_segment_bits(distance: float, passed: bool, tau: float, bits: int) -> None:
-    assert segment_bits(distance, passed, tau) == bits
-    # The chain's verdict (bits compared as integers) agrees with the segment's.
-    assert (bits <= to_bits(tau)) == passed
-
-
 def _segment(index: int, distance: float, passed: bool, trace: bytes | None) -> SegmentVerdict:
+    # The bits agents.learning.verdict would give: the tolerant rule, or +inf for an exact fail.
+    reported = to_bits(distance) if passed or distance > 0 else UNREPLAYABLE
     return SegmentVerdict(
         index=index,
         first_step=0,
@@ -100,6 +83,7 @@ def _segment(index: int, distance: float, passed: bool, trace: bytes | None) -> 
         replay_root="bb" * 32,
         trace_root=None if trace is None else trace.hex(),
         passed=passed,
+        reported=reported,
     )
 
 
@@ -111,29 +95,30 @@ def test_a_passing_report() -> None:
     verdict = Verdict(
         1e-3, "exact", None, [0, 1], [_segment(0, 0.0, True, T1), _segment(1, 1e-4, True, T2)]
     )
-    report = encode_report(verdict, 2, 1e-3)
+    report = encode_report(verdict, 2)
     assert report.verdict == "pass" and report.distances == (0, to_bits(1e-4))
     assert report.trace_roots_root == Root(merkle_root([T1, T2]))
 
 
 def test_segments_without_a_trace_commit_their_replayed_state_root() -> None:
     verdict = Verdict(0.0, "native", None, [0], [_segment(0, 0.0, True, None)])
-    report = encode_report(verdict, 1, 0.0)
+    report = encode_report(verdict, 1)
     assert report.trace_roots_root == Root(merkle_root([bytes.fromhex("bb" * 32)]))
 
 
-def test_a_failing_segment_is_raised_above_tau() -> None:
+def test_a_failing_segment_posts_its_rulings_bits() -> None:
+    # Exact mode, roots unequal at distance 0: the rule posts +inf; the worst pads the report.
     verdict = Verdict(0.0, "exact", None, [0], [_segment(0, 0.0, False, T1)])
     verdict.reasons.append("segment 0: the replay's state root differs from the claim")
-    report = encode_report(verdict, 2, 0.0)
-    assert report.verdict == "fail" and report.distances == (1, 1)
+    report = encode_report(verdict, 2)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE, UNREPLAYABLE)
 
 
 def test_a_reason_raised_after_passing_replays_fails_the_report() -> None:
     verdict = Verdict(1e-3, "exact", MANIFEST, [0], [_segment(0, 0.0, True, T1)])
     fault = Fault("inconsistent", 14, "Qm" + "c" * 44)
     verdict.reject("batches of segment 1 are not the seed's data order", fault)
-    report = encode_report(verdict, 2, 1e-3)
+    report = encode_report(verdict, 2)
     assert report.verdict == "fail" and report.distances == (0, UNREPLAYABLE)
     # The trace roots of the replays, then the commitment to the fault record.
     record = faults.record(fault, MANIFEST)
@@ -145,24 +130,24 @@ def test_a_rejection_before_any_replay_commits_to_its_fault_record() -> None:
     reason = "checkpoint 0 is not the initialization the seed fixes"
     fault = Fault("inconsistent", 2, "Qm" + "d" * 44)
     verdict = Verdict(0.0, "exact", MANIFEST).reject(reason, fault)
-    report = encode_report(verdict, 3, 0.0)
+    report = encode_report(verdict, 3)
     assert report.distances == (UNREPLAYABLE,) * 3 and report.verdict == "fail"
     record = faults.record(fault, MANIFEST)
     assert report.trace_roots_root == Root(hashlib.sha256(record).digest())
     assert report.reasons == (reason,) and report.fault_record == record.decode()
     # Another fault, or the same fault in another proof, commits to another root.
-    other = encode_report(Verdict(0.0, "exact", MANIFEST).reject(reason, Fault("structure")), 3, 0)
-    elsewhere = encode_report(Verdict(0.0, "exact", "Qm" + "e" * 44).reject(reason, fault), 3, 0)
+    other = encode_report(Verdict(0.0, "exact", MANIFEST).reject(reason, Fault("structure")), 3)
+    elsewhere = encode_report(Verdict(0.0, "exact", "Qm" + "e" * 44).reject(reason, fault), 3)
     assert len({report.trace_roots_root, other.trace_roots_root, elsewhere.trace_roots_root}) == 3
 
 
 def test_a_rejection_needs_its_fault_and_manifest() -> None:
     with pytest.raises(ValueError, match="has a fault"):
-        encode_report(Verdict(0.0, "exact", MANIFEST, reasons=["why"]), 1, 0.0)
+        encode_report(Verdict(0.0, "exact", MANIFEST, reasons=["why"]), 1)
     with pytest.raises(ValueError, match="names the manifest"):
-        encode_report(Verdict(0.0, "exact", None).reject("why", Fault("structure")), 1, 0.0)
+        encode_report(Verdict(0.0, "exact", None).reject("why", Fault("structure")), 1)
 
 
 def test_the_trace_roots_root_is_never_zero() -> None:
     verdict = Verdict(0.0, "exact", None, [0], [_segment(0, 0.0, True, bytes(32))])
-    assert encode_report(verdict, 1, 0.0).trace_roots_root == Root(NO_TRACE)
+    assert encode_report(verdict, 1).trace_roots_root == Root(NO_TRACE)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from tests.exact.tasks import diverging_spec
 
 from .conftest import Market, assert_once
 
@@ -33,6 +37,21 @@ def test_honest_round_settles_and_everyone_is_paid(market: Market) -> None:
         "withdraw",
     ]
     assert market.calls_by("submitter") == ["submit"]
+
+
+def test_an_honest_diverging_exact_task_passes(market: Market, tmp_path: Path) -> None:
+    # Training overflows in the first segment; the replay reaches the same non-finite bits,
+    # so every reported distance is +0 and the honest solver is paid (docs/proof.md).
+    spec = tmp_path / "diverging.json"
+    spec.write_bytes(diverging_spec("exact", segments=5).canonical_bytes())
+    market.agent("solver")
+    market.agent("verifier")
+    task_id = market.submit(spec, follow=True)
+    view = market.wait_settled(task_id)
+    assert view.outcome == "Passed" and view.verdict == "Pass"
+    assert view.distances == [0] * 5
+    assert view.penalised == []
+    assert view.withdrawn[market.account("solver")] == view.payouts["solver"] > view.bounty
 
 
 def test_cheating_solver_is_slashed_and_the_submitter_refunded(market: Market) -> None:

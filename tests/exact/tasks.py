@@ -106,3 +106,21 @@ def tiny_exact_spec(**overrides: Any) -> TaskSpec:
     }
     data.update(overrides)
     return _with_real_cid(data)
+
+
+def diverging_spec(tolerance: str = "exact", segments: int = 6, **overrides: Any) -> TaskSpec:
+    """The tiny task with a learning rate that makes honest training overflow: every
+    parameter is non-finite from step 4 (the end of the first of 6 segments) on."""
+    source = {"builtin": "synthetic-classification", "samples": 96, "features": 6, "classes": 3}
+    verification: dict[str, Any] = {"segments": segments, "tolerance": tolerance}
+    if tolerance == "tolerant":
+        verification["tau"] = 1e-3
+    fields: dict[str, Any] = {
+        "name": f"diverging-{tolerance}",
+        "dataset": {"source": source, "preprocessing": {"scale": 1e6}},
+        "optimizer": {"kind": "sgd"},
+        "schedule": {"kind": "linear", "lr": 1000.0, "warmup": 8, "final": 1.0},
+        "verification": verification,
+    }
+    fields.update(overrides)
+    return tiny_exact_spec(**fields)
