@@ -74,8 +74,11 @@ class DriftModel:
 
 
 def fit_model(distances: Sequence[float], growth: float) -> DriftModel | None:
-    """The model of ``distances`` (``None`` when every one is 0: bit-identical replays)."""
-    logs = [math.log(d) for d in distances if d > 0]
+    """The model of the finite drift in ``distances`` (``None`` when every one is 0,
+    bit-identical replays, or infinite). An infinite distance (one side diverged,
+    docs/proof.md "Divergence") is no drift a τ can cover: it stays in the profile's
+    largest drift, which then rules the task out, and out of the model."""
+    logs = [math.log(d) for d in distances if 0 < d < math.inf]
     if not logs:
         return None
     spread = statistics.stdev(logs) if len(logs) > 1 else 0.0

@@ -300,10 +300,17 @@ def profile(
     result.model = fit_model([o.distance for o in result.drift], growth)
     tau = TAU_FLOOR
     if result.model is not None:
-        tau = max(tau, result.model.bound(EXCEED_TARGET), growth * result.max_drift)
+        # An infinite drift (one side diverged) is above every τ: τ covers the finite ones.
+        largest = max((o.distance for o in result.drift if math.isfinite(o.distance)), default=0.0)
+        tau = max(tau, result.model.bound(EXCEED_TARGET), growth * largest)
     result.tau = tau
     cheat_min = result.cheat_min_distance
-    if not math.isfinite(tau):
+    if not math.isfinite(result.max_drift):
+        result.warnings.append(
+            "an honest training diverged where the exact replay did not, or the other way "
+            "round (distance +inf): no τ passes it; condition the spec or use exact mode"
+        )
+    elif not math.isfinite(tau):
         result.warnings.append(
             "the learning rate falls to zero: late segments barely move, and no threshold "
             "tells their honest drift from a fake"

@@ -176,6 +176,12 @@ SOLVER_CASES = [
         work=done("drift/1", max_drift=3e-5, model=None),
     ),
     Case(
+        "its training diverges where the replay does not (drift +inf): does not claim",
+        [tolerant(3.4e38)],
+        [],
+        work=done("drift/1", max_drift=math.inf, model=SOLVER_DRIFT),
+    ),
+    Case(
         "bit-identical to the replay: any τ will do",
         [tolerant(1e-9)],
         ["send claim/1 claim(1,) value=2000"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,6 +169,10 @@ def test_profile_and_own_drift_of_a_tolerant_task(tmp_path: Path) -> None:
     assert own.rejection_risk(own.max_drift / 2, 3) == 1.0
     assert result_from_json("drift", json.loads(json.dumps(own.to_json()))) == own
     assert result_from_json("drift", DriftResult(0.0, None).to_json()) == DriftResult(0.0, None)
+    # A one-sided divergence (+inf) is kept as such by the work table's JSON, and rules out.
+    diverged = DriftResult(math.inf, own.model)
+    assert result_from_json("drift", json.loads(json.dumps(diverged.to_json()))) == diverged
+    assert diverged.rejection_risk(3.4e38, 3) == 1.0
 
 
 def test_warm_up_runs_the_exact_engine_traced_and_untraced_to_one_state() -> None:

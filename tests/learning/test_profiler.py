@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agents.learning.backends import get_backend
+from agents.learning.backends.base import Backend, Session
 from agents.learning.distance import group_distances, segment_distance
 from agents.learning.drift import (
     EXCEED_TARGET,
@@ -18,7 +20,7 @@ from agents.learning.drift import (
 )
 from agents.learning.profiler import MIN_WINDOW, growth_allowance, profile, window_length
 from agents.learning.proof import ProofDirectory
-from agents.learning.task import Task, open_task
+from agents.learning.task import State, Task, open_task
 from tests.learning.conftest import real_spec
 
 
@@ -181,3 +183,46 @@ def test_budget_must_be_a_fraction(tmp_path: Path) -> None:
     for budget in (0.0, 1.5, -0.1):
         with pytest.raises(ValueError, match="budget"):
             profile(task, budget=budget)
+
+
+def test_fit_leaves_infinite_drift_out_of_the_model() -> None:
+    model = fit_model([1e-5, math.inf, 1e-5], growth=1.0)
+    assert model is not None and model.samples == 2
+    assert model.log_mean == pytest.approx(math.log(1e-5)) and model.log_spread == SPREAD_FLOOR
+    assert fit_model([math.inf, 0.0], growth=1.0) is None
+
+
+class _Overflowing(Backend):
+    """Native training whose state overflows to +inf once it has run ``after`` steps: an
+    honest divergence the exact replay does not share."""
+
+    name = "overflowing"
+
+    def __init__(self, after: int) -> None:
+        self.inner, self.after = get_backend("native"), after
+
+    def start(self, task: Task, state: State, *, trace: bool = False) -> Session:
+        inner, after = self.inner.start(task, state), self.after
+
+        class _Session(Session):
+            def run(self, batches: np.ndarray, on_step: object = None) -> None:
+                inner.run(batches)
+
+            def state(self) -> State:
+                state = inner.state()
+                if float(state["step"].reshape(-1)[0]) < after:
+                    return state
+                return {n: v if n == "step" else np.full_like(v, np.inf) for n, v in state.items()}
+
+        return _Session()
+
+
+def test_a_divergence_one_side_only_is_infinite_drift_and_says_so(tmp_path: Path) -> None:
+    task = _task(tmp_path, verification={"segments": 3, "tau": 0.01})  # S = 10, k = 4
+    k = task.spec.checkpoint_interval
+    result = profile(task, variants=[_Overflowing(after=3 * k)])
+    assert [o.distance for o in result.drift][:2] == pytest.approx([0.0, 0.0], abs=1e-3)
+    assert result.drift[-1].distance == math.inf and result.max_drift == math.inf
+    # τ covers the finite drift only, and the warning names the divergence.
+    assert result.model is not None and math.isfinite(result.tau)
+    assert any("diverged" in w for w in result.warnings)
