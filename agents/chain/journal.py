@@ -218,8 +218,9 @@ class TransactionJournal:
     ) -> JournalEntry:
         """Persist a signed transaction and advance the sender's nonce, in one commit.
 
-        Must be called inside :meth:`reserve_nonce`'s transaction window (see the
-        executor): nothing is broadcast before this returns.
+        Must be called in the same write transaction (``agents.node.database.transaction``)
+        as the :meth:`next_nonce` that chose ``nonce``, as the executor does, so two
+        transactions never take one nonce; nothing is broadcast before this returns.
         """
         now = time.time()
         self.conn.execute(

@@ -71,12 +71,17 @@ def pol() -> None:
 @click.option("--spec", "spec_path", required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Proof dir.")
 @click.option("--backend", default=None, help="native or exact (default: by tolerance mode).")
-@click.option("--device", default=None, help="Torch device for the native backend (cpu, cuda).")
+@click.option(
+    "--device",
+    default=None,
+    help="cpu or cuda: native, the torch device; exact, cuda runs its eager path (default cpu).",
+)
 @click.option(
     "--threads",
     type=click.IntRange(min=0),
     default=None,
-    help="Intra-op threads (0: torch default).",
+    help="CPU threads. native: torch intra-op threads (default 1; 0: torch's own setting); "
+    "exact: numba threads (default 0: every core).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(
