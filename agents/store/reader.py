@@ -14,6 +14,12 @@ importer writes has fewer inner nodes than non-empty leaves, plus at most two pe
 ``2 · pieces + SPARE_VISITS`` blocks for the ``pieces`` of content it has yielded is
 refused. Without that, a DAG of a few small blocks linking the same empty leaf (or a chain
 of single links) over and over would keep a reader busy for hours yielding nothing.
+
+A walk holds the blocks on one path from the root, decoded (about 7 times a block's size
+for a node of many links): a path deeper than ``MAX_DEPTH`` levels, or whose blocks add
+up to more than ``MAX_PATH_BYTES``, is refused. Importers' DAGs stay far below both (a
+file of 2**40 one-byte chunks under nodes of two links is 40 levels deep; 174-link nodes
+are about 8 KB).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ FetchBlock = Callable[[CID], bytes]
 # Blocks a walk may visit beyond two per piece of content: room for the path from the root
 # and the right edge of a balanced tree of any depth a file can have.
 SPARE_VISITS = 256
+MAX_DEPTH = 64
+MAX_PATH_BYTES = 8 * 1024 * 1024
 
 
 class ContentStream(Protocol):
@@ -107,7 +115,7 @@ class DagReader:
         """The file's bytes, in pieces (one per leaf), each checked before it is yielded."""
         if root.codec not in (DAG_PB, RAW):
             root.require_content()
-        yield from self._subtree(root, None)
+        yield from self._subtree(root, None, 0, 0)
         if self._stream is not None and self._stream.read(1):
             raise CorruptBlockError(f"the content stream of {root} is longer than its DAG")
 
@@ -123,9 +131,22 @@ class DagReader:
         self._pieces += 1
         return data
 
-    def _subtree(self, cid: CID, expected: int | None) -> Iterator[bytes]:
+    def _subtree(
+        self, cid: CID, expected: int | None, depth: int, path_bytes: int
+    ) -> Iterator[bytes]:
         self._visit(cid)
+        if depth > MAX_DEPTH:
+            raise CorruptBlockError(
+                f"the DAG is nested deeper than {MAX_DEPTH} levels at {cid}; "
+                "no importer writes a file DAG like that"
+            )
         block = self._fetch(cid)
+        path_bytes += len(block)
+        if path_bytes > MAX_PATH_BYTES:
+            raise CorruptBlockError(
+                f"the DAG's blocks from its root to {cid} hold more than {MAX_PATH_BYTES} "
+                "bytes; no importer writes a file DAG like that"
+            )
         if cid.codec == RAW:
             self._check_size(cid, len(block), expected)
             if block:
@@ -142,7 +163,7 @@ class DagReader:
                 if size:
                     yield self._piece(self._streamed_leaf(link.cid, size))
             else:
-                yield from self._subtree(link.cid, size)
+                yield from self._subtree(link.cid, size, depth + 1, path_bytes)
 
     @staticmethod
     def _check_size(cid: CID, actual: int, expected: int | None) -> None:

@@ -5,16 +5,17 @@ in the blocks stored, whatever the shape; every importer's DAG still reads."""
 from __future__ import annotations
 
 import hashlib
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
-from agents.store import AddOptions, CorruptBlockError
-from agents.store.cid import CID, DAG_PB, RAW
+from agents.store import AddOptions, CorruptBlockError, reader
+from agents.store.cid import CID, DAG_PB, RAW, encode_varint
 from agents.store.dagpb import encode_node
 from agents.store.embedded import EmbeddedStore
-from agents.store.reader import SPARE_VISITS, DagReader
+from agents.store.reader import MAX_DEPTH, MAX_PATH_BYTES, SPARE_VISITS, DagReader
 from agents.store.unixfs import encode_inner
 
 
@@ -41,6 +42,18 @@ def inner(store: EmbeddedStore, children: list[Part]) -> Part:
     cid = CID(0, DAG_PB, hashlib.sha256(block).digest())
     store._blocks.put(cid, [block])
     return Part(cid, sum(sizes), len(block) + sum(c.tsize for c in children))
+
+
+def with_data(store: EmbeddedStore, own: bytes, children: list[Part]) -> Part:
+    """An inner node that holds content of its own before its children's."""
+    sizes = [c.filesize for c in children]
+    message = b"\x08\x02\x12" + encode_varint(len(own)) + own
+    message += b"\x18" + encode_varint(len(own) + sum(sizes))
+    message += b"".join(b"\x20" + encode_varint(size) for size in sizes)
+    block = encode_node([(c.cid.to_bytes(), c.tsize) for c in children], message)
+    cid = CID(0, DAG_PB, hashlib.sha256(block).digest())
+    store._blocks.put(cid, [block])
+    return Part(cid, len(own) + sum(sizes), len(block) + sum(c.tsize for c in children))
 
 
 def counting(store: EmbeddedStore) -> list[CID]:
@@ -120,3 +133,39 @@ def test_every_importer_dag_reads_within_the_bound(
         cid = store.put_bytes(data, options)
         reader = DagReader(store._blocks.get)
         assert b"".join(reader.content(CID.parse(cid))) == data
+
+
+def test_a_dag_deeper_than_any_importer_writes_is_refused(store: EmbeddedStore) -> None:
+    """100 levels, each with a byte of its own (so every level pays for its visit)."""
+    part = raw(store, b"x")
+    for _ in range(100):
+        part = with_data(store, b"y", [part])
+    received = b""
+    with pytest.raises(CorruptBlockError, match=f"deeper than {MAX_DEPTH} levels"):
+        for piece in store.open(str(part.cid)):
+            received += piece
+    assert received == b"y" * (MAX_DEPTH + 1)
+
+
+def test_a_walk_holds_at_most_its_path_bytes(
+    store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nine levels of nodes of 3,000 links (about 126 KB each) against a path bound of
+    1 MiB (the bound scaled down eightfold, so the test stays quick): the ninth level is
+    past it, and what the walk held on the way stays within eight times the bound."""
+    bound = MAX_PATH_BYTES // 8
+    monkeypatch.setattr(reader, "MAX_PATH_BYTES", bound)
+    empty = raw(store, b"")
+    part = raw(store, b"x")
+    for _ in range(9):
+        part = inner(store, [part] + [empty] * 2_999)
+    fetched = counting(store)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptBlockError, match=f"more than {bound} bytes"):
+            b"".join(store.open(str(part.cid)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(fetched) == 9
+    assert peak <= 8 * bound, peak
