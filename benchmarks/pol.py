@@ -22,8 +22,8 @@ For the digits MLP example (examples/digits-mlp.yaml):
 Under ``examples``, for each example spec (examples/*.yaml), the honest drift of
 every segment of its whole training, for every pair of a solver backend (native
 torch with one and several threads, with gradient accumulation over two
-microbatches, the exact kernels) and a replay backend (the exact kernels, the
-verifier's default, and native torch as a tolerant replayer): each solver
+microbatches, on CUDA where present, the exact kernels) and a replay backend (the
+exact kernels, the verifier's default, and native torch as a tolerant replayer): each solver
 trains the task, and each replayer replays every segment from the solver's
 checkpoint and is compared with the next one, as a verifier does.
 
@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from agents.learning import cheats
 from agents.learning.backends import Backend, get_backend
@@ -97,13 +98,15 @@ def run() -> dict[str, Any]:
 
 
 def solver_backends() -> list[Backend]:
-    """How honest solvers train here: native torch (one thread, several, two microbatches)
-    and the exact kernels."""
+    """How honest solvers train here: native torch (one thread, several, two microbatches,
+    CUDA where present) and the exact kernels."""
     solvers = [get_backend("native", threads=1)]
     cores = os.cpu_count() or 1
     if cores > 1:
         solvers.append(get_backend("native", threads=min(cores, 4)))
     solvers += [get_backend("native", microbatches=2), get_backend("exact")]
+    if torch.cuda.is_available():
+        solvers.append(get_backend("native", device="cuda"))
     return solvers
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from agents.learning.backends import Backend, get_backend
 from agents.learning.layout import State, step_of
@@ -38,6 +39,11 @@ SOLVERS = [
     pytest.param(("native", {"threads": max(SEVERAL, 2)}), id="native-threads"),
     pytest.param(("native", {"microbatches": 2}), id="native-microbatches"),
     pytest.param(("exact", {}), id="exact"),
+    pytest.param(
+        ("native", {"device": "cuda"}),
+        id="native-cuda",
+        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+    ),
 ]
 REPLAYERS: list[tuple[str, dict[str, Any]]] = [("exact", {}), ("native", {"threads": 1})]
 
