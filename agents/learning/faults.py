@@ -28,7 +28,7 @@ from typing import Any
 
 from agents.errors import VeritrainError
 from agents.learning import strictjson
-from agents.learning.proof import Manifest, artifact_limits, parse_manifest, read_artifact
+from agents.learning.proof import Manifest, artifact_limits, read_manifest
 from agents.learning.task import Task
 from agents.learning.verifier import (
     Fault,
@@ -108,8 +108,7 @@ def confirm(
     fault, manifest_cid = parse(data)
     limits = artifact_limits(task.spec)
     try:
-        text = read_artifact(store, manifest_cid, limits.manifest, "manifest")
-        manifest = parse_manifest(text, "manifest", limit=limits.manifest)
+        manifest = read_manifest(store, manifest_cid, limits.manifest, "manifest")
     except VeritrainError as exc:
         if is_own_fault(exc):
             raise

@@ -45,6 +45,7 @@ from agents.store import (
     AddOptions,
     ArtifactStore,
     BackendError,
+    MissingBlockError,
     StoreError,
     canonical_json,
     cid_of_bytes,
@@ -248,6 +249,20 @@ def read_artifact(store: ArtifactStore, cid: str, limit: int, what: str) -> byte
     except RecursionError:
         raise ProofError(f"{what}: the artifact's DAG is nested too deeply") from None
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def read_manifest(store: ArtifactStore, cid: str, limit: int, what: str) -> Manifest:
+    """The committed manifest ``cid``, read within ``limit`` bytes and parsed strictly.
+
+    The store is asked first whether it holds the manifest (a Kubo node answers from
+    what it holds, without waiting on the network), so a CID that nobody serves is a
+    missing manifest (``MissingBlockError``) rather than a wait that ends as the store's
+    own failure. Raises ``ProofError`` for a manifest that is too large or malformed;
+    the store's errors pass through.
+    """
+    if not store.has(cid):
+        raise MissingBlockError(f"{what} is not available")
+    return parse_manifest(read_artifact(store, cid, limit, what), what, limit=limit)
 
 
 # --- artifacts ---------------------------------------------------------------

@@ -137,7 +137,7 @@ def replay_job(
     trouble (its store's backend, its disk, a bug) raises, and the job is run again.
     """
     from agents.learning.faults import record as fault_record
-    from agents.learning.proof import artifact_limits, parse_manifest, read_artifact
+    from agents.learning.proof import artifact_limits, read_manifest
     from agents.learning.verifier import Fault, default_replay_backend, is_own_fault, verify
     from agents.roles.replay import ObservedReplayer
 
@@ -155,9 +155,7 @@ def replay_job(
     limit = artifact_limits(task.spec).manifest
     what = f"proof {job.proof_cid}"
     try:
-        manifest = parse_manifest(
-            read_artifact(store, job.proof_cid, limit, what), what, limit=limit
-        )
+        manifest = read_manifest(store, job.proof_cid, limit, what)
     except VeritrainError as exc:
         if is_own_fault(exc):
             raise

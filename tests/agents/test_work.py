@@ -19,6 +19,7 @@ from agents.learning import faults
 from agents.learning.cheats import replace_checkpoint
 from agents.learning.malformed import CRAFTS, craft
 from agents.learning.proof import decode_checkpoint, parse_manifest
+from agents.learning.verifier import Fault
 from agents.roles.hardware import Hardware
 from agents.roles.jobs import (
     DriftJob,
@@ -281,3 +282,28 @@ def test_the_verifiers_own_store_trouble_raises_for_a_retry(
     flaky = Unreachable(store.root, fsync=False)  # type: ignore[attr-defined]
     with pytest.raises(BackendError, match="does not answer"):
         replay_job(flaky, _job(trained), CPU)
+
+
+def test_a_manifest_nobody_serves_fails_instead_of_waiting_on_the_network(
+    trained: tuple[ArtifactStore, str, TrainResult],
+) -> None:
+    """A Kubo node asked for content it does not hold looks for it on the network until its
+    client times out, which is the store's own failure; the verifier asks first whether its
+    store holds the manifest, so a committed CID that nobody serves fails the proof."""
+    store, spec_cid, _result = trained
+
+    class Networked(EmbeddedStore):
+        def open(self, cid: str) -> Iterator[bytes]:
+            if not self.has(cid):
+                raise BackendError(f"Kubo block/get {cid}: read timed out")
+            return super().open(cid)
+
+    networked = Networked(store.root, fsync=False)  # type: ignore[attr-defined]
+    nowhere = cid_of_bytes(b"a manifest that nobody serves")
+    report = replay_job(networked, _job(trained, proof_cid=nowhere), CPU)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE, UNREPLAYABLE)
+    assert report.fault_record is not None and "not available" in report.reasons[0]
+    record = report.fault_record.encode()
+    assert faults.parse(record) == (Fault("manifest"), nowhere)
+    task = load_task(networked, spec_cid)
+    assert faults.confirm(task, networked, record, spec_cid=spec_cid)
