@@ -1,4 +1,4 @@
-"""Swarm solvers: the scheduler on the paper's five scenarios.
+"""Swarm solvers: the scheduler on the paper's five scenarios, and pipelines on slow links.
 
 ``scheduler``: for each of DT-FM's five 64-GPU scenarios (``examples/swarm/``)
 with GPT-3 1.3B in 8 stages × 8 data-parallel replicas, the predicted
@@ -16,19 +16,22 @@ process writes (every manifest field).
 
 ``pipeline``: the tiny transformer (two blocks, one per stage) trained by a pipeline of
 two worker processes, each in its own network namespace, at three bandwidths
-(``unshaped``, ``100mbit``, ``10mbit``: ``tc tbf`` on every link, created and removed
-here) with four treatments of what crosses the cut: ``fp32`` (sent in full),
-``direct_2bit`` (activations quantized to 2 bits), ``aq_2bit`` and ``aq_4bit`` (AQ-SGD:
-the change since the sample's last pass quantized to 2 or 4 bits); gradients go back at
-twice the forward bits (4 or 8), except with fp32. Each: ``samples_per_s`` (training
-samples per second of wall time, start-up excluded), ``loss`` (the trained model's
-mean cross-entropy over the training set, computed as training computes it) and
-``worker_cpu_s`` (CPU seconds each worker used: what the step costs the machine, which a
-loaded machine's wall time hides). The task
-fine-tunes over many epochs of 256 windows (AQ-SGD sends a sample in full the first time
-it passes). ``loss_noise``: the spread (largest − smallest) of fp32's loss over three
-data-order seeds, unshaped; ``goals`` compares against it. Needs root for the
-namespaces; without it only ``unshaped`` runs (on loopback) and ``shaped`` says why.
+(``unshaped``, ``10mbit``, ``1mbit``: ``tc tbf`` on every link, created and removed
+here; a step of this model takes about 0.15 s unshaped, and fp32's traffic, 1.6 Mbit a
+step, takes about as long at 10 Mbit/s and ten times as long at 1 Mbit/s, the paper's
+slow-network regime) with four treatments of what crosses the cut:
+``fp32`` (sent in full), ``direct_2bit`` (activations quantized to 2 bits), ``aq_2bit``
+and ``aq_4bit`` (AQ-SGD: the change since the sample's last pass quantized to 2 or 4
+bits); gradients go back at twice the forward bits (4 or 8), except with fp32. Each:
+``samples_per_s`` (training samples per second of wall time, start-up excluded),
+``loss`` (the trained model's mean cross-entropy over the training set, computed as
+training computes it) and ``worker_cpu_s`` (CPU seconds each worker used: what the step
+costs the machine, which a loaded machine's wall time hides). The task fine-tunes over
+many epochs of 256 windows (AQ-SGD sends a sample in full the first time it passes).
+``loss_noise``: the spread (largest − smallest) of fp32's loss over three data-order
+seeds, unshaped; ``goals`` compares against it. Needs root for the namespaces; without
+it only ``unshaped`` runs (on loopback) and ``shaped`` says why. The figure
+``swarm_pipeline.png`` plots the throughputs and the unshaped losses.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ def exact_dp_identical(workers: tuple[int, ...] = (1, 2, 4)) -> bool:
 
 PIPELINE_STEPS = 240
 PIPELINE_SEED = 7
-BANDWIDTHS: dict[str, float | None] = {"unshaped": None, "100mbit": 100.0, "10mbit": 10.0}
+BANDWIDTHS: dict[str, float | None] = {"unshaped": None, "10mbit": 10.0, "1mbit": 1.0}
 TREATMENTS: dict[str, dict[str, Any] | None] = {
     "fp32": None,
     "direct_2bit": {"method": "direct", "bits": 2, "backward_bits": 4},
@@ -301,12 +304,49 @@ def plot_scheduler(figures: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_pipeline(figures: dict[str, Any], path: Path) -> None:
+    """Throughput per bandwidth and treatment; the trained loss per treatment (unshaped)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(figures)
+    names = list(TREATMENTS)
+    colors = dict(zip(names, ("#6a8caf", "#bbbbbb", "#d9822b", "#e8b04a"), strict=True))
+    fig, (speed, loss) = plt.subplots(1, 2, figsize=(10, 4), width_ratios=(2, 1))
+    width = 0.8 / len(names)
+    for m, name in enumerate(names):
+        xs = [i + (m - (len(names) - 1) / 2) * width for i in range(len(labels))]
+        values = [figures[b].get(name, {}).get("samples_per_s", 0.0) for b in labels]
+        bars = speed.bar(xs, values, width, label=name, color=colors[name])
+        speed.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
+    speed.set_xticks(range(len(labels)))
+    speed.set_xticklabels(labels)
+    speed.set_ylabel("training samples per second")
+    speed.set_title("tiny transformer, 2 stages, per link bandwidth")
+    speed.legend(frameon=False, fontsize=8)
+    base = figures.get("unshaped") or figures[labels[0]]
+    shown = [n for n in names if n in base]
+    bars = loss.bar(shown, [base[n]["loss"] for n in shown], color=[colors[n] for n in shown])
+    loss.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
+    loss.set_ylabel("loss after training")
+    loss.tick_params(axis="x", labelsize=7)
+    for ax in (speed, loss):
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def run() -> dict[str, Any]:
     RESULTS.mkdir(exist_ok=True)
     scheduler = scheduler_figures()
     plot_scheduler(scheduler, RESULTS / "swarm_scheduler.png")
     identical = exact_dp_identical()
     pipeline = pipeline_figures()
+    if pipeline["bandwidths"]:
+        plot_pipeline(pipeline["bandwidths"], RESULTS / "swarm_pipeline.png")
     return {
         "model": MODEL,
         "seed": SEED,

@@ -22,6 +22,7 @@ def _spec(directory: Path, name: str, verification: dict[str, Any], parallel: An
     data["name"] = name
     data["verification"] = {**data["verification"], **verification}
     data["parallel"] = parallel
+    data["steps"], data["checkpoint_interval"] = 100, 10  # ten segments, as tiny.yaml's 200 / 20
     path = directory / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
