@@ -5,8 +5,7 @@ two hidden layers of 256 in exact mode, its steps calibrated here so that plain 
 takes at least 60 s, in 200 segments like the demo spec):
 
 - ``plain_train_s``: training the spec with no protocol at all (the spec's backend,
-  no checkpoints, no proof, no chain); timed before and after the round, the faster
-  of the two (both are in ``plain_train_runs_s``);
+  no checkpoints, no proof, no chain);
 - ``round_s``: from the block of the submission to the block of the settlement, with
   a solver and a verifier agent running as separate processes on this machine (the
   devnet's challenge window is 2 s);
@@ -16,6 +15,20 @@ takes at least 60 s, in 200 segments like the demo spec):
   of the time from the event's block appearing on the node to the answer's broadcast;
 - ``phases_s``: the round split at its events (profile, claim, train and commit,
   verification claim, replay and report, challenge window and settlement).
+
+Each spec is measured in ``RUNS`` pairs, interleaved: plain training, then a round on a
+fresh devnet, then the next pair. ``overhead_runs`` lists each pair's round_s /
+plain_train_s, ``overhead`` is their median and ``overhead_spread`` their range (max -
+min), so a reader can tell a change from noise; ``plain_train_runs_s`` and
+``round_runs_s`` list the runs, ``plain_train_s`` and ``round_s`` are their medians, and
+``phases_s`` and the reactions come from the pair of the median overhead.
+
+The protocol's fixed costs do not grow with the task: ``fixed_s`` is the part of the
+round outside training with its proof (``TaskClaimed->ProofCommitted``) and the replay
+of the sampled segments (``VerificationClaimed->VerificationReported``), which both grow
+with the task's length (median over the runs); ``scaling`` = (training with proof +
+replay) / plain training. A task whose plain training takes T seconds then has an
+overhead of about ``scaling + fixed_s / T``: ``overhead_1h`` for an hour's task.
 
 Block times come from a watcher polling the node every 20 ms (block timestamps
 have a resolution of one second).
@@ -51,6 +64,13 @@ DEMO_SPEC = REPO_ROOT / "examples" / "digits-mlp.yaml"
 LONG_TARGET_S = 66.0  # aim above 60 s so that noise does not bring plain training under it
 LONG_MIN_S = 60.0
 LONG_SEGMENTS = 200  # as the demo spec: a verifier replays 5 segments of 1/200 of the run each
+RUNS = 3  # paired (plain, round) runs per spec
+# The phases that grow with the task's length: training with the proof, replaying segments.
+SCALING_PHASES = (
+    "TaskClaimed->ProofCommitted",
+    "VerificationClaimed->VerificationReported",
+)
+HOUR_S = 3600.0
 REACTIONS = ("claim/", "claim-verification/", "draw/", "withdraw/")
 
 
@@ -233,32 +253,61 @@ def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
     }
 
 
-def measure(spec_path: Path, directory: Path, before: float | None = None) -> dict[str, Any]:
-    # Plain training is timed before and after the round and the faster run is the baseline:
-    # on a shared machine the slower one is the one other work disturbed.
-    if before is None:
-        before = plain_train_s(spec_path)
-    result = round_on_devnet(spec_path, directory)
-    after = plain_train_s(spec_path)
-    plain = min(before, after)
+def measure(
+    spec_path: Path, directory: Path, runs: int = RUNS, first_plain: float | None = None
+) -> dict[str, Any]:
+    """``runs`` interleaved pairs of plain training and a round of ``spec_path`` (each
+    round on its own devnet under ``directory``); ``first_plain`` is a plain run already
+    timed just before, used as the first pair's."""
+    pairs: list[tuple[float, dict[str, Any]]] = []
+    for run in range(runs):
+        plain = first_plain if run == 0 and first_plain is not None else None
+        if plain is None:
+            plain = plain_train_s(spec_path)
+        pairs.append((plain, round_on_devnet(spec_path, directory / f"run{run}")))
     spec = yaml.safe_load(spec_path.read_text())
     return {
         "spec": spec["name"],
         "mode": spec["verification"]["tolerance"],
         "steps": spec["steps"],
         "segments": spec["steps"] // spec["checkpoint_interval"],
-        "plain_train_s": round(plain, 3),
-        "plain_train_runs_s": [round(before, 3), round(after, 3)],
-        **result,
-        "overhead": round(result["round_s"] / plain, 3),
+        **summarize(pairs),
+    }
+
+
+def summarize(pairs: list[tuple[float, dict[str, Any]]]) -> dict[str, Any]:
+    """The figures of paired (plain seconds, round result) runs (see the module docstring)."""
+    overheads = [result["round_s"] / plain for plain, result in pairs]
+    # The pair of the median overhead (the lower middle one for an even count).
+    middle = sorted(range(len(pairs)), key=lambda i: overheads[i])[(len(pairs) - 1) // 2]
+    plain_s = statistics.median([plain for plain, _ in pairs])
+    fixed, scaling = [], []
+    for plain, result in pairs:
+        growing = sum(result["phases_s"].get(name, 0.0) for name in SCALING_PHASES)
+        fixed.append(result["round_s"] - growing)
+        scaling.append(growing / plain)
+    fixed_s = statistics.median(fixed)
+    scaling_ratio = statistics.median(scaling)
+    return {
+        **pairs[middle][1],
+        "plain_train_s": round(plain_s, 3),
+        "plain_train_runs_s": [round(plain, 3) for plain, _ in pairs],
+        "round_s": round(statistics.median([r["round_s"] for _, r in pairs]), 3),
+        "round_runs_s": [round(r["round_s"], 3) for _, r in pairs],
+        "overhead": round(statistics.median(overheads), 3),
+        "overhead_runs": [round(o, 3) for o in overheads],
+        "overhead_spread": round(max(overheads) - min(overheads), 3),
+        "fixed_s": round(fixed_s, 3),
+        "scaling": round(scaling_ratio, 3),
+        "overhead_1h": round(scaling_ratio + fixed_s / HOUR_S, 3),
     }
 
 
 def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="veritrain-round-") as scratch:
         root = Path(scratch)
-        figures = {"demo": measure(DEMO_SPEC, root / "demo")}
+        figures: dict[str, Any] = {"demo": measure(DEMO_SPEC, root / "demo")}
         path = long_spec(root)
-        figures["long"] = measure(path, root / "long", before=long_baseline(path))
+        figures["long"] = measure(path, root / "long", first_plain=long_baseline(path))
     figures["goal_long_overhead"] = 1.15
     return figures

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,10 +63,22 @@ def _shape(value: Any) -> tuple[int, ...]:
     return tuple(value.shape)
 
 
-# A step's tensor roots are computed on this one thread while the next steps run (the
-# engine's tree kernel does not hold the GIL); a tracer waits once this many of its
-# batches are outstanding, which bounds the arrays it keeps alive.
-_HASHER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="trace-hash")
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# A step's tensor roots are computed on these threads, one per core, while the next steps
+# run (the engine's tree kernel does not hold the GIL): a model whose steps write more bytes
+# than one core hashes in a step's time keeps several steps hashing at once, and tracers
+# replaying side by side share the threads. A tracer waits once this many of its batches
+# are outstanding, which bounds the arrays it keeps alive.
+_HASHER = concurrent.futures.ThreadPoolExecutor(
+    max_workers=_cores(), thread_name_prefix="trace-hash"
+)
 _OUTSTANDING = 4
 
 # A record before its roots are known: op, attributes, numbers of the input arrays and of

@@ -1,0 +1,59 @@
+"""The round benchmark's figures from paired runs: medians, spread and the fixed costs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from benchmarks.round import summarize
+
+
+def _result(round_s: float, train: float, replay: float, tag: str) -> dict[str, Any]:
+    return {
+        "round_s": round_s,
+        "outcome": "Passed",
+        "reaction_ms": 50.0,
+        "reactions": 3,
+        "phases_s": {
+            "TaskSubmitted->TaskClaimed": 0.5,
+            "TaskClaimed->ProofCommitted": train,
+            "VerificationClaimed->VerificationReported": replay,
+            "VerificationReported->TaskSettled": 2.5,
+            tag: 0.0,
+        },
+    }
+
+
+def test_three_pairs() -> None:
+    pairs = [
+        (60.0, _result(75.0, 66.0, 5.0, "first")),  # overhead 1.25, fixed 4
+        (70.0, _result(84.0, 72.0, 6.0, "second")),  # overhead 1.2, fixed 6
+        (65.0, _result(85.0, 70.0, 5.0, "third")),  # overhead 85/65 = 1.3077, fixed 10
+    ]
+    figures = summarize(pairs)
+    assert figures["overhead_runs"] == [1.25, 1.2, 1.308]
+    assert figures["overhead"] == 1.25
+    assert figures["overhead_spread"] == pytest.approx(0.108)
+    assert figures["plain_train_s"] == 65.0
+    assert figures["plain_train_runs_s"] == [60.0, 70.0, 65.0]
+    assert figures["round_s"] == 84.0
+    assert figures["round_runs_s"] == [75.0, 84.0, 85.0]
+    # Phases and reactions come from the pair of the median overhead (the first).
+    assert "first" in figures["phases_s"]
+    assert figures["fixed_s"] == 6.0
+    # Growing phases over plain training: 71/60, 78/70, 75/65; the median is 75/65.
+    assert figures["scaling"] == 1.154
+    assert figures["overhead_1h"] == round(75 / 65 + 6 / 3600, 3)
+
+
+def test_one_pair_and_an_even_count() -> None:
+    one = summarize([(10.0, _result(20.0, 12.0, 1.0, "only"))])
+    assert one["overhead_runs"] == [2.0] and one["overhead"] == 2.0
+    assert one["overhead_spread"] == 0.0
+    assert one["fixed_s"] == 7.0 and one["scaling"] == 1.3
+    two = summarize(
+        [(10.0, _result(20.0, 12.0, 1.0, "slow")), (10.0, _result(15.0, 11.0, 1.0, "fast"))]
+    )
+    assert two["overhead"] == 1.75 and two["overhead_spread"] == 0.5
+    assert "fast" in two["phases_s"]  # the lower middle pair
