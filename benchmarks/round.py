@@ -8,7 +8,8 @@ takes at least 60 s, in 200 segments like the demo spec):
   no checkpoints, no proof, no chain);
 - ``round_s``: from the block of the submission to the block of the settlement, with
   a solver and a verifier agent running as separate processes on this machine (the
-  devnet's challenge window is 2 s);
+  devnet's challenge window is 2 s; the verifier replays its sampled segments side by
+  side, ``verifier.threads = 0``);
 - ``overhead`` = round_s / plain_train_s (goal ≤ 1.15 for ``long``);
 - ``reaction_ms``: the median, over the agents' transactions that answer an event
   (claims, verification claims, randomness draws, withdrawals after the settlement),
@@ -71,6 +72,8 @@ SCALING_PHASES = (
     "VerificationClaimed->VerificationReported",
 )
 HOUR_S = 3600.0
+# The verifier replays its sampled segments side by side, one per core (verifier.threads).
+AGENT_ENV = {"verifier": {"VERITRAIN_VERIFIER_THREADS": "0"}}
 REACTIONS = ("claim/", "claim-verification/", "draw/", "withdraw/")
 
 
@@ -178,7 +181,9 @@ def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
     info = lifecycle.up(directory, parameters={"challengeWindow": 2}, say=lambda _line: None)
     watcher = BlockWatcher(info.url)
     agents = [
-        AgentProcess(role, Path(info.configs[role]), directory / f"{role}.log")
+        AgentProcess(
+            role, Path(info.configs[role]), directory / f"{role}.log", env=AGENT_ENV.get(role, {})
+        )
         for role in ("solver", "verifier")
     ]
     try:

@@ -19,6 +19,10 @@ replayed from the solver's checkpoint ``i`` with its recorded batches through
 a ``Replayer``; the distance (``agents.learning.distance``) to checkpoint
 ``i + 1`` must not exceed τ. In exact mode τ = 0 and the replay's state root
 must equal the claimed one. The verdict passes iff there is no reason to reject.
+With ``workers`` > 1 the selected segments are replayed side by side on that many
+threads (the kernels and the trace hashing run without the GIL); their inputs are read
+first, in order, on the calling thread, and the verdict is the one a replay of one
+segment after the other gives, the first trouble in segment order included.
 
 Whatever the proof holds, ``verify`` ends with a verdict: every artifact is read
 only up to the size the spec implies (``agents.learning.proof.artifact_limits``)
@@ -31,6 +35,7 @@ is not the proof's fault, and the caller retries.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -389,14 +394,19 @@ def verify(
     tau: float | None = None,
     manifest_cid: str | None = None,
     trace: bool = False,
+    workers: int = 1,
 ) -> Verdict:
     """Check ``manifest`` (artifacts in ``store``) against ``task`` and replay selected segments.
 
     ``tau`` overrides the spec's threshold in tolerant mode; exact mode always uses 0.
     ``trace`` asks the replayer for the trace root of every replay (what a verifier
     posts on chain; the exact backend records one, at some cost in time).
-    Raises ``VerificationInputError`` when no threshold is known or the randomness is malformed.
+    ``workers``: how many segments are replayed at once (the same verdict for any number).
+    Raises ``VerificationInputError`` when no threshold is known or the randomness is
+    malformed, or ``workers`` is below 1.
     """
+    if workers < 1:
+        raise VerificationInputError(f"workers must be at least 1, got {workers}")
     spec = task.spec
     if len(randomness) != 32:
         raise VerificationInputError(f"randomness is 32 bytes, got {len(randomness)}")
@@ -421,10 +431,15 @@ def verify(
         _check_ends(task, proof)
         sampled, extra = _select(task, proof, randomness)
         verdict.selected = sampled + extra
-        for index in verdict.selected:
-            verdict.segments.append(
-                _replay_segment(task, proof, replayer, index, index in sampled, tau, exact, trace)
-            )
+        _replay_segments(
+            task,
+            proof,
+            replayer,
+            verdict.selected,
+            set(sampled),
+            (tau, exact, trace, workers),
+            verdict.segments,
+        )
     except RejectionError as exc:
         return verdict.reject(str(exc), exc.fault)
     for segment in verdict.segments:
@@ -496,19 +511,67 @@ def check_final_model(task: Task, proof: ProofReader) -> None:
         )
 
 
-def _replay_segment(
+def _replay_segments(
     task: Task,
     proof: ProofReader,
     replayer: Replayer,
+    selected: list[int],
+    sampled: set[int],
+    how: tuple[float, bool, bool, int],
+    verdicts: list[SegmentVerdict],
+) -> None:
+    """Append the verdicts of the ``selected`` segments to ``verdicts``, replaying ``workers``
+    at a time (``how``: τ, exact mode, trace, workers).
+
+    The inputs are read here, in order, until one is rejected; the segments before it are
+    replayed; then their verdicts are appended in order and the first trouble in segment
+    order (a replay's exception, else the rejected input) is raised: what reading and
+    replaying one segment after the other gives.
+    """
+    tau, exact, trace, workers = how
+    inputs: list[tuple[int, State, State, np.ndarray]] = []
+    rejected: RejectionError | None = None
+    for index in selected:
+        try:
+            start, claimed = proof.checkpoint(index), proof.checkpoint(index + 1)
+            inputs.append((index, start, claimed, proof.batches(index)))
+        except RejectionError as exc:
+            rejected = exc
+            break
+
+    def one(item: tuple[int, State, State, np.ndarray]) -> SegmentVerdict:
+        index, start, claimed, batches = item
+        replay = replayer.replay(task, start, batches, trace)
+        return _segment_verdict(
+            task, proof, replay, index, index in sampled, start, claimed, tau, exact, trace
+        )
+
+    if workers == 1 or len(inputs) < 2:
+        for item in inputs:
+            verdicts.append(one(item))
+    else:
+        with concurrent.futures.ThreadPoolExecutor(
+            min(workers, len(inputs)), thread_name_prefix="replay"
+        ) as pool:
+            futures = [pool.submit(one, item) for item in inputs]
+            for future in futures:
+                verdicts.append(future.result())
+    if rejected is not None:
+        raise rejected
+
+
+def _segment_verdict(
+    task: Task,
+    proof: ProofReader,
+    replay: Replay,
     index: int,
     sampled: bool,
+    start: State,
+    claimed: State,
     tau: float,
     exact: bool,
     trace: bool,
 ) -> SegmentVerdict:
-    start, claimed = proof.checkpoint(index), proof.checkpoint(index + 1)
-    batches = proof.batches(index)
-    replay = replayer.replay(task, start, batches, trace)
     spec = task.spec.verification
     trace_root = replay.trace_root
     traced = None

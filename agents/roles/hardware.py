@@ -19,6 +19,7 @@ lets the swarm train it (``training_backend``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -62,6 +63,15 @@ class Hardware:
         from agents.swarm.solver import training_backend
 
         return training_backend(self.swarm, spec, backend, self.options(backend))
+
+    def cores(self) -> int:
+        """How many CPU cores local work may use: ``threads``, or every core (0)."""
+        if self.threads:
+            return self.threads
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
 
     def torch_device(self) -> str:
         """The device of native torch work."""

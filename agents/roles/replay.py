@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -23,11 +24,14 @@ class ObservedReplayer(Replayer):
         self.total = total
         self.progress = progress
         self.done = 0
+        self._lock = threading.Lock()  # segments may be replayed side by side
 
     def replay(self, task: Task, start: State, batches: np.ndarray, trace: bool = False) -> Replay:
         result = super().replay(task, start, batches, trace)
-        self.done += 1
-        if self.progress is not None:
-            self.progress(self.done, self.total)
-        failpoints.hit("segment-replayed", str(self.done))
+        with self._lock:
+            self.done += 1
+            done = self.done
+            if self.progress is not None:
+                self.progress(done, self.total)
+        failpoints.hit("segment-replayed", str(done))
         return result

@@ -174,6 +174,7 @@ def replay_job(
         tau=tau,
         manifest_cid=job.proof_cid,
         trace=True,  # the trace roots are what the verifier commits to on chain
+        workers=hardware.cores(),  # the sampled segments side by side, one per core
     )
     report = encode_report(verdict, job.samples)
     if report.fault_record is not None:

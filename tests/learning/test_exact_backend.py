@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agents.learning import cheats
 from agents.learning.backends import get_backend
+from agents.learning.proof import Manifest
 from agents.learning.solver import train
-from agents.learning.verifier import Replayer, default_replay_backend, verify
+from agents.learning.verifier import (
+    Replayer,
+    VerificationInputError,
+    default_replay_backend,
+    verify,
+)
 from tests.learning.conftest import Workspace, real_spec
 
 pytest.importorskip("agents.learning.backends.exact", reason="the exact kernels are not installed")
@@ -50,6 +58,59 @@ def test_exact_proof_verifies_with_equal_roots(exact_workspace: Workspace) -> No
             assert segment.replay_root == segment.claimed_root
             assert segment.distance == 0 and set(segment.distances.values()) == {0.0}
             assert segment.trace_root is not None and len(segment.trace_root) == 64
+
+
+def test_segments_replayed_side_by_side_give_the_same_verdict(exact_workspace: Workspace) -> None:
+    w = exact_workspace
+    honest = train(w.task, w.store, w.backend, spec_cid=w.spec_cid)
+    cheat = cheats.average_neighbours(w.store, honest, 2)
+
+    def verdicts(manifest: Manifest, i: int) -> list[dict[str, Any]]:
+        return [
+            verify(
+                w.task,
+                manifest,
+                w.store,
+                randomness(i),
+                Replayer(get_backend("exact")),
+                spec_cid=w.spec_cid,
+                trace=True,
+                workers=workers,
+            ).to_json()
+            for workers in (1, 2, 3)
+        ]
+
+    outcomes = set()
+    for i in range(4):
+        for manifest in (honest, cheat.manifest):
+            one, *others = verdicts(manifest, i)
+            assert all(other == one for other in others)
+            assert all(s["trace_root"] for s in one["segments"])
+            outcomes.add(one["verdict"])
+    assert outcomes == {"pass", "fail"}
+    # The second selected segment's batches do not decode: the first is replayed, then the
+    # proof is rejected with that fault, however many replay at once.
+    selected = verify(
+        w.task, honest, w.store, randomness(0), Replayer(w.backend), spec_cid=w.spec_cid
+    ).selected
+    broken = w.store.put_bytes(b"not batches")
+    segments = [
+        s.model_copy(update={"batches": broken}) if s.index == selected[1] else s
+        for s in honest.segments
+    ]
+    one, *others = verdicts(honest.model_copy(update={"segments": segments}), 0)
+    assert all(other == one for other in others)
+    assert one["verdict"] == "fail" and [s["index"] for s in one["segments"]] == selected[:1]
+    with pytest.raises(VerificationInputError, match="workers"):
+        verify(
+            w.task,
+            honest,
+            w.store,
+            randomness(0),
+            Replayer(w.backend),
+            spec_cid=w.spec_cid,
+            workers=0,
+        )
 
 
 def test_exact_mode_rejects_a_native_proof(exact_workspace: Workspace) -> None:
