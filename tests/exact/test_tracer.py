@@ -1,0 +1,329 @@
+"""The tracer against a plain one: the same records, step roots and trace roots.
+
+``agents.exact.ops.Tracer`` numbers arrays and hashes each closed step's new tensors as
+one batch on a pool of threads with the compiled engines, while later steps compute.
+``tests.exact.plain_tracer.PlainTracer`` builds every record with hashlib as its op runs.
+Both trace the same computations: whole training steps of every example model and of
+optimizer variants, and random op sequences over edge values, under every hashing
+engine, outstanding limit and number of hashing threads.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agents.commitment import hashing, merkle_root, tensor_root
+from agents.exact import ops as tracer_module
+from agents.exact.cpu import CpuKernels
+from agents.exact.errors import ExactError
+from agents.exact.ops import ExactOps, StepScalar, Tracer
+from agents.exact.trace import Op, SegmentTrace
+from agents.learning.backends import get_backend
+from agents.learning.task import Task
+from tests.exact.plain_tracer import PlainTracer
+from tests.exact.tasks import EXAMPLE_NAMES, example_task, tiny_exact_spec
+
+F32 = np.float32
+
+EDGE = np.array(
+    [0.0, -0.0, 1.0, -1.0, 0.5, 1e-45, -1e-45, 1.17549435e-38, 3.4028235e38, np.inf, -np.inf],
+    dtype=F32,
+)
+NAN_PAYLOAD = np.array([0x7FC00001, 0xFFC00000, 0x7F800001], dtype=np.uint32).view(F32)
+
+
+@pytest.fixture(params=["shani", "libcrypto", "vector16", "hashlib"])
+def hashing_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every tensor, record and tree of the tracer hashed by one engine (or hashlib)."""
+    name = request.param
+    chosen = None if name == "hashlib" else hashing._make_engine(name)
+    if name != "hashlib" and chosen is None:
+        pytest.skip(f"engine {name} is not available here")
+    from agents.commitment import tree
+
+    monkeypatch.setattr(tree, "engine", lambda: chosen)
+    monkeypatch.setattr(tracer_module, "engine", lambda: chosen)
+    return str(name)
+
+
+def _compare(got: Tracer, want: PlainTracer) -> SegmentTrace:
+    segment = got.segment
+    reference = want.segment
+    assert len(segment.steps) == len(reference.steps)
+    for step, (mine, plain) in enumerate(zip(segment.steps, reference.steps, strict=True)):
+        # Records compare by their bytes (a NaN immediate is not equal to itself).
+        assert len(mine.records) == len(plain.records), f"step {step}"
+        for index, (a, b) in enumerate(zip(mine.records, plain.records, strict=True)):
+            assert a.encode() == b.encode(), f"step {step}, record {index}: {a.op.name} differs"
+    if reference.distance is None:
+        assert segment.distance is None
+    else:
+        assert segment.distance is not None
+        assert [r.encode() for r in segment.distance.records] == [
+            r.encode() for r in reference.distance.records
+        ]
+    assert want.trace_root() == reference.root() == segment.root()
+    assert SegmentTrace.decode(segment.encode()).root() == reference.root()
+    return segment
+
+
+# --- whole training steps --------------------------------------------------------------
+
+
+def _variant_tasks() -> dict[str, Task]:
+    from agents.learning import datasets
+
+    variants = {
+        "sgd": {"optimizer": {"kind": "sgd", "momentum": 0.0}},
+        "sgd-momentum-decay": {"optimizer": {"kind": "sgd", "momentum": 0.9, "weight_decay": 1e-3}},
+        "adam-decay-low-beta": {"optimizer": {"kind": "adam", "beta1": 0.3, "weight_decay": 1e-2}},
+        "mse": {
+            "loss": "mse",
+            "dataset": {
+                "source": {
+                    "builtin": "synthetic-regression",
+                    "samples": 96,
+                    "features": 6,
+                    "outputs": 3,
+                }
+            },
+        },
+    }
+    tasks = {}
+    for name, overrides in variants.items():
+        spec = tiny_exact_spec(**overrides)
+        assert spec.dataset.source is not None
+        tasks[name] = Task.bind(spec, datasets.build(spec.dataset.source))
+    return tasks
+
+
+def _replay_both(task: Task, steps: int, tracer: Tracer) -> tuple[Tracer, PlainTracer]:
+    backend = get_backend("exact")
+    start = task.initial_state()
+    batches = task.batches(0, steps)
+    plain = PlainTracer(backend.kernels)  # type: ignore[attr-defined]
+    for traced in (tracer, plain):
+        session = backend.start(task, start, tracer=traced)  # type: ignore[call-arg]
+        session.run(batches)
+        claimed = session.state()
+        session.traced_distances(start, claimed, "l2", 1e-12)
+    return tracer, plain
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_example_steps_trace_as_the_plain_tracer(name: str) -> None:
+    task = example_task(name)
+    kernels = get_backend("exact").kernels  # type: ignore[attr-defined]
+    got, want = _replay_both(task, 3, Tracer(kernels))
+    segment = _compare(got, want)
+    assert segment.distance is not None
+    assert all(step.records[-1].op is Op.STATE for step in segment.steps)
+
+
+def test_optimizer_and_loss_variants_trace_as_the_plain_tracer() -> None:
+    kernels = get_backend("exact").kernels  # type: ignore[attr-defined]
+    for name, task in _variant_tasks().items():
+        got, want = _replay_both(task, 4, Tracer(kernels))
+        _compare(got, want)
+        assert len(got.segment.steps) == 4, name
+
+
+# --- random op sequences -------------------------------------------------------------------
+
+
+def _values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Ordinary values with edge values and NaN payloads mixed in."""
+    values = rng.standard_normal(shape).astype(F32)
+    flat = values.reshape(-1)
+    if flat.size:
+        picks = rng.random(flat.size) < 0.2
+        pool = np.concatenate([EDGE, NAN_PAYLOAD])
+        flat[picks] = rng.choice(pool, int(picks.sum()))
+    return values
+
+
+def _random_trace(seed: int, E: ExactOps, tracer: Any, steps: int) -> None:
+    """A seeded sequence of ops over a kept state, pinned data, reshapes of reshapes,
+    immediates of every edge value and step scalars, and a distance step."""
+    rng = np.random.default_rng(seed)
+    data = E.array(_values(rng, (12, 6)))
+    tracer.pin(data)
+    state = {
+        "param/a": E.array(_values(rng, (4, 6))),
+        "param/b": E.array(_values(rng, (6,))),
+        "param/c": E.array(_values(rng, ())),
+    }
+    immediates: list[Any] = [*EDGE.tolist(), *NAN_PAYLOAD, StepScalar(0.25, 0), 3, -2.5]
+    for _ in range(steps):
+        a, b = state["param/a"], state["param/b"]
+        rows = E.array(rng.integers(0, 12, 4).astype(F32))
+        x = E.index_select(data, rows, 0)
+        pool = [a, x, E.mul(a, x)]
+        for _ in range(int(rng.integers(4, 12))):
+            left = pool[int(rng.integers(len(pool)))]
+            kind = int(rng.integers(8))
+            if kind == 0:
+                op = [E.add, E.sub, E.mul, E.div, E.maximum, E.minimum][int(rng.integers(6))]
+                other = immediates[int(rng.integers(len(immediates)))]
+                pool.append(op(left, other) if rng.random() < 0.5 else op(other, left))
+            elif kind == 1:
+                pool.append(E.add(left, b))  # broadcast of a row vector
+            elif kind == 2:
+                pool.append([E.neg, E.abs, E.exp, E.sqrt][int(rng.integers(4))](left))
+            elif kind == 3:  # a reshape of a reshape shares the first one's bytes
+                flat = E.reshape(left, [24])
+                pool.append(E.reshape(E.reshape(flat, [6, 4]), [4, 6]))
+            elif kind == 4:
+                pool.append(E.swap_last(E.swap_last(left)))
+            elif kind == 5:
+                pool.append(E.add(E.sum(left, 1), E.amax(left, 0)))
+            elif kind == 6:
+                pool.append(E.select(E.lt(left, 0.0), left, pool[0]))
+            else:
+                square = E.index_select(data, E.array(rng.integers(0, 12, 6).astype(F32)), 0)
+                pool.append(E.matmul_nt(left, square))
+        # The optimizer's shape of work: elementwise chains over the state and the pool,
+        # with immediates and step scalars, an input read twice.
+        c = pool[int(rng.integers(len(pool)))]
+        t = E.mul(a, immediates[int(rng.integers(len(immediates)))])
+        u = E.sub(E.add(t, pool[-1]), StepScalar(0.125, 1))
+        new_a = E.select(E.le(u, 0.0), E.sqrt(E.abs(u)), c)
+        new_b = E.add(E.mul(b, b), E.neg(b))
+        state = {"param/a": new_a, "param/b": new_b, "param/c": E.add(state["param/c"], 1.0)}
+        E.commit_state(state)
+    tracer.begin_distance()
+    total = E.sum(E.reshape(state["param/a"], [24]), 0)
+    E.div(total, E.maximum(E.abs(total), 1e-12))
+    tracer.end_step()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_sequences_trace_as_the_plain_tracer(seed: int, hashing_engine: str) -> None:
+    kernels = CpuKernels()
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    for tracer in (got, want):
+        _random_trace(seed, ExactOps(kernels, tracer), tracer, 5)
+    _compare(got, want)
+
+
+@pytest.mark.parametrize(("outstanding", "threads"), [(1, 1), (1, 3), (2, 2), (8, 4)])
+def test_outstanding_steps_and_threads_do_not_change_roots(
+    monkeypatch: pytest.MonkeyPatch, outstanding: int, threads: int
+) -> None:
+    pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="test-hash")
+    monkeypatch.setattr(tracer_module, "_HASHER", pool)
+    monkeypatch.setattr(tracer_module, "_OUTSTANDING", outstanding)
+    kernels = CpuKernels()
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    try:
+        for tracer in (got, want):
+            _random_trace(99, ExactOps(kernels, tracer), tracer, 9)
+        _compare(got, want)
+    finally:
+        pool.shutdown()
+
+
+def test_tracers_side_by_side_trace_as_alone() -> None:
+    # Replays in several threads share the hashing pool: each gets its own roots.
+    kernels = CpuKernels()
+    alone = PlainTracer(kernels)
+    _random_trace(5, ExactOps(kernels, alone), alone, 6)
+    tracers = [Tracer(kernels) for _ in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(4) as replays:
+        done = [replays.submit(_random_trace, 5, ExactOps(kernels, t), t, 6) for t in tracers]
+        for future in done:
+            future.result()
+    for tracer in tracers:
+        _compare(tracer, alone)
+
+
+def test_the_eager_path_traces_the_same_roots() -> None:
+    from agents.exact.eager import EagerKernels
+
+    cpu, eager = CpuKernels(), EagerKernels("cpu")
+    got, want = Tracer(eager), PlainTracer(cpu)
+    _random_trace(7, ExactOps(eager, got), got, 3)
+    _random_trace(7, ExactOps(cpu, want), want, 3)
+    _compare(got, want)
+
+
+# --- the record path -------------------------------------------------------------------------
+
+
+def test_signed_zeros_and_nans_are_distinct_immediates() -> None:
+    kernels = CpuKernels()
+    tracer = Tracer(kernels)
+    E = ExactOps(kernels, tracer)
+    x = E.array(np.arange(3, dtype=F32))
+    for value in (0.0, -0.0, 0.0, float("nan"), -0.0, np.float32(np.inf)):
+        E.mul(x, value)
+    E.mul(x, NAN_PAYLOAD[0])
+    tracer.end_step()
+    records = tracer.segment.steps[0].records
+    bits = [r.attributes[1].view(np.uint32) for r in records]  # type: ignore[union-attr]
+    assert [int(b) for b in bits[:3]] == [0x00000000, 0x80000000, 0x00000000]
+    assert len({r.encode()[:-32] for r in records}) == 5  # +0, -0, NaN, inf, NaN payload
+
+
+def test_a_distance_cannot_begin_mid_step() -> None:
+    kernels = CpuKernels()
+    tracer = Tracer(kernels)
+    E = ExactOps(kernels, tracer)
+    E.add(E.array(np.ones(2, F32)), 1.0)
+    with pytest.raises(ExactError, match="middle of a step"):
+        tracer.begin_distance()
+    tracer.end_step()
+    assert tracer.segment.root() == merkle_root(
+        [merkle_root([tracer.segment.steps[0].records[0].digest()])]
+    )
+
+
+def test_an_empty_trace_and_an_empty_step() -> None:
+    kernels = CpuKernels()
+    tracer = Tracer(kernels)
+    assert tracer.segment.root() == merkle_root([])
+    tracer.end_step()
+    assert tracer.segment.steps[0].records == []
+    assert tracer.segment.root() == merkle_root([merkle_root([])])
+
+
+def test_the_trace_can_be_read_between_steps() -> None:
+    kernels = CpuKernels()
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    roots: list[list[bytes]] = [[], []]
+    for i, tracer in enumerate((got, want)):
+        E = ExactOps(kernels, tracer)
+        x = E.array(np.arange(6, dtype=F32))
+        for _ in range(3):
+            x = E.mul(E.reshape(x, [2, 3]), 1.5)
+            x = E.reshape(x, [6])
+            E.commit_state({"x": x})
+            roots[i].append(tracer.segment.root())
+    assert roots[0] == roots[1]
+    assert got.segment.steps[-1].records[-1].output == merkle_root(
+        [tensor_root(np.arange(6, dtype=F32) * F32(1.5) ** 3)]
+    )
+
+
+def test_arrays_are_known_by_identity_only_while_alive() -> None:
+    # Temporaries freed between ops get new arrays at the same addresses; each must be
+    # hashed for what it holds when recorded.
+    kernels = CpuKernels()
+    got, want = Tracer(kernels), PlainTracer(kernels)
+
+    def run(tracer: Any) -> Iterator[None]:
+        E = ExactOps(kernels, tracer)
+        for i in range(50):
+            E.add(E.array(np.full(8, i, F32)), 1.0)  # the input array dies after its op
+            yield
+        tracer.end_step()
+
+    for tracer in (got, want):
+        for _ in run(tracer):
+            pass
+    _compare(got, want)
