@@ -25,10 +25,11 @@ min), so a reader can tell a change from noise; ``plain_train_runs_s`` and
 ``phases_s`` and the reactions come from the pair of the median overhead.
 
 The protocol's fixed costs do not grow with the task: ``fixed_s`` is the part of the
-round outside training with its proof (``TaskClaimed->ProofCommitted``) and the replay
-of the sampled segments (``VerificationClaimed->VerificationReported``), which both grow
-with the task's length (median over the runs); ``scaling`` = (training with proof +
-replay) / plain training. A task whose plain training takes T seconds then has an
+round outside the profile of τ (tolerant mode, ``TaskSubmitted->TaskProfiled``),
+training with its proof (``TaskClaimed->ProofCommitted``) and the replay of the sampled
+segments (``VerificationClaimed->VerificationReported``), which all grow with the task's
+length (median over the runs); ``scaling`` = (profile + training with proof + replay) /
+plain training. A task whose plain training takes T seconds then has an
 overhead of about ``scaling + fixed_s / T``: ``overhead_1h`` for an hour's task.
 
 Block times come from a watcher polling the node every 20 ms (block timestamps
@@ -66,8 +67,10 @@ LONG_TARGET_S = 66.0  # aim above 60 s so that noise does not bring plain traini
 LONG_MIN_S = 60.0
 LONG_SEGMENTS = 200  # as the demo spec: a verifier replays 5 segments of 1/200 of the run each
 RUNS = 3  # paired (plain, round) runs per spec
-# The phases that grow with the task's length: training with the proof, replaying segments.
+# The phases that grow with the task's length: profiling τ (a share of the task's steps,
+# tolerant mode only), training with the proof, replaying segments.
 SCALING_PHASES = (
+    "TaskSubmitted->TaskProfiled",
     "TaskClaimed->ProofCommitted",
     "VerificationClaimed->VerificationReported",
 )

@@ -9,14 +9,17 @@ import pytest
 from benchmarks.round import summarize
 
 
-def _result(round_s: float, train: float, replay: float, tag: str) -> dict[str, Any]:
+def _result(
+    round_s: float, train: float, replay: float, tag: str, profile: float = 0.0
+) -> dict[str, Any]:
     return {
         "round_s": round_s,
         "outcome": "Passed",
         "reaction_ms": 50.0,
         "reactions": 3,
         "phases_s": {
-            "TaskSubmitted->TaskClaimed": 0.5,
+            "TaskSubmitted->TaskProfiled": profile,
+            "TaskProfiled->TaskClaimed": 0.5,
             "TaskClaimed->ProofCommitted": train,
             "VerificationClaimed->VerificationReported": replay,
             "VerificationReported->TaskSettled": 2.5,
@@ -45,6 +48,13 @@ def test_three_pairs() -> None:
     # Growing phases over plain training: 71/60, 78/70, 75/65; the median is 75/65.
     assert figures["scaling"] == 1.154
     assert figures["overhead_1h"] == round(75 / 65 + 6 / 3600, 3)
+
+
+def test_profiling_grows_with_the_task() -> None:
+    # Tolerant mode: the profile runs a share of the task's steps.
+    figures = summarize([(10.0, _result(20.0, 11.0, 1.0, "tolerant", profile=5.0))])
+    assert figures["fixed_s"] == 3.0 and figures["scaling"] == 1.7
+    assert figures["overhead_1h"] == round(1.7 + 3 / 3600, 3)
 
 
 def test_one_pair_and_an_even_count() -> None:
