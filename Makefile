@@ -17,10 +17,10 @@ export PYTHONUNBUFFERED := 1
 
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-all lint bench demo clean
+.PHONY: help setup browser test test-all lint bench demo clean
 
 help:
-	@echo "make demo      set everything up, start a devnet and run one whole protocol round (CHEAT=1: a cheating solver; SPEC=examples/….yaml: another task)"
+	@echo "make demo      set everything up, start a devnet and run one whole protocol round (CHEAT=1: a cheating solver; SPEC=examples/….yaml: another task; KEEP=1: leave the devnet running)"
 	@echo "make test      set everything up and run the fast test suite (lint included)"
 	@echo "make test-all  the whole suite, slow tests included"
 	@echo "make lint      ruff, mypy, import layers (lint-imports) and slither"
@@ -54,6 +54,14 @@ $(SOLCX)/solc-v$(SOLC_VERSION): tools/solc/solc-adapter.js $(NPMSTAMP)
 	@printf '#!/bin/sh\nexec node "$$(dirname "$$0")/../tools/solc/solc-adapter.js" "$$@"\n' > $@
 	@chmod +x $@
 
+# The audit's HTML pages are tested in a real browser: the distribution's Chromium, installed
+# once (as root, or through sudo without a password where that is allowed).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
+	fi
+
 lint: setup
 	ruff check agents tests benchmarks scripts tools
 	ruff format --check agents tests benchmarks scripts tools
@@ -62,10 +70,10 @@ lint: setup
 	lint-imports --no-logo
 	slither . --fail-medium
 
-test: setup lint
+test: setup browser lint
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: setup lint
+test-all: setup browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup
@@ -73,9 +81,9 @@ bench: setup
 
 # The solver, the verifier and the submitter run as separate agent processes on a fresh
 # devnet in .demo/; CHEAT=1 makes the solver fake half its segments; SPEC=path trains that
-# spec instead of examples/digits-mlp.yaml.
+# spec instead of examples/digits-mlp.yaml; KEEP=1 leaves the devnet running (for audits).
 demo: setup
-	$(PY) -m agents.cli devnet demo --dir .demo $(if $(CHEAT),--cheat,) $(if $(SPEC),--spec $(SPEC),)
+	$(PY) -m agents.cli devnet demo --dir .demo $(if $(CHEAT),--cheat,) $(if $(SPEC),--spec $(SPEC),) $(if $(KEEP),--keep,)
 
 clean:
 	rm -rf $(VENV) node_modules build .solcx .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "devnet": "agents.cli.devnet:devnet",
     "arbiter": "agents.cli.arbiter:arbiter",
     "swarm": "agents.cli.swarm:swarm",
+    "audit": "agents.cli.audit:audit",
 }
 
 

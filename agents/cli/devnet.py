@@ -90,8 +90,9 @@ def down(directory: Path | None, purge: bool) -> None:
     default=None,
     help="Task spec (default: examples/digits-mlp.yaml).",
 )
-def demo(cheat: bool, directory: Path, spec: Path | None) -> None:
+@click.option("--keep", is_flag=True, help="Leave the devnet running afterwards (for audits).")
+def demo(cheat: bool, directory: Path, spec: Path | None, keep: bool) -> None:
     """One whole round by real agents in separate processes; exits non-zero on any deviation."""
     from agents.devnet.demo import run_demo
 
-    run_demo(directory.resolve(), cheat=cheat, spec=spec)
+    run_demo(directory.resolve(), cheat=cheat, spec=spec, keep=keep)

@@ -68,8 +68,12 @@ def ledger(client: ChainClient, account: str, first: int, last: int) -> Ledger:
     return out
 
 
-def run_demo(directory: Path, *, cheat: bool = False, spec: Path | None = None) -> None:
-    """Run the demo in ``directory`` (recreated); :class:`DeviationError` on any deviation."""
+def run_demo(
+    directory: Path, *, cheat: bool = False, spec: Path | None = None, keep: bool = False
+) -> None:
+    """Run the demo in ``directory`` (recreated); :class:`DeviationError` on any deviation.
+
+    With ``keep`` the devnet stays up afterwards, for ``veritrain audit task`` and friends."""
     spec = (spec or DEMO_SPEC).resolve()
     expected = "Failed" if cheat else "Passed"
     say = click.echo
@@ -127,8 +131,15 @@ def run_demo(directory: Path, *, cheat: bool = False, spec: Path | None = None) 
     problems = _check(
         client, deployment, info.accounts, before, view, expected, first_block, last_block
     )
-    lifecycle.down(directory)
-    say(f"-- round finished in {elapsed:.0f} s; devnet stopped (its files stay in {directory})")
+    if keep:
+        say(
+            f"-- round finished in {elapsed:.0f} s; the devnet keeps running at {info.url}: "
+            f"veritrain audit task {view.task_id} --config {info.configs['submitter']}; "
+            f"veritrain devnet down --dir {directory} stops it"
+        )
+    else:
+        lifecycle.down(directory)
+        say(f"-- round finished in {elapsed:.0f} s; devnet stopped (its files stay in {directory})")
     if problems:
         for problem in problems:
             say(f"DEVIATION: {problem}", err=True)

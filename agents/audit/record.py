@@ -1,0 +1,41 @@
+"""The task record: the pool's hash chain over a task's folded events (docs/contracts.md).
+
+``record_n = keccak256(record_{n-1} ‖ topic0 ‖ topic1 [‖ topic2] ‖ keccak256(data))`` over the
+task's folded events in log order. Rebuilt from the logs an RPC endpoint returned and compared
+with the record the pool stores, it shows whether those logs are the whole, untouched story.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+# The pool's events marked "Folded" in contracts/interfaces/ITaskPool.sol.
+FOLDED_EVENTS = (
+    "TaskSubmitted",
+    "TaskProfiled",
+    "ProofCommitted",
+    "RandomnessDrawn",
+    "VerificationClaimed",
+    "VerificationReported",
+)
+
+
+def fold_record(record: bytes, topics: Iterable[bytes], data: bytes) -> bytes:
+    """One step of the record."""
+    return keccak(bytes(record) + b"".join(bytes(t) for t in topics) + keccak(bytes(data)))
+
+
+def record_of(logs: Iterable[Mapping[str, Any]], folded_topics: set[bytes], task_id: int) -> bytes:
+    """The record of ``task_id`` over raw logs (``topics``/``data`` as ``eth_getLogs`` gives
+    them, in chain order); logs of other tasks and events that are not folded are skipped."""
+    subject = task_id.to_bytes(32, "big")
+    record = bytes(32)
+    for log in logs:
+        topics = [bytes.fromhex(str(t)[2:]) for t in log.get("topics", [])]
+        if len(topics) < 2 or topics[0] not in folded_topics or topics[1] != subject:
+            continue
+        record = fold_record(record, topics, bytes.fromhex(str(log.get("data", "0x"))[2:]))
+    return record

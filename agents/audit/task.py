@@ -1,0 +1,445 @@
+"""``veritrain audit task``: a task's whole story re-executed offline, claim by claim.
+
+From the chain's history (``agents.audit.history``) and a store, the audit checks, in order:
+
+1. **events**: the task record rebuilt from the logs equals the record the pool stores, so
+   the logs are the whole story and untouched;
+2. **spec**: the spec's CID gives a spec whose hash is the one submitted, in the task's mode;
+3. **proof**: the manifest the solver committed reads, and its checkpoint root and segment
+   count are the committed ones;
+4. **randomness**: it is ``keccak256(abi.encode(blockhash(source), taskId))``;
+5. **report**: the auditor verifies the proof itself, exactly as a verifier does (the same
+   sample from the same randomness, replays of the sampled segments with the exact binary32
+   kernels, traced), encodes its report and compares it with the verifier's distances and
+   trace roots root, bit for bit;
+6. **verdict**: the chain's verdict follows from the reported distances and τ;
+7. **outcome and payouts**: the settlement follows from the verdict (or the timeout), pays
+   what the settlement table says, pays out exactly what the task held, and nobody
+   withdrew more than it was owed.
+
+Each check is a :class:`Finding`: what the chain says, what the auditor found, whether it
+holds. The audit's answer is ``DIFFERS`` if any finding does not hold. An input the auditor
+cannot use (its store lacks an artifact or holds it corrupt, the spec cannot be read)
+raises ``AuditInputError`` instead: the auditor cannot judge what it cannot read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+from agents.audit.errors import DIFFERS, HOLDS, AuditInputError
+from agents.audit.history import ChainHistory
+from agents.audit.payouts import PARTIES, expected_payouts, outcome_of_verdict, verdict_of
+from agents.audit.record import record_of
+from agents.audit.store import WatchedStore
+from agents.commitment import Root
+from agents.errors import VeritrainError
+from agents.exact.float32 import from_bits32
+from agents.learning.proof import Manifest, artifact_limits, parse_manifest, read_artifact
+from agents.learning.spec import TaskSpec, spec_from_bytes
+from agents.learning.task import Task, open_task
+from agents.learning.verifier import Replayer, Verdict, verify
+from agents.roles.report import encode_report
+from agents.roles.tasks import TaskView
+from agents.store import ArtifactStore
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One claim of the chain, checked."""
+
+    area: str
+    claim: str
+    chain: str
+    audit: str
+    holds: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "area": self.area,
+            "claim": self.claim,
+            "chain": self.chain,
+            "audit": self.audit,
+            "holds": self.holds,
+        }
+
+
+@dataclass
+class SegmentAudit:
+    """One sampled segment as the verifier reported it and as the auditor replayed it."""
+
+    index: int
+    sampled: bool
+    reported: int | None  # the distance's bit pattern on chain, in report order
+    replayed: int | None  # the auditor's, encoded as a report encodes it
+    claimed_root: str
+    replay_root: str
+    trace_root: str | None
+    passed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "sampled": self.sampled,
+            "reported": _float_json(self.reported),
+            "reported_bits": _bits_json(self.reported),
+            "replayed": _float_json(self.replayed),
+            "replayed_bits": _bits_json(self.replayed),
+            "claimed_root": self.claimed_root,
+            "replay_root": self.replay_root,
+            "trace_root": self.trace_root,
+            "pass": self.passed,
+        }
+
+
+@dataclass
+class TaskAudit:
+    """The audit of one task."""
+
+    history: ChainHistory
+    findings: list[Finding] = field(default_factory=list)
+    segments: list[SegmentAudit] = field(default_factory=list)
+    spec: TaskSpec | None = None
+    manifest: Manifest | None = None
+    verdict: Verdict | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def view(self) -> TaskView:
+        return self.history.view
+
+    @property
+    def holds(self) -> bool:
+        return all(f.holds for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        return HOLDS if self.holds else DIFFERS
+
+    def differences(self) -> list[Finding]:
+        return [f for f in self.findings if not f.holds]
+
+    def add(self, area: str, claim: str, chain: object, audit: object, holds: bool) -> None:
+        self.findings.append(Finding(area, claim, str(chain), str(audit), holds))
+
+    def to_json(self) -> dict[str, Any]:
+        v = self.view
+        return {
+            "task": v.task_id,
+            "pool": self.history.pool,
+            "chain_id": self.history.chain_id,
+            "holds": self.holds,
+            "exit_code": self.exit_code,
+            "status": v.status,
+            "mode": v.mode,
+            "outcome": v.outcome,
+            "verdict": v.verdict,
+            "parties": v.parties(),
+            "artifacts": {
+                "spec": v.spec_cid,
+                "profile": v.profile_cid,
+                "proof": v.proof_cid,
+            },
+            "threshold": _float_json(v.threshold) if v.profiler else 0.0,
+            "sample": [s.index for s in self.segments if s.sampled],
+            "segments": [s.to_json() for s in self.segments],
+            "findings": [f.to_json() for f in self.findings],
+            "differences": [f.to_json() for f in self.differences()],
+            "payouts": v.payouts,
+            "withdrawn": v.withdrawn,
+            "notes": list(self.notes),
+            "timeline": [
+                {
+                    "block": e.block,
+                    "time": self.history.block_times.get(e.block),
+                    "event": e.name,
+                    "args": e.args,
+                    "tx": e.tx_hash,
+                }
+                for e in v.timeline
+            ],
+        }
+
+
+def audit_task(
+    history: ChainHistory,
+    store: ArtifactStore,
+    replayer: Replayer,
+) -> TaskAudit:
+    """Audit the task of ``history`` against the artifacts in ``store`` (see the module doc)."""
+    audit = TaskAudit(history)
+    watched = WatchedStore(store)
+    _check_events(audit)
+    spec, task = _check_spec(audit, watched)
+    view = audit.view
+    if view.proof_cid is not None and view.checkpoint_root is not None:
+        manifest = _check_proof(audit, watched, spec)
+        _check_randomness(audit)
+        if view.verdict != "None" and manifest is not None and view.randomness is not None:
+            _check_report(audit, watched, task, manifest, replayer)
+        elif view.verdict != "None" and manifest is None:
+            _check_unreadable_report(audit)
+    else:
+        audit.notes.append("no proof was committed: nothing to replay")
+    if view.verdict != "None":
+        audit.add(
+            "verdict",
+            "the verdict follows from the distances and τ",
+            view.verdict,
+            verdict_of(view.distances, view.threshold),
+            view.verdict == verdict_of(view.distances, view.threshold),
+        )
+    _check_settlement(audit)
+    _raise_for_own_store(audit, watched)
+    return audit
+
+
+def _check_events(audit: TaskAudit) -> None:
+    h = audit.history
+    rebuilt = record_of(h.raw_logs, h.folded_topics, h.task_id)
+    audit.add(
+        "events",
+        "the task record rebuilt from the logs is the one the pool stores",
+        "0x" + h.stored_record.hex(),
+        "0x" + rebuilt.hex(),
+        rebuilt == h.stored_record,
+    )
+
+
+def _check_spec(audit: TaskAudit, store: WatchedStore) -> tuple[TaskSpec, Task]:
+    view = audit.view
+    cid = view.spec_cid
+    if cid is None:
+        raise AuditInputError(f"task {view.task_id} has no TaskSubmitted event")
+    try:
+        spec = spec_from_bytes(store.get_bytes(cid), f"spec {cid}")
+    except VeritrainError as exc:
+        raise AuditInputError(f"the spec {cid} of task {view.task_id}: {exc}") from None
+    audit.spec = spec
+    audit.add(
+        "spec",
+        "the spec's hash is the one submitted",
+        view.spec_hash,
+        "0x" + spec.spec_hash().hex(),
+        view.spec_hash is not None and bytes(view.spec_hash) == spec.spec_hash(),
+    )
+    mode = "exact" if spec.verification.tolerance == "exact" else "tolerant"
+    audit.add("spec", "the task's mode is the spec's", view.mode, mode, view.mode == mode)
+    try:
+        task = open_task(spec, store, keep=False)
+    except VeritrainError as exc:
+        raise AuditInputError(f"the dataset of spec {cid}: {exc}") from None
+    return spec, task
+
+
+def _check_proof(audit: TaskAudit, store: WatchedStore, spec: TaskSpec) -> Manifest | None:
+    view = audit.view
+    cid = view.proof_cid
+    assert cid is not None and view.checkpoint_root is not None
+    limit = artifact_limits(spec).manifest
+    what = f"proof {cid}"
+    try:
+        manifest = parse_manifest(read_artifact(store, cid, limit, what), what, limit=limit)
+    except VeritrainError as exc:
+        if store.corrupt or store.missing:
+            _raise_for_own_store(audit, store, force=True)
+        audit.notes.append(f"the committed proof cannot be read: {exc}")
+        return None
+    audit.manifest = manifest
+    audit.add(
+        "proof",
+        "the manifest's checkpoint root is the committed one",
+        view.checkpoint_root,
+        "0x" + manifest.checkpoint_root,
+        Root.parse(manifest.checkpoint_root) == view.checkpoint_root,
+    )
+    audit.add(
+        "proof",
+        "the committed segment count is the manifest's",
+        view.segments,
+        len(manifest.segments),
+        view.segments == len(manifest.segments),
+    )
+    return manifest
+
+
+def _check_randomness(audit: TaskAudit) -> None:
+    view, h = audit.view, audit.history
+    drawn = [e for e in view.timeline if e.name == "RandomnessDrawn"]
+    if not drawn or view.randomness is None:
+        audit.notes.append("the randomness was never drawn")
+        return
+    source = int(drawn[-1].args["sourceBlock"])
+    block_hash = h.block_hashes.get(source)
+    if block_hash is None:
+        raise AuditInputError(f"block {source}, the randomness's source, cannot be read")
+    expected = keccak(block_hash.rjust(32, b"\0") + h.task_id.to_bytes(32, "big"))
+    audit.add(
+        "randomness",
+        f"the randomness is keccak256(blockhash({source}), task)",
+        view.randomness,
+        "0x" + expected.hex(),
+        bytes(view.randomness) == expected,
+    )
+
+
+def _expected_count(audit: TaskAudit) -> int:
+    return min(audit.view.segments, int(audit.history.params["segmentsToSample"]))
+
+
+def _check_unreadable_report(audit: TaskAudit) -> None:
+    # A proof whose manifest does not read must be reported as failing on every segment.
+    view = audit.view
+    audit.add(
+        "report",
+        "an unreadable proof is reported as failing",
+        view.verdict,
+        "Fail",
+        view.verdict == "Fail",
+    )
+
+
+def _check_report(
+    audit: TaskAudit,
+    store: WatchedStore,
+    task: Task,
+    manifest: Manifest,
+    replayer: Replayer,
+) -> None:
+    view = audit.view
+    assert view.randomness is not None and view.proof_cid is not None
+    exact = task.spec.verification.tolerance == "exact"
+    tau = 0.0 if exact else from_bits32(view.threshold)
+    verdict = verify(
+        task,
+        manifest,
+        store,
+        bytes(view.randomness),
+        replayer,
+        spec_cid=view.spec_cid or "",
+        tau=tau,
+        manifest_cid=view.proof_cid,
+        trace=True,
+    )
+    audit.verdict = verdict
+    expected = _expected_count(audit)
+    report = encode_report(verdict, expected, tau)
+    reported = list(view.distances)
+    sampled = {i for i in verdict.selected[: task.spec.verification.segments]}
+    for position, segment in enumerate(verdict.segments):
+        audit.segments.append(
+            SegmentAudit(
+                index=segment.index,
+                sampled=segment.index in sampled,
+                reported=reported[position] if position < len(reported) else None,
+                replayed=report.distances[position] if position < len(report.distances) else None,
+                claimed_root=segment.claimed_root,
+                replay_root=segment.replay_root,
+                trace_root=segment.trace_root,
+                passed=segment.passed,
+            )
+        )
+    audit.add(
+        "report",
+        f"the {expected} reported distances are the replays'",
+        _bits_list(reported),
+        _bits_list(list(report.distances)),
+        reported == list(report.distances),
+    )
+    audit.add(
+        "report",
+        "the trace roots root is the replays'",
+        view.trace_roots_root,
+        "0x" + bytes(report.trace_roots_root).hex(),
+        view.trace_roots_root is not None and report.trace_roots_root == view.trace_roots_root,
+    )
+    own = "Pass" if report.verdict == "pass" else "Fail"
+    audit.add("report", "the verdict is the auditor's", view.verdict, own, view.verdict == own)
+    for reason in verdict.reasons:
+        audit.notes.append(f"auditor's replay: {reason}")
+
+
+def _check_settlement(audit: TaskAudit) -> None:
+    view, h = audit.view, audit.history
+    if not view.final:
+        audit.notes.append(f"the task is not settled yet ({view.status})")
+        return
+    if view.verdict != "None" and view.outcome in ("Passed", "Failed"):
+        audit.add(
+            "payouts",
+            "the outcome follows from the verdict",
+            view.outcome,
+            outcome_of_verdict(view.verdict),
+            view.outcome == outcome_of_verdict(view.verdict),
+        )
+    elif view.outcome in ("Passed", "Failed"):
+        audit.add("payouts", "a verdict precedes the outcome", view.outcome, "no report", False)
+    profiled = view.profiler is not None
+    expected = expected_payouts(h.params, view.outcome, view.bounty, profiled)
+    if expected is None:
+        audit.add("payouts", "the outcome is one the pool settles", view.outcome, "unknown", False)
+        return
+    for party in PARTIES:
+        paid = view.payouts.get(party, 0)
+        audit.add(
+            "payouts",
+            f"the {party}'s payout follows the settlement table",
+            paid,
+            expected[party],
+            paid == expected[party],
+        )
+    held = view.bounty + view.solver_stake + view.profiler_stake
+    if view.outcome in ("Passed", "Failed"):
+        held += view.verifier_stake
+    total = sum(view.payouts.values())
+    audit.add(
+        "payouts",
+        "settlement pays out exactly what the task held",
+        total,
+        held,
+        total == held,
+    )
+    for account, amount in view.withdrawn.items():
+        owed = sum(view.payouts.get(role, 0) for role in view.roles_of(account))
+        audit.add(
+            "payouts",
+            f"{account} withdrew no more than it was owed",
+            amount,
+            owed,
+            amount <= owed,
+        )
+
+
+def _raise_for_own_store(audit: TaskAudit, store: WatchedStore, *, force: bool = False) -> None:
+    """Blocks the auditor's store holds corrupt make the audit unusable; blocks it lacks only
+    when the audit then disagrees with the chain (the solver may have withheld them)."""
+    if store.corrupt:
+        cid, message = next(iter(store.corrupt.items()))
+        raise AuditInputError(f"the store's copy of {cid} is corrupt ({message})")
+    if store.missing and (force or not audit.holds):
+        cid, message = next(iter(store.missing.items()))
+        raise AuditInputError(
+            f"the store lacks {cid} ({message}); the audit cannot tell the chain wrong without it"
+        )
+
+
+def _float_json(bits: int | None) -> float | str | None:
+    if bits is None:
+        return None
+    value = from_bits32(bits)
+    return value if math.isfinite(value) else str(value)
+
+
+def _bits_json(bits: int | None) -> str | None:
+    return None if bits is None else f"0x{bits:08x}"
+
+
+def _bits_list(values: list[int]) -> str:
+    return "[" + ", ".join(f"0x{b:08x}" for b in values) + "]"

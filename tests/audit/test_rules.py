@@ -1,0 +1,177 @@
+"""The audit's pure rules: the settlement table, the verdict rule and the task record, as
+tables and against the scripts' independent versions (which the contract tests hold to the
+chain)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.audit.payouts import expected_payouts, outcome_of_verdict, verdict_of
+from agents.audit.record import FOLDED_EVENTS, record_of
+from agents.exact.float32 import to_bits
+from scripts import protocol
+
+PARAMS = {
+    "protocolFeeBps": 100,
+    "verificationFeeBps": 1_000,
+    "profileFeeBps": 200,
+    "solverStakeBps": 20_000,
+    "verifierStakeBps": 10_000,
+    "profilerStakeBps": 5_000,
+    "slashToVerifierBps": 5_000,
+    "slashToSubmitterBps": 2_500,
+}
+
+# bounty 10,000 wei: F = 1,000, P = 200, S = 20,000, V = 10,000, Q = 5,000; a slashed S
+# gives 10,000 to the verifier and 5,000 to the submitter.
+TABLE = [
+    ("Passed", True, (0, 28_800, 11_000, 5_200, 0)),
+    ("Passed", False, (0, 29_000, 11_000, 0, 0)),
+    ("Failed", True, (14_800, 0, 20_000, 5_200, 5_000)),
+    ("Failed", False, (15_000, 0, 20_000, 0, 5_000)),
+    ("SolverTimedOut", True, (14_800, 0, 0, 5_200, 15_000)),
+    ("Unverified", True, (9_800, 20_000, 0, 5_200, 0)),
+    ("Unverified", False, (10_000, 20_000, 0, 0, 0)),
+    ("Cancelled", True, (9_800, 0, 0, 5_200, 0)),
+    ("Cancelled", False, (10_000, 0, 0, 0, 0)),
+    ("Expired", True, (9_800, 0, 0, 5_200, 0)),
+]
+
+
+@pytest.mark.parametrize(("outcome", "profiled", "row"), TABLE)
+def test_settlement_table(outcome: str, profiled: bool, row: tuple[int, ...]) -> None:
+    paid = expected_payouts(PARAMS, outcome, 10_000, profiled)
+    assert paid is not None
+    assert tuple(paid.values()) == row
+
+
+def test_an_outcome_the_pool_never_settles_has_no_payouts() -> None:
+    assert expected_payouts(PARAMS, "None", 10_000, True) is None
+
+
+OUTCOMES = {
+    "Passed": protocol.Outcome.PASSED,
+    "Failed": protocol.Outcome.FAILED,
+    "SolverTimedOut": protocol.Outcome.SOLVER_TIMED_OUT,
+    "Unverified": protocol.Outcome.UNVERIFIED,
+    "Cancelled": protocol.Outcome.CANCELLED,
+    "Expired": protocol.Outcome.EXPIRED,
+}
+
+bps = st.integers(0, 10_000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bounty=st.integers(0, 2**80 - 1),
+    fees=st.tuples(bps, bps).filter(lambda t: t[0] + t[1] <= 10_000),
+    slashes=st.tuples(bps, bps).filter(lambda t: t[0] + t[1] <= 10_000),
+    stakes=st.tuples(st.integers(1, 100_000), st.integers(1, 100_000), st.integers(0, 100_000)),
+    outcome=st.sampled_from(sorted(OUTCOMES)),
+    profiled=st.booleans(),
+)
+def test_settlement_agrees_with_the_scripts(
+    bounty: int,
+    fees: tuple[int, int],
+    slashes: tuple[int, int],
+    stakes: tuple[int, int, int],
+    outcome: str,
+    profiled: bool,
+) -> None:
+    params = {
+        "protocolFeeBps": 100,
+        "verificationFeeBps": fees[0],
+        "profileFeeBps": fees[1],
+        "solverStakeBps": stakes[0],
+        "verifierStakeBps": stakes[1],
+        "profilerStakeBps": stakes[2],
+        "slashToVerifierBps": slashes[0],
+        "slashToSubmitterBps": slashes[1],
+    }
+    ns = SimpleNamespace(**params)
+    theirs = protocol.payouts(OUTCOMES[outcome], protocol.Amounts.of(bounty, ns), profiled, ns)
+    ours = expected_payouts(params, outcome, bounty, profiled)
+    assert ours == {
+        "submitter": theirs.submitter,
+        "solver": theirs.solver,
+        "verifier": theirs.verifier,
+        "profiler": theirs.profiler,
+        "jackpot": theirs.jackpot,
+    }
+
+
+@pytest.mark.parametrize(
+    ("distances", "tau", "verdict"),
+    [
+        ([], 0.0, "Pass"),
+        ([0, 0], 0.0, "Pass"),
+        ([to_bits(1e-45)], 0.0, "Fail"),  # the smallest subnormal is above τ = 0
+        ([to_bits(1e-3)], 1e-3, "Pass"),
+        ([to_bits(1e-3), to_bits(1e-3) + 1], 1e-3, "Fail"),  # one ulp above τ
+        ([0x7F800000], 3.0e38, "Fail"),  # +inf
+        ([0x7FC00000], 3.0e38, "Fail"),  # NaN lies above every finite τ
+    ],
+)
+def test_verdict_rule(distances: list[int], tau: float, verdict: str) -> None:
+    assert verdict_of(distances, to_bits(tau)) == verdict
+
+
+def test_outcome_of_a_verdict() -> None:
+    assert [outcome_of_verdict(v) for v in ("Pass", "Fail", "None")] == [
+        "Passed",
+        "Failed",
+        "None",
+    ]
+
+
+TOPICS = {name: bytes([i + 1]) * 32 for i, name in enumerate((*FOLDED_EVENTS, "TaskClaimed"))}
+
+log_entries = st.lists(
+    st.tuples(
+        st.sampled_from(sorted(TOPICS)),
+        st.integers(1, 3),  # task id
+        st.lists(st.binary(min_size=32, max_size=32), max_size=1),  # a second indexed topic
+        st.binary(max_size=200),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(entries=log_entries)
+def test_record_agrees_with_the_scripts(
+    entries: list[tuple[str, int, list[bytes], bytes]],
+) -> None:
+    logs = [
+        {
+            "topics": ["0x" + t.hex() for t in [TOPICS[name], task.to_bytes(32, "big"), *extra]],
+            "data": "0x" + data.hex(),
+        }
+        for name, task, extra, data in entries
+    ]
+    folded = {TOPICS[name] for name in FOLDED_EVENTS}
+    mine = [
+        {
+            "topics": [bytes.fromhex(t[2:]) for t in log["topics"]],
+            "data": bytes.fromhex(log["data"][2:]),
+        }
+        for log in logs
+        if log["topics"][1] == "0x" + (2).to_bytes(32, "big").hex()
+    ]
+    expected = protocol.record_from_logs(mine, {name: TOPICS[name] for name in FOLDED_EVENTS})
+    assert record_of(logs, folded, 2) == expected
+
+
+def test_a_changed_event_changes_the_record() -> None:
+    topic = TOPICS["TaskSubmitted"]
+    subject = (1).to_bytes(32, "big")
+    log = {"topics": ["0x" + topic.hex(), "0x" + subject.hex()], "data": "0x01"}
+    changed = {**log, "data": "0x02"}
+    folded = {topic}
+    assert record_of([log], folded, 1) != record_of([changed], folded, 1)
+    assert record_of([log], folded, 1) != bytes(32)
+    assert record_of([log], folded, 2) == bytes(32)  # another task's log is not folded

@@ -1,0 +1,205 @@
+"""``veritrain audit task`` on real rounds: anvil, agents as subprocesses, the devnet's store.
+
+An honest round audits clean (exit 0) and its page renders in headless Chromium; a verifier
+that passes a faked proof without replaying it is caught (exit 1, named); a corrupt copy of
+an artifact, a dead endpoint and a task that does not exist are unusable input (exit 2).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from agents.cli import main
+from agents.roles.situation import POOL
+from agents.store import open_store
+from agents.store.cid import CID
+from tests.e2e.conftest import Market, open_market
+
+from .browser import screenshot, share_of
+
+pytestmark = pytest.mark.chain
+
+
+@pytest.fixture(scope="module")
+def rounds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Market, int, int]]:
+    """One devnet with two settled tasks: an honest round, and a faked proof that a verifier
+    passed without replaying it (the submitter's account acts as that verifier)."""
+    market = open_market(tmp_path_factory.mktemp("audit") / "devnet")
+    try:
+        market.agent("solver")
+        market.agent("verifier")
+        honest = market.submit(follow=True)
+        market.wait_settled(honest)
+        for process in market.agents.values():
+            process.stop(timeout=10)
+        market.agent("solver", "--set", "solver.adversary=fake-half")
+        market.agent("verifier", "--set", "verifier.verify=false")
+        lazy = market.submit()
+        market.wait(
+            "the faked proof committed", lambda: market.task(lazy).status == "Committed", 300
+        )
+        _lazy_pass(market, lazy)
+        market.wait("the lazy pass settled", lambda: market.task(lazy).final, 120)
+        yield market, honest, lazy
+    finally:
+        market.stop()
+
+
+def _send(market: Market, function: str, args: tuple[Any, ...], value: int = 0) -> None:
+    """Sign and send one pool call from the submitter's account; fail unless it succeeds."""
+    keys = market.directory / "keys"
+    key = Account.decrypt(
+        json.loads((keys / "submitter.json").read_text()), (keys / "password").read_text().strip()
+    )
+    account = Account.from_key(key)
+    client, pool = market.client, market.deployment.contract(POOL)
+    tx = {
+        "to": pool.address,
+        "data": "0x" + pool.encode_call(function, args).hex(),
+        "value": value,
+        "nonce": client.nonce(account.address),
+        "gas": 3_000_000,
+        "maxFeePerGas": 10**9,
+        "maxPriorityFeePerGas": 0,
+        "chainId": client.chain_id(),
+        "type": 2,
+    }
+    signed = account.sign_transaction(tx)
+    tx_hash = client.send_raw(bytes(signed.raw_transaction))
+    for _ in range(100):
+        receipt = client.receipt(tx_hash)
+        if receipt is not None:
+            assert receipt.succeeded, f"{function} reverted"
+            return
+        import time
+
+        time.sleep(0.1)
+    pytest.fail(f"{function} was not mined")
+
+
+def _lazy_pass(market: Market, task_id: int) -> None:
+    """Claim the verification and report every sampled distance as +0 (a pass), no replay."""
+    pool = market.deployment.contract(POOL)
+    client = market.client
+    bounty = market.task(task_id).bounty
+    amounts = pool.decode_output(
+        "amounts", client.call(pool.address, pool.encode_call("amounts", (bounty,)))
+    )
+    stake = int(amounts[0][5] if isinstance(amounts[0], (list, tuple)) else amounts[5])
+    _send(market, "claimVerification", (task_id, b"\x11" * 32), value=stake)
+    count = int(
+        pool.decode_output(
+            "sampleCount", client.call(pool.address, pool.encode_call("sampleCount", (task_id,)))
+        )
+    )
+    _send(market, "reportVerification", (task_id, [0] * count, b"\x22" * 32))
+    market.wait("the challenge window to pass", lambda: _past_deadline(market, task_id), 60)
+    _send(market, "settle", (task_id,))
+
+
+def _past_deadline(market: Market, task_id: int) -> bool:
+    client = market.client
+    client.rpc.request("evm_mine", [])
+    return client.block("latest").timestamp > market.task(task_id).deadline
+
+
+def audit(market: Market, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``veritrain audit task ARGS`` in this process: (exit status, stdout, stderr)."""
+    code = 0
+    try:
+        main(["audit", "task", *args, "--config", str(market.config("submitter")), "--quiet"])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_an_honest_round_holds_at_every_point_and_its_page_renders(
+    rounds: tuple[Market, int, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    market, honest, _ = rounds
+    page = tmp_path / "report.html"
+    code, out, err = audit(market, str(honest), "--json", "--html", str(page), capsys=capsys)
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["holds"] and report["differences"] == []
+    areas = {f["area"] for f in report["findings"]}
+    assert areas == {"events", "spec", "proof", "randomness", "report", "verdict", "payouts"}
+    view = market.task(honest)
+    assert len(report["sample"]) == len(view.distances) == 5
+    assert [s["reported_bits"] for s in report["segments"]] == [
+        f"0x{d:08x}" for d in view.distances
+    ]
+    assert report["outcome"] == "Passed"
+    from agents.audit.page import HOLDS_COLOUR
+
+    pixels = screenshot(page, tmp_path / "phone.png", 390, 844)
+    assert share_of(pixels[:40], HOLDS_COLOUR) > 0.8  # the banner, edge to edge
+    assert (pixels[200:] != 255).any()  # the page goes on below it
+
+
+def test_a_lazily_passed_fake_is_caught_and_named(
+    rounds: tuple[Market, int, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    market, _, lazy = rounds
+    page = tmp_path / "report.html"
+    code, out, _ = audit(market, str(lazy), "--json", "--html", str(page), capsys=capsys)
+    assert code == 1
+    report = json.loads(out)
+    differing = {(d["area"], d["claim"]) for d in report["differences"]}
+    assert ("report", "the trace roots root is the replays'") in differing
+    assert ("report", "the verdict is the auditor's") in differing
+    assert any(claim.startswith("the 5 reported distances") for _, claim in differing)
+    # What did hold still holds: the record, the spec, the verdict rule, the payout table.
+    holding = {f["area"] for f in report["findings"] if f["holds"]}
+    assert {"events", "spec", "randomness", "verdict", "payouts"} <= holding
+    code, text, _ = audit(market, str(lazy), capsys=capsys)
+    assert code == 1 and "DIFFERS" in text and "the verdict is the auditor's" in text
+    from agents.audit.page import DIFFERS_COLOUR
+
+    pixels = screenshot(page, tmp_path / "desktop.png", 1280, 900)
+    assert share_of(pixels[:40], DIFFERS_COLOUR) > 0.8
+
+
+def test_a_corrupt_artifact_in_the_store_is_unusable_input(
+    rounds: tuple[Market, int, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    market, honest, _ = rounds
+    store_dir = Path(market.info.store)
+    copy = tmp_path / "store"
+    shutil.copytree(store_dir, copy)
+    view = market.task(honest)
+    manifest = open_store(copy).get_json(view.proof_cid or "")
+    cid = manifest["checkpoints"][0]["cid"]
+    # Checkpoint 0 is read by every verification: flip one byte of its copy.
+    block = _block_file(copy, cid)
+    data = bytearray(block.read_bytes())
+    data[-1] ^= 0xFF
+    block.write_bytes(bytes(data))
+    code, _, err = audit(market, str(honest), "--store", str(copy), capsys=capsys)
+    assert code == 2
+    assert "corrupt" in err
+
+
+def _block_file(store: Path, cid: str) -> Path:
+    digest = CID.parse(cid).digest.hex()
+    matches = list(store.rglob(digest))
+    assert len(matches) == 1, matches
+    return matches[0]
+
+
+def test_a_dead_endpoint_or_a_missing_task_is_unusable_input(
+    rounds: tuple[Market, int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    market, _, _ = rounds
+    code, _, err = audit(market, "1", "--rpc-url", "http://127.0.0.1:9", capsys=capsys)
+    assert code == 2 and "127.0.0.1:9" in err
+    code, _, err = audit(market, "99", capsys=capsys)
+    assert code == 2 and "no task 99" in err
