@@ -89,7 +89,7 @@ def read_history(client: ChainClient, deployment: Deployment, task_id: int) -> C
         )
         blocks = {e.block_number for e in events}
         for e in events:
-            if e.name == "RandomnessDrawn":
+            if e.name == "RandomnessDrawn" and "sourceBlock" in e.args:
                 blocks.add(int(e.args["sourceBlock"]))
         for number in sorted(blocks):
             block = client.block(number)

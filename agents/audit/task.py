@@ -276,6 +276,9 @@ def _check_randomness(audit: TaskAudit) -> None:
     if not drawn or view.randomness is None:
         audit.notes.append("the randomness was never drawn")
         return
+    if "sourceBlock" not in drawn[-1].args:
+        audit.notes.append("the randomness names no source block: its rule is not checked")
+        return
     source = int(drawn[-1].args["sourceBlock"])
     block_hash = h.block_hashes.get(source)
     if block_hash is None:

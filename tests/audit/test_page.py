@@ -112,4 +112,3 @@ def test_the_page_is_static_and_shows_hostile_text_as_text(tmp_path: Path) -> No
     assert "<title>Audit of task 7</title>" in dom
     assert "<script" not in dom and "<img" not in dom
     assert "&lt;script&gt;" in dom
-

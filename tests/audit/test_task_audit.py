@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from eth_account import Account
 
 from agents.cli import main
 from agents.roles.situation import POOL
 from agents.store import open_store
 from agents.store.cid import CID
-from tests.e2e.conftest import Market, open_market
+from tests.e2e.conftest import TINY_SPEC, Market, open_market
 
 from .browser import screenshot, share_of
 
@@ -29,27 +30,40 @@ pytestmark = pytest.mark.chain
 
 @pytest.fixture(scope="module")
 def rounds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Market, int, int]]:
-    """One devnet with two settled tasks: an honest round, and a faked proof that a verifier
-    passed without replaying it (the submitter's account acts as that verifier)."""
-    market = open_market(tmp_path_factory.mktemp("audit") / "devnet")
+    """One devnet with two settled exact-mode tasks: an honest round, and a faked proof that a
+    verifier passed without replaying it (the submitter's account acts as that verifier)."""
+    directory = tmp_path_factory.mktemp("audit")
+    spec = _exact_spec(directory)
+    market = open_market(directory / "devnet")
     try:
         market.agent("solver")
         market.agent("verifier")
-        honest = market.submit(follow=True)
-        market.wait_settled(honest)
+        honest = market.submit(spec)
+        market.wait_settled(honest, timeout=900)
         for process in market.agents.values():
             process.stop(timeout=10)
+        market.agents.clear()
         market.agent("solver", "--set", "solver.adversary=fake-half")
-        market.agent("verifier", "--set", "verifier.verify=false")
-        lazy = market.submit()
+        lazy = market.submit(spec)
         market.wait(
-            "the faked proof committed", lambda: market.task(lazy).status == "Committed", 300
+            "the faked proof committed", lambda: market.task(lazy).status == "Committed", 600
         )
         _lazy_pass(market, lazy)
         market.wait("the lazy pass settled", lambda: market.task(lazy).final, 120)
         yield market, honest, lazy
     finally:
         market.stop()
+
+
+def _exact_spec(directory: Path) -> Path:
+    """The tiny spec in exact mode: no profiling and no drift to measure, so a round is the
+    training and its verification alone, and every distance is exact."""
+    data = yaml.safe_load(TINY_SPEC.read_text())
+    data["name"] = "digits-mlp-tiny-exact"
+    data["verification"] = {**data["verification"], "tolerance": "exact", "tau": None}
+    path = directory / "exact.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 def _send(market: Market, function: str, args: tuple[Any, ...], value: int = 0) -> None:
