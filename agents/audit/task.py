@@ -333,7 +333,7 @@ def _check_report(
     )
     audit.verdict = verdict
     expected = _expected_count(audit)
-    report = encode_report(verdict, expected, tau)
+    report = encode_report(verdict, expected)
     reported = list(view.distances)
     sampled = {i for i in verdict.selected[: task.spec.verification.segments]}
     for position, segment in enumerate(verdict.segments):
