@@ -140,14 +140,23 @@ def _timeline(audit: TaskAudit) -> str:
 
 
 def _args(args: dict[str, Any]) -> str:
+    """An event's facts in a line; long hex values shortened (``--json`` has them whole)."""
     shown = []
     for key, value in args.items():
         if key == "taskId":
             continue
         if isinstance(value, list):
-            value = "[" + ", ".join(str(v) for v in value) + "]"
-        shown.append(f"{key}={value}")
+            text = "[" + ", ".join(_short(str(v)) for v in value) + "]"
+        else:
+            text = _short(str(value))
+        shown.append(f"{key}={text}")
     return " ".join(shown)
+
+
+def _short(text: str) -> str:
+    if text.startswith("0x") and len(text) > 18:
+        return f"{text[:8]}…{text[-4:]}"
+    return text
 
 
 def _segments(audit: TaskAudit) -> str:
