@@ -172,8 +172,11 @@ def audit_task(
     history: ChainHistory,
     store: ArtifactStore,
     replayer: Replayer,
+    *,
+    workers: int = 1,
 ) -> TaskAudit:
-    """Audit the task of ``history`` against the artifacts in ``store`` (see the module doc)."""
+    """Audit the task of ``history`` against the artifacts in ``store`` (see the module doc);
+    ``workers`` sampled segments are replayed side by side."""
     audit = TaskAudit(history)
     watched = WatchedStore(store)
     _check_events(audit)
@@ -183,7 +186,7 @@ def audit_task(
         manifest = _check_proof(audit, watched, spec)
         _check_randomness(audit)
         if view.verdict != "None" and manifest is not None and view.randomness is not None:
-            _check_report(audit, watched, task, manifest, replayer)
+            _check_report(audit, watched, task, manifest, replayer, workers)
         elif view.verdict != "None" and manifest is None:
             _check_unreadable_report(audit)
     else:
@@ -315,6 +318,7 @@ def _check_report(
     task: Task,
     manifest: Manifest,
     replayer: Replayer,
+    workers: int,
 ) -> None:
     view = audit.view
     assert view.randomness is not None and view.proof_cid is not None
@@ -330,6 +334,7 @@ def _check_report(
         tau=tau,
         manifest_cid=view.proof_cid,
         trace=True,
+        workers=workers,
     )
     audit.verdict = verdict
     expected = _expected_count(audit)

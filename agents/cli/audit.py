@@ -44,7 +44,14 @@ def audit() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write a static HTML report to this file.",
 )
-@click.option("--threads", type=int, default=None, help="CPU threads for the replays.")
+@click.option("--threads", type=int, default=None, help="CPU threads of each replay.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Sampled segments replayed side by side.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @chain_options
 def audit_task_command(
@@ -52,6 +59,7 @@ def audit_task_command(
     as_json: bool,
     html_path: Path | None,
     threads: int | None,
+    workers: int,
     quiet: bool,
     config_path: Path | None,
     overrides: tuple[str, ...],
@@ -83,7 +91,7 @@ def audit_task_command(
         lambda done, total: display.update(f"replaying task {task_id}", done, total),
     )
     try:
-        result = audit_task(history, store, replayer)
+        result = audit_task(history, store, replayer, workers=workers)
     finally:
         display.close()
     if html_path is not None:

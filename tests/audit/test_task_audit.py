@@ -132,7 +132,9 @@ def test_an_honest_round_holds_at_every_point_and_its_page_renders(
 ) -> None:
     market, honest, _ = rounds
     page = tmp_path / "report.html"
-    code, out, err = audit(market, str(honest), "--json", "--html", str(page), capsys=capsys)
+    code, out, err = audit(
+        market, str(honest), "--json", "--html", str(page), "--workers", "2", capsys=capsys
+    )
     assert code == 0, out + err
     report = json.loads(out)
     assert report["holds"] and report["differences"] == []
