@@ -225,3 +225,18 @@ def test_thresholds(workspace: Workspace, honest: Manifest) -> None:
             spec_cid=workspace.spec_cid,
         )
     assert run(workspace, honest, tau=0.0).passed  # same backend: distance exactly 0
+
+
+def test_segments_replayed_side_by_side_give_the_same_verdict(
+    workspace: Workspace, honest: Manifest
+) -> None:
+    # Tolerant mode with native torch replays: the same selection, distances, order and
+    # verdicts for any number of replays at once, on honest and cheating proofs.
+    cheat = cheats.average_neighbours(workspace.store, honest, 5)
+    outcomes = set()
+    for i in range(6):
+        for manifest in (honest, cheat.manifest):
+            one, *others = [run(workspace, manifest, i, workers=n).to_json() for n in (1, 2, 4)]
+            assert all(other == one for other in others)
+            outcomes.add(one["verdict"])
+    assert outcomes == {"pass", "fail"}
