@@ -66,7 +66,7 @@ lint: setup
 	ruff check agents tests benchmarks scripts tools
 	ruff format --check agents tests benchmarks scripts tools
 	mypy
-	mypy scripts benchmarks/gas.py benchmarks/onestep.py tests/contracts tests/tools tests/arbiter
+	mypy scripts benchmarks/gas.py benchmarks/onestep.py benchmarks/swarm.py tests/contracts tests/tools tests/arbiter tests/swarm
 	lint-imports --no-logo
 	slither . --fail-medium
 

@@ -51,15 +51,21 @@ def main(argv: list[str]) -> int:
             print(USAGE, file=sys.stderr)
             return 2
     announced: int | str = int(who) if who.isdigit() else who
+    said = None  # while retrying, the same failure is said once
     while True:
-        status = _session(address, announced, key)
+        failure = _session(address, announced, key)
+        if failure is not None and failure != said:
+            print(f"error: cannot join the swarm at {address}: {failure}", file=sys.stderr)
+            if retry is not None:
+                print(f"trying again every {retry:g} s", file=sys.stderr, flush=True)
+        said = failure
         if retry is None:
-            return status
+            return 0 if failure is None else 1
         time.sleep(retry)
 
 
-def _session(address: str, announced: int | str, key: bytes) -> int:
-    """Join the session at ``address`` and serve it to its end."""
+def _session(address: str, announced: int | str, key: bytes) -> str | None:
+    """Join the session at ``address`` and serve it to its end; why not, if it could not."""
     from agents.swarm.pipeline import serve
 
     try:
@@ -69,12 +75,11 @@ def _session(address: str, announced: int | str, key: bytes) -> int:
             host, _, port = address.rpartition(":")
             pipe = Client((host, int(port)), authkey=key)
     except (OSError, EOFError, AuthenticationError) as exc:
-        print(f"error: cannot join the swarm at {address}: {exc}", file=sys.stderr)
-        return 1
+        return str(exc) or type(exc).__name__
     with pipe:
         pipe.send(announced)
         serve(pipe)
-    return 0
+    return None
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ matrices = st.integers(1, 6).flatmap(
 
 def _brute_bottleneck(c: np.ndarray) -> float:
     n = len(c)
-    return min(max(c[i, p[i]] for i in range(n)) for p in itertools.permutations(range(n)))
+    return float(min(max(c[i, p[i]] for i in range(n)) for p in itertools.permutations(range(n))))
 
 
 @settings(max_examples=300, deadline=None)

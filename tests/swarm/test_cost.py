@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from agents.swarm.cost import (
+    Weights,
     boundary_costs,
     check_plan,
     data_parallel_cost,
@@ -31,7 +32,9 @@ LAT = [[0, 0.01, 0.01, 0.01], [0.01, 0, 0.01, 0.01], [0.01, 0.01, 0, 0.0], [0.01
 BW = [[0, 2 * GB, GB, GB], [2 * GB, 0, GB, GB], [0.5 * GB, GB, 0, GB], [GB, GB, GB, 0]]
 
 
-def _weights(stages: int, replicas: int, gradient: float = 4 * GB, activation: float = GB):
+def _weights(
+    stages: int, replicas: int, gradient: float = 4 * GB, activation: float = GB
+) -> Weights:
     return weights(network(LAT, BW), workload(stages, replicas, gradient, activation))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ import pytest
 
 from agents.learning.backends import get_backend
 from agents.swarm import netns
+from agents.swarm.errors import SwarmError
 from agents.swarm.netns import NetworkUnavailableError, ShapedNetwork, burst_bytes
 from agents.swarm.training import SwarmBackend
 
@@ -20,16 +22,16 @@ needs_root = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
 
 def test_without_root_it_says_why_and_creates_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert netns.unavailable() == "shaped networks need root (network namespaces and tc); skipped"
     with pytest.raises(NetworkUnavailableError, match="need root"), ShapedNetwork(2, 10.0):
         pass
 
 
 def test_bad_shapes_are_refused() -> None:
-    with pytest.raises(netns.SwarmError, match="at least one worker"):
+    with pytest.raises(SwarmError, match="at least one worker"):
         ShapedNetwork(0)
-    with pytest.raises(netns.SwarmError, match="out of range"):
+    with pytest.raises(SwarmError, match="out of range"):
         ShapedNetwork(2, 0.0)
     assert burst_bytes(10.0) == 12_500
     assert burst_bytes(0.1) == 3028
@@ -111,11 +113,11 @@ def test_namespaces_are_removed_when_creation_fails(monkeypatch: pytest.MonkeyPa
     def failing(namespace: str, device: str) -> None:
         calls.append(device)
         if len(calls) == 3:
-            raise netns.SwarmError("tc failed")
+            raise SwarmError("tc failed")
         real(namespace, device)
 
     monkeypatch.setattr(network, "_shape", failing)
-    with pytest.raises(netns.SwarmError, match="tc failed"), network:
+    with pytest.raises(SwarmError, match="tc failed"), network:
         pass
     assert _namespaces() == before
 

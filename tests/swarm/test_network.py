@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from agents.swarm.errors import SwarmError
-from agents.swarm.network import DevicesFile, build_network, load_network
+from agents.swarm.network import DevicesFile, Network, build_network, load_network
 
 from .conftest import EXAMPLES, SCENARIOS
 
 
-def _build(data: dict[str, Any]):
+def _build(data: dict[str, Any]) -> Network:
     return build_network(DevicesFile.model_validate(data))
 
 

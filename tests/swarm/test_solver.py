@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,47 @@ def test_the_worker_says_what_is_wrong(tmp_path: Path) -> None:
     assert _worker("127.0.0.1:1", "0", "--retry", "-1").returncode == 2
     gone = _worker(f"unix:{tmp_path}/none.sock", "0")
     assert gone.returncode == 1 and "cannot join the swarm" in gone.stderr
+
+
+def test_workers_with_retry_wait_for_a_session_and_serve_one_after_another(
+    tmp_path: Path,
+) -> None:
+    from agents.learning.backends import get_backend
+    from agents.swarm.training import _free_port
+    from tests.swarm.test_training import _proof, _staged
+
+    task = _staged(microbatches=2, stages=2)
+    alone = _proof(task, get_backend("exact", threads=1), tmp_path, "alone")
+    key = bytes(range(32))
+    address = f"127.0.0.1:{_free_port('127.0.0.1')}"
+    env = dict(os.environ, VERITRAIN_SWARM_KEY=key.hex(), GLOO_SOCKET_IFNAME="lo")
+    logs = [tmp_path / f"worker{rank}.err" for rank in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "agents.swarm.worker", address, str(rank), "--retry", "0.2"],
+            env=env,
+            stderr=log.open("w"),
+        )
+        for rank, log in enumerate(logs)
+    ]
+    try:
+        # Nobody listens yet: each worker says so once and keeps trying.
+        deadline = time.monotonic() + 120
+        while not all("trying again" in log.read_text() for log in logs):
+            assert time.monotonic() < deadline, [log.read_text() for log in logs]
+            assert all(w.poll() is None for w in workers)
+            time.sleep(0.2)
+        time.sleep(1.0)  # five more tries each
+        proofs = [
+            _proof(task, SwarmBackend(2, listen=address, key=key), tmp_path, f"swarm{n}")
+            for n in range(2)
+        ]
+        assert all(w.poll() is None for w in workers)  # still there for the next task
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=60)
+    assert proofs == [alone, alone]
+    for log in logs:
+        # Once before the first session, at most once between the two, once after.
+        assert 1 <= log.read_text().count("cannot join the swarm") <= 3

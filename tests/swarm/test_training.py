@@ -17,7 +17,7 @@ import pytest
 from agents.learning import datasets
 from agents.learning.backends import BackendError, get_backend
 from agents.learning.solver import train
-from agents.learning.spec import SpecError, parse_spec
+from agents.learning.spec import SpecError, TaskSpec, parse_spec
 from agents.learning.task import Task
 from agents.store import open_store
 from agents.swarm.pipeline import shares
@@ -51,7 +51,7 @@ SPEC: dict[str, Any] = {
 PINNED_HASH = "8c5587777458fd4e0790f1325e3891698e7758ad6afa7f13c57bcee4f2a061fe"
 
 
-def _spec(**overrides: Any):
+def _spec(**overrides: Any) -> TaskSpec:
     data = copy.deepcopy(SPEC)
     data.update(overrides)
     return parse_spec(data)
