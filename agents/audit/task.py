@@ -40,11 +40,13 @@ from agents.audit.store import WatchedStore
 from agents.commitment import Root
 from agents.errors import VeritrainError
 from agents.exact.float32 import from_bits32
+from agents.learning import faults
 from agents.learning.proof import Manifest, artifact_limits, parse_manifest, read_artifact
 from agents.learning.spec import TaskSpec, spec_from_bytes
 from agents.learning.task import Task, open_task
-from agents.learning.verifier import Replayer, Verdict, verify
-from agents.roles.report import encode_report
+from agents.learning.verifier import Fault, Replayer, Verdict, verify
+from agents.roles.jobs import ReplayResult
+from agents.roles.report import encode_report, rejected
 from agents.roles.tasks import TaskView
 from agents.store import ArtifactStore
 
@@ -183,12 +185,12 @@ def audit_task(
     spec, task = _check_spec(audit, watched)
     view = audit.view
     if view.proof_cid is not None and view.checkpoint_root is not None:
-        manifest = _check_proof(audit, watched, spec)
+        manifest, rejection = _read_proof(audit, watched, spec)
         _check_randomness(audit)
-        if view.verdict != "None" and manifest is not None and view.randomness is not None:
+        if view.verdict != "None" and rejection is not None:
+            _compare_report(audit, rejected(faults.record(*rejection), [], _expected_count(audit)))
+        elif view.verdict != "None" and manifest is not None and view.randomness is not None:
             _check_report(audit, watched, task, manifest, replayer, workers)
-        elif view.verdict != "None" and manifest is None:
-            _check_unreadable_report(audit)
     else:
         audit.notes.append("no proof was committed: nothing to replay")
     if view.verdict != "None":
@@ -242,7 +244,12 @@ def _check_spec(audit: TaskAudit, store: WatchedStore) -> tuple[TaskSpec, Task]:
     return spec, task
 
 
-def _check_proof(audit: TaskAudit, store: WatchedStore, spec: TaskSpec) -> Manifest | None:
+def _read_proof(
+    audit: TaskAudit, store: WatchedStore, spec: TaskSpec
+) -> tuple[Manifest | None, tuple[Fault, str] | None]:
+    """The committed manifest, or the fault a verifier must reject the proof with before any
+    replay (an unreadable manifest; a checkpoint root other than the committed one), as
+    ``(fault, manifest CID)``."""
     view = audit.view
     cid = view.proof_cid
     assert cid is not None and view.checkpoint_root is not None
@@ -251,26 +258,20 @@ def _check_proof(audit: TaskAudit, store: WatchedStore, spec: TaskSpec) -> Manif
     try:
         manifest = parse_manifest(read_artifact(store, cid, limit, what), what, limit=limit)
     except VeritrainError as exc:
-        if store.corrupt or store.missing:
+        if store.corrupt or (store.missing and cid not in store.missing):
             _raise_for_own_store(audit, store, force=True)
         audit.notes.append(f"the committed proof cannot be read: {exc}")
-        return None
+        return None, (Fault("manifest"), cid)
     audit.manifest = manifest
-    audit.add(
-        "proof",
-        "the manifest's checkpoint root is the committed one",
-        view.checkpoint_root,
-        "0x" + manifest.checkpoint_root,
-        Root.parse(manifest.checkpoint_root) == view.checkpoint_root,
-    )
-    audit.add(
-        "proof",
-        "the committed segment count is the manifest's",
-        view.segments,
-        len(manifest.segments),
-        view.segments == len(manifest.segments),
-    )
-    return manifest
+    if Root.parse(manifest.checkpoint_root) != view.checkpoint_root:
+        audit.notes.append("the proof's checkpoint root is not the one committed on chain")
+        return manifest, (Fault("structure"), cid)
+    if view.segments != len(manifest.segments):
+        audit.notes.append(
+            f"the solver committed {view.segments} segments, its manifest lists "
+            f"{len(manifest.segments)}"
+        )
+    return manifest, None
 
 
 def _check_randomness(audit: TaskAudit) -> None:
@@ -298,18 +299,6 @@ def _check_randomness(audit: TaskAudit) -> None:
 
 def _expected_count(audit: TaskAudit) -> int:
     return min(audit.view.segments, int(audit.history.params["segmentsToSample"]))
-
-
-def _check_unreadable_report(audit: TaskAudit) -> None:
-    # A proof whose manifest does not read must be reported as failing on every segment.
-    view = audit.view
-    audit.add(
-        "report",
-        "an unreadable proof is reported as failing",
-        view.verdict,
-        "Fail",
-        view.verdict == "Fail",
-    )
 
 
 def _check_report(
@@ -354,24 +343,31 @@ def _check_report(
                 passed=segment.passed,
             )
         )
+    _compare_report(audit, report)
+    for reason in verdict.reasons:
+        audit.notes.append(f"auditor's replay: {reason}")
+
+
+def _compare_report(audit: TaskAudit, report: ReplayResult) -> None:
+    """The verifier's report against the one the auditor's own verification encodes."""
+    view = audit.view
+    reported = list(view.distances)
     audit.add(
         "report",
-        f"the {expected} reported distances are the replays'",
+        f"the {len(report.distances)} reported distances are the auditor's",
         _bits_list(reported),
         _bits_list(list(report.distances)),
         reported == list(report.distances),
     )
     audit.add(
         "report",
-        "the trace roots root is the replays'",
+        "the trace roots root is the auditor's",
         view.trace_roots_root,
         "0x" + bytes(report.trace_roots_root).hex(),
         view.trace_roots_root is not None and report.trace_roots_root == view.trace_roots_root,
     )
     own = "Pass" if report.verdict == "pass" else "Fail"
     audit.add("report", "the verdict is the auditor's", view.verdict, own, view.verdict == own)
-    for reason in verdict.reasons:
-        audit.notes.append(f"auditor's replay: {reason}")
 
 
 def _check_settlement(audit: TaskAudit) -> None:

@@ -15,26 +15,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from eth_account import Account
 
 from agents.cli import main
 from agents.roles.situation import POOL
 from agents.store import open_store
 from agents.store.cid import CID
-from tests.e2e.conftest import TINY_SPEC, Market, open_market
+from tests.e2e.conftest import Market, open_market
 
 from .browser import screenshot, share_of
+from .specs import exact_spec
 
 pytestmark = pytest.mark.chain
 
 
 @pytest.fixture(scope="module")
-def rounds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Market, int, int]]:
-    """One devnet with two settled exact-mode tasks: an honest round, and a faked proof that a
-    verifier passed without replaying it (the submitter's account acts as that verifier)."""
+def rounds(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Market, int, int, list[int]]]:
+    """One devnet with settled exact-mode tasks: an honest round; a faked proof that a verifier
+    passed without replaying it (the submitter's account acts as that verifier); two malformed
+    proofs (an artifact never published, a manifest that is not JSON) a verifier failed."""
     directory = tmp_path_factory.mktemp("audit")
-    spec = _exact_spec(directory)
+    spec = exact_spec(directory)
     market = open_market(directory / "devnet")
     try:
         market.agent("solver")
@@ -51,20 +54,19 @@ def rounds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Market, i
         )
         _lazy_pass(market, lazy)
         market.wait("the lazy pass settled", lambda: market.task(lazy).final, 120)
-        yield market, honest, lazy
+        malformed = []
+        for craft in ("missing-artifact", "manifest-not-json"):
+            for process in market.agents.values():
+                process.stop(timeout=10)
+            market.agents.clear()
+            market.agent("solver", "--set", f"solver.adversary=malformed:{craft}")
+            market.agent("verifier")
+            task_id = market.submit(spec)
+            market.wait(f"the {craft} proof failed", lambda t=task_id: market.task(t).final, 600)
+            malformed.append(task_id)
+        yield market, honest, lazy, malformed
     finally:
         market.stop()
-
-
-def _exact_spec(directory: Path) -> Path:
-    """The tiny spec in exact mode: no profiling and no drift to measure, so a round is the
-    training and its verification alone, and every distance is exact."""
-    data = yaml.safe_load(TINY_SPEC.read_text())
-    data["name"] = "digits-mlp-tiny-exact"
-    data["verification"] = {**data["verification"], "tolerance": "exact", "tau": None}
-    path = directory / "exact.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def _send(market: Market, function: str, args: tuple[Any, ...], value: int = 0) -> None:
@@ -128,9 +130,9 @@ def audit(market: Market, *args: str, capsys: pytest.CaptureFixture[str]) -> tup
 
 
 def test_an_honest_round_holds_at_every_point_and_its_page_renders(
-    rounds: tuple[Market, int, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    rounds: tuple[Market, int, int, list[int]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    market, honest, _ = rounds
+    market, honest, _, _ = rounds
     page = tmp_path / "report.html"
     code, out, err = audit(
         market, str(honest), "--json", "--html", str(page), "--workers", "2", capsys=capsys
@@ -139,7 +141,7 @@ def test_an_honest_round_holds_at_every_point_and_its_page_renders(
     report = json.loads(out)
     assert report["holds"] and report["differences"] == []
     areas = {f["area"] for f in report["findings"]}
-    assert areas == {"events", "spec", "proof", "randomness", "report", "verdict", "payouts"}
+    assert areas == {"events", "spec", "randomness", "report", "verdict", "payouts"}
     view = market.task(honest)
     assert len(report["sample"]) == len(view.distances) == 5
     assert [s["reported_bits"] for s in report["segments"]] == [
@@ -154,17 +156,17 @@ def test_an_honest_round_holds_at_every_point_and_its_page_renders(
 
 
 def test_a_lazily_passed_fake_is_caught_and_named(
-    rounds: tuple[Market, int, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    rounds: tuple[Market, int, int, list[int]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    market, _, lazy = rounds
+    market, _, lazy, _ = rounds
     page = tmp_path / "report.html"
     code, out, _ = audit(market, str(lazy), "--json", "--html", str(page), capsys=capsys)
     assert code == 1
     report = json.loads(out)
     differing = {(d["area"], d["claim"]) for d in report["differences"]}
-    assert ("report", "the trace roots root is the replays'") in differing
+    assert ("report", "the trace roots root is the auditor's") in differing
     assert ("report", "the verdict is the auditor's") in differing
-    assert any(claim.startswith("the 5 reported distances") for _, claim in differing)
+    assert ("report", "the 5 reported distances are the auditor's") in differing
     # What did hold still holds: the record, the spec, the verdict rule, the payout table.
     holding = {f["area"] for f in report["findings"] if f["holds"]}
     assert {"events", "spec", "randomness", "verdict", "payouts"} <= holding
@@ -176,10 +178,24 @@ def test_a_lazily_passed_fake_is_caught_and_named(
     assert share_of(pixels[:40], DIFFERS_COLOUR) > 0.8
 
 
-def test_a_corrupt_artifact_in_the_store_is_unusable_input(
-    rounds: tuple[Market, int, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_malformed_proofs_fail_and_the_audit_agrees(
+    rounds: tuple[Market, int, int, list[int]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    market, honest, _ = rounds
+    market, _, _, malformed = rounds
+    for task_id in malformed:
+        code, out, err = audit(market, str(task_id), "--json", capsys=capsys)
+        assert code == 0, out + err
+        report = json.loads(out)
+        assert report["outcome"] == "Failed" and report["verdict"] == "Fail"
+        claims = {f["claim"] for f in report["findings"] if f["area"] == "report"}
+        assert "the trace roots root is the auditor's" in claims  # the fault record's commitment
+        assert report["segments"] == []  # rejected before any replay
+
+
+def test_a_corrupt_artifact_in_the_store_is_unusable_input(
+    rounds: tuple[Market, int, int, list[int]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    market, honest, _, _ = rounds
     store_dir = Path(market.info.store)
     copy = tmp_path / "store"
     shutil.copytree(store_dir, copy)
@@ -204,9 +220,9 @@ def _block_file(store: Path, cid: str) -> Path:
 
 
 def test_a_dead_endpoint_or_a_missing_task_is_unusable_input(
-    rounds: tuple[Market, int, int], capsys: pytest.CaptureFixture[str]
+    rounds: tuple[Market, int, int, list[int]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    market, _, _ = rounds
+    market, _, _, _ = rounds
     code, _, err = audit(market, "1", "--rpc-url", "http://127.0.0.1:9", capsys=capsys)
     assert code == 2 and "127.0.0.1:9" in err
     code, _, err = audit(market, "99", capsys=capsys)
