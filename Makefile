@@ -68,7 +68,8 @@ lint: setup
 	mypy
 	mypy scripts benchmarks/gas.py benchmarks/onestep.py benchmarks/swarm.py tests/contracts tests/tools tests/arbiter tests/swarm
 	lint-imports --no-logo
-	slither . --fail-medium
+	$(PY) -c 'from scripts.network import prepare_build; prepare_build()'
+	slither . --fail-medium --filter-paths node_modules
 
 test: setup browser lint
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -2,7 +2,7 @@
 pragma solidity 0.8.28;
 
 import {IJackpot} from "./interfaces/IJackpot.sol";
-import {ReentrancyGuard} from "./lib/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Errors} from "./lib/Errors.sol";
 
 /// @title Jackpot
@@ -11,7 +11,7 @@ import {Errors} from "./lib/Errors.sol";
 ///         from it, and every award is pulled by its recipient.
 /// @dev Until an arbitration contract is named the reserve only grows. ETH forced in without `fund()`
 ///      (a self-destruct) simply joins the reserve, which is the balance less what is owed.
-contract Jackpot is IJackpot, ReentrancyGuard {
+contract Jackpot is IJackpot, ReentrancyGuardTransient {
     /// @inheritdoc IJackpot
     address public immutable governor;
     /// @inheritdoc IJackpot

@@ -8,13 +8,16 @@ the demo and the benchmarks can run side by side on free ports.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 from agents.devnet.anvil import REPO_ROOT, Anvil, anvil_binary, start_anvil
 from agents.errors import VeritrainError
+from agents.files import write_atomically
 
 SOLCX_DIR = REPO_ROOT / ".solcx"
 NETWORK_ID = "veritrain-devnet"
@@ -45,15 +48,95 @@ def prepare_compiler() -> None:
     os.environ["SOLCX_BINARY_PATH"] = str(SOLCX_DIR)
 
 
+def _artifacts(root: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+    out = {}
+    for path in sorted((root / "build" / "contracts").glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            out[path.stem] = (path, data)
+    return out
+
+
+def drop_stale_artifacts(root: Path = REPO_ROOT) -> list[str]:
+    """Delete the build artifacts that name a source file no longer there; returns their names.
+
+    brownie reads every source an artifact was built from before it looks for changes, so
+    one removed or moved contract file would stop every later load of a checkout that built
+    it; without the stale artifact brownie compiles again what needs it. (Sources from npm
+    packages are recorded under ``node_modules/``, brownie-config.yaml's remappings.)
+    """
+    dropped = []
+    for name, (path, data) in _artifacts(root).items():
+        sources = data.get("allSourcePaths", {})
+        names = sources.values() if isinstance(sources, dict) else sources
+        if any(isinstance(source, str) and not (root / source).exists() for source in names):
+            path.unlink(missing_ok=True)
+            dropped.append(name)
+    return dropped
+
+
+def close_dependencies(root: Path = REPO_ROOT) -> list[str]:
+    """List every project contract's transitive dependencies in its artifact; returns the
+    names of the artifacts deleted because one of those has no artifact left.
+
+    brownie keeps a dependency's artifact only while a project contract lists it, and lists
+    only the contracts it inherits from or names itself, so a library that only an npm
+    contract uses (OpenZeppelin's ``TransientSlot`` under ``ReentrancyGuardTransient``) is
+    deleted at the next load, and slither, which reads the build, cannot find its source.
+    A project artifact whose dependency is already gone is deleted instead: brownie then
+    compiles it again, with every artifact it needs, in one compilation.
+    """
+    artifacts = _artifacts(root)
+    deleted = []
+    for name, (path, data) in artifacts.items():
+        if not str(data.get("sourcePath", "")).startswith("contracts/"):
+            continue
+        direct = [str(d) for d in data.get("dependencies", [])]
+        closure: set[str] = set()
+        todo = list(direct)
+        while todo:
+            dependency = todo.pop()
+            if dependency not in closure:
+                closure.add(dependency)
+                if dependency in artifacts:
+                    todo.extend(str(d) for d in artifacts[dependency][1].get("dependencies", []))
+        if any(dependency not in artifacts for dependency in closure):
+            path.unlink(missing_ok=True)
+            deleted.append(name)
+        elif sorted(closure) != direct:
+            data["dependencies"] = sorted(closure)
+            write_atomically(path, json.dumps(data, sort_keys=True, indent=2).encode())
+    return deleted
+
+
 def load_project() -> Any:
-    """Load the brownie project (compiling what changed); returns ``brownie.project.Project``."""
+    """Load the brownie project (compiling what changed); returns ``brownie.project.Project``.
+
+    The build is kept complete for slither (``prepare_build``) before and after brownie
+    loads it. brownie reads sources from npm packages (``node_modules/…``, relative to the
+    project) from the working directory, so it loads from the checkout's root whatever
+    directory the caller runs in.
+    """
     prepare_compiler()
+    drop_stale_artifacts()
+    close_dependencies()
     from brownie.project.main import get_loaded_projects, load
 
     loaded = get_loaded_projects()
     if loaded:
         return loaded[0]
-    return load(str(REPO_ROOT), name="VeritrainProject")
+    with contextlib.chdir(REPO_ROOT):
+        project = load(str(REPO_ROOT), name="VeritrainProject")
+    close_dependencies()
+    return project
+
+
+def prepare_build() -> None:
+    """Compile what changed and leave a build that slither can read whole (``make lint``)."""
+    load_project()
 
 
 @contextlib.contextmanager

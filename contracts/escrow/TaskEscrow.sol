@@ -3,7 +3,7 @@ pragma solidity 0.8.28;
 
 import {ITaskPool} from "../interfaces/ITaskPool.sol";
 import {IJackpot} from "../interfaces/IJackpot.sol";
-import {ReentrancyGuard} from "../lib/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {TaskId, Timestamp, Status, Mode, Outcome, Params, Task, Amounts, Payouts, Role} from "../lib/Types.sol";
 import {Errors} from "../lib/Errors.sol";
 
@@ -14,7 +14,7 @@ import {Errors} from "../lib/Errors.sol";
 /// @dev The pool's balance always equals the sum over tasks of `held()` plus `jackpotAccrued()`:
 ///      money enters only with `submit`, `profile`, `claim` and `claimVerification` (exact amounts),
 ///      and leaves only through `withdraw` and `sweepJackpot`, both guarded and checks-effects-interactions.
-abstract contract TaskEscrow is ITaskPool, ReentrancyGuard {
+abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
     uint256 internal constant BPS = 10_000;
 
     /// @dev Ids and accrued jackpot money share a slot because every submission updates both.

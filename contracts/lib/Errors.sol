@@ -72,9 +72,6 @@ library Errors {
     /// @notice Sending ETH to an account failed; the payout stays owed.
     error TransferFailed(address to, uint256 amount);
 
-    /// @notice A guarded function was entered again before it returned.
-    error Reentrancy();
-
     /// @notice Only the jackpot's governor may make this call.
     error NotGovernor(address caller);
 

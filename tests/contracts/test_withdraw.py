@@ -104,7 +104,7 @@ def test_reentering_withdraw_is_refused_and_pays_once(
     hostile.behave(True, False, {"from": parties.deployer})
     hostile.pull({"from": parties.deployer})
     assert hostile.received() == BOUNTY
-    assert bytes(hostile.innerError()) == keccak(b"Reentrancy()")[:4]
+    assert bytes(hostile.innerError()) == keccak(b"ReentrancyGuardReentrantCall()")[:4]
     assert pool.owed(hostile.taskId(), hostile.address) == 0
     assert hostile.balance() == BOUNTY
 
