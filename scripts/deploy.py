@@ -27,6 +27,7 @@ from agents.devnet.anvil import REPO_ROOT
 from agents.errors import ConfigError
 
 MANIFEST_FORMAT = "veritrain-deployment/1"
+ZERO_ADDRESS = "0x" + "00" * 20
 DEFAULT_MANIFEST_DIR = REPO_ROOT / "deployments"
 
 
@@ -43,16 +44,19 @@ class ProtocolParameters:
     solverStakeBps: int = 20_000
     verifierStakeBps: int = 10_000
     profilerStakeBps: int = 5_000
-    slashToVerifierBps: int = 5_000
-    slashToSubmitterBps: int = 2_500
+    slashToSubmitterBps: int = 5_000
     profileWindow: int = 3_600
     claimWindow: int = 86_400
     maxTrainingWindow: int = 7 * 86_400
     verifierClaimWindow: int = 21_600
+    seedRevealWindow: int = 3_600
     verifyWindow: int = 21_600
     challengeWindow: int = 86_400
-    segmentsToSample: int = 4
-    forcedErrorPpm: int = 1_000
+    revealWindow: int = 3_600
+    minSampledSegments: int = 4
+    maxVerificationRounds: int = 3
+    forcedErrorPpm: int = 50_000
+    maxThreshold: int = 0x3F800000  # 1.0 as binary32
     minBounty: int = 10**12
 
     def as_struct(self) -> tuple[int, ...]:
@@ -102,25 +106,24 @@ def deploy(
     project: Any,
     deployer: Any,
     parameters: ProtocolParameters = DEFAULT_PARAMETERS,
-    governor: str | None = None,
+    arbitration: str = ZERO_ADDRESS,
     silent: bool = False,
     arbiter: bool = True,
 ) -> Deployment:
-    """Deploy the Jackpot (governed by ``governor``, default the deployer), the TaskPool and,
-    with ``arbiter``, the arbitration contracts (``ARBITER_CONTRACTS``).
+    """Deploy the Jackpot (paying out only through ``arbitration``, fixed for good; the zero
+    address: never), the TaskPool and, with ``arbiter``, the arbiter contracts
+    (``ARBITER_CONTRACTS``).
 
     ``project`` is the loaded brownie project, ``deployer`` a brownie account. The deployment
     block is the block of the first contract's creation. ``silent`` keeps brownie quiet.
     """
     from brownie import chain
 
-    jackpot = project.Jackpot.deploy(
-        governor or deployer.address, {"from": deployer}, silent=silent
-    )
+    jackpot = project.Jackpot.deploy(arbitration, {"from": deployer}, silent=silent)
     pool = project.TaskPool.deploy(
         parameters.as_struct(), jackpot.address, {"from": deployer}, silent=silent
     )
-    arbitration = deploy_arbiter(project, deployer, silent=silent) if arbiter else {}
+    arbiters = deploy_arbiter(project, deployer, silent=silent) if arbiter else {}
     return Deployment(
         pool=pool,
         jackpot=jackpot,
@@ -128,7 +131,7 @@ def deploy(
         block=int(jackpot.tx.block_number),
         deployer=deployer.address,
         parameters=ProtocolParameters.from_struct(pool.parameters()),
-        arbiter=arbitration,
+        arbiter=arbiters,
     )
 
 

@@ -20,9 +20,10 @@ FOLDED_EVENTS = (
     "TaskSubmitted",
     "TaskProfiled",
     "ProofCommitted",
-    "RandomnessDrawn",
     "VerificationClaimed",
+    "RandomnessDrawn",
     "VerificationReported",
+    "VerificationRevealed",
 )
 
 
@@ -57,6 +58,7 @@ class Outcome(IntEnum):
     EXPIRED = 4
     SOLVER_TIMED_OUT = 5
     UNVERIFIED = 6
+    SEED_WITHHELD = 7
 
 
 class Verdict(IntEnum):
@@ -65,6 +67,14 @@ class Verdict(IntEnum):
     NONE = 0
     PASS = 1
     FAIL = 2
+
+
+class Flag(IntEnum):
+    """Bits of ``Task.flags``."""
+
+    RANDOMNESS = 1
+    FORCEABLE = 2
+    FORFEITED = 4
 
 
 class Role(IntEnum):
@@ -130,41 +140,83 @@ class Payouts:
         }[role]
 
 
-def payouts(outcome: Outcome, amounts: Amounts, profiled: bool, parameters: Any) -> Payouts:
-    """The settlement table of docs/contracts.md ("Settlement")."""
-    profile_fee = amounts.profile_fee if profiled else 0
-    profiler = amounts.profile_fee + amounts.profiler_stake if profiled else 0
+def payouts(
+    outcome: Outcome, amounts: Amounts, profiled: bool, parameters: Any, forfeited: bool = False
+) -> Payouts:
+    """The settlement table of docs/contracts.md ("Settlement").
+
+    ``forfeited``: the verifier did not reveal its secret in time (or revealed a forced report it did
+    not falsify): its fee and stake go to the jackpot.
+    """
+    accepted = outcome not in (Outcome.CANCELLED, Outcome.EXPIRED)
+    profile_fee = amounts.profile_fee if profiled and accepted else 0
+    profiler = profile_fee + amounts.profiler_stake if profiled else 0
     stake = amounts.solver_stake
-    to_verifier = stake * parameters.slashToVerifierBps // BPS
     to_submitter = stake * parameters.slashToSubmitterBps // BPS
-    refund = amounts.bounty - profile_fee
+    fee = amounts.verification_fee
+    verifier = fee + amounts.verifier_stake
+    paid, lost = (0, verifier) if forfeited else (verifier, 0)
     if outcome == Outcome.PASSED:
         return Payouts(
-            solver=amounts.bounty - amounts.verification_fee - profile_fee + stake,
-            verifier=amounts.verification_fee + amounts.verifier_stake,
+            solver=amounts.bounty - fee - profile_fee + stake,
+            verifier=paid,
             profiler=profiler,
+            jackpot=lost,
         )
     if outcome == Outcome.FAILED:
         return Payouts(
-            submitter=refund + to_submitter,
-            verifier=amounts.verifier_stake + to_verifier,
+            submitter=amounts.bounty - fee - profile_fee + to_submitter,
+            verifier=paid,
             profiler=profiler,
-            jackpot=stake - to_verifier - to_submitter,
+            jackpot=lost + stake - to_submitter,
         )
-    if outcome == Outcome.SOLVER_TIMED_OUT:
+    if outcome in (Outcome.SOLVER_TIMED_OUT, Outcome.SEED_WITHHELD):
         return Payouts(
-            submitter=refund + to_submitter, profiler=profiler, jackpot=stake - to_submitter
+            submitter=amounts.bounty - profile_fee + to_submitter,
+            verifier=amounts.verifier_stake if outcome == Outcome.SEED_WITHHELD else 0,
+            profiler=profiler,
+            jackpot=stake - to_submitter,
         )
     if outcome == Outcome.UNVERIFIED:
-        return Payouts(submitter=refund, solver=stake, profiler=profiler)
+        return Payouts(submitter=amounts.bounty - profile_fee, solver=stake, profiler=profiler)
     if outcome in (Outcome.CANCELLED, Outcome.EXPIRED):
-        return Payouts(submitter=refund, profiler=profiler)
+        return Payouts(submitter=amounts.bounty, profiler=profiler)
     raise ValueError(f"no settlement for outcome {outcome!r}")
 
 
-def randomness(source_block_hash: bytes, task_id: int) -> bytes:
-    """The task's randomness: keccak256(abi.encode(blockhash(source), taskId))."""
-    return keccak(bytes(source_block_hash).rjust(32, b"\0") + task_id.to_bytes(32, "big"))
+def seed_hash(seed: bytes) -> bytes:
+    """What a solver commits: keccak256(abi.encode(seed))."""
+    return keccak(bytes(seed).rjust(32, b"\0"))
+
+
+def secret_hash(secret: bytes) -> bytes:
+    """What a verifier commits: keccak256(abi.encode(secret))."""
+    return keccak(bytes(secret).rjust(32, b"\0"))
+
+
+def sealed_root(secret: bytes, trace_roots_root: bytes) -> bytes:
+    """A verifier's true trace roots root sealed with its secret: keccak256(abi.encode(secret, root))."""
+    return keccak(bytes(secret).rjust(32, b"\0") + bytes(trace_roots_root).rjust(32, b"\0"))
+
+
+def randomness(seed: bytes, verifier_secret_hash: bytes, task_id: int) -> bytes:
+    """The task's randomness: keccak256(abi.encode(seed, secretHash, taskId))."""
+    return keccak(
+        bytes(seed).rjust(32, b"\0")
+        + bytes(verifier_secret_hash).rjust(32, b"\0")
+        + task_id.to_bytes(32, "big")
+    )
+
+
+def forced_below(forced_error_ppm: int) -> int:
+    """A verifier is forced iff keccak256(abi.encode(secret, randomness)) is below this."""
+    return ((2**256 - 1) // 1_000_000) * forced_error_ppm
+
+
+def forced_error(secret: bytes, task_randomness: bytes, forced_error_ppm: int) -> bool:
+    """Whether a verifier with ``secret`` must err on a task with ``task_randomness`` (if forceable)."""
+    word = keccak(bytes(secret).rjust(32, b"\0") + bytes(task_randomness).rjust(32, b"\0"))
+    return int.from_bytes(word, "big") < forced_below(forced_error_ppm)
 
 
 def fold_record(record: bytes, topics: list[bytes], data: bytes) -> bytes:

@@ -4,7 +4,9 @@ pragma solidity 0.8.28;
 import {ITaskPool} from "../interfaces/ITaskPool.sol";
 import {IJackpot} from "../interfaces/IJackpot.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {TaskId, Timestamp, Status, Mode, Outcome, Params, Task, Amounts, Payouts, Role} from "../lib/Types.sol";
+import {
+    TaskId, Timestamp, Duration, Status, Mode, Outcome, Params, Task, Amounts, Payouts, Role, Flag
+} from "../lib/Types.sol";
 import {Errors} from "../lib/Errors.sol";
 
 /// @title TaskEscrow: the money side of the task pool
@@ -13,7 +15,8 @@ import {Errors} from "../lib/Errors.sol";
 ///         jackpot in one transfer for many tasks.
 /// @dev The pool's balance always equals the sum over tasks of `held()` plus `jackpotAccrued()`:
 ///      money enters only with `submit`, `profile`, `claim` and `claimVerification` (exact amounts),
-///      and leaves only through `withdraw` and `sweepJackpot`, both guarded and checks-effects-interactions.
+///      and leaves only through `withdraw`, `revealVerification` (the verifier's own payout) and
+///      `sweepJackpot`, each guarded and checks-effects-interactions.
 abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
     uint256 internal constant BPS = 10_000;
 
@@ -30,9 +33,10 @@ abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
     uint256 internal immutable _solverStakeBps;
     uint256 internal immutable _verifierStakeBps;
     uint256 internal immutable _profilerStakeBps;
-    uint256 internal immutable _slashToVerifierBps;
     uint256 internal immutable _slashToSubmitterBps;
     uint256 internal immutable _minBounty;
+    /// @dev Kept here because settlement needs it to know when an unrevealed report may be settled.
+    Duration internal immutable _revealWindow;
 
     Ledger internal _ledger;
     mapping(TaskId taskId => Task) internal _tasks;
@@ -45,14 +49,13 @@ abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
         if (uint256(params.verificationFeeBps) + params.profileFeeBps > BPS) {
             revert Errors.InvalidParameter("verificationFeeBps + profileFeeBps");
         }
-        if (uint256(params.slashToVerifierBps) + params.slashToSubmitterBps > BPS) {
-            revert Errors.InvalidParameter("slashToVerifierBps + slashToSubmitterBps");
-        }
+        if (params.slashToSubmitterBps > BPS) revert Errors.InvalidParameter("slashToSubmitterBps");
         // A task without stakes would let anyone stall it for free.
         if (params.solverStakeBps == 0) revert Errors.InvalidParameter("solverStakeBps");
         if (params.verifierStakeBps == 0) revert Errors.InvalidParameter("verifierStakeBps");
         if (params.profilerStakeBps == 0) revert Errors.InvalidParameter("profilerStakeBps");
         if (params.minBounty == 0 || params.minBounty > type(uint80).max) revert Errors.InvalidParameter("minBounty");
+        if (Duration.unwrap(params.revealWindow) == 0) revert Errors.InvalidParameter("revealWindow");
         _jackpot = jackpot_;
         _protocolFeeBps = params.protocolFeeBps;
         _verificationFeeBps = params.verificationFeeBps;
@@ -60,9 +63,9 @@ abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
         _solverStakeBps = params.solverStakeBps;
         _verifierStakeBps = params.verifierStakeBps;
         _profilerStakeBps = params.profilerStakeBps;
-        _slashToVerifierBps = params.slashToVerifierBps;
         _slashToSubmitterBps = params.slashToSubmitterBps;
         _minBounty = params.minBounty;
+        _revealWindow = params.revealWindow;
         // Task ids start at 1; writing the slot now also spares the first submitter a fresh-slot write.
         _ledger.nextTaskId = TaskId.wrap(1);
     }
@@ -72,8 +75,8 @@ abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
         for (uint256 i = 0; i < taskIds.length; ++i) {
             TaskId taskId = taskIds[i];
             Task storage t = _tasks[taskId];
-            // A verdict whose challenge window is over is settled here, sparing its parties a separate call.
-            if (_settleable(t)) _settle(t, taskId, t.outcome);
+            // A verdict whose windows are over is settled here, sparing its parties a separate call.
+            if (_settleable(t)) _settleVerdict(t, taskId);
             if (t.status != Status.Settled) continue;
             (uint256 due, uint8 roles) = _due(t, msg.sender);
             if (roles == 0) continue;
@@ -84,8 +87,7 @@ abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
             }
         }
         if (amount == 0) revert Errors.NothingToWithdraw(msg.sender);
-        (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert Errors.TransferFailed(msg.sender, amount);
+        _send(msg.sender, amount);
     }
 
     /// @inheritdoc ITaskPool
@@ -112,13 +114,19 @@ abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
     function payouts(TaskId taskId) external view returns (Payouts memory) {
         Task storage t = _tasks[taskId];
         if (t.status != Status.Settled) return Payouts(0, 0, 0, 0, 0);
-        return _payouts(t.outcome, t.bounty, _profiled(t));
+        return _payouts(t.outcome, t.bounty, _profiled(t), t.flags);
     }
 
     /// @inheritdoc ITaskPool
     function owed(TaskId taskId, address account) external view returns (uint256 due) {
         Task storage t = _tasks[taskId];
-        if (t.status == Status.Settled || _settleable(t)) (due,) = _due(t, account);
+        if (t.status == Status.Settled) {
+            (due,) = _due(t, account);
+        } else if (_settleable(t)) {
+            // What settling now would pay: an unrevealed report that may be forced forfeits.
+            Payouts memory p = _payouts(t.outcome, t.bounty, _profiled(t), t.flags | _forfeit(t));
+            due = _share(t, p, account, 0);
+        }
     }
 
     /// @inheritdoc ITaskPool
@@ -128,7 +136,7 @@ abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
         if (status == Status.None) return (0, 0, 0);
         bool profiled = _profiled(t);
         if (status == Status.Settled) {
-            Payouts memory p = _payouts(t.outcome, t.bounty, profiled);
+            Payouts memory p = _payouts(t.outcome, t.bounty, profiled, t.flags);
             uint8 done = t.withdrawn;
             if (done & Role.SUBMITTER == 0) unpaid += p.submitter;
             if (done & Role.SOLVER == 0) unpaid += p.solver;
@@ -162,14 +170,31 @@ abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
     function _settle(Task storage t, TaskId taskId, Outcome outcome) internal {
         t.status = Status.Settled;
         t.outcome = outcome;
-        Payouts memory p = _payouts(outcome, t.bounty, _profiled(t));
+        Payouts memory p = _payouts(outcome, t.bounty, _profiled(t), t.flags);
         if (p.jackpot > 0) _accrueJackpot(p.jackpot);
         emit TaskSettled(taskId, outcome, p.submitter, p.solver, p.verifier, p.profiler, p.jackpot);
     }
 
-    /// @notice Whether the task's verdict is past its challenge window and waits only for settlement.
+    /// @notice Settles a reported verdict whose windows are over; a verifier that had to reveal and did
+    ///         not forfeits its fee and stake.
+    function _settleVerdict(Task storage t, TaskId taskId) internal {
+        uint8 forfeit = _forfeit(t);
+        if (forfeit != 0) t.flags |= forfeit;
+        _settle(t, taskId, t.outcome);
+    }
+
+    /// @notice Whether the task's verdict is past its challenge window (and, for a report that may be a
+    ///         forced error, past the verifier's reveal window) and waits only for settlement.
     function _settleable(Task storage t) internal view returns (bool) {
-        return t.status == Status.ChallengeWindow && block.timestamp > Timestamp.unwrap(t.deadline);
+        if (t.status != Status.ChallengeWindow || t.disputes != 0) return false;
+        uint256 end = Timestamp.unwrap(t.deadline);
+        if (t.flags & Flag.FORCEABLE != 0) end += Duration.unwrap(_revealWindow);
+        return block.timestamp > end;
+    }
+
+    /// @notice `Flag.FORFEITED` when settling now would find an unrevealed report that may be forced.
+    function _forfeit(Task storage t) internal view returns (uint8) {
+        return t.flags & Flag.FORCEABLE != 0 ? Flag.FORFEITED : 0;
     }
 
     /// @notice Adds slashed or fee money to what the next sweep moves to the jackpot.
@@ -178,63 +203,75 @@ abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
         _ledger.jackpotAccrued += uint192(amount);
     }
 
-    /// @notice Whether a profiler took part in the task (and so is paid its fee and stake back).
+    /// @notice Sends `amount` wei to `to`; the caller has already marked it paid.
+    function _send(address to, uint256 amount) internal {
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert Errors.TransferFailed(to, amount);
+    }
+
+    /// @notice Whether a profiler took part in the task.
     /// @dev Exact tasks never read the profiler slot.
     function _profiled(Task storage t) internal view returns (bool) {
         return t.mode == Mode.Tolerant && t.profiler != address(0);
     }
 
     /// @notice The payouts of a task settled with `outcome` (docs/contracts.md, "Settlement").
-    /// @dev They always add up to the bounty plus every stake still locked at settlement.
-    function _payouts(Outcome outcome, uint256 bounty, bool profiled) internal view returns (Payouts memory p) {
+    /// @dev They always add up to the bounty plus every stake still locked at settlement. The verifier's
+    ///      fee is the same whatever its verdict; the profile fee is paid once a solver has accepted τ.
+    function _payouts(Outcome outcome, uint256 bounty, bool profiled, uint8 flags)
+        internal
+        view
+        returns (Payouts memory p)
+    {
         Amounts memory a = amounts(bounty);
         uint256 profileFee = 0;
         if (profiled) {
-            profileFee = a.profileFee;
-            p.profiler = a.profileFee + a.profilerStake;
+            bool accepted = outcome != Outcome.Cancelled && outcome != Outcome.Expired;
+            if (accepted) profileFee = a.profileFee;
+            p.profiler = profileFee + a.profilerStake;
         }
-        if (outcome == Outcome.Passed) {
-            p.solver = bounty - a.verificationFee - profileFee + a.solverStake;
-            p.verifier = a.verificationFee + a.verifierStake;
-        } else if (outcome == Outcome.Failed) {
-            uint256 toVerifier = a.solverStake * _slashToVerifierBps / BPS;
-            uint256 toSubmitter = a.solverStake * _slashToSubmitterBps / BPS;
+        uint256 slashed = a.solverStake;
+        uint256 toSubmitter = slashed * _slashToSubmitterBps / BPS;
+        if (outcome == Outcome.Passed || outcome == Outcome.Failed) {
+            uint256 verifier = a.verificationFee + a.verifierStake;
+            if (flags & Flag.FORFEITED != 0) p.jackpot = verifier;
+            else p.verifier = verifier;
+            if (outcome == Outcome.Passed) {
+                p.solver = bounty - a.verificationFee - profileFee + a.solverStake;
+            } else {
+                p.submitter = bounty - a.verificationFee - profileFee + toSubmitter;
+                p.jackpot += slashed - toSubmitter;
+            }
+        } else if (outcome == Outcome.SolverTimedOut || outcome == Outcome.SeedWithheld) {
             p.submitter = bounty - profileFee + toSubmitter;
-            p.verifier = a.verifierStake + toVerifier;
-            p.jackpot = a.solverStake - toVerifier - toSubmitter;
-        } else if (outcome == Outcome.SolverTimedOut) {
-            uint256 toSubmitter = a.solverStake * _slashToSubmitterBps / BPS;
-            p.submitter = bounty - profileFee + toSubmitter;
-            p.jackpot = a.solverStake - toSubmitter;
+            p.jackpot = slashed - toSubmitter;
+            // A verifier that waited for a withheld seed gets its stake back.
+            if (outcome == Outcome.SeedWithheld) p.verifier = a.verifierStake;
         } else if (outcome == Outcome.Unverified) {
             p.submitter = bounty - profileFee;
             p.solver = a.solverStake;
         } else {
             // Cancelled or Expired: nobody claimed, the bounty goes back.
-            p.submitter = bounty - profileFee;
+            p.submitter = bounty;
         }
     }
 
     /// @notice What `account` may still take from a settled task, and the roles it takes it as.
     function _due(Task storage t, address account) internal view returns (uint256 due, uint8 roles) {
-        bool profiled = _profiled(t);
-        Payouts memory p = _payouts(t.outcome, t.bounty, profiled);
+        Payouts memory p = _payouts(t.outcome, t.bounty, _profiled(t), t.flags);
         uint8 done = t.withdrawn;
-        if (t.submitter == account && done & Role.SUBMITTER == 0) {
-            roles |= Role.SUBMITTER;
-            due += p.submitter;
-        }
-        if (t.solver == account && done & Role.SOLVER == 0) {
-            roles |= Role.SOLVER;
-            due += p.solver;
-        }
-        if (t.verifier == account && done & Role.VERIFIER == 0) {
-            roles |= Role.VERIFIER;
-            due += p.verifier;
-        }
-        if (profiled && t.profiler == account && done & Role.PROFILER == 0) {
-            roles |= Role.PROFILER;
-            due += p.profiler;
-        }
+        if (t.submitter == account && done & Role.SUBMITTER == 0) roles |= Role.SUBMITTER;
+        if (t.solver == account && done & Role.SOLVER == 0) roles |= Role.SOLVER;
+        if (t.verifier == account && done & Role.VERIFIER == 0) roles |= Role.VERIFIER;
+        if (_profiled(t) && t.profiler == account && done & Role.PROFILER == 0) roles |= Role.PROFILER;
+        due = _share(t, p, account, done);
+    }
+
+    /// @notice The part of `p` that `account` has not withdrawn yet (roles in `done` are paid).
+    function _share(Task storage t, Payouts memory p, address account, uint8 done) internal view returns (uint256 due) {
+        if (t.submitter == account && done & Role.SUBMITTER == 0) due += p.submitter;
+        if (t.solver == account && done & Role.SOLVER == 0) due += p.solver;
+        if (t.verifier == account && done & Role.VERIFIER == 0) due += p.verifier;
+        if (_profiled(t) && t.profiler == account && done & Role.PROFILER == 0) due += p.profiler;
     }
 }

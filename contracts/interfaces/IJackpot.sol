@@ -3,12 +3,13 @@ pragma solidity 0.8.28;
 
 /// @title The jackpot treasury
 /// @notice Receives protocol fees and slashed shares; pays rewards only when the arbitration
-///         contract awards them, and recipients pull their awards.
+///         contract fixed at deployment awards them (each award at most a third of the reserve),
+///         and recipients pull their awards.
 interface IJackpot {
+    /// @notice The arbitration contract was fixed at deployment (zero: the jackpot never pays out).
+    event ArbitrationFixed(address indexed arbitration);
     /// @notice ETH was added to the reserve.
     event Funded(address indexed from, uint256 amount);
-    /// @notice The governor named the arbitration contract (once, for good).
-    event ArbitrationSet(address indexed arbitration);
     /// @notice The arbitration contract awarded `amount` from the reserve to `recipient`.
     event Awarded(address indexed recipient, uint256 amount, bytes32 indexed reason);
     /// @notice `recipient` withdrew its awards.
@@ -18,14 +19,9 @@ interface IJackpot {
     /// @dev Reverts with `ZeroAmount` when nothing is sent.
     function fund() external payable;
 
-    /// @notice Names the arbitration contract, the only account that may award from the reserve.
-    /// @dev Only the governor, only once; reverts with `NotGovernor`, `ZeroAddress` or `ArbitrationAlreadySet`.
-    /// @param arbitration_ The arbitration contract.
-    function setArbitration(address arbitration_) external;
-
     /// @notice Awards `amount` from the reserve to `recipient`, who withdraws it with `withdraw()`.
     /// @dev Only the arbitration contract; reverts with `NotArbitration`, `ZeroAddress`, `ZeroAmount`
-    ///      or `InsufficientReserve`.
+    ///      or `AwardAboveCap` (more than `awardCap()`).
     /// @param recipient Who receives the award.
     /// @param amount The award in wei.
     /// @param reason An identifier the arbitration contract chooses (for example a dispute id).
@@ -35,10 +31,7 @@ interface IJackpot {
     /// @dev Reverts with `NothingToWithdraw` or `TransferFailed`.
     function withdraw() external;
 
-    /// @notice The account allowed to set the arbitration contract.
-    function governor() external view returns (address);
-
-    /// @notice The arbitration contract, or the zero address while none is set.
+    /// @notice The only account that may award from the reserve, fixed at deployment (zero: nobody).
     function arbitration() external view returns (address);
 
     /// @notice What `account` may withdraw, in wei.
@@ -49,4 +42,7 @@ interface IJackpot {
 
     /// @notice The ETH available for future awards: the balance less what is owed.
     function reserve() external view returns (uint256);
+
+    /// @notice The largest award possible now: a third of the reserve, rounded down.
+    function awardCap() external view returns (uint256);
 }

@@ -6,6 +6,7 @@ import {
     Hash,
     Root,
     Randomness,
+    Record,
     Binary32,
     Timestamp,
     Duration,
@@ -13,6 +14,8 @@ import {
     Mode,
     Outcome,
     Verdict,
+    Terms,
+    Report,
     Params,
     Task,
     Amounts,
@@ -37,8 +40,12 @@ interface ITaskPool {
         uint256 bounty,
         uint256 protocolFee,
         Hash specHash,
-        string specCid,
+        Root programRoot,
+        uint32 segments,
+        uint16 sampledSegments,
+        Binary32 thresholdBound,
         Duration trainingWindow,
+        string specCid,
         Timestamp deadline
     );
 
@@ -56,40 +63,57 @@ interface ITaskPool {
     /// @notice A solver claimed the task and locked its stake; it must commit a proof by `deadline`.
     event TaskClaimed(TaskId indexed taskId, address indexed solver, uint256 stake, Timestamp deadline);
 
-    /// @notice The solver committed its proof. The hash of block `randomnessBlock` will become the randomness.
+    /// @notice The solver committed its proof and the hash of a seed it reveals once a verifier has claimed.
     /// @dev Folded. `deadline` ends the wait for a verifier.
     event ProofCommitted(
         TaskId indexed taskId,
         address indexed solver,
         string proofCid,
         Root checkpointRoot,
-        uint32 segments,
-        uint256 randomnessBlock,
+        Hash seedHash,
         Timestamp deadline
     );
 
-    /// @notice The randomness that selects the sampled segments was drawn from the hash of `sourceBlock`.
-    /// @dev Folded.
-    event RandomnessDrawn(TaskId indexed taskId, Randomness randomness, uint256 sourceBlock);
-
-    /// @notice Nobody drew the randomness while the hash of `expiredBlock` was readable (256 blocks);
-    ///         the hash of `newBlock`, the block of this call, will be used instead.
-    event RandomnessReanchored(TaskId indexed taskId, uint256 expiredBlock, uint256 newBlock);
-
-    /// @notice A verifier claimed the verification, locked its stake and committed to a forced-error secret.
-    /// @dev Folded. The verifier must report by `deadline`.
+    /// @notice A verifier claimed the verification, locked its stake and committed to a secret: its
+    ///         forced-error secret, whose hash is also its share of the randomness.
+    /// @dev Folded. By `deadline` the solver must reveal its seed (first verification) or the verifier
+    ///      report (later ones, the randomness being fixed already).
     event VerificationClaimed(
         TaskId indexed taskId, address indexed verifier, Hash secretHash, uint256 stake, Timestamp deadline
     );
 
-    /// @notice The verifier reported one distance per sampled segment; the chain derived the verdict.
+    /// @notice The solver revealed its seed: the randomness that selects the sampled segments is fixed,
+    ///         `keccak256(abi.encode(seed, secretHash, taskId))`, for this and every later verification.
+    /// @dev Folded. The verifier must report by `deadline`.
+    event RandomnessDrawn(
+        TaskId indexed taskId, address indexed solver, Randomness randomness, bytes32 seed, Timestamp deadline
+    );
+
+    /// @notice The verifier reported one distance per sampled segment and per extra segment it replayed;
+    ///         the chain derived the verdict.
     /// @dev Folded. The verdict may be challenged until `challengeDeadline`.
     event VerificationReported(
         TaskId indexed taskId,
         address indexed verifier,
         Binary32[] distances,
+        uint32[] extraSegments,
+        Binary32[] extraDistances,
         Root traceRootsRoot,
+        Hash sealedTraceRootsRoot,
         Verdict verdict,
+        Timestamp challengeDeadline
+    );
+
+    /// @notice A verifier that may have been forced to err revealed its secret. If it was forced, its
+    ///         true trace roots root `traceRootsRoot` replaces the reported one and stays open to
+    ///         challenge until `challengeDeadline`; otherwise the task is settled (`challengeDeadline` 0).
+    /// @dev Folded.
+    event VerificationRevealed(
+        TaskId indexed taskId,
+        address indexed verifier,
+        bytes32 secret,
+        bool forced,
+        Root traceRootsRoot,
         Timestamp challengeDeadline
     );
 
@@ -97,7 +121,7 @@ interface ITaskPool {
     event TaskCancelled(TaskId indexed taskId);
 
     /// @notice Anyone moved a task on after the deadline of `status` passed; `penalised` (zero when
-    ///         nobody stalled) lost `slashed` wei of stake.
+    ///         nobody stalled) lost `slashed` wei.
     event TaskTimedOut(TaskId indexed taskId, Status status, address indexed penalised, uint256 slashed);
 
     /// @notice The verifier did not report in time; the proof waits for another verifier until `deadline`.
@@ -120,77 +144,115 @@ interface ITaskPool {
     /// @notice Accrued jackpot money was moved to the jackpot contract.
     event JackpotSwept(uint256 amount);
 
-    /// @notice Submits a task: escrows `bounty` and accrues the protocol fee to the jackpot.
-    /// @dev `msg.value` must be `bounty + amounts(bounty).protocolFee`. An exact task is Open at once;
-    ///      a tolerant one waits for a profile. Reverts with `BountyOutOfRange`, `WrongValue`,
-    ///      `InvalidCid`, `EmptyCommitment` or `TrainingWindowOutOfRange`.
+    /// @notice Submits a task: escrows the bounty and accrues the protocol fee to the jackpot.
+    /// @dev `msg.value` must be `terms.bounty + amounts(terms.bounty).protocolFee`. An exact task is Open
+    ///      at once; a tolerant one waits for a profile. Reverts with `BountyOutOfRange`, `WrongValue`,
+    ///      `InvalidCid`, `EmptyCommitment`, `TrainingWindowOutOfRange`, `InvalidSegmentCount`,
+    ///      `InvalidSampleCount` or `InvalidThresholdBound`.
     /// @param specCid The IPFS CID of the task spec (emitted, not stored).
-    /// @param specHash The hash of the spec document, folded into the task record.
-    /// @param bounty The solver's pay, in wei.
-    /// @param mode Exact (τ = 0, no profiling) or tolerant (τ from a profile).
-    /// @param trainingWindow Seconds the solver has between its claim and its commit.
+    /// @param terms The spec hash, program root, bounty, mode, training window, S, s and τ bound.
     /// @return taskId The new task's id.
-    function submit(string calldata specCid, Hash specHash, uint256 bounty, Mode mode, Duration trainingWindow)
-        external
-        payable
-        returns (TaskId taskId);
+    function submit(string calldata specCid, Terms calldata terms) external payable returns (TaskId taskId);
 
-    /// @notice Cancels a task nobody has claimed; the submitter is refunded (less the profile fee, if profiled).
-    /// @dev Only the submitter, in Submitted or Open, before the state's deadline.
+    /// @notice Cancels a task nobody has claimed; the submitter gets its whole bounty back and a
+    ///         profiler its stake (a profile is paid only once a solver has accepted its τ).
+    /// @dev Only the submitter, in Submitted or Open.
     /// @param taskId The task.
     function cancel(TaskId taskId) external;
 
     /// @notice Posts the profile of a tolerant task: the threshold τ and the profile artifact.
     /// @dev `msg.value` must be the profiler stake. Submitted only, before its deadline. Reverts with
-    ///      `InvalidThreshold` unless τ is finite and non-negative.
+    ///      `InvalidThreshold` unless τ is finite and non-negative, `ThresholdAboveBound` above the
+    ///      bound the submitter accepts.
     /// @param taskId The task.
     /// @param threshold τ, the largest relative distance that passes, as binary32 bits.
     /// @param profileCid The CID of the profile artifact (emitted, not stored).
     function profile(TaskId taskId, Binary32 threshold, string calldata profileCid) external payable;
 
-    /// @notice Claims an open task for training; `msg.value` must be the solver stake.
+    /// @notice Claims an open task for training; `msg.value` must be the solver stake. Claiming a
+    ///         tolerant task accepts its τ.
     /// @param taskId The task.
     function claim(TaskId taskId) external payable;
 
-    /// @notice Commits the proof of learning: its CID, the Merkle root over the checkpoint state roots
-    ///         and the number of segments. Fixes the block whose hash becomes the randomness.
+    /// @notice Commits the proof of learning: its CID, the Merkle root over the task's S + 1 checkpoint
+    ///         state roots, and the hash of a seed the solver reveals once a verifier has claimed.
     /// @dev Only the solver, in Training, before the deadline.
     /// @param taskId The task.
     /// @param proofCid The CID of the proof manifest (emitted, not stored).
     /// @param checkpointRoot The Merkle root over the checkpoint state roots.
-    /// @param segments The number of segments S (checkpoints minus one).
-    function commit(TaskId taskId, string calldata proofCid, Root checkpointRoot, uint32 segments) external;
-
-    /// @notice Draws the task's randomness from the hash of its randomness block. Anyone may call it
-    ///         once that block is sealed; `claimVerification` calls it too.
-    /// @dev If the block hash is out of reach (more than 256 blocks old) the randomness is re-anchored
-    ///      to the current block instead, and a later call draws it.
-    /// @param taskId The task.
-    function drawRandomness(TaskId taskId) external;
+    /// @param seedHash keccak256(abi.encode(seed)).
+    function commit(TaskId taskId, string calldata proofCid, Root checkpointRoot, Hash seedHash) external;
 
     /// @notice Claims the verification of a committed proof; `msg.value` must be the verifier stake.
-    /// @dev Committed only, before the deadline; not by the solver. Draws the randomness if possible.
+    /// @dev Committed only, before the deadline; neither by the solver nor by the submitter. Reverts with
+    ///      `EmptyCommitment` for a zero secret hash.
     /// @param taskId The task.
-    /// @param secretHash The hash of the verifier's forced-error secret.
+    /// @param secretHash keccak256(abi.encode(secret)) of the verifier's forced-error secret; it is also
+    ///        the verifier's share of the randomness.
     function claimVerification(TaskId taskId, Hash secretHash) external payable;
 
-    /// @notice Reports the verification: one binary32 distance per sampled segment, in the order the
-    ///         randomness selects them, and the root over the replay trace roots. The chain derives the
-    ///         verdict (pass iff every distance ≤ τ) and opens the challenge window.
-    /// @dev Only the verifier, in Verifying, before the deadline, after the randomness is drawn.
+    /// @notice The solver reveals its seed, which fixes the randomness (see `RandomnessDrawn`).
+    /// @dev Only the solver, in Verifying before the randomness is fixed, before the deadline. The data
+    ///      of the task's `ProofCommitted` and `VerificationClaimed` events, with the record before the
+    ///      former, must rebuild the task's record (`RecordMismatch`); `WrongSeed` otherwise.
     /// @param taskId The task.
-    /// @param distances One distance per sampled segment, as binary32 bits with the sign bit clear.
-    /// @param traceRootsRoot The Merkle root over the replay trace roots of the sampled segments.
-    function reportVerification(TaskId taskId, Binary32[] calldata distances, Root traceRootsRoot) external;
+    /// @param seed The seed whose hash the solver committed.
+    /// @param recordBeforeCommit The task's record before `ProofCommitted` was folded.
+    /// @param commitData The data of the `ProofCommitted` log, as logged.
+    /// @param claimData The data of the `VerificationClaimed` log, as logged.
+    function revealSeed(
+        TaskId taskId,
+        bytes32 seed,
+        Record recordBeforeCommit,
+        bytes calldata commitData,
+        bytes calldata claimData
+    ) external;
 
-    /// @notice Settles a task whose challenge window is over, by its verdict. Anyone may call it.
+    /// @notice Reports the verification: one binary32 distance per sampled segment, then the extra
+    ///         segments replayed with their distances, the root over the replay trace roots, and that root
+    ///         sealed with the verifier's secret. The chain derives the verdict (pass iff every distance
+    ///         ≤ τ) and opens the challenge window.
+    /// @dev Only the verifier, in Verifying, before the deadline, once the randomness is fixed. Reverts with
+    ///      `WrongDistanceCount`, `InvalidDistance`, `InvalidExtraSegments` or `EmptyCommitment`.
+    /// @param taskId The task.
+    /// @param report The report (see `Report` in Types.sol).
+    function reportVerification(TaskId taskId, Report calldata report) external;
+
+    /// @notice A verifier whose report may have been a forced error reveals its secret and its true trace
+    ///         roots root, after the challenge window. Not forced: the task is settled and the verifier
+    ///         paid in this call. Forced: the true root replaces the reported one and stays open to
+    ///         challenge for another challenge window. A forced verifier that did not err, or one whose
+    ///         true root differs while not forced, forfeits its fee and stake to the jackpot.
+    /// @dev Only the verifier, in ChallengeWindow once its deadline has passed, within `revealWindow`.
+    ///      The data of the `VerificationClaimed`, `RandomnessDrawn` and `VerificationReported` events,
+    ///      with the record before the first, must rebuild the task's record.
+    /// @param taskId The task.
+    /// @param secret The secret whose hash the verifier committed at its claim.
+    /// @param traceRootsRoot The verifier's true trace roots root (the sealed one).
+    /// @param recordBeforeClaim The task's record before `VerificationClaimed` was folded.
+    /// @param claimData The data of the `VerificationClaimed` log.
+    /// @param drawnData The data of the `RandomnessDrawn` log.
+    /// @param reportData The data of the `VerificationReported` log.
+    function revealVerification(
+        TaskId taskId,
+        bytes32 secret,
+        Root traceRootsRoot,
+        Record recordBeforeClaim,
+        bytes calldata claimData,
+        bytes calldata drawnData,
+        bytes calldata reportData
+    ) external;
+
+    /// @notice Settles a task whose challenge window (and, for a report that may have been forced, the
+    ///         verifier's reveal window) is over, by its verdict. Anyone may call it.
     /// @param taskId The task.
     function settle(TaskId taskId) external;
 
     /// @notice Moves on a task whose current deadline has passed and slashes whoever stalled.
     ///         Anyone may call it. Submitted/Open: expired, refunded. Training: the solver is slashed.
-    ///         Committed: no verifier came, all refunded. Verifying: the verifier is slashed and the
-    ///         proof waits for another verifier.
+    ///         Committed: no verifier came, all refunded. Verifying before the randomness: the solver
+    ///         withheld its seed and is slashed. Verifying after it: the verifier is slashed and the proof
+    ///         waits for another verifier (after `maxVerificationRounds` claims it is settled unverified).
     /// @param taskId The task.
     function timeout(TaskId taskId) external;
 
@@ -223,8 +285,13 @@ interface ITaskPool {
     ///         payouts not yet withdrawn.
     function held(TaskId taskId) external view returns (uint256 escrowed, uint256 staked, uint256 unpaid);
 
-    /// @notice How many distances a report on this task must carry: min(segmentsToSample, segments).
+    /// @notice How many distances a report on this task must carry before its extra segments:
+    ///         min(S, s + 2), the first and last segments and s random ones.
     function sampleCount(TaskId taskId) external view returns (uint256);
+
+    /// @notice Whether a verifier with `secret` is forced to err on a task with this randomness, given
+    ///         that its report may be forced at all (it claimed before the randomness existed).
+    function forcedError(bytes32 secret, Randomness randomness) external view returns (bool);
 
     /// @notice The id the next submission will get.
     function nextTaskId() external view returns (TaskId);

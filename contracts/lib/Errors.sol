@@ -21,6 +21,24 @@ library Errors {
     /// @notice The solver of a task may not verify its own proof.
     error SolverCannotVerify(TaskId taskId, address solver);
 
+    /// @notice The submitter of a task may not verify it.
+    error SubmitterCannotVerify(TaskId taskId, address submitter);
+
+    /// @notice The events' data given with the call do not rebuild the task's record.
+    error RecordMismatch(TaskId taskId);
+
+    /// @notice The revealed seed does not hash to the seed hash the solver committed.
+    error WrongSeed(TaskId taskId);
+
+    /// @notice The revealed secret does not hash to the secret hash the verifier committed.
+    error WrongSecret(TaskId taskId);
+
+    /// @notice The revealed trace roots root and secret do not open the report's seal.
+    error WrongSeal(TaskId taskId);
+
+    /// @notice The task's report does not wait for its verifier to reveal a secret.
+    error NothingToReveal(TaskId taskId);
+
     /// @notice The deadline of the task's current state has passed; only its timeout remains.
     error DeadlinePassed(TaskId taskId, Timestamp deadline);
 
@@ -45,8 +63,17 @@ library Errors {
     /// @notice A threshold must be a finite, non-negative binary32 value.
     error InvalidThreshold(Binary32 threshold);
 
-    /// @notice A proof must have between one and 2^32 - 1 segments.
+    /// @notice A task must have between one and 2^32 - 2 segments.
     error InvalidSegmentCount(uint32 segments);
+
+    /// @notice A task must sample at least the pool's minimum of random segments.
+    error InvalidSampleCount(uint16 sampledSegments, uint16 min);
+
+    /// @notice A tolerant task's threshold bound must be a finite binary32 in (0, max]; an exact task's is 0.
+    error InvalidThresholdBound(Binary32 bound, Binary32 max);
+
+    /// @notice A profile's τ exceeds the bound the task's submitter accepts.
+    error ThresholdAboveBound(Binary32 threshold, Binary32 bound);
 
     /// @notice A verification report must carry one distance per sampled segment.
     error WrongDistanceCount(uint256 expected, uint256 received);
@@ -54,14 +81,12 @@ library Errors {
     /// @notice A distance must be a binary32 value with its sign bit clear.
     error InvalidDistance(uint256 index, Binary32 distance);
 
+    /// @notice Extra segments must be strictly increasing, below the segment count, at most 64 of
+    ///         them, and come with one distance each.
+    error InvalidExtraSegments(uint256 index);
+
     /// @notice The randomness of the task has not been drawn yet.
     error RandomnessPending(TaskId taskId);
-
-    /// @notice The randomness of the task has already been drawn.
-    error RandomnessAlreadyDrawn(TaskId taskId);
-
-    /// @notice The randomness comes from the hash of a block that is not sealed yet.
-    error RandomnessNotYetAvailable(TaskId taskId, uint256 sourceBlock);
 
     /// @notice The caller has nothing to withdraw from these tasks.
     error NothingToWithdraw(address account);
@@ -72,20 +97,15 @@ library Errors {
     /// @notice Sending ETH to an account failed; the payout stays owed.
     error TransferFailed(address to, uint256 amount);
 
-    /// @notice Only the jackpot's governor may make this call.
-    error NotGovernor(address caller);
 
     /// @notice Only the arbitration contract may make this call.
     error NotArbitration(address caller);
 
-    /// @notice The arbitration contract is set once and cannot change.
-    error ArbitrationAlreadySet(address arbitration);
-
     /// @notice The zero address is not allowed here.
     error ZeroAddress();
 
-    /// @notice The jackpot's reserve cannot cover this award.
-    error InsufficientReserve(uint256 requested, uint256 available);
+    /// @notice An award may not exceed a third of the jackpot's reserve.
+    error AwardAboveCap(uint256 requested, uint256 cap);
 
     /// @notice An amount must be greater than zero.
     error ZeroAmount();

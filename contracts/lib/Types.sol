@@ -54,14 +54,52 @@ enum Outcome {
     Cancelled,
     Expired,
     SolverTimedOut,
-    Unverified
+    Unverified,
+    SeedWithheld
 }
 
-/// @notice The verdict of a verification report: pass iff every sampled distance is at most τ.
+/// @notice The verdict of a verification report: pass iff every reported distance is at most τ.
 enum Verdict {
     None,
     Pass,
     Fail
+}
+
+/// @notice What a submitter fixes about its task: the spec, the program a replay must follow, the
+///         money, and the verification terms the chain enforces.
+struct Terms {
+    /// sha256 of the spec's canonical bytes (the spec itself is at the CID given with it).
+    Hash specHash;
+    /// The root of the task's program: what a replay must follow, op by op (docs/contracts.md).
+    Root programRoot;
+    /// The solver's pay, in wei.
+    uint256 bounty;
+    /// Exact or tolerant.
+    Mode mode;
+    /// Seconds the solver has between its claim and its commit.
+    Duration trainingWindow;
+    /// S: the number of segments a proof of this task has (steps / checkpoint interval).
+    uint32 segments;
+    /// s: segments the randomness draws besides the first and the last, which are always replayed.
+    uint16 sampledSegments;
+    /// The largest τ the submitter accepts from a profile (tolerant tasks; 0 for exact ones).
+    Binary32 thresholdBound;
+}
+
+/// @notice A verifier's report: one distance per segment of the task's sample, in increasing segment
+///         order, then the segments it replayed besides the sample (screening) with their distances.
+struct Report {
+    /// One distance per sampled segment (`sampleCount`), in increasing segment order.
+    Binary32[] distances;
+    /// Further segments the verifier replayed, strictly increasing, each below S.
+    uint32[] extraSegments;
+    /// One distance per extra segment.
+    Binary32[] extraDistances;
+    /// The Merkle root over the replay trace roots of the sample, then of the extra segments.
+    Root traceRootsRoot;
+    /// keccak256(abi.encode(secret, trueTraceRootsRoot)): the verifier's true trace roots root, sealed
+    /// with its forced-error secret and opened by `revealVerification`.
+    Hash sealedTraceRootsRoot;
 }
 
 /// @notice The deployment parameters of a task pool; fixed at deployment, readable with `parameters()`.
@@ -69,9 +107,9 @@ enum Verdict {
 struct Params {
     /// Fee on top of the bounty, paid at submission, that feeds the jackpot.
     uint16 protocolFeeBps;
-    /// Part of the bounty paid to the verifier when the verdict is a pass.
+    /// Part of the bounty paid to the verifier that reports, whatever its verdict.
     uint16 verificationFeeBps;
-    /// Part of the bounty paid to the profiler of a tolerant task, whatever the outcome.
+    /// Part of the bounty paid to the profiler of a tolerant task once a solver has accepted its τ.
     uint16 profileFeeBps;
     /// Stake a solver locks when it claims a task.
     uint32 solverStakeBps;
@@ -79,9 +117,7 @@ struct Params {
     uint32 verifierStakeBps;
     /// Stake a profiler locks when it posts a profile.
     uint32 profilerStakeBps;
-    /// Share of a slashed solver stake paid to the verifier that reported the failing verdict.
-    uint16 slashToVerifierBps;
-    /// Share of a slashed solver stake paid back to the submitter.
+    /// Share of a slashed solver stake paid back to the submitter; the rest goes to the jackpot.
     uint16 slashToSubmitterBps;
     /// Time a submitted tolerant task waits for a profile.
     Duration profileWindow;
@@ -91,21 +127,30 @@ struct Params {
     Duration maxTrainingWindow;
     /// Time a committed proof waits for a verifier.
     Duration verifierClaimWindow;
-    /// Time a verifier has to report after its claim.
+    /// Time the solver has to reveal its seed once a verifier has claimed.
+    Duration seedRevealWindow;
+    /// Time a verifier has to report once the randomness is fixed.
     Duration verifyWindow;
     /// Time a reported verdict stays open to challenge before it can be settled.
     Duration challengeWindow;
-    /// Number of segments the randomness selects for verification (all of them when a proof has fewer).
-    uint32 segmentsToSample;
+    /// Time a verifier that may have been forced to err has, after the challenge window, to reveal.
+    Duration revealWindow;
+    /// Smallest number of random segments a task may sample (besides the first and the last).
+    uint16 minSampledSegments;
+    /// Verification claims a task accepts; a proof whose last verifier also stalls is settled unverified.
+    uint8 maxVerificationRounds;
     /// Probability, in parts per million, that a verifier is forced to post a wrong result.
     uint32 forcedErrorPpm;
+    /// Largest τ any tolerant task may accept (a finite, non-negative binary32).
+    Binary32 maxThreshold;
     /// Smallest bounty the pool accepts, in wei.
     uint256 minBounty;
 }
 
 /// @notice Everything the pool stores for one task, packed in five storage slots.
-/// @dev Values the contract's own checks do not need (CIDs, roots, the randomness, the secret hash)
-///      are emitted in events and folded into `record` instead of being stored.
+/// @dev Values the contract's own checks do not need (CIDs, roots, the randomness, the seed and secret
+///      hashes) are emitted in events and folded into `record` instead of being stored; the calls that
+///      need one of them take the events' data and check it against the record.
 struct Task {
     // slot 0: who pays, how much, and which parties have withdrawn their payout
     address submitter;
@@ -117,8 +162,14 @@ struct Task {
     Status status;
     Outcome outcome;
     Timestamp deadline;
-    /// Block whose hash becomes the task's randomness; zero once the randomness is drawn.
-    uint40 randomnessBlock;
+    /// `Flag` bits.
+    uint8 flags;
+    /// Verification claims so far.
+    uint8 rounds;
+    /// s, the task's random segments besides the first and the last.
+    uint16 sampledSegments;
+    /// Disputes open against the task (the arbitration game).
+    uint8 disputes;
     // slot 2: verification
     address verifier;
     Binary32 threshold;
@@ -126,6 +177,7 @@ struct Task {
     Duration trainingWindow;
     // slot 3: written for tolerant tasks only
     address profiler;
+    Binary32 thresholdBound;
     // slot 4
     Record record;
 }
@@ -156,4 +208,16 @@ library Role {
     uint8 internal constant SOLVER = 2;
     uint8 internal constant VERIFIER = 4;
     uint8 internal constant PROFILER = 8;
+}
+
+/// @notice Bits of `Task.flags`.
+library Flag {
+    /// The solver revealed its seed: the randomness is fixed for every later verification.
+    uint8 internal constant RANDOMNESS = 1;
+    /// The current verifier claimed before the randomness existed, so it may be forced to err: its
+    /// report is settled only once it reveals its secret (or forfeits).
+    uint8 internal constant FORCEABLE = 2;
+    /// The verifier did not reveal its secret in time, or was forced and did not err: its fee and
+    /// stake go to the jackpot.
+    uint8 internal constant FORFEITED = 4;
 }

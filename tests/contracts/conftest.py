@@ -28,19 +28,21 @@ TEST_PARAMETERS = ProtocolParameters(
     solverStakeBps=20_000,
     verifierStakeBps=7_000,
     profilerStakeBps=4_000,
-    slashToVerifierBps=5_000,
     slashToSubmitterBps=3_000,
     profileWindow=1_000,
     claimWindow=2_000,
     maxTrainingWindow=50_000,
     verifierClaimWindow=3_000,
+    seedRevealWindow=1_500,
     verifyWindow=4_000,
     challengeWindow=5_000,
-    segmentsToSample=4,
-    forcedErrorPpm=2_500,
+    revealWindow=2_500,
+    minSampledSegments=3,
+    maxVerificationRounds=3,
+    forcedErrorPpm=250_000,
+    maxThreshold=0x3F800000,
     minBounty=10**9,
 )
-
 
 def pytest_configure(config: pytest.Config) -> None:
     # brownie's own chain.snapshot()/revert() trip its check for direct rpc use.

@@ -15,18 +15,34 @@ from eth_utils.crypto import keccak
 from web3.types import RPCEndpoint
 
 from scripts.deploy import ProtocolParameters
-from scripts.protocol import Amounts, Mode, Status
+from scripts.protocol import (
+    FOLDED_EVENTS,
+    Amounts,
+    Flag,
+    Mode,
+    Status,
+    fold_record,
+    forced_error,
+    sealed_root,
+    secret_hash,
+    seed_hash,
+)
 
 BOUNTY = 10**18
 TRAINING_WINDOW = 10_000
 SEGMENTS = 10
+SAMPLED = 4
 SPEC_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 PROFILE_CID = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 PROOF_CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
 SPEC_HASH = "0x" + keccak(b"spec").hex()
+PROGRAM_ROOT = "0x" + keccak(b"program").hex()
 CHECKPOINT_ROOT = "0x" + keccak(b"checkpoints").hex()
 TRACE_ROOTS_ROOT = "0x" + keccak(b"traces").hex()
-SECRET_HASH = "0x" + keccak(b"secret").hex()
+SEED = keccak(b"seed")
+SEED_HASH = "0x" + seed_hash(SEED).hex()
+SECRET = keccak(b"secret")
+SECRET_HASH = "0x" + secret_hash(SECRET).hex()
 
 
 def f32(value: float) -> int:
@@ -35,6 +51,62 @@ def f32(value: float) -> int:
 
 
 TAU = f32(0.05)
+BOUND = f32(0.5)
+
+
+def hexed(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+@dataclass(frozen=True)
+class Folded:
+    """One folded event of a task: its name, the record before it, and its data as logged."""
+
+    name: str
+    before: bytes
+    data: bytes
+    args: dict[str, Any]
+
+
+def folded_events(pool: Any, task_id: int) -> list[Folded]:
+    """The task's folded events in log order, each with the record it was folded into."""
+    from brownie import web3
+
+    events = {e["name"]: e for e in pool.abi if e["type"] == "event"}
+    topic0 = {
+        keccak(f"{n}({','.join(_abi_type(i) for i in e['inputs'])})".encode()): n
+        for n, e in events.items()
+    }
+    contract = web3.eth.contract(address=pool.address, abi=pool.abi)
+    logs = web3.eth.get_logs(
+        {
+            "address": pool.address,
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "topics": [None, "0x" + task_id.to_bytes(32, "big").hex()],
+        }
+    )
+    record, out = bytes(32), []
+    for log in logs:
+        name = topic0[bytes(log["topics"][0])]
+        if name not in FOLDED_EVENTS:
+            continue
+        args = dict(getattr(contract.events, name)().process_log(log)["args"])
+        out.append(Folded(name, record, bytes(log["data"]), args))
+        record = fold_record(record, [bytes(t) for t in log["topics"]], bytes(log["data"]))
+    return out
+
+
+def _abi_type(param: dict[str, Any]) -> str:
+    kind = str(param["type"])
+    if kind.startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[5:]
+    return kind
+
+
+def last_folded(pool: Any, task_id: int, name: str) -> Folded:
+    """The last ``name`` event folded into the task's record."""
+    return [f for f in folded_events(pool, task_id) if f.name == name][-1]
 
 
 def rpc(method: str, params: list[Any] | None = None) -> Any:
@@ -129,6 +201,7 @@ class Driver:
         self.params = params
         self.parties = parties
         self.clock = clock
+        self.secrets: dict[int, bytes] = {}
 
     def amounts(self, bounty: int = BOUNTY) -> Amounts:
         return Amounts.of(bounty, self.params)
@@ -139,20 +212,43 @@ class Driver:
     def status(self, task_id: int) -> Status:
         return Status(self.pool.task(task_id)["status"])
 
+    def terms(
+        self,
+        mode: Mode = Mode.EXACT,
+        bounty: int = BOUNTY,
+        training_window: int = TRAINING_WINDOW,
+        segments: int = SEGMENTS,
+        sampled: int = SAMPLED,
+        bound: int | None = None,
+    ) -> tuple[Any, ...]:
+        """The ``Terms`` struct of a submission."""
+        if bound is None:
+            bound = 0 if mode == Mode.EXACT else BOUND
+        return (
+            SPEC_HASH,
+            PROGRAM_ROOT,
+            bounty,
+            int(mode),
+            training_window,
+            segments,
+            sampled,
+            bound,
+        )
+
     def submit(
         self,
         mode: Mode = Mode.EXACT,
         bounty: int = BOUNTY,
         training_window: int = TRAINING_WINDOW,
         by: Any = None,
+        segments: int = SEGMENTS,
+        sampled: int = SAMPLED,
+        bound: int | None = None,
     ) -> int:
         value = bounty + self.amounts(bounty).protocol_fee
         tx = self.pool.submit(
             SPEC_CID,
-            SPEC_HASH,
-            bounty,
-            int(mode),
-            training_window,
+            self.terms(mode, bounty, training_window, segments, sampled, bound),
             {"from": by or self.parties.submitter, "value": value},
         )
         return int(tx.return_value)
@@ -167,16 +263,35 @@ class Driver:
         stake = self.amounts(self.task(task_id)["bounty"]).solver_stake
         return self.pool.claim(task_id, {"from": by or self.parties.solver, "value": stake})
 
-    def commit(self, task_id: int, segments: int = SEGMENTS, by: Any = None) -> Any:
+    def commit(self, task_id: int, by: Any = None, seed: bytes = SEED) -> Any:
         return self.pool.commit(
-            task_id, PROOF_CID, CHECKPOINT_ROOT, segments, {"from": by or self.parties.solver}
+            task_id,
+            PROOF_CID,
+            CHECKPOINT_ROOT,
+            hexed(seed_hash(seed)),
+            {"from": by or self.parties.solver},
         )
 
-    def claim_verification(self, task_id: int, by: Any = None, secret: str = SECRET_HASH) -> Any:
+    def claim_verification(self, task_id: int, by: Any = None, secret: bytes = SECRET) -> Any:
         stake = self.amounts(self.task(task_id)["bounty"]).verifier_stake
         return self.pool.claimVerification(
-            task_id, secret, {"from": by or self.parties.verifier, "value": stake}
+            task_id, hexed(secret_hash(secret)), {"from": by or self.parties.verifier, "value": stake}
         )
+
+    def seed_proof(self, task_id: int) -> tuple[str, bytes, bytes]:
+        """(record before ProofCommitted, its data, the last VerificationClaimed's data)."""
+        commit = last_folded(self.pool, task_id, "ProofCommitted")
+        claim = last_folded(self.pool, task_id, "VerificationClaimed")
+        return hexed(commit.before), commit.data, claim.data
+
+    def reveal_seed(self, task_id: int, seed: bytes = SEED, by: Any = None) -> Any:
+        before, commit, claim = self.seed_proof(task_id)
+        return self.pool.revealSeed(
+            task_id, hexed(seed), before, commit, claim, {"from": by or self.parties.solver}
+        )
+
+    def randomness(self, task_id: int) -> bytes:
+        return bytes(last_folded(self.pool, task_id, "RandomnessDrawn").args["randomness"])
 
     def distances(self, task_id: int, passed: bool = True) -> list[int]:
         """One distance per sampled segment: all within τ, or the last one beyond it."""
@@ -187,45 +302,138 @@ class Driver:
             values[-1] = threshold + 1
         return values
 
-    def report(self, task_id: int, passed: bool = True, by: Any = None) -> Any:
+    def report(
+        self,
+        task_id: int,
+        passed: bool = True,
+        by: Any = None,
+        secret: bytes = SECRET,
+        root: str = TRACE_ROOTS_ROOT,
+        true_root: str | None = None,
+        extras: tuple[list[int], list[int]] = ([], []),
+    ) -> Any:
+        """Report; the seal holds ``true_root`` (default: the reported ``root``)."""
+        seal = sealed_root(secret, bytes.fromhex((true_root or root)[2:]))
         return self.pool.reportVerification(
             task_id,
-            self.distances(task_id, passed),
-            TRACE_ROOTS_ROOT,
+            (self.distances(task_id, passed), extras[0], extras[1], root, hexed(seal)),
             {"from": by or self.parties.verifier},
         )
+
+    def reveal_proof(self, task_id: int) -> tuple[str, bytes, bytes, bytes]:
+        """(record before the last VerificationClaimed, its data, RandomnessDrawn's, the report's)."""
+        claim = last_folded(self.pool, task_id, "VerificationClaimed")
+        drawn = last_folded(self.pool, task_id, "RandomnessDrawn")
+        report = last_folded(self.pool, task_id, "VerificationReported")
+        return hexed(claim.before), claim.data, drawn.data, report.data
+
+    def reveal(
+        self, task_id: int, secret: bytes = SECRET, root: str = TRACE_ROOTS_ROOT, by: Any = None
+    ) -> Any:
+        before, claim, drawn, report = self.reveal_proof(task_id)
+        return self.pool.revealVerification(
+            task_id,
+            hexed(secret),
+            root,
+            before,
+            claim,
+            drawn,
+            report,
+            {"from": by or self.parties.verifier},
+        )
+
+    def forced(self, task_id: int, secret: bytes = SECRET) -> bool:
+        """Whether the verifier with ``secret`` is forced to err (if the task is forceable)."""
+        return forced_error(secret, self.randomness(task_id), self.params.forcedErrorPpm)
+
+    def flags(self, task_id: int) -> int:
+        return int(self.task(task_id)["flags"])
 
     def past_deadline(self, task_id: int) -> None:
         """The next transaction lands one second after the task's current deadline."""
         self.clock.next_at(int(self.task(task_id)["deadline"]) + 1)
 
     def settle(self, task_id: int) -> Any:
-        self.past_deadline(task_id)
+        """Settle once the windows are over (the reveal window too for a report that may be forced)."""
+        end = int(self.task(task_id)["deadline"])
+        if self.flags(task_id) & Flag.FORCEABLE:
+            end += self.params.revealWindow
+        self.clock.next_at(end + 1)
         return self.pool.settle(task_id, {"from": self.parties.stranger})
 
     def timeout(self, task_id: int) -> Any:
         self.past_deadline(task_id)
         return self.pool.timeout(task_id, {"from": self.parties.stranger})
 
-    def to_status(self, status: Status, mode: Mode = Mode.EXACT, passed: bool = True) -> int:
-        """A new task, driven to ``status`` along the happy path (verdict ``passed``)."""
+    def to_status(
+        self,
+        status: Status,
+        mode: Mode = Mode.EXACT,
+        passed: bool = True,
+        forced: bool | None = False,
+    ) -> int:
+        """A new task, driven to ``status`` along the happy path (verdict ``passed``).
+
+        ``forced``: the verifier's secret is chosen so that it is (True) or is not (False) forced
+        to err, or left as the default secret (None); see :meth:`verify_with`.
+        """
         task_id = self.submit(mode)
         if mode == Mode.TOLERANT and status != Status.SUBMITTED:
             self.profile(task_id)
         steps: list[tuple[Status, Callable[[int], Any]]] = [
             (Status.TRAINING, self.claim),
             (Status.COMMITTED, self.commit),
-            (Status.VERIFYING, self.claim_verification),
-            (Status.CHALLENGE_WINDOW, lambda t: self.report(t, passed)),
-            (Status.SETTLED, self.settle),
         ]
         for reached, step in steps:
             if self.status(task_id) == status:
-                break
+                return task_id
             step(task_id)
             assert self.status(task_id) == reached
+        if status == Status.COMMITTED:
+            return task_id
+        secret = self.verify_with(task_id, forced)
+        self.secrets[task_id] = secret
+        if status == Status.VERIFYING:
+            return task_id
+        self.report(task_id, passed, secret=secret)
+        assert self.status(task_id) == Status.CHALLENGE_WINDOW
+        if status == Status.SETTLED:
+            self.finish(task_id, secret)
         assert self.status(task_id) == status
         return task_id
+
+    def verify_with(self, task_id: int, forced: bool | None, draw: bool = True) -> bytes:
+        """Claim the verification of a committed task with a secret that is (not) forced, and
+        (``draw``) have the solver reveal its seed. Returns the secret.
+
+        Whether a secret is forced depends on the randomness, which depends on the secret's hash:
+        candidates are tried off chain with the rules of scripts/protocol.py.
+        """
+        from scripts.protocol import randomness
+
+        p = self.params.forcedErrorPpm
+        secret = SECRET
+        if forced is not None and p not in (0, 1_000_000):
+            for attempt in range(100_000):
+                candidate = keccak(b"secret/" + attempt.to_bytes(4, "big"))
+                r = randomness(SEED, secret_hash(candidate), task_id)
+                if forced_error(candidate, r, p) == forced:
+                    secret = candidate
+                    break
+            else:
+                raise AssertionError("no secret found")
+        self.claim_verification(task_id, secret=secret)
+        if draw:
+            self.reveal_seed(task_id)
+        return secret
+
+    def finish(self, task_id: int, secret: bytes | None = None) -> Any:
+        """End a task in its challenge window: the verifier reveals (when it must) or anyone settles."""
+        secret = secret or self.secrets.get(task_id, SECRET)
+        if self.flags(task_id) & Flag.FORCEABLE:
+            self.past_deadline(task_id)
+            return self.reveal(task_id, secret)
+        return self.settle(task_id)
 
 
 def plain(value: Any) -> Any:

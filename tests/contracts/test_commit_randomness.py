@@ -1,4 +1,6 @@
-"""commit and the randomness: what the solver commits, and randomness that exists only after it."""
+"""commit and the randomness: what the solver commits, and randomness that neither the solver, nor
+a block builder, nor the verifier alone can steer, that waiting does not re-roll, and that a
+re-verification reuses (PROTOCOL.md §9)."""
 
 from __future__ import annotations
 
@@ -6,46 +8,44 @@ from typing import Any
 
 import pytest
 
+from eth_utils.crypto import keccak
+
 from scripts.deploy import ProtocolParameters
-from scripts.protocol import Status, randomness
+from scripts.protocol import Status, randomness, secret_hash, seed_hash
 from tests.contracts.driver import (
     CHECKPOINT_ROOT,
     PROOF_CID,
+    SECRET,
+    SEED,
+    SEED_HASH,
     SEGMENTS,
     Clock,
     Driver,
     Parties,
+    hexed,
     plain,
-    revert_message,
     reverts,
     rpc,
 )
 
 
-def block_hash(number: int) -> bytes:
-    from brownie import web3
-
-    return bytes(web3.eth.get_block(number)["hash"])
-
-
-def test_commit_records_the_proof_and_fixes_the_randomness_block(
+def test_commit_records_the_proof_and_the_seed_hash(
     pool: Any, driver: Driver, parties: Parties, clock: Clock, params: ProtocolParameters
 ) -> None:
     task_id = driver.to_status(Status.TRAINING)
     at = clock.advance(13)
-    tx = pool.commit(task_id, PROOF_CID, CHECKPOINT_ROOT, SEGMENTS, {"from": parties.solver})
+    tx = pool.commit(task_id, PROOF_CID, CHECKPOINT_ROOT, SEED_HASH, {"from": parties.solver})
     task = pool.task(task_id)
     assert task["status"] == Status.COMMITTED
-    assert task["segments"] == SEGMENTS
-    assert task["randomnessBlock"] == tx.block_number
+    assert task["segments"] == SEGMENTS  # fixed at submission: a proof has exactly S segments
+    assert task["flags"] == 0  # no randomness yet
     assert task["deadline"] == at + params.verifierClaimWindow
     assert plain(tx.events["ProofCommitted"]) == {
         "taskId": task_id,
         "solver": parties.solver,
         "proofCid": PROOF_CID,
         "checkpointRoot": CHECKPOINT_ROOT,
-        "segments": SEGMENTS,
-        "randomnessBlock": tx.block_number,
+        "seedHash": SEED_HASH,
         "deadline": at + params.verifierClaimWindow,
     }
 
@@ -71,21 +71,17 @@ def test_commit_at_the_deadline_is_accepted(driver: Driver, clock: Clock) -> Non
     assert driver.status(task_id) == Status.COMMITTED
 
 
-@pytest.mark.parametrize("segments", [0, 2**32 - 1])
-def test_segment_count_must_be_sensible(driver: Driver, segments: int) -> None:
-    task_id = driver.to_status(Status.TRAINING)
-    with reverts("InvalidSegmentCount", segments):
-        driver.commit(task_id, segments=segments)
-
-
-def test_commit_needs_a_checkpoint_root_and_a_cid(
+def test_commit_needs_a_checkpoint_root_a_seed_hash_and_a_cid(
     pool: Any, driver: Driver, parties: Parties
 ) -> None:
     task_id = driver.to_status(Status.TRAINING)
+    zero = "0x" + "00" * 32
     with reverts("EmptyCommitment"):
-        pool.commit(task_id, PROOF_CID, "0x" + "00" * 32, SEGMENTS, {"from": parties.solver})
+        pool.commit(task_id, PROOF_CID, zero, SEED_HASH, {"from": parties.solver})
+    with reverts("EmptyCommitment"):
+        pool.commit(task_id, PROOF_CID, CHECKPOINT_ROOT, zero, {"from": parties.solver})
     with reverts("InvalidCid", 0):
-        pool.commit(task_id, "", CHECKPOINT_ROOT, SEGMENTS, {"from": parties.solver})
+        pool.commit(task_id, "", CHECKPOINT_ROOT, SEED_HASH, {"from": parties.solver})
 
 
 def test_commit_before_a_claim_is_refused(driver: Driver) -> None:
@@ -94,142 +90,144 @@ def test_commit_before_a_claim_is_refused(driver: Driver) -> None:
         driver.commit(task_id)
 
 
-# -- randomness ----------------------------------------------------------------------------
+# -- randomness: who could steer it --------------------------------------------------------
 
 
-def test_verification_claim_draws_the_randomness_from_the_commit_block_hash(
-    pool: Any, driver: Driver
-) -> None:
-    task_id = driver.to_status(Status.COMMITTED)
-    commit_block = int(pool.task(task_id)["randomnessBlock"])
-    tx = driver.claim_verification(task_id)
-    drawn = tx.events["RandomnessDrawn"]
-    expected = randomness(block_hash(commit_block), task_id)
-    assert bytes(drawn["randomness"]) == expected
-    assert drawn["sourceBlock"] == commit_block
-    assert pool.task(task_id)["randomnessBlock"] == 0  # drawn
-    # The log order is the record's order: the draw precedes the claim it happens in.
-    names = [event.name for event in tx.events]
-    assert names.index("RandomnessDrawn") < names.index("VerificationClaimed")
+def coinbase(i: int) -> str:
+    return "0x" + keccak(b"builder/" + bytes([i]))[-20:].hex()
 
 
-def test_anyone_may_draw_the_randomness_once(pool: Any, driver: Driver, parties: Parties) -> None:
-    task_id = driver.to_status(Status.COMMITTED)
-    commit_block = int(pool.task(task_id)["randomnessBlock"])
-    tx = pool.drawRandomness(task_id, {"from": parties.stranger})
-    assert bytes(tx.events["RandomnessDrawn"]["randomness"]) == randomness(
-        block_hash(commit_block), task_id
-    )
-    with reverts("RandomnessAlreadyDrawn", task_id):
-        pool.drawRandomness(task_id, {"from": parties.stranger})
-    claim = driver.claim_verification(task_id)
-    assert "RandomnessDrawn" not in claim.events
-
-
-def test_randomness_of_different_tasks_differs(driver: Driver) -> None:
-    drawn = set()
-    for _ in range(2):
-        task_id = driver.to_status(Status.COMMITTED)
-        drawn.add(str(driver.claim_verification(task_id).events["RandomnessDrawn"]["randomness"]))
-    assert len(drawn) == 2
-
-
-def test_randomness_is_not_drawn_before_the_commit(pool: Any, driver: Driver) -> None:
-    task_id = driver.to_status(Status.TRAINING)
-    with reverts("WrongStatus", task_id, int(Status.TRAINING)):
-        pool.drawRandomness(task_id, {"from": driver.parties.stranger})
-    with reverts("UnknownTask", 99):
-        pool.drawRandomness(99, {"from": driver.parties.stranger})
-
-
-def test_randomness_is_not_drawn_in_the_commit_block(
-    pool: Any, driver: Driver, parties: Parties
-) -> None:
+def send(sender: Any, call: Any, *args: Any, value: int = 0) -> Any:
+    """Send through web3: a replay after ``evm_revert`` repeats a transaction hash brownie has
+    already seen, which it would wait on forever."""
     from brownie import web3
 
+    txid = web3.eth.send_transaction(
+        {
+            "from": sender.address,
+            "to": call._address,
+            "data": call.encode_input(*args),
+            "value": value,
+            "gas": 1_000_000,
+        }
+    )
+    receipt = web3.eth.wait_for_transaction_receipt(txid)
+    assert receipt["status"] == 1
+    return receipt
+
+
+def grind_round(driver: Driver, task_id: int, commit: bool, builder: int) -> tuple[bytes, bytes]:
+    """From Training (``commit``) or Committed: (the ground block's hash, the drawn randomness)."""
+    pool, parties = driver.pool, driver.parties
+    stake = driver.amounts().verifier_stake
+    rpc("anvil_setCoinbase", [coinbase(builder)])
+    if commit:
+        receipt = send(parties.solver, pool.commit, task_id, PROOF_CID, CHECKPOINT_ROOT, SEED_HASH)
+        rpc("anvil_setCoinbase", [coinbase(builder + 50)])
+    claim = send(
+        parties.verifier, pool.claimVerification, task_id, hexed(secret_hash(SECRET)), value=stake
+    )
+    ground = receipt if commit else claim
+    before, commit_data, claim_data = driver.seed_proof(task_id)
+    send(parties.solver, pool.revealSeed, task_id, hexed(SEED), before, commit_data, claim_data)
+    return bytes(ground["blockHash"]), driver.randomness(task_id)
+
+
+def test_grinding_the_commit_block_cannot_steer_the_sample(driver: Driver) -> None:
+    """A solver that builds its own commit block tries many coinbases (each gives the block
+    another hash) and keeps the one it likes: with the commit block's hash as the randomness it
+    would have had as many samples to choose from; here every try draws the same randomness."""
     task_id = driver.to_status(Status.TRAINING)
-    rpc("evm_setAutomine", [False])
+    hashes, drawn = set(), set()
+    for i in range(12):
+        snapshot = rpc("evm_snapshot")
+        try:
+            ground, drew = grind_round(driver, task_id, commit=True, builder=i)
+            hashes.add(ground)
+            drawn.add(drew)
+        finally:
+            rpc("evm_revert", [snapshot])
+    assert len(hashes) == 12  # the grinding worked on the block...
+    assert len({keccak(h + task_id.to_bytes(32, "big")) for h in hashes}) == 12
+    assert len(drawn) == 1  # ...and moved nothing
+    assert drawn == {randomness(SEED, secret_hash(SECRET), task_id)}
+
+
+def test_grinding_the_claim_block_cannot_steer_the_sample(driver: Driver) -> None:
+    task_id = driver.to_status(Status.COMMITTED)
+    hashes, drawn = set(), set()
+    for i in range(6):
+        snapshot = rpc("evm_snapshot")
+        try:
+            ground, drew = grind_round(driver, task_id, commit=False, builder=100 + i)
+            hashes.add(ground)
+            drawn.add(drew)
+        finally:
+            rpc("evm_revert", [snapshot])
+    assert len(hashes) == 6
+    assert len(drawn) == 1
+
+
+def test_waiting_does_not_re_roll_the_randomness(driver: Driver, clock: Clock) -> None:
+    """Mining past blockhash's 256-block horizon, before the claim and before the seed, changes
+    nothing: the randomness depends only on what the two parties committed."""
+    task_id = driver.to_status(Status.COMMITTED)
+    snapshot = rpc("evm_snapshot")
     try:
-        commit_hash = web3.eth.send_transaction(
-            {
-                "from": parties.solver.address,
-                "to": pool.address,
-                "data": pool.commit.encode_input(task_id, PROOF_CID, CHECKPOINT_ROOT, SEGMENTS),
-                "gas": 500_000,
-            }
-        )
-        draw_hash = web3.eth.send_transaction(
-            {
-                "from": parties.stranger.address,
-                "to": pool.address,
-                "data": pool.drawRandomness.encode_input(task_id),
-                "gas": 500_000,
-            }
-        )
-        rpc("evm_mine")
+        _, promptly = grind_round(driver, task_id, commit=False, builder=7)
     finally:
-        rpc("evm_setAutomine", [True])
-    commit_receipt = web3.eth.get_transaction_receipt(commit_hash)
-    draw_receipt = web3.eth.get_transaction_receipt(draw_hash)
-    assert commit_receipt["blockNumber"] == draw_receipt["blockNumber"]
-    assert commit_receipt["status"] == 1
-    assert draw_receipt["status"] == 0
-    trace = rpc(
-        "debug_traceTransaction",
-        [draw_hash.hex() if isinstance(draw_hash, bytes) else draw_hash, {}],
-    )
-    from brownie.exceptions import decode_typed_error
-
-    assert decode_typed_error("0x" + trace["returnValue"].removeprefix("0x")) == revert_message(
-        "RandomnessNotYetAvailable", task_id, commit_receipt["blockNumber"]
-    )
-    # One block later the hash exists and the draw succeeds.
-    tx = pool.drawRandomness(task_id, {"from": parties.stranger})
-    assert tx.events["RandomnessDrawn"]["sourceBlock"] == commit_receipt["blockNumber"]
-
-
-def test_randomness_out_of_blockhash_reach_is_reanchored(
-    pool: Any, driver: Driver, parties: Parties, clock: Clock
-) -> None:
-    task_id = driver.to_status(Status.COMMITTED)
-    commit_block = int(pool.task(task_id)["randomnessBlock"])
-    clock.mine(256)  # the commit block is now 257 blocks back at the next transaction
-    tx = driver.claim_verification(task_id)
-    assert "RandomnessDrawn" not in tx.events
-    reanchored = tx.events["RandomnessReanchored"]
-    assert (reanchored["expiredBlock"], reanchored["newBlock"]) == (commit_block, tx.block_number)
-    task = pool.task(task_id)
-    assert (task["status"], task["randomnessBlock"]) == (Status.VERIFYING, tx.block_number)
-    # The verifier cannot report before the randomness exists.
-    with reverts("RandomnessPending", task_id):
-        driver.report(task_id)
-    drawn = pool.drawRandomness(task_id, {"from": parties.stranger})
-    assert bytes(drawn.events["RandomnessDrawn"]["randomness"]) == randomness(
-        block_hash(tx.block_number), task_id
-    )
-    driver.report(task_id)
-    assert driver.status(task_id) == Status.CHALLENGE_WINDOW
-
-
-def test_randomness_at_the_edge_of_blockhash_reach_is_drawn(
-    pool: Any, driver: Driver, clock: Clock
-) -> None:
-    task_id = driver.to_status(Status.COMMITTED)
-    commit_block = int(pool.task(task_id)["randomnessBlock"])
-    clock.mine(255)  # the next transaction is 256 blocks after the commit: still readable
-    tx = driver.claim_verification(task_id)
-    assert tx.block_number - commit_block == 256
-    assert bytes(tx.events["RandomnessDrawn"]["randomness"]) == randomness(
-        block_hash(commit_block), task_id
-    )
-
-
-def test_draw_after_the_horizon_without_a_verifier_reanchors_then_draws(
-    pool: Any, driver: Driver, parties: Parties, clock: Clock
-) -> None:
-    task_id = driver.to_status(Status.COMMITTED)
+        rpc("evm_revert", [snapshot])
     clock.mine(300)
-    first = pool.drawRandomness(task_id, {"from": parties.stranger})
-    assert "RandomnessReanchored" in first.events
-    second = pool.drawRandomness(task_id, {"from": parties.stranger})
-    assert second.events["RandomnessDrawn"]["sourceBlock"] == first.block_number
+    driver.claim_verification(task_id)
+    clock.mine(300)
+    driver.reveal_seed(task_id)
+    assert driver.randomness(task_id) == promptly
+
+
+def test_the_solvers_seed_and_the_verifiers_secret_both_move_the_randomness() -> None:
+    """Each party committed to its share before it could see the other's: whichever share the
+    solver picks, a verifier secret it does not know decides the draw, and the other way round."""
+    seeds = [keccak(bytes([i])) for i in range(8)]
+    secrets = [secret_hash(keccak(b"v" + bytes([i]))) for i in range(8)]
+    table = {(s, v): randomness(s, v, 7) for s in seeds for v in secrets}
+    assert len(set(table.values())) == 64
+    for s in seeds:
+        assert len({table[(s, v)] for v in secrets}) == 8
+    for v in secrets:
+        assert len({table[(s, v)] for s in seeds}) == 8
+
+
+def test_the_verifier_cannot_see_the_seed_before_it_commits(pool: Any, driver: Driver) -> None:
+    # All the chain shows of the seed before the verifier's claim is its hash.
+    task_id = driver.to_status(Status.TRAINING)
+    tx = driver.commit(task_id)
+    data = tx.events["ProofCommitted"]
+    assert bytes(data["seedHash"]) == seed_hash(SEED)
+    assert SEED.hex() not in tx.input
+
+
+def test_a_re_verification_reuses_the_randomness(
+    driver: Driver, parties: Parties, clock: Clock
+) -> None:
+    task_id = driver.to_status(Status.VERIFYING)
+    first = driver.randomness(task_id)
+    driver.timeout(task_id)
+    clock.mine(300)
+    driver.claim_verification(task_id, by=parties.stranger, secret=keccak(b"another verifier"))
+    with reverts("WrongStatus", task_id, int(Status.VERIFYING)):
+        driver.reveal_seed(task_id)  # nothing left to reveal
+    assert driver.randomness(task_id) == first
+
+
+def test_a_withheld_seed_ends_the_task_without_a_new_draw(
+    pool: Any, driver: Driver, parties: Parties
+) -> None:
+    """The solver sees the verifier's share before revealing its seed; withholding it is settled
+    like a failed proof (its stake is slashed), so it cannot shop for another verifier's share."""
+    task_id = driver.to_status(Status.COMMITTED)
+    driver.claim_verification(task_id)
+    tx = driver.timeout(task_id)
+    assert tx.events["TaskTimedOut"]["penalised"] == parties.solver
+    assert tx.events["TaskSettled"]["outcome"] == 7  # SeedWithheld
+    with reverts("WrongStatus", task_id, int(Status.SETTLED)):
+        driver.claim_verification(task_id, by=parties.stranger)

@@ -27,10 +27,7 @@ from tests.contracts.driver import Parties, plain, reverts
 INVALID = [
     ("protocolFeeBps", {"protocolFeeBps": 10_001}),
     ("verificationFeeBps + profileFeeBps", {"verificationFeeBps": 9_000, "profileFeeBps": 1_001}),
-    (
-        "slashToVerifierBps + slashToSubmitterBps",
-        {"slashToVerifierBps": 6_000, "slashToSubmitterBps": 4_001},
-    ),
+    ("slashToSubmitterBps", {"slashToSubmitterBps": 10_001}),
     ("solverStakeBps", {"solverStakeBps": 0}),
     ("verifierStakeBps", {"verifierStakeBps": 0}),
     ("profilerStakeBps", {"profilerStakeBps": 0}),
@@ -40,10 +37,15 @@ INVALID = [
     ("claimWindow", {"claimWindow": 0}),
     ("maxTrainingWindow", {"maxTrainingWindow": 0}),
     ("verifierClaimWindow", {"verifierClaimWindow": 0}),
+    ("seedRevealWindow", {"seedRevealWindow": 0}),
     ("verifyWindow", {"verifyWindow": 0}),
     ("challengeWindow", {"challengeWindow": 0}),
-    ("segmentsToSample", {"segmentsToSample": 0}),
+    ("revealWindow", {"revealWindow": 0}),
+    ("minSampledSegments", {"minSampledSegments": 0}),
+    ("maxVerificationRounds", {"maxVerificationRounds": 0}),
     ("forcedErrorPpm", {"forcedErrorPpm": 1_000_001}),
+    ("maxThreshold", {"maxThreshold": 0x7F800000}),
+    ("maxThreshold", {"maxThreshold": 0x7FC00000}),
 ]
 
 
@@ -71,8 +73,8 @@ def test_boundary_parameters_are_accepted(project: Any, jackpot: Any, parties: P
         protocolFeeBps=10_000,
         verificationFeeBps=9_000,
         profileFeeBps=1_000,
-        slashToVerifierBps=6_000,
-        slashToSubmitterBps=4_000,
+        slashToSubmitterBps=10_000,
+        maxThreshold=0x7F7FFFFF,
         forcedErrorPpm=1_000_000,
         minBounty=2**80 - 1,
     )

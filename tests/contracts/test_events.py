@@ -17,7 +17,9 @@ STATUS_AFTER = {
     "TaskClaimed": Status.TRAINING,
     "ProofCommitted": Status.COMMITTED,
     "VerificationClaimed": Status.VERIFYING,
+    "RandomnessDrawn": Status.VERIFYING,
     "VerificationReported": Status.CHALLENGE_WINDOW,
+    "VerificationRevealed": None,  # a forced report stays open; otherwise TaskSettled follows
     "VerificationReopened": Status.COMMITTED,
     "TaskSettled": Status.SETTLED,
 }
@@ -27,6 +29,7 @@ DEADLINE_FIELD = {
     "TaskClaimed": "deadline",
     "ProofCommitted": "deadline",
     "VerificationClaimed": "deadline",
+    "RandomnessDrawn": "deadline",
     "VerificationReported": "challengeDeadline",
     "VerificationReopened": "deadline",
 }
@@ -71,6 +74,8 @@ def replay(pool: Any, task_id: int) -> tuple[bytes, Status, int]:
             status = after
         if name in DEADLINE_FIELD:
             deadline = int(args[DEADLINE_FIELD[name]])
+        if name == "VerificationRevealed" and args["forced"] and args["challengeDeadline"]:
+            deadline = int(args["challengeDeadline"])
     return record_from_logs(logs, topic0), status, deadline
 
 
@@ -88,6 +93,7 @@ def test_record_status_and_deadline_follow_from_the_logs(driver: Driver, parties
         lambda: driver.claim(task_id),
         lambda: driver.commit(task_id),
         lambda: driver.claim_verification(task_id),
+        lambda: driver.reveal_seed(task_id),
         lambda: driver.timeout(task_id),  # the verifier stalls: slashed, verification reopens
         lambda: driver.claim_verification(task_id, by=parties.stranger),
         lambda: driver.report(task_id, passed=False, by=parties.stranger),
@@ -104,8 +110,8 @@ def test_record_status_and_deadline_follow_from_the_logs(driver: Driver, parties
         if status != Status.SETTLED:
             assert deadline == task["deadline"]
         records.add(record)
-    # Submit, profile, commit, the first claim (with the draw), the second claim and the report.
-    assert len(records) == 6
+    # Submit, profile, commit, the first claim, the seed, the second claim and the report.
+    assert len(records) == 7
 
 
 def test_only_commitment_events_change_the_record(driver: Driver) -> None:

@@ -1,4 +1,5 @@
-"""Jackpot: funding, the one-time arbitration entry point, awards and their withdrawal."""
+"""Jackpot: funding, awards only by the arbitration contract fixed at deployment (at most a third
+of the reserve each), their withdrawal, and no key that could drain it."""
 
 from __future__ import annotations
 
@@ -32,66 +33,86 @@ def test_plain_eth_is_refused(jackpot: Any, parties: Parties) -> None:
         parties.stranger.transfer(jackpot, 1)
 
 
-def test_nobody_awards_before_an_arbitration_contract_is_named(
-    funded: Any, parties: Parties
-) -> None:
+def test_the_deployed_jackpot_pays_nobody(funded: Any, parties: Parties) -> None:
+    # The test deployment has no arbitration contract: the reserve only grows.
     assert int(funded.arbitration(), 16) == 0
     for caller in (parties.deployer, parties.stranger):
         with reverts("NotArbitration", caller.address):
             funded.award(parties.solver, 1, REASON, {"from": caller})
 
 
-def test_only_the_governor_names_the_arbitration_contract_once(
-    jackpot: Any, parties: Parties
+def test_no_key_can_name_another_arbitration_contract(funded: Any) -> None:
+    # Nothing in the ABI changes who may award: no owner, no governor, no setter.
+    writes = sorted(
+        entry["name"]
+        for entry in funded.abi
+        if entry["type"] == "function" and entry["stateMutability"] not in ("view", "pure")
+    )
+    assert writes == ["award", "fund", "withdraw"]
+
+
+@pytest.fixture
+def arbitrated(project: Any, parties: Parties) -> Any:
+    """A jackpot whose arbitration contract is an account the test controls."""
+    jackpot = project.Jackpot.deploy(parties.verifier, {"from": parties.deployer})
+    jackpot.fund({"from": parties.stranger, "value": 9 * 10**17})
+    return jackpot
+
+
+def test_the_arbitration_contract_is_fixed_at_deployment(
+    arbitrated: Any, parties: Parties
 ) -> None:
-    assert jackpot.governor() == parties.deployer
-    with reverts("NotGovernor", parties.stranger.address):
-        jackpot.setArbitration(parties.stranger, {"from": parties.stranger})
-    with reverts("ZeroAddress"):
-        jackpot.setArbitration("0x" + "00" * 20, {"from": parties.deployer})
-    tx = jackpot.setArbitration(parties.verifier, {"from": parties.deployer})
-    assert tx.events["ArbitrationSet"]["arbitration"] == parties.verifier
-    with reverts("ArbitrationAlreadySet", parties.verifier.address):
-        jackpot.setArbitration(parties.stranger, {"from": parties.deployer})
+    assert arbitrated.arbitration() == parties.verifier
+    created = arbitrated.tx.events["ArbitrationFixed"]
+    assert created["arbitration"] == parties.verifier
 
 
-def test_awards_are_pulled_by_their_recipient(funded: Any, parties: Parties) -> None:
-    # An account stands in for the arbitration contract, which does not exist yet.
+def test_awards_are_capped_at_a_third_of_the_reserve(arbitrated: Any, parties: Parties) -> None:
     arbitration = parties.verifier
-    funded.setArbitration(arbitration, {"from": parties.deployer})
+    assert arbitrated.awardCap() == 3 * 10**17
+    with reverts("AwardAboveCap", 3 * 10**17 + 1, 3 * 10**17):
+        arbitrated.award(parties.solver, 3 * 10**17 + 1, REASON, {"from": arbitration})
+    arbitrated.award(parties.solver, 3 * 10**17, REASON, {"from": arbitration})
+    # Each award shrinks the reserve, and with it the next cap: draining takes ever smaller steps.
+    assert arbitrated.reserve() == 6 * 10**17
+    assert arbitrated.awardCap() == 2 * 10**17
+    total = 3 * 10**17
+    for _ in range(20):
+        cap = int(arbitrated.awardCap())
+        arbitrated.award(parties.profiler, cap, REASON, {"from": arbitration})
+        total += cap
+    assert arbitrated.reserve() > 0
+    assert arbitrated.owedTotal() == total
+
+
+def test_awards_are_pulled_by_their_recipient(arbitrated: Any, parties: Parties) -> None:
+    arbitration = parties.verifier
     with reverts("NotArbitration", parties.deployer.address):
-        funded.award(parties.solver, 1, REASON, {"from": parties.deployer})
-    tx = funded.award(parties.solver, 4 * 10**17, REASON, {"from": arbitration})
+        arbitrated.award(parties.solver, 1, REASON, {"from": parties.deployer})
+    tx = arbitrated.award(parties.solver, 2 * 10**17, REASON, {"from": arbitration})
     awarded = tx.events["Awarded"]
     assert (awarded["recipient"], awarded["amount"], awarded["reason"]) == (
         parties.solver,
-        4 * 10**17,
+        2 * 10**17,
         REASON,
     )
-    funded.award(parties.solver, 10**17, REASON, {"from": arbitration})
-    assert funded.owed(parties.solver) == 5 * 10**17
-    assert funded.owedTotal() == 5 * 10**17
-    assert funded.reserve() == 5 * 10**17
-    with reverts("InsufficientReserve", 5 * 10**17 + 1, 5 * 10**17):
-        funded.award(parties.profiler, 5 * 10**17 + 1, REASON, {"from": arbitration})
+    arbitrated.award(parties.solver, 10**17, REASON, {"from": arbitration})
+    assert arbitrated.owed(parties.solver) == 3 * 10**17
+    assert arbitrated.owedTotal() == 3 * 10**17
+    assert arbitrated.reserve() == 6 * 10**17
     with reverts("ZeroAmount"):
-        funded.award(parties.profiler, 0, REASON, {"from": arbitration})
+        arbitrated.award(parties.profiler, 0, REASON, {"from": arbitration})
     with reverts("ZeroAddress"):
-        funded.award("0x" + "00" * 20, 1, REASON, {"from": arbitration})
+        arbitrated.award("0x" + "00" * 20, 1, REASON, {"from": arbitration})
 
     before = balance(parties.solver)
-    tx = funded.withdraw({"from": parties.solver})
+    tx = arbitrated.withdraw({"from": parties.solver})
     assert (tx.events["Withdrawn"]["recipient"], tx.events["Withdrawn"]["amount"]) == (
         parties.solver,
-        5 * 10**17,
+        3 * 10**17,
     )
-    assert balance(parties.solver) == before + 5 * 10**17
-    assert funded.owedTotal() == 0
-    assert funded.balance() == funded.reserve() == 5 * 10**17
+    assert balance(parties.solver) == before + 3 * 10**17
+    assert arbitrated.owedTotal() == 0
+    assert arbitrated.balance() == arbitrated.reserve() == 6 * 10**17
     with reverts("NothingToWithdraw", parties.solver.address):
-        funded.withdraw({"from": parties.solver})
-
-
-def test_a_governor_is_required(project: Any, parties: Parties) -> None:
-    with reverts("ZeroAddress"):
-        project.Jackpot.deploy("0x" + "00" * 20, {"from": parties.deployer})
+        arbitrated.withdraw({"from": parties.solver})

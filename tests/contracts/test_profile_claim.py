@@ -9,6 +9,7 @@ import pytest
 from scripts.deploy import ProtocolParameters
 from scripts.protocol import Mode, Status
 from tests.contracts.driver import (
+    BOUND,
     BOUNTY,
     PROFILE_CID,
     TAU,
@@ -67,11 +68,30 @@ def test_threshold_must_be_finite_and_not_negative(
         )
 
 
-@pytest.mark.parametrize("threshold", [0, 1, 0x7F7FFFFF], ids=["+0", "min-subnormal", "max-finite"])
+@pytest.mark.parametrize("threshold", [0, 1, BOUND], ids=["+0", "min-subnormal", "the-bound"])
 def test_edge_thresholds_are_accepted(pool: Any, driver: Driver, threshold: int) -> None:
     task_id = driver.submit(Mode.TOLERANT)
     driver.profile(task_id, threshold)
     assert pool.task(task_id)["threshold"] == threshold
+
+
+@pytest.mark.parametrize("threshold", [BOUND + 1, f32(1.0), 0x7F7FFFFF])
+def test_a_threshold_above_the_submitters_bound_is_refused(
+    pool: Any, driver: Driver, parties: Parties, threshold: int
+) -> None:
+    # A profiler cannot post a τ that would pass anything (the τ = FLT_MAX).
+    task_id = driver.submit(Mode.TOLERANT)
+    with reverts("ThresholdAboveBound", threshold, BOUND):
+        driver.profile(task_id, threshold)
+    assert pool.task(task_id)["status"] == Status.SUBMITTED
+
+
+def test_each_task_has_its_own_bound(pool: Any, driver: Driver) -> None:
+    tight = driver.submit(Mode.TOLERANT, bound=f32(0.01))
+    with reverts("ThresholdAboveBound", f32(0.05), f32(0.01)):
+        driver.profile(tight, f32(0.05))
+    driver.profile(tight, f32(0.01))
+    assert pool.task(tight)["threshold"] == f32(0.01)
 
 
 def test_profile_needs_the_exact_stake(pool: Any, driver: Driver, parties: Parties) -> None:

@@ -6,6 +6,7 @@ docs/contracts.md, and then paid out: every party withdraws and gets exactly its
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from scripts.deploy import ProtocolParameters
-from scripts.protocol import Amounts, Mode, Outcome, Status, payouts
+from scripts.protocol import Amounts, Flag, Mode, Outcome, Status, payouts
 from tests.contracts.driver import BOUNTY, Clock, Driver, Parties, balance, held, plain, reverts
 
 
@@ -29,6 +30,8 @@ class Path:
     profiled: bool
     penalised: str | None  # the role whose stake is slashed by the timeout, if any
     passed: bool = True
+    forfeited: bool = False  # the verifier did not reveal its secret
+    revealed: bool = False  # the verifier's reveal settles and pays it
 
 
 def cancel(driver: Driver, task_id: int) -> Any:
@@ -43,61 +46,42 @@ def settle(driver: Driver, task_id: int) -> Any:
     return driver.settle(task_id)
 
 
+def reveal(driver: Driver, task_id: int) -> Any:
+    driver.past_deadline(task_id)
+    return driver.reveal(task_id, driver.secrets[task_id])
+
+
+def withhold_seed(driver: Driver, task_id: int) -> Any:
+    return driver.timeout(task_id)
+
+
+def to_seed(driver: Driver, mode: Mode) -> int:
+    """A task whose verifier has claimed and whose solver has not revealed its seed."""
+    task_id = driver.to_status(Status.COMMITTED, mode)
+    driver.claim_verification(task_id)
+    return task_id
+
+
+E, T, CW = Mode.EXACT, Mode.TOLERANT, Status.CHALLENGE_WINDOW
 PATHS = [
-    Path("cancel-open-exact", Mode.EXACT, Status.OPEN, cancel, Outcome.CANCELLED, False, None),
-    Path(
-        "cancel-submitted", Mode.TOLERANT, Status.SUBMITTED, cancel, Outcome.CANCELLED, False, None
-    ),
-    Path("cancel-profiled", Mode.TOLERANT, Status.OPEN, cancel, Outcome.CANCELLED, True, None),
-    Path("unprofiled", Mode.TOLERANT, Status.SUBMITTED, timeout, Outcome.EXPIRED, False, None),
-    Path("unclaimed-exact", Mode.EXACT, Status.OPEN, timeout, Outcome.EXPIRED, False, None),
-    Path("unclaimed-profiled", Mode.TOLERANT, Status.OPEN, timeout, Outcome.EXPIRED, True, None),
-    Path(
-        "no-commit", Mode.EXACT, Status.TRAINING, timeout, Outcome.SOLVER_TIMED_OUT, False, "solver"
-    ),
-    Path(
-        "no-commit-tolerant",
-        Mode.TOLERANT,
-        Status.TRAINING,
-        timeout,
-        Outcome.SOLVER_TIMED_OUT,
-        True,
-        "solver",
-    ),
-    Path("no-verifier", Mode.EXACT, Status.COMMITTED, timeout, Outcome.UNVERIFIED, False, None),
-    Path(
-        "no-verifier-tolerant",
-        Mode.TOLERANT,
-        Status.COMMITTED,
-        timeout,
-        Outcome.UNVERIFIED,
-        True,
-        None,
-    ),
-    Path("pass-exact", Mode.EXACT, Status.CHALLENGE_WINDOW, settle, Outcome.PASSED, False, None),
-    Path(
-        "pass-tolerant", Mode.TOLERANT, Status.CHALLENGE_WINDOW, settle, Outcome.PASSED, True, None
-    ),
-    Path(
-        "fail-exact",
-        Mode.EXACT,
-        Status.CHALLENGE_WINDOW,
-        settle,
-        Outcome.FAILED,
-        False,
-        None,
-        False,
-    ),
-    Path(
-        "fail-tolerant",
-        Mode.TOLERANT,
-        Status.CHALLENGE_WINDOW,
-        settle,
-        Outcome.FAILED,
-        True,
-        None,
-        False,
-    ),
+    Path("cancel-open-exact", E, Status.OPEN, cancel, Outcome.CANCELLED, False, None),
+    Path("cancel-submitted", T, Status.SUBMITTED, cancel, Outcome.CANCELLED, False, None),
+    Path("cancel-profiled", T, Status.OPEN, cancel, Outcome.CANCELLED, True, None),
+    Path("unprofiled", T, Status.SUBMITTED, timeout, Outcome.EXPIRED, False, None),
+    Path("unclaimed-exact", E, Status.OPEN, timeout, Outcome.EXPIRED, False, None),
+    Path("unclaimed-profiled", T, Status.OPEN, timeout, Outcome.EXPIRED, True, None),
+    Path("no-commit", E, Status.TRAINING, timeout, Outcome.SOLVER_TIMED_OUT, False, "solver"),
+    Path("no-commit-tolerant", T, Status.TRAINING, timeout, Outcome.SOLVER_TIMED_OUT, True, "solver"),
+    Path("no-verifier", E, Status.COMMITTED, timeout, Outcome.UNVERIFIED, False, None),
+    Path("no-verifier-tolerant", T, Status.COMMITTED, timeout, Outcome.UNVERIFIED, True, None),
+    Path("seed-withheld", E, Status.NONE, withhold_seed, Outcome.SEED_WITHHELD, False, "solver"),
+    Path("seed-withheld-tol", T, Status.NONE, withhold_seed, Outcome.SEED_WITHHELD, True, "solver"),
+    Path("pass-exact", E, CW, reveal, Outcome.PASSED, False, None, revealed=True),
+    Path("pass-tolerant", T, CW, reveal, Outcome.PASSED, True, None, revealed=True),
+    Path("fail-exact", E, CW, reveal, Outcome.FAILED, False, None, False, revealed=True),
+    Path("fail-tolerant", T, CW, reveal, Outcome.FAILED, True, None, False, revealed=True),
+    Path("pass-unrevealed", E, CW, settle, Outcome.PASSED, False, None, forfeited=True),
+    Path("fail-unrevealed", T, CW, settle, Outcome.FAILED, True, None, False, forfeited=True),
 ]
 
 
@@ -111,12 +95,16 @@ def test_settlement_pays_every_party_its_share(
     path: Path,
 ) -> None:
     accrued_before = int(pool.jackpotAccrued())
-    task_id = driver.to_status(path.reach, path.mode, passed=path.passed)
+    if path.reach == Status.NONE:
+        task_id = to_seed(driver, path.mode)
+    else:
+        task_id = driver.to_status(path.reach, path.mode, passed=path.passed)
     locked = sum(held(pool, task_id))
+    verifier_before = balance(parties.verifier)
     tx = path.finish(driver, task_id)
 
     amounts = Amounts.of(BOUNTY, params)
-    expected = payouts(path.outcome, amounts, path.profiled, params)
+    expected = payouts(path.outcome, amounts, path.profiled, params, path.forfeited)
     settled = tx.events["TaskSettled"]
     assert plain(settled) == {
         "taskId": task_id,
@@ -140,6 +128,11 @@ def test_settlement_pays_every_party_its_share(
     assert (task["status"], task["outcome"]) == (Status.SETTLED, path.outcome)
     assert int(pool.jackpotAccrued()) == accrued_before + amounts.protocol_fee + expected.jackpot
 
+    if path.revealed:
+        # The verifier's reveal settled the task and paid the verifier in the same transaction.
+        assert balance(parties.verifier) - verifier_before == expected.verifier
+        assert tx.events["PayoutWithdrawn"]["account"] == parties.verifier
+        expected = dataclasses.replace(expected, verifier=0)
     if path.penalised is not None:
         timed_out = tx.events["TaskTimedOut"]
         assert timed_out["penalised"] == getattr(parties, path.penalised)
@@ -171,7 +164,12 @@ def test_settlement_pays_every_party_its_share(
 def test_settle_waits_for_the_end_of_the_challenge_window(
     pool: Any, driver: Driver, parties: Parties, clock: Clock
 ) -> None:
-    task_id = driver.to_status(Status.CHALLENGE_WINDOW)
+    # A re-verification is never a forced error: its verdict settles when the window ends.
+    task_id = driver.to_status(Status.VERIFYING)
+    driver.timeout(task_id)
+    driver.claim_verification(task_id, by=parties.stranger)
+    driver.report(task_id, by=parties.stranger)
+    assert driver.flags(task_id) & Flag.FORCEABLE == 0
     deadline = int(driver.task(task_id)["deadline"])
     clock.next_at(deadline)
     with reverts("DeadlineNotReached", task_id, deadline):
@@ -179,6 +177,22 @@ def test_settle_waits_for_the_end_of_the_challenge_window(
     clock.next_at(deadline + 1)
     pool.settle(task_id, {"from": parties.stranger})
     assert driver.status(task_id) == Status.SETTLED
+
+
+def test_a_report_that_may_be_forced_waits_for_the_reveal_window(
+    pool: Any, driver: Driver, parties: Parties, clock: Clock, params: ProtocolParameters
+) -> None:
+    task_id = driver.to_status(Status.CHALLENGE_WINDOW)
+    end = int(driver.task(task_id)["deadline"]) + params.revealWindow
+    clock.next_at(end)
+    with reverts("DeadlineNotReached", task_id, end):
+        pool.settle(task_id, {"from": parties.stranger})
+    assert pool.owed(task_id, parties.solver) == 0
+    clock.next_at(end + 1)
+    pool.settle(task_id, {"from": parties.stranger})
+    # The verifier never revealed: its fee and stake went to the jackpot.
+    assert driver.flags(task_id) & Flag.FORFEITED
+    assert pool.owed(task_id, parties.verifier) == 0
 
 
 @pytest.mark.parametrize("status", [Status.OPEN, Status.VERIFYING, Status.SETTLED])
@@ -229,6 +243,7 @@ def test_a_silent_verifier_is_slashed_and_the_proof_waits_for_another(
     pool: Any, driver: Driver, parties: Parties, params: ProtocolParameters
 ) -> None:
     task_id = driver.to_status(Status.VERIFYING)
+    randomness = driver.randomness(task_id)
     amounts = driver.amounts()
     accrued = int(pool.jackpotAccrued())
     tx = driver.timeout(task_id)
@@ -240,13 +255,16 @@ def test_a_silent_verifier_is_slashed_and_the_proof_waits_for_another(
     task = pool.task(task_id)
     assert (task["status"], int(task["verifier"], 16)) == (Status.COMMITTED, 0)
     assert task["deadline"] == reopened["deadline"]
+    assert task["flags"] == Flag.RANDOMNESS  # no longer forceable
     assert int(pool.jackpotAccrued()) == accrued + amounts.verifier_stake
     assert held(pool, task_id) == (BOUNTY, amounts.solver_stake, 0)
 
-    # Another verifier takes over with the same randomness (it is not drawn twice).
-    claim = driver.claim_verification(task_id, by=parties.stranger)
+    # Another verifier takes over with the same randomness: no seed, the replay window at once.
+    claim = driver.claim_verification(task_id, by=parties.stranger, secret=b"\x01" * 32)
     assert "RandomnessDrawn" not in claim.events
-    driver.report(task_id, by=parties.stranger)
+    assert claim.events["VerificationClaimed"]["deadline"] == claim.timestamp + params.verifyWindow
+    assert driver.randomness(task_id) == randomness
+    driver.report(task_id, by=parties.stranger, secret=b"\x01" * 32)
     settled = driver.settle(task_id).events["TaskSettled"]
     assert settled["toVerifier"] == amounts.verification_fee + amounts.verifier_stake
     assert pool.owed(task_id, parties.stranger) == settled["toVerifier"]
@@ -260,3 +278,21 @@ def test_the_reopened_proof_times_out_as_unverified(driver: Driver, parties: Par
     tx = driver.timeout(task_id)
     assert tx.events["TaskSettled"]["outcome"] == Outcome.UNVERIFIED
     assert tx.events["TaskSettled"]["toSolver"] == driver.amounts().solver_stake
+
+
+def test_claim_and_abandon_is_bounded(
+    pool: Any, driver: Driver, parties: Parties, params: ProtocolParameters
+) -> None:
+    # Each abandoned claim costs a verifier stake; after maxVerificationRounds claims the task
+    # settles unverified instead of reopening, so a griefer cannot hold a proof forever.
+    task_id = driver.to_status(Status.VERIFYING)
+    stalls = 1
+    driver.timeout(task_id)
+    while stalls < params.maxVerificationRounds:
+        driver.claim_verification(task_id, by=parties.stranger)
+        tx = driver.timeout(task_id)
+        stalls += 1
+    assert tx.events["TaskTimedOut"]["penalised"] == parties.stranger
+    assert tx.events["TaskSettled"]["outcome"] == Outcome.UNVERIFIED
+    assert "VerificationReopened" not in tx.events
+    assert driver.task(task_id)["rounds"] == params.maxVerificationRounds

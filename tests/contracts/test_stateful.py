@@ -21,13 +21,29 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
+from eth_utils.crypto import keccak
+
 from scripts.deploy import ProtocolParameters
-from scripts.protocol import Amounts, Mode, Outcome, Payouts, Role, Status, payouts
+from scripts.protocol import (
+    Amounts,
+    Flag,
+    Mode,
+    Outcome,
+    Payouts,
+    Role,
+    Status,
+    forced_error,
+    payouts,
+    randomness,
+    sealed_root,
+    secret_hash,
+    seed_hash,
+)
 from tests.contracts.driver import (
     CHECKPOINT_ROOT,
     PROFILE_CID,
+    PROGRAM_ROOT,
     PROOF_CID,
-    SECRET_HASH,
     SPEC_CID,
     SPEC_HASH,
     TAU,
@@ -35,6 +51,8 @@ from tests.contracts.driver import (
     Clock,
     f32,
     held,
+    hexed,
+    last_folded,
     revert_message,
 )
 
@@ -43,6 +61,16 @@ SLOW_ACTIONS = 5_000
 STEPS_PER_RUN = 50
 UINT80_MAX = 2**80 - 1
 NAN = 0x7FC00000
+BOUND = f32(0.5)
+TRUE_ROOT = "0x" + keccak(b"true traces").hex()
+
+
+def seed_of(task_id: int) -> bytes:
+    return keccak(b"seed/" + task_id.to_bytes(8, "big"))
+
+
+def secret_of(task_id: int, round_: int, account: str) -> bytes:
+    return keccak(b"secret/" + task_id.to_bytes(8, "big") + bytes([round_]) + account.encode())
 
 
 class ExpectedRevertError(Exception):
@@ -65,13 +93,18 @@ class ModelTask:
     status: Status
     deadline: int
     training_window: int
+    segments: int
+    sampled: int
+    bound: int
     outcome: Outcome = Outcome.NONE
     solver: str | None = None
     verifier: str | None = None
     profiler: str | None = None
     threshold: int = 0
-    segments: int = 0
-    randomness_block: int = 0  # block whose hash becomes the randomness; 0 when none pending
+    flags: int = 0
+    rounds: int = 0
+    randomness: bytes = b""
+    secret: bytes = b""  # the current verifier's forced-error secret
     withdrawn: set[Role] = field(default_factory=set)
 
     def party(self, role: Role) -> str | None:
@@ -101,7 +134,10 @@ class Model:
         return task.mode == Mode.TOLERANT and task.profiler is not None
 
     def payouts(self, task: ModelTask) -> Payouts:
-        return payouts(task.outcome, self.amounts(task.bounty), self.profiled(task), self.params)
+        forfeited = bool(task.flags & Flag.FORFEITED)
+        return payouts(
+            task.outcome, self.amounts(task.bounty), self.profiled(task), self.params, forfeited
+        )
 
     def held(self, task: ModelTask) -> tuple[int, int, int]:
         if task.status == Status.SETTLED:
@@ -142,18 +178,17 @@ class Model:
         task.outcome = outcome
         self.jackpot_accrued += self.payouts(task).jackpot
 
-    def draw(self, task: ModelTask, block: int) -> None:
-        """The randomness draw of a transaction in ``block`` (nothing before the source block)."""
-        source = task.randomness_block
-        if source == 0 or block <= source:
-            return
-        if block - source <= 256:
-            task.randomness_block = 0
-        else:
-            task.randomness_block = block
+    def verdict_end(self, task: ModelTask) -> int:
+        """When a reported verdict may be settled: after its window (and the reveal window)."""
+        return task.deadline + (self.params.revealWindow if task.flags & Flag.FORCEABLE else 0)
+
+    def settle_verdict(self, task: ModelTask) -> None:
+        if task.flags & Flag.FORCEABLE:
+            task.flags |= Flag.FORFEITED
+        self.settle(task, task.outcome)
 
     def sample_count(self, task: ModelTask) -> int:
-        return min(task.segments, self.params.segmentsToSample)
+        return min(task.segments, task.sampled + 2)
 
     def due(self, task: ModelTask, account: str) -> tuple[int, set[Role]]:
         paid = self.payouts(task)
@@ -221,6 +256,8 @@ class PoolMachine(RuleBasedStateMachine):
         else:
             assert error is None, f"expected {error.error}{error.args_}, the call succeeded"
             self.model = trial
+            name = f"ok:{tx.fn_name}"
+            self.counter[name] = self.counter.get(name, 0) + 1
         self.model.block = self.clock.block()
         after = int(sender.balance())
         assert after - before == (0 if tx is None else delta - value)
@@ -240,23 +277,46 @@ class PoolMachine(RuleBasedStateMachine):
             assert held(self.pool, task_id) == model.held(task)
             if task.status != Status.SETTLED:
                 assert onchain["deadline"] == task.deadline
-            assert onchain["randomnessBlock"] == task.randomness_block
+            assert (onchain["flags"], onchain["rounds"]) == (task.flags, task.rounds)
 
     # -- the protocol's calls ---------------------------------------------------------------
 
     @rule(
         who=st.integers(0, 9),
-        bounty=st.sampled_from([10**9, 10**9 + 7, 10**15 + 3, 3 * 10**18 + 1, 10**9 - 1]),
+        bounty=st.sampled_from([10**9, 10**9 + 7, 10**15 + 3, 3 * 10**18 + 1]),
         mode=st.sampled_from([Mode.EXACT, Mode.TOLERANT]),
-        window=st.sampled_from([1, 700, 50_000, 50_001, 0]),
-        value_error=st.sampled_from([0, 0, 0, 1, -1]),
+        window=st.sampled_from([1, 700, 50_000]),
+        shape=st.sampled_from([(1, 3), (4, 3), (10, 4), (10, 3)]),
+        # Most submissions are valid, so that tasks move on; the rest break one term each.
+        bad=st.sampled_from(["none"] * 7 + ["bounty", "value+", "value-", "window", "window0"]
+                            + ["segments", "sampled", "bound", "bound0"]),
     )
-    def submit(self, who: int, bounty: int, mode: Mode, window: int, value_error: int) -> None:
+    def submit(
+        self,
+        who: int,
+        bounty: int,
+        mode: Mode,
+        window: int,
+        shape: tuple[int, int],
+        bad: str,
+    ) -> None:
         sender = self.actor(who)
         params = self.model.params
+        segments, sampled = shape
+        exact = mode == Mode.EXACT
+        bound = 0 if exact else BOUND
+        bounty = params.minBounty - 1 if bad == "bounty" else bounty
+        window = {"window": 50_001, "window0": 0}.get(bad, window)
+        segments = 0 if bad == "segments" else segments
+        sampled = params.minSampledSegments - 1 if bad == "sampled" else sampled
+        if bad == "bound":
+            bound = f32(0.25) if exact else params.maxThreshold + 1
+        elif bad == "bound0" and not exact:
+            bound = 0
         fee = bounty * params.protocolFeeBps // 10_000
-        value = bounty + fee + value_error
+        value = bounty + fee + {"value+": 1, "value-": -1}.get(bad, 0)
         task_id = len(self.model.tasks) + 1
+        terms = (SPEC_HASH, PROGRAM_ROOT, bounty, int(mode), window, segments, sampled, bound)
 
         def predict(m: Model) -> int:
             if bounty < params.minBounty or bounty > UINT80_MAX:
@@ -267,7 +327,12 @@ class PoolMachine(RuleBasedStateMachine):
                 raise ExpectedRevertError(
                     "TrainingWindowOutOfRange", window, params.maxTrainingWindow
                 )
-            exact = mode == Mode.EXACT
+            if segments == 0:
+                raise ExpectedRevertError("InvalidSegmentCount", segments)
+            if sampled < params.minSampledSegments:
+                raise ExpectedRevertError("InvalidSampleCount", sampled, params.minSampledSegments)
+            if (bound != 0) if exact else (bound == 0 or bound > params.maxThreshold):
+                raise ExpectedRevertError("InvalidThresholdBound", bound, params.maxThreshold)
             m.tasks[task_id] = ModelTask(
                 task_id,
                 sender.address,
@@ -276,6 +341,9 @@ class PoolMachine(RuleBasedStateMachine):
                 Status.OPEN if exact else Status.SUBMITTED,
                 m.now + (params.claimWindow if exact else params.profileWindow),
                 window,
+                segments,
+                sampled,
+                bound,
             )
             m.jackpot_accrued += fee
             return 0
@@ -283,9 +351,7 @@ class PoolMachine(RuleBasedStateMachine):
         tx = self.execute(
             sender,
             value,
-            lambda: self.pool.submit(
-                SPEC_CID, SPEC_HASH, bounty, int(mode), window, {"from": sender, "value": value}
-            ),
+            lambda: self.pool.submit(SPEC_CID, terms, {"from": sender, "value": value}),
             predict,
             [task_id],
         )
@@ -312,7 +378,7 @@ class PoolMachine(RuleBasedStateMachine):
     @rule(
         who=st.integers(0, 9),
         ref=st.integers(0, 50),
-        threshold=st.sampled_from([TAU, 0, f32(0.2), 0x7F800000, NAN]),
+        threshold=st.sampled_from([TAU, 0, f32(0.2), BOUND + 1, 0x7F800000, NAN]),
         short=st.booleans(),
     )
     def profile(self, who: int, ref: int, threshold: int, short: bool) -> None:
@@ -325,6 +391,8 @@ class PoolMachine(RuleBasedStateMachine):
             task = m.in_time(task_id, Status.SUBMITTED)
             if threshold >= 0x7F800000:
                 raise ExpectedRevertError("InvalidThreshold", threshold)
+            if threshold > task.bound:
+                raise ExpectedRevertError("ThresholdAboveBound", threshold, task.bound)
             if value != stake:
                 raise ExpectedRevertError("WrongValue", stake, value)
             task.profiler = sender.address
@@ -366,22 +434,23 @@ class PoolMachine(RuleBasedStateMachine):
             predict,
         )
 
-    @rule(who=st.integers(0, 9), ref=st.integers(0, 50), segments=st.sampled_from([1, 3, 4, 9, 0]))
-    def commit(self, who: int, ref: int, segments: int) -> None:
-        sender, task_id = self.actor(who), self.task_id(ref)
-        # Mostly the solver itself, so that proofs get committed.
+    def party_sender(self, who: int, account: str | None) -> Any:
+        """Mostly the named party itself, so that the lifecycle moves on."""
+        if account is not None and who % 3:
+            return next(a for a in self.actors if a.address == account)
+        return self.actor(who)
+
+    @rule(who=st.integers(0, 9), ref=st.integers(0, 50))
+    def commit(self, who: int, ref: int) -> None:
+        task_id = self.task_id(ref)
         task = self.model.tasks.get(task_id)
-        if task is not None and task.solver is not None and who % 3:
-            sender = next(a for a in self.actors if a.address == task.solver)
+        sender = self.party_sender(who, task.solver if task else None)
+        seed = hexed(seed_hash(seed_of(task_id)))
 
         def predict(m: Model) -> int:
             task = m.in_time(task_id, Status.TRAINING)
             if sender.address != task.solver:
                 raise ExpectedRevertError("NotAuthorized", task_id, sender.address)
-            if segments == 0:
-                raise ExpectedRevertError("InvalidSegmentCount", segments)
-            task.segments = segments
-            task.randomness_block = m.block
             task.status = Status.COMMITTED
             task.deadline = m.now + m.params.verifierClaimWindow
             return 0
@@ -389,58 +458,75 @@ class PoolMachine(RuleBasedStateMachine):
         self.execute(
             sender,
             0,
-            lambda: self.pool.commit(
-                task_id, PROOF_CID, CHECKPOINT_ROOT, segments, {"from": sender}
-            ),
+            lambda: self.pool.commit(task_id, PROOF_CID, CHECKPOINT_ROOT, seed, {"from": sender}),
             predict,
             [task_id],
-        )
-
-    @rule(who=st.integers(0, 9), ref=st.integers(0, 50))
-    def draw_randomness(self, who: int, ref: int) -> None:
-        sender, task_id = self.actor(who), self.task_id(ref)
-
-        def predict(m: Model) -> int:
-            task = m.known(task_id)
-            if task.status not in (Status.COMMITTED, Status.VERIFYING):
-                raise ExpectedRevertError("WrongStatus", task_id, int(task.status))
-            if task.randomness_block == 0:
-                raise ExpectedRevertError("RandomnessAlreadyDrawn", task_id)
-            if m.block <= task.randomness_block:
-                raise ExpectedRevertError(
-                    "RandomnessNotYetAvailable", task_id, task.randomness_block
-                )
-            m.draw(task, m.block)
-            return 0
-
-        self.execute(
-            sender, 0, lambda: self.pool.drawRandomness(task_id, {"from": sender}), predict
         )
 
     @rule(who=st.integers(0, 9), ref=st.integers(0, 50), short=st.booleans())
     def claim_verification(self, who: int, ref: int, short: bool) -> None:
         sender, task_id = self.actor(who), self.task_id(ref)
-        bounty = self.model.tasks[task_id].bounty if task_id in self.model.tasks else 0
+        task = self.model.tasks.get(task_id)
+        bounty = task.bounty if task is not None else 0
         stake = self.model.amounts(bounty).verifier_stake
         value = stake + 1 if short else stake
+        secret = secret_of(task_id, task.rounds if task else 0, sender.address)
 
         def predict(m: Model) -> int:
             task = m.in_time(task_id, Status.COMMITTED)
             if sender.address == task.solver:
                 raise ExpectedRevertError("SolverCannotVerify", task_id, sender.address)
+            if sender.address == task.submitter:
+                raise ExpectedRevertError("SubmitterCannotVerify", task_id, sender.address)
             if value != stake:
                 raise ExpectedRevertError("WrongValue", stake, value)
-            m.draw(task, m.block)
+            drawn = task.flags & Flag.RANDOMNESS
             task.verifier = sender.address
+            task.secret = secret
             task.status = Status.VERIFYING
-            task.deadline = m.now + m.params.verifyWindow
+            task.rounds += 1
+            window = m.params.verifyWindow if drawn else m.params.seedRevealWindow
+            task.deadline = m.now + window
             return 0
 
         self.execute(
             sender,
             value,
             lambda: self.pool.claimVerification(
-                task_id, SECRET_HASH, {"from": sender, "value": value}
+                task_id, hexed(secret_hash(secret)), {"from": sender, "value": value}
+            ),
+            predict,
+            [task_id],
+        )
+
+    @rule(who=st.integers(0, 9), ref=st.integers(0, 50), wrong=st.sampled_from([False] * 4 + [True]))
+    def reveal_seed(self, who: int, ref: int, wrong: bool) -> None:
+        task_id = self.task_id(ref)
+        task = self.model.tasks.get(task_id)
+        if task is None or task.status != Status.VERIFYING or task.flags & Flag.RANDOMNESS:
+            return  # needs the events of a task waiting for its seed
+        sender = self.party_sender(who, task.solver)
+        seed = keccak(b"wrong") if wrong else seed_of(task_id)
+        commit = last_folded(self.pool, task_id, "ProofCommitted")
+        claim = last_folded(self.pool, task_id, "VerificationClaimed")
+
+        def predict(m: Model) -> int:
+            task = m.in_time(task_id, Status.VERIFYING)
+            if sender.address != task.solver:
+                raise ExpectedRevertError("NotAuthorized", task_id, sender.address)
+            if wrong:
+                raise ExpectedRevertError("WrongSeed", task_id)
+            task.randomness = randomness(seed, secret_hash(task.secret), task_id)
+            forceable = Flag.FORCEABLE if m.params.forcedErrorPpm else 0
+            task.flags |= Flag.RANDOMNESS | forceable
+            task.deadline = m.now + m.params.verifyWindow
+            return 0
+
+        self.execute(
+            sender,
+            0,
+            lambda: self.pool.revealSeed(
+                task_id, hexed(seed), hexed(commit.before), commit.data, claim.data, {"from": sender}
             ),
             predict,
             [task_id],
@@ -449,39 +535,47 @@ class PoolMachine(RuleBasedStateMachine):
     @rule(
         who=st.integers(0, 9),
         ref=st.integers(0, 50),
-        kind=st.sampled_from(["pass", "pass", "fail", "nan", "negative", "count"]),
+        kind=st.sampled_from(["pass", "pass", "fail", "extra", "nan", "negative", "count"]),
+        err=st.booleans(),
     )
-    def report(self, who: int, ref: int, kind: str) -> None:
-        sender, task_id = self.actor(who), self.task_id(ref)
+    def report(self, who: int, ref: int, kind: str, err: bool) -> None:
+        task_id = self.task_id(ref)
         task = self.model.tasks.get(task_id)
-        if task is not None and task.verifier is not None and who % 3:
-            sender = next(a for a in self.actors if a.address == task.verifier)
+        sender = self.party_sender(who, task.verifier if task else None)
         count = max(1, self.model.sample_count(task)) if task is not None else 1
         threshold = task.threshold if task is not None else 0
         distances = [threshold] * count
+        extras: tuple[list[int], list[int]] = ([], [])
         if kind == "fail":
             distances[-1] = threshold + 1
+        elif kind == "extra" and task is not None:
+            extras = ([task.segments - 1], [threshold + 1])
         elif kind == "nan":
             distances[0] = NAN
         elif kind == "negative":
             distances[-1] = 0x80000001
         elif kind == "count":
             distances.append(0)
+        # The seal holds the true root; ``err`` reports another one (a forced verifier must).
+        secret = task.secret if task is not None and task.secret else b"\x01" * 32
+        reported = TRACE_ROOTS_ROOT if err else TRUE_ROOT
+        seal = hexed(sealed_root(secret, bytes.fromhex(TRUE_ROOT[2:])))
 
         def predict(m: Model) -> int:
             task = m.in_time(task_id, Status.VERIFYING)
             if sender.address != task.verifier:
                 raise ExpectedRevertError("NotAuthorized", task_id, sender.address)
-            if task.randomness_block != 0:
+            if not task.flags & Flag.RANDOMNESS:
                 raise ExpectedRevertError("RandomnessPending", task_id)
             if len(distances) != m.sample_count(task):
                 raise ExpectedRevertError(
                     "WrongDistanceCount", m.sample_count(task), len(distances)
                 )
-            for index, distance in enumerate(distances):
+            every = distances + extras[1]
+            for index, distance in enumerate(every):
                 if distance & 0x80000000:
                     raise ExpectedRevertError("InvalidDistance", index, distance)
-            passed = all(d <= task.threshold for d in distances)
+            passed = all(d <= task.threshold for d in every)
             task.outcome = Outcome.PASSED if passed else Outcome.FAILED
             task.status = Status.CHALLENGE_WINDOW
             task.deadline = m.now + m.params.challengeWindow
@@ -491,7 +585,61 @@ class PoolMachine(RuleBasedStateMachine):
             sender,
             0,
             lambda: self.pool.reportVerification(
-                task_id, distances, TRACE_ROOTS_ROOT, {"from": sender}
+                task_id, (distances, extras[0], extras[1], reported, seal), {"from": sender}
+            ),
+            predict,
+            [task_id],
+        )
+
+    @rule(who=st.integers(0, 9), ref=st.integers(0, 50), lie=st.sampled_from([False] * 4 + [True]))
+    def reveal(self, who: int, ref: int, lie: bool) -> None:
+        task_id = self.task_id(ref)
+        task = self.model.tasks.get(task_id)
+        if task is None or task.status != Status.CHALLENGE_WINDOW or not task.flags & Flag.FORCEABLE:
+            return  # needs the events of a report that may be forced
+        sender = self.party_sender(who, task.verifier)
+        secret = keccak(b"not the secret") if lie else task.secret
+        claim = last_folded(self.pool, task_id, "VerificationClaimed")
+        drawn = last_folded(self.pool, task_id, "RandomnessDrawn")
+        report = last_folded(self.pool, task_id, "VerificationReported")
+        reported = bytes(report.args["traceRootsRoot"])
+        forced = forced_error(task.secret, task.randomness, self.model.params.forcedErrorPpm)
+
+        def predict(m: Model) -> int:
+            task = m.known(task_id)
+            last = task.deadline + m.params.revealWindow
+            m.after_deadline(task)
+            if m.now > last:
+                raise ExpectedRevertError("DeadlinePassed", task_id, last)
+            if sender.address != task.verifier:
+                raise ExpectedRevertError("NotAuthorized", task_id, sender.address)
+            if lie:
+                raise ExpectedRevertError("WrongSecret", task_id)
+            erred = reported != bytes.fromhex(TRUE_ROOT[2:])
+            task.flags &= ~Flag.FORCEABLE
+            if forced and erred:
+                task.deadline = m.now + m.params.challengeWindow
+                return 0
+            if forced or erred:
+                task.flags |= Flag.FORFEITED
+            m.settle(task, task.outcome)
+            if task.flags & Flag.FORFEITED:
+                return 0
+            task.withdrawn.add(Role.VERIFIER)
+            return m.payouts(task).verifier
+
+        self.execute(
+            sender,
+            0,
+            lambda: self.pool.revealVerification(
+                task_id,
+                hexed(secret),
+                TRUE_ROOT,
+                hexed(claim.before),
+                claim.data,
+                drawn.data,
+                report.data,
+                {"from": sender},
             ),
             predict,
             [task_id],
@@ -505,8 +653,10 @@ class PoolMachine(RuleBasedStateMachine):
             task = m.known(task_id)
             if task.status != Status.CHALLENGE_WINDOW:
                 raise ExpectedRevertError("WrongStatus", task_id, int(task.status))
-            m.after_deadline(task)
-            m.settle(task, task.outcome)
+            end = m.verdict_end(task)
+            if m.now <= end:
+                raise ExpectedRevertError("DeadlineNotReached", task_id, end)
+            m.settle_verdict(task)
             return 0
 
         self.execute(
@@ -537,12 +687,19 @@ class PoolMachine(RuleBasedStateMachine):
             elif status == Status.COMMITTED:
                 m.after_deadline(task)
                 m.settle(task, Outcome.UNVERIFIED)
+            elif status == Status.VERIFYING and not task.flags & Flag.RANDOMNESS:
+                m.after_deadline(task)
+                m.settle(task, Outcome.SEED_WITHHELD)
             elif status == Status.VERIFYING:
                 m.after_deadline(task)
                 m.jackpot_accrued += m.amounts(task.bounty).verifier_stake
                 task.verifier = None
-                task.status = Status.COMMITTED
-                task.deadline = m.now + m.params.verifierClaimWindow
+                task.flags &= ~Flag.FORCEABLE
+                if task.rounds >= m.params.maxVerificationRounds:
+                    m.settle(task, Outcome.UNVERIFIED)
+                else:
+                    task.status = Status.COMMITTED
+                    task.deadline = m.now + m.params.verifierClaimWindow
             else:
                 raise ExpectedRevertError("WrongStatus", task_id, int(status))
             return 0
@@ -568,8 +725,8 @@ class PoolMachine(RuleBasedStateMachine):
                 task = m.tasks.get(task_id)
                 if task is None:
                     continue
-                if task.status == Status.CHALLENGE_WINDOW and m.now > task.deadline:
-                    m.settle(task, task.outcome)
+                if task.status == Status.CHALLENGE_WINDOW and m.now > m.verdict_end(task):
+                    m.settle_verdict(task)
                 if task.status != Status.SETTLED:
                     continue
                 due, roles = m.due(task, account)
@@ -594,24 +751,66 @@ class PoolMachine(RuleBasedStateMachine):
 
         self.execute(sender, 0, lambda: self.pool.sweepJackpot({"from": sender}), predict)
 
+    @rule(ref=st.integers(0, 50), choice=st.integers(0, 3), steps=st.integers(1, 7))
+    def advance(self, ref: int, choice: int, steps: int) -> None:
+        """The next ``steps`` steps of a task's happy path, by the right parties with valid inputs
+        (random calls alone rarely carry a task through its whole lifecycle)."""
+        if not self.model.tasks:
+            return
+        task_id = 1 + ref % len(self.model.tasks)
+        for _ in range(steps):
+            before = (self.model.tasks[task_id].status, self.model.tasks[task_id].flags)
+            self.step(task_id, choice)
+            if (self.model.tasks[task_id].status, self.model.tasks[task_id].flags) == before:
+                break
+
+    def step(self, task_id: int, choice: int) -> None:
+        task = self.model.tasks[task_id]
+        index = {a.address: i for i, a in enumerate(self.actors)}
+        others = [
+            i for i, a in enumerate(self.actors) if a.address not in (task.solver, task.submitter)
+        ]
+        r = task_id - 1
+        if task.status == Status.SUBMITTED:
+            self.profile(choice, r, TAU, False)
+        elif task.status == Status.OPEN:
+            self.claim(choice, r, False)
+        elif task.status == Status.TRAINING:
+            self.commit(1, r)
+        elif task.status == Status.COMMITTED:
+            self.claim_verification(others[choice % len(others)], r, False)
+        elif task.status == Status.VERIFYING and not task.flags & Flag.RANDOMNESS:
+            self.reveal_seed(1, r, False)
+        elif task.status == Status.VERIFYING:
+            forced = bool(task.flags & Flag.FORCEABLE) and forced_error(
+                task.secret, task.randomness, self.model.params.forcedErrorPpm
+            )
+            self.report(1, r, "fail" if choice == 0 else "pass", forced or choice == 3)
+        elif task.status == Status.CHALLENGE_WINDOW and task.flags & Flag.FORCEABLE:
+            if self.model.now <= task.deadline + self.model.params.revealWindow:
+                self.model.now = max(self.model.now, task.deadline + 1)
+                self.reveal(1, r, False)
+        assert index  # every party is one of the actors
+
     # -- time -------------------------------------------------------------------------------
 
-    @rule(seconds=st.sampled_from([1, 60, 999, 1_001, 2_001, 4_001, 5_001, 60_000]))
+    @rule(seconds=st.sampled_from([1, 60, 999, 1_001, 1_501, 2_001, 2_501, 4_001, 5_001, 60_000]))
     def wait(self, seconds: int) -> None:
         self.counter["actions"] += 1
         self.model.now += seconds
 
-    @rule(ref=st.integers(0, 50), offset=st.sampled_from([0, 1]))
-    def wait_for_deadline(self, ref: int, offset: int) -> None:
-        """Land exactly on (or one second after) a task's deadline."""
+    @rule(ref=st.integers(0, 50), offset=st.sampled_from([0, 1]), reveal=st.booleans())
+    def wait_for_deadline(self, ref: int, offset: int, reveal: bool) -> None:
+        """Land exactly on (or one second after) a task's deadline, or the end of its reveal window."""
         self.counter["actions"] += 1
         task = self.model.tasks.get(self.task_id(ref))
         if task is not None:
-            self.model.now = max(self.model.now, task.deadline + offset)
+            end = self.model.verdict_end(task) if reveal else task.deadline
+            self.model.now = max(self.model.now, end + offset)
 
     @rule(blocks=st.sampled_from([1, 300]))
     def mine(self, blocks: int) -> None:
-        """Empty blocks: enough of them put a randomness block out of blockhash's reach."""
+        """Empty blocks: waiting past blockhash's reach must change nothing."""
         self.counter["actions"] += 1
         self.clock.mine(blocks)
         self.model.block = self.clock.block()
@@ -622,15 +821,16 @@ class PoolMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         """Settle every task through its timeouts, pay everyone, and find the pool empty."""
         self.closing = True
-        for _ in range(3):  # a stalled verification takes two timeouts
+        for _ in range(2 + self.model.params.maxVerificationRounds):
             for task_id in list(self.model.tasks):
                 task = self.model.tasks[task_id]
                 if task.status == Status.SETTLED:
                     continue
-                self.model.now = max(self.model.now, task.deadline + 1)
                 if task.status == Status.CHALLENGE_WINDOW:
+                    self.model.now = max(self.model.now, self.model.verdict_end(task) + 1)
                     self.settle(0, task_id - 1)
                 else:
+                    self.model.now = max(self.model.now, task.deadline + 1)
                     self.timeout(0, task_id - 1)
         assert all(t.status == Status.SETTLED for t in self.model.tasks.values())
         every = list(self.model.tasks)
@@ -679,6 +879,9 @@ def test_random_actions_keep_the_books_balanced(deployment: Any) -> None:
     counter = run_actions(deployment, FAST_ACTIONS)
     assert counter["actions"] >= FAST_ACTIONS
     assert counter["runs"] >= 1
+    # The runs carried tasks through the whole lifecycle, not only through refusals.
+    assert counter.get("ok:revealSeed", 0) >= 1
+    assert counter.get("ok:reportVerification", 0) >= 1
 
 
 @pytest.mark.slow

@@ -1,16 +1,20 @@
-"""claimVerification and reportVerification: stakes, the secret commitment, the verdict rule."""
+"""claimVerification, revealSeed and reportVerification: stakes, both shares of the randomness,
+the verdict rule, extra segments."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from eth_utils.crypto import keccak
 
 from scripts.deploy import ProtocolParameters
-from scripts.protocol import Mode, Outcome, Status, Verdict
+from scripts.protocol import Flag, Mode, Outcome, Status, Verdict, randomness, secret_hash
 from tests.contracts.driver import (
     BOUNTY,
+    SECRET,
     SECRET_HASH,
+    SEED,
     TAU,
     TRACE_ROOTS_ROOT,
     Clock,
@@ -19,9 +23,20 @@ from tests.contracts.driver import (
     balance,
     f32,
     held,
+    hexed,
+    last_folded,
     plain,
     reverts,
 )
+
+ZERO = "0x" + "00" * 32
+SEAL = "0x" + keccak(b"seal").hex()
+
+
+def report(pool: Any, task_id: int, distances: list[int], by: Any, extras: Any = ([], [])) -> Any:
+    return pool.reportVerification(
+        task_id, (distances, extras[0], extras[1], TRACE_ROOTS_ROOT, SEAL), {"from": by}
+    )
 
 
 def test_verification_claim_locks_the_stake_and_commits_the_secret(
@@ -35,21 +50,25 @@ def test_verification_claim_locks_the_stake_and_commits_the_secret(
     assert balance(parties.verifier) == before - amounts.verifier_stake
     task = pool.task(task_id)
     assert (task["status"], task["verifier"]) == (Status.VERIFYING, parties.verifier)
-    assert task["deadline"] == at + params.verifyWindow
+    # Before the randomness exists the solver must reveal its seed, within the seed window.
+    assert task["deadline"] == at + params.seedRevealWindow
+    assert (task["rounds"], task["flags"]) == (1, 0)
     assert plain(tx.events["VerificationClaimed"]) == {
         "taskId": task_id,
         "verifier": parties.verifier,
         "secretHash": SECRET_HASH,
         "stake": amounts.verifier_stake,
-        "deadline": at + params.verifyWindow,
+        "deadline": at + params.seedRevealWindow,
     }
     assert held(pool, task_id) == (BOUNTY, amounts.solver_stake + amounts.verifier_stake, 0)
 
 
-def test_the_solver_cannot_verify_itself(driver: Driver, parties: Parties) -> None:
+def test_neither_the_solver_nor_the_submitter_may_verify(driver: Driver, parties: Parties) -> None:
     task_id = driver.to_status(Status.COMMITTED)
     with reverts("SolverCannotVerify", task_id, parties.solver.address):
         driver.claim_verification(task_id, by=parties.solver)
+    with reverts("SubmitterCannotVerify", task_id, parties.submitter.address):
+        driver.claim_verification(task_id, by=parties.submitter)
 
 
 def test_verification_claim_needs_a_secret_hash_and_the_stake(
@@ -58,7 +77,7 @@ def test_verification_claim_needs_a_secret_hash_and_the_stake(
     task_id = driver.to_status(Status.COMMITTED)
     stake = driver.amounts().verifier_stake
     with reverts("EmptyCommitment"):
-        driver.claim_verification(task_id, secret="0x" + "00" * 32)
+        pool.claimVerification(task_id, ZERO, {"from": parties.verifier, "value": stake})
     with reverts("WrongValue", stake, stake + 1):
         pool.claimVerification(task_id, SECRET_HASH, {"from": parties.verifier, "value": stake + 1})
 
@@ -77,6 +96,77 @@ def test_a_verification_is_claimed_once(driver: Driver, parties: Parties) -> Non
         driver.claim_verification(task_id, by=parties.stranger)
 
 
+# -- the solver's seed ---------------------------------------------------------------------
+
+
+def test_the_revealed_seed_fixes_the_randomness(
+    pool: Any, driver: Driver, parties: Parties, clock: Clock, params: ProtocolParameters
+) -> None:
+    task_id = driver.to_status(Status.COMMITTED)
+    driver.claim_verification(task_id)
+    record = bytes(pool.task(task_id)["record"])
+    at = clock.advance(23)
+    tx = driver.reveal_seed(task_id)
+    expected = randomness(SEED, secret_hash(SECRET), task_id)
+    assert plain(tx.events["RandomnessDrawn"]) == {
+        "taskId": task_id,
+        "solver": parties.solver,
+        "randomness": hexed(expected),
+        "seed": hexed(SEED),
+        "deadline": at + params.verifyWindow,
+    }
+    task = pool.task(task_id)
+    assert task["status"] == Status.VERIFYING
+    assert task["deadline"] == at + params.verifyWindow  # the replay window starts now
+    assert task["flags"] == Flag.RANDOMNESS | Flag.FORCEABLE
+    assert bytes(task["record"]) != record
+
+
+def test_only_the_solver_reveals_its_seed(driver: Driver, parties: Parties) -> None:
+    task_id = driver.to_status(Status.COMMITTED)
+    driver.claim_verification(task_id)
+    for other in (parties.verifier, parties.stranger):
+        with reverts("NotAuthorized", task_id, other.address):
+            driver.reveal_seed(task_id, by=other)
+
+
+def test_a_wrong_seed_is_refused(driver: Driver) -> None:
+    task_id = driver.to_status(Status.COMMITTED)
+    driver.claim_verification(task_id)
+    with reverts("WrongSeed", task_id):
+        driver.reveal_seed(task_id, seed=keccak(b"another seed"))
+
+
+def test_the_seed_is_checked_against_the_record(pool: Any, driver: Driver, parties: Parties) -> None:
+    task_id = driver.to_status(Status.COMMITTED)
+    driver.claim_verification(task_id)
+    before, commit, claim = driver.seed_proof(task_id)
+    # Data that does not rebuild the record cannot smuggle in another seed hash or secret hash.
+    forged = commit[:64] + keccak(b"forged").rjust(32, b"\0") + commit[96:]
+    for args in ((ZERO, commit, claim), (before, forged, claim), (before, commit, claim[:-1] + b"x")):
+        with reverts("RecordMismatch", task_id):
+            pool.revealSeed(task_id, hexed(SEED), *args, {"from": parties.solver})
+
+
+def test_the_seed_is_revealed_once_and_in_time(driver: Driver) -> None:
+    task_id = driver.to_status(Status.COMMITTED)
+    driver.claim_verification(task_id)
+    deadline = int(driver.task(task_id)["deadline"])
+    driver.clock.next_at(deadline + 1)
+    with reverts("DeadlinePassed", task_id, deadline):
+        driver.reveal_seed(task_id)
+    other = driver.to_status(Status.VERIFYING)
+    with reverts("WrongStatus", other, int(Status.VERIFYING)):
+        driver.reveal_seed(other)
+
+
+def test_a_report_waits_for_the_randomness(pool: Any, driver: Driver, parties: Parties) -> None:
+    task_id = driver.to_status(Status.COMMITTED)
+    driver.claim_verification(task_id)
+    with reverts("RandomnessPending", task_id):
+        report(pool, task_id, [0] * 6, parties.verifier)
+
+
 # -- report --------------------------------------------------------------------------------
 
 
@@ -84,9 +174,9 @@ def test_report_within_threshold_passes_and_opens_the_challenge_window(
     pool: Any, driver: Driver, parties: Parties, clock: Clock, params: ProtocolParameters
 ) -> None:
     task_id = driver.to_status(Status.VERIFYING)
-    distances = [0, 0, 0, 0]
+    distances = [0] * 6
     at = clock.advance(19)
-    tx = pool.reportVerification(task_id, distances, TRACE_ROOTS_ROOT, {"from": parties.verifier})
+    tx = report(pool, task_id, distances, parties.verifier)
     task = pool.task(task_id)
     assert (task["status"], task["outcome"]) == (Status.CHALLENGE_WINDOW, Outcome.PASSED)
     assert task["deadline"] == at + params.challengeWindow
@@ -94,23 +184,27 @@ def test_report_within_threshold_passes_and_opens_the_challenge_window(
         "taskId": task_id,
         "verifier": parties.verifier,
         "distances": distances,
+        "extraSegments": [],
+        "extraDistances": [],
         "traceRootsRoot": TRACE_ROOTS_ROOT,
+        "sealedTraceRootsRoot": SEAL,
         "verdict": Verdict.PASS,
         "challengeDeadline": at + params.challengeWindow,
     }
+    assert last_folded(pool, task_id, "VerificationReported").args["verdict"] == Verdict.PASS
 
 
 # Tolerant mode, τ = 0.05: the chain derives the verdict from the distances alone.
 VERDICTS = [
-    ([0, 0, 0, 0], Verdict.PASS),
-    ([TAU, TAU, TAU, TAU], Verdict.PASS),  # equal to τ passes
-    ([0, 1, TAU - 1, 1], Verdict.PASS),  # subnormal and just below τ
-    ([0, 0, 0, TAU + 1], Verdict.FAIL),  # one ulp above τ
-    ([f32(0.5), 0, 0, 0], Verdict.FAIL),
-    ([0x7F800000, 0, 0, 0], Verdict.FAIL),  # +inf
-    ([0, 0x7FC00000, 0, 0], Verdict.FAIL),  # the canonical NaN
-    ([0, 0, 0x7F800001, 0], Verdict.FAIL),  # a signalling NaN pattern
-    ([0x7F7FFFFF, 0x7F7FFFFF, 0x7F7FFFFF, 0x7F7FFFFF], Verdict.FAIL),  # largest finite
+    ([0, 0, 0, 0, 0, 0], Verdict.PASS),
+    ([TAU] * 6, Verdict.PASS),  # equal to τ passes
+    ([0, 1, TAU - 1, 1, 0, 0], Verdict.PASS),  # subnormal and just below τ
+    ([0, 0, 0, 0, 0, TAU + 1], Verdict.FAIL),  # one ulp above τ
+    ([f32(0.5), 0, 0, 0, 0, 0], Verdict.FAIL),
+    ([0x7F800000, 0, 0, 0, 0, 0], Verdict.FAIL),  # +inf
+    ([0, 0x7FC00000, 0, 0, 0, 0], Verdict.FAIL),  # the canonical NaN
+    ([0, 0, 0x7F800001, 0, 0, 0], Verdict.FAIL),  # a signalling NaN pattern
+    ([0x7F7FFFFF] * 6, Verdict.FAIL),  # largest finite
 ]
 
 
@@ -120,7 +214,7 @@ def test_verdict_is_pass_iff_every_distance_is_at_most_tau(
 ) -> None:
     task_id = driver.to_status(Status.VERIFYING, Mode.TOLERANT)
     assert pool.task(task_id)["threshold"] == TAU
-    tx = pool.reportVerification(task_id, distances, TRACE_ROOTS_ROOT, {"from": parties.verifier})
+    tx = report(pool, task_id, distances, parties.verifier)
     assert tx.events["VerificationReported"]["verdict"] == verdict
     expected = Outcome.PASSED if verdict == Verdict.PASS else Outcome.FAILED
     assert pool.task(task_id)["outcome"] == expected
@@ -129,8 +223,8 @@ def test_verdict_is_pass_iff_every_distance_is_at_most_tau(
 def test_exact_mode_passes_only_zero_distances(pool: Any, driver: Driver, parties: Parties) -> None:
     passing = driver.to_status(Status.VERIFYING)
     failing = driver.to_status(Status.VERIFYING)
-    pool.reportVerification(passing, [0, 0, 0, 0], TRACE_ROOTS_ROOT, {"from": parties.verifier})
-    pool.reportVerification(failing, [0, 1, 0, 0], TRACE_ROOTS_ROOT, {"from": parties.verifier})
+    report(pool, passing, [0] * 6, parties.verifier)
+    report(pool, failing, [0, 1, 0, 0, 0, 0], parties.verifier)
     assert pool.task(passing)["outcome"] == Outcome.PASSED
     assert pool.task(failing)["outcome"] == Outcome.FAILED
 
@@ -141,25 +235,56 @@ def test_distances_with_the_sign_bit_are_invalid(
 ) -> None:
     task_id = driver.to_status(Status.VERIFYING)
     with reverts("InvalidDistance", 2, bad):
-        pool.reportVerification(
-            task_id, [0, 0, bad, 0], TRACE_ROOTS_ROOT, {"from": parties.verifier}
-        )
+        report(pool, task_id, [0, 0, bad, 0, 0, 0], parties.verifier)
+    # Extra distances are numbered after the sampled ones.
+    with reverts("InvalidDistance", 7, bad):
+        report(pool, task_id, [0] * 6, parties.verifier, ([3, 5], [0, bad]))
 
 
-@pytest.mark.parametrize(("segments", "count"), [(1, 1), (3, 3), (4, 4), (10, 4)])
+@pytest.mark.parametrize(
+    ("segments", "sampled", "count"), [(1, 3, 1), (5, 3, 5), (6, 4, 6), (10, 4, 6), (10, 3, 5)]
+)
 def test_one_distance_per_sampled_segment(
-    pool: Any, driver: Driver, parties: Parties, segments: int, count: int
+    pool: Any, driver: Driver, parties: Parties, segments: int, sampled: int, count: int
 ) -> None:
-    task_id = driver.to_status(Status.TRAINING)
-    driver.commit(task_id, segments=segments)
-    driver.claim_verification(task_id)
+    # min(S, s + 2): the first and the last segment and s random ones.
+    task_id = driver.submit(segments=segments, sampled=sampled)
+    driver.claim(task_id)
+    driver.commit(task_id)
+    driver.verify_with(task_id, None)
     assert pool.sampleCount(task_id) == count
     for wrong in (count - 1, count + 1):
         with reverts("WrongDistanceCount", count, wrong):
-            pool.reportVerification(
-                task_id, [0] * wrong, TRACE_ROOTS_ROOT, {"from": parties.verifier}
-            )
-    pool.reportVerification(task_id, [0] * count, TRACE_ROOTS_ROOT, {"from": parties.verifier})
+            report(pool, task_id, [0] * wrong, parties.verifier)
+    report(pool, task_id, [0] * count, parties.verifier)
+
+
+def test_extra_segments_enter_the_verdict(pool: Any, driver: Driver, parties: Parties) -> None:
+    passing = driver.to_status(Status.VERIFYING)
+    failing = driver.to_status(Status.VERIFYING)
+    tx = report(pool, passing, [0] * 6, parties.verifier, ([1, 2, 9], [0, 0, 0]))
+    assert plain(tx.events["VerificationReported"]["extraSegments"]) == [1, 2, 9]
+    report(pool, failing, [0] * 6, parties.verifier, ([4], [1]))
+    assert pool.task(passing)["outcome"] == Outcome.PASSED
+    assert pool.task(failing)["outcome"] == Outcome.FAILED
+
+
+@pytest.mark.parametrize(
+    ("segments", "distances", "index"),
+    [
+        ([3, 3], [0, 0], 1),  # not strictly increasing
+        ([5, 2], [0, 0], 1),
+        ([10], [0], 0),  # not below S
+        ([2, 3], [0], 2),  # one distance short: the count is the index
+        (list(range(10)) * 7, [0] * 70, 70),  # more than 64
+    ],
+)
+def test_extra_segments_are_checked(
+    pool: Any, driver: Driver, parties: Parties, segments: list[int], distances: list[int], index: int
+) -> None:
+    task_id = driver.to_status(Status.VERIFYING)
+    with reverts("InvalidExtraSegments", index):
+        report(pool, task_id, [0] * 6, parties.verifier, (segments, distances))
 
 
 def test_only_the_verifier_reports(driver: Driver, parties: Parties) -> None:
@@ -169,10 +294,15 @@ def test_only_the_verifier_reports(driver: Driver, parties: Parties) -> None:
             driver.report(task_id, by=other)
 
 
-def test_report_needs_a_trace_roots_root(pool: Any, driver: Driver, parties: Parties) -> None:
+@pytest.mark.parametrize("field", [3, 4])  # the trace roots root, its seal
+def test_report_needs_a_trace_roots_root_and_its_seal(
+    pool: Any, driver: Driver, parties: Parties, field: int
+) -> None:
     task_id = driver.to_status(Status.VERIFYING)
+    value: list[Any] = [[0] * 6, [], [], TRACE_ROOTS_ROOT, SEAL]
+    value[field] = ZERO
     with reverts("EmptyCommitment"):
-        pool.reportVerification(task_id, [0, 0, 0, 0], "0x" + "00" * 32, {"from": parties.verifier})
+        pool.reportVerification(task_id, tuple(value), {"from": parties.verifier})
 
 
 def test_report_after_the_verify_window_is_refused(driver: Driver) -> None:
@@ -186,4 +316,4 @@ def test_report_after_the_verify_window_is_refused(driver: Driver) -> None:
 def test_report_needs_a_verification_claim(pool: Any, driver: Driver, parties: Parties) -> None:
     task_id = driver.to_status(Status.COMMITTED)
     with reverts("WrongStatus", task_id, int(Status.COMMITTED)):
-        pool.reportVerification(task_id, [0, 0, 0, 0], TRACE_ROOTS_ROOT, {"from": parties.verifier})
+        report(pool, task_id, [0] * 6, parties.verifier)

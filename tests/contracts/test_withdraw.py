@@ -10,8 +10,6 @@ from scripts.protocol import Mode, Outcome, Status
 from tests.contracts.driver import (
     BOUNTY,
     SPEC_CID,
-    SPEC_HASH,
-    TRAINING_WINDOW,
     Clock,
     Driver,
     Parties,
@@ -26,8 +24,17 @@ RECEIVER_SOURCE = """
 pragma solidity 0.8.28;
 
 interface IPool {
-    function submit(string calldata, bytes32, uint256, uint8, uint32)
-        external payable returns (uint64);
+    struct Terms {
+        bytes32 specHash;
+        bytes32 programRoot;
+        uint256 bounty;
+        uint8 mode;
+        uint32 trainingWindow;
+        uint32 segments;
+        uint16 sampledSegments;
+        uint32 thresholdBound;
+    }
+    function submit(string calldata, Terms calldata) external payable returns (uint64);
     function cancel(uint64) external;
     function withdraw(uint64[] calldata) external returns (uint256);
 }
@@ -42,10 +49,8 @@ contract HostileReceiver {
 
     constructor(IPool pool_) { pool = pool_; }
 
-    function submitAndCancel(string calldata cid, bytes32 specHash, uint256 bounty, uint32 window)
-        external payable
-    {
-        taskId = pool.submit{value: msg.value}(cid, specHash, bounty, 0, window);
+    function submitAndCancel(string calldata cid, IPool.Terms calldata terms) external payable {
+        taskId = pool.submit{value: msg.value}(cid, terms);
         pool.cancel(taskId);
     }
 
@@ -89,9 +94,7 @@ def hostile(hostile_source: Any, pool: Any, driver: Driver, parties: Parties) ->
     """A contract that submitted a task and cancelled it: the pool owes it the bounty."""
     receiver = hostile_source.HostileReceiver.deploy(pool.address, {"from": parties.deployer})
     value = BOUNTY + driver.amounts().protocol_fee
-    receiver.submitAndCancel(
-        SPEC_CID, SPEC_HASH, BOUNTY, TRAINING_WINDOW, {"from": parties.deployer, "value": value}
-    )
+    receiver.submitAndCancel(SPEC_CID, driver.terms(), {"from": parties.deployer, "value": value})
     assert pool.owed(receiver.taskId(), receiver.address) == BOUNTY
     return receiver
 
@@ -150,7 +153,11 @@ def test_tasks_that_owe_nothing_are_skipped(pool: Any, driver: Driver, parties: 
 def test_withdrawal_settles_a_verdict_past_its_challenge_window(
     pool: Any, driver: Driver, parties: Parties, clock: Clock
 ) -> None:
-    task_id = driver.to_status(Status.CHALLENGE_WINDOW)
+    # A re-verification cannot be a forced error, so nothing waits for a reveal.
+    task_id = driver.to_status(Status.VERIFYING)
+    driver.timeout(task_id)
+    driver.claim_verification(task_id)
+    driver.report(task_id)
     amounts = driver.amounts()
     solver_share = BOUNTY - amounts.verification_fee + amounts.solver_stake
     # Within the window there is nothing to take yet.
@@ -174,17 +181,20 @@ def test_withdrawal_settles_a_verdict_past_its_challenge_window(
 def test_an_account_in_two_roles_is_paid_both_shares(
     pool: Any, driver: Driver, parties: Parties
 ) -> None:
-    task_id = driver.to_status(Status.COMMITTED, Mode.TOLERANT)
-    # The submitter verifies and fails the proof: it gets the refund and the verifier's share.
-    driver.claim_verification(task_id, by=parties.submitter)
-    driver.report(task_id, passed=False, by=parties.submitter)
-    settled = driver.settle(task_id).events["TaskSettled"]
-    both = settled["toSubmitter"] + settled["toVerifier"]
-    assert pool.owed(task_id, parties.submitter) == both
-    before = balance(parties.submitter)
-    pool.withdraw([task_id], {"from": parties.submitter})
-    assert balance(parties.submitter) == before + both
-    assert pool.task(task_id)["withdrawn"] == 1 | 4  # submitter and verifier bits
+    # The solver profiled the task it then solves: one withdrawal pays both shares.
+    task_id = driver.submit(Mode.TOLERANT)
+    driver.profile(task_id, by=parties.solver)
+    driver.claim(task_id)
+    driver.commit(task_id)
+    secret = driver.verify_with(task_id, forced=False)
+    driver.report(task_id, secret=secret)
+    settled = driver.finish(task_id, secret).events["TaskSettled"]
+    both = settled["toSolver"] + settled["toProfiler"]
+    assert pool.owed(task_id, parties.solver) == both
+    before = balance(parties.solver)
+    pool.withdraw([task_id], {"from": parties.solver})
+    assert balance(parties.solver) == before + both
+    assert pool.task(task_id)["withdrawn"] == 2 | 8 | 4  # solver, profiler, and the paid verifier
 
 
 def test_sweep_moves_the_accrued_money_to_the_jackpot(

@@ -1,0 +1,203 @@
+"""Forced errors (PROTOCOL.md §1.8): a verifier commits a secret at its claim; with probability p,
+decided by that secret and the randomness drawn after the claim, it must report a wrong trace
+roots root while sealing its true one. After the challenge window it reveals: a forced report is
+replaced by the true one and stays open to challenge, an honest one settles and is paid at once;
+a forced verifier that did not err, or an unforced one that disowns its report, forfeits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_utils.crypto import keccak
+
+from scripts.deploy import ProtocolParameters
+from scripts.protocol import Flag, Outcome, Status, forced_below, forced_error
+from tests.contracts.driver import (
+    SECRET,
+    TRACE_ROOTS_ROOT,
+    Clock,
+    Driver,
+    Parties,
+    balance,
+    hexed,
+    last_folded,
+    plain,
+    reverts,
+)
+
+TRUE_ROOT = "0x" + keccak(b"true traces").hex()
+
+
+def test_the_chain_and_python_agree_on_who_is_forced(pool: Any, params: ProtocolParameters) -> None:
+    forced = 0
+    for i in range(120):
+        secret, randomness = keccak(b"s" + bytes([i])), keccak(b"r" + bytes([i]))
+        expected = forced_error(secret, randomness, params.forcedErrorPpm)
+        assert pool.forcedError(hexed(secret), hexed(randomness)) == expected
+        forced += expected
+    # p = 25 % here: 120 draws land far from 0 and from 120.
+    assert 10 < forced < 60
+    assert forced_below(1_000_000) > 2**256 - 2**236  # p = 1 forces all but a negligible share
+    assert forced_below(0) == 0
+
+
+def test_an_unforced_verifier_reveals_settles_and_is_paid_at_once(
+    pool: Any, driver: Driver, parties: Parties, clock: Clock
+) -> None:
+    task_id = driver.to_status(Status.CHALLENGE_WINDOW, forced=False)
+    secret = driver.secrets[task_id]
+    assert not driver.forced(task_id, secret)
+    amounts = driver.amounts()
+    driver.past_deadline(task_id)
+    before = balance(parties.verifier)
+    tx = driver.reveal(task_id, secret)
+    assert plain(tx.events["VerificationRevealed"]) == {
+        "taskId": task_id,
+        "verifier": parties.verifier,
+        "secret": hexed(secret),
+        "forced": False,
+        "traceRootsRoot": TRACE_ROOTS_ROOT,
+        "challengeDeadline": 0,
+    }
+    assert tx.events["TaskSettled"]["outcome"] == Outcome.PASSED
+    assert balance(parties.verifier) - before == amounts.verification_fee + amounts.verifier_stake
+    assert pool.owed(task_id, parties.verifier) == 0
+    assert driver.status(task_id) == Status.SETTLED
+
+
+def test_a_forced_verifier_that_errs_is_replaced_by_its_true_report_and_not_slashed(
+    pool: Any, driver: Driver, parties: Parties, params: ProtocolParameters
+) -> None:
+    task_id = driver.to_status(Status.VERIFYING, forced=True)
+    secret = driver.secrets[task_id]
+    assert driver.forced(task_id, secret)
+    # It reports a wrong root and seals the true one; the verdict (from the distances) is kept.
+    driver.report(task_id, secret=secret, root=TRACE_ROOTS_ROOT, true_root=TRUE_ROOT)
+    driver.past_deadline(task_id)
+    tx = driver.reveal(task_id, secret, TRUE_ROOT)
+    revealed = tx.events["VerificationRevealed"]
+    assert (revealed["forced"], revealed["traceRootsRoot"]) == (True, TRUE_ROOT)
+    assert revealed["challengeDeadline"] == tx.timestamp + params.challengeWindow
+    assert "TaskSettled" not in tx.events
+    task = pool.task(task_id)
+    assert (task["status"], task["deadline"]) == (Status.CHALLENGE_WINDOW, revealed["challengeDeadline"])
+    assert task["flags"] & Flag.FORCEABLE == 0
+    # The true report is open to challenge for a whole window, then settles as usual.
+    with reverts("DeadlineNotReached", task_id, revealed["challengeDeadline"]):
+        pool.settle(task_id, {"from": parties.stranger})
+    settled = driver.settle(task_id).events["TaskSettled"]
+    amounts = driver.amounts()
+    assert settled["outcome"] == Outcome.PASSED
+    assert settled["toVerifier"] == amounts.verification_fee + amounts.verifier_stake
+    assert last_folded(pool, task_id, "VerificationRevealed").args["forced"] is True
+
+
+def test_a_forced_verifier_that_does_not_err_forfeits(
+    pool: Any, driver: Driver, parties: Parties
+) -> None:
+    task_id = driver.to_status(Status.VERIFYING, forced=True)
+    secret = driver.secrets[task_id]
+    driver.report(task_id, secret=secret)  # reported root == sealed root: no error
+    driver.past_deadline(task_id)
+    tx = driver.reveal(task_id, secret)
+    assert tx.events["VerificationRevealed"]["forced"] is True
+    settled = tx.events["TaskSettled"]
+    amounts = driver.amounts()
+    assert settled["toVerifier"] == 0
+    assert settled["toJackpot"] == amounts.verification_fee + amounts.verifier_stake
+    assert driver.flags(task_id) & Flag.FORFEITED
+    assert "PayoutWithdrawn" not in tx.events
+
+
+def test_an_unforced_verifier_that_disowns_its_report_forfeits(driver: Driver) -> None:
+    task_id = driver.to_status(Status.VERIFYING, forced=False)
+    secret = driver.secrets[task_id]
+    driver.report(task_id, secret=secret, true_root=TRUE_ROOT)
+    driver.past_deadline(task_id)
+    tx = driver.reveal(task_id, secret, TRUE_ROOT)
+    assert tx.events["VerificationRevealed"]["forced"] is False
+    assert tx.events["TaskSettled"]["toVerifier"] == 0
+    assert driver.flags(task_id) & Flag.FORFEITED
+
+
+def test_the_reveal_checks_the_secret_the_seal_and_the_record(
+    pool: Any, driver: Driver, parties: Parties
+) -> None:
+    task_id = driver.to_status(Status.CHALLENGE_WINDOW, forced=False)
+    secret = driver.secrets[task_id]
+    driver.past_deadline(task_id)
+    with reverts("WrongSecret", task_id):
+        driver.reveal(task_id, keccak(b"guess"))
+    with reverts("WrongSeal", task_id):
+        driver.reveal(task_id, secret, TRUE_ROOT)
+    before, claim, drawn, report = driver.reveal_proof(task_id)
+    # Another randomness (one that might not force it) cannot be slipped in.
+    forged = keccak(b"other randomness") + drawn[32:]
+    for args in ((hexed(bytes(32)), claim, drawn, report), (before, claim, forged, report)):
+        with reverts("RecordMismatch", task_id):
+            pool.revealVerification(
+                task_id, hexed(secret), TRACE_ROOTS_ROOT, *args, {"from": parties.verifier}
+            )
+    for other in (parties.solver, parties.stranger):
+        with reverts("NotAuthorized", task_id, other.address):
+            driver.reveal(task_id, secret, by=other)
+
+
+def test_the_reveal_comes_after_the_challenge_window_and_within_the_reveal_window(
+    driver: Driver, clock: Clock, params: ProtocolParameters
+) -> None:
+    task_id = driver.to_status(Status.CHALLENGE_WINDOW, forced=False)
+    secret = driver.secrets[task_id]
+    deadline = int(driver.task(task_id)["deadline"])
+    clock.next_at(deadline)
+    with reverts("DeadlineNotReached", task_id, deadline):
+        driver.reveal(task_id, secret)
+    last = deadline + params.revealWindow
+    clock.next_at(last + 1)
+    with reverts("DeadlinePassed", task_id, last):
+        driver.reveal(task_id, secret)
+
+
+def test_nothing_to_reveal_when_the_report_cannot_be_forced(
+    driver: Driver, parties: Parties
+) -> None:
+    task_id = driver.to_status(Status.VERIFYING)
+    driver.timeout(task_id)  # the next verifier claims after the randomness exists
+    driver.claim_verification(task_id, by=parties.stranger)
+    driver.report(task_id, by=parties.stranger)
+    driver.past_deadline(task_id)
+    with reverts("NothingToReveal", task_id):
+        driver.reveal(task_id, SECRET, by=parties.stranger)
+
+
+def test_a_pool_without_forced_errors_needs_no_reveal(
+    project: Any, jackpot: Any, driver: Driver, parties: Parties, params: ProtocolParameters
+) -> None:
+    import dataclasses
+
+    from tests.contracts.driver import Driver as PoolDriver
+
+    plain_params = dataclasses.replace(params, forcedErrorPpm=0)
+    other = project.TaskPool.deploy(plain_params.as_struct(), jackpot, {"from": parties.deployer})
+    d = PoolDriver(other, plain_params, parties, driver.clock)
+    task_id = d.to_status(Status.CHALLENGE_WINDOW)
+    assert d.flags(task_id) == Flag.RANDOMNESS
+    d.clock.next_at(int(d.task(task_id)["deadline"]) + 1)
+    tx = other.withdraw([task_id], {"from": parties.solver})
+    assert tx.events["TaskSettled"]["outcome"] == Outcome.PASSED
+
+
+@pytest.mark.parametrize("forced", [True, False])
+def test_the_verifier_cannot_choose_whether_it_is_forced(driver: Driver, forced: bool) -> None:
+    """Its secret is committed before the solver's seed is revealed: every candidate secret the
+    verifier could have picked is forced or not only once the seed is known."""
+    task_id = driver.to_status(Status.VERIFYING, forced=forced)
+    randomness = driver.randomness(task_id)
+    assert driver.forced(task_id, driver.secrets[task_id]) == forced
+    # The same secret against other seeds' randomness: sometimes forced, sometimes not.
+    outcomes = {
+        forced_error(driver.secrets[task_id], keccak(randomness + bytes([i])), 250_000)
+        for i in range(40)
+    }
+    assert outcomes == {True, False}
