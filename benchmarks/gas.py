@@ -6,40 +6,62 @@ the reference is the goal, ``happy_path_total`` <= 400,000 gas.
 
 Paths, one task each, with realistic CIDs (CIDv1, 59 characters):
 
-- ``happy_path``: an exact task, submit -> claim -> commit -> claimVerification ->
-  reportVerification -> the solver's withdrawal, which settles the task once the challenge
-  window is over -> the verifier's withdrawal. This is how parties settle in practice.
-- ``happy_path_with_settle_call``: the same with a separate ``settle`` call before the two
-  withdrawals (a third party settling).
+- ``happy_path``: an exact task on the default deployment (forced errors on), submit ->
+  claim -> commit -> claimVerification -> revealSeed -> reportVerification -> the verifier's
+  revealVerification after the challenge window, which settles the task
+  and pays every party (no withdrawal needed). This is how parties settle in practice.
+- ``happy_path_without_forced_errors``: the same on a deployment with ``forcedErrorPpm = 0``:
+  no reveal; the solver's withdrawal settles, the verifier withdraws.
 - ``tolerant_path``: a profiled task; adds the profile and the profiler's withdrawal.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from scripts.deploy import DEFAULT_PARAMETERS, deploy
+from eth_utils.crypto import keccak
+
+from scripts.deploy import DEFAULT_PARAMETERS, ProtocolParameters, deploy
 from scripts.network import attached, local_devnet
-from scripts.protocol import Amounts, Mode
+from scripts.protocol import (
+    FOLDED_EVENTS,
+    Amounts,
+    Mode,
+    fold_record,
+    forced_error,
+    randomness,
+    sealed_root,
+    secret_hash,
+    seed_hash,
+)
 
 GOAL = 400_000
 CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 SPEC_HASH = "0x" + "5e" * 32
+PROGRAM_ROOT = "0x" + "9a" * 32
 ROOT = "0x" + "c4" * 32
-SECRET_HASH = "0x" + "5c" * 32
+SEED = b"\x5e" * 32
 THRESHOLD = 0x3D4CCCCD  # 0.05 as binary32
+BOUND = 0x3F000000  # 0.5
 SEGMENTS = 64
 TRAINING_WINDOW = 3_600
+
+
+def hexed(value: bytes) -> str:
+    return "0x" + value.hex()
 
 
 class Round:
     """Drives tasks with fixed parties and records each transaction's gas."""
 
-    def __init__(self, pool: Any, accounts: Any):
+    def __init__(self, pool: Any, accounts: Any, params: ProtocolParameters):
         self.pool = pool
+        self.params = params
         self.submitter, self.solver, self.verifier, self.profiler, self.keeper = accounts[1:6]
-        self.amounts = Amounts.of(10**18, DEFAULT_PARAMETERS)
+        self.amounts = Amounts.of(10**18, params)
+        self.secrets: dict[int, bytes] = {}
 
     def gas(self, send: Callable[[], Any]) -> int:
         tx = send()
@@ -48,12 +70,11 @@ class Round:
         return int(tx.gas_used)
 
     def submit(self, mode: Mode) -> tuple[int, int]:
+        bound = BOUND if mode == Mode.TOLERANT else 0
+        terms = (SPEC_HASH, PROGRAM_ROOT, self.amounts.bounty, int(mode), TRAINING_WINDOW)
         tx = self.pool.submit(
             CID,
-            SPEC_HASH,
-            self.amounts.bounty,
-            int(mode),
-            TRAINING_WINDOW,
+            (*terms, SEGMENTS, self.params.minSampledSegments, bound),
             {"from": self.submitter, "value": self.amounts.bounty + self.amounts.protocol_fee},
             silent=True,
         )
@@ -80,25 +101,96 @@ class Round:
     def commit(self, task_id: int) -> int:
         return self.gas(
             lambda: self.pool.commit(
-                task_id, CID, ROOT, SEGMENTS, {"from": self.solver}, silent=True
+                task_id, CID, ROOT, hexed(seed_hash(SEED)), {"from": self.solver}, silent=True
             )
         )
 
     def claim_verification(self, task_id: int) -> int:
+        # A secret that is not forced to err on this task (the happy path).
+        for attempt in range(1_000):
+            secret = keccak(attempt.to_bytes(4, "big"))
+            r = randomness(SEED, secret_hash(secret), task_id)
+            if not forced_error(secret, r, self.params.forcedErrorPpm):
+                break
+        self.secrets[task_id] = secret
         return self.gas(
             lambda: self.pool.claimVerification(
                 task_id,
-                SECRET_HASH,
+                hexed(secret_hash(secret)),
                 {"from": self.verifier, "value": self.amounts.verifier_stake},
+                silent=True,
+            )
+        )
+
+    def folded(self, task_id: int) -> list[tuple[str, bytes, bytes]]:
+        """(name, record before, data) of the task's folded events, from its logs."""
+        from brownie import web3
+
+        events = {e["name"]: e for e in self.pool.abi if e["type"] == "event"}
+        topic0 = {
+            keccak(f"{n}({','.join(i['type'] for i in e['inputs'])})".encode()): n
+            for n, e in events.items()
+        }
+        logs = web3.eth.get_logs(
+            {
+                "address": self.pool.address,
+                "fromBlock": 0,
+                "toBlock": "latest",
+                "topics": [None, "0x" + task_id.to_bytes(32, "big").hex()],
+            }
+        )
+        record, out = bytes(32), []
+        for log in logs:
+            name = topic0[bytes(log["topics"][0])]
+            if name in FOLDED_EVENTS:
+                out.append((name, record, bytes(log["data"])))
+                record = fold_record(record, [bytes(t) for t in log["topics"]], bytes(log["data"]))
+        return out
+
+    def event(self, task_id: int, name: str) -> tuple[bytes, bytes]:
+        _, before, data = [e for e in self.folded(task_id) if e[0] == name][-1]
+        return before, data
+
+    def reveal_seed(self, task_id: int) -> int:
+        before, commit = self.event(task_id, "ProofCommitted")
+        _, claim = self.event(task_id, "VerificationClaimed")
+        return self.gas(
+            lambda: self.pool.revealSeed(
+                task_id,
+                hexed(SEED),
+                hexed(before),
+                commit,
+                claim,
+                {"from": self.solver},
                 silent=True,
             )
         )
 
     def report(self, task_id: int) -> int:
         count = int(self.pool.sampleCount(task_id))
+        seal = hexed(sealed_root(self.secrets[task_id], bytes.fromhex(ROOT[2:])))
         return self.gas(
             lambda: self.pool.reportVerification(
-                task_id, [0] * count, ROOT, {"from": self.verifier}, silent=True
+                task_id, ([0] * count, [], [], ROOT, seal), {"from": self.verifier}, silent=True
+            )
+        )
+
+    def reveal(self, task_id: int) -> int:
+        before, claim = self.event(task_id, "VerificationClaimed")
+        _, drawn = self.event(task_id, "RandomnessDrawn")
+        _, report = self.event(task_id, "VerificationReported")
+        secret = hexed(self.secrets[task_id])
+        return self.gas(
+            lambda: self.pool.revealVerification(
+                task_id,
+                secret,
+                ROOT,
+                hexed(before),
+                claim,
+                drawn,
+                report,
+                {"from": self.verifier},
+                silent=True,
             )
         )
 
@@ -121,15 +213,16 @@ def advance(seconds: int) -> None:
 
 
 def verified(round_: Round, mode: Mode, steps: dict[str, int]) -> int:
-    """A task through its report, recording each step's gas; returns its id."""
+    """A task through its report and the end of its challenge window; returns its id."""
     task_id, steps["submit"] = round_.submit(mode)
     if mode == Mode.TOLERANT:
         steps["profile"] = round_.profile(task_id)
     steps["claim"] = round_.claim(task_id)
     steps["commit"] = round_.commit(task_id)
     steps["claimVerification"] = round_.claim_verification(task_id)
+    steps["revealSeed"] = round_.reveal_seed(task_id)
     steps["reportVerification"] = round_.report(task_id)
-    advance(DEFAULT_PARAMETERS.challengeWindow + 1)
+    advance(round_.params.challengeWindow + 1)
     return task_id
 
 
@@ -137,26 +230,19 @@ def run() -> dict[str, Any]:
     with local_devnet(accounts=8) as node, attached(node) as project:
         from brownie import accounts
 
-        deployment = deploy(project, accounts[0], DEFAULT_PARAMETERS, silent=True)
-        round_ = Round(deployment.pool, accounts)
         params = DEFAULT_PARAMETERS
+        deployment = deploy(project, accounts[0], params, silent=True)
+        round_ = Round(deployment.pool, accounts, params)
 
         happy: dict[str, int] = {}
         task_id = verified(round_, Mode.EXACT, happy)
-        happy["withdraw (solver, settles)"] = round_.withdraw([task_id], round_.solver)
-        happy["withdraw (verifier)"] = round_.withdraw([task_id], round_.verifier)
-
-        explicit: dict[str, int] = {}
-        task_id = verified(round_, Mode.EXACT, explicit)
-        explicit["settle"] = round_.settle(task_id)
-        explicit["withdraw (solver)"] = round_.withdraw([task_id], round_.solver)
-        explicit["withdraw (verifier)"] = round_.withdraw([task_id], round_.verifier)
+        happy["revealVerification (verifier: settles, pays every party)"] = round_.reveal(task_id)
 
         tolerant: dict[str, int] = {}
         task_id = verified(round_, Mode.TOLERANT, tolerant)
-        tolerant["withdraw (solver, settles)"] = round_.withdraw([task_id], round_.solver)
-        tolerant["withdraw (verifier)"] = round_.withdraw([task_id], round_.verifier)
-        tolerant["withdraw (profiler)"] = round_.withdraw([task_id], round_.profiler)
+        tolerant["revealVerification (verifier: settles, pays every party)"] = round_.reveal(
+            task_id
+        )
 
         other: dict[str, int] = {}
         task_id, _ = round_.submit(Mode.EXACT)
@@ -169,13 +255,15 @@ def run() -> dict[str, Any]:
         unverified, _ = round_.submit(Mode.EXACT)
         round_.claim(unverified)
         round_.commit(unverified)
+        withheld, _ = round_.submit(Mode.EXACT)
+        round_.claim(withheld)
+        round_.commit(withheld)
+        round_.claim_verification(withheld)
         silent, _ = round_.submit(Mode.EXACT)
         round_.claim(silent)
         round_.commit(silent)
-        other["drawRandomness"] = round_.gas(
-            lambda: deployment.pool.drawRandomness(silent, {"from": round_.keeper}, silent=True)
-        )
         round_.claim_verification(silent)
+        round_.reveal_seed(silent)
         advance(
             max(
                 params.claimWindow, TRAINING_WINDOW, params.verifierClaimWindow, params.verifyWindow
@@ -185,6 +273,7 @@ def run() -> dict[str, Any]:
         other["timeout (expired)"] = round_.timeout(expired)
         other["timeout (solver slashed)"] = round_.timeout(stalled)
         other["timeout (unverified)"] = round_.timeout(unverified)
+        other["timeout (seed withheld, solver slashed)"] = round_.timeout(withheld)
         other["timeout (verifier slashed, reopened)"] = round_.timeout(silent)
         other["sweepJackpot"] = round_.gas(
             lambda: deployment.pool.sweepJackpot({"from": round_.keeper}, silent=True)
@@ -196,14 +285,24 @@ def run() -> dict[str, Any]:
             batch.append(task_id)
         other["withdraw (10 tasks in one call)"] = round_.withdraw(batch, round_.submitter)
 
+        # The same happy path where no verifier can be forced to err: no reveal step.
+        plain_params = dataclasses.replace(params, forcedErrorPpm=0)
+        plain_pool = deploy(project, accounts[0], plain_params, silent=True).pool
+        plain = Round(plain_pool, accounts, plain_params)
+        unforced: dict[str, int] = {}
+        task_id = verified(plain, Mode.EXACT, unforced)
+        unforced["withdraw (solver, settles)"] = plain.withdraw([task_id], plain.solver)
+        unforced["withdraw (verifier)"] = plain.withdraw([task_id], plain.verifier)
+
         happy_total = sum(happy.values())
+        config = project._compiler_config["solc"]
         return {
             "goal_happy_path_total": GOAL,
             "happy_path_total": happy_total,
             "meets_goal": happy_total <= GOAL,
             "happy_path": happy,
-            "happy_path_with_settle_call_total": sum(explicit.values()),
-            "happy_path_with_settle_call": explicit,
+            "happy_path_without_forced_errors_total": sum(unforced.values()),
+            "happy_path_without_forced_errors": unforced,
             "tolerant_path_total": sum(tolerant.values()),
             "tolerant_path": tolerant,
             "other_calls": other,
@@ -213,9 +312,12 @@ def run() -> dict[str, Any]:
             },
             "setup": {
                 "chain": "anvil 1.7.1, cancun, automine, zero base fee",
-                "compiler": "solc 0.8.28 (solc-js), via-IR, optimizer runs 1000000",
+                "compiler": (
+                    f"solc 0.8.28 (solc-js), via-IR, optimizer runs {config['optimizer']['runs']}"
+                ),
                 "cid_length": len(CID),
                 "segments": SEGMENTS,
-                "sampled_segments": params.segmentsToSample,
+                "sampled_segments": params.minSampledSegments,
+                "distances_per_report": min(SEGMENTS, params.minSampledSegments + 2),
             },
         }

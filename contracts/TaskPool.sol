@@ -21,6 +21,7 @@ import {
     Report,
     Params,
     Task,
+    Payouts,
     Role,
     Flag
 } from "./lib/Types.sol";
@@ -34,6 +35,8 @@ import {Errors} from "./lib/Errors.sol";
 contract TaskPool is TaskEscrow {
     /// @dev Longest CID accepted; CIDv0 is 46 characters, base32 CIDv1 with sha2-256 59.
     uint256 internal constant MAX_CID_LENGTH = 128;
+    /// @dev Gas each payout pushed by `revealVerification` may use in its recipient.
+    uint256 internal constant PUSH_GAS = 10_000;
     /// @dev Most extra segments one report may carry (screening), to bound a report's gas.
     uint256 internal constant MAX_EXTRA_SEGMENTS = 64;
     /// @dev binary32 +infinity; finite non-negative values have smaller bit patterns.
@@ -344,15 +347,8 @@ contract TaskPool is TaskEscrow {
         Timestamp none = Timestamp.wrap(0);
         _record(t, VerificationRevealed.selector, taskId, verifier, abi.encode(secret, forced, traceRootsRoot, none));
         _settle(t, taskId, t.outcome);
-        if (t.flags & Flag.FORFEITED == 0) {
-            // The verifier is paid in this call: one transaction settles the task and pays it.
-            uint256 due = _payouts(t.outcome, t.bounty, _profiled(t), t.flags).verifier;
-            t.withdrawn |= Role.VERIFIER;
-            emit PayoutWithdrawn(taskId, verifier, due);
-            _send(verifier, due);
-        }
+        _payEveryone(t, taskId);
     }
-
     // ------------------------------------------------------------------ settlement and timeouts
 
     /// @inheritdoc ITaskPool
@@ -456,6 +452,29 @@ contract TaskPool is TaskEscrow {
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// @notice Sends every party of a just-settled task its payout, so that the verifier's reveal is the
+    ///         last transaction of a task's happy path. Each transfer gets `PUSH_GAS`; a recipient that
+    ///         refuses it (or needs more gas) keeps its payout owed, to `withdraw` as usual.
+    function _payEveryone(Task storage t, TaskId taskId) private {
+        Payouts memory p = _payouts(t.outcome, t.bounty, _profiled(t), t.flags);
+        _push(t, taskId, Role.SUBMITTER, t.submitter, p.submitter);
+        _push(t, taskId, Role.SOLVER, t.solver, p.solver);
+        _push(t, taskId, Role.VERIFIER, t.verifier, p.verifier);
+        if (_profiled(t)) _push(t, taskId, Role.PROFILER, t.profiler, p.profiler);
+    }
+
+    function _push(Task storage t, TaskId taskId, uint8 role, address to, uint256 amount) private {
+        if (amount == 0) return;
+        // Effects first: the role is marked paid before the call, and unmarked if the call fails.
+        t.withdrawn |= role;
+        (bool ok,) = to.call{value: amount, gas: PUSH_GAS}("");
+        if (ok) {
+            emit PayoutWithdrawn(taskId, to, amount);
+        } else {
+            t.withdrawn &= ~role;
+        }
+    }
 
     function _isForced(bytes32 secret, Randomness randomness) private view returns (bool) {
         return uint256(keccak256(abi.encode(secret, randomness))) < _forcedBelow;

@@ -145,8 +145,8 @@ def payouts(
 ) -> Payouts:
     """The settlement table of docs/contracts.md ("Settlement").
 
-    ``forfeited``: the verifier did not reveal its secret in time (or revealed a forced report it did
-    not falsify): its fee and stake go to the jackpot.
+    ``forfeited``: the verifier did not reveal its secret in time (or revealed a forced report it
+    did not falsify): its fee and stake go to the jackpot.
     """
     accepted = outcome not in (Outcome.CANCELLED, Outcome.EXPIRED)
     profile_fee = amounts.profile_fee if profiled and accepted else 0
@@ -195,7 +195,10 @@ def secret_hash(secret: bytes) -> bytes:
 
 
 def sealed_root(secret: bytes, trace_roots_root: bytes) -> bytes:
-    """A verifier's true trace roots root sealed with its secret: keccak256(abi.encode(secret, root))."""
+    """A verifier's true trace roots root sealed with its secret.
+
+    ``keccak256(abi.encode(secret, root))``.
+    """
     return keccak(bytes(secret).rjust(32, b"\0") + bytes(trace_roots_root).rjust(32, b"\0"))
 
 
@@ -214,7 +217,10 @@ def forced_below(forced_error_ppm: int) -> int:
 
 
 def forced_error(secret: bytes, task_randomness: bytes, forced_error_ppm: int) -> bool:
-    """Whether a verifier with ``secret`` must err on a task with ``task_randomness`` (if forceable)."""
+    """Whether a verifier with ``secret`` must err on a task with ``task_randomness``.
+
+    (It applies only to a verifier that claimed before the randomness existed.)
+    """
     word = keccak(bytes(secret).rjust(32, b"\0") + bytes(task_randomness).rjust(32, b"\0"))
     return int.from_bytes(word, "big") < forced_below(forced_error_ppm)
 

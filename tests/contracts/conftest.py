@@ -44,6 +44,7 @@ TEST_PARAMETERS = ProtocolParameters(
     minBounty=10**9,
 )
 
+
 def pytest_configure(config: pytest.Config) -> None:
     # brownie's own chain.snapshot()/revert() trip its check for direct rpc use.
     config.addinivalue_line(

@@ -275,7 +275,9 @@ class Driver:
     def claim_verification(self, task_id: int, by: Any = None, secret: bytes = SECRET) -> Any:
         stake = self.amounts(self.task(task_id)["bounty"]).verifier_stake
         return self.pool.claimVerification(
-            task_id, hexed(secret_hash(secret)), {"from": by or self.parties.verifier, "value": stake}
+            task_id,
+            hexed(secret_hash(secret)),
+            {"from": by or self.parties.verifier, "value": stake},
         )
 
     def seed_proof(self, task_id: int) -> tuple[str, bytes, bytes]:
@@ -321,7 +323,7 @@ class Driver:
         )
 
     def reveal_proof(self, task_id: int) -> tuple[str, bytes, bytes, bytes]:
-        """(record before the last VerificationClaimed, its data, RandomnessDrawn's, the report's)."""
+        """The proof a reveal needs: the record before the last claim, and three events' data."""
         claim = last_folded(self.pool, task_id, "VerificationClaimed")
         drawn = last_folded(self.pool, task_id, "RandomnessDrawn")
         report = last_folded(self.pool, task_id, "VerificationReported")
@@ -354,7 +356,7 @@ class Driver:
         self.clock.next_at(int(self.task(task_id)["deadline"]) + 1)
 
     def settle(self, task_id: int) -> Any:
-        """Settle once the windows are over (the reveal window too for a report that may be forced)."""
+        """Settle once the windows are over (a report that may be forced: its reveal window too)."""
         end = int(self.task(task_id)["deadline"])
         if self.flags(task_id) & Flag.FORCEABLE:
             end += self.params.revealWindow
@@ -428,7 +430,7 @@ class Driver:
         return secret
 
     def finish(self, task_id: int, secret: bytes | None = None) -> Any:
-        """End a task in its challenge window: the verifier reveals (when it must) or anyone settles."""
+        """End a task in its challenge window: the verifier reveals (if it must), or settle."""
         secret = secret or self.secrets.get(task_id, SECRET)
         if self.flags(task_id) & Flag.FORCEABLE:
             self.past_deadline(task_id)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from eth_utils.crypto import keccak
 
 from scripts.deploy import ProtocolParameters
@@ -102,15 +100,14 @@ def send(sender: Any, call: Any, *args: Any, value: int = 0) -> Any:
     already seen, which it would wait on forever."""
     from brownie import web3
 
-    txid = web3.eth.send_transaction(
-        {
-            "from": sender.address,
-            "to": call._address,
-            "data": call.encode_input(*args),
-            "value": value,
-            "gas": 1_000_000,
-        }
-    )
+    transaction: Any = {
+        "from": sender.address,
+        "to": call._address,
+        "data": call.encode_input(*args),
+        "value": value,
+        "gas": 1_000_000,
+    }
+    txid = web3.eth.send_transaction(transaction)
     receipt = web3.eth.wait_for_transaction_receipt(txid)
     assert receipt["status"] == 1
     return receipt

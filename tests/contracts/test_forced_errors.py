@@ -20,6 +20,7 @@ from tests.contracts.driver import (
     Driver,
     Parties,
     balance,
+    held,
     hexed,
     last_folded,
     plain,
@@ -42,7 +43,7 @@ def test_the_chain_and_python_agree_on_who_is_forced(pool: Any, params: Protocol
     assert forced_below(0) == 0
 
 
-def test_an_unforced_verifier_reveals_settles_and_is_paid_at_once(
+def test_an_unforced_verifier_reveals_settles_and_everyone_is_paid_at_once(
     pool: Any, driver: Driver, parties: Parties, clock: Clock
 ) -> None:
     task_id = driver.to_status(Status.CHALLENGE_WINDOW, forced=False)
@@ -51,6 +52,7 @@ def test_an_unforced_verifier_reveals_settles_and_is_paid_at_once(
     amounts = driver.amounts()
     driver.past_deadline(task_id)
     before = balance(parties.verifier)
+    solver_before = balance(parties.solver)
     tx = driver.reveal(task_id, secret)
     assert plain(tx.events["VerificationRevealed"]) == {
         "taskId": task_id,
@@ -62,7 +64,10 @@ def test_an_unforced_verifier_reveals_settles_and_is_paid_at_once(
     }
     assert tx.events["TaskSettled"]["outcome"] == Outcome.PASSED
     assert balance(parties.verifier) - before == amounts.verification_fee + amounts.verifier_stake
-    assert pool.owed(task_id, parties.verifier) == 0
+    solver_share = amounts.bounty - amounts.verification_fee + amounts.solver_stake
+    assert balance(parties.solver) - solver_before == solver_share
+    assert pool.owed(task_id, parties.verifier) == pool.owed(task_id, parties.solver) == 0
+    assert sum(held(pool, task_id)) == 0
     assert driver.status(task_id) == Status.SETTLED
 
 
@@ -81,7 +86,10 @@ def test_a_forced_verifier_that_errs_is_replaced_by_its_true_report_and_not_slas
     assert revealed["challengeDeadline"] == tx.timestamp + params.challengeWindow
     assert "TaskSettled" not in tx.events
     task = pool.task(task_id)
-    assert (task["status"], task["deadline"]) == (Status.CHALLENGE_WINDOW, revealed["challengeDeadline"])
+    assert (task["status"], task["deadline"]) == (
+        Status.CHALLENGE_WINDOW,
+        revealed["challengeDeadline"],
+    )
     assert task["flags"] & Flag.FORCEABLE == 0
     # The true report is open to challenge for a whole window, then settles as usual.
     with reverts("DeadlineNotReached", task_id, revealed["challengeDeadline"]):
@@ -107,7 +115,7 @@ def test_a_forced_verifier_that_does_not_err_forfeits(
     assert settled["toVerifier"] == 0
     assert settled["toJackpot"] == amounts.verification_fee + amounts.verifier_stake
     assert driver.flags(task_id) & Flag.FORFEITED
-    assert "PayoutWithdrawn" not in tx.events
+    assert [e["account"] for e in tx.events["PayoutWithdrawn"]] == [parties.solver]
 
 
 def test_an_unforced_verifier_that_disowns_its_report_forfeits(driver: Driver) -> None:

@@ -59,9 +59,7 @@ def arbitrated(project: Any, parties: Parties) -> Any:
     return jackpot
 
 
-def test_the_arbitration_contract_is_fixed_at_deployment(
-    arbitrated: Any, parties: Parties
-) -> None:
+def test_the_arbitration_contract_is_fixed_at_deployment(arbitrated: Any, parties: Parties) -> None:
     assert arbitrated.arbitration() == parties.verifier
     created = arbitrated.tx.events["ArbitrationFixed"]
     assert created["arbitration"] == parties.verifier

@@ -6,7 +6,6 @@ docs/contracts.md, and then paid out: every party withdraws and gets exactly its
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from scripts.deploy import ProtocolParameters
-from scripts.protocol import Amounts, Flag, Mode, Outcome, Status, payouts
+from scripts.protocol import Amounts, Flag, Mode, Outcome, Payouts, Status, payouts
 from tests.contracts.driver import BOUNTY, Clock, Driver, Parties, balance, held, plain, reverts
 
 
@@ -31,7 +30,7 @@ class Path:
     penalised: str | None  # the role whose stake is slashed by the timeout, if any
     passed: bool = True
     forfeited: bool = False  # the verifier did not reveal its secret
-    revealed: bool = False  # the verifier's reveal settles and pays it
+    revealed: bool = False  # the verifier's reveal settles and pays every party
 
 
 def cancel(driver: Driver, task_id: int) -> Any:
@@ -71,7 +70,9 @@ PATHS = [
     Path("unclaimed-exact", E, Status.OPEN, timeout, Outcome.EXPIRED, False, None),
     Path("unclaimed-profiled", T, Status.OPEN, timeout, Outcome.EXPIRED, True, None),
     Path("no-commit", E, Status.TRAINING, timeout, Outcome.SOLVER_TIMED_OUT, False, "solver"),
-    Path("no-commit-tolerant", T, Status.TRAINING, timeout, Outcome.SOLVER_TIMED_OUT, True, "solver"),
+    Path(
+        "no-commit-tolerant", T, Status.TRAINING, timeout, Outcome.SOLVER_TIMED_OUT, True, "solver"
+    ),
     Path("no-verifier", E, Status.COMMITTED, timeout, Outcome.UNVERIFIED, False, None),
     Path("no-verifier-tolerant", T, Status.COMMITTED, timeout, Outcome.UNVERIFIED, True, None),
     Path("seed-withheld", E, Status.NONE, withhold_seed, Outcome.SEED_WITHHELD, False, "solver"),
@@ -100,7 +101,8 @@ def test_settlement_pays_every_party_its_share(
     else:
         task_id = driver.to_status(path.reach, path.mode, passed=path.passed)
     locked = sum(held(pool, task_id))
-    verifier_before = balance(parties.verifier)
+    accounts = (parties.submitter, parties.solver, parties.verifier, parties.profiler)
+    before = {a: balance(a) for a in accounts}
     tx = path.finish(driver, task_id)
 
     amounts = Amounts.of(BOUNTY, params)
@@ -129,10 +131,18 @@ def test_settlement_pays_every_party_its_share(
     assert int(pool.jackpotAccrued()) == accrued_before + amounts.protocol_fee + expected.jackpot
 
     if path.revealed:
-        # The verifier's reveal settled the task and paid the verifier in the same transaction.
-        assert balance(parties.verifier) - verifier_before == expected.verifier
-        assert tx.events["PayoutWithdrawn"]["account"] == parties.verifier
-        expected = dataclasses.replace(expected, verifier=0)
+        # The verifier's reveal settled the task and paid every party in the same transaction.
+        pushed = {
+            parties.submitter: expected.submitter,
+            parties.solver: expected.solver,
+            parties.verifier: expected.verifier,
+            parties.profiler: expected.profiler,
+        }
+        for account, share in pushed.items():
+            assert balance(account) - before[account] == share
+        paid = [(e["account"], e["amount"]) for e in tx.events["PayoutWithdrawn"]]
+        assert paid == [(a, v) for a, v in pushed.items() if v]
+        expected = Payouts(jackpot=expected.jackpot)
     if path.penalised is not None:
         timed_out = tx.events["TaskTimedOut"]
         assert timed_out["penalised"] == getattr(parties, path.penalised)
@@ -153,9 +163,9 @@ def test_settlement_pays_every_party_its_share(
             with reverts("NothingToWithdraw", account.address):
                 pool.withdraw([task_id], {"from": account})
             continue
-        before = balance(account)
+        start = balance(account)
         pool.withdraw([task_id], {"from": account})
-        assert balance(account) - before == share
+        assert balance(account) - start == share
         assert pool.owed(task_id, account) == 0
     assert held(pool, task_id) == (0, 0, 0)
     assert pool.balance() == pool.jackpotAccrued()

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from eth_utils.crypto import keccak
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
-
-from eth_utils.crypto import keccak
 
 from scripts.deploy import ProtocolParameters
 from scripts.protocol import (
@@ -288,8 +287,11 @@ class PoolMachine(RuleBasedStateMachine):
         window=st.sampled_from([1, 700, 50_000]),
         shape=st.sampled_from([(1, 3), (4, 3), (10, 4), (10, 3)]),
         # Most submissions are valid, so that tasks move on; the rest break one term each.
-        bad=st.sampled_from(["none"] * 7 + ["bounty", "value+", "value-", "window", "window0"]
-                            + ["segments", "sampled", "bound", "bound0"]),
+        bad=st.sampled_from(
+            ["none"] * 7
+            + ["bounty", "value+", "value-", "window", "window0"]
+            + ["segments", "sampled", "bound", "bound0"]
+        ),
     )
     def submit(
         self,
@@ -499,7 +501,9 @@ class PoolMachine(RuleBasedStateMachine):
             [task_id],
         )
 
-    @rule(who=st.integers(0, 9), ref=st.integers(0, 50), wrong=st.sampled_from([False] * 4 + [True]))
+    @rule(
+        who=st.integers(0, 9), ref=st.integers(0, 50), wrong=st.sampled_from([False] * 4 + [True])
+    )
     def reveal_seed(self, who: int, ref: int, wrong: bool) -> None:
         task_id = self.task_id(ref)
         task = self.model.tasks.get(task_id)
@@ -526,7 +530,12 @@ class PoolMachine(RuleBasedStateMachine):
             sender,
             0,
             lambda: self.pool.revealSeed(
-                task_id, hexed(seed), hexed(commit.before), commit.data, claim.data, {"from": sender}
+                task_id,
+                hexed(seed),
+                hexed(commit.before),
+                commit.data,
+                claim.data,
+                {"from": sender},
             ),
             predict,
             [task_id],
@@ -595,7 +604,11 @@ class PoolMachine(RuleBasedStateMachine):
     def reveal(self, who: int, ref: int, lie: bool) -> None:
         task_id = self.task_id(ref)
         task = self.model.tasks.get(task_id)
-        if task is None or task.status != Status.CHALLENGE_WINDOW or not task.flags & Flag.FORCEABLE:
+        if (
+            task is None
+            or task.status != Status.CHALLENGE_WINDOW
+            or not task.flags & Flag.FORCEABLE
+        ):
             return  # needs the events of a report that may be forced
         sender = self.party_sender(who, task.verifier)
         secret = keccak(b"not the secret") if lie else task.secret
@@ -623,10 +636,15 @@ class PoolMachine(RuleBasedStateMachine):
             if forced or erred:
                 task.flags |= Flag.FORFEITED
             m.settle(task, task.outcome)
-            if task.flags & Flag.FORFEITED:
-                return 0
-            task.withdrawn.add(Role.VERIFIER)
-            return m.payouts(task).verifier
+            # The reveal pushes every party its payout (all actors accept payments).
+            paid = m.payouts(task)
+            received = 0
+            for role in Role:
+                if paid.for_role(role) and (role != Role.PROFILER or m.profiled(task)):
+                    task.withdrawn.add(role)
+                    if task.party(role) == sender.address:
+                        received += paid.for_role(role)
+            return received
 
         self.execute(
             sender,
@@ -786,10 +804,13 @@ class PoolMachine(RuleBasedStateMachine):
                 task.secret, task.randomness, self.model.params.forcedErrorPpm
             )
             self.report(1, r, "fail" if choice == 0 else "pass", forced or choice == 3)
-        elif task.status == Status.CHALLENGE_WINDOW and task.flags & Flag.FORCEABLE:
-            if self.model.now <= task.deadline + self.model.params.revealWindow:
-                self.model.now = max(self.model.now, task.deadline + 1)
-                self.reveal(1, r, False)
+        elif (
+            task.status == Status.CHALLENGE_WINDOW
+            and task.flags & Flag.FORCEABLE
+            and self.model.now <= task.deadline + self.model.params.revealWindow
+        ):
+            self.model.now = max(self.model.now, task.deadline + 1)
+            self.reveal(1, r, False)
         assert index  # every party is one of the actors
 
     # -- time -------------------------------------------------------------------------------
@@ -801,7 +822,7 @@ class PoolMachine(RuleBasedStateMachine):
 
     @rule(ref=st.integers(0, 50), offset=st.sampled_from([0, 1]), reveal=st.booleans())
     def wait_for_deadline(self, ref: int, offset: int, reveal: bool) -> None:
-        """Land exactly on (or one second after) a task's deadline, or the end of its reveal window."""
+        """Land on (or one second after) a task's deadline, or the end of its reveal window."""
         self.counter["actions"] += 1
         task = self.model.tasks.get(self.task_id(ref))
         if task is not None:

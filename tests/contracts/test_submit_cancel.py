@@ -30,7 +30,9 @@ UINT80_MAX = 2**80 - 1
 ZERO = "0x" + "00" * 32
 
 
-def send_terms(pool: Any, parties: Parties, terms: list[Any], value: int, cid: str = SPEC_CID) -> Any:
+def send_terms(
+    pool: Any, parties: Parties, terms: list[Any], value: int, cid: str = SPEC_CID
+) -> Any:
     return pool.submit(cid, tuple(terms), {"from": parties.submitter, "value": value})
 
 

@@ -137,13 +137,19 @@ def test_a_wrong_seed_is_refused(driver: Driver) -> None:
         driver.reveal_seed(task_id, seed=keccak(b"another seed"))
 
 
-def test_the_seed_is_checked_against_the_record(pool: Any, driver: Driver, parties: Parties) -> None:
+def test_the_seed_is_checked_against_the_record(
+    pool: Any, driver: Driver, parties: Parties
+) -> None:
     task_id = driver.to_status(Status.COMMITTED)
     driver.claim_verification(task_id)
     before, commit, claim = driver.seed_proof(task_id)
     # Data that does not rebuild the record cannot smuggle in another seed hash or secret hash.
     forged = commit[:64] + keccak(b"forged").rjust(32, b"\0") + commit[96:]
-    for args in ((ZERO, commit, claim), (before, forged, claim), (before, commit, claim[:-1] + b"x")):
+    for args in (
+        (ZERO, commit, claim),
+        (before, forged, claim),
+        (before, commit, claim[:-1] + b"x"),
+    ):
         with reverts("RecordMismatch", task_id):
             pool.revealSeed(task_id, hexed(SEED), *args, {"from": parties.solver})
 
@@ -280,7 +286,12 @@ def test_extra_segments_enter_the_verdict(pool: Any, driver: Driver, parties: Pa
     ],
 )
 def test_extra_segments_are_checked(
-    pool: Any, driver: Driver, parties: Parties, segments: list[int], distances: list[int], index: int
+    pool: Any,
+    driver: Driver,
+    parties: Parties,
+    segments: list[int],
+    distances: list[int],
+    index: int,
 ) -> None:
     task_id = driver.to_status(Status.VERIFYING)
     with reverts("InvalidExtraSegments", index):

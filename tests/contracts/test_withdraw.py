@@ -9,11 +9,16 @@ import pytest
 from scripts.protocol import Mode, Outcome, Status
 from tests.contracts.driver import (
     BOUNTY,
+    CHECKPOINT_ROOT,
+    PROOF_CID,
+    SEED,
+    SEED_HASH,
     SPEC_CID,
     Clock,
     Driver,
     Parties,
     balance,
+    hexed,
     reverts,
     rpc,
 )
@@ -61,6 +66,18 @@ contract HostileReceiver {
 
     function pull() external {
         pool.withdraw(_ids());
+    }
+
+    /// Acts as any party of the pool: forwards a call with value.
+    function act(bytes calldata data, uint256 value) external payable {
+        (bool ok, bytes memory reason) = address(pool).call{value: value}(data);
+        if (!ok) {
+            assembly { revert(add(reason, 32), mload(reason)) }
+        }
+    }
+
+    function follow(uint64 taskId_) external {
+        taskId = taskId_;
     }
 
     receive() external payable {
@@ -120,6 +137,41 @@ def test_a_refused_payment_stays_owed(pool: Any, hostile: Any, parties: Parties)
     hostile.behave(False, False, {"from": parties.deployer})
     hostile.pull({"from": parties.deployer})
     assert hostile.balance() == BOUNTY
+
+
+def test_a_payout_pushed_at_the_reveal_and_refused_stays_owed(
+    pool: Any, hostile_source: Any, driver: Driver, parties: Parties
+) -> None:
+    """The verifier's reveal pays every party; a party that refuses (or burns the gas) cannot
+    block the settlement: its payout stays owed and it withdraws it later."""
+    solver = hostile_source.HostileReceiver.deploy(pool.address, {"from": parties.deployer})
+    task_id = driver.submit()
+    stake = driver.amounts().solver_stake
+    solver.follow(task_id, {"from": parties.deployer})
+    solver.act(pool.claim.encode_input(task_id), stake, {"from": parties.deployer, "value": stake})
+    solver.act(
+        pool.commit.encode_input(task_id, PROOF_CID, CHECKPOINT_ROOT, SEED_HASH),
+        0,
+        {"from": parties.deployer},
+    )
+    secret = driver.verify_with(task_id, forced=False, draw=False)
+    before, commit, claim = driver.seed_proof(task_id)
+    solver.act(
+        pool.revealSeed.encode_input(task_id, hexed(SEED), before, commit, claim),
+        0,
+        {"from": parties.deployer},
+    )
+    driver.report(task_id, secret=secret)
+    solver.behave(False, True, {"from": parties.deployer})
+    driver.past_deadline(task_id)
+    tx = driver.reveal(task_id, secret)
+    assert tx.events["TaskSettled"]["outcome"] == Outcome.PASSED
+    share = tx.events["TaskSettled"]["toSolver"]
+    assert [e["account"] for e in tx.events["PayoutWithdrawn"]] == [parties.verifier]
+    assert pool.owed(task_id, solver.address) == share
+    solver.behave(False, False, {"from": parties.deployer})
+    solver.pull({"from": parties.deployer})
+    assert solver.balance() == share
 
 
 def test_one_withdrawal_collects_many_tasks_and_pays_repeats_once(
@@ -188,13 +240,12 @@ def test_an_account_in_two_roles_is_paid_both_shares(
     driver.commit(task_id)
     secret = driver.verify_with(task_id, forced=False)
     driver.report(task_id, secret=secret)
+    before = balance(parties.solver)
     settled = driver.finish(task_id, secret).events["TaskSettled"]
     both = settled["toSolver"] + settled["toProfiler"]
-    assert pool.owed(task_id, parties.solver) == both
-    before = balance(parties.solver)
-    pool.withdraw([task_id], {"from": parties.solver})
-    assert balance(parties.solver) == before + both
-    assert pool.task(task_id)["withdrawn"] == 2 | 8 | 4  # solver, profiler, and the paid verifier
+    assert pool.owed(task_id, parties.solver) == 0
+    assert balance(parties.solver) - before == both  # paid both shares by the reveal
+    assert pool.task(task_id)["withdrawn"] == 2 | 8 | 4  # solver, profiler and verifier
 
 
 def test_sweep_moves_the_accrued_money_to_the_jackpot(
