@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {ITaskPool} from "./interfaces/ITaskPool.sol";
+import {ITaskPoolLifecycle} from "./interfaces/ITaskPool.sol";
 import {IJackpot} from "./interfaces/IJackpot.sol";
-import {TaskEscrow} from "./escrow/TaskEscrow.sol";
+import {TaskPoolBase} from "./pool/TaskPoolBase.sol";
+import {TaskPoolSettlement} from "./pool/TaskPoolSettlement.sol";
 import {
     TaskId,
     Hash,
@@ -30,64 +31,44 @@ import {Errors} from "./lib/Errors.sol";
 /// @title TaskPool
 /// @notice The lifecycle of veritrain training tasks (PROTOCOL.md §1), read top to bottom: submit,
 ///         profile, claim, commit, verification claim, the solver's seed (the randomness), report, the
-///         verifier's reveal (forced errors), then settlement, with a timeout for every waiting state.
-///         The money side (escrow, stakes, payouts, withdrawals) is `TaskEscrow`.
-contract TaskPool is TaskEscrow {
+///         verifier's reveal (forced errors), and withdrawals. Timeouts, cancellation, settlement by a
+///         third party, sweeps and views are `TaskPoolSettlement`, which this contract creates and runs
+///         by delegatecall on its own storage for every selector it does not implement: one address,
+///         one storage, two halves of code (each under the 24 KB limit).
+contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
     /// @dev Longest CID accepted; CIDv0 is 46 characters, base32 CIDv1 with sha2-256 59.
     uint256 internal constant MAX_CID_LENGTH = 128;
     /// @dev Gas each payout pushed by `revealVerification` may use in its recipient.
     uint256 internal constant PUSH_GAS = 10_000;
     /// @dev Most extra segments one report may carry (screening), to bound a report's gas.
     uint256 internal constant MAX_EXTRA_SEGMENTS = 64;
-    /// @dev binary32 +infinity; finite non-negative values have smaller bit patterns.
-    uint32 internal constant BINARY32_INFINITY = 0x7F800000;
     uint32 internal constant BINARY32_SIGN = 0x80000000;
 
-    Duration internal immutable _profileWindow;
-    Duration internal immutable _claimWindow;
-    Duration internal immutable _maxTrainingWindow;
-    Duration internal immutable _verifierClaimWindow;
-    Duration internal immutable _seedRevealWindow;
-    Duration internal immutable _verifyWindow;
-    Duration internal immutable _challengeWindow;
-    uint16 internal immutable _minSampledSegments;
-    uint8 internal immutable _maxVerificationRounds;
-    uint32 internal immutable _forcedErrorPpm;
-    Binary32 internal immutable _maxThreshold;
-    /// @dev A verifier is forced iff keccak256(abi.encode(secret, randomness)) < this (p · 2^256).
-    uint256 internal immutable _forcedBelow;
+    /// @notice The settlement half, created with the same parameters; it runs on this storage.
+    address public immutable settlement;
 
     /// @param params The deployment parameters (docs/contracts.md, "Parameters").
     /// @param jackpot_ The jackpot contract that receives fees and slashed shares.
-    constructor(Params memory params, IJackpot jackpot_) TaskEscrow(params, jackpot_) {
-        if (Duration.unwrap(params.profileWindow) == 0) revert Errors.InvalidParameter("profileWindow");
-        if (Duration.unwrap(params.claimWindow) == 0) revert Errors.InvalidParameter("claimWindow");
-        if (Duration.unwrap(params.maxTrainingWindow) == 0) revert Errors.InvalidParameter("maxTrainingWindow");
-        if (Duration.unwrap(params.verifierClaimWindow) == 0) revert Errors.InvalidParameter("verifierClaimWindow");
-        if (Duration.unwrap(params.seedRevealWindow) == 0) revert Errors.InvalidParameter("seedRevealWindow");
-        if (Duration.unwrap(params.verifyWindow) == 0) revert Errors.InvalidParameter("verifyWindow");
-        if (Duration.unwrap(params.challengeWindow) == 0) revert Errors.InvalidParameter("challengeWindow");
-        if (params.minSampledSegments == 0) revert Errors.InvalidParameter("minSampledSegments");
-        if (params.maxVerificationRounds == 0) revert Errors.InvalidParameter("maxVerificationRounds");
-        if (params.forcedErrorPpm > 1_000_000) revert Errors.InvalidParameter("forcedErrorPpm");
-        if (Binary32.unwrap(params.maxThreshold) >= BINARY32_INFINITY) revert Errors.InvalidParameter("maxThreshold");
-        _profileWindow = params.profileWindow;
-        _claimWindow = params.claimWindow;
-        _maxTrainingWindow = params.maxTrainingWindow;
-        _verifierClaimWindow = params.verifierClaimWindow;
-        _seedRevealWindow = params.seedRevealWindow;
-        _verifyWindow = params.verifyWindow;
-        _challengeWindow = params.challengeWindow;
-        _minSampledSegments = params.minSampledSegments;
-        _maxVerificationRounds = params.maxVerificationRounds;
-        _forcedErrorPpm = params.forcedErrorPpm;
-        _maxThreshold = params.maxThreshold;
-        _forcedBelow = (type(uint256).max / 1_000_000) * params.forcedErrorPpm;
+    constructor(Params memory params, IJackpot jackpot_) TaskPoolBase(params, jackpot_) {
+        settlement = address(new TaskPoolSettlement(params, jackpot_));
     }
 
-    // ------------------------------------------------------------------ submit and cancel
+    /// @notice Every call this contract does not implement runs the settlement half on this storage.
+    /// @dev Not payable: no settlement call takes ETH, and plain transfers are refused.
+    fallback() external {
+        address target = settlement;
+        assembly ("memory-safe") {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
+        }
+    }
 
-    /// @inheritdoc ITaskPool
+    // ------------------------------------------------------------------ submit
+
+    /// @inheritdoc ITaskPoolLifecycle
     function submit(string calldata specCid, Terms calldata terms) external payable returns (TaskId taskId) {
         uint256 bounty = terms.bounty;
         if (bounty < _minBounty || bounty > type(uint80).max) {
@@ -144,19 +125,9 @@ contract TaskPool is TaskEscrow {
         _record(t, TaskSubmitted.selector, taskId, msg.sender, data);
     }
 
-    /// @inheritdoc ITaskPool
-    function cancel(TaskId taskId) external {
-        Task storage t = _known(taskId);
-        Status status = t.status;
-        if (status != Status.Submitted && status != Status.Open) revert Errors.WrongStatus(taskId, status);
-        if (msg.sender != t.submitter) revert Errors.NotAuthorized(taskId, msg.sender);
-        emit TaskCancelled(taskId);
-        _settle(t, taskId, Outcome.Cancelled);
-    }
-
     // ------------------------------------------------------------------ profile and claim
 
-    /// @inheritdoc ITaskPool
+    /// @inheritdoc ITaskPoolLifecycle
     function profile(TaskId taskId, Binary32 threshold, string calldata profileCid) external payable {
         Task storage t = _inTime(taskId, Status.Submitted);
         if (Binary32.unwrap(threshold) >= BINARY32_INFINITY) revert Errors.InvalidThreshold(threshold);
@@ -175,7 +146,7 @@ contract TaskPool is TaskEscrow {
         _record(t, TaskProfiled.selector, taskId, msg.sender, abi.encode(threshold, profileCid, stake, deadline));
     }
 
-    /// @inheritdoc ITaskPool
+    /// @inheritdoc ITaskPoolLifecycle
     function claim(TaskId taskId) external payable {
         Task storage t = _inTime(taskId, Status.Open);
         uint256 stake = t.bounty * _solverStakeBps / BPS;
@@ -190,7 +161,7 @@ contract TaskPool is TaskEscrow {
 
     // ------------------------------------------------------------------ commit
 
-    /// @inheritdoc ITaskPool
+    /// @inheritdoc ITaskPoolLifecycle
     function commit(TaskId taskId, string calldata proofCid, Root checkpointRoot, Hash seedHash) external {
         Task storage t = _inTime(taskId, Status.Training);
         if (msg.sender != t.solver) revert Errors.NotAuthorized(taskId, msg.sender);
@@ -207,7 +178,7 @@ contract TaskPool is TaskEscrow {
 
     // ------------------------------------------------------------------ verification and the randomness
 
-    /// @inheritdoc ITaskPool
+    /// @inheritdoc ITaskPoolLifecycle
     function claimVerification(TaskId taskId, Hash secretHash) external payable {
         Task storage t = _inTime(taskId, Status.Committed);
         if (msg.sender == t.solver) revert Errors.SolverCannotVerify(taskId, msg.sender);
@@ -226,7 +197,7 @@ contract TaskPool is TaskEscrow {
         _record(t, VerificationClaimed.selector, taskId, msg.sender, abi.encode(secretHash, stake, deadline));
     }
 
-    /// @inheritdoc ITaskPool
+    /// @inheritdoc ITaskPoolLifecycle
     function revealSeed(
         TaskId taskId,
         bytes32 seed,
@@ -254,7 +225,7 @@ contract TaskPool is TaskEscrow {
         _record(t, RandomnessDrawn.selector, taskId, solver, abi.encode(randomness, seed, deadline));
     }
 
-    /// @inheritdoc ITaskPool
+    /// @inheritdoc ITaskPoolLifecycle
     function reportVerification(TaskId taskId, Report calldata report) external {
         Task storage t = _inTime(taskId, Status.Verifying);
         if (msg.sender != t.verifier) revert Errors.NotAuthorized(taskId, msg.sender);
@@ -303,7 +274,7 @@ contract TaskPool is TaskEscrow {
         );
     }
 
-    /// @inheritdoc ITaskPool
+    /// @inheritdoc ITaskPoolLifecycle
     function revealVerification(
         TaskId taskId,
         bytes32 secret,
@@ -349,106 +320,31 @@ contract TaskPool is TaskEscrow {
         _settle(t, taskId, t.outcome);
         _payEveryone(t, taskId);
     }
-    // ------------------------------------------------------------------ settlement and timeouts
+    // ------------------------------------------------------------------ withdrawals and the task
 
-    /// @inheritdoc ITaskPool
-    function settle(TaskId taskId) external {
-        Task storage t = _known(taskId);
-        if (t.status != Status.ChallengeWindow) revert Errors.WrongStatus(taskId, t.status);
-        if (!_settleable(t)) {
-            uint40 end = Timestamp.unwrap(t.deadline);
-            if (t.flags & Flag.FORCEABLE != 0) end += uint40(Duration.unwrap(_revealWindow));
-            revert Errors.DeadlineNotReached(taskId, Timestamp.wrap(end));
-        }
-        _settleVerdict(t, taskId);
-    }
-
-    /// @inheritdoc ITaskPool
-    function timeout(TaskId taskId) external {
-        Task storage t = _known(taskId);
-        Status status = t.status;
-        if (status == Status.Submitted || status == Status.Open) {
-            _afterDeadline(t, taskId);
-            emit TaskTimedOut(taskId, status, address(0), 0);
-            _settle(t, taskId, Outcome.Expired);
-        } else if (status == Status.Training) {
-            _afterDeadline(t, taskId);
-            emit TaskTimedOut(taskId, status, t.solver, t.bounty * _solverStakeBps / BPS);
-            _settle(t, taskId, Outcome.SolverTimedOut);
-        } else if (status == Status.Committed) {
-            _afterDeadline(t, taskId);
-            emit TaskTimedOut(taskId, status, address(0), 0);
-            _settle(t, taskId, Outcome.Unverified);
-        } else if (status == Status.Verifying && t.flags & Flag.RANDOMNESS == 0) {
-            // The solver withheld its seed after seeing the verifier's share: as bad as failing.
-            _afterDeadline(t, taskId);
-            emit TaskTimedOut(taskId, status, t.solver, t.bounty * _solverStakeBps / BPS);
-            _settle(t, taskId, Outcome.SeedWithheld);
-        } else if (status == Status.Verifying) {
-            _afterDeadline(t, taskId);
-            // The silent verifier's whole stake goes to the jackpot; the proof waits for another verifier
-            // with the same randomness, unless it has had as many verifiers as the pool allows.
-            uint256 slashed = t.bounty * _verifierStakeBps / BPS;
-            _accrueJackpot(slashed);
-            emit TaskTimedOut(taskId, status, t.verifier, slashed);
-            t.verifier = address(0);
-            t.flags &= ~Flag.FORCEABLE;
-            if (t.rounds >= _maxVerificationRounds) {
-                _settle(t, taskId, Outcome.Unverified);
-                return;
+    /// @inheritdoc ITaskPoolLifecycle
+    function withdraw(TaskId[] calldata taskIds) external nonReentrant returns (uint256 amount) {
+        for (uint256 i = 0; i < taskIds.length; ++i) {
+            TaskId taskId = taskIds[i];
+            Task storage t = _tasks[taskId];
+            // A verdict whose windows are over is settled here, sparing its parties a separate call.
+            if (_settleable(t)) _settleVerdict(t, taskId);
+            if (t.status != Status.Settled) continue;
+            (uint256 due, uint8 roles) = _due(t, msg.sender);
+            if (roles == 0) continue;
+            t.withdrawn |= roles;
+            if (due > 0) {
+                amount += due;
+                emit PayoutWithdrawn(taskId, msg.sender, due);
             }
-            Timestamp deadline = _after(_verifierClaimWindow);
-            t.status = Status.Committed;
-            t.deadline = deadline;
-            emit VerificationReopened(taskId, deadline);
-        } else {
-            // ChallengeWindow ends with `settle`; Disputed and Settled have no timeout here.
-            revert Errors.WrongStatus(taskId, status);
         }
+        if (amount == 0) revert Errors.NothingToWithdraw(msg.sender);
+        _send(msg.sender, amount);
     }
 
-    // ------------------------------------------------------------------ views
-
-    /// @inheritdoc ITaskPool
+    /// @inheritdoc ITaskPoolLifecycle
     function task(TaskId taskId) external view returns (Task memory) {
         return _tasks[taskId];
-    }
-
-    /// @inheritdoc ITaskPool
-    function parameters() external view returns (Params memory) {
-        return Params({
-            protocolFeeBps: uint16(_protocolFeeBps),
-            verificationFeeBps: uint16(_verificationFeeBps),
-            profileFeeBps: uint16(_profileFeeBps),
-            solverStakeBps: uint32(_solverStakeBps),
-            verifierStakeBps: uint32(_verifierStakeBps),
-            profilerStakeBps: uint32(_profilerStakeBps),
-            slashToSubmitterBps: uint16(_slashToSubmitterBps),
-            profileWindow: _profileWindow,
-            claimWindow: _claimWindow,
-            maxTrainingWindow: _maxTrainingWindow,
-            verifierClaimWindow: _verifierClaimWindow,
-            seedRevealWindow: _seedRevealWindow,
-            verifyWindow: _verifyWindow,
-            challengeWindow: _challengeWindow,
-            revealWindow: _revealWindow,
-            minSampledSegments: _minSampledSegments,
-            maxVerificationRounds: _maxVerificationRounds,
-            forcedErrorPpm: _forcedErrorPpm,
-            maxThreshold: _maxThreshold,
-            minBounty: _minBounty
-        });
-    }
-
-    /// @inheritdoc ITaskPool
-    function sampleCount(TaskId taskId) external view returns (uint256) {
-        Task storage t = _tasks[taskId];
-        return _sampleCount(t.segments, t.sampledSegments);
-    }
-
-    /// @inheritdoc ITaskPool
-    function forcedError(bytes32 secret, Randomness randomness) external view returns (bool) {
-        return _isForced(secret, randomness);
     }
 
     // ------------------------------------------------------------------ internals
@@ -476,10 +372,6 @@ contract TaskPool is TaskEscrow {
         }
     }
 
-    function _isForced(bytes32 secret, Randomness randomness) private view returns (bool) {
-        return uint256(keccak256(abi.encode(secret, randomness))) < _forcedBelow;
-    }
-
     /// @notice Whether every distance (sign bit clear, checked) is at most `threshold`; `offset` numbers
     ///         the distances in errors.
     function _within(Binary32[] calldata distances, uint32 threshold, uint256 offset) private pure returns (bool ok) {
@@ -489,56 +381,6 @@ contract TaskPool is TaskEscrow {
             if (d & BINARY32_SIGN != 0) revert Errors.InvalidDistance(offset + i, distances[i]);
             if (d > threshold) ok = false;
         }
-    }
-
-    /// @notice Emits a commitment event (topics: `topic0`, the task, the party; `data` its ABI-encoded
-    ///         fields, exactly as the event's declaration in ITaskPool lays them out) and chains it into
-    ///         the task record: record' = keccak256(record ‖ topic0 ‖ taskId ‖ party ‖ keccak256(data)).
-    /// @dev One encoding serves both the log and the record.
-    function _record(Task storage t, bytes32 topic0, TaskId taskId, address party, bytes memory data) private {
-        t.record = Record.wrap(keccak256(abi.encode(t.record, topic0, taskId, party, keccak256(data))));
-        assembly ("memory-safe") {
-            log3(add(data, 32), mload(data), topic0, and(taskId, 0xffffffffffffffff), and(party, sub(shl(160, 1), 1)))
-        }
-    }
-
-    /// @notice Word `index` of ABI-encoded event data.
-    function _word(bytes calldata data, uint256 index) private pure returns (bytes32) {
-        return bytes32(data[32 * index:32 * index + 32]);
-    }
-
-    /// @notice The record after folding one event whose data is given as logged.
-    function _chain(Record record, bytes32 topic0, TaskId taskId, address party, bytes calldata data)
-        private
-        pure
-        returns (Record)
-    {
-        return Record.wrap(keccak256(abi.encode(record, topic0, taskId, party, keccak256(data))));
-    }
-
-    function _known(TaskId taskId) private view returns (Task storage t) {
-        t = _tasks[taskId];
-        if (t.status == Status.None) revert Errors.UnknownTask(taskId);
-    }
-
-    /// @notice The task, checked to be in `expected` with its deadline not yet passed.
-    function _inTime(TaskId taskId, Status expected) private view returns (Task storage t) {
-        t = _known(taskId);
-        if (t.status != expected) revert Errors.WrongStatus(taskId, t.status);
-        if (block.timestamp > Timestamp.unwrap(t.deadline)) revert Errors.DeadlinePassed(taskId, t.deadline);
-    }
-
-    function _afterDeadline(Task storage t, TaskId taskId) private view {
-        if (block.timestamp <= Timestamp.unwrap(t.deadline)) revert Errors.DeadlineNotReached(taskId, t.deadline);
-    }
-
-    function _after(Duration window) private view returns (Timestamp) {
-        return Timestamp.wrap(uint40(block.timestamp + Duration.unwrap(window)));
-    }
-
-    function _sampleCount(uint32 segments, uint16 sampledSegments) private pure returns (uint256) {
-        uint256 wanted = uint256(sampledSegments) + 2;
-        return segments < wanted ? segments : wanted;
     }
 
     function _checkCid(string calldata cid) private pure {

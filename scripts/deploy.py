@@ -120,9 +120,11 @@ def deploy(
     from brownie import chain
 
     jackpot = project.Jackpot.deploy(arbitration, {"from": deployer}, silent=silent)
-    pool = project.TaskPool.deploy(
+    deployed = project.TaskPool.deploy(
         parameters.as_struct(), jackpot.address, {"from": deployer}, silent=silent
     )
+    pool = pool_contract(project, deployed.address)
+    pool.tx = deployed.tx
     arbiters = deploy_arbiter(project, deployer, silent=silent) if arbiter else {}
     return Deployment(
         pool=pool,
@@ -133,6 +135,26 @@ def deploy(
         parameters=ProtocolParameters.from_struct(pool.parameters()),
         arbiter=arbiters,
     )
+
+
+def pool_abi(project: Any) -> list[dict[str, Any]]:
+    """The ABI of everything at the pool's address: TaskPool and, run by delegatecall for every
+    selector TaskPool lacks, TaskPoolSettlement (each entry once)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for container in (project.TaskPool, project.TaskPoolSettlement):
+        for entry in container.abi:
+            if entry["type"] in ("constructor", "fallback"):
+                continue
+            types = ",".join(str(i["type"]) for i in entry.get("inputs", []))
+            merged.setdefault(f"{entry['type']}:{entry.get('name')}({types})", entry)
+    return list(merged.values())
+
+
+def pool_contract(project: Any, address: str) -> Any:
+    """A brownie object for the pool at ``address`` that knows both halves' functions."""
+    from brownie import Contract
+
+    return Contract.from_abi("TaskPool", address, pool_abi(project), persist=False)
 
 
 def deploy_arbiter(project: Any, deployer: Any, silent: bool = False) -> dict[str, Any]:
@@ -147,12 +169,12 @@ def deploy_arbiter(project: Any, deployer: Any, silent: bool = False) -> dict[st
 def manifest(project: Any, deployment: Deployment, rpc_url: str | None = None) -> dict[str, Any]:
     """The deployment manifest: all an agent needs to talk to the contracts without brownie."""
 
-    def entry(contract: Any, container: Any) -> dict[str, Any]:
+    def entry(contract: Any, abi: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "address": contract.address,
             "transaction": contract.tx.txid,
             "block": int(contract.tx.block_number),
-            "abi": container.abi,
+            "abi": abi,
         }
 
     built = project.TaskPool._build["compiler"]
@@ -170,10 +192,10 @@ def manifest(project: Any, deployment: Deployment, rpc_url: str | None = None) -
             "via_ir": bool(project._compiler_config["solc"].get("viaIR", False)),
         },
         "contracts": {
-            "TaskPool": entry(deployment.pool, project.TaskPool),
-            "Jackpot": entry(deployment.jackpot, project.Jackpot),
+            "TaskPool": entry(deployment.pool, pool_abi(project)),
+            "Jackpot": entry(deployment.jackpot, project.Jackpot.abi),
             **{
-                name: entry(contract, getattr(project, name))
+                name: entry(contract, getattr(project, name).abi)
                 for name, contract in deployment.arbiter.items()
             },
         },

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {ITaskPool} from "../interfaces/ITaskPool.sol";
+import {ITaskPoolEvents} from "../interfaces/ITaskPool.sol";
 import {IJackpot} from "../interfaces/IJackpot.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {
@@ -10,14 +10,16 @@ import {
 import {Errors} from "../lib/Errors.sol";
 
 /// @title TaskEscrow: the money side of the task pool
-/// @notice Holds every task's bounty and stakes, fixes what a settled task pays to whom, and lets each
-///         party pull its payout. Protocol fees and slashed shares accrue here and are swept to the
-///         jackpot in one transfer for many tasks.
-/// @dev The pool's balance always equals the sum over tasks of `held()` plus `jackpotAccrued()`:
+/// @notice Holds every task's bounty and stakes, fixes what a settled task pays to whom, and pays it.
+///         Protocol fees and slashed shares accrue here and are swept to the jackpot in one transfer
+///         for many tasks.
+/// @dev The storage of both halves of the pool (`TaskPool` and `TaskPoolSettlement`, which runs on the
+///      pool's storage by delegatecall) starts here, and neither half adds any: their layouts are this
+///      one. The pool's balance always equals the sum over tasks of `held()` plus `jackpotAccrued()`:
 ///      money enters only with `submit`, `profile`, `claim` and `claimVerification` (exact amounts),
-///      and leaves only through `withdraw`, `revealVerification` (the verifier's own payout) and
-///      `sweepJackpot`, each guarded and checks-effects-interactions.
-abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
+///      and leaves only through `withdraw`, `revealVerification` (which pays a settled task's parties)
+///      and `sweepJackpot`, each guarded and checks-effects-interactions.
+abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
     uint256 internal constant BPS = 10_000;
 
     /// @dev Ids and accrued jackpot money share a slot because every submission updates both.
@@ -70,37 +72,8 @@ abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
         _ledger.nextTaskId = TaskId.wrap(1);
     }
 
-    /// @inheritdoc ITaskPool
-    function withdraw(TaskId[] calldata taskIds) external nonReentrant returns (uint256 amount) {
-        for (uint256 i = 0; i < taskIds.length; ++i) {
-            TaskId taskId = taskIds[i];
-            Task storage t = _tasks[taskId];
-            // A verdict whose windows are over is settled here, sparing its parties a separate call.
-            if (_settleable(t)) _settleVerdict(t, taskId);
-            if (t.status != Status.Settled) continue;
-            (uint256 due, uint8 roles) = _due(t, msg.sender);
-            if (roles == 0) continue;
-            t.withdrawn |= roles;
-            if (due > 0) {
-                amount += due;
-                emit PayoutWithdrawn(taskId, msg.sender, due);
-            }
-        }
-        if (amount == 0) revert Errors.NothingToWithdraw(msg.sender);
-        _send(msg.sender, amount);
-    }
-
-    /// @inheritdoc ITaskPool
-    function sweepJackpot() external nonReentrant {
-        uint256 amount = _ledger.jackpotAccrued;
-        if (amount == 0) revert Errors.NothingToSweep();
-        _ledger.jackpotAccrued = 0;
-        emit JackpotSwept(amount);
-        _jackpot.fund{value: amount}();
-    }
-
-    /// @inheritdoc ITaskPool
-    function amounts(uint256 bounty) public view returns (Amounts memory a) {
+    /// @notice The amounts that follow from `bounty` (docs/contracts.md, "Settlement").
+    function _amounts(uint256 bounty) internal view returns (Amounts memory a) {
         a.bounty = bounty;
         a.protocolFee = bounty * _protocolFeeBps / BPS;
         a.verificationFee = bounty * _verificationFeeBps / BPS;
@@ -108,62 +81,6 @@ abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
         a.solverStake = bounty * _solverStakeBps / BPS;
         a.verifierStake = bounty * _verifierStakeBps / BPS;
         a.profilerStake = bounty * _profilerStakeBps / BPS;
-    }
-
-    /// @inheritdoc ITaskPool
-    function payouts(TaskId taskId) external view returns (Payouts memory) {
-        Task storage t = _tasks[taskId];
-        if (t.status != Status.Settled) return Payouts(0, 0, 0, 0, 0);
-        return _payouts(t.outcome, t.bounty, _profiled(t), t.flags);
-    }
-
-    /// @inheritdoc ITaskPool
-    function owed(TaskId taskId, address account) external view returns (uint256 due) {
-        Task storage t = _tasks[taskId];
-        if (t.status == Status.Settled) {
-            (due,) = _due(t, account);
-        } else if (_settleable(t)) {
-            // What settling now would pay: an unrevealed report that may be forced forfeits.
-            Payouts memory p = _payouts(t.outcome, t.bounty, _profiled(t), t.flags | _forfeit(t));
-            due = _share(t, p, account, 0);
-        }
-    }
-
-    /// @inheritdoc ITaskPool
-    function held(TaskId taskId) external view returns (uint256 escrowed, uint256 staked, uint256 unpaid) {
-        Task storage t = _tasks[taskId];
-        Status status = t.status;
-        if (status == Status.None) return (0, 0, 0);
-        bool profiled = _profiled(t);
-        if (status == Status.Settled) {
-            Payouts memory p = _payouts(t.outcome, t.bounty, profiled, t.flags);
-            uint8 done = t.withdrawn;
-            if (done & Role.SUBMITTER == 0) unpaid += p.submitter;
-            if (done & Role.SOLVER == 0) unpaid += p.solver;
-            if (done & Role.VERIFIER == 0) unpaid += p.verifier;
-            if (done & Role.PROFILER == 0) unpaid += p.profiler;
-            return (0, 0, unpaid);
-        }
-        Amounts memory a = amounts(t.bounty);
-        escrowed = a.bounty;
-        if (profiled) staked += a.profilerStake;
-        if (status >= Status.Training) staked += a.solverStake;
-        if (t.verifier != address(0)) staked += a.verifierStake;
-    }
-
-    /// @inheritdoc ITaskPool
-    function nextTaskId() external view returns (TaskId) {
-        return _ledger.nextTaskId;
-    }
-
-    /// @inheritdoc ITaskPool
-    function jackpotAccrued() external view returns (uint256) {
-        return _ledger.jackpotAccrued;
-    }
-
-    /// @inheritdoc ITaskPool
-    function jackpot() external view returns (address) {
-        return address(_jackpot);
     }
 
     /// @notice Marks the task settled with `outcome`, accrues the jackpot's share and publishes the payouts.
@@ -183,13 +100,18 @@ abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
         _settle(t, taskId, t.outcome);
     }
 
-    /// @notice Whether the task's verdict is past its challenge window (and, for a report that may be a
-    ///         forced error, past the verifier's reveal window) and waits only for settlement.
-    function _settleable(Task storage t) internal view returns (bool) {
-        if (t.status != Status.ChallengeWindow || t.disputes != 0) return false;
+    /// @notice When a reported verdict may be settled: after its challenge window and, for a report that
+    ///         may be a forced error, after the verifier's reveal window.
+    function _verdictEnd(Task storage t) internal view returns (Timestamp) {
         uint256 end = Timestamp.unwrap(t.deadline);
         if (t.flags & Flag.FORCEABLE != 0) end += Duration.unwrap(_revealWindow);
-        return block.timestamp > end;
+        return Timestamp.wrap(uint40(end));
+    }
+
+    /// @notice Whether the task's verdict waits only for settlement (see `_verdictEnd`; no open dispute).
+    function _settleable(Task storage t) internal view returns (bool) {
+        return t.status == Status.ChallengeWindow && t.disputes == 0
+            && block.timestamp > Timestamp.unwrap(_verdictEnd(t));
     }
 
     /// @notice `Flag.FORFEITED` when settling now would find an unrevealed report that may be forced.
@@ -223,7 +145,7 @@ abstract contract TaskEscrow is ITaskPool, ReentrancyGuardTransient {
         view
         returns (Payouts memory p)
     {
-        Amounts memory a = amounts(bounty);
+        Amounts memory a = _amounts(bounty);
         uint256 profileFee = 0;
         if (profiled) {
             bool accepted = outcome != Outcome.Cancelled && outcome != Outcome.Expired;

@@ -22,15 +22,12 @@ import {
     Payouts
 } from "../lib/Types.sol";
 
-/// @title The task pool: lifecycle, escrow and stakes of training tasks
+/// @title The task pool's events
 /// @notice A task moves Submitted → Open → Training → Committed → Verifying → ChallengeWindow → Settled
-///         (PROTOCOL.md §1). Every waiting state has a deadline after which anyone may move the task on
-///         with `timeout` (or `settle` once the challenge window is over); whoever stalled is slashed.
-///         Money is pulled: settlement fixes each party's payout and `withdraw` sends it.
-/// @dev The events are complete: an observer rebuilds every task's state, parties, deadlines, CIDs,
-///      roots, randomness, verdict and payouts from logs alone. The events marked "folded" also enter
-///      the task's record (docs/contracts.md, "Task record").
-interface ITaskPool {
+///         (PROTOCOL.md §1). The events are complete: an observer rebuilds every task's state, parties,
+///         deadlines, CIDs, roots, randomness, verdict and payouts from logs alone. The events marked
+///         "folded" also enter the task's record (docs/contracts.md, "Task record").
+interface ITaskPoolEvents {
     /// @notice A task was submitted; its bounty is escrowed and its protocol fee accrues to the jackpot.
     /// @dev Folded. `deadline` ends the next state: Submitted (tolerant) or Open (exact).
     event TaskSubmitted(
@@ -143,7 +140,14 @@ interface ITaskPool {
 
     /// @notice Accrued jackpot money was moved to the jackpot contract.
     event JackpotSwept(uint256 amount);
+}
 
+/// @title The task pool's lifecycle: the calls of a task's happy path
+/// @notice Implemented by `TaskPool` itself. Every waiting state has a deadline after which anyone may
+///         move the task on (`ITaskPoolSettlement.timeout`, or `settle` once the challenge window is
+///         over); whoever stalled is slashed. Money is pulled (`withdraw`), except that the verifier's
+///         reveal pushes every party its payout.
+interface ITaskPoolLifecycle is ITaskPoolEvents {
     /// @notice Submits a task: escrows the bounty and accrues the protocol fee to the jackpot.
     /// @dev `msg.value` must be `terms.bounty + amounts(terms.bounty).protocolFee`. An exact task is Open
     ///      at once; a tolerant one waits for a profile. Reverts with `BountyOutOfRange`, `WrongValue`,
@@ -153,12 +157,6 @@ interface ITaskPool {
     /// @param terms The spec hash, program root, bounty, mode, training window, S, s and τ bound.
     /// @return taskId The new task's id.
     function submit(string calldata specCid, Terms calldata terms) external payable returns (TaskId taskId);
-
-    /// @notice Cancels a task nobody has claimed; the submitter gets its whole bounty back and a
-    ///         profiler its stake (a profile is paid only once a solver has accepted its τ).
-    /// @dev Only the submitter, in Submitted or Open.
-    /// @param taskId The task.
-    function cancel(TaskId taskId) external;
 
     /// @notice Posts the profile of a tolerant task: the threshold τ and the profile artifact.
     /// @dev `msg.value` must be the profiler stake. Submitted only, before its deadline. Reverts with
@@ -243,6 +241,29 @@ interface ITaskPool {
         bytes calldata reportData
     ) external;
 
+    /// @notice Sends the caller everything the given settled tasks owe it, in one transfer. A task whose
+    ///         challenge window is over is settled first, as `settle` would.
+    /// @dev Tasks that owe the caller nothing are skipped; reverts with `NothingToWithdraw` if all are.
+    /// @param taskIds The tasks; repeated ids are paid once.
+    /// @return amount The wei sent.
+    function withdraw(TaskId[] calldata taskIds) external returns (uint256 amount);
+
+    /// @notice The stored state of a task (see `Task` in Types.sol).
+    function task(TaskId taskId) external view returns (Task memory);
+}
+
+/// @title The task pool's settlement: timeouts, cancellation, sweeps and views
+/// @notice Implemented by `TaskPoolSettlement`, which `TaskPool` runs by delegatecall on its own storage
+///         for every selector it does not implement itself: callers see one contract at the pool's
+///         address (the deployment manifest lists both halves' ABI under `TaskPool`).
+interface ITaskPoolSettlement is ITaskPoolEvents {
+
+    /// @notice Cancels a task nobody has claimed; the submitter gets its whole bounty back and a
+    ///         profiler its stake (a profile is paid only once a solver has accepted its τ).
+    /// @dev Only the submitter, in Submitted or Open.
+    /// @param taskId The task.
+    function cancel(TaskId taskId) external;
+
     /// @notice Settles a task whose challenge window (and, for a report that may have been forced, the
     ///         verifier's reveal window) is over, by its verdict. Anyone may call it.
     /// @param taskId The task.
@@ -256,18 +277,8 @@ interface ITaskPool {
     /// @param taskId The task.
     function timeout(TaskId taskId) external;
 
-    /// @notice Sends the caller everything the given settled tasks owe it, in one transfer. A task whose
-    ///         challenge window is over is settled first, as `settle` would.
-    /// @dev Tasks that owe the caller nothing are skipped; reverts with `NothingToWithdraw` if all are.
-    /// @param taskIds The tasks; repeated ids are paid once.
-    /// @return amount The wei sent.
-    function withdraw(TaskId[] calldata taskIds) external returns (uint256 amount);
-
     /// @notice Moves the accrued protocol fees and slashed shares to the jackpot contract. Anyone may call it.
     function sweepJackpot() external;
-
-    /// @notice The stored state of a task (see `Task` in Types.sol).
-    function task(TaskId taskId) external view returns (Task memory);
 
     /// @notice The deployment parameters.
     function parameters() external view returns (Params memory);
@@ -302,3 +313,7 @@ interface ITaskPool {
     /// @notice The jackpot contract that sweeps go to.
     function jackpot() external view returns (address);
 }
+
+/// @title The task pool: lifecycle, escrow and stakes of training tasks
+/// @notice Everything a client calls at the pool's address (PROTOCOL.md §1).
+interface ITaskPool is ITaskPoolLifecycle, ITaskPoolSettlement {}

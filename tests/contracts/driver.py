@@ -166,7 +166,8 @@ def error_abi(name: str) -> dict[str, Any]:
     from brownie.project.main import get_loaded_projects
 
     project = get_loaded_projects()[0]
-    for container in (getattr(project, "TaskPool"), getattr(project, "Jackpot")):  # noqa: B009
+    names = ("TaskPool", "TaskPoolSettlement", "Jackpot")
+    for container in (getattr(project, name) for name in names):
         for entry in container.abi:
             if entry["type"] == "error" and entry["name"] == name:
                 return dict(entry)

@@ -19,6 +19,7 @@ from scripts.deploy import (
     load_manifest,
     main,
     manifest,
+    pool_contract,
     write_manifest,
 )
 from scripts.protocol import Amounts
@@ -78,7 +79,10 @@ def test_boundary_parameters_are_accepted(project: Any, jackpot: Any, parties: P
         forcedErrorPpm=1_000_000,
         minBounty=2**80 - 1,
     )
-    pool = project.TaskPool.deploy(params.as_struct(), jackpot.address, {"from": parties.deployer})
+    deployed = project.TaskPool.deploy(
+        params.as_struct(), jackpot.address, {"from": parties.deployer}
+    )
+    pool = pool_contract(project, deployed.address)
     assert ProtocolParameters.from_struct(pool.parameters()) == params
 
 
@@ -142,3 +146,25 @@ def test_a_missing_or_foreign_manifest_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "other.json").write_text('{"format": "something-else"}')
     with pytest.raises(ConfigError, match="is not a veritrain-deployment/1 manifest"):
         load_manifest(tmp_path / "other.json")
+
+
+def test_the_settlement_half_runs_on_the_pools_storage_only(
+    project: Any, deployment: Deployment, driver: Any, parties: Parties
+) -> None:
+    """The pool delegates what it does not implement to its settlement half; called directly, that
+    half sees its own empty storage and holds no money, so there is nothing to take from it."""
+    from brownie import web3
+
+    pool = deployment.pool
+    half = project.TaskPoolSettlement.at(pool.settlement())
+    task_id = driver.submit()
+    assert pool.nextTaskId() == task_id + 1  # through the pool: its storage
+    assert half.nextTaskId() == 1  # directly: nothing there
+    with reverts("UnknownTask", task_id):
+        half.cancel(task_id, {"from": parties.submitter})
+    pool.cancel(task_id, {"from": parties.submitter})
+    assert web3.eth.get_balance(half.address) == 0
+    assert ProtocolParameters.from_struct(half.parameters()) == deployment.parameters
+    # A selector neither half knows reverts without effect.
+    with pytest.raises(ValueError, match="revert"):
+        web3.eth.call({"to": pool.address, "data": "0xdeadbeef"})

@@ -184,10 +184,14 @@ def test_a_pool_without_forced_errors_needs_no_reveal(
 ) -> None:
     import dataclasses
 
+    from scripts.deploy import pool_contract
     from tests.contracts.driver import Driver as PoolDriver
 
     plain_params = dataclasses.replace(params, forcedErrorPpm=0)
-    other = project.TaskPool.deploy(plain_params.as_struct(), jackpot, {"from": parties.deployer})
+    deployed = project.TaskPool.deploy(
+        plain_params.as_struct(), jackpot, {"from": parties.deployer}
+    )
+    other = pool_contract(project, deployed.address)
     d = PoolDriver(other, plain_params, parties, driver.clock)
     task_id = d.to_status(Status.CHALLENGE_WINDOW)
     assert d.flags(task_id) == Flag.RANDOMNESS

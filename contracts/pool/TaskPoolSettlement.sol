@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {ITaskPoolSettlement} from "../interfaces/ITaskPool.sol";
+import {IJackpot} from "../interfaces/IJackpot.sol";
+import {TaskPoolBase} from "./TaskPoolBase.sol";
+import {
+    TaskId,
+    Randomness,
+    Timestamp,
+    Duration,
+    Status,
+    Outcome,
+    Params,
+    Task,
+    Amounts,
+    Payouts,
+    Role,
+    Flag
+} from "../lib/Types.sol";
+import {Errors} from "../lib/Errors.sol";
+
+/// @title TaskPoolSettlement: the task pool's timeouts, cancellation, settlement, sweeps and views
+/// @notice Runs only by delegatecall from `TaskPool`, on the pool's storage: everyone calls these at the
+///         pool's address. Called at its own address it reads its own, empty storage and can move no
+///         money (it holds none).
+contract TaskPoolSettlement is TaskPoolBase, ITaskPoolSettlement {
+    /// @param params The deployment parameters, the pool's own.
+    /// @param jackpot_ The pool's jackpot.
+    constructor(Params memory params, IJackpot jackpot_) TaskPoolBase(params, jackpot_) {}
+
+    /// @inheritdoc ITaskPoolSettlement
+    function cancel(TaskId taskId) external {
+        Task storage t = _known(taskId);
+        Status status = t.status;
+        if (status != Status.Submitted && status != Status.Open) revert Errors.WrongStatus(taskId, status);
+        if (msg.sender != t.submitter) revert Errors.NotAuthorized(taskId, msg.sender);
+        emit TaskCancelled(taskId);
+        _settle(t, taskId, Outcome.Cancelled);
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function settle(TaskId taskId) external {
+        Task storage t = _known(taskId);
+        if (t.status != Status.ChallengeWindow) revert Errors.WrongStatus(taskId, t.status);
+        Timestamp end = _verdictEnd(t);
+        if (block.timestamp <= Timestamp.unwrap(end)) revert Errors.DeadlineNotReached(taskId, end);
+        _settleVerdict(t, taskId);
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function timeout(TaskId taskId) external {
+        Task storage t = _known(taskId);
+        Status status = t.status;
+        if (status == Status.Submitted || status == Status.Open) {
+            _afterDeadline(t, taskId);
+            emit TaskTimedOut(taskId, status, address(0), 0);
+            _settle(t, taskId, Outcome.Expired);
+        } else if (status == Status.Training) {
+            _afterDeadline(t, taskId);
+            emit TaskTimedOut(taskId, status, t.solver, t.bounty * _solverStakeBps / BPS);
+            _settle(t, taskId, Outcome.SolverTimedOut);
+        } else if (status == Status.Committed) {
+            _afterDeadline(t, taskId);
+            emit TaskTimedOut(taskId, status, address(0), 0);
+            _settle(t, taskId, Outcome.Unverified);
+        } else if (status == Status.Verifying && t.flags & Flag.RANDOMNESS == 0) {
+            // The solver withheld its seed after seeing the verifier's share: as bad as failing.
+            _afterDeadline(t, taskId);
+            emit TaskTimedOut(taskId, status, t.solver, t.bounty * _solverStakeBps / BPS);
+            _settle(t, taskId, Outcome.SeedWithheld);
+        } else if (status == Status.Verifying) {
+            _afterDeadline(t, taskId);
+            // The silent verifier's whole stake goes to the jackpot; the proof waits for another verifier
+            // with the same randomness, unless it has had as many verifiers as the pool allows.
+            uint256 slashed = t.bounty * _verifierStakeBps / BPS;
+            _accrueJackpot(slashed);
+            emit TaskTimedOut(taskId, status, t.verifier, slashed);
+            t.verifier = address(0);
+            t.flags &= ~Flag.FORCEABLE;
+            if (t.rounds >= _maxVerificationRounds) {
+                _settle(t, taskId, Outcome.Unverified);
+                return;
+            }
+            Timestamp deadline = _after(_verifierClaimWindow);
+            t.status = Status.Committed;
+            t.deadline = deadline;
+            emit VerificationReopened(taskId, deadline);
+        } else {
+            // ChallengeWindow ends with `settle`; Disputed and Settled have no timeout here.
+            revert Errors.WrongStatus(taskId, status);
+        }
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function sweepJackpot() external nonReentrant {
+        uint256 amount = _ledger.jackpotAccrued;
+        if (amount == 0) revert Errors.NothingToSweep();
+        _ledger.jackpotAccrued = 0;
+        emit JackpotSwept(amount);
+        _jackpot.fund{value: amount}();
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function parameters() external view returns (Params memory) {
+        return Params({
+            protocolFeeBps: uint16(_protocolFeeBps),
+            verificationFeeBps: uint16(_verificationFeeBps),
+            profileFeeBps: uint16(_profileFeeBps),
+            solverStakeBps: uint32(_solverStakeBps),
+            verifierStakeBps: uint32(_verifierStakeBps),
+            profilerStakeBps: uint32(_profilerStakeBps),
+            slashToSubmitterBps: uint16(_slashToSubmitterBps),
+            profileWindow: _profileWindow,
+            claimWindow: _claimWindow,
+            maxTrainingWindow: _maxTrainingWindow,
+            verifierClaimWindow: _verifierClaimWindow,
+            seedRevealWindow: _seedRevealWindow,
+            verifyWindow: _verifyWindow,
+            challengeWindow: _challengeWindow,
+            revealWindow: _revealWindow,
+            minSampledSegments: _minSampledSegments,
+            maxVerificationRounds: _maxVerificationRounds,
+            forcedErrorPpm: _forcedErrorPpm,
+            maxThreshold: _maxThreshold,
+            minBounty: _minBounty
+        });
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function sampleCount(TaskId taskId) external view returns (uint256) {
+        Task storage t = _tasks[taskId];
+        return _sampleCount(t.segments, t.sampledSegments);
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function amounts(uint256 bounty) external view returns (Amounts memory) {
+        return _amounts(bounty);
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function payouts(TaskId taskId) external view returns (Payouts memory) {
+        Task storage t = _tasks[taskId];
+        if (t.status != Status.Settled) return Payouts(0, 0, 0, 0, 0);
+        return _payouts(t.outcome, t.bounty, _profiled(t), t.flags);
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function owed(TaskId taskId, address account) external view returns (uint256 due) {
+        Task storage t = _tasks[taskId];
+        if (t.status == Status.Settled) {
+            (due,) = _due(t, account);
+        } else if (_settleable(t)) {
+            // What settling now would pay: an unrevealed report that may be forced forfeits.
+            Payouts memory p = _payouts(t.outcome, t.bounty, _profiled(t), t.flags | _forfeit(t));
+            due = _share(t, p, account, 0);
+        }
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function held(TaskId taskId) external view returns (uint256 escrowed, uint256 staked, uint256 unpaid) {
+        Task storage t = _tasks[taskId];
+        Status status = t.status;
+        if (status == Status.None) return (0, 0, 0);
+        bool profiled = _profiled(t);
+        if (status == Status.Settled) {
+            Payouts memory p = _payouts(t.outcome, t.bounty, profiled, t.flags);
+            uint8 done = t.withdrawn;
+            if (done & Role.SUBMITTER == 0) unpaid += p.submitter;
+            if (done & Role.SOLVER == 0) unpaid += p.solver;
+            if (done & Role.VERIFIER == 0) unpaid += p.verifier;
+            if (done & Role.PROFILER == 0) unpaid += p.profiler;
+            return (0, 0, unpaid);
+        }
+        Amounts memory a = _amounts(t.bounty);
+        escrowed = a.bounty;
+        if (profiled) staked += a.profilerStake;
+        if (status >= Status.Training) staked += a.solverStake;
+        if (t.verifier != address(0)) staked += a.verifierStake;
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function nextTaskId() external view returns (TaskId) {
+        return _ledger.nextTaskId;
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function jackpotAccrued() external view returns (uint256) {
+        return _ledger.jackpotAccrued;
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function jackpot() external view returns (address) {
+        return address(_jackpot);
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function forcedError(bytes32 secret, Randomness randomness) external view returns (bool) {
+        return _isForced(secret, randomness);
+    }
+
+}
