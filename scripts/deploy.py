@@ -154,7 +154,8 @@ def pool_contract(project: Any, address: str) -> Any:
     """A brownie object for the pool at ``address`` that knows both halves' functions."""
     from brownie import Contract
 
-    return Contract.from_abi("TaskPool", address, pool_abi(project), persist=False)
+    make: Any = Contract.from_abi  # brownie's stubs want its own name, address and ABI types
+    return make("TaskPool", address, pool_abi(project), persist=False)
 
 
 def deploy_arbiter(project: Any, deployer: Any, silent: bool = False) -> dict[str, Any]:

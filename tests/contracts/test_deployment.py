@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_typing import HexStr
 
 from agents.errors import ConfigError
 from scripts.deploy import (
@@ -167,4 +168,4 @@ def test_the_settlement_half_runs_on_the_pools_storage_only(
     assert ProtocolParameters.from_struct(half.parameters()) == deployment.parameters
     # A selector neither half knows reverts without effect.
     with pytest.raises(ValueError, match="revert"):
-        web3.eth.call({"to": pool.address, "data": "0xdeadbeef"})
+        web3.eth.call({"to": pool.address, "data": HexStr("0xdeadbeef")})
