@@ -3,8 +3,9 @@
 ``python -m scripts.demo_round`` exercises the contracts alone (``make demo`` runs a
 round with the real agents). It starts anvil on a free loopback port, deploys the
 contracts (manifest in ``.demo/scripted/deployment.json``), and drives one exact-mode
-task through submit → claim → commit → verification claim → report → settlement →
-withdrawals with three scripted accounts. The artifacts are real: the spec, the
+task through submit → claim → commit → verification claim → the solver's seed → report →
+the verifier's reveal, which settles the task and pays every party, with three scripted
+accounts. The artifacts are real: the spec, the
 checkpoints and the proof manifest go into an embedded artifact store
 (``.demo/scripted/store``) and the chain gets their CIDs and commitments (PROTOCOL.md §4).
 The scripted solver "trains" by a fixed update rule; the scripted verifier re-reads every
@@ -31,7 +32,21 @@ from agents.errors import VeritrainError
 from agents.store import ArtifactStore, open_store
 from scripts.deploy import DEFAULT_PARAMETERS, Deployment, deploy, manifest, write_manifest
 from scripts.network import attached, local_devnet
-from scripts.protocol import Amounts, Mode, Outcome, Status, payouts, record_from_logs
+from scripts.protocol import (
+    FOLDED_EVENTS,
+    Amounts,
+    Mode,
+    Outcome,
+    Status,
+    fold_record,
+    forced_error,
+    payouts,
+    randomness,
+    record_from_logs,
+    sealed_root,
+    secret_hash,
+    seed_hash,
+)
 
 DEMO_DIR = Path(".demo") / "scripted"
 BOUNTY = 2 * 10**18
@@ -52,7 +67,6 @@ class Parties:
     submitter: Any
     solver: Any
     verifier: Any
-    keeper: Any  # settles once the challenge window is over: anyone may
 
 
 def expect(condition: bool, message: str) -> None:
@@ -166,6 +180,37 @@ def print_balances(title: str, now: dict[str, int], start: dict[str, int]) -> No
         print(f"   {name:12s} {eth(value):>24s}   change {'+' if delta >= 0 else ''}{eth(delta)}")
 
 
+def folded(pool: Any, task_id: int, name: str) -> tuple[str, bytes]:
+    """The record before the last ``name`` event of the task, and that event's data, from logs:
+    what the calls that check values against the record take."""
+    from brownie import web3
+
+    events = {e["name"]: e for e in pool.abi if e["type"] == "event"}
+    topic0 = {
+        bytes(web3.keccak(text=f"{n}({','.join(i['type'] for i in e['inputs'])})")): n
+        for n, e in events.items()
+    }
+    logs = web3.eth.get_logs(
+        {
+            "address": pool.address,
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "topics": [None, "0x" + task_id.to_bytes(32, "big").hex()],
+        }
+    )
+    record, found = bytes(32), None
+    for log in logs:
+        event = topic0[bytes(log["topics"][0])]
+        if event not in FOLDED_EVENTS:
+            continue
+        if event == name:
+            found = ("0x" + record.hex(), bytes(log["data"]))
+        record = fold_record(record, [bytes(t) for t in log["topics"]], bytes(log["data"]))
+    expect(found is not None, f"no {name} event for task {task_id}")
+    assert found is not None
+    return found
+
+
 def run_round(deployment: Deployment, parties: Parties, store: ArtifactStore) -> None:
     from brownie import web3
     from web3.types import RPCEndpoint
@@ -179,12 +224,15 @@ def run_round(deployment: Deployment, parties: Parties, store: ArtifactStore) ->
     spec = spec_document()
     spec_cid = store.put_json(spec)
     spec_hash = "0x" + hashlib.sha256(store.get_bytes(spec_cid)).hexdigest()
+    # The scripted task has no op-level program; its program root commits to the spec's shape.
+    program_root = (
+        "0x"
+        + hashlib.sha256(b"veritrain-demo-program/1" + bytes.fromhex(spec_hash[2:])).hexdigest()
+    )
+    terms = (spec_hash, program_root, BOUNTY, int(Mode.EXACT), TRAINING_WINDOW, SEGMENTS, 4, 0)
     tx = pool.submit(
         spec_cid,
-        spec_hash,
-        BOUNTY,
-        int(Mode.EXACT),
-        TRAINING_WINDOW,
+        terms,
         {"from": parties.submitter, "value": BOUNTY + amounts.protocol_fee},
         silent=True,
     )
@@ -197,50 +245,80 @@ def run_round(deployment: Deployment, parties: Parties, store: ArtifactStore) ->
 
     checkpoints = train(spec)
     proof_cid, checkpoint_root = publish_proof(store, checkpoints)
+    seed = hashlib.sha256(b"demo solver seed").digest()
     tx = pool.commit(
         task_id,
         proof_cid,
         "0x" + checkpoint_root.hex(),
-        SEGMENTS,
+        "0x" + seed_hash(seed).hex(),
         {"from": parties.solver},
         silent=True,
     )
-    show("commit: proof CID and the Merkle root over the checkpoint state roots", tx)
+    show("commit: proof CID, the Merkle root over the checkpoint state roots, the seed's hash", tx)
 
-    secret = hashlib.sha256(b"demo verifier secret").digest()
-    secret_hash = "0x" + hashlib.sha256(secret).hexdigest()
+    # A verifier secret that this deployment's p does not force to err (the demo shows the
+    # honest path; tests/contracts/test_forced_errors.py plays the forced one).
+    for attempt in range(10_000):
+        secret = hashlib.sha256(b"demo verifier secret" + attempt.to_bytes(4, "big")).digest()
+        drawn = randomness(seed, secret_hash(secret), task_id)
+        if not forced_error(secret, drawn, params.forcedErrorPpm):
+            break
     tx = pool.claimVerification(
         task_id,
-        secret_hash,
+        "0x" + secret_hash(secret).hex(),
         {"from": parties.verifier, "value": amounts.verifier_stake},
         silent=True,
     )
-    show("claim verification: stake, forced-error secret hash, randomness drawn", tx)
-    expect("RandomnessDrawn" in tx.events, "the randomness was not drawn")
+    show(
+        "claim verification: stake, and the secret's hash (the verifier's share of the randomness)",
+        tx,
+    )
+
+    before, commit_data = folded(pool, task_id, "ProofCommitted")
+    _, claim_data = folded(pool, task_id, "VerificationClaimed")
+    tx = pool.revealSeed(
+        task_id,
+        "0x" + seed.hex(),
+        before,
+        commit_data,
+        claim_data,
+        {"from": parties.solver},
+        silent=True,
+    )
+    show("reveal seed: the randomness is fixed from both shares", tx)
+    expect(bytes(tx.events["RandomnessDrawn"]["randomness"]) == drawn, "unexpected randomness")
 
     ends, trace_roots_root = verify(store, proof_cid, checkpoint_root)
     count = int(pool.sampleCount(task_id))
     print(f"\n   verifier: all {len(ends)} checkpoints match their roots;")
     print(f"   reporting {count} sampled distances, all 0")
+    seal = "0x" + sealed_root(secret, trace_roots_root).hex()
     tx = pool.reportVerification(
         task_id,
-        [0] * count,
-        "0x" + trace_roots_root.hex(),
+        ([0] * count, [], [], "0x" + trace_roots_root.hex(), seal),
         {"from": parties.verifier},
         silent=True,
     )
-    show("report: distances and trace roots root; the chain derives the verdict", tx)
+    show("report: distances, trace roots root and its seal; the chain derives the verdict", tx)
     expect(pool.task(task_id)["outcome"] == Outcome.PASSED, "the verdict should be a pass")
 
     print(f"\n   (devnet clock advanced past the {params.challengeWindow} s challenge window)")
     web3.provider.make_request(RPCEndpoint("evm_increaseTime"), [params.challengeWindow + 1])
-    tx = pool.settle(task_id, {"from": parties.keeper}, silent=True)
-    show("settle: no challenge, the verdict stands", tx)
-
-    for name in ("solver", "verifier"):
-        account = getattr(parties, name)
-        tx = pool.withdraw([task_id], {"from": account}, silent=True)
-        show(f"withdraw: the {name} pulls its payout", tx)
+    before, claim_data = folded(pool, task_id, "VerificationClaimed")
+    _, drawn_data = folded(pool, task_id, "RandomnessDrawn")
+    _, report_data = folded(pool, task_id, "VerificationReported")
+    tx = pool.revealVerification(
+        task_id,
+        "0x" + secret.hex(),
+        "0x" + trace_roots_root.hex(),
+        before,
+        claim_data,
+        drawn_data,
+        report_data,
+        {"from": parties.verifier},
+        silent=True,
+    )
+    show("reveal: not forced; the verdict stands, every party is paid", tx)
 
     end = balances(parties, deployment)
     print_balances("at the end", end, start)
@@ -307,7 +385,7 @@ def main() -> int:
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     store = open_store(DEMO_DIR / "store")
     try:
-        with local_devnet(accounts=5, balance_eth=100) as node, attached(node) as project:
+        with local_devnet(accounts=4, balance_eth=100) as node, attached(node) as project:
             from brownie import accounts
 
             print(f"devnet: anvil at {node.url} (chain 31337)")
@@ -319,7 +397,7 @@ def main() -> int:
                 f"deployed TaskPool {deployment.pool.address}, Jackpot {deployment.jackpot.address}"
             )
             print(f"manifest: {path}")
-            parties = Parties(accounts[1], accounts[2], accounts[3], accounts[4])
+            parties = Parties(accounts[1], accounts[2], accounts[3])
             run_round(deployment, parties, store)
     except VeritrainError as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr)

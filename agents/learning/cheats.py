@@ -19,7 +19,12 @@ task's proof) are caught always.
 - ``add_noise``: train honestly but record checkpoints with noise added;
 - ``reuse``: claim another task's proof for this task;
 - ``tiny_updates``: record a trajectory that moves only a fraction of the real one;
-- ``average_neighbours``: replace one middle checkpoint of a proof by the mean of its neighbours.
+- ``average_neighbours``: replace one middle checkpoint of a proof by the mean of its neighbours;
+- spoofs that fake one segment into a state from which the rest is cheap to produce, then
+  continue by honest training: ``nan_state`` (every tensor NaN), ``zero_weights`` (all
+  parameters and optimizer state zero), and ``replace_final`` (honest training, then another
+  model claimed at the end). Sampling alone catches them only when that one segment is
+  drawn; ``agents.learning.screening`` finds the segment where the regime changes.
 """
 
 from __future__ import annotations
@@ -335,3 +340,62 @@ def average_neighbours(store: ArtifactStore, manifest: Manifest, index: int) -> 
     mean[STEP] = at[STEP]
     stolen = replace_checkpoint(store, manifest, index, ordered(mean))
     return CheatProof(stolen, frozenset({index - 1, index}), "average_neighbours")
+
+
+def _spoof(
+    task: Task,
+    store: ArtifactStore,
+    spec_cid: str,
+    backend: Backend,
+    at: int,
+    fake: Callable[[State], State],
+    name: str,
+) -> CheatProof:
+    """Segment ``at`` ends in ``fake(its honest end)``; every other segment is honest training
+    from the claimed state (so the segments after ``at`` replay bit for bit)."""
+    k = task.spec.checkpoint_interval
+    if not 0 <= at < task.spec.segment_count:
+        raise ValueError(f"segment {at} is outside the task")
+
+    def plan(i: int, state: State, rows: np.ndarray) -> State:
+        end = _run(backend, task, state, rows)
+        return _with_step(fake(end), (i + 1) * k) if i == at else end
+
+    manifest = _trajectory(task, store, spec_cid, backend, plan)
+    return CheatProof(manifest, frozenset({at}), name)
+
+
+def nan_state(
+    task: Task, store: ArtifactStore, spec_cid: str, backend: Backend, at: int = 0
+) -> CheatProof:
+    """Segment ``at`` ends with every tensor NaN; NaN replays to NaN from there on."""
+
+    def fake(state: State) -> State:
+        return {n: np.full_like(t, np.float32("nan")) for n, t in state.items()}
+
+    return _spoof(task, store, spec_cid, backend, at, fake, "nan_state")
+
+
+def zero_weights(
+    task: Task, store: ArtifactStore, spec_cid: str, backend: Backend, at: int = 0
+) -> CheatProof:
+    """Segment ``at`` ends with all parameters and optimizer state zero."""
+
+    def fake(state: State) -> State:
+        return {n: np.zeros_like(t) for n, t in state.items()}
+
+    return _spoof(task, store, spec_cid, backend, at, fake, "zero_weights")
+
+
+def replace_final(
+    task: Task, store: ArtifactStore, spec_cid: str, backend: Backend, other: State | None = None
+) -> CheatProof:
+    """Honest training, then the last checkpoint (and the final model) replaced by ``other``
+    (default: the initialization): the model the submitter receives is not the trained one."""
+    last = task.spec.segment_count - 1
+    replacement = other if other is not None else task.initial_state()
+
+    def fake(state: State) -> State:
+        return {n: np.array(replacement[n], dtype=np.float32) for n in state}
+
+    return _spoof(task, store, spec_cid, backend, last, fake, "replace_final")

@@ -1,65 +1,89 @@
-"""Which segments a verifier replays: drawn from the chain's randomness, plus the largest updates.
+"""Which segments a verifier replays: the task's sample, drawn from the chain's randomness.
 
-Given the 32-byte randomness ``R`` (on chain: a value that appears only after
-the solver's commit, already mixed with the task id) and the spec hash ``H``,
-the draw reads the stream whose block ``j`` is
-``sha256("veritrain/segments/1" || R || H || u64be(j))`` with the word and
+For a task of ``S`` segments that samples ``s`` random ones, the **sample** is
+every segment when ``S ≤ s + 2``; otherwise the first segment, the last one, and
+``s`` distinct middle segments (``1 … S − 2``) drawn from the 32-byte randomness
+``R`` (on chain: fixed by the solver's seed and the verifier's secret hash, mixed
+with the task id), all in increasing order. The first and the last segment are
+always replayed: faking the first one moves every later state off the seed's
+trajectory, and the last one ends in the model the submitter receives.
+
+The draw reads the stream whose block ``j`` is
+``sha256("veritrain/segments/2" || R || u64be(j))`` with the word and
 ``below(n)`` rules of ``agents.learning.prng``, and runs a partial Fisher–Yates
-shuffle over ``pool = [0, 1, …, S − 1]``:
+shuffle over ``pool[i] = i + 1`` for the ``m = S − 2`` middle segments:
 
-    for i in 0 … s − 1:  r = i + below(S − i);  swap pool[i], pool[r]
+    for i in 0 … s − 1:  r = i + below(m − i);  swap pool[i], pool[r]
 
-The first ``s`` entries of ``pool`` are the sampled segments: ``s`` of the ``S``
-segments uniformly without replacement. Then ``q`` more segments are added:
-those with the largest parameter update ``||w_{i+1} − w_i||₂`` among the ones not
-sampled (ties to the lower index; a NaN update ranks as the largest). Top-``q``
-alone is gameable, random sampling is not, which is why both are used.
+``pool[0 … s − 1]`` are the draws. The contracts compute the same sample
+(``contracts/lib/LibSample.sol``), so anyone recomputes it from chain data alone:
+the randomness (``RandomnessDrawn``), ``S`` and ``s`` (``TaskSubmitted``).
+
+Besides the sample, a verifier replays the segments screening flags
+(``agents.learning.screening``); random sampling alone cannot stop a fake of one
+segment into a cheap regime, and top-Q alone is gameable, which is why both are
+used.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from math import comb
 
 from agents.learning.prng import Stream
 
-DOMAIN = b"veritrain/segments/1"
+DOMAIN = b"veritrain/segments/2"
 
 
-def sample_segments(randomness: bytes, spec_hash: bytes, segments: int, count: int) -> list[int]:
-    """The ``count`` segments drawn for (randomness, task), in draw order."""
-    if len(randomness) != 32 or len(spec_hash) != 32:
-        raise ValueError("randomness and spec hash are 32 bytes each")
-    if not 0 <= count <= segments:
-        raise ValueError(f"cannot sample {count} of {segments} segments")
-    stream = Stream.keyed(DOMAIN + randomness + spec_hash)
-    pool = list(range(segments))
-    for i in range(count):
-        r = i + stream.below(segments - i)
+def sample_count(segments: int, sampled: int) -> int:
+    """How many segments the sample has: ``min(S, s + 2)``."""
+    return min(segments, sampled + 2)
+
+
+def sample_segments(randomness: bytes, segments: int, sampled: int) -> list[int]:
+    """The task's sample for randomness ``R``, in increasing order (see the module docstring)."""
+    if len(randomness) != 32:
+        raise ValueError("randomness is 32 bytes")
+    if segments < 1 or sampled < 0:
+        raise ValueError(f"cannot sample {sampled} of {segments} segments")
+    if segments <= sampled + 2:
+        return list(range(segments))
+    stream = Stream.keyed(DOMAIN + randomness)
+    middle = segments - 2
+    pool = list(range(1, segments - 1))
+    for i in range(sampled):
+        r = i + stream.below(middle - i)
         pool[i], pool[r] = pool[r], pool[i]
-    return pool[:count]
+    return sorted([0, *pool[:sampled], segments - 1])
 
 
 def largest_updates(update_norms: Sequence[float], exclude: Sequence[int], count: int) -> list[int]:
-    """The ``count`` segments with the largest update norms, skipping ``exclude``.
-
-    A NaN norm (a checkpoint holding NaN) ranks as the largest, like +inf, so the
-    order is a total one and the same for everyone.
-    """
+    """The ``count`` segments with the largest update norms, skipping ``exclude``."""
     skip = set(exclude)
-
-    def key(i: int) -> tuple[float, int]:
-        norm = update_norms[i]
-        return (-math.inf if math.isnan(norm) else -norm, i)
-
-    ranked = sorted((i for i in range(len(update_norms)) if i not in skip), key=key)
+    ranked = sorted(
+        (i for i in range(len(update_norms)) if i not in skip),
+        key=lambda i: (-update_norms[i], i),
+    )
     return ranked[:count]
 
 
 def detection_probability(segments: int, faked: int, sampled: int) -> float:
-    """P(at least one faked segment is sampled) = 1 − C(S − F, s) / C(S, s)."""
-    from math import comb
-
+    """P(at least one faked segment is among ``sampled`` drawn uniformly without replacement)
+    = 1 − C(S − F, s) / C(S, s)."""
     if sampled > segments:
         raise ValueError("cannot sample more segments than there are")
     return 1.0 - comb(segments - faked, sampled) / comb(segments, sampled)
+
+
+def sample_detection(segments: int, faked: Sequence[int], sampled: int) -> float:
+    """P(the task's sample holds at least one of the ``faked`` segments), over the randomness.
+
+    The first and last segments are always in the sample; the ``s`` draws are uniform over
+    the middle segments without replacement.
+    """
+    fakes = set(faked)
+    if segments <= sampled + 2:
+        return 1.0 if fakes else 0.0
+    if 0 in fakes or segments - 1 in fakes:
+        return 1.0
+    return detection_probability(segments - 2, len(fakes), sampled)

@@ -45,8 +45,8 @@ import numpy as np
 from agents.commitment import state_root
 from agents.errors import VeritrainError
 from agents.learning.backends import Backend, Session, backend_available
-from agents.learning.distance import group_distances, norm_of_difference, segment_distance
-from agents.learning.layout import PARAM_PREFIX, STEP, State, layout_problems, parameters
+from agents.learning.distance import group_distances, segment_distance
+from agents.learning.layout import STEP, State, layout_problems, parameters
 from agents.learning.proof import (
     Buffer,
     Manifest,
@@ -58,6 +58,7 @@ from agents.learning.proof import (
     decode_model,
     read_artifact,
 )
+from agents.learning.screening import extra_segments, screen_states, updates
 from agents.learning.selection import largest_updates, sample_segments
 from agents.learning.spec import TaskSpec
 from agents.learning.task import Task
@@ -366,21 +367,17 @@ def _unavailable(manifest: Manifest, store: ArtifactStore) -> tuple[str, Fault] 
 
 
 def _select(task: Task, proof: ProofReader, randomness: bytes) -> tuple[list[int], list[int]]:
-    """Sampled segments, then top-update segments (reading every checkpoint for the latter)."""
+    """The task's sample, then the extra segments: those screening flags
+    (``agents.learning.screening``) and the spec's largest updates, each in increasing order.
+    Screening reads every checkpoint."""
     spec = task.spec
-    sampled = sample_segments(
-        randomness, spec.spec_hash(), spec.segment_count, spec.verification.segments
-    )
-    extra: list[int] = []
+    sampled = sample_segments(randomness, spec.segment_count, spec.verification.segments)
+    states = [proof.checkpoint(i) for i in range(spec.segment_count + 1)]
+    flagged = extra_segments(screen_states(task, states), sampled)
+    top: list[int] = []
     if spec.verification.top_updates:
-        states = [proof.checkpoint(i) for i in range(spec.segment_count + 1)]
-        names = [n for n in states[0] if n.startswith(PARAM_PREFIX)]
-        norms = [
-            norm_of_difference(states[i + 1], states[i], names, "l2")
-            for i in range(spec.segment_count)
-        ]
-        extra = largest_updates(norms, sampled, spec.verification.top_updates)
-    return sampled, extra
+        top = largest_updates(updates(states), sampled + flagged, spec.verification.top_updates)
+    return sampled, sorted(flagged + top)
 
 
 def verify(

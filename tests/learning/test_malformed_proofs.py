@@ -70,10 +70,7 @@ def _honest(root: Path, spec: TaskSpec, package: bool = False) -> Honest:
     manifest = train(workspace_task, store, get_backend("native"), spec_cid=spec_cid)
     store.write_manifest(manifest)
     selected = sample_segments(
-        bytes.fromhex(RANDOMNESS),
-        spec.spec_hash(),
-        spec.segment_count,
-        spec.verification.segments,
+        bytes.fromhex(RANDOMNESS), spec.segment_count, spec.verification.segments
     )
     return Honest(spec, spec_path, proof, selected)
 

@@ -25,7 +25,8 @@ def test_the_demo_round_settles_one_task_and_exits_zero(tmp_path: Path) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for step in ("submit", "claim", "commit", "claim verification", "report", "settle", "withdraw"):
+    steps = ("submit", "claim", "commit", "claim verification", "reveal seed", "report", "reveal")
+    for step in steps:
         assert f"== {step}" in done.stdout
     assert "ok: task 1 settled Passed, the balances add up to the wei" in done.stdout
     manifest = json.loads((tmp_path / ".demo" / "scripted" / "deployment.json").read_text())
