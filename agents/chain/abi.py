@@ -185,6 +185,25 @@ class ContractInterface:
             tx_hash=str(log["transactionHash"]),
         )
 
+    def event_topic(self, name: str) -> bytes:
+        """topic0 of event ``name``: the keccak256 of its signature."""
+        for topic, entry in self._events.items():
+            if entry.get("name") == name:
+                return topic
+        raise ChainError(f"contract {self.name} has no event {name!r}")
+
+    def event_data(self, name: str, args: Mapping[str, Any]) -> bytes:
+        """The data of a log of event ``name`` with decoded ``args``, as the contract logged
+        it: the ABI encoding of its unindexed fields (the encoding is canonical, so decoding
+        then encoding gives back the logged bytes)."""
+        entry = self._events[self.event_topic(name)]
+        unindexed = [p for p in entry.get("inputs", []) if not p.get("indexed")]
+        kinds = [abi_type(p) for p in unindexed]
+        values = [
+            _abi_input(args[str(p["name"])], k) for p, k in zip(unindexed, kinds, strict=True)
+        ]
+        return bytes(abi_encode(kinds, values))
+
     # -- errors -----------------------------------------------------------------------------
 
     def error_entries(self) -> dict[bytes, Mapping[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,12 @@ from agents.cli.settings import (
 )
 from agents.commitment import Digest
 from agents.errors import VeritrainError
-from agents.exact.float32 import from_bits32
+from agents.exact.float32 import from_bits32, to_bits
 from agents.node.config import AgentConfig
 from agents.node.logs import configure_logging
 from agents.roles import intents
 from agents.roles import submitter as submitter_role
-from agents.roles.admission import check_submittable
+from agents.roles.admission import check_submittable, program_root
 from agents.roles.agent import Agent
 from agents.roles.connection import Connection, connect
 from agents.roles.situation import POOL, Situation
@@ -74,6 +75,11 @@ def _one_task(conn: Connection, task_id: int) -> TaskView:
 @click.option(
     "--training-window", default="1h", show_default=True, help="Time the solver has to commit."
 )
+@click.option(
+    "--tau-bound",
+    default=None,
+    help="Tolerant tasks: the largest τ a profile may post (default: the pool's maxThreshold).",
+)
 @click.option("--follow", is_flag=True, help="Stay until the task is settled and paid out.")
 @click.option(
     "--timeout",
@@ -83,7 +89,9 @@ def _one_task(conn: Connection, task_id: int) -> TaskView:
 )
 @click.option(
     "--expect",
-    type=click.Choice(["Passed", "Failed", "Cancelled", "Expired", "SolverTimedOut", "Unverified"]),
+    type=click.Choice(
+        ["Passed", "Failed", "Cancelled", "Expired", "SolverTimedOut", "Unverified", "SeedWithheld"]
+    ),
     help="With --follow: exit 1 unless the task settles with this outcome.",
 )
 @chain_options
@@ -91,6 +99,7 @@ def submit(
     spec_path: Path,
     bounty: str,
     training_window: str,
+    tau_bound: str | None,
     follow: bool,
     follow_timeout: str,
     expect: str | None,
@@ -124,12 +133,23 @@ def submit(
     amounts = conn.executor.call(POOL, "amounts", (wei,))
     value = int(amounts[0]) + int(amounts[1])
     mode = MODES.index(spec.verification.tolerance)
+    bound = _threshold_bound(spec.verification.tolerance, tau_bound, conn.params.max_threshold)
+    terms = (
+        "0x" + spec.spec_hash().hex(),
+        program_root(spec).chain,
+        wei,
+        mode,
+        window,
+        spec.segment_count,
+        spec.verification.segments,
+        bound,
+    )
     entry = conn.executor.send_and_wait(
         Intent(
             key=intents.submit(spec_cid, time.time_ns()),
             contract=POOL,
             function="submit",
-            args=(spec_cid, "0x" + spec.spec_hash().hex(), wei, mode, window),
+            args=(spec_cid, terms),
             value=value,
         )
     )
@@ -156,6 +176,28 @@ def submit(
 
 class DeviationError(VeritrainError):
     exit_code = 1
+
+
+def _threshold_bound(tolerance: str, given: str | None, pool_max: int) -> int:
+    """The τ bound a submission records (binary32 bits): 0 for an exact task; for a tolerant
+    one ``given`` (a decimal number), at most the pool's maximum, or that maximum."""
+    if tolerance == "exact":
+        if given is not None:
+            raise VeritrainError("--tau-bound is for tolerant tasks: an exact task has τ = 0")
+        return 0
+    if given is None:
+        return pool_max
+    try:
+        value = float(given)
+    except ValueError:
+        raise VeritrainError(f"--tau-bound {given!r} is not a number") from None
+    bits = to_bits(value)
+    if not (value > 0 and math.isfinite(value)) or bits > pool_max:
+        raise VeritrainError(
+            f"--tau-bound {given} must be positive and at most the pool's "
+            f"maxThreshold {from_bits32(pool_max):g}"
+        )
+    return bits
 
 
 def _follow(conn: Connection, task_id: int, timeout: int) -> TaskView:

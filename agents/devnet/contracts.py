@@ -18,18 +18,19 @@ from pathlib import Path
 
 from agents.devnet.anvil import REPO_ROOT, DevnetError
 
-# Deployment parameters of a devnet: short windows so a whole round takes minutes, forced
-# errors off (arbitration, which acts on them, is not deployed), and the digits example's
-# number of sampled segments. Everything else keeps scripts/deploy.py's defaults.
+# Deployment parameters of a devnet: short windows so a whole round takes minutes, and the
+# examples' number of sampled segments as the minimum. Everything else (forced errors
+# included) keeps scripts/deploy.py's defaults.
 DEVNET_PARAMETERS: dict[str, int] = {
     "profileWindow": 900,
     "claimWindow": 900,
     "maxTrainingWindow": 7200,
     "verifierClaimWindow": 900,
+    "seedRevealWindow": 900,
     "verifyWindow": 900,
     "challengeWindow": 4,
-    "segmentsToSample": 5,
-    "forcedErrorPpm": 0,
+    "revealWindow": 900,
+    "minSampledSegments": 5,
 }
 
 

@@ -9,6 +9,9 @@ when a spec is looked at (again).
 
 from __future__ import annotations
 
+import hashlib
+
+from agents.commitment import Root
 from agents.errors import VeritrainError
 from agents.learning.opcount import op_count
 from agents.learning.spec import TaskSpec, spec_from_bytes
@@ -38,8 +41,8 @@ def examine_spec(store: ArtifactStore, view: TaskView, params: PoolParameters) -
 
     Checks that the spec artifact exists and hashes to the spec hash on chain,
     parses, matches the task's mode, can be trained here (its dataset and any
-    parent model are available), and selects as many segments as the pool
-    expects distances for.
+    parent model are available), samples at least the pool's minimum, and that the
+    terms the task recorded on chain (S, s, the program root) are its spec's.
     """
     if view.spec_cid is None:
         return SpecFacts(problem="no spec CID")
@@ -65,7 +68,7 @@ def examine_spec(store: ArtifactStore, view: TaskView, params: PoolParameters) -
         return SpecFacts(problem=f"dataset {dataset.cid} is not in the store and has no source")
     if spec.parent is not None and not store.has(spec.parent):
         return SpecFacts(problem=f"parent model {spec.parent} is not in the store")
-    problem = check_submittable(spec, params)
+    problem = check_submittable(spec, params) or terms_problem(view, spec)
     if problem is not None:
         return SpecFacts(problem=problem)
     return SpecFacts(
@@ -77,14 +80,33 @@ def examine_spec(store: ArtifactStore, view: TaskView, params: PoolParameters) -
     )
 
 
+def program_root(spec: TaskSpec) -> Root:
+    """The program root a task of ``spec`` records at submission.
+
+    Until tasks carry their op-level program (the dispute game's format, docs/dispute.md),
+    the root is an opaque commitment to the spec: ``sha256("veritrain/spec-program/1" ‖
+    spec hash)``; agents refuse a task whose recorded root is not this one.
+    """
+    return Root(hashlib.sha256(b"veritrain/spec-program/1" + spec.spec_hash()).digest())
+
+
 def check_submittable(spec: TaskSpec, params: PoolParameters) -> str | None:
     """Why the pool would not get a verifiable task from ``spec`` (``None``: it would)."""
-    chosen = spec.verification.segments + spec.verification.top_updates
-    expected = params.sample_count(spec.segment_count)
-    if chosen != expected:
+    if spec.verification.segments < params.min_sampled_segments:
         return (
-            f"the spec verifies {chosen} segments (verification.segments + top_updates), "
-            f"but this pool takes {expected} distances per report (segmentsToSample "
-            f"{params.segments_to_sample}); set verification.segments accordingly"
+            f"the spec samples {spec.verification.segments} random segments "
+            f"(verification.segments), this pool at least {params.min_sampled_segments}"
         )
+    return None
+
+
+def terms_problem(view: TaskView, spec: TaskSpec) -> str | None:
+    """Why the terms the task recorded on chain are not its spec's (``None``: they are)."""
+    if (view.segments, view.sampled_segments) != (spec.segment_count, spec.verification.segments):
+        return (
+            f"the task records S={view.segments}, s={view.sampled_segments}; "
+            f"its spec has S={spec.segment_count}, s={spec.verification.segments}"
+        )
+    if view.program_root != program_root(spec):
+        return "the task's program root is not its spec's"
     return None

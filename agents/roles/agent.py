@@ -29,11 +29,11 @@ from agents.node.metrics import AgentMetrics
 from agents.node.progress import ProgressDisplay
 from agents.roles.admission import examine_spec, should_examine
 from agents.roles.connection import Connection
-from agents.roles.forced_errors import secret_hash
 from agents.roles.hardware import Hardware
 from agents.roles.intents import action_of
 from agents.roles.jobs import DriftJob, JobResult, ProfileJob, ReplayJob, TrainJob
 from agents.roles.runner import WorkRunner
+from agents.roles.shares import forced_error_secret, seed
 from agents.roles.situation import POOL, Action, Send, Situation, SpecFacts, Start
 from agents.roles.tasks import STATUSES, TaskView, fold, task_subject
 from agents.roles.work import drift_job, profile_job, replay_job, train_job, warm_up
@@ -209,7 +209,8 @@ class Agent:
 
     def situation(self) -> Situation:
         latest = self.conn.client.block("latest")
-        pool = self.conn.deployment.contract(POOL).address
+        contract = self.conn.deployment.contract(POOL)
+        pool = contract.address
         account = self.conn.signer
         return Situation(
             me=self.conn.me,
@@ -221,7 +222,9 @@ class Agent:
             params=self.conn.params,
             specs={k: v for k, (v, _) in self._facts.items()},
             margin=self.conn.config.chain.deadline_margin,
-            secret_hash=lambda task_id, rnd: secret_hash(account, pool, task_id, rnd),
+            seed=lambda task_id: seed(account, pool, task_id),
+            secret=lambda task_id, rnd: forced_error_secret(account, pool, task_id, rnd),
+            pool=contract,
         )
 
     # -- views ------------------------------------------------------------------------------

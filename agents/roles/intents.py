@@ -15,8 +15,9 @@ with the parts each action takes (``PARTS``):
 ``commit/<task>``          a solver's commitment of its proof
 ``profile/<task>``         a profiler's threshold (and its profiling job)
 ``claim-verification/<task>/<round>``  a verifier's claim of one round
-``draw/<task>/<round>``    drawing the round's randomness
+``reveal-seed/<task>``     the solver's seed (it fixes the task's randomness)
 ``report/<task>/<round>``  a verifier's report
+``reveal/<task>/<round>``  a verifier's secret, after the challenge window
 ``timeout/<task>/<status>/<round>``  moving a task on at a deadline
 ``withdraw/<task>[,<task>...]``  taking payouts (one task, or several at once)
 ``cancel/<task>``          a submitter's cancellation
@@ -37,8 +38,9 @@ ACTIONS = (
     "commit",
     "profile",
     "claim-verification",
-    "draw",
+    "reveal-seed",
     "report",
+    "reveal",
     "timeout",
     "withdraw",
     "cancel",
@@ -50,8 +52,9 @@ PARTS: dict[str, int] = {
     "commit": 1,
     "profile": 1,
     "claim-verification": 2,
-    "draw": 2,
+    "reveal-seed": 1,
     "report": 2,
+    "reveal": 2,
     "timeout": 3,
     "withdraw": 1,
     "cancel": 1,
@@ -89,7 +92,7 @@ class IntentKey:
         tasks = _TASKS if self.action == "withdraw" else _TASK
         if self.action != "submit" and not tasks.match(self.parts[0]):
             raise IntentKeyError(f"{self.parts[0]!r} is not a task id")
-        rounds = ("claim-verification", "draw", "report", "timeout")
+        rounds = ("claim-verification", "report", "reveal", "timeout")
         if self.action in rounds and not self.parts[-1].isdigit():
             raise IntentKeyError(f"{self.parts[-1]!r} is not a round")
 
@@ -142,12 +145,16 @@ def claim_verification(task_id: int, rnd: int) -> str:
     return _key("claim-verification", task_id, rnd)
 
 
-def draw(task_id: int, rnd: int) -> str:
-    return _key("draw", task_id, rnd)
+def reveal_seed(task_id: int) -> str:
+    return _key("reveal-seed", task_id)
 
 
 def report(task_id: int, rnd: int) -> str:
     return _key("report", task_id, rnd)
+
+
+def reveal(task_id: int, rnd: int) -> str:
+    return _key("reveal", task_id, rnd)
 
 
 def timeout(task_id: int, status: str, rnd: int) -> str:

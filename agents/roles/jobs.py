@@ -38,7 +38,8 @@ class ReplayJob:
     proof_cid: str  # as committed: a string that is no CID is a reason to fail the proof
     checkpoint_root: Root
     randomness: Digest
-    samples: int  # distances the pool expects
+    segments: int  # S, as the task's terms on chain fix it
+    sampled: int  # s: the sample is min(S, s + 2) segments
     threshold: int  # τ as binary32 bits (0 in exact mode)
 
 
@@ -84,15 +85,18 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class ReplayResult:
-    """A verifier's report: one binary32 distance per expected segment, the root over the
-    segments' trace roots (and the fault record, if any), and the verdict with its reasons
-    (for logs)."""
+    """A verifier's report: one binary32 distance per segment of the sample, the extra
+    segments it replayed with theirs, the root over the segments' trace roots (its true one:
+    a forced verifier reports another and seals this), the fault record a check found, if
+    any, and the verdict with its reasons."""
 
     distances: tuple[int, ...]
     trace_roots_root: Root
     verdict: Literal["pass", "fail"]
     reasons: tuple[str, ...] = ()
-    # The fault record (``agents.learning.faults``) the root commits to, when a check
+    extra_segments: tuple[int, ...] = ()
+    extra_distances: tuple[int, ...] = ()
+    # The fault record (``agents.learning.faults``) the report commits to, when a check
     # rejected the proof; stored in the artifact store too.
     fault_record: str | None = None
 
@@ -100,6 +104,8 @@ class ReplayResult:
         return {
             "kind": "replay",
             "distances": list(self.distances),
+            "extra_segments": list(self.extra_segments),
+            "extra_distances": list(self.extra_distances),
             "trace_roots_root": self.trace_roots_root.chain,
             "verdict": self.verdict,
             "reasons": list(self.reasons),
@@ -168,6 +174,8 @@ def result_from_json(kind: str, data: dict[str, Any]) -> JobResult:
             trace_roots_root=Root.parse(str(data["trace_roots_root"])),
             verdict="pass" if data.get("verdict") == "pass" else "fail",
             reasons=tuple(str(r) for r in data.get("reasons", ())),
+            extra_segments=tuple(int(d) for d in data.get("extra_segments", ())),
+            extra_distances=tuple(int(d) for d in data.get("extra_distances", ())),
             fault_record=None if data.get("fault_record") is None else str(data["fault_record"]),
         )
     if kind == "profile":

@@ -1,20 +1,24 @@
 """A verifier's report as the chain takes it: pure encoding of a verdict.
 
-``reportVerification(task, distances, traceRootsRoot)`` takes exactly as many
-binary32 distances as the pool expects (``segmentsToSample`` capped by the
-segments) and a 32-byte root; the pool's verdict is Pass iff every distance's bit
-pattern is at most τ's. The encoding keeps that verdict equal to the verifier's:
+``reportVerification(task, report)`` takes exactly as many binary32 distances as the
+task's sample has segments (``min(S, s + 2)``), in increasing segment order, then the
+extra segments the verifier replayed (screening) with their distances, and a 32-byte
+root; the pool's verdict is Pass iff every distance's bit pattern is at most τ's. The
+encoding keeps that verdict equal to the verifier's:
 
 - each replayed segment reports the bits the verdict rule gives it
   (``agents.learning.verdict``): exact mode ``+0`` or ``+inf`` by the roots, tolerant
   mode its binary32 distance; so the chain's verdict is the verifier's;
+- the sampled segments' distances go first (``distances``), the extra ones after, with
+  their indices (``extra_segments``, ``extra_distances``);
 - a proof that a check rejected before any replay (an unreadable manifest, a
   checkpoint root other than the committed one, any check of the verifier)
   reports ``+inf`` for every segment;
 - a check that failed after some replays passed adds one ``+inf``;
-- ``fit`` cuts or pads to the expected count, always keeping the worst value;
-- the trace roots root is the Merkle root over the segments' trace roots (their
-  replayed state roots where the backend does not trace), followed, when a check
+- ``fit`` cuts or pads the sample's distances to the expected count, always keeping the
+  worst value;
+- the trace roots root is the Merkle root over the segments' trace roots in report order
+  (their replayed state roots where the backend does not trace), followed, when a check
   rejected the proof, by the commitment to its fault record
   (``agents.learning.faults``: ``sha256`` of the canonical record); with no replay
   it is that commitment alone. Never all zero (the pool refuses that).
@@ -87,20 +91,30 @@ def encode_report(verdict: Verdict, expected: int) -> ReplayResult:
             raise ValueError("a proof rejected without a replay has a fault")
         return rejected(record, verdict.reasons, expected)
     distances: list[int] = []
-    roots: list[bytes] = []
+    extras: list[tuple[int, int]] = []
+    sample_roots: list[bytes] = []
+    extra_roots: list[bytes] = []
     for segment in verdict.segments:
-        distances.append(segment.reported)
-        roots.append(bytes.fromhex(segment.trace_root or segment.replay_root))
-    if record is not None:
-        roots.append(faults.commitment(record))
+        bits = segment.reported
+        root = bytes.fromhex(segment.trace_root or segment.replay_root)
+        if segment.sampled:
+            distances.append(bits)
+            sample_roots.append(root)
+        else:
+            extras.append((segment.index, bits))
+            extra_roots.append(root)
+    fault_roots = [] if record is None else [faults.commitment(record)]
     if verdict.reasons and all(s.passed for s in verdict.segments):
         distances.append(UNREPLAYABLE)  # a check failed after the replays: the report fails
     fitted = fit(distances, expected)
+    extras.sort()
     failed = bool(verdict.reasons) or any(d == UNREPLAYABLE for d in fitted)
     return ReplayResult(
         distances=tuple(fitted),
-        trace_roots_root=roots_root(roots),
+        trace_roots_root=roots_root([*sample_roots, *extra_roots, *fault_roots]),
         verdict="fail" if failed else "pass",
         reasons=tuple(verdict.reasons),
         fault_record=None if record is None else record.decode(),
+        extra_segments=tuple(i for i, _ in extras),
+        extra_distances=tuple(d for _, d in extras),
     )

@@ -9,13 +9,14 @@ executor, local work in a worker thread).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.chain.abi import ContractInterface
 from agents.chain.executor import Intent
 from agents.chain.journal import IN_FLIGHT
-from agents.commitment import Digest
 from agents.roles.jobs import JobInputs, JobResult
 from agents.roles.tasks import TaskView
 
@@ -29,16 +30,19 @@ PARAMS_FIELDS = (
     "solverStakeBps",
     "verifierStakeBps",
     "profilerStakeBps",
-    "slashToVerifierBps",
     "slashToSubmitterBps",
     "profileWindow",
     "claimWindow",
     "maxTrainingWindow",
     "verifierClaimWindow",
+    "seedRevealWindow",
     "verifyWindow",
     "challengeWindow",
-    "segmentsToSample",
+    "revealWindow",
+    "minSampledSegments",
+    "maxVerificationRounds",
     "forcedErrorPpm",
+    "maxThreshold",
     "minBounty",
 )
 
@@ -50,8 +54,10 @@ class PoolParameters:
     solver_stake_bps: int
     verifier_stake_bps: int
     profiler_stake_bps: int
-    segments_to_sample: int
+    min_sampled_segments: int = 1
     forced_error_ppm: int = 0
+    reveal_window: int = 0
+    max_threshold: int = 0x3F800000  # binary32 bits (1.0)
     min_bounty: int = 0
 
     def solver_stake(self, bounty: int) -> int:
@@ -63,8 +69,10 @@ class PoolParameters:
     def profiler_stake(self, bounty: int) -> int:
         return bounty * self.profiler_stake_bps // BPS
 
-    def sample_count(self, segments: int) -> int:
-        return min(segments, self.segments_to_sample)
+    @staticmethod
+    def sample_count(segments: int, sampled: int) -> int:
+        """Distances a report carries before its extra segments: ``min(S, s + 2)``."""
+        return min(segments, sampled + 2)
 
     @classmethod
     def from_chain(cls, params: list[Any] | dict[str, Any]) -> PoolParameters:
@@ -78,8 +86,10 @@ class PoolParameters:
             solver_stake_bps=int(p["solverStakeBps"]),
             verifier_stake_bps=int(p["verifierStakeBps"]),
             profiler_stake_bps=int(p["profilerStakeBps"]),
-            segments_to_sample=int(p["segmentsToSample"]),
+            min_sampled_segments=int(p["minSampledSegments"]),
             forced_error_ppm=int(p["forcedErrorPpm"]),
+            reveal_window=int(p["revealWindow"]),
+            max_threshold=int(p["maxThreshold"]),
             min_bounty=int(p["minBounty"]),
         )
 
@@ -121,8 +131,12 @@ class Situation:
     specs: Mapping[int, SpecFacts] = field(default_factory=dict)
     # Deadlines are acted on only this many seconds after they pass (fractions count).
     margin: float = 1.0
-    # The hash of this agent's forced-error secret for (task, round); deterministic per key.
-    secret_hash: Callable[[int, int], Digest] = field(default=lambda task, rnd: Digest(bytes(32)))
+    # This agent's committed shares (agents.roles.shares), derived from its key: its seed as
+    # the solver of a task, its forced-error secret as the verifier of (task, round).
+    seed: Callable[[int], bytes] = field(default=lambda task: _dummy(b"seed", task, 0))
+    secret: Callable[[int, int], bytes] = field(default=lambda task, rnd: _dummy(b"s", task, rnd))
+    # The pool's ABI, to rebuild a task's record from its events (agents.roles.record).
+    pool: ContractInterface | None = None
 
     def is_me(self, account: str | None) -> bool:
         return account is not None and account.lower() == self.me.lower()
@@ -138,6 +152,21 @@ class Situation:
     def in_time(self, view: TaskView, needed: float = 0) -> bool:
         """At least ``needed`` seconds (plus the margin) remain before the deadline."""
         return self.now + needed + self.margin <= view.deadline
+
+    def must_reveal(self, view: TaskView) -> bool:
+        """The task's report may be a forced error: it settles only once its verifier reveals
+        its secret (or after the reveal window, forfeiting)."""
+        return view.forceable and self.params.forced_error_ppm > 0
+
+    def verdict_end(self, view: TaskView) -> float:
+        """When a reported verdict may be settled: its deadline, plus the reveal window for a
+        report that may be forced."""
+        return view.deadline + (self.params.reveal_window if self.must_reveal(view) else 0)
+
+
+def _dummy(label: bytes, task: int, rnd: int) -> bytes:
+    """Stand-in shares for situations built without a key (decision tests)."""
+    return hashlib.sha256(label + task.to_bytes(8, "big") + rnd.to_bytes(8, "big")).digest()
 
 
 @dataclass(frozen=True)

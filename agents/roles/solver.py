@@ -20,6 +20,8 @@ from agents.roles import intents
 from agents.roles.deadlines import deadline_actions
 from agents.roles.jobs import DriftJob, DriftResult, TrainJob, TrainResult
 from agents.roles.payouts import withdrawals
+from agents.roles.record import RecordError, proof
+from agents.roles.shares import commitment
 from agents.roles.situation import Action, Situation, SpecFacts, Start, WorkState, send
 from agents.roles.tasks import TaskView
 
@@ -97,13 +99,15 @@ def decide(situation: Situation, policy: SolverPolicy) -> list[Action]:
                 if drift is None or drift.status == "interrupted":
                     actions.extend(_measure_drift(view, policy))
                     continue
-                sampled = situation.params.sample_count(facts.segments)
+                sampled = situation.params.sample_count(view.segments, view.sampled_segments)
                 if drift_reason(view, drift, facts, policy, sampled) is not None:
                     continue
             actions.append(send(view, key, "claim", (task_id,), "open task fits the policy", stake))
             training += 1
         elif view.status == "Training" and situation.is_me(view.solver):
             actions.extend(_train_or_commit(situation, view, policy))
+        elif view.status == "Verifying" and situation.is_me(view.solver):
+            actions.extend(_reveal_seed(situation, view))
     actions.extend(deadline_actions(situation))
     actions.extend(withdrawals(situation))
     return actions
@@ -157,12 +161,32 @@ def _train_or_commit(situation: Situation, view: TaskView, policy: SolverPolicy)
     if situation.pending(commit):
         return []
     result = work.result
+    seed_hash = commitment(situation.seed(view.task_id))
     return [
         send(
             view,
             commit,
             "commit",
-            (view.task_id, result.proof_cid, result.checkpoint_root.chain, result.segments),
+            (view.task_id, result.proof_cid, result.checkpoint_root.chain, seed_hash.chain),
             "proof written",
         )
     ]
+
+
+def _reveal_seed(situation: Situation, view: TaskView) -> list[Action]:
+    """A verifier has claimed: reveal the seed committed with the proof, which fixes the
+    randomness (withholding it would forfeit the stake)."""
+    if view.randomness is not None or situation.expired(view) or situation.pool is None:
+        return []
+    key = intents.reveal_seed(view.task_id)
+    if situation.pending(key):
+        return []
+    try:
+        before, (commit, claim) = proof(
+            view, situation.pool, ["ProofCommitted", "VerificationClaimed"]
+        )
+    except RecordError:
+        return []
+    seed = situation.seed(view.task_id)
+    args = (view.task_id, "0x" + seed.hex(), "0x" + before.hex(), commit, claim)
+    return [send(view, key, "revealSeed", args, "a verifier claimed: reveal the seed")]

@@ -30,7 +30,16 @@ STATUSES = (
     "Settled",
 )
 MODES = ("exact", "tolerant")
-OUTCOMES = ("None", "Passed", "Failed", "Cancelled", "Expired", "SolverTimedOut", "Unverified")
+OUTCOMES = (
+    "None",
+    "Passed",
+    "Failed",
+    "Cancelled",
+    "Expired",
+    "SolverTimedOut",
+    "Unverified",
+    "SeedWithheld",
+)
 VERDICTS = ("None", "Pass", "Fail")
 # States in which a deadline is running and a timeout (or settle) moves the task on.
 WAITING = ("Submitted", "Open", "Training", "Committed", "Verifying", "ChallengeWindow")
@@ -60,6 +69,10 @@ class TaskView:
     protocol_fee: int = 0
     spec_cid: str | None = None
     spec_hash: Digest | None = None
+    program_root: Root | None = None
+    segments: int = 0  # S: fixed at submission
+    sampled_segments: int = 0  # s: random segments a verification samples
+    threshold_bound: int = 0  # the largest τ the submitter accepts (binary32 bits)
     training_window: int = 0
     deadline: int = 0
     profiler: str | None = None
@@ -70,17 +83,25 @@ class TaskView:
     solver_stake: int = 0
     proof_cid: str | None = None
     checkpoint_root: Root | None = None
-    segments: int = 0
-    randomness_block: int = 0
+    seed_hash: Digest | None = None
     randomness: Digest | None = None
+    seed: Digest | None = None
     verifier: str | None = None
     secret_hash: Digest | None = None
     verifier_stake: int = 0
     # Verification rounds: a silent verifier's timeout reopens verification for another one.
     verification_round: int = 0
+    # The current verifier claimed before the randomness existed: its report may be a forced
+    # error, and is settled only once it reveals its secret (or forfeits).
+    forceable: bool = False
     distances: list[int] = field(default_factory=list)
+    extra_segments: list[int] = field(default_factory=list)
+    extra_distances: list[int] = field(default_factory=list)
     trace_roots_root: Root | None = None
+    sealed_root: Digest | None = None
     verdict: str = "None"
+    revealed: bool = False  # the verifier revealed its secret
+    forced: bool = False  # ... and it had been forced to err
     outcome: str = "None"
     payouts: dict[str, int] = field(default_factory=dict)
     withdrawn: dict[str, int] = field(default_factory=dict)  # account -> amount
@@ -146,6 +167,10 @@ def _submitted(v: TaskView, a: dict[str, Any]) -> None:
     v.bounty = int(a["bounty"])
     v.protocol_fee = int(a["protocolFee"])
     v.spec_hash = Digest.parse(a["specHash"])
+    v.program_root = Root.parse(a["programRoot"])
+    v.segments = int(a["segments"])
+    v.sampled_segments = int(a["sampledSegments"])
+    v.threshold_bound = int(a["thresholdBound"])
     v.spec_cid = a["specCid"]
     v.training_window = int(a["trainingWindow"])
     v.deadline = int(a["deadline"])
@@ -171,17 +196,8 @@ def _committed(v: TaskView, a: dict[str, Any]) -> None:
     v.status = "Committed"
     v.proof_cid = a["proofCid"]
     v.checkpoint_root = Root.parse(a["checkpointRoot"])
-    v.segments = int(a["segments"])
-    v.randomness_block = int(a["randomnessBlock"])
+    v.seed_hash = Digest.parse(a["seedHash"])
     v.deadline = int(a["deadline"])
-
-
-def _randomness(v: TaskView, a: dict[str, Any]) -> None:
-    v.randomness = Digest.parse(a["randomness"])
-
-
-def _reanchored(v: TaskView, a: dict[str, Any]) -> None:
-    v.randomness_block = int(a["newBlock"])
 
 
 def _verification_claimed(v: TaskView, a: dict[str, Any]) -> None:
@@ -189,15 +205,34 @@ def _verification_claimed(v: TaskView, a: dict[str, Any]) -> None:
     v.verifier = a["verifier"]
     v.secret_hash = Digest.parse(a["secretHash"])
     v.verifier_stake = int(a["stake"])
+    v.forceable = v.randomness is None
+    v.deadline = int(a["deadline"])
+
+
+def _randomness(v: TaskView, a: dict[str, Any]) -> None:
+    v.randomness = Digest.parse(a["randomness"])
+    v.seed = Digest.parse(a["seed"])
     v.deadline = int(a["deadline"])
 
 
 def _reported(v: TaskView, a: dict[str, Any]) -> None:
     v.status = "ChallengeWindow"
     v.distances = [int(d) for d in a["distances"]]
+    v.extra_segments = [int(d) for d in a["extraSegments"]]
+    v.extra_distances = [int(d) for d in a["extraDistances"]]
     v.trace_roots_root = Root.parse(a["traceRootsRoot"])
+    v.sealed_root = Digest.parse(a["sealedTraceRootsRoot"])
     v.verdict = VERDICTS[int(a["verdict"])]
     v.deadline = int(a["challengeDeadline"])
+
+
+def _revealed(v: TaskView, a: dict[str, Any]) -> None:
+    v.revealed = True
+    v.forceable = False
+    v.forced = bool(a["forced"])
+    v.trace_roots_root = Root.parse(a["traceRootsRoot"])
+    if int(a["challengeDeadline"]):
+        v.deadline = int(a["challengeDeadline"])  # a forced report's true root: open again
 
 
 def _cancelled(v: TaskView, a: dict[str, Any]) -> None:
@@ -216,6 +251,7 @@ def _reopened(v: TaskView, a: dict[str, Any]) -> None:
     v.verifier = None
     v.secret_hash = None
     v.verifier_stake = 0
+    v.forceable = False
     v.verification_round += 1
     v.deadline = int(a["deadline"])
 
@@ -242,10 +278,10 @@ _HANDLERS = {
     "TaskProfiled": _profiled,
     "TaskClaimed": _claimed,
     "ProofCommitted": _committed,
-    "RandomnessDrawn": _randomness,
-    "RandomnessReanchored": _reanchored,
     "VerificationClaimed": _verification_claimed,
+    "RandomnessDrawn": _randomness,
     "VerificationReported": _reported,
+    "VerificationRevealed": _revealed,
     "TaskCancelled": _cancelled,
     "TaskTimedOut": _timed_out,
     "VerificationReopened": _reopened,

@@ -1,8 +1,14 @@
-"""The verifier's decisions: profile tolerant tasks, claim verifications, replay, report, collect.
+"""The verifier's decisions: profile tolerant tasks, claim verifications, replay, report,
+reveal, collect.
 
-Pure: ``decide(situation, policy)`` looks only at its arguments. Forced errors
-are not acted on (that comes with arbitration); deployments meant for these
-agents set the forced-error probability to 0, and a verifier never fakes.
+Pure: ``decide(situation, policy)`` looks only at its arguments. A verifier claims with
+the hash of its secret (``agents.roles.shares``), waits for the solver's seed, replays the
+task's sample and the segments screening flags, and reports. When its report may be a
+forced error (it claimed before the randomness existed) it checks whether it is forced:
+if so it reports another trace roots root than its replay's, as the protocol requires;
+either way it seals its true root with its secret and, once the challenge window is
+over, reveals them (which settles the task and pays every party, or puts its true root
+up for challenge when it was forced).
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from agents.roles import intents
 from agents.roles.deadlines import deadline_actions
 from agents.roles.jobs import ProfileJob, ProfileResult, ReplayJob, ReplayResult
 from agents.roles.payouts import withdrawals
+from agents.roles.record import RecordError, proof
+from agents.roles.shares import commitment, forced_error, forced_root, seal
 from agents.roles.situation import Action, Situation, SpecFacts, Start, send
 from agents.roles.tasks import TaskView
 
@@ -41,13 +49,13 @@ def decide(situation: Situation, policy: VerifierPolicy) -> list[Action]:
             if skip_reason(facts, policy, stake) is None:
                 actions.extend(_profile(situation, view, stake, policy))
         elif view.status == "Committed" and policy.verify and situation.in_time(view):
-            if situation.is_me(view.solver):
-                continue  # the pool refuses a solver verifying itself
+            if situation.is_me(view.solver) or situation.is_me(view.submitter):
+                continue  # the pool refuses a solver or submitter verifying its own task
             stake = params.verifier_stake(view.bounty)
             key = intents.claim_verification(task_id, view.verification_round)
             if key in situation.journal or skip_reason(facts, policy, stake) is not None:
                 continue
-            secret_hash = situation.secret_hash(task_id, view.verification_round)
+            secret_hash = commitment(situation.secret(task_id, view.verification_round))
             actions.append(
                 send(
                     view,
@@ -60,6 +68,12 @@ def decide(situation: Situation, policy: VerifierPolicy) -> list[Action]:
             )
         elif view.status == "Verifying" and situation.is_me(view.verifier):
             actions.extend(_replay_or_report(situation, view))
+        elif (
+            view.status == "ChallengeWindow"
+            and situation.is_me(view.verifier)
+            and situation.must_reveal(view)
+        ):
+            actions.extend(_reveal(situation, view))
     actions.extend(deadline_actions(situation))
     actions.extend(withdrawals(situation))
     return actions
@@ -95,10 +109,7 @@ def _profile(
 def _replay_or_report(situation: Situation, view: TaskView) -> list[Action]:
     rnd = view.verification_round
     if view.randomness is None:
-        key = intents.draw(view.task_id, rnd)
-        if situation.head > view.randomness_block and not situation.pending(key):
-            return [send(view, key, "drawRandomness", (view.task_id,), "randomness block sealed")]
-        return []
+        return []  # the solver reveals its seed (or is slashed at the deadline)
     work_key = intents.replay(view.task_id)
     work = situation.work.get(work_key)
     if work is None or work.status == "interrupted":
@@ -109,10 +120,11 @@ def _replay_or_report(situation: Situation, view: TaskView) -> list[Action]:
             proof_cid=view.proof_cid,
             checkpoint_root=view.checkpoint_root,
             randomness=view.randomness,
-            samples=situation.params.sample_count(view.segments),
+            segments=view.segments,
+            sampled=view.sampled_segments,
             threshold=view.threshold,
         )
-        return [Start(work_key, view.task_id, job, "verification claimed")]
+        return [Start(work_key, view.task_id, job, "randomness fixed")]
     if work.status != "done" or situation.expired(view):
         return []
     if not isinstance(work.result, ReplayResult):
@@ -121,12 +133,51 @@ def _replay_or_report(situation: Situation, view: TaskView) -> list[Action]:
     if situation.pending(key):
         return []
     result = work.result
-    return [
-        send(
-            view,
-            key,
-            "reportVerification",
-            (view.task_id, list(result.distances), result.trace_roots_root.chain),
-            f"replayed: {result.verdict}",
+    secret = situation.secret(view.task_id, rnd)
+    true_root = result.trace_roots_root
+    forced = situation.must_reveal(view) and forced_error(
+        secret, bytes(view.randomness), situation.params.forced_error_ppm
+    )
+    reported = forced_root(true_root) if forced else true_root
+    report = (
+        list(result.distances),
+        list(result.extra_segments),
+        list(result.extra_distances),
+        reported.chain,
+        seal(secret, bytes(true_root)).chain,
+    )
+    why = f"replayed: {result.verdict}"
+    if forced:
+        why += " (forced to err: another trace roots root)"
+    return [send(view, key, "reportVerification", (view.task_id, report), why)]
+
+
+def _reveal(situation: Situation, view: TaskView) -> list[Action]:
+    """After the challenge window, within the reveal window: the secret and the true root."""
+    if view.revealed or situation.now <= view.deadline + situation.margin:
+        return []
+    if situation.now > view.deadline + situation.params.reveal_window:
+        return []  # too late: the report settles without it (and the verifier forfeits)
+    key = intents.reveal(view.task_id, view.verification_round)
+    work = situation.work.get(intents.replay(view.task_id))
+    if situation.pending(key) or work is None or not isinstance(work.result, ReplayResult):
+        return []
+    if situation.pool is None:
+        return []
+    try:
+        before, (claim, drawn, report) = proof(
+            view, situation.pool, ["VerificationClaimed", "RandomnessDrawn", "VerificationReported"]
         )
-    ]
+    except RecordError:
+        return []
+    secret = situation.secret(view.task_id, view.verification_round)
+    args = (
+        view.task_id,
+        "0x" + secret.hex(),
+        work.result.trace_roots_root.chain,
+        "0x" + before.hex(),
+        claim,
+        drawn,
+        report,
+    )
+    return [send(view, key, "revealVerification", args, "challenge window over: reveal")]

@@ -144,14 +144,22 @@ def replay_job(
     task = load_task(store, job.spec_cid)
     exact = task.spec.verification.tolerance == "exact"
     tau = 0.0 if exact else from_bits32(job.threshold)
+    expected = min(job.segments, job.sampled + 2)
     name = "exact" if exact else default_replay_backend()
-    replayer = ObservedReplayer(get_backend(name, **hardware.options(name)), job.samples, progress)
+    replayer = ObservedReplayer(get_backend(name, **hardware.options(name)), expected, progress)
 
     def reject(fault: Fault, reason: str) -> ReplayResult:
         data = fault_record(fault, job.proof_cid)
         _publish(store, data)
-        return rejected(data, [reason], job.samples)
+        return rejected(data, [reason], expected)
 
+    spec = task.spec
+    if (spec.segment_count, spec.verification.segments) != (job.segments, job.sampled):
+        reason = (
+            f"the task's terms on chain (S={job.segments}, s={job.sampled}) are not its spec's "
+            f"(S={spec.segment_count}, s={spec.verification.segments})"
+        )
+        return reject(Fault("structure"), reason)
     limit = artifact_limits(task.spec).manifest
     what = f"proof {job.proof_cid}"
     try:
@@ -176,7 +184,7 @@ def replay_job(
         trace=True,  # the trace roots are what the verifier commits to on chain
         workers=hardware.cores(),  # the sampled segments side by side, one per core
     )
-    report = encode_report(verdict, job.samples)
+    report = encode_report(verdict, expected)
     if report.fault_record is not None:
         _publish(store, report.fault_record.encode())
     return report

@@ -93,3 +93,29 @@ def deploy(client: ChainClient, artifact: dict[str, Any], key: str = DEV_KEYS[0]
 def probe(client: ChainClient, probe_artifact: dict[str, Any]) -> ContractInterface:
     address = deploy(client, probe_artifact)
     return ContractInterface("Probe", address, probe_artifact["abi"])
+
+
+@pytest.fixture(scope="session")
+def pool_interface() -> ContractInterface:
+    """The pool's ABI (``ITaskPool``, every function and event), compiled from the project's
+    sources with its solc-js; at no address (decisions only encode with it)."""
+    path = "contracts/interfaces/ITaskPool.sol"
+    request = {
+        "language": "Solidity",
+        "sources": {path: {"content": (REPO_ROOT / path).read_text()}},
+        "settings": {"outputSelection": {"*": {"*": ["abi"]}}},
+    }
+    adapter = REPO_ROOT / "tools" / "solc" / "solc-adapter.js"
+    out = subprocess.run(
+        ["node", str(adapter), "--standard-json"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+    )
+    result = json.loads(out.stdout)
+    errors = [e for e in result.get("errors", []) if e["severity"] == "error"]
+    assert not errors, errors
+    abi = result["contracts"][path]["ITaskPool"]["abi"]
+    return ContractInterface("TaskPool", "0x" + "00" * 20, abi)

@@ -8,7 +8,7 @@ import pytest
 
 from agents.commitment import Digest
 from agents.learning.spec import load_spec
-from agents.roles.admission import SPEC_RETRY_S, examine_spec, should_examine
+from agents.roles.admission import SPEC_RETRY_S, examine_spec, program_root, should_examine
 from agents.roles.situation import PoolParameters, SpecFacts
 from agents.roles.tasks import TaskView
 from agents.store import open_store
@@ -18,17 +18,26 @@ PARAMS = PoolParameters(
     solver_stake_bps=20_000,
     verifier_stake_bps=10_000,
     profiler_stake_bps=5_000,
-    segments_to_sample=5,
+    min_sampled_segments=5,
 )
+SPEC = load_spec(TINY)
 
 
-def _view(spec_cid: str, spec_hash: Digest, mode: str = "tolerant") -> TaskView:
-    return TaskView(task_id=1, status="Open", mode=mode, spec_cid=spec_cid, spec_hash=spec_hash)
+def _view(spec_cid: str, spec_hash: Digest, mode: str = "tolerant", **terms: object) -> TaskView:
+    fields: dict[str, object] = {
+        "segments": SPEC.segment_count,
+        "sampled_segments": SPEC.verification.segments,
+        "program_root": program_root(SPEC),
+    }
+    fields.update(terms)
+    return TaskView(
+        task_id=1, status="Open", mode=mode, spec_cid=spec_cid, spec_hash=spec_hash, **fields
+    )  # type: ignore[arg-type]
 
 
 def test_examine_spec(tmp_path: Path) -> None:
     store = open_store(tmp_path / "store")
-    spec = load_spec(TINY)
+    spec = SPEC
     cid = store.put_bytes(spec.canonical_bytes())
     good_hash = Digest(spec.spec_hash())
     facts = examine_spec(store, _view(cid, good_hash), PARAMS)
@@ -37,8 +46,16 @@ def test_examine_spec(tmp_path: Path) -> None:
     problems = {
         "hash": examine_spec(store, _view(cid, Digest(bytes(32))), PARAMS).problem,
         "mode": examine_spec(store, _view(cid, good_hash, "exact"), PARAMS).problem,
-        "count": examine_spec(
-            store, _view(cid, good_hash), PoolParameters(1, 1, 1, segments_to_sample=4)
+        "minimum": examine_spec(
+            store, _view(cid, good_hash), PoolParameters(1, 1, 1, min_sampled_segments=6)
+        ).problem,
+        "terms": examine_spec(store, _view(cid, good_hash, segments=11), PARAMS).problem,
+        "sampled": examine_spec(store, _view(cid, good_hash, sampled_segments=4), PARAMS).problem,
+        "program": examine_spec(
+            store, _view(cid, good_hash, program_root=program_root(load_spec(TINY))), PARAMS
+        ).problem,
+        "other program": examine_spec(
+            store, _view(cid, good_hash, program_root=good_hash), PARAMS
         ).problem,
         "missing": examine_spec(
             store, _view("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", good_hash), PARAMS
@@ -48,7 +65,11 @@ def test_examine_spec(tmp_path: Path) -> None:
     }
     assert "does not hash to the spec hash" in str(problems["hash"])
     assert "exact on chain" in str(problems["mode"])
-    assert "this pool takes 4 distances" in str(problems["count"])
+    assert "this pool at least 6" in str(problems["minimum"])
+    assert "records S=11, s=5" in str(problems["terms"])
+    assert "records S=10, s=4" in str(problems["sampled"])
+    assert problems["program"] is None  # the same spec: the same root
+    assert "program root" in str(problems["other program"])
     assert "unreadable" in str(problems["missing"])
     assert "unreadable" in str(problems["no cid"])
     assert problems["garbage"] is not None

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from agents.chain.abi import ContractInterface
 from agents.commitment import Digest, Root
 from agents.errors import VeritrainError
 from agents.exact.float32 import to_bits
@@ -25,6 +26,7 @@ from agents.roles.jobs import (
     TrainJob,
     TrainResult,
 )
+from agents.roles.shares import commitment, forced_root, seal
 from agents.roles.situation import Action, PoolParameters, Send, Situation, SpecFacts, WorkState
 from agents.roles.tasks import TaskView, TimelineEntry
 
@@ -35,8 +37,12 @@ PARAMS = PoolParameters(
     solver_stake_bps=20_000,
     verifier_stake_bps=5_000,
     profiler_stake_bps=1_000,
-    segments_to_sample=5,
+    min_sampled_segments=3,
+    forced_error_ppm=0,
+    reveal_window=50,
 )
+# Every report that may be forced is forced.
+FORCING = dataclasses.replace(PARAMS, forced_error_ppm=1_000_000)
 NOW = 1_000
 GOOD = SpecFacts(ops=10**9, steps=100, segments=10)
 ROOT = "0x" + "ab" * 32
@@ -49,6 +55,8 @@ def task(task_id: int = 1, status: str = "Open", **fields: Any) -> TaskView:
         "deadline": NOW + 100,
         "spec_cid": "QmSpec",
         "spec_hash": Digest.parse("0x" + "11" * 32),
+        "segments": 10,
+        "sampled_segments": 5,
         "timeline": [TimelineEntry(7, 0, "X", {}, "0x")],
     }
     if status not in ("Submitted", "Open", "Training"):  # a proof was committed
@@ -69,8 +77,9 @@ class Case:
     specs: dict[int, SpecFacts] = field(default_factory=lambda: {1: GOOD, 2: GOOD})
     now: float = NOW
     head: int = 10
+    params: PoolParameters = PARAMS
 
-    def situation(self) -> Situation:
+    def situation(self, pool: ContractInterface | None = None) -> Situation:
         return Situation(
             me=ME,
             now=self.now,
@@ -78,11 +87,21 @@ class Case:
             tasks={t.task_id: t for t in self.tasks},
             journal=self.journal,
             work=self.work,
-            params=PARAMS,
+            params=self.params,
             specs=self.specs,
             margin=1,
-            secret_hash=lambda t, r: Digest(bytes([t, r]) + bytes(30)),
+            seed=seed_of,
+            secret=secret_of,
+            pool=pool,
         )
+
+
+def seed_of(task_id: int) -> bytes:
+    return bytes([task_id]) + b"\x5e" * 31
+
+
+def secret_of(task_id: int, rnd: int) -> bytes:
+    return bytes([task_id, rnd]) + bytes(30)
 
 
 def show(actions: list[Action]) -> list[str]:
@@ -105,7 +124,13 @@ def done(key: str, **fields: Any) -> dict[str, WorkState]:
         result = TrainResult(fields["proof_cid"], root, fields["segments"])
     elif kind == "replay":
         root = Root.parse(fields["trace_roots_root"])
-        result = ReplayResult(tuple(fields["distances"]), root, fields.get("verdict", "pass"))
+        result = ReplayResult(
+            tuple(fields["distances"]),
+            root,
+            fields.get("verdict", "pass"),
+            extra_segments=tuple(fields.get("extra_segments", ())),
+            extra_distances=tuple(fields.get("extra_distances", ())),
+        )
     elif kind == "drift":
         result = DriftResult(fields["max_drift"], fields.get("model", SOLVER_DRIFT))
     else:
@@ -164,7 +189,7 @@ SOLVER_CASES = [
         work=done("drift/1", max_drift=3e-5),
     ),
     Case(
-        "τ within its drift's spread (rejection risk 9 %): does not claim",
+        "τ within its drift's spread (rejection risk 12 %): does not claim",
         [tolerant(1e-4)],
         [],
         work=done("drift/1", max_drift=3e-5),
@@ -207,9 +232,9 @@ SOLVER_CASES = [
         work={"train/1": WorkState("train/1", "interrupted")},
     ),
     Case(
-        "trained: commits",
+        "trained: commits the proof and its seed's hash",
         [task(status="Training", solver=ME)],
-        [f"send commit/1 commit(1, 'QmProof', '{ROOT}', 20)"],
+        [f"send commit/1 commit(1, 'QmProof', '{ROOT}', '{commitment(seed_of(1)).chain}')"],
         work=done("train/1", proof_cid="QmProof", checkpoint_root=ROOT, segments=20),
     ),
     Case(
@@ -233,8 +258,13 @@ SOLVER_CASES = [
     ),
     Case(
         "silent verifier: timeout reopens verification",
-        [task(status="Verifying", solver=ME, verifier=OTHER, deadline=NOW - 5)],
+        [task(status="Verifying", solver=ME, verifier=OTHER, randomness=ROOT, deadline=NOW - 5)],
         ["send timeout/1/Verifying/0 timeout(1,)"],
+    ),
+    Case(
+        "never times out its own withheld seed",
+        [task(status="Verifying", solver=ME, verifier=OTHER, deadline=NOW - 5)],
+        [],
     ),
     Case(
         "never times out its own training",
@@ -319,11 +349,12 @@ def test_solver_throughput_policy() -> None:
 def test_solver_rejection_risk_policy() -> None:
     measured = done("drift/1", max_drift=3e-5)
     risky = Case("", [tolerant(1e-4)], [], work=measured)
-    # About 9 % for 5 verified segments: taken by a solver that accepts 10 %.
-    assert show(solver.decide(risky.situation(), SolverPolicy(max_rejection_risk=0.1))) == [
+    # About 12 % for the 7 verified segments (5 random, the first and the last): taken by a
+    # solver that accepts 15 %.
+    assert show(solver.decide(risky.situation(), SolverPolicy(max_rejection_risk=0.15))) == [
         "send claim/1 claim(1,) value=2000"
     ]
-    assert show(solver.decide(risky.situation(), SolverPolicy(max_rejection_risk=0.05))) == []
+    assert show(solver.decide(risky.situation(), SolverPolicy(max_rejection_risk=0.1))) == []
     # Without the check, a tolerant task is claimed at once, measured or not.
     unmeasured = Case("", [tolerant(1e-9)], [])
     assert show(solver.decide(unmeasured.situation(), SolverPolicy(max_rejection_risk=None))) == [
@@ -347,7 +378,13 @@ def test_training_inputs_carry_the_adversary_setting() -> None:
 
 def test_replay_inputs_come_from_the_view() -> None:
     view = task(
-        status="Verifying", solver=OTHER, verifier=ME, randomness=ROOT, segments=20, threshold=123
+        status="Verifying",
+        solver=OTHER,
+        verifier=ME,
+        randomness=ROOT,
+        segments=20,
+        sampled_segments=4,
+        threshold=123,
     )
     (start,) = verifier.decide(Case("", [view], []).situation(), VerifierPolicy())
     assert not isinstance(start, Send)
@@ -356,7 +393,8 @@ def test_replay_inputs_come_from_the_view() -> None:
         proof_cid="QmProof",
         checkpoint_root=Root.parse(ROOT),
         randomness=Digest.parse(ROOT),
-        samples=5,  # the pool's segmentsToSample, fewer than the 20 segments
+        segments=20,  # S and s as the task's terms on chain fix them
+        sampled=4,
         threshold=123,
     )
 
@@ -365,15 +403,26 @@ VERIFIER_CASES = [
     Case(
         "committed proof: claims verification with its secret hash",
         [task(status="Committed", solver=OTHER)],
-        ["send claim-verification/1/0 claimVerification(1, '0x0100" + "00" * 30 + "') value=500"],
+        [
+            "send claim-verification/1/0 claimVerification"
+            f"(1, '{commitment(secret_of(1, 0)).chain}') value=500"
+        ],
     ),
     Case(
-        "reopened round: a new claim key",
+        "reopened round: a new claim key and secret",
         [task(status="Committed", solver=OTHER, verification_round=1)],
-        ["send claim-verification/1/1 claimVerification(1, '0x0101" + "00" * 30 + "') value=500"],
+        [
+            "send claim-verification/1/1 claimVerification"
+            f"(1, '{commitment(secret_of(1, 1)).chain}') value=500"
+        ],
         journal={"claim-verification/1/0": "mined"},
     ),
     Case("own proof: never verifies it", [task(status="Committed", solver=ME)], []),
+    Case(
+        "own task: never verifies it",
+        [task(status="Committed", solver=OTHER, submitter=ME)],
+        [],
+    ),
     Case(
         "claim in flight: not again",
         [task(status="Committed", solver=OTHER)],
@@ -381,14 +430,14 @@ VERIFIER_CASES = [
         journal={"claim-verification/1/0": "sent"},
     ),
     Case(
-        "claimed, randomness not drawn, block sealed: draws it",
-        [task(status="Verifying", solver=OTHER, verifier=ME, randomness_block=9)],
-        ["send draw/1/0 drawRandomness(1,)"],
+        "claimed, the solver's seed not revealed yet: waits",
+        [task(status="Verifying", solver=OTHER, verifier=ME)],
+        [],
     ),
     Case(
-        "randomness block not sealed yet: waits",
-        [task(status="Verifying", solver=OTHER, verifier=ME, randomness_block=10)],
-        [],
+        "the solver withheld its seed past the deadline: timeout gives back the stake",
+        [task(status="Verifying", solver=OTHER, verifier=ME, deadline=NOW - 5)],
+        ["send timeout/1/Verifying/0 timeout(1,)"],
     ),
     Case(
         "randomness known: replays",
@@ -396,10 +445,50 @@ VERIFIER_CASES = [
         ["start replay replay/1"],
     ),
     Case(
-        "replayed: reports the distances",
+        "replayed: reports the distances, the extra segments, the root and its seal",
         [task(status="Verifying", solver=OTHER, verifier=ME, randomness=ROOT, segments=20)],
-        [f"send report/1/0 reportVerification(1, [0, 0, 1065353216], '{ROOT}')"],
-        work=done("replay/1", distances=[0, 0, 1065353216], trace_roots_root=ROOT, verdict="fail"),
+        [
+            "send report/1/0 reportVerification(1, ([0, 0, 1065353216], [4], [0], "
+            f"'{ROOT}', '{seal(secret_of(1, 0), Root.parse(ROOT)).chain}'))"
+        ],
+        work=done(
+            "replay/1",
+            distances=[0, 0, 1065353216],
+            trace_roots_root=ROOT,
+            verdict="fail",
+            extra_segments=[4],
+            extra_distances=[0],
+        ),
+    ),
+    Case(
+        "forced to err: reports another root, seals the true one",
+        [
+            task(
+                status="Verifying",
+                solver=OTHER,
+                verifier=ME,
+                randomness=ROOT,
+                segments=20,
+                forceable=True,
+            )
+        ],
+        [
+            "send report/1/0 reportVerification(1, ([0, 0, 0], [], [], "
+            f"'{forced_root(Root.parse(ROOT)).chain}', "
+            f"'{seal(secret_of(1, 0), Root.parse(ROOT)).chain}'))"
+        ],
+        work=done("replay/1", distances=[0, 0, 0], trace_roots_root=ROOT),
+        params=FORCING,
+    ),
+    Case(
+        "a re-verification is never forced",
+        [task(status="Verifying", solver=OTHER, verifier=ME, randomness=ROOT, segments=20)],
+        [
+            f"send report/1/0 reportVerification(1, ([0, 0, 0], [], [], '{ROOT}', "
+            f"'{seal(secret_of(1, 0), Root.parse(ROOT)).chain}'))"
+        ],
+        work=done("replay/1", distances=[0, 0, 0], trace_roots_root=ROOT),
+        params=FORCING,
     ),
     Case(
         "replayed after its deadline: nothing (and no self-timeout)",
@@ -522,6 +611,8 @@ TIMEOUT_TABLE = {
     "Training": {"submitter": True, "profiler": True, "solver": False},
     "Committed": {"submitter": True, "profiler": True, "solver": True},
     "Verifying": {"submitter": True, "profiler": True, "solver": True, "verifier": False},
+    # The solver has not revealed its seed: the timeout slashes it and returns the verifier's stake.
+    "Verifying, no seed": {"submitter": True, "profiler": True, "solver": False, "verifier": True},
 }
 ROWS = [
     (status, role, sends)
@@ -530,15 +621,19 @@ ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("status", "role", "sends"), ROWS)
-def test_every_timeout_gainer_row(status: str, role: str, sends: bool) -> None:
+@pytest.mark.parametrize(("row", "role", "sends"), ROWS)
+def test_every_timeout_gainer_row(row: str, role: str, sends: bool) -> None:
     from agents.roles.deadlines import deadline_actions
 
-    parties = {"submitter": OTHER, "solver": None, "verifier": None, "profiler": None}
+    status = row.split(",")[0]
+    parties: dict[str, Any] = dict.fromkeys(("solver", "verifier", "profiler"))
+    parties["submitter"] = OTHER
     if status in ("Training", "Committed", "Verifying"):
         parties["solver"] = OTHER
     if status == "Verifying":
         parties["verifier"] = OTHER
+        if row == "Verifying":
+            parties["randomness"] = ROOT
     parties[role] = ME
     view = task(status=status, deadline=NOW - 5, verification_round=2, **parties)
     actions = deadline_actions(Case("", [view], []).situation())

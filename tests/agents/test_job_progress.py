@@ -30,7 +30,9 @@ def test_training_counts_the_steps_it_trains() -> None:
 
 def test_replay_counts_segments() -> None:
     metrics = AgentMetrics("verifier")
-    job = ReplayJob("Qm", "Qm", Root(bytes(32)), Digest(bytes(32)), samples=3, threshold=0)
+    job = ReplayJob(
+        "Qm", "Qm", Root(bytes(32)), Digest(bytes(32)), segments=10, sampled=1, threshold=0
+    )
     progress = JobProgress(Start("replay/4", 4, job, "claimed"), metrics, ProgressDisplay("never"))
     for done in (1, 2, 3):
         progress(done, 3)

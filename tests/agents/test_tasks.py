@@ -32,22 +32,25 @@ def ev(block: int, name: str, **args: Any) -> DecodedLog:
     )
 
 
+SUBMITTED = ev(1, "TaskSubmitted", submitter=SUBMITTER, mode=1, bounty=1000, protocolFee=10,
+               specHash=ROOT, programRoot=ROOT, segments=10, sampledSegments=1,
+               thresholdBound=9, specCid="QmSpec", trainingWindow=60, deadline=100)  # fmt: skip
 HISTORY = [
-    ev(1, "TaskSubmitted", submitter=SUBMITTER, mode=1, bounty=1000, protocolFee=10,
-       specHash=ROOT, specCid="QmSpec", trainingWindow=60, deadline=100),
+    SUBMITTED,
     ev(2, "TaskProfiled", profiler=VERIFIER, threshold=5, profileCid="QmProf", stake=50,
        deadline=200),
     ev(3, "TaskClaimed", solver=SOLVER, stake=2000, deadline=300),
-    ev(4, "ProofCommitted", solver=SOLVER, proofCid="QmProof", checkpointRoot=ROOT, segments=10,
-       randomnessBlock=4, deadline=400),
-    ev(5, "VerificationClaimed", verifier=VERIFIER, secretHash=ROOT, stake=1000, deadline=500),
+    ev(4, "ProofCommitted", solver=SOLVER, proofCid="QmProof", checkpointRoot=ROOT,
+       seedHash=ROOT, deadline=400),
+    ev(5, "VerificationClaimed", verifier=VERIFIER, secretHash=ROOT, stake=1000, deadline=450),
+    ev(6, "RandomnessDrawn", solver=SOLVER, randomness=ROOT, seed=ROOT, deadline=500),
     ev(9, "TaskTimedOut", status=5, penalised=VERIFIER, slashed=1000),
     ev(9, "VerificationReopened", deadline=600),
-    ev(10, "RandomnessDrawn", randomness=ROOT, sourceBlock=4),
     ev(10, "VerificationClaimed", verifier=OTHER_VERIFIER, secretHash=ROOT, stake=1000,
        deadline=700),
     ev(11, "VerificationReported", verifier=OTHER_VERIFIER, distances=[0, 3, 9],
-       traceRootsRoot=ROOT, verdict=2, challengeDeadline=800),
+       extraSegments=[4], extraDistances=[7], traceRootsRoot=ROOT, sealedTraceRootsRoot=ROOT,
+       verdict=2, challengeDeadline=800),
     ev(12, "TaskSettled", outcome=2, toSubmitter=1500, toSolver=0, toVerifier=1400,
        toProfiler=70, toJackpot=500),
     ev(13, "PayoutWithdrawn", account=SUBMITTER, amount=1500),
@@ -61,6 +64,10 @@ def test_a_whole_history_with_a_reopened_verification() -> None:
     assert view.verifier == OTHER_VERIFIER and view.verification_round == 1
     assert view.penalised == [(VERIFIER, 1000)]
     assert view.distances == [0, 3, 9] and view.randomness == Digest.parse(ROOT)
+    assert (view.extra_segments, view.extra_distances) == ([4], [7])
+    assert (view.segments, view.sampled_segments, view.threshold_bound) == (10, 1, 9)
+    # The second verifier claimed once the randomness was fixed: its report cannot be forced.
+    assert not view.forceable
     assert view.roles_of(VERIFIER) == ["profiler"]
     assert view.due_to(SUBMITTER) == 0 and view.has_withdrawn(SUBMITTER)
     assert view.due_to(OTHER_VERIFIER) == 1400 and view.due_to(VERIFIER) == 70
@@ -74,14 +81,30 @@ def test_fold_does_not_depend_on_input_order() -> None:
 
 def test_states_along_the_way() -> None:
     expected = [
-        "Submitted", "Open", "Training", "Committed", "Verifying", "Verifying",
-        "Committed", "Committed", "Verifying", "ChallengeWindow", "Settled", "Settled",
+        "Submitted", "Open", "Training", "Committed", "Verifying", "Verifying", "Verifying",
+        "Committed", "Verifying", "ChallengeWindow", "Settled", "Settled",
     ]  # fmt: skip
     assert [fold(7, HISTORY[: i + 1]).status for i in range(len(HISTORY))] == expected
     # Exact tasks skip profiling: open at once.
     exact = ev(1, "TaskSubmitted", submitter=SUBMITTER, mode=0, bounty=1, protocolFee=0,
-               specHash=ROOT, specCid="Qm", trainingWindow=1, deadline=1)  # fmt: skip
+               specHash=ROOT, programRoot=ROOT, segments=1, sampledSegments=1, thresholdBound=0,
+               specCid="Qm", trainingWindow=1, deadline=1)  # fmt: skip
     assert fold(7, [exact]).status == "Open"
+
+
+def test_a_first_verification_may_be_forced_until_its_verifier_reveals() -> None:
+    first = HISTORY[:6]  # claimed before the randomness, then the seed
+    assert fold(7, first).forceable and fold(7, HISTORY[:5]).forceable
+    reported = ev(7, "VerificationReported", verifier=VERIFIER, distances=[0], extraSegments=[],
+                  extraDistances=[], traceRootsRoot=ROOT, sealedTraceRootsRoot=ROOT, verdict=1,
+                  challengeDeadline=550)  # fmt: skip
+    assert fold(7, [*first, reported]).forceable
+    true_root = "0x" + "cd" * 32
+    revealed = ev(8, "VerificationRevealed", verifier=VERIFIER, secret=ROOT, forced=True,
+                  traceRootsRoot=true_root, challengeDeadline=900)  # fmt: skip
+    view = fold(7, [*first, reported, revealed])
+    assert not view.forceable and view.revealed and view.forced
+    assert view.deadline == 900 and str(view.trace_roots_root) == true_root
 
 
 def test_events_of_other_tasks_and_unknown_events_are_ignored() -> None:

@@ -64,7 +64,8 @@ def _job(trained: tuple[ArtifactStore, str, TrainResult], **changes: Any) -> Rep
         "proof_cid": result.proof_cid,
         "checkpoint_root": result.checkpoint_root,
         "randomness": RANDOMNESS,
-        "samples": 2,
+        "segments": 3,  # S = 3 and s = 2: the sample is every segment
+        "sampled": 2,
         "threshold": 0,
     }
     fields.update(changes)
@@ -86,7 +87,16 @@ def test_an_honest_proof_passes_with_zero_distances(
     store = trained[0]
     report = replay_job(store, _job(trained), CPU)
     assert report.verdict == "pass" and report.reasons == ()
-    assert report.distances == (0, 0)
+    assert report.distances == (0, 0, 0) and report.extra_segments == ()
+
+
+def test_terms_on_chain_that_are_not_the_specs_fail_every_segment(
+    trained: tuple[ArtifactStore, str, TrainResult],
+) -> None:
+    store = trained[0]
+    report = replay_job(store, _job(trained, segments=4), CPU)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE,) * 4
+    assert "terms on chain" in report.reasons[0]
 
 
 def test_an_unparseable_manifest_fails_every_segment(
@@ -95,7 +105,7 @@ def test_an_unparseable_manifest_fails_every_segment(
     store = trained[0]
     garbage = store.put_bytes(b"{not a manifest")
     report = replay_job(store, _job(trained, proof_cid=garbage), CPU)
-    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE, UNREPLAYABLE)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE,) * 3
     assert report.reasons and f"proof {garbage}" in report.reasons[0]
 
 
@@ -104,7 +114,7 @@ def test_a_proof_cid_that_is_no_cid_fails_every_segment(
 ) -> None:
     store = trained[0]
     report = replay_job(store, _job(trained, proof_cid="not-a-cid"), CPU)
-    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE, UNREPLAYABLE)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE,) * 3
 
 
 def test_a_checkpoint_root_other_than_the_committed_one_fails(
@@ -112,7 +122,7 @@ def test_a_checkpoint_root_other_than_the_committed_one_fails(
 ) -> None:
     store = trained[0]
     report = replay_job(store, _job(trained, checkpoint_root=Root(bytes(31) + b"\x01")), CPU)
-    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE, UNREPLAYABLE)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE,) * 3
     assert "not the one committed on chain" in report.reasons[0]
 
 
@@ -128,7 +138,7 @@ def test_a_rejection_before_replay_fails_every_segment(
     cid = store.put_json(forged.to_json())
     job = _job(trained, proof_cid=cid, checkpoint_root=Root.parse(forged.checkpoint_root))
     report = replay_job(store, job, CPU)
-    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE, UNREPLAYABLE)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE,) * 3
     assert "initialization" in report.reasons[0]
 
 

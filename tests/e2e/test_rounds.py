@@ -8,7 +8,7 @@ import pytest
 
 from tests.exact.tasks import diverging_spec
 
-from .conftest import Market, assert_once
+from .conftest import Market, assert_once, passed_payouts
 
 pytestmark = pytest.mark.chain
 
@@ -27,14 +27,15 @@ def test_honest_round_settles_and_everyone_is_paid(market: Market) -> None:
         market.account("solver"): view.payouts["solver"],
         market.account("verifier"): view.payouts["verifier"] + view.payouts["profiler"],
     }
-    # Exactly one transaction per decision, counted from the chain: the parties the pass
-    # pays withdraw (the first withdrawal settles); nobody sends a separate settle.
-    assert sorted(market.calls_by("solver")) == ["claim", "commit", "withdraw"]
+    # Exactly one transaction per decision, counted from the chain: the solver reveals its
+    # seed once the verifier has claimed; the verifier's reveal after the challenge window
+    # settles the task and pays every party, so nobody withdraws or settles.
+    assert sorted(market.calls_by("solver")) == ["claim", "commit", "revealSeed"]
     assert sorted(market.calls_by("verifier")) == [
         "claimVerification",
         "profile",
         "reportVerification",
-        "withdraw",
+        "revealVerification",
     ]
     assert market.calls_by("submitter") == ["submit"]
 
@@ -62,11 +63,12 @@ def test_cheating_solver_is_slashed_and_the_submitter_refunded(market: Market) -
     assert view.outcome == "Failed" and view.verdict == "Fail"
     assert view.payouts["solver"] == 0
     assert view.payouts["submitter"] >= view.bounty - view.payouts["profiler"]
-    assert view.payouts["verifier"] > view.verifier_stake  # its stake back plus a slash share
+    # The verifier's fee is the same for a fail as for a pass: no share of the slash.
+    assert view.payouts["verifier"] == passed_payouts(market, view.bounty)["verifier"]
     assert market.account("solver") not in view.withdrawn
-    # The solver never settles its own slashing; the submitter takes its refund back.
-    assert_once(market.calls_by("solver"), {"claim", "commit"})
-    assert_once(market.calls_by("submitter"), {"submit", "withdraw"})
+    # The verifier's reveal settles and pays the submitter its refund.
+    assert_once(market.calls_by("solver"), {"claim", "commit", "revealSeed"})
+    assert_once(market.calls_by("submitter"), {"submit"})
 
 
 def test_killed_agents_resume_without_repeating_a_transaction(market: Market) -> None:
@@ -87,8 +89,8 @@ def test_killed_agents_resume_without_repeating_a_transaction(market: Market) ->
     verifier.start()
     view = market.wait_settled(task_id)
     assert view.outcome == "Passed"
-    assert_once(market.calls_by("solver"), {"claim", "commit", "withdraw"})
+    assert_once(market.calls_by("solver"), {"claim", "commit", "revealSeed"})
     assert_once(
         market.calls_by("verifier"),
-        {"profile", "claimVerification", "reportVerification", "withdraw"},
+        {"profile", "claimVerification", "reportVerification", "revealVerification"},
     )

@@ -1,4 +1,4 @@
-"""The forced-error secret: a pure function of key, pool, task and round."""
+"""The committed shares (the solver's seed, the verifier's secret) and the forced errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import hmac
 from eth_account import Account
 from eth_utils.crypto import keccak
 
-from agents.roles.forced_errors import forced_error_secret, secret_hash
+from agents.roles.shares import forced_error_secret, secret_hash
 
 KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 OTHER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"

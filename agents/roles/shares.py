@@ -1,0 +1,79 @@
+"""The two committed shares of a task's randomness, and forced errors (PROTOCOL.md §1.6, §1.8).
+
+Both secrets are derived from the agent's key, never stored, so a restarted agent commits
+and later reveals the same ones:
+
+- the solver's **seed** (``seed``): it commits ``keccak256(seed)`` with its proof and reveals
+  the seed once a verifier has claimed;
+- the verifier's **secret** (``forced_error_secret``): it commits ``keccak256(secret)`` when it
+  claims (that hash is also its share of the randomness) and reveals the secret after the
+  challenge window when its report may be forced.
+
+The randomness is ``keccak256(abi.encode(seed, secretHash, taskId))``; a verifier is forced to
+err iff ``keccak256(abi.encode(secret, randomness)) < p · 2^256`` (``forced_error``), and it
+seals its true trace roots root as ``keccak256(abi.encode(secret, root))`` (``seal``). These
+are the contracts' rules (docs/contracts.md), checked against the chain in the tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+
+from agents.commitment import Digest, Root
+
+PPM = 1_000_000
+
+
+def _derive(account: LocalAccount, label: bytes, pool: str, task_id: int, rnd: int) -> bytes:
+    message = label + bytes.fromhex(pool[2:]) + task_id.to_bytes(32, "big")
+    message += rnd.to_bytes(32, "big")
+    return hmac.new(bytes(account.key), message, hashlib.sha256).digest()
+
+
+def forced_error_secret(account: LocalAccount, pool: str, task_id: int, rnd: int) -> bytes:
+    """The verifier's secret for (task, verification round), derived from its key:
+    HMAC-SHA256(key, "veritrain/forced-error-secret" ‖ pool ‖ u256 task id ‖ u256 round)."""
+    return _derive(account, b"veritrain/forced-error-secret", pool, task_id, rnd)
+
+
+def secret_hash(account: LocalAccount, pool: str, task_id: int, rnd: int) -> Digest:
+    """``keccak256`` of the secret: what ``claimVerification`` commits to."""
+    return Digest(keccak(forced_error_secret(account, pool, task_id, rnd)))
+
+
+def seed(account: LocalAccount, pool: str, task_id: int) -> bytes:
+    """The solver's seed for a task, derived from its key:
+    HMAC-SHA256(key, "veritrain/randomness-seed" ‖ pool ‖ u256 task id ‖ u256 0)."""
+    return _derive(account, b"veritrain/randomness-seed", pool, task_id, 0)
+
+
+def commitment(value: bytes) -> Digest:
+    """``keccak256(abi.encode(value))`` of a 32-byte value: a seed's or a secret's hash."""
+    return Digest(keccak(value))
+
+
+def randomness(seed_value: bytes, verifier_secret_hash: bytes, task_id: int) -> Digest:
+    """The task's randomness: ``keccak256(abi.encode(seed, secretHash, taskId))``."""
+    return Digest(keccak(seed_value + verifier_secret_hash + task_id.to_bytes(32, "big")))
+
+
+def forced_error(secret: bytes, task_randomness: bytes, forced_error_ppm: int) -> bool:
+    """Whether the verifier with ``secret`` must err (on a report that may be forced)."""
+    below = ((2**256 - 1) // PPM) * forced_error_ppm
+    return int.from_bytes(keccak(secret + task_randomness), "big") < below
+
+
+def seal(secret: bytes, root: bytes) -> Digest:
+    """A trace roots root sealed with the verifier's secret: ``keccak256(abi.encode(secret,
+    root))``."""
+    return Digest(keccak(secret + root))
+
+
+def forced_root(true_root: Root) -> Root:
+    """The trace roots root a forced verifier reports: any other value would do; this one is
+    derived so that a restarted verifier reports the same."""
+    return Root(hashlib.sha256(b"veritrain/forced-error" + bytes(true_root)).digest())

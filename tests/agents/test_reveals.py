@@ -1,0 +1,239 @@
+"""The reveals: the solver's seed and the verifier's secret, with proofs rebuilt from the view."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
+
+from agents.chain.abi import ContractInterface
+from agents.commitment import Digest, Root
+from agents.node.config import SolverPolicy, VerifierPolicy
+from agents.roles import solver, verifier
+from agents.roles.deadlines import deadline_actions
+from agents.roles.record import folded_events, proof, record_of
+from agents.roles.shares import commitment
+from agents.roles.situation import Send
+from agents.roles.tasks import TimelineEntry
+from tests.agents.test_decisions import (
+    ME,
+    NOW,
+    OTHER,
+    PARAMS,
+    ROOT,
+    SUBMITTER,
+    Case,
+    done,
+    secret_of,
+    seed_of,
+    show,
+    task,
+)
+
+H = "0x" + "22" * 32
+
+
+def entry(block: int, name: str, **args: Any) -> TimelineEntry:
+    return TimelineEntry(block, 0, name, {"taskId": 1, **args}, "0x")
+
+
+SUBMITTED = entry(
+    1,
+    "TaskSubmitted",
+    submitter=SUBMITTER,
+    mode=0,
+    bounty=1000,
+    protocolFee=10,
+    specHash=H,
+    programRoot=H,
+    segments=10,
+    sampledSegments=5,
+    thresholdBound=0,
+    trainingWindow=60,
+    specCid="QmSpec",
+    deadline=NOW + 10,
+)
+CLAIMED = entry(2, "TaskClaimed", solver=OTHER, stake=2000, deadline=NOW + 20)
+COMMITTED = entry(
+    3,
+    "ProofCommitted",
+    solver=OTHER,
+    proofCid="QmProof",
+    checkpointRoot=ROOT,
+    seedHash=commitment(seed_of(1)).chain,
+    deadline=NOW + 30,
+)
+VERIFYING = entry(
+    4,
+    "VerificationClaimed",
+    verifier=ME,
+    secretHash=commitment(secret_of(1, 0)).chain,
+    stake=500,
+    deadline=NOW + 40,
+)
+DRAWN = entry(5, "RandomnessDrawn", solver=OTHER, randomness=H, seed=H, deadline=NOW + 50)
+REPORTED = entry(
+    6,
+    "VerificationReported",
+    verifier=ME,
+    distances=[0, 0, 0],
+    extraSegments=[4],
+    extraDistances=[0],
+    traceRootsRoot=ROOT,
+    sealedTraceRootsRoot=H,
+    verdict=1,
+    challengeDeadline=NOW - 5,
+)
+
+
+def independent_record(entries: list[TimelineEntry], signatures: dict[str, str]) -> bytes:
+    """The record as docs/contracts.md defines it, with eth_abi and the event signatures."""
+    types = {
+        "TaskSubmitted": (
+            [
+                "uint8",
+                "uint256",
+                "uint256",
+                "bytes32",
+                "bytes32",
+                "uint32",
+                "uint16",
+                "uint32",
+                "uint32",
+                "string",
+                "uint40",
+            ],
+            "submitter",
+        ),
+        "ProofCommitted": (["string", "bytes32", "bytes32", "uint40"], "solver"),
+        "VerificationClaimed": (["bytes32", "uint256", "uint40"], "verifier"),
+    }
+    record = bytes(32)
+    for e in entries:
+        if e.name not in types:
+            continue
+        kinds, party = types[e.name]
+        fields = [v for k, v in e.args.items() if k not in ("taskId", party)]
+        values = [
+            bytes.fromhex(v[2:]) if isinstance(v, str) and v.startswith("0x") else v for v in fields
+        ]
+        data = encode(kinds, values)
+        topic0 = keccak(text=signatures[e.name])
+        record = keccak(
+            record
+            + topic0
+            + (1).to_bytes(32, "big")
+            + bytes.fromhex(e.args[party][2:]).rjust(32, b"\0")
+            + keccak(data)
+        )
+    return record
+
+
+def test_the_record_follows_from_the_view(pool_interface: ContractInterface) -> None:
+    view = task(status="Verifying", timeline=[SUBMITTED, CLAIMED, COMMITTED, VERIFYING])
+    signatures = {
+        "TaskSubmitted": "TaskSubmitted(uint64,address,uint8,uint256,uint256,bytes32,bytes32,"
+        "uint32,uint16,uint32,uint32,string,uint40)",
+        "ProofCommitted": "ProofCommitted(uint64,address,string,bytes32,bytes32,uint40)",
+        "VerificationClaimed": "VerificationClaimed(uint64,address,bytes32,uint256,uint40)",
+    }
+    assert record_of(view, pool_interface) == independent_record(view.timeline, signatures)
+    names = [f.name for f in folded_events(view, pool_interface)]
+    assert names == ["TaskSubmitted", "ProofCommitted", "VerificationClaimed"]  # not TaskClaimed
+
+
+def test_the_solver_reveals_its_seed_once_a_verifier_claimed(
+    pool_interface: ContractInterface,
+) -> None:
+    timeline = [SUBMITTED, CLAIMED, COMMITTED, VERIFYING]
+    view = task(status="Verifying", solver=ME, verifier=OTHER, timeline=timeline)
+    actions = solver.decide(Case("", [view], []).situation(pool_interface), SolverPolicy())
+    (action,) = actions
+    assert isinstance(action, Send)
+    before, (commit, claim) = proof(view, pool_interface, ["ProofCommitted", "VerificationClaimed"])
+    assert action.intent.key == "reveal-seed/1" and action.intent.function == "revealSeed"
+    assert action.intent.args == (1, "0x" + seed_of(1).hex(), "0x" + before.hex(), commit, claim)
+    # Sent (or mined): not again; once the randomness is fixed: nothing.
+    pending = Case("", [view], [], journal={"reveal-seed/1": "sent"})
+    assert solver.decide(pending.situation(pool_interface), SolverPolicy()) == []
+    drawn = task(status="Verifying", solver=ME, verifier=OTHER, randomness=H, timeline=timeline)
+    assert solver.decide(Case("", [drawn], []).situation(pool_interface), SolverPolicy()) == []
+
+
+# A pool with forced errors: a first verification's report waits for its verifier's reveal.
+FORCED = dataclasses.replace(PARAMS, forced_error_ppm=50_000)
+
+
+def reported(deadline: int, **fields: Any) -> Any:
+    base: dict[str, Any] = {
+        "solver": OTHER,
+        "verifier": ME,
+        "randomness": H,
+        "verdict": "Pass",
+        "forceable": True,
+        "timeline": [SUBMITTED, CLAIMED, COMMITTED, VERIFYING, DRAWN, REPORTED],
+    }
+    return task(status="ChallengeWindow", deadline=deadline, **{**base, **fields})
+
+
+def test_the_verifier_reveals_after_the_challenge_window(
+    pool_interface: ContractInterface,
+) -> None:
+    view = reported(NOW - 5)
+    work = done("replay/1", distances=[0, 0, 0], trace_roots_root=ROOT)
+    case = Case("", [view], [], work=work, params=FORCED)
+    (action,) = verifier.decide(case.situation(pool_interface), VerifierPolicy())
+    assert isinstance(action, Send) and action.intent.function == "revealVerification"
+    before, datas = proof(
+        view, pool_interface, ["VerificationClaimed", "RandomnessDrawn", "VerificationReported"]
+    )
+    secret = "0x" + secret_of(1, 0).hex()
+    assert action.intent.args == (1, secret, ROOT, "0x" + before.hex(), *datas)
+    assert action.intent.key == "reveal/1/0"
+
+
+def test_no_reveal_too_early_too_late_or_when_nothing_may_be_forced(
+    pool_interface: ContractInterface,
+) -> None:
+    work = done("replay/1", distances=[0, 0, 0], trace_roots_root=ROOT)
+    for view in (
+        reported(NOW),  # the window is not over (by the margin)
+        reported(NOW - PARAMS.reveal_window - 1),  # the reveal window is over
+        reported(NOW - 5, forceable=False),  # a re-verification: nothing to reveal
+        reported(NOW - 5, revealed=True),
+    ):
+        case = Case("", [view], [], work=work, params=FORCED)
+        actions = verifier.decide(case.situation(pool_interface), VerifierPolicy())
+        assert not [a for a in actions if isinstance(a, Send) and a.intent.key.startswith("reveal")]
+
+
+def test_a_report_that_may_be_forced_settles_after_the_reveal_window() -> None:
+    """The parties it pays wait for the verifier's reveal, then settle without it; the
+    verifier, which forfeits by then, is no longer one of them."""
+    solver_view = reported(NOW - 5, solver=ME, verifier=OTHER)
+    assert deadline_actions(Case("", [solver_view], [], params=FORCED).situation()) == []
+    late = reported(NOW - PARAMS.reveal_window - 2, solver=ME, verifier=OTHER)
+    assert show(deadline_actions(Case("", [late], [], params=FORCED).situation())) == [
+        "send withdraw/1 withdraw([1],)"
+    ]
+    own = reported(NOW - PARAMS.reveal_window - 2)
+    assert deadline_actions(Case("", [own], [], params=FORCED).situation()) == []
+    # Without forced errors in the pool, nothing waits for a reveal.
+    plain = Case("", [reported(NOW - 5, solver=ME, verifier=OTHER)], [], params=PARAMS)
+    assert show(deadline_actions(plain.situation())) == ["send withdraw/1 withdraw([1],)"]
+
+
+def test_shares_match_the_contracts_rules() -> None:
+    from agents.roles.shares import forced_error, randomness, seal
+
+    seed, secret = seed_of(1), secret_of(1, 0)
+    r = randomness(seed, bytes(commitment(secret)), 1)
+    assert bytes(r) == keccak(seed + keccak(secret) + (1).to_bytes(32, "big"))
+    assert bytes(seal(secret, bytes(Root.parse(ROOT)))) == keccak(secret + bytes(Root.parse(ROOT)))
+    assert forced_error(secret, bytes(r), 1_000_000)
+    assert not forced_error(secret, bytes(r), 0)
+    hits = sum(forced_error(secret, keccak(i.to_bytes(2, "big")), 250_000) for i in range(400))
+    assert 60 < hits < 140
+    assert isinstance(commitment(secret), Digest)
