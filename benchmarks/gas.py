@@ -32,7 +32,7 @@ from scripts.protocol import (
     fold_record,
     forced_error,
     randomness,
-    sealed_root,
+    sealed_roots,
     secret_hash,
     seed_hash,
 )
@@ -62,6 +62,7 @@ class Round:
         self.submitter, self.solver, self.verifier, self.profiler, self.keeper = accounts[1:6]
         self.amounts = Amounts.of(10**18, params)
         self.secrets: dict[int, bytes] = {}
+        self.roots: dict[int, list[bytes]] = {}
 
     def gas(self, send: Callable[[], Any]) -> int:
         tx = send()
@@ -168,10 +169,13 @@ class Round:
 
     def report(self, task_id: int) -> int:
         count = int(self.pool.sampleCount(task_id))
-        seal = hexed(sealed_root(self.secrets[task_id], bytes.fromhex(ROOT[2:])))
+        roots = [bytes([i]) * 32 for i in range(1, count + 1)]
+        self.roots[task_id] = roots
+        seal = hexed(sealed_roots(self.secrets[task_id], roots))
+        report: tuple[Any, ...] = ([0] * count, [], [], [hexed(r) for r in roots], seal)
         return self.gas(
             lambda: self.pool.reportVerification(
-                task_id, ([0] * count, [], [], ROOT, seal), {"from": self.verifier}, silent=True
+                task_id, report, {"from": self.verifier}, silent=True
             )
         )
 
@@ -184,7 +188,7 @@ class Round:
             lambda: self.pool.revealVerification(
                 task_id,
                 secret,
-                ROOT,
+                [hexed(r) for r in self.roots[task_id]],
                 hexed(before),
                 claim,
                 drawn,

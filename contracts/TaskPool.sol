@@ -230,14 +230,15 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
         Task storage t = _inTime(taskId, Status.Verifying);
         if (msg.sender != t.verifier) revert Errors.NotAuthorized(taskId, msg.sender);
         if (t.flags & Flag.RANDOMNESS == 0) revert Errors.RandomnessPending(taskId);
-        if (Root.unwrap(report.traceRootsRoot) == 0 || Hash.unwrap(report.sealedTraceRootsRoot) == 0) {
-            revert Errors.EmptyCommitment();
-        }
+        if (Hash.unwrap(report.sealedTraceRoots) == 0) revert Errors.EmptyCommitment();
         uint256 expected = _sampleCount(t.segments, t.sampledSegments);
         if (report.distances.length != expected) revert Errors.WrongDistanceCount(expected, report.distances.length);
         uint256 extras = report.extraSegments.length;
         if (extras != report.extraDistances.length || extras > MAX_EXTRA_SEGMENTS) {
             revert Errors.InvalidExtraSegments(extras);
+        }
+        if (report.traceRoots.length != expected + extras) {
+            revert Errors.WrongTraceRootCount(expected + extras, report.traceRoots.length);
         }
         uint32 segments = t.segments;
         for (uint256 i = 0; i < extras; ++i) {
@@ -266,8 +267,8 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
                 report.distances,
                 report.extraSegments,
                 report.extraDistances,
-                report.traceRootsRoot,
-                report.sealedTraceRootsRoot,
+                report.traceRoots,
+                report.sealedTraceRoots,
                 verdict,
                 deadline
             )
@@ -278,7 +279,7 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
     function revealVerification(
         TaskId taskId,
         bytes32 secret,
-        Root traceRootsRoot,
+        Root[] calldata traceRoots,
         Record recordBeforeClaim,
         bytes calldata claimData,
         bytes calldata drawnData,
@@ -297,26 +298,27 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
         record = _chain(record, VerificationReported.selector, taskId, verifier, reportData);
         if (Record.unwrap(record) != Record.unwrap(t.record)) revert Errors.RecordMismatch(taskId);
         // VerificationClaimed data starts with the secret hash, RandomnessDrawn data with the randomness;
-        // VerificationReported data has the trace roots root and its seal in words 3 and 4.
+        // VerificationReported data has the offset of its trace roots in word 3 and their seal in word 4.
         if (keccak256(abi.encode(secret)) != _word(claimData, 0)) revert Errors.WrongSecret(taskId);
-        if (keccak256(abi.encode(secret, traceRootsRoot)) != _word(reportData, 4)) revert Errors.WrongSeal(taskId);
+        bytes32 trueRoots = keccak256(abi.encode(traceRoots));
+        if (keccak256(abi.encode(secret, trueRoots)) != _word(reportData, 4)) revert Errors.WrongSeal(taskId);
 
         bool forced = _isForced(secret, Randomness.wrap(_word(drawnData, 0)));
-        bool erred = Root.unwrap(traceRootsRoot) != _word(reportData, 3);
+        bool erred = trueRoots != _arrayHash(reportData, 3);
         t.flags &= ~Flag.FORCEABLE;
         if (forced && erred) {
-            // The forced report is void: its true trace roots root replaces it, open to challenge anew.
+            // The forced report is void: its true trace roots replace it, open to challenge anew.
             Timestamp deadline = _after(_challengeWindow);
             t.deadline = deadline;
             _record(
-                t, VerificationRevealed.selector, taskId, verifier, abi.encode(secret, true, traceRootsRoot, deadline)
+                t, VerificationRevealed.selector, taskId, verifier, abi.encode(secret, true, traceRoots, deadline)
             );
             return;
         }
         // Forced and honest, or not forced and disowning its own report: the verifier forfeits.
         if (forced || erred) t.flags |= Flag.FORFEITED;
         Timestamp none = Timestamp.wrap(0);
-        _record(t, VerificationRevealed.selector, taskId, verifier, abi.encode(secret, forced, traceRootsRoot, none));
+        _record(t, VerificationRevealed.selector, taskId, verifier, abi.encode(secret, forced, traceRoots, none));
         _settle(t, taskId, t.outcome);
         _payEveryone(t, taskId);
     }
@@ -370,6 +372,14 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
         } else {
             t.withdrawn &= ~role;
         }
+    }
+
+    /// @notice keccak256(abi.encode(array)) of the `bytes32[]` whose offset is word `index` of ABI-encoded
+    ///         event data: the array's own encoding (its length, then its elements) follows a head word.
+    function _arrayHash(bytes calldata data, uint256 index) private pure returns (bytes32) {
+        uint256 offset = uint256(_word(data, index));
+        uint256 length = uint256(bytes32(data[offset:offset + 32]));
+        return keccak256(bytes.concat(bytes32(uint256(32)), data[offset:offset + 32 * (length + 1)]));
     }
 
     /// @notice Whether every distance (sign bit clear, checked) is at most `threshold`; `offset` numbers

@@ -194,12 +194,18 @@ def secret_hash(secret: bytes) -> bytes:
     return keccak(bytes(secret).rjust(32, b"\0"))
 
 
-def sealed_root(secret: bytes, trace_roots_root: bytes) -> bytes:
-    """A verifier's true trace roots root sealed with its secret.
+def roots_hash(trace_roots: list[bytes]) -> bytes:
+    """``keccak256(abi.encode(traceRoots))`` of a list of 32-byte trace roots."""
+    encoded = (32).to_bytes(32, "big") + len(trace_roots).to_bytes(32, "big")
+    return keccak(encoded + b"".join(bytes(r).rjust(32, b"\0") for r in trace_roots))
 
-    ``keccak256(abi.encode(secret, root))``.
+
+def sealed_roots(secret: bytes, trace_roots: list[bytes]) -> bytes:
+    """A verifier's true trace roots sealed with its secret.
+
+    ``keccak256(abi.encode(secret, keccak256(abi.encode(traceRoots))))``.
     """
-    return keccak(bytes(secret).rjust(32, b"\0") + bytes(trace_roots_root).rjust(32, b"\0"))
+    return keccak(bytes(secret).rjust(32, b"\0") + roots_hash(trace_roots))
 
 
 def randomness(seed: bytes, verifier_secret_hash: bytes, task_id: int) -> bytes:

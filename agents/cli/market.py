@@ -386,9 +386,9 @@ def task_show(
         ("spec", view.spec_cid),
         ("profile", view.profile_cid),
         ("proof", view.proof_cid),
+        ("program root", view.program_root),
         ("checkpoint root", view.checkpoint_root),
         ("randomness", view.randomness),
-        ("trace roots root", view.trace_roots_root),
     ):
         if value:
             out.print(f"  {label:16} {value}")
@@ -396,6 +396,18 @@ def task_show(
         tau = from_bits32(view.threshold)
         shown = ", ".join(f"{from_bits32(d):.3g}" for d in view.distances)
         out.print(f"[bold]verdict[/bold] {view.verdict} (τ = {tau:g}; distances {shown})")
+        if view.extra_segments:
+            extra = ", ".join(
+                f"{i}: {from_bits32(d):.3g}"
+                for i, d in zip(view.extra_segments, view.extra_distances, strict=False)
+            )
+            out.print(f"  screened segments {extra}")
+        for position, root in enumerate(view.trace_roots):
+            out.print(f"  trace root {position:3} {root}")
+        if view.revealed:
+            out.print(
+                f"  the verifier revealed its secret ({'forced' if view.forced else 'honest'})"
+            )
     out.print("[bold]timeline[/bold]")
     for e in view.timeline:
         stamp = time.strftime("%H:%M:%S", time.localtime(times[e.block]))

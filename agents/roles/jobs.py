@@ -86,12 +86,12 @@ class TrainResult:
 @dataclass(frozen=True)
 class ReplayResult:
     """A verifier's report: one binary32 distance per segment of the sample, the extra
-    segments it replayed with theirs, the root over the segments' trace roots (its true one:
-    a forced verifier reports another and seals this), the fault record a check found, if
-    any, and the verdict with its reasons."""
+    segments it replayed with theirs, the trace root of each reported segment in that order
+    (its true ones: a forced verifier reports others and seals these), the fault record a
+    check found, if any, and the verdict with its reasons."""
 
     distances: tuple[int, ...]
-    trace_roots_root: Root
+    trace_roots: tuple[Root, ...]
     verdict: Literal["pass", "fail"]
     reasons: tuple[str, ...] = ()
     extra_segments: tuple[int, ...] = ()
@@ -106,7 +106,7 @@ class ReplayResult:
             "distances": list(self.distances),
             "extra_segments": list(self.extra_segments),
             "extra_distances": list(self.extra_distances),
-            "trace_roots_root": self.trace_roots_root.chain,
+            "trace_roots": [r.chain for r in self.trace_roots],
             "verdict": self.verdict,
             "reasons": list(self.reasons),
             "fault_record": self.fault_record,
@@ -171,7 +171,7 @@ def result_from_json(kind: str, data: dict[str, Any]) -> JobResult:
     if kind == "replay":
         return ReplayResult(
             distances=tuple(int(d) for d in data["distances"]),
-            trace_roots_root=Root.parse(str(data["trace_roots_root"])),
+            trace_roots=tuple(Root.parse(str(r)) for r in data["trace_roots"]),
             verdict="pass" if data.get("verdict") == "pass" else "fail",
             reasons=tuple(str(r) for r in data.get("reasons", ())),
             extra_segments=tuple(int(d) for d in data.get("extra_segments", ())),

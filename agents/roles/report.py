@@ -2,9 +2,10 @@
 
 ``reportVerification(task, report)`` takes exactly as many binary32 distances as the
 task's sample has segments (``min(S, s + 2)``), in increasing segment order, then the
-extra segments the verifier replayed (screening) with their distances, and a 32-byte
-root; the pool's verdict is Pass iff every distance's bit pattern is at most τ's. The
-encoding keeps that verdict equal to the verifier's:
+extra segments the verifier replayed (screening) with their distances, one 32-byte
+trace root per reported segment and a seal; the pool's verdict is Pass iff every
+distance's bit pattern is at most τ's. The encoding keeps that verdict equal to the
+verifier's:
 
 - each replayed segment reports the bits the verdict rule gives it
   (``agents.learning.verdict``): exact mode ``+0`` or ``+inf`` by the roots, tolerant
@@ -17,11 +18,11 @@ encoding keeps that verdict equal to the verifier's:
 - a check that failed after some replays passed adds one ``+inf``;
 - ``fit`` cuts or pads the sample's distances to the expected count, always keeping the
   worst value;
-- the trace roots root is the Merkle root over the segments' trace roots in report order
-  (their replayed state roots where the backend does not trace), followed, when a check
-  rejected the proof, by the commitment to its fault record
-  (``agents.learning.faults``: ``sha256`` of the canonical record); with no replay
-  it is that commitment alone. Never all zero (the pool refuses that).
+- one trace root per reported segment, in report order (the replayed state root where the
+  backend does not trace); a segment that was not replayed (a rejection before replay,
+  a check that failed after the replays, padding) reports the commitment to the fault
+  record the check wrote (``agents.learning.faults``: ``sha256`` of the canonical record),
+  or ``no_trace(position)`` when there is none.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from agents.commitment import Root, merkle_root
+from agents.commitment import Root
 from agents.exact.float32 import POSITIVE_INFINITY_BITS, from_bits32
 from agents.learning import faults
 from agents.learning.verifier import Verdict
@@ -57,10 +58,9 @@ def fit(distances: Sequence[int], expected: int) -> list[int]:
     return [*distances, *[worst] * (expected - len(distances))]
 
 
-def roots_root(roots: Sequence[bytes]) -> Root:
-    """The Merkle root over ``roots`` (``NO_TRACE`` where that would be all zero)."""
-    root = merkle_root(list(roots)) if roots else bytes(32)
-    return Root(NO_TRACE if root == bytes(32) else root)
+def no_trace(position: int) -> Root:
+    """The trace root reported for a segment that was not replayed."""
+    return Root(hashlib.sha256(NO_TRACE + position.to_bytes(4, "big")).digest())
 
 
 def fault_record(verdict: Verdict) -> bytes | None:
@@ -73,10 +73,12 @@ def fault_record(verdict: Verdict) -> bytes | None:
 
 
 def rejected(record: bytes, reasons: Sequence[str], expected: int) -> ReplayResult:
-    """The report on a proof that a check rejected before any replay."""
+    """The report on a proof that a check rejected before any replay: every segment
+    reports ``+inf`` and the commitment to the fault record."""
+    commitment = Root(faults.commitment(record))
     return ReplayResult(
         distances=(UNREPLAYABLE,) * expected,
-        trace_roots_root=Root(faults.commitment(record)),
+        trace_roots=(commitment,) * expected,
         verdict="fail",
         reasons=tuple(reasons),
         fault_record=record.decode(),
@@ -90,31 +92,32 @@ def encode_report(verdict: Verdict, expected: int) -> ReplayResult:
         if record is None:
             raise ValueError("a proof rejected without a replay has a fault")
         return rejected(record, verdict.reasons, expected)
-    distances: list[int] = []
-    extras: list[tuple[int, int]] = []
-    sample_roots: list[bytes] = []
-    extra_roots: list[bytes] = []
+    sample: list[tuple[int, Root]] = []
+    extras: list[tuple[int, int, Root]] = []
     for segment in verdict.segments:
         bits = segment.reported
-        root = bytes.fromhex(segment.trace_root or segment.replay_root)
+        root = Root(bytes.fromhex(segment.trace_root or segment.replay_root))
         if segment.sampled:
-            distances.append(bits)
-            sample_roots.append(root)
+            sample.append((bits, root))
         else:
-            extras.append((segment.index, bits))
-            extra_roots.append(root)
-    fault_roots = [] if record is None else [faults.commitment(record)]
+            extras.append((segment.index, bits, root))
+    unreplayed = None if record is None else Root(faults.commitment(record))
     if verdict.reasons and all(s.passed for s in verdict.segments):
-        distances.append(UNREPLAYABLE)  # a check failed after the replays: the report fails
-    fitted = fit(distances, expected)
+        # a check failed after the replays: the report fails, on the fault's commitment
+        sample.append((UNREPLAYABLE, unreplayed or no_trace(len(sample))))
+    fitted = fit([bits for bits, _ in sample], expected)
+    roots = [root for _, root in sample[:expected]]
+    if len(sample) > expected and fitted[-1] != sample[expected - 1][0]:
+        roots[-1] = sample[[bits for bits, _ in sample].index(fitted[-1])][1]
+    roots += [unreplayed or no_trace(i) for i in range(len(roots), expected)]
     extras.sort()
     failed = bool(verdict.reasons) or any(d == UNREPLAYABLE for d in fitted)
     return ReplayResult(
         distances=tuple(fitted),
-        trace_roots_root=roots_root([*sample_roots, *extra_roots, *fault_roots]),
+        trace_roots=(*roots, *(root for _, _, root in extras)),
         verdict="fail" if failed else "pass",
         reasons=tuple(verdict.reasons),
         fault_record=None if record is None else record.decode(),
-        extra_segments=tuple(i for i, _ in extras),
-        extra_distances=tuple(d for _, d in extras),
+        extra_segments=tuple(i for i, _, _ in extras),
+        extra_distances=tuple(d for _, d, _ in extras),
     )

@@ -11,7 +11,8 @@ and later reveals the same ones:
 
 The randomness is ``keccak256(abi.encode(seed, secretHash, taskId))``; a verifier is forced to
 err iff ``keccak256(abi.encode(secret, randomness)) < p · 2^256`` (``forced_error``), and it
-seals its true trace roots root as ``keccak256(abi.encode(secret, root))`` (``seal``). These
+seals its true trace roots as ``keccak256(abi.encode(secret, keccak256(abi.encode(roots))))``
+(``seal``). These
 are the contracts' rules (docs/contracts.md), checked against the chain in the tests.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
@@ -67,13 +69,24 @@ def forced_error(secret: bytes, task_randomness: bytes, forced_error_ppm: int) -
     return int.from_bytes(keccak(secret + task_randomness), "big") < below
 
 
-def seal(secret: bytes, root: bytes) -> Digest:
-    """A trace roots root sealed with the verifier's secret: ``keccak256(abi.encode(secret,
-    root))``."""
-    return Digest(keccak(secret + root))
+def roots_hash(roots: Sequence[Root]) -> bytes:
+    """``keccak256(abi.encode(roots))`` of a list of trace roots."""
+    head = (32).to_bytes(32, "big") + len(roots).to_bytes(32, "big")
+    return keccak(head + b"".join(bytes(r) for r in roots))
 
 
-def forced_root(true_root: Root) -> Root:
-    """The trace roots root a forced verifier reports: any other value would do; this one is
+def seal(secret: bytes, roots: Sequence[Root]) -> Digest:
+    """Trace roots sealed with the verifier's secret:
+    ``keccak256(abi.encode(secret, keccak256(abi.encode(roots))))``."""
+    return Digest(keccak(secret + roots_hash(roots)))
+
+
+def forced_roots(true_roots: Sequence[Root], secret: bytes) -> tuple[Root, ...]:
+    """The trace roots a forced verifier reports: its true ones with one of them, chosen by
+    its secret (so no segment is safe to skip for a checker), replaced by another value;
     derived so that a restarted verifier reports the same."""
-    return Root(hashlib.sha256(b"veritrain/forced-error" + bytes(true_root)).digest())
+    if not true_roots:
+        return ()
+    index = secret[0] % len(true_roots)
+    wrong = Root(hashlib.sha256(b"veritrain/forced-error" + bytes(true_roots[index])).digest())
+    return (*true_roots[:index], wrong, *true_roots[index + 1 :])

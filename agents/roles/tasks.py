@@ -97,8 +97,8 @@ class TaskView:
     distances: list[int] = field(default_factory=list)
     extra_segments: list[int] = field(default_factory=list)
     extra_distances: list[int] = field(default_factory=list)
-    trace_roots_root: Root | None = None
-    sealed_root: Digest | None = None
+    trace_roots: list[Root] = field(default_factory=list)
+    sealed_roots: Digest | None = None
     verdict: str = "None"
     revealed: bool = False  # the verifier revealed its secret
     forced: bool = False  # ... and it had been forced to err
@@ -220,8 +220,8 @@ def _reported(v: TaskView, a: dict[str, Any]) -> None:
     v.distances = [int(d) for d in a["distances"]]
     v.extra_segments = [int(d) for d in a["extraSegments"]]
     v.extra_distances = [int(d) for d in a["extraDistances"]]
-    v.trace_roots_root = Root.parse(a["traceRootsRoot"])
-    v.sealed_root = Digest.parse(a["sealedTraceRootsRoot"])
+    v.trace_roots = [Root.parse(r) for r in a["traceRoots"]]
+    v.sealed_roots = Digest.parse(a["sealedTraceRoots"])
     v.verdict = VERDICTS[int(a["verdict"])]
     v.deadline = int(a["challengeDeadline"])
 
@@ -230,7 +230,7 @@ def _revealed(v: TaskView, a: dict[str, Any]) -> None:
     v.revealed = True
     v.forceable = False
     v.forced = bool(a["forced"])
-    v.trace_roots_root = Root.parse(a["traceRootsRoot"])
+    v.trace_roots = [Root.parse(r) for r in a["traceRoots"]]
     if int(a["challengeDeadline"]):
         v.deadline = int(a["challengeDeadline"])  # a forced report's true root: open again
 

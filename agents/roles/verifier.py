@@ -5,9 +5,9 @@ Pure: ``decide(situation, policy)`` looks only at its arguments. A verifier clai
 the hash of its secret (``agents.roles.shares``), waits for the solver's seed, replays the
 task's sample and the segments screening flags, and reports. When its report may be a
 forced error (it claimed before the randomness existed) it checks whether it is forced:
-if so it reports another trace roots root than its replay's, as the protocol requires;
-either way it seals its true root with its secret and, once the challenge window is
-over, reveals them (which settles the task and pays every party, or puts its true root
+if so it reports one trace root that is not its replay's, as the protocol requires;
+either way it seals its true trace roots with its secret and, once the challenge window is
+over, reveals them (which settles the task and pays every party, or puts its true roots
 up for challenge when it was forced).
 """
 
@@ -19,7 +19,7 @@ from agents.roles.deadlines import deadline_actions
 from agents.roles.jobs import ProfileJob, ProfileResult, ReplayJob, ReplayResult
 from agents.roles.payouts import withdrawals
 from agents.roles.record import RecordError, proof
-from agents.roles.shares import commitment, forced_error, forced_root, seal
+from agents.roles.shares import commitment, forced_error, forced_roots, seal
 from agents.roles.situation import Action, Situation, SpecFacts, Start, send
 from agents.roles.tasks import TaskView
 
@@ -134,21 +134,21 @@ def _replay_or_report(situation: Situation, view: TaskView) -> list[Action]:
         return []
     result = work.result
     secret = situation.secret(view.task_id, rnd)
-    true_root = result.trace_roots_root
+    true_roots = result.trace_roots
     forced = situation.must_reveal(view) and forced_error(
         secret, bytes(view.randomness), situation.params.forced_error_ppm
     )
-    reported = forced_root(true_root) if forced else true_root
+    reported = forced_roots(true_roots, secret) if forced else true_roots
     report = (
         list(result.distances),
         list(result.extra_segments),
         list(result.extra_distances),
-        reported.chain,
-        seal(secret, bytes(true_root)).chain,
+        [r.chain for r in reported],
+        seal(secret, true_roots).chain,
     )
     why = f"replayed: {result.verdict}"
     if forced:
-        why += " (forced to err: another trace roots root)"
+        why += " (forced to err: one trace root is not the replay's)"
     return [send(view, key, "reportVerification", (view.task_id, report), why)]
 
 
@@ -174,7 +174,7 @@ def _reveal(situation: Situation, view: TaskView) -> list[Action]:
     args = (
         view.task_id,
         "0x" + secret.hex(),
-        work.result.trace_roots_root.chain,
+        [r.chain for r in work.result.trace_roots],
         "0x" + before.hex(),
         claim,
         drawn,

@@ -86,8 +86,8 @@ interface ITaskPoolEvents {
         TaskId indexed taskId, address indexed solver, Randomness randomness, bytes32 seed, Timestamp deadline
     );
 
-    /// @notice The verifier reported one distance per sampled segment and per extra segment it replayed;
-    ///         the chain derived the verdict.
+    /// @notice The verifier reported one distance and one replay trace root per sampled segment and per
+    ///         extra segment it replayed; the chain derived the verdict.
     /// @dev Folded. The verdict may be challenged until `challengeDeadline`.
     event VerificationReported(
         TaskId indexed taskId,
@@ -95,22 +95,22 @@ interface ITaskPoolEvents {
         Binary32[] distances,
         uint32[] extraSegments,
         Binary32[] extraDistances,
-        Root traceRootsRoot,
-        Hash sealedTraceRootsRoot,
+        Root[] traceRoots,
+        Hash sealedTraceRoots,
         Verdict verdict,
         Timestamp challengeDeadline
     );
 
     /// @notice A verifier that may have been forced to err revealed its secret. If it was forced, its
-    ///         true trace roots root `traceRootsRoot` replaces the reported one and stays open to
-    ///         challenge until `challengeDeadline`; otherwise the task is settled (`challengeDeadline` 0).
+    ///         true trace roots `traceRoots` replace the reported ones and stay open to challenge until
+    ///         `challengeDeadline`; otherwise the task is settled (`challengeDeadline` 0).
     /// @dev Folded.
     event VerificationRevealed(
         TaskId indexed taskId,
         address indexed verifier,
         bytes32 secret,
         bool forced,
-        Root traceRootsRoot,
+        Root[] traceRoots,
         Timestamp challengeDeadline
     );
 
@@ -207,26 +207,27 @@ interface ITaskPoolLifecycle is ITaskPoolEvents {
     ) external;
 
     /// @notice Reports the verification: one binary32 distance per sampled segment, then the extra
-    ///         segments replayed with their distances, the root over the replay trace roots, and that root
-    ///         sealed with the verifier's secret. The chain derives the verdict (pass iff every distance
-    ///         ≤ τ) and opens the challenge window.
+    ///         segments replayed with their distances, the replay trace root of each, and the true trace
+    ///         roots sealed with the verifier's secret. The chain derives the verdict (pass iff every
+    ///         distance ≤ τ) and opens the challenge window.
     /// @dev Only the verifier, in Verifying, before the deadline, once the randomness is fixed. Reverts with
-    ///      `WrongDistanceCount`, `InvalidDistance`, `InvalidExtraSegments` or `EmptyCommitment`.
+    ///      `WrongDistanceCount`, `InvalidDistance`, `InvalidExtraSegments`, `WrongTraceRootCount` or
+    ///      `EmptyCommitment`.
     /// @param taskId The task.
     /// @param report The report (see `Report` in Types.sol).
     function reportVerification(TaskId taskId, Report calldata report) external;
 
     /// @notice A verifier whose report may have been a forced error reveals its secret and its true trace
-    ///         roots root, after the challenge window. Not forced: the task is settled and the verifier
-    ///         paid in this call. Forced: the true root replaces the reported one and stays open to
-    ///         challenge for another challenge window. A forced verifier that did not err, or one whose
-    ///         true root differs while not forced, forfeits its fee and stake to the jackpot.
+    ///         roots, after the challenge window. Not forced: the task is settled and every party paid in
+    ///         this call. Forced: the true roots replace the reported ones and stay open to challenge for
+    ///         another challenge window. A forced verifier that did not err, or one whose true roots
+    ///         differ while not forced, forfeits its fee and stake to the jackpot.
     /// @dev Only the verifier, in ChallengeWindow once its deadline has passed, within `revealWindow`.
     ///      The data of the `VerificationClaimed`, `RandomnessDrawn` and `VerificationReported` events,
     ///      with the record before the first, must rebuild the task's record.
     /// @param taskId The task.
     /// @param secret The secret whose hash the verifier committed at its claim.
-    /// @param traceRootsRoot The verifier's true trace roots root (the sealed one).
+    /// @param traceRoots The verifier's true trace roots (the sealed ones).
     /// @param recordBeforeClaim The task's record before `VerificationClaimed` was folded.
     /// @param claimData The data of the `VerificationClaimed` log.
     /// @param drawnData The data of the `RandomnessDrawn` log.
@@ -234,7 +235,7 @@ interface ITaskPoolLifecycle is ITaskPoolEvents {
     function revealVerification(
         TaskId taskId,
         bytes32 secret,
-        Root traceRootsRoot,
+        Root[] calldata traceRoots,
         Record recordBeforeClaim,
         bytes calldata claimData,
         bytes calldata drawnData,

@@ -33,7 +33,7 @@ library Errors {
     /// @notice The revealed secret does not hash to the secret hash the verifier committed.
     error WrongSecret(TaskId taskId);
 
-    /// @notice The revealed trace roots root and secret do not open the report's seal.
+    /// @notice The revealed trace roots and secret do not open the report's seal.
     error WrongSeal(TaskId taskId);
 
     /// @notice The task's report does not wait for its verifier to reveal a secret.
@@ -77,6 +77,9 @@ library Errors {
 
     /// @notice A verification report must carry one distance per sampled segment.
     error WrongDistanceCount(uint256 expected, uint256 received);
+
+    /// @notice A verification report must carry one trace root per segment it reports.
+    error WrongTraceRootCount(uint256 expected, uint256 received);
 
     /// @notice A distance must be a binary32 value with its sign bit clear.
     error InvalidDistance(uint256 index, Binary32 distance);

@@ -95,11 +95,11 @@ struct Report {
     uint32[] extraSegments;
     /// One distance per extra segment.
     Binary32[] extraDistances;
-    /// The Merkle root over the replay trace roots of the sample, then of the extra segments.
-    Root traceRootsRoot;
-    /// keccak256(abi.encode(secret, trueTraceRootsRoot)): the verifier's true trace roots root, sealed
-    /// with its forced-error secret and opened by `revealVerification`.
-    Hash sealedTraceRootsRoot;
+    /// The root of the replay trace of each segment reported: the sample's, then the extra segments'.
+    Root[] traceRoots;
+    /// keccak256(abi.encode(secret, keccak256(abi.encode(trueTraceRoots)))): the verifier's true
+    /// trace roots, sealed with its forced-error secret and opened by `revealVerification`.
+    Hash sealedTraceRoots;
 }
 
 /// @notice The deployment parameters of a task pool; fixed at deployment, readable with `parameters()`.

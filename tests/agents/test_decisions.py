@@ -26,7 +26,7 @@ from agents.roles.jobs import (
     TrainJob,
     TrainResult,
 )
-from agents.roles.shares import commitment, forced_root, seal
+from agents.roles.shares import commitment, forced_roots, seal
 from agents.roles.situation import Action, PoolParameters, Send, Situation, SpecFacts, WorkState
 from agents.roles.tasks import TaskView, TimelineEntry
 
@@ -46,6 +46,20 @@ FORCING = dataclasses.replace(PARAMS, forced_error_ppm=1_000_000)
 NOW = 1_000
 GOOD = SpecFacts(ops=10**9, steps=100, segments=10)
 ROOT = "0x" + "ab" * 32
+# Trace roots of a report of three sampled segments and one extra.
+ROOTS = ["0x" + f"{i:02x}" * 32 for i in (0xA1, 0xA2, 0xA3, 0xA4)]
+
+
+def parsed(roots: list[str]) -> list[Root]:
+    return [Root.parse(r) for r in roots]
+
+
+def chain_roots(roots: list[str]) -> list[str]:
+    return [Root.parse(r).chain for r in roots]
+
+
+def sealed(roots: list[str], task_id: int = 1, rnd: int = 0) -> str:
+    return seal(secret_of(task_id, rnd), [Root.parse(r) for r in roots]).chain
 
 
 def task(task_id: int = 1, status: str = "Open", **fields: Any) -> TaskView:
@@ -123,10 +137,10 @@ def done(key: str, **fields: Any) -> dict[str, WorkState]:
         root = Root.parse(fields["checkpoint_root"])
         result = TrainResult(fields["proof_cid"], root, fields["segments"])
     elif kind == "replay":
-        root = Root.parse(fields["trace_roots_root"])
+        roots = tuple(Root.parse(r) for r in fields["trace_roots"])
         result = ReplayResult(
             tuple(fields["distances"]),
-            root,
+            roots,
             fields.get("verdict", "pass"),
             extra_segments=tuple(fields.get("extra_segments", ())),
             extra_distances=tuple(fields.get("extra_distances", ())),
@@ -445,16 +459,16 @@ VERIFIER_CASES = [
         ["start replay replay/1"],
     ),
     Case(
-        "replayed: reports the distances, the extra segments, the root and its seal",
+        "replayed: reports the distances, the extra segments, the trace roots and their seal",
         [task(status="Verifying", solver=OTHER, verifier=ME, randomness=ROOT, segments=20)],
         [
             "send report/1/0 reportVerification(1, ([0, 0, 1065353216], [4], [0], "
-            f"'{ROOT}', '{seal(secret_of(1, 0), Root.parse(ROOT)).chain}'))"
+            f"{chain_roots(ROOTS)!r}, '{sealed(ROOTS)}'))"
         ],
         work=done(
             "replay/1",
             distances=[0, 0, 1065353216],
-            trace_roots_root=ROOT,
+            trace_roots=ROOTS,
             verdict="fail",
             extra_segments=[4],
             extra_distances=[0],
@@ -474,27 +488,27 @@ VERIFIER_CASES = [
         ],
         [
             "send report/1/0 reportVerification(1, ([0, 0, 0], [], [], "
-            f"'{forced_root(Root.parse(ROOT)).chain}', "
-            f"'{seal(secret_of(1, 0), Root.parse(ROOT)).chain}'))"
+            f"{[r.chain for r in forced_roots(parsed(ROOTS[:3]), secret_of(1, 0))]!r}, "
+            f"'{sealed(ROOTS[:3])}'))"
         ],
-        work=done("replay/1", distances=[0, 0, 0], trace_roots_root=ROOT),
+        work=done("replay/1", distances=[0, 0, 0], trace_roots=ROOTS[:3]),
         params=FORCING,
     ),
     Case(
         "a re-verification is never forced",
         [task(status="Verifying", solver=OTHER, verifier=ME, randomness=ROOT, segments=20)],
         [
-            f"send report/1/0 reportVerification(1, ([0, 0, 0], [], [], '{ROOT}', "
-            f"'{seal(secret_of(1, 0), Root.parse(ROOT)).chain}'))"
+            "send report/1/0 reportVerification(1, ([0, 0, 0], [], [], "
+            f"{chain_roots(ROOTS[:3])!r}, '{sealed(ROOTS[:3])}'))"
         ],
-        work=done("replay/1", distances=[0, 0, 0], trace_roots_root=ROOT),
+        work=done("replay/1", distances=[0, 0, 0], trace_roots=ROOTS[:3]),
         params=FORCING,
     ),
     Case(
         "replayed after its deadline: nothing (and no self-timeout)",
         [task(status="Verifying", solver=OTHER, verifier=ME, randomness=ROOT, deadline=NOW - 5)],
         [],
-        work=done("replay/1", distances=[0], trace_roots_root=ROOT),
+        work=done("replay/1", distances=[0], trace_roots=ROOTS[:1]),
     ),
     Case(
         "tolerant task submitted: profiles it",

@@ -1,5 +1,5 @@
 """The report encoding, driven by tables: binary32 patterns, the distances a report carries for
-every kind of verdict, and its trace roots root."""
+every kind of verdict, its extra segments and its trace roots."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import struct
 import numpy as np
 import pytest
 
-from agents.commitment import Root, merkle_root
+from agents.commitment import Root
 from agents.exact.float32 import from_bits32, to_bits
 from agents.learning import faults
 from agents.learning.verifier import Fault, SegmentVerdict, Verdict
-from agents.roles.report import NO_TRACE, UNREPLAYABLE, encode_report, fit
+from agents.roles.report import UNREPLAYABLE, encode_report, fit, no_trace
 
 INF = float("inf")
 
@@ -70,13 +70,15 @@ def test_reports_carry_exactly_the_pools_count_and_keep_the_worst(
         assert max(map(from_bits32, out)) == max(map(from_bits32, distances))
 
 
-def _segment(index: int, distance: float, passed: bool, trace: bytes | None) -> SegmentVerdict:
+def _segment(
+    index: int, distance: float, passed: bool, trace: bytes | None, sampled: bool = True
+) -> SegmentVerdict:
     # The bits agents.learning.verdict would give: the tolerant rule, or +inf for an exact fail.
     reported = to_bits(distance) if passed or distance > 0 else UNREPLAYABLE
     return SegmentVerdict(
         index=index,
         first_step=0,
-        sampled=True,
+        sampled=sampled,
         distance=distance,
         distances={"param": distance},
         claimed_root="aa" * 32,
@@ -97,13 +99,27 @@ def test_a_passing_report() -> None:
     )
     report = encode_report(verdict, 2)
     assert report.verdict == "pass" and report.distances == (0, to_bits(1e-4))
-    assert report.trace_roots_root == Root(merkle_root([T1, T2]))
+    assert report.trace_roots == (Root(T1), Root(T2))
+
+
+def test_extra_segments_follow_the_sample_in_segment_order() -> None:
+    T3 = hashlib.sha256(b"3").digest()
+    segments = [
+        _segment(0, 0.0, True, T1),
+        _segment(9, 0.0, True, T2),
+        _segment(7, 1e-4, True, T3, sampled=False),
+        _segment(4, 0.0, True, T1, sampled=False),
+    ]
+    report = encode_report(Verdict(1e-3, "exact", None, [0, 9, 7, 4], segments), 2)
+    assert report.distances == (0, 0)
+    assert (report.extra_segments, report.extra_distances) == ((4, 7), (0, to_bits(1e-4)))
+    assert report.trace_roots == (Root(T1), Root(T2), Root(T1), Root(T3))
 
 
 def test_segments_without_a_trace_commit_their_replayed_state_root() -> None:
     verdict = Verdict(0.0, "native", None, [0], [_segment(0, 0.0, True, None)])
     report = encode_report(verdict, 1)
-    assert report.trace_roots_root == Root(merkle_root([bytes.fromhex("bb" * 32)]))
+    assert report.trace_roots == (Root(bytes.fromhex("bb" * 32)),)
 
 
 def test_a_failing_segment_posts_its_rulings_bits() -> None:
@@ -120,10 +136,10 @@ def test_a_reason_raised_after_passing_replays_fails_the_report() -> None:
     verdict.reject("batches of segment 1 are not the seed's data order", fault)
     report = encode_report(verdict, 2)
     assert report.verdict == "fail" and report.distances == (0, UNREPLAYABLE)
-    # The trace roots of the replays, then the commitment to the fault record.
+    # The trace root of the replay, then the commitment to the fault record.
     record = faults.record(fault, MANIFEST)
     assert report.fault_record == record.decode()
-    assert report.trace_roots_root == Root(merkle_root([T1, hashlib.sha256(record).digest()]))
+    assert report.trace_roots == (Root(T1), Root(hashlib.sha256(record).digest()))
 
 
 def test_a_rejection_before_any_replay_commits_to_its_fault_record() -> None:
@@ -133,12 +149,12 @@ def test_a_rejection_before_any_replay_commits_to_its_fault_record() -> None:
     report = encode_report(verdict, 3)
     assert report.distances == (UNREPLAYABLE,) * 3 and report.verdict == "fail"
     record = faults.record(fault, MANIFEST)
-    assert report.trace_roots_root == Root(hashlib.sha256(record).digest())
+    assert report.trace_roots == (Root(hashlib.sha256(record).digest()),) * 3
     assert report.reasons == (reason,) and report.fault_record == record.decode()
     # Another fault, or the same fault in another proof, commits to another root.
     other = encode_report(Verdict(0.0, "exact", MANIFEST).reject(reason, Fault("structure")), 3)
     elsewhere = encode_report(Verdict(0.0, "exact", "Qm" + "e" * 44).reject(reason, fault), 3)
-    assert len({report.trace_roots_root, other.trace_roots_root, elsewhere.trace_roots_root}) == 3
+    assert len({report.trace_roots, other.trace_roots, elsewhere.trace_roots}) == 3
 
 
 def test_a_rejection_needs_its_fault_and_manifest() -> None:
@@ -148,6 +164,32 @@ def test_a_rejection_needs_its_fault_and_manifest() -> None:
         encode_report(Verdict(0.0, "exact", None).reject("why", Fault("structure")), 1)
 
 
-def test_the_trace_roots_root_is_never_zero() -> None:
-    verdict = Verdict(0.0, "exact", None, [0], [_segment(0, 0.0, True, bytes(32))])
-    assert encode_report(verdict, 1).trace_roots_root == Root(NO_TRACE)
+def test_a_sample_cut_short_is_padded_with_no_trace() -> None:
+    verdict = Verdict(1e-3, "exact", None, [0], [_segment(0, 0.0, True, T1)])
+    verdict.reasons.append("checkpoint 5 is unreadable")
+    report = encode_report(verdict, 3)
+    assert report.trace_roots == (Root(T1), no_trace(1), no_trace(2))
+
+
+def test_a_sample_cut_to_the_pools_count_keeps_the_worst_segments_root() -> None:
+    T3 = hashlib.sha256(b"3").digest()
+    segments = [
+        _segment(0, 0.0, True, T1),
+        _segment(1, 0.0, True, T2),
+        _segment(2, 0.5, False, T3),
+    ]
+    verdict = Verdict(1e-3, "exact", None, [0, 1, 2], segments)
+    verdict.reasons.append("segment 2: the replay's state root differs from the claim")
+    report = encode_report(verdict, 2)
+    assert report.distances == (0, to_bits(0.5))
+    assert report.trace_roots == (Root(T1), Root(T3))
+
+
+def test_a_sample_cut_short_after_a_fault_reports_its_commitment() -> None:
+    verdict = Verdict(1e-3, "exact", MANIFEST, [0], [_segment(0, 0.0, True, T1)])
+    fault = Fault("unavailable", 7, "Qm" + "f" * 44)
+    verdict.reject("checkpoint 5 cannot be had", fault)
+    report = encode_report(verdict, 3)
+    commitment = Root(faults.commitment(faults.record(fault, MANIFEST)))
+    assert report.distances == (0, UNREPLAYABLE, UNREPLAYABLE)
+    assert report.trace_roots == (Root(T1), commitment, commitment)

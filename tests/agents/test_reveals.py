@@ -81,8 +81,8 @@ REPORTED = entry(
     distances=[0, 0, 0],
     extraSegments=[4],
     extraDistances=[0],
-    traceRootsRoot=ROOT,
-    sealedTraceRootsRoot=H,
+    traceRoots=[ROOT] * 4,
+    sealedTraceRoots=H,
     verdict=1,
     challengeDeadline=NOW - 5,
 )
@@ -182,7 +182,7 @@ def test_the_verifier_reveals_after_the_challenge_window(
     pool_interface: ContractInterface,
 ) -> None:
     view = reported(NOW - 5)
-    work = done("replay/1", distances=[0, 0, 0], trace_roots_root=ROOT)
+    work = done("replay/1", distances=[0, 0, 0], trace_roots=[ROOT] * 3)
     case = Case("", [view], [], work=work, params=FORCED)
     (action,) = verifier.decide(case.situation(pool_interface), VerifierPolicy())
     assert isinstance(action, Send) and action.intent.function == "revealVerification"
@@ -190,14 +190,14 @@ def test_the_verifier_reveals_after_the_challenge_window(
         view, pool_interface, ["VerificationClaimed", "RandomnessDrawn", "VerificationReported"]
     )
     secret = "0x" + secret_of(1, 0).hex()
-    assert action.intent.args == (1, secret, ROOT, "0x" + before.hex(), *datas)
+    assert action.intent.args == (1, secret, [ROOT] * 3, "0x" + before.hex(), *datas)
     assert action.intent.key == "reveal/1/0"
 
 
 def test_no_reveal_too_early_too_late_or_when_nothing_may_be_forced(
     pool_interface: ContractInterface,
 ) -> None:
-    work = done("replay/1", distances=[0, 0, 0], trace_roots_root=ROOT)
+    work = done("replay/1", distances=[0, 0, 0], trace_roots=[ROOT] * 3)
     for view in (
         reported(NOW),  # the window is not over (by the margin)
         reported(NOW - PARAMS.reveal_window - 1),  # the reveal window is over
@@ -231,7 +231,9 @@ def test_shares_match_the_contracts_rules() -> None:
     seed, secret = seed_of(1), secret_of(1, 0)
     r = randomness(seed, bytes(commitment(secret)), 1)
     assert bytes(r) == keccak(seed + keccak(secret) + (1).to_bytes(32, "big"))
-    assert bytes(seal(secret, bytes(Root.parse(ROOT)))) == keccak(secret + bytes(Root.parse(ROOT)))
+    roots = [Root.parse(ROOT), Root.parse(H)]
+    encoded = (32).to_bytes(32, "big") + (2).to_bytes(32, "big") + bytes(roots[0]) + bytes(roots[1])
+    assert bytes(seal(secret, roots)) == keccak(secret + keccak(encoded))
     assert forced_error(secret, bytes(r), 1_000_000)
     assert not forced_error(secret, bytes(r), 0)
     hits = sum(forced_error(secret, keccak(i.to_bytes(2, "big")), 250_000) for i in range(400))

@@ -49,7 +49,7 @@ HISTORY = [
     ev(10, "VerificationClaimed", verifier=OTHER_VERIFIER, secretHash=ROOT, stake=1000,
        deadline=700),
     ev(11, "VerificationReported", verifier=OTHER_VERIFIER, distances=[0, 3, 9],
-       extraSegments=[4], extraDistances=[7], traceRootsRoot=ROOT, sealedTraceRootsRoot=ROOT,
+       extraSegments=[4], extraDistances=[7], traceRoots=[ROOT] * 4, sealedTraceRoots=ROOT,
        verdict=2, challengeDeadline=800),
     ev(12, "TaskSettled", outcome=2, toSubmitter=1500, toSolver=0, toVerifier=1400,
        toProfiler=70, toJackpot=500),
@@ -96,15 +96,15 @@ def test_a_first_verification_may_be_forced_until_its_verifier_reveals() -> None
     first = HISTORY[:6]  # claimed before the randomness, then the seed
     assert fold(7, first).forceable and fold(7, HISTORY[:5]).forceable
     reported = ev(7, "VerificationReported", verifier=VERIFIER, distances=[0], extraSegments=[],
-                  extraDistances=[], traceRootsRoot=ROOT, sealedTraceRootsRoot=ROOT, verdict=1,
+                  extraDistances=[], traceRoots=[ROOT], sealedTraceRoots=ROOT, verdict=1,
                   challengeDeadline=550)  # fmt: skip
     assert fold(7, [*first, reported]).forceable
     true_root = "0x" + "cd" * 32
     revealed = ev(8, "VerificationRevealed", verifier=VERIFIER, secret=ROOT, forced=True,
-                  traceRootsRoot=true_root, challengeDeadline=900)  # fmt: skip
+                  traceRoots=[true_root], challengeDeadline=900)  # fmt: skip
     view = fold(7, [*first, reported, revealed])
     assert not view.forceable and view.revealed and view.forced
-    assert view.deadline == 900 and str(view.trace_roots_root) == true_root
+    assert view.deadline == 900 and [str(r) for r in view.trace_roots] == [true_root]
 
 
 def test_events_of_other_tasks_and_unknown_events_are_ignored() -> None:

@@ -267,12 +267,12 @@ def test_a_malformed_proof_gets_a_failing_report_that_commits_to_its_fault(
     proof_cid = store.put_bytes(proof.manifest)
     job = _job(trained, proof_cid=proof_cid, checkpoint_root=Root.parse(proof.checkpoint_root))
     report = replay_job(store, job, CPU)
-    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE, UNREPLAYABLE)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE,) * 3
     assert report.fault_record is not None
     record = report.fault_record.encode()
     fault, named = faults.parse(record)
     assert fault.kind == proof.fault and named == proof_cid
-    assert report.trace_roots_root == Root(hashlib.sha256(record).digest())
+    assert report.trace_roots == (Root(hashlib.sha256(record).digest()),) * 3
     # Published for whoever checks the claim, and the claim holds.
     assert cid_of_bytes(record) in store.pins()
     assert faults.confirm(task, store, record, spec_cid=spec_cid)

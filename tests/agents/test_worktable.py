@@ -37,7 +37,7 @@ def test_a_done_job_keeps_its_typed_result(table: tuple[WorkTable, Clock]) -> No
     work.started("train/1", 1, "train")
     work.finished(WorkState("train/1", "done", RESULT))
     assert work.states({}) == {"train/1": WorkState("train/1", "done", RESULT)}
-    replay = ReplayResult((0, 1), Root(bytes(32)), "fail", ("why",))
+    replay = ReplayResult((0, 1), (Root(bytes(32)), Root(bytes(31) + b"\x01")), "fail", ("why",))
     work.started("replay/2", 2, "replay")
     work.finished(WorkState("replay/2", "done", replay))
     assert work.states({})["replay/2"].result == replay

@@ -23,7 +23,7 @@ from scripts.protocol import (
     Status,
     fold_record,
     forced_error,
-    sealed_root,
+    sealed_roots,
     secret_hash,
     seed_hash,
 )
@@ -38,7 +38,13 @@ PROOF_CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
 SPEC_HASH = "0x" + keccak(b"spec").hex()
 PROGRAM_ROOT = "0x" + keccak(b"program").hex()
 CHECKPOINT_ROOT = "0x" + keccak(b"checkpoints").hex()
-TRACE_ROOTS_ROOT = "0x" + keccak(b"traces").hex()
+
+
+def trace_roots(count: int, tag: bytes = b"traces") -> list[str]:
+    """``count`` distinct trace roots (one per reported segment)."""
+    return ["0x" + keccak(tag + i.to_bytes(2, "big")).hex() for i in range(count)]
+
+
 SEED = keccak(b"seed")
 SEED_HASH = "0x" + seed_hash(SEED).hex()
 SECRET = keccak(b"secret")
@@ -311,15 +317,18 @@ class Driver:
         passed: bool = True,
         by: Any = None,
         secret: bytes = SECRET,
-        root: str = TRACE_ROOTS_ROOT,
-        true_root: str | None = None,
+        roots: list[str] | None = None,
+        true_roots: list[str] | None = None,
         extras: tuple[list[int], list[int]] = ([], []),
     ) -> Any:
-        """Report; the seal holds ``true_root`` (default: the reported ``root``)."""
-        seal = sealed_root(secret, bytes.fromhex((true_root or root)[2:]))
+        """Report one trace root per segment (``roots``, default ``trace_roots``); the seal holds
+        ``true_roots`` (default: the reported ones)."""
+        distances = self.distances(task_id, passed)
+        roots = roots or trace_roots(len(distances) + len(extras[0]))
+        sealed = [bytes.fromhex(r[2:]) for r in (true_roots or roots)]
         return self.pool.reportVerification(
             task_id,
-            (self.distances(task_id, passed), extras[0], extras[1], root, hexed(seal)),
+            (distances, extras[0], extras[1], roots, hexed(sealed_roots(secret, sealed))),
             {"from": by or self.parties.verifier},
         )
 
@@ -331,13 +340,17 @@ class Driver:
         return hexed(claim.before), claim.data, drawn.data, report.data
 
     def reveal(
-        self, task_id: int, secret: bytes = SECRET, root: str = TRACE_ROOTS_ROOT, by: Any = None
+        self, task_id: int, secret: bytes = SECRET, roots: list[str] | None = None, by: Any = None
     ) -> Any:
+        """Reveal ``secret`` and ``roots`` (default: the roots the report holds)."""
         before, claim, drawn, report = self.reveal_proof(task_id)
+        if roots is None:
+            reported = last_folded(self.pool, task_id, "VerificationReported").args["traceRoots"]
+            roots = [hexed(bytes(r)) for r in reported]
         return self.pool.revealVerification(
             task_id,
             hexed(secret),
-            root,
+            roots,
             before,
             claim,
             drawn,

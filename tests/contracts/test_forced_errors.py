@@ -15,7 +15,6 @@ from scripts.deploy import ProtocolParameters
 from scripts.protocol import Flag, Outcome, Status, forced_below, forced_error
 from tests.contracts.driver import (
     SECRET,
-    TRACE_ROOTS_ROOT,
     Clock,
     Driver,
     Parties,
@@ -25,9 +24,10 @@ from tests.contracts.driver import (
     last_folded,
     plain,
     reverts,
+    trace_roots,
 )
 
-TRUE_ROOT = "0x" + keccak(b"true traces").hex()
+TRUE_ROOTS = trace_roots(6, b"true traces")
 
 
 def test_the_chain_and_python_agree_on_who_is_forced(pool: Any, params: ProtocolParameters) -> None:
@@ -59,7 +59,7 @@ def test_an_unforced_verifier_reveals_settles_and_everyone_is_paid_at_once(
         "verifier": parties.verifier,
         "secret": hexed(secret),
         "forced": False,
-        "traceRootsRoot": TRACE_ROOTS_ROOT,
+        "traceRoots": trace_roots(6),
         "challengeDeadline": 0,
     }
     assert tx.events["TaskSettled"]["outcome"] == Outcome.PASSED
@@ -78,11 +78,11 @@ def test_a_forced_verifier_that_errs_is_replaced_by_its_true_report_and_not_slas
     secret = driver.secrets[task_id]
     assert driver.forced(task_id, secret)
     # It reports a wrong root and seals the true one; the verdict (from the distances) is kept.
-    driver.report(task_id, secret=secret, root=TRACE_ROOTS_ROOT, true_root=TRUE_ROOT)
+    driver.report(task_id, secret=secret, true_roots=TRUE_ROOTS)
     driver.past_deadline(task_id)
-    tx = driver.reveal(task_id, secret, TRUE_ROOT)
+    tx = driver.reveal(task_id, secret, TRUE_ROOTS)
     revealed = tx.events["VerificationRevealed"]
-    assert (revealed["forced"], revealed["traceRootsRoot"]) == (True, TRUE_ROOT)
+    assert (revealed["forced"], plain(revealed["traceRoots"])) == (True, TRUE_ROOTS)
     assert revealed["challengeDeadline"] == tx.timestamp + params.challengeWindow
     assert "TaskSettled" not in tx.events
     task = pool.task(task_id)
@@ -121,9 +121,9 @@ def test_a_forced_verifier_that_does_not_err_forfeits(
 def test_an_unforced_verifier_that_disowns_its_report_forfeits(driver: Driver) -> None:
     task_id = driver.to_status(Status.VERIFYING, forced=False)
     secret = driver.secrets[task_id]
-    driver.report(task_id, secret=secret, true_root=TRUE_ROOT)
+    driver.report(task_id, secret=secret, true_roots=TRUE_ROOTS)
     driver.past_deadline(task_id)
-    tx = driver.reveal(task_id, secret, TRUE_ROOT)
+    tx = driver.reveal(task_id, secret, TRUE_ROOTS)
     assert tx.events["VerificationRevealed"]["forced"] is False
     assert tx.events["TaskSettled"]["toVerifier"] == 0
     assert driver.flags(task_id) & Flag.FORFEITED
@@ -138,14 +138,14 @@ def test_the_reveal_checks_the_secret_the_seal_and_the_record(
     with reverts("WrongSecret", task_id):
         driver.reveal(task_id, keccak(b"guess"))
     with reverts("WrongSeal", task_id):
-        driver.reveal(task_id, secret, TRUE_ROOT)
+        driver.reveal(task_id, secret, TRUE_ROOTS)
     before, claim, drawn, report = driver.reveal_proof(task_id)
     # Another randomness (one that might not force it) cannot be slipped in.
     forged = keccak(b"other randomness") + drawn[32:]
     for args in ((hexed(bytes(32)), claim, drawn, report), (before, claim, forged, report)):
         with reverts("RecordMismatch", task_id):
             pool.revealVerification(
-                task_id, hexed(secret), TRACE_ROOTS_ROOT, *args, {"from": parties.verifier}
+                task_id, hexed(secret), trace_roots(6), *args, {"from": parties.verifier}
             )
     for other in (parties.solver, parties.stranger):
         with reverts("NotAuthorized", task_id, other.address):

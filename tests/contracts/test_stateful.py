@@ -34,7 +34,7 @@ from scripts.protocol import (
     forced_error,
     payouts,
     randomness,
-    sealed_root,
+    sealed_roots,
     secret_hash,
     seed_hash,
 )
@@ -46,13 +46,13 @@ from tests.contracts.driver import (
     SPEC_CID,
     SPEC_HASH,
     TAU,
-    TRACE_ROOTS_ROOT,
     Clock,
     f32,
     held,
     hexed,
     last_folded,
     revert_message,
+    trace_roots,
 )
 
 FAST_ACTIONS = 1_000
@@ -61,7 +61,6 @@ STEPS_PER_RUN = 50
 UINT80_MAX = 2**80 - 1
 NAN = 0x7FC00000
 BOUND = f32(0.5)
-TRUE_ROOT = "0x" + keccak(b"true traces").hex()
 
 
 def seed_of(task_id: int) -> bytes:
@@ -565,10 +564,12 @@ class PoolMachine(RuleBasedStateMachine):
             distances[-1] = 0x80000001
         elif kind == "count":
             distances.append(0)
-        # The seal holds the true root; ``err`` reports another one (a forced verifier must).
+        # The seal holds the true roots; ``err`` reports others (a forced verifier must).
         secret = task.secret if task is not None and task.secret else b"\x01" * 32
-        reported = TRACE_ROOTS_ROOT if err else TRUE_ROOT
-        seal = hexed(sealed_root(secret, bytes.fromhex(TRUE_ROOT[2:])))
+        count_roots = len(distances) + len(extras[0])
+        true = trace_roots(count_roots, b"true")
+        reported = trace_roots(count_roots, b"other") if err else true
+        seal = hexed(sealed_roots(secret, [bytes.fromhex(r[2:]) for r in true]))
 
         def predict(m: Model) -> int:
             task = m.in_time(task_id, Status.VERIFYING)
@@ -615,7 +616,8 @@ class PoolMachine(RuleBasedStateMachine):
         claim = last_folded(self.pool, task_id, "VerificationClaimed")
         drawn = last_folded(self.pool, task_id, "RandomnessDrawn")
         report = last_folded(self.pool, task_id, "VerificationReported")
-        reported = bytes(report.args["traceRootsRoot"])
+        reported = ["0x" + bytes(r).hex() for r in report.args["traceRoots"]]
+        true = trace_roots(len(reported), b"true")
         forced = forced_error(task.secret, task.randomness, self.model.params.forcedErrorPpm)
 
         def predict(m: Model) -> int:
@@ -628,7 +630,7 @@ class PoolMachine(RuleBasedStateMachine):
                 raise ExpectedRevertError("NotAuthorized", task_id, sender.address)
             if lie:
                 raise ExpectedRevertError("WrongSecret", task_id)
-            erred = reported != bytes.fromhex(TRUE_ROOT[2:])
+            erred = reported != true
             task.flags &= ~Flag.FORCEABLE
             if forced and erred:
                 task.deadline = m.now + m.params.challengeWindow
@@ -652,7 +654,7 @@ class PoolMachine(RuleBasedStateMachine):
             lambda: self.pool.revealVerification(
                 task_id,
                 hexed(secret),
-                TRUE_ROOT,
+                true,
                 hexed(claim.before),
                 claim.data,
                 drawn.data,

@@ -16,7 +16,6 @@ from tests.contracts.driver import (
     SECRET_HASH,
     SEED,
     TAU,
-    TRACE_ROOTS_ROOT,
     Clock,
     Driver,
     Parties,
@@ -27,6 +26,7 @@ from tests.contracts.driver import (
     last_folded,
     plain,
     reverts,
+    trace_roots,
 )
 
 ZERO = "0x" + "00" * 32
@@ -35,7 +35,9 @@ SEAL = "0x" + keccak(b"seal").hex()
 
 def report(pool: Any, task_id: int, distances: list[int], by: Any, extras: Any = ([], [])) -> Any:
     return pool.reportVerification(
-        task_id, (distances, extras[0], extras[1], TRACE_ROOTS_ROOT, SEAL), {"from": by}
+        task_id,
+        (distances, extras[0], extras[1], trace_roots(len(distances) + len(extras[0])), SEAL),
+        {"from": by},
     )
 
 
@@ -192,8 +194,8 @@ def test_report_within_threshold_passes_and_opens_the_challenge_window(
         "distances": distances,
         "extraSegments": [],
         "extraDistances": [],
-        "traceRootsRoot": TRACE_ROOTS_ROOT,
-        "sealedTraceRootsRoot": SEAL,
+        "traceRoots": trace_roots(6),
+        "sealedTraceRoots": SEAL,
         "verdict": Verdict.PASS,
         "challengeDeadline": at + params.challengeWindow,
     }
@@ -305,15 +307,24 @@ def test_only_the_verifier_reports(driver: Driver, parties: Parties) -> None:
             driver.report(task_id, by=other)
 
 
-@pytest.mark.parametrize("field", [3, 4])  # the trace roots root, its seal
-def test_report_needs_a_trace_roots_root_and_its_seal(
-    pool: Any, driver: Driver, parties: Parties, field: int
+def test_report_needs_a_seal_and_a_trace_root_per_segment(
+    pool: Any, driver: Driver, parties: Parties
 ) -> None:
     task_id = driver.to_status(Status.VERIFYING)
-    value: list[Any] = [[0] * 6, [], [], TRACE_ROOTS_ROOT, SEAL]
-    value[field] = ZERO
     with reverts("EmptyCommitment"):
-        pool.reportVerification(task_id, tuple(value), {"from": parties.verifier})
+        pool.reportVerification(
+            task_id, ([0] * 6, [], [], trace_roots(6), ZERO), {"from": parties.verifier}
+        )
+    for count in (5, 7):
+        with reverts("WrongTraceRootCount", 6, count):
+            pool.reportVerification(
+                task_id, ([0] * 6, [], [], trace_roots(count), SEAL), {"from": parties.verifier}
+            )
+    # With extra segments, one more root each.
+    with reverts("WrongTraceRootCount", 7, 6):
+        pool.reportVerification(
+            task_id, ([0] * 6, [3], [0], trace_roots(6), SEAL), {"from": parties.verifier}
+        )
 
 
 def test_report_after_the_verify_window_is_refused(driver: Driver) -> None:

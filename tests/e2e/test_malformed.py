@@ -58,9 +58,12 @@ def test_every_malformed_proof_fails_its_solver_and_pays_the_verifier(
         lambda: all(market.tasks()[t].final for t in task_ids),
         timeout=600,
     )
-    # The submitter (no agent here) takes its refunds back, as `submit --follow` would.
+    # A verifier's reveal settles its task and pushes every party its payout; a task settled
+    # otherwise (by `settle` after a deadline) owes the submitter (no agent here) its refund,
+    # which it takes as `submit --follow` would.
     done = market.cli("withdraw", *(str(t) for t in task_ids))
-    assert done.returncode == 0, done.stdout + done.stderr
+    nothing_owed = done.returncode == 2 and "owes anything" in done.stderr
+    assert done.returncode == 0 or nothing_owed, done.stdout + done.stderr
     views = {task_id: market.wait_settled(task_id, timeout=120) for task_id in task_ids}
 
     store = open_store(market.info.store)
@@ -83,8 +86,8 @@ def test_every_malformed_proof_fails_its_solver_and_pays_the_verifier(
         assert view.withdrawn.get(verifier) == view.payouts["verifier"], name
         assert view.withdrawn.get(market.account("submitter")) == view.payouts["submitter"]
         # The report commits to a fault record of the craft's kind, which anyone can confirm.
-        assert view.trace_roots_root is not None
-        record = records[bytes(view.trace_roots_root)]
+        assert view.trace_roots and len(set(view.trace_roots)) == 1, name
+        record = records[bytes(view.trace_roots[0])]
         fault, manifest = faults.parse(record)
         assert manifest == view.proof_cid
         assert view.spec_cid is not None and view.checkpoint_root is not None
