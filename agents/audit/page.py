@@ -102,11 +102,13 @@ def _summary(audit: TaskAudit) -> str:
         ("profile", view.profile_cid),
         ("proof", view.proof_cid),
         ("checkpoint root", view.checkpoint_root),
+        ("program root", view.program_root),
         ("randomness", view.randomness),
-        ("trace roots root", view.trace_roots_root),
     ):
         if value is not None:
             rows.append((label, str(value)))
+    for position, root in enumerate(view.trace_roots):
+        rows.append((f"trace root {position}", str(root)))
     if view.profiler is not None:
         rows.append(("τ", f"{from_bits32(view.threshold):g}"))
     if audit.spec is not None:

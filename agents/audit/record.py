@@ -20,6 +20,7 @@ FOLDED_EVENTS = (
     "RandomnessDrawn",
     "VerificationClaimed",
     "VerificationReported",
+    "VerificationRevealed",
 )
 
 

@@ -7,11 +7,14 @@ From the chain's history (``agents.audit.history``) and a store, the audit check
 2. **spec**: the spec's CID gives a spec whose hash is the one submitted, in the task's mode;
 3. **proof**: the manifest the solver committed reads, and its checkpoint root and segment
    count are the committed ones;
-4. **randomness**: it is ``keccak256(abi.encode(blockhash(source), taskId))``;
+4. **randomness**: it is ``keccak256(abi.encode(seed, secretHash, taskId))`` of the seed the
+   solver revealed (whose hash it committed with its proof) and the secret hash the verifier
+   committed at its claim;
 5. **report**: the auditor verifies the proof itself, exactly as a verifier does (the same
    sample from the same randomness, replays of the sampled segments with the exact binary32
-   kernels, traced), encodes its report and compares it with the verifier's distances and
-   trace roots root, bit for bit;
+   kernels, traced, and the segments screening flags), encodes its report and compares it
+   with the verifier's distances, extra segments and trace roots (the true ones a forced
+   verifier revealed), bit for bit;
 6. **verdict**: the chain's verdict follows from the reported distances and τ;
 7. **outcome and payouts**: the settlement follows from the verdict (or the timeout), pays
    what the settlement table says, pays out exactly what the task held, and nobody
@@ -198,8 +201,8 @@ def audit_task(
             "verdict",
             "the verdict follows from the distances and τ",
             view.verdict,
-            verdict_of(view.distances, view.threshold),
-            view.verdict == verdict_of(view.distances, view.threshold),
+            verdict_of([*view.distances, *view.extra_distances], view.threshold),
+            view.verdict == verdict_of([*view.distances, *view.extra_distances], view.threshold),
         )
     _check_settlement(audit)
     _raise_for_own_store(audit, watched)
@@ -275,22 +278,28 @@ def _read_proof(
 
 
 def _check_randomness(audit: TaskAudit) -> None:
-    view, h = audit.view, audit.history
-    drawn = [e for e in view.timeline if e.name == "RandomnessDrawn"]
-    if not drawn or view.randomness is None:
+    view = audit.view
+    drawn = [i for i, e in enumerate(view.timeline) if e.name == "RandomnessDrawn"]
+    if not drawn or view.randomness is None or view.seed is None:
         audit.notes.append("the randomness was never drawn")
         return
-    if "sourceBlock" not in drawn[-1].args:
-        audit.notes.append("the randomness names no source block: its rule is not checked")
+    claims = [e for e in view.timeline[: drawn[-1]] if e.name == "VerificationClaimed"]
+    if not claims:
+        audit.add("randomness", "a verifier claimed before the draw", "no claim", "", False)
         return
-    source = int(drawn[-1].args["sourceBlock"])
-    block_hash = h.block_hashes.get(source)
-    if block_hash is None:
-        raise AuditInputError(f"block {source}, the randomness's source, cannot be read")
-    expected = keccak(block_hash.rjust(32, b"\0") + h.task_id.to_bytes(32, "big"))
+    seed = bytes(view.seed)
+    secret_hash = bytes.fromhex(str(claims[-1].args["secretHash"])[2:])
     audit.add(
         "randomness",
-        f"the randomness is keccak256(blockhash({source}), task)",
+        "the revealed seed is the one the solver committed",
+        view.seed_hash,
+        "0x" + keccak(seed).hex(),
+        view.seed_hash is not None and bytes(view.seed_hash) == keccak(seed),
+    )
+    expected = keccak(seed + secret_hash + audit.history.task_id.to_bytes(32, "big"))
+    audit.add(
+        "randomness",
+        "the randomness is keccak256(seed, the verifier's secret hash, task)",
         view.randomness,
         "0x" + expected.hex(),
         bytes(view.randomness) == expected,
@@ -298,7 +307,7 @@ def _check_randomness(audit: TaskAudit) -> None:
 
 
 def _expected_count(audit: TaskAudit) -> int:
-    return min(audit.view.segments, int(audit.history.params["segmentsToSample"]))
+    return min(audit.view.segments, audit.view.sampled_segments + 2)
 
 
 def _check_report(
@@ -328,15 +337,23 @@ def _check_report(
     audit.verdict = verdict
     expected = _expected_count(audit)
     report = encode_report(verdict, expected)
-    reported = list(view.distances)
-    sampled = {i for i in verdict.selected[: task.spec.verification.segments]}
-    for position, segment in enumerate(verdict.segments):
+    reported = {}
+    replayed = {}
+    sample = [seg.index for seg in verdict.segments if seg.sampled]
+    for position, index in enumerate(sample):
+        if position < len(view.distances):
+            reported[index] = view.distances[position]
+        if position < len(report.distances):
+            replayed[index] = report.distances[position]
+    reported.update(zip(view.extra_segments, view.extra_distances, strict=False))
+    replayed.update(zip(report.extra_segments, report.extra_distances, strict=False))
+    for segment in verdict.segments:
         audit.segments.append(
             SegmentAudit(
                 index=segment.index,
-                sampled=segment.index in sampled,
-                reported=reported[position] if position < len(reported) else None,
-                replayed=report.distances[position] if position < len(report.distances) else None,
+                sampled=segment.sampled,
+                reported=reported.get(segment.index),
+                replayed=replayed.get(segment.index),
                 claimed_root=segment.claimed_root,
                 replay_root=segment.replay_root,
                 trace_root=segment.trace_root,
@@ -351,20 +368,27 @@ def _check_report(
 def _compare_report(audit: TaskAudit, report: ReplayResult) -> None:
     """The verifier's report against the one the auditor's own verification encodes."""
     view = audit.view
-    reported = list(view.distances)
     audit.add(
         "report",
         f"the {len(report.distances)} reported distances are the auditor's",
-        _bits_list(reported),
+        _bits_list(list(view.distances)),
         _bits_list(list(report.distances)),
-        reported == list(report.distances),
+        list(view.distances) == list(report.distances),
     )
     audit.add(
         "report",
-        "the trace roots root is the auditor's",
-        view.trace_roots_root,
-        "0x" + bytes(report.trace_roots_root).hex(),
-        view.trace_roots_root is not None and report.trace_roots_root == view.trace_roots_root,
+        "the extra segments and their distances are the auditor's",
+        f"{list(view.extra_segments)} {_bits_list(list(view.extra_distances))}",
+        f"{list(report.extra_segments)} {_bits_list(list(report.extra_distances))}",
+        (list(view.extra_segments), list(view.extra_distances))
+        == (list(report.extra_segments), list(report.extra_distances)),
+    )
+    audit.add(
+        "report",
+        "the trace roots are the auditor's",
+        [r.chain for r in view.trace_roots],
+        [r.chain for r in report.trace_roots],
+        list(view.trace_roots) == list(report.trace_roots),
     )
     own = "Pass" if report.verdict == "pass" else "Fail"
     audit.add("report", "the verdict is the auditor's", view.verdict, own, view.verdict == own)
@@ -386,7 +410,7 @@ def _check_settlement(audit: TaskAudit) -> None:
     elif view.outcome in ("Passed", "Failed"):
         audit.add("payouts", "a verdict precedes the outcome", view.outcome, "no report", False)
     profiled = view.profiler is not None
-    expected = expected_payouts(h.params, view.outcome, view.bounty, profiled)
+    expected = expected_payouts(h.params, view.outcome, view.bounty, profiled, _forfeited(view))
     if expected is None:
         audit.add("payouts", "the outcome is one the pool settles", view.outcome, "unknown", False)
         return
@@ -400,7 +424,7 @@ def _check_settlement(audit: TaskAudit) -> None:
             paid == expected[party],
         )
     held = view.bounty + view.solver_stake + view.profiler_stake
-    if view.outcome in ("Passed", "Failed"):
+    if view.outcome in ("Passed", "Failed", "SeedWithheld"):
         held += view.verifier_stake
     total = sum(view.payouts.values())
     audit.add(
@@ -419,6 +443,26 @@ def _check_settlement(audit: TaskAudit) -> None:
             owed,
             amount <= owed,
         )
+
+
+def _forfeited(view: TaskView) -> bool:
+    """Whether the verifier of a Pass or a Fail forfeits (docs/contracts.md, "Forced errors"):
+    its report could be forced and it did not reveal, or it revealed a forced report it had
+    not falsified, or trace roots other than the ones it reported while not forced."""
+    if view.outcome not in ("Passed", "Failed"):
+        return False
+    revealed = [e for e in view.timeline if e.name == "VerificationRevealed"]
+    if not revealed:
+        return view.forceable
+    last = revealed[-1].args
+    if int(last["challengeDeadline"]):
+        return False  # a forced error, replaced by the true roots: nobody forfeits
+    if bool(last["forced"]):
+        return True
+    reports = [e for e in view.timeline if e.name == "VerificationReported"]
+    return bool(reports) and [str(r) for r in reports[-1].args["traceRoots"]] != [
+        str(r) for r in last["traceRoots"]
+    ]
 
 
 def _raise_for_own_store(audit: TaskAudit, store: WatchedStore, *, force: bool = False) -> None:

@@ -84,7 +84,7 @@ def audit_task_command(
     name = "exact" if exact else default_replay_backend()
     options: dict[str, Any] = {} if threads is None else {"threads": threads}
     display = ProgressDisplay("never" if quiet or as_json else "auto")
-    expected = min(history.view.segments, history.params["segmentsToSample"])
+    expected = min(history.view.segments, history.view.sampled_segments + 2)
     replayer = ObservedReplayer(
         get_backend(name, **options),
         max(1, expected),

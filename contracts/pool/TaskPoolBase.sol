@@ -53,6 +53,9 @@ abstract contract TaskPoolBase is TaskEscrow {
         _maxVerificationRounds = params.maxVerificationRounds;
         _forcedErrorPpm = params.forcedErrorPpm;
         _maxThreshold = params.maxThreshold;
+        // A forced error is a hash below ppm units of floor((2^256 - 1) / 10^6): the division first, so
+        // the product cannot overflow (ppm <= 10^6); agents compute the same bound.
+        // slither-disable-next-line divide-before-multiply
         _forcedBelow = (type(uint256).max / 1_000_000) * params.forcedErrorPpm;
     }
 

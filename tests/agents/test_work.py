@@ -311,7 +311,7 @@ def test_a_manifest_nobody_serves_fails_instead_of_waiting_on_the_network(
     networked = Networked(store.root, fsync=False)  # type: ignore[attr-defined]
     nowhere = cid_of_bytes(b"a manifest that nobody serves")
     report = replay_job(networked, _job(trained, proof_cid=nowhere), CPU)
-    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE, UNREPLAYABLE)
+    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE,) * 3
     assert report.fault_record is not None and "not available" in report.reasons[0]
     record = report.fault_record.encode()
     assert faults.parse(record) == (Fault("manifest"), nowhere)

@@ -22,29 +22,34 @@ PARAMS = {
     "solverStakeBps": 20_000,
     "verifierStakeBps": 10_000,
     "profilerStakeBps": 5_000,
-    "slashToVerifierBps": 5_000,
     "slashToSubmitterBps": 2_500,
 }
 
 # bounty 10,000 wei: F = 1,000, P = 200, S = 20,000, V = 10,000, Q = 5,000; a slashed S
-# gives 10,000 to the verifier and 5,000 to the submitter.
+# gives 5,000 to the submitter and 15,000 to the jackpot, nothing to the verifier, whose fee
+# is F for a pass and a fail alike; a profile nobody accepted is not paid.
 TABLE = [
-    ("Passed", True, (0, 28_800, 11_000, 5_200, 0)),
-    ("Passed", False, (0, 29_000, 11_000, 0, 0)),
-    ("Failed", True, (14_800, 0, 20_000, 5_200, 5_000)),
-    ("Failed", False, (15_000, 0, 20_000, 0, 5_000)),
-    ("SolverTimedOut", True, (14_800, 0, 0, 5_200, 15_000)),
-    ("Unverified", True, (9_800, 20_000, 0, 5_200, 0)),
-    ("Unverified", False, (10_000, 20_000, 0, 0, 0)),
-    ("Cancelled", True, (9_800, 0, 0, 5_200, 0)),
-    ("Cancelled", False, (10_000, 0, 0, 0, 0)),
-    ("Expired", True, (9_800, 0, 0, 5_200, 0)),
+    ("Passed", True, False, (0, 28_800, 11_000, 5_200, 0)),
+    ("Passed", False, False, (0, 29_000, 11_000, 0, 0)),
+    ("Passed", False, True, (0, 29_000, 0, 0, 11_000)),
+    ("Failed", True, False, (13_800, 0, 11_000, 5_200, 15_000)),
+    ("Failed", False, False, (14_000, 0, 11_000, 0, 15_000)),
+    ("Failed", False, True, (14_000, 0, 0, 0, 26_000)),
+    ("SolverTimedOut", True, False, (14_800, 0, 0, 5_200, 15_000)),
+    ("SeedWithheld", True, False, (14_800, 0, 10_000, 5_200, 15_000)),
+    ("Unverified", True, False, (9_800, 20_000, 0, 5_200, 0)),
+    ("Unverified", False, False, (10_000, 20_000, 0, 0, 0)),
+    ("Cancelled", True, False, (10_000, 0, 0, 5_000, 0)),
+    ("Cancelled", False, False, (10_000, 0, 0, 0, 0)),
+    ("Expired", True, False, (10_000, 0, 0, 5_000, 0)),
 ]
 
 
-@pytest.mark.parametrize(("outcome", "profiled", "row"), TABLE)
-def test_settlement_table(outcome: str, profiled: bool, row: tuple[int, ...]) -> None:
-    paid = expected_payouts(PARAMS, outcome, 10_000, profiled)
+@pytest.mark.parametrize(("outcome", "profiled", "forfeited", "row"), TABLE)
+def test_settlement_table(
+    outcome: str, profiled: bool, forfeited: bool, row: tuple[int, ...]
+) -> None:
+    paid = expected_payouts(PARAMS, outcome, 10_000, profiled, forfeited)
     assert paid is not None
     assert tuple(paid.values()) == row
 
@@ -57,6 +62,7 @@ OUTCOMES = {
     "Passed": protocol.Outcome.PASSED,
     "Failed": protocol.Outcome.FAILED,
     "SolverTimedOut": protocol.Outcome.SOLVER_TIMED_OUT,
+    "SeedWithheld": protocol.Outcome.SEED_WITHHELD,
     "Unverified": protocol.Outcome.UNVERIFIED,
     "Cancelled": protocol.Outcome.CANCELLED,
     "Expired": protocol.Outcome.EXPIRED,
@@ -69,19 +75,22 @@ bps = st.integers(0, 10_000)
 @given(
     bounty=st.integers(0, 2**80 - 1),
     fees=st.tuples(bps, bps).filter(lambda t: t[0] + t[1] <= 10_000),
-    slashes=st.tuples(bps, bps).filter(lambda t: t[0] + t[1] <= 10_000),
+    slash=bps,
     stakes=st.tuples(st.integers(1, 100_000), st.integers(1, 100_000), st.integers(0, 100_000)),
     outcome=st.sampled_from(sorted(OUTCOMES)),
     profiled=st.booleans(),
+    forfeited=st.booleans(),
 )
 def test_settlement_agrees_with_the_scripts(
     bounty: int,
     fees: tuple[int, int],
-    slashes: tuple[int, int],
+    slash: int,
     stakes: tuple[int, int, int],
     outcome: str,
     profiled: bool,
+    forfeited: bool,
 ) -> None:
+    forfeited = forfeited and outcome in ("Passed", "Failed")
     params = {
         "protocolFeeBps": 100,
         "verificationFeeBps": fees[0],
@@ -89,12 +98,12 @@ def test_settlement_agrees_with_the_scripts(
         "solverStakeBps": stakes[0],
         "verifierStakeBps": stakes[1],
         "profilerStakeBps": stakes[2],
-        "slashToVerifierBps": slashes[0],
-        "slashToSubmitterBps": slashes[1],
+        "slashToSubmitterBps": slash,
     }
     ns = SimpleNamespace(**params)
-    theirs = protocol.payouts(OUTCOMES[outcome], protocol.Amounts.of(bounty, ns), profiled, ns)
-    ours = expected_payouts(params, outcome, bounty, profiled)
+    amounts = protocol.Amounts.of(bounty, ns)
+    theirs = protocol.payouts(OUTCOMES[outcome], amounts, profiled, ns, forfeited)
+    ours = expected_payouts(params, outcome, bounty, profiled, forfeited)
     assert ours == {
         "submitter": theirs.submitter,
         "solver": theirs.solver,
