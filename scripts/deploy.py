@@ -38,7 +38,7 @@ class ProtocolParameters:
     Field order is the struct's order; units are in each name's suffix or in docs/contracts.md.
     """
 
-    protocolFeeBps: int = 100
+    protocolFeeBps: int = 500
     verificationFeeBps: int = 1_000
     profileFeeBps: int = 200
     solverStakeBps: int = 20_000

@@ -1,0 +1,70 @@
+"""The economics model: detection measured against the formula, payoffs against the
+settlement rules worked out by hand, and the parameter choices it argues for."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from benchmarks.economics import Assumptions, model, own_draw_detection
+from scripts.deploy import DEFAULT_PARAMETERS
+
+ASSUME = Assumptions(segments=200, sampled=5, verify_over_train=0.1718)
+
+
+@pytest.mark.parametrize(
+    ("middle", "faked", "draws", "expected"),
+    [
+        (10, 0, 3, 0.0),
+        (10, 10, 1, 1.0),
+        (10, 5, 1, 0.5),
+        (4, 1, 2, 0.5),  # 1 - C(3, 2) / C(4, 2)
+        (5, 1, 9, 1.0),  # more draws than segments: all of them
+    ],
+)
+def test_own_draw_detection(middle: int, faked: int, draws: int, expected: float) -> None:
+    assert own_draw_detection(middle, faked, draws) == pytest.approx(expected)
+
+
+def test_measured_detection_agrees_with_the_formula() -> None:
+    trials = 4000
+    figures = model(DEFAULT_PARAMETERS, ASSUME, trials)
+    for name, d in figures["detection"].items():
+        spread = math.sqrt(max(d["exact"] * (1 - d["exact"]), 1e-4) / trials)
+        assert abs(d["measured"] - d["exact"]) <= 5 * spread, name
+    assert figures["detection"]["fake_1"]["measured"] == 1.0
+
+
+def test_honest_payoffs_follow_the_parameters() -> None:
+    figures = model(DEFAULT_PARAMETERS, ASSUME, 200)
+    fee = DEFAULT_PARAMETERS.verificationFeeBps / 10_000
+    # The solver gets the bounty less the verifier's fee, and spends the training.
+    assert figures["solver"]["honest"] == pytest.approx(1 - fee - ASSUME.training_share)
+    # The verifier gets its fee and spends a traced replay of the sample.
+    verify = ASSUME.verify_over_train * ASSUME.training_share
+    assert figures["verifier"]["honest"] == pytest.approx(fee - verify)
+    # Failing an honest proof loses the verifier stake once the solver wins its challenge.
+    stake = DEFAULT_PARAMETERS.verifierStakeBps / 10_000
+    assert figures["verifier"]["always_fail"] < -stake + 1e-9
+
+
+def test_faking_more_is_caught_more() -> None:
+    figures = model(DEFAULT_PARAMETERS, ASSUME, 2000)
+    rates = [figures["detection"][f"fake_{f}"]["exact"] for f in ("0.01", "0.1", "0.5", "1")]
+    assert rates == sorted(rates) and rates[-1] == 1.0
+
+
+def test_the_protocol_fee_pays_the_checks_that_make_laziness_and_sybils_lose() -> None:
+    low = model(dataclasses.replace(DEFAULT_PARAMETERS, protocolFeeBps=100), ASSUME, 500)
+    default = model(DEFAULT_PARAMETERS, ASSUME, 500)
+    assert low["check_rate"] < default["check_rate"]
+    assert low["verifier"]["lazy_pass"] > default["verifier"]["lazy_pass"]
+    assert low["sybil_self_verify"] > default["sybil_self_verify"]
+    # At 1 % a lazy Pass beats honest verification; at the default it does not.
+    assert low["verifier"]["lazy_pass"] > low["verifier"]["honest"]
+    assert low["honest_is_best"] is False
+    assert default["honest_is_best"] is True
+    # Whistleblowers check where it pays.
+    assert default["whistleblower"]["checking"] > 0
