@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {TaskId, Status, Binary32, Timestamp, Duration} from "./Types.sol";
+import {TaskId, Status, Binary32, Timestamp, Duration, GameId, Phase} from "./Types.sol";
 
 /// @title Errors
 /// @notice Every custom error of the veritrain contracts, in one place; raised as `revert Errors.Name(...)`.
@@ -144,4 +144,73 @@ library Errors {
 
     /// @notice The op has no elements to compute (`STATE`: its output is a root).
     error NoElements(uint16 op);
+
+    // --- the pinpoint game ---------------------------------------------------------------------
+
+    /// @notice No game has this id.
+    error UnknownGame(GameId gameId);
+
+    /// @notice The game is not in a phase that allows this call.
+    error WrongPhase(GameId gameId, Phase phase);
+
+    /// @notice Only the defender or the challenger of the game may make this move.
+    error NotAParty(GameId gameId, address caller);
+
+    /// @notice The defender and the challenger of a game must be different accounts.
+    error SameParty(address account);
+
+    /// @notice The two parties of a game must stand behind different, non-zero trace roots.
+    error InvalidTraces();
+
+    /// @notice The party has already made its move of this round.
+    error AlreadyMoved(GameId gameId, uint8 party);
+
+    /// @notice The party's clock has run out; only `timeout` remains.
+    error ClockExpired(GameId gameId, uint8 party);
+
+    /// @notice No party that owes a move has run out of time.
+    error ClockNotExpired(GameId gameId);
+
+    /// @notice The bytes given as the program header do not hash to the game's program root.
+    error ProgramMismatch(bytes32 expected, bytes32 given);
+
+    /// @notice The program header, a program entry or a step's constants are malformed.
+    error MalformedProgram();
+
+    /// @notice A shape header is malformed (PROTOCOL.md §4).
+    error MalformedHeader();
+
+    /// @notice A checkpoint does not lie in the proof's checkpoint tree, or the segment is not one of it.
+    error InvalidCheckpoint(uint256 index);
+
+    /// @notice A Merkle proof does not lead to the root it must lead to.
+    error InvalidMerkleProof();
+
+    /// @notice A dissection must reveal this many nodes.
+    error WrongNodeCount(uint256 expected, uint256 given);
+
+    /// @notice Revealed nodes, a record or a leaf do not hash to the party's commitment.
+    error NotCommitted(uint8 party);
+
+    /// @notice The opponent's move of this round must be given back with this one (or must not be).
+    error OpponentMove(GameId gameId);
+
+    /// @notice A revealed leaf has non-zero bytes past the tensor's last element.
+    error NonZeroPadding();
+
+    /// @notice The values given back as the opponent's posted partial results are not the posted ones.
+    error WrongTerms();
+
+    /// @notice The record given for the one step is not the disputed op's.
+    error NotTheDisputedOp();
+
+    /// @notice The proof shows nothing against either party.
+    error NothingProven();
+
+    /// @notice This code runs only as part of the game contract (by delegatecall).
+    error NotDelegated();
+
+    /// @notice A source does not apply where it is named (an op that is not earlier, a batch tensor
+    ///         of the distance computation).
+    error InvalidSource(uint8 kind, uint256 index);
 }

@@ -221,3 +221,72 @@ library Flag {
     /// stake go to the jackpot.
     uint8 internal constant FORFEITED = 4;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The pinpoint game (PROTOCOL.md §5, docs/dispute.md)
+// ---------------------------------------------------------------------------------------------
+
+/// @notice Identifies a game of the pinpoint game contract; ids start at 1.
+type GameId is uint64;
+
+/// @notice Where a game stands: a bisection level, a reveal, a proof it waits for, or its end.
+/// @dev `Steps`, `Ops` and `Element` are descents of Merkle trees (trace, step, output tensor or
+///      state); `Record`, `Leaf` and `Terms` are rounds in which both parties reveal or post;
+///      `Program`, `Input`, `Tensor` and `OneStep` wait for one proof that ends the game.
+enum Phase {
+    None,
+    Steps,
+    Ops,
+    Record,
+    Program,
+    Input,
+    Tensor,
+    Element,
+    Leaf,
+    Terms,
+    OneStep,
+    Resolved
+}
+
+/// @notice The parties of a game: the defender stands behind the disputed claim.
+enum Party {
+    Defender,
+    Challenger
+}
+
+/// @notice How a game ended.
+enum Ruling {
+    None,
+    DefenderWins,
+    ChallengerWins,
+    BothLose
+}
+
+/// @notice What decided a game.
+/// @dev `Clock`: a party ran out of time; `Padding`: a leaf past the end of a tree was not the
+///      zero leaf; `Program`: a record's op code, attributes or output shape is not the program's;
+///      `Source`: a record's input (or a state's tensor) is not where the program says it comes
+///      from; `OneStep`: the chain computed the disputed element or partial result.
+enum Reason {
+    None,
+    Clock,
+    Padding,
+    Program,
+    Source,
+    OneStep
+}
+
+/// @notice Where a tensor an op reads comes from, as the program says (docs/dispute.md, "Program").
+/// @dev `Op`: the output of an earlier op of the same step; `State`: a tensor of the state the
+///      step starts from (for the distance computation: the replayed end state); `Dataset`: a
+///      tensor of the task's dataset; `Batch`: a batch index tensor of the step; `Start` and
+///      `Claimed`: tensors of the segment's start state and of the claimed end state (the
+///      distance computation's inputs).
+enum SourceKind {
+    Op,
+    State,
+    Dataset,
+    Batch,
+    Start,
+    Claimed
+}

@@ -1,0 +1,432 @@
+"""What a player of the pinpoint game does next: pure functions of the game and a trace.
+
+``decide(game, me, provider, opponent, now=..., bond=..., bits=...)`` returns the one move
+party ``me`` makes now, or ``None`` (nothing owed, or waiting for the opponent's move to
+be readable). It never looks at a clock or a chain itself: the caller passes the game
+as the contract shows it, the opponent's latest revealed data (from its events), the
+time and the bond. The same function plays both sides; a player whose trace lies
+(``agents.dispute.adversary``) plays by it too and is ruled out by the chain.
+
+At every level it answers from its own trace (docs/dispute.md):
+- a descent (``Steps``, ``Ops``, ``Element``): the ``2^h`` nodes below its current node,
+  with the opponent's nodes when the opponent moved first in the round;
+- ``Record``: its record of the disputed op, and, as the second to reveal when both
+  records differ only in their outputs, the op's program entry;
+- ``Program``, ``Input``, ``Tensor``: the proof that decides, if its own record (or
+  tensor) is the one the program and the agreed prefix give, and the opponent's is not;
+- ``Leaf``: its leaf of the disputed output; ``Terms``: its partial results at the
+  dissection points; ``OneStep``: the one step, if it computes its own value;
+- any time: ``timeout`` once the opponent has run out of time (and it has not).
+"""
+
+from __future__ import annotations
+
+from agents.dispute.game import DESCENTS, GameState, Move, OpponentMove, Party, Phase
+from agents.dispute.program import SourceKind
+from agents.dispute.provider import TraceProvider, header_numel, record_prefix
+from agents.dispute.reductions import REDUCTIONS, continue_partials, partials_at
+from agents.dispute.tree import depth
+from agents.exact.errors import ExactError
+from agents.exact.trace import Op, OpRecord
+
+ZERO32 = bytes(32)
+EMPTY_RECORD: tuple[bytes, bytes, bytes] = (b"", b"", ZERO32)
+EMPTY_ENTRY: tuple[bytes, bytes, list[bytes]] = (b"", b"", [])
+EMPTY_CONSTANTS: tuple[bytes, list[bytes]] = (b"", [])
+
+
+def term_points(lo: int, hi: int, bits: int) -> list[int]:
+    """The points of a ``Terms`` round: at most ``2^bits − 1``, evenly spaced inside (lo, hi)."""
+    count = min((1 << bits) - 1, hi - lo - 1)
+    return [lo + (hi - lo) * k // (count + 1) for k in range(1, count + 1)]
+
+
+def _key(game: GameState, function: str, second: bool = False) -> str:
+    return f"game/{game.game_id}/{game.round}/{function}" + ("/second" if second else "")
+
+
+def decide(
+    game: GameState,
+    me: Party,
+    provider: TraceProvider,
+    opponent: OpponentMove | None,
+    *,
+    now: int,
+    bond: int,
+    bits: int,
+) -> Move | None:
+    """Party ``me``'s next move in ``game`` (see the module docstring), or ``None``."""
+    if game.phase in (Phase.NONE, Phase.RESOLVED):
+        return None
+    if game.expired(me, now):
+        return None  # out of time: only the opponent (or anyone) can end it now
+    if game.expired(me.other, now):
+        return Move(_key(game, "timeout"), "timeout", (game.game_id,), note="opponent out of time")
+    if game.phase in DESCENTS:
+        return _dissect(game, me, provider, opponent, bond, bits)
+    if game.phase == Phase.RECORD:
+        return _reveal_record(game, me, provider, opponent, bond)
+    if game.phase == Phase.PROGRAM:
+        return _prove_program(game, me, provider, opponent)
+    if game.phase in (Phase.INPUT, Phase.TENSOR):
+        return _prove_source(game, me, provider, opponent)
+    if game.phase == Phase.LEAF:
+        return _reveal_leaf(game, me, provider, opponent, bond)
+    if game.phase == Phase.TERMS:
+        return _bisect_terms(game, me, provider, opponent, bond, bits)
+    return _one_step(game, me, provider)
+
+
+def _second(game: GameState, me: Party, opponent: OpponentMove | None) -> bool | None:
+    """Whether this move hands back the opponent's (True), or opens the round (False);
+    ``None`` when the opponent moved but its move is not readable yet."""
+    if not game.has_moved(me.other):
+        return False
+    return True if opponent is not None else None
+
+
+def current_tree_nodes(game: GameState, provider: TraceProvider, levels: int) -> list[bytes]:
+    """The ``2^levels`` nodes below the current node of a descent, in this provider's trace."""
+    if game.phase == Phase.STEPS:
+        tree = provider.trace_tree
+    elif game.phase == Phase.OPS:
+        tree = provider.step_tree(game.step)
+    else:
+        tree = provider.output_tree(game.step, game.op)
+    return tree.children(game.height, game.index, levels)
+
+
+def _dissect(
+    game: GameState,
+    me: Party,
+    provider: TraceProvider,
+    opponent: OpponentMove | None,
+    bond: int,
+    bits: int,
+) -> Move | None:
+    if game.has_moved(me):
+        return None
+    second = _second(game, me, opponent)
+    if second is None:
+        return None
+    levels = min(bits, game.height)
+    nodes = current_tree_nodes(game, provider, levels)
+    theirs = list(opponent.nodes) if second and opponent is not None else []
+    if second and len(theirs) != len(nodes):
+        return None  # the opponent's move read so far is of another round
+    return Move(
+        _key(game, "dissect", second),
+        "dissect",
+        (game.game_id, nodes, theirs),
+        bond,
+        note=f"{game.phase.name.lower()} level, node {game.index}, height {game.height}",
+    )
+
+
+def _reveal_record(
+    game: GameState, me: Party, provider: TraceProvider, opponent: OpponentMove | None, bond: int
+) -> Move | None:
+    if game.has_moved(me):
+        return None
+    second = _second(game, me, opponent)
+    if second is None:
+        return None
+    record = provider.record(game.step, game.op)
+    mine = (
+        record.encode(),
+        provider.output_header(game.step, game.op),
+        provider.output_merkle(game.step, game.op),
+    )
+    theirs = EMPTY_RECORD
+    entry = EMPTY_ENTRY
+    if second:
+        assert opponent is not None
+        if not opponent.record:
+            return None
+        theirs = (opponent.record, opponent.header, opponent.merkle)
+        if _only_outputs_differ(mine, theirs) and record.op != Op.STATE:
+            entry = entry_proof(provider, game.step, game.op)
+    return Move(
+        _key(game, "revealRecord", second),
+        "revealRecord",
+        (game.game_id, mine, theirs, entry),
+        bond,
+        note=f"record of op {game.op} ({record.op.name}) of step {game.step}",
+    )
+
+
+def _only_outputs_differ(
+    mine: tuple[bytes, bytes, bytes], theirs: tuple[bytes, bytes, bytes]
+) -> bool:
+    """Whether two records (bytes, header, merkle) agree on all but their output roots."""
+    return mine[0][:-32] == theirs[0][:-32] and mine[1] == theirs[1]
+
+
+def entry_proof(provider: TraceProvider, step: int, op: int) -> tuple[bytes, bytes, list[bytes]]:
+    """The ``EntryProof`` of op ``op`` of step ``step``: program header, entry, proof."""
+    program = provider.program
+    distance = step == provider.step_count
+    return (
+        program.header().encode(),
+        program.template(distance)[op].encode(),
+        program.entry_proof(distance, op),
+    )
+
+
+def constants_proof(provider: TraceProvider, step: int) -> tuple[bytes, list[bytes]]:
+    """The ``ConstantsProof`` of local training step ``step``."""
+    global_step = provider.first_step + step
+    return provider.constants(step).encode(), provider.program.constants_proof(global_step)
+
+
+def _prove_program(
+    game: GameState, me: Party, provider: TraceProvider, opponent: OpponentMove | None
+) -> Move | None:
+    if opponent is None or not opponent.record:
+        return None
+    record = provider.record(game.step, game.op)
+    expected = (
+        provider.expected_prefix(game.step, game.op) + provider.entry(game.step, game.op).header
+    )
+    mine_ok = record_prefix(record) + provider.output_header(game.step, game.op) == expected
+    theirs_ok = _prefix_of(opponent.record) + opponent.header == expected
+    if not mine_ok or theirs_ok:
+        return None
+    mine = (
+        record.encode(),
+        provider.output_header(game.step, game.op),
+        provider.output_merkle(game.step, game.op),
+    )
+    theirs = (opponent.record, opponent.header, opponent.merkle)
+    defender, challenger = (mine, theirs) if me == Party.DEFENDER else (theirs, mine)
+    entry = provider.entry(game.step, game.op)
+    constants = constants_proof(provider, game.step) if entry.uses_scalars() else EMPTY_CONSTANTS
+    return Move(
+        _key(game, "proveProgram"),
+        "proveProgram",
+        (game.game_id, defender, challenger, entry_proof(provider, game.step, game.op), constants),
+        note="the opponent's record is not the program's",
+    )
+
+
+def _prefix_of(record: bytes) -> bytes:
+    """A record's bytes before its input roots (``b""`` if malformed)."""
+    try:
+        return record_prefix(OpRecord.decode(record))
+    except ExactError:
+        return b""
+
+
+def _inputs_of(record: bytes) -> tuple[bytes, ...]:
+    return OpRecord.decode(record).inputs
+
+
+def _prove_source(
+    game: GameState, me: Party, provider: TraceProvider, opponent: OpponentMove | None
+) -> Move | None:
+    step, op = game.step, game.op
+    if game.phase == Phase.TENSOR:
+        slot = game.element
+        mine_root = provider.state_roots(step)[slot]
+        theirs_root = game.nodes[me.other]
+        records = (b"", b"")
+    else:
+        if opponent is None or not opponent.record:
+            return None
+        mine_inputs = provider.record(step, op).inputs
+        theirs_inputs = _inputs_of(opponent.record)
+        differing = [s for s in range(len(mine_inputs)) if mine_inputs[s] != theirs_inputs[s]]
+        if not differing:
+            return None
+        slot = differing[0]
+        mine_root, theirs_root = mine_inputs[slot], theirs_inputs[slot]
+        mine_bytes = provider.record(step, op).encode()
+        records = (
+            (mine_bytes, opponent.record) if me == Party.DEFENDER else (opponent.record, mine_bytes)
+        )
+    truth = provider.source_root(step, op, slot)
+    if mine_root != truth or theirs_root == truth:
+        return None
+    return Move(
+        _key(game, "proveSource"),
+        "proveSource",
+        (game.game_id, source_proof(provider, step, op, slot, me, records)),
+        note=f"input {slot} of op {op} is not where the program says it comes from",
+    )
+
+
+def source_proof(
+    provider: TraceProvider,
+    step: int,
+    op: int,
+    slot: int,
+    via: Party,
+    records: tuple[bytes, bytes],
+) -> tuple[object, ...]:
+    """The ``SourceProof`` of input ``slot`` (STATE: tensor ``slot``) of op ``op`` of ``step``."""
+    source = provider.entry(step, op).sources[slot]
+    kind, index = source.kind, source.index
+    source_record = b""
+    state_root = ZERO32
+    root = ZERO32
+    step_proof: list[bytes] = []
+    trace_proof: list[bytes] = []
+    tensor_proof: list[bytes] = []
+    constants = EMPTY_CONSTANTS
+    if kind == SourceKind.OP:
+        source_record = provider.record(step, index).encode()
+        step_proof = provider.step_tree(step).proof(index)
+        trace_proof = provider.trace_tree.proof(step)
+    elif kind == SourceKind.BATCH:
+        constants = constants_proof(provider, step)
+    elif kind in (SourceKind.STATE, SourceKind.START, SourceKind.CLAIMED):
+        if kind == SourceKind.CLAIMED:
+            tree = provider.claimed_tree
+        elif kind == SourceKind.START or step == 0:
+            tree = provider.state_tree(-1)
+        else:
+            tree = provider.state_tree(step - 1)
+            state_root = tree.root
+            step_proof = provider.step_tree(step - 1).proof(len(provider.records(step - 1)) - 1)
+            trace_proof = provider.trace_tree.proof(step - 1)
+        root = tree.leaf(index)
+        tensor_proof = tree.proof(index)
+    return (
+        slot,
+        records[0],
+        records[1],
+        entry_proof(provider, step, op),
+        int(via),
+        source_record,
+        state_root,
+        root,
+        step_proof,
+        trace_proof,
+        tensor_proof,
+        constants,
+    )
+
+
+def _reveal_leaf(
+    game: GameState, me: Party, provider: TraceProvider, opponent: OpponentMove | None, bond: int
+) -> Move | None:
+    if game.has_moved(me):
+        return None
+    second = _second(game, me, opponent)
+    if second is None:
+        return None
+    theirs = b""
+    if second:
+        assert opponent is not None
+        if len(opponent.leaf) != 1024:
+            return None
+        theirs = opponent.leaf
+    leaf = provider.leaf(game.step, game.op, game.index)
+    return Move(
+        _key(game, "revealLeaf", second),
+        "revealLeaf",
+        (game.game_id, leaf, theirs),
+        bond,
+        note=f"leaf {game.index} of the output of op {game.op}",
+    )
+
+
+def _bisect_terms(
+    game: GameState,
+    me: Party,
+    provider: TraceProvider,
+    opponent: OpponentMove | None,
+    bond: int,
+    bits: int,
+) -> Move | None:
+    if game.has_moved(me):
+        return None
+    second = _second(game, me, opponent)
+    if second is None:
+        return None
+    points = term_points(game.lo, game.hi, bits)
+    values = partials_at(provider.partials(game.step, game.op, game.element), points)
+    theirs: list[int] = []
+    if second:
+        assert opponent is not None
+        theirs = list(opponent.values)
+        if len(theirs) != len(values):
+            return None
+    return Move(
+        _key(game, "bisectTerms", second),
+        "bisectTerms",
+        (game.game_id, values, theirs),
+        bond,
+        note=f"partial results in ({game.lo}, {game.hi})",
+    )
+
+
+def one_step_value(provider: TraceProvider, game: GameState) -> int:
+    """What the one step computes for the game's stretch, by this provider's inputs."""
+    record = provider.record(game.step, game.op)
+    if record.op not in REDUCTIONS:
+        return provider.value(game.step, game.op, game.element)
+    t = provider.tensors(game.step, game.op)
+    return continue_partials(
+        record.op,
+        record.attributes,
+        t.inputs,
+        t.output.shape,
+        game.element,
+        game.lo,
+        game.hi,
+        game.acc_lo,
+    )
+
+
+def _one_step(game: GameState, me: Party, provider: TraceProvider) -> Move | None:
+    record = provider.record(game.step, game.op)
+    if one_step_value(provider, game) != game.values[me]:
+        return None
+    header = provider.output_header(game.step, game.op)
+    witness = provider.witness(game.step, game.op, game.element, game.lo, game.hi, game.acc_lo)
+    return Move(
+        _key(game, "oneStep"),
+        "oneStep",
+        (game.game_id, record_prefix(record), header, list(record.inputs), witness),
+        note=f"element {game.element} of op {game.op}, terms ({game.lo}, {game.hi}]",
+    )
+
+
+def moves_bound(provider: TraceProvider, bits: int, max_terms: int = 1) -> int:
+    """The most moves one party makes in a game over ``provider``'s segment (its geometry alone).
+
+    A round of each descent, the record, the leaf and every ``Terms`` round cost a party one
+    move; a game ends with one more (a proof, the one step or a timeout), by either party.
+    """
+
+    def rounds(levels: int) -> int:
+        return -(-levels // bits)
+
+    program = provider.program
+    steps = rounds(depth(provider.step_count + 1))
+    worst_op = 0
+    for template in (program.step_template, program.distance_template):
+        ops = rounds(depth(len(template)))
+        for entry in template:
+            if entry.op == Op.STATE:
+                tail = rounds(depth(program.state_tensors)) + 1
+            else:
+                numel = header_numel(entry.header)
+                leaves = max(1, -(-numel // 256))
+                tail = rounds(depth(leaves)) + 1 + _term_rounds(entry.terms, bits, max_terms) + 1
+            worst_op = max(worst_op, ops + 1 + tail)
+    return steps + worst_op
+
+
+def _term_rounds(terms: int, bits: int, max_terms: int) -> int:
+    """Rounds of ``Terms`` bisection until a stretch of at most ``max_terms`` remains."""
+    lo, hi, rounds = 0, terms, 0
+    while hi - lo > max_terms:
+        points = term_points(lo, hi, bits)
+        # The worst case keeps the widest sub-interval.
+        edges = [lo, *points, hi]
+        widest = max(range(len(edges) - 1), key=lambda i: edges[i + 1] - edges[i])
+        lo, hi = edges[widest], edges[widest + 1]
+        rounds += 1
+    return rounds

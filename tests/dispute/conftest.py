@@ -1,0 +1,77 @@
+"""Fixtures of the dispute tests.
+
+Tests that take ``deployed`` (or anything built on it) run on one anvil per session with a
+Jackpot, an ``AnswerTable`` standing in for the one step, and a ``PinpointGame``; each test
+starts from a snapshot of that state and its transactions are undone after. Tests that do
+not ask for the devnet never start it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from agents.devnet.anvil import Anvil
+from scripts.network import attached, local_devnet
+from tests.dispute.arena import Arena, deploy_answer_table, game_params
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "filterwarnings", r"ignore:rpc\.\w+ should not be called directly:FutureWarning"
+    )
+
+
+@dataclass(frozen=True)
+class Deployed:
+    project: Any
+    game: Any
+    endgame: Any
+    table: Any
+    jackpot: Any
+    accounts: Any
+
+
+@pytest.fixture(scope="session")
+def devnet() -> Iterator[Anvil]:
+    with local_devnet(accounts=12, balance_eth=10**7) as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def deployed_once(devnet: Anvil) -> Iterator[Deployed]:
+    with attached(devnet) as project:
+        from brownie import Contract, accounts
+
+        jackpot = project.Jackpot.deploy(accounts[0], {"from": accounts[0]})
+        table = deploy_answer_table(accounts[0])
+        game = project.PinpointGame.deploy(
+            game_params(table.address, jackpot.address), {"from": accounts[0]}
+        )
+        endgame = Contract.from_abi("PinpointEndgame", game.endgame(), project.PinpointEndgame.abi)
+        yield Deployed(project, game, endgame, table, jackpot, accounts)
+
+
+@pytest.fixture
+def deployed(deployed_once: Deployed) -> Iterator[Deployed]:
+    from brownie import chain
+
+    chain.snapshot()
+    yield deployed_once
+    chain.revert()
+
+
+@pytest.fixture
+def arena(deployed: Deployed) -> Arena:
+    return Arena(deployed.game, deployed.table, deployed.accounts[9], random.Random(1))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that use the devnet are chain tests."""
+    for item in items:
+        if "devnet" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.chain)
