@@ -21,6 +21,8 @@ At every level it answers from its own trace (docs/dispute.md):
 
 from __future__ import annotations
 
+from eth_utils.crypto import keccak
+
 from agents.dispute.game import DESCENTS, GameState, Move, OpponentMove, Party, Phase
 from agents.dispute.program import SourceKind
 from agents.dispute.provider import TraceProvider, header_numel, record_prefix
@@ -33,6 +35,7 @@ ZERO32 = bytes(32)
 EMPTY_RECORD: tuple[bytes, bytes, bytes] = (b"", b"", ZERO32)
 EMPTY_ENTRY: tuple[bytes, bytes, list[bytes]] = (b"", b"", [])
 EMPTY_CONSTANTS: tuple[bytes, list[bytes]] = (b"", [])
+EMPTY_CHUNK: tuple[int, bytes, list[bytes]] = (0, ZERO32, [])
 
 
 def term_points(lo: int, hi: int, bits: int) -> list[int]:
@@ -138,28 +141,18 @@ def _reveal_record(
         provider.output_merkle(game.step, game.op),
     )
     theirs = EMPTY_RECORD
-    entry = EMPTY_ENTRY
     if second:
         assert opponent is not None
         if not opponent.record:
             return None
         theirs = (opponent.record, opponent.header, opponent.merkle)
-        if _only_outputs_differ(mine, theirs) and record.op != Op.STATE:
-            entry = entry_proof(provider, game.step, game.op)
     return Move(
         _key(game, "revealRecord", second),
         "revealRecord",
-        (game.game_id, mine, theirs, entry),
+        (game.game_id, mine, theirs),
         bond,
         note=f"record of op {game.op} ({record.op.name}) of step {game.step}",
     )
-
-
-def _only_outputs_differ(
-    mine: tuple[bytes, bytes, bytes], theirs: tuple[bytes, bytes, bytes]
-) -> bool:
-    """Whether two records (bytes, header, merkle) agree on all but their output roots."""
-    return mine[0][:-32] == theirs[0][:-32] and mine[1] == theirs[1]
 
 
 def entry_proof(provider: TraceProvider, step: int, op: int) -> tuple[bytes, bytes, list[bytes]]:
@@ -192,19 +185,13 @@ def _prove_program(
     theirs_ok = _prefix_of(opponent.record) + opponent.header == expected
     if not mine_ok or theirs_ok:
         return None
-    mine = (
-        record.encode(),
-        provider.output_header(game.step, game.op),
-        provider.output_merkle(game.step, game.op),
-    )
     theirs = (opponent.record, opponent.header, opponent.merkle)
-    defender, challenger = (mine, theirs) if me == Party.DEFENDER else (theirs, mine)
     entry = provider.entry(game.step, game.op)
     constants = constants_proof(provider, game.step) if entry.uses_scalars() else EMPTY_CONSTANTS
     return Move(
         _key(game, "proveProgram"),
         "proveProgram",
-        (game.game_id, defender, challenger, entry_proof(provider, game.step, game.op), constants),
+        (game.game_id, int(me.other), theirs, entry_proof(provider, game.step, game.op), constants),
         note="the opponent's record is not the program's",
     )
 
@@ -229,7 +216,7 @@ def _prove_source(
         slot = game.element
         mine_root = provider.state_roots(step)[slot]
         theirs_root = game.nodes[me.other]
-        records = (b"", b"")
+        accused_record = b""
     else:
         if opponent is None or not opponent.record:
             return None
@@ -240,17 +227,14 @@ def _prove_source(
             return None
         slot = differing[0]
         mine_root, theirs_root = mine_inputs[slot], theirs_inputs[slot]
-        mine_bytes = provider.record(step, op).encode()
-        records = (
-            (mine_bytes, opponent.record) if me == Party.DEFENDER else (opponent.record, mine_bytes)
-        )
+        accused_record = opponent.record
     truth = provider.source_root(step, op, slot)
     if mine_root != truth or theirs_root == truth:
         return None
     return Move(
         _key(game, "proveSource"),
         "proveSource",
-        (game.game_id, source_proof(provider, step, op, slot, me, records)),
+        (game.game_id, source_proof(provider, step, op, slot, me, me.other, accused_record)),
         note=f"input {slot} of op {op} is not where the program says it comes from",
     )
 
@@ -261,9 +245,12 @@ def source_proof(
     op: int,
     slot: int,
     via: Party,
-    records: tuple[bytes, bytes],
+    accused: Party,
+    accused_record: bytes,
 ) -> tuple[object, ...]:
-    """The ``SourceProof`` of input ``slot`` (STATE: tensor ``slot``) of op ``op`` of ``step``."""
+    """The ``SourceProof`` that input ``slot`` (STATE: tensor ``slot``) of op ``op`` of ``step``
+    comes from where the program says, against ``accused`` (whose record is ``accused_record``);
+    earlier records are proved in ``via``'s trace."""
     source = provider.entry(step, op).sources[slot]
     kind, index = source.kind, source.index
     source_record = b""
@@ -292,9 +279,9 @@ def source_proof(
         root = tree.leaf(index)
         tensor_proof = tree.proof(index)
     return (
+        int(accused),
         slot,
-        records[0],
-        records[1],
+        accused_record,
         entry_proof(provider, step, op),
         int(via),
         source_record,
@@ -315,20 +302,38 @@ def _reveal_leaf(
     second = _second(game, me, opponent)
     if second is None:
         return None
-    theirs = b""
+    leaf = provider.leaf(game.step, game.op, game.index)
+    entry: tuple[bytes, bytes, list[bytes]] = EMPTY_ENTRY
+    theirs: tuple[int, bytes, list[bytes]] = EMPTY_CHUNK
     if second:
         assert opponent is not None
         if len(opponent.leaf) != 1024:
             return None
-        theirs = opponent.leaf
-    leaf = provider.leaf(game.step, game.op, game.index)
+        theirs = chunk_proof(leaf, opponent.leaf)
+    else:
+        entry = entry_proof(provider, game.step, game.op)
     return Move(
         _key(game, "revealLeaf", second),
         "revealLeaf",
-        (game.game_id, leaf, theirs),
+        (game.game_id, leaf, entry, theirs),
         bond,
         note=f"leaf {game.index} of the output of op {game.op}",
     )
+
+
+def chunk_proof(mine: bytes, theirs: bytes) -> tuple[int, bytes, list[bytes]]:
+    """The first 32-byte chunk where leaf ``theirs`` differs from ``mine``, with its proof in the
+    keccak tree over ``theirs``'s 32 chunks (the tree the first revealer's move stored)."""
+    chunks = [theirs[32 * i : 32 * i + 32] for i in range(32)]
+    index = next(i for i in range(32) if chunks[i] != mine[32 * i : 32 * i + 32])
+    level = chunks
+    proof = []
+    position = index
+    while len(level) > 1:
+        proof.append(level[position ^ 1])
+        level = [keccak(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+        position >>= 1
+    return index, chunks[index], proof
 
 
 def _bisect_terms(

@@ -92,6 +92,7 @@ class GameState:
     height: int
     moved: int
     round: int
+    paid: bool
     defender: str
     challenger: str
     creator: str
@@ -108,6 +109,7 @@ class GameState:
     numel: int
     element: int
     terms: int
+    stretch: int
     lo: int
     hi: int
     acc_lo: int
@@ -126,9 +128,9 @@ class GameState:
     def from_view(cls, game_id: int, v: list[Any] | tuple[Any, ...]) -> GameState:
         """From the decoded ``game(id)`` tuple (field order of ``GameView``)."""
         (
-            phase, ruling, reason, height, moved, rnd, defender, challenger, creator,
+            phase, ruling, reason, height, moved, rnd, paid, defender, challenger, creator,
             first_step, step_count, step_ops, distance_ops, state_tensors, step, op, op_code,
-            state_tree, index, numel, element, terms, lo, hi, acc_lo, values, left, since,
+            state_tree, index, numel, element, terms, stretch, lo, hi, acc_lo, values, left, since,
             bonds, program, start_state, claimed_state, traces, nodes, claim,
         ) = v  # fmt: skip
         return cls(
@@ -139,6 +141,7 @@ class GameState:
             height=int(height),
             moved=int(moved),
             round=int(rnd),
+            paid=bool(paid),
             defender=str(defender),
             challenger=str(challenger),
             creator=str(creator),
@@ -155,6 +158,7 @@ class GameState:
             numel=int(numel),
             element=int(element),
             terms=int(terms),
+            stretch=int(stretch),
             lo=int(lo),
             hi=int(hi),
             acc_lo=int(acc_lo),

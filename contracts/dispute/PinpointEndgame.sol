@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {GameParams, RecordClaim, EntryProof, ConstantsProof, SourceProof} from "../interfaces/IPinpointGame.sol";
+import {
+    GameParams, RecordClaim, EntryProof, ConstantsProof, SourceProof, ChunkProof
+} from "../interfaces/IPinpointGame.sol";
 import {Binary32, GameId, Party, Phase, Reason, Ruling} from "../lib/Types.sol";
 import {Errors} from "../lib/Errors.sol";
 import {Sha256Tree} from "../lib/Sha256Tree.sol";
 import {PinpointGameBase, Game} from "./PinpointGameBase.sol";
 import {Dissection} from "./Dissection.sol";
 import {ProgramChecks, SourceVerdict} from "./ProgramChecks.sol";
+import {EntryLayout} from "./ProgramFormat.sol";
 
 /// @title PinpointEndgame
 /// @notice The end of a pinpoint game: the disputed output's leaf, the bisection of a reduction's
@@ -31,63 +34,98 @@ contract PinpointEndgame is PinpointGameBase {
     // --- the disputed element ---------------------------------------------------------------
 
     /// @notice See `IPinpointGame.revealLeaf`.
-    function revealLeaf(GameId gameId, bytes calldata leaf, bytes calldata opponentLeaf) external payable delegated {
+    function revealLeaf(GameId gameId, bytes calldata leaf, EntryProof calldata entry, ChunkProof calldata theirs)
+        external
+        payable
+        delegated
+    {
         Game storage g = _game(gameId);
         _requirePhase(g, gameId, Phase.Leaf);
         uint256 p = _party(g, gameId);
-        _checkLeaf(g, leaf, p);
+        if (leaf.length != Sha256Tree.LEAF_BYTES || sha256(leaf) != g.nodes[p]) revert Errors.NotCommitted(uint8(p));
         bool second = _move(g, gameId, p);
         emit LeafRevealed(gameId, Party(p), g.round, g.index, leaf);
         if (!second) {
-            if (opponentLeaf.length != 0) revert Errors.OpponentMove(gameId);
+            if (theirs.proof.length != 0) revert Errors.OpponentMove(gameId);
+            // The first revealer proves the op's entry: its reduction length and the one step's stretch.
+            EntryLayout memory e = ProgramChecks.proveEntry(g, entry);
+            emit EntryProved(gameId, g.step, g.op, entry.entry);
+            if (e.op != g.opCode) {
+                // Both records agree with each other and not with the program.
+                return _resolve(g, gameId, Ruling.BothLose, Reason.Program);
+            }
+            if (e.terms > type(uint32).max) revert Errors.MalformedProgram();
+            g.terms = uint32(e.terms);
+            g.scratch = _chunkRoot(leaf);
             return;
         }
-        _checkLeaf(g, opponentLeaf, 1 - p);
-        uint256 w = _firstDifference(leaf, opponentLeaf);
-        (Binary32 mine, Binary32 theirs) = (_value(leaf, w), _value(opponentLeaf, w));
-        (g.value0, g.value1) = p == DEFENDER ? (mine, theirs) : (theirs, mine);
-        g.element = uint64(uint256(g.index) * Sha256Tree.LEAF_VALUES + w);
+        uint256 chunk = theirs.chunk;
+        if (theirs.proof.length != 5 || chunk >= 32 || _climb(theirs.value, chunk, theirs.proof) != g.scratch) {
+            revert Errors.NotCommitted(uint8(1 - p));
+        }
+        bytes32 own = bytes32(leaf[32 * chunk:32 * chunk + 32]);
+        uint256 w = _firstWord(own, theirs.value);
+        (Binary32 mine, Binary32 other) = (_value(own, w), _value(theirs.value, w));
+        (Binary32 v0, Binary32 v1) = p == DEFENDER ? (mine, other) : (other, mine);
+        uint256 element = uint256(g.index) * Sha256Tree.LEAF_VALUES + chunk * 8 + w;
+        emit ElementFound(gameId, uint64(element), v0, v1, g.terms);
+        if (element >= g.numel) {
+            // Past the last element a leaf holds zero bytes: whoever's are not loses.
+            return _resolve(
+                g, gameId, _loser(Binary32.unwrap(v0) != 0, Binary32.unwrap(v1) != 0), Reason.Padding
+            );
+        }
+        g.value0 = v0;
+        g.value1 = v1;
+        g.element = uint64(element);
         g.lo = 0;
         g.hi = g.terms;
         g.accLo = Binary32.wrap(0);
-        emit ElementFound(gameId, g.element, g.value0, g.value1, g.terms);
-        bool direct = g.terms <= oneStepContract.maxTerms(g.opCode);
-        _enter(g, gameId, direct ? Phase.OneStep : Phase.Terms, g.element);
+        _enter(g, gameId, g.terms <= g.stretch ? Phase.OneStep : Phase.Terms, uint64(element));
     }
 
-    /// A leaf must hash to the party's node and hold zero bytes past the tensor's last element.
-    function _checkLeaf(Game storage g, bytes calldata leaf, uint256 p) private view {
-        if (leaf.length != Sha256Tree.LEAF_BYTES || sha256(leaf) != g.nodes[p]) revert Errors.NotCommitted(uint8(p));
-        uint256 first = uint256(g.index) * Sha256Tree.LEAF_VALUES;
-        uint256 count = g.numel;
-        if (first + Sha256Tree.LEAF_VALUES <= count) return;
-        uint256 at = count > first ? (count - first) * 4 : 0;
-        for (; at < Sha256Tree.LEAF_BYTES && at % 32 != 0; ++at) {
-            if (leaf[at] != 0) revert Errors.NonZeroPadding();
-        }
-        for (; at < Sha256Tree.LEAF_BYTES; at += 32) {
-            if (bytes32(leaf[at:at + 32]) != 0) revert Errors.NonZeroPadding();
-        }
-    }
-
-    function _firstDifference(bytes calldata a, bytes calldata b) private pure returns (uint256) {
-        for (uint256 at; at < Sha256Tree.LEAF_BYTES; at += 32) {
-            if (bytes32(a[at:at + 32]) != bytes32(b[at:at + 32])) {
-                for (uint256 w = at;; w += 4) {
-                    if (bytes4(a[w:w + 4]) != bytes4(b[w:w + 4])) return w / 4;
+    /// The root of the keccak tree over a leaf's 32 chunks of 32 bytes.
+    function _chunkRoot(bytes calldata leaf) private pure returns (bytes32 root) {
+        assembly ("memory-safe") {
+            // Reduce the 32 chunks in place in free memory: level by level, pairs of words.
+            let at := mload(0x40)
+            calldatacopy(at, leaf.offset, 1024)
+            for { let n := 16 } gt(n, 0) { n := shr(1, n) } {
+                for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                    mstore(add(at, shl(5, i)), keccak256(add(at, shl(6, i)), 64))
                 }
             }
+            root := mload(at)
         }
-        revert Errors.NothingProven();
     }
 
-    /// The binary32 bit pattern of value `w` of a leaf (values are little-endian).
-    function _value(bytes calldata leaf, uint256 w) private pure returns (Binary32) {
-        uint256 at = 4 * w;
-        return Binary32.wrap(
-            uint32(uint8(leaf[at])) | (uint32(uint8(leaf[at + 1])) << 8) | (uint32(uint8(leaf[at + 2])) << 16)
-                | (uint32(uint8(leaf[at + 3])) << 24)
-        );
+    function _climb(bytes32 node, uint256 index, bytes32[] calldata siblings) private pure returns (bytes32) {
+        for (uint256 i; i < siblings.length; ++i) {
+            node = (index & 1) == 1 ? _keccakPair(siblings[i], node) : _keccakPair(node, siblings[i]);
+            index >>= 1;
+        }
+        return node;
+    }
+
+    function _keccakPair(bytes32 left, bytes32 right) private pure returns (bytes32 out) {
+        assembly ("memory-safe") {
+            mstore(0x00, left)
+            mstore(0x20, right)
+            out := keccak256(0x00, 0x40)
+        }
+    }
+
+    /// The first of the eight 4-byte values in which two chunks differ.
+    function _firstWord(bytes32 a, bytes32 b) private pure returns (uint256 w) {
+        if (a == b) revert Errors.NothingProven();
+        while (bytes4(a << (32 * w)) == bytes4(b << (32 * w))) ++w;
+    }
+
+    /// The binary32 bit pattern of value `w` of a chunk (values are little-endian).
+    function _value(bytes32 chunk, uint256 w) private pure returns (Binary32) {
+        uint32 bytesBig = uint32(bytes4(chunk << (32 * w)));
+        uint32 bits = (bytesBig >> 24) | ((bytesBig >> 8) & 0xff00) | ((bytesBig << 8) & 0xff0000) | (bytesBig << 24);
+        return Binary32.wrap(bits);
     }
 
     // --- the partial results of a reduction -------------------------------------------------
@@ -156,19 +194,17 @@ contract PinpointEndgame is PinpointGameBase {
     /// @notice See `IPinpointGame.proveProgram`.
     function proveProgram(
         GameId gameId,
-        RecordClaim calldata defenderRecord,
-        RecordClaim calldata challengerRecord,
+        Party accused,
+        RecordClaim calldata record,
         EntryProof calldata entry,
         ConstantsProof calldata constants
     ) external delegated {
         Game storage g = _game(gameId);
         _requirePhase(g, gameId, Phase.Program);
         _requireInTime(g, gameId);
-        (bool defenderBad, bool challengerBad) =
-            ProgramChecks.programVerdict(g, defenderRecord, challengerRecord, entry, constants);
-        if (!defenderBad && !challengerBad) revert Errors.NothingProven();
-        emit ProgramProved(gameId, msg.sender, entry.entry, constants.constants);
-        _resolve(g, gameId, _loser(defenderBad, challengerBad), Reason.Program);
+        if (!ProgramChecks.programVerdict(g, uint8(accused), record, entry, constants)) revert Errors.NothingProven();
+        emit ProgramProved(gameId, msg.sender, accused, entry.entry, constants.constants);
+        _resolve(g, gameId, _loser(accused == Party.Defender, accused == Party.Challenger), Reason.Program);
     }
 
     /// @notice See `IPinpointGame.proveSource`.
@@ -178,8 +214,9 @@ contract PinpointEndgame is PinpointGameBase {
         if (phase != Phase.Input && phase != Phase.Tensor) revert Errors.WrongPhase(gameId, phase);
         _requireInTime(g, gameId);
         SourceVerdict memory v = ProgramChecks.sourceVerdict(g, proof, phase == Phase.Tensor);
-        if (!v.defenderBad && !v.challengerBad) revert Errors.NothingProven();
-        emit SourceProved(gameId, msg.sender, v.slot, v.kind, v.index, v.truth);
-        _resolve(g, gameId, _loser(v.defenderBad, v.challengerBad), Reason.Source);
+        if (!v.bad) revert Errors.NothingProven();
+        Party accused = proof.accused;
+        emit SourceProved(gameId, msg.sender, accused, v.slot, v.kind, v.index, v.truth);
+        _resolve(g, gameId, _loser(accused == Party.Defender, accused == Party.Challenger), Reason.Source);
     }
 }

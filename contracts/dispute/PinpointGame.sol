@@ -10,6 +10,7 @@ import {
     EntryProof,
     ConstantsProof,
     SourceProof,
+    ChunkProof,
     ClaimRecord
 } from "../interfaces/IPinpointGame.sol";
 import {Binary32, Duration, GameId, Phase, Party, Reason, Root, Ruling, Timestamp} from "../lib/Types.sol";
@@ -19,8 +20,7 @@ import {Sha256Tree} from "../lib/Sha256Tree.sol";
 import {PinpointGameBase, Game} from "./PinpointGameBase.sol";
 import {PinpointEndgame} from "./PinpointEndgame.sol";
 import {Dissection} from "./Dissection.sol";
-import {ProgramChecks} from "./ProgramChecks.sol";
-import {ProgramFormat, ProgramFacts, EntryLayout, RecordLayout} from "./ProgramFormat.sol";
+import {ProgramFormat, ProgramFacts, RecordLayout} from "./ProgramFormat.sol";
 
 /// @title PinpointGame
 /// @notice The pinpoint game of PROTOCOL.md §5, one contract for every game (docs/dispute.md).
@@ -109,10 +109,9 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
         g.distanceOps = f.distanceOps;
         g.creator = msg.sender;
         g.stateTensors = f.stateTensors;
-        g.numel = WARM;
-        g.terms = WARM;
+        g.numel = uint32(WARM);
         g.value0 = Binary32.wrap(uint32(WARM));
-        g.bond1 = uint96(msg.value);
+        g.moves1 = 1;
         g.program = spec.program;
         g.startState = spec.startState;
         g.claimedState = spec.claimedState;
@@ -174,7 +173,7 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
             p == DEFENDER ? (nodes[i], opponentNodes[i]) : (opponentNodes[i], nodes[i]);
         g.index = uint64((uint256(g.index) << h) | i);
         g.height -= uint8(h);
-        emit Narrowed(gameId, phase, g.index, g.height, g.nodes[DEFENDER], g.nodes[CHALLENGER]);
+        emit Narrowed(gameId, phase, g.index, g.height);
         if (g.height == 0) _arrive(g, gameId);
         else _startRound(g);
     }
@@ -221,10 +220,7 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
     // =========================================================================================
 
     /// @inheritdoc IPinpointGame
-    function revealRecord(GameId gameId, RecordClaim calldata mine, RecordClaim calldata theirs, EntryProof calldata entry)
-        external
-        payable
-    {
+    function revealRecord(GameId gameId, RecordClaim calldata mine, RecordClaim calldata theirs) external payable {
         Game storage g = _game(gameId);
         _requirePhase(g, gameId, Phase.Record);
         uint256 p = _party(g, gameId);
@@ -256,16 +252,12 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
             g.stateTree = true;
             leaves = g.stateTensors;
         } else {
-            EntryLayout memory e = ProgramChecks.proveEntry(g, entry);
-            emit EntryProved(gameId, g.step, g.op, entry.entry);
-            if (e.op != lm.op || keccak256(entry.entry[e.headerAt:]) != keccak256(mine.header)) {
-                // The records agree with each other and not with the program.
-                emit ProgramProved(gameId, msg.sender, entry.entry, "");
-                return _resolve(g, gameId, Ruling.BothLose, Reason.Program);
-            }
             uint256 count = Sha256Tree.numel(mine.header);
-            g.terms = e.terms;
-            g.numel = uint64(count);
+            if (count > type(uint32).max) revert Errors.MalformedHeader();
+            uint256 stretch = oneStepContract.maxTerms(lm.op);
+            if (stretch == 0) revert Errors.InvalidParameter("maxTerms");
+            g.numel = uint32(count);
+            g.stretch = uint32(stretch < type(uint32).max ? stretch : type(uint32).max);
             leaves = Sha256Tree.leafCount(count);
         }
         uint256 height = Sha256Tree.depth(leaves);
@@ -279,7 +271,7 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
     // =========================================================================================
 
     /// @inheritdoc IPinpointGame
-    function revealLeaf(GameId, bytes calldata, bytes calldata) external payable {
+    function revealLeaf(GameId, bytes calldata, EntryProof calldata, ChunkProof calldata) external payable {
         _delegate();
     }
 
@@ -294,13 +286,9 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
     }
 
     /// @inheritdoc IPinpointGame
-    function proveProgram(
-        GameId,
-        RecordClaim calldata,
-        RecordClaim calldata,
-        EntryProof calldata,
-        ConstantsProof calldata
-    ) external {
+    function proveProgram(GameId, Party, RecordClaim calldata, EntryProof calldata, ConstantsProof calldata)
+        external
+    {
         _delegate();
     }
 
@@ -338,23 +326,42 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
     }
 
     /// @inheritdoc IPinpointGame
-    function withdraw() external nonReentrant {
-        uint256 amount = credits[msg.sender];
-        if (amount == 0) revert Errors.NothingToWithdraw(msg.sender);
-        credits[msg.sender] = 0;
-        credited -= amount;
-        emit CreditWithdrawn(msg.sender, amount);
-        (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert Errors.TransferFailed(msg.sender, amount);
+    function withdraw(GameId[] calldata gameIds) external nonReentrant {
+        uint256 total;
+        for (uint256 i; i < gameIds.length; ++i) {
+            Game storage g = games[gameIds[i]];
+            if (g.phase != Phase.Resolved || g.paid) continue;
+            if (_winner(g) != msg.sender) continue;
+            uint256 amount = _bonds(g);
+            g.paid = true;
+            total += amount;
+            emit BondsWithdrawn(gameIds[i], msg.sender, amount);
+        }
+        if (total == 0) revert Errors.NothingToWithdraw(msg.sender);
+        (bool ok,) = msg.sender.call{value: total}("");
+        if (!ok) revert Errors.TransferFailed(msg.sender, total);
     }
 
     /// @inheritdoc IPinpointGame
-    function sweepJackpot() external nonReentrant {
-        uint256 amount = accrued;
-        if (amount == 0) revert Errors.NothingToSweep();
-        accrued = 0;
-        emit JackpotSwept(amount);
-        jackpot.fund{value: amount}();
+    function sweepJackpot(GameId[] calldata gameIds) external nonReentrant {
+        uint256 total;
+        for (uint256 i; i < gameIds.length; ++i) {
+            Game storage g = games[gameIds[i]];
+            if (g.phase != Phase.Resolved || g.paid || g.ruling != Ruling.BothLose) continue;
+            uint256 amount = _bonds(g);
+            g.paid = true;
+            total += amount;
+            emit BondsSwept(gameIds[i], amount);
+        }
+        if (total == 0) revert Errors.NothingToSweep();
+        jackpot.fund{value: total}();
+    }
+
+    /// The winner of an ended game, or the zero address (both lost, or not ended).
+    function _winner(Game storage g) private view returns (address) {
+        if (g.ruling == Ruling.DefenderWins) return g.defender;
+        if (g.ruling == Ruling.ChallengerWins) return g.challenger;
+        return address(0);
     }
 
     /// @inheritdoc IPinpointGame
@@ -387,6 +394,7 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
         v.height = g.height;
         v.moved = g.moved;
         v.round = g.round;
+        v.paid = g.paid;
         v.defender = g.defender;
         v.challenger = g.challenger;
         v.creator = g.creator;
@@ -403,13 +411,15 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
         v.numel = g.numel;
         v.element = g.element;
         v.terms = g.terms;
+        v.stretch = g.stretch;
         v.lo = g.lo;
         v.hi = g.hi;
         v.accLo = g.accLo;
         v.values = [g.value0, g.value1];
         v.left = [g.left0, g.left1];
         v.since = [g.since0, g.since1];
-        v.bonds = [uint256(g.bond0), uint256(g.bond1)];
+        uint256 bond = _requiredBond();
+        v.bonds = [g.moves0 * bond, g.moves1 * bond];
         v.program = g.program;
         v.startState = g.startState;
         v.claimedState = g.claimedState;
@@ -453,18 +463,12 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
     }
 
     /// @inheritdoc IPinpointGame
-    function credit(address account) external view returns (uint256) {
-        return credits[account];
-    }
-
-    /// @inheritdoc IPinpointGame
-    function creditTotal() external view returns (uint256) {
-        return credited;
-    }
-
-    /// @inheritdoc IPinpointGame
-    function jackpotAccrued() external view returns (uint256) {
-        return accrued;
+    function payout(GameId gameId) external view returns (address to, uint256 amount, bool paid) {
+        Game storage g = _game(gameId);
+        if (g.phase == Phase.Resolved) {
+            to = g.ruling == Ruling.BothLose ? address(jackpot) : _winner(g);
+        }
+        return (to, _bonds(g), g.paid);
     }
 
     /// @inheritdoc IPinpointGame

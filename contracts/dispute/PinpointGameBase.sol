@@ -7,9 +7,12 @@ import {IJackpot} from "../interfaces/IJackpot.sol";
 import {Binary32, Duration, GameId, Phase, Reason, Root, Ruling, Timestamp} from "../lib/Types.sol";
 import {Errors} from "../lib/Errors.sol";
 
-/// @notice Everything the game contract stores for one game (seventeen slots).
+/// @notice Everything the game contract stores for one game. Moves touch slot 0 (the round) and,
+///         depending on the level, slot 3 (the position), slot 4 (the disputed element) and the
+///         parties' nodes; everything a move writes was written at creation, so no move pays for
+///         a new slot.
 struct Game {
-    // slot 0: the round
+    // slot 0: the round, the clocks, the bonded moves
     Phase phase;
     Ruling ruling;
     Reason reason;
@@ -17,38 +20,43 @@ struct Game {
     uint8 moved;
     bool stateTree;
     uint16 opCode;
-    uint32 round;
+    uint16 round;
+    /// Whether the game's bonds have been paid out (after its end).
+    bool paid;
     Duration left0;
     Timestamp since0;
     Duration left1;
     Timestamp since1;
+    /// Bonded moves of each party (the challenger's count includes the creation's bond).
+    uint8 moves0;
+    uint8 moves1;
     // slot 1
     address defender;
     uint32 firstStep;
     uint32 stepCount;
+    uint32 stepOps;
     // slot 2
     address challenger;
-    uint32 stepOps;
     uint32 distanceOps;
-    // slot 3
-    address creator;
     uint32 stateTensors;
+    // slot 3: where the game stands
     uint32 step;
-    // slot 4
     uint32 op;
     uint64 index;
-    uint64 numel;
+    uint32 numel;
+    /// Reduction terms per element of the disputed op (known once the first leaf is revealed).
+    uint32 terms;
+    /// The longest stretch of terms the one step computes for the op.
+    uint32 stretch;
+    Binary32 value1;
+    // slot 4: the disputed element and its partial results
     uint64 element;
-    // slot 5
-    uint64 terms;
     uint64 lo;
     uint64 hi;
     Binary32 accLo;
-    // slot 6
     Binary32 value0;
-    Binary32 value1;
-    uint96 bond0;
-    uint96 bond1;
+    // slot 5
+    address creator;
     // commitments
     Root program;
     Root startState;
@@ -87,9 +95,6 @@ abstract contract PinpointGameBase is IPinpointGameEvents {
     uint8 public immutable dissectionBits;
 
     uint64 internal nextId = 1;
-    mapping(address account => uint256 amount) internal credits;
-    uint256 internal credited;
-    uint256 internal accrued;
     mapping(GameId => Game) internal games;
     mapping(bytes32 claim => ClaimRecord) internal claims;
 
@@ -165,11 +170,11 @@ abstract contract PinpointGameBase is IPinpointGameEvents {
         if (p == DEFENDER) {
             g.left0 = rest;
             g.since0 = Timestamp.wrap(0);
-            g.bond0 += uint96(bond);
+            g.moves0 += 1;
         } else {
             g.left1 = rest;
             g.since1 = Timestamp.wrap(0);
-            g.bond1 += uint96(bond);
+            g.moves1 += 1;
         }
         g.moved |= bit;
         return g.moved == 3;
@@ -197,35 +202,22 @@ abstract contract PinpointGameBase is IPinpointGameEvents {
         return defenderBad ? Ruling.ChallengerWins : Ruling.DefenderWins;
     }
 
-    /// Ends the game: the winner is credited both parties' bonds, or the jackpot is if both lost.
+    /// The bonds a game holds: every bonded move of both parties (and the creation's).
+    function _bonds(Game storage g) internal view returns (uint256) {
+        return (uint256(g.moves0) + g.moves1) * _requiredBond();
+    }
+
+    /// Ends the game. Its bonds go to the winner, or to the jackpot if both lost, when pulled.
     function _resolve(Game storage g, GameId gameId, Ruling ruling, Reason reason) internal {
         g.phase = Phase.Resolved;
         g.ruling = ruling;
         g.reason = reason;
         g.since0 = Timestamp.wrap(0);
         g.since1 = Timestamp.wrap(0);
-        uint256 total = uint256(g.bond0) + g.bond1;
-        uint256 toDefender;
-        uint256 toChallenger;
-        uint256 toJackpot;
         ClaimRecord storage claim = claims[g.claim];
         claim.open -= 1;
-        if (ruling == Ruling.DefenderWins) {
-            toDefender = total;
-            credits[g.defender] += total;
-            credited += total;
-            claim.defended += 1;
-        } else {
-            claim.lost += 1;
-            if (ruling == Ruling.ChallengerWins) {
-                toChallenger = total;
-                credits[g.challenger] += total;
-                credited += total;
-            } else {
-                toJackpot = total;
-                accrued += total;
-            }
-        }
-        emit GameResolved(gameId, ruling, reason, toDefender, toChallenger, toJackpot);
+        if (ruling == Ruling.DefenderWins) claim.defended += 1;
+        else claim.lost += 1;
+        emit GameResolved(gameId, ruling, reason, _bonds(g));
     }
 }

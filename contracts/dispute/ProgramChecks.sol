@@ -8,14 +8,13 @@ import {Root, SourceKind} from "../lib/Types.sol";
 import {Game} from "./PinpointGameBase.sol";
 import {ProgramFormat, EntryLayout, RecordLayout} from "./ProgramFormat.sol";
 
-/// @notice Where a disputed input (or state tensor) comes from, and whose root differs from it.
+/// @notice Where a disputed input (or state tensor) comes from, and whether the accused's differs.
 struct SourceVerdict {
     uint16 slot;
     SourceKind kind;
     uint32 index;
     bytes32 truth;
-    bool defenderBad;
-    bool challengerBad;
+    bool bad;
 }
 
 /// @title ProgramChecks
@@ -40,52 +39,47 @@ library ProgramChecks {
         return ProgramFormat.entry(e.entry);
     }
 
-    /// @notice Which party's record differs in structure (op code, attributes, input count, output
-    ///         shape) from what the program prescribes (`nodes`: the parties' record hashes).
+    /// @notice Whether the accused party's record differs in structure (op code, attributes, input
+    ///         count, output shape) from what the program prescribes (`nodes`: the record hashes).
     function programVerdict(
         Game storage g,
-        RecordClaim calldata defenderRecord,
-        RecordClaim calldata challengerRecord,
+        uint256 accused,
+        RecordClaim calldata record,
         EntryProof calldata e,
         ConstantsProof calldata k
-    ) internal view returns (bool defenderBad, bool challengerBad) {
-        RecordLayout memory ld = ProgramFormat.checkRecord(defenderRecord, g.nodes[0], 0);
-        RecordLayout memory lc = ProgramFormat.checkRecord(challengerRecord, g.nodes[1], 1);
+    ) internal view returns (bool bad) {
+        RecordLayout memory r = ProgramFormat.checkRecord(record, g.nodes[accused], accused);
         EntryLayout memory l = proveEntry(g, e);
         if (ProgramFormat.usesScalars(e.entry, l)) proveConstants(g, e.programHeader, k);
         bytes memory prefix = ProgramFormat.expectedPrefix(e.entry, l, k.constants);
-        bytes32 expected = keccak256(abi.encodePacked(prefix, e.entry[l.headerAt:]));
-        defenderBad = ProgramFormat.structure(defenderRecord, ld) != expected;
-        challengerBad = ProgramFormat.structure(challengerRecord, lc) != expected;
+        bad = ProgramFormat.structure(record, r) != keccak256(abi.encodePacked(prefix, e.entry[l.headerAt:]));
     }
 
     /// @notice Where the disputed input (`tensor` false: `nodes` are the record hashes) or state
-    ///         tensor (`tensor` true: `nodes` are the parties' tensor roots) comes from.
+    ///         tensor (`tensor` true: `nodes` are the parties' tensor roots) comes from, and whether
+    ///         the accused party's root differs from it.
     function sourceVerdict(Game storage g, SourceProof calldata s, bool tensor)
         internal
         view
         returns (SourceVerdict memory v)
     {
         EntryLayout memory l = proveEntry(g, s.entry);
-        bytes32 defenderRoot;
-        bytes32 challengerRoot;
+        uint256 accused = uint8(s.accused);
+        bytes32 root;
         uint256 slot;
         if (tensor) {
             slot = g.element;
-            defenderRoot = g.nodes[0];
-            challengerRoot = g.nodes[1];
+            root = g.nodes[accused];
         } else {
             slot = s.slot;
-            defenderRoot = _inputOf(s.defenderRecord, g.nodes[0], 0, slot);
-            challengerRoot = _inputOf(s.challengerRecord, g.nodes[1], 1, slot);
+            root = _inputOf(s.accusedRecord, g.nodes[accused], accused, slot);
         }
         (SourceKind kind, uint256 index) = ProgramFormat.source(s.entry.entry, l, slot);
         v.slot = uint16(slot);
         v.kind = kind;
         v.index = uint32(index);
         v.truth = _sourceRoot(g, kind, index, s);
-        v.defenderBad = defenderRoot != v.truth;
-        v.challengerBad = challengerRoot != v.truth;
+        v.bad = root != v.truth;
     }
 
     /// @notice Proves the constants of the game's disputed step (a training step).

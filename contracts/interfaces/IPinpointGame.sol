@@ -64,6 +64,14 @@ struct ConstantsProof {
     bytes32[] proof;
 }
 
+/// @notice One 32-byte chunk of the opponent's revealed leaf, with its proof in the keccak tree over
+///         the leaf's 32 chunks (which the first revealer's move stored).
+struct ChunkProof {
+    uint8 chunk;
+    bytes32 value;
+    bytes32[] proof;
+}
+
 /// @notice Where the disputed input (or state tensor) comes from, proved from committed roots.
 /// @dev The fields a source kind does not use stay empty. `Op`: `sourceRecord` with `stepProof`
 ///      (in the step's tree) and `traceProof` (the step root in a party's trace). `State`: for the
@@ -71,11 +79,12 @@ struct ConstantsProof {
 ///      (the previous step's end) with `stepProof` and `traceProof` of that step's STATE record.
 ///      `Start`, `Claimed`: `root` with `tensorProof`. `Batch`: `constants`. `Dataset`: nothing.
 struct SourceProof {
+    /// The party whose input (or tensor) the proof shows is not the source's: it loses.
+    Party accused;
     /// The input slot of the disputed record (`Input` phase; ignored in the `Tensor` phase).
     uint16 slot;
-    /// Both parties' records (`Input` phase only), to read the slot from.
-    bytes defenderRecord;
-    bytes challengerRecord;
+    /// The accused party's record (`Input` phase only), to read the slot from.
+    bytes accusedRecord;
     EntryProof entry;
     /// Whose trace root the proofs of earlier records run to (the agreed prefix is in both).
     Party via;
@@ -97,8 +106,10 @@ struct GameView {
     uint8 height;
     /// Bit 0: the defender has moved in this round; bit 1: the challenger.
     uint8 moved;
-    /// Rounds completed so far.
-    uint32 round;
+    /// The current round (counted from 1).
+    uint16 round;
+    /// Whether the bonds of the ended game have been paid out.
+    bool paid;
     address defender;
     address challenger;
     address creator;
@@ -121,8 +132,10 @@ struct GameView {
     uint64 numel;
     /// The disputed output element (or the state's tensor index).
     uint64 element;
-    /// Reduction terms per output element (K), from the program.
+    /// Reduction terms per output element (K), from the program (once the first leaf is revealed).
     uint64 terms;
+    /// The longest stretch of terms the one step computes for the op (0 until the first leaf).
+    uint64 stretch;
     /// The partial results' interval: P(lo) agreed, P(hi) disputed.
     uint64 lo;
     uint64 hi;
@@ -133,7 +146,7 @@ struct GameView {
     Duration[2] left;
     /// When each party's current turn started; zero while it owes no move.
     Timestamp[2] since;
-    /// Bonds each party has posted.
+    /// Bonds each party has posted (the challenger's include the creation's).
     uint256[2] bonds;
     Root program;
     Root startState;
@@ -171,44 +184,47 @@ interface IPinpointGameEvents {
     );
     /// @notice A party revealed the 2^h nodes below its current node at level `phase`, position `index`.
     event Dissected(
-        GameId indexed gameId, Party indexed party, uint32 round, Phase phase, uint64 index, uint8 height, bytes32[] nodes
+        GameId indexed gameId, Party indexed party, uint16 round, Phase phase, uint64 index, uint8 height, bytes32[] nodes
     );
-    /// @notice Both parties revealed: the game moved to the first child where they differ.
-    event Narrowed(
-        GameId indexed gameId, Phase phase, uint64 index, uint8 height, bytes32 defenderNode, bytes32 challengerNode
-    );
+    /// @notice Both parties revealed: the game moved to the first node where they differ.
+    event Narrowed(GameId indexed gameId, Phase phase, uint64 index, uint8 height);
     /// @notice The game entered a level (`at`: the step, the op or the output's leaf count).
     event LevelEntered(GameId indexed gameId, Phase phase, uint64 at, uint8 height);
     /// @notice A party revealed its record of the disputed op.
-    event RecordRevealed(GameId indexed gameId, Party indexed party, uint32 round, bytes record, bytes header, bytes32 merkle);
+    event RecordRevealed(GameId indexed gameId, Party indexed party, uint16 round, bytes record, bytes header, bytes32 merkle);
     /// @notice The program entry of the disputed op was proved.
     event EntryProved(GameId indexed gameId, uint32 step, uint32 op, bytes entry);
     /// @notice A party revealed its leaf `index` of the disputed output.
-    event LeafRevealed(GameId indexed gameId, Party indexed party, uint32 round, uint64 index, bytes leaf);
+    event LeafRevealed(GameId indexed gameId, Party indexed party, uint16 round, uint64 index, bytes leaf);
     /// @notice The disputed element and each party's value of it.
     event ElementFound(GameId indexed gameId, uint64 element, Binary32 defenderValue, Binary32 challengerValue, uint64 terms);
     /// @notice A party posted its partial results at the interval's dissection points.
-    event TermsPosted(GameId indexed gameId, Party indexed party, uint32 round, uint64 lo, uint64 hi, Binary32[] values);
+    event TermsPosted(GameId indexed gameId, Party indexed party, uint16 round, uint64 lo, uint64 hi, Binary32[] values);
     /// @notice Both posted: the interval of partial results narrowed.
     event TermsNarrowed(GameId indexed gameId, uint64 lo, uint64 hi, Binary32 accLo, Binary32 defenderValue, Binary32 challengerValue);
-    /// @notice A proof against the program decided the game.
-    event ProgramProved(GameId indexed gameId, address indexed prover, bytes entry, bytes constants);
-    /// @notice A proof of where an input (or a state's tensor) comes from decided the game.
+    /// @notice A proof that the accused party's record is not the program's decided the game.
+    event ProgramProved(GameId indexed gameId, address indexed prover, Party accused, bytes entry, bytes constants);
+    /// @notice A proof that the accused party's input (or state tensor) is not where the program says
+    ///         it comes from (`root`) decided the game.
     event SourceProved(
-        GameId indexed gameId, address indexed prover, uint16 slot, SourceKind kind, uint32 index, bytes32 root
+        GameId indexed gameId,
+        address indexed prover,
+        Party accused,
+        uint16 slot,
+        SourceKind kind,
+        uint32 index,
+        bytes32 root
     );
     /// @notice The one step computed the disputed value.
     event OneStepEvaluated(GameId indexed gameId, address indexed prover, Binary32 value, bytes32 witnessHash);
-    /// @notice The game ended; the amounts are what the winner (or the jackpot) may now take.
-    event GameResolved(
-        GameId indexed gameId, Ruling ruling, Reason reason, uint256 toDefender, uint256 toChallenger, uint256 toJackpot
-    );
+    /// @notice The game ended: its `bonds` go to the winner, or to the jackpot if both lost.
+    event GameResolved(GameId indexed gameId, Ruling ruling, Reason reason, uint256 bonds);
     /// @notice Someone published the game's transcript.
     event TranscriptPosted(GameId indexed gameId, address indexed author, string cid);
-    /// @notice `account` withdrew its credit.
-    event CreditWithdrawn(address indexed account, uint256 amount);
-    /// @notice Bonds of games both parties lost went to the jackpot.
-    event JackpotSwept(uint256 amount);
+    /// @notice The winner of a game took its bonds.
+    event BondsWithdrawn(GameId indexed gameId, address indexed winner, uint256 amount);
+    /// @notice The bonds of a game both parties lost went to the jackpot.
+    event BondsSwept(GameId indexed gameId, uint256 amount);
 }
 
 /// @title The pinpoint game
@@ -247,17 +263,18 @@ interface IPinpointGame is IPinpointGameEvents {
     /// @param gameId The game.
     /// @param mine The caller's record, output header and output Merkle root.
     /// @param theirs The opponent's, if it revealed first this round; else empty.
-    /// @param entry The program entry of the op: required from the second revealer when the two
-    ///        records agree on everything but their outputs (it gives the reduction length).
-    function revealRecord(GameId gameId, RecordClaim calldata mine, RecordClaim calldata theirs, EntryProof calldata entry)
-        external
-        payable;
+    function revealRecord(GameId gameId, RecordClaim calldata mine, RecordClaim calldata theirs) external payable;
 
     /// @notice Reveals the caller's leaf of the disputed output (phase `Leaf`).
+    /// @dev The first revealer also proves the op's program entry (its reduction length); the second
+    ///      names a 32-byte chunk where the two leaves differ, with the opponent's chunk and its proof.
     /// @param gameId The game.
     /// @param leaf The caller's 1024 leaf bytes.
-    /// @param opponentLeaf The opponent's, if it revealed first this round; else empty.
-    function revealLeaf(GameId gameId, bytes calldata leaf, bytes calldata opponentLeaf) external payable;
+    /// @param entry The op's program entry (first revealer; else empty).
+    /// @param theirs The opponent's differing chunk (second revealer; else empty).
+    function revealLeaf(GameId gameId, bytes calldata leaf, EntryProof calldata entry, ChunkProof calldata theirs)
+        external
+        payable;
 
     /// @notice Posts the caller's partial results at the interval's dissection points (phase `Terms`).
     /// @param gameId The game.
@@ -268,23 +285,24 @@ interface IPinpointGame is IPinpointGameEvents {
         payable;
 
     /// @notice Decides a game whose records differ in op code, attributes or output shape (phase
-    ///         `Program`): whoever's record is not what the program prescribes loses. Anyone may call.
+    ///         `Program`) by showing that the accused party's record is not what the program
+    ///         prescribes: it loses. Anyone may call.
     /// @param gameId The game.
-    /// @param defenderRecord The defender's revealed record.
-    /// @param challengerRecord The challenger's revealed record.
+    /// @param accused The party whose record is shown wrong.
+    /// @param record Its revealed record.
     /// @param entry The op's program entry.
     /// @param constants The step's constants (when the entry has scalar attributes).
     function proveProgram(
         GameId gameId,
-        RecordClaim calldata defenderRecord,
-        RecordClaim calldata challengerRecord,
+        Party accused,
+        RecordClaim calldata record,
         EntryProof calldata entry,
         ConstantsProof calldata constants
     ) external;
 
     /// @notice Decides a game whose records differ in an input (phase `Input`), or whose STATE
-    ///         records differ in a tensor (phase `Tensor`): whoever's root is not the source's loses.
-    ///         Anyone may call.
+    ///         records differ in a tensor (phase `Tensor`), by showing that the accused party's root
+    ///         is not the source's: it loses. Anyone may call.
     /// @param gameId The game.
     /// @param proof The source and its proof.
     function proveSource(GameId gameId, SourceProof calldata proof) external;
@@ -314,11 +332,16 @@ interface IPinpointGame is IPinpointGameEvents {
     /// @param cid The transcript's CID.
     function postTranscript(GameId gameId, string calldata cid) external;
 
-    /// @notice Sends the caller its credit (won bonds).
-    function withdraw() external;
+    /// @notice Sends the caller, in one transfer, the bonds of every listed game it won and has not
+    ///         been paid for (games it did not win, or not yet ended, are skipped).
+    /// @dev Reverts with `NothingToWithdraw` when that is nothing, `TransferFailed` when refused.
+    /// @param gameIds The games.
+    function withdraw(GameId[] calldata gameIds) external;
 
-    /// @notice Sends the bonds of games both parties lost to the jackpot. Anyone may call.
-    function sweepJackpot() external;
+    /// @notice Sends the bonds of every listed game both parties lost to the jackpot. Anyone may call.
+    /// @dev Reverts with `NothingToSweep` when no listed game has such bonds.
+    /// @param gameIds The games.
+    function sweepJackpot(GameId[] calldata gameIds) external;
 
     /// @notice A game.
     /// @param gameId The game.
@@ -346,14 +369,13 @@ interface IPinpointGame is IPinpointGameEvents {
         pure
         returns (bytes32);
 
-    /// @notice What `account` may withdraw, in wei.
-    function credit(address account) external view returns (uint256);
-
-    /// @notice The sum of all credits not yet withdrawn, in wei.
-    function creditTotal() external view returns (uint256);
-
-    /// @notice Bonds of lost games not yet sent to the jackpot, in wei.
-    function jackpotAccrued() external view returns (uint256);
+    /// @notice Who takes a game's bonds and how much they are: the winner, the jackpot (both lost),
+    ///         or nobody yet (the zero address while the game runs).
+    /// @param gameId The game.
+    /// @return to The recipient.
+    /// @return amount The bonds, in wei.
+    /// @return paid Whether they have been paid.
+    function payout(GameId gameId) external view returns (address to, uint256 amount, bool paid);
 
     /// @notice The id the next game gets.
     function nextGameId() external view returns (uint64);

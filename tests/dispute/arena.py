@@ -30,7 +30,7 @@ CLOCK = 3_600
 EXTENSION = 600
 BOND_GAS_PRICE = 10**9
 ANSWER_GAS = 100_000
-BITS = 4
+BITS = int(__import__("os").environ.get("GAME_BITS", "3"))
 
 
 @cache
@@ -138,7 +138,9 @@ class Player:
 
     @property
     def silent(self) -> bool:
-        return (self.silent_after is not None and self.moves >= self.silent_after) or self.failures > 2
+        return (
+            self.silent_after is not None and self.moves >= self.silent_after
+        ) or self.failures > 2
 
 
 @dataclass

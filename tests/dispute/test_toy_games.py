@@ -21,7 +21,12 @@ def trace(claims: ToyClaims, segment: int, fault: Fault | None = None) -> ToyTra
 
 
 def play(
-    arena: Arena, deployed: Any, claims: ToyClaims, segment: int, defender: ToyTrace, challenger: ToyTrace
+    arena: Arena,
+    deployed: Any,
+    claims: ToyClaims,
+    segment: int,
+    defender: ToyTrace,
+    challenger: ToyTrace,
 ) -> Any:
     accounts = deployed.accounts
     honest = trace(claims, segment)
@@ -63,7 +68,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("liar", [Party.DEFENDER, Party.CHALLENGER])
-@pytest.mark.parametrize(("fault", "reason"), CASES, ids=[f"{f.kind}-{f.step}-{f.op}" for f, _ in CASES])
+@pytest.mark.parametrize(
+    ("fault", "reason"), CASES, ids=[f"{f.kind}-{f.step}-{f.op}" for f, _ in CASES]
+)
 def test_the_honest_party_wins(
     arena: Arena, deployed: Any, claims: ToyClaims, fault: Fault, reason: Reason, liar: Party
 ) -> None:

@@ -134,7 +134,9 @@ def _binary(op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     raise AssertionError(op)
 
 
-def execute(op: Op, attributes: tuple[Attribute, ...], inputs: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+def execute(
+    op: Op, attributes: tuple[Attribute, ...], inputs: list[np.ndarray], shape: tuple[int, ...]
+) -> np.ndarray:
     """The toy's interpreter: one op of the templates above, in binary32."""
     if op in REDUCTIONS:
         out = np.empty(int(np.prod(shape, dtype=np.int64)), dtype=F32)
@@ -285,7 +287,12 @@ class ToyTrace(TraceProvider):
                 outputs.append(out)
                 tensors.append(OpTensors(tuple(inputs), out))
                 records.append(
-                    OpRecord(entry.op, attributes, tuple(tensor_root(x) for x in inputs), tensor_root(out))
+                    OpRecord(
+                        entry.op,
+                        attributes,
+                        tuple(tensor_root(x) for x in inputs),
+                        tensor_root(out),
+                    )
                 )
             self._records.append(records)
             self._tensors.append(tensors)
@@ -360,7 +367,9 @@ class ToyTrace(TraceProvider):
             outputs.append(out)
             tensors.append(OpTensors(tuple(inputs), out))
             records.append(
-                OpRecord(entry.op, attributes, tuple(tensor_root(x) for x in inputs), tensor_root(out))
+                OpRecord(
+                    entry.op, attributes, tuple(tensor_root(x) for x in inputs), tensor_root(out)
+                )
             )
         self._records.append(records)
         self._tensors.append(tensors)
@@ -383,10 +392,16 @@ class ToyTrace(TraceProvider):
 
     def partials(self, step: int, op: int, element: int) -> np.ndarray:
         fault = self.fault
-        if fault is not None and fault.kind == "term" and (fault.step, fault.op, fault.element) == (step, op, element):
+        if (
+            fault is not None
+            and fault.kind == "term"
+            and (fault.step, fault.op, fault.element) == (step, op, element)
+        ):
             record = self.record(step, op)
             t = self.tensors(step, op)
-            return self._faulty_partials(record.op, record.attributes, list(t.inputs), t.output.shape, fault)
+            return self._faulty_partials(
+                record.op, record.attributes, list(t.inputs), t.output.shape, fault
+            )
         return super().partials(step, op, element)
 
     @property
