@@ -388,12 +388,11 @@ def _one_step(game: GameState, me: Party, provider: TraceProvider) -> Move | Non
     record = provider.record(game.step, game.op)
     if one_step_value(provider, game) != game.values[me]:
         return None
-    header = provider.output_header(game.step, game.op)
     witness = provider.witness(game.step, game.op, game.element, game.lo, game.hi, game.acc_lo)
     return Move(
         _key(game, "oneStep"),
         "oneStep",
-        (game.game_id, record_prefix(record), header, list(record.inputs), witness),
+        (game.game_id, record.encode()[:-32], witness),
         note=f"element {game.element} of op {game.op}, terms ({game.lo}, {game.hi}]",
     )
 

@@ -25,6 +25,9 @@ from agents.dispute.reductions import REDUCTIONS, partial_results
 from agents.dispute.tree import MerkleLevels
 from agents.exact.trace import Op, OpRecord
 
+# (header, Merkle root, [(leaf index, leaf bytes, path)]): the one step's TensorProof.
+TensorProofArgs = tuple[bytes, bytes, list[tuple[int, bytes, list[bytes]]]]
+
 
 @dataclass(frozen=True)
 class OpTensors:
@@ -135,10 +138,14 @@ class TraceProvider(ABC):
         t = self.tensors(step, op)
         return partial_results(record.op, record.attributes, t.inputs, t.output.shape, element)
 
-    def witness(self, step: int, op: int, element: int, lo: int, hi: int, acc_lo: int) -> bytes:
-        """The input leaves and proofs the one step reads for this stretch (``b""``: none)."""
-        del step, op, element, lo, hi, acc_lo
-        return b""
+    def witness(
+        self, step: int, op: int, element: int, lo: int, hi: int, acc_lo: int
+    ) -> list[TensorProofArgs]:
+        """One ``TensorProof`` per input of the record (header, Merkle root, the leaves the one
+        step reads for this stretch, with their paths), as the one step's ABI takes them."""
+        del element, lo, hi, acc_lo
+        t = self.tensors(step, op)
+        return [(shape_header(x.shape), MerkleLevels(leaf_hashes(x)).root, []) for x in t.inputs]
 
     # --- states -----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import {PinpointGameBase, Game} from "./PinpointGameBase.sol";
 import {Dissection} from "./Dissection.sol";
 import {ProgramChecks, SourceVerdict} from "./ProgramChecks.sol";
 import {EntryLayout} from "./ProgramFormat.sol";
+import {OneStepQuery, OneStepTensorProof} from "./OneStepCall.sol";
 
 /// @title PinpointEndgame
 /// @notice The end of a pinpoint game: the disputed output's leaf, the bisection of a reduction's
@@ -162,32 +163,25 @@ contract PinpointEndgame is PinpointGameBase {
             (g.value0, g.value1) = p == DEFENDER ? (values[i], opponentValues[i]) : (opponentValues[i], values[i]);
         }
         emit TermsNarrowed(gameId, g.lo, g.hi, g.accLo, g.value0, g.value1);
-        if (g.hi - g.lo <= oneStepContract.maxTerms(g.opCode)) _enter(g, gameId, Phase.OneStep, g.element);
+        if (g.hi - g.lo <= g.stretch) _enter(g, gameId, Phase.OneStep, g.element);
         else _startRound(g);
     }
 
     // --- rulings by proof -------------------------------------------------------------------
 
     /// @notice See `IPinpointGame.oneStep`.
-    function oneStep(
-        GameId gameId,
-        bytes calldata prefix,
-        bytes calldata header,
-        bytes32[] calldata inputs,
-        bytes calldata witness
-    ) external delegated {
+    function oneStep(GameId gameId, bytes calldata record, OneStepTensorProof[] calldata inputs) external delegated {
         Game storage g = _game(gameId);
         _requirePhase(g, gameId, Phase.OneStep);
         _requireInTime(g, gameId);
-        bytes32 op = keccak256(abi.encodePacked(keccak256(prefix), keccak256(header), keccak256(abi.encodePacked(inputs))));
-        if (op != g.agreed) revert Errors.NotTheDisputedOp();
-        Binary32 value = oneStepContract.evaluate(prefix, inputs, header, g.element, g.lo, g.hi, g.accLo, witness);
-        emit OneStepEvaluated(gameId, msg.sender, value, keccak256(witness));
+        if (keccak256(record) != g.agreed) revert Errors.NotTheDisputedOp();
+        OneStepQuery memory query = OneStepQuery(g.element, g.lo, g.hi, g.accLo);
+        (bool defined, Binary32 value,) = oneStepContract.compute(record, query, inputs);
+        emit OneStepEvaluated(gameId, msg.sender, defined, value);
         uint32 bits = Binary32.unwrap(value);
-        Ruling ruling;
-        if (bits == Binary32.unwrap(g.value0)) ruling = Ruling.DefenderWins;
-        else if (bits == Binary32.unwrap(g.value1)) ruling = Ruling.ChallengerWins;
-        else ruling = Ruling.BothLose;
+        Ruling ruling = Ruling.BothLose;
+        if (defined && bits == Binary32.unwrap(g.value0)) ruling = Ruling.DefenderWins;
+        else if (defined && bits == Binary32.unwrap(g.value1)) ruling = Ruling.ChallengerWins;
         _resolve(g, gameId, ruling, Reason.OneStep);
     }
 

@@ -19,6 +19,7 @@ import {ReentrancyGuard} from "../lib/ReentrancyGuard.sol";
 import {Sha256Tree} from "../lib/Sha256Tree.sol";
 import {PinpointGameBase, Game} from "./PinpointGameBase.sol";
 import {PinpointEndgame} from "./PinpointEndgame.sol";
+import {OneStepTensorProof} from "./OneStepCall.sol";
 import {Dissection} from "./Dissection.sol";
 import {ProgramFormat, ProgramFacts, RecordLayout} from "./ProgramFormat.sol";
 
@@ -242,7 +243,7 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
         }
         // Same op, attributes, shape and inputs: only the outputs differ.
         g.opCode = lm.op;
-        g.agreed = keccak256(abi.encodePacked(keccak256(mr[:lm.prefixLength]), keccak256(mine.header), keccak256(inputs)));
+        g.agreed = keccak256(mr[:mr.length - 32]);
         (g.nodes[DEFENDER], g.nodes[CHALLENGER]) =
             p == DEFENDER ? (mine.merkle, theirs.merkle) : (theirs.merkle, mine.merkle);
         g.index = 0;
@@ -254,7 +255,7 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
         } else {
             uint256 count = Sha256Tree.numel(mine.header);
             if (count > type(uint32).max) revert Errors.MalformedHeader();
-            uint256 stretch = oneStepContract.maxTerms(lm.op);
+            uint256 stretch = oneStepContract.maxTerms();
             if (stretch == 0) revert Errors.InvalidParameter("maxTerms");
             g.numel = uint32(count);
             g.stretch = uint32(stretch < type(uint32).max ? stretch : type(uint32).max);
@@ -281,7 +282,7 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
     }
 
     /// @inheritdoc IPinpointGame
-    function oneStep(GameId, bytes calldata, bytes calldata, bytes32[] calldata, bytes calldata) external {
+    function oneStep(GameId, bytes calldata, OneStepTensorProof[] calldata) external {
         _delegate();
     }
 

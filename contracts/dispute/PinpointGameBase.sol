@@ -2,7 +2,7 @@
 pragma solidity 0.8.28;
 
 import {IPinpointGameEvents, GameParams, ClaimRecord} from "../interfaces/IPinpointGame.sol";
-import {IOneStep} from "../interfaces/IOneStep.sol";
+import {IOneStepCompute} from "./OneStepCall.sol";
 import {IJackpot} from "../interfaces/IJackpot.sol";
 import {Binary32, Duration, GameId, Phase, Reason, Root, Ruling, Timestamp} from "../lib/Types.sol";
 import {Errors} from "../lib/Errors.sol";
@@ -63,7 +63,7 @@ struct Game {
     Root claimedState;
     Root[2] traces;
     bytes32[2] nodes;
-    /// keccak of the disputed record's prefix, output header and inputs (the one step's op).
+    /// keccak of the disputed record without its output root (the op the one step computes).
     bytes32 agreed;
     /// keccak of the partial results the first mover of a `Terms` round posted.
     bytes32 scratch;
@@ -80,7 +80,7 @@ abstract contract PinpointGameBase is IPinpointGameEvents {
     uint256 internal constant CHALLENGER = 1;
 
     /// @notice The one-step contract that computes a disputed element.
-    IOneStep public immutable oneStepContract;
+    IOneStepCompute public immutable oneStepContract;
     /// @notice The jackpot that receives the bonds of games both parties lose.
     IJackpot public immutable jackpot;
     /// @notice Time on each party's chess clock at the start of a game, in seconds.
@@ -108,7 +108,7 @@ abstract contract PinpointGameBase is IPinpointGameEvents {
         if (params.bondGasPrice == 0) revert Errors.InvalidParameter("bondGasPrice");
         if (params.answerGas == 0) revert Errors.InvalidParameter("answerGas");
         if (params.dissectionBits == 0 || params.dissectionBits > 5) revert Errors.InvalidParameter("dissectionBits");
-        oneStepContract = IOneStep(params.oneStep);
+        oneStepContract = IOneStepCompute(params.oneStep);
         jackpot = IJackpot(params.jackpot);
         clock = params.clock;
         extension = params.extension;

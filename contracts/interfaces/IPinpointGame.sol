@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {Binary32, Duration, GameId, Phase, Party, Reason, Root, Ruling, SourceKind, Timestamp} from "../lib/Types.sol";
+import {OneStepTensorProof} from "../dispute/OneStepCall.sol";
 
 /// @notice What a game disputes: one segment of a task, from an agreed start, and two traces of it.
 struct GameSpec {
@@ -215,8 +216,10 @@ interface IPinpointGameEvents {
         uint32 index,
         bytes32 root
     );
-    /// @notice The one step computed the disputed value.
-    event OneStepEvaluated(GameId indexed gameId, address indexed prover, Binary32 value, bytes32 witnessHash);
+    /// @notice The one step computed the disputed value (`defined` false: the op is not defined on
+    ///         the agreed inputs, and no claim can be right). Its input leaves are in the calldata
+    ///         and, being leaves of the agreed inputs, recomputable by a replay of the segment.
+    event OneStepEvaluated(GameId indexed gameId, address indexed prover, bool defined, Binary32 value);
     /// @notice The game ended: its `bonds` go to the winner, or to the jackpot if both lost.
     event GameResolved(GameId indexed gameId, Ruling ruling, Reason reason, uint256 bonds);
     /// @notice Someone published the game's transcript.
@@ -310,17 +313,9 @@ interface IPinpointGame is IPinpointGameEvents {
     /// @notice Computes the disputed value with the one step and decides the game (phase `OneStep`):
     ///         the party whose value matches wins; if neither does, both lose. Anyone may call.
     /// @param gameId The game.
-    /// @param prefix The disputed record's prefix (op code, attributes, input count).
-    /// @param header The disputed output's shape header.
-    /// @param inputs The disputed record's input roots.
-    /// @param witness The input leaves and proofs the one step reads.
-    function oneStep(
-        GameId gameId,
-        bytes calldata prefix,
-        bytes calldata header,
-        bytes32[] calldata inputs,
-        bytes calldata witness
-    ) external;
+    /// @param record The disputed record without its output root (both parties' agree).
+    /// @param inputs One proof per input of the record, with the leaves the one step reads.
+    function oneStep(GameId gameId, bytes calldata record, OneStepTensorProof[] calldata inputs) external;
 
     /// @notice Ends a game in which a party that owes a move has run out of time: it loses (both
     ///         lose if both have). Anyone may call.

@@ -23,7 +23,7 @@ from agents.chain.abi import ContractInterface, DecodedLog
 from agents.devnet.anvil import REPO_ROOT
 from agents.dispute.decisions import decide, one_step_value
 from agents.dispute.game import GameState, Move, OpponentMove, Party, Phase
-from agents.dispute.provider import TraceProvider, record_prefix
+from agents.dispute.provider import TraceProvider
 
 HERE = Path(__file__).resolve().parent
 CLOCK = 3_600
@@ -38,7 +38,7 @@ def answer_table_artifact() -> dict[str, Any]:
     """ABI and bytecode of tests/dispute/contracts/AnswerTable.sol (solc-js, as the project)."""
     names = [
         "tests/dispute/contracts/AnswerTable.sol",
-        "contracts/interfaces/IOneStep.sol",
+        "contracts/dispute/OneStepCall.sol",
         "contracts/lib/Types.sol",
     ]
     sources = {name: {"content": (REPO_ROOT / name).read_text()} for name in names}
@@ -284,16 +284,7 @@ class Arena:
 
     def _answer(self, state: GameState, honest: TraceProvider) -> None:
         """Register what the one step computes for the game's stretch (by the honest trace)."""
-        record = honest.record(state.step, state.op)
-        header = honest.output_header(state.step, state.op)
-        acc = 0 if state.lo == 0 else state.acc_lo
-        question = self.table.questionOf(
-            record_prefix(record),
-            list(record.inputs),
-            header,
-            state.element,
-            state.lo,
-            state.hi,
-            acc,
-        )
-        self.table.answer(question, one_step_value(honest, state), {"from": self.referee})
+        record = honest.record(state.step, state.op).encode()[:-32]
+        question = self.table.questionOf(record, state.element, state.lo, state.hi, state.acc_lo)
+        value = one_step_value(honest, state)
+        self.table.answer(question, value, True, {"from": self.referee})
