@@ -45,7 +45,7 @@ def term_points(lo: int, hi: int, bits: int) -> list[int]:
 
 
 def _key(game: GameState, function: str, second: bool = False) -> str:
-    return f"game/{game.game_id}/{game.round}/{function}" + ("/second" if second else "")
+    return f"game/{game.game_id}/{function}/{game.round}" + ("/second" if second else "")
 
 
 def decide(

@@ -270,7 +270,9 @@ class Arena:
                 # Neither party computes its own value: anyone may run the one step.
                 self._answer(state, honest)
                 record = honest.record(state.step, state.op).encode()[:-32]
-                witness = honest.witness(state.step, state.op, state.element, state.lo, state.hi, state.acc_lo)
+                witness = honest.witness(
+                    state.step, state.op, state.element, state.lo, state.hi, state.acc_lo
+                )
                 tx = self.game.oneStep(game_id, record, witness, {"from": self.referee})
                 resolving_gas = max(resolving_gas, int(tx.gas_used))
                 continue

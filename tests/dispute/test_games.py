@@ -65,7 +65,9 @@ def draw(rng: random.Random) -> Scenario:
     if roll < 0.12:
         fault = fault_choices(reference, "value", rng)
         assert fault is not None
-        other = Fault("value", fault.step, fault.op, element=fault.element, mask=fault.mask << 1 or 1)
+        other = Fault(
+            "value", fault.step, fault.op, element=fault.element, mask=fault.mask << 1 or 1
+        )
         return Scenario(model, segment, "both", liar, (fault, other))
     kind = rng.choice(LIES)
     fault = fault_choices(reference, kind, rng)
@@ -119,7 +121,9 @@ def play(arena: Arena, deployed: Any, scenario: Scenario) -> tuple[Any, int]:
 def check(scenario: Scenario, outcome: Any, bound: int) -> None:
     state = outcome.state
     assert state.phase == Phase.RESOLVED, outcome.phases
-    honest_wins = Ruling.DEFENDER_WINS if scenario.liar == Party.CHALLENGER else Ruling.CHALLENGER_WINS
+    honest_wins = (
+        Ruling.DEFENDER_WINS if scenario.liar == Party.CHALLENGER else Ruling.CHALLENGER_WINS
+    )
     if scenario.kind == "both":
         assert (state.ruling, state.reason) == (Ruling.BOTH_LOSE, Reason.ONE_STEP), outcome.phases
     elif scenario.kind == "silent-honest":
