@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "arbiter": "agents.cli.arbiter:arbiter",
     "swarm": "agents.cli.swarm:swarm",
     "audit": "agents.cli.audit:audit",
+    "dispute": "agents.cli.dispute:dispute",
 }
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agents.devnet.processes import child_env, cli_command
 from agents.dispute.game import Party, Phase, Reason, Ruling
 from tests.dispute.arena import Arena, Player
 from tests.dispute.toy import Fault, ToyClaims, ToyTrace, open_game
@@ -82,3 +86,49 @@ def test_the_honest_party_wins(
     expected = Ruling.CHALLENGER_WINS if liar == Party.DEFENDER else Ruling.DEFENDER_WINS
     assert outcome.state.phase == Phase.RESOLVED
     assert (outcome.state.ruling, outcome.state.reason) == (expected, reason), outcome.phases
+
+
+def test_dispute_show_prints_a_game_from_the_chain(
+    arena: Arena, deployed: Any, claims: ToyClaims, devnet: Any, tmp_path: Path
+) -> None:
+    honest, lying = trace(claims, 1), trace(claims, 1, Fault("term", 1, op=7, element=0, term=123))
+    outcome = play(arena, deployed, claims, 1, honest, lying)
+    game = deployed.game
+    manifest = tmp_path / "deployment.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "format": "veritrain-deployment/1",
+                "chain_id": int(__import__("brownie").chain.id),
+                "deployment_block": 0,
+                "contracts": {"PinpointGame": {"address": game.address, "abi": game.abi}},
+            }
+        )
+    )
+    args = ["dispute", "show", str(outcome.state.game_id), "--deployment", str(manifest)]
+    args += ["--rpc-url", devnet.url]
+    shown = subprocess.run(
+        cli_command(*args, "--json"), env=child_env(), capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    assert (report["ruling"], report["reason"]) == ("DEFENDER_WINS", "ONE_STEP")
+    assert [lv["level"] for lv in report["levels"]][:3] == ["steps", "steps", "ops"]
+    assert "terms" in {lv["level"] for lv in report["levels"]}
+    events = [m["event"] for m in report["moves"]]
+    assert events[0] == "GameCreated" and events[-1] == "GameResolved"
+    assert events.count("OneStepEvaluated") == 1
+    bonded = {"Dissected", "RecordRevealed", "LeafRevealed", "TermsPosted"}
+    for party in ("defender", "challenger"):
+        moves = [m for m in report["moves"] if m["party"] == party and m["event"] in bonded]
+        created = 1 if party == "challenger" else 0  # the creation's bond counts for the challenger
+        assert report["parties"][party]["bonds"] == (len(moves) + created) * report["bond"]
+    text = subprocess.run(cli_command(*args), env=child_env(), capture_output=True, text=True)
+    assert text.returncode == 0 and "DEFENDER_WINS by ONE_STEP" in text.stdout
+    missing = subprocess.run(
+        cli_command("dispute", "show", "99", *args[3:]),
+        env=child_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2 and "no game 99" in missing.stderr
