@@ -18,6 +18,9 @@ import {OneStepQuery, OneStepTensorProof} from "./OneStepCall.sol";
 ///         partial results, the one step, and the proofs against the program that decide a game.
 ///         `PinpointGame` runs this code by delegatecall on its own storage (the NatSpec of each
 ///         function is in `IPinpointGame`); called directly, every function reverts.
+/// @dev Its functions are payable because a delegatecall keeps the game call's value; called
+///      directly they revert, so no ether can reach this contract.
+// slither-disable-next-line locked-ether
 contract PinpointEndgame is PinpointGameBase {
     /// This contract's own address: a call that does not come by delegatecall sees it as `this`.
     address private immutable self;
@@ -176,6 +179,8 @@ contract PinpointEndgame is PinpointGameBase {
         _requireInTime(g, gameId);
         if (keccak256(record) != g.agreed) revert Errors.NotTheDisputedOp();
         OneStepQuery memory query = OneStepQuery(g.element, g.lo, g.hi, g.accLo);
+        // The term count is the program's; the one step reverts on a range beyond the element's.
+        // slither-disable-next-line unused-return
         (bool defined, Binary32 value,) = oneStepContract.compute(record, query, inputs);
         emit OneStepEvaluated(gameId, msg.sender, defined, value);
         uint32 bits = Binary32.unwrap(value);

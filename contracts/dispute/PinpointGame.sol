@@ -328,7 +328,7 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
 
     /// @inheritdoc IPinpointGame
     function withdraw(GameId[] calldata gameIds) external nonReentrant {
-        uint256 total;
+        uint256 total = 0;
         for (uint256 i; i < gameIds.length; ++i) {
             Game storage g = games[gameIds[i]];
             if (g.phase != Phase.Resolved || g.paid) continue;
@@ -345,7 +345,7 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
 
     /// @inheritdoc IPinpointGame
     function sweepJackpot(GameId[] calldata gameIds) external nonReentrant {
-        uint256 total;
+        uint256 total = 0;
         for (uint256 i; i < gameIds.length; ++i) {
             Game storage g = games[gameIds[i]];
             if (g.phase != Phase.Resolved || g.paid || g.ruling != Ruling.BothLose) continue;

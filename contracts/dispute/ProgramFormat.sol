@@ -238,6 +238,8 @@ library ProgramFormat {
         if (l.op == STATE) {
             if (l.inputCount != 0 || c.header.length != 0 || c.merkle != out) revert Errors.MalformedRecord();
         } else {
+            // The header must be well formed; its element count is not needed here.
+            // slither-disable-next-line unused-return
             Sha256Tree.numel(c.header);
             if (Sha256Tree.tensorRoot(c.header, c.merkle) != out) revert Errors.NotCommitted(uint8(party));
         }

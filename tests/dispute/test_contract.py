@@ -348,7 +348,7 @@ def test_a_false_accusation_proves_nothing(arena: Arena, deployed: Any, claims: 
         )
     )
     tampered[10] = [bytes(32)] * len(tampered[10])  # the tensor's Merkle proof
-    with reverts(deployed, "InvalidProof"):
+    with reverts(deployed, "InvalidMerkleProof"):
         deployed.game.proveSource(game_id, tuple(tampered), {"from": deployed.accounts[5]})
     right = source_proof(
         honest,

@@ -127,7 +127,15 @@ def check(scenario: Scenario, outcome: Any, bound: int) -> None:
     if scenario.kind == "both":
         assert (state.ruling, state.reason) == (Ruling.BOTH_LOSE, Reason.ONE_STEP), outcome.phases
     elif scenario.kind == "silent-honest":
-        assert state.ruling != honest_wins and state.reason == Reason.CLOCK, outcome.phases
+        honest_party = scenario.liar.other
+        if outcome.moves[honest_party] < (scenario.silent_after or 0) or (
+            state.reason != Reason.CLOCK
+        ):
+            # The game ended before the honest party fell silent: it won on the merits.
+            assert state.ruling == honest_wins, (state.reason, outcome.phases)
+            assert outcome.moves[honest_party] <= (scenario.silent_after or 0)
+        else:
+            assert state.ruling != honest_wins and state.reason == Reason.CLOCK, outcome.phases
     else:
         assert state.ruling == honest_wins, (state.reason, outcome.phases)
         if scenario.kind == "liar" and scenario.faults[0].kind == "garbage":
@@ -151,6 +159,8 @@ def test_randomized_games(arena: Arena, deployed: Any) -> None:
     kinds = {s.kind for s, _ in played}
     lies = {s.faults[0].kind for s, _ in played}
     assert kinds == {"liar", "both", "silent-liar", "silent-honest"}
+    # Some honest parties did fall silent, and lost by clock.
+    assert any(s.kind == "silent-honest" and o.state.reason == Reason.CLOCK for s, o in played)
     assert {"value", "term", "attribute", "input", "batch", "state"} <= lies
     assert {s.model for s, _ in played} == {"mlp", "cnn", "transformer"}
 
