@@ -18,11 +18,13 @@ from functools import cached_property
 
 import numpy as np
 
+from agents.arbiter.witness import one_step
 from agents.commitment import leaf_hashes, shape_header, tensor_leaf
 from agents.dispute.errors import TraceError
 from agents.dispute.program import Program, ProgramEntry, SourceKind, StepConstants
 from agents.dispute.reductions import REDUCTIONS, partial_results
 from agents.dispute.tree import MerkleLevels
+from agents.exact.errors import ExactError
 from agents.exact.trace import Op, OpRecord
 
 # (header, Merkle root, [(leaf index, leaf bytes, path)]): the one step's TensorProof.
@@ -142,10 +144,28 @@ class TraceProvider(ABC):
         self, step: int, op: int, element: int, lo: int, hi: int, acc_lo: int
     ) -> list[TensorProofArgs]:
         """One ``TensorProof`` per input of the record (header, Merkle root, the leaves the one
-        step reads for this stretch, with their paths), as the one step's ABI takes them."""
-        del element, lo, hi, acc_lo
+        step reads for terms ``(lo, hi]`` of ``element``, with their paths), as the one step's
+        ABI takes them. ``acc_lo`` is the game's agreed partial result, which the one step
+        takes from the game, not from the witness."""
+        del acc_lo
+        record = self.record(step, op)
+        if record.op == Op.STATE:
+            raise TraceError(f"op {op} of step {step} is a STATE record: it has no elements")
         t = self.tensors(step, op)
-        return [(shape_header(x.shape), MerkleLevels(leaf_hashes(x)).root, []) for x in t.inputs]
+        tensors = dict(zip(record.inputs, t.inputs, strict=True))
+        tensors[record.output] = t.output
+        reduces = record.op in REDUCTIONS
+        try:
+            call = one_step(
+                record,
+                tensors,
+                element,
+                term_from=lo if reduces else 0,
+                term_to=hi if reduces else None,
+            )
+        except ExactError as e:
+            raise TraceError(f"no one step of op {op} of step {step}: {e}") from e
+        return [w.abi() for w in call.inputs]
 
     # --- states -----------------------------------------------------------------------------
 

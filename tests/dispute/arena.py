@@ -3,8 +3,9 @@
 Each player decides with ``agents.dispute.decisions.decide`` from its own trace provider
 and the game as the contract shows it; the arena sends the moves in a random order each
 round (so either party may open a round), hands each player the opponent's revealed data
-from the events, stands in for the one step (it registers the honest answer in the
-``AnswerTable`` before a one step is sent), and, when nobody moves, lets the clocks run
+from the events, stands in for the one step where the game asks an ``AnswerTable`` (it
+registers the honest answer before a one step is sent; a game that asks the arbiter's
+``OneStep`` needs nothing), and, when nobody moves, lets the clocks run
 out and calls ``timeout``. Gas of every move is recorded.
 """
 
@@ -97,6 +98,31 @@ def game_params(one_step: str, jackpot: str, **overrides: int) -> tuple[Any, ...
     )
 
 
+def sent_tx(function: Any, *args: Any) -> Any:
+    """``function(*args)`` (a brownie contract call that transacts), its receipt.
+
+    Under load brownie can lose the race between the sender's nonce and the node's index of a
+    mined transaction and call it dropped; the transaction is then looked up by hash (a
+    reverted one raises ``VirtualMachineError``, as brownie would have).
+    """
+    from brownie import chain, web3
+    from brownie.exceptions import TransactionError, VirtualMachineError
+
+    try:
+        return function(*args)
+    except TransactionError as e:
+        if "dropped without known replacement" not in str(e):
+            raise
+        txid = str(e).rsplit(" ", 1)[-1]
+        web3.eth.wait_for_transaction_receipt(txid, timeout=120)
+        tx = chain.get_transaction(txid)
+        if tx.status == 0:
+            raise VirtualMachineError(
+                ValueError({"message": f"{txid} reverted", "data": "0x"})
+            ) from e
+        return tx
+
+
 def decoded_logs(interface: ContractInterface, tx: Any) -> list[DecodedLog]:
     """The game's events of a brownie transaction, decoded by the agents' ABI reader."""
     out = []
@@ -185,14 +211,16 @@ class Outcome:
     gas: dict[Party, list[int]]
     resolving_gas: int
     phases: list[Phase]
+    one_step_gas: int = 0  # the costliest one step sent in the game (by a player or anyone)
 
 
 class Arena:
-    """Plays games on a deployed ``PinpointGame`` (brownie objects) with an ``AnswerTable``."""
+    """Plays games on a deployed ``PinpointGame`` (brownie objects), whose one step is an
+    ``AnswerTable`` (``table``) or the arbiter's ``OneStep`` (``table`` None)."""
 
-    def __init__(self, game: Any, table: Any, referee: Any, rng: random.Random) -> None:
+    def __init__(self, game: Any, table: Any | None, referee: Any, rng: random.Random) -> None:
         self.game = game
-        self.table = table
+        self.table = table  # None: the game asks the arbiter's one step, which needs no answers
         self.referee = referee  # a third account: calls timeout, registers answers
         self.rng = rng
         self.interface = ContractInterface("PinpointGame", game.address, game.abi)
@@ -224,6 +252,7 @@ class Arena:
         bond = int(self.game.requiredBond())
         phases: list[Phase] = []
         resolving_gas = 0
+        one_step_gas = 0
         for _ in range(max_transactions):
             state = self.state(game_id)
             if not phases or phases[-1] != state.phase:
@@ -251,14 +280,18 @@ class Arena:
                 if move.function == "oneStep":
                     self._answer(state, honest)
                 try:
-                    tx = getattr(self.game, move.function)(
-                        *move.args, {"from": player.account, "value": move.value}
+                    tx = sent_tx(
+                        getattr(self.game, move.function),
+                        *move.args,
+                        {"from": player.account, "value": move.value},
                     )
                 except VirtualMachineError:
                     player.failures += 1
                     continue
                 player.moves += 1
                 player.gas.append(int(tx.gas_used))
+                if move.function == "oneStep":
+                    one_step_gas = max(one_step_gas, int(tx.gas_used))
                 if move.value == 0:
                     resolving_gas = max(resolving_gas, int(tx.gas_used))
                 revealed.read(decoded_logs(self.interface, tx))
@@ -273,14 +306,15 @@ class Arena:
                 witness = honest.witness(
                     state.step, state.op, state.element, state.lo, state.hi, state.acc_lo
                 )
-                tx = self.game.oneStep(game_id, record, witness, {"from": self.referee})
+                tx = sent_tx(self.game.oneStep, game_id, record, witness, {"from": self.referee})
                 resolving_gas = max(resolving_gas, int(tx.gas_used))
+                one_step_gas = max(one_step_gas, int(tx.gas_used))
                 continue
             if not sent:
                 # Nobody has anything to send: let the clocks run out, then end it.
                 chain.sleep(CLOCK + EXTENSION + 1)
                 chain.mine()
-                tx = self.game.timeout(game_id, {"from": self.referee})
+                tx = sent_tx(self.game.timeout, game_id, {"from": self.referee})
                 resolving_gas = max(resolving_gas, int(tx.gas_used))
         state = self.state(game_id)
         phases.append(state.phase)
@@ -290,10 +324,13 @@ class Arena:
             gas={p: players[p].gas for p in players},
             resolving_gas=resolving_gas,
             phases=phases,
+            one_step_gas=one_step_gas,
         )
 
     def _answer(self, state: GameState, honest: TraceProvider) -> None:
         """Register what the one step computes for the game's stretch (by the honest trace)."""
+        if self.table is None:
+            return
         record = honest.record(state.step, state.op).encode()[:-32]
         question = self.table.questionOf(record, state.element, state.lo, state.hi, state.acc_lo)
         value = one_step_value(honest, state)

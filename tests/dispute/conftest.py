@@ -1,9 +1,11 @@
 """Fixtures of the dispute tests.
 
 Tests that take ``deployed`` (or anything built on it) run on one anvil per session with a
-Jackpot, an ``AnswerTable`` standing in for the one step, and a ``PinpointGame``; each test
-starts from a snapshot of that state and its transactions are undone after. Tests that do
-not ask for the devnet never start it.
+Jackpot, an ``AnswerTable`` standing in for the one step and a ``PinpointGame`` that asks it
+(``game``: toy traces, whose records no arithmetic computes), and the arbiter's ``OneStep``
+with a second ``PinpointGame`` that asks it (``arbitrated``: real segments, decided by the
+binary32 one step itself). Each test starts from a snapshot of that state and its
+transactions are undone after. Tests that do not ask for the devnet never start it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 
 from agents.devnet.anvil import Anvil
+from scripts.deploy import deploy_arbiter
 from scripts.network import attached, local_devnet
 from tests.dispute.arena import Arena, deploy_answer_table, game_params
 
@@ -34,6 +37,8 @@ class Deployed:
     table: Any
     jackpot: Any
     accounts: Any
+    arbitrated: Any  # a game whose one step is the arbiter's OneStep
+    one_step: Any
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +58,11 @@ def deployed_once(devnet: Anvil) -> Iterator[Deployed]:
             game_params(table.address, jackpot.address), {"from": accounts[0]}
         )
         endgame = Contract.from_abi("PinpointEndgame", game.endgame(), project.PinpointEndgame.abi)
-        yield Deployed(project, game, endgame, table, jackpot, accounts)
+        one_step = deploy_arbiter(project, accounts[0], silent=True)["OneStep"]
+        arbitrated = project.PinpointGame.deploy(
+            game_params(one_step.address, jackpot.address), {"from": accounts[0]}
+        )
+        yield Deployed(project, game, endgame, table, jackpot, accounts, arbitrated, one_step)
 
 
 @pytest.fixture
@@ -67,7 +76,14 @@ def deployed(deployed_once: Deployed) -> Iterator[Deployed]:
 
 @pytest.fixture
 def arena(deployed: Deployed) -> Arena:
+    """Games with the ``AnswerTable`` (toy traces)."""
     return Arena(deployed.game, deployed.table, deployed.accounts[9], random.Random(1))
+
+
+@pytest.fixture
+def arbitrated_arena(deployed: Deployed) -> Arena:
+    """Games decided by the arbiter's one step (real segments)."""
+    return Arena(deployed.arbitrated, None, deployed.accounts[9], random.Random(1))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -6,7 +6,8 @@ replay lies at a random step, op, element or partial result, or in a record's at
 input, its batch or its state; two liars who lie differently at the same element; a liar
 who stops answering after a random number of moves; an honest party that does. The honest
 party wins every game it plays to the end, both lose when both lie, the silent party loses
-by clock, and no party makes more moves than ``moves_bound`` predicts.
+by clock, and no party makes more moves than ``moves_bound`` predicts. The one step is the
+arbiter's ``OneStep``: the chain computes every disputed element from the proved leaves.
 
 ``make test`` plays ``FAST_GAMES`` games; ``make test-all`` plays ``SLOW_GAMES``.
 """
@@ -93,7 +94,7 @@ def play(arena: Arena, deployed: Any, scenario: Scenario) -> tuple[Any, int]:
         defender_trace, challenger_trace = reference, lying[0]
     accounts = deployed.accounts
     game_id, _ = open_game(
-        deployed.game,
+        deployed.arbitrated,
         reference.program,
         segments.checkpoint_roots(model),
         segment,
@@ -114,7 +115,7 @@ def play(arena: Arena, deployed: Any, scenario: Scenario) -> tuple[Any, int]:
         silent = scenario.silent_after if party == silent_party else None
         players[party] = Player(party, account, trace, silent_after=silent)
     outcome = arena.play(game_id, players[Party.DEFENDER], players[Party.CHALLENGER], reference)
-    bound = moves_bound(reference, BITS, int(deployed.table.stretch()))
+    bound = moves_bound(reference, BITS, int(deployed.one_step.maxTerms()))
     return outcome, bound
 
 
@@ -154,8 +155,8 @@ def _games(count: int, seed: int, arena: Arena, deployed: Any) -> list[tuple[Sce
     return played
 
 
-def test_randomized_games(arena: Arena, deployed: Any) -> None:
-    played = _games(FAST_GAMES, 20260101, arena, deployed)
+def test_randomized_games(arbitrated_arena: Arena, deployed: Any) -> None:
+    played = _games(FAST_GAMES, 20260101, arbitrated_arena, deployed)
     kinds = {s.kind for s, _ in played}
     lies = {s.faults[0].kind for s, _ in played}
     assert kinds == {"liar", "both", "silent-liar", "silent-honest"}
@@ -166,5 +167,5 @@ def test_randomized_games(arena: Arena, deployed: Any) -> None:
 
 
 @pytest.mark.slow
-def test_many_randomized_games(arena: Arena, deployed: Any) -> None:
-    _games(SLOW_GAMES, 20260102, arena, deployed)
+def test_many_randomized_games(arbitrated_arena: Arena, deployed: Any) -> None:
+    _games(SLOW_GAMES, 20260102, arbitrated_arena, deployed)
