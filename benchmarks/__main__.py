@@ -12,7 +12,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 # In the order `make bench` runs them; each name is a module of this package.
-BENCHMARKS = ("gas", "onestep", "store", "exact", "pol", "malformed", "economics", "round", "swarm")
+BENCHMARKS = (
+    "gas",
+    "onestep",
+    "dispute",
+    "store",
+    "exact",
+    "pol",
+    "malformed",
+    "economics",
+    "round",
+    "swarm",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
