@@ -5,7 +5,7 @@ party ``me`` makes now, or ``None`` (nothing owed, or waiting for the opponent's
 be readable). It never looks at a clock or a chain itself: the caller passes the game
 as the contract shows it, the opponent's latest revealed data (from its events), the
 time and the bond. The same function plays both sides; a player whose trace lies
-(``agents.dispute.adversary``) plays by it too and is ruled out by the chain.
+(``agents.dispute.replay.Fault``) plays by it too and is ruled out by the chain.
 
 At every level it answers from its own trace (docs/dispute.md):
 - a descent (``Steps``, ``Ops``, ``Element``): the ``2^h`` nodes below its current node,
@@ -21,8 +21,10 @@ At every level it answers from its own trace (docs/dispute.md):
 
 from __future__ import annotations
 
+import numpy as np
 from eth_utils.crypto import keccak
 
+from agents.arbiter.execute import execute
 from agents.dispute.game import DESCENTS, GameState, Move, OpponentMove, Party, Phase
 from agents.dispute.program import SourceKind
 from agents.dispute.provider import TraceProvider, header_numel, record_prefix
@@ -366,12 +368,21 @@ def _bisect_terms(
     )
 
 
-def one_step_value(provider: TraceProvider, game: GameState) -> int:
-    """What the one step computes for the game's stretch, by this provider's inputs."""
+def one_step_value(provider: TraceProvider, game: GameState) -> int | None:
+    """What the one step computes for the game's stretch from this provider's inputs of the
+    disputed op (recomputed, not read from its output: a trace whose output lies does not
+    match it); ``None`` when the op is not defined on them."""
     record = provider.record(game.step, game.op)
-    if record.op not in REDUCTIONS:
-        return provider.value(game.step, game.op, game.element)
     t = provider.tensors(game.step, game.op)
+    if record.op not in REDUCTIONS:
+        try:
+            output = execute(record, t.inputs)
+        except ExactError:
+            return None
+        flat = np.ascontiguousarray(output, dtype=np.float32).reshape(-1)
+        if not 0 <= game.element < flat.size:
+            return None
+        return int(flat[game.element : game.element + 1].view(np.uint32)[0])
     return continue_partials(
         record.op,
         record.attributes,

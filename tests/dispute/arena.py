@@ -334,4 +334,4 @@ class Arena:
         record = honest.record(state.step, state.op).encode()[:-32]
         question = self.table.questionOf(record, state.element, state.lo, state.hi, state.acc_lo)
         value = one_step_value(honest, state)
-        self.table.answer(question, value, True, {"from": self.referee})
+        self.table.answer(question, value or 0, value is not None, {"from": self.referee})

@@ -80,8 +80,9 @@ def _answers(
                 record, state.element, state.lo, state.hi, state.acc_lo
             )
             if int(deployed.table.answers(question)) == 0:
+                value = one_step_value(honest, state)
                 deployed.table.answer(
-                    question, one_step_value(honest, state), True, {"from": deployed.accounts[9]}
+                    question, value or 0, value is not None, {"from": deployed.accounts[9]}
                 )
         if state.phase == Phase.RESOLVED:
             return

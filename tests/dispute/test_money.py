@@ -142,8 +142,9 @@ class GameMoney(RuleBasedStateMachine):
         if move.function == "oneStep":
             record = self.honest.record(g.step, g.op).encode()[:-32]
             question = self.deployed.table.questionOf(record, g.element, g.lo, g.hi, g.acc_lo)
+            value = one_step_value(self.honest, g)
             self.deployed.table.answer(
-                question, one_step_value(self.honest, g), True, {"from": self.deployed.accounts[9]}
+                question, value or 0, value is not None, {"from": self.deployed.accounts[9]}
             )
         value = move.value + (1 if wrong else 0)
         sender = self.accounts[int(party)]
