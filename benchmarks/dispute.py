@@ -17,7 +17,9 @@ one step is the arbiter's ``OneStep``. Per model:
 - ``game_gas_max``: the most gas one party spent in one game, one step included, goal
   ≤ 5,000,000;
 - ``game_seconds_max``: the longest game, from creation to ruling, both players deciding
-  from their replays (each replay computed before the game starts) and anvil mining.
+  from their replays (each replay computed before the game starts) and anvil mining;
+- ``create_gas_max``: the creation (checks the program header and both checkpoints; paid by
+  whoever opens the game, counted in the challenger's ``game_gas_max``).
 
 Gas is deterministic: the figures are compared with the issue's goals (``goal_ratios``), not
 with a baseline of the same run. ``DISPUTE_GAMES`` sets the games per model (default 12),
@@ -114,6 +116,7 @@ def _model(name: str, path: str, games: int, deployed: Any, accounts: Any) -> di
         "one_step_gas_max": 0,
         "game_gas_max": 0,
         "game_seconds_max": 0.0,
+        "create_gas_max": 0,
         "segment_steps": reference.step_count,
     }
     for _ in range(games):
@@ -156,6 +159,7 @@ def _model(name: str, path: str, games: int, deployed: Any, accounts: Any) -> di
         figures["honest_wins"] += int(state.ruling == honest_wins)
         figures["moves_max"] = max(figures["moves_max"], *outcome.moves.values())
         figures["game_seconds_max"] = max(figures["game_seconds_max"], round(seconds, 2))
+        figures["create_gas_max"] = max(figures["create_gas_max"], int(created.gas_used))
         for party, made in calls.items():
             spent = sum(gas for _, gas in made)
             if party == Party.CHALLENGER:
