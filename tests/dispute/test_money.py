@@ -24,7 +24,7 @@ from agents.dispute.game import Phase as GamePhase
 from tests.dispute.arena import BITS, CLOCK, EXTENSION, Revealed, decoded_logs
 from tests.dispute.toy import Fault, ToyClaims, ToyTrace, open_game
 
-FAST_ACTIONS = 200
+FAST_ACTIONS = 100
 SLOW_ACTIONS = 2_000
 STEPS_PER_RUN = 40
 SEGMENT = 1
