@@ -15,7 +15,7 @@ import {
 } from "../interfaces/IPinpointGame.sol";
 import {Binary32, Duration, GameId, Phase, Party, Reason, Root, Ruling, Timestamp} from "../lib/Types.sol";
 import {Errors} from "../lib/Errors.sol";
-import {ReentrancyGuard} from "../lib/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Sha256Tree} from "../lib/Sha256Tree.sol";
 import {PinpointGameBase, Game} from "./PinpointGameBase.sol";
 import {PinpointEndgame} from "./PinpointEndgame.sol";
@@ -52,7 +52,7 @@ import {ProgramFormat, ProgramFacts, RecordLayout} from "./ProgramFormat.sol";
 ///         The leaf, the partial results, the one step and the proofs against the program run in
 ///         `PinpointEndgame`, which this contract deploys and calls by delegatecall on its own
 ///         storage (one contract would exceed the code size limit).
-contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuard {
+contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuardTransient {
     /// Placeholder written at creation into slots moves update later: a move then pays for a
     /// changed slot, never for a new one.
     uint64 private constant WARM = 1;
