@@ -162,7 +162,7 @@ def _games(count: int, seed: int, arena: Arena, deployed: Any) -> list[tuple[Sce
         scenario = draw(rng)
         if not _lie_took(scenario):
             untaken += 1
-            assert untaken <= max(1, count // 20), f"{untaken} lies left the trace unchanged"
+            assert untaken <= max(1, count // 10), f"{untaken} lies left the trace unchanged"
             continue
         outcome, bound = play(arena, deployed, scenario)
         check(scenario, outcome, bound)
