@@ -59,20 +59,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.chain)
 
 
-@pytest.fixture(scope="session")
+# One devnet per test package: brownie holds one connection per process, so this
+# package detaches when its tests end and the next package can attach its own.
+@pytest.fixture(scope="package")
 def devnet() -> Iterator[Anvil]:
     # Rich enough to submit the largest bounty a task can hold (2^80 - 1 wei, about 1.2 M ETH).
     with local_devnet(accounts=20, balance_eth=10**8) as node:
         yield node
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def project(devnet: Anvil) -> Iterator[Any]:
     with attached(devnet) as loaded:
         yield loaded
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def deployment(project: Any) -> Deployment:
     from brownie import accounts
 

@@ -41,13 +41,15 @@ class Deployed:
     one_step: Any
 
 
-@pytest.fixture(scope="session")
+# One devnet per test package: brownie holds one connection per process, so this
+# package detaches when its tests end and the next package can attach its own.
+@pytest.fixture(scope="package")
 def devnet() -> Iterator[Anvil]:
     with local_devnet(accounts=12, balance_eth=10**7) as node:
         yield node
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def deployed_once(devnet: Anvil) -> Iterator[Deployed]:
     with attached(devnet) as project:
         from brownie import Contract, accounts
