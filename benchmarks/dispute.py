@@ -118,11 +118,18 @@ def _model(name: str, path: str, games: int, deployed: Any, accounts: Any) -> di
         "game_seconds_max": 0.0,
         "create_gas_max": 0,
         "segment_steps": reference.step_count,
+        "lies_untaken": 0,
     }
-    for _ in range(games):
+    while figures["games"] < games:
         liar = rng.choice([Party.DEFENDER, Party.CHALLENGER])
         lying = provider(_fault(reference, rng))
-        lying.trace_root  # noqa: B018
+        if lying.trace_root == reference.trace_root:
+            # The injected fault left the trace unchanged (say, a value overwritten with
+            # itself): there is nothing to dispute and the game refuses equal roots.
+            figures["lies_untaken"] += 1
+            if figures["lies_untaken"] > games:
+                raise RuntimeError("most injected faults leave the trace unchanged")
+            continue
         traces = {liar: lying, liar.other: reference}
         players = {
             party: Player(party, accounts[1 + int(party)], traces[party])
