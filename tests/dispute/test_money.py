@@ -252,7 +252,9 @@ def run_actions(deployed: Any, target: int) -> dict[str, int]:
     counter = {"actions": 0, "runs": 0}
     GameMoney.counter = counter
     machine_settings = settings(
-        max_examples=max(1, target // STEPS_PER_RUN),
+        # A call's first example is hypothesis's smallest, a run without steps: ask for enough
+        # examples that every call also runs several random ones.
+        max_examples=max(4, 2 * target // STEPS_PER_RUN),
         stateful_step_count=STEPS_PER_RUN,
         deadline=None,
         phases=[Phase.explicit, Phase.reuse, Phase.generate],
