@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.devnet.anvil import REPO_ROOT
+from agents.dispute.game import GAME
 from agents.errors import ConfigError
 
 MANIFEST_FORMAT = "veritrain-deployment/1"
@@ -86,6 +87,44 @@ ARBITER_CONTRACTS: tuple[str, ...] = (
 )
 # The one step's router takes the three family adjudicators, in this order.
 ONE_STEP_FAMILIES = ("ElementwiseAdjudicator", "ReductionAdjudicator", "MovementAdjudicator")
+# The pinpoint game (docs/dispute.md; manifest name ``GAME``), deployed after the arbiter: its
+# one step is ``OneStep``.
+GAME_CONTRACT = GAME
+
+
+@dataclass(frozen=True)
+class GameParameters:
+    """The deployment parameters of the pinpoint game (``GameParams`` in
+    contracts/interfaces/IPinpointGame.sol, less the one step and the jackpot, which are the
+    deployed ones). Durations in seconds.
+
+    Each party's clock covers a whole game (a few dozen moves) with days to spare; a turn that
+    starts near the end of a clock gets three hours. Every bonded move carries
+    ``bondGasPrice · answerGas`` wei: the opponent's most expensive answer (the one step, under
+    150,000 gas for every op of the example models) at 20 gwei.
+    """
+
+    clock: int = 3 * 86_400
+    extension: int = 3 * 3_600
+    bondGasPrice: int = 20 * 10**9
+    answerGas: int = 150_000
+    dissectionBits: int = 3
+
+    def as_struct(self, one_step: str, jackpot: str) -> tuple[Any, ...]:
+        """The constructor's ``GameParams`` tuple for that one step and jackpot."""
+        return (one_step, jackpot, *dataclasses.astuple(self))
+
+    def as_dict(self) -> dict[str, int]:
+        """The values by their Solidity names."""
+        return dataclasses.asdict(self)
+
+    @property
+    def bond(self) -> int:
+        """The bond of every bonded move and of a game's creation, in wei."""
+        return self.bondGasPrice * self.answerGas
+
+
+DEFAULT_GAME_PARAMETERS = GameParameters()
 
 
 @dataclass(frozen=True)
@@ -100,6 +139,9 @@ class Deployment:
     parameters: ProtocolParameters
     # Arbitration contracts by name (``ARBITER_CONTRACTS``); empty when not deployed.
     arbiter: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The pinpoint game, whose one step is the arbiter's ``OneStep``; None without the arbiter.
+    game: Any = None
+    game_parameters: GameParameters | None = None
 
 
 def deploy(
@@ -109,10 +151,12 @@ def deploy(
     arbitration: str = ZERO_ADDRESS,
     silent: bool = False,
     arbiter: bool = True,
+    game_parameters: GameParameters = DEFAULT_GAME_PARAMETERS,
 ) -> Deployment:
-    """Deploy the Jackpot (paying out only through ``arbitration``, fixed for good; the zero
-    address: never), the TaskPool and, with ``arbiter``, the arbiter contracts
-    (``ARBITER_CONTRACTS``).
+    """Deploy, in this order, the Jackpot (paying out only through ``arbitration``, fixed for
+    good; the zero address: never), with ``arbiter`` the arbiter contracts
+    (``ARBITER_CONTRACTS``) and the pinpoint game on their ``OneStep`` and the jackpot
+    (``game_parameters``), then the TaskPool.
 
     ``project`` is the loaded brownie project, ``deployer`` a brownie account. The deployment
     block is the block of the first contract's creation. ``silent`` keeps brownie quiet.
@@ -120,12 +164,19 @@ def deploy(
     from brownie import chain
 
     jackpot = project.Jackpot.deploy(arbitration, {"from": deployer}, silent=silent)
+    arbiters = deploy_arbiter(project, deployer, silent=silent) if arbiter else {}
+    game = (
+        deploy_game(
+            project, deployer, arbiters["OneStep"].address, jackpot.address, game_parameters, silent
+        )
+        if arbiter
+        else None
+    )
     deployed = project.TaskPool.deploy(
         parameters.as_struct(), jackpot.address, {"from": deployer}, silent=silent
     )
     pool = pool_contract(project, deployed.address)
     pool.tx = deployed.tx
-    arbiters = deploy_arbiter(project, deployer, silent=silent) if arbiter else {}
     return Deployment(
         pool=pool,
         jackpot=jackpot,
@@ -134,6 +185,8 @@ def deploy(
         deployer=deployer.address,
         parameters=ProtocolParameters.from_struct(pool.parameters()),
         arbiter=arbiters,
+        game=game,
+        game_parameters=game_parameters if game is not None else None,
     )
 
 
@@ -165,6 +218,21 @@ def deploy_arbiter(project: Any, deployer: Any, silent: bool = False) -> dict[st
         args = [deployed[f].address for f in ONE_STEP_FAMILIES] if name == "OneStep" else []
         deployed[name] = getattr(project, name).deploy(*args, {"from": deployer}, silent=silent)
     return deployed
+
+
+def deploy_game(
+    project: Any,
+    deployer: Any,
+    one_step: str,
+    jackpot: str,
+    parameters: GameParameters = DEFAULT_GAME_PARAMETERS,
+    silent: bool = False,
+) -> Any:
+    """Deploy the pinpoint game (``GAME_CONTRACT``) asking ``one_step`` and paying ``jackpot``."""
+    contract = getattr(project, GAME_CONTRACT)
+    return contract.deploy(
+        parameters.as_struct(one_step, jackpot), {"from": deployer}, silent=silent
+    )
 
 
 def manifest(project: Any, deployment: Deployment, rpc_url: str | None = None) -> dict[str, Any]:
@@ -199,8 +267,18 @@ def manifest(project: Any, deployment: Deployment, rpc_url: str | None = None) -
                 name: entry(contract, getattr(project, name).abi)
                 for name, contract in deployment.arbiter.items()
             },
+            **(
+                {GAME_CONTRACT: entry(deployment.game, getattr(project, GAME_CONTRACT).abi)}
+                if deployment.game is not None
+                else {}
+            ),
         },
         "parameters": deployment.parameters.as_dict(),
+        **(
+            {"game_parameters": deployment.game_parameters.as_dict()}
+            if deployment.game_parameters is not None
+            else {}
+        ),
     }
 
 
@@ -258,4 +336,6 @@ def main() -> None:
     print(f"  Jackpot  {deployment.jackpot.address}")
     for name, contract in deployment.arbiter.items():
         print(f"  {name} {contract.address}")
+    if deployment.game is not None:
+        print(f"  {GAME_CONTRACT} {deployment.game.address}")
     print(f"manifest: {path}")

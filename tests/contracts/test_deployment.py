@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from eth_typing import HexStr
 
+from agents.dispute.game import GAME
 from agents.errors import ConfigError
 from scripts.deploy import (
     ARBITER_CONTRACTS,
@@ -111,7 +112,7 @@ def test_the_manifest_is_enough_to_talk_to_the_contracts(
     assert document["rpc_url"] == devnet.url
     assert document["deployment_block"] == deployment.block
     assert document["parameters"] == deployment.parameters.as_dict()
-    assert set(document["contracts"]) == {"TaskPool", "Jackpot", *ARBITER_CONTRACTS}
+    assert set(document["contracts"]) == {"TaskPool", "Jackpot", *ARBITER_CONTRACTS, GAME}
     assert document["compiler"]["solc"].startswith("0.8.28+commit.")
     assert (document["compiler"]["evm_version"], document["compiler"]["via_ir"]) == ("cancun", True)
     # A plain web3 client, no brownie: the address and ABI from the manifest suffice.
