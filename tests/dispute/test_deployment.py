@@ -61,11 +61,9 @@ def test_the_deployment_has_a_game_on_the_arbiters_one_step(
         accounts[1],
         accounts[2],
     )
+    args = ("show", str(game_id), "--deployment", str(path), "--rpc-url", devnet.url, "--json")
     shown = subprocess.run(
-        cli_command(
-            "dispute", "show", str(game_id), "--deployment", str(path), "--rpc-url", devnet.url
-        )
-        + ["--json"],
+        cli_command("dispute", *args),
         env=child_env(),
         capture_output=True,
         text=True,
