@@ -19,7 +19,15 @@ import {
     Params,
     Task,
     Amounts,
-    Payouts
+    Payouts,
+    ChallengeId,
+    Claim,
+    ChallengeState,
+    Challenge,
+    Folded,
+    Opening,
+    GameId,
+    Ruling
 } from "../lib/Types.sol";
 
 /// @title The task pool's events
@@ -140,6 +148,64 @@ interface ITaskPoolEvents {
 
     /// @notice Accrued jackpot money was moved to the jackpot contract.
     event JackpotSwept(uint256 amount);
+
+    /// @notice A challenge was opened. `Report`: the pool opened pinpoint game `game` over `segment`
+    ///         between the verifier (defending `defenderTrace`, its reported root at `position`) and
+    ///         `challenger`. `Proof`: the solver must answer with its trace root by `deadline` (`game`
+    ///         and `defenderTrace` zero until then).
+    event ChallengeOpened(
+        TaskId indexed taskId,
+        ChallengeId indexed challengeId,
+        address indexed challenger,
+        Claim claim,
+        uint32 segment,
+        uint32 position,
+        Root defenderTrace,
+        Root challengerTrace,
+        GameId game,
+        Timestamp deadline
+    );
+
+    /// @notice The solver answered a challenge on its proof with the trace root of its replay of the
+    ///         segment, which ends in `distance` (at most τ); the pool opened game `game`.
+    event ChallengeAnswered(
+        TaskId indexed taskId,
+        ChallengeId indexed challengeId,
+        address indexed solver,
+        Root solverTrace,
+        Binary32 distance,
+        GameId game
+    );
+
+    /// @notice A challenge ended: `Upheld` (the claim lost: the challenger won, both lost, or the
+    ///         solver did not answer) or `Rejected` (the defender won). `ruling` is its game's.
+    event ChallengeResolved(
+        TaskId indexed taskId,
+        ChallengeId indexed challengeId,
+        address indexed challenger,
+        Claim claim,
+        ChallengeState state,
+        Ruling ruling
+    );
+
+    /// @notice The verifier's report lost a challenge and was voided: its stake `slashed` went to
+    ///         `winner` (the first challenger that won; zero: to the jackpot), its fee stays with the
+    ///         bounty. `VerificationReopened` (the same randomness) or `TaskSettled` follows.
+    event ReportDefeated(TaskId indexed taskId, address indexed verifier, address indexed winner, uint256 slashed);
+
+    /// @notice The solver lost a challenge on its proof: the task fails; `winner` (zero: none) was
+    ///         credited `award`, the jackpot's part of the solver's slashed stake.
+    event ProofFailed(TaskId indexed taskId, address indexed solver, address indexed winner, uint256 award);
+
+    /// @notice A forced error was caught: the verifier's stake `forfeited` went to the jackpot, and the
+    ///         jackpot awarded each of `catchers` `award` (together at most `forfeited` and at most a
+    ///         third of the reserve). The verifier keeps its fee; its true roots stand.
+    event ForcedErrorCaught(
+        TaskId indexed taskId, address indexed verifier, uint256 forfeited, address[] catchers, uint256 award
+    );
+
+    /// @notice `account` withdrew its credit (won slashes, refunded deposits).
+    event CreditWithdrawn(address indexed account, uint256 amount);
 }
 
 /// @title The task pool's lifecycle: the calls of a task's happy path
@@ -315,6 +381,108 @@ interface ITaskPoolSettlement is ITaskPoolEvents {
     function jackpot() external view returns (address);
 }
 
+/// @title The task pool's challenges: anyone may dispute a report or a proof (PROTOCOL.md §9)
+/// @notice Every challenge is played as a pinpoint game that the pool opens (the game's `creator`), so
+///         only games the pool created are honoured. While a task has an open challenge, nothing it
+///         could change is paid out: `settle`, `withdraw` and the verifier's reveal wait. Consequences
+///         are applied when the task's last open challenge ends (docs/contracts.md, "Challenges"):
+///         a report that lost is voided, its verifier slashed to the first winner and the task
+///         verified again with the same randomness; a proof that lost fails the task.
+interface ITaskPoolChallenges is ITaskPoolEvents {
+    /// @notice Challenges the trace root the verifier reported at `position` of its report (the sample
+    ///         in increasing segment order, then the extra segments), in either direction, during the
+    ///         challenge window (after a forced error's reveal: the true roots, in their window).
+    ///         The pool computes the segment itself (the sample from the task's randomness, or the
+    ///         named extra segment) and opens a pinpoint game: the verifier defends its reported root,
+    ///         the caller challenges with `challengerTrace`. `msg.value` must be `challengeBond()`,
+    ///         which pays the game's creation bond.
+    /// @dev Reverts with `WrongStatus`, `DeadlinePassed`, `WrongValue`, `RecordMismatch`, `NoReport`,
+    ///      `InvalidPosition`, `EmptyCommitment`, or the game's own errors (`InvalidTraces` for a root
+    ///      equal to the reported one, `SameParty` for the verifier itself, `InvalidCheckpoint`,
+    ///      `ProgramMismatch`).
+    /// @param taskId The task.
+    /// @param position The disputed root's position in the report's trace roots.
+    /// @param challengerTrace The trace root the caller stands behind.
+    /// @param history The task's folded events from `TaskSubmitted`, as logged (they rebuild its record).
+    /// @param opening The program header and the segment's start and claimed states with their proofs.
+    /// @return challengeId The new challenge.
+    function challengeReport(
+        TaskId taskId,
+        uint32 position,
+        Root challengerTrace,
+        Folded[] calldata history,
+        Opening calldata opening
+    ) external payable returns (ChallengeId challengeId);
+
+    /// @notice Challenges the solver's proof on any `segment`, sampled or not, during the challenge
+    ///         window: the caller says the segment does not replay from checkpoint `segment` to within
+    ///         τ of checkpoint `segment + 1` (exact mode: to its state root). The solver must answer
+    ///         with its own trace root within `verifyWindow` (`answerChallenge`), or its proof fails.
+    ///         `msg.value` must be `challengeBond()`; the pool holds it and pays the game's creation
+    ///         bond with it (or credits it back if the solver does not answer).
+    /// @dev Reverts with `WrongStatus`, `DeadlinePassed`, `WrongValue`, `InvalidPosition` (a segment
+    ///      ≥ S) or `EmptyCommitment`.
+    /// @param taskId The task.
+    /// @param segment The disputed segment.
+    /// @param challengerTrace The trace root the caller stands behind.
+    /// @return challengeId The new challenge.
+    function challengeProof(TaskId taskId, uint32 segment, Root challengerTrace)
+        external
+        payable
+        returns (ChallengeId challengeId);
+
+    /// @notice The solver answers a challenge on its proof with the trace root of its replay of the
+    ///         segment and the distance that trace ends with (at most τ; +0 in exact mode); the pool
+    ///         opens the game, the solver defending `solverTrace`.
+    /// @dev Only the solver, while the challenge is `Answering` and before its deadline. Reverts with
+    ///      `NotAuthorized`, `WrongChallengeState`, `DeadlinePassed`, `DistanceAboveThreshold`,
+    ///      `RecordMismatch`, or the game's own errors.
+    /// @param challengeId The challenge.
+    /// @param solverTrace The solver's trace root of the segment.
+    /// @param distance The distance its trace ends with, as binary32 bits.
+    /// @param history The task's folded events from `TaskSubmitted`, as logged.
+    /// @param opening The program header and the segment's states with their proofs.
+    /// @return game The game opened.
+    function answerChallenge(
+        ChallengeId challengeId,
+        Root solverTrace,
+        Binary32 distance,
+        Folded[] calldata history,
+        Opening calldata opening
+    ) external returns (GameId game);
+
+    /// @notice Applies the end of a challenge: its game's ruling once the game is resolved, or, for a
+    ///         proof challenge the solver did not answer by its deadline, the solver's loss (the
+    ///         challenger's deposit is credited back). When it was the task's last open challenge,
+    ///         the consequences follow at once (see the contract's notice). Anyone may call it.
+    /// @dev Reverts with `UnknownChallenge`, `WrongChallengeState` or `GameNotResolved`.
+    /// @param challengeId The challenge.
+    function resolve(ChallengeId challengeId) external;
+
+    /// @notice Sends the caller its credit: slashed stakes and awards it won, refunded deposits.
+    /// @dev Reverts with `NothingToWithdraw`.
+    /// @return amount The wei sent.
+    function withdrawCredit() external returns (uint256 amount);
+
+    /// @notice A challenge.
+    function challenge(ChallengeId challengeId) external view returns (Challenge memory);
+
+    /// @notice The value a challenge carries: the game's `requiredBond()`.
+    function challengeBond() external view returns (uint256);
+
+    /// @notice What `account` may take with `withdrawCredit`, in wei.
+    function credit(address account) external view returns (uint256);
+
+    /// @notice Credits and proof-challenge deposits the pool holds outside any task, in wei.
+    function challengeFunds() external view returns (uint256 credits, uint256 deposits);
+
+    /// @notice The pinpoint game the pool opens its challenges in.
+    function game() external view returns (address);
+
+    /// @notice The id the next challenge gets.
+    function nextChallengeId() external view returns (ChallengeId);
+}
+
 /// @title The task pool: lifecycle, escrow and stakes of training tasks
 /// @notice Everything a client calls at the pool's address (PROTOCOL.md §1).
-interface ITaskPool is ITaskPoolLifecycle, ITaskPoolSettlement {}
+interface ITaskPool is ITaskPoolLifecycle, ITaskPoolSettlement, ITaskPoolChallenges {}

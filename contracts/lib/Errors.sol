@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {TaskId, Status, Binary32, Timestamp, Duration, GameId, Phase} from "./Types.sol";
+import {TaskId, Status, Binary32, Timestamp, Duration, GameId, Phase, ChallengeId, ChallengeState} from "./Types.sol";
 
 /// @title Errors
 /// @notice Every custom error of the veritrain contracts, in one place; raised as `revert Errors.Name(...)`.
@@ -213,4 +213,24 @@ library Errors {
     /// @notice A source does not apply where it is named (an op that is not earlier, a batch tensor
     ///         of the distance computation).
     error InvalidSource(uint8 kind, uint256 index);
+
+    // ------------------------------------------------------------------ the pool's challenges
+
+    /// @notice No challenge has this id.
+    error UnknownChallenge(ChallengeId challengeId);
+
+    /// @notice The challenge is not in a state that allows this call.
+    error WrongChallengeState(ChallengeId challengeId, ChallengeState state);
+
+    /// @notice The task's history holds no report to challenge.
+    error NoReport(TaskId taskId);
+
+    /// @notice A report position (or a segment) out of range: `count` is how many there are.
+    error InvalidPosition(uint256 position, uint256 count);
+
+    /// @notice The solver's answer states a distance above the task's τ.
+    error DistanceAboveThreshold(Binary32 distance, Binary32 threshold);
+
+    /// @notice The challenge's game has not ended yet.
+    error GameNotResolved(GameId gameId);
 }

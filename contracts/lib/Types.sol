@@ -26,7 +26,8 @@ type Timestamp is uint40;
 type Duration is uint32;
 
 /// @notice Where a task stands in its lifecycle (PROTOCOL.md §1).
-/// @dev `Disputed` is reserved for the arbitration game; no transition enters it yet.
+/// @dev `Disputed` is reserved; a task with open challenges stays in `ChallengeWindow` and counts them
+///      in `Task.disputes` (nothing they can change is paid out while it is non-zero).
 enum Status {
     None,
     Submitted,
@@ -220,6 +221,89 @@ library Flag {
     /// The verifier did not reveal its secret in time, or was forced and did not err: its fee and
     /// stake go to the jackpot.
     uint8 internal constant FORFEITED = 4;
+    /// The current report lost a challenge (a game or a one-shot claim): once no challenge is open
+    /// (and, for a report that may be forced, once its verifier revealed), its verifier is slashed to
+    /// the first winner and the task is verified again with the same randomness.
+    uint8 internal constant DEFEATED = 8;
+    /// The solver lost a challenge on its proof: the task fails, whatever the report said.
+    uint8 internal constant PROOF_FAILED = 16;
+    /// The verifier was slashed and removed: no verifier is paid, its fee stays with the bounty.
+    uint8 internal constant VOID = 32;
+    /// The first winner against the solver's proof was credited the jackpot's part of the solver's
+    /// slashed stake.
+    uint8 internal constant SLASH_AWARDED = 64;
+    /// The verifier's forced error was caught: its stake went to the jackpot, which awarded its
+    /// catchers at most that much; it keeps its fee.
+    uint8 internal constant STAKE_TAKEN = 128;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Challenges (docs/contracts.md, "Challenges")
+// ---------------------------------------------------------------------------------------------
+
+/// @notice Identifies a challenge the pool opened; ids start at 1.
+type ChallengeId is uint64;
+
+/// @notice What a challenge disputes.
+/// @dev `Report`: the trace root a verifier reported for one segment of its report (the defender is
+///      the verifier). `Proof`: the solver's proof on one segment, sampled or not (the defender is the
+///      solver, with the trace root it answers with).
+enum Claim {
+    None,
+    Report,
+    Proof
+}
+
+/// @notice Where a challenge stands.
+/// @dev `Answering`: a proof challenge waits for the solver's trace root (until its deadline);
+///      `Playing`: its game runs; `Upheld`: the claim lost (the challenger won, or both lost, or the
+///      solver did not answer); `Rejected`: the defender won.
+enum ChallengeState {
+    None,
+    Answering,
+    Playing,
+    Upheld,
+    Rejected
+}
+
+/// @notice Everything the pool keeps about one challenge.
+struct Challenge {
+    TaskId taskId;
+    /// The pinpoint game the challenge opened (zero while a proof challenge waits for its answer).
+    GameId game;
+    Claim claim;
+    ChallengeState state;
+    /// The segment the game is played on.
+    uint32 segment;
+    /// For a `Report` challenge, the position of the disputed root in the report's trace roots.
+    uint32 position;
+    /// The end of the solver's answer window (`Proof` challenges).
+    Timestamp deadline;
+    address challenger;
+    /// The trace root the challenger stands behind.
+    Root challengerTrace;
+}
+
+/// @notice One folded event of a task, as logged: its topic0, its party (topic 2) and its data.
+/// @dev A task's folded events in log order, from its `TaskSubmitted`, rebuild its record; calls that
+///      need committed data the pool does not store (the program root, the checkpoint root, the
+///      randomness, the report's trace roots) take them as a `Folded[]` history.
+struct Folded {
+    bytes32 topic0;
+    address party;
+    bytes data;
+}
+
+/// @notice What the game needs besides the task's committed roots to open a game over a segment.
+struct Opening {
+    /// The task's program header (its sha256 is the program root recorded at submit).
+    bytes programHeader;
+    /// The state root of checkpoint `segment` and its Merkle proof in the committed checkpoint tree.
+    Root startState;
+    bytes32[] startProof;
+    /// The state root of checkpoint `segment + 1` and its proof.
+    Root claimedState;
+    bytes32[] claimedProof;
 }
 
 // ---------------------------------------------------------------------------------------------
