@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from agents.store import ArtifactStore, CorruptBlockError, MissingBlockError, StoreError
+from agents.store import (
+    ArtifactStore,
+    CorruptBlockError,
+    MissingBlockError,
+    Retrieval,
+    StoreError,
+    UnavailableError,
+)
 from agents.store.base import AddOptions
 
 
@@ -29,7 +36,16 @@ class WatchedStore(ArtifactStore):
             raise
 
     def has(self, cid: str) -> bool:
-        present = self.inner.has(cid)
+        return self._present(cid, self.inner.has(cid))
+
+    def require_available(self, cid: str, retrieval: Retrieval | None = None) -> None:
+        try:
+            self.inner.require_available(cid, retrieval)
+        except UnavailableError:
+            if not self._present(cid, False):
+                raise
+
+    def _present(self, cid: str, present: bool) -> bool:
         if not present:
             # Tell a copy that is damaged from one that is absent: only the first is the
             # auditor's own trouble whatever the chain says.

@@ -28,7 +28,7 @@ from typing import Any
 
 from agents.errors import VeritrainError
 from agents.learning import strictjson
-from agents.learning.proof import Manifest, artifact_limits, read_manifest
+from agents.learning.proof import Manifest, artifact_limits, cid_limits, read_manifest
 from agents.learning.task import Task
 from agents.learning.verifier import (
     Fault,
@@ -39,7 +39,8 @@ from agents.learning.verifier import (
     is_own_fault,
     structure_reasons,
 )
-from agents.store import ArtifactStore, canonical_json
+from agents.store import ArtifactStore, Retrieval, canonical_json
+from agents.store.base import RETRIEVAL_TIMEOUT
 
 FORMAT = "veritrain-fault/1"
 KINDS = ("manifest", "structure", "unavailable", "malformed", "inconsistent")
@@ -97,13 +98,15 @@ def confirm(
     *,
     spec_cid: str,
     committed_root: str | None = None,
+    retrieval_timeout: float = RETRIEVAL_TIMEOUT,
 ) -> bool:
     """Whether the record ``data`` names a real fault of the proof it names.
 
     ``committed_root`` is the checkpoint root the solver committed on chain (hex, no
     ``0x``): a manifest that disagrees with it is a ``structure`` fault. Raises for the
     checker's own trouble (its store's backend), like ``verify``; an unparseable record
-    is a ``FaultRecordError``.
+    is a ``FaultRecordError``. An ``unavailable`` fault holds when the store (a Kubo node:
+    with its peers) cannot retrieve the artifact within ``retrieval_timeout`` seconds.
     """
     fault, manifest_cid = parse(data)
     limits = artifact_limits(task.spec)
@@ -126,8 +129,9 @@ def confirm(
     if cids[fault.position] != fault.cid:
         return False
     if fault.kind == "unavailable":
+        limit = cid_limits(manifest, limits)[fault.position]
         try:
-            return not store.has(fault.cid)
+            return not store.available(fault.cid, Retrieval(retrieval_timeout, limit))
         except VeritrainError as exc:
             if is_own_fault(exc):
                 raise

@@ -40,13 +40,14 @@ from agents.errors import VeritrainError
 from agents.files import write_atomically
 from agents.learning import strictjson, tensorfile
 from agents.learning.layout import PARAM_PREFIX, State, parameters, state_shapes
-from agents.learning.spec import TaskSpec
+from agents.learning.spec import MAX_SPEC_BYTES, TaskSpec
 from agents.store import (
     AddOptions,
     ArtifactStore,
     BackendError,
-    MissingBlockError,
+    Retrieval,
     StoreError,
+    UnavailableError,
     canonical_json,
     cid_of_bytes,
 )
@@ -230,6 +231,15 @@ def artifact_limits(spec: TaskSpec) -> ArtifactLimits:
     )
 
 
+def cid_limits(manifest: Manifest, limits: ArtifactLimits) -> list[int]:
+    """The largest size of each artifact ``manifest.cids()`` names, in the same order."""
+    return (
+        [MAX_SPEC_BYTES, limits.model]
+        + [limits.checkpoint] * len(manifest.checkpoints)
+        + [limits.batches] * len(manifest.segments)
+    )
+
+
 def read_artifact(store: ArtifactStore, cid: str, limit: int, what: str) -> bytes | memoryview:
     """The artifact ``cid``, read in pieces and refused as soon as it exceeds ``limit`` bytes.
 
@@ -254,14 +264,16 @@ def read_artifact(store: ArtifactStore, cid: str, limit: int, what: str) -> byte
 def read_manifest(store: ArtifactStore, cid: str, limit: int, what: str) -> Manifest:
     """The committed manifest ``cid``, read within ``limit`` bytes and parsed strictly.
 
-    The store is asked first whether it holds the manifest (a Kubo node answers from
-    what it holds, without waiting on the network), so a CID that nobody serves is a
-    missing manifest (``MissingBlockError``) rather than a wait that ends as the store's
-    own failure. Raises ``ProofError`` for a manifest that is too large or malformed;
-    the store's errors pass through.
+    The store first retrieves the manifest within its retrieval timeout (a Kubo node asks
+    its peers), so a CID that nobody serves is a missing manifest (``UnavailableError``,
+    a ``MissingBlockError``) rather than a wait that ends as the store's own failure.
+    Raises ``ProofError`` for a manifest that is too large or malformed; the store's
+    errors pass through.
     """
-    if not store.has(cid):
-        raise MissingBlockError(f"{what} is not available")
+    try:
+        store.require_available(cid, Retrieval(max_bytes=limit))
+    except UnavailableError as exc:
+        raise UnavailableError(f"{what} is not available: {exc}") from exc
     return parse_manifest(read_artifact(store, cid, limit, what), what, limit=limit)
 
 

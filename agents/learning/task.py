@@ -153,7 +153,7 @@ def _dataset(spec: TaskSpec, store: ArtifactStore, keep: bool) -> Dataset:
     cid = spec.dataset.cid
     source = spec.dataset.source
     try:
-        if store.has(cid):
+        if store.available(cid):
             return datasets.load(store, cid, spec)
     except ArtifactFileError:
         if source is None:

@@ -48,11 +48,13 @@ from agents.learning.backends import Backend, Session, backend_available
 from agents.learning.distance import group_distances, segment_distance
 from agents.learning.layout import STEP, State, layout_problems, parameters
 from agents.learning.proof import (
+    ArtifactLimits,
     Buffer,
     Manifest,
     MissingArtifactError,
     artifact_limits,
     checkpoint_root,
+    cid_limits,
     decode_batches,
     decode_checkpoint,
     decode_model,
@@ -63,8 +65,9 @@ from agents.learning.selection import largest_updates, sample_segments
 from agents.learning.spec import TaskSpec
 from agents.learning.task import Task
 from agents.learning.verdict import binary32_tau, rule
-from agents.store import ArtifactStore, MissingBlockError
+from agents.store import ArtifactStore, MissingBlockError, Retrieval
 from agents.store import BackendError as StoreBackendError
+from agents.store.base import RETRIEVAL_TIMEOUT
 
 # The replay backend that decides exact mode: only the exact kernels compute the bits
 # the claimed state roots commit to.
@@ -343,27 +346,27 @@ def structure_reasons(task: Task, manifest: Manifest, spec_cid: str) -> list[str
     return reasons
 
 
-def _unavailable(manifest: Manifest, store: ArtifactStore) -> tuple[str, Fault] | None:
-    """The first artifact (in ``Manifest.cids()`` order) the store cannot give, if any."""
-    cids = manifest.cids()
-    missing: list[int] = []
-    why: str | None = None
-    for position, cid in enumerate(cids):
+def _unavailable(
+    manifest: Manifest, store: ArtifactStore, limits: ArtifactLimits, timeout: float
+) -> tuple[str, Fault] | None:
+    """The first artifact (in ``Manifest.cids()`` order) that cannot be retrieved, if any.
+
+    Available means retrievable within the store's retrieval timeout and the artifact's size
+    limit, from the store or (a Kubo node) its peers: a verifier whose node does not hold
+    the solver's blocks yet must not call them missing. The check stops at the first
+    unavailable artifact (it is the fault), so a proof nobody serves costs one timeout.
+    """
+    bounds = zip(manifest.cids(), cid_limits(manifest, limits), strict=True)
+    for position, (cid, limit) in enumerate(bounds):
         try:
-            present = store.has(cid)
+            store.require_available(cid, Retrieval(timeout, limit))
         except VeritrainError as exc:
             if is_own_fault(exc):
                 raise
-            # A CID the store cannot parse, or a proof directory without artifacts/.
-            present = False
-            why = why or str(exc)
-        if not present:
-            missing.append(position)
-    if not missing:
-        return None
-    first = missing[0]
-    reason = f"{len(missing)} artifacts are not available, first {cids[first]}"
-    return reason + (f" ({why})" if why else ""), Fault("unavailable", first, cids[first])
+            # Not retrievable in time, too large, a CID the store cannot parse, or a proof
+            # directory without artifacts/.
+            return f"artifact {cid} is not available: {exc}", Fault("unavailable", position, cid)
+    return None
 
 
 def _select(task: Task, proof: ProofReader, randomness: bytes) -> tuple[list[int], list[int]]:
@@ -392,6 +395,7 @@ def verify(
     manifest_cid: str | None = None,
     trace: bool = False,
     workers: int = 1,
+    retrieval_timeout: float = RETRIEVAL_TIMEOUT,
 ) -> Verdict:
     """Check ``manifest`` (artifacts in ``store``) against ``task`` and replay selected segments.
 
@@ -399,6 +403,9 @@ def verify(
     ``trace`` asks the replayer for the trace root of every replay (what a verifier
     posts on chain; the exact backend records one, at some cost in time).
     ``workers``: how many segments are replayed at once (the same verdict for any number).
+    ``retrieval_timeout``: seconds the store may take to retrieve each artifact it does not
+    hold (a Kubo node asks its peers); an artifact not retrieved by then is the solver's
+    ``unavailable`` fault.
     Raises ``VerificationInputError`` when no threshold is known or the randomness is
     malformed, or ``workers`` is below 1.
     """
@@ -420,7 +427,7 @@ def verify(
         for reason in structure:
             verdict.reject(reason, Fault("structure"))
         return verdict
-    unavailable = _unavailable(manifest, store)
+    unavailable = _unavailable(manifest, store, artifact_limits(spec), retrieval_timeout)
     if unavailable is not None:
         return verdict.reject(*unavailable)
     proof = ProofReader(task, manifest, store)

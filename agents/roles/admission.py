@@ -17,7 +17,11 @@ from agents.learning.opcount import op_count
 from agents.learning.spec import TaskSpec, spec_from_bytes
 from agents.roles.situation import PoolParameters, SpecFacts
 from agents.roles.tasks import TaskView
-from agents.store import ArtifactStore
+from agents.store import ArtifactStore, Retrieval
+
+# Seconds a solver waits for a task's dataset or parent model to be retrieved (from its node
+# or the node's peers) before it declines the task for now (it looks again later).
+ADMISSION_RETRIEVAL_S = 30.0
 
 # A spec that could not be used (not yet in the store, say) is examined again after this long.
 SPEC_RETRY_S = 15.0
@@ -63,11 +67,14 @@ def examine_spec(store: ArtifactStore, view: TaskView, params: PoolParameters) -
         )
     # Training needs the dataset (or the recipe to rebuild it) and any parent model: a task
     # that cannot be trained must not be claimed, or the stake is lost at its deadline.
+    # Available means retrievable, from the store or its node's peers, within a timeout
+    # short enough that tasks naming content nobody serves cannot stall the agent long.
     dataset = spec.dataset
-    if dataset.source is None and not store.has(dataset.cid):
-        return SpecFacts(problem=f"dataset {dataset.cid} is not in the store and has no source")
-    if spec.parent is not None and not store.has(spec.parent):
-        return SpecFacts(problem=f"parent model {spec.parent} is not in the store")
+    retrieval = Retrieval(timeout=ADMISSION_RETRIEVAL_S)
+    if dataset.source is None and not store.available(dataset.cid, retrieval):
+        return SpecFacts(problem=f"dataset {dataset.cid} is not available and has no source")
+    if spec.parent is not None and not store.available(spec.parent, retrieval):
+        return SpecFacts(problem=f"parent model {spec.parent} is not available")
     problem = check_submittable(spec, params) or terms_problem(view, spec)
     if problem is not None:
         return SpecFacts(problem=problem)

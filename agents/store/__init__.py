@@ -10,7 +10,9 @@ from agents.store.base import (
     BackendError,
     CorruptBlockError,
     MissingBlockError,
+    Retrieval,
     StoreError,
+    UnavailableError,
     canonical_json,
 )
 from agents.store.cid import CID, InvalidCIDError, UnsupportedCIDError
@@ -26,7 +28,9 @@ __all__ = [
     "CorruptBlockError",
     "InvalidCIDError",
     "MissingBlockError",
+    "Retrieval",
     "StoreError",
+    "UnavailableError",
     "UnsupportedCIDError",
     "canonical_json",
     "cid_of_bytes",

@@ -34,6 +34,38 @@ class BackendError(StoreError):
     """The configured backend (a Kubo node, ``veritrain store serve``) failed or is unreachable."""
 
 
+class UnavailableError(MissingBlockError):
+    """Content could not be retrieved, from the store or its peers, within a retrieval's bounds.
+
+    Not the reader's own trouble: the store answered, and nobody it can reach gave the
+    content in time (or the content is larger than the reader accepts).
+    """
+
+
+# How long a reader waits, by default, for content its node must fetch from peers.
+RETRIEVAL_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The bounds of one availability check: content that cannot be had within them is
+    unavailable.
+
+    ``max_bytes`` is the most a reader will read of the content (``None``: everything).
+    Content larger than that is not fetched beyond its root: the reader refuses it by its
+    size, which is a different fault from its absence.
+    """
+
+    timeout: float = RETRIEVAL_TIMEOUT
+    max_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise StoreError(f"a retrieval timeout must be positive, not {self.timeout!r}")
+        if self.max_bytes is not None and self.max_bytes < 0:
+            raise StoreError(f"max_bytes must be at least 0, not {self.max_bytes!r}")
+
+
 # Kubo's chunker refuses chunks above 1 MiB; leaves stay within what every node exchanges.
 MAX_CHUNK_SIZE = 1_048_576
 # An inner node of 16384 links stays well under 1 MiB, the block size nodes accept.
@@ -79,7 +111,38 @@ class ArtifactStore(ABC):
 
     @abstractmethod
     def has(self, cid: str) -> bool:
-        """Whether the whole content named by ``cid`` is available."""
+        """Whether this store holds the whole content named by ``cid`` itself, asking nobody.
+
+        A Kubo node answers from its own blockstore: content its peers hold is not "had".
+        Callers that decide whether somebody *published* an artifact want
+        :meth:`require_available` instead.
+        """
+
+    def require_available(self, cid: str, retrieval: Retrieval | None = None) -> None:
+        """Make sure the whole content named by ``cid`` can be retrieved within ``retrieval``.
+
+        A store with peers (a Kubo node) fetches what it lacks from them, within the
+        timeout; afterwards the content reads without waiting on the network. Raises
+        :class:`UnavailableError`, with the reason, when the content cannot be had within the
+        bounds; :class:`BackendError` when the store itself fails (the caller's own trouble);
+        ``InvalidCIDError`` for a CID that names no content. This default serves stores
+        without peers: the content is available exactly when the store holds it.
+        """
+        if not self.has(cid):
+            raise UnavailableError(f"{cid} is not in {self.location}")
+
+    def available(self, cid: str, retrieval: Retrieval | None = None) -> bool:
+        """Whether :meth:`require_available` succeeds (its other errors pass through)."""
+        try:
+            self.require_available(cid, retrieval)
+        except UnavailableError:
+            return False
+        return True
+
+    @property
+    def location(self) -> str:
+        """Where the store lives (a directory, a node's URL), for messages."""
+        return repr(self)
 
     @abstractmethod
     def pin(self, cid: str) -> None:

@@ -10,6 +10,11 @@ its ``connect()`` refuses every daemon newer than go-ipfs 0.8.
   nodes come from ``/block/get`` and are checked too (see :mod:`agents.store.reader`).
 - Connection failures, timeouts and HTTP 429/502/503/504 are retried with exponential
   backoff; every request has a connect and a read timeout.
+- :meth:`KuboStore.has` asks the node alone (``offline=true``);
+  :meth:`KuboStore.require_available` lets it fetch from its peers, within a deadline the
+  node itself enforces (Kubo's ``timeout`` option), so content nobody serves ends as
+  :class:`UnavailableError` while a node that does not answer at all stays a
+  :class:`BackendError`.
 """
 
 from __future__ import annotations
@@ -31,16 +36,26 @@ from agents.store.base import (
     BackendError,
     CorruptBlockError,
     MissingBlockError,
+    Retrieval,
     StoreError,
+    UnavailableError,
 )
 from agents.store.blockstore import MAX_BLOCK_SIZE
 from agents.store.cid import CID, RAW, parse_content_cid
 from agents.store.importer import Buffer, FileImporter, ImportResult
 from agents.store.multipart import MultipartUpload
-from agents.store.reader import DagReader, decode_file_node, looks_like_leaf, node_links
+from agents.store.reader import (
+    DagReader,
+    decode_file_node,
+    file_size,
+    looks_like_leaf,
+    node_links,
+)
 
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _MISSING_HINTS = ("not found", "could not find", "not in the store", "no such")
+# What Kubo answers when a command's ``timeout`` option runs out.
+_DEADLINE_HINTS = ("context deadline exceeded",)
 
 
 class _ResponseStream:
@@ -106,9 +121,11 @@ class KuboStore(ArtifactStore):
         *,
         body: Callable[[], MultipartUpload] | None = None,
         stream: bool = False,
+        read_timeout: float | None = None,
     ) -> requests.Response:
         """POST to an endpoint, retrying transient failures; a non-200 answer raises."""
         url = self._api + endpoint
+        timeout = self._timeout if read_timeout is None else (self._timeout[0], read_timeout)
         attempt = 0
         while True:
             data = body() if body is not None else None
@@ -119,7 +136,7 @@ class KuboStore(ArtifactStore):
                     params=params,
                     data=data,
                     headers=headers,
-                    timeout=self._timeout,
+                    timeout=timeout,
                     stream=stream,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -150,14 +167,16 @@ class KuboStore(ArtifactStore):
         except ValueError:
             pass
         detail = f"Kubo {endpoint} failed (HTTP {response.status_code}): {message}"
+        if any(hint in message.lower() for hint in _DEADLINE_HINTS):
+            return UnavailableError(detail)
         if any(hint in message.lower() for hint in _MISSING_HINTS):
             return MissingBlockError(detail)
         if response.status_code in (400, 404, 405, 413):
             return StoreError(detail)
         return BackendError(detail)
 
-    def _json(self, endpoint: str, params: Any = None) -> Any:
-        response = self._post(endpoint, params)
+    def _json(self, endpoint: str, params: Any = None, read_timeout: float | None = None) -> Any:
+        response = self._post(endpoint, params, read_timeout=read_timeout)
         try:
             return response.json()
         except ValueError as exc:
@@ -254,13 +273,21 @@ class KuboStore(ArtifactStore):
 
     # -- reading --------------------------------------------------------------------------
 
-    def get_block(self, cid: str | CID, *, offline: bool = False) -> bytes:
-        """One block from ``/block/get``, checked against its CID."""
+    def get_block(
+        self, cid: str | CID, *, offline: bool = False, deadline: float | None = None
+    ) -> bytes:
+        """One block from ``/block/get``, checked against its CID.
+
+        ``offline``: only from the node's own blockstore. ``deadline`` (a
+        ``time.monotonic()`` instant): the node looks for the block among its peers until
+        then; a block not found by then raises :class:`UnavailableError`.
+        """
         parsed = cid if isinstance(cid, CID) else parse_content_cid(cid)
         params = {"arg": str(parsed)}
         if offline:
             params["offline"] = "true"
-        response = self._post("block/get", params, stream=True)
+        read_timeout = self._bounded(params, deadline, f"block {parsed}")
+        response = self._post("block/get", params, stream=True, read_timeout=read_timeout)
         try:
             data: bytes = response.raw.read(MAX_BLOCK_SIZE + 1, decode_content=True)
         except Exception as exc:
@@ -294,8 +321,25 @@ class KuboStore(ArtifactStore):
         finally:
             response.close()
 
+    def _bounded(self, params: dict[str, str], deadline: float | None, what: str) -> float | None:
+        """Add Kubo's ``timeout`` option for ``deadline``; the read timeout to wait with.
+
+        The node enforces the deadline and answers "context deadline exceeded"; the
+        client waits its usual read timeout beyond that, so only a node that does not
+        answer at all becomes a :class:`BackendError`.
+        """
+        if deadline is None:
+            return None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise UnavailableError(f"{what} was not retrieved before the deadline")
+        params["timeout"] = f"{left:.3f}s"
+        return left + self._timeout[1]
+
     def has(self, cid: str) -> bool:
-        """Whether the node holds the whole DAG locally (asked with ``offline=true``).
+        """Whether the node holds the whole DAG itself (asked with ``offline=true``).
+
+        Content the node's peers hold is not "had": see :meth:`require_available`.
 
         Inner nodes are fetched and checked; leaves are only asked about with
         ``/block/stat``. A block is asked about once per size a link records for it, however
@@ -324,6 +368,67 @@ class KuboStore(ArtifactStore):
         except MissingBlockError:
             return False
         return True
+
+    def require_available(self, cid: str, retrieval: Retrieval | None = None) -> None:
+        """Have the node retrieve the whole DAG, from itself or its peers, within the bounds.
+
+        Every block is asked for online with the time left as Kubo's ``timeout``; the node
+        keeps what it fetched, so reading the content afterwards does not wait on peers.
+        Content whose root says it is larger than ``max_bytes`` is not fetched further
+        (the reader refuses it by its size); otherwise the walk stops, as corrupt, once the
+        blocks it fetched exceed twice that (a DAG whose links hold more than its root says).
+        """
+        bounds = retrieval if retrieval is not None else Retrieval()
+        root = parse_content_cid(cid)
+        deadline = time.monotonic() + bounds.timeout
+        budget = None if bounds.max_bytes is None else 2 * bounds.max_bytes + MAX_BLOCK_SIZE
+        fetched = 0
+        try:
+            seen: set[tuple[CID, int | None]] = set()
+            stack = [root]
+            while stack:
+                node = stack.pop()
+                block = self.get_block(node, deadline=deadline)
+                fetched += len(block)
+                too_large = bounds.max_bytes is not None and (
+                    node == root and file_size(root, block) > bounds.max_bytes
+                )
+                if too_large:
+                    return  # the reader refuses it by its size; no need to fetch it
+                if node.codec == RAW:
+                    continue
+                pb, fs = decode_file_node(node, block)
+                for link, size in zip(pb.links, fs.blocksizes, strict=True):
+                    if (link.cid, link.tsize) in seen:
+                        continue
+                    seen.add((link.cid, link.tsize))
+                    if looks_like_leaf(link, size):
+                        fetched += self._leaf_size(link.cid, link.tsize, deadline)
+                    else:
+                        stack.append(link.cid)
+                    if budget is not None and fetched > budget:
+                        raise CorruptBlockError(
+                            f"{root}'s blocks hold more than {budget} bytes, more than its "
+                            "root's file size can need"
+                        )
+        except UnavailableError as exc:
+            raise UnavailableError(
+                f"{root} could not be retrieved from {self.url} or its peers within "
+                f"{bounds.timeout:g} s: {exc}"
+            ) from exc
+        except MissingBlockError as exc:
+            raise UnavailableError(f"{root} could not be retrieved from {self.url}: {exc}") from exc
+
+    def _leaf_size(self, cid: CID, size: int | None, deadline: float) -> int:
+        """A leaf's size from ``/block/stat`` (which makes the node fetch it); checked
+        against the size its parent records."""
+        params = {"arg": str(cid)}
+        read_timeout = self._bounded(params, deadline, f"block {cid}")
+        stat = self._json("block/stat", params, read_timeout=read_timeout)
+        got = int(stat.get("Size", -1)) if isinstance(stat, dict) else -1
+        if size is not None and got != size:
+            raise CorruptBlockError(f"block {cid} has {got} bytes, its parent says {size}")
+        return got
 
     # -- pins -----------------------------------------------------------------------------
 

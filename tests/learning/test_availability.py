@@ -1,0 +1,103 @@
+"""A verifier whose own Kubo node is peered with the solver's finds an honest proof available
+(its node fetches the artifacts); an artifact nobody serves is still the solver's fault.
+
+No Kubo binary installs here, so the verifier's node is ``tests.store.peered.PeeredNode``:
+Kubo's RPC answers (offline reads see only the node's own blocks, online reads fetch from its
+peers until the request's timeout) over loopback HTTP, in front of the solver's real store.
+tests/store/test_kubo_peers.py runs the same situation on two real Kubo nodes where one is
+installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from agents.learning import faults
+from agents.learning.proof import Manifest
+from agents.learning.solver import train
+from agents.learning.verifier import Replayer, Verdict, verify
+from agents.store.embedded import EmbeddedStore
+from agents.store.kubo import KuboStore
+from tests.learning.conftest import Workspace
+from tests.store.peered import PeeredNode
+
+RANDOMNESS = hashlib.sha256(b"availability").digest()
+
+
+def _publish(workspace: Workspace, manifest: Manifest, root: Path, skip: set[str]) -> EmbeddedStore:
+    """The solver's node: every artifact of the proof but those in ``skip``."""
+    node = EmbeddedStore(root, fsync=False)
+    for cid in manifest.cids():
+        if cid not in skip:
+            assert node.put_bytes(workspace.store.get_bytes(cid)) == cid
+    return node
+
+
+@pytest.fixture
+def honest(workspace: Workspace) -> Manifest:
+    return train(workspace.task, workspace.store, workspace.backend, spec_cid=workspace.spec_cid)
+
+
+def _verify(workspace: Workspace, manifest: Manifest, client: KuboStore, timeout: float) -> Verdict:
+    return verify(
+        workspace.task,
+        manifest,
+        client,
+        RANDOMNESS,
+        Replayer(workspace.backend),
+        spec_cid=workspace.spec_cid,
+        retrieval_timeout=timeout,
+    )
+
+
+def test_an_honest_proof_on_the_solvers_node_passes_a_verifier_with_its_own_node(
+    workspace: Workspace, honest: Manifest, tmp_path: Path
+) -> None:
+    solver = _publish(workspace, honest, tmp_path / "solver", skip=set())
+    with PeeredNode([solver]) as node:
+        client = KuboStore(node.url, retries=1, backoff=0.01)
+        assert not any(client.has(cid) for cid in honest.cids())  # nothing local yet
+        verdict = _verify(workspace, honest, client, timeout=30.0)
+        assert verdict.passed, verdict.reasons
+        assert verdict.fault is None
+        client.close()
+
+
+def test_an_artifact_nobody_serves_is_the_solvers_fault_after_the_timeout(
+    workspace: Workspace, honest: Manifest, tmp_path: Path
+) -> None:
+    withheld = honest.checkpoints[3].cid
+    solver = _publish(workspace, honest, tmp_path / "solver", skip={withheld})
+    with PeeredNode([solver]) as node:
+        client = KuboStore(node.url, retries=1, backoff=0.01)
+        verdict = _verify(workspace, honest, client, timeout=0.5)
+        assert not verdict.passed
+        assert verdict.fault is not None
+        assert (verdict.fault.kind, verdict.fault.cid) == ("unavailable", withheld)
+        assert verdict.fault.position == honest.cids().index(withheld)
+        assert "not available" in verdict.reasons[0] and "within 0.5 s" in verdict.reasons[0]
+        client.close()
+
+
+def test_a_second_verifier_confirms_an_unavailable_fault_only_while_nobody_serves_it(
+    workspace: Workspace, honest: Manifest, tmp_path: Path
+) -> None:
+    withheld = honest.final_model
+    solver = _publish(workspace, honest, tmp_path / "solver", skip={withheld})
+    manifest_cid = solver.put_json(honest.to_json())
+    assert manifest_cid == workspace.store.put_json(honest.to_json())
+    with PeeredNode([solver]) as node:
+        client = KuboStore(node.url, retries=1, backoff=0.01)
+        verdict = _verify(workspace, honest, client, timeout=0.5)
+        assert verdict.fault is not None and verdict.fault.kind == "unavailable"
+        record = faults.record(verdict.fault, manifest_cid)
+        # Another verifier's node, peered with the solver's, checks the claim.
+        confirm = {"spec_cid": workspace.spec_cid, "retrieval_timeout": 0.5}
+        assert faults.confirm(workspace.task, client, record, **confirm)  # type: ignore[arg-type]
+        # Once the solver serves the artifact, the claim no longer holds.
+        solver.put_bytes(workspace.store.get_bytes(withheld))
+        assert not faults.confirm(workspace.task, client, record, **confirm)  # type: ignore[arg-type]
+        client.close()
