@@ -7,7 +7,6 @@ a task that does not exist, an artifact the store lacks or holds corrupt).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from agents.chain.client import ChainClient
 from agents.chain.deployment import load_deployment
 from agents.chain.errors import ChainError
 from agents.chain.rpc import RetryPolicy
+from agents.cli.output import echo_json
 from agents.cli.settings import chain_options, resolve_config
 from agents.learning.backends import get_backend
 from agents.learning.verifier import default_replay_backend
@@ -97,7 +97,7 @@ def audit_task_command(
     if html_path is not None:
         html_path.write_text(render_task(result), encoding="utf-8")
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, default=str))
+        echo_json(result.to_json(), default=str)
     else:
         _print(result, html_path)
     return result.exit_code

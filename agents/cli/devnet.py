@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from agents.cli.output import echo_json
 from agents.devnet import lifecycle
 from agents.errors import ConfigError
 
@@ -50,7 +50,7 @@ def status(directory: Path | None, as_json: bool) -> None:
     """Whether the devnet runs, where, and the role accounts' balances."""
     report = lifecycle.status(lifecycle.devnet_dir(directory))
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        echo_json(report)
         return
     state = "running" if report["running"] else "stopped"
     click.echo(f"devnet {state}: {report['url']} (chain {report['chain_id']}, pid {report['pid']})")

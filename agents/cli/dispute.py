@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from rich.console import Console
 
 from agents.chain.client import ChainClient
 from agents.chain.deployment import load_deployment
+from agents.cli.output import echo_json
 from agents.cli.settings import chain_options, format_eth, resolve_config
 from agents.dispute.driver import GameLog, require_game
 from agents.dispute.game import GAME
@@ -45,7 +45,7 @@ def dispute_show(
     )
     report = game_report(log, client.block("latest").timestamp, bond)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        echo_json(report)
         return
     blocks: dict[int, int] = {}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import time
@@ -16,6 +15,7 @@ from rich.table import Table
 
 from agents.chain.events import read_events
 from agents.chain.executor import Intent
+from agents.cli.output import echo_json
 from agents.cli.settings import (
     chain_options,
     format_eth,
@@ -321,7 +321,7 @@ def tasks(
     conn = _connect(config, signer=False)
     views = [v for v in _task_views(conn).values() if show_all or not v.final]
     if as_json:
-        click.echo(json.dumps([_task_json(v) for v in views], indent=2))
+        echo_json([_task_json(v) for v in views])
         return
     table = Table(title=f"tasks on {conn.deployment.contract(POOL).address}")
     for column in ("id", "status", "mode", "bounty", "solver", "verifier", "deadline", "outcome"):
@@ -372,7 +372,7 @@ def task_show(
             }
             for e in view.timeline
         ]
-        click.echo(json.dumps(document, indent=2))
+        echo_json(document)
         return
     out = Console(soft_wrap=True)
     out.print(f"[bold]task {view.task_id}[/bold]  {view.status}  ({view.mode} mode)")

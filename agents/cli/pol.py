@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any, NoReturn
 
 import click
 
+from agents.cli.output import echo_json
 from agents.errors import VeritrainError
 from agents.learning.backends import get_backend
 from agents.learning.datasets import MissingDatasetError
@@ -42,7 +42,7 @@ JOURNAL_NAME = "journal.json"
 
 
 def _emit(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=True))
+    echo_json(value, sort_keys=True)
 
 
 def _backend_options(device: str | None, threads: int | None) -> dict[str, Any]:

@@ -3,12 +3,12 @@ make the key its workers authenticate with."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import click
 
+from agents.cli.output import echo_json
 from agents.swarm.network import load_network
 from agents.swarm.plan import PlanFile, plan_document, write_plan
 from agents.swarm.schedule import METHODS, schedule
@@ -64,7 +64,7 @@ def plan(
     if out is not None:
         write_plan(document, out)
     if as_json:
-        click.echo(json.dumps(document.model_dump(mode="json"), indent=2))
+        echo_json(document.model_dump(mode="json"))
         return
     click.echo(_table(document, result.search_s))
     if out is not None:
