@@ -107,13 +107,34 @@ def check_submittable(spec: TaskSpec, params: PoolParameters) -> str | None:
     return None
 
 
-def terms_problem(view: TaskView, spec: TaskSpec) -> str | None:
-    """Why the terms the task recorded on chain are not its spec's (``None``: they are)."""
-    if (view.segments, view.sampled_segments) != (spec.segment_count, spec.verification.segments):
+class TermsMismatchError(VeritrainError):
+    """The task's terms on chain contradict its spec: the submitter's inconsistency.
+
+    No verdict on a solver's proof may rest on it: a proof follows the spec, and the
+    chain's S and s decide which segments a report covers; neither party can satisfy both.
+    """
+
+
+def sample_terms_problem(segments: int, sampled: int, spec: TaskSpec) -> str | None:
+    """Why the segment count S and sample size s recorded on chain are not ``spec``'s
+    (``None``: they are). The submitter records both at submission."""
+    if (segments, sampled) != (spec.segment_count, spec.verification.segments):
         return (
-            f"the task records S={view.segments}, s={view.sampled_segments}; "
-            f"its spec has S={spec.segment_count}, s={spec.verification.segments}"
+            f"the task records S={segments}, s={sampled}; its spec has "
+            f"S={spec.segment_count}, s={spec.verification.segments} (the submitter's "
+            "inconsistency)"
         )
+    return None
+
+
+def terms_problem(view: TaskView, spec: TaskSpec) -> str | None:
+    """Why the terms the task recorded on chain are not its spec's (``None``: they are).
+
+    Solvers and verifiers decline such a task (``SpecFacts.problem``), so a submitter's
+    inconsistency is never judged as a fault of the solver's proof."""
+    problem = sample_terms_problem(view.segments, view.sampled_segments, spec)
+    if problem is not None:
+        return problem
     if view.program_root != program_root(spec):
         return "the task's program root is not its spec's"
     return None

@@ -23,6 +23,7 @@ from agents.learning.backends import get_backend
 from agents.learning.task import Task
 from agents.node import failpoints
 from agents.node.logs import event
+from agents.roles.admission import TermsMismatchError, sample_terms_problem
 from agents.roles.hardware import Hardware
 from agents.roles.jobs import (
     DriftJob,
@@ -134,7 +135,9 @@ def replay_job(
     Whatever the solver committed, this returns a report: a proof that cannot be read,
     parsed or checked fails, with the commitment to its fault record, which is also
     stored (and pinned) so that anyone can check the claim. Only the verifier's own
-    trouble (its store's backend, its disk, a bug) raises, and the job is run again.
+    trouble (its store's backend, its disk, a bug) raises, and the job is run again; and a
+    task whose S or s on chain is not its spec's raises ``TermsMismatchError``: that is the
+    submitter's inconsistency, and no report blames the solver for it.
     """
     from agents.learning.faults import record as fault_record
     from agents.learning.proof import artifact_limits, read_manifest
@@ -153,13 +156,12 @@ def replay_job(
         _publish(store, data)
         return rejected(data, [reason], expected)
 
-    spec = task.spec
-    if (spec.segment_count, spec.verification.segments) != (job.segments, job.sampled):
-        reason = (
-            f"the task's terms on chain (S={job.segments}, s={job.sampled}) are not its spec's "
-            f"(S={spec.segment_count}, s={spec.verification.segments})"
-        )
-        return reject(Fault("structure"), reason)
+    # Checked before anything of the proof is read: the terms are the submitter's, and a
+    # mismatch must not become a fault record against the solver. No report is made (a
+    # verifier's admission declines such tasks, so an honest one never holds this claim).
+    terms = sample_terms_problem(job.segments, job.sampled, task.spec)
+    if terms is not None:
+        raise TermsMismatchError(f"no verdict on proof {job.proof_cid}: {terms}")
     limit = artifact_limits(task.spec).manifest
     what = f"proof {job.proof_cid}"
     try:

@@ -99,3 +99,43 @@ def test_when_a_spec_is_examined(
 ) -> None:
     view = TaskView(task_id=1, status=status)
     assert should_examine(view, known, 100.0, 100.0 + age) is examine
+
+
+# (S on chain, s on chain) against the tiny spec's S=10, s=5: whether the task is refused.
+TERMS_TABLE = [
+    ((10, 5), False),
+    ((11, 5), True),
+    ((9, 5), True),
+    ((1, 5), True),
+    ((10, 6), True),
+    ((10, 4), True),
+    ((10, 9), True),
+    ((20, 10), True),
+    ((5, 10), True),
+]
+
+
+@pytest.mark.parametrize(("terms", "refused"), TERMS_TABLE, ids=[str(t) for t, _ in TERMS_TABLE])
+def test_a_submitters_inconsistent_terms_are_refused_by_solvers_and_verifiers(
+    tmp_path: Path, terms: tuple[int, int], refused: bool
+) -> None:
+    from agents.node.config import SolverPolicy, VerifierPolicy
+    from agents.roles import solver, verifier
+    from agents.roles.admission import sample_terms_problem
+
+    segments, sampled = terms
+    assert (sample_terms_problem(segments, sampled, SPEC) is not None) == refused
+    store = open_store(tmp_path / "store")
+    cid = store.put_bytes(SPEC.canonical_bytes())
+    view = _view(cid, Digest(SPEC.spec_hash()), segments=segments, sampled_segments=sampled)
+    facts = examine_spec(store, view, PARAMS)
+    assert (facts.problem is not None) == refused
+    solver_says = solver.skip_reason(view, facts, SolverPolicy(), 0)
+    verifier_says = verifier.skip_reason(facts, VerifierPolicy(), 0)
+    if refused:
+        assert facts.problem is not None and "the submitter's inconsistency" in facts.problem
+        assert f"S={segments}, s={sampled}" in facts.problem
+        assert solver_says is not None and "the submitter's inconsistency" in solver_says
+        assert verifier_says is not None and "the submitter's inconsistency" in verifier_says
+    else:
+        assert verifier_says is None

@@ -20,6 +20,7 @@ from agents.learning.cheats import replace_checkpoint
 from agents.learning.malformed import CRAFTS, craft
 from agents.learning.proof import decode_checkpoint, parse_manifest
 from agents.learning.verifier import Fault
+from agents.roles.admission import TermsMismatchError
 from agents.roles.hardware import Hardware
 from agents.roles.jobs import (
     DriftJob,
@@ -90,13 +91,29 @@ def test_an_honest_proof_passes_with_zero_distances(
     assert report.distances == (0, 0, 0) and report.extra_segments == ()
 
 
-def test_terms_on_chain_that_are_not_the_specs_fail_every_segment(
-    trained: tuple[ArtifactStore, str, TrainResult],
+@pytest.mark.parametrize(
+    "terms",
+    [
+        {"segments": 4},
+        {"segments": 2},
+        {"sampled": 3},
+        {"sampled": 1},
+        {"segments": 4, "sampled": 9},
+    ],
+    ids=["S above", "S below", "s above", "s below", "both"],
+)
+def test_terms_on_chain_that_are_not_the_specs_are_never_the_solvers_fault(
+    trained: tuple[ArtifactStore, str, TrainResult], terms: dict[str, int]
 ) -> None:
+    """The submitter recorded S and s; the honest proof follows the spec. No report (so no
+    fault record against the solver) comes out of the replay."""
     store = trained[0]
-    report = replay_job(store, _job(trained, segments=4), CPU)
-    assert report.verdict == "fail" and report.distances == (UNREPLAYABLE,) * 4
-    assert "terms on chain" in report.reasons[0]
+    pins = set(store.pins())
+    with pytest.raises(TermsMismatchError, match="the submitter's inconsistency"):
+        replay_job(store, _job(trained, **terms), CPU)
+    assert set(store.pins()) == pins  # no fault record was published
+    # The same proof under the spec's own terms passes.
+    assert replay_job(store, _job(trained), CPU).verdict == "pass"
 
 
 def test_an_unparseable_manifest_fails_every_segment(
