@@ -8,6 +8,7 @@ PY      := $(CURDIR)/$(VENV)/bin/python
 PIP     := $(PY) -m pip
 STAMP   := $(VENV)/.installed
 NPMSTAMP := node_modules/.installed
+BUILDSTAMP := build/.sources
 SOLC_VERSION := 0.8.28
 SOLCX   := $(CURDIR)/.solcx
 
@@ -27,7 +28,7 @@ help:
 	@echo "make bench     benchmarks; figures go to benchmarks/results/*.json"
 	@echo "make clean     remove the virtual environment, node_modules and build outputs"
 
-setup: $(STAMP) $(NPMSTAMP) $(SOLCX)/solc-v$(SOLC_VERSION)
+setup: $(STAMP) $(NPMSTAMP) $(SOLCX)/solc-v$(SOLC_VERSION) $(BUILDSTAMP)
 
 # The venv sees a machine's own torch (a CUDA build on a GPU machine) when the
 # system Python has one; otherwise the CPU build is installed, never a CUDA one.
@@ -53,6 +54,16 @@ $(SOLCX)/solc-v$(SOLC_VERSION): tools/solc/solc-adapter.js $(NPMSTAMP)
 	@mkdir -p $(SOLCX)
 	@printf '#!/bin/sh\nexec node "$$(dirname "$$0")/../tools/solc/solc-adapter.js" "$$@"\n' > $@
 	@chmod +x $@
+
+# brownie compiles a contract again when its own source changes, not when a package it
+# imports from node_modules (OpenZeppelin) does. Whenever npm installs packages (a fresh
+# checkout, a new package-lock.json) or the compiler settings change, the contracts' build
+# is dropped, so the next load (tests, lint, demo) compiles every contract from the
+# sources now installed.
+$(BUILDSTAMP): $(NPMSTAMP) brownie-config.yaml
+	rm -rf build/contracts build/interfaces
+	@mkdir -p $(@D)
+	@touch $@
 
 # The audit's HTML pages are tested in a real browser: the distribution's Chromium, installed
 # once (as root, or through sudo without a password where that is allowed).
