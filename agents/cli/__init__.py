@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "task": "agents.cli.market:task",
     "solver": "agents.cli.agent:solver",
     "verifier": "agents.cli.agent:verifier",
+    "whistleblower": "agents.cli.agent:whistleblower",
     "config": "agents.cli.agent:config",
     "key": "agents.cli.key:key",
     "devnet": "agents.cli.devnet:devnet",

@@ -1,4 +1,5 @@
-"""``veritrain solver run``, ``verifier run``, ``config show``: operating agents."""
+"""``veritrain solver run``, ``verifier run``, ``whistleblower run``, ``config show``: operating
+agents."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from agents.node.metrics import AgentMetrics
 from agents.node.progress import ProgressDisplay
 from agents.roles import solver as solver_role
 from agents.roles import verifier as verifier_role
+from agents.roles import whistleblower as whistleblower_role
 from agents.roles.agent import Agent
 from agents.roles.connection import connect
 from agents.roles.hardware import Hardware
@@ -25,7 +27,11 @@ log = logging.getLogger("veritrain.agent")
 def run_agent(role: str, config: AgentConfig) -> None:
     """Connect, serve metrics if asked, and run ``role``'s loop until SIGTERM or Ctrl-C."""
     configure_logging(config.agent.log_format, config.agent.log_level)
-    policy_hardware = config.solver if role == "solver" else config.verifier
+    policy_hardware: Any = {
+        "solver": config.solver,
+        "verifier": config.verifier,
+        "whistleblower": config.whistleblower,
+    }[role]
     swarm = config.swarm if role == "solver" and config.swarm.enabled else None
     hardware = Hardware(policy_hardware.device, policy_hardware.threads, swarm)
     hardware.check()  # before connecting: a wrong device is a configuration error
@@ -40,11 +46,17 @@ def run_agent(role: str, config: AgentConfig) -> None:
         def decide(situation: Any) -> Any:
             return solver_role.decide(situation, policy)
 
-    else:
+    elif role == "verifier":
         vpolicy = config.verifier
 
         def decide(situation: Any) -> Any:
             return verifier_role.decide(situation, vpolicy)
+
+    else:
+        wpolicy = config.whistleblower
+
+        def decide(situation: Any) -> Any:
+            return whistleblower_role.decide(situation, wpolicy)
 
     agent = Agent(
         conn,
@@ -87,12 +99,30 @@ def verifier_run(config_path: Path | None, overrides: tuple[str, ...], **flags: 
 
 
 @click.group()
+def whistleblower() -> None:
+    """The whistleblower agent: re-checks verifiers' reports, challenges wrong ones, plays
+    the games to the end."""
+
+
+@whistleblower.command("run")
+@chain_options
+def whistleblower_run(config_path: Path | None, overrides: tuple[str, ...], **flags: Any) -> None:
+    """Run the whistleblower agent until stopped (SIGTERM or Ctrl-C); it resumes where it
+    stopped."""
+    run_agent("whistleblower", resolve_config("whistleblower", config_path, overrides, **flags))
+
+
+@click.group()
 def config() -> None:
     """Agent configuration."""
 
 
 @config.command("show")
-@click.option("--role", type=click.Choice(["submitter", "solver", "verifier"]), default="solver")
+@click.option(
+    "--role",
+    type=click.Choice(["submitter", "solver", "verifier", "whistleblower"]),
+    default="solver",
+)
 @chain_options
 def config_show(
     role: str, config_path: Path | None, overrides: tuple[str, ...], **flags: Any

@@ -128,6 +128,33 @@ class VerifierPolicy(_Section):
     threads: Annotated[int, Field(ge=0, le=1024)] = 1  # as solver.threads
 
 
+class WhistleblowerPolicy(_Section):
+    """Which reports a whistleblower re-checks and how much it puts at stake challenging them
+    (docs/operators.md, Running a whistleblower)."""
+
+    # The share of reports re-checked besides those that may be forced errors (always
+    # re-checked). Which ones is drawn from this agent's key, so a verifier cannot predict it.
+    recheck_share: Annotated[float, Field(ge=0, le=1)] = 0.25
+    # Wei at most at stake at once in open challenges (their bonds); None: no limit.
+    budget_wei: Annotated[int, Field(ge=0)] | None = None
+    # The largest bond of one challenge; a challenge asking more is left alone. None: any.
+    max_bond_wei: Annotated[int, Field(ge=0)] | None = None
+    # Tasks whose spec runs more static ops are not re-checked.
+    max_ops: Annotated[int, Field(ge=1)] = 10**15
+    # Only these submitters' tasks (addresses, comma-separated); empty: every task.
+    submitters: Annotated[str, Field(pattern=r"^(0x[0-9a-fA-F]{40}(,0x[0-9a-fA-F]{40})*)?$")] = ""
+    # Challenge tasks in which this account holds a role too (a solver's own tasks are its
+    # solver's business; off by default).
+    own_tasks: bool = False
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: Annotated[int, Field(ge=0, le=1024)] = 1  # as solver.threads
+
+    @property
+    def watched_submitters(self) -> frozenset[str]:
+        """The submitters watched, lower case (empty: every one)."""
+        return frozenset(a.lower() for a in self.submitters.split(",") if a)
+
+
 class SwarmSettings(_Section):
     """A solver that is a swarm (docs/swarm.md): its training runs on ``workers`` worker
     processes, local ones it starts or, with ``listen``, ones started on other machines that
@@ -164,6 +191,7 @@ class AgentConfig(_Section):
     agent: AgentSettings = AgentSettings()
     solver: SolverPolicy = SolverPolicy()
     verifier: VerifierPolicy = VerifierPolicy()
+    whistleblower: WhistleblowerPolicy = WhistleblowerPolicy()
     swarm: SwarmSettings = SwarmSettings()
 
     @model_validator(mode="after")

@@ -67,6 +67,15 @@ class AgentMetrics:
         self.rpc_errors = Counter(
             "veritrain_rpc_errors", "Agent ticks that failed on an unreachable RPC", registry=r
         )
+        self.games = Gauge(
+            "veritrain_games",
+            "Pinpoint games of this account, by standing (playing, won, lost, both_lost)",
+            ["standing"],
+            registry=r,
+        )
+        self.game_errors = Counter(
+            "veritrain_game_errors", "Game steps that failed (and were retried)", registry=r
+        )
         self.info = Gauge("veritrain_agent_info", "Agent identity", ["role"], registry=r)
         self.info.labels(**labels).set(1)
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from agents.chain.abi import ContractInterface, DecodedLog
 from agents.chain.errors import ChainError, RpcUnavailableError
 from agents.chain.events import EventSource
 from agents.chain.executor import ExecutorObserver, TransactionExecutor
@@ -29,9 +30,10 @@ from agents.node.metrics import AgentMetrics
 from agents.node.progress import ProgressDisplay
 from agents.roles.admission import examine_spec, should_examine
 from agents.roles.connection import Connection
+from agents.roles.gameplay import GameDesk, opening_job
 from agents.roles.hardware import Hardware
 from agents.roles.intents import action_of
-from agents.roles.jobs import DriftJob, JobResult, ProfileJob, ReplayJob, TrainJob
+from agents.roles.jobs import DriftJob, JobResult, OpeningJob, ProfileJob, ReplayJob, TrainJob
 from agents.roles.runner import WorkRunner
 from agents.roles.shares import forced_error_secret, seed
 from agents.roles.situation import POOL, Action, Send, Situation, SpecFacts, Start
@@ -67,7 +69,7 @@ class JobProgress:
             if self.last is not None and done > self.last:
                 self.metrics.training_steps.inc(done - self.last)
             self.last = done
-        elif self.kind == "replay":
+        elif self.kind == "replay":  # a verification's, or a re-check's
             self.metrics.replayed.inc()
 
 
@@ -118,9 +120,18 @@ class Agent:
         self.executor.observer = ExecutorObserver(
             sent=self._on_sent, confirmed=self._on_confirmed, failed=self._on_failed
         )
-        for task_id in {task_subject(e) for e in self.events.all_events()}:
+        every = self.events.all_events()
+        for task_id in {task_subject(e) for e in every}:
             if task_id is not None:
                 self._refold(task_id)
+        self._credit_withdrawals = self._withdrawals_in(every)
+        # The games this account is a party of, played whatever the role (agents.roles.games).
+        # Replays of single segments (games, challenges), cached on disk: a game and the
+        # challenge that opened it read the same replay.
+        self.segments_dir = conn.data.path / "segments"
+        self.games: GameDesk | None = None
+        if GameDesk.available(conn):
+            self.games = GameDesk(conn, self.db, self.executor, self.metrics, self.segments_dir)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -170,7 +181,7 @@ class Agent:
     def _warm_up(self) -> None:
         started = time.monotonic()
         try:
-            warm_up(self.hardware, trace=self.role == "verifier")
+            warm_up(self.hardware, trace=self.role in ("verifier", "whistleblower"))
         except Exception as exc:  # only ever a delay for the first job: never stop the agent
             event(
                 log, "warm-up failed", level=logging.WARNING, error=f"{type(exc).__name__}: {exc}"
@@ -192,6 +203,8 @@ class Agent:
         self.executor.reconcile(recheck_from=max(0, self._head - window) if self._head else None)
         polled = self.events.poll()
         self._head = polled.head
+        self._credit_withdrawals += self._withdrawals_in(polled.added)
+        self._credit_withdrawals -= self._withdrawals_in(polled.removed)
         touched = {task_subject(e) for e in [*polled.added, *polled.removed]}
         for task_id in touched:
             if task_id is not None:
@@ -204,6 +217,8 @@ class Agent:
         actions = self.decide(situation)
         for action in actions:
             self._act(action)
+        if self.games is not None and self.games.tick(self.tasks):
+            self._sent_last_tick = True
         self._update_metrics(situation)
         return actions
 
@@ -225,6 +240,25 @@ class Agent:
             seed=lambda task_id: seed(account, pool, task_id),
             secret=lambda task_id, rnd: forced_error_secret(account, pool, task_id, rnd),
             pool=contract,
+            games=self.games.games if self.games is not None else {},
+            credit=self._credit(contract),
+            credit_withdrawals=self._credit_withdrawals,
+        )
+
+    def _credit(self, pool: ContractInterface) -> int:
+        """What the pool credits this account outside any task (0 for a pool without credit)."""
+        if not pool.has_function("credit"):
+            return 0
+        raw = self.conn.client.call(pool.address, pool.encode_call("credit", (self.conn.me,)))
+        return int(pool.decode_output("credit", raw))
+
+    def _withdrawals_in(self, events: list[DecodedLog]) -> int:
+        """How many of ``events`` are this account's withdrawals of its pool credit."""
+        me = self.conn.me.lower()
+        return sum(
+            1
+            for e in events
+            if e.name == "CreditWithdrawn" and str(e.args.get("account", "")).lower() == me
         )
 
     # -- views ------------------------------------------------------------------------------
@@ -279,6 +313,8 @@ class Agent:
             job = functools.partial(profile_job, store, inputs, hardware)
         elif isinstance(inputs, DriftJob):
             job = functools.partial(drift_job, store, inputs, hardware)
+        elif isinstance(inputs, OpeningJob):
+            job = functools.partial(opening_job, store, inputs, self.segments_dir)
         else:
             raise VeritrainError(f"unknown work {inputs!r}")
         self.runner.start(action.key, job)

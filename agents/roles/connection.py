@@ -3,7 +3,7 @@ the pool's parameters, its data directory and its transaction executor."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from eth_account.signers.local import LocalAccount
 
@@ -101,6 +101,9 @@ def connect(
         "parameters", client.call(pool.address, pool.encode_call("parameters", ()))
     )
     params = PoolParameters.from_chain(raw_params)
+    if pool.has_function("challengeBond"):  # fixed at deployment: the game's required bond
+        raw_bond = client.call(pool.address, pool.encode_call("challengeBond", ()))
+        params = replace(params, challenge_bond=int(pool.decode_output("challengeBond", raw_bond)))
     conn = Connection(config, deployment, client, account, store, params)
     if with_data and account is not None:
         data = DataDirectory(config.require_data_dir())

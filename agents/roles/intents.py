@@ -24,7 +24,16 @@ with the parts each action takes (``PARTS``):
 ``submit/<spec CID>/<nonce>``  a submission (the nonce tells two apart)
 ``train/<task>``, ``replay/<task>``  local jobs (``profile/<task>`` too)
 ``drift/<task>``           a solver's measurement of its own drift on the task
+``challenge/<task>/<round>/<segment>``  a challenge of a report's (or proof's) segment
+``answer/<task>/<challenge>``  the solver's answer to a challenge of its proof
+``resolve/<task>/<challenge>``  applying the end of a challenge
+``withdraw-credit/<count>``  taking the pool's credit (won slashes, awards, deposits back)
+``recheck/<task>/<round>``  a re-check of a report (a whistleblower's or a solver's replay)
+``opening/<task>/<segment>``  this agent's trace of a segment and a game's opening over it
 =========================  ==============================================
+
+Moves of the pinpoint game have keys of their own (``game/<game>/…``,
+``agents.dispute.decisions``); ``action_of`` labels them ``game``.
 """
 
 from __future__ import annotations
@@ -45,8 +54,12 @@ ACTIONS = (
     "withdraw",
     "cancel",
     "submit",
+    "challenge",
+    "answer",
+    "resolve",
+    "withdraw-credit",
 )
-JOBS = ("train", "replay", "profile", "drift")
+JOBS = ("train", "replay", "profile", "drift", "recheck", "opening")
 PARTS: dict[str, int] = {
     "claim": 1,
     "commit": 1,
@@ -62,6 +75,12 @@ PARTS: dict[str, int] = {
     "train": 1,
     "replay": 1,
     "drift": 1,
+    "challenge": 3,
+    "recheck": 2,
+    "opening": 2,
+    "answer": 2,
+    "resolve": 2,
+    "withdraw-credit": 1,
 }
 _PART = re.compile(r"^[A-Za-z0-9,-]+$")
 _TASK = re.compile(r"^[0-9]+$")
@@ -90,11 +109,14 @@ class IntentKey:
             if not _PART.match(part):
                 raise IntentKeyError(f"{part!r} is not a key part")
         tasks = _TASKS if self.action == "withdraw" else _TASK
-        if self.action != "submit" and not tasks.match(self.parts[0]):
+        if self.action not in ("submit", "withdraw-credit") and not tasks.match(self.parts[0]):
             raise IntentKeyError(f"{self.parts[0]!r} is not a task id")
-        rounds = ("claim-verification", "report", "reveal", "timeout")
+        rounds = ("claim-verification", "report", "reveal", "timeout", "recheck")
         if self.action in rounds and not self.parts[-1].isdigit():
             raise IntentKeyError(f"{self.parts[-1]!r} is not a round")
+        numbers = ("challenge", "answer", "resolve", "withdraw-credit", "opening")
+        if self.action in numbers and not all(_TASK.match(p) for p in self.parts):
+            raise IntentKeyError(f"{self.action} keys are numbers, got {'/'.join(self.parts)!r}")
 
     def __str__(self) -> str:
         return "/".join((self.action, *self.parts))
@@ -108,13 +130,16 @@ class IntentKey:
     @property
     def task_ids(self) -> tuple[int, ...]:
         """The tasks the key is about (none for a submission)."""
-        if self.action == "submit":
+        if self.action in ("submit", "withdraw-credit"):
             return ()
         return tuple(int(t) for t in self.parts[0].split(","))
 
 
 def action_of(text: str) -> str:
-    """The action of a key, or ``other`` for a string that is not one (metrics labels)."""
+    """The action of a key, ``game`` for a move of the pinpoint game, or ``other`` for a
+    string that is neither (metrics labels)."""
+    if text.startswith("game/"):
+        return "game"
     try:
         return IntentKey.parse(text).action
     except IntentKeyError:
@@ -175,6 +200,26 @@ def submit(spec_cid: str, nonce: int) -> str:
     return _key("submit", spec_cid, nonce)
 
 
+def challenge(task_id: int, rnd: int, segment: int) -> str:
+    """A challenge of segment ``segment`` of the report of verification round ``rnd``."""
+    return _key("challenge", task_id, rnd, segment)
+
+
+def answer(task_id: int, challenge_id: int) -> str:
+    """The solver's answer to a challenge of its proof."""
+    return _key("answer", task_id, challenge_id)
+
+
+def resolve(task_id: int, challenge_id: int) -> str:
+    """Applying the end of a challenge (its game's ruling, or an unanswered deadline)."""
+    return _key("resolve", task_id, challenge_id)
+
+
+def withdraw_credit(count: int) -> str:
+    """Taking the pool's credit, the ``count``-th time (withdrawals seen so far)."""
+    return _key("withdraw-credit", count)
+
+
 # -- local jobs ----------------------------------------------------------------------------
 
 
@@ -189,3 +234,13 @@ def replay(task_id: int) -> str:
 def drift(task_id: int) -> str:
     """A solver's measurement of its own drift on a tolerant task, before it claims."""
     return _key("drift", task_id)
+
+
+def recheck(task_id: int, rnd: int) -> str:
+    """A replay of the report of verification round ``rnd`` by someone other than its verifier."""
+    return _key("recheck", task_id, rnd)
+
+
+def opening(task_id: int, segment: int) -> str:
+    """This agent's trace of ``segment`` and the opening of a game over it (a local job)."""
+    return _key("opening", task_id, segment)

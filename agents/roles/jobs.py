@@ -1,9 +1,9 @@
 """Local jobs as data: what a decision asks the runtime to compute, and what comes back.
 
 A decision starts a job with typed inputs (``TrainJob``, ``ReplayJob``,
-``ProfileJob``, ``DriftJob``); the runtime runs it (``agents.roles.work``) and keeps
-its typed result (``TrainResult``, ``ReplayResult``, ``ProfileResult``,
-``DriftResult``) in the agent's
+``ProfileJob``, ``DriftJob``, ``OpeningJob``); the runtime runs it (``agents.roles.work``,
+``agents.roles.gameplay``) and keeps its typed result (``TrainResult``, ``ReplayResult``,
+``ProfileResult``, ``DriftResult``, ``OpeningResult``) in the agent's
 database as JSON, so a restarted agent acts on the result it already has.
 Values the chain takes are kept as the chain spells them: roots as ``Root``,
 binary32 values as their ``uint32`` bit patterns.
@@ -63,7 +63,19 @@ class DriftJob:
     budget: float = 0.1
 
 
-JobInputs = TrainJob | ReplayJob | ProfileJob | DriftJob
+@dataclass(frozen=True)
+class OpeningJob:
+    """Replay segment ``segment`` of a committed proof with the exact kernels and gather what a
+    challenge of it (or an answer to one) sends: this agent's trace root of the segment, the
+    distance it ends with, and the game's opening (program header, checkpoint proofs)."""
+
+    kind: ClassVar[str] = "opening"
+    spec_cid: str
+    proof_cid: str
+    segment: int
+
+
+JobInputs = TrainJob | ReplayJob | ProfileJob | DriftJob | OpeningJob
 
 
 @dataclass(frozen=True)
@@ -155,7 +167,44 @@ class DriftResult:
         }
 
 
-JobResult = TrainResult | ReplayResult | ProfileResult | DriftResult
+@dataclass(frozen=True)
+class OpeningResult:
+    """This agent's trace of one segment and the pool's ``Opening`` of a game over it."""
+
+    segment: int
+    trace_root: Root
+    distance: int  # binary32 bits of the distance the trace ends with
+    program_header: bytes
+    start_state: Root
+    start_proof: tuple[Root, ...]
+    claimed_state: Root
+    claimed_proof: tuple[Root, ...]
+
+    def opening(self) -> tuple[str, str, list[str], str, list[str]]:
+        """The ``Opening`` struct as the chain takes it."""
+        return (
+            "0x" + self.program_header.hex(),
+            self.start_state.chain,
+            [r.chain for r in self.start_proof],
+            self.claimed_state.chain,
+            [r.chain for r in self.claimed_proof],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "opening",
+            "segment": self.segment,
+            "trace_root": self.trace_root.chain,
+            "distance": self.distance,
+            "program_header": self.program_header.hex(),
+            "start_state": self.start_state.chain,
+            "start_proof": [r.chain for r in self.start_proof],
+            "claimed_state": self.claimed_state.chain,
+            "claimed_proof": [r.chain for r in self.claimed_proof],
+        }
+
+
+JobResult = TrainResult | ReplayResult | ProfileResult | DriftResult | OpeningResult
 
 
 def result_from_json(kind: str, data: dict[str, Any]) -> JobResult:
@@ -189,5 +238,16 @@ def result_from_json(kind: str, data: dict[str, Any]) -> JobResult:
         return DriftResult(
             max_drift=float(data["max_drift"]),
             model=None if model is None else DriftModel.from_json(model),
+        )
+    if kind == "opening":
+        return OpeningResult(
+            segment=int(data["segment"]),
+            trace_root=Root.parse(str(data["trace_root"])),
+            distance=int(data["distance"]),
+            program_header=bytes.fromhex(str(data["program_header"])),
+            start_state=Root.parse(str(data["start_state"])),
+            start_proof=tuple(Root.parse(str(r)) for r in data["start_proof"]),
+            claimed_state=Root.parse(str(data["claimed_state"])),
+            claimed_proof=tuple(Root.parse(str(r)) for r in data["claimed_proof"]),
         )
     raise ValueError(f"unknown job kind {kind!r}")

@@ -81,3 +81,17 @@ def proof(
     if len(tail) != len(names) or [e.name for e in tail] != list(names):
         raise RecordError(f"task {view.task_id}: its last folded events are not {list(names)}")
     return tail[0].before, [e.data for e in tail]
+
+
+def history(view: TaskView, pool: ContractInterface) -> list[tuple[str, str, str]]:
+    """The task's folded events as calls take them (the pool's ``Folded[]``: topic0, party,
+    data as logged), from its ``TaskSubmitted`` on."""
+    out = []
+    for entry in view.timeline:
+        party_arg = FOLDED.get(entry.name)
+        if party_arg is None:
+            continue
+        data = pool.event_data(entry.name, entry.args)
+        topic = "0x" + bytes(pool.event_topic(entry.name)).hex()
+        out.append((topic, str(entry.args[party_arg]), "0x" + data.hex()))
+    return out

@@ -17,6 +17,7 @@ from typing import Any
 from agents.chain.abi import ContractInterface
 from agents.chain.executor import Intent
 from agents.chain.journal import IN_FLIGHT
+from agents.roles.games import GameRecord
 from agents.roles.jobs import JobInputs, JobResult
 from agents.roles.tasks import TaskView
 
@@ -59,6 +60,8 @@ class PoolParameters:
     reveal_window: int = 0
     max_threshold: int = 0x3F800000  # binary32 bits (1.0)
     min_bounty: int = 0
+    # The bond a challenge of a report or a proof pays (the game's first bond).
+    challenge_bond: int = 0
 
     def solver_stake(self, bounty: int) -> int:
         return bounty * self.solver_stake_bps // BPS
@@ -91,6 +94,7 @@ class PoolParameters:
             reveal_window=int(p["revealWindow"]),
             max_threshold=int(p["maxThreshold"]),
             min_bounty=int(p["minBounty"]),
+            challenge_bond=int(p.get("challengeBond", 0)),
         )
 
 
@@ -137,6 +141,12 @@ class Situation:
     secret: Callable[[int, int], bytes] = field(default=lambda task, rnd: _dummy(b"s", task, rnd))
     # The pool's ABI, to rebuild a task's record from its events (agents.roles.record).
     pool: ContractInterface | None = None
+    # The pinpoint games this agent follows (agents.roles.games), by id.
+    games: Mapping[int, GameRecord] = field(default_factory=dict)
+    # What the pool holds for this account outside any task (won slashes, awards, deposits),
+    # and how many times it withdrew that credit so far.
+    credit: int = 0
+    credit_withdrawals: int = 0
 
     def is_me(self, account: str | None) -> bool:
         return account is not None and account.lower() == self.me.lower()

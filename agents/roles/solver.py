@@ -3,6 +3,12 @@
 Pure: ``decide(situation, policy)`` looks only at its arguments. The runtime
 trains (``Start("train")``) and sends (``Send``) what it returns.
 
+When a verifier reports Fail on its proof, the solver replays what the verifier
+replayed (``Start("recheck")``) and, if that replay passes, challenges the report on
+the first segment where the two disagree (``agents.roles.challenges``). When anyone
+challenges its proof it answers with its own trace of the segment, if that passes. The
+games either opens are played by the runtime (``agents.roles.gameplay``).
+
 A tolerant task is verified against the τ its profiler posted, which the solver
 sees before it claims. Unless ``max_rejection_risk`` is unset, the solver first
 measures its own drift on the spec (``Start("drift")``: the profile's window with
@@ -17,8 +23,17 @@ from __future__ import annotations
 from agents.exact.float32 import from_bits32
 from agents.node.config import SolverPolicy
 from agents.roles import intents
+from agents.roles.challenges import (
+    challenge,
+    challenge_duties,
+    challenged,
+    disagreements,
+    first_challenge,
+    recheck_job,
+    solver_disproves,
+)
 from agents.roles.deadlines import deadline_actions
-from agents.roles.jobs import DriftJob, DriftResult, TrainJob, TrainResult
+from agents.roles.jobs import DriftJob, DriftResult, ReplayResult, TrainJob, TrainResult
 from agents.roles.payouts import withdrawals
 from agents.roles.record import RecordError, proof
 from agents.roles.shares import commitment
@@ -108,8 +123,11 @@ def decide(situation: Situation, policy: SolverPolicy) -> list[Action]:
             actions.extend(_train_or_commit(situation, view, policy))
         elif view.status == "Verifying" and situation.is_me(view.solver):
             actions.extend(_reveal_seed(situation, view))
+        elif view.status == "ChallengeWindow" and situation.is_me(view.solver):
+            actions.extend(_contest(situation, view, policy))
     actions.extend(deadline_actions(situation))
     actions.extend(withdrawals(situation))
+    actions.extend(challenge_duties(situation))
     return actions
 
 
@@ -171,6 +189,27 @@ def _train_or_commit(situation: Situation, view: TaskView, policy: SolverPolicy)
             "proof written",
         )
     ]
+
+
+def _contest(situation: Situation, view: TaskView, policy: SolverPolicy) -> list[Action]:
+    """A Fail reported on this solver's proof: replay what the verifier replayed and challenge
+    the report where the replay disproves it (a devnet adversary knows better than to)."""
+    if view.verdict != "Fail" or policy.adversary is not None:
+        return []
+    key = intents.recheck(view.task_id, view.verification_round)
+    work = situation.work.get(key)
+    if work is None or work.status == "interrupted":
+        job = recheck_job(view)
+        return [] if job is None else [Start(key, view.task_id, job, "Fail reported: re-check")]
+    if work.status != "done" or not isinstance(work.result, ReplayResult):
+        return []
+    if not situation.in_time(view) or challenged(situation, view):
+        return []
+    found = disagreements(view, work.result)
+    pick = first_challenge([d for d in found if d.kind == "report"])
+    if pick is None or not solver_disproves(view, work.result, found):
+        return []
+    return challenge(situation, view, pick, "the replay of this proof passes")
 
 
 def _reveal_seed(situation: Situation, view: TaskView) -> list[Action]:

@@ -41,6 +41,8 @@ OUTCOMES = (
     "SeedWithheld",
 )
 VERDICTS = ("None", "Pass", "Fail")
+CLAIMS = ("None", "Report", "Proof")  # what a challenge disputes
+CHALLENGE_STATES = ("None", "Answering", "Playing", "Upheld", "Rejected")
 # States in which a deadline is running and a timeout (or settle) moves the task on.
 WAITING = ("Submitted", "Open", "Training", "Committed", "Verifying", "ChallengeWindow")
 ROLES = ("submitter", "solver", "verifier", "profiler")
@@ -55,6 +57,28 @@ class TimelineEntry:
     name: str
     args: dict[str, Any]
     tx_hash: str
+
+
+@dataclass
+class ChallengeView:
+    """One challenge of the task's report or proof (``ChallengeOpened`` and what followed)."""
+
+    challenge_id: int
+    challenger: str
+    claim: str  # "Report" | "Proof"
+    segment: int
+    position: int
+    defender_trace: Root
+    challenger_trace: Root
+    game: int  # 0 while a proof challenge waits for the solver's answer
+    deadline: int  # the solver's answer deadline (proof challenges)
+    round: int  # the verification round it was opened in
+    state: str = "Playing"  # one of CHALLENGE_STATES
+    ruling: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.state in ("Answering", "Playing")
 
 
 @dataclass
@@ -106,6 +130,13 @@ class TaskView:
     payouts: dict[str, int] = field(default_factory=dict)
     withdrawn: dict[str, int] = field(default_factory=dict)  # account -> amount
     penalised: list[tuple[str, int]] = field(default_factory=list)  # (account, slashed)
+    # Challenges of the task's reports and proof, by id (every round's).
+    challenges: dict[int, ChallengeView] = field(default_factory=dict)
+    # A report that lost a challenge (its verifier slashed to ``winner``), a proof that lost one,
+    # forced errors caught: (account, amount) credited by each.
+    defeats: list[tuple[str, str, int]] = field(default_factory=list)  # (verifier, winner, slashed)
+    proof_failed: bool = False
+    awards: list[tuple[str, int]] = field(default_factory=list)  # (account, amount) credited
     timeline: list[TimelineEntry] = field(default_factory=list)
 
     @property
@@ -235,6 +266,57 @@ def _revealed(v: TaskView, a: dict[str, Any]) -> None:
         v.deadline = int(a["challengeDeadline"])  # a forced report's true root: open again
 
 
+def _challenge_opened(v: TaskView, a: dict[str, Any]) -> None:
+    challenge_id = int(a["challengeId"])
+    claim = CLAIMS[int(a["claim"])]
+    game = int(a["game"])
+    v.challenges[challenge_id] = ChallengeView(
+        challenge_id=challenge_id,
+        challenger=str(a["challenger"]),
+        claim=claim,
+        segment=int(a["segment"]),
+        position=int(a["position"]),
+        defender_trace=Root.parse(a["defenderTrace"]),
+        challenger_trace=Root.parse(a["challengerTrace"]),
+        game=game,
+        deadline=int(a["deadline"]),
+        round=v.verification_round,
+        state="Playing" if game else "Answering",
+    )
+
+
+def _challenge_answered(v: TaskView, a: dict[str, Any]) -> None:
+    challenge = v.challenges.get(int(a["challengeId"]))
+    if challenge is not None:
+        challenge.game = int(a["game"])
+        challenge.defender_trace = Root.parse(a["solverTrace"])
+        challenge.state = "Playing"
+
+
+def _challenge_resolved(v: TaskView, a: dict[str, Any]) -> None:
+    challenge = v.challenges.get(int(a["challengeId"]))
+    if challenge is not None:
+        challenge.state = CHALLENGE_STATES[int(a["state"])]
+        challenge.ruling = int(a["ruling"])
+
+
+def _report_defeated(v: TaskView, a: dict[str, Any]) -> None:
+    v.defeats.append((str(a["verifier"]), str(a["winner"]), int(a["slashed"])))
+    if int(str(a["winner"]), 16):
+        v.awards.append((str(a["winner"]), int(a["slashed"])))
+
+
+def _proof_failed(v: TaskView, a: dict[str, Any]) -> None:
+    v.proof_failed = True
+    if int(str(a["winner"]), 16):
+        v.awards.append((str(a["winner"]), int(a["award"])))
+
+
+def _forced_caught(v: TaskView, a: dict[str, Any]) -> None:
+    for catcher in a["catchers"]:
+        v.awards.append((str(catcher), int(a["award"])))
+
+
 def _cancelled(v: TaskView, a: dict[str, Any]) -> None:
     pass  # TaskSettled follows in the same transaction
 
@@ -287,6 +369,12 @@ _HANDLERS = {
     "VerificationReopened": _reopened,
     "TaskSettled": _settled,
     "PayoutWithdrawn": _withdrawn,
+    "ChallengeOpened": _challenge_opened,
+    "ChallengeAnswered": _challenge_answered,
+    "ChallengeResolved": _challenge_resolved,
+    "ReportDefeated": _report_defeated,
+    "ProofFailed": _proof_failed,
+    "ForcedErrorCaught": _forced_caught,
 }
 TASK_EVENTS = tuple(_HANDLERS)
 

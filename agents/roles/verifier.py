@@ -8,13 +8,16 @@ forced error (it claimed before the randomness existed) it checks whether it is 
 if so it reports one trace root that is not its replay's, as the protocol requires;
 either way it seals its true trace roots with its secret and, once the challenge window is
 over, reveals them (which settles the task and pays every party, or puts its true roots
-up for challenge when it was forced).
+up for challenge when it was forced). It defends its reports in the games challenges open
+(played by the runtime, ``agents.roles.gameplay``), ends the ones it won with ``resolve``
+and takes the pool's credit (``agents.roles.challenges.challenge_duties``).
 """
 
 from __future__ import annotations
 
 from agents.node.config import VerifierPolicy
 from agents.roles import intents
+from agents.roles.challenges import challenge_duties
 from agents.roles.deadlines import deadline_actions
 from agents.roles.jobs import ProfileJob, ProfileResult, ReplayJob, ReplayResult
 from agents.roles.payouts import withdrawals
@@ -76,6 +79,7 @@ def decide(situation: Situation, policy: VerifierPolicy) -> list[Action]:
             actions.extend(_reveal(situation, view))
     actions.extend(deadline_actions(situation))
     actions.extend(withdrawals(situation))
+    actions.extend(challenge_duties(situation))
     return actions
 
 

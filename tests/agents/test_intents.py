@@ -25,6 +25,12 @@ from agents.roles.intents import IntentKey, IntentKeyError, action_of
         (intents.submit("QmSpec", 17), "submit/QmSpec/17", "submit", ()),
         (intents.train(7), "train/7", "train", (7,)),
         (intents.replay(7), "replay/7", "replay", (7,)),
+        (intents.challenge(7, 1, 4), "challenge/7/1/4", "challenge", (7,)),
+        (intents.answer(7, 3), "answer/7/3", "answer", (7,)),
+        (intents.resolve(7, 3), "resolve/7/3", "resolve", (7,)),
+        (intents.withdraw_credit(2), "withdraw-credit/2", "withdraw-credit", ()),
+        (intents.opening(7, 5), "opening/7/5", "opening", (7,)),
+        (intents.recheck(7, 2), "recheck/7/2", "recheck", (7,)),
     ],
 )
 def test_keys_are_built_and_parsed_alike(
@@ -55,6 +61,15 @@ def test_keys_are_built_and_parsed_alike(
         "submit/Qm spec/1",
         "claim/7 ",
         "claim/²",
+        "challenge/7/1",
+        "challenge/7/1/x",
+        "challenge/7/1/²",
+        "answer/7",
+        "resolve/7/x",
+        "withdraw-credit/x",
+        "opening/7",
+        "recheck/7",
+        "recheck/7/x",
     ],
 )
 def test_malformed_keys_are_refused(text: str) -> None:
@@ -66,3 +81,8 @@ def test_malformed_keys_are_refused(text: str) -> None:
 def test_a_withdrawal_names_a_task() -> None:
     with pytest.raises(IntentKeyError):
         intents.withdraw([])
+
+
+def test_game_moves_are_labelled_game() -> None:
+    assert action_of("game/3/dissect/0") == "game"
+    assert action_of("game/3/withdraw") == "game"
