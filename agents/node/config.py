@@ -126,6 +126,10 @@ class VerifierPolicy(_Section):
     max_stake_wei: Annotated[int, Field(ge=0)] | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: Annotated[int, Field(ge=0, le=1024)] = 1  # as solver.threads
+    # Adversary mode for devnet demos and tests only, refused on other chains: "fail" (report
+    # Fail on the first sampled segment, behind a lying trace) or "pass" (report Pass on every
+    # failing segment, behind traces whose distance is +0); it plays its games by those lies.
+    adversary: Annotated[str, Field(pattern=r"^(fail|pass)$")] | None = None
 
 
 class WhistleblowerPolicy(_Section):

@@ -28,12 +28,21 @@ from agents.errors import VeritrainError
 from agents.node.logs import event
 from agents.node.metrics import AgentMetrics
 from agents.node.progress import ProgressDisplay
+from agents.roles import intents
 from agents.roles.admission import examine_spec, should_examine
 from agents.roles.connection import Connection
 from agents.roles.gameplay import GameDesk, opening_job
 from agents.roles.hardware import Hardware
 from agents.roles.intents import action_of
-from agents.roles.jobs import DriftJob, JobResult, OpeningJob, ProfileJob, ReplayJob, TrainJob
+from agents.roles.jobs import (
+    DriftJob,
+    JobResult,
+    OpeningJob,
+    OpeningResult,
+    ProfileJob,
+    ReplayJob,
+    TrainJob,
+)
 from agents.roles.runner import WorkRunner
 from agents.roles.shares import forced_error_secret, seed
 from agents.roles.situation import POOL, Action, Send, Situation, SpecFacts, Start
@@ -131,7 +140,9 @@ class Agent:
         self.segments_dir = conn.data.path / "segments"
         self.games: GameDesk | None = None
         if GameDesk.available(conn):
-            self.games = GameDesk(conn, self.db, self.executor, self.metrics, self.segments_dir)
+            self.games = GameDesk(
+                conn, self.db, self.executor, self.metrics, self.segments_dir, self._traced
+            )
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -251,6 +262,12 @@ class Agent:
             return 0
         raw = self.conn.client.call(pool.address, pool.encode_call("credit", (self.conn.me,)))
         return int(pool.decode_output("credit", raw))
+
+    def _traced(self, task_id: int, segment: int) -> OpeningResult | None:
+        """This agent's trace of a segment (an opening job's result), if it made one."""
+        state = self.work.states(self.runner.states()).get(intents.opening(task_id, segment))
+        result = state.result if state is not None else None
+        return result if isinstance(result, OpeningResult) else None
 
     def _withdrawals_in(self, events: list[DecodedLog]) -> int:
         """How many of ``events`` are this account's withdrawals of its pool credit."""

@@ -95,6 +95,10 @@ def connect(
                 f"solver.adversary is for devnets only (chain id {deployment.chain_id})"
             )
         check_adversary(config.solver.adversary)
+        if config.verifier.adversary is not None and deployment.chain_id not in DEVNET_CHAIN_IDS:
+            raise VeritrainError(
+                f"verifier.adversary is for devnets only (chain id {deployment.chain_id})"
+            )
     store = open_store(config.store.location)
     pool = deployment.contract(POOL)
     raw_params = pool.decode_output(

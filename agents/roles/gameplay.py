@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,12 +60,14 @@ class GameDesk:
         executor: TransactionExecutor,
         metrics: AgentMetrics,
         cache: Path,
+        traced: Callable[[int, int], OpeningResult | None] = lambda task, segment: None,
     ) -> None:
         self.conn = conn
         self.me = conn.me
         self.executor = executor
         self.metrics = metrics
         self.cache = cache
+        self.traced = traced  # this agent's trace of (task, segment), if it made one
         self.game = conn.deployment.contract(GAME)
         self.events = EventSource(
             conn.client,
@@ -146,20 +148,28 @@ class GameDesk:
         view = task_of(record, self._tasks) if record is not None else None
         if record is None or view is None or view.spec_cid is None or view.proof_cid is None:
             return None
+        # A devnet adversary plays the lie it traced for its report (agents.roles.verifier).
+        traced = self.traced(view.task_id, record.segment)
+        fault = traced.fault if traced is not None else None
         provider, _ = segment_provider(
-            self.conn.store, view.spec_cid, view.proof_cid, record.segment, self.cache
+            self.conn.store, view.spec_cid, view.proof_cid, record.segment, self.cache, fault
         )
         return provider
 
 
 def segment_provider(
-    store: ArtifactStore, spec_cid: str, proof_cid: str, segment: int, cache: Path | None
+    store: ArtifactStore,
+    spec_cid: str,
+    proof_cid: str,
+    segment: int,
+    cache: Path | None,
+    fault: Mapping[str, int | str] | None = None,
 ) -> tuple[ReplayProvider, list[bytes]]:
     """An honest replay of ``segment`` of the task of ``spec_cid`` from the checkpoints of the
     proof ``proof_cid``, and the proof's checkpoint state roots (``DisputeError`` for a segment
     the proof does not have)."""
     from agents.dispute.programs import program_of
-    from agents.dispute.replay import ReplayProvider
+    from agents.dispute.replay import Fault, ReplayProvider
     from agents.learning.proof import artifact_limits, decode_checkpoint, read_manifest
     from agents.roles.work import load_task
 
@@ -177,8 +187,9 @@ def segment_provider(
     program = _PROGRAMS.get(spec_cid)
     if program is None:
         program = _PROGRAMS[spec_cid] = program_of(task)
+    lie = Fault(**fault) if fault else None  # type: ignore[arg-type]
     provider = ReplayProvider(
-        task, program, segment, checkpoint(segment), checkpoint(segment + 1), cache=cache
+        task, program, segment, checkpoint(segment), checkpoint(segment + 1), fault=lie, cache=cache
     )
     return provider, [bytes.fromhex(c.state_root) for c in manifest.checkpoints]
 
@@ -190,11 +201,13 @@ def opening_job(store: ArtifactStore, job: OpeningJob, cache: Path) -> OpeningRe
     from agents.dispute.tree import MerkleLevels
 
     provider, roots = segment_provider(store, job.spec_cid, job.proof_cid, job.segment, cache)
+    fault = _lie(provider, job.lie, job.segment)
+    if fault is not None:
+        provider, _ = segment_provider(
+            store, job.spec_cid, job.proof_cid, job.segment, cache, fault
+        )
     tree = MerkleLevels(roots)
-    distance_step = provider.step_count
-    last = len(provider.records(distance_step)) - 1
-    value = np.asarray(provider.tensors(distance_step, last).output, dtype=np.float32)
-    bits = int(value.reshape(-1)[:1].view(np.uint32)[0])
+    bits = _distance_bits(provider)
     return OpeningResult(
         segment=job.segment,
         trace_root=Root(provider.trace_root),
@@ -204,4 +217,34 @@ def opening_job(store: ArtifactStore, job: OpeningJob, cache: Path) -> OpeningRe
         start_proof=tuple(Root(p) for p in tree.proof(job.segment)),
         claimed_state=Root(roots[job.segment + 1]),
         claimed_proof=tuple(Root(p) for p in tree.proof(job.segment + 1)),
+        fault=fault,
     )
+
+
+def _distance_bits(provider: TraceProvider) -> int:
+    """The binary32 bits of the distance a trace ends with (its last op's output)."""
+    step = provider.step_count
+    last = len(provider.records(step)) - 1
+    value = np.asarray(provider.tensors(step, last).output, dtype=np.float32)
+    return int(value.reshape(-1)[:1].view(np.uint32)[0])
+
+
+def _lie(provider: TraceProvider, lie: str, segment: int) -> dict[str, int | str] | None:
+    """The fault of a devnet adversary's lying trace: ``pass`` zeroes the distance the trace
+    ends with (nothing to lie about when it is +0 already), ``fail`` flips a value somewhere
+    in the segment (chosen by the segment)."""
+    import random
+    from dataclasses import asdict
+
+    from agents.dispute.replay import Fault, fault_choices
+
+    if lie == "pass":
+        bits = _distance_bits(provider)
+        if bits == 0:
+            return None
+        last = len(provider.records(provider.step_count)) - 1
+        return asdict(Fault("value", step=provider.step_count, op=last, element=0, mask=bits))
+    if lie == "fail":
+        chosen = fault_choices(provider, "value", random.Random(segment))
+        return None if chosen is None else asdict(chosen)
+    return None

@@ -73,6 +73,9 @@ class OpeningJob:
     spec_cid: str
     proof_cid: str
     segment: int
+    # Devnets only: "fail" traces a lie that fails the segment, "pass" one whose distance is
+    # +0 (a verifier's adversary modes); the game is then played by the same lie.
+    lie: str = ""
 
 
 JobInputs = TrainJob | ReplayJob | ProfileJob | DriftJob | OpeningJob
@@ -179,6 +182,8 @@ class OpeningResult:
     start_proof: tuple[Root, ...]
     claimed_state: Root
     claimed_proof: tuple[Root, ...]
+    # The lie the trace tells (``agents.dispute.replay.Fault`` fields), devnet adversaries only.
+    fault: dict[str, int | str] | None = None
 
     def opening(self) -> tuple[str, str, list[str], str, list[str]]:
         """The ``Opening`` struct as the chain takes it."""
@@ -201,6 +206,7 @@ class OpeningResult:
             "start_proof": [r.chain for r in self.start_proof],
             "claimed_state": self.claimed_state.chain,
             "claimed_proof": [r.chain for r in self.claimed_proof],
+            "fault": self.fault,
         }
 
 
@@ -249,5 +255,6 @@ def result_from_json(kind: str, data: dict[str, Any]) -> JobResult:
             start_proof=tuple(Root.parse(str(r)) for r in data["start_proof"]),
             claimed_state=Root.parse(str(data["claimed_state"])),
             claimed_proof=tuple(Root.parse(str(r)) for r in data["claimed_proof"]),
+            fault=data.get("fault"),
         )
     raise ValueError(f"unknown job kind {kind!r}")

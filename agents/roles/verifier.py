@@ -17,11 +17,19 @@ from __future__ import annotations
 
 from agents.node.config import VerifierPolicy
 from agents.roles import intents
-from agents.roles.challenges import challenge_duties
+from agents.roles.challenges import challenge_duties, passes, replay_segments
 from agents.roles.deadlines import deadline_actions
-from agents.roles.jobs import ProfileJob, ProfileResult, ReplayJob, ReplayResult
+from agents.roles.jobs import (
+    OpeningJob,
+    OpeningResult,
+    ProfileJob,
+    ProfileResult,
+    ReplayJob,
+    ReplayResult,
+)
 from agents.roles.payouts import withdrawals
 from agents.roles.record import RecordError, proof
+from agents.roles.report import UNREPLAYABLE
 from agents.roles.shares import commitment, forced_error, forced_roots, seal
 from agents.roles.situation import Action, Situation, SpecFacts, Start, send
 from agents.roles.tasks import TaskView
@@ -70,7 +78,7 @@ def decide(situation: Situation, policy: VerifierPolicy) -> list[Action]:
                 )
             )
         elif view.status == "Verifying" and situation.is_me(view.verifier):
-            actions.extend(_replay_or_report(situation, view))
+            actions.extend(_replay_or_report(situation, view, policy))
         elif (
             view.status == "ChallengeWindow"
             and situation.is_me(view.verifier)
@@ -110,7 +118,7 @@ def _profile(
     ]
 
 
-def _replay_or_report(situation: Situation, view: TaskView) -> list[Action]:
+def _replay_or_report(situation: Situation, view: TaskView, policy: VerifierPolicy) -> list[Action]:
     rnd = view.verification_round
     if view.randomness is None:
         return []  # the solver reveals its seed (or is slashed at the deadline)
@@ -137,6 +145,8 @@ def _replay_or_report(situation: Situation, view: TaskView) -> list[Action]:
     if situation.pending(key):
         return []
     result = work.result
+    if policy.adversary is not None:
+        return _lie(situation, view, result, policy.adversary)
     secret = situation.secret(view.task_id, rnd)
     true_roots = result.trace_roots
     forced = situation.must_reveal(view) and forced_error(
@@ -153,6 +163,51 @@ def _replay_or_report(situation: Situation, view: TaskView) -> list[Action]:
     why = f"replayed: {result.verdict}"
     if forced:
         why += " (forced to err: one trace root is not the replay's)"
+    return [send(view, key, "reportVerification", (view.task_id, report), why)]
+
+
+def _lie(situation: Situation, view: TaskView, result: ReplayResult, mode: str) -> list[Action]:
+    """A devnet adversary's report: ``fail`` reports Fail on the first sampled segment behind a
+    lying trace; ``pass`` reports Pass on every segment that fails, behind traces whose
+    distance is +0. Each lie is traced first (an opening job), so its games are played by it."""
+    assert view.spec_cid is not None and view.proof_cid is not None
+    segments = replay_segments(view, result)
+    distances = [*result.distances, *result.extra_distances]
+    if len(segments) != len(distances) or len(segments) != len(result.trace_roots):
+        return []  # a proof rejected before any replay: nothing to lie about
+    positions = (
+        [0]
+        if mode == "fail"
+        else [i for i, d in enumerate(distances) if not passes(d, view.threshold)]
+    )
+    roots = list(result.trace_roots)
+    starts: list[Action] = []
+    for i in positions:
+        key = intents.opening(view.task_id, segments[i])
+        work = situation.work.get(key)
+        if work is None or work.status == "interrupted":
+            job = OpeningJob(view.spec_cid, view.proof_cid, segments[i], lie=mode)
+            starts.append(Start(key, view.task_id, job, f"devnet adversary: a lie ({mode})"))
+        elif work.status == "done" and isinstance(work.result, OpeningResult):
+            roots[i] = work.result.trace_root
+            distances[i] = UNREPLAYABLE if mode == "fail" else 0
+        elif work.status != "failed":
+            return []
+    if starts:
+        return starts
+    key = intents.report(view.task_id, view.verification_round)
+    if situation.pending(key):
+        return []
+    count = len(result.distances)
+    secret = situation.secret(view.task_id, view.verification_round)
+    report = (
+        distances[:count],
+        list(result.extra_segments),
+        distances[count:],
+        [r.chain for r in roots],
+        seal(secret, roots).chain,
+    )
+    why = f"devnet adversary: reports {'Fail' if mode == 'fail' else 'Pass'} whatever it replayed"
     return [send(view, key, "reportVerification", (view.task_id, report), why)]
 
 

@@ -755,3 +755,59 @@ def test_challenge_duties(
     ):
         lines = show(decide(situation))
         assert [x for x in lines if x in expected] == expected
+
+
+# -- the devnet adversaries that the demos play against -------------------------------------
+
+
+def verifying(**fields: Any) -> TaskView:
+    return reported("Verifying", verifier=ME, **fields)
+
+
+def lie_of(segment: int, lie_root: Root) -> dict[str, WorkState]:
+    key = f"opening/1/{segment}"
+    got = dataclasses.replace(opening(segment), trace_root=lie_root, fault={"kind": "value"})
+    return {key: WorkState(key, "done", got)}
+
+
+def report_of(view: TaskView, line: str) -> tuple[Any, ...]:
+    """The report tuple of a ``reportVerification`` line."""
+    assert "reportVerification" in line
+    return eval(line.split("reportVerification", 1)[1].split(" value=")[0])[1]
+
+
+def test_a_lying_fail_verifier_traces_its_lie_then_reports_it(
+    pool_interface: ContractInterface,
+) -> None:
+    policy = VerifierPolicy(adversary="fail")
+    work = replayed("replay/1")
+    case = Case("", [verifying()], [], work=work, params=WITH_BOND)
+    (action,) = [a for a in verifier.decide(case.situation(pool_interface), policy)]
+    assert isinstance(action, Start)
+    assert action.inputs == OpeningJob("QmSpec", "QmProof", SAMPLE[0], lie="fail")
+    lied = dataclasses.replace(case, work={**work, **lie_of(SAMPLE[0], root(0xEE))})
+    (line,) = show(verifier.decide(lied.situation(pool_interface), policy))
+    distances, extra, extra_distances, roots, _ = report_of(lied.tasks[0], line)
+    assert distances == [FAIL, *[0] * (len(SAMPLE) - 1)]
+    assert roots == [root(0xEE).chain, *[HONEST[s].chain for s in SAMPLE[1:]]]
+    assert (extra, extra_distances) == ([], [])
+
+
+def test_a_colluding_verifier_passes_every_failing_segment_behind_a_lie(
+    pool_interface: ContractInterface,
+) -> None:
+    policy = VerifierPolicy(adversary="pass")
+    work = replayed("replay/1", distances={MIDDLE: FAIL, SAMPLE[-1]: FAIL})
+    case = Case("", [verifying()], [], work=work, params=WITH_BOND)
+    starts = verifier.decide(case.situation(pool_interface), policy)
+    assert [a.inputs for a in starts if isinstance(a, Start)] == [
+        OpeningJob("QmSpec", "QmProof", MIDDLE, lie="pass"),
+        OpeningJob("QmSpec", "QmProof", SAMPLE[-1], lie="pass"),
+    ]
+    lies = {**lie_of(MIDDLE, root(0xE1)), **lie_of(SAMPLE[-1], root(0xE2))}
+    lied = dataclasses.replace(case, work={**work, **lies})
+    (line,) = show(verifier.decide(lied.situation(pool_interface), policy))
+    distances, _, _, roots, _ = report_of(lied.tasks[0], line)
+    assert distances == [0] * len(SAMPLE)
+    expected = {MIDDLE: root(0xE1).chain, SAMPLE[-1]: root(0xE2).chain}
+    assert roots == [expected.get(s, HONEST[s].chain) for s in SAMPLE]
