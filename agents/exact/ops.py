@@ -10,15 +10,18 @@ attached, appends the op record with the tensor roots of inputs and output.
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import math
 import os
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from agents.commitment import (
+    FAST_MIN_HASHES,
     engine,
     leaf_hashes,
     merkle_root,
@@ -29,7 +32,14 @@ from agents.commitment import (
 from agents.exact.errors import ExactError
 from agents.exact.float32 import INTEGER_LIMIT
 from agents.exact.kernels import Array, Kernels, broadcast_shape
-from agents.exact.trace import Attribute, Op, OpRecord, SegmentTrace, StepTrace
+from agents.exact.trace import (
+    Attribute,
+    Op,
+    OpRecord,
+    SegmentTrace,
+    StepTrace,
+    encode_attributes,
+)
 
 Scalar = float | int | np.floating
 
@@ -71,28 +81,73 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-# A step's tensor roots are computed on these threads, one per core, while the next steps
-# run (the engine's tree kernel does not hold the GIL): a model whose steps write more bytes
-# than one core hashes in a step's time keeps several steps hashing at once, and tracers
-# replaying side by side share the threads. A tracer waits once this many of its batches
-# are outstanding, which bounds the arrays it keeps alive.
+# Tensor roots are computed on these threads, one per core, while the next steps run (the
+# engine's tree kernel does not hold the GIL): a model whose steps write more bytes than one
+# core hashes in a step's time keeps several steps hashing at once, and tracers replaying
+# side by side share the threads. Closed steps are handed over in groups of at least
+# _GROUP_BYTES of new tensors (a small model's steps go several at a time: fewer hand-offs
+# between threads), and a tracer waits once _OUTSTANDING of its groups are outstanding,
+# which bounds the arrays it keeps alive.
 _HASHER = concurrent.futures.ThreadPoolExecutor(
     max_workers=_cores(), thread_name_prefix="trace-hash"
 )
 _OUTSTANDING = 4
+_GROUP_BYTES = 1 << 20
 
-# A record before its roots are known: op, attributes, numbers of the input arrays and of
-# the output array (-1 for a STATE record, whose output is the Merkle root over the roots of
-# the arrays numbered as its inputs, and which lists no inputs of its own).
-_Pending = tuple[Op, tuple[Attribute, ...], tuple[int, ...], int]
+# A record before its roots are known: its bytes up to the first input root (op code,
+# attributes, input count), op, attributes, numbers of the input arrays and of the output
+# array (-1 for a STATE record, whose output is the Merkle root over the roots of the
+# arrays numbered as its inputs, and which lists no inputs of its own).
+_Pending = tuple[bytes, Op, tuple[Attribute, ...], tuple[int, ...], int]
+
+_F32 = np.dtype(np.float32)
+_STATE_PREFIX = bytes([0, int(Op.STATE), 0, 0, 0])
+
+# Record prefixes by site: a model's steps repeat the same few hundred (op, attributes)
+# pairs, so each is encoded once. Float immediates are keyed by their bits (+0 and -0, or
+# two NaN payloads, are equal as numbers but distinct immediates) and other attributes with
+# their type (an attribute that is not an int fails in ``encode_attributes``, never here).
+_PREFIXES: dict[tuple[Any, ...], bytes] = {}
+_PREFIX_LIMIT = 1 << 16
+
+
+def _prefix(op: Op, attributes: tuple[Attribute, ...], inputs: int) -> bytes:
+    if attributes:
+        key: tuple[Any, ...] = (
+            op._value_,  # an Op hashes by its name, in Python: slower than its number
+            inputs,
+            *[a.tobytes() if type(a) is np.float32 else (type(a), a) for a in attributes],
+        )
+    else:
+        key = (op._value_, inputs)
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        prefix = struct.pack(">H", int(op)) + encode_attributes(attributes)
+        prefix += struct.pack(">H", inputs)
+        if len(_PREFIXES) >= _PREFIX_LIMIT:  # a schedule's per-step immediates: start over
+            _PREFIXES.clear()
+        _PREFIXES[key] = prefix
+    return prefix
+
+
+def _address(values: np.ndarray) -> int:
+    return int(values.__array_interface__["data"][0])
 
 
 @dataclass
 class _Batch:
-    """The arrays first seen in one step, and where their roots go once hashed."""
+    """The arrays first seen in closed steps, and where their Merkle roots go once hashed.
+
+    ``numbers[i]`` is ``arrays[i]``, hashed; ``shared[i]`` is ``shared_arrays[i]`` (a
+    ``reshape`` output over its input's memory), whose Merkle root is that of the array
+    numbered ``sources[i]``.
+    """
 
     numbers: list[int]
     arrays: list[np.ndarray]
+    shared: list[int]
+    shared_arrays: list[np.ndarray]
+    sources: list[int]
     merkles: concurrent.futures.Future[np.ndarray] | np.ndarray
 
 
@@ -101,38 +156,84 @@ class Tracer:
 
     Every distinct array an op reads or writes gets a number the first time the tracer
     sees it in a step (arrays are remembered by identity, and held until hashed, so an
-    identity cannot be reused meanwhile). When a step closes, the arrays first seen in it
-    are hashed as one batch: on a hashing thread with the engine's compiled trees (the
-    next step computes meanwhile), or with hashlib where there is no engine. ``segment``
-    waits for every batch and builds the records; the roots are the ones
-    ``agents.commitment.tensor_root`` gives. ``pin`` keeps the root of a long-lived array
-    (a dataset) for the tracer's lifetime.
+    identity cannot be reused meanwhile); a record is kept as its prefix (op code,
+    attributes, input count: encoded once per distinct site) and numbers. Closed steps'
+    new arrays are hashed in groups: on a hashing thread with the engine's compiled trees
+    (the next steps compute meanwhile), or with hashlib where there is no engine. A
+    ``reshape`` whose output lies over its input's memory has its input's bytes, so it
+    takes its input's Merkle root (only the shape header of its root differs) and is not
+    hashed again. ``trace_root`` waits for the hashing and hashes each step's records in
+    one batch, without building record objects; ``segment`` builds the ``OpRecord``
+    objects for whoever reads the records. The roots are the ones
+    ``agents.commitment.tensor_root`` and ``agents.exact.trace`` define. ``pin`` keeps the
+    root of a long-lived array (a dataset) for the tracer's lifetime.
     """
 
     def __init__(self, kernels: Kernels) -> None:
         self.kernels = kernels
         self._segment = SegmentTrace()
-        self._roots: list[bytes | None] = []
         self._shapes: list[tuple[int, ...]] = []
+        self._merkles: list[bytes | None] = []
+        self._roots: list[bytes | None] = []
         self._known: dict[int, tuple[Array, int]] = {}
         self._pinned: dict[int, tuple[Array, int]] = {}
         self._open: list[_Pending] = []
-        self._fresh: list[tuple[int, np.ndarray]] = []
+        self._fresh_numbers: list[int] = []
+        self._fresh: list[np.ndarray] = []
+        self._fresh_bytes = 0
+        self._shared: list[int] = []
+        self._shared_arrays: list[np.ndarray] = []
+        self._sources: list[int] = []
         self._closed: list[tuple[bool, list[_Pending]]] = []  # (is the distance, records)
+        self._built = 0  # closed steps in ``_segment``
+        self._rooted = 0  # closed steps in ``_step_roots`` / ``_distance_root``
+        self._step_roots: list[bytes] = []
+        self._distance_root: bytes | None = None
         self._batches: list[_Batch] = []
         self._in_distance = False
         self._engine = engine()
 
+    def _values(self, array: Array) -> np.ndarray:
+        # The CPU path's arrays are float32 numpy arrays already.
+        if type(array) is np.ndarray and array.dtype is _F32:
+            return array
+        return self.kernels.to_numpy(array)
+
     def _number(self, array: Array) -> int:
-        known = self._known.get(id(array)) or self._pinned.get(id(array))
+        key = id(array)
+        known = self._known.get(key) or self._pinned.get(key)
         if known is not None:
             return known[1]
-        number = len(self._roots)
-        self._roots.append(None)
-        values = self.kernels.to_numpy(array)
-        self._shapes.append(tuple(values.shape))
-        self._known[id(array)] = (array, number)
-        self._fresh.append((number, values))
+        values = self._values(array)
+        number = len(self._shapes)
+        self._shapes.append(values.shape)
+        self._known[key] = (array, number)
+        self._fresh_numbers.append(number)
+        self._fresh.append(values)
+        self._fresh_bytes += values.nbytes
+        return number
+
+    def _view_number(self, output: Array, source: Array, source_number: int) -> int:
+        """The number of ``output``, which holds ``source``'s values in another shape: it
+        shares ``source``'s Merkle root when it lies over the same bytes."""
+        key = id(output)
+        if key in self._known or key in self._pinned:
+            return self._number(output)
+        values = self._values(output)
+        origin = self._values(source)
+        if (
+            values.nbytes != origin.nbytes
+            or not values.flags.c_contiguous
+            or not origin.flags.c_contiguous
+            or _address(values) != _address(origin)
+        ):
+            return self._number(output)
+        number = len(self._shapes)
+        self._shapes.append(values.shape)
+        self._known[key] = (output, number)
+        self._shared.append(number)
+        self._shared_arrays.append(values)
+        self._sources.append(source_number)
         return number
 
     def root(self, array: Array) -> bytes:
@@ -141,12 +242,22 @@ class Tracer:
 
     def pin(self, array: Array) -> bytes:
         """Remember ``array``'s root for the tracer's lifetime and return it."""
-        root = self.root(array)
-        number = len(self._roots)
-        self._roots.append(root)
-        self._shapes.append(tuple(_shape(array)))
+        values = self.kernels.to_numpy(array)
+        number = len(self._shapes)
+        self._shapes.append(values.shape)
+        self._grow()
+        merkle = self._merkle(values)
+        self._merkles[number] = merkle
+        root = root_from_merkle(values.shape, merkle)
+        self._roots[number] = root
         self._pinned[id(array)] = (array, number)
         return root
+
+    def _merkle(self, values: np.ndarray) -> bytes:
+        flat = np.ascontiguousarray(values).reshape(-1).view(np.uint8)
+        if self._engine is None:
+            return merkle_root(leaf_hashes(values, fast=False), fast=False)
+        return self._engine.leaves_root(flat)
 
     def record(
         self,
@@ -159,30 +270,47 @@ class Tracer:
         """Append the record of one executed operation. ``scalars`` maps the position of an
         attribute that is a ``StepScalar`` to its index (a plain tracer needs none of it)."""
         numbers = tuple([self._number(value) for value in inputs])
-        self._open.append((op, tuple(attributes), numbers, self._number(output)))
+        if op is Op.RESHAPE and len(numbers) == 1:
+            number = self._view_number(output, inputs[0], numbers[0])
+        else:
+            number = self._number(output)
+        attributes = tuple(attributes)
+        self._open.append((_prefix(op, attributes, len(numbers)), op, attributes, numbers, number))
 
     def record_state(self, arrays: Sequence[Array]) -> None:
         """Append the ``STATE`` record closing a step: its output is the state root over the
         state's tensors in name order; the record lists no inputs (docs/exact.md, "Traces")."""
         numbers = tuple([self._number(value) for value in arrays])
-        self._open.append((Op.STATE, (), numbers, -1))
+        self._open.append((_STATE_PREFIX, Op.STATE, (), numbers, -1))
 
     def end_step(self, keep: Sequence[Array] = ()) -> None:
-        """Close the current step (or the distance computation) and start hashing it.
+        """Close the current step (or the distance computation) and start hashing it once
+        enough new bytes are waiting.
 
         Arrays in ``keep`` (the state the next step starts from) stay known.
         """
         self._closed.append((self._in_distance, self._open))
         self._open = []
         self._in_distance = False
-        self._known = {id(a): self._known[id(a)] for a in keep if id(a) in self._known}
-        if self._fresh:
-            numbers = [number for number, _ in self._fresh]
-            arrays = [values for _, values in self._fresh]
-            self._fresh = []
-            self._batches.append(_Batch(numbers, arrays, self._hash(arrays)))
-            if len(self._batches) > _OUTSTANDING:
-                self._collect(len(self._batches) - _OUTSTANDING)
+        known = self._known
+        self._known = {id(a): known[id(a)] for a in keep if id(a) in known}
+        if self._fresh_bytes >= _GROUP_BYTES:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Start hashing the arrays first seen since the last hand-over."""
+        if not self._fresh and not self._shared:
+            return
+        arrays = self._fresh
+        merkles = self._hash(arrays)
+        batch = _Batch(
+            self._fresh_numbers, arrays, self._shared, self._shared_arrays, self._sources, merkles
+        )
+        self._batches.append(batch)
+        self._fresh_numbers, self._fresh, self._fresh_bytes = [], [], 0
+        self._shared, self._shared_arrays, self._sources = [], [], []
+        if len(self._batches) > _OUTSTANDING:
+            self._collect(len(self._batches) - _OUTSTANDING)
 
     def begin_distance(self) -> None:
         """Records from here until ``end_step`` form the distance computation."""
@@ -190,20 +318,63 @@ class Tracer:
             raise ExactError("begin_distance called in the middle of a step")
         self._in_distance = True
 
+    def _settle(self) -> None:
+        """Every closed step's arrays hashed and their roots known."""
+        self._hand_over()
+        self._collect(len(self._batches))
+
     @property
     def segment(self) -> SegmentTrace:
         """The trace of every closed step, once all their roots are in."""
-        self._collect(len(self._batches))
-        for is_distance, pending in self._closed:
+        self._settle()
+        for is_distance, pending in self._closed[self._built :]:
             step = StepTrace([self._materialize(record) for record in pending])
             if is_distance:
                 self._segment.distance = step
             else:
                 self._segment.steps.append(step)
-        self._closed = []
+        self._built = len(self._closed)
         return self._segment
 
+    def step_roots(self) -> list[bytes]:
+        """The root of every closed step (the distance computation's excluded)."""
+        self._settle()
+        for is_distance, pending in self._closed[self._rooted :]:
+            root = self._step_root(pending)
+            if is_distance:
+                self._distance_root = root
+            else:
+                self._step_roots.append(root)
+        self._rooted = len(self._closed)
+        return list(self._step_roots)
+
+    def trace_root(self) -> bytes:
+        """The segment trace root of every closed step: ``segment.root()``, computed
+        without building the records."""
+        leaves = self.step_roots()
+        if self._distance_root is not None:
+            leaves.append(self._distance_root)
+        return merkle_root(leaves)
+
+    def _step_root(self, pending: list[_Pending]) -> bytes:
+        roots = cast("list[bytes]", self._roots)  # every one known once settled
+        messages: list[bytes] = []
+        for prefix, _op, _attributes, inputs, output in pending:
+            if output < 0:
+                messages.append(prefix + merkle_root([roots[n] for n in inputs]))
+            else:
+                messages.append(b"".join([prefix, *[roots[n] for n in inputs], roots[output]]))
+        if self._engine is None or len(messages) < FAST_MIN_HASHES:
+            return merkle_root([hashlib.sha256(m).digest() for m in messages])
+        lengths = np.fromiter(map(len, messages), dtype=np.int64, count=len(messages))
+        offsets = np.zeros(len(messages), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=offsets[1:])
+        buffer = np.frombuffer(b"".join(messages), dtype=np.uint8)
+        return merkle_root(self._engine.hash_messages(buffer, offsets, lengths))
+
     def _hash(self, arrays: list[np.ndarray]) -> concurrent.futures.Future[np.ndarray] | np.ndarray:
+        if not arrays:
+            return np.empty((0, 32), dtype=np.uint8)
         buffers = [values.reshape(-1).view(np.uint8) for values in arrays]
         if self._engine is None:
             return np.array(
@@ -211,17 +382,29 @@ class Tracer:
             )
         return _HASHER.submit(self._engine.many_leaves_roots, buffers)
 
+    def _grow(self) -> None:
+        """Room for the Merkle root and root of every array numbered so far."""
+        missing = len(self._shapes) - len(self._roots)
+        self._merkles += [None] * missing
+        self._roots += [None] * missing
+
     def _collect(self, count: int) -> None:
+        self._grow()
+        shapes, merkles, roots = self._shapes, self._merkles, self._roots
         for batch in self._batches[:count]:
-            merkles = batch.merkles
-            if isinstance(merkles, concurrent.futures.Future):
-                merkles = merkles.result()
-            for number, merkle in zip(batch.numbers, merkles, strict=True):
-                self._roots[number] = root_from_merkle(self._shapes[number], bytes(merkle))
+            hashed = batch.merkles
+            if isinstance(hashed, concurrent.futures.Future):
+                hashed = hashed.result()
+            for number, merkle in zip(batch.numbers, hashed, strict=True):
+                merkles[number] = value = bytes(merkle)
+                roots[number] = root_from_merkle(shapes[number], value)
+            for number, source in zip(batch.shared, batch.sources, strict=True):
+                merkles[number] = value = merkles[source]  # type: ignore[assignment]
+                roots[number] = root_from_merkle(shapes[number], value)
         del self._batches[:count]
 
     def _materialize(self, pending: _Pending) -> OpRecord:
-        op, attributes, inputs, output = pending
+        _prefix, op, attributes, inputs, output = pending
         roots = tuple([self._root_of(number) for number in inputs])
         if output < 0:
             return OpRecord(op, attributes, (), merkle_root(roots))

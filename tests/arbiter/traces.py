@@ -38,7 +38,9 @@ class RecordingTracer(Tracer):
         batches = list(self._batches[:count])
         super()._collect(count)
         for batch in batches:
-            for number, values in zip(batch.numbers, batch.arrays, strict=True):
+            numbers = [*batch.numbers, *batch.shared]
+            arrays = [*batch.arrays, *batch.shared_arrays]
+            for number, values in zip(numbers, arrays, strict=True):
                 root = self._roots[number]
                 assert root is not None
                 self.tensors[root] = np.array(values, dtype=np.float32)

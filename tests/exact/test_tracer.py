@@ -52,6 +52,8 @@ def hashing_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
 
 
 def _compare(got: Tracer, want: PlainTracer) -> SegmentTrace:
+    # The batched root first (it reads no record objects), then the records themselves.
+    fast_root = got.trace_root()
     segment = got.segment
     reference = want.segment
     assert len(segment.steps) == len(reference.steps)
@@ -67,7 +69,8 @@ def _compare(got: Tracer, want: PlainTracer) -> SegmentTrace:
         assert [r.encode() for r in segment.distance.records] == [
             r.encode() for r in reference.distance.records
         ]
-    assert want.trace_root() == reference.root() == segment.root()
+    assert want.trace_root() == reference.root() == segment.root() == fast_root
+    assert got.step_roots() == reference.step_roots()
     assert SegmentTrace.decode(segment.encode()).root() == reference.root()
     return segment
 
@@ -256,18 +259,26 @@ def test_the_eager_path_traces_the_same_roots() -> None:
 
 
 def test_signed_zeros_and_nans_are_distinct_immediates() -> None:
+    # Record prefixes are encoded once per site: +0 and -0 (equal as numbers) and NaN
+    # payloads must still be sites of their own, in the records and in the trace root.
     kernels = CpuKernels()
-    tracer = Tracer(kernels)
-    E = ExactOps(kernels, tracer)
-    x = E.array(np.arange(3, dtype=F32))
-    for value in (0.0, -0.0, 0.0, float("nan"), -0.0, np.float32(np.inf)):
-        E.mul(x, value)
-    E.mul(x, NAN_PAYLOAD[0])
-    tracer.end_step()
+    tracer, plain = Tracer(kernels), PlainTracer(kernels)
+    for each in (tracer, plain):
+        E = ExactOps(kernels, each)  # type: ignore[arg-type]
+        x = E.array(np.arange(3, dtype=F32))
+        for value in (0.0, -0.0, 0.0, float("nan"), -0.0, np.float32(np.inf)):
+            E.mul(x, value)
+        E.mul(x, NAN_PAYLOAD[0])
+        E.mul(x, NAN_PAYLOAD[1])
+        E.mul(x, 1)
+        E.mul(x, 1.0)
+        each.end_step()
+    _compare(tracer, plain)
     records = tracer.segment.steps[0].records
     bits = [r.attributes[1].view(np.uint32) for r in records]  # type: ignore[union-attr]
     assert [int(b) for b in bits[:3]] == [0x00000000, 0x80000000, 0x00000000]
-    assert len({r.encode()[:-32] for r in records}) == 5  # +0, -0, NaN, inf, NaN payload
+    # +0, -0, NaN, inf, two NaN payloads, 1
+    assert len({r.encode()[:-32] for r in records}) == 7
 
 
 def test_a_distance_cannot_begin_mid_step() -> None:
@@ -327,3 +338,81 @@ def test_arrays_are_known_by_identity_only_while_alive() -> None:
         for _ in run(tracer):
             pass
     _compare(got, want)
+
+
+# --- reshapes over their input's memory ------------------------------------------------------
+
+
+class _HashLog(Tracer):
+    """A tracer that notes the size of every array it hands to the hashing threads."""
+
+    def __init__(self, kernels: Any) -> None:
+        super().__init__(kernels)
+        self.hashed: list[int] = []
+
+    def _hash(self, arrays: list[np.ndarray]) -> Any:
+        self.hashed += [values.size for values in arrays]
+        return super()._hash(arrays)
+
+
+class _CopyingReshape(CpuKernels):
+    """CPU kernels whose reshape returns a copy, not a view."""
+
+    def reshape(self, x: np.ndarray, shape: Any) -> np.ndarray:
+        return super().reshape(x, shape).copy()
+
+
+def _reshapes(E: ExactOps, tracer: Any) -> None:
+    x = E.mul(E.array(np.arange(2048, dtype=F32) - F32(1000.5)), 0.25)  # 2048 values
+    flat = E.reshape(x, [4, 512])  # 2048 values again: a view of x on the CPU path
+    again = E.reshape(E.reshape(flat, [2048]), [8, 16, 16])
+    E.add(again, 1.0)
+    E.commit_state({"a": again, "b": flat})
+
+
+def test_a_reshape_over_its_input_takes_its_merkle_root() -> None:
+    kernels = CpuKernels()
+    got, want = _HashLog(kernels), PlainTracer(kernels)
+    for tracer in (got, want):
+        _reshapes(ExactOps(kernels, tracer), tracer)
+    _compare(got, want)
+    # The input array, x and the sum (2048 values each); none of the three reshapes.
+    assert got.hashed == [2048, 2048, 2048]
+    records = got.segment.steps[0].records
+    assert records[1].op is Op.RESHAPE
+    assert records[1].output != records[1].inputs[0]  # same Merkle root, other shape header
+
+
+def test_a_reshape_that_copies_is_hashed() -> None:
+    kernels = _CopyingReshape()
+    got, want = _HashLog(kernels), PlainTracer(kernels)
+    for tracer in (got, want):
+        _reshapes(ExactOps(kernels, tracer), tracer)
+    _compare(got, want)
+    assert got.hashed == [2048] * 6
+
+
+def test_a_reshape_record_of_other_values_is_hashed_for_them() -> None:
+    # A record is hashed for what its arrays hold: an output of the input's size in other
+    # memory (a faulty kernel, a lie under test) gets its own root.
+    kernels = CpuKernels()
+    got, want = _HashLog(kernels), PlainTracer(kernels)
+    x = np.arange(1024, dtype=F32)
+    lie = x.reshape(4, 256) + F32(1.0)
+    same_memory_other_size = x[:512].reshape(2, 256)
+    for tracer in (got, want):
+        tracer.record(Op.RESHAPE, [4, 256], [x], lie)
+        tracer.record(Op.RESHAPE, [2, 256], [x], same_memory_other_size)
+        tracer.end_step()
+    _compare(got, want)
+    assert sorted(got.hashed) == [512, 1024, 1024]
+
+
+def test_an_attribute_of_another_type_is_refused_even_when_equal_to_a_known_one() -> None:
+    kernels = CpuKernels()
+    tracer = Tracer(kernels)
+    x = np.ones((2, 3), dtype=F32)
+    tracer.record(Op.SUM, [1], [x], np.ones((2, 1), dtype=F32))
+    for bad in (1.0, True, np.float64(1.0)):
+        with pytest.raises(ExactError, match="attribute must be"):
+            tracer.record(Op.SUM, [bad], [x], np.ones((2, 1), dtype=F32))  # type: ignore[list-item]

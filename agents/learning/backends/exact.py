@@ -528,7 +528,7 @@ class ExactSession(Session, StageSession):
         )
 
     def trace_root(self) -> bytes | None:
-        return None if self._tracer is None else self._tracer.segment.root()
+        return None if self._tracer is None else self._tracer.trace_root()
 
     def traced_distances(
         self, start: State, claimed: State, metric: str, epsilon: float
