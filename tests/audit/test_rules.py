@@ -4,6 +4,7 @@ chain)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +15,8 @@ from agents.audit.payouts import expected_payouts, outcome_of_verdict, verdict_o
 from agents.audit.record import FOLDED_EVENTS, record_of
 from agents.exact.float32 import to_bits
 from scripts import protocol
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 PARAMS = {
     "protocolFeeBps": 100,
@@ -184,3 +187,29 @@ def test_a_changed_event_changes_the_record() -> None:
     assert record_of([log], folded, 1) != record_of([changed], folded, 1)
     assert record_of([log], folded, 1) != bytes(32)
     assert record_of([log], folded, 2) == bytes(32)  # another task's log is not folded
+
+
+def _folded_in_source() -> set[str]:
+    """The events ITaskPool.sol's NatSpec marks ``@dev Folded``."""
+    source = (REPO_ROOT / "contracts" / "interfaces" / "ITaskPool.sol").read_text()
+    folded, marked = set(), False
+    for line in source.splitlines():
+        text = line.strip()
+        if text.startswith("/// @dev"):
+            marked = text.startswith("/// @dev Folded")
+        elif text.startswith("event "):
+            if marked:
+                folded.add(text.split()[1].split("(")[0])
+            marked = False
+        elif not text.startswith("///"):
+            marked = False
+    return folded
+
+
+def test_folded_events_are_the_ones_the_interface_marks() -> None:
+    scripted = protocol.FOLDED_EVENTS
+    marked = _folded_in_source()
+    assert len(marked) >= 7  # the parse finds the interface's markings
+    assert set(FOLDED_EVENTS) == marked
+    assert set(scripted) == marked
+    assert len(FOLDED_EVENTS) == len(marked) == len(scripted)
