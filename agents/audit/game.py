@@ -583,11 +583,16 @@ class _Follower:
             self.round_nodes = {}
             lo, hi = index << height, min((index + 1) << height, pos.width)
             unit = {Phase.STEPS: "steps", Phase.OPS: "records", Phase.ELEMENT: "leaves"}
+            one = {Phase.STEPS: "step", Phase.OPS: "record", Phase.ELEMENT: "leaf"}
             audit.path.append(
                 PathStep(
                     pos.phase.name.lower(),
-                    f"{unit.get(pos.phase, 'nodes')} {lo} … {hi - 1} of {pos.width}"
-                    f" ({self.context})",
+                    (
+                        f"{unit.get(pos.phase, 'nodes')} {lo} … {hi - 1}"
+                        if hi - lo > 1
+                        else f"{one.get(pos.phase, 'node')} {lo}"
+                    )
+                    + f" of {pos.width} ({self.context})",
                     lo,
                     hi,
                     pos.width,

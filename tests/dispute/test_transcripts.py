@@ -323,7 +323,7 @@ def test_the_game_page_in_a_browser(page_of_game: Path, tmp_path: Path) -> None:
     assert "<script" not in dom
     path = re.search(r'<svg id="path".*?</svg>', dom, re.S)
     assert path is not None
-    narrowings = re.findall(r">(?:(?:steps|records|leaves) \d+|terms \()", path.group(0))
+    narrowings = re.findall(r">(?:steps?|records?|leaf|leaves|terms) [^<]* of \d+", path.group(0))
     assert narrowings and path.group(0).count("<rect") == 2 * len(narrowings)
     curve = re.search(r'<svg id="curve".*?</svg>', dom, re.S)
     assert curve is not None and curve.group(0).count("<circle") == 1 + segments.INTERVAL
