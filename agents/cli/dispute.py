@@ -163,7 +163,7 @@ def dispute_export(
         "reason": document["reason"],
     }
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        echo_json(summary)
     else:
         click.echo(
             f"game {game_id}: {summary['moves']} moves, {document['ruling']} "
@@ -225,7 +225,7 @@ def dispute_replay(
     if html_path is not None:
         html_path.write_text(render_game(result), encoding="utf-8")
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, default=str))
+        echo_json(result.to_json(), default=str)
         return result.exit_code
     out = Console(soft_wrap=True, highlight=False)
     out.print(
