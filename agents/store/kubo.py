@@ -340,31 +340,9 @@ class KuboStore(ArtifactStore):
         """Whether the node holds the whole DAG itself (asked with ``offline=true``).
 
         Content the node's peers hold is not "had": see :meth:`require_available`.
-
-        Inner nodes are fetched and checked; leaves are only asked about with
-        ``/block/stat``. A block is asked about once per size a link records for it, however
-        often the DAG repeats that link.
         """
-        root = parse_content_cid(cid)
         try:
-            seen: set[tuple[CID, int | None]] = set()
-            stack = [root]
-            while stack:
-                node = stack.pop()
-                block = self.get_block(node, offline=True)
-                if node.codec == RAW:
-                    continue
-                pb, fs = decode_file_node(node, block)
-                for link, size in zip(pb.links, fs.blocksizes, strict=True):
-                    if (link.cid, link.tsize) in seen:
-                        continue
-                    seen.add((link.cid, link.tsize))
-                    if looks_like_leaf(link, size):
-                        stat = self._json("block/stat", {"arg": str(link.cid), "offline": "true"})
-                        if link.tsize is not None and int(stat.get("Size", -1)) != link.tsize:
-                            return False
-                    else:
-                        stack.append(link.cid)
+            self._walk(parse_content_cid(cid), deadline=None, max_bytes=None)
         except MissingBlockError:
             return False
         return True
@@ -374,43 +352,12 @@ class KuboStore(ArtifactStore):
 
         Every block is asked for online with the time left as Kubo's ``timeout``; the node
         keeps what it fetched, so reading the content afterwards does not wait on peers.
-        Content whose root says it is larger than ``max_bytes`` is not fetched further
-        (the reader refuses it by its size); otherwise the walk stops, as corrupt, once the
-        blocks it fetched exceed twice that (a DAG whose links hold more than its root says).
         """
         bounds = retrieval if retrieval is not None else Retrieval()
         root = parse_content_cid(cid)
         deadline = time.monotonic() + bounds.timeout
-        budget = None if bounds.max_bytes is None else 2 * bounds.max_bytes + MAX_BLOCK_SIZE
-        fetched = 0
         try:
-            seen: set[tuple[CID, int | None]] = set()
-            stack = [root]
-            while stack:
-                node = stack.pop()
-                block = self.get_block(node, deadline=deadline)
-                fetched += len(block)
-                too_large = bounds.max_bytes is not None and (
-                    node == root and file_size(root, block) > bounds.max_bytes
-                )
-                if too_large:
-                    return  # the reader refuses it by its size; no need to fetch it
-                if node.codec == RAW:
-                    continue
-                pb, fs = decode_file_node(node, block)
-                for link, size in zip(pb.links, fs.blocksizes, strict=True):
-                    if (link.cid, link.tsize) in seen:
-                        continue
-                    seen.add((link.cid, link.tsize))
-                    if looks_like_leaf(link, size):
-                        fetched += self._leaf_size(link.cid, link.tsize, deadline)
-                    else:
-                        stack.append(link.cid)
-                    if budget is not None and fetched > budget:
-                        raise CorruptBlockError(
-                            f"{root}'s blocks hold more than {budget} bytes, more than its "
-                            "root's file size can need"
-                        )
+            self._walk(root, deadline=deadline, max_bytes=bounds.max_bytes)
         except UnavailableError as exc:
             raise UnavailableError(
                 f"{root} could not be retrieved from {self.url} or its peers within "
@@ -419,15 +366,56 @@ class KuboStore(ArtifactStore):
         except MissingBlockError as exc:
             raise UnavailableError(f"{root} could not be retrieved from {self.url}: {exc}") from exc
 
-    def _leaf_size(self, cid: CID, size: int | None, deadline: float) -> int:
-        """A leaf's size from ``/block/stat`` (which makes the node fetch it); checked
-        against the size its parent records."""
+    def _walk(self, root: CID, *, deadline: float | None, max_bytes: int | None) -> None:
+        """Have the node produce every block of the DAG under ``root``: offline (only its
+        own blocks) without a ``deadline``, else from its peers too, until the deadline.
+
+        Inner nodes are fetched and checked; leaves are only asked about with
+        ``/block/stat`` (which makes the node fetch them), and a leaf whose size is not the
+        one its parent records is missing. A block is asked about once per size a link
+        records for it, however often the DAG repeats that link. Content whose root says it
+        is larger than ``max_bytes`` is not walked further (its reader refuses it by its
+        size); otherwise the walk stops, as corrupt, once the blocks it fetched exceed twice
+        that (a DAG whose links hold more than its root says).
+        """
+        budget = None if max_bytes is None else 2 * max_bytes + MAX_BLOCK_SIZE
+        fetched = 0
+        seen: set[tuple[CID, int | None]] = set()
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            block = self.get_block(node, offline=deadline is None, deadline=deadline)
+            fetched += len(block)
+            if node == root and max_bytes is not None and file_size(root, block) > max_bytes:
+                return
+            if node.codec == RAW:
+                continue
+            pb, fs = decode_file_node(node, block)
+            for link, size in zip(pb.links, fs.blocksizes, strict=True):
+                if (link.cid, link.tsize) in seen:
+                    continue
+                seen.add((link.cid, link.tsize))
+                if looks_like_leaf(link, size):
+                    fetched += self._leaf_size(link.cid, link.tsize, deadline)
+                else:
+                    stack.append(link.cid)
+                if budget is not None and fetched > budget:
+                    raise CorruptBlockError(
+                        f"{root}'s blocks hold more than {budget} bytes, more than its root's "
+                        "file size can need"
+                    )
+
+    def _leaf_size(self, cid: CID, size: int | None, deadline: float | None) -> int:
+        """A leaf's size from ``/block/stat``, asked offline without a ``deadline``; a size
+        other than the one its parent records is a missing leaf."""
         params = {"arg": str(cid)}
+        if deadline is None:
+            params["offline"] = "true"
         read_timeout = self._bounded(params, deadline, f"block {cid}")
         stat = self._json("block/stat", params, read_timeout=read_timeout)
         got = int(stat.get("Size", -1)) if isinstance(stat, dict) else -1
         if size is not None and got != size:
-            raise CorruptBlockError(f"block {cid} has {got} bytes, its parent says {size}")
+            raise MissingBlockError(f"block {cid} has {got} bytes, its parent records {size}")
         return got
 
     # -- pins -----------------------------------------------------------------------------
