@@ -77,7 +77,7 @@ lint: setup
 	ruff check agents tests benchmarks scripts tools
 	ruff format --check agents tests benchmarks scripts tools
 	mypy
-	mypy scripts benchmarks/gas.py benchmarks/onestep.py benchmarks/swarm.py benchmarks/economics.py tests/contracts tests/tools tests/arbiter tests/swarm
+	mypy scripts benchmarks tests --exclude '^tests/dispute/' --exclude '^benchmarks/dispute\.py$$'
 	lint-imports --no-logo
 	$(PY) -c 'from scripts.network import prepare_build; prepare_build()'
 	slither . --fail-medium --filter-paths node_modules

@@ -112,7 +112,7 @@ def commit_figures(size: int = COMMIT_BYTES) -> dict[str, Any]:
 
     def sha() -> float:
         started = time.perf_counter()
-        hashlib.sha256(raw).digest()
+        hashlib.sha256(raw.data).digest()
         return time.perf_counter() - started
 
     best = _best_interleaved({"commit": commit, "sha256": sha}, 3)

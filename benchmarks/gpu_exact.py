@@ -95,7 +95,7 @@ def _op_cases(rng: np.random.Generator) -> dict[str, tuple[str, list[Any]]]:
             ),
             "transpose": ("transpose", [x, [0, 2, 3, 1]]),
             "reshape": ("reshape", [x, [12, 72]]),
-            "index_select": ("index_select", [x, np.float32([3, 0, 0, 2]), 0]),
+            "index_select": ("index_select", [x, np.array([3, 0, 0, 2], dtype=np.float32), 0]),
             "take_along": (
                 "take_along",
                 [cols[:, :10], rng.integers(0, 10, (288, 1)).astype(np.float32)],

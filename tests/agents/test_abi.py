@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import eth_abi
 import pytest
-from eth_utils import keccak
+from eth_abi import abi as eth_abi
+from eth_utils.crypto import keccak
 
 from agents.chain.abi import ContractInterface, RevertDecoder, abi_type
 from agents.chain.errors import ChainError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,8 +24,8 @@ PARAMS = PoolParameters(
 SPEC = load_spec(TINY)
 
 
-def _view(spec_cid: str, spec_hash: Digest, mode: str = "tolerant", **terms: object) -> TaskView:
-    fields: dict[str, object] = {
+def _view(spec_cid: str, spec_hash: Digest, mode: str = "tolerant", **terms: Any) -> TaskView:
+    fields: dict[str, Any] = {
         "segments": SPEC.segment_count,
         "sampled_segments": SPEC.verification.segments,
         "program_root": program_root(SPEC),
@@ -32,7 +33,7 @@ def _view(spec_cid: str, spec_hash: Digest, mode: str = "tolerant", **terms: obj
     fields.update(terms)
     return TaskView(
         task_id=1, status="Open", mode=mode, spec_cid=spec_cid, spec_hash=spec_hash, **fields
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_examine_spec(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -32,7 +33,7 @@ def subject(event: DecodedLog) -> int | None:
     return int(event.args["id"]) if "id" in event.args else None
 
 
-def source(client: ChainClient, probe: ContractInterface, db: Path, **kw: int) -> EventSource:
+def source(client: ChainClient, probe: ContractInterface, db: Path, **kw: Any) -> EventSource:
     return EventSource(client, [probe], open_database(db), start_block=0, subject=subject, **kw)
 
 

@@ -223,9 +223,12 @@ def test_work_runner_calls_back_once_the_state_is_final(job: Any, status: str) -
     # The agent's loop wakes on this callback instead of waiting out its poll interval.
     finished = threading.Event()
     seen: list[str] = []
-    runner = WorkRunner(
-        on_finished=lambda: (seen.append(runner.states()["k"].status), finished.set())
-    )
+
+    def on_finished() -> None:
+        seen.append(runner.states()["k"].status)
+        finished.set()
+
+    runner = WorkRunner(on_finished=on_finished)
     runner.start("k", job)
     assert finished.wait(10.0)
     assert seen == [status]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -158,7 +159,7 @@ log_entries = st.lists(
 def test_record_agrees_with_the_scripts(
     entries: list[tuple[str, int, list[bytes], bytes]],
 ) -> None:
-    logs = [
+    logs: list[dict[str, Any]] = [
         {
             "topics": ["0x" + t.hex() for t in [TOPICS[name], task.to_bytes(32, "big"), *extra]],
             "data": "0x" + data.hex(),

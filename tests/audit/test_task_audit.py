@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +64,15 @@ def rounds(
             market.agent("solver", "--set", f"solver.adversary=malformed:{craft}")
             market.agent("verifier")
             task_id = market.submit(spec)
-            market.wait(f"the {craft} proof failed", lambda t=task_id: market.task(t).final, 600)
+            market.wait(f"the {craft} proof failed", _final(market, task_id), 600)
             malformed.append(task_id)
         yield market, honest, lazy, malformed
     finally:
         market.stop()
+
+
+def _final(market: Market, task_id: int) -> Callable[[], bool]:
+    return lambda: bool(market.task(task_id).final)
 
 
 def _send(
@@ -122,7 +126,7 @@ def _lazy_pass(market: Market, task_id: int) -> None:
         )
     )
     roots = [b"\x22" * 32] * count
-    report = ([0] * count, [], [], roots, sealed_roots(secret, roots))
+    report: tuple[Any, ...] = ([0] * count, [], [], roots, sealed_roots(secret, roots))
     _send(market, "reportVerification", (task_id, report))
     view = market.task(task_id)
     market.wait("the challenge window", lambda: time.time() > view.deadline + 1, 60)

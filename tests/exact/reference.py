@@ -56,15 +56,18 @@ def minimum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def lt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.less(a, b).astype(np.float32)
+    out: np.ndarray = np.less(a, b).astype(np.float32)
+    return out
 
 
 def le(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.less_equal(a, b).astype(np.float32)
+    out: np.ndarray = np.less_equal(a, b).astype(np.float32)
+    return out
 
 
 def eq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.equal(a, b).astype(np.float32)
+    out: np.ndarray = np.equal(a, b).astype(np.float32)
+    return out
 
 
 def select(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -115,8 +115,8 @@ def test_ldexp(path: Kernels) -> None:
     a, b = edge_pairs()
     with np.errstate(invalid="ignore"):
         rounded = np.round(b.clip(-400, 400))
-    x = np.concatenate([x, a, np.float32([1.5, 1.75, 1.0, 3.0])])
-    e = np.concatenate([e, rounded, np.float32([-149, -150, -150, -150])])
+    x = np.concatenate([x, a, np.array([1.5, 1.75, 1.0, 3.0], dtype=np.float32)])
+    e = np.concatenate([e, rounded, np.array([-149, -150, -150, -150], dtype=np.float32)])
     assert_bits_equal(run(path, "ldexp", x, e), ref.ldexp(x, e), f"{path.name}.ldexp")
 
 
@@ -128,26 +128,28 @@ def test_ldexp_million(path: Kernels) -> None:
 
 def test_results_are_canonical_nan(path: Kernels) -> None:
     # inf - inf, 0 * inf, 0 / 0, sqrt(-1) and NaN payloads in: all 0x7FC00000 out.
-    a = np.float32([np.inf, 0.0, 0.0, np.nan])
-    b = np.float32([np.inf, np.inf, 0.0, 1.0])
-    b_nan = np.uint32([0xFFC00001, 0x7F800001, 0x7FFFFFFF, 0xFFFFFFFF]).view(np.float32)
+    a = np.array([np.inf, 0.0, 0.0, np.nan], dtype=np.float32)
+    b = np.array([np.inf, np.inf, 0.0, 1.0], dtype=np.float32)
+    b_nan = np.array([0xFFC00001, 0x7F800001, 0x7FFFFFFF, 0xFFFFFFFF], dtype=np.uint32).view(
+        np.float32
+    )
     for name in ("sub", "mul", "div", "add", "maximum", "minimum"):
         out = run(path, name, a, b) if name != "add" else run(path, name, a, b_nan)
         nan_bits = out.view(np.uint32)[np.isnan(out)]
         assert nan_bits.size > 0 and (nan_bits == 0x7FC00000).all(), name
-    sq = run(path, "sqrt", np.float32([-1.0, -np.inf]))
+    sq = run(path, "sqrt", np.array([-1.0, -np.inf], dtype=np.float32))
     assert (sq.view(np.uint32) == 0x7FC00000).all()
 
 
 def test_subnormals_are_kept(path: Kernels) -> None:
-    tiny = np.float32([2.0**-126, 2.0**-149, 2.0**-140])
-    half = run(path, "mul", tiny, np.float32([0.5, 1.0, 0.5]))
+    tiny = np.array([2.0**-126, 2.0**-149, 2.0**-140], dtype=np.float32)
+    half = run(path, "mul", tiny, np.array([0.5, 1.0, 0.5], dtype=np.float32))
     assert (half.astype(np.float64) == [2.0**-127, 2.0**-149, 2.0**-141]).all()
     assert run(path, "add", tiny[1:2], tiny[1:2])[0] == np.float32(2.0**-148)
 
 
 def test_signed_zeros(path: Kernels) -> None:
-    pz, nz = np.float32([0.0]), np.float32([-0.0])
+    pz, nz = np.array([0.0], dtype=np.float32), np.array([-0.0], dtype=np.float32)
     bits = {
         "max(+0,-0)": run(path, "maximum", pz, nz),
         "max(-0,+0)": run(path, "maximum", nz, pz),
@@ -192,6 +194,6 @@ def test_constants_and_environment() -> None:
     from agents.exact.float32 import CANONICAL_NAN, bits, check_denormals_kept
 
     assert int(bits(np.array([CANONICAL_NAN]))[0]) == 0x7FC00000
-    assert int(bits(np.array([cpu_module.NAN]))[0]) == 0x7FC00000
+    assert int(bits(np.array([cpu_module.NAN]))[0]) == 0x7FC00000  # type: ignore[attr-defined]
     assert int(bits(cpu_module._NAN_CELL)[0]) == 0x7FC00000
     check_denormals_kept()  # this process keeps subnormals (it would raise otherwise)

@@ -34,7 +34,8 @@ def exact_ops() -> ExactOps:
     return ExactOps(CpuKernels())
 
 
-def _close(got: np.ndarray, want: torch.Tensor, what: str) -> None:
+def _close(got: np.ndarray | None, want: torch.Tensor | None, what: str) -> None:
+    assert got is not None and want is not None, f"{what}: no value"
     reference = want.detach().numpy()
     scale = max(float(np.abs(reference).max()), 1e-30)
     error = float(np.abs(got.astype(np.float64) - reference).max())
@@ -44,6 +45,10 @@ def _close(got: np.ndarray, want: torch.Tensor, what: str) -> None:
 
 def _f32(rng: np.random.Generator, *shape: int, scale: float = 1.0) -> np.ndarray:
     return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def _backward(y: torch.Tensor, dy: torch.Tensor | None = None) -> None:
+    y.backward(dy)  # type: ignore[no-untyped-call]
 
 
 def _leaf(x: np.ndarray) -> torch.Tensor:
@@ -60,7 +65,7 @@ def test_linear_and_relu(E: ExactOps) -> None:
     dx = back(relu_back(dy))
     tx, tw, tb = _leaf(x), _leaf(w), _leaf(b)
     ty = torch.relu(tx @ tw.T + tb)
-    ty.backward(torch.tensor(dy, dtype=torch.float64))
+    _backward(ty, torch.tensor(dy, dtype=torch.float64))
     _close(r, ty, "forward")
     _close(dx, tx.grad, "dx")
     _close(grads["l.weight"], tw.grad, "dW")
@@ -75,9 +80,10 @@ def test_silu_against_autograd(E: ExactOps) -> None:
     dx = back(dy)
     tx = _leaf(x)
     ty = functional.silu(tx)
-    ty.backward(torch.tensor(dy, dtype=torch.float64))
+    _backward(ty, torch.tensor(dy, dtype=torch.float64))
     # Elementwise, so close per element, not only to the largest entry.
     for got, want, what in ((y, ty, "forward"), (dx, tx.grad, "dx")):
+        assert got is not None and want is not None, what
         reference = want.detach().numpy()
         error = np.abs(got.astype(np.float64) - reference)
         assert (error <= 1e-5 * np.abs(reference) + 1e-30).all(), what
@@ -113,6 +119,7 @@ def test_silu_is_the_same_sequence_on_both_paths() -> None:
         ops = ExactOps(kernels)
         y, back = silu_forward(ops, kernels.from_numpy(x))
         dx = back(kernels.from_numpy(dy))
+        assert dx is not None
         results.append((kernels.to_numpy(y).view(np.uint32), kernels.to_numpy(dx).view(np.uint32)))
     (y_cpu, dx_cpu), (y_eager, dx_eager) = results
     assert np.array_equal(y_cpu, y_eager) and np.array_equal(dx_cpu, dx_eager)
@@ -133,7 +140,7 @@ def test_conv2d(E: ExactOps, stride: int, padding: int) -> None:
     dx = back(dy)
     tx, tw, tb = _leaf(x), _leaf(w), _leaf(b)
     ty = functional.conv2d(tx, tw, tb, stride=stride, padding=padding)
-    ty.backward(torch.tensor(dy, dtype=torch.float64))
+    _backward(ty, torch.tensor(dy, dtype=torch.float64))
     _close(y, ty, "forward")
     _close(dx, tx.grad, "dx")
     _close(grads["c.weight"], tw.grad, "dW")
@@ -150,7 +157,7 @@ def test_embedding(E: ExactOps) -> None:
     back(dy)
     tt = _leaf(table)
     ty = functional.embedding(torch.tensor(index), tt)
-    ty.backward(torch.tensor(dy, dtype=torch.float64))
+    _backward(ty, torch.tensor(dy, dtype=torch.float64))
     _close(y, ty, "forward")
     _close(grads["e.weight"], tt.grad, "dW")
 
@@ -164,7 +171,7 @@ def test_layer_norm(E: ExactOps) -> None:
     dx = back(dy)
     tx, tw, tb = _leaf(x), _leaf(w), _leaf(b)
     ty = functional.layer_norm(tx, (12,), tw, tb, eps=1e-5)
-    ty.backward(torch.tensor(dy, dtype=torch.float64))
+    _backward(ty, torch.tensor(dy, dtype=torch.float64))
     _close(y, ty, "forward")
     _close(dx, tx.grad, "dx")
     _close(grads["n.weight"], tw.grad, "dW")
@@ -188,6 +195,7 @@ def test_attention(E: ExactOps) -> None:
     )
     dy = _f32(rng, batch * time, width)
     dx = back(dy)
+    assert dx is not None
     tx = _leaf(x.reshape(batch, time, width))
     ty = module(tx)
     ty.backward(torch.tensor(dy.reshape(batch, time, width), dtype=torch.float64))
@@ -204,14 +212,14 @@ def test_losses(E: ExactOps) -> None:
     loss, grad = cross_entropy(E, logits, targets.astype(np.float32))
     tl = _leaf(logits)
     tloss = functional.cross_entropy(tl, torch.tensor(targets))
-    tloss.backward()
+    _backward(tloss)
     _close(loss.reshape(()), tloss, "cross-entropy")
     _close(grad, tl.grad, "dlogits")
     output, target = _f32(rng, 5, 3), _f32(rng, 5, 3)
     loss, grad = mse(E, output, target)
     to = _leaf(output)
     tloss = functional.mse_loss(to, torch.tensor(target, dtype=torch.float64))
-    tloss.backward()
+    _backward(tloss)
     _close(loss.reshape(()), tloss, "mse")
     _close(grad, to.grad, "doutput")
 
@@ -260,6 +268,7 @@ MODELS = [
 def test_model_gradients(E: ExactOps, spec: object, input_shape: tuple[int, ...]) -> None:
     rng = np.random.default_rng(7)
     module: torch.nn.Module
+    exact: ExactMLP | ExactCNN | ExactTransformer
     if isinstance(spec, MLPSpec):
         module, exact = MLP(spec), ExactMLP(spec)
     elif isinstance(spec, CNNSpec):

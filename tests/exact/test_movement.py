@@ -84,11 +84,11 @@ def test_scatter_add_sequential(path: Kernels) -> None:
 def test_gathers(path: Kernels) -> None:
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 4, 3)).astype(np.float32)
-    idx = np.float32([4, 0, 0, 2])
+    idx = np.array([4, 0, 0, 2], dtype=np.float32)
     assert_bits_equal(_run(path, "index_select", x, idx, 0), x[[4, 0, 0, 2]], "rows")
     assert_bits_equal(_run(path, "index_select", x, idx[:2] % 3, 2), x[:, :, [1, 0]], "axis 2")
     logits = rng.standard_normal((6, 10)).astype(np.float32)
-    target = np.float32([[3], [0], [9], [9], [1], [5]])
+    target = np.array([[3], [0], [9], [9], [1], [5]], dtype=np.float32)
     taken = _run(path, "take_along", logits, target)
     assert_bits_equal(taken, logits[np.arange(6), target[:, 0].astype(int)][:, None], "take")
     hot = _run(path, "one_hot", target[:, 0], 10)

@@ -67,24 +67,24 @@ def test_matmul_entries_match_scalar_dot(cpu: Kernels) -> None:
     got = cpu.matmul_nt(a, b)
     for i in range(4):
         for j in range(5):
-            want = ref.canon(np.float32([ref.dot_scalar(a[i], b[j])]))
+            want = ref.canon(np.array([ref.dot_scalar(a[i], b[j])], dtype=np.float32))
             assert_bits_equal(got[i, j : j + 1], want, f"entry {i},{j}")
 
 
 def test_matmul_is_not_blas(cpu: Kernels) -> None:
     # Sequential order differs from pairwise/blocked summation on cancelling data.
-    a = np.float32([[1.0, 1e8, -1e8, 1.0] * 8])
+    a = np.array([[1.0, 1e8, -1e8, 1.0] * 8], dtype=np.float32)
     b = np.ones((1, 32), dtype=np.float32)
     assert cpu.matmul_nt(a, b)[0, 0] == ref.matmul_nt(a, b)[0, 0]
 
 
 def test_signed_zero_and_accumulator_start(path: Kernels) -> None:
     # acc starts at +0.0: a dot product of -0 products is +0, a sum of -0s is +0.
-    a = np.float32([[-0.0, -0.0]])
-    b = np.float32([[1.0, 1.0]])
+    a = np.array([[-0.0, -0.0]], dtype=np.float32)
+    b = np.array([[1.0, 1.0]], dtype=np.float32)
     got = path.to_numpy(path.matmul_nt(path.from_numpy(a), path.from_numpy(b)))
     assert got.view(np.uint32)[0, 0] == 0
-    s = path.to_numpy(path.sum(path.from_numpy(np.float32([-0.0, -0.0])), 0))
+    s = path.to_numpy(path.sum(path.from_numpy(np.array([-0.0, -0.0], dtype=np.float32)), 0))
     assert s.view(np.uint32)[0] == 0
 
 

@@ -15,7 +15,7 @@ from agents.exact.cpu import CpuKernels
 from agents.exact.ops import ExactOps, StepScalar, Tracer
 from agents.exact.trace import Attribute, Op
 from agents.learning.backends import get_backend
-from agents.learning.backends.exact import step_batch_tensors, step_scalars
+from agents.learning.backends.exact import ExactBackend, step_batch_tensors, step_scalars
 from agents.learning.schedule import LearningRate
 from tests.exact.tasks import EXAMPLE_NAMES, example_task
 
@@ -68,7 +68,9 @@ def test_the_scalars_and_batches_of_a_step_are_the_ones_traced(name: str, step: 
         session.run(task.batches(0, step))
         state = session.state()
     tracer = ScalarTracer(CpuKernels())
-    session = get_backend("exact").start(task, state, tracer=tracer)
+    backend = get_backend("exact")
+    assert isinstance(backend, ExactBackend)
+    session = backend.start(task, state, tracer=tracer)
     rows = task.batches(step, 1)[0]
     session.run(rows[None, :])
     scalars = step_scalars(spec, LearningRate(spec), step)

@@ -87,7 +87,8 @@ def test_immediates_are_rounded_to_float32_and_recorded_by_bits() -> None:
     E.mul(np.ones(2, F32), 0.1)
     tracer.end_step()
     slot, value = tracer.segment.steps[0].records[0].attributes
-    assert slot == 1 and isinstance(value, F32) and value == F32(0.1)
+    assert slot == 1 and isinstance(value, np.floating) and value.dtype == F32
+    assert value == F32(0.1)
 
 
 def test_records_name_arrays_by_their_roots_and_steps_close() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -21,6 +21,7 @@ from agents.commitment import hashing, merkle_root, tensor_root
 from agents.exact import ops as tracer_module
 from agents.exact.cpu import CpuKernels
 from agents.exact.errors import ExactError
+from agents.exact.kernels import Kernels
 from agents.exact.ops import ExactOps, StepScalar, Tracer
 from agents.exact.trace import Op, SegmentTrace
 from agents.learning.backends import get_backend
@@ -49,6 +50,11 @@ def hashing_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(tree, "engine", lambda: chosen)
     monkeypatch.setattr(tracer_module, "engine", lambda: chosen)
     return str(name)
+
+
+def _ops(kernels: Kernels, tracer: Tracer | PlainTracer) -> ExactOps:
+    """Exact ops recording into ``tracer``; a PlainTracer stands in for a Tracer."""
+    return ExactOps(kernels, cast(Tracer, tracer))
 
 
 def _compare(got: Tracer, want: PlainTracer) -> SegmentTrace:
@@ -81,7 +87,7 @@ def _compare(got: Tracer, want: PlainTracer) -> SegmentTrace:
 def _variant_tasks() -> dict[str, Task]:
     from agents.learning import datasets
 
-    variants = {
+    variants: dict[str, dict[str, Any]] = {
         "sgd": {"optimizer": {"kind": "sgd", "momentum": 0.0}},
         "sgd-momentum-decay": {"optimizer": {"kind": "sgd", "momentum": 0.9, "weight_decay": 1e-3}},
         "adam-decay-low-beta": {"optimizer": {"kind": "adam", "beta1": 0.3, "weight_decay": 1e-2}},
@@ -210,7 +216,7 @@ def test_random_sequences_trace_as_the_plain_tracer(seed: int, hashing_engine: s
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
     for tracer in (got, want):
-        _random_trace(seed, ExactOps(kernels, tracer), tracer, 5)
+        _random_trace(seed, _ops(kernels, tracer), tracer, 5)
     _compare(got, want)
 
 
@@ -225,7 +231,7 @@ def test_outstanding_steps_and_threads_do_not_change_roots(
     got, want = Tracer(kernels), PlainTracer(kernels)
     try:
         for tracer in (got, want):
-            _random_trace(99, ExactOps(kernels, tracer), tracer, 9)
+            _random_trace(99, _ops(kernels, tracer), tracer, 9)
         _compare(got, want)
     finally:
         pool.shutdown()
@@ -235,7 +241,7 @@ def test_tracers_side_by_side_trace_as_alone() -> None:
     # Replays in several threads share the hashing pool: each gets its own roots.
     kernels = CpuKernels()
     alone = PlainTracer(kernels)
-    _random_trace(5, ExactOps(kernels, alone), alone, 6)
+    _random_trace(5, _ops(kernels, alone), alone, 6)
     tracers = [Tracer(kernels) for _ in range(4)]
     with concurrent.futures.ThreadPoolExecutor(4) as replays:
         done = [replays.submit(_random_trace, 5, ExactOps(kernels, t), t, 6) for t in tracers]
@@ -251,7 +257,7 @@ def test_the_eager_path_traces_the_same_roots() -> None:
     cpu, eager = CpuKernels(), EagerKernels("cpu")
     got, want = Tracer(eager), PlainTracer(cpu)
     _random_trace(7, ExactOps(eager, got), got, 3)
-    _random_trace(7, ExactOps(cpu, want), want, 3)
+    _random_trace(7, _ops(cpu, want), want, 3)
     _compare(got, want)
 
 
@@ -307,8 +313,9 @@ def test_the_trace_can_be_read_between_steps() -> None:
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
     roots: list[list[bytes]] = [[], []]
-    for i, tracer in enumerate((got, want)):
-        E = ExactOps(kernels, tracer)
+    pair: tuple[Tracer | PlainTracer, ...] = (got, want)
+    for i, tracer in enumerate(pair):
+        E = _ops(kernels, tracer)
         x = E.array(np.arange(6, dtype=F32))
         for _ in range(3):
             x = E.mul(E.reshape(x, [2, 3]), 1.5)

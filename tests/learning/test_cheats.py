@@ -140,4 +140,5 @@ def test_honest_proofs_pass_under_other_kernels(
             assert verdict.passed, verdict.to_json()
             distances += [s.distance for s in verdict.segments]
     assert max(distances) > 0  # the kernels really differed
-    assert max(distances) < workspace.spec.verification.tau / 100
+    tau = workspace.spec.verification.tau
+    assert tau is not None and max(distances) < tau / 100

@@ -9,7 +9,8 @@ path, and traced on the eager path.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import cast
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from agents.exact.eager import EagerKernels
 from agents.exact.kernels import Kernels
 from agents.exact.ops import ExactOps, Tracer
 from agents.learning.distance import (
+    Metric,
     group_distances,
     group_of,
     norm_of_difference,
@@ -85,7 +87,9 @@ def reference_group(
     return F32(error / _ieee_max(update, F32(epsilon)))
 
 
-def reference(start: State, claimed: State, replayed: State, metric: str, eps: float) -> dict:
+def reference(
+    start: State, claimed: State, replayed: State, metric: str, eps: float
+) -> dict[str, np.float32]:
     groups: dict[str, list[str]] = {}
     for name in sorted(claimed, key=lambda n: n.encode()):  # layout order: UTF-8 bytes
         group = group_of(name)
@@ -108,12 +112,14 @@ def reference(start: State, claimed: State, replayed: State, metric: str, eps: f
 
 
 def _traced(kernels: Kernels) -> Callable[..., dict[str, float]]:
-    def run(start: State, claimed: State, replayed: State, metric: str, eps: float) -> dict:
+    def run(
+        start: State, claimed: State, replayed: State, metric: str, eps: float
+    ) -> dict[str, float]:
         E = ExactOps(kernels, Tracer(kernels))
-        arrays = [
+        first, second, third = (
             {n: kernels.from_numpy(v) for n, v in s.items()} for s in (start, claimed, replayed)
-        ]
-        groups, segment = traced_distances(E, *arrays, metric, eps)  # type: ignore[arg-type]
+        )
+        groups, segment = traced_distances(E, first, second, third, cast(Metric, metric), eps)
         assert segment == segment_distance(groups)
         return groups
 
@@ -121,17 +127,19 @@ def _traced(kernels: Kernels) -> Callable[..., dict[str, float]]:
 
 
 EVALUATORS: dict[str, Callable[..., dict[str, float]]] = {
-    "untraced": group_distances,  # type: ignore[dict-item]
+    "untraced": group_distances,
     "traced cpu": _traced(CpuKernels()),
     "traced eager": _traced(EagerKernels("cpu")),
 }
 
 
-def _bits(values: dict) -> dict[str, int]:
+def _bits(values: Mapping[str, float | np.float32]) -> dict[str, int]:
     return {k: int(np.float32(v).view(np.uint32)) for k, v in values.items()}
 
 
-def _check(start: State, claimed: State, replayed: State, metric: str, eps: float) -> dict:
+def _check(
+    start: State, claimed: State, replayed: State, metric: str, eps: float
+) -> dict[str, float]:
     want = _bits(reference(start, claimed, replayed, metric, eps))
     for name, evaluate in EVALUATORS.items():
         got = _bits(evaluate(start, claimed, replayed, metric, eps))
@@ -232,7 +240,10 @@ def test_special_values_in_every_position() -> None:
     specials = [0.0, -0.0, 1.0, -1.0, 1e-45, 3.4e38, INF, -INF, NAN]
     rng = np.random.default_rng(3)
     for _ in range(80):
-        pick = lambda: [specials[rng.integers(len(specials))] for _ in range(2)]  # noqa: E731
+
+        def pick() -> list[float]:
+            return [specials[rng.integers(len(specials))] for _ in range(2)]
+
         start, claimed, replayed = (
             _state(pick(), pick()),
             _state(pick(), pick()),

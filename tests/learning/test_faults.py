@@ -79,7 +79,7 @@ def test_false_claims_against_an_honest_proof_are_refused(
     claims = [Fault("manifest"), Fault("structure")]
     for position in (1, 2, 2 + checkpoints - 1, 2 + checkpoints, len(cids) - 1):
         for kind in ("unavailable", "malformed", "inconsistent"):
-            claims.append(Fault(kind, position, cids[position]))  # type: ignore[arg-type]
+            claims.append(Fault(kind, position, cids[position]))
     claims += [Fault("malformed", 0, cids[0]), Fault("malformed", len(cids), cids[1])]
     for claim in claims:
         assert not confirm(workspace, faults.record(claim, cid)), claim

@@ -220,7 +220,7 @@ def test_crafted_proof(capsys: pytest.CaptureFixture[str], case: Honest, name: s
 
 
 def _checkpoint_path(case: Honest, index: int) -> Path:
-    return case.proof / "artifacts" / manifest_of(case.proof).checkpoints[index].cid
+    return Path(case.proof / "artifacts" / manifest_of(case.proof).checkpoints[index].cid)
 
 
 def _outside(case: Honest, path: Path) -> Path:
@@ -251,14 +251,25 @@ def _sparse(path: Path, size: int) -> None:
         f.truncate(size)
 
 
-Breakage = Callable[[Honest], None]
+Breakage = Callable[[Honest], object]
+
+
+def _replace_with_directory(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def _replace_with_file(path: Path) -> None:
+    shutil.rmtree(path)
+    path.write_bytes(b"")
+
 
 FILE_CASES: list[tuple[str, Breakage, str, str]] = [
     ("manifest is a FIFO", lambda c: _fifo(c.proof / "manifest.json"), "manifest", "regular"),
     ("manifest links out", lambda c: _link_out(c, c.proof / "manifest.json"), "manifest", "link"),
     (
         "manifest is a directory",
-        lambda c: ((c.proof / "manifest.json").unlink(), (c.proof / "manifest.json").mkdir()),
+        lambda c: _replace_with_directory(c.proof / "manifest.json"),
         "manifest",
         "regular",
     ),
@@ -284,7 +295,7 @@ FILE_CASES: list[tuple[str, Breakage, str, str]] = [
     ),
     (
         "artifacts is a file",
-        lambda c: (shutil.rmtree(c.proof / "artifacts"), (c.proof / "artifacts").write_bytes(b"")),
+        lambda c: _replace_with_file(c.proof / "artifacts"),
         "unavailable",
         "not a directory",
     ),
@@ -452,8 +463,16 @@ TENSOR_CASES: list[tuple[str, Callable[[Honest], bytes], str]] = [
     ),
     ("bytes after the tensors", lambda c: _header({"step": _f32([], 0, 4)}, bytes(8)), "no tensor"),
     ("offsets past the end", lambda c: _header({"step": _f32([2], 0, 8)}, bytes(4)), "offsets"),
-    ("NaN step", lambda c: encode_checkpoint({**_state(c, 0), "step": np.float32("nan")}), "nan"),
-    ("half a step", lambda c: encode_checkpoint({**_state(c, 0), "step": np.float32(0.5)}), "0.5"),
+    (
+        "NaN step",
+        lambda c: encode_checkpoint({**_state(c, 0), "step": np.asarray(np.float32("nan"))}),
+        "nan",
+    ),
+    (
+        "half a step",
+        lambda c: encode_checkpoint({**_state(c, 0), "step": np.asarray(np.float32(0.5))}),
+        "0.5",
+    ),
     (
         "int64 step",
         lambda c: encode_checkpoint({**_state(c, 0), "step": np.array(0, np.int64)}),

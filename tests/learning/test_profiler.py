@@ -18,9 +18,10 @@ from agents.learning.drift import (
     fit_model,
     rejection_probability,
 )
+from agents.learning.layout import State
 from agents.learning.profiler import MIN_WINDOW, growth_allowance, profile, window_length
 from agents.learning.proof import ProofDirectory
-from agents.learning.task import State, Task, open_task
+from agents.learning.task import Task, open_task
 from tests.learning.conftest import real_spec
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -51,12 +52,13 @@ def test_manifest_parsing_is_strict(workspace: Workspace) -> None:
     )
     good = json.dumps(manifest.to_json()).encode()
     assert parse_manifest(good) == manifest
-    for change, words in [
+    changes: list[tuple[dict[str, Any], str]] = [
         ({"format": "veritrain-proof/2"}, "format"),
         ({"extra": 1}, "extra"),
         ({"final_model": "../../x"}, "final_model"),
         ({"checkpoint_root": "XY" * 32}, "checkpoint_root"),
-    ]:
+    ]
+    for change, words in changes:
         with pytest.raises(ProofError, match=words):
             parse_manifest(json.dumps(manifest.to_json() | change).encode())
     with pytest.raises(ProofError, match="larger"):

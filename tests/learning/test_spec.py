@@ -187,15 +187,15 @@ def test_parameter_count_matches_the_torch_model(model: dict[str, Any]) -> None:
 def _activations_per_sample(model: dict[str, Any]) -> int:
     """Activated values per sample, counted from the architecture by hand."""
     if model["kind"] == "mlp":
-        return sum(model["hidden"])
+        return int(sum(model["hidden"]))
     if model["kind"] == "cnn":
         height, count = 8, 0
         for conv in model["convs"]:
             stride = conv.get("stride", 1)
             height = (height + 2 * conv.get("padding", 0) - conv["kernel"]) // stride + 1
             count += conv["channels"] * height * height
-        return count + sum(model["hidden"])
-    return model["layers"] * model["context"] * model["ff"]
+        return count + int(sum(model["hidden"]))
+    return int(model["layers"] * model["context"] * model["ff"])
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m["kind"])

@@ -14,7 +14,7 @@ from agents.exact.ops import Tracer
 from agents.learning import datasets
 from agents.learning.backends import get_backend
 from agents.learning.backends.base import StageSession
-from agents.learning.backends.exact import step_batch_tensors
+from agents.learning.backends.exact import ExactBackend, step_batch_tensors
 from agents.learning.distance import group_of
 from agents.learning.layout import parameter_shapes, state_shapes
 from agents.learning.spec import SpecError, parse_spec, stage_bounds
@@ -289,6 +289,7 @@ def test_a_compressed_proof_verifies_with_traced_replays_and_forged_buffers_fail
     data["verification"] = {"segments": 6, "tolerance": "exact"}
     data["parallel"] = {"microbatches": 2, "stages": 3, "compression": {**AQ, "samples": 48}}
     spec = parse_spec(data)
+    assert spec.dataset.source is not None
     task = Task.bind(spec, datasets.build(spec.dataset.source))
     store = open_store(str(tmp_path / "store"))
     backend = get_backend("exact", threads=1)
@@ -376,8 +377,9 @@ def test_a_compressed_step_reads_its_batch_tensors_and_one_op_sequence(
     repeated[-1] = repeated[0]  # a step straddling two epochs may see a sample twice
     batches = np.stack([ordinary, repeated, task.batches(1, 1)[0]])
     backend = get_backend("exact", threads=1)
+    assert isinstance(backend, ExactBackend)
     tracer = _SourceTracer(backend.kernels, state)
-    session = backend.start(task, state, tracer=tracer)  # type: ignore[call-arg]
+    session = backend.start(task, state, tracer=tracer)
     session.run(batches)
     for step, rows in enumerate(batches):
         want = [tensor_root(t) for t in step_batch_tensors(task, rows)]

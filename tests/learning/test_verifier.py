@@ -14,6 +14,7 @@ from agents.learning import cheats
 from agents.learning.proof import (
     CheckpointEntry,
     Manifest,
+    decode_checkpoint,
     encode_batches,
     encode_checkpoint,
     encode_model,
@@ -87,7 +88,7 @@ def _put(workspace: Workspace, data: bytes) -> str:
 
 
 def _state(workspace: Workspace, manifest: Manifest, i: int) -> dict[str, np.ndarray]:
-    return dict(cheats.decode_checkpoint(workspace.store.get_bytes(manifest.checkpoints[i].cid)))
+    return dict(decode_checkpoint(workspace.store.get_bytes(manifest.checkpoints[i].cid)))
 
 
 Tamper = Callable[[Workspace, Manifest], Manifest]

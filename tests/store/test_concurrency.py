@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from agents.files import TEMP_PREFIX
 from agents.store import AddOptions, cid_of_bytes
-from agents.store.blockstore import TEMP_PREFIX
 from agents.store.embedded import EmbeddedStore
 
 OPTIONS = AddOptions(chunk_size=4096, max_links=8)

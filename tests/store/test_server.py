@@ -20,6 +20,12 @@ from agents.store.server import RpcServer, ServerLimits
 HELLO = "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD"
 
 
+def _address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    return parts.hostname, parts.port
+
+
 def _multipart(files: list[tuple[str, bytes]], boundary: str = "b0undary") -> tuple[bytes, str]:
     body = b""
     for name, data in files:
@@ -257,8 +263,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(
     served: tuple[EmbeddedStore, str],
 ) -> None:
     _, url = served
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection = http.client.HTTPConnection(*_address(url), timeout=10)
     try:
         for _ in range(3):
             connection.request("POST", "/api/v0/version")
@@ -281,8 +286,7 @@ def test_corrupt_block_mid_stream_ends_with_a_stream_error(
     leaf = node_links(CID.parse(cid), store.get_block(cid))[2].cid
     path = store.root / "blocks" / leaf.digest.hex()[:2] / leaf.digest.hex()
     path.write_bytes(b"broken")
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection = http.client.HTTPConnection(*_address(url), timeout=10)
     connection.request("POST", f"/api/v0/cat?arg={cid}")
     response = connection.getresponse()
     assert response.status == 200
@@ -292,11 +296,12 @@ def test_corrupt_block_mid_stream_ends_with_a_stream_error(
 
 
 def test_idle_connection_is_dropped(store: EmbeddedStore) -> None:
-    with RpcServer(store, "127.0.0.1", 0, ServerLimits(request_timeout=0.5)) as server:
-        parts = urlsplit(server.url)
-        with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
-            sock.sendall(b"POST /api/v0/version HTTP/1.1\r\nHost: x\r\n")
-            assert sock.recv(100) == b""
+    with (
+        RpcServer(store, "127.0.0.1", 0, ServerLimits(request_timeout=0.5)) as server,
+        socket.create_connection(_address(server.url), timeout=5) as sock,
+    ):
+        sock.sendall(b"POST /api/v0/version HTTP/1.1\r\nHost: x\r\n")
+        assert sock.recv(100) == b""
 
 
 def test_upload_object_reports_every_byte(tmp_path: Path) -> None:

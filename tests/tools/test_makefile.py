@@ -71,3 +71,12 @@ def test_the_build_is_dropped_exactly_when_its_inputs_changed(
 def test_setup_includes_the_build_step() -> None:
     setup = next(line for line in MAKEFILE.read_text().splitlines() if line.startswith("setup:"))
     assert "$(BUILDSTAMP)" in setup
+
+
+def test_lint_type_checks_the_tests_and_benchmarks_too() -> None:
+    recipe = MAKEFILE.read_text().split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    calls = [line.split() for line in recipe.splitlines() if line.strip().startswith("mypy")]
+    checked = {word for call in calls for word in call[1:] if not word.startswith(("-", "'"))}
+    assert {"scripts", "benchmarks", "tests"} <= checked
+    excluded = {call[i + 1] for call in calls for i, w in enumerate(call) if w == "--exclude"}
+    assert excluded <= {"'^tests/dispute/'", "'^benchmarks/dispute\\.py$$'"}
