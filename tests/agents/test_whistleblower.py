@@ -109,7 +109,7 @@ def traced(segment: int, distance: int = 0, task_id: int = 1) -> dict[str, WorkS
 
 def report_line(segment: int) -> str:
     position = SAMPLE.index(segment)
-    args = (1, position, HONEST[segment].chain, [], opening(segment).opening())
+    args: tuple[Any, ...] = (1, position, HONEST[segment].chain, [], opening(segment).opening())
     return f"send challenge/1/0/{segment} challengeReport{args!r} value={BOND}"
 
 
@@ -121,7 +121,9 @@ def proof_line(segment: int) -> str:
 MIDDLE = SAMPLE[1]  # a drawn segment
 ALL = WhistleblowerPolicy(recheck_share=1.0)
 NONE = WhistleblowerPolicy(recheck_share=0.0)
-LIE = {"roots": {MIDDLE: root(0xEE)}}  # the report's root of MIDDLE is not the replay's
+LIE: dict[str, Any] = {
+    "roots": {MIDDLE: root(0xEE)}
+}  # the report's root of MIDDLE is not the replay's
 
 
 def rechecked_and_traced(*segments: int, **distances: int) -> dict[str, WorkState]:
@@ -456,7 +458,11 @@ def test_a_replay_that_rejected_before_replaying_is_not_compared() -> None:
 
 # -- the solver's challenge of a Fail -------------------------------------------------------
 
-LYING_FAIL = {"roots": {MIDDLE: root(0xEE)}, "distances": {MIDDLE: FAIL}, "solver": ME}
+LYING_FAIL: dict[str, Any] = {
+    "roots": {MIDDLE: root(0xEE)},
+    "distances": {MIDDLE: FAIL},
+    "solver": ME,
+}
 SOLVER_CASES = [
     Case(
         "a Fail on its proof: re-checks",
@@ -580,7 +586,7 @@ def with_challenge(c: ChallengeView, **fields: Any) -> TaskView:
 
 def answer_line(segment: int, distance: int = 0) -> str:
     got = opening(segment, distance)
-    args = (4, got.trace_root.chain, distance, [], got.opening())
+    args: tuple[Any, ...] = (4, got.trace_root.chain, distance, [], got.opening())
     return f"send answer/1/4 answerChallenge{args!r}"
 
 
@@ -748,12 +754,12 @@ def test_challenge_duties(
     )
     assert show(challenge_duties(situation)) == expected
     # Every role takes these duties the same way.
-    for decide in (
-        lambda s: solver.decide(s, SolverPolicy()),
-        lambda s: verifier.decide(s, VerifierPolicy()),
-        lambda s: whistleblower.decide(s, NONE),
+    for actions in (
+        solver.decide(situation, SolverPolicy()),
+        verifier.decide(situation, VerifierPolicy()),
+        whistleblower.decide(situation, NONE),
     ):
-        lines = show(decide(situation))
+        lines = show(actions)
         assert [x for x in lines if x in expected] == expected
 
 
@@ -773,7 +779,8 @@ def lie_of(segment: int, lie_root: Root) -> dict[str, WorkState]:
 def report_of(view: TaskView, line: str) -> tuple[Any, ...]:
     """The report tuple of a ``reportVerification`` line."""
     assert "reportVerification" in line
-    return eval(line.split("reportVerification", 1)[1].split(" value=")[0])[1]
+    report: tuple[Any, ...] = eval(line.split("reportVerification", 1)[1].split(" value=")[0])[1]
+    return report
 
 
 def test_a_lying_fail_verifier_traces_its_lie_then_reports_it(
