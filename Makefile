@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup browser test test-all lint bench demo clean
 
 help:
-	@echo "make demo      set everything up, start a devnet and run one whole protocol round (CHEAT=1: a cheating solver; SPEC=examples/….yaml: another task; KEEP=1: leave the devnet running)"
+	@echo "make demo      set everything up, start a devnet and run one whole protocol round (CHEAT=1: a cheating solver and a colluding verifier, caught by a whistleblower; DISPUTE=1: a lying Fail, challenged by the solver; FORCED=1: a forced error, caught by a whistleblower; SPEC=examples/….yaml: another task; KEEP=1: leave the devnet running)"
 	@echo "make test      set everything up and run the fast test suite (lint included)"
 	@echo "make test-all  the whole suite, slow tests included"
 	@echo "make lint      ruff, mypy, import layers (lint-imports) and slither"
@@ -92,10 +92,12 @@ bench: setup
 	$(PY) -m benchmarks
 
 # The solver, the verifier and the submitter run as separate agent processes on a fresh
-# devnet in .demo/; CHEAT=1 makes the solver fake half its segments; SPEC=path trains that
+# devnet in .demo/ (agents/devnet/demo.py); CHEAT=1: a cheating solver and a colluding
+# verifier, caught by a whistleblower; DISPUTE=1: a lying Fail the solver challenges;
+# FORCED=1: a forced error a whistleblower catches; SPEC=path trains that
 # spec instead of examples/digits-mlp.yaml; KEEP=1 leaves the devnet running (for audits).
 demo: setup
-	$(PY) -m agents.cli devnet demo --dir .demo $(if $(CHEAT),--cheat,) $(if $(SPEC),--spec $(SPEC),) $(if $(KEEP),--keep,)
+	$(PY) -m agents.cli devnet demo --dir .demo $(if $(CHEAT),--cheat,) $(if $(DISPUTE),--dispute,) $(if $(FORCED),--forced,) $(if $(SPEC),--spec $(SPEC),) $(if $(KEEP),--keep,)
 
 clean:
 	rm -rf $(VENV) node_modules build .solcx .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -75,7 +75,17 @@ def down(directory: Path | None, purge: bool) -> None:
 
 
 @devnet.command()
-@click.option("--cheat", is_flag=True, help="The solver fakes half its segments.")
+@click.option(
+    "--cheat",
+    is_flag=True,
+    help="A cheating solver and a colluding verifier; a whistleblower challenges.",
+)
+@click.option(
+    "--dispute",
+    is_flag=True,
+    help="A verifier reports Fail on an honest solver, who challenges.",
+)
+@click.option("--forced", is_flag=True, help="A forced error, caught by a whistleblower.")
 @click.option(
     "--dir",
     "directory",
@@ -91,8 +101,16 @@ def down(directory: Path | None, purge: bool) -> None:
     help="Task spec (default: examples/digits-mlp.yaml).",
 )
 @click.option("--keep", is_flag=True, help="Leave the devnet running afterwards (for audits).")
-def demo(cheat: bool, directory: Path, spec: Path | None, keep: bool) -> None:
+def demo(
+    cheat: bool, dispute: bool, forced: bool, directory: Path, spec: Path | None, keep: bool
+) -> None:
     """One whole round by real agents in separate processes; exits non-zero on any deviation."""
     from agents.devnet.demo import run_demo
 
-    run_demo(directory.resolve(), cheat=cheat, spec=spec, keep=keep)
+    chosen = [
+        name for name, on in (("cheat", cheat), ("dispute", dispute), ("forced", forced)) if on
+    ]
+    if len(chosen) > 1:
+        raise click.UsageError("choose one of --cheat, --dispute, --forced")
+    scenario = chosen[0] if chosen else "honest"
+    run_demo(directory.resolve(), scenario=scenario, spec=spec, keep=keep)

@@ -31,7 +31,12 @@ DEVNET_PARAMETERS: dict[str, int] = {
     "challengeWindow": 4,
     "revealWindow": 900,
     "minSampledSegments": 5,
+    # The pinpoint game's clocks (``game.*``: GameParameters of scripts/deploy.py): a party
+    # that cannot move (a forced error's root) loses its game in minutes, not days.
+    "game.clock": 180,
+    "game.extension": 30,
 }
+GAME_PREFIX = "game."
 
 
 def deploy_contracts(url: str, manifest: Path, parameters: dict[str, int], log: Path) -> None:
@@ -83,9 +88,16 @@ def main(argv: list[str]) -> int:
 
     port = int(url.rsplit(":", 1)[1])
     with scripts_network.attached(_Node(url, port)) as project:
+        given = json.loads(parameters)
+        game = {k[len(GAME_PREFIX) :]: v for k, v in given.items() if k.startswith(GAME_PREFIX)}
+        pool = {k: v for k, v in given.items() if not k.startswith(GAME_PREFIX)}
         defaults = scripts_deploy.ProtocolParameters().as_dict()
-        chosen = scripts_deploy.ProtocolParameters(**{**defaults, **json.loads(parameters)})
-        deployment = scripts_deploy.deploy(project, brownie.accounts[0], chosen)
+        chosen = scripts_deploy.ProtocolParameters(**{**defaults, **pool})
+        game_defaults = scripts_deploy.GameParameters().as_dict()
+        game_parameters = scripts_deploy.GameParameters(**{**game_defaults, **game})
+        deployment = scripts_deploy.deploy(
+            project, brownie.accounts[0], chosen, game_parameters=game_parameters
+        )
         document = scripts_deploy.manifest(project, deployment, url)
         scripts_deploy.write_manifest(document, Path(manifest_path))
     return 0

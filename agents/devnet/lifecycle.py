@@ -48,7 +48,9 @@ from agents.devnet.contracts import DEVNET_PARAMETERS, deploy_contracts
 from agents.files import write_atomically
 from agents.node.keys import write_keystore
 
-ROLES = ("submitter", "solver", "verifier")
+# verifier2 is a second verifier (one that re-verifies after a report lost a challenge, in the
+# demos); the whistleblower re-checks reports.
+ROLES = ("submitter", "solver", "verifier", "verifier2", "whistleblower")
 ENV_DIR = "VERITRAIN_DEVNET_DIR"
 FUND_WEI = 1_000 * 10**18
 INFO = "devnet.json"

@@ -128,6 +128,7 @@ class GamePlayer:
         from_block: int = 0,
         store: ArtifactStore | None = None,
         clock: Callable[[], float] = time.time,
+        wall_clock: bool = False,
     ) -> None:
         self.executor = executor
         self.client = executor.client
@@ -136,6 +137,9 @@ class GamePlayer:
         self.from_block = from_block
         self.store = store
         self._clock = clock
+        # With ``wall_clock`` a move is decided at the later of the latest block's time and
+        # ``clock()`` (a node that mines only on transactions: the next block is that late).
+        self._wall_clock = wall_clock
         self._bits: int | None = None
         self._bond: int | None = None
 
@@ -167,6 +171,8 @@ class GamePlayer:
         if state.phase == Phase.RESOLVED:
             return self._after(view, me)
         now = self.client.block("latest").timestamp
+        if self._wall_clock:
+            now = max(now, int(self._clock()))
         if me is None:
             return None
         move = decide(

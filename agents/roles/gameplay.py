@@ -85,6 +85,7 @@ class GameDesk:
             self._provider,
             from_block=conn.deployment.block,
             store=conn.store,
+            wall_clock=True,
         )
         self.games: dict[int, GameRecord] = {}
         self._tasks: Mapping[int, TaskView] = {}

@@ -298,6 +298,8 @@ def _challenge_resolved(v: TaskView, a: dict[str, Any]) -> None:
     if challenge is not None:
         challenge.state = CHALLENGE_STATES[int(a["state"])]
         challenge.ruling = int(a["ruling"])
+    if int(a.get("deadline", 0)):
+        v.deadline = int(a["deadline"])  # the task's deadline once its challenges are over
 
 
 def _report_defeated(v: TaskView, a: dict[str, Any]) -> None:

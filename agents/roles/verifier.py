@@ -215,6 +215,8 @@ def _reveal(situation: Situation, view: TaskView) -> list[Action]:
     """After the challenge window, within the reveal window: the secret and the true root."""
     if view.revealed or situation.now <= view.deadline + situation.margin:
         return []
+    if any(c.open for c in view.challenges.values()):
+        return []  # the reveal waits for the report's challenges to end
     if situation.now > view.deadline + situation.params.reveal_window:
         return []  # too late: the report settles without it (and the verifier forfeits)
     key = intents.reveal(view.task_id, view.verification_round)

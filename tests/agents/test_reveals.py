@@ -16,7 +16,7 @@ from agents.roles.deadlines import deadline_actions
 from agents.roles.record import folded_events, proof, record_of
 from agents.roles.shares import commitment
 from agents.roles.situation import Send
-from agents.roles.tasks import TimelineEntry
+from agents.roles.tasks import ChallengeView, TimelineEntry
 from tests.agents.test_decisions import (
     ME,
     NOW,
@@ -239,3 +239,23 @@ def test_shares_match_the_contracts_rules() -> None:
     hits = sum(forced_error(secret, keccak(i.to_bytes(2, "big")), 250_000) for i in range(400))
     assert 60 < hits < 140
     assert isinstance(commitment(secret), Digest)
+
+
+def test_the_reveal_waits_for_the_challenges_of_the_report(
+    pool_interface: ContractInterface,
+) -> None:
+    work = done("replay/1", distances=[0, 0, 0], trace_roots=[ROOT] * 3)
+
+    def reveals(state: str) -> bool:
+        view = reported(NOW - 5)
+        view.challenges = {
+            4: ChallengeView(
+                4, OTHER, "Report", 1, 1, Root.parse(ROOT), Root.parse(ROOT), 9, 0, 0, state
+            )
+        }
+        case = Case("", [view], [], work=work, params=FORCED)
+        actions = verifier.decide(case.situation(pool_interface), VerifierPolicy())
+        return any(isinstance(a, Send) and a.intent.key == "reveal/1/0" for a in actions)
+
+    assert not reveals("Playing")
+    assert reveals("Upheld") and reveals("Rejected")
