@@ -62,13 +62,17 @@ class Scenario:
     second_verifier: bool = False  # started once a report lost a challenge
 
 
+# A challenge window long enough to re-check a report and trace the disputed segment (the
+# devnet's default of a few seconds is a delay only).
+CHALLENGE_TIME = {"challengeWindow": 150}
+
 SCENARIOS = {
     "honest": Scenario("honest", "an honest round", "Passed", {}),
     "dispute": Scenario(
         "dispute",
         "a verifier reports Fail on an honest solver, who challenges",
         "Passed",
-        {"forcedErrorPpm": 0},
+        {"forcedErrorPpm": 0, **CHALLENGE_TIME},
         verifier=("--set", "verifier.adversary=fail"),
         second_verifier=True,
     ),
@@ -76,7 +80,7 @@ SCENARIOS = {
         "cheat",
         "a cheating solver and a colluding verifier, caught by a whistleblower",
         "Failed",
-        {"forcedErrorPpm": 0},
+        {"forcedErrorPpm": 0, **CHALLENGE_TIME},
         solver=("--set", "solver.adversary=fake-half"),
         verifier=("--set", "verifier.adversary=pass"),
         whistleblower=("--set", "whistleblower.recheck_share=1"),
@@ -86,7 +90,7 @@ SCENARIOS = {
         "forced",
         "a forced error, caught by a whistleblower",
         "Passed",
-        {"forcedErrorPpm": 1_000_000},
+        {"forcedErrorPpm": 1_000_000, **CHALLENGE_TIME},
         whistleblower=("--set", "whistleblower.recheck_share=0"),
     ),
 }

@@ -57,6 +57,8 @@ def deadline_actions(situation: Situation) -> list[Action]:
             situation.verdict_end(view) + situation.margin
         ):
             continue  # the verifier may still reveal
+        if any(c.open for c in view.challenges.values()):
+            continue  # nothing a challenge can change is settled while it is open
         roles = view.roles_of(situation.me)
         if not roles:
             continue

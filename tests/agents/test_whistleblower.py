@@ -818,3 +818,18 @@ def test_a_colluding_verifier_passes_every_failing_segment_behind_a_lie(
     assert distances == [0] * len(SAMPLE)
     expected = {MIDDLE: root(0xE1).chain, SAMPLE[-1]: root(0xE2).chain}
     assert roots == [expected.get(s, HONEST[s].chain) for s in SAMPLE]
+
+
+def test_no_settlement_while_a_challenge_of_the_report_is_open(
+    pool_interface: ContractInterface,
+) -> None:
+    def settles(state: str) -> bool:
+        view = with_challenge(
+            challenge_of(state, claim="Report", game=9), solver=ME, deadline=NOW - 10
+        )
+        case = Case("", [view], [], params=WITH_BOND)
+        lines = show(solver.decide(case.situation(pool_interface), SolverPolicy()))
+        return any(line.startswith("send withdraw/1 ") for line in lines)
+
+    assert not settles("Playing") and not settles("Answering")
+    assert settles("Rejected")

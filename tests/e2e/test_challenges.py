@@ -51,7 +51,7 @@ def test_the_challenge_demos_end_with_every_balance_adding_up(
 
 @pytest.fixture
 def cheat_market(tmp_path: Path) -> Market:
-    m = open_market(tmp_path / "devnet", forcedErrorPpm=0)
+    m = open_market(tmp_path / "devnet", forcedErrorPpm=0, challengeWindow=150)
     yield m  # type: ignore[misc]
     m.stop()
 
