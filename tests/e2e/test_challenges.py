@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,10 +51,12 @@ def test_the_challenge_demos_end_with_every_balance_adding_up(
 
 
 @pytest.fixture
-def cheat_market(tmp_path: Path) -> Market:
+def cheat_market(tmp_path: Path) -> Iterator[Market]:
     m = open_market(tmp_path / "devnet", forcedErrorPpm=0, challengeWindow=150)
-    yield m  # type: ignore[misc]
-    m.stop()
+    try:
+        yield m
+    finally:
+        m.stop()
 
 
 def game_transactions(market: Market, role: str) -> list[tuple[str, int]]:
@@ -99,7 +102,11 @@ def test_a_whistleblower_and_a_verifier_killed_mid_game_resume_and_the_game_ends
     # Each dies at its failpoint (its first move of the game) and is restarted; then each is
     # killed once more at a random moment of the game and restarted again.
     for process in (whistleblower, verifier):
-        market.wait(f"the {process.role} to die at its failpoint", lambda p=process: not p.alive)
+
+        def dead(p: AgentProcess = process) -> bool:
+            return not p.alive
+
+        market.wait(f"the {process.role} to die at its failpoint", dead)
         assert process.returncode() == -9, f"seed {seed}"
         process.start()
     for process in (whistleblower, verifier):
