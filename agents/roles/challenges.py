@@ -10,8 +10,11 @@ that replay (a ``ReplayResult``) with the report (the task's view) gives the
   stands behind the replay challenges the report there (``challengeReport``); the game
   between the two traces decides. A forced error is one such position, chosen by the
   verifier's secret;
-- ``proof``: a segment the replay fails (above τ) where the report passes it or does not
-  cover it (screening flagged it for the replay): the solver's proof is challenged there
+- ``distance``: the report's root at some position is the replay's, but the distance it
+  states there passes where the replay's fails (or fails where it passes): a one-shot
+  claim with no game and no bond (``disproveReport``) proves what that trace ends with;
+- ``proof``: a segment the replay fails (above τ) that the report does not cover
+  (screening flagged it for the replay): the solver's proof is challenged there
   (``challengeProof``); the solver must answer with a trace of its own that passes.
 
 A challenge sends this agent's own trace of the segment, replayed by an ``OpeningJob``
@@ -45,7 +48,7 @@ from agents.roles.record import history
 from agents.roles.situation import POOL, Action, Send, Situation, Start, send
 from agents.roles.tasks import ChallengeView, TaskView
 
-KINDS = ("report", "proof")
+KINDS = ("report", "distance", "proof")
 # Which disagreement a checker challenges first: one game per report is enough to void it.
 PRIORITY = {kind: rank for rank, kind in enumerate(KINDS)}
 
@@ -124,16 +127,18 @@ def disagreements(view: TaskView, result: ReplayResult) -> list[Disagreement]:
                     "report", segment, root, distance, position, their_root, their_distance
                 )
             )
-        elif not passes(distance, tau) and passes(their_distance, tau):
+        elif passes(distance, tau) != passes(their_distance, tau):
             out.append(
-                Disagreement("proof", segment, root, distance, position, their_root, their_distance)
+                Disagreement(
+                    "distance", segment, root, distance, position, their_root, their_distance
+                )
             )
     return sorted(out, key=lambda d: (PRIORITY[d.kind], d.segment))
 
 
 def first_challenge(found: Sequence[Disagreement]) -> Disagreement | None:
-    """The disagreement to challenge: a report's root first, then the proof; the lowest
-    segment of its kind."""
+    """The disagreement to challenge: a report's root first, then a distance, then the proof;
+    the lowest segment of its kind."""
     return min(found, key=lambda d: (PRIORITY[d.kind], d.segment), default=None)
 
 
@@ -142,7 +147,7 @@ def solver_disproves(view: TaskView, result: ReplayResult, found: Sequence[Disag
     segment it covers and the report's roots disagree with it somewhere."""
     if view.verdict != "Fail" or result.verdict != "pass":
         return False
-    if not any(d.kind == "report" for d in found):
+    if not any(d.kind in ("report", "distance") for d in found):
         return False
     every = [*result.distances, *result.extra_distances]
     return all(passes(d, view.threshold) for d in every)
@@ -216,6 +221,14 @@ def challenge(
     key = intents.challenge(view.task_id, view.verification_round, pick.segment)
     bond = situation.params.challenge_bond
     why = f"{reason}; the {pick.kind} disagrees with this replay on segment {pick.segment}"
+    if pick.kind == "distance" and pick.position is not None:
+        if situation.pool is None or got.distance_proof is None:
+            return []
+        stated = passes(pick.reported_distance or 0, view.threshold)
+        if passes(got.distance, view.threshold) == stated:
+            return []  # the trace's own end agrees with the report after all
+        claim = (view.task_id, pick.position, history(view, situation.pool), got.distance_proof)
+        return [send(view, key, "disproveReport", claim, why)]
     if pick.kind == "report" and pick.position is not None:
         if situation.pool is None:
             return []

@@ -18,7 +18,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -219,6 +219,44 @@ def opening_job(store: ArtifactStore, job: OpeningJob, cache: Path) -> OpeningRe
         claimed_state=Root(roots[job.segment + 1]),
         claimed_proof=tuple(Root(p) for p in tree.proof(job.segment + 1)),
         fault=fault,
+        distance_proof=distance_proof(provider, roots, job.segment, exact=provider_exact(provider)),
+    )
+
+
+def provider_exact(provider: ReplayProvider) -> bool:
+    """Whether the provider's task verifies in exact mode (by the end state's root)."""
+    return bool(provider.task.spec.verification.tolerance == "exact")
+
+
+def distance_proof(
+    provider: TraceProvider, roots: list[bytes], segment: int, *, exact: bool
+) -> tuple[Any, ...]:
+    """The pool's ``DistanceProof`` of what ``provider``'s trace ends with: in tolerant mode the
+    distance computation's root, its last record and that record's one output leaf; in exact
+    mode the last step's root, its STATE record (the end state's root) and the claimed
+    checkpoint with its proof in the checkpoint tree (``roots``)."""
+    from agents.dispute.tree import MerkleLevels
+
+    def hexed(data: bytes) -> str:
+        return "0x" + data.hex()
+
+    trace = provider.trace_tree
+    claimed_proof = [hexed(p) for p in MerkleLevels(roots).proof(segment + 1)]
+    step = provider.step_count - 1 if exact else provider.step_count
+    records = provider.records(step)
+    last = len(records) - 1
+    header = b"" if exact else provider.output_header(step, last)
+    leaf = b"" if exact else provider.leaf(step, last, 0)
+    return (
+        hexed(provider.program.header().encode()),
+        hexed(provider.step_tree(step).root),
+        [hexed(p) for p in trace.proof(step)],
+        hexed(records[last].encode()),
+        [hexed(p) for p in provider.step_tree(step).proof(last)],
+        hexed(header),
+        hexed(leaf),
+        hexed(roots[segment + 1]),
+        claimed_proof,
     )
 
 

@@ -184,6 +184,9 @@ class OpeningResult:
     claimed_proof: tuple[Root, ...]
     # The lie the trace tells (``agents.dispute.replay.Fault`` fields), devnet adversaries only.
     fault: dict[str, int | str] | None = None
+    # What the trace ends with, as the pool's ``DistanceProof`` takes it (hex strings): the
+    # one-shot claim that a distance stated for this trace root is not the one it ends with.
+    distance_proof: tuple[Any, ...] | None = None
 
     def opening(self) -> tuple[str, str, list[str], str, list[str]]:
         """The ``Opening`` struct as the chain takes it."""
@@ -207,6 +210,7 @@ class OpeningResult:
             "claimed_state": self.claimed_state.chain,
             "claimed_proof": [r.chain for r in self.claimed_proof],
             "fault": self.fault,
+            "distance_proof": None if self.distance_proof is None else list(self.distance_proof),
         }
 
 
@@ -256,5 +260,8 @@ def result_from_json(kind: str, data: dict[str, Any]) -> JobResult:
             claimed_state=Root.parse(str(data["claimed_state"])),
             claimed_proof=tuple(Root.parse(str(r)) for r in data["claimed_proof"]),
             fault=data.get("fault"),
+            distance_proof=(
+                None if data.get("distance_proof") is None else tuple(data["distance_proof"])
+            ),
         )
     raise ValueError(f"unknown job kind {kind!r}")

@@ -206,7 +206,7 @@ def _contest(situation: Situation, view: TaskView, policy: SolverPolicy) -> list
     if not situation.in_time(view) or challenged(situation, view):
         return []
     found = disagreements(view, work.result)
-    pick = first_challenge([d for d in found if d.kind == "report"])
+    pick = first_challenge([d for d in found if d.kind in ("report", "distance")])
     if pick is None or not solver_disproves(view, work.result, found):
         return []
     return challenge(situation, view, pick, "the replay of this proof passes")

@@ -99,6 +99,7 @@ def opening(segment: int, distance: int = 0) -> OpeningResult:
         start_proof=(root(0x40),),
         claimed_state=root(0x31 + segment),
         claimed_proof=(root(0x41),),
+        distance_proof=("0xd157", segment, distance),  # a stand-in, carried as it is
     )
 
 
@@ -111,6 +112,12 @@ def report_line(segment: int) -> str:
     position = SAMPLE.index(segment)
     args: tuple[Any, ...] = (1, position, HONEST[segment].chain, [], opening(segment).opening())
     return f"send challenge/1/0/{segment} challengeReport{args!r} value={BOND}"
+
+
+def distance_line(segment: int, distance: int = 0) -> str:
+    position = SAMPLE.index(segment)
+    claim: tuple[object, ...] = (1, position, [], ("0xd157", segment, distance))
+    return f"send challenge/1/0/{segment} disproveReport{claim!r}"
 
 
 def proof_line(segment: int) -> str:
@@ -224,9 +231,9 @@ WHISTLEBLOWER_CASES: list[tuple[Case, WhistleblowerPolicy]] = [
     ),
     (
         Case(
-            "a Pass over a segment that fails with the same root: challenges the proof",
+            "a Pass over a segment that fails with the same root: disproves the distance",
             [reported()],
-            [proof_line(MIDDLE)],
+            [distance_line(MIDDLE, FAIL)],
             work={**replayed(distances={MIDDLE: FAIL}), **traced(MIDDLE, FAIL)},
             params=WITH_BOND,
         ),
@@ -485,9 +492,9 @@ SOLVER_CASES = [
         params=WITH_BOND,
     ),
     Case(
-        "a Fail with its own roots but failing distances: nothing it can challenge",
+        "a Fail with its own roots but a failing distance: disproves the distance",
         [reported(distances={MIDDLE: FAIL}, solver=ME)],
-        [],
+        [distance_line(MIDDLE)],
         work=rechecked_and_traced(MIDDLE),
         params=WITH_BOND,
     ),
