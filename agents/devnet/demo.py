@@ -39,6 +39,7 @@ from agents.devnet.anvil import REPO_ROOT
 from agents.devnet.processes import AgentProcess, child_env, cli_command
 from agents.dispute.game import GAME
 from agents.errors import VeritrainError
+from agents.roles.challenges import JACKPOT
 from agents.roles.games import fold_games
 from agents.roles.situation import POOL
 from agents.roles.tasks import TaskView, fold_all
@@ -267,7 +268,11 @@ def _wait_for_withdrawals(
         if views:
             view = views[max(views)]
             owed = [
-                a for a in accounts.values() if view.due_to(a) > 0 or _credit(client, pool, a) > 0
+                a
+                for a in accounts.values()
+                if view.due_to(a) > 0
+                or _credit(client, pool, a) > 0
+                or _jackpot_owed(client, deployment, a) > 0
             ]
             owed += _unpaid_winners(client, deployment)
             if view.final and not owed:
@@ -292,6 +297,14 @@ def _credit(client: ChainClient, pool: Any, account: str) -> int:
     return int(_call(client, pool, "credit", account))
 
 
+def _jackpot_owed(client: ChainClient, deployment: Any, account: str) -> int:
+    """What the jackpot owes ``account`` (awards not withdrawn yet)."""
+    jackpot = deployment.contracts.get(JACKPOT)
+    if jackpot is None or not jackpot.has_function("owed"):
+        return 0
+    return int(_call(client, jackpot, "owed", account))
+
+
 def _unpaid_winners(client: ChainClient, deployment: Any) -> list[str]:
     """Winners of resolved games who have not taken their bonds yet."""
     if GAME not in deployment.contracts:
@@ -306,13 +319,13 @@ def _unpaid_winners(client: ChainClient, deployment: Any) -> list[str]:
 
 
 def _received(client: ChainClient, deployment: Any, account: str) -> int:
-    """What ``account`` took from the pool's credit and from games it won (contract payouts
-    that are no transaction's value)."""
+    """What ``account`` took from the pool's credit, from games it won and from the jackpot's
+    awards (contract payouts that are no transaction's value)."""
     wanted = account.lower()
     total = 0
-    pool = deployment.contract(POOL)
-    contracts = [pool] + ([deployment.contract(GAME)] if GAME in deployment.contracts else [])
-    takers = {"CreditWithdrawn": "account", "BondsWithdrawn": "winner"}
+    contracts = [deployment.contract(POOL)]
+    contracts += [deployment.contract(n) for n in (GAME, JACKPOT) if n in deployment.contracts]
+    takers = {"CreditWithdrawn": "account", "BondsWithdrawn": "winner", "Withdrawn": "recipient"}
     for e in read_events(client, contracts, deployment.block):
         taker = takers.get(e.name)
         if taker is not None and str(e.args[taker]).lower() == wanted:
@@ -334,7 +347,7 @@ def _check(
     say = click.echo
     if view.outcome != expected:
         problems.append(f"outcome {view.outcome}, expected {expected}")
-    say("-- balances (ETH); payouts: the task's, plus the pool's credit and game bonds taken")
+    say("-- balances (ETH); payouts: the task's, the pool's credit, game bonds, jackpot awards")
     header = ("role", "before", "after", "change", "payouts", "sent", "gas")
     say("   {:13} {:>14} {:>14} {:>12} {:>10} {:>10} {:>10}".format(*header))
     for role, address in accounts.items():

@@ -30,6 +30,7 @@ from agents.node.metrics import AgentMetrics
 from agents.node.progress import ProgressDisplay
 from agents.roles import intents
 from agents.roles.admission import examine_spec, should_examine
+from agents.roles.challenges import JACKPOT
 from agents.roles.connection import Connection
 from agents.roles.gameplay import GameDesk, opening_job
 from agents.roles.hardware import Hardware
@@ -254,7 +255,17 @@ class Agent:
             games=self.games.games if self.games is not None else {},
             credit=self._credit(contract),
             credit_withdrawals=self._credit_withdrawals,
+            jackpot_owed=self._jackpot_owed(),
         )
+
+    def _jackpot_owed(self) -> int:
+        """What the jackpot owes this account (0 without a jackpot that keeps awards)."""
+        contracts = self.conn.deployment.contracts
+        jackpot = contracts.get(JACKPOT)
+        if jackpot is None or not jackpot.has_function("owed"):
+            return 0
+        raw = self.conn.client.call(jackpot.address, jackpot.encode_call("owed", (self.conn.me,)))
+        return int(jackpot.decode_output("owed", raw))
 
     def _credit(self, pool: ContractInterface) -> int:
         """What the pool credits this account outside any task (0 for a pool without credit)."""

@@ -49,6 +49,7 @@ from agents.roles.situation import POOL, Action, Send, Situation, Start, send
 from agents.roles.tasks import ChallengeView, TaskView
 
 KINDS = ("report", "distance", "proof")
+JACKPOT = "Jackpot"  # the manifest's name of the jackpot contract
 # Which disagreement a checker challenges first: one game per report is enough to void it.
 PRIORITY = {kind: rank for rank, kind in enumerate(KINDS)}
 
@@ -277,7 +278,7 @@ def bonds_at_stake(situation: Situation) -> int:
 
 def challenge_duties(situation: Situation) -> list[Action]:
     """Answers to challenges of this solver's proofs, the ends of challenges this agent won
-    (or challenged without an answer), and taking the pool's credit."""
+    (or challenged without an answer), and taking the pool's credit and the jackpot's awards."""
     actions: list[Action] = []
     for view in situation.tasks.values():
         for c in view.challenges.values():
@@ -286,6 +287,18 @@ def challenge_duties(situation: Situation) -> list[Action]:
             resolve = _resolve(situation, view, c)
             if resolve is not None:
                 actions.append(resolve)
+    if situation.jackpot_owed > 0:
+        count = sum(
+            1
+            for view in situation.tasks.values()
+            for account, _ in view.jackpot_awards
+            if situation.is_me(account)
+        )
+        key = intents.withdraw_award(count)
+        if key not in situation.journal:
+            intent = Intent(key=key, contract=JACKPOT, function="withdraw", args=())
+            why = f"{situation.jackpot_owed} wei awarded by the jackpot"
+            actions.append(Send(intent, why))
     if situation.credit > 0:
         key = intents.withdraw_credit(situation.credit_withdrawals)
         if key not in situation.journal:

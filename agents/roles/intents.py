@@ -27,7 +27,8 @@ with the parts each action takes (``PARTS``):
 ``challenge/<task>/<round>/<segment>``  a challenge of a report's (or proof's) segment
 ``answer/<task>/<challenge>``  the solver's answer to a challenge of its proof
 ``resolve/<task>/<challenge>``  applying the end of a challenge
-``withdraw-credit/<count>``  taking the pool's credit (won slashes, awards, deposits back)
+``withdraw-credit/<count>``  taking the pool's credit (won slashes, deposits back)
+``withdraw-award/<count>``  taking the jackpot's awards (forced errors caught)
 ``recheck/<task>/<round>``  a re-check of a report (a whistleblower's or a solver's replay)
 ``opening/<task>/<segment>``  this agent's trace of a segment and a game's opening over it
 =========================  ==============================================
@@ -58,6 +59,7 @@ ACTIONS = (
     "answer",
     "resolve",
     "withdraw-credit",
+    "withdraw-award",
 )
 JOBS = ("train", "replay", "profile", "drift", "recheck", "opening")
 PARTS: dict[str, int] = {
@@ -81,6 +83,7 @@ PARTS: dict[str, int] = {
     "answer": 2,
     "resolve": 2,
     "withdraw-credit": 1,
+    "withdraw-award": 1,
 }
 _PART = re.compile(r"^[A-Za-z0-9,-]+$")
 _TASK = re.compile(r"^[0-9]+$")
@@ -109,12 +112,13 @@ class IntentKey:
             if not _PART.match(part):
                 raise IntentKeyError(f"{part!r} is not a key part")
         tasks = _TASKS if self.action == "withdraw" else _TASK
-        if self.action not in ("submit", "withdraw-credit") and not tasks.match(self.parts[0]):
+        untasked = ("submit", "withdraw-credit", "withdraw-award")
+        if self.action not in untasked and not tasks.match(self.parts[0]):
             raise IntentKeyError(f"{self.parts[0]!r} is not a task id")
         rounds = ("claim-verification", "report", "reveal", "timeout", "recheck")
         if self.action in rounds and not self.parts[-1].isdigit():
             raise IntentKeyError(f"{self.parts[-1]!r} is not a round")
-        numbers = ("challenge", "answer", "resolve", "withdraw-credit", "opening")
+        numbers = ("challenge", "answer", "resolve", "withdraw-credit", "withdraw-award", "opening")
         if self.action in numbers and not all(_TASK.match(p) for p in self.parts):
             raise IntentKeyError(f"{self.action} keys are numbers, got {'/'.join(self.parts)!r}")
 
@@ -130,7 +134,7 @@ class IntentKey:
     @property
     def task_ids(self) -> tuple[int, ...]:
         """The tasks the key is about (none for a submission)."""
-        if self.action in ("submit", "withdraw-credit"):
+        if self.action in ("submit", "withdraw-credit", "withdraw-award"):
             return ()
         return tuple(int(t) for t in self.parts[0].split(","))
 
@@ -213,6 +217,11 @@ def answer(task_id: int, challenge_id: int) -> str:
 def resolve(task_id: int, challenge_id: int) -> str:
     """Applying the end of a challenge (its game's ruling, or an unanswered deadline)."""
     return _key("resolve", task_id, challenge_id)
+
+
+def withdraw_award(count: int) -> str:
+    """Taking the jackpot's awards, once ``count`` awards to this account were seen."""
+    return _key("withdraw-award", count)
 
 
 def withdraw_credit(count: int) -> str:

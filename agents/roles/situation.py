@@ -147,6 +147,8 @@ class Situation:
     # and how many times it withdrew that credit so far.
     credit: int = 0
     credit_withdrawals: int = 0
+    # What the jackpot owes this account (awards for forced errors it caught).
+    jackpot_owed: int = 0
 
     def is_me(self, account: str | None) -> bool:
         return account is not None and account.lower() == self.me.lower()

@@ -137,6 +137,8 @@ class TaskView:
     defeats: list[tuple[str, str, int]] = field(default_factory=list)  # (verifier, winner, slashed)
     proof_failed: bool = False
     awards: list[tuple[str, int]] = field(default_factory=list)  # (account, amount) credited
+    # Forced errors caught: (catcher, amount) the jackpot awarded (Jackpot.withdraw pays them).
+    jackpot_awards: list[tuple[str, int]] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
 
     @property
@@ -317,6 +319,7 @@ def _proof_failed(v: TaskView, a: dict[str, Any]) -> None:
 def _forced_caught(v: TaskView, a: dict[str, Any]) -> None:
     for catcher in a["catchers"]:
         v.awards.append((str(catcher), int(a["award"])))
+        v.jackpot_awards.append((str(catcher), int(a["award"])))
 
 
 def _cancelled(v: TaskView, a: dict[str, Any]) -> None:

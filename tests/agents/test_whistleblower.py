@@ -17,7 +17,7 @@ from agents.roles import challenges, solver, verifier, whistleblower
 from agents.roles.challenges import Disagreement, challenge_duties, disagreements, recheck_draw
 from agents.roles.games import GameRecord
 from agents.roles.jobs import OpeningJob, OpeningResult, ReplayJob, ReplayResult
-from agents.roles.situation import PoolParameters, Start, WorkState
+from agents.roles.situation import PoolParameters, Send, Start, WorkState
 from agents.roles.tasks import ChallengeView, TaskView
 from tests.agents.test_decisions import ME, NOW, OTHER, PARAMS, Case, secret_of, show, task
 
@@ -840,3 +840,16 @@ def test_no_settlement_while_a_challenge_of_the_report_is_open(
 
     assert not settles("Playing") and not settles("Answering")
     assert settles("Rejected")
+
+
+def test_jackpot_awards_are_taken_once_per_award_seen(pool_interface: ContractInterface) -> None:
+    view = reported(solver=OTHER)
+    view.jackpot_awards = [(ME, 40), (OTHER, 40)]
+    case = Case("", [view], [], params=WITH_BOND)
+    owed = dataclasses.replace(case.situation(pool_interface), jackpot_owed=40)
+    assert show(challenge_duties(owed)) == ["send withdraw-award/1 withdraw()"]
+    (action,) = challenge_duties(owed)
+    assert isinstance(action, Send) and action.intent.contract == "Jackpot"
+    sent = dataclasses.replace(owed, journal={"withdraw-award/1": "mined"})
+    assert challenge_duties(sent) == []
+    assert challenge_duties(dataclasses.replace(owed, jackpot_owed=0)) == []
