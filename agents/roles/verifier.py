@@ -17,14 +17,13 @@ from __future__ import annotations
 
 from agents.node.config import VerifierPolicy
 from agents.roles import intents
-from agents.roles.challenges import challenge_duties, passes, replay_segments
+from agents.roles.challenges import challenge_duties, passes, recheck_job, replay_segments
 from agents.roles.deadlines import deadline_actions
 from agents.roles.jobs import (
     OpeningJob,
     OpeningResult,
     ProfileJob,
     ProfileResult,
-    ReplayJob,
     ReplayResult,
 )
 from agents.roles.payouts import withdrawals
@@ -125,18 +124,8 @@ def _replay_or_report(situation: Situation, view: TaskView, policy: VerifierPoli
     work_key = intents.replay(view.task_id)
     work = situation.work.get(work_key)
     if work is None or work.status == "interrupted":
-        if view.spec_cid is None or view.proof_cid is None or view.checkpoint_root is None:
-            return []
-        job = ReplayJob(
-            spec_cid=view.spec_cid,
-            proof_cid=view.proof_cid,
-            checkpoint_root=view.checkpoint_root,
-            randomness=view.randomness,
-            segments=view.segments,
-            sampled=view.sampled_segments,
-            threshold=view.threshold,
-        )
-        return [Start(work_key, view.task_id, job, "randomness fixed")]
+        job = recheck_job(view)  # the replay any checker runs: the same inputs
+        return [] if job is None else [Start(work_key, view.task_id, job, "randomness fixed")]
     if work.status != "done" or situation.expired(view):
         return []
     if not isinstance(work.result, ReplayResult):

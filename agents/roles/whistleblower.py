@@ -16,8 +16,8 @@ role; it applies the end of the challenges it won and takes the pool's credit
 
 from __future__ import annotations
 
-from agents.node.config import WhistleblowerPolicy
-from agents.roles import intents
+from agents.node.config import VerifierPolicy, WhistleblowerPolicy
+from agents.roles import intents, verifier
 from agents.roles.challenges import (
     bonds_at_stake,
     challenge,
@@ -45,13 +45,8 @@ def skip_reason(situation: Situation, view: TaskView, policy: WhistleblowerPolic
     if watched and (view.submitter or "").lower() not in watched:
         return "a submitter the policy does not watch"
     facts = situation.specs.get(view.task_id)
-    if facts is None:
-        return "spec not examined yet"
-    if facts.problem is not None:
-        return f"unusable spec: {facts.problem}"
-    if facts.ops > policy.max_ops:
-        return f"{facts.ops} ops exceed max_ops {policy.max_ops}"
-    return None
+    # The spec checks a verifier makes before replaying (no stake: a re-check locks none).
+    return verifier.skip_reason(facts, VerifierPolicy(max_ops=policy.max_ops), 0)
 
 
 def bond_reason(situation: Situation, policy: WhistleblowerPolicy, at_stake: int) -> str | None:
