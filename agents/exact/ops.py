@@ -26,6 +26,7 @@ from agents.commitment import (
     leaf_hashes,
     merkle_root,
     root_from_merkle,
+    shape_header,
     state_root,
     tensor_root,
 )
@@ -88,8 +89,9 @@ def _cores() -> int:
 # _GROUP_BYTES of new tensors (a small model's steps go several at a time: fewer hand-offs
 # between threads), and a tracer waits once _OUTSTANDING of its groups are outstanding,
 # which bounds the arrays it keeps alive.
+_HASHING_THREADS = _cores()
 _HASHER = concurrent.futures.ThreadPoolExecutor(
-    max_workers=_cores(), thread_name_prefix="trace-hash"
+    max_workers=_HASHING_THREADS, thread_name_prefix="trace-hash"
 )
 _OUTSTANDING = 4
 _GROUP_BYTES = 1 << 20
@@ -101,6 +103,9 @@ _GROUP_BYTES = 1 << 20
 _Pending = tuple[bytes, Op, tuple[Attribute, ...], tuple[int, ...], int]
 
 _F32 = np.dtype(np.float32)
+_RESHAPE = Op.RESHAPE
+# A group's Merkle roots: computed, or futures of consecutive parts of them.
+_Merkles = list[concurrent.futures.Future[np.ndarray]] | np.ndarray
 _STATE_PREFIX = bytes([0, int(Op.STATE), 0, 0, 0])
 
 # Record prefixes by site: a model's steps repeat the same few hundred (op, attributes)
@@ -109,17 +114,19 @@ _STATE_PREFIX = bytes([0, int(Op.STATE), 0, 0, 0])
 # their type (an attribute that is not an int fails in ``encode_attributes``, never here).
 _PREFIXES: dict[tuple[Any, ...], bytes] = {}
 _PREFIX_LIMIT = 1 << 16
+# Shape headers of tensor roots, by shape.
+_HEADERS: dict[tuple[int, ...], bytes] = {}
 
 
 def _prefix(op: Op, attributes: tuple[Attribute, ...], inputs: int) -> bytes:
     if attributes:
         key: tuple[Any, ...] = (
-            op._value_,  # an Op hashes by its name, in Python: slower than its number
+            id(op),  # an Op hashes by its name, in Python; its members are singletons
             inputs,
             *[a.tobytes() if type(a) is np.float32 else (type(a), a) for a in attributes],
         )
     else:
-        key = (op._value_, inputs)
+        key = (id(op), inputs)
     prefix = _PREFIXES.get(key)
     if prefix is None:
         prefix = struct.pack(">H", int(op)) + encode_attributes(attributes)
@@ -148,7 +155,7 @@ class _Batch:
     shared: list[int]
     shared_arrays: list[np.ndarray]
     sources: list[int]
-    merkles: concurrent.futures.Future[np.ndarray] | np.ndarray
+    merkles: _Merkles
 
 
 class Tracer:
@@ -270,7 +277,7 @@ class Tracer:
         """Append the record of one executed operation. ``scalars`` maps the position of an
         attribute that is a ``StepScalar`` to its index (a plain tracer needs none of it)."""
         numbers = tuple([self._number(value) for value in inputs])
-        if op is Op.RESHAPE and len(numbers) == 1:
+        if op is _RESHAPE and len(numbers) == 1:
             number = self._view_number(output, inputs[0], numbers[0])
         else:
             number = self._number(output)
@@ -364,23 +371,34 @@ class Tracer:
                 messages.append(prefix + merkle_root([roots[n] for n in inputs]))
             else:
                 messages.append(b"".join([prefix, *[roots[n] for n in inputs], roots[output]]))
-        if self._engine is None or len(messages) < FAST_MIN_HASHES:
-            return merkle_root([hashlib.sha256(m).digest() for m in messages])
-        lengths = np.fromiter(map(len, messages), dtype=np.int64, count=len(messages))
-        offsets = np.zeros(len(messages), dtype=np.int64)
-        np.cumsum(lengths[:-1], out=offsets[1:])
-        buffer = np.frombuffer(b"".join(messages), dtype=np.uint8)
-        return merkle_root(self._engine.hash_messages(buffer, offsets, lengths))
+        digests = self._digests(messages)
+        return merkle_root(np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32))
 
-    def _hash(self, arrays: list[np.ndarray]) -> concurrent.futures.Future[np.ndarray] | np.ndarray:
+    def _hash(self, arrays: list[np.ndarray]) -> _Merkles:
+        """The Merkle roots of ``arrays`` (an ``(n, 32)`` array), or futures of consecutive
+        parts of them: a group of more than ``2 * _GROUP_BYTES`` is split into one part per
+        hashing thread, of about equal bytes, so that the last group of a segment, which the
+        trace root waits for, is hashed on every core."""
         if not arrays:
             return np.empty((0, 32), dtype=np.uint8)
-        buffers = [values.reshape(-1).view(np.uint8) for values in arrays]
         if self._engine is None:
             return np.array(
                 [np.frombuffer(merkle_root(leaf_hashes(v), fast=False), np.uint8) for v in arrays]
             )
-        return _HASHER.submit(self._engine.many_leaves_roots, buffers)
+        buffers = [values.reshape(-1).view(np.uint8) for values in arrays]
+        total = sum([b.size for b in buffers])
+        parts = min(_HASHING_THREADS, total // _GROUP_BYTES // 2, len(buffers))
+        if parts <= 1:
+            return [_HASHER.submit(self._engine.many_leaves_roots, buffers)]
+        futures: list[concurrent.futures.Future[np.ndarray]] = []
+        start, done = 0, 0
+        for i, buffer in enumerate(buffers):
+            done += buffer.size
+            if done * parts >= total * (len(futures) + 1) or i == len(buffers) - 1:
+                chunk = buffers[start : i + 1]
+                futures.append(_HASHER.submit(self._engine.many_leaves_roots, chunk))
+                start = i + 1
+        return futures
 
     def _grow(self) -> None:
         """Room for the Merkle root and root of every array numbered so far."""
@@ -393,15 +411,39 @@ class Tracer:
         shapes, merkles, roots = self._shapes, self._merkles, self._roots
         for batch in self._batches[:count]:
             hashed = batch.merkles
-            if isinstance(hashed, concurrent.futures.Future):
-                hashed = hashed.result()
-            for number, merkle in zip(batch.numbers, hashed, strict=True):
-                merkles[number] = value = bytes(merkle)
-                roots[number] = root_from_merkle(shapes[number], value)
+            if isinstance(hashed, list):
+                flat = b"".join([part.result().tobytes() for part in hashed])
+            else:
+                flat = hashed.tobytes()
+            for i, number in enumerate(batch.numbers):
+                merkles[number] = flat[32 * i : 32 * i + 32]
             for number, source in zip(batch.shared, batch.sources, strict=True):
-                merkles[number] = value = merkles[source]  # type: ignore[assignment]
-                roots[number] = root_from_merkle(shapes[number], value)
+                merkles[number] = merkles[source]
+            numbers = [*batch.numbers, *batch.shared]
+            headers = _HEADERS
+            messages = []
+            for number in numbers:
+                shape = shapes[number]
+                header = headers.get(shape)
+                if header is None:
+                    if len(headers) >= _PREFIX_LIMIT:
+                        headers.clear()
+                    header = headers[shape] = shape_header(shape)
+                messages.append(header + merkles[number])  # type: ignore[operator]
+            digests = self._digests(messages)
+            for i, number in enumerate(numbers):
+                roots[number] = digests[32 * i : 32 * i + 32]
         del self._batches[:count]
+
+    def _digests(self, messages: list[bytes]) -> bytes:
+        """The sha256 digests of ``messages``, concatenated."""
+        if self._engine is None or len(messages) < FAST_MIN_HASHES:
+            return b"".join([hashlib.sha256(m).digest() for m in messages])
+        lengths = np.fromiter(map(len, messages), dtype=np.int64, count=len(messages))
+        offsets = np.zeros(len(messages), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=offsets[1:])
+        buffer = np.frombuffer(b"".join(messages), dtype=np.uint8)
+        return self._engine.hash_messages(buffer, offsets, lengths).tobytes()
 
     def _materialize(self, pending: _Pending) -> OpRecord:
         _prefix, op, attributes, inputs, output = pending

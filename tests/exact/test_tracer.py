@@ -221,13 +221,20 @@ def test_random_sequences_trace_as_the_plain_tracer(seed: int, hashing_engine: s
     _compare(got, want)
 
 
-@pytest.mark.parametrize(("outstanding", "threads"), [(1, 1), (1, 3), (2, 2), (8, 4)])
-def test_outstanding_steps_and_threads_do_not_change_roots(
-    monkeypatch: pytest.MonkeyPatch, outstanding: int, threads: int
+@pytest.mark.parametrize(
+    ("outstanding", "threads", "group"),
+    [(1, 1, 1 << 20), (1, 3, 1), (2, 2, 1 << 20), (8, 4, 256), (3, 2, 4096), (2, 5, 64 << 10)],
+)
+def test_outstanding_steps_threads_and_groups_do_not_change_roots(
+    monkeypatch: pytest.MonkeyPatch, outstanding: int, threads: int, group: int
 ) -> None:
+    # Small groups: every step handed over alone, its arrays split into parts hashed on
+    # several threads at once; large ones: several steps per group.
     pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="test-hash")
     monkeypatch.setattr(tracer_module, "_HASHER", pool)
+    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", threads)
     monkeypatch.setattr(tracer_module, "_OUTSTANDING", outstanding)
+    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", group)
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
     try:
