@@ -155,8 +155,15 @@ class Sha256Engine:
     def many_leaves_roots(self, buffers: list[np.ndarray]) -> np.ndarray:
         """``leaves_root`` of each buffer (1-D uint8, contiguous), as ``(n, 32)`` uint8, in
         one call on the calling thread without the GIL (for batches of small tensors)."""
-        addresses, sizes = _buffer_table(buffers)
-        out = np.empty((len(buffers), 32), dtype=np.uint8)
+        return self.leaves_roots_at(*_buffer_table(buffers))
+
+    def leaves_roots_at(self, addresses: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """``many_leaves_roots`` of the buffers of ``sizes[i]`` bytes at ``addresses[i]``
+        (int64 arrays of one length): the caller keeps those buffers alive and unchanged
+        until this returns. Nothing here runs Python per buffer, so a hashing thread given a
+        table made elsewhere takes the GIL only to start and to return."""
+        _check_table(addresses, sizes)
+        out = np.empty((addresses.size, 32), dtype=np.uint8)
         _many_leaves_roots(addresses, sizes, out, self._vector, self._scalar)
         return out
 
@@ -277,6 +284,13 @@ def _buffer_table(buffers: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         addresses[i] = buffer.ctypes.data
         sizes[i] = buffer.size
     return addresses, sizes
+
+
+def _check_table(addresses: np.ndarray, sizes: np.ndarray) -> None:
+    if addresses.dtype != np.int64 or sizes.dtype != np.int64 or addresses.shape != sizes.shape:
+        raise ValueError("buffer addresses and sizes are int64 arrays of one shape")
+    if addresses.ndim != 1 or (sizes.size and sizes.min() < 0):
+        raise ValueError("buffer addresses and sizes are 1-D, sizes not negative")
 
 
 def _check_messages(buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> None:

@@ -32,10 +32,10 @@ from agents.commitment.hashing import (
     _ZERO_ROOTS,
     PARALLEL_MIN_BYTES,
     Sha256Engine,
-    _buffer_table,
     _byte_pointer,
     _check_buffer,
     _check_messages,
+    _check_table,
     _padding_schedule,
 )
 from agents.kernel_threads import LAUNCH_LOCK, parallel_clone
@@ -406,9 +406,9 @@ class ShaNiEngine(Sha256Engine):
             level[full] = self.many_leaves_roots([data[full * 1024 :]])[0]
         return bytes(_tree_root(level))
 
-    def many_leaves_roots(self, buffers: list[np.ndarray]) -> np.ndarray:
-        addresses, sizes = _buffer_table(buffers)
-        out = np.empty((len(buffers), 32), dtype=np.uint8)
+    def leaves_roots_at(self, addresses: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        _check_table(addresses, sizes)
+        out = np.empty((addresses.size, 32), dtype=np.uint8)
         _many_leaves_roots(addresses, sizes, out)
         return out
 

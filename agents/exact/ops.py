@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import itertools
 import math
 import os
 import struct
@@ -86,15 +87,20 @@ def _cores() -> int:
 # engine's tree kernel does not hold the GIL): a model whose steps write more bytes than one
 # core hashes in a step's time keeps several steps hashing at once, and tracers replaying
 # side by side share the threads. Closed steps are handed over in groups of at least
-# _GROUP_BYTES of new tensors (a small model's steps go several at a time: fewer hand-offs
-# between threads), and a tracer waits once _OUTSTANDING of its groups are outstanding,
-# which bounds the arrays it keeps alive.
+# _GROUP_BYTES of new tensors (a small model's steps go several at a time: each hand-off
+# makes the computing thread and a hashing thread trade the GIL), as a table of addresses
+# and sizes made on the computing thread, so that a hashing thread runs no Python per
+# tensor; a group is split into parts of at least _PART_BYTES, one per thread (the last
+# group of a segment, which the trace root waits for, is hashed on every core). A tracer
+# waits once _OUTSTANDING of its groups are outstanding, which bounds the arrays it keeps
+# alive.
 _HASHING_THREADS = _cores()
 _HASHER = concurrent.futures.ThreadPoolExecutor(
     max_workers=_HASHING_THREADS, thread_name_prefix="trace-hash"
 )
 _OUTSTANDING = 4
-_GROUP_BYTES = 1 << 20
+_GROUP_BYTES = 4 << 20
+_PART_BYTES = 1 << 20
 
 # A record before its roots are known: its bytes up to the first input root (op code,
 # attributes, input count), op, attributes, numbers of the input arrays and of the output
@@ -201,10 +207,11 @@ class Tracer:
         self._engine = engine()
 
     def _values(self, array: Array) -> np.ndarray:
-        # The CPU path's arrays are float32 numpy arrays already.
-        if type(array) is np.ndarray and array.dtype is _F32:
+        # The CPU path's arrays are contiguous float32 numpy arrays already.
+        if type(array) is np.ndarray and array.dtype is _F32 and array.flags.c_contiguous:
             return array
-        return self.kernels.to_numpy(array)
+        values = self.kernels.to_numpy(array)
+        return values if values.flags.c_contiguous else values.copy(order="C")
 
     def _number(self, array: Array) -> int:
         key = id(array)
@@ -376,29 +383,27 @@ class Tracer:
 
     def _hash(self, arrays: list[np.ndarray]) -> _Merkles:
         """The Merkle roots of ``arrays`` (an ``(n, 32)`` array), or futures of consecutive
-        parts of them: a group of more than ``2 * _GROUP_BYTES`` is split into one part per
-        hashing thread, of about equal bytes, so that the last group of a segment, which the
-        trace root waits for, is hashed on every core."""
+        parts of them (the batch keeps the arrays alive until they are collected)."""
         if not arrays:
             return np.empty((0, 32), dtype=np.uint8)
         if self._engine is None:
             return np.array(
                 [np.frombuffer(merkle_root(leaf_hashes(v), fast=False), np.uint8) for v in arrays]
             )
-        buffers = [values.reshape(-1).view(np.uint8) for values in arrays]
-        total = sum([b.size for b in buffers])
-        parts = min(_HASHING_THREADS, total // _GROUP_BYTES // 2, len(buffers))
-        if parts <= 1:
-            return [_HASHER.submit(self._engine.many_leaves_roots, buffers)]
-        futures: list[concurrent.futures.Future[np.ndarray]] = []
-        start, done = 0, 0
-        for i, buffer in enumerate(buffers):
-            done += buffer.size
-            if done * parts >= total * (len(futures) + 1) or i == len(buffers) - 1:
-                chunk = buffers[start : i + 1]
-                futures.append(_HASHER.submit(self._engine.many_leaves_roots, chunk))
-                start = i + 1
-        return futures
+        count = len(arrays)
+        addresses = np.fromiter(map(_address, arrays), dtype=np.int64, count=count)
+        sizes = np.fromiter([values.nbytes for values in arrays], dtype=np.int64, count=count)
+        ends = np.cumsum(sizes)
+        total = int(ends[-1])
+        parts = max(1, min(_HASHING_THREADS, total // _PART_BYTES, count))
+        # Part k ends after the first array at which k + 1 parts' share of the bytes is in.
+        cuts = np.searchsorted(ends, total * np.arange(1, parts) // parts, side="left") + 1
+        bounds = [0, *sorted({int(c) for c in cuts if 0 < c < count}), count]
+        hash_at = self._engine.leaves_roots_at
+        return [
+            _HASHER.submit(hash_at, addresses[a:b], sizes[a:b])
+            for a, b in itertools.pairwise(bounds)
+        ]
 
     def _grow(self) -> None:
         """Room for the Merkle root and root of every array numbered so far."""

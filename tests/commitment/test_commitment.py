@@ -228,6 +228,31 @@ def test_engine_batches_match_independent(name: str, engine: hashing.Sha256Engin
 
 
 @pytest.mark.parametrize("name, engine", _engines())
+def test_engine_tables_of_buffers_match_the_buffers(
+    name: str, engine: hashing.Sha256Engine
+) -> None:
+    # The table form (addresses and sizes, as the tracer hands a group to a hashing thread):
+    # slices of one table, in any split, give the rows of the whole.
+    rng = np.random.default_rng(17)
+    sizes = [0, 1, 1024, 1025, 5000, 3 * 1024, 11, 64 * 1024 + 3]
+    buffers = [rng.integers(0, 256, n, dtype=np.uint8) for n in sizes]
+    addresses = np.array([b.ctypes.data for b in buffers], dtype=np.int64)
+    lengths = np.array(sizes, dtype=np.int64)
+    whole = engine.many_leaves_roots(buffers)
+    assert np.array_equal(engine.leaves_roots_at(addresses, lengths), whole)
+    for cut in range(len(sizes) + 1):
+        parts = [
+            engine.leaves_roots_at(addresses[:cut], lengths[:cut]),
+            engine.leaves_roots_at(addresses[cut:], lengths[cut:]),
+        ]
+        assert np.array_equal(np.concatenate(parts), whole), (name, cut)
+    with pytest.raises(ValueError, match="int64"):
+        engine.leaves_roots_at(addresses.astype(np.int32), lengths)
+    with pytest.raises(ValueError, match="not negative"):
+        engine.leaves_roots_at(addresses, -lengths)
+
+
+@pytest.mark.parametrize("name, engine", _engines())
 def test_engine_messages_match_independent(name: str, engine: hashing.Sha256Engine) -> None:
     # Every length from 0 to 200 (one and two padding blocks, whole blocks) and some long
     # ones, packed at odd offsets into one buffer.

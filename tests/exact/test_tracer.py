@@ -235,6 +235,7 @@ def test_outstanding_steps_threads_and_groups_do_not_change_roots(
     monkeypatch.setattr(tracer_module, "_HASHING_THREADS", threads)
     monkeypatch.setattr(tracer_module, "_OUTSTANDING", outstanding)
     monkeypatch.setattr(tracer_module, "_GROUP_BYTES", group)
+    monkeypatch.setattr(tracer_module, "_PART_BYTES", max(1, group // 4))
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
     try:
