@@ -215,7 +215,7 @@ class Tracer:
 
     def _number(self, array: Array) -> int:
         key = id(array)
-        known = self._known.get(key) or self._pinned.get(key)
+        known = self._known.get(key)
         if known is not None:
             return known[1]
         values = self._values(array)
@@ -231,7 +231,7 @@ class Tracer:
         """The number of ``output``, which holds ``source``'s values in another shape: it
         shares ``source``'s Merkle root when it lies over the same bytes."""
         key = id(output)
-        if key in self._known or key in self._pinned:
+        if key in self._known:
             return self._number(output)
         values = self._values(output)
         origin = self._values(source)
@@ -264,7 +264,7 @@ class Tracer:
         self._merkles[number] = merkle
         root = root_from_merkle(values.shape, merkle)
         self._roots[number] = root
-        self._pinned[id(array)] = (array, number)
+        self._pinned[id(array)] = self._known[id(array)] = (array, number)
         return root
 
     def _merkle(self, values: np.ndarray) -> bytes:
@@ -283,7 +283,13 @@ class Tracer:
     ) -> None:
         """Append the record of one executed operation. ``scalars`` maps the position of an
         attribute that is a ``StepScalar`` to its index (a plain tracer needs none of it)."""
-        numbers = tuple([self._number(value) for value in inputs])
+        known = self._known
+        numbers = tuple(
+            [
+                entry[1] if (entry := known.get(id(value))) is not None else self._number(value)
+                for value in inputs
+            ]
+        )
         if op is _RESHAPE and len(numbers) == 1:
             number = self._view_number(output, inputs[0], numbers[0])
         else:
@@ -307,7 +313,8 @@ class Tracer:
         self._open = []
         self._in_distance = False
         known = self._known
-        self._known = {id(a): known[id(a)] for a in keep if id(a) in known}
+        self._known = dict(self._pinned)
+        self._known.update({id(a): known[id(a)] for a in keep if id(a) in known})
         if self._fresh_bytes >= _GROUP_BYTES:
             self._hand_over()
 
