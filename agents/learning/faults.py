@@ -40,7 +40,6 @@ from agents.learning.verifier import (
     structure_reasons,
 )
 from agents.store import ArtifactStore, Retrieval, canonical_json
-from agents.store.base import RETRIEVAL_TIMEOUT
 
 FORMAT = "veritrain-fault/1"
 KINDS = ("manifest", "structure", "unavailable", "malformed", "inconsistent")
@@ -98,7 +97,7 @@ def confirm(
     *,
     spec_cid: str,
     committed_root: str | None = None,
-    retrieval_timeout: float = RETRIEVAL_TIMEOUT,
+    retrieval_timeout: float | None = None,
 ) -> bool:
     """Whether the record ``data`` names a real fault of the proof it names.
 
@@ -106,7 +105,8 @@ def confirm(
     ``0x``): a manifest that disagrees with it is a ``structure`` fault. Raises for the
     checker's own trouble (its store's backend), like ``verify``; an unparseable record
     is a ``FaultRecordError``. An ``unavailable`` fault holds when the store (a Kubo node:
-    with its peers) cannot retrieve the artifact within ``retrieval_timeout`` seconds.
+    with its peers) cannot retrieve the artifact within ``retrieval_timeout`` seconds
+    (``None``: the store's own setting).
     """
     fault, manifest_cid = parse(data)
     limits = artifact_limits(task.spec)

@@ -67,7 +67,6 @@ from agents.learning.task import Task
 from agents.learning.verdict import binary32_tau, rule
 from agents.store import ArtifactStore, MissingBlockError, Retrieval
 from agents.store import BackendError as StoreBackendError
-from agents.store.base import RETRIEVAL_TIMEOUT
 
 # The replay backend that decides exact mode: only the exact kernels compute the bits
 # the claimed state roots commit to.
@@ -347,7 +346,7 @@ def structure_reasons(task: Task, manifest: Manifest, spec_cid: str) -> list[str
 
 
 def _unavailable(
-    manifest: Manifest, store: ArtifactStore, limits: ArtifactLimits, timeout: float
+    manifest: Manifest, store: ArtifactStore, limits: ArtifactLimits, timeout: float | None
 ) -> tuple[str, Fault] | None:
     """The first artifact (in ``Manifest.cids()`` order) that cannot be retrieved, if any.
 
@@ -395,7 +394,7 @@ def verify(
     manifest_cid: str | None = None,
     trace: bool = False,
     workers: int = 1,
-    retrieval_timeout: float = RETRIEVAL_TIMEOUT,
+    retrieval_timeout: float | None = None,
 ) -> Verdict:
     """Check ``manifest`` (artifacts in ``store``) against ``task`` and replay selected segments.
 
@@ -404,8 +403,8 @@ def verify(
     posts on chain; the exact backend records one, at some cost in time).
     ``workers``: how many segments are replayed at once (the same verdict for any number).
     ``retrieval_timeout``: seconds the store may take to retrieve each artifact it does not
-    hold (a Kubo node asks its peers); an artifact not retrieved by then is the solver's
-    ``unavailable`` fault.
+    hold (a Kubo node asks its peers; ``None``: the store's own setting); an artifact not
+    retrieved by then is the solver's ``unavailable`` fault.
     Raises ``VerificationInputError`` when no threshold is known or the randomness is
     malformed, or ``workers`` is below 1.
     """

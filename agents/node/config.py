@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.errors import ConfigError
+from agents.store.base import RETRIEVAL_TIMEOUT
 from agents.store.config import STORE_ENV
 
 ENV_PREFIX = "VERITRAIN_"
@@ -72,6 +73,9 @@ class StoreSettings(_Section):
     """The artifact store: a directory (embedded store) or a Kubo RPC URL."""
 
     location: str | None = None
+    # Seconds a Kubo node may take to fetch an artifact from its peers before the artifact
+    # counts as unavailable (the solver's fault, in a verification).
+    retrieval_timeout: Annotated[float, Field(gt=0, le=86_400)] = RETRIEVAL_TIMEOUT
 
 
 class AgentSettings(_Section):

@@ -99,7 +99,7 @@ def connect(
             raise VeritrainError(
                 f"verifier.adversary is for devnets only (chain id {deployment.chain_id})"
             )
-    store = open_store(config.store.location)
+    store = open_store(config.store.location, retrieval_timeout=config.store.retrieval_timeout)
     pool = deployment.contract(POOL)
     raw_params = pool.decode_output(
         "parameters", client.call(pool.address, pool.encode_call("parameters", ()))

@@ -42,7 +42,8 @@ class UnavailableError(MissingBlockError):
     """
 
 
-# How long a reader waits, by default, for content its node must fetch from peers.
+# How long a reader waits, by default, for content its node must fetch from peers (a
+# store's own default; ``store.retrieval_timeout`` in an agent's configuration).
 RETRIEVAL_TIMEOUT = 120.0
 
 
@@ -51,16 +52,18 @@ class Retrieval:
     """The bounds of one availability check: content that cannot be had within them is
     unavailable.
 
-    ``max_bytes`` is the most a reader will read of the content (``None``: everything).
+    ``timeout``: seconds to wait for content the store must fetch (``None``: the store's
+    own retrieval timeout). ``max_bytes`` is the most a reader will read of the content
+    (``None``: everything).
     Content larger than that is not fetched beyond its root: the reader refuses it by its
     size, which is a different fault from its absence.
     """
 
-    timeout: float = RETRIEVAL_TIMEOUT
+    timeout: float | None = None
     max_bytes: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.timeout > 0:
+        if self.timeout is not None and not self.timeout > 0:
             raise StoreError(f"a retrieval timeout must be positive, not {self.timeout!r}")
         if self.max_bytes is not None and self.max_bytes < 0:
             raise StoreError(f"max_bytes must be at least 0, not {self.max_bytes!r}")

@@ -37,8 +37,15 @@ def store_spec(spec: str | os.PathLike[str] | None = None) -> str:
     return str(default_store_path())
 
 
-def open_store(spec: str | os.PathLike[str] | None = None) -> ArtifactStore:
-    """Open the store named by ``spec`` (see the module docstring)."""
+def open_store(
+    spec: str | os.PathLike[str] | None = None, *, retrieval_timeout: float | None = None
+) -> ArtifactStore:
+    """Open the store named by ``spec`` (see the module docstring).
+
+    ``retrieval_timeout``: seconds a Kubo node may take to fetch content it lacks from its
+    peers before the content counts as unavailable (``None``: the store's default, 120 s);
+    an embedded store has no peers and ignores it.
+    """
     text = store_spec(spec)
     if "://" in text:
         scheme = text.split("://", 1)[0].lower()
@@ -49,7 +56,10 @@ def open_store(spec: str | os.PathLike[str] | None = None) -> ArtifactStore:
             )
         from agents.store.kubo import KuboStore
 
-        store: ArtifactStore = KuboStore(text)
+        if retrieval_timeout is None:
+            store: ArtifactStore = KuboStore(text)
+        else:
+            store = KuboStore(text, retrieval_timeout=retrieval_timeout)
         return store
     from agents.store.embedded import EmbeddedStore
 

@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 import requests
 
 from agents.store.base import (
+    RETRIEVAL_TIMEOUT,
     AddOptions,
     ArtifactStore,
     BackendError,
@@ -89,7 +90,11 @@ class KuboStore(ArtifactStore):
         retries: int = 3,
         backoff: float = 0.5,
         session: requests.Session | None = None,
+        retrieval_timeout: float = RETRIEVAL_TIMEOUT,
     ) -> None:
+        if not retrieval_timeout > 0:
+            raise StoreError(f"a retrieval timeout must be positive, not {retrieval_timeout!r}")
+        self.retrieval_timeout = retrieval_timeout
         base = url.rstrip("/")
         if base.endswith("/api/v0"):
             base = base[: -len("/api/v0")]
@@ -355,13 +360,14 @@ class KuboStore(ArtifactStore):
         """
         bounds = retrieval if retrieval is not None else Retrieval()
         root = parse_content_cid(cid)
-        deadline = time.monotonic() + bounds.timeout
+        timeout = bounds.timeout if bounds.timeout is not None else self.retrieval_timeout
+        deadline = time.monotonic() + timeout
         try:
             self._walk(root, deadline=deadline, max_bytes=bounds.max_bytes)
         except UnavailableError as exc:
             raise UnavailableError(
                 f"{root} could not be retrieved from {self.url} or its peers within "
-                f"{bounds.timeout:g} s: {exc}"
+                f"{timeout:g} s: {exc}"
             ) from exc
         except MissingBlockError as exc:
             raise UnavailableError(f"{root} could not be retrieved from {self.url}: {exc}") from exc

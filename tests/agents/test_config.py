@@ -182,3 +182,12 @@ def test_every_setting_is_documented() -> None:
         if f"`{name}`" not in guide or f"`{env_name(name)}`" not in guide
     ]
     assert missing == []
+
+
+def test_the_retrieval_timeout_is_a_store_setting() -> None:
+    assert load_config(None, env={}).store.retrieval_timeout == 120.0
+    env = {"VERITRAIN_STORE_RETRIEVAL_TIMEOUT": "600"}
+    assert load_config(None, env=env).store.retrieval_timeout == 600.0
+    for bad in ("0", "-5", "100000"):
+        with pytest.raises(ConfigError):
+            load_config(None, env={"VERITRAIN_STORE_RETRIEVAL_TIMEOUT": bad})

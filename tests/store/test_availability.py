@@ -148,3 +148,24 @@ def test_retrieval_bounds_are_checked() -> None:
     for bad in ({"timeout": 0.0}, {"timeout": -1.0}, {"max_bytes": -1}):
         with pytest.raises(StoreError):
             Retrieval(**bad)
+
+
+def test_the_stores_own_retrieval_timeout_applies_when_the_caller_names_none(
+    node: PeeredNode, tmp_path: Path
+) -> None:
+    from agents.store import StoreError, open_store
+
+    elsewhere = EmbeddedStore(tmp_path / "unpeered", fsync=False)
+    cid = elsewhere.put_bytes(_data(700))
+    client = open_store(node.url, retrieval_timeout=0.4)
+    assert isinstance(client, KuboStore) and client.retrieval_timeout == 0.4
+    started = time.monotonic()
+    with pytest.raises(UnavailableError, match=r"within 0\.4 s"):
+        client.require_available(cid)
+    assert time.monotonic() - started < 5.0
+    # A caller's own timeout still wins.
+    with pytest.raises(UnavailableError, match=r"within 0\.2 s"):
+        client.require_available(cid, Retrieval(timeout=0.2))
+    for bad in (0.0, -1.0):
+        with pytest.raises(StoreError, match="positive"):
+            KuboStore(node.url, retrieval_timeout=bad)
