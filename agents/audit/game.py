@@ -28,6 +28,7 @@ Each check is a ``Finding``; the replay's exit status is 0 when all hold, 1 when
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -83,6 +84,14 @@ def _hex(value: Any) -> bytes:
 
 def _bits(value: int | None) -> str:
     return "none" if value is None else f"0x{int(value):08x}"
+
+
+def _subtree_root(nodes: Sequence[bytes]) -> bytes:
+    """The root over ``nodes`` (a power of two), pairs hashed with sha256 as the game does."""
+    level = list(nodes)
+    while len(level) > 1:
+        level = [hashlib.sha256(level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+    return level[0] if level else bytes(32)
 
 
 def _differs_at(recorded: Any, signed: Any, path: str) -> str | None:
@@ -194,14 +203,30 @@ def _check_moves(document: dict[str, Any], game: ContractInterface) -> None:
             raise TamperedTranscriptError(
                 f"{where}.raw: the signed transaction hashes to {signed.tx_hash}, not {move['tx']}"
             )
-        if signed.to != address:
-            raise TamperedTranscriptError(f"{where}.raw: sent to {signed.to}, not {address}")
         if signed.chain_id is not None and signed.chain_id != chain_id:
             raise TamperedTranscriptError(f"{where}.raw: signed for chain {signed.chain_id}")
         if signed.sender != to_checksum_address(str(move["from"])):
             raise TamperedTranscriptError(
                 f"{where}.from: {move['from']}, but the transaction was signed by {signed.sender}"
             )
+        recipient = str(move["to"])
+        if (signed.to or "") != (to_checksum_address(recipient) if recipient else ""):
+            raise TamperedTranscriptError(
+                f"{where}.to: {recipient or 'none'}, but the transaction was sent to {signed.to}"
+            )
+        if signed.to != address:
+            # Another contract's call (a pool opening the game): only its signature is checked
+            # here; what the game recorded of it is held by the commitments that follow.
+            if move["function"] or move["args"]:
+                raise TamperedTranscriptError(
+                    f"{where}.function: a call to {signed.to} is not the game's to decode"
+                )
+            for j, event in enumerate(move["events"]):
+                if int(event["args"].get("gameId", -1)) != game_id:
+                    raise TamperedTranscriptError(
+                        f"{where}.events[{j}].args.gameId: not game {game_id}"
+                    )
+            continue
         try:
             function, args = decode_call(game, signed.data)
         except ChainError as exc:
@@ -346,8 +371,6 @@ def one_step_from_witness(
     value, note)``. The witness's leaves are checked against the record's input roots; values
     the witness does not carry are taken as zero, which matters only if the op reads them
     (the chain would have refused such a witness)."""
-    import hashlib
-
     record = OpRecord.decode(prefix + bytes(32))
     if len(witness) != len(record.inputs):
         return False, None, f"{len(witness)} tensor proofs for {len(record.inputs)} inputs"
@@ -461,10 +484,23 @@ class _Follower:
         self.parties: list[str] = []
         self.accused: int | None = None
         self.context = ""
+        # Each party's node the chain holds it to: its trace root, then the node it narrowed
+        # to, its record's digest, its output's Merkle root, its leaf's hash.
+        self.nodes: dict[int, bytes] = {}
 
     def party_of(self, address: str) -> int | None:
         a = to_checksum_address(address)
         return self.parties.index(a) if a in self.parties else None
+
+    def committed(self, at: str, party: int, digest: bytes, what: str) -> None:
+        """What ``party`` revealed hashes to the node it is held to (the chain refused anything
+        else, so a mismatch is an edited transcript: its creation or this move)."""
+        node = self.nodes.get(party)
+        if node is not None and digest != node:
+            raise TamperedTranscriptError(
+                f"{at}: what the {Party(party).name.lower()} revealed ({what}) does not hash "
+                f"to its node 0x{node.hex()} (the game's creation, or this move, was edited)"
+            )
 
     def reveal(self, move: int, party: int, what: str, matches: bool, detail: str) -> None:
         name = Party(party).name.lower()
@@ -506,6 +542,7 @@ class _Follower:
             ]
             params = self.document["params"]
             self.clocks = _Clocks(int(params["clock"]), int(params["extension"]), now)
+            self.nodes = {0: _hex(a["spec"][5]), 1: _hex(a["spec"][6])}
             self.moves = [0, 1]  # the creation carries the challenger's first bond
         elif name == "LevelEntered":
             pos.phase = Phase(int(a["phase"]))
@@ -555,6 +592,7 @@ class _Follower:
                     f"node {pos.index}, {expected_levels} levels revealed",
                     False,
                 )
+            self.committed(at, party, _subtree_root(nodes), f"{len(nodes)} nodes")
             honest = self.tree().children(pos.height, pos.index, levels)
             wrong = [k for k in range(len(nodes)) if k >= len(honest) or nodes[k] != honest[k]]
             detail = (
@@ -580,6 +618,9 @@ class _Follower:
                 got == (index, height),
             )
             pos.index, pos.height = index, height
+            for party, revealed_nodes in self.round_nodes.items():
+                if first < len(revealed_nodes):
+                    self.nodes[party] = revealed_nodes[first]
             self.round_nodes = {}
             lo, hi = index << height, min((index + 1) << height, pos.width)
             unit = {Phase.STEPS: "steps", Phase.OPS: "records", Phase.ELEMENT: "leaves"}
@@ -601,7 +642,9 @@ class _Follower:
         elif name == "RecordRevealed":
             party = int(a["party"])
             revealed = (_hex(a["record"]), _hex(a["header"]), _hex(a["merkle"]))
+            self.committed(at, party, hashlib.sha256(revealed[0]).digest(), "record")
             self.records[party] = revealed
+            self.nodes[party] = revealed[2]
             honest_record = (
                 self.p.record(pos.step, pos.op).encode(),
                 self.p.output_header(pos.step, pos.op),
@@ -627,6 +670,7 @@ class _Follower:
         elif name == "LeafRevealed":
             party = int(a["party"])
             leaf = _hex(a["leaf"])
+            self.committed(at, party, hashlib.sha256(leaf).digest(), "leaf")
             self.leaves[party] = leaf
             honest_leaf = self.p.leaf(pos.step, pos.op, pos.leaf)
             detail = f"leaf {pos.leaf}" + ("" if leaf == honest_leaf else " is not the replay's")

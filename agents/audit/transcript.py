@@ -8,9 +8,10 @@
 - ``artifacts``: the CIDs of what a replay reads from the store (the task's spec, the
   segment's start state and the claimed end state), each with the root the game commits to;
 - ``abi``: the game contract's functions (a selector commits to its function's types);
-- ``moves``: every transaction sent to the game about it, in chain order, each with its
-  block, time, sender, function, decoded arguments and the **signed transaction's raw
-  bytes**, and the events it emitted about the game;
+- ``moves``: every transaction that made the game emit an event, in chain order, each with
+  its block, time, sender, recipient, function and decoded arguments (for a call to the game
+  itself; a pool that opened the game for a challenge is named as the recipient), the
+  **signed transaction's raw bytes**, and the events it emitted about the game;
 - the chain's ruling and reason.
 
 ``load_transcript`` reads one back and checks its shape (a malformed document is
@@ -29,6 +30,7 @@ from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import function_abi_to_4byte_selector
+from eth_utils.address import to_checksum_address
 
 from agents.audit.errors import AuditInputError
 from agents.chain.abi import ContractInterface, DecodedLog, abi_type, plain
@@ -136,7 +138,13 @@ def export_game(
     for tx_hash, events in by_tx.items():
         tx = client.rpc.request("eth_getTransactionByHash", [tx_hash])
         raw = _raw_transaction(client, tx_hash)
-        function, args = decode_call(game, bytes.fromhex(str(tx["input"])[2:]))
+        to = to_checksum_address(str(tx["to"])) if tx.get("to") else ""
+        if to == game.address:
+            function, args = decode_call(game, bytes.fromhex(str(tx["input"])[2:]))
+        else:
+            # A call into another contract that reached the game (a pool opening a game for a
+            # challenge): signed all the same, its calldata is that contract's.
+            function, args = "", []
         block = events[0].block_number
         moves.append(
             {
@@ -144,6 +152,7 @@ def export_game(
                 "block": block,
                 "time": client.block(block).timestamp,
                 "from": str(tx["from"]),
+                "to": to,
                 "function": function,
                 "args": args,
                 "raw": raw,
@@ -227,7 +236,7 @@ def check_shape(document: Any) -> dict[str, Any]:
         where = f"moves[{i}]."
         if not isinstance(move, dict):
             raise AuditInputError(f"transcript: moves[{i}] is not an object")
-        for key in ("tx", "from", "function", "raw"):
+        for key in ("tx", "from", "to", "function", "raw"):
             _need(move, key, str, where)
         for key in ("block", "time"):
             _need(move, key, int, where)

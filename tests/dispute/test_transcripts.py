@@ -391,3 +391,56 @@ def test_export_on_the_command_line(
     assert code == 2 and "--task, --proof" in text
     code, text = _cli(["dispute", "replay", str(out), "--store", str(store_root)], capsys)
     assert code == 0 and "the recorded ruling holds" in text, text
+
+
+def _opened_elsewhere(document: dict[str, Any], deployed: Any) -> dict[str, Any]:
+    """``document`` as if another contract (a pool) had opened the game: the creation is a
+    transaction somebody signed to that contract, whose calldata is not the game's."""
+    from eth_account import Account
+
+    document = copy.deepcopy(document)
+    create = document["moves"][0]
+    assert create["function"] == "create"
+    somebody = Account.from_key(b"\x11" * 32)
+    pool = deployed.jackpot.address
+    signed = somebody.sign_transaction(
+        {
+            "to": pool,
+            "value": 0,
+            "gas": 100_000,
+            "gasPrice": 10**9,
+            "nonce": 999,
+            "chainId": document["chain_id"],
+            "data": "0x12345678",
+        },
+    )
+    create.update(
+        tx="0x" + bytes(signed.hash).hex(),
+        raw="0x" + bytes(signed.raw_transaction).hex(),
+        to=pool,
+        function="",
+        args=[],
+    )
+    create["from"] = somebody.address
+    return document
+
+
+def test_a_game_opened_by_another_contract(played: dict[str, Any], deployed_once: Any) -> None:
+    """A game a pool opened replays from the creation's events, which the parties' commitments
+    hold: an edited trace root in the creation is named at the first move it contradicts."""
+    document = _opened_elsewhere(played["term"], deployed_once)
+    assert _replay(document, played["store"]).exit_code == 0
+    edited = copy.deepcopy(document)
+    created = edited["moves"][0]["events"][0]
+    assert created["event"] == "GameCreated"
+    created["args"]["spec"][5] = _flip_hex(created["args"]["spec"][5])
+    with pytest.raises(TamperedTranscriptError, match=r"Dissected: what the defender revealed"):
+        _replay(edited, played["store"])
+    edited = copy.deepcopy(document)
+    edited["moves"][0]["function"] = "create"
+    with pytest.raises(TamperedTranscriptError, match=r"moves\[0\]\.function"):
+        _replay(edited, played["store"])
+    edited = copy.deepcopy(document)
+    edited["moves"][0]["to"] = edited["game"]
+    with pytest.raises(TamperedTranscriptError, match=r"moves\[0\]\.to"):
+        _replay(edited, played["store"])
