@@ -40,8 +40,8 @@ from eth_utils.address import to_checksum_address
 
 from agents.audit.definitions import op_definition
 from agents.audit.errors import DIFFERS, HOLDS, AuditInputError
+from agents.audit.findings import Finding
 from agents.audit.signed import read_signed
-from agents.audit.task import Finding
 from agents.audit.transcript import check_shape, decode_call
 from agents.chain.abi import ContractInterface
 from agents.chain.errors import ChainError

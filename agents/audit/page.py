@@ -11,9 +11,11 @@ import datetime as dt
 import math
 from decimal import Decimal
 from html import escape
+from pathlib import Path
 from typing import Any
 
-from agents.audit.task import Finding, SegmentAudit, TaskAudit
+from agents.audit.findings import Finding
+from agents.audit.task import SegmentAudit, TaskAudit
 from agents.exact.float32 import from_bits32
 
 HOLDS_COLOUR = "#1b7f3b"
@@ -50,8 +52,17 @@ svg {{ max-width: 100%; height: auto; background: #fff; border: 1px solid #e5e5e
 """
 
 
-def render_task(audit: TaskAudit) -> str:
-    """The page of a task audit."""
+def game_pages(audit: TaskAudit, page: Path) -> dict[int, str]:
+    """The file name, next to the task's page ``page``, of each replayed game's page."""
+    return {
+        c.challenge.game: f"{page.stem}-game-{c.challenge.game}.html"
+        for c in audit.challenges
+        if c.game is not None
+    }
+
+
+def render_task(audit: TaskAudit, pages: dict[int, str] | None = None) -> str:
+    """The page of a task audit; ``pages`` names each replayed game's own page (linked)."""
     view = audit.view
     holds = audit.holds
     differences = audit.differences()
@@ -79,6 +90,7 @@ def render_task(audit: TaskAudit) -> str:
         _summary(audit),
         _timeline(audit),
         _segments(audit),
+        _challenges(audit, pages or {}),
         _findings(audit.findings),
         _payouts(audit),
         _notes(audit.notes),
@@ -243,6 +255,36 @@ def _distance_chart(segments: list[SegmentAudit], tau: float) -> str:
         '<p class="legend"><span><i class="swatch" style="background:#3b4a6b"></i>reported '
         'by the verifier</span><span><i class="swatch" style="background:#9fb3d9"></i>'
         "replayed by the auditor</span></p>"
+    )
+
+
+def _challenges(audit: TaskAudit, pages: dict[int, str]) -> str:
+    """One row per challenge: what it disputed, its game, the ruling, whether the replay holds."""
+    if not audit.challenges:
+        return ""
+    rows = []
+    for ca in audit.challenges:
+        c = ca.challenge
+        game = str(c.game) if c.game else "—"
+        if c.game in pages:
+            game = f'<a href="{escape(pages[c.game])}">{c.game}</a>'
+        replay = "not replayed"
+        if ca.game is not None:
+            replay = (
+                '<span class="ok">holds</span>'
+                if ca.game.holds
+                else f'<span class="no">differs at {len(ca.game.differences())}</span>'
+            )
+        rows.append(
+            f'<tr class="{"" if ca.game is None or ca.game.holds else "bad"}">'
+            f"<td>{c.challenge_id}</td><td>{escape(c.claim.lower())}</td><td>{c.segment}</td>"
+            f'<td class="mono">{escape(_short(c.challenger))}</td><td>{game}</td>'
+            f"<td>{escape(c.state)}</td><td>{replay}</td></tr>"
+        )
+    return (
+        '<h2>Challenges and games</h2><div class="scroll"><table id="challenges">'
+        "<tr><th>challenge</th><th>disputes</th><th>segment</th><th>challenger</th>"
+        "<th>game</th><th>state</th><th>game replayed</th></tr>" + "".join(rows) + "</table></div>"
     )
 
 

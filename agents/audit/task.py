@@ -31,11 +31,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eth_utils.crypto import keccak
 
+from agents.audit.disputes import ChallengeAudit, GameSource, check_challenges
 from agents.audit.errors import DIFFERS, HOLDS, AuditInputError
+from agents.audit.findings import Finding
 from agents.audit.history import ChainHistory
 from agents.audit.payouts import PARTIES, expected_payouts, outcome_of_verdict, verdict_of
 from agents.audit.record import record_of
@@ -54,26 +57,6 @@ from agents.roles.tasks import TaskView
 from agents.store import ArtifactStore
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One claim of the chain, checked."""
-
-    area: str
-    claim: str
-    chain: str
-    audit: str
-    holds: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "area": self.area,
-            "claim": self.claim,
-            "chain": self.chain,
-            "audit": self.audit,
-            "holds": self.holds,
-        }
 
 
 @dataclass
@@ -115,6 +98,7 @@ class TaskAudit:
     manifest: Manifest | None = None
     verdict: Verdict | None = None
     notes: list[str] = field(default_factory=list)
+    challenges: list[ChallengeAudit] = field(default_factory=list)
 
     @property
     def view(self) -> TaskView:
@@ -179,9 +163,13 @@ def audit_task(
     replayer: Replayer,
     *,
     workers: int = 1,
+    games: GameSource | None = None,
+    cache: Path | None = None,
 ) -> TaskAudit:
     """Audit the task of ``history`` against the artifacts in ``store`` (see the module doc);
-    ``workers`` sampled segments are replayed side by side."""
+    ``workers`` sampled segments are replayed side by side; ``games`` exports the transcript
+    of a game its challenges opened (without it, games are not replayed), ``cache`` keeps
+    the games' segment replays."""
     audit = TaskAudit(history)
     watched = WatchedStore(store)
     _check_events(audit)
@@ -203,6 +191,11 @@ def audit_task(
             view.verdict,
             verdict_of([*view.distances, *view.extra_distances], view.threshold),
             view.verdict == verdict_of([*view.distances, *view.extra_distances], view.threshold),
+        )
+    if view.challenges:
+        sample = [s.index for s in audit.segments if s.sampled] if audit.segments else None
+        audit.challenges = check_challenges(
+            view, audit.add, watched, sample, games, pool=history.pool, cache=cache
         )
     _check_settlement(audit)
     _raise_for_own_store(audit, watched)

@@ -7,6 +7,7 @@ a task that does not exist, an artifact the store lacks or holds corrupt).
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +15,18 @@ import click
 from rich.console import Console
 
 from agents.audit.errors import AuditInputError
+from agents.audit.game_page import render_game
 from agents.audit.history import read_history
-from agents.audit.page import render_task
+from agents.audit.page import game_pages, render_task
 from agents.audit.task import TaskAudit, audit_task
+from agents.audit.transcript import Artifacts, export_game
 from agents.chain.client import ChainClient
 from agents.chain.deployment import load_deployment
 from agents.chain.errors import ChainError
 from agents.chain.rpc import RetryPolicy
 from agents.cli.output import echo_json
 from agents.cli.settings import chain_options, resolve_config
+from agents.dispute.game import GAME
 from agents.learning.backends import get_backend
 from agents.learning.verifier import default_replay_backend
 from agents.node.progress import ProgressDisplay
@@ -90,12 +94,31 @@ def audit_task_command(
         max(1, expected),
         lambda done, total: display.update(f"replaying task {task_id}", done, total),
     )
+    game = deployment.contracts.get(GAME)
+
+    def games(game_id: int, artifacts: Artifacts) -> dict[str, Any]:
+        assert game is not None
+        return export_game(client, game, game_id, artifacts, from_block=deployment.block)
+
     try:
-        result = audit_task(history, store, replayer, workers=workers)
+        with tempfile.TemporaryDirectory(prefix="veritrain-audit-") as scratch:
+            result = audit_task(
+                history,
+                store,
+                replayer,
+                workers=workers,
+                games=games if game is not None else None,
+                cache=Path(scratch),
+            )
     finally:
         display.close()
     if html_path is not None:
-        html_path.write_text(render_task(result), encoding="utf-8")
+        pages = game_pages(result, html_path)
+        html_path.write_text(render_task(result, pages), encoding="utf-8")
+        for game_id, page in pages.items():
+            audit_of_game = next(c.game for c in result.challenges if c.challenge.game == game_id)
+            assert audit_of_game is not None
+            (html_path.parent / page).write_text(render_game(audit_of_game), encoding="utf-8")
     if as_json:
         echo_json(result.to_json(), default=str)
     else:
@@ -116,6 +139,16 @@ def _print(result: TaskAudit, html_path: Path | None) -> None:
     if result.segments:
         shown = ", ".join(str(s.index) for s in result.segments)
         out.print(f"  replayed segments {shown}")
+    for ca in result.challenges:
+        c = ca.challenge
+        game = f"game {c.game}" if c.game else "no game"
+        replay = ""
+        if ca.game is not None:
+            replay = "; replay holds" if ca.game.holds else "; replay DIFFERS"
+        out.print(
+            f"  challenge {c.challenge_id}: {c.claim.lower()} of segment {c.segment} by "
+            f"{c.challenger}, {game}, {c.state}{replay}"
+        )
     for note in result.notes:
         out.print(f"  note: {note}")
     if html_path is not None:

@@ -1,0 +1,326 @@
+"""A task's challenges and their pinpoint games, audited (docs/contracts.md, "Challenges").
+
+For every challenge of the task (``ChallengeOpened`` and what followed, folded into
+``TaskView.challenges``) the audit checks:
+
+- **opening**: a report challenge disputes the root the verifier reported at its position
+  (the sample in increasing segment order, then the extra segments; after a forced reveal,
+  the revealed roots) and that position's segment; a proof challenge names a segment of the
+  task; the game was opened by the pool over that segment, with the challenge's two trace
+  roots, the round's verifier (or the solver) defending and the challenger challenging;
+- **the game**: its transcript is exported from the chain and replayed offline
+  (``agents.audit.game``): every claim re-executed, the ruling derived from the rules;
+- **resolution**: ``Upheld`` exactly when the challenger won or both lost (or the solver never
+  answered), ``Rejected`` when the defender won, with the game's ruling;
+- **consequences**: a round whose report lost a challenge ends in ``ReportDefeated`` (the
+  verifier's stake to the first challenger that won, to the jackpot if none did) or
+  ``ForcedErrorCaught``, and only such a round; a proof that lost ends in ``ProofFailed`` and
+  a Failed task, and only then.
+
+Findings go into the task's audit (``TaskAudit.add``); each replayed game is kept for the
+report page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.audit.errors import AuditInputError
+from agents.audit.game import GameAudit, replay_game
+from agents.audit.transcript import Artifacts, artifacts_of_proof
+from agents.dispute.game import Ruling
+from agents.roles.tasks import ChallengeView, TaskView
+from agents.store import ArtifactStore
+
+# A transcript of game ``id`` with the given artifacts (``agents.audit.transcript.export_game``
+# on the chain the task lives on).
+GameSource = Callable[[int, Artifacts], dict[str, Any]]
+ZERO_ADDRESS = "0x" + "00" * 20
+UPHELD = "Upheld"
+REJECTED = "Rejected"
+
+
+@dataclass
+class Round:
+    """One verification round of a task, as its events tell it."""
+
+    number: int
+    verifier: str | None = None
+    stake: int = 0
+    roots: list[str] = field(default_factory=list)  # the challengeable roots, latest first
+    extra_segments: list[int] = field(default_factory=list)
+    defeats: list[dict[str, Any]] = field(default_factory=list)
+    caught: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ChallengeAudit:
+    """One challenge and, once played, its game's replay."""
+
+    challenge: ChallengeView
+    game: GameAudit | None = None
+    transcript: dict[str, Any] | None = None
+
+
+def rounds_of(view: TaskView) -> tuple[list[Round], dict[int, int]]:
+    """The task's verification rounds, and each challenge's position in the timeline."""
+    rounds = [Round(0)]
+    opened: dict[int, int] = {}
+    for i, e in enumerate(view.timeline):
+        current = rounds[-1]
+        if e.name == "VerificationClaimed":
+            current.verifier = str(e.args["verifier"])
+            current.stake = int(e.args["stake"])
+        elif e.name in ("VerificationReported", "VerificationRevealed"):
+            current.roots = [str(r).lower() for r in e.args["traceRoots"]]
+            if e.name == "VerificationReported":
+                current.extra_segments = [int(s) for s in e.args["extraSegments"]]
+        elif e.name == "ReportDefeated":
+            current.defeats.append(e.args)
+        elif e.name == "ForcedErrorCaught":
+            current.caught.append(e.args)
+        elif e.name == "ChallengeOpened":
+            opened[int(e.args["challengeId"])] = i
+        elif e.name == "VerificationReopened":
+            rounds.append(Round(len(rounds)))
+    return rounds, opened
+
+
+def roots_before(view: TaskView, index: int) -> list[str]:
+    """The roots a report challenge could dispute at timeline entry ``index``: the latest
+    reported (or revealed) roots before it."""
+    roots: list[str] = []
+    for e in view.timeline[:index]:
+        if e.name in ("VerificationReported", "VerificationRevealed"):
+            roots = [str(r).lower() for r in e.args["traceRoots"]]
+        elif e.name == "VerificationReopened":
+            roots = []
+    return roots
+
+
+def expected_state(challenge: ChallengeView) -> str | None:
+    """What ``resolve`` must make of a challenge: ``Upheld`` when the claim lost (the challenger
+    won, both lost, or the solver never answered), ``Rejected`` when the defender won; ``None``
+    while its game has no ruling."""
+    if challenge.game == 0:
+        return UPHELD
+    ruling = Ruling(challenge.ruling)
+    if ruling in (Ruling.CHALLENGER_WINS, Ruling.BOTH_LOSE):
+        return UPHELD
+    if ruling == Ruling.DEFENDER_WINS:
+        return REJECTED
+    return None
+
+
+def first_winner(challenges: list[ChallengeView]) -> str:
+    """The first challenger (by id) that won its game, the zero address if none did."""
+    for c in sorted(challenges, key=lambda c: c.challenge_id):
+        if c.game and Ruling(c.ruling) == Ruling.CHALLENGER_WINS:
+            return c.challenger
+    return ZERO_ADDRESS
+
+
+def _same(a: str, b: str) -> bool:
+    return a.lower() == b.lower()
+
+
+Add = Callable[[str, str, object, object, bool], None]
+
+
+def check_consequences(view: TaskView, add: Add) -> None:
+    """The events that follow challenges are the ones their rulings call for."""
+    rounds, _ = rounds_of(view)
+    challenges = list(view.challenges.values())
+    for r in rounds:
+        lost = [
+            c
+            for c in challenges
+            if c.claim == "Report" and c.round == r.number and c.state == UPHELD
+        ]
+        if r.defeats:
+            d = r.defeats[-1]
+            add(
+                "challenges",
+                f"round {r.number}: the defeated report had lost a challenge",
+                f"ReportDefeated of {d['verifier']}",
+                f"{len(lost)} report challenge(s) upheld",
+                bool(lost),
+            )
+            winner = first_winner(lost)
+            add(
+                "challenges",
+                f"round {r.number}: the verifier's stake goes to the first challenger that won",
+                f"{d['winner']} credited {d['slashed']}",
+                f"{winner} credited {r.stake}",
+                _same(str(d["winner"]), winner) and int(d["slashed"]) == r.stake,
+            )
+        elif lost and not r.caught and not _still_open(view, r.number):
+            add(
+                "challenges",
+                f"round {r.number}: a report that lost a challenge is defeated",
+                "no ReportDefeated",
+                f"{len(lost)} report challenge(s) upheld",
+                False,
+            )
+        for caught in r.caught:
+            add(
+                "challenges",
+                f"round {r.number}: a caught forced error lost a challenge",
+                f"ForcedErrorCaught ({len(caught['catchers'])} catcher(s))",
+                f"{len(lost)} report challenge(s) upheld",
+                bool(lost)
+                and {str(a).lower() for a in caught["catchers"]}
+                <= {c.challenger.lower() for c in lost},
+            )
+    lost_proof = [c for c in challenges if c.claim == "Proof" and c.state == UPHELD]
+    failed = [e for e in view.timeline if e.name == "ProofFailed"]
+    add(
+        "challenges",
+        "the proof failed exactly when it lost a challenge",
+        "ProofFailed" if failed else "no ProofFailed",
+        f"{len(lost_proof)} proof challenge(s) upheld",
+        bool(failed) == bool(lost_proof) or (not failed and _still_open(view, None)),
+    )
+    if failed:
+        winner = first_winner(lost_proof)
+        got = str(failed[-1].args["winner"])
+        add(
+            "challenges",
+            "the jackpot's part of the solver's stake goes to the first challenger that won",
+            got,
+            winner,
+            _same(got, winner),
+        )
+        if view.final:
+            add(
+                "challenges",
+                "a failed proof fails the task",
+                view.outcome,
+                "Failed",
+                view.outcome == "Failed",
+            )
+
+
+def _still_open(view: TaskView, round_number: int | None) -> bool:
+    return any(
+        c.open and (round_number is None or c.round == round_number)
+        for c in view.challenges.values()
+    )
+
+
+def check_challenges(
+    view: TaskView,
+    add: Add,
+    store: ArtifactStore,
+    sample: list[int] | None,
+    games: GameSource | None,
+    *,
+    pool: str,
+    cache: Path | None = None,
+) -> list[ChallengeAudit]:
+    """Every challenge of ``view`` checked (see the module docstring); ``sample``: the
+    auditor's own sample (segment indices), when it drew one."""
+    rounds, opened = rounds_of(view)
+    out = []
+    for c in sorted(view.challenges.values(), key=lambda c: c.challenge_id):
+        ca = ChallengeAudit(c)
+        out.append(ca)
+        what = f"challenge {c.challenge_id} ({c.claim.lower()}, segment {c.segment})"
+        r = rounds[c.round] if c.round < len(rounds) else Round(c.round)
+        index = opened.get(c.challenge_id)
+        if c.claim == "Report":
+            roots = roots_before(view, index) if index is not None else r.roots
+            disputed = roots[c.position] if c.position < len(roots) else None
+            add(
+                "challenges",
+                f"{what}: it disputes the root reported at position {c.position}",
+                c.defender_trace.chain,
+                disputed or "no such position",
+                disputed is not None and disputed == c.defender_trace.chain.lower(),
+            )
+            if sample is not None:
+                order = sorted(sample) + list(r.extra_segments)
+                segment = order[c.position] if c.position < len(order) else None
+                add(
+                    "challenges",
+                    f"{what}: the pool's segment for position {c.position} is the sample's",
+                    c.segment,
+                    segment if segment is not None else "no such position",
+                    segment == c.segment,
+                )
+        else:
+            add(
+                "challenges",
+                f"{what}: the segment is one of the task's",
+                c.segment,
+                f"0 … {view.segments - 1}",
+                0 <= c.segment < view.segments,
+            )
+        expected = expected_state(c)
+        if not c.open:
+            add(
+                "challenges",
+                f"{what}: resolved as its game's ruling says",
+                f"{c.state} ({Ruling(c.ruling).name})",
+                expected or "no ruling yet",
+                expected == c.state,
+            )
+        if c.game == 0 or games is None:
+            continue
+        if view.proof_cid is None:
+            raise AuditInputError(f"{what}: the task has no proof to take the game's states from")
+        document = games(c.game, artifacts_of_proof(store, view.proof_cid, c.segment))
+        ca.transcript = document
+        _check_opening(add, what, c, document, r, view, pool)
+        game = replay_game(document, store, cache=cache, curve=False)
+        ca.game = game
+        for f in game.findings:
+            add(f"game {c.game}", f.claim, f.chain, f.audit, f.holds)
+        if not c.open:
+            add(
+                "challenges",
+                f"{what}: the ruling applied is game {c.game}'s",
+                Ruling(c.ruling).name,
+                document["ruling"],
+                Ruling(c.ruling).name == document["ruling"],
+            )
+    check_consequences(view, add)
+    return out
+
+
+def _check_opening(
+    add: Add,
+    what: str,
+    c: ChallengeView,
+    document: dict[str, Any],
+    r: Round,
+    view: TaskView,
+    pool: str,
+) -> None:
+    created = next(
+        (e for m in document["moves"] for e in m["events"] if e["event"] == "GameCreated"), None
+    )
+    if created is None:
+        raise AuditInputError(f"game {c.game} of {what} has no GameCreated event")
+    a = created["args"]
+    spec = a["spec"]
+    defender = r.verifier if c.claim == "Report" else view.solver
+    facts = {
+        "created by the pool": _same(str(a["creator"]), pool),
+        "over the challenge's segment": int(spec[2]) == c.segment,
+        "with the challenge's trace roots": str(spec[5]).lower() == c.defender_trace.chain.lower()
+        and str(spec[6]).lower() == c.challenger_trace.chain.lower(),
+        "the challenger challenging": _same(str(a["challenger"]), c.challenger),
+        "the claim's party defending": defender is not None and _same(str(a["defender"]), defender),
+    }
+    wrong = [k for k, ok in facts.items() if not ok]
+    add(
+        "challenges",
+        f"{what}: game {c.game} is the challenge's: " + ", ".join(facts),
+        f"creator {a['creator']}, segment {spec[2]}, defender {a['defender']}",
+        "not " + ", ".join(wrong) if wrong else "as opened",
+        not wrong,
+    )
