@@ -12,8 +12,9 @@ For every challenge of the task (``ChallengeOpened`` and what followed, folded i
   (``agents.audit.game``): every claim re-executed, the ruling derived from the rules;
 - **resolution**: ``Upheld`` exactly when the challenger won or both lost (or the solver never
   answered), ``Rejected`` when the defender won, with the game's ruling;
-- **consequences**: a round whose report lost a challenge ends in ``ReportDefeated`` (the
-  verifier's stake to the first challenger that won, to the jackpot if none did) or
+- **consequences**: a round whose report lost (a challenge upheld, or a distance disproved in
+  one shot) ends in ``ReportDefeated`` (the verifier's stake to the first account that won,
+  in the order the pool learned it; to the jackpot if every loss was both parties') or
   ``ForcedErrorCaught``, and only such a round; a proof that lost ends in ``ProofFailed`` and
   a Failed task, and only then.
 
@@ -23,10 +24,10 @@ report page.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from agents.audit.errors import AuditInputError
 from agents.audit.game import GameAudit, replay_game
@@ -34,6 +35,17 @@ from agents.audit.transcript import Artifacts, artifacts_of_proof
 from agents.dispute.game import Ruling
 from agents.roles.tasks import ChallengeView, TaskView
 from agents.store import ArtifactStore
+
+
+class Event(Protocol):
+    """A pool event of the task: a ``DecodedLog`` or a ``TimelineEntry``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def args(self) -> dict[str, Any]: ...
+
 
 # A transcript of game ``id`` with the given artifacts (``agents.audit.transcript.export_game``
 # on the chain the task lives on).
@@ -65,11 +77,12 @@ class ChallengeAudit:
     transcript: dict[str, Any] | None = None
 
 
-def rounds_of(view: TaskView) -> tuple[list[Round], dict[int, int]]:
-    """The task's verification rounds, and each challenge's position in the timeline."""
+def rounds_of(events: Sequence[Event]) -> tuple[list[Round], dict[int, int]]:
+    """The task's verification rounds, and each challenge's position in ``events`` (the task's
+    pool events in chain order)."""
     rounds = [Round(0)]
     opened: dict[int, int] = {}
-    for i, e in enumerate(view.timeline):
+    for i, e in enumerate(events):
         current = rounds[-1]
         if e.name == "VerificationClaimed":
             current.verifier = str(e.args["verifier"])
@@ -89,11 +102,11 @@ def rounds_of(view: TaskView) -> tuple[list[Round], dict[int, int]]:
     return rounds, opened
 
 
-def roots_before(view: TaskView, index: int) -> list[str]:
-    """The roots a report challenge could dispute at timeline entry ``index``: the latest
-    reported (or revealed) roots before it."""
+def roots_before(events: Sequence[Event], index: int) -> list[str]:
+    """The roots a report challenge could dispute at event ``index``: the latest reported (or
+    revealed) roots before it."""
     roots: list[str] = []
-    for e in view.timeline[:index]:
+    for e in events[:index]:
         if e.name in ("VerificationReported", "VerificationRevealed"):
             roots = [str(r).lower() for r in e.args["traceRoots"]]
         elif e.name == "VerificationReopened":
@@ -101,11 +114,11 @@ def roots_before(view: TaskView, index: int) -> list[str]:
     return roots
 
 
-def expected_state(challenge: ChallengeView) -> str | None:
+def expected_state(challenge: ChallengeView, disproved: bool = False) -> str | None:
     """What ``resolve`` must make of a challenge: ``Upheld`` when the claim lost (the challenger
-    won, both lost, or the solver never answered), ``Rejected`` when the defender won; ``None``
-    while its game has no ruling."""
-    if challenge.game == 0:
+    won, both lost, the solver never answered, or its answer's distance was disproved),
+    ``Rejected`` when the defender won; ``None`` while its game has no ruling."""
+    if challenge.game == 0 or disproved:
         return UPHELD
     ruling = Ruling(challenge.ruling)
     if ruling in (Ruling.CHALLENGER_WINS, Ruling.BOTH_LOSE):
@@ -115,12 +128,41 @@ def expected_state(challenge: ChallengeView) -> str | None:
     return None
 
 
-def first_winner(challenges: list[ChallengeView]) -> str:
-    """The first challenger (by id) that won its game, the zero address if none did."""
-    for c in sorted(challenges, key=lambda c: c.challenge_id):
-        if c.game and Ruling(c.ruling) == Ruling.CHALLENGER_WINS:
-            return c.challenger
-    return ZERO_ADDRESS
+@dataclass(frozen=True)
+class Loss:
+    """A claim that lost, in the order the pool learned it: a challenge resolved as upheld, or
+    a distance disproved in one shot. ``winner`` is the zero address when both lost."""
+
+    claim: str  # "Report" | "Proof"
+    round: int
+    winner: str
+    what: str
+
+
+def losses_of(events: Sequence[Event]) -> list[Loss]:
+    """Every claim the task lost, in chain order (the pool's order of winners)."""
+    out = []
+    number = 0
+    for e in events:
+        a = e.args
+        if e.name == "VerificationReopened":
+            number += 1
+        elif e.name == "ChallengeResolved" and int(a["state"]) == 3:
+            claim = "Report" if int(a["claim"]) == 1 else "Proof"
+            both = int(a["ruling"]) == int(Ruling.BOTH_LOSE)
+            winner = ZERO_ADDRESS if both else str(a["challenger"])
+            out.append(Loss(claim, number, winner, f"challenge {a['challengeId']} upheld"))
+        elif e.name == "DistanceDisproved":
+            claim = "Report" if int(a["challengeId"]) == 0 else "Proof"
+            what = f"distance at position {a['position']} disproved"
+            out.append(Loss(claim, number, str(a["prover"]), what))
+    return out
+
+
+def first_winner(losses: list[Loss]) -> str:
+    """The first account that won against the claim (the zero address if every loss was both
+    parties')."""
+    return next((x.winner for x in losses if int(x.winner, 16)), ZERO_ADDRESS)
 
 
 def _same(a: str, b: str) -> bool:
@@ -130,29 +172,25 @@ def _same(a: str, b: str) -> bool:
 Add = Callable[[str, str, object, object, bool], None]
 
 
-def check_consequences(view: TaskView, add: Add) -> None:
+def check_consequences(view: TaskView, events: Sequence[Event], add: Add) -> None:
     """The events that follow challenges are the ones their rulings call for."""
-    rounds, _ = rounds_of(view)
-    challenges = list(view.challenges.values())
+    rounds, _ = rounds_of(events)
+    losses = losses_of(events)
     for r in rounds:
-        lost = [
-            c
-            for c in challenges
-            if c.claim == "Report" and c.round == r.number and c.state == UPHELD
-        ]
+        lost = [x for x in losses if x.claim == "Report" and x.round == r.number]
         if r.defeats:
             d = r.defeats[-1]
             add(
                 "challenges",
-                f"round {r.number}: the defeated report had lost a challenge",
+                f"round {r.number}: the defeated report had lost",
                 f"ReportDefeated of {d['verifier']}",
-                f"{len(lost)} report challenge(s) upheld",
+                "; ".join(x.what for x in lost) or "it lost nothing",
                 bool(lost),
             )
             winner = first_winner(lost)
             add(
                 "challenges",
-                f"round {r.number}: the verifier's stake goes to the first challenger that won",
+                f"round {r.number}: the verifier's stake goes to the first account that won",
                 f"{d['winner']} credited {d['slashed']}",
                 f"{winner} credited {r.stake}",
                 _same(str(d["winner"]), winner) and int(d["slashed"]) == r.stake,
@@ -160,28 +198,27 @@ def check_consequences(view: TaskView, add: Add) -> None:
         elif lost and not r.caught and not _still_open(view, r.number):
             add(
                 "challenges",
-                f"round {r.number}: a report that lost a challenge is defeated",
+                f"round {r.number}: a report that lost is defeated",
                 "no ReportDefeated",
-                f"{len(lost)} report challenge(s) upheld",
+                "; ".join(x.what for x in lost),
                 False,
             )
         for caught in r.caught:
+            winners = {x.winner.lower() for x in lost}
             add(
                 "challenges",
-                f"round {r.number}: a caught forced error lost a challenge",
+                f"round {r.number}: the catchers of a forced error won against its report",
                 f"ForcedErrorCaught ({len(caught['catchers'])} catcher(s))",
-                f"{len(lost)} report challenge(s) upheld",
-                bool(lost)
-                and {str(a).lower() for a in caught["catchers"]}
-                <= {c.challenger.lower() for c in lost},
+                "; ".join(x.what for x in lost) or "it lost nothing",
+                bool(lost) and {str(a).lower() for a in caught["catchers"]} <= winners,
             )
-    lost_proof = [c for c in challenges if c.claim == "Proof" and c.state == UPHELD]
-    failed = [e for e in view.timeline if e.name == "ProofFailed"]
+    lost_proof = [x for x in losses if x.claim == "Proof"]
+    failed = [e for e in events if e.name == "ProofFailed"]
     add(
         "challenges",
-        "the proof failed exactly when it lost a challenge",
+        "the proof failed exactly when it lost",
         "ProofFailed" if failed else "no ProofFailed",
-        f"{len(lost_proof)} proof challenge(s) upheld",
+        "; ".join(x.what for x in lost_proof) or "it lost nothing",
         bool(failed) == bool(lost_proof) or (not failed and _still_open(view, None)),
     )
     if failed:
@@ -189,7 +226,7 @@ def check_consequences(view: TaskView, add: Add) -> None:
         got = str(failed[-1].args["winner"])
         add(
             "challenges",
-            "the jackpot's part of the solver's stake goes to the first challenger that won",
+            "the jackpot's part of the solver's stake goes to the first account that won",
             got,
             winner,
             _same(got, winner),
@@ -213,6 +250,7 @@ def _still_open(view: TaskView, round_number: int | None) -> bool:
 
 def check_challenges(
     view: TaskView,
+    events: Sequence[Event],
     add: Add,
     store: ArtifactStore,
     sample: list[int] | None,
@@ -223,7 +261,7 @@ def check_challenges(
 ) -> list[ChallengeAudit]:
     """Every challenge of ``view`` checked (see the module docstring); ``sample``: the
     auditor's own sample (segment indices), when it drew one."""
-    rounds, opened = rounds_of(view)
+    rounds, opened = rounds_of(events)
     out = []
     for c in sorted(view.challenges.values(), key=lambda c: c.challenge_id):
         ca = ChallengeAudit(c)
@@ -232,7 +270,7 @@ def check_challenges(
         r = rounds[c.round] if c.round < len(rounds) else Round(c.round)
         index = opened.get(c.challenge_id)
         if c.claim == "Report":
-            roots = roots_before(view, index) if index is not None else r.roots
+            roots = roots_before(events, index) if index is not None else r.roots
             disputed = roots[c.position] if c.position < len(roots) else None
             add(
                 "challenges",
@@ -259,7 +297,11 @@ def check_challenges(
                 f"0 … {view.segments - 1}",
                 0 <= c.segment < view.segments,
             )
-        expected = expected_state(c)
+        disproved = any(
+            e.name == "DistanceDisproved" and int(e.args["challengeId"]) == c.challenge_id
+            for e in events
+        )
+        expected = expected_state(c, disproved)
         if not c.open:
             add(
                 "challenges",
@@ -279,7 +321,7 @@ def check_challenges(
         ca.game = game
         for f in game.findings:
             add(f"game {c.game}", f.claim, f.chain, f.audit, f.holds)
-        if not c.open:
+        if not c.open and not disproved:
             add(
                 "challenges",
                 f"{what}: the ruling applied is game {c.game}'s",
@@ -287,7 +329,7 @@ def check_challenges(
                 document["ruling"],
                 Ruling(c.ruling).name == document["ruling"],
             )
-    check_consequences(view, add)
+    check_consequences(view, events, add)
     return out
 
 

@@ -195,7 +195,7 @@ def audit_task(
     if view.challenges:
         sample = [s.index for s in audit.segments if s.sampled] if audit.segments else None
         audit.challenges = check_challenges(
-            view, audit.add, watched, sample, games, pool=history.pool, cache=cache
+            view, history.events, audit.add, watched, sample, games, pool=history.pool, cache=cache
         )
     _check_settlement(audit)
     _raise_for_own_store(audit, watched)

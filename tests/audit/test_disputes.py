@@ -12,6 +12,7 @@ from agents.audit.disputes import (
     REJECTED,
     UPHELD,
     ZERO_ADDRESS,
+    Loss,
     check_consequences,
     expected_state,
     first_winner,
@@ -20,7 +21,7 @@ from agents.audit.disputes import (
 from agents.chain.abi import DecodedLog
 from agents.commitment import Root
 from agents.dispute.game import Ruling
-from agents.roles.tasks import ChallengeView, TaskView, fold
+from agents.roles.tasks import ChallengeView, fold
 
 VERIFIER = "0x" + "aa" * 20
 ALICE = "0x" + "a1" * 20
@@ -57,13 +58,15 @@ def _challenge(cid: int, game: int, ruling: Ruling, challenger: str = ALICE) -> 
 )
 def test_what_resolve_makes_of_a_ruling(game: int, ruling: Ruling, state: str | None) -> None:
     assert expected_state(_challenge(1, game, ruling)) == state
+    # A disproved answer's challenge is upheld at once, whatever its game says later.
+    assert expected_state(_challenge(1, game, ruling), disproved=True) == UPHELD
 
 
-def test_the_first_winner_is_the_first_challenger_that_won() -> None:
-    both = _challenge(1, 5, Ruling.BOTH_LOSE, ALICE)
-    won = _challenge(2, 6, Ruling.CHALLENGER_WINS, BOB)
-    later = _challenge(3, 7, Ruling.CHALLENGER_WINS, ALICE)
-    assert first_winner([later, won, both]) == BOB
+def test_the_first_winner_is_the_first_account_that_won() -> None:
+    both = Loss("Report", 0, ZERO_ADDRESS, "challenge 1 upheld")
+    won = Loss("Report", 0, BOB, "challenge 3 upheld")
+    later = Loss("Report", 0, ALICE, "distance at position 0 disproved")
+    assert first_winner([both, won, later]) == BOB
     assert first_winner([both]) == ZERO_ADDRESS
     assert first_winner([]) == ZERO_ADDRESS
 
@@ -81,7 +84,9 @@ def _event(name: str, index: int, **args: Any) -> DecodedLog:
     )
 
 
-def _story(*, defeated: bool, upheld: bool, winner: str = BOB, slashed: int = 7) -> TaskView:
+def _story(
+    *, defeated: bool, upheld: bool, winner: str = BOB, slashed: int = 7
+) -> list[DecodedLog]:
     """A task whose report (roots ROOT, OTHER) is challenged at position 1 by BOB."""
     events = [
         _event(
@@ -131,12 +136,15 @@ def _story(*, defeated: bool, upheld: bool, winner: str = BOB, slashed: int = 7)
         events.append(
             _event("ReportDefeated", 4, verifier=VERIFIER, winner=winner, slashed=slashed)
         )
-    return fold(1, events)
+    return events
 
 
-def _findings(view: TaskView) -> list[tuple[str, bool]]:
+def _findings(events: list[DecodedLog]) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
-    check_consequences(view, lambda area, claim, chain, audit, holds: out.append((claim, holds)))
+    view = fold(1, events)
+    check_consequences(
+        view, events, lambda area, claim, chain, audit, holds: out.append((claim, holds))
+    )
     return out
 
 
@@ -160,7 +168,18 @@ def test_consequences_of_report_challenges(
 
 
 def test_a_report_challenge_disputes_the_latest_roots_before_it() -> None:
-    view = _story(defeated=False, upheld=False)
-    opened = next(i for i, e in enumerate(view.timeline) if e.name == "ChallengeOpened")
-    assert roots_before(view, opened) == [ROOT, OTHER]
-    assert roots_before(view, 0) == []
+    events = _story(defeated=False, upheld=False)
+    opened = next(i for i, e in enumerate(events) if e.name == "ChallengeOpened")
+    assert roots_before(events, opened) == [ROOT, OTHER]
+    assert roots_before(events, 0) == []
+
+
+def test_a_disproved_distance_defeats_the_report() -> None:
+    events = _story(defeated=True, upheld=False, winner=ALICE)
+    disproved = _event(
+        "DistanceDisproved", 3, prover=ALICE, challengeId=0, position=0, stated=0, traced=1
+    )
+    # The one-shot proof came before the report was defeated; the challenge was rejected.
+    with_proof = [*events[:-1], disproved, events[-1]]
+    assert all(ok for _, ok in _findings(with_proof)), _findings(with_proof)
+    assert not all(ok for _, ok in _findings(events))  # without it the defeat is unfounded
