@@ -36,7 +36,7 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 
-from agents.audit.disputes import ChallengeAudit, GameSource, check_challenges
+from agents.audit.disputes import ChallengeAudit, GameSource, check_challenges, rounds_of
 from agents.audit.errors import DIFFERS, HOLDS, AuditInputError
 from agents.audit.findings import Finding
 from agents.audit.history import ChainHistory
@@ -192,14 +192,31 @@ def audit_task(
             verdict_of([*view.distances, *view.extra_distances], view.threshold),
             view.verdict == verdict_of([*view.distances, *view.extra_distances], view.threshold),
         )
-    if view.challenges:
+    if view.challenges or any(e.name == "DistanceDisproved" for e in history.events):
         sample = [s.index for s in audit.segments if s.sampled] if audit.segments else None
         audit.challenges = check_challenges(
             view, history.events, audit.add, watched, sample, games, pool=history.pool, cache=cache
         )
+        _set_aside_defeated_report(audit)
     _check_settlement(audit)
     _raise_for_own_store(audit, watched)
     return audit
+
+
+def _set_aside_defeated_report(audit: TaskAudit) -> None:
+    """A report the chain voided (it lost a challenge), or one a failed proof overrode, is not
+    the chain's word any more: where it differs from the auditor's, that is noted, not held
+    against the chain (the challenges' games, audited above, are what decided it)."""
+    rounds, _ = rounds_of(audit.history.events)
+    if not rounds[-1].defeats and not audit.view.proof_failed:
+        return
+    kept = []
+    for f in audit.findings:
+        if f.area in ("report", "verdict") and not f.holds:
+            audit.notes.append(f"the overridden report: {f.claim}: no ({f.chain} vs {f.audit})")
+        else:
+            kept.append(f)
+    audit.findings = kept
 
 
 def _check_events(audit: TaskAudit) -> None:
@@ -392,7 +409,9 @@ def _check_settlement(audit: TaskAudit) -> None:
     if not view.final:
         audit.notes.append(f"the task is not settled yet ({view.status})")
         return
-    if view.verdict != "None" and view.outcome in ("Passed", "Failed"):
+    if view.proof_failed:
+        pass  # a proof that lost a challenge fails the task, whatever the report said
+    elif view.verdict != "None" and view.outcome in ("Passed", "Failed"):
         audit.add(
             "payouts",
             "the outcome follows from the verdict",

@@ -183,3 +183,29 @@ def test_a_disproved_distance_defeats_the_report() -> None:
     with_proof = [*events[:-1], disproved, events[-1]]
     assert all(ok for _, ok in _findings(with_proof)), _findings(with_proof)
     assert not all(ok for _, ok in _findings(events))  # without it the defeat is unfounded
+
+
+@pytest.mark.parametrize("defeated", [True, False])
+def test_a_defeated_report_is_not_held_against_the_chain(defeated: bool) -> None:
+    from agents.audit.history import ChainHistory
+    from agents.audit.task import TaskAudit, _set_aside_defeated_report
+
+    events = _story(defeated=defeated, upheld=defeated)
+    history = ChainHistory(
+        task_id=1,
+        pool="0x" + "22" * 20,
+        chain_id=31337,
+        view=fold(1, events),
+        events=events,
+        raw_logs=[],
+        folded_topics=set(),
+        stored_record=bytes(32),
+        params={},
+    )
+    audit = TaskAudit(history)
+    audit.add("report", "the trace roots are the auditor's", "[a]", "[b]", False)
+    audit.add("events", "the record is the pool's", "0x00", "0x00", True)
+    _set_aside_defeated_report(audit)
+    assert audit.holds == defeated
+    assert bool(audit.notes) == defeated
+    assert [f.area for f in audit.findings] == (["events"] if defeated else ["report", "events"])

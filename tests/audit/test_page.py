@@ -116,3 +116,35 @@ def test_the_page_is_static_and_shows_hostile_text_as_text(tmp_path: Path) -> No
     assert "<title>Audit of task 7</title>" in dom
     assert "<script" not in dom and "<img" not in dom
     assert "&lt;script&gt;" in dom
+
+
+def test_challenges_are_listed_and_their_games_linked(tmp_path: Path) -> None:
+    from agents.audit.disputes import ChallengeAudit
+    from agents.audit.page import game_pages
+    from agents.commitment import Root
+    from agents.roles.tasks import ChallengeView
+
+    audit = _audit(True)
+    for cid, game in ((1, 4), (2, 0)):
+        challenge = ChallengeView(
+            challenge_id=cid,
+            challenger=SOLVER,
+            claim="Report" if game else "Proof",
+            segment=3,
+            position=1,
+            defender_trace=Root.parse("0x" + "11" * 32),
+            challenger_trace=Root.parse("0x" + "22" * 32),
+            game=game,
+            deadline=0,
+            round=0,
+            state="Upheld",
+        )
+        audit.challenges.append(ChallengeAudit(challenge))
+    page = tmp_path / "report.html"
+    # Only replayed games get a page; none was replayed here.
+    assert game_pages(audit, page) == {}
+    page.write_text(render_task(audit, {4: "report-game-4.html"}), encoding="utf-8")
+    dom = dump_dom(page)
+    table = re.search(r'<table id="challenges">(.*?)</table>', dom, re.S)
+    assert table is not None and len(re.findall(r"<tr[ >]", table.group(1))) == 3
+    assert '<a href="report-game-4.html">4</a>' in table.group(1)
