@@ -136,7 +136,7 @@ def submit(
     bound = _threshold_bound(spec.verification.tolerance, tau_bound, conn.params.max_threshold)
     terms = (
         "0x" + spec.spec_hash().hex(),
-        program_root(spec).chain,
+        program_root(spec, conn.store).chain,
         wei,
         mode,
         window,

@@ -9,8 +9,6 @@ when a spec is looked at (again).
 
 from __future__ import annotations
 
-import hashlib
-
 from agents.commitment import Root
 from agents.errors import VeritrainError
 from agents.learning.opcount import op_count
@@ -75,7 +73,7 @@ def examine_spec(store: ArtifactStore, view: TaskView, params: PoolParameters) -
         return SpecFacts(problem=f"dataset {dataset.cid} is not available and has no source")
     if spec.parent is not None and not store.available(spec.parent, retrieval):
         return SpecFacts(problem=f"parent model {spec.parent} is not available")
-    problem = check_submittable(spec, params) or terms_problem(view, spec)
+    problem = check_submittable(spec, params) or terms_problem(view, spec, store)
     if problem is not None:
         return SpecFacts(problem=problem)
     return SpecFacts(
@@ -87,14 +85,22 @@ def examine_spec(store: ArtifactStore, view: TaskView, params: PoolParameters) -
     )
 
 
-def program_root(spec: TaskSpec) -> Root:
-    """The program root a task of ``spec`` records at submission.
+# Program roots by spec hash: derived from the spec alone (a traced run), so kept.
+_PROGRAM_ROOTS: dict[bytes, Root] = {}
 
-    Until tasks carry their op-level program (the dispute game's format, docs/dispute.md),
-    the root is an opaque commitment to the spec: ``sha256("veritrain/spec-program/1" ‖
-    spec hash)``; agents refuse a task whose recorded root is not this one.
-    """
-    return Root(hashlib.sha256(b"veritrain/spec-program/1" + spec.spec_hash()).digest())
+
+def program_root(spec: TaskSpec, store: ArtifactStore) -> Root:
+    """The program root a task of ``spec`` records at submission: the root of its program in
+    the pinpoint game's format (``agents.dispute.programs.program_of``, docs/dispute.md), which
+    every game of the task checks op records against; agents refuse a task whose recorded
+    root is not this one. The spec's dataset must be in ``store`` (or buildable there)."""
+    key = spec.spec_hash()
+    if key not in _PROGRAM_ROOTS:
+        from agents.dispute.programs import program_root_of
+        from agents.learning.task import open_task
+
+        _PROGRAM_ROOTS[key] = Root(program_root_of(open_task(spec, store)))
+    return _PROGRAM_ROOTS[key]
 
 
 def check_submittable(spec: TaskSpec, params: PoolParameters) -> str | None:
@@ -127,7 +133,7 @@ def sample_terms_problem(segments: int, sampled: int, spec: TaskSpec) -> str | N
     return None
 
 
-def terms_problem(view: TaskView, spec: TaskSpec) -> str | None:
+def terms_problem(view: TaskView, spec: TaskSpec, store: ArtifactStore) -> str | None:
     """Why the terms the task recorded on chain are not its spec's (``None``: they are).
 
     Solvers and verifiers decline such a task (``SpecFacts.problem``), so a submitter's
@@ -135,6 +141,6 @@ def terms_problem(view: TaskView, spec: TaskSpec) -> str | None:
     problem = sample_terms_problem(view.segments, view.sampled_segments, spec)
     if problem is not None:
         return problem
-    if view.program_root != program_root(spec):
+    if view.program_root != program_root(spec, store):
         return "the task's program root is not its spec's"
     return None

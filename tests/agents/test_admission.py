@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agents.commitment import Digest
+from agents.commitment import Digest, Root
+from agents.dispute.programs import program_of
 from agents.learning.spec import load_spec
+from agents.learning.task import open_task
 from agents.roles.admission import SPEC_RETRY_S, examine_spec, program_root, should_examine
 from agents.roles.situation import PoolParameters, SpecFacts
 from agents.roles.tasks import TaskView
@@ -24,11 +28,18 @@ PARAMS = PoolParameters(
 SPEC = load_spec(TINY)
 
 
+@functools.cache
+def _program_root() -> Root:
+    """The tiny spec's program root (its dataset is built from its source in a scratch store)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        return program_root(SPEC, open_store(Path(scratch) / "store"))
+
+
 def _view(spec_cid: str, spec_hash: Digest, mode: str = "tolerant", **terms: Any) -> TaskView:
     fields: dict[str, Any] = {
         "segments": SPEC.segment_count,
         "sampled_segments": SPEC.verification.segments,
-        "program_root": program_root(SPEC),
+        "program_root": _program_root(),
     }
     fields.update(terms)
     return TaskView(
@@ -53,7 +64,7 @@ def test_examine_spec(tmp_path: Path) -> None:
         "terms": examine_spec(store, _view(cid, good_hash, segments=11), PARAMS).problem,
         "sampled": examine_spec(store, _view(cid, good_hash, sampled_segments=4), PARAMS).problem,
         "program": examine_spec(
-            store, _view(cid, good_hash, program_root=program_root(load_spec(TINY))), PARAMS
+            store, _view(cid, good_hash, program_root=program_root(load_spec(TINY), store)), PARAMS
         ).problem,
         "other program": examine_spec(
             store, _view(cid, good_hash, program_root=good_hash), PARAMS
@@ -70,6 +81,8 @@ def test_examine_spec(tmp_path: Path) -> None:
     assert "records S=11, s=5" in str(problems["terms"])
     assert "records S=10, s=4" in str(problems["sampled"])
     assert problems["program"] is None  # the same spec: the same root
+    # The root is the game's: the program every game of the task checks records against.
+    assert bytes(_program_root()) == program_of(open_task(SPEC, store)).root()
     assert "program root" in str(problems["other program"])
     assert "unreadable" in str(problems["missing"])
     assert "unreadable" in str(problems["no cid"])
