@@ -23,20 +23,24 @@ The model, per task:
 - **solver** ``honest``: the passed payout less the bounty-share it spends training
   (``training_share``). ``fake_f``: it saves ``f`` of that cost and is caught with
   probability ``D(f)`` by an honest verifier's sample, losing its stake and its pay.
-- **verifier** ``honest``: its fee less the traced replay of the sample. ``lazy_pass``: no
-  replay; its trace roots are then not a replay's, which a whistleblower that checks the
-  report shows in a game: it loses its stake and fee with the checking rate ``q``.
-  ``always_fail``: a Fail on an honest proof is challenged by the solver, who wins the game:
-  the verifier loses its stake (and pays the game).
-- **whistleblower** ``checking``: it replays a share ``q`` of first verifications, the
-  sample (to check the report's trace roots) and ``s`` segments of its own choice (to check
-  the proof where the sample did not look). Its income is the jackpot's: forced errors
-  (probability ``p``) pay an award of a third of the reserve; in steady state the reserve
-  pays out what flows in (the protocol fee), so the award per checked report is
-  ``protocol fee / q``. Whistleblowers check until that covers the check:
-  ``q = protocol fee / checking cost`` (capped at 1) is the break-even rate; they check at
-  ``whistleblower_margin`` of it, and ``checking`` is the expected income less the cost of one
-  checked report.
+- **verifier** ``honest``: its fee less the traced replay of the sample, less what its forced
+  errors cost it: with probability ``p`` a report is forced, a checking whistleblower (rate
+  ``q``) catches it, and the caught verifier's stake goes to the jackpot (which pays the
+  catcher: see below). ``lazy_pass``: no replay; its trace roots are then not a replay's,
+  which a whistleblower that checks the report shows in a game: it loses its stake and fee
+  with the checking rate ``q``. ``always_fail``: a Fail on an honest proof is challenged by
+  the solver, who wins the game: the verifier loses its stake (and pays the game).
+- **whistleblower** ``checking``: it replays the sample (to check the report's trace roots)
+  and ``s`` segments of its own choice (to check the proof where the sample did not look).
+  Its income is the forced errors it catches: with probability ``p`` a checked report is
+  forced, and the jackpot awards its catchers the forced verifier's stake (the award is at
+  most that stake and at most a third of the reserve; the stake itself flows into the
+  jackpot in the same call, so in steady state it is the stake). Whistleblowers check a
+  documented share ``q`` (``checking_rate``) of reports; ``checking`` is the expected income
+  of one checked report less its cost, and must not be negative.
+- **verifier_forced_self_challenge**: a forced verifier that challenges its own forced root
+  through a second address wins the award but loses its stake to the jackpot, and the award
+  is at most that stake: ``p · (award − stake − game)`` per task, never positive.
 - **sybil_self_verify**: a solver verifying itself through a second address steers the
   sample away from its ``F`` fakes (it knows both shares of the randomness) and reports Pass;
   the best of faking ``f`` of the work with an honest replay of the sample (caught when a
@@ -77,7 +81,7 @@ class Assumptions:
     verify_over_train: float = 0.25  # a traced replay of the sample over training (pol.json)
     game_gas: int = 3_000_000  # both sides of one pinpoint game, gas
     gas_price_wei: int = 10**9
-    whistleblower_margin: float = 0.9  # whistleblowers check at this share of break-even
+    checking_rate: float = 0.25  # the share of reports whistleblowers check (documented rate)
 
 
 def detection(assumptions: Assumptions, faked: int, trials: int) -> tuple[float, float]:
@@ -121,8 +125,12 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
     sample = min(S, s + 2)
     verify = assumptions.verify_over_train * train  # the traced replay of the sample
     check = verify * (sample + s) / sample  # the sample, and as many segments of its own
-    q = min(1.0, fee_p / check) * assumptions.whistleblower_margin
     p = parameters.forcedErrorPpm / 1_000_000
+    # The award a caught forced error pays: the verifier's stake, which the pool moves into the
+    # jackpot before the jackpot awards at most that much (contracts/TaskPool.sol).
+    award = stake_v
+    q = assumptions.checking_rate
+    forced_cost = p * q * stake_v  # a verifier's expected loss to its caught forced errors
 
     solver: dict[str, float] = {"honest": solver_paid - train}
     measured: dict[str, dict[str, float]] = {}
@@ -136,14 +144,11 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
         solver[f"fake_{f:g}"] = (1 - rate) * solver_paid - rate * stake_s - (1 - f) * train
 
     verifier = {
-        "honest": verifier_paid - verify,
-        "lazy_pass": verifier_paid - q * (stake_v + verifier_paid + game),
+        "honest": verifier_paid - verify - forced_cost,
+        "lazy_pass": verifier_paid - q * (stake_v + verifier_paid + game) - forced_cost,
         "always_fail": -stake_v - game,
     }
-    # Steady state: the reserve R pays p · q · R / 3 per task (forced errors caught by a check,
-    # a third of the reserve each) and takes the protocol fee, so R / 3 = fee / (p · q) and a
-    # checked report earns p · R / 3 = fee / q in expectation.
-    income = fee_p / q if q > 0 else 0.0
+    income = p * award  # a checked report's expected award
     whistleblower = {"checking": income - check}
 
     # The sybil pair: solver and verifier are one party.
@@ -155,8 +160,11 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
         saved = min(1.0, faked / middle) * train
         caught_replaying = q * own_draw_detection(middle, faked, s)
         loss = stake_s + solver_paid + stake_v + verifier_paid + game
-        replaying = solver_paid + verifier_paid - (train - saved) - verify - caught_replaying * loss
-        lazy = solver_paid + verifier_paid - (train - saved) - q * loss
+        # Its verifier address is forced like any other (it cannot choose), and caught alike.
+        replaying = (
+            solver_paid + verifier_paid - (train - saved) - verify - caught_replaying * loss
+        ) - forced_cost
+        lazy = solver_paid + verifier_paid - (train - saved) - q * loss - forced_cost
         sybil = max(sybil, replaying, lazy)
 
     best = (
@@ -164,13 +172,15 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
         and all(verifier["honest"] > v for k, v in verifier.items() if k != "honest")
         and whistleblower["checking"] >= 0
         and honest_pair > sybil
+        and p * (award - stake_v - game) <= 0
     )
     return {
         "unit": "bounty",
         "parameters": parameters.as_dict(),
         "assumptions": asdict(assumptions),
         "check_rate": q,
-        "forced_error_award": income / p if p else 0.0,
+        "forced_error_award": award,
+        "protocol_fee": fee_p,
         "whistleblower_income_per_check": income,
         "whistleblower_cost_per_check": check,
         "verification_cost": verify,
@@ -179,9 +189,9 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
         "verifier": verifier,
         "whistleblower": whistleblower,
         "sybil_self_verify": sybil - honest_pair,
-        # Not a strategy the figures rank: a verifier that challenges its own forced errors
-        # through a second address takes the award (see docs/economics.md).
-        "verifier_forced_self_challenge": income - game,
+        # A verifier that challenges its own forced errors through a second address: it takes
+        # the award and loses its stake, which funds it (docs/economics.md).
+        "verifier_forced_self_challenge": p * (award - stake_v - game),
         "honest_pair": honest_pair,
         "honest_is_best": best,
     }

@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {ITaskPoolLifecycle} from "./interfaces/ITaskPool.sol";
 import {IJackpot} from "./interfaces/IJackpot.sol";
+import {IPinpointGame} from "./interfaces/IPinpointGame.sol";
 import {TaskPoolBase} from "./pool/TaskPoolBase.sol";
 import {TaskPoolSettlement} from "./pool/TaskPoolSettlement.sol";
 import {
@@ -48,14 +49,22 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
     address public immutable settlement;
 
     /// @param params The deployment parameters (docs/contracts.md, "Parameters").
-    /// @param jackpot_ The jackpot contract that receives fees and slashed shares.
-    constructor(Params memory params, IJackpot jackpot_) TaskPoolBase(params, jackpot_) {
-        settlement = address(new TaskPoolSettlement(params, jackpot_));
+    /// @param jackpot_ The jackpot contract that receives fees and slashed shares; its arbitration must be
+    ///        this pool for forced-error awards to be paid.
+    /// @param game_ The pinpoint game challenges are played in.
+    /// @param challenges The challenges half (`TaskPoolChallenges`), deployed with the same parameters,
+    ///        jackpot and game; the settlement half runs it by delegatecall for the selectors it lacks.
+    constructor(Params memory params, IJackpot jackpot_, IPinpointGame game_, address challenges)
+        TaskPoolBase(params, jackpot_, game_)
+    {
+        if (TaskPoolBase(challenges).configuration() != _configuration) revert Errors.InvalidParameter("challenges");
+        settlement = address(new TaskPoolSettlement(params, jackpot_, game_, challenges));
     }
 
     /// @notice Every call this contract does not implement runs the settlement half on this storage.
-    /// @dev Not payable: no settlement call takes ETH, and plain transfers are refused.
-    fallback() external {
+    /// @dev Payable for the challenges (the settlement half passes them on to the challenges half);
+    ///      a plain transfer matches no function there and is refused.
+    fallback() external payable {
         address target = settlement;
         assembly ("memory-safe") {
             calldatacopy(0, 0, calldatasize())
@@ -190,6 +199,8 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
         // Before the randomness exists the solver must reveal its seed first; after, the verifier works.
         bool drawn = t.flags & Flag.RANDOMNESS != 0;
         Timestamp deadline = _after(drawn ? _verifyWindow : _seedRevealWindow);
+        // A verifier that replaces a voided report starts clean.
+        t.flags &= ~Flag.VOID;
         t.verifier = msg.sender;
         t.status = Status.Verifying;
         t.deadline = deadline;
@@ -288,6 +299,8 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
         Task storage t = _known(taskId);
         if (t.status != Status.ChallengeWindow) revert Errors.WrongStatus(taskId, t.status);
         if (t.flags & Flag.FORCEABLE == 0) revert Errors.NothingToReveal(taskId);
+        // Challenges of the report end first; the reveal window restarts when the last one does.
+        if (t.disputes != 0) revert Errors.ChallengesOpen(taskId);
         _afterDeadline(t, taskId);
         Timestamp last = Timestamp.wrap(uint40(Timestamp.unwrap(t.deadline) + Duration.unwrap(_revealWindow)));
         if (block.timestamp > Timestamp.unwrap(last)) revert Errors.DeadlinePassed(taskId, last);
@@ -306,6 +319,7 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
         bool forced = _isForced(secret, Randomness.wrap(_word(drawnData, 0)));
         bool erred = trueRoots != _arrayHash(reportData, 3);
         t.flags &= ~Flag.FORCEABLE;
+        bool defeated = t.flags & Flag.DEFEATED != 0;
         if (forced && erred) {
             // The forced report is void: its true trace roots replace it, open to challenge anew.
             Timestamp deadline = _after(_challengeWindow);
@@ -313,12 +327,20 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
             _record(
                 t, VerificationRevealed.selector, taskId, verifier, abi.encode(secret, true, traceRoots, deadline)
             );
+            // Games won against the forced roots are paid from the jackpot, not by slashing; a game the
+            // verifier lost on a root it stands by still voids the report.
+            if (defeated && _forcedErrorCaught(t, taskId, traceRoots, reportData)) _applyDefeat(t, taskId);
+            return;
+        }
+        Timestamp none = Timestamp.wrap(0);
+        _record(t, VerificationRevealed.selector, taskId, verifier, abi.encode(secret, forced, traceRoots, none));
+        if (defeated) {
+            // Not forced (or forced and honest) and lost a challenge: slashed to the winner.
+            _applyDefeat(t, taskId);
             return;
         }
         // Forced and honest, or not forced and disowning its own report: the verifier forfeits.
         if (forced || erred) t.flags |= Flag.FORFEITED;
-        Timestamp none = Timestamp.wrap(0);
-        _record(t, VerificationRevealed.selector, taskId, verifier, abi.encode(secret, forced, traceRoots, none));
         _settle(t, taskId, t.outcome);
         _payEveryone(t, taskId);
     }
@@ -371,6 +393,53 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
             emit PayoutWithdrawn(taskId, to, amount);
         } else {
             t.withdrawn &= ~role;
+        }
+    }
+
+    /// @notice Pays the catchers of a forced error: the challenges the report lost on a position whose
+    ///         reported root is not the verifier's true one. The verifier's stake goes to the jackpot,
+    ///         which awards those winners together at most that stake (and at most a third of its
+    ///         reserve): challenging one's own forced error cannot pay. Returns whether the report also
+    ///         lost on a position whose root the verifier stands by (a real defeat).
+    function _forcedErrorCaught(Task storage t, TaskId taskId, Root[] calldata trueRoots, bytes calldata reportData)
+        private
+        returns (bool otherDefeat)
+    {
+        Catch[] storage catches = _catches[taskId];
+        uint256 n = catches.length;
+        address[] memory winners = new address[](n);
+        uint256 count = 0;
+        uint256 offset = uint256(_word(reportData, 3));
+        for (uint256 i = 0; i < n; ++i) {
+            Catch storage c = catches[i];
+            uint256 at = offset + 32 * (1 + uint256(c.position));
+            if (bytes32(reportData[at:at + 32]) != Root.unwrap(trueRoots[c.position])) {
+                if (c.winner != address(0)) winners[count++] = c.winner;
+            } else {
+                otherDefeat = true;
+            }
+        }
+        delete _catches[taskId];
+        t.flags &= ~Flag.DEFEATED;
+        if (count == 0) return otherDefeat;
+        if (otherDefeat) t.flags |= Flag.DEFEATED;
+        assembly ("memory-safe") {
+            mstore(winners, count)
+        }
+        uint256 stake = t.bounty * _verifierStakeBps / BPS;
+        t.flags |= Flag.STAKE_TAKEN;
+        // Everything accrued goes to the jackpot first, so that the cap is the whole reserve's third.
+        uint256 accrued = _ledger.jackpotAccrued + stake;
+        _ledger.jackpotAccrued = 0;
+        emit JackpotSwept(accrued);
+        _jackpot.fund{value: accrued}();
+        uint256 total = _jackpot.awardCap();
+        if (total > stake) total = stake;
+        uint256 each = total / count;
+        emit ForcedErrorCaught(taskId, t.verifier, stake, winners, each);
+        if (each == 0) return otherDefeat;
+        for (uint256 i = 0; i < count; ++i) {
+            _jackpot.award(winners[i], each, bytes32(uint256(TaskId.unwrap(taskId))));
         }
     }
 

@@ -40,10 +40,10 @@ class ProtocolParameters:
     """
 
     protocolFeeBps: int = 500
-    verificationFeeBps: int = 1_000
+    verificationFeeBps: int = 3_500
     profileFeeBps: int = 200
     solverStakeBps: int = 20_000
-    verifierStakeBps: int = 10_000
+    verifierStakeBps: int = 30_000
     profilerStakeBps: int = 5_000
     slashToSubmitterBps: int = 5_000
     profileWindow: int = 3_600
@@ -56,7 +56,7 @@ class ProtocolParameters:
     revealWindow: int = 3_600
     minSampledSegments: int = 4
     maxVerificationRounds: int = 3
-    forcedErrorPpm: int = 50_000
+    forcedErrorPpm: int = 120_000
     maxThreshold: int = 0x3F800000  # 1.0 as binary32
     minBounty: int = 10**12
 
@@ -148,53 +148,92 @@ def deploy(
     project: Any,
     deployer: Any,
     parameters: ProtocolParameters = DEFAULT_PARAMETERS,
-    arbitration: str = ZERO_ADDRESS,
+    arbitration: str | None = None,
     silent: bool = False,
-    arbiter: bool = True,
     game_parameters: GameParameters = DEFAULT_GAME_PARAMETERS,
 ) -> Deployment:
-    """Deploy, in this order, the Jackpot (paying out only through ``arbitration``, fixed for
-    good; the zero address: never), with ``arbiter`` the arbiter contracts
-    (``ARBITER_CONTRACTS``) and the pinpoint game on their ``OneStep`` and the jackpot
-    (``game_parameters``), then the TaskPool.
+    """Deploy, in this order, the arbiter contracts (``ARBITER_CONTRACTS``), the Jackpot, the
+    pinpoint game on the arbiter's ``OneStep`` and the jackpot (``game_parameters``), the pool's
+    challenges half and the TaskPool (which creates its settlement half).
 
-    ``project`` is the loaded brownie project, ``deployer`` a brownie account. The deployment
-    block is the block of the first contract's creation. ``silent`` keeps brownie quiet.
+    The Jackpot pays out only through ``arbitration``, fixed for good: by default the pool itself
+    (it awards the catchers of forced errors), whose address is known before it exists (the
+    deployer's nonce); the zero address: never. ``project`` is the loaded brownie project,
+    ``deployer`` a brownie account. The deployment block is the block of the first contract's
+    creation. ``silent`` keeps brownie quiet.
     """
     from brownie import chain
 
-    jackpot = project.Jackpot.deploy(arbitration, {"from": deployer}, silent=silent)
-    arbiters = deploy_arbiter(project, deployer, silent=silent) if arbiter else {}
-    game = (
-        deploy_game(
-            project, deployer, arbiters["OneStep"].address, jackpot.address, game_parameters, silent
-        )
-        if arbiter
-        else None
+    arbiters = deploy_arbiter(project, deployer, silent=silent)
+    # The jackpot, the game and the challenges half come next, then the pool.
+    pool_address = create_address(deployer.address, int(deployer.nonce) + 3)
+    jackpot = project.Jackpot.deploy(
+        pool_address if arbitration is None else arbitration, {"from": deployer}, silent=silent
     )
-    deployed = project.TaskPool.deploy(
-        parameters.as_struct(), jackpot.address, {"from": deployer}, silent=silent
+    game = deploy_game(
+        project, deployer, arbiters["OneStep"].address, jackpot.address, game_parameters, silent
     )
+    deployed = deploy_pool(project, deployer, parameters, jackpot.address, game.address, silent)
+    if arbitration is None and deployed.address.lower() != pool_address.lower():
+        raise ConfigError(f"the pool landed at {deployed.address}, not at {pool_address}")
     pool = pool_contract(project, deployed.address)
     pool.tx = deployed.tx
+    first = next(iter(arbiters.values()))
     return Deployment(
         pool=pool,
         jackpot=jackpot,
         chain_id=int(chain.id),
-        block=int(jackpot.tx.block_number),
+        block=int(first.tx.block_number),
         deployer=deployer.address,
         parameters=ProtocolParameters.from_struct(pool.parameters()),
         arbiter=arbiters,
         game=game,
-        game_parameters=game_parameters if game is not None else None,
+        game_parameters=game_parameters,
     )
+
+
+def deploy_pool(
+    project: Any,
+    deployer: Any,
+    parameters: ProtocolParameters,
+    jackpot: str,
+    game: str,
+    silent: bool = False,
+) -> Any:
+    """Deploy the pool's challenges half, then the TaskPool (which checks that half's
+    parameters and creates its settlement half); returns the TaskPool as deployed (its
+    ``.address`` and ``.tx``; ``pool_contract`` gives the merged object)."""
+    challenges = project.TaskPoolChallenges.deploy(
+        parameters.as_struct(), jackpot, game, {"from": deployer}, silent=silent
+    )
+    return project.TaskPool.deploy(
+        parameters.as_struct(), jackpot, game, challenges.address, {"from": deployer}, silent=silent
+    )
+
+
+def create_address(sender: str, nonce: int) -> str:
+    """The address a contract created by ``sender`` with ``nonce`` gets (CREATE:
+    ``keccak256(rlp([sender, nonce]))[12:]``)."""
+    from eth_utils.address import to_checksum_address
+    from eth_utils.crypto import keccak
+
+    if nonce == 0:
+        encoded_nonce = b"\x80"
+    elif nonce < 0x80:
+        encoded_nonce = bytes([nonce])
+    else:
+        raw = nonce.to_bytes((nonce.bit_length() + 7) // 8, "big")
+        encoded_nonce = bytes([0x80 + len(raw)]) + raw
+    payload = b"\x94" + bytes.fromhex(sender[2:]) + encoded_nonce
+    return to_checksum_address(keccak(bytes([0xC0 + len(payload)]) + payload)[12:])
 
 
 def pool_abi(project: Any) -> list[dict[str, Any]]:
     """The ABI of everything at the pool's address: TaskPool and, run by delegatecall for every
-    selector TaskPool lacks, TaskPoolSettlement (each entry once)."""
+    selector TaskPool lacks, TaskPoolSettlement, and for every selector both lack,
+    TaskPoolChallenges (each entry once)."""
     merged: dict[str, dict[str, Any]] = {}
-    for container in (project.TaskPool, project.TaskPoolSettlement):
+    for container in (project.TaskPool, project.TaskPoolSettlement, project.TaskPoolChallenges):
         for entry in container.abi:
             if entry["type"] in ("constructor", "fallback"):
                 continue

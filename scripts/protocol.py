@@ -75,6 +75,11 @@ class Flag(IntEnum):
     RANDOMNESS = 1
     FORCEABLE = 2
     FORFEITED = 4
+    DEFEATED = 8
+    PROOF_FAILED = 16
+    VOID = 32
+    SLASH_AWARDED = 64
+    STAKE_TAKEN = 128
 
 
 class Role(IntEnum):
@@ -141,20 +146,32 @@ class Payouts:
 
 
 def payouts(
-    outcome: Outcome, amounts: Amounts, profiled: bool, parameters: Any, forfeited: bool = False
+    outcome: Outcome,
+    amounts: Amounts,
+    profiled: bool,
+    parameters: Any,
+    forfeited: bool = False,
+    flags: int = 0,
 ) -> Payouts:
     """The settlement table of docs/contracts.md ("Settlement").
 
     ``forfeited``: the verifier did not reveal its secret in time (or revealed a forced report it
-    did not falsify): its fee and stake go to the jackpot.
+    did not falsify): its fee and stake go to the jackpot. ``flags`` (``Task.flags``) after
+    challenges: ``VOID`` (the report lost and its verifier was slashed: no verifier is paid and
+    its fee stays with the bounty), ``STAKE_TAKEN`` (a caught forced error: the verifier's stake
+    went to the jackpot, it keeps its fee), ``SLASH_AWARDED`` (the jackpot's part of a failed
+    solver's stake was credited to the challenger that won against the proof);
+    ``FORFEITED`` in ``flags`` is the same as ``forfeited``.
     """
+    forfeited = forfeited or bool(flags & Flag.FORFEITED)
+    void = bool(flags & Flag.VOID)
     accepted = outcome not in (Outcome.CANCELLED, Outcome.EXPIRED)
     profile_fee = amounts.profile_fee if profiled and accepted else 0
     profiler = profile_fee + amounts.profiler_stake if profiled else 0
     stake = amounts.solver_stake
     to_submitter = stake * parameters.slashToSubmitterBps // BPS
-    fee = amounts.verification_fee
-    verifier = fee + amounts.verifier_stake
+    fee = 0 if void else amounts.verification_fee
+    verifier = 0 if void else fee + (0 if flags & Flag.STAKE_TAKEN else amounts.verifier_stake)
     paid, lost = (0, verifier) if forfeited else (verifier, 0)
     if outcome == Outcome.PASSED:
         return Payouts(
@@ -164,11 +181,12 @@ def payouts(
             jackpot=lost,
         )
     if outcome == Outcome.FAILED:
+        slashed = 0 if flags & Flag.SLASH_AWARDED else stake - to_submitter
         return Payouts(
             submitter=amounts.bounty - fee - profile_fee + to_submitter,
             verifier=paid,
             profiler=profiler,
-            jackpot=lost + stake - to_submitter,
+            jackpot=lost + slashed,
         )
     if outcome in (Outcome.SOLVER_TIMED_OUT, Outcome.SEED_WITHHELD):
         return Payouts(

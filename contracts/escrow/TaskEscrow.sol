@@ -5,7 +5,20 @@ import {ITaskPoolEvents} from "../interfaces/ITaskPool.sol";
 import {IJackpot} from "../interfaces/IJackpot.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {
-    TaskId, Timestamp, Duration, Status, Mode, Outcome, Params, Task, Amounts, Payouts, Role, Flag
+    TaskId,
+    Timestamp,
+    Duration,
+    Status,
+    Mode,
+    Outcome,
+    Params,
+    Task,
+    Amounts,
+    Payouts,
+    Role,
+    Flag,
+    ChallengeId,
+    Challenge
 } from "../lib/Types.sol";
 import {Errors} from "../lib/Errors.sol";
 
@@ -40,8 +53,29 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
     /// @dev Kept here because settlement needs it to know when an unrevealed report may be settled.
     Duration internal immutable _revealWindow;
 
+    /// @dev A challenge a report lost: who won (zero: both lost) and the position it disputed.
+    struct Catch {
+        address winner;
+        uint32 position;
+    }
+
     Ledger internal _ledger;
     mapping(TaskId taskId => Task) internal _tasks;
+
+    // Challenges (written only when a task is challenged; the happy path reads `Task.disputes` alone).
+    mapping(ChallengeId challengeId => Challenge) internal _challenges;
+    /// @dev The challenges the current report lost, in the order they were resolved.
+    mapping(TaskId taskId => Catch[]) internal _catches;
+    /// @dev Open challenges per task; `Task.disputes` is 1 while this is non-zero.
+    mapping(TaskId taskId => uint256) internal _openChallenges;
+    /// @dev The first challenger that won against the task's proof.
+    mapping(TaskId taskId => address) internal _proofWinner;
+    mapping(address account => uint256) internal _credits;
+    uint64 internal _lastChallengeId;
+    /// @dev The sum of `_credits`.
+    uint256 internal _creditTotal;
+    /// @dev Bonds of proof challenges that wait for the solver's answer.
+    uint256 internal _deposits;
 
     /// @param params The deployment parameters; the money ones are checked and kept here.
     /// @param jackpot_ The jackpot contract sweeps go to.
@@ -110,7 +144,7 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
 
     /// @notice Whether the task's verdict waits only for settlement (see `_verdictEnd`; no open dispute).
     function _settleable(Task storage t) internal view returns (bool) {
-        return t.status == Status.ChallengeWindow && t.disputes == 0
+        return t.status == Status.ChallengeWindow && t.disputes == 0 && t.flags & Flag.DEFEATED == 0
             && block.timestamp > Timestamp.unwrap(_verdictEnd(t));
     }
 
@@ -123,6 +157,12 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
     function _accrueJackpot(uint256 amount) internal {
         // Bounded by the ETH ever sent to the pool, far below 2^192 wei.
         _ledger.jackpotAccrued += uint192(amount);
+    }
+
+    /// @notice Owes `amount` wei to `to`, outside any task (`withdrawCredit`).
+    function _credit(address to, uint256 amount) internal {
+        _credits[to] += amount;
+        _creditTotal += amount;
     }
 
     /// @notice Sends `amount` wei to `to`; the caller has already marked it paid.
@@ -155,14 +195,20 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
         uint256 slashed = a.solverStake;
         uint256 toSubmitter = slashed * _slashToSubmitterBps / BPS;
         if (outcome == Outcome.Passed || outcome == Outcome.Failed) {
-            uint256 verifier = a.verificationFee + a.verifierStake;
-            if (flags & Flag.FORFEITED != 0) p.jackpot = verifier;
-            else p.verifier = verifier;
+            // A voided report pays no verifier (its stake was slashed already) and its fee stays with
+            // the bounty; a caught forced error's stake went to the jackpot already.
+            uint256 fee = flags & Flag.VOID != 0 ? 0 : a.verificationFee;
+            if (flags & Flag.VOID == 0) {
+                uint256 verifier = fee + (flags & Flag.STAKE_TAKEN != 0 ? 0 : a.verifierStake);
+                if (flags & Flag.FORFEITED != 0) p.jackpot = verifier;
+                else p.verifier = verifier;
+            }
             if (outcome == Outcome.Passed) {
-                p.solver = bounty - a.verificationFee - profileFee + a.solverStake;
+                p.solver = bounty - fee - profileFee + a.solverStake;
             } else {
-                p.submitter = bounty - a.verificationFee - profileFee + toSubmitter;
-                p.jackpot += slashed - toSubmitter;
+                p.submitter = bounty - fee - profileFee + toSubmitter;
+                // The first winner against the proof was credited the jackpot's part already.
+                if (flags & Flag.SLASH_AWARDED == 0) p.jackpot += slashed - toSubmitter;
             }
         } else if (outcome == Outcome.SolverTimedOut || outcome == Outcome.SeedWithheld) {
             p.submitter = bounty - profileFee + toSubmitter;

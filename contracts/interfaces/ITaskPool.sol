@@ -442,14 +442,14 @@ interface ITaskPoolChallenges is ITaskPoolEvents {
     /// @param distance The distance its trace ends with, as binary32 bits.
     /// @param history The task's folded events from `TaskSubmitted`, as logged.
     /// @param opening The program header and the segment's states with their proofs.
-    /// @return game The game opened.
+    /// @return gameId The game opened.
     function answerChallenge(
         ChallengeId challengeId,
         Root solverTrace,
         Binary32 distance,
         Folded[] calldata history,
         Opening calldata opening
-    ) external returns (GameId game);
+    ) external returns (GameId gameId);
 
     /// @notice Applies the end of a challenge: its game's ruling once the game is resolved, or, for a
     ///         proof challenge the solver did not answer by its deadline, the solver's loss (the

@@ -231,6 +231,9 @@ library Errors {
     /// @notice The solver's answer states a distance above the task's τ.
     error DistanceAboveThreshold(Binary32 distance, Binary32 threshold);
 
+    /// @notice The task has open challenges; this call waits until they have ended.
+    error ChallengesOpen(TaskId taskId);
+
     /// @notice The challenge's game has not ended yet.
     error GameNotResolved(GameId gameId);
 }

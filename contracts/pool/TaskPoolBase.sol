@@ -2,8 +2,11 @@
 pragma solidity 0.8.28;
 
 import {IJackpot} from "../interfaces/IJackpot.sol";
+import {IPinpointGame} from "../interfaces/IPinpointGame.sol";
 import {TaskEscrow} from "../escrow/TaskEscrow.sol";
-import {TaskId, Record, Randomness, Binary32, Timestamp, Duration, Status, Params, Task} from "../lib/Types.sol";
+import {
+    TaskId, Record, Randomness, Binary32, Timestamp, Duration, Status, Outcome, Params, Task, Flag
+} from "../lib/Types.sol";
 import {Errors} from "../lib/Errors.sol";
 
 /// @title What both halves of the task pool share: the lifecycle's parameters and checks
@@ -27,10 +30,18 @@ abstract contract TaskPoolBase is TaskEscrow {
     Binary32 internal immutable _maxThreshold;
     /// @dev A verifier is forced iff keccak256(abi.encode(secret, randomness)) < this (p · 2^256).
     uint256 internal immutable _forcedBelow;
+    /// @dev The pinpoint game challenges are played in.
+    IPinpointGame internal immutable _game;
+    /// @dev keccak256 of the deployment's parameters, jackpot and game: the halves must agree.
+    bytes32 internal immutable _configuration;
 
     /// @param params The deployment parameters (docs/contracts.md, "Parameters").
     /// @param jackpot_ The jackpot contract that receives fees and slashed shares.
-    constructor(Params memory params, IJackpot jackpot_) TaskEscrow(params, jackpot_) {
+    /// @param game_ The pinpoint game the pool opens its challenges in.
+    constructor(Params memory params, IJackpot jackpot_, IPinpointGame game_) TaskEscrow(params, jackpot_) {
+        if (address(game_) == address(0)) revert Errors.ZeroAddress();
+        _game = game_;
+        _configuration = keccak256(abi.encode(params, jackpot_, game_));
         if (Duration.unwrap(params.profileWindow) == 0) revert Errors.InvalidParameter("profileWindow");
         if (Duration.unwrap(params.claimWindow) == 0) revert Errors.InvalidParameter("claimWindow");
         if (Duration.unwrap(params.maxTrainingWindow) == 0) revert Errors.InvalidParameter("maxTrainingWindow");
@@ -57,6 +68,11 @@ abstract contract TaskPoolBase is TaskEscrow {
         // the product cannot overflow (ppm <= 10^6); agents compute the same bound.
         // slither-disable-next-line divide-before-multiply
         _forcedBelow = (type(uint256).max / 1_000_000) * params.forcedErrorPpm;
+    }
+
+    /// @notice keccak256 of the parameters, jackpot and game this half was built with.
+    function configuration() external view returns (bytes32) {
+        return _configuration;
     }
 
     /// @notice Whether a verifier with `secret` is forced to err on a task with this randomness.
@@ -112,5 +128,72 @@ abstract contract TaskPoolBase is TaskEscrow {
     function _sampleCount(uint32 segments, uint16 sampledSegments) internal pure returns (uint256) {
         uint256 wanted = uint256(sampledSegments) + 2;
         return segments < wanted ? segments : wanted;
+    }
+
+    // ------------------------------------------------------------------ consequences of challenges
+
+    /// @notice What follows when a task's last open challenge has ended: a failed proof fails the task;
+    ///         a lost report is voided unless its verifier may have been forced (its reveal decides);
+    ///         a report that may be forced gets its reveal window from now if its challenge window is over.
+    function _afterDisputes(Task storage t, TaskId taskId) internal {
+        uint8 flags = t.flags;
+        if (flags & Flag.PROOF_FAILED != 0) {
+            if (flags & Flag.DEFEATED != 0) _applyDefeat(t, taskId);
+            else _failProof(t, taskId);
+        } else if (flags & Flag.FORCEABLE != 0) {
+            if (block.timestamp > Timestamp.unwrap(t.deadline)) t.deadline = Timestamp.wrap(uint40(block.timestamp));
+        } else if (flags & Flag.DEFEATED != 0) {
+            _applyDefeat(t, taskId);
+        }
+    }
+
+    /// @notice Voids a report that lost: its verifier's stake goes to the first winner (to the jackpot if
+    ///         every lost game was lost by both), its fee stays with the bounty, and the task is verified
+    ///         again with the same randomness (settled unverified after `maxVerificationRounds` claims;
+    ///         failed if its proof failed too).
+    function _applyDefeat(Task storage t, TaskId taskId) internal {
+        Catch[] storage catches = _catches[taskId];
+        address winner = address(0);
+        for (uint256 i = 0; i < catches.length; ++i) {
+            if (catches[i].winner != address(0)) {
+                winner = catches[i].winner;
+                break;
+            }
+        }
+        delete _catches[taskId];
+        uint256 slashed = t.flags & Flag.STAKE_TAKEN != 0 ? 0 : t.bounty * _verifierStakeBps / BPS;
+        if (slashed > 0) {
+            if (winner != address(0)) _credit(winner, slashed);
+            else _accrueJackpot(slashed);
+        }
+        emit ReportDefeated(taskId, t.verifier, winner, slashed);
+        t.verifier = address(0);
+        t.flags = (t.flags & ~(Flag.FORCEABLE | Flag.DEFEATED | Flag.STAKE_TAKEN | Flag.FORFEITED)) | Flag.VOID;
+        if (t.flags & Flag.PROOF_FAILED != 0) {
+            _failProof(t, taskId);
+        } else if (t.rounds >= _maxVerificationRounds) {
+            _settle(t, taskId, Outcome.Unverified);
+        } else {
+            Timestamp deadline = _after(_verifierClaimWindow);
+            t.status = Status.Committed;
+            t.deadline = deadline;
+            emit VerificationReopened(taskId, deadline);
+        }
+    }
+
+    /// @notice Fails a task whose proof lost a challenge: the first winner is credited the jackpot's part
+    ///         of the solver's slashed stake; the report no longer matters (no reveal is awaited).
+    function _failProof(Task storage t, TaskId taskId) internal {
+        address winner = _proofWinner[taskId];
+        uint256 award = 0;
+        if (winner != address(0)) {
+            uint256 slashed = t.bounty * _solverStakeBps / BPS;
+            award = slashed - slashed * _slashToSubmitterBps / BPS;
+            _credit(winner, award);
+            t.flags |= Flag.SLASH_AWARDED;
+        }
+        emit ProofFailed(taskId, t.solver, winner, award);
+        t.flags &= ~Flag.FORCEABLE;
+        _settle(t, taskId, Outcome.Failed);
     }
 }

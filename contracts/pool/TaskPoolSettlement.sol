@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {ITaskPoolSettlement} from "../interfaces/ITaskPool.sol";
 import {IJackpot} from "../interfaces/IJackpot.sol";
+import {IPinpointGame} from "../interfaces/IPinpointGame.sol";
 import {TaskPoolBase} from "./TaskPoolBase.sol";
 import {
     TaskId,
@@ -25,9 +26,33 @@ import {Errors} from "../lib/Errors.sol";
 ///         pool's address. Called at its own address it reads its own, empty storage and can move no
 ///         money (it holds none).
 contract TaskPoolSettlement is TaskPoolBase, ITaskPoolSettlement {
+    /// @notice The challenges half, run by delegatecall (on the pool's storage) for every selector this
+    ///         half does not implement.
+    address public immutable challenges;
+
     /// @param params The deployment parameters, the pool's own.
     /// @param jackpot_ The pool's jackpot.
-    constructor(Params memory params, IJackpot jackpot_) TaskPoolBase(params, jackpot_) {}
+    /// @param game_ The pool's pinpoint game.
+    /// @param challenges_ The challenges half, built with the same parameters.
+    constructor(Params memory params, IJackpot jackpot_, IPinpointGame game_, address challenges_)
+        TaskPoolBase(params, jackpot_, game_)
+    {
+        challenges = challenges_;
+    }
+
+    /// @notice Every call neither the pool nor this half implements runs the challenges half, still on
+    ///         the pool's storage (a delegatecall made in a delegatecall keeps the caller's storage).
+    /// @dev Payable: challenges carry their bond.
+    fallback() external payable {
+        address target = challenges;
+        assembly ("memory-safe") {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
+        }
+    }
 
     /// @inheritdoc ITaskPoolSettlement
     function cancel(TaskId taskId) external {
@@ -43,9 +68,13 @@ contract TaskPoolSettlement is TaskPoolBase, ITaskPoolSettlement {
     function settle(TaskId taskId) external {
         Task storage t = _known(taskId);
         if (t.status != Status.ChallengeWindow) revert Errors.WrongStatus(taskId, t.status);
+        if (t.disputes != 0) revert Errors.ChallengesOpen(taskId);
         Timestamp end = _verdictEnd(t);
         if (block.timestamp <= Timestamp.unwrap(end)) revert Errors.DeadlineNotReached(taskId, end);
-        _settleVerdict(t, taskId);
+        // A report that may have been forced, lost a challenge and was never revealed is slashed to the
+        // winner (not forfeited to the jackpot) and the task verified again.
+        if (t.flags & Flag.DEFEATED != 0) _applyDefeat(t, taskId);
+        else _settleVerdict(t, taskId);
     }
 
     /// @inheritdoc ITaskPoolSettlement
@@ -176,7 +205,7 @@ contract TaskPoolSettlement is TaskPoolBase, ITaskPoolSettlement {
         escrowed = a.bounty;
         if (profiled) staked += a.profilerStake;
         if (status >= Status.Training) staked += a.solverStake;
-        if (t.verifier != address(0)) staked += a.verifierStake;
+        if (t.verifier != address(0) && t.flags & Flag.STAKE_TAKEN == 0) staked += a.verifierStake;
     }
 
     /// @inheritdoc ITaskPoolSettlement

@@ -102,6 +102,11 @@ def jackpot(deployment: Deployment) -> Any:
 
 
 @pytest.fixture
+def game(deployment: Deployment) -> Any:
+    return deployment.game
+
+
+@pytest.fixture
 def params(deployment: Deployment) -> ProtocolParameters:
     return deployment.parameters
 

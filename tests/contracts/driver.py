@@ -172,7 +172,7 @@ def error_abi(name: str) -> dict[str, Any]:
     from brownie.project.main import get_loaded_projects
 
     project = get_loaded_projects()[0]
-    names = ("TaskPool", "TaskPoolSettlement", "Jackpot")
+    names = ("TaskPool", "TaskPoolSettlement", "TaskPoolChallenges", "Jackpot", "PinpointGame")
     for container in (getattr(project, name) for name in names):
         for entry in container.abi:
             if entry["type"] == "error" and entry["name"] == name:
@@ -209,6 +209,9 @@ class Driver:
         self.parties = parties
         self.clock = clock
         self.secrets: dict[int, bytes] = {}
+        # The roots a submission and a commit name (a real program and checkpoint tree for games).
+        self.program_root = PROGRAM_ROOT
+        self.checkpoint_root = CHECKPOINT_ROOT
 
     def amounts(self, bounty: int = BOUNTY) -> Amounts:
         return Amounts.of(bounty, self.params)
@@ -233,7 +236,7 @@ class Driver:
             bound = 0 if mode == Mode.EXACT else BOUND
         return (
             SPEC_HASH,
-            PROGRAM_ROOT,
+            self.program_root,
             bounty,
             int(mode),
             training_window,
@@ -274,7 +277,7 @@ class Driver:
         return self.pool.commit(
             task_id,
             PROOF_CID,
-            CHECKPOINT_ROOT,
+            self.checkpoint_root,
             hexed(seed_hash(seed)),
             {"from": by or self.parties.solver},
         )

@@ -18,6 +18,7 @@ from scripts.deploy import (
     MANIFEST_FORMAT,
     Deployment,
     ProtocolParameters,
+    deploy_pool,
     load_manifest,
     main,
     manifest,
@@ -56,21 +57,59 @@ INVALID = [
     ("name", "change"), INVALID, ids=[f"{n}={list(c.values())}" for n, c in INVALID]
 )
 def test_parameters_out_of_range_are_refused(
-    project: Any, jackpot: Any, parties: Parties, name: str, change: dict[str, int]
+    project: Any, jackpot: Any, game: Any, parties: Parties, name: str, change: dict[str, int]
 ) -> None:
     params = dataclasses.replace(DEFAULT_PARAMETERS, **change)
     with reverts("InvalidParameter", name):
-        project.TaskPool.deploy(params.as_struct(), jackpot.address, {"from": parties.deployer})
-
-
-def test_a_jackpot_is_required(project: Any, parties: Parties) -> None:
-    with reverts("ZeroAddress"):
         project.TaskPool.deploy(
-            DEFAULT_PARAMETERS.as_struct(), "0x" + "00" * 20, {"from": parties.deployer}
+            params.as_struct(),
+            jackpot.address,
+            game.address,
+            game.address,
+            {"from": parties.deployer},
         )
 
 
-def test_boundary_parameters_are_accepted(project: Any, jackpot: Any, parties: Parties) -> None:
+def test_a_jackpot_and_a_game_are_required(
+    project: Any, jackpot: Any, game: Any, parties: Parties
+) -> None:
+    zero = "0x" + "00" * 20
+    with reverts("ZeroAddress"):
+        project.TaskPool.deploy(
+            DEFAULT_PARAMETERS.as_struct(),
+            zero,
+            game.address,
+            game.address,
+            {"from": parties.deployer},
+        )
+    with reverts("ZeroAddress"):
+        project.TaskPoolChallenges.deploy(
+            DEFAULT_PARAMETERS.as_struct(), jackpot.address, zero, {"from": parties.deployer}
+        )
+
+
+def test_the_halves_must_share_the_parameters(
+    project: Any, jackpot: Any, game: Any, parties: Parties
+) -> None:
+    other = dataclasses.replace(
+        DEFAULT_PARAMETERS, challengeWindow=DEFAULT_PARAMETERS.challengeWindow + 1
+    )
+    challenges = project.TaskPoolChallenges.deploy(
+        other.as_struct(), jackpot.address, game.address, {"from": parties.deployer}
+    )
+    with reverts("InvalidParameter", "challenges"):
+        project.TaskPool.deploy(
+            DEFAULT_PARAMETERS.as_struct(),
+            jackpot.address,
+            game.address,
+            challenges.address,
+            {"from": parties.deployer},
+        )
+
+
+def test_boundary_parameters_are_accepted(
+    project: Any, jackpot: Any, game: Any, parties: Parties
+) -> None:
     params = dataclasses.replace(
         DEFAULT_PARAMETERS,
         protocolFeeBps=10_000,
@@ -81,9 +120,7 @@ def test_boundary_parameters_are_accepted(project: Any, jackpot: Any, parties: P
         forcedErrorPpm=1_000_000,
         minBounty=2**80 - 1,
     )
-    deployed = project.TaskPool.deploy(
-        params.as_struct(), jackpot.address, {"from": parties.deployer}
-    )
+    deployed = deploy_pool(project, parties.deployer, params, jackpot.address, game.address)
     pool = pool_contract(project, deployed.address)
     assert ProtocolParameters.from_struct(pool.parameters()) == params
 

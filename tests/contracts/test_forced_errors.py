@@ -180,17 +180,20 @@ def test_nothing_to_reveal_when_the_report_cannot_be_forced(
 
 
 def test_a_pool_without_forced_errors_needs_no_reveal(
-    project: Any, jackpot: Any, driver: Driver, parties: Parties, params: ProtocolParameters
+    project: Any,
+    jackpot: Any,
+    game: Any,
+    driver: Driver,
+    parties: Parties,
+    params: ProtocolParameters,
 ) -> None:
     import dataclasses
 
-    from scripts.deploy import pool_contract
+    from scripts.deploy import deploy_pool, pool_contract
     from tests.contracts.driver import Driver as PoolDriver
 
     plain_params = dataclasses.replace(params, forcedErrorPpm=0)
-    deployed = project.TaskPool.deploy(
-        plain_params.as_struct(), jackpot, {"from": parties.deployer}
-    )
+    deployed = deploy_pool(project, parties.deployer, plain_params, jackpot.address, game.address)
     other = pool_contract(project, deployed.address)
     d = PoolDriver(other, plain_params, parties, driver.clock)
     task_id = d.to_status(Status.CHALLENGE_WINDOW)

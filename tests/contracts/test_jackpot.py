@@ -33,10 +33,12 @@ def test_plain_eth_is_refused(jackpot: Any, parties: Parties) -> None:
         parties.stranger.transfer(jackpot, 1)
 
 
-def test_the_deployed_jackpot_pays_nobody(funded: Any, parties: Parties) -> None:
-    # The test deployment has no arbitration contract: the reserve only grows.
-    assert int(funded.arbitration(), 16) == 0
-    for caller in (parties.deployer, parties.stranger):
+def test_the_deployed_jackpot_pays_only_through_the_pool(
+    funded: Any, pool: Any, parties: Parties
+) -> None:
+    # The deployment names the pool (which awards caught forced errors) and nobody else.
+    assert funded.arbitration() == pool.address
+    for caller in (parties.deployer, parties.stranger, parties.verifier):
         with reverts("NotArbitration", caller.address):
             funded.award(parties.solver, 1, REASON, {"from": caller})
 
