@@ -26,6 +26,7 @@ import {
     Challenge,
     Folded,
     Opening,
+    DistanceProof,
     GameId,
     Ruling
 } from "../lib/Types.sol";
@@ -202,6 +203,19 @@ interface ITaskPoolEvents {
     ///         third of the reserve). The verifier keeps its fee; its true roots stand.
     event ForcedErrorCaught(
         TaskId indexed taskId, address indexed verifier, uint256 forfeited, address[] catchers, uint256 award
+    );
+
+    /// @notice A one-shot proof showed that a claimed distance is not what its trace root ends with
+    ///         (`traced`; exact tasks: +0 when the replayed end state is the claimed one, +inf when
+    ///         not): a report's (`challengeId` zero, `position` its place in the report) or a solver's
+    ///         answer (`challengeId`). It counts as a challenge the claim lost, won by `prover`.
+    event DistanceDisproved(
+        TaskId indexed taskId,
+        address indexed prover,
+        ChallengeId indexed challengeId,
+        uint32 position,
+        Binary32 stated,
+        Binary32 traced
     );
 
     /// @notice `account` withdrew its credit (won slashes, refunded deposits).
@@ -450,6 +464,31 @@ interface ITaskPoolChallenges is ITaskPoolEvents {
         Folded[] calldata history,
         Opening calldata opening
     ) external returns (GameId gameId);
+
+    /// @notice One-shot claim, no game: the distance the verifier reported at `position` is not what
+    ///         its reported trace root at `position` ends with (tolerant: the distance computation's
+    ///         last value; exact: +0 exactly when the trace's end state is the claimed checkpoint).
+    ///         The report lost, as if a game had been lost to the caller (consequences as for games,
+    ///         once no challenge of the task is open). Anyone, during the challenge window.
+    /// @dev Reverts with `WrongStatus`, `DeadlinePassed`, `RecordMismatch`, `NoReport`,
+    ///      `InvalidPosition`, `ProgramMismatch`, `InvalidMerkleProof`, `InvalidCheckpoint`,
+    ///      `MalformedRecord`, `MalformedHeader`, or `NothingProven` when the distance agrees.
+    /// @param taskId The task.
+    /// @param position The reported segment's position in the report.
+    /// @param history The task's folded events from `TaskSubmitted`, as logged.
+    /// @param proof What the reported trace root ends with (see `DistanceProof`).
+    function disproveReport(TaskId taskId, uint32 position, Folded[] calldata history, DistanceProof calldata proof)
+        external;
+
+    /// @notice One-shot claim, no game: the distance the solver answered a proof challenge with is not
+    ///         what its answered trace root ends with. The challenge is upheld at once (the proof
+    ///         lost; its game goes on for its bonds only). Anyone, while the challenge's game runs.
+    /// @dev Reverts with `UnknownChallenge`, `WrongChallengeState`, `RecordMismatch`, the proof errors
+    ///      of `disproveReport`, or `NothingProven`.
+    /// @param challengeId The answered proof challenge.
+    /// @param history The task's folded events from `TaskSubmitted`, as logged.
+    /// @param proof What the solver's trace root ends with.
+    function disproveAnswer(ChallengeId challengeId, Folded[] calldata history, DistanceProof calldata proof) external;
 
     /// @notice Applies the end of a challenge: its game's ruling once the game is resolved, or, for a
     ///         proof challenge the solver did not answer by its deadline, the solver's loss (the

@@ -282,6 +282,31 @@ struct Challenge {
     address challenger;
     /// The trace root the challenger stands behind.
     Root challengerTrace;
+    /// For an answered `Proof` challenge: the solver's trace root and the distance it said that
+    /// trace ends with (zero before the answer and for `Report` challenges).
+    Root defenderTrace;
+    Binary32 distance;
+}
+
+/// @notice A one-shot proof of what a trace root ends with (`disproveReport`, `disproveAnswer`).
+/// @dev Tolerant tasks: `node` is the distance computation's root (leaf `stepCount` of the trace
+///      tree), `record` its last op record (leaf `distanceOps - 1` of that tree; its last 32 bytes
+///      are its output root), `header` and `leaf` that output's shape header (one element) and only
+///      leaf: its first four bytes, little-endian, are the traced distance. Exact tasks (the
+///      verdict is the equality of the replayed end state and the claimed one): `node` is the
+///      segment's last step root (leaf `stepCount - 1`), `record` that step's STATE record (leaf
+///      `stepOps - 1`, `0x0040000000 ‖ end state root`), `claimedState` checkpoint `segment + 1`
+///      with `claimedProof` in the committed checkpoint tree. Proofs list siblings lowest first.
+struct DistanceProof {
+    bytes programHeader;
+    bytes32 node;
+    bytes32[] nodeProof;
+    bytes record;
+    bytes32[] recordProof;
+    bytes header;
+    bytes leaf;
+    Root claimedState;
+    bytes32[] claimedProof;
 }
 
 /// @notice One folded event of a task, as logged: its topic0, its party (topic 2) and its data.

@@ -6,6 +6,8 @@ import {IJackpot} from "../interfaces/IJackpot.sol";
 import {IPinpointGame, GameSpec} from "../interfaces/IPinpointGame.sol";
 import {TaskPoolBase} from "./TaskPoolBase.sol";
 import {Sample} from "../lib/Sample.sol";
+import {Sha256Tree} from "../lib/Sha256Tree.sol";
+import {ProgramFormat, ProgramFacts} from "../dispute/ProgramFormat.sol";
 import {
     TaskId,
     Root,
@@ -14,6 +16,7 @@ import {
     Binary32,
     Timestamp,
     Status,
+    Mode,
     Params,
     Task,
     Flag,
@@ -23,6 +26,7 @@ import {
     Challenge,
     Folded,
     Opening,
+    DistanceProof,
     GameId,
     Ruling
 } from "../lib/Types.sol";
@@ -34,6 +38,9 @@ import {Errors} from "../lib/Errors.sol";
 ///         Called at its own address it reads its own, empty storage and holds no money.
 contract TaskPoolChallenges is TaskPoolBase, ITaskPoolChallenges {
     uint32 internal constant BINARY32_SIGN = 0x80000000;
+    uint32 internal constant BINARY32_INF = 0x7F800000;
+    /// @dev A STATE record's bytes before its state root: op 0x0040, no attributes, no inputs.
+    bytes5 internal constant STATE_PREFIX = 0x0040000000;
 
     /// @dev What a challenge reads from a task's history: the committed roots, the randomness, and where
     ///      the current report and its trace roots are (`rootsWord`: the word of `roots`' data holding
@@ -141,7 +148,48 @@ contract TaskPoolChallenges is TaskPoolBase, ITaskPoolChallenges {
         gameId = _open(h, c.segment, opening, solverTrace, c.challengerTrace, msg.sender, c.challenger, bond);
         c.game = gameId;
         c.state = ChallengeState.Playing;
+        c.defenderTrace = solverTrace;
+        c.distance = distance;
         emit ChallengeAnswered(taskId, challengeId, msg.sender, solverTrace, distance, gameId);
+    }
+
+    /// @inheritdoc ITaskPoolChallenges
+    function disproveReport(TaskId taskId, uint32 position, Folded[] calldata history, DistanceProof calldata proof)
+        external
+        nonReentrant
+    {
+        Task storage t = _inTime(taskId, Status.ChallengeWindow);
+        Committed memory c = _committed(t, taskId, history);
+        (uint32 segment, Root root) = _reported(t, c, history, position);
+        Binary32 stated = _reportedDistance(t, history[c.report].data, position);
+        Binary32 traced = _tracedDistance(t, c, segment, root, proof);
+        if (Binary32.unwrap(traced) == Binary32.unwrap(stated)) revert Errors.NothingProven();
+        emit DistanceDisproved(taskId, msg.sender, ChallengeId.wrap(0), position, stated, traced);
+        t.flags |= Flag.DEFEATED;
+        _catches[taskId].push(Catch(msg.sender, position));
+        if (_openChallenges[taskId] == 0) _afterDisputes(t, taskId);
+    }
+
+    /// @inheritdoc ITaskPoolChallenges
+    function disproveAnswer(ChallengeId challengeId, Folded[] calldata history, DistanceProof calldata proof)
+        external
+        nonReentrant
+    {
+        Challenge storage ch = _challenge(challengeId);
+        if (ch.claim != Claim.Proof || ch.state != ChallengeState.Playing) {
+            revert Errors.WrongChallengeState(challengeId, ch.state);
+        }
+        TaskId taskId = ch.taskId;
+        Task storage t = _tasks[taskId];
+        Committed memory c = _committed(t, taskId, history);
+        Binary32 traced = _tracedDistance(t, c, ch.segment, ch.defenderTrace, proof);
+        if (Binary32.unwrap(traced) == Binary32.unwrap(ch.distance)) revert Errors.NothingProven();
+        emit DistanceDisproved(taskId, msg.sender, challengeId, 0, ch.distance, traced);
+        ch.state = ChallengeState.Upheld;
+        t.flags |= Flag.PROOF_FAILED;
+        if (_proofWinner[taskId] == address(0)) _proofWinner[taskId] = msg.sender;
+        emit ChallengeResolved(taskId, challengeId, ch.challenger, Claim.Proof, ChallengeState.Upheld, Ruling.None);
+        _closed(t, taskId);
     }
 
     /// @inheritdoc ITaskPoolChallenges
@@ -181,12 +229,7 @@ contract TaskPoolChallenges is TaskPoolBase, ITaskPoolChallenges {
             }
         }
         emit ChallengeResolved(taskId, challengeId, c.challenger, c.claim, state, ruling);
-        uint256 open = _openChallenges[taskId] - 1;
-        _openChallenges[taskId] = open;
-        if (open == 0) {
-            t.disputes = 0;
-            _afterDisputes(t, taskId);
-        }
+        _closed(t, taskId);
     }
 
     /// @inheritdoc ITaskPoolChallenges
@@ -261,7 +304,9 @@ contract TaskPoolChallenges is TaskPoolBase, ITaskPoolChallenges {
             position: position,
             deadline: Timestamp.wrap(0),
             challenger: msg.sender,
-            challengerTrace: challengerTrace
+            challengerTrace: challengerTrace,
+            defenderTrace: Root.wrap(0),
+            distance: Binary32.wrap(0)
         });
     }
 
@@ -269,6 +314,71 @@ contract TaskPoolChallenges is TaskPoolBase, ITaskPoolChallenges {
     function _opened(Task storage t, TaskId taskId) private {
         _openChallenges[taskId] += 1;
         t.disputes = 1;
+    }
+
+    /// @notice Counts a challenge ended; the last one's end applies the consequences.
+    function _closed(Task storage t, TaskId taskId) private {
+        uint256 open = _openChallenges[taskId] - 1;
+        _openChallenges[taskId] = open;
+        if (open == 0) {
+            t.disputes = 0;
+            _afterDisputes(t, taskId);
+        }
+    }
+
+    /// @notice The distance the current report states at `position` (VerificationReported data: the
+    ///         sample's distances at the offset in word 0, the extra segments' in word 2).
+    function _reportedDistance(Task storage t, bytes calldata reportData, uint32 position)
+        private
+        view
+        returns (Binary32)
+    {
+        uint256 sampled = _sampleCount(t.segments, t.sampledSegments);
+        (, bytes32 value) =
+            position < sampled ? _element(reportData, 0, position) : _element(reportData, 2, position - sampled);
+        return Binary32.wrap(uint32(uint256(value)));
+    }
+
+    /// @notice What trace root `trace` of `segment` ends with, proved by `p` (see `DistanceProof`):
+    ///         tolerant tasks, the distance computation's last value; exact tasks, +0 when the
+    ///         trace's end state is the claimed checkpoint and +inf when it is not.
+    function _tracedDistance(Task storage t, Committed memory c, uint32 segment, Root trace, DistanceProof calldata p)
+        private
+        view
+        returns (Binary32)
+    {
+        bytes32 given = sha256(p.programHeader);
+        if (given != Root.unwrap(c.program)) revert Errors.ProgramMismatch(Root.unwrap(c.program), given);
+        ProgramFacts memory f = ProgramFormat.facts(p.programHeader);
+        uint256 first = uint256(segment) * f.interval;
+        if (segment >= f.segments || first >= f.steps) revert Errors.InvalidCheckpoint(segment);
+        uint256 remaining = f.steps - first;
+        uint256 steps = remaining < f.interval ? remaining : f.interval;
+        uint256 levels = Sha256Tree.depth(steps + 1);
+        bytes32 record = sha256(p.record);
+        if (t.mode == Mode.Exact) {
+            Sha256Tree.verify(p.node, steps - 1, p.nodeProof, levels, Root.unwrap(trace));
+            Sha256Tree.verify(record, f.stepOps - 1, p.recordProof, Sha256Tree.depth(f.stepOps), p.node);
+            if (p.record.length != 37 || bytes5(p.record[0:5]) != STATE_PREFIX) revert Errors.MalformedRecord();
+            uint256 checkpoints = Sha256Tree.depth(uint256(f.segments) + 1);
+            bytes32 claimed = Root.unwrap(p.claimedState);
+            if (
+                p.claimedProof.length != checkpoints
+                    || Sha256Tree.climb(claimed, uint256(segment) + 1, p.claimedProof) != Root.unwrap(c.checkpoints)
+            ) revert Errors.InvalidCheckpoint(uint256(segment) + 1);
+            return Binary32.wrap(bytes32(p.record[5:37]) == claimed ? 0 : BINARY32_INF);
+        }
+        Sha256Tree.verify(p.node, steps, p.nodeProof, levels, Root.unwrap(trace));
+        Sha256Tree.verify(record, f.distanceOps - 1, p.recordProof, Sha256Tree.depth(f.distanceOps), p.node);
+        if (p.record.length < 32 || p.leaf.length != Sha256Tree.LEAF_BYTES) revert Errors.MalformedRecord();
+        if (Sha256Tree.numel(p.header) != 1) revert Errors.MalformedHeader();
+        bytes32 output = bytes32(p.record[p.record.length - 32:]);
+        if (Sha256Tree.tensorRoot(p.header, sha256(p.leaf)) != output) revert Errors.InvalidMerkleProof();
+        // The value is the leaf's first binary32, little-endian.
+        return Binary32.wrap(
+            uint32(uint8(p.leaf[0])) | (uint32(uint8(p.leaf[1])) << 8) | (uint32(uint8(p.leaf[2])) << 16)
+                | (uint32(uint8(p.leaf[3])) << 24)
+        );
     }
 
     /// @notice Opens the game over `segment` on the task's committed program and checkpoint roots.

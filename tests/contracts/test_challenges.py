@@ -23,7 +23,7 @@ from agents.dispute.tree import MerkleLevels
 from agents.exact.trace import Op
 from agents.learning.selection import sample_segments
 from scripts.deploy import DEFAULT_GAME_PARAMETERS, Deployment, ProtocolParameters
-from scripts.protocol import FOLDED_EVENTS, Flag, Outcome, Status, payouts
+from scripts.protocol import FOLDED_EVENTS, Flag, Mode, Outcome, Status, payouts
 from tests.contracts.driver import (
     SEGMENTS,
     Clock,
@@ -614,3 +614,166 @@ def test_the_jackpot_pays_only_through_the_pool(
         with reverts("NotArbitration", account.address):
             jackpot.award(account, 1, "0x" + "00" * 32, {"from": account})
     assert int(jackpot.awardCap()) == 3 * 10**18
+
+
+# --- one-shot claims: a distance that is not what its trace ends with ---------------------------
+
+STATE_PREFIX = bytes.fromhex("0040000000")
+SCALAR_HEADER = (1).to_bytes(8, "big") + (0).to_bytes(4, "big")
+
+
+def sha(data: bytes) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(data).digest()
+
+
+class TracedSegment:
+    """A trace of a segment whose tree is real: step roots over op records (the last step ends
+    with a STATE record of ``end``), then the distance computation ending in ``distance``."""
+
+    def __init__(self, tag: bytes, end: bytes, distance: float) -> None:
+        import struct
+
+        self.state_record = STATE_PREFIX + end
+        self.step_records = [tag + b"/op0", self.state_record]
+        steps = [merkle_root([sha(tag + bytes([i])), sha(tag + b"x")]) for i in range(INTERVAL - 1)]
+        self.last_step_tree = MerkleLevels([sha(r) for r in self.step_records])
+        steps.append(self.last_step_tree.root)
+        self.leaf = struct.pack("<f", distance) + bytes(1020)
+        output = sha(SCALAR_HEADER + sha(self.leaf))
+        self.distance_records = [tag + b"/sub", b"\x00\x13\x00\x00\x01" + bytes(32) + output]
+        self.distance_tree = MerkleLevels([sha(r) for r in self.distance_records])
+        self.tree = MerkleLevels([*steps, self.distance_tree.root])
+        self.root = self.tree.root
+
+    @property
+    def hex(self) -> str:
+        return hexed(self.root)
+
+    def tolerant_proof(self) -> tuple[Any, ...]:
+        return (
+            PROGRAM.header().encode(),
+            hexed(self.distance_tree.root),
+            [hexed(x) for x in self.tree.proof(INTERVAL)],
+            self.distance_records[-1],
+            [hexed(x) for x in self.distance_tree.proof(1)],
+            SCALAR_HEADER,
+            self.leaf,
+            hexed(bytes(32)),
+            [],
+        )
+
+    def exact_proof(self, segment: int) -> tuple[Any, ...]:
+        return (
+            PROGRAM.header().encode(),
+            hexed(self.last_step_tree.root),
+            [hexed(x) for x in self.tree.proof(INTERVAL - 1)],
+            self.state_record,
+            [hexed(x) for x in self.last_step_tree.proof(1)],
+            b"",
+            b"",
+            hexed(STATES[segment + 1]),
+            [hexed(p) for p in TREE.proof(segment + 1)],
+        )
+
+
+def test_a_lying_fail_with_a_true_trace_is_disproved_in_one_call(
+    pool: Any, real: Driver, parties: Parties, params: ProtocolParameters
+) -> None:
+    """The attack a game cannot see: the verifier reports the true trace (nobody can play a game
+    against it) with a Fail distance. The solver shows that the trace ends in the claimed state."""
+    task_id = real.to_status(Status.VERIFYING)
+    count = int(pool.sampleCount(task_id))
+    segment = segment_of(real, task_id, count - 1)
+    true = TracedSegment(b"true", STATES[segment + 1], 0.0)
+    first = TracedSegment(b"first", STATES[1], 0.0)  # segment 0, reported as passing: right
+    roots = [first.hex] + [t.hex for t in traces(count - 2, b"ok")] + [true.hex]
+    real.report(task_id, False, secret=real.secrets[task_id], roots=roots)  # the last one fails
+    hist = history(pool, task_id)
+    with reverts("NothingProven"):
+        pool.disproveReport(task_id, 0, hist, first.exact_proof(0), {"from": parties.solver})
+    with reverts("InvalidMerkleProof"):
+        pool.disproveReport(task_id, 1, hist, true.exact_proof(segment), {"from": parties.solver})
+    tx = pool.disproveReport(
+        task_id, count - 1, hist, true.exact_proof(segment), {"from": parties.solver}
+    )
+    assert plain(tx.events["DistanceDisproved"]) == {
+        "taskId": task_id,
+        "prover": parties.solver,
+        "challengeId": 0,
+        "position": count - 1,
+        "stated": 1,
+        "traced": 0,
+    }
+    tx = real.finish(task_id)  # the verifier's reveal (it was not forced)
+    assert tx.events["ReportDefeated"]["winner"] == parties.solver
+    assert real.status(task_id) == Status.COMMITTED
+    conserved(pool, [task_id])
+
+
+def test_a_reported_distance_must_be_what_its_trace_ends_with(
+    pool: Any, real: Driver, parties: Parties, whistleblower: Any
+) -> None:
+    task_id = real.to_status(Status.VERIFYING, mode=Mode.TOLERANT)
+    count = int(pool.sampleCount(task_id))
+    segment = segment_of(real, task_id, 1)
+    faked = TracedSegment(b"faked", STATES[segment + 1], 0.75)  # far above τ, reported as 0
+    honest = TracedSegment(b"honest", STATES[1], 0.0)
+    roots = [honest.hex, faked.hex] + [t.hex for t in traces(count - 2, b"ok")]
+    real.report(task_id, True, secret=real.secrets[task_id], roots=roots)
+    hist = history(pool, task_id)
+    with reverts("NothingProven"):
+        pool.disproveReport(task_id, 0, hist, honest.tolerant_proof(), {"from": whistleblower})
+    broken = list(faked.tolerant_proof())
+    broken[6] = struct_leaf(0.5)
+    with reverts("InvalidMerkleProof"):
+        pool.disproveReport(task_id, 1, hist, tuple(broken), {"from": whistleblower})
+    wrong_program = list(faked.tolerant_proof())
+    wrong_program[0] = program(SEGMENTS + 1).header().encode()
+    with reverts("ProgramMismatch", PROGRAM.root(), sha(wrong_program[0])):
+        pool.disproveReport(task_id, 1, hist, tuple(wrong_program), {"from": whistleblower})
+    tx = pool.disproveReport(task_id, 1, hist, faked.tolerant_proof(), {"from": whistleblower})
+    assert tx.events["DistanceDisproved"]["traced"] == f32_bits(0.75)
+    assert real.flags(task_id) & Flag.DEFEATED
+
+
+def struct_leaf(value: float) -> bytes:
+    import struct
+
+    return struct.pack("<f", value) + bytes(1020)
+
+
+def f32_bits(value: float) -> int:
+    import struct
+
+    return int(struct.unpack("<I", struct.pack("<f", value))[0])
+
+
+def test_a_solver_answer_must_end_in_the_distance_it_states(
+    pool: Any, real: Driver, parties: Parties, whistleblower: Any, params: ProtocolParameters
+) -> None:
+    task_id = real.to_status(Status.VERIFYING)
+    count = int(pool.sampleCount(task_id))
+    reported(real, task_id, True, traces(count, b"p"))
+    segment = 4
+    tx = pool.challengeProof(
+        task_id, segment, Trace(b"c").hex, {"from": whistleblower, "value": pool.challengeBond()}
+    )
+    challenge_id = int(tx.events["ChallengeOpened"]["challengeId"])
+    # The solver's trace really replays to another state than the one it committed.
+    answer = TracedSegment(b"solver", keccak(b"elsewhere"), 0.0)
+    pool.answerChallenge(
+        challenge_id, answer.hex, 0, history(pool, task_id), opening(segment),
+        {"from": parties.solver},
+    )  # fmt: skip
+    tx = pool.disproveAnswer(
+        challenge_id, history(pool, task_id), answer.exact_proof(segment), {"from": whistleblower}
+    )
+    assert tx.events["DistanceDisproved"]["challengeId"] == challenge_id
+    assert tx.events["ChallengeResolved"]["state"] == UPHELD
+    assert tx.events["TaskSettled"]["outcome"] == Outcome.FAILED
+    assert tx.events["ProofFailed"]["winner"] == whistleblower
+    with reverts("WrongChallengeState", challenge_id, UPHELD):
+        pool.resolve(challenge_id, {"from": whistleblower})
+    conserved(pool, [task_id])
