@@ -6,6 +6,7 @@ import {IJackpot} from "./interfaces/IJackpot.sol";
 import {IPinpointGame} from "./interfaces/IPinpointGame.sol";
 import {TaskPoolBase} from "./pool/TaskPoolBase.sol";
 import {TaskPoolSettlement} from "./pool/TaskPoolSettlement.sol";
+import {TaskPoolChallenges} from "./pool/TaskPoolChallenges.sol";
 import {
     TaskId,
     Hash,
@@ -57,7 +58,9 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
     constructor(Params memory params, IJackpot jackpot_, IPinpointGame game_, address challenges)
         TaskPoolBase(params, jackpot_, game_)
     {
-        if (TaskPoolBase(challenges).configuration() != _configuration) revert Errors.InvalidParameter("challenges");
+        if (TaskPoolChallenges(challenges).configuration() != keccak256(abi.encode(params, jackpot_, game_))) {
+            revert Errors.InvalidParameter("challenges");
+        }
         settlement = address(new TaskPoolSettlement(params, jackpot_, game_, challenges));
     }
 
@@ -199,8 +202,6 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
         // Before the randomness exists the solver must reveal its seed first; after, the verifier works.
         bool drawn = t.flags & Flag.RANDOMNESS != 0;
         Timestamp deadline = _after(drawn ? _verifyWindow : _seedRevealWindow);
-        // A verifier that replaces a voided report starts clean.
-        t.flags &= ~Flag.VOID;
         t.verifier = msg.sender;
         t.status = Status.Verifying;
         t.deadline = deadline;
@@ -341,8 +342,7 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
         }
         // Forced and honest, or not forced and disowning its own report: the verifier forfeits.
         if (forced || erred) t.flags |= Flag.FORFEITED;
-        _settle(t, taskId, t.outcome);
-        _payEveryone(t, taskId);
+        _payEveryone(t, taskId, _settle(t, taskId, t.outcome));
     }
     // ------------------------------------------------------------------ withdrawals and the task
 
@@ -376,8 +376,7 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
     /// @notice Sends every party of a just-settled task its payout, so that the verifier's reveal is the
     ///         last transaction of a task's happy path. Each transfer gets `PUSH_GAS`; a recipient that
     ///         refuses it (or needs more gas) keeps its payout owed, to `withdraw` as usual.
-    function _payEveryone(Task storage t, TaskId taskId) private {
-        Payouts memory p = _payouts(t.outcome, t.bounty, _profiled(t), t.flags);
+    function _payEveryone(Task storage t, TaskId taskId, Payouts memory p) private {
         _push(t, taskId, Role.SUBMITTER, t.submitter, p.submitter);
         _push(t, taskId, Role.SOLVER, t.solver, p.solver);
         _push(t, taskId, Role.VERIFIER, t.verifier, p.verifier);

@@ -117,11 +117,12 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
         a.profilerStake = bounty * _profilerStakeBps / BPS;
     }
 
-    /// @notice Marks the task settled with `outcome`, accrues the jackpot's share and publishes the payouts.
-    function _settle(Task storage t, TaskId taskId, Outcome outcome) internal {
+    /// @notice Marks the task settled with `outcome`, accrues the jackpot's share and publishes the payouts,
+    ///         which it returns.
+    function _settle(Task storage t, TaskId taskId, Outcome outcome) internal returns (Payouts memory p) {
         t.status = Status.Settled;
         t.outcome = outcome;
-        Payouts memory p = _payouts(outcome, t.bounty, _profiled(t), t.flags);
+        p = _payouts(outcome, t.bounty, _profiled(t), t.flags);
         if (p.jackpot > 0) _accrueJackpot(p.jackpot);
         emit TaskSettled(taskId, outcome, p.submitter, p.solver, p.verifier, p.profiler, p.jackpot);
     }
@@ -195,20 +196,24 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
         uint256 slashed = a.solverStake;
         uint256 toSubmitter = slashed * _slashToSubmitterBps / BPS;
         if (outcome == Outcome.Passed || outcome == Outcome.Failed) {
-            // A voided report pays no verifier (its stake was slashed already) and its fee stays with
-            // the bounty; a caught forced error's stake went to the jackpot already.
-            uint256 fee = flags & Flag.VOID != 0 ? 0 : a.verificationFee;
-            if (flags & Flag.VOID == 0) {
-                uint256 verifier = fee + (flags & Flag.STAKE_TAKEN != 0 ? 0 : a.verifierStake);
-                if (flags & Flag.FORFEITED != 0) p.jackpot = verifier;
-                else p.verifier = verifier;
+            uint256 fee = a.verificationFee;
+            uint256 verifier = fee + a.verifierStake;
+            uint256 forfeit = slashed - toSubmitter;
+            if (flags & (Flag.VOID | Flag.STAKE_TAKEN | Flag.SLASH_AWARDED) != 0) {
+                // After challenges: a voided report pays no verifier (its stake was slashed already)
+                // and its fee stays with the bounty; a caught forced error's stake went to the jackpot
+                // already; the first winner against the proof was credited the jackpot's part.
+                if (flags & Flag.VOID != 0) (fee, verifier) = (0, 0);
+                else if (flags & Flag.STAKE_TAKEN != 0) verifier = fee;
+                if (flags & Flag.SLASH_AWARDED != 0) forfeit = 0;
             }
+            if (flags & Flag.FORFEITED != 0) p.jackpot = verifier;
+            else p.verifier = verifier;
             if (outcome == Outcome.Passed) {
                 p.solver = bounty - fee - profileFee + a.solverStake;
             } else {
                 p.submitter = bounty - fee - profileFee + toSubmitter;
-                // The first winner against the proof was credited the jackpot's part already.
-                if (flags & Flag.SLASH_AWARDED == 0) p.jackpot += slashed - toSubmitter;
+                p.jackpot += forfeit;
             }
         } else if (outcome == Outcome.SolverTimedOut || outcome == Outcome.SeedWithheld) {
             p.submitter = bounty - profileFee + toSubmitter;

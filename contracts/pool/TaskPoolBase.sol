@@ -70,11 +70,6 @@ abstract contract TaskPoolBase is TaskEscrow {
         _forcedBelow = (type(uint256).max / 1_000_000) * params.forcedErrorPpm;
     }
 
-    /// @notice keccak256 of the parameters, jackpot and game this half was built with.
-    function configuration() external view returns (bytes32) {
-        return _configuration;
-    }
-
     /// @notice Whether a verifier with `secret` is forced to err on a task with this randomness.
     function _isForced(bytes32 secret, Randomness randomness) internal view returns (bool) {
         return uint256(keccak256(abi.encode(secret, randomness))) < _forcedBelow;
@@ -168,8 +163,11 @@ abstract contract TaskPoolBase is TaskEscrow {
         }
         emit ReportDefeated(taskId, t.verifier, winner, slashed);
         t.verifier = address(0);
-        t.flags = (t.flags & ~(Flag.FORCEABLE | Flag.DEFEATED | Flag.STAKE_TAKEN | Flag.FORFEITED)) | Flag.VOID;
+        t.flags &= ~(Flag.FORCEABLE | Flag.DEFEATED | Flag.STAKE_TAKEN | Flag.FORFEITED);
         if (t.flags & Flag.PROOF_FAILED != 0) {
+            // Settled on the voided report: no verifier is paid, its fee stays with the bounty. (A
+            // task verified again needs no mark: its next report has a verifier, paid as usual.)
+            t.flags |= Flag.VOID;
             _failProof(t, taskId);
         } else if (t.rounds >= _maxVerificationRounds) {
             _settle(t, taskId, Outcome.Unverified);

@@ -242,6 +242,12 @@ contract TaskPoolChallenges is TaskPoolBase, ITaskPoolChallenges {
         _send(msg.sender, amount);
     }
 
+    /// @notice keccak256 of the parameters, jackpot and game this half was built with (the pool checks
+    ///         it against its own when it is deployed).
+    function configuration() external view returns (bytes32) {
+        return _configuration;
+    }
+
     /// @inheritdoc ITaskPoolChallenges
     function challenge(ChallengeId challengeId) external view returns (Challenge memory) {
         return _challenges[challengeId];
