@@ -329,8 +329,12 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
                 t, VerificationRevealed.selector, taskId, verifier, abi.encode(secret, true, traceRoots, deadline)
             );
             // Games won against the forced roots are paid from the jackpot, not by slashing; a game the
-            // verifier lost on a root it stands by still voids the report.
-            if (defeated && _forcedErrorCaught(t, taskId, traceRoots, reportData)) _applyDefeat(t, taskId);
+            // verifier lost on a root it stands by still voids the report. Effects first, the jackpot last.
+            if (defeated) {
+                (address[] memory catchers, bool otherDefeat) = _forcedErrorCatchers(t, taskId, traceRoots, reportData);
+                if (otherDefeat) _applyDefeat(t, taskId);
+                if (catchers.length > 0) _awardCatchers(t, taskId, verifier, catchers);
+            }
             return;
         }
         Timestamp none = Timestamp.wrap(0);
@@ -395,50 +399,60 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
         }
     }
 
-    /// @notice Pays the catchers of a forced error: the challenges the report lost on a position whose
-    ///         reported root is not the verifier's true one. The verifier's stake goes to the jackpot,
-    ///         which awards those winners together at most that stake (and at most a third of its
-    ///         reserve): challenging one's own forced error cannot pay. Returns whether the report also
-    ///         lost on a position whose root the verifier stands by (a real defeat).
-    function _forcedErrorCaught(Task storage t, TaskId taskId, Root[] calldata trueRoots, bytes calldata reportData)
-        private
-        returns (bool otherDefeat)
-    {
+    /// @notice The catchers of a forced error: the winners of the challenges the report lost on a position
+    ///         whose reported root is not the verifier's true one. When there are any, the verifier's stake
+    ///         goes to the jackpot (`_awardCatchers` pays them from it, never more than that stake, so
+    ///         challenging one's own forced error cannot pay). Also returns whether the report lost on a
+    ///         position whose root the verifier stands by (a real defeat, left marked `DEFEATED`).
+    function _forcedErrorCatchers(
+        Task storage t,
+        TaskId taskId,
+        Root[] calldata trueRoots,
+        bytes calldata reportData
+    ) private returns (address[] memory catchers, bool otherDefeat) {
         Catch[] storage catches = _catches[taskId];
         uint256 n = catches.length;
-        address[] memory winners = new address[](n);
+        catchers = new address[](n);
         uint256 count = 0;
         uint256 offset = uint256(_word(reportData, 3));
         for (uint256 i = 0; i < n; ++i) {
             Catch storage c = catches[i];
             uint256 at = offset + 32 * (1 + uint256(c.position));
             if (bytes32(reportData[at:at + 32]) != Root.unwrap(trueRoots[c.position])) {
-                if (c.winner != address(0)) winners[count++] = c.winner;
+                if (c.winner != address(0)) catchers[count++] = c.winner;
             } else {
                 otherDefeat = true;
             }
         }
         delete _catches[taskId];
-        t.flags &= ~Flag.DEFEATED;
-        if (count == 0) return otherDefeat;
-        if (otherDefeat) t.flags |= Flag.DEFEATED;
         assembly ("memory-safe") {
-            mstore(winners, count)
+            mstore(catchers, count)
         }
+        uint8 flags = t.flags & ~Flag.DEFEATED;
+        if (otherDefeat) flags |= Flag.DEFEATED;
+        if (count > 0) {
+            flags |= Flag.STAKE_TAKEN;
+            _accrueJackpot(t.bounty * _verifierStakeBps / BPS);
+        }
+        t.flags = flags;
+    }
+
+    /// @notice Moves everything accrued (the caught verifier's stake included) to the jackpot, so that the
+    ///         cap is a third of the whole reserve, and has it award the catchers together at most that
+    ///         stake, evenly.
+    function _awardCatchers(Task storage t, TaskId taskId, address verifier, address[] memory catchers) private {
         uint256 stake = t.bounty * _verifierStakeBps / BPS;
-        t.flags |= Flag.STAKE_TAKEN;
-        // Everything accrued goes to the jackpot first, so that the cap is the whole reserve's third.
-        uint256 accrued = _ledger.jackpotAccrued + stake;
+        uint256 accrued = _ledger.jackpotAccrued;
         _ledger.jackpotAccrued = 0;
         emit JackpotSwept(accrued);
         _jackpot.fund{value: accrued}();
         uint256 total = _jackpot.awardCap();
         if (total > stake) total = stake;
-        uint256 each = total / count;
-        emit ForcedErrorCaught(taskId, t.verifier, stake, winners, each);
-        if (each == 0) return otherDefeat;
-        for (uint256 i = 0; i < count; ++i) {
-            _jackpot.award(winners[i], each, bytes32(uint256(TaskId.unwrap(taskId))));
+        uint256 each = total / catchers.length;
+        emit ForcedErrorCaught(taskId, verifier, stake, catchers, each);
+        if (each == 0) return;
+        for (uint256 i = 0; i < catchers.length; ++i) {
+            _jackpot.award(catchers[i], each, bytes32(uint256(TaskId.unwrap(taskId))));
         }
     }
 

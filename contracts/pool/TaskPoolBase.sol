@@ -182,10 +182,14 @@ abstract contract TaskPoolBase is TaskEscrow {
     /// @notice Fails a task whose proof lost a challenge: the first winner is credited the jackpot's part
     ///         of the solver's slashed stake; the report no longer matters (no reveal is awaited).
     function _failProof(Task storage t, TaskId taskId) internal {
+        // Written by the challenges half, which runs on this storage (slither sees the halves apart).
+        // slither-disable-next-line uninitialized-state
         address winner = _proofWinner[taskId];
         uint256 award = 0;
         if (winner != address(0)) {
             uint256 slashed = t.bounty * _solverStakeBps / BPS;
+            // The settlement table's own rounding: the jackpot's part of the slash is exactly this.
+            // slither-disable-next-line divide-before-multiply
             award = slashed - slashed * _slashToSubmitterBps / BPS;
             _credit(winner, award);
             t.flags |= Flag.SLASH_AWARDED;

@@ -197,7 +197,7 @@ contract TaskPoolChallenges is TaskPoolBase, ITaskPoolChallenges {
         Challenge storage c = _challenge(challengeId);
         TaskId taskId = c.taskId;
         Ruling ruling = Ruling.None;
-        bool upheld;
+        bool upheld = false;
         if (c.state == ChallengeState.Answering) {
             // The solver did not stand behind its proof: it fails; the deposit goes back.
             if (block.timestamp <= Timestamp.unwrap(c.deadline)) {

@@ -37,6 +37,7 @@ contract TaskPoolSettlement is TaskPoolBase, ITaskPoolSettlement {
     constructor(Params memory params, IJackpot jackpot_, IPinpointGame game_, address challenges_)
         TaskPoolBase(params, jackpot_, game_)
     {
+        if (challenges_ == address(0)) revert Errors.ZeroAddress();
         challenges = challenges_;
     }
 
