@@ -133,6 +133,7 @@ class VerifierPolicy(_Section):
     # Adversary mode for devnet demos and tests only, refused on other chains: "fail" (report
     # Fail on the first sampled segment, behind a lying trace) or "pass" (report Pass on every
     # failing segment, behind traces whose distance is +0); it plays its games by those lies.
+    # It lies in a task's first verification round only.
     adversary: Annotated[str, Field(pattern=r"^(fail|pass)$")] | None = None
 
 

@@ -134,7 +134,9 @@ def _replay_or_report(situation: Situation, view: TaskView, policy: VerifierPoli
     if situation.pending(key):
         return []
     result = work.result
-    if policy.adversary is not None:
+    if policy.adversary is not None and view.verification_round == 0:
+        # A devnet adversary lies in the first verification only: once slashed, its later
+        # reports of the task are honest (so a demo's re-verification ends).
         return _lie(situation, view, result, policy.adversary)
     secret = situation.secret(view.task_id, rnd)
     true_roots = result.trace_roots

@@ -853,3 +853,16 @@ def test_jackpot_awards_are_taken_once_per_award_seen(pool_interface: ContractIn
     sent = dataclasses.replace(owed, journal={"withdraw-award/1": "mined"})
     assert challenge_duties(sent) == []
     assert challenge_duties(dataclasses.replace(owed, jackpot_owed=0)) == []
+
+
+def test_a_devnet_liar_reports_honestly_once_its_first_report_lost(
+    pool_interface: ContractInterface,
+) -> None:
+    view = verifying(verification_round=1)
+    case = Case("", [view], [], work=replayed("replay/1"), params=WITH_BOND)
+    (line,) = show(
+        verifier.decide(case.situation(pool_interface), VerifierPolicy(adversary="fail"))
+    )
+    distances, _, _, roots, _ = report_of(view, line)
+    assert distances == [0] * len(SAMPLE)
+    assert roots == [HONEST[s].chain for s in SAMPLE]
