@@ -39,8 +39,8 @@ import numpy as np
 from eth_utils.address import to_checksum_address
 
 from agents.audit.definitions import op_definition
-from agents.audit.errors import DIFFERS, HOLDS, AuditInputError
-from agents.audit.findings import Finding
+from agents.audit.errors import AuditInputError
+from agents.audit.findings import Checked, Finding
 from agents.audit.signed import read_signed
 from agents.audit.transcript import check_shape, decode_call
 from agents.chain.abi import ContractInterface
@@ -133,7 +133,7 @@ class PathStep:
 
 
 @dataclass
-class GameAudit:
+class GameAudit(Checked):
     """The replay of one game."""
 
     document: dict[str, Any]
@@ -149,20 +149,6 @@ class GameAudit:
     curve: list[dict[str, Any]] = field(default_factory=list)
     segment: int = 0
     steps: tuple[int, int] = (0, 0)
-
-    @property
-    def holds(self) -> bool:
-        return all(f.holds for f in self.findings)
-
-    @property
-    def exit_code(self) -> int:
-        return HOLDS if self.holds else DIFFERS
-
-    def add(self, area: str, claim: str, chain: object, audit: object, holds: bool) -> None:
-        self.findings.append(Finding(area, claim, str(chain), str(audit), holds))
-
-    def differences(self) -> list[Finding]:
-        return [f for f in self.findings if not f.holds]
 
     def to_json(self) -> dict[str, Any]:
         d = self.document

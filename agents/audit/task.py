@@ -37,8 +37,8 @@ from typing import Any
 from eth_utils.crypto import keccak
 
 from agents.audit.disputes import ChallengeAudit, GameSource, check_challenges, rounds_of
-from agents.audit.errors import DIFFERS, HOLDS, AuditInputError
-from agents.audit.findings import Finding
+from agents.audit.errors import AuditInputError
+from agents.audit.findings import Checked, Finding
 from agents.audit.history import ChainHistory
 from agents.audit.payouts import PARTIES, expected_payouts, outcome_of_verdict, verdict_of
 from agents.audit.record import record_of
@@ -88,7 +88,7 @@ class SegmentAudit:
 
 
 @dataclass
-class TaskAudit:
+class TaskAudit(Checked):
     """The audit of one task."""
 
     history: ChainHistory
@@ -103,20 +103,6 @@ class TaskAudit:
     @property
     def view(self) -> TaskView:
         return self.history.view
-
-    @property
-    def holds(self) -> bool:
-        return all(f.holds for f in self.findings)
-
-    @property
-    def exit_code(self) -> int:
-        return HOLDS if self.holds else DIFFERS
-
-    def differences(self) -> list[Finding]:
-        return [f for f in self.findings if not f.holds]
-
-    def add(self, area: str, claim: str, chain: object, audit: object, holds: bool) -> None:
-        self.findings.append(Finding(area, claim, str(chain), str(audit), holds))
 
     def to_json(self) -> dict[str, Any]:
         v = self.view
