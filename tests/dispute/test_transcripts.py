@@ -39,9 +39,14 @@ SEGMENT = 1
 
 @functools.cache
 def _cache() -> Path:
+    """The replays' cache, shared by the module's games and removed when the run ends."""
+    import atexit
+    import shutil
     import tempfile
 
-    return Path(tempfile.mkdtemp(prefix="transcript-traces-"))
+    path = Path(tempfile.mkdtemp(prefix="transcript-traces-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def _store(root: Path) -> tuple[ArtifactStore, Artifacts]:
