@@ -68,7 +68,8 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
     mapping(TaskId taskId => Catch[]) internal _catches;
     /// @dev Open challenges per task; `Task.disputes` is 1 while this is non-zero.
     mapping(TaskId taskId => uint256) internal _openChallenges;
-    /// @dev The first challenger that won against the task's proof.
+    /// @dev The first challenger that won against the task's proof (written by the challenges half).
+    // slither-disable-next-line uninitialized-state
     mapping(TaskId taskId => address) internal _proofWinner;
     mapping(address account => uint256) internal _credits;
     uint64 internal _lastChallengeId;
