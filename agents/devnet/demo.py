@@ -122,7 +122,8 @@ def ledger(client: ChainClient, account: str, first: int, last: int) -> Ledger:
         for tx in block["transactions"]:
             if str(tx["from"]).lower() == wanted:
                 receipt = client.rpc.request("eth_getTransactionReceipt", [tx["hash"]])
-                out.sent_value += int(tx["value"], 16)
+                if int(receipt["status"], 16) == 1:  # a reverted transaction moved no value
+                    out.sent_value += int(tx["value"], 16)
                 out.gas_paid += int(receipt["gasUsed"], 16) * int(receipt["effectiveGasPrice"], 16)
                 out.transactions += 1
             if tx.get("to") and str(tx["to"]).lower() == wanted:
