@@ -28,7 +28,7 @@ import numpy as np
 
 from agents.commitment import tensor_root
 from agents.dispute.errors import TraceError
-from agents.dispute.program import Program
+from agents.dispute.program import Program, Source, SourceKind
 from agents.dispute.provider import OpTensors, TraceProvider
 from agents.dispute.reductions import REDUCTIONS, partial_results
 from agents.exact.kernels import Array, Kernels
@@ -46,11 +46,19 @@ class Fault:
     """One way a replay lies (see the module docstring), at local step ``step``.
 
     ``value``: output element ``element`` of op ``op`` gets bits ``mask`` flipped;
-    ``term``: partial result ``term`` of that element (a reduction) is flipped and the fold
-    goes on from it; ``attribute``: op ``op``'s record has its first float attribute
-    doubled; ``input``: its input ``slot`` is another tensor; ``batch``: the step trains on
-    other samples; ``state``: tensor ``element`` of the state after the step is tampered
-    with; ``garbage``: the trace root is random bytes.
+    ``term``: partial result ``term`` of that element (a reduction) gets bits ``mask``
+    flipped and the fold goes on from it; ``attribute``: op ``op``'s record has its first
+    float attribute negated (its sign bit flipped: ``2x + 1``, say, would leave ``inf`` and
+    ``-1`` as they are); ``input``: its input ``slot`` is another tensor; ``batch``: the
+    step trains on other samples; ``state``: tensor ``element`` of the state after the step
+    is tampered with; ``garbage``: the trace root is random bytes.
+
+    Every such lie changes the liar's trace root, except a ``term`` lie whose fold ends on
+    the honest value (a flipped partial that a later maximum or a rounding absorbs): the
+    output is then honest and there is nothing to dispute. ``fault_choices`` draws only
+    ``term`` lies whose fold ends elsewhere, and no ``value`` lie on a gather of the batch's
+    samples (a flipped label or token id is out of range for the ops that index with it, so
+    the liar could not go on).
     """
 
     kind: str
@@ -69,6 +77,12 @@ class Fault:
 def _flip(values: np.ndarray, element: int, mask: int) -> None:
     flat = values.reshape(-1).view(np.uint32)
     flat[element] ^= np.uint32(mask)
+
+
+def _negated(value: np.float32) -> np.float32:
+    """``value`` with its sign bit flipped: another bit pattern for every value."""
+    bits = np.array([value], dtype=np.float32).view(np.uint32) ^ np.uint32(0x8000_0000)
+    return np.float32(bits.view(np.float32)[0])
 
 
 def faulty_partials(honest: np.ndarray, op: Op, term: int, mask: int) -> np.ndarray:
@@ -151,15 +165,19 @@ class ReplayTracer(Tracer):
             changed = list(attributes)
             for i, value in enumerate(changed):
                 if isinstance(value, np.float32):
-                    changed[i] = np.float32(value * np.float32(2.0) + np.float32(1.0))
+                    changed[i] = _negated(value)
                     return changed, inputs
             raise TraceError(f"op {self.at_op} ({op.name}) has no float attribute to lie about")
         else:
             swapped = list(inputs)
             other = self._numpy(inputs[fault.slot])
-            swapped[fault.slot] = self.kernels.from_numpy(
-                (other + np.float32(1.0)).astype(np.float32)
-            )
+            if other.size == 0:
+                raise TraceError(f"op {self.at_op} ({op.name}) input {fault.slot} is empty")
+            lying = (other + np.float32(1.0)).astype(np.float32)
+            if np.array_equal(lying.view(np.uint32), other.view(np.uint32)):
+                # Every value absorbs the 1 (infinities, NaNs, |x| >= 2^24): negate one.
+                lying.reshape(-1)[0] = _negated(lying.reshape(-1)[0])
+            swapped[fault.slot] = self.kernels.from_numpy(lying)
             return attributes, swapped
         return attributes, inputs
 
@@ -374,18 +392,14 @@ def fault_choices(provider: TraceProvider, kind: str, rng: random.Random) -> Fau
                 continue
             shape = entry.shape or ()
             numel = int(np.prod(shape, dtype=np.int64))
-            if kind == "value" and numel > 0:
+            if kind == "value" and numel > 0 and not _reads_data_only(entry.sources):
                 return Fault(
                     "value", step, op, element=rng.randrange(numel), mask=1 << rng.randrange(0, 23)
                 )
             if kind == "term" and record.op in REDUCTIONS and entry.terms > 1 and numel > 0:
-                return Fault(
-                    "term",
-                    step,
-                    op,
-                    element=rng.randrange(numel),
-                    term=rng.randrange(1, entry.terms + 1),
-                )
+                fault = _term_fault(provider, step, op, numel, entry.terms, rng)
+                if fault is not None:
+                    return fault
             if kind == "attribute" and any(isinstance(a, np.float32) for a in record.attributes):
                 return Fault("attribute", step, op)
             if kind == "input" and record.inputs:
@@ -394,4 +408,33 @@ def fault_choices(provider: TraceProvider, kind: str, rng: random.Random) -> Fau
             return Fault("batch", step)
         if kind == "garbage":
             return Fault("garbage", step)
+    return None
+
+
+def _reads_data_only(sources: Sequence[Source]) -> bool:
+    """Whether an op reads only dataset and batch tensors: a gather of the batch's samples,
+    whose output may be labels or token ids that later ops index with. A liar who goes on
+    from a flipped index could not replay the step (the index is out of range), so value
+    lies go elsewhere."""
+    return bool(sources) and all(s.kind in (SourceKind.DATASET, SourceKind.BATCH) for s in sources)
+
+
+# The bits a term lie tries, after the drawn low one: exponent bits, then the sign.
+_TERM_MASKS = (1 << 23, 1 << 27, 1 << 29, 1 << 30, 1 << 31)
+
+
+def _term_fault(
+    provider: TraceProvider, step: int, op: int, numel: int, terms: int, rng: random.Random
+) -> Fault | None:
+    """A ``term`` lie at a random element and partial result of op ``op`` whose fold ends on
+    another value than the honest one (``None`` if no mask tried moves it: every later
+    partial result absorbs the flipped one)."""
+    element = rng.randrange(numel)
+    term = rng.randrange(1, terms + 1)
+    honest = provider.partials(step, op, element)
+    reduction = provider.record(step, op).op
+    for mask in (1 << rng.randrange(0, 23), *_TERM_MASKS):
+        lying = faulty_partials(honest, reduction, term, mask)
+        if lying[-1:].view(np.uint32)[0] != honest[-1:].view(np.uint32)[0]:
+            return Fault("term", step, op, element=element, term=term, mask=mask)
     return None
