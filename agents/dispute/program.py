@@ -54,7 +54,14 @@ import numpy as np
 
 from agents.dispute.errors import ProgramError
 from agents.dispute.tree import MerkleLevels
-from agents.exact.trace import Attribute, Op, encode_attributes
+from agents.exact.errors import ExactError
+from agents.exact.trace import (
+    Attribute,
+    Op,
+    decode_attribute,
+    encode_attribute,
+    encode_attributes,
+)
 
 MAGIC = b"VTPROG01"
 ARTIFACT_MAGIC = b"VTPROGRAM/1\n"
@@ -88,6 +95,9 @@ class StepScalar:
 
 
 EntryAttribute = int | np.float32 | StepScalar
+# A program entry's attributes are a record's (``agents.exact.trace``) plus this tag,
+# followed by a u32: scalar number ``index`` of the step's constants.
+SCALAR_TAG = b"s"
 
 
 def _shape_header(shape: Sequence[int]) -> bytes:
@@ -113,11 +123,9 @@ class ProgramEntry:
         out = bytearray(struct.pack(">HB", int(self.op), len(self.attributes)))
         for value in self.attributes:
             if isinstance(value, StepScalar):
-                out += b"s" + struct.pack(">I", value.index)
-            elif isinstance(value, np.float32):
-                out += b"f" + struct.pack(">I", int(value.view(np.uint32)))
+                out += SCALAR_TAG + struct.pack(">I", value.index)
             else:
-                out += b"i" + struct.pack(">q", int(value))
+                out += encode_attribute(value)
         out += struct.pack(">H", len(self.sources))
         for source in self.sources:
             out += struct.pack(">BI", int(source.kind), source.index)
@@ -137,19 +145,12 @@ class ProgramEntry:
             pos = 3
             attributes: list[EntryAttribute] = []
             for _ in range(count):
-                tag = data[pos : pos + 1]
-                if tag == b"i":
-                    attributes.append(int(struct.unpack_from(">q", data, pos + 1)[0]))
-                    pos += 9
-                elif tag == b"f":
-                    bits = np.uint32(struct.unpack_from(">I", data, pos + 1)[0])
-                    attributes.append(bits.view(np.float32))
-                    pos += 5
-                elif tag == b"s":
+                if data[pos : pos + 1] == SCALAR_TAG:
                     attributes.append(StepScalar(struct.unpack_from(">I", data, pos + 1)[0]))
                     pos += 5
                 else:
-                    raise ProgramError(f"unknown attribute tag {tag!r} in a program entry")
+                    value, pos = decode_attribute(data, pos)
+                    attributes.append(value)
             (n_sources,) = struct.unpack_from(">H", data, pos)
             pos += 2
             sources = []
@@ -164,7 +165,7 @@ class ProgramEntry:
                 _numel, ndim = struct.unpack_from(">QI", data, pos)
                 shape = tuple(struct.unpack_from(f">{ndim}Q", data, pos + 12))
                 pos += 12 + 8 * ndim
-        except (IndexError, struct.error, ValueError) as exc:
+        except (IndexError, struct.error, ValueError, ExactError) as exc:
             raise ProgramError(f"malformed program entry: {exc}") from exc
         if pos != len(data):
             raise ProgramError("malformed program entry: trailing bytes")

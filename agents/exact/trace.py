@@ -71,19 +71,32 @@ class Op(IntEnum):
 Attribute = int | np.float32
 
 
+def encode_attribute(value: Attribute) -> bytes:
+    """One tagged attribute: ``b"f"`` and its float32 bits, or ``b"i"`` and an int64."""
+    if isinstance(value, np.float32):
+        return b"f" + struct.pack(">I", int(value.view(np.uint32)))
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return b"i" + struct.pack(">q", int(value))
+    raise ExactError(f"op attribute must be an int or numpy.float32, got {value!r}")
+
+
+def decode_attribute(data: bytes, pos: int) -> tuple[Attribute, int]:
+    """The tagged attribute at ``pos`` and the position after it; raises ``ExactError`` on
+    another tag and ``struct.error`` on bytes that end too early."""
+    tag = data[pos : pos + 1]
+    if tag == b"i":
+        return int(struct.unpack_from(">q", data, pos + 1)[0]), pos + 9
+    if tag == b"f":
+        pattern = np.uint32(struct.unpack_from(">I", data, pos + 1)[0])
+        return pattern.view(np.float32), pos + 5
+    raise ExactError(f"unknown attribute tag {tag!r}")
+
+
 def encode_attributes(attributes: Sequence[Attribute]) -> bytes:
     """The attribute bytes of an op record (count, then tagged values)."""
     if len(attributes) > 255:
         raise ExactError(f"an op record holds at most 255 attributes, got {len(attributes)}")
-    out = bytearray([len(attributes)])
-    for value in attributes:
-        if isinstance(value, np.float32):
-            out += b"f" + struct.pack(">I", int(value.view(np.uint32)))
-        elif isinstance(value, int | np.integer) and not isinstance(value, bool):
-            out += b"i" + struct.pack(">q", int(value))
-        else:
-            raise ExactError(f"op attribute must be an int or numpy.float32, got {value!r}")
-    return bytes(out)
+    return bytes([len(attributes)]) + b"".join(encode_attribute(v) for v in attributes)
 
 
 @dataclass(frozen=True)
@@ -124,16 +137,8 @@ class OpRecord:
             pos += 1
             attributes: list[Attribute] = []
             for _ in range(count):
-                tag = data[pos : pos + 1]
-                if tag == b"i":
-                    attributes.append(int(struct.unpack_from(">q", data, pos + 1)[0]))
-                    pos += 9
-                elif tag == b"f":
-                    pattern = np.uint32(struct.unpack_from(">I", data, pos + 1)[0])
-                    attributes.append(pattern.view(np.float32))
-                    pos += 5
-                else:
-                    raise ExactError(f"unknown attribute tag {tag!r}")
+                value, pos = decode_attribute(data, pos)
+                attributes.append(value)
             (n_inputs,) = struct.unpack_from(">H", data, pos)
             pos += 2
             inputs = tuple(data[pos + 32 * i : pos + 32 * (i + 1)] for i in range(n_inputs))

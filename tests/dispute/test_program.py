@@ -1,0 +1,47 @@
+"""Program entries: their bytes round-trip, and malformed bytes are a clear error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.dispute.errors import ProgramError
+from agents.dispute.program import ProgramEntry, Source, SourceKind, StepScalar
+from agents.exact.trace import Op
+from tests.dispute.toy import toy_program
+
+ENTRIES = [
+    ProgramEntry(
+        Op.ADD, (1, np.float32(-0.0), StepScalar(3)), (Source(SourceKind.OP, 2),), 0, (4,)
+    ),
+    ProgramEntry(Op.SUM, (0,), (Source(SourceKind.STATE, 1),), 300, ()),
+    ProgramEntry(Op.STATE, (), (Source(SourceKind.OP, 0), Source(SourceKind.OP, 5)), 0, None),
+    ProgramEntry(Op.SELECT, (2, np.float32(np.inf)), (Source(SourceKind.BATCH, 0),), 0, (2, 3)),
+]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.op.name for e in ENTRIES])
+def test_an_entry_round_trips(entry: ProgramEntry) -> None:
+    again = ProgramEntry.decode(entry.encode())
+    assert again.encode() == entry.encode()
+    assert [type(a) for a in again.attributes] == [type(a) for a in entry.attributes]
+
+
+def test_the_toy_programs_entries_round_trip() -> None:
+    program = toy_program()
+    for entry in (*program.step_template, *program.distance_template):
+        assert ProgramEntry.decode(entry.encode()).encode() == entry.encode()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x00\x01\x01x\x00\x00\x00\x00", "unknown attribute tag b'x'"),
+        (b"\x00\x01\x01f\x00", "malformed program entry"),
+        (b"\x00\x01", "malformed program entry"),
+        (ENTRIES[0].encode() + b"\x00", "trailing bytes"),
+    ],
+)
+def test_malformed_entries_are_program_errors(data: bytes, message: str) -> None:
+    with pytest.raises(ProgramError, match=message):
+        ProgramEntry.decode(data)
