@@ -77,7 +77,7 @@ lint: setup
 	ruff check agents tests benchmarks scripts tools
 	ruff format --check agents tests benchmarks scripts tools
 	mypy
-	mypy scripts benchmarks tests --exclude '^tests/dispute/' --exclude '^benchmarks/dispute\.py$$'
+	mypy scripts benchmarks tests
 	lint-imports --no-logo
 	$(PY) -c 'from scripts.network import prepare_build; prepare_build()'
 	slither . --fail-medium --filter-paths node_modules

@@ -18,6 +18,8 @@ one step is the arbiter's ``OneStep``. Per model:
   ≤ 5,000,000;
 - ``game_seconds_max``: the longest game, from creation to ruling, both players deciding
   from their replays (each replay computed before the game starts) and anvil mining;
+- ``move_gas_by_function``: the costliest transaction of each function a party sent (the
+  gas table of docs/dispute.md);
 - ``create_gas_max``: the creation (checks the program header and both checkpoints; paid by
   whoever opens the game, counted in the challenger's ``game_gas_max``).
 
@@ -45,10 +47,9 @@ from agents.learning.backends import get_backend
 from agents.learning.datasets import build
 from agents.learning.spec import load_spec
 from agents.learning.task import Task
+from scripts.arena import BITS, Arena, Player, game_params, open_game
 from scripts.deploy import deploy_arbiter
 from scripts.network import attached, local_devnet
-from tests.dispute.arena import BITS, Arena, Player, game_params
-from tests.dispute.toy import open_game
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = {
@@ -107,7 +108,7 @@ def _model(name: str, path: str, games: int, deployed: Any, accounts: Any) -> di
     game, one_step = deployed
     predicted = moves_bound(reference, BITS, int(one_step.maxTerms()))
     arena = Arena(game, None, accounts[9], rng)
-    figures = {
+    figures: dict[str, Any] = {
         "games": 0,
         "honest_wins": 0,
         "moves_max": 0,
@@ -118,18 +119,14 @@ def _model(name: str, path: str, games: int, deployed: Any, accounts: Any) -> di
         "game_seconds_max": 0.0,
         "create_gas_max": 0,
         "segment_steps": reference.step_count,
-        "lies_untaken": 0,
+        "move_gas_by_function": {},
     }
     while figures["games"] < games:
         liar = rng.choice([Party.DEFENDER, Party.CHALLENGER])
         lying = provider(_fault(reference, rng))
         if lying.trace_root == reference.trace_root:
-            # The injected fault left the trace unchanged (say, a value overwritten with
-            # itself): there is nothing to dispute and the game refuses equal roots.
-            figures["lies_untaken"] += 1
-            if figures["lies_untaken"] > games:
-                raise RuntimeError("most injected faults leave the trace unchanged")
-            continue
+            # fault_choices draws only lies that change the trace (tests/dispute/test_lies.py).
+            raise RuntimeError(f"the drawn lie {lying.fault} left the trace unchanged")
         traces = {liar: lying, liar.other: reference}
         players = {
             party: Player(party, accounts[1 + int(party)], traces[party])
@@ -175,6 +172,8 @@ def _model(name: str, path: str, games: int, deployed: Any, accounts: Any) -> di
             for function, gas in made:
                 key = "one_step_gas_max" if function == "oneStep" else "move_gas_max"
                 figures[key] = max(figures[key], gas)
+                by_function = figures["move_gas_by_function"]
+                by_function[function] = max(by_function.get(function, 0), gas)
         figures["one_step_gas_max"] = max(figures["one_step_gas_max"], outcome.one_step_gas)
     figures["goal_ratios"] = {
         "move_gas": round(figures["move_gas_max"] / GOALS["move_gas"], 3),

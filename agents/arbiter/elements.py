@@ -68,7 +68,12 @@ def _strides_position(index: Sequence[int], shape: Sequence[int]) -> int:
 
 def terms(item: Element) -> int:
     """The element's number of terms (0 for ops that are not reductions)."""
-    op, attrs, shapes = item.record.op, item.record.attributes, item.shapes
+    return op_terms(item.record.op, item.record.attributes, item.shapes)
+
+
+def op_terms(op: Op, attrs: Sequence[int | np.float32], shapes: Sequence[Sequence[int]]) -> int:
+    """The number of terms of every output element of ``op`` with these attributes and input
+    shapes (0 for ops that are not reductions)."""
     if op in (Op.SUM, Op.AMAX):
         return shapes[0][int(attrs[0])]
     if op is Op.MATMUL_NT:

@@ -21,14 +21,18 @@ At every level it answers from its own trace (docs/dispute.md):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 from eth_utils.crypto import keccak
 
+from agents.arbiter.elements import REDUCTIONS
 from agents.arbiter.execute import execute
 from agents.dispute.game import DESCENTS, GameState, Move, OpponentMove, Party, Phase
 from agents.dispute.program import SourceKind
 from agents.dispute.provider import TraceProvider, header_numel, record_prefix
-from agents.dispute.reductions import REDUCTIONS, continue_partials, partials_at
+from agents.dispute.reductions import continue_partials, partials_at
 from agents.dispute.tree import depth
 from agents.exact.errors import ExactError
 from agents.exact.trace import Op, OpRecord
@@ -84,10 +88,32 @@ def decide(
 
 def _second(game: GameState, me: Party, opponent: OpponentMove | None) -> bool | None:
     """Whether this move hands back the opponent's (True), or opens the round (False);
-    ``None`` when the opponent moved but its move is not readable yet."""
+    ``None`` when this party has moved in the round already, or the opponent moved but its
+    move is not readable yet."""
+    if game.has_moved(me):
+        return None
     if not game.has_moved(me.other):
         return False
     return True if opponent is not None else None
+
+
+def _paired(
+    game: GameState,
+    function: str,
+    second: bool,
+    mine: list[Any],
+    theirs: Sequence[Any],
+    bond: int,
+    note: str,
+) -> Move | None:
+    """A round's move that posts ``mine`` and, as the second mover, hands back the opponent's
+    ``theirs`` (``None`` while what was read of the opponent is of another round)."""
+    handed = list(theirs) if second else []
+    if second and len(handed) != len(mine):
+        return None
+    return Move(
+        _key(game, function, second), function, (game.game_id, mine, handed), bond, note=note
+    )
 
 
 def current_tree_nodes(game: GameState, provider: TraceProvider, levels: int) -> list[bytes]:
@@ -109,30 +135,18 @@ def _dissect(
     bond: int,
     bits: int,
 ) -> Move | None:
-    if game.has_moved(me):
-        return None
     second = _second(game, me, opponent)
     if second is None:
         return None
-    levels = min(bits, game.height)
-    nodes = current_tree_nodes(game, provider, levels)
-    theirs = list(opponent.nodes) if second and opponent is not None else []
-    if second and len(theirs) != len(nodes):
-        return None  # the opponent's move read so far is of another round
-    return Move(
-        _key(game, "dissect", second),
-        "dissect",
-        (game.game_id, nodes, theirs),
-        bond,
-        note=f"{game.phase.name.lower()} level, node {game.index}, height {game.height}",
-    )
+    nodes = current_tree_nodes(game, provider, min(bits, game.height))
+    note = f"{game.phase.name.lower()} level, node {game.index}, height {game.height}"
+    theirs = opponent.nodes if opponent is not None else ()
+    return _paired(game, "dissect", second, nodes, theirs, bond, note)
 
 
 def _reveal_record(
     game: GameState, me: Party, provider: TraceProvider, opponent: OpponentMove | None, bond: int
 ) -> Move | None:
-    if game.has_moved(me):
-        return None
     second = _second(game, me, opponent)
     if second is None:
         return None
@@ -299,8 +313,6 @@ def source_proof(
 def _reveal_leaf(
     game: GameState, me: Party, provider: TraceProvider, opponent: OpponentMove | None, bond: int
 ) -> Move | None:
-    if game.has_moved(me):
-        return None
     second = _second(game, me, opponent)
     if second is None:
         return None
@@ -346,26 +358,14 @@ def _bisect_terms(
     bond: int,
     bits: int,
 ) -> Move | None:
-    if game.has_moved(me):
-        return None
     second = _second(game, me, opponent)
     if second is None:
         return None
     points = term_points(game.lo, game.hi, bits)
     values = partials_at(provider.partials(game.step, game.op, game.element), points)
-    theirs: list[int] = []
-    if second:
-        assert opponent is not None
-        theirs = list(opponent.values)
-        if len(theirs) != len(values):
-            return None
-    return Move(
-        _key(game, "bisectTerms", second),
-        "bisectTerms",
-        (game.game_id, values, theirs),
-        bond,
-        note=f"partial results in ({game.lo}, {game.hi})",
-    )
+    note = f"partial results in ({game.lo}, {game.hi})"
+    theirs = opponent.values if opponent is not None else ()
+    return _paired(game, "bisectTerms", second, values, theirs, bond, note)
 
 
 def one_step_value(provider: TraceProvider, game: GameState) -> int | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,29 @@ def game_subject(event: DecodedLog) -> int | None:
     return int(value) if value is not None else None
 
 
+def opponent_move(events: Sequence[DecodedLog], party: Party, round_: int) -> OpponentMove:
+    """What ``party`` revealed in ``events`` (a game's, in order): its nodes, leaf and partial
+    results of round ``round_``, and its latest record."""
+    nodes: tuple[bytes, ...] = ()
+    leaf = b""
+    values: tuple[int, ...] = ()
+    record = (b"", b"", b"")
+    for e in events:
+        a = e.args
+        if int(a.get("party", -1)) != int(party):
+            continue
+        same_round = int(a.get("round", -1)) == round_
+        if e.name == "Dissected" and same_round:
+            nodes = tuple(_bytes(n) for n in a["nodes"])
+        elif e.name == "LeafRevealed" and same_round:
+            leaf = _bytes(a["leaf"])
+        elif e.name == "TermsPosted" and same_round:
+            values = tuple(int(v) for v in a["values"])
+        elif e.name == "RecordRevealed":
+            record = (_bytes(a["record"]), _bytes(a["header"]), _bytes(a["merkle"]))
+    return OpponentMove(nodes, record[0], record[1], record[2], leaf, values)
+
+
 @dataclass
 class GameLog:
     """One game as the chain shows it: the view, and its events in chain order."""
@@ -68,25 +91,7 @@ class GameLog:
     def opponent(self, me: Party) -> OpponentMove:
         """What the other party revealed: its nodes, leaf and partial results of the current
         round, and its latest record."""
-        other, round_ = int(me.other), self.state.round
-        nodes: tuple[bytes, ...] = ()
-        leaf = b""
-        values: tuple[int, ...] = ()
-        record = (b"", b"", b"")
-        for e in self.events:
-            a = e.args
-            if int(a.get("party", -1)) != other:
-                continue
-            same_round = int(a.get("round", -1)) == round_
-            if e.name == "Dissected" and same_round:
-                nodes = tuple(_bytes(n) for n in a["nodes"])
-            elif e.name == "LeafRevealed" and same_round:
-                leaf = _bytes(a["leaf"])
-            elif e.name == "TermsPosted" and same_round:
-                values = tuple(int(v) for v in a["values"])
-            elif e.name == "RecordRevealed":
-                record = (_bytes(a["record"]), _bytes(a["header"]), _bytes(a["merkle"]))
-        return OpponentMove(nodes, record[0], record[1], record[2], leaf, values)
+        return opponent_move(self.events, me.other, self.state.round)
 
     def transcript(self, chain_id: int, game: ContractInterface) -> dict[str, Any]:
         """The game's transcript: every event (with its block and transaction) and the end."""

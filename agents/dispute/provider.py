@@ -18,11 +18,12 @@ from functools import cached_property
 
 import numpy as np
 
+from agents.arbiter.elements import REDUCTIONS
 from agents.arbiter.witness import one_step
 from agents.commitment import leaf_hashes, shape_header, tensor_leaf
 from agents.dispute.errors import TraceError
 from agents.dispute.program import Program, ProgramEntry, SourceKind, StepConstants
-from agents.dispute.reductions import REDUCTIONS, partial_results
+from agents.dispute.reductions import partial_results
 from agents.dispute.tree import MerkleLevels
 from agents.exact.errors import ExactError
 from agents.exact.trace import Op, OpRecord

@@ -24,27 +24,20 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from agents.arbiter.elements import REDUCTIONS, op_terms
 from agents.dispute.errors import TraceError
 from agents.exact.trace import Attribute, Op
 
 F32 = np.float32
 CANONICAL_NAN = np.uint32(0x7FC00000).view(np.float32)
-REDUCTIONS = (Op.SUM, Op.AMAX, Op.MATMUL_NT, Op.COL2IM, Op.SCATTER_ADD)
 
 
 def term_count(
     op: Op, attributes: Sequence[Attribute], input_shapes: Sequence[Sequence[int]]
 ) -> int:
-    """``K``: the terms of each output element of an op (0 for an op that reduces nothing)."""
-    if op in (Op.SUM, Op.AMAX):
-        return int(input_shapes[0][int(attributes[0])])
-    if op == Op.MATMUL_NT:
-        return int(input_shapes[0][-1])
-    if op == Op.COL2IM:
-        return int(attributes[0]) ** 2
-    if op == Op.SCATTER_ADD:
-        return int(input_shapes[0][0])
-    return 0
+    """``K``: the terms of each output element of an op (0 for an op that reduces nothing),
+    as the one step counts them."""
+    return int(op_terms(op, attributes, input_shapes))
 
 
 def _canonical(value: np.float32) -> np.float32:

@@ -26,11 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from agents.arbiter.elements import REDUCTIONS
 from agents.commitment import tensor_root
 from agents.dispute.errors import TraceError
 from agents.dispute.program import Program, Source, SourceKind
 from agents.dispute.provider import OpTensors, TraceProvider
-from agents.dispute.reductions import REDUCTIONS, partial_results
+from agents.dispute.reductions import partial_results
 from agents.exact.kernels import Array, Kernels
 from agents.exact.ops import Tracer
 from agents.exact.trace import Attribute, Op, OpRecord, SegmentTrace

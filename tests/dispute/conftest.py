@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from agents.devnet.anvil import Anvil
+from scripts.arena import Arena, game_params
 from scripts.deploy import deploy_arbiter
 from scripts.network import attached, local_devnet
-from tests.dispute.arena import Arena, deploy_answer_table, game_params
+from tests.dispute.answers import deploy_answer_table
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,7 +60,8 @@ def deployed_once(devnet: Anvil) -> Iterator[Deployed]:
         game = project.PinpointGame.deploy(
             game_params(table.address, jackpot.address), {"from": accounts[0]}
         )
-        endgame = Contract.from_abi("PinpointEndgame", game.endgame(), project.PinpointEndgame.abi)
+        make: Any = Contract.from_abi  # brownie's stubs want its own name type
+        endgame = make("PinpointEndgame", game.endgame(), project.PinpointEndgame.abi)
         one_step = deploy_arbiter(project, accounts[0], silent=True)["OneStep"]
         arbitrated = project.PinpointGame.deploy(
             game_params(one_step.address, jackpot.address), {"from": accounts[0]}

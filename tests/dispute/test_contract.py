@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -16,8 +16,18 @@ from eth_utils.crypto import keccak
 from agents.dispute.decisions import decide, source_proof
 from agents.dispute.game import GameState, OpponentMove, Party, Phase, Reason, Ruling
 from agents.dispute.tree import MerkleLevels
-from tests.dispute.arena import BITS, CLOCK, EXTENSION, Arena, Player, Revealed, decoded_logs
-from tests.dispute.toy import Fault, ToyClaims, ToyTrace, checkpoint_proofs, open_game
+from scripts.arena import (
+    BITS,
+    CLOCK,
+    EXTENSION,
+    Arena,
+    Player,
+    Revealed,
+    checkpoint_proofs,
+    decoded_logs,
+    open_game,
+)
+from tests.dispute.toy import Fault, ToyClaims, ToyTrace, open_toy_game
 
 SEGMENT = 1
 
@@ -51,20 +61,6 @@ def reverts(deployed: Any, name: str, *args: Any) -> Iterator[None]:
                 assert message == str(decode_typed_error(HexStr(data))), message
                 return
     raise KeyError(name)
-
-
-def opened(deployed: Any, claims: ToyClaims, defender: ToyTrace, challenger: ToyTrace) -> int:
-    game_id, _ = open_game(
-        deployed.game,
-        defender.program,
-        claims.roots(),
-        SEGMENT,
-        defender.trace_root,
-        challenger.trace_root,
-        deployed.accounts[1],
-        deployed.accounts[2],
-    )
-    return game_id
 
 
 def state(deployed: Any, game_id: int) -> GameState:
@@ -152,7 +148,7 @@ def test_only_the_parties_move_once_per_round_with_their_bond(
 ) -> None:
     game, accounts = deployed.game, deployed.accounts
     honest, lying = trace(claims), trace(claims, Fault("value", 0, op=5, element=0))
-    game_id = opened(deployed, claims, honest, lying)
+    game_id = open_toy_game(deployed, claims, honest, lying)
     g = state(deployed, game_id)
     bond = game.requiredBond()
     move = decide(g, Party.DEFENDER, honest, None, now=now(), bond=bond, bits=BITS)
@@ -218,7 +214,7 @@ def test_clocks_run_while_a_party_owes_and_the_silent_one_loses(
 
     game, accounts = deployed.game, deployed.accounts
     honest, lying = trace(claims), trace(claims, Fault("value", 0, op=5, element=0))
-    game_id = opened(deployed, claims, honest, lying)
+    game_id = open_toy_game(deployed, claims, honest, lying)
     bond = game.requiredBond()
     chain.sleep(1_000)
     move = decide(
@@ -259,7 +255,7 @@ def test_a_turn_starts_with_at_least_the_extension(deployed: Any, claims: ToyCla
 
     game, accounts = deployed.game, deployed.accounts
     honest, lying = trace(claims), trace(claims, Fault("value", 0, op=5, element=0))
-    game_id = opened(deployed, claims, honest, lying)
+    game_id = open_toy_game(deployed, claims, honest, lying)
     bond = game.requiredBond()
     first = decide(
         state(deployed, game_id), Party.DEFENDER, honest, None, now=now(), bond=bond, bits=BITS
@@ -314,7 +310,7 @@ def play_until(
     raise AssertionError(f"the game did not reach {phase}")
 
 
-def _merge(old: OpponentMove | None, revealed: Any, party: Party, round_: int) -> OpponentMove:
+def _merge(old: OpponentMove | None, revealed: Revealed, party: Party, round_: int) -> OpponentMove:
     new = revealed.of(party, round_)
     if old is None:
         return new
@@ -330,7 +326,7 @@ def _merge(old: OpponentMove | None, revealed: Any, party: Party, round_: int) -
 
 def test_a_false_accusation_proves_nothing(arena: Arena, deployed: Any, claims: ToyClaims) -> None:
     honest, lying = trace(claims), trace(claims, Fault("input", 0, op=1, slot=1))
-    game_id = opened(deployed, claims, honest, lying)
+    game_id = open_toy_game(deployed, claims, honest, lying)
     g = play_until(arena, deployed, game_id, honest, lying, Phase.INPUT)
     record = honest.record(g.step, g.op).encode()
     accusing_honest = source_proof(honest, g.step, g.op, 1, Party.DEFENDER, Party.DEFENDER, record)
@@ -347,7 +343,7 @@ def test_a_false_accusation_proves_nothing(arena: Arena, deployed: Any, claims: 
             lying.record(g.step, g.op).encode(),
         )
     )
-    tampered[10] = [bytes(32)] * len(tampered[10])  # the tensor's Merkle proof
+    tampered[10] = [bytes(32)] * len(cast(list[bytes], tampered[10]))  # the tensor's proof
     with reverts(deployed, "InvalidMerkleProof"):
         deployed.game.proveSource(game_id, tuple(tampered), {"from": deployed.accounts[5]})
     right = source_proof(
@@ -368,7 +364,7 @@ def test_the_one_step_computes_only_the_disputed_op(
     arena: Arena, deployed: Any, claims: ToyClaims
 ) -> None:
     honest, lying = trace(claims), trace(claims, Fault("value", 1, op=5, element=2))
-    game_id = opened(deployed, claims, honest, lying)
+    game_id = open_toy_game(deployed, claims, honest, lying)
     g = play_until(arena, deployed, game_id, honest, lying, Phase.ONE_STEP)
     other = honest.record(g.step, g.op - 1).encode()[:-32]
     with reverts(deployed, "NotTheDisputedOp"):
@@ -407,7 +403,7 @@ def test_junk_where_a_tree_is_padded_loses(arena: Arena, deployed: Any, claims: 
         SEGMENT, claims.states[SEGMENT], claims.states[SEGMENT + 1], where="records"
     )
     assert padded.trace_root != honest.trace_root
-    game_id = opened(deployed, claims, padded, honest)
+    game_id = open_toy_game(deployed, claims, padded, honest)
     outcome = arena.play(
         game_id,
         Player(Party.DEFENDER, deployed.accounts[1], padded),
@@ -427,14 +423,14 @@ def test_bonds_go_to_the_winner_or_the_jackpot_when_pulled(
 
     game, accounts, jackpot = deployed.game, deployed.accounts, deployed.jackpot
     honest = trace(claims)
-    won = opened(deployed, claims, honest, trace(claims, Fault("value", 1, op=5, element=2)))
+    won = open_toy_game(deployed, claims, honest, trace(claims, Fault("value", 1, op=5, element=2)))
     arena.play(
         won,
         Player(Party.DEFENDER, accounts[1], honest),
         Player(Party.CHALLENGER, accounts[2], trace(claims, Fault("value", 1, op=5, element=2))),
         honest,
     )
-    both = opened(
+    both = open_toy_game(
         deployed,
         claims,
         trace(claims, Fault("value", 1, op=5, element=2, mask=1)),
@@ -480,7 +476,7 @@ def test_transcripts_are_posted_by_the_game_s_parties_after_its_end(
 ) -> None:
     game, accounts = deployed.game, deployed.accounts
     honest, lying = trace(claims), trace(claims, Fault("garbage", 0))
-    game_id = opened(deployed, claims, honest, lying)
+    game_id = open_toy_game(deployed, claims, honest, lying)
     cid = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
     with reverts(deployed, "WrongPhase", game_id, int(Phase.STEPS)):
         game.postTranscript(game_id, cid, {"from": accounts[1]})
@@ -506,7 +502,7 @@ def test_several_games_against_one_claim_stand_alone(
     honest = trace(claims)
     claim = trace(claims, Fault("term", 1, op=7, element=1, term=77))  # the defender's lie
     colluding = trace(claims, Fault("value", 0, op=2, element=0))  # a challenger that lies worse
-    thrown = opened(deployed, claims, claim, colluding)
+    thrown = open_toy_game(deployed, claims, claim, colluding)
     fair, _ = open_game(
         game,
         honest.program,

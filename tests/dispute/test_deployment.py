@@ -10,6 +10,7 @@ from typing import Any
 
 from agents.devnet.processes import child_env, cli_command
 from agents.dispute.game import GAME
+from scripts.arena import open_game
 from scripts.deploy import (
     ARBITER_CONTRACTS,
     DEFAULT_GAME_PARAMETERS,
@@ -18,7 +19,7 @@ from scripts.deploy import (
     manifest,
     write_manifest,
 )
-from tests.dispute.toy import ToyClaims, ToyTrace, open_game
+from tests.dispute.toy import ToyClaims, ToyTrace
 
 
 def test_the_deployment_has_a_game_on_the_arbiters_one_step(

@@ -23,7 +23,7 @@ from agents.devnet.anvil import DEV_KEYS, REPO_ROOT
 from agents.dispute.driver import GameLog, GamePlayer
 from agents.dispute.game import GAME, Phase, Reason, Ruling
 from agents.node.database import open_database
-from tests.dispute.toy import Fault, ToyClaims, ToyTrace, open_game
+from tests.dispute.toy import Fault, ToyClaims, ToyTrace, open_toy_game
 
 SEGMENT = 1
 LIE = Fault("term", 1, op=7, element=0, term=123)
@@ -43,21 +43,6 @@ def _player(url: str, game: ContractInterface, db: Path, key: str, trace: ToyTra
         rejections=RejectionPolicy(attempts=50, delay=0.05),
     )
     return GamePlayer(executor, game, lambda state: trace)
-
-
-def _open(deployed: Any, claims: ToyClaims, defender: ToyTrace, challenger: ToyTrace) -> int:
-    accounts = deployed.accounts
-    game_id, _ = open_game(
-        deployed.game,
-        defender.program,
-        claims.roots(),
-        SEGMENT,
-        defender.trace_root,
-        challenger.trace_root,
-        accounts[1],
-        accounts[2],
-    )
-    return game_id
 
 
 def _answers(
@@ -94,7 +79,7 @@ def test_players_play_a_whole_game_through_the_executor(
 ) -> None:
     honest = ToyTrace(SEGMENT, claims.states[SEGMENT], claims.states[SEGMENT + 1])
     lying = ToyTrace(SEGMENT, claims.states[SEGMENT], claims.states[SEGMENT + 1], LIE)
-    game_id = _open(deployed, claims, honest, lying)
+    game_id = open_toy_game(deployed, claims, honest, lying)
     game = ContractInterface(GAME, deployed.game.address, deployed.game.abi)
     defender = _player(devnet.url, game, tmp_path / "defender.db", DEV_KEYS[1], honest)
     challenger = _player(devnet.url, game, tmp_path / "challenger.db", DEV_KEYS[2], lying)
@@ -127,7 +112,7 @@ def test_a_killed_player_resumes_without_sending_twice(
 ) -> None:
     honest = ToyTrace(SEGMENT, claims.states[SEGMENT], claims.states[SEGMENT + 1])
     lying = ToyTrace(SEGMENT, claims.states[SEGMENT], claims.states[SEGMENT + 1], LIE)
-    game_id = _open(deployed, claims, honest, lying)
+    game_id = open_toy_game(deployed, claims, honest, lying)
     game = ContractInterface(GAME, deployed.game.address, deployed.game.abi)
     abi = tmp_path / "game.json"
     abi.write_text(json.dumps(deployed.game.abi))

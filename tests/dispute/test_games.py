@@ -25,9 +25,8 @@ import pytest
 from agents.dispute.decisions import moves_bound
 from agents.dispute.game import Party, Phase, Reason, Ruling
 from agents.dispute.replay import Fault, ReplayProvider, fault_choices
+from scripts.arena import BITS, Arena, Player, open_game
 from tests.dispute import segments
-from tests.dispute.arena import BITS, Arena, Player
-from tests.dispute.toy import open_game
 
 FAST_GAMES = int(__import__("os").environ.get("GAMES", "100"))
 SLOW_GAMES = 1000

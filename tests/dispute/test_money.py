@@ -21,8 +21,8 @@ from agents.chain.abi import ContractInterface
 from agents.dispute.decisions import decide, one_step_value
 from agents.dispute.game import GameState, Party, Ruling
 from agents.dispute.game import Phase as GamePhase
-from tests.dispute.arena import BITS, CLOCK, EXTENSION, Revealed, decoded_logs
-from tests.dispute.toy import Fault, ToyClaims, ToyTrace, open_game
+from scripts.arena import BITS, CLOCK, EXTENSION, Revealed, decoded_logs, open_game
+from tests.dispute.toy import Fault, ToyClaims, ToyTrace
 
 FAST_ACTIONS = 100
 SLOW_ACTIONS = 2_000

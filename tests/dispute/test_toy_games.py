@@ -11,8 +11,8 @@ import pytest
 
 from agents.devnet.processes import child_env, cli_command
 from agents.dispute.game import Party, Phase, Reason, Ruling
-from tests.dispute.arena import Arena, Player
-from tests.dispute.toy import Fault, ToyClaims, ToyTrace, open_game
+from scripts.arena import Arena, Player
+from tests.dispute.toy import Fault, ToyClaims, ToyTrace, open_toy_game
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +34,7 @@ def play(
 ) -> Any:
     accounts = deployed.accounts
     honest = trace(claims, segment)
-    game_id, _ = open_game(
-        deployed.game,
-        honest.program,
-        claims.roots(),
-        segment,
-        defender.trace_root,
-        challenger.trace_root,
-        accounts[1],
-        accounts[2],
-    )
+    game_id = open_toy_game(deployed, claims, defender, challenger, segment)
     return arena.play(
         game_id,
         Player(Party.DEFENDER, accounts[1], defender),

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.arbiter.elements import REDUCTIONS
 from agents.commitment import merkle_root, tensor_root
 from agents.dispute.program import (
     Program,
@@ -27,8 +28,9 @@ from agents.dispute.program import (
     StepScalar,
 )
 from agents.dispute.provider import OpTensors, TraceProvider
-from agents.dispute.reductions import REDUCTIONS, partial_results
+from agents.dispute.reductions import partial_results
 from agents.exact.trace import Attribute, Op, OpRecord
+from scripts.arena import open_game
 
 F32 = np.float32
 STEPS = 6
@@ -122,15 +124,15 @@ def learning_rate(step: int) -> np.float32:
 def _binary(op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
         if op == Op.ADD:
-            return (a + b).astype(F32)
+            return np.asarray((a + b), dtype=F32)
         if op == Op.SUB:
-            return (a - b).astype(F32)
+            return np.asarray((a - b), dtype=F32)
         if op == Op.MUL:
-            return (a * b).astype(F32)
+            return np.asarray((a * b), dtype=F32)
         if op == Op.DIV:
-            return (a / b).astype(F32)
+            return np.asarray((a / b), dtype=F32)
         if op == Op.MAXIMUM:
-            return np.maximum(a, b).astype(F32)
+            return np.asarray(np.maximum(a, b), dtype=F32)
     raise AssertionError(op)
 
 
@@ -144,11 +146,11 @@ def execute(
             out[e] = partial_results(op, attributes, inputs, shape, e)[-1]
         return out.reshape(shape)
     if op == Op.INDEX_SELECT:
-        return inputs[0][inputs[1].astype(np.int64)]
+        return np.asarray(inputs[0][inputs[1].astype(np.int64)], dtype=F32)
     if op == Op.RESHAPE:
         return inputs[0].reshape(shape).copy()
     if op == Op.SQRT:
-        return np.sqrt(inputs[0]).astype(F32)
+        return np.asarray(np.sqrt(inputs[0]), dtype=F32)
     if len(inputs) == 1 and attributes:
         slot, value = int(attributes[0]), F32(attributes[1])
         operands = [inputs[0], np.full((), value, F32)]
@@ -424,43 +426,24 @@ class ToyClaims:
         return [merkle_root([tensor_root(t) for t in s]) for s in self.states]
 
 
-def checkpoint_proofs(roots: list[bytes], segment: int) -> tuple[bytes, list[bytes], list[bytes]]:
-    """The checkpoint root and the proofs of checkpoints ``segment`` and ``segment + 1``."""
-    from agents.dispute.tree import MerkleLevels
-
-    tree = MerkleLevels(roots)
-    return tree.root, tree.proof(segment), tree.proof(segment + 1)
-
-
-def open_game(
-    game: Any,
-    program: Program,
-    roots: list[bytes],
-    segment: int,
-    defender_trace: bytes,
-    challenger_trace: bytes,
-    defender: Any,
-    challenger: Any,
-    creator: Any | None = None,
-) -> tuple[int, Any]:
-    """Create a game over toy segment ``segment``; returns its id and the transaction."""
-    checkpoints, start_proof, claimed_proof = checkpoint_proofs(roots, segment)
-    spec = (
-        program.root(),
-        checkpoints,
+def open_toy_game(
+    deployed: Any,
+    claims: ToyClaims,
+    defender: ToyTrace,
+    challenger: ToyTrace,
+    segment: int = 1,
+    accounts: tuple[int, int] = (1, 2),
+) -> int:
+    """Open a game on the toy game (``deployed.game``) over toy segment ``segment`` between
+    ``defender`` and ``challenger`` (played by those two of ``deployed.accounts``); its id."""
+    game_id, _ = open_game(
+        deployed.game,
+        defender.program,
+        claims.roots(),
         segment,
-        roots[segment],
-        roots[segment + 1],
-        defender_trace,
-        challenger_trace,
+        defender.trace_root,
+        challenger.trace_root,
+        deployed.accounts[accounts[0]],
+        deployed.accounts[accounts[1]],
     )
-    tx = game.create(
-        spec,
-        program.header().encode(),
-        start_proof,
-        claimed_proof,
-        defender,
-        challenger,
-        {"from": creator or challenger, "value": game.requiredBond()},
-    )
-    return int(tx.return_value), tx
+    return game_id

@@ -1,81 +1,38 @@
-"""Plays pinpoint games on the devnet with brownie: two players, their traces, the chain.
+"""Plays pinpoint games on a devnet with brownie: two players, their traces, the chain.
 
 Each player decides with ``agents.dispute.decisions.decide`` from its own trace provider
 and the game as the contract shows it; the arena sends the moves in a random order each
 round (so either party may open a round), hands each player the opponent's revealed data
-from the events, stands in for the one step where the game asks an ``AnswerTable`` (it
-registers the honest answer before a one step is sent; a game that asks the arbiter's
-``OneStep`` needs nothing), and, when nobody moves, lets the clocks run
-out and calls ``timeout``. Gas of every move is recorded.
+from the events, stands in for the one step where the game asks an answer table (a contract
+with ``questionOf`` and ``answer``: it registers the honest answer before a one step is
+sent; a game that asks the arbiter's ``OneStep`` needs nothing), and, when nobody moves,
+lets the clocks run out and calls ``timeout``. Gas of every move is recorded. The dispute
+tests and benchmarks/dispute.py play their games here; ``open_game`` opens one.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import random
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-from agents.chain.abi import ContractInterface, DecodedLog
-from agents.devnet.anvil import REPO_ROOT
-from agents.dispute.decisions import decide, one_step_value
-from agents.dispute.game import GameState, Move, OpponentMove, Party, Phase
-from agents.dispute.provider import TraceProvider
+from eth_typing import HexStr
 
-HERE = Path(__file__).resolve().parent
+from agents.chain.abi import ContractInterface, DecodedLog
+from agents.dispute.decisions import decide, one_step_value
+from agents.dispute.driver import opponent_move
+from agents.dispute.game import GameState, Move, OpponentMove, Party, Phase
+from agents.dispute.program import Program
+from agents.dispute.provider import TraceProvider
+from agents.dispute.tree import MerkleLevels
+
 CLOCK = 3_600
 EXTENSION = 600
 BOND_GAS_PRICE = 10**9
 ANSWER_GAS = 100_000
-BITS = int(__import__("os").environ.get("GAME_BITS", "3"))
-
-
-@cache
-def answer_table_artifact() -> dict[str, Any]:
-    """ABI and bytecode of tests/dispute/contracts/AnswerTable.sol (solc-js, as the project)."""
-    names = [
-        "tests/dispute/contracts/AnswerTable.sol",
-        "contracts/dispute/OneStepCall.sol",
-        "contracts/lib/Types.sol",
-    ]
-    sources = {name: {"content": (REPO_ROOT / name).read_text()} for name in names}
-    request = {
-        "language": "Solidity",
-        "sources": sources,
-        "settings": {
-            "optimizer": {"enabled": True, "runs": 200},
-            "evmVersion": "cancun",
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
-        },
-    }
-    out = subprocess.run(
-        ["node", str(REPO_ROOT / "tools" / "solc" / "solc-adapter.js"), "--standard-json"],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO_ROOT,
-    )
-    result = json.loads(out.stdout)
-    errors = [e for e in result.get("errors", []) if e["severity"] == "error"]
-    assert not errors, errors
-    contract = result["contracts"][names[0]]["AnswerTable"]
-    return {"abi": contract["abi"], "bytecode": contract["evm"]["bytecode"]["object"]}
-
-
-def deploy_answer_table(account: Any) -> Any:
-    """Deploy an ``AnswerTable`` from ``account``; returns a brownie ``Contract``."""
-    from brownie import Contract, web3
-
-    artifact = answer_table_artifact()
-    factory = web3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    tx = factory.constructor().transact({"from": account.address})
-    receipt = web3.eth.wait_for_transaction_receipt(tx)
-    return Contract.from_abi("AnswerTable", receipt["contractAddress"], artifact["abi"])
+BITS = int(os.environ.get("GAME_BITS", "3"))
 
 
 def game_params(one_step: str, jackpot: str, **overrides: int) -> tuple[Any, ...]:
@@ -114,7 +71,7 @@ def sent_tx(function: Any, *args: Any) -> Any:
         if "dropped without known replacement" not in str(e):
             raise
         txid = str(e).rsplit(" ", 1)[-1]
-        web3.eth.wait_for_transaction_receipt(txid, timeout=120)
+        web3.eth.wait_for_transaction_receipt(HexStr(txid), timeout=120)
         tx = chain.get_transaction(txid)
         if tx.status == 0:
             raise VirtualMachineError(
@@ -143,13 +100,6 @@ def decoded_logs(interface: ContractInterface, tx: Any) -> list[DecodedLog]:
     return out
 
 
-def _b(value: Any) -> bytes:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    text = str(value)
-    return bytes.fromhex(text[2:] if text.startswith("0x") else text)
-
-
 @dataclass
 class Player:
     """One party: its account, its trace, and when (if ever) it stops answering."""
@@ -171,35 +121,16 @@ class Player:
 
 @dataclass
 class Revealed:
-    """What each party revealed, by round (descents, leaves, terms) or latest (records)."""
+    """A game's events as the arena has seen them, to hand each player what the other
+    revealed (``agents.dispute.driver.opponent_move``, as a ``GamePlayer`` reads them)."""
 
-    nodes: dict[tuple[int, int], tuple[bytes, ...]] = field(default_factory=dict)
-    leaves: dict[tuple[int, int], bytes] = field(default_factory=dict)
-    values: dict[tuple[int, int], tuple[int, ...]] = field(default_factory=dict)
-    records: dict[int, tuple[bytes, bytes, bytes]] = field(default_factory=dict)
+    events: list[DecodedLog] = field(default_factory=list)
 
     def read(self, events: list[DecodedLog]) -> None:
-        for e in events:
-            a = e.args
-            if e.name == "Dissected":
-                self.nodes[(int(a["party"]), int(a["round"]))] = tuple(_b(n) for n in a["nodes"])
-            elif e.name == "LeafRevealed":
-                self.leaves[(int(a["party"]), int(a["round"]))] = _b(a["leaf"])
-            elif e.name == "TermsPosted":
-                self.values[(int(a["party"]), int(a["round"]))] = tuple(int(v) for v in a["values"])
-            elif e.name == "RecordRevealed":
-                self.records[int(a["party"])] = (_b(a["record"]), _b(a["header"]), _b(a["merkle"]))
+        self.events.extend(events)
 
     def of(self, party: Party, round_: int) -> OpponentMove:
-        record = self.records.get(int(party), (b"", b"", b""))
-        return OpponentMove(
-            nodes=self.nodes.get((int(party), round_), ()),
-            record=record[0],
-            header=record[1],
-            merkle=record[2],
-            leaf=self.leaves.get((int(party), round_), b""),
-            values=self.values.get((int(party), round_), ()),
-        )
+        return opponent_move(self.events, party, round_)
 
 
 @dataclass
@@ -224,6 +155,8 @@ class Arena:
         self.referee = referee  # a third account: calls timeout, registers answers
         self.rng = rng
         self.interface = ContractInterface("PinpointGame", game.address, game.abi)
+        self.bits = int(game.dissectionBits())
+        self.clock = int(game.clock()) + int(game.extension())
 
     def state(self, game_id: int) -> GameState:
         return GameState.from_view(game_id, self.game.game(game_id))
@@ -273,7 +206,7 @@ class Arena:
                     revealed.of(party.other, state.round),
                     now=self.now(),
                     bond=bond,
-                    bits=BITS,
+                    bits=self.bits,
                 )
                 if move is None:
                     continue
@@ -312,7 +245,7 @@ class Arena:
                 continue
             if not sent:
                 # Nobody has anything to send: let the clocks run out, then end it.
-                chain.sleep(CLOCK + EXTENSION + 1)
+                chain.sleep(self.clock + 1)
                 chain.mine()
                 tx = sent_tx(self.game.timeout, game_id, {"from": self.referee})
                 resolving_gas = max(resolving_gas, int(tx.gas_used))
@@ -335,3 +268,46 @@ class Arena:
         question = self.table.questionOf(record, state.element, state.lo, state.hi, state.acc_lo)
         value = one_step_value(honest, state)
         self.table.answer(question, value or 0, value is not None, {"from": self.referee})
+
+
+def checkpoint_proofs(roots: list[bytes], segment: int) -> tuple[bytes, list[bytes], list[bytes]]:
+    """The checkpoint root and the proofs of checkpoints ``segment`` and ``segment + 1``."""
+    tree = MerkleLevels(roots)
+    return tree.root, tree.proof(segment), tree.proof(segment + 1)
+
+
+def open_game(
+    game: Any,
+    program: Program,
+    roots: list[bytes],
+    segment: int,
+    defender_trace: bytes,
+    challenger_trace: bytes,
+    defender: Any,
+    challenger: Any,
+    creator: Any | None = None,
+) -> tuple[int, Any]:
+    """Create a game over segment ``segment`` of a task with ``program`` and checkpoint state
+    roots ``roots`` (paid by ``creator``, else the challenger); returns its id and the
+    transaction."""
+    checkpoints, start_proof, claimed_proof = checkpoint_proofs(roots, segment)
+    spec = (
+        program.root(),
+        checkpoints,
+        segment,
+        roots[segment],
+        roots[segment + 1],
+        defender_trace,
+        challenger_trace,
+    )
+    tx = sent_tx(
+        game.create,
+        spec,
+        program.header().encode(),
+        start_proof,
+        claimed_proof,
+        defender,
+        challenger,
+        {"from": creator or challenger, "value": game.requiredBond()},
+    )
+    return int(tx.return_value), tx
