@@ -157,22 +157,26 @@ def _reveal_record(
         provider.output_merkle(game.step, game.op),
     )
     theirs = EMPTY_RECORD
+    entry = EMPTY_ENTRY
     if second:
         assert opponent is not None
         if not opponent.record:
             return None
         theirs = (opponent.record, opponent.header, opponent.merkle)
+    else:
+        entry = entry_proof(provider, game.step, game.op)
     return Move(
         _key(game, "revealRecord", second),
         "revealRecord",
-        (game.game_id, mine, theirs),
+        (game.game_id, mine, theirs, entry),
         bond,
         note=f"record of op {game.op} ({record.op.name}) of step {game.step}",
     )
 
 
 def entry_proof(provider: TraceProvider, step: int, op: int) -> tuple[bytes, bytes, list[bytes]]:
-    """The ``EntryProof`` of op ``op`` of step ``step``: program header, entry, proof."""
+    """The ``EntryProof`` of op ``op`` of step ``step``: program header, entry, proof (what the
+    first ``revealRecord`` of a game carries)."""
     program = provider.program
     distance = step == provider.step_count
     return (
@@ -180,6 +184,18 @@ def entry_proof(provider: TraceProvider, step: int, op: int) -> tuple[bytes, byt
         program.template(distance)[op].encode(),
         program.entry_proof(distance, op),
     )
+
+
+def known_entry(
+    provider: TraceProvider, step: int, op: int, header: bool
+) -> tuple[bytes, bytes, list[bytes]]:
+    """The entry of op ``op`` of step ``step`` as ``proveProgram`` and ``proveSource`` take it
+    (the game proved it with the first record): no Merkle proof, and the program header only
+    where the proof reads it (``header``)."""
+    program = provider.program
+    distance = step == provider.step_count
+    encoded = program.header().encode() if header else b""
+    return (encoded, program.template(distance)[op].encode(), [])
 
 
 def constants_proof(provider: TraceProvider, step: int) -> tuple[bytes, list[bytes]]:
@@ -207,7 +223,13 @@ def _prove_program(
     return Move(
         _key(game, "proveProgram"),
         "proveProgram",
-        (game.game_id, int(me.other), theirs, entry_proof(provider, game.step, game.op), constants),
+        (
+            game.game_id,
+            int(me.other),
+            theirs,
+            known_entry(provider, game.step, game.op, header=entry.uses_scalars()),
+            constants,
+        ),
         note="the opponent's record is not the program's",
     )
 
@@ -298,7 +320,7 @@ def source_proof(
         int(accused),
         slot,
         accused_record,
-        entry_proof(provider, step, op),
+        known_entry(provider, step, op, header=kind in (SourceKind.DATASET, SourceKind.BATCH)),
         int(via),
         source_record,
         state_root,
@@ -317,19 +339,16 @@ def _reveal_leaf(
     if second is None:
         return None
     leaf = provider.leaf(game.step, game.op, game.index)
-    entry: tuple[bytes, bytes, list[bytes]] = EMPTY_ENTRY
     theirs: tuple[int, bytes, list[bytes]] = EMPTY_CHUNK
     if second:
         assert opponent is not None
         if len(opponent.leaf) != 1024:
             return None
         theirs = chunk_proof(leaf, opponent.leaf)
-    else:
-        entry = entry_proof(provider, game.step, game.op)
     return Move(
         _key(game, "revealLeaf", second),
         "revealLeaf",
-        (game.game_id, leaf, entry, theirs),
+        (game.game_id, leaf, theirs),
         bond,
         note=f"leaf {game.index} of the output of op {game.op}",
     )

@@ -10,7 +10,6 @@ import {Sha256Tree} from "../lib/Sha256Tree.sol";
 import {PinpointGameBase, Game} from "./PinpointGameBase.sol";
 import {Dissection} from "./Dissection.sol";
 import {ProgramChecks, SourceVerdict} from "./ProgramChecks.sol";
-import {EntryLayout} from "./ProgramFormat.sol";
 import {OneStepQuery, OneStepTensorProof} from "./OneStepCall.sol";
 
 /// @title PinpointEndgame
@@ -38,7 +37,7 @@ contract PinpointEndgame is PinpointGameBase {
     // --- the disputed element ---------------------------------------------------------------
 
     /// @notice See `IPinpointGame.revealLeaf`.
-    function revealLeaf(GameId gameId, bytes calldata leaf, EntryProof calldata entry, ChunkProof calldata theirs)
+    function revealLeaf(GameId gameId, bytes calldata leaf, ChunkProof calldata theirs)
         external
         payable
         delegated
@@ -51,15 +50,7 @@ contract PinpointEndgame is PinpointGameBase {
         emit LeafRevealed(gameId, Party(p), g.round, g.index, leaf);
         if (!second) {
             if (theirs.proof.length != 0) revert Errors.OpponentMove(gameId);
-            // The first revealer proves the op's entry: its reduction length and the one step's stretch.
-            EntryLayout memory e = ProgramChecks.proveEntry(g, entry);
-            emit EntryProved(gameId, g.step, g.op, entry.entry);
-            if (e.op != g.opCode) {
-                // Both records agree with each other and not with the program.
-                return _resolve(g, gameId, Ruling.BothLose, Reason.Program);
-            }
-            if (e.terms > type(uint32).max) revert Errors.MalformedProgram();
-            g.terms = uint32(e.terms);
+            // The op's entry (its reduction length) was proved with the first record.
             g.scratch = _chunkRoot(leaf);
             return;
         }

@@ -21,7 +21,8 @@ import {PinpointGameBase, Game} from "./PinpointGameBase.sol";
 import {PinpointEndgame} from "./PinpointEndgame.sol";
 import {OneStepTensorProof} from "./OneStepCall.sol";
 import {Dissection} from "./Dissection.sol";
-import {ProgramFormat, ProgramFacts, RecordLayout} from "./ProgramFormat.sol";
+import {ProgramFormat, ProgramFacts, RecordLayout, EntryLayout} from "./ProgramFormat.sol";
+import {ProgramChecks} from "./ProgramChecks.sol";
 
 /// @title PinpointGame
 /// @notice The pinpoint game of PROTOCOL.md §5, one contract for every game (docs/dispute.md).
@@ -32,7 +33,7 @@ import {ProgramFormat, ProgramFacts, RecordLayout} from "./ProgramFormat.sol";
 ///           1. `Steps`: a descent of the trace tree (the segment's step roots, then the distance
 ///              computation's root) to the first step whose records differ;
 ///           2. `Ops`: a descent of that step's tree of op records to the first record that differs;
-///              both reveal it (`Record`). A record that is not what the program prescribes loses
+///              both reveal it (`Record`; the first revealer proves the op's program entry). A record that is not what the program prescribes loses
 ///              (`Program`), so does an input that is not where the program says it comes from
 ///              (`Input`); otherwise only the outputs differ:
 ///           3. `Element`: a descent of the output tensor's tree to a leaf, both reveal it (`Leaf`)
@@ -221,7 +222,12 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuardTransie
     // =========================================================================================
 
     /// @inheritdoc IPinpointGame
-    function revealRecord(GameId gameId, RecordClaim calldata mine, RecordClaim calldata theirs) external payable {
+    function revealRecord(
+        GameId gameId,
+        RecordClaim calldata mine,
+        RecordClaim calldata theirs,
+        EntryProof calldata entry
+    ) external payable {
         Game storage g = _game(gameId);
         _requirePhase(g, gameId, Phase.Record);
         uint256 p = _party(g, gameId);
@@ -230,8 +236,17 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuardTransie
         emit RecordRevealed(gameId, Party(p), g.round, mine.record, mine.header, mine.merkle);
         if (!second) {
             if (theirs.record.length != 0) revert Errors.OpponentMove(gameId);
+            // The first revealer proves the op's program entry; the game keeps its digest (later
+            // proofs show the entry without a Merkle proof), op code and reduction length.
+            (EntryLayout memory e, bytes32 digest) = ProgramChecks.proveEntry(g, entry);
+            if (e.terms > type(uint32).max) revert Errors.MalformedProgram();
+            emit EntryProved(gameId, g.step, g.op, entry.entry);
+            g.scratch = digest;
+            g.opCode = e.op;
+            g.terms = uint32(e.terms);
             return;
         }
+        if (entry.entry.length != 0 || entry.proof.length != 0) revert Errors.OpponentMove(gameId);
         RecordLayout memory lt = ProgramFormat.checkRecord(theirs, g.nodes[1 - p], 1 - p);
         if (ProgramFormat.structure(mine, lm) != ProgramFormat.structure(theirs, lt)) {
             return _enter(g, gameId, Phase.Program, g.op);
@@ -242,7 +257,10 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuardTransie
             return _enter(g, gameId, Phase.Input, g.op);
         }
         // Same op, attributes, shape and inputs: only the outputs differ.
-        g.opCode = lm.op;
+        if (lm.op != g.opCode) {
+            // Both records agree with each other and not with the program.
+            return _resolve(g, gameId, Ruling.BothLose, Reason.Program);
+        }
         g.agreed = keccak256(mr[:mr.length - 32]);
         (g.nodes[DEFENDER], g.nodes[CHALLENGER]) =
             p == DEFENDER ? (mine.merkle, theirs.merkle) : (theirs.merkle, mine.merkle);
@@ -272,7 +290,7 @@ contract PinpointGame is IPinpointGame, PinpointGameBase, ReentrancyGuardTransie
     // =========================================================================================
 
     /// @inheritdoc IPinpointGame
-    function revealLeaf(GameId, bytes calldata, EntryProof calldata, ChunkProof calldata) external payable {
+    function revealLeaf(GameId, bytes calldata, ChunkProof calldata) external payable {
         _delegate();
     }
 

@@ -65,7 +65,9 @@ struct Game {
     bytes32[2] nodes;
     /// keccak of the disputed record without its output root (the op the one step computes).
     bytes32 agreed;
-    /// keccak of the partial results the first mover of a `Terms` round posted.
+    /// Per level: the sha256 of the disputed op's program entry (from the first `Record` move to
+    ///  the first `Leaf` move), the root of the keccak tree over the first revealed leaf's chunks
+    ///  (`Leaf`), keccak of the partial results the first mover of a `Terms` round posted.
     bytes32 scratch;
     bytes32 claim;
 }

@@ -23,20 +23,37 @@ struct SourceVerdict {
 ///         record's op code, attributes and output shape are the entry's, and where an input comes
 ///         from. Every answer follows from the game's roots and the proof alone.
 library ProgramChecks {
-    /// @notice The program entry of the game's disputed op, proved against the program.
-    function proveEntry(Game storage g, EntryProof calldata e) internal view returns (EntryLayout memory) {
-        bytes32 program = Root.unwrap(g.program);
-        bytes32 given = sha256(e.programHeader);
-        if (given != program) revert Errors.ProgramMismatch(program, given);
+    /// @notice The program entry of the game's disputed op, proved against the program; also returns
+    ///         the entry's sha256 (which the game keeps: later proofs show the entry without a proof).
+    function proveEntry(Game storage g, EntryProof calldata e) internal view returns (EntryLayout memory, bytes32 digest) {
+        checkHeader(g, e.programHeader);
         bool distance = g.step == g.stepCount;
+        digest = sha256(e.entry);
         Sha256Tree.verify(
-            sha256(e.entry),
+            digest,
             g.op,
             e.proof,
             Sha256Tree.depth(distance ? g.distanceOps : g.stepOps),
             ProgramFormat.template(e.programHeader, distance)
         );
+        return (ProgramFormat.entry(e.entry), digest);
+    }
+
+    /// @notice The program entry of the game's disputed op, as proved when the first record was
+    ///         revealed (`entry` hashes to the kept digest; it comes without a Merkle proof). The
+    ///         program header is checked where it is read.
+    function knownEntry(Game storage g, EntryProof calldata e) internal view returns (EntryLayout memory) {
+        if (e.proof.length != 0) revert Errors.InvalidMerkleProof();
+        bytes32 given = sha256(e.entry);
+        if (given != g.scratch) revert Errors.ProgramMismatch(g.scratch, given);
         return ProgramFormat.entry(e.entry);
+    }
+
+    /// @notice Reverts with `ProgramMismatch` unless `header` is the game's program header.
+    function checkHeader(Game storage g, bytes calldata header) internal view {
+        bytes32 program = Root.unwrap(g.program);
+        bytes32 given = sha256(header);
+        if (given != program) revert Errors.ProgramMismatch(program, given);
     }
 
     /// @notice Whether the accused party's record differs in structure (op code, attributes, input
@@ -49,7 +66,7 @@ library ProgramChecks {
         ConstantsProof calldata k
     ) internal view returns (bool bad) {
         RecordLayout memory r = ProgramFormat.checkRecord(record, g.nodes[accused], accused);
-        EntryLayout memory l = proveEntry(g, e);
+        EntryLayout memory l = knownEntry(g, e);
         if (ProgramFormat.usesScalars(e.entry, l)) proveConstants(g, e.programHeader, k);
         bytes memory prefix = ProgramFormat.expectedPrefix(e.entry, l, k.constants);
         bad = ProgramFormat.structure(record, r) != keccak256(abi.encodePacked(prefix, e.entry[l.headerAt:]));
@@ -63,7 +80,7 @@ library ProgramChecks {
         view
         returns (SourceVerdict memory v)
     {
-        EntryLayout memory l = proveEntry(g, s.entry);
+        EntryLayout memory l = knownEntry(g, s.entry);
         uint256 accused = uint8(s.accused);
         bytes32 root;
         uint256 slot;
@@ -85,6 +102,7 @@ library ProgramChecks {
     /// @notice Proves the constants of the game's disputed step (a training step).
     function proveConstants(Game storage g, bytes calldata programHeader, ConstantsProof calldata k) internal view {
         if (g.step >= g.stepCount) revert Errors.InvalidSource(uint8(SourceKind.Batch), g.step);
+        checkHeader(g, programHeader);
         Sha256Tree.verify(
             sha256(k.constants),
             uint256(g.firstStep) + g.step,
@@ -110,7 +128,10 @@ library ProgramChecks {
             _checkInTrace(g, sha256(s.sourceRecord), index, g.step, s);
             return ProgramFormat.output(s.sourceRecord);
         }
-        if (kind == SourceKind.Dataset) return ProgramFormat.datasetRoot(s.entry.programHeader, index);
+        if (kind == SourceKind.Dataset) {
+            checkHeader(g, s.entry.programHeader);
+            return ProgramFormat.datasetRoot(s.entry.programHeader, index);
+        }
         if (kind == SourceKind.Batch) {
             proveConstants(g, s.entry.programHeader, s.constants);
             return ProgramFormat.batchRoot(s.constants.constants, index);

@@ -52,6 +52,9 @@ struct RecordClaim {
 
 /// @notice A program entry with its proof: the program header (hashing to the game's program
 ///         root), the entry's bytes and its Merkle proof in the step or distance template.
+/// @dev `revealRecord` takes the whole proof and keeps the entry's digest; `proveProgram` and
+///      `proveSource` then take the entry without a proof, and the header only where they read it
+///      (the constants root, a dataset root).
 struct EntryProof {
     bytes programHeader;
     bytes entry;
@@ -86,6 +89,7 @@ struct SourceProof {
     uint16 slot;
     /// The accused party's record (`Input` phase only), to read the slot from.
     bytes accusedRecord;
+    /// The op's program entry, without a Merkle proof (see `EntryProof`).
     EntryProof entry;
     /// Whose trace root the proofs of earlier records run to (the agreed prefix is in both).
     Party via;
@@ -123,7 +127,7 @@ struct GameView {
     uint32 step;
     /// The disputed op of that step, once its ops are bisected.
     uint32 op;
-    /// The op code of the disputed op, once both records are revealed.
+    /// The op code the program prescribes for the disputed op, once the first record is revealed.
     uint16 opCode;
     /// Whether the element level descends a state's tensor roots (a STATE record).
     bool stateTree;
@@ -193,7 +197,7 @@ interface IPinpointGameEvents {
     event LevelEntered(GameId indexed gameId, Phase phase, uint64 at, uint8 height);
     /// @notice A party revealed its record of the disputed op.
     event RecordRevealed(GameId indexed gameId, Party indexed party, uint16 round, bytes record, bytes header, bytes32 merkle);
-    /// @notice The program entry of the disputed op was proved.
+    /// @notice The program entry of the disputed op was proved (with the first record revealed).
     event EntryProved(GameId indexed gameId, uint32 step, uint32 op, bytes entry);
     /// @notice A party revealed its leaf `index` of the disputed output.
     event LeafRevealed(GameId indexed gameId, Party indexed party, uint16 round, uint64 index, bytes leaf);
@@ -263,21 +267,28 @@ interface IPinpointGame is IPinpointGameEvents {
     function dissect(GameId gameId, bytes32[] calldata nodes, bytes32[] calldata opponentNodes) external payable;
 
     /// @notice Reveals the caller's record of the disputed op (phase `Record`).
+    /// @dev The first revealer also proves the op's program entry (its op code and reduction
+    ///      length): the game keeps the entry's digest, so `proveProgram` and `proveSource` show
+    ///      the entry without a Merkle proof. If both records agree in structure and not in op
+    ///      code with the entry, both lose (`Reason.Program`).
     /// @param gameId The game.
     /// @param mine The caller's record, output header and output Merkle root.
     /// @param theirs The opponent's, if it revealed first this round; else empty.
-    function revealRecord(GameId gameId, RecordClaim calldata mine, RecordClaim calldata theirs) external payable;
+    /// @param entry The op's program entry with its proof (first revealer; else empty).
+    function revealRecord(
+        GameId gameId,
+        RecordClaim calldata mine,
+        RecordClaim calldata theirs,
+        EntryProof calldata entry
+    ) external payable;
 
     /// @notice Reveals the caller's leaf of the disputed output (phase `Leaf`).
-    /// @dev The first revealer also proves the op's program entry (its reduction length); the second
-    ///      names a 32-byte chunk where the two leaves differ, with the opponent's chunk and its proof.
+    /// @dev The second revealer names a 32-byte chunk where the two leaves differ, with the
+    ///      opponent's chunk and its proof.
     /// @param gameId The game.
     /// @param leaf The caller's 1024 leaf bytes.
-    /// @param entry The op's program entry (first revealer; else empty).
     /// @param theirs The opponent's differing chunk (second revealer; else empty).
-    function revealLeaf(GameId gameId, bytes calldata leaf, EntryProof calldata entry, ChunkProof calldata theirs)
-        external
-        payable;
+    function revealLeaf(GameId gameId, bytes calldata leaf, ChunkProof calldata theirs) external payable;
 
     /// @notice Posts the caller's partial results at the interval's dissection points (phase `Terms`).
     /// @param gameId The game.
@@ -293,7 +304,8 @@ interface IPinpointGame is IPinpointGameEvents {
     /// @param gameId The game.
     /// @param accused The party whose record is shown wrong.
     /// @param record Its revealed record.
-    /// @param entry The op's program entry.
+    /// @param entry The op's program entry as proved with the first record (no Merkle proof; the
+    ///        program header only when the constants are read).
     /// @param constants The step's constants (when the entry has scalar attributes).
     function proveProgram(
         GameId gameId,

@@ -13,7 +13,7 @@ from eth_abi.abi import encode
 from eth_typing import HexStr
 from eth_utils.crypto import keccak
 
-from agents.dispute.decisions import decide, source_proof
+from agents.dispute.decisions import decide, entry_proof, source_proof
 from agents.dispute.game import GameState, OpponentMove, Party, Phase, Reason, Ruling
 from agents.dispute.tree import MerkleLevels
 from scripts.arena import (
@@ -169,6 +169,7 @@ def test_only_the_parties_move_once_per_round_with_their_bond(
             game_id,
             (b"", b"", bytes(32)),
             (b"", b"", bytes(32)),
+            (b"", b"", []),
             {"from": accounts[1], "value": bond},
         )
     with reverts(deployed, "OpponentMove", game_id):  # nobody moved yet: nothing to hand back
@@ -200,7 +201,7 @@ def test_only_the_parties_move_once_per_round_with_their_bond(
 def test_the_endgame_runs_only_inside_the_game(deployed: Any) -> None:
     with reverts(deployed, "NotDelegated"):
         deployed.endgame.revealLeaf(
-            1, bytes(1024), (b"", b"", []), (0, bytes(32), []), {"from": deployed.accounts[1]}
+            1, bytes(1024), (0, bytes(32), []), {"from": deployed.accounts[1]}
         )
 
 
@@ -321,6 +322,73 @@ def _merge(old: OpponentMove | None, revealed: Revealed, party: Party, round_: i
         merkle=new.merkle or old.merkle,
         leaf=new.leaf,
         values=new.values,
+    )
+
+
+def test_the_first_record_proves_the_ops_entry(
+    arena: Arena, deployed: Any, claims: ToyClaims
+) -> None:
+    """The first revealer of a record proves the op's program entry; the game keeps its digest,
+    op code and term count, and the proofs that follow show that entry without a Merkle proof
+    (and no other entry)."""
+    game, accounts = deployed.game, deployed.accounts
+    bond = game.requiredBond()
+    honest, lying = trace(claims), trace(claims, Fault("attribute", 1, op=4))
+    game_id = open_toy_game(deployed, claims, honest, lying)
+    g = play_until(arena, deployed, game_id, honest, lying, Phase.RECORD)
+    first = decide(g, Party.DEFENDER, honest, None, now=now(), bond=bond, bits=BITS)
+    assert first is not None and first.function == "revealRecord"
+    header, entry, proof = cast(tuple[bytes, bytes, list[bytes]], first.args[3])
+    other = entry_proof(honest, g.step, (g.op + 1) % len(honest.records(g.step)))
+    with reverts(deployed, "InvalidMerkleProof"):  # another op's entry, at this op's place
+        game.revealRecord(
+            *first.args[:3], (header, other[1], proof), {"from": accounts[1], "value": bond}
+        )
+    with reverts(deployed, "InvalidMerkleProof"):  # no proof
+        game.revealRecord(
+            *first.args[:3], (header, entry, []), {"from": accounts[1], "value": bond}
+        )
+    wrong_header = header[:-1] + bytes([header[-1] ^ 1])
+    with reverts(deployed, "ProgramMismatch"):
+        game.revealRecord(
+            *first.args[:3], (wrong_header, entry, proof), {"from": accounts[1], "value": bond}
+        )
+    game.revealRecord(*first.args, {"from": accounts[1], "value": bond})
+    g = state(deployed, game_id)
+    program_entry = honest.entry(g.step, g.op)
+    assert (g.op_code, g.terms) == (int(program_entry.op), program_entry.terms)
+    second = decide(
+        g, Party.CHALLENGER, lying, revealed_by(honest, g), now=now(), bond=bond, bits=BITS
+    )
+    assert second is not None and second.args[3] == (b"", b"", [])
+    with reverts(deployed, "OpponentMove", game_id):  # the entry is proved once
+        game.revealRecord(*second.args[:3], first.args[3], {"from": accounts[2], "value": bond})
+    game.revealRecord(*second.args, {"from": accounts[2], "value": bond})
+    g = state(deployed, game_id)
+    assert g.phase == Phase.PROGRAM
+    move = decide(g, Party.DEFENDER, honest, revealed_by(lying, g), now=now(), bond=bond, bits=BITS)
+    assert move is not None and move.function == "proveProgram"
+    _, accused, record, known, constants = move.args
+    header = cast(tuple[bytes, bytes, list[bytes]], known)[0]
+    with reverts(deployed, "InvalidMerkleProof"):  # the entry needs no proof any more
+        game.proveProgram(
+            game_id, accused, record, (header, entry, proof), constants, {"from": accounts[5]}
+        )
+    with reverts(deployed, "ProgramMismatch"):  # nor can another entry stand in for it
+        game.proveProgram(
+            game_id, accused, record, (header, other[1], []), constants, {"from": accounts[5]}
+        )
+    game.proveProgram(*move.args, {"from": accounts[5]})
+    g = state(deployed, game_id)
+    assert (g.ruling, g.reason) == (Ruling.DEFENDER_WINS, Reason.PROGRAM)
+
+
+def revealed_by(provider: ToyTrace, g: GameState) -> OpponentMove:
+    """The record ``provider`` revealed in the game's record round."""
+    return OpponentMove(
+        record=provider.record(g.step, g.op).encode(),
+        header=provider.output_header(g.step, g.op),
+        merkle=provider.output_merkle(g.step, g.op),
     )
 
 
