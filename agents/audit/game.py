@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from eth_utils.address import to_checksum_address
 
+from agents.arbiter.elements import REDUCTIONS
 from agents.audit.definitions import op_definition
 from agents.audit.errors import AuditInputError
 from agents.audit.findings import Checked, Finding
@@ -51,7 +52,7 @@ from agents.dispute.game import Party, Phase, Reason, Ruling
 from agents.dispute.program import Program
 from agents.dispute.programs import program_of
 from agents.dispute.provider import header_numel, record_prefix
-from agents.dispute.reductions import REDUCTIONS, continue_partials, partials_at
+from agents.dispute.reductions import continue_partials, partials_at
 from agents.dispute.replay import ReplayProvider
 from agents.dispute.tree import MerkleLevels, depth
 from agents.errors import VeritrainError

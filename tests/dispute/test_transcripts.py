@@ -29,9 +29,8 @@ from agents.dispute.game import Party, Ruling
 from agents.dispute.replay import Fault, fault_choices
 from agents.learning.proof import encode_checkpoint
 from agents.store import ArtifactStore, open_store
+from scripts.arena import Arena, Player, open_game
 from tests.dispute import segments
-from tests.dispute.arena import Arena, Player
-from tests.dispute.toy import open_game
 
 MODEL = "mlp"
 SEGMENT = 1
