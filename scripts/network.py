@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 from agents.devnet.anvil import REPO_ROOT, Anvil, anvil_binary, start_anvil
-from agents.errors import VeritrainError
+from agents.errors import ConfigError, VeritrainError
 from agents.files import write_atomically
 
 SOLCX_DIR = REPO_ROOT / ".solcx"
@@ -46,6 +47,37 @@ def prepare_compiler() -> None:
     if not adapter.is_file():
         raise ToolchainError(f"{adapter} is missing; run `make setup`")
     os.environ["SOLCX_BINARY_PATH"] = str(SOLCX_DIR)
+
+
+def compile_sources(sources: dict[str, str], bytecode: bool = True) -> dict[str, Any]:
+    """Compile ``sources`` (path: text) with the project's solc-js (as brownie does: optimizer,
+    cancun); returns solc's ``contracts`` output (path → name → ABI and, with ``bytecode``,
+    ``evm.bytecode.object``). Raises ``ConfigError`` on a compile error."""
+    outputs = ["abi", "evm.bytecode.object"] if bytecode else ["abi"]
+    request = {
+        "language": "Solidity",
+        "sources": {path: {"content": text} for path, text in sources.items()},
+        "settings": {
+            "optimizer": {"enabled": True, "runs": 200},
+            "evmVersion": "cancun",
+            "outputSelection": {"*": {"*": outputs}},
+        },
+    }
+    adapter = REPO_ROOT / "tools" / "solc" / "solc-adapter.js"
+    out = subprocess.run(
+        ["node", str(adapter), "--standard-json"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+    )
+    result = json.loads(out.stdout)
+    errors = [e["formattedMessage"] for e in result.get("errors", []) if e["severity"] == "error"]
+    if errors:
+        raise ConfigError("solc: " + "\n".join(errors))
+    contracts: dict[str, Any] = result["contracts"]
+    return contracts
 
 
 def _artifacts(root: Path) -> dict[str, tuple[Path, dict[str, Any]]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ from agents.chain.abi import ContractInterface
 from agents.chain.client import ChainClient
 from agents.chain.rpc import RetryPolicy
 from agents.devnet.anvil import DEV_KEYS, REPO_ROOT, Anvil, start_anvil
+from scripts.network import compile_sources
 
 HERE = Path(__file__).resolve().parent
 
@@ -24,27 +23,7 @@ HERE = Path(__file__).resolve().parent
 def probe_artifact() -> dict[str, Any]:
     """ABI and bytecode of tests/agents/contracts/Probe.sol, compiled with the project's solc-js."""
     source = (HERE / "contracts" / "Probe.sol").read_text()
-    request = {
-        "language": "Solidity",
-        "sources": {"Probe.sol": {"content": source}},
-        "settings": {
-            "optimizer": {"enabled": True, "runs": 200},
-            "evmVersion": "cancun",
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
-        },
-    }
-    adapter = REPO_ROOT / "tools" / "solc" / "solc-adapter.js"
-    out = subprocess.run(
-        ["node", str(adapter), "--standard-json"],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result = json.loads(out.stdout)
-    errors = [e for e in result.get("errors", []) if e["severity"] == "error"]
-    assert not errors, errors
-    contract = result["contracts"]["Probe.sol"]["Probe"]
+    contract = compile_sources({"Probe.sol": source})["Probe.sol"]["Probe"]
     return {"abi": contract["abi"], "bytecode": contract["evm"]["bytecode"]["object"]}
 
 
@@ -100,22 +79,6 @@ def pool_interface() -> ContractInterface:
     """The pool's ABI (``ITaskPool``, every function and event), compiled from the project's
     sources with its solc-js; at no address (decisions only encode with it)."""
     path = "contracts/interfaces/ITaskPool.sol"
-    request = {
-        "language": "Solidity",
-        "sources": {path: {"content": (REPO_ROOT / path).read_text()}},
-        "settings": {"outputSelection": {"*": {"*": ["abi"]}}},
-    }
-    adapter = REPO_ROOT / "tools" / "solc" / "solc-adapter.js"
-    out = subprocess.run(
-        ["node", str(adapter), "--standard-json"],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO_ROOT,
-    )
-    result = json.loads(out.stdout)
-    errors = [e for e in result.get("errors", []) if e["severity"] == "error"]
-    assert not errors, errors
-    abi = result["contracts"][path]["ITaskPool"]["abi"]
+    sources = {path: (REPO_ROOT / path).read_text()}
+    abi = compile_sources(sources, bytecode=False)[path]["ITaskPool"]["abi"]
     return ContractInterface("TaskPool", "0x" + "00" * 20, abi)

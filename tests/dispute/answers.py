@@ -7,12 +7,11 @@ before a one step is sent.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from functools import cache
 from typing import Any
 
 from agents.devnet.anvil import REPO_ROOT
+from scripts.network import compile_sources
 
 
 @cache
@@ -23,28 +22,8 @@ def answer_table_artifact() -> dict[str, Any]:
         "contracts/dispute/OneStepCall.sol",
         "contracts/lib/Types.sol",
     ]
-    sources = {name: {"content": (REPO_ROOT / name).read_text()} for name in names}
-    request = {
-        "language": "Solidity",
-        "sources": sources,
-        "settings": {
-            "optimizer": {"enabled": True, "runs": 200},
-            "evmVersion": "cancun",
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
-        },
-    }
-    out = subprocess.run(
-        ["node", str(REPO_ROOT / "tools" / "solc" / "solc-adapter.js"), "--standard-json"],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO_ROOT,
-    )
-    result = json.loads(out.stdout)
-    errors = [e for e in result.get("errors", []) if e["severity"] == "error"]
-    assert not errors, errors
-    contract = result["contracts"][names[0]]["AnswerTable"]
+    contracts = compile_sources({name: (REPO_ROOT / name).read_text() for name in names})
+    contract = contracts[names[0]]["AnswerTable"]
     return {"abi": contract["abi"], "bytecode": contract["evm"]["bytecode"]["object"]}
 
 
