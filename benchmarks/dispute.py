@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ from agents.learning.backends import get_backend
 from agents.learning.datasets import build
 from agents.learning.spec import load_spec
 from agents.learning.task import Task
-from scripts.arena import BITS, Arena, Player, game_params, open_game
+from scripts.arena import BITS, Arena, Player, game_params, open_game, trace_cache
 from scripts.deploy import deploy_arbiter
 from scripts.network import attached, local_devnet
 
@@ -97,7 +96,7 @@ def _model(name: str, path: str, games: int, deployed: Any, accounts: Any) -> di
     rng = random.Random(SEED)
     task = _task(path)
     program = program_of(task)
-    cache = Path(tempfile.mkdtemp(prefix=f"dispute-bench-{name}-"))
+    cache = trace_cache(f"dispute-bench-{name}-")
     roots, start, end = _segment(task)
 
     def provider(fault: Fault | None) -> ReplayProvider:

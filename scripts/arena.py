@@ -12,10 +12,14 @@ tests and benchmarks/dispute.py play their games here; ``open_game`` opens one.
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eth_typing import HexStr
@@ -311,3 +315,11 @@ def open_game(
         {"from": creator or challenger, "value": game.requiredBond()},
     )
     return int(tx.return_value), tx
+
+
+def trace_cache(prefix: str) -> Path:
+    """A fresh directory for replay providers' caches (a replayed segment takes hundreds of
+    megabytes), removed when the process exits."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path

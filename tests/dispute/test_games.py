@@ -25,7 +25,7 @@ import pytest
 from agents.dispute.decisions import moves_bound
 from agents.dispute.game import Party, Phase, Reason, Ruling
 from agents.dispute.replay import Fault, ReplayProvider, fault_choices
-from scripts.arena import BITS, Arena, Player, open_game
+from scripts.arena import BITS, Arena, Player, open_game, trace_cache
 from tests.dispute import segments
 
 FAST_GAMES = int(__import__("os").environ.get("GAMES", "100"))
@@ -46,9 +46,7 @@ class Scenario:
 
 @functools.cache
 def _cache_dir() -> Path:
-    import tempfile
-
-    return Path(tempfile.mkdtemp(prefix="dispute-traces-"))
+    return trace_cache("dispute-traces-")
 
 
 @functools.cache

@@ -29,7 +29,7 @@ from agents.dispute.game import Party, Ruling
 from agents.dispute.replay import Fault, fault_choices
 from agents.learning.proof import encode_checkpoint
 from agents.store import ArtifactStore, open_store
-from scripts.arena import Arena, Player, open_game
+from scripts.arena import Arena, Player, open_game, trace_cache
 from tests.dispute import segments
 
 MODEL = "mlp"
@@ -39,13 +39,7 @@ SEGMENT = 1
 @functools.cache
 def _cache() -> Path:
     """The replays' cache, shared by the module's games and removed when the run ends."""
-    import atexit
-    import shutil
-    import tempfile
-
-    path = Path(tempfile.mkdtemp(prefix="transcript-traces-"))
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return path
+    return trace_cache("transcript-traces-")
 
 
 def _store(root: Path) -> tuple[ArtifactStore, Artifacts]:
