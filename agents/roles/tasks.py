@@ -304,6 +304,12 @@ def _challenge_resolved(v: TaskView, a: dict[str, Any]) -> None:
         v.deadline = int(a["deadline"])  # the task's deadline once its challenges are over
 
 
+def _reveal_scheduled(v: TaskView, a: dict[str, Any]) -> None:
+    # The report's last challenge ended: the reveal window follows this deadline (it restarts
+    # when the challenges outlasted the challenge window).
+    v.deadline = int(a["challengeDeadline"])
+
+
 def _report_defeated(v: TaskView, a: dict[str, Any]) -> None:
     v.defeats.append((str(a["verifier"]), str(a["winner"]), int(a["slashed"])))
     if int(str(a["winner"]), 16):
@@ -380,6 +386,7 @@ _HANDLERS = {
     "ReportDefeated": _report_defeated,
     "ProofFailed": _proof_failed,
     "ForcedErrorCaught": _forced_caught,
+    "RevealScheduled": _reveal_scheduled,
 }
 TASK_EVENTS = tuple(_HANDLERS)
 

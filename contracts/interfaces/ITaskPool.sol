@@ -220,6 +220,14 @@ interface ITaskPoolEvents {
 
     /// @notice `account` withdrew its credit (won slashes, refunded deposits).
     event CreditWithdrawn(address indexed account, uint256 amount);
+
+    /// @notice The last open challenge of a report that may be a forced error has ended: its verifier
+    ///         may reveal (`revealVerification`) once `challengeDeadline` has passed, until
+    ///         `revealDeadline`; settlement waits as long. When the challenges outlasted the challenge
+    ///         window, `challengeDeadline` is the moment they ended (the reveal window restarts then).
+    event RevealScheduled(
+        TaskId indexed taskId, address indexed verifier, Timestamp challengeDeadline, Timestamp revealDeadline
+    );
 }
 
 /// @title The task pool's lifecycle: the calls of a task's happy path

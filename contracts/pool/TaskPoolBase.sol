@@ -129,14 +129,20 @@ abstract contract TaskPoolBase is TaskEscrow {
 
     /// @notice What follows when a task's last open challenge has ended: a failed proof fails the task;
     ///         a lost report is voided unless its verifier may have been forced (its reveal decides);
-    ///         a report that may be forced gets its reveal window from now if its challenge window is over.
+    ///         a report that may be forced gets its reveal window from now if its challenge window is over
+    ///         (`RevealScheduled` says when the verifier may reveal).
     function _afterDisputes(Task storage t, TaskId taskId) internal {
         uint8 flags = t.flags;
         if (flags & Flag.PROOF_FAILED != 0) {
             if (flags & Flag.DEFEATED != 0) _applyDefeat(t, taskId);
             else _failProof(t, taskId);
         } else if (flags & Flag.FORCEABLE != 0) {
-            if (block.timestamp > Timestamp.unwrap(t.deadline)) t.deadline = Timestamp.wrap(uint40(block.timestamp));
+            Timestamp deadline = t.deadline;
+            if (block.timestamp > Timestamp.unwrap(deadline)) {
+                deadline = Timestamp.wrap(uint40(block.timestamp));
+                t.deadline = deadline;
+            }
+            emit RevealScheduled(taskId, t.verifier, deadline, _verdictEnd(t));
         } else if (flags & Flag.DEFEATED != 0) {
             _applyDefeat(t, taskId);
         }

@@ -107,6 +107,25 @@ def test_a_first_verification_may_be_forced_until_its_verifier_reveals() -> None
     assert view.deadline == 900 and [str(r) for r in view.trace_roots] == [true_root]
 
 
+def test_the_reveal_deadline_follows_the_end_of_the_challenges() -> None:
+    """Challenges that outlast the challenge window restart the reveal window; the view's
+    deadline (what the verifier's reveal and everyone's settlement wait for) follows."""
+    first = HISTORY[:6]
+    reported = ev(7, "VerificationReported", verifier=VERIFIER, distances=[0], extraSegments=[],
+                  extraDistances=[], traceRoots=[ROOT], sealedTraceRoots=ROOT, verdict=1,
+                  challengeDeadline=550)  # fmt: skip
+    opened = ev(8, "ChallengeOpened", challengeId=3, challenger=SOLVER, claim=1, segment=0,
+                position=0, defenderTrace=ROOT, challengerTrace=ROOT, game=1,
+                deadline=0)  # fmt: skip
+    resolved = ev(20, "ChallengeResolved", challengeId=3, challenger=SOLVER, claim=1, state=4,
+                  ruling=1)  # fmt: skip
+    scheduled = ev(20, "RevealScheduled", verifier=VERIFIER, challengeDeadline=2000,
+                   revealDeadline=2900)  # fmt: skip
+    assert fold(7, [*first, reported, opened, resolved]).deadline == 550
+    view = fold(7, [*first, reported, opened, resolved, scheduled])
+    assert view.deadline == 2000 and view.forceable and view.status == "ChallengeWindow"
+
+
 def test_events_of_other_tasks_and_unknown_events_are_ignored() -> None:
     other = DecodedLog(
         contract="TaskPool",

@@ -552,6 +552,45 @@ def test_a_forced_verifier_challenging_itself_gains_nothing(
     assert gained <= amounts.verification_fee + amounts.verifier_stake
 
 
+def test_the_reveal_window_restarts_when_the_last_challenge_ends_and_an_event_says_when(
+    pool: Any, game: Any, real: Driver, parties: Parties, clock: Clock, whistleblower: Any,
+    params: ProtocolParameters,
+) -> None:  # fmt: skip
+    """A report that may be forced waits for its verifier's reveal; challenges that outlast the
+    challenge window restart the reveal window when the last one ends, and `RevealScheduled` is
+    the only place an observer learns the new deadline."""
+    task_id = real.to_status(Status.VERIFYING)
+    count = int(pool.sampleCount(task_id))
+    honest = traces(count, b"honest")
+    reported(real, task_id, True, honest)
+    first_deadline = int(real.task(task_id)["deadline"])
+    segment = segment_of(real, task_id, 1)
+    early, early_game, _ = challenge_report(pool, task_id, 1, Trace(b"a"), whistleblower, segment)
+    late, late_game, _ = challenge_report(pool, task_id, 1, Trace(b"b"), parties.stranger, segment)
+    for game_id in (early_game, late_game):
+        move(game, game_id, honest[1], parties.verifier)
+    run_out(game, early_game, clock)
+    game.timeout(late_game, {"from": clock_caller()})
+    tx = pool.resolve(early, {"from": whistleblower})
+    assert "RevealScheduled" not in tx.events  # another challenge is still open
+    # Both challenges ended long after the original reveal window closed.
+    assert clock.now() > first_deadline + params.revealWindow
+    tx = pool.resolve(late, {"from": parties.stranger})
+    ended = int(tx.timestamp)
+    assert plain(tx.events["RevealScheduled"]) == {
+        "taskId": task_id,
+        "verifier": parties.verifier,
+        "challengeDeadline": ended,
+        "revealDeadline": ended + params.revealWindow,
+    }
+    assert int(real.task(task_id)["deadline"]) == ended
+    # The verifier reveals within the announced window, not the original one, and is paid.
+    real.clock.next_at(ended + params.revealWindow)
+    tx = real.reveal(task_id, real.secrets[task_id])
+    assert tx.events["TaskSettled"]["outcome"] == Outcome.PASSED
+    conserved(pool, [task_id])
+
+
 def test_a_report_that_loses_with_both_parties_wrong_slashes_to_the_jackpot(
     pool: Any, game: Any, real: Driver, parties: Parties, clock: Clock, whistleblower: Any
 ) -> None:
@@ -695,9 +734,18 @@ def test_a_lying_fail_with_a_true_trace_is_disproved_in_one_call(
         pool.disproveReport(task_id, 0, hist, first.exact_proof(0), {"from": parties.solver})
     with reverts("InvalidMerkleProof"):
         pool.disproveReport(task_id, 1, hist, true.exact_proof(segment), {"from": parties.solver})
+    deadline = int(real.task(task_id)["deadline"])
     tx = pool.disproveReport(
         task_id, count - 1, hist, true.exact_proof(segment), {"from": parties.solver}
     )
+    # No challenge is open and the window still runs: the reveal comes after it, as scheduled.
+    assert plain(tx.events["RevealScheduled"]) == {
+        "taskId": task_id,
+        "verifier": parties.verifier,
+        "challengeDeadline": deadline,
+        "revealDeadline": deadline + params.revealWindow,
+    }
+    assert int(real.task(task_id)["deadline"]) == deadline
     assert plain(tx.events["DistanceDisproved"]) == {
         "taskId": task_id,
         "prover": parties.solver,
