@@ -20,18 +20,15 @@ from agents.audit.history import read_history
 from agents.audit.page import game_pages, render_task
 from agents.audit.task import TaskAudit, audit_task
 from agents.audit.transcript import Artifacts, export_game
-from agents.chain.client import ChainClient
-from agents.chain.deployment import load_deployment
-from agents.chain.errors import ChainError
 from agents.chain.rpc import RetryPolicy
+from agents.cli.endpoints import reach
 from agents.cli.output import echo_json
-from agents.cli.settings import chain_options, resolve_config
+from agents.cli.settings import chain_options
 from agents.dispute.game import GAME
 from agents.learning.backends import get_backend
 from agents.learning.verifier import default_replay_backend
 from agents.node.progress import ProgressDisplay
 from agents.roles.replay import ObservedReplayer
-from agents.store import open_store
 
 
 @click.group()
@@ -71,19 +68,17 @@ def audit_task_command(
 ) -> int:
     """Rebuild task TASK_ID from the pool's events and the store, re-verify its proof, and
     check the report, the verdict and the payouts against the chain."""
-    config = resolve_config("submitter", config_path, overrides, **flags)
-    deployment = load_deployment(config.require_deployment())
-    client = ChainClient(
-        config.chain.rpc_url,
-        timeout=config.chain.rpc_timeout,
+    chain = reach(
+        "submitter",
+        config_path,
+        overrides,
+        flags,
         retry=RetryPolicy(attempts=2, initial_delay=0.25, max_delay=1.0),
+        unusable=AuditInputError,
     )
-    try:
-        deployment.check(client)
-    except ChainError as exc:
-        raise AuditInputError(str(exc)) from None
+    client, deployment = chain.client, chain.deployment
     history = read_history(client, deployment, task_id)
-    store = open_store(config.store.location)
+    store = chain.store()
     exact = history.view.mode == "exact"
     name = "exact" if exact else default_replay_backend()
     options: dict[str, Any] = {} if threads is None else {"threads": threads}

@@ -9,10 +9,9 @@ from typing import Any
 import click
 from rich.console import Console
 
-from agents.chain.client import ChainClient
-from agents.chain.deployment import load_deployment
+from agents.cli.endpoints import reach
 from agents.cli.output import echo_json
-from agents.cli.settings import chain_options, format_eth, resolve_config
+from agents.cli.settings import chain_options, format_eth
 from agents.dispute.driver import GameLog, require_game
 from agents.dispute.game import GAME
 from agents.dispute.report import game_report
@@ -31,10 +30,8 @@ def dispute_show(
     game_id: int, as_json: bool, config_path: Path | None, overrides: tuple[str, ...], **flags: Any
 ) -> None:
     """A game: parties, clocks, bonds, the interval at each level, the moves, the ruling."""
-    config = resolve_config("verifier", config_path, overrides, **flags)
-    deployment = load_deployment(config.require_deployment())
-    client = ChainClient(config.chain.rpc_url, timeout=config.chain.rpc_timeout)
-    deployment.check(client)
+    chain = reach("verifier", config_path, overrides, flags)
+    client, deployment = chain.client, chain.deployment
     game = deployment.contract(GAME)
     require_game(client, game, game_id)
     log = GameLog.read(client, game, game_id, deployment.block)
@@ -124,21 +121,14 @@ def dispute_export(
         export_game,
         write_transcript,
     )
-    from agents.chain.errors import ChainError
-    from agents.store import open_store
 
     explicit = (spec_cid, start_cid, claimed_cid)
     chosen = (task_id is not None) + (proof_cid is not None) + any(c is not None for c in explicit)
     if chosen != 1 or (any(c is not None for c in explicit) and None in explicit):
         raise click.UsageError("give --task, --proof, or all of --spec, --start and --claimed")
 
-    config = resolve_config("verifier", config_path, overrides, **flags)
-    deployment = load_deployment(config.require_deployment())
-    client = ChainClient(config.chain.rpc_url, timeout=config.chain.rpc_timeout)
-    try:
-        deployment.check(client)
-    except ChainError as exc:
-        raise AuditInputError(str(exc)) from None
+    chain = reach("verifier", config_path, overrides, flags, unusable=AuditInputError)
+    client, deployment = chain.client, chain.deployment
     game = deployment.contract(GAME)
     require_game(client, game, game_id)
     if task_id is not None:
@@ -148,8 +138,7 @@ def dispute_export(
     if proof_cid is not None:
         created = GameLog.read(client, game, game_id, deployment.block).events[0]
         segment = int(created.args["spec"][2]) if created.name == "GameCreated" else -1
-        store = open_store(config.store.location)
-        artifacts = artifacts_of_proof(store, proof_cid, segment)
+        artifacts = artifacts_of_proof(chain.store(), proof_cid, segment)
     else:
         assert spec_cid is not None and start_cid is not None and claimed_cid is not None
         artifacts = Artifacts(spec_cid, start_cid, claimed_cid)
