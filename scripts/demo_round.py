@@ -13,6 +13,20 @@ checkpoint from the store and checks its state root.
 
 Every step prints its transaction, gas and events; at the end the balances are checked to
 the wei against the settlement rules. Any deviation exits with status 1.
+
+The program root the task records is not a program's. A task submitted with ``veritrain
+submit`` records the root of its program in the pinpoint game's format
+(``agents.roles.admission.program_root``: the training's ops, one step and the distance,
+traced from the spec's model, dataset and optimizer), which every game of the task and every
+distance claim checks op records against. This round's spec (``veritrain-demo-spec/1``) is
+no training spec: a tensor layout and a fixed update rule, with no model, dataset or
+optimizer to trace, so it has no program to take a root of; and its verifier's "trace
+roots" are the segments' end state roots, not traces a game could bisect. It records
+``sha256("veritrain-demo-program/1" ‖ spec hash)``, which no program header hashes to: a
+challenge of its report or a distance claim reverts with ``ProgramMismatch``, and a proof
+challenge could not be answered (the answer opens the game on the program). The agents never
+get that far: the spec does not parse as a task spec, so they refuse the task. Challenges
+and games on real tasks are what ``make demo DISPUTE=1`` (CHEAT=1, FORCED=1) play.
 """
 
 from __future__ import annotations
@@ -224,7 +238,7 @@ def run_round(deployment: Deployment, parties: Parties, store: ArtifactStore) ->
     spec = spec_document()
     spec_cid = store.put_json(spec)
     spec_hash = "0x" + hashlib.sha256(store.get_bytes(spec_cid)).hexdigest()
-    # The scripted task has no op-level program; its program root commits to the spec's shape.
+    # No program exists for the scripted spec: its root only binds the spec (module docstring).
     program_root = (
         "0x"
         + hashlib.sha256(b"veritrain-demo-program/1" + bytes.fromhex(spec_hash[2:])).hexdigest()
