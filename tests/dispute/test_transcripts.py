@@ -31,6 +31,7 @@ from agents.dispute.replay import Fault, fault_choices
 from agents.learning.proof import encode_checkpoint
 from agents.store import ArtifactStore, open_store
 from scripts.arena import Arena, Player, open_game, trace_cache
+from tests.command_line import veritrain
 from tests.dispute import segments
 
 MODEL = "mlp"
@@ -265,18 +266,6 @@ def test_malformed_transcripts_are_unusable(played: dict[str, Any]) -> None:
             _replay(document, played["store"])
 
 
-def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    from agents.cli import main
-
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out + err
-
-
 def test_command_line(
     played: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -286,20 +275,22 @@ def test_command_line(
     path.write_text(json.dumps(played["term"]))
     page = tmp_path / "game.html"
     replay = ["dispute", "replay", str(path), "--store", str(store_root), "--quiet"]
-    code, out = _cli([*replay, "--cache", str(_cache()), "--json", "--html", str(page)], capsys)
-    assert code == 0, out
+    code, out, err = veritrain(
+        capsys, *replay, "--cache", str(_cache()), "--json", "--html", str(page)
+    )
+    assert code == 0, out + err
     report = json.loads(out)
     assert report["holds"] and report["exit_code"] == 0 and len(report["curve"]) == 3
     assert page.is_file() and "<script" not in page.read_text()
     edited = copy.deepcopy(played["term"])
     edited["ruling"] = "BOTH_LOSE"
     path.write_text(json.dumps(edited))
-    code, out = _cli([*replay, "--cache", str(_cache())], capsys)
-    assert code == 1, out
+    code, out, err = veritrain(capsys, *replay, "--cache", str(_cache()))
+    assert code == 1, out + err
     assert "DIFFERS" in out and "the transcript's ruling" in out
     path.write_text("{not json")
-    code, out = _cli(replay, capsys)
-    assert code == 2 and "transcript" in out
+    code, _, err = veritrain(capsys, *replay)
+    assert code == 2 and "transcript" in err
 
 
 @pytest.fixture(scope="module")
@@ -386,14 +377,14 @@ def test_export_on_the_command_line(
     chain = ["--rpc-url", devnet.url, "--deployment", str(manifest), "--store", str(store_root)]
     export = ["dispute", "export", str(document["game_id"]), "--out", str(out), *chain]
     cids = ["--spec", artifacts.spec, "--start", artifacts.start, "--claimed", artifacts.claimed]
-    code, text = _cli([*export, *cids, "--json"], capsys)
-    assert code == 0, text
+    code, text, err = veritrain(capsys, *export, *cids, "--json")
+    assert code == 0, text + err
     assert json.loads(text)["moves"] == len(document["moves"])
     assert json.loads(out.read_text()) == json.loads(json.dumps(document))
-    code, text = _cli([*export, "--spec", artifacts.spec], capsys)
-    assert code == 2 and "--task, --proof" in text
-    code, text = _cli(["dispute", "replay", str(out), "--store", str(store_root)], capsys)
-    assert code == 0 and "the recorded ruling holds" in text, text
+    code, _, err = veritrain(capsys, *export, "--spec", artifacts.spec)
+    assert code == 2 and "--task, --proof" in err
+    code, text, err = veritrain(capsys, "dispute", "replay", str(out), "--store", str(store_root))
+    assert code == 0 and "the recorded ruling holds" in text, text + err
 
 
 def _opened_elsewhere(document: dict[str, Any], deployed: Any) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.cli import main
 from agents.commitment import state_root
 from agents.learning.proof import (
     ProofDirectory,
@@ -18,18 +17,10 @@ from agents.learning.proof import (
     decode_checkpoint,
     encode_checkpoint,
 )
+from tests.command_line import veritrain
 from tests.exact.tasks import tiny_exact_spec
 
 RANDOMNESS = "11" * 32
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().out
 
 
 @pytest.fixture
@@ -37,7 +28,7 @@ def proof(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Pat
     spec_path = tmp_path / "spec.json"
     spec_path.write_bytes(tiny_exact_spec().canonical_bytes())
     out = tmp_path / "proof"
-    code, _ = _cli(capsys, "pol", "train", "--spec", str(spec_path), "--out", str(out))
+    code, _, _ = veritrain(capsys, "pol", "train", "--spec", str(spec_path), "--out", str(out))
     assert code == 0
     return spec_path, out
 
@@ -47,7 +38,7 @@ def test_exact_proof_verifies_with_zero_distances(
     proof: tuple[Path, Path], capsys: pytest.CaptureFixture[str], trace: bool
 ) -> None:
     spec_path, out = proof
-    code, text = _cli(
+    code, text, _ = veritrain(
         capsys, "pol", "verify", "--spec", str(spec_path), "--proof", str(out),
         "--randomness", RANDOMNESS, *(["--trace"] if trace else []),
     )  # fmt: skip
@@ -87,7 +78,7 @@ def test_one_flipped_bit_in_a_checkpoint_fails(
         roots.append(state_root(state))
     data["checkpoint_root"] = checkpoint_root(roots).hex()
     (out / "manifest.json").write_text(json.dumps(data))
-    code, text = _cli(
+    code, text, _ = veritrain(
         capsys, "pol", "verify", "--spec", str(spec_path), "--proof", str(out),
         "--randomness", RANDOMNESS,
     )  # fmt: skip

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from agents.cli import main
 from agents.learning import cheats
 from agents.learning.proof import ProofDirectory
 from agents.learning.selection import sample_segments
 from agents.learning.spec import load_spec
+from tests import command_line
 from tests.learning.conftest import real_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -21,12 +21,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 def veritrain(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
     """Run the command line; return its exit status, its JSON output (if any) and stderr."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
+    code, out, err = command_line.veritrain(capsys, *args)
     return code, json.loads(out) if out.strip() else None, err
 
 

@@ -16,26 +16,18 @@ from agents.roles.hardware import Hardware
 from agents.roles.jobs import DriftJob
 from agents.roles.work import drift_job
 from agents.store import open_store
+from tests.command_line import veritrain
 from tests.exact.tasks import diverging_spec, tiny_exact_spec
 
 RANDOMNESS = "22" * 32
 PASS_BITS, FAIL_BITS = "0x00000000", "0x7f800000"
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().out
-
-
 def _train(tmp_path: Path, capsys: pytest.CaptureFixture[str], spec_bytes: bytes) -> Path:
     spec_path = tmp_path / "spec.json"
     spec_path.write_bytes(spec_bytes)
     out = tmp_path / "proof"
-    code, text = _cli(capsys, "pol", "train", "--spec", str(spec_path), "--out", str(out))
+    code, text, _ = veritrain(capsys, "pol", "train", "--spec", str(spec_path), "--out", str(out))
     assert code == 0, text
     return out
 
@@ -43,7 +35,7 @@ def _train(tmp_path: Path, capsys: pytest.CaptureFixture[str], spec_bytes: bytes
 def _verify(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, out: Path, *extra: str
 ) -> tuple[int, dict]:  # type: ignore[type-arg]
-    code, text = _cli(
+    code, text, _ = veritrain(
         capsys, "pol", "verify", "--spec", str(tmp_path / "spec.json"), "--proof", str(out),
         "--randomness", RANDOMNESS, *extra,
     )  # fmt: skip

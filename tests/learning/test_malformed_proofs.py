@@ -39,6 +39,7 @@ from agents.learning.solver import train
 from agents.learning.spec import TaskSpec, parse_spec
 from agents.learning.task import open_task
 from agents.store import cid_of_bytes
+from tests.command_line import veritrain
 from tests.learning.conftest import real_spec, spec_dict
 
 RANDOMNESS = "5e" * 32
@@ -146,12 +147,7 @@ def verify(
     args = ["pol", "verify", "--spec", str(spec_path), "--proof", str(proof)]
     args += ["--randomness", RANDOMNESS, "--backend", "native", *extra]
     with deadline(SECONDS):
-        try:
-            main(args)
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    out, err = capsys.readouterr()
+        code, out, err = veritrain(capsys, *args)
     if before is not None:
         assert snapshot(proof) == before, "verification changed the proof directory"
     assert code != INTERNAL_ERROR and "internal" not in err, err

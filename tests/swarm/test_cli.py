@@ -8,25 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.cli import main
 from agents.swarm.cost import plan_cost, weights
 from agents.swarm.network import load_network
 from agents.swarm.plan import load_plan
 from agents.swarm.workload import load_model, workload_for
+from tests.command_line import veritrain
 
 from .conftest import EXAMPLES, SCENARIOS
 
 MODEL = EXAMPLES / "gpt3-1.3b.json"
-
-
-def veritrain(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
