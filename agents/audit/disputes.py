@@ -94,7 +94,11 @@ def rounds_of(events: Sequence[Event]) -> tuple[list[Round], dict[int, int]]:
         elif e.name == "ReportDefeated":
             current.defeats.append(e.args)
         elif e.name == "ForcedErrorCaught":
-            current.caught.append(e.args)
+            # The reveal that caught it may have defeated the report on another position and
+            # opened the next round first: it belongs to the round of the verifier it names.
+            caught = str(e.args["verifier"]).lower()
+            mine = [x for x in rounds if x.verifier and x.verifier.lower() == caught]
+            (mine[-1] if mine else current).caught.append(e.args)
         elif e.name == "ChallengeOpened":
             opened[int(e.args["challengeId"])] = i
         elif e.name == "VerificationReopened":
@@ -188,12 +192,14 @@ def check_consequences(view: TaskView, events: Sequence[Event], add: Add) -> Non
                 bool(lost),
             )
             winner = first_winner(lost)
+            # The amount (the stake, or nothing once a caught forced error took it) is checked
+            # with the task's other credits (agents.audit.money).
             add(
                 "challenges",
                 f"round {r.number}: the verifier's stake goes to the first account that won",
-                f"{d['winner']} credited {d['slashed']}",
-                f"{winner} credited {r.stake}",
-                _same(str(d["winner"]), winner) and int(d["slashed"]) == r.stake,
+                f"{d['winner']}",
+                f"{winner}",
+                _same(str(d["winner"]), winner),
             )
         elif lost and not r.caught and not _still_open(view, r.number):
             add(

@@ -10,11 +10,13 @@ from typing import Any
 from eth_utils.abi import event_abi_to_log_topic
 
 from agents.audit.errors import AuditInputError
+from agents.audit.money import CREDIT_EVENTS
 from agents.audit.record import FOLDED_EVENTS
 from agents.chain.abi import ContractInterface, DecodedLog
 from agents.chain.client import ChainClient
 from agents.chain.deployment import Deployment
-from agents.chain.errors import ChainError
+from agents.chain.errors import ChainError, DeploymentError
+from agents.roles.challenges import JACKPOT
 from agents.roles.situation import PARAMS_FIELDS, POOL
 from agents.roles.tasks import TaskView, fold
 
@@ -34,6 +36,12 @@ class ChainHistory:
     params: dict[str, int]
     block_times: dict[int, int] = field(default_factory=dict)
     block_hashes: dict[int, bytes] = field(default_factory=dict)
+    flags: int | None = None  # task(id).flags
+    bond: int = 0  # challengeBond()
+    # The pool's events that move credits, of every task, in chain order (CREDIT_EVENTS).
+    credit_events: list[DecodedLog] = field(default_factory=list)
+    credits: dict[str, int] = field(default_factory=dict)  # credit(account) of the task's accounts
+    awards: list[DecodedLog] = field(default_factory=list)  # the jackpot's Awarded for this task
 
 
 def folded_topics(pool: ContractInterface) -> set[bytes]:
@@ -66,12 +74,15 @@ def read_history(client: ChainClient, deployment: Deployment, task_id: int) -> C
         ]
         mine.sort(key=lambda e: (int(str(e["blockNumber"]), 16), int(str(e["logIndex"]), 16)))
         events = [d for d in (pool.decode_log(e) for e in mine) if d is not None]
+        raw.sort(key=lambda e: (int(str(e["blockNumber"]), 16), int(str(e["logIndex"]), 16)))
+        moving = [d for d in (pool.decode_log(e) for e in raw if not e.get("removed")) if d]
         if not events:
             raise AuditInputError(f"no task {task_id} on the pool {pool.address}")
         stored = pool.decode_output(
             "task", client.call(pool.address, pool.encode_call("task", (task_id,)))
         )
         record = _record_field(stored)
+        flags = _flags_field(stored)
         raw_params = pool.decode_output(
             "parameters", client.call(pool.address, pool.encode_call("parameters", ()))
         )
@@ -86,7 +97,11 @@ def read_history(client: ChainClient, deployment: Deployment, task_id: int) -> C
             folded_topics=folded_topics(pool),
             stored_record=record,
             params=params,
+            flags=flags,
+            credit_events=[e for e in moving if e.name in CREDIT_EVENTS],
         )
+        if any(e.name in CREDIT_EVENTS for e in events):
+            _read_credits(client, deployment, history)
         blocks = {e.block_number for e in events}
         for e in events:
             if e.name == "RandomnessDrawn" and "sourceBlock" in e.args:
@@ -100,11 +115,61 @@ def read_history(client: ChainClient, deployment: Deployment, task_id: int) -> C
     return history
 
 
+def _task_struct(stored: Any) -> Any:
+    return stored[0] if isinstance(stored, (list, tuple)) and len(stored) == 1 else stored
+
+
 def _record_field(stored: Any) -> bytes:
     """The ``record`` of a decoded ``Task`` (its last field)."""
-    task = stored[0] if isinstance(stored, (list, tuple)) and len(stored) == 1 else stored
+    task = _task_struct(stored)
     value = task["record"] if isinstance(task, dict) else task[-1]
     return bytes.fromhex(str(value)[2:]) if isinstance(value, str) else bytes(value)
+
+
+def _flags_field(stored: Any) -> int | None:
+    """The ``flags`` of a decoded ``Task`` (lib/Types.sol: its ninth field)."""
+    task = _task_struct(stored)
+    if isinstance(task, dict):
+        return int(task["flags"]) if "flags" in task else None
+    return int(task[8]) if len(task) > 9 else None
+
+
+def _read_credits(client: ChainClient, deployment: Deployment, history: ChainHistory) -> None:
+    """The challenge bond, the credits the task's accounts hold now and the jackpot's awards
+    for the task (caught forced errors)."""
+    pool = deployment.contract(POOL)
+
+    def view(name: str, *args: Any) -> int:
+        out = pool.decode_output(name, client.call(pool.address, pool.encode_call(name, args)))
+        return int(out[0] if isinstance(out, (list, tuple)) else out)
+
+    history.bond = view("challengeBond")
+    accounts = set()
+    for e in history.events:
+        for key in ("winner", "challenger", "prover"):
+            if key in e.args and int(str(e.args[key]), 16):
+                accounts.add(str(e.args[key]).lower())
+    history.credits = {a: view("credit", a) for a in sorted(accounts)}
+    if not any(e.name == "ForcedErrorCaught" for e in history.events):
+        return
+    try:
+        jackpot = deployment.contract(JACKPOT)
+    except DeploymentError:
+        return
+    reason = "0x" + history.task_id.to_bytes(32, "big").hex()
+    for entry in client.logs([jackpot.address], deployment.block, client.block_number()):
+        decoded = jackpot.decode_log(entry)
+        if (
+            decoded is not None
+            and decoded.name == "Awarded"
+            and _hex32(decoded.args["reason"]) == reason
+        ):
+            history.awards.append(decoded)
+
+
+def _hex32(value: Any) -> str:
+    raw = bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
+    return "0x" + raw.rjust(32, b"\0").hex()
 
 
 def _params(raw: Any) -> dict[str, int]:

@@ -17,8 +17,13 @@ From the chain's history (``agents.audit.history``) and a store, the audit check
    verifier revealed), bit for bit;
 6. **verdict**: the chain's verdict follows from the reported distances and τ;
 7. **outcome and payouts**: the settlement follows from the verdict (or the timeout), pays
-   what the settlement table says, pays out exactly what the task held, and nobody
-   withdrew more than it was owed.
+   what the settlement table says after the task's challenges (the marks its events leave in
+   ``Task.flags``, which the stored flags must carry: ``agents.audit.money``), pays out
+   exactly what the task held, and nobody withdrew more than it was owed;
+8. **credits**: every stake a challenge moved was credited as the rules say (a defeated
+   report's, a failed proof's, a returned deposit), every caught forced error's award was
+   paid by the jackpot, and each credited account holds and withdrew exactly what the pool
+   ever credited it.
 
 Each check is a :class:`Finding`: what the chain says, what the auditor found, whether it
 holds. The audit's answer is ``DIFFERS`` if any finding does not hold. An input the auditor
@@ -40,7 +45,20 @@ from agents.audit.disputes import ChallengeAudit, GameSource, check_challenges, 
 from agents.audit.errors import AuditInputError
 from agents.audit.findings import Checked, Finding
 from agents.audit.history import ChainHistory
-from agents.audit.payouts import PARTIES, expected_payouts, outcome_of_verdict, verdict_of
+from agents.audit.money import (
+    check_credit_balances,
+    check_credits,
+    check_jackpot_awards,
+    check_marks,
+    marks_of,
+)
+from agents.audit.payouts import (
+    PARTIES,
+    Marks,
+    expected_payouts,
+    outcome_of_verdict,
+    verdict_of,
+)
 from agents.audit.record import record_of
 from agents.audit.store import WatchedStore
 from agents.commitment import Root
@@ -184,8 +202,19 @@ def audit_task(
             view, history.events, audit.add, watched, sample, games, pool=history.pool, cache=cache
         )
         _set_aside_defeated_report(audit)
-    _check_settlement(audit)
+    marks = _check_marks(audit)
+    _check_settlement(audit, marks)
+    _check_credits(audit)
     _raise_for_own_store(audit, watched)
+    return audit
+
+
+def audit_payouts(history: ChainHistory) -> TaskAudit:
+    """The money part of the audit alone, from the chain's history (no store, no replay): the
+    flags challenges left, the settlement, the credits and the jackpot's awards."""
+    audit = TaskAudit(history)
+    _check_settlement(audit, _check_marks(audit))
+    _check_credits(audit)
     return audit
 
 
@@ -390,7 +419,16 @@ def _compare_report(audit: TaskAudit, report: ReplayResult) -> None:
     audit.add("report", "the verdict is the auditor's", view.verdict, own, view.verdict == own)
 
 
-def _check_settlement(audit: TaskAudit) -> None:
+def _check_marks(audit: TaskAudit) -> Marks:
+    """The marks challenges (and the verifier's reveal) left in ``Task.flags``, derived from the
+    events and held to the pool's stored flags."""
+    h = audit.history
+    if h.flags is None:
+        return marks_of(h.events, int(h.params.get("forcedErrorPpm", 0)))
+    return check_marks(h.events, h.params, h.flags, audit.add)
+
+
+def _check_settlement(audit: TaskAudit, marks: Marks) -> None:
     view, h = audit.view, audit.history
     if not view.final:
         audit.notes.append(f"the task is not settled yet ({view.status})")
@@ -408,22 +446,27 @@ def _check_settlement(audit: TaskAudit) -> None:
     elif view.outcome in ("Passed", "Failed"):
         audit.add("payouts", "a verdict precedes the outcome", view.outcome, "no report", False)
     profiled = view.profiler is not None
-    expected = expected_payouts(h.params, view.outcome, view.bounty, profiled, _forfeited(view))
+    expected = expected_payouts(h.params, view.outcome, view.bounty, profiled, marks=marks)
     if expected is None:
         audit.add("payouts", "the outcome is one the pool settles", view.outcome, "unknown", False)
         return
+    after = f" (after challenges: {marks.names()})" if marks != Marks() else ""
     for party in PARTIES:
         paid = view.payouts.get(party, 0)
         audit.add(
             "payouts",
-            f"the {party}'s payout follows the settlement table",
+            f"the {party}'s payout follows the settlement table{after}",
             paid,
             expected[party],
             paid == expected[party],
         )
     held = view.bounty + view.solver_stake + view.profiler_stake
-    if view.outcome in ("Passed", "Failed", "SeedWithheld"):
-        held += view.verifier_stake
+    if view.outcome == "SeedWithheld" or (
+        view.outcome in ("Passed", "Failed") and not marks.void and not marks.stake_taken
+    ):
+        held += view.verifier_stake  # a slashed or taken stake left the task before settlement
+    if marks.slash_awarded:
+        held -= sum(int(e.args["award"]) for e in h.events if e.name == "ProofFailed")
     total = sum(view.payouts.values())
     audit.add(
         "payouts",
@@ -443,24 +486,15 @@ def _check_settlement(audit: TaskAudit) -> None:
         )
 
 
-def _forfeited(view: TaskView) -> bool:
-    """Whether the verifier of a Pass or a Fail forfeits (docs/contracts.md, "Forced errors"):
-    its report could be forced and it did not reveal, or it revealed a forced report it had
-    not falsified, or trace roots other than the ones it reported while not forced."""
-    if view.outcome not in ("Passed", "Failed"):
-        return False
-    revealed = [e for e in view.timeline if e.name == "VerificationRevealed"]
-    if not revealed:
-        return view.forceable
-    last = revealed[-1].args
-    if int(last["challengeDeadline"]):
-        return False  # a forced error, replaced by the true roots: nobody forfeits
-    if bool(last["forced"]):
-        return True
-    reports = [e for e in view.timeline if e.name == "VerificationReported"]
-    return bool(reports) and [str(r) for r in reports[-1].args["traceRoots"]] != [
-        str(r) for r in last["traceRoots"]
-    ]
+def _check_credits(audit: TaskAudit) -> None:
+    """What the task's challenges credited, and the jackpot's awards for its forced errors."""
+    h = audit.history
+    if not any(e.name in ("ReportDefeated", "ProofFailed", "ChallengeResolved") for e in h.events):
+        return
+    bounty = audit.view.bounty
+    credited = check_credits(h.events, h.params, bounty, h.bond, audit.add)
+    check_credit_balances(credited, h.credit_events, h.credits, h.bond, audit.add)
+    check_jackpot_awards(h.events, h.awards, h.params, bounty, audit.add)
 
 
 def _raise_for_own_store(audit: TaskAudit, store: WatchedStore, *, force: bool = False) -> None:

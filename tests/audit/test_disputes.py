@@ -156,7 +156,7 @@ def _findings(events: list[DecodedLog]) -> list[tuple[str, bool]]:
         (False, True, BOB, 7, False),  # lost, yet never defeated
         (True, False, BOB, 7, False),  # defeated without losing
         (True, True, ALICE, 7, False),  # the stake to somebody else
-        (True, True, BOB, 6, False),  # not the whole stake
+        (True, True, BOB, 6, True),  # the amount is the credits' check (test_payouts.py)
     ],
 )
 def test_consequences_of_report_challenges(

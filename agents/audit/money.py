@@ -1,0 +1,262 @@
+"""The money that follows a task's challenges, derived from its events (docs/contracts.md,
+"Challenges" and "Payouts after challenges").
+
+Challenges change a settlement through four marks of ``Task.flags`` (``agents.audit.payouts.
+Marks``) and pay their winners outside any task, as credits (``credit(account)``, taken with
+``withdrawCredit``). This module derives both from the task's events as the documented rules
+say they must follow, so that the audit can hold the pool's stored flags, its ``TaskSettled``
+amounts and every credit to them:
+
+- **marks**: ``FORFEITED`` when the verifier revealed a forced report it had not falsified (or
+  roots other than its report's) or never revealed a report that could be forced; ``VOID``
+  when the report was defeated in the same transaction in which the proof failed; ``STAKE_TAKEN``
+  after a caught forced error, unless the same reveal defeated the report on another position;
+  ``SLASH_AWARDED`` when a failed proof had a winner. A defeat clears ``FORFEITED`` and
+  ``STAKE_TAKEN`` (the round is over).
+- **credits**: a defeated report credits its verifier's stake ``V`` to the first winner (none
+  when a caught forced error took the stake already); a failed proof credits the jackpot's part
+  of the solver's stake, ``S − ⌊σS⌋``, to its first winner; a proof challenge the solver never
+  answered returns the challenger's deposit (the challenge bond). Across the pool, what an
+  account was credited equals what it still holds (``credit(account)``) plus what it withdrew
+  (``CreditWithdrawn``).
+- **jackpot awards**: a caught forced error forfeits exactly ``V``; the jackpot awards each
+  catcher the stated amount (``Awarded``, its reason the task id) in the same transaction, all
+  together at most ``V``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from agents.audit.payouts import BPS, Marks
+
+ZERO = "0x" + "00" * 20
+PROOF_CLAIM = 2
+UPHELD_STATE = 3
+NO_RULING = 0
+# The pool's events that move credits (of any task) and the withdrawals of credits.
+CREDIT_EVENTS = (
+    "ReportDefeated",
+    "ProofFailed",
+    "ChallengeResolved",
+    "DistanceDisproved",
+    "CreditWithdrawn",
+)
+
+Add = Callable[[str, str, object, object, bool], None]
+
+
+class Event(Protocol):
+    """A pool event: a ``DecodedLog`` or a ``TimelineEntry``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def args(self) -> dict[str, Any]: ...
+
+    @property
+    def tx_hash(self) -> str: ...
+
+
+def _share(amount: int, bps: int) -> int:
+    return amount * bps // BPS
+
+
+def _won(address: object) -> bool:
+    return int(str(address), 16) != 0
+
+
+def marks_of(events: Sequence[Event], forced_error_ppm: int) -> Marks:
+    """The marks the task's events (in chain order) leave in ``Task.flags``: at its settlement
+    when it settled, else as they stand."""
+    forceable = forfeited = void = stake_taken = slash_awarded = False
+    reported: list[str] = []
+    defeated_in = ""
+    for e in events:
+        a = e.args
+        if e.name == "RandomnessDrawn":
+            # Only a verifier that claimed before the randomness existed can be forced.
+            forceable = forced_error_ppm != 0
+        elif e.name in ("VerificationReopened", "TaskTimedOut"):
+            forceable = False
+        elif e.name == "VerificationReported":
+            reported = [str(r).lower() for r in a["traceRoots"]]
+        elif e.name == "VerificationRevealed":
+            forceable = False
+            roots = [str(r).lower() for r in a["traceRoots"]]
+            if not int(a["challengeDeadline"]) and (bool(a["forced"]) or roots != reported):
+                forfeited = True  # forced and honest, or disowning its own report
+        elif e.name == "ReportDefeated":
+            forceable = forfeited = stake_taken = False
+            defeated_in = e.tx_hash
+        elif e.name == "ForcedErrorCaught":
+            # The reveal that caught it may also defeat the report on a root the verifier
+            # stands by (ReportDefeated comes first in that transaction): the round is over.
+            stake_taken = e.tx_hash != defeated_in
+        elif e.name == "ProofFailed":
+            forceable = False
+            void = e.tx_hash == defeated_in
+            slash_awarded = _won(a["winner"])
+        elif e.name == "TaskSettled" and forceable and int(a["outcome"]) in (1, 2):
+            forfeited = True  # settled without the reveal a forceable report owed
+    return Marks(forfeited, void, stake_taken, slash_awarded)
+
+
+def check_marks(events: Sequence[Event], params: Mapping[str, int], flags: int, add: Add) -> Marks:
+    """The stored ``Task.flags`` carry the marks the events call for; returns the derived ones."""
+    derived = marks_of(events, int(params.get("forcedErrorPpm", 0)))
+    stored = Marks.of_bits(flags)
+    add(
+        "payouts",
+        "the task's flags after challenges are the ones its events call for",
+        stored.names(),
+        derived.names(),
+        stored == derived,
+    )
+    return derived
+
+
+def refunded(events: Sequence[Event]) -> list[str]:
+    """The challengers whose proof challenge the solver never answered (their deposit comes
+    back): a proof challenge upheld with no ruling and no disproved answer."""
+    disproved = {
+        int(e.args["challengeId"])
+        for e in events
+        if e.name == "DistanceDisproved" and int(e.args["challengeId"])
+    }
+    return [
+        str(e.args["challenger"])
+        for e in events
+        if e.name == "ChallengeResolved"
+        and int(e.args["claim"]) == PROOF_CLAIM
+        and int(e.args["state"]) == UPHELD_STATE
+        and int(e.args["ruling"]) == NO_RULING
+        and int(e.args["challengeId"]) not in disproved
+    ]
+
+
+def credited(events: Sequence[Event], bond: int) -> dict[str, int]:
+    """What the events credit each account (lower-case address), as the events state it (the
+    amounts of ``ReportDefeated`` and ``ProofFailed``) and the returned deposits."""
+    out: dict[str, int] = defaultdict(int)
+    for e in events:
+        a = e.args
+        if e.name == "ReportDefeated" and _won(a["winner"]):
+            out[str(a["winner"]).lower()] += int(a["slashed"])
+        elif e.name == "ProofFailed" and _won(a["winner"]):
+            out[str(a["winner"]).lower()] += int(a["award"])
+    for challenger in refunded(events):
+        out[challenger.lower()] += bond
+    return dict(out)
+
+
+def check_credits(
+    events: Sequence[Event], params: Mapping[str, int], bounty: int, bond: int, add: Add
+) -> dict[str, int]:
+    """Every credit the task's events state is the one the rules give; returns what the task
+    credited each account."""
+    verifier_stake = _share(bounty, int(params["verifierStakeBps"]))
+    solver_stake = _share(bounty, int(params["solverStakeBps"]))
+    award = solver_stake - _share(solver_stake, int(params["slashToSubmitterBps"]))
+    taken = False
+    defeated_in = ""
+    caught_in = {e.tx_hash for e in events if e.name == "ForcedErrorCaught"}
+    for e in events:
+        a = e.args
+        if e.name == "ForcedErrorCaught":
+            # Caught in the reveal that also defeated the report: that round is over already.
+            taken = e.tx_hash != defeated_in
+        elif e.name == "ReportDefeated":
+            # A stake a caught forced error took (before, or in this reveal) is not slashed twice.
+            gone = taken or e.tx_hash in caught_in
+            expected = 0 if gone else verifier_stake
+            to = f"to {a['winner']}" if _won(a["winner"]) else "to the jackpot"
+            add(
+                "payouts",
+                f"the defeated report's verifier stake goes {to}",
+                int(a["slashed"]),
+                expected,
+                int(a["slashed"]) == expected,
+            )
+            taken, defeated_in = False, e.tx_hash
+        elif e.name == "VerificationReopened":
+            taken = False
+        elif e.name == "ProofFailed":
+            expected = award if _won(a["winner"]) else 0
+            add(
+                "payouts",
+                "the failed proof's winner is credited the jackpot's part of the solver's stake",
+                int(a["award"]),
+                expected,
+                int(a["award"]) == expected,
+            )
+    return credited(events, bond)
+
+
+def check_credit_balances(
+    task_credits: Mapping[str, int],
+    pool_events: Sequence[Event],
+    balances: Mapping[str, int],
+    bond: int,
+    add: Add,
+) -> None:
+    """For each account the task credited: everything the pool ever credited it (every task's
+    events) equals what it holds now plus what it withdrew, so nobody took a credit it was
+    not given and none was lost."""
+    everything = credited(pool_events, bond)
+    withdrawn: dict[str, int] = defaultdict(int)
+    for e in pool_events:
+        if e.name == "CreditWithdrawn":
+            withdrawn[str(e.args["account"]).lower()] += int(e.args["amount"])
+    for account in sorted(task_credits):
+        held = balances.get(account)
+        if held is None:
+            continue
+        add(
+            "payouts",
+            f"{account}'s credits: what it holds and withdrew is what the pool credited it",
+            f"credit {held} + withdrawn {withdrawn[account]}",
+            f"credited {everything.get(account, 0)}",
+            held + withdrawn[account] == everything.get(account, 0),
+        )
+
+
+def check_jackpot_awards(
+    events: Sequence[Event],
+    awards: Sequence[Event],
+    params: Mapping[str, int],
+    bounty: int,
+    add: Add,
+) -> None:
+    """A caught forced error forfeits the verifier's stake, and the jackpot awards each catcher
+    what ``ForcedErrorCaught`` states, in the same transaction; together at most that stake.
+    ``awards``: the jackpot's ``Awarded`` events whose reason is the task."""
+    verifier_stake = _share(bounty, int(params["verifierStakeBps"]))
+    paid: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for w in awards:
+        paid[w.tx_hash].append((str(w.args["recipient"]).lower(), int(w.args["amount"])))
+    for e in events:
+        if e.name != "ForcedErrorCaught":
+            continue
+        a = e.args
+        catchers = [str(c).lower() for c in a["catchers"]]
+        each = int(a["award"])
+        add(
+            "payouts",
+            "a caught forced error forfeits the verifier's stake, its catchers get at most that",
+            f"forfeited {a['forfeited']}, {len(catchers)} × {each}",
+            f"forfeited {verifier_stake}, together at most {verifier_stake}",
+            int(a["forfeited"]) == verifier_stake and each * len(catchers) <= verifier_stake,
+        )
+        expected = sorted((c, each) for c in catchers) if each else []
+        got = sorted(paid.get(e.tx_hash, []))
+        add(
+            "payouts",
+            "the jackpot awarded each catcher what ForcedErrorCaught states",
+            got,
+            expected,
+            got == expected,
+        )
