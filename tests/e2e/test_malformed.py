@@ -7,7 +7,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-import yaml
 
 from agents.cli import main
 from agents.learning import faults
@@ -16,20 +15,11 @@ from agents.learning.spec import spec_from_bytes
 from agents.learning.task import open_task
 from agents.roles.solver import adversary
 from agents.store import open_store
+from tests.audit.specs import exact_spec
 
-from .conftest import TINY_SPEC, Market
+from .conftest import Market
 
 pytestmark = pytest.mark.chain
-
-
-def _exact_spec(directory: Path) -> Path:
-    """The tiny spec in exact mode: no profiling, so each round is the proof alone."""
-    data = yaml.safe_load(TINY_SPEC.read_text())
-    data["name"] = "digits-mlp-tiny-exact"
-    data["verification"] = {**data["verification"], "tolerance": "exact", "tau": None}
-    path = directory / "exact.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def submit(market: Market, spec: Path, capsys: pytest.CaptureFixture[str]) -> int:
@@ -45,7 +35,7 @@ def submit(market: Market, spec: Path, capsys: pytest.CaptureFixture[str]) -> in
 def test_every_malformed_proof_fails_its_solver_and_pays_the_verifier(
     market: Market, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec_path = _exact_spec(tmp_path)
+    spec_path = exact_spec(tmp_path)
     market.agent(
         "solver", "--set", "solver.adversary=malformed:cycle", "--set", "solver.max_parallel=4"
     )
