@@ -24,27 +24,35 @@ def chromium() -> str:
     pytest.fail("no headless Chromium on PATH (make setup installs Debian's chromium package)")
 
 
-def screenshot(page: Path, out: Path, width: int, height: int) -> np.ndarray:
-    """Render ``page`` (a file) at ``width``×``height`` CSS pixels; the screenshot as RGB."""
+def headless(page: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """Chromium run headless on ``page`` (a file) with ``flags``, in a profile of its own."""
     with tempfile.TemporaryDirectory() as profile:
-        done = subprocess.run(
+        return subprocess.run(
             [
                 chromium(),
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",
-                "--hide-scrollbars",
-                "--no-first-run",
-                "--force-device-scale-factor=1",
                 f"--user-data-dir={profile}",
-                f"--window-size={width},{height}",
-                f"--screenshot={out}",
+                *flags,
                 page.resolve().as_uri(),
             ],
             capture_output=True,
             text=True,
             timeout=120,
         )
+
+
+def screenshot(page: Path, out: Path, width: int, height: int) -> np.ndarray:
+    """Render ``page`` (a file) at ``width``×``height`` CSS pixels; the screenshot as RGB."""
+    done = headless(
+        page,
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--force-device-scale-factor=1",
+        f"--window-size={width},{height}",
+        f"--screenshot={out}",
+    )
     assert done.returncode == 0 and out.is_file(), done.stderr[-2000:]
     with Image.open(out) as image:
         return np.asarray(image.convert("RGB"))
@@ -52,21 +60,7 @@ def screenshot(page: Path, out: Path, width: int, height: int) -> np.ndarray:
 
 def dump_dom(page: Path) -> str:
     """The DOM Chromium built from ``page``, serialized."""
-    with tempfile.TemporaryDirectory() as profile:
-        done = subprocess.run(
-            [
-                chromium(),
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                f"--user-data-dir={profile}",
-                "--dump-dom",
-                page.resolve().as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    done = headless(page, "--dump-dom")
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
