@@ -21,9 +21,8 @@ from agents.roles.hardware import Hardware
 from agents.swarm.plan import FORMAT
 from agents.swarm.solver import read_key, swarm_backend, training_backend
 from agents.swarm.training import SwarmBackend
+from tests.command_line import veritrain
 from tests.swarm.test_training import AQ, _spec
-
-from .test_cli import veritrain
 
 
 def _config(tmp_path: Path, text: str, *overrides: str) -> Any:
