@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from agents.cli import main
 from agents.roles.record import proof
 from agents.roles.situation import POOL
 from agents.store import open_store
 from agents.store.cid import CID
 from scripts.protocol import sealed_roots, secret_hash
+from tests.command_line import veritrain
 from tests.e2e.conftest import Market, open_market
 
 from .browser import screenshot, share_of
@@ -138,13 +138,8 @@ def _lazy_pass(market: Market, task_id: int) -> None:
 
 def audit(market: Market, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """``veritrain audit task ARGS`` in this process: (exit status, stdout, stderr)."""
-    code = 0
-    try:
-        main(["audit", "task", *args, "--config", str(market.config("submitter")), "--quiet"])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    config = str(market.config("submitter"))
+    return veritrain(capsys, "audit", "task", *args, "--config", config, "--quiet")
 
 
 def test_an_honest_round_holds_at_every_point_and_its_page_renders(
