@@ -42,6 +42,9 @@ class ChainHistory:
     credit_events: list[DecodedLog] = field(default_factory=list)
     credits: dict[str, int] = field(default_factory=dict)  # credit(account) of the task's accounts
     awards: list[DecodedLog] = field(default_factory=list)  # the jackpot's Awarded for this task
+    # The jackpot's reserve each award transaction of the task computed its cap from (the
+    # reserve before the block, moved by the jackpot's events up to that transaction's first award).
+    award_reserves: dict[str, int] = field(default_factory=dict)
 
 
 def folded_topics(pool: ContractInterface) -> set[bytes]:
@@ -101,7 +104,7 @@ def read_history(client: ChainClient, deployment: Deployment, task_id: int) -> C
             credit_events=[e for e in moving if e.name in CREDIT_EVENTS],
         )
         if any(e.name in CREDIT_EVENTS for e in events):
-            _read_credits(client, deployment, history)
+            _read_credits(client, deployment, history, head)
         blocks = {e.block_number for e in events}
         for e in events:
             if e.name == "RandomnessDrawn" and "sourceBlock" in e.args:
@@ -134,13 +137,16 @@ def _flags_field(stored: Any) -> int | None:
     return int(task[8]) if len(task) > 9 else None
 
 
-def _read_credits(client: ChainClient, deployment: Deployment, history: ChainHistory) -> None:
-    """The challenge bond, the credits the task's accounts hold now and the jackpot's awards
-    for the task (caught forced errors)."""
+def _read_credits(
+    client: ChainClient, deployment: Deployment, history: ChainHistory, head: int
+) -> None:
+    """The challenge bond, the credits the task's accounts hold and the jackpot's awards for
+    the task (caught forced errors), all as of block ``head``, the last the logs were read to."""
     pool = deployment.contract(POOL)
 
     def view(name: str, *args: Any) -> int:
-        out = pool.decode_output(name, client.call(pool.address, pool.encode_call(name, args)))
+        data = client.call(pool.address, pool.encode_call(name, args), block=head)
+        out = pool.decode_output(name, data)
         return int(out[0] if isinstance(out, (list, tuple)) else out)
 
     history.bond = view("challengeBond")
@@ -157,14 +163,28 @@ def _read_credits(client: ChainClient, deployment: Deployment, history: ChainHis
     except DeploymentError:
         return
     reason = "0x" + history.task_id.to_bytes(32, "big").hex()
-    for entry in client.logs([jackpot.address], deployment.block, client.block_number()):
-        decoded = jackpot.decode_log(entry)
-        if (
-            decoded is not None
-            and decoded.name == "Awarded"
-            and _hex32(decoded.args["reason"]) == reason
-        ):
-            history.awards.append(decoded)
+    logs = [jackpot.decode_log(e) for e in client.logs([jackpot.address], deployment.block, head)]
+    jackpot_events = sorted(
+        (d for d in logs if d is not None), key=lambda d: (d.block_number, d.log_index)
+    )
+    for d in jackpot_events:
+        if d.name == "Awarded" and _hex32(d.args["reason"]) == reason:
+            history.awards.append(d)
+    for tx in dict.fromkeys(a.tx_hash for a in history.awards):
+        first = next(a for a in history.awards if a.tx_hash == tx)
+        data = client.call(
+            jackpot.address, jackpot.encode_call("reserve", ()), block=first.block_number - 1
+        )
+        out = jackpot.decode_output("reserve", data)
+        reserve = int(out[0] if isinstance(out, (list, tuple)) else out)
+        for d in jackpot_events:
+            if (d.block_number, d.log_index) >= (first.block_number, first.log_index):
+                break
+            if d.block_number == first.block_number and d.name == "Funded":
+                reserve += int(d.args["amount"])
+            elif d.block_number == first.block_number and d.name == "Awarded":
+                reserve -= int(d.args["amount"])
+        history.award_reserves[tx] = reserve
 
 
 def _hex32(value: Any) -> str:

@@ -20,8 +20,9 @@ amounts and every credit to them:
   account was credited equals what it still holds (``credit(account)``) plus what it withdrew
   (``CreditWithdrawn``).
 - **jackpot awards**: a caught forced error forfeits exactly ``V``; the jackpot awards each
-  catcher the stated amount (``Awarded``, its reason the task id) in the same transaction, all
-  together at most ``V``.
+  catcher the stated amount (``Awarded``, its reason the task id) in the same transaction: all
+  together ``min(V, ⌊reserve / 3⌋)`` (never more than a third of the jackpot's reserve, the
+  swept stake included), split evenly and rounded down.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any, Protocol
 from agents.audit.payouts import BPS, Marks
 
 ZERO = "0x" + "00" * 20
+AWARD_CAP_DIVISOR = 3  # an award takes at most a third of the jackpot's reserve
 PROOF_CLAIM = 2
 UPHELD_STATE = 3
 NO_RULING = 0
@@ -230,10 +232,13 @@ def check_jackpot_awards(
     params: Mapping[str, int],
     bounty: int,
     add: Add,
+    reserves: Mapping[str, int] | None = None,
 ) -> None:
     """A caught forced error forfeits the verifier's stake, and the jackpot awards each catcher
     what ``ForcedErrorCaught`` states, in the same transaction; together at most that stake.
-    ``awards``: the jackpot's ``Awarded`` events whose reason is the task."""
+    ``awards``: the jackpot's ``Awarded`` events whose reason is the task; ``reserves``: per
+    transaction, the jackpot's reserve the award was capped by (where known, the award must be
+    exactly ``min(V, ⌊reserve / 3⌋) / catchers``)."""
     verifier_stake = _share(bounty, int(params["verifierStakeBps"]))
     paid: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for w in awards:
@@ -251,6 +256,16 @@ def check_jackpot_awards(
             f"forfeited {verifier_stake}, together at most {verifier_stake}",
             int(a["forfeited"]) == verifier_stake and each * len(catchers) <= verifier_stake,
         )
+        reserve = (reserves or {}).get(e.tx_hash)
+        if reserve is not None and catchers:
+            due = min(verifier_stake, reserve // AWARD_CAP_DIVISOR) // len(catchers)
+            add(
+                "payouts",
+                "each catcher's award is min(V, a third of the jackpot's reserve), split evenly",
+                each,
+                f"{due} (reserve {reserve}, {len(catchers)} catcher(s))",
+                each == due,
+            )
         expected = sorted((c, each) for c in catchers) if each else []
         got = sorted(paid.get(e.tx_hash, []))
         add(

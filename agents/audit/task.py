@@ -494,7 +494,7 @@ def _check_credits(audit: TaskAudit) -> None:
     bounty = audit.view.bounty
     credited = check_credits(h.events, h.params, bounty, h.bond, audit.add)
     check_credit_balances(credited, h.credit_events, h.credits, h.bond, audit.add)
-    check_jackpot_awards(h.events, h.awards, h.params, bounty, audit.add)
+    check_jackpot_awards(h.events, h.awards, h.params, bounty, audit.add, h.award_reserves)
 
 
 def _raise_for_own_store(audit: TaskAudit, store: WatchedStore, *, force: bool = False) -> None:

@@ -410,6 +410,20 @@ def test_the_jackpot_pays_each_catcher_what_was_stated() -> None:
     assert check([_award(ALICE, 3_000, tx)]) == [True, False]  # one catcher unpaid
     assert check([_award(ALICE, 3_000, tx), _award(BOB, 2_999, tx)]) == [True, False]
     assert check([_award(ALICE, 3_000, tx), _award(BOB, 3_000, "0x01")]) == [True, False]
+    paid = [_award(ALICE, 3_000, tx), _award(BOB, 3_000, tx)]
+
+    def capped(reserve: int) -> list[bool]:
+        return [ok for _, ok in _checked(
+            lambda add: check_jackpot_awards(
+                story.events, paid, PARAMS, BOUNTY, add, {tx: reserve}
+            )
+        )]  # fmt: skip
+
+    # A third of 18,000 split between two: 3,000 each; of 17,999: 2,999 each.
+    assert capped(18_000) == [True, True, True]
+    assert capped(17_999) == [True, False, True]
+    # The stake caps it when the reserve is large: min(10,000, 10**9 / 3) / 2 = 5,000 each.
+    assert capped(10**9) == [True, False, True]
     greedy = first_round().tx(caught([ALICE, BOB], 6_000))  # 12,000 > V
     tx2 = greedy.events[-1].tx_hash
     assert check([_award(ALICE, 6_000, tx2), _award(BOB, 6_000, tx2)], greedy) == [False, True]

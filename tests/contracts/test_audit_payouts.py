@@ -204,6 +204,12 @@ def test_a_caught_forced_error_audits_clean_and_an_unpaid_catcher_is_named(
     assert audit.holds, differences(audit)
     assert len(chain.awards) == 1 and chain.view.payouts["verifier"] < chain.view.verifier_stake
     assert any("STAKE_TAKEN" in f.claim for f in audit.findings)
+    assert any("a third of the jackpot's reserve" in f.claim for f in audit.findings)
+    # Had the jackpot held less, the award would have been smaller: named.
+    tx = chain.awards[0].tx_hash
+    reserves = {tx: chain.award_reserves[tx] // 1000}
+    found = differences(audit_payouts(dataclasses.replace(chain, award_reserves=reserves)))
+    assert len(found) == 1 and found[0].startswith("each catcher's award is min(V"), found
     # The jackpot's award left out of the history: the catcher is named unpaid.
     found = differences(audit_payouts(dataclasses.replace(chain, awards=[])))
     assert found == [
