@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import random
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,9 +81,16 @@ def draw(rng: random.Random) -> Scenario:
 
 
 def play(arena: Arena, deployed: Any, scenario: Scenario) -> tuple[Any, int]:
+    # A lying trace serves one game: its replay cache (hundreds of megabytes) goes with it,
+    # so a thousand games do not fill the disk.
+    with tempfile.TemporaryDirectory(dir=_cache_dir()) as lies:
+        return _play(arena, deployed, scenario, Path(lies))
+
+
+def _play(arena: Arena, deployed: Any, scenario: Scenario, lies: Path) -> tuple[Any, int]:
     model, segment = scenario.model, scenario.segment
     reference = honest(model, segment)
-    lying = [segments.provider(model, segment, _cache_dir(), f) for f in scenario.faults]
+    lying = [segments.provider(model, segment, lies, f) for f in scenario.faults]
     if scenario.kind == "both":
         defender_trace, challenger_trace = lying
     elif scenario.liar == Party.DEFENDER:
