@@ -12,7 +12,8 @@ Paths, one task each, with realistic CIDs (CIDv1, 59 characters):
   and pays every party (no withdrawal needed). This is how parties settle in practice.
 - ``happy_path_without_forced_errors``: the same on a deployment with ``forcedErrorPpm = 0``:
   no reveal; the solver's withdrawal settles, the verifier withdraws.
-- ``tolerant_path``: a profiled task; adds the profile and the profiler's withdrawal.
+- ``tolerant_path``: a profiled task; adds the profile and the submitter's acceptance of it
+  (which lets solvers claim before the review window ends).
 """
 
 from __future__ import annotations
@@ -89,6 +90,19 @@ class Round:
                 CID,
                 {"from": self.profiler, "value": self.amounts.profiler_stake},
                 silent=True,
+            )
+        )
+
+    def accept_profile(self, task_id: int) -> int:
+        return self.gas(
+            lambda: self.pool.acceptProfile(task_id, {"from": self.submitter}, silent=True)
+        )
+
+    def reject_profile(self, task_id: int) -> int:
+        value = self.amounts.profile_rejection_fee
+        return self.gas(
+            lambda: self.pool.rejectProfile(
+                task_id, {"from": self.submitter, "value": value}, silent=True
             )
         )
 
@@ -221,6 +235,7 @@ def verified(round_: Round, mode: Mode, steps: dict[str, int]) -> int:
     task_id, steps["submit"] = round_.submit(mode)
     if mode == Mode.TOLERANT:
         steps["profile"] = round_.profile(task_id)
+        steps["acceptProfile (submitter)"] = round_.accept_profile(task_id)
     steps["claim"] = round_.claim(task_id)
     steps["commit"] = round_.commit(task_id)
     steps["claimVerification"] = round_.claim_verification(task_id)
@@ -253,6 +268,9 @@ def run() -> dict[str, Any]:
         other["cancel"] = round_.gas(
             lambda: deployment.pool.cancel(task_id, {"from": round_.submitter}, silent=True)
         )
+        rejected, _ = round_.submit(Mode.TOLERANT)
+        round_.profile(rejected)
+        other["rejectProfile (profiler credited)"] = round_.reject_profile(rejected)
         expired, _ = round_.submit(Mode.EXACT)
         stalled, _ = round_.submit(Mode.EXACT)
         round_.claim(stalled)

@@ -150,17 +150,26 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
         uint256 stake = t.bounty * _profilerStakeBps / BPS;
         if (msg.value != stake) revert Errors.WrongValue(stake, msg.value);
 
-        Timestamp deadline = _after(_claimWindow);
+        // The submitter reviews the profile first; the claim window follows the review.
+        Timestamp review = _after(_profileReviewWindow);
+        Timestamp deadline = Timestamp.wrap(uint40(Timestamp.unwrap(review) + Duration.unwrap(_claimWindow)));
         t.profiler = msg.sender;
+        t.reviewDeadline = review;
         t.threshold = threshold;
         t.status = Status.Open;
         t.deadline = deadline;
-        _record(t, TaskProfiled.selector, taskId, msg.sender, abi.encode(threshold, profileCid, stake, deadline));
+        _record(
+            t, TaskProfiled.selector, taskId, msg.sender, abi.encode(threshold, profileCid, stake, deadline, review)
+        );
     }
 
     /// @inheritdoc ITaskPoolLifecycle
     function claim(TaskId taskId) external payable {
         Task storage t = _inTime(taskId, Status.Open);
+        if (t.mode == Mode.Tolerant) {
+            Timestamp review = t.reviewDeadline;
+            if (block.timestamp <= Timestamp.unwrap(review)) revert Errors.ProfileUnderReview(taskId, review);
+        }
         uint256 stake = t.bounty * _solverStakeBps / BPS;
         if (msg.value != stake) revert Errors.WrongValue(stake, msg.value);
 

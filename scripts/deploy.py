@@ -42,11 +42,13 @@ class ProtocolParameters:
     protocolFeeBps: int = 500
     verificationFeeBps: int = 3_500
     profileFeeBps: int = 200
+    profileRejectionFeeBps: int = 100
     solverStakeBps: int = 20_000
     verifierStakeBps: int = 30_000
     profilerStakeBps: int = 5_000
     slashToSubmitterBps: int = 5_000
     profileWindow: int = 3_600
+    profileReviewWindow: int = 3_600
     claimWindow: int = 86_400
     maxTrainingWindow: int = 7 * 86_400
     verifierClaimWindow: int = 21_600

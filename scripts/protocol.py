@@ -102,6 +102,7 @@ class Amounts:
     solver_stake: int
     verifier_stake: int
     profiler_stake: int
+    profile_rejection_fee: int
 
     @classmethod
     def of(cls, bounty: int, parameters: Any) -> Amounts:
@@ -118,6 +119,7 @@ class Amounts:
             solver_stake=part(parameters.solverStakeBps),
             verifier_stake=part(parameters.verifierStakeBps),
             profiler_stake=part(parameters.profilerStakeBps),
+            profile_rejection_fee=part(parameters.profileRejectionFeeBps),
         )
 
 

@@ -23,6 +23,9 @@ from agents.devnet.anvil import REPO_ROOT, DevnetError
 # included) keeps scripts/deploy.py's defaults.
 DEVNET_PARAMETERS: dict[str, int] = {
     "profileWindow": 900,
+    # A submitter's agent accepts a sound profile in seconds; one that is not running lets the
+    # task open after this review.
+    "profileReviewWindow": 30,
     "claimWindow": 900,
     "maxTrainingWindow": 7200,
     "verifierClaimWindow": 900,

@@ -9,17 +9,23 @@ when a spec is looked at (again).
 
 from __future__ import annotations
 
+import json
+
 from agents.commitment import Root
 from agents.errors import VeritrainError
+from agents.exact.float32 import from_bits32, to_bits
 from agents.learning.opcount import op_count
 from agents.learning.spec import TaskSpec, spec_from_bytes
-from agents.roles.situation import PoolParameters, SpecFacts
+from agents.roles.situation import PoolParameters, ProfileReview, SpecFacts
 from agents.roles.tasks import TaskView
 from agents.store import ArtifactStore, Retrieval
 
 # Seconds a solver waits for a task's dataset or parent model to be retrieved (from its node
 # or the node's peers) before it declines the task for now (it looks again later).
 ADMISSION_RETRIEVAL_S = 30.0
+
+# The largest profile artifact a submitter reads (a profile is a few kilobytes of JSON).
+PROFILE_MAX_BYTES = 1 << 20
 
 # A spec that could not be used (not yet in the store, say) is examined again after this long.
 SPEC_RETRY_S = 15.0
@@ -83,6 +89,38 @@ def examine_spec(store: ArtifactStore, view: TaskView, params: PoolParameters) -
         exact=exact,
         problem=None,
     )
+
+
+def examine_profile(store: ArtifactStore, view: TaskView) -> ProfileReview:
+    """A submitter's checks of the profile under review on its task ``view``: τ is not +0
+    (which fails every honest tolerant proof, so no solver would claim), and the profile
+    artifact the profiler published is retrievable, is a profile of this task's spec, and
+    proposes the τ posted on chain. A profiler that does not stand behind a readable profile
+    of the task is rejected (it is paid the rejection fee; the task waits for another)."""
+    cid = view.profile_cid or ""
+    if view.threshold == 0:
+        return ProfileReview(cid, "τ = +0 fails every honest tolerant proof")
+    if not cid:
+        return ProfileReview(cid, "no profile CID")
+    retrieval = Retrieval(timeout=ADMISSION_RETRIEVAL_S, max_bytes=PROFILE_MAX_BYTES)
+    try:
+        if not store.available(cid, retrieval):
+            return ProfileReview(cid, f"profile {cid} is not available")
+        document = json.loads(store.get_bytes(cid))
+    except (VeritrainError, ValueError) as exc:
+        return ProfileReview(cid, f"profile {cid} unreadable: {exc}")
+    if not isinstance(document, dict):
+        return ProfileReview(cid, f"profile {cid} is not a profile")
+    if document.get("spec") != view.spec_cid:
+        named = document.get("spec")
+        return ProfileReview(cid, f"profile {cid} is of spec {named}, not {view.spec_cid}")
+    tau = document.get("tau")
+    if not isinstance(tau, int | float) or isinstance(tau, bool):
+        return ProfileReview(cid, f"profile {cid} states no τ")
+    if to_bits(float(tau)) != view.threshold:
+        posted = from_bits32(view.threshold)
+        return ProfileReview(cid, f"the profile proposes τ = {tau}, the profiler posted {posted}")
+    return ProfileReview(cid)
 
 
 # Program roots by spec hash: derived from the spec alone (a traced run), so kept.

@@ -29,7 +29,7 @@ from agents.node.logs import event
 from agents.node.metrics import AgentMetrics
 from agents.node.progress import ProgressDisplay
 from agents.roles import intents
-from agents.roles.admission import examine_spec, should_examine
+from agents.roles.admission import examine_profile, examine_spec, should_examine
 from agents.roles.challenges import JACKPOT
 from agents.roles.connection import Connection
 from agents.roles.gameplay import GameDesk, opening_job
@@ -46,7 +46,15 @@ from agents.roles.jobs import (
 )
 from agents.roles.runner import WorkRunner
 from agents.roles.shares import forced_error_secret, seed
-from agents.roles.situation import POOL, Action, Send, Situation, SpecFacts, Start
+from agents.roles.situation import (
+    POOL,
+    Action,
+    ProfileReview,
+    Send,
+    Situation,
+    SpecFacts,
+    Start,
+)
 from agents.roles.tasks import STATUSES, TaskView, fold, task_subject
 from agents.roles.work import drift_job, profile_job, replay_job, train_job, warm_up
 from agents.roles.worktable import WorkTable
@@ -125,6 +133,8 @@ class Agent:
         self._facts: dict[int, tuple[SpecFacts, float]] = {
             task_id: (facts, 0.0) for task_id, facts in self.work.load_facts().items()
         }
+        # The submitter's checks of its tasks' profiles (by task), made once per profile.
+        self._profiles: dict[int, ProfileReview] = {}
         self._stop = threading.Event()
         self._head = 0
         self.executor.observer = ExecutorObserver(
@@ -225,6 +235,7 @@ class Agent:
             event(log, "event", name=e.name, task=task_subject(e), block=e.block_number)
         self._collect_work()
         self._examine_specs()
+        self._examine_profiles()
         situation = self.situation()
         actions = self.decide(situation)
         for action in actions:
@@ -256,6 +267,7 @@ class Agent:
             credit=self._credit(contract),
             credit_withdrawals=self._credit_withdrawals,
             jackpot_owed=self._jackpot_owed(),
+            profiles=dict(self._profiles),
         )
 
     def _jackpot_owed(self) -> int:
@@ -315,6 +327,20 @@ class Agent:
                 event(
                     log, "spec unusable", level=logging.WARNING, task=task_id, problem=facts.problem
                 )
+
+    def _examine_profiles(self) -> None:
+        """Check each profile under review on a task this account submitted, once per profile."""
+        for task_id, view in self.tasks.items():
+            if not self.conn.me or view.submitter is None:
+                continue
+            if view.submitter.lower() != self.conn.me.lower() or not view.review_deadline:
+                continue
+            known = self._profiles.get(task_id)
+            if view.status != "Open" or (known and known.profile_cid == view.profile_cid):
+                continue
+            review = examine_profile(self.conn.store, view)
+            self._profiles[task_id] = review
+            event(log, "profile checked", task=task_id, problem=review.problem or "")
 
     # -- work -------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ with the parts each action takes (``PARTS``):
 ``timeout/<task>/<status>/<round>``  moving a task on at a deadline
 ``withdraw/<task>[,<task>...]``  taking payouts (one task, or several at once)
 ``cancel/<task>``          a submitter's cancellation
+``review/<task>/<profile>``  a submitter's acceptance or rejection of the task's n-th profile
 ``submit/<spec CID>/<nonce>``  a submission (the nonce tells two apart)
 ``train/<task>``, ``replay/<task>``  local jobs (``profile/<task>`` too)
 ``drift/<task>``           a solver's measurement of its own drift on the task
@@ -54,6 +55,7 @@ ACTIONS = (
     "timeout",
     "withdraw",
     "cancel",
+    "review",
     "submit",
     "challenge",
     "answer",
@@ -73,6 +75,7 @@ PARTS: dict[str, int] = {
     "timeout": 3,
     "withdraw": 1,
     "cancel": 1,
+    "review": 2,
     "submit": 2,
     "train": 1,
     "replay": 1,
@@ -198,6 +201,11 @@ def withdraw(task_ids: Sequence[int]) -> str:
 
 def cancel(task_id: int) -> str:
     return _key("cancel", task_id)
+
+
+def review(task_id: int, profile: int) -> str:
+    """The submitter's decision on the task's ``profile``-th profile (accept or reject)."""
+    return _key("review", task_id, profile)
 
 
 def submit(spec_cid: str, nonce: int) -> str:

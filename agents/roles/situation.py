@@ -28,11 +28,13 @@ PARAMS_FIELDS = (
     "protocolFeeBps",
     "verificationFeeBps",
     "profileFeeBps",
+    "profileRejectionFeeBps",
     "solverStakeBps",
     "verifierStakeBps",
     "profilerStakeBps",
     "slashToSubmitterBps",
     "profileWindow",
+    "profileReviewWindow",
     "claimWindow",
     "maxTrainingWindow",
     "verifierClaimWindow",
@@ -62,6 +64,8 @@ class PoolParameters:
     min_bounty: int = 0
     # The bond a challenge of a report or a proof pays (the game's first bond).
     challenge_bond: int = 0
+    # What a submitter pays the profiler whose profile it rejects.
+    profile_rejection_fee_bps: int = 0
 
     def solver_stake(self, bounty: int) -> int:
         return bounty * self.solver_stake_bps // BPS
@@ -71,6 +75,9 @@ class PoolParameters:
 
     def profiler_stake(self, bounty: int) -> int:
         return bounty * self.profiler_stake_bps // BPS
+
+    def profile_rejection_fee(self, bounty: int) -> int:
+        return bounty * self.profile_rejection_fee_bps // BPS
 
     @staticmethod
     def sample_count(segments: int, sampled: int) -> int:
@@ -95,6 +102,7 @@ class PoolParameters:
             max_threshold=int(p["maxThreshold"]),
             min_bounty=int(p["minBounty"]),
             challenge_bond=int(p.get("challengeBond", 0)),
+            profile_rejection_fee_bps=int(p.get("profileRejectionFeeBps", 0)),
         )
 
 
@@ -107,6 +115,15 @@ class SpecFacts:
     segments: int = 0
     exact: bool = True
     problem: str | None = None  # why the spec is unusable (unreadable, invalid, hash mismatch)
+
+
+@dataclass(frozen=True)
+class ProfileReview:
+    """What a submitter found when it checked the profile ``profile_cid`` of its task: nothing
+    wrong (``problem`` is ``None``: it accepts the profile) or why it rejects it."""
+
+    profile_cid: str
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +166,8 @@ class Situation:
     credit_withdrawals: int = 0
     # What the jackpot owes this account (awards for forced errors it caught).
     jackpot_owed: int = 0
+    # The submitter's checks of its tasks' profiles under review, by task.
+    profiles: Mapping[int, ProfileReview] = field(default_factory=dict)
 
     def is_me(self, account: str | None) -> bool:
         return account is not None and account.lower() == self.me.lower()
@@ -164,6 +183,13 @@ class Situation:
     def in_time(self, view: TaskView, needed: float = 0) -> bool:
         """At least ``needed`` seconds (plus the margin) remain before the deadline."""
         return self.now + needed + self.margin <= view.deadline
+
+    def under_review(self, view: TaskView) -> bool:
+        """The task's profile may still be rejected by its submitter: solvers wait (claims
+        revert until its review deadline has passed, by the margin, or it is accepted)."""
+        if view.status != "Open" or view.mode != "tolerant" or not view.review_deadline:
+            return False
+        return self.now <= view.review_deadline + self.margin
 
     def must_reveal(self, view: TaskView) -> bool:
         """The task's report may be a forced error: it settles only once its verifier reveals

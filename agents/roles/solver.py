@@ -15,7 +15,8 @@ measures its own drift on the spec (``Start("drift")``: the profile's window wit
 its own training as the only variant) and claims only when the chance that a
 verification rejects its honest proof at that τ, under the drift model of
 docs/proof.md, is at most ``max_rejection_risk``; a τ below a drift it measured
-is never taken.
+is never taken. It claims once the task's submitter has accepted the profile, or once
+the submitter's review window has passed without a rejection (claims revert before).
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ def decide(situation: Situation, policy: SolverPolicy) -> list[Action]:
                 sampled = situation.params.sample_count(view.segments, view.sampled_segments)
                 if drift_reason(view, drift, facts, policy, sampled) is not None:
                     continue
+            if situation.under_review(view):
+                continue  # its submitter may still reject the profile: claims wait
             actions.append(send(view, key, "claim", (task_id,), "open task fits the policy", stake))
             training += 1
         elif view.status == "Training" and situation.is_me(view.solver):

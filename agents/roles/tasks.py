@@ -103,6 +103,12 @@ class TaskView:
     threshold: int = 0  # binary32 bit pattern of τ (0 in exact mode)
     profile_cid: str | None = None
     profiler_stake: int = 0
+    # Until when the submitter may reject the current profile (0: accepted, or none posted);
+    # solvers claim after it or once it is accepted. Profiles posted so far (rejected ones too).
+    review_deadline: int = 0
+    profiles: int = 0
+    # Profiles the submitter rejected: (profiler, amount credited: its stake and the fee).
+    rejected_profiles: list[tuple[str, int]] = field(default_factory=list)
     solver: str | None = None
     solver_stake: int = 0
     proof_cid: str | None = None
@@ -215,6 +221,24 @@ def _profiled(v: TaskView, a: dict[str, Any]) -> None:
     v.threshold = int(a["threshold"])
     v.profile_cid = a["profileCid"]
     v.profiler_stake = int(a["stake"])
+    v.deadline = int(a["deadline"])
+    v.review_deadline = int(a.get("reviewDeadline", 0))
+    v.profiles += 1
+
+
+def _profile_accepted(v: TaskView, a: dict[str, Any]) -> None:
+    v.review_deadline = 0
+    v.deadline = int(a["deadline"])
+
+
+def _profile_rejected(v: TaskView, a: dict[str, Any]) -> None:
+    v.status = "Submitted"
+    v.rejected_profiles.append((str(a["profiler"]), int(a["refund"]) + int(a["fee"])))
+    v.profiler = None
+    v.threshold = 0
+    v.profile_cid = None
+    v.profiler_stake = 0
+    v.review_deadline = 0
     v.deadline = int(a["deadline"])
 
 
@@ -369,6 +393,8 @@ def _withdrawn(v: TaskView, a: dict[str, Any]) -> None:
 _HANDLERS = {
     "TaskSubmitted": _submitted,
     "TaskProfiled": _profiled,
+    "ProfileAccepted": _profile_accepted,
+    "ProfileRejected": _profile_rejected,
     "TaskClaimed": _claimed,
     "ProofCommitted": _committed,
     "VerificationClaimed": _verification_claimed,

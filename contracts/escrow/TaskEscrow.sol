@@ -45,6 +45,7 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
     uint256 internal immutable _protocolFeeBps;
     uint256 internal immutable _verificationFeeBps;
     uint256 internal immutable _profileFeeBps;
+    uint256 internal immutable _profileRejectionFeeBps;
     uint256 internal immutable _solverStakeBps;
     uint256 internal immutable _verifierStakeBps;
     uint256 internal immutable _profilerStakeBps;
@@ -87,6 +88,10 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
             revert Errors.InvalidParameter("verificationFeeBps + profileFeeBps");
         }
         if (params.slashToSubmitterBps > BPS) revert Errors.InvalidParameter("slashToSubmitterBps");
+        // Rejecting a profile must cost the submitter something, or profilers work for nothing.
+        if (params.profileRejectionFeeBps == 0 || params.profileRejectionFeeBps > BPS) {
+            revert Errors.InvalidParameter("profileRejectionFeeBps");
+        }
         // A task without stakes would let anyone stall it for free.
         if (params.solverStakeBps == 0) revert Errors.InvalidParameter("solverStakeBps");
         if (params.verifierStakeBps == 0) revert Errors.InvalidParameter("verifierStakeBps");
@@ -97,6 +102,7 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
         _protocolFeeBps = params.protocolFeeBps;
         _verificationFeeBps = params.verificationFeeBps;
         _profileFeeBps = params.profileFeeBps;
+        _profileRejectionFeeBps = params.profileRejectionFeeBps;
         _solverStakeBps = params.solverStakeBps;
         _verifierStakeBps = params.verifierStakeBps;
         _profilerStakeBps = params.profilerStakeBps;
@@ -116,6 +122,7 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
         a.solverStake = bounty * _solverStakeBps / BPS;
         a.verifierStake = bounty * _verifierStakeBps / BPS;
         a.profilerStake = bounty * _profilerStakeBps / BPS;
+        a.profileRejectionFee = bounty * _profileRejectionFeeBps / BPS;
     }
 
     /// @notice Marks the task settled with `outcome`, accrues the jackpot's share and publishes the payouts,

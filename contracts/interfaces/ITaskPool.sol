@@ -56,6 +56,8 @@ interface ITaskPoolEvents {
     );
 
     /// @notice A profiler posted the threshold τ of a tolerant task and locked its stake; the task is Open.
+    ///         Its submitter may reject the profile until `reviewDeadline`; solvers may claim after it
+    ///         (or once `ProfileAccepted`), until `deadline`.
     /// @dev Folded.
     event TaskProfiled(
         TaskId indexed taskId,
@@ -63,7 +65,19 @@ interface ITaskPoolEvents {
         Binary32 threshold,
         string profileCid,
         uint256 stake,
-        Timestamp deadline
+        Timestamp deadline,
+        Timestamp reviewDeadline
+    );
+
+    /// @notice The submitter accepted the task's profile (τ `threshold`): solvers may claim at once,
+    ///         until `deadline`.
+    event ProfileAccepted(TaskId indexed taskId, address indexed profiler, Binary32 threshold, Timestamp deadline);
+
+    /// @notice The submitter rejected the task's profile: the profiler was credited its stake `refund`
+    ///         and the rejection fee `fee` (paid by the submitter), and the task is Submitted again,
+    ///         waiting for another profile until `deadline`.
+    event ProfileRejected(
+        TaskId indexed taskId, address indexed profiler, uint256 refund, uint256 fee, Timestamp deadline
     );
 
     /// @notice A solver claimed the task and locked its stake; it must commit a proof by `deadline`.
@@ -246,7 +260,9 @@ interface ITaskPoolLifecycle is ITaskPoolEvents {
     /// @return taskId The new task's id.
     function submit(string calldata specCid, Terms calldata terms) external payable returns (TaskId taskId);
 
-    /// @notice Posts the profile of a tolerant task: the threshold τ and the profile artifact.
+    /// @notice Posts the profile of a tolerant task: the threshold τ and the profile artifact. The task
+    ///         is Open, but solvers may claim it only once its submitter has accepted the profile
+    ///         (`acceptProfile`) or let `profileReviewWindow` pass without rejecting it (`rejectProfile`).
     /// @dev `msg.value` must be the profiler stake. Submitted only, before its deadline. Reverts with
     ///      `InvalidThreshold` unless τ is finite and non-negative, `ThresholdAboveBound` above the
     ///      bound the submitter accepts.
@@ -257,6 +273,8 @@ interface ITaskPoolLifecycle is ITaskPoolEvents {
 
     /// @notice Claims an open task for training; `msg.value` must be the solver stake. Claiming a
     ///         tolerant task accepts its τ.
+    /// @dev A tolerant task's profile must be out of review: accepted by the submitter, or its review
+    ///      deadline passed (`ProfileUnderReview` otherwise).
     /// @param taskId The task.
     function claim(TaskId taskId) external payable;
 
@@ -352,6 +370,22 @@ interface ITaskPoolSettlement is ITaskPoolEvents {
     /// @dev Only the submitter, in Submitted or Open.
     /// @param taskId The task.
     function cancel(TaskId taskId) external;
+
+    /// @notice The submitter accepts the profile of its tolerant task: solvers may claim it at once.
+    /// @dev Only the submitter, while the profile is under review (Open, before the review deadline).
+    ///      Reverts with `WrongStatus`, `NoProfileUnderReview` (an exact task, or accepted already),
+    ///      `DeadlinePassed` (the review is over: the profile stands) or `NotAuthorized`.
+    /// @param taskId The task.
+    function acceptProfile(TaskId taskId) external;
+
+    /// @notice The submitter rejects the profile of its tolerant task: the task is Submitted again,
+    ///         with a fresh `profileWindow`, and the profiler is credited its stake back and the
+    ///         rejection fee (`withdrawCredit`), which the submitter pays with this call, so that
+    ///         rejecting a profile is never free.
+    /// @dev `msg.value` must be `amounts(bounty).profileRejectionFee`. Same conditions and errors as
+    ///      `acceptProfile`, and `WrongValue`.
+    /// @param taskId The task.
+    function rejectProfile(TaskId taskId) external payable;
 
     /// @notice Settles a task whose challenge window (and, for a report that may have been forced, the
     ///         verifier's reveal window) is over, by its verdict. Anyone may call it.

@@ -75,6 +75,13 @@ library Errors {
     /// @notice A profile's τ exceeds the bound the task's submitter accepts.
     error ThresholdAboveBound(Binary32 threshold, Binary32 bound);
 
+    /// @notice The task's profile is under its submitter's review until `reviewDeadline` (inclusive):
+    ///         it may be claimed after that, or once the submitter accepts the profile.
+    error ProfileUnderReview(TaskId taskId, Timestamp reviewDeadline);
+
+    /// @notice The task has no profile under review (an exact task, no profile yet, or one accepted).
+    error NoProfileUnderReview(TaskId taskId);
+
     /// @notice A verification report must carry one distance per sampled segment.
     error WrongDistanceCount(uint256 expected, uint256 received);
 

@@ -112,6 +112,8 @@ struct Params {
     uint16 verificationFeeBps;
     /// Part of the bounty paid to the profiler of a tolerant task once a solver has accepted its τ.
     uint16 profileFeeBps;
+    /// Part of the bounty a submitter pays the profiler whose profile it rejects (with `rejectProfile`).
+    uint16 profileRejectionFeeBps;
     /// Stake a solver locks when it claims a task.
     uint32 solverStakeBps;
     /// Stake a verifier locks when it claims a verification.
@@ -122,6 +124,9 @@ struct Params {
     uint16 slashToSubmitterBps;
     /// Time a submitted tolerant task waits for a profile.
     Duration profileWindow;
+    /// Time the submitter has to reject a profile; solvers may claim once it has passed, or earlier
+    /// once the submitter accepts the profile.
+    Duration profileReviewWindow;
     /// Time an open task waits for a solver.
     Duration claimWindow;
     /// Longest training window a submitter may grant.
@@ -179,6 +184,9 @@ struct Task {
     // slot 3: written for tolerant tasks only
     address profiler;
     Binary32 thresholdBound;
+    /// Until when the submitter may reject the current profile (claims wait for it); zero once it
+    /// accepted it, and while no profile is posted.
+    Timestamp reviewDeadline;
     // slot 4
     Record record;
 }
@@ -192,6 +200,7 @@ struct Amounts {
     uint256 solverStake;
     uint256 verifierStake;
     uint256 profilerStake;
+    uint256 profileRejectionFee;
 }
 
 /// @notice What a settled task pays to each party and to the jackpot, in wei.

@@ -18,6 +18,7 @@ abstract contract TaskPoolBase is TaskEscrow {
     uint32 internal constant BINARY32_INFINITY = 0x7F800000;
 
     Duration internal immutable _profileWindow;
+    Duration internal immutable _profileReviewWindow;
     Duration internal immutable _claimWindow;
     Duration internal immutable _maxTrainingWindow;
     Duration internal immutable _verifierClaimWindow;
@@ -43,6 +44,7 @@ abstract contract TaskPoolBase is TaskEscrow {
         _game = game_;
         _configuration = keccak256(abi.encode(params, jackpot_, game_));
         if (Duration.unwrap(params.profileWindow) == 0) revert Errors.InvalidParameter("profileWindow");
+        if (Duration.unwrap(params.profileReviewWindow) == 0) revert Errors.InvalidParameter("profileReviewWindow");
         if (Duration.unwrap(params.claimWindow) == 0) revert Errors.InvalidParameter("claimWindow");
         if (Duration.unwrap(params.maxTrainingWindow) == 0) revert Errors.InvalidParameter("maxTrainingWindow");
         if (Duration.unwrap(params.verifierClaimWindow) == 0) revert Errors.InvalidParameter("verifierClaimWindow");
@@ -54,6 +56,7 @@ abstract contract TaskPoolBase is TaskEscrow {
         if (params.forcedErrorPpm > 1_000_000) revert Errors.InvalidParameter("forcedErrorPpm");
         if (Binary32.unwrap(params.maxThreshold) >= BINARY32_INFINITY) revert Errors.InvalidParameter("maxThreshold");
         _profileWindow = params.profileWindow;
+        _profileReviewWindow = params.profileReviewWindow;
         _claimWindow = params.claimWindow;
         _maxTrainingWindow = params.maxTrainingWindow;
         _verifierClaimWindow = params.verifierClaimWindow;

@@ -8,6 +8,8 @@ import {TaskPoolBase} from "./TaskPoolBase.sol";
 import {
     TaskId,
     Randomness,
+    Binary32,
+    Mode,
     Timestamp,
     Duration,
     Status,
@@ -63,6 +65,31 @@ contract TaskPoolSettlement is TaskPoolBase, ITaskPoolSettlement {
         if (msg.sender != t.submitter) revert Errors.NotAuthorized(taskId, msg.sender);
         emit TaskCancelled(taskId);
         _settle(t, taskId, Outcome.Cancelled);
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function acceptProfile(TaskId taskId) external {
+        Task storage t = _underReview(taskId);
+        t.reviewDeadline = Timestamp.wrap(0);
+        emit ProfileAccepted(taskId, t.profiler, t.threshold, t.deadline);
+    }
+
+    /// @inheritdoc ITaskPoolSettlement
+    function rejectProfile(TaskId taskId) external payable {
+        Task storage t = _underReview(taskId);
+        uint256 fee = t.bounty * _profileRejectionFeeBps / BPS;
+        if (msg.value != fee) revert Errors.WrongValue(fee, msg.value);
+
+        address profiler = t.profiler;
+        uint256 stake = t.bounty * _profilerStakeBps / BPS;
+        Timestamp deadline = _after(_profileWindow);
+        t.profiler = address(0);
+        t.reviewDeadline = Timestamp.wrap(0);
+        t.threshold = Binary32.wrap(0);
+        t.status = Status.Submitted;
+        t.deadline = deadline;
+        _credit(profiler, stake + fee);
+        emit ProfileRejected(taskId, profiler, stake, fee, deadline);
     }
 
     /// @inheritdoc ITaskPoolSettlement
@@ -137,11 +164,13 @@ contract TaskPoolSettlement is TaskPoolBase, ITaskPoolSettlement {
             protocolFeeBps: uint16(_protocolFeeBps),
             verificationFeeBps: uint16(_verificationFeeBps),
             profileFeeBps: uint16(_profileFeeBps),
+            profileRejectionFeeBps: uint16(_profileRejectionFeeBps),
             solverStakeBps: uint32(_solverStakeBps),
             verifierStakeBps: uint32(_verifierStakeBps),
             profilerStakeBps: uint32(_profilerStakeBps),
             slashToSubmitterBps: uint16(_slashToSubmitterBps),
             profileWindow: _profileWindow,
+            profileReviewWindow: _profileReviewWindow,
             claimWindow: _claimWindow,
             maxTrainingWindow: _maxTrainingWindow,
             verifierClaimWindow: _verifierClaimWindow,
@@ -227,6 +256,16 @@ contract TaskPoolSettlement is TaskPoolBase, ITaskPoolSettlement {
     /// @inheritdoc ITaskPoolSettlement
     function forcedError(bytes32 secret, Randomness randomness) external view returns (bool) {
         return _isForced(secret, randomness);
+    }
+
+    /// @notice The task, open with a profile its submitter (the caller) may still accept or reject.
+    function _underReview(TaskId taskId) private view returns (Task storage t) {
+        t = _known(taskId);
+        if (t.status != Status.Open) revert Errors.WrongStatus(taskId, t.status);
+        Timestamp review = t.reviewDeadline;
+        if (t.mode != Mode.Tolerant || Timestamp.unwrap(review) == 0) revert Errors.NoProfileUnderReview(taskId);
+        if (block.timestamp > Timestamp.unwrap(review)) revert Errors.DeadlinePassed(taskId, review);
+        if (msg.sender != t.submitter) revert Errors.NotAuthorized(taskId, msg.sender);
     }
 
 }

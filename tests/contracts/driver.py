@@ -269,6 +269,14 @@ class Driver:
             task_id, threshold, PROFILE_CID, {"from": by or self.parties.profiler, "value": stake}
         )
 
+    def accept_profile(self, task_id: int, by: Any = None) -> Any:
+        return self.pool.acceptProfile(task_id, {"from": by or self.parties.submitter})
+
+    def reject_profile(self, task_id: int, by: Any = None) -> Any:
+        fee = self.amounts(self.task(task_id)["bounty"]).profile_rejection_fee
+        sender = by or self.parties.submitter
+        return self.pool.rejectProfile(task_id, {"from": sender, "value": fee})
+
     def claim(self, task_id: int, by: Any = None) -> Any:
         stake = self.amounts(self.task(task_id)["bounty"]).solver_stake
         return self.pool.claim(task_id, {"from": by or self.parties.solver, "value": stake})
@@ -399,6 +407,7 @@ class Driver:
         task_id = self.submit(mode)
         if mode == Mode.TOLERANT and status != Status.SUBMITTED:
             self.profile(task_id)
+            self.accept_profile(task_id)
         steps: list[tuple[Status, Callable[[int], Any]]] = [
             (Status.TRAINING, self.claim),
             (Status.COMMITTED, self.commit),

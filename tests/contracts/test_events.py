@@ -14,6 +14,8 @@ from tests.contracts.driver import Driver, Parties
 STATUS_AFTER = {
     "TaskSubmitted": None,  # Open or Submitted, by mode
     "TaskProfiled": Status.OPEN,
+    "ProfileAccepted": Status.OPEN,
+    "ProfileRejected": Status.SUBMITTED,
     "TaskClaimed": Status.TRAINING,
     "ProofCommitted": Status.COMMITTED,
     "VerificationClaimed": Status.VERIFYING,
@@ -26,6 +28,8 @@ STATUS_AFTER = {
 DEADLINE_FIELD = {
     "TaskSubmitted": "deadline",
     "TaskProfiled": "deadline",
+    "ProfileAccepted": "deadline",
+    "ProfileRejected": "deadline",
     "TaskClaimed": "deadline",
     "ProofCommitted": "deadline",
     "VerificationClaimed": "deadline",
@@ -90,6 +94,9 @@ def test_record_status_and_deadline_follow_from_the_logs(driver: Driver, parties
     task_id = driver.submit(Mode.TOLERANT)
     steps: list[Callable[[], Any]] = [
         lambda: driver.profile(task_id),
+        lambda: driver.reject_profile(task_id),  # a profile the submitter does not want
+        lambda: driver.profile(task_id, by=parties.stranger),
+        lambda: driver.accept_profile(task_id),
         lambda: driver.claim(task_id),
         lambda: driver.commit(task_id),
         lambda: driver.claim_verification(task_id),
@@ -110,8 +117,8 @@ def test_record_status_and_deadline_follow_from_the_logs(driver: Driver, parties
         if status != Status.SETTLED:
             assert deadline == task["deadline"]
         records.add(record)
-    # Submit, profile, commit, the first claim, the seed, the second claim and the report.
-    assert len(records) == 7
+    # Submit, two profiles, commit, the first claim, the seed, the second claim and the report.
+    assert len(records) == 8
 
 
 def test_only_commitment_events_change_the_record(driver: Driver) -> None:

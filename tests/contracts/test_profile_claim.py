@@ -38,14 +38,17 @@ def test_profile_locks_the_stake_and_opens_the_task(
     assert task["status"] == Status.OPEN
     assert task["profiler"] == parties.profiler
     assert task["threshold"] == TAU
-    assert task["deadline"] == at + params.claimWindow
+    review = at + params.profileReviewWindow
+    assert task["reviewDeadline"] == review
+    assert task["deadline"] == review + params.claimWindow
     assert plain(tx.events["TaskProfiled"]) == {
         "taskId": task_id,
         "profiler": parties.profiler,
         "threshold": TAU,
         "profileCid": PROFILE_CID,
         "stake": stake,
-        "deadline": at + params.claimWindow,
+        "deadline": review + params.claimWindow,
+        "reviewDeadline": review,
     }
     assert held(pool, task_id) == (BOUNTY, stake, 0)
 
@@ -130,6 +133,145 @@ def test_profile_is_accepted_up_to_the_deadline_and_not_after(
 def test_profiling_an_unknown_task(driver: Driver) -> None:
     with reverts("UnknownTask", 3):
         driver.pool.profile(3, TAU, PROFILE_CID, {"from": driver.parties.profiler})
+
+
+# -- the submitter's review of a profile -----------------------------------------------------
+
+
+def conserved(pool: Any, task_ids: list[int]) -> None:
+    credits, deposits = pool.challengeFunds()
+    expected = sum(sum(held(pool, t)) for t in task_ids)
+    expected += int(pool.jackpotAccrued()) + int(credits) + int(deposits)
+    assert int(pool.balance()) == expected
+
+
+def test_a_profiled_task_is_claimed_only_after_its_review(
+    pool: Any, driver: Driver, clock: Clock
+) -> None:
+    """Left alone, a profile stands once its review deadline (inclusive) has passed."""
+    task_id = driver.submit(Mode.TOLERANT)
+    driver.profile(task_id)
+    review = int(pool.task(task_id)["reviewDeadline"])
+    with reverts("ProfileUnderReview", task_id, review):
+        driver.claim(task_id)
+    clock.next_at(review)
+    with reverts("ProfileUnderReview", task_id, review):
+        driver.claim(task_id)
+    clock.next_at(review + 1)
+    driver.claim(task_id)
+    assert driver.status(task_id) == Status.TRAINING
+    conserved(pool, [task_id])
+
+
+def test_an_accepted_profile_opens_the_task_at_once(
+    pool: Any, driver: Driver, parties: Parties
+) -> None:
+    task_id = driver.submit(Mode.TOLERANT)
+    driver.profile(task_id, f32(0.002))
+    deadline = int(pool.task(task_id)["deadline"])
+    tx = driver.accept_profile(task_id)
+    assert plain(tx.events["ProfileAccepted"]) == {
+        "taskId": task_id,
+        "profiler": parties.profiler,
+        "threshold": f32(0.002),
+        "deadline": deadline,
+    }
+    task = pool.task(task_id)
+    assert task["reviewDeadline"] == 0 and task["deadline"] == deadline
+    assert task["status"] == Status.OPEN and task["threshold"] == f32(0.002)
+    # Accepted for good: neither accepted again nor rejected.
+    with reverts("NoProfileUnderReview", task_id):
+        driver.accept_profile(task_id)
+    with reverts("NoProfileUnderReview", task_id):
+        driver.reject_profile(task_id)
+    driver.claim(task_id)
+    assert driver.status(task_id) == Status.TRAINING
+
+
+def test_a_rejected_profile_is_paid_for_and_the_task_waits_for_another(
+    pool: Any, driver: Driver, parties: Parties, clock: Clock, params: ProtocolParameters
+) -> None:
+    task_id = driver.submit(Mode.TOLERANT)
+    driver.profile(task_id)
+    amounts = driver.amounts()
+    fee = amounts.profile_rejection_fee
+    assert fee == BOUNTY * params.profileRejectionFeeBps // 10_000 > 0
+    submitter_before = balance(parties.submitter)
+    at = clock.advance(7)
+    tx = driver.reject_profile(task_id)
+    assert balance(parties.submitter) == submitter_before - fee
+    assert plain(tx.events["ProfileRejected"]) == {
+        "taskId": task_id,
+        "profiler": parties.profiler,
+        "refund": amounts.profiler_stake,
+        "fee": fee,
+        "deadline": at + params.profileWindow,
+    }
+    task = pool.task(task_id)
+    assert task["status"] == Status.SUBMITTED
+    assert task["deadline"] == at + params.profileWindow
+    assert task["profiler"] == "0x" + "00" * 20
+    assert (task["threshold"], task["reviewDeadline"]) == (0, 0)
+    assert held(pool, task_id) == (BOUNTY, 0, 0)
+    assert int(pool.credit(parties.profiler)) == amounts.profiler_stake + fee
+    conserved(pool, [task_id])
+    with reverts("WrongStatus", task_id, int(Status.SUBMITTED)):
+        driver.claim(task_id)
+    # Another profile, reviewed anew; the rejected profiler takes its stake and the fee.
+    driver.profile(task_id, f32(0.003), by=parties.stranger)
+    assert pool.task(task_id)["profiler"] == parties.stranger
+    with reverts("ProfileUnderReview", task_id, int(pool.task(task_id)["reviewDeadline"])):
+        driver.claim(task_id)
+    before = balance(parties.profiler)
+    pool.withdrawCredit({"from": parties.profiler})
+    assert balance(parties.profiler) == before + amounts.profiler_stake + fee
+    conserved(pool, [task_id])
+    driver.accept_profile(task_id)
+    driver.claim(task_id)
+    conserved(pool, [task_id])
+
+
+def test_who_may_review_a_profile_and_when(
+    pool: Any, driver: Driver, parties: Parties, clock: Clock
+) -> None:
+    exact = driver.submit(Mode.EXACT)
+    with reverts("NoProfileUnderReview", exact):
+        driver.accept_profile(exact)
+    task_id = driver.submit(Mode.TOLERANT)
+    with reverts("WrongStatus", task_id, int(Status.SUBMITTED)):
+        driver.accept_profile(task_id)
+    with reverts("UnknownTask", 99):
+        pool.rejectProfile(99, {"from": parties.submitter})
+    driver.profile(task_id)
+    fee = driver.amounts().profile_rejection_fee
+    for who in (parties.profiler, parties.stranger, parties.solver):
+        with reverts("NotAuthorized", task_id, who.address):
+            driver.accept_profile(task_id, by=who)
+        with reverts("NotAuthorized", task_id, who.address):
+            pool.rejectProfile(task_id, {"from": who, "value": fee})
+    # Rejecting is never free, nor paid with more than the fee.
+    for value in (0, fee - 1, fee + 1):
+        with reverts("WrongValue", fee, value):
+            pool.rejectProfile(task_id, {"from": parties.submitter, "value": value})
+    review = int(pool.task(task_id)["reviewDeadline"])
+    clock.next_at(review + 1)
+    with reverts("DeadlinePassed", task_id, review):
+        driver.reject_profile(task_id)
+    with reverts("DeadlinePassed", task_id, review):
+        driver.accept_profile(task_id)
+    driver.claim(task_id)
+    with reverts("WrongStatus", task_id, int(Status.TRAINING)):
+        driver.reject_profile(task_id)
+
+
+def test_a_profile_may_be_rejected_up_to_its_review_deadline(
+    pool: Any, driver: Driver, clock: Clock
+) -> None:
+    task_id = driver.submit(Mode.TOLERANT)
+    driver.profile(task_id)
+    clock.next_at(int(pool.task(task_id)["reviewDeadline"]))
+    driver.reject_profile(task_id)
+    assert driver.status(task_id) == Status.SUBMITTED
 
 
 # -- claim ---------------------------------------------------------------------------------

@@ -99,6 +99,7 @@ class ModelTask:
     verifier: str | None = None
     profiler: str | None = None
     threshold: int = 0
+    review: int = 0  # until when the submitter may reject the profile (0: none, or accepted)
     flags: int = 0
     rounds: int = 0
     randomness: bytes = b""
@@ -124,6 +125,8 @@ class Model:
     tasks: dict[int, ModelTask] = field(default_factory=dict)
     jackpot_accrued: int = 0
     jackpot_balance: int = 0
+    # Owed outside any task (a rejected profiler's stake and fee), by account.
+    credits: dict[str, int] = field(default_factory=dict)
 
     def amounts(self, bounty: int) -> Amounts:
         return Amounts.of(bounty, self.params)
@@ -151,7 +154,21 @@ class Model:
         return task.bounty, staked, 0
 
     def pool_balance(self) -> int:
-        return sum(sum(self.held(t)) for t in self.tasks.values()) + self.jackpot_accrued
+        tasks = sum(sum(self.held(t)) for t in self.tasks.values())
+        return tasks + self.jackpot_accrued + sum(self.credits.values())
+
+    def under_review(self, task_id: int, sender: str) -> ModelTask:
+        """The task, open with a profile ``sender``, its submitter, may accept or reject."""
+        task = self.known(task_id)
+        if task.status != Status.OPEN:
+            raise ExpectedRevertError("WrongStatus", task_id, int(task.status))
+        if task.mode != Mode.TOLERANT or task.review == 0:
+            raise ExpectedRevertError("NoProfileUnderReview", task_id)
+        if self.now > task.review:
+            raise ExpectedRevertError("DeadlinePassed", task_id, task.review)
+        if sender != task.submitter:
+            raise ExpectedRevertError("NotAuthorized", task_id, sender)
+        return task
 
     def known(self, task_id: int) -> ModelTask:
         task = self.tasks.get(task_id)
@@ -268,6 +285,7 @@ class PoolMachine(RuleBasedStateMachine):
         assert int(self.pool.balance()) == model.pool_balance()
         assert int(self.pool.jackpotAccrued()) == model.jackpot_accrued
         assert int(self.jackpot.balance()) == model.jackpot_balance
+        assert int(self.pool.challengeFunds()[0]) == sum(model.credits.values())
         for task_id in task_ids:
             task = model.tasks[task_id]
             onchain = self.pool.task(task_id)
@@ -276,6 +294,7 @@ class PoolMachine(RuleBasedStateMachine):
             if task.status != Status.SETTLED:
                 assert onchain["deadline"] == task.deadline
             assert (onchain["flags"], onchain["rounds"]) == (task.flags, task.rounds)
+            assert onchain["reviewDeadline"] == task.review
 
     # -- the protocol's calls ---------------------------------------------------------------
 
@@ -399,7 +418,8 @@ class PoolMachine(RuleBasedStateMachine):
             task.profiler = sender.address
             task.threshold = threshold
             task.status = Status.OPEN
-            task.deadline = m.now + m.params.claimWindow
+            task.review = m.now + m.params.profileReviewWindow
+            task.deadline = task.review + m.params.claimWindow
             return 0
 
         self.execute(
@@ -421,6 +441,8 @@ class PoolMachine(RuleBasedStateMachine):
 
         def predict(m: Model) -> int:
             task = m.in_time(task_id, Status.OPEN)
+            if task.mode == Mode.TOLERANT and m.now <= task.review:
+                raise ExpectedRevertError("ProfileUnderReview", task_id, task.review)
             if value != stake:
                 raise ExpectedRevertError("WrongValue", stake, value)
             task.solver = sender.address
@@ -434,6 +456,65 @@ class PoolMachine(RuleBasedStateMachine):
             lambda: self.pool.claim(task_id, {"from": sender, "value": value}),
             predict,
         )
+
+    @rule(who=st.integers(0, 9), ref=st.integers(0, 50))
+    def accept_profile(self, who: int, ref: int) -> None:
+        task_id = self.task_id(ref)
+        task = self.model.tasks.get(task_id)
+        sender = self.party_sender(who, task.submitter if task else None)
+
+        def predict(m: Model) -> int:
+            m.under_review(task_id, sender.address).review = 0
+            return 0
+
+        accept = lambda: self.pool.acceptProfile(task_id, {"from": sender})  # noqa: E731
+        if self.execute(sender, 0, accept, predict, [task_id]) is not None:
+            self.counter["accepted"] = self.counter.get("accepted", 0) + 1
+
+    @rule(who=st.integers(0, 9), ref=st.integers(0, 50), off=st.sampled_from([0, 0, 0, -1, 1]))
+    def reject_profile(self, who: int, ref: int, off: int) -> None:
+        task_id = self.task_id(ref)
+        task = self.model.tasks.get(task_id)
+        sender = self.party_sender(who, task.submitter if task else None)
+        amounts = self.model.amounts(task.bounty if task else 0)
+        fee = amounts.profile_rejection_fee
+        value = max(0, fee + off)
+
+        def predict(m: Model) -> int:
+            task = m.under_review(task_id, sender.address)
+            if value != fee:
+                raise ExpectedRevertError("WrongValue", fee, value)
+            assert task.profiler is not None
+            owed = amounts.profiler_stake + fee
+            m.credits[task.profiler] = m.credits.get(task.profiler, 0) + owed
+            task.profiler = None
+            task.threshold = 0
+            task.review = 0
+            task.status = Status.SUBMITTED
+            task.deadline = m.now + m.params.profileWindow
+            return 0
+
+        tx = self.execute(
+            sender,
+            value,
+            lambda: self.pool.rejectProfile(task_id, {"from": sender, "value": value}),
+            predict,
+            [task_id],
+        )
+        if tx is not None:
+            self.counter["rejected"] = self.counter.get("rejected", 0) + 1
+
+    @rule(who=st.integers(0, 9))
+    def withdraw_credit(self, who: int) -> None:
+        sender = self.actor(who)
+
+        def predict(m: Model) -> int:
+            amount = m.credits.pop(sender.address, 0)
+            if amount == 0:
+                raise ExpectedRevertError("NothingToWithdraw", sender.address)
+            return amount
+
+        self.execute(sender, 0, lambda: self.pool.withdrawCredit({"from": sender}), predict)
 
     def party_sender(self, who: int, account: str | None) -> Any:
         """Mostly the named party itself, so that the lifecycle moves on."""
@@ -793,6 +874,12 @@ class PoolMachine(RuleBasedStateMachine):
         r = task_id - 1
         if task.status == Status.SUBMITTED:
             self.profile(choice, r, TAU, False)
+        elif task.status == Status.OPEN and task.review and self.model.now <= task.review:
+            # The submitter reviews the profile: mostly accepts, sometimes rejects.
+            if choice == 0:
+                self.reject_profile(1, r, 0)
+            else:
+                self.accept_profile(1, r)
         elif task.status == Status.OPEN:
             self.claim(choice, r, False)
         elif task.status == Status.TRAINING:
@@ -817,7 +904,9 @@ class PoolMachine(RuleBasedStateMachine):
 
     # -- time -------------------------------------------------------------------------------
 
-    @rule(seconds=st.sampled_from([1, 60, 999, 1_001, 1_501, 2_001, 2_501, 4_001, 5_001, 60_000]))
+    @rule(
+        seconds=st.sampled_from([1, 60, 801, 999, 1_001, 1_501, 2_001, 2_501, 4_001, 5_001, 60_000])
+    )
     def wait(self, seconds: int) -> None:
         self.counter["actions"] += 1
         self.model.now += seconds
@@ -866,6 +955,9 @@ class PoolMachine(RuleBasedStateMachine):
                     self.predict_withdraw(actor.address, every),
                     every,
                 )
+        for index, actor in enumerate(self.actors):
+            if self.model.credits.get(actor.address):
+                self.withdraw_credit(index)
         if self.model.jackpot_accrued:
             self.sweep_jackpot(0)
         self.check(every)
@@ -905,6 +997,8 @@ def test_random_actions_keep_the_books_balanced(deployment: Any) -> None:
     # The runs carried tasks through the whole lifecycle, not only through refusals.
     assert counter.get("ok:revealSeed", 0) >= 1
     assert counter.get("ok:reportVerification", 0) >= 1
+    # Profiles were accepted and rejected (the calls the settlement half runs have no fn_name).
+    assert counter.get("accepted", 0) >= 1 and counter.get("rejected", 0) >= 1
 
 
 @pytest.mark.slow

@@ -236,6 +236,7 @@ def test_an_account_in_two_roles_is_paid_both_shares(
     # The solver profiled the task it then solves: one withdrawal pays both shares.
     task_id = driver.submit(Mode.TOLERANT)
     driver.profile(task_id, by=parties.solver)
+    driver.accept_profile(task_id)
     driver.claim(task_id)
     driver.commit(task_id)
     secret = driver.verify_with(task_id, forced=False)

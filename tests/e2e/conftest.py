@@ -212,7 +212,7 @@ def passed_payouts(market: Market, bounty: int) -> dict[str, int]:
     a = dict(
         zip(
             ("bounty", "protocolFee", "verificationFee", "profileFee", "solverStake",
-             "verifierStake", "profilerStake"),
+             "verifierStake", "profilerStake", "profileRejectionFee"),
             pool.decode_output("amounts", raw),
             strict=True,
         )

@@ -38,7 +38,9 @@ def test_honest_round_settles_and_everyone_is_paid(market: Market) -> None:
         market.calls_by("verifier"),
         {"claimVerification", "profile", "reportVerification", "revealVerification", *withdraw},
     )
-    assert market.calls_by("submitter") == ["submit"]
+    # The submitter follows its task: it checks the profile and accepts it at once.
+    assert market.calls_by("submitter") == ["submit", "acceptProfile"]
+    assert view.review_deadline == 0
 
 
 def test_an_honest_diverging_exact_task_passes(market: Market, tmp_path: Path) -> None:
@@ -71,7 +73,7 @@ def test_cheating_solver_is_slashed_and_the_submitter_refunded(market: Market) -
     # to err, reopens the report, and the submitter withdraws once it settles).
     assert_once(market.calls_by("solver"), {"claim", "commit", "revealSeed"})
     withdraw = {"withdraw"} if view.forced else set()
-    assert_once(market.calls_by("submitter"), {"submit", *withdraw})
+    assert_once(market.calls_by("submitter"), {"submit", "acceptProfile", *withdraw})
 
 
 def test_killed_agents_resume_without_repeating_a_transaction(market: Market) -> None:
