@@ -119,7 +119,8 @@ class Amounts:
             solver_stake=part(parameters.solverStakeBps),
             verifier_stake=part(parameters.verifierStakeBps),
             profiler_stake=part(parameters.profilerStakeBps),
-            profile_rejection_fee=part(parameters.profileRejectionFeeBps),
+            # Parameter sets that predate the profile review (payout tables) have no such fee.
+            profile_rejection_fee=part(getattr(parameters, "profileRejectionFeeBps", 0)),
         )
 
 
