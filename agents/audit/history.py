@@ -152,7 +152,8 @@ def _read_credits(
     history.bond = view("challengeBond")
     accounts = set()
     for e in history.events:
-        for key in ("winner", "challenger", "prover"):
+        keys = ("profiler",) if e.name == "ProfileRejected" else ("winner", "challenger", "prover")
+        for key in keys:
             if key in e.args and int(str(e.args[key]), 16):
                 accounts.add(str(e.args[key]).lower())
     history.credits = {a: view("credit", a) for a in sorted(accounts)}

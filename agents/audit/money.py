@@ -13,7 +13,8 @@ amounts and every credit to them:
   after a caught forced error, unless the same reveal defeated the report on another position;
   ``SLASH_AWARDED`` when a failed proof had a winner. A defeat clears ``FORFEITED`` and
   ``STAKE_TAKEN`` (the round is over).
-- **credits**: a defeated report credits its verifier's stake ``V`` to the first winner (none
+- **credits**: a rejected profile credits its profiler its stake and the rejection fee; a
+  defeated report credits its verifier's stake ``V`` to the first winner (none
   when a caught forced error took the stake already); a failed proof credits the jackpot's part
   of the solver's stake, ``S − ⌊σS⌋``, to its first winner; a proof challenge the solver never
   answered returns the challenger's deposit (the challenge bond). Across the pool, what an
@@ -40,6 +41,7 @@ UPHELD_STATE = 3
 NO_RULING = 0
 # The pool's events that move credits (of any task) and the withdrawals of credits.
 CREDIT_EVENTS = (
+    "ProfileRejected",
     "ReportDefeated",
     "ProofFailed",
     "ChallengeResolved",
@@ -150,6 +152,8 @@ def credited(events: Sequence[Event], bond: int) -> dict[str, int]:
             out[str(a["winner"]).lower()] += int(a["slashed"])
         elif e.name == "ProofFailed" and _won(a["winner"]):
             out[str(a["winner"]).lower()] += int(a["award"])
+        elif e.name == "ProfileRejected":
+            out[str(a["profiler"]).lower()] += int(a["refund"]) + int(a["fee"])
     for challenger in refunded(events):
         out[challenger.lower()] += bond
     return dict(out)
@@ -186,6 +190,16 @@ def check_credits(
             taken, defeated_in = False, e.tx_hash
         elif e.name == "VerificationReopened":
             taken = False
+        elif e.name == "ProfileRejected":
+            stake = _share(bounty, int(params["profilerStakeBps"]))
+            fee = _share(bounty, int(params.get("profileRejectionFeeBps", 0)))
+            add(
+                "payouts",
+                "a rejected profiler is credited its stake and the rejection fee",
+                f"{a['refund']} + {a['fee']}",
+                f"{stake} + {fee}",
+                (int(a["refund"]), int(a["fee"])) == (stake, fee),
+            )
         elif e.name == "ProofFailed":
             expected = award if _won(a["winner"]) else 0
             add(

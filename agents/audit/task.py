@@ -489,7 +489,8 @@ def _check_settlement(audit: TaskAudit, marks: Marks) -> None:
 def _check_credits(audit: TaskAudit) -> None:
     """What the task's challenges credited, and the jackpot's awards for its forced errors."""
     h = audit.history
-    if not any(e.name in ("ReportDefeated", "ProofFailed", "ChallengeResolved") for e in h.events):
+    moved = ("ProfileRejected", "ReportDefeated", "ProofFailed", "ChallengeResolved")
+    if not any(e.name in moved for e in h.events):
         return
     bounty = audit.view.bounty
     credited = check_credits(h.events, h.params, bounty, h.bond, audit.add)

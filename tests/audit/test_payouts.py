@@ -32,6 +32,7 @@ PARAMS = {
     "profilerStakeBps": 5_000,
     "slashToSubmitterBps": 2_500,
     "forcedErrorPpm": 120_000,
+    "profileRejectionFeeBps": 100,
 }
 BOUNTY = 10_000  # F = 1,000, P = 200, S = 20,000 (σS = 5,000), V = 10,000, Q = 5,000
 VOID = Marks(void=True)
@@ -352,6 +353,17 @@ def _checked(run: Any) -> list[tuple[str, bool]]:
             .tx(defeated(ALICE)),
             True,
             {BOB: 0, ALICE: 10_000},
+        ),
+        # A rejected profile: the profiler's stake Q = 5,000 and the fee (1 % of the bounty).
+        (
+            Story().tx(("ProfileRejected", {"profiler": BOB, "refund": 5_000, "fee": 100})),
+            True,
+            {BOB: 5_100},
+        ),
+        (
+            Story().tx(("ProfileRejected", {"profiler": BOB, "refund": 5_000, "fee": 0})),
+            False,
+            {BOB: 5_000},
         ),
         # An unanswered proof challenge returns the deposit; a disproved answer does not.
         (first_round().tx(resolved(4, ALICE, 2, 0)), True, {ALICE: 3}),
