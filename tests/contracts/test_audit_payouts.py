@@ -18,7 +18,7 @@ from agents.chain.client import ChainClient
 from agents.chain.deployment import load_deployment
 from agents.devnet.anvil import Anvil
 from scripts.deploy import Deployment, manifest, write_manifest
-from scripts.protocol import Flag, Outcome, Status
+from scripts.protocol import Flag, Mode, Outcome, Status
 from tests.contracts.driver import Clock, Driver, Parties, hexed
 from tests.contracts.test_challenges import (
     PROGRAM,
@@ -216,3 +216,37 @@ def test_a_caught_forced_error_audits_clean_and_an_unpaid_catcher_is_named(
         "the jackpot awarded each catcher what ForcedErrorCaught states: [] vs "
         f"[('{str(whistleblower.address).lower()}', {int(chain.awards[0].args['amount'])})]"
     ], found
+
+
+def test_a_rejected_profile_is_credited_and_audited_with_the_settlement(
+    pool: Any, real: Driver, parties: Parties, read: Any
+) -> None:
+    from brownie import accounts
+
+    task_id = real.submit(Mode.TOLERANT)
+    real.profile(task_id)
+    real.reject_profile(task_id)
+    second = accounts[8]
+    real.profile(task_id, by=second)
+    real.accept_profile(task_id)
+    real.claim(task_id)
+    real.commit(task_id)
+    real.secrets[task_id] = real.verify_with(task_id, False)
+    real.report(task_id, True, secret=real.secrets[task_id])
+    real.finish(task_id)
+    pool.withdrawCredit({"from": parties.profiler})
+    chain = read(task_id)
+    audit = audit_payouts(chain)
+    assert audit.holds, differences(audit)
+    rejected = str(parties.profiler.address).lower()
+    assert chain.credits == {rejected: 0}
+    claims = [f.claim for f in audit.findings]
+    assert "a rejected profiler is credited its stake and the rejection fee" in claims
+    assert (
+        f"{rejected}'s credits: what it holds and withdrew is what the pool credited it" in claims
+    )
+    # The second profiler is the one the settlement pays; the first is owed nothing by the task.
+    assert chain.view.payouts["profiler"] > 0 and chain.view.profiler == second.address
+    params = {**chain.params, "profileRejectionFeeBps": chain.params["profileRejectionFeeBps"] * 2}
+    found = differences(audit_payouts(dataclasses.replace(chain, params=params)))
+    assert len(found) == 1 and found[0].startswith("a rejected profiler is credited"), found
