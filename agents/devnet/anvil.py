@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,7 @@ class Anvil:
     log_path: Path | None = None
     state_path: Path | None = None
     extra_args: list[str] = field(default_factory=list)
+    cache_path: Path | None = None
 
     @property
     def url(self) -> str:
@@ -91,8 +93,11 @@ class Anvil:
         return pid_alive(self.pid)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM (anvil then writes its ``--state`` file), SIGKILL if it lingers."""
+        """SIGTERM (anvil then writes its ``--state`` file), SIGKILL if it lingers; then
+        the states it persisted are removed."""
         stop_pid(self.pid, timeout=timeout, process=self.process)
+        if self.cache_path is not None:
+            shutil.rmtree(self.cache_path, ignore_errors=True)
 
 
 def pid_alive(pid: int) -> bool:
@@ -129,6 +134,26 @@ def stop_pid(
     os.kill(pid, signal.SIGKILL)
     if process is not None:
         process.wait()
+
+
+def state_cache(state_path: Path | None) -> Path:
+    """Where a node persists the states it no longer keeps in memory (anvil's ``--cache-path``).
+
+    anvil's default is a new directory under ``~/.foundry/anvil/tmp`` per node that nothing
+    removes, so a day of test runs leaves gigabytes there. A node with a state file keeps them
+    beside it (emptied at each start: the state file is what a restart loads); any other node
+    in a temporary directory that :meth:`Anvil.stop` removes.
+    """
+    if state_path is None:
+        return Path(tempfile.mkdtemp(prefix="veritrain-anvil-"))
+    cache = cache_beside(state_path)
+    shutil.rmtree(cache, ignore_errors=True)
+    return cache
+
+
+def cache_beside(state_path: Path) -> Path:
+    """The persisted-states directory of the node whose state file is ``state_path``."""
+    return state_path.with_name(state_path.name + ".cache")
 
 
 def start_anvil(
@@ -170,6 +195,8 @@ def start_anvil(
             args += ["--block-base-fee-per-gas", "0"]
         if state_path is not None:
             args += ["--state", str(state_path)]
+        cache = state_cache(state_path)
+        args += ["--cache-path", str(cache)]
         if block_time is not None:
             args += ["--block-time", str(block_time)]
         args += extra_args or []
@@ -185,7 +212,9 @@ def start_anvil(
         finally:
             if log_path is not None and not isinstance(out, int):
                 out.close()
-        node = Anvil(chosen, process, process.pid, log_path, state_path, list(extra_args or []))
+        node = Anvil(
+            chosen, process, process.pid, log_path, state_path, list(extra_args or []), cache
+        )
         if _wait_ready(node, timeout):
             return node
         node.stop(timeout=2)

@@ -39,6 +39,7 @@ from agents.devnet.anvil import (
     CHAIN_ID,
     DEV_KEYS,
     DevnetError,
+    cache_beside,
     free_port,
     pid_alive,
     start_anvil,
@@ -54,6 +55,7 @@ ROLES = ("submitter", "solver", "verifier", "verifier2", "whistleblower")
 ENV_DIR = "VERITRAIN_DEVNET_DIR"
 FUND_WEI = 1_000 * 10**18
 INFO = "devnet.json"
+STATE = "anvil-state.json"
 
 
 def devnet_dir(explicit: Path | None = None) -> Path:
@@ -124,7 +126,7 @@ def up(
     port = previous.port if previous is not None and _port_free(previous.port) else free_port()
     node = start_anvil(
         port=port,
-        state_path=directory / "anvil-state.json",
+        state_path=directory / STATE,
         log_path=directory / "anvil.log",
         detach=True,
         zero_base_fee=True,
@@ -302,6 +304,7 @@ def down(directory: Path, *, purge: bool = False) -> bool:
         if _is_anvil(info.pid):
             stop_pid(info.pid)
             stopped = True
+        shutil.rmtree(cache_beside(directory / STATE), ignore_errors=True)
     elif not purge:
         raise DevnetError(f"no devnet in {directory}")
     if purge and directory.exists():
