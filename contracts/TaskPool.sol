@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {ITaskPoolLifecycle} from "./interfaces/ITaskPool.sol";
 import {IJackpot} from "./interfaces/IJackpot.sol";
 import {IPinpointGame} from "./interfaces/IPinpointGame.sol";
+import {PoolProxy} from "./pool/PoolProxy.sol";
 import {TaskPoolBase} from "./pool/TaskPoolBase.sol";
 import {TaskPoolSettlement} from "./pool/TaskPoolSettlement.sol";
 import {TaskPoolChallenges} from "./pool/TaskPoolChallenges.sol";
@@ -33,11 +34,12 @@ import {Errors} from "./lib/Errors.sol";
 /// @title TaskPool
 /// @notice The lifecycle of veritrain training tasks (PROTOCOL.md §1), read top to bottom: submit,
 ///         profile, claim, commit, verification claim, the solver's seed (the randomness), report, the
-///         verifier's reveal (forced errors), and withdrawals. Timeouts, cancellation, settlement by a
-///         third party, sweeps and views are `TaskPoolSettlement`, which this contract creates and runs
-///         by delegatecall on its own storage for every selector it does not implement: one address,
-///         one storage, two halves of code (each under the 24 KB limit).
-contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
+///         verifier's reveal (forced errors), and withdrawals. Timeouts, cancellation, the review of
+///         a profile, settlement by a third party, sweeps and views are `TaskPoolSettlement`, which
+///         this contract creates and runs by delegatecall on its own storage for every selector it
+///         does not implement (OpenZeppelin's `Proxy`, whose implementation is fixed here): one
+///         address, one storage, halves of code each under the 24 KB limit.
+contract TaskPool is TaskPoolBase, PoolProxy, ITaskPoolLifecycle {
     /// @dev Longest CID accepted; CIDv0 is 46 characters, base32 CIDv1 with sha2-256 59.
     uint256 internal constant MAX_CID_LENGTH = 128;
     /// @dev Gas each payout pushed by `revealVerification` may use in its recipient.
@@ -64,18 +66,11 @@ contract TaskPool is TaskPoolBase, ITaskPoolLifecycle {
         settlement = address(new TaskPoolSettlement(params, jackpot_, game_, challenges));
     }
 
-    /// @notice Every call this contract does not implement runs the settlement half on this storage.
-    /// @dev Payable for the challenges (the settlement half passes them on to the challenges half);
-    ///      a plain transfer matches no function there and is refused.
-    fallback() external payable {
-        address target = settlement;
-        assembly ("memory-safe") {
-            calldatacopy(0, 0, calldatasize())
-            let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)
-            returndatacopy(0, 0, returndatasize())
-            if iszero(ok) { revert(0, returndatasize()) }
-            return(0, returndatasize())
-        }
+    /// @notice Every call this contract does not implement runs the settlement half on this storage
+    ///         (`Proxy`'s payable fallback: the challenges and `rejectProfile` carry value; a plain
+    ///         transfer matches no function of any half and is refused). Reverts come back as they are.
+    function _implementation() internal view override returns (address) {
+        return settlement;
     }
 
     // ------------------------------------------------------------------ submit

@@ -73,10 +73,13 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
     // slither-disable-next-line uninitialized-state
     mapping(TaskId taskId => address) internal _proofWinner;
     mapping(address account => uint256) internal _credits;
+    // Written by the challenges half only (slither analyses the halves apart).
+    // slither-disable-next-line constable-states
     uint64 internal _lastChallengeId;
     /// @dev The sum of `_credits`.
     uint256 internal _creditTotal;
     /// @dev Bonds of proof challenges that wait for the solver's answer.
+    // slither-disable-next-line constable-states
     uint256 internal _deposits;
 
     /// @param params The deployment parameters; the money ones are checked and kept here.

@@ -362,7 +362,7 @@ interface ITaskPoolLifecycle is ITaskPoolEvents {
 /// @title The task pool's settlement: timeouts, cancellation, sweeps and views
 /// @notice Implemented by `TaskPoolSettlement`, which `TaskPool` runs by delegatecall on its own storage
 ///         for every selector it does not implement itself: callers see one contract at the pool's
-///         address (the deployment manifest lists both halves' ABI under `TaskPool`).
+///         address (the deployment manifest lists every half's ABI under `TaskPool`).
 interface ITaskPoolSettlement is ITaskPoolEvents {
 
     /// @notice Cancels a task nobody has claimed; the submitter gets its whole bounty back and a

@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {ITaskPoolSettlement} from "../interfaces/ITaskPool.sol";
 import {IJackpot} from "../interfaces/IJackpot.sol";
 import {IPinpointGame} from "../interfaces/IPinpointGame.sol";
+import {PoolProxy} from "./PoolProxy.sol";
 import {TaskPoolBase} from "./TaskPoolBase.sol";
 import {
     TaskId,
@@ -27,7 +28,7 @@ import {Errors} from "../lib/Errors.sol";
 /// @notice Runs only by delegatecall from `TaskPool`, on the pool's storage: everyone calls these at the
 ///         pool's address. Called at its own address it reads its own, empty storage and can move no
 ///         money (it holds none).
-contract TaskPoolSettlement is TaskPoolBase, ITaskPoolSettlement {
+contract TaskPoolSettlement is TaskPoolBase, PoolProxy, ITaskPoolSettlement {
     /// @notice The challenges half, run by delegatecall (on the pool's storage) for every selector this
     ///         half does not implement.
     address public immutable challenges;
@@ -44,17 +45,10 @@ contract TaskPoolSettlement is TaskPoolBase, ITaskPoolSettlement {
     }
 
     /// @notice Every call neither the pool nor this half implements runs the challenges half, still on
-    ///         the pool's storage (a delegatecall made in a delegatecall keeps the caller's storage).
-    /// @dev Payable: challenges carry their bond.
-    fallback() external payable {
-        address target = challenges;
-        assembly ("memory-safe") {
-            calldatacopy(0, 0, calldatasize())
-            let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)
-            returndatacopy(0, 0, returndatasize())
-            if iszero(ok) { revert(0, returndatasize()) }
-            return(0, returndatasize())
-        }
+    ///         the pool's storage (a delegatecall made in a delegatecall keeps the caller's storage), by
+    ///         `Proxy`'s payable fallback (challenges carry their bond).
+    function _implementation() internal view override returns (address) {
+        return challenges;
     }
 
     /// @inheritdoc ITaskPoolSettlement
