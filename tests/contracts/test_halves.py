@@ -60,17 +60,16 @@ def test_the_halves_called_directly_do_nothing(
     assert int(settlement.jackpotAccrued()) == 0
     assert all(held(settlement, t) == (0, 0, 0) for t in tasks)
     for task_id in tasks:
-        for call in (
-            lambda t=task_id: settlement.cancel(t, {"from": parties.submitter}),
-            lambda t=task_id: settlement.settle(t, {"from": parties.stranger}),
-            lambda t=task_id: settlement.timeout(t, {"from": parties.stranger}),
-            lambda t=task_id: settlement.acceptProfile(t, {"from": parties.submitter}),
-            lambda t=task_id: settlement.rejectProfile(
-                t, {"from": parties.submitter, "value": fee}
-            ),
-        ):
+        calls: list[tuple[str, dict[str, Any]]] = [
+            ("cancel", {"from": parties.submitter}),
+            ("settle", {"from": parties.stranger}),
+            ("timeout", {"from": parties.stranger}),
+            ("acceptProfile", {"from": parties.submitter}),
+            ("rejectProfile", {"from": parties.submitter, "value": fee}),
+        ]
+        for name, tx in calls:
             with reverts("UnknownTask", task_id):
-                call()
+                getattr(settlement, name)(task_id, tx)
         for half in (settlement, challenges):  # the settlement half passes these on
             with reverts("UnknownTask", task_id):
                 half.challengeProof(
