@@ -11,14 +11,18 @@ non-zero. The scenarios (``SCENARIOS``):
 
 - ``honest``: a solver and a verifier; the task passes;
 - ``dispute``: a verifier reports Fail on an honest solver behind a lying trace; the
-  solver challenges and wins the game; the task is verified again (by a second
-  verifier, with the same randomness) and passes, the liar slashed to the solver;
+  solver challenges and wins the game; the liar is slashed to the solver and the task is
+  verified again with the same randomness (by whichever verifier claims it first: the
+  second verifier the demo starts then, or the liar, which lies in a task's first
+  verification only) and passes;
 - ``cheat``: a solver fakes half its segments and a colluding verifier reports Pass
   behind lying traces; a whistleblower re-checks, challenges and wins; the report is
   voided (the verifier slashed), the task verified again and failed (the solver slashed);
 - ``forced``: every report that may be forced is; a whistleblower catches the forced
-  error and is paid from the jackpot; the verifier reveals its true roots, is not
-  slashed, and the task passes.
+  error and is paid from the jackpot; the verifier reveals its true roots and is not
+  defeated (nobody wins its stake), but its stake goes to the jackpot that pays the
+  catcher (docs/economics.md: otherwise catching its own forced error would pay); it
+  keeps its fee, and the task passes.
 """
 
 from __future__ import annotations
