@@ -997,9 +997,8 @@ def test_random_actions_keep_the_books_balanced(deployment: Any) -> None:
     # The runs carried tasks through the whole lifecycle, not only through refusals.
     assert counter.get("ok:revealSeed", 0) >= 1
     assert counter.get("ok:reportVerification", 0) >= 1
-    # Profiles were reviewed (the calls the settlement half runs have no fn_name; how many of
-    # each kind depends on the draw: tests/contracts/test_profile_claim.py plays both).
-    assert counter.get("accepted", 0) + counter.get("rejected", 0) >= 1
+    # How many profiles were accepted or rejected depends on the draw (none in some runs of
+    # 1,000 actions): tests/contracts/test_profile_claim.py plays both, every time.
 
 
 @pytest.mark.slow
