@@ -22,6 +22,7 @@ from agents.audit.money import (
 from agents.audit.payouts import Marks, expected_payouts
 from agents.chain.abi import DecodedLog
 from scripts import protocol
+from tests.audit.outcomes import OUTCOMES, bps
 
 PARAMS = {
     "protocolFeeBps": 100,
@@ -81,18 +82,6 @@ def test_the_marks_are_the_flag_bits() -> None:
     assert Marks.of_bits(every) == Marks(True, True, True, True)
     assert Marks.of_bits(int(protocol.Flag.DEFEATED | protocol.Flag.RANDOMNESS)) == Marks()
     assert Marks(void=True, slash_awarded=True).names() == "VOID | SLASH_AWARDED"
-
-
-OUTCOMES = {
-    "Passed": protocol.Outcome.PASSED,
-    "Failed": protocol.Outcome.FAILED,
-    "SolverTimedOut": protocol.Outcome.SOLVER_TIMED_OUT,
-    "SeedWithheld": protocol.Outcome.SEED_WITHHELD,
-    "Unverified": protocol.Outcome.UNVERIFIED,
-    "Cancelled": protocol.Outcome.CANCELLED,
-    "Expired": protocol.Outcome.EXPIRED,
-}
-bps = st.integers(0, 10_000)
 
 
 @settings(max_examples=2_000, deadline=None)

@@ -16,6 +16,7 @@ from agents.audit.payouts import expected_payouts, outcome_of_verdict, verdict_o
 from agents.audit.record import FOLDED_EVENTS, record_of
 from agents.exact.float32 import to_bits
 from scripts import protocol
+from tests.audit.outcomes import OUTCOMES, bps
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,19 +61,6 @@ def test_settlement_table(
 
 def test_an_outcome_the_pool_never_settles_has_no_payouts() -> None:
     assert expected_payouts(PARAMS, "None", 10_000, True) is None
-
-
-OUTCOMES = {
-    "Passed": protocol.Outcome.PASSED,
-    "Failed": protocol.Outcome.FAILED,
-    "SolverTimedOut": protocol.Outcome.SOLVER_TIMED_OUT,
-    "SeedWithheld": protocol.Outcome.SEED_WITHHELD,
-    "Unverified": protocol.Outcome.UNVERIFIED,
-    "Cancelled": protocol.Outcome.CANCELLED,
-    "Expired": protocol.Outcome.EXPIRED,
-}
-
-bps = st.integers(0, 10_000)
 
 
 @settings(max_examples=300, deadline=None)
