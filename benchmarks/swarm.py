@@ -17,9 +17,9 @@ process writes (every manifest field).
 ``pipeline``: the tiny transformer (two blocks, one per stage) trained by a pipeline of
 two worker processes, each in its own network namespace, at three bandwidths
 (``unshaped``, ``10mbit``, ``1mbit``: ``tc tbf`` on every link, created and removed
-here; a step of this model takes about 0.15 s unshaped, and fp32's traffic, 1.6 Mbit a
-step, takes about as long at 10 Mbit/s and ten times as long at 1 Mbit/s, the paper's
-slow-network regime) with four treatments of what crosses the cut:
+here; fp32 sends 1.6 Mbit a step, which at 10 Mbit/s takes about twice as long as an
+unshaped step computes and at 1 Mbit/s twenty times, the paper's slow-network regime)
+with four treatments of what crosses the cut:
 ``fp32`` (sent in full), ``direct_2bit`` (activations quantized to 2 bits), ``aq_2bit``
 and ``aq_4bit`` (AQ-SGD: the change since the sample's last pass quantized to 2 or 4
 bits); gradients go back at twice the forward bits (4 or 8), except with fp32. Each:

@@ -82,7 +82,7 @@ def _table(plan: PlanFile, search_s: float) -> str:
         f"predicted compute per iteration at peak throughput: {plan.compute_s:.3f} s",
         "",
     ]
-    width = max(len(name) for name in plan.devices)
+    width = max(len(name) for name in [*plan.devices, f"stage {plan.stages - 1}"])
     label = len(f"pipeline {plan.replicas - 1}")
     header = " " * label + "  " + "  ".join(f"{f'stage {j}':<{width}}" for j in range(plan.stages))
     lines.append(header.rstrip())

@@ -307,6 +307,8 @@ def descent_search(
         if best is None or total < best_total - _TOL * max(1.0, best_total):
             best, best_total = plan, total
     assert best is not None
+    if w.size < 2:
+        return best  # nothing to swap
     for _ in range(kicks):
         kicked = best
         for _ in range(kick_swaps):

@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agents.swarm.errors import SwarmError, first_error
+from agents.swarm.errors import SwarmError, validation_problems
 
 MAX_DEVICES = 4096
 MAX_FILE_BYTES = 16 << 20
@@ -265,5 +265,5 @@ def load_network(path: Path) -> Network:
     try:
         spec = DevicesFile.model_validate(data)
     except ValidationError as exc:
-        raise SwarmError(f"devices file {path}: {first_error(exc)}") from exc
+        raise SwarmError(f"devices file {path}: {validation_problems(exc)}") from exc
     return build_network(spec)

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agents.swarm.errors import SwarmError, first_error
+from agents.swarm.errors import SwarmError, validation_problems
 from agents.swarm.network import Name, Network
 from agents.swarm.schedule import Schedule
 from agents.swarm.workload import Workload
@@ -115,7 +115,7 @@ def parse_plan(data: Any, where: str = "plan") -> PlanFile:
     try:
         return PlanFile.model_validate(data)
     except ValidationError as exc:
-        raise SwarmError(f"{where}: {first_error(exc)}") from exc
+        raise SwarmError(f"{where}: {validation_problems(exc)}") from exc
 
 
 def load_plan(path: Path) -> PlanFile:

@@ -31,7 +31,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agents.swarm.errors import SwarmError, first_error
+from agents.swarm.errors import SwarmError, validation_problems
 
 MAX_FILE_BYTES = 1 << 20
 
@@ -132,4 +132,4 @@ def load_model(path: Path) -> ModelFile:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SwarmError(f"model file {path} is not JSON: {exc}") from exc
     except ValidationError as exc:
-        raise SwarmError(f"model file {path}: {first_error(exc)}") from exc
+        raise SwarmError(f"model file {path}: {validation_problems(exc)}") from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,79 @@ def test_missing_devices_file(capsys: pytest.CaptureFixture[str], tmp_path: Path
         capsys, "swarm", "plan", "--devices", str(tmp_path / "no.json"), "--model", str(MODEL)
     )
     assert code == 2 and "cannot read devices file" in err
+
+
+ONE_LINK = {"default": {"latency_ms": 1, "bandwidth_gbps": 1}}
+
+
+def _devices(tmp_path: Path, count: int, name: str = "a") -> Path:
+    entry = {"name": name, "count": count, "tflops": 100, "memory_gb": 80}
+    path = tmp_path / "devices.json"
+    path.write_text(json.dumps({"name": "small", "devices": [entry], "links": ONE_LINK}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("which", "text", "message"),
+    [
+        ("devices", "{", "devices file .* is not JSON"),
+        ("devices", "[]", "devices file .*: expected a JSON object$"),
+        ("devices", "\xff", "devices file .* is not JSON"),
+        ("devices", '{"name": "x", "devices": []}', r"devices: List should .*; links: Field"),
+        (
+            "devices",
+            '{"name": "x", "devices": [{"name": "a", "tflops": 1, "memory_gb": 1}],'
+            ' "links": {"default": {"latency_ms": NaN, "bandwidth_gbps": 1}}}',
+            r"links\.default\.latency_ms: Input should be a finite number",
+        ),
+        ("model", "[1, 2]", "model file .*: expected a JSON object$"),
+        ("model", '{"name": "g"}', r"layers: Field required; .* \(and 2 more\)"),
+        (
+            "model",
+            json.dumps({**json.loads(MODEL.read_text()), "microbatch": 3}),
+            "model file .*: batch 512 is not a multiple of microbatch 3$",
+        ),
+    ],
+)
+def test_malformed_files_are_one_error_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, which: str, text: str, message: str
+) -> None:
+    bad = tmp_path / f"{which}.json"
+    bad.write_bytes(text.encode("latin-1"))
+    paths = {"devices": EXAMPLES / "multiple-datacenters.json", "model": MODEL, which: bad}
+    code, out, err = veritrain(
+        capsys, "swarm", "plan", "--devices", str(paths["devices"]), "--model", str(paths["model"])
+    )
+    assert (code, out) == (2, "")
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert re.search(message, lines[0]), lines[0]
+
+
+@pytest.mark.parametrize("scheduler", ["descent", "genetic", "random"])
+def test_a_single_device_is_a_plan_of_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, scheduler: str
+) -> None:
+    devices = _devices(tmp_path, 1)
+    code, out, err = veritrain(
+        capsys, "swarm", "plan", "--devices", str(devices), "--model", str(MODEL),
+        "--stages", "1", "--scheduler", scheduler,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "predicted communication per iteration: 0.000 s" in out
+    assert out.splitlines()[-1].split() == ["pipeline", "0", "a"]
+
+
+def test_the_table_lines_up_with_short_device_names(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    devices = _devices(tmp_path, 4, name="g")
+    code, out, _ = veritrain(
+        capsys, "swarm", "plan", "--devices", str(devices), "--model", str(MODEL), "--stages", "2"
+    )
+    assert code == 0
+    header, *rows = out.splitlines()[-3:]
+    starts = [header.index("stage 0"), header.index("stage 1")]
+    for row in rows:
+        names = row.split()[2:]
+        assert [row.index(name, len("pipeline 0")) for name in names] == starts, out

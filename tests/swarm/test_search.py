@@ -18,7 +18,9 @@ from .conftest import EXAMPLES, SCENARIOS, random_weights
 
 # The paper's search at a small size, so that a property test runs in seconds.
 SMALL_GA = {"population": 8, "offspring": 24}
-shapes = st.sampled_from([(1, 2), (2, 1), (2, 2), (3, 2), (2, 3), (4, 2), (2, 4), (3, 3), (4, 4)])
+shapes = st.sampled_from(
+    [(1, 1), (1, 2), (2, 1), (2, 2), (3, 2), (2, 3), (4, 2), (2, 4), (3, 3), (4, 4)]
+)
 
 
 def _options(method: str) -> dict[str, int]:
