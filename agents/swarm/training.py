@@ -166,6 +166,35 @@ class SwarmBackend(Backend):
         return f"swarm({shape}, {self.inner})"
 
 
+def placement_devices(device: str, world: int, *, local: bool, gpus: int) -> tuple[str, list[str]]:
+    """How ``world`` workers training on ``device`` talk (``gloo`` or ``nccl``) and the device
+    each computes on.
+
+    Workers elsewhere each use ``device`` on their own machine, over NCCL when it is CUDA.
+    Local workers on ``cuda`` take this machine's ``gpus`` GPUs in turn (rank ``r`` on
+    ``cuda:r mod gpus``); NCCL refuses two ranks on one GPU, so when there are more workers
+    than GPUs they talk over gloo (their messages pass through host memory, which the
+    arithmetic does not see). A device that names its GPU (``cuda:1``) is kept as it is.
+    """
+    if not device.startswith("cuda"):
+        return "gloo", [device] * world
+    if not local:
+        return "nccl", [device] * world
+    if device == "cuda" and gpus >= 1:
+        devices = [f"cuda:{rank % gpus}" for rank in range(world)]
+    else:
+        devices = [device] * world
+    return ("nccl" if len(set(devices)) == world else "gloo"), devices
+
+
+def _cuda_count(device: str) -> int:
+    if not device.startswith("cuda"):
+        return 0
+    import torch
+
+    return int(torch.cuda.device_count())
+
+
 def _free_port(address: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((address, 0))
@@ -219,8 +248,9 @@ class SwarmSession(Session):
             self.close()
             raise BackendError(f"swarm workers did not connect within {START_TIMEOUT_S:.0f} s")
         self._pipes.extend(by_rank)
-        comm = (
-            "nccl" if str(backend.inner_options.get("device", "cpu")).startswith("cuda") else "gloo"
+        device = str(backend.inner_options.get("device", "cpu"))
+        comm, devices = placement_devices(
+            device, world, local=backend.listen is None, gpus=_cuda_count(device)
         )
         for rank, pipe in enumerate(self._pipes):
             job = Job(
@@ -232,7 +262,7 @@ class SwarmSession(Session):
                 task=task,
                 state=dict(state),
                 inner=backend.inner,
-                options=dict(backend.inner_options),
+                options={**backend.inner_options, "device": devices[rank]},
                 latency_s=backend.latency_s,
             )
             pipe.send(("start", job))

@@ -21,7 +21,7 @@ from agents.learning.spec import SpecError, TaskSpec, parse_spec
 from agents.learning.task import Task
 from agents.store import open_store
 from agents.swarm.pipeline import shares
-from agents.swarm.training import SwarmBackend
+from agents.swarm.training import SwarmBackend, placement_devices
 
 SPEC: dict[str, Any] = {
     "version": 1,
@@ -254,3 +254,26 @@ def test_workers_started_elsewhere_join_by_device_name(tmp_path: Any) -> None:
         statuses = [w.wait(timeout=60) for w in workers]
     assert swarm == alone
     assert statuses == [1, 0, 0]  # the wrong key is refused; the others end with the session
+
+
+@pytest.mark.parametrize(
+    ("device", "world", "local", "gpus", "comm", "devices"),
+    [
+        ("cpu", 3, True, 0, "gloo", ["cpu"] * 3),
+        ("cpu", 2, False, 4, "gloo", ["cpu"] * 2),
+        # one GPU each: NCCL
+        ("cuda", 2, True, 2, "nccl", ["cuda:0", "cuda:1"]),
+        ("cuda", 2, True, 4, "nccl", ["cuda:0", "cuda:1"]),
+        # more local workers than GPUs: NCCL would refuse two ranks on one GPU
+        ("cuda", 2, True, 1, "gloo", ["cuda:0", "cuda:0"]),
+        ("cuda", 3, True, 2, "gloo", ["cuda:0", "cuda:1", "cuda:0"]),
+        ("cuda:1", 2, True, 2, "gloo", ["cuda:1", "cuda:1"]),
+        ("cuda:1", 1, True, 2, "nccl", ["cuda:1"]),
+        # workers elsewhere: each on its own machine's GPU
+        ("cuda", 4, False, 1, "nccl", ["cuda"] * 4),
+    ],
+)
+def test_workers_on_gpus_share_them_and_use_nccl_only_one_to_a_gpu(
+    device: str, world: int, local: bool, gpus: int, comm: str, devices: list[str]
+) -> None:
+    assert placement_devices(device, world, local=local, gpus=gpus) == (comm, devices)
