@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agents.files import write_atomically
 from agents.swarm.errors import SwarmError, validation_problems
 from agents.swarm.network import Name, Network
 from agents.swarm.schedule import Schedule
@@ -108,7 +109,13 @@ def plan_document(schedule: Schedule, network: Network, workload: Workload) -> P
 
 
 def write_plan(plan: PlanFile, path: Path) -> None:
-    path.write_text(json.dumps(plan.model_dump(mode="json"), indent=2) + "\n")
+    """Write ``plan`` to ``path`` whole or not at all; ``SwarmError`` when it cannot be written
+    (a plan already there is then left as it was)."""
+    text = json.dumps(plan.model_dump(mode="json"), indent=2) + "\n"
+    try:
+        write_atomically(path, text.encode())
+    except OSError as exc:
+        raise SwarmError(f"cannot write plan file {path}: {exc.strerror or exc}") from None
 
 
 def parse_plan(data: Any, where: str = "plan") -> PlanFile:

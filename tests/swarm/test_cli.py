@@ -166,3 +166,19 @@ def test_the_table_lines_up_with_short_device_names(
     for row in rows:
         names = row.split()[2:]
         assert [row.index(name, len("pipeline 0")) for name in names] == starts, out
+
+
+def test_a_plan_that_cannot_be_written_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    devices = _devices(tmp_path, 2)
+    for out in (tmp_path / "missing" / "plan.json", tmp_path):
+        code, printed, err = veritrain(
+            capsys, "swarm", "plan", "--devices", str(devices), "--model", str(MODEL),
+            "--stages", "2", "--out", str(out),
+        )  # fmt: skip
+        assert (code, printed) == (2, "")
+        assert err.strip() == f"error: cannot write plan file {out}: " + (
+            "No such file or directory" if out != tmp_path else "Is a directory"
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["devices.json"]  # no temporary left
