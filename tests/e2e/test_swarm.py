@@ -6,7 +6,9 @@ data-parallel workers)."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +51,7 @@ def _round(market: Market, spec: Path, *settings: str, backend: str = "swarm(wor
 
 # Four GPUs on two hosts, and the digits MLP (two linear layers, so two stages) for the
 # cost model.
-DEVICES = {
+DEVICES: dict[str, Any] = {
     "name": "two-hosts",
     "devices": [
         {"name": "left", "count": 2, "host": "left", "tflops": 10, "memory_gb": 8},
@@ -104,3 +106,64 @@ def test_a_tolerant_round_trained_by_two_data_parallel_workers_passes(
 ) -> None:
     spec = _spec(tmp_path, "digits-mlp-tiny-parallel", {}, {"microbatches": 2})
     _round(market, spec, "swarm.workers=2")
+
+
+@pytest.mark.slow
+def test_a_round_trained_by_workers_started_on_their_own_passes(
+    market: Market, tmp_path: Path
+) -> None:
+    """As docs/swarm.md runs workers on several machines: a plan, a key, the solver listening,
+    each worker started by hand with its device's name and --retry."""
+    devices, model, plan = (
+        tmp_path / "devices.json",
+        tmp_path / "model.json",
+        tmp_path / "plan.json",
+    )
+    devices.write_text(json.dumps({**DEVICES, "devices": DEVICES["devices"][:1]}))
+    model.write_text(json.dumps(MODEL))
+    key = tmp_path / "swarm.key"
+    for args in (
+        ("swarm", "plan", "--devices", str(devices), "--model", str(model), "--out", str(plan)),
+        ("swarm", "key", "--out", str(key)),
+    ):
+        done = subprocess.run(
+            cli_command(*args), cwd=REPO_ROOT, env=child_env(), capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    names = [name for row in json.loads(plan.read_text())["pipelines"] for name in row]
+    assert sorted(names) == ["left-0", "left-1"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    env = child_env({"VERITRAIN_SWARM_KEY": key.read_text().strip(), "GLOO_SOCKET_IFNAME": "lo"})
+    logs = [(tmp_path / f"worker-{name}.log").open("w") for name in names]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "agents.swarm.worker", address, name, "--retry", "1"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for name, log in zip(names, logs, strict=True)
+    ]
+    try:
+        compression = {"method": "aq", "bits": 2, "backward_bits": 4, "samples": DIGITS}
+        spec = _spec(
+            tmp_path,
+            "digits-mlp-tiny-far",
+            {"tolerance": "exact", "tau": None},
+            {"microbatches": 4, "stages": 2, "compression": compression},
+        )
+        _round(
+            market, spec, f"swarm.plan={plan}", f"swarm.listen={address}",
+            f"swarm.key_file={key}", backend="swarm(workers=2, stages=2",
+        )  # fmt: skip
+        assert all(w.poll() is None for w in workers)  # still there for the next task
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=60)
+        for log in logs:
+            log.close()
