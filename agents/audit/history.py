@@ -15,7 +15,7 @@ from agents.audit.record import FOLDED_EVENTS
 from agents.chain.abi import ContractInterface, DecodedLog
 from agents.chain.client import ChainClient
 from agents.chain.deployment import Deployment
-from agents.chain.errors import ChainError, DeploymentError
+from agents.chain.errors import ChainError, DeploymentError, RpcError
 from agents.roles.challenges import JACKPOT
 from agents.roles.situation import PARAMS_FIELDS, POOL
 from agents.roles.tasks import TaskView, fold
@@ -45,6 +45,7 @@ class ChainHistory:
     # The jackpot's reserve each award transaction of the task computed its cap from (the
     # reserve before the block, moved by the jackpot's events up to that transaction's first award).
     award_reserves: dict[str, int] = field(default_factory=dict)
+    reserves_from_events: bool = False  # the node had no past states: summed from events
 
 
 def folded_topics(pool: ContractInterface) -> set[bytes]:
@@ -173,19 +174,38 @@ def _read_credits(
             history.awards.append(d)
     for tx in dict.fromkeys(a.tx_hash for a in history.awards):
         first = next(a for a in history.awards if a.tx_hash == tx)
-        data = client.call(
-            jackpot.address, jackpot.encode_call("reserve", ()), block=first.block_number - 1
-        )
+        try:
+            data = client.call(
+                jackpot.address, jackpot.encode_call("reserve", ()), block=first.block_number - 1
+            )
+        except RpcError:
+            # A node without past states (a devnet brought back from its state file): the
+            # reserve is what the jackpot's events moved into it before this award. Ether forced
+            # in without `fund()` is invisible to events, so this can only understate it.
+            history.award_reserves[tx] = _moved(jackpot_events, first, since_block=None)
+            history.reserves_from_events = True
+            continue
         out = jackpot.decode_output("reserve", data)
         reserve = int(out[0] if isinstance(out, (list, tuple)) else out)
-        for d in jackpot_events:
-            if (d.block_number, d.log_index) >= (first.block_number, first.log_index):
-                break
-            if d.block_number == first.block_number and d.name == "Funded":
-                reserve += int(d.args["amount"])
-            elif d.block_number == first.block_number and d.name == "Awarded":
-                reserve -= int(d.args["amount"])
-        history.award_reserves[tx] = reserve
+        history.award_reserves[tx] = reserve + _moved(
+            jackpot_events, first, since_block=first.block_number
+        )
+
+
+def _moved(events: list[DecodedLog], until: DecodedLog, *, since_block: int | None) -> int:
+    """What the jackpot's ``Funded`` and ``Awarded`` events before ``until`` moved into (and
+    out of) its reserve, counting only events of block ``since_block`` when it is given."""
+    moved = 0
+    for d in events:
+        if (d.block_number, d.log_index) >= (until.block_number, until.log_index):
+            break
+        if since_block is not None and d.block_number != since_block:
+            continue
+        if d.name == "Funded":
+            moved += int(d.args["amount"])
+        elif d.name == "Awarded":
+            moved -= int(d.args["amount"])
+    return moved
 
 
 def _hex32(value: Any) -> str:

@@ -495,7 +495,15 @@ def _check_credits(audit: TaskAudit) -> None:
     bounty = audit.view.bounty
     credited = check_credits(h.events, h.params, bounty, h.bond, audit.add)
     check_credit_balances(credited, h.credit_events, h.credits, h.bond, audit.add)
-    check_jackpot_awards(h.events, h.awards, h.params, bounty, audit.add, h.award_reserves)
+    check_jackpot_awards(
+        h.events,
+        h.awards,
+        h.params,
+        bounty,
+        audit.add,
+        h.award_reserves,
+        reserves_from_events=h.reserves_from_events,
+    )
 
 
 def _raise_for_own_store(audit: TaskAudit, store: WatchedStore, *, force: bool = False) -> None:

@@ -1,7 +1,8 @@
 """``make demo KEEP=1`` (each scenario) then ``veritrain audit task 1``: the demo's agents run
 as processes, its devnet stays up, and the audit of its round holds (exit 0), the challenges'
 games replayed and the payouts after them checked; with one artifact of the store corrupted,
-the audit refuses the input (exit 2) and names the artifact."""
+the audit refuses the input (exit 2) and names the artifact; the devnet stopped and brought
+back from its state file (no past states) audits clean again."""
 
 from __future__ import annotations
 
@@ -93,5 +94,18 @@ def test_the_kept_demo_audits_clean_and_a_corrupt_artifact_is_named(
         audit = _run("audit", "task", "1", "--config", config, "--store", str(store), timeout=1500)
         assert audit.returncode == 2, audit.stdout[-3000:] + audit.stderr[-3000:]
         assert cid in audit.stderr and "corrupt" in audit.stderr, audit.stderr[-3000:]
+
+        # The devnet stopped and brought back from its state file keeps no past states: the
+        # audit still holds, the jackpot's reserve before the award summed from its events.
+        for command in ("down", "up"):
+            done = _run("devnet", command, "--dir", str(directory), timeout=300)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        audit = _run("audit", "task", "1", "--json", "--config", config, timeout=1500)
+        assert audit.returncode == 0, audit.stdout[-5000:] + audit.stderr[-3000:]
+        again = json.loads(audit.stdout)
+        assert again["outcome"] == report["outcome"] and again["holds"]
+        if scenario == "forced":
+            claims = [f["claim"] for f in again["findings"]]
+            assert any("summed from the jackpot's events" in c for c in claims), claims
     finally:
         lifecycle.down(directory)

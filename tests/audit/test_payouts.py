@@ -413,10 +413,11 @@ def test_the_jackpot_pays_each_catcher_what_was_stated() -> None:
     assert check([_award(ALICE, 3_000, tx), _award(BOB, 3_000, "0x01")]) == [True, False]
     paid = [_award(ALICE, 3_000, tx), _award(BOB, 3_000, tx)]
 
-    def capped(reserve: int) -> list[bool]:
+    def capped(reserve: int, from_events: bool = False) -> list[bool]:
         return [ok for _, ok in _checked(
             lambda add: check_jackpot_awards(
-                story.events, paid, PARAMS, BOUNTY, add, {tx: reserve}
+                story.events, paid, PARAMS, BOUNTY, add, {tx: reserve},
+                reserves_from_events=from_events,
             )
         )]  # fmt: skip
 
@@ -425,6 +426,11 @@ def test_the_jackpot_pays_each_catcher_what_was_stated() -> None:
     assert capped(17_999) == [True, False, True]
     # The stake caps it when the reserve is large: min(10,000, 10**9 / 3) / 2 = 5,000 each.
     assert capped(10**9) == [True, False, True]
+    # Summed from events (no past states), the reserve is a lower bound: ether forced in
+    # without fund() may have raised the cap, never lowered it.
+    assert capped(17_999, from_events=True) == [True, True, True]
+    assert capped(18_000, from_events=True) == [True, True, True]
+    assert capped(18_006, from_events=True) == [True, False, True]  # 3,001 each was due
     greedy = first_round().tx(caught([ALICE, BOB], 6_000))  # 12,000 > V
     tx2 = greedy.events[-1].tx_hash
     assert check([_award(ALICE, 6_000, tx2), _award(BOB, 6_000, tx2)], greedy) == [False, True]
