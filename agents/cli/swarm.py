@@ -43,7 +43,13 @@ def swarm() -> None:
     show_default=True,
     help="descent (ours), genetic (the paper's search) or random.",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the search's random choices: a seed gives the same plan every time.",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the plan file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan file instead of a table.")
 def plan(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.swarm import BANDWIDTHS, pipeline_goals
+from benchmarks.swarm import BANDWIDTHS, SCENARIOS, pipeline_goals, scheduler_figures
 
 
 def _run(loss: float, samples_per_s: float = 100.0) -> dict[str, Any]:
@@ -53,3 +53,15 @@ def test_speedup_is_taken_at_the_slowest_shaped_bandwidth() -> None:
         f"aq_2bit_speedup_at_{slowest}",
         f"aq_4bit_speedup_at_{slowest}",
     ]
+
+
+def test_the_scheduler_figures_have_the_keys_swarm_json_promises() -> None:
+    # The paper's search at a toy budget: this checks the figures' shape, not their values.
+    figures = scheduler_figures(population=4, offspring=4)
+    assert sorted(figures) == sorted(SCENARIOS)
+    for scenario, row in figures.items():
+        assert {"random", "baseline", "ours", "baseline_search_s", "ours_search_s"} <= set(row)
+        assert all(isinstance(v, float) and v >= 0 for v in row.values()), scenario
+        # Eight random plans are no match for our search on any of the five.
+        assert row["ours"] <= row["random"], scenario
+        assert row["search_ratio"] == row["ours_search_s"] / row["baseline_search_s"]
