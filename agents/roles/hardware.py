@@ -53,9 +53,9 @@ class Hardware:
         if self.device == "cuda" and not cuda_available():
             raise ConfigError("device is cuda, but torch sees no CUDA device on this machine")
         if self.swarm is not None and self.swarm.enabled:
-            from agents.swarm.solver import swarm_backend
+            from agents.swarm.solver import check_swarm
 
-            swarm_backend(self.swarm, "native", self.native_options())
+            check_swarm(self.swarm, "native", self.native_options())
 
     def training_backend(self, backend: str, spec: TaskSpec) -> tuple[Backend, str | None]:
         """The backend that trains ``spec`` with the arithmetic of ``backend``: the swarm

@@ -19,7 +19,7 @@ from agents.learning.spec import TaskSpec
 from agents.node.config import SwarmSettings
 from agents.swarm.errors import SwarmError
 from agents.swarm.plan import PlanFile, load_plan
-from agents.swarm.training import SwarmBackend
+from agents.swarm.training import SwarmBackend, check_listen
 
 KEY_BYTES = 32
 
@@ -76,6 +76,17 @@ def swarm_backend(settings: SwarmSettings, inner: str, options: dict[str, Any]) 
         )
     except BackendError as exc:
         raise ConfigError(f"[swarm]: {exc}") from None
+
+
+def check_swarm(settings: SwarmSettings, inner: str, options: dict[str, Any]) -> None:
+    """``ConfigError`` when the settings do not make a swarm, or its session could not listen
+    where they say (checked once, before an agent starts)."""
+    swarm = swarm_backend(settings, inner, options)
+    if swarm.listen is not None:
+        try:
+            check_listen(swarm.listen)
+        except BackendError as exc:
+            raise ConfigError(f"swarm.listen: {exc}") from None
 
 
 def training_backend(

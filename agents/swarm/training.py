@@ -117,6 +117,8 @@ class SwarmBackend(Backend):
             raise BackendError(f"a swarm trains with the exact or native backend, not {inner!r}")
         if listen is not None and key is None:
             raise BackendError("workers started elsewhere need the swarm's key")
+        if listen is not None:
+            _split_address(listen)
         if placements is not None and len(placements) != workers:
             raise BackendError(f"{len(placements)} placements for {workers} workers")
         if latency_s < 0:
@@ -203,9 +205,21 @@ def _free_port(address: str) -> int:
 
 def _split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise BackendError(f"{address!r} is not HOST:PORT")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BackendError(f"{address!r} is not HOST:PORT (a port from 1 to 65535)")
     return host, int(port)
+
+
+def check_listen(address: str) -> None:
+    """Raise ``BackendError`` saying why a session could not listen at ``address`` (a host
+    that does not resolve or is not this machine's, a port in use or not allowed)."""
+    host, port = _split_address(address)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        raise BackendError(f"cannot listen at {address}: {exc.strerror or exc}") from None
 
 
 class SwarmSession(Session):
@@ -233,11 +247,22 @@ class SwarmSession(Session):
             self._spawn(backend, f"unix:{address}", key, world)
         else:
             host, port = _split_address(backend.listen)
-            listener = Listener((host, port), authkey=key)
-            store_port = _free_port(host)
-            from torch.distributed import TCPStore  # type: ignore[attr-defined]
+            try:
+                listener = Listener((host, port), authkey=key)
+            except OSError as exc:
+                self.close()
+                raise BackendError(
+                    f"cannot listen at {backend.listen}: {exc.strerror or exc}"
+                ) from None
+            try:
+                store_port = _free_port(host)
+                from torch.distributed import TCPStore  # type: ignore[attr-defined]
 
-            self._store = TCPStore(host, store_port, None, True, wait_for_workers=False)
+                self._store = TCPStore(host, store_port, None, True, wait_for_workers=False)
+            except (OSError, RuntimeError) as exc:
+                listener.close()
+                self.close()
+                raise BackendError(f"cannot host the workers' store on {host}: {exc}") from None
             rendezvous = f"tcp:{host}:{store_port}"
         names = backend.plan.devices if backend.plan is not None else None
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -15,11 +16,12 @@ from typing import Any
 import pytest
 
 from agents.errors import ConfigError
+from agents.learning.backends import BackendError
 from agents.learning.backends.native import NativeBackend
 from agents.node.config import SwarmSettings, load_config
 from agents.roles.hardware import Hardware
 from agents.swarm.plan import FORMAT
-from agents.swarm.solver import read_key, swarm_backend, training_backend
+from agents.swarm.solver import check_swarm, read_key, swarm_backend, training_backend
 from agents.swarm.training import SwarmBackend
 from tests.command_line import veritrain
 from tests.swarm.test_training import AQ, _spec
@@ -202,3 +204,38 @@ def test_workers_with_retry_wait_for_a_session_and_serve_one_after_another(
     for log in logs:
         # Once before the first session, at most once between the two, once after.
         assert 1 <= log.read_text().count("cannot join the swarm") <= 3
+
+
+def test_a_listen_address_the_session_cannot_use_is_refused_before_the_agent_starts(
+    tmp_path: Path,
+) -> None:
+    key = tmp_path / "swarm.key"
+    key.write_text("ab" * 32)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        busy = f"127.0.0.1:{taken.getsockname()[1]}"
+        for listen, words in [
+            ("127.0.0.1:99999", "a port from 1 to 65535"),
+            ("192.0.2.1:7650", "cannot listen at 192.0.2.1:7650"),  # not this machine's
+            (busy, f"cannot listen at {busy}: Address already in use"),
+        ]:
+            settings = SwarmSettings(workers=2, listen=listen, key_file=key)
+            with pytest.raises(ConfigError, match=words):
+                check_swarm(settings, "native", {"threads": 1})
+            hardware = Hardware("cpu", 1, settings)
+            with pytest.raises(ConfigError, match=words):
+                hardware.check()
+        # A session that finds its address taken says so, not an internal error.
+        task = _spec(parallel={"microbatches": 2})
+        from agents.learning import datasets
+        from agents.learning.task import Task
+
+        assert task.dataset.source is not None
+        bound = Task.bind(task, datasets.build(task.dataset.source))
+        backend = SwarmBackend(2, listen=busy, key=b"k" * 32)
+        with pytest.raises(BackendError, match=f"cannot listen at {busy}"):
+            backend.start(bound, bound.initial_state())
+    free = SwarmSettings(workers=2, listen="127.0.0.1:0", key_file=key)
+    with pytest.raises(ConfigError, match="a port from 1 to 65535"):
+        check_swarm(free, "native", {"threads": 1})
