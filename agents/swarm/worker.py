@@ -47,7 +47,8 @@ def main(argv: list[str]) -> int:
         return 2
     if not address.startswith("unix:"):
         host, _, port = address.rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            print(f"error: {address!r} is not HOST:PORT (a port from 1 to 65535)", file=sys.stderr)
             print(USAGE, file=sys.stderr)
             return 2
     announced: int | str = int(who) if who.isdigit() else who

@@ -154,6 +154,9 @@ def _worker(*args: str, key: str | None = "ab" * 32) -> subprocess.CompletedProc
 def test_the_worker_says_what_is_wrong(tmp_path: Path) -> None:
     assert _worker().returncode == 2
     assert _worker("nowhere", "0").returncode == 2
+    far = _worker("127.0.0.1:99999", "0")
+    assert far.returncode == 2 and "a port from 1 to 65535" in far.stderr
+    assert "Traceback" not in far.stderr
     missing = _worker("127.0.0.1:1", "0", key=None)
     assert missing.returncode == 2 and "VERITRAIN_SWARM_KEY" in missing.stderr
     assert _worker("127.0.0.1:1", "0", key="zz").returncode == 2
