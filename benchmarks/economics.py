@@ -14,6 +14,11 @@ chain in tests/contracts). The detection side is measured:
 - a verification's cost, as a share of the training it checks, is the traced replay's
   (``verify_traced_over_train`` of benchmarks/results/pol.json, measured on the digits
   example; a fixed conservative value when that file is missing);
+- whistleblowers check proofs themselves (``agents.roles.whistleblower``): on a share
+  ``proof_check_rate`` of the tasks (the agent's default ``whistleblower.proof_share``) one
+  replays ``proof_segments`` segments (its default ``whistleblower.proof_segments``) drawn
+  uniformly among those the sample does not contain, and challenges a fake it finds
+  (``challengeProof``); these draws are made in the same trials as the sample's;
 - screening (``agents.learning.screening``) is assumed to miss every fake: a fake that moves
   like honest training is not flagged, and a fake that does not is caught by it always, so
   ignoring screening only lowers the detection the figures rely on.
@@ -22,7 +27,8 @@ The model, per task:
 
 - **solver** ``honest``: the passed payout less the bounty-share it spends training
   (``training_share``). ``fake_f``: it saves ``f`` of that cost and is caught with
-  probability ``D(f)`` by an honest verifier's sample, losing its stake and its pay.
+  probability ``D(f)`` by an honest verifier's sample or a whistleblower's check of the
+  proof outside it, losing its stake and its pay.
 - **verifier** ``honest``: its fee less the traced replay of the sample, less what its forced
   errors cost it: with probability ``p`` a report is forced, a checking whistleblower (rate
   ``q``) catches it, and the caught verifier's stake goes to the jackpot (which pays the
@@ -31,7 +37,8 @@ The model, per task:
   with the checking rate ``q``. ``always_fail``: a Fail on an honest proof is challenged by
   the solver, who wins the game: the verifier loses its stake (and pays the game).
 - **whistleblower** ``checking``: it replays the sample (to check the report's trace roots)
-  and ``s`` segments of its own choice (to check the proof where the sample did not look).
+  and ``proof_segments`` segments of its own choice (to check the proof where the sample did
+  not look).
   Its income is the forced errors it catches: with probability ``p`` a checked report is
   forced, and the jackpot awards its catchers the forced verifier's stake (the award is at
   most that stake and at most a third of the reserve; the stake itself flows into the
@@ -44,8 +51,9 @@ The model, per task:
 - **sybil_self_verify**: a solver verifying itself through a second address steers the
   sample away from its ``F`` fakes (it knows both shares of the randomness) and reports Pass;
   the best of faking ``f`` of the work with an honest replay of the sample (caught when a
-  checking whistleblower's own segments hit a fake) or with a lazy report (caught whenever
-  one checks). Compared with the honest solver and verifier pair.
+  whistleblower that checks the proof draws a fake among its own segments) or with a lazy
+  report (caught whenever one re-checks the report, or checks the proof and hits a fake).
+  Compared with the honest solver and verifier pair.
 
 ``honest_is_best`` holds when honest is strictly best for the solver, the verifier and the
 sybil pair, and checking covers its cost for the whistleblower.
@@ -56,6 +64,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import secrets
 from dataclasses import asdict, dataclass
 from math import comb
@@ -63,6 +72,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.learning.selection import sample_detection, sample_segments
+from agents.node.config import WhistleblowerPolicy
 from scripts.deploy import DEFAULT_PARAMETERS, ProtocolParameters
 from scripts.protocol import Amounts, Outcome, payouts
 
@@ -82,18 +92,32 @@ class Assumptions:
     game_gas: int = 3_000_000  # both sides of one pinpoint game, gas
     gas_price_wei: int = 10**9
     checking_rate: float = 0.25  # the share of reports whistleblowers check (documented rate)
+    # The share of tasks whose proof a whistleblower checks outside the sample, and the
+    # segments it replays there: the whistleblower's defaults (agents/node/config.py).
+    proof_check_rate: float = WhistleblowerPolicy().proof_share
+    proof_segments: int = WhistleblowerPolicy().proof_segments
 
 
-def detection(assumptions: Assumptions, faked: int, trials: int) -> tuple[float, float]:
+def detection(assumptions: Assumptions, faked: int, trials: int) -> tuple[float, float, float]:
     """P(an honest verifier's sample holds one of ``faked`` middle segments): measured over
-    ``trials`` random randomness values with the sampling function, and exact."""
+    ``trials`` random randomness values with the sampling function, and exact; and P(the
+    sample or a whistleblower's check of the proof finds one), measured in the same trials
+    (a check happens with ``proof_check_rate`` and replays ``proof_segments`` segments drawn
+    uniformly among those outside the sample)."""
     S, s = assumptions.segments, assumptions.sampled
     fakes = set(range(1, 1 + faked))  # every set of middle segments is drawn alike
-    hits = sum(
-        bool(fakes.intersection(sample_segments(secrets.token_bytes(32), S, s)))
-        for _ in range(trials)
-    )
-    return hits / trials, sample_detection(S, sorted(fakes), s)
+    rng = random.Random(secrets.randbits(64))
+    hits, checked = 0, 0.0
+    for _ in range(trials):
+        sample = sample_segments(secrets.token_bytes(32), S, s)
+        if fakes.intersection(sample):
+            hits += 1
+            continue
+        outside = [i for i in range(S) if i not in set(sample)]
+        own = rng.sample(outside, min(assumptions.proof_segments, len(outside)))
+        if fakes.intersection(own):
+            checked += assumptions.proof_check_rate
+    return hits / trials, sample_detection(S, sorted(fakes), s), (hits + checked) / trials
 
 
 def own_draw_detection(middle: int, faked: int, draws: int) -> float:
@@ -124,7 +148,8 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
     S, s = assumptions.segments, assumptions.sampled
     sample = min(S, s + 2)
     verify = assumptions.verify_over_train * train  # the traced replay of the sample
-    check = verify * (sample + s) / sample  # the sample, and as many segments of its own
+    own = assumptions.proof_segments
+    check = verify * (sample + own) / sample  # the sample, and its own segments of the proof
     p = parameters.forcedErrorPpm / 1_000_000
     # The award a caught forced error pays: the verifier's stake, which the pool moves into the
     # jackpot before the jackpot awards at most that much (contracts/TaskPool.sol).
@@ -137,11 +162,16 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
     for f in FRACTIONS:
         faked = min(S - 2, max(1, math.ceil(f * S)))
         if f >= 1.0:
-            rate, exact = 1.0, 1.0  # every segment, the first and the last included
+            rate, exact, caught = 1.0, 1.0, 1.0  # every segment, the first and the last included
         else:
-            rate, exact = detection(assumptions, faked, trials)
-        measured[f"fake_{f:g}"] = {"faked": faked, "measured": rate, "exact": exact}
-        solver[f"fake_{f:g}"] = (1 - rate) * solver_paid - rate * stake_s - (1 - f) * train
+            rate, exact, caught = detection(assumptions, faked, trials)
+        measured[f"fake_{f:g}"] = {
+            "faked": faked,
+            "measured": rate,
+            "exact": exact,
+            "with_proof_checks": caught,
+        }
+        solver[f"fake_{f:g}"] = (1 - caught) * solver_paid - caught * stake_s - (1 - f) * train
 
     verifier = {
         "honest": verifier_paid - verify - forced_cost,
@@ -154,17 +184,22 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
     # The sybil pair: solver and verifier are one party.
     honest_pair = solver["honest"] + verifier["honest"]
     middle = S - 2
+    outside = S - sample  # the segments a whistleblower draws its own from
+    q_proof = assumptions.proof_check_rate
     sybil = -math.inf
     for f in FRACTIONS:
         faked = min(middle, max(1, math.ceil(f * S)))
         saved = min(1.0, faked / middle) * train
-        caught_replaying = q * own_draw_detection(middle, faked, s)
+        # The pair steers the sample away from its fakes (while there are segments enough).
+        hit = own_draw_detection(outside, min(faked, outside), own)
+        caught_replaying = q_proof * hit
+        caught_lazy = 1 - (1 - q) * (1 - q_proof * hit)
         loss = stake_s + solver_paid + stake_v + verifier_paid + game
         # Its verifier address is forced like any other (it cannot choose), and caught alike.
         replaying = (
             solver_paid + verifier_paid - (train - saved) - verify - caught_replaying * loss
         ) - forced_cost
-        lazy = solver_paid + verifier_paid - (train - saved) - q * loss - forced_cost
+        lazy = solver_paid + verifier_paid - (train - saved) - caught_lazy * loss - forced_cost
         sybil = max(sybil, replaying, lazy)
 
     best = (

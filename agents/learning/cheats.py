@@ -173,10 +173,12 @@ def fewer_steps(
     fraction: float = 1.0,
     ratio: float = 0.5,
     seed: int = 0,
+    segments: frozenset[int] | None = None,
 ) -> CheatProof:
-    """On ``fraction`` of the segments train only the first ``ratio·k`` steps."""
+    """On ``fraction`` of the segments (or on ``segments``, when given) train only the first
+    ``ratio·k`` steps."""
     k = task.spec.checkpoint_interval
-    faked = pick_segments(task.spec.segment_count, fraction, seed)
+    faked = pick_segments(task.spec.segment_count, fraction, seed) if segments is None else segments
     done = max(0, min(k - 1, int(k * ratio)))
 
     def plan(i: int, state: State, rows: np.ndarray) -> State:

@@ -114,9 +114,13 @@ class SolverPolicy(_Section):
     max_rejection_risk: Annotated[float, Field(gt=0, lt=1)] | None = 1e-3
     drift_budget: Annotated[float, Field(gt=0, le=1)] = 0.1
     # Adversary mode for devnet demos and tests only, refused on other chains: "fake-half"
-    # (skip training on half the segments) or "malformed:<craft>" (commit a malformed proof,
+    # (skip training on half the segments), "fake-segment:<i>" (train only half the steps of
+    # segment i, honestly elsewhere) or "malformed:<craft>" (commit a malformed proof,
     # agents.learning.malformed; "malformed:cycle" takes each craft in turn by task id).
-    adversary: Annotated[str, Field(pattern=r"^(fake-half|malformed:[a-z0-9-]+)$")] | None = None
+    adversary: (
+        Annotated[str, Field(pattern=r"^(fake-half|fake-segment:[0-9]+|malformed:[a-z0-9-]+)$")]
+        | None
+    ) = None
 
 
 class VerifierPolicy(_Section):
@@ -144,6 +148,12 @@ class WhistleblowerPolicy(_Section):
     # The share of reports re-checked besides those that may be forced errors (always
     # re-checked). Which ones is drawn from this agent's key, so a verifier cannot predict it.
     recheck_share: Annotated[float, Field(ge=0, le=1)] = 0.25
+    # The share of tasks whose proof it checks itself, outside what its re-check replays: on
+    # a task drawn (from this agent's key, per task and round), up to proof_segments segments
+    # the re-check does not cover (every segment when it does not re-check the report), also
+    # drawn from its key, each replayed exactly; one that fails is challenged (challengeProof).
+    proof_share: Annotated[float, Field(ge=0, le=1)] = 0.25
+    proof_segments: Annotated[int, Field(ge=0, le=4096)] = 5
     # Wei at most at stake at once in open challenges (their bonds); None: no limit.
     budget_wei: Annotated[int, Field(ge=0)] | None = None
     # The largest bond of one challenge; a challenge asking more is left alone. None: any.

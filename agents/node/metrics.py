@@ -76,6 +76,13 @@ class AgentMetrics:
         self.game_errors = Counter(
             "veritrain_game_errors", "Game steps that failed (and were retried)", registry=r
         )
+        self.traced_segments = Gauge(
+            "veritrain_traced_segments",
+            "Single segments this agent replayed exactly (proof checks, challenges, answers), "
+            "by result (pass, fail, running, error)",
+            ["result"],
+            registry=r,
+        )
         self.info = Gauge("veritrain_agent_info", "Agent identity", ["role"], registry=r)
         self.info.labels(**labels).set(1)
 

@@ -30,7 +30,7 @@ from agents.node.metrics import AgentMetrics
 from agents.node.progress import ProgressDisplay
 from agents.roles import intents
 from agents.roles.admission import examine_profile, examine_spec, should_examine
-from agents.roles.challenges import JACKPOT
+from agents.roles.challenges import JACKPOT, traced_segments
 from agents.roles.connection import Connection
 from agents.roles.gameplay import GameDesk, opening_job
 from agents.roles.hardware import Hardware
@@ -435,3 +435,5 @@ class Agent:
         self.metrics.cursor.set(self.events.cursor)
         self.metrics.balance.set(self.conn.client.balance(self.conn.me))
         self.metrics.withdrawable.set(sum(v.due_to(self.conn.me) for v in situation.tasks.values()))
+        for result, count in traced_segments(situation).items():
+            self.metrics.traced_segments.labels(result=result).set(count)

@@ -273,6 +273,25 @@ def bonds_at_stake(situation: Situation) -> int:
     return count * situation.params.challenge_bond
 
 
+def traced_segments(situation: Situation) -> dict[str, int]:
+    """This agent's traces of single segments (opening jobs: a whistleblower's checks of a
+    proof, the traces behind challenges and answers), by result: ``pass``, ``fail`` (above τ),
+    ``running`` and ``error`` (a replay that failed)."""
+    counts = dict.fromkeys(("pass", "fail", "running", "error"), 0)
+    for key, work in situation.work.items():
+        if not key.startswith("opening/"):
+            continue
+        if work.status == "done" and isinstance(work.result, OpeningResult):
+            view = situation.tasks.get(int(key.split("/")[1]))
+            threshold = view.threshold if view is not None else 0
+            counts["pass" if passes(work.result.distance, threshold) else "fail"] += 1
+        elif work.status == "failed":
+            counts["error"] += 1
+        elif work.status == "running":
+            counts["running"] += 1
+    return counts
+
+
 # -- what every role does about challenges --------------------------------------------------
 
 

@@ -65,6 +65,8 @@ def train_job(
     on ``hardware`` (a swarm's workers, where the solver is one and the task fits it).
     Devnets only: with ``job.adversary == "fake-half"`` the proof skips
     training on half of the segments (``agents.learning.cheats.copy_forward``); with
+    ``"fake-segment:<i>"`` it trains only half the steps of segment ``i``
+    (``agents.learning.cheats.fewer_steps``), a fake no screening flags; with
     ``"malformed:<craft>"`` the honest proof is turned into that malformed one
     (``agents.learning.malformed``) and committed instead.
     """
@@ -82,6 +84,14 @@ def train_job(
         from agents.learning.cheats import copy_forward
 
         manifest = copy_forward(task, store, job.spec_cid, backend, fraction=0.5, seed=0).manifest
+    elif job.adversary is not None and job.adversary.startswith("fake-segment:"):
+        from agents.learning.cheats import fewer_steps
+
+        segment = int(job.adversary.removeprefix("fake-segment:"))
+        if not 0 <= segment < spec.segment_count:
+            raise VeritrainError(f"solver.adversary: the task has no segment {segment}")
+        faked = frozenset({segment})
+        manifest = fewer_steps(task, store, job.spec_cid, backend, segments=faked).manifest
     else:
         workdir.mkdir(parents=True, exist_ok=True)
         checkpoints = 0

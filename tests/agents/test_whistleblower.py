@@ -126,8 +126,8 @@ def proof_line(segment: int) -> str:
 
 
 MIDDLE = SAMPLE[1]  # a drawn segment
-ALL = WhistleblowerPolicy(recheck_share=1.0)
-NONE = WhistleblowerPolicy(recheck_share=0.0)
+ALL = WhistleblowerPolicy(proof_share=0.0, recheck_share=1.0)
+NONE = WhistleblowerPolicy(proof_share=0.0, recheck_share=0.0)
 LIE: dict[str, Any] = {
     "roots": {MIDDLE: root(0xEE)}
 }  # the report's root of MIDDLE is not the replay's
@@ -324,15 +324,15 @@ WHISTLEBLOWER_CASES: list[tuple[Case, WhistleblowerPolicy]] = [
             work=rechecked_and_traced(MIDDLE),
             params=WITH_BOND,
         ),
-        WhistleblowerPolicy(recheck_share=1.0, own_tasks=True),
+        WhistleblowerPolicy(proof_share=0.0, recheck_share=1.0, own_tasks=True),
     ),
     (
         Case("a submitter it does not watch: left alone", [reported("Verifying")], []),
-        WhistleblowerPolicy(recheck_share=1.0, submitters=OTHER),
+        WhistleblowerPolicy(proof_share=0.0, recheck_share=1.0, submitters=OTHER),
     ),
     (
         Case("a spec above max_ops: left alone", [reported("Verifying")], []),
-        WhistleblowerPolicy(recheck_share=1.0, max_ops=10),
+        WhistleblowerPolicy(proof_share=0.0, recheck_share=1.0, max_ops=10),
     ),
     (
         Case(
@@ -342,7 +342,7 @@ WHISTLEBLOWER_CASES: list[tuple[Case, WhistleblowerPolicy]] = [
             work=rechecked_and_traced(MIDDLE),
             params=WITH_BOND,
         ),
-        WhistleblowerPolicy(recheck_share=1.0, max_bond_wei=BOND - 1),
+        WhistleblowerPolicy(proof_share=0.0, recheck_share=1.0, max_bond_wei=BOND - 1),
     ),
     (
         Case(
@@ -353,7 +353,7 @@ WHISTLEBLOWER_CASES: list[tuple[Case, WhistleblowerPolicy]] = [
             journal={"challenge/2/0/3": "mined"},
             params=WITH_BOND,
         ),
-        WhistleblowerPolicy(recheck_share=1.0, budget_wei=BOND),
+        WhistleblowerPolicy(proof_share=0.0, recheck_share=1.0, budget_wei=BOND),
     ),
     (
         Case(
@@ -364,7 +364,7 @@ WHISTLEBLOWER_CASES: list[tuple[Case, WhistleblowerPolicy]] = [
             journal={"challenge/2/0/3": "mined"},
             params=WITH_BOND,
         ),
-        WhistleblowerPolicy(recheck_share=1.0, budget_wei=BOND),
+        WhistleblowerPolicy(proof_share=0.0, recheck_share=1.0, budget_wei=BOND),
     ),
     (
         Case(

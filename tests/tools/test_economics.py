@@ -74,3 +74,27 @@ def test_whistleblowers_checks_make_laziness_and_sybils_lose() -> None:
     # Whistleblowers check where it pays, and a verifier gains nothing by catching itself.
     assert default["whistleblower"]["checking"] > 0
     assert default["verifier_forced_self_challenge"] <= 0
+
+
+def test_whistleblowers_checks_of_the_proof_add_to_the_samples_detection() -> None:
+    """Measured in the same trials as the sample: a fake the sample misses is caught when a
+    check happens (rate ``proof_check_rate``) and its own segments, drawn outside the sample,
+    hit one: ``D + (1 − D) · rate · own(S − sample, F, n)``."""
+    trials = 4000
+    assume = dataclasses.replace(ASSUME, proof_check_rate=0.5, proof_segments=20)
+    figures = model(DEFAULT_PARAMETERS, assume, trials)
+    outside = assume.segments - (assume.sampled + 2)
+    for name, d in figures["detection"].items():
+        if name == "fake_1":
+            continue
+        own = own_draw_detection(outside, d["faked"], assume.proof_segments)
+        expected = d["exact"] + (1 - d["exact"]) * assume.proof_check_rate * own
+        spread = math.sqrt(max(expected * (1 - expected), 1e-4) / trials)
+        assert abs(d["with_proof_checks"] - expected) <= 5 * spread, name
+        assert d["with_proof_checks"] >= d["measured"]
+    # Without checks of the proof, the solver's fakes and the sybil pair fare better.
+    unchecked = model(DEFAULT_PARAMETERS, dataclasses.replace(assume, proof_check_rate=0.0), 500)
+    assert unchecked["sybil_self_verify"] > figures["sybil_self_verify"]
+    assert unchecked["solver"]["fake_0.1"] > figures["solver"]["fake_0.1"]
+    for d in unchecked["detection"].values():
+        assert d["with_proof_checks"] == d["measured"]
