@@ -12,15 +12,19 @@ transport instead. ``placements()`` starts the swarm's workers inside the namesp
 
 Creating namespaces needs root (``CAP_SYS_ADMIN``, ``CAP_NET_ADMIN``) and the ``ip``
 and ``tc`` tools: ``unavailable()`` says why not, for callers that skip. Every command
-is bounded in time; leaving the block removes everything created, also after errors.
+is bounded in time; leaving the block removes everything created, also after errors
+and, in a process that does not handle SIGTERM itself, after a SIGTERM.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
-from types import TracebackType
+import threading
+from types import FrameType, TracebackType
+from typing import Any
 
 from agents.swarm.errors import SwarmError
 from agents.swarm.training import Placement
@@ -55,6 +59,10 @@ def _run(*command: str) -> None:
         ) from None
 
 
+def _exit_on_term(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def burst_bytes(rate_mbit: float) -> int:
     """The token bucket's size: 10 ms of traffic, at least two full frames."""
     return max(int(rate_mbit * 1e6 / 8 / 100), 3028)
@@ -77,6 +85,7 @@ class ShapedNetwork:
         self.subnet = f"10.{200 + tag % 50}.{tag % 250}"
         self.hub = f"{self.prefix}hub"
         self._created: list[str] = []
+        self._previous: Any = None
 
     def namespace(self, i: int) -> str:
         return f"{self.prefix}w{i}"
@@ -102,10 +111,12 @@ class ShapedNetwork:
         reason = unavailable()
         if reason is not None:
             raise NetworkUnavailableError(reason)
+        self._catch_termination()
         try:
             self._create()
         except BaseException:
             self.remove()
+            self._restore_termination()
             raise
         return self
 
@@ -115,7 +126,25 @@ class ShapedNetwork:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.remove()
+        try:
+            self.remove()
+        finally:
+            self._restore_termination()
+
+    def _catch_termination(self) -> None:
+        """While the namespaces exist, SIGTERM (``timeout``, ``kill``) ends the process through
+        ``SystemExit``, so leaving the block still removes them; only where nothing else
+        handles SIGTERM, and only in the main thread (where Python runs signal handlers)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        self._previous = signal.signal(signal.SIGTERM, _exit_on_term)
+
+    def _restore_termination(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
 
     def _namespace(self, name: str) -> None:
         _run("ip", "netns", "add", name)

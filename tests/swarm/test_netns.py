@@ -135,3 +135,38 @@ def test_a_pipeline_across_namespaces_writes_the_single_process_proof(tmp_path: 
         swarm = _proof(task, backend, tmp_path, "swarm")
     assert swarm == alone
     assert time.monotonic() - started < 600
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from agents.swarm.netns import ShapedNetwork
+    with ShapedNetwork(2, 10.0) as network:
+        print(network.prefix, flush=True)
+        time.sleep(120)
+    """
+)
+
+
+@needs_root
+def test_a_terminated_process_removes_its_namespaces() -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+    )
+    prefix = ""
+    try:
+        assert holder.stdout is not None
+        prefix = holder.stdout.readline().strip()
+        assert prefix, "the holder did not create its network"
+        assert len([name for name in _namespaces() if name.startswith(prefix)]) == 3
+        holder.terminate()  # SIGTERM, as timeout(1) sends
+        assert holder.wait(timeout=60) == 128 + 15
+        left = [name for name in _namespaces() if name.startswith(prefix)]
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        for name in _namespaces():
+            if prefix and name.startswith(prefix):
+                subprocess.run(["ip", "netns", "del", name], check=False, timeout=20)
+    assert left == []
