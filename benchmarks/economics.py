@@ -55,8 +55,15 @@ The model, per task:
   report (caught whenever one re-checks the report, or checks the proof and hits a fake).
   Compared with the honest solver and verifier pair.
 
-``honest_is_best`` holds when honest is strictly best for the solver, the verifier and the
-sybil pair, and checking covers its cost for the whistleblower.
+- **profiler** (tolerant tasks) ``honest``: the profile fee, paid when the task completes
+  with its τ, less the profiling (``profile_over_train`` of the training: pol.json's
+  ``profile_cost_ratio``). ``junk``: a τ of +0, no artifact or another task's profile, which
+  the submitter's review rejects (``rejectProfile``): the stake comes back and nothing more
+  (``scripts.protocol.profile_rejection``), so it gains nothing, once per rejection, however
+  many sybils post it.
+
+``honest_is_best`` holds when honest is strictly best for the solver, the verifier, the
+profiler and the sybil pair, and checking covers its cost for the whistleblower.
 """
 
 from __future__ import annotations
@@ -74,7 +81,7 @@ from typing import Any
 from agents.learning.selection import sample_detection, sample_segments
 from agents.node.config import WhistleblowerPolicy
 from scripts.deploy import DEFAULT_PARAMETERS, ProtocolParameters
-from scripts.protocol import Amounts, Outcome, payouts
+from scripts.protocol import Amounts, Outcome, payouts, profile_rejection
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FRACTIONS = (0.01, 0.1, 0.5, 1.0)
@@ -96,6 +103,7 @@ class Assumptions:
     # segments it replays there: the whistleblower's defaults (agents/node/config.py).
     proof_check_rate: float = WhistleblowerPolicy().proof_share
     proof_segments: int = WhistleblowerPolicy().proof_segments
+    profile_over_train: float = 0.1  # a profile's cost over the training (pol.json)
 
 
 def detection(assumptions: Assumptions, faked: int, trials: int) -> tuple[float, float, float]:
@@ -202,8 +210,15 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
         lazy = solver_paid + verifier_paid - (train - saved) - caught_lazy * loss - forced_cost
         sybil = max(sybil, replaying, lazy)
 
+    rejected = profile_rejection(amounts)
+    profiler = {
+        "honest": share(amounts.profile_fee) - assumptions.profile_over_train * train,
+        "junk": share(rejected.profiler) - share(amounts.profiler_stake),
+    }
+
     best = (
         all(solver["honest"] > v for k, v in solver.items() if k != "honest")
+        and profiler["honest"] > profiler["junk"]
         and all(verifier["honest"] > v for k, v in verifier.items() if k != "honest")
         and whistleblower["checking"] >= 0
         and honest_pair > sybil
@@ -223,6 +238,7 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
         "solver": solver,
         "verifier": verifier,
         "whistleblower": whistleblower,
+        "profiler": profiler,
         "sybil_self_verify": sybil - honest_pair,
         # A verifier that challenges its own forced errors through a second address: it takes
         # the award and loses its stake, which funds it (docs/economics.md).
@@ -243,6 +259,11 @@ def run() -> dict[str, Any]:
             sampled=int(figures.get("sampled", assumptions.sampled)),
             verify_over_train=float(
                 figures.get("verify_traced_over_train", assumptions.verify_over_train)
+            ),
+            profile_over_train=float(
+                figures.get("examples", {})
+                .get("digits-mlp", {})
+                .get("profile_cost_ratio", assumptions.profile_over_train)
             ),
         )
     return model(DEFAULT_PARAMETERS, assumptions, trials)

@@ -270,7 +270,7 @@ def run() -> dict[str, Any]:
         )
         rejected, _ = round_.submit(Mode.TOLERANT)
         round_.profile(rejected)
-        other["rejectProfile (profiler credited)"] = round_.reject_profile(rejected)
+        other["rejectProfile (stake credited, fee to jackpot)"] = round_.reject_profile(rejected)
         expired, _ = round_.submit(Mode.EXACT)
         stalled, _ = round_.submit(Mode.EXACT)
         round_.claim(stalled)

@@ -41,7 +41,7 @@ class ProtocolParameters:
 
     protocolFeeBps: int = 500
     verificationFeeBps: int = 3_500
-    profileFeeBps: int = 200
+    profileFeeBps: int = 800
     profileRejectionFeeBps: int = 100
     solverStakeBps: int = 20_000
     verifierStakeBps: int = 30_000

@@ -205,6 +205,23 @@ def payouts(
     raise ValueError(f"no settlement for outcome {outcome!r}")
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """What ``rejectProfile`` moves, in wei: the submitter pays ``fee`` with the call."""
+
+    profiler: int  # credited to the rejected profiler: its stake back, nothing more
+    jackpot: int  # accrued to the jackpot: the rejection fee
+    fee: int  # paid by the submitter
+
+
+def profile_rejection(amounts: Amounts) -> Rejection:
+    """A rejected profile (docs/contracts.md, "The submitter's review of a profile"): the
+    profiler gets its stake back and is paid nothing (a profiler is paid only when a task
+    completes with its τ); the submitter's rejection fee goes to the jackpot."""
+    fee = amounts.profile_rejection_fee
+    return Rejection(profiler=amounts.profiler_stake, jackpot=fee, fee=fee)
+
+
 def seed_hash(seed: bytes) -> bytes:
     """What a solver commits: keccak256(abi.encode(seed))."""
     return keccak(bytes(seed).rjust(32, b"\0"))

@@ -13,13 +13,13 @@ amounts and every credit to them:
   after a caught forced error, unless the same reveal defeated the report on another position;
   ``SLASH_AWARDED`` when a failed proof had a winner. A defeat clears ``FORFEITED`` and
   ``STAKE_TAKEN`` (the round is over).
-- **credits**: a rejected profile credits its profiler its stake and the rejection fee; a
-  defeated report credits its verifier's stake ``V`` to the first winner (none
-  when a caught forced error took the stake already); a failed proof credits the jackpot's part
-  of the solver's stake, ``S − ⌊σS⌋``, to its first winner; a proof challenge the solver never
-  answered returns the challenger's deposit (the challenge bond). Across the pool, what an
-  account was credited equals what it still holds (``credit(account)``) plus what it withdrew
-  (``CreditWithdrawn``).
+- **credits**: a rejected profile credits its profiler its stake back and nothing more (the
+  rejection fee goes to the jackpot); a defeated report credits its verifier's stake ``V``
+  to the first winner (none when a caught forced error took the stake already); a failed
+  proof credits the jackpot's part of the solver's stake, ``S − ⌊σS⌋``, to its first winner;
+  a proof challenge the solver never answered returns the challenger's deposit (the challenge
+  bond). Across the pool, what an account was credited equals what it still holds
+  (``credit(account)``) plus what it withdrew (``CreditWithdrawn``).
 - **jackpot awards**: a caught forced error forfeits exactly ``V``; the jackpot awards each
   catcher the stated amount (``Awarded``, its reason the task id) in the same transaction: all
   together ``min(V, ⌊reserve / 3⌋)`` (never more than a third of the jackpot's reserve, the
@@ -153,7 +153,7 @@ def credited(events: Sequence[Event], bond: int) -> dict[str, int]:
         elif e.name == "ProofFailed" and _won(a["winner"]):
             out[str(a["winner"]).lower()] += int(a["award"])
         elif e.name == "ProfileRejected":
-            out[str(a["profiler"]).lower()] += int(a["refund"]) + int(a["fee"])
+            out[str(a["profiler"]).lower()] += int(a["refund"])
     for challenger in refunded(events):
         out[challenger.lower()] += bond
     return dict(out)
@@ -195,9 +195,10 @@ def check_credits(
             fee = _share(bounty, int(params.get("profileRejectionFeeBps", 0)))
             add(
                 "payouts",
-                "a rejected profiler is credited its stake and the rejection fee",
-                f"{a['refund']} + {a['fee']}",
-                f"{stake} + {fee}",
+                "a rejected profiler is credited its stake back, nothing more; "
+                "the rejection fee goes to the jackpot",
+                f"{a['refund']} (fee {a['fee']})",
+                f"{stake} (fee {fee})",
                 (int(a["refund"]), int(a["fee"])) == (stake, fee),
             )
         elif e.name == "ProofFailed":

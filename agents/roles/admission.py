@@ -96,7 +96,8 @@ def examine_profile(store: ArtifactStore, view: TaskView) -> ProfileReview:
     (which fails every honest tolerant proof, so no solver would claim), and the profile
     artifact the profiler published is retrievable, is a profile of this task's spec, and
     proposes the τ posted on chain. A profiler that does not stand behind a readable profile
-    of the task is rejected (it is paid the rejection fee; the task waits for another)."""
+    of the task is rejected (it gets its stake back, the submitter's rejection fee goes to the
+    jackpot; the task waits for another)."""
     cid = view.profile_cid or ""
     if view.threshold == 0:
         return ProfileReview(cid, "τ = +0 fails every honest tolerant proof")

@@ -5,7 +5,7 @@ commands, not decisions.)
 A tolerant task's profile waits for its submitter's review: the runtime checks the profile
 (``agents.roles.admission.examine_profile``) and the submitter accepts it at once when the
 checks pass, so that solvers need not wait for the review window, or rejects it (paying the
-profiler the rejection fee) when they do not.
+rejection fee, which goes to the jackpot; the profiler gets its stake back) when they do not.
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ class TaskView:
     # solvers claim after it or once it is accepted. Profiles posted so far (rejected ones too).
     review_deadline: int = 0
     profiles: int = 0
-    # Profiles the submitter rejected: (profiler, amount credited: its stake and the fee).
+    # Profiles the submitter rejected: (profiler, amount credited: its stake back).
     rejected_profiles: list[tuple[str, int]] = field(default_factory=list)
     solver: str | None = None
     solver_stake: int = 0
@@ -233,7 +233,7 @@ def _profile_accepted(v: TaskView, a: dict[str, Any]) -> None:
 
 def _profile_rejected(v: TaskView, a: dict[str, Any]) -> None:
     v.status = "Submitted"
-    v.rejected_profiles.append((str(a["profiler"]), int(a["refund"]) + int(a["fee"])))
+    v.rejected_profiles.append((str(a["profiler"]), int(a["refund"])))
     v.profiler = None
     v.threshold = 0
     v.profile_cid = None

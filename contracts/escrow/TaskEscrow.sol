@@ -91,7 +91,8 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
             revert Errors.InvalidParameter("verificationFeeBps + profileFeeBps");
         }
         if (params.slashToSubmitterBps > BPS) revert Errors.InvalidParameter("slashToSubmitterBps");
-        // Rejecting a profile must cost the submitter something, or profilers work for nothing.
+        // Rejecting a profile must cost the submitter something (it goes to the jackpot), or a
+        // submitter could reject profiles for free until one proposes the τ it likes.
         if (params.profileRejectionFeeBps == 0 || params.profileRejectionFeeBps > BPS) {
             revert Errors.InvalidParameter("profileRejectionFeeBps");
         }

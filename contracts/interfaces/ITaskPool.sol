@@ -74,8 +74,8 @@ interface ITaskPoolEvents {
     event ProfileAccepted(TaskId indexed taskId, address indexed profiler, Binary32 threshold, Timestamp deadline);
 
     /// @notice The submitter rejected the task's profile: the profiler was credited its stake `refund`
-    ///         and the rejection fee `fee` (paid by the submitter), and the task is Submitted again,
-    ///         waiting for another profile until `deadline`.
+    ///         (and nothing more), the rejection fee `fee` paid by the submitter accrued to the jackpot,
+    ///         and the task is Submitted again, waiting for another profile until `deadline`.
     event ProfileRejected(
         TaskId indexed taskId, address indexed profiler, uint256 refund, uint256 fee, Timestamp deadline
     );
@@ -379,9 +379,10 @@ interface ITaskPoolSettlement is ITaskPoolEvents {
     function acceptProfile(TaskId taskId) external;
 
     /// @notice The submitter rejects the profile of its tolerant task: the task is Submitted again,
-    ///         with a fresh `profileWindow`, and the profiler is credited its stake back and the
-    ///         rejection fee (`withdrawCredit`), which the submitter pays with this call, so that
-    ///         rejecting a profile is never free.
+    ///         with a fresh `profileWindow`, and the profiler is credited its stake back
+    ///         (`withdrawCredit`), nothing more: a profiler is paid only when a task completes with
+    ///         its τ. The submitter pays the rejection fee with this call, to the jackpot, so that
+    ///         rejecting a profile is never free and pays nobody.
     /// @dev `msg.value` must be `amounts(bounty).profileRejectionFee`. Same conditions and errors as
     ///      `acceptProfile`, and `WrongValue`.
     /// @param taskId The task.

@@ -82,7 +82,11 @@ contract TaskPoolSettlement is TaskPoolBase, PoolProxy, ITaskPoolSettlement {
         t.threshold = Binary32.wrap(0);
         t.status = Status.Submitted;
         t.deadline = deadline;
-        _credit(profiler, stake + fee);
+        // The profiler gets its stake back and nothing more: a profiler is paid when a task
+        // completes with its τ, so a junk profile earns nothing by being rejected. The fee
+        // goes to the jackpot, so that a rejection costs the submitter without paying anyone.
+        _credit(profiler, stake);
+        _accrueJackpot(fee);
         emit ProfileRejected(taskId, profiler, stake, fee, deadline);
     }
 

@@ -158,7 +158,7 @@ def test_a_review_as_the_events_tell_it() -> None:
         None,
         0,
     )
-    assert view.rejected_profiles == [(OTHER, 115)] and view.review_deadline == 0
+    assert view.rejected_profiles == [(OTHER, 100)] and view.review_deadline == 0
     again = log(4, "TaskProfiled", profiler=ME, threshold=TAU, profileCid="QmQ", stake=100,
                 deadline=1900, reviewDeadline=1100)  # fmt: skip
     view = fold(1, [SUBMITTED, PROFILED, rejected, again])

@@ -343,16 +343,22 @@ def _checked(run: Any) -> list[tuple[str, bool]]:
             True,
             {BOB: 0, ALICE: 10_000},
         ),
-        # A rejected profile: the profiler's stake Q = 5,000 and the fee (1 % of the bounty).
+        # A rejected profile: the profiler's stake Q = 5,000 back, nothing more; the fee (1 % of
+        # the bounty) goes to the jackpot.
         (
             Story().tx(("ProfileRejected", {"profiler": BOB, "refund": 5_000, "fee": 100})),
             True,
-            {BOB: 5_100},
+            {BOB: 5_000},
         ),
         (
             Story().tx(("ProfileRejected", {"profiler": BOB, "refund": 5_000, "fee": 0})),
             False,
             {BOB: 5_000},
+        ),
+        (
+            Story().tx(("ProfileRejected", {"profiler": BOB, "refund": 5_100, "fee": 100})),
+            False,
+            {BOB: 5_100},
         ),
         # An unanswered proof challenge returns the deposit; a disproved answer does not.
         (first_round().tx(resolved(4, ALICE, 2, 0)), True, {ALICE: 3}),

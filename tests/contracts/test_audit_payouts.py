@@ -241,7 +241,10 @@ def test_a_rejected_profile_is_credited_and_audited_with_the_settlement(
     rejected = str(parties.profiler.address).lower()
     assert chain.credits == {rejected: 0}
     claims = [f.claim for f in audit.findings]
-    assert "a rejected profiler is credited its stake and the rejection fee" in claims
+    assert (
+        "a rejected profiler is credited its stake back, nothing more; "
+        "the rejection fee goes to the jackpot" in claims
+    )
     assert (
         f"{rejected}'s credits: what it holds and withdrew is what the pool credited it" in claims
     )

@@ -197,9 +197,12 @@ def test_a_rejected_profile_is_paid_for_and_the_task_waits_for_another(
     fee = amounts.profile_rejection_fee
     assert fee == BOUNTY * params.profileRejectionFeeBps // 10_000 > 0
     submitter_before = balance(parties.submitter)
+    accrued_before = int(pool.jackpotAccrued())
     at = clock.advance(7)
     tx = driver.reject_profile(task_id)
     assert balance(parties.submitter) == submitter_before - fee
+    # The fee pays nobody: it accrues to the jackpot.
+    assert int(pool.jackpotAccrued()) == accrued_before + fee
     assert plain(tx.events["ProfileRejected"]) == {
         "taskId": task_id,
         "profiler": parties.profiler,
@@ -213,22 +216,86 @@ def test_a_rejected_profile_is_paid_for_and_the_task_waits_for_another(
     assert task["profiler"] == "0x" + "00" * 20
     assert (task["threshold"], task["reviewDeadline"]) == (0, 0)
     assert held(pool, task_id) == (BOUNTY, 0, 0)
-    assert int(pool.credit(parties.profiler)) == amounts.profiler_stake + fee
+    assert int(pool.credit(parties.profiler)) == amounts.profiler_stake
     conserved(pool, [task_id])
     with reverts("WrongStatus", task_id, int(Status.SUBMITTED)):
         driver.claim(task_id)
-    # Another profile, reviewed anew; the rejected profiler takes its stake and the fee.
+    # Another profile, reviewed anew; the rejected profiler takes its stake back, no more.
     driver.profile(task_id, f32(0.003), by=parties.stranger)
     assert pool.task(task_id)["profiler"] == parties.stranger
     with reverts("ProfileUnderReview", task_id, int(pool.task(task_id)["reviewDeadline"])):
         driver.claim(task_id)
     before = balance(parties.profiler)
     pool.withdrawCredit({"from": parties.profiler})
-    assert balance(parties.profiler) == before + amounts.profiler_stake + fee
+    assert balance(parties.profiler) == before + amounts.profiler_stake
     conserved(pool, [task_id])
     driver.accept_profile(task_id)
     driver.claim(task_id)
     conserved(pool, [task_id])
+
+
+@pytest.mark.parametrize("junk", [0, BOUND], ids=["tau=+0", "tau=the bound"])
+def test_a_junk_profile_rejected_earns_its_profiler_nothing(
+    pool: Any, driver: Driver, parties: Parties, junk: int
+) -> None:
+    """A profiler and its sybil post junk τ in turn, to be rejected and paid: each ends with
+    exactly what it started with; every rejection fee went to the jackpot."""
+    task_id = driver.submit(Mode.TOLERANT)
+    amounts = driver.amounts()
+    farmers = (parties.profiler, parties.stranger)
+    start = {f: balance(f) for f in farmers}
+    submitter_before = balance(parties.submitter)
+    accrued_before = int(pool.jackpotAccrued())
+    rounds = 4
+    for i in range(rounds):
+        farmer = farmers[i % 2]
+        driver.profile(task_id, junk, by=farmer)
+        tx = driver.reject_profile(task_id)
+        assert tx.events["ProfileRejected"]["refund"] == amounts.profiler_stake
+        pool.withdrawCredit({"from": farmer})
+        assert balance(farmer) == start[farmer]
+        conserved(pool, [task_id])
+    assert all(balance(f) == start[f] for f in farmers)
+    assert int(pool.credit(parties.profiler)) == int(pool.credit(parties.stranger)) == 0
+    fees = rounds * amounts.profile_rejection_fee
+    assert balance(parties.submitter) == submitter_before - fees
+    assert int(pool.jackpotAccrued()) == accrued_before + fees
+    assert driver.status(task_id) == Status.SUBMITTED
+
+
+def test_a_profiler_is_paid_only_when_the_task_completes(
+    pool: Any, driver: Driver, parties: Parties, params: ProtocolParameters
+) -> None:
+    """Nothing reaches the profiler (no credit, no withdrawal) while the task runs; the
+    settlement pays it the profile fee and its stake."""
+    task_id = driver.submit(Mode.TOLERANT)
+    amounts = driver.amounts()
+    before = balance(parties.profiler)
+
+    def unpaid() -> None:
+        assert int(pool.credit(parties.profiler)) == 0
+        with reverts("NothingToWithdraw", parties.profiler.address):
+            pool.withdraw([task_id], {"from": parties.profiler})
+        assert balance(parties.profiler) == before - amounts.profiler_stake
+
+    driver.profile(task_id)
+    unpaid()
+    driver.accept_profile(task_id)
+    for step in (driver.claim, driver.commit):
+        step(task_id)
+        unpaid()
+    secret = driver.verify_with(task_id, forced=False)
+    unpaid()
+    driver.report(task_id, True, secret=secret)
+    assert driver.status(task_id) == Status.CHALLENGE_WINDOW
+    unpaid()
+    driver.finish(task_id, secret)
+    assert driver.status(task_id) == Status.SETTLED
+    paid = amounts.profile_fee + amounts.profiler_stake
+    if balance(parties.profiler) == before - amounts.profiler_stake:  # not pushed by a reveal
+        pool.withdraw([task_id], {"from": parties.profiler})
+    assert balance(parties.profiler) == before - amounts.profiler_stake + paid
+    assert amounts.profile_fee == BOUNTY * params.profileFeeBps // 10_000 > 0
 
 
 def test_who_may_review_a_profile_and_when(

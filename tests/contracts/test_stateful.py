@@ -33,6 +33,7 @@ from scripts.protocol import (
     Status,
     forced_error,
     payouts,
+    profile_rejection,
     randomness,
     sealed_roots,
     secret_hash,
@@ -485,8 +486,9 @@ class PoolMachine(RuleBasedStateMachine):
             if value != fee:
                 raise ExpectedRevertError("WrongValue", fee, value)
             assert task.profiler is not None
-            owed = amounts.profiler_stake + fee
-            m.credits[task.profiler] = m.credits.get(task.profiler, 0) + owed
+            moved = profile_rejection(amounts)
+            m.credits[task.profiler] = m.credits.get(task.profiler, 0) + moved.profiler
+            m.jackpot_accrued += moved.jackpot
             task.profiler = None
             task.threshold = 0
             task.review = 0

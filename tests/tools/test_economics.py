@@ -98,3 +98,20 @@ def test_whistleblowers_checks_of_the_proof_add_to_the_samples_detection() -> No
     assert unchecked["solver"]["fake_0.1"] > figures["solver"]["fake_0.1"]
     for d in unchecked["detection"].values():
         assert d["with_proof_checks"] == d["measured"]
+
+
+def test_a_rejected_junk_profile_earns_nothing_and_honest_profiling_pays() -> None:
+    figures = model(DEFAULT_PARAMETERS, ASSUME, 200)
+    profiler = figures["profiler"]
+    # A rejected profile gets its stake back, nothing more.
+    assert profiler["junk"] == 0
+    # The profile fee, paid when the task completes, covers a profile at a tenth of training.
+    fee = DEFAULT_PARAMETERS.profileFeeBps / 10_000
+    assert profiler["honest"] == pytest.approx(
+        fee - ASSUME.profile_over_train * ASSUME.training_share
+    )
+    assert profiler["honest"] > profiler["junk"]
+    # A profile fee below the profile's cost makes doing nothing better than profiling.
+    cheap = dataclasses.replace(DEFAULT_PARAMETERS, profileFeeBps=200)
+    underpaid = model(cheap, ASSUME, 200)
+    assert underpaid["profiler"]["honest"] < 0 and underpaid["honest_is_best"] is False
