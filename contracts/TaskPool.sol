@@ -60,7 +60,7 @@ contract TaskPool is TaskPoolBase, PoolProxy, ITaskPoolLifecycle {
     constructor(Params memory params, IJackpot jackpot_, IPinpointGame game_, address challenges)
         TaskPoolBase(params, jackpot_, game_)
     {
-        if (TaskPoolChallenges(challenges).configuration() != keccak256(abi.encode(params, jackpot_, game_))) {
+        if (TaskPoolChallenges(payable(challenges)).configuration() != keccak256(abi.encode(params, jackpot_, game_))) {
             revert Errors.InvalidParameter("challenges");
         }
         settlement = address(new TaskPoolSettlement(params, jackpot_, game_, challenges));

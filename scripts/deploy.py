@@ -232,10 +232,16 @@ def create_address(sender: str, nonce: int) -> str:
 
 def pool_abi(project: Any) -> list[dict[str, Any]]:
     """The ABI of everything at the pool's address: TaskPool and, run by delegatecall for every
-    selector TaskPool lacks, TaskPoolSettlement, and for every selector both lack,
-    TaskPoolChallenges (each entry once)."""
+    selector TaskPool lacks, TaskPoolSettlement, for every selector both lack,
+    TaskPoolChallenges, and for every selector the three lack, TaskPoolFaults (each entry
+    once)."""
     merged: dict[str, dict[str, Any]] = {}
-    for container in (project.TaskPool, project.TaskPoolSettlement, project.TaskPoolChallenges):
+    for container in (
+        project.TaskPool,
+        project.TaskPoolSettlement,
+        project.TaskPoolChallenges,
+        project.TaskPoolFaults,
+    ):
         for entry in container.abi:
             if entry["type"] in ("constructor", "fallback"):
                 continue

@@ -208,6 +208,18 @@ def state_root(named_tensors: Mapping[str, Any]) -> bytes:
     return merkle_root([tensor_root(named_tensors[name]) for name in names])
 
 
+def state_tensors(named_tensors: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
+    """A state as the pool's ``publishState`` takes it: one ``(shape header, values)`` pair per
+    tensor in name order, the values float32 little-endian, row-major, unpadded. The pool
+    hashes these to ``state_root(named_tensors)``."""
+    names = sorted(named_tensors, key=lambda name: name.encode())
+    out = []
+    for name in names:
+        array = as_float32_array(named_tensors[name])
+        out.append((shape_header(array.shape), array.astype("<f4").reshape(-1).tobytes()))
+    return out
+
+
 def tensor_leaf(tensor: Any, index: int) -> bytes:
     """The 1024 bytes of leaf ``index`` of a tensor, zero-padded."""
     data = as_float32_array(tensor).reshape(-1).view(np.uint8)

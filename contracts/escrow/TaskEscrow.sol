@@ -67,7 +67,9 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
     mapping(ChallengeId challengeId => Challenge) internal _challenges;
     /// @dev The challenges the current report lost, in the order they were resolved.
     mapping(TaskId taskId => Catch[]) internal _catches;
-    /// @dev Open challenges per task; `Task.disputes` is 1 while this is non-zero.
+    /// @dev Open challenges per task; `Task.disputes` is 1 while this is non-zero. Counted by the
+    ///      challenges half, read by the fault reports' half too (slither sees the halves apart).
+    // slither-disable-next-line uninitialized-state
     mapping(TaskId taskId => uint256) internal _openChallenges;
     /// @dev The first challenger that won against the task's proof (written by the challenges half).
     // slither-disable-next-line uninitialized-state

@@ -30,6 +30,7 @@ import {
     GameId,
     Ruling
 } from "../lib/Types.sol";
+import {ITaskPoolFaults} from "./ITaskPoolFaults.sol";
 
 /// @title The task pool's events
 /// @notice A task moves Submitted → Open → Training → Committed → Verifying → ChallengeWindow → Settled
@@ -567,4 +568,4 @@ interface ITaskPoolChallenges is ITaskPoolEvents {
 
 /// @title The task pool: lifecycle, escrow and stakes of training tasks
 /// @notice Everything a client calls at the pool's address (PROTOCOL.md §1).
-interface ITaskPool is ITaskPoolLifecycle, ITaskPoolSettlement, ITaskPoolChallenges {}
+interface ITaskPool is ITaskPoolLifecycle, ITaskPoolSettlement, ITaskPoolChallenges, ITaskPoolFaults {}

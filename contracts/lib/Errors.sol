@@ -243,4 +243,17 @@ library Errors {
 
     /// @notice The challenge's game has not ended yet.
     error GameNotResolved(GameId gameId);
+
+    /// @notice The current report rests on a fault record (`reportFault`): it names no trace to play a
+    ///         game on; whoever disputes it publishes the segment's start state (`publishState`).
+    error FaultReport(TaskId taskId);
+
+    /// @notice The current report is not a fault report (nothing to publish against).
+    error NotFaultReport(TaskId taskId);
+
+    /// @notice The current fault report was already voided by a published state.
+    error AlreadyVoided(TaskId taskId);
+
+    /// @notice A published state is empty, or tensor `index`'s data is not `4 · numel` bytes.
+    error InvalidState(uint256 index);
 }

@@ -340,6 +340,14 @@ struct Opening {
     bytes32[] claimedProof;
 }
 
+/// @notice One tensor of a published state (`publishState`): its shape header (docs/commitments.md:
+///         `u64be numel ‖ u32be ndim ‖ ndim × u64be dim`) and its values, binary32 little-endian,
+///         row-major, exactly `4 · numel` bytes (the pool pads the last leaf with zero bytes).
+struct StateTensor {
+    bytes header;
+    bytes data;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The pinpoint game (PROTOCOL.md §5, docs/dispute.md)
 // ---------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ import {Proxy} from "@openzeppelin/contracts/proxy/Proxy.sol";
 /// @notice OpenZeppelin's `Proxy`: its payable fallback runs `_implementation()` by delegatecall on
 ///         this contract's storage with the call's data and value, and returns or reverts with exactly
 ///         what that returned. `TaskPool` passes on to the settlement half, the settlement half to the
-///         challenges half, which has no fallback: a selector no half implements (or a plain transfer)
-///         is refused.
+///         challenges half, the challenges half to the fault reports' half, which has no fallback: a
+///         selector no half implements (or a plain transfer) is refused.
 abstract contract PoolProxy is Proxy {
     /// @dev `Proxy._delegate`, marked memory-safe: it writes memory only from offset 0 and never gives
     ///      control back to Solidity code. OpenZeppelin's own block is unmarked, which turns off the IR

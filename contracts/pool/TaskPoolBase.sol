@@ -36,6 +36,13 @@ abstract contract TaskPoolBase is TaskEscrow {
     /// @dev keccak256 of the deployment's parameters, jackpot and game: the halves must agree.
     bytes32 internal immutable _configuration;
 
+    /// @dev The verification round (`Task.rounds`) whose report was a fault report (`reportFault`);
+    ///      the current report is one iff this equals the task's rounds. Written and read by the
+    ///      fault reports' half, read by the challenges half too (slither sees the halves apart, so it
+    ///      finds it never written there); declared here so that every half has the same layout.
+    // slither-disable-next-line uninitialized-state
+    mapping(TaskId taskId => uint8) internal _faultRound;
+
     /// @param params The deployment parameters (docs/contracts.md, "Parameters").
     /// @param jackpot_ The jackpot contract that receives fees and slashed shares.
     /// @param game_ The pinpoint game the pool opens its challenges in.

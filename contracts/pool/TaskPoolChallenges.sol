@@ -4,15 +4,14 @@ pragma solidity 0.8.28;
 import {ITaskPoolChallenges} from "../interfaces/ITaskPool.sol";
 import {IJackpot} from "../interfaces/IJackpot.sol";
 import {IPinpointGame, GameSpec} from "../interfaces/IPinpointGame.sol";
-import {TaskPoolBase} from "./TaskPoolBase.sol";
-import {Sample} from "../lib/Sample.sol";
+import {TaskPoolHistory} from "./TaskPoolHistory.sol";
+import {TaskPoolFaults} from "./TaskPoolFaults.sol";
+import {PoolProxy} from "./PoolProxy.sol";
 import {Sha256Tree} from "../lib/Sha256Tree.sol";
 import {ProgramFormat, ProgramFacts} from "../dispute/ProgramFormat.sol";
 import {
     TaskId,
     Root,
-    Randomness,
-    Record,
     Binary32,
     Timestamp,
     Status,
@@ -36,28 +35,27 @@ import {Errors} from "../lib/Errors.sol";
 /// @notice Runs only by delegatecall from the settlement half (itself run by the pool), on the pool's
 ///         storage: everyone calls these at the pool's address (docs/contracts.md, "Challenges").
 ///         Called at its own address it reads its own, empty storage and holds no money.
-contract TaskPoolChallenges is TaskPoolBase, ITaskPoolChallenges {
+contract TaskPoolChallenges is TaskPoolHistory, PoolProxy, ITaskPoolChallenges {
     uint32 internal constant BINARY32_SIGN = 0x80000000;
     uint32 internal constant BINARY32_INF = 0x7F800000;
     /// @dev A STATE record's bytes before its state root: op 0x0040, no attributes, no inputs.
     bytes5 internal constant STATE_PREFIX = 0x0040000000;
 
-    /// @dev What a challenge reads from a task's history: the committed roots, the randomness, and where
-    ///      the current report and its trace roots are (`rootsWord`: the word of `roots`' data holding
-    ///      the roots array's offset).
-    struct Committed {
-        Root program;
-        Root checkpoints;
-        Randomness randomness;
-        uint256 report;
-        uint256 roots;
-        uint256 rootsWord;
-    }
+    /// @notice The fault reports' half, created with the same parameters; it runs on the pool's storage.
+    address public immutable faults;
 
     /// @param params The deployment parameters, the pool's own.
     /// @param jackpot_ The pool's jackpot.
     /// @param game_ The pinpoint game challenges are played in.
-    constructor(Params memory params, IJackpot jackpot_, IPinpointGame game_) TaskPoolBase(params, jackpot_, game_) {}
+    constructor(Params memory params, IJackpot jackpot_, IPinpointGame game_) TaskPoolHistory(params, jackpot_, game_) {
+        faults = address(new TaskPoolFaults(params, jackpot_, game_));
+    }
+
+    /// @notice Every call no other half implements runs the fault reports' half (`TaskPoolFaults`),
+    ///         still on the pool's storage; a selector it lacks too (or a plain transfer) is refused.
+    function _implementation() internal view override returns (address) {
+        return faults;
+    }
 
     /// @inheritdoc ITaskPoolChallenges
     function challengeReport(
@@ -68,6 +66,7 @@ contract TaskPoolChallenges is TaskPoolBase, ITaskPoolChallenges {
         Opening calldata opening
     ) external payable nonReentrant returns (ChallengeId challengeId) {
         Task storage t = _inTime(taskId, Status.ChallengeWindow);
+        if (_faultRound[taskId] == t.rounds) revert Errors.FaultReport(taskId);
         uint256 bond = _bond();
         if (msg.value != bond) revert Errors.WrongValue(bond, msg.value);
         if (Root.unwrap(challengerTrace) == 0) revert Errors.EmptyCommitment();
@@ -159,6 +158,7 @@ contract TaskPoolChallenges is TaskPoolBase, ITaskPoolChallenges {
         nonReentrant
     {
         Task storage t = _inTime(taskId, Status.ChallengeWindow);
+        if (_faultRound[taskId] == t.rounds) revert Errors.FaultReport(taskId);
         Committed memory c = _committed(t, taskId, history);
         (uint32 segment, Root root) = _reported(t, c, history, position);
         Binary32 stated = _reportedDistance(t, history[c.report].data, position);
@@ -410,68 +410,5 @@ contract TaskPoolChallenges is TaskPoolBase, ITaskPoolChallenges {
         return _game.create{value: bond}(
             spec, opening.programHeader, opening.startProof, opening.claimedProof, defender, challenger
         );
-    }
-
-    /// @notice Reads a task's history: it must rebuild the task's record. The roots a report challenge
-    ///         disputes are the last report's, or the true ones a forced verifier revealed after it.
-    function _committed(Task storage t, TaskId taskId, Folded[] calldata history)
-        private
-        view
-        returns (Committed memory c)
-    {
-        Record record = Record.wrap(0);
-        bool reported = false;
-        for (uint256 i = 0; i < history.length; ++i) {
-            Folded calldata e = history[i];
-            bytes32 topic = e.topic0;
-            record = _chain(record, topic, taskId, e.party, e.data);
-            // TaskSubmitted data: (mode, bounty, fee, specHash, programRoot, …); ProofCommitted: (cid
-            // offset, checkpointRoot, …); RandomnessDrawn: (randomness, …); VerificationReported: (…, roots
-            // offset in word 3, …); VerificationRevealed: (secret, forced, roots offset, deadline).
-            if (topic == TaskSubmitted.selector) {
-                c.program = Root.wrap(_word(e.data, 4));
-            } else if (topic == ProofCommitted.selector) {
-                c.checkpoints = Root.wrap(_word(e.data, 1));
-            } else if (topic == RandomnessDrawn.selector) {
-                c.randomness = Randomness.wrap(_word(e.data, 0));
-            } else if (topic == VerificationReported.selector) {
-                (c.report, c.roots, c.rootsWord, reported) = (i, i, 3, true);
-            } else if (topic == VerificationRevealed.selector && _word(e.data, 1) != 0) {
-                (c.roots, c.rootsWord) = (i, 2);
-            }
-        }
-        if (Record.unwrap(record) != Record.unwrap(t.record)) revert Errors.RecordMismatch(taskId);
-        if (!reported) revert Errors.NoReport(taskId);
-    }
-
-    /// @notice The segment at `position` of the current report and the trace root reported for it.
-    function _reported(Task storage t, Committed memory c, Folded[] calldata history, uint32 position)
-        private
-        view
-        returns (uint32 segment, Root root)
-    {
-        (uint256 count, bytes32 value) = _element(history[c.roots].data, c.rootsWord, position);
-        if (position >= count) revert Errors.InvalidPosition(position, count);
-        root = Root.wrap(value);
-        uint256 sampled = _sampleCount(t.segments, t.sampledSegments);
-        if (position < sampled) {
-            segment = Sample.segmentAt(Randomness.unwrap(c.randomness), t.segments, t.sampledSegments, position);
-        } else {
-            // VerificationReported data: word 1 is the offset of the extra segments.
-            (, bytes32 extra) = _element(history[c.report].data, 1, position - sampled);
-            segment = uint32(uint256(extra));
-        }
-    }
-
-    /// @notice The length of the array whose offset is word `index` of ABI-encoded data, and its element
-    ///         `at` (zero when out of range).
-    function _element(bytes calldata data, uint256 index, uint256 at)
-        private
-        pure
-        returns (uint256 length, bytes32 value)
-    {
-        uint256 offset = uint256(_word(data, index));
-        length = uint256(bytes32(data[offset:offset + 32]));
-        if (at < length) value = bytes32(data[offset + 32 * (at + 1):offset + 32 * (at + 2)]);
     }
 }

@@ -172,7 +172,14 @@ def error_abi(name: str) -> dict[str, Any]:
     from brownie.project.main import get_loaded_projects
 
     project = get_loaded_projects()[0]
-    names = ("TaskPool", "TaskPoolSettlement", "TaskPoolChallenges", "Jackpot", "PinpointGame")
+    names = (
+        "TaskPool",
+        "TaskPoolSettlement",
+        "TaskPoolChallenges",
+        "TaskPoolFaults",
+        "Jackpot",
+        "PinpointGame",
+    )
     for container in (getattr(project, name) for name in names):
         for entry in container.abi:
             if entry["type"] == "error" and entry["name"] == name:

@@ -1,8 +1,9 @@
 """Every wei over the whole protocol with challenges and games (hypothesis stateful).
 
 Tasks are driven to their challenge window (their verifier forced to err or not, reporting
-its replay or lies); then any account challenges any reported root or any segment of the
-proof, solvers answer, parties make their first move in the games (or do not), time passes,
+its replay or lies, or a fault record); then any account challenges any reported root or any
+segment of the proof, publishes a sampled start state against a fault report, solvers answer,
+parties make their first move in the games (or do not), time passes,
 anyone ends games by their clocks, resolves challenges, disproves nothing, reveals, settles,
 withdraws from the pool, the game and the jackpot. Calls that revert are part of the run.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
+from eth_utils.crypto import keccak
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -28,10 +30,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from agents.commitment import state_tensors
 from scripts.deploy import DEFAULT_GAME_PARAMETERS, Deployment
-from scripts.protocol import Flag, Status
+from scripts.protocol import Flag, Status, sealed_roots
 from tests.contracts.driver import Driver, hexed
 from tests.contracts.test_challenges import (
+    CHECKPOINTS,
     PROGRAM,
     TREE,
     Trace,
@@ -41,6 +45,7 @@ from tests.contracts.test_challenges import (
     segment_of,
 )
 
+FAULT_ROOT = hexed(keccak(b"a fault record"))
 LONG = DEFAULT_GAME_PARAMETERS.clock + DEFAULT_GAME_PARAMETERS.extension + 10
 WAITS = (60, 3_000, 6_000, LONG)
 
@@ -70,6 +75,7 @@ class ChallengeMoney(RuleBasedStateMachine):
         self.traces: dict[str, Trace] = {}
         self.challenges: list[int] = []
         self.games: dict[int, tuple[str, str]] = {}  # game -> (defender root, challenger root)
+        self.faults: set[int] = set()  # tasks whose first report rests on a fault record
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -104,19 +110,39 @@ class ChallengeMoney(RuleBasedStateMachine):
         self.challenge_report(0, 0, 5)
         self.challenge_proof(0, 1, 6)
         assert len(self.challenges) == 2
+        self.new_task(None, -1, False, fault=True)
+        self.publish(1, lie + 1, 0)
 
     @rule(
         forced=st.sampled_from([True, False, None]),
         lie=st.integers(-1, 5),
         passed=st.booleans(),
+        fault=st.sampled_from([False, False, True]),
     )
-    def new_task(self, forced: bool | None, lie: int, passed: bool) -> None:
+    def new_task(self, forced: bool | None, lie: int, passed: bool, fault: bool = False) -> None:
         d = self.driver
         task_id = d.submit()
         d.claim(task_id)
         d.commit(task_id)
         secret = d.verify_with(task_id, forced)
+        self.tasks.append(task_id)
+        self.secrets[task_id] = secret
         count = int(self.pool.sampleCount(task_id))
+        if fault:
+            # A fault report; a lying one (or a forced one) shows another root than the record's.
+            self.faults.add(task_id)
+            reported = FAULT_ROOT if lie < 0 else hexed(keccak(b"other record"))
+            record_roots = [bytes.fromhex(FAULT_ROOT[2:])] * count
+            tx = self.attempt(
+                lambda: self.pool.reportFault(
+                    task_id,
+                    reported,
+                    hexed(sealed_roots(secret, record_roots)),
+                    {"from": d.parties.verifier},
+                )
+            )
+            assert tx is not None
+            return
         true = [self.trace(b"true/%d/%d" % (task_id, i)) for i in range(count)]
         shown = list(true)
         if 0 <= lie < count:
@@ -128,8 +154,28 @@ class ChallengeMoney(RuleBasedStateMachine):
             roots=[t.hex for t in shown],
             true_roots=[t.hex for t in true],
         )
-        self.tasks.append(task_id)
-        self.secrets[task_id] = secret
+
+    @rule(ref=st.integers(0, 20), position=st.integers(0, 6), who=st.integers(0, 9))
+    def publish(self, ref: int, position: int, who: int) -> None:
+        """Anyone publishes the start state of a sampled segment against the task's report
+        (refused unless it is a fault report, in its window, not yet voided)."""
+        task_id = self.pick(self.tasks, ref)
+        if task_id is None or self.driver.status(task_id) != Status.CHALLENGE_WINDOW:
+            return
+        count = int(self.pool.sampleCount(task_id))
+        if position >= count:
+            return
+        segment = segment_of(self.driver, task_id, position)
+        self.attempt(
+            lambda: self.pool.publishState(
+                task_id,
+                position,
+                history(self.pool, task_id),
+                state_tensors(CHECKPOINTS[segment]),
+                [hexed(p) for p in TREE.proof(segment)],
+                {"from": self.accounts[who]},
+            )
+        )
 
     @rule(ref=st.integers(0, 20), position=st.integers(0, 6), who=st.integers(4, 9))
     def challenge_report(self, ref: int, position: int, who: int) -> None:
@@ -238,6 +284,8 @@ class ChallengeMoney(RuleBasedStateMachine):
 
     def sealed(self, task_id: int) -> list[str]:
         count = int(self.pool.sampleCount(task_id))
+        if task_id in self.faults:
+            return [FAULT_ROOT] * count
         return [Trace(b"true/%d/%d" % (task_id, i)).hex for i in range(count)]
 
     @rule(ref=st.integers(0, 20), who=st.integers(0, 9))
@@ -335,5 +383,12 @@ def test_every_wei_with_challenges_and_games(
         ),
     )
     seen = ChallengeMoney.seen
-    for event in ("ChallengeOpened", "GameResolved", "ChallengeResolved", "ReportDefeated"):
+    for event in (
+        "ChallengeOpened",
+        "GameResolved",
+        "ChallengeResolved",
+        "ReportDefeated",
+        "FaultReported",
+        "StatePublished",
+    ):
         assert seen.get(event, 0) > 0, (event, sorted(seen.items()))

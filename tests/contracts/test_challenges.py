@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from eth_utils.crypto import keccak
 
-from agents.commitment import merkle_root, tensor_root
+from agents.commitment import merkle_root, state_root, tensor_root
 from agents.dispute.program import Program, ProgramEntry, Source, SourceKind, StepConstants
 from agents.dispute.tree import MerkleLevels
 from agents.exact.trace import Op
@@ -75,8 +75,20 @@ def program(segments: int = SEGMENTS) -> Program:
     )
 
 
+def checkpoint(index: int) -> dict[str, np.ndarray]:
+    """Checkpoint ``index`` of the solver's proof: a state of three tensors (one spread over two
+    leaves, its last one padded; one empty; a scalar), so that it can be published on chain."""
+    rng = np.random.default_rng(index)
+    return {
+        "param/w": rng.standard_normal((5, 70)).astype(F32),
+        "opt/empty": np.zeros((0,), F32),
+        "step": np.array(index * INTERVAL, F32),
+    }
+
+
 PROGRAM = program()
-STATES = [keccak(b"state" + i.to_bytes(2, "big")) for i in range(SEGMENTS + 1)]
+CHECKPOINTS = [checkpoint(i) for i in range(SEGMENTS + 1)]
+STATES = [state_root(c) for c in CHECKPOINTS]
 TREE = MerkleLevels(STATES)
 
 

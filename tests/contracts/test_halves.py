@@ -14,12 +14,17 @@ from scripts.protocol import Mode, Status
 from tests.contracts.driver import Driver, Parties, balance, held, hexed, reverts
 
 
-def halves(project: Any, pool: Any) -> tuple[Any, Any]:
+def halves(project: Any, pool: Any) -> tuple[Any, Any, Any]:
     """Each half at its own address, with every function of the pool (a selector a half lacks
-    goes to its fallback: the settlement half passes it on, the challenges half has none)."""
+    goes to its fallback: the settlement and challenges halves pass it on, the fault reports'
+    half has none)."""
     settlement = project.TaskPoolSettlement.at(pool.settlement())
-    challenges = settlement.challenges()
-    return pool_contract(project, settlement.address), pool_contract(project, challenges)
+    challenges = project.TaskPoolChallenges.at(settlement.challenges())
+    return (
+        pool_contract(project, settlement.address),
+        pool_contract(project, challenges.address),
+        pool_contract(project, challenges.faults()),
+    )
 
 
 def snapshot(pool: Any, task_ids: list[int], accounts: list[Any]) -> Any:
@@ -38,7 +43,7 @@ def test_the_halves_called_directly_do_nothing(
 ) -> None:
     from brownie.exceptions import VirtualMachineError
 
-    settlement, challenges = halves(project, pool)
+    settlement, challenges, faults = halves(project, pool)
     # Tasks in every state that moves money: a profile under review, a verdict past its
     # window, a report open to challenge, an open task a stranger could try to cancel.
     reviewed = driver.submit(Mode.TOLERANT)
@@ -53,6 +58,7 @@ def test_the_halves_called_directly_do_nothing(
     assert before[0] > 0
     fee = driver.amounts().profile_rejection_fee
     bond = int(pool.challengeBond())
+    assert balance(faults) == 0
     for half in (settlement, challenges):
         assert balance(half) == 0
         assert int(half.challengeFunds()[0]) == int(half.challengeFunds()[1]) == 0
@@ -75,8 +81,19 @@ def test_the_halves_called_directly_do_nothing(
                 half.challengeProof(
                     task_id, 0, hexed(b"\x01" * 32), {"from": parties.stranger, "value": bond}
                 )
+        for half in (settlement, challenges, faults):  # the first two pass these on
+            with reverts("UnknownTask", task_id):
+                half.reportFault(
+                    task_id, hexed(b"\x01" * 32), hexed(b"\x02" * 32), {"from": parties.verifier}
+                )
+            with reverts("UnknownTask", task_id):
+                half.publishState(task_id, 0, [], [], [], {"from": parties.solver})
+            assert not half.faultReport(task_id)
     with reverts("NothingToSweep"):
         settlement.sweepJackpot({"from": parties.stranger})
+    for half in (settlement, challenges, faults):
+        with pytest.raises(VirtualMachineError):
+            parties.stranger.transfer(half.address, 1)
     for half in (settlement, challenges):
         with reverts("UnknownChallenge", 1):
             half.resolve(1, {"from": parties.stranger})
@@ -86,14 +103,14 @@ def test_the_halves_called_directly_do_nothing(
         with pytest.raises(VirtualMachineError):
             parties.stranger.transfer(half.address, 1)
     # The pool's own calls are not in the halves: the settlement half passes them on to the
-    # challenges half, which has no fallback.
-    for half in (settlement, challenges):
+    # challenges half, which passes them on to the fault reports' half, which has no fallback.
+    for half in (settlement, challenges, faults):
         with pytest.raises(VirtualMachineError):
             half.withdraw([settleable], {"from": parties.solver})
         with pytest.raises(VirtualMachineError):
             half.claim(unclaimed, {"from": parties.solver, "value": driver.amounts().solver_stake})
     assert snapshot(pool, tasks, everyone) == before
-    assert balance(settlement) == balance(challenges) == 0
+    assert balance(settlement) == balance(challenges) == balance(faults) == 0
     # Through the pool the same calls still work (the windows are over).
     pool.timeout(reviewed, {"from": parties.stranger})
     pool.settle(settleable, {"from": parties.stranger})

@@ -1,0 +1,388 @@
+"""Fault reports (docs/contracts.md, "Fault reports"; docs/threat-model.md, "Proofs nobody can
+read"): a verifier that cannot read a proof reports a Fail resting on a fault record; no game is
+played on it; whoever disputes it publishes the start state of a sampled segment, which the
+pool hashes to the solver's committed checkpoint root, and the report is voided without
+slashing. Each property of the threat model is played here with real states and real roots:
+
+(a) an honest verifier that fault-reports never loses its stake, whatever the solver does;
+(b) a fault report on a readable proof earns its verifier nothing and costs the honest solver
+    neither its stake nor the task;
+(c) the solver of an unreadable proof cannot escape failing: a game is refused, and publishing
+    only buys a verification round, up to ``maxVerificationRounds``;
+(d) every wei stays accounted for (the stateful money test covers the same calls).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+
+from agents.commitment import state_tensors
+from scripts.protocol import Flag, Outcome, Status, payouts, sealed_roots
+from tests.contracts.driver import SEGMENTS, Driver, Parties, balance, hexed, plain, reverts
+from tests.contracts.test_challenges import (
+    CHECKPOINTS,
+    PROGRAM,
+    STATES,
+    TREE,
+    Trace,
+    conserved,
+    history,
+    opening,
+    traces,
+)
+
+INFINITY = 0x7F800000
+RECORD = (
+    b'{"cid":"bafkreiexample","format":"veritrain-fault/1","kind":"malformed",'
+    b'"manifest":"bafybeimanifest","position":3}'
+)
+FAULT_ROOT = "0x" + hashlib.sha256(RECORD).hexdigest()
+
+
+def published(index: int) -> list[tuple[bytes, bytes]]:
+    """Checkpoint ``index`` as ``publishState`` takes it (bytes: brownie reads "0x" as one zero
+    byte)."""
+    return state_tensors(CHECKPOINTS[index])
+
+
+def proof(index: int) -> list[str]:
+    return [hexed(p) for p in TREE.proof(index)]
+
+
+@pytest.fixture
+def stated(driver: Driver) -> Driver:
+    """The driver, committing the checkpoint root of ``STATES``."""
+    driver.program_root = hexed(PROGRAM.root())
+    driver.checkpoint_root = hexed(TREE.root)
+    return driver
+
+
+@pytest.fixture
+def other() -> Any:
+    from brownie import accounts
+
+    return accounts[7]
+
+
+def report_fault(driver: Driver, task_id: int, by: Any = None, root: str = FAULT_ROOT) -> Any:
+    secret = driver.secrets[task_id]
+    count = int(driver.pool.sampleCount(task_id))
+    true_roots = [bytes.fromhex(FAULT_ROOT[2:])] * count
+    return driver.pool.reportFault(
+        task_id,
+        root,
+        hexed(sealed_roots(secret, true_roots)),
+        {"from": by or driver.parties.verifier},
+    )
+
+
+def sample(driver: Driver, task_id: int) -> list[int]:
+    from agents.learning.selection import sample_segments
+
+    return sample_segments(driver.randomness(task_id), SEGMENTS, 4)
+
+
+def publish(driver: Driver, task_id: int, position: int, by: Any) -> Any:
+    segment = sample(driver, task_id)[position]
+    return driver.pool.publishState(
+        task_id,
+        position,
+        history(driver.pool, task_id),
+        published(segment),
+        proof(segment),
+        {"from": by},
+    )
+
+
+def faulted(driver: Driver, by: Any = None) -> int:
+    """A task whose verifier (``by``) reported a fault, not forced to err."""
+    task_id = driver.to_status(Status.VERIFYING)
+    report_fault(driver, task_id, by)
+    return task_id
+
+
+def test_a_fault_report_is_a_fail_at_infinity_resting_on_the_record(
+    pool: Any, stated: Driver, parties: Parties
+) -> None:
+    task_id = stated.to_status(Status.VERIFYING)
+    count = int(pool.sampleCount(task_id))
+    assert not pool.faultReport(task_id)
+    tx = report_fault(stated, task_id)
+    reported = plain(tx.events["VerificationReported"])
+    assert reported["distances"] == [INFINITY] * count
+    assert reported["traceRoots"] == [FAULT_ROOT] * count
+    assert reported["extraSegments"] == [] and reported["extraDistances"] == []
+    assert reported["verdict"] == 2
+    assert plain(tx.events["FaultReported"]) == {
+        "taskId": task_id,
+        "verifier": parties.verifier,
+        "faultRoot": FAULT_ROOT,
+    }
+    assert stated.status(task_id) == Status.CHALLENGE_WINDOW
+    assert stated.task(task_id)["outcome"] == Outcome.FAILED
+    assert pool.faultReport(task_id)
+    print(f"gas reportFault ({count} positions): {tx.gas_used}")
+
+
+def test_only_the_verifier_reports_a_fault_once_the_randomness_is_drawn(
+    pool: Any, stated: Driver, parties: Parties
+) -> None:
+    task_id = stated.to_status(Status.COMMITTED)
+    stated.secrets[task_id] = stated.verify_with(task_id, False, draw=False)
+    with reverts("RandomnessPending", task_id):
+        report_fault(stated, task_id)
+    stated.reveal_seed(task_id)
+    with reverts("NotAuthorized", task_id, parties.solver.address):
+        report_fault(stated, task_id, by=parties.solver)
+    with reverts("EmptyCommitment"):
+        report_fault(stated, task_id, root="0x" + "00" * 32)
+    stated.past_deadline(task_id)
+    with reverts("DeadlinePassed", task_id, int(stated.task(task_id)["deadline"])):
+        report_fault(stated, task_id)
+
+
+def test_a_game_on_a_fault_report_is_refused_and_the_silent_solver_fails(
+    pool: Any, stated: Driver, parties: Parties, params: Any
+) -> None:
+    """(a), (c): the solver of an unreadable proof challenges the fault report: no game opens
+    (its verifier names no trace); the report stands and the verifier is paid."""
+    task_id = faulted(stated)
+    segment = sample(stated, task_id)[1]
+    with reverts("FaultReport", task_id):
+        pool.challengeReport(
+            task_id,
+            1,
+            Trace(b"solver").hex,
+            history(pool, task_id),
+            opening(segment),
+            {"from": parties.solver, "value": pool.challengeBond()},
+        )
+    amounts = stated.amounts()
+    before = balance(parties.verifier)
+    stated.finish(task_id)  # the verifier reveals (it may have been forced), which pays everyone
+    assert stated.task(task_id)["outcome"] == Outcome.FAILED
+    paid = payouts(Outcome.FAILED, amounts, False, params)
+    assert paid.verifier == amounts.verification_fee + amounts.verifier_stake
+    assert balance(parties.verifier) == before + paid.verifier
+    conserved(pool, [task_id])
+
+
+def test_a_published_state_voids_the_report_without_slashing_and_the_task_is_verified_again(
+    pool: Any, stated: Driver, parties: Parties, params: Any, other: Any
+) -> None:
+    """(a), (b): a fault report on a readable proof (a verifier that did not look). The solver
+    publishes the start state of a sampled segment; the verifier is credited its stake and no
+    fee; another verifier verifies with the same randomness and the solver is paid in full."""
+    task_id = faulted(stated)
+    randomness = stated.randomness(task_id)
+    amounts = stated.amounts()
+    position = len(sample(stated, task_id)) - 1
+    segment = sample(stated, task_id)[position]
+    assert segment == SEGMENTS - 1
+    tx = publish(stated, task_id, position, parties.solver)
+    assert plain(tx.events["StatePublished"]) == {
+        "taskId": task_id,
+        "publisher": parties.solver,
+        "verifier": parties.verifier,
+        "segment": segment,
+        "stateRoot": hexed(STATES[segment]),
+        "refunded": amounts.verifier_stake,
+        "lastRound": False,
+    }
+    assert plain(tx.events["ReportDefeated"])["slashed"] == 0
+    assert "VerificationReopened" in tx.events
+    print(f"gas publishState (3 tensors, 1,416 bytes of values): {tx.gas_used}")
+    assert stated.status(task_id) == Status.COMMITTED
+    assert int(pool.credit(parties.verifier)) == amounts.verifier_stake
+    assert not pool.faultReport(task_id)
+    conserved(pool, [task_id])
+
+    stated.claim_verification(task_id, by=other)
+    assert stated.randomness(task_id) == randomness
+    count = int(pool.sampleCount(task_id))
+    stated.report(task_id, True, by=other, roots=[t.hex for t in traces(count, b"honest")])
+    stated.finish(task_id)
+    assert stated.task(task_id)["outcome"] == Outcome.PASSED
+    paid = payouts(Outcome.PASSED, amounts, False, params)
+    solver_before = balance(parties.solver)
+    pool.withdraw([task_id], {"from": parties.solver})
+    assert balance(parties.solver) == solver_before + paid.solver
+    # The lazy verifier got its stake back and nothing more.
+    verifier_before = balance(parties.verifier)
+    with reverts("NothingToWithdraw", parties.verifier.address):
+        pool.withdraw([task_id], {"from": parties.verifier})
+    pool.withdrawCredit({"from": parties.verifier})
+    assert balance(parties.verifier) == verifier_before + amounts.verifier_stake
+    conserved(pool, [task_id])
+
+
+def test_publishing_only_buys_rounds_and_the_last_fault_report_fails_the_task(
+    pool: Any, stated: Driver, parties: Parties, params: Any
+) -> None:
+    """(c): a solver that publishes against every fault report of its unreadable proof is
+    verified again up to ``maxVerificationRounds``; a publication in the last round still voids
+    that report without slashing, and the task fails: the solver is slashed, every verifier has
+    its stake back."""
+    task_id = stated.to_status(Status.COMMITTED)
+    amounts = stated.amounts()
+    rounds = params.maxVerificationRounds
+    for round_ in range(1, rounds + 1):
+        stated.secrets[task_id] = stated.verify_with(task_id, False, draw=round_ == 1)
+        report_fault(stated, task_id)
+        tx = publish(stated, task_id, 0, parties.solver)
+        last = round_ == params.maxVerificationRounds
+        assert plain(tx.events["StatePublished"])["lastRound"] == last
+        conserved(pool, [task_id])
+        if not last:
+            assert stated.status(task_id) == Status.COMMITTED
+    assert stated.status(task_id) == Status.SETTLED
+    task = stated.task(task_id)
+    assert task["outcome"] == Outcome.FAILED
+    assert plain(tx.events["ProofFailed"])["solver"] == parties.solver
+    assert int(task["flags"]) & Flag.VOID
+    paid = payouts(Outcome.FAILED, amounts, False, params, flags=int(task["flags"]))
+    assert paid.solver == 0 and paid.verifier == 0
+    assert int(pool.credit(parties.verifier)) == rounds * amounts.verifier_stake
+    submitter_before = balance(parties.submitter)
+    pool.withdraw([task_id], {"from": parties.submitter})
+    assert balance(parties.submitter) == submitter_before + paid.submitter
+    conserved(pool, [task_id])
+
+
+def test_in_the_last_round_a_silent_solver_fails_and_the_verifier_is_paid(
+    pool: Any, stated: Driver, parties: Parties, params: Any
+) -> None:
+    """(a): the fault report of the last round that nobody answers settles Failed, fee paid."""
+    task_id = stated.to_status(Status.COMMITTED)
+    amounts = stated.amounts()
+    for round_ in range(1, params.maxVerificationRounds + 1):
+        stated.secrets[task_id] = stated.verify_with(task_id, False, draw=round_ == 1)
+        report_fault(stated, task_id)
+        if round_ < params.maxVerificationRounds:
+            publish(stated, task_id, 2, parties.solver)
+    before = balance(parties.verifier)
+    stated.settle(task_id)  # claimed after the randomness was drawn: no reveal
+    assert stated.task(task_id)["outcome"] == Outcome.FAILED
+    assert int(stated.task(task_id)["flags"]) & Flag.VOID == 0
+    pool.withdraw([task_id], {"from": parties.verifier})
+    assert balance(parties.verifier) == before + amounts.verification_fee + amounts.verifier_stake
+    conserved(pool, [task_id])
+
+
+def test_a_publication_must_open_to_the_committed_checkpoint(
+    pool: Any, stated: Driver, parties: Parties
+) -> None:
+    task_id = faulted(stated)
+    segments = sample(stated, task_id)
+    history_ = history(pool, task_id)
+    segment = segments[1]
+    wrong = published(segment)
+    header, data = wrong[1]
+    changed = bytearray(data)
+    changed[-1] ^= 1
+    wrong[1] = (header, bytes(changed))
+    with reverts("InvalidCheckpoint", segment):
+        pool.publishState(task_id, 1, history_, wrong, proof(segment), {"from": parties.solver})
+    # Another checkpoint of the proof is not the sampled segment's start state.
+    with reverts("InvalidCheckpoint", segment):
+        pool.publishState(
+            task_id, 1, history_, published(segment + 1), proof(segment), {"from": parties.solver}
+        )
+    with reverts("InvalidCheckpoint", segment):
+        pool.publishState(
+            task_id, 1, history_, published(segment), proof(segment)[:-1], {"from": parties.solver}
+        )
+    short = published(segment)
+    short[1] = (short[1][0], short[1][1][:-1])
+    with reverts("InvalidState", 1):
+        pool.publishState(task_id, 1, history_, short, proof(segment), {"from": parties.solver})
+    with reverts("InvalidState", 0):
+        pool.publishState(task_id, 1, history_, [], proof(segment), {"from": parties.solver})
+    with reverts("MalformedHeader"):
+        bad = published(segment)
+        bad[0] = (b"\0", bad[0][1])
+        pool.publishState(task_id, 1, history_, bad, proof(segment), {"from": parties.solver})
+    count = len(segments)
+    with reverts("InvalidPosition", count, count):
+        pool.publishState(
+            task_id, count, history_, published(segment), proof(segment), {"from": parties.solver}
+        )
+    with reverts("RecordMismatch", task_id):
+        pool.publishState(
+            task_id, 1, history_[:-1], published(segment), proof(segment), {"from": parties.solver}
+        )
+    stated.past_deadline(task_id)
+    with reverts("DeadlinePassed", task_id, int(stated.task(task_id)["deadline"])):
+        publish(stated, task_id, 1, parties.solver)
+
+
+def test_only_a_fault_report_is_published_against_and_only_once(
+    pool: Any, stated: Driver, parties: Parties, params: Any
+) -> None:
+    """A report that names traces is disputed in games; a fault report is voided once, and an
+    open challenge of the proof still decides the task (here the solver does not answer it:
+    the task fails on the voided report, whose verifier keeps its stake)."""
+    from brownie import accounts
+
+    task_id = stated.to_status(Status.VERIFYING)
+    count = int(pool.sampleCount(task_id))
+    stated.report(
+        task_id, False, secret=stated.secrets[task_id], roots=[t.hex for t in traces(count, b"r")]
+    )
+    with reverts("NotFaultReport", task_id):
+        publish(stated, task_id, 1, parties.solver)
+    replayed = task_id
+
+    task_id = faulted(stated)
+    amounts = stated.amounts()
+    whistleblower = accounts[6]
+    bond = int(pool.challengeBond())
+    tx = pool.challengeProof(task_id, 4, Trace(b"w").hex, {"from": whistleblower, "value": bond})
+    challenge_id = int(tx.events["ChallengeOpened"]["challengeId"])
+    publish(stated, task_id, 1, parties.solver)
+    assert stated.status(task_id) == Status.CHALLENGE_WINDOW
+    with reverts("AlreadyVoided", task_id):
+        publish(stated, task_id, 2, parties.solver)
+    conserved(pool, [replayed, task_id])
+    stated.clock.next_at(int(pool.challenge(challenge_id)["deadline"]) + 1)
+    tx = pool.resolve(challenge_id, {"from": whistleblower})
+    assert stated.status(task_id) == Status.SETTLED
+    assert stated.task(task_id)["outcome"] == Outcome.FAILED
+    assert int(pool.credit(parties.verifier)) == amounts.verifier_stake
+    assert plain(tx.events["ProofFailed"])["winner"] == whistleblower
+    conserved(pool, [replayed, task_id])
+
+
+def test_a_forced_fault_report_reveals_its_record_and_stays_a_fault_report(
+    pool: Any, stated: Driver, parties: Parties
+) -> None:
+    """A forced verifier reports another root than its record's commitment and seals the true
+    ones; its reveal replaces the report by the true fault roots, still a fault report: no game
+    on it, and a publication voids it without slashing."""
+    task_id = stated.to_status(Status.VERIFYING, forced=True)
+    assert stated.forced(task_id, stated.secrets[task_id])
+    wrong = "0x" + hashlib.sha256(b"veritrain/forced-error" + RECORD).hexdigest()
+    report_fault(stated, task_id, root=wrong)
+    stated.past_deadline(task_id)
+    count = int(pool.sampleCount(task_id))
+    tx = stated.reveal(task_id, stated.secrets[task_id], roots=[FAULT_ROOT] * count)
+    assert plain(tx.events["VerificationRevealed"])["forced"] is True
+    assert pool.faultReport(task_id)
+    segment = sample(stated, task_id)[0]
+    with reverts("FaultReport", task_id):
+        pool.challengeReport(
+            task_id,
+            0,
+            Trace(b"c").hex,
+            history(pool, task_id),
+            opening(segment),
+            {"from": parties.solver, "value": pool.challengeBond()},
+        )
+    amounts = stated.amounts()
+    publish(stated, task_id, 0, parties.solver)
+    assert stated.status(task_id) == Status.COMMITTED
+    assert int(pool.credit(parties.verifier)) == amounts.verifier_stake
+    conserved(pool, [task_id])
