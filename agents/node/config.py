@@ -121,6 +121,10 @@ class SolverPolicy(_Section):
         Annotated[str, Field(pattern=r"^(fake-half|fake-segment:[0-9]+|malformed:[a-z0-9-]+)$")]
         | None
     ) = None
+    # Devnets only, with an adversary: answer a fault report of its proof by publishing a
+    # sampled start state while a verification round is left (it shows that a malformed proof
+    # still fails in the last round). An honest solver does so whenever its re-check passes.
+    adversary_publishes: bool = False
 
 
 class VerifierPolicy(_Section):

@@ -32,7 +32,7 @@ from agents.roles import intents
 from agents.roles.admission import examine_profile, examine_spec, should_examine
 from agents.roles.challenges import JACKPOT, traced_segments
 from agents.roles.connection import Connection
-from agents.roles.gameplay import GameDesk, opening_job
+from agents.roles.gameplay import GameDesk, opening_job, publication_job
 from agents.roles.hardware import Hardware
 from agents.roles.intents import action_of
 from agents.roles.jobs import (
@@ -41,6 +41,7 @@ from agents.roles.jobs import (
     OpeningJob,
     OpeningResult,
     ProfileJob,
+    PublicationJob,
     ReplayJob,
     TrainJob,
 )
@@ -369,6 +370,8 @@ class Agent:
             job = functools.partial(drift_job, store, inputs, hardware)
         elif isinstance(inputs, OpeningJob):
             job = functools.partial(opening_job, store, inputs, self.segments_dir)
+        elif isinstance(inputs, PublicationJob):
+            job = functools.partial(publication_job, store, inputs)
         else:
             raise VeritrainError(f"unknown work {inputs!r}")
         self.runner.start(action.key, job)

@@ -43,7 +43,14 @@ from agents.commitment import Root
 from agents.dispute.game import Ruling
 from agents.learning.selection import sample_segments
 from agents.roles import intents
-from agents.roles.jobs import OpeningJob, OpeningResult, ReplayJob, ReplayResult
+from agents.roles.jobs import (
+    OpeningJob,
+    OpeningResult,
+    PublicationJob,
+    PublicationResult,
+    ReplayJob,
+    ReplayResult,
+)
 from agents.roles.record import history
 from agents.roles.situation import POOL, Action, Send, Situation, Start, send
 from agents.roles.tasks import ChallengeView, TaskView
@@ -113,6 +120,9 @@ def disagreements(view: TaskView, result: ReplayResult) -> list[Disagreement]:
         return []  # a replay that did not cover its segments (a rejection before replay)
     out: list[Disagreement] = []
     tau = view.threshold
+    # A fault report names no trace: no game or one-shot claim is played on its positions
+    # (the pool refuses them); it is disputed by a published start state (``publication``).
+    fault = view.fault_report
     for segment, root, distance in zip(
         mine_segments, result.trace_roots, my_distances, strict=True
     ):
@@ -122,6 +132,8 @@ def disagreements(view: TaskView, result: ReplayResult) -> list[Disagreement]:
                 out.append(Disagreement("proof", segment, root, distance))
             continue
         position, their_root, their_distance = theirs
+        if fault:
+            continue
         if their_root != root:
             out.append(
                 Disagreement(
@@ -376,3 +388,41 @@ def _resolve(situation: Situation, view: TaskView, c: ChallengeView) -> Send | N
     if not situation.is_me(favoured):
         return None
     return send(view, key, "resolve", (c.challenge_id,), f"game {c.game} ended: {game.ruling}")
+
+
+# -- fault reports ---------------------------------------------------------------------------
+
+
+def publication(situation: Situation, view: TaskView, why: str) -> list[Action]:
+    """Against the fault report of ``view``'s round: read the start state of the last sampled
+    segment from this agent's own proof (a job), then publish it (``publishState``), which
+    voids the report and has the task verified again. Only while a verification round is
+    left: in the last one a publication voids the report but fails the task all the same."""
+    if not view.fault_report or situation.pool is None or not situation.in_time(view):
+        return []
+    if view.verification_round + 1 >= situation.params.max_verification_rounds:
+        return []
+    segments = report_segments(view)
+    if not segments or view.spec_cid is None or view.proof_cid is None:
+        return []
+    position = len(view.distances) - 1  # the last sampled segment (its state is the solver's)
+    segment = segments[position]
+    key = intents.publish(view.task_id, view.verification_round)
+    if situation.pending(key) or key in situation.journal:
+        return []
+    work_key = intents.publication(view.task_id, segment)
+    work = situation.work.get(work_key)
+    if work is None or work.status == "interrupted":
+        job = PublicationJob(view.spec_cid, view.proof_cid, segment)
+        return [Start(work_key, view.task_id, job, f"{why}: reading checkpoint {segment}")]
+    if work.status != "done" or not isinstance(work.result, PublicationResult):
+        return []  # running, or this agent cannot read its own checkpoint either
+    got = work.result
+    args = (
+        view.task_id,
+        position,
+        history(view, situation.pool),
+        got.state(),
+        [r.chain for r in got.proof],
+    )
+    return [send(view, key, "publishState", args, f"{why}: start state of segment {segment}")]

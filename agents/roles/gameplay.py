@@ -32,7 +32,7 @@ from agents.dispute.game import GAME, GameState, Party
 from agents.errors import VeritrainError
 from agents.node.logs import event
 from agents.roles.games import GameRecord, fold_games, standing, task_of, to_play
-from agents.roles.jobs import OpeningJob, OpeningResult
+from agents.roles.jobs import OpeningJob, OpeningResult, PublicationJob, PublicationResult
 from agents.roles.tasks import TaskView
 
 if TYPE_CHECKING:
@@ -220,6 +220,35 @@ def opening_job(store: ArtifactStore, job: OpeningJob, cache: Path) -> OpeningRe
         claimed_proof=tuple(Root(p) for p in tree.proof(job.segment + 1)),
         fault=fault,
         distance_proof=distance_proof(provider, roots, job.segment, exact=provider_exact(provider)),
+    )
+
+
+def publication_job(store: ArtifactStore, job: PublicationJob) -> PublicationResult:
+    """Checkpoint ``job.segment`` of this agent's committed proof as ``publishState`` takes it,
+    checked against the state root the proof's manifest lists (``DisputeError`` for a segment
+    the proof does not have or a checkpoint that does not hash to its root)."""
+    from agents.commitment import state_root, state_tensors
+    from agents.dispute.tree import MerkleLevels
+    from agents.learning.proof import artifact_limits, decode_checkpoint, read_manifest
+    from agents.roles.work import load_task
+
+    task = load_task(store, job.spec_cid)
+    manifest = read_manifest(
+        store, job.proof_cid, artifact_limits(task.spec).manifest, f"proof {job.proof_cid}"
+    )
+    if not 0 <= job.segment < len(manifest.checkpoints) - 1:
+        raise DisputeError(f"proof {job.proof_cid} has no segment {job.segment}")
+    entry = manifest.checkpoints[job.segment]
+    state = decode_checkpoint(store.get_bytes(entry.cid), f"checkpoint {job.segment}")
+    root = state_root(state)
+    if root.hex() != entry.state_root:
+        raise DisputeError(f"checkpoint {job.segment} does not hash to its state root")
+    roots = [bytes.fromhex(c.state_root) for c in manifest.checkpoints]
+    return PublicationResult(
+        segment=job.segment,
+        state_root=Root(root),
+        tensors=tuple(state_tensors(state)),
+        proof=tuple(Root(p) for p in MerkleLevels(roots).proof(job.segment)),
     )
 
 

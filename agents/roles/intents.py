@@ -30,8 +30,10 @@ with the parts each action takes (``PARTS``):
 ``resolve/<task>/<challenge>``  applying the end of a challenge
 ``withdraw-credit/<count>``  taking the pool's credit (won slashes, deposits back)
 ``withdraw-award/<count>``  taking the jackpot's awards (forced errors caught)
+``publish/<task>/<round>``  a published start state against the fault report of a round
 ``recheck/<task>/<round>``  a re-check of a report (a whistleblower's or a solver's replay)
 ``opening/<task>/<segment>``  this agent's trace of a segment and a game's opening over it
+``publication/<task>/<segment>``  a checkpoint of this agent's proof, read to be published
 =========================  ==============================================
 
 Moves of the pinpoint game have keys of their own (``game/<game>/…``,
@@ -62,8 +64,9 @@ ACTIONS = (
     "resolve",
     "withdraw-credit",
     "withdraw-award",
+    "publish",
 )
-JOBS = ("train", "replay", "profile", "drift", "recheck", "opening")
+JOBS = ("train", "replay", "profile", "drift", "recheck", "opening", "publication")
 PARTS: dict[str, int] = {
     "claim": 1,
     "commit": 1,
@@ -87,6 +90,8 @@ PARTS: dict[str, int] = {
     "resolve": 2,
     "withdraw-credit": 1,
     "withdraw-award": 1,
+    "publish": 2,
+    "publication": 2,
 }
 _PART = re.compile(r"^[A-Za-z0-9,-]+$")
 _TASK = re.compile(r"^[0-9]+$")
@@ -118,10 +123,18 @@ class IntentKey:
         untasked = ("submit", "withdraw-credit", "withdraw-award")
         if self.action not in untasked and not tasks.match(self.parts[0]):
             raise IntentKeyError(f"{self.parts[0]!r} is not a task id")
-        rounds = ("claim-verification", "report", "reveal", "timeout", "recheck")
+        rounds = ("claim-verification", "report", "reveal", "timeout", "recheck", "publish")
         if self.action in rounds and not self.parts[-1].isdigit():
             raise IntentKeyError(f"{self.parts[-1]!r} is not a round")
-        numbers = ("challenge", "answer", "resolve", "withdraw-credit", "withdraw-award", "opening")
+        numbers = (
+            "challenge",
+            "answer",
+            "resolve",
+            "withdraw-credit",
+            "withdraw-award",
+            "opening",
+            "publication",
+        )
         if self.action in numbers and not all(_TASK.match(p) for p in self.parts):
             raise IntentKeyError(f"{self.action} keys are numbers, got {'/'.join(self.parts)!r}")
 
@@ -261,3 +274,13 @@ def recheck(task_id: int, rnd: int) -> str:
 def opening(task_id: int, segment: int) -> str:
     """This agent's trace of ``segment`` and the opening of a game over it (a local job)."""
     return _key("opening", task_id, segment)
+
+
+def publish(task_id: int, rnd: int) -> str:
+    """The start state published against the fault report of verification round ``rnd``."""
+    return _key("publish", task_id, rnd)
+
+
+def publication(task_id: int, segment: int) -> str:
+    """Checkpoint ``segment`` of this agent's proof, read to be published (a local job)."""
+    return _key("publication", task_id, segment)

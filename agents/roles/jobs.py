@@ -78,7 +78,19 @@ class OpeningJob:
     lie: str = ""
 
 
-JobInputs = TrainJob | ReplayJob | ProfileJob | DriftJob | OpeningJob
+@dataclass(frozen=True)
+class PublicationJob:
+    """Read checkpoint ``segment`` of this agent's own committed proof and gather what
+    ``publishState`` sends against a fault report: the state's tensors in state order and
+    the state root's proof in the committed checkpoint tree."""
+
+    kind: ClassVar[str] = "publication"
+    spec_cid: str
+    proof_cid: str
+    segment: int
+
+
+JobInputs = TrainJob | ReplayJob | ProfileJob | DriftJob | OpeningJob | PublicationJob
 
 
 @dataclass(frozen=True)
@@ -214,7 +226,34 @@ class OpeningResult:
         }
 
 
-JobResult = TrainResult | ReplayResult | ProfileResult | DriftResult | OpeningResult
+@dataclass(frozen=True)
+class PublicationResult:
+    """Checkpoint ``segment`` of a proof as ``publishState`` takes it: ``(shape header,
+    float32 little-endian values)`` per tensor in name order, its state root, and the root's
+    siblings in the checkpoint tree (lowest first)."""
+
+    segment: int
+    state_root: Root
+    tensors: tuple[tuple[bytes, bytes], ...]
+    proof: tuple[Root, ...]
+
+    def state(self) -> list[tuple[str, str]]:
+        """The ``StateTensor[]`` argument as the chain takes it."""
+        return [("0x" + header.hex(), "0x" + data.hex()) for header, data in self.tensors]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "publication",
+            "segment": self.segment,
+            "state_root": self.state_root.chain,
+            "tensors": [[h.hex(), d.hex()] for h, d in self.tensors],
+            "proof": [r.chain for r in self.proof],
+        }
+
+
+JobResult = (
+    TrainResult | ReplayResult | ProfileResult | DriftResult | OpeningResult | PublicationResult
+)
 
 
 def result_from_json(kind: str, data: dict[str, Any]) -> JobResult:
@@ -263,5 +302,14 @@ def result_from_json(kind: str, data: dict[str, Any]) -> JobResult:
             distance_proof=(
                 None if data.get("distance_proof") is None else tuple(data["distance_proof"])
             ),
+        )
+    if kind == "publication":
+        return PublicationResult(
+            segment=int(data["segment"]),
+            state_root=Root.parse(str(data["state_root"])),
+            tensors=tuple(
+                (bytes.fromhex(str(h)), bytes.fromhex(str(d))) for h, d in data["tensors"]
+            ),
+            proof=tuple(Root.parse(str(r)) for r in data["proof"]),
         )
     raise ValueError(f"unknown job kind {kind!r}")

@@ -85,6 +85,24 @@ def rejected(record: bytes, reasons: Sequence[str], expected: int) -> ReplayResu
     )
 
 
+def fault_root(result: ReplayResult) -> Root | None:
+    """The commitment to the fault record a report rests on (``None`` for a report that rests
+    on replays alone). Such a report goes to the pool as a fault report (``reportFault``):
+    every sampled position ``+inf`` and this root, whatever the replays before the fault."""
+    if result.fault_record is None:
+        return None
+    return Root(faults.commitment(result.fault_record.encode()))
+
+
+def true_roots(result: ReplayResult) -> tuple[Root, ...]:
+    """The trace roots a verifier seals and reveals for ``result``: a fault report's are its
+    fault root at every sampled position; a replay's, its roots."""
+    root = fault_root(result)
+    if root is None:
+        return result.trace_roots
+    return (root,) * len(result.distances)
+
+
 def encode_report(verdict: Verdict, expected: int) -> ReplayResult:
     """The report of a verification (see the module docstring)."""
     record = fault_record(verdict)

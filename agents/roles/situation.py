@@ -66,6 +66,9 @@ class PoolParameters:
     challenge_bond: int = 0
     # What a submitter pays the profiler whose profile it rejects.
     profile_rejection_fee_bps: int = 0
+    # Verification claims a task accepts (a publication against a fault report in the last one
+    # voids it but fails the task).
+    max_verification_rounds: int = 1
 
     def solver_stake(self, bounty: int) -> int:
         return bounty * self.solver_stake_bps // BPS
@@ -103,6 +106,7 @@ class PoolParameters:
             min_bounty=int(p["minBounty"]),
             challenge_bond=int(p.get("challengeBond", 0)),
             profile_rejection_fee_bps=int(p.get("profileRejectionFeeBps", 0)),
+            max_verification_rounds=int(p.get("maxVerificationRounds", 1)),
         )
 
 

@@ -30,6 +30,7 @@ from agents.roles.challenges import (
     challenged,
     disagreements,
     first_challenge,
+    publication,
     recheck_job,
     solver_disproves,
 )
@@ -196,8 +197,15 @@ def _train_or_commit(situation: Situation, view: TaskView, policy: SolverPolicy)
 
 def _contest(situation: Situation, view: TaskView, policy: SolverPolicy) -> list[Action]:
     """A Fail reported on this solver's proof: replay what the verifier replayed and challenge
-    the report where the replay disproves it (a devnet adversary knows better than to)."""
-    if view.verdict != "Fail" or policy.adversary is not None:
+    the report where the replay disproves it (a devnet adversary knows better than to). A
+    fault report (the verifier could not read the proof) is answered by publishing a sampled
+    start state when the re-check reads and passes the proof; a devnet adversary with
+    ``adversary_publishes`` publishes whatever its proof is."""
+    if view.verdict != "Fail":
+        return []
+    if policy.adversary is not None:
+        if view.fault_report and policy.adversary_publishes:
+            return publication(situation, view, "fault report on a malformed proof")
         return []
     key = intents.recheck(view.task_id, view.verification_round)
     work = situation.work.get(key)
@@ -208,6 +216,10 @@ def _contest(situation: Situation, view: TaskView, policy: SolverPolicy) -> list
         return []
     if not situation.in_time(view) or challenged(situation, view):
         return []
+    if view.fault_report:
+        if work.result.verdict != "pass":
+            return []  # this proof fails its own re-check too: nothing to show
+        return publication(situation, view, "fault report on a proof the re-check reads")
     found = disagreements(view, work.result)
     pick = first_challenge([d for d in found if d.kind in ("report", "distance")])
     if pick is None or not solver_disproves(view, work.result, found):

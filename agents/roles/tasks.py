@@ -130,6 +130,11 @@ class TaskView:
     trace_roots: list[Root] = field(default_factory=list)
     sealed_roots: Digest | None = None
     verdict: str = "None"
+    # The current report rests on a fault record (``reportFault``): no game is played on it;
+    # it is disputed by publishing a sampled segment's start state (``publishState``).
+    fault_report: bool = False
+    # Start states published against fault reports: (publisher, verifier, segment, refunded).
+    publications: list[tuple[str, str, int, int]] = field(default_factory=list)
     revealed: bool = False  # the verifier revealed its secret
     forced: bool = False  # ... and it had been forced to err
     outcome: str = "None"
@@ -259,6 +264,7 @@ def _committed(v: TaskView, a: dict[str, Any]) -> None:
 
 def _verification_claimed(v: TaskView, a: dict[str, Any]) -> None:
     v.status = "Verifying"
+    v.fault_report = False
     v.verifier = a["verifier"]
     v.secret_hash = Digest.parse(a["secretHash"])
     v.verifier_stake = int(a["stake"])
@@ -281,6 +287,19 @@ def _reported(v: TaskView, a: dict[str, Any]) -> None:
     v.sealed_roots = Digest.parse(a["sealedTraceRoots"])
     v.verdict = VERDICTS[int(a["verdict"])]
     v.deadline = int(a["challengeDeadline"])
+
+
+def _fault_reported(v: TaskView, a: dict[str, Any]) -> None:
+    v.fault_report = True
+
+
+def _state_published(v: TaskView, a: dict[str, Any]) -> None:
+    # The fault report is void; its verifier is credited its stake (ReportDefeated and
+    # VerificationReopened, or ProofFailed, follow in the same transaction).
+    verifier, refunded = str(a["verifier"]), int(a["refunded"])
+    v.publications.append((str(a["publisher"]), verifier, int(a["segment"]), refunded))
+    if refunded:
+        v.awards.append((verifier, refunded))
 
 
 def _revealed(v: TaskView, a: dict[str, Any]) -> None:
@@ -365,6 +384,7 @@ def _timed_out(v: TaskView, a: dict[str, Any]) -> None:
 
 def _reopened(v: TaskView, a: dict[str, Any]) -> None:
     v.status = "Committed"
+    v.fault_report = False
     v.verifier = None
     v.secret_hash = None
     v.verifier_stake = 0
@@ -413,6 +433,8 @@ _HANDLERS = {
     "ProofFailed": _proof_failed,
     "ForcedErrorCaught": _forced_caught,
     "RevealScheduled": _reveal_scheduled,
+    "FaultReported": _fault_reported,
+    "StatePublished": _state_published,
 }
 TASK_EVENTS = tuple(_HANDLERS)
 

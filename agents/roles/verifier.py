@@ -8,13 +8,18 @@ forced error (it claimed before the randomness existed) it checks whether it is 
 if so it reports one trace root that is not its replay's, as the protocol requires;
 either way it seals its true trace roots with its secret and, once the challenge window is
 over, reveals them (which settles the task and pays every party, or puts its true roots
-up for challenge when it was forced). It defends its reports in the games challenges open
-(played by the runtime, ``agents.roles.gameplay``), ends the ones it won with ``resolve``
-and takes the pool's credit (``agents.roles.challenges.challenge_duties``).
+up for challenge when it was forced). A proof that a check rejected (it cannot be read,
+parsed or checked: the fault record of ``agents.learning.faults``) is reported with
+``reportFault``, on which no game is played: a solver that publishes a sampled start
+state voids it and the verifier is credited its stake, so there is nothing to defend. It
+defends its other reports in the games challenges open (played by the runtime,
+``agents.roles.gameplay``), ends the ones it won with ``resolve`` and takes the pool's
+credit (``agents.roles.challenges.challenge_duties``).
 """
 
 from __future__ import annotations
 
+from agents.commitment import Root
 from agents.node.config import VerifierPolicy
 from agents.roles import intents
 from agents.roles.challenges import challenge_duties, passes, recheck_job, replay_segments
@@ -28,7 +33,7 @@ from agents.roles.jobs import (
 )
 from agents.roles.payouts import withdrawals
 from agents.roles.record import RecordError, proof
-from agents.roles.report import UNREPLAYABLE
+from agents.roles.report import UNREPLAYABLE, fault_root, true_roots
 from agents.roles.shares import commitment, forced_error, forced_roots, seal
 from agents.roles.situation import Action, Situation, SpecFacts, Start, send
 from agents.roles.tasks import TaskView
@@ -139,10 +144,13 @@ def _replay_or_report(situation: Situation, view: TaskView, policy: VerifierPoli
         # reports of the task are honest (so a demo's re-verification ends).
         return _lie(situation, view, result, policy.adversary)
     secret = situation.secret(view.task_id, rnd)
-    true_roots = result.trace_roots
     forced = situation.must_reveal(view) and forced_error(
         secret, bytes(view.randomness), situation.params.forced_error_ppm
     )
+    faulted = fault_root(result)
+    if faulted is not None:
+        return [_report_fault(view, key, result, faulted, secret, forced)]
+    true_roots = result.trace_roots
     reported = forced_roots(true_roots, secret) if forced else true_roots
     report = (
         list(result.distances),
@@ -155,6 +163,22 @@ def _replay_or_report(situation: Situation, view: TaskView, policy: VerifierPoli
     if forced:
         why += " (forced to err: one trace root is not the replay's)"
     return [send(view, key, "reportVerification", (view.task_id, report), why)]
+
+
+def _report_fault(
+    view: TaskView, key: str, result: ReplayResult, root: Root, secret: bytes, forced: bool
+) -> Action:
+    """A Fail that rests on the fault record a check wrote: ``reportFault`` with the record's
+    commitment (no game can be played on it; docs/operators.md). A forced verifier reports
+    another root and seals the true ones, as with any report."""
+    sealed = true_roots(result)
+    reported = forced_roots((root,), secret)[0] if forced else root
+    why = f"proof rejected by a check ({'; '.join(result.reasons[:1]) or 'fault record'})"
+    if forced:
+        why += " (forced to err: the reported root is not the record's)"
+    return send(
+        view, key, "reportFault", (view.task_id, reported.chain, seal(secret, sealed).chain), why
+    )
 
 
 def _lie(situation: Situation, view: TaskView, result: ReplayResult, mode: str) -> list[Action]:
@@ -226,7 +250,7 @@ def _reveal(situation: Situation, view: TaskView) -> list[Action]:
     args = (
         view.task_id,
         "0x" + secret.hex(),
-        [r.chain for r in work.result.trace_roots],
+        [r.chain for r in true_roots(work.result)],
         "0x" + before.hex(),
         claim,
         drawn,

@@ -13,11 +13,13 @@ from agents.learning import faults
 from agents.learning.malformed import CRAFTS, fault_of
 from agents.learning.spec import spec_from_bytes
 from agents.learning.task import open_task
+from agents.roles.situation import POOL
 from agents.roles.solver import adversary
 from agents.store import open_store
+from scripts.deploy import DEFAULT_PARAMETERS
 from tests.audit.specs import exact_spec
 
-from .conftest import Market
+from .conftest import Market, open_market
 
 pytestmark = pytest.mark.chain
 
@@ -90,3 +92,57 @@ def test_every_malformed_proof_fails_its_solver_and_pays_the_verifier(
             spec_cid=view.spec_cid,
             committed_root=bytes(view.checkpoint_root).hex(),
         ), name
+
+
+def test_a_solver_that_publishes_against_fault_reports_still_fails_and_pays_the_verifier(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The solver of a malformed proof (its batches unreadable, its checkpoints fine) disputes
+    each fault report by publishing a sampled start state (``publishState``): each voids the
+    report without slashing its verifier, who is credited its stake and takes it, and the task
+    is verified again; in the last round the solver has nothing left to buy, the fault report
+    stands, the task fails and the verifier is paid. No game is ever played on a fault report."""
+    market = open_market(tmp_path / "devnet", challengeWindow=60, forcedErrorPpm=0)
+    try:
+        spec_path = exact_spec(tmp_path)
+        market.agent(
+            "solver",
+            "--set",
+            "solver.adversary=malformed:first-step-digits",
+            "--set",
+            "solver.adversary_publishes=true",
+        )
+        market.agent("verifier")
+        task_id = submit(market, spec_path, capsys)
+        market.wait("the task settled", lambda: market.tasks()[task_id].final, timeout=900)
+        done = market.cli("withdraw", str(task_id))
+        nothing_owed = done.returncode == 2 and "owes anything" in done.stderr
+        assert done.returncode == 0 or nothing_owed, done.stdout + done.stderr
+        view = market.wait_settled(task_id, timeout=120)
+        pool = market.deployment.contract(POOL)
+        solver, verifier = market.account("solver"), market.account("verifier")
+
+        def credit(account: str) -> int:
+            raw = market.client.call(pool.address, pool.encode_call("credit", (account,)))
+            return int(pool.decode_output("credit", raw))
+
+        market.wait("the verifier took its credit", lambda: credit(verifier) == 0, timeout=120)
+        rounds = DEFAULT_PARAMETERS.maxVerificationRounds  # the devnet keeps the default
+        assert view.outcome == "Failed" and view.verdict == "Fail", view.outcome
+        assert view.verification_round == rounds - 1
+        assert len(view.publications) == rounds - 1
+        for publisher, voided, segment, refunded in view.publications:
+            assert publisher == solver and voided == verifier
+            assert segment == view.segments - 1
+            assert refunded == view.verifier_stake
+        assert not view.challenges  # no game was played on a fault report
+        assert "challengeReport" not in market.calls_by("solver")
+        assert market.calls_by("solver").count("publishState") == rounds - 1
+        assert market.calls_by("verifier").count("reportFault") == rounds
+        # Only the solver loses: the verifier had its stake back twice and is paid the third time.
+        assert view.payouts["solver"] == 0 and solver not in view.withdrawn
+        assert view.payouts["verifier"] > view.verifier_stake
+        assert view.withdrawn.get(verifier) == view.payouts["verifier"]
+        assert view.payouts["submitter"] >= view.bounty
+    finally:
+        market.stop()
