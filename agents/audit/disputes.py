@@ -16,7 +16,9 @@ For every challenge of the task (``ChallengeOpened`` and what followed, folded i
   one shot) ends in ``ReportDefeated`` (the verifier's stake to the first account that won,
   in the order the pool learned it; to the jackpot if every loss was both parties') or
   ``ForcedErrorCaught``, and only such a round; a proof that lost ends in ``ProofFailed`` and
-  a Failed task, and only then.
+  a Failed task, and only then. A fault report voided by a published start state
+  (``StatePublished``) counts as a report that lost with no winner (its verifier's stake is
+  credited back, ``agents.audit.money``), and in the task's last round as a proof that lost.
 
 Findings go into the task's audit (``TaskAudit.add``); each replayed game is kept for the
 report page.
@@ -160,6 +162,14 @@ def losses_of(events: Sequence[Event]) -> list[Loss]:
             claim = "Report" if int(a["challengeId"]) == 0 else "Proof"
             what = f"distance at position {a['position']} disproved"
             out.append(Loss(claim, number, str(a["prover"]), what))
+        elif e.name == "StatePublished":
+            # A fault report is voided by the start state published against it; nobody wins
+            # its verifier's stake (it is credited back). In the last round the proof fails.
+            what = f"fault report voided: the start state of segment {a['segment']} published"
+            out.append(Loss("Report", number, ZERO_ADDRESS, what))
+            if bool(a["lastRound"]):
+                last = "its last round's fault report voided, the proof still unread"
+                out.append(Loss("Proof", number, ZERO_ADDRESS, last))
     return out
 
 

@@ -15,11 +15,13 @@ amounts and every credit to them:
   ``STAKE_TAKEN`` (the round is over).
 - **credits**: a rejected profile credits its profiler its stake back and nothing more (the
   rejection fee goes to the jackpot); a defeated report credits its verifier's stake ``V``
-  to the first winner (none when a caught forced error took the stake already); a failed
-  proof credits the jackpot's part of the solver's stake, ``S − ⌊σS⌋``, to its first winner;
-  a proof challenge the solver never answered returns the challenger's deposit (the challenge
-  bond). Across the pool, what an account was credited equals what it still holds
-  (``credit(account)``) plus what it withdrew (``CreditWithdrawn``).
+  to the first winner (none when a caught forced error took the stake already); a fault
+  report voided by a published start state (``StatePublished``) credits its own verifier its
+  stake ``V`` back, and its ``ReportDefeated`` slashes nothing; a failed proof credits the
+  jackpot's part of the solver's stake, ``S − ⌊σS⌋``, to its first winner; a proof challenge
+  the solver never answered returns the challenger's deposit (the challenge bond). Across the
+  pool, what an account was credited equals what it still holds (``credit(account)``) plus
+  what it withdrew (``CreditWithdrawn``).
 - **jackpot awards**: a caught forced error forfeits exactly ``V``; the jackpot awards each
   catcher the stated amount (``Awarded``, its reason the task id) in the same transaction: all
   together ``min(V, ⌊reserve / 3⌋)`` (never more than a third of the jackpot's reserve, the
@@ -46,6 +48,7 @@ CREDIT_EVENTS = (
     "ProofFailed",
     "ChallengeResolved",
     "DistanceDisproved",
+    "StatePublished",
     "CreditWithdrawn",
 )
 
@@ -93,6 +96,9 @@ def marks_of(events: Sequence[Event], forced_error_ppm: int) -> Marks:
             roots = [str(r).lower() for r in a["traceRoots"]]
             if not int(a["challengeDeadline"]) and (bool(a["forced"]) or roots != reported):
                 forfeited = True  # forced and honest, or disowning its own report
+        elif e.name == "StatePublished":
+            # The fault report is void: its stake credited back, no reveal awaited.
+            forceable, stake_taken = False, True
         elif e.name == "ReportDefeated":
             forceable = forfeited = stake_taken = False
             defeated_in = e.tx_hash
@@ -154,6 +160,8 @@ def credited(events: Sequence[Event], bond: int) -> dict[str, int]:
             out[str(a["winner"]).lower()] += int(a["award"])
         elif e.name == "ProfileRejected":
             out[str(a["profiler"]).lower()] += int(a["refund"])
+        elif e.name == "StatePublished":
+            out[str(a["verifier"]).lower()] += int(a["refunded"])
     for challenger in refunded(events):
         out[challenger.lower()] += bond
     return dict(out)
@@ -190,6 +198,16 @@ def check_credits(
             taken, defeated_in = False, e.tx_hash
         elif e.name == "VerificationReopened":
             taken = False
+        elif e.name == "StatePublished":
+            expected = 0 if taken else verifier_stake
+            add(
+                "payouts",
+                "a fault report voided by a published start state credits its verifier its stake",
+                int(a["refunded"]),
+                expected,
+                int(a["refunded"]) == expected,
+            )
+            taken = True  # the defeat that follows slashes nothing
         elif e.name == "ProfileRejected":
             stake = _share(bounty, int(params["profilerStakeBps"]))
             fee = _share(bounty, int(params.get("profileRejectionFeeBps", 0)))

@@ -14,12 +14,16 @@ slashing. Each property of the threat model is played here with real states and 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agents.commitment import state_tensors
+from agents.devnet.anvil import Anvil
+from scripts.deploy import Deployment
 from scripts.protocol import Flag, Outcome, Status, payouts, sealed_roots
 from tests.contracts.driver import SEGMENTS, Driver, Parties, balance, hexed, plain, reverts
 from tests.contracts.test_challenges import (
@@ -58,6 +62,19 @@ def stated(driver: Driver) -> Driver:
     driver.program_root = hexed(PROGRAM.root())
     driver.checkpoint_root = hexed(TREE.root)
     return driver
+
+
+@pytest.fixture
+def read(devnet: Anvil, project: Any, deployment: Deployment, tmp_path: Path) -> Any:
+    """The auditor's reader of a task's history, through the manifest and JSON-RPC only."""
+    from agents.audit.history import read_history
+    from agents.chain.client import ChainClient
+    from agents.chain.deployment import load_deployment
+    from scripts.deploy import manifest, write_manifest
+
+    path = write_manifest(manifest(project, deployment, devnet.url), tmp_path / "deployment.json")
+    loaded, client = load_deployment(path), ChainClient(devnet.url)
+    return lambda task_id: read_history(client, loaded, task_id)
 
 
 @pytest.fixture
@@ -386,3 +403,44 @@ def test_a_forced_fault_report_reveals_its_record_and_stays_a_fault_report(
     assert stated.status(task_id) == Status.COMMITTED
     assert int(pool.credit(parties.verifier)) == amounts.verifier_stake
     conserved(pool, [task_id])
+
+
+def test_publications_audit_clean_and_a_wrong_refund_is_named(
+    pool: Any, stated: Driver, parties: Parties, params: Any, read: Any
+) -> None:
+    """The audit's money checks (agents.audit.money) hold a task whose fault reports were voided
+    by publications, the last of them failing the task: each verifier credited its stake back,
+    the settlement Failed with VOID, every credit withdrawn accounted for."""
+    from agents.audit.disputes import check_consequences, losses_of
+    from agents.audit.task import audit_payouts
+
+    task_id = stated.to_status(Status.COMMITTED)
+    for round_ in range(1, params.maxVerificationRounds + 1):
+        stated.secrets[task_id] = stated.verify_with(task_id, False, draw=round_ == 1)
+        report_fault(stated, task_id)
+        publish(stated, task_id, 1, parties.solver)
+    pool.withdrawCredit({"from": parties.verifier})
+    pool.withdraw([task_id], {"from": parties.submitter})
+    chain = read(task_id)
+    audit = audit_payouts(chain)
+    assert audit.holds, [f"{f.claim}: {f.chain} vs {f.audit}" for f in audit.differences()]
+    claims = [f.claim for f in audit.findings]
+    refund = "a fault report voided by a published start state credits its verifier its stake"
+    assert claims.count(refund) == params.maxVerificationRounds, claims
+    assert any("VOID" in c for c in claims), claims
+    # The challenges' consequences: each round's report lost (no winner), the proof failed.
+    found: list[tuple[str, bool]] = []
+    check_consequences(chain.view, chain.events, lambda _a, c, _x, _y, ok: found.append((c, ok)))
+    assert found and all(ok for _, ok in found), found
+    assert [x.claim for x in losses_of(chain.events)] == ["Report", "Report", "Report", "Proof"]
+    # A refund one wei short of the stake: named.
+    events = [
+        dataclasses.replace(e, args={**e.args, "refunded": int(e.args["refunded"]) - 1})
+        if e.name == "StatePublished"
+        else e
+        for e in chain.events
+    ]
+    wrong = [
+        f.claim for f in audit_payouts(dataclasses.replace(chain, events=events)).differences()
+    ]
+    assert wrong and wrong[0] == refund, wrong
