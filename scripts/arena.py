@@ -1,13 +1,16 @@
 """Plays pinpoint games on a devnet with brownie: two players, their traces, the chain.
 
 Each player decides with ``agents.dispute.decisions.decide`` from its own trace provider
-and the game as the contract shows it; the arena sends the moves in a random order each
-round (so either party may open a round), hands each player the opponent's revealed data
-from the events, stands in for the one step where the game asks an answer table (a contract
-with ``questionOf`` and ``answer``: it registers the honest answer before a one step is
-sent; a game that asks the arbiter's ``OneStep`` needs nothing), and, when nobody moves,
-lets the clocks run out and calls ``timeout``. Gas of every move is recorded. The dispute
-tests and benchmarks/dispute.py play their games here; ``open_game`` opens one.
+and the game as the contract shows it; the arena asks the players in a random order each
+turn and sends the first move one of them makes (or, ``simultaneous``, every move both make
+on the same view of the game, in that order: two agents that read the chain at the same
+moment), hands each player the opponent's revealed data from the events, stands in for the
+one step where the game asks an answer table (a contract with ``questionOf`` and ``answer``:
+it registers the honest answer before a one step is sent; a game that asks the arbiter's
+``OneStep`` needs nothing), and, when nobody moves, lets time run to the moment a waiting
+player opens the round itself (``decisions.opens_at``) or, when nobody will, until the clocks
+run out, and calls ``timeout``. Gas of every move and every refused move are recorded. The
+dispute tests and benchmarks/dispute.py play their games here; ``open_game`` opens one.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from eth_typing import HexStr
 
 from agents.chain.abi import ContractInterface, DecodedLog
-from agents.dispute.decisions import decide, one_step_value
+from agents.dispute.decisions import decide, one_step_value, opens_at
 from agents.dispute.driver import opponent_move
 from agents.dispute.game import GameState, Move, OpponentMove, Party, Phase
 from agents.dispute.program import Program
@@ -114,7 +117,8 @@ class Player:
     silent_after: int | None = None  # moves it makes before it falls silent
     moves: int = 0
     gas: list[int] = field(default_factory=list)
-    failures: int = 0
+    failures: int = 0  # refused moves, less the openings that lost a race to the opponent's
+    reverted: int = 0  # every refused move
 
     @property
     def silent(self) -> bool:
@@ -147,6 +151,7 @@ class Outcome:
     resolving_gas: int
     phases: list[Phase]
     one_step_gas: int = 0  # the costliest one step sent in the game (by a player or anyone)
+    reverted: dict[Party, int] = field(default_factory=dict)  # refused moves of each party
 
 
 class Arena:
@@ -179,8 +184,13 @@ class Arena:
         *,
         max_transactions: int = 400,
         on_move: Callable[[Player, Move, Any], None] | None = None,
+        simultaneous: bool = False,
     ) -> Outcome:
-        """Play ``game_id`` to its end; ``honest`` gives the one step's answers."""
+        """Play ``game_id`` to its end; ``honest`` gives the one step's answers.
+
+        ``simultaneous``: both players decide on the same view of the game each turn and both
+        moves are sent (a move refused because the opponent's of the same turn went first
+        counts in ``reverted``, not as a failure that silences the player)."""
         from brownie import chain
         from brownie.exceptions import VirtualMachineError
 
@@ -198,20 +208,28 @@ class Arena:
                 break
             order = [Party.DEFENDER, Party.CHALLENGER]
             self.rng.shuffle(order)
-            sent = False
-            for party in order:
+            now = self.now()
+
+            def decided(party: Party, state: GameState = state, now: int = now) -> Move | None:
                 player = players[party]
-                if player.silent:
-                    continue
-                move = decide(
+                return decide(
                     state,
                     party,
                     player.provider,
                     revealed.of(party.other, state.round),
-                    now=self.now(),
+                    now=now,
                     bond=bond,
                     bits=self.bits,
                 )
+
+            # Simultaneous: every decision is taken before any move is sent.
+            early = {p: decided(p) for p in order if not players[p].silent} if simultaneous else {}
+            sent = False
+            for party in order:
+                player = players[party]
+                if player.silent and party not in early:
+                    continue
+                move = early[party] if simultaneous else decided(party)
                 if move is None:
                     continue
                 if move.function == "oneStep":
@@ -223,7 +241,9 @@ class Arena:
                         {"from": player.account, "value": move.value},
                     )
                 except VirtualMachineError:
-                    player.failures += 1
+                    player.reverted += 1
+                    if not sent:  # not a race lost to the opponent's move of this turn
+                        player.failures += 1
                     continue
                 player.moves += 1
                 player.gas.append(int(tx.gas_used))
@@ -235,8 +255,11 @@ class Arena:
                 if on_move is not None:
                     on_move(player, move, tx)
                 sent = True
-                break
-            if not sent and state.phase == Phase.ONE_STEP:
+                if not simultaneous:
+                    break
+            if sent:
+                continue
+            if state.phase == Phase.ONE_STEP:
                 # Neither party computes its own value: anyone may run the one step.
                 self._answer(state, honest)
                 record = honest.record(state.step, state.op).encode()[:-32]
@@ -247,12 +270,23 @@ class Arena:
                 resolving_gas = max(resolving_gas, int(tx.gas_used))
                 one_step_gas = max(one_step_gas, int(tx.gas_used))
                 continue
-            if not sent:
-                # Nobody has anything to send: let the clocks run out, then end it.
-                chain.sleep(self.clock + 1)
+            waiting = [
+                opens_at(state, p)
+                for p, player in players.items()
+                if not player.silent and not state.has_moved(p)
+            ]
+            wake = min((t for t in waiting if t > now), default=None)
+            if wake is not None:
+                # A player waits for the opponent to open the round: let time run to the
+                # moment it opens the round itself.
+                chain.sleep(wake - now)
                 chain.mine()
-                tx = sent_tx(self.game.timeout, game_id, {"from": self.referee})
-                resolving_gas = max(resolving_gas, int(tx.gas_used))
+                continue
+            # Nobody has anything to send: let the clocks run out, then end it.
+            chain.sleep(self.clock + 1)
+            chain.mine()
+            tx = sent_tx(self.game.timeout, game_id, {"from": self.referee})
+            resolving_gas = max(resolving_gas, int(tx.gas_used))
         state = self.state(game_id)
         phases.append(state.phase)
         return Outcome(
@@ -262,6 +296,7 @@ class Arena:
             resolving_gas=resolving_gas,
             phases=phases,
             one_step_gas=one_step_gas,
+            reverted={p: players[p].reverted for p in players},
         )
 
     def _answer(self, state: GameState, honest: TraceProvider) -> None:

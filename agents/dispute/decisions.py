@@ -7,6 +7,15 @@ as the contract shows it, the opponent's latest revealed data (from its events),
 time and the bond. The same function plays both sides; a player whose trace lies
 (``agents.dispute.replay.Fault``) plays by it too and is ruled out by the chain.
 
+A round of two moves (a descent, ``Record``, ``Leaf``, ``Terms``) is opened by one party
+and answered by the other; the contract takes either order, but two openings of one round
+race and the later one is refused. So the challenger opens the odd rounds and the defender
+the even ones (``opener``), and the other party waits for the opening to be on chain and
+answers it. A party that waits opens the round itself once half of the time its clock had
+at the round's start has passed without the opening (``opens_at``): its clock runs while
+it waits, and the other half (at least half the contract's extension) is left to send its
+opening, after which only the silent opener's clock runs.
+
 At every level it answers from its own trace (docs/dispute.md):
 - a descent (``Steps``, ``Ops``, ``Element``): the ``2^h`` nodes below its current node,
   with the opponent's nodes when the opponent moved first in the round;
@@ -50,6 +59,28 @@ def term_points(lo: int, hi: int, bits: int) -> list[int]:
     return [lo + (hi - lo) * k // (count + 1) for k in range(1, count + 1)]
 
 
+PAIRED = (*DESCENTS, Phase.RECORD, Phase.LEAF, Phase.TERMS)
+
+
+def opener(game: GameState) -> Party:
+    """The party that opens the current round: the challenger in odd rounds (the first round
+    included: the challenger started the game and has its trace at hand), the defender in
+    even ones, so that each waits for the other equally often."""
+    return Party.CHALLENGER if game.round % 2 else Party.DEFENDER
+
+
+def opens_at(game: GameState, me: Party) -> int:
+    """The time from which party ``me`` opens the current round if the opponent has not: at
+    once (0) for the round's opener, or outside a round of two moves; for the other party
+    once half of the time its clock had at the round's start has run. That time is at least
+    the contract's extension (a round tops every clock up to it), so half of it is left to
+    send the opening before the clock runs out."""
+    since = game.since[me]
+    if game.phase not in PAIRED or me == opener(game) or since == 0:
+        return 0
+    return since + game.left[me] // 2
+
+
 def _key(game: GameState, function: str, second: bool = False) -> str:
     return f"game/{game.game_id}/{function}/{game.round}" + ("/second" if second else "")
 
@@ -71,29 +102,32 @@ def decide(
         return None  # out of time: only the opponent (or anyone) can end it now
     if game.expired(me.other, now):
         return Move(_key(game, "timeout"), "timeout", (game.game_id,), note="opponent out of time")
-    if game.phase in DESCENTS:
-        return _dissect(game, me, provider, opponent, bond, bits)
-    if game.phase == Phase.RECORD:
-        return _reveal_record(game, me, provider, opponent, bond)
+    if game.phase in PAIRED:
+        second = _second(game, me, opponent, now)
+        if second is None:
+            return None
+        if game.phase in DESCENTS:
+            return _dissect(game, second, provider, opponent, bond, bits)
+        if game.phase == Phase.RECORD:
+            return _reveal_record(game, second, provider, opponent, bond)
+        if game.phase == Phase.LEAF:
+            return _reveal_leaf(game, second, provider, opponent, bond)
+        return _bisect_terms(game, second, provider, opponent, bond, bits)
     if game.phase == Phase.PROGRAM:
         return _prove_program(game, me, provider, opponent)
     if game.phase in (Phase.INPUT, Phase.TENSOR):
         return _prove_source(game, me, provider, opponent)
-    if game.phase == Phase.LEAF:
-        return _reveal_leaf(game, me, provider, opponent, bond)
-    if game.phase == Phase.TERMS:
-        return _bisect_terms(game, me, provider, opponent, bond, bits)
     return _one_step(game, me, provider)
 
 
-def _second(game: GameState, me: Party, opponent: OpponentMove | None) -> bool | None:
+def _second(game: GameState, me: Party, opponent: OpponentMove | None, now: int) -> bool | None:
     """Whether this move hands back the opponent's (True), or opens the round (False);
-    ``None`` when this party has moved in the round already, or the opponent moved but its
-    move is not readable yet."""
+    ``None`` when this party has moved in the round already, when the opponent moved but its
+    move is not readable yet, or when this party waits for the opponent to open the round."""
     if game.has_moved(me):
         return None
     if not game.has_moved(me.other):
-        return False
+        return False if now >= opens_at(game, me) else None
     return True if opponent is not None else None
 
 
@@ -129,15 +163,12 @@ def current_tree_nodes(game: GameState, provider: TraceProvider, levels: int) ->
 
 def _dissect(
     game: GameState,
-    me: Party,
+    second: bool,
     provider: TraceProvider,
     opponent: OpponentMove | None,
     bond: int,
     bits: int,
 ) -> Move | None:
-    second = _second(game, me, opponent)
-    if second is None:
-        return None
     nodes = current_tree_nodes(game, provider, min(bits, game.height))
     note = f"{game.phase.name.lower()} level, node {game.index}, height {game.height}"
     theirs = opponent.nodes if opponent is not None else ()
@@ -145,11 +176,8 @@ def _dissect(
 
 
 def _reveal_record(
-    game: GameState, me: Party, provider: TraceProvider, opponent: OpponentMove | None, bond: int
+    game: GameState, second: bool, provider: TraceProvider, opponent: OpponentMove | None, bond: int
 ) -> Move | None:
-    second = _second(game, me, opponent)
-    if second is None:
-        return None
     record = provider.record(game.step, game.op)
     mine = (
         record.encode(),
@@ -333,11 +361,8 @@ def source_proof(
 
 
 def _reveal_leaf(
-    game: GameState, me: Party, provider: TraceProvider, opponent: OpponentMove | None, bond: int
+    game: GameState, second: bool, provider: TraceProvider, opponent: OpponentMove | None, bond: int
 ) -> Move | None:
-    second = _second(game, me, opponent)
-    if second is None:
-        return None
     leaf = provider.leaf(game.step, game.op, game.index)
     theirs: tuple[int, bytes, list[bytes]] = EMPTY_CHUNK
     if second:
@@ -371,15 +396,12 @@ def chunk_proof(mine: bytes, theirs: bytes) -> tuple[int, bytes, list[bytes]]:
 
 def _bisect_terms(
     game: GameState,
-    me: Party,
+    second: bool,
     provider: TraceProvider,
     opponent: OpponentMove | None,
     bond: int,
     bits: int,
 ) -> Move | None:
-    second = _second(game, me, opponent)
-    if second is None:
-        return None
     points = term_points(game.lo, game.hi, bits)
     values = partials_at(provider.partials(game.step, game.op, game.element), points)
     note = f"partial results in ({game.lo}, {game.hi})"

@@ -13,8 +13,8 @@ from eth_abi.abi import encode
 from eth_typing import HexStr
 from eth_utils.crypto import keccak
 
-from agents.dispute.decisions import decide, entry_proof, source_proof
-from agents.dispute.game import GameState, OpponentMove, Party, Phase, Reason, Ruling
+from agents.dispute.decisions import decide, entry_proof, opens_at, source_proof
+from agents.dispute.game import GameState, Move, OpponentMove, Party, Phase, Reason, Ruling
 from agents.dispute.tree import MerkleLevels
 from scripts.arena import (
     BITS,
@@ -39,6 +39,13 @@ def claims() -> ToyClaims:
 
 def trace(claims: ToyClaims, fault: Fault | None = None) -> ToyTrace:
     return ToyTrace(SEGMENT, claims.states[SEGMENT], claims.states[SEGMENT + 1], fault)
+
+
+def opening(g: GameState, party: Party, provider: ToyTrace, bond: int) -> Move | None:
+    """``party``'s opening of the current round, whether or not the players' turns give it the
+    round (the contract takes either order)."""
+    at = max(now(), opens_at(g, party))
+    return decide(g, party, provider, None, now=at, bond=bond, bits=BITS)
 
 
 @contextlib.contextmanager
@@ -151,7 +158,7 @@ def test_only_the_parties_move_once_per_round_with_their_bond(
     game_id = open_toy_game(deployed, claims, honest, lying)
     g = state(deployed, game_id)
     bond = game.requiredBond()
-    move = decide(g, Party.DEFENDER, honest, None, now=now(), bond=bond, bits=BITS)
+    move = opening(g, Party.DEFENDER, honest, bond)
     assert move is not None and move.function == "dissect"
     nodes = move.args[1]
     with reverts(deployed, "NotAParty", game_id, accounts[5].address):
@@ -218,9 +225,7 @@ def test_clocks_run_while_a_party_owes_and_the_silent_one_loses(
     game_id = open_toy_game(deployed, claims, honest, lying)
     bond = game.requiredBond()
     chain.sleep(1_000)
-    move = decide(
-        state(deployed, game_id), Party.DEFENDER, honest, None, now=now(), bond=bond, bits=BITS
-    )
+    move = opening(state(deployed, game_id), Party.DEFENDER, honest, bond)
     assert move is not None
     game.dissect(*move.args, {"from": accounts[1], "value": bond})
     g = state(deployed, game_id)
@@ -258,9 +263,7 @@ def test_a_turn_starts_with_at_least_the_extension(deployed: Any, claims: ToyCla
     honest, lying = trace(claims), trace(claims, Fault("value", 0, op=5, element=0))
     game_id = open_toy_game(deployed, claims, honest, lying)
     bond = game.requiredBond()
-    first = decide(
-        state(deployed, game_id), Party.DEFENDER, honest, None, now=now(), bond=bond, bits=BITS
-    )
+    first = opening(state(deployed, game_id), Party.DEFENDER, honest, bond)
     assert first is not None
     game.dissect(*first.args, {"from": accounts[1], "value": bond})
     chain.sleep(CLOCK - 5)  # the challenger answers at its last second
@@ -336,7 +339,7 @@ def test_the_first_record_proves_the_ops_entry(
     honest, lying = trace(claims), trace(claims, Fault("attribute", 1, op=4))
     game_id = open_toy_game(deployed, claims, honest, lying)
     g = play_until(arena, deployed, game_id, honest, lying, Phase.RECORD)
-    first = decide(g, Party.DEFENDER, honest, None, now=now(), bond=bond, bits=BITS)
+    first = opening(g, Party.DEFENDER, honest, bond)
     assert first is not None and first.function == "revealRecord"
     header, entry, proof = cast(tuple[bytes, bytes, list[bytes]], first.args[3])
     other = entry_proof(honest, g.step, (g.op + 1) % len(honest.records(g.step)))

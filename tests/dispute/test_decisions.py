@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agents.dispute.decisions import decide, term_points
+from agents.dispute.decisions import decide, opener, opens_at, term_points
 from agents.dispute.game import GameState, OpponentMove, Party, Phase, Reason, Ruling
 from agents.dispute.provider import TraceProvider
 from tests.dispute.toy import Fault, ToyClaims, ToyTrace
@@ -154,7 +154,7 @@ ROWS = [
         BOND,
         True,
     ),
-    Row("a descent opens the round with a bond", {}, D, "honest", None, "dissect", BOND, False),
+    Row("a descent opens the round with a bond", {}, C, "honest", None, "dissect", BOND, False),
     Row(
         "the second to move hands back the opponent's nodes",
         {"moved": 1},
@@ -265,10 +265,10 @@ def test_decide(row: Row) -> None:
 def test_the_move_keys_of_both_orders_differ() -> None:
     """Opening a round and answering it are different journal entries."""
     g = game()
-    first = decide(g, D, traces()["honest"], None, now=NOW, bond=BOND, bits=BITS)
+    first = decide(g, C, traces()["honest"], None, now=NOW, bond=BOND, bits=BITS)
     second = decide(
-        dataclasses.replace(g, moved=2),
-        D,
+        dataclasses.replace(g, moved=1),
+        C,
         traces()["honest"],
         steps_nodes("value"),
         now=NOW,
@@ -293,3 +293,118 @@ def test_term_points_are_evenly_spaced_inside_the_interval(
     lo: int, hi: int, bits: int, points: list[int]
 ) -> None:
     assert term_points(lo, hi, bits) == points
+
+
+# Who opens a round of two moves, who waits, and when a party that waits opens it itself.
+# Each kind of round is a game state at round 1 (the challenger opens) and the opening the
+# opponent would hand over, built from the liar's trace.
+ROUND_KINDS: dict[str, tuple[dict[str, Any], str]] = {
+    "steps": ({"phase": Phase.STEPS, "height": 2}, "dissect"),
+    "ops": ({"phase": Phase.OPS, "step": 1, "height": 4}, "dissect"),
+    "element": ({"phase": Phase.ELEMENT, "step": 0, "op": 11, "height": 1}, "dissect"),
+    "record": ({"phase": Phase.RECORD, "step": 1, "op": 5}, "revealRecord"),
+    "leaf": ({"phase": Phase.LEAF, "step": 1, "op": 5, "index": 0}, "revealLeaf"),
+    "terms": (
+        {"phase": Phase.TERMS, "step": 1, "op": 7, "element": 0, "lo": 0, "hi": 300},
+        "bisectTerms",
+    ),
+}
+
+
+def opening_of(kind: str, g: GameState) -> OpponentMove:
+    """What the liar (``value`` trace) opened round ``g.round`` of ``kind`` with."""
+    t = traces()["value"]
+    if kind in ("steps", "ops", "element"):
+        tree = {"steps": t.trace_tree, "ops": t.step_tree(g.step)}.get(kind)
+        tree = tree or t.output_tree(g.step, g.op)
+        return OpponentMove(nodes=tuple(tree.children(g.height, g.index, min(BITS, g.height))))
+    if kind == "record":
+        return revealed("value", g.step, g.op)
+    if kind == "leaf":
+        return OpponentMove(leaf=t.leaf(g.step, g.op, g.index))
+    points = term_points(g.lo, g.hi, BITS)
+    return OpponentMove(values=tuple(int(v) for v in t.partials(g.step, g.op, g.element)[points]))
+
+
+HALF = 300  # half of the 600 s each clock had when the round started (``game``)
+
+# (name, round, party, moved, seconds since the round started, does it move, second)
+TURNS = [
+    ("the challenger opens odd rounds at once", 1, C, 0, 0, True, False),
+    ("the defender waits for the challenger's opening", 1, D, 0, 0, False, None),
+    ("the defender still waits a second before half its clock ran", 1, D, 0, HALF - 1, False, None),
+    ("the defender opens itself once half its clock ran", 1, D, 0, HALF, True, False),
+    ("the defender answers the challenger's opening", 1, D, 2, 0, True, True),
+    ("the challenger does not move again after its opening", 1, C, 2, 0, False, None),
+    ("the defender opens even rounds at once", 2, D, 0, 0, True, False),
+    ("the challenger waits for the defender's opening", 2, C, 0, HALF - 1, False, None),
+    ("the challenger opens itself once half its clock ran", 2, C, 0, HALF + 5, True, False),
+    ("the challenger answers the defender's opening", 2, C, 1, 0, True, True),
+    ("the opener answers the other's opening, made while it was silent", 2, D, 2, HALF, True, True),
+]
+
+
+@pytest.mark.parametrize("kind", list(ROUND_KINDS))
+@pytest.mark.parametrize("turn", TURNS, ids=[t[0] for t in TURNS])
+def test_one_party_opens_each_round_and_the_other_answers(
+    kind: str, turn: tuple[str, int, Party, int, int, bool, bool | None]
+) -> None:
+    _, round_, me, moved, elapsed, moves, second = turn
+    fields, function = ROUND_KINDS[kind]
+    g = game(**fields, round=round_, moved=moved, since=(NOW - elapsed, NOW - elapsed))
+    assert opener(g) == (C if round_ % 2 else D)
+    opening = opening_of(kind, g) if moved else None
+    move = decide(g, me, traces()["honest"], opening, now=NOW, bond=BOND, bits=BITS)
+    if not moves:
+        assert move is None
+        return
+    assert move is not None and move.function == function and move.value == BOND
+    assert move.key == f"game/5/{function}/{round_}" + ("/second" if second else "")
+
+
+@pytest.mark.parametrize("extension", [30, 600, 3 * 3_600])
+@pytest.mark.parametrize("round_", [1, 2])
+def test_a_party_waiting_on_a_silent_opener_opens_with_half_its_turn_left(
+    extension: int, round_: int
+) -> None:
+    """A clock topped up to the extension at the round's start: the party that does not open
+    the round waits half of it and opens before it runs out; the silent opener's clock runs
+    out first after that, so ``timeout`` rules against the opener alone."""
+    start = NOW - extension
+    g = game(round=round_, left=(extension, extension), since=(start, start))
+    waiter = opener(g).other
+    at = opens_at(g, waiter)
+    assert opens_at(g, opener(g)) == 0
+    assert start < at <= start + extension - extension // 2
+    assert decide(g, waiter, traces()["honest"], None, now=at - 1, bond=BOND, bits=BITS) is None
+    opening = decide(g, waiter, traces()["honest"], None, now=at, bond=BOND, bits=BITS)
+    assert opening is not None and opening.key == f"game/5/dissect/{round_}"
+    assert not g.expired(waiter, at) and g.time_left(waiter, at) >= extension // 2
+    # The opening landed: the waiter's clock stopped, the silent opener's ran out.
+    after = dataclasses.replace(
+        g,
+        moved=1 << waiter,
+        since=tuple(0 if p == waiter else start for p in (D, C)),  # type: ignore[arg-type]
+        left=tuple(extension - (at - start) if p == waiter else extension for p in (D, C)),  # type: ignore[arg-type]
+    )
+    late = start + extension + 1
+    end = decide(after, waiter, traces()["honest"], None, now=late, bond=BOND, bits=BITS)
+    assert end is not None and end.function == "timeout"
+    assert after.expired(opener(g), late) and not after.expired(waiter, late)
+
+
+@pytest.mark.parametrize(
+    ("phase", "fields"),
+    [(Phase.PROGRAM, PROGRAM), (Phase.ONE_STEP, {**ONE_STEP, "values": ("honest", "value")})],
+)
+def test_a_deciding_proof_waits_for_no_opener(phase: Phase, fields: dict[str, Any]) -> None:
+    """Outside rounds of two moves the party with the proof sends it whatever the round."""
+    state = {**fields, "since": (NOW - 1, NOW - 1)}
+    if "values" in state:
+        state["values"] = tuple(value_of(v) for v in state["values"])
+    for round_ in (1, 2):
+        g = game(**state, round=round_)
+        assert opens_at(g, D) == opens_at(g, C) == 0
+        opponent = revealed("attribute", 1, 4) if phase == Phase.PROGRAM else None
+        move = decide(g, D, traces()["honest"], opponent, now=NOW, bond=BOND, bits=BITS)
+        assert move is not None and move.function in ("proveProgram", "oneStep")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from agents.chain.abi import ContractInterface
-from agents.dispute.decisions import decide, one_step_value
+from agents.dispute.decisions import decide, one_step_value, opens_at
 from agents.dispute.game import GameState, Party, Ruling
 from agents.dispute.game import Phase as GamePhase
 from scripts.arena import BITS, CLOCK, EXTENSION, Revealed, decoded_logs, open_game
@@ -119,8 +119,9 @@ class GameMoney(RuleBasedStateMachine):
         ref=st.integers(0, 50),
         party=st.sampled_from([Party.DEFENDER, Party.CHALLENGER]),
         wrong=st.booleans(),
+        early=st.booleans(),
     )
-    def move(self, ref: int, party: Party, wrong: bool) -> None:
+    def move(self, ref: int, party: Party, wrong: bool, early: bool) -> None:
         game_id = self.pick(ref)
         if game_id is None:
             return
@@ -128,12 +129,15 @@ class GameMoney(RuleBasedStateMachine):
         provider = self.games[game_id][int(party)]
         from brownie import chain
 
+        at = int(chain.time())
+        if early:  # a party that opens a round it is to answer (the contract takes either order)
+            at = max(at, opens_at(g, party))
         move = decide(
             g,
             party,
             provider,
             self.revealed[game_id].of(party.other, g.round),
-            now=int(chain.time()),
+            now=at,
             bond=self.bond,
             bits=BITS,
         )

@@ -31,15 +31,20 @@ def play(
     segment: int,
     defender: ToyTrace,
     challenger: ToyTrace,
+    *,
+    simultaneous: bool = False,
+    silent: dict[Party, int] | None = None,
 ) -> Any:
     accounts = deployed.accounts
     honest = trace(claims, segment)
     game_id = open_toy_game(deployed, claims, defender, challenger, segment)
+    quiet = silent or {}
     return arena.play(
         game_id,
-        Player(Party.DEFENDER, accounts[1], defender),
-        Player(Party.CHALLENGER, accounts[2], challenger),
+        Player(Party.DEFENDER, accounts[1], defender, quiet.get(Party.DEFENDER)),
+        Player(Party.CHALLENGER, accounts[2], challenger, quiet.get(Party.CHALLENGER)),
         honest,
+        simultaneous=simultaneous,
     )
 
 
@@ -77,6 +82,48 @@ def test_the_honest_party_wins(
     expected = Ruling.CHALLENGER_WINS if liar == Party.DEFENDER else Ruling.DEFENDER_WINS
     assert outcome.state.phase == Phase.RESOLVED
     assert (outcome.state.ruling, outcome.state.reason) == (expected, reason), outcome.phases
+
+
+@pytest.mark.parametrize("liar", [Party.DEFENDER, Party.CHALLENGER])
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [CASES[0], CASES[3], CASES[4], CASES[9]],
+    ids=["value", "term", "attribute", "state"],
+)
+def test_players_that_read_the_game_at_the_same_moment_never_open_a_round_both(
+    arena: Arena, deployed: Any, claims: ToyClaims, fault: Fault, reason: Reason, liar: Party
+) -> None:
+    """Both players decide on the same view of the game every turn and send what they decide:
+    one opens each round, the other answers, and the chain refuses no move."""
+    honest = trace(claims, 1)
+    lying = trace(claims, 1, fault)
+    defender, challenger = (lying, honest) if liar == Party.DEFENDER else (honest, lying)
+    outcome = play(arena, deployed, claims, 1, defender, challenger, simultaneous=True)
+    expected = Ruling.CHALLENGER_WINS if liar == Party.DEFENDER else Ruling.DEFENDER_WINS
+    assert (outcome.state.ruling, outcome.state.reason) == (expected, reason), outcome.phases
+    assert outcome.reverted == {Party.DEFENDER: 0, Party.CHALLENGER: 0}
+    assert min(outcome.moves.values()) > 3  # rounds of each level were played
+
+
+@pytest.mark.parametrize("silent_after", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("liar", [Party.DEFENDER, Party.CHALLENGER])
+def test_an_honest_party_waiting_for_a_silent_opener_opens_the_round_itself_and_wins(
+    arena: Arena, deployed: Any, claims: ToyClaims, liar: Party, silent_after: int
+) -> None:
+    """The liar falls silent after some moves, whichever rounds it was to open: the honest
+    party, waiting for its opening, opens the round itself in time and the liar loses by its
+    clock (never both)."""
+    honest = trace(claims, 1)
+    lying = trace(claims, 1, Fault("value", 1, op=5, element=1))
+    defender, challenger = (lying, honest) if liar == Party.DEFENDER else (honest, lying)
+    outcome = play(
+        arena, deployed, claims, 1, defender, challenger, simultaneous=True,
+        silent={liar: silent_after},
+    )  # fmt: skip
+    expected = Ruling.CHALLENGER_WINS if liar == Party.DEFENDER else Ruling.DEFENDER_WINS
+    assert (outcome.state.ruling, outcome.state.reason) == (expected, Reason.CLOCK)
+    assert outcome.moves[liar] == silent_after
+    assert outcome.reverted == {Party.DEFENDER: 0, Party.CHALLENGER: 0}
 
 
 def test_dispute_show_prints_a_game_from_the_chain(
