@@ -154,18 +154,26 @@ def test_a_whistleblower_and_a_verifier_killed_mid_game_resume_and_the_game_ends
     (first, *_) = sorted(records.values(), key=lambda r: r.game_id)
     assert first.ruling == "CHALLENGER_WINS", f"seed {seed}"
     assert first.challenger.lower() == market.account("whistleblower").lower()
+    refused = 0
     for role, party in (("verifier", 0), ("whistleblower", 1)):
         sent = game_transactions(market, role)
         inputs = [data for data, _ in sent]
         assert len(inputs) == len(set(inputs)), f"{role} sent a move twice (seed {seed})"
-        # Both parties may open a round at once: the contract takes the first opening and
-        # refuses the other (OpponentMove, or NotCommitted naming the opponent: the opening
-        # carries none of the opponent's data), whose sender then hands the first one back
-        # with the same function. Any other refusal is a move the player should not have sent.
+        # One party opens each round and the other answers; the other opens it itself only
+        # once half its turn has passed without the opening. Two openings of one round race
+        # only when the opener was that late: here, killed or restarting (an opening it had
+        # signed before dying is broadcast again on restart). The contract then refuses the
+        # later opening (OpponentMove, or NotCommitted naming the opponent: an opening
+        # carries none of the opponent's data), whose sender hands the first one back with
+        # the same function. Any other refusal is a move the player should not have sent.
         raced = ("OpponentMove(", f"NotCommitted(party={1 - party})")
         for i, (data, reason) in enumerate(sent):
             if reason is None:
                 continue
+            refused += 1
             assert reason.startswith(raced), (role, reason, seed)
             retried = [d for d, r in sent[i + 1 :] if r is None and d[:10] == data[:10]]
             assert retried, f"{role}: a refused move was never made again (seed {seed})"
+    # A kill delays one round at most (the round waits for the dead party): at most one
+    # refused opening per kill, of which there were four.
+    assert refused <= 4, f"{refused} refused openings (seed {seed})"
