@@ -13,6 +13,7 @@ The fast suite runs at least 1,000 actions; ``make test-all`` runs many more.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +21,15 @@ import pytest
 from eth_utils.crypto import keccak
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
+from agents.commitment import state_tensors
+from agents.dispute.tree import MerkleLevels
 from scripts.deploy import ProtocolParameters
 from scripts.protocol import (
     Amounts,
@@ -55,6 +63,8 @@ from tests.contracts.driver import (
     revert_message,
     trace_roots,
 )
+from tests.contracts.test_challenges import CHECKPOINTS, STATES
+from tests.contracts.test_challenges import history as challenge_history
 
 FAST_ACTIONS = 1_000
 SLOW_ACTIONS = 5_000
@@ -105,6 +115,7 @@ class ModelTask:
     rounds: int = 0
     randomness: bytes = b""
     secret: bytes = b""  # the current verifier's forced-error secret
+    fault_round: int = 0  # the round whose report was a fault report (reportFault)
     withdrawn: set[Role] = field(default_factory=set)
 
     def party(self, role: Role) -> str | None:
@@ -138,7 +149,12 @@ class Model:
     def payouts(self, task: ModelTask) -> Payouts:
         forfeited = bool(task.flags & Flag.FORFEITED)
         return payouts(
-            task.outcome, self.amounts(task.bounty), self.profiled(task), self.params, forfeited
+            task.outcome,
+            self.amounts(task.bounty),
+            self.profiled(task),
+            self.params,
+            forfeited,
+            task.flags,
         )
 
     def held(self, task: ModelTask) -> tuple[int, int, int]:
@@ -530,6 +546,8 @@ class PoolMachine(RuleBasedStateMachine):
         task = self.model.tasks.get(task_id)
         sender = self.party_sender(who, task.solver if task else None)
         seed = hexed(seed_hash(seed_of(task_id)))
+        # The checkpoint root of real states, so that a start state can be published.
+        root = hexed(checkpoint_tree(task.segments).root) if task else CHECKPOINT_ROOT
 
         def predict(m: Model) -> int:
             task = m.in_time(task_id, Status.TRAINING)
@@ -542,7 +560,7 @@ class PoolMachine(RuleBasedStateMachine):
         self.execute(
             sender,
             0,
-            lambda: self.pool.commit(task_id, PROOF_CID, CHECKPOINT_ROOT, seed, {"from": sender}),
+            lambda: self.pool.commit(task_id, PROOF_CID, root, seed, {"from": sender}),
             predict,
             [task_id],
         )
@@ -683,6 +701,121 @@ class PoolMachine(RuleBasedStateMachine):
             predict,
             [task_id],
         )
+
+    def _verifying(self) -> bool:
+        return any(
+            t.status == Status.VERIFYING and t.flags & Flag.RANDOMNESS
+            for t in self.model.tasks.values()
+        )
+
+    def _faulted(self) -> bool:
+        return any(
+            t.status == Status.CHALLENGE_WINDOW and t.fault_round == t.rounds
+            for t in self.model.tasks.values()
+        )
+
+    # Both rules wait for a task they can act on, so that they take no steps from the rules
+    # that move tasks along (a run reaches a drawn randomness a few times per 1,000 actions).
+    @precondition(_verifying)
+    @rule(who=st.integers(0, 9), ref=st.integers(0, 50), forced=st.booleans())
+    def report_fault(self, who: int, ref: int, forced: bool) -> None:
+        """A Fail resting on a fault record: every sampled position +inf and one root (another
+        one than the sealed roots when ``forced``: the reveal then finds the report erred)."""
+        task_id = self.task_id(ref)
+        task = self.model.tasks.get(task_id)
+        sender = self.party_sender(who, task.verifier if task else None)
+        secret = task.secret if task is not None and task.secret else b"\x01" * 32
+        count = max(1, self.model.sample_count(task)) if task is not None else 1
+        true = trace_roots(count, b"true")
+        shown = trace_roots(1, b"other")[0] if forced else true[0]
+        seal = hexed(sealed_roots(secret, [bytes.fromhex(r[2:]) for r in true]))
+
+        def predict(m: Model) -> int:
+            task = m.in_time(task_id, Status.VERIFYING)
+            if sender.address != task.verifier:
+                raise ExpectedRevertError("NotAuthorized", task_id, sender.address)
+            if not task.flags & Flag.RANDOMNESS:
+                raise ExpectedRevertError("RandomnessPending", task_id)
+            task.outcome = Outcome.FAILED
+            task.status = Status.CHALLENGE_WINDOW
+            task.deadline = m.now + m.params.challengeWindow
+            task.fault_round = task.rounds
+            return 0
+
+        tx = self.execute(
+            sender,
+            0,
+            lambda: self.pool.reportFault(task_id, shown, seal, {"from": sender}),
+            predict,
+            [task_id],
+        )
+        self.count("reportFault", tx)
+
+    @precondition(_faulted)
+    @rule(
+        who=st.integers(0, 9),
+        ref=st.integers(0, 50),
+        position=st.integers(0, 6),
+        wrong=st.sampled_from([False] * 3 + [True]),
+    )
+    def publish(self, who: int, ref: int, position: int, wrong: bool) -> None:
+        """Anyone publishes the start state of the sampled segment at ``position`` against the
+        task's report (``wrong``: another checkpoint than that segment's)."""
+        from agents.learning.selection import sample_segments
+
+        sender, task_id = self.actor(who), self.task_id(ref)
+        task = self.model.tasks.get(task_id)
+        if task is None or task.status != Status.CHALLENGE_WINDOW or not task.randomness:
+            return  # needs the task's events, its randomness and its committed states
+        count = self.model.sample_count(task)
+        sample = sample_segments(task.randomness, task.segments, task.sampled)
+        segment = sample[position] if position < count else 0
+        shown = segment + 1 if wrong else segment
+        tree = checkpoint_tree(task.segments)
+
+        def predict(m: Model) -> int:
+            task = m.in_time(task_id, Status.CHALLENGE_WINDOW)
+            if task.fault_round != task.rounds:
+                raise ExpectedRevertError("NotFaultReport", task_id)
+            if position >= count:
+                raise ExpectedRevertError("InvalidPosition", position, count)
+            if wrong:
+                raise ExpectedRevertError("InvalidCheckpoint", segment)
+            # Void without a slash: the verifier's stake is credited back, its fee stays.
+            verifier = task.verifier
+            assert verifier is not None
+            stake = m.amounts(task.bounty).verifier_stake
+            m.credits[verifier] = m.credits.get(verifier, 0) + stake
+            task.flags &= ~(Flag.FORCEABLE | Flag.FORFEITED)
+            task.verifier = None
+            if task.rounds >= m.params.maxVerificationRounds:
+                task.flags |= Flag.PROOF_FAILED | Flag.VOID  # no round left: the proof fails
+                m.settle(task, Outcome.FAILED)
+            else:
+                task.status = Status.COMMITTED
+                task.deadline = m.now + m.params.verifierClaimWindow
+            return 0
+
+        tx = self.execute(
+            sender,
+            0,
+            lambda: self.pool.publishState(
+                task_id,
+                position,
+                challenge_history(self.pool, task_id),
+                state_tensors(CHECKPOINTS[shown]),
+                [hexed(p) for p in tree.proof(segment)],
+                {"from": sender},
+            ),
+            predict,
+            [task_id],
+        )
+        self.count("publishState", tx)
+
+    def count(self, name: str, tx: Any) -> None:
+        """Count a call that reached a half brownie names no function of (``ok:None``)."""
+        if tx is not None and not self.closing:
+            self.counter[f"ok:{name}"] = self.counter.get(f"ok:{name}", 0) + 1
 
     @rule(who=st.integers(0, 9), ref=st.integers(0, 50), lie=st.sampled_from([False] * 4 + [True]))
     def reveal(self, who: int, ref: int, lie: bool) -> None:
@@ -968,6 +1101,12 @@ class PoolMachine(RuleBasedStateMachine):
         self.counter["runs"] += 1
 
 
+@functools.cache
+def checkpoint_tree(segments: int) -> MerkleLevels:
+    """The checkpoint tree of a proof of ``segments`` segments over ``CHECKPOINTS``."""
+    return MerkleLevels(STATES[: segments + 1])
+
+
 def run_actions(deployment: Any, target: int) -> dict[str, int]:
     """Run the machine until at least ``target`` actions have been checked."""
     from brownie import accounts
@@ -1000,7 +1139,9 @@ def test_random_actions_keep_the_books_balanced(deployment: Any) -> None:
     assert counter.get("ok:revealSeed", 0) >= 1
     assert counter.get("ok:reportVerification", 0) >= 1
     # How many profiles were accepted or rejected depends on the draw (none in some runs of
-    # 1,000 actions): tests/contracts/test_profile_claim.py plays both, every time.
+    # 1,000 actions): tests/contracts/test_profile_claim.py plays both, every time. So do fault
+    # reports and publications (a run reaches a drawn randomness a few times per 1,000
+    # actions): tests/contracts/test_challenge_money.py publishes against one in every run.
 
 
 @pytest.mark.slow
