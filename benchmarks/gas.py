@@ -14,6 +14,10 @@ Paths, one task each, with realistic CIDs (CIDv1, 59 characters):
   no reveal; the solver's withdrawal settles, the verifier withdraws.
 - ``tolerant_path``: a profiled task; adds the profile and the submitter's acceptance of it
   (which lets solvers claim before the review window ends).
+- ``fault_reports``: a verifier's ``reportFault`` and the ``publishState`` that answers it, for
+  start states of several sizes (one tensor each, float32); the calldata of the state dominates,
+  so ``publishState_gas_per_kib`` (the slope between the smallest and the largest) and the
+  largest state one 30,000,000-gas block can publish follow from it.
 """
 
 from __future__ import annotations
@@ -22,8 +26,12 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from eth_utils.crypto import keccak
 
+from agents.commitment import state_root, state_tensors
+from agents.dispute.tree import MerkleLevels
+from agents.learning.selection import sample_segments
 from scripts.deploy import DEFAULT_PARAMETERS, ProtocolParameters, deploy
 from scripts.network import attached, local_devnet
 from scripts.protocol import (
@@ -48,10 +56,25 @@ THRESHOLD = 0x3D4CCCCD  # 0.05 as binary32
 BOUND = 0x3F000000  # 0.5
 SEGMENTS = 64
 TRAINING_WINDOW = 3_600
+FAULT_ROOT = "0x" + "fa" * 32
+STATE_KIB = (1, 16, 64)
+BLOCK_GAS = 30_000_000
 
 
 def hexed(value: bytes) -> str:
     return "0x" + value.hex()
+
+
+def event_topic(entry: dict[str, Any]) -> bytes:
+    """topic0 of an ABI event: keccak256 of its canonical signature (tuples spelled out)."""
+
+    def kind(p: dict[str, Any]) -> str:
+        t = str(p["type"])
+        if t.startswith("tuple"):
+            return "(" + ",".join(kind(c) for c in p["components"]) + ")" + t[5:]
+        return t
+
+    return keccak(f"{entry['name']}({','.join(kind(i) for i in entry['inputs'])})".encode())
 
 
 class Round:
@@ -113,10 +136,15 @@ class Round:
             )
         )
 
-    def commit(self, task_id: int) -> int:
+    def commit(self, task_id: int, checkpoint_root: str = ROOT) -> int:
         return self.gas(
             lambda: self.pool.commit(
-                task_id, CID, ROOT, hexed(seed_hash(SEED)), {"from": self.solver}, silent=True
+                task_id,
+                CID,
+                checkpoint_root,
+                hexed(seed_hash(SEED)),
+                {"from": self.solver},
+                silent=True,
             )
         )
 
@@ -139,23 +167,10 @@ class Round:
 
     def folded(self, task_id: int) -> list[tuple[str, bytes, bytes]]:
         """(name, record before, data) of the task's folded events, from its logs."""
-        from brownie import web3
 
-        events = {e["name"]: e for e in self.pool.abi if e["type"] == "event"}
-        topic0 = {
-            keccak(f"{n}({','.join(i['type'] for i in e['inputs'])})".encode()): n
-            for n, e in events.items()
-        }
-        logs = web3.eth.get_logs(
-            {
-                "address": self.pool.address,
-                "fromBlock": 0,
-                "toBlock": "latest",
-                "topics": [None, "0x" + task_id.to_bytes(32, "big").hex()],
-            }
-        )
+        topic0 = {event_topic(e): e["name"] for e in self.pool.abi if e["type"] == "event"}
         record, out = bytes(32), []
-        for log in logs:
+        for log in self.logs(task_id):
             name = topic0[bytes(log["topics"][0])]
             if name in FOLDED_EVENTS:
                 out.append((name, record, bytes(log["data"])))
@@ -212,6 +227,65 @@ class Round:
             )
         )
 
+    def report_fault(self, task_id: int) -> int:
+        count = int(self.pool.sampleCount(task_id))
+        true_roots = [bytes.fromhex(FAULT_ROOT[2:])] * count
+        seal = hexed(sealed_roots(self.secrets[task_id], true_roots))
+        return self.gas(
+            lambda: self.pool.reportFault(
+                task_id, FAULT_ROOT, seal, {"from": self.verifier}, silent=True
+            )
+        )
+
+    def publish_state(self, task_id: int, checkpoints: list[dict[str, np.ndarray]]) -> int:
+        """The solver publishes the start state of the first sampled segment."""
+        segment = sample_segments(
+            self.randomness(task_id), SEGMENTS, self.params.minSampledSegments
+        )[0]
+        tree = MerkleLevels([state_root(c) for c in checkpoints])
+        history = [(hexed(t), party, hexed(data)) for t, party, data in self.logged(task_id)]
+        tensors = [(hexed(h), hexed(v)) for h, v in state_tensors(checkpoints[segment])]
+        proof = [hexed(p) for p in tree.proof(segment)]
+        return self.gas(
+            lambda: self.pool.publishState(
+                task_id, 0, history, tensors, proof, {"from": self.solver}, silent=True
+            )
+        )
+
+    def randomness(self, task_id: int) -> bytes:
+        return randomness(SEED, secret_hash(self.secrets[task_id]), task_id)
+
+    def logs(self, task_id: int) -> list[Any]:
+        from brownie import web3
+
+        return list(
+            web3.eth.get_logs(
+                {
+                    "address": self.pool.address,
+                    "fromBlock": 0,
+                    "toBlock": "latest",
+                    "topics": [None, "0x" + task_id.to_bytes(32, "big").hex()],
+                }
+            )
+        )
+
+    def logged(self, task_id: int) -> list[tuple[bytes, str, bytes]]:
+        """(topic0, party, data) of the task's folded events, as ``publishState`` takes them."""
+        folded = {
+            event_topic(e)
+            for e in self.pool.abi
+            if e["type"] == "event" and e["name"] in FOLDED_EVENTS
+        }
+        return [
+            (
+                bytes(log["topics"][0]),
+                "0x" + bytes(log["topics"][2])[-20:].hex(),
+                bytes(log["data"]),
+            )
+            for log in self.logs(task_id)
+            if bytes(log["topics"][0]) in folded
+        ]
+
     def withdraw(self, task_ids: list[int], account: Any) -> int:
         return self.gas(lambda: self.pool.withdraw(task_ids, {"from": account}, silent=True))
 
@@ -228,6 +302,35 @@ def advance(seconds: int) -> None:
     from web3.types import RPCEndpoint
 
     web3.provider.make_request(RPCEndpoint("evm_increaseTime"), [seconds])
+
+
+def states(kib: int) -> list[dict[str, np.ndarray]]:
+    """The solver's checkpoints: one float32 tensor of ``kib`` KiB each, different per segment."""
+    return [
+        {"param/w": np.random.default_rng(i).standard_normal(kib * 256).astype(np.float32)}
+        for i in range(SEGMENTS + 1)
+    ]
+
+
+def fault_reports(round_: Round) -> dict[str, Any]:
+    """``reportFault`` and the ``publishState`` answering it, per state size."""
+    out: dict[str, Any] = {}
+    published: dict[int, int] = {}
+    for kib in STATE_KIB:
+        checkpoints = states(kib)
+        task_id, _ = round_.submit(Mode.EXACT)
+        round_.claim(task_id)
+        round_.commit(task_id, hexed(MerkleLevels([state_root(c) for c in checkpoints]).root))
+        round_.claim_verification(task_id)
+        round_.reveal_seed(task_id)
+        out["reportFault"] = round_.report_fault(task_id)
+        published[kib] = round_.publish_state(task_id, checkpoints)
+        out[f"publishState ({kib} KiB state)"] = published[kib]
+    small, large = min(STATE_KIB), max(STATE_KIB)
+    per_kib = (published[large] - published[small]) / (large - small)
+    out["publishState_gas_per_kib"] = round(per_kib)
+    out["publishState_max_kib_per_block"] = int((BLOCK_GAS - published[small]) / per_kib + small)
+    return out
 
 
 def verified(round_: Round, mode: Mode, steps: dict[str, int]) -> int:
@@ -316,6 +419,8 @@ def run() -> dict[str, Any]:
         unforced["withdraw (solver, settles)"] = plain.withdraw([task_id], plain.solver)
         unforced["withdraw (verifier)"] = plain.withdraw([task_id], plain.verifier)
 
+        faults = fault_reports(round_)
+
         happy_total = sum(happy.values())
         config = project._compiler_config["solc"]
         return {
@@ -328,6 +433,7 @@ def run() -> dict[str, Any]:
             "tolerant_path_total": sum(tolerant.values()),
             "tolerant_path": tolerant,
             "other_calls": other,
+            "fault_reports": faults,
             "deployment": {
                 "Jackpot": int(deployment.jackpot.tx.gas_used),
                 "TaskPool": int(deployment.pool.tx.gas_used),
