@@ -18,7 +18,8 @@ For every challenge of the task (``ChallengeOpened`` and what followed, folded i
   ``ForcedErrorCaught``, and only such a round; a proof that lost ends in ``ProofFailed`` and
   a Failed task, and only then. A fault report voided by a published start state
   (``StatePublished``) counts as a report that lost with no winner (its verifier's stake is
-  credited back, ``agents.audit.money``), and in the task's last round as a proof that lost.
+  credited back, ``agents.audit.money``), never as a proof that lost: in the task's last round
+  it settles the task Unverified (unless a challenge of the proof failed it).
 
 Findings go into the task's audit (``TaskAudit.add``); each replayed game is kept for the
 report page.
@@ -164,12 +165,9 @@ def losses_of(events: Sequence[Event]) -> list[Loss]:
             out.append(Loss(claim, number, str(a["prover"]), what))
         elif e.name == "StatePublished":
             # A fault report is voided by the start state published against it; nobody wins
-            # its verifier's stake (it is credited back). In the last round the proof fails.
+            # its verifier's stake (it is credited back), and the proof loses nothing.
             what = f"fault report voided: the start state of segment {a['segment']} published"
             out.append(Loss("Report", number, ZERO_ADDRESS, what))
-            if bool(a["lastRound"]):
-                last = "its last round's fault report voided, the proof still unread"
-                out.append(Loss("Proof", number, ZERO_ADDRESS, last))
     return out
 
 
@@ -255,6 +253,15 @@ def check_consequences(view: TaskView, events: Sequence[Event], add: Add) -> Non
                 "Failed",
                 view.outcome == "Failed",
             )
+    last = [e for e in events if e.name == "StatePublished" and bool(e.args["lastRound"])]
+    if last and not failed and view.final:
+        add(
+            "challenges",
+            "a fault report voided in the task's last round settles it Unverified",
+            view.outcome,
+            "Unverified",
+            view.outcome == "Unverified",
+        )
 
 
 def _still_open(view: TaskView, round_number: int | None) -> bool:

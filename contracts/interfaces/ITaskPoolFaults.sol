@@ -14,7 +14,9 @@ import {TaskId, Hash, Root, Folded, StateTensor} from "../lib/Types.sol";
 ///         served from a verifier that did not look, so it voids the report without slashing: the
 ///         verifier is credited its stake (no fee), the task is verified again with the same
 ///         randomness; in the task's last verification round the fault report is voided the same way
-///         but the task fails, so a solver gains no escape from a proof it never made readable
+///         and the task settles Unverified (bounty back to the submitter, stake back to the solver,
+///         nobody paid a fee or a slash): neither a verifier that fault-reports a readable proof
+///         nor a solver that publishes against an honest fault report gains anything by it
 ///         (docs/threat-model.md, "Proofs nobody can read").
 interface ITaskPoolFaults {
     /// @notice The verifier reported a Fail that rests on the fault record whose commitment is
@@ -25,9 +27,10 @@ interface ITaskPoolFaults {
     /// @notice `publisher` published the start state of sampled `segment` (the call's calldata), whose
     ///         state root `stateRoot` is checkpoint `segment` of the committed checkpoint root: the
     ///         fault report of `verifier` is void and it was credited `refunded`, its stake.
-    ///         `lastRound`: the task had no verification round left and fails (`ProofFailed` follows);
-    ///         otherwise it is verified again (`VerificationReopened`, or `ProofFailed` when a
-    ///         challenge of the proof was upheld).
+    ///         `lastRound`: the task had no verification round left and settles Unverified
+    ///         (`TaskSettled` follows once no challenge is open); otherwise it is verified again
+    ///         (`VerificationReopened`). Either way a challenge of the proof that was upheld fails the
+    ///         task instead (`ProofFailed`).
     event StatePublished(
         TaskId indexed taskId,
         address indexed publisher,
@@ -55,7 +58,8 @@ interface ITaskPoolFaults {
     ///         segment at `position` of the sample: its tensors in state order (docs/commitments.md),
     ///         which the pool hashes to a state root and checks, with `proof`, as checkpoint `segment`
     ///         of the solver's committed checkpoint root. The report is void; its verifier is credited
-    ///         its stake, not its fee. Anyone may call it once per report.
+    ///         its stake, not its fee; the task is verified again, or settles Unverified after
+    ///         `maxVerificationRounds` claims. Anyone may call it once per report.
     /// @dev Reverts with `WrongStatus`, `DeadlinePassed`, `NotFaultReport`, `AlreadyVoided`,
     ///      `RecordMismatch`, `NoReport`, `InvalidPosition`, `InvalidState`, `MalformedHeader` or
     ///      `InvalidCheckpoint`.

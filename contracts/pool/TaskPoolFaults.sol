@@ -90,15 +90,14 @@ contract TaskPoolFaults is TaskPoolHistory, ITaskPoolFaults {
         ) revert Errors.InvalidCheckpoint(segment);
 
         // Unavailability is not a lie: the verifier gets its stake back (no fee), and the report is
-        // void. With no round left the proof stays unreadable to every verifier it had: it fails.
+        // void. Nobody can tell on chain which side lied, so with no round left the task settles
+        // Unverified (`_applyDefeat`): bounty and solver stake back, nobody paid a fee or a slash.
         address verifier = t.verifier;
         uint256 refunded = flags & Flag.STAKE_TAKEN == 0 ? t.bounty * _verifierStakeBps / BPS : 0;
         bool lastRound = rounds >= _maxVerificationRounds;
         emit StatePublished(taskId, msg.sender, verifier, segment, Root.wrap(root), refunded, lastRound);
         if (refunded > 0) _credit(verifier, refunded);
-        flags = (flags & ~Flag.FORCEABLE) | Flag.DEFEATED | Flag.STAKE_TAKEN;
-        if (lastRound) flags |= Flag.PROOF_FAILED;
-        t.flags = flags;
+        t.flags = (flags & ~Flag.FORCEABLE) | Flag.DEFEATED | Flag.STAKE_TAKEN;
         if (_openChallenges[taskId] == 0) _afterDisputes(t, taskId);
     }
 

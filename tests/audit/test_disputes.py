@@ -16,6 +16,7 @@ from agents.audit.disputes import (
     check_consequences,
     expected_state,
     first_winner,
+    losses_of,
     roots_before,
 )
 from agents.chain.abi import DecodedLog
@@ -209,3 +210,69 @@ def test_a_defeated_report_is_not_held_against_the_chain(defeated: bool) -> None
     assert audit.holds == defeated
     assert bool(audit.notes) == defeated
     assert [f.area for f in audit.findings] == (["events"] if defeated else ["report", "events"])
+
+
+def _published_story(*, last: bool, outcome: str | None, proof_failed: bool) -> list[DecodedLog]:
+    """A fault report voided by a published start state (``last``: in the task's last round),
+    then what the chain did (``ProofFailed`` from a challenge of the proof, a settlement)."""
+    from agents.roles.tasks import OUTCOMES
+
+    events = [
+        _event(
+            "StatePublished",
+            0,
+            publisher=BOB,
+            verifier=VERIFIER,
+            segment=3,
+            stateRoot=ROOT,
+            refunded=7,
+            lastRound=last,
+        ),
+        _event("ReportDefeated", 1, verifier=VERIFIER, winner=ZERO_ADDRESS, slashed=0),
+    ]
+    if proof_failed:
+        opened = {"challengeId": 2, "challenger": ALICE, "claim": 2}
+        events += [
+            _event(
+                "ChallengeOpened",
+                2,
+                **opened,
+                segment=5,
+                position=0,
+                defenderTrace=OTHER,
+                challengerTrace=ROOT,
+                game=0,
+                deadline=0,
+            ),
+            _event("ChallengeResolved", 2, **opened, state=3, ruling=int(Ruling.NONE)),
+            _event("ProofFailed", 2, solver=BOB, winner=ALICE, award=5),
+        ]
+    if outcome is not None:
+        paid = dict.fromkeys(("toSubmitter", "toSolver", "toVerifier", "toProfiler"), 0)
+        events.append(
+            _event("TaskSettled", 3, outcome=OUTCOMES.index(outcome), toJackpot=0, **paid)
+        )
+    return events
+
+
+@pytest.mark.parametrize(
+    ("last", "outcome", "proof_failed", "holds"),
+    [
+        (True, "Unverified", False, True),  # the last round's publication: nobody can tell
+        (True, "Failed", False, False),  # failing the solver on a publication: the old theft
+        (True, "Failed", True, True),  # a challenge of the proof failed it all the same
+        (True, None, False, True),  # not settled yet (a challenge is open)
+        (False, None, False, True),  # an earlier round: verified again
+    ],
+)
+def test_a_publication_never_fails_the_proof(
+    last: bool, outcome: str | None, proof_failed: bool, holds: bool
+) -> None:
+    events = _published_story(last=last, outcome=outcome, proof_failed=proof_failed)
+    proof = ["Proof"] if proof_failed else []
+    assert [x.claim for x in losses_of(events)] == ["Report", *proof]
+    findings = _findings(events)
+    assert all(ok for _, ok in findings) == holds, findings
+    unverified = "a fault report voided in the task's last round settles it Unverified"
+    checked = last and outcome is not None and not proof_failed
+    assert any(claim == unverified for claim, _ in findings) == checked, findings

@@ -6,9 +6,11 @@ slashing. Each property of the threat model is played here with real states and 
 
 (a) an honest verifier that fault-reports never loses its stake, whatever the solver does;
 (b) a fault report on a readable proof earns its verifier nothing and costs the honest solver
-    neither its stake nor the task;
-(c) the solver of an unreadable proof cannot escape failing: a game is refused, and publishing
-    only buys a verification round, up to ``maxVerificationRounds``;
+    neither its stake nor the task, nor (in the last round) its stake: a submitter's sybil that
+    fault-reports every round gains nothing;
+(c) the solver of an unreadable proof earns nothing: a game is refused, a silent solver fails,
+    and publishing buys a verification round, up to ``maxVerificationRounds``, after which the
+    task settles Unverified (no bounty, its stake back);
 (d) every wei stays accounted for (the stateful money test covers the same calls).
 """
 
@@ -24,8 +26,8 @@ import pytest
 from agents.commitment import state_tensors
 from agents.devnet.anvil import Anvil
 from scripts.deploy import Deployment
-from scripts.protocol import Flag, Outcome, Status, payouts, sealed_roots
-from tests.contracts.driver import SEGMENTS, Driver, Parties, balance, hexed, plain, reverts
+from scripts.protocol import Flag, Mode, Outcome, Status, payouts, sealed_roots
+from tests.contracts.driver import BOUNTY, SEGMENTS, Driver, Parties, balance, hexed, plain, reverts
 from tests.contracts.test_challenges import (
     CHECKPOINTS,
     PROGRAM,
@@ -236,13 +238,14 @@ def test_a_published_state_voids_the_report_without_slashing_and_the_task_is_ver
     conserved(pool, [task_id])
 
 
-def test_publishing_only_buys_rounds_and_the_last_fault_report_fails_the_task(
+def test_a_publication_in_the_last_round_settles_the_task_unverified(
     pool: Any, stated: Driver, parties: Parties, params: Any
 ) -> None:
-    """(c): a solver that publishes against every fault report of its unreadable proof is
-    verified again up to ``maxVerificationRounds``; a publication in the last round still voids
-    that report without slashing, and the task fails: the solver is slashed, every verifier has
-    its stake back."""
+    """(b), (c): a solver that publishes against every fault report is verified again up to
+    ``maxVerificationRounds``; the last round's publication voids that report the same way and,
+    with no round left and nobody able to tell on chain who lied, settles the task Unverified:
+    the bounty (less the profile fee) back to the submitter, the stake back to the solver, no
+    fee and no slash to anyone, every verifier credited its stake."""
     task_id = stated.to_status(Status.COMMITTED)
     amounts = stated.amounts()
     rounds = params.maxVerificationRounds
@@ -250,23 +253,92 @@ def test_publishing_only_buys_rounds_and_the_last_fault_report_fails_the_task(
         stated.secrets[task_id] = stated.verify_with(task_id, False, draw=round_ == 1)
         report_fault(stated, task_id)
         tx = publish(stated, task_id, 0, parties.solver)
-        last = round_ == params.maxVerificationRounds
+        last = round_ == rounds
         assert plain(tx.events["StatePublished"])["lastRound"] == last
+        assert plain(tx.events["ReportDefeated"])["slashed"] == 0
+        assert ("VerificationReopened" in tx.events) != last
         conserved(pool, [task_id])
         if not last:
             assert stated.status(task_id) == Status.COMMITTED
+    assert "ProofFailed" not in tx.events
     assert stated.status(task_id) == Status.SETTLED
     task = stated.task(task_id)
-    assert task["outcome"] == Outcome.FAILED
-    assert plain(tx.events["ProofFailed"])["solver"] == parties.solver
-    assert int(task["flags"]) & Flag.VOID
-    paid = payouts(Outcome.FAILED, amounts, False, params, flags=int(task["flags"]))
-    assert paid.solver == 0 and paid.verifier == 0
+    assert task["outcome"] == Outcome.UNVERIFIED
+    assert int(task["flags"]) & (Flag.PROOF_FAILED | Flag.VOID | Flag.SLASH_AWARDED) == 0
+    paid = payouts(Outcome.UNVERIFIED, amounts, False, params, flags=int(task["flags"]))
+    assert plain(tx.events["TaskSettled"])["outcome"] == Outcome.UNVERIFIED
+    assert (paid.submitter, paid.solver, paid.verifier, paid.jackpot) == (
+        BOUNTY,
+        amounts.solver_stake,
+        0,
+        0,
+    )
     assert int(pool.credit(parties.verifier)) == rounds * amounts.verifier_stake
-    submitter_before = balance(parties.submitter)
-    pool.withdraw([task_id], {"from": parties.submitter})
-    assert balance(parties.submitter) == submitter_before + paid.submitter
+    for party, due in ((parties.submitter, paid.submitter), (parties.solver, paid.solver)):
+        before = balance(party)
+        pool.withdraw([task_id], {"from": party})
+        assert balance(party) == before + due
+    with reverts("NothingToWithdraw", parties.verifier.address):
+        pool.withdraw([task_id], {"from": parties.verifier})
     conserved(pool, [task_id])
+
+
+@pytest.mark.parametrize("mode", [Mode.EXACT, Mode.TOLERANT], ids=["exact", "tolerant"])
+def test_a_submitters_sybil_fault_reporting_a_readable_proof_every_round_gains_nothing(
+    pool: Any, stated: Driver, parties: Parties, params: Any, mode: Mode
+) -> None:
+    """The theft this closes: the submitter's sybil verifier wins every round's claim and
+    fault-reports the honest, readable proof each time; the solver publishes each time. The
+    task settles Unverified: the submitter and its sybil end with what they started with, less
+    the protocol fee and (tolerant) the profile fee, which they paid at submit whatever
+    happened; the solver ends with its stake back. Gas is free on the devnet, so every balance
+    is exact; the gas each side spent is printed."""
+    from brownie import history
+
+    submitter, sybil, solver = parties.submitter, parties.verifier, parties.solver
+    amounts = stated.amounts()
+    attacker_before = balance(submitter) + balance(sybil)
+    solver_before = balance(solver)
+    task_id = stated.to_status(Status.COMMITTED, mode=mode)
+    profiled = mode == Mode.TOLERANT
+    start = len(history)
+    publications = []
+    for round_ in range(1, params.maxVerificationRounds + 1):
+        stated.secrets[task_id] = stated.verify_with(task_id, False, draw=round_ == 1)
+        report_fault(stated, task_id, by=sybil)
+        position = round_ % int(pool.sampleCount(task_id))
+        publications.append(publish(stated, task_id, position, solver))
+        conserved(pool, [task_id])
+    # The sybil's claims and fault reports; the solver's publications (its seed reveal is part
+    # of any verification).
+    sent: list[Any] = list(history)[start:]
+    gas = {
+        "attacker": sum(int(tx.gas_used) for tx in sent if tx.sender == sybil),
+        "solver": sum(int(tx.gas_used) for tx in publications),
+    }
+    task = stated.task(task_id)
+    assert task["outcome"] == Outcome.UNVERIFIED
+    paid = payouts(Outcome.UNVERIFIED, amounts, profiled, params, flags=int(task["flags"]))
+    pool.withdraw([task_id], {"from": submitter})
+    pool.withdraw([task_id], {"from": solver})
+    pool.withdrawCredit({"from": sybil})
+    if profiled:
+        pool.withdraw([task_id], {"from": parties.profiler})
+    assert int(pool.credit(sybil)) == 0
+    conserved(pool, [task_id])
+
+    # What the attack paid: the fees of any submission; it took no share of anyone's stake.
+    cost = amounts.protocol_fee + (amounts.profile_fee if profiled else 0)
+    attacker_after = balance(submitter) + balance(sybil)
+    assert attacker_after == attacker_before - cost
+    assert paid.submitter == amounts.bounty - (cost - amounts.protocol_fee)  # B − P back
+    assert balance(solver) == solver_before  # its stake back, no bounty
+    print(
+        f"{mode.name.lower()}: attacker {attacker_after - attacker_before:+} wei "
+        f"(B = {amounts.bounty}), solver {balance(solver) - solver_before:+} wei; gas over "
+        f"{params.maxVerificationRounds} rounds: attacker {gas['attacker']:,} "
+        f"(claimVerification + reportFault), solver {gas['solver']:,} (publishState)"
+    )
 
 
 def test_in_the_last_round_a_silent_solver_fails_and_the_verifier_is_paid(
@@ -409,8 +481,8 @@ def test_publications_audit_clean_and_a_wrong_refund_is_named(
     pool: Any, stated: Driver, parties: Parties, params: Any, read: Any
 ) -> None:
     """The audit's money checks (agents.audit.money) hold a task whose fault reports were voided
-    by publications, the last of them failing the task: each verifier credited its stake back,
-    the settlement Failed with VOID, every credit withdrawn accounted for."""
+    by publications, the last of them settling the task Unverified: each verifier credited its
+    stake back, the settlement's amounts the table's, every credit withdrawn accounted for."""
     from agents.audit.disputes import check_consequences, losses_of
     from agents.audit.task import audit_payouts
 
@@ -421,18 +493,21 @@ def test_publications_audit_clean_and_a_wrong_refund_is_named(
         publish(stated, task_id, 1, parties.solver)
     pool.withdrawCredit({"from": parties.verifier})
     pool.withdraw([task_id], {"from": parties.submitter})
+    pool.withdraw([task_id], {"from": parties.solver})
     chain = read(task_id)
+    assert chain.view.outcome == "Unverified"
     audit = audit_payouts(chain)
     assert audit.holds, [f"{f.claim}: {f.chain} vs {f.audit}" for f in audit.differences()]
     claims = [f.claim for f in audit.findings]
     refund = "a fault report voided by a published start state credits its verifier its stake"
     assert claims.count(refund) == params.maxVerificationRounds, claims
-    assert any("VOID" in c for c in claims), claims
-    # The challenges' consequences: each round's report lost (no winner), the proof failed.
+    # The challenges' consequences: each round's report lost (no winner), the proof nothing.
     found: list[tuple[str, bool]] = []
     check_consequences(chain.view, chain.events, lambda _a, c, _x, _y, ok: found.append((c, ok)))
     assert found and all(ok for _, ok in found), found
-    assert [x.claim for x in losses_of(chain.events)] == ["Report", "Report", "Report", "Proof"]
+    unverified = "a fault report voided in the task's last round settles it Unverified"
+    assert unverified in [c for c, _ in found], found
+    assert [x.claim for x in losses_of(chain.events)] == ["Report"] * params.maxVerificationRounds
     # A refund one wei short of the stake: named.
     events = [
         dataclasses.replace(e, args={**e.args, "refunded": int(e.args["refunded"]) - 1})

@@ -789,8 +789,8 @@ class PoolMachine(RuleBasedStateMachine):
             task.flags &= ~(Flag.FORCEABLE | Flag.FORFEITED)
             task.verifier = None
             if task.rounds >= m.params.maxVerificationRounds:
-                task.flags |= Flag.PROOF_FAILED | Flag.VOID  # no round left: the proof fails
-                m.settle(task, Outcome.FAILED)
+                # No round left, and nobody can tell who lied: bounty and solver stake back.
+                m.settle(task, Outcome.UNVERIFIED)
             else:
                 task.status = Status.COMMITTED
                 task.deadline = m.now + m.params.verifierClaimWindow
