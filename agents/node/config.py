@@ -121,9 +121,9 @@ class SolverPolicy(_Section):
         Annotated[str, Field(pattern=r"^(fake-half|fake-segment:[0-9]+|malformed:[a-z0-9-]+)$")]
         | None
     ) = None
-    # Devnets only, with an adversary: answer a fault report of its proof by publishing a
-    # sampled start state while a verification round is left (it shows that a malformed proof
-    # still fails in the last round). An honest solver does so whenever its re-check passes.
+    # Devnets only, with an adversary: answer every fault report of its proof by publishing a
+    # sampled start state (a malformed proof then settles Unverified after the last round: no
+    # bounty, its stake back). An honest solver does so whenever its re-check passes.
     adversary_publishes: bool = False
 
 

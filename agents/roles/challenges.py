@@ -396,11 +396,10 @@ def _resolve(situation: Situation, view: TaskView, c: ChallengeView) -> Send | N
 def publication(situation: Situation, view: TaskView, why: str) -> list[Action]:
     """Against the fault report of ``view``'s round: read the start state of the last sampled
     segment from this agent's own proof (a job), then publish it (``publishState``), which
-    voids the report and has the task verified again. Only while a verification round is
-    left: in the last one a publication voids the report but fails the task all the same."""
+    voids the report and has the task verified again; in the task's last verification round
+    it settles the task Unverified (its stake back) where the report left standing would fail
+    it, so it is worth sending in every round."""
     if not view.fault_report or situation.pool is None or not situation.in_time(view):
-        return []
-    if view.verification_round + 1 >= situation.params.max_verification_rounds:
         return []
     segments = report_segments(view)
     if not segments or view.spec_cid is None or view.proof_cid is None:

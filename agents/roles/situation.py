@@ -66,8 +66,8 @@ class PoolParameters:
     challenge_bond: int = 0
     # What a submitter pays the profiler whose profile it rejects.
     profile_rejection_fee_bps: int = 0
-    # Verification claims a task accepts (a publication against a fault report in the last one
-    # voids it but fails the task).
+    # Verification claims a task accepts (a report voided in the last one settles the task
+    # Unverified).
     max_verification_rounds: int = 1
 
     def solver_stake(self, bounty: int) -> int:

@@ -295,7 +295,8 @@ def _fault_reported(v: TaskView, a: dict[str, Any]) -> None:
 
 def _state_published(v: TaskView, a: dict[str, Any]) -> None:
     # The fault report is void; its verifier is credited its stake (ReportDefeated and
-    # VerificationReopened, or ProofFailed, follow in the same transaction).
+    # VerificationReopened, or TaskSettled Unverified in the last round, follow in the same
+    # transaction unless a challenge is still open).
     verifier, refunded = str(a["verifier"]), int(a["refunded"])
     v.publications.append((str(a["publisher"]), verifier, int(a["segment"]), refunded))
     if refunded:

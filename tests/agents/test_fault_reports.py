@@ -1,7 +1,8 @@
 """Fault reports in the agents' decisions (pure: no chain, no store): the verifier reports a
 proof a check rejected with ``reportFault`` and reveals its record's commitment; a solver
-answers a fault report by publishing a sampled start state only while a verification round
-is left, and only when it can stand behind its proof; no checker plays a game on one."""
+answers a fault report by publishing a sampled start state in every verification round, the
+last one included (there it settles the task Unverified instead of Failed), and only when it
+can stand behind its proof; no checker plays a game on one."""
 
 from __future__ import annotations
 
@@ -137,15 +138,16 @@ PUBLISHED = PublicationResult(
 )
 
 
-def publication_work(recheck: str = "pass") -> dict[str, WorkState]:
+def publication_work(recheck: str = "pass", round_: int = 0) -> dict[str, WorkState]:
     check = ReplayResult((0,) * 7, (Root(b"\x08" * 32),) * 7, recheck)  # type: ignore[arg-type]
+    key = f"recheck/1/{round_}"
     return {
-        "recheck/1/0": WorkState("recheck/1/0", "done", check),
+        key: WorkState(key, "done", check),
         "publication/1/9": WorkState("publication/1/9", "done", PUBLISHED),
     }
 
 
-def test_an_honest_solver_publishes_against_a_fault_report_while_a_round_is_left(
+def test_an_honest_solver_publishes_against_a_fault_report(
     pool_interface: ContractInterface,
 ) -> None:
     view = fault_reported()
@@ -173,13 +175,28 @@ def test_an_honest_solver_publishes_against_a_fault_report_while_a_round_is_left
     assert solver.decide(sent.situation(pool_interface), SolverPolicy()) == []
 
 
+def test_an_honest_solver_publishes_in_every_round_the_last_included(
+    pool_interface: ContractInterface,
+) -> None:
+    """A fault report left standing in the last round fails the task and slashes the solver;
+    a publication there settles it Unverified with the solver's stake back."""
+    assert ROUNDS.max_verification_rounds == 3
+    for round_ in range(ROUNDS.max_verification_rounds):
+        view = fault_reported(round_)
+        case = Case("", [view], [], work=publication_work(round_=round_), params=ROUNDS)
+        (send,) = solver.decide(case.situation(pool_interface), SolverPolicy())
+        assert isinstance(send, Send) and send.intent.function == "publishState"
+        assert send.intent.key == f"publish/1/{round_}"
+
+
 def test_a_solver_does_not_publish_in_vain(pool_interface: ContractInterface) -> None:
-    """Nothing in the last round (the task fails all the same), nothing when its own re-check
-    fails, nothing after the window, nothing against a report that names traces."""
-    last = Case("", [fault_reported(2)], [], work=publication_work(), params=ROUNDS)
+    """Nothing when its own re-check fails, nothing after the window, nothing against a report
+    that names traces."""
     own_fail = Case("", [fault_reported()], [], work=publication_work("fail"), params=ROUNDS)
     late = Case("", [fault_reported()], [], work=publication_work(), params=ROUNDS, now=NOW + 60)
-    for case in (last, own_fail, late):
+    traced = dataclasses.replace(fault_reported(), fault_report=False)
+    named = Case("", [traced], [], work=publication_work(), params=ROUNDS)
+    for case in (own_fail, late, named):
         actions = solver.decide(case.situation(pool_interface), SolverPolicy())
         assert not any(isinstance(a, Send) and a.intent.function == "publishState" for a in actions)
         assert not any(isinstance(a, Start) and a.key.startswith("publication/") for a in actions)

@@ -94,14 +94,16 @@ def test_every_malformed_proof_fails_its_solver_and_pays_the_verifier(
         ), name
 
 
-def test_a_solver_that_publishes_against_fault_reports_still_fails_and_pays_the_verifier(
+def test_a_solver_that_publishes_against_every_fault_report_settles_unverified_unpaid(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The solver of a malformed proof (its batches unreadable, its checkpoints fine) disputes
     each fault report by publishing a sampled start state (``publishState``): each voids the
     report without slashing its verifier, who is credited its stake and takes it, and the task
-    is verified again; in the last round the solver has nothing left to buy, the fault report
-    stands, the task fails and the verifier is paid. No game is ever played on a fault report."""
+    is verified again; the last round's publication, with nobody able to tell on chain who
+    lied, settles the task Unverified: the submitter has its bounty back, the solver its stake
+    and no bounty, the verifier its stake each time and no fee. No game is ever played on a
+    fault report."""
     market = open_market(tmp_path / "devnet", challengeWindow=60, forcedErrorPpm=0)
     try:
         spec_path = exact_spec(tmp_path)
@@ -121,6 +123,7 @@ def test_a_solver_that_publishes_against_fault_reports_still_fails_and_pays_the_
         view = market.wait_settled(task_id, timeout=120)
         pool = market.deployment.contract(POOL)
         solver, verifier = market.account("solver"), market.account("verifier")
+        submitter = market.account("submitter")
 
         def credit(account: str) -> int:
             raw = market.client.call(pool.address, pool.encode_call("credit", (account,)))
@@ -128,21 +131,33 @@ def test_a_solver_that_publishes_against_fault_reports_still_fails_and_pays_the_
 
         market.wait("the verifier took its credit", lambda: credit(verifier) == 0, timeout=120)
         rounds = DEFAULT_PARAMETERS.maxVerificationRounds  # the devnet keeps the default
-        assert view.outcome == "Failed" and view.verdict == "Fail", view.outcome
+        assert view.outcome == "Unverified", view.outcome
         assert view.verification_round == rounds - 1
-        assert len(view.publications) == rounds - 1
+        assert len(view.publications) == rounds
         for publisher, voided, segment, refunded in view.publications:
             assert publisher == solver and voided == verifier
             assert segment == view.segments - 1
             assert refunded == view.verifier_stake
         assert not view.challenges  # no game was played on a fault report
+        assert not view.proof_failed
         assert "challengeReport" not in market.calls_by("solver")
-        assert market.calls_by("solver").count("publishState") == rounds - 1
+        assert market.calls_by("solver").count("publishState") == rounds
         assert market.calls_by("verifier").count("reportFault") == rounds
-        # Only the solver loses: the verifier had its stake back twice and is paid the third time.
-        assert view.payouts["solver"] == 0 and solver not in view.withdrawn
-        assert view.payouts["verifier"] > view.verifier_stake
-        assert view.withdrawn.get(verifier) == view.payouts["verifier"]
-        assert view.payouts["submitter"] >= view.bounty
+        # Nobody gains: the submitter has its bounty back (an exact task: no profile fee), the
+        # solver its stake and no bounty, the verifier its stake each round and no fee.
+        assert view.payouts == {
+            "submitter": view.bounty,
+            "solver": view.solver_stake,
+            "verifier": 0,
+            "profiler": 0,
+            "jackpot": 0,
+        }
+        market.wait(
+            "the solver took its stake back",
+            lambda: market.tasks()[task_id].withdrawn.get(solver) == view.solver_stake,
+            timeout=120,
+        )
+        assert view.withdrawn.get(submitter) == view.bounty
+        assert verifier not in view.withdrawn
     finally:
         market.stop()
