@@ -102,14 +102,9 @@ _OUTSTANDING = 4
 _GROUP_BYTES = 4 << 20
 _PART_BYTES = 1 << 20
 
-# A record before its roots are known: its bytes up to the first input root (op code,
-# attributes, input count), op, attributes, numbers of the input arrays and of the output
-# array (-1 for a STATE record, whose output is the Merkle root over the roots of the
-# arrays numbered as its inputs, and which lists no inputs of its own).
-_Pending = tuple[bytes, Op, tuple[Attribute, ...], tuple[int, ...], int]
-
 _F32 = np.dtype(np.float32)
 _RESHAPE = Op.RESHAPE
+_STATE = Op.STATE
 # A group's Merkle roots: computed, or futures of consecutive parts of them.
 _Merkles = list[concurrent.futures.Future[np.ndarray]] | np.ndarray
 _STATE_PREFIX = bytes([0, int(Op.STATE), 0, 0, 0])
@@ -125,14 +120,19 @@ _HEADERS: dict[tuple[int, ...], bytes] = {}
 
 
 def _prefix(op: Op, attributes: tuple[Attribute, ...], inputs: int) -> bytes:
-    if attributes:
-        key: tuple[Any, ...] = (
-            id(op),  # an Op hashes by its name, in Python; its members are singletons
+    # An Op hashes by its name, in Python; its members are singletons: keyed by identity.
+    if not attributes:
+        key: tuple[Any, ...] = (id(op), inputs)
+    elif len(attributes) == 2 and type(attributes[0]) is int and type(attributes[1]) is np.float32:
+        # An elementwise op's immediate: its slot, then its bits. Only this key has a bare
+        # int after the input count (the general one wraps each int with its type).
+        key = (id(op), inputs, attributes[0], attributes[1].tobytes())
+    else:
+        key = (
+            id(op),
             inputs,
             *[a.tobytes() if type(a) is np.float32 else (type(a), a) for a in attributes],
         )
-    else:
-        key = (id(op), inputs)
     prefix = _PREFIXES.get(key)
     if prefix is None:
         prefix = struct.pack(">H", int(op)) + encode_attributes(attributes)
@@ -145,6 +145,13 @@ def _prefix(op: Op, attributes: tuple[Attribute, ...], inputs: int) -> bytes:
 
 def _address(values: np.ndarray) -> int:
     return int(values.__array_interface__["data"][0])
+
+
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    """Where each of consecutive pieces of ``lengths`` starts (int64, from 0)."""
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return starts
 
 
 @dataclass
@@ -164,20 +171,39 @@ class _Batch:
     merkles: _Merkles
 
 
+@dataclass
+class _Step:
+    """A closed step's records: record ``i`` is ``ops[i]`` with ``attributes[i]``, encoded up
+    to its first root as ``prefixes[i]``; the ``counts[i]`` roots that follow its prefix are
+    those of the arrays numbered next in ``slots`` (its inputs, then its output). A STATE
+    record has one slot, the number its state root is kept under: ``states`` pairs each
+    STATE record's position with the numbers of its arrays, whose roots' Merkle root it is."""
+
+    is_distance: bool
+    ops: list[Op]
+    attributes: list[tuple[Attribute, ...]]
+    prefixes: list[bytes]
+    counts: np.ndarray
+    slots: np.ndarray
+    states: list[tuple[int, np.ndarray]]
+
+
 class Tracer:
     """Collects op records into a ``SegmentTrace``; tensor roots are computed in batches.
 
     Every distinct array an op reads or writes gets a number the first time the tracer
-    sees it in a step (arrays are remembered by identity, and held until hashed, so an
-    identity cannot be reused meanwhile); a record is kept as its prefix (op code,
-    attributes, input count: encoded once per distinct site) and numbers. Closed steps'
-    new arrays are hashed in groups: on a hashing thread with the engine's compiled trees
-    (the next steps compute meanwhile), or with hashlib where there is no engine. A
-    ``reshape`` whose output lies over its input's memory has its input's bytes, so it
-    takes its input's Merkle root (only the shape header of its root differs) and is not
-    hashed again. ``trace_root`` waits for the hashing and hashes each step's records in
-    one batch, without building record objects; ``segment`` builds the ``OpRecord``
-    objects for whoever reads the records. The roots are the ones
+    sees it in a step (arrays are remembered by identity, and held until hashed or the
+    step closes, so an identity cannot be reused meanwhile; the state kept for the next
+    step keeps its numbers); a record is kept as its prefix (op code, attributes, input
+    count: encoded once per distinct site) and the numbers of its arrays, appended to the
+    step's flat list of them. Closed steps' new arrays are hashed in groups: on a hashing
+    thread with the engine's compiled trees (the next steps compute meanwhile), or with
+    hashlib where there is no engine. A ``reshape`` whose output lies over its input's
+    memory has its input's bytes, so it takes its input's Merkle root (only the shape
+    header of its root differs) and is not hashed again. ``trace_root`` waits for the
+    hashing, lays every record's message out in one buffer with array operations and
+    hashes them in one call, without building record objects; ``segment`` builds the
+    ``OpRecord`` objects for whoever reads the records. The roots are the ones
     ``agents.commitment.tensor_root`` and ``agents.exact.trace`` define. ``pin`` keeps the
     root of a long-lived array (a dataset) for the tracer's lifetime.
     """
@@ -188,16 +214,28 @@ class Tracer:
         self._shapes: list[tuple[int, ...]] = []
         self._merkles: list[bytes | None] = []
         self._roots: list[bytes | None] = []
-        self._known: dict[int, tuple[Array, int]] = {}
-        self._pinned: dict[int, tuple[Array, int]] = {}
-        self._open: list[_Pending] = []
+        # The same roots as rows of one array, for the record messages of ``_steps_roots``.
+        self._table = np.zeros((0, 32), dtype=np.uint8)
+        self._known: dict[int, int] = {}  # identity -> number
+        self._pinned: dict[int, int] = {}
+        self._pinned_arrays: list[Array] = []  # held, as the kept state is
+        self._kept: list[Array] = []
+        # The open step, as a ``_Step`` holds it; arrays first seen in it are held by the
+        # next group to hash, or by ``_held`` once handed over before the step closes.
+        self._ops: list[Op] = []
+        self._attributes: list[tuple[Attribute, ...]] = []
+        self._prefixes: list[bytes] = []
+        self._counts: list[int] = []
+        self._slots: list[int] = []
+        self._states: list[tuple[int, np.ndarray]] = []
+        self._held: list[Array] = []
         self._fresh_numbers: list[int] = []
         self._fresh: list[np.ndarray] = []
         self._fresh_bytes = 0
         self._shared: list[int] = []
         self._shared_arrays: list[np.ndarray] = []
         self._sources: list[int] = []
-        self._closed: list[tuple[bool, list[_Pending]]] = []  # (is the distance, records)
+        self._closed: list[_Step] = []
         self._built = 0  # closed steps in ``_segment``
         self._rooted = 0  # closed steps in ``_step_roots`` / ``_distance_root``
         self._step_roots: list[bytes] = []
@@ -213,43 +251,6 @@ class Tracer:
         values = self.kernels.to_numpy(array)
         return values if values.flags.c_contiguous else values.copy(order="C")
 
-    def _number(self, array: Array) -> int:
-        key = id(array)
-        known = self._known.get(key)
-        if known is not None:
-            return known[1]
-        values = self._values(array)
-        number = len(self._shapes)
-        self._shapes.append(values.shape)
-        self._known[key] = (array, number)
-        self._fresh_numbers.append(number)
-        self._fresh.append(values)
-        self._fresh_bytes += values.nbytes
-        return number
-
-    def _view_number(self, output: Array, source: Array, source_number: int) -> int:
-        """The number of ``output``, which holds ``source``'s values in another shape: it
-        shares ``source``'s Merkle root when it lies over the same bytes."""
-        key = id(output)
-        if key in self._known:
-            return self._number(output)
-        values = self._values(output)
-        origin = self._values(source)
-        if (
-            values.nbytes != origin.nbytes
-            or not values.flags.c_contiguous
-            or not origin.flags.c_contiguous
-            or _address(values) != _address(origin)
-        ):
-            return self._number(output)
-        number = len(self._shapes)
-        self._shapes.append(values.shape)
-        self._known[key] = (output, number)
-        self._shared.append(number)
-        self._shared_arrays.append(values)
-        self._sources.append(source_number)
-        return number
-
     def root(self, array: Array) -> bytes:
         """The tensor root of ``array``, computed now."""
         return tensor_root(self.kernels.to_numpy(array))
@@ -264,7 +265,9 @@ class Tracer:
         self._merkles[number] = merkle
         root = root_from_merkle(values.shape, merkle)
         self._roots[number] = root
-        self._pinned[id(array)] = self._known[id(array)] = (array, number)
+        self._table[number] = np.frombuffer(root, dtype=np.uint8)
+        self._pinned[id(array)] = self._known[id(array)] = number
+        self._pinned_arrays.append(array)
         return root
 
     def _merkle(self, values: np.ndarray) -> bytes:
@@ -272,6 +275,40 @@ class Tracer:
         if self._engine is None:
             return merkle_root(leaf_hashes(values, fast=False), fast=False)
         return self._engine.leaves_root(flat)
+
+    def _number(self, array: Array) -> int:
+        """The number of ``array``: the one it has if known, else the next one (its values
+        wait in the next group to hash)."""
+        number = self._known.get(id(array))
+        if number is not None:
+            return number
+        values = array
+        if not (type(values) is np.ndarray and values.dtype is _F32 and values.flags.c_contiguous):
+            values = self._values(array)
+            self._held.append(array)  # its identity stays taken while the step is open
+        number = len(self._shapes)
+        self._shapes.append(values.shape)
+        self._known[id(array)] = number
+        self._fresh_numbers.append(number)
+        self._fresh.append(values)
+        self._fresh_bytes += values.nbytes
+        return number
+
+    def _view_number(self, output: Array, source: Array, source_number: int) -> int:
+        """The number of ``output`` (not known), which holds ``source``'s values in another
+        shape: it shares ``source``'s Merkle root when it lies over the same bytes."""
+        values = self._values(output)
+        if not self._over(values, source):
+            return self._number(output)
+        if values is not output:
+            self._held.append(output)
+        number = len(self._shapes)
+        self._shapes.append(values.shape)
+        self._known[id(output)] = number
+        self._shared.append(number)
+        self._shared_arrays.append(values)
+        self._sources.append(source_number)
+        return number
 
     def record(
         self,
@@ -284,24 +321,35 @@ class Tracer:
         """Append the record of one executed operation. ``scalars`` maps the position of an
         attribute that is a ``StepScalar`` to its index (a plain tracer needs none of it)."""
         known = self._known
-        numbers = tuple(
-            [
-                entry[1] if (entry := known.get(id(value))) is not None else self._number(value)
-                for value in inputs
-            ]
-        )
-        if op is _RESHAPE and len(numbers) == 1:
-            number = self._view_number(output, inputs[0], numbers[0])
-        else:
-            number = self._number(output)
+        slots = self._slots
+        for value in inputs:
+            number = known.get(id(value))
+            slots.append(number if number is not None else self._number(value))
+        number = known.get(id(output))
+        if number is None:
+            if op is _RESHAPE and len(inputs) == 1:
+                number = self._view_number(output, inputs[0], slots[-1])
+            else:
+                number = self._number(output)
+        slots.append(number)
         attributes = tuple(attributes)
-        self._open.append((_prefix(op, attributes, len(numbers)), op, attributes, numbers, number))
+        self._prefixes.append(_prefix(op, attributes, len(inputs)))
+        self._ops.append(op)
+        self._attributes.append(attributes)
+        self._counts.append(len(inputs) + 1)
 
     def record_state(self, arrays: Sequence[Array]) -> None:
         """Append the ``STATE`` record closing a step: its output is the state root over the
         state's tensors in name order; the record lists no inputs (docs/exact.md, "Traces")."""
-        numbers = tuple([self._number(value) for value in arrays])
-        self._open.append((_STATE_PREFIX, Op.STATE, (), numbers, -1))
+        numbers = np.asarray([self._number(value) for value in arrays], dtype=np.int64)
+        state = len(self._shapes)
+        self._shapes.append(())  # a number for the state root; nothing to hash
+        self._states.append((len(self._ops), numbers))
+        self._slots.append(state)
+        self._prefixes.append(_STATE_PREFIX)
+        self._ops.append(_STATE)
+        self._attributes.append(())
+        self._counts.append(1)
 
     def end_step(self, keep: Sequence[Array] = ()) -> None:
         """Close the current step (or the distance computation) and start hashing it once
@@ -309,14 +357,42 @@ class Tracer:
 
         Arrays in ``keep`` (the state the next step starts from) stay known.
         """
-        self._closed.append((self._in_distance, self._open))
-        self._open = []
+        self._closed.append(
+            _Step(
+                self._in_distance,
+                self._ops,
+                self._attributes,
+                self._prefixes,
+                np.asarray(self._counts, dtype=np.int64),
+                np.asarray(self._slots, dtype=np.int64),
+                self._states,
+            )
+        )
+        self._ops, self._attributes, self._prefixes = [], [], []
+        self._counts, self._slots, self._states = [], [], []
+        self._held = []
         self._in_distance = False
-        known = self._known
-        self._known = dict(self._pinned)
-        self._known.update({id(a): known[id(a)] for a in keep if id(a) in known})
+        old = self._known
+        known = dict(self._pinned)
+        kept = []
+        for array in keep:
+            number = old.get(id(array))
+            if number is not None:
+                known[id(array)] = number
+                kept.append(array)
+        self._known, self._kept = known, kept
         if self._fresh_bytes >= _GROUP_BYTES:
             self._hand_over()
+
+    def _over(self, values: np.ndarray, source: Array) -> bool:
+        """Whether ``values`` lies over ``source``'s bytes (the same bytes, the same place)."""
+        origin = self._values(source)
+        return (
+            values.nbytes == origin.nbytes
+            and values.flags.c_contiguous
+            and origin.flags.c_contiguous
+            and _address(values) == _address(origin)
+        )
 
     def _hand_over(self) -> None:
         """Start hashing the arrays first seen since the last hand-over."""
@@ -335,34 +411,36 @@ class Tracer:
 
     def begin_distance(self) -> None:
         """Records from here until ``end_step`` form the distance computation."""
-        if self._open:
+        if self._ops:
             raise ExactError("begin_distance called in the middle of a step")
         self._in_distance = True
 
     def _settle(self) -> None:
         """Every closed step's arrays hashed and their roots known."""
+        if self._ops:  # the open step still names its arrays by identity
+            self._held += [*self._fresh, *self._shared_arrays]
         self._hand_over()
         self._collect(len(self._batches))
 
     @property
     def segment(self) -> SegmentTrace:
         """The trace of every closed step, once all their roots are in."""
-        self._settle()
-        for is_distance, pending in self._closed[self._built :]:
-            step = StepTrace([self._materialize(record) for record in pending])
-            if is_distance:
-                self._segment.distance = step
+        self.step_roots()  # every root, state roots included
+        for step in self._closed[self._built :]:
+            built = StepTrace(self._materialize(step))
+            if step.is_distance:
+                self._segment.distance = built
             else:
-                self._segment.steps.append(step)
+                self._segment.steps.append(built)
         self._built = len(self._closed)
         return self._segment
 
     def step_roots(self) -> list[bytes]:
         """The root of every closed step (the distance computation's excluded)."""
         self._settle()
-        for is_distance, pending in self._closed[self._rooted :]:
-            root = self._step_root(pending)
-            if is_distance:
+        todo = self._closed[self._rooted :]
+        for step, root in zip(todo, self._steps_roots(todo), strict=True):
+            if step.is_distance:
                 self._distance_root = root
             else:
                 self._step_roots.append(root)
@@ -377,16 +455,58 @@ class Tracer:
             leaves.append(self._distance_root)
         return merkle_root(leaves)
 
-    def _step_root(self, pending: list[_Pending]) -> bytes:
-        roots = cast("list[bytes]", self._roots)  # every one known once settled
-        messages: list[bytes] = []
-        for prefix, _op, _attributes, inputs, output in pending:
-            if output < 0:
-                messages.append(prefix + merkle_root([roots[n] for n in inputs]))
-            else:
-                messages.append(b"".join([prefix, *[roots[n] for n in inputs], roots[output]]))
-        digests = self._digests(messages)
-        return merkle_root(np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32))
+    def _steps_roots(self, steps: list[_Step]) -> list[bytes]:
+        """The root of each of ``steps`` (their arrays' roots known): every record's message
+        (its prefix, then the roots of its slots) laid out in one buffer, hashed in one
+        call, then one Merkle tree per step."""
+        self._grow()
+        table, roots = self._table, self._roots
+        for step in steps:
+            if step.states:
+                starts = _starts(step.counts)
+            for record, arrays in step.states:
+                state = merkle_root(table[arrays])
+                number = int(step.slots[starts[record]])
+                roots[number] = state
+                table[number] = np.frombuffer(state, dtype=np.uint8)
+        records = sum(len(step.ops) for step in steps)
+        if not records:
+            return [merkle_root([]) for _ in steps]
+        prefixes = [prefix for step in steps for prefix in step.prefixes]
+        prefix_lengths = np.fromiter(map(len, prefixes), dtype=np.int64, count=records)
+        counts = np.concatenate([step.counts for step in steps])
+        slots = np.concatenate([step.slots for step in steps])
+        # Each message starts where its roots begin on a multiple of 32 bytes, so that they
+        # are copied as rows; the bytes between messages are never hashed.
+        lengths = prefix_lengths + 32 * counts
+        room = -(-prefix_lengths // 32) * 32 + 32 * counts
+        first_root = _starts(room) + room - 32 * counts
+        offsets = first_root - prefix_lengths
+        buffer = np.zeros(int(room.sum()), dtype=np.uint8)
+        blob = np.frombuffer(b"".join(prefixes), dtype=np.uint8)
+        at = np.repeat(offsets - _starts(prefix_lengths), prefix_lengths)
+        buffer[at + np.arange(blob.size)] = blob
+        rows = np.repeat(first_root // 32 - _starts(counts), counts) + np.arange(slots.size)
+        buffer.reshape(-1, 32)[rows] = table[slots]
+        if self._engine is None or records < FAST_MIN_HASHES:
+            data = buffer.tobytes()
+            digests = np.frombuffer(
+                b"".join(
+                    [
+                        hashlib.sha256(data[start : start + length]).digest()
+                        for start, length in zip(offsets.tolist(), lengths.tolist(), strict=True)
+                    ]
+                ),
+                dtype=np.uint8,
+            ).reshape(-1, 32)
+        else:
+            digests = self._engine.hash_messages(buffer, offsets, lengths)
+        out = []
+        first = 0
+        for step in steps:
+            out.append(merkle_root(digests[first : first + len(step.ops)]))
+            first += len(step.ops)
+        return out
 
     def _hash(self, arrays: list[np.ndarray]) -> _Merkles:
         """The Merkle roots of ``arrays`` (an ``(n, 32)`` array), or futures of consecutive
@@ -417,6 +537,10 @@ class Tracer:
         missing = len(self._shapes) - len(self._roots)
         self._merkles += [None] * missing
         self._roots += [None] * missing
+        if len(self._table) < len(self._roots):
+            table = np.zeros((max(len(self._roots), 2 * len(self._table)), 32), dtype=np.uint8)
+            table[: len(self._table)] = self._table
+            self._table = table
 
     def _collect(self, count: int) -> None:
         self._grow()
@@ -445,6 +569,9 @@ class Tracer:
             digests = self._digests(messages)
             for i, number in enumerate(numbers):
                 roots[number] = digests[32 * i : 32 * i + 32]
+            if numbers:
+                rows = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32)
+                self._table[np.asarray(numbers, dtype=np.int64)] = rows
         del self._batches[:count]
 
     def _digests(self, messages: list[bytes]) -> bytes:
@@ -457,17 +584,23 @@ class Tracer:
         buffer = np.frombuffer(b"".join(messages), dtype=np.uint8)
         return self._engine.hash_messages(buffer, offsets, lengths).tobytes()
 
-    def _materialize(self, pending: _Pending) -> OpRecord:
-        _prefix, op, attributes, inputs, output = pending
-        roots = tuple([self._root_of(number) for number in inputs])
-        if output < 0:
-            return OpRecord(op, attributes, (), merkle_root(roots))
-        return OpRecord(op, attributes, roots, self._root_of(output))
-
-    def _root_of(self, number: int) -> bytes:
-        root = self._roots[number]
-        assert root is not None, "a record refers to an array of a step not yet hashed"
-        return root
+    def _materialize(self, step: _Step) -> list[OpRecord]:
+        roots = self._roots
+        records = []
+        first = 0
+        for op, attributes, count in zip(
+            step.ops, step.attributes, step.counts.tolist(), strict=True
+        ):
+            numbers = step.slots[first : first + count].tolist()
+            first += count
+            found = [roots[number] for number in numbers]
+            assert all(r is not None for r in found), "a record refers to an array not hashed"
+            own = cast("list[bytes]", found)
+            if op is _STATE:
+                records.append(OpRecord(op, attributes, (), own[0]))
+            else:
+                records.append(OpRecord(op, attributes, tuple(own[:-1]), own[-1]))
+        return records
 
 
 class ExactOps:

@@ -356,6 +356,32 @@ def test_arrays_are_known_by_identity_only_while_alive() -> None:
     _compare(got, want)
 
 
+@pytest.mark.parametrize("path", ["cpu", "eager"])
+def test_the_trace_can_be_read_mid_step_while_temporaries_die(path: str) -> None:
+    # Reading the root in the middle of a step covers the closed steps only and hands the
+    # open step's new arrays to the hashing threads; they must stay known by identity until
+    # the step closes, on the eager path too, where the tracer hashes a numpy copy of each
+    # tensor and nothing else would hold the tensor itself.
+    from agents.exact.eager import EagerKernels
+
+    kernels: Kernels = CpuKernels() if path == "cpu" else EagerKernels("cpu")
+    got, want = Tracer(kernels), PlainTracer(CpuKernels())
+    mid: list[bytes] = []
+    for tracer, own in ((got, kernels), (want, CpuKernels())):
+        E = _ops(own, tracer)
+        x = E.array(np.arange(8, dtype=F32))
+        x = E.mul(x, 1.5)
+        E.commit_state({"x": x})
+        kept = E.add(x, 2.0)
+        for i in range(40):
+            E.add(E.array(np.full(8, i, F32)), 1.0)  # the input array dies after its op
+            if i == 5:
+                mid.append(tracer.trace_root())
+        E.commit_state({"x": E.mul(kept, -0.0)})
+    assert mid[0] == mid[1]
+    _compare(got, want)
+
+
 # --- reshapes over their input's memory ------------------------------------------------------
 
 
