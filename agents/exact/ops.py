@@ -83,18 +83,19 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-# Tensor roots are computed on these threads, one per core, while the next steps run (the
-# engine's tree kernel does not hold the GIL): a model whose steps write more bytes than one
-# core hashes in a step's time keeps several steps hashing at once, and tracers replaying
-# side by side share the threads. Closed steps are handed over in groups of at least
-# _GROUP_BYTES of new tensors (a small model's steps go several at a time: each hand-off
-# makes the computing thread and a hashing thread trade the GIL), as a table of addresses
-# and sizes made on the computing thread, so that a hashing thread runs no Python per
-# tensor; a group is split into parts of at least _PART_BYTES, one per thread (the last
-# group of a segment, which the trace root waits for, is hashed on every core). A tracer
-# waits once _OUTSTANDING of its groups are outstanding, which bounds the arrays it keeps
-# alive.
-_HASHING_THREADS = _cores()
+# Tensor roots are computed on these threads, one per core but the computing thread's (one
+# on a single core), while the next steps run (the engine's tree kernel does not hold the
+# GIL): a model whose steps write more bytes than one core hashes in a step's time keeps
+# several steps hashing at once, the computing thread keeps a core of its own, and tracers
+# replaying side by side share the threads. Closed steps are handed over in groups of at
+# least _GROUP_BYTES of new tensors (a small model's steps go several at a time: each
+# hand-off makes the computing thread and a hashing thread trade the GIL), as a table of
+# addresses and sizes made on the computing thread, so that a hashing thread runs no
+# Python per tensor; a group is split into parts of at least _PART_BYTES, one per thread.
+# The last group of a segment, which the trace root waits for, has one part more, which
+# the waiting computing thread hashes itself: it is hashed on every core. A tracer waits
+# once _OUTSTANDING of its groups are outstanding, which bounds the arrays it keeps alive.
+_HASHING_THREADS = max(1, _cores() - 1)
 _HASHER = concurrent.futures.ThreadPoolExecutor(
     max_workers=_HASHING_THREADS, thread_name_prefix="trace-hash"
 )
@@ -394,12 +395,13 @@ class Tracer:
             and _address(values) == _address(origin)
         )
 
-    def _hand_over(self) -> None:
-        """Start hashing the arrays first seen since the last hand-over."""
+    def _hand_over(self, waiting: bool = False) -> None:
+        """Start hashing the arrays first seen since the last hand-over (``waiting``: the
+        caller waits for them, and hashes a part itself)."""
         if not self._fresh and not self._shared:
             return
         arrays = self._fresh
-        merkles = self._hash(arrays)
+        merkles = self._hash(arrays, waiting)
         batch = _Batch(
             self._fresh_numbers, arrays, self._shared, self._shared_arrays, self._sources, merkles
         )
@@ -419,7 +421,7 @@ class Tracer:
         """Every closed step's arrays hashed and their roots known."""
         if self._ops:  # the open step still names its arrays by identity
             self._held += [*self._fresh, *self._shared_arrays]
-        self._hand_over()
+        self._hand_over(waiting=True)
         self._collect(len(self._batches))
 
     @property
@@ -508,9 +510,10 @@ class Tracer:
             first += len(step.ops)
         return out
 
-    def _hash(self, arrays: list[np.ndarray]) -> _Merkles:
+    def _hash(self, arrays: list[np.ndarray], waiting: bool = False) -> _Merkles:
         """The Merkle roots of ``arrays`` (an ``(n, 32)`` array), or futures of consecutive
-        parts of them (the batch keeps the arrays alive until they are collected)."""
+        parts of them (the batch keeps the arrays alive until they are collected); with
+        ``waiting``, the last part is hashed here, on the calling thread, meanwhile."""
         if not arrays:
             return np.empty((0, 32), dtype=np.uint8)
         if self._engine is None:
@@ -522,15 +525,20 @@ class Tracer:
         sizes = np.fromiter([values.nbytes for values in arrays], dtype=np.int64, count=count)
         ends = np.cumsum(sizes)
         total = int(ends[-1])
-        parts = max(1, min(_HASHING_THREADS, total // _PART_BYTES, count))
+        threads = _HASHING_THREADS + (1 if waiting else 0)
+        parts = max(1, min(threads, total // _PART_BYTES, count))
         # Part k ends after the first array at which k + 1 parts' share of the bytes is in.
         cuts = np.searchsorted(ends, total * np.arange(1, parts) // parts, side="left") + 1
         bounds = [0, *sorted({int(c) for c in cuts if 0 < c < count}), count]
         hash_at = self._engine.leaves_roots_at
-        return [
-            _HASHER.submit(hash_at, addresses[a:b], sizes[a:b])
-            for a, b in itertools.pairwise(bounds)
-        ]
+        pieces = list(itertools.pairwise(bounds))
+        if not waiting or len(pieces) < 2:
+            return [_HASHER.submit(hash_at, addresses[a:b], sizes[a:b]) for a, b in pieces]
+        futures = [_HASHER.submit(hash_at, addresses[a:b], sizes[a:b]) for a, b in pieces[:-1]]
+        a, b = pieces[-1]
+        here: concurrent.futures.Future[np.ndarray] = concurrent.futures.Future()
+        here.set_result(hash_at(addresses[a:b], sizes[a:b]))
+        return [*futures, here]
 
     def _grow(self) -> None:
         """Room for the Merkle root and root of every array numbered so far."""

@@ -11,6 +11,7 @@ engine, outstanding limit and number of hashing threads.
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -246,6 +247,43 @@ def test_outstanding_steps_threads_and_groups_do_not_change_roots(
         pool.shutdown()
 
 
+def test_the_waiting_thread_hashes_a_part_of_the_last_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing is handed over before the trace root is read: the one group is split into
+    # one part per hashing thread and one more, which the thread reading the root hashes.
+    pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="test-hash")
+    monkeypatch.setattr(tracer_module, "_HASHER", pool)
+    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 2)
+    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", 1 << 40)
+    monkeypatch.setattr(tracer_module, "_PART_BYTES", 1)
+    kernels = CpuKernels()
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    real = got._engine
+    if real is None:
+        pytest.skip("no compiled hashing engine here")
+    callers: list[threading.Thread] = []
+
+    class Spy:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def leaves_roots_at(self, addresses: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+            callers.append(threading.current_thread())
+            assert real is not None
+            return real.leaves_roots_at(addresses, sizes)
+
+    got._engine = cast(Any, Spy())
+    try:
+        for tracer in (got, want):
+            _random_trace(3, _ops(kernels, tracer), tracer, 4)
+        _compare(got, want)
+    finally:
+        pool.shutdown()
+    assert len(callers) == 3
+    assert callers.count(threading.current_thread()) == 1
+
+
 def test_tracers_side_by_side_trace_as_alone() -> None:
     # Replays in several threads share the hashing pool: each gets its own roots.
     kernels = CpuKernels()
@@ -392,9 +430,9 @@ class _HashLog(Tracer):
         super().__init__(kernels)
         self.hashed: list[int] = []
 
-    def _hash(self, arrays: list[np.ndarray]) -> Any:
+    def _hash(self, arrays: list[np.ndarray], waiting: bool = False) -> Any:
         self.hashed += [values.size for values in arrays]
-        return super()._hash(arrays)
+        return super()._hash(arrays, waiting)
 
 
 class _CopyingReshape(CpuKernels):
