@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.crypto import keccak
 
 from agents.commitment import state_root, state_tensors
@@ -66,15 +67,8 @@ def hexed(value: bytes) -> str:
 
 
 def event_topic(entry: dict[str, Any]) -> bytes:
-    """topic0 of an ABI event: keccak256 of its canonical signature (tuples spelled out)."""
-
-    def kind(p: dict[str, Any]) -> str:
-        t = str(p["type"])
-        if t.startswith("tuple"):
-            return "(" + ",".join(kind(c) for c in p["components"]) + ")" + t[5:]
-        return t
-
-    return keccak(f"{entry['name']}({','.join(kind(i) for i in entry['inputs'])})".encode())
+    """topic0 of an ABI event: keccak256 of its canonical signature."""
+    return bytes(event_abi_to_log_topic(entry))  # type: ignore[arg-type]
 
 
 class Round:
