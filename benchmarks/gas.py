@@ -34,10 +34,11 @@ from agents.commitment import state_root, state_tensors
 from agents.dispute.tree import MerkleLevels
 from agents.learning.selection import sample_segments
 from scripts.deploy import DEFAULT_PARAMETERS, ProtocolParameters, deploy
-from scripts.network import attached, local_devnet
+from scripts.network import attached, local_devnet, revert, snapshot
 from scripts.protocol import (
     FOLDED_EVENTS,
     Amounts,
+    Flag,
     Mode,
     fold_record,
     forced_error,
@@ -143,21 +144,34 @@ class Round:
         )
 
     def claim_verification(self, task_id: int) -> int:
-        # A secret that is not forced to err on this task (the happy path).
+        """Claim with a secret that is not forced to err on this task (the happy path). Forcing
+        depends on the hash of the claim's block, known once it is mined: a forced first claim
+        is undone on the devnet and sent again with another secret."""
+        from brownie import web3
+
+        first = not int(self.pool.task(task_id)["flags"]) & Flag.RANDOMNESS
         for attempt in range(1_000):
             secret = keccak(attempt.to_bytes(4, "big"))
-            r = randomness(SEED, secret_hash(secret), task_id)
-            if not forced_error(secret, r, self.params.forcedErrorPpm):
-                break
-        self.secrets[task_id] = secret
-        return self.gas(
-            lambda: self.pool.claimVerification(
-                task_id,
-                hexed(secret_hash(secret)),
-                {"from": self.verifier, "value": self.amounts.verifier_stake},
-                silent=True,
-            )
+            self.secrets[task_id] = secret
+            unclaimed = snapshot()
+            used, block = self._claim(task_id, hexed(secret_hash(secret)))
+            claimed = bytes(web3.eth.get_block(block)["hash"])
+            p = self.params.forcedErrorPpm
+            if not first or not forced_error(secret, self.randomness(task_id), claimed, p):
+                return used
+            revert(unclaimed)
+        raise RuntimeError("no unforced secret in 1,000 claims")
+
+    def _claim(self, task_id: int, hashed: str) -> tuple[int, int]:
+        tx = self.pool.claimVerification(
+            task_id,
+            hashed,
+            {"from": self.verifier, "value": self.amounts.verifier_stake},
+            silent=True,
         )
+        if tx.status != 1:
+            raise RuntimeError(f"claimVerification reverted: {tx.revert_msg}")
+        return int(tx.gas_used), int(tx.block_number)
 
     def folded(self, task_id: int) -> list[tuple[str, bytes, bytes]]:
         """(name, record before, data) of the task's folded events, from its logs."""

@@ -210,7 +210,9 @@ contract TaskPool is TaskPoolBase, PoolProxy, ITaskPoolLifecycle {
         t.status = Status.Verifying;
         t.deadline = deadline;
         t.rounds += 1;
-        _record(t, VerificationClaimed.selector, taskId, msg.sender, abi.encode(secretHash, stake, deadline));
+        _record(
+            t, VerificationClaimed.selector, taskId, msg.sender, abi.encode(secretHash, stake, deadline, block.number)
+        );
     }
 
     /// @inheritdoc ITaskPoolLifecycle
@@ -229,16 +231,22 @@ contract TaskPool is TaskPoolBase, PoolProxy, ITaskPoolLifecycle {
         record = _chain(record, VerificationClaimed.selector, taskId, t.verifier, claimData);
         if (Record.unwrap(record) != Record.unwrap(t.record)) revert Errors.RecordMismatch(taskId);
         // ProofCommitted data: (proofCid offset, checkpointRoot, seedHash, deadline); VerificationClaimed
-        // data: (secretHash, stake, deadline). The record vouches for every word.
+        // data: (secretHash, stake, deadline, claimBlock). The record vouches for every word.
         bytes32 secretHash = _word(claimData, 0);
         if (keccak256(abi.encode(seed)) != _word(commitData, 2)) revert Errors.WrongSeed(taskId);
+        // The claim's block hash decides forcing; the chain gives it for the 256 blocks after it.
+        uint256 claimBlock = uint256(_word(claimData, 3));
+        if (block.number <= claimBlock || block.number - claimBlock > 256) {
+            revert Errors.ClaimBlockOutOfReach(taskId, claimBlock);
+        }
+        bytes32 claimBlockHash = blockhash(claimBlock);
 
         // Neither party knew the other's share when it committed to its own.
         Randomness randomness = Randomness.wrap(keccak256(abi.encode(seed, secretHash, taskId)));
         Timestamp deadline = _after(_verifyWindow);
         t.flags |= _forcedErrorPpm == 0 ? Flag.RANDOMNESS : Flag.RANDOMNESS | Flag.FORCEABLE;
         t.deadline = deadline;
-        _record(t, RandomnessDrawn.selector, taskId, solver, abi.encode(randomness, seed, deadline));
+        _record(t, RandomnessDrawn.selector, taskId, solver, abi.encode(randomness, seed, deadline, claimBlockHash));
     }
 
     /// @inheritdoc ITaskPoolLifecycle
@@ -315,13 +323,14 @@ contract TaskPool is TaskPoolBase, PoolProxy, ITaskPoolLifecycle {
         record = _chain(record, RandomnessDrawn.selector, taskId, t.solver, drawnData);
         record = _chain(record, VerificationReported.selector, taskId, verifier, reportData);
         if (Record.unwrap(record) != Record.unwrap(t.record)) revert Errors.RecordMismatch(taskId);
-        // VerificationClaimed data starts with the secret hash, RandomnessDrawn data with the randomness;
-        // VerificationReported data has the offset of its trace roots in word 3 and their seal in word 4.
+        // VerificationClaimed data starts with the secret hash, RandomnessDrawn data with the randomness and
+        // ends (word 3) with the claim block's hash; VerificationReported data has the offset of its trace
+        // roots in word 3 and their seal in word 4.
         if (keccak256(abi.encode(secret)) != _word(claimData, 0)) revert Errors.WrongSecret(taskId);
         bytes32 trueRoots = keccak256(abi.encode(traceRoots));
         if (keccak256(abi.encode(secret, trueRoots)) != _word(reportData, 4)) revert Errors.WrongSeal(taskId);
 
-        bool forced = _isForced(secret, Randomness.wrap(_word(drawnData, 0)));
+        bool forced = _isForced(secret, Randomness.wrap(_word(drawnData, 0)), _word(drawnData, 3));
         bool erred = trueRoots != _arrayHash(reportData, 3);
         t.flags &= ~Flag.FORCEABLE;
         bool defeated = t.flags & Flag.DEFEATED != 0;

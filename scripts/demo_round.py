@@ -45,7 +45,7 @@ from agents.commitment import merkle_root, state_root
 from agents.errors import VeritrainError
 from agents.store import ArtifactStore, open_store
 from scripts.deploy import DEFAULT_PARAMETERS, Deployment, deploy, manifest, write_manifest
-from scripts.network import attached, local_devnet
+from scripts.network import attached, local_devnet, revert, snapshot
 from scripts.protocol import (
     FOLDED_EVENTS,
     Amounts,
@@ -270,19 +270,25 @@ def run_round(deployment: Deployment, parties: Parties, store: ArtifactStore) ->
     )
     show("commit: proof CID, the Merkle root over the checkpoint state roots, the seed's hash", tx)
 
-    # A verifier secret that this deployment's p does not force to err (the demo shows the
-    # honest path; tests/contracts/test_forced_errors.py plays the forced one).
-    for attempt in range(10_000):
+    # The demo shows the honest path (tests/contracts/test_forced_errors.py plays the forced
+    # one). Whether the verifier is forced depends on the hash of the block that holds its claim,
+    # known only once it is mined: on this devnet a forced claim is undone (evm_revert) and sent
+    # again with another secret.
+    for attempt in range(1_000):
         secret = hashlib.sha256(b"demo verifier secret" + attempt.to_bytes(4, "big")).digest()
         drawn = randomness(seed, secret_hash(secret), task_id)
-        if not forced_error(secret, drawn, params.forcedErrorPpm):
+        unclaimed = snapshot()
+        tx = pool.claimVerification(
+            task_id,
+            "0x" + secret_hash(secret).hex(),
+            {"from": parties.verifier, "value": amounts.verifier_stake},
+            silent=True,
+        )
+        claim_hash = bytes(web3.eth.get_block(tx.block_number)["hash"])
+        if not forced_error(secret, drawn, claim_hash, params.forcedErrorPpm):
             break
-    tx = pool.claimVerification(
-        task_id,
-        "0x" + secret_hash(secret).hex(),
-        {"from": parties.verifier, "value": amounts.verifier_stake},
-        silent=True,
-    )
+        print("   (the claim's block forced this verifier to err: undone on the devnet)")
+        revert(unclaimed)
     show(
         "claim verification: stake, and the secret's hash (the verifier's share of the randomness)",
         tx,
@@ -298,6 +304,10 @@ def run_round(deployment: Deployment, parties: Parties, store: ArtifactStore) ->
         claim_data,
         {"from": parties.solver},
         silent=True,
+    )
+    expect(
+        bytes(tx.events["RandomnessDrawn"]["claimBlockHash"]) == claim_hash,
+        "the draw must record the claim block's hash",
     )
     show("reveal seed: the randomness is fixed from both shares", tx)
     expect(bytes(tx.events["RandomnessDrawn"]["randomness"]) == drawn, "unexpected randomness")

@@ -216,3 +216,25 @@ def attached(devnet: Endpoint, quiet: bool = True) -> Iterator[Any]:
     finally:
         if is_connected():
             disconnect(kill_rpc=False)
+
+
+def snapshot() -> str:
+    """``evm_snapshot`` on the devnet brownie is attached to: an id to go back to."""
+    from brownie import web3
+    from web3.types import RPCEndpoint
+
+    return str(web3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"])
+
+
+def revert(snapshot_id: str) -> None:
+    """``evm_revert`` to ``snapshot_id`` (which it uses up), and tell brownie: its clock offset,
+    transaction history and accounts' nonces follow the chain back."""
+    from brownie import chain, web3
+    from brownie.network import state
+    from web3.types import RPCEndpoint
+
+    reverted = web3.provider.make_request(RPCEndpoint("evm_revert"), [snapshot_id])
+    if reverted.get("result") is not True:
+        raise VeritrainError(f"evm_revert {snapshot_id}: {reverted}")
+    chain._set_time_offset_from_block()
+    state._notify_registry()

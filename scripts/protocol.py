@@ -256,16 +256,23 @@ def randomness(seed: bytes, verifier_secret_hash: bytes, task_id: int) -> bytes:
 
 
 def forced_below(forced_error_ppm: int) -> int:
-    """A verifier is forced iff keccak256(abi.encode(secret, randomness)) is below this."""
+    """A verifier is forced iff keccak256(abi.encode(secret, keccak256(abi.encode(randomness,
+    claimBlockHash)))) is below this."""
     return ((2**256 - 1) // 1_000_000) * forced_error_ppm
 
 
-def forced_error(secret: bytes, task_randomness: bytes, forced_error_ppm: int) -> bool:
-    """Whether a verifier with ``secret`` must err on a task with ``task_randomness``.
+def forced_error(
+    secret: bytes, task_randomness: bytes, claim_block_hash: bytes, forced_error_ppm: int
+) -> bool:
+    """Whether a verifier with ``secret`` must err on a task with ``task_randomness``, its claim
+    mined in the block whose hash is ``claim_block_hash`` (``RandomnessDrawn.claimBlockHash``).
 
     (It applies only to a verifier that claimed before the randomness existed.)
     """
-    word = keccak(bytes(secret).rjust(32, b"\0") + bytes(task_randomness).rjust(32, b"\0"))
+    drawn = keccak(
+        bytes(task_randomness).rjust(32, b"\0") + bytes(claim_block_hash).rjust(32, b"\0")
+    )
+    word = keccak(bytes(secret).rjust(32, b"\0") + drawn)
     return int.from_bytes(word, "big") < forced_below(forced_error_ppm)
 
 

@@ -329,6 +329,33 @@ def _check_randomness(audit: TaskAudit) -> None:
         "0x" + expected.hex(),
         bytes(view.randomness) == expected,
     )
+    _check_claim_block(audit)
+
+
+def _check_claim_block(audit: TaskAudit) -> None:
+    """The claim the seed answered names the block that holds it, and the draw records that
+    block's hash (which decides, with the secret, whether the verifier was forced to err)."""
+    events = audit.history.events
+    drawn = [i for i, e in enumerate(events) if e.name == "RandomnessDrawn"]
+    claims = [e for e in events[: drawn[-1]] if e.name == "VerificationClaimed"] if drawn else []
+    if not claims:
+        return
+    claim, draw = claims[-1], events[drawn[-1]]
+    audit.add(
+        "randomness",
+        "the claim names the block that holds it",
+        int(claim.args["claimBlock"]),
+        claim.block_number,
+        int(claim.args["claimBlock"]) == claim.block_number,
+    )
+    recorded = str(draw.args["claimBlockHash"]).lower()
+    audit.add(
+        "randomness",
+        "the draw records the hash of the claim's block",
+        recorded,
+        claim.block_hash.lower(),
+        recorded == claim.block_hash.lower(),
+    )
 
 
 def _expected_count(audit: TaskAudit) -> int:

@@ -10,7 +10,9 @@ and later reveals the same ones:
   challenge window when its report may be forced.
 
 The randomness is ``keccak256(abi.encode(seed, secretHash, taskId))``; a verifier is forced to
-err iff ``keccak256(abi.encode(secret, randomness)) < p · 2^256`` (``forced_error``), and it
+err iff ``keccak256(abi.encode(secret, keccak256(abi.encode(randomness, claimBlockHash))))`` is
+below ``p · 2^256`` (``forced_error``; ``claimBlockHash`` is the hash of the block that holds its
+claim, which nobody knows when the claim is sent), and it
 seals its true trace roots as ``keccak256(abi.encode(secret, keccak256(abi.encode(roots))))``
 (``seal``). These
 are the contracts' rules (docs/contracts.md), checked against the chain in the tests.
@@ -63,10 +65,16 @@ def randomness(seed_value: bytes, verifier_secret_hash: bytes, task_id: int) -> 
     return Digest(keccak(seed_value + verifier_secret_hash + task_id.to_bytes(32, "big")))
 
 
-def forced_error(secret: bytes, task_randomness: bytes, forced_error_ppm: int) -> bool:
-    """Whether the verifier with ``secret`` must err (on a report that may be forced)."""
+def forced_error(
+    secret: bytes, task_randomness: bytes, claim_block_hash: bytes, forced_error_ppm: int
+) -> bool:
+    """Whether the verifier with ``secret`` must err (on a report that may be forced), its claim
+    mined in the block whose hash is ``claim_block_hash`` (``RandomnessDrawn.claimBlockHash``):
+    ``keccak256(abi.encode(secret, keccak256(abi.encode(randomness, claimBlockHash))))`` below
+    ``p · 2^256``."""
     below = ((2**256 - 1) // PPM) * forced_error_ppm
-    return int.from_bytes(keccak(secret + task_randomness), "big") < below
+    drawn = keccak(task_randomness + claim_block_hash)
+    return int.from_bytes(keccak(secret + drawn), "big") < below
 
 
 def roots_hash(roots: Sequence[Root]) -> bytes:

@@ -116,6 +116,10 @@ class TaskView:
     seed_hash: Digest | None = None
     randomness: Digest | None = None
     seed: Digest | None = None
+    # The block that holds the current verifier's claim, and (once the seed is revealed) its hash,
+    # which decides with the secret and the randomness whether a first verifier is forced to err.
+    claim_block: int = 0
+    claim_block_hash: Digest | None = None
     verifier: str | None = None
     secret_hash: Digest | None = None
     verifier_stake: int = 0
@@ -270,12 +274,14 @@ def _verification_claimed(v: TaskView, a: dict[str, Any]) -> None:
     v.verifier_stake = int(a["stake"])
     v.forceable = v.randomness is None
     v.deadline = int(a["deadline"])
+    v.claim_block = int(a["claimBlock"])
 
 
 def _randomness(v: TaskView, a: dict[str, Any]) -> None:
     v.randomness = Digest.parse(a["randomness"])
     v.seed = Digest.parse(a["seed"])
     v.deadline = int(a["deadline"])
+    v.claim_block_hash = Digest.parse(a["claimBlockHash"])
 
 
 def _reported(v: TaskView, a: dict[str, Any]) -> None:

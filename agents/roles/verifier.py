@@ -144,8 +144,14 @@ def _replay_or_report(situation: Situation, view: TaskView, policy: VerifierPoli
         # reports of the task are honest (so a demo's re-verification ends).
         return _lie(situation, view, result, policy.adversary)
     secret = situation.secret(view.task_id, rnd)
-    forced = situation.must_reveal(view) and forced_error(
-        secret, bytes(view.randomness), situation.params.forced_error_ppm
+    must_reveal = situation.must_reveal(view)
+    if must_reveal and view.claim_block_hash is None:
+        return []  # the draw records the claim block's hash with the randomness
+    forced = must_reveal and forced_error(
+        secret,
+        bytes(view.randomness),
+        bytes(view.claim_block_hash or b""),
+        situation.params.forced_error_ppm,
     )
     faulted = fault_root(result)
     if faulted is not None:

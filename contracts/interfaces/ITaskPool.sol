@@ -96,18 +96,33 @@ interface ITaskPoolEvents {
     );
 
     /// @notice A verifier claimed the verification, locked its stake and committed to a secret: its
-    ///         forced-error secret, whose hash is also its share of the randomness.
-    /// @dev Folded. By `deadline` the solver must reveal its seed (first verification) or the verifier
-    ///      report (later ones, the randomness being fixed already).
+    ///         forced-error secret, whose hash is also its share of the randomness. `claimBlock` is the
+    ///         block that holds the claim: its hash, unknown to anyone when the claim is sent, decides with
+    ///         the secret and the randomness whether the verifier is forced to err.
+    /// @dev Folded. By `deadline` the solver must reveal its seed (first verification, within 256 blocks of
+    ///      `claimBlock`) or the verifier report (later ones, the randomness being fixed already).
     event VerificationClaimed(
-        TaskId indexed taskId, address indexed verifier, Hash secretHash, uint256 stake, Timestamp deadline
+        TaskId indexed taskId,
+        address indexed verifier,
+        Hash secretHash,
+        uint256 stake,
+        Timestamp deadline,
+        uint256 claimBlock
     );
 
     /// @notice The solver revealed its seed: the randomness that selects the sampled segments is fixed,
     ///         `keccak256(abi.encode(seed, secretHash, taskId))`, for this and every later verification.
+    ///         `claimBlockHash` is the hash of the block that holds the verifier's claim
+    ///         (`VerificationClaimed.claimBlock`), which decides with the secret and the randomness whether
+    ///         the verifier is forced to err (`forcedError`).
     /// @dev Folded. The verifier must report by `deadline`.
     event RandomnessDrawn(
-        TaskId indexed taskId, address indexed solver, Randomness randomness, bytes32 seed, Timestamp deadline
+        TaskId indexed taskId,
+        address indexed solver,
+        Randomness randomness,
+        bytes32 seed,
+        Timestamp deadline,
+        bytes32 claimBlockHash
     );
 
     /// @notice The verifier reported one distance and one replay trace root per sampled segment and per
@@ -296,8 +311,10 @@ interface ITaskPoolLifecycle is ITaskPoolEvents {
     ///        the verifier's share of the randomness.
     function claimVerification(TaskId taskId, Hash secretHash) external payable;
 
-    /// @notice The solver reveals its seed, which fixes the randomness (see `RandomnessDrawn`).
-    /// @dev Only the solver, in Verifying before the randomness is fixed, before the deadline. The data
+    /// @notice The solver reveals its seed, which fixes the randomness (see `RandomnessDrawn`), and the pool
+    ///         records the hash of the claim's block.
+    /// @dev Only the solver, in Verifying before the randomness is fixed, before the deadline, in a later
+    ///      block than the claim and at most 256 blocks after it (`ClaimBlockOutOfReach`). The data
     ///      of the task's `ProofCommitted` and `VerificationClaimed` events, with the record before the
     ///      former, must rebuild the task's record (`RecordMismatch`); `WrongSeed` otherwise.
     /// @param taskId The task.
@@ -425,9 +442,11 @@ interface ITaskPoolSettlement is ITaskPoolEvents {
     ///         min(S, s + 2), the first and last segments and s random ones.
     function sampleCount(TaskId taskId) external view returns (uint256);
 
-    /// @notice Whether a verifier with `secret` is forced to err on a task with this randomness, given
-    ///         that its report may be forced at all (it claimed before the randomness existed).
-    function forcedError(bytes32 secret, Randomness randomness) external view returns (bool);
+    /// @notice Whether a verifier with `secret` is forced to err on a task with this randomness and claim
+    ///         block hash (`RandomnessDrawn`), given that its report may be forced at all (it claimed before
+    ///         the randomness existed): `keccak256(abi.encode(secret, keccak256(abi.encode(randomness,
+    ///         claimBlockHash)))) < p · 2^256`.
+    function forcedError(bytes32 secret, Randomness randomness, bytes32 claimBlockHash) external view returns (bool);
 
     /// @notice The id the next submission will get.
     function nextTaskId() external view returns (TaskId);

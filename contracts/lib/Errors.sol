@@ -30,6 +30,10 @@ library Errors {
     /// @notice The revealed seed does not hash to the seed hash the solver committed.
     error WrongSeed(TaskId taskId);
 
+    /// @notice The seed is revealed in the block of the verifier's claim or more than 256 blocks after it,
+    ///         where the chain no longer gives that block's hash (the seed then counts as withheld).
+    error ClaimBlockOutOfReach(TaskId taskId, uint256 claimBlock);
+
     /// @notice The revealed secret does not hash to the secret hash the verifier committed.
     error WrongSecret(TaskId taskId);
 

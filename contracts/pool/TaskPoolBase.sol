@@ -80,9 +80,13 @@ abstract contract TaskPoolBase is TaskEscrow {
         _forcedBelow = (type(uint256).max / 1_000_000) * params.forcedErrorPpm;
     }
 
-    /// @notice Whether a verifier with `secret` is forced to err on a task with this randomness.
-    function _isForced(bytes32 secret, Randomness randomness) internal view returns (bool) {
-        return uint256(keccak256(abi.encode(secret, randomness))) < _forcedBelow;
+    /// @notice Whether a verifier with `secret` is forced to err on a task with this randomness, its claim
+    ///         having been mined in the block whose hash is `claimBlockHash`. The solver and the verifier
+    ///         know the randomness and the secret when the claim is sent, not the hash of the block that
+    ///         will hold it: a pair that is both cannot grind the secret until it is forced.
+    function _isForced(bytes32 secret, Randomness randomness, bytes32 claimBlockHash) internal view returns (bool) {
+        bytes32 drawn = keccak256(abi.encode(randomness, claimBlockHash));
+        return uint256(keccak256(abi.encode(secret, drawn))) < _forcedBelow;
     }
 
     /// @notice Emits a commitment event (topics: `topic0`, the task, the party; `data` its ABI-encoded

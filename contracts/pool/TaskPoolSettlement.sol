@@ -252,8 +252,8 @@ contract TaskPoolSettlement is TaskPoolBase, PoolProxy, ITaskPoolSettlement {
     }
 
     /// @inheritdoc ITaskPoolSettlement
-    function forcedError(bytes32 secret, Randomness randomness) external view returns (bool) {
-        return _isForced(secret, randomness);
+    function forcedError(bytes32 secret, Randomness randomness, bytes32 claimBlockHash) external view returns (bool) {
+        return _isForced(secret, randomness, claimBlockHash);
     }
 
     /// @notice The task, open with a profile its submitter (the caller) may still accept or reject.

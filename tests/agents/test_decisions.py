@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from eth_utils.crypto import keccak
 
 from agents.chain.abi import ContractInterface
 from agents.commitment import Digest, Root
@@ -77,6 +78,9 @@ def task(task_id: int = 1, status: str = "Open", **fields: Any) -> TaskView:
         base.update(proof_cid="QmProof", checkpoint_root=Root.parse(ROOT))
     if isinstance(fields.get("randomness"), str):
         fields["randomness"] = Digest.parse(fields["randomness"])
+    if fields.get("randomness") is not None:
+        # The draw records the hash of the claim's block with the randomness.
+        fields.setdefault("claim_block_hash", Digest.parse("0x" + "cb" * 32))
     base.update(fields)
     return TaskView(task_id=task_id, status=status, **base)
 
@@ -694,3 +698,39 @@ def test_a_solver_policy_takes_only_known_adversary_modes() -> None:
     for bad in ("fake-all", "malformed:", "Malformed:x", "malformed:a b"):
         with pytest.raises(ValueError, match="adversary"):
             SolverPolicy(adversary=bad)
+
+
+def test_the_verifier_is_forced_by_the_claim_blocks_hash() -> None:
+    """At p = 25 % the same secret and randomness are forced under one claim block's hash and
+    not under another: the verifier errs exactly when the pool's rule says so, and waits while
+    the hash is not known."""
+    from agents.roles.shares import forced_error
+
+    quarter = dataclasses.replace(PARAMS, forced_error_ppm=250_000)
+    secret, randomness = secret_of(1, 0), bytes(Digest.parse(ROOT))
+    hashes = [keccak(b"claim block %d" % i) for i in range(64)]
+    outcome = {h: forced_error(secret, randomness, h, 250_000) for h in hashes}
+    forced = next(h for h in hashes if outcome[h])
+    unforced = next(h for h in hashes if not outcome[h])
+    honest = [
+        "send report/1/0 reportVerification(1, ([0, 0, 0], [], [], "
+        f"{chain_roots(ROOTS[:3])!r}, '{sealed(ROOTS[:3])}'))"
+    ]
+    wrong = [r.chain for r in forced_roots(parsed(ROOTS[:3]), secret)]
+    erred = [
+        f"send report/1/0 reportVerification(1, ([0, 0, 0], [], [], {wrong!r}, "
+        f"'{sealed(ROOTS[:3])}'))"
+    ]
+    work = done("replay/1", distances=[0, 0, 0], trace_roots=ROOTS[:3])
+    for claimed, expected in ((forced, erred), (unforced, honest), (None, [])):
+        view = task(
+            status="Verifying",
+            solver=OTHER,
+            verifier=ME,
+            randomness=ROOT,
+            segments=20,
+            forceable=True,
+            claim_block_hash=None if claimed is None else Digest(claimed),
+        )
+        case = Case("", [view], [], work=work, params=quarter)
+        assert show(verifier.decide(case.situation(), VerifierPolicy())) == expected

@@ -72,8 +72,17 @@ VERIFYING = entry(
     secretHash=commitment(secret_of(1, 0)).chain,
     stake=500,
     deadline=NOW + 40,
+    claimBlock=4,
 )
-DRAWN = entry(5, "RandomnessDrawn", solver=OTHER, randomness=H, seed=H, deadline=NOW + 50)
+DRAWN = entry(
+    5,
+    "RandomnessDrawn",
+    solver=OTHER,
+    randomness=H,
+    seed=H,
+    deadline=NOW + 50,
+    claimBlockHash=ROOT,
+)
 REPORTED = entry(
     6,
     "VerificationReported",
@@ -108,7 +117,7 @@ def independent_record(entries: list[TimelineEntry], signatures: dict[str, str])
             "submitter",
         ),
         "ProofCommitted": (["string", "bytes32", "bytes32", "uint40"], "solver"),
-        "VerificationClaimed": (["bytes32", "uint256", "uint40"], "verifier"),
+        "VerificationClaimed": (["bytes32", "uint256", "uint40", "uint256"], "verifier"),
     }
     record = bytes(32)
     for e in entries:
@@ -137,7 +146,7 @@ def test_the_record_follows_from_the_view(pool_interface: ContractInterface) -> 
         "TaskSubmitted": "TaskSubmitted(uint64,address,uint8,uint256,uint256,bytes32,bytes32,"
         "uint32,uint16,uint32,uint32,string,uint40)",
         "ProofCommitted": "ProofCommitted(uint64,address,string,bytes32,bytes32,uint40)",
-        "VerificationClaimed": "VerificationClaimed(uint64,address,bytes32,uint256,uint40)",
+        "VerificationClaimed": "VerificationClaimed(uint64,address,bytes32,uint256,uint40,uint256)",
     }
     assert record_of(view, pool_interface) == independent_record(view.timeline, signatures)
     names = [f.name for f in folded_events(view, pool_interface)]
@@ -234,10 +243,18 @@ def test_shares_match_the_contracts_rules() -> None:
     roots = [Root.parse(ROOT), Root.parse(H)]
     encoded = (32).to_bytes(32, "big") + (2).to_bytes(32, "big") + bytes(roots[0]) + bytes(roots[1])
     assert bytes(seal(secret, roots)) == keccak(secret + keccak(encoded))
-    assert forced_error(secret, bytes(r), 1_000_000)
-    assert not forced_error(secret, bytes(r), 0)
-    hits = sum(forced_error(secret, keccak(i.to_bytes(2, "big")), 250_000) for i in range(400))
+    claimed = keccak(b"claim block")
+    assert forced_error(secret, bytes(r), claimed, 1_000_000)
+    assert not forced_error(secret, bytes(r), claimed, 0)
+    hits = sum(
+        forced_error(secret, bytes(r), keccak(i.to_bytes(2, "big")), 250_000) for i in range(400)
+    )
     assert 60 < hits < 140
+    # The rule, written out: keccak256(abi.encode(secret, keccak256(abi.encode(r, claimed)))).
+    word = int.from_bytes(keccak(secret + keccak(bytes(r) + claimed)), "big")
+    assert forced_error(secret, bytes(r), claimed, 250_000) == (
+        word < ((2**256 - 1) // 1_000_000) * 250_000
+    )
     assert isinstance(commitment(secret), Digest)
 
 

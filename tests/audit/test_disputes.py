@@ -97,6 +97,7 @@ def _story(
             secretHash="0x" + "00" * 32,
             stake=7,
             deadline=0,
+            claimBlock=10,
         ),
         _event(
             "VerificationReported",

@@ -15,6 +15,7 @@ from eth_utils.crypto import keccak
 from web3.types import RPCEndpoint
 
 from scripts.deploy import ProtocolParameters
+from scripts.network import revert, snapshot
 from scripts.protocol import (
     FOLDED_EVENTS,
     Amounts,
@@ -320,6 +321,11 @@ class Driver:
     def randomness(self, task_id: int) -> bytes:
         return bytes(last_folded(self.pool, task_id, "RandomnessDrawn").args["randomness"])
 
+    def claim_block_hash(self, task_id: int) -> bytes:
+        """The hash of the block that holds the first verifier's claim, as the seed's reveal
+        recorded it."""
+        return bytes(last_folded(self.pool, task_id, "RandomnessDrawn").args["claimBlockHash"])
+
     def distances(self, task_id: int, passed: bool = True) -> list[int]:
         """One distance per sampled segment: all within τ, or the last one beyond it."""
         threshold = int(self.task(task_id)["threshold"])
@@ -378,7 +384,12 @@ class Driver:
 
     def forced(self, task_id: int, secret: bytes = SECRET) -> bool:
         """Whether the verifier with ``secret`` is forced to err (if the task is forceable)."""
-        return forced_error(secret, self.randomness(task_id), self.params.forcedErrorPpm)
+        return forced_error(
+            secret,
+            self.randomness(task_id),
+            self.claim_block_hash(task_id),
+            self.params.forcedErrorPpm,
+        )
 
     def flags(self, task_id: int) -> int:
         return int(self.task(task_id)["flags"])
@@ -441,23 +452,32 @@ class Driver:
         """Claim the verification of a committed task with a secret that is (not) forced, and
         (``draw``) have the solver reveal its seed. Returns the secret.
 
-        Whether a secret is forced depends on the randomness, which depends on the secret's hash:
-        candidates are tried off chain with the rules of scripts/protocol.py.
+        Whether a secret is forced depends on the hash of the block that holds the claim, which
+        nobody knows before it is mined: candidates are claimed on the devnet and the claim
+        undone (``evm_snapshot``/``evm_revert``) until one comes out as asked.
         """
+        from brownie import web3
+
         from scripts.protocol import randomness
 
         p = self.params.forcedErrorPpm
+        first = not self.flags(task_id) & Flag.RANDOMNESS
         secret = SECRET
-        if forced is not None and p not in (0, 1_000_000):
-            for attempt in range(100_000):
+        if forced is not None and p not in (0, 1_000_000) and first:
+            for attempt in range(200):
                 candidate = keccak(b"secret/" + attempt.to_bytes(4, "big"))
+                unclaimed = snapshot()
+                claim = self.claim_verification(task_id, secret=candidate)
+                claimed = bytes(web3.eth.get_block(claim.block_number)["hash"])
                 r = randomness(SEED, secret_hash(candidate), task_id)
-                if forced_error(candidate, r, p) == forced:
+                if forced_error(candidate, r, claimed, p) == forced:
                     secret = candidate
                     break
+                revert(unclaimed)
             else:
                 raise AssertionError("no secret found")
-        self.claim_verification(task_id, secret=secret)
+        else:
+            self.claim_verification(task_id, secret=secret)
         if draw:
             self.reveal_seed(task_id)
         return secret

@@ -1,8 +1,9 @@
 """Forced errors (PROTOCOL.md §1.8): a verifier commits a secret at its claim; with probability p,
-decided by that secret and the randomness drawn after the claim, it must report a wrong trace
-roots root while sealing its true one. After the challenge window it reveals: a forced report is
-replaced by the true one and stays open to challenge, an honest one settles and is paid at once;
-a forced verifier that did not err, or an unforced one that disowns its report, forfeits."""
+decided by that secret, the randomness drawn after the claim and the hash of the block that holds
+the claim, it must report a wrong trace roots root while sealing its true one. After the
+challenge window it reveals: a forced report is replaced by the true one and stays open to
+challenge, an honest one settles and is paid at once; a forced verifier that did not err, or an
+unforced one that disowns its report, forfeits."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from scripts.deploy import ProtocolParameters
 from scripts.protocol import Flag, Outcome, Status, forced_below, forced_error
 from tests.contracts.driver import (
     SECRET,
+    SEED,
     Clock,
     Driver,
     Parties,
@@ -34,8 +36,9 @@ def test_the_chain_and_python_agree_on_who_is_forced(pool: Any, params: Protocol
     forced = 0
     for i in range(120):
         secret, randomness = keccak(b"s" + bytes([i])), keccak(b"r" + bytes([i]))
-        expected = forced_error(secret, randomness, params.forcedErrorPpm)
-        assert pool.forcedError(hexed(secret), hexed(randomness)) == expected
+        claimed = keccak(b"b" + bytes([i]))
+        expected = forced_error(secret, randomness, claimed, params.forcedErrorPpm)
+        assert pool.forcedError(hexed(secret), hexed(randomness), hexed(claimed)) == expected
         forced += expected
     # p = 25 % here: 120 draws land far from 0 and from 120.
     assert 10 < forced < 60
@@ -205,14 +208,63 @@ def test_a_pool_without_forced_errors_needs_no_reveal(
 
 @pytest.mark.parametrize("forced", [True, False])
 def test_the_verifier_cannot_choose_whether_it_is_forced(driver: Driver, forced: bool) -> None:
-    """Its secret is committed before the solver's seed is revealed: every candidate secret the
-    verifier could have picked is forced or not only once the seed is known."""
+    """Its secret is committed before the solver's seed is revealed and before the block that
+    holds its claim exists: the same secret is forced or not depending on the seed's randomness
+    and on that block's hash."""
     task_id = driver.to_status(Status.VERIFYING, forced=forced)
     randomness = driver.randomness(task_id)
-    assert driver.forced(task_id, driver.secrets[task_id]) == forced
-    # The same secret against other seeds' randomness: sometimes forced, sometimes not.
-    outcomes = {
-        forced_error(driver.secrets[task_id], keccak(randomness + bytes([i])), 250_000)
-        for i in range(40)
+    claimed = driver.claim_block_hash(task_id)
+    secret = driver.secrets[task_id]
+    assert driver.forced(task_id, secret) == forced
+    assert forced_error(secret, randomness, claimed, 250_000) == forced
+    other_seeds = {
+        forced_error(secret, keccak(randomness + bytes([i])), claimed, 250_000) for i in range(40)
     }
-    assert outcomes == {True, False}
+    other_blocks = {
+        forced_error(secret, randomness, keccak(claimed + bytes([i])), 250_000) for i in range(40)
+    }
+    assert other_seeds == other_blocks == {True, False}
+
+
+def test_a_pair_that_knows_the_seed_cannot_grind_its_secret_into_a_forced_error(
+    pool: Any, driver: Driver, parties: Parties, params: ProtocolParameters
+) -> None:
+    """A solver whose sybil verifies its task knows the seed before the claim, so it knows the
+    randomness of every secret it could commit. It grinds a secret that is forced for the claim
+    block it expects (the latest block's hash, its best guess; under a rule without the block
+    hash this picked a forced secret every time), claims, and reveals: the block that holds the
+    claim has another hash, and the pair is forced at the rate p, not always. Played on anvil,
+    many tasks in bulk, each claim mined in a block whose hash the pair does not choose."""
+    from brownie import web3
+
+    from scripts.protocol import randomness, secret_hash
+
+    p = params.forcedErrorPpm
+    assert 0 < p < 1_000_000
+    tasks, forced, ground = 48, 0, 0
+    for _ in range(tasks):
+        task_id = driver.to_status(Status.COMMITTED)
+        guess = bytes(web3.eth.get_block("latest")["hash"])
+        for attempt in range(10_000):
+            secret = keccak(b"grind/%d/%d" % (task_id, attempt))
+            r = randomness(SEED, secret_hash(secret), task_id)
+            if forced_error(secret, r, guess, p):
+                break
+        ground += attempt + 1
+        driver.claim_verification(task_id, secret=secret)
+        driver.reveal_seed(task_id)
+        assert driver.claim_block_hash(task_id) != guess
+        hit = driver.forced(task_id, secret)
+        assert bool(driver.flags(task_id) & Flag.FORCEABLE)
+        assert (
+            bool(pool.forcedError(hexed(secret), hexed(r), hexed(driver.claim_block_hash(task_id))))
+            == hit
+        )
+        forced += hit
+    rate = forced / tasks
+    print(
+        f"grinding pair forced in {forced} of {tasks} tasks ({rate:.2f}; p = {p / 1e6:.2f}); "
+        f"{ground / tasks:.1f} secrets tried a task"
+    )
+    # p = 25 %: 48 draws give 12 on average (standard deviation 3); always forced would be 48.
+    assert 2 <= forced <= 24

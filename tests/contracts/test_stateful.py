@@ -115,6 +115,8 @@ class ModelTask:
     rounds: int = 0
     randomness: bytes = b""
     secret: bytes = b""  # the current verifier's forced-error secret
+    claim_block: int = 0  # the block that holds the current verifier's claim
+    claim_hash: bytes = b""  # its hash (read from the chain once mined), which decides forcing
     fault_round: int = 0  # the round whose report was a fault report (reportFault)
     withdrawn: set[Role] = field(default_factory=set)
 
@@ -587,11 +589,12 @@ class PoolMachine(RuleBasedStateMachine):
             task.secret = secret
             task.status = Status.VERIFYING
             task.rounds += 1
+            task.claim_block = m.block
             window = m.params.verifyWindow if drawn else m.params.seedRevealWindow
             task.deadline = m.now + window
             return 0
 
-        self.execute(
+        tx = self.execute(
             sender,
             value,
             lambda: self.pool.claimVerification(
@@ -600,6 +603,12 @@ class PoolMachine(RuleBasedStateMachine):
             predict,
             [task_id],
         )
+        if tx is not None:
+            from brownie import web3
+
+            claimed = self.model.tasks[task_id]
+            assert int(tx.block_number) == claimed.claim_block
+            claimed.claim_hash = bytes(web3.eth.get_block(claimed.claim_block)["hash"])
 
     @rule(
         who=st.integers(0, 9), ref=st.integers(0, 50), wrong=st.sampled_from([False] * 4 + [True])
@@ -620,6 +629,8 @@ class PoolMachine(RuleBasedStateMachine):
                 raise ExpectedRevertError("NotAuthorized", task_id, sender.address)
             if wrong:
                 raise ExpectedRevertError("WrongSeed", task_id)
+            if m.block - task.claim_block > 256:
+                raise ExpectedRevertError("ClaimBlockOutOfReach", task_id, task.claim_block)
             task.randomness = randomness(seed, secret_hash(task.secret), task_id)
             forceable = Flag.FORCEABLE if m.params.forcedErrorPpm else 0
             task.flags |= Flag.RANDOMNESS | forceable
@@ -834,7 +845,9 @@ class PoolMachine(RuleBasedStateMachine):
         report = last_folded(self.pool, task_id, "VerificationReported")
         reported = ["0x" + bytes(r).hex() for r in report.args["traceRoots"]]
         true = trace_roots(len(reported), b"true")
-        forced = forced_error(task.secret, task.randomness, self.model.params.forcedErrorPpm)
+        forced = forced_error(
+            task.secret, task.randomness, task.claim_hash, self.model.params.forcedErrorPpm
+        )
 
         def predict(m: Model) -> int:
             task = m.known(task_id)
@@ -1025,7 +1038,7 @@ class PoolMachine(RuleBasedStateMachine):
             self.reveal_seed(1, r, False)
         elif task.status == Status.VERIFYING:
             forced = bool(task.flags & Flag.FORCEABLE) and forced_error(
-                task.secret, task.randomness, self.model.params.forcedErrorPpm
+                task.secret, task.randomness, task.claim_hash, self.model.params.forcedErrorPpm
             )
             self.report(1, r, "fail" if choice == 0 else "pass", forced or choice == 3)
         elif (

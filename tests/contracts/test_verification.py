@@ -61,6 +61,7 @@ def test_verification_claim_locks_the_stake_and_commits_the_secret(
         "secretHash": SECRET_HASH,
         "stake": amounts.verifier_stake,
         "deadline": at + params.seedRevealWindow,
+        "claimBlock": tx.block_number,
     }
     assert held(pool, task_id) == (BOUNTY, amounts.solver_stake + amounts.verifier_stake, 0)
 
@@ -104,8 +105,10 @@ def test_a_verification_is_claimed_once(driver: Driver, parties: Parties) -> Non
 def test_the_revealed_seed_fixes_the_randomness(
     pool: Any, driver: Driver, parties: Parties, clock: Clock, params: ProtocolParameters
 ) -> None:
+    from brownie import web3
+
     task_id = driver.to_status(Status.COMMITTED)
-    driver.claim_verification(task_id)
+    claim = driver.claim_verification(task_id)
     record = bytes(pool.task(task_id)["record"])
     at = clock.advance(23)
     tx = driver.reveal_seed(task_id)
@@ -116,6 +119,8 @@ def test_the_revealed_seed_fixes_the_randomness(
         "randomness": hexed(expected),
         "seed": hexed(SEED),
         "deadline": at + params.verifyWindow,
+        # The hash of the block that holds the claim, as the chain knows it.
+        "claimBlockHash": hexed(bytes(web3.eth.get_block(claim.block_number)["hash"])),
     }
     task = pool.task(task_id)
     assert task["status"] == Status.VERIFYING
@@ -137,6 +142,28 @@ def test_a_wrong_seed_is_refused(driver: Driver) -> None:
     driver.claim_verification(task_id)
     with reverts("WrongSeed", task_id):
         driver.reveal_seed(task_id, seed=keccak(b"another seed"))
+
+
+def test_the_seed_is_revealed_while_the_claims_block_hash_is_known(
+    driver: Driver, clock: Clock
+) -> None:
+    """The chain gives the hashes of the 256 blocks before the current one: a seed revealed
+    later cannot fix whether the verifier is forced, so it is refused, and the task then times
+    out as a withheld seed (the solver's stake slashed)."""
+    in_reach = driver.to_status(Status.COMMITTED)
+    claim = driver.claim_verification(in_reach)
+    clock.mine(255)  # the reveal lands 256 blocks after the claim
+    tx = driver.reveal_seed(in_reach)
+    assert tx.block_number - claim.block_number == 256
+    assert driver.claim_block_hash(in_reach) != bytes(32)
+
+    late = driver.to_status(Status.COMMITTED)
+    claim = driver.claim_verification(late)
+    clock.mine(256)
+    with reverts("ClaimBlockOutOfReach", late, claim.block_number):
+        driver.reveal_seed(late)
+    tx = driver.timeout(late)
+    assert tx.events["TaskSettled"]["outcome"] == Outcome.SEED_WITHHELD
 
 
 def test_the_seed_is_checked_against_the_record(
