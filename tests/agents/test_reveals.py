@@ -171,6 +171,19 @@ def test_the_solver_reveals_its_seed_once_a_verifier_claimed(
     assert solver.decide(Case("", [drawn], []).situation(pool_interface), SolverPolicy()) == []
 
 
+def test_the_solver_reveals_only_while_the_claim_blocks_hash_is_in_reach(
+    pool_interface: ContractInterface,
+) -> None:
+    """The pool reads the claim block's hash, which the chain keeps for 256 blocks: with the
+    claim in block 4, a reveal can land in block 260 at the latest."""
+    timeline = [SUBMITTED, CLAIMED, COMMITTED, VERIFYING]
+    view = task(status="Verifying", solver=ME, verifier=OTHER, timeline=timeline, claim_block=4)
+    for head, sends in ((10, True), (259, True), (260, False), (400, False)):
+        case = Case("", [view], [], head=head)
+        actions = solver.decide(case.situation(pool_interface), SolverPolicy())
+        assert bool(actions) == sends, head
+
+
 # A pool with forced errors: a first verification's report waits for its verifier's reveal.
 FORCED = dataclasses.replace(PARAMS, forced_error_ppm=50_000)
 
