@@ -29,10 +29,13 @@ The model, per task:
   (``training_share``). ``fake_f``: it saves ``f`` of that cost and is caught with
   probability ``D(f)`` by an honest verifier's sample or a whistleblower's check of the
   proof outside it, losing its stake and its pay.
-- **verifier** ``honest``: its fee less the traced replay of the sample, less what its forced
-  errors cost it: with probability ``p`` a report is forced, a checking whistleblower (rate
-  ``q``) catches it, and the caught verifier's stake goes to the jackpot (which pays the
-  catcher: see below). ``lazy_pass``: no replay; its trace roots are then not a replay's,
+- **verifier** ``honest``: its fee less the traced replay of the sample, plus what forced
+  errors bring it: every report that may be forced pays the forced-error tax ``T`` at
+  settlement; with probability ``p`` it is forced, and a forced error nobody caught (no
+  checking whistleblower, ``1 − q``) earns the verifier the jackpot's award ``J`` (caught, the
+  award goes to its catchers; the verifier is not slashed either way): ``p · (1 − q) · J − T``,
+  which is ``−p · q · J`` when ``T = p · J``. ``lazy_pass``: no replay; its trace roots are
+  then not a replay's,
   which a whistleblower that checks the report shows in a game: it loses its stake and fee
   with the checking rate ``q``. ``always_fail``: a Fail on an honest proof is challenged by
   the solver, who wins the game: the verifier loses its stake (and pays the game).
@@ -40,14 +43,20 @@ The model, per task:
   and ``proof_segments`` segments of its own choice (to check the proof where the sample did
   not look).
   Its income is the forced errors it catches: with probability ``p`` a checked report is
-  forced, and the jackpot awards its catchers the forced verifier's stake (the award is at
-  most that stake and at most a third of the reserve; the stake itself flows into the
-  jackpot in the same call, so in steady state it is the stake). Whistleblowers check a
-  documented share ``q`` (``checking_rate``) of reports; ``checking`` is the expected income
-  of one checked report less its cost, and must not be negative.
+  forced, and the jackpot awards its catchers ``J = min(V, a third of the reserve)`` (``V``
+  in steady state: the taxes keep the reserve). Whistleblowers check a documented share
+  ``q`` (``checking_rate``) of reports; ``checking`` is the expected income of one checked
+  report less its cost, and must not be negative.
 - **verifier_forced_self_challenge**: a forced verifier that challenges its own forced root
-  through a second address wins the award but loses its stake to the jackpot, and the award
-  is at most that stake: ``p · (award − stake − game)`` per task, never positive.
+  through a second address moves the award from itself (a forced error nobody caught pays
+  its verifier) to that address, and pays the game: ``p · (J − J − game)`` per task, never
+  positive. ``forced_self_challenge_beside_a_whistleblower``: the same when a whistleblower
+  also caught it (rate ``q``): the second address takes half of the award the whistleblower
+  would have had alone, ``p · (q · J / 2 − game)``; no rule that pays catchers from the
+  jackpot without slashing can stop that (documented, not in ``honest_is_best``).
+- **verifier_forced_error_income**: the most any verifier can expect from the mechanism,
+  erring on every forced report and never caught (or caught only by itself): ``p · J − T``
+  per task; it must not be positive, so that nobody farms forced errors.
 - **sybil_self_verify**: a solver verifying itself through a second address steers the
   sample away from its ``F`` fakes (it knows both shares of the randomness) and reports Pass;
   the best of faking ``f`` of the work with an honest replay of the sample (caught when a
@@ -143,8 +152,9 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
     def share(wei: int) -> float:
         return wei / UNIT
 
-    passed = payouts(Outcome.PASSED, amounts, False, parameters)
-    failed = payouts(Outcome.FAILED, amounts, False, parameters)
+    # The verifier of a report that may be forced (the first claim) pays the forced-error tax.
+    passed = payouts(Outcome.PASSED, amounts, False, parameters, taxed=True)
+    failed = payouts(Outcome.FAILED, amounts, False, parameters, taxed=True)
     stake_s, stake_v = share(amounts.solver_stake), share(amounts.verifier_stake)
     fee_p = share(amounts.protocol_fee)
     train = assumptions.training_share
@@ -159,11 +169,15 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
     own = assumptions.proof_segments
     check = verify * (sample + own) / sample  # the sample, and its own segments of the proof
     p = parameters.forcedErrorPpm / 1_000_000
-    # The award a caught forced error pays: the verifier's stake, which the pool moves into the
-    # jackpot before the jackpot awards at most that much (contracts/TaskPool.sol).
+    # The award for a forced error that was erred: the verifier's stake, at most a third of the
+    # jackpot's reserve (contracts/TaskPool.sol), to its catchers or, caught by nobody, to its
+    # verifier; in steady state the stake (the taxes fund the reserve).
     award = stake_v
+    tax = share(amounts.forced_error_tax)
     q = assumptions.checking_rate
-    forced_cost = p * q * stake_v  # a verifier's expected loss to its caught forced errors
+    # What forced errors bring a verifier beyond the tax it pays (``verifier_paid`` has it
+    # taken off already): the award of those nobody caught.
+    forced_income = p * (1 - q) * award
 
     solver: dict[str, float] = {"honest": solver_paid - train}
     measured: dict[str, dict[str, float]] = {}
@@ -182,8 +196,8 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
         solver[f"fake_{f:g}"] = (1 - caught) * solver_paid - caught * stake_s - (1 - f) * train
 
     verifier = {
-        "honest": verifier_paid - verify - forced_cost,
-        "lazy_pass": verifier_paid - q * (stake_v + verifier_paid + game) - forced_cost,
+        "honest": verifier_paid - verify + forced_income,
+        "lazy_pass": verifier_paid - q * (stake_v + verifier_paid + game) + forced_income,
         "always_fail": -stake_v - game,
     }
     income = p * award  # a checked report's expected award
@@ -206,8 +220,8 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
         # Its verifier address is forced like any other (it cannot choose), and caught alike.
         replaying = (
             solver_paid + verifier_paid - (train - saved) - verify - caught_replaying * loss
-        ) - forced_cost
-        lazy = solver_paid + verifier_paid - (train - saved) - caught_lazy * loss - forced_cost
+        ) + forced_income
+        lazy = solver_paid + verifier_paid - (train - saved) - caught_lazy * loss + forced_income
         sybil = max(sybil, replaying, lazy)
 
     rejected = profile_rejection(amounts)
@@ -222,7 +236,9 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
         and all(verifier["honest"] > v for k, v in verifier.items() if k != "honest")
         and whistleblower["checking"] >= 0
         and honest_pair > sybil
-        and p * (award - stake_v - game) <= 0
+        and p * (award - award - game) <= 0
+        and p * award - tax <= 1e-12
+        and tax <= share(amounts.verification_fee)
     )
     return {
         "unit": "bounty",
@@ -230,6 +246,11 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
         "assumptions": asdict(assumptions),
         "check_rate": q,
         "forced_error_award": award,
+        "forced_error_tax": tax,
+        # What a forced verifier gets back when its error was caught: stake and fee less the
+        # tax; at least its stake (it is not slashed).
+        "forced_verifier_caught_payout": share(passed.verifier),
+        "verifier_stake": stake_v,
         "protocol_fee": fee_p,
         "whistleblower_income_per_check": income,
         "whistleblower_cost_per_check": check,
@@ -240,9 +261,13 @@ def model(parameters: ProtocolParameters, assumptions: Assumptions, trials: int)
         "whistleblower": whistleblower,
         "profiler": profiler,
         "sybil_self_verify": sybil - honest_pair,
-        # A verifier that challenges its own forced errors through a second address: it takes
-        # the award and loses its stake, which funds it (docs/economics.md).
-        "verifier_forced_self_challenge": p * (award - stake_v - game),
+        # A verifier that challenges its own forced errors through a second address: the award
+        # moves from the verifier (a forced error nobody caught pays it) to that address.
+        "verifier_forced_self_challenge": p * (award - award - game),
+        # ... when a whistleblower caught it too: half of that whistleblower's award.
+        "forced_self_challenge_beside_a_whistleblower": p * (q * award / 2 - game),
+        # The most forced errors can bring any verifier (every one erred, none caught by others).
+        "verifier_forced_error_income": p * award - tax,
         "honest_pair": honest_pair,
         "honest_is_best": best,
     }

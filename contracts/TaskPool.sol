@@ -335,19 +335,24 @@ contract TaskPool is TaskPoolBase, PoolProxy, ITaskPoolLifecycle {
         t.flags &= ~Flag.FORCEABLE;
         bool defeated = t.flags & Flag.DEFEATED != 0;
         if (forced && erred) {
-            // The forced report is void: its true trace roots replace it, open to challenge anew.
+            // The forced report is void: its true trace roots replace it, open to challenge anew, and
+            // are paid as any report (less the forced-error tax): the verifier is not slashed.
             Timestamp deadline = _after(_challengeWindow);
             t.deadline = deadline;
             _record(
                 t, VerificationRevealed.selector, taskId, verifier, abi.encode(secret, true, traceRoots, deadline)
             );
-            // Games won against the forced roots are paid from the jackpot, not by slashing; a game the
-            // verifier lost on a root it stands by still voids the report. Effects first, the jackpot last.
+            // The jackpot pays one award for the forced error: to the challengers that caught it, or to
+            // the verifier when nobody did, so that catching one's own forced error through another
+            // address only moves the award. A game lost on a root the verifier stands by is a real
+            // defeat (slashed, no award to the verifier). Effects first, the jackpot last.
+            address[] memory catchers = new address[](0);
             if (defeated) {
-                (address[] memory catchers, bool otherDefeat) = _forcedErrorCatchers(t, taskId, traceRoots, reportData);
-                if (otherDefeat) _applyDefeat(t, taskId);
-                if (catchers.length > 0) _awardCatchers(t, taskId, verifier, catchers);
+                catchers = _forcedErrorCatchers(t, taskId, traceRoots, reportData);
+                defeated = t.flags & Flag.DEFEATED != 0;
+                if (defeated) _applyDefeat(t, taskId);
             }
+            if (catchers.length > 0 || !defeated) _awardForcedError(t, taskId, verifier, catchers);
             return;
         }
         Timestamp none = Timestamp.wrap(0);
@@ -413,59 +418,65 @@ contract TaskPool is TaskPoolBase, PoolProxy, ITaskPoolLifecycle {
     }
 
     /// @notice The catchers of a forced error: the winners of the challenges the report lost on a position
-    ///         whose reported root is not the verifier's true one. When there are any, the verifier's stake
-    ///         goes to the jackpot (`_awardCatchers` pays them from it, never more than that stake, so
-    ///         challenging one's own forced error cannot pay). Also returns whether the report lost on a
-    ///         position whose root the verifier stands by (a real defeat, left marked `DEFEATED`).
+    ///         whose reported root is not the verifier's true one. The challenges it lost on a root the
+    ///         verifier stands by stay (in order) for `_applyDefeat`, and `Flag.DEFEATED` stays only if
+    ///         there are any: a real defeat.
     function _forcedErrorCatchers(
         Task storage t,
         TaskId taskId,
         Root[] calldata trueRoots,
         bytes calldata reportData
-    ) private returns (address[] memory catchers, bool otherDefeat) {
+    ) private returns (address[] memory catchers) {
         Catch[] storage catches = _catches[taskId];
         uint256 n = catches.length;
         catchers = new address[](n);
         uint256 count = 0;
+        uint256 kept = 0;
         uint256 offset = uint256(_word(reportData, 3));
         for (uint256 i = 0; i < n; ++i) {
-            Catch storage c = catches[i];
+            Catch memory c = catches[i];
             uint256 at = offset + 32 * (1 + uint256(c.position));
             if (bytes32(reportData[at:at + 32]) != Root.unwrap(trueRoots[c.position])) {
                 if (c.winner != address(0)) catchers[count++] = c.winner;
             } else {
-                otherDefeat = true;
+                catches[kept++] = c;
             }
         }
-        delete _catches[taskId];
+        for (uint256 i = kept; i < n; ++i) {
+            catches.pop();
+        }
         assembly ("memory-safe") {
             mstore(catchers, count)
         }
-        uint8 flags = t.flags & ~Flag.DEFEATED;
-        if (otherDefeat) flags |= Flag.DEFEATED;
-        if (count > 0) {
-            flags |= Flag.STAKE_TAKEN;
-            _accrueJackpot(t.bounty * _verifierStakeBps / BPS);
-        }
-        t.flags = flags;
+        if (kept == 0) t.flags &= ~Flag.DEFEATED;
     }
 
-    /// @notice Moves everything accrued (the caught verifier's stake included) to the jackpot, so that the
-    ///         cap is a third of the whole reserve, and has it award the catchers together at most that
-    ///         stake, evenly.
-    function _awardCatchers(Task storage t, TaskId taskId, address verifier, address[] memory catchers) private {
-        uint256 stake = t.bounty * _verifierStakeBps / BPS;
+    /// @notice Has the jackpot award a forced error once: min(the verifier's stake, a third of the
+    ///         reserve), split evenly among its `catchers`, or to the verifier when there are none. It
+    ///         first moves everything accrued to the jackpot, so that the cap is a third of the whole
+    ///         reserve. Called last: the jackpot is the deployment's own contract.
+    function _awardForcedError(Task storage t, TaskId taskId, address verifier, address[] memory catchers) private {
         uint256 accrued = _ledger.jackpotAccrued;
-        _ledger.jackpotAccrued = 0;
-        emit JackpotSwept(accrued);
-        _jackpot.fund{value: accrued}();
-        uint256 total = _jackpot.awardCap();
-        if (total > stake) total = stake;
-        uint256 each = total / catchers.length;
-        emit ForcedErrorCaught(taskId, verifier, stake, catchers, each);
+        if (accrued > 0) {
+            _ledger.jackpotAccrued = 0;
+            emit JackpotSwept(accrued);
+            _jackpot.fund{value: accrued}();
+        }
+        uint256 award = _jackpot.awardCap();
+        uint256 stake = t.bounty * _verifierStakeBps / BPS;
+        if (award > stake) award = stake;
+        bytes32 reason = bytes32(uint256(TaskId.unwrap(taskId)));
+        uint256 n = catchers.length;
+        if (n == 0) {
+            emit ForcedErrorUncaught(taskId, verifier, award);
+            if (award > 0) _jackpot.award(verifier, award, reason);
+            return;
+        }
+        uint256 each = award / n;
+        emit ForcedErrorCaught(taskId, verifier, catchers, each);
         if (each == 0) return;
-        for (uint256 i = 0; i < catchers.length; ++i) {
-            _jackpot.award(catchers[i], each, bytes32(uint256(TaskId.unwrap(taskId))));
+        for (uint256 i = 0; i < n; ++i) {
+            _jackpot.award(catchers[i], each, reason);
         }
     }
 

@@ -362,7 +362,9 @@ def check_books(
     from brownie import web3
 
     pool = deployment.pool
-    expected = payouts(Outcome.PASSED, amounts, False, deployment.parameters)
+    # The verifier made the task's first claim: its report may have been forced, so it pays
+    # the forced-error tax to the jackpot out of its fee.
+    expected = payouts(Outcome.PASSED, amounts, False, deployment.parameters, taxed=True)
     change = {name: end[name] - start[name] for name in start}
     expect(
         change["submitter"] == -(BOUNTY + amounts.protocol_fee),
@@ -374,10 +376,12 @@ def check_books(
     )
     expect(
         change["verifier"] == expected.verifier - amounts.verifier_stake,
-        f"verifier earned {change['verifier']} wei, expected the fee {amounts.verification_fee}",
+        f"verifier earned {change['verifier']} wei, expected the fee less the forced-error tax"
+        f" {amounts.verification_fee - amounts.forced_error_tax}",
     )
     expect(
-        change["jackpot"] == amounts.protocol_fee, "the jackpot did not receive the protocol fee"
+        change["jackpot"] == amounts.protocol_fee + expected.jackpot,
+        "the jackpot did not receive the protocol fee and the forced-error tax",
     )
     expect(sum(change.values()) == 0, f"the balances do not add up: {sum(change.values())} wei off")
     expect(end["pool (tasks)"] == 0, "the pool still holds task money after every withdrawal")

@@ -40,7 +40,7 @@ class ProtocolParameters:
     """
 
     protocolFeeBps: int = 500
-    verificationFeeBps: int = 3_500
+    verificationFeeBps: int = 4_000
     profileFeeBps: int = 800
     profileRejectionFeeBps: int = 100
     solverStakeBps: int = 20_000
@@ -59,6 +59,7 @@ class ProtocolParameters:
     minSampledSegments: int = 4
     maxVerificationRounds: int = 3
     forcedErrorPpm: int = 120_000
+    forcedErrorTaxBps: int = 3_600
     maxThreshold: int = 0x3F800000  # 1.0 as binary32
     minBounty: int = 10**12
 

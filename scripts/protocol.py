@@ -103,6 +103,7 @@ class Amounts:
     verifier_stake: int
     profiler_stake: int
     profile_rejection_fee: int
+    forced_error_tax: int = 0
 
     @classmethod
     def of(cls, bounty: int, parameters: Any) -> Amounts:
@@ -121,6 +122,10 @@ class Amounts:
             profiler_stake=part(parameters.profilerStakeBps),
             # Parameter sets that predate the profile review (payout tables) have no such fee.
             profile_rejection_fee=part(getattr(parameters, "profileRejectionFeeBps", 0)),
+            # Charged only by a pool that forces errors; parameter sets without it charge none.
+            forced_error_tax=part(getattr(parameters, "forcedErrorTaxBps", 0))
+            if getattr(parameters, "forcedErrorPpm", 0)
+            else 0,
         )
 
 
@@ -155,16 +160,19 @@ def payouts(
     parameters: Any,
     forfeited: bool = False,
     flags: int = 0,
+    taxed: bool = False,
 ) -> Payouts:
     """The settlement table of docs/contracts.md ("Settlement").
 
     ``forfeited``: the verifier did not reveal its secret in time (or revealed a forced report it
     did not falsify): its fee and stake go to the jackpot. ``flags`` (``Task.flags``) after
     challenges: ``VOID`` (the report lost and its verifier was slashed: no verifier is paid and
-    its fee stays with the bounty), ``STAKE_TAKEN`` (a caught forced error: the verifier's stake
-    went to the jackpot, it keeps its fee), ``SLASH_AWARDED`` (the jackpot's part of a failed
+    its fee stays with the bounty), ``STAKE_TAKEN`` (the verifier's stake was credited back before
+    settlement: it gets its fee only), ``SLASH_AWARDED`` (the jackpot's part of a failed
     solver's stake was credited to the challenger that won against the proof);
-    ``FORFEITED`` in ``flags`` is the same as ``forfeited``.
+    ``FORFEITED`` in ``flags`` is the same as ``forfeited``. ``taxed``: the verifier made the
+    task's first verification claim (``Task.rounds == 1``), the one report that may be forced: a
+    verifier paid for it pays the forced-error tax out of its payout to the jackpot.
     """
     forfeited = forfeited or bool(flags & Flag.FORFEITED)
     void = bool(flags & Flag.VOID)
@@ -176,6 +184,9 @@ def payouts(
     fee = 0 if void else amounts.verification_fee
     verifier = 0 if void else fee + (0 if flags & Flag.STAKE_TAKEN else amounts.verifier_stake)
     paid, lost = (0, verifier) if forfeited else (verifier, 0)
+    if taxed and paid:
+        # The tax is at most the fee: the stake always comes back whole.
+        paid, lost = paid - amounts.forced_error_tax, amounts.forced_error_tax
     if outcome == Outcome.PASSED:
         return Payouts(
             solver=amounts.bounty - fee - profile_fee + stake,
@@ -297,3 +308,16 @@ def record_from_logs(logs: list[dict[str, Any]], topic0_of: dict[str, bytes]) ->
         if topics and topics[0] in folded:
             record = fold_record(record, topics, bytes(log["data"]))
     return record
+
+
+AWARD_CAP_DIVISOR = 3  # Jackpot.AWARD_CAP_DIVISOR: an award takes at most a third of the reserve
+
+
+def forced_error_award(amounts: Amounts, reserve: int, catchers: int) -> int:
+    """What the jackpot awards each recipient for one forced error that was erred
+    (docs/contracts.md, "Forced errors"): one award of ``min(verifier stake, reserve // 3)``
+    (``reserve``: the jackpot's, after the pool swept what it had accrued), split evenly among
+    the ``catchers`` (the winners of the challenges on forced roots), or paid whole to the
+    verifier when there are none."""
+    award = min(amounts.verifier_stake, reserve // AWARD_CAP_DIVISOR)
+    return award // catchers if catchers else award

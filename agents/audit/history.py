@@ -104,7 +104,8 @@ def read_history(client: ChainClient, deployment: Deployment, task_id: int) -> C
             flags=flags,
             credit_events=[e for e in moving if e.name in CREDIT_EVENTS],
         )
-        if any(e.name in CREDIT_EVENTS for e in events):
+        awarded = ("ForcedErrorCaught", "ForcedErrorUncaught")
+        if any(e.name in CREDIT_EVENTS or e.name in awarded for e in events):
             _read_credits(client, deployment, history, head)
         blocks = {e.block_number for e in events}
         for e in events:
@@ -158,7 +159,7 @@ def _read_credits(
             if key in e.args and int(str(e.args[key]), 16):
                 accounts.add(str(e.args[key]).lower())
     history.credits = {a: view("credit", a) for a in sorted(accounts)}
-    if not any(e.name == "ForcedErrorCaught" for e in history.events):
+    if not any(e.name in ("ForcedErrorCaught", "ForcedErrorUncaught") for e in history.events):
         return
     try:
         jackpot = deployment.contract(JACKPOT)

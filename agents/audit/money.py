@@ -10,22 +10,24 @@ amounts and every credit to them:
 - **marks**: ``FORFEITED`` when the verifier revealed a forced report it had not falsified (or
   roots other than its report's) or never revealed a report that could be forced; ``VOID``
   when the report was defeated in the same transaction in which the proof failed; ``STAKE_TAKEN``
-  after a caught forced error, unless the same reveal defeated the report on another position;
-  ``SLASH_AWARDED`` when a failed proof had a winner. A defeat clears ``FORFEITED`` and
-  ``STAKE_TAKEN`` (the round is over).
+  when a published state voided a fault report (its stake credited back); ``SLASH_AWARDED`` when a
+  failed proof had a winner. A defeat clears ``FORFEITED`` and ``STAKE_TAKEN`` (the round is
+  over). A caught forced error leaves no mark: its verifier is not slashed.
 - **credits**: a rejected profile credits its profiler its stake back and nothing more (the
   rejection fee goes to the jackpot); a defeated report credits its verifier's stake ``V``
-  to the first winner (none when a caught forced error took the stake already); a fault
+  to the first winner on a root the verifier stands by; a fault
   report voided by a published start state (``StatePublished``) credits its own verifier its
   stake ``V`` back, and its ``ReportDefeated`` slashes nothing; a failed proof credits the
   jackpot's part of the solver's stake, ``S − ⌊σS⌋``, to its first winner; a proof challenge
   the solver never answered returns the challenger's deposit (the challenge bond). Across the
   pool, what an account was credited equals what it still holds (``credit(account)``) plus
   what it withdrew (``CreditWithdrawn``).
-- **jackpot awards**: a caught forced error forfeits exactly ``V``; the jackpot awards each
-  catcher the stated amount (``Awarded``, its reason the task id) in the same transaction: all
-  together ``min(V, ⌊reserve / 3⌋)`` (never more than a third of the jackpot's reserve, the
-  swept stake included), split evenly and rounded down.
+- **jackpot awards**: a forced error that was erred gets one award from the jackpot,
+  ``min(V, ⌊reserve / 3⌋)`` (never more than a third of the jackpot's reserve, what the pool
+  swept in the same call included; ``scripts.protocol.forced_error_award``): split evenly and
+  rounded down among its catchers (``ForcedErrorCaught``), or whole to its verifier when nobody
+  caught it (``ForcedErrorUncaught``); the jackpot awards each recipient the stated amount
+  (``Awarded``, its reason the task id) in the same transaction.
 """
 
 from __future__ import annotations
@@ -102,10 +104,6 @@ def marks_of(events: Sequence[Event], forced_error_ppm: int) -> Marks:
         elif e.name == "ReportDefeated":
             forceable = forfeited = stake_taken = False
             defeated_in = e.tx_hash
-        elif e.name == "ForcedErrorCaught":
-            # The reveal that caught it may also defeat the report on a root the verifier
-            # stands by (ReportDefeated comes first in that transaction): the round is over.
-            stake_taken = e.tx_hash != defeated_in
         elif e.name == "ProofFailed":
             forceable = False
             void = e.tx_hash == defeated_in
@@ -176,17 +174,11 @@ def check_credits(
     solver_stake = _share(bounty, int(params["solverStakeBps"]))
     award = solver_stake - _share(solver_stake, int(params["slashToSubmitterBps"]))
     taken = False
-    defeated_in = ""
-    caught_in = {e.tx_hash for e in events if e.name == "ForcedErrorCaught"}
     for e in events:
         a = e.args
-        if e.name == "ForcedErrorCaught":
-            # Caught in the reveal that also defeated the report: that round is over already.
-            taken = e.tx_hash != defeated_in
-        elif e.name == "ReportDefeated":
-            # A stake a caught forced error took (before, or in this reveal) is not slashed twice.
-            gone = taken or e.tx_hash in caught_in
-            expected = 0 if gone else verifier_stake
+        if e.name == "ReportDefeated":
+            # A stake credited back already (a published state) is not slashed again.
+            expected = 0 if taken else verifier_stake
             to = f"to {a['winner']}" if _won(a["winner"]) else "to the jackpot"
             add(
                 "payouts",
@@ -195,7 +187,7 @@ def check_credits(
                 expected,
                 int(a["slashed"]) == expected,
             )
-            taken, defeated_in = False, e.tx_hash
+            taken = False
         elif e.name == "VerificationReopened":
             taken = False
         elif e.name == "StatePublished":
@@ -269,55 +261,62 @@ def check_jackpot_awards(
     *,
     reserves_from_events: bool = False,
 ) -> None:
-    """A caught forced error forfeits the verifier's stake, and the jackpot awards each catcher
-    what ``ForcedErrorCaught`` states, in the same transaction; together at most that stake.
-    ``awards``: the jackpot's ``Awarded`` events whose reason is the task; ``reserves``: per
-    transaction, the jackpot's reserve the award was capped by (where known, the award must be
-    exactly ``min(V, ⌊reserve / 3⌋) / catchers``). ``reserves_from_events``: the reserves were
-    summed from the jackpot's events (a node without past states), which cannot see ether forced
-    in without ``fund()``: the award must then be at least what they give."""
+    """A forced error that was erred gets one award: the jackpot awards each of its catchers what
+    ``ForcedErrorCaught`` states, or its verifier what ``ForcedErrorUncaught`` states, in the same
+    transaction; together at most the verifier's stake. ``awards``: the jackpot's ``Awarded``
+    events whose reason is the task; ``reserves``: per transaction, the jackpot's reserve the award
+    was capped by (where known, each must be exactly ``scripts.protocol.forced_error_award``'s).
+    ``reserves_from_events``: the reserves were summed from the jackpot's events (a node without
+    past states), which cannot see ether forced in without ``fund()``: the award must then be at
+    least what they give."""
     verifier_stake = _share(bounty, int(params["verifierStakeBps"]))
     paid: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for w in awards:
         paid[w.tx_hash].append((str(w.args["recipient"]).lower(), int(w.args["amount"])))
-    for e in events:
-        if e.name != "ForcedErrorCaught":
-            continue
+    forced = [e for e in events if e.name in ("ForcedErrorCaught", "ForcedErrorUncaught")]
+    add(
+        "payouts",
+        "a task's forced error is awarded at most once",
+        len(forced),
+        "at most 1",
+        len(forced) <= 1,
+    )
+    for e in forced:
         a = e.args
-        catchers = [str(c).lower() for c in a["catchers"]]
+        caught = e.name == "ForcedErrorCaught"
+        recipients = (
+            [str(c).lower() for c in a["catchers"]] if caught else [str(a["verifier"]).lower()]
+        )
         each = int(a["award"])
+        whom = f"{len(recipients)} catcher(s)" if caught else "its verifier, nobody caught it"
         add(
             "payouts",
-            "a caught forced error forfeits the verifier's stake, its catchers get at most that",
-            f"forfeited {a['forfeited']}, {len(catchers)} × {each}",
-            f"forfeited {verifier_stake}, together at most {verifier_stake}",
-            int(a["forfeited"]) == verifier_stake and each * len(catchers) <= verifier_stake,
+            "a forced error's award is at most the verifier's stake (its verifier is not slashed)",
+            f"{len(recipients)} × {each}",
+            f"together at most {verifier_stake}",
+            each * len(recipients) <= verifier_stake,
         )
         reserve = (reserves or {}).get(e.tx_hash)
-        if reserve is not None and catchers:
-            due = min(verifier_stake, reserve // AWARD_CAP_DIVISOR) // len(catchers)
-            rule = "each catcher's award is min(V, a third of the jackpot's reserve), split evenly"
+        if reserve is not None and recipients:
+            due = min(verifier_stake, reserve // AWARD_CAP_DIVISOR) // (
+                len(recipients) if caught else 1
+            )
+            rule = "a forced error's award is min(V, a third of the jackpot's reserve), shared"
             if reserves_from_events:
                 add(
                     "payouts",
                     f"{rule} (the reserve summed from the jackpot's events: a lower bound)",
                     each,
-                    f"at least {due} (reserve ≥ {reserve}, {len(catchers)} catcher(s))",
+                    f"at least {due} (reserve ≥ {reserve}, {whom})",
                     each >= due,
                 )
             else:
-                add(
-                    "payouts",
-                    rule,
-                    each,
-                    f"{due} (reserve {reserve}, {len(catchers)} catcher(s))",
-                    each == due,
-                )
-        expected = sorted((c, each) for c in catchers) if each else []
+                add("payouts", rule, each, f"{due} (reserve {reserve}, {whom})", each == due)
+        expected = sorted((c, each) for c in recipients) if each else []
         got = sorted(paid.get(e.tx_hash, []))
         add(
             "payouts",
-            "the jackpot awarded each catcher what ForcedErrorCaught states",
+            f"the jackpot awarded each recipient what {e.name} states",
             got,
             expected,
             got == expected,

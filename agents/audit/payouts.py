@@ -21,8 +21,9 @@ class Marks:
 
     ``forfeited``: the verifier forfeits its fee and stake to the jackpot; ``void``: the report
     lost a challenge and its verifier was slashed already (no verifier payout, its fee stays
-    with the bounty); ``stake_taken``: a caught forced error, whose stake went to the jackpot
-    already (the verifier gets its fee only); ``slash_awarded``: the jackpot's part of a failed
+    with the bounty); ``stake_taken``: the verifier's stake was credited back before settlement
+    (a fault report voided by a published state; it gets its fee only); ``slash_awarded``: the
+    jackpot's part of a failed
     proof's slashed stake was credited to the challenger that won against it."""
 
     forfeited: bool = False
@@ -59,13 +60,16 @@ def expected_payouts(
     profiled: bool,
     forfeited: bool = False,
     marks: Marks | None = None,
+    taxed: bool = False,
 ) -> dict[str, int] | None:
     """Each party's payout for ``outcome`` (``None`` for an outcome the table does not know).
 
     ``forfeited``: the verifier of a Pass or a Fail did not reveal its secret in time, or
     revealed a report it should have falsified (or one it disowns); its fee and stake go to
     the jackpot. ``marks``: what challenges changed (see :class:`Marks`; its ``forfeited``
-    is the same as the argument's)."""
+    is the same as the argument's). ``taxed``: the verifier made the task's first verification
+    claim, the one report that may be forced: when it is paid, it pays the forced-error tax
+    (``forcedErrorTaxBps`` of the bounty, none when ``forcedErrorPpm`` is zero) to the jackpot."""
 
     def share(amount: int, name: str) -> int:
         return amount * int(params[name]) // BPS
@@ -79,10 +83,13 @@ def expected_payouts(
     stake = share(bounty, "solverStakeBps")
     verifier_stake = share(bounty, "verifierStakeBps")
     to_submitter = share(stake, "slashToSubmitterBps")
-    # A voided report's verifier was slashed when it lost; a caught forced error's stake went
-    # to the jackpot then: neither is paid out again at settlement.
+    # A voided report's verifier was slashed when it lost; a stake credited back before
+    # settlement is not paid out again.
     owed = 0 if marks.void else fee if marks.stake_taken else fee + verifier_stake
     verifier, lost = (0, owed) if forfeited else (owed, 0)
+    if taxed and verifier and int(params.get("forcedErrorPpm", 0)):
+        tax = share(bounty, "forcedErrorTaxBps")
+        verifier, lost = verifier - tax, tax
     # The jackpot's part of a failed proof's stake went to the challenger that won against it.
     slashed = 0 if marks.slash_awarded else stake - to_submitter
     refund = bounty - profile_fee

@@ -473,7 +473,12 @@ def _check_settlement(audit: TaskAudit, marks: Marks) -> None:
     elif view.outcome in ("Passed", "Failed"):
         audit.add("payouts", "a verdict precedes the outcome", view.outcome, "no report", False)
     profiled = view.profiler is not None
-    expected = expected_payouts(h.params, view.outcome, view.bounty, profiled, marks=marks)
+    # Only the first claim comes before the randomness: its report alone may be forced and pays
+    # the forced-error tax.
+    taxed = sum(1 for e in h.events if e.name == "VerificationClaimed") == 1
+    expected = expected_payouts(
+        h.params, view.outcome, view.bounty, profiled, marks=marks, taxed=taxed
+    )
     if expected is None:
         audit.add("payouts", "the outcome is one the pool settles", view.outcome, "unknown", False)
         return
@@ -516,7 +521,14 @@ def _check_settlement(audit: TaskAudit, marks: Marks) -> None:
 def _check_credits(audit: TaskAudit) -> None:
     """What the task's challenges credited, and the jackpot's awards for its forced errors."""
     h = audit.history
-    moved = ("ProfileRejected", "ReportDefeated", "ProofFailed", "ChallengeResolved")
+    moved = (
+        "ProfileRejected",
+        "ReportDefeated",
+        "ProofFailed",
+        "ChallengeResolved",
+        "ForcedErrorCaught",
+        "ForcedErrorUncaught",
+    )
     if not any(e.name in moved for e in h.events):
         return
     bounty = audit.view.bounty

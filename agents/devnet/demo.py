@@ -20,9 +20,8 @@ non-zero. The scenarios (``SCENARIOS``):
   voided (the verifier slashed), the task verified again and failed (the solver slashed);
 - ``forced``: every report that may be forced is; a whistleblower catches the forced
   error and is paid from the jackpot; the verifier reveals its true roots and is not
-  defeated (nobody wins its stake), but its stake goes to the jackpot that pays the
-  catcher (docs/economics.md: otherwise catching its own forced error would pay); it
-  keeps its fee, and the task passes.
+  slashed: its stake comes back whole with its fee less the forced-error tax (the tax of
+  every report that may be forced funds the awards; docs/economics.md), and the task passes.
 """
 
 from __future__ import annotations
@@ -425,10 +424,20 @@ def _check_scenario(plan: Scenario, view: TaskView, accounts: dict[str, str]) ->
             problems.append("the colluding verifier was not slashed to the whistleblower")
     elif plan.name == "forced":
         whistleblower = accounts["whistleblower"]
+        award = sum(n for a, n in view.jackpot_awards if same(a, whistleblower))
+        back = view.payouts.get("verifier", 0)
+        click.echo(
+            f"-- the forced error: the whistleblower that caught it was awarded {award / 1e18:.6f}"
+            f" ETH by the jackpot; the verifier was not slashed: {back / 1e18:.6f} ETH back for"
+            f" its stake of {view.verifier_stake / 1e18:.6f} ETH (its fee less the forced-error"
+            " tax on top)"
+        )
         if defeated:
             problems.append("the forced verifier was slashed")
-        if not any(same(a, whistleblower) and amount > 0 for a, amount in view.awards):
+        if award <= 0:
             problems.append("the whistleblower was not paid for catching the forced error")
+        if back < view.verifier_stake or not view.verifier_stake:
+            problems.append("the forced verifier did not get its stake back")
     elif view.challenges:
         problems.append(f"an honest round saw challenges: {sorted(view.challenges)}")
     return problems

@@ -45,6 +45,7 @@ PARAMS_FIELDS = (
     "minSampledSegments",
     "maxVerificationRounds",
     "forcedErrorPpm",
+    "forcedErrorTaxBps",
     "maxThreshold",
     "minBounty",
 )

@@ -152,7 +152,8 @@ class TaskView:
     defeats: list[tuple[str, str, int]] = field(default_factory=list)  # (verifier, winner, slashed)
     proof_failed: bool = False
     awards: list[tuple[str, int]] = field(default_factory=list)  # (account, amount) credited
-    # Forced errors caught: (catcher, amount) the jackpot awarded (Jackpot.withdraw pays them).
+    # Forced-error awards: (catcher, or the verifier of one nobody caught, amount) the jackpot
+    # awarded (Jackpot.withdraw pays them).
     jackpot_awards: list[tuple[str, int]] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
 
@@ -378,6 +379,13 @@ def _forced_caught(v: TaskView, a: dict[str, Any]) -> None:
         v.jackpot_awards.append((str(catcher), int(a["award"])))
 
 
+def _forced_uncaught(v: TaskView, a: dict[str, Any]) -> None:
+    # Nobody caught the forced error: its verifier gets the award (when the reserve had any).
+    if int(a["award"]):
+        v.awards.append((str(a["verifier"]), int(a["award"])))
+        v.jackpot_awards.append((str(a["verifier"]), int(a["award"])))
+
+
 def _cancelled(v: TaskView, a: dict[str, Any]) -> None:
     pass  # TaskSettled follows in the same transaction
 
@@ -439,6 +447,7 @@ _HANDLERS = {
     "ReportDefeated": _report_defeated,
     "ProofFailed": _proof_failed,
     "ForcedErrorCaught": _forced_caught,
+    "ForcedErrorUncaught": _forced_uncaught,
     "RevealScheduled": _reveal_scheduled,
     "FaultReported": _fault_reported,
     "StatePublished": _state_published,

@@ -50,6 +50,9 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
     uint256 internal immutable _verifierStakeBps;
     uint256 internal immutable _profilerStakeBps;
     uint256 internal immutable _slashToSubmitterBps;
+    /// @dev The forced-error tax as deployed, and as charged (zero when no error is ever forced).
+    uint256 internal immutable _forcedErrorTaxBps;
+    uint256 internal immutable _chargedTaxBps;
     uint256 internal immutable _minBounty;
     /// @dev Kept here because settlement needs it to know when an unrevealed report may be settled.
     Duration internal immutable _revealWindow;
@@ -93,6 +96,9 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
             revert Errors.InvalidParameter("verificationFeeBps + profileFeeBps");
         }
         if (params.slashToSubmitterBps > BPS) revert Errors.InvalidParameter("slashToSubmitterBps");
+        // The tax comes out of the fee: a verifier whose forced error was caught still gets its whole
+        // stake back (it is not slashed), whatever happens.
+        if (params.forcedErrorTaxBps > params.verificationFeeBps) revert Errors.InvalidParameter("forcedErrorTaxBps");
         // Rejecting a profile must cost the submitter something (it goes to the jackpot), or a
         // submitter could reject profiles for free until one proposes the τ it likes.
         if (params.profileRejectionFeeBps == 0 || params.profileRejectionFeeBps > BPS) {
@@ -113,6 +119,8 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
         _verifierStakeBps = params.verifierStakeBps;
         _profilerStakeBps = params.profilerStakeBps;
         _slashToSubmitterBps = params.slashToSubmitterBps;
+        _forcedErrorTaxBps = params.forcedErrorTaxBps;
+        _chargedTaxBps = params.forcedErrorPpm == 0 ? 0 : params.forcedErrorTaxBps;
         _minBounty = params.minBounty;
         _revealWindow = params.revealWindow;
         // Task ids start at 1; writing the slot now also spares the first submitter a fresh-slot write.
@@ -129,6 +137,7 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
         a.verifierStake = bounty * _verifierStakeBps / BPS;
         a.profilerStake = bounty * _profilerStakeBps / BPS;
         a.profileRejectionFee = bounty * _profileRejectionFeeBps / BPS;
+        a.forcedErrorTax = bounty * _chargedTaxBps / BPS;
     }
 
     /// @notice Marks the task settled with `outcome`, accrues the jackpot's share and publishes the payouts,
@@ -136,7 +145,7 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
     function _settle(Task storage t, TaskId taskId, Outcome outcome) internal returns (Payouts memory p) {
         t.status = Status.Settled;
         t.outcome = outcome;
-        p = _payouts(outcome, t.bounty, _profiled(t), t.flags);
+        p = _payouts(outcome, t.bounty, _profiled(t), t.flags, _taxed(t));
         if (p.jackpot > 0) _accrueJackpot(p.jackpot);
         emit TaskSettled(taskId, outcome, p.submitter, p.solver, p.verifier, p.profiler, p.jackpot);
     }
@@ -186,6 +195,13 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
         if (!ok) revert Errors.TransferFailed(to, amount);
     }
 
+    /// @notice Whether the task's current verifier pays the forced-error tax: it made the first claim,
+    ///         the only one that comes before the randomness (`Flag.FORCEABLE`), and so the only
+    ///         report that may be forced (and earn a forced-error award).
+    function _taxed(Task storage t) internal view returns (bool) {
+        return t.rounds == 1;
+    }
+
     /// @notice Whether a profiler took part in the task.
     /// @dev Exact tasks never read the profiler slot.
     function _profiled(Task storage t) internal view returns (bool) {
@@ -195,7 +211,9 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
     /// @notice The payouts of a task settled with `outcome` (docs/contracts.md, "Settlement").
     /// @dev They always add up to the bounty plus every stake still locked at settlement. The verifier's
     ///      fee is the same whatever its verdict; the profile fee is paid once a solver has accepted τ.
-    function _payouts(Outcome outcome, uint256 bounty, bool profiled, uint8 flags)
+    ///      A `taxed` verifier (the report may have been forced) pays the forced-error tax out of its
+    ///      payout to the jackpot.
+    function _payouts(Outcome outcome, uint256 bounty, bool profiled, uint8 flags, bool taxed)
         internal
         view
         returns (Payouts memory p)
@@ -215,14 +233,22 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
             uint256 forfeit = slashed - toSubmitter;
             if (flags & (Flag.VOID | Flag.STAKE_TAKEN | Flag.SLASH_AWARDED) != 0) {
                 // After challenges: a voided report pays no verifier (its stake was slashed already)
-                // and its fee stays with the bounty; a caught forced error's stake went to the jackpot
-                // already; the first winner against the proof was credited the jackpot's part.
+                // and its fee stays with the bounty; a stake credited back earlier is not paid again;
+                // the first winner against the proof was credited the jackpot's part.
                 if (flags & Flag.VOID != 0) (fee, verifier) = (0, 0);
                 else if (flags & Flag.STAKE_TAKEN != 0) verifier = fee;
                 if (flags & Flag.SLASH_AWARDED != 0) forfeit = 0;
             }
-            if (flags & Flag.FORFEITED != 0) p.jackpot = verifier;
-            else p.verifier = verifier;
+            if (flags & Flag.FORFEITED != 0) {
+                p.jackpot = verifier;
+            } else if (taxed && verifier > 0) {
+                // The tax is at most the fee, so the stake always comes back whole.
+                uint256 tax = bounty * _chargedTaxBps / BPS;
+                p.verifier = verifier - tax;
+                p.jackpot = tax;
+            } else {
+                p.verifier = verifier;
+            }
             if (outcome == Outcome.Passed) {
                 p.solver = bounty - fee - profileFee + a.solverStake;
             } else {
@@ -245,7 +271,7 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
 
     /// @notice What `account` may still take from a settled task, and the roles it takes it as.
     function _due(Task storage t, address account) internal view returns (uint256 due, uint8 roles) {
-        Payouts memory p = _payouts(t.outcome, t.bounty, _profiled(t), t.flags);
+        Payouts memory p = _payouts(t.outcome, t.bounty, _profiled(t), t.flags, _taxed(t));
         uint8 done = t.withdrawn;
         if (t.submitter == account && done & Role.SUBMITTER == 0) roles |= Role.SUBMITTER;
         if (t.solver == account && done & Role.SOLVER == 0) roles |= Role.SOLVER;

@@ -228,12 +228,15 @@ interface ITaskPoolEvents {
     ///         credited `award`, the jackpot's part of the solver's slashed stake.
     event ProofFailed(TaskId indexed taskId, address indexed solver, address indexed winner, uint256 award);
 
-    /// @notice A forced error was caught: the verifier's stake `forfeited` went to the jackpot, and the
-    ///         jackpot awarded each of `catchers` `award` (together at most `forfeited` and at most a
-    ///         third of the reserve). The verifier keeps its fee; its true roots stand.
-    event ForcedErrorCaught(
-        TaskId indexed taskId, address indexed verifier, uint256 forfeited, address[] catchers, uint256 award
-    );
+    /// @notice A forced error was caught: the jackpot awarded each of `catchers` `award` (together at most
+    ///         the verifier's stake and at most a third of the reserve). The verifier is not slashed: its
+    ///         true roots stand in a fresh challenge window and are paid as any report.
+    event ForcedErrorCaught(TaskId indexed taskId, address indexed verifier, address[] catchers, uint256 award);
+
+    /// @notice A forced error nobody caught: the jackpot awarded the verifier `award`, the award its
+    ///         catchers would have shared (at most its stake and at most a third of the reserve), so
+    ///         that catching its own forced error through another address gains it nothing.
+    event ForcedErrorUncaught(TaskId indexed taskId, address indexed verifier, uint256 award);
 
     /// @notice A one-shot proof showed that a claimed distance is not what its trace root ends with
     ///         (`traced`; exact tasks: +0 when the replayed end state is the claimed one, +inf when
@@ -343,9 +346,12 @@ interface ITaskPoolLifecycle is ITaskPoolEvents {
 
     /// @notice A verifier whose report may have been a forced error reveals its secret and its true trace
     ///         roots, after the challenge window. Not forced: the task is settled and every party paid in
-    ///         this call. Forced: the true roots replace the reported ones and stay open to challenge for
-    ///         another challenge window. A forced verifier that did not err, or one whose true roots
-    ///         differ while not forced, forfeits its fee and stake to the jackpot.
+    ///         this call. Forced and erred: the true roots replace the reported ones and stay open to
+    ///         challenge for another challenge window, and the jackpot pays one forced-error award, to
+    ///         the challengers that won on the forced roots (`ForcedErrorCaught`) or, when none did, to
+    ///         the verifier (`ForcedErrorUncaught`); the verifier is not slashed. A forced verifier that
+    ///         did not err, or one whose true roots differ while not forced, forfeits its fee and stake
+    ///         to the jackpot.
     /// @dev Only the verifier, in ChallengeWindow once its deadline has passed, within `revealWindow`.
     ///      The data of the `VerificationClaimed`, `RandomnessDrawn` and `VerificationReported` events,
     ///      with the record before the first, must rebuild the task's record.

@@ -147,6 +147,11 @@ struct Params {
     uint8 maxVerificationRounds;
     /// Probability, in parts per million, that a verifier is forced to post a wrong result.
     uint32 forcedErrorPpm;
+    /// The forced-error tax: part of the bounty the verifier of every report that may be forced (the
+    /// first verification claim of a task) pays to the jackpot out of its payout at settlement; it
+    /// funds the forced-error awards (docs/economics.md). At most `verificationFeeBps`; not charged
+    /// when `forcedErrorPpm` is zero.
+    uint16 forcedErrorTaxBps;
     /// Largest τ any tolerant task may accept (a finite, non-negative binary32).
     Binary32 maxThreshold;
     /// Smallest bounty the pool accepts, in wei.
@@ -201,6 +206,9 @@ struct Amounts {
     uint256 verifierStake;
     uint256 profilerStake;
     uint256 profileRejectionFee;
+    /// What the verifier of a report that may be forced pays the jackpot at settlement (zero when
+    /// the pool forces no errors).
+    uint256 forcedErrorTax;
 }
 
 /// @notice What a settled task pays to each party and to the jackpot, in wei.
@@ -241,8 +249,8 @@ library Flag {
     /// The first winner against the solver's proof was credited the jackpot's part of the solver's
     /// slashed stake.
     uint8 internal constant SLASH_AWARDED = 64;
-    /// The verifier's forced error was caught: its stake went to the jackpot, which awarded its
-    /// catchers at most that much; it keeps its fee.
+    /// The verifier's stake left the task before settlement (it was credited back when a published
+    /// state voided its fault report): settlement pays it no stake, and a defeat slashes none.
     uint8 internal constant STAKE_TAKEN = 128;
 }
 

@@ -27,16 +27,17 @@ pytestmark = [pytest.mark.chain, pytest.mark.slow]
 FLAGS = {"honest": [], "cheat": ["--cheat"], "dispute": ["--dispute"], "forced": ["--forced"]}
 # Findings of the payouts after challenges each scenario's audit must hold: the liar's stake
 # credited to the challenger that beat it; a caught forced error paid by the jackpot, and the
-# verifier left its fee only.
+# verifier not slashed (its stake back, its fee less the forced-error tax).
 CREDITED = "credits: what it holds and withdrew is what the pool credited it"
 AFTER_CHALLENGES = {
     "honest": ["the task's flags after challenges are the ones its events call for"],
     "cheat": ["the defeated report's verifier stake goes to", CREDITED],
     "dispute": ["the defeated report's verifier stake goes to", CREDITED],
     "forced": [
-        "the jackpot awarded each catcher what ForcedErrorCaught states",
-        "each catcher's award is min(V, a third of the jackpot's reserve), split evenly",
-        "the verifier's payout follows the settlement table (after challenges: STAKE_TAKEN)",
+        "the jackpot awarded each recipient what ForcedErrorCaught states",
+        "a forced error's award is min(V, a third of the jackpot's reserve), shared",
+        "a forced error's award is at most the verifier's stake (its verifier is not slashed)",
+        "the verifier's payout follows the settlement table",
     ],
 }
 

@@ -1,7 +1,8 @@
 """Payouts after challenges (agents/audit/payouts.py, agents/audit/money.py): the settlement
 table with the marks challenges leave in ``Task.flags`` (VOID, STAKE_TAKEN, SLASH_AWARDED,
-FORFEITED) as a table and against scripts/protocol.py in bulk; the marks a task's events call
-for; the credits of won challenges, their balances across the pool and the jackpot's awards."""
+FORFEITED) and the forced-error tax, as a table and against scripts/protocol.py in bulk; the
+marks a task's events call for; the credits of won challenges, their balances across the pool
+and the jackpot's forced-error awards."""
 
 from __future__ import annotations
 
@@ -33,9 +34,10 @@ PARAMS = {
     "profilerStakeBps": 5_000,
     "slashToSubmitterBps": 2_500,
     "forcedErrorPpm": 120_000,
+    "forcedErrorTaxBps": 600,
     "profileRejectionFeeBps": 100,
 }
-BOUNTY = 10_000  # F = 1,000, P = 200, S = 20,000 (σS = 5,000), V = 10,000, Q = 5,000
+BOUNTY = 10_000  # F = 1,000, P = 200, S = 20,000 (σS = 5,000), V = 10,000, Q = 5,000, T = 600
 VOID = Marks(void=True)
 TAKEN = Marks(stake_taken=True)
 AWARDED = Marks(slash_awarded=True)
@@ -50,7 +52,8 @@ TABLE = [
     ("Failed", True, VOID, (14_800, 0, 0, 5_200, 15_000)),
     # A proof that lost while its report stood: the verifier is paid as usual.
     ("Failed", True, AWARDED, (13_800, 0, 11_000, 5_200, 0)),
-    # A caught forced error: the verifier keeps its fee only, its stake went to the jackpot.
+    # A stake credited back before settlement (a fault report voided by a published state):
+    # the verifier's fee only.
     ("Passed", True, TAKEN, (0, 28_800, 1_000, 5_200, 0)),
     ("Passed", False, TAKEN, (0, 29_000, 1_000, 0, 0)),
     ("Failed", False, TAKEN, (14_000, 0, 1_000, 0, 15_000)),
@@ -73,6 +76,33 @@ def test_settlement_after_challenges(
     assert tuple(paid.values()) == row
 
 
+# The first verification claim's report may be forced: its verifier, when paid, pays the tax
+# T = 600 to the jackpot (out of its fee: the stake comes back whole).
+TAXED = [
+    ("Passed", False, Marks(), (0, 29_000, 10_400, 0, 600)),
+    ("Failed", True, Marks(), (13_800, 0, 10_400, 5_200, 15_600)),
+    ("Failed", True, AWARDED, (13_800, 0, 10_400, 5_200, 600)),
+    # Nothing paid, nothing taxed: forfeited (all to the jackpot anyway), voided.
+    ("Passed", False, Marks(forfeited=True), (0, 29_000, 0, 0, 11_000)),
+    ("Failed", False, VOID, (15_000, 0, 0, 0, 15_000)),
+    # Outcomes without a paid report pay no tax.
+    ("SeedWithheld", False, Marks(), (15_000, 0, 10_000, 0, 15_000)),
+    ("Unverified", False, Marks(), (10_000, 20_000, 0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize(("outcome", "profiled", "marks", "row"), TAXED)
+def test_the_forced_error_tax(
+    outcome: str, profiled: bool, marks: Marks, row: tuple[int, ...]
+) -> None:
+    paid = expected_payouts(PARAMS, outcome, BOUNTY, profiled, marks=marks, taxed=True)
+    assert paid is not None
+    assert tuple(paid.values()) == row
+    # A pool that forces no errors charges none.
+    free = expected_payouts({**PARAMS, "forcedErrorPpm": 0}, outcome, BOUNTY, profiled, marks=marks)
+    assert free == expected_payouts(PARAMS, outcome, BOUNTY, profiled, marks=marks, taxed=False)
+
+
 def test_the_marks_are_the_flag_bits() -> None:
     assert Marks(forfeited=True).bits == int(protocol.Flag.FORFEITED)
     assert VOID.bits == int(protocol.Flag.VOID)
@@ -93,6 +123,7 @@ def test_the_marks_are_the_flag_bits() -> None:
     outcome=st.sampled_from(sorted(OUTCOMES)),
     profiled=st.booleans(),
     flags=st.integers(0, 255),
+    tax=st.tuples(bps, st.integers(0, 1_000_000), st.booleans()),
 )
 def test_settlement_after_challenges_agrees_with_the_scripts(
     bounty: int,
@@ -102,9 +133,10 @@ def test_settlement_after_challenges_agrees_with_the_scripts(
     outcome: str,
     profiled: bool,
     flags: int,
+    tax: tuple[int, int, bool],
 ) -> None:
     """Every outcome under every combination of ``Task.flags`` bits (those that change nothing
-    included), against the reference model the contract tests hold to the chain."""
+    included), taxed or not, against the reference model the contract tests hold to the chain."""
     params = {
         "protocolFeeBps": 100,
         "verificationFeeBps": fees[0],
@@ -113,11 +145,16 @@ def test_settlement_after_challenges_agrees_with_the_scripts(
         "verifierStakeBps": stakes[1],
         "profilerStakeBps": stakes[2],
         "slashToSubmitterBps": slash,
+        # The tax is at most the fee (the pool refuses more).
+        "forcedErrorTaxBps": min(tax[0], fees[0]),
+        "forcedErrorPpm": tax[1],
     }
     ns = SimpleNamespace(**params)
     amounts = protocol.Amounts.of(bounty, ns)
-    theirs = protocol.payouts(OUTCOMES[outcome], amounts, profiled, ns, flags=flags)
-    ours = expected_payouts(params, outcome, bounty, profiled, marks=Marks.of_bits(flags))
+    taxed = tax[2]
+    theirs = protocol.payouts(OUTCOMES[outcome], amounts, profiled, ns, flags=flags, taxed=taxed)
+    marks = Marks.of_bits(flags)
+    ours = expected_payouts(params, outcome, bounty, profiled, marks=marks, taxed=taxed)
     assert ours == {
         "submitter": theirs.submitter,
         "solver": theirs.solver,
@@ -189,9 +226,12 @@ def defeated(winner: str, slashed: int = 10_000) -> tuple[str, dict[str, Any]]:
     return "ReportDefeated", {"verifier": VERIFIER, "winner": winner, "slashed": slashed}
 
 
-def caught(catchers: list[str], each: int, forfeited: int = 10_000) -> tuple[str, dict[str, Any]]:
-    args = {"verifier": VERIFIER, "forfeited": forfeited, "catchers": catchers, "award": each}
-    return "ForcedErrorCaught", args
+def caught(catchers: list[str], each: int) -> tuple[str, dict[str, Any]]:
+    return "ForcedErrorCaught", {"verifier": VERIFIER, "catchers": catchers, "award": each}
+
+
+def uncaught(award: int) -> tuple[str, dict[str, Any]]:
+    return "ForcedErrorUncaught", {"verifier": VERIFIER, "award": award}
 
 
 def proof_failed(winner: str, award: int = 15_000) -> tuple[str, dict[str, Any]]:
@@ -231,13 +271,21 @@ STORIES: list[tuple[str, Story, int, Marks]] = [
         Marks(forfeited=True),
     ),
     (
-        "a caught forced error, its true roots settled",
+        "a caught forced error, its true roots settled: the verifier is not slashed",
         first_round()
         .tx(resolved(1, ALICE, 1, 2))
         .tx(revealed(True, TRUE_ROOTS, deadline=99), caught([ALICE], 3_000))
         .tx(settled(PASSED)),
         1,
-        TAKEN,
+        Marks(),
+    ),
+    (
+        "a forced error nobody caught",
+        first_round()
+        .tx(revealed(True, TRUE_ROOTS, deadline=99), uncaught(3_000))
+        .tx(settled(PASSED)),
+        1,
+        Marks(),
     ),
     (
         "caught, and defeated on a root it stands by in the same reveal",
@@ -298,7 +346,7 @@ def test_the_marks_a_story_leaves(story: Story, ppm: int, marks: Marks) -> None:
 
 
 def test_stored_flags_other_than_the_events_call_for_are_named() -> None:
-    story = STORIES[7][1]
+    story = next(s[1] for s in STORIES if s[0].startswith("a lying report and a fake proof"))
     found: list[tuple[str, str, bool]] = []
 
     def add(area: str, claim: str, chain: object, audit: object, holds: bool) -> None:
@@ -329,19 +377,20 @@ def _checked(run: Any) -> list[tuple[str, bool]]:
         (first_round().tx(proof_failed(BOB)), True, {BOB: 15_000}),  # S − ⌊σS⌋
         (first_round().tx(proof_failed(BOB, 20_000)), False, {BOB: 20_000}),  # σS: submitter's
         (first_round().tx(proof_failed(ZERO, 15_000)), False, {}),  # nobody won it
-        # Caught first: the stake went to the jackpot, a later defeat of the true roots slashes 0.
-        (first_round().tx(caught([ALICE], 1)).tx(defeated(BOB, 0)), True, {BOB: 0}),
-        (first_round().tx(caught([ALICE], 1)).tx(defeated(BOB)), False, {BOB: 10_000}),
-        # Caught and defeated in one reveal (the defeat is emitted first): nothing to slash.
-        (first_round().tx(defeated(BOB, 0), reopened(), caught([ALICE], 1)), True, {BOB: 0}),
+        # A caught forced error takes no stake: a later defeat of the true roots slashes it whole.
+        (first_round().tx(caught([ALICE], 1)).tx(defeated(BOB)), True, {BOB: 10_000}),
+        (first_round().tx(caught([ALICE], 1)).tx(defeated(BOB, 0)), False, {BOB: 0}),
+        # Caught and defeated on a root it stands by in one reveal: slashed to that game's winner.
+        (first_round().tx(defeated(BOB), reopened(), caught([ALICE], 1)), True, {BOB: 10_000}),
+        (first_round().tx(defeated(BOB, 0), reopened(), caught([ALICE], 1)), False, {BOB: 0}),
         # ... and the next verifier's defeat slashes its own whole stake.
         (
             first_round()
-            .tx(defeated(BOB, 0), reopened(), caught([ALICE], 1))
+            .tx(defeated(BOB), reopened(), caught([ALICE], 1))
             .tx(claimed(SECOND))
             .tx(defeated(ALICE)),
             True,
-            {BOB: 0, ALICE: 10_000},
+            {BOB: 10_000, ALICE: 10_000},
         ),
         # A rejected profile: the profiler's stake Q = 5,000 back, nothing more; the fee (1 % of
         # the bounty) goes to the jackpot.
@@ -413,10 +462,11 @@ def test_the_jackpot_pays_each_catcher_what_was_stated() -> None:
             lambda add: check_jackpot_awards(s.events, awards, PARAMS, BOUNTY, add)
         )]  # fmt: skip
 
-    assert check([_award(ALICE, 3_000, tx), _award(BOB, 3_000, tx)]) == [True, True]
-    assert check([_award(ALICE, 3_000, tx)]) == [True, False]  # one catcher unpaid
-    assert check([_award(ALICE, 3_000, tx), _award(BOB, 2_999, tx)]) == [True, False]
-    assert check([_award(ALICE, 3_000, tx), _award(BOB, 3_000, "0x01")]) == [True, False]
+    # Claims: awarded at most once; at most V together; each recipient paid what was stated.
+    assert check([_award(ALICE, 3_000, tx), _award(BOB, 3_000, tx)]) == [True, True, True]
+    assert check([_award(ALICE, 3_000, tx)]) == [True, True, False]  # one catcher unpaid
+    assert check([_award(ALICE, 3_000, tx), _award(BOB, 2_999, tx)]) == [True, True, False]
+    assert check([_award(ALICE, 3_000, tx), _award(BOB, 3_000, "0x01")]) == [True, True, False]
     paid = [_award(ALICE, 3_000, tx), _award(BOB, 3_000, tx)]
 
     def capped(reserve: int, from_events: bool = False) -> list[bool]:
@@ -428,17 +478,60 @@ def test_the_jackpot_pays_each_catcher_what_was_stated() -> None:
         )]  # fmt: skip
 
     # A third of 18,000 split between two: 3,000 each; of 17,999: 2,999 each.
-    assert capped(18_000) == [True, True, True]
-    assert capped(17_999) == [True, False, True]
+    assert capped(18_000) == [True, True, True, True]
+    assert capped(17_999) == [True, True, False, True]
     # The stake caps it when the reserve is large: min(10,000, 10**9 / 3) / 2 = 5,000 each.
-    assert capped(10**9) == [True, False, True]
+    assert capped(10**9) == [True, True, False, True]
     # Summed from events (no past states), the reserve is a lower bound: ether forced in
     # without fund() may have raised the cap, never lowered it.
-    assert capped(17_999, from_events=True) == [True, True, True]
-    assert capped(18_000, from_events=True) == [True, True, True]
-    assert capped(18_006, from_events=True) == [True, False, True]  # 3,001 each was due
+    assert capped(17_999, from_events=True) == [True, True, True, True]
+    assert capped(18_000, from_events=True) == [True, True, True, True]
+    assert capped(18_006, from_events=True) == [True, True, False, True]  # 3,001 each was due
     greedy = first_round().tx(caught([ALICE, BOB], 6_000))  # 12,000 > V
     tx2 = greedy.events[-1].tx_hash
-    assert check([_award(ALICE, 6_000, tx2), _award(BOB, 6_000, tx2)], greedy) == [False, True]
-    wrong = first_round().tx(caught([ALICE], 1, forfeited=9_000))
-    assert check([_award(ALICE, 1, wrong.events[-1].tx_hash)], wrong) == [False, True]
+    assert check([_award(ALICE, 6_000, tx2), _award(BOB, 6_000, tx2)], greedy) == [
+        True,
+        False,
+        True,
+    ]
+    # One forced error, two awards: named.
+    twice = first_round().tx(uncaught(1)).tx(caught([ALICE], 1))
+    awards = [
+        _award(VERIFIER, 1, twice.events[-2].tx_hash),
+        _award(ALICE, 1, twice.events[-1].tx_hash),
+    ]
+    assert check(awards, twice)[0] is False
+
+
+def test_the_jackpot_pays_the_verifier_of_a_forced_error_nobody_caught() -> None:
+    story = first_round().tx(revealed(True, TRUE_ROOTS, deadline=99), uncaught(10_000))
+    tx = story.events[-1].tx_hash
+
+    def check(awards: list[DecodedLog], reserve: int | None = None) -> list[bool]:
+        reserves = {tx: reserve} if reserve is not None else None
+        return [ok for _, ok in _checked(
+            lambda add: check_jackpot_awards(story.events, awards, PARAMS, BOUNTY, add, reserves)
+        )]  # fmt: skip
+
+    assert check([_award(VERIFIER, 10_000, tx)]) == [True, True, True]
+    assert check([]) == [True, True, False]  # the verifier unpaid
+    assert check([_award(ALICE, 10_000, tx)]) == [True, True, False]  # paid to someone else
+    # The whole award to the verifier: min(V, a third of the reserve), not split.
+    assert check([_award(VERIFIER, 10_000, tx)], 30_000) == [True, True, True, True]
+    assert check([_award(VERIFIER, 10_000, tx)], 29_997) == [True, True, False, True]
+    over = first_round().tx(uncaught(10_001))
+    assert (
+        check([], None)[0]
+        and not [
+            ok
+            for _, ok in _checked(
+                lambda add: check_jackpot_awards(
+                    over.events,
+                    [_award(VERIFIER, 10_001, over.events[-1].tx_hash)],
+                    PARAMS,
+                    BOUNTY,
+                    add,
+                )
+            )
+        ][1]
+    )

@@ -42,6 +42,7 @@ TEST_PARAMETERS = ProtocolParameters(
     minSampledSegments=3,
     maxVerificationRounds=3,
     forcedErrorPpm=250_000,
+    forcedErrorTaxBps=900,
     maxThreshold=0x3F800000,
     minBounty=10**9,
 )

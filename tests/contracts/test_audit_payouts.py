@@ -202,20 +202,61 @@ def test_a_caught_forced_error_audits_clean_and_an_unpaid_catcher_is_named(
     chain = read(task_id)
     audit = audit_payouts(chain)
     assert audit.holds, differences(audit)
-    assert len(chain.awards) == 1 and chain.view.payouts["verifier"] < chain.view.verifier_stake
-    assert any("STAKE_TAKEN" in f.claim for f in audit.findings)
+    # Not slashed: the verifier's stake comes back whole, with its fee less the tax.
+    assert len(chain.awards) == 1 and chain.view.payouts["verifier"] >= chain.view.verifier_stake
+    assert any("(its verifier is not slashed)" in f.claim for f in audit.findings)
     assert any("a third of the jackpot's reserve" in f.claim for f in audit.findings)
     # Had the jackpot held less, the award would have been smaller: named.
     tx = chain.awards[0].tx_hash
     reserves = {tx: chain.award_reserves[tx] // 1000}
     found = differences(audit_payouts(dataclasses.replace(chain, award_reserves=reserves)))
-    assert len(found) == 1 and found[0].startswith("each catcher's award is min(V"), found
+    assert len(found) == 1 and found[0].startswith("a forced error's award is min(V"), found
     # The jackpot's award left out of the history: the catcher is named unpaid.
     found = differences(audit_payouts(dataclasses.replace(chain, awards=[])))
     assert found == [
-        "the jackpot awarded each catcher what ForcedErrorCaught states: [] vs "
+        "the jackpot awarded each recipient what ForcedErrorCaught states: [] vs "
         f"[('{str(whistleblower.address).lower()}', {int(chain.awards[0].args['amount'])})]"
     ], found
+
+
+def test_an_uncaught_forced_error_and_the_tax_audit_clean_and_a_wrong_tax_is_named(
+    pool: Any, jackpot: Any, real: Driver, parties: Parties, read: Any
+) -> None:
+    jackpot.fund({"from": parties.deployer, "value": 30 * 10**18})
+    task_id = real.submit()
+    real.claim(task_id)
+    real.commit(task_id)
+    secret = real.verify_with(task_id, forced=True)
+    real.secrets[task_id] = secret
+    count = int(pool.sampleCount(task_id))
+    true = traces(count, b"true")
+    shown = list(true)
+    shown[1] = Trace(b"forced")
+    real.report(
+        task_id, True, secret=secret, roots=[t.hex for t in shown], true_roots=[t.hex for t in true]
+    )
+    real.past_deadline(task_id)
+    tx = real.reveal(task_id, secret, roots=[t.hex for t in true])
+    assert "ForcedErrorUncaught" in tx.events
+    real.settle(task_id)
+    chain = read(task_id)
+    audit = audit_payouts(chain)
+    assert audit.holds, differences(audit)
+    verifier = str(parties.verifier.address).lower()
+    assert [(str(a.args["recipient"]).lower(), int(a.args["amount"])) for a in chain.awards] == [
+        (verifier, chain.view.verifier_stake)
+    ]
+    claims = [f.claim for f in audit.findings]
+    assert "the jackpot awarded each recipient what ForcedErrorUncaught states" in claims
+    # A tax other than the deployment's: the verifier's payout is named.
+    params = {**chain.params, "forcedErrorTaxBps": chain.params["forcedErrorTaxBps"] + 1}
+    found = differences(audit_payouts(dataclasses.replace(chain, params=params)))
+    assert found and found[0].startswith("the verifier's payout follows the settlement table"), (
+        found
+    )
+    # The award left out: the verifier is named unpaid.
+    found = differences(audit_payouts(dataclasses.replace(chain, awards=[])))
+    assert len(found) == 1 and "ForcedErrorUncaught" in found[0], found
 
 
 def test_a_rejected_profile_is_credited_and_audited_with_the_settlement(

@@ -23,7 +23,15 @@ from agents.dispute.tree import MerkleLevels
 from agents.exact.trace import Op
 from agents.learning.selection import sample_segments
 from scripts.deploy import DEFAULT_GAME_PARAMETERS, Deployment, ProtocolParameters
-from scripts.protocol import FOLDED_EVENTS, Flag, Mode, Outcome, Status, payouts
+from scripts.protocol import (
+    FOLDED_EVENTS,
+    Flag,
+    Mode,
+    Outcome,
+    Status,
+    forced_error_award,
+    payouts,
+)
 from tests.contracts.driver import (
     SEGMENTS,
     Clock,
@@ -391,7 +399,9 @@ def test_a_self_verified_fake_is_caught_on_a_segment_the_sample_missed(
     }
     assert tx.events["TaskSettled"]["outcome"] == Outcome.FAILED
     assert tx.events["TaskSettled"]["toSolver"] == 0
-    assert tx.events["TaskSettled"]["toJackpot"] == 0
+    # The jackpot's part of the solver's stake went to the winner; the report's verifier (the
+    # first claim, whose report may have been forced) pays the forced-error tax.
+    assert tx.events["TaskSettled"]["toJackpot"] == amounts.forced_error_tax
     assert int(pool.credit(whistleblower)) == award
     conserved(pool, [task_id])
     with reverts("NothingToWithdraw", parties.solver.address):
@@ -477,91 +487,159 @@ def test_who_may_challenge_what_and_when(
         whistleblower.transfer(pool.address, 1)
 
 
-def test_a_forced_error_caught_is_paid_from_the_jackpot_and_never_more_than_the_verifiers_stake(
+def _forced_report(
+    real: Driver, pool: Any, task_id: int, positions: list[int]
+) -> tuple[bytes, list[Any]]:
+    """A forced verifier's report: wrong roots at ``positions``, its true ones sealed. Returns the
+    secret and the true roots."""
+    secret = real.verify_with(task_id, forced=True)
+    real.secrets[task_id] = secret
+    count = int(pool.sampleCount(task_id))
+    true = traces(count, b"true")
+    shown = list(true)
+    for position in positions:
+        shown[position] = Trace(b"forced" + bytes([position]))
+    real.report(
+        task_id, True, secret=secret, roots=[t.hex for t in shown], true_roots=[t.hex for t in true]
+    )
+    return secret, true
+
+
+def _win(pool: Any, game: Any, clock: Clock, task_id: int, real: Driver, position: int,
+         root: Any, by: Any) -> int:  # fmt: skip
+    """``by`` challenges the report at ``position`` standing behind ``root`` and wins (the verifier
+    does not play). Returns the game id."""
+    challenge_id, game_id, _ = challenge_report(
+        pool, task_id, position, root, by, segment_of(real, task_id, position)
+    )
+    move(game, game_id, root, by)
+    run_out(game, game_id, clock)
+    pool.resolve(challenge_id, {"from": by})
+    return int(game_id)
+
+
+def test_a_forced_error_caught_is_paid_from_the_jackpot_and_the_verifier_is_not_slashed(
     pool: Any, game: Any, jackpot: Any, real: Driver, parties: Parties, clock: Clock,
     whistleblower: Any,
 ) -> None:  # fmt: skip
     """A forced verifier reports one wrong root; a whistleblower catches it and is paid from the
-    jackpot. The award is funded by the verifier's stake (at most that stake goes out), so a
-    verifier that challenges its own forced error through a second address gains nothing."""
+    jackpot (the verifier's stake, capped at a third of the reserve); the verifier gets its stake
+    back whole and its fee less the forced-error tax."""
     # A jackpot with a reserve, from earlier tasks' fees.
     jackpot.fund({"from": parties.deployer, "value": 30 * 10**18})
     task_id = real.submit()
     real.claim(task_id)
     real.commit(task_id)
-    secret = real.verify_with(task_id, forced=True)
-    real.secrets[task_id] = secret
-    count = int(pool.sampleCount(task_id))
-    true = traces(count, b"true")
     forced_position = 2
-    shown = list(true)
-    shown[forced_position] = Trace(b"forced")
-    real.report(
-        task_id, True, secret=secret, roots=[t.hex for t in shown], true_roots=[t.hex for t in true]
-    )
-    challenge_id, game_id, _ = challenge_report(
-        pool, task_id, forced_position, true[forced_position], whistleblower,
-        segment_of(real, task_id, forced_position),
-    )  # fmt: skip
-    move(game, game_id, true[forced_position], whistleblower)
-    run_out(game, game_id, clock)
-    pool.resolve(challenge_id, {"from": whistleblower})
+    secret, true = _forced_report(real, pool, task_id, [forced_position])
+    _win(pool, game, clock, task_id, real, forced_position, true[forced_position], whistleblower)
     assert real.flags(task_id) & Flag.DEFEATED
     assert real.status(task_id) == Status.CHALLENGE_WINDOW  # the reveal decides
     amounts = real.amounts()
     verifier_before = balance(parties.verifier)
     real.past_deadline(task_id)
+    reserve = int(jackpot.reserve())
     tx = real.reveal(task_id, secret, roots=[t.hex for t in true])
-    caught = plain(tx.events["ForcedErrorCaught"])
-    assert caught["catchers"] == [whistleblower]
-    assert caught["forfeited"] == amounts.verifier_stake
-    assert 0 < caught["award"] <= amounts.verifier_stake
-    assert int(jackpot.owed(whistleblower)) == caught["award"]
-    assert real.flags(task_id) & Flag.STAKE_TAKEN
-    assert real.flags(task_id) & Flag.DEFEATED == 0
+    award = forced_error_award(amounts, reserve + int(tx.events["JackpotSwept"]["amount"]), 1)
+    assert award == amounts.verifier_stake
+    assert plain(tx.events["ForcedErrorCaught"]) == {
+        "taskId": task_id,
+        "verifier": parties.verifier,
+        "catchers": [whistleblower],
+        "award": award,
+    }
+    assert "ForcedErrorUncaught" not in tx.events
+    assert int(jackpot.owed(whistleblower)) == award
+    assert int(jackpot.owed(parties.verifier)) == 0
+    assert real.flags(task_id) & (Flag.DEFEATED | Flag.STAKE_TAKEN) == 0
     assert "ReportDefeated" not in tx.events
-    # The true roots stand, open to challenge anew; the verifier keeps its fee.
-    real.settle(task_id)
+    assert (
+        sum(held(pool, task_id)) == amounts.bounty + amounts.solver_stake + amounts.verifier_stake
+    )
+    # The true roots stand, open to challenge anew; the verifier is not slashed.
+    settled = real.settle(task_id).events["TaskSettled"]
+    assert settled["toJackpot"] == amounts.forced_error_tax
     pool.withdraw([task_id], {"from": parties.verifier})
-    assert balance(parties.verifier) == verifier_before + amounts.verification_fee
+    paid = amounts.verification_fee - amounts.forced_error_tax + amounts.verifier_stake
+    assert balance(parties.verifier) == verifier_before + paid
+    assert paid >= amounts.verifier_stake
     conserved(pool, [task_id])
 
 
 def test_a_forced_verifier_challenging_itself_gains_nothing(
     pool: Any, game: Any, jackpot: Any, real: Driver, parties: Parties, clock: Clock
 ) -> None:
+    """Caught by its own second address, the forced verifier's pair takes the same award the
+    verifier alone gets when nobody catches it: the award moves, it does not grow."""
     from brownie import accounts
 
     sybil = accounts[8]
     jackpot.fund({"from": parties.deployer, "value": 30 * 10**18})
+    amounts = real.amounts()
+
+    def play(self_challenge: bool) -> int:
+        task_id = real.submit()
+        real.claim(task_id)
+        real.commit(task_id)
+        secret, true = _forced_report(real, pool, task_id, [0])
+        both = balance(parties.verifier) + balance(sybil)
+        game_id = _win(pool, game, clock, task_id, real, 0, true[0], sybil) if self_challenge else 0
+        real.past_deadline(task_id)
+        tx = real.reveal(task_id, secret, roots=[t.hex for t in true])
+        assert ("ForcedErrorCaught" in tx.events) == self_challenge
+        assert ("ForcedErrorUncaught" in tx.events) != self_challenge
+        real.settle(task_id)
+        pool.withdraw([task_id], {"from": parties.verifier})
+        if self_challenge:
+            game.withdraw([game_id], {"from": sybil})
+            jackpot.withdraw({"from": sybil})
+        else:
+            jackpot.withdraw({"from": parties.verifier})
+        return balance(parties.verifier) + balance(sybil) - both
+
+    # The reserve (30 ETH) caps neither award: both are the verifier's stake.
+    alone = play(self_challenge=False)
+    caught = play(self_challenge=True)
+    assert alone == amounts.verification_fee - amounts.forced_error_tax + amounts.verifier_stake + (
+        amounts.verifier_stake
+    )
+    assert caught <= alone
+
+
+def test_a_forced_report_that_also_lies_is_slashed_to_its_winner_and_its_catcher_is_awarded(
+    pool: Any, game: Any, jackpot: Any, real: Driver, parties: Parties, clock: Clock,
+    whistleblower: Any,
+) -> None:  # fmt: skip
+    """A game lost on a root the forced verifier stands by (its sealed root) is a real defeat: its
+    stake goes to that game's winner and the task is verified again; the forced root's catcher is
+    still paid from the jackpot, and the verifier gets no award."""
+    from brownie import accounts
+
+    other = accounts[9]
+    jackpot.fund({"from": parties.deployer, "value": 30 * 10**18})
     task_id = real.submit()
     real.claim(task_id)
     real.commit(task_id)
-    secret = real.verify_with(task_id, forced=True)
-    count = int(pool.sampleCount(task_id))
-    true = traces(count, b"true")
-    shown = list(true)
-    shown[0] = Trace(b"forced")
-    real.report(
-        task_id, True, secret=secret, roots=[t.hex for t in shown], true_roots=[t.hex for t in true]
-    )
-    both = balance(parties.verifier) + balance(sybil)
-    challenge_id, game_id, _ = challenge_report(
-        pool, task_id, 0, true[0], sybil, segment_of(real, task_id, 0)
-    )
-    move(game, game_id, true[0], sybil)
-    run_out(game, game_id, clock)
-    pool.resolve(challenge_id, {"from": sybil})
-    real.past_deadline(task_id)
-    real.reveal(task_id, secret, roots=[t.hex for t in true])
-    real.settle(task_id)
-    pool.withdraw([task_id], {"from": parties.verifier})
-    game.withdraw([game_id], {"from": sybil})
-    jackpot.withdraw({"from": sybil})
+    secret, true = _forced_report(real, pool, task_id, [1])
+    _win(pool, game, clock, task_id, real, 1, true[1], whistleblower)
+    # Position 3's reported root is also the sealed one: the verifier stands by it, and loses it.
+    _win(pool, game, clock, task_id, real, 3, Trace(b"the real trace"), other)
     amounts = real.amounts()
-    # Against an honest forced verifier that nobody caught: fee and stake back.
-    gained = balance(parties.verifier) + balance(sybil) - both
-    assert gained <= amounts.verification_fee + amounts.verifier_stake
+    real.past_deadline(task_id)
+    tx = real.reveal(task_id, secret, roots=[t.hex for t in true])
+    assert tx.events["ForcedErrorCaught"]["catchers"] == [whistleblower]
+    assert "ForcedErrorUncaught" not in tx.events
+    assert plain(tx.events["ReportDefeated"]) == {
+        "taskId": task_id,
+        "verifier": parties.verifier,
+        "winner": other,
+        "slashed": amounts.verifier_stake,
+    }
+    assert int(pool.credit(other)) == amounts.verifier_stake
+    assert int(jackpot.owed(whistleblower)) == tx.events["ForcedErrorCaught"]["award"] > 0
+    assert int(jackpot.owed(parties.verifier)) == 0
+    assert real.status(task_id) == Status.COMMITTED
+    conserved(pool, [task_id])
 
 
 def test_the_reveal_window_restarts_when_the_last_challenge_ends_and_an_event_says_when(

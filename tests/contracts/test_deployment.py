@@ -51,6 +51,8 @@ INVALID = [
     ("minSampledSegments", {"minSampledSegments": 0}),
     ("maxVerificationRounds", {"maxVerificationRounds": 0}),
     ("forcedErrorPpm", {"forcedErrorPpm": 1_000_001}),
+    # The tax comes out of the fee, so that a caught forced verifier's stake comes back whole.
+    ("forcedErrorTaxBps", {"forcedErrorTaxBps": DEFAULT_PARAMETERS.verificationFeeBps + 1}),
     ("maxThreshold", {"maxThreshold": 0x7F800000}),
     ("maxThreshold", {"maxThreshold": 0x7FC00000}),
 ]
@@ -122,6 +124,7 @@ def test_boundary_parameters_are_accepted(
         slashToSubmitterBps=10_000,
         maxThreshold=0x7F7FFFFF,
         forcedErrorPpm=1_000_000,
+        forcedErrorTaxBps=9_000,
         minBounty=2**80 - 1,
     )
     deployed = deploy_pool(project, parties.deployer, params, jackpot.address, game.address)

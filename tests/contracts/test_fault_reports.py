@@ -183,8 +183,9 @@ def test_a_game_on_a_fault_report_is_refused_and_the_silent_solver_fails(
     before = balance(parties.verifier)
     stated.finish(task_id)  # the verifier reveals (it may have been forced), which pays everyone
     assert stated.task(task_id)["outcome"] == Outcome.FAILED
-    paid = payouts(Outcome.FAILED, amounts, False, params)
-    assert paid.verifier == amounts.verification_fee + amounts.verifier_stake
+    paid = payouts(Outcome.FAILED, amounts, False, params, taxed=True)
+    tax = amounts.forced_error_tax  # its report may have been forced
+    assert paid.verifier == amounts.verification_fee - tax + amounts.verifier_stake
     assert balance(parties.verifier) == before + paid.verifier
     conserved(pool, [task_id])
 

@@ -3,7 +3,9 @@ decided by that secret, the randomness drawn after the claim and the hash of the
 the claim, it must report a wrong trace roots root while sealing its true one. After the
 challenge window it reveals: a forced report is replaced by the true one and stays open to
 challenge, an honest one settles and is paid at once; a forced verifier that did not err, or an
-unforced one that disowns its report, forfeits."""
+unforced one that disowns its report, forfeits. The verifier of a report that may be forced
+pays the forced-error tax out of its payout; a forced error nobody caught earns its verifier
+the jackpot's award (tests/contracts/test_challenges.py has the caught ones)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,15 @@ import pytest
 from eth_utils.crypto import keccak
 
 from scripts.deploy import ProtocolParameters
-from scripts.protocol import Flag, Outcome, Status, forced_below, forced_error
+from scripts.protocol import (
+    Flag,
+    Outcome,
+    Status,
+    forced_below,
+    forced_error,
+    forced_error_award,
+    payouts,
+)
 from tests.contracts.driver import (
     SECRET,
     SEED,
@@ -65,8 +75,14 @@ def test_an_unforced_verifier_reveals_settles_and_everyone_is_paid_at_once(
         "traceRoots": trace_roots(6),
         "challengeDeadline": 0,
     }
-    assert tx.events["TaskSettled"]["outcome"] == Outcome.PASSED
-    assert balance(parties.verifier) - before == amounts.verification_fee + amounts.verifier_stake
+    settled = tx.events["TaskSettled"]
+    assert settled["outcome"] == Outcome.PASSED
+    # The forced-error tax comes out of the fee: the stake comes back whole.
+    assert 0 < amounts.forced_error_tax <= amounts.verification_fee
+    assert settled["toJackpot"] == amounts.forced_error_tax
+    paid = amounts.verification_fee - amounts.forced_error_tax + amounts.verifier_stake
+    assert balance(parties.verifier) - before == paid
+    assert "ForcedErrorUncaught" not in tx.events
     solver_share = amounts.bounty - amounts.verification_fee + amounts.solver_stake
     assert balance(parties.solver) - solver_before == solver_share
     assert pool.owed(task_id, parties.verifier) == pool.owed(task_id, parties.solver) == 0
@@ -75,8 +91,9 @@ def test_an_unforced_verifier_reveals_settles_and_everyone_is_paid_at_once(
 
 
 def test_a_forced_verifier_that_errs_is_replaced_by_its_true_report_and_not_slashed(
-    pool: Any, driver: Driver, parties: Parties, params: ProtocolParameters
+    pool: Any, jackpot: Any, driver: Driver, parties: Parties, params: ProtocolParameters
 ) -> None:
+    jackpot.fund({"from": parties.deployer, "value": 10 * 10**18})
     task_id = driver.to_status(Status.VERIFYING, forced=True)
     secret = driver.secrets[task_id]
     assert driver.forced(task_id, secret)
@@ -88,6 +105,18 @@ def test_a_forced_verifier_that_errs_is_replaced_by_its_true_report_and_not_slas
     assert (revealed["forced"], plain(revealed["traceRoots"])) == (True, TRUE_ROOTS)
     assert revealed["challengeDeadline"] == tx.timestamp + params.challengeWindow
     assert "TaskSettled" not in tx.events
+    # Nobody caught it: the verifier itself gets the award its catchers would have shared.
+    amounts = driver.amounts()
+    reserve = 10 * 10**18 + int(tx.events["JackpotSwept"]["amount"])
+    award = forced_error_award(amounts, reserve, 0)
+    assert award == amounts.verifier_stake  # the cap (a third of the reserve) is above the stake
+    assert plain(tx.events["ForcedErrorUncaught"]) == {
+        "taskId": task_id,
+        "verifier": parties.verifier,
+        "award": award,
+    }
+    assert "ForcedErrorCaught" not in tx.events
+    assert int(jackpot.owed(parties.verifier)) == award
     task = pool.task(task_id)
     assert (task["status"], task["deadline"]) == (
         Status.CHALLENGE_WINDOW,
@@ -98,9 +127,9 @@ def test_a_forced_verifier_that_errs_is_replaced_by_its_true_report_and_not_slas
     with reverts("DeadlineNotReached", task_id, revealed["challengeDeadline"]):
         pool.settle(task_id, {"from": parties.stranger})
     settled = driver.settle(task_id).events["TaskSettled"]
-    amounts = driver.amounts()
     assert settled["outcome"] == Outcome.PASSED
-    assert settled["toVerifier"] == amounts.verification_fee + amounts.verifier_stake
+    paid = amounts.verification_fee - amounts.forced_error_tax + amounts.verifier_stake
+    assert (settled["toVerifier"], settled["toJackpot"]) == (paid, amounts.forced_error_tax)
     assert last_folded(pool, task_id, "VerificationRevealed").args["forced"] is True
 
 
@@ -118,6 +147,7 @@ def test_a_forced_verifier_that_does_not_err_forfeits(
     assert settled["toVerifier"] == 0
     assert settled["toJackpot"] == amounts.verification_fee + amounts.verifier_stake
     assert driver.flags(task_id) & Flag.FORFEITED
+    assert "ForcedErrorUncaught" not in tx.events  # no error, no award
     assert [e["account"] for e in tx.events["PayoutWithdrawn"]] == [parties.solver]
 
 
@@ -130,6 +160,7 @@ def test_an_unforced_verifier_that_disowns_its_report_forfeits(driver: Driver) -
     assert tx.events["VerificationRevealed"]["forced"] is False
     assert tx.events["TaskSettled"]["toVerifier"] == 0
     assert driver.flags(task_id) & Flag.FORFEITED
+    assert "ForcedErrorUncaught" not in tx.events  # an error nobody forced earns nothing
 
 
 def test_the_reveal_checks_the_secret_the_seal_and_the_record(
@@ -268,3 +299,50 @@ def test_a_pair_that_knows_the_seed_cannot_grind_its_secret_into_a_forced_error(
     )
     # p = 25 %: 48 draws give 12 on average (standard deviation 3); always forced would be 48.
     assert 2 <= forced <= 24
+
+
+def test_a_report_that_cannot_be_forced_pays_no_tax(
+    pool: Any, driver: Driver, parties: Parties, params: ProtocolParameters
+) -> None:
+    """Only the first claim comes before the randomness: a verifier of a later round can never be
+    forced (nor earn an award), so it pays no tax."""
+    task_id = driver.to_status(Status.VERIFYING)
+    driver.timeout(task_id)  # the first verifier stalls; the next claims after the randomness
+    driver.claim_verification(task_id, by=parties.stranger)
+    driver.report(task_id, by=parties.stranger)
+    settled = driver.settle(task_id).events["TaskSettled"]
+    amounts = driver.amounts()
+    assert settled["toVerifier"] == amounts.verification_fee + amounts.verifier_stake
+    assert settled["toJackpot"] == 0
+    expected = payouts(Outcome.PASSED, amounts, False, params, taxed=False)
+    assert plain(pool.payouts(task_id)) == [
+        expected.submitter,
+        expected.solver,
+        expected.verifier,
+        expected.profiler,
+        expected.jackpot,
+    ]
+
+
+def test_an_uncaught_forced_error_is_awarded_once_and_at_most_a_third_of_the_reserve(
+    pool: Any, jackpot: Any, driver: Driver, parties: Parties
+) -> None:
+    """With a small reserve the award is a third of it (after the pool's sweep); the task's later
+    settlement and withdrawals award nothing more."""
+    task_id = driver.to_status(Status.VERIFYING, forced=True)
+    secret = driver.secrets[task_id]
+    driver.report(task_id, secret=secret, true_roots=TRUE_ROOTS)
+    driver.past_deadline(task_id)
+    reserve = int(jackpot.reserve())
+    tx = driver.reveal(task_id, secret, TRUE_ROOTS)
+    swept = int(tx.events["JackpotSwept"]["amount"]) if "JackpotSwept" in tx.events else 0
+    amounts = driver.amounts()
+    award = forced_error_award(amounts, reserve + swept, 0)
+    assert award == (reserve + swept) // 3 < amounts.verifier_stake
+    assert tx.events["ForcedErrorUncaught"]["award"] == award
+    assert int(jackpot.owed(parties.verifier)) == award
+    with reverts("NothingToReveal", task_id):
+        driver.reveal(task_id, secret, TRUE_ROOTS)
+    tx = driver.settle(task_id)
+    assert "ForcedErrorUncaught" not in tx.events and "Awarded" not in tx.events
+    assert int(jackpot.owed(parties.verifier)) == award

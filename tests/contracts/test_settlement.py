@@ -106,7 +106,8 @@ def test_settlement_pays_every_party_its_share(
     tx = path.finish(driver, task_id)
 
     amounts = Amounts.of(BOUNTY, params)
-    expected = payouts(path.outcome, amounts, path.profiled, params, path.forfeited)
+    # Each path's verifier (where there is one) made the task's first claim: it pays the tax.
+    expected = payouts(path.outcome, amounts, path.profiled, params, path.forfeited, taxed=True)
     settled = tx.events["TaskSettled"]
     assert plain(settled) == {
         "taskId": task_id,

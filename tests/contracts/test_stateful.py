@@ -157,6 +157,8 @@ class Model:
             self.params,
             forfeited,
             task.flags,
+            # Only the first claim comes before the randomness: its verifier pays the tax.
+            taxed=task.rounds == 1,
         )
 
     def held(self, task: ModelTask) -> tuple[int, int, int]:
@@ -862,7 +864,11 @@ class PoolMachine(RuleBasedStateMachine):
             erred = reported != true
             task.flags &= ~Flag.FORCEABLE
             if forced and erred:
+                # Nobody challenged it here: the pool sweeps what it accrued to the jackpot and
+                # has it award the verifier (a pulled award: no balance moves yet).
                 task.deadline = m.now + m.params.challengeWindow
+                m.jackpot_balance += m.jackpot_accrued
+                m.jackpot_accrued = 0
                 return 0
             if forced or erred:
                 task.flags |= Flag.FORFEITED

@@ -206,13 +206,14 @@ def assert_once(calls: list[str], required: set[str]) -> None:
 
 
 def passed_payouts(market: Market, bounty: int) -> dict[str, int]:
-    """What a profiled task with ``bounty`` pays each party when it passes (pool views)."""
+    """What a profiled task with ``bounty`` pays each party when it passes (pool views), its
+    verifier the first to claim it (it pays the forced-error tax)."""
     pool = market.deployment.contract(POOL)
     raw = market.client.call(pool.address, pool.encode_call("amounts", (bounty,)))
     a = dict(
         zip(
             ("bounty", "protocolFee", "verificationFee", "profileFee", "solverStake",
-             "verifierStake", "profilerStake", "profileRejectionFee"),
+             "verifierStake", "profilerStake", "profileRejectionFee", "forcedErrorTax"),
             pool.decode_output("amounts", raw),
             strict=True,
         )
@@ -220,7 +221,7 @@ def passed_payouts(market: Market, bounty: int) -> dict[str, int]:
     return {
         "submitter": 0,
         "solver": bounty - a["verificationFee"] - a["profileFee"] + a["solverStake"],
-        "verifier": a["verificationFee"] + a["verifierStake"],
+        "verifier": a["verificationFee"] - a["forcedErrorTax"] + a["verifierStake"],
         "profiler": a["profileFee"] + a["profilerStake"],
-        "jackpot": 0,
+        "jackpot": a["forcedErrorTax"],
     }

@@ -42,13 +42,19 @@ def test_honest_payoffs_follow_the_parameters() -> None:
     fee = DEFAULT_PARAMETERS.verificationFeeBps / 10_000
     # The solver gets the bounty less the verifier's fee, and spends the training.
     assert figures["solver"]["honest"] == pytest.approx(1 - fee - ASSUME.training_share)
-    # The verifier gets its fee and spends a traced replay of the sample.
-    # and loses its stake on the forced errors that whistleblowers catch (rate p · q).
+    # The verifier gets its fee less the forced-error tax and spends a traced replay of the
+    # sample; the forced errors nobody catches (rate p · (1 − q)) earn it the award, its stake.
     verify = ASSUME.verify_over_train * ASSUME.training_share
     forced = DEFAULT_PARAMETERS.forcedErrorPpm / 1_000_000
     stake_v = DEFAULT_PARAMETERS.verifierStakeBps / 10_000
-    caught = forced * ASSUME.checking_rate * stake_v
-    assert figures["verifier"]["honest"] == pytest.approx(fee - verify - caught)
+    tax = DEFAULT_PARAMETERS.forcedErrorTaxBps / 10_000
+    uncaught = forced * (1 - ASSUME.checking_rate) * stake_v
+    assert figures["verifier"]["honest"] == pytest.approx(fee - tax - verify + uncaught)
+    # With the tax at p · V this is the fee less the replay less p · q · V.
+    assert tax == pytest.approx(forced * stake_v)
+    assert figures["verifier"]["honest"] == pytest.approx(
+        fee - verify - forced * ASSUME.checking_rate * stake_v
+    )
     # Failing an honest proof loses the verifier stake once the solver wins its challenge.
     stake = DEFAULT_PARAMETERS.verifierStakeBps / 10_000
     assert figures["verifier"]["always_fail"] < -stake + 1e-9
@@ -74,6 +80,23 @@ def test_whistleblowers_checks_make_laziness_and_sybils_lose() -> None:
     # Whistleblowers check where it pays, and a verifier gains nothing by catching itself.
     assert default["whistleblower"]["checking"] > 0
     assert default["verifier_forced_self_challenge"] <= 0
+    assert default["verifier_forced_error_income"] <= 1e-12
+
+
+def test_the_forced_error_tax_funds_the_awards_and_leaves_the_stake_whole() -> None:
+    figures = model(DEFAULT_PARAMETERS, ASSUME, 200)
+    # A caught forced verifier is not slashed: stake and fee less the tax.
+    assert figures["forced_verifier_caught_payout"] >= figures["verifier_stake"]
+    # A tax below p · J lets a verifier farm forced errors (err on each, never caught).
+    low = dataclasses.replace(DEFAULT_PARAMETERS, forcedErrorTaxBps=3_000)
+    farmed = model(low, ASSUME, 200)
+    assert farmed["verifier_forced_error_income"] > 0 and farmed["honest_is_best"] is False
+    # Beside a whistleblower that caught it too, a second address takes half its award: the
+    # caveat docs/economics.md states (p · (q · J / 2 − game)).
+    p = DEFAULT_PARAMETERS.forcedErrorPpm / 1_000_000
+    game = ASSUME.game_gas * ASSUME.gas_price_wei / 10**18
+    expected = p * (ASSUME.checking_rate * figures["forced_error_award"] / 2 - game)
+    assert figures["forced_self_challenge_beside_a_whistleblower"] == pytest.approx(expected)
 
 
 def test_whistleblowers_checks_of_the_proof_add_to_the_samples_detection() -> None:
