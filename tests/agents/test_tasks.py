@@ -109,6 +109,26 @@ def test_a_first_verification_may_be_forced_until_its_verifier_reveals() -> None
     assert view.deadline == 900 and [str(r) for r in view.trace_roots] == [true_root]
 
 
+def test_a_forced_error_award_goes_to_its_catchers_or_to_its_verifier() -> None:
+    """The jackpot's award for a forced error: each catcher's share, or, caught by nobody, the
+    verifier's whole award (which the verifier then withdraws from the jackpot)."""
+    first = HISTORY[:6]
+    true_root = "0x" + "cd" * 32
+    revealed = ev(8, "VerificationRevealed", verifier=VERIFIER, secret=ROOT, forced=True,
+                  traceRoots=[true_root], challengeDeadline=900)  # fmt: skip
+    alone = fold(7, [*first, revealed, ev(8, "ForcedErrorUncaught", verifier=VERIFIER, award=30)])
+    assert alone.jackpot_awards == [(VERIFIER, 30)] and alone.awards == [(VERIFIER, 30)]
+    caught = ev(8, "ForcedErrorCaught", verifier=VERIFIER, catchers=[SOLVER, OTHER_VERIFIER],
+                award=15)  # fmt: skip
+    assert fold(7, [*first, revealed, caught]).jackpot_awards == [
+        (SOLVER, 15),
+        (OTHER_VERIFIER, 15),
+    ]
+    # An empty reserve awards nothing: nothing to withdraw.
+    empty = fold(7, [*first, revealed, ev(8, "ForcedErrorUncaught", verifier=VERIFIER, award=0)])
+    assert empty.jackpot_awards == []
+
+
 def test_the_reveal_deadline_follows_the_end_of_the_challenges() -> None:
     """Challenges that outlast the challenge window restart the reveal window; the view's
     deadline (what the verifier's reveal and everyone's settlement wait for) follows."""
