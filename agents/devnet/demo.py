@@ -428,7 +428,8 @@ def _check_scenario(plan: Scenario, view: TaskView, accounts: dict[str, str]) ->
         back = view.payouts.get("verifier", 0)
         click.echo(
             f"-- the forced error: the whistleblower that caught it was awarded {award / 1e18:.6f}"
-            f" ETH by the jackpot; the verifier was not slashed: {back / 1e18:.6f} ETH back for"
+            " ETH by the jackpot (the verifier's stake at most, and at most a third of the"
+            f" jackpot's reserve); the verifier was not slashed: {back / 1e18:.6f} ETH back for"
             f" its stake of {view.verifier_stake / 1e18:.6f} ETH (its fee less the forced-error"
             " tax on top)"
         )
