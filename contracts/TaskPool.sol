@@ -352,7 +352,11 @@ contract TaskPool is TaskPoolBase, PoolProxy, ITaskPoolLifecycle {
                 defeated = t.flags & Flag.DEFEATED != 0;
                 if (defeated) _applyDefeat(t, taskId);
             }
-            if (catchers.length > 0 || !defeated) _awardForcedError(t, taskId, verifier, catchers);
+            // Nobody can catch a fault report (no game is played on one): an award for it would be the
+            // verifier's for sure, so a forced fault report earns none.
+            // slither-disable-next-line incorrect-equality
+            bool fault = _faultRound[taskId] == t.rounds;
+            if (catchers.length > 0 || !(defeated || fault)) _awardForcedError(t, taskId, verifier, catchers);
             return;
         }
         Timestamp none = Timestamp.wrap(0);

@@ -478,6 +478,36 @@ def test_a_forced_fault_report_reveals_its_record_and_stays_a_fault_report(
     conserved(pool, [task_id])
 
 
+def test_a_forced_fault_report_on_a_readable_proof_earns_its_verifier_nothing(
+    pool: Any, jackpot: Any, stated: Driver, parties: Parties
+) -> None:
+    """Nobody can catch a fault report (no game is played on one), so a forced error awarded
+    to its verifier when nobody caught it would be the verifier's for sure: a forced first
+    verifier would fault-report a readable proof instead of reporting, reveal, collect the
+    award, and have its stake back when the solver publishes (the task then verified again,
+    the first claim's forced-error tax never paid). A forced fault report earns no award: the
+    verifier ends with its stake back and nothing else, the jackpot owes nobody."""
+    verifier = parties.verifier
+    before = balance(verifier)
+    task_id = stated.to_status(Status.VERIFYING, forced=True)
+    secret = stated.secrets[task_id]
+    assert stated.forced(task_id, secret)
+    wrong = "0x" + hashlib.sha256(b"veritrain/forced-error" + RECORD).hexdigest()
+    report_fault(stated, task_id, root=wrong)
+    stated.past_deadline(task_id)
+    count = int(pool.sampleCount(task_id))
+    owed = int(jackpot.owed(verifier))
+    tx = stated.reveal(task_id, secret, roots=[FAULT_ROOT] * count)
+    assert plain(tx.events["VerificationRevealed"])["forced"] is True
+    assert "Awarded" not in tx.events
+    assert int(jackpot.owed(verifier)) == owed
+    publish(stated, task_id, 0, parties.solver)  # the proof is readable: its state exists
+    assert stated.status(task_id) == Status.COMMITTED
+    pool.withdrawCredit({"from": verifier})
+    assert balance(verifier) == before  # its stake back, no fee, no award
+    conserved(pool, [task_id])
+
+
 def test_publications_audit_clean_and_a_wrong_refund_is_named(
     pool: Any, stated: Driver, parties: Parties, params: Any, read: Any
 ) -> None:
