@@ -274,6 +274,20 @@ def check_jackpot_awards(
     for w in awards:
         paid[w.tx_hash].append((str(w.args["recipient"]).lower(), int(w.args["amount"])))
     forced = [e for e in events if e.name in ("ForcedErrorCaught", "ForcedErrorUncaught")]
+    fault = False  # the round's report is a fault report, which nobody can catch
+    for e in events:
+        if e.name == "VerificationReopened":
+            fault = False
+        elif e.name == "FaultReported":
+            fault = True
+        elif e.name == "ForcedErrorUncaught" and fault:
+            add(
+                "payouts",
+                "a forced fault report earns no award (nobody can catch one)",
+                f"ForcedErrorUncaught {int(e.args['award'])}",
+                "no award",
+                False,
+            )
     add(
         "payouts",
         "a task's forced error is awarded at most once",

@@ -535,3 +535,22 @@ def test_the_jackpot_pays_the_verifier_of_a_forced_error_nobody_caught() -> None
             )
         ][1]
     )
+
+
+def test_a_forced_fault_report_earns_no_award() -> None:
+    """Nobody can catch a fault report: an award to its verifier for an uncaught forced error
+    is named; after a reopening the next round's report is judged on its own."""
+    faulted = ("FaultReported", {"verifier": VERIFIER, "faultRoot": "0x" + "fa" * 32})
+
+    def claims(story: Story) -> list[tuple[str, bool]]:
+        awards = [
+            _award(VERIFIER, 1, e.tx_hash) for e in story.events if e.name.endswith("Uncaught")
+        ]
+        return _checked(lambda add: check_jackpot_awards(story.events, awards, PARAMS, BOUNTY, add))
+
+    rule = "a forced fault report earns no award (nobody can catch one)"
+    named = claims(first_round().tx(faulted).tx(uncaught(1)))
+    assert (rule, False) in named
+    assert rule not in [c for c, _ in claims(first_round().tx(uncaught(1)))]
+    again = first_round().tx(faulted).tx(reopened()).tx(uncaught(1))
+    assert rule not in [c for c, _ in claims(again)]
