@@ -173,23 +173,31 @@ def test_a_lying_fail_defeated_then_verified_again_audits_clean(
     assert found and found[0].startswith("the defeated report's verifier stake goes to"), found
 
 
-def test_a_caught_forced_error_audits_clean_and_an_unpaid_catcher_is_named(
-    pool: Any, game: Any, jackpot: Any, real: Driver, parties: Parties, clock: Clock,
-    whistleblower: Any, read: Any,
-) -> None:  # fmt: skip
+def forced_report(
+    pool: Any, jackpot: Any, real: Driver, parties: Parties, position: int
+) -> tuple[int, bytes, list[Trace]]:
+    """A task whose forced verifier reported a wrong trace root at ``position`` (its true roots
+    sealed), on a jackpot funded with 30 ETH; returns the task, the secret and the true traces."""
     jackpot.fund({"from": parties.deployer, "value": 30 * 10**18})
     task_id = real.submit()
     real.claim(task_id)
     real.commit(task_id)
     secret = real.verify_with(task_id, forced=True)
     real.secrets[task_id] = secret
-    count = int(pool.sampleCount(task_id))
-    true = traces(count, b"true")
+    true = traces(int(pool.sampleCount(task_id)), b"true")
     shown = list(true)
-    shown[2] = Trace(b"forced")
+    shown[position] = Trace(b"forced")
     real.report(
         task_id, True, secret=secret, roots=[t.hex for t in shown], true_roots=[t.hex for t in true]
     )
+    return task_id, secret, true
+
+
+def test_a_caught_forced_error_audits_clean_and_an_unpaid_catcher_is_named(
+    pool: Any, game: Any, jackpot: Any, real: Driver, parties: Parties, clock: Clock,
+    whistleblower: Any, read: Any,
+) -> None:  # fmt: skip
+    task_id, secret, true = forced_report(pool, jackpot, real, parties, position=2)
     challenge_id, game_id, _ = challenge_report(
         pool, task_id, 2, true[2], whistleblower, segment_of(real, task_id, 2)
     )
@@ -222,19 +230,7 @@ def test_a_caught_forced_error_audits_clean_and_an_unpaid_catcher_is_named(
 def test_an_uncaught_forced_error_and_the_tax_audit_clean_and_a_wrong_tax_is_named(
     pool: Any, jackpot: Any, real: Driver, parties: Parties, read: Any
 ) -> None:
-    jackpot.fund({"from": parties.deployer, "value": 30 * 10**18})
-    task_id = real.submit()
-    real.claim(task_id)
-    real.commit(task_id)
-    secret = real.verify_with(task_id, forced=True)
-    real.secrets[task_id] = secret
-    count = int(pool.sampleCount(task_id))
-    true = traces(count, b"true")
-    shown = list(true)
-    shown[1] = Trace(b"forced")
-    real.report(
-        task_id, True, secret=secret, roots=[t.hex for t in shown], true_roots=[t.hex for t in true]
-    )
+    task_id, secret, true = forced_report(pool, jackpot, real, parties, position=1)
     real.past_deadline(task_id)
     tx = real.reveal(task_id, secret, roots=[t.hex for t in true])
     assert "ForcedErrorUncaught" in tx.events
