@@ -87,7 +87,15 @@ SCENARIOS = {
         {"forcedErrorPpm": 0, **CHALLENGE_TIME},
         solver=("--set", "solver.adversary=fake-half"),
         verifier=("--set", "verifier.adversary=pass"),
-        whistleblower=("--set", "whistleblower.recheck_share=1"),
+        # The whistleblower re-checks every report and does not check the proof itself: a proof
+        # challenge the cheating solver leaves unanswered would hold the round for the devnet's
+        # whole verifyWindow (900 s), longer than the demo waits.
+        whistleblower=(
+            "--set",
+            "whistleblower.recheck_share=1",
+            "--set",
+            "whistleblower.proof_share=0",
+        ),
         second_verifier=True,
     ),
     "forced": Scenario(
