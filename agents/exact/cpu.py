@@ -54,6 +54,7 @@ from agents.exact.constants import (
 )
 from agents.exact.kernels import Kernels, Operand, broadcast_shape
 from agents.exact.microkernel import TILE_ROWS, tile_4x16, tile_4x32
+from agents.exact.trace import Op
 from agents.kernel_threads import LAUNCH_LOCK, parallel_clone
 
 F32 = np.float32
@@ -445,6 +446,106 @@ def _softmax_backward_flat(p: np.ndarray, dp: np.ndarray, dx: np.ndarray, cell: 
             dx[r, c] = _canon(p[r, c] * (dp[r, c] - inner), nan)
 
 
+# Trace op codes of the elementwise ops an ``elementwise_chain`` step may be.
+_C_ADD, _C_SUB, _C_MUL, _C_DIV = int(Op.ADD), int(Op.SUB), int(Op.MUL), int(Op.DIV)
+_C_MAXIMUM, _C_MINIMUM = int(Op.MAXIMUM), int(Op.MINIMUM)
+_C_LT, _C_LE, _C_EQ = int(Op.LT), int(Op.LE), int(Op.EQ)
+_C_SELECT, _C_LDEXP = int(Op.SELECT), int(Op.LDEXP)
+_C_NEG, _C_ABS, _C_SQRT, _C_EXP, _C_LOG = (
+    int(Op.NEG),
+    int(Op.ABS),
+    int(Op.SQRT),
+    int(Op.EXP),
+    int(Op.LOG),
+)
+
+
+@njit(inline="always", error_model="numpy")
+def _at(values: np.ndarray, ref: np.int64, imm: F32, i: int) -> F32:
+    return values[i] if ref >= 0 else imm
+
+
+@njit(inline="always")
+def _register(inputs: Any, out: np.ndarray, ref: np.int64, k: int) -> Any:
+    # Register ``ref``: an input, or the output of an earlier step (an immediate reads none:
+    # the step's own row stands in).
+    if ref < 0:
+        return out[k]
+    if ref < len(inputs):
+        return inputs[ref]
+    return out[ref - len(inputs)]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _chain_flat(
+    code: np.ndarray, imms: np.ndarray, inputs: Any, out: np.ndarray, cell: np.ndarray
+) -> None:
+    # Step k: op code[k, 0] on the registers (or immediates) code[k, 1..3], written to
+    # out[k]; each step as its op's flat kernel above computes it, one pass per step.
+    nan = cell[0]
+    n = out.shape[1]
+    for k in range(code.shape[0]):
+        op = code[k, 0]
+        ra, rb, rc = code[k, 1], code[k, 2], code[k, 3]
+        a = _register(inputs, out, ra, k)
+        b = _register(inputs, out, rb, k)
+        c = _register(inputs, out, rc, k)
+        ia = imms[-1 - ra] if ra < 0 else ZERO
+        ib = imms[-1 - rb] if rb < 0 else ZERO
+        ic = imms[-1 - rc] if rc < 0 else ZERO
+        dst = out[k]
+        if op == _C_ADD:
+            for i in range(n):
+                dst[i] = _canon(_at(a, ra, ia, i) + _at(b, rb, ib, i), nan)
+        elif op == _C_SUB:
+            for i in range(n):
+                dst[i] = _canon(_at(a, ra, ia, i) - _at(b, rb, ib, i), nan)
+        elif op == _C_MUL:
+            for i in range(n):
+                dst[i] = _canon(_at(a, ra, ia, i) * _at(b, rb, ib, i), nan)
+        elif op == _C_DIV:
+            for i in range(n):
+                dst[i] = _canon(_at(a, ra, ia, i) / _at(b, rb, ib, i), nan)
+        elif op == _C_MAXIMUM:
+            for i in range(n):
+                dst[i] = _max(_at(a, ra, ia, i), _at(b, rb, ib, i), nan)
+        elif op == _C_MINIMUM:
+            for i in range(n):
+                dst[i] = _min(_at(a, ra, ia, i), _at(b, rb, ib, i), nan)
+        elif op == _C_LT:
+            for i in range(n):
+                dst[i] = ONE if _at(a, ra, ia, i) < _at(b, rb, ib, i) else ZERO
+        elif op == _C_LE:
+            for i in range(n):
+                dst[i] = ONE if _at(a, ra, ia, i) <= _at(b, rb, ib, i) else ZERO
+        elif op == _C_EQ:
+            for i in range(n):
+                dst[i] = ONE if _at(a, ra, ia, i) == _at(b, rb, ib, i) else ZERO
+        elif op == _C_LDEXP:
+            for i in range(n):
+                dst[i] = _ldexp(_at(a, ra, ia, i), _at(b, rb, ib, i), nan)
+        elif op == _C_SELECT:
+            for i in range(n):
+                chosen = _at(b, rb, ib, i) if _at(a, ra, ia, i) != ZERO else _at(c, rc, ic, i)
+                dst[i] = _canon(chosen, nan)
+        elif op == _C_NEG:
+            for i in range(n):
+                dst[i] = _canon(-a[i], nan)
+        elif op == _C_ABS:
+            for i in range(n):
+                dst[i] = _canon(abs(a[i]), nan)
+        elif op == _C_SQRT:
+            for i in range(n):
+                dst[i] = _canon(_sqrt_f32(a[i]), nan)
+        elif op == _C_EXP:
+            for i in range(n):
+                dst[i] = _exp(a[i], nan)
+        elif op == _C_LOG:
+            patterns = a.view(np.uint32)
+            for i in range(n):
+                dst[i] = _log(a[i], patterns[i], nan)
+
+
 # --- kernels with a serial and a parallel variant ------------------------------
 
 
@@ -823,6 +924,15 @@ class CpuKernels(Kernels):
         _sgd_flat(flat[0], flat[1], flat[2], momentum_buffer is not None, constants, out, _NAN_CELL)
         new_buffer = out[1].reshape(param.shape) if momentum_buffer is not None else None
         return out[0].reshape(param.shape), new_buffer
+
+    def elementwise_chain(
+        self, code: np.ndarray, imms: np.ndarray, inputs: Sequence[np.ndarray]
+    ) -> np.ndarray:
+        size = inputs[0].size
+        flat = tuple(np.ascontiguousarray(v, dtype=np.float32).reshape(-1) for v in inputs)
+        out = np.empty((len(code), size), dtype=np.float32)
+        _chain_flat(code, imms, flat, out, _NAN_CELL)
+        return out
 
     def sum(self, x: np.ndarray, axis: int) -> np.ndarray:
         return self._reduce(_sum_serial, _sum_parallel, x, axis)

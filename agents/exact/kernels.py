@@ -238,3 +238,14 @@ class Kernels(ABC):
     def fused_softmax_backward(self, p: Array, dp: Array) -> Array | None:
         """``agents.exact.composites.softmax_backward`` over the last axis."""
         return None
+
+    def elementwise_chain(
+        self, code: np.ndarray, imms: np.ndarray, inputs: Sequence[Array]
+    ) -> Array | None:
+        """A sequence of elementwise ops over arrays of one shape, every op's output kept:
+        ``(steps, size)`` rows, row ``k`` the output of step ``k``. ``code`` is int64
+        ``(steps, 4)``: the step's trace op code (an elementwise op), then its operands
+        (unused ones 0): ``r >= 0`` is register ``r`` (the inputs, then the outputs of the
+        steps before), ``r < 0`` the immediate ``imms[-1 - r]`` (float32). Every row is what
+        the op one by one gives (``agents.exact.ops.ExactOps.run_chain``)."""
+        return None

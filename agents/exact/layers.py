@@ -17,7 +17,8 @@ import numpy as np
 
 from agents.exact.composites import mean, softmax_backward, softmax_probabilities
 from agents.exact.kernels import Array
-from agents.exact.ops import ExactOps
+from agents.exact.ops import ChainPlan, ExactOps, Imm
+from agents.exact.trace import Op
 
 Params = Mapping[str, Array]
 Grads = dict[str, Array]
@@ -65,14 +66,47 @@ def silu_forward(E: ExactOps, x: Array) -> tuple[Array, Backward]:
 
     Smooth, unlike ReLU: inputs that differ by rounding give outputs and gradients that
     differ by rounding, never by a branch taken on one side of zero and not the other."""
-    s = E.div(1.0, E.add(E.exp(E.neg(x)), 1.0))
-    y = E.mul(x, s)
+    chained = _silu_chain(E, x) if E.tracer is not None else None
+    if chained is not None:
+        s, y = chained
+    else:
+        s = E.div(1.0, E.add(E.exp(E.neg(x)), 1.0))
+        y = E.mul(x, s)
 
     def backward(dy: Array) -> Array:
-        slope = E.mul(s, E.add(E.mul(x, E.sub(1.0, s)), 1.0))
-        return E.mul(dy, slope)
+        done = _silu_backward_chain(E, s, x, dy) if E.tracer is not None else None
+        if done is not None:
+            return done
+        return E.mul(dy, E.mul(s, E.add(E.mul(x, E.sub(1.0, s)), 1.0)))
 
     return y, backward
+
+
+def _silu_plans() -> tuple[ChainPlan, ChainPlan]:
+    forward = ChainPlan(1)  # x; immediate 1
+    s = forward(Op.DIV, Imm(0), forward(Op.ADD, forward(Op.EXP, forward(Op.NEG, 0)), Imm(0)))
+    forward(Op.MUL, 0, s)
+    backward = ChainPlan(3)  # s, x, dy; immediate 1
+    slope = backward(
+        Op.MUL, 0, backward(Op.ADD, backward(Op.MUL, 1, backward(Op.SUB, Imm(0), 0)), Imm(0))
+    )
+    backward(Op.MUL, 2, slope)
+    return forward, backward
+
+
+# ``silu_forward``'s ops as chains: forward, (s, y) the last two registers; backward, dx the last.
+_SILU, _SILU_BACKWARD = _silu_plans()
+_ONES = np.ones(1, dtype=np.float32)
+
+
+def _silu_chain(E: ExactOps, x: Array) -> tuple[Array, Array] | None:
+    registers = E.run_chain(_SILU, [x], _ONES)
+    return None if registers is None else (registers[-2], registers[-1])
+
+
+def _silu_backward_chain(E: ExactOps, s: Array, x: Array, dy: Array) -> Array | None:
+    registers = E.run_chain(_SILU_BACKWARD, [s, x, dy], _ONES)
+    return None if registers is None else registers[-1]
 
 
 def activation_forward(E: ExactOps, name: str, x: Array) -> tuple[Array, Backward]:

@@ -110,6 +110,81 @@ _STATE = Op.STATE
 _Merkles = list[concurrent.futures.Future[np.ndarray]] | np.ndarray
 _STATE_PREFIX = bytes([0, int(Op.STATE), 0, 0, 0])
 
+# The ops a ``ChainPlan`` step may be (elementwise; one, two or three operands).
+CHAIN_OPS = frozenset(
+    {Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MAXIMUM, Op.MINIMUM, Op.LT, Op.LE, Op.EQ, Op.SELECT}
+    | {Op.LDEXP, Op.NEG, Op.ABS, Op.SQRT, Op.EXP, Op.LOG}
+)
+
+
+class Imm(int):
+    """An immediate operand of a chain step: the float32 ``imms[i]`` of the run."""
+
+
+class ChainPlan:
+    """Elementwise ops (``CHAIN_OPS``) over ``inputs`` arrays of one shape, each step's
+    output kept, that ``ExactOps.run_chain`` runs as one kernel and records in one tracer
+    call. Written as calls (``plan(op, *operands)`` returns the register of the step's
+    output): an operand is a register (an int: the inputs, then the outputs of the steps
+    before) or an ``Imm``. A step's record is the op's one by one: an immediate in
+    operand slot ``s`` gives the attributes ``s`` and its value; the array operands, in
+    order, are its inputs."""
+
+    def __init__(self, inputs: int) -> None:
+        self.inputs = inputs
+        self.imms = 0
+        self.ops: list[Op] = []
+        self.operands: list[tuple[int, ...]] = []  # as written: registers and ``Imm`` s
+        self._slots: list[tuple[tuple[int, int], ...]] = []  # (slot, immediate) per step
+        self.refs: list[int] = []  # every record's registers, inputs then output
+        self.counts: list[int] = []
+        self.code = np.zeros((0, 4), dtype=np.int64)
+        # Prefixes and attributes by the immediates' bits (a schedule changes some per step).
+        self._records: dict[bytes, tuple[list[bytes], list[tuple[Attribute, ...]]]] = {}
+
+    def __call__(self, op: Op, *operands: int) -> int:
+        step = len(self.ops)
+        if op not in CHAIN_OPS or not 0 < len(operands) <= 3:
+            raise ExactError(f"chain: {op.name.lower()} with {len(operands)} operands")
+        code = [int(op), 0, 0, 0]
+        refs: list[int] = []
+        slots: list[tuple[int, int]] = []
+        for slot, operand in enumerate(operands):
+            if type(operand) is Imm:
+                self.imms = max(self.imms, operand + 1)
+                slots.append((slot, int(operand)))
+                code[1 + slot] = -1 - operand
+            elif type(operand) is int and 0 <= operand < self.inputs + step:
+                refs.append(operand)
+                code[1 + slot] = operand
+            else:
+                raise ExactError(f"chain: step {step} has operand {operand!r}")
+        if not refs:
+            raise ExactError(f"chain: step {step} has no array operand")
+        self.ops.append(op)
+        self.operands.append(operands)
+        self._slots.append(tuple(slots))
+        self.refs += [*refs, self.inputs + step]
+        self.counts.append(len(refs) + 1)
+        self.code = np.concatenate([self.code, np.array([code], dtype=np.int64)])
+        return self.inputs + step
+
+    def records(self, imms: np.ndarray) -> tuple[list[bytes], list[tuple[Attribute, ...]]]:
+        """Every step's record prefix and attributes with the immediates ``imms``."""
+        key = imms.tobytes()
+        found = self._records.get(key)
+        if found is None:
+            prefixes, attributes = [], []
+            for op, slots, count in zip(self.ops, self._slots, self.counts, strict=True):
+                values = tuple(v for slot, i in slots for v in (slot, imms[i]))
+                prefixes.append(_prefix(op, values, count - 1))
+                attributes.append(values)
+            if len(self._records) >= 64:  # a schedule's per-step immediates: start over
+                self._records.clear()
+            found = self._records[key] = (prefixes, attributes)
+        return found
+
+
 # Record prefixes by site: a model's steps repeat the same few hundred (op, attributes)
 # pairs, so each is encoded once. Float immediates are keyed by their bits (+0 and -0, or
 # two NaN payloads, are equal as numbers but distinct immediates) and other attributes with
@@ -338,6 +413,33 @@ class Tracer:
         self._ops.append(op)
         self._attributes.append(attributes)
         self._counts.append(len(inputs) + 1)
+
+    def record_chain(self, plan: ChainPlan, imms: np.ndarray, registers: list[Array]) -> None:
+        """Append the records of ``plan`` run with ``imms``: ``registers`` are its inputs,
+        then its steps' outputs (new arrays). The records ``record`` gives one by one (only
+        the tracer's own numbering of the arrays may differ)."""
+        prefixes, attributes = plan.records(imms)
+        known = self._known
+        inputs = plan.inputs
+        numbers = []
+        for value in registers[:inputs]:
+            number = known.get(id(value))
+            numbers.append(number if number is not None else self._number(value))
+        outputs = registers[inputs:]
+        first = len(self._shapes)
+        fresh = range(first, first + len(outputs))
+        shape = outputs[0].shape
+        self._shapes += [shape] * len(outputs)
+        known.update(zip(map(id, outputs), fresh, strict=True))
+        self._fresh_numbers += fresh
+        self._fresh += outputs
+        self._fresh_bytes += outputs[0].nbytes * len(outputs)
+        numbers += fresh
+        self._slots += [numbers[ref] for ref in plan.refs]
+        self._prefixes += prefixes
+        self._ops += plan.ops
+        self._attributes += attributes
+        self._counts += plan.counts
 
     def record_state(self, arrays: Sequence[Array]) -> None:
         """Append the ``STATE`` record closing a step: its output is the state root over the
@@ -651,6 +753,30 @@ class ExactOps:
     ) -> None:
         if self.tracer is not None:
             self.tracer.record(op, attributes, inputs, output)
+
+    def run_chain(
+        self, plan: ChainPlan, inputs: Sequence[Array], imms: np.ndarray
+    ) -> list[Array] | None:
+        """The registers of ``plan`` (``inputs``, arrays of one shape, then every step's
+        output) run with the float32 immediates ``imms``: one kernel computes every step,
+        one tracer call records them, as the ops one by one would. ``None`` where nothing
+        records, or the tracer takes records one by one only (a subclass that overrides
+        ``record``), or the path has no such kernel: the caller runs the ops one by one."""
+        tracer = self.tracer
+        if tracer is None or type(tracer).record is not Tracer.record:
+            return None
+        if len(inputs) != plan.inputs or len(imms) < plan.imms:
+            raise ExactError(f"chain: {len(inputs)} inputs and {len(imms)} immediates given")
+        shape = _shape(inputs[0])
+        for other in inputs[1:]:
+            if _shape(other) != shape:
+                return None
+        out = self.kernels.elementwise_chain(plan.code, imms, inputs)
+        if out is None:
+            return None
+        registers = [*inputs, *[row.reshape(shape) for row in out]]
+        tracer.record_chain(plan, imms, registers)
+        return registers
 
     def commit_state(self, named: Mapping[str, Array]) -> bytes | None:
         """The state root of ``named``; with a tracer, instead, the ``STATE`` record that

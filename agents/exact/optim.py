@@ -20,12 +20,14 @@ otherwise); ``v = v·β2 + (g·w2)·g``; ``p = p - (m / (sqrt(v) / bc2_sqrt + ep
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from agents.exact.kernels import Array
-from agents.exact.ops import ExactOps, Scalar
+from agents.exact.ops import ChainPlan, ExactOps, Imm, Scalar
+from agents.exact.trace import Op
 
 F32 = np.float32
 
@@ -73,6 +75,10 @@ def sgd_update(
         fused = E.kernels.fused_sgd(param, grad, momentum_buffer, constants)
         if fused is not None:
             return fused
+    else:
+        chained = _sgd_chain(E, param, grad, momentum_buffer, lr, momentum, weight_decay)
+        if chained is not None:
+            return chained
     if weight_decay:
         grad = E.add(grad, E.mul(param, weight_decay))
     update = grad
@@ -98,23 +104,26 @@ def adam_update(
     """One Adam step: ``(new param, new exp_avg, new exp_avg_sq)``."""
     w1 = F32(F32(1.0) - beta1)
     w2 = F32(F32(1.0) - beta2)
-    if E.untraced:
-        constants = np.array(
-            [
-                weight_decay,
-                w1,
-                F32(F32(1.0) - w1),
-                beta2,
-                w2,
-                scalars.bc2_sqrt,
-                eps,
-                scalars.step_size,
-            ],
-            dtype=np.float32,
-        )
-        fused = E.kernels.fused_adam(param, grad, exp_avg, exp_avg_sq, constants)
-        if fused is not None:
-            return fused
+    constants = np.array(
+        [
+            weight_decay,
+            w1,
+            F32(F32(1.0) - w1),
+            beta2,
+            w2,
+            scalars.bc2_sqrt,
+            eps,
+            scalars.step_size,
+        ],
+        dtype=np.float32,
+    )
+    fused = (
+        E.kernels.fused_adam(param, grad, exp_avg, exp_avg_sq, constants)
+        if E.untraced
+        else _adam_chain(E, param, grad, exp_avg, exp_avg_sq, constants)
+    )
+    if fused is not None:
+        return fused
     if weight_decay:
         grad = E.add(grad, E.mul(param, weight_decay))
     diff = E.sub(grad, exp_avg)
@@ -126,3 +135,68 @@ def adam_update(
     denom = E.add(E.div(E.sqrt(exp_avg_sq), scalars.bc2_sqrt), eps)
     param = E.sub(param, E.mul(E.div(exp_avg, denom), scalars.step_size))
     return param, exp_avg, exp_avg_sq
+
+
+@functools.cache
+def _sgd_plan(decay: bool, momentum: bool) -> ChainPlan:
+    """``sgd_update``'s ops over ``param, grad[, buffer]``; immediates ``wd, momentum, lr``."""
+    c = ChainPlan(3 if momentum else 2)
+    g = 1
+    if decay:
+        g = c(Op.ADD, 1, c(Op.MUL, 0, Imm(0)))
+    update = g
+    if momentum:
+        update = c(Op.ADD, c(Op.MUL, 2, Imm(1)), g)
+    c(Op.SUB, 0, c(Op.MUL, update, Imm(2)))
+    return c
+
+
+def _sgd_chain(
+    E: ExactOps,
+    param: Array,
+    grad: Array,
+    momentum_buffer: Array | None,
+    lr: Scalar,
+    momentum: np.float32,
+    weight_decay: np.float32,
+) -> tuple[Array, Array | None] | None:
+    """``sgd_update``'s ops one by one, as one chain (``None``: run them one by one)."""
+    has_buffer = momentum_buffer is not None
+    plan = _sgd_plan(bool(weight_decay), has_buffer)
+    inputs = [param, grad, momentum_buffer] if has_buffer else [param, grad]
+    imms = np.array([weight_decay, momentum, lr], dtype=np.float32)
+    registers = E.run_chain(plan, inputs, imms)
+    if registers is None:
+        return None
+    return registers[-1], (registers[-3] if has_buffer else None)
+
+
+@functools.cache
+def _adam_plan(decay: bool, low_w1: bool) -> tuple[ChainPlan, int, int]:
+    """``adam_update``'s ops over ``param, grad, exp_avg, exp_avg_sq``; immediates ``wd, w1,
+    1 - w1, beta2, w2, bc2_sqrt, eps, step_size``; the registers of the new ``exp_avg`` and
+    ``exp_avg_sq`` (the new param is the last)."""
+    c = ChainPlan(4)
+    g = 1
+    if decay:
+        g = c(Op.ADD, 1, c(Op.MUL, 0, Imm(0)))
+    diff = c(Op.SUB, g, 2)
+    # torch's lerp: m + (g - m)·w1 for w1 < 0.5, else g - (g - m)·(1 - w1).
+    lerp = (Op.ADD, 2, Imm(1)) if low_w1 else (Op.SUB, g, Imm(2))
+    m = c(lerp[0], lerp[1], c(Op.MUL, diff, lerp[2]))
+    decayed = c(Op.MUL, 3, Imm(3))
+    v = c(Op.ADD, decayed, c(Op.MUL, c(Op.MUL, g, Imm(4)), g))
+    denom = c(Op.ADD, c(Op.DIV, c(Op.SQRT, v), Imm(5)), Imm(6))
+    c(Op.SUB, 0, c(Op.MUL, c(Op.DIV, m, denom), Imm(7)))
+    return c, m, v
+
+
+def _adam_chain(
+    E: ExactOps, param: Array, grad: Array, exp_avg: Array, exp_avg_sq: Array, imms: np.ndarray
+) -> tuple[Array, Array, Array] | None:
+    """``adam_update``'s ops one by one, as one chain (``None``: run them one by one)."""
+    plan, m, v = _adam_plan(bool(imms[0]), bool(imms[1] < F32(0.5)))
+    registers = E.run_chain(plan, [param, grad, exp_avg, exp_avg_sq], imms)
+    if registers is None:
+        return None
+    return registers[-1], registers[m], registers[v]

@@ -23,7 +23,7 @@ from agents.exact import ops as tracer_module
 from agents.exact.cpu import CpuKernels
 from agents.exact.errors import ExactError
 from agents.exact.kernels import Kernels
-from agents.exact.ops import ExactOps, StepScalar, Tracer
+from agents.exact.ops import CHAIN_OPS, ChainPlan, ExactOps, Imm, StepScalar, Tracer
 from agents.exact.trace import Op, SegmentTrace
 from agents.learning.backends import get_backend
 from agents.learning.task import Task
@@ -158,6 +158,45 @@ def _values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return values
 
 
+_UNARY = (Op.NEG, Op.ABS, Op.SQRT, Op.EXP, Op.LOG)
+
+
+def _random_plan(rng: np.random.Generator, inputs: int, steps: int, imms: int) -> ChainPlan:
+    """Elementwise ops of every kind over ``inputs`` registers, earlier outputs and immediates
+    (unary ops read a register; the others an immediate in any slot but not in every one)."""
+    plan = ChainPlan(inputs)
+    ops = sorted(CHAIN_OPS)
+    for k in range(steps):
+        op = ops[int(rng.integers(len(ops)))]
+        arity = 1 if op in _UNARY else 3 if op is Op.SELECT else 2
+        registers = [int(rng.integers(inputs + k)) for _ in range(arity)]
+        operands: list[int] = list(registers)
+        if arity > 1:
+            for slot in range(arity):
+                if rng.random() < 0.4:
+                    operands[slot] = Imm(int(rng.integers(imms)))
+            if all(type(o) is Imm for o in operands):
+                operands[int(rng.integers(arity))] = registers[0]
+        plan(op, *operands)
+    return plan
+
+
+_METHODS = {op: op.name.lower() for op in CHAIN_OPS}
+
+
+def _chain(E: ExactOps, plan: ChainPlan, inputs: list[Any], imms: np.ndarray) -> list[Any]:
+    """``E.run_chain``; where it does not run the chain (no tracer that takes one), the ops one
+    by one."""
+    registers = E.run_chain(plan, inputs, imms)
+    if registers is not None:
+        return registers
+    registers = list(inputs)
+    for op, operands in zip(plan.ops, plan.operands, strict=True):
+        values = [imms[o] if type(o) is Imm else registers[o] for o in operands]
+        registers.append(getattr(E, _METHODS[op])(*values))
+    return registers
+
+
 def _random_trace(seed: int, E: ExactOps, tracer: Any, steps: int) -> None:
     """A seeded sequence of ops over a kept state, pinned data, reshapes of reshapes,
     immediates of every edge value and step scalars, and a distance step."""
@@ -205,6 +244,11 @@ def _random_trace(seed: int, E: ExactOps, tracer: Any, steps: int) -> None:
         u = E.sub(E.add(t, pool[-1]), StepScalar(0.125, 1))
         new_a = E.select(E.le(u, 0.0), E.sqrt(E.abs(u)), c)
         new_b = E.add(E.mul(b, b), E.neg(b))
+        # A chain over the state and the pool, immediates of every edge value.
+        plan = _random_plan(rng, 3, int(rng.integers(1, 12)), 4)
+        chain_imms = np.asarray(rng.choice(np.concatenate([EDGE, NAN_PAYLOAD]), 4), dtype=F32)
+        chained = _chain(E, plan, [a, pool[-1], c], chain_imms)
+        new_a = E.add(new_a, chained[int(rng.integers(len(chained)))])
         state = {"param/a": new_a, "param/b": new_b, "param/c": E.add(state["param/c"], 1.0)}
         E.commit_state(state)
     tracer.begin_distance()
