@@ -234,17 +234,21 @@ contract TaskPool is TaskPoolBase, PoolProxy, ITaskPoolLifecycle {
         // data: (secretHash, stake, deadline, claimBlock). The record vouches for every word.
         bytes32 secretHash = _word(claimData, 0);
         if (keccak256(abi.encode(seed)) != _word(commitData, 2)) revert Errors.WrongSeed(taskId);
-        // The claim's block hash decides forcing; the chain gives it for the 256 blocks after it.
+        // The claim's block hash decides forcing. It is not known in the claim's own block (the solver
+        // reveals in a later one), and the chain gives it for the 256 blocks after it only: a seed revealed
+        // later still fixes the randomness (nobody can push an honest solver's reveal out of reach and get
+        // it slashed), and the claim is then not forceable: `blockhash` is zero there. It is still taxed
+        // (its verifier made the first claim): a solver and verifier that are one party know whether the
+        // claim is forced before the reveal, and waiting must not spare them the tax when it is not.
         uint256 claimBlock = uint256(_word(claimData, 3));
-        if (block.number <= claimBlock || block.number - claimBlock > 256) {
-            revert Errors.ClaimBlockOutOfReach(taskId, claimBlock);
-        }
+        if (block.number <= claimBlock) revert Errors.ClaimBlockOutOfReach(taskId, claimBlock);
         bytes32 claimBlockHash = blockhash(claimBlock);
 
         // Neither party knew the other's share when it committed to its own.
         Randomness randomness = Randomness.wrap(keccak256(abi.encode(seed, secretHash, taskId)));
         Timestamp deadline = _after(_verifyWindow);
-        t.flags |= _forcedErrorPpm == 0 ? Flag.RANDOMNESS : Flag.RANDOMNESS | Flag.FORCEABLE;
+        bool forceable = _forcedErrorPpm != 0 && claimBlockHash != 0;
+        t.flags |= forceable ? Flag.RANDOMNESS | Flag.FORCEABLE : Flag.RANDOMNESS;
         t.deadline = deadline;
         _record(t, RandomnessDrawn.selector, taskId, solver, abi.encode(randomness, seed, deadline, claimBlockHash));
     }

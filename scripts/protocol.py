@@ -278,8 +278,12 @@ def forced_error(
     """Whether a verifier with ``secret`` must err on a task with ``task_randomness``, its claim
     mined in the block whose hash is ``claim_block_hash`` (``RandomnessDrawn.claimBlockHash``).
 
-    (It applies only to a verifier that claimed before the randomness existed.)
+    (It applies only to a verifier that claimed before the randomness existed.) A zero hash (the
+    seed was revealed more than 256 blocks after the claim, where the chain no longer gives the
+    claim block's hash) forces nobody.
     """
+    if not any(claim_block_hash):
+        return False
     drawn = keccak(
         bytes(task_randomness).rjust(32, b"\0") + bytes(claim_block_hash).rjust(32, b"\0")
     )

@@ -87,8 +87,9 @@ def marks_of(events: Sequence[Event], forced_error_ppm: int) -> Marks:
     for e in events:
         a = e.args
         if e.name == "RandomnessDrawn":
-            # Only a verifier that claimed before the randomness existed can be forced.
-            forceable = forced_error_ppm != 0
+            # Only a verifier that claimed before the randomness existed can be forced, and only
+            # when the seed came while its claim's block hash was known (a zero hash: it did not).
+            forceable = forced_error_ppm != 0 and int(str(a["claimBlockHash"]), 16) != 0
         elif e.name in ("VerificationReopened", "TaskTimedOut"):
             forceable = False
         elif e.name == "VerificationReported":

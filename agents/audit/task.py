@@ -71,6 +71,7 @@ from agents.learning.task import Task, open_task
 from agents.learning.verifier import Fault, Replayer, Verdict, verify
 from agents.roles.jobs import ReplayResult
 from agents.roles.report import encode_report, rejected
+from agents.roles.shares import CLAIM_BLOCK_REACH
 from agents.roles.tasks import TaskView
 from agents.store import ArtifactStore
 
@@ -349,6 +350,22 @@ def _check_claim_block(audit: TaskAudit) -> None:
         int(claim.args["claimBlock"]) == claim.block_number,
     )
     recorded = str(draw.args["claimBlockHash"]).lower()
+    if draw.block_number - claim.block_number > CLAIM_BLOCK_REACH:
+        # The chain no longer gave the claim block's hash: the draw records none, and the claim
+        # could not be forced (its verifier still pays the forced-error tax).
+        audit.add(
+            "randomness",
+            f"a seed revealed more than {CLAIM_BLOCK_REACH} blocks after the claim records no "
+            "claim block hash (the claim is not forceable)",
+            recorded,
+            "0x" + "00" * 32,
+            int(recorded, 16) == 0,
+        )
+        audit.notes.append(
+            f"the seed was revealed {draw.block_number - claim.block_number} blocks after the "
+            "claim, past the chain's reach of its block hash: the claim was not forceable"
+        )
+        return
     audit.add(
         "randomness",
         "the draw records the hash of the claim's block",

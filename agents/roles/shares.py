@@ -30,6 +30,9 @@ from eth_utils.crypto import keccak
 from agents.commitment import Digest, Root
 
 PPM = 1_000_000
+# The pool reads the claim block's hash when the seed is revealed; the chain gives the hashes of
+# the last 256 blocks only, and a seed revealed later draws a zero hash (the claim not forceable).
+CLAIM_BLOCK_REACH = 256
 
 
 def _derive(account: LocalAccount, label: bytes, pool: str, task_id: int, rnd: int) -> bytes:
@@ -71,7 +74,10 @@ def forced_error(
     """Whether the verifier with ``secret`` must err (on a report that may be forced), its claim
     mined in the block whose hash is ``claim_block_hash`` (``RandomnessDrawn.claimBlockHash``):
     ``keccak256(abi.encode(secret, keccak256(abi.encode(randomness, claimBlockHash))))`` below
-    ``p · 2^256``."""
+    ``p · 2^256``. A zero hash (the seed was revealed more than 256 blocks after the claim, where
+    the chain no longer gives its block's hash: the claim is not forceable) forces nobody."""
+    if not any(claim_block_hash):
+        return False
     below = ((2**256 - 1) // PPM) * forced_error_ppm
     drawn = keccak(task_randomness + claim_block_hash)
     return int.from_bytes(keccak(secret + drawn), "big") < below

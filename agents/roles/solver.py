@@ -42,10 +42,6 @@ from agents.roles.shares import commitment
 from agents.roles.situation import Action, Situation, SpecFacts, Start, WorkState, send
 from agents.roles.tasks import TaskView
 
-# The pool reads the hash of the claim's block when the seed is revealed: the chain keeps the
-# hashes of the last 256 blocks.
-CLAIM_BLOCK_REACH = 256
-
 
 def skip_reason(
     view: TaskView, facts: SpecFacts | None, policy: SolverPolicy, stake: int
@@ -233,11 +229,10 @@ def _contest(situation: Situation, view: TaskView, policy: SolverPolicy) -> list
 
 def _reveal_seed(situation: Situation, view: TaskView) -> list[Action]:
     """A verifier has claimed: reveal the seed committed with the proof, which fixes the
-    randomness (withholding it would forfeit the stake). Not once the next block would be more
-    than 256 blocks past the claim's: the pool refuses it there (its block hash is gone)."""
+    randomness (withholding it would forfeit the stake). However late: past 256 blocks after the
+    claim the pool still takes it (the claim is then not forceable). A reveal mined in the claim's
+    own block reverts; it is not pending then, so the next look sends it again."""
     if view.randomness is not None or situation.expired(view) or situation.pool is None:
-        return []
-    if view.claim_block and situation.head + 1 - view.claim_block > CLAIM_BLOCK_REACH:
         return []
     key = intents.reveal_seed(view.task_id)
     if situation.pending(key):

@@ -283,6 +283,8 @@ def _randomness(v: TaskView, a: dict[str, Any]) -> None:
     v.seed = Digest.parse(a["seed"])
     v.deadline = int(a["deadline"])
     v.claim_block_hash = Digest.parse(a["claimBlockHash"])
+    # A seed revealed past the claim block's reach draws no hash: that claim is not forceable.
+    v.forceable = v.forceable and any(bytes(v.claim_block_hash))
 
 
 def _reported(v: TaskView, a: dict[str, Any]) -> None:

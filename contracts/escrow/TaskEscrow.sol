@@ -197,7 +197,10 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
 
     /// @notice Whether the task's current verifier pays the forced-error tax: it made the first claim,
     ///         the only one that comes before the randomness (`Flag.FORCEABLE`), and so the only
-    ///         report that may be forced (and earn a forced-error award).
+    ///         report that may be forced (and earn a forced-error award). A first claim whose seed came
+    ///         too late for it to be forceable pays it too: a solver that is its verifier's sybil knows
+    ///         whether the claim is forced before it reveals, and must not be able to spare the tax by
+    ///         waiting when it is not.
     function _taxed(Task storage t) internal view returns (bool) {
         return t.rounds == 1;
     }

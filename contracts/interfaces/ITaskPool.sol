@@ -99,8 +99,9 @@ interface ITaskPoolEvents {
     ///         forced-error secret, whose hash is also its share of the randomness. `claimBlock` is the
     ///         block that holds the claim: its hash, unknown to anyone when the claim is sent, decides with
     ///         the secret and the randomness whether the verifier is forced to err.
-    /// @dev Folded. By `deadline` the solver must reveal its seed (first verification, within 256 blocks of
-    ///      `claimBlock`) or the verifier report (later ones, the randomness being fixed already).
+    /// @dev Folded. By `deadline` the solver must reveal its seed (first verification; within 256 blocks of
+    ///      `claimBlock` for the claim to be forceable) or the verifier report (later ones, the randomness
+    ///      being fixed already).
     event VerificationClaimed(
         TaskId indexed taskId,
         address indexed verifier,
@@ -114,7 +115,9 @@ interface ITaskPoolEvents {
     ///         `keccak256(abi.encode(seed, secretHash, taskId))`, for this and every later verification.
     ///         `claimBlockHash` is the hash of the block that holds the verifier's claim
     ///         (`VerificationClaimed.claimBlock`), which decides with the secret and the randomness whether
-    ///         the verifier is forced to err (`forcedError`).
+    ///         the verifier is forced to err (`forcedError`). It is zero when the seed came more than 256
+    ///         blocks after the claim, where the chain no longer gives it: that claim is not forceable (no
+    ///         forced error, nothing to reveal), and its verifier still pays the forced-error tax.
     /// @dev Folded. The verifier must report by `deadline`.
     event RandomnessDrawn(
         TaskId indexed taskId,
@@ -317,7 +320,10 @@ interface ITaskPoolLifecycle is ITaskPoolEvents {
     /// @notice The solver reveals its seed, which fixes the randomness (see `RandomnessDrawn`), and the pool
     ///         records the hash of the claim's block.
     /// @dev Only the solver, in Verifying before the randomness is fixed, before the deadline, in a later
-    ///      block than the claim and at most 256 blocks after it (`ClaimBlockOutOfReach`). The data
+    ///      block than the claim (`ClaimBlockOutOfReach`). More than 256 blocks after the claim the chain
+    ///      no longer gives its block's hash: the seed is accepted, the recorded hash is zero and the claim
+    ///      is not forceable (still taxed, so that a solver cannot spare its own verifier the tax by
+    ///      waiting once it knows the verifier is not forced). The data
     ///      of the task's `ProofCommitted` and `VerificationClaimed` events, with the record before the
     ///      former, must rebuild the task's record (`RecordMismatch`); `WrongSeed` otherwise.
     /// @param taskId The task.
@@ -451,7 +457,8 @@ interface ITaskPoolSettlement is ITaskPoolEvents {
     /// @notice Whether a verifier with `secret` is forced to err on a task with this randomness and claim
     ///         block hash (`RandomnessDrawn`), given that its report may be forced at all (it claimed before
     ///         the randomness existed): `keccak256(abi.encode(secret, keccak256(abi.encode(randomness,
-    ///         claimBlockHash)))) < p · 2^256`.
+    ///         claimBlockHash)))) < p · 2^256`; never for a zero claim block hash (a seed revealed more than
+    ///         256 blocks after the claim).
     function forcedError(bytes32 secret, Randomness randomness, bytes32 claimBlockHash) external view returns (bool);
 
     /// @notice The id the next submission will get.

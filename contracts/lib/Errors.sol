@@ -30,8 +30,9 @@ library Errors {
     /// @notice The revealed seed does not hash to the seed hash the solver committed.
     error WrongSeed(TaskId taskId);
 
-    /// @notice The seed is revealed in the block of the verifier's claim or more than 256 blocks after it,
-    ///         where the chain no longer gives that block's hash (the seed then counts as withheld).
+    /// @notice The seed is revealed in the block of the verifier's claim, whose hash is not known yet; the
+    ///         solver reveals in a later block. (More than 256 blocks after the claim, where the chain no
+    ///         longer gives that hash, the seed is accepted and the claim is not forceable.)
     error ClaimBlockOutOfReach(TaskId taskId, uint256 claimBlock);
 
     /// @notice The revealed secret does not hash to the secret hash the verifier committed.

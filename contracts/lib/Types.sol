@@ -148,9 +148,9 @@ struct Params {
     /// Probability, in parts per million, that a verifier is forced to post a wrong result.
     uint32 forcedErrorPpm;
     /// The forced-error tax: part of the bounty the verifier of every report that may be forced (the
-    /// first verification claim of a task) pays to the jackpot out of its payout at settlement; it
-    /// funds the forced-error awards (docs/economics.md). At most `verificationFeeBps`; not charged
-    /// when `forcedErrorPpm` is zero.
+    /// first verification claim of a task, also when its seed came too late for it to be forced) pays
+    /// to the jackpot out of its payout at settlement; it funds the forced-error awards
+    /// (docs/economics.md). At most `verificationFeeBps`; not charged when `forcedErrorPpm` is zero.
     uint16 forcedErrorTaxBps;
     /// Largest τ any tolerant task may accept (a finite, non-negative binary32).
     Binary32 maxThreshold;
@@ -232,8 +232,9 @@ library Role {
 library Flag {
     /// The solver revealed its seed: the randomness is fixed for every later verification.
     uint8 internal constant RANDOMNESS = 1;
-    /// The current verifier claimed before the randomness existed, so it may be forced to err: its
-    /// report is settled only once it reveals its secret (or forfeits).
+    /// The current verifier claimed before the randomness existed and the seed came while its claim's
+    /// block hash was known, so it may be forced to err: its report is settled only once it reveals its
+    /// secret (or forfeits).
     uint8 internal constant FORCEABLE = 2;
     /// The verifier did not reveal its secret in time, or was forced and did not err: its fee and
     /// stake go to the jackpot.

@@ -83,8 +83,10 @@ abstract contract TaskPoolBase is TaskEscrow {
     /// @notice Whether a verifier with `secret` is forced to err on a task with this randomness, its claim
     ///         having been mined in the block whose hash is `claimBlockHash`. The solver and the verifier
     ///         know the randomness and the secret when the claim is sent, not the hash of the block that
-    ///         will hold it: a pair that is both cannot grind the secret until it is forced.
+    ///         will hold it: a pair that is both cannot grind the secret until it is forced. A zero hash (the
+    ///         seed was revealed when the chain no longer gave it) forces nobody.
     function _isForced(bytes32 secret, Randomness randomness, bytes32 claimBlockHash) internal view returns (bool) {
+        if (claimBlockHash == 0) return false;
         bytes32 drawn = keccak256(abi.encode(randomness, claimBlockHash));
         return uint256(keccak256(abi.encode(secret, drawn))) < _forcedBelow;
     }

@@ -171,17 +171,61 @@ def test_the_solver_reveals_its_seed_once_a_verifier_claimed(
     assert solver.decide(Case("", [drawn], []).situation(pool_interface), SolverPolicy()) == []
 
 
-def test_the_solver_reveals_only_while_the_claim_blocks_hash_is_in_reach(
+def test_the_solver_reveals_however_late_and_again_after_a_revert(
     pool_interface: ContractInterface,
 ) -> None:
-    """The pool reads the claim block's hash, which the chain keeps for 256 blocks: with the
-    claim in block 4, a reveal can land in block 260 at the latest."""
+    """The pool takes the seed however many blocks after the claim (past 256 the claim is just
+    not forceable), so the solver reveals at any head while the seed window lasts. A reveal that
+    reverted (mined in the claim's own block, whose hash is not known yet) is sent again."""
     timeline = [SUBMITTED, CLAIMED, COMMITTED, VERIFYING]
     view = task(status="Verifying", solver=ME, verifier=OTHER, timeline=timeline, claim_block=4)
-    for head, sends in ((10, True), (259, True), (260, False), (400, False)):
+    for head in (4, 10, 260, 261, 10_000):
         case = Case("", [view], [], head=head)
+        (action,) = solver.decide(case.situation(pool_interface), SolverPolicy())
+        assert isinstance(action, Send) and action.intent.function == "revealSeed", head
+    for status, sends in (
+        ("reverted", True),
+        ("rejected", True),
+        ("sent", False),
+        ("mined", False),
+    ):
+        case = Case("", [view], [], head=5, journal={"reveal-seed/1": status})
         actions = solver.decide(case.situation(pool_interface), SolverPolicy())
-        assert bool(actions) == sends, head
+        assert bool(actions) == sends, status
+
+
+def test_a_draw_without_the_claim_blocks_hash_forces_nothing(
+    pool_interface: ContractInterface,
+) -> None:
+    """A seed revealed more than 256 blocks after the claim draws a zero claim block hash: the
+    view folds the claim as not forceable, the verifier reports its true roots even with a
+    secret that a hash would force (p = 1 here), and has nothing to reveal."""
+    from agents.chain.abi import DecodedLog
+    from agents.roles.shares import forced_error
+    from agents.roles.tasks import fold
+
+    def folded(entries: list[TimelineEntry]) -> Any:
+        logs = [
+            DecodedLog("TaskPool", e.name, e.args, "0xPool", e.block, "0xb", i, "0xt")
+            for i, e in enumerate(entries)
+        ]
+        return fold(1, logs)
+
+    late = dataclasses.replace(DRAWN, args={**DRAWN.args, "claimBlockHash": "0x" + "00" * 32})
+    view = folded([SUBMITTED, CLAIMED, COMMITTED, VERIFYING, late])
+    assert view.randomness is not None and not view.forceable
+    assert not forced_error(secret_of(1, 0), bytes(view.randomness), bytes(32), 1_000_000)
+    in_reach = folded([SUBMITTED, CLAIMED, COMMITTED, VERIFYING, DRAWN])
+    assert in_reach.forceable
+    always = dataclasses.replace(PARAMS, forced_error_ppm=1_000_000)
+    work = done("replay/1", distances=[0, 0, 0], trace_roots=[ROOT] * 3)
+    for drawn_view, forced in ((view, False), (in_reach, True)):
+        case = Case("", [drawn_view], [], work=work, params=always)
+        (action,) = verifier.decide(case.situation(pool_interface), VerifierPolicy())
+        assert isinstance(action, Send) and action.intent.function == "reportVerification"
+        roots = action.intent.args[1][3]
+        assert (roots != [ROOT] * 3) == forced
+        assert ("forced to err" in action.reason) == forced
 
 
 # A pool with forced errors: a first verification's report waits for its verifier's reveal.
@@ -259,6 +303,7 @@ def test_shares_match_the_contracts_rules() -> None:
     claimed = keccak(b"claim block")
     assert forced_error(secret, bytes(r), claimed, 1_000_000)
     assert not forced_error(secret, bytes(r), claimed, 0)
+    assert not forced_error(secret, bytes(r), bytes(32), 1_000_000)  # no claim block hash drawn
     hits = sum(
         forced_error(secret, bytes(r), keccak(i.to_bytes(2, "big")), 250_000) for i in range(400)
     )

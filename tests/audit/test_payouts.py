@@ -204,8 +204,8 @@ def claimed(verifier: str = VERIFIER) -> tuple[str, dict[str, Any]]:
     return "VerificationClaimed", {"verifier": verifier, "stake": 10_000}
 
 
-def drawn() -> tuple[str, dict[str, Any]]:
-    return "RandomnessDrawn", {"randomness": "0x" + "55" * 32}
+def drawn(claim_block_hash: str = "0x" + "cb" * 32) -> tuple[str, dict[str, Any]]:
+    return "RandomnessDrawn", {"randomness": "0x" + "55" * 32, "claimBlockHash": claim_block_hash}
 
 
 def reported(verifier: str = VERIFIER) -> tuple[str, dict[str, Any]]:
@@ -257,6 +257,12 @@ def first_round() -> Story:
 STORIES: list[tuple[str, Story, int, Marks]] = [
     ("an honest reveal", first_round().tx(revealed(False, ROOTS), settled(PASSED)), 1, Marks()),
     ("settled unrevealed", first_round().tx(settled(PASSED)), 1, Marks(forfeited=True)),
+    (
+        "a seed past the claim block's reach: not forceable, nothing to reveal",
+        Story().tx(claimed()).tx(drawn("0x" + "00" * 32)).tx(reported()).tx(settled(PASSED)),
+        1,
+        Marks(),
+    ),
     ("no forced errors here", first_round().tx(settled(PASSED)), 0, Marks()),
     (
         "forced and honest",

@@ -188,14 +188,18 @@ def error_abi(name: str) -> dict[str, Any]:
     raise KeyError(f"no custom error {name!r} in the contracts' ABIs")
 
 
+def error_data(name: str, *args: Any) -> str:
+    """The revert data of custom error ``name(args)``, as hex."""
+    types = [i["type"] for i in error_abi(name)["inputs"]]
+    selector = keccak(f"{name}({','.join(types)})".encode())[:4]
+    return "0x" + (selector + encode(types, list(args))).hex()
+
+
 def revert_message(name: str, *args: Any) -> str:
     """How brownie reports a revert with custom error ``name(args)``."""
     from brownie.exceptions import decode_typed_error
 
-    entry = error_abi(name)
-    types = [i["type"] for i in entry["inputs"]]
-    selector = keccak(f"{name}({','.join(types)})".encode())[:4]
-    return str(decode_typed_error(HexStr("0x" + (selector + encode(types, list(args))).hex())))
+    return str(decode_typed_error(HexStr(error_data(name, *args))))
 
 
 @contextlib.contextmanager

@@ -290,3 +290,42 @@ def test_a_rejected_profile_is_credited_and_audited_with_the_settlement(
     params = {**chain.params, "profileRejectionFeeBps": chain.params["profileRejectionFeeBps"] * 2}
     found = differences(audit_payouts(dataclasses.replace(chain, params=params)))
     assert len(found) == 1 and found[0].startswith("a rejected profiler is credited"), found
+
+
+def test_a_seed_revealed_past_the_claim_blocks_reach_audits_clean_and_is_explained(
+    pool: Any, driver: Driver, parties: Parties, clock: Clock, read: Any
+) -> None:
+    """A seed revealed more than 256 blocks after the claim draws no claim block hash: the
+    audit accepts the zero hash and says why, derives no forfeit from a claim that could not be
+    forced (there was nothing to reveal), and holds the taxed settlement; a hash recorded for
+    such a draw would be named."""
+    from agents.audit.task import _check_randomness
+
+    task_id = driver.to_status(Status.COMMITTED)
+    driver.claim_verification(task_id)
+    clock.mine(256)
+    driver.reveal_seed(task_id)
+    driver.report(task_id)
+    assert "TaskSettled" in driver.settle(task_id).events
+    pool.withdraw([task_id], {"from": parties.solver})
+    pool.withdraw([task_id], {"from": parties.verifier})
+    chain = read(task_id)
+    audit = audit_payouts(chain)
+    assert audit.holds, differences(audit)
+    assert chain.flags == Flag.RANDOMNESS and int(chain.view.payouts["jackpot"]) > 0  # the tax
+    randomness = TaskAudit(chain)
+    _check_randomness(randomness)
+    assert randomness.holds, differences(randomness)
+    assert any("records no claim block hash" in f.claim for f in randomness.findings)
+    assert any("not forceable" in note for note in randomness.notes)
+
+    hashed = [
+        dataclasses.replace(e, args={**e.args, "claimBlockHash": "0x" + "cb" * 32})
+        if e.name == "RandomnessDrawn"
+        else e
+        for e in chain.events
+    ]
+    tampered = TaskAudit(dataclasses.replace(chain, events=hashed))
+    _check_randomness(tampered)
+    found = differences(tampered)
+    assert found and "records no claim block hash" in found[0], found

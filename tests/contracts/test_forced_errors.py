@@ -324,6 +324,65 @@ def test_a_report_that_cannot_be_forced_pays_no_tax(
     ]
 
 
+def test_a_seed_revealed_past_the_claim_blocks_reach_slashes_nobody_and_forces_nothing(
+    pool: Any, jackpot: Any, driver: Driver, parties: Parties, params: ProtocolParameters
+) -> None:
+    """Anyone can push the claim's block out of ``blockhash``'s reach by mining 256 blocks before
+    the solver reveals (the verifier itself, hoping for a withheld seed). The seed still counts:
+    the task is verified and settles as a pass, the solver is paid in full, and the claim is not
+    forceable, even with a secret that the claim block's hash forces, so nobody errs, reveals or
+    is awarded. Its verifier still pays the tax: a solver whose sybil verifies knows whether the
+    claim is forced before it reveals, and waiting must not spare the pair the tax when it is
+    not (docs/threat-model.md)."""
+    from brownie import web3
+
+    from scripts.protocol import randomness, secret_hash
+
+    task_id = driver.to_status(Status.COMMITTED)
+    secret = driver.verify_with(task_id, forced=True, draw=False)
+    claim = last_folded(pool, task_id, "VerificationClaimed")
+    claim_block = int(claim.args["claimBlock"])
+    r = randomness(SEED, secret_hash(secret), task_id)
+    claim_hash = bytes(web3.eth.get_block(claim_block)["hash"])
+    assert forced_error(secret, r, claim_hash, params.forcedErrorPpm)  # in reach, it would be
+
+    driver.clock.mine(256)
+    tx = driver.reveal_seed(task_id)
+    assert tx.block_number - claim_block == 257
+    assert plain(tx.events["RandomnessDrawn"])["claimBlockHash"] == hexed(bytes(32))
+    assert driver.flags(task_id) == Flag.RANDOMNESS
+    assert not driver.forced(task_id, secret)
+    assert not pool.forcedError(hexed(secret), hexed(r), hexed(bytes(32)))
+
+    driver.report(task_id, secret=secret)  # its true roots: it is not forced
+    driver.past_deadline(task_id)
+    with reverts("NothingToReveal", task_id):
+        driver.reveal(task_id, secret)
+    amounts = driver.amounts()
+    solver_before = balance(parties.solver)
+    verifier_before = balance(parties.verifier)
+    reserve = int(jackpot.reserve())
+    tx = pool.withdraw([task_id], {"from": parties.solver})
+    settled = tx.events["TaskSettled"]
+    assert settled["outcome"] == Outcome.PASSED
+    expected = payouts(Outcome.PASSED, amounts, False, params, taxed=True)
+    assert plain(pool.payouts(task_id)) == [
+        expected.submitter,
+        expected.solver,
+        expected.verifier,
+        expected.profiler,
+        expected.jackpot,
+    ]
+    assert balance(parties.solver) - solver_before == (
+        amounts.bounty - amounts.verification_fee + amounts.solver_stake
+    )
+    assert settled["toJackpot"] == amounts.forced_error_tax > 0
+    pool.withdraw([task_id], {"from": parties.verifier})
+    assert balance(parties.verifier) - verifier_before == expected.verifier
+    assert "ForcedErrorUncaught" not in tx.events and "ForcedErrorCaught" not in tx.events
+    assert int(jackpot.reserve()) == reserve and int(jackpot.owed(parties.verifier)) == 0
+
+
 def test_an_uncaught_forced_error_is_awarded_once_and_at_most_a_third_of_the_reserve(
     pool: Any, jackpot: Any, driver: Driver, parties: Parties
 ) -> None:

@@ -631,10 +631,12 @@ class PoolMachine(RuleBasedStateMachine):
                 raise ExpectedRevertError("NotAuthorized", task_id, sender.address)
             if wrong:
                 raise ExpectedRevertError("WrongSeed", task_id)
-            if m.block - task.claim_block > 256:
-                raise ExpectedRevertError("ClaimBlockOutOfReach", task_id, task.claim_block)
             task.randomness = randomness(seed, secret_hash(task.secret), task_id)
-            forceable = Flag.FORCEABLE if m.params.forcedErrorPpm else 0
+            # Past blockhash's reach the seed still counts; the claim is then not forceable.
+            in_reach = m.block - task.claim_block <= 256
+            if not in_reach:
+                task.claim_hash = bytes(32)
+            forceable = Flag.FORCEABLE if m.params.forcedErrorPpm and in_reach else 0
             task.flags |= Flag.RANDOMNESS | forceable
             task.deadline = m.now + m.params.verifyWindow
             return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
 from scripts.deploy import ProtocolParameters
@@ -20,12 +21,14 @@ from tests.contracts.driver import (
     Driver,
     Parties,
     balance,
+    error_data,
     f32,
     held,
     hexed,
     last_folded,
     plain,
     reverts,
+    rpc,
     trace_roots,
 )
 
@@ -144,26 +147,92 @@ def test_a_wrong_seed_is_refused(driver: Driver) -> None:
         driver.reveal_seed(task_id, seed=keccak(b"another seed"))
 
 
-def test_the_seed_is_revealed_while_the_claims_block_hash_is_known(
-    driver: Driver, clock: Clock
+def test_a_seed_revealed_past_the_claims_block_hash_still_counts_and_forces_nothing(
+    pool: Any, driver: Driver, clock: Clock
 ) -> None:
-    """The chain gives the hashes of the 256 blocks before the current one: a seed revealed
-    later cannot fix whether the verifier is forced, so it is refused, and the task then times
-    out as a withheld seed (the solver's stake slashed)."""
+    """The chain gives the hashes of the 256 blocks before the current one, and anyone can mine
+    blocks between the claim and the reveal (on a devnet every transaction is one). A seed
+    revealed later still fixes the randomness, so that nobody can have an honest solver slashed
+    for a withheld seed by pushing its claim's block out of reach: the draw records a zero claim
+    block hash and the claim is not forceable (nothing to reveal, no forced error)."""
     in_reach = driver.to_status(Status.COMMITTED)
     claim = driver.claim_verification(in_reach)
     clock.mine(255)  # the reveal lands 256 blocks after the claim
     tx = driver.reveal_seed(in_reach)
     assert tx.block_number - claim.block_number == 256
     assert driver.claim_block_hash(in_reach) != bytes(32)
+    assert driver.flags(in_reach) == Flag.RANDOMNESS | Flag.FORCEABLE
 
     late = driver.to_status(Status.COMMITTED)
     claim = driver.claim_verification(late)
     clock.mine(256)
-    with reverts("ClaimBlockOutOfReach", late, claim.block_number):
-        driver.reveal_seed(late)
-    tx = driver.timeout(late)
-    assert tx.events["TaskSettled"]["outcome"] == Outcome.SEED_WITHHELD
+    tx = driver.reveal_seed(late)
+    assert tx.block_number - claim.block_number == 257
+    assert tx.events["RandomnessDrawn"]["randomness"] == hexed(
+        randomness(SEED, secret_hash(SECRET), late)
+    )
+    assert driver.claim_block_hash(late) == bytes(32)
+    task = pool.task(late)
+    assert (task["status"], task["flags"]) == (Status.VERIFYING, Flag.RANDOMNESS)
+    assert not driver.forced(late)
+    assert not pool.forcedError(hexed(SECRET), hexed(driver.randomness(late)), ZERO)
+
+
+def test_a_seed_revealed_in_the_claims_block_is_refused(pool: Any, driver: Driver) -> None:
+    """The hash of the block that holds the claim is not known inside it: a reveal mined in the
+    same block reverts (the solver reveals again in a later one, and it counts)."""
+    from brownie import web3
+    from web3.types import Wei
+
+    task_id = driver.to_status(Status.COMMITTED)
+    solver, verifier = driver.parties.solver, driver.parties.verifier
+    stake = driver.amounts().verifier_stake
+    params = driver.params
+    rpc("evm_setAutomine", [False])
+    try:
+        claim_hash = web3.eth.send_transaction(
+            {
+                "from": verifier.address,
+                "to": pool.address,
+                "value": Wei(stake),
+                "gas": 500_000,
+                "data": pool.claimVerification.encode_input(task_id, SECRET_HASH),
+            }
+        )
+        # The claim's event data, as it will be logged: its deadline and block are the next block's.
+        block = driver.clock.block() + 1
+        at = driver.clock.now() + 1
+        driver.clock.next_at(at)
+        claim_data = encode(
+            ["bytes32", "uint256", "uint40", "uint256"],
+            [secret_hash(SECRET), stake, at + params.seedRevealWindow, block],
+        )
+        commit = last_folded(pool, task_id, "ProofCommitted")
+        reveal_hash = web3.eth.send_transaction(
+            {
+                "from": solver.address,
+                "to": pool.address,
+                "gas": 500_000,
+                "data": pool.revealSeed.encode_input(
+                    task_id, hexed(SEED), hexed(commit.before), commit.data, claim_data
+                ),
+            }
+        )
+        rpc("evm_mine", [])
+    finally:
+        rpc("evm_setAutomine", [True])
+    claimed = web3.eth.get_transaction_receipt(claim_hash)
+    revealed = web3.eth.get_transaction_receipt(reveal_hash)
+    assert claimed["status"] == 1 and claimed["blockNumber"] == block
+    assert (revealed["status"], revealed["blockNumber"]) == (0, block)
+    trace = rpc("debug_traceTransaction", [reveal_hash.hex(), {"disableStorage": True}])
+    assert "0x" + trace["returnValue"].removeprefix("0x") == error_data(
+        "ClaimBlockOutOfReach", task_id, block
+    )
+    assert driver.flags(task_id) == 0  # no randomness yet: the solver reveals again, later
+    tx = driver.reveal_seed(task_id)
+    assert driver.claim_block_hash(task_id) == bytes(web3.eth.get_block(block)["hash"])
+    assert tx.block_number == block + 1
 
 
 def test_the_seed_is_checked_against_the_record(
