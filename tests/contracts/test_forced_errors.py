@@ -383,6 +383,44 @@ def test_a_seed_revealed_past_the_claim_blocks_reach_slashes_nobody_and_forces_n
     assert int(jackpot.reserve()) == reserve and int(jackpot.owed(parties.verifier)) == 0
 
 
+def test_a_pair_that_knows_its_claim_is_not_forced_gains_nothing_by_waiting(
+    pool: Any, driver: Driver, parties: Parties
+) -> None:
+    """A solver whose sybil verifies its task knows the seed and the secret, so it knows that the
+    claim is not forced as soon as the claim's block is mined. Revealing the seed in time or
+    waiting until the claim block's hash is out of reach then pays the pair exactly the same:
+    the forced-error tax is due either way. (Were a late claim untaxed, the pair would wait
+    whenever the claim is not forced and reveal in time when it is, keeping the chance at the
+    award and paying the tax only on forced claims.)"""
+    from scripts.network import revert, snapshot
+
+    task_id = driver.to_status(Status.COMMITTED)
+    secret = driver.verify_with(task_id, forced=False, draw=False)
+    pair = (parties.solver, parties.verifier)
+
+    def income(wait: bool) -> int:
+        before = sum(balance(a) for a in pair)
+        if wait:
+            driver.clock.mine(256)
+        driver.reveal_seed(task_id)
+        assert bool(driver.flags(task_id) & Flag.FORCEABLE) != wait
+        driver.report(task_id, secret=secret)
+        driver.finish(task_id, secret)  # the verifier's reveal in time; a plain settlement late
+        for account in pair:
+            if int(pool.owed(task_id, account)):
+                pool.withdraw([task_id], {"from": account})
+        assert driver.status(task_id) == Status.SETTLED and sum(held(pool, task_id)) == 0
+        return sum(balance(a) for a in pair) - before
+
+    start = snapshot()
+    in_time = income(wait=False)
+    revert(start)
+    late = income(wait=True)
+    a = driver.amounts()
+    assert a.forced_error_tax > 0
+    assert in_time == late == a.bounty + a.solver_stake + a.verifier_stake - a.forced_error_tax
+
+
 def test_an_uncaught_forced_error_is_awarded_once_and_at_most_a_third_of_the_reserve(
     pool: Any, jackpot: Any, driver: Driver, parties: Parties
 ) -> None:
