@@ -75,7 +75,7 @@ class JsonRpc:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._session = requests.Session()
+        self._session = _session(url)
         self._ids = itertools.count(1)
 
     def request(self, method: str, params: list[Any] | None = None) -> Any:
@@ -131,6 +131,19 @@ class JsonRpc:
     def close(self) -> None:
         """Release the HTTP connection pool."""
         self._session.close()
+
+
+def _session(url: str) -> requests.Session:
+    """An HTTP session for ``url`` with the environment's settings for it (proxies, CA bundle,
+    ``.netrc`` credentials) read once, here: a session that trusts the environment reads all
+    of ``os.environ`` again on every request, which was most of an idle agent tick's CPU."""
+    session = requests.Session()
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    session.proxies.update(settings["proxies"])
+    session.verify = settings["verify"]
+    session.auth = requests.utils.get_netrc_auth(url)
+    session.trust_env = False
+    return session
 
 
 class _TransientError(Exception):

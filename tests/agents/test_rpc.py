@@ -128,3 +128,34 @@ def test_wrong_chain(server: tuple[str, Script]) -> None:
         WrongChainError, match="serves chain id 1, but the deployment was made on chain id 31337"
     ):
         ChainClient(url).require_chain(31337)
+
+
+def _no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_proxy_from_the_environment_is_used(
+    server: tuple[str, Script], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scripted server plays the proxy of an endpoint that does not resolve.
+    url, script = server
+    _no_proxy_settings(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", url)
+    script.answers = [{"result": "0x2a"}]
+    client, _ = rpc("http://rpc.invalid:8545", attempts=1)
+    assert client.request("eth_blockNumber") == "0x2a"
+    assert script.requests[0]["method"] == "eth_blockNumber"
+
+
+def test_the_environment_is_read_once_not_on_every_request(
+    server: tuple[str, Script], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy set after the client was made is not used: reading the environment on every
+    # request cost most of an idle agent tick's CPU.
+    url, script = server
+    _no_proxy_settings(monkeypatch)
+    client, _ = rpc(url, attempts=1)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    script.answers = [{"result": "0x2a"}]
+    assert client.request("eth_blockNumber") == "0x2a"
