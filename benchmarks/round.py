@@ -4,18 +4,21 @@ For two specs, ``demo`` (examples/digits-mlp.yaml) and ``long`` (the digits MLP 
 two hidden layers of 256 in exact mode, its steps calibrated here so that plain training
 takes at least 60 s, in 200 segments like the demo spec):
 
-- ``plain_train_s``: training the spec with no protocol at all (the spec's backend,
-  no checkpoints, no proof, no chain);
+- ``plain_train_s``: training the spec with no protocol at all (the spec's backend with
+  the solver's threads, ``SOLVER_THREADS``, warm; its data order, the batches of every
+  step, is computed within the time, as any training of the spec computes it; no
+  checkpoints, no proof, no chain);
 - ``round_s``: from the block of the submission to the block of the settlement, with
-  a solver and a verifier agent running as separate processes on this machine (the
-  devnet's challenge window is 2 s; the verifier replays its sampled segments side by
-  side, ``verifier.threads = 0``);
+  a solver and a verifier agent running as separate processes on this machine, both warm
+  (the submission waits for their ``engine warm``; the devnet's challenge window is 2 s;
+  the solver trains with ``solver.threads = SOLVER_THREADS``, the verifier replays its
+  sampled segments side by side, ``verifier.threads = 0``);
 - ``overhead`` = round_s / plain_train_s (goal ≤ 1.15 for ``long``);
 - ``reaction_ms``: the median, over the agents' transactions that answer an event
   (claims, verification claims, randomness draws, withdrawals after the settlement),
   of the time from the event's block appearing on the node to the answer's broadcast;
 - ``phases_s``: the round split at its events (profile, claim, train and commit,
-  verification claim, replay and report, challenge window and settlement).
+  verification claim, seed reveal, replay and report, challenge window and settlement).
 
 Each spec is measured in ``RUNS`` pairs, interleaved: plain training, then a round on a
 fresh devnet, then the next pair. ``overhead_runs`` lists each pair's round_s /
@@ -27,13 +30,14 @@ min), so a reader can tell a change from noise; ``plain_train_runs_s`` and
 The protocol's fixed costs do not grow with the task: ``fixed_s`` is the part of the
 round outside the profile of τ (tolerant mode, ``TaskSubmitted->TaskProfiled``),
 training with its proof (``TaskClaimed->ProofCommitted``) and the replay of the sampled
-segments (``VerificationClaimed->VerificationReported``), which all grow with the task's
+segments (``RandomnessDrawn->VerificationReported``), which all grow with the task's
 length (median over the runs); ``scaling`` = (profile + training with proof + replay) /
 plain training. A task whose plain training takes T seconds then has an
 overhead of about ``scaling + fixed_s / T``: ``overhead_1h`` for an hour's task.
 
-Block times come from a watcher polling the node every 20 ms (block timestamps
-have a resolution of one second).
+Block times come from a watcher polling the node every 50 ms (block timestamps
+have a resolution of one second); it polls no more often so as to take little of the
+cores the round runs on.
 """
 
 from __future__ import annotations
@@ -72,11 +76,18 @@ RUNS = 3  # paired (plain, round) runs per spec
 SCALING_PHASES = (
     "TaskSubmitted->TaskProfiled",
     "TaskClaimed->ProofCommitted",
-    "VerificationClaimed->VerificationReported",
+    "RandomnessDrawn->VerificationReported",
 )
 HOUR_S = 3600.0
-# The verifier replays its sampled segments side by side, one per core (verifier.threads).
-AGENT_ENV = {"verifier": {"VERITRAIN_VERIFIER_THREADS": "0"}}
+# The solver trains with the default solver.threads, and plain training with as many; the
+# verifier replays its sampled segments side by side, one per core (verifier.threads).
+SOLVER_THREADS = 1
+AGENT_ENV = {
+    "solver": {"VERITRAIN_SOLVER_THREADS": str(SOLVER_THREADS)},
+    "verifier": {"VERITRAIN_VERIFIER_THREADS": "0"},
+}
+WATCH_S = 0.05  # the block watcher's poll interval
+WARM_TIMEOUT_S = 300.0  # the longest wait for the agents' engines to be warm
 REACTIONS = ("claim/", "claim-verification/", "draw/", "withdraw/")
 
 
@@ -101,7 +112,7 @@ class BlockWatcher:
             for number in range(last + 1, head + 1):
                 self.seen.setdefault(number, now)
             last = max(last, head)
-            self._stop.wait(0.02)
+            self._stop.wait(WATCH_S)
 
     def stop(self) -> None:
         self._stop.set()
@@ -109,7 +120,8 @@ class BlockWatcher:
 
 
 def plain_train_s(spec_path: Path) -> float:
-    """Seconds to train the spec with its backend and nothing else."""
+    """Seconds to train the spec with its backend (warm, ``SOLVER_THREADS``) and nothing else:
+    the batches of its steps, then the steps."""
     from agents.learning.backends import get_backend
     from agents.learning.spec import load_spec
     from agents.learning.task import open_task
@@ -119,11 +131,13 @@ def plain_train_s(spec_path: Path) -> float:
     with tempfile.TemporaryDirectory() as scratch:
         task = open_task(spec, open_store(scratch))
         exact = spec.verification.tolerance == "exact"
-        backend = get_backend("exact") if exact else get_backend("native", threads=1)
+        name = "exact" if exact else "native"
+        backend = get_backend(name, threads=SOLVER_THREADS)
         session = backend.start(task, task.initial_state())
-        batches = task.batches(0, spec.steps)
+        session.run(task.batches(0, 1))  # warm: the first step pays for caches
+        session = backend.start(task, task.initial_state())
         started = time.perf_counter()
-        session.run(batches)
+        session.run(task.batches(0, spec.steps))
         return time.perf_counter() - started
 
 
@@ -146,7 +160,7 @@ def long_spec(directory: Path) -> Path:
     spec = parse_spec(document)
     with tempfile.TemporaryDirectory() as scratch:
         task = open_task(spec, open_store(scratch))
-        session = get_backend("exact").start(task, task.initial_state())
+        session = get_backend("exact", threads=SOLVER_THREADS).start(task, task.initial_state())
         session.run(task.batches(0, 50))  # warm up: first steps pay for compilation and caches
         started = time.perf_counter()
         session.run(task.batches(50, 1000))
@@ -179,6 +193,31 @@ def long_baseline(path: Path) -> float:
     return plain
 
 
+def wait_warm(agents: list[AgentProcess]) -> None:
+    """Wait until every agent logged the end of its warm-up (imports, compiled kernels), so
+    that no warm-up runs beside the round."""
+    deadline = time.monotonic() + WARM_TIMEOUT_S
+    waiting = list(agents)
+    while waiting:
+        dead = [a.role for a in waiting if not a.alive]
+        if dead or time.monotonic() > deadline:
+            raise RuntimeError(f"agents not warm (dead: {dead})")
+        waiting = [a for a in waiting if not _warm(_text(a.log))]
+        time.sleep(0.2)
+
+
+def _warm(log: str) -> bool:
+    """Whether an agent's log says its warm-up ended (a failed one only delays a first job)."""
+    return 'msg="engine warm"' in log or 'msg="warm-up failed"' in log
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
     """One round of ``spec_path`` on a fresh devnet; returns round_s, reaction_ms and phases."""
     info = lifecycle.up(directory, parameters={"challengeWindow": 2}, say=lambda _line: None)
@@ -192,7 +231,7 @@ def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
     try:
         for agent in agents:
             agent.start()
-        time.sleep(3.0)  # both agents up and polling before the clock starts
+        wait_warm(agents)  # both agents up, polling and warm before the clock starts
         submitted = subprocess.run(
             cli_command(
                 "submit", str(spec_path), "--bounty", "1eth", "--config", info.configs["submitter"]
@@ -232,6 +271,7 @@ def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
         "TaskClaimed",
         "ProofCommitted",
         "VerificationClaimed",
+        "RandomnessDrawn",
         "VerificationReported",
         "TaskSettled",
     ]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.round import summarize
+from benchmarks.round import _warm, summarize
 
 
 def _result(
@@ -21,8 +21,9 @@ def _result(
             "TaskSubmitted->TaskProfiled": profile,
             "TaskProfiled->TaskClaimed": 0.5,
             "TaskClaimed->ProofCommitted": train,
-            "VerificationClaimed->VerificationReported": replay,
-            "VerificationReported->TaskSettled": 2.5,
+            "VerificationClaimed->RandomnessDrawn": 0.25,  # the solver's reaction: fixed
+            "RandomnessDrawn->VerificationReported": replay,
+            "VerificationReported->TaskSettled": 2.25,
             tag: 0.0,
         },
     }
@@ -67,3 +68,12 @@ def test_one_pair_and_an_even_count() -> None:
     )
     assert two["overhead"] == 1.75 and two["overhead_spread"] == 0.5
     assert "fast" in two["phases_s"]  # the lower middle pair
+
+
+def test_an_agent_is_warm_once_its_warm_up_ended() -> None:
+    started = 'ts=1 level=info logger=agents.roles.agent msg="agent started" role=solver\n'
+    assert not _warm(started)
+    assert _warm(
+        started + 'ts=2 level=info logger=agents.roles.agent msg="engine warm" seconds=4\n'
+    )
+    assert _warm(started + 'ts=2 level=warning msg="warm-up failed" error="ImportError: x"\n')
