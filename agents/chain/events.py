@@ -93,9 +93,11 @@ class EventSource:
         ).fetchone()
         return int(row["next_block"]) if row is not None else self.start_block
 
-    def poll(self) -> PollResult:
-        """Read the confirmed blocks since the cursor (and the reorg window before it)."""
-        head = self.client.block_number()
+    def poll(self, head: int | None = None) -> PollResult:
+        """Read the confirmed blocks since the cursor (and the reorg window before it), up to
+        ``head`` (default: the node's head, asked for)."""
+        if head is None:
+            head = self.client.block_number()
         target = head - self.confirmations
         cursor = self.cursor
         from_block = max(self.start_block, cursor - self.reorg_window)

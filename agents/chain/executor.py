@@ -24,7 +24,7 @@ from agents.chain.errors import (
     RpcError,
     RpcUnavailableError,
 )
-from agents.chain.journal import JournalEntry, TransactionJournal
+from agents.chain.journal import IN_FLIGHT, JournalEntry, TransactionJournal
 from agents.node import failpoints
 from agents.node.database import transaction
 
@@ -106,6 +106,10 @@ class TransactionExecutor:
         self.rejections = rejections or RejectionPolicy()
         self.observer = observer or ExecutorObserver()
         self._clock = clock
+
+    def in_flight(self) -> bool:
+        """Whether a journaled transaction is signed or sent and not yet final."""
+        return bool(self.journal.by_status(IN_FLIGHT))
 
     # -- deciding whether an intent may go out ----------------------------------------------
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.chain.abi import ContractInterface, DecodedLog
+from agents.chain.client import Block
 from agents.chain.errors import ChainError, RpcUnavailableError
 from agents.chain.events import EventSource
 from agents.chain.executor import ExecutorObserver, TransactionExecutor
@@ -138,6 +139,10 @@ class Agent:
         self._profiles: dict[int, ProfileReview] = {}
         self._stop = threading.Event()
         self._head = 0
+        # The head block (number, hash) at the last complete read of the chain, and the
+        # balances read then (pool credit, jackpot award owed): see ``tick``.
+        self._read_at: tuple[int, str] | None = None
+        self._balances: tuple[int, int] | None = None
         self.executor.observer = ExecutorObserver(
             sent=self._on_sent, confirmed=self._on_confirmed, failed=self._on_failed
         )
@@ -219,12 +224,39 @@ class Agent:
             signal.signal(sig, lambda *_: self.stop())
 
     def tick(self) -> list[Action]:
-        """One round of observe → decide → act; returns the actions taken."""
+        """One round of observe → decide → act; returns the actions taken.
+
+        The chain is read again only when its head block changed since the last complete
+        read, or a transaction of this agent is in flight: otherwise nothing on chain can
+        have changed, and the tick decides on what it read before (with the time of now), at
+        the cost of one request. An agent whose job runs (training, replay) ticks mostly so.
+        """
         self._sent_last_tick = False
+        latest = self.conn.client.block("latest")
+        moved = (latest.number, latest.hash) != self._read_at or self.executor.in_flight()
+        if moved:
+            self._read_at = None
+            self._read_chain(latest.number)
+        self._collect_work()
+        self._examine_specs()
+        self._examine_profiles()
+        situation = self.situation(latest, fresh=moved)
+        actions = self.decide(situation)
+        for action in actions:
+            self._act(action)
+        if self.games is not None and self.games.tick(self.tasks, latest.number, read=moved):
+            self._sent_last_tick = True
+        self._update_metrics(situation, fresh=moved)
+        if moved:
+            self._read_at = (latest.number, latest.hash)
+        return actions
+
+    def _read_chain(self, head: int) -> None:
+        """Follow in-flight transactions and read the events up to ``head``."""
         # Transactions mined within the reorg window are checked to still be on chain.
         window = self.conn.config.chain.reorg_window
         self.executor.reconcile(recheck_from=max(0, self._head - window) if self._head else None)
-        polled = self.events.poll()
+        polled = self.events.poll(head)
         self._head = polled.head
         self._credit_withdrawals += self._withdrawals_in(polled.added)
         self._credit_withdrawals -= self._withdrawals_in(polled.removed)
@@ -234,23 +266,18 @@ class Agent:
                 self._refold(task_id)
         for e in polled.added:
             event(log, "event", name=e.name, task=task_subject(e), block=e.block_number)
-        self._collect_work()
-        self._examine_specs()
-        self._examine_profiles()
-        situation = self.situation()
-        actions = self.decide(situation)
-        for action in actions:
-            self._act(action)
-        if self.games is not None and self.games.tick(self.tasks):
-            self._sent_last_tick = True
-        self._update_metrics(situation)
-        return actions
 
-    def situation(self) -> Situation:
-        latest = self.conn.client.block("latest")
+    def situation(self, latest: Block | None = None, *, fresh: bool = True) -> Situation:
+        """What the decision sees, at the ``latest`` block (asked for when not given); without
+        ``fresh`` the balances read at the last complete read of the chain."""
+        if latest is None:
+            latest = self.conn.client.block("latest")
         contract = self.conn.deployment.contract(POOL)
         pool = contract.address
         account = self.conn.signer
+        if fresh or self._balances is None:
+            self._balances = (self._credit(contract), self._jackpot_owed())
+        credit, jackpot_owed = self._balances
         return Situation(
             me=self.conn.me,
             now=max(float(latest.timestamp), time.time()),
@@ -265,9 +292,9 @@ class Agent:
             secret=lambda task_id, rnd: forced_error_secret(account, pool, task_id, rnd),
             pool=contract,
             games=self.games.games if self.games is not None else {},
-            credit=self._credit(contract),
+            credit=credit,
             credit_withdrawals=self._credit_withdrawals,
-            jackpot_owed=self._jackpot_owed(),
+            jackpot_owed=jackpot_owed,
             profiles=dict(self._profiles),
         )
 
@@ -429,14 +456,15 @@ class Agent:
 
     # -- metrics ----------------------------------------------------------------------------
 
-    def _update_metrics(self, situation: Situation) -> None:
+    def _update_metrics(self, situation: Situation, *, fresh: bool = True) -> None:
         counts: dict[str, int] = {}
         for view in situation.tasks.values():
             counts[view.status] = counts.get(view.status, 0) + 1
         self.metrics.set_task_states(counts, [s for s in STATUSES if s != "None"])
         self.metrics.head.set(situation.head)
         self.metrics.cursor.set(self.events.cursor)
-        self.metrics.balance.set(self.conn.client.balance(self.conn.me))
+        if fresh:
+            self.metrics.balance.set(self.conn.client.balance(self.conn.me))
         self.metrics.withdrawable.set(sum(v.due_to(self.conn.me) for v in situation.tasks.values()))
         for result, count in traced_segments(situation).items():
             self.metrics.traced_segments.labels(result=result).set(count)

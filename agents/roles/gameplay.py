@@ -97,10 +97,14 @@ class GameDesk:
         """Whether the deployment has a game contract to play on."""
         return GAME in conn.deployment.contracts
 
-    def tick(self, tasks: Mapping[int, TaskView]) -> int:
-        """Read new game events and step every game left to play; returns the moves sent."""
-        self.events.poll()
-        self.games = fold_games(self.events.all_events())
+    def tick(
+        self, tasks: Mapping[int, TaskView], head: int | None = None, read: bool = True
+    ) -> int:
+        """Read new game events (up to ``head``; none without ``read``: the chain has not moved
+        since the last read) and step every game left to play; returns the moves sent."""
+        if read:
+            self.events.poll(head)
+            self.games = fold_games(self.events.all_events())
         self._tasks = tasks
         sent = 0
         for game_id in to_play(self.games, self.me, self.executor.journal.statuses()):

@@ -1,0 +1,73 @@
+"""An agent's tick on a devnet: it reads the chain again only when the chain moved."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.devnet import lifecycle
+from agents.node.config import load_config
+from agents.roles import solver as solver_role
+from agents.roles.agent import Agent
+from agents.roles.connection import connect
+from agents.roles.hardware import Hardware
+
+pytestmark = pytest.mark.chain
+
+
+@pytest.fixture
+def solver_agent(tmp_path: Path) -> Iterator[tuple[Agent, list[str]]]:
+    """A solver agent on a fresh devnet, and the JSON-RPC methods its ticks request."""
+    directory = tmp_path / "devnet"
+    info = lifecycle.up(directory, say=lambda _line: None)
+    try:
+        config = load_config(Path(info.configs["solver"]))
+        conn = connect(config, "solver")
+        agent = Agent(
+            conn,
+            "solver",
+            lambda situation: solver_role.decide(situation, config.solver),
+            hardware=Hardware("cpu", 1),
+        )
+        methods: list[str] = []
+        rpc = conn.client.rpc
+        send = rpc._request_once
+
+        def counted(method: str, params: list[Any]) -> Any:
+            methods.append(method)
+            return send(method, params)
+
+        rpc._request_once = counted  # type: ignore[method-assign]
+        yield agent, methods
+        if conn.data is not None:
+            conn.data.close()
+    finally:
+        lifecycle.down(directory)
+
+
+def test_an_idle_tick_asks_for_the_head_block_only(solver_agent: tuple[Agent, list[str]]) -> None:
+    agent, methods = solver_agent
+    agent.tick()
+    assert "eth_getLogs" in methods  # the first tick reads everything
+    for _ in range(3):
+        methods.clear()
+        agent.tick()
+        assert methods == ["eth_getBlockByNumber"]
+
+
+def test_a_new_block_is_read_in_full(solver_agent: tuple[Agent, list[str]]) -> None:
+    agent, methods = solver_agent
+    agent.tick()
+    idle = agent.situation(fresh=False)
+    agent.conn.client.rpc.request("evm_mine")
+    methods.clear()
+    agent.tick()
+    assert methods[0] == "eth_getBlockByNumber"
+    assert {"eth_getLogs", "eth_call", "eth_getBalance"} <= set(methods)
+    # The balances an idle tick decides on are the ones the last full read found.
+    fresh = agent.situation()
+    assert (idle.credit, idle.jackpot_owed) == (fresh.credit, fresh.jackpot_owed)
+    assert fresh.head == idle.head + 1
