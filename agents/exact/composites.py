@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.exact.kernels import Array
-from agents.exact.ops import ExactOps
+from agents.exact.ops import ChainPlan, ExactOps, Imm
+from agents.exact.trace import Op
 
 
 def mean(E: ExactOps, x: Array, axis: int) -> Array:
@@ -40,17 +41,49 @@ def softmax(E: ExactOps, x: Array) -> Softmax:
     return Softmax(z, e, s, E.div(e, s))
 
 
+def _softmax_plans() -> tuple[ChainPlan, ChainPlan, ChainPlan]:
+    forward = ChainPlan(1)  # x
+    m = forward(Op.AMAX, 0)
+    e = forward(Op.EXP, forward(Op.SUB, 0, m))
+    forward(Op.DIV, e, forward(Op.SUM, e))
+    backward = ChainPlan(2)  # p, dp
+    inner = backward(Op.SUM, backward(Op.MUL, 1, 0))
+    backward(Op.MUL, 0, backward(Op.SUB, 1, inner))
+    gradient = ChainPlan(2, "FF")  # probabilities, one-hot; immediate: the count
+    gradient(Op.DIV, gradient(Op.SUB, 0, 1), Imm(0))
+    return forward, backward, gradient
+
+
+# ``softmax``'s ops (p the last register), ``softmax_backward``'s (dx the last) and the tail
+# of ``cross_entropy_grad`` as chains (``agents.exact.ops.ChainPlan``) for a tracer.
+_SOFTMAX, _SOFTMAX_BACKWARD, _CROSS_ENTROPY_TAIL = _softmax_plans()
+_NO_IMMEDIATES = np.zeros(0, dtype=np.float32)
+
+
 def softmax_probabilities(E: ExactOps, x: Array) -> Array:
-    """Only ``p`` of ``softmax`` (one fused pass when nothing is traced and the path has one)."""
-    fused = E.kernels.fused_softmax(x) if E.untraced else None
-    return fused if fused is not None else softmax(E, x).probabilities
+    """Only ``p`` of ``softmax`` (one fused pass when nothing is traced and the path has one;
+    traced, one chain where the tracer takes one)."""
+    if E.untraced:
+        fused = E.kernels.fused_softmax(x)
+        if fused is not None:
+            return fused
+    else:
+        chained = E.run_chain(_SOFTMAX, [x], _NO_IMMEDIATES)
+        if chained is not None:
+            return chained[-1]
+    return softmax(E, x).probabilities
 
 
 def softmax_backward(E: ExactOps, p: Array, dp: Array) -> Array:
     """``dx = p * (dp - sum(dp * p))`` along the last axis."""
-    fused = E.kernels.fused_softmax_backward(p, dp) if E.untraced else None
-    if fused is not None:
-        return fused
+    if E.untraced:
+        fused = E.kernels.fused_softmax_backward(p, dp)
+        if fused is not None:
+            return fused
+    else:
+        chained = E.run_chain(_SOFTMAX_BACKWARD, [p, dp], _NO_IMMEDIATES)
+        if chained is not None:
+            return chained[-1]
     inner = E.sum(E.mul(dp, p), -1)
     return E.mul(p, E.sub(dp, inner))
 
@@ -81,7 +114,13 @@ def cross_entropy_grad(
     mean is over ``count`` rows when given (a slice of a larger batch), else over ``N``."""
     n, classes = (int(d) for d in logits.shape)
     probabilities = softmax_probabilities(E, logits)
-    return E.div(E.sub(probabilities, E.one_hot(targets, classes)), float(count or n))
+    hot = E.one_hot(targets, classes)
+    if not E.untraced:
+        imms = np.array([float(count or n)], dtype=np.float32)
+        chained = E.run_chain(_CROSS_ENTROPY_TAIL, [probabilities, hot], imms)
+        if chained is not None:
+            return chained[-1]
+    return E.div(E.sub(probabilities, hot), float(count or n))
 
 
 def mse(E: ExactOps, output: Array, target: Array) -> tuple[Array, Array]:

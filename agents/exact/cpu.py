@@ -460,90 +460,143 @@ _C_NEG, _C_ABS, _C_SQRT, _C_EXP, _C_LOG = (
 )
 
 
+_C_SUM, _C_AMAX = int(Op.SUM), int(Op.AMAX)
+# Kinds of chain registers: the full shape, one value per row ([..., 1]), one per column ([C]).
+_FULL, _ROW, _COLUMN = 0, 1, 2
+
+
 @njit(inline="always", error_model="numpy")
-def _at(values: np.ndarray, ref: np.int64, imm: F32, i: int) -> F32:
-    return values[i] if ref >= 0 else imm
+def _at(values: np.ndarray, flag: int, scalar: F32, i: int) -> F32:
+    return values[i] if flag >= 0 else scalar
 
 
 @njit(inline="always")
-def _register(inputs: Any, out: np.ndarray, ref: np.int64, k: int) -> Any:
-    # Register ``ref``: an input, or the output of an earlier step (an immediate reads none:
-    # the step's own row stands in).
+def _operand(
+    inputs: Any,
+    out: np.ndarray,
+    offsets: np.ndarray,
+    kinds: np.ndarray,
+    imms: np.ndarray,
+    ref: np.int64,
+    r: int,
+    cols: int,
+    spare: np.ndarray,
+) -> Any:
+    # Row ``r`` of register ``ref`` as (values, flag, scalar): a full register's row and a
+    # column register are arrays of ``cols`` values (flag 1); a row register's value at
+    # ``r`` and an immediate (``ref < 0``) are scalars (flag -1, ``spare`` stands in).
     if ref < 0:
-        return out[k]
+        return spare, -1, imms[-1 - ref]
     if ref < len(inputs):
-        return inputs[ref]
-    return out[ref - len(inputs)]
+        register = inputs[ref]
+    else:
+        start = offsets[ref - len(inputs)]
+        register = out[start : offsets[ref - len(inputs) + 1]]
+    kind = kinds[ref]
+    if kind == _FULL:
+        return register[r * cols : r * cols + cols], 1, ZERO
+    if kind == _COLUMN:
+        return register, 1, ZERO
+    return spare, -1, register[r]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _chain_flat(
-    code: np.ndarray, imms: np.ndarray, inputs: Any, out: np.ndarray, cell: np.ndarray
+def _chain_rows(
+    code: np.ndarray,
+    imms: np.ndarray,
+    inputs: Any,
+    kinds: np.ndarray,
+    out: np.ndarray,
+    offsets: np.ndarray,
+    rows: int,
+    cols: int,
+    cell: np.ndarray,
 ) -> None:
     # Step k: op code[k, 0] on the registers (or immediates) code[k, 1..3], written to
-    # out[k]; each step as its op's flat kernel above computes it, one pass per step.
+    # out[offsets[k] : offsets[k + 1]]. Registers are ``rows`` x ``cols`` (full), ``rows``
+    # (one per row) or ``cols`` (one per column) values, by ``kinds``; an elementwise step
+    # runs row by row over the broadcast of its operands, each op as its flat kernel above
+    # computes it; SUM and AMAX reduce a full register's rows as the reduction kernels do.
     nan = cell[0]
-    n = out.shape[1]
+    count = len(inputs)
+    spare = np.zeros(max(cols, 1), dtype=np.float32)
+    bits = np.zeros(1, dtype=np.float32)
     for k in range(code.shape[0]):
         op = code[k, 0]
-        ra, rb, rc = code[k, 1], code[k, 2], code[k, 3]
-        a = _register(inputs, out, ra, k)
-        b = _register(inputs, out, rb, k)
-        c = _register(inputs, out, rc, k)
-        ia = imms[-1 - ra] if ra < 0 else ZERO
-        ib = imms[-1 - rb] if rb < 0 else ZERO
-        ic = imms[-1 - rc] if rc < 0 else ZERO
-        dst = out[k]
-        if op == _C_ADD:
-            for i in range(n):
-                dst[i] = _canon(_at(a, ra, ia, i) + _at(b, rb, ib, i), nan)
-        elif op == _C_SUB:
-            for i in range(n):
-                dst[i] = _canon(_at(a, ra, ia, i) - _at(b, rb, ib, i), nan)
-        elif op == _C_MUL:
-            for i in range(n):
-                dst[i] = _canon(_at(a, ra, ia, i) * _at(b, rb, ib, i), nan)
-        elif op == _C_DIV:
-            for i in range(n):
-                dst[i] = _canon(_at(a, ra, ia, i) / _at(b, rb, ib, i), nan)
-        elif op == _C_MAXIMUM:
-            for i in range(n):
-                dst[i] = _max(_at(a, ra, ia, i), _at(b, rb, ib, i), nan)
-        elif op == _C_MINIMUM:
-            for i in range(n):
-                dst[i] = _min(_at(a, ra, ia, i), _at(b, rb, ib, i), nan)
-        elif op == _C_LT:
-            for i in range(n):
-                dst[i] = ONE if _at(a, ra, ia, i) < _at(b, rb, ib, i) else ZERO
-        elif op == _C_LE:
-            for i in range(n):
-                dst[i] = ONE if _at(a, ra, ia, i) <= _at(b, rb, ib, i) else ZERO
-        elif op == _C_EQ:
-            for i in range(n):
-                dst[i] = ONE if _at(a, ra, ia, i) == _at(b, rb, ib, i) else ZERO
-        elif op == _C_LDEXP:
-            for i in range(n):
-                dst[i] = _ldexp(_at(a, ra, ia, i), _at(b, rb, ib, i), nan)
-        elif op == _C_SELECT:
-            for i in range(n):
-                chosen = _at(b, rb, ib, i) if _at(a, ra, ia, i) != ZERO else _at(c, rc, ic, i)
-                dst[i] = _canon(chosen, nan)
-        elif op == _C_NEG:
-            for i in range(n):
-                dst[i] = _canon(-a[i], nan)
-        elif op == _C_ABS:
-            for i in range(n):
-                dst[i] = _canon(abs(a[i]), nan)
-        elif op == _C_SQRT:
-            for i in range(n):
-                dst[i] = _canon(_sqrt_f32(a[i]), nan)
-        elif op == _C_EXP:
-            for i in range(n):
-                dst[i] = _exp(a[i], nan)
-        elif op == _C_LOG:
-            patterns = a.view(np.uint32)
-            for i in range(n):
-                dst[i] = _log(a[i], patterns[i], nan)
+        start = offsets[k]
+        kind = kinds[count + k]
+        if op in (_C_SUM, _C_AMAX):
+            for r in range(rows):
+                a, _, _ = _operand(inputs, out, offsets, kinds, imms, code[k, 1], r, cols, spare)
+                if op == _C_SUM:
+                    total = ZERO
+                    for c in range(cols):
+                        total = total + a[c]
+                    out[start + r] = _canon(total, nan)
+                else:
+                    top = _canon(a[0], nan)
+                    for c in range(1, cols):
+                        top = _max(top, a[c], nan)
+                    out[start + r] = top
+            continue
+        lines = 1 if kind == _COLUMN else rows
+        width = 1 if kind == _ROW else cols
+        for r in range(lines):
+            a, fa, ia = _operand(inputs, out, offsets, kinds, imms, code[k, 1], r, cols, spare)
+            b, fb, ib = _operand(inputs, out, offsets, kinds, imms, code[k, 2], r, cols, spare)
+            c3, fc, ic = _operand(inputs, out, offsets, kinds, imms, code[k, 3], r, cols, spare)
+            dst = out[start + r * width : start + r * width + width]
+            if op == _C_ADD:
+                for i in range(width):
+                    dst[i] = _canon(_at(a, fa, ia, i) + _at(b, fb, ib, i), nan)
+            elif op == _C_SUB:
+                for i in range(width):
+                    dst[i] = _canon(_at(a, fa, ia, i) - _at(b, fb, ib, i), nan)
+            elif op == _C_MUL:
+                for i in range(width):
+                    dst[i] = _canon(_at(a, fa, ia, i) * _at(b, fb, ib, i), nan)
+            elif op == _C_DIV:
+                for i in range(width):
+                    dst[i] = _canon(_at(a, fa, ia, i) / _at(b, fb, ib, i), nan)
+            elif op == _C_MAXIMUM:
+                for i in range(width):
+                    dst[i] = _max(_at(a, fa, ia, i), _at(b, fb, ib, i), nan)
+            elif op == _C_MINIMUM:
+                for i in range(width):
+                    dst[i] = _min(_at(a, fa, ia, i), _at(b, fb, ib, i), nan)
+            elif op == _C_LT:
+                for i in range(width):
+                    dst[i] = ONE if _at(a, fa, ia, i) < _at(b, fb, ib, i) else ZERO
+            elif op == _C_LE:
+                for i in range(width):
+                    dst[i] = ONE if _at(a, fa, ia, i) <= _at(b, fb, ib, i) else ZERO
+            elif op == _C_EQ:
+                for i in range(width):
+                    dst[i] = ONE if _at(a, fa, ia, i) == _at(b, fb, ib, i) else ZERO
+            elif op == _C_LDEXP:
+                for i in range(width):
+                    dst[i] = _ldexp(_at(a, fa, ia, i), _at(b, fb, ib, i), nan)
+            elif op == _C_SELECT:
+                for i in range(width):
+                    picked = _at(b, fb, ib, i) if _at(a, fa, ia, i) != ZERO else _at(c3, fc, ic, i)
+                    dst[i] = _canon(picked, nan)
+            elif op == _C_NEG:
+                for i in range(width):
+                    dst[i] = _canon(-_at(a, fa, ia, i), nan)
+            elif op == _C_ABS:
+                for i in range(width):
+                    dst[i] = _canon(abs(_at(a, fa, ia, i)), nan)
+            elif op == _C_SQRT:
+                for i in range(width):
+                    dst[i] = _canon(_sqrt_f32(_at(a, fa, ia, i)), nan)
+            elif op == _C_EXP:
+                for i in range(width):
+                    dst[i] = _exp(_at(a, fa, ia, i), nan)
+            elif op == _C_LOG:
+                patterns = bits.view(np.uint32)
+                for i in range(width):
+                    bits[0] = _at(a, fa, ia, i)
+                    dst[i] = _log(bits[0], patterns[0], nan)
 
 
 # --- kernels with a serial and a parallel variant ------------------------------
@@ -926,13 +979,28 @@ class CpuKernels(Kernels):
         return out[0].reshape(param.shape), new_buffer
 
     def elementwise_chain(
-        self, code: np.ndarray, imms: np.ndarray, inputs: Sequence[np.ndarray]
+        self,
+        code: np.ndarray,
+        imms: np.ndarray,
+        inputs: Sequence[np.ndarray],
+        kinds: np.ndarray | None = None,
+        sizes: Sequence[int] = (),
+        rows: int = 1,
+        cols: int = 0,
     ) -> np.ndarray:
-        size = inputs[0].size
         flat = tuple(np.ascontiguousarray(v, dtype=np.float32).reshape(-1) for v in inputs)
-        out = np.empty((len(code), size), dtype=np.float32)
-        _chain_flat(code, imms, flat, out, _NAN_CELL)
-        return out
+        if kinds is None:  # every register full: one row of every value
+            size = flat[0].size
+            out = np.empty((len(code), size), dtype=np.float32)
+            offsets = np.arange(len(code) + 1, dtype=np.int64) * size
+            every = np.zeros(len(inputs) + len(code), dtype=np.int64)
+            _chain_rows(code, imms, flat, every, out.reshape(-1), offsets, 1, size, _NAN_CELL)
+            return out
+        offsets = np.zeros(len(code) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        values = np.empty(int(offsets[-1]), dtype=np.float32)
+        _chain_rows(code, imms, flat, kinds, values, offsets, rows, cols, _NAN_CELL)
+        return values
 
     def sum(self, x: np.ndarray, axis: int) -> np.ndarray:
         return self._reduce(_sum_serial, _sum_parallel, x, axis)

@@ -240,12 +240,21 @@ class Kernels(ABC):
         return None
 
     def elementwise_chain(
-        self, code: np.ndarray, imms: np.ndarray, inputs: Sequence[Array]
+        self,
+        code: np.ndarray,
+        imms: np.ndarray,
+        inputs: Sequence[Array],
+        kinds: np.ndarray | None = None,
+        sizes: Sequence[int] = (),
+        rows: int = 1,
+        cols: int = 0,
     ) -> Array | None:
-        """A sequence of elementwise ops over arrays of one shape, every op's output kept:
-        ``(steps, size)`` rows, row ``k`` the output of step ``k``. ``code`` is int64
-        ``(steps, 4)``: the step's trace op code (an elementwise op), then its operands
-        (unused ones 0): ``r >= 0`` is register ``r`` (the inputs, then the outputs of the
-        steps before), ``r < 0`` the immediate ``imms[-1 - r]`` (float32). Every row is what
-        the op one by one gives (``agents.exact.ops.ExactOps.run_chain``)."""
+        """The steps of an ``agents.exact.ops.ChainPlan``, every step's output kept, each
+        what its op one by one gives. ``code`` is int64 ``(steps, 4)``: the step's trace op
+        code, then its operands (unused ones 0): ``r >= 0`` is register ``r`` (the inputs,
+        then the outputs of the steps before), ``r < 0`` the immediate ``imms[-1 - r]``.
+        Without ``kinds`` every register has the inputs' shape: ``(steps, size)`` rows, row
+        ``k`` the output of step ``k``. With ``kinds`` (one per register: 0 full, ``rows``
+        x ``cols`` values; 1 one per row; 2 one per column) the outputs one after another,
+        flat, step ``k``'s ``sizes[k]`` values."""
         return None

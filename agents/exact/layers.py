@@ -178,6 +178,30 @@ class _Normalized:
     rstd: Array
 
 
+def _layer_norm_plans() -> tuple[ChainPlan, int, int, ChainPlan]:
+    # Immediates: the width C, eps, 1.
+    forward = ChainPlan(3, "FCC")  # x, weight, bias
+    centered = forward(Op.SUB, 0, forward(Op.DIV, forward(Op.SUM, 0), Imm(0)))
+    squares = forward(Op.MUL, centered, centered)
+    variance = forward(Op.DIV, forward(Op.SUM, squares), Imm(0))
+    root = forward(Op.SQRT, forward(Op.ADD, variance, Imm(1)))
+    rstd = forward(Op.DIV, Imm(2), root)
+    xhat = forward(Op.MUL, centered, rstd)
+    forward(Op.ADD, forward(Op.MUL, xhat, 1), 2)
+    backward = ChainPlan(4, "FCFR")  # dy, weight, xhat, rstd: dx after the parameter grads
+    dxhat = backward(Op.MUL, 0, 1)
+    m1 = backward(Op.DIV, backward(Op.SUM, dxhat), Imm(0))
+    m2 = backward(Op.DIV, backward(Op.SUM, backward(Op.MUL, dxhat, 2)), Imm(0))
+    shifted = backward(Op.SUB, backward(Op.SUB, dxhat, m1), backward(Op.MUL, 2, m2))
+    backward(Op.MUL, shifted, 3)
+    return forward, xhat, rstd, backward
+
+
+# ``layer_norm_forward``'s ops (y the last register) and its backward pass's after the
+# parameter gradients (dx the last) as chains, for a tracer.
+_LAYER_NORM, _LN_XHAT, _LN_RSTD, _LAYER_NORM_BACKWARD = _layer_norm_plans()
+
+
 def layer_norm_forward(
     E: ExactOps, params: Params, grads: Grads, name: str, x: Array, eps: float
 ) -> tuple[Array, Backward]:
@@ -197,15 +221,26 @@ def layer_norm_forward(
             return dx
 
         return y, fused_backward
-    centered = E.sub(x, mean(E, x, -1))
-    variance = mean(E, E.mul(centered, centered), -1)
-    rstd = E.div(1.0, E.sqrt(E.add(variance, eps)))
-    state = _Normalized(E.mul(centered, rstd), rstd)
-    y = E.add(E.mul(state.xhat, weight), bias)
+    imms = np.array([float(width), eps, 1.0], dtype=np.float32) if not E.untraced else None
+    chained = None if imms is None else E.run_chain(_LAYER_NORM, [x, weight, bias], imms)
+    if chained is not None:
+        state = _Normalized(chained[_LN_XHAT], chained[_LN_RSTD])
+        y = chained[-1]
+    else:
+        centered = E.sub(x, mean(E, x, -1))
+        variance = mean(E, E.mul(centered, centered), -1)
+        rstd = E.div(1.0, E.sqrt(E.add(variance, eps)))
+        state = _Normalized(E.mul(centered, rstd), rstd)
+        y = E.add(E.mul(state.xhat, weight), bias)
 
     def backward(dy: Array) -> Array:
         grads[f"{name}.weight"] = E.reshape(E.sum(E.mul(dy, state.xhat), 0), [width])
         grads[f"{name}.bias"] = E.reshape(E.sum(dy, 0), [width])
+        if imms is not None:
+            inputs = [dy, weight, state.xhat, state.rstd]
+            done = E.run_chain(_LAYER_NORM_BACKWARD, inputs, imms)
+            if done is not None:
+                return done[-1]
         dxhat = E.mul(dy, weight)
         m1 = mean(E, dxhat, -1)
         m2 = mean(E, E.mul(dxhat, state.xhat), -1)

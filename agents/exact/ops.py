@@ -121,17 +121,31 @@ class Imm(int):
     """An immediate operand of a chain step: the float32 ``imms[i]`` of the run."""
 
 
-class ChainPlan:
-    """Elementwise ops (``CHAIN_OPS``) over ``inputs`` arrays of one shape, each step's
-    output kept, that ``ExactOps.run_chain`` runs as one kernel and records in one tracer
-    call. Written as calls (``plan(op, *operands)`` returns the register of the step's
-    output): an operand is a register (an int: the inputs, then the outputs of the steps
-    before) or an ``Imm``. A step's record is the op's one by one: an immediate in
-    operand slot ``s`` gives the attributes ``s`` and its value; the array operands, in
-    order, are its inputs."""
+_KINDS = {"F": 0, "R": 1, "C": 2}  # full, one value per row, one per column
+_FULL, _ROW, _COLUMN = 0, 1, 2
+_REDUCTIONS = frozenset({Op.SUM, Op.AMAX})
 
-    def __init__(self, inputs: int) -> None:
+
+class ChainPlan:
+    """Ops over ``inputs`` arrays that ``ExactOps.run_chain`` runs as one kernel, each step's
+    output kept, and records in one tracer call. Written as calls (``plan(op, *operands)``
+    returns the register of the step's output): an operand is a register (an int: the
+    inputs, then the outputs of the steps before) or an ``Imm``. A step is an elementwise
+    op (``CHAIN_OPS``) or ``SUM``/``AMAX`` of a full register along its last axis.
+
+    Registers are of one of three kinds (``kinds``, a letter per input; every input full
+    when empty): ``F`` the full shape ``S``, ``R`` one value per row (``S[:-1] + (1,)``),
+    ``C`` one per column (``(S[-1],)``); an elementwise step's output has the kind of its
+    operands' broadcast, a reduction's is ``R``. A step's record is the op's one by one:
+    an immediate in operand slot ``s`` gives the attributes ``s`` and its value; the array
+    operands, in order, are its inputs; a reduction's attribute is its axis."""
+
+    def __init__(self, inputs: int, kinds: str = "") -> None:
         self.inputs = inputs
+        self.kinds = [_KINDS[k] for k in kinds or "F" * inputs]
+        if len(self.kinds) != inputs:
+            raise ExactError(f"chain: {len(kinds)} kinds for {inputs} inputs")
+        self.full = not kinds or set(kinds) == {"F"}  # every register full, no reduction
         self.imms = 0
         self.ops: list[Op] = []
         self.operands: list[tuple[int, ...]] = []  # as written: registers and ``Imm`` s
@@ -139,18 +153,23 @@ class ChainPlan:
         self.refs: list[int] = []  # every record's registers, inputs then output
         self.counts: list[int] = []
         self.code = np.zeros((0, 4), dtype=np.int64)
-        # Prefixes and attributes by the immediates' bits (a schedule changes some per step).
+        self.kind_codes = np.asarray(self.kinds, dtype=np.int64)
+        # Prefixes and attributes by the immediates' bits (a schedule changes some per step)
+        # and the rank of the full shape (a reduction's axis).
         self._records: dict[bytes, tuple[list[bytes], list[tuple[Attribute, ...]]]] = {}
 
     def __call__(self, op: Op, *operands: int) -> int:
         step = len(self.ops)
-        if op not in CHAIN_OPS or not 0 < len(operands) <= 3:
+        reduction = op in _REDUCTIONS
+        if not (op in CHAIN_OPS and 0 < len(operands) <= 3) and not (
+            reduction and len(operands) == 1
+        ):
             raise ExactError(f"chain: {op.name.lower()} with {len(operands)} operands")
         code = [int(op), 0, 0, 0]
         refs: list[int] = []
         slots: list[tuple[int, int]] = []
         for slot, operand in enumerate(operands):
-            if type(operand) is Imm:
+            if type(operand) is Imm and not reduction:
                 self.imms = max(self.imms, operand + 1)
                 slots.append((slot, int(operand)))
                 code[1 + slot] = -1 - operand
@@ -161,6 +180,16 @@ class ChainPlan:
                 raise ExactError(f"chain: step {step} has operand {operand!r}")
         if not refs:
             raise ExactError(f"chain: step {step} has no array operand")
+        kinds = {self.kinds[r] for r in refs}
+        if reduction:
+            if kinds != {_FULL}:
+                raise ExactError(f"chain: step {step} reduces a register that is not full")
+            self.full = False
+            kind = _ROW
+        else:
+            kind = _FULL if _FULL in kinds or kinds == {_ROW, _COLUMN} else kinds.pop()
+        self.kinds.append(kind)
+        self.kind_codes = np.asarray(self.kinds, dtype=np.int64)
         self.ops.append(op)
         self.operands.append(operands)
         self._slots.append(tuple(slots))
@@ -169,14 +198,20 @@ class ChainPlan:
         self.code = np.concatenate([self.code, np.array([code], dtype=np.int64)])
         return self.inputs + step
 
-    def records(self, imms: np.ndarray) -> tuple[list[bytes], list[tuple[Attribute, ...]]]:
-        """Every step's record prefix and attributes with the immediates ``imms``."""
-        key = imms.tobytes()
+    def records(
+        self, imms: np.ndarray, rank: int = 1
+    ) -> tuple[list[bytes], list[tuple[Attribute, ...]]]:
+        """Every step's record prefix and attributes with the immediates ``imms``, the full
+        shape having ``rank`` axes."""
+        key = imms.tobytes() + bytes([rank])
         found = self._records.get(key)
         if found is None:
             prefixes, attributes = [], []
             for op, slots, count in zip(self.ops, self._slots, self.counts, strict=True):
-                values = tuple(v for slot, i in slots for v in (slot, imms[i]))
+                if op in _REDUCTIONS:
+                    values: tuple[Attribute, ...] = (rank - 1,)
+                else:
+                    values = tuple(v for slot, i in slots for v in (slot, imms[i]))
                 prefixes.append(_prefix(op, values, count - 1))
                 attributes.append(values)
             if len(self._records) >= 64:  # a schedule's per-step immediates: start over
@@ -414,11 +449,13 @@ class Tracer:
         self._attributes.append(attributes)
         self._counts.append(len(inputs) + 1)
 
-    def record_chain(self, plan: ChainPlan, imms: np.ndarray, registers: list[Array]) -> None:
-        """Append the records of ``plan`` run with ``imms``: ``registers`` are its inputs,
-        then its steps' outputs (new arrays). The records ``record`` gives one by one (only
-        the tracer's own numbering of the arrays may differ)."""
-        prefixes, attributes = plan.records(imms)
+    def record_chain(
+        self, plan: ChainPlan, imms: np.ndarray, registers: list[Array], rank: int = 1
+    ) -> None:
+        """Append the records of ``plan`` run with ``imms`` (its full shape of ``rank`` axes):
+        ``registers`` are its inputs, then its steps' outputs (new arrays). The records
+        ``record`` gives one by one (only the tracer's own numbering of arrays may differ)."""
+        prefixes, attributes = plan.records(imms, rank)
         known = self._known
         inputs = plan.inputs
         numbers = []
@@ -428,12 +465,15 @@ class Tracer:
         outputs = registers[inputs:]
         first = len(self._shapes)
         fresh = range(first, first + len(outputs))
-        shape = outputs[0].shape
-        self._shapes += [shape] * len(outputs)
+        if plan.full:
+            self._shapes += [outputs[0].shape] * len(outputs)
+            self._fresh_bytes += outputs[0].nbytes * len(outputs)
+        else:
+            self._shapes += [value.shape for value in outputs]
+            self._fresh_bytes += sum([value.nbytes for value in outputs])
         known.update(zip(map(id, outputs), fresh, strict=True))
         self._fresh_numbers += fresh
         self._fresh += outputs
-        self._fresh_bytes += outputs[0].nbytes * len(outputs)
         numbers += fresh
         self._slots += [numbers[ref] for ref in plan.refs]
         self._prefixes += prefixes
@@ -757,25 +797,53 @@ class ExactOps:
     def run_chain(
         self, plan: ChainPlan, inputs: Sequence[Array], imms: np.ndarray
     ) -> list[Array] | None:
-        """The registers of ``plan`` (``inputs``, arrays of one shape, then every step's
-        output) run with the float32 immediates ``imms``: one kernel computes every step,
-        one tracer call records them, as the ops one by one would. ``None`` where nothing
-        records, or the tracer takes records one by one only (a subclass that overrides
-        ``record``), or the path has no such kernel: the caller runs the ops one by one."""
+        """The registers of ``plan`` (``inputs``, then every step's output) run with the
+        float32 immediates ``imms``: one kernel computes every step, one tracer call records
+        them, as the ops one by one would. ``None`` where nothing records, or the tracer
+        takes records one by one only (a subclass that overrides ``record``), or the inputs'
+        shapes are not those of the plan's kinds, or the path has no such kernel: the caller
+        then runs the ops one by one."""
         tracer = self.tracer
         if tracer is None or type(tracer).record is not Tracer.record:
             return None
         if len(inputs) != plan.inputs or len(imms) < plan.imms:
             raise ExactError(f"chain: {len(inputs)} inputs and {len(imms)} immediates given")
-        shape = _shape(inputs[0])
-        for other in inputs[1:]:
-            if _shape(other) != shape:
+        if plan.full:
+            shape = _shape(inputs[0])
+            for other in inputs[1:]:
+                if _shape(other) != shape:
+                    return None
+            out = self.kernels.elementwise_chain(plan.code, imms, inputs)
+            if out is None:
                 return None
-        out = self.kernels.elementwise_chain(plan.code, imms, inputs)
-        if out is None:
+            registers = [*inputs, *[row.reshape(shape) for row in out]]
+            tracer.record_chain(plan, imms, registers)
+            return registers
+        full = next((_shape(v) for v, k in zip(inputs, plan.kinds, strict=False) if k == 0), ())
+        if not full:
+            return None  # no full input, or a 0-d one
+        cols = full[-1]
+        rows = math.prod(full[:-1])
+        shapes = (full, (*full[:-1], 1), (cols,))
+        for value, kind in zip(inputs, plan.kinds, strict=False):
+            if _shape(value) != shapes[kind]:
+                return None
+        if cols == 0 and Op.AMAX in plan.ops:
+            return None  # the op one by one refuses it
+        sizes = (rows * cols, rows, cols)
+        kinds = plan.kinds[plan.inputs :]
+        flat = self.kernels.elementwise_chain(
+            plan.code, imms, inputs, plan.kind_codes, [sizes[k] for k in kinds], rows, cols
+        )
+        if flat is None:
             return None
-        registers = [*inputs, *[row.reshape(shape) for row in out]]
-        tracer.record_chain(plan, imms, registers)
+        outputs = []
+        start = 0
+        for kind in kinds:
+            outputs.append(flat[start : start + sizes[kind]].reshape(shapes[kind]))
+            start += sizes[kind]
+        registers = [*inputs, *outputs]
+        tracer.record_chain(plan, imms, registers, len(full))
         return registers
 
     def commit_state(self, named: Mapping[str, Array]) -> bytes | None:

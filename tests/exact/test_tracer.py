@@ -161,12 +161,19 @@ def _values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 _UNARY = (Op.NEG, Op.ABS, Op.SQRT, Op.EXP, Op.LOG)
 
 
-def _random_plan(rng: np.random.Generator, inputs: int, steps: int, imms: int) -> ChainPlan:
-    """Elementwise ops of every kind over ``inputs`` registers, earlier outputs and immediates
-    (unary ops read a register; the others an immediate in any slot but not in every one)."""
-    plan = ChainPlan(inputs)
+def _random_plan(
+    rng: np.random.Generator, inputs: int, steps: int, imms: int, kinds: str = ""
+) -> ChainPlan:
+    """Ops of every kind over ``inputs`` registers, earlier outputs and immediates (unary
+    ops read a register; the others an immediate in any slot but not in every one); with
+    ``kinds``, registers of every kind and reductions of full ones."""
+    plan = ChainPlan(inputs, kinds)
     ops = sorted(CHAIN_OPS)
     for k in range(steps):
+        full = [r for r in range(inputs + k) if plan.kinds[r] == 0]
+        if kinds and rng.random() < 0.25:
+            plan([Op.SUM, Op.AMAX][int(rng.integers(2))], full[int(rng.integers(len(full)))])
+            continue
         op = ops[int(rng.integers(len(ops)))]
         arity = 1 if op in _UNARY else 3 if op is Op.SELECT else 2
         registers = [int(rng.integers(inputs + k)) for _ in range(arity)]
@@ -193,7 +200,10 @@ def _chain(E: ExactOps, plan: ChainPlan, inputs: list[Any], imms: np.ndarray) ->
     registers = list(inputs)
     for op, operands in zip(plan.ops, plan.operands, strict=True):
         values = [imms[o] if type(o) is Imm else registers[o] for o in operands]
-        registers.append(getattr(E, _METHODS[op])(*values))
+        if op is Op.SUM or op is Op.AMAX:
+            registers.append(getattr(E, op.name.lower())(values[0], -1))
+        else:
+            registers.append(getattr(E, _METHODS[op])(*values))
     return registers
 
 
@@ -249,6 +259,13 @@ def _random_trace(seed: int, E: ExactOps, tracer: Any, steps: int) -> None:
         chain_imms = np.asarray(rng.choice(np.concatenate([EDGE, NAN_PAYLOAD]), 4), dtype=F32)
         chained = _chain(E, plan, [a, pool[-1], c], chain_imms)
         new_a = E.add(new_a, chained[int(rng.integers(len(chained)))])
+        # A chain over registers of every kind (full, one value per row, one per column)
+        # with reductions: its last full register goes on.
+        rows = E.amax(x, 1)
+        plan = _random_plan(rng, 3, int(rng.integers(1, 14)), 4, "FRC")
+        chained = _chain(E, plan, [pool[-1], rows, b], chain_imms)
+        fulls = [r for r, kind in enumerate(plan.kinds) if kind == 0]
+        new_a = E.add(new_a, chained[fulls[-1]])
         state = {"param/a": new_a, "param/b": new_b, "param/c": E.add(state["param/c"], 1.0)}
         E.commit_state(state)
     tracer.begin_distance()
