@@ -465,39 +465,44 @@ _C_SUM, _C_AMAX = int(Op.SUM), int(Op.AMAX)
 _FULL, _ROW, _COLUMN = 0, 1, 2
 
 
-@njit(inline="always", error_model="numpy")
-def _at(values: np.ndarray, flag: int, scalar: F32, i: int) -> F32:
-    return values[i] if flag >= 0 else scalar
+@njit(inline="always")
+def _register(inputs: Any, out: np.ndarray, offsets: np.ndarray, ref: np.int64) -> Any:
+    # Register ``ref``'s values (an immediate, ``ref < 0``, reads none: ``out`` stands in).
+    if ref < 0:
+        return out
+    if ref < len(inputs):
+        return inputs[ref]
+    return out[offsets[ref - len(inputs)] : offsets[ref - len(inputs) + 1]]
 
 
 @njit(inline="always")
-def _operand(
-    inputs: Any,
-    out: np.ndarray,
-    offsets: np.ndarray,
+def _spread(
+    values: np.ndarray,
+    ref: np.int64,
     kinds: np.ndarray,
     imms: np.ndarray,
-    ref: np.int64,
-    r: int,
+    rows: int,
     cols: int,
-    spare: np.ndarray,
-) -> Any:
-    # Row ``r`` of register ``ref`` as (values, flag, scalar): a full register's row and a
-    # column register are arrays of ``cols`` values (flag 1); a row register's value at
-    # ``r`` and an immediate (``ref < 0``) are scalars (flag -1, ``spare`` stands in).
-    if ref < 0:
-        return spare, -1, imms[-1 - ref]
-    if ref < len(inputs):
-        register = inputs[ref]
-    else:
-        start = offsets[ref - len(inputs)]
-        register = out[start : offsets[ref - len(inputs) + 1]]
-    kind = kinds[ref]
-    if kind == _FULL:
-        return register[r * cols : r * cols + cols], 1, ZERO
-    if kind == _COLUMN:
-        return register, 1, ZERO
-    return spare, -1, register[r]
+    width: int,
+    mixed: bool,
+    scratch: np.ndarray,
+) -> np.ndarray:
+    # An operand as ``width`` values in step with the output: an array operand of the
+    # output's kind as it is; an immediate, and in a full output (``mixed``) a row or
+    # column register, broadcast into ``scratch`` (so that every inner loop reads arrays
+    # by its induction variable alone, and vectorizes).
+    if ref >= 0:
+        kind = kinds[ref]
+        if not mixed or kind == _FULL:
+            return values
+        for r in range(rows):
+            for c in range(cols):
+                scratch[r * cols + c] = values[r] if kind == _ROW else values[c]
+        return scratch
+    value = imms[-1 - ref]
+    for i in range(width):
+        scratch[i] = value
+    return scratch
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -519,84 +524,93 @@ def _chain_rows(
     # computes it; SUM and AMAX reduce a full register's rows as the reduction kernels do.
     nan = cell[0]
     count = len(inputs)
-    spare = np.zeros(max(cols, 1), dtype=np.float32)
-    bits = np.zeros(1, dtype=np.float32)
+    room = max(rows * cols, rows, cols, 1)
+    sa = np.empty(room, dtype=np.float32)
+    sb = np.empty(room, dtype=np.float32)
+    sc = np.empty(room, dtype=np.float32)
     for k in range(code.shape[0]):
         op = code[k, 0]
+        ra, rb, rc = code[k, 1], code[k, 2], code[k, 3]
+        a = _register(inputs, out, offsets, ra)
+        b = _register(inputs, out, offsets, rb)
+        c = _register(inputs, out, offsets, rc)
         start = offsets[k]
-        kind = kinds[count + k]
         if op in (_C_SUM, _C_AMAX):
             for r in range(rows):
-                a, _, _ = _operand(inputs, out, offsets, kinds, imms, code[k, 1], r, cols, spare)
+                first = r * cols
                 if op == _C_SUM:
                     total = ZERO
-                    for c in range(cols):
-                        total = total + a[c]
+                    for i in range(cols):
+                        total = total + a[first + i]
                     out[start + r] = _canon(total, nan)
                 else:
-                    top = _canon(a[0], nan)
-                    for c in range(1, cols):
-                        top = _max(top, a[c], nan)
+                    top = _canon(a[first], nan)
+                    for i in range(1, cols):
+                        top = _max(top, a[first + i], nan)
                     out[start + r] = top
             continue
-        lines = 1 if kind == _COLUMN else rows
-        width = 1 if kind == _ROW else cols
-        for r in range(lines):
-            a, fa, ia = _operand(inputs, out, offsets, kinds, imms, code[k, 1], r, cols, spare)
-            b, fb, ib = _operand(inputs, out, offsets, kinds, imms, code[k, 2], r, cols, spare)
-            c3, fc, ic = _operand(inputs, out, offsets, kinds, imms, code[k, 3], r, cols, spare)
-            dst = out[start + r * width : start + r * width + width]
-            if op == _C_ADD:
-                for i in range(width):
-                    dst[i] = _canon(_at(a, fa, ia, i) + _at(b, fb, ib, i), nan)
-            elif op == _C_SUB:
-                for i in range(width):
-                    dst[i] = _canon(_at(a, fa, ia, i) - _at(b, fb, ib, i), nan)
-            elif op == _C_MUL:
-                for i in range(width):
-                    dst[i] = _canon(_at(a, fa, ia, i) * _at(b, fb, ib, i), nan)
-            elif op == _C_DIV:
-                for i in range(width):
-                    dst[i] = _canon(_at(a, fa, ia, i) / _at(b, fb, ib, i), nan)
-            elif op == _C_MAXIMUM:
-                for i in range(width):
-                    dst[i] = _max(_at(a, fa, ia, i), _at(b, fb, ib, i), nan)
-            elif op == _C_MINIMUM:
-                for i in range(width):
-                    dst[i] = _min(_at(a, fa, ia, i), _at(b, fb, ib, i), nan)
-            elif op == _C_LT:
-                for i in range(width):
-                    dst[i] = ONE if _at(a, fa, ia, i) < _at(b, fb, ib, i) else ZERO
-            elif op == _C_LE:
-                for i in range(width):
-                    dst[i] = ONE if _at(a, fa, ia, i) <= _at(b, fb, ib, i) else ZERO
-            elif op == _C_EQ:
-                for i in range(width):
-                    dst[i] = ONE if _at(a, fa, ia, i) == _at(b, fb, ib, i) else ZERO
-            elif op == _C_LDEXP:
-                for i in range(width):
-                    dst[i] = _ldexp(_at(a, fa, ia, i), _at(b, fb, ib, i), nan)
-            elif op == _C_SELECT:
-                for i in range(width):
-                    picked = _at(b, fb, ib, i) if _at(a, fa, ia, i) != ZERO else _at(c3, fc, ic, i)
-                    dst[i] = _canon(picked, nan)
-            elif op == _C_NEG:
-                for i in range(width):
-                    dst[i] = _canon(-_at(a, fa, ia, i), nan)
-            elif op == _C_ABS:
-                for i in range(width):
-                    dst[i] = _canon(abs(_at(a, fa, ia, i)), nan)
-            elif op == _C_SQRT:
-                for i in range(width):
-                    dst[i] = _canon(_sqrt_f32(_at(a, fa, ia, i)), nan)
-            elif op == _C_EXP:
-                for i in range(width):
-                    dst[i] = _exp(_at(a, fa, ia, i), nan)
-            elif op == _C_LOG:
-                patterns = bits.view(np.uint32)
-                for i in range(width):
-                    bits[0] = _at(a, fa, ia, i)
-                    dst[i] = _log(bits[0], patterns[0], nan)
+        kind = kinds[count + k]
+        # A full output with an operand of another kind goes row by row; any other step
+        # in one pass over its whole output (its array operands all of its kind).
+        mixed = kind == _FULL and (
+            (ra >= 0 and kinds[ra] != _FULL)
+            or (rb >= 0 and kinds[rb] != _FULL)
+            or (rc >= 0 and kinds[rc] != _FULL)
+        )
+        width = rows * cols if kind == _FULL else rows if kind == _ROW else cols
+        x = _spread(a, ra, kinds, imms, rows, cols, width, mixed, sa)
+        y = _spread(b, rb, kinds, imms, rows, cols, width, mixed, sb)
+        z = _spread(c, rc, kinds, imms, rows, cols, width, mixed, sc)
+        o = out[start : start + width]
+        if op == _C_ADD:
+            for i in range(width):
+                o[i] = _canon(x[i] + y[i], nan)
+        elif op == _C_SUB:
+            for i in range(width):
+                o[i] = _canon(x[i] - y[i], nan)
+        elif op == _C_MUL:
+            for i in range(width):
+                o[i] = _canon(x[i] * y[i], nan)
+        elif op == _C_DIV:
+            for i in range(width):
+                o[i] = _canon(x[i] / y[i], nan)
+        elif op == _C_MAXIMUM:
+            for i in range(width):
+                o[i] = _max(x[i], y[i], nan)
+        elif op == _C_MINIMUM:
+            for i in range(width):
+                o[i] = _min(x[i], y[i], nan)
+        elif op == _C_LT:
+            for i in range(width):
+                o[i] = ONE if x[i] < y[i] else ZERO
+        elif op == _C_LE:
+            for i in range(width):
+                o[i] = ONE if x[i] <= y[i] else ZERO
+        elif op == _C_EQ:
+            for i in range(width):
+                o[i] = ONE if x[i] == y[i] else ZERO
+        elif op == _C_LDEXP:
+            for i in range(width):
+                o[i] = _ldexp(x[i], y[i], nan)
+        elif op == _C_SELECT:
+            for i in range(width):
+                o[i] = _canon(y[i] if x[i] != ZERO else z[i], nan)
+        elif op == _C_NEG:
+            for i in range(width):
+                o[i] = _canon(-x[i], nan)
+        elif op == _C_ABS:
+            for i in range(width):
+                o[i] = _canon(abs(x[i]), nan)
+        elif op == _C_SQRT:
+            for i in range(width):
+                o[i] = _canon(_sqrt_f32(x[i]), nan)
+        elif op == _C_EXP:
+            for i in range(width):
+                o[i] = _exp(x[i], nan)
+        elif op == _C_LOG:
+            patterns = x.view(np.uint32)
+            for i in range(width):
+                o[i] = _log(x[i], patterns[i], nan)
 
 
 # --- kernels with a serial and a parallel variant ------------------------------
