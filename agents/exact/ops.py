@@ -258,6 +258,14 @@ def _address(values: np.ndarray) -> int:
     return int(values.__array_interface__["data"][0])
 
 
+def _held(
+    hash_at: Any, addresses: np.ndarray, sizes: np.ndarray, arrays: list[np.ndarray]
+) -> np.ndarray:
+    """``hash_at(addresses, sizes)``; the work item holds ``arrays``, whose memory the
+    addresses point into, until it is done, even when its tracer is dropped meanwhile."""
+    return cast("np.ndarray", hash_at(addresses, sizes))
+
+
 def _starts(lengths: np.ndarray) -> np.ndarray:
     """Where each of consecutive pieces of ``lengths`` starts (int64, from 0)."""
     starts = np.zeros(len(lengths), dtype=np.int64)
@@ -675,8 +683,14 @@ class Tracer:
         hash_at = self._engine.leaves_roots_at
         pieces = list(itertools.pairwise(bounds))
         if not waiting or len(pieces) < 2:
-            return [_HASHER.submit(hash_at, addresses[a:b], sizes[a:b]) for a, b in pieces]
-        futures = [_HASHER.submit(hash_at, addresses[a:b], sizes[a:b]) for a, b in pieces[:-1]]
+            return [
+                _HASHER.submit(_held, hash_at, addresses[a:b], sizes[a:b], arrays)
+                for a, b in pieces
+            ]
+        futures = [
+            _HASHER.submit(_held, hash_at, addresses[a:b], sizes[a:b], arrays)
+            for a, b in pieces[:-1]
+        ]
         a, b = pieces[-1]
         here: concurrent.futures.Future[np.ndarray] = concurrent.futures.Future()
         here.set_result(hash_at(addresses[a:b], sizes[a:b]))

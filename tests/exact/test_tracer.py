@@ -557,3 +557,37 @@ def test_an_attribute_of_another_type_is_refused_even_when_equal_to_a_known_one(
     for bad in (1.0, True, np.float64(1.0)):
         with pytest.raises(ExactError, match="attribute must be"):
             tracer.record(Op.SUM, [bad], [x], np.ones((2, 1), dtype=F32))  # type: ignore[list-item]
+
+
+def test_a_dropped_tracer_leaves_its_arrays_alive_until_hashed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The hashing threads read arrays by address: a tracer dropped while its group is
+    # being hashed must not free them under the thread.
+    import gc
+    import weakref
+
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-hash")
+    monkeypatch.setattr(tracer_module, "_HASHER", pool)
+    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 1)
+    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", 1)
+    gate = threading.Event()
+    pool.submit(gate.wait)  # the one hashing thread is busy until the gate opens
+    kernels = CpuKernels()
+    tracer = Tracer(kernels)
+    if tracer._engine is None:
+        pool.shutdown()
+        pytest.skip("no compiled hashing engine here")
+    E = ExactOps(kernels, tracer)
+    out = E.add(E.array(np.arange(4096, dtype=F32)), 1.0)
+    alive = weakref.ref(out)
+    tracer.end_step()  # handed over: queued behind the gate
+    del E, out, tracer
+    gc.collect()
+    try:
+        assert alive() is not None
+    finally:
+        gate.set()
+        pool.shutdown(wait=True)
+    gc.collect()
+    assert alive() is None
