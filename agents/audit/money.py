@@ -24,7 +24,7 @@ amounts and every credit to them:
   what it withdrew (``CreditWithdrawn``).
 - **jackpot awards**: a forced error that was erred gets one award from the jackpot,
   ``min(V, ⌊reserve / 3⌋)`` (never more than a third of the jackpot's reserve, what the pool
-  swept in the same call included; ``scripts.protocol.forced_error_award``): split evenly and
+  swept in the same call included; ``agents.rules.forced_error_award``): split evenly and
   rounded down among its catchers (``ForcedErrorCaught``), or whole to its verifier when nobody
   caught it (``ForcedErrorUncaught``); the jackpot awards each recipient the stated amount
   (``Awarded``, its reason the task id) in the same transaction.
@@ -36,10 +36,10 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from agents.audit.payouts import BPS, Marks
+from agents.audit.payouts import Marks
+from agents.rules import BPS, Amounts, forced_error_award
 
 ZERO = "0x" + "00" * 20
-AWARD_CAP_DIVISOR = 3  # an award takes at most a third of the jackpot's reserve
 PROOF_CLAIM = 2
 UPHELD_STATE = 3
 NO_RULING = 0
@@ -266,7 +266,7 @@ def check_jackpot_awards(
     ``ForcedErrorCaught`` states, or its verifier what ``ForcedErrorUncaught`` states, in the same
     transaction; together at most the verifier's stake. ``awards``: the jackpot's ``Awarded``
     events whose reason is the task; ``reserves``: per transaction, the jackpot's reserve the award
-    was capped by (where known, each must be exactly ``scripts.protocol.forced_error_award``'s).
+    was capped by (where known, each must be exactly ``agents.rules.forced_error_award``'s).
     ``reserves_from_events``: the reserves were summed from the jackpot's events (a node without
     past states), which cannot see ether forced in without ``fund()``: the award must then be at
     least what they give."""
@@ -313,8 +313,8 @@ def check_jackpot_awards(
         )
         reserve = (reserves or {}).get(e.tx_hash)
         if reserve is not None and recipients:
-            due = min(verifier_stake, reserve // AWARD_CAP_DIVISOR) // (
-                len(recipients) if caught else 1
+            due = forced_error_award(
+                Amounts.of(bounty, params), reserve, len(recipients) if caught else 0
             )
             rule = "a forced error's award is min(V, a third of the jackpot's reserve), shared"
             if reserves_from_events:

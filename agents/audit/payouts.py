@@ -1,8 +1,9 @@
 """What a settled task must pay each party, from the pool's parameters and the task's facts.
 
-This is the settlement table of docs/contracts.md, written again from the documentation, so
-that an audit does not take the pool's own arithmetic on trust, with what challenges change in
-it ("Payouts after challenges"). All amounts round down.
+This is the settlement table of docs/contracts.md (``agents.rules.payouts``, written from the
+documentation, not from the pool's Solidity, and held to the chain by the contract tests), read
+with the names the audit finds in the events, with what challenges change in it ("Payouts after
+challenges"). All amounts round down.
 """
 
 from __future__ import annotations
@@ -11,8 +12,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-BPS = 10_000
+from agents.rules import Amounts, Flag, Outcome, payouts
+
 PARTIES = ("submitter", "solver", "verifier", "profiler", "jackpot")
+# The outcomes a settlement can have, by their names in Types.sol (``TaskSettled.outcome``).
+OUTCOMES = {
+    "Passed": Outcome.PASSED,
+    "Failed": Outcome.FAILED,
+    "Cancelled": Outcome.CANCELLED,
+    "Expired": Outcome.EXPIRED,
+    "SolverTimedOut": Outcome.SOLVER_TIMED_OUT,
+    "Unverified": Outcome.UNVERIFIED,
+    "SeedWithheld": Outcome.SEED_WITHHELD,
+}
 
 
 @dataclass(frozen=True)
@@ -33,10 +45,10 @@ class Marks:
 
     # The bits of ``Task.flags`` (lib/Types.sol ``Flag``) these stand for.
     BITS: ClassVar[dict[str, int]] = {
-        "forfeited": 4,
-        "void": 32,
-        "slash_awarded": 64,
-        "stake_taken": 128,
+        "forfeited": Flag.FORFEITED,
+        "void": Flag.VOID,
+        "slash_awarded": Flag.SLASH_AWARDED,
+        "stake_taken": Flag.STAKE_TAKEN,
     }
 
     @property
@@ -70,51 +82,12 @@ def expected_payouts(
     is the same as the argument's). ``taxed``: the verifier made the task's first verification
     claim, the one report that may be forced: when it is paid, it pays the forced-error tax
     (``forcedErrorTaxBps`` of the bounty, none when ``forcedErrorPpm`` is zero) to the jackpot."""
-
-    def share(amount: int, name: str) -> int:
-        return amount * int(params[name]) // BPS
-
-    marks = marks or Marks()
-    forfeited = forfeited or marks.forfeited
-    fee = 0 if marks.void else share(bounty, "verificationFeeBps")
-    accepted = outcome not in ("Cancelled", "Expired")
-    profile_fee = share(bounty, "profileFeeBps") if profiled and accepted else 0
-    profiler = profile_fee + share(bounty, "profilerStakeBps") if profiled else 0
-    stake = share(bounty, "solverStakeBps")
-    verifier_stake = share(bounty, "verifierStakeBps")
-    to_submitter = share(stake, "slashToSubmitterBps")
-    # A voided report's verifier was slashed when it lost; a stake credited back before
-    # settlement is not paid out again.
-    owed = 0 if marks.void else fee if marks.stake_taken else fee + verifier_stake
-    verifier, lost = (0, owed) if forfeited else (owed, 0)
-    if taxed and verifier and int(params.get("forcedErrorPpm", 0)):
-        tax = share(bounty, "forcedErrorTaxBps")
-        verifier, lost = verifier - tax, tax
-    # The jackpot's part of a failed proof's stake went to the challenger that won against it.
-    slashed = 0 if marks.slash_awarded else stake - to_submitter
-    refund = bounty - profile_fee
-    table: dict[str, tuple[int, int, int, int]] = {
-        # outcome: (submitter, solver, verifier, jackpot); the verifier's fee is the same for
-        # a pass and a fail, and a slashed solver stake never goes to the verifier.
-        "Passed": (0, bounty - fee - profile_fee + stake, verifier, lost),
-        "Failed": (refund - fee + to_submitter, 0, verifier, lost + slashed),
-        "SolverTimedOut": (refund + to_submitter, 0, 0, stake - to_submitter),
-        "SeedWithheld": (refund + to_submitter, 0, verifier_stake, stake - to_submitter),
-        "Unverified": (refund, stake, 0, 0),
-        "Cancelled": (refund, 0, 0, 0),
-        "Expired": (refund, 0, 0, 0),
-    }
-    row = table.get(outcome)
-    if row is None:
+    known = OUTCOMES.get(outcome)
+    if known is None:
         return None
-    submitter, solver, verifier_paid, jackpot = row
-    return {
-        "submitter": submitter,
-        "solver": solver,
-        "verifier": verifier_paid,
-        "profiler": profiler,
-        "jackpot": jackpot,
-    }
+    flags = (marks or Marks()).bits | (Flag.FORFEITED if forfeited else 0)
+    paid = payouts(known, Amounts.of(bounty, params), profiled, params, flags=flags, taxed=taxed)
+    return {party: getattr(paid, party) for party in PARTIES}
 
 
 def verdict_of(distances: list[int], threshold: int) -> str:

@@ -71,8 +71,8 @@ from agents.learning.task import Task, open_task
 from agents.learning.verifier import Fault, Replayer, Verdict, verify
 from agents.roles.jobs import ReplayResult
 from agents.roles.report import encode_report, rejected
-from agents.roles.shares import CLAIM_BLOCK_REACH
 from agents.roles.tasks import TaskView
+from agents.rules import CLAIM_BLOCK_REACH
 from agents.store import ArtifactStore
 
 Progress = Callable[[int, int], None]

@@ -9,12 +9,10 @@ and later reveals the same ones:
   claims (that hash is also its share of the randomness) and reveals the secret after the
   challenge window when its report may be forced.
 
-The randomness is ``keccak256(abi.encode(seed, secretHash, taskId))``; a verifier is forced to
-err iff ``keccak256(abi.encode(secret, keccak256(abi.encode(randomness, claimBlockHash))))`` is
-below ``p · 2^256`` (``forced_error``; ``claimBlockHash`` is the hash of the block that holds its
-claim, which nobody knows when the claim is sent), and it
-seals its true trace roots as ``keccak256(abi.encode(secret, keccak256(abi.encode(roots))))``
-(``seal``). These
+The randomness is ``keccak256(abi.encode(seed, secretHash, taskId))``; whether the verifier is
+forced to err is ``agents.rules.forced_error`` (its secret, the randomness and the hash of the
+block that holds its claim, which nobody knows when the claim is sent), and it seals its true
+trace roots as ``keccak256(abi.encode(secret, keccak256(abi.encode(roots))))`` (``seal``). These
 are the contracts' rules (docs/contracts.md), checked against the chain in the tests.
 """
 
@@ -28,11 +26,6 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from agents.commitment import Digest, Root
-
-PPM = 1_000_000
-# The pool reads the claim block's hash when the seed is revealed; the chain gives the hashes of
-# the last 256 blocks only, and a seed revealed later draws a zero hash (the claim not forceable).
-CLAIM_BLOCK_REACH = 256
 
 
 def _derive(account: LocalAccount, label: bytes, pool: str, task_id: int, rnd: int) -> bytes:
@@ -66,21 +59,6 @@ def commitment(value: bytes) -> Digest:
 def randomness(seed_value: bytes, verifier_secret_hash: bytes, task_id: int) -> Digest:
     """The task's randomness: ``keccak256(abi.encode(seed, secretHash, taskId))``."""
     return Digest(keccak(seed_value + verifier_secret_hash + task_id.to_bytes(32, "big")))
-
-
-def forced_error(
-    secret: bytes, task_randomness: bytes, claim_block_hash: bytes, forced_error_ppm: int
-) -> bool:
-    """Whether the verifier with ``secret`` must err (on a report that may be forced), its claim
-    mined in the block whose hash is ``claim_block_hash`` (``RandomnessDrawn.claimBlockHash``):
-    ``keccak256(abi.encode(secret, keccak256(abi.encode(randomness, claimBlockHash))))`` below
-    ``p · 2^256``. A zero hash (the seed was revealed more than 256 blocks after the claim, where
-    the chain no longer gives its block's hash: the claim is not forceable) forces nobody."""
-    if not any(claim_block_hash):
-        return False
-    below = ((2**256 - 1) // PPM) * forced_error_ppm
-    drawn = keccak(task_randomness + claim_block_hash)
-    return int.from_bytes(keccak(secret + drawn), "big") < below
 
 
 def roots_hash(roots: Sequence[Root]) -> bytes:

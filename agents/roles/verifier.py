@@ -34,9 +34,10 @@ from agents.roles.jobs import (
 from agents.roles.payouts import withdrawals
 from agents.roles.record import RecordError, proof
 from agents.roles.report import UNREPLAYABLE, fault_root, true_roots
-from agents.roles.shares import commitment, forced_error, forced_roots, seal
+from agents.roles.shares import commitment, forced_roots, seal
 from agents.roles.situation import Action, Situation, SpecFacts, Start, send
 from agents.roles.tasks import TaskView
+from agents.rules import forced_error
 
 
 def skip_reason(facts: SpecFacts | None, policy: VerifierPolicy, stake: int) -> str | None:

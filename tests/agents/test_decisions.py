@@ -704,7 +704,7 @@ def test_the_verifier_is_forced_by_the_claim_blocks_hash() -> None:
     """At p = 25 % the same secret and randomness are forced under one claim block's hash and
     not under another: the verifier errs exactly when the pool's rule says so, and waits while
     the hash is not known."""
-    from agents.roles.shares import forced_error
+    from agents.rules import forced_error
 
     quarter = dataclasses.replace(PARAMS, forced_error_ppm=250_000)
     secret, randomness = secret_of(1, 0), bytes(Digest.parse(ROOT))

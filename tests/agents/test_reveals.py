@@ -201,8 +201,8 @@ def test_a_draw_without_the_claim_blocks_hash_forces_nothing(
     view folds the claim as not forceable, the verifier reports its true roots even with a
     secret that a hash would force (p = 1 here), and has nothing to reveal."""
     from agents.chain.abi import DecodedLog
-    from agents.roles.shares import forced_error
     from agents.roles.tasks import fold
+    from agents.rules import forced_error
 
     def folded(entries: list[TimelineEntry]) -> Any:
         logs = [
@@ -292,7 +292,8 @@ def test_a_report_that_may_be_forced_settles_after_the_reveal_window() -> None:
 
 
 def test_shares_match_the_contracts_rules() -> None:
-    from agents.roles.shares import forced_error, randomness, seal
+    from agents.roles.shares import randomness, seal
+    from agents.rules import forced_error
 
     seed, secret = seed_of(1), secret_of(1, 0)
     r = randomness(seed, bytes(commitment(secret)), 1)

@@ -1,6 +1,8 @@
 """Payouts after challenges (agents/audit/payouts.py, agents/audit/money.py): the settlement
 table with the marks challenges leave in ``Task.flags`` (VOID, STAKE_TAKEN, SLASH_AWARDED,
-FORFEITED) and the forced-error tax, as a table and against scripts/protocol.py in bulk; the
+FORFEITED) and the forced-error tax, as a table and in bulk against the table written out
+independently (tests/audit/outcomes.py) and the scripts' reference model (the same
+``agents.rules``, read without the audit's names); the
 marks a task's events call for; the credits of won challenges, their balances across the pool
 and the jackpot's forced-error awards."""
 
@@ -23,7 +25,7 @@ from agents.audit.money import (
 from agents.audit.payouts import Marks, expected_payouts
 from agents.chain.abi import DecodedLog
 from scripts import protocol
-from tests.audit.outcomes import OUTCOMES, bps
+from tests.audit.outcomes import OUTCOMES, bps, written_out
 
 PARAMS = {
     "protocolFeeBps": 100,
@@ -136,7 +138,8 @@ def test_settlement_after_challenges_agrees_with_the_scripts(
     tax: tuple[int, int, bool],
 ) -> None:
     """Every outcome under every combination of ``Task.flags`` bits (those that change nothing
-    included), taxed or not, against the reference model the contract tests hold to the chain."""
+    included), taxed or not: the audit's reading agrees with the reference model the contract
+    tests hold to the chain, and both with the table written out independently."""
     params = {
         "protocolFeeBps": 100,
         "verificationFeeBps": fees[0],
@@ -162,6 +165,7 @@ def test_settlement_after_challenges_agrees_with_the_scripts(
         "profiler": theirs.profiler,
         "jackpot": theirs.jackpot,
     }
+    assert ours == written_out(params, outcome, bounty, profiled, marks, taxed)
 
 
 # --------------------------------------------------------------------------- marks from events

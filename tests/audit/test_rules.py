@@ -1,6 +1,7 @@
 """The audit's pure rules: the settlement table, the verdict rule and the task record, as
-tables and against the scripts' independent versions (which the contract tests hold to the
-chain)."""
+tables and in bulk: the settlement as the audit reads it (``agents.rules``, which the scripts'
+reference model re-exports and the contract tests hold to the chain) against the table written
+out independently (tests/audit/outcomes.py), the record against the scripts' version."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.audit.payouts import expected_payouts, outcome_of_verdict, verdict_of
+from agents.audit.payouts import Marks, expected_payouts, outcome_of_verdict, verdict_of
 from agents.audit.record import FOLDED_EVENTS, record_of
 from agents.exact.float32 import to_bits
 from scripts import protocol
-from tests.audit.outcomes import OUTCOMES, bps
+from tests.audit.outcomes import OUTCOMES, bps, written_out
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,6 +104,7 @@ def test_settlement_agrees_with_the_scripts(
         "profiler": theirs.profiler,
         "jackpot": theirs.jackpot,
     }
+    assert ours == written_out(params, outcome, bounty, profiled, Marks(forfeited=forfeited))
 
 
 @pytest.mark.parametrize(
