@@ -145,7 +145,7 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
     function _settle(Task storage t, TaskId taskId, Outcome outcome) internal returns (Payouts memory p) {
         t.status = Status.Settled;
         t.outcome = outcome;
-        p = _payouts(outcome, t.bounty, _profiled(t), t.flags, _taxed(t));
+        p = _payouts(t, 0);
         if (p.jackpot > 0) _accrueJackpot(p.jackpot);
         emit TaskSettled(taskId, outcome, p.submitter, p.solver, p.verifier, p.profiler, p.jackpot);
     }
@@ -211,16 +211,18 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
         return t.mode == Mode.Tolerant && t.profiler != address(0);
     }
 
-    /// @notice The payouts of a task settled with `outcome` (docs/contracts.md, "Settlement").
+    /// @notice The payouts of the task `t` as settled with its outcome (docs/contracts.md, "Settlement"), with
+    ///         `extraFlags` added to its flags (the forfeit that settling now would mark).
     /// @dev They always add up to the bounty plus every stake still locked at settlement. The verifier's
     ///      fee is the same whatever its verdict; the profile fee is paid once a solver has accepted τ.
-    ///      A `taxed` verifier (the report may have been forced) pays the forced-error tax out of its
-    ///      payout to the jackpot.
-    function _payouts(Outcome outcome, uint256 bounty, bool profiled, uint8 flags, bool taxed)
-        internal
-        view
-        returns (Payouts memory p)
-    {
+    ///      A taxed verifier (`_taxed`: the report may have been forced) pays the forced-error tax out of
+    ///      its payout to the jackpot.
+    function _payouts(Task storage t, uint8 extraFlags) internal view returns (Payouts memory p) {
+        Outcome outcome = t.outcome;
+        uint256 bounty = t.bounty;
+        bool profiled = _profiled(t);
+        uint8 flags = t.flags | extraFlags;
+        bool taxed = _taxed(t);
         Amounts memory a = _amounts(bounty);
         uint256 profileFee = 0;
         if (profiled) {
@@ -274,7 +276,7 @@ abstract contract TaskEscrow is ITaskPoolEvents, ReentrancyGuardTransient {
 
     /// @notice What `account` may still take from a settled task, and the roles it takes it as.
     function _due(Task storage t, address account) internal view returns (uint256 due, uint8 roles) {
-        Payouts memory p = _payouts(t.outcome, t.bounty, _profiled(t), t.flags, _taxed(t));
+        Payouts memory p = _payouts(t, 0);
         uint8 done = t.withdrawn;
         if (t.submitter == account && done & Role.SUBMITTER == 0) roles |= Role.SUBMITTER;
         if (t.solver == account && done & Role.SOLVER == 0) roles |= Role.SOLVER;

@@ -200,7 +200,7 @@ contract TaskPoolSettlement is TaskPoolBase, PoolProxy, ITaskPoolSettlement {
     function payouts(TaskId taskId) external view returns (Payouts memory) {
         Task storage t = _tasks[taskId];
         if (t.status != Status.Settled) return Payouts(0, 0, 0, 0, 0);
-        return _payouts(t.outcome, t.bounty, _profiled(t), t.flags, _taxed(t));
+        return _payouts(t, 0);
     }
 
     /// @inheritdoc ITaskPoolSettlement
@@ -210,7 +210,7 @@ contract TaskPoolSettlement is TaskPoolBase, PoolProxy, ITaskPoolSettlement {
             (due,) = _due(t, account);
         } else if (_settleable(t)) {
             // What settling now would pay: an unrevealed report that may be forced forfeits.
-            Payouts memory p = _payouts(t.outcome, t.bounty, _profiled(t), t.flags | _forfeit(t), _taxed(t));
+            Payouts memory p = _payouts(t, _forfeit(t));
             due = _share(t, p, account, 0);
         }
     }
@@ -222,7 +222,7 @@ contract TaskPoolSettlement is TaskPoolBase, PoolProxy, ITaskPoolSettlement {
         if (status == Status.None) return (0, 0, 0);
         bool profiled = _profiled(t);
         if (status == Status.Settled) {
-            Payouts memory p = _payouts(t.outcome, t.bounty, profiled, t.flags, _taxed(t));
+            Payouts memory p = _payouts(t, 0);
             uint8 done = t.withdrawn;
             if (done & Role.SUBMITTER == 0) unpaid += p.submitter;
             if (done & Role.SOLVER == 0) unpaid += p.solver;
