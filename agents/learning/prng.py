@@ -21,9 +21,13 @@ values are bit-identical everywhere.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
+
+from agents.commitment.tree import engine
 
 DOMAIN = b"veritrain/prng/1"
 WORDS_PER_BLOCK = 4
@@ -41,13 +45,30 @@ def words(seed: int, label: str, count: int, first_block: int = 0) -> np.ndarray
     return keyed_words(stream_key(seed, label), count, first_block)
 
 
+# From this many blocks on, a stream's blocks are hashed in one call of the compiled sha256
+# engine where there is one (a data order hashes about N / 4 blocks per epoch).
+ENGINE_MIN_BLOCKS = 64
+
+
 def keyed_words(prefix: bytes, count: int, first_block: int = 0) -> np.ndarray:
     """``count`` words of the stream whose blocks are ``sha256(prefix || u64be(j))``."""
     blocks = -(-count // WORDS_PER_BLOCK)
-    data = b"".join(
-        hashlib.sha256(prefix + j.to_bytes(8, "big")).digest()
-        for j in range(first_block, first_block + blocks)
-    )
+    compiled = engine() if blocks >= ENGINE_MIN_BLOCKS else None
+    if compiled is not None:
+        # Every block's message laid out in one buffer: the prefix, then the counter.
+        size = len(prefix) + 8
+        messages = np.empty((blocks, size), dtype=np.uint8)
+        messages[:, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
+        counters = np.arange(first_block, first_block + blocks, dtype=np.uint64)
+        messages[:, len(prefix) :] = counters.astype(">u8").view(np.uint8).reshape(blocks, 8)
+        offsets = np.arange(blocks, dtype=np.int64) * size
+        lengths = np.full(blocks, size, dtype=np.int64)
+        data = compiled.hash_messages(messages.reshape(-1), offsets, lengths).tobytes()
+    else:
+        data = b"".join(
+            hashlib.sha256(prefix + j.to_bytes(8, "big")).digest()
+            for j in range(first_block, first_block + blocks)
+        )
     return np.frombuffer(data, dtype=">u8")[:count].astype(np.uint64)
 
 
@@ -112,15 +133,45 @@ def permutation(seed: int, label: str, n: int) -> np.ndarray:
     draws = words(seed, label, n - 1)
     remainders = (np.uint64(0) - bounds) % bounds  # 2**64 mod (i + 1)
     if not (draws > np.uint64(_TWO64 - 1) - remainders).any():
-        picks = (draws % bounds).tolist()
-        for i, j in zip(range(n - 1, 0, -1), picks, strict=True):
-            order[i], order[j] = order[j], order[i]
-        return np.array(order, dtype=np.int64)
+        return _shuffler()((draws % bounds).astype(np.int64))
     stream = Stream(seed, label)
     for i in range(n - 1, 0, -1):
         j = stream.below(i + 1)
         order[i], order[j] = order[j], order[i]
     return np.array(order, dtype=np.int64)
+
+
+def _shuffle(picks: np.ndarray) -> np.ndarray:
+    """Fisher–Yates over ``range(n)`` with the draws ``picks`` (``n − 1`` of them, for
+    ``i = n − 1 … 1``): swap positions ``i`` and ``picks[n − 1 − i]``."""
+    n = picks.size + 1
+    order = np.arange(n)
+    for k in range(n - 1):
+        i = n - 1 - k
+        j = picks[k]
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+def _shuffle_list(picks: np.ndarray) -> np.ndarray:
+    """``_shuffle`` on a Python list (faster than on an array, without a compiler)."""
+    n = picks.size + 1
+    order = list(range(n))
+    for i, j in zip(range(n - 1, 0, -1), picks.tolist(), strict=True):
+        order[i], order[j] = order[j], order[i]
+    return np.array(order, dtype=np.int64)
+
+
+@functools.cache
+def _shuffler() -> Callable[[np.ndarray], np.ndarray]:
+    """``_shuffle`` compiled by numba where it loads (integer swaps: the same order), else
+    the list version."""
+    try:
+        from numba import njit
+    except ImportError:
+        return _shuffle_list
+    compiled: Callable[[np.ndarray], np.ndarray] = njit(cache=True, nogil=True)(_shuffle)
+    return compiled
 
 
 def symmetric_float32(seed: int, label: str, count: int, bound: float) -> np.ndarray:

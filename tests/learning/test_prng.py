@@ -137,3 +137,32 @@ def test_permutation_falls_back_to_word_by_word_on_a_rejection(
 
     monkeypatch.setattr(prng, "words", rejecting)
     assert permutation(9, "order/epoch/0", 50).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize(
+    "label", ["", "order/epoch/12", "a label longer than one sha256 block " * 3]
+)
+@pytest.mark.parametrize(("count", "first_block"), [(255, 0), (256, 0), (257, 3), (7188, 1)])
+def test_words_hashed_in_one_call_are_the_documented_stream(
+    monkeypatch: pytest.MonkeyPatch, label: str, count: int, first_block: int
+) -> None:
+    # From ENGINE_MIN_BLOCKS blocks on, the compiled engine (where there is one) hashes every
+    # block at once; the hashlib loop below that, and where there is none.
+    import agents.learning.prng as prng
+
+    assert -(-count // 4) >= prng.ENGINE_MIN_BLOCKS
+    skipped = doc_words(5, label, 4 * first_block + count)[4 * first_block :]
+    assert words(5, label, count, first_block).tolist() == skipped
+    monkeypatch.setattr(prng, "engine", lambda: None)
+    assert words(5, label, count, first_block).tolist() == skipped
+
+
+def test_the_compiled_shuffle_is_the_list_shuffle() -> None:
+    import agents.learning.prng as prng
+
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 17, 1797):
+        picks = np.array([rng.integers(0, i + 1) for i in range(n - 1, 0, -1)], dtype=np.int64)
+        expected = prng._shuffle_list(picks)
+        assert prng._shuffler()(picks).tolist() == expected.tolist()
+        assert prng._shuffle(picks).tolist() == expected.tolist()
