@@ -621,9 +621,17 @@ def test_a_forced_report_that_also_lies_is_slashed_to_its_winner_and_its_catcher
     real.claim(task_id)
     real.commit(task_id)
     secret, true = _forced_report(real, pool, task_id, [1])
-    _win(pool, game, clock, task_id, real, 1, true[1], whistleblower)
     # Position 3's reported root is also the sealed one: the verifier stands by it, and loses it.
-    _win(pool, game, clock, task_id, real, 3, Trace(b"the real trace"), other)
+    # Both challenges open within the window (once the last game ends after it, the window closes).
+    games = [
+        (challenge_report(pool, task_id, p, root, by, segment_of(real, task_id, p)), root, by)
+        for p, root, by in ((1, true[1], whistleblower), (3, Trace(b"the real trace"), other))
+    ]
+    for (_, game_id, _), root, by in games:
+        move(game, game_id, root, by)
+    for (challenge_id, game_id, _), _root, by in games:
+        run_out(game, game_id, clock)
+        pool.resolve(challenge_id, {"from": by})
     amounts = real.amounts()
     real.past_deadline(task_id)
     tx = real.reveal(task_id, secret, roots=[t.hex for t in true])
