@@ -1156,6 +1156,7 @@ def run_actions(deployment: Any, target: int) -> dict[str, int]:
         phases=[Phase.explicit, Phase.reuse, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
+
     def covered() -> bool:
         return all(counter.get(name, 0) >= 1 for name in LIFECYCLE)
 
