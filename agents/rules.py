@@ -23,6 +23,9 @@ PPM = 1_000_000
 # The pool reads the claim block's hash when the seed is revealed; the chain gives the hashes of
 # the last 256 blocks only, and a seed revealed later draws a zero hash (the claim not forceable).
 CLAIM_BLOCK_REACH = 256
+# The longest ``seedRevealWindow`` a pool accepts (TaskPoolBase.MAX_SEED_REVEAL_WINDOW): the claim
+# block's reach in 12-second blocks, so that a solver cannot reveal out of reach by waiting alone.
+MAX_SEED_REVEAL_WINDOW = CLAIM_BLOCK_REACH * 12
 AWARD_CAP_DIVISOR = 3  # Jackpot.AWARD_CAP_DIVISOR: an award takes at most a third of the reserve
 
 

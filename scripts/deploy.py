@@ -52,7 +52,7 @@ class ProtocolParameters:
     claimWindow: int = 86_400
     maxTrainingWindow: int = 7 * 86_400
     verifierClaimWindow: int = 21_600
-    seedRevealWindow: int = 3_600
+    seedRevealWindow: int = 2_700  # at most MAX_SEED_REVEAL_WINDOW (3,072 s, 256 blocks of 12 s)
     verifyWindow: int = 21_600
     challengeWindow: int = 86_400
     revealWindow: int = 3_600

@@ -16,6 +16,12 @@ import {Errors} from "../lib/Errors.sol";
 abstract contract TaskPoolBase is TaskEscrow {
     /// @dev binary32 +infinity; finite non-negative values have smaller bit patterns.
     uint32 internal constant BINARY32_INFINITY = 0x7F800000;
+    /// @dev The longest seed window: 256 blocks of 12 seconds (Ethereum's slot). `blockhash` gives the
+    ///      claim block's hash, which decides forced errors, for the 256 blocks after it; a chain with
+    ///      at most one block per 12 s cannot get that far within this window, so the solver cannot make
+    ///      its verifier's claim unforceable by waiting (only blocks others mine can). A chain with
+    ///      shorter blocks needs a shorter window (docs/operators.md), which the pool cannot tell.
+    uint32 internal constant MAX_SEED_REVEAL_WINDOW = 256 * 12;
 
     Duration internal immutable _profileWindow;
     Duration internal immutable _profileReviewWindow;
@@ -55,7 +61,8 @@ abstract contract TaskPoolBase is TaskEscrow {
         if (Duration.unwrap(params.claimWindow) == 0) revert Errors.InvalidParameter("claimWindow");
         if (Duration.unwrap(params.maxTrainingWindow) == 0) revert Errors.InvalidParameter("maxTrainingWindow");
         if (Duration.unwrap(params.verifierClaimWindow) == 0) revert Errors.InvalidParameter("verifierClaimWindow");
-        if (Duration.unwrap(params.seedRevealWindow) == 0) revert Errors.InvalidParameter("seedRevealWindow");
+        uint32 seedWindow = Duration.unwrap(params.seedRevealWindow);
+        if (seedWindow == 0 || seedWindow > MAX_SEED_REVEAL_WINDOW) revert Errors.InvalidParameter("seedRevealWindow");
         if (Duration.unwrap(params.verifyWindow) == 0) revert Errors.InvalidParameter("verifyWindow");
         if (Duration.unwrap(params.challengeWindow) == 0) revert Errors.InvalidParameter("challengeWindow");
         if (params.minSampledSegments == 0) revert Errors.InvalidParameter("minSampledSegments");

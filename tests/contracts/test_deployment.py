@@ -12,6 +12,7 @@ from eth_typing import HexStr
 
 from agents.dispute.game import GAME
 from agents.errors import ConfigError
+from agents.rules import MAX_SEED_REVEAL_WINDOW
 from scripts.deploy import (
     ARBITER_CONTRACTS,
     DEFAULT_PARAMETERS,
@@ -45,6 +46,8 @@ INVALID = [
     ("maxTrainingWindow", {"maxTrainingWindow": 0}),
     ("verifierClaimWindow", {"verifierClaimWindow": 0}),
     ("seedRevealWindow", {"seedRevealWindow": 0}),
+    # Longer, a solver on a chain of 12-second blocks could reveal out of the claim block's reach.
+    ("seedRevealWindow", {"seedRevealWindow": MAX_SEED_REVEAL_WINDOW + 1}),
     ("verifyWindow", {"verifyWindow": 0}),
     ("challengeWindow", {"challengeWindow": 0}),
     ("revealWindow", {"revealWindow": 0}),
@@ -126,6 +129,7 @@ def test_boundary_parameters_are_accepted(
         forcedErrorPpm=1_000_000,
         forcedErrorTaxBps=9_000,
         minBounty=2**80 - 1,
+        seedRevealWindow=MAX_SEED_REVEAL_WINDOW,
     )
     deployed = deploy_pool(project, parties.deployer, params, jackpot.address, game.address)
     pool = pool_contract(project, deployed.address)

@@ -3,13 +3,16 @@ the verdict rule, extra segments."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
-from scripts.deploy import ProtocolParameters
+from agents.rules import CLAIM_BLOCK_REACH, MAX_SEED_REVEAL_WINDOW
+from scripts.deploy import ProtocolParameters, deploy_pool, pool_contract
+from scripts.network import revert, snapshot
 from scripts.protocol import Flag, Mode, Outcome, Status, Verdict, randomness, secret_hash
 from tests.contracts.driver import (
     BOUNTY,
@@ -176,6 +179,47 @@ def test_a_seed_revealed_past_the_claims_block_hash_still_counts_and_forces_noth
     assert (task["status"], task["flags"]) == (Status.VERIFYING, Flag.RANDOMNESS)
     assert not driver.forced(late)
     assert not pool.forcedError(hexed(SECRET), hexed(driver.randomness(late)), ZERO)
+
+
+def test_on_a_chain_of_12_second_blocks_the_longest_seed_window_ends_within_the_claims_reach(
+    project: Any, deployment: Any, parties: Parties, clock: Clock, params: ProtocolParameters
+) -> None:
+    """A solver alone cannot make its verifier's claim unforceable by waiting: with one block
+    per 12 seconds (Ethereum's slots) and the longest seed window a pool accepts, the last
+    block the window admits is still within the 256 blocks whose hashes the chain gives, and
+    one second later the seed counts as withheld."""
+    from brownie import web3
+
+    longest = dataclasses.replace(params, seedRevealWindow=MAX_SEED_REVEAL_WINDOW)
+    deployed = deploy_pool(
+        project,
+        parties.deployer,
+        longest,
+        deployment.jackpot.address,
+        deployment.game.address,
+        silent=True,
+    )
+    driver = Driver(pool_contract(project, deployed.address), longest, parties, clock)
+    task_id = driver.to_status(Status.COMMITTED)
+    claim = driver.claim_verification(task_id)
+    claimed_at = clock.now()
+    deadline = int(driver.task(task_id)["deadline"])
+    assert deadline == claimed_at + MAX_SEED_REVEAL_WINDOW
+    slots = (deadline - claimed_at) // 12
+    # Every slot before the last one gets its block; the reveal takes the last slot's.
+    for slot in range(1, slots):
+        rpc("evm_mine", [claimed_at + 12 * slot])
+    assert clock.now() == claimed_at + 12 * (slots - 1)
+    before = snapshot()
+    clock.next_at(deadline + 1)
+    with reverts("DeadlinePassed", task_id, deadline):
+        driver.reveal_seed(task_id)
+    revert(before)
+    clock.next_at(claimed_at + 12 * slots)
+    tx = driver.reveal_seed(task_id)
+    assert tx.block_number - claim.block_number == slots <= CLAIM_BLOCK_REACH
+    assert driver.claim_block_hash(task_id) == bytes(web3.eth.get_block(claim.block_number)["hash"])
+    assert driver.flags(task_id) == Flag.RANDOMNESS | Flag.FORCEABLE
 
 
 def test_a_seed_revealed_in_the_claims_block_is_refused(pool: Any, driver: Driver) -> None:
