@@ -6,11 +6,13 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from agents.learning import cheats
 from agents.learning.proof import decode_checkpoint
 from agents.learning.screening import (
     CheckpointStatistics,
+    Prober,
     ScreeningFlag,
     extra_segments,
     screen,
@@ -158,3 +160,20 @@ def test_the_verifier_rejects_spoofs_whatever_the_randomness(
         )
         assert not verdict.passed
         assert set(verdict.selected) & proof.faked
+
+
+def test_probing_runs_on_one_torch_thread_and_leaves_the_count(workspace: Workspace) -> None:
+    """The probe's forward pass gives the statistics of a one-thread process and leaves the
+    process's torch thread count as it was."""
+    proof = cheats.honest(workspace.task, workspace.store, workspace.spec_cid, workspace.backend)
+    states = checkpoints(workspace, proof)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = [Prober(workspace.task).statistics(s) for s in states]
+        torch.set_num_threads(2)
+        shared = [Prober(workspace.task).statistics(s) for s in states]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+    assert shared == alone
