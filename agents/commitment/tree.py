@@ -202,6 +202,25 @@ def tensor_root(tensor: Any, *, fast: bool = True) -> bytes:
     return _sha256(_shape_header(array.shape) + merkle)
 
 
+def row_roots(matrix: np.ndarray) -> list[bytes]:
+    """``tensor_root`` of each row of a 2-D float32 array (a 1-D tensor each), the Merkle
+    roots of all rows in one compiled call: for the thousands of batch index tensors of a
+    task's steps."""
+    array = as_float32_array(matrix)
+    if array.ndim != 2:
+        raise ValueError(f"row_roots takes a 2-D array, got {array.ndim}-D")
+    count, width = array.shape
+    header = _shape_header((width,))
+    compiled = engine()
+    if compiled is None or count == 0:
+        return [_sha256(header + merkle_root(leaf_hashes(row, fast=False))) for row in array]
+    stride = width * 4
+    addresses = array.ctypes.data + stride * np.arange(count, dtype=np.int64)
+    sizes = np.full(count, stride, dtype=np.int64)
+    merkles = compiled.leaves_roots_at(addresses, sizes)
+    return [_sha256(header + m.tobytes()) for m in merkles]
+
+
 def state_root(named_tensors: Mapping[str, Any]) -> bytes:
     """The state root: Merkle root over tensor roots in name order (UTF-8 byte order)."""
     names = sorted(named_tensors, key=lambda name: name.encode())

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.commitment import state_root, tensor_root
+from agents.commitment import row_roots, state_root, tensor_root
 from agents.dispute.errors import ProgramError
 from agents.dispute.program import (
     EntryAttribute,
@@ -49,6 +49,8 @@ from agents.learning.schedule import LearningRate
 from agents.learning.task import Task
 
 DERIVE_STEPS = 3
+# Steps whose data order and batch tensors ``step_constants`` holds at once.
+CONSTANTS_CHUNK = 1024
 
 
 class ProgramTracer(Tracer):
@@ -179,14 +181,6 @@ def program_of(task: Task, backend: ExactBackend | None = None) -> Program:
     expected = [tensor_root(t) for t in step_batch_tensors(task, rows)]
     if tracer.batches[DERIVE_STEPS - 1] != expected:
         raise ProgramError("the step read index tensors other than its batch tensors")
-    rate = LearningRate(spec)
-    constants = [
-        StepConstants(
-            tuple(step_scalars(spec, rate, g)),
-            tuple(tensor_root(t) for t in step_batch_tensors(task, task.batches(g, 1)[0])),
-        )
-        for g in range(spec.steps)
-    ]
     return Program(
         steps=spec.steps,
         interval=spec.checkpoint_interval,
@@ -199,8 +193,31 @@ def program_of(task: Task, backend: ExactBackend | None = None) -> Program:
         datasets=tuple(tensor_root(backend.kernels.to_numpy(d)) for d in tracer.datasets),
         step_template=steps[2],
         distance_template=distance,
-        constants=constants,
+        constants=step_constants(task),
     )
+
+
+def step_constants(task: Task) -> list[StepConstants]:
+    """Every step's scalars and batch index tensor roots, in step order, ``CONSTANTS_CHUNK``
+    steps at a time: the chunk's data order and rates at once and, where a step's only index
+    tensor is its rows (``batch_tensors`` of a classification task without microbatches), the
+    roots of the chunk's rows in one call (the values and roots of step after step)."""
+    spec = task.spec
+    rate = LearningRate(spec)
+    rows_only = task.targets is not None and spec.parallel is None
+    constants: list[StepConstants] = []
+    for first in range(0, spec.steps, CONSTANTS_CHUNK):
+        count = min(CONSTANTS_CHUNK, spec.steps - first)
+        rows = task.batches(first, count)
+        rate.prepare(first, count)
+        batches: list[tuple[bytes, ...]]
+        if rows_only:
+            batches = [(root,) for root in row_roots(rows.astype(np.float32))]
+        else:
+            batches = [tuple(tensor_root(t) for t in step_batch_tensors(task, r)) for r in rows]
+        for g, roots in enumerate(batches, start=first):
+            constants.append(StepConstants(tuple(step_scalars(spec, rate, g)), roots))
+    return constants
 
 
 def program_root_of(task: Task) -> bytes:

@@ -29,20 +29,23 @@ class LearningRate:
         self._schedule = spec.schedule
         self._steps = spec.steps
         self._factors: list[np.float32] = [F32(1.0)]
+        self._first = 0
+        self._table = np.empty(0, dtype=np.float32)
 
     def __call__(self, t: int) -> np.float32:
         """The binary32 learning rate for the update from step ``t``."""
         if not 0 <= t < self._steps:
             raise ValueError(f"step {t} is outside the task's {self._steps} steps")
+        if 0 <= t - self._first < self._table.size:
+            rate: np.float32 = self._table[t - self._first]
+            return rate
         schedule = self._schedule
         lr = F32(schedule.lr)
         if isinstance(schedule, ConstantSchedule):
             return lr
         if isinstance(schedule, StepSchedule):
             drops = t // schedule.every
-            gamma = F32(schedule.gamma)
-            while len(self._factors) <= drops:
-                self._factors.append(F32(self._factors[-1] * gamma))
+            self._extend(drops)
             return F32(lr * self._factors[drops])
         assert isinstance(schedule, LinearSchedule)
         if t < schedule.warmup:
@@ -51,3 +54,37 @@ class LearningRate:
         progress = F32(F32(t - schedule.warmup) / F32(span))
         keep = F32(F32(1.0) - F32(F32(F32(1.0) - F32(schedule.final)) * progress))
         return F32(lr * keep)
+
+    def _extend(self, drops: int) -> None:
+        """The step schedule's factors up to ``drops`` drops (sequential products)."""
+        assert isinstance(self._schedule, StepSchedule)
+        gamma = F32(self._schedule.gamma)
+        while len(self._factors) <= drops:
+            self._factors.append(F32(self._factors[-1] * gamma))
+
+    def prepare(self, first: int, count: int) -> None:
+        """Compute the rates of steps ``first … first + count − 1`` at once (numpy's binary32
+        array operations, each rounded as the scalar ones above), which calls for them then
+        return: the same values, without Python arithmetic per step."""
+        if count < 1 or not 0 <= first <= self._steps - count:
+            raise ValueError(f"steps {first}+{count} are outside the task's {self._steps} steps")
+        schedule = self._schedule
+        lr = F32(schedule.lr)
+        t = np.arange(first, first + count, dtype=np.int64)
+        if isinstance(schedule, ConstantSchedule):
+            table = np.full(count, lr, dtype=np.float32)
+        elif isinstance(schedule, StepSchedule):
+            drops = t // schedule.every
+            self._extend(int(drops[-1]))
+            factors = np.array(self._factors[: int(drops[-1]) + 1], dtype=np.float32)
+            table = lr * factors[drops]
+        else:
+            assert isinstance(schedule, LinearSchedule)
+            warm = F32(schedule.warmup)
+            span = F32(self._steps - schedule.warmup)
+            with np.errstate(divide="ignore", invalid="ignore"):  # a branch a step never takes
+                early = (lr * (t + 1).astype(np.float32)) / warm
+                progress = (t - schedule.warmup).astype(np.float32) / span
+                keep = F32(1.0) - (F32(F32(1.0) - F32(schedule.final)) * progress)
+            table = np.where(t < schedule.warmup, early, lr * keep)
+        self._first, self._table = first, table.astype(np.float32)

@@ -18,6 +18,7 @@ from agents.commitment import (
     leaf_hashes,
     merkle_proof,
     merkle_root,
+    row_roots,
     state_root,
     tensor_leaf_proof,
     tensor_root,
@@ -49,6 +50,16 @@ def test_matches_independent_implementation(numel: int) -> None:
     assert tensor_root(values) == want
     assert tensor_root(values, fast=False) == want
     assert tensor_root(torch.from_numpy(values)) == want
+
+
+@pytest.mark.parametrize("width", [0, 1, 128, 255, 256, 257, 1000])
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_row_roots_are_the_rows_tensor_roots(width: int, count: int) -> None:
+    values = np.random.default_rng(width + count).standard_normal((count, width)).astype("f4")
+    assert row_roots(values) == [independent.tensor_root(row) for row in values]
+    assert row_roots(values[:, ::-1]) == [tensor_root(row.copy()) for row in values[:, ::-1]]
+    with pytest.raises(ValueError, match="2-D"):
+        row_roots(values.reshape(-1))
 
 
 def test_shape_is_committed() -> None:

@@ -1,13 +1,19 @@
-"""Program entries: their bytes round-trip, and malformed bytes are a clear error."""
+"""Program entries: their bytes round-trip, and malformed bytes are a clear error; a task's step
+constants computed in chunks are those of each step."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from agents.commitment import tensor_root
+from agents.dispute import programs
 from agents.dispute.errors import ProgramError
-from agents.dispute.program import ProgramEntry, Source, SourceKind, StepScalar
+from agents.dispute.program import ProgramEntry, Source, SourceKind, StepConstants, StepScalar
 from agents.exact.trace import Op
+from agents.learning.backends.exact import step_batch_tensors, step_scalars
+from agents.learning.schedule import LearningRate
+from tests.dispute.segments import small_task
 from tests.dispute.toy import toy_program
 
 ENTRIES = [
@@ -45,3 +51,21 @@ def test_the_toy_programs_entries_round_trip() -> None:
 def test_malformed_entries_are_program_errors(data: bytes, message: str) -> None:
     with pytest.raises(ProgramError, match=message):
         ProgramEntry.decode(data)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "transformer"])
+def test_step_constants_are_step_by_step_ones(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The constants computed a chunk of steps at a time (data order, rates and row roots at
+    once) are those of each step on its own, across chunk boundaries."""
+    task = small_task(name)
+    rate = LearningRate(task.spec)
+    expected = [
+        StepConstants(
+            tuple(step_scalars(task.spec, rate, g)),
+            tuple(tensor_root(t) for t in step_batch_tensors(task, task.batches(g, 1)[0])),
+        ).encode()
+        for g in range(task.spec.steps)
+    ]
+    for chunk in (1, 4, programs.CONSTANTS_CHUNK):
+        monkeypatch.setattr(programs, "CONSTANTS_CHUNK", chunk)
+        assert [c.encode() for c in programs.step_constants(task)] == expected

@@ -48,3 +48,39 @@ def test_linear_warmup_then_decay() -> None:
 def test_steps_outside_the_task_are_refused(t: int) -> None:
     with pytest.raises(ValueError, match="outside"):
         _rate({"kind": "constant", "lr": 0.1})(t)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"kind": "constant", "lr": 0.1},
+        {"kind": "step", "lr": 0.1, "gamma": 0.3, "every": 7},
+        {"kind": "linear", "lr": 0.2, "warmup": 8, "final": 0.25},
+        {"kind": "linear", "lr": 0.05, "warmup": 0, "final": 0.1},
+        {"kind": "linear", "lr": 0.05, "warmup": 40, "final": 0.1},
+    ],
+)
+def test_prepared_rates_are_the_step_by_step_ones(schedule: dict[str, Any]) -> None:
+    """Rates prepared a range at once (numpy's binary32 arrays) are bit for bit the rates
+    computed one step at a time, in every range, and steps outside it are still computed."""
+    reference = _rate(schedule)
+    expected = [reference(t).view(np.uint32) for t in range(40)]
+    for first, count in [(0, 40), (0, 1), (5, 13), (39, 1), (17, 23)]:
+        rate = _rate(schedule)
+        rate.prepare(first, count)
+        got = [rate(t) for t in range(40)]
+        assert all(type(r) is np.float32 for r in got)
+        assert [r.view(np.uint32) for r in got] == expected
+    with pytest.raises(ValueError, match="outside"):
+        _rate(schedule).prepare(30, 11)
+
+
+def test_prepared_linear_rates_over_a_long_task() -> None:
+    """Every step of a 30,600-step linear schedule (the round benchmark's), prepared in
+    chunks, against the scalar formula."""
+    schedule = {"kind": "linear", "lr": 0.05, "warmup": 200, "final": 0.1}
+    reference, rate = _rate(schedule, 30600), _rate(schedule, 30600)
+    for first in range(0, 30600, 1024):
+        rate.prepare(first, min(1024, 30600 - first))
+        for t in range(first, min(first + 1024, 30600)):
+            assert rate(t).view(np.uint32) == reference(t).view(np.uint32)
