@@ -52,6 +52,10 @@ class Intent:
     task_id: int | None = None
     # The block whose event prompted the decision, for reaction-time figures.
     trigger_block: int | None = None
+    # Tried again after every rejection (estimation reverted, node refused it), after the
+    # backoff but with no limit on attempts, for as long as the decision asks for it: for a
+    # call whose decision judges each failure itself (agents.roles.reverts).
+    persistent: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class RejectionPolicy:
 
     attempts: int = 5
     delay: float = 2.0  # seconds before the next try, doubled per failed try
+    max_delay: float = 64.0  # the longest wait (a persistent intent is tried on and on)
 
 
 @dataclass
@@ -120,7 +125,9 @@ class TransactionExecutor:
             return True
         if entry.status != "rejected":
             return False
-        return entry.attempts < self.rejections.attempts and self._clock() >= entry.retry_after
+        if not intent.persistent and entry.attempts >= self.rejections.attempts:
+            return False
+        return self._clock() >= entry.retry_after
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -239,7 +246,9 @@ class TransactionExecutor:
             data=data,
             value=origin.value,
             error=error,
-            retry_delay=self.rejections.delay * 2**attempts,
+            retry_delay=min(
+                self.rejections.delay * 2 ** min(attempts, 32), self.rejections.max_delay
+            ),
             trigger_block=origin.trigger_block,
         )
         log.info("intent %s not sent: %s", key, error)

@@ -156,6 +156,17 @@ class TransactionJournal:
             for r in self.conn.execute("SELECT intent, status FROM tx_journal")
         }
 
+    def errors(self) -> dict[str, str]:
+        """Intent key → the reason its transaction failed (reverted on chain or at estimation,
+        refused, its nonce taken), for decision functions that judge whether to try again."""
+        return {
+            r["intent"]: r["error"]
+            for r in self.conn.execute(
+                "SELECT intent, error FROM tx_journal "
+                "WHERE status IN ('rejected', 'reverted', 'dropped') AND error IS NOT NULL"
+            )
+        }
+
     def record_rejection(
         self,
         *,

@@ -29,7 +29,7 @@ from agents.errors import VeritrainError
 from agents.node.logs import event
 from agents.node.metrics import AgentMetrics
 from agents.node.progress import ProgressDisplay
-from agents.roles import intents
+from agents.roles import intents, reverts
 from agents.roles.admission import examine_profile, examine_spec, should_examine
 from agents.roles.challenges import JACKPOT, traced_segments
 from agents.roles.connection import Connection
@@ -284,6 +284,7 @@ class Agent:
             head=max(self._head, latest.number),
             tasks=dict(self.tasks),
             journal=self.executor.journal.statuses(),
+            errors=self.executor.journal.errors(),
             work=self.work.states(self.runner.states()),
             params=self.conn.params,
             specs={k: v for k, (v, _) in self._facts.items()},
@@ -445,7 +446,19 @@ class Agent:
         event(log, "tx mined", intent=entry.intent, block=entry.block_number, gas=entry.gas_used)
 
     def _on_failed(self, entry: JournalEntry) -> None:
-        self.metrics.failed.labels(action=action_of(entry.intent), reason=entry.status).inc()
+        action = action_of(entry.intent)
+        self.metrics.failed.labels(action=action, reason=entry.status).inc()
+        if reverts.lasting(entry.intent, entry.error):
+            # The decision does not send it again (agents.roles.reverts): said once, loudly.
+            event(
+                log,
+                f"tx {entry.status} for good",
+                level=logging.ERROR,
+                intent=entry.intent,
+                error=entry.error or "",
+                consequence=reverts.CONSEQUENCE.get(action, "not sent again"),
+            )
+            return
         event(
             log,
             f"tx {entry.status}",

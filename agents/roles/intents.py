@@ -15,7 +15,8 @@ with the parts each action takes (``PARTS``):
 ``commit/<task>``          a solver's commitment of its proof
 ``profile/<task>``         a profiler's threshold (and its profiling job)
 ``claim-verification/<task>/<round>``  a verifier's claim of one round
-``reveal-seed/<task>``     the solver's seed (it fixes the task's randomness)
+``reveal-seed/<task>/<try>``  the solver's seed (it fixes the task's randomness); a try whose
+                           transaction reverted for a passing reason is followed by the next
 ``report/<task>/<round>``  a verifier's report
 ``reveal/<task>/<round>``  a verifier's secret, after the challenge window
 ``timeout/<task>/<status>/<round>``  moving a task on at a deadline
@@ -72,7 +73,7 @@ PARTS: dict[str, int] = {
     "commit": 1,
     "profile": 1,
     "claim-verification": 2,
-    "reveal-seed": 1,
+    "reveal-seed": 2,
     "report": 2,
     "reveal": 2,
     "timeout": 3,
@@ -127,6 +128,7 @@ class IntentKey:
         if self.action in rounds and not self.parts[-1].isdigit():
             raise IntentKeyError(f"{self.parts[-1]!r} is not a round")
         numbers = (
+            "reveal-seed",
             "challenge",
             "answer",
             "resolve",
@@ -190,8 +192,10 @@ def claim_verification(task_id: int, rnd: int) -> str:
     return _key("claim-verification", task_id, rnd)
 
 
-def reveal_seed(task_id: int) -> str:
-    return _key("reveal-seed", task_id)
+def reveal_seed(task_id: int, attempt: int = 0) -> str:
+    """The ``attempt``-th try of the solver's seed (a try is one transaction: a later one is
+    sent only once the one before reverted, agents.roles.reverts)."""
+    return _key("reveal-seed", task_id, attempt)
 
 
 def report(task_id: int, rnd: int) -> str:

@@ -171,6 +171,8 @@ class Situation:
     credit_withdrawals: int = 0
     # What the jackpot owes this account (awards for forced errors it caught).
     jackpot_owed: int = 0
+    # Why a journaled transaction failed (reverted, rejected, dropped), by intent key.
+    errors: Mapping[str, str] = field(default_factory=dict)
     # The submitter's checks of its tasks' profiles under review, by task.
     profiles: Mapping[int, ProfileReview] = field(default_factory=dict)
 
@@ -244,9 +246,17 @@ def trigger(view: TaskView) -> int | None:
 
 
 def send(
-    view: TaskView, key: str, function: str, args: tuple[Any, ...], reason: str, value: int = 0
+    view: TaskView,
+    key: str,
+    function: str,
+    args: tuple[Any, ...],
+    reason: str,
+    value: int = 0,
+    *,
+    persistent: bool = False,
 ) -> Send:
-    """A :class:`Send` of ``TaskPool.function(args)`` about ``view``'s task."""
+    """A :class:`Send` of ``TaskPool.function(args)`` about ``view``'s task (``persistent``:
+    ``Intent.persistent``)."""
     return Send(
         Intent(
             key=key,
@@ -256,6 +266,7 @@ def send(
             value=value,
             task_id=view.task_id,
             trigger_block=trigger(view),
+            persistent=persistent,
         ),
         reason,
     )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from agents.exact.float32 import from_bits32
 from agents.node.config import SolverPolicy
-from agents.roles import intents
+from agents.roles import intents, reverts
 from agents.roles.challenges import (
     challenge,
     challenge_duties,
@@ -41,6 +41,10 @@ from agents.roles.record import RecordError, proof
 from agents.roles.shares import commitment
 from agents.roles.situation import Action, Situation, SpecFacts, Start, WorkState, send
 from agents.roles.tasks import TaskView
+
+# Transactions of one seed reveal that may revert for a passing reason before the solver stops
+# paying for more (a reveal reverts on chain only when the chain changed after its estimation).
+MAX_REVEAL_TRIES = 8
 
 
 def skip_reason(
@@ -230,13 +234,30 @@ def _contest(situation: Situation, view: TaskView, policy: SolverPolicy) -> list
 def _reveal_seed(situation: Situation, view: TaskView) -> list[Action]:
     """A verifier has claimed: reveal the seed committed with the proof, which fixes the
     randomness (withholding it would forfeit the stake). However late: past 256 blocks after the
-    claim the pool still takes it (the claim is then not forceable). A reveal mined in the claim's
-    own block reverts; it is not pending then, so the next look sends it again."""
+    claim the pool still takes it (the claim is then not forceable).
+
+    Each try is one transaction (``reveal-seed/<task>/<try>``), sent once the try before it is
+    final and failed for a passing reason: mined in the claim's own block
+    (``ClaimBlockOutOfReach``), a record read before a reorg, out of gas. A try rejected at gas
+    estimation for such a reason is tried again by the executor after its backoff
+    (``persistent``). A lasting revert (``agents.roles.reverts``: the seed is not the committed
+    one, the task moved on, the window closed) ends the tries: nothing is sent again, and the
+    runtime logs it once. Only the journal decides, so a restarted agent resumes the same try
+    and never has two in flight."""
     if view.randomness is not None or situation.expired(view) or situation.pool is None:
         return []
-    key = intents.reveal_seed(view.task_id)
-    if situation.pending(key):
-        return []
+    for attempt in range(MAX_REVEAL_TRIES):
+        key = intents.reveal_seed(view.task_id, attempt)
+        status = situation.journal.get(key)
+        if situation.pending(key):
+            return []  # in flight or mined
+        if status is not None and reverts.lasting(key, situation.errors.get(key)):
+            return []  # the pool refuses this seed for good
+        if status is None or status == "rejected":
+            break  # untried, or rejected: sent (again) once the executor's backoff has passed
+        # reverted on chain, or its nonce taken, for a passing reason: the next try
+    else:
+        return []  # every try reverted: not one more transaction's gas
     try:
         before, (commit, claim) = proof(
             view, situation.pool, ["ProofCommitted", "VerificationClaimed"]
@@ -245,4 +266,5 @@ def _reveal_seed(situation: Situation, view: TaskView) -> list[Action]:
         return []
     seed = situation.seed(view.task_id)
     args = (view.task_id, "0x" + seed.hex(), "0x" + before.hex(), commit, claim)
-    return [send(view, key, "revealSeed", args, "a verifier claimed: reveal the seed")]
+    reason = "a verifier claimed: reveal the seed"
+    return [send(view, key, "revealSeed", args, reason, persistent=True)]

@@ -96,6 +96,7 @@ class Case:
     now: float = NOW
     head: int = 10
     params: PoolParameters = PARAMS
+    errors: dict[str, str] = field(default_factory=dict)
 
     def situation(self, pool: ContractInterface | None = None) -> Situation:
         return Situation(
@@ -111,6 +112,7 @@ class Case:
             seed=seed_of,
             secret=secret_of,
             pool=pool,
+            errors=self.errors,
         )
 
 

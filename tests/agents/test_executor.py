@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,39 @@ def test_custom_error_at_estimation_is_decoded_and_spends_no_nonce(
     final = ex.journal.get("least/1")
     assert final is not None and final.attempts == 3
     assert not ex.may_submit(Intent("least/1", "Probe", "atLeast", (1, 5)))
+
+
+def test_a_persistent_intent_is_tried_until_its_decision_stops_asking(
+    client: ChainClient, probe: ContractInterface, tmp_path: Path
+) -> None:
+    """A rejection of a persistent intent waits its backoff (capped at ``max_delay``) and
+    comes back, past the attempts that end an ordinary intent; still no nonce is spent."""
+    now = [1_000.0]
+    ex = TransactionExecutor(
+        client,
+        Account.from_key(KEY),
+        TransactionJournal(open_database(tmp_path / "a.db")),
+        {"Probe": probe},
+        rejections=RejectionPolicy(attempts=2, delay=1.0, max_delay=4.0),
+        clock=lambda: now[0],
+    )
+    ordinary = Intent("least/1", "Probe", "atLeast", (1, 5))
+    persistent = Intent("least/2", "Probe", "atLeast", (1, 5), persistent=True)
+    waits = []
+    for _ in range(6):
+        for intent in (ordinary, persistent):
+            if ex.may_submit(intent):
+                ex.submit(intent)
+        entry = ex.journal.get("least/2")
+        assert entry is not None
+        waits.append(entry.retry_after - time.time())
+        now[0] = 10**10  # every backoff has passed
+    assert ex.journal.get("least/1").attempts == 2  # type: ignore[union-attr]
+    assert ex.journal.get("least/2").attempts == 6  # type: ignore[union-attr]
+    assert ex.may_submit(persistent) and not ex.may_submit(ordinary)
+    # The journal's clock is the wall clock: waits of 1, 2, 4 s, then capped at 4 s.
+    assert [round(w) for w in waits] == [1, 2, 4, 4, 4, 4]
+    assert client.nonce(ADDRESS) == 0
 
 
 @pytest.mark.parametrize(

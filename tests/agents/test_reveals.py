@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
 from agents.chain.abi import ContractInterface
 from agents.commitment import Digest, Root
 from agents.node.config import SolverPolicy, VerifierPolicy
-from agents.roles import solver, verifier
+from agents.roles import reverts, solver, verifier
 from agents.roles.deadlines import deadline_actions
 from agents.roles.record import folded_events, proof, record_of
 from agents.roles.shares import commitment
@@ -162,10 +163,10 @@ def test_the_solver_reveals_its_seed_once_a_verifier_claimed(
     (action,) = actions
     assert isinstance(action, Send)
     before, (commit, claim) = proof(view, pool_interface, ["ProofCommitted", "VerificationClaimed"])
-    assert action.intent.key == "reveal-seed/1" and action.intent.function == "revealSeed"
+    assert action.intent.key == "reveal-seed/1/0" and action.intent.function == "revealSeed"
     assert action.intent.args == (1, "0x" + seed_of(1).hex(), "0x" + before.hex(), commit, claim)
     # Sent (or mined): not again; once the randomness is fixed: nothing.
-    pending = Case("", [view], [], journal={"reveal-seed/1": "sent"})
+    pending = Case("", [view], [], journal={"reveal-seed/1/0": "sent"})
     assert solver.decide(pending.situation(pool_interface), SolverPolicy()) == []
     drawn = task(status="Verifying", solver=ME, verifier=OTHER, randomness=H, timeline=timeline)
     assert solver.decide(Case("", [drawn], []).situation(pool_interface), SolverPolicy()) == []
@@ -175,23 +176,85 @@ def test_the_solver_reveals_however_late_and_again_after_a_revert(
     pool_interface: ContractInterface,
 ) -> None:
     """The pool takes the seed however many blocks after the claim (past 256 the claim is just
-    not forceable), so the solver reveals at any head while the seed window lasts. A reveal that
-    reverted (mined in the claim's own block, whose hash is not known yet) is sent again."""
+    not forceable), so the solver reveals at any head while the seed window lasts. A try that
+    reverted for a passing reason (mined in the claim's own block, whose hash is not known yet)
+    is followed by the next; one rejected at estimation is tried again under its key."""
     timeline = [SUBMITTED, CLAIMED, COMMITTED, VERIFYING]
     view = task(status="Verifying", solver=ME, verifier=OTHER, timeline=timeline, claim_block=4)
     for head in (4, 10, 260, 261, 10_000):
         case = Case("", [view], [], head=head)
         (action,) = solver.decide(case.situation(pool_interface), SolverPolicy())
         assert isinstance(action, Send) and action.intent.function == "revealSeed", head
-    for status, sends in (
-        ("reverted", True),
-        ("rejected", True),
-        ("sent", False),
-        ("mined", False),
+        assert action.intent.persistent
+    out_of_reach = "ClaimBlockOutOfReach(taskId=1, claimBlock=4)"
+    no_data = "no revert data (out of gas, or a revert without a reason)"
+    for status, error, sent in (
+        ("reverted", out_of_reach, "reveal-seed/1/1"),
+        ("reverted", "RecordMismatch(taskId=1)", "reveal-seed/1/1"),
+        ("reverted", no_data, "reveal-seed/1/1"),
+        ("dropped", "nonce taken", "reveal-seed/1/1"),
+        ("rejected", "node refused the transaction: fee too low", "reveal-seed/1/0"),
+        ("rejected", f"TaskPool.revealSeed reverted: {out_of_reach}", "reveal-seed/1/0"),
+        ("sent", "", None),
+        ("mined", "", None),
     ):
-        case = Case("", [view], [], head=5, journal={"reveal-seed/1": status})
+        case = Case(
+            "",
+            [view],
+            [],
+            head=5,
+            journal={"reveal-seed/1/0": status},
+            errors={"reveal-seed/1/0": error} if error else {},
+        )
         actions = solver.decide(case.situation(pool_interface), SolverPolicy())
-        assert bool(actions) == sends, status
+        keys = [a.intent.key for a in actions if isinstance(a, Send)]
+        assert keys == ([sent] if sent else []) and len(actions) == len(keys), (status, error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "WrongSeed(taskId=1)",
+        "TaskPool.revealSeed reverted: WrongSeed(taskId=1)",
+        "NotAuthorized(taskId=1, caller=0x1111111111111111111111111111111111111111)",
+        "TaskPool.revealSeed reverted: WrongStatus(taskId=1, status=8)",
+        "DeadlinePassed(taskId=1, deadline=1700000040)",
+        "TaskPool.revealSeed reverted: UnknownTask(taskId=1)",
+    ],
+)
+@pytest.mark.parametrize("status", ["reverted", "rejected"])
+def test_a_lasting_revert_ends_the_reveal(
+    pool_interface: ContractInterface, status: str, error: str
+) -> None:
+    """A seed the pool refuses for good (not the committed one, not this solver's task, the
+    task moved on, the window closed) is not sent again, on chain or at estimation, by this
+    agent or by one restarted on its journal: the decision reads only the journal."""
+    timeline = [SUBMITTED, CLAIMED, COMMITTED, VERIFYING]
+    view = task(status="Verifying", solver=ME, verifier=OTHER, timeline=timeline, claim_block=4)
+    journal = {"reveal-seed/1/0": "reverted", "reveal-seed/1/1": status}
+    passing = "ClaimBlockOutOfReach(taskId=1, claimBlock=4)"
+    errors = {"reveal-seed/1/0": passing, "reveal-seed/1/1": error}
+    case = Case("", [view], [], head=5, journal=journal, errors=errors)
+    assert solver.decide(case.situation(pool_interface), SolverPolicy()) == []
+    assert reverts.lasting("reveal-seed/1/1", error)
+    assert not reverts.lasting("reveal-seed/1/0", passing)
+    # Only the seed's reveal is judged: other actions keep the executor's own retry rules.
+    assert not reverts.lasting("claim/1", error)
+
+
+def test_the_reveal_stops_after_its_last_try(pool_interface: ContractInterface) -> None:
+    """Every try reverted for a passing reason: at most MAX_REVEAL_TRIES transactions' gas."""
+    timeline = [SUBMITTED, CLAIMED, COMMITTED, VERIFYING]
+    view = task(status="Verifying", solver=ME, verifier=OTHER, timeline=timeline, claim_block=4)
+    passing = "no revert data (out of gas, or a revert without a reason)"
+    tries = [f"reveal-seed/1/{n}" for n in range(solver.MAX_REVEAL_TRIES)]
+    for count in range(1, len(tries) + 1):
+        journal = dict.fromkeys(tries[:count], "reverted")
+        case = Case("", [view], [], head=5, journal=journal, errors=dict.fromkeys(journal, passing))
+        actions = solver.decide(case.situation(pool_interface), SolverPolicy())
+        expected = [tries[count]] if count < len(tries) else []
+        assert [a.intent.key for a in actions if isinstance(a, Send)] == expected, count
+        assert len(actions) == len(expected)
 
 
 def test_a_draw_without_the_claim_blocks_hash_forces_nothing(
