@@ -6,122 +6,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from eth_utils.crypto import keccak
 
-from agents.chain.executor import FeePolicy, Intent, RejectionPolicy
-from agents.devnet import lifecycle
-from agents.node.config import load_config
+from agents.chain.executor import FeePolicy
 from agents.roles import intents, reverts
-from agents.roles import solver as solver_role
-from agents.roles.agent import Agent
-from agents.roles.connection import Connection, connect
-from agents.roles.hardware import Hardware
-from agents.roles.shares import commitment, seed
-from agents.roles.situation import POOL
+from tests.agents.market import Market, open_market, reveals, solver_agent
 
 pytestmark = pytest.mark.chain
-
-BOUNTY = 10**15
-
-
-@dataclass
-class Market:
-    """A devnet with the solver's, the submitter's and a verifier's connections."""
-
-    directory: Path
-    configs: dict[str, Any]
-    conns: dict[str, Connection]
-
-    def reconnect_solver(self) -> Connection:
-        """The solver's connection again, as a restarted process opens it."""
-        old = self.conns["solver"]
-        if old.data is not None:
-            old.data.close()
-        self.conns["solver"] = connect(self.configs["solver"], "solver")
-        return self.conns["solver"]
-
-    def send(
-        self, role: str, key: str, function: str, args: tuple[Any, ...], value: int = 0
-    ) -> Any:
-        executor = self.conns[role].executor
-        assert executor is not None
-        return executor.send_and_wait(Intent(key, POOL, function, args, value=value))
-
-    def verifying_task(self, seed_hash: bytes | None = None) -> int:
-        """A task of the solver's account whose proof a verifier has just claimed; its commit
-        names ``seed_hash`` (default: the hash of the seed the solver's agent derives)."""
-        submitter = self.conns["submitter"]
-        assert submitter.executor is not None
-        amounts = submitter.executor.call(POOL, "amounts", (BOUNTY,))
-        terms = ("0x" + "11" * 32, "0x" + "22" * 32, BOUNTY, 0, 3_600, 10, 5, 0)
-        entry = self.send(
-            "submitter", intents.submit("QmSpec", 1), "submit", ("QmSpec", terms), sum(amounts[:2])
-        )
-        receipt = submitter.client.receipt(entry.tx_hash or "")
-        assert receipt is not None
-        pool = submitter.deployment.contract(POOL)
-        (task_id,) = [
-            int(d.args["taskId"])
-            for d in map(pool.decode_log, receipt.logs)
-            if d is not None and d.name == "TaskSubmitted"
-        ]
-        solver = self.conns["solver"]
-        params = solver.params
-        self.send(
-            "solver", intents.claim(task_id), "claim", (task_id,), params.solver_stake(BOUNTY)
-        )
-        if seed_hash is None:
-            seed_hash = bytes(commitment(seed(solver.signer, pool.address, task_id)))
-        commit = (task_id, "QmProof", "0x" + "33" * 32, "0x" + seed_hash.hex())
-        self.send("solver", intents.commit(task_id), "commit", commit)
-        claim = (task_id, "0x" + keccak(b"a verifier's secret").hex())
-        key = intents.claim_verification(task_id, 1)
-        self.send("verifier", key, "claimVerification", claim, params.verifier_stake(BOUNTY))
-        return task_id
 
 
 @pytest.fixture
 def market(tmp_path: Path) -> Iterator[Market]:
-    directory = tmp_path / "devnet"
-    info = lifecycle.up(directory, say=lambda _line: None)
-    conns: dict[str, Connection] = {}
-    try:
-        configs = {
-            r: load_config(Path(info.configs[r])) for r in ("submitter", "solver", "verifier")
-        }
-        conns.update({role: connect(config, role) for role, config in configs.items()})
-        yield Market(directory, configs, conns)
-    finally:
-        for conn in conns.values():
-            if conn.data is not None:
-                conn.data.close()
-        lifecycle.down(directory)
-
-
-def solver_agent(conn: Connection) -> Agent:
-    agent = Agent(
-        conn,
-        "solver",
-        lambda situation: solver_role.decide(situation, conn.config.solver),
-        hardware=Hardware("cpu", 1),
-    )
-    agent.executor.rejections = RejectionPolicy(delay=0.0)  # no backoff hides a retry here
-    return agent
-
-
-def reveals(conn: Connection) -> dict[str, tuple[str, int]]:
-    """The solver's reveal tries in its journal: key -> (status, attempts)."""
-    assert conn.executor is not None
-    return {
-        e.intent: (e.status, e.attempts)
-        for e in conn.executor.journal.all()
-        if e.intent.startswith("reveal-seed/")
-    }
+    with open_market(tmp_path / "devnet") as opened:
+        yield opened
 
 
 def test_a_seed_the_pool_refuses_for_good_is_not_sent_again(

@@ -10,10 +10,13 @@ import pytest
 
 from agents.devnet import lifecycle
 from agents.node.config import load_config
+from agents.roles import intents
 from agents.roles import solver as solver_role
 from agents.roles.agent import Agent
 from agents.roles.connection import connect
 from agents.roles.hardware import Hardware
+from agents.roles.situation import Send
+from tests.agents import market as devnet_market
 
 pytestmark = pytest.mark.chain
 
@@ -71,3 +74,31 @@ def test_a_new_block_is_read_in_full(solver_agent: tuple[Agent, list[str]]) -> N
     fresh = agent.situation()
     assert (idle.credit, idle.jackpot_owed) == (fresh.credit, fresh.jackpot_owed)
     assert fresh.head == idle.head + 1
+
+
+def test_a_block_replaced_at_the_same_height_is_read_again(tmp_path: Path) -> None:
+    """A reorg that replaces the head block by another of the same number (the chain returns to
+    a snapshot and mines a verifier's claim where an empty block was) moves the head's hash
+    only: the agent reads the chain again, sees the claim and reveals its seed."""
+    with devnet_market.open_market(tmp_path / "devnet") as market:
+        task_id = market.committed_task()
+        agent = devnet_market.solver_agent(market.conns["solver"])
+        client = agent.conn.client
+        agent.tick()
+        assert agent.tasks[task_id].status == "Committed"
+        before = client.rpc.request("evm_snapshot")
+        client.rpc.request("evm_mine")
+        agent.tick()
+        empty = client.block("latest")
+        assert agent.tasks[task_id].status == "Committed" and not devnet_market.reveals(agent.conn)
+
+        assert client.rpc.request("evm_revert", [before]) is True
+        market.claim_verification(task_id)
+        claimed = client.block("latest")
+        assert (claimed.number, claimed.hash != empty.hash) == (empty.number, True)
+        actions = agent.tick()
+        assert agent.tasks[task_id].status == "Verifying"
+        assert [a.intent.function for a in actions if isinstance(a, Send)] == ["revealSeed"]
+        agent.tick()  # follows the reveal to its receipt
+        assert devnet_market.reveals(agent.conn) == {intents.reveal_seed(task_id): ("mined", 1)}
+        assert agent.tasks[task_id].randomness is not None
