@@ -799,6 +799,11 @@ def _three_axes(shape: Sequence[int], axis: int) -> tuple[int, int, int]:
     return outer, int(shape[axis]), inner
 
 
+@njit(cache=True, nogil=True)
+def _address_of(values: np.ndarray) -> int:
+    return values.ctypes.data
+
+
 _SWAPPED_KEEP = 16  # a few layers' worth: each entry keeps two arrays alive
 
 
@@ -827,6 +832,10 @@ class CpuKernels(Kernels):
             numba.set_num_threads(self._threads)
 
     # arrays in and out
+    def address(self, values: np.ndarray) -> int:
+        # A compiled call: a quarter of the time of reading numpy's __array_interface__.
+        return int(_address_of(values))
+
     # np.ascontiguousarray makes 0-d arrays 1-d: reshape keeps the shape (the step counter).
     def from_numpy(self, values: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(values, dtype=np.float32).reshape(np.shape(values))

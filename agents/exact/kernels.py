@@ -58,6 +58,11 @@ class Kernels(ABC):
     name: str
 
     # --- arrays in and out -------------------------------------------------
+    def address(self, values: np.ndarray) -> int:
+        """Where the first byte of a numpy array (not a path array) lies in memory: a
+        tracer's hashing threads read the arrays it hands them by address."""
+        return int(values.__array_interface__["data"][0])
+
     @abstractmethod
     def from_numpy(self, values: np.ndarray) -> Array:
         """A path array holding a copy (or a zero-copy view) of a float32 numpy array."""

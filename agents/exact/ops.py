@@ -254,10 +254,6 @@ def _prefix(op: Op, attributes: tuple[Attribute, ...], inputs: int) -> bytes:
     return prefix
 
 
-def _address(values: np.ndarray) -> int:
-    return int(values.__array_interface__["data"][0])
-
-
 def _held(
     hash_at: Any, addresses: np.ndarray, sizes: np.ndarray, arrays: list[np.ndarray]
 ) -> np.ndarray:
@@ -271,6 +267,28 @@ def _starts(lengths: np.ndarray) -> np.ndarray:
     starts = np.zeros(len(lengths), dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
     return starts
+
+
+def _layout(
+    prefixes: list[bytes], counts: np.ndarray, rows: np.ndarray, table: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Messages laid out in one buffer: message ``i`` is ``prefixes[i]``, then the
+    ``counts[i]`` rows of ``table`` named next in ``rows`` (32 bytes each). Each message
+    starts where its rows begin on a multiple of 32 bytes, so that they are copied as rows;
+    the bytes between messages are never hashed. Returns the buffer and every message's
+    offset and length in it."""
+    prefix_lengths = np.fromiter(map(len, prefixes), dtype=np.int64, count=len(prefixes))
+    lengths = prefix_lengths + 32 * counts
+    room = -(-prefix_lengths // 32) * 32 + 32 * counts
+    first_row = _starts(room) + room - 32 * counts
+    offsets = first_row - prefix_lengths
+    buffer = np.zeros(int(room.sum()), dtype=np.uint8)
+    blob = np.frombuffer(b"".join(prefixes), dtype=np.uint8)
+    at = np.repeat(offsets - _starts(prefix_lengths), prefix_lengths)
+    buffer[at + np.arange(blob.size)] = blob
+    places = np.repeat(first_row // 32 - _starts(counts), counts) + np.arange(rows.size)
+    buffer.reshape(-1, 32)[places] = table[rows]
+    return buffer, offsets, lengths
 
 
 @dataclass
@@ -331,10 +349,11 @@ class Tracer:
         self.kernels = kernels
         self._segment = SegmentTrace()
         self._shapes: list[tuple[int, ...]] = []
-        self._merkles: list[bytes | None] = []
-        self._roots: list[bytes | None] = []
-        # The same roots as rows of one array, for the record messages of ``_steps_roots``.
+        # Per array number: its root, its Merkle root (``_merkle_table``), both as 32-byte
+        # rows, and whether its root is known yet.
         self._table = np.zeros((0, 32), dtype=np.uint8)
+        self._merkle_table = np.zeros((0, 32), dtype=np.uint8)
+        self._known_roots = np.zeros(0, dtype=bool)
         self._known: dict[int, int] = {}  # identity -> number
         self._pinned: dict[int, int] = {}
         self._pinned_arrays: list[Array] = []  # held, as the kept state is
@@ -350,7 +369,9 @@ class Tracer:
         self._held: list[Array] = []
         self._fresh_numbers: list[int] = []
         self._fresh: list[np.ndarray] = []
+        self._fresh_addresses: list[int] = []  # where each of ``_fresh`` starts in memory
         self._fresh_bytes = 0
+        self._address = kernels.address
         self._shared: list[int] = []
         self._shared_arrays: list[np.ndarray] = []
         self._sources: list[int] = []
@@ -381,10 +402,10 @@ class Tracer:
         self._shapes.append(values.shape)
         self._grow()
         merkle = self._merkle(values)
-        self._merkles[number] = merkle
+        self._merkle_table[number] = np.frombuffer(merkle, dtype=np.uint8)
         root = root_from_merkle(values.shape, merkle)
-        self._roots[number] = root
         self._table[number] = np.frombuffer(root, dtype=np.uint8)
+        self._known_roots[number] = True
         self._pinned[id(array)] = self._known[id(array)] = number
         self._pinned_arrays.append(array)
         return root
@@ -410,6 +431,7 @@ class Tracer:
         self._known[id(array)] = number
         self._fresh_numbers.append(number)
         self._fresh.append(values)
+        self._fresh_addresses.append(self._address(values))
         self._fresh_bytes += values.nbytes
         return number
 
@@ -458,11 +480,18 @@ class Tracer:
         self._counts.append(len(inputs) + 1)
 
     def record_chain(
-        self, plan: ChainPlan, imms: np.ndarray, registers: list[Array], rank: int = 1
+        self,
+        plan: ChainPlan,
+        imms: np.ndarray,
+        registers: list[Array],
+        rank: int = 1,
+        block: np.ndarray | None = None,
     ) -> None:
         """Append the records of ``plan`` run with ``imms`` (its full shape of ``rank`` axes):
-        ``registers`` are its inputs, then its steps' outputs (new arrays). The records
-        ``record`` gives one by one (only the tracer's own numbering of arrays may differ)."""
+        ``registers`` are its inputs, then its steps' outputs (new C-contiguous float32 numpy
+        arrays; with ``block``, lying one after another in that array's memory, from its
+        start). The records ``record`` gives one by one (only the tracer's own numbering of
+        arrays may differ)."""
         prefixes, attributes = plan.records(imms, rank)
         known = self._known
         inputs = plan.inputs
@@ -475,10 +504,20 @@ class Tracer:
         fresh = range(first, first + len(outputs))
         if plan.full:
             self._shapes += [outputs[0].shape] * len(outputs)
-            self._fresh_bytes += outputs[0].nbytes * len(outputs)
+            size = outputs[0].nbytes
+            self._fresh_bytes += size * len(outputs)
+            if block is not None:
+                start = self._address(block)
+                self._fresh_addresses += [start + size * i for i in range(len(outputs))]
         else:
             self._shapes += [value.shape for value in outputs]
-            self._fresh_bytes += sum([value.nbytes for value in outputs])
+            sizes = [value.nbytes for value in outputs]
+            self._fresh_bytes += sum(sizes)
+            if block is not None:
+                start = self._address(block)
+                self._fresh_addresses += itertools.accumulate(sizes[:-1], initial=start)
+        if block is None:
+            self._fresh_addresses += map(self._address, outputs)
         known.update(zip(map(id, outputs), fresh, strict=True))
         self._fresh_numbers += fresh
         self._fresh += outputs
@@ -542,7 +581,7 @@ class Tracer:
             values.nbytes == origin.nbytes
             and values.flags.c_contiguous
             and origin.flags.c_contiguous
-            and _address(values) == _address(origin)
+            and self._address(values) == self._address(origin)
         )
 
     def _hand_over(self, waiting: bool = False) -> None:
@@ -551,12 +590,13 @@ class Tracer:
         if not self._fresh and not self._shared:
             return
         arrays = self._fresh
-        merkles = self._hash(arrays, waiting)
+        merkles = self._hash(arrays, self._fresh_addresses, waiting)
         batch = _Batch(
             self._fresh_numbers, arrays, self._shared, self._shared_arrays, self._sources, merkles
         )
         self._batches.append(batch)
         self._fresh_numbers, self._fresh, self._fresh_bytes = [], [], 0
+        self._fresh_addresses = []
         self._shared, self._shared_arrays, self._sources = [], [], []
         if len(self._batches) > _OUTSTANDING:
             self._collect(len(self._batches) - _OUTSTANDING)
@@ -612,47 +652,22 @@ class Tracer:
         (its prefix, then the roots of its slots) laid out in one buffer, hashed in one
         call, then one Merkle tree per step."""
         self._grow()
-        table, roots = self._table, self._roots
+        table = self._table
         for step in steps:
             if step.states:
                 starts = _starts(step.counts)
             for record, arrays in step.states:
                 state = merkle_root(table[arrays])
                 number = int(step.slots[starts[record]])
-                roots[number] = state
                 table[number] = np.frombuffer(state, dtype=np.uint8)
+                self._known_roots[number] = True
         records = sum(len(step.ops) for step in steps)
         if not records:
             return [merkle_root([]) for _ in steps]
         prefixes = [prefix for step in steps for prefix in step.prefixes]
-        prefix_lengths = np.fromiter(map(len, prefixes), dtype=np.int64, count=records)
         counts = np.concatenate([step.counts for step in steps])
         slots = np.concatenate([step.slots for step in steps])
-        # Each message starts where its roots begin on a multiple of 32 bytes, so that they
-        # are copied as rows; the bytes between messages are never hashed.
-        lengths = prefix_lengths + 32 * counts
-        room = -(-prefix_lengths // 32) * 32 + 32 * counts
-        first_root = _starts(room) + room - 32 * counts
-        offsets = first_root - prefix_lengths
-        buffer = np.zeros(int(room.sum()), dtype=np.uint8)
-        blob = np.frombuffer(b"".join(prefixes), dtype=np.uint8)
-        at = np.repeat(offsets - _starts(prefix_lengths), prefix_lengths)
-        buffer[at + np.arange(blob.size)] = blob
-        rows = np.repeat(first_root // 32 - _starts(counts), counts) + np.arange(slots.size)
-        buffer.reshape(-1, 32)[rows] = table[slots]
-        if self._engine is None or records < FAST_MIN_HASHES:
-            data = buffer.tobytes()
-            digests = np.frombuffer(
-                b"".join(
-                    [
-                        hashlib.sha256(data[start : start + length]).digest()
-                        for start, length in zip(offsets.tolist(), lengths.tolist(), strict=True)
-                    ]
-                ),
-                dtype=np.uint8,
-            ).reshape(-1, 32)
-        else:
-            digests = self._engine.hash_messages(buffer, offsets, lengths)
+        digests = self._digests(*_layout(prefixes, counts, slots, table))
         out = []
         first = 0
         for step in steps:
@@ -660,10 +675,11 @@ class Tracer:
             first += len(step.ops)
         return out
 
-    def _hash(self, arrays: list[np.ndarray], waiting: bool = False) -> _Merkles:
+    def _hash(self, arrays: list[np.ndarray], starts: list[int], waiting: bool = False) -> _Merkles:
         """The Merkle roots of ``arrays`` (an ``(n, 32)`` array), or futures of consecutive
-        parts of them (the batch keeps the arrays alive until they are collected); with
-        ``waiting``, the last part is hashed here, on the calling thread, meanwhile."""
+        parts of them (the batch keeps the arrays alive until they are collected), ``starts``
+        their addresses; with ``waiting``, the last part is hashed here, on the calling
+        thread, meanwhile."""
         if not arrays:
             return np.empty((0, 32), dtype=np.uint8)
         if self._engine is None:
@@ -671,7 +687,7 @@ class Tracer:
                 [np.frombuffer(merkle_root(leaf_hashes(v), fast=False), np.uint8) for v in arrays]
             )
         count = len(arrays)
-        addresses = np.fromiter(map(_address, arrays), dtype=np.int64, count=count)
+        addresses = np.asarray(starts, dtype=np.int64)
         sizes = np.fromiter([values.nbytes for values in arrays], dtype=np.int64, count=count)
         ends = np.cumsum(sizes)
         total = int(ends[-1])
@@ -698,68 +714,70 @@ class Tracer:
 
     def _grow(self) -> None:
         """Room for the Merkle root and root of every array numbered so far."""
-        missing = len(self._shapes) - len(self._roots)
-        self._merkles += [None] * missing
-        self._roots += [None] * missing
-        if len(self._table) < len(self._roots):
-            table = np.zeros((max(len(self._roots), 2 * len(self._table)), 32), dtype=np.uint8)
-            table[: len(self._table)] = self._table
-            self._table = table
+        have = len(self._table)
+        if have < len(self._shapes):
+            size = max(len(self._shapes), 2 * have)
+            table = np.zeros((size, 32), dtype=np.uint8)
+            table[:have] = self._table
+            merkles = np.zeros((size, 32), dtype=np.uint8)
+            merkles[:have] = self._merkle_table
+            known = np.zeros(size, dtype=bool)
+            known[:have] = self._known_roots
+            self._table, self._merkle_table, self._known_roots = table, merkles, known
 
     def _collect(self, count: int) -> None:
+        """The roots of the first ``count`` batches' arrays, once hashed: each its shape
+        header and Merkle root, hashed in one call per batch."""
         self._grow()
-        shapes, merkles, roots = self._shapes, self._merkles, self._roots
+        shapes, merkles = self._shapes, self._merkle_table
         for batch in self._batches[:count]:
             hashed = batch.merkles
             if isinstance(hashed, list):
-                flat = b"".join([part.result().tobytes() for part in hashed])
-            else:
-                flat = hashed.tobytes()
-            for i, number in enumerate(batch.numbers):
-                merkles[number] = flat[32 * i : 32 * i + 32]
+                hashed = np.concatenate([part.result() for part in hashed])
+            fresh = np.asarray(batch.numbers, dtype=np.int64)
+            merkles[fresh] = hashed
             for number, source in zip(batch.shared, batch.sources, strict=True):
-                merkles[number] = merkles[source]
-            numbers = [*batch.numbers, *batch.shared]
+                merkles[number] = merkles[source]  # a source may be shared itself
+            numbers = np.concatenate([fresh, np.asarray(batch.shared, dtype=np.int64)])
+            if not numbers.size:
+                continue
             headers = _HEADERS
-            messages = []
-            for number in numbers:
+            prefixes = []
+            for number in numbers.tolist():
                 shape = shapes[number]
                 header = headers.get(shape)
                 if header is None:
                     if len(headers) >= _PREFIX_LIMIT:
                         headers.clear()
                     header = headers[shape] = shape_header(shape)
-                messages.append(header + merkles[number])  # type: ignore[operator]
-            digests = self._digests(messages)
-            for i, number in enumerate(numbers):
-                roots[number] = digests[32 * i : 32 * i + 32]
-            if numbers:
-                rows = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32)
-                self._table[np.asarray(numbers, dtype=np.int64)] = rows
+                prefixes.append(header)
+            ones = np.ones(numbers.size, dtype=np.int64)
+            self._table[numbers] = self._digests(*_layout(prefixes, ones, numbers, merkles))
+            self._known_roots[numbers] = True
         del self._batches[:count]
 
-    def _digests(self, messages: list[bytes]) -> bytes:
-        """The sha256 digests of ``messages``, concatenated."""
-        if self._engine is None or len(messages) < FAST_MIN_HASHES:
-            return b"".join([hashlib.sha256(m).digest() for m in messages])
-        lengths = np.fromiter(map(len, messages), dtype=np.int64, count=len(messages))
-        offsets = np.zeros(len(messages), dtype=np.int64)
-        np.cumsum(lengths[:-1], out=offsets[1:])
-        buffer = np.frombuffer(b"".join(messages), dtype=np.uint8)
-        return self._engine.hash_messages(buffer, offsets, lengths).tobytes()
+    def _digests(self, buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The ``(n, 32)`` sha256 digests of the messages ``buffer[offsets[i]:][:lengths[i]]``."""
+        if self._engine is not None and offsets.size >= FAST_MIN_HASHES:
+            return self._engine.hash_messages(buffer, offsets, lengths)
+        data = buffer.tobytes()
+        digests = [
+            hashlib.sha256(data[start : start + length]).digest()
+            for start, length in zip(offsets.tolist(), lengths.tolist(), strict=True)
+        ]
+        return np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, 32)
 
     def _materialize(self, step: _Step) -> list[OpRecord]:
-        roots = self._roots
+        assert self._known_roots[step.slots].all(), "a record refers to an array not hashed"
+        table = self._table
         records = []
         first = 0
         for op, attributes, count in zip(
             step.ops, step.attributes, step.counts.tolist(), strict=True
         ):
-            numbers = step.slots[first : first + count].tolist()
+            numbers = step.slots[first : first + count]
             first += count
-            found = [roots[number] for number in numbers]
-            assert all(r is not None for r in found), "a record refers to an array not hashed"
-            own = cast("list[bytes]", found)
+            own = [row.tobytes() for row in table[numbers]]
             if op is _STATE:
                 records.append(OpRecord(op, attributes, (), own[0]))
             else:
@@ -831,7 +849,7 @@ class ExactOps:
             if out is None:
                 return None
             registers = [*inputs, *[row.reshape(shape) for row in out]]
-            tracer.record_chain(plan, imms, registers)
+            tracer.record_chain(plan, imms, registers, block=out)
             return registers
         full = next((_shape(v) for v, k in zip(inputs, plan.kinds, strict=False) if k == 0), ())
         if not full:
@@ -857,7 +875,7 @@ class ExactOps:
             outputs.append(flat[start : start + sizes[kind]].reshape(shapes[kind]))
             start += sizes[kind]
         registers = [*inputs, *outputs]
-        tracer.record_chain(plan, imms, registers, len(full))
+        tracer.record_chain(plan, imms, registers, len(full), flat)
         return registers
 
     def commit_state(self, named: Mapping[str, Array]) -> bytes | None:

@@ -491,9 +491,9 @@ class _HashLog(Tracer):
         super().__init__(kernels)
         self.hashed: list[int] = []
 
-    def _hash(self, arrays: list[np.ndarray], waiting: bool = False) -> Any:
+    def _hash(self, arrays: list[np.ndarray], starts: list[int], waiting: bool = False) -> Any:
         self.hashed += [values.size for values in arrays]
-        return super()._hash(arrays, waiting)
+        return super()._hash(arrays, starts, waiting)
 
 
 class _CopyingReshape(CpuKernels):
