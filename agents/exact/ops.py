@@ -230,6 +230,30 @@ _PREFIX_LIMIT = 1 << 16
 _HEADERS: dict[tuple[int, ...], bytes] = {}
 
 
+def _header(shape: tuple[int, ...]) -> bytes:
+    header = _HEADERS.get(shape)
+    if header is None:
+        if len(_HEADERS) >= _PREFIX_LIMIT:
+            _HEADERS.clear()
+        header = _HEADERS[shape] = shape_header(shape)
+    return header
+
+
+class _Padded(dict[bytes, bytes]):
+    """Record prefixes and shape headers, each preceded by the zero bytes that make its
+    length a multiple of 32 (``_layout`` copies them as 32-byte rows)."""
+
+    def __missing__(self, prefix: bytes) -> bytes:
+        if len(self) >= 2 * _PREFIX_LIMIT:
+            self.clear()
+        padded = self[prefix] = bytes(-len(prefix) % 32) + prefix
+        return padded
+
+
+_PADDED = _Padded()
+_ROOT = np.dtype("V32")  # a 32-byte root (or row of a message) as one value
+
+
 def _prefix(op: Op, attributes: tuple[Attribute, ...], inputs: int) -> bytes:
     # An Op hashes by its name, in Python; its members are singletons: keyed by identity.
     if not attributes:
@@ -278,17 +302,16 @@ def _layout(
     the bytes between messages are never hashed. Returns the buffer and every message's
     offset and length in it."""
     prefix_lengths = np.fromiter(map(len, prefixes), dtype=np.int64, count=len(prefixes))
-    lengths = prefix_lengths + 32 * counts
-    room = -(-prefix_lengths // 32) * 32 + 32 * counts
-    first_row = _starts(room) + room - 32 * counts
-    offsets = first_row - prefix_lengths
-    buffer = np.zeros(int(room.sum()), dtype=np.uint8)
-    blob = np.frombuffer(b"".join(prefixes), dtype=np.uint8)
-    at = np.repeat(offsets - _starts(prefix_lengths), prefix_lengths)
-    buffer[at + np.arange(blob.size)] = blob
-    places = np.repeat(first_row // 32 - _starts(counts), counts) + np.arange(rows.size)
-    buffer.reshape(-1, 32)[places] = table[rows]
-    return buffer, offsets, lengths
+    blob = np.frombuffer(b"".join(map(_PADDED.__getitem__, prefixes)), dtype=_ROOT)
+    prefix_rows = -(-prefix_lengths // 32)
+    room = prefix_rows + counts  # rows per message
+    first = _starts(room)
+    buffer = np.empty(int(room.sum()), dtype=_ROOT)
+    buffer[np.repeat(first - _starts(prefix_rows), prefix_rows) + np.arange(blob.size)] = blob
+    places = np.repeat(first + prefix_rows - _starts(counts), counts) + np.arange(rows.size)
+    buffer[places] = table.view(_ROOT).reshape(-1)[rows]
+    offsets = 32 * (first + prefix_rows) - prefix_lengths
+    return buffer.view(np.uint8), offsets, prefix_lengths + 32 * counts
 
 
 @dataclass
@@ -348,7 +371,7 @@ class Tracer:
     def __init__(self, kernels: Kernels) -> None:
         self.kernels = kernels
         self._segment = SegmentTrace()
-        self._shapes: list[tuple[int, ...]] = []
+        self._headers: list[bytes] = []  # per array number: its shape header
         # Per array number: its root, its Merkle root (``_merkle_table``), both as 32-byte
         # rows, and whether its root is known yet.
         self._table = np.zeros((0, 32), dtype=np.uint8)
@@ -398,8 +421,8 @@ class Tracer:
     def pin(self, array: Array) -> bytes:
         """Remember ``array``'s root for the tracer's lifetime and return it."""
         values = self.kernels.to_numpy(array)
-        number = len(self._shapes)
-        self._shapes.append(values.shape)
+        number = len(self._headers)
+        self._headers.append(_header(values.shape))
         self._grow()
         merkle = self._merkle(values)
         self._merkle_table[number] = np.frombuffer(merkle, dtype=np.uint8)
@@ -426,8 +449,8 @@ class Tracer:
         if not (type(values) is np.ndarray and values.dtype is _F32 and values.flags.c_contiguous):
             values = self._values(array)
             self._held.append(array)  # its identity stays taken while the step is open
-        number = len(self._shapes)
-        self._shapes.append(values.shape)
+        number = len(self._headers)
+        self._headers.append(_header(values.shape))
         self._known[id(array)] = number
         self._fresh_numbers.append(number)
         self._fresh.append(values)
@@ -443,8 +466,8 @@ class Tracer:
             return self._number(output)
         if values is not output:
             self._held.append(output)
-        number = len(self._shapes)
-        self._shapes.append(values.shape)
+        number = len(self._headers)
+        self._headers.append(_header(values.shape))
         self._known[id(output)] = number
         self._shared.append(number)
         self._shared_arrays.append(values)
@@ -500,17 +523,17 @@ class Tracer:
             number = known.get(id(value))
             numbers.append(number if number is not None else self._number(value))
         outputs = registers[inputs:]
-        first = len(self._shapes)
+        first = len(self._headers)
         fresh = range(first, first + len(outputs))
         if plan.full:
-            self._shapes += [outputs[0].shape] * len(outputs)
+            self._headers += [_header(outputs[0].shape)] * len(outputs)
             size = outputs[0].nbytes
             self._fresh_bytes += size * len(outputs)
             if block is not None:
                 start = self._address(block)
                 self._fresh_addresses += [start + size * i for i in range(len(outputs))]
         else:
-            self._shapes += [value.shape for value in outputs]
+            self._headers += [_header(value.shape) for value in outputs]
             sizes = [value.nbytes for value in outputs]
             self._fresh_bytes += sum(sizes)
             if block is not None:
@@ -532,8 +555,8 @@ class Tracer:
         """Append the ``STATE`` record closing a step: its output is the state root over the
         state's tensors in name order; the record lists no inputs (docs/exact.md, "Traces")."""
         numbers = np.asarray([self._number(value) for value in arrays], dtype=np.int64)
-        state = len(self._shapes)
-        self._shapes.append(())  # a number for the state root; nothing to hash
+        state = len(self._headers)
+        self._headers.append(b"")  # a number for the state root; nothing to hash
         self._states.append((len(self._ops), numbers))
         self._slots.append(state)
         self._prefixes.append(_STATE_PREFIX)
@@ -715,8 +738,8 @@ class Tracer:
     def _grow(self) -> None:
         """Room for the Merkle root and root of every array numbered so far."""
         have = len(self._table)
-        if have < len(self._shapes):
-            size = max(len(self._shapes), 2 * have)
+        if have < len(self._headers):
+            size = max(len(self._headers), 2 * have)
             table = np.zeros((size, 32), dtype=np.uint8)
             table[:have] = self._table
             merkles = np.zeros((size, 32), dtype=np.uint8)
@@ -729,7 +752,7 @@ class Tracer:
         """The roots of the first ``count`` batches' arrays, once hashed: each its shape
         header and Merkle root, hashed in one call per batch."""
         self._grow()
-        shapes, merkles = self._shapes, self._merkle_table
+        headers, merkles = self._headers, self._merkle_table
         for batch in self._batches[:count]:
             hashed = batch.merkles
             if isinstance(hashed, list):
@@ -741,16 +764,7 @@ class Tracer:
             numbers = np.concatenate([fresh, np.asarray(batch.shared, dtype=np.int64)])
             if not numbers.size:
                 continue
-            headers = _HEADERS
-            prefixes = []
-            for number in numbers.tolist():
-                shape = shapes[number]
-                header = headers.get(shape)
-                if header is None:
-                    if len(headers) >= _PREFIX_LIMIT:
-                        headers.clear()
-                    header = headers[shape] = shape_header(shape)
-                prefixes.append(header)
+            prefixes = list(map(headers.__getitem__, numbers.tolist()))
             ones = np.ones(numbers.size, dtype=np.int64)
             self._table[numbers] = self._digests(*_layout(prefixes, ones, numbers, merkles))
             self._known_roots[numbers] = True
