@@ -13,6 +13,7 @@ import concurrent.futures
 import hashlib
 import itertools
 import math
+import operator
 import os
 import struct
 from collections.abc import Mapping, Sequence
@@ -151,12 +152,14 @@ class ChainPlan:
         self.operands: list[tuple[int, ...]] = []  # as written: registers and ``Imm`` s
         self._slots: list[tuple[tuple[int, int], ...]] = []  # (slot, immediate) per step
         self.refs: list[int] = []  # every record's registers, inputs then output
+        self.pick: Any = None
         self.counts: list[int] = []
         self.code = np.zeros((0, 4), dtype=np.int64)
         self.kind_codes = np.asarray(self.kinds, dtype=np.int64)
         # Prefixes and attributes by the immediates' bits (a schedule changes some per step)
         # and the rank of the full shape (a reduction's axis).
-        self._records: dict[bytes, tuple[list[bytes], list[tuple[Attribute, ...]]]] = {}
+        self._records: dict[tuple[bytes, int], tuple[list[bytes], list[tuple[Attribute, ...]]]]
+        self._records = {}
 
     def __call__(self, op: Op, *operands: int) -> int:
         step = len(self.ops)
@@ -194,6 +197,7 @@ class ChainPlan:
         self.operands.append(operands)
         self._slots.append(tuple(slots))
         self.refs += [*refs, self.inputs + step]
+        self.pick = operator.itemgetter(*self.refs)  # every record's registers of a list
         self.counts.append(len(refs) + 1)
         self.code = np.concatenate([self.code, np.array([code], dtype=np.int64)])
         return self.inputs + step
@@ -203,7 +207,7 @@ class ChainPlan:
     ) -> tuple[list[bytes], list[tuple[Attribute, ...]]]:
         """Every step's record prefix and attributes with the immediates ``imms``, the full
         shape having ``rank`` axes."""
-        key = imms.tobytes() + bytes([rank])
+        key = (imms.tobytes(), rank)
         found = self._records.get(key)
         if found is None:
             prefixes, attributes = [], []
@@ -545,7 +549,7 @@ class Tracer:
         self._fresh_numbers += fresh
         self._fresh += outputs
         numbers += fresh
-        self._slots += [numbers[ref] for ref in plan.refs]
+        self._slots += plan.pick(numbers)
         self._prefixes += prefixes
         self._ops += plan.ops
         self._attributes += attributes
@@ -781,6 +785,12 @@ class Tracer:
         ]
         return np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, 32)
 
+    def root_of(self, number: int) -> bytes:
+        """The root of the array numbered ``number``, once known (a subclass that keeps
+        tensors by root reads them here after ``_collect``)."""
+        assert self._known_roots[number], "the array's root is not known yet"
+        return bytes(self._table[number])
+
     def _materialize(self, step: _Step) -> list[OpRecord]:
         assert self._known_roots[step.slots].all(), "a record refers to an array not hashed"
         table = self._table
@@ -862,7 +872,9 @@ class ExactOps:
             out = self.kernels.elementwise_chain(plan.code, imms, inputs)
             if out is None:
                 return None
-            registers = [*inputs, *[row.reshape(shape) for row in out]]
+            # Rows of ``out`` in the inputs' shape (iterating gives views; 0-d ones: scalars).
+            steps = out.reshape((len(out), *shape)) if shape else [r.reshape(()) for r in out]
+            registers = [*inputs, *steps]
             tracer.record_chain(plan, imms, registers, block=out)
             return registers
         full = next((_shape(v) for v, k in zip(inputs, plan.kinds, strict=False) if k == 0), ())

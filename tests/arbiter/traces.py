@@ -41,9 +41,7 @@ class RecordingTracer(Tracer):
             numbers = [*batch.numbers, *batch.shared]
             arrays = [*batch.arrays, *batch.shared_arrays]
             for number, values in zip(numbers, arrays, strict=True):
-                root = self._roots[number]
-                assert root is not None
-                self.tensors[root] = np.array(values, dtype=np.float32)
+                self.tensors[self.root_of(number)] = np.array(values, dtype=np.float32)
 
 
 @dataclass(frozen=True)

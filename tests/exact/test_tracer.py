@@ -266,7 +266,13 @@ def _random_trace(seed: int, E: ExactOps, tracer: Any, steps: int) -> None:
         chained = _chain(E, plan, [pool[-1], rows, b], chain_imms)
         fulls = [r for r, kind in enumerate(plan.kinds) if kind == 0]
         new_a = E.add(new_a, chained[fulls[-1]])
-        state = {"param/a": new_a, "param/b": new_b, "param/c": E.add(state["param/c"], 1.0)}
+        # A chain over 0-d registers (its outputs stay 0-d arrays).
+        counter = state["param/c"]
+        plan = _random_plan(rng, 2, int(rng.integers(1, 6)), 4)
+        chained = _chain(E, plan, [counter, E.neg(counter)], chain_imms)
+        assert all(np.shape(r) == () for r in chained)
+        new_c = E.add(E.add(counter, 1.0), chained[-1])
+        state = {"param/a": new_a, "param/b": new_b, "param/c": new_c}
         E.commit_state(state)
     tracer.begin_distance()
     total = E.sum(E.reshape(state["param/a"], [24]), 0)
