@@ -12,13 +12,19 @@ takes at least 60 s, in 200 segments like the demo spec):
   a solver and a verifier agent running as separate processes on this machine, both warm
   (the submission waits for their ``engine warm``; the devnet's challenge window is 2 s;
   the solver trains with ``solver.threads = SOLVER_THREADS``, the verifier replays its
-  sampled segments side by side, ``verifier.threads = 0``);
+  sampled segments side by side, ``verifier.threads = 0``); a tolerant task's submitter
+  follows it (``veritrain submit --follow``, a third process) to review its profile, which it
+  accepts as soon as its checks pass, as a submitter's agent does;
 - ``overhead`` = round_s / plain_train_s (goal ≤ 1.15 for ``long``);
 - ``reaction_ms``: the median, over the agents' transactions that answer an event
   (claims, verification claims, randomness draws, withdrawals after the settlement),
   of the time from the event's block appearing on the node to the answer's broadcast;
 - ``phases_s``: the round split at its events (profile, claim, train and commit,
-  verification claim, seed reveal, replay and report, challenge window and settlement).
+  verification claim, seed reveal, replay and report, challenge window and settlement);
+- ``cpu_s`` and ``training_cpu_s``: the CPU seconds each process (the agents, the submitter
+  following its task, anvil, and this benchmark's own process with its block watcher) used
+  over the round, and while the solver trained (``TaskClaimed->ProofCommitted``): what
+  else ran on the machine's cores beside the training.
 
 Each spec is measured in ``RUNS`` pairs, interleaved: plain training, then a round on a
 fresh devnet, then the next pair. ``overhead_runs`` lists each pair's round_s /
@@ -37,13 +43,15 @@ overhead of about ``scaling + fixed_s / T``: ``overhead_1h`` for an hour's task.
 
 Block times come from a watcher polling the node every 50 ms (block timestamps
 have a resolution of one second); it polls no more often so as to take little of the
-cores the round runs on.
+cores the round runs on. When it first sees a block it also reads each process's CPU time
+(``/proc/<pid>/stat``).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import os
 import sqlite3
 import statistics
 import subprocess
@@ -91,12 +99,24 @@ WARM_TIMEOUT_S = 300.0  # the longest wait for the agents' engines to be warm
 REACTIONS = ("claim/", "claim-verification/", "draw/", "withdraw/")
 
 
-class BlockWatcher:
-    """Records when each block number is first seen on the node (wall clock)."""
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user and system) process ``pid`` has used so far (None: not readable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, url: str) -> None:
+
+class BlockWatcher:
+    """Records when each block number is first seen on the node (wall clock), and the CPU
+    time each watched process (name: pid) had used by then."""
+
+    def __init__(self, url: str, processes: dict[str, int] | None = None) -> None:
         self.client = ChainClient(url, timeout=2.0, retry=RetryPolicy(attempts=1))
         self.seen: dict[int, float] = {}
+        self.processes = dict(processes or {})
+        self.cpu: dict[int, dict[str, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -109,8 +129,12 @@ class BlockWatcher:
             except RpcUnavailableError:
                 head = last
             now = time.time()
+            if head > last:
+                cpu = {name: cpu_seconds(pid) for name, pid in list(self.processes.items())}
+                used = {name: seconds for name, seconds in cpu.items() if seconds is not None}
             for number in range(last + 1, head + 1):
                 self.seen.setdefault(number, now)
+                self.cpu.setdefault(number, used)
             last = max(last, head)
             self._stop.wait(WATCH_S)
 
@@ -218,32 +242,58 @@ def _text(path: Path) -> str:
         return ""
 
 
+def _submit(command: list[str]) -> None:
+    """Submit the task (the command returns once the submission is mined)."""
+    submitted = subprocess.run(
+        command, cwd=REPO_ROOT, env=child_env(), capture_output=True, text=True, timeout=600
+    )
+    if submitted.returncode != 0:
+        raise RuntimeError(f"submit failed: {submitted.stderr.strip()}")
+
+
+def _follow(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Submit the task and follow it as its submitter does (``--follow``: the submitter's loop
+    until the task is settled and paid out), in a process of its own logging to ``log``; it
+    runs no jobs, so it loads no engine (``agent.warm_up`` off)."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [*command, "--follow", "--set", "agent.warm_up=false"],
+            cwd=REPO_ROOT,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
     """One round of ``spec_path`` on a fresh devnet; returns round_s, reaction_ms and phases."""
     info = lifecycle.up(directory, parameters={"challengeWindow": 2}, say=lambda _line: None)
-    watcher = BlockWatcher(info.url)
+    watcher = BlockWatcher(info.url, {"anvil": info.pid, "bench": os.getpid()})
+    tolerant = yaml.safe_load(spec_path.read_text())["verification"]["tolerance"] != "exact"
     agents = [
         AgentProcess(
             role, Path(info.configs[role]), directory / f"{role}.log", env=AGENT_ENV.get(role, {})
         )
         for role in ("solver", "verifier")
     ]
+    submit = cli_command(
+        "submit", str(spec_path), "--bounty", "1eth", "--config", info.configs["submitter"]
+    )
+    follower: subprocess.Popen[bytes] | None = None
     try:
         for agent in agents:
             agent.start()
+            assert agent.process is not None
+            watcher.processes[agent.role] = agent.process.pid
         wait_warm(agents)  # both agents up, polling and warm before the clock starts
-        submitted = subprocess.run(
-            cli_command(
-                "submit", str(spec_path), "--bounty", "1eth", "--config", info.configs["submitter"]
-            ),
-            cwd=REPO_ROOT,
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if submitted.returncode != 0:
-            raise RuntimeError(f"submit failed: {submitted.stderr.strip()}")
+        if tolerant:
+            # The submitter follows a tolerant task to review its profile, accepting it once
+            # its checks pass (solvers claim then, not at the end of the review window).
+            follower = _follow(submit, directory / "submitter.log")
+            watcher.processes["submitter"] = follower.pid
+        else:
+            _submit(submit)
         client = ChainClient(info.url)
         deployment = load_deployment(Path(info.manifest))
         pool = deployment.contract(POOL)
@@ -254,10 +304,15 @@ def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
             if view is not None and view.final and view.withdrawn:
                 break
             dead = [a.role for a in agents if not a.alive]
+            if follower is not None and follower.poll() not in (None, 0):
+                dead.append("submitter")
             if dead or time.monotonic() > deadline:
                 raise RuntimeError(f"round did not settle (dead agents: {dead})")
             time.sleep(1.0)  # round_s comes from the watcher: no need to look often
     finally:
+        if follower is not None and follower.poll() is None:
+            follower.terminate()  # the submitter's loop ends its tick and exits
+            follower.wait(timeout=20)
         for agent in agents:
             agent.stop()
         watcher.stop()
@@ -294,11 +349,20 @@ def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
         db.close()
     return {
         "round_s": round(seen[blocks["TaskSettled"]] - seen[blocks["TaskSubmitted"]], 3),
+        "cpu_s": cpu_between(watcher.cpu, blocks["TaskSubmitted"], blocks["TaskSettled"]),
+        "training_cpu_s": cpu_between(watcher.cpu, blocks["TaskClaimed"], blocks["ProofCommitted"]),
         "reaction_ms": round(statistics.median(reactions), 1) if reactions else None,
         "reactions": len(reactions),
         "outcome": view.outcome,
         "phases_s": phases,
     }
+
+
+def cpu_between(cpu: dict[int, dict[str, float]], first: int, last: int) -> dict[str, float]:
+    """The CPU seconds each watched process used from block ``first`` to block ``last`` (as
+    the watcher first saw them)."""
+    before, after = cpu.get(first, {}), cpu.get(last, {})
+    return {name: round(after[name] - before[name], 2) for name in after if name in before}
 
 
 def measure(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 
-from benchmarks.round import _warm, summarize
+from benchmarks.round import _warm, cpu_between, cpu_seconds, summarize
 
 
 def _result(
@@ -77,3 +78,18 @@ def test_an_agent_is_warm_once_its_warm_up_ended() -> None:
         started + 'ts=2 level=info logger=agents.roles.agent msg="engine warm" seconds=4\n'
     )
     assert _warm(started + 'ts=2 level=warning msg="warm-up failed" error="ImportError: x"\n')
+
+
+def test_cpu_between_blocks() -> None:
+    """CPU seconds per process between two blocks, for processes seen at both."""
+    cpu = {3: {"solver": 1.0, "anvil": 0.5}, 9: {"solver": 4.25, "anvil": 0.75, "late": 2.0}}
+    assert cpu_between(cpu, 3, 9) == {"solver": 3.25, "anvil": 0.25}
+    assert cpu_between(cpu, 3, 12) == {}
+
+
+def test_cpu_seconds_of_this_process_grow() -> None:
+    before = cpu_seconds(os.getpid())
+    sum(i * i for i in range(2_000_000))
+    after = cpu_seconds(os.getpid())
+    assert before is not None and after is not None and after > before
+    assert cpu_seconds(2**22 + 12345) is None  # no such process
