@@ -5,13 +5,15 @@ The agents decide with them (a verifier computes whether it is forced), the audi
 chain to them (what a settled task must pay), and the scripts, the contract tests and the
 benchmarks use them as the reference model of the pool (``scripts.protocol`` re-exports them):
 the outcomes and flags of contracts/lib/Types.sol, the amounts that follow from a bounty, the
-payouts of every outcome with the forced-error tax, whether a verifier is forced, and the
-jackpot's award for a forced error. Pure: hashing and integers only.
+payouts of every outcome with the forced-error tax, the task record's fold, the hashes a
+solver and a verifier commit and the randomness they draw (``agents.roles.shares`` derives the
+shares and wraps these), whether a verifier is forced, and the jackpot's award for a forced
+error. Pure: hashing and integers only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -206,6 +208,43 @@ def payouts(
     raise ValueError(f"no settlement for outcome {outcome!r}")
 
 
+def _word(value: bytes) -> bytes:
+    """A 32-byte ABI word: the value, zero-filled on the left to 32 bytes."""
+    value = bytes(value)
+    if len(value) > 32:
+        raise ValueError(f"{len(value)} bytes do not fit a 32-byte word")
+    return value.rjust(32, b"\0")
+
+
+def commitment(value: bytes) -> bytes:
+    """``keccak256(abi.encode(value))`` of a 32-byte value: what the solver commits for its
+    seed (``seedHash``) and a verifier for its secret (``secretHash``)."""
+    return keccak(_word(value))
+
+
+def randomness(seed: bytes, secret_hash: bytes, task_id: int) -> bytes:
+    """The task's randomness: ``keccak256(abi.encode(seed, secretHash, taskId))``."""
+    return keccak(_word(seed) + _word(secret_hash) + task_id.to_bytes(32, "big"))
+
+
+def roots_hash(roots: Sequence[bytes]) -> bytes:
+    """``keccak256(abi.encode(roots))`` of a ``bytes32[]`` of trace roots."""
+    head = (32).to_bytes(32, "big") + len(roots).to_bytes(32, "big")
+    return keccak(head + b"".join(_word(r) for r in roots))
+
+
+def seal(secret: bytes, roots: Sequence[bytes]) -> bytes:
+    """A verifier's true trace roots sealed with its secret (``sealedTraceRoots``):
+    ``keccak256(abi.encode(secret, keccak256(abi.encode(roots))))``."""
+    return keccak(_word(secret) + roots_hash(roots))
+
+
+def fold_record(record: bytes, topics: Iterable[bytes], data: bytes) -> bytes:
+    """One step of a task's record (``Task.record``): ``keccak256(record ‖ topic0 ‖ topic1
+    [‖ topic2] ‖ keccak256(data))``, the folded event's topics as logged, then its data's hash."""
+    return keccak(bytes(record) + b"".join(bytes(t) for t in topics) + keccak(bytes(data)))
+
+
 def forced_below(forced_error_ppm: int) -> int:
     """A verifier is forced iff keccak256(abi.encode(secret, keccak256(abi.encode(randomness,
     claimBlockHash)))) is below this: ``forcedErrorPpm`` units of ⌊(2^256 − 1) / 10^6⌋."""
@@ -224,10 +263,8 @@ def forced_error(
     forces nobody."""
     if not any(claim_block_hash):
         return False
-    drawn = keccak(
-        bytes(task_randomness).rjust(32, b"\0") + bytes(claim_block_hash).rjust(32, b"\0")
-    )
-    word = keccak(bytes(secret).rjust(32, b"\0") + drawn)
+    drawn = keccak(_word(task_randomness) + _word(claim_block_hash))
+    word = keccak(_word(secret) + drawn)
     return int.from_bytes(word, "big") < forced_below(forced_error_ppm)
 
 

@@ -3,9 +3,9 @@
 Off-chain parties use these to predict what the chain will do (the demo checks its balances
 with them, the contract tests use them as the reference model): the enums of
 contracts/lib/Types.sol, the amounts that follow from a bounty, the payouts of every
-outcome, forced errors, and the task record's hash chain. The money and forced-error rules
-are the agents' own (``agents.rules``, which the audit and the verifier use too), re-exported
-here: one copy of each rule.
+outcome, forced errors, the commitments and the randomness, and the task record's hash
+chain. The money, forced-error and commitment rules are the agents' own (``agents.rules``,
+which the audit and the verifier use too), re-exported here: one copy of each rule.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from eth_utils.crypto import keccak
-
 from agents.rules import AWARD_CAP_DIVISOR as AWARD_CAP_DIVISOR
 from agents.rules import BPS as BPS
 from agents.rules import Amounts as Amounts
@@ -23,10 +21,23 @@ from agents.rules import Flag as Flag
 from agents.rules import Outcome as Outcome
 from agents.rules import Payouts as Payouts
 from agents.rules import Role as Role
+from agents.rules import commitment as commitment
+from agents.rules import fold_record as fold_record
 from agents.rules import forced_below as forced_below
 from agents.rules import forced_error as forced_error
 from agents.rules import forced_error_award as forced_error_award
 from agents.rules import payouts as payouts
+from agents.rules import randomness as randomness
+from agents.rules import roots_hash as roots_hash
+from agents.rules import seal as seal
+
+# What a solver commits, keccak256(abi.encode(seed)), and what a verifier commits,
+# keccak256(abi.encode(secret)): one rule, ``agents.rules.commitment``.
+seed_hash = commitment
+secret_hash = commitment
+# A verifier's true trace roots sealed with its secret:
+# keccak256(abi.encode(secret, keccak256(abi.encode(traceRoots)))).
+sealed_roots = seal
 
 # Events whose topics and data enter the task record, in the order they can occur.
 FOLDED_EVENTS = (
@@ -84,48 +95,6 @@ def profile_rejection(amounts: Amounts) -> Rejection:
     completes with its τ); the submitter's rejection fee goes to the jackpot."""
     fee = amounts.profile_rejection_fee
     return Rejection(profiler=amounts.profiler_stake, jackpot=fee, fee=fee)
-
-
-def seed_hash(seed: bytes) -> bytes:
-    """What a solver commits: keccak256(abi.encode(seed))."""
-    return keccak(bytes(seed).rjust(32, b"\0"))
-
-
-def secret_hash(secret: bytes) -> bytes:
-    """What a verifier commits: keccak256(abi.encode(secret))."""
-    return keccak(bytes(secret).rjust(32, b"\0"))
-
-
-def roots_hash(trace_roots: list[bytes]) -> bytes:
-    """``keccak256(abi.encode(traceRoots))`` of a list of 32-byte trace roots."""
-    encoded = (32).to_bytes(32, "big") + len(trace_roots).to_bytes(32, "big")
-    return keccak(encoded + b"".join(bytes(r).rjust(32, b"\0") for r in trace_roots))
-
-
-def sealed_roots(secret: bytes, trace_roots: list[bytes]) -> bytes:
-    """A verifier's true trace roots sealed with its secret.
-
-    ``keccak256(abi.encode(secret, keccak256(abi.encode(traceRoots))))``.
-    """
-    return keccak(bytes(secret).rjust(32, b"\0") + roots_hash(trace_roots))
-
-
-def randomness(seed: bytes, verifier_secret_hash: bytes, task_id: int) -> bytes:
-    """The task's randomness: keccak256(abi.encode(seed, secretHash, taskId))."""
-    return keccak(
-        bytes(seed).rjust(32, b"\0")
-        + bytes(verifier_secret_hash).rjust(32, b"\0")
-        + task_id.to_bytes(32, "big")
-    )
-
-
-def fold_record(record: bytes, topics: list[bytes], data: bytes) -> bytes:
-    """One step of the task record.
-
-    ``keccak256(record ‖ topic0 ‖ topic1 [‖ topic2] ‖ keccak256(data))``: the event's topics as
-    logged, then the hash of its data.
-    """
-    return keccak(bytes(record) + b"".join(bytes(t) for t in topics) + keccak(bytes(data)))
 
 
 def record_from_logs(logs: list[dict[str, Any]], topic0_of: dict[str, bytes]) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from eth_utils.crypto import keccak
+from agents.rules import fold_record
 
 # The pool's events marked "Folded" in contracts/interfaces/ITaskPool.sol.
 FOLDED_EVENTS = (
@@ -22,11 +22,6 @@ FOLDED_EVENTS = (
     "VerificationReported",
     "VerificationRevealed",
 )
-
-
-def fold_record(record: bytes, topics: Iterable[bytes], data: bytes) -> bytes:
-    """One step of the record."""
-    return keccak(bytes(record) + b"".join(bytes(t) for t in topics) + keccak(bytes(data)))
 
 
 def record_of(logs: Iterable[Mapping[str, Any]], folded_topics: set[bytes], task_id: int) -> bytes:

@@ -39,8 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils.crypto import keccak
-
 from agents.audit.disputes import ChallengeAudit, GameSource, check_challenges, rounds_of
 from agents.audit.errors import AuditInputError
 from agents.audit.findings import Checked, Finding
@@ -72,7 +70,7 @@ from agents.learning.verifier import Fault, Replayer, Verdict, verify
 from agents.roles.jobs import ReplayResult
 from agents.roles.report import encode_report, rejected
 from agents.roles.tasks import TaskView
-from agents.rules import CLAIM_BLOCK_REACH
+from agents.rules import CLAIM_BLOCK_REACH, commitment, randomness
 from agents.store import ArtifactStore
 
 Progress = Callable[[int, int], None]
@@ -319,10 +317,10 @@ def _check_randomness(audit: TaskAudit) -> None:
         "randomness",
         "the revealed seed is the one the solver committed",
         view.seed_hash,
-        "0x" + keccak(seed).hex(),
-        view.seed_hash is not None and bytes(view.seed_hash) == keccak(seed),
+        "0x" + commitment(seed).hex(),
+        view.seed_hash is not None and bytes(view.seed_hash) == commitment(seed),
     )
-    expected = keccak(seed + secret_hash + audit.history.task_id.to_bytes(32, "big"))
+    expected = randomness(seed, secret_hash, audit.history.task_id)
     audit.add(
         "randomness",
         "the randomness is keccak256(seed, the verifier's secret hash, task)",

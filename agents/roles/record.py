@@ -16,10 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_utils.crypto import keccak
-
 from agents.chain.abi import ContractInterface
 from agents.roles.tasks import TaskView
+from agents.rules import fold_record
 
 # Events folded into the record, each with the argument that names its party (topic 2).
 FOLDED: dict[str, str] = {
@@ -57,7 +56,7 @@ def _fold(view: TaskView, pool: ContractInterface) -> tuple[list[Folded], bytes]
         data = pool.event_data(entry.name, entry.args)
         party = bytes.fromhex(str(entry.args[party_arg])[2:]).rjust(32, b"\0")
         out.append(Folded(entry.name, record, data))
-        record = keccak(record + pool.event_topic(entry.name) + task + party + keccak(data))
+        record = fold_record(record, (pool.event_topic(entry.name), task, party), data)
     return out, record
 
 

@@ -13,7 +13,8 @@ The randomness is ``keccak256(abi.encode(seed, secretHash, taskId))``; whether t
 forced to err is ``agents.rules.forced_error`` (its secret, the randomness and the hash of the
 block that holds its claim, which nobody knows when the claim is sent), and it seals its true
 trace roots as ``keccak256(abi.encode(secret, keccak256(abi.encode(roots))))`` (``seal``). These
-are the contracts' rules (docs/contracts.md), checked against the chain in the tests.
+are the contracts' rules (docs/contracts.md), written once in ``agents.rules`` and checked
+against the chain in the tests.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import hmac
 from collections.abc import Sequence
 
 from eth_account.signers.local import LocalAccount
-from eth_utils.crypto import keccak
 
+from agents import rules
 from agents.commitment import Digest, Root
 
 
@@ -42,7 +43,7 @@ def forced_error_secret(account: LocalAccount, pool: str, task_id: int, rnd: int
 
 def secret_hash(account: LocalAccount, pool: str, task_id: int, rnd: int) -> Digest:
     """``keccak256`` of the secret: what ``claimVerification`` commits to."""
-    return Digest(keccak(forced_error_secret(account, pool, task_id, rnd)))
+    return commitment(forced_error_secret(account, pool, task_id, rnd))
 
 
 def seed(account: LocalAccount, pool: str, task_id: int) -> bytes:
@@ -52,25 +53,26 @@ def seed(account: LocalAccount, pool: str, task_id: int) -> bytes:
 
 
 def commitment(value: bytes) -> Digest:
-    """``keccak256(abi.encode(value))`` of a 32-byte value: a seed's or a secret's hash."""
-    return Digest(keccak(value))
+    """``keccak256(abi.encode(value))`` of a 32-byte value: a seed's or a secret's hash
+    (``agents.rules.commitment``)."""
+    return Digest(rules.commitment(value))
 
 
 def randomness(seed_value: bytes, verifier_secret_hash: bytes, task_id: int) -> Digest:
-    """The task's randomness: ``keccak256(abi.encode(seed, secretHash, taskId))``."""
-    return Digest(keccak(seed_value + verifier_secret_hash + task_id.to_bytes(32, "big")))
+    """The task's randomness: ``keccak256(abi.encode(seed, secretHash, taskId))``
+    (``agents.rules.randomness``)."""
+    return Digest(rules.randomness(seed_value, verifier_secret_hash, task_id))
 
 
 def roots_hash(roots: Sequence[Root]) -> bytes:
-    """``keccak256(abi.encode(roots))`` of a list of trace roots."""
-    head = (32).to_bytes(32, "big") + len(roots).to_bytes(32, "big")
-    return keccak(head + b"".join(bytes(r) for r in roots))
+    """``keccak256(abi.encode(roots))`` of a list of trace roots (``agents.rules.roots_hash``)."""
+    return rules.roots_hash(roots)
 
 
 def seal(secret: bytes, roots: Sequence[Root]) -> Digest:
     """Trace roots sealed with the verifier's secret:
-    ``keccak256(abi.encode(secret, keccak256(abi.encode(roots))))``."""
-    return Digest(keccak(secret + roots_hash(roots)))
+    ``keccak256(abi.encode(secret, keccak256(abi.encode(roots))))`` (``agents.rules.seal``)."""
+    return Digest(rules.seal(secret, roots))
 
 
 def forced_roots(true_roots: Sequence[Root], secret: bytes) -> tuple[Root, ...]:
