@@ -96,7 +96,9 @@ AGENT_ENV = {
 }
 WATCH_S = 0.05  # the block watcher's poll interval
 WARM_TIMEOUT_S = 300.0  # the longest wait for the agents' engines to be warm
-REACTIONS = ("claim/", "claim-verification/", "draw/", "withdraw/")
+# The answers to events: claims, verification claims, the solver's seed reveal (which draws the
+# randomness), withdrawals after the settlement.
+REACTIONS = ("claim/", "claim-verification/", "reveal-seed/", "withdraw/")
 
 
 def cpu_seconds(pid: int) -> float | None:

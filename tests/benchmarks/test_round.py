@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks.round import _warm, cpu_between, cpu_seconds, summarize
+from agents.roles import intents
+from benchmarks.round import REACTIONS, _warm, cpu_between, cpu_seconds, summarize
 
 
 def _result(
@@ -93,3 +94,18 @@ def test_cpu_seconds_of_this_process_grow() -> None:
     after = cpu_seconds(os.getpid())
     assert before is not None and after is not None and after > before
     assert cpu_seconds(2**22 + 12345) is None  # no such process
+
+
+def test_reactions_name_the_agents_answers() -> None:
+    """The intents the reaction time is measured on, as the agents name them (a renamed intent
+    would silently drop out of the median)."""
+    answers = [
+        intents.claim(1),
+        intents.claim_verification(1, 0),
+        intents.reveal_seed(1),
+        intents.reveal_seed(1, 3),
+        intents.withdraw([1]),
+    ]
+    assert all(key.startswith(REACTIONS) for key in answers)
+    others = [intents.commit(1), intents.report(1, 0), intents.reveal(1, 0)]
+    assert not any(key.startswith(REACTIONS) for key in others)
