@@ -41,6 +41,12 @@ def linear_forward(
 
     def backward(dy: Array) -> Array | None:
         # dW = dyᵀ·x and dx = dy·W, both as matmul_nt of explicit transposes.
+        done = E.linear_backward(dy, x, weight, bias is not None, input_grad)
+        if done is not None:  # traced: the same ops, recorded in one call
+            grads[f"{name}.weight"], db, dx = done
+            if db is not None:
+                grads[f"{name}.bias"] = db
+            return dx
         grads[f"{name}.weight"] = E.matmul_nt(E.swap_last(dy), E.swap_last(x))
         if bias is not None:
             grads[f"{name}.bias"] = E.reshape(E.sum(dy, 0), [int(dy.shape[1])])

@@ -10,6 +10,7 @@ attached, appends the op record with the tensor roots of inputs and output.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import hashlib
 import itertools
 import math
@@ -118,6 +119,9 @@ CHAIN_OPS = frozenset(
 )
 
 
+_NONE = np.zeros(0, dtype=np.float32)  # the immediates of an ``OpSequence``
+
+
 class Imm(int):
     """An immediate operand of a chain step: the float32 ``imms[i]`` of the run."""
 
@@ -222,6 +226,56 @@ class ChainPlan:
                 self._records.clear()
             found = self._records[key] = (prefixes, attributes)
         return found
+
+
+class OpSequence:
+    """Ops that a caller runs itself, kernel by kernel, and records in one tracer call
+    (``Tracer.record_chain``, as a ``ChainPlan`` is): step ``k`` is ``ops[k]`` with its
+    attributes over registers (the ``inputs`` arrays, then the outputs of the steps
+    before); its record is the op's one by one. Made once per site and shape."""
+
+    full = False  # its outputs' shapes are their own
+
+    def __init__(
+        self, inputs: int, steps: Sequence[tuple[Op, tuple[Attribute, ...], tuple[int, ...]]]
+    ) -> None:
+        self.inputs = inputs
+        self.ops = [op for op, _, _ in steps]
+        self.counts = [len(operands) + 1 for _, _, operands in steps]
+        self.refs: list[int] = []
+        for k, (_, _, operands) in enumerate(steps):
+            if not all(0 <= r < inputs + k for r in operands):
+                raise ExactError(f"op sequence: step {k} has operands {operands}")
+            self.refs += [*operands, inputs + k]
+        self.pick = operator.itemgetter(*self.refs)
+        self._attributes = [attributes for _, attributes, _ in steps]
+        self._prefixes = [
+            _prefix(op, attributes, len(operands)) for op, attributes, operands in steps
+        ]
+
+    def records(
+        self, imms: np.ndarray | None = None, rank: int = 1
+    ) -> tuple[list[bytes], list[tuple[Attribute, ...]]]:
+        """Every step's record prefix and attributes."""
+        return self._prefixes, self._attributes
+
+
+@functools.cache
+def _linear_backward_plan(bias: int | None, input_grad: bool) -> OpSequence:
+    """``linear_backward``'s records over ``dy, x, weight`` (``bias``: the bias's width, or
+    ``None`` for none)."""
+    dy, x, weight = 0, 1, 2
+    steps: list[tuple[Op, tuple[Attribute, ...], tuple[int, ...]]] = [
+        (Op.TRANSPOSE, (1, 0), (dy,)),
+        (Op.TRANSPOSE, (1, 0), (x,)),
+        (Op.MATMUL_NT, (), (3, 4)),
+    ]
+    if bias is not None:
+        steps += [(Op.SUM, (0,), (dy,)), (Op.RESHAPE, (bias,), (6,))]
+    if input_grad:
+        transposed = 3 + len(steps)
+        steps += [(Op.TRANSPOSE, (1, 0), (weight,)), (Op.MATMUL_NT, (), (dy, transposed))]
+    return OpSequence(3, steps)
 
 
 # Record prefixes by site: a model's steps repeat the same few hundred (op, attributes)
@@ -508,7 +562,7 @@ class Tracer:
 
     def record_chain(
         self,
-        plan: ChainPlan,
+        plan: ChainPlan | OpSequence,
         imms: np.ndarray,
         registers: list[Array],
         rank: int = 1,
@@ -903,6 +957,41 @@ class ExactOps:
         registers = [*inputs, *outputs]
         tracer.record_chain(plan, imms, registers, len(full), flat)
         return registers
+
+    def linear_backward(
+        self, dy: Array, x: Array, weight: Array, bias: bool, input_grad: bool
+    ) -> tuple[Array, Array | None, Array | None] | None:
+        """A linear layer's gradients for ``dy [N, out]``, ``x [N, in]``, ``weight [out, in]``:
+        ``dW = matmul_nt(dyᵀ, xᵀ)``, with ``bias`` ``db = reshape(sum(dy, 0), [out])``, with
+        ``input_grad`` ``dx = matmul_nt(dy, weightᵀ)``; ``(dW, db, dx)``, the ones not asked
+        for ``None``. Recorded in one tracer call, the records those ops give one by one, in
+        that order; ``None`` where ``run_chain`` would be, or the shapes are not those: the
+        caller then runs the ops one by one."""
+        tracer = self.tracer
+        if tracer is None or type(tracer).record is not Tracer.record:
+            return None
+        if not all(type(v) is np.ndarray for v in (dy, x, weight)):
+            return None  # the tracer takes a sequence's outputs as numpy arrays
+        sd, sx, sw = _shape(dy), _shape(x), _shape(weight)
+        if len(sd) != 2 or len(sx) != 2 or sw != (sd[1], sx[1]) or sx[0] != sd[0]:
+            return None
+        kernels = self.kernels
+        dyt = kernels.transpose(dy, [1, 0])
+        xt = kernels.transpose(x, [1, 0])
+        dw = kernels.matmul_nt(dyt, xt)
+        registers = [dy, x, weight, dyt, xt, dw]
+        db = dx = None
+        if bias:
+            total = kernels.sum(dy, 0)
+            db = kernels.reshape(total, [sd[1]])
+            registers += [total, db]
+        if input_grad:
+            wt = kernels.transpose(weight, [1, 0])
+            dx = kernels.matmul_nt(dy, wt)
+            registers += [wt, dx]
+        plan = _linear_backward_plan(sd[1] if bias else None, input_grad)
+        tracer.record_chain(plan, _NONE, registers)
+        return dw, db, dx
 
     def commit_state(self, named: Mapping[str, Array]) -> bytes | None:
         """The state root of ``named``; with a tracer, instead, the ``STATE`` record that

@@ -597,3 +597,31 @@ def test_a_dropped_tracer_leaves_its_arrays_alive_until_hashed(
         pool.shutdown(wait=True)
     gc.collect()
     assert alive() is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_linear_layers_trace_as_the_plain_tracer(seed: int) -> None:
+    # A traced linear layer's backward pass runs its kernels itself and records them in one
+    # call: the records and products must be the ops' one by one, for shapes on either side
+    # of the product's transposed path (few columns), one row, one output, and edge values.
+    from agents.exact.layers import linear_forward
+
+    kernels = CpuKernels()
+    shapes = [(1, 1, 1), (3, 5, 2), (20, 7, 3), (40, 33, 17), (64, 64, 10), (5, 0, 4)]
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    for tracer in (got, want):
+        E = _ops(kernels, tracer)
+        layer = np.random.default_rng(seed)  # the same values for both tracers
+        for rows, inputs, outputs in shapes:
+            for bias, input_grad in [(True, True), (False, True), (True, False), (False, False)]:
+                params = {"l.weight": E.array(_values(layer, (outputs, inputs)))}
+                if bias:
+                    params["l.bias"] = E.array(_values(layer, (outputs,)))
+                grads: dict[str, Any] = {}
+                x = E.array(_values(layer, (rows, inputs)))
+                y, backward = linear_forward(E, params, grads, "l", x, input_grad=input_grad)
+                dx = backward(E.mul(y, E.array(_values(layer, (rows, outputs)))))
+                assert (dx is None) == (not input_grad)
+                assert sorted(grads) == sorted(params)
+                E.commit_state({**params, **{f"g/{k}": v for k, v in grads.items()}})
+    _compare(got, want)
