@@ -119,9 +119,6 @@ CHAIN_OPS = frozenset(
 )
 
 
-_NONE = np.zeros(0, dtype=np.float32)  # the immediates of an ``OpSequence``
-
-
 class Imm(int):
     """An immediate operand of a chain step: the float32 ``imms[i]`` of the run."""
 
@@ -230,11 +227,9 @@ class ChainPlan:
 
 class OpSequence:
     """Ops that a caller runs itself, kernel by kernel, and records in one tracer call
-    (``Tracer.record_chain``, as a ``ChainPlan`` is): step ``k`` is ``ops[k]`` with its
-    attributes over registers (the ``inputs`` arrays, then the outputs of the steps
-    before); its record is the op's one by one. Made once per site and shape."""
-
-    full = False  # its outputs' shapes are their own
+    (``Tracer.record_sequence``): step ``k`` is ``ops[k]`` with its attributes over
+    registers (the ``inputs`` arrays, then the outputs of the steps before); its record is
+    the op's one by one. Made once per site and shape."""
 
     def __init__(
         self, inputs: int, steps: Sequence[tuple[Op, tuple[Attribute, ...], tuple[int, ...]]]
@@ -248,14 +243,14 @@ class OpSequence:
                 raise ExactError(f"op sequence: step {k} has operands {operands}")
             self.refs += [*operands, inputs + k]
         self.pick = operator.itemgetter(*self.refs)
+        # A reshape's output may lie over its input's memory (``Tracer.record``).
+        self.sources = [operands[0] if op is _RESHAPE else -1 for op, _, operands in steps]
         self._attributes = [attributes for _, attributes, _ in steps]
         self._prefixes = [
             _prefix(op, attributes, len(operands)) for op, attributes, operands in steps
         ]
 
-    def records(
-        self, imms: np.ndarray | None = None, rank: int = 1
-    ) -> tuple[list[bytes], list[tuple[Attribute, ...]]]:
+    def records(self) -> tuple[list[bytes], list[tuple[Attribute, ...]]]:
         """Every step's record prefix and attributes."""
         return self._prefixes, self._attributes
 
@@ -275,6 +270,34 @@ def _linear_backward_plan(bias: int | None, input_grad: bool) -> OpSequence:
     if input_grad:
         transposed = 3 + len(steps)
         steps += [(Op.TRANSPOSE, (1, 0), (weight,)), (Op.MATMUL_NT, (), (dy, transposed))]
+    return OpSequence(3, steps)
+
+
+@functools.cache
+def _conv2d_backward_plan(
+    geometry: tuple[int, int, int, int, int, int, int], out_channels: int, input_grad: bool
+) -> OpSequence:
+    """``conv2d_backward``'s records over ``dy, cols, flat_weight`` (``geometry``: the image's
+    batch, channels, height, width, then kernel, stride, padding)."""
+    batch, channels, height, width, kernel, stride, padding = geometry
+    oh = (height + 2 * padding - kernel) // stride + 1
+    ow = (width + 2 * padding - kernel) // stride + 1
+    steps: list[tuple[Op, tuple[Attribute, ...], tuple[int, ...]]] = [
+        (Op.TRANSPOSE, (0, 2, 3, 1), (0,)),  # 3
+        (Op.RESHAPE, (batch * oh * ow, out_channels), (3,)),  # 4: g
+        (Op.SUM, (0,), (4,)),  # 5
+        (Op.RESHAPE, (out_channels,), (5,)),  # 6: db
+        (Op.TRANSPOSE, (1, 0), (4,)),  # 7
+        (Op.TRANSPOSE, (1, 0), (1,)),  # 8
+        (Op.MATMUL_NT, (), (7, 8)),  # 9
+        (Op.RESHAPE, (out_channels, channels, kernel, kernel), (9,)),  # 10: dW
+    ]
+    if input_grad:
+        steps += [
+            (Op.TRANSPOSE, (1, 0), (2,)),  # 11
+            (Op.MATMUL_NT, (), (4, 11)),  # 12
+            (Op.COL2IM, (kernel, stride, padding, batch, channels, height, width), (12,)),
+        ]
     return OpSequence(3, steps)
 
 
@@ -334,6 +357,13 @@ def _prefix(op: Op, attributes: tuple[Attribute, ...], inputs: int) -> bytes:
             _PREFIXES.clear()
         _PREFIXES[key] = prefix
     return prefix
+
+
+# ``linear_forward``'s records over ``x, weight`` (no bias) and ``x, weight, bias``.
+_LINEAR = (
+    OpSequence(2, [(Op.MATMUL_NT, (), (0, 1))]),
+    OpSequence(3, [(Op.MATMUL_NT, (), (0, 1)), (Op.ADD, (), (3, 2))]),
+)
 
 
 def _held(
@@ -562,7 +592,7 @@ class Tracer:
 
     def record_chain(
         self,
-        plan: ChainPlan | OpSequence,
+        plan: ChainPlan,
         imms: np.ndarray,
         registers: list[Array],
         rank: int = 1,
@@ -603,6 +633,29 @@ class Tracer:
         self._fresh_numbers += fresh
         self._fresh += outputs
         numbers += fresh
+        self._slots += plan.pick(numbers)
+        self._prefixes += prefixes
+        self._ops += plan.ops
+        self._attributes += attributes
+        self._counts += plan.counts
+
+    def record_sequence(self, plan: OpSequence, registers: Sequence[Array]) -> None:
+        """Append the records of ``plan``: ``registers`` are its inputs, then its steps'
+        outputs. The records ``record`` gives one by one (views included)."""
+        known = self._known
+        numbers = []
+        for value in registers[: plan.inputs]:
+            number = known.get(id(value))
+            numbers.append(number if number is not None else self._number(value))
+        for value, source in zip(registers[plan.inputs :], plan.sources, strict=True):
+            number = known.get(id(value))
+            if number is None:
+                if source >= 0:
+                    number = self._view_number(value, registers[source], numbers[source])
+                else:
+                    number = self._number(value)
+            numbers.append(number)
+        prefixes, attributes = plan.records()
         self._slots += plan.pick(numbers)
         self._prefixes += prefixes
         self._ops += plan.ops
@@ -967,11 +1020,9 @@ class ExactOps:
         for ``None``. Recorded in one tracer call, the records those ops give one by one, in
         that order; ``None`` where ``run_chain`` would be, or the shapes are not those: the
         caller then runs the ops one by one."""
-        tracer = self.tracer
-        if tracer is None or type(tracer).record is not Tracer.record:
+        tracer = self._sequences()
+        if tracer is None:
             return None
-        if not all(type(v) is np.ndarray for v in (dy, x, weight)):
-            return None  # the tracer takes a sequence's outputs as numpy arrays
         sd, sx, sw = _shape(dy), _shape(x), _shape(weight)
         if len(sd) != 2 or len(sx) != 2 or sw != (sd[1], sx[1]) or sx[0] != sd[0]:
             return None
@@ -990,8 +1041,81 @@ class ExactOps:
             dx = kernels.matmul_nt(dy, wt)
             registers += [wt, dx]
         plan = _linear_backward_plan(sd[1] if bias else None, input_grad)
-        tracer.record_chain(plan, _NONE, registers)
+        tracer.record_sequence(plan, registers)
         return dw, db, dx
+
+    def _sequences(self) -> Tracer | None:
+        """The tracer, where it takes ``OpSequence`` s (as ``run_chain``'s chains)."""
+        tracer = self.tracer
+        if tracer is None or type(tracer).record is not Tracer.record:
+            return None
+        return tracer
+
+    def linear_forward(self, x: Array, weight: Array, bias: Array | None) -> Array | None:
+        """``add(matmul_nt(x, weight), bias)`` (the bias when given) for ``x [N, in]``,
+        ``weight [out, in]``, ``bias [out]``, recorded in one tracer call; ``None`` as for
+        ``linear_backward``."""
+        tracer = self._sequences()
+        if tracer is None:
+            return None
+        sx, sw = _shape(x), _shape(weight)
+        if len(sx) != 2 or len(sw) != 2 or sx[1] != sw[1]:
+            return None
+        if bias is not None and _shape(bias) != sw[:1]:
+            return None
+        y = self.kernels.matmul_nt(x, weight)
+        if bias is None:
+            tracer.record_sequence(_LINEAR[0], [x, weight, y])
+            return y
+        out = self.kernels.add(y, bias)
+        tracer.record_sequence(_LINEAR[1], [x, weight, bias, y, out])
+        return out
+
+    def conv2d_backward(
+        self,
+        dy: Array,
+        cols: Array,
+        flat_weight: Array,
+        image: Sequence[int],
+        kernel: int,
+        stride: int,
+        padding: int,
+        input_grad: bool,
+    ) -> tuple[Array, Array, Array | None] | None:
+        """A convolution's gradients (``agents.exact.layers.conv2d_forward``) for ``dy [B, O,
+        OH, OW]``, its ``im2col`` columns and its weight flattened to ``[O, C·k·k]``:
+        ``(db, dW, dx)`` (``dx`` with ``input_grad``, the image's ``[B, C, H, W]`` gradient),
+        recorded in one tracer call, the records of the ops one by one; ``None`` as for
+        ``linear_backward``."""
+        tracer = self._sequences()
+        if tracer is None:
+            return None
+        sd, sc, sw = _shape(dy), _shape(cols), _shape(flat_weight)
+        batch, channels, height, width = (int(d) for d in image)
+        if len(sd) != 4 or len(sw) != 2 or sd[:2] != (batch, sw[0]):
+            return None
+        if sc != (batch * sd[2] * sd[3], sw[1]) or sw[1] != channels * kernel * kernel:
+            return None
+        out_channels, rows = sw[0], sc[0]
+        k = self.kernels
+        moved = k.transpose(dy, [0, 2, 3, 1])
+        g = k.reshape(moved, [rows, out_channels])
+        total = k.sum(g, 0)
+        db = k.reshape(total, [out_channels])
+        gt = k.transpose(g, [1, 0])
+        ct = k.transpose(cols, [1, 0])
+        product = k.matmul_nt(gt, ct)
+        dw = k.reshape(product, [out_channels, channels, kernel, kernel])
+        registers = [dy, cols, flat_weight, moved, g, total, db, gt, ct, product, dw]
+        dx = None
+        if input_grad:
+            wt = k.transpose(flat_weight, [1, 0])
+            dcols = k.matmul_nt(g, wt)
+            dx = k.col2im(dcols, [batch, channels, height, width], kernel, stride, padding)
+            registers += [wt, dcols, dx]
+        geometry = (batch, channels, height, width, kernel, stride, padding)
+        tracer.record_sequence(_conv2d_backward_plan(geometry, out_channels, input_grad), registers)
+        return db, dw, dx
 
     def commit_state(self, named: Mapping[str, Array]) -> bytes | None:
         """The state root of ``named``; with a tracer, instead, the ``STATE`` record that

@@ -625,3 +625,36 @@ def test_linear_layers_trace_as_the_plain_tracer(seed: int) -> None:
                 assert sorted(grads) == sorted(params)
                 E.commit_state({**params, **{f"g/{k}": v for k, v in grads.items()}})
     _compare(got, want)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_conv_layers_trace_as_the_plain_tracer(seed: int) -> None:
+    # A traced convolution's backward pass (and a linear layer's forward pass) runs its
+    # kernels itself and records them in one call: the ops' records one by one, for several
+    # geometries, with and without the input gradient, with edge values.
+    from agents.exact.layers import conv2d_forward
+
+    kernels = CpuKernels()
+    geometries = [(2, 1, 5, 5, 3, 3, 1, 0), (3, 2, 6, 7, 4, 3, 2, 1), (1, 3, 4, 4, 2, 1, 1, 2)]
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    for tracer in (got, want):
+        E = _ops(kernels, tracer)
+        rng = np.random.default_rng(seed)  # the same values for both tracers
+        for batch, channels, height, width, out, kernel, stride, padding in geometries:
+            for input_grad in (True, False):
+                params = {
+                    "c.weight": E.array(_values(rng, (out, channels, kernel, kernel))),
+                    "c.bias": E.array(_values(rng, (out,))),
+                }
+                grads: dict[str, Any] = {}
+                x = E.array(_values(rng, (batch, channels, height, width)))
+                y, backward = conv2d_forward(
+                    E, params, grads, "c", x, stride=stride, padding=padding, input_grad=input_grad
+                )
+                dx = backward(E.mul(y, E.array(_values(rng, tuple(y.shape)))))
+                if input_grad:
+                    assert dx is not None and tuple(dx.shape) == tuple(x.shape)
+                else:
+                    assert dx is None
+                E.commit_state({**params, **{f"g/{k}": v for k, v in grads.items()}})
+    _compare(got, want)
