@@ -274,6 +274,27 @@ def _linear_backward_plan(bias: int | None, input_grad: bool) -> OpSequence:
 
 
 @functools.cache
+def _conv2d_plan(
+    geometry: tuple[int, int, int, int, int, int, int], out_channels: int
+) -> OpSequence:
+    """``conv2d_forward``'s records over ``x, weight, bias`` (``geometry`` as below)."""
+    batch, channels, height, width, kernel, stride, padding = geometry
+    oh = (height + 2 * padding - kernel) // stride + 1
+    ow = (width + 2 * padding - kernel) // stride + 1
+    return OpSequence(
+        3,
+        [
+            (Op.IM2COL, (kernel, stride, padding), (0,)),  # 3: cols
+            (Op.RESHAPE, (out_channels, channels * kernel * kernel), (1,)),  # 4: flat weight
+            (Op.MATMUL_NT, (), (3, 4)),  # 5
+            (Op.ADD, (), (5, 2)),  # 6
+            (Op.RESHAPE, (batch, oh, ow, out_channels), (6,)),  # 7
+            (Op.TRANSPOSE, (0, 3, 1, 2), (7,)),  # 8: y
+        ],
+    )
+
+
+@functools.cache
 def _conv2d_backward_plan(
     geometry: tuple[int, int, int, int, int, int, int], out_channels: int, input_grad: bool
 ) -> OpSequence:
@@ -1070,6 +1091,40 @@ class ExactOps:
         out = self.kernels.add(y, bias)
         tracer.record_sequence(_LINEAR[1], [x, weight, bias, y, out])
         return out
+
+    def conv2d_forward(
+        self, x: Array, weight: Array, bias: Array, stride: int, padding: int
+    ) -> tuple[Array, Array, Array] | None:
+        """A convolution of ``x [B, C, H, W]`` with ``weight [O, C, k, k]`` and ``bias [O]``
+        (``agents.exact.layers.conv2d_forward``): ``im2col``, the weight flattened to ``[O,
+        C·k·k]``, their ``matmul_nt`` plus the bias, back to ``[B, O, OH, OW]``; ``(cols,
+        flat weight, y)``, recorded in one tracer call, the records of the ops one by one;
+        ``None`` as for ``linear_backward``."""
+        tracer = self._sequences()
+        if tracer is None:
+            return None
+        sx, sw = _shape(x), _shape(weight)
+        if len(sx) != 4 or len(sw) != 4 or sw[1] != sx[1] or sw[2] != sw[3]:
+            return None
+        batch, channels, height, width = sx
+        out_channels, kernel = sw[0], sw[2]
+        if _shape(bias) != (out_channels,) or kernel < 1 or stride < 1 or padding < 0:
+            return None
+        if height + 2 * padding < kernel or width + 2 * padding < kernel:
+            return None
+        oh = (height + 2 * padding - kernel) // stride + 1
+        ow = (width + 2 * padding - kernel) // stride + 1
+        k = self.kernels
+        cols = k.im2col(x, kernel, stride, padding)
+        flat_weight = k.reshape(weight, [out_channels, channels * kernel * kernel])
+        product = k.matmul_nt(cols, flat_weight)
+        biased = k.add(product, bias)
+        rows = k.reshape(biased, [batch, oh, ow, out_channels])
+        y = k.transpose(rows, [0, 3, 1, 2])
+        registers = [x, weight, bias, cols, flat_weight, product, biased, rows, y]
+        geometry = (batch, channels, height, width, kernel, stride, padding)
+        tracer.record_sequence(_conv2d_plan(geometry, out_channels), registers)
+        return cols, flat_weight, y
 
     def conv2d_backward(
         self,
