@@ -15,8 +15,8 @@ from .conftest import Market, assert_once, passed_payouts
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
-SOLVER_CALLS = {"claim", "commit", "withdraw"}
-VERIFIER_CALLS = {"profile", "claimVerification", "reportVerification", "withdraw"}
+SOLVER_CALLS = {"claim", "commit", "revealSeed"}
+VERIFIER_CALLS = {"profile", "claimVerification", "reportVerification", "revealVerification"}
 
 CRASH_POINTS = [
     ("solver", "tx-signed:claim/"),
@@ -25,12 +25,14 @@ CRASH_POINTS = [
     ("solver", "checkpoint-written=7"),
     ("solver", "tx-signed:commit/"),
     ("solver", "tx-sent:commit/"),
-    ("solver", "tx-signed:withdraw/"),
+    ("solver", "tx-signed:reveal-seed/"),
+    ("solver", "tx-sent:reveal-seed/"),
     ("verifier", "tx-signed:profile/"),
     ("verifier", "tx-sent:claim-verification/"),
     ("verifier", "segment-replayed=2"),
     ("verifier", "tx-signed:report/"),
-    ("verifier", "tx-sent:withdraw/"),
+    ("verifier", "tx-signed:reveal/"),
+    ("verifier", "tx-sent:reveal/"),
 ]
 
 
@@ -38,8 +40,11 @@ def assert_as_if_uncrashed(market: Market, task_id: int) -> None:
     view = market.wait_settled(task_id)
     assert view.outcome == "Passed"
     assert view.payouts == passed_payouts(market, view.bounty)
-    assert_once(market.calls_by("solver"), SOLVER_CALLS)
-    assert_once(market.calls_by("verifier"), VERIFIER_CALLS)
+    # The verifier's reveal settles the task and pays everyone; a verifier forced to err
+    # reopens the report with it instead, and the parties it pays settle by withdrawing.
+    withdraw = {"withdraw"} if view.forced else set()
+    assert_once(market.calls_by("solver"), SOLVER_CALLS | withdraw)
+    assert_once(market.calls_by("verifier"), VERIFIER_CALLS | withdraw)
 
 
 @pytest.mark.parametrize(("role", "point"), CRASH_POINTS, ids=[f"{r}-{p}" for r, p in CRASH_POINTS])
