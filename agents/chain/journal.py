@@ -24,7 +24,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from agents.node.database import transaction
 
@@ -58,6 +58,14 @@ CREATE TABLE IF NOT EXISTS tx_journal (
 CREATE INDEX IF NOT EXISTS tx_journal_status ON tx_journal (status);
 CREATE TABLE IF NOT EXISTS tx_nonces (sender TEXT PRIMARY KEY, next_nonce INTEGER NOT NULL);
 """
+
+
+class Failure(NamedTuple):
+    """Why a journaled transaction failed, and the block of the event its decision answered
+    (``Intent.trigger_block``)."""
+
+    error: str
+    trigger_block: int | None
 
 
 @dataclass(frozen=True)
@@ -156,13 +164,14 @@ class TransactionJournal:
             for r in self.conn.execute("SELECT intent, status FROM tx_journal")
         }
 
-    def errors(self) -> dict[str, str]:
-        """Intent key → the reason its transaction failed (reverted on chain or at estimation,
-        refused, its nonce taken), for decision functions that judge whether to try again."""
+    def failures(self) -> dict[str, Failure]:
+        """Intent key → why its transaction failed (reverted on chain or at estimation,
+        refused, its nonce taken) and the block of the event it answered, for decision
+        functions that judge whether to try again."""
         return {
-            r["intent"]: r["error"]
+            r["intent"]: Failure(r["error"], r["trigger_block"])
             for r in self.conn.execute(
-                "SELECT intent, error FROM tx_journal "
+                "SELECT intent, error, trigger_block FROM tx_journal "
                 "WHERE status IN ('rejected', 'reverted', 'dropped') AND error IS NOT NULL"
             )
         }
@@ -192,7 +201,7 @@ class TransactionJournal:
                    ON CONFLICT (intent) DO UPDATE SET status = 'rejected',
                        attempts = attempts + 1, retry_after = excluded.retry_after,
                        error = excluded.error, nonce = NULL, raw_tx = NULL, tx_hash = NULL,
-                       updated_at = excluded.updated_at""",
+                       trigger_block = excluded.trigger_block, updated_at = excluded.updated_at""",
                 (
                     intent,
                     task_id,
@@ -240,7 +249,8 @@ class TransactionJournal:
                VALUES (?, ?, ?, ?, ?, ?, ?, 'signed', ?, ?, ?, 1, ?, ?, ?)
                ON CONFLICT (intent) DO UPDATE SET status = 'signed', nonce = excluded.nonce,
                    raw_tx = excluded.raw_tx, tx_hash = excluded.tx_hash, error = NULL,
-                   attempts = attempts + 1, updated_at = excluded.updated_at""",
+                   attempts = attempts + 1, trigger_block = excluded.trigger_block,
+                   updated_at = excluded.updated_at""",
             (
                 intent,
                 task_id,

@@ -284,7 +284,7 @@ class Agent:
             head=max(self._head, latest.number),
             tasks=dict(self.tasks),
             journal=self.executor.journal.statuses(),
-            errors=self.executor.journal.errors(),
+            failures=self.executor.journal.failures(),
             work=self.work.states(self.runner.states()),
             params=self.conn.params,
             specs={k: v for k, (v, _) in self._facts.items()},

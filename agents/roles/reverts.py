@@ -1,12 +1,13 @@
 """Which reverts hold for good: what a failed transaction says about sending it again.
 
 The journal keeps the reason of every transaction that reverted, on chain or at gas
-estimation (``TransactionJournal.errors``): the pool's custom error as the executor decoded
+estimation (``TransactionJournal.failures``): the pool's custom error as the executor decoded
 it, ``WrongSeed(taskId=1)`` or ``TaskPool.revealSeed reverted: WrongSeed(taskId=1)``. A
 decision that would send the same call again asks ``lasting`` first: a lasting revert means
-the call cannot succeed whatever the agent waits for (its seed is not the committed one, the
-task is not its own, the window closed, the state moved on), so the agent stops and the
-runtime logs it as an error once. Any other revert passes (the reveal mined in the claim's own
+the call cannot succeed on the chain as the agent reads it, whatever it waits for (its seed is
+not the committed one, the task is not its own, the window closed, the state moved on), so
+the agent stops, until a reorg changes the task's events, and the runtime logs it as an error
+once. Any other revert passes (the reveal mined in the claim's own
 block, a record read before a reorg, out of gas, a node that refused the fee) and the call
 is tried again.
 
@@ -34,8 +35,8 @@ _ERROR = re.compile(r"(?:^|reverted: )([A-Z][A-Za-z0-9_]*)\(")
 # What the runtime logs, once, when an action's revert is lasting.
 CONSEQUENCE: dict[str, str] = {
     "reveal-seed": (
-        "the seed will not be revealed: at the seed window's end the task settles SeedWithheld "
-        "and the solver's stake is slashed"
+        "the seed is not sent again unless the task's events change (a reorg): at the seed "
+        "window's end the task settles SeedWithheld and the solver's stake is slashed"
     ),
 }
 

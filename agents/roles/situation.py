@@ -16,7 +16,7 @@ from typing import Any
 
 from agents.chain.abi import ContractInterface
 from agents.chain.executor import Intent
-from agents.chain.journal import IN_FLIGHT
+from agents.chain.journal import IN_FLIGHT, Failure
 from agents.roles.games import GameRecord
 from agents.roles.jobs import JobInputs, JobResult
 from agents.roles.tasks import TaskView
@@ -171,8 +171,9 @@ class Situation:
     credit_withdrawals: int = 0
     # What the jackpot owes this account (awards for forced errors it caught).
     jackpot_owed: int = 0
-    # Why a journaled transaction failed (reverted, rejected, dropped), by intent key.
-    errors: Mapping[str, str] = field(default_factory=dict)
+    # Why a journaled transaction failed (reverted, rejected, dropped), and the block of the
+    # event its decision answered, by intent key.
+    failures: Mapping[str, Failure] = field(default_factory=dict)
     # The submitter's checks of its tasks' profiles under review, by task.
     profiles: Mapping[int, ProfileReview] = field(default_factory=dict)
 

@@ -39,7 +39,15 @@ from agents.roles.jobs import DriftJob, DriftResult, ReplayResult, TrainJob, Tra
 from agents.roles.payouts import withdrawals
 from agents.roles.record import RecordError, proof
 from agents.roles.shares import commitment
-from agents.roles.situation import Action, Situation, SpecFacts, Start, WorkState, send
+from agents.roles.situation import (
+    Action,
+    Situation,
+    SpecFacts,
+    Start,
+    WorkState,
+    send,
+    trigger,
+)
 from agents.roles.tasks import TaskView
 
 # Transactions of one seed reveal that may revert for a passing reason before the solver stops
@@ -241,9 +249,11 @@ def _reveal_seed(situation: Situation, view: TaskView) -> list[Action]:
     (``ClaimBlockOutOfReach``), a record read before a reorg, out of gas. A try rejected at gas
     estimation for such a reason is tried again by the executor after its backoff
     (``persistent``). A lasting revert (``agents.roles.reverts``: the seed is not the committed
-    one, the task moved on, the window closed) ends the tries: nothing is sent again, and the
-    runtime logs it once. Only the journal decides, so a restarted agent resumes the same try
-    and never has two in flight."""
+    one, the task moved on, the window closed) ends the tries while the task's events stay as
+    they were when it was judged: nothing is sent again, and the runtime logs it once; a reorg
+    that moves the claim (the view's latest event in another block) makes it stale. Only the
+    journal and the view decide, so a restarted agent resumes the same try and never has two
+    in flight."""
     if view.randomness is not None or situation.expired(view) or situation.pool is None:
         return []
     for attempt in range(MAX_REVEAL_TRIES):
@@ -251,8 +261,16 @@ def _reveal_seed(situation: Situation, view: TaskView) -> list[Action]:
         status = situation.journal.get(key)
         if situation.pending(key):
             return []  # in flight or mined
-        if status is not None and reverts.lasting(key, situation.errors.get(key)):
-            return []  # the pool refuses this seed for good
+        # A lasting revert holds while the task's events are those it was judged on; once
+        # they moved (a reorg put the claim in another block, another verifier claimed), the
+        # seed is tried again.
+        failure = situation.failures.get(key)
+        if (
+            failure is not None
+            and reverts.lasting(key, failure.error)
+            and failure.trigger_block == trigger(view)
+        ):
+            return []  # the pool refuses this seed for good, as the task stands
         if status is None or status == "rejected":
             break  # untried, or rejected: sent (again) once the executor's backoff has passed
         # reverted on chain, or its nonce taken, for a passing reason: the next try

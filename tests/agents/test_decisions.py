@@ -11,6 +11,7 @@ import pytest
 from eth_utils.crypto import keccak
 
 from agents.chain.abi import ContractInterface
+from agents.chain.journal import Failure
 from agents.commitment import Digest, Root
 from agents.errors import VeritrainError
 from agents.exact.float32 import to_bits
@@ -96,7 +97,7 @@ class Case:
     now: float = NOW
     head: int = 10
     params: PoolParameters = PARAMS
-    errors: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, Failure] = field(default_factory=dict)
 
     def situation(self, pool: ContractInterface | None = None) -> Situation:
         return Situation(
@@ -112,7 +113,7 @@ class Case:
             seed=seed_of,
             secret=secret_of,
             pool=pool,
-            errors=self.errors,
+            failures=self.failures,
         )
 
 

@@ -121,9 +121,12 @@ def test_a_persistent_intent_is_tried_until_its_decision_stops_asking(
         clock=lambda: now[0],
     )
     ordinary = Intent("least/1", "Probe", "atLeast", (1, 5))
-    persistent = Intent("least/2", "Probe", "atLeast", (1, 5), persistent=True)
     waits = []
-    for _ in range(6):
+    for block in range(6):
+        # Each try answers a later event: the journal keeps the latest one it answered.
+        persistent = Intent(
+            "least/2", "Probe", "atLeast", (1, 5), persistent=True, trigger_block=block
+        )
         for intent in (ordinary, persistent):
             if ex.may_submit(intent):
                 ex.submit(intent)
@@ -134,6 +137,10 @@ def test_a_persistent_intent_is_tried_until_its_decision_stops_asking(
     assert ex.journal.get("least/1").attempts == 2  # type: ignore[union-attr]
     assert ex.journal.get("least/2").attempts == 6  # type: ignore[union-attr]
     assert ex.may_submit(persistent) and not ex.may_submit(ordinary)
+    assert ex.journal.failures()["least/2"] == (
+        "Probe.atLeast reverted: TooSmall(given=1, minimum=5)",
+        5,
+    )
     # The journal's clock is the wall clock: waits of 1, 2, 4 s, then capped at 4 s.
     assert [round(w) for w in waits] == [1, 2, 4, 4, 4, 4]
     assert client.nonce(ADDRESS) == 0

@@ -10,6 +10,7 @@ from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
 from agents.chain.abi import ContractInterface
+from agents.chain.journal import Failure
 from agents.commitment import Digest, Root
 from agents.node.config import SolverPolicy, VerifierPolicy
 from agents.roles import reverts, solver, verifier
@@ -204,7 +205,7 @@ def test_the_solver_reveals_however_late_and_again_after_a_revert(
             [],
             head=5,
             journal={"reveal-seed/1/0": status},
-            errors={"reveal-seed/1/0": error} if error else {},
+            failures={"reveal-seed/1/0": Failure(error, 4)} if error else {},
         )
         actions = solver.decide(case.situation(pool_interface), SolverPolicy())
         keys = [a.intent.key for a in actions if isinstance(a, Send)]
@@ -228,14 +229,25 @@ def test_a_lasting_revert_ends_the_reveal(
 ) -> None:
     """A seed the pool refuses for good (not the committed one, not this solver's task, the
     task moved on, the window closed) is not sent again, on chain or at estimation, by this
-    agent or by one restarted on its journal: the decision reads only the journal."""
+    agent or by one restarted on its journal: the decision reads only the journal and the view.
+    Judged on events that a reorg has since moved (the claim now in block 4, the failure
+    answered it in block 3), it is tried again."""
     timeline = [SUBMITTED, CLAIMED, COMMITTED, VERIFYING]
     view = task(status="Verifying", solver=ME, verifier=OTHER, timeline=timeline, claim_block=4)
     journal = {"reveal-seed/1/0": "reverted", "reveal-seed/1/1": status}
     passing = "ClaimBlockOutOfReach(taskId=1, claimBlock=4)"
-    errors = {"reveal-seed/1/0": passing, "reveal-seed/1/1": error}
-    case = Case("", [view], [], head=5, journal=journal, errors=errors)
-    assert solver.decide(case.situation(pool_interface), SolverPolicy()) == []
+    for answered, sent in (
+        (4, []),
+        (3, ["reveal-seed/1/1" if status == "rejected" else "reveal-seed/1/2"]),
+    ):
+        failures = {
+            "reveal-seed/1/0": Failure(passing, 4),
+            "reveal-seed/1/1": Failure(error, answered),
+        }
+        case = Case("", [view], [], head=5, journal=journal, failures=failures)
+        actions = solver.decide(case.situation(pool_interface), SolverPolicy())
+        assert [a.intent.key for a in actions if isinstance(a, Send)] == sent, answered
+        assert len(actions) == len(sent)
     assert reverts.lasting("reveal-seed/1/1", error)
     assert not reverts.lasting("reveal-seed/1/0", passing)
     # Only the seed's reveal is judged: other actions keep the executor's own retry rules.
@@ -250,7 +262,8 @@ def test_the_reveal_stops_after_its_last_try(pool_interface: ContractInterface) 
     tries = [f"reveal-seed/1/{n}" for n in range(solver.MAX_REVEAL_TRIES)]
     for count in range(1, len(tries) + 1):
         journal = dict.fromkeys(tries[:count], "reverted")
-        case = Case("", [view], [], head=5, journal=journal, errors=dict.fromkeys(journal, passing))
+        failures = dict.fromkeys(journal, Failure(passing, 4))
+        case = Case("", [view], [], head=5, journal=journal, failures=failures)
         actions = solver.decide(case.situation(pool_interface), SolverPolicy())
         expected = [tries[count]] if count < len(tries) else []
         assert [a.intent.key for a in actions if isinstance(a, Send)] == expected, count
