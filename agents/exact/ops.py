@@ -353,6 +353,10 @@ class _Padded(dict[bytes, bytes]):
 
 
 _PADDED = _Padded()
+# Shape headers of up to six axes (60 bytes), each preceded by the zero bytes that make
+# it 64 bytes long: a tensor root's message then fits three 32-byte rows.
+_HEADER_ROOM = 64
+_PADDED_HEADERS: dict[bytes, bytes] = {}
 _ROOT = np.dtype("V32")  # a 32-byte root (or row of a message) as one value
 
 
@@ -421,6 +425,28 @@ def _layout(
     buffer[places] = table.view(_ROOT).reshape(-1)[rows]
     offsets = 32 * (first + prefix_rows) - prefix_lengths
     return buffer.view(np.uint8), offsets, prefix_lengths + 32 * counts
+
+
+def _root_messages(
+    headers: list[bytes], numbers: np.ndarray, merkles: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The messages of tensor roots (``headers[i]``, then the Merkle root of the array
+    numbered ``numbers[i]``) laid out in one buffer, as ``_layout`` gives them: each in a
+    slot of 96 bytes, its header right-aligned in the first 64."""
+    lengths = np.fromiter(map(len, headers), dtype=np.int64, count=len(headers))
+    if lengths.size and int(lengths.max()) > _HEADER_ROOM:
+        return _layout(headers, np.ones(len(headers), dtype=np.int64), numbers, merkles)
+    padded = _PADDED_HEADERS
+    if len(padded) >= _PREFIX_LIMIT:
+        padded.clear()
+    blob = b"".join(
+        [padded.get(h) or padded.setdefault(h, bytes(_HEADER_ROOM - len(h)) + h) for h in headers]
+    )
+    buffer = np.empty((len(headers), _HEADER_ROOM + 32), dtype=np.uint8)
+    buffer[:, :_HEADER_ROOM] = np.frombuffer(blob, dtype=np.uint8).reshape(-1, _HEADER_ROOM)
+    buffer[:, _HEADER_ROOM:] = merkles[numbers]
+    offsets = (_HEADER_ROOM + 32) * np.arange(len(headers), dtype=np.int64) + _HEADER_ROOM
+    return buffer.reshape(-1), offsets - lengths, lengths + 32
 
 
 @dataclass
@@ -897,8 +923,7 @@ class Tracer:
             if not numbers.size:
                 continue
             prefixes = list(map(headers.__getitem__, numbers.tolist()))
-            ones = np.ones(numbers.size, dtype=np.int64)
-            self._table[numbers] = self._digests(*_layout(prefixes, ones, numbers, merkles))
+            self._table[numbers] = self._digests(*_root_messages(prefixes, numbers, merkles))
             self._known_roots[numbers] = True
         del self._batches[:count]
 

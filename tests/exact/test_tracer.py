@@ -658,3 +658,20 @@ def test_conv_layers_trace_as_the_plain_tracer(seed: int) -> None:
                     assert dx is None
                 E.commit_state({**params, **{f"g/{k}": v for k, v in grads.items()}})
     _compare(got, want)
+
+
+def test_arrays_of_up_to_eight_axes_trace_as_the_plain_tracer() -> None:
+    # A tensor root's message is laid out in a fixed slot for headers of up to six axes,
+    # the general way beyond: both in one batch, and 0-d arrays.
+    kernels = CpuKernels()
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    for tracer in (got, want):
+        E = _ops(kernels, tracer)
+        rng = np.random.default_rng(11)
+        state = {}
+        for axes in range(9):
+            shape = tuple(int(d) for d in rng.integers(1, 3, axes))
+            x = E.array(_values(rng, shape))
+            state[f"a/{axes}"] = E.mul(E.add(x, 1.5), x)
+        E.commit_state(state)
+    _compare(got, want)
