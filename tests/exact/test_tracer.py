@@ -599,8 +599,16 @@ def test_a_dropped_tracer_leaves_its_arrays_alive_until_hashed(
     assert alive() is None
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_linear_layers_trace_as_the_plain_tracer(seed: int) -> None:
+def _path_kernels(path: str) -> Kernels:
+    if path == "eager":
+        from agents.exact.eager import EagerKernels
+
+        return EagerKernels("cpu")
+    return CpuKernels()
+
+
+@pytest.mark.parametrize(("seed", "path"), [(0, "cpu"), (1, "cpu"), (2, "cpu"), (3, "eager")])
+def test_linear_layers_trace_as_the_plain_tracer(seed: int, path: str) -> None:
     # A traced linear layer's backward pass runs its kernels itself and records them in one
     # call: the records and products must be the ops' one by one, for shapes on either side
     # of the product's transposed path (few columns), one row, one output, and edge values.
@@ -608,9 +616,9 @@ def test_linear_layers_trace_as_the_plain_tracer(seed: int) -> None:
 
     kernels = CpuKernels()
     shapes = [(1, 1, 1), (3, 5, 2), (20, 7, 3), (40, 33, 17), (64, 64, 10), (5, 0, 4)]
-    got, want = Tracer(kernels), PlainTracer(kernels)
+    got, want = Tracer(_path_kernels(path)), PlainTracer(kernels)
     for tracer in (got, want):
-        E = _ops(kernels, tracer)
+        E = _ops(tracer.kernels, tracer)
         layer = np.random.default_rng(seed)  # the same values for both tracers
         for rows, inputs, outputs in shapes:
             for bias, input_grad in [(True, True), (False, True), (True, False), (False, False)]:
@@ -627,8 +635,8 @@ def test_linear_layers_trace_as_the_plain_tracer(seed: int) -> None:
     _compare(got, want)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_conv_layers_trace_as_the_plain_tracer(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "path"), [(0, "cpu"), (1, "cpu"), (2, "eager")])
+def test_conv_layers_trace_as_the_plain_tracer(seed: int, path: str) -> None:
     # A traced convolution's backward pass (and a linear layer's forward pass) runs its
     # kernels itself and records them in one call: the ops' records one by one, for several
     # geometries, with and without the input gradient, with edge values.
@@ -636,9 +644,9 @@ def test_conv_layers_trace_as_the_plain_tracer(seed: int) -> None:
 
     kernels = CpuKernels()
     geometries = [(2, 1, 5, 5, 3, 3, 1, 0), (3, 2, 6, 7, 4, 3, 2, 1), (1, 3, 4, 4, 2, 1, 1, 2)]
-    got, want = Tracer(kernels), PlainTracer(kernels)
+    got, want = Tracer(_path_kernels(path)), PlainTracer(kernels)
     for tracer in (got, want):
-        E = _ops(kernels, tracer)
+        E = _ops(tracer.kernels, tracer)
         rng = np.random.default_rng(seed)  # the same values for both tracers
         for batch, channels, height, width, out, kernel, stride, padding in geometries:
             for input_grad in (True, False):
