@@ -18,7 +18,8 @@ with the parts each action takes (``PARTS``):
 ``reveal-seed/<task>/<try>``  the solver's seed (it fixes the task's randomness); a try whose
                            transaction reverted for a passing reason is followed by the next
 ``report/<task>/<round>``  a verifier's report
-``reveal/<task>/<round>``  a verifier's secret, after the challenge window
+``reveal/<task>/<round>/<try>``  a verifier's secret, after the challenge window (tries as
+                           for the seed)
 ``timeout/<task>/<status>/<round>``  moving a task on at a deadline
 ``withdraw/<task>[,<task>...]``  taking payouts (one task, or several at once)
 ``cancel/<task>``          a submitter's cancellation
@@ -75,7 +76,7 @@ PARTS: dict[str, int] = {
     "claim-verification": 2,
     "reveal-seed": 2,
     "report": 2,
-    "reveal": 2,
+    "reveal": 3,
     "timeout": 3,
     "withdraw": 1,
     "cancel": 1,
@@ -129,6 +130,7 @@ class IntentKey:
             raise IntentKeyError(f"{self.parts[-1]!r} is not a round")
         numbers = (
             "reveal-seed",
+            "reveal",
             "challenge",
             "answer",
             "resolve",
@@ -202,8 +204,9 @@ def report(task_id: int, rnd: int) -> str:
     return _key("report", task_id, rnd)
 
 
-def reveal(task_id: int, rnd: int) -> str:
-    return _key("reveal", task_id, rnd)
+def reveal(task_id: int, rnd: int, attempt: int = 0) -> str:
+    """The ``attempt``-th try of a verifier's reveal of round ``rnd`` (as ``reveal_seed``)."""
+    return _key("reveal", task_id, rnd, attempt)
 
 
 def timeout(task_id: int, status: str, rnd: int) -> str:

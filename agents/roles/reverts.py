@@ -17,7 +17,9 @@ Pure: strings only, so that a restarted agent, reading the same journal, decides
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 
+from agents.chain.journal import IN_FLIGHT, Failure
 from agents.roles.intents import IntentKey, IntentKeyError
 
 # Custom errors of the pool (contracts/lib/Errors.sol) after which an action cannot succeed.
@@ -29,7 +31,26 @@ LASTING: dict[str, frozenset[str]] = {
     "reveal-seed": frozenset(
         {"WrongSeed", "NotAuthorized", "UnknownTask", "WrongStatus", "DeadlinePassed"}
     ),
+    # revealVerification: the secret or the seal is not the committed one, the caller is not
+    # the verifier, the report cannot be forced, the task moved on or the reveal window
+    # closed. ChallengesOpen (a challenge opened meanwhile: the reveal waits for it),
+    # DeadlineNotReached and RecordMismatch pass.
+    "reveal": frozenset(
+        {
+            "WrongSecret",
+            "WrongSeal",
+            "NotAuthorized",
+            "NothingToReveal",
+            "UnknownTask",
+            "WrongStatus",
+            "DeadlinePassed",
+        }
+    ),
 }
+# Transactions of one reveal that may revert on chain for a passing reason before the agent
+# stops paying for more (a call reverts on chain only when the chain changed after its
+# estimation, or it ran out of gas).
+MAX_TRIES = 8
 # The revert reason as the executor writes it, with or without the call before it.
 _ERROR = re.compile(r"(?:^|reverted: )([A-Z][A-Za-z0-9_]*)\(")
 # What the runtime logs, once, when an action's revert is lasting.
@@ -37,6 +58,10 @@ CONSEQUENCE: dict[str, str] = {
     "reveal-seed": (
         "the seed is not sent again unless the task's events change (a reorg): at the seed "
         "window's end the task settles SeedWithheld and the solver's stake is slashed"
+    ),
+    "reveal": (
+        "the secret is not sent again unless the task's events change (a reorg): at the reveal "
+        "window's end the report that may be forced settles as forfeited"
     ),
 }
 
@@ -58,3 +83,32 @@ def lasting(key: str, error: str | None) -> bool:
     except IntentKeyError:
         return False
     return error_name(error) in LASTING.get(action, frozenset())
+
+
+def next_try(
+    journal: Mapping[str, str],
+    failures: Mapping[str, Failure],
+    key_of: Callable[[int], str],
+    answering: int | None,
+) -> str | None:
+    """The key of the try of a call to send now (``key_of(n)``: the n-th try's intent key), or
+    ``None``: a try is in flight or mined, the last one failed for good on the task's present
+    events (``answering``: the block of the event the decision answers), or ``MAX_TRIES``
+    tries reverted. A try rejected at estimation is sent again under its own key (the
+    executor waits its backoff); one that reverted on chain, or failed for good on events a
+    reorg has since moved, is followed by the next."""
+    for attempt in range(MAX_TRIES):
+        key = key_of(attempt)
+        status = journal.get(key)
+        if status in (*IN_FLIGHT, "mined"):
+            return None
+        failure = failures.get(key)
+        if (
+            failure is not None
+            and lasting(key, failure.error)
+            and failure.trigger_block == answering
+        ):
+            return None  # refused for good, as the task stands
+        if status is None or status == "rejected":
+            return key
+    return None

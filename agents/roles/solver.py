@@ -50,10 +50,6 @@ from agents.roles.situation import (
 )
 from agents.roles.tasks import TaskView
 
-# Transactions of one seed reveal that may revert for a passing reason before the solver stops
-# paying for more (a reveal reverts on chain only when the chain changed after its estimation).
-MAX_REVEAL_TRIES = 8
-
 
 def skip_reason(
     view: TaskView, facts: SpecFacts | None, policy: SolverPolicy, stake: int
@@ -244,38 +240,25 @@ def _reveal_seed(situation: Situation, view: TaskView) -> list[Action]:
     randomness (withholding it would forfeit the stake). However late: past 256 blocks after the
     claim the pool still takes it (the claim is then not forceable).
 
-    Each try is one transaction (``reveal-seed/<task>/<try>``), sent once the try before it is
-    final and failed for a passing reason: mined in the claim's own block
-    (``ClaimBlockOutOfReach``), a record read before a reorg, out of gas. A try rejected at gas
-    estimation for such a reason is tried again by the executor after its backoff
-    (``persistent``). A lasting revert (``agents.roles.reverts``: the seed is not the committed
-    one, the task moved on, the window closed) ends the tries while the task's events stay as
-    they were when it was judged: nothing is sent again, and the runtime logs it once; a reorg
-    that moves the claim (the view's latest event in another block) makes it stale. Only the
-    journal and the view decide, so a restarted agent resumes the same try and never has two
-    in flight."""
+    Each try is one transaction (``reveal-seed/<task>/<try>``), chosen by
+    ``reverts.next_try``: the next once the one before reverted on chain for a passing reason
+    (mined in the claim's own block, ``ClaimBlockOutOfReach``; a record read before a reorg;
+    out of gas), at most ``reverts.MAX_TRIES``; the same again, after the executor's backoff
+    (``persistent``), when it was rejected at gas estimation. A lasting revert (the seed is not
+    the committed one, the task moved on, the window closed) ends the tries while the task's
+    events stay as they were when it was judged, and the runtime logs it once. Only the journal
+    and the view decide, so a restarted agent resumes the same try and never has two in
+    flight."""
     if view.randomness is not None or situation.expired(view) or situation.pool is None:
         return []
-    for attempt in range(MAX_REVEAL_TRIES):
-        key = intents.reveal_seed(view.task_id, attempt)
-        status = situation.journal.get(key)
-        if situation.pending(key):
-            return []  # in flight or mined
-        # A lasting revert holds while the task's events are those it was judged on; once
-        # they moved (a reorg put the claim in another block, another verifier claimed), the
-        # seed is tried again.
-        failure = situation.failures.get(key)
-        if (
-            failure is not None
-            and reverts.lasting(key, failure.error)
-            and failure.trigger_block == trigger(view)
-        ):
-            return []  # the pool refuses this seed for good, as the task stands
-        if status is None or status == "rejected":
-            break  # untried, or rejected: sent (again) once the executor's backoff has passed
-        # reverted on chain, or its nonce taken, for a passing reason: the next try
-    else:
-        return []  # every try reverted: not one more transaction's gas
+    key = reverts.next_try(
+        situation.journal,
+        situation.failures,
+        lambda attempt: intents.reveal_seed(view.task_id, attempt),
+        trigger(view),
+    )
+    if key is None:
+        return []
     try:
         before, (commit, claim) = proof(
             view, situation.pool, ["ProofCommitted", "VerificationClaimed"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from agents.commitment import Root
 from agents.node.config import VerifierPolicy
-from agents.roles import intents
+from agents.roles import intents, reverts
 from agents.roles.challenges import challenge_duties, passes, recheck_job, replay_segments
 from agents.roles.deadlines import deadline_actions
 from agents.roles.jobs import (
@@ -35,7 +35,7 @@ from agents.roles.payouts import withdrawals
 from agents.roles.record import RecordError, proof
 from agents.roles.report import UNREPLAYABLE, fault_root, true_roots
 from agents.roles.shares import commitment, forced_roots, seal
-from agents.roles.situation import Action, Situation, SpecFacts, Start, send
+from agents.roles.situation import Action, Situation, SpecFacts, Start, send, trigger
 from agents.roles.tasks import TaskView
 from agents.rules import forced_error
 
@@ -241,9 +241,18 @@ def _reveal(situation: Situation, view: TaskView) -> list[Action]:
         return []  # the reveal waits for the report's challenges to end
     if situation.now > view.deadline + situation.params.reveal_window:
         return []  # too late: the report settles without it (and the verifier forfeits)
-    key = intents.reveal(view.task_id, view.verification_round)
     work = situation.work.get(intents.replay(view.task_id))
-    if situation.pending(key) or work is None or not isinstance(work.result, ReplayResult):
+    if work is None or not isinstance(work.result, ReplayResult):
+        return []
+    # One transaction per try, judged as the seed's reveal is (agents.roles.solver): a passing
+    # revert is followed by the next try, a lasting one ends them as the task stands.
+    key = reverts.next_try(
+        situation.journal,
+        situation.failures,
+        lambda attempt: intents.reveal(view.task_id, view.verification_round, attempt),
+        trigger(view),
+    )
+    if key is None:
         return []
     if situation.pool is None:
         return []
@@ -263,4 +272,5 @@ def _reveal(situation: Situation, view: TaskView) -> list[Action]:
         drawn,
         report,
     )
-    return [send(view, key, "revealVerification", args, "challenge window over: reveal")]
+    reason = "challenge window over: reveal"
+    return [send(view, key, "revealVerification", args, reason, persistent=True)]

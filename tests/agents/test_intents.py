@@ -17,7 +17,8 @@ from agents.roles.intents import IntentKey, IntentKeyError, action_of
         (intents.claim_verification(7, 2), "claim-verification/7/2", "claim-verification", (7,)),
         (intents.reveal_seed(7), "reveal-seed/7/0", "reveal-seed", (7,)),
         (intents.reveal_seed(7, 2), "reveal-seed/7/2", "reveal-seed", (7,)),
-        (intents.reveal(7, 1), "reveal/7/1", "reveal", (7,)),
+        (intents.reveal(7, 1), "reveal/7/1/0", "reveal", (7,)),
+        (intents.reveal(7, 1, 3), "reveal/7/1/3", "reveal", (7,)),
         (intents.report(7, 1), "report/7/1", "report", (7,)),
         (intents.timeout(7, "Verifying", 3), "timeout/7/Verifying/3", "timeout", (7,)),
         (intents.withdraw([7]), "withdraw/7", "withdraw", (7,)),
@@ -73,6 +74,8 @@ def test_keys_are_built_and_parsed_alike(
         "recheck/7/x",
         "reveal-seed/7",
         "reveal-seed/7/x",
+        "reveal/7/1",
+        "reveal/7/x/0",
     ],
 )
 def test_malformed_keys_are_refused(text: str) -> None:

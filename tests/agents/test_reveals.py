@@ -255,11 +255,11 @@ def test_a_lasting_revert_ends_the_reveal(
 
 
 def test_the_reveal_stops_after_its_last_try(pool_interface: ContractInterface) -> None:
-    """Every try reverted for a passing reason: at most MAX_REVEAL_TRIES transactions' gas."""
+    """Every try reverted for a passing reason: at most reverts.MAX_TRIES transactions' gas."""
     timeline = [SUBMITTED, CLAIMED, COMMITTED, VERIFYING]
     view = task(status="Verifying", solver=ME, verifier=OTHER, timeline=timeline, claim_block=4)
     passing = "no revert data (out of gas, or a revert without a reason)"
-    tries = [f"reveal-seed/1/{n}" for n in range(solver.MAX_REVEAL_TRIES)]
+    tries = [f"reveal-seed/1/{n}" for n in range(reverts.MAX_TRIES)]
     for count in range(1, len(tries) + 1):
         journal = dict.fromkeys(tries[:count], "reverted")
         failures = dict.fromkeys(journal, Failure(passing, 4))
@@ -333,7 +333,59 @@ def test_the_verifier_reveals_after_the_challenge_window(
     )
     secret = "0x" + secret_of(1, 0).hex()
     assert action.intent.args == (1, secret, [ROOT] * 3, "0x" + before.hex(), *datas)
-    assert action.intent.key == "reveal/1/0"
+    assert action.intent.key == "reveal/1/0/0"
+
+
+def test_the_verifier_reveals_again_after_a_passing_revert_and_never_after_a_lasting_one(
+    pool_interface: ContractInterface,
+) -> None:
+    """A forced verifier's reveal is tried as the solver's seed is: a revert on chain for a
+    passing reason (a challenge opened meanwhile, out of gas) is followed by the next try, a
+    rejection at estimation is tried again under its key, and a lasting revert (its secret or
+    seal not the committed one, nothing to reveal, the window closed) ends the tries while the
+    task's events are those it answered."""
+    view = reported(NOW - 5)
+    answered = REPORTED.block
+    work = done("replay/1", distances=[0, 0, 0], trace_roots=[ROOT] * 3)
+    first = "reveal/1/0/0"
+    for status, error, block, sent in (
+        ("reverted", "ChallengesOpen(taskId=1)", answered, "reveal/1/0/1"),
+        (
+            "reverted",
+            "no revert data (out of gas, or a revert without a reason)",
+            answered,
+            "reveal/1/0/1",
+        ),
+        (
+            "rejected",
+            "TaskPool.revealVerification reverted: RecordMismatch(taskId=1)",
+            answered,
+            first,
+        ),
+        ("reverted", "WrongSeal(taskId=1)", answered, None),
+        ("rejected", "TaskPool.revealVerification reverted: WrongSecret(taskId=1)", answered, None),
+        ("reverted", "NothingToReveal(taskId=1)", answered, None),
+        (
+            "rejected",
+            "TaskPool.revealVerification reverted: DeadlinePassed(taskId=1, deadline=9)",
+            answered,
+            None,
+        ),
+        ("reverted", "WrongSeal(taskId=1)", answered - 1, "reveal/1/0/1"),
+        ("sent", None, answered, None),
+        ("mined", None, answered, None),
+    ):
+        failures = {first: Failure(error, block)} if error else {}
+        case = Case(
+            "", [view], [], work=work, params=FORCED, journal={first: status}, failures=failures
+        )
+        actions = verifier.decide(case.situation(pool_interface), VerifierPolicy())
+        keys = [
+            a.intent.key
+            for a in actions
+            if isinstance(a, Send) and a.intent.function == "revealVerification"
+        ]
+        assert keys == ([sent] if sent else []), (status, error, block)
 
 
 def test_no_reveal_too_early_too_late_or_when_nothing_may_be_forced(
@@ -407,7 +459,7 @@ def test_the_reveal_waits_for_the_challenges_of_the_report(
         }
         case = Case("", [view], [], work=work, params=FORCED)
         actions = verifier.decide(case.situation(pool_interface), VerifierPolicy())
-        return any(isinstance(a, Send) and a.intent.key == "reveal/1/0" for a in actions)
+        return any(isinstance(a, Send) and a.intent.key == "reveal/1/0/0" for a in actions)
 
     assert not reveals("Playing")
     assert reveals("Upheld") and reveals("Rejected")
