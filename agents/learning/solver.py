@@ -2,8 +2,13 @@
 
 Every ``k`` steps the batch indices of the segment just finished and the checkpoint
 are stored, the checkpoint's state root computed, and both recorded in a journal
-(``journal.json`` beside the proof), on the training thread. After the last step the
-final model is stored and the manifest returned.
+(``journal.json`` beside the proof). A writer thread does this, in checkpoint order, while
+the training thread goes on with the next segment (at most ``WRITE_AHEAD`` checkpoints
+wait for it): a store makes each artifact durable before it is named (``fsync``), and
+those waits were the training thread's. After the last step the writer's queue is
+drained, then the final model is stored and the manifest returned; a run that stops
+(a failure, a crash point) drains it too, so the journal holds every checkpoint handed
+over before it, and a failed write ends training with its error.
 
 A solver that was killed resumes from the last checkpoint in its journal: the
 checkpoint is read back (and checked against its recorded state root), a new
@@ -15,6 +20,8 @@ is byte for byte the one an uninterrupted run writes.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +47,8 @@ from agents.learning.task import Task
 from agents.store import ArtifactStore, StoreError
 
 JOURNAL_FORMAT = "veritrain-journal/1"
+# Checkpoints the training thread may hand over before it waits for the writer.
+WRITE_AHEAD = 2
 
 Progress = Callable[[int], None]
 """Called with the number of steps done (including steps done before a resume)."""
@@ -156,12 +165,7 @@ def _store_checkpoint(
     batches: np.ndarray | None,
 ) -> None:
     """Store checkpoint ``index`` (and, when given, the batches of segment ``index − 1``),
-    then record both in the journal.
-
-    On the training thread: the work per checkpoint is small (about a millisecond for
-    the examples), and a writer thread holding the GIL would make the training loop wait
-    up to a switch interval each time it wants the GIL back.
-    """
+    then record both in the journal."""
     entry = None
     try:
         if batches is not None:
@@ -175,6 +179,46 @@ def _store_checkpoint(
         index=index, step=step_of(state), cid=cid, state_root=state_root(state).hex()
     )
     journal.append(checkpoint, entry)
+
+
+class _Writer:
+    """Stores handed-over checkpoints on a thread of its own, in order (see the module
+    docstring); ``close`` waits for them."""
+
+    def __init__(self, store: ArtifactStore, journal: Journal, k: int) -> None:
+        self._store, self._journal, self._k = store, journal, k
+        self._queue: queue.Queue[tuple[int, State, np.ndarray] | None] = queue.Queue(WRITE_AHEAD)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="checkpoint-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, index: int, state: State, batches: np.ndarray) -> None:
+        """Hand checkpoint ``index`` over (waits while ``WRITE_AHEAD`` are queued); raises
+        the error of a write that failed before."""
+        self._raise()
+        self._queue.put((index, state, batches))
+
+    def close(self, *, raise_error: bool = True) -> None:
+        """Wait until every handed-over checkpoint is stored and journaled (or a write
+        failed: the ones after it are dropped) and raise that failure."""
+        self._queue.put(None)
+        self._thread.join()
+        if raise_error:
+            self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # a write failed: the journal ends before it
+            index, state, batches = item
+            try:
+                _store_checkpoint(self._store, self._journal, self._k, index, state, batches)
+            except BaseException as exc:  # raised again on the training thread
+                self._error = exc
 
 
 def train(
@@ -208,10 +252,16 @@ def train(
     if progress is not None:
         progress(done * k)
     session = backend.start(task, state)
-    for segment in range(done, spec.segment_count):
-        batches = task.segment_batches(segment)
-        session.run(batches, progress)
-        _store_checkpoint(store, journal, k, segment + 1, session.state(), batches)
+    writer = _Writer(store, journal, k)
+    try:
+        for segment in range(done, spec.segment_count):
+            batches = task.segment_batches(segment)
+            session.run(batches, progress)
+            writer.put(segment + 1, session.state(), batches)
+    except BaseException:
+        writer.close(raise_error=False)  # the journal keeps what was handed over
+        raise
+    writer.close()
     final = session.state()
     try:
         final_model = store.put_bytes(encode_model(final))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +169,30 @@ def test_a_store_failure_names_the_checkpoint_and_the_run_resumes(
     monkeypatch.setattr(workspace.store, "put_bytes", put_bytes)
     resumed = train(*args, spec_cid=workspace.spec_cid, journal_path=journal)
     assert resumed == train(*args, spec_cid=workspace.spec_cid)
+
+
+def test_checkpoints_are_stored_off_the_training_thread_and_drained_at_a_crash(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The training thread hands checkpoints to a writer thread; a run that stops waits for it,
+    so the journal lists every checkpoint whose steps were done (here 0 … 5 of k = 4, the
+    crash in step 22), in order."""
+    put_bytes = workspace.store.put_bytes
+    threads: list[str] = []
+
+    def recording(data: bytes) -> str:
+        threads.append(threading.current_thread().name)
+        return put_bytes(data)
+
+    monkeypatch.setattr(workspace.store, "put_bytes", recording)
+    journal = tmp_path / "journal.json"
+    args = (workspace.task, workspace.store, workspace.backend)
+    with pytest.raises(CrashError):
+        train(*args, spec_cid=workspace.spec_cid, journal_path=journal, progress=_crash_at(22))
+    # The spec and checkpoint 0 before training starts, then each segment's batches and
+    # checkpoint on the writer.
+    assert threads[:2] == [threading.current_thread().name] * 2
+    assert set(threads[2:]) == {"checkpoint-writer"} and len(threads) == 2 + 2 * 5
+    lines = journal.read_text().splitlines()
+    indices = [json.loads(line)["checkpoint"]["index"] for line in lines[1:]]
+    assert indices == [0, 1, 2, 3, 4, 5]
