@@ -26,12 +26,16 @@ takes at least 60 s, in 200 segments like the demo spec):
   over the round, and while the solver trained (``TaskClaimed->ProofCommitted``): what
   else ran on the machine's cores beside the training.
 
-Each spec is measured in ``RUNS`` pairs, interleaved: plain training, then a round on a
-fresh devnet, then the next pair. ``overhead_runs`` lists each pair's round_s /
-plain_train_s, ``overhead`` is their median and ``overhead_spread`` their range (max -
-min), so a reader can tell a change from noise; ``plain_train_runs_s`` and
-``round_runs_s`` list the runs, ``plain_train_s`` and ``round_s`` are their medians, and
-``phases_s`` and the reactions come from the pair of the median overhead.
+Each spec is measured in ``RUNS`` pairs, interleaved: plain training, a round on a fresh
+devnet, plain training, the next round, ..., plain training (``plain_each_s``: one plain
+run more than rounds). A round's baseline is the mean of the plain runs just before and
+just after it, so that the machine's speed drifting over the minutes of a pair (this
+shared machine's did, by a third within one benchmark run) weighs on both sides alike.
+``overhead_runs`` lists each pair's round_s / plain_train_s, ``overhead`` is their median
+and ``overhead_spread`` their range (max - min), so a reader can tell a change from
+noise; ``plain_train_runs_s`` (the pairs' baselines) and ``round_runs_s`` list the runs,
+``plain_train_s`` and ``round_s`` are their medians, and ``phases_s`` and the reactions
+come from the pair of the median overhead.
 
 The protocol's fixed costs do not grow with the task: ``fixed_s`` is the part of the
 round outside the profile of τ (tolerant mode, ``TaskSubmitted->TaskProfiled``),
@@ -370,23 +374,33 @@ def cpu_between(cpu: dict[int, dict[str, float]], first: int, last: int) -> dict
 def measure(
     spec_path: Path, directory: Path, runs: int = RUNS, first_plain: float | None = None
 ) -> dict[str, Any]:
-    """``runs`` interleaved pairs of plain training and a round of ``spec_path`` (each
-    round on its own devnet under ``directory``); ``first_plain`` is a plain run already
-    timed just before, used as the first pair's."""
-    pairs: list[tuple[float, dict[str, Any]]] = []
+    """``runs`` rounds of ``spec_path`` (each on its own devnet under ``directory``) between
+    ``runs + 1`` plain runs; ``first_plain`` is a plain run already timed just before, used
+    as the first."""
+    plains = [first_plain if first_plain is not None else plain_train_s(spec_path)]
+    results: list[dict[str, Any]] = []
     for run in range(runs):
-        plain = first_plain if run == 0 and first_plain is not None else None
-        if plain is None:
-            plain = plain_train_s(spec_path)
-        pairs.append((plain, round_on_devnet(spec_path, directory / f"run{run}")))
+        results.append(round_on_devnet(spec_path, directory / f"run{run}"))
+        plains.append(plain_train_s(spec_path))
     spec = yaml.safe_load(spec_path.read_text())
     return {
         "spec": spec["name"],
         "mode": spec["verification"]["tolerance"],
         "steps": spec["steps"],
         "segments": spec["steps"] // spec["checkpoint_interval"],
-        **summarize(pairs),
+        **summarize(sandwiched(plains, results)),
+        "plain_each_s": [round(plain, 3) for plain in plains],
     }
+
+
+def sandwiched(
+    plains: list[float], results: list[dict[str, Any]]
+) -> list[tuple[float, dict[str, Any]]]:
+    """Pairs of (baseline, round): round ``i`` ran between plain runs ``i`` and ``i + 1``,
+    its baseline is their mean."""
+    if len(plains) != len(results) + 1:
+        raise ValueError("one plain run before each round and one after the last")
+    return [((plains[i] + plains[i + 1]) / 2, result) for i, result in enumerate(results)]
 
 
 def summarize(pairs: list[tuple[float, dict[str, Any]]]) -> dict[str, Any]:

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from agents.roles import intents
-from benchmarks.round import REACTIONS, _warm, cpu_between, cpu_seconds, summarize
+from benchmarks.round import (
+    REACTIONS,
+    _warm,
+    cpu_between,
+    cpu_seconds,
+    sandwiched,
+    summarize,
+)
 
 
 def _result(
@@ -109,3 +116,15 @@ def test_reactions_name_the_agents_answers() -> None:
     assert all(key.startswith(REACTIONS) for key in answers)
     others = [intents.commit(1), intents.report(1, 0), intents.reveal(1, 0)]
     assert not any(key.startswith(REACTIONS) for key in others)
+
+
+def test_a_rounds_baseline_is_the_mean_of_the_plain_runs_around_it() -> None:
+    """A machine slowing down from 60 to 80 s over the run: each round is set against the plain
+    runs on either side of it."""
+    results = [_result(75.0, 60.0, 5.0, "a"), _result(84.0, 70.0, 5.0, "b")]
+    pairs = sandwiched([60.0, 70.0, 80.0], results)
+    assert [plain for plain, _ in pairs] == [65.0, 75.0]
+    assert [r for _, r in pairs] == results
+    assert summarize(pairs)["overhead_runs"] == [round(75 / 65, 3), round(84 / 75, 3)]
+    with pytest.raises(ValueError, match="one plain run"):
+        sandwiched([60.0, 70.0], results)
