@@ -123,6 +123,7 @@ class BlockWatcher:
         self.seen: dict[int, float] = {}
         self.processes = dict(processes or {})
         self.cpu: dict[int, dict[str, float]] = {}
+        self.head = -1  # the newest block seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -142,6 +143,7 @@ class BlockWatcher:
                 self.seen.setdefault(number, now)
                 self.cpu.setdefault(number, used)
             last = max(last, head)
+            self.head = last
             self._stop.wait(WATCH_S)
 
     def stop(self) -> None:
@@ -304,9 +306,13 @@ def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
         deployment = load_deployment(Path(info.manifest))
         pool = deployment.contract(POOL)
         deadline = time.monotonic() + 3600
+        read_at = -1  # the head block when the events were last read
+        view = None
         while True:
-            views = fold_all(read_events(client, [pool], deployment.block))
-            view = views.get(1)
+            head = watcher.head
+            if head != read_at:  # no new block, no new event: nothing to read (training)
+                read_at = head
+                view = fold_all(read_events(client, [pool], deployment.block)).get(1)
             if view is not None and view.final and view.withdrawn:
                 break
             dead = [a.role for a in agents if not a.alive]
