@@ -1017,6 +1017,8 @@ class ExactOps:
             return None
         if len(inputs) != plan.inputs or len(imms) < plan.imms:
             raise ExactError(f"chain: {len(inputs)} inputs and {len(imms)} immediates given")
+        if not plan.ops:
+            return list(inputs)  # nothing to run or record
         if plan.full:
             shape = _shape(inputs[0])
             for other in inputs[1:]:
@@ -1126,8 +1128,8 @@ class ExactOps:
         flat weight, y)``, recorded in one tracer call, the records of the ops one by one;
         ``None`` as for ``linear_backward``."""
         tracer = self._sequences()
-        if tracer is None:
-            return None
+        if tracer is None or type(stride) is not int or type(padding) is not int:
+            return None  # other attributes: refused op by op
         sx, sw = _shape(x), _shape(weight)
         if len(sx) != 4 or len(sw) != 4 or sw[1] != sx[1] or sw[2] != sw[3]:
             return None
@@ -1168,8 +1170,8 @@ class ExactOps:
         recorded in one tracer call, the records of the ops one by one; ``None`` as for
         ``linear_backward``."""
         tracer = self._sequences()
-        if tracer is None:
-            return None
+        if tracer is None or not all(type(v) is int for v in (kernel, stride, padding)):
+            return None  # other attributes: refused op by op
         sd, sc, sw = _shape(dy), _shape(cols), _shape(flat_weight)
         batch, channels, height, width = (int(d) for d in image)
         if len(sd) != 4 or len(sw) != 2 or sd[:2] != (batch, sw[0]):

@@ -683,3 +683,32 @@ def test_arrays_of_up_to_eight_axes_trace_as_the_plain_tracer() -> None:
             state[f"a/{axes}"] = E.mul(E.add(x, 1.5), x)
         E.commit_state(state)
     _compare(got, want)
+
+
+def test_an_empty_chain_runs_and_records_nothing() -> None:
+    kernels = CpuKernels()
+    tracer = Tracer(kernels)
+    E = ExactOps(kernels, tracer)
+    a = E.array(np.arange(3, dtype=F32))
+    registers = E.run_chain(ChainPlan(1), [a], np.zeros(0, dtype=F32))
+    assert registers is not None and len(registers) == 1 and registers[0] is a
+    tracer.end_step()
+    assert tracer.segment.steps[0].records == []
+
+
+def test_a_convolution_with_a_flag_for_its_stride_is_refused_as_op_by_op() -> None:
+    # A recorded sequence's plan is cached by its attributes' values: True equals 1, so the
+    # sequence path must not take a stride that the record path refuses.
+    from agents.exact.layers import conv2d_forward
+
+    kernels = CpuKernels()
+    E = ExactOps(kernels, Tracer(kernels))
+    rng = np.random.default_rng(0)
+    params = {
+        "c.weight": E.array(_values(rng, (2, 1, 3, 3))),
+        "c.bias": E.array(_values(rng, (2,))),
+    }
+    x = E.array(_values(rng, (1, 1, 5, 5)))
+    conv2d_forward(E, params, {}, "c", x, stride=1, padding=0)
+    with pytest.raises(ExactError, match="attribute must be"):
+        conv2d_forward(E, params, {}, "c", x, stride=True, padding=0)
