@@ -255,7 +255,12 @@ class OpSequence:
         return self._prefixes, self._attributes
 
 
-@functools.cache
+#: The layer sequences' plans kept per process (keyed by shapes: a verifier that replays many
+#: tasks meets new ones; each plan is a few kilobytes).
+SEQUENCE_PLANS = 1024
+
+
+@functools.lru_cache(maxsize=SEQUENCE_PLANS)
 def _linear_backward_plan(bias: int | None, input_grad: bool) -> OpSequence:
     """``linear_backward``'s records over ``dy, x, weight`` (``bias``: the bias's width, or
     ``None`` for none)."""
@@ -273,7 +278,7 @@ def _linear_backward_plan(bias: int | None, input_grad: bool) -> OpSequence:
     return OpSequence(3, steps)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=SEQUENCE_PLANS)
 def _conv2d_plan(
     geometry: tuple[int, int, int, int, int, int, int], out_channels: int
 ) -> OpSequence:
@@ -294,7 +299,7 @@ def _conv2d_plan(
     )
 
 
-@functools.cache
+@functools.lru_cache(maxsize=SEQUENCE_PLANS)
 def _conv2d_backward_plan(
     geometry: tuple[int, int, int, int, int, int, int], out_channels: int, input_grad: bool
 ) -> OpSequence:
