@@ -61,11 +61,13 @@ CREATE TABLE IF NOT EXISTS tx_nonces (sender TEXT PRIMARY KEY, next_nonce INTEGE
 
 
 class Failure(NamedTuple):
-    """Why a journaled transaction failed, and the block of the event its decision answered
-    (``Intent.trigger_block``)."""
+    """Why a journaled transaction failed, the block of the event its decision answered
+    (``Intent.trigger_block``), and how many times its intent was tried (each rejection at
+    estimation counts one)."""
 
     error: str
     trigger_block: int | None
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -169,9 +171,9 @@ class TransactionJournal:
         refused, its nonce taken) and the block of the event it answered, for decision
         functions that judge whether to try again."""
         return {
-            r["intent"]: Failure(r["error"], r["trigger_block"])
+            r["intent"]: Failure(r["error"], r["trigger_block"], r["attempts"])
             for r in self.conn.execute(
-                "SELECT intent, error, trigger_block FROM tx_journal "
+                "SELECT intent, error, trigger_block, attempts FROM tx_journal "
                 "WHERE status IN ('rejected', 'reverted', 'dropped') AND error IS NOT NULL"
             )
         }

@@ -24,7 +24,7 @@ from agents.chain.client import Block
 from agents.chain.errors import ChainError, RpcUnavailableError
 from agents.chain.events import EventSource
 from agents.chain.executor import ExecutorObserver, TransactionExecutor
-from agents.chain.journal import JournalEntry
+from agents.chain.journal import Failure, JournalEntry
 from agents.errors import VeritrainError
 from agents.node.logs import event
 from agents.node.metrics import AgentMetrics
@@ -448,7 +448,8 @@ class Agent:
     def _on_failed(self, entry: JournalEntry) -> None:
         action = action_of(entry.intent)
         self.metrics.failed.labels(action=action, reason=entry.status).inc()
-        if reverts.lasting(entry.intent, entry.error):
+        failure = Failure(entry.error or "", entry.trigger_block, entry.attempts)
+        if reverts.holds(entry.intent, entry.status, failure):
             # The decision does not send it again (agents.roles.reverts): said once, loudly.
             event(
                 log,

@@ -7,9 +7,12 @@ decision that would send the same call again asks ``lasting`` first: a lasting r
 the call cannot succeed on the chain as the agent reads it, whatever it waits for (its seed is
 not the committed one, the task is not its own, the window closed, the state moved on), so
 the agent stops, until a reorg changes the task's events, and the runtime logs it as an error
-once. Any other revert passes (the reveal mined in the claim's own
-block, a record read before a reorg, out of gas, a node that refused the fee) and the call
-is tried again.
+once. A rejection at gas estimation that says where the task stands (``STANDING``) holds only
+once it repeated (``LASTING_REJECTIONS``): the node that estimated may be behind the view the
+decision read (an endpoint that spreads calls over several nodes, a reorg back to a block of
+the same number), and soon agrees with it. Any other revert passes (the reveal mined in the
+claim's own block, a record read before a reorg, out of gas, a node that refused the fee) and
+the call is tried again.
 
 Pure: strings only, so that a restarted agent, reading the same journal, decides the same.
 """
@@ -47,6 +50,15 @@ LASTING: dict[str, frozenset[str]] = {
         }
     ),
 }
+# The lasting errors that say where the task stands: a node behind the agent's view (the
+# claim or the report not in its chain yet) gives them too; the others come after the pool
+# checked the task's record, on a chain that holds the events the view has.
+STANDING = frozenset({"WrongStatus", "UnknownTask"})
+# Rejections at estimation (nothing spent) with one of them, under one key, before they hold:
+# the agents' executor backs off 1, 2, 4, 8 then 16 s (agents.roles.connection), about 30 s
+# from the first to the last, time for a node that lags the agent's view by a block or two
+# (12 s each on Ethereum) to catch up with it.
+LASTING_REJECTIONS = 6
 # Transactions of one reveal that may revert on chain for a passing reason before the agent
 # stops paying for more (a call reverts on chain only when the chain changed after its
 # estimation, or it ran out of gas).
@@ -85,6 +97,17 @@ def lasting(key: str, error: str | None) -> bool:
     return error_name(error) in LASTING.get(action, frozenset())
 
 
+def holds(key: str, status: str | None, failure: Failure) -> bool:
+    """Whether the failure of intent ``key`` (journal status ``status``) is a verdict: a
+    lasting revert, except a rejection at estimation with a ``STANDING`` error that has not
+    yet repeated ``LASTING_REJECTIONS`` times."""
+    if not lasting(key, failure.error):
+        return False
+    if status == "rejected" and error_name(failure.error) in STANDING:
+        return failure.attempts >= LASTING_REJECTIONS
+    return True
+
+
 def next_try(
     journal: Mapping[str, str],
     failures: Mapping[str, Failure],
@@ -92,11 +115,11 @@ def next_try(
     answering: int | None,
 ) -> str | None:
     """The key of the try of a call to send now (``key_of(n)``: the n-th try's intent key), or
-    ``None``: a try is in flight or mined, the last one failed for good on the task's present
-    events (``answering``: the block of the event the decision answers), or ``MAX_TRIES``
-    tries reverted. A try rejected at estimation is sent again under its own key (the
-    executor waits its backoff); one that reverted on chain, or failed for good on events a
-    reorg has since moved, is followed by the next."""
+    ``None``: a try is in flight or mined, the last one failed for good (``holds``) on the
+    task's present events (``answering``: the block of the event the decision answers), or
+    ``MAX_TRIES`` tries reverted. A try rejected at estimation is sent again under its own key
+    (the executor waits its backoff); one that reverted on chain, or failed for good on events
+    a reorg has since moved, is followed by the next."""
     for attempt in range(MAX_TRIES):
         key = key_of(attempt)
         status = journal.get(key)
@@ -105,8 +128,8 @@ def next_try(
         failure = failures.get(key)
         if (
             failure is not None
-            and lasting(key, failure.error)
             and failure.trigger_block == answering
+            and holds(key, status, failure)
         ):
             return None  # refused for good, as the task stands
         if status is None or status == "rejected":

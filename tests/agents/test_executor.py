@@ -140,6 +140,7 @@ def test_a_persistent_intent_is_tried_until_its_decision_stops_asking(
     assert ex.journal.failures()["least/2"] == (
         "Probe.atLeast reverted: TooSmall(given=1, minimum=5)",
         5,
+        6,
     )
     # The journal's clock is the wall clock: waits of 1, 2, 4 s, then capped at 4 s.
     assert [round(w) for w in waits] == [1, 2, 4, 4, 4, 4]

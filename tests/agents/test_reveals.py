@@ -242,7 +242,7 @@ def test_a_lasting_revert_ends_the_reveal(
     ):
         failures = {
             "reveal-seed/1/0": Failure(passing, 4),
-            "reveal-seed/1/1": Failure(error, answered),
+            "reveal-seed/1/1": Failure(error, answered, reverts.LASTING_REJECTIONS),
         }
         case = Case("", [view], [], head=5, journal=journal, failures=failures)
         actions = solver.decide(case.situation(pool_interface), SolverPolicy())
@@ -252,6 +252,47 @@ def test_a_lasting_revert_ends_the_reveal(
     assert not reverts.lasting("reveal-seed/1/0", passing)
     # Only the seed's reveal is judged: other actions keep the executor's own retry rules.
     assert not reverts.lasting("claim/1", error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "TaskPool.revealSeed reverted: WrongStatus(taskId=1, status=3)",
+        "TaskPool.revealSeed reverted: UnknownTask(taskId=1)",
+    ],
+)
+def test_a_lasting_rejection_holds_only_once_repeated(
+    pool_interface: ContractInterface, error: str
+) -> None:
+    """A node behind the view the decision read (an endpoint that spreads calls over several
+    nodes; a reorg back to a block of the same number, where the claim is again) estimates
+    the reveal on a chain without the claim: WrongStatus, or UnknownTask, under the very
+    trigger block the view has. Taken for a verdict at once, the solver would never reveal
+    and be slashed (SeedWithheld): the rejection is tried again under its key, after the
+    executor's backoff, and holds once it repeated ``reverts.LASTING_REJECTIONS`` times."""
+    timeline = [SUBMITTED, CLAIMED, COMMITTED, VERIFYING]
+    view = task(status="Verifying", solver=ME, verifier=OTHER, timeline=timeline, claim_block=4)
+    answering = timeline[-1].block
+    for attempts in range(1, reverts.LASTING_REJECTIONS + 1):
+        failure = Failure(error, answering, attempts)
+        case = Case(
+            "",
+            [view],
+            [],
+            head=5,
+            journal={"reveal-seed/1/0": "rejected"},
+            failures={"reveal-seed/1/0": failure},
+        )
+        actions = solver.decide(case.situation(pool_interface), SolverPolicy())
+        keys = [a.intent.key for a in actions if isinstance(a, Send)]
+        held = attempts >= reverts.LASTING_REJECTIONS
+        assert keys == ([] if held else ["reveal-seed/1/0"]), attempts
+        assert reverts.holds("reveal-seed/1/0", "rejected", failure) == held
+        # Mined on chain, the same revert is a verdict at once.
+        assert reverts.holds("reveal-seed/1/0", "reverted", failure)
+    # A revert past the record's check (the seed is not the committed one) holds at once.
+    wrong = Failure("TaskPool.revealSeed reverted: WrongSeed(taskId=1)", answering, 1)
+    assert reverts.holds("reveal-seed/1/0", "rejected", wrong)
 
 
 def test_the_reveal_stops_after_its_last_try(pool_interface: ContractInterface) -> None:
@@ -375,7 +416,7 @@ def test_the_verifier_reveals_again_after_a_passing_revert_and_never_after_a_las
         ("sent", None, answered, None),
         ("mined", None, answered, None),
     ):
-        failures = {first: Failure(error, block)} if error else {}
+        failures = {first: Failure(error, block, reverts.LASTING_REJECTIONS)} if error else {}
         case = Case(
             "", [view], [], work=work, params=FORCED, journal={first: status}, failures=failures
         )
