@@ -11,6 +11,7 @@ engine, outstanding limit and number of hashing threads.
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import threading
 from collections.abc import Iterator
 from typing import Any, cast
@@ -570,7 +571,6 @@ def test_a_dropped_tracer_leaves_its_arrays_alive_until_hashed(
 ) -> None:
     # The hashing threads read arrays by address: a tracer dropped while its group is
     # being hashed must not free them under the thread.
-    import gc
     import weakref
 
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-hash")
@@ -712,3 +712,70 @@ def test_a_convolution_with_a_flag_for_its_stride_is_refused_as_op_by_op() -> No
     conv2d_forward(E, params, {}, "c", x, stride=1, padding=0)
     with pytest.raises(ExactError, match="attribute must be"):
         conv2d_forward(E, params, {}, "c", x, stride=True, padding=0)
+
+
+def test_layers_over_aliased_strided_and_recycled_arrays_trace_as_the_plain_tracer() -> None:
+    # The one-call records of layers number their registers as ``record`` does, one op after
+    # another: one array given as several registers (the input is the weight, the gradient
+    # is both), inputs that are strided numpy views (not C-contiguous, copied to be hashed),
+    # and, step after step, temporaries dropped so that new arrays may take freed identities.
+    from agents.exact.layers import conv2d_forward, linear_forward
+
+    kernels = CpuKernels()
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    for tracer in (got, want):
+        E = _ops(kernels, tracer)
+        rng = np.random.default_rng(5)
+        for _ in range(3):
+            grads: dict[str, Any] = {}
+            square = E.array(_values(rng, (4, 4)))
+            params = {"l.weight": square, "l.bias": E.array(_values(rng, (4,)))}
+            y, backward = linear_forward(E, params, grads, "l", square)
+            dx = backward(square)  # dy, x and the weight: one array
+            strided = {
+                "m.weight": _values(rng, (5, 3)).T,  # [3, 5], a transposed view
+                "m.bias": _values(rng, (6,))[::2],  # [3], every other value
+            }
+            z, backward = linear_forward(E, strided, grads, "m", _values(rng, (6, 10))[:, ::2])
+            dz = backward(_values(rng, (3, 6)).T)
+            image = E.array(_values(rng, (2, 2, 3, 3)))
+            conv = {"c.weight": image, "c.bias": E.array(_values(rng, (2,)))}  # x is the weight
+            c, backward = conv2d_forward(E, conv, grads, "c", image, stride=1, padding=0)
+            dc = backward(c)  # the output as its own gradient
+            turned = _values(rng, (3, 2, 5, 4)).transpose(0, 1, 3, 2)  # [3, 2, 4, 5] view
+            conv2 = {
+                "d.weight": _values(rng, (2, 2, 3, 3))[:, :, ::-1, :],
+                "d.bias": _values(rng, (4,))[1::2],
+            }
+            d, backward = conv2d_forward(E, conv2, grads, "d", turned, stride=2, padding=1)
+            dd = backward(d)
+            assert dx is not None and dz is not None and dc is not None and dd is not None
+            state = {"y": y, "dx": dx, "z": z, "dz": dz, "c": c, "dc": dc, "d": d, "dd": dd}
+            E.commit_state({**state, **{f"g/{k}": v for k, v in grads.items()}})
+            del y, dx, z, dz, c, dc, d, dd, state, grads, square, params, image, conv, conv2
+            del strided, turned
+            gc.collect()
+    _compare(got, want)
+
+
+def _replay_alone(task: Task, tracer: Tracer) -> Tracer:
+    """Two steps of ``task`` and the distance computation, traced by ``tracer``."""
+    backend = get_backend("exact")
+    start = task.initial_state()
+    session = backend.start(task, start, tracer=tracer)  # type: ignore[call-arg]
+    session.run(task.batches(0, 2))
+    session.traced_distances(start, session.state(), "l2", 1e-12)
+    return tracer
+
+
+def test_example_steps_side_by_side_trace_as_alone() -> None:
+    # Replays on several threads share the kernels (and their cache of transposes), the
+    # layers' op sequences and the record prefixes: each gets the plain tracer's roots.
+    kernels = get_backend("exact").kernels  # type: ignore[attr-defined]
+    for name in ("cnn", "mlp"):
+        task = example_task(name)
+        _, want = _replay_both(task, 2, Tracer(kernels))
+        with concurrent.futures.ThreadPoolExecutor(4) as replays:
+            done = [replays.submit(_replay_alone, task, Tracer(kernels)) for _ in range(4)]
+            for future in done:
+                _compare(future.result(), want)
