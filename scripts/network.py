@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import subprocess
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,6 +203,7 @@ def attached(devnet: Endpoint, quiet: bool = True) -> Iterator[Any]:
         "ignore", message=r"rpc\.\w+ should not be called directly", category=FutureWarning
     )
     CONFIG.argv["silent"] = quiet
+    receipts_before_drops()
 
     CONFIG.networks[NETWORK_ID] = {
         "id": NETWORK_ID,
@@ -216,6 +218,56 @@ def attached(devnet: Endpoint, quiet: bool = True) -> Iterator[Any]:
     finally:
         if is_connected():
             disconnect(kill_rpc=False)
+
+
+def receipts_before_drops() -> None:
+    """Make brownie judge a transaction dropped only once the node no longer knows it.
+
+    brownie reads the sender's nonce, then the receipt, and takes a nonce past the
+    transaction's with no receipt for a transaction dropped without replacement. anvil
+    raises the nonce before the block's receipts can be read (the state is written first),
+    so a transaction caught between the two, more often on a loaded machine, was reported
+    dropped although it was mined. Before brownie looks, wait until the node has the
+    receipt or has forgotten the transaction (replaced, dropped from its pool): brownie's
+    judgement is then the same as before for a transaction that is really gone.
+    Installed once per process.
+    """
+    from brownie.network.transaction import TransactionReceipt
+
+    brownies: Any = TransactionReceipt._await_confirmation
+    if getattr(brownies, "waits_for_receipt", False):
+        return
+
+    def await_confirmation(
+        receipt: Any, block_number: int | None = None, required_confs: int = 1
+    ) -> None:
+        receipt_or_forgotten(receipt.txid)
+        brownies(receipt, block_number, required_confs)
+
+    await_confirmation.waits_for_receipt = True  # type: ignore[attr-defined]
+    setattr(TransactionReceipt, "_await_confirmation", await_confirmation)  # noqa: B010
+
+
+def receipt_or_forgotten(txid: str, longest_pause: float = 1.0) -> bool:
+    """Poll the node brownie is attached to until it has ``txid``'s receipt (True) or no
+    longer knows the transaction (False); pauses grow from 10 ms to ``longest_pause``."""
+    from brownie import web3
+    from hexbytes import HexBytes
+    from web3.exceptions import TransactionNotFound
+
+    pause = 0.01
+    while True:
+        try:
+            if web3.eth.get_transaction_receipt(HexBytes(txid)) is not None:
+                return True
+        except TransactionNotFound:
+            pass
+        try:
+            web3.eth.get_transaction(HexBytes(txid))
+        except TransactionNotFound:
+            return False
+        time.sleep(pause)
+        pause = min(2 * pause, longest_pause)
 
 
 def snapshot() -> str:
