@@ -460,6 +460,19 @@ class Agent:
                 consequence=reverts.CONSEQUENCE.get(action, "not sent again"),
             )
             return
+        if reverts.looks_lasting(entry.intent, entry.status, failure):
+            # Maybe the chain's truth, maybe a node behind the agent's view: tried again until
+            # the view ends it, and said loudly the first time.
+            level = logging.ERROR if entry.attempts <= 1 else logging.WARNING
+            event(
+                log,
+                f"tx {entry.status}",
+                level=level,
+                intent=entry.intent,
+                error=entry.error or "",
+                consequence="tried again until the task's state or its window ends it",
+            )
+            return
         event(
             log,
             f"tx {entry.status}",

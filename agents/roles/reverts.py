@@ -7,12 +7,15 @@ decision that would send the same call again asks ``lasting`` first: a lasting r
 the call cannot succeed on the chain as the agent reads it, whatever it waits for (its seed is
 not the committed one, the task is not its own, the window closed, the state moved on), so
 the agent stops, until a reorg changes the task's events, and the runtime logs it as an error
-once. A rejection at gas estimation that says where the task stands (``STANDING``) holds only
-once it repeated (``LASTING_REJECTIONS``): the node that estimated may be behind the view the
+once. A revert mined on chain is judged at once; a rejection at gas estimation (nothing spent)
+holds only when the pool refused it after checking the task's record against the agent's own
+data (``RECORD_CHECKED``: the seed, the secret or the seal is not the committed one). Any
+other rejection, even one that reads as lasting, may come from a node behind the view the
 decision read (an endpoint that spreads calls over several nodes, a reorg back to a block of
-the same number), and soon agrees with it. Any other revert passes (the reveal mined in the
-claim's own block, a record read before a reorg, out of gas, a node that refused the fee) and
-the call is tried again.
+the same number) and is tried again, after the executor's capped backoff, for as long as the
+decision asks for it: until the agent's own view says the reveal is done, pointless or too
+late. Any other revert passes (the reveal mined in the claim's own block, a record read before
+a reorg, out of gas, a node that refused the fee) and the call is tried again.
 
 Pure: strings only, so that a restarted agent, reading the same journal, decides the same.
 """
@@ -50,15 +53,10 @@ LASTING: dict[str, frozenset[str]] = {
         }
     ),
 }
-# The lasting errors that say where the task stands: a node behind the agent's view (the
-# claim or the report not in its chain yet) gives them too; the others come after the pool
-# checked the task's record, on a chain that holds the events the view has.
-STANDING = frozenset({"WrongStatus", "UnknownTask"})
-# Rejections at estimation (nothing spent) with one of them, under one key, before they hold:
-# the agents' executor backs off 1, 2, 4, 8 then 16 s (agents.roles.connection), about 30 s
-# from the first to the last, time for a node that lags the agent's view by a block or two
-# (12 s each on Ethereum) to catch up with it.
-LASTING_REJECTIONS = 6
+# The lasting errors the pool raises only after checking the task's record, on a chain that
+# holds the events the agent's view has: what the agent itself holds is wrong, and asking
+# again cannot change that. Only these hold when rejected at estimation.
+RECORD_CHECKED = frozenset({"WrongSeed", "WrongSecret", "WrongSeal"})
 # Transactions of one reveal that may revert on chain for a passing reason before the agent
 # stops paying for more (a call reverts on chain only when the chain changed after its
 # estimation, or it ran out of gas).
@@ -99,13 +97,20 @@ def lasting(key: str, error: str | None) -> bool:
 
 def holds(key: str, status: str | None, failure: Failure) -> bool:
     """Whether the failure of intent ``key`` (journal status ``status``) is a verdict: a
-    lasting revert, except a rejection at estimation with a ``STANDING`` error that has not
-    yet repeated ``LASTING_REJECTIONS`` times."""
+    lasting revert mined on chain, or a rejection at estimation with a ``RECORD_CHECKED``
+    error. Other rejections at estimation never hold: they cost nothing, and a node behind the
+    agent's view gives them too."""
     if not lasting(key, failure.error):
         return False
-    if status == "rejected" and error_name(failure.error) in STANDING:
-        return failure.attempts >= LASTING_REJECTIONS
+    if status == "rejected":
+        return error_name(failure.error) in RECORD_CHECKED
     return True
+
+
+def looks_lasting(key: str, status: str | None, failure: Failure) -> bool:
+    """A rejection at estimation with an error that would hold had it been mined: tried again
+    all the same (``holds``), but worth saying loudly, since it may well be the chain's truth."""
+    return status == "rejected" and lasting(key, failure.error) and not holds(key, status, failure)
 
 
 def next_try(
@@ -118,8 +123,8 @@ def next_try(
     ``None``: a try is in flight or mined, the last one failed for good (``holds``) on the
     task's present events (``answering``: the block of the event the decision answers), or
     ``MAX_TRIES`` tries reverted. A try rejected at estimation is sent again under its own key
-    (the executor waits its backoff); one that reverted on chain, or failed for good on events
-    a reorg has since moved, is followed by the next."""
+    (the executor waits its backoff), however many times, unless it holds; one that reverted
+    on chain, or failed for good on events a reorg has since moved, is followed by the next."""
     for attempt in range(MAX_TRIES):
         key = key_of(attempt)
         status = journal.get(key)

@@ -212,37 +212,40 @@ def test_the_solver_reveals_however_late_and_again_after_a_revert(
         assert keys == ([sent] if sent else []) and len(actions) == len(keys), (status, error)
 
 
-@pytest.mark.parametrize(
-    "error",
-    [
-        "WrongSeed(taskId=1)",
-        "TaskPool.revealSeed reverted: WrongSeed(taskId=1)",
-        "NotAuthorized(taskId=1, caller=0x1111111111111111111111111111111111111111)",
-        "TaskPool.revealSeed reverted: WrongStatus(taskId=1, status=8)",
-        "DeadlinePassed(taskId=1, deadline=1700000040)",
-        "TaskPool.revealSeed reverted: UnknownTask(taskId=1)",
-    ],
-)
+LASTING_ERRORS = [
+    "WrongSeed(taskId=1)",
+    "TaskPool.revealSeed reverted: WrongSeed(taskId=1)",
+    "NotAuthorized(taskId=1, caller=0x1111111111111111111111111111111111111111)",
+    "TaskPool.revealSeed reverted: WrongStatus(taskId=1, status=8)",
+    "DeadlinePassed(taskId=1, deadline=1700000040)",
+    "TaskPool.revealSeed reverted: UnknownTask(taskId=1)",
+]
+
+
+@pytest.mark.parametrize("error", LASTING_ERRORS)
 @pytest.mark.parametrize("status", ["reverted", "rejected"])
 def test_a_lasting_revert_ends_the_reveal(
     pool_interface: ContractInterface, status: str, error: str
 ) -> None:
-    """A seed the pool refuses for good (not the committed one, not this solver's task, the
-    task moved on, the window closed) is not sent again, on chain or at estimation, by this
-    agent or by one restarted on its journal: the decision reads only the journal and the view.
-    Judged on events that a reorg has since moved (the claim now in block 4, the failure
-    answered it in block 3), it is tried again."""
+    """A seed the pool refuses for good on chain (not the committed one, not this solver's
+    task, the task moved on, the window closed) is not sent again, by this agent or by one
+    restarted on its journal: the decision reads only the journal and the view. Rejected at
+    estimation, only a seed the pool checked against the record (WrongSeed) ends the tries;
+    any other error is tried again under its key, however often it came. Judged on events that
+    a reorg has since moved (the claim now in block 4, the failure answered it in block 3), it
+    is tried again."""
     timeline = [SUBMITTED, CLAIMED, COMMITTED, VERIFYING]
     view = task(status="Verifying", solver=ME, verifier=OTHER, timeline=timeline, claim_block=4)
     journal = {"reveal-seed/1/0": "reverted", "reveal-seed/1/1": status}
     passing = "ClaimBlockOutOfReach(taskId=1, claimBlock=4)"
+    final = status == "reverted" or "WrongSeed" in error
     for answered, sent in (
-        (4, []),
+        (4, [] if final else ["reveal-seed/1/1"]),
         (3, ["reveal-seed/1/1" if status == "rejected" else "reveal-seed/1/2"]),
     ):
         failures = {
             "reveal-seed/1/0": Failure(passing, 4),
-            "reveal-seed/1/1": Failure(error, answered, reverts.LASTING_REJECTIONS),
+            "reveal-seed/1/1": Failure(error, answered, 1_000),
         }
         case = Case("", [view], [], head=5, journal=journal, failures=failures)
         actions = solver.decide(case.situation(pool_interface), SolverPolicy())
@@ -259,40 +262,51 @@ def test_a_lasting_revert_ends_the_reveal(
     [
         "TaskPool.revealSeed reverted: WrongStatus(taskId=1, status=3)",
         "TaskPool.revealSeed reverted: UnknownTask(taskId=1)",
+        "TaskPool.revealSeed reverted: NotAuthorized(taskId=1, caller=0x" + "11" * 20 + ")",
+        "TaskPool.revealSeed reverted: DeadlinePassed(taskId=1, deadline=1700000040)",
     ],
 )
-def test_a_lasting_rejection_holds_only_once_repeated(
+def test_a_rejection_at_estimation_never_ends_the_reveal(
     pool_interface: ContractInterface, error: str
 ) -> None:
     """A node behind the view the decision read (an endpoint that spreads calls over several
     nodes; a reorg back to a block of the same number, where the claim is again) estimates
     the reveal on a chain without the claim: WrongStatus, or UnknownTask, under the very
-    trigger block the view has. Taken for a verdict at once, the solver would never reveal
-    and be slashed (SeedWithheld): the rejection is tried again under its key, after the
-    executor's backoff, and holds once it repeated ``reverts.LASTING_REJECTIONS`` times."""
+    trigger block the view has, for as long as it lags. Taken for a verdict, the solver would
+    never reveal and be slashed (SeedWithheld): a rejection costs nothing, so it is tried
+    again under its key, after the executor's backoff, however many times it came, and only
+    the agent's own view ends the tries (the randomness drawn, the seed window over). Mined on
+    chain, the same revert is a verdict at once."""
     timeline = [SUBMITTED, CLAIMED, COMMITTED, VERIFYING]
     view = task(status="Verifying", solver=ME, verifier=OTHER, timeline=timeline, claim_block=4)
     answering = timeline[-1].block
-    for attempts in range(1, reverts.LASTING_REJECTIONS + 1):
+    for attempts in (1, 2, 6, 7, 100, 10_000):
         failure = Failure(error, answering, attempts)
-        case = Case(
-            "",
-            [view],
-            [],
-            head=5,
-            journal={"reveal-seed/1/0": "rejected"},
-            failures={"reveal-seed/1/0": failure},
-        )
+        journal = {"reveal-seed/1/0": "rejected"}
+        failures = {"reveal-seed/1/0": failure}
+        case = Case("", [view], [], head=5, journal=journal, failures=failures)
         actions = solver.decide(case.situation(pool_interface), SolverPolicy())
-        keys = [a.intent.key for a in actions if isinstance(a, Send)]
-        held = attempts >= reverts.LASTING_REJECTIONS
-        assert keys == ([] if held else ["reveal-seed/1/0"]), attempts
-        assert reverts.holds("reveal-seed/1/0", "rejected", failure) == held
-        # Mined on chain, the same revert is a verdict at once.
+        assert [a.intent.key for a in actions if isinstance(a, Send)] == ["reveal-seed/1/0"]
+        assert not reverts.holds("reveal-seed/1/0", "rejected", failure)
+        assert reverts.looks_lasting("reveal-seed/1/0", "rejected", failure)
         assert reverts.holds("reveal-seed/1/0", "reverted", failure)
+        assert not reverts.looks_lasting("reveal-seed/1/0", "reverted", failure)
+        # The view ends it: the seed window over, or the randomness drawn meanwhile.
+        for ended in (
+            dataclasses.replace(view, deadline=NOW - 5),
+            dataclasses.replace(view, randomness=Digest.parse(H)),
+        ):
+            case = Case("", [ended], [], head=5, journal=journal, failures=failures)
+            sends = [
+                a
+                for a in solver.decide(case.situation(pool_interface), SolverPolicy())
+                if isinstance(a, Send) and a.intent.function == "revealSeed"
+            ]
+            assert sends == []
     # A revert past the record's check (the seed is not the committed one) holds at once.
     wrong = Failure("TaskPool.revealSeed reverted: WrongSeed(taskId=1)", answering, 1)
     assert reverts.holds("reveal-seed/1/0", "rejected", wrong)
+    assert not reverts.looks_lasting("reveal-seed/1/0", "rejected", wrong)
 
 
 def test_the_reveal_stops_after_its_last_try(pool_interface: ContractInterface) -> None:
@@ -382,9 +396,10 @@ def test_the_verifier_reveals_again_after_a_passing_revert_and_never_after_a_las
 ) -> None:
     """A forced verifier's reveal is tried as the solver's seed is: a revert on chain for a
     passing reason (a challenge opened meanwhile, out of gas) is followed by the next try, a
-    rejection at estimation is tried again under its key, and a lasting revert (its secret or
-    seal not the committed one, nothing to reveal, the window closed) ends the tries while the
-    task's events are those it answered."""
+    rejection at estimation is tried again under its key unless the pool refused its secret or
+    seal, and a lasting revert mined on chain (its secret or seal not the committed one,
+    nothing to reveal, the window closed) ends the tries while the task's events are those it
+    answered."""
     view = reported(NOW - 5)
     answered = REPORTED.block
     work = done("replay/1", distances=[0, 0, 0], trace_roots=[ROOT] * 3)
@@ -406,17 +421,27 @@ def test_the_verifier_reveals_again_after_a_passing_revert_and_never_after_a_las
         ("reverted", "WrongSeal(taskId=1)", answered, None),
         ("rejected", "TaskPool.revealVerification reverted: WrongSecret(taskId=1)", answered, None),
         ("reverted", "NothingToReveal(taskId=1)", answered, None),
+        # At estimation only a secret or seal checked against the record holds: a node behind
+        # the view gives the others too, and the view ends the tries.
         (
             "rejected",
             "TaskPool.revealVerification reverted: DeadlinePassed(taskId=1, deadline=9)",
             answered,
-            None,
+            first,
         ),
+        (
+            "rejected",
+            "TaskPool.revealVerification reverted: WrongStatus(taskId=1, status=5)",
+            answered,
+            first,
+        ),
+        ("rejected", "TaskPool.revealVerification reverted: WrongSeal(taskId=1)", answered, None),
+        ("reverted", "DeadlinePassed(taskId=1, deadline=9)", answered, None),
         ("reverted", "WrongSeal(taskId=1)", answered - 1, "reveal/1/0/1"),
         ("sent", None, answered, None),
         ("mined", None, answered, None),
     ):
-        failures = {first: Failure(error, block, reverts.LASTING_REJECTIONS)} if error else {}
+        failures = {first: Failure(error, block, 1_000)} if error else {}
         case = Case(
             "", [view], [], work=work, params=FORCED, journal={first: status}, failures=failures
         )
