@@ -30,6 +30,8 @@ from agents.node.database import transaction
 
 IN_FLIGHT = ("signed", "sent")
 FINAL = ("mined", "reverted", "dropped")
+# Statuses whose row tells why the transaction failed (``Failure``).
+FAILED = ("rejected", "reverted", "dropped")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tx_journal (
@@ -170,13 +172,20 @@ class TransactionJournal:
         """Intent key → why its transaction failed (reverted on chain or at estimation,
         refused, its nonce taken) and the block of the event it answered, for decision
         functions that judge whether to try again."""
-        return {
-            r["intent"]: Failure(r["error"], r["trigger_block"], r["attempts"])
-            for r in self.conn.execute(
-                "SELECT intent, error, trigger_block, attempts FROM tx_journal "
-                "WHERE status IN ('rejected', 'reverted', 'dropped') AND error IS NOT NULL"
-            )
-        }
+        return self.outcomes()[1]
+
+    def outcomes(self) -> tuple[dict[str, str], dict[str, Failure]]:
+        """``statuses()`` and ``failures()`` from one read of the table: what a decision
+        reads of the journal at every tick."""
+        statuses: dict[str, str] = {}
+        failures: dict[str, Failure] = {}
+        for r in self.conn.execute(
+            "SELECT intent, status, error, trigger_block, attempts FROM tx_journal"
+        ):
+            statuses[r["intent"]] = r["status"]
+            if r["status"] in FAILED and r["error"] is not None:
+                failures[r["intent"]] = Failure(r["error"], r["trigger_block"], r["attempts"])
+        return statuses, failures
 
     def record_rejection(
         self,

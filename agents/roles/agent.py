@@ -278,13 +278,14 @@ class Agent:
         if fresh or self._balances is None:
             self._balances = (self._credit(contract), self._jackpot_owed())
         credit, jackpot_owed = self._balances
+        statuses, failures = self.executor.journal.outcomes()
         return Situation(
             me=self.conn.me,
             now=max(float(latest.timestamp), time.time()),
             head=max(self._head, latest.number),
             tasks=dict(self.tasks),
-            journal=self.executor.journal.statuses(),
-            failures=self.executor.journal.failures(),
+            journal=statuses,
+            failures=failures,
             work=self.work.states(self.runner.states()),
             params=self.conn.params,
             specs={k: v for k, (v, _) in self._facts.items()},

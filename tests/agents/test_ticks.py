@@ -102,3 +102,33 @@ def test_a_block_replaced_at_the_same_height_is_read_again(tmp_path: Path) -> No
         agent.tick()  # follows the reveal to its receipt
         assert devnet_market.reveals(agent.conn) == {intents.reveal_seed(task_id): ("mined", 1)}
         assert agent.tasks[task_id].randomness is not None
+
+
+def test_a_decision_reads_the_journal_once(solver_agent: tuple[Agent, list[str]]) -> None:
+    """The statuses and failures a decision sees come from one read of the journal's table."""
+    agent, _ = solver_agent
+    journal = agent.executor.journal
+    error = "TaskPool.claim reverted: WrongStatus(taskId=1, status=0)"
+    journal.record_rejection(
+        intent="claim/1",
+        task_id=1,
+        sender=agent.conn.me,
+        target=agent.conn.me,
+        description="claim",
+        data=b"",
+        value=0,
+        error=error,
+        retry_delay=0.0,
+        trigger_block=3,
+    )
+    agent.tick()
+    statements: list[str] = []
+    journal.conn.set_trace_callback(statements.append)
+    try:
+        situation = agent.situation(fresh=False)
+    finally:
+        journal.conn.set_trace_callback(None)
+    assert len([s for s in statements if "tx_journal" in s]) == 1
+    assert situation.journal == journal.statuses() == {"claim/1": "rejected"}
+    assert situation.failures == journal.failures()
+    assert situation.failures["claim/1"] == (error, 3, 1)
