@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -807,6 +808,33 @@ def _address_of(values: np.ndarray) -> int:
 _SWAPPED_KEEP = 16  # a few layers' worth: each entry keeps two arrays alive
 
 
+class RecentSwaps:
+    """The last ``keep`` results of a last-two-axes transpose with their sources, the oldest
+    dropped first: matmul_nt, which needs its second operand transposed, takes the source
+    itself instead of transposing twice. Threads that share one kernels object (a verifier
+    replays segments in parallel) remember theirs at once: eviction walks the entries, so it
+    runs under a lock; a lookup is one dict read."""
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._entries: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def remember(self, swapped: np.ndarray, source: np.ndarray) -> None:
+        with self._lock:
+            while len(self._entries) >= self._keep:
+                del self._entries[next(iter(self._entries))]
+            self._entries[id(swapped)] = (swapped, source)
+
+    def source_of(self, swapped: np.ndarray) -> np.ndarray | None:
+        """The source ``swapped`` was transposed from, if it is still remembered."""
+        known = self._entries.get(id(swapped))
+        return known[1] if known is not None and known[0] is swapped else None
+
+
 class CpuKernels(Kernels):
     """The exact operations on C-contiguous float32 numpy arrays, compiled by numba."""
 
@@ -821,9 +849,7 @@ class CpuKernels(Kernels):
         self._pool = (threads or most) > 1
         if threads is not None:
             numba.set_num_threads(threads)
-        # Recent swap_last results and their sources: matmul_nt, which needs its second
-        # operand transposed, takes the source itself instead of transposing twice.
-        self._swapped: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._swapped = RecentSwaps(_SWAPPED_KEEP)
 
     def _set_threads(self) -> None:
         # numba's thread count belongs to the calling thread: a session may run in
@@ -1047,9 +1073,9 @@ class CpuKernels(Kernels):
             grown = np.zeros((batch, padded_rows, depth), dtype=np.float32)
             grown[:, :rows] = a3
             a3 = grown
-        known = self._swapped.get(id(b))
-        if known is not None and known[0] is b and padded_cols == cols:
-            bt = known[1].reshape(batch, depth, cols)
+        source = self._swapped.source_of(b)
+        if source is not None and padded_cols == cols:
+            bt = source.reshape(batch, depth, cols)
         else:
             bt = np.empty((batch, depth, padded_cols), dtype=np.float32)
             _transpose_last(np.ascontiguousarray(b).reshape(batch, cols, depth), bt)
@@ -1076,10 +1102,7 @@ class CpuKernels(Kernels):
             source = np.ascontiguousarray(x)
             _transpose_last(source.reshape(batch, rows, cols), out)
             result = out.reshape((*x.shape[:-2], cols, rows))
-            while len(self._swapped) >= _SWAPPED_KEEP:
-                oldest = next(iter(self._swapped), -1)
-                self._swapped.pop(oldest, None)  # another thread may have taken it already
-            self._swapped[id(result)] = (result, source)
+            self._swapped.remember(result, source)
             return result
         return np.ascontiguousarray(np.transpose(x, tuple(order)))
 

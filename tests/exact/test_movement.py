@@ -4,10 +4,15 @@ causal_fill, im2col/col2im, scatter_add): both paths against plain loops."""
 from __future__ import annotations
 
 import itertools
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 
+from agents.exact.cpu import CpuKernels, RecentSwaps
 from agents.exact.kernels import Kernels
 from tests.exact import reference as ref
 from tests.exact.conftest import assert_bits_equal
@@ -103,3 +108,75 @@ def test_causal_fill_transpose_reshape(path: Kernels) -> None:
     assert_bits_equal(filled, want, "causal_fill")
     assert_bits_equal(_run(path, "transpose", x, (0, 2, 1, 3)), x.transpose(0, 2, 1, 3), "T")
     assert_bits_equal(_run(path, "reshape", x, (6, 16)), x.reshape(6, 16), "reshape")
+
+
+@pytest.fixture
+def switching() -> Iterator[None]:
+    """Threads switched as often as the interpreter allows: a race shows up in seconds."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def on_threads(count: int, work: Callable[[int], None]) -> list[BaseException]:
+    """Run ``work(i)`` on ``count`` threads at once; returns what they raised."""
+    raised: list[BaseException] = []
+    start = threading.Barrier(count)
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            work(i)
+        except BaseException as exc:  # reported by the test
+            raised.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return raised
+
+
+def test_recent_swaps_shared_by_threads(switching: None) -> None:
+    """Threads replaying segments share one kernels object: remembering a transpose evicts the
+    oldest while other threads add theirs, and neither may raise (``dictionary changed size
+    during iteration``) nor keep more than the bound."""
+    swaps = RecentSwaps(16)
+    arrays = [np.full(1, i, np.float32) for i in range(64)]
+
+    def remember(i: int) -> None:
+        for n in range(60_000):
+            swapped = arrays[(i * 7 + n) % len(arrays)]
+            swaps.remember(swapped, swapped)
+            found = swaps.source_of(swapped)  # unless another thread evicted it meanwhile
+            assert found is None or found is swapped
+
+    assert on_threads(6, remember) == []
+    assert len(swaps) <= 16
+
+
+def test_transposes_on_threads_sharing_the_kernels(switching: None) -> None:
+    """Transposes and the products that take their sources back, on eight threads sharing one
+    ``CpuKernels``: each thread gets its own results, bit for bit, and nothing raises."""
+    kernels = CpuKernels(threads=1)
+    rng = np.random.default_rng(5)
+    inputs = [rng.standard_normal((3, 16, 5)).astype(np.float32) for _ in range(8)]
+    others = [rng.standard_normal((3, 4, 5)).astype(np.float32) for _ in range(8)]
+    wants = [kernels.matmul_nt(a, x) for a, x in zip(others, inputs, strict=True)]
+    stop = time.monotonic() + 1.5
+
+    def transpose(i: int) -> None:
+        x, a = inputs[i], others[i]
+        while time.monotonic() < stop:
+            for _ in range(50):
+                swapped = kernels.transpose(x, (0, 2, 1))
+                assert_bits_equal(swapped, np.swapaxes(x, 1, 2), "transpose")
+            # x again, as a swap whose source (swapped) matmul_nt takes instead of transposing.
+            product = kernels.matmul_nt(a, kernels.transpose(swapped, (0, 2, 1)))
+            assert_bits_equal(product, wants[i], "matmul_nt")
+
+    assert on_threads(8, transpose) == []
