@@ -12,6 +12,7 @@ where the product is exact, and rounds once to binary32.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -24,6 +25,7 @@ from llvmlite import ir
 from numba import njit, prange
 from numba.core import types as nbtypes
 from numba.extending import intrinsic
+from numba.np.numpy_support import carray
 
 from agents.exact.constants import (
     EXP_C2,
@@ -805,6 +807,51 @@ def _address_of(values: np.ndarray) -> int:
     return values.ctypes.data
 
 
+def _word_pointer_typer(typingctx: Any, address: Any) -> Any:
+    """An ``int64*`` from an integer address (for ``numba.carray``)."""
+    sig = nbtypes.CPointer(nbtypes.int64)(nbtypes.intp)  # type: ignore[no-untyped-call]
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+
+    return sig, codegen
+
+
+_word_pointer: Any = intrinsic(_word_pointer_typer)
+
+
+@njit(cache=True)  # microseconds: keeps the GIL (no hand-over to a waiting thread)
+def _words_at(places: np.ndarray, out: np.ndarray) -> None:
+    # out[i] = the 64-bit word at address places[i].
+    for i in range(places.size):
+        out[i] = carray(_word_pointer(places[i]), (1,))[0]
+
+
+# Where a numpy array object holds the address of its first byte: numpy's C API reads it as
+# ``PyArray_DATA``, the first field after the object header (``PyArrayObject_fields.data``).
+_DATA_FIELD = object.__basicsize__
+
+
+@functools.cache
+def _data_field_holds_addresses() -> bool:
+    """Whether the word at ``_DATA_FIELD`` in numpy array objects is their data address here
+    (checked once on arrays, views at an offset, 0-d and empty ones against numpy's own
+    ``__array_interface__``); else ``CpuKernels.addresses`` asks each array."""
+    base = np.arange(64, dtype=np.float32)
+    arrays: list[np.ndarray] = [
+        base,
+        base[8:],
+        base[5:37].reshape(4, 8),
+        base[3:4].reshape(()),
+        base[:0],
+        np.empty(0),
+    ]
+    places = np.array([id(a) + _DATA_FIELD for a in arrays], dtype=np.int64)
+    out = np.zeros(len(arrays), dtype=np.int64)
+    _words_at(places, out)
+    return out.tolist() == [int(a.__array_interface__["data"][0]) for a in arrays]
+
+
 _SWAPPED_KEEP = 16  # a few layers' worth: each entry keeps two arrays alive
 
 
@@ -861,6 +908,16 @@ class CpuKernels(Kernels):
     def address(self, values: np.ndarray) -> int:
         # A compiled call: a quarter of the time of reading numpy's __array_interface__.
         return int(_address_of(values))
+
+    def addresses(self, arrays: Sequence[np.ndarray]) -> list[int]:
+        # One compiled call reads each array object's data address (``_DATA_FIELD``).
+        if not _data_field_holds_addresses():
+            return super().addresses(arrays)
+        places = np.fromiter(map(id, arrays), dtype=np.int64, count=len(arrays))
+        places += _DATA_FIELD
+        out = np.empty(len(arrays), dtype=np.int64)
+        _words_at(places, out)
+        return out.tolist()
 
     # np.ascontiguousarray makes 0-d arrays 1-d: reshape keeps the shape (the step counter).
     def from_numpy(self, values: np.ndarray) -> np.ndarray:
@@ -1050,6 +1107,17 @@ class CpuKernels(Kernels):
         values = np.empty(int(offsets[-1]), dtype=np.float32)
         _chain_rows(code, imms, flat, kinds, values, offsets, rows, cols, _NAN_CELL)
         return values
+
+    def elementwise_chains(
+        self, code: np.ndarray, imms: np.ndarray, groups: Sequence[Sequence[np.ndarray]]
+    ) -> np.ndarray:
+        # Elementwise steps give each value from the values at its place alone: the groups'
+        # inputs laid end to end run as one chain.
+        joined = [
+            np.concatenate([np.asarray(group[j], dtype=np.float32).reshape(-1) for group in groups])
+            for j in range(len(groups[0]))
+        ]
+        return self.elementwise_chain(code, imms, joined)
 
     def sum(self, x: np.ndarray, axis: int) -> np.ndarray:
         return self._reduce(_sum_serial, _sum_parallel, x, axis)

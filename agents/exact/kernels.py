@@ -63,6 +63,10 @@ class Kernels(ABC):
         tracer's hashing threads read the arrays it hands them by address."""
         return int(values.__array_interface__["data"][0])
 
+    def addresses(self, arrays: Sequence[np.ndarray]) -> list[int]:
+        """``address`` of each of ``arrays`` (numpy arrays, all of them alive)."""
+        return list(map(self.address, arrays))
+
     @abstractmethod
     def from_numpy(self, values: np.ndarray) -> Array:
         """A path array holding a copy (or a zero-copy view) of a float32 numpy array."""
@@ -262,4 +266,13 @@ class Kernels(ABC):
         ``k`` the output of step ``k``. With ``kinds`` (one per register: 0 full, ``rows``
         x ``cols`` values; 1 one per row; 2 one per column) the outputs one after another,
         flat, step ``k``'s ``sizes[k]`` values."""
+        return None
+
+    def elementwise_chains(
+        self, code: np.ndarray, imms: np.ndarray, groups: Sequence[Sequence[Array]]
+    ) -> Array | None:
+        """``elementwise_chain`` (every register full) over each of ``groups`` (its inputs,
+        of one shape within a group), in one call: ``(steps, total)`` rows, row ``k`` the
+        output of step ``k`` for every group one after another, each group's values in
+        row-major order; ``None`` where the path has no such kernel."""
         return None

@@ -488,6 +488,60 @@ class _Step:
     states: list[tuple[int, np.ndarray]]
 
 
+@dataclass
+class _Template:
+    """How the arrays of a step that makes a given sequence of tracer calls are numbered,
+    learnt from a step numbered call by call, so that a later step making the same calls
+    over arrays of the same shapes and the same aliasing is numbered in one pass
+    (``Tracer._apply``). Positions are those of the step's registers, every call's arrays
+    in call order; new numbers are counted from the step's first (``offset``)."""
+
+    pattern: list[int]  # per position: the first position holding the same array
+    new: np.ndarray  # per position: whether its array is new to the step (else known)
+    offset: np.ndarray  # per position: its array's new number's offset (0 when known)
+    headers: list[bytes]  # the shape headers of the new numbers (a state root's: empty)
+    fresh_positions: list[int]  # the arrays to hash, in number order
+    fresh_offsets: np.ndarray
+    fresh_bytes: int
+    view_positions: list[int]  # reshapes over their input's bytes, in number order
+    view_offsets: np.ndarray
+    view_sources: list[int]  # the position of each view's input
+    shapes: list[tuple[int, ...]]  # of the arrays to hash, then of the views
+    slot_positions: np.ndarray  # per slot: the position whose number it is (0 for a state)
+    state_slots: np.ndarray  # the slots of STATE records, and their numbers' offsets
+    state_offsets: np.ndarray
+    states: list[tuple[int, np.ndarray]]  # per STATE record: its index, its arrays' positions
+
+
+# What a tracer call of a step is, for ``_Template``: a ``ChainPlan`` or ``OpSequence`` for
+# their records; for one record, its input count, -1 for a reshape of one input (its output
+# may lie over the input); for a STATE record, -2 - the count of its arrays.
+_Call = int | ChainPlan | OpSequence
+# The methods whose numbering ``_Template`` reproduces: a tracer that overrides any of them
+# numbers every call as it comes.
+_NUMBERING = (
+    "record",
+    "record_chain",
+    "record_sequence",
+    "record_state",
+    "end_step",
+    "pin",
+    "_number",
+    "_view_number",
+    "_over",
+    "_values",
+)
+# Templates kept, shared by the tracers of a process (they name positions, not arrays): per
+# sequence of calls, the latest two learnt; the sequences from which none could be learnt.
+_TEMPLATES = 64
+_TEMPLATES_BY_CALLS: dict[tuple[_Call, ...], list[_Template]] = {}
+_UNLEARNT: set[tuple[_Call, ...]] = set()
+_DTYPE = operator.attrgetter("dtype")
+_CONTIGUOUS = operator.attrgetter("flags.c_contiguous")
+_SHAPE = operator.attrgetter("shape")
+_NBYTES = operator.attrgetter("nbytes")
+
+
 class Tracer:
     """Collects op records into a ``SegmentTrace``; tensor roots are computed in batches.
 
@@ -546,6 +600,14 @@ class Tracer:
         self._batches: list[_Batch] = []
         self._in_distance = False
         self._engine = engine()
+        # The open step's tracer calls and their arrays, numbered when it closes: in one pass
+        # where a step made the same calls before (``_Template``), else call by call, as
+        # they came. A tracer that overrides how calls are numbered numbers each at once.
+        self._templated = all(getattr(type(self), n) is getattr(Tracer, n) for n in _NUMBERING)
+        self._defer = self._templated
+        self._calls: list[_Call] = []
+        self._extras: list[Any] = []  # per call: a chain's output block, a STATE record's index
+        self._registers: list[Array] = []
 
     def _values(self, array: Array) -> np.ndarray:
         # The CPU path's arrays are contiguous float32 numpy arrays already.
@@ -560,6 +622,7 @@ class Tracer:
 
     def pin(self, array: Array) -> bytes:
         """Remember ``array``'s root for the tracer's lifetime and return it."""
+        self._flush()
         values = self.kernels.to_numpy(array)
         number = len(self._headers)
         self._headers.append(_header(values.shape))
@@ -624,6 +687,21 @@ class Tracer:
     ) -> None:
         """Append the record of one executed operation. ``scalars`` maps the position of an
         attribute that is a ``StepScalar`` to its index (a plain tracer needs none of it)."""
+        if self._defer:
+            self._calls.append(-1 if op is _RESHAPE and len(inputs) == 1 else len(inputs))
+            self._extras.append(None)
+            self._registers += inputs
+            self._registers.append(output)
+        else:
+            self._number_record(op is _RESHAPE and len(inputs) == 1, inputs, output)
+        attributes = tuple(attributes)
+        self._prefixes.append(_prefix(op, attributes, len(inputs)))
+        self._ops.append(op)
+        self._attributes.append(attributes)
+        self._counts.append(len(inputs) + 1)
+
+    def _number_record(self, view: bool, inputs: Sequence[Array], output: Array) -> None:
+        """The slots of one record (``view``: a reshape of one input)."""
         known = self._known
         slots = self._slots
         for value in inputs:
@@ -631,16 +709,11 @@ class Tracer:
             slots.append(number if number is not None else self._number(value))
         number = known.get(id(output))
         if number is None:
-            if op is _RESHAPE and len(inputs) == 1:
+            if view:
                 number = self._view_number(output, inputs[0], slots[-1])
             else:
                 number = self._number(output)
         slots.append(number)
-        attributes = tuple(attributes)
-        self._prefixes.append(_prefix(op, attributes, len(inputs)))
-        self._ops.append(op)
-        self._attributes.append(attributes)
-        self._counts.append(len(inputs) + 1)
 
     def record_chain(
         self,
@@ -656,6 +729,21 @@ class Tracer:
         start). The records ``record`` gives one by one (only the tracer's own numbering of
         arrays may differ)."""
         prefixes, attributes = plan.records(imms, rank)
+        if self._defer:
+            self._calls.append(plan)
+            self._extras.append(block)
+            self._registers += registers
+        else:
+            self._number_chain(plan, registers, block)
+        self._prefixes += prefixes
+        self._ops += plan.ops
+        self._attributes += attributes
+        self._counts += plan.counts
+
+    def _number_chain(
+        self, plan: ChainPlan, registers: Sequence[Array], block: np.ndarray | None
+    ) -> None:
+        """The slots of ``record_chain``'s records."""
         known = self._known
         inputs = plan.inputs
         numbers = []
@@ -686,14 +774,24 @@ class Tracer:
         self._fresh += outputs
         numbers += fresh
         self._slots += plan.pick(numbers)
+
+    def record_sequence(self, plan: OpSequence, registers: Sequence[Array]) -> None:
+        """Append the records of ``plan``: ``registers`` are its inputs, then its steps'
+        outputs. The records ``record`` gives one by one (views included)."""
+        if self._defer:
+            self._calls.append(plan)
+            self._extras.append(None)
+            self._registers += registers
+        else:
+            self._number_sequence(plan, registers)
+        prefixes, attributes = plan.records()
         self._prefixes += prefixes
         self._ops += plan.ops
         self._attributes += attributes
         self._counts += plan.counts
 
-    def record_sequence(self, plan: OpSequence, registers: Sequence[Array]) -> None:
-        """Append the records of ``plan``: ``registers`` are its inputs, then its steps'
-        outputs. The records ``record`` gives one by one (views included)."""
+    def _number_sequence(self, plan: OpSequence, registers: Sequence[Array]) -> None:
+        """The slots of ``record_sequence``'s records."""
         known = self._known
         numbers = []
         for value in registers[: plan.inputs]:
@@ -707,25 +805,213 @@ class Tracer:
                 else:
                     number = self._number(value)
             numbers.append(number)
-        prefixes, attributes = plan.records()
         self._slots += plan.pick(numbers)
-        self._prefixes += prefixes
-        self._ops += plan.ops
-        self._attributes += attributes
-        self._counts += plan.counts
 
     def record_state(self, arrays: Sequence[Array]) -> None:
         """Append the ``STATE`` record closing a step: its output is the state root over the
         state's tensors in name order; the record lists no inputs (docs/exact.md, "Traces")."""
-        numbers = np.asarray([self._number(value) for value in arrays], dtype=np.int64)
-        state = len(self._headers)
-        self._headers.append(b"")  # a number for the state root; nothing to hash
-        self._states.append((len(self._ops), numbers))
-        self._slots.append(state)
+        if self._defer:
+            self._calls.append(-2 - len(arrays))
+            self._extras.append(len(self._ops))
+            self._registers += arrays
+        else:
+            self._number_state(len(self._ops), arrays)
         self._prefixes.append(_STATE_PREFIX)
         self._ops.append(_STATE)
         self._attributes.append(())
         self._counts.append(1)
+
+    def _number_state(self, index: int, arrays: Sequence[Array]) -> None:
+        """The slot of the STATE record ``index`` of the step, over ``arrays``."""
+        numbers = np.asarray([self._number(value) for value in arrays], dtype=np.int64)
+        state = len(self._headers)
+        self._headers.append(b"")  # a number for the state root; nothing to hash
+        self._states.append((index, numbers))
+        self._slots.append(state)
+
+    def _replay(self) -> None:
+        """Number the open step's calls so far one by one, as each would have been as it
+        came; the rest of the step is numbered as it comes."""
+        registers = self._registers
+        at = 0
+        for call, extra in zip(self._calls, self._extras, strict=True):
+            if type(call) is int:
+                if call >= -1:  # one record (-1: a reshape of one input)
+                    count = max(call, 1)
+                    self._number_record(
+                        call == -1, registers[at : at + count], registers[at + count]
+                    )
+                    at += count + 1
+                else:
+                    count = -2 - call
+                    self._number_state(extra, registers[at : at + count])
+                    at += count
+                continue
+            plan = cast("ChainPlan | OpSequence", call)
+            count = plan.inputs + len(plan.ops)
+            if type(plan) is ChainPlan:
+                self._number_chain(plan, registers[at : at + count], extra)
+            else:
+                self._number_sequence(cast("OpSequence", plan), registers[at : at + count])
+            at += count
+        self._defer = False
+
+    def _flush(self) -> None:
+        """Number the open step's calls so far, now (something reads the numbering)."""
+        if self._defer and self._calls:
+            self._replay()
+            self._calls, self._extras, self._registers = [], [], []
+
+    def _number_step(self) -> None:
+        """Number the closing step's calls: in one pass with the template of a step that made
+        the same calls, where it applies; else one by one, learning a template from them."""
+        calls = tuple(self._calls)
+        templates = _TEMPLATES_BY_CALLS.get(calls, [])
+        for template in templates:
+            if self._apply(template):
+                return
+        first, fresh, shared = len(self._headers), len(self._fresh), len(self._shared)
+        self._replay()
+        if calls in _UNLEARNT:
+            return
+        learnt = self._learn(first, fresh, shared)
+        if learnt is None:  # numbered one by one from now on
+            if len(_UNLEARNT) >= _TEMPLATES:
+                _UNLEARNT.clear()
+            _UNLEARNT.add(calls)
+            return
+        if calls not in _TEMPLATES_BY_CALLS and len(_TEMPLATES_BY_CALLS) >= _TEMPLATES:
+            _TEMPLATES_BY_CALLS.clear()
+        # The latest first, and the one before it (a first step, whose state was not known
+        # yet, makes the same calls as the steps after it, numbered differently).
+        _TEMPLATES_BY_CALLS[calls] = [learnt, *templates[:1]]
+
+    def _learn(self, first: int, fresh: int, shared: int) -> _Template | None:
+        """The template of the step just numbered one by one (its first new number
+        ``first``; its arrays to hash from ``_fresh[fresh]``, its views from
+        ``_shared[shared]``), or ``None`` where one would not give the same numbers."""
+        if self._held:
+            return None  # arrays that were not C-contiguous float32: numbered one by one
+        registers = self._registers
+        ids = list(map(id, registers))
+        size = len(ids)
+        numbers = np.fromiter(map(self._known.__getitem__, ids), dtype=np.int64, count=size)
+        if len(set(ids)) != len(set(numbers.tolist())):
+            return None
+        firsts = dict(zip(reversed(ids), range(size - 1, -1, -1), strict=True))
+        pattern = list(map(firsts.__getitem__, ids))
+        new = numbers >= first
+        offset = np.where(new, numbers - first, 0)
+        position: dict[int, int] = {}
+        for p, number in enumerate(numbers.tolist()):
+            position.setdefault(number, p)
+        fresh_numbers = self._fresh_numbers[fresh:]
+        view_numbers = self._shared[shared:]
+        fresh_positions = [position.get(n, -1) for n in fresh_numbers]
+        view_positions = [position.get(n, -1) for n in view_numbers]
+        view_sources = [position.get(n, -1) for n in self._sources[shared:]]
+        if min([*fresh_positions, *view_positions, *view_sources, 0]) < 0:
+            return None
+        arrays = [*self._fresh[fresh:], *self._shared_arrays[shared:]]
+        if any(
+            a is not registers[p]
+            for a, p in zip(arrays, fresh_positions + view_positions, strict=True)
+        ):
+            return None
+        slots = np.asarray(self._slots, dtype=np.int64)
+        slot_positions = np.array([position.get(n, -1) for n in slots.tolist()], dtype=np.int64)
+        state_slots = np.flatnonzero(slot_positions < 0)
+        state_offsets = slots[state_slots] - first
+        count = len(self._headers) - first
+        offsets = [n - first for n in fresh_numbers + view_numbers] + state_offsets.tolist()
+        if sorted(offsets) != list(range(count)):
+            return None  # a new number that is neither an array to hash, a view nor a state
+        if not set(offset[new].tolist()) <= {n - first for n in fresh_numbers + view_numbers}:
+            return None
+        states = []
+        for index, state in self._states:
+            where = [position.get(n, -1) for n in state.tolist()]
+            if min([*where, 0]) < 0:
+                return None
+            states.append((index, np.asarray(where, dtype=np.int64)))
+        others = slot_positions >= 0
+        if not (slots[others] == numbers[slot_positions[others]]).all():
+            return None
+        slot_positions[state_slots] = 0
+        return _Template(
+            pattern,
+            new,
+            offset,
+            self._headers[first:],
+            fresh_positions,
+            np.asarray(fresh_numbers, dtype=np.int64) - first,
+            sum(a.nbytes for a in self._fresh[fresh:]),
+            view_positions,
+            np.asarray(view_numbers, dtype=np.int64) - first,
+            view_sources,
+            [registers[p].shape for p in fresh_positions + view_positions],
+            slot_positions,
+            state_slots,
+            state_offsets,
+            states,
+        )
+
+    def _apply(self, template: _Template) -> bool:
+        """Number the closing step's calls with ``template`` where it gives the numbers
+        they would get one by one: the same arrays at the same positions, those known before
+        the step known, the new ones C-contiguous float32 numpy arrays of the same shapes,
+        the views still over their inputs' bytes. ``False``, numbering nothing, where not."""
+        registers = self._registers
+        ids = list(map(id, registers))
+        size = len(ids)
+        if size != len(template.pattern):
+            return False
+        firsts = dict(zip(reversed(ids), range(size - 1, -1, -1), strict=True))
+        if list(map(firsts.__getitem__, ids)) != template.pattern:
+            return False
+        known = np.fromiter(
+            map(self._known.get, ids, itertools.repeat(-1)), dtype=np.int64, count=size
+        )
+        if not np.array_equal(known < 0, template.new):
+            return False
+        fresh = list(map(registers.__getitem__, template.fresh_positions))
+        views = list(map(registers.__getitem__, template.view_positions))
+        sources = list(map(registers.__getitem__, template.view_sources))
+        arrays = fresh + views
+        every = arrays + sources
+        if every and (
+            set(map(type, every)) != {np.ndarray}
+            or not all(map(operator.is_, map(_DTYPE, every), itertools.repeat(_F32)))
+            or not all(map(_CONTIGUOUS, every))
+            or list(map(_SHAPE, arrays)) != template.shapes
+        ):
+            return False
+        addresses = self.kernels.addresses(every)
+        hashed = len(fresh)
+        if views and (
+            addresses[hashed : len(arrays)] != addresses[len(arrays) :]
+            or list(map(_NBYTES, views)) != list(map(_NBYTES, sources))
+        ):
+            return False  # a view no longer over its input's bytes
+        first = len(self._headers)
+        numbers = np.where(template.new, template.offset + first, known)
+        self._headers += template.headers
+        fresh_numbers = (template.fresh_offsets + first).tolist()
+        view_numbers = (template.view_offsets + first).tolist()
+        self._fresh_numbers += fresh_numbers
+        self._fresh += fresh
+        self._fresh_addresses += addresses[:hashed]
+        self._fresh_bytes += template.fresh_bytes
+        self._shared += view_numbers
+        self._shared_arrays += views
+        self._sources += numbers[template.view_sources].tolist()
+        slots = numbers[template.slot_positions]
+        slots[template.state_slots] = template.state_offsets + first
+        self._slots = cast("list[int]", slots)  # end_step takes it as an array
+        self._states = [(index, numbers[where]) for index, where in template.states]
+        self._known.update(zip(map(id, arrays), fresh_numbers + view_numbers, strict=True))
+        self._defer = False
+        return True
 
     def end_step(self, keep: Sequence[Array] = ()) -> None:
         """Close the current step (or the distance computation) and start hashing it once
@@ -733,6 +1019,10 @@ class Tracer:
 
         Arrays in ``keep`` (the state the next step starts from) stay known.
         """
+        if self._defer:
+            self._number_step()
+        self._calls, self._extras, self._registers = [], [], []
+        self._defer = self._templated
         self._closed.append(
             _Step(
                 self._in_distance,
@@ -795,6 +1085,7 @@ class Tracer:
 
     def _settle(self) -> None:
         """Every closed step's arrays hashed and their roots known."""
+        self._flush()
         if self._ops:  # the open step still names its arrays by identity
             self._held += [*self._fresh, *self._shared_arrays]
         self._hand_over(waiting=True)
@@ -1063,6 +1354,43 @@ class ExactOps:
         registers = [*inputs, *outputs]
         tracer.record_chain(plan, imms, registers, len(full), flat)
         return registers
+
+    def run_chains(
+        self, plan: ChainPlan, groups: Sequence[Sequence[Array]], imms: np.ndarray
+    ) -> list[list[Array]] | None:
+        """``run_chain`` of a plan whose registers are all full over each of ``groups`` (its
+        inputs) with the same immediates, in one kernel call where the path has one: each
+        group's registers, its records made one group after another, as ``run_chain`` one
+        group after another makes them. ``None`` where ``run_chain`` would be, or the plan
+        has other kinds of registers or no step, or no groups are given."""
+        tracer = self.tracer
+        if tracer is None or type(tracer).record is not Tracer.record:
+            return None
+        if not plan.full or not plan.ops or not groups:
+            return None
+        if len(imms) < plan.imms or any(len(inputs) != plan.inputs for inputs in groups):
+            raise ExactError(f"chain: {plan.inputs} inputs per group and {len(imms)} immediates")
+        shapes = []
+        for inputs in groups:
+            shape = _shape(inputs[0])
+            for other in inputs[1:]:
+                if _shape(other) != shape:
+                    return None
+            shapes.append(shape)
+        block = self.kernels.elementwise_chains(plan.code, imms, groups)
+        if block is None:
+            return None
+        out = []
+        start = 0
+        for inputs, shape in zip(groups, shapes, strict=True):
+            size = math.prod(shape)
+            # Each step's values of the group: a C-contiguous piece of its row of the block.
+            steps = [row.reshape(shape) for row in block[:, start : start + size]]
+            registers = [*inputs, *steps]
+            tracer.record_chain(plan, imms, registers)
+            out.append(registers)
+            start += size
+        return out
 
     def linear_backward(
         self, dy: Array, x: Array, weight: Array, bias: bool, input_grad: bool

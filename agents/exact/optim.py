@@ -21,6 +21,7 @@ otherwise); ``v = v·β2 + (g·w2)·g``; ``p = p - (m / (sqrt(v) / bc2_sqrt + ep
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,19 +105,7 @@ def adam_update(
     """One Adam step: ``(new param, new exp_avg, new exp_avg_sq)``."""
     w1 = F32(F32(1.0) - beta1)
     w2 = F32(F32(1.0) - beta2)
-    constants = np.array(
-        [
-            weight_decay,
-            w1,
-            F32(F32(1.0) - w1),
-            beta2,
-            w2,
-            scalars.bc2_sqrt,
-            eps,
-            scalars.step_size,
-        ],
-        dtype=np.float32,
-    )
+    constants = _adam_constants(scalars, beta1, beta2, eps, weight_decay)
     fused = (
         E.kernels.fused_adam(param, grad, exp_avg, exp_avg_sq, constants)
         if E.untraced
@@ -135,6 +124,100 @@ def adam_update(
     denom = E.add(E.div(E.sqrt(exp_avg_sq), scalars.bc2_sqrt), eps)
     param = E.sub(param, E.mul(E.div(exp_avg, denom), scalars.step_size))
     return param, exp_avg, exp_avg_sq
+
+
+def sgd_updates(
+    E: ExactOps,
+    params: Sequence[Array],
+    grads: Sequence[Array],
+    momentum_buffers: Sequence[Array | None],
+    *,
+    lr: Scalar,
+    momentum: np.float32,
+    weight_decay: np.float32,
+) -> list[tuple[Array, Array | None]]:
+    """``sgd_update`` of each parameter in turn; traced, their chains run as one kernel call
+    where the path has one (the same records, one parameter after another)."""
+    buffered = {b is not None for b in momentum_buffers}
+    if not E.untraced and len(buffered) == 1:
+        has_buffer = buffered.pop()
+        plan = _sgd_plan(bool(weight_decay), has_buffer)
+        groups = [
+            [p, g, b] if has_buffer else [p, g]
+            for p, g, b in zip(params, grads, momentum_buffers, strict=True)
+        ]
+        imms = np.array([weight_decay, momentum, lr], dtype=np.float32)
+        done = E.run_chains(plan, groups, imms)
+        if done is not None:
+            return [(r[-1], r[-3] if has_buffer else None) for r in done]
+    return [
+        sgd_update(E, p, g, b, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        for p, g, b in zip(params, grads, momentum_buffers, strict=True)
+    ]
+
+
+def adam_updates(
+    E: ExactOps,
+    params: Sequence[Array],
+    grads: Sequence[Array],
+    exp_avgs: Sequence[Array],
+    exp_avg_sqs: Sequence[Array],
+    *,
+    scalars: AdamScalars,
+    beta1: np.float32,
+    beta2: np.float32,
+    eps: np.float32,
+    weight_decay: np.float32,
+) -> list[tuple[Array, Array, Array]]:
+    """``adam_update`` of each parameter in turn; traced, their chains run as one kernel call
+    where the path has one (the same records, one parameter after another)."""
+    if not E.untraced:
+        imms = _adam_constants(scalars, beta1, beta2, eps, weight_decay)
+        plan, m, v = _adam_plan(bool(imms[0]), bool(imms[1] < F32(0.5)))
+        groups = [list(inputs) for inputs in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True)]
+        done = E.run_chains(plan, groups, imms)
+        if done is not None:
+            return [(r[-1], r[m], r[v]) for r in done]
+    return [
+        adam_update(
+            E,
+            p,
+            g,
+            a,
+            q,
+            scalars=scalars,
+            beta1=beta1,
+            beta2=beta2,
+            eps=eps,
+            weight_decay=weight_decay,
+        )
+        for p, g, a, q in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True)
+    ]
+
+
+def _adam_constants(
+    scalars: AdamScalars,
+    beta1: np.float32,
+    beta2: np.float32,
+    eps: np.float32,
+    weight_decay: np.float32,
+) -> np.ndarray:
+    """``adam_update``'s immediates: ``wd, w1, 1 - w1, beta2, w2, bc2_sqrt, eps, step_size``."""
+    w1 = F32(F32(1.0) - beta1)
+    w2 = F32(F32(1.0) - beta2)
+    return np.array(
+        [
+            weight_decay,
+            w1,
+            F32(F32(1.0) - w1),
+            beta2,
+            w2,
+            scalars.bc2_sqrt,
+            eps,
+            scalars.step_size,
+        ],
+        dtype=np.float32,
+    )
 
 
 @functools.cache

@@ -779,3 +779,161 @@ def test_example_steps_side_by_side_trace_as_alone() -> None:
             done = [replays.submit(_replay_alone, task, Tracer(kernels)) for _ in range(4)]
             for future in done:
                 _compare(future.result(), want)
+
+
+# --- steps numbered from a template ---------------------------------------------------------
+
+
+def _count_templates(monkeypatch: pytest.MonkeyPatch) -> dict[bool, int]:
+    """How often a closing step was numbered from a template (True) or not (False), with an
+    empty cache of templates."""
+    monkeypatch.setattr(tracer_module, "_TEMPLATES_BY_CALLS", {})
+    monkeypatch.setattr(tracer_module, "_UNLEARNT", set())
+    applied = {True: 0, False: 0}
+    apply = Tracer._apply
+
+    def counted(self: Tracer, template: Any) -> bool:
+        done = apply(self, template)
+        applied[done] += 1
+        return done
+
+    monkeypatch.setattr(Tracer, "_apply", counted)
+    return applied
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_example_steps_numbered_from_templates_trace_as_the_plain_tracer(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first step learns a template (its state is new to the trace), the second learns
+    # another (its state is known), the others are numbered from it in one pass.
+    applied = _count_templates(monkeypatch)
+    kernels = get_backend("exact").kernels  # type: ignore[attr-defined]
+    got, want = _replay_both(example_task(name), 6, Tracer(kernels))
+    _compare(got, want)
+    assert applied[True] >= 4
+
+
+class _TogglingReshape(CpuKernels):
+    """CPU kernels whose reshape returns other values (a copy of its input plus one) while
+    ``lies`` is set, else a view."""
+
+    lies = False
+
+    def reshape(self, x: np.ndarray, shape: Any) -> np.ndarray:
+        out = super().reshape(x, shape)
+        return (out + F32(1.0)).astype(F32) if self.lies else out
+
+
+def _varied_steps(kernels: _TogglingReshape, tracer: Any) -> None:
+    """Steps that make the same tracer calls, most of them over arrays alike; some differ in
+    one way a template must notice: an array given twice, a reshape of other values, an input
+    that is a strided numpy view, another shape, a new array where the steps alike read a
+    pinned one, the kept state's array in place of a new one, the trace read or data pinned
+    in the middle of the step."""
+    E = _ops(kernels, tracer)
+    rng = np.random.default_rng(11)
+    data = E.array(_values(rng, (12, 6)))
+    extra = E.array(_values(rng, (4, 6)))
+    tracer.pin(data)
+    tracer.pin(extra)
+    state = {"a": E.array(_values(rng, (4, 6))), "b": E.array(_values(rng, (6,)))}
+    plan = ChainPlan(2)
+    plan(Op.ADD, plan(Op.MUL, 0, Imm(0)), 1)
+    for k in range(16):
+        a, b = state["a"], state["b"]
+        kernels.lies = k == 11
+        rows = E.array(rng.integers(0, 12, 5 if k == 12 else 4).astype(F32))
+        x = E.index_select(data, rows, 0)
+        s = E.sum(x, 0)
+        half, third = E.mul(a, 0.5), E.mul(a, 0.25)
+        c = E.add(half, half if k == 10 else third)
+        back = E.reshape(E.reshape(c, [24]), [4, 6])
+        other = extra
+        if k == 3:
+            other = E.array(_values(rng, (4, 6)))
+        elif k == 5:
+            other = _values(rng, (4, 12))[:, ::2]
+        if k == 6:
+            tracer.trace_root()
+        d = E.mul(back, other)
+        if k == 7:
+            tracer.pin(E.array(_values(rng, (3,))))
+        chained = _chain(E, plan, [d, a], np.array([1.5], dtype=F32))
+        new_a = E.add(chained[-1], s)
+        new_b = E.neg(b)
+        state = {"a": new_a, "b": b if k == 9 else new_b}
+        E.commit_state(state)
+    tracer.begin_distance()
+    E.sum(E.reshape(state["a"], [24]), 0)
+    tracer.end_step()
+
+
+def test_steps_that_differ_from_their_template_trace_as_the_plain_tracer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    applied = _count_templates(monkeypatch)
+    kernels = _TogglingReshape()
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    for tracer in (got, want):
+        _varied_steps(kernels, tracer)
+    _compare(got, want)
+    # Steps 3, 5, 9, 10, 11 and 12 differ from the template learnt before them (6 and 7 are
+    # numbered as they come); the steps alike are numbered from it.
+    assert applied[False] >= 6
+    assert applied[True] >= 5
+
+
+def test_a_tracer_that_numbers_its_own_way_numbers_every_call_as_it_comes() -> None:
+    class Noting(Tracer):
+        def _number(self, array: Any) -> int:
+            return super()._number(array)
+
+    kernels = CpuKernels()
+    assert Tracer(kernels)._templated
+    assert not Noting(kernels)._templated
+
+
+def test_the_cpu_path_reads_every_address_at_once_as_one_by_one() -> None:
+    kernels = CpuKernels()
+    base = np.arange(96, dtype=F32)
+    arrays: list[np.ndarray] = [
+        base,
+        base[7:],
+        base[::3],
+        base.reshape(8, 12)[:, 5:].T,
+        base[4:5].reshape(()),
+        base[:0],
+        np.zeros((2, 3), dtype=np.float64),
+        np.empty(0, dtype=F32),
+    ]
+    assert kernels.addresses(arrays) == [kernels.address(a) for a in arrays]
+    assert kernels.addresses(arrays) == [a.__array_interface__["data"][0] for a in arrays]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_one_chain_over_several_groups_traces_as_the_plain_tracer(seed: int) -> None:
+    # The optimizer's chains over every parameter run as one kernel call: each group's
+    # records are those of its ops one by one (the plain tracer runs them so), groups of
+    # every shape (0-d and empty ones included), an array given twice, one shared by groups.
+    kernels = CpuKernels()
+    rng = np.random.default_rng(seed)
+    plan = _random_plan(rng, 3, int(rng.integers(1, 12)), 4)
+    imms = np.asarray(rng.choice(np.concatenate([EDGE, NAN_PAYLOAD]), 4), dtype=F32)
+    shapes = [(4, 6), (6,), (), (0, 3), (2, 3, 5), (1,)]
+    values = [[_values(rng, shape) for _ in range(3)] for shape in shapes]
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    for tracer in (got, want):
+        E = _ops(kernels, tracer)
+        groups = [[E.array(v.copy()) for v in group] for group in values]
+        groups[1][2] = groups[1][0]  # one array as two inputs of a group
+        groups[5][1] = groups[5][0]
+        shared = groups[0][1]
+        groups.append([E.mul(shared, 2.0), shared, E.neg(shared)])  # an input of two groups
+        if tracer is got:
+            done = E.run_chains(plan, groups, imms)
+            assert done is not None
+        else:
+            done = [_chain(E, plan, group, imms) for group in groups]
+        E.commit_state({f"s{i}/{k}": r for i, regs in enumerate(done) for k, r in enumerate(regs)})
+    _compare(got, want)

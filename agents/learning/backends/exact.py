@@ -31,7 +31,7 @@ from agents.exact.float32 import check_denormals_kept
 from agents.exact.kernels import Array, Kernels
 from agents.exact.layers import Backward, Grads
 from agents.exact.ops import ExactOps, StepScalar, Tracer
-from agents.exact.optim import AdamScalars, adam_scalars, adam_update, sgd_update
+from agents.exact.optim import AdamScalars, adam_scalars, adam_updates, sgd_updates
 from agents.learning.backends.base import (
     Backend,
     BackendError,
@@ -473,38 +473,47 @@ class ExactSession(Session, StageSession):
         ]
         wd = F32(spec.weight_decay)
         arrays = self._arrays
-        for path in sorted(paths, key=name_key):
-            pname = PARAM_PREFIX + path
-            slot = f"{OPT_PREFIX}{path}/"
-            if isinstance(spec, AdamSpec):
-                beta1, beta2 = F32(spec.beta1), F32(spec.beta2)
-                scalars = AdamScalars(marked[0], marked[1])
-                arrays[pname], arrays[slot + "exp_avg"], arrays[slot + "exp_avg_sq"] = adam_update(
-                    E,
-                    arrays[pname],
-                    grads[path],
-                    arrays[slot + "exp_avg"],
-                    arrays[slot + "exp_avg_sq"],
-                    scalars=scalars,
-                    beta1=beta1,
-                    beta2=beta2,
-                    eps=F32(spec.eps),
-                    weight_decay=wd,
-                )
-            else:
-                assert isinstance(spec, SGDSpec)
-                buffer = arrays.get(slot + "momentum")
-                arrays[pname], buffer = sgd_update(
-                    E,
-                    arrays[pname],
-                    grads[path],
-                    buffer,
-                    lr=marked[0],
-                    momentum=F32(spec.momentum),
-                    weight_decay=wd,
-                )
-                if buffer is not None:
-                    arrays[slot + "momentum"] = buffer
+        order = sorted(paths, key=name_key)
+        names = [PARAM_PREFIX + path for path in order]
+        slots = [f"{OPT_PREFIX}{path}/" for path in order]
+        params = [arrays[name] for name in names]
+        gradients = [grads[path] for path in order]
+        # Every parameter in layout order, as one call: traced, their chains run as one.
+        if isinstance(spec, AdamSpec):
+            exp_avgs = [arrays[slot + "exp_avg"] for slot in slots]
+            exp_avg_sqs = [arrays[slot + "exp_avg_sq"] for slot in slots]
+            updated = adam_updates(
+                E,
+                params,
+                gradients,
+                exp_avgs,
+                exp_avg_sqs,
+                scalars=AdamScalars(marked[0], marked[1]),
+                beta1=F32(spec.beta1),
+                beta2=F32(spec.beta2),
+                eps=F32(spec.eps),
+                weight_decay=wd,
+            )
+            for name, slot, (param, exp_avg, exp_avg_sq) in zip(names, slots, updated, strict=True):
+                arrays[name] = param
+                arrays[slot + "exp_avg"] = exp_avg
+                arrays[slot + "exp_avg_sq"] = exp_avg_sq
+            return
+        assert isinstance(spec, SGDSpec)
+        buffers = [arrays.get(slot + "momentum") for slot in slots]
+        stepped = sgd_updates(
+            E,
+            params,
+            gradients,
+            buffers,
+            lr=marked[0],
+            momentum=F32(spec.momentum),
+            weight_decay=wd,
+        )
+        for name, slot, (param, buffer) in zip(names, slots, stepped, strict=True):
+            arrays[name] = param
+            if buffer is not None:
+                arrays[slot + "momentum"] = buffer
 
     # --- Session -------------------------------------------------------------------
     def run(self, batches: np.ndarray, on_step: StepCallback | None = None) -> None:
