@@ -104,6 +104,10 @@ _HASHER = concurrent.futures.ThreadPoolExecutor(
 _OUTSTANDING = 4
 _GROUP_BYTES = 4 << 20
 _PART_BYTES = 1 << 20
+# A smaller group is handed over once the tracer's last one is hashed: where the hashing
+# threads keep up (a core of their own), steps go as they close, and the trace root waits
+# for the last one alone.
+_IDLE_GROUP_BYTES = 256 << 10
 
 _F32 = np.dtype(np.float32)
 _RESHAPE = Op.RESHAPE
@@ -1047,8 +1051,18 @@ class Tracer:
                 known[id(array)] = number
                 kept.append(array)
         self._known, self._kept = known, kept
-        if self._fresh_bytes >= _GROUP_BYTES:
+        if self._fresh_bytes >= _GROUP_BYTES or (
+            self._fresh_bytes >= _IDLE_GROUP_BYTES and self._hashing_idle()
+        ):
             self._hand_over()
+
+    def _hashing_idle(self) -> bool:
+        """Whether every part this tracer handed over is hashed (the hashing threads may be
+        idle: a smaller group keeps them busy, and less is left for the trace root)."""
+        if self._engine is None or not self._batches:
+            return self._engine is not None
+        last = self._batches[-1].merkles
+        return not isinstance(last, list) or all(part.done() for part in last)
 
     def _over(self, values: np.ndarray, source: Array) -> bool:
         """Whether ``values`` lies over ``source``'s bytes (the same bytes, the same place)."""
