@@ -295,6 +295,9 @@ class TransactionExecutor:
                     entry.data,
                     f"node refused the transaction: {exc.rpc_message}",
                 )
+        return self._broadcast_accepted(entry)
+
+    def _broadcast_accepted(self, entry: JournalEntry) -> JournalEntry:
         first = entry.status == "signed" and entry.sent_at is None
         entry = self.journal.update(
             entry.intent, status="sent", sent_at=entry.sent_at or self._clock()
@@ -312,6 +315,11 @@ class TransactionExecutor:
             return self._record_receipt(
                 entry, receipt.status, receipt.block_number, receipt.gas_used
             )
+        if self.client.transaction_block(entry.tx_hash) is not None:
+            # Mined, its receipt not readable yet: anvil raises the sender's nonce before the
+            # block's receipts can be read (a send whose answer was lost, tried again, meets
+            # that moment). It is followed to its receipt like any sent transaction.
+            return self._broadcast_accepted(entry)
         entry = self.journal.update(
             entry.intent,
             status="dropped",

@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from eth_account import Account
 
 from agents.chain.abi import ContractInterface
@@ -324,3 +327,91 @@ def test_a_transaction_reorged_away_is_sent_again(
     again = ex.wait("poke/1")
     assert again.tx_hash == mined.tx_hash  # the same signed bytes, mined anew
     assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
+
+
+class LostAnswerRelay:
+    """JSON-RPC relay to ``upstream`` that loses the answer to the first transaction it
+    relays (HTTP 502 once the node has mined it: the client sends it again) and hides each
+    transaction's receipt for ``lag`` seconds after it was mined, as anvil does for a moment
+    after it raised the sender's nonce, longer on a loaded machine."""
+
+    def __init__(self, upstream: str, lag: float) -> None:
+        self.upstream = upstream
+        self.lag = lag
+        self.mined: dict[str, float] = {}
+        self.lost = 0
+        self.session = requests.Session()
+        self.lock = threading.Lock()
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                answer = relay.answer(json.loads(body))
+                if answer is None:
+                    self.send_response(502)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def forward(self, request: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            reply: dict[str, Any] = self.session.post(self.upstream, json=request).json()
+        return reply
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        method = request["method"]
+        if method == "eth_getTransactionReceipt":
+            mined = self.mined.get(str(request["params"][0]).lower())
+            if mined is not None and time.monotonic() < mined + self.lag:
+                return {"jsonrpc": "2.0", "id": request["id"], "result": None}
+        reply = self.forward(request)
+        if method == "eth_sendRawTransaction" and "result" in reply:
+            txid = str(reply["result"]).lower()
+            receipt = {"jsonrpc": "2.0", "id": 0, "method": "eth_getTransactionReceipt"}
+            receipt["params"] = [txid]
+            while self.forward(receipt).get("result") is None:
+                time.sleep(0.005)
+            self.mined.setdefault(txid, time.monotonic())
+            if self.lost == 0:
+                self.lost += 1
+                return None
+        return reply
+
+    def __enter__(self) -> LostAnswerRelay:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_transaction_mined_before_its_receipt_is_readable_is_not_dropped(
+    anvil: Anvil, probe: ContractInterface, tmp_path: Path
+) -> None:
+    """The node mined the transaction but its answer was lost; sent again, it is refused
+    (nonce too low) while its receipt cannot be read yet: it is the transaction that took
+    the nonce, followed to its receipt, neither dropped nor sent under a new nonce."""
+    with LostAnswerRelay(anvil.url, lag=1.0) as relay:
+        client = ChainClient(relay.url, retry=RetryPolicy(attempts=3, initial_delay=0.05))
+        ex = make_executor(client, probe, tmp_path / "a.db")
+        entry = ex.submit(Intent("poke/1", "Probe", "poke", (1, "once")))
+        assert relay.lost == 1
+        assert entry is not None and entry.status == "sent", entry
+        mined = ex.wait("poke/1", timeout=30)
+        assert mined.status == "mined" and mined.nonce == 0
+        assert time.monotonic() >= relay.mined[(mined.tx_hash or "").lower()] + relay.lag
+        assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
