@@ -104,10 +104,9 @@ _HASHER = concurrent.futures.ThreadPoolExecutor(
 _OUTSTANDING = 4
 _GROUP_BYTES = 4 << 20
 _PART_BYTES = 1 << 20
-# A smaller group is handed over once the tracer's last one is hashed: where the hashing
-# threads keep up (a core of their own), steps go as they close, and the trace root waits
-# for the last one alone.
-_IDLE_GROUP_BYTES = 256 << 10
+# Batches smaller than a group (a trace read mid-way hands its steps over) are collected
+# many at once, their roots in one call, once more than this many wait.
+_SMALL_BATCHES = 64
 
 _F32 = np.dtype(np.float32)
 _RESHAPE = Op.RESHAPE
@@ -473,6 +472,7 @@ class _Batch:
     shared_arrays: list[np.ndarray]
     sources: list[int]
     merkles: _Merkles
+    nbytes: int = 0  # of ``arrays``
 
 
 @dataclass
@@ -602,6 +602,7 @@ class Tracer:
         self._step_roots: list[bytes] = []
         self._distance_root: bytes | None = None
         self._batches: list[_Batch] = []
+        self._outstanding_bytes = 0  # of the batches not collected
         self._in_distance = False
         self._engine = engine()
         # The open step's tracer calls and their arrays, numbered when it closes: in one pass
@@ -1051,18 +1052,8 @@ class Tracer:
                 known[id(array)] = number
                 kept.append(array)
         self._known, self._kept = known, kept
-        if self._fresh_bytes >= _GROUP_BYTES or (
-            self._fresh_bytes >= _IDLE_GROUP_BYTES and self._hashing_idle()
-        ):
+        if self._fresh_bytes >= _GROUP_BYTES:
             self._hand_over()
-
-    def _hashing_idle(self) -> bool:
-        """Whether every part this tracer handed over is hashed (the hashing threads may be
-        idle: a smaller group keeps them busy, and less is left for the trace root)."""
-        if self._engine is None or not self._batches:
-            return self._engine is not None
-        last = self._batches[-1].merkles
-        return not isinstance(last, list) or all(part.done() for part in last)
 
     def _over(self, values: np.ndarray, source: Array) -> bool:
         """Whether ``values`` lies over ``source``'s bytes (the same bytes, the same place)."""
@@ -1082,13 +1073,25 @@ class Tracer:
         arrays = self._fresh
         merkles = self._hash(arrays, self._fresh_addresses, waiting)
         batch = _Batch(
-            self._fresh_numbers, arrays, self._shared, self._shared_arrays, self._sources, merkles
+            self._fresh_numbers,
+            arrays,
+            self._shared,
+            self._shared_arrays,
+            self._sources,
+            merkles,
+            self._fresh_bytes,
         )
         self._batches.append(batch)
+        self._outstanding_bytes += self._fresh_bytes
         self._fresh_numbers, self._fresh, self._fresh_bytes = [], [], 0
         self._fresh_addresses = []
         self._shared, self._shared_arrays, self._sources = [], [], []
-        if len(self._batches) > _OUTSTANDING:
+        # Groups of _GROUP_BYTES: one collected once _OUTSTANDING wait; smaller batches many
+        # at once (their roots in one call).
+        if len(self._batches) > _OUTSTANDING and (
+            self._outstanding_bytes > _OUTSTANDING * _GROUP_BYTES
+            or len(self._batches) > _SMALL_BATCHES
+        ):
             self._collect(len(self._batches) - _OUTSTANDING)
 
     def begin_distance(self) -> None:
@@ -1218,9 +1221,10 @@ class Tracer:
 
     def _collect(self, count: int) -> None:
         """The roots of the first ``count`` batches' arrays, once hashed: each its shape
-        header and Merkle root, hashed in one call per batch."""
+        header and Merkle root, all hashed in one call."""
         self._grow()
         headers, merkles = self._headers, self._merkle_table
+        collected = []
         for batch in self._batches[:count]:
             hashed = batch.merkles
             if isinstance(hashed, list):
@@ -1229,13 +1233,14 @@ class Tracer:
             merkles[fresh] = hashed
             for number, source in zip(batch.shared, batch.sources, strict=True):
                 merkles[number] = merkles[source]  # a source may be shared itself
-            numbers = np.concatenate([fresh, np.asarray(batch.shared, dtype=np.int64)])
-            if not numbers.size:
-                continue
+            collected += [fresh, np.asarray(batch.shared, dtype=np.int64)]
+            self._outstanding_bytes -= batch.nbytes
+        del self._batches[:count]
+        numbers = np.concatenate(collected) if collected else np.zeros(0, dtype=np.int64)
+        if numbers.size:
             prefixes = list(map(headers.__getitem__, numbers.tolist()))
             self._table[numbers] = self._digests(*_root_messages(prefixes, numbers, merkles))
             self._known_roots[numbers] = True
-        del self._batches[:count]
 
     def _digests(self, buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """The ``(n, 32)`` sha256 digests of the messages ``buffer[offsets[i]:][:lengths[i]]``."""

@@ -937,29 +937,3 @@ def test_one_chain_over_several_groups_traces_as_the_plain_tracer(seed: int) -> 
             done = [_chain(E, plan, group, imms) for group in groups]
         E.commit_state({f"s{i}/{k}": r for i, regs in enumerate(done) for k, r in enumerate(regs)})
     _compare(got, want)
-
-
-@pytest.mark.parametrize("idle", [True, False])
-def test_steps_handed_over_as_they_close_while_the_hashing_keeps_up(
-    monkeypatch: pytest.MonkeyPatch, idle: bool
-) -> None:
-    # Where the tracer's last group is hashed, a step of at least _IDLE_GROUP_BYTES new bytes
-    # goes to the hashing threads as it closes; else steps wait for a group of _GROUP_BYTES.
-    handed: list[int] = []
-    hand_over = Tracer._hand_over
-
-    def counted(self: Tracer, waiting: bool = False) -> None:
-        if self._fresh or self._shared:
-            handed.append(int(waiting))
-        hand_over(self, waiting)
-
-    monkeypatch.setattr(Tracer, "_hand_over", counted)
-    monkeypatch.setattr(Tracer, "_hashing_idle", lambda self: idle)
-    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", 1 << 40)
-    monkeypatch.setattr(tracer_module, "_IDLE_GROUP_BYTES", 1)
-    kernels = get_backend("exact").kernels  # type: ignore[attr-defined]
-    got, want = _replay_both(example_task("mlp"), 4, Tracer(kernels))
-    _compare(got, want)
-    # Four steps and the distance computation: each handed over as it closes, or all at once
-    # when the trace root is read.
-    assert handed == ([0] * 5 if idle else [1])
