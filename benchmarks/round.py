@@ -24,7 +24,11 @@ takes at least 60 s, in 200 segments like the demo spec):
 - ``cpu_s`` and ``training_cpu_s``: the CPU seconds each process (the agents, the submitter
   following its task, anvil, and this benchmark's own process with its block watcher) used
   over the round, and while the solver trained (``TaskClaimed->ProofCommitted``): what
-  else ran on the machine's cores beside the training.
+  else ran on the machine's cores beside the training;
+- ``training_thread_cpu_s``: the CPU seconds of the solver's training job's own thread (as
+  its ``work done`` log line states; the checkpoint writer's thread and the agent's loop
+  not counted), to set against ``plain_train_s``, whose one thread runs alone: more CPU
+  there is the training's own work costing more, a phase longer than both is waiting.
 
 Each spec is measured in ``RUNS`` pairs, interleaved: plain training, a round on a fresh
 devnet, plain training, the next round, ..., plain training (``plain_each_s``: one plain
@@ -363,11 +367,27 @@ def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
         "round_s": round(seen[blocks["TaskSettled"]] - seen[blocks["TaskSubmitted"]], 3),
         "cpu_s": cpu_between(watcher.cpu, blocks["TaskSubmitted"], blocks["TaskSettled"]),
         "training_cpu_s": cpu_between(watcher.cpu, blocks["TaskClaimed"], blocks["ProofCommitted"]),
+        "training_thread_cpu_s": job_cpu(_text(directory / "solver.log"), "train/"),
         "reaction_ms": round(statistics.median(reactions), 1) if reactions else None,
         "reactions": len(reactions),
         "outcome": view.outcome,
         "phases_s": phases,
     }
+
+
+def job_cpu(log: str, prefix: str) -> float | None:
+    """The CPU seconds the thread of the agent's last finished job whose key starts with
+    ``prefix`` used, as its log line ``work done`` states (None: no such line)."""
+    cpu = None
+    for line in log.splitlines():
+        if 'msg="work done"' not in line:
+            continue
+        fields = dict(
+            field.split("=", 1) for field in line.split() if "=" in field and '"' not in field
+        )
+        if fields.get("key", "").startswith(prefix) and "cpu" in fields:
+            cpu = float(fields["cpu"])
+    return cpu
 
 
 def cpu_between(cpu: dict[int, dict[str, float]], first: int, last: int) -> dict[str, float]:

@@ -380,8 +380,16 @@ class Agent:
                 continue
             self.work.finished(state)
             elapsed = round(self.runner.elapsed(key), 3)
+            cpu = round(self.runner.cpu(key), 3)
             self.runner.forget(key)
-            event(log, f"work {state.status}", key=key, seconds=elapsed, error=state.error or "")
+            event(
+                log,
+                f"work {state.status}",
+                key=key,
+                seconds=elapsed,
+                cpu=cpu,
+                error=state.error or "",
+            )
 
     def _start(self, action: Start) -> None:
         self.work.started(action.key, action.task_id, action.kind)

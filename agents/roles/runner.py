@@ -33,6 +33,8 @@ class WorkRunner:
         self._states: dict[str, WorkState] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._started: dict[str, float] = {}
+        # The CPU seconds each finished job's thread used (its helpers' threads not counted).
+        self._cpu: dict[str, float] = {}
 
     def start(self, key: str, job: Job) -> None:
         """Run ``job`` unless ``key`` is already running."""
@@ -47,6 +49,7 @@ class WorkRunner:
         thread.start()
 
     def _run(self, key: str, job: Job) -> None:
+        cpu = time.thread_time()
         try:
             result = job()
         except VeritrainError as exc:
@@ -59,6 +62,7 @@ class WorkRunner:
             state = WorkState(key, "done", result)
         with self._lock:
             self._states[key] = state
+            self._cpu[key] = time.thread_time() - cpu
         if self._on_finished is not None:
             self._on_finished()
 
@@ -67,6 +71,11 @@ class WorkRunner:
         with self._lock:
             started = self._started.get(key)
         return time.monotonic() - started if started is not None else 0.0
+
+    def cpu(self, key: str) -> float:
+        """CPU seconds the thread of ``key``'s last finished run used (0 if none finished)."""
+        with self._lock:
+            return self._cpu.get(key, 0.0)
 
     def states(self) -> dict[str, WorkState]:
         with self._lock:
@@ -82,3 +91,4 @@ class WorkRunner:
             state = self._states.get(key)
             if state is not None and state.status != "running":
                 del self._states[key]
+                self._cpu.pop(key, None)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -260,6 +261,38 @@ def test_work_runner_runs_a_key_once_at_a_time() -> None:
     assert calls == [1]
     runner.forget("k")
     assert runner.states() == {}
+
+
+def test_work_runner_counts_the_cpu_of_its_jobs_thread() -> None:
+    # A job that computes uses CPU on its thread; one that waits uses almost none, and work
+    # on a thread the job starts is not counted.
+    def run(key: str, job: Any) -> float:
+        finished = threading.Event()
+        runner = WorkRunner(on_finished=finished.set)
+        runner.start(key, job)
+        assert finished.wait(10.0)
+        cpu = runner.cpu(key)
+        runner.forget(key)
+        assert runner.cpu(key) == 0.0
+        return cpu
+
+    def spin(seconds: float) -> None:
+        started = time.thread_time()
+        while time.thread_time() - started < seconds:
+            pass
+
+    def computes() -> ProfileResult:
+        spin(0.2)
+        return _result()
+
+    def waits() -> ProfileResult:
+        helper = threading.Thread(target=spin, args=(0.2,))
+        helper.start()
+        helper.join()
+        return _result()
+
+    assert run("computes", computes) >= 0.2
+    assert run("waits", waits) < 0.1
 
 
 def test_workdir_is_where_training_resumes(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from benchmarks.round import (
     _warm,
     cpu_between,
     cpu_seconds,
+    job_cpu,
     sandwiched,
     summarize,
 )
@@ -128,3 +129,29 @@ def test_a_rounds_baseline_is_the_mean_of_the_plain_runs_around_it() -> None:
     assert summarize(pairs)["overhead_runs"] == [round(75 / 65, 3), round(84 / 75, 3)]
     with pytest.raises(ValueError, match="one plain run"):
         sandwiched([60.0, 70.0], results)
+
+
+def test_job_cpu_reads_the_last_finished_job_of_a_kind_from_an_agents_log() -> None:
+    import logging
+
+    from agents.node.logs import StructuredFormatter
+
+    formatter = StructuredFormatter()
+
+    def line(message: str, **fields: Any) -> str:
+        record = logging.LogRecord("agents.roles.agent", logging.INFO, "", 0, message, (), None)
+        record.fields = fields
+        return formatter.format(record)
+
+    log = "\n".join(
+        [
+            line("start work", kind="train", task=1, reason="claimed; training"),
+            line("work failed", key="train/1", seconds=1.0, cpu=0.5, error="a store failure"),
+            line("work done", key="train/1", seconds=70.1, cpu=66.25, error=""),
+            line("work done", key="replay/1/0", seconds=5.0, cpu=1.5, error=""),
+        ]
+    )
+    assert job_cpu(log, "train/") == 66.25
+    assert job_cpu(log, "replay/") == 1.5
+    assert job_cpu(log, "drift/") is None
+    assert job_cpu("", "train/") is None
