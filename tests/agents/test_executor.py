@@ -405,7 +405,7 @@ def test_a_transaction_mined_before_its_receipt_is_readable_is_not_dropped(
     """The node mined the transaction but its answer was lost; sent again, it is refused
     (nonce too low) while its receipt cannot be read yet: it is the transaction that took
     the nonce, followed to its receipt, neither dropped nor sent under a new nonce."""
-    with LostAnswerRelay(anvil.url, lag=1.0) as relay:
+    with LostAnswerRelay(anvil.url, lag=3.0) as relay:
         client = ChainClient(relay.url, retry=RetryPolicy(attempts=3, initial_delay=0.05))
         ex = make_executor(client, probe, tmp_path / "a.db")
         entry = ex.submit(Intent("poke/1", "Probe", "poke", (1, "once")))
