@@ -284,6 +284,11 @@ class TransactionExecutor:
                 pass
             elif any(s in text for s in _NONCE_TOO_LOW):
                 return self._nonce_taken(entry)
+            elif entry.tx_hash is not None and self.client.transaction_known(entry.tx_hash):
+                # The node holds these very bytes (pending or mined) and words its refusal
+                # of them in its own way (Nethermind: "AlreadyKnown", "OldNonce"): followed
+                # as sent, its nonce not given to another transaction.
+                pass
             else:
                 with transaction(self.journal.conn):
                     self.journal.release_nonce(self.address, entry.nonce)

@@ -335,9 +335,10 @@ class LostAnswerRelay:
     transaction's receipt for ``lag`` seconds after it was mined, as anvil does for a moment
     after it raised the sender's nonce, longer on a loaded machine."""
 
-    def __init__(self, upstream: str, lag: float) -> None:
+    def __init__(self, upstream: str, lag: float, refusal: str | None = None) -> None:
         self.upstream = upstream
         self.lag = lag
+        self.refusal = refusal  # the message of every refused send, where given
         self.mined: dict[str, float] = {}
         self.lost = 0
         self.session = requests.Session()
@@ -378,6 +379,8 @@ class LostAnswerRelay:
             if mined is not None and time.monotonic() < mined + self.lag:
                 return {"jsonrpc": "2.0", "id": request["id"], "result": None}
         reply = self.forward(request)
+        if method == "eth_sendRawTransaction" and "error" in reply and self.refusal is not None:
+            reply["error"]["message"] = self.refusal
         if method == "eth_sendRawTransaction" and "result" in reply:
             txid = str(reply["result"]).lower()
             receipt = {"jsonrpc": "2.0", "id": 0, "method": "eth_getTransactionReceipt"}
@@ -414,4 +417,25 @@ def test_a_transaction_mined_before_its_receipt_is_readable_is_not_dropped(
         mined = ex.wait("poke/1", timeout=30)
         assert mined.status == "mined" and mined.nonce == 0
         assert time.monotonic() >= relay.mined[(mined.tx_hash or "").lower()] + relay.lag
+        assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
+
+
+@pytest.mark.parametrize(
+    "refusal", ["OldNonce, Current nonce: 1, nonce of rejected tx: 0", "AlreadyKnown"]
+)
+def test_a_transaction_the_node_holds_is_followed_whatever_its_refusal_says(
+    anvil: Anvil, probe: ContractInterface, tmp_path: Path, refusal: str
+) -> None:
+    """A node that words its refusal of a transaction it already has in its own way (these
+    are another client's): the transaction it holds is followed, its nonce not given to
+    another transaction of the same intent."""
+    with LostAnswerRelay(anvil.url, lag=3.0, refusal=refusal) as relay:
+        client = ChainClient(relay.url, retry=RetryPolicy(attempts=3, initial_delay=0.05))
+        ex = make_executor(client, probe, tmp_path / "a.db")
+        entry = ex.submit(Intent("poke/1", "Probe", "poke", (1, "once")))
+        assert relay.lost == 1
+        assert entry is not None and entry.status == "sent", entry
+        assert ex.submit(Intent("poke/1", "Probe", "poke", (1, "once"))) is None
+        mined = ex.wait("poke/1", timeout=30)
+        assert mined.status == "mined" and mined.nonce == 0
         assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
