@@ -142,14 +142,6 @@ class ChainClient:
         """Whether the node knows the transaction (pending or mined)."""
         return self.rpc.request("eth_getTransactionByHash", [tx_hash]) is not None
 
-    def transaction_block(self, tx_hash: str) -> int | None:
-        """The block the node says holds the transaction (``None``: unknown, or pending),
-        which a node may answer before the transaction's receipt can be read."""
-        raw = self.rpc.request("eth_getTransactionByHash", [tx_hash])
-        if raw is None or raw.get("blockNumber") is None:
-            return None
-        return to_int(raw["blockNumber"])
-
     # -- fees and sending -------------------------------------------------------------------
 
     def estimate_gas(self, tx: dict[str, Any]) -> int:

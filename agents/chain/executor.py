@@ -320,10 +320,12 @@ class TransactionExecutor:
             return self._record_receipt(
                 entry, receipt.status, receipt.block_number, receipt.gas_used
             )
-        if self.client.transaction_block(entry.tx_hash) is not None:
+        if self.client.transaction_known(entry.tx_hash):
             # Mined, its receipt not readable yet: anvil raises the sender's nonce before the
             # block's receipts can be read (a send whose answer was lost, tried again, meets
-            # that moment). It is followed to its receipt like any sent transaction.
+            # that moment); or known to a node of the endpoint that lags the one that refused
+            # it. Followed like any sent transaction: to its receipt, or, once no node knows
+            # it, to this judgement again.
             return self._broadcast_accepted(entry)
         entry = self.journal.update(
             entry.intent,

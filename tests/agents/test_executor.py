@@ -335,10 +335,15 @@ class LostAnswerRelay:
     transaction's receipt for ``lag`` seconds after it was mined, as anvil does for a moment
     after it raised the sender's nonce, longer on a loaded machine."""
 
-    def __init__(self, upstream: str, lag: float, refusal: str | None = None) -> None:
+    def __init__(
+        self, upstream: str, lag: float, refusal: str | None = None, behind: bool = False
+    ) -> None:
         self.upstream = upstream
         self.lag = lag
         self.refusal = refusal  # the message of every refused send, where given
+        # During the lag, a mined transaction read as pending (a node of the endpoint behind
+        # the one that refused it).
+        self.behind = behind
         self.mined: dict[str, float] = {}
         self.lost = 0
         self.session = requests.Session()
@@ -379,6 +384,10 @@ class LostAnswerRelay:
             if mined is not None and time.monotonic() < mined + self.lag:
                 return {"jsonrpc": "2.0", "id": request["id"], "result": None}
         reply = self.forward(request)
+        if method == "eth_getTransactionByHash" and self.behind and reply.get("result"):
+            mined = self.mined.get(str(request["params"][0]).lower())
+            if mined is not None and time.monotonic() < mined + self.lag:
+                reply["result"].update(blockHash=None, blockNumber=None, transactionIndex=None)
         if method == "eth_sendRawTransaction" and "error" in reply and self.refusal is not None:
             reply["error"]["message"] = self.refusal
         if method == "eth_sendRawTransaction" and "result" in reply:
@@ -402,13 +411,15 @@ class LostAnswerRelay:
         self.server.server_close()
 
 
+@pytest.mark.parametrize("behind", [False, True])
 def test_a_transaction_mined_before_its_receipt_is_readable_is_not_dropped(
-    anvil: Anvil, probe: ContractInterface, tmp_path: Path
+    anvil: Anvil, probe: ContractInterface, tmp_path: Path, behind: bool
 ) -> None:
     """The node mined the transaction but its answer was lost; sent again, it is refused
-    (nonce too low) while its receipt cannot be read yet: it is the transaction that took
-    the nonce, followed to its receipt, neither dropped nor sent under a new nonce."""
-    with LostAnswerRelay(anvil.url, lag=3.0) as relay:
+    (nonce too low) while its receipt cannot be read yet (``behind``: and the transaction
+    reads as pending): it is the transaction that took the nonce, followed to its receipt,
+    neither dropped nor sent under a new nonce."""
+    with LostAnswerRelay(anvil.url, lag=3.0, behind=behind) as relay:
         client = ChainClient(relay.url, retry=RetryPolicy(attempts=3, initial_delay=0.05))
         ex = make_executor(client, probe, tmp_path / "a.db")
         entry = ex.submit(Intent("poke/1", "Probe", "poke", (1, "once")))
