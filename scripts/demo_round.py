@@ -401,7 +401,7 @@ def check_books(
         }
     )
     rebuilt = record_from_logs(
-        [dict(log) for log in logs], {k: bytes(v) for k, v in topic0.items()}
+        [dict(log) for log in logs], {k: bytes(v) for k, v in topic0.items()}, task_id
     )
     expect(
         rebuilt == bytes(pool.task(task_id)["record"]),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from agents.audit.record import record_of
 from agents.rules import AWARD_CAP_DIVISOR as AWARD_CAP_DIVISOR
 from agents.rules import BPS as BPS
 from agents.rules import Amounts as Amounts
@@ -97,15 +98,12 @@ def profile_rejection(amounts: Amounts) -> Rejection:
     return Rejection(profiler=amounts.profiler_stake, jackpot=fee, fee=fee)
 
 
-def record_from_logs(logs: list[dict[str, Any]], topic0_of: dict[str, bytes]) -> bytes:
-    """Rebuild a task's record from its raw logs (``topics`` and ``data`` as in ``eth_getLogs``).
+def record_from_logs(
+    logs: list[dict[str, Any]], topic0_of: dict[str, bytes], task_id: int
+) -> bytes:
+    """Rebuild ``task_id``'s record from raw logs (``topics`` and ``data`` as in ``eth_getLogs``,
+    hex or bytes), as the audit does (``agents.audit.record.record_of``).
 
     ``topic0_of`` maps the folded event names to their topic0; other logs are skipped.
     """
-    folded = {topic0_of[name] for name in FOLDED_EVENTS}
-    record = bytes(32)
-    for log in logs:
-        topics = [bytes(t) for t in log["topics"]]
-        if topics and topics[0] in folded:
-            record = fold_record(record, topics, bytes(log["data"]))
-    return record
+    return record_of(logs, {topic0_of[name] for name in FOLDED_EVENTS}, task_id)

@@ -26,12 +26,20 @@ FOLDED_EVENTS = (
 
 def record_of(logs: Iterable[Mapping[str, Any]], folded_topics: set[bytes], task_id: int) -> bytes:
     """The record of ``task_id`` over raw logs (``topics``/``data`` as ``eth_getLogs`` gives
-    them, in chain order); logs of other tasks and events that are not folded are skipped."""
+    them, hex strings, or as bytes, as web3 decodes them; in chain order); logs of other tasks
+    and events that are not folded are skipped."""
     subject = task_id.to_bytes(32, "big")
     record = bytes(32)
     for log in logs:
-        topics = [bytes.fromhex(str(t)[2:]) for t in log.get("topics", [])]
+        topics = [_raw(t) for t in log.get("topics", [])]
         if len(topics) < 2 or topics[0] not in folded_topics or topics[1] != subject:
             continue
-        record = fold_record(record, topics, bytes.fromhex(str(log.get("data", "0x"))[2:]))
+        record = fold_record(record, topics, _raw(log.get("data", "0x")))
     return record
+
+
+def _raw(value: Any) -> bytes:
+    """A log's topic or data as bytes: a ``0x`` hex string, or bytes already."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return bytes.fromhex(str(value)[2:])

@@ -80,7 +80,7 @@ def replay(pool: Any, task_id: int) -> tuple[bytes, Status, int]:
             deadline = int(args[DEADLINE_FIELD[name]])
         if name == "VerificationRevealed" and args["forced"] and args["challengeDeadline"]:
             deadline = int(args["challengeDeadline"])
-    return record_from_logs(logs, topic0), status, deadline
+    return record_from_logs(logs, topic0, task_id), status, deadline
 
 
 def pool_web3(pool: Any) -> Any:
