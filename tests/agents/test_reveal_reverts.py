@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_utils.crypto import keccak
@@ -81,3 +82,44 @@ def test_a_reveal_that_reverted_for_a_passing_reason_is_sent_once_more(market: M
     assert reveals(restarted.conn) == {first: ("reverted", 1), second: ("mined", 1)}
     assert restarted.conn.client.nonce(restarted.conn.me) == nonce + 1
     assert restarted.tasks[task_id].randomness is not None
+
+
+def test_a_reveal_a_lagging_node_rejects_is_sent_once_it_caught_up(
+    market: Market, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The node that estimates is behind the agent's view (it estimates at the block before the
+    claim, as a node of a load-balanced endpoint that has not seen it yet): WrongStatus, under
+    the trigger block the view has, at every try. A rejection costs nothing, so the agent tries
+    again for as long as the node lags (more often than the 6 rejections after which the
+    reveal used to be given up, the solver slashed), says so once at error level, and
+    reveals once the node caught up."""
+    task_id = market.verifying_task()
+    agent = solver_agent(market.conns["solver"])
+    client = agent.conn.client
+    rpc = client.rpc
+    behind = hex(client.block("latest").number - 1)  # the claim is the latest block
+    lagging = [True]
+    send = rpc._request_once
+
+    def estimating_behind(method: str, params: list[Any]) -> Any:
+        if method == "eth_estimateGas" and lagging[0]:
+            params = [params[0], behind]
+        return send(method, params)
+
+    rpc._request_once = estimating_behind  # type: ignore[method-assign]
+    key = intents.reveal_seed(task_id, 0)
+    with caplog.at_level(logging.INFO):
+        for _ in range(10):
+            agent.tick()
+            rpc.request("evm_mine")  # a new head: the next tick decides again
+        assert reveals(agent.conn) == {key: ("rejected", 10)}
+        entry = agent.executor.journal.get(key)
+        assert entry is not None and "WrongStatus" in str(entry.error)
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        (said,) = [(r.getMessage(), getattr(r, "fields", {})) for r in errors]
+        assert said[0] == "tx rejected" and said[1]["intent"] == key
+        lagging[0] = False
+        for _ in range(2):
+            agent.tick()  # sends the reveal, then follows it to its receipt
+    assert reveals(agent.conn) == {key: ("mined", 11)}
+    assert agent.tasks[task_id].randomness is not None
