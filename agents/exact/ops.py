@@ -536,10 +536,9 @@ _NUMBERING = (
     "_values",
 )
 # Templates kept, shared by the tracers of a process (they name positions, not arrays): per
-# sequence of calls, the latest two learnt; the sequences from which none could be learnt.
+# sequence of calls, the latest two learnt.
 _TEMPLATES = 64
 _TEMPLATES_BY_CALLS: dict[tuple[_Call, ...], list[_Template]] = {}
-_UNLEARNT: set[tuple[_Call, ...]] = set()
 _DTYPE = operator.attrgetter("dtype")
 _CONTIGUOUS = operator.attrgetter("flags.c_contiguous")
 _SHAPE = operator.attrgetter("shape")
@@ -613,6 +612,7 @@ class Tracer:
         self._calls: list[_Call] = []
         self._extras: list[Any] = []  # per call: a chain's output block, a STATE record's index
         self._registers: list[Array] = []
+        self._unlearnt: set[tuple[_Call, ...]] = set()  # calls no template was learnt from
 
     def _values(self, array: Array) -> np.ndarray:
         # The CPU path's arrays are contiguous float32 numpy arrays already.
@@ -877,13 +877,13 @@ class Tracer:
                 return
         first, fresh, shared = len(self._headers), len(self._fresh), len(self._shared)
         self._replay()
-        if calls in _UNLEARNT:
+        if calls in self._unlearnt:
             return
         learnt = self._learn(first, fresh, shared)
-        if learnt is None:  # numbered one by one from now on
-            if len(_UNLEARNT) >= _TEMPLATES:
-                _UNLEARNT.clear()
-            _UNLEARNT.add(calls)
+        if learnt is None:  # numbered one by one from now on, by this tracer
+            if len(self._unlearnt) >= _TEMPLATES:
+                self._unlearnt.clear()
+            self._unlearnt.add(calls)
             return
         if calls not in _TEMPLATES_BY_CALLS and len(_TEMPLATES_BY_CALLS) >= _TEMPLATES:
             _TEMPLATES_BY_CALLS.clear()

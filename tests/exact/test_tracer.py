@@ -788,7 +788,6 @@ def _count_templates(monkeypatch: pytest.MonkeyPatch) -> dict[bool, int]:
     """How often a closing step was numbered from a template (True) or not (False), with an
     empty cache of templates."""
     monkeypatch.setattr(tracer_module, "_TEMPLATES_BY_CALLS", {})
-    monkeypatch.setattr(tracer_module, "_UNLEARNT", set())
     applied = {True: 0, False: 0}
     apply = Tracer._apply
 
