@@ -6,14 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from eth_account import Account
 
 from agents.chain.abi import ContractInterface
@@ -24,6 +21,7 @@ from agents.chain.journal import TransactionJournal
 from agents.chain.rpc import RetryPolicy
 from agents.devnet.anvil import DEV_KEYS, REPO_ROOT, Anvil, start_anvil
 from agents.node.database import open_database
+from tests.relay import ReceiptLagRelay
 
 from .conftest import deploy
 
@@ -329,86 +327,34 @@ def test_a_transaction_reorged_away_is_sent_again(
     assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
 
 
-class LostAnswerRelay:
-    """JSON-RPC relay to ``upstream`` that loses the answer to the first transaction it
-    relays (HTTP 502 once the node has mined it: the client sends it again) and hides each
-    transaction's receipt for ``lag`` seconds after it was mined, as anvil does for a moment
-    after it raised the sender's nonce, longer on a loaded machine."""
+class LostAnswerRelay(ReceiptLagRelay):
+    """Relay to ``upstream`` that loses the answer to the first transaction it relays (HTTP
+    502 once the node has mined it: the client sends it again) and hides each transaction's
+    receipt for ``lag`` seconds after it was mined, as anvil does for a moment after it raised
+    the sender's nonce, longer on a loaded machine."""
 
     def __init__(
         self, upstream: str, lag: float, refusal: str | None = None, behind: bool = False
     ) -> None:
-        self.upstream = upstream
-        self.lag = lag
+        super().__init__(upstream, lag)
         self.refusal = refusal  # the message of every refused send, where given
         # During the lag, a mined transaction read as pending (a node of the endpoint behind
         # the one that refused it).
         self.behind = behind
-        self.mined: dict[str, float] = {}
         self.lost = 0
-        self.session = requests.Session()
-        self.lock = threading.Lock()
-        relay = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                answer = relay.answer(json.loads(body))
-                if answer is None:
-                    self.send_response(502)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def forward(self, request: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            reply: dict[str, Any] = self.session.post(self.upstream, json=request).json()
-        return reply
-
-    def answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
-        method = request["method"]
-        if method == "eth_getTransactionReceipt":
-            mined = self.mined.get(str(request["params"][0]).lower())
-            if mined is not None and time.monotonic() < mined + self.lag:
-                return {"jsonrpc": "2.0", "id": request["id"], "result": None}
-        reply = self.forward(request)
-        if method == "eth_getTransactionByHash" and self.behind and reply.get("result"):
-            mined = self.mined.get(str(request["params"][0]).lower())
-            if mined is not None and time.monotonic() < mined + self.lag:
-                reply["result"].update(blockHash=None, blockNumber=None, transactionIndex=None)
+    def relay_reply(
+        self, method: str, request: dict[str, Any], reply: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        pending = method == "eth_getTransactionByHash" and self.behind and reply.get("result")
+        if pending and self.hidden(str(request["params"][0])):
+            reply["result"].update(blockHash=None, blockNumber=None, transactionIndex=None)
         if method == "eth_sendRawTransaction" and "error" in reply and self.refusal is not None:
             reply["error"]["message"] = self.refusal
-        if method == "eth_sendRawTransaction" and "result" in reply:
-            txid = str(reply["result"]).lower()
-            receipt = {"jsonrpc": "2.0", "id": 0, "method": "eth_getTransactionReceipt"}
-            receipt["params"] = [txid]
-            while self.forward(receipt).get("result") is None:
-                time.sleep(0.005)
-            self.mined.setdefault(txid, time.monotonic())
-            if self.lost == 0:
-                self.lost += 1
-                return None
+        if method == "eth_sendRawTransaction" and "result" in reply and self.lost == 0:
+            self.lost += 1
+            return None
         return reply
-
-    def __enter__(self) -> LostAnswerRelay:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.mark.parametrize("behind", [False, True])
