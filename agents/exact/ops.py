@@ -842,7 +842,7 @@ class Tracer:
         for call, extra in zip(self._calls, self._extras, strict=True):
             if type(call) is int:
                 if call >= -1:  # one record (-1: a reshape of one input)
-                    count = max(call, 1)
+                    count = 1 if call == -1 else call  # a reshape has one input
                     self._number_record(
                         call == -1, registers[at : at + count], registers[at + count]
                     )

@@ -973,3 +973,23 @@ def test_a_template_learnt_over_copying_reshapes_numbers_views_as_the_plain_trac
     _compare(got, want)
     assert applied[True] >= 5, applied
     assert applied[False] >= 1, applied
+
+
+def test_steps_with_an_op_of_no_inputs_trace_as_the_plain_tracer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # ``full`` reads no array: its record's one register is its output, in a step numbered
+    # call by call (the first ones) and in the steps numbered from their template.
+    applied = _count_templates(monkeypatch)
+    kernels = CpuKernels()
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    start = _values(np.random.default_rng(11), (4, 8))
+    for tracer in (got, want):
+        E = _ops(kernels, tracer)
+        state = E.array(start)
+        for k in range(6):
+            ones = E.full([4, 8], 1.5 + k)
+            state = E.add(E.mul(state, ones), E.full([8], 0.25))
+            E.commit_state({"w": state})
+    _compare(got, want)
+    assert applied[True] >= 3, applied
