@@ -655,17 +655,25 @@ def _leaves_root(data: np.ndarray, vector: bool, scalar: np.ndarray) -> np.ndarr
     return root
 
 
-def _byte_pointer_typer(typingctx: Any, address: Any) -> Any:
-    """A ``uint8*`` from an integer address (for ``numba.carray``)."""
-    sig = nbtypes.CPointer(nbtypes.uint8)(nbtypes.intp)  # type: ignore[no-untyped-call]
+def _pointer_intrinsic(name: str, element: Any, bits: int) -> Any:
+    """A numba intrinsic giving a pointer to ``element`` values (integers ``bits`` wide) at an
+    integer address (for ``numba.carray``)."""
 
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
+    def typer(typingctx: Any, address: Any) -> Any:
+        sig = nbtypes.CPointer(element)(nbtypes.intp)  # type: ignore[no-untyped-call]
 
-    return sig, codegen
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            return builder.inttoptr(args[0], ir.IntType(bits).as_pointer())
+
+        return sig, codegen
+
+    typer.__name__ = typer.__qualname__ = name
+    return intrinsic(typer)
 
 
-_byte_pointer: Any = intrinsic(_byte_pointer_typer)
+_byte_pointer: Any = _pointer_intrinsic("_byte_pointer", nbtypes.uint8, 8)
+# An ``int64*`` at an address: a word read from memory numpy does not describe as an array.
+word_pointer: Any = _pointer_intrinsic("word_pointer", nbtypes.int64, 64)
 
 
 @njit(cache=True, nogil=True)

@@ -27,6 +27,7 @@ from numba.core import types as nbtypes
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
 
+from agents.commitment.hashing import word_pointer
 from agents.exact.constants import (
     EXP_C2,
     EXP_C3,
@@ -807,24 +808,11 @@ def _address_of(values: np.ndarray) -> int:
     return values.ctypes.data
 
 
-def _word_pointer_typer(typingctx: Any, address: Any) -> Any:
-    """An ``int64*`` from an integer address (for ``numba.carray``)."""
-    sig = nbtypes.CPointer(nbtypes.int64)(nbtypes.intp)  # type: ignore[no-untyped-call]
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.inttoptr(args[0], ir.IntType(64).as_pointer())
-
-    return sig, codegen
-
-
-_word_pointer: Any = intrinsic(_word_pointer_typer)
-
-
 @njit(cache=True)  # microseconds: keeps the GIL (no hand-over to a waiting thread)
 def _words_at(places: np.ndarray, out: np.ndarray) -> None:
     # out[i] = the 64-bit word at address places[i].
     for i in range(places.size):
-        out[i] = carray(_word_pointer(places[i]), (1,))[0]
+        out[i] = carray(word_pointer(places[i]), (1,))[0]
 
 
 # Where a numpy array object holds the address of its first byte: numpy's C API reads it as
