@@ -43,12 +43,15 @@ def test_every_method_returns_a_valid_plan_with_its_true_cost(
 def test_searches_never_lose_to_the_random_plans_they_start_from(
     seed: int, shape: tuple[int, int]
 ) -> None:
+    # A search re-arranges the partitions of its random starts optimally; the cost
+    # of the same or an equally good plan, summed in another order, may differ
+    # from the sampled plan's in the last bit (seed 57463, shape (2, 4): 1 ulp).
     w = random_weights(seed, *shape, symmetric=bool(seed % 2))
     starts = {"genetic": SMALL_GA["population"], "descent": RANDOM_STARTS}
     for method, samples in starts.items():
         floor = search(w, "random", seed, samples=samples).cost.total
         found = search(w, method, seed, **_options(method)).cost.total
-        assert found <= floor, method
+        assert found <= floor * (1 + 1e-12), method
 
 
 @settings(max_examples=25, deadline=None)
