@@ -25,6 +25,11 @@ from tests.learning.conftest import Workspace
 from tests.store.peered import PeeredNode
 
 RANDOMNESS = hashlib.sha256(b"availability").digest()
+# Where an artifact is withheld, the verifier waits this long for each artifact: the withheld
+# one is found missing only after it, and every artifact served must be walked within it
+# (loopback HTTP through the node: about 0.05 s each, 0.1 s at most in 460 walks on a two-core
+# machine running seven jobs; half a second left too little margin).
+WITHHELD_TIMEOUT = 2.0
 
 
 def _publish(workspace: Workspace, manifest: Manifest, root: Path, skip: set[str]) -> EmbeddedStore:
@@ -73,12 +78,12 @@ def test_an_artifact_nobody_serves_is_the_solvers_fault_after_the_timeout(
     solver = _publish(workspace, honest, tmp_path / "solver", skip={withheld})
     with PeeredNode([solver]) as node:
         client = KuboStore(node.url, retries=1, backoff=0.01)
-        verdict = _verify(workspace, honest, client, timeout=0.5)
+        verdict = _verify(workspace, honest, client, timeout=WITHHELD_TIMEOUT)
         assert not verdict.passed
         assert verdict.fault is not None
         assert (verdict.fault.kind, verdict.fault.cid) == ("unavailable", withheld)
         assert verdict.fault.position == honest.cids().index(withheld)
-        assert "not available" in verdict.reasons[0] and "within 0.5 s" in verdict.reasons[0]
+        assert "not available" in verdict.reasons[0] and "within 2 s" in verdict.reasons[0]
         client.close()
 
 
@@ -91,11 +96,11 @@ def test_a_second_verifier_confirms_an_unavailable_fault_only_while_nobody_serve
     assert manifest_cid == workspace.store.put_json(honest.to_json())
     with PeeredNode([solver]) as node:
         client = KuboStore(node.url, retries=1, backoff=0.01)
-        verdict = _verify(workspace, honest, client, timeout=0.5)
+        verdict = _verify(workspace, honest, client, timeout=WITHHELD_TIMEOUT)
         assert verdict.fault is not None and verdict.fault.kind == "unavailable"
         record = faults.record(verdict.fault, manifest_cid)
         # Another verifier's node, peered with the solver's, checks the claim.
-        confirm = {"spec_cid": workspace.spec_cid, "retrieval_timeout": 0.5}
+        confirm = {"spec_cid": workspace.spec_cid, "retrieval_timeout": WITHHELD_TIMEOUT}
         assert faults.confirm(workspace.task, client, record, **confirm)  # type: ignore[arg-type]
         # Once the solver serves the artifact, the claim no longer holds.
         solver.put_bytes(workspace.store.get_bytes(withheld))
