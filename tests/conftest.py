@@ -7,12 +7,16 @@ loopback.
 Property tests draw new inputs on every run (nothing is derandomized, so a run may
 find what the last ones did not). The profile below makes such a find usable and
 keeps load from failing a test: a failing example is printed with the blob that
-replays it (``@reproduce_failure``), and no example fails for taking longer than
-Hypothesis's default deadline of 200 ms, which a loaded two-core machine can pass on
-correct code. A test's own ``@settings`` still override both.
+replays it (``@reproduce_failure``); no example fails for taking longer than
+Hypothesis's default deadline of 200 ms, and no test fails Hypothesis's health check
+for slow data generation (more than a second of wall-clock time spent drawing its
+first ten examples), both of which a pause of a loaded two-core machine can cause on
+correct code. A test's own ``@settings`` still override these.
 """
 
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
-settings.register_profile("veritrain", deadline=None, print_blob=True)
+settings.register_profile(
+    "veritrain", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile("veritrain")
