@@ -111,6 +111,8 @@ class TransactionExecutor:
         self.rejections = rejections or RejectionPolicy()
         self.observer = observer or ExecutorObserver()
         self._clock = clock
+        # Intents whose broadcast a node refused while a later nonce was handed out (said once).
+        self._refused: set[str] = set()
 
     def in_flight(self) -> bool:
         """Whether a journaled transaction is signed or sent and not yet final."""
@@ -289,6 +291,21 @@ class TransactionExecutor:
                 # of them in its own way (Nethermind: "AlreadyKnown", "OldNonce"): followed
                 # as sent, its nonce not given to another transaction.
                 pass
+            elif self.journal.next_nonce(self.address) != entry.nonce + 1:
+                # A later nonce was handed out meanwhile (a sent row the node forgot, refused
+                # when broadcast again: a full pool, a base fee above its cap). Judged
+                # rejected, its nonce would stay unused for good and every later transaction
+                # of the key would wait behind the gap: the same bytes go out again at the
+                # next reconcile, until a node takes them.
+                if entry.intent not in self._refused:
+                    self._refused.add(entry.intent)
+                    log.warning(
+                        "node refused %s (nonce %s, later nonces handed out): sent again later: %s",
+                        entry.description,
+                        entry.nonce,
+                        exc.rpc_message,
+                    )
+                return entry
             else:
                 with transaction(self.journal.conn):
                     self.journal.release_nonce(self.address, entry.nonce)

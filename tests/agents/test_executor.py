@@ -403,3 +403,57 @@ def test_a_transaction_the_node_holds_is_followed_whatever_its_refusal_says(
         mined = ex.wait("poke/1", timeout=30)
         assert mined.status == "mined" and mined.nonce == 0
         assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
+
+
+class RefusingRelay(ReceiptLagRelay):
+    """Relay to ``upstream`` that refuses the sends of the raw transactions in ``refused``
+    (as a node with a full pool words it)."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, 0.0)
+        self.refused: set[str] = set()
+        self.refusals = 0
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        if request["method"] == "eth_sendRawTransaction" and request["params"][0] in self.refused:
+            self.refusals += 1
+            error = {"code": -32000, "message": "transaction underpriced"}
+            return {"jsonrpc": "2.0", "id": request["id"], "error": error}
+        return self.forward(request)
+
+
+def test_a_forgotten_transaction_refused_below_a_later_nonce_keeps_its_nonce(
+    probe_artifact: dict[str, Any], tmp_path: Path
+) -> None:
+    """Two transactions sent (nonces 0 and 1); the node forgets the first (its pool lost or
+    evicted it) and refuses it when it is sent again: rejected, its nonce would stay unused
+    and the second, and every later one, would wait behind it for ever (the first's intent
+    signed anew under nonce 2). It is kept and sent again, as it is, until a node takes it."""
+    node = start_anvil(extra_args=["--no-mining"])
+    try:
+        direct = ChainClient(node.url)
+        direct.rpc.request("evm_setAutomine", [True])
+        probe = ContractInterface("Probe", deploy(direct, probe_artifact), probe_artifact["abi"])
+        direct.rpc.request("evm_setAutomine", [False])
+        with RefusingRelay(node.url) as relay:
+            ex = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db")
+            first = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+            second = ex.submit(Intent("poke/2", "Probe", "poke", (2, "b")))
+            assert first is not None and second is not None
+            assert (first.nonce, second.nonce) == (0, 1) and first.raw_tx is not None
+            direct.rpc.request("anvil_dropTransaction", [first.tx_hash])
+            relay.refused.add("0x" + first.raw_tx.hex())
+            ex.reconcile()
+            assert relay.refusals == 1
+            ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))  # a decision asking again
+            relay.refused.clear()  # the pool has room again
+            ex.reconcile()
+            direct.rpc.request("evm_mine", [])
+            ex.wait("poke/1", timeout=20)
+            ex.wait("poke/2", timeout=20)
+            rows = {e.intent: (e.status, e.nonce, e.tx_hash) for e in ex.journal.all()}
+            assert rows["poke/1"] == ("mined", 0, first.tx_hash), rows
+            assert rows["poke/2"] == ("mined", 1, second.tx_hash), rows
+            assert pokes(ex) == 2 and direct.nonce(ADDRESS) == 2
+    finally:
+        node.stop()
