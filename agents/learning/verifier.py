@@ -20,9 +20,15 @@ a ``Replayer``; the distance (``agents.learning.distance``) to checkpoint
 ``i + 1`` must not exceed τ. In exact mode τ = 0 and the replay's state root
 must equal the claimed one. The verdict passes iff there is no reason to reject.
 With ``workers`` > 1 the selected segments are replayed side by side on that many
-threads (the kernels and the trace hashing run without the GIL); their inputs are read
-first, in order, on the calling thread, and the verdict is the one a replay of one
-segment after the other gives, the first trouble in segment order included.
+threads (the kernels and the trace hashing run without the GIL), and the sample's
+replays start while the calling thread still reads and screens the checkpoints: a
+sampled segment is started as soon as its two checkpoints and its batches are read, the
+segments screening adds once it is done. The verdict is the one a replay of one segment
+after the other gives, the first trouble in segment order included: what an early read
+gives (the batches, a rejection, the verifier's own trouble) and what an early replay
+gives are kept and met where reading and replaying one segment after the other meets
+them, after every check of the checkpoints and the selection; the replays a rejection
+makes useless are dropped (those running are waited for, those queued cancelled).
 
 Whatever the proof holds, ``verify`` ends with a verdict: every artifact is read
 only up to the size the spec implies (``agents.learning.proof.artifact_limits``)
@@ -37,6 +43,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -368,13 +375,22 @@ def _unavailable(
     return None
 
 
-def _select(task: Task, proof: ProofReader, randomness: bytes) -> tuple[list[int], list[int]]:
+def _select(
+    task: Task,
+    proof: ProofReader,
+    randomness: bytes,
+    on_read: Callable[[int], None] | None = None,
+) -> tuple[list[int], list[int]]:
     """The task's sample, then the extra segments: those screening flags
     (``agents.learning.screening``) and the spec's largest updates, each in increasing order.
-    Screening reads every checkpoint."""
+    Screening reads every checkpoint, in order; ``on_read`` is called with each index read."""
     spec = task.spec
     sampled = sample_segments(randomness, spec.segment_count, spec.verification.segments)
-    states = [proof.checkpoint(i) for i in range(spec.segment_count + 1)]
+    states = []
+    for i in range(spec.segment_count + 1):
+        states.append(proof.checkpoint(i))
+        if on_read is not None:
+            on_read(i)
     flagged = extra_segments(screen_states(task, states), sampled)
     top: list[int] = []
     if spec.verification.top_updates:
@@ -395,6 +411,7 @@ def verify(
     trace: bool = False,
     workers: int = 1,
     retrieval_timeout: float | None = None,
+    on_selected: Callable[[list[int]], None] | None = None,
 ) -> Verdict:
     """Check ``manifest`` (artifacts in ``store``) against ``task`` and replay selected segments.
 
@@ -405,6 +422,8 @@ def verify(
     ``retrieval_timeout``: seconds the store may take to retrieve each artifact it does not
     hold (a Kubo node asks its peers; ``None``: the store's own setting); an artifact not
     retrieved by then is the solver's ``unavailable`` fault.
+    ``on_selected`` is called with the selected segments once the checks of the
+    checkpoints and screening are done (replays of the sample may be running then).
     Raises ``VerificationInputError`` when no threshold is known or the randomness is
     malformed, or ``workers`` is below 1.
     """
@@ -430,19 +449,26 @@ def verify(
     if unavailable is not None:
         return verdict.reject(*unavailable)
     proof = ProofReader(task, manifest, store)
+    how = (tau, exact, trace, workers)
     try:
-        _check_ends(task, proof)
-        sampled, extra = _select(task, proof, randomness)
-        verdict.selected = sampled + extra
-        _replay_segments(
-            task,
-            proof,
-            replayer,
-            verdict.selected,
-            set(sampled),
-            (tau, exact, trace, workers),
-            verdict.segments,
-        )
+        if workers == 1:
+            _check_ends(task, proof)
+            sampled, extra = _select(task, proof, randomness)
+            verdict.selected = sampled + extra
+            if on_selected is not None:
+                on_selected(list(verdict.selected))
+            _replay_segments(
+                task, proof, replayer, verdict.selected, set(sampled), how, verdict.segments
+            )
+        else:
+            early = sample_segments(randomness, spec.segment_count, spec.verification.segments)
+            with _SideBySide(task, proof, replayer, early, how) as replays:
+                _check_ends(task, proof)
+                sampled, extra = _select(task, proof, randomness, replays.checkpoint_read)
+                verdict.selected = sampled + extra
+                if on_selected is not None:
+                    on_selected(list(verdict.selected))
+                replays.finish(verdict.selected, verdict.segments)
     except RejectionError as exc:
         return verdict.reject(str(exc), exc.fault)
     for segment in verdict.segments:
@@ -523,15 +549,14 @@ def _replay_segments(
     how: tuple[float, bool, bool, int],
     verdicts: list[SegmentVerdict],
 ) -> None:
-    """Append the verdicts of the ``selected`` segments to ``verdicts``, replaying ``workers``
-    at a time (``how``: τ, exact mode, trace, workers).
+    """Append the verdicts of the ``selected`` segments to ``verdicts``, replaying one after
+    the other on the calling thread (``how``: τ, exact mode, trace, workers).
 
     The inputs are read here, in order, until one is rejected; the segments before it are
-    replayed; then their verdicts are appended in order and the first trouble in segment
-    order (a replay's exception, else the rejected input) is raised: what reading and
-    replaying one segment after the other gives.
+    replayed and their verdicts appended in order, a replay's exception raised; then the
+    rejected input is raised. ``_SideBySide`` keeps to this order with several workers.
     """
-    tau, exact, trace, workers = how
+    tau, exact, trace, _ = how
     inputs: list[tuple[int, State, State, np.ndarray]] = []
     rejected: RejectionError | None = None
     for index in selected:
@@ -541,26 +566,101 @@ def _replay_segments(
         except RejectionError as exc:
             rejected = exc
             break
-
-    def one(item: tuple[int, State, State, np.ndarray]) -> SegmentVerdict:
-        index, start, claimed, batches = item
+    for index, start, claimed, batches in inputs:
         replay = replayer.replay(task, start, batches, trace)
-        return _segment_verdict(
-            task, proof, replay, index, index in sampled, start, claimed, tau, exact, trace
+        verdicts.append(
+            _segment_verdict(
+                task, proof, replay, index, index in sampled, start, claimed, tau, exact, trace
+            )
         )
-
-    if workers == 1 or len(inputs) < 2:
-        for item in inputs:
-            verdicts.append(one(item))
-    else:
-        with concurrent.futures.ThreadPoolExecutor(
-            min(workers, len(inputs)), thread_name_prefix="replay"
-        ) as pool:
-            futures = [pool.submit(one, item) for item in inputs]
-            for future in futures:
-                verdicts.append(future.result())
     if rejected is not None:
         raise rejected
+
+
+_Read = tuple[State, State, np.ndarray] | Exception
+
+
+class _SideBySide:
+    """The selected segments' replays on ``workers`` threads (``how``: τ, exact mode, trace,
+    workers), the sample's started while the calling thread reads and screens the proof.
+
+    ``checkpoint_read(i)``, called as the checkpoints are read in order, starts each sampled
+    segment whose two checkpoints are read: its batches are read there and then, and what
+    that gives is kept (batches, a rejection, any other exception) to be met in order by
+    ``finish``, which reads the rest of the selection's inputs, starts their replays and
+    collects every verdict as ``_replay_segments`` does. Leaving the block waits for the
+    replays still running and cancels those not begun.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        proof: ProofReader,
+        replayer: Replayer,
+        sampled: list[int],
+        how: tuple[float, bool, bool, int],
+    ) -> None:
+        self._task, self._proof, self._replayer = task, proof, replayer
+        self._sampled = set(sampled)
+        self._how = how
+        self._read: set[int] = set()
+        self._inputs: dict[int, _Read] = {}
+        self._replays: dict[int, concurrent.futures.Future[SegmentVerdict]] = {}
+        self._pool = concurrent.futures.ThreadPoolExecutor(how[3], thread_name_prefix="replay")
+
+    def __enter__(self) -> _SideBySide:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def checkpoint_read(self, index: int) -> None:
+        self._read.add(index)
+        for segment in (index - 1, index):
+            if segment in self._sampled and {segment, segment + 1} <= self._read:
+                self._start(segment)
+
+    def _start(self, index: int) -> None:
+        """Read ``index``'s inputs (once) and start its replay if they are good."""
+        if index not in self._inputs:
+            try:
+                start, claimed = self._proof.checkpoint(index), self._proof.checkpoint(index + 1)
+                self._inputs[index] = (start, claimed, self._proof.batches(index))
+            except Exception as exc:  # met in order by finish
+                self._inputs[index] = exc
+        read = self._inputs[index]
+        if index not in self._replays and not isinstance(read, Exception):
+            self._replays[index] = self._pool.submit(self._one, index, *read)
+
+    def _one(self, index: int, start: State, claimed: State, batches: np.ndarray) -> SegmentVerdict:
+        tau, exact, trace, _ = self._how
+        task = self._task
+        replay = self._replayer.replay(task, start, batches, trace)
+        sampled = index in self._sampled
+        return _segment_verdict(
+            task, self._proof, replay, index, sampled, start, claimed, tau, exact, trace
+        )
+
+    def finish(self, selected: list[int], verdicts: list[SegmentVerdict]) -> None:
+        """Append the verdicts of the ``selected`` segments to ``verdicts``: their inputs met
+        in order until one is rejected (any other trouble reading raises at once), the
+        replays of those before it collected in order, a replay's exception raised, then
+        the rejection."""
+        started: list[concurrent.futures.Future[SegmentVerdict]] = []
+        rejected: RejectionError | None = None
+        for index in selected:
+            self._start(index)
+            read = self._inputs[index]
+            if isinstance(read, RejectionError):
+                rejected = read
+                break
+            if isinstance(read, Exception):
+                raise read
+            started.append(self._replays[index])
+        for future in started:
+            verdicts.append(future.result())
+        if rejected is not None:
+            raise rejected
 
 
 def _segment_verdict(

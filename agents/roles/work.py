@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.commitment import Root
 from agents.errors import VeritrainError
@@ -37,6 +38,10 @@ from agents.roles.jobs import (
 )
 from agents.roles.report import encode_report, rejected
 from agents.store import ArtifactStore, canonical_json
+
+if TYPE_CHECKING:
+    from agents.learning.verifier import Verdict
+    from agents.roles.replay import ObservedReplayer
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +189,8 @@ def replay_job(
         return reject(
             Fault("structure"), "the proof's checkpoint root is not the one committed on chain"
         )
+    started = time.monotonic()
+    selected_at: list[float] = []
     verdict = verify(
         task,
         manifest,
@@ -195,11 +202,29 @@ def replay_job(
         manifest_cid=job.proof_cid,
         trace=True,  # the trace roots are what the verifier commits to on chain
         workers=hardware.cores(),  # the sampled segments side by side, one per core
+        on_selected=lambda _selected: selected_at.append(time.monotonic()),
     )
+    _log_replay_times(verdict, replayer, started, selected_at)
     report = encode_report(verdict, expected)
     if report.fault_record is not None:
         _publish(store, report.fault_record.encode())
     return report
+
+
+def _log_replay_times(
+    verdict: Verdict, replayer: ObservedReplayer, started: float, selected_at: list[float]
+) -> None:
+    """Log where a verification's time went: ``segments`` replayed; ``checks_s``, from its
+    start until the checkpoints were read and screened and the selection known (the
+    sample's replays run meanwhile); ``replays_s``, from the first replay's start to the
+    last one's end; ``seconds`` in all."""
+    ended = time.monotonic()
+    fields: dict[str, Any] = {"segments": len(verdict.segments)}
+    if selected_at:
+        fields["checks_s"] = round(selected_at[0] - started, 3)
+    if replayer.first_start is not None and replayer.last_end is not None:
+        fields["replays_s"] = round(replayer.last_end - replayer.first_start, 3)
+    event(log, "verification times", **fields, seconds=round(ended - started, 3))
 
 
 def _publish(store: ArtifactStore, record: bytes) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import threading
 import time
@@ -178,6 +179,67 @@ def test_a_forged_segment_fails_with_a_positive_distance(
     report = replay_job(store, job, CPU)
     assert report.verdict == "fail"
     assert all(d > 0 for d in report.distances)
+
+
+class TwoCores(Hardware):
+    """This machine's CPU with its kernels on one thread each, as a verifier with two
+    cores: two segments replayed at once, the sample's while the checkpoints are read."""
+
+    def cores(self) -> int:
+        return 2
+
+
+def test_segments_replayed_side_by_side_give_the_same_report(
+    trained: tuple[ArtifactStore, str, TrainResult], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, _spec_cid, result = trained
+    honest = parse_manifest(store.get_bytes(result.proof_cid))
+    forged = honest  # every segment's end forged: each fails
+    for index in range(1, len(honest.checkpoints)):
+        entry = forged.checkpoints[index]
+        state = dict(decode_checkpoint(store.get_bytes(entry.cid), f"checkpoint {index}"))
+        name = next(n for n in state if n.startswith("param/"))
+        state[name] = state[name] * (1 + index / 4)
+        forged = replace_checkpoint(store, forged, index, state)
+    # Checkpoint 2 names checkpoint 1's artifact: rejected as it is read, once segment 0,
+    # whose checkpoints are read, may have begun.
+    lying = honest.model_copy(
+        update={
+            "checkpoints": [
+                c.model_copy(update={"cid": honest.checkpoints[1].cid}) if c.index == 2 else c
+                for c in honest.checkpoints
+            ]
+        }
+    )
+    # The last segment's batches do not decode: read as its checkpoints are, the fault comes
+    # after the replays of the segments before it, whose trace roots the report holds.
+    broken = store.put_bytes(b"not batches")
+    batches = honest.model_copy(
+        update={
+            "segments": [
+                s.model_copy(update={"batches": broken}) if s.index == 2 else s
+                for s in honest.segments
+            ]
+        }
+    )
+    verdicts = []
+    for manifest in (honest, forged, lying, batches):
+        cid = store.put_json(manifest.to_json())
+        job = _job(trained, proof_cid=cid, checkpoint_root=Root.parse(manifest.checkpoint_root))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="agents.roles.work"):
+            one = replay_job(store, job, CPU)
+            two = replay_job(store, job, TwoCores(device="cpu", threads=1))
+        assert two == one and two.to_json() == one.to_json()
+        times = [r for r in caplog.records if r.getMessage() == "verification times"]
+        replayed = {id(lying): 0, id(batches): 2}.get(id(manifest), 3)
+        assert [getattr(r, "fields", {})["segments"] for r in times] == [replayed, replayed]
+        verdicts.append((one.verdict, one.distances))
+    (passed, zeros), (failed, positive), (rejected, unreplayable), (late, prefix) = verdicts
+    assert passed == "pass" and zeros == (0, 0, 0)
+    assert failed == "fail" and all(d > 0 for d in positive), positive
+    assert rejected == "fail" and unreplayable == (UNREPLAYABLE,) * 3
+    assert late == "fail" and prefix == (0, 0, UNREPLAYABLE) and "batches" in one.reasons[0]
 
 
 def test_profile_and_own_drift_of_a_tolerant_task(tmp_path: Path) -> None:

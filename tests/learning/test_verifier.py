@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from agents.learning import cheats
+from agents.learning.layout import STEP, State
 from agents.learning.proof import (
     CheckpointEntry,
     Manifest,
@@ -21,7 +23,9 @@ from agents.learning.proof import (
 )
 from agents.learning.selection import sample_segments
 from agents.learning.solver import train
+from agents.learning.task import Task
 from agents.learning.verifier import (
+    Replay,
     Replayer,
     VerificationInputError,
     verify,
@@ -242,3 +246,142 @@ def test_segments_replayed_side_by_side_give_the_same_verdict(
             assert all(other == one for other in others)
             outcomes.add(one["verdict"])
     assert outcomes == {"pass", "fail"}
+
+
+class RecordingReplayer(Replayer):
+    """Replays as its backend does, noting each segment it begins (``begun`` is set at the
+    first); the replay of segment ``failing`` raises instead."""
+
+    def __init__(self, workspace: Workspace, failing: int | None = None) -> None:
+        super().__init__(workspace.backend)
+        self.interval = workspace.spec.checkpoint_interval
+        self.failing = failing
+        self.begun = threading.Event()
+        self.replayed: list[int] = []
+        self._lock = threading.Lock()
+
+    def replay(self, task: Task, start: State, batches: np.ndarray, trace: bool = False) -> Replay:
+        index = int(start[STEP]) // self.interval
+        with self._lock:
+            self.replayed.append(index)
+        self.begun.set()
+        if index == self.failing:
+            raise RuntimeError(f"the replay of segment {index} broke")
+        return super().replay(task, start, batches, trace)
+
+
+def _lying_checkpoint(manifest: Manifest, index: int) -> Manifest:
+    """Checkpoint ``index`` names checkpoint ``index - 1``'s artifact: it reads, holding the
+    wrong step (rejected as it is read)."""
+    entries = [
+        c.model_copy(update={"cid": manifest.checkpoints[index - 1].cid}) if c.index == index else c
+        for c in manifest.checkpoints
+    ]
+    return manifest.model_copy(update={"checkpoints": entries})
+
+
+def _undecodable_batches(workspace: Workspace, manifest: Manifest, segment: int) -> Manifest:
+    broken = workspace.store.put_bytes(b"not batches")
+    entries = [
+        s.model_copy(update={"batches": broken}) if s.index == segment else s
+        for s in manifest.segments
+    ]
+    return manifest.model_copy(update={"segments": entries})
+
+
+def test_checks_met_while_the_sample_replays_decide_as_one_segment_after_the_other(
+    workspace: Workspace, honest: Manifest
+) -> None:
+    # With several workers the sample's replays start while the checkpoints are still read:
+    # a checkpoint rejected after they started, a sampled segment's batches read early and
+    # rejected, or both, give the verdict of reading everything first and replaying in order.
+    last = workspace.spec.segment_count - 1
+    selected = run(workspace, honest).selected
+    sampled = sample_segments(randomness(0), last + 1, workspace.spec.verification.segments)
+    assert selected == sampled and 0 < selected[1] < selected[2] < last - 1
+    late = _lying_checkpoint(honest, last)  # read after every sampled segment but two began
+    cases = {
+        "late checkpoint": late,
+        "late checkpoint, early batches": _undecodable_batches(workspace, late, selected[1]),
+        "early batches": _undecodable_batches(workspace, honest, selected[2]),
+    }
+    verdicts = {}
+    for name, manifest in cases.items():
+        one, *others = [run(workspace, manifest, workers=n).to_json() for n in (1, 2, 3)]
+        assert all(other == one for other in others), name
+        verdicts[name] = one
+    for name in ("late checkpoint", "late checkpoint, early batches"):
+        assert verdicts[name]["segments"] == [] and verdicts[name]["verdict"] == "fail"
+        assert verdicts[name]["fault"]["position"] == 2 + last  # the checkpoint, not the batches
+    early = verdicts["early batches"]
+    assert [s["index"] for s in early["segments"]] == selected[:2]
+    assert early["fault"] == {
+        "kind": "malformed",
+        "position": 2 + (last + 2) + selected[2],
+        "cid": early["fault"]["cid"],
+    }
+
+
+def test_a_replay_that_raises_is_dropped_when_a_check_rejects_the_proof(
+    workspace: Workspace, honest: Manifest
+) -> None:
+    last = workspace.spec.segment_count - 1
+    selected = run(workspace, honest).selected
+    late = _lying_checkpoint(honest, last)
+    rejection = run(workspace, late).to_json()
+    for workers in (1, 2, 3):
+        # The replay of the first random segment raises: after a check rejected the proof, the
+        # rejection is the verdict; with a proof that passes the checks, the exception raises.
+        replayer = RecordingReplayer(workspace, failing=selected[1])
+        verdict = verify(
+            workspace.task,
+            late,
+            workspace.store,
+            randomness(0),
+            replayer,
+            spec_cid=workspace.spec_cid,
+            workers=workers,
+        )
+        assert verdict.to_json() == rejection
+        assert set(replayer.replayed) <= set(selected[:-1])  # never the unread checkpoint's
+        with pytest.raises(RuntimeError, match=f"segment {selected[1]} broke"):
+            verify(
+                workspace.task,
+                honest,
+                workspace.store,
+                randomness(0),
+                RecordingReplayer(workspace, failing=selected[1]),
+                spec_cid=workspace.spec_cid,
+                workers=workers,
+            )
+
+
+def test_the_sample_replays_while_the_checkpoints_are_screened(
+    workspace: Workspace, honest: Manifest
+) -> None:
+    def began_before_selection(workers: int) -> bool:
+        replayer = RecordingReplayer(workspace)
+        known: list[tuple[list[int], bool]] = []
+
+        def selected(segments: list[int]) -> None:
+            # Two workers have begun the sample's first segment by now (on another thread:
+            # waited for); one worker replays nothing before the selection is known.
+            begun = replayer.begun.wait(timeout=60) if workers > 1 else replayer.begun.is_set()
+            known.append((segments, begun))
+
+        verdict = verify(
+            workspace.task,
+            honest,
+            workspace.store,
+            randomness(0),
+            replayer,
+            spec_cid=workspace.spec_cid,
+            workers=workers,
+            on_selected=selected,
+        )
+        assert verdict.passed and [segments for segments, _ in known] == [verdict.selected]
+        assert sorted(replayer.replayed) == verdict.selected
+        return known[0][1]
+
+    assert not began_before_selection(1)
+    assert began_before_selection(2)
