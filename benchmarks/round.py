@@ -28,7 +28,14 @@ takes at least 60 s, in 200 segments like the demo spec):
 - ``training_thread_cpu_s``: the CPU seconds of the solver's training job's own thread (as
   its ``work done`` log line states; the checkpoint writer's thread and the agent's loop
   not counted), to set against ``plain_train_s``, whose one thread runs alone: more CPU
-  there is the training's own work costing more, a phase longer than both is waiting.
+  there is the training's own work costing more, a phase longer than both is waiting;
+- ``replayed_segments``: how many segments the verifier replayed (its sample of s + 2 and
+  the segments screening flagged, at most four more), and ``replay_split_s``, from its
+  ``verification times`` log line: ``checks`` (reading and screening every checkpoint until
+  the selection was known; the sample's replays run meanwhile on the other workers),
+  ``replays`` (from its first replay's start to its last one's end) and ``verification``
+  (the whole check and replay); the rest of ``RandomnessDrawn->VerificationReported`` is
+  the job's start, reading the task and the manifest, and the report's transaction.
 
 Each spec is measured in ``RUNS`` pairs, interleaved: plain training, a round on a fresh
 devnet, plain training, the next round, ..., plain training (``plain_each_s``: one plain
@@ -368,6 +375,7 @@ def round_on_devnet(spec_path: Path, directory: Path) -> dict[str, Any]:
         "cpu_s": cpu_between(watcher.cpu, blocks["TaskSubmitted"], blocks["TaskSettled"]),
         "training_cpu_s": cpu_between(watcher.cpu, blocks["TaskClaimed"], blocks["ProofCommitted"]),
         "training_thread_cpu_s": job_cpu(_text(directory / "solver.log"), "train/"),
+        **verification_times(_text(directory / "verifier.log")),
         "reaction_ms": round(statistics.median(reactions), 1) if reactions else None,
         "reactions": len(reactions),
         "outcome": view.outcome,
@@ -388,6 +396,31 @@ def job_cpu(log: str, prefix: str) -> float | None:
         if fields.get("key", "").startswith(prefix) and "cpu" in fields:
             cpu = float(fields["cpu"])
     return cpu
+
+
+def verification_times(log: str) -> dict[str, Any]:
+    """``replayed_segments`` and ``replay_split_s`` from the verifier's last ``verification
+    times`` log line: ``checks`` (reading and screening every checkpoint until the selection
+    is known; the sample's replays run meanwhile), ``replays`` (the first replay's start to
+    the last one's end) and ``verification`` (the whole check and replay); empty without one."""
+    fields: dict[str, str] = {}
+    for line in log.splitlines():
+        if 'msg="verification times"' in line:
+            fields = dict(
+                field.split("=", 1) for field in line.split() if "=" in field and '"' not in field
+            )
+    if not fields:
+        return {}
+    split = {
+        name: float(fields[key])
+        for name, key in (
+            ("checks", "checks_s"),
+            ("replays", "replays_s"),
+            ("verification", "seconds"),
+        )
+        if key in fields
+    }
+    return {"replayed_segments": int(fields["segments"]), "replay_split_s": split}
 
 
 def cpu_between(cpu: dict[int, dict[str, float]], first: int, last: int) -> dict[str, float]:

@@ -16,6 +16,7 @@ from benchmarks.round import (
     job_cpu,
     sandwiched,
     summarize,
+    verification_times,
 )
 
 
@@ -155,3 +156,29 @@ def test_job_cpu_reads_the_last_finished_job_of_a_kind_from_an_agents_log() -> N
     assert job_cpu(log, "replay/") == 1.5
     assert job_cpu(log, "drift/") is None
     assert job_cpu("", "train/") is None
+
+
+def test_verification_times_come_from_the_verifiers_last_line() -> None:
+    import logging
+
+    from agents.node.logs import StructuredFormatter
+
+    formatter = StructuredFormatter()
+
+    def line(message: str, **fields: Any) -> str:
+        record = logging.LogRecord("agents.roles.work", logging.INFO, "", 0, message, (), None)
+        record.fields = fields
+        return formatter.format(record)
+
+    earlier = line("verification times", segments=7, checks_s=9.0, replays_s=9.0, seconds=9.0)
+    rejected = line("verification times", segments=0, checks_s=0.25, seconds=0.5)
+    last = line("verification times", segments=11, checks_s=1.25, replays_s=9.5, seconds=10.0)
+    assert verification_times("\n".join([earlier, line("work done", key="replay/1/0"), last])) == {
+        "replayed_segments": 11,
+        "replay_split_s": {"checks": 1.25, "replays": 9.5, "verification": 10.0},
+    }
+    assert verification_times(rejected) == {
+        "replayed_segments": 0,
+        "replay_split_s": {"checks": 0.25, "verification": 0.5},
+    }
+    assert verification_times(line("engine warm", seconds=1.0)) == {}
