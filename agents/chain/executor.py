@@ -77,6 +77,20 @@ class RejectionPolicy:
     max_delay: float = 64.0  # the longest wait (a persistent intent is tried on and on)
 
 
+@dataclass(frozen=True)
+class DropPolicy:
+    """When a sent transaction that shows no receipt is given up.
+
+    A node's word that a transaction is unknown, or that its nonce is used, is not final:
+    behind an endpoint that spreads calls over several nodes, one may have mined it while
+    another has not seen it yet. A row is judged ``dropped`` only after the account's mined
+    nonce has passed its own, with no receipt of it, for ``grace`` seconds of checks; while
+    the account's nonce has not passed it, it is never given up.
+    """
+
+    grace: float = 60.0
+
+
 @dataclass
 class ExecutorObserver:
     """Callbacks for logs and metrics; each gets the journal entry it is about."""
@@ -98,6 +112,7 @@ class TransactionExecutor:
         *,
         fees: FeePolicy | None = None,
         rejections: RejectionPolicy | None = None,
+        drops: DropPolicy | None = None,
         observer: ExecutorObserver | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -109,10 +124,14 @@ class TransactionExecutor:
         self.decoder = RevertDecoder(self.contracts.values())
         self.fees = fees or FeePolicy()
         self.rejections = rejections or RejectionPolicy()
+        self.drops = drops or DropPolicy()
         self.observer = observer or ExecutorObserver()
         self._clock = clock
         # Intents whose broadcast a node refused while a later nonce was handed out (said once).
         self._refused: set[str] = set()
+        # Intent → when this process first saw the account's nonce past its transaction's
+        # with no receipt of it (a restart starts the grace again: it only waits longer).
+        self._unaccounted: dict[str, float] = {}
 
     def in_flight(self) -> bool:
         """Whether a journaled transaction is signed or sent and not yet final."""
@@ -285,7 +304,14 @@ class TransactionExecutor:
             if any(s in text for s in _ALREADY_KNOWN):
                 pass
             elif any(s in text for s in _NONCE_TOO_LOW):
-                return self._nonce_taken(entry)
+                # Our very transaction may be the one that used the nonce, its receipt not
+                # shown yet: anvil raises the sender's nonce before the block's receipts can
+                # be read (a send whose answer was lost, tried again, meets that moment), and
+                # behind an endpoint of several nodes the one that refused it may have mined
+                # it while the one asked next has not seen it. Whether a node knows the
+                # transaction is not final either way: its receipt, the account's nonce and
+                # time are.
+                return self._unmined(entry)
             elif entry.tx_hash is not None and self.client.transaction_known(entry.tx_hash):
                 # The node holds these very bytes (pending or mined) and words its refusal
                 # of them in its own way (Nethermind: "AlreadyKnown", "OldNonce"): followed
@@ -329,26 +355,30 @@ class TransactionExecutor:
             self.observer.sent(entry)
         return entry
 
-    def _nonce_taken(self, entry: JournalEntry) -> JournalEntry:
-        # Our very transaction may be the one that used the nonce.
+    def _unmined(self, entry: JournalEntry) -> JournalEntry:
+        """Judge a sent transaction by its receipt, or, while none shows, by ``DropPolicy``:
+        followed as sent while the account's mined nonce has not passed its own, or passed it
+        less than ``grace`` seconds ago as this process saw it; ``dropped`` after that."""
         assert entry.tx_hash is not None
         receipt = self.client.receipt(entry.tx_hash)
         if receipt is not None:
             return self._record_receipt(
                 entry, receipt.status, receipt.block_number, receipt.gas_used
             )
-        if self.client.transaction_known(entry.tx_hash):
-            # Mined, its receipt not readable yet: anvil raises the sender's nonce before the
-            # block's receipts can be read (a send whose answer was lost, tried again, meets
-            # that moment); or known to a node of the endpoint that lags the one that refused
-            # it. Followed like any sent transaction: to its receipt, or, once no node knows
-            # it, to this judgement again.
+        assert entry.nonce is not None
+        if self.client.nonce(self.address, "latest") <= entry.nonce:
+            self._unaccounted.pop(entry.intent, None)
             return self._broadcast_accepted(entry)
+        now = self._clock()
+        since = self._unaccounted.setdefault(entry.intent, now)
+        if now - since < self.drops.grace:
+            return self._broadcast_accepted(entry)
+        del self._unaccounted[entry.intent]
         entry = self.journal.update(
             entry.intent,
             status="dropped",
-            error="nonce used by another transaction of this account "
-            "(is another process using this key?)",
+            error=f"nonce {entry.nonce} used by another transaction of this account: no receipt "
+            f"of this one {self.drops.grace:.0f} s after (is another process using this key?)",
         )
         log.warning("transaction %s dropped: %s", entry.tx_hash, entry.error)
         self.observer.failed(entry)
@@ -360,7 +390,8 @@ class TransactionExecutor:
         """Bring every in-flight journal row up to date; returns the rows that became final.
 
         A row still ``signed`` is broadcast (same bytes); a ``sent`` row the node no
-        longer knows (its mempool was lost) is broadcast again; receipts are recorded.
+        longer knows (its mempool was lost) is broadcast again; receipts are recorded. A
+        row is judged ``dropped`` only as ``DropPolicy`` says.
         With ``recheck_from``, rows mined in that block or later whose receipt has
         vanished (a reorg dropped their block) go back to ``sent`` and are followed again.
         """
@@ -390,6 +421,7 @@ class TransactionExecutor:
     def _record_receipt(
         self, entry: JournalEntry, status: int, block: int, gas_used: int
     ) -> JournalEntry:
+        self._unaccounted.pop(entry.intent, None)
         if status == 1:
             entry = self.journal.update(
                 entry.intent, status="mined", block_number=block, gas_used=gas_used

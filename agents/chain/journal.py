@@ -15,7 +15,9 @@ States of a row:
 ``reverted`` included, failed (its nonce is spent)
 ``rejected`` never reached the chain (gas estimation reverted, node refused it); no nonce spent;
              the same intent may be tried again after ``retry_after``
-``dropped``  its nonce was taken by another transaction of the same key (not one of ours)
+``dropped``  its nonce was taken by another transaction of the same key (not one of ours): the
+             account's mined nonce passed it and no receipt of it showed for a while after
+             (``agents.chain.executor.DropPolicy``)
 """
 
 from __future__ import annotations

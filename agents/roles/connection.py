@@ -9,7 +9,7 @@ from eth_account.signers.local import LocalAccount
 
 from agents.chain.client import ChainClient
 from agents.chain.deployment import Deployment, load_deployment
-from agents.chain.executor import FeePolicy, RejectionPolicy, TransactionExecutor
+from agents.chain.executor import DropPolicy, FeePolicy, RejectionPolicy, TransactionExecutor
 from agents.chain.journal import TransactionJournal
 from agents.chain.rpc import RetryPolicy
 from agents.errors import VeritrainError
@@ -129,5 +129,6 @@ def connect(
             deployment.contracts,
             fees=FeePolicy(max_fee_per_gas=int(max_fee * 10**9) if max_fee else None),
             rejections=RejectionPolicy(attempts=8, delay=1.0),
+            drops=DropPolicy(grace=config.chain.drop_grace),
         )
     return conn

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from eth_account import Account
 from agents.chain.abi import ContractInterface
 from agents.chain.client import ChainClient
 from agents.chain.errors import InsufficientFundsError, RevertedError, RpcUnavailableError
-from agents.chain.executor import Intent, RejectionPolicy, TransactionExecutor
+from agents.chain.executor import DropPolicy, Intent, RejectionPolicy, TransactionExecutor
 from agents.chain.journal import TransactionJournal
 from agents.chain.rpc import RetryPolicy
 from agents.devnet.anvil import DEV_KEYS, REPO_ROOT, Anvil, start_anvil
@@ -32,7 +33,11 @@ ADDRESS = Account.from_key(KEY).address
 
 
 def make_executor(
-    client: ChainClient, probe: ContractInterface, db: Path, key: str = KEY
+    client: ChainClient,
+    probe: ContractInterface,
+    db: Path,
+    key: str = KEY,
+    clock: Callable[[], float] = time.time,
 ) -> TransactionExecutor:
     return TransactionExecutor(
         client,
@@ -40,6 +45,7 @@ def make_executor(
         TransactionJournal(open_database(db)),
         {"Probe": probe},
         rejections=RejectionPolicy(attempts=3, delay=0.0),
+        clock=clock,
     )
 
 
@@ -283,10 +289,19 @@ def test_nonce_taken_by_another_sender_of_the_key_is_dropped(
     # Someone else uses the key (nonce 0) before the agent comes back.
     other = make_executor(client, probe, tmp_path / "other.db")
     other.send_and_wait(Intent("elsewhere", "Probe", "poke", (1, "other")))
-    ex = make_executor(client, probe, tmp_path / "a.db")
-    ex.reconcile()
+    now = [1_000.0]
+    ex = make_executor(client, probe, tmp_path / "a.db", clock=lambda: now[0])
+    # Judged dropped only once the account's nonce has passed it for DropPolicy.grace seconds
+    # with no receipt of it: a node of the endpoint may not have seen it yet.
+    for step in (0.0, 30.0, DropPolicy().grace - 30.0 - 0.5):
+        now[0] += step
+        assert ex.reconcile() == []
+        assert ex.journal.get("poke/9").status == "sent"  # type: ignore[union-attr]
+    now[0] += 0.5
+    assert [e.intent for e in ex.reconcile()] == ["poke/9"]
     entry = ex.journal.get("poke/9")
     assert entry is not None and entry.status == "dropped"
+    assert "nonce 0 used by another transaction" in (entry.error or "")
     assert pokes(ex) == 1
     # The next intent gets a fresh nonce from the chain.
     nxt = ex.send_and_wait(Intent("poke/10", "Probe", "poke", (10, "next")))
@@ -457,3 +472,57 @@ def test_a_forgotten_transaction_refused_below_a_later_nonce_keeps_its_nonce(
             assert pokes(ex) == 2 and direct.nonce(ADDRESS) == 2
     finally:
         node.stop()
+
+
+class OtherNodeRelay(LostAnswerRelay):
+    """An endpoint of several nodes: the first transaction's answer is lost (the client sends
+    it again, and the node that mined it refuses it: nonce too low) while the node that
+    answers reads is one that has not seen the block holding it. While ``hide`` is set, the
+    transactions it relayed have no receipt and are unknown; where ``latest_nonce`` is given,
+    it is the account's mined nonce as answered (a node behind the block), else the true one
+    (a node with the block that has not indexed its transactions yet)."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, lag=0.0)
+        self.hide = True
+        self.latest_nonce: int | None = None
+
+    def relay_reply(
+        self, method: str, request: dict[str, Any], reply: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        lookups = ("eth_getTransactionReceipt", "eth_getTransactionByHash")
+        if self.hide and method in lookups and str(request["params"][0]).lower() in self.mined:
+            reply["result"] = None
+        count = method == "eth_getTransactionCount" and request["params"][1] == "latest"
+        if self.hide and count and self.latest_nonce is not None:
+            reply["result"] = hex(self.latest_nonce)
+        return super().relay_reply(method, request, reply)
+
+
+@pytest.mark.parametrize("behind", [True, False])
+def test_a_transaction_the_answering_node_has_not_seen_is_not_dropped(
+    anvil: Anvil, probe: ContractInterface, tmp_path: Path, behind: bool
+) -> None:
+    """Mined by one node of the endpoint, refused when sent again (its answer was lost), and
+    neither its receipt nor the transaction known to the node asked next: followed as sent,
+    never under a new nonce. Behind the block (the account's nonce not passed), for as long as
+    it takes; with the block but no trace of it, for DropPolicy.grace seconds of checks."""
+    now = [1_000.0]
+    with OtherNodeRelay(anvil.url) as relay:
+        relay.latest_nonce = 0 if behind else None
+        client = ChainClient(relay.url, retry=RetryPolicy(attempts=3, initial_delay=0.05))
+        ex = make_executor(client, probe, tmp_path / "a.db", clock=lambda: now[0])
+        entry = ex.submit(Intent("poke/1", "Probe", "poke", (1, "once")))
+        assert relay.lost == 1
+        assert entry is not None and entry.status == "sent", entry
+        step = 10 * DropPolicy().grace if behind else (DropPolicy().grace - 1.0) / 3
+        for _ in range(3):
+            now[0] += step
+            assert ex.reconcile() == []
+            assert ex.journal.get("poke/1").status == "sent"  # type: ignore[union-attr]
+        assert ex.submit(Intent("poke/1", "Probe", "poke", (1, "once"))) is None
+        relay.hide = False
+        assert [e.status for e in ex.reconcile()] == ["mined"]
+        mined = ex.journal.get("poke/1")
+        assert mined is not None and mined.nonce == 0 and mined.tx_hash == entry.tx_hash
+        assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
