@@ -79,13 +79,16 @@ class RejectionPolicy:
 
 @dataclass(frozen=True)
 class DropPolicy:
-    """When a sent transaction that shows no receipt is given up.
+    """When a sent transaction that shows no receipt is given up, and when one the node keeps
+    calling pending is looked at again.
 
     A node's word that a transaction is unknown, or that its nonce is used, is not final:
     behind an endpoint that spreads calls over several nodes, one may have mined it while
     another has not seen it yet. A row is judged ``dropped`` only after the account's mined
     nonce has passed its own, with no receipt of it, for ``grace`` seconds of checks; while
-    the account's nonce has not passed it, it is never given up.
+    the account's nonce has not passed it, it is never given up. A transaction the node calls
+    pending for longer than ``grace`` after it was sent is broadcast again (the same bytes: one
+    nonce cannot be spent twice) and judged the same way.
     """
 
     grace: float = 60.0
@@ -132,6 +135,8 @@ class TransactionExecutor:
         # Intent → when this process first saw the account's nonce past its transaction's
         # with no receipt of it (a restart starts the grace again: it only waits longer).
         self._unaccounted: dict[str, float] = {}
+        # Intent → when a transaction the node calls pending was last sent again as overdue.
+        self._looked: dict[str, float] = {}
 
     def in_flight(self) -> bool:
         """Whether a journaled transaction is signed or sent and not yet final."""
@@ -256,6 +261,7 @@ class TransactionExecutor:
         data: bytes,
         error: str,
     ) -> JournalEntry:
+        self._forget(key)
         previous = self.journal.get(key)
         attempts = previous.attempts if previous is not None else 0
         entry = self.journal.record_rejection(
@@ -292,7 +298,9 @@ class TransactionExecutor:
             tip = min(tip, max_fee)
         return max_fee, tip
 
-    def _broadcast(self, entry: JournalEntry) -> JournalEntry:
+    def _broadcast(self, entry: JournalEntry, *, judge: bool = False) -> JournalEntry:
+        """Send ``entry``'s signed bytes; with ``judge``, a send the node accepts (or already
+        holds) is judged against the account's nonce too (``_unmined``)."""
         assert entry.raw_tx is not None and entry.nonce is not None
         try:
             self.client.send_raw(entry.raw_tx)
@@ -343,7 +351,8 @@ class TransactionExecutor:
                     entry.data,
                     f"node refused the transaction: {exc.rpc_message}",
                 )
-        return self._broadcast_accepted(entry)
+        accepted = self._broadcast_accepted(entry)
+        return self._unmined(accepted) if judge else accepted
 
     def _broadcast_accepted(self, entry: JournalEntry) -> JournalEntry:
         first = entry.status == "signed" and entry.sent_at is None
@@ -373,7 +382,7 @@ class TransactionExecutor:
         since = self._unaccounted.setdefault(entry.intent, now)
         if now - since < self.drops.grace:
             return self._broadcast_accepted(entry)
-        del self._unaccounted[entry.intent]
+        self._forget(entry.intent)
         entry = self.journal.update(
             entry.intent,
             status="dropped",
@@ -390,8 +399,9 @@ class TransactionExecutor:
         """Bring every in-flight journal row up to date; returns the rows that became final.
 
         A row still ``signed`` is broadcast (same bytes); a ``sent`` row the node no
-        longer knows (its mempool was lost) is broadcast again; receipts are recorded. A
-        row is judged ``dropped`` only as ``DropPolicy`` says.
+        longer knows (its mempool was lost), or has called pending for longer than
+        ``DropPolicy.grace``, is broadcast again; receipts are recorded. A row is judged
+        ``dropped`` only as ``DropPolicy`` says.
         With ``recheck_from``, rows mined in that block or later whose receipt has
         vanished (a reorg dropped their block) go back to ``sent`` and are followed again.
         """
@@ -414,14 +424,32 @@ class TransactionExecutor:
                 continue
             if entry.status == "signed" or not self.client.transaction_known(entry.tx_hash):
                 updated = self._broadcast(entry)
-                if updated.final or updated.status == "rejected":
-                    finished.append(updated)
+            elif self._overdue(entry):
+                # Pending by the node's word for long: its word is not taken for ever (a
+                # broken node, one that lost it): the same bytes go out again and the
+                # account's nonce is read, once per grace.
+                self._looked[entry.intent] = self._clock()
+                updated = self._broadcast(entry, judge=True)
+            else:
+                continue
+            if updated.final or updated.status == "rejected":
+                finished.append(updated)
         return finished
+
+    def _overdue(self, entry: JournalEntry) -> bool:
+        """Whether ``entry``, pending by the node's word, was sent (or last looked at as
+        overdue) ``DropPolicy.grace`` seconds ago or longer."""
+        last = max(entry.sent_at or 0.0, self._looked.get(entry.intent, 0.0))
+        return self._clock() - last >= self.drops.grace
+
+    def _forget(self, intent: str) -> None:
+        self._unaccounted.pop(intent, None)
+        self._looked.pop(intent, None)
 
     def _record_receipt(
         self, entry: JournalEntry, status: int, block: int, gas_used: int
     ) -> JournalEntry:
-        self._unaccounted.pop(entry.intent, None)
+        self._forget(entry.intent)
         if status == 1:
             entry = self.journal.update(
                 entry.intent, status="mined", block_number=block, gas_used=gas_used

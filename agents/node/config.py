@@ -59,7 +59,8 @@ class ChainSettings(_Section):
     rpc_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
     max_fee_gwei: Annotated[float, Field(gt=0)] | None = None
     # Seconds a sent transaction with no receipt, whose nonce the account has used, is still
-    # followed before it is judged dropped (agents.chain.executor.DropPolicy).
+    # followed before it is judged dropped, and between checks of one the node keeps calling
+    # pending (agents.chain.executor.DropPolicy).
     drop_grace: Annotated[float, Field(gt=0, le=86_400)] = 60.0
     # Deadlines are acted on this many seconds after they pass by the local clock.
     deadline_margin: Annotated[float, Field(ge=0, le=3600)] = 1.0

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_utils.crypto import keccak
 
 from agents.chain.abi import ContractInterface
 from agents.chain.client import ChainClient
@@ -525,4 +526,55 @@ def test_a_transaction_the_answering_node_has_not_seen_is_not_dropped(
         assert [e.status for e in ex.reconcile()] == ["mined"]
         mined = ex.journal.get("poke/1")
         assert mined is not None and mined.nonce == 0 and mined.tx_hash == entry.tx_hash
+        assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
+
+
+class PhantomRelay(ReceiptLagRelay):
+    """A broken endpoint: it answers the first transaction sent through it with its hash but
+    loses it, and calls it pending whenever asked."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, lag=0.0)
+        self.phantom: str | None = None
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        method, params = request["method"], request.get("params") or []
+        if method == "eth_sendRawTransaction" and self.phantom is None:
+            self.phantom = "0x" + keccak(hexstr=str(params[0])).hex()
+            return {"jsonrpc": "2.0", "id": request["id"], "result": self.phantom}
+        if method == "eth_getTransactionByHash" and str(params[0]).lower() == self.phantom:
+            pending = {"hash": self.phantom, "blockHash": None, "blockNumber": None}
+            return {"jsonrpc": "2.0", "id": request["id"], "result": pending}
+        return super().answer(request)
+
+
+@pytest.mark.parametrize("taken", [False, True])
+def test_a_transaction_the_node_calls_pending_for_ever_is_not_waited_for_ever(
+    anvil: Anvil, client: ChainClient, probe: ContractInterface, tmp_path: Path, taken: bool
+) -> None:
+    """A node that keeps calling a lost transaction pending is believed for DropPolicy.grace
+    seconds after it was sent; then the same bytes go out again (mined: one nonce, one poke)
+    and, if another transaction of the account took its nonce meanwhile (``taken``), it is
+    judged dropped DropPolicy.grace seconds later."""
+    now = [1_000.0]
+    grace = DropPolicy().grace
+    with PhantomRelay(anvil.url) as relay:
+        through = ChainClient(relay.url, retry=RetryPolicy(attempts=3, initial_delay=0.05))
+        ex = make_executor(through, probe, tmp_path / "a.db", clock=lambda: now[0])
+        entry = ex.submit(Intent("poke/1", "Probe", "poke", (1, "once")))
+        assert entry is not None and entry.status == "sent" and entry.tx_hash == relay.phantom
+        if taken:
+            other = make_executor(client, probe, tmp_path / "other.db")
+            other.send_and_wait(Intent("elsewhere", "Probe", "poke", (2, "other")))
+        for _ in range(3):
+            now[0] += (grace - 1.0) / 3
+            assert ex.reconcile() == []
+        now[0] += 1.0
+        if not taken:
+            assert [e.status for e in ex.reconcile()] == ["mined"]
+            assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
+            return
+        assert ex.reconcile() == []  # the nonce passed it: DropPolicy.grace from now
+        now[0] += grace
+        assert [e.status for e in ex.reconcile()] == ["dropped"]
         assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
