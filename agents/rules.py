@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from types import MappingProxyType
 from typing import Any
 
 from eth_utils.crypto import keccak
@@ -237,6 +238,23 @@ def seal(secret: bytes, roots: Sequence[bytes]) -> bytes:
     """A verifier's true trace roots sealed with its secret (``sealedTraceRoots``):
     ``keccak256(abi.encode(secret, keccak256(abi.encode(roots))))``."""
     return keccak(_word(secret) + roots_hash(roots))
+
+
+# The pool's events folded into a task's record (marked "Folded" in
+# contracts/interfaces/ITaskPool.sol), in the order they can occur, each with the argument that
+# names its party (the event's second indexed topic, after the task id).
+FOLDED_PARTIES: Mapping[str, str] = MappingProxyType(
+    {
+        "TaskSubmitted": "submitter",
+        "TaskProfiled": "profiler",
+        "ProofCommitted": "solver",
+        "VerificationClaimed": "verifier",
+        "RandomnessDrawn": "solver",
+        "VerificationReported": "verifier",
+        "VerificationRevealed": "verifier",
+    }
+)
+FOLDED_EVENTS = tuple(FOLDED_PARTIES)
 
 
 def fold_record(record: bytes, topics: Iterable[bytes], data: bytes) -> bytes:

@@ -4,8 +4,9 @@ Off-chain parties use these to predict what the chain will do (the demo checks i
 with them, the contract tests use them as the reference model): the enums of
 contracts/lib/Types.sol, the amounts that follow from a bounty, the payouts of every
 outcome, forced errors, the commitments and the randomness, and the task record's hash
-chain. The money, forced-error and commitment rules are the agents' own (``agents.rules``,
-which the audit and the verifier use too), re-exported here: one copy of each rule.
+chain. The money, forced-error, commitment and record rules (which events fold) are the
+agents' own (``agents.rules``, which the audit and the verifier use too), re-exported here: one
+copy of each rule.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from agents.audit.record import record_of
 from agents.rules import AWARD_CAP_DIVISOR as AWARD_CAP_DIVISOR
 from agents.rules import BPS as BPS
+from agents.rules import FOLDED_EVENTS as FOLDED_EVENTS
 from agents.rules import Amounts as Amounts
 from agents.rules import Flag as Flag
 from agents.rules import Outcome as Outcome
@@ -39,17 +41,6 @@ secret_hash = commitment
 # A verifier's true trace roots sealed with its secret:
 # keccak256(abi.encode(secret, keccak256(abi.encode(traceRoots)))).
 sealed_roots = seal
-
-# Events whose topics and data enter the task record, in the order they can occur.
-FOLDED_EVENTS = (
-    "TaskSubmitted",
-    "TaskProfiled",
-    "ProofCommitted",
-    "VerificationClaimed",
-    "RandomnessDrawn",
-    "VerificationReported",
-    "VerificationRevealed",
-)
 
 
 class Status(IntEnum):

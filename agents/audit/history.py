@@ -11,7 +11,6 @@ from eth_utils.abi import event_abi_to_log_topic
 
 from agents.audit.errors import AuditInputError
 from agents.audit.money import CREDIT_EVENTS
-from agents.audit.record import FOLDED_EVENTS
 from agents.chain.abi import ContractInterface, DecodedLog
 from agents.chain.client import ChainClient
 from agents.chain.deployment import Deployment
@@ -19,6 +18,7 @@ from agents.chain.errors import ChainError, DeploymentError, RpcError
 from agents.roles.challenges import JACKPOT
 from agents.roles.situation import PARAMS_FIELDS, POOL
 from agents.roles.tasks import TaskView, fold
+from agents.rules import FOLDED_EVENTS
 
 
 @dataclass

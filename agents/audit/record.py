@@ -12,17 +12,6 @@ from typing import Any
 
 from agents.rules import fold_record
 
-# The pool's events marked "Folded" in contracts/interfaces/ITaskPool.sol.
-FOLDED_EVENTS = (
-    "TaskSubmitted",
-    "TaskProfiled",
-    "ProofCommitted",
-    "RandomnessDrawn",
-    "VerificationClaimed",
-    "VerificationReported",
-    "VerificationRevealed",
-)
-
 
 def record_of(logs: Iterable[Mapping[str, Any]], folded_topics: set[bytes], task_id: int) -> bytes:
     """The record of ``task_id`` over raw logs (``topics``/``data`` as ``eth_getLogs`` gives

@@ -18,18 +18,7 @@ from dataclasses import dataclass
 
 from agents.chain.abi import ContractInterface
 from agents.roles.tasks import TaskView
-from agents.rules import fold_record
-
-# Events folded into the record, each with the argument that names its party (topic 2).
-FOLDED: dict[str, str] = {
-    "TaskSubmitted": "submitter",
-    "TaskProfiled": "profiler",
-    "ProofCommitted": "solver",
-    "VerificationClaimed": "verifier",
-    "RandomnessDrawn": "solver",
-    "VerificationReported": "verifier",
-    "VerificationRevealed": "verifier",
-}
+from agents.rules import FOLDED_PARTIES, fold_record
 
 
 class RecordError(ValueError):
@@ -50,7 +39,7 @@ def _fold(view: TaskView, pool: ContractInterface) -> tuple[list[Folded], bytes]
     out: list[Folded] = []
     task = view.task_id.to_bytes(32, "big")
     for entry in view.timeline:
-        party_arg = FOLDED.get(entry.name)
+        party_arg = FOLDED_PARTIES.get(entry.name)
         if party_arg is None:
             continue
         data = pool.event_data(entry.name, entry.args)
@@ -87,7 +76,7 @@ def history(view: TaskView, pool: ContractInterface) -> list[tuple[str, str, str
     data as logged), from its ``TaskSubmitted`` on."""
     out = []
     for entry in view.timeline:
-        party_arg = FOLDED.get(entry.name)
+        party_arg = FOLDED_PARTIES.get(entry.name)
         if party_arg is None:
             continue
         data = pool.event_data(entry.name, entry.args)

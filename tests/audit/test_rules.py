@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.audit.payouts import Marks, expected_payouts, outcome_of_verdict, verdict_of
-from agents.audit.record import FOLDED_EVENTS, record_of
+from agents.audit.record import record_of
 from agents.exact.float32 import to_bits
+from agents.rules import FOLDED_EVENTS, FOLDED_PARTIES
 from scripts import protocol
 from tests.audit.outcomes import OUTCOMES, bps, written_out
 
@@ -188,17 +189,25 @@ def test_a_changed_event_changes_the_record() -> None:
     assert record_of([log], folded, 2) == bytes(32)  # another task's log is not folded
 
 
-def _folded_in_source() -> set[str]:
-    """The events ITaskPool.sol's NatSpec marks ``@dev Folded``."""
+def _folded_in_source() -> dict[str, str]:
+    """The events ITaskPool.sol's NatSpec marks ``@dev Folded``, in the order declared, each
+    with its second indexed parameter (the party the record folds in after the task id)."""
     source = (REPO_ROOT / "contracts" / "interfaces" / "ITaskPool.sol").read_text()
-    folded, marked = set(), False
+    folded: dict[str, str] = {}
+    marked, event, indexed = False, None, []
     for line in source.splitlines():
         text = line.strip()
-        if text.startswith("/// @dev"):
+        if event is not None:
+            if " indexed " in text:
+                indexed.append(text.split()[-1].rstrip(",);"))
+            if ")" in text:
+                folded[event] = indexed[1]
+                event, indexed = None, []
+        elif text.startswith("/// @dev"):
             marked = text.startswith("/// @dev Folded")
         elif text.startswith("event "):
             if marked:
-                folded.add(text.split()[1].split("(")[0])
+                event = text.split()[1].split("(")[0]
             marked = False
         elif not text.startswith("///"):
             marked = False
@@ -206,9 +215,8 @@ def _folded_in_source() -> set[str]:
 
 
 def test_folded_events_are_the_ones_the_interface_marks() -> None:
-    scripted = protocol.FOLDED_EVENTS
     marked = _folded_in_source()
     assert len(marked) >= 7  # the parse finds the interface's markings
-    assert set(FOLDED_EVENTS) == marked
-    assert set(scripted) == marked
-    assert len(FOLDED_EVENTS) == len(marked) == len(scripted)
+    assert dict(FOLDED_PARTIES) == marked
+    assert tuple(marked) == FOLDED_EVENTS
+    assert protocol.FOLDED_EVENTS is FOLDED_EVENTS  # re-exported: one list
