@@ -14,6 +14,7 @@ from typing import Any, Self
 import requests
 
 SENDS = ("eth_sendTransaction", "eth_sendRawTransaction")
+MINING_TIMEOUT_S = 60.0  # a relayed transaction not mined by then fails the test, not hangs it
 
 
 class ReceiptLagRelay:
@@ -70,7 +71,10 @@ class ReceiptLagRelay:
             txid = str(reply["result"]).lower()
             receipt = {"jsonrpc": "2.0", "id": 0, "method": "eth_getTransactionReceipt"}
             receipt["params"] = [txid]
+            deadline = time.monotonic() + MINING_TIMEOUT_S
             while self.forward(receipt).get("result") is None:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{txid} not mined {MINING_TIMEOUT_S:.0f} s after")
                 time.sleep(0.005)
             self.mined.setdefault(txid, time.monotonic())
         return self.relay_reply(method, request, reply)
