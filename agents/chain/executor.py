@@ -260,6 +260,7 @@ class TransactionExecutor:
         description: str,
         data: bytes,
         error: str,
+        release: int | None = None,
     ) -> JournalEntry:
         self._forget(key)
         previous = self.journal.get(key)
@@ -277,6 +278,7 @@ class TransactionExecutor:
                 self.rejections.delay * 2 ** min(attempts, 32), self.rejections.max_delay
             ),
             trigger_block=origin.trigger_block,
+            release=release,
         )
         log.info("intent %s not sent: %s", key, error)
         self.observer.failed(entry)
@@ -341,8 +343,6 @@ class TransactionExecutor:
                     )
                 return entry
             else:
-                with transaction(self.journal.conn):
-                    self.journal.release_nonce(self.address, entry.nonce)
                 return self._reject(
                     entry.intent,
                     entry,
@@ -350,6 +350,7 @@ class TransactionExecutor:
                     entry.description,
                     entry.data,
                     f"node refused the transaction: {exc.rpc_message}",
+                    release=entry.nonce,
                 )
         accepted = self._broadcast_accepted(entry)
         return self._unmined(accepted) if judge else accepted

@@ -202,10 +202,17 @@ class TransactionJournal:
         error: str,
         retry_delay: float,
         trigger_block: int | None = None,
+        release: int | None = None,
     ) -> JournalEntry:
-        """Record (or update) an intent that did not reach the chain; no nonce is spent."""
+        """Record (or update) an intent that did not reach the chain; no nonce is spent.
+
+        ``release``: the nonce its refused transaction held, given back (``release_nonce``) in
+        the same commit, so that no kill leaves a row still signed with its nonce given back
+        (broadcast again at the restart while the next intent takes that nonce too)."""
         now = time.time()
         with transaction(self.conn):
+            if release is not None:
+                self.release_nonce(sender, release)
             self.conn.execute(
                 """INSERT INTO tx_journal (intent, task_id, sender, target, description, data,
                        value, status, attempts, retry_after, error, trigger_block, created_at,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -475,6 +476,48 @@ def test_a_forgotten_transaction_refused_below_a_later_nonce_keeps_its_nonce(
             assert rows["poke/1"] == ("mined", 0, first.tx_hash), rows
             assert rows["poke/2"] == ("mined", 1, second.tx_hash), rows
             assert pokes(ex) == 2 and direct.nonce(ADDRESS) == 2
+    finally:
+        node.stop()
+
+
+def test_a_refused_transaction_gives_its_nonce_back_in_the_commit_that_rejects_it(
+    probe_artifact: dict[str, Any], tmp_path: Path
+) -> None:
+    """A forgotten transaction holding the last nonce handed out, refused when sent again, is
+    journaled rejected and its nonce given back in one commit: a write that fails between
+    (as a kill would stop it; here the database refuses the rejection) leaves the row as it
+    was, its nonce held, never a row still signed whose nonce the next intent takes too."""
+    node = start_anvil(extra_args=["--no-mining"])
+    try:
+        direct = ChainClient(node.url)
+        direct.rpc.request("evm_setAutomine", [True])
+        probe = ContractInterface("Probe", deploy(direct, probe_artifact), probe_artifact["abi"])
+        direct.rpc.request("evm_setAutomine", [False])
+        with RefusingRelay(node.url) as relay:
+            ex = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db")
+            sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+            assert sent is not None and sent.nonce == 0 and sent.raw_tx is not None
+            direct.rpc.request("anvil_dropTransaction", [sent.tx_hash])
+            relay.refused.add("0x" + sent.raw_tx.hex())
+            ex.journal.conn.execute(
+                "CREATE TRIGGER killed BEFORE UPDATE OF status ON tx_journal "
+                "WHEN NEW.status = 'rejected' BEGIN SELECT RAISE(ABORT, 'killed'); END"
+            )
+            with pytest.raises(sqlite3.DatabaseError, match="killed"):
+                ex.reconcile()
+            assert relay.refusals == 1
+            assert ex.journal.get("poke/1").status == "sent"  # type: ignore[union-attr]
+            assert ex.journal.next_nonce(ADDRESS) == 1  # still held by the row
+            ex.journal.conn.execute("DROP TRIGGER killed")
+            again = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db")
+            assert [e.status for e in again.reconcile()] == ["rejected"]
+            assert again.journal.next_nonce(ADDRESS) == 0
+            relay.refused.clear()
+            retry = again.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+            assert retry is not None and retry.nonce == 0
+            direct.rpc.request("evm_mine", [])
+            assert again.wait("poke/1", timeout=20).status == "mined"
+            assert pokes(again) == 1 and direct.nonce(ADDRESS) == 1
     finally:
         node.stop()
 
