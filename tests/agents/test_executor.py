@@ -55,6 +55,17 @@ def pokes(executor: TransactionExecutor) -> int:
     return int(executor.call("Probe", "pokes"))
 
 
+def _probe_then_manual_mining(
+    client: ChainClient, probe_artifact: dict[str, Any]
+) -> ContractInterface:
+    """The probe deployed on a node started with ``--no-mining`` (mined at once), after which
+    transactions wait in the pool until a test mines them (``evm_mine``)."""
+    client.rpc.request("evm_setAutomine", [True])
+    probe = ContractInterface("Probe", deploy(client, probe_artifact), probe_artifact["abi"])
+    client.rpc.request("evm_setAutomine", [False])
+    return probe
+
+
 def test_submit_is_journaled_then_mined(
     client: ChainClient, probe: ContractInterface, tmp_path: Path
 ) -> None:
@@ -193,9 +204,7 @@ def test_revert_in_a_block_is_decoded_from_the_receipt(
     node = start_anvil(extra_args=["--no-mining"])
     try:
         client = ChainClient(node.url)
-        client.rpc.request("evm_setAutomine", [True])
-        probe = ContractInterface("Probe", deploy(client, probe_artifact), probe_artifact["abi"])
-        client.rpc.request("evm_setAutomine", [False])
+        probe = _probe_then_manual_mining(client, probe_artifact)
         ex = make_executor(client, probe, tmp_path / "a.db", DEV_KEYS[2])
         ex.submit(Intent("once/1", "Probe", "once", (1, "0x" + "22" * 32)))
         front = Account.from_key(DEV_KEYS[1])
@@ -317,9 +326,7 @@ def test_lost_mempool_is_rebroadcast_after_a_node_restart(
     node = start_anvil(state_path=state, extra_args=["--no-mining"])
     try:
         client = ChainClient(node.url, retry=RetryPolicy(attempts=2, initial_delay=0.05))
-        client.rpc.request("evm_setAutomine", [True])
-        probe = ContractInterface("Probe", deploy(client, probe_artifact), probe_artifact["abi"])
-        client.rpc.request("evm_setAutomine", [False])
+        probe = _probe_then_manual_mining(client, probe_artifact)
         ex = make_executor(client, probe, tmp_path / "a.db")
         sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "pending")))
         assert sent is not None and sent.status == "sent"
@@ -453,9 +460,7 @@ def test_a_forgotten_transaction_refused_below_a_later_nonce_keeps_its_nonce(
     node = start_anvil(extra_args=["--no-mining"])
     try:
         direct = ChainClient(node.url)
-        direct.rpc.request("evm_setAutomine", [True])
-        probe = ContractInterface("Probe", deploy(direct, probe_artifact), probe_artifact["abi"])
-        direct.rpc.request("evm_setAutomine", [False])
+        probe = _probe_then_manual_mining(direct, probe_artifact)
         with RefusingRelay(node.url) as relay:
             ex = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db")
             first = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
@@ -490,9 +495,7 @@ def test_a_refused_transaction_gives_its_nonce_back_in_the_commit_that_rejects_i
     node = start_anvil(extra_args=["--no-mining"])
     try:
         direct = ChainClient(node.url)
-        direct.rpc.request("evm_setAutomine", [True])
-        probe = ContractInterface("Probe", deploy(direct, probe_artifact), probe_artifact["abi"])
-        direct.rpc.request("evm_setAutomine", [False])
+        probe = _probe_then_manual_mining(direct, probe_artifact)
         with RefusingRelay(node.url) as relay:
             ex = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db")
             sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
