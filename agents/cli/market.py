@@ -13,8 +13,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from agents.chain.errors import ChainError
 from agents.chain.events import read_events
 from agents.chain.executor import Intent
+from agents.chain.journal import JournalEntry
 from agents.cli.output import echo_json
 from agents.cli.settings import (
     chain_options,
@@ -80,6 +82,20 @@ def _one_task(conn: Connection, task_id: int) -> TaskView:
     default=None,
     help="Tolerant tasks: the largest τ a profile may post (default: the pool's maxThreshold).",
 )
+@click.option(
+    "--wait",
+    "mined_wait",
+    default="2m",
+    show_default=True,
+    help="How long to wait for the submission to be mined; after that it stays journaled and "
+    "the same command run again follows it instead of sending another.",
+)
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Submit another task even if an earlier submission of this spec with these terms is "
+    "still in flight or its task not settled (without it, a rerun follows that one).",
+)
 @click.option("--follow", is_flag=True, help="Stay until the task is settled and paid out.")
 @click.option(
     "--timeout",
@@ -100,6 +116,8 @@ def submit(
     bounty: str,
     training_window: str,
     tau_bound: str | None,
+    mined_wait: str,
+    again: bool,
     follow: bool,
     follow_timeout: str,
     expect: str | None,
@@ -107,7 +125,13 @@ def submit(
     overrides: tuple[str, ...],
     **flags: Any,
 ) -> None:
-    """Submit the task spec SPEC (YAML or JSON) with a bounty; print the task id."""
+    """Submit the task spec SPEC (YAML or JSON) with a bounty; print the task id.
+
+    Run again after it stopped waiting (or was killed), the same command sends nothing new
+    while this account's earlier submission of the same spec and terms is in flight or its
+    task is not settled: it follows that submission, or reports its task, instead (--again
+    submits another task all the same).
+    """
     from agents.learning.spec import load_spec
     from agents.learning.task import open_task
 
@@ -144,24 +168,21 @@ def submit(
         spec.verification.segments,
         bound,
     )
-    entry = conn.executor.send_and_wait(
-        Intent(
-            key=intents.submit(spec_cid, time.time_ns()),
-            contract=POOL,
-            function="submit",
-            args=(spec_cid, terms),
-            value=value,
-        )
-    )
-    receipt = conn.client.receipt(entry.tx_hash or "")
+    wait = parse_duration(mined_wait)
     pool = conn.deployment.contract(POOL)
-    task_id = None
-    for raw in receipt.logs if receipt is not None else []:
-        decoded = pool.decode_log(raw)
-        if decoded is not None and decoded.name == "TaskSubmitted":
-            task_id = int(decoded.args["taskId"])
-    if task_id is None:
-        raise VeritrainError(f"submission {entry.tx_hash} was mined but logged no TaskSubmitted")
+    call = pool.encode_call("submit", (spec_cid, terms))
+    earlier = None if again else _unsettled_submission(conn, call)
+    if earlier is None:
+        key = intents.submit(spec_cid, time.time_ns())
+        conn.executor.submit(
+            Intent(key=key, contract=POOL, function="submit", args=(spec_cid, terms), value=value),
+            strict=True,
+        )
+    else:
+        key = earlier.intent
+        _say_followed(earlier)
+    entry = _wait_mined(conn, key, wait)
+    task_id = _submitted_task(conn, entry)
     click.echo(
         f"task {task_id} submitted: spec {spec_cid}, bounty {format_eth(wei)} "
         f"(+{format_eth(int(amounts[1]))} fee), {spec.verification.tolerance} mode, "
@@ -176,6 +197,86 @@ def submit(
 
 class DeviationError(VeritrainError):
     exit_code = 1
+
+
+def _submissions(conn: Connection, call: bytes) -> list[JournalEntry]:
+    """This account's journaled submissions with the call data ``call`` (the same spec and
+    terms), in flight or mined, newest first."""
+    assert conn.executor is not None
+    pool = conn.deployment.contract(POOL).address.lower()
+    return [
+        entry
+        for entry in reversed(conn.executor.journal.all())
+        if entry.intent.startswith("submit/")
+        and entry.target.lower() == pool
+        and entry.data == call
+        and entry.status in ("signed", "sent", "mined")
+    ]
+
+
+def _unsettled_submission(conn: Connection, call: bytes) -> JournalEntry | None:
+    """The earlier submission (of ``_submissions``) a rerun follows instead of sending another:
+    the newest one still in flight, else the newest mined one whose task is not settled."""
+    found = _submissions(conn, call)
+    for entry in found:
+        if entry.in_flight:
+            return entry
+    settled = []
+    for entry in found:
+        view = _one_task(conn, _submitted_task(conn, entry))
+        if not view.final:
+            return entry
+        settled.append(view)
+    if settled:
+        click.echo(
+            f"this spec was submitted with these terms before, as task {settled[0].task_id}, "
+            f"settled ({settled[0].outcome}): submitting a new task",
+            err=True,
+        )
+    return None
+
+
+def _say_followed(entry: JournalEntry) -> None:
+    if entry.in_flight:
+        click.echo(
+            f"an earlier submission of this spec with these terms (tx {entry.tx_hash}) is not "
+            "mined yet: following it, nothing new sent (--again submits another task)",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"this spec was submitted with these terms before (tx {entry.tx_hash}, block "
+            f"{entry.block_number}) and its task is not settled: nothing new sent (--again "
+            "submits another task)",
+            err=True,
+        )
+
+
+def _wait_mined(conn: Connection, key: str, timeout: int) -> JournalEntry:
+    """Follow the submission of ``key`` until it is mined; a wait that runs out says how to
+    follow it on."""
+    assert conn.executor is not None
+    try:
+        return conn.executor.wait(key, timeout=timeout)
+    except ChainError:
+        entry = conn.executor.journal.get(key)
+        if entry is None or not entry.in_flight:
+            raise
+        raise VeritrainError(
+            f"submission {entry.tx_hash} not mined after {timeout} s; it stays journaled: run "
+            "the same command again to follow it (nothing is sent twice)"
+        ) from None
+
+
+def _submitted_task(conn: Connection, entry: JournalEntry) -> int:
+    """The id of the task the mined submission ``entry`` created (its TaskSubmitted log)."""
+    receipt = conn.client.receipt(entry.tx_hash or "")
+    pool = conn.deployment.contract(POOL)
+    for raw in receipt.logs if receipt is not None else []:
+        decoded = pool.decode_log(raw)
+        if decoded is not None and decoded.name == "TaskSubmitted":
+            return int(decoded.args["taskId"])
+    raise VeritrainError(f"submission {entry.tx_hash} was mined but logged no TaskSubmitted")
 
 
 def _threshold_bound(tolerance: str, given: str | None, pool_max: int) -> int:
