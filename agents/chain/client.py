@@ -90,6 +90,18 @@ class ChainClient:
             base_fee=to_int(base_fee) if base_fee is not None else None,
         )
 
+    def next_base_fee(self) -> int | None:
+        """The base fee of the block after the latest (``eth_feeHistory``'s last entry; the
+        latest block's where the node does not answer that); ``None`` before London."""
+        try:
+            history = self.rpc.request("eth_feeHistory", [1, "latest", []])
+            fees = history.get("baseFeePerGas") if isinstance(history, dict) else None
+            if fees:
+                return to_int(fees[-1])
+        except RpcError:
+            pass
+        return self.block("latest").base_fee
+
     def logs(
         self, addresses: Sequence[str], from_block: int, to_block: int
     ) -> list[dict[str, Any]]:

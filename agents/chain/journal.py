@@ -7,6 +7,12 @@ says exactly which transactions may be in flight; they are re-broadcast byte
 for byte (same hash, so a second broadcast is idempotent) or found mined.
 Each intent has a unique key, so one decision can never yield two transactions.
 
+A fee bump (``agents.chain.executor.FeePolicy.bump_after``) re-signs a row's intent at the
+row's nonce with higher fees: the transaction it replaces moves to ``tx_replaced`` and the
+replacement becomes the row's, in one commit, before the replacement is broadcast. One
+nonce is spent once, so at most one of a row's transactions is ever mined; the row follows
+all of them and takes the hash of the one that is.
+
 States of a row:
 
 ``signed``   raw transaction persisted; broadcast not (yet) acknowledged
@@ -61,7 +67,23 @@ CREATE TABLE IF NOT EXISTS tx_journal (
 );
 CREATE INDEX IF NOT EXISTS tx_journal_status ON tx_journal (status);
 CREATE TABLE IF NOT EXISTS tx_nonces (sender TEXT PRIMARY KEY, next_nonce INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tx_replaced (
+    intent TEXT NOT NULL,
+    tx_hash TEXT NOT NULL,
+    raw_tx BLOB NOT NULL,
+    replaced_at REAL NOT NULL,
+    PRIMARY KEY (intent, tx_hash)
+);
 """
+
+
+class Replaced(NamedTuple):
+    """An earlier transaction of a row, at the row's nonce, that a fee bump replaced: it may
+    still be mined instead of the row's own (one nonce is spent once)."""
+
+    tx_hash: str
+    raw_tx: bytes
+    replaced_at: float
 
 
 class Failure(NamedTuple):
@@ -292,6 +314,66 @@ class TransactionJournal:
                ON CONFLICT (sender) DO UPDATE SET next_nonce = excluded.next_nonce""",
             (sender, nonce + 1),
         )
+        entry = self.get(intent)
+        assert entry is not None
+        return entry
+
+    def record_replacement(
+        self, intent: str, *, raw_tx: bytes, tx_hash: str, at: float
+    ) -> JournalEntry:
+        """Make the signed ``raw_tx`` (the row's intent at the row's nonce, higher fees) the
+        row's transaction, ``signed`` (to be broadcast), and keep the one it replaces among
+        the row's earlier ones (``replaced``), in one commit: nothing is broadcast before this
+        returns, and a restart broadcasts these very bytes."""
+        with transaction(self.conn):
+            row = self.get(intent)
+            assert row is not None and row.raw_tx is not None and row.tx_hash is not None
+            self.conn.execute(
+                "INSERT OR IGNORE INTO tx_replaced (intent, tx_hash, raw_tx, replaced_at) "
+                "VALUES (?, ?, ?, ?)",
+                (intent, row.tx_hash, row.raw_tx, at),
+            )
+            self.conn.execute(
+                "UPDATE tx_journal SET status = 'signed', raw_tx = ?, tx_hash = ?, "
+                "updated_at = ? WHERE intent = ?",
+                (raw_tx, tx_hash, time.time(), intent),
+            )
+        entry = self.get(intent)
+        assert entry is not None
+        return entry
+
+    def replaced(self, intent: str) -> list[Replaced]:
+        """The earlier transactions of ``intent``'s row that fee bumps replaced, oldest first."""
+        rows = self.conn.execute(
+            "SELECT tx_hash, raw_tx, replaced_at FROM tx_replaced WHERE intent = ? "
+            "ORDER BY replaced_at, rowid",
+            (intent,),
+        ).fetchall()
+        return [Replaced(r["tx_hash"], bytes(r["raw_tx"]), r["replaced_at"]) for r in rows]
+
+    def adopt(self, intent: str, tx_hash: str) -> JournalEntry:
+        """Make the earlier transaction ``tx_hash`` (one of ``replaced``: it was mined, not
+        its replacement) the row's again, and keep the row's among the earlier ones."""
+        with transaction(self.conn):
+            row = self.get(intent)
+            assert row is not None and row.raw_tx is not None and row.tx_hash is not None
+            earlier = self.conn.execute(
+                "SELECT raw_tx, replaced_at FROM tx_replaced WHERE intent = ? AND tx_hash = ?",
+                (intent, tx_hash),
+            ).fetchone()
+            assert earlier is not None, f"{tx_hash} is not a transaction of {intent}"
+            self.conn.execute(
+                "DELETE FROM tx_replaced WHERE intent = ? AND tx_hash = ?", (intent, tx_hash)
+            )
+            self.conn.execute(
+                "INSERT OR IGNORE INTO tx_replaced (intent, tx_hash, raw_tx, replaced_at) "
+                "VALUES (?, ?, ?, ?)",
+                (intent, row.tx_hash, row.raw_tx, earlier["replaced_at"]),
+            )
+            self.conn.execute(
+                "UPDATE tx_journal SET raw_tx = ?, tx_hash = ?, updated_at = ? WHERE intent = ?",
+                (bytes(earlier["raw_tx"]), tx_hash, time.time(), intent),
+            )
         entry = self.get(intent)
         assert entry is not None
         return entry
