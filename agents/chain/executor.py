@@ -11,12 +11,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from hexbytes import HexBytes
 
 from agents.chain.abi import ContractInterface, RevertDecoder
-from agents.chain.client import ChainClient
+from agents.chain.client import ChainClient, Receipt
 from agents.chain.errors import (
     ChainError,
     InsufficientFundsError,
@@ -34,6 +36,13 @@ log = logging.getLogger(__name__)
 _ALREADY_KNOWN = ("already known", "already imported", "known transaction", "already exists")
 _NONCE_TOO_LOW = ("nonce too low", "nonce is too low", "invalid nonce")
 _NO_FUNDS = ("insufficient funds", "insufficient balance")
+GWEI = 10**9
+
+
+def bumped(fee: int) -> int:
+    """The least fee a replacement may offer for one that offered ``fee``: more than 10 %
+    above it (geth and anvil refuse a replacement raising either fee by less than 10 %)."""
+    return fee * 11 // 10 + 1
 
 
 @dataclass(frozen=True)
@@ -60,12 +69,20 @@ class Intent:
 
 @dataclass(frozen=True)
 class FeePolicy:
-    """How gas limits and fees are chosen."""
+    """How gas limits and fees are chosen, and when a pending transaction's are raised.
+
+    A sent transaction still pending ``bump_after`` seconds after it was sent (or last
+    replaced) whose max fee is below the next block's base fee plus the node's suggested tip
+    is replaced: its intent signed again at its nonce with both fees raised by more than
+    10 % (and to the base fee × ``base_fee_multiplier`` + tip), never above
+    ``max_fee_per_gas`` (a bump that would go above it is refused, logged at error level).
+    """
 
     gas_margin: float = 1.25  # gas limit = estimate × margin (estimates can be tight)
     base_fee_multiplier: int = 2  # max fee = base fee × this + tip: survives a few full blocks
     max_fee_per_gas: int | None = None  # hard cap in wei; None: no cap
     priority_fee: int | None = None  # tip in wei; None: ask the node
+    bump_after: float | None = 30.0  # seconds; None: fees never raised
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,9 @@ class TransactionExecutor:
         self._unaccounted: dict[str, float] = {}
         # Intent → when a transaction the node calls pending was last sent again as overdue.
         self._looked: dict[str, float] = {}
+        # Intent → when the cap (FeePolicy.max_fee_per_gas) last refused its fee bump (said
+        # once; looked at again once per FeePolicy.bump_after).
+        self._capped: dict[str, float] = {}
 
     def in_flight(self) -> bool:
         """Whether a journaled transaction is signed or sent and not yet final."""
@@ -327,16 +347,21 @@ class TransactionExecutor:
                 # of them in its own way (Nethermind: "AlreadyKnown", "OldNonce"): followed
                 # as sent, its nonce not given to another transaction.
                 pass
-            elif self.journal.next_nonce(self.address) != entry.nonce + 1:
+            elif self.journal.next_nonce(self.address) != entry.nonce + 1 or self.journal.replaced(
+                entry.intent
+            ):
                 # A later nonce was handed out meanwhile (a sent row the node forgot, refused
                 # when broadcast again: a full pool, a base fee above its cap). Judged
                 # rejected, its nonce would stay unused for good and every later transaction
                 # of the key would wait behind the gap: the same bytes go out again at the
-                # next reconcile, until a node takes them.
+                # next reconcile, until a node takes them. A fee bump's replacement is never
+                # rejected either: the transaction it replaces may still be pending, and
+                # mined (its nonce given to another intent, that one would fail).
                 if entry.intent not in self._refused:
                     self._refused.add(entry.intent)
                     log.warning(
-                        "node refused %s (nonce %s, later nonces handed out): sent again later: %s",
+                        "node refused %s (nonce %s, later nonces handed out or an earlier "
+                        "transaction at its nonce): sent again later: %s",
                         entry.description,
                         entry.nonce,
                         exc.rpc_message,
@@ -369,8 +394,7 @@ class TransactionExecutor:
         """Judge a sent transaction by its receipt, or, while none shows, by ``DropPolicy``:
         followed as sent while the account's mined nonce has not passed its own, or passed it
         less than ``grace`` seconds ago as this process saw it; ``dropped`` after that."""
-        assert entry.tx_hash is not None
-        receipt = self.client.receipt(entry.tx_hash)
+        entry, receipt = self._receipt(entry)
         if receipt is not None:
             return self._record_receipt(
                 entry, receipt.status, receipt.block_number, receipt.gas_used
@@ -413,9 +437,9 @@ class TransactionExecutor:
                 if self.client.receipt(entry.tx_hash) is None:
                     log.warning("%s: its block was reorged away; following it again", entry.intent)
                     self.journal.update(entry.intent, status="sent", block_number=None)
+        market = _Market(self.client, self.fees)
         for entry in self.journal.by_status(("signed", "sent")):
-            assert entry.tx_hash is not None
-            receipt = self.client.receipt(entry.tx_hash)
+            entry, receipt = self._receipt(entry)
             if receipt is not None:
                 finished.append(
                     self._record_receipt(
@@ -423,7 +447,10 @@ class TransactionExecutor:
                     )
                 )
                 continue
-            if entry.status == "signed" or not self.client.transaction_known(entry.tx_hash):
+            assert entry.tx_hash is not None
+            if self._underpriced(entry, market):
+                updated = self._replace(entry, market)
+            elif entry.status == "signed" or not self.client.transaction_known(entry.tx_hash):
                 updated = self._broadcast(entry)
             elif self._overdue(entry):
                 # Pending by the node's word for long: its word is not taken for ever (a
@@ -437,6 +464,119 @@ class TransactionExecutor:
                 finished.append(updated)
         return finished
 
+    def _receipt(self, entry: JournalEntry) -> tuple[JournalEntry, Receipt | None]:
+        """The receipt of ``entry``'s transaction or of one a fee bump replaced (the row then
+        takes that one's hash: it is the one that spent the nonce); ``None`` if none shows."""
+        assert entry.tx_hash is not None
+        receipt = self.client.receipt(entry.tx_hash)
+        if receipt is not None:
+            return entry, receipt
+        for earlier in reversed(self.journal.replaced(entry.intent)):
+            receipt = self.client.receipt(earlier.tx_hash)
+            if receipt is not None:
+                log.info("%s: mined as its earlier transaction %s", entry.intent, earlier.tx_hash)
+                return self.journal.adopt(entry.intent, earlier.tx_hash), receipt
+        return entry, None
+
+    # -- fee bumps --------------------------------------------------------------------------
+
+    def _underpriced(self, entry: JournalEntry, market: _Market) -> bool:
+        """Whether ``entry``, sent and unmined for ``FeePolicy.bump_after`` seconds since it
+        was sent or last replaced, offers a max fee below the next block's base fee plus the
+        node's suggested tip (or a tip below that suggestion), its nonce not yet passed. A
+        replacement still ``signed`` ``bump_after`` seconds after it was journaled (a node
+        refuses it: it finds it underpriced beside the transaction it replaces) is outbid in
+        turn, whatever the base fee."""
+        bump_after = self.fees.bump_after
+        if bump_after is None or entry.raw_tx is None or entry.status not in IN_FLIGHT:
+            return False
+        now = self._clock()
+        if entry.sent_at is None or now - entry.sent_at < bump_after:
+            return False
+        capped = self._capped.get(entry.intent)
+        if capped is not None and now - capped < bump_after:
+            return False
+        replaced = self.journal.replaced(entry.intent)
+        if entry.status == "signed" and not replaced:
+            return False  # its first broadcast (or a retry's) decides
+        if replaced and now - replaced[-1].replaced_at < bump_after:
+            return False
+        base, tip = market.base_fee(), market.tip()
+        if base is None:  # a pre-London chain: no base fee to outbid
+            return False
+        offered = offer_of(entry.raw_tx)
+        if entry.status == "sent" and offered.max_fee >= base + tip and offered.tip >= tip:
+            return False
+        assert entry.nonce is not None
+        return self.client.nonce(self.address, "latest") <= entry.nonce
+
+    def _replace(self, entry: JournalEntry, market: _Market) -> JournalEntry:
+        """Sign ``entry``'s intent again at its nonce with raised fees, journal the new
+        transaction (the old one kept as replaced) and broadcast it; a bump above
+        ``FeePolicy.max_fee_per_gas`` is refused (logged once, at error level)."""
+        assert entry.raw_tx is not None and entry.nonce is not None
+        base = market.base_fee()
+        assert base is not None
+        old = offer_of(entry.raw_tx)
+        tip = max(bumped(old.tip), market.tip())
+        max_fee = max(bumped(old.max_fee), base * self.fees.base_fee_multiplier + tip)
+        cap = self.fees.max_fee_per_gas
+        if cap is not None and max_fee > cap:
+            max_fee, tip = cap, min(tip, cap)
+            if max_fee < bumped(old.max_fee) or tip < bumped(old.tip) or max_fee < base:
+                first = entry.intent not in self._capped
+                self._capped[entry.intent] = self._clock()
+                if first:
+                    log.error(
+                        "fee bump of %s (nonce %s, hash %s) refused: the next base fee is "
+                        "%.3f gwei and a replacement must offer more than %.3f gwei (max fee) "
+                        "and %.3f gwei (tip), above the cap chain.max_fee_gwei %.3f gwei; it "
+                        "and every later transaction of this key wait until the base fee falls",
+                        entry.description,
+                        entry.nonce,
+                        entry.tx_hash,
+                        base / GWEI,
+                        max(bumped(old.max_fee), base) / GWEI,
+                        bumped(old.tip) / GWEI,
+                        cap / GWEI,
+                    )
+                return entry
+        self._capped.pop(entry.intent, None)
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": old.chain_id,
+            "nonce": entry.nonce,
+            "to": entry.target,
+            "value": entry.value,
+            "data": entry.data,
+            "gas": old.gas,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+        }
+        signed = self.account.sign_transaction(tx)
+        previous = entry.tx_hash
+        entry = self.journal.record_replacement(
+            entry.intent,
+            raw_tx=bytes(signed.raw_transaction),
+            tx_hash="0x" + bytes(signed.hash).hex(),
+            at=self._clock(),
+        )
+        log.warning(
+            "fee bump of %s (nonce %s): %s replaced by %s, max fee %.3f → %.3f gwei, tip %.3f "
+            "→ %.3f gwei (next base fee %.3f gwei)",
+            entry.description,
+            entry.nonce,
+            previous,
+            entry.tx_hash,
+            old.max_fee / GWEI,
+            max_fee / GWEI,
+            old.tip / GWEI,
+            tip / GWEI,
+            base / GWEI,
+        )
+        failpoints.hit("tx-replaced", entry.intent)
+        return self._broadcast(entry)
+
     def _overdue(self, entry: JournalEntry) -> bool:
         """Whether ``entry``, pending by the node's word, was sent (or last looked at as
         overdue) ``DropPolicy.grace`` seconds ago or longer."""
@@ -446,6 +586,7 @@ class TransactionExecutor:
     def _forget(self, intent: str) -> None:
         self._unaccounted.pop(intent, None)
         self._looked.pop(intent, None)
+        self._capped.pop(intent, None)
 
     def _record_receipt(
         self, entry: JournalEntry, status: int, block: int, gas_used: int
@@ -538,3 +679,44 @@ class TransactionExecutor:
                 f"{contract}.{function}", self.decoder.decode(exc.data), exc.data
             ) from exc
         return iface.decode_output(function, raw)
+
+
+class Offer(NamedTuple):
+    """What a signed transaction offers, and the fields a replacement keeps."""
+
+    max_fee: int
+    tip: int
+    gas: int
+    chain_id: int
+
+
+def offer_of(raw_tx: bytes) -> Offer:
+    fields = TypedTransaction.from_bytes(HexBytes(raw_tx)).as_dict()
+    return Offer(
+        int(fields["maxFeePerGas"]),
+        int(fields["maxPriorityFeePerGas"]),
+        int(fields["gas"]),
+        int(fields["chainId"]),
+    )
+
+
+class _Market:
+    """The next base fee and the tip a replacement offers, asked of the node once per
+    reconcile, only if a transaction is looked at for a fee bump."""
+
+    def __init__(self, client: ChainClient, fees: FeePolicy) -> None:
+        self._client = client
+        self._fees = fees
+        self._base: tuple[int | None] | None = None
+        self._tip: int | None = None
+
+    def base_fee(self) -> int | None:
+        if self._base is None:
+            self._base = (self._client.next_base_fee(),)
+        return self._base[0]
+
+    def tip(self) -> int:
+        if self._tip is None:
+            fixed = self._fees.priority_fee
+            self._tip = fixed if fixed is not None else self._client.max_priority_fee()
+        return self._tip

@@ -62,6 +62,9 @@ class ChainSettings(_Section):
     # followed before it is judged dropped, and between checks of one the node keeps calling
     # pending (agents.chain.executor.DropPolicy).
     drop_grace: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    # Seconds a sent transaction stays pending, priced below the next base fee plus the node's
+    # suggested tip, before it is replaced with raised fees (agents.chain.executor.FeePolicy).
+    fee_bump_after: Annotated[float, Field(gt=0, le=86_400)] = 30.0
     # Deadlines are acted on this many seconds after they pass by the local clock.
     deadline_margin: Annotated[float, Field(ge=0, le=3600)] = 1.0
 

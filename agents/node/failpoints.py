@@ -7,7 +7,8 @@ process kills itself with SIGKILL: no cleanup, no flushing, exactly like
 ``kill -9``. Unset (the normal case), a point costs a loop over nothing.
 
 Points and their details: ``tx-signed`` and ``tx-sent`` (the intent key, e.g.
-``claim/3``: journaled but not broadcast; broadcast but not mined),
+``claim/3``: journaled but not broadcast; broadcast but not mined), ``tx-replaced`` (the
+intent key: a fee bump's replacement journaled but not broadcast),
 ``checkpoint-written`` (the number of checkpoints this run has trained, from 1),
 ``segment-replayed`` (the number of segments this run has replayed, from 1).
 """

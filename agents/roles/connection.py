@@ -127,7 +127,10 @@ def connect(
             account,
             TransactionJournal(data.db),
             deployment.contracts,
-            fees=FeePolicy(max_fee_per_gas=int(max_fee * 10**9) if max_fee else None),
+            fees=FeePolicy(
+                max_fee_per_gas=int(max_fee * 10**9) if max_fee else None,
+                bump_after=config.chain.fee_bump_after,
+            ),
             rejections=RejectionPolicy(attempts=8, delay=1.0),
             drops=DropPolicy(grace=config.chain.drop_grace),
         )

@@ -1,7 +1,9 @@
 """A child process for crash tests: submits one Probe intent through a real executor.
 
 Run as ``python -m tests.agents.executor_child URL ADDRESS ABI_FILE DB KEY INTENT ID``; crash
-points come from ``VERITRAIN_FAILPOINTS`` in the environment.
+points come from ``VERITRAIN_FAILPOINTS`` in the environment. With ``reconcile`` for INTENT
+(and any ID), it reconciles the journal instead, raising the fees of every pending transaction
+priced below the next base fee at once (``FeePolicy.bump_after`` 0).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from eth_account import Account
 
 from agents.chain.abi import ContractInterface
 from agents.chain.client import ChainClient
-from agents.chain.executor import Intent, TransactionExecutor
+from agents.chain.executor import FeePolicy, Intent, TransactionExecutor
 from agents.chain.journal import TransactionJournal
 from agents.node.database import open_database
 
@@ -27,7 +29,11 @@ def main(argv: list[str]) -> int:
         Account.from_key(key),
         TransactionJournal(open_database(Path(db))),
         {"Probe": probe},
+        fees=FeePolicy(bump_after=0.0),
     )
+    if intent == "reconcile":
+        executor.reconcile()
+        return 0
     executor.submit(Intent(intent, "Probe", "poke", (int(ident), "from child")))
     return 0
 

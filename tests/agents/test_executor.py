@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -19,7 +20,15 @@ from eth_utils.crypto import keccak
 from agents.chain.abi import ContractInterface
 from agents.chain.client import ChainClient
 from agents.chain.errors import InsufficientFundsError, RevertedError, RpcUnavailableError
-from agents.chain.executor import DropPolicy, Intent, RejectionPolicy, TransactionExecutor
+from agents.chain.executor import (
+    DropPolicy,
+    FeePolicy,
+    Intent,
+    RejectionPolicy,
+    TransactionExecutor,
+    bumped,
+    offer_of,
+)
 from agents.chain.journal import TransactionJournal
 from agents.chain.rpc import RetryPolicy
 from agents.devnet.anvil import DEV_KEYS, REPO_ROOT, Anvil, start_anvil
@@ -40,12 +49,14 @@ def make_executor(
     db: Path,
     key: str = KEY,
     clock: Callable[[], float] = time.time,
+    fees: FeePolicy | None = None,
 ) -> TransactionExecutor:
     return TransactionExecutor(
         client,
         Account.from_key(key),
         TransactionJournal(open_database(db)),
         {"Probe": probe},
+        fees=fees,
         rejections=RejectionPolicy(attempts=3, delay=0.0),
         clock=clock,
     )
@@ -242,7 +253,9 @@ def test_insufficient_funds(client: ChainClient, probe: ContractInterface, tmp_p
     assert poor.address in (entry.error or "") and entry.nonce is None
 
 
-def _child(anvil: Anvil, probe: ContractInterface, tmp_path: Path, failpoint: str) -> int:
+def _child(
+    anvil: Anvil, probe: ContractInterface, tmp_path: Path, failpoint: str, intent: str = "poke/9"
+) -> int:
     abi_file = tmp_path / "probe.abi.json"
     abi_file.write_text(json.dumps(probe.abi))
     env = dict(os.environ, VERITRAIN_FAILPOINTS=failpoint, PYTHONPATH=str(REPO_ROOT))
@@ -256,7 +269,7 @@ def _child(anvil: Anvil, probe: ContractInterface, tmp_path: Path, failpoint: st
             str(abi_file),
             str(tmp_path / "a.db"),
             KEY,
-            "poke/9",
+            intent,
             "9",
         ],
         env=env,
@@ -628,3 +641,220 @@ def test_a_transaction_the_node_calls_pending_for_ever_is_not_waited_for_ever(
         now[0] += grace
         assert [e.status for e in ex.reconcile()] == ["dropped"]
         assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
+
+
+GWEI = 10**9
+
+
+def _raise_base_fee(client: ChainClient, gwei: int) -> None:
+    """The next block's base fee set to ``gwei`` (no block mined: anvil would drop from its
+    pool the transactions priced below it, where geth keeps them waiting)."""
+    client.rpc.request("anvil_setNextBlockBaseFeePerGas", [hex(gwei * GWEI)])
+    assert client.next_base_fee() == gwei * GWEI
+
+
+def test_a_transaction_priced_below_a_risen_base_fee_is_replaced_and_mined_once(
+    probe_artifact: dict[str, Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two transactions sent; the base fee rises above what they offer: they wait for ever,
+    each nonce behind the one before. FeePolicy.bump_after seconds after they were sent, each
+    is signed again at its nonce with fees raised by more than 10 % and above the base fee,
+    journaled (the first kept as replaced), broadcast, and mined once."""
+    caplog.set_level(logging.WARNING, logger="agents.chain.executor")
+    node = start_anvil(extra_args=["--no-mining"])
+    try:
+        client = ChainClient(node.url)
+        probe = _probe_then_manual_mining(client, probe_artifact)
+        now = [1_000.0]
+        ex = make_executor(client, probe, tmp_path / "a.db", clock=lambda: now[0])
+        first = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+        second = ex.submit(Intent("poke/2", "Probe", "poke", (2, "b")))
+        assert first is not None and second is not None and first.raw_tx is not None
+        _raise_base_fee(client, 50)
+        bump_after = FeePolicy().bump_after
+        assert bump_after is not None
+        now[0] += bump_after - 1.0
+        assert ex.reconcile() == [] and ex.journal.replaced("poke/1") == []
+        now[0] += 1.0
+        assert ex.reconcile() == []
+        rows = {key: ex.journal.get(key) for key in ("poke/1", "poke/2")}
+        base = client.next_base_fee()
+        assert base is not None and base > 40 * GWEI
+        for key, sent in (("poke/1", first), ("poke/2", second)):
+            row = rows[key]
+            assert row is not None and sent is not None and sent.raw_tx is not None
+            assert row.status == "sent" and row.nonce == sent.nonce and row.raw_tx is not None
+            assert [r.tx_hash for r in ex.journal.replaced(key)] == [sent.tx_hash]
+            old, new = offer_of(sent.raw_tx), offer_of(row.raw_tx)
+            assert new.max_fee >= max(bumped(old.max_fee), 2 * base) and new.max_fee > base
+            assert new.tip >= bumped(old.tip) and new.gas == old.gas
+            assert client.transaction_known(row.tx_hash or "")
+        assert "fee bump of Probe.poke(id=1, note=a)" in caplog.text
+        # Not replaced again before FeePolicy.bump_after has passed since.
+        assert ex.reconcile() == [] and len(ex.journal.replaced("poke/1")) == 1
+        client.rpc.request("evm_mine", [])
+        assert [e.status for e in ex.reconcile()] == ["mined", "mined"]
+        for key, sent in (("poke/1", first), ("poke/2", second)):
+            row = ex.journal.get(key)
+            bumped_row = rows[key]
+            assert row is not None and sent is not None and bumped_row is not None
+            assert row.tx_hash == bumped_row.tx_hash
+            assert client.receipt(sent.tx_hash or "") is None
+        assert pokes(ex) == 2 and client.nonce(ADDRESS, "latest") == 2
+    finally:
+        node.stop()
+
+
+@pytest.mark.parametrize("old_mined", [False, True])
+def test_a_fee_bump_killed_before_its_broadcast_sends_no_other_transaction(
+    probe_artifact: dict[str, Any], tmp_path: Path, old_mined: bool
+) -> None:
+    """Killed after the replacement was journaled, before it was broadcast: the restart
+    broadcasts the journaled replacement (the same bytes, no third transaction), or, if the
+    transaction it replaces was mined meanwhile (``old_mined``), records that one mined and
+    sends nothing. One nonce, one poke."""
+    node = start_anvil(extra_args=["--no-mining"])
+    try:
+        client = ChainClient(node.url)
+        probe = _probe_then_manual_mining(client, probe_artifact)
+        ex = make_executor(client, probe, tmp_path / "a.db")
+        sent = ex.submit(Intent("poke/9", "Probe", "poke", (9, "x")))
+        assert sent is not None and sent.status == "sent"
+        _raise_base_fee(client, 50)
+        assert _child(node, probe, tmp_path, "tx-replaced:poke/", intent="reconcile") == -9
+        journal = TransactionJournal(open_database(tmp_path / "a.db"))
+        row = journal.get("poke/9")
+        assert row is not None and row.status == "signed" and row.tx_hash != sent.tx_hash
+        assert [r.tx_hash for r in journal.replaced("poke/9")] == [sent.tx_hash]
+        assert not client.transaction_known(row.tx_hash or "")  # never broadcast
+        assert client.transaction_known(sent.tx_hash or "")
+        if old_mined:
+            client.rpc.request("anvil_setNextBlockBaseFeePerGas", [hex(1)])
+            client.rpc.request("evm_mine", [])
+            assert client.receipt(sent.tx_hash or "") is not None
+        again = make_executor(client, probe, tmp_path / "a.db")
+        finished = again.reconcile()
+        if not old_mined:
+            assert finished == [] and client.transaction_known(row.tx_hash or "")
+            client.rpc.request("evm_mine", [])
+            finished = again.reconcile()
+        assert [e.status for e in finished] == ["mined"]
+        mined = again.journal.get("poke/9")
+        assert mined is not None
+        expected = sent.tx_hash if old_mined else row.tx_hash
+        assert mined.tx_hash == expected
+        assert {r.tx_hash for r in again.journal.replaced("poke/9")} == (
+            {row.tx_hash} if old_mined else {sent.tx_hash}
+        )
+        assert pokes(again) == 1 and client.nonce(ADDRESS, "latest") == 1
+    finally:
+        node.stop()
+
+
+def test_a_fee_bump_never_bids_above_the_cap(
+    probe_artifact: dict[str, Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With FeePolicy.max_fee_per_gas (chain.max_fee_gwei) below the risen base fee, the bump
+    is refused, said once at error level, and the transaction is kept as it is; once the base
+    fee is under the cap again, the replacement bids the cap, not above."""
+    caplog.set_level(logging.WARNING, logger="agents.chain.executor")
+    node = start_anvil(extra_args=["--no-mining"])
+    try:
+        client = ChainClient(node.url)
+        probe = _probe_then_manual_mining(client, probe_artifact)
+        now = [1_000.0]
+        cap = 10 * GWEI
+        ex = make_executor(
+            client,
+            probe,
+            tmp_path / "a.db",
+            clock=lambda: now[0],
+            fees=FeePolicy(max_fee_per_gas=cap),
+        )
+        sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+        assert sent is not None and sent.raw_tx is not None
+        _raise_base_fee(client, 50)
+        for _ in range(2):
+            now[0] += 60.0
+            assert ex.reconcile() == []
+        refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+        assert [r.levelname for r in refusals] == ["ERROR"], caplog.text
+        assert "chain.max_fee_gwei 10.000 gwei" in refusals[0].getMessage()
+        row = ex.journal.get("poke/1")
+        assert row is not None and row.tx_hash == sent.tx_hash and row.status == "sent"
+        assert ex.journal.replaced("poke/1") == []
+        _raise_base_fee(client, 6)  # under the cap, above what the transaction offers
+        now[0] += 60.0
+        ex.reconcile()
+        row = ex.journal.get("poke/1")
+        assert row is not None and row.raw_tx is not None and row.tx_hash != sent.tx_hash
+        assert offer_of(row.raw_tx).max_fee == cap
+        client.rpc.request("evm_mine", [])
+        assert [e.status for e in ex.reconcile()] == ["mined"]
+        assert pokes(ex) == 1 and client.nonce(ADDRESS, "latest") == 1
+    finally:
+        node.stop()
+
+
+class RefuseNextRelay(ReceiptLagRelay):
+    """Relay to ``upstream`` that refuses the next ``refuse`` sends as a node refuses a
+    replacement it finds underpriced."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, 0.0)
+        self.refuse = 0
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        if request["method"] == "eth_sendRawTransaction" and self.refuse > 0:
+            self.refuse -= 1
+            error = {"code": -32000, "message": "replacement transaction underpriced"}
+            return {"jsonrpc": "2.0", "id": request["id"], "error": error}
+        return self.forward(request)
+
+
+def test_a_refused_replacement_keeps_its_nonce_and_is_outbid_in_turn(
+    probe_artifact: dict[str, Any], tmp_path: Path
+) -> None:
+    """A replacement the node refuses, at the last nonce handed out, is neither rejected nor
+    its nonce given back (the transaction it replaces is still pending and may be mined): it
+    is sent again, and after FeePolicy.bump_after replaced in turn with fees raised above its
+    own; one of the three is mined, once."""
+    node = start_anvil(extra_args=["--no-mining"])
+    try:
+        direct = ChainClient(node.url)
+        probe = _probe_then_manual_mining(direct, probe_artifact)
+        with RefuseNextRelay(node.url) as relay:
+            now = [1_000.0]
+            ex = make_executor(
+                ChainClient(relay.url), probe, tmp_path / "a.db", clock=lambda: now[0]
+            )
+            sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+            assert sent is not None and sent.status == "sent" and sent.nonce == 0
+            _raise_base_fee(direct, 50)
+            relay.refuse = 2
+            now[0] += 30.0
+            assert ex.reconcile() == []  # replaced; the replacement refused
+            assert ex.reconcile() == []  # sent again: refused again
+            assert relay.refuse == 0
+            first = ex.journal.get("poke/1")
+            assert first is not None and first.status == "signed" and first.raw_tx is not None
+            assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [sent.tx_hash]
+            assert ex.journal.next_nonce(ADDRESS) == 1 and direct.transaction_known(
+                sent.tx_hash or ""
+            )
+            now[0] += 30.0
+            assert ex.reconcile() == []
+            second = ex.journal.get("poke/1")
+            assert second is not None and second.status == "sent" and second.raw_tx is not None
+            assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [
+                sent.tx_hash,
+                first.tx_hash,
+            ]
+            assert offer_of(second.raw_tx).max_fee >= bumped(offer_of(first.raw_tx).max_fee)
+            direct.rpc.request("evm_mine", [])
+            assert [e.status for e in ex.reconcile()] == ["mined"]
+            mined = ex.journal.get("poke/1")
+            assert mined is not None and mined.tx_hash == second.tx_hash and mined.nonce == 0
+            assert pokes(ex) == 1 and direct.nonce(ADDRESS, "latest") == 1
+    finally:
+        node.stop()
