@@ -173,6 +173,7 @@ def submit(
     call = pool.encode_call("submit", (spec_cid, terms))
     earlier = None if again else _unsettled_submission(conn, call)
     if earlier is None:
+        _say_other_terms(conn, spec_cid, call)
         key = intents.submit(spec_cid, time.time_ns())
         conn.executor.submit(
             Intent(key=key, contract=POOL, function="submit", args=(spec_cid, terms), value=value),
@@ -234,6 +235,21 @@ def _unsettled_submission(conn: Connection, call: bytes) -> JournalEntry | None:
             err=True,
         )
     return None
+
+
+def _say_other_terms(conn: Connection, spec_cid: str, call: bytes) -> None:
+    """Say so where a submission of the same spec with other terms is still in flight: both
+    are escrowed once mined."""
+    assert conn.executor is not None
+    prefix = intents.submit(spec_cid, 0).rsplit("/", 1)[0] + "/"
+    for entry in conn.executor.journal.by_status(("signed", "sent")):
+        if entry.intent.startswith(prefix) and entry.data != call:
+            click.echo(
+                f"note: an earlier submission of this spec with other terms (tx "
+                f"{entry.tx_hash}) is not mined yet either; each mined one is a task (veritrain "
+                "cancel takes back an unclaimed one)",
+                err=True,
+            )
 
 
 def _say_followed(entry: JournalEntry) -> None:

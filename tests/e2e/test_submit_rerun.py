@@ -80,23 +80,27 @@ def test_a_rerun_follows_the_earlier_submission_instead_of_sending_another(
     # Other terms are another submission; mined while its command was away, the rerun reports it.
     stopped = submit(market, "--training-window", "30m", "--wait", "1s")
     assert "not mined after 1 s" in stopped.stderr, stopped.stdout + stopped.stderr
+    # Yet other terms while that one is in flight: sent, with a note that both will be tasks.
+    other = submit(market, "--training-window", "45m", "--wait", "1s")
+    assert "with other terms" in other.stderr and "not mined after 1 s" in other.stderr
+    assert pending_sends(market) == 2
     client.rpc.request("evm_mine", [])
     away = submit(market, "--training-window", "30m")
     assert first_line(away).startswith("task 2 submitted")
     assert "nothing new sent" in away.stderr
-    assert pending_sends(market) == 0 and set(market.tasks()) == {1, 2}
+    assert pending_sends(market) == 0 and set(market.tasks()) == {1, 2, 3}
     # Submitting the same spec and terms again is asked for with --again.
     client.rpc.request("evm_setAutomine", [True])
-    assert first_line(submit(market, "--again")).startswith("task 3 submitted")
-    assert set(market.tasks()) == {1, 2, 3}
+    assert first_line(submit(market, "--again")).startswith("task 4 submitted")
+    assert set(market.tasks()) == {1, 2, 3, 4}
     # Once every earlier task of these terms is settled, a rerun submits a new one.
-    for task_id in (1, 3):
+    for task_id in (1, 4):
         cancelled = market.cli("cancel", str(task_id), "--no-withdraw")
         assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
     fresh = submit(market)
-    assert first_line(fresh).startswith("task 4 submitted")
-    assert "as task 3, settled (Cancelled): submitting a new task" in fresh.stderr
-    assert set(market.tasks()) == {1, 2, 3, 4}
+    assert first_line(fresh).startswith("task 5 submitted")
+    assert "as task 4, settled (Cancelled): submitting a new task" in fresh.stderr
+    assert set(market.tasks()) == {1, 2, 3, 4, 5}
 
 
 def test_submit_help_names_the_rerun_rule() -> None:
