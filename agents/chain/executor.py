@@ -118,6 +118,8 @@ class ExecutorObserver:
     sent: Callable[[JournalEntry], None] = field(default=lambda e: None)
     confirmed: Callable[[JournalEntry], None] = field(default=lambda e: None)
     failed: Callable[[JournalEntry], None] = field(default=lambda e: None)
+    # A fee bump's replacement journaled (the entry holds it), before its broadcast.
+    replaced: Callable[[JournalEntry], None] = field(default=lambda e: None)
 
 
 class TransactionExecutor:
@@ -574,6 +576,7 @@ class TransactionExecutor:
             tip / GWEI,
             base / GWEI,
         )
+        self.observer.replaced(entry)
         failpoints.hit("tx-replaced", entry.intent)
         return self._broadcast(entry)
 

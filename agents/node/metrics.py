@@ -6,6 +6,7 @@ Names (all prefixed ``veritrain_``):
 ``tasks{state}``                   gauge    tasks this agent follows, by protocol state
 ``transactions_sent_total{action}`` counter transactions broadcast, by action
 ``transactions_failed_total{action,reason}`` counter  reverted, rejected or dropped
+``fee_bumps_total{action}``        counter  pending transactions replaced with raised fees
 ``training_progress{task}``        gauge    fraction of the steps trained (solver)
 ``training_steps_total``           counter  steps trained (solver)
 ``replay_segments_total``          counter  segments replayed (verifier)
@@ -43,6 +44,12 @@ class AgentMetrics:
             "veritrain_transactions_failed",
             "Transactions reverted, rejected or dropped",
             ["action", "reason"],
+            registry=r,
+        )
+        self.fee_bumps = Counter(
+            "veritrain_fee_bumps",
+            "Pending transactions replaced with raised fees",
+            ["action"],
             registry=r,
         )
         self.training_progress = Gauge(

@@ -144,7 +144,10 @@ class Agent:
         self._read_at: tuple[int, str] | None = None
         self._balances: tuple[int, int] | None = None
         self.executor.observer = ExecutorObserver(
-            sent=self._on_sent, confirmed=self._on_confirmed, failed=self._on_failed
+            sent=self._on_sent,
+            confirmed=self._on_confirmed,
+            failed=self._on_failed,
+            replaced=self._on_replaced,
         )
         every = self.events.all_events()
         for task_id in {task_subject(e) for e in every}:
@@ -450,6 +453,9 @@ class Agent:
             except ChainError:
                 pass
         event(log, "tx sent", **fields)
+
+    def _on_replaced(self, entry: JournalEntry) -> None:
+        self.metrics.fee_bumps.labels(action=action_of(entry.intent)).inc()
 
     def _on_confirmed(self, entry: JournalEntry) -> None:
         event(log, "tx mined", intent=entry.intent, block=entry.block_number, gas=entry.gas_used)

@@ -22,6 +22,7 @@ from agents.chain.client import ChainClient
 from agents.chain.errors import InsufficientFundsError, RevertedError, RpcUnavailableError
 from agents.chain.executor import (
     DropPolicy,
+    ExecutorObserver,
     FeePolicy,
     Intent,
     RejectionPolicy,
@@ -667,6 +668,8 @@ def test_a_transaction_priced_below_a_risen_base_fee_is_replaced_and_mined_once(
         probe = _probe_then_manual_mining(client, probe_artifact)
         now = [1_000.0]
         ex = make_executor(client, probe, tmp_path / "a.db", clock=lambda: now[0])
+        replacements: list[str] = []
+        ex.observer = ExecutorObserver(replaced=lambda e: replacements.append(e.intent))
         first = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
         second = ex.submit(Intent("poke/2", "Probe", "poke", (2, "b")))
         assert first is not None and second is not None and first.raw_tx is not None
@@ -690,6 +693,7 @@ def test_a_transaction_priced_below_a_risen_base_fee_is_replaced_and_mined_once(
             assert new.tip >= bumped(old.tip) and new.gas == old.gas
             assert client.transaction_known(row.tx_hash or "")
         assert "fee bump of Probe.poke(id=1, note=a)" in caplog.text
+        assert replacements == ["poke/1", "poke/2"]
         # Not replaced again before FeePolicy.bump_after has passed since.
         assert ex.reconcile() == [] and len(ex.journal.replaced("poke/1")) == 1
         client.rpc.request("evm_mine", [])
