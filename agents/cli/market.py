@@ -222,10 +222,12 @@ def _unsettled_submission(conn: Connection, call: bytes) -> JournalEntry | None:
     for entry in found:
         if entry.in_flight:
             return entry
+    views = _task_views(conn) if found else {}
     settled = []
     for entry in found:
-        view = _one_task(conn, _submitted_task(conn, entry))
-        if not view.final:
+        task_id = _submitted_task(conn, entry)
+        view = views.get(task_id)
+        if view is None or not view.final:
             return entry
         settled.append(view)
     if settled:
