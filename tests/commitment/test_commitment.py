@@ -263,6 +263,74 @@ def test_engine_tables_of_buffers_match_the_buffers(
         engine.leaves_roots_at(addresses, -lengths)
 
 
+def _independent_leaves_root(raw: bytes) -> bytes:
+    chunks = [raw[i : i + LEAF_BYTES] for i in range(0, len(raw), LEAF_BYTES)] or [b""]
+    return independent.merkle([independent.sha(c + bytes(LEAF_BYTES - len(c))) for c in chunks])
+
+
+# Buffer sizes of a batch: empty, one byte, around one leaf, a group of sixteen leaves and
+# one more, odd leaf counts, and around the size from which a buffer keeps its own tree.
+BATCH_EDGE_BYTES = [
+    0,
+    1,
+    1023,
+    1024,
+    1025,
+    3 * 1024,
+    15 * 1024 + 1,
+    16 * 1024,
+    16 * 1024 + 1,
+    17 * 1024,
+    33 * 1024 - 1,
+    hashing._ALONE_LEAVES * 1024 - 1,
+    hashing._ALONE_LEAVES * 1024,
+    hashing._ALONE_LEAVES * 1024 + 1,
+]
+
+
+def _table_in_one_pool(
+    rng: np.random.Generator, sizes: list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes]]:
+    """Random bytes for buffers of ``sizes`` laid out in one pool at unaligned addresses
+    (gaps of 0 to 7 bytes): the pool, the table, and each buffer's bytes."""
+    gaps = rng.integers(0, 8, len(sizes) + 1)
+    pool = rng.integers(0, 256, sum(sizes) + int(gaps.sum()), dtype=np.uint8)
+    offsets = np.cumsum(gaps[:-1]) + np.concatenate([[0], np.cumsum(sizes[:-1])]).astype(int)
+    addresses = (pool.ctypes.data + offsets).astype(np.int64)
+    raws = [pool[o : o + n].tobytes() for o, n in zip(offsets, sizes, strict=True)]
+    return pool, addresses, np.array(sizes, dtype=np.int64), raws
+
+
+@pytest.mark.parametrize("name, engine", _engines())
+def test_engine_batched_roots_match_each_tree(name: str, engine: hashing.Sha256Engine) -> None:
+    # The trees of a table's buffers, whose leaves and node pairs are hashed together across
+    # buffers, against each buffer's root alone (an independent implementation and the
+    # engine's own single-buffer path): many tiny buffers, a few big ones, random mixes,
+    # every edge size, at unaligned addresses, in several orders and batch lengths.
+    rng = np.random.default_rng(18)
+    mixes = [
+        BATCH_EDGE_BYTES,
+        BATCH_EDGE_BYTES[::-1],
+        [1] * 40,
+        [0] * 17 + [1024] * 17,
+        [int(n) for n in rng.integers(0, 16 * 1024, 60)],
+        [int(n) for n in rng.integers(1, 4, 50)] + [300 * 1024 + 5, 17 * 1024],
+        [int(n) * 1024 for n in rng.integers(1, 40, 30)],
+        [int(rng.choice(BATCH_EDGE_BYTES)) for _ in range(25)],
+    ]
+    mixes += [
+        [int(n) for n in rng.integers(0, 70 * 1024, int(rng.integers(1, 40)))] for _ in range(6)
+    ]
+    for mix in mixes:
+        _pool, addresses, sizes, raws = _table_in_one_pool(rng, mix)
+        got = engine.leaves_roots_at(addresses, sizes)
+        assert got.shape == (len(mix), 32)
+        for row, raw in zip(got, raws, strict=True):
+            data = np.frombuffer(raw, dtype=np.uint8)
+            want = _independent_leaves_root(raw)
+            assert bytes(row) == want == engine.leaves_root(data), (name, len(raw), mix)
+
+
 @pytest.mark.parametrize("name, engine", _engines())
 def test_engine_messages_match_independent(name: str, engine: hashing.Sha256Engine) -> None:
     # Every length from 0 to 200 (one and two padding blocks, whole blocks) and some long
