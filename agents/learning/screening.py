@@ -20,12 +20,24 @@ anomaly), giving the rate-normalized update ``ν_i = u_i / λ_i``.
 2. *frozen*: ``u_i = 0`` although ``λ_i > 0`` (nothing moved; a copied state, or a fixed
    point such as all-zero weights);
 3. *jump or collapse*: ``|ln(ν_i / ν̃_i)| ≥ ln 8``, where ``ν̃_i`` is the median of ``ν_j``
-   over the four segments before ``i`` (the four after it for segment 0), so that a
-   trajectory's slow drift is no anomaly and a lasting change of level is flagged where it
-   starts;
+   over the four segments before ``i``, so that a trajectory's slow drift is no anomaly and
+   a lasting change of level is flagged where it starts;
 4. *norm shift*: ``|ln(‖p_{i+1}‖ / ‖p_i‖)| ≥ ln 4``;
-5. *loss jump*: ``|L_{i+1} − L_i| ≥ 8 · m_i`` where ``m_i`` is the median of
-   ``|L_{j+1} − L_j|`` over the same four segments (and is positive).
+5. *loss shift*: the probe loss moves to a new level: the gap between the range of
+   ``L_{i−1}, L_i`` and the range of ``L_{i+1}, L_{i+2}`` (those that exist; zero where
+   the ranges overlap) is ``≥ 8 · m_i``, where ``m_i`` is the median of ``|L_{j+1} − L_j|``
+   over the eight segments before ``i`` (and is positive).
+
+Rules 3 and 5 compare a segment with those before it, so segment 0, which has none and is
+in every sample (``agents.learning.selection``), is judged by rules 1, 2 and 4 only: the
+first descent of the loss and a warm-up are no anomaly. Rule 5 reads two checkpoints on
+each side, and eight segments before, because the probe loss of one batch is noisy: in
+honest training it jumps at one checkpoint and falls back at the next now and then (of a
+200-segment proof of a 64-256-256-10 MLP, at checkpoints 18 and 142), and four changes
+before a segment can happen to be a hundred times smaller than the typical one. A regime
+a fake moves into lasts, so it shows on both checkpoints after the fake; a loss that
+leaves its level for one checkpoint and comes back moved into no regime (two segments
+faked, which sampling covers).
 
 Flags are ranked: non-finite first, then frozen, then by how far past its limit the largest
 ratio is; a verifier replays the first ``limit`` of them that are not in its sample
@@ -58,6 +70,9 @@ UPDATE_RATIO = 8.0
 NORM_RATIO = 4.0
 LOSS_RATIO = 8.0
 NEIGHBOURHOOD = 4
+"""Segments before a segment whose rate-normalized updates give its typical update."""
+LOSS_NEIGHBOURHOOD = 8
+"""Segments before a segment whose probe-loss changes give its typical change."""
 
 
 @dataclass(frozen=True)
@@ -152,10 +167,18 @@ def updates(states: Sequence[State]) -> list[float]:
     return [norm_of_difference(b, a, names, "l2") for a, b in itertools.pairwise(states)]
 
 
-def _neighbours(values: Sequence[float], i: int) -> list[float]:
-    """The finite values of the ``NEIGHBOURHOOD`` segments before ``i`` (after it, for 0)."""
-    window = range(max(0, i - NEIGHBOURHOOD), i) if i else range(1, NEIGHBOURHOOD + 1)
-    return [values[j] for j in window if j < len(values) and math.isfinite(values[j])]
+def _before(values: Sequence[float], i: int, count: int) -> list[float]:
+    """The finite values of the ``count`` segments before ``i``."""
+    return [values[j] for j in range(max(0, i - count), i) if math.isfinite(values[j])]
+
+
+def _level_gap(losses: Sequence[float], i: int) -> float:
+    """How far the probe loss moved across segment ``i``: the gap between the range of the
+    finite ``L_{i−1}, L_i`` and that of the finite ``L_{i+1}, L_{i+2}`` (0 where they
+    overlap); ``L_i`` and ``L_{i+1}`` are finite."""
+    before = [v for v in losses[max(0, i - 1) : i + 1] if math.isfinite(v)]
+    after = [v for v in losses[i + 1 : i + 3] if math.isfinite(v)]
+    return max(0.0, min(after) - max(before), min(before) - max(after))
 
 
 def _log_ratio(a: float, b: float) -> float:
@@ -190,18 +213,17 @@ def screen(
         if update_norms[i] == 0 and rates[i] > 0:
             flags.append(ScreeningFlag(i, "frozen: the parameters did not move", 1, math.inf))
             continue
-        ratios: list[tuple[float, str]] = []
-        around = _neighbours(normalized, i)
-        if around:
-            ratios.append(
-                (_log_ratio(normalized[i], median(around)) / math.log(UPDATE_RATIO), "update")
-            )
-        ratios.append(
-            (_log_ratio(after.param_norm, before.param_norm) / math.log(NORM_RATIO), "norm")
-        )
-        typical = _neighbours(changes, i)
-        if typical and median(typical) > 0:
-            ratios.append((changes[i] / (LOSS_RATIO * median(typical)), "probe loss"))
+        ratios = [(_log_ratio(after.param_norm, before.param_norm) / math.log(NORM_RATIO), "norm")]
+        if i > 0:
+            around = _before(normalized, i, NEIGHBOURHOOD)
+            if around:
+                ratios.append(
+                    (_log_ratio(normalized[i], median(around)) / math.log(UPDATE_RATIO), "update")
+                )
+            typical = _before(changes, i, LOSS_NEIGHBOURHOOD)
+            if typical and median(typical) > 0:
+                gap = _level_gap(losses, i)
+                ratios.append((gap / (LOSS_RATIO * median(typical)), "probe loss"))
         score, what = max(ratios)
         if score >= 1:
             flags.append(ScreeningFlag(i, f"{what} out of line with its neighbours", 2, score))

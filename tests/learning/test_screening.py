@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -100,6 +101,96 @@ def test_flags_are_ranked_and_the_sample_is_skipped() -> None:
 def test_screening_needs_consistent_lengths() -> None:
     with pytest.raises(ValueError):
         screen(stats(SMOOTH), [1.0] * 9, [1.0] * 10)
+
+
+def test_segment_0_is_judged_by_its_kind_and_norm_only() -> None:
+    """Segment 0 has no segments before it and is in every sample: its first descent (an
+    update and a loss change far above the later ones, as in an honest proof of the round
+    bench's long spec) is no anomaly; its kind and its norm still are."""
+    losses = [2.3, 0.44, 0.099, 0.061, 0.052, 0.042, 0.035, 0.041, 0.044, 0.053, 0.033]
+    updates = [2.06, 0.54, 0.24, 0.19, 0.156, 0.13, 0.11, 0.1, 0.09, 0.08]
+    assert screen(stats(SMOOTH, losses), updates, [1.0] * 10) == []
+    frozen = screen(stats(SMOOTH, losses), [0.0, *updates[1:]], [1.0] * 10)
+    assert (frozen[0].segment, frozen[0].tier) == (0, 1)
+    grown = [SMOOTH[0] / 5, *SMOOTH[1:]]
+    shifted = screen(stats(grown, losses), updates, [1.0] * 10)
+    assert [(f.segment, f.reason) for f in shifted] == [(0, "norm out of line with its neighbours")]
+    broken = stats(SMOOTH, losses)
+    broken[1:] = [CheckpointStatistics(False, math.nan, math.nan)] * 10
+    assert flagged(screen(broken, [math.inf] + [math.nan] * 9, [1.0] * 10)) == [0]
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ("spike up", []),  # checkpoint 6 alone off its level: an honest probe batch's noise
+        ("spike down", []),
+        ("shift up", [5]),  # checkpoints 6 on at a new level: flagged where it starts
+        ("shift down", [5]),
+        ("two checkpoints up", [5, 7]),  # off for two checkpoints: both ends are shifts
+        ("last checkpoint", [9]),  # the last segment has one checkpoint after it
+        ("second-to-last", [8]),
+    ],
+)
+def test_a_loss_shift_is_flagged_and_a_one_checkpoint_spike_is_not(
+    shape: str, expected: list[int]
+) -> None:
+    losses = [2.0 - 0.01 * i for i in range(11)]
+    moved = {
+        "spike up": {6},
+        "spike down": {6},
+        "shift up": set(range(6, 11)),
+        "shift down": set(range(6, 11)),
+        "two checkpoints up": {6, 7},
+        "last checkpoint": {10},
+        "second-to-last": {9, 10},
+    }[shape]
+    sign = -1.0 if "down" in shape else 1.0
+    table = [v + sign * 0.5 if j in moved else v for j, v in enumerate(losses)]
+    flags = screen(stats(SMOOTH, table), [1.0] * 10, [1.0] * 10)
+    assert sorted(flagged(flags)) == expected
+    assert all(f.reason == "probe loss out of line with its neighbours" for f in flags)
+
+
+def test_a_quiet_stretch_does_not_make_a_small_lasting_move_a_shift() -> None:
+    """The typical loss change is the median of the eight segments before: three quiet
+    segments among them leave it at the level of the rest, so a lasting move of three
+    typical changes is no shift; ten typical changes are."""
+    changes = [0.01, -0.01] * 5 + [1e-5] * 3  # segments 0-12: noise, then a quiet stretch
+
+    def table(move: float) -> list[CheckpointStatistics]:
+        losses = [1.0]
+        for change in [*changes, -move, 0.01, -0.01, 0.01]:
+            losses.append(losses[-1] + change)
+        return stats([10.0 + 0.01 * i for i in range(len(losses))], losses)
+
+    count = len(changes) + 4
+    assert screen(table(0.03), [1.0] * count, [1.0] * count) == []
+    assert flagged(screen(table(0.1), [1.0] * count, [1.0] * count)) == [13]
+
+
+def test_a_non_finite_checkpoint_between_finite_ones_is_flagged_once() -> None:
+    checkpoint = stats(SMOOTH)
+    checkpoint[4] = CheckpointStatistics(False, math.nan, math.nan)
+    updates = [1.0, 1.0, 1.0, math.inf, math.inf, 1.0, 1.0, 1.0, 1.0, 1.0]
+    # Segment 4 starts from the non-finite checkpoint; segment 5 reads it among its
+    # neighbours' losses and updates, and skips it.
+    assert [(f.segment, f.tier) for f in screen(checkpoint, updates, [1.0] * 10)] == [(3, 0)]
+
+
+LONG_SPEC_STATISTICS = Path(__file__).with_name("long_screening.json")
+
+
+def test_an_honest_long_spec_proof_is_not_flagged() -> None:
+    """An honest proof of the round bench's long spec (200 segments): its probe loss jumps
+    at checkpoints 18 and 142 and falls back at the next, and the changes before 141 happen
+    to be tiny; no segment is flagged."""
+    table = json.loads(LONG_SPEC_STATISTICS.read_text())
+    checkpoint = stats(table["param_norm"], table["probe_loss"])
+    losses = table["probe_loss"]
+    assert losses[18] > 2 * max(losses[17], losses[19])  # the spikes are in the table
+    assert losses[142] - losses[141] > 50 * abs(losses[140] - losses[139])
+    assert screen(checkpoint, table["update"], table["rate"]) == []
 
 
 # -- real proofs ---------------------------------------------------------------------------
