@@ -149,8 +149,10 @@ class TransactionExecutor:
         self.drops = drops or DropPolicy()
         self.observer = observer or ExecutorObserver()
         self._clock = clock
-        # Intents whose broadcast a node refused while a later nonce was handed out (said once).
-        self._refused: set[str] = set()
+        # Intent → when a node first refused its broadcast while it kept its nonce (a later
+        # nonce handed out, or a fee bump's replacement): said once; a transaction no node
+        # ever took is outbid FeePolicy.bump_after from then (``_underpriced``).
+        self._refused: dict[str, float] = {}
         # Intent → when this process first saw the account's nonce past its transaction's
         # with no receipt of it (a restart starts the grace again: it only waits longer).
         self._unaccounted: dict[str, float] = {}
@@ -360,7 +362,7 @@ class TransactionExecutor:
                 # rejected either: the transaction it replaces may still be pending, and
                 # mined (its nonce given to another intent, that one would fail).
                 if entry.intent not in self._refused:
-                    self._refused.add(entry.intent)
+                    self._refused[entry.intent] = self._clock()
                     log.warning(
                         "node refused %s (nonce %s, later nonces handed out or an earlier "
                         "transaction at its nonce): sent again later: %s",
@@ -486,22 +488,26 @@ class TransactionExecutor:
         """Whether ``entry``, sent and unmined for ``FeePolicy.bump_after`` seconds since it
         was sent or last replaced, offers a max fee below the next block's base fee plus the
         node's suggested tip (or a tip below that suggestion), its nonce not yet passed. A
-        replacement still ``signed`` ``bump_after`` seconds after it was journaled (a node
-        refuses it: it finds it underpriced beside the transaction it replaces) is outbid in
-        turn, whatever the base fee."""
+        transaction still ``signed`` ``bump_after`` seconds after it was journaled as a
+        replacement, or after a node first refused it while it kept its nonce (a later nonce
+        handed out: the base fee outgrew it before any node took it), is outbid in turn,
+        whatever the base fee; one never refused so is left to its broadcast (refused at the
+        last nonce handed out, it is rejected and signed anew with fresh fees)."""
         bump_after = self.fees.bump_after
         if bump_after is None or entry.raw_tx is None or entry.status not in IN_FLIGHT:
             return False
         now = self._clock()
-        if entry.sent_at is None or now - entry.sent_at < bump_after:
-            return False
         capped = self._capped.get(entry.intent)
         if capped is not None and now - capped < bump_after:
             return False
         replaced = self.journal.replaced(entry.intent)
-        if entry.status == "signed" and not replaced:
-            return False  # its first broadcast (or a retry's) decides
-        if replaced and now - replaced[-1].replaced_at < bump_after:
+        if replaced:
+            since: float | None = max(r.replaced_at for r in replaced)
+        elif entry.status == "signed":
+            since = self._refused.get(entry.intent)
+        else:
+            since = entry.sent_at
+        if since is None or now - since < bump_after:
             return False
         base, tip = market.base_fee(), market.tip()
         if base is None:  # a pre-London chain: no base fee to outbid
@@ -587,6 +593,7 @@ class TransactionExecutor:
         return self._clock() - last >= self.drops.grace
 
     def _forget(self, intent: str) -> None:
+        self._refused.pop(intent, None)
         self._unaccounted.pop(intent, None)
         self._looked.pop(intent, None)
         self._capped.pop(intent, None)

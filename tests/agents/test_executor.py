@@ -862,3 +862,61 @@ def test_a_refused_replacement_keeps_its_nonce_and_is_outbid_in_turn(
             assert pokes(ex) == 1 and direct.nonce(ADDRESS, "latest") == 1
     finally:
         node.stop()
+
+
+class UnreachableSendRelay(ReceiptLagRelay):
+    """Relay to ``upstream`` that answers the next ``unreachable`` sends with HTTP 502 (the
+    node not reached: nothing broadcast)."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, 0.0)
+        self.unreachable = 0
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        if request["method"] == "eth_sendRawTransaction" and self.unreachable > 0:
+            self.unreachable -= 1
+            return None
+        return self.forward(request)
+
+
+def test_a_transaction_never_broadcast_and_refused_below_a_later_nonce_is_outbid(
+    probe_artifact: dict[str, Any], tmp_path: Path
+) -> None:
+    """A transaction journaled but never broadcast (the node out of reach at its send) while a
+    later one of the key was sent (nonce 1); when it is broadcast at last, the base fee has
+    outgrown it and the node refuses it. It keeps its nonce (a later one was handed out), and
+    FeePolicy.bump_after seconds later it is outbid like any transaction priced below the base
+    fee: both are mined, the later one no longer waiting behind a nonce that never fills."""
+    node = start_anvil(extra_args=["--no-mining"])
+    try:
+        direct = ChainClient(node.url)
+        probe = _probe_then_manual_mining(direct, probe_artifact)
+        with UnreachableSendRelay(node.url) as relay:
+            now = [1_000.0]
+            through = ChainClient(relay.url, retry=RetryPolicy(attempts=2, initial_delay=0.01))
+            ex = make_executor(through, probe, tmp_path / "a.db", clock=lambda: now[0])
+            relay.unreachable = 2
+            with pytest.raises(RpcUnavailableError):
+                ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+            assert relay.unreachable == 0
+            first = ex.journal.get("poke/1")
+            assert first is not None and first.status == "signed" and first.nonce == 0
+            second = ex.submit(Intent("poke/2", "Probe", "poke", (2, "b")))
+            assert second is not None and second.status == "sent" and second.nonce == 1
+            _raise_base_fee(direct, 50)
+            assert ex.reconcile() == []  # refused: max fee below the base fee; nonce kept
+            assert not direct.transaction_known(first.tx_hash or "")
+            bump_after = FeePolicy().bump_after
+            assert bump_after is not None
+            for _ in range(2):
+                now[0] += bump_after
+                assert ex.reconcile() == []
+            row = ex.journal.get("poke/1")
+            assert row is not None and row.nonce == 0 and row.tx_hash != first.tx_hash
+            assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [first.tx_hash]
+            assert row.status == "sent" and direct.transaction_known(row.tx_hash or "")
+            direct.rpc.request("evm_mine", [])
+            assert sorted(e.status for e in ex.reconcile()) == ["mined", "mined"]
+            assert pokes(ex) == 2 and direct.nonce(ADDRESS, "latest") == 2
+    finally:
+        node.stop()
