@@ -521,7 +521,8 @@ class TransactionExecutor:
     def _replace(self, entry: JournalEntry, market: _Market) -> JournalEntry:
         """Sign ``entry``'s intent again at its nonce with raised fees, journal the new
         transaction (the old one kept as replaced) and broadcast it; a bump above
-        ``FeePolicy.max_fee_per_gas`` is refused (logged once, at error level)."""
+        ``FeePolicy.max_fee_per_gas`` is refused (logged once, at error level, unless the
+        transaction can be mined as it is: it offers more than the base fee)."""
         assert entry.raw_tx is not None and entry.nonce is not None
         base = market.base_fee()
         assert base is not None
@@ -534,7 +535,19 @@ class TransactionExecutor:
             if max_fee < bumped(old.max_fee) or tip < bumped(old.tip) or max_fee < base:
                 first = entry.intent not in self._capped
                 self._capped[entry.intent] = self._clock()
-                if first:
+                if first and old.max_fee >= base:
+                    # It can be mined as it is (with less tip than the node suggests): no
+                    # replacement under the cap would offer more.
+                    log.info(
+                        "fee bump of %s (nonce %s) not made: it offers %.3f gwei, the most "
+                        "chain.max_fee_gwei allows of a replacement, above the next base fee "
+                        "%.3f gwei",
+                        entry.description,
+                        entry.nonce,
+                        old.max_fee / GWEI,
+                        base / GWEI,
+                    )
+                elif first:
                     log.error(
                         "fee bump of %s (nonce %s, hash %s) refused: the next base fee is "
                         "%.3f gwei and a replacement must offer more than %.3f gwei (max fee) "

@@ -920,3 +920,40 @@ def test_a_transaction_never_broadcast_and_refused_below_a_later_nonce_is_outbid
             assert pokes(ex) == 2 and direct.nonce(ADDRESS, "latest") == 2
     finally:
         node.stop()
+
+
+def test_a_transaction_at_the_cap_above_the_base_fee_is_not_called_stuck(
+    probe_artifact: dict[str, Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A transaction signed at the cap (chain.max_fee_gwei) whose tip the risen base fee eats
+    into, yet still above it: no replacement under the cap can offer more, and it can be mined
+    as it is; no error says it waits for the base fee to fall, and it is mined as it is."""
+    caplog.set_level(logging.INFO, logger="agents.chain.executor")
+    node = start_anvil(extra_args=["--no-mining"])
+    try:
+        client = ChainClient(node.url)
+        probe = _probe_then_manual_mining(client, probe_artifact)
+        now = [1_000.0]
+        cap = 5 * GWEI // 2
+        ex = make_executor(
+            client,
+            probe,
+            tmp_path / "a.db",
+            clock=lambda: now[0],
+            fees=FeePolicy(max_fee_per_gas=cap),
+        )
+        sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+        assert sent is not None and sent.raw_tx is not None
+        assert offer_of(sent.raw_tx).max_fee == cap
+        _raise_base_fee(client, 2)  # under the cap; the base fee plus the tip is above it
+        now[0] += 60.0
+        assert ex.reconcile() == []
+        assert [r.levelname for r in caplog.records if r.levelno >= logging.ERROR] == []
+        assert "not made" in caplog.text
+        row = ex.journal.get("poke/1")
+        assert row is not None and row.tx_hash == sent.tx_hash and row.status == "sent"
+        client.rpc.request("evm_mine", [])
+        assert [e.status for e in ex.reconcile()] == ["mined"]
+        assert pokes(ex) == 1
+    finally:
+        node.stop()
