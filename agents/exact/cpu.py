@@ -840,6 +840,91 @@ def _data_field_holds_addresses() -> bool:
     return out.tolist() == [int(a.__array_interface__["data"][0]) for a in arrays]
 
 
+# The fields that follow ``data`` in a numpy array object (``PyArrayObject_fields``), one
+# word each: nd (an int), dimensions, strides, base, descr, flags (an int); and the header's
+# type pointer, the word before ``data``.
+_TYPE_FIELD = _DATA_FIELD - 8
+_ND_FIELD = _DATA_FIELD + 8
+_DIMS_FIELD = _DATA_FIELD + 16
+_DESCR_FIELD = _DATA_FIELD + 40
+_FLAGS_FIELD = _DATA_FIELD + 48
+_LOW_INT = 0xFFFFFFFF  # an int field in the low half of its word (little-endian)
+_C_CONTIGUOUS_FLAG = 0x1  # NPY_ARRAY_C_CONTIGUOUS
+
+
+@njit(cache=True, inline="always")
+def _word(place: int) -> int:
+    return int(carray(word_pointer(place), (1,))[0])
+
+
+@njit(cache=True)  # microseconds: keeps the GIL (no hand-over to a waiting thread)
+def _float32_table(
+    places: np.ndarray, kind: int, descr: int, dims: np.ndarray, out: np.ndarray
+) -> bool:
+    # Whether each object at places[i] is of type ``kind`` (numpy.ndarray), its descr
+    # ``descr`` (float32), C-contiguous, of the shape packed in ``dims`` (per object its
+    # axis count, then its axes); out[i] its data address. An object of another type is
+    # read no further than its header.
+    at = 0
+    for i in range(places.size):
+        place = places[i]
+        if _word(place + _TYPE_FIELD) != kind or _word(place + _DESCR_FIELD) != descr:
+            return False
+        if _word(place + _FLAGS_FIELD) & _C_CONTIGUOUS_FLAG == 0:
+            return False
+        rank = _word(place + _ND_FIELD) & _LOW_INT
+        if at + rank >= dims.size or rank != dims[at]:
+            return False
+        axes = _word(place + _DIMS_FIELD)
+        for k in range(rank):
+            if _word(axes + 8 * k) != dims[at + 1 + k]:
+                return False
+        at += 1 + rank
+        out[i] = _word(place + _DATA_FIELD)
+    return at == dims.size
+
+
+@functools.cache
+def _fields_hold_arrays() -> bool:
+    """Whether ``_float32_table`` reads numpy array objects right here: its verdict and
+    addresses checked once, on arrays of every kind it must tell apart, against numpy's
+    own attributes; else ``CpuKernels.float32_addresses`` asks each array."""
+    if not _data_field_holds_addresses() or np.ndarray.__basicsize__ < _FLAGS_FIELD + 8:
+        return False
+    base = np.arange(64, dtype=np.float32)
+    arrays: list[np.ndarray] = [
+        base,
+        base[8:],
+        base[5:37].reshape(4, 8),
+        base[3:4].reshape(()),
+        base[:0],
+        base.reshape(4, 16).T,
+        base[::2],
+        base.reshape(2, 4, 8)[:, :, :1],
+        np.empty(0),
+        np.arange(64, dtype=np.float64).reshape(8, 8),
+        base.astype(">f4"),
+        np.zeros((3, 1, 5, 2, 1, 4, 7), dtype=np.float32),
+    ]
+    kind, descr = id(np.ndarray), id(np.dtype(np.float32))
+    out = np.zeros(1, dtype=np.int64)
+    for values in arrays:
+        want = values.dtype is np.dtype(np.float32) and bool(values.flags.c_contiguous)
+        dims = np.array([values.ndim, *values.shape], dtype=np.int64)
+        places = np.array([id(values)], dtype=np.int64)
+        if _float32_table(places, kind, descr, dims, out) != want:
+            return False
+        if want and int(out[0]) != int(values.__array_interface__["data"][0]):
+            return False
+        other = np.array([values.ndim, *[d + 1 for d in values.shape]], dtype=np.int64)
+        if values.ndim and _float32_table(places, kind, descr, other, out):
+            return False
+    return True
+
+
+_NDARRAY = id(np.ndarray)
+_FLOAT32_DESCR = id(np.dtype(np.float32))
+
 _SWAPPED_KEEP = 16  # a few layers' worth: each entry keeps two arrays alive
 
 
@@ -905,6 +990,18 @@ class CpuKernels(Kernels):
         places += _DATA_FIELD
         out = np.empty(len(arrays), dtype=np.int64)
         _words_at(places, out)
+        return out.tolist()
+
+    def float32_addresses(
+        self, arrays: Sequence[Any], shapes: Sequence[tuple[int, ...]], dims: np.ndarray
+    ) -> list[int] | None:
+        # One compiled call reads each object's type, dtype, flags, shape and data address.
+        if not _fields_hold_arrays():
+            return super().float32_addresses(arrays, shapes, dims)
+        places = np.fromiter(map(id, arrays), dtype=np.int64, count=len(arrays))
+        out = np.empty(len(arrays), dtype=np.int64)
+        if not _float32_table(places, _NDARRAY, _FLOAT32_DESCR, dims, out):
+            return None
         return out.tolist()
 
     # np.ascontiguousarray makes 0-d arrays 1-d: reshape keeps the shape (the step counter).

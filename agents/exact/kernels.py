@@ -24,11 +24,18 @@ protocol):
 
 from __future__ import annotations
 
+import itertools
+import operator
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+_F32 = np.dtype(np.float32)
+_DTYPE = operator.attrgetter("dtype")
+_CONTIGUOUS = operator.attrgetter("flags.c_contiguous")
+_SHAPE = operator.attrgetter("shape")
 
 # The array type of a path (numpy.ndarray or torch.Tensor); kept loose on purpose
 # so the layers above are written once for every path.
@@ -66,6 +73,22 @@ class Kernels(ABC):
     def addresses(self, arrays: Sequence[np.ndarray]) -> list[int]:
         """``address`` of each of ``arrays`` (numpy arrays, all of them alive)."""
         return list(map(self.address, arrays))
+
+    def float32_addresses(
+        self, arrays: Sequence[Any], shapes: Sequence[tuple[int, ...]], dims: np.ndarray
+    ) -> list[int] | None:
+        """``addresses`` of ``arrays`` where each is a C-contiguous float32 numpy array (of
+        type ``np.ndarray`` itself, its dtype the ``np.dtype(np.float32)`` object) of the
+        shape ``shapes[i]``; ``None`` where one is not. ``dims`` holds the same shapes packed
+        as int64: per array its axis count, then its axes."""
+        if arrays and (
+            set(map(type, arrays)) != {np.ndarray}
+            or not all(map(operator.is_, map(_DTYPE, arrays), itertools.repeat(_F32)))
+            or not all(map(_CONTIGUOUS, arrays))
+            or list(map(_SHAPE, arrays)) != list(shapes)
+        ):
+            return None
+        return self.addresses(arrays)
 
     @abstractmethod
     def from_numpy(self, values: np.ndarray) -> Array:

@@ -17,7 +17,7 @@ import math
 import operator
 import os
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -492,25 +492,44 @@ class _Step:
     states: list[tuple[int, np.ndarray]]
 
 
+def _getter(positions: Sequence[int]) -> Callable[[Sequence[Any]], list[Any]]:
+    """A function giving the items of a sequence at ``positions``, as a list."""
+    if not positions:
+        return lambda values: []
+    if len(positions) == 1:
+        (position,) = positions
+        return lambda values: [values[position]]
+    get = operator.itemgetter(*positions)
+    return lambda values: list(get(values))
+
+
 @dataclass
 class _Template:
     """How the arrays of a step that makes a given sequence of tracer calls are numbered,
     learnt from a step numbered call by call, so that a later step making the same calls
     over arrays of the same shapes and the same aliasing is numbered in one pass
     (``Tracer._apply``). Positions are those of the step's registers, every call's arrays
-    in call order; new numbers are counted from the step's first (``offset``)."""
+    in call order; the positions holding one array form a class (classes in the order of
+    their first positions); new numbers are counted from the step's first (``offset``)."""
 
-    pattern: list[int]  # per position: the first position holding the same array
-    new: np.ndarray  # per position: whether its array is new to the step (else known)
-    offset: np.ndarray  # per position: its array's new number's offset (0 when known)
+    size: int  # positions
+    distinct: int  # classes
+    repeats: Callable[[Sequence[Any]], list[Any]]  # the positions after their class's first
+    repeated: Callable[[Sequence[Any]], list[Any]]  # the first position of each one's class
+    classes: np.ndarray  # per position: its class
+    class_offsets: np.ndarray  # per class: its new number's offset (0 when known)
+    known_firsts: Callable[[Sequence[Any]], list[Any]]  # first positions of known classes
+    known_classes: np.ndarray  # those classes
     headers: list[bytes]  # the shape headers of the new numbers (a state root's: empty)
-    fresh_positions: list[int]  # the arrays to hash, in number order
+    checked: Callable[[Sequence[Any]], list[Any]]  # the arrays to hash, views, their inputs
+    hashed: int  # how many of those are arrays to hash, in number order
+    arrays: int  # and arrays to hash or views (reshapes over their input's bytes)
     fresh_offsets: np.ndarray
     fresh_bytes: int
-    view_positions: list[int]  # reshapes over their input's bytes, in number order
     view_offsets: np.ndarray
-    view_sources: list[int]  # the position of each view's input
-    shapes: list[tuple[int, ...]]  # of the arrays to hash, then of the views
+    view_sources: np.ndarray  # the position of each view's input
+    shapes: list[tuple[int, ...]]  # of the checked arrays
+    dims: np.ndarray  # the same, packed: per array its axis count, then its axes
     slot_positions: np.ndarray  # per slot: the position whose number it is (0 for a state)
     state_slots: np.ndarray  # the slots of STATE records, and their numbers' offsets
     state_offsets: np.ndarray
@@ -539,10 +558,6 @@ _NUMBERING = (
 # sequence of calls, the latest two learnt.
 _TEMPLATES = 64
 _TEMPLATES_BY_CALLS: dict[tuple[_Call, ...], list[_Template]] = {}
-_DTYPE = operator.attrgetter("dtype")
-_CONTIGUOUS = operator.attrgetter("flags.c_contiguous")
-_SHAPE = operator.attrgetter("shape")
-_NBYTES = operator.attrgetter("nbytes")
 
 
 class Tracer:
@@ -943,18 +958,31 @@ class Tracer:
         if not (slots[others] == numbers[slot_positions[others]]).all():
             return None
         slot_positions[state_slots] = 0
+        leaders = sorted(set(pattern))  # each class's first position, in order
+        class_of = dict(zip(leaders, range(len(leaders)), strict=True))
+        known_classes = [c for c, p in enumerate(leaders) if not new[p]]
+        repeats = [p for p in range(size) if pattern[p] != p]
+        checked = fresh_positions + view_positions + view_sources
+        shapes = [registers[p].shape for p in checked]
         return _Template(
-            pattern,
-            new,
-            offset,
+            size,
+            len(leaders),
+            _getter(repeats),
+            _getter([pattern[p] for p in repeats]),
+            np.asarray([class_of[p] for p in pattern], dtype=np.int64),
+            offset[leaders],
+            _getter([leaders[c] for c in known_classes]),
+            np.asarray(known_classes, dtype=np.int64),
             self._headers[first:],
-            fresh_positions,
+            _getter(checked),
+            len(fresh_positions),
+            len(fresh_positions) + len(view_positions),
             np.asarray(fresh_numbers, dtype=np.int64) - first,
             sum(a.nbytes for a in self._fresh[fresh:]),
-            view_positions,
             np.asarray(view_numbers, dtype=np.int64) - first,
-            view_sources,
-            [registers[p].shape for p in fresh_positions + view_positions],
+            np.asarray(view_sources, dtype=np.int64),
+            shapes,
+            np.asarray([d for shape in shapes for d in (len(shape), *shape)], dtype=np.int64),
             slot_positions,
             state_slots,
             state_offsets,
@@ -967,54 +995,49 @@ class Tracer:
         the step known, the new ones C-contiguous float32 numpy arrays of the same shapes,
         the views still over their inputs' bytes. ``False``, numbering nothing, where not."""
         registers = self._registers
+        if len(registers) != template.size:
+            return False
         ids = list(map(id, registers))
-        size = len(ids)
-        if size != len(template.pattern):
+        # The same aliasing: every position holds its class's first array, and the classes
+        # hold as many distinct arrays as there are classes.
+        distinct = set(ids)
+        if len(distinct) != template.distinct or template.repeats(ids) != template.repeated(ids):
             return False
-        firsts = dict(zip(reversed(ids), range(size - 1, -1, -1), strict=True))
-        if list(map(firsts.__getitem__, ids)) != template.pattern:
+        # Known exactly where the template's arrays were: every known class's array is known,
+        # and no other array of the step is.
+        known = self._known
+        known_ids = template.known_firsts(ids)
+        if known.keys() & distinct != set(known_ids):
             return False
-        known = np.fromiter(
-            map(self._known.get, ids, itertools.repeat(-1)), dtype=np.int64, count=size
-        )
-        if not np.array_equal(known < 0, template.new):
+        looked = list(map(known.__getitem__, known_ids))
+        checked = template.checked(registers)
+        addresses = self.kernels.float32_addresses(checked, template.shapes, template.dims)
+        if addresses is None:
             return False
-        fresh = list(map(registers.__getitem__, template.fresh_positions))
-        views = list(map(registers.__getitem__, template.view_positions))
-        sources = list(map(registers.__getitem__, template.view_sources))
-        arrays = fresh + views
-        every = arrays + sources
-        if every and (
-            set(map(type, every)) != {np.ndarray}
-            or not all(map(operator.is_, map(_DTYPE, every), itertools.repeat(_F32)))
-            or not all(map(_CONTIGUOUS, every))
-            or list(map(_SHAPE, arrays)) != template.shapes
-        ):
-            return False
-        addresses = self.kernels.addresses(every)
-        hashed = len(fresh)
-        if views and (
-            addresses[hashed : len(arrays)] != addresses[len(arrays) :]
-            or list(map(_NBYTES, views)) != list(map(_NBYTES, sources))
-        ):
+        hashed, arrays = template.hashed, template.arrays
+        if addresses[hashed:arrays] != addresses[arrays:]:
             return False  # a view no longer over its input's bytes
         first = len(self._headers)
-        numbers = np.where(template.new, template.offset + first, known)
+        class_numbers = template.class_offsets + first
+        class_numbers[template.known_classes] = looked
+        numbers = class_numbers[template.classes]
         self._headers += template.headers
         fresh_numbers = (template.fresh_offsets + first).tolist()
         view_numbers = (template.view_offsets + first).tolist()
         self._fresh_numbers += fresh_numbers
-        self._fresh += fresh
+        self._fresh += checked[:hashed]
         self._fresh_addresses += addresses[:hashed]
         self._fresh_bytes += template.fresh_bytes
         self._shared += view_numbers
-        self._shared_arrays += views
+        self._shared_arrays += checked[hashed:arrays]
         self._sources += numbers[template.view_sources].tolist()
         slots = numbers[template.slot_positions]
         slots[template.state_slots] = template.state_offsets + first
         self._slots = cast("list[int]", slots)  # end_step takes it as an array
         self._states = [(index, numbers[where]) for index, where in template.states]
-        self._known.update(zip(map(id, arrays), fresh_numbers + view_numbers, strict=True))
+        self._known.update(
+            zip(map(id, checked[:arrays]), fresh_numbers + view_numbers, strict=True)
+        )
         self._defer = False
         return True
 

@@ -390,3 +390,33 @@ def test_new_arrays_of_another_dtype_or_layout_where_the_template_had_float32(
             state = y
     _compare(got, want)
     assert applied[False] >= 2 and applied[True] >= 3, applied
+
+
+class _OneByOne(Tracer):
+    """A tracer that numbers every call as it comes (it overrides a numbering method)."""
+
+    def _over(self, values: np.ndarray, source: Any) -> bool:
+        return super()._over(values, source)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_steps_numbered_from_templates_number_their_arrays_as_one_by_one(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Same roots are not enough: an array given twice where the template had two, or a known
+    # array where it had a new one, hashes the same bytes under a number of its own. A step
+    # numbered from a template numbers its arrays as the calls one by one do.
+    applied = _count_templates(monkeypatch)
+    kernels = CpuKernels()
+    got, want = Tracer(kernels), _OneByOne(kernels)
+    assert not want._templated
+    for tracer in (got, want):
+        _run(seed, tracer, kernels, 14)
+    assert got._headers == want._headers
+    assert len(got._closed) == len(want._closed)
+    for mine, theirs in zip(got._closed, want._closed, strict=True):
+        assert mine.slots.tolist() == theirs.slots.tolist()
+        assert [(i, s.tolist()) for i, s in mine.states] == [
+            (i, s.tolist()) for i, s in theirs.states
+        ]
+    assert applied[True] >= 3, applied

@@ -910,6 +910,84 @@ def test_the_cpu_path_reads_every_address_at_once_as_one_by_one() -> None:
     assert kernels.addresses(arrays) == [a.__array_interface__["data"][0] for a in arrays]
 
 
+class _Sub(np.ndarray):
+    """A numpy subclass: not an ``np.ndarray`` by type."""
+
+
+def _packed(shapes: list[tuple[int, ...]]) -> np.ndarray:
+    return np.array([d for shape in shapes for d in (len(shape), *shape)], dtype=np.int64)
+
+
+def test_the_cpu_path_checks_every_array_at_once_as_numpy_does() -> None:
+    # ``CpuKernels.float32_addresses`` reads each object's fields in one compiled call; the
+    # base class asks numpy array by array. Both take exactly the C-contiguous float32
+    # numpy arrays of the given shapes, and give their addresses.
+    from agents.exact import cpu
+
+    assert cpu._fields_hold_arrays()  # the compiled reading is the one under test here
+    kernels = CpuKernels()
+    base = np.arange(96, dtype=F32)
+    taken: list[Any] = [
+        base,
+        base[7:],
+        base.reshape(8, 12)[2:5],
+        base[4:5].reshape(()),
+        base[:0],
+        np.empty((0, 3), dtype=F32),
+        base.reshape(2, 3, 1, 4, 2, 1, 2),
+        np.ones((1, 1), dtype=F32),
+    ]
+    refused: list[Any] = [
+        base[::3],
+        base.reshape(8, 12)[:, 5:],
+        base.reshape(8, 12).T,
+        np.zeros((2, 3), dtype=np.float64),
+        base.astype(">f4"),
+        base.astype(np.int32),
+        base.copy().view(_Sub),
+        [1.0, 2.0],
+        F32(1.0),
+        None,
+        "float32",
+    ]
+    for values in taken:
+        shapes = [np.shape(values)]
+        assert kernels.float32_addresses([values], shapes, _packed(shapes)) == [
+            values.__array_interface__["data"][0]
+        ]
+        assert Kernels.float32_addresses(kernels, [values], shapes, _packed(shapes)) == [
+            values.__array_interface__["data"][0]
+        ]
+        # Another shape: of the same rank (each axis one larger, or one axis one smaller),
+        # another rank, or packed with an axis too many or too few.
+        others = [tuple(d + 1 for d in np.shape(values)), (*np.shape(values), 1)]
+        if values.ndim:
+            others += [np.shape(values)[1:], (*np.shape(values)[:-1], np.shape(values)[-1] + 2)]
+        for shape in [s for s in others if s != np.shape(values)]:
+            for kind in (kernels, Kernels):
+                if kind is kernels:
+                    got = kernels.float32_addresses([values], [shape], _packed([shape]))
+                else:
+                    got = Kernels.float32_addresses(kernels, [values], [shape], _packed([shape]))
+                assert got is None, (values.shape, shape)
+        dims = _packed(shapes)
+        for short in (dims[:-1], np.append(dims, 1), np.append(dims, [1, 1])):
+            assert kernels.float32_addresses([values], shapes, short) is None
+    for values in refused:
+        shapes = [np.shape(values)]
+        assert kernels.float32_addresses([values], shapes, _packed(shapes)) is None
+        assert Kernels.float32_addresses(kernels, [values], shapes, _packed(shapes)) is None
+    # Many at once: the addresses in order; one refused array anywhere refuses them all.
+    shapes = [np.shape(v) for v in taken]
+    want = [v.__array_interface__["data"][0] for v in taken]
+    assert kernels.float32_addresses(taken, shapes, _packed(shapes)) == want
+    assert kernels.float32_addresses([], [], _packed([])) == []
+    for k, bad in enumerate(refused):
+        mixed = [*taken[:3], bad, *taken[3:]]
+        mixed_shapes = [*shapes[:3], np.shape(bad), *shapes[3:]]
+        assert kernels.float32_addresses(mixed, mixed_shapes, _packed(mixed_shapes)) is None, k
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_one_chain_over_several_groups_traces_as_the_plain_tracer(seed: int) -> None:
     # The optimizer's chains over every parameter run as one kernel call: each group's
