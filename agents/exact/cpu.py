@@ -1199,7 +1199,7 @@ class CpuKernels(Kernels):
         # Elementwise steps give each value from the values at its place alone: the groups'
         # inputs laid end to end run as one chain.
         joined = [
-            np.concatenate([np.asarray(group[j], dtype=np.float32).reshape(-1) for group in groups])
+            np.concatenate([group[j] for group in groups], axis=None, dtype=np.float32)
             for j in range(len(groups[0]))
         ]
         return self.elementwise_chain(code, imms, joined)

@@ -545,6 +545,7 @@ _Call = int | ChainPlan | OpSequence
 _NUMBERING = (
     "record",
     "record_chain",
+    "record_chains",
     "record_sequence",
     "record_state",
     "end_step",
@@ -759,6 +760,27 @@ class Tracer:
         self._ops += plan.ops
         self._attributes += attributes
         self._counts += plan.counts
+
+    def record_chains(
+        self, plan: ChainPlan, imms: np.ndarray, groups: Sequence[list[Array]]
+    ) -> None:
+        """``record_chain`` of a plan whose registers are all full, with ``imms``, over each
+        of ``groups`` (its registers, each step's output a new C-contiguous float32 numpy
+        array) in turn, in one call."""
+        prefixes, attributes = plan.records(imms)
+        count = len(groups)
+        if self._defer:
+            self._calls += [plan] * count
+            self._extras += [None] * count
+            for registers in groups:
+                self._registers += registers
+        else:
+            for registers in groups:
+                self._number_chain(plan, registers, None)
+        self._prefixes += prefixes * count
+        self._ops += plan.ops * count
+        self._attributes += attributes * count
+        self._counts += plan.counts * count
 
     def _number_chain(
         self, plan: ChainPlan, registers: Sequence[Array], block: np.ndarray | None
@@ -1426,12 +1448,19 @@ class ExactOps:
         start = 0
         for inputs, shape in zip(groups, shapes, strict=True):
             size = math.prod(shape)
-            # Each step's values of the group: a C-contiguous piece of its row of the block.
-            steps = [row.reshape(shape) for row in block[:, start : start + size]]
-            registers = [*inputs, *steps]
-            tracer.record_chain(plan, imms, registers)
-            out.append(registers)
+            # Each step's values of the group: a C-contiguous piece of its row of the block
+            # (iterating the steps' axis gives views; 0-d ones from 1-D rows, not scalars).
+            steps = block[:, start : start + size]
+            if shape:
+                out.append([*inputs, *steps.reshape(len(block), *shape)])
+            else:
+                out.append([*inputs, *(row.reshape(()) for row in steps)])
             start += size
+        if type(tracer).record_chain is Tracer.record_chain:
+            tracer.record_chains(plan, imms, out)
+        else:
+            for registers in out:
+                tracer.record_chain(plan, imms, registers)
         return out
 
     def linear_backward(

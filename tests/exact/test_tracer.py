@@ -1016,6 +1016,41 @@ def test_one_chain_over_several_groups_traces_as_the_plain_tracer(seed: int) -> 
     _compare(got, want)
 
 
+class _ChainCalls(Tracer):
+    """A tracer that takes chains one call each (it overrides ``record_chain``)."""
+
+    def __init__(self, kernels: Kernels) -> None:
+        super().__init__(kernels)
+        self.chain_calls = 0
+
+    def record_chain(self, *args: Any, **kwargs: Any) -> None:
+        self.chain_calls += 1
+        super().record_chain(*args, **kwargs)
+
+
+def test_chains_over_several_groups_go_one_call_each_to_a_tracer_that_takes_them_so() -> None:
+    # ``run_chains`` records every group in one tracer call (``record_chains``), but for a
+    # tracer that overrides ``record_chain``: that one gets each group's chain as before.
+    kernels = CpuKernels()
+    rng = np.random.default_rng(7)
+    plan = _random_plan(rng, 2, 5, 2)
+    imms = np.array([0.5, -0.0], dtype=F32)
+    shapes = [(4, 6), (), (0, 3), (3,)]
+    values = [[_values(rng, shape) for _ in range(2)] for shape in shapes]
+    got, want = _ChainCalls(kernels), PlainTracer(kernels)
+    for tracer in (got, want):
+        E = _ops(kernels, tracer)
+        groups = [[E.array(v.copy()) for v in group] for group in values]
+        if tracer is got:
+            done = E.run_chains(plan, groups, imms)
+            assert done is not None
+        else:
+            done = [_chain(E, plan, group, imms) for group in groups]
+        E.commit_state({f"s{i}/{k}": r for i, regs in enumerate(done) for k, r in enumerate(regs)})
+    assert got.chain_calls == len(shapes)
+    _compare(got, want)
+
+
 def test_a_template_learnt_over_copying_reshapes_numbers_views_as_the_plain_tracer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
