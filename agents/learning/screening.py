@@ -154,11 +154,15 @@ class Prober:
 
 
 def segment_rates(task: Task) -> list[float]:
-    """``λ_i``: the sum of the schedule's rates over each segment's steps."""
+    """``λ_i``: the sum of the schedule's rates over each segment's steps (in step order, in
+    binary64; the rates of all steps prepared at once, the schedule's own values)."""
     rate = LearningRate(task.spec)
     k = task.spec.checkpoint_interval
-    segments = range(task.spec.segment_count)
-    return [sum(float(rate(t)) for t in range(i * k, (i + 1) * k)) for i in segments]
+    rate.prepare(0, task.spec.steps)
+    return [
+        sum(float(rate(t)) for t in range(i * k, (i + 1) * k))
+        for i in range(task.spec.segment_count)
+    ]
 
 
 def updates(states: Sequence[State]) -> list[float]:

@@ -11,6 +11,7 @@ import torch
 
 from agents.learning import cheats
 from agents.learning.proof import decode_checkpoint
+from agents.learning.schedule import LearningRate
 from agents.learning.screening import (
     CheckpointStatistics,
     Prober,
@@ -18,6 +19,7 @@ from agents.learning.screening import (
     extra_segments,
     screen,
     screen_states,
+    segment_rates,
 )
 from agents.learning.verifier import Replayer, verify
 from tests.learning.conftest import Workspace, real_spec
@@ -191,6 +193,34 @@ def test_an_honest_long_spec_proof_is_not_flagged() -> None:
     assert losses[18] > 2 * max(losses[17], losses[19])  # the spikes are in the table
     assert losses[142] - losses[141] > 50 * abs(losses[140] - losses[139])
     assert screen(checkpoint, table["update"], table["rate"]) == []
+
+
+@pytest.mark.parametrize(
+    ("schedule", "steps", "interval"),
+    [
+        ({"kind": "constant", "lr": 0.1}, 40, 4),
+        ({"kind": "step", "lr": 0.1, "gamma": 0.3, "every": 7}, 40, 4),
+        ({"kind": "step", "lr": 0.7, "gamma": 0.9, "every": 1}, 60, 1),
+        ({"kind": "linear", "lr": 0.2, "warmup": 8, "final": 0.25}, 40, 4),
+        ({"kind": "linear", "lr": 0.05, "warmup": 0, "final": 0.1}, 40, 10),
+        ({"kind": "linear", "lr": 0.05, "warmup": 40, "final": 0.1}, 40, 8),
+        ({"kind": "linear", "lr": 0.05, "warmup": 200, "final": 0.1}, 31800, 159),
+        ({"kind": "linear", "lr": 0.0123, "warmup": 37, "final": 0.0}, 1000, 10),
+    ],
+)
+def test_segment_rates_are_the_sums_of_the_step_by_step_rates(
+    schedule: dict[str, object], steps: int, interval: int, tmp_path: Path
+) -> None:
+    """``λ_i`` as the rates of each segment's steps, one by one, summed in step order: the
+    same binary64 sum, bit for bit."""
+    spec = real_spec(schedule=schedule, steps=steps, checkpoint_interval=interval)
+    rate = LearningRate(spec)
+    expected = [
+        sum((float(rate(t)) for t in range(i * interval, (i + 1) * interval)), 0.0)
+        for i in range(steps // interval)
+    ]
+    task = Workspace(spec, tmp_path / "proof").task
+    assert [r.hex() for r in segment_rates(task)] == [r.hex() for r in expected]
 
 
 # -- real proofs ---------------------------------------------------------------------------
