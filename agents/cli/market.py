@@ -219,6 +219,20 @@ def _unsettled_submission(conn: Connection, call: bytes) -> JournalEntry | None:
     """The earlier submission (of ``_submissions``) a rerun follows instead of sending another:
     the newest one still in flight, else the newest mined one whose task is not settled."""
     found = _submissions(conn, call)
+    lost = [
+        e.block_number
+        for e in found
+        if e.status == "mined"
+        and e.block_number is not None
+        and conn.client.receipt(e.tx_hash or "") is None
+    ]
+    if lost:
+        # Mined in a block the chain no longer has (a reorg, a devnet node restarted from an
+        # older saved state): followed again as in flight, its same bytes broadcast again
+        # (its nonce: never a second task).
+        assert conn.executor is not None
+        conn.executor.reconcile(recheck_from=min(lost))
+        found = _submissions(conn, call)
     for entry in found:
         if entry.in_flight:
             return entry

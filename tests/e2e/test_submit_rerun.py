@@ -103,6 +103,25 @@ def test_a_rerun_follows_the_earlier_submission_instead_of_sending_another(
     assert set(market.tasks()) == {1, 2, 3, 4, 5}
 
 
+def test_a_rerun_follows_a_submission_whose_block_the_chain_lost(market: Market) -> None:
+    """The submission was mined, then its block lost (a reorg; a devnet node killed and
+    restarted from its last saved state): the journal still says mined, and its receipt is
+    gone. A rerun sends its same bytes again (its nonce, no second task) and reports the task,
+    rather than failing on a receipt that no longer exists."""
+    client = market.client
+    before = client.rpc.request("evm_snapshot", [])
+    first = submit(market)
+    assert first_line(first).startswith("task 1 submitted")
+    tx_hash = first_line(first).rsplit("tx ", 1)[1]
+    assert client.rpc.request("evm_revert", [before]) is True
+    assert client.receipt(tx_hash) is None and market.tasks() == {}
+    rerun = submit(market)
+    assert first_line(rerun).startswith("task 1 submitted"), rerun.stdout + rerun.stderr
+    assert first_line(rerun).endswith(f"tx {tx_hash}")
+    assert client.receipt(tx_hash) is not None and set(market.tasks()) == {1}
+    assert pending_sends(market) == 0
+
+
 def test_submit_help_names_the_rerun_rule() -> None:
     done = subprocess.run(
         cli_command("submit", "--help"),
