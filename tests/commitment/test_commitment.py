@@ -4,6 +4,7 @@ engines against hashlib."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -329,6 +330,33 @@ def test_engine_batched_roots_match_each_tree(name: str, engine: hashing.Sha256E
             data = np.frombuffer(raw, dtype=np.uint8)
             want = _independent_leaves_root(raw)
             assert bytes(row) == want == engine.leaves_root(data), (name, len(raw), mix)
+
+
+@pytest.mark.parametrize("name, engine", _engines())
+def test_engine_batched_roots_on_several_threads_at_once(
+    name: str, engine: hashing.Sha256Engine
+) -> None:
+    # The tracer hands parts of a step's arrays to hashing threads while the computing thread
+    # hashes the last part itself: tables hashed on four threads at once, each call many
+    # times over, give each buffer's independent root (a compiled path sharing scratch memory
+    # between calls would mix the threads' leaves).
+    rng = np.random.default_rng(21)
+    mixes = [
+        [int(n) for n in rng.integers(0, 20 * 1024, int(rng.integers(20, 60)))] for _ in range(8)
+    ]
+    tables = [_table_in_one_pool(rng, mix) for mix in mixes]
+    wants = [np.array([list(_independent_leaves_root(r)) for r in t[3]]) for t in tables]
+
+    def hash_all(first: int) -> bool:
+        for k in range(24):
+            i = (first + k) % len(tables)
+            _pool, addresses, sizes, _raws = tables[i]
+            if not np.array_equal(engine.leaves_roots_at(addresses, sizes), wants[i]):
+                return False
+        return True
+
+    with ThreadPoolExecutor(4) as threads:
+        assert all(threads.map(hash_all, range(4))), name
 
 
 @pytest.mark.parametrize("name, engine", _engines())
