@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 _ALREADY_KNOWN = ("already known", "already imported", "known transaction", "already exists")
 _NONCE_TOO_LOW = ("nonce too low", "nonce is too low", "invalid nonce")
 _NO_FUNDS = ("insufficient funds", "insufficient balance")
+# Refusals a higher fee may cure: a replacement not far enough above the transaction the node
+# holds, a full pool's lowest price, a base fee above the max fee (every client's words).
+_PRICE_REFUSALS = ("underpriced", "fee", "price", "too low", "full")
 GWEI = 10**9
 
 
@@ -153,6 +156,9 @@ class TransactionExecutor:
         # nonce handed out, or a fee bump's replacement): said once; a transaction no node
         # ever took is outbid FeePolicy.bump_after from then (``_underpriced``).
         self._refused: dict[str, float] = {}
+        # Intent → the node's words when it last refused its transaction so: a refusal no
+        # higher fee cures (no funds for the raised fees) is not outbid (``_underpriced``).
+        self._refusal: dict[str, str] = {}
         # Intent → when this process first saw the account's nonce past its transaction's
         # with no receipt of it (a restart starts the grace again: it only waits longer).
         self._unaccounted: dict[str, float] = {}
@@ -361,6 +367,7 @@ class TransactionExecutor:
                 # next reconcile, until a node takes them. A fee bump's replacement is never
                 # rejected either: the transaction it replaces may still be pending, and
                 # mined (its nonce given to another intent, that one would fail).
+                self._refusal[entry.intent] = exc.rpc_message
                 if entry.intent not in self._refused:
                     self._refused[entry.intent] = self._clock()
                     log.warning(
@@ -491,8 +498,11 @@ class TransactionExecutor:
         transaction still ``signed`` ``bump_after`` seconds after it was journaled as a
         replacement, or after a node first refused it while it kept its nonce (a later nonce
         handed out: the base fee outgrew it before any node took it), is outbid in turn,
-        whatever the base fee; one never refused so is left to its broadcast (refused at the
-        last nonce handed out, it is rejected and signed anew with fresh fees)."""
+        whatever the base fee, unless the node's last refusal of it (in this process) was one
+        no higher fee cures (no funds for its gas at its max fee: each bump would raise the
+        tip by another 10 %, paid once a node takes one); one never refused so is left to its
+        broadcast (refused at the last nonce handed out, it is rejected and signed anew with
+        fresh fees)."""
         bump_after = self.fees.bump_after
         if bump_after is None or entry.raw_tx is None or entry.status not in IN_FLIGHT:
             return False
@@ -508,6 +518,8 @@ class TransactionExecutor:
         else:
             since = entry.sent_at
         if since is None or now - since < bump_after:
+            return False
+        if entry.status == "signed" and not _cured_by_fees(self._refusal.get(entry.intent)):
             return False
         base, tip = market.base_fee(), market.tip()
         if base is None:  # a pre-London chain: no base fee to outbid
@@ -607,6 +619,7 @@ class TransactionExecutor:
 
     def _forget(self, intent: str) -> None:
         self._refused.pop(intent, None)
+        self._refusal.pop(intent, None)
         self._unaccounted.pop(intent, None)
         self._looked.pop(intent, None)
         self._capped.pop(intent, None)
@@ -702,6 +715,15 @@ class TransactionExecutor:
                 f"{contract}.{function}", self.decoder.decode(exc.data), exc.data
             ) from exc
         return iface.decode_output(function, raw)
+
+
+def _cured_by_fees(refusal: str | None) -> bool:
+    """Whether a node's refusal of a transaction (``None``: not seen) may be cured by higher
+    fees."""
+    if refusal is None:
+        return True
+    text = refusal.lower()
+    return not any(s in text for s in _NO_FUNDS) and any(s in text for s in _PRICE_REFUSALS)
 
 
 class Offer(NamedTuple):

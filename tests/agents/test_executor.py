@@ -807,11 +807,12 @@ class RefuseNextRelay(ReceiptLagRelay):
     def __init__(self, upstream: str) -> None:
         super().__init__(upstream, 0.0)
         self.refuse = 0
+        self.message = "replacement transaction underpriced"
 
     def answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
         if request["method"] == "eth_sendRawTransaction" and self.refuse > 0:
             self.refuse -= 1
-            error = {"code": -32000, "message": "replacement transaction underpriced"}
+            error = {"code": -32000, "message": self.message}
             return {"jsonrpc": "2.0", "id": request["id"], "error": error}
         return self.forward(request)
 
@@ -955,5 +956,46 @@ def test_a_transaction_at_the_cap_above_the_base_fee_is_not_called_stuck(
         client.rpc.request("evm_mine", [])
         assert [e.status for e in ex.reconcile()] == ["mined"]
         assert pokes(ex) == 1
+    finally:
+        node.stop()
+
+
+def test_a_replacement_refused_for_want_of_funds_is_not_outbid_again_and_again(
+    probe_artifact: dict[str, Any], tmp_path: Path
+) -> None:
+    """A replacement the node refuses for a reason no higher fee cures (the account cannot
+    pay its gas at the raised max fee) is sent again as it is, not outbid every
+    FeePolicy.bump_after: each bump would raise the tip by another 10 %, compounding for as
+    long as the account stays short (and paid once the node takes one), and keep one more
+    transaction to look up at every look. Once the node takes it, it is mined once."""
+    node = start_anvil(extra_args=["--no-mining"])
+    try:
+        direct = ChainClient(node.url)
+        probe = _probe_then_manual_mining(direct, probe_artifact)
+        with RefuseNextRelay(node.url) as relay:
+            now = [1_000.0]
+            ex = make_executor(
+                ChainClient(relay.url), probe, tmp_path / "a.db", clock=lambda: now[0]
+            )
+            sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+            assert sent is not None and sent.status == "sent" and sent.raw_tx is not None
+            _raise_base_fee(direct, 50)
+            relay.message = "insufficient funds for gas * price + value"
+            relay.refuse = 1_000
+            for _ in range(6):
+                now[0] += 30.0
+                assert ex.reconcile() == []
+            row = ex.journal.get("poke/1")
+            assert row is not None and row.status == "signed" and row.raw_tx is not None
+            assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [sent.tx_hash]
+            assert offer_of(row.raw_tx).tip < bumped(bumped(offer_of(sent.raw_tx).tip))
+            relay.refuse = 0  # the account topped up
+            assert ex.reconcile() == []
+            assert direct.transaction_known(row.tx_hash or "")
+            direct.rpc.request("evm_mine", [])
+            assert [e.status for e in ex.reconcile()] == ["mined"]
+            mined = ex.journal.get("poke/1")
+            assert mined is not None and mined.tx_hash == row.tx_hash
+            assert pokes(ex) == 1 and direct.nonce(ADDRESS, "latest") == 1
     finally:
         node.stop()
