@@ -164,6 +164,11 @@ class ChainPlan:
         # and the rank of the full shape (a reduction's axis).
         self._records: dict[tuple[bytes, int], tuple[list[bytes], list[tuple[Attribute, ...]]]]
         self._records = {}
+        # The last ones built (rank, float32 immediates, prefixes, attributes): with other
+        # immediates, only the steps that read one whose bits changed are built again.
+        self._last: tuple[int, list[int], list[bytes], list[tuple[Attribute, ...]]] | None
+        self._last = None
+        self._readers: dict[int, list[int]] = {}  # per immediate: the steps that read it
 
     def __call__(self, op: Op, *operands: int) -> int:
         step = len(self.ops)
@@ -179,6 +184,7 @@ class ChainPlan:
             if type(operand) is Imm and not reduction:
                 self.imms = max(self.imms, operand + 1)
                 slots.append((slot, int(operand)))
+                self._readers.setdefault(int(operand), []).append(step)
                 code[1 + slot] = -1 - operand
             elif type(operand) is int and 0 <= operand < self.inputs + step:
                 refs.append(operand)
@@ -214,14 +220,39 @@ class ChainPlan:
         key = (imms.tobytes(), rank)
         found = self._records.get(key)
         if found is None:
-            prefixes, attributes = [], []
-            for op, slots, count in zip(self.ops, self._slots, self.counts, strict=True):
+            steps: Sequence[int] = range(len(self.ops))
+            last = self._last
+            float32 = imms.dtype == _F32 and imms.ndim == 1
+            if (
+                float32
+                and last is not None
+                and last[0] == rank
+                and len(last[1]) == len(imms)
+                and len(last[2]) == len(self.ops)
+            ):
+                prefixes, attributes = list(last[2]), list(last[3])
+                bits = imms.view(np.uint32).tolist()
+                readers = self._readers
+                steps = sorted(
+                    {
+                        k
+                        for i, (a, b) in enumerate(zip(last[1], bits, strict=True))
+                        if a != b
+                        for k in readers.get(i, ())
+                    }
+                )
+            else:
+                prefixes, attributes = [b""] * len(self.ops), [()] * len(self.ops)
+            for k in steps:
+                op = self.ops[k]
                 if op in _REDUCTIONS:
                     values: tuple[Attribute, ...] = (rank - 1,)
                 else:
-                    values = tuple(v for slot, i in slots for v in (slot, imms[i]))
-                prefixes.append(_prefix(op, values, count - 1))
-                attributes.append(values)
+                    values = tuple(v for slot, i in self._slots[k] for v in (slot, imms[i]))
+                prefixes[k] = _prefix(op, values, self.counts[k] - 1)
+                attributes[k] = values
+            if float32:
+                self._last = (rank, imms.view(np.uint32).tolist(), prefixes, attributes)
             if len(self._records) >= 64:  # a schedule's per-step immediates: start over
                 self._records.clear()
             found = self._records[key] = (prefixes, attributes)
