@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agents.chain.errors import RpcError, WrongChainError
+from agents.chain.errors import RpcError, RpcUnavailableError, WrongChainError
 from agents.chain.rpc import JsonRpc, RetryPolicy, hex_int, to_int
 
 BlockId = int | str  # a number, or "latest" / "pending" / "safe" / "finalized"
@@ -54,6 +54,9 @@ class ChainClient:
         self.rpc = JsonRpc(url, timeout=timeout, retry=retry)
         self.url = url
         self._chain_id: int | None = None
+        # False once eth_feeHistory failed where the latest block was read at once after: an
+        # endpoint that does not serve it (``next_base_fee``).
+        self._fee_history = True
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -92,15 +95,26 @@ class ChainClient:
 
     def next_base_fee(self) -> int | None:
         """The base fee of the block after the latest (``eth_feeHistory``'s last entry; the
-        latest block's where the node does not answer that); ``None`` before London."""
-        try:
-            history = self.rpc.request("eth_feeHistory", [1, "latest", []])
-            fees = history.get("baseFeePerGas") if isinstance(history, dict) else None
-            if fees:
-                return to_int(fees[-1])
-        except RpcError:
-            pass
-        return self.block("latest").base_fee
+        latest block's where the node does not answer that); ``None`` before London.
+
+        An endpoint that fails eth_feeHistory (unreachable for it, a malformed answer) while
+        it serves the latest block is not asked it again: a gateway that does not pass it on
+        would otherwise cost every look its retries, or fail it as unreachable."""
+        failed = False
+        if self._fee_history:
+            try:
+                history = self.rpc.request("eth_feeHistory", [1, "latest", []])
+                fees = history.get("baseFeePerGas") if isinstance(history, dict) else None
+                if fees:
+                    return to_int(fees[-1])
+            except RpcError:
+                pass
+            except (RpcUnavailableError, LookupError, ValueError, TypeError):
+                failed = True
+        base = self.block("latest").base_fee
+        if failed:
+            self._fee_history = False
+        return base
 
     def logs(
         self, addresses: Sequence[str], from_block: int, to_block: int

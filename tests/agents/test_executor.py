@@ -999,3 +999,54 @@ def test_a_replacement_refused_for_want_of_funds_is_not_outbid_again_and_again(
             assert pokes(ex) == 1 and direct.nonce(ADDRESS, "latest") == 1
     finally:
         node.stop()
+
+
+class NoFeeHistoryRelay(ReceiptLagRelay):
+    """Relay to ``upstream`` that answers ``eth_feeHistory`` with HTTP 502, as a gateway that
+    does not pass that method on may (every other request forwarded)."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, 0.0)
+        self.asked = 0
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        if request["method"] == "eth_feeHistory":
+            self.asked += 1
+            return None
+        return self.forward(request)
+
+
+def test_an_endpoint_without_fee_history_neither_stalls_the_executor_nor_stops_fee_bumps(
+    probe_artifact: dict[str, Any], tmp_path: Path
+) -> None:
+    """An endpoint whose eth_feeHistory never answers (the rest does): a transaction pending
+    FeePolicy.bump_after is judged by the latest block's base fee instead, replaced and mined;
+    the executor's look at its transactions does not fail with the endpoint called unreachable
+    (an agent would stop reading the chain and deciding for as long as one is pending), and
+    eth_feeHistory is not asked again and again."""
+    node = start_anvil(extra_args=["--no-mining"])
+    try:
+        direct = ChainClient(node.url)
+        probe = _probe_then_manual_mining(direct, probe_artifact)
+        with NoFeeHistoryRelay(node.url) as relay:
+            now = [1_000.0]
+            through = ChainClient(relay.url, retry=RetryPolicy(attempts=2, initial_delay=0.01))
+            ex = make_executor(through, probe, tmp_path / "a.db", clock=lambda: now[0])
+            sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+            assert sent is not None and sent.status == "sent" and sent.raw_tx is not None
+            # A block at a base fee above what it offers (anvil leaves it out of that block
+            # and drops it from its pool).
+            _raise_base_fee(direct, 50)
+            direct.rpc.request("evm_mine", [])
+            assert direct.receipt(sent.tx_hash or "") is None
+            now[0] += 30.0
+            assert ex.reconcile() == []
+            row = ex.journal.get("poke/1")
+            assert row is not None and row.raw_tx is not None and row.tx_hash != sent.tx_hash
+            assert offer_of(row.raw_tx).max_fee > 50 * GWEI
+            assert direct.transaction_known(row.tx_hash or "")
+            direct.rpc.request("evm_mine", [])
+            assert [e.status for e in ex.reconcile()] == ["mined"]
+            assert pokes(ex) == 1 and relay.asked <= 2
+    finally:
+        node.stop()
