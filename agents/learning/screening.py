@@ -26,15 +26,17 @@ anomaly), giving the rate-normalized update ``ν_i = u_i / λ_i``.
 5. *loss shift*: the probe loss moves to a new level: the gap between the range of
    ``L_{i−1}, L_i`` and the range of ``L_{i+1}, L_{i+2}`` (those that exist; zero where
    the ranges overlap) is ``≥ 8 · m_i``, where ``m_i`` is the median of ``|L_{j+1} − L_j|``
-   over the eight segments before ``i`` (and is positive).
+   over the eight segments before ``i`` (at least two of them, and positive).
 
 Rules 3 and 5 compare a segment with those before it, so segment 0, which has none and is
 in every sample (``agents.learning.selection``), is judged by rules 1, 2 and 4 only: the
-first descent of the loss and a warm-up are no anomaly. Rule 5 reads two checkpoints on
-each side, and eight segments before, because the probe loss of one batch is noisy: in
-honest training it jumps at one checkpoint and falls back at the next now and then (of a
-200-segment proof of a 64-256-256-10 MLP, at checkpoints 18 and 142), and four changes
-before a segment can happen to be a hundred times smaller than the typical one. A regime
+first descent of the loss and a warm-up are no anomaly; nor is segment 1's loss change
+measured against segment 0's alone (a warm-up can hold the first descent back to segment
+1). Rule 5 reads two checkpoints on each side, and eight segments before, because the
+probe loss of one batch is noisy: in honest training it jumps at one checkpoint and falls
+back at the next now and then (of a 200-segment proof of a 64-256-256-10 MLP, at
+checkpoints 18 and 142), and four changes before a segment can happen to be a hundred
+times smaller than the typical one. A regime
 a fake moves into lasts, so it shows on both checkpoints after the fake; a loss that
 leaves its level for one checkpoint and comes back moved into no regime (two segments
 faked, which sampling covers).
@@ -225,7 +227,7 @@ def screen(
                     (_log_ratio(normalized[i], median(around)) / math.log(UPDATE_RATIO), "update")
                 )
             typical = _before(changes, i, LOSS_NEIGHBOURHOOD)
-            if typical and median(typical) > 0:
+            if len(typical) >= 2 and median(typical) > 0:
                 gap = _level_gap(losses, i)
                 ratios.append((gap / (LOSS_RATIO * median(typical)), "probe loss"))
         score, what = max(ratios)

@@ -122,6 +122,17 @@ def test_segment_0_is_judged_by_its_kind_and_norm_only() -> None:
     assert flagged(screen(broken, [math.inf] + [math.nan] * 9, [1.0] * 10)) == [0]
 
 
+def test_segment_1_is_not_measured_against_segment_0_alone() -> None:
+    """A warm-up that holds the first descent back to segment 1 (segments of about 100 steps
+    of a 200-step warm-up): segment 1's loss change against segment 0's alone is no measure;
+    from segment 2 on, two changes or more are, and a lasting rise is flagged."""
+    losses = [2.3, 2.2, 0.33, 0.16, 0.099, 0.071, 0.091, 0.085, 0.08, 0.078, 0.075]
+    updates = [1.27, 1.55, 0.41, 0.26, 0.21, 0.19, 0.17, 0.16, 0.15, 0.14]
+    assert screen(stats(SMOOTH, losses), updates, [1.0] * 10) == []
+    risen = [*losses[:5], *(v + 2.0 for v in losses[5:])]  # a lasting rise after the descent
+    assert flagged(screen(stats(SMOOTH, risen), updates, [1.0] * 10)) == [4]
+
+
 @pytest.mark.parametrize(
     ("shape", "expected"),
     [
