@@ -778,6 +778,48 @@ def _hash_at(
 
 
 @njit(cache=True, nogil=True)
+def forest_pairs(
+    level: np.ndarray, starts: np.ndarray, counts: np.ndarray, height: int
+) -> np.ndarray:
+    # The addresses of the node pairs of every tree t over rows starts[t] .. starts[t] +
+    # counts[t] - 1 of ``level`` at ``height`` (none once every tree is down to its root);
+    # an odd level is first padded in its spare row with the root of an all-zero subtree of
+    # the level's height.
+    nodes = 0
+    for t in range(counts.size):
+        if counts[t] > 1:
+            nodes += (counts[t] + 1) // 2
+    addresses = np.empty(nodes, dtype=np.int64)
+    base = level.ctypes.data
+    k = 0
+    for t in range(counts.size):
+        c = counts[t]
+        if c > 1:
+            if c % 2:
+                level[starts[t] + c] = _ZERO_ROOTS[height]
+                c += 1
+            for j in range(c // 2):
+                addresses[k] = base + (starts[t] + 2 * j) * 32
+                k += 1
+    return addresses
+
+
+@njit(cache=True, nogil=True)
+def forest_up(
+    level: np.ndarray, starts: np.ndarray, counts: np.ndarray, hashed: np.ndarray
+) -> None:
+    # Each tree's next level: its pairs' hashes (``hashed``, in ``forest_pairs``'s order)
+    # written over its first rows, its count halved (rounded up).
+    k = 0
+    for t in range(counts.size):
+        if counts[t] > 1:
+            c = (counts[t] + 1) // 2
+            level[starts[t] : starts[t] + c] = hashed[k : k + c]
+            k += c
+            counts[t] = c
+
+
+@njit(cache=True, nogil=True)
 def _forest(
     level: np.ndarray,
     starts: np.ndarray,
@@ -787,40 +829,17 @@ def _forest(
     scalar: np.ndarray,
 ) -> None:
     # The Merkle root of each tree t over rows starts[t] .. starts[t] + counts[t] - 1 of
-    # ``level`` (each tree has one spare row after its hashes, for an odd level's padding:
-    # the root of an all-zero subtree of the level's height; rows are overwritten). The
-    # node pairs of every tree at one height are hashed together.
+    # ``level`` (each tree has one spare row after its hashes, for an odd level's padding;
+    # rows are overwritten). The node pairs of every tree at one height are hashed together.
     counts = counts.copy()
-    base = level.ctypes.data
     height = 0
-    while True:
-        nodes = 0
-        for t in range(counts.size):
-            if counts[t] > 1:
-                nodes += (counts[t] + 1) // 2
-        if nodes == 0:
-            break
-        addresses = np.empty(nodes, dtype=np.int64)
-        k = 0
-        for t in range(counts.size):
-            c = counts[t]
-            if c > 1:
-                if c % 2:
-                    level[starts[t] + c] = _ZERO_ROOTS[height]
-                    c += 1
-                for j in range(c // 2):
-                    addresses[k] = base + (starts[t] + 2 * j) * 32
-                    k += 1
-        hashed = np.empty((nodes, 32), dtype=np.uint8)
+    addresses = forest_pairs(level, starts, counts, height)
+    while addresses.size:
+        hashed = np.empty((addresses.size, 32), dtype=np.uint8)
         _hash_at(addresses, 64, hashed, level, vector, scalar)
-        k = 0
-        for t in range(counts.size):
-            if counts[t] > 1:
-                c = (counts[t] + 1) // 2
-                level[starts[t] : starts[t] + c] = hashed[k : k + c]
-                k += c
-                counts[t] = c
+        forest_up(level, starts, counts, hashed)
         height += 1
+        addresses = forest_pairs(level, starts, counts, height)
     for t in range(counts.size):
         roots[t] = level[starts[t]]
 

@@ -24,12 +24,11 @@ from numba.core import types as nbtypes
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
 
-# FIPS 180-4 constants, the padding schedules and the all-zero subtree roots are shared
-# with the other engines (one definition of each).
+# FIPS 180-4 constants, the padding schedules and the Merkle forest's steps from one level
+# to the next are shared with the other engines (one definition of each).
 from agents.commitment.hashing import (
     _H0,
     _K,
-    _ZERO_ROOTS,
     PARALLEL_MIN_BYTES,
     Sha256Engine,
     _byte_pointer,
@@ -37,6 +36,8 @@ from agents.commitment.hashing import (
     _check_messages,
     _check_table,
     _padding_schedule,
+    forest_pairs,
+    forest_up,
 )
 from agents.kernel_threads import LAUNCH_LOCK, parallel_clone
 
@@ -247,40 +248,18 @@ _pairs_parallel = njit(cache=True, nogil=True, parallel=True)(parallel_clone(_pa
 @njit(cache=True, nogil=True)
 def _forest(level: np.ndarray, starts: np.ndarray, counts: np.ndarray, roots: np.ndarray) -> None:
     # The Merkle root of each tree t over rows starts[t] .. starts[t] + counts[t] - 1 of
-    # ``level`` (each tree has one spare row after its hashes, for an odd level's padding:
-    # the root of an all-zero subtree of the level's height; rows are overwritten). The
-    # node pairs of every tree at one height are hashed together, two at a time.
+    # ``level`` (each tree has one spare row after its hashes, for an odd level's padding;
+    # rows are overwritten). The node pairs of every tree at one height are hashed
+    # together, two at a time.
     counts = counts.copy()
-    base = level.ctypes.data
     height = 0
-    while True:
-        nodes = 0
-        for t in range(counts.size):
-            if counts[t] > 1:
-                nodes += (counts[t] + 1) // 2
-        if nodes == 0:
-            break
-        addresses = np.empty(nodes, dtype=np.int64)
-        k = 0
-        for t in range(counts.size):
-            c = counts[t]
-            if c > 1:
-                if c % 2:
-                    level[starts[t] + c] = _ZERO_ROOTS[height]
-                    c += 1
-                for j in range(c // 2):
-                    addresses[k] = base + (starts[t] + 2 * j) * 32
-                    k += 1
-        hashed = np.empty((nodes, 32), dtype=np.uint8)
+    addresses = forest_pairs(level, starts, counts, height)
+    while addresses.size:
+        hashed = np.empty((addresses.size, 32), dtype=np.uint8)
         _hash_at(addresses, 64, hashed, level)
-        k = 0
-        for t in range(counts.size):
-            if counts[t] > 1:
-                c = (counts[t] + 1) // 2
-                level[starts[t] : starts[t] + c] = hashed[k : k + c]
-                k += c
-                counts[t] = c
+        forest_up(level, starts, counts, hashed)
         height += 1
+        addresses = forest_pairs(level, starts, counts, height)
     for t in range(counts.size):
         roots[t] = level[starts[t]]
 
