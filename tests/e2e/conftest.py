@@ -68,8 +68,10 @@ class Market:
         )
 
     def submit(self, spec: Path = TINY_SPEC, *extra: str, follow: bool = False) -> int:
-        """Submit ``spec`` with a 1 ETH bounty; returns the task id."""
-        args = ["submit", str(spec), "--bounty", "1eth", *extra]
+        """Submit ``spec`` with a 1 ETH bounty; returns the task id: a new task at each call
+        (``--again``: without it, a submission of the same spec and terms whose task is not
+        settled would be followed instead, tests/e2e/test_submit_rerun.py)."""
+        args = ["submit", str(spec), "--bounty", "1eth", "--again", *extra]
         if follow:
             args.append("--follow")
         done = self.cli(*args, timeout=600)

@@ -25,10 +25,10 @@ pytestmark = pytest.mark.chain
 
 
 def submit(market: Market, spec: Path, capsys: pytest.CaptureFixture[str]) -> int:
-    """``veritrain submit`` in this process (fifteen interpreters starting torch would take
-    minutes); returns the task id."""
+    """``veritrain submit --again`` in this process (fifteen interpreters starting torch would
+    take minutes): a new task of the same spec each call; returns the task id."""
     config = str(market.config("submitter"))
-    main(["submit", str(spec), "--bounty", "1eth", "--config", config])
+    main(["submit", str(spec), "--bounty", "1eth", "--again", "--config", config])
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("task "), first
     return int(first.split()[1])
