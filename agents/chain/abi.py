@@ -222,11 +222,14 @@ class RevertDecoder:
         """A one-line reason such as ``NotClaimable(taskId=7, state=3)``."""
         if data is None:
             return "no revert data (out of gas, or a revert without a reason)"
-        raw = (
-            bytes.fromhex(data[2:] if data.startswith("0x") else data)
-            if isinstance(data, str)
-            else data
-        )
+        try:
+            raw = (
+                bytes.fromhex(data[2:] if data.startswith("0x") else data)
+                if isinstance(data, str)
+                else data
+            )
+        except ValueError:  # a node's error object carrying data that is not hex
+            return f"malformed revert data {data[:80]!r}"
         if len(raw) < 4:
             return "no revert data (out of gas, or a revert without a reason)"
         selector, body = raw[:4], raw[4:]

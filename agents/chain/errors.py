@@ -46,3 +46,9 @@ class RevertedError(ChainError):
 
 class InsufficientFundsError(ChainError):
     """The sending account cannot pay for a transaction's value and gas."""
+
+
+class MalformedAnswerError(RpcUnavailableError):
+    """The RPC endpoint answered a request with something malformed (not JSON, a quantity that
+    is not hex, a field missing or of the wrong type) on every try: unusable for that call,
+    as an unreachable one is."""

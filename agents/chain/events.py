@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from agents.chain.abi import ContractInterface, DecodedLog
 from agents.chain.client import ChainClient
-from agents.chain.errors import RpcError
+from agents.chain.errors import MalformedAnswerError, RpcError
+from agents.chain.rpc import MALFORMED
 from agents.node.database import transaction
 
 log = logging.getLogger(__name__)
@@ -213,7 +214,17 @@ def read_events(
             if entry.get("removed"):
                 continue
             contract = by_address.get(str(entry.get("address", "")).lower())
-            decoded = contract.decode_log(entry) if contract is not None else None
+            try:
+                decoded = contract.decode_log(entry) if contract is not None else None
+            except MALFORMED as exc:
+                # A log of one of the contracts whose topics or data its event does not
+                # decode: the node's answer is wrong, not the contract (asked again at the
+                # next poll; the cursor did not move).
+                raise MalformedAnswerError(
+                    f"RPC endpoint {client.url} answered eth_getLogs with a log of "
+                    f"{contract.name if contract else '?'} that does not decode "
+                    f"(block {entry.get('blockNumber')}, index {entry.get('logIndex')}: {exc})"
+                ) from exc
             if decoded is not None:
                 out.append(decoded)
         start = end + 1

@@ -707,14 +707,11 @@ class TransactionExecutor:
         """A read-only call of ``contract.function(args)``, revert reasons decoded."""
         iface = self._contract(contract)
         try:
-            raw = self.client.call(
-                iface.address, iface.encode_call(function, args), sender=self.address
-            )
+            return self.client.read(iface, function, args, sender=self.address)
         except RpcError as exc:
             raise RevertedError(
                 f"{contract}.{function}", self.decoder.decode(exc.data), exc.data
             ) from exc
-        return iface.decode_output(function, raw)
 
 
 def _cured_by_fees(refusal: str | None) -> bool:

@@ -3,7 +3,10 @@
 Transient means the request may not have reached the node or the node could
 not serve it right now: refused or reset connections, timeouts, HTTP 429 and
 5xx. Those are retried with exponential backoff; a JSON-RPC error object is an
-answer and is raised at once as :class:`RpcError`.
+answer and is raised at once as :class:`RpcError`. A malformed answer (not JSON, a
+malformed error object, or a result its decoder refuses: :mod:`agents.chain.answers`)
+is the endpoint being unusable for that call: logged, retried the same way, and raised
+as :class:`MalformedAnswerError` once every retry is spent.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from eth_abi.exceptions import DecodingError
 
-from agents.chain.errors import RpcError, RpcUnavailableError
+from agents.chain.answers import quantity
+from agents.chain.errors import MalformedAnswerError, RpcError, RpcUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +30,8 @@ log = logging.getLogger(__name__)
 TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 # JSON-RPC codes some nodes use for "try again": rate limits and resource limits.
 TRANSIENT_RPC_CODES = frozenset({-32005, 429})
+# What a decoder of an answer raises for one it refuses (agents.chain.answers, eth_abi).
+MALFORMED = (ValueError, TypeError, LookupError, AttributeError, DecodingError)
 
 
 @dataclass(frozen=True)
@@ -51,13 +58,10 @@ def hex_int(value: int) -> str:
     return hex(value)
 
 
-def to_int(value: str | int | None) -> int:
-    """A JSON-RPC quantity as an int (``None`` and ``0x`` read as 0)."""
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        return value
-    return int(value, 16) if value not in ("0x", "") else 0
+def to_int(value: Any) -> int:
+    """A JSON-RPC quantity as an int (``None`` and ``0x`` read as 0); raises ``ValueError``
+    or ``TypeError`` for anything else (``agents.chain.answers.quantity``)."""
+    return 0 if value is None else quantity(value)
 
 
 class JsonRpc:
@@ -78,22 +82,46 @@ class JsonRpc:
         self._session = _session(url)
         self._ids = itertools.count(1)
 
-    def request(self, method: str, params: list[Any] | None = None) -> Any:
-        """Send one request and return its ``result``.
+    def request(
+        self,
+        method: str,
+        params: list[Any] | None = None,
+        decode: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """Send one request and return its ``result``, or what ``decode`` makes of it.
 
-        Raises :class:`RpcError` for a JSON-RPC error answer and
-        :class:`RpcUnavailableError` once every retry of a transient failure is spent.
+        Raises :class:`RpcError` for a JSON-RPC error answer, :class:`RpcUnavailableError`
+        once every retry of a transient failure is spent, and :class:`MalformedAnswerError`
+        (an :class:`RpcUnavailableError`) where the last try got a malformed answer: one
+        ``decode`` refused (``ValueError``, ``TypeError``, ``LookupError``, ``AttributeError``,
+        ``eth_abi``'s ``DecodingError``).
         """
         delays = self.retry.delays()
         last: Exception | None = None
+        malformed = False
         for attempt in range(len(delays) + 1):
             try:
-                return self._request_once(method, params or [])
+                result = self._request_once(method, params or [])
+                return result if decode is None else decode(result)
             except _TransientError as exc:
-                last = exc.cause
+                last, malformed = exc.cause, False
                 if attempt < len(delays):
                     log.debug("rpc %s transient failure (%s); retrying", method, exc.cause)
-                    self._sleep(delays[attempt])
+            except MALFORMED as exc:
+                last, malformed = exc, True
+                log.warning(
+                    "RPC endpoint %s answered %s malformed (%s)%s",
+                    self.url,
+                    method,
+                    exc,
+                    "; asking again" if attempt < len(delays) else "",
+                )
+            if attempt < len(delays):
+                self._sleep(delays[attempt])
+        if malformed:
+            raise MalformedAnswerError(
+                f"RPC endpoint {self.url} answered {method} malformed ({last})"
+            ) from last
         raise RpcUnavailableError(
             f"RPC endpoint {self.url} is unreachable ({method}: {_describe(last)})"
         ) from last
@@ -111,14 +139,14 @@ class JsonRpc:
         try:
             answer = response.json()
         except ValueError as exc:
-            raise RpcUnavailableError(
-                f"RPC endpoint {self.url} did not answer JSON (HTTP {response.status_code})"
-            ) from exc
+            raise ValueError(f"it did not answer JSON (HTTP {response.status_code})") from exc
         if not isinstance(answer, dict):
-            raise RpcUnavailableError(f"RPC endpoint {self.url} answered {type(answer).__name__}")
+            raise TypeError(f"it answered a JSON {type(answer).__name__}, not an object")
         error = answer.get("error")
         if error is not None:
-            code = int(error.get("code", 0)) if isinstance(error, dict) else 0
+            code = error.get("code", 0) if isinstance(error, dict) else 0
+            if isinstance(code, bool) or not isinstance(code, int):
+                raise TypeError(f"error object with code {code!r}")
             message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
             if code in TRANSIENT_RPC_CODES:
                 raise _TransientError(RpcError(method, code, message))

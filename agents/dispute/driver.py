@@ -83,8 +83,7 @@ class GameLog:
     def read(
         cls, client: ChainClient, game: ContractInterface, game_id: int, from_block: int = 0
     ) -> GameLog:
-        raw = client.call(game.address, game.encode_call("game", (game_id,)))
-        state = GameState.from_view(game_id, game.decode_output("game", raw))
+        state = GameState.from_view(game_id, client.read(game, "game", (game_id,)))
         events = [e for e in read_events(client, [game], from_block) if game_subject(e) == game_id]
         return cls(state, events)
 
@@ -149,8 +148,7 @@ class GamePlayer:
         self._bond: int | None = None
 
     def _call(self, function: str, *args: Any) -> Any:
-        raw = self.client.call(self.game.address, self.game.encode_call(function, args))
-        return self.game.decode_output(function, raw)
+        return self.client.read(self.game, function, args)
 
     @property
     def bits(self) -> int:

@@ -309,15 +309,13 @@ class Agent:
         jackpot = contracts.get(JACKPOT)
         if jackpot is None or not jackpot.has_function("owed"):
             return 0
-        raw = self.conn.client.call(jackpot.address, jackpot.encode_call("owed", (self.conn.me,)))
-        return int(jackpot.decode_output("owed", raw))
+        return int(self.conn.client.read(jackpot, "owed", (self.conn.me,)))
 
     def _credit(self, pool: ContractInterface) -> int:
         """What the pool credits this account outside any task (0 for a pool without credit)."""
         if not pool.has_function("credit"):
             return 0
-        raw = self.conn.client.call(pool.address, pool.encode_call("credit", (self.conn.me,)))
-        return int(pool.decode_output("credit", raw))
+        return int(self.conn.client.read(pool, "credit", (self.conn.me,)))
 
     def _traced(self, task_id: int, segment: int) -> OpeningResult | None:
         """This agent's trace of a segment (an opening job's result), if it made one."""

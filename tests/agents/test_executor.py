@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,12 @@ from eth_utils.crypto import keccak
 
 from agents.chain.abi import ContractInterface
 from agents.chain.client import ChainClient
-from agents.chain.errors import InsufficientFundsError, RevertedError, RpcUnavailableError
+from agents.chain.errors import (
+    InsufficientFundsError,
+    MalformedAnswerError,
+    RevertedError,
+    RpcUnavailableError,
+)
 from agents.chain.executor import (
     DropPolicy,
     ExecutorObserver,
@@ -1050,3 +1055,111 @@ def test_an_endpoint_without_fee_history_neither_stalls_the_executor_nor_stops_f
             assert pokes(ex) == 1 and relay.asked <= 2
     finally:
         node.stop()
+
+
+class GarbleRelay(ReceiptLagRelay):
+    """Relay to ``upstream`` that answers the next ``garbled`` requests of ``method`` with a
+    malformed result, as a broken gateway or a lying node may: a quantity that is not hex
+    (in an object's ``number``/``blockNumber``), or the whole answer so for a send."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, 0.0)
+        self.method = ""
+        self.garbled = 0
+
+    def relay_reply(
+        self, method: str, request: dict[str, Any], reply: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        if method != self.method or self.garbled <= 0:
+            return reply
+        self.garbled -= 1
+        result = reply.get("result")
+        if isinstance(result, dict):
+            garbled: object = {**result, "number": "0xzz", "blockNumber": "0xzz"}
+        else:
+            garbled = "0xzz"
+        return {"jsonrpc": "2.0", "id": request["id"], "result": garbled}
+
+
+@pytest.fixture
+def garble(anvil: Anvil) -> Iterator[tuple[GarbleRelay, ChainClient]]:
+    with GarbleRelay(anvil.url) as relay:
+        yield relay, ChainClient(relay.url, retry=RetryPolicy(attempts=2, initial_delay=0.0))
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "eth_estimateGas",
+        "eth_getBalance",
+        "eth_getBlockByNumber",
+        "eth_maxPriorityFeePerGas",
+        "eth_getTransactionCount",
+        "eth_chainId",
+    ],
+)
+def test_a_malformed_answer_before_signing_journals_nothing(
+    client: ChainClient,
+    probe: ContractInterface,
+    tmp_path: Path,
+    garble: tuple[GarbleRelay, ChainClient],
+    method: str,
+) -> None:
+    """A malformed answer on every try of a request a send needs before it is journaled:
+    MalformedAnswerError (the endpoint unusable, an agent's loop waits it out), no row, no
+    nonce taken; the same intent goes out once the endpoint answers well again."""
+    relay, through = garble
+    ex = make_executor(through, probe, tmp_path / "a.db")
+    relay.method, relay.garbled = method, 1_000
+    with pytest.raises(MalformedAnswerError, match=f"answered {method} malformed"):
+        ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+    assert ex.journal.get("poke/1") is None and ex.journal.next_nonce(ADDRESS) == 0
+    relay.garbled = 0
+    entry = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+    assert entry is not None and entry.status == "sent" and entry.nonce == 0
+    assert [e.status for e in ex.reconcile()] == ["mined"]
+    assert pokes(ex) == 1 and client.nonce(ADDRESS, "latest") == 1
+
+
+def test_a_malformed_answer_to_a_send_leaves_the_row_to_follow(
+    client: ChainClient,
+    probe: ContractInterface,
+    tmp_path: Path,
+    garble: tuple[GarbleRelay, ChainClient],
+) -> None:
+    """The node took the transaction but every answer to its send (the retry's too) was
+    malformed: the row stays journaled as signed, and the next look finds that very
+    transaction mined; nothing is sent twice."""
+    relay, through = garble
+    ex = make_executor(through, probe, tmp_path / "a.db")
+    relay.method, relay.garbled = "eth_sendRawTransaction", 2
+    with pytest.raises(MalformedAnswerError):
+        ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+    row = ex.journal.get("poke/1")
+    assert row is not None and row.status == "signed" and row.nonce == 0
+    assert [e.status for e in ex.reconcile()] == ["mined"]
+    mined = ex.journal.get("poke/1")
+    assert mined is not None and mined.tx_hash == row.tx_hash
+    assert pokes(ex) == 1 and client.nonce(ADDRESS, "latest") == 1
+
+
+def test_a_malformed_receipt_is_asked_again_and_never_recorded(
+    client: ChainClient,
+    probe: ContractInterface,
+    tmp_path: Path,
+    garble: tuple[GarbleRelay, ChainClient],
+) -> None:
+    """A receipt whose block number is not hex: asked again (one malformed try of two is
+    ridden out), and on every try MalformedAnswerError with the row untouched; the next
+    look records it mined."""
+    relay, through = garble
+    ex = make_executor(through, probe, tmp_path / "a.db")
+    sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+    assert sent is not None and sent.status == "sent"
+    relay.method, relay.garbled = "eth_getTransactionReceipt", 2
+    with pytest.raises(MalformedAnswerError, match="eth_getTransactionReceipt malformed"):
+        ex.reconcile()
+    assert ex.journal.get("poke/1") == sent
+    relay.garbled = 1
+    assert [e.status for e in ex.reconcile()] == ["mined"] and relay.garbled == 0
+    assert pokes(ex) == 1 and client.nonce(ADDRESS, "latest") == 1

@@ -10,8 +10,15 @@ from typing import Any
 
 import pytest
 
+from agents.chain.abi import ContractInterface, RevertDecoder
 from agents.chain.client import ChainClient
-from agents.chain.errors import RpcError, RpcUnavailableError, WrongChainError
+from agents.chain.errors import (
+    MalformedAnswerError,
+    RpcError,
+    RpcUnavailableError,
+    WrongChainError,
+)
+from agents.chain.events import read_events
 from agents.chain.rpc import JsonRpc, RetryPolicy
 from agents.devnet.anvil import free_port
 
@@ -115,10 +122,11 @@ def test_refused_connection_is_unavailable() -> None:
 
 def test_non_json_answer_is_a_clear_error(server: tuple[str, Script]) -> None:
     url, script = server
-    script.answers = [404]
-    client, _ = rpc(url)
-    with pytest.raises(RpcUnavailableError, match="did not answer JSON"):
+    script.answers = [404] * 4
+    client, sleeps = rpc(url)
+    with pytest.raises(MalformedAnswerError, match=r"did not answer JSON \(HTTP 404\)"):
         client.request("eth_chainId")
+    assert len(script.requests) == 4 and sleeps == [0.5, 1.0, 1.0]
 
 
 def test_wrong_chain(server: tuple[str, Script]) -> None:
@@ -159,3 +167,166 @@ def test_the_environment_is_read_once_not_on_every_request(
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
     script.answers = [{"result": "0x2a"}]
     assert client.request("eth_blockNumber") == "0x2a"
+
+
+def quick(url: str, attempts: int = 3) -> ChainClient:
+    return ChainClient(url, retry=RetryPolicy(attempts=attempts, initial_delay=0.0))
+
+
+def test_a_malformed_answer_is_asked_again(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.answers = [{"result": "0xzz"}, {"result": "0x2a"}]
+    assert quick(url).block_number() == 42
+    assert len(script.requests) == 2
+
+
+GOOD_HASH = "0x" + "ab" * 32
+ADDRESS = "0x" + "11" * 20
+GOOD_LOG: dict[str, Any] = {
+    "address": ADDRESS,
+    "topics": [GOOD_HASH],
+    "data": "0x",
+    "blockNumber": "0x5",
+    "logIndex": "0x0",
+    "blockHash": GOOD_HASH,
+    "transactionHash": GOOD_HASH,
+}
+GOOD_RECEIPT: dict[str, Any] = {
+    "transactionHash": GOOD_HASH,
+    "blockNumber": "0x5",
+    "blockHash": GOOD_HASH,
+    "status": "0x1",
+    "gasUsed": "0x5208",
+    "logs": [GOOD_LOG],
+}
+
+
+def _read(client: ChainClient, what: str) -> object:
+    if what == "nonce":
+        return client.nonce("0x" + "11" * 20)
+    if what == "balance":
+        return client.balance("0x" + "11" * 20)
+    if what == "block":
+        return client.block("latest")
+    if what == "receipt":
+        return client.receipt(GOOD_HASH)
+    if what == "logs":
+        return client.logs(["0x" + "11" * 20], 0, 10)
+    if what == "call":
+        return client.call("0x" + "11" * 20, b"")
+    if what == "send":
+        return client.send_raw(b"\x01")
+    raise AssertionError(what)
+
+
+@pytest.mark.parametrize(
+    ("what", "result"),
+    [
+        ("nonce", "0xzz"),
+        ("nonce", "-0x1"),
+        ("nonce", "12"),
+        ("nonce", 1.5),
+        ("nonce", ["0x1"]),
+        ("nonce", None),
+        ("balance", True),
+        ("block", None),
+        ("block", "0x1"),
+        ("block", {"number": "0x1", "timestamp": "0x1"}),
+        ("block", {"number": "0x1", "hash": 7, "timestamp": "0x1"}),
+        ("block", {"number": "0x1", "hash": GOOD_HASH, "timestamp": "0x1", "baseFeePerGas": "x"}),
+        ("receipt", []),
+        ("receipt", {**GOOD_RECEIPT, "gasUsed": None}),
+        ("receipt", {**GOOD_RECEIPT, "status": "0xq"}),
+        ("receipt", {**GOOD_RECEIPT, "logs": "0x"}),
+        ("receipt", {key: v for key, v in GOOD_RECEIPT.items() if key != "blockHash"}),
+        ("logs", {"0": GOOD_LOG}),
+        ("logs", [{**GOOD_LOG, "topics": GOOD_HASH}]),
+        ("logs", [{**GOOD_LOG, "data": "0xabc"}]),
+        ("logs", [{**GOOD_LOG, "logIndex": None}]),
+        ("logs", [{**GOOD_LOG, "address": None}]),
+        ("logs", ["0x"]),
+        ("call", "0xabc"),
+        ("call", 7),
+        ("send", None),
+        ("send", "0x12"),
+    ],
+)
+def test_a_malformed_answer_on_every_try_is_the_endpoint_unusable(
+    server: tuple[str, Script], what: str, result: object
+) -> None:
+    """An answer no decoder accepts (a quantity that is not hex, a field missing or of the
+    wrong type) is never a value nor a crash of the caller: it is asked again under the retry
+    policy, then raised as MalformedAnswerError, which is an RpcUnavailableError (what an
+    agent's loop waits out)."""
+    url, script = server
+    script.answers = [{"result": result}] * 3
+    with pytest.raises(MalformedAnswerError, match=f"RPC endpoint {url} answered eth_\\w+ malf"):
+        _read(quick(url), what)
+    assert len(script.requests) == 3
+    assert issubclass(MalformedAnswerError, RpcUnavailableError)
+
+
+@pytest.mark.parametrize("what", ["nonce", "block", "receipt", "logs", "call", "send"])
+def test_well_formed_answers_are_read(server: tuple[str, Script], what: str) -> None:
+    url, script = server
+    good: object = {
+        "nonce": "0x0",
+        "block": {"number": "0x1", "hash": GOOD_HASH, "timestamp": "0x2"},
+        "receipt": GOOD_RECEIPT,
+        "logs": [
+            GOOD_LOG,
+            {"address": GOOD_LOG["address"], "topics": [], "data": "0x", "removed": True},
+        ],
+        "call": "0x",
+        "send": GOOD_HASH,
+    }[what]
+    script.answers = [{"result": good}]
+    assert _read(quick(url), what) is not None
+    assert len(script.requests) == 1
+
+
+def test_a_receipt_not_yet_mined_is_none(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.answers = [{"result": None}, {"result": {**GOOD_RECEIPT, "blockNumber": None}}]
+    client = quick(url)
+    assert client.receipt(GOOD_HASH) is None and client.receipt(GOOD_HASH) is None
+
+
+def test_a_malformed_error_object_is_the_endpoint_unusable(server: tuple[str, Script]) -> None:
+    url, script = server
+    oops: dict[str, Any] = {"error": {"code": "oops", "message": "x"}}
+    script.answers = [oops, oops, {"result": "0x7"}]
+    assert quick(url).block_number() == 7
+    script.answers = [{"error": {"code": [], "message": "x"}}] * 3
+    with pytest.raises(MalformedAnswerError, match="error object with code"):
+        quick(url).block_number()
+
+
+def test_undecodable_revert_data_is_a_reason_not_a_crash() -> None:
+    assert RevertDecoder([]).decode("0xnothex") == "malformed revert data '0xnothex'"
+
+
+PING = {
+    "type": "event",
+    "name": "Ping",
+    "anonymous": False,
+    "inputs": [{"name": "x", "type": "uint256", "indexed": False}],
+}
+
+
+def test_a_log_its_event_does_not_decode_is_a_malformed_answer(
+    server: tuple[str, Script],
+) -> None:
+    """A log at a contract's address with its event's topic but data that event does not
+    decode (too short): the node's answer is wrong; never read as an event, never a crash."""
+    url, script = server
+    ping = ContractInterface("Ping", ADDRESS, [PING])
+    good = {**GOOD_LOG, "topics": ping.event_topics, "data": "0x" + "00" * 31 + "07"}
+    script.answers = [{"result": [good]}]
+    (event,) = read_events(quick(url), [ping], 0, 10)
+    assert event.name == "Ping" and event.args == {"x": 7}
+    script.answers = [{"result": [{**good, "data": "0x07"}]}]
+    with pytest.raises(
+        MalformedAnswerError, match=f"{url} answered eth_getLogs with a log of Ping"
+    ):
+        read_events(quick(url), [ping], 0, 10)

@@ -1,0 +1,111 @@
+"""An agent whose endpoint answers malformed values (a flaky gateway, a lying node): it waits
+the endpoint out as an unreachable one and goes on deciding; nothing it stored is touched."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.chain.errors import MalformedAnswerError
+from agents.devnet import lifecycle
+from agents.node.config import load_config
+from agents.roles import solver as solver_role
+from agents.roles.agent import Agent
+from agents.roles.connection import connect
+from agents.roles.hardware import Hardware
+
+pytestmark = pytest.mark.chain
+
+
+class Lies:
+    """The next ``count`` answers of ``method`` replaced by ``result``."""
+
+    def __init__(self) -> None:
+        self.method = ""
+        self.count = 0
+        self.result: object = "0xzz"
+
+
+@pytest.fixture
+def lying_agent(tmp_path: Path) -> Iterator[tuple[Agent, Lies]]:
+    """A solver agent on a fresh devnet whose endpoint tells the lies it is given."""
+    directory = tmp_path / "devnet"
+    info = lifecycle.up(directory, say=lambda _line: None)
+    try:
+        config = load_config(Path(info.configs["solver"]))
+        conn = connect(config, "solver")
+        agent = Agent(
+            conn,
+            "solver",
+            lambda situation: solver_role.decide(situation, config.solver),
+            hardware=Hardware("cpu", 1),
+        )
+        lies = Lies()
+        rpc = conn.client.rpc
+        send = rpc._request_once
+
+        def lying(method: str, params: list[Any]) -> Any:
+            answer = send(method, params)
+            if method == lies.method and lies.count > 0:
+                lies.count -= 1
+                return lies.result
+            return answer
+
+        rpc._request_once = lying  # type: ignore[method-assign]
+        yield agent, lies
+        if conn.data is not None:
+            conn.data.close()
+    finally:
+        lifecycle.down(directory)
+
+
+@pytest.mark.parametrize(
+    ("method", "result"),
+    [
+        ("eth_call", "0xzz"),  # the pool's credit of the account: not hex
+        ("eth_call", "0x"),  # no output where a uint256 is due
+        ("eth_getLogs", [{"address": "0x00"}]),
+        ("eth_getBlockByNumber", {"number": "0x1"}),
+        ("eth_getBalance", ["0x1"]),
+    ],
+)
+def test_a_malformed_answer_is_waited_out_and_the_agent_goes_on(
+    lying_agent: tuple[Agent, Lies],
+    method: str,
+    result: object,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    agent, lies = lying_agent
+    agent.tick()
+    agent.conn.client.rpc.request("evm_mine")  # the next tick reads the chain in full
+    cursor = agent.events.cursor
+    stored = agent.events.all_events()
+    tries = agent.conn.client.rpc.retry.attempts
+    lies.method, lies.count, lies.result = method, tries, result
+    with pytest.raises(MalformedAnswerError, match=f"answered {method} malformed"):
+        agent.tick()
+    assert lies.count == 0 and agent.events.all_events() == stored
+    if method in ("eth_getLogs", "eth_getBlockByNumber"):
+        assert agent.events.cursor == cursor  # nothing of that range was stored
+    # The loop waits it out as an unreachable endpoint and decides again.
+    caplog.set_level(logging.WARNING)
+    lies.count = tries
+    ticks: list[int] = []
+
+    def once(_agent: Agent) -> bool:
+        ticks.append(1)
+        return True
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        agent.run(until=once)  # stops after its first whole tick
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert ticks == [1] and lies.count == 0
+    assert "rpc unavailable; retrying" in caplog.text and "malformed" in caplog.text
