@@ -108,10 +108,16 @@ class DropPolicy:
     nonce has passed its own, with no receipt of it, for ``grace`` seconds of checks; while
     the account's nonce has not passed it, it is never given up. A transaction the node calls
     pending for longer than ``grace`` after it was sent is broadcast again (the same bytes: one
-    nonce cannot be spent twice) and judged the same way.
+    nonce cannot be spent twice) and judged the same way. The time the nonce was first seen
+    passed is journaled, so a restart does not start the grace again.
+
+    A ``dropped`` row's receipt is still looked for during ``recheck`` seconds after it was
+    judged so: the node whose nonce passed it may have been on a branch the chain left, and
+    the transaction mined after all; the row then takes that outcome.
     """
 
     grace: float = 60.0
+    recheck: float = 600.0
 
 
 @dataclass
@@ -159,9 +165,6 @@ class TransactionExecutor:
         # Intent → the node's words when it last refused its transaction so: a refusal no
         # higher fee cures (no funds for the raised fees) is not outbid (``_underpriced``).
         self._refusal: dict[str, str] = {}
-        # Intent → when this process first saw the account's nonce past its transaction's
-        # with no receipt of it (a restart starts the grace again: it only waits longer).
-        self._unaccounted: dict[str, float] = {}
         # Intent → when a transaction the node calls pending was last sent again as overdue.
         self._looked: dict[str, float] = {}
         # Intent → when the cap (FeePolicy.max_fee_per_gas) last refused its fee bump (said
@@ -404,7 +407,7 @@ class TransactionExecutor:
     def _unmined(self, entry: JournalEntry) -> JournalEntry:
         """Judge a sent transaction by its receipt, or, while none shows, by ``DropPolicy``:
         followed as sent while the account's mined nonce has not passed its own, or passed it
-        less than ``grace`` seconds ago as this process saw it; ``dropped`` after that."""
+        less than ``grace`` seconds ago as first seen (journaled); ``dropped`` after that."""
         entry, receipt = self._receipt(entry)
         if receipt is not None:
             return self._record_receipt(
@@ -412,18 +415,18 @@ class TransactionExecutor:
             )
         assert entry.nonce is not None
         if self.client.nonce(self.address, "latest") <= entry.nonce:
-            self._unaccounted.pop(entry.intent, None)
+            self.journal.clear_unaccounted(entry.intent)
             return self._broadcast_accepted(entry)
         now = self._clock()
-        since = self._unaccounted.setdefault(entry.intent, now)
+        since = self.journal.unaccounted(entry.intent, now)
         if now - since < self.drops.grace:
             return self._broadcast_accepted(entry)
         self._forget(entry.intent)
-        entry = self.journal.update(
+        entry = self.journal.record_dropped(
             entry.intent,
-            status="dropped",
-            error=f"nonce {entry.nonce} used by another transaction of this account: no receipt "
+            f"nonce {entry.nonce} used by another transaction of this account: no receipt "
             f"of this one {self.drops.grace:.0f} s after (is another process using this key?)",
+            now,
         )
         log.warning("transaction %s dropped: %s", entry.tx_hash, entry.error)
         self.observer.failed(entry)
@@ -437,9 +440,10 @@ class TransactionExecutor:
         A row still ``signed`` is broadcast (same bytes); a ``sent`` row the node no
         longer knows (its mempool was lost), or has called pending for longer than
         ``DropPolicy.grace``, is broadcast again; receipts are recorded. A row is judged
-        ``dropped`` only as ``DropPolicy`` says.
-        With ``recheck_from``, rows mined in that block or later whose receipt has
-        vanished (a reorg dropped their block) go back to ``sent`` and are followed again.
+        ``dropped`` only as ``DropPolicy`` says, and one whose transaction shows mined within
+        ``DropPolicy.recheck`` after that takes that outcome (returned with the others).
+        With ``recheck_from``, rows mined in that block or later whose receipt has vanished
+        (a reorg dropped their block) go back to ``sent`` and are followed again.
         """
         finished: list[JournalEntry] = []
         if recheck_from is not None:
@@ -448,6 +452,20 @@ class TransactionExecutor:
                 if self.client.receipt(entry.tx_hash) is None:
                     log.warning("%s: its block was reorged away; following it again", entry.intent)
                     self.journal.update(entry.intent, status="sent", block_number=None)
+        for entry in self.journal.dropped_since(self._clock() - self.drops.recheck):
+            entry, receipt = self._receipt(entry)
+            if receipt is not None:
+                log.warning(
+                    "%s: judged dropped, but its transaction %s shows mined in block %s",
+                    entry.intent,
+                    entry.tx_hash,
+                    receipt.block_number,
+                )
+                finished.append(
+                    self._record_receipt(
+                        entry, receipt.status, receipt.block_number, receipt.gas_used
+                    )
+                )
         market = _Market(self.client, self.fees)
         for entry in self.journal.by_status(("signed", "sent")):
             entry, receipt = self._receipt(entry)
@@ -620,7 +638,6 @@ class TransactionExecutor:
     def _forget(self, intent: str) -> None:
         self._refused.pop(intent, None)
         self._refusal.pop(intent, None)
-        self._unaccounted.pop(intent, None)
         self._looked.pop(intent, None)
         self._capped.pop(intent, None)
 
@@ -628,6 +645,7 @@ class TransactionExecutor:
         self, entry: JournalEntry, status: int, block: int, gas_used: int
     ) -> JournalEntry:
         self._forget(entry.intent)
+        self.journal.clear_unaccounted(entry.intent)
         if status == 1:
             entry = self.journal.update(
                 entry.intent, status="mined", block_number=block, gas_used=gas_used

@@ -23,7 +23,13 @@ States of a row:
              the same intent may be tried again after ``retry_after``
 ``dropped``  its nonce was taken by another transaction of the same key (not one of ours): the
              account's mined nonce passed it and no receipt of it showed for a while after
-             (``agents.chain.executor.DropPolicy``)
+             (``agents.chain.executor.DropPolicy``); its receipt is still looked for a while
+             after that (a node's word on the nonce is not final either), and a row whose
+             transaction shows mined after all takes that outcome
+
+When the account's nonce was first seen past a row's with no receipt of it, and when the row
+was judged dropped, are kept in ``tx_unaccounted`` (the executor's clock), so that a restart
+neither starts the drop grace again nor forgets to look for a dropped row's receipt.
 """
 
 from __future__ import annotations
@@ -73,6 +79,11 @@ CREATE TABLE IF NOT EXISTS tx_replaced (
     raw_tx BLOB NOT NULL,
     replaced_at REAL NOT NULL,
     PRIMARY KEY (intent, tx_hash)
+);
+CREATE TABLE IF NOT EXISTS tx_unaccounted (
+    intent TEXT PRIMARY KEY,
+    since REAL NOT NULL,
+    dropped_at REAL
 );
 """
 
@@ -243,7 +254,8 @@ class TransactionJournal:
                    ON CONFLICT (intent) DO UPDATE SET status = 'rejected',
                        attempts = attempts + 1, retry_after = excluded.retry_after,
                        error = excluded.error, nonce = NULL, raw_tx = NULL, tx_hash = NULL,
-                       trigger_block = excluded.trigger_block, updated_at = excluded.updated_at""",
+                       sent_at = NULL, trigger_block = excluded.trigger_block,
+                       updated_at = excluded.updated_at""",
                 (
                     intent,
                     task_id,
@@ -259,6 +271,7 @@ class TransactionJournal:
                     now,
                 ),
             )
+            self.clear_unaccounted(intent)
         entry = self.get(intent)
         assert entry is not None
         return entry
@@ -291,8 +304,8 @@ class TransactionJournal:
                VALUES (?, ?, ?, ?, ?, ?, ?, 'signed', ?, ?, ?, 1, ?, ?, ?)
                ON CONFLICT (intent) DO UPDATE SET status = 'signed', nonce = excluded.nonce,
                    raw_tx = excluded.raw_tx, tx_hash = excluded.tx_hash, error = NULL,
-                   attempts = attempts + 1, trigger_block = excluded.trigger_block,
-                   updated_at = excluded.updated_at""",
+                   sent_at = NULL, attempts = attempts + 1,
+                   trigger_block = excluded.trigger_block, updated_at = excluded.updated_at""",
             (
                 intent,
                 task_id,
@@ -314,6 +327,7 @@ class TransactionJournal:
                ON CONFLICT (sender) DO UPDATE SET next_nonce = excluded.next_nonce""",
             (sender, nonce + 1),
         )
+        self.clear_unaccounted(intent)
         entry = self.get(intent)
         assert entry is not None
         return entry
@@ -377,6 +391,56 @@ class TransactionJournal:
         entry = self.get(intent)
         assert entry is not None
         return entry
+
+    def unaccounted(self, intent: str, now: float) -> float:
+        """When the account's nonce was first seen past ``intent``'s with no receipt of its
+        transaction: ``now`` if not seen so before (recorded, its own commit)."""
+        row = self.conn.execute(
+            "SELECT since FROM tx_unaccounted WHERE intent = ?", (intent,)
+        ).fetchone()
+        if row is not None:
+            return float(row["since"])
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO tx_unaccounted (intent, since) VALUES (?, ?)", (intent, now)
+            )
+        return now
+
+    def clear_unaccounted(self, intent: str) -> None:
+        """Forget when ``intent``'s nonce was seen passed (and when it was dropped); joins the
+        caller's commit where there is one."""
+        if self.conn.in_transaction:
+            self.conn.execute("DELETE FROM tx_unaccounted WHERE intent = ?", (intent,))
+            return
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM tx_unaccounted WHERE intent = ?", (intent,))
+
+    def record_dropped(self, intent: str, error: str, at: float) -> JournalEntry:
+        """Judge ``intent``'s row ``dropped`` at ``at`` (the executor's clock), in one commit
+        with the time its receipt is looked for from (``dropped_since``)."""
+        with transaction(self.conn):
+            self.conn.execute(
+                "UPDATE tx_journal SET status = 'dropped', error = ?, updated_at = ? "
+                "WHERE intent = ?",
+                (error, time.time(), intent),
+            )
+            self.conn.execute(
+                """INSERT INTO tx_unaccounted (intent, since, dropped_at) VALUES (?, ?, ?)
+                   ON CONFLICT (intent) DO UPDATE SET dropped_at = excluded.dropped_at""",
+                (intent, at, at),
+            )
+        entry = self.get(intent)
+        assert entry is not None
+        return entry
+
+    def dropped_since(self, at: float) -> list[JournalEntry]:
+        """Rows judged ``dropped`` at ``at`` or later (the executor's clock)."""
+        rows = self.conn.execute(
+            "SELECT j.* FROM tx_journal j JOIN tx_unaccounted u ON u.intent = j.intent "
+            "WHERE j.status = 'dropped' AND u.dropped_at >= ? ORDER BY j.nonce, j.id",
+            (at,),
+        ).fetchall()
+        return [_entry(r) for r in rows]
 
     def next_nonce(self, sender: str) -> int:
         """The next nonce this journal would give ``sender`` (0 if it never sent)."""

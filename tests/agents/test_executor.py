@@ -1163,3 +1163,114 @@ def test_a_malformed_receipt_is_asked_again_and_never_recorded(
     relay.garbled = 1
     assert [e.status for e in ex.reconcile()] == ["mined"] and relay.garbled == 0
     assert pokes(ex) == 1 and client.nonce(ADDRESS, "latest") == 1
+
+
+def test_a_row_signed_again_after_a_rejection_starts_its_clocks_anew(
+    probe_artifact: dict[str, Any], tmp_path: Path
+) -> None:
+    """A sent transaction the node lost and then refused is rejected (its nonce given back);
+    its intent signed again later is a new send: its ``sent_at`` is the new send's (said
+    sent again), and its fee bump waits FeePolicy.bump_after from then, not from the first
+    send."""
+    node = start_anvil(extra_args=["--no-mining"])
+    try:
+        direct = ChainClient(node.url)
+        probe = _probe_then_manual_mining(direct, probe_artifact)
+        with RefuseNextRelay(node.url) as relay:
+            now = [1_000.0]
+            ex = make_executor(
+                ChainClient(relay.url), probe, tmp_path / "a.db", clock=lambda: now[0]
+            )
+            sends: list[float | None] = []
+            ex.observer = ExecutorObserver(sent=lambda e: sends.append(e.sent_at))
+            intent = Intent("poke/1", "Probe", "poke", (1, "a"))
+            first = ex.submit(intent)
+            assert first is not None and first.status == "sent" and first.sent_at == 1_000.0
+            direct.rpc.request("anvil_dropTransaction", [first.tx_hash])
+            relay.refuse, relay.message = 1, "txpool is full"
+            assert [e.status for e in ex.reconcile()] == ["rejected"]
+            now[0] = 10**10  # past the rejection's backoff (the journal's wall clock)
+            again = ex.submit(intent)
+            assert again is not None and again.status == "sent" and again.nonce == 0
+            assert again.sent_at == 10**10 and sends == [1_000.0, 10**10]
+            _raise_base_fee(direct, 50)
+            bump_after = FeePolicy().bump_after
+            assert bump_after is not None
+            now[0] += bump_after - 1.0
+            assert ex.reconcile() == [] and ex.journal.replaced("poke/1") == []
+            now[0] += 1.0
+            assert ex.reconcile() == []
+            assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [again.tx_hash]
+            direct.rpc.request("evm_mine", [])
+            assert [e.status for e in ex.reconcile()] == ["mined"]
+            assert pokes(ex) == 1 and direct.nonce(ADDRESS, "latest") == 1
+    finally:
+        node.stop()
+
+
+def _hidden_receipt_row(
+    relay: ReceiptLagRelay, probe: ContractInterface, db: Path, now: list[float]
+) -> TransactionExecutor:
+    """An executor through ``relay`` (which hides every receipt) with one transaction sent,
+    mined at once, then called pending past DropPolicy.grace: the account's nonce is seen
+    past it (the grace starts)."""
+    ex = make_executor(ChainClient(relay.url), probe, db, clock=lambda: now[0])
+    sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+    assert sent is not None and sent.status == "sent"
+    now[0] += DropPolicy().grace
+    assert ex.reconcile() == []  # overdue: sent again, nonce past it, no receipt
+    return ex
+
+
+def test_the_drop_grace_survives_a_restart(
+    anvil: Anvil, client: ChainClient, probe: ContractInterface, tmp_path: Path
+) -> None:
+    """The time the account's nonce was first seen past a row's is journaled: an agent
+    restarted within the grace judges the row at its first look once the grace has passed,
+    not a grace after its restart (restarting more often than the grace: never)."""
+    grace = DropPolicy().grace
+    with ReceiptLagRelay(anvil.url, lag=10**9) as relay:
+        now = [1_000.0]
+        _hidden_receipt_row(relay, probe, tmp_path / "a.db", now)
+        restarted = make_executor(
+            ChainClient(relay.url), probe, tmp_path / "a.db", clock=lambda: now[0]
+        )
+        now[0] += grace
+        assert [e.status for e in restarted.reconcile()] == ["dropped"]
+
+
+def test_a_dropped_row_that_shows_mined_takes_that_outcome(
+    anvil: Anvil, client: ChainClient, probe: ContractInterface, tmp_path: Path
+) -> None:
+    """A row judged dropped (its receipt hidden for longer than the grace) whose receipt
+    shows within DropPolicy.recheck after, even after a restart: recorded mined; nothing
+    is sent again. Past DropPolicy.recheck it is no longer looked for."""
+    policy = DropPolicy()
+    with ReceiptLagRelay(anvil.url, lag=10**9) as relay:
+        now = [1_000.0]
+        ex = _hidden_receipt_row(relay, probe, tmp_path / "a.db", now)
+        now[0] += policy.grace
+        assert [e.status for e in ex.reconcile()] == ["dropped"]
+        sent = ex.journal.get("poke/1")
+        assert sent is not None
+        restarted = make_executor(
+            ChainClient(relay.url), probe, tmp_path / "a.db", clock=lambda: now[0]
+        )
+        now[0] += policy.recheck
+        assert restarted.reconcile() == []
+        relay.lag = 0.0
+        finished = restarted.reconcile()
+        assert [(e.intent, e.status) for e in finished] == [("poke/1", "mined")]
+        row = restarted.journal.get("poke/1")
+        assert row is not None and row.tx_hash == sent.tx_hash and row.block_number
+        assert pokes(restarted) == 1 and client.nonce(ADDRESS, "latest") == 1
+        assert restarted.reconcile() == []
+    with ReceiptLagRelay(anvil.url, lag=10**9) as relay:
+        now = [1_000.0]
+        ex = _hidden_receipt_row(relay, probe, tmp_path / "b.db", now)
+        now[0] += policy.grace
+        assert [e.status for e in ex.reconcile()] == ["dropped"]
+        now[0] += policy.recheck + 0.5
+        relay.lag = 0.0
+        assert ex.reconcile() == []
+        assert ex.journal.get("poke/1").status == "dropped"  # type: ignore[union-attr]
