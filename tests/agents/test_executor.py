@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,27 @@ def make_executor(
 
 def pokes(executor: TransactionExecutor) -> int:
     return int(executor.call("Probe", "pokes"))
+
+
+@dataclass(frozen=True)
+class ManualMining:
+    """A node started with ``--no-mining``, a client of it and the probe deployed on it (mined
+    at once), after which transactions wait in the pool until a test mines them
+    (``evm_mine``)."""
+
+    node: Anvil
+    client: ChainClient
+    probe: ContractInterface
+
+
+@pytest.fixture
+def manual(probe_artifact: dict[str, Any]) -> Iterator[ManualMining]:
+    node = start_anvil(extra_args=["--no-mining"])
+    try:
+        client = ChainClient(node.url)
+        yield ManualMining(node, client, _probe_then_manual_mining(client, probe_artifact))
+    finally:
+        node.stop()
 
 
 def _probe_then_manual_mining(
@@ -214,39 +236,34 @@ def test_revert_reasons_of_calls(
 
 
 def test_revert_in_a_block_is_decoded_from_the_receipt(
-    probe_artifact: dict[str, Any], tmp_path: Path
+    manual: ManualMining, tmp_path: Path
 ) -> None:
     # Without automine the agent's transaction passes estimation and waits in the mempool;
     # another one with a higher tip is mined before it in the same block and makes it revert.
-    node = start_anvil(extra_args=["--no-mining"])
-    try:
-        client = ChainClient(node.url)
-        probe = _probe_then_manual_mining(client, probe_artifact)
-        ex = make_executor(client, probe, tmp_path / "a.db", DEV_KEYS[2])
-        ex.submit(Intent("once/1", "Probe", "once", (1, "0x" + "22" * 32)))
-        front = Account.from_key(DEV_KEYS[1])
-        signed = front.sign_transaction(
-            {
-                "type": 2,
-                "chainId": client.chain_id(),
-                "nonce": client.nonce(front.address),
-                "to": probe.address,
-                "value": 0,
-                "data": probe.encode_call("once", (1, "0x" + "11" * 32)),
-                "gas": 200_000,
-                "maxFeePerGas": 10**12,
-                "maxPriorityFeePerGas": 10**11,
-            }
-        )
-        client.send_raw(bytes(signed.raw_transaction))
-        client.rpc.request("evm_mine", [])
-        with pytest.raises(RevertedError, match=r"AlreadyDone\(id=1, by=0x70997970…"):
-            ex.wait("once/1")
-        entry = ex.journal.get("once/1")
-        assert entry is not None and entry.status == "reverted" and entry.gas_used
-        assert entry.nonce == 0 and client.nonce(ex.address, "latest") == 1
-    finally:
-        node.stop()
+    client, probe = manual.client, manual.probe
+    ex = make_executor(client, probe, tmp_path / "a.db", DEV_KEYS[2])
+    ex.submit(Intent("once/1", "Probe", "once", (1, "0x" + "22" * 32)))
+    front = Account.from_key(DEV_KEYS[1])
+    signed = front.sign_transaction(
+        {
+            "type": 2,
+            "chainId": client.chain_id(),
+            "nonce": client.nonce(front.address),
+            "to": probe.address,
+            "value": 0,
+            "data": probe.encode_call("once", (1, "0x" + "11" * 32)),
+            "gas": 200_000,
+            "maxFeePerGas": 10**12,
+            "maxPriorityFeePerGas": 10**11,
+        }
+    )
+    client.send_raw(bytes(signed.raw_transaction))
+    client.rpc.request("evm_mine", [])
+    with pytest.raises(RevertedError, match=r"AlreadyDone\(id=1, by=0x70997970…"):
+        ex.wait("once/1")
+    entry = ex.journal.get("once/1")
+    assert entry is not None and entry.status == "reverted" and entry.gas_used
+    assert entry.nonce == 0 and client.nonce(ex.address, "latest") == 1
 
 
 def test_insufficient_funds(client: ChainClient, probe: ContractInterface, tmp_path: Path) -> None:
@@ -470,78 +487,68 @@ class RefusingRelay(ReceiptLagRelay):
 
 
 def test_a_forgotten_transaction_refused_below_a_later_nonce_keeps_its_nonce(
-    probe_artifact: dict[str, Any], tmp_path: Path
+    manual: ManualMining, tmp_path: Path
 ) -> None:
     """Two transactions sent (nonces 0 and 1); the node forgets the first (its pool lost or
     evicted it) and refuses it when it is sent again: rejected, its nonce would stay unused
     and the second, and every later one, would wait behind it for ever (the first's intent
     signed anew under nonce 2). It is kept and sent again, as it is, until a node takes it."""
-    node = start_anvil(extra_args=["--no-mining"])
-    try:
-        direct = ChainClient(node.url)
-        probe = _probe_then_manual_mining(direct, probe_artifact)
-        with RefusingRelay(node.url) as relay:
-            ex = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db")
-            first = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
-            second = ex.submit(Intent("poke/2", "Probe", "poke", (2, "b")))
-            assert first is not None and second is not None
-            assert (first.nonce, second.nonce) == (0, 1) and first.raw_tx is not None
-            direct.rpc.request("anvil_dropTransaction", [first.tx_hash])
-            relay.refused.add("0x" + first.raw_tx.hex())
-            ex.reconcile()
-            assert relay.refusals == 1
-            ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))  # a decision asking again
-            relay.refused.clear()  # the pool has room again
-            ex.reconcile()
-            direct.rpc.request("evm_mine", [])
-            ex.wait("poke/1", timeout=20)
-            ex.wait("poke/2", timeout=20)
-            rows = {e.intent: (e.status, e.nonce, e.tx_hash) for e in ex.journal.all()}
-            assert rows["poke/1"] == ("mined", 0, first.tx_hash), rows
-            assert rows["poke/2"] == ("mined", 1, second.tx_hash), rows
-            assert pokes(ex) == 2 and direct.nonce(ADDRESS) == 2
-    finally:
-        node.stop()
+    direct, probe = manual.client, manual.probe
+    with RefusingRelay(manual.node.url) as relay:
+        ex = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db")
+        first = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+        second = ex.submit(Intent("poke/2", "Probe", "poke", (2, "b")))
+        assert first is not None and second is not None
+        assert (first.nonce, second.nonce) == (0, 1) and first.raw_tx is not None
+        direct.rpc.request("anvil_dropTransaction", [first.tx_hash])
+        relay.refused.add("0x" + first.raw_tx.hex())
+        ex.reconcile()
+        assert relay.refusals == 1
+        ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))  # a decision asking again
+        relay.refused.clear()  # the pool has room again
+        ex.reconcile()
+        direct.rpc.request("evm_mine", [])
+        ex.wait("poke/1", timeout=20)
+        ex.wait("poke/2", timeout=20)
+        rows = {e.intent: (e.status, e.nonce, e.tx_hash) for e in ex.journal.all()}
+        assert rows["poke/1"] == ("mined", 0, first.tx_hash), rows
+        assert rows["poke/2"] == ("mined", 1, second.tx_hash), rows
+        assert pokes(ex) == 2 and direct.nonce(ADDRESS) == 2
 
 
 def test_a_refused_transaction_gives_its_nonce_back_in_the_commit_that_rejects_it(
-    probe_artifact: dict[str, Any], tmp_path: Path
+    manual: ManualMining, tmp_path: Path
 ) -> None:
     """A forgotten transaction holding the last nonce handed out, refused when sent again, is
     journaled rejected and its nonce given back in one commit: a write that fails between
     (as a kill would stop it; here the database refuses the rejection) leaves the row as it
     was, its nonce held, never a row still signed whose nonce the next intent takes too."""
-    node = start_anvil(extra_args=["--no-mining"])
-    try:
-        direct = ChainClient(node.url)
-        probe = _probe_then_manual_mining(direct, probe_artifact)
-        with RefusingRelay(node.url) as relay:
-            ex = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db")
-            sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
-            assert sent is not None and sent.nonce == 0 and sent.raw_tx is not None
-            direct.rpc.request("anvil_dropTransaction", [sent.tx_hash])
-            relay.refused.add("0x" + sent.raw_tx.hex())
-            ex.journal.conn.execute(
-                "CREATE TRIGGER killed BEFORE UPDATE OF status ON tx_journal "
-                "WHEN NEW.status = 'rejected' BEGIN SELECT RAISE(ABORT, 'killed'); END"
-            )
-            with pytest.raises(sqlite3.DatabaseError, match="killed"):
-                ex.reconcile()
-            assert relay.refusals == 1
-            assert ex.journal.get("poke/1").status == "sent"  # type: ignore[union-attr]
-            assert ex.journal.next_nonce(ADDRESS) == 1  # still held by the row
-            ex.journal.conn.execute("DROP TRIGGER killed")
-            again = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db")
-            assert [e.status for e in again.reconcile()] == ["rejected"]
-            assert again.journal.next_nonce(ADDRESS) == 0
-            relay.refused.clear()
-            retry = again.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
-            assert retry is not None and retry.nonce == 0
-            direct.rpc.request("evm_mine", [])
-            assert again.wait("poke/1", timeout=20).status == "mined"
-            assert pokes(again) == 1 and direct.nonce(ADDRESS) == 1
-    finally:
-        node.stop()
+    direct, probe = manual.client, manual.probe
+    with RefusingRelay(manual.node.url) as relay:
+        ex = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db")
+        sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+        assert sent is not None and sent.nonce == 0 and sent.raw_tx is not None
+        direct.rpc.request("anvil_dropTransaction", [sent.tx_hash])
+        relay.refused.add("0x" + sent.raw_tx.hex())
+        ex.journal.conn.execute(
+            "CREATE TRIGGER killed BEFORE UPDATE OF status ON tx_journal "
+            "WHEN NEW.status = 'rejected' BEGIN SELECT RAISE(ABORT, 'killed'); END"
+        )
+        with pytest.raises(sqlite3.DatabaseError, match="killed"):
+            ex.reconcile()
+        assert relay.refusals == 1
+        assert ex.journal.get("poke/1").status == "sent"  # type: ignore[union-attr]
+        assert ex.journal.next_nonce(ADDRESS) == 1  # still held by the row
+        ex.journal.conn.execute("DROP TRIGGER killed")
+        again = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db")
+        assert [e.status for e in again.reconcile()] == ["rejected"]
+        assert again.journal.next_nonce(ADDRESS) == 0
+        relay.refused.clear()
+        retry = again.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+        assert retry is not None and retry.nonce == 0
+        direct.rpc.request("evm_mine", [])
+        assert again.wait("poke/1", timeout=20).status == "mined"
+        assert pokes(again) == 1 and direct.nonce(ADDRESS) == 1
 
 
 class OtherNodeRelay(LostAnswerRelay):
@@ -660,149 +667,134 @@ def _raise_base_fee(client: ChainClient, gwei: int) -> None:
 
 
 def test_a_transaction_priced_below_a_risen_base_fee_is_replaced_and_mined_once(
-    probe_artifact: dict[str, Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    manual: ManualMining, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Two transactions sent; the base fee rises above what they offer: they wait for ever,
     each nonce behind the one before. FeePolicy.bump_after seconds after they were sent, each
     is signed again at its nonce with fees raised by more than 10 % and above the base fee,
     journaled (the first kept as replaced), broadcast, and mined once."""
     caplog.set_level(logging.WARNING, logger="agents.chain.executor")
-    node = start_anvil(extra_args=["--no-mining"])
-    try:
-        client = ChainClient(node.url)
-        probe = _probe_then_manual_mining(client, probe_artifact)
-        now = [1_000.0]
-        ex = make_executor(client, probe, tmp_path / "a.db", clock=lambda: now[0])
-        replacements: list[str] = []
-        ex.observer = ExecutorObserver(replaced=lambda e: replacements.append(e.intent))
-        first = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
-        second = ex.submit(Intent("poke/2", "Probe", "poke", (2, "b")))
-        assert first is not None and second is not None and first.raw_tx is not None
-        _raise_base_fee(client, 50)
-        bump_after = FeePolicy().bump_after
-        assert bump_after is not None
-        now[0] += bump_after - 1.0
-        assert ex.reconcile() == [] and ex.journal.replaced("poke/1") == []
-        now[0] += 1.0
-        assert ex.reconcile() == []
-        rows = {key: ex.journal.get(key) for key in ("poke/1", "poke/2")}
-        base = client.next_base_fee()
-        assert base is not None and base > 40 * GWEI
-        for key, sent in (("poke/1", first), ("poke/2", second)):
-            row = rows[key]
-            assert row is not None and sent is not None and sent.raw_tx is not None
-            assert row.status == "sent" and row.nonce == sent.nonce and row.raw_tx is not None
-            assert [r.tx_hash for r in ex.journal.replaced(key)] == [sent.tx_hash]
-            old, new = offer_of(sent.raw_tx), offer_of(row.raw_tx)
-            assert new.max_fee >= max(bumped(old.max_fee), 2 * base) and new.max_fee > base
-            assert new.tip >= bumped(old.tip) and new.gas == old.gas
-            assert client.transaction_known(row.tx_hash or "")
-        assert "fee bump of Probe.poke(id=1, note=a)" in caplog.text
-        assert replacements == ["poke/1", "poke/2"]
-        # Not replaced again before FeePolicy.bump_after has passed since.
-        assert ex.reconcile() == [] and len(ex.journal.replaced("poke/1")) == 1
-        client.rpc.request("evm_mine", [])
-        assert [e.status for e in ex.reconcile()] == ["mined", "mined"]
-        for key, sent in (("poke/1", first), ("poke/2", second)):
-            row = ex.journal.get(key)
-            bumped_row = rows[key]
-            assert row is not None and sent is not None and bumped_row is not None
-            assert row.tx_hash == bumped_row.tx_hash
-            assert client.receipt(sent.tx_hash or "") is None
-        assert pokes(ex) == 2 and client.nonce(ADDRESS, "latest") == 2
-    finally:
-        node.stop()
+    client, probe = manual.client, manual.probe
+    now = [1_000.0]
+    ex = make_executor(client, probe, tmp_path / "a.db", clock=lambda: now[0])
+    replacements: list[str] = []
+    ex.observer = ExecutorObserver(replaced=lambda e: replacements.append(e.intent))
+    first = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+    second = ex.submit(Intent("poke/2", "Probe", "poke", (2, "b")))
+    assert first is not None and second is not None and first.raw_tx is not None
+    _raise_base_fee(client, 50)
+    bump_after = FeePolicy().bump_after
+    assert bump_after is not None
+    now[0] += bump_after - 1.0
+    assert ex.reconcile() == [] and ex.journal.replaced("poke/1") == []
+    now[0] += 1.0
+    assert ex.reconcile() == []
+    rows = {key: ex.journal.get(key) for key in ("poke/1", "poke/2")}
+    base = client.next_base_fee()
+    assert base is not None and base > 40 * GWEI
+    for key, sent in (("poke/1", first), ("poke/2", second)):
+        row = rows[key]
+        assert row is not None and sent is not None and sent.raw_tx is not None
+        assert row.status == "sent" and row.nonce == sent.nonce and row.raw_tx is not None
+        assert [r.tx_hash for r in ex.journal.replaced(key)] == [sent.tx_hash]
+        old, new = offer_of(sent.raw_tx), offer_of(row.raw_tx)
+        assert new.max_fee >= max(bumped(old.max_fee), 2 * base) and new.max_fee > base
+        assert new.tip >= bumped(old.tip) and new.gas == old.gas
+        assert client.transaction_known(row.tx_hash or "")
+    assert "fee bump of Probe.poke(id=1, note=a)" in caplog.text
+    assert replacements == ["poke/1", "poke/2"]
+    # Not replaced again before FeePolicy.bump_after has passed since.
+    assert ex.reconcile() == [] and len(ex.journal.replaced("poke/1")) == 1
+    client.rpc.request("evm_mine", [])
+    assert [e.status for e in ex.reconcile()] == ["mined", "mined"]
+    for key, sent in (("poke/1", first), ("poke/2", second)):
+        row = ex.journal.get(key)
+        bumped_row = rows[key]
+        assert row is not None and sent is not None and bumped_row is not None
+        assert row.tx_hash == bumped_row.tx_hash
+        assert client.receipt(sent.tx_hash or "") is None
+    assert pokes(ex) == 2 and client.nonce(ADDRESS, "latest") == 2
 
 
 @pytest.mark.parametrize("old_mined", [False, True])
 def test_a_fee_bump_killed_before_its_broadcast_sends_no_other_transaction(
-    probe_artifact: dict[str, Any], tmp_path: Path, old_mined: bool
+    manual: ManualMining, tmp_path: Path, old_mined: bool
 ) -> None:
     """Killed after the replacement was journaled, before it was broadcast: the restart
     broadcasts the journaled replacement (the same bytes, no third transaction), or, if the
     transaction it replaces was mined meanwhile (``old_mined``), records that one mined and
     sends nothing. One nonce, one poke."""
-    node = start_anvil(extra_args=["--no-mining"])
-    try:
-        client = ChainClient(node.url)
-        probe = _probe_then_manual_mining(client, probe_artifact)
-        ex = make_executor(client, probe, tmp_path / "a.db")
-        sent = ex.submit(Intent("poke/9", "Probe", "poke", (9, "x")))
-        assert sent is not None and sent.status == "sent"
-        _raise_base_fee(client, 50)
-        assert _child(node, probe, tmp_path, "tx-replaced:poke/", intent="reconcile") == -9
-        journal = TransactionJournal(open_database(tmp_path / "a.db"))
-        row = journal.get("poke/9")
-        assert row is not None and row.status == "signed" and row.tx_hash != sent.tx_hash
-        assert [r.tx_hash for r in journal.replaced("poke/9")] == [sent.tx_hash]
-        assert not client.transaction_known(row.tx_hash or "")  # never broadcast
-        assert client.transaction_known(sent.tx_hash or "")
-        if old_mined:
-            client.rpc.request("anvil_setNextBlockBaseFeePerGas", [hex(1)])
-            client.rpc.request("evm_mine", [])
-            assert client.receipt(sent.tx_hash or "") is not None
-        again = make_executor(client, probe, tmp_path / "a.db")
+    client, probe = manual.client, manual.probe
+    ex = make_executor(client, probe, tmp_path / "a.db")
+    sent = ex.submit(Intent("poke/9", "Probe", "poke", (9, "x")))
+    assert sent is not None and sent.status == "sent"
+    _raise_base_fee(client, 50)
+    assert _child(manual.node, probe, tmp_path, "tx-replaced:poke/", intent="reconcile") == -9
+    journal = TransactionJournal(open_database(tmp_path / "a.db"))
+    row = journal.get("poke/9")
+    assert row is not None and row.status == "signed" and row.tx_hash != sent.tx_hash
+    assert [r.tx_hash for r in journal.replaced("poke/9")] == [sent.tx_hash]
+    assert not client.transaction_known(row.tx_hash or "")  # never broadcast
+    assert client.transaction_known(sent.tx_hash or "")
+    if old_mined:
+        client.rpc.request("anvil_setNextBlockBaseFeePerGas", [hex(1)])
+        client.rpc.request("evm_mine", [])
+        assert client.receipt(sent.tx_hash or "") is not None
+    again = make_executor(client, probe, tmp_path / "a.db")
+    finished = again.reconcile()
+    if not old_mined:
+        assert finished == [] and client.transaction_known(row.tx_hash or "")
+        client.rpc.request("evm_mine", [])
         finished = again.reconcile()
-        if not old_mined:
-            assert finished == [] and client.transaction_known(row.tx_hash or "")
-            client.rpc.request("evm_mine", [])
-            finished = again.reconcile()
-        assert [e.status for e in finished] == ["mined"]
-        mined = again.journal.get("poke/9")
-        assert mined is not None
-        expected = sent.tx_hash if old_mined else row.tx_hash
-        assert mined.tx_hash == expected
-        assert {r.tx_hash for r in again.journal.replaced("poke/9")} == (
-            {row.tx_hash} if old_mined else {sent.tx_hash}
-        )
-        assert pokes(again) == 1 and client.nonce(ADDRESS, "latest") == 1
-    finally:
-        node.stop()
+    assert [e.status for e in finished] == ["mined"]
+    mined = again.journal.get("poke/9")
+    assert mined is not None
+    expected = sent.tx_hash if old_mined else row.tx_hash
+    assert mined.tx_hash == expected
+    assert {r.tx_hash for r in again.journal.replaced("poke/9")} == (
+        {row.tx_hash} if old_mined else {sent.tx_hash}
+    )
+    assert pokes(again) == 1 and client.nonce(ADDRESS, "latest") == 1
 
 
 def test_a_fee_bump_never_bids_above_the_cap(
-    probe_artifact: dict[str, Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    manual: ManualMining, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """With FeePolicy.max_fee_per_gas (chain.max_fee_gwei) below the risen base fee, the bump
     is refused, said once at error level, and the transaction is kept as it is; once the base
     fee is under the cap again, the replacement bids the cap, not above."""
     caplog.set_level(logging.WARNING, logger="agents.chain.executor")
-    node = start_anvil(extra_args=["--no-mining"])
-    try:
-        client = ChainClient(node.url)
-        probe = _probe_then_manual_mining(client, probe_artifact)
-        now = [1_000.0]
-        cap = 10 * GWEI
-        ex = make_executor(
-            client,
-            probe,
-            tmp_path / "a.db",
-            clock=lambda: now[0],
-            fees=FeePolicy(max_fee_per_gas=cap),
-        )
-        sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
-        assert sent is not None and sent.raw_tx is not None
-        _raise_base_fee(client, 50)
-        for _ in range(2):
-            now[0] += 60.0
-            assert ex.reconcile() == []
-        refusals = [r for r in caplog.records if "refused" in r.getMessage()]
-        assert [r.levelname for r in refusals] == ["ERROR"], caplog.text
-        assert "chain.max_fee_gwei 10.000 gwei" in refusals[0].getMessage()
-        row = ex.journal.get("poke/1")
-        assert row is not None and row.tx_hash == sent.tx_hash and row.status == "sent"
-        assert ex.journal.replaced("poke/1") == []
-        _raise_base_fee(client, 6)  # under the cap, above what the transaction offers
+    client, probe = manual.client, manual.probe
+    now = [1_000.0]
+    cap = 10 * GWEI
+    ex = make_executor(
+        client,
+        probe,
+        tmp_path / "a.db",
+        clock=lambda: now[0],
+        fees=FeePolicy(max_fee_per_gas=cap),
+    )
+    sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+    assert sent is not None and sent.raw_tx is not None
+    _raise_base_fee(client, 50)
+    for _ in range(2):
         now[0] += 60.0
-        ex.reconcile()
-        row = ex.journal.get("poke/1")
-        assert row is not None and row.raw_tx is not None and row.tx_hash != sent.tx_hash
-        assert offer_of(row.raw_tx).max_fee == cap
-        client.rpc.request("evm_mine", [])
-        assert [e.status for e in ex.reconcile()] == ["mined"]
-        assert pokes(ex) == 1 and client.nonce(ADDRESS, "latest") == 1
-    finally:
-        node.stop()
+        assert ex.reconcile() == []
+    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert [r.levelname for r in refusals] == ["ERROR"], caplog.text
+    assert "chain.max_fee_gwei 10.000 gwei" in refusals[0].getMessage()
+    row = ex.journal.get("poke/1")
+    assert row is not None and row.tx_hash == sent.tx_hash and row.status == "sent"
+    assert ex.journal.replaced("poke/1") == []
+    _raise_base_fee(client, 6)  # under the cap, above what the transaction offers
+    now[0] += 60.0
+    ex.reconcile()
+    row = ex.journal.get("poke/1")
+    assert row is not None and row.raw_tx is not None and row.tx_hash != sent.tx_hash
+    assert offer_of(row.raw_tx).max_fee == cap
+    client.rpc.request("evm_mine", [])
+    assert [e.status for e in ex.reconcile()] == ["mined"]
+    assert pokes(ex) == 1 and client.nonce(ADDRESS, "latest") == 1
 
 
 class RefuseNextRelay(ReceiptLagRelay):
@@ -823,51 +815,42 @@ class RefuseNextRelay(ReceiptLagRelay):
 
 
 def test_a_refused_replacement_keeps_its_nonce_and_is_outbid_in_turn(
-    probe_artifact: dict[str, Any], tmp_path: Path
+    manual: ManualMining, tmp_path: Path
 ) -> None:
     """A replacement the node refuses, at the last nonce handed out, is neither rejected nor
     its nonce given back (the transaction it replaces is still pending and may be mined): it
     is sent again, and after FeePolicy.bump_after replaced in turn with fees raised above its
     own; one of the three is mined, once."""
-    node = start_anvil(extra_args=["--no-mining"])
-    try:
-        direct = ChainClient(node.url)
-        probe = _probe_then_manual_mining(direct, probe_artifact)
-        with RefuseNextRelay(node.url) as relay:
-            now = [1_000.0]
-            ex = make_executor(
-                ChainClient(relay.url), probe, tmp_path / "a.db", clock=lambda: now[0]
-            )
-            sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
-            assert sent is not None and sent.status == "sent" and sent.nonce == 0
-            _raise_base_fee(direct, 50)
-            relay.refuse = 2
-            now[0] += 30.0
-            assert ex.reconcile() == []  # replaced; the replacement refused
-            assert ex.reconcile() == []  # sent again: refused again
-            assert relay.refuse == 0
-            first = ex.journal.get("poke/1")
-            assert first is not None and first.status == "signed" and first.raw_tx is not None
-            assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [sent.tx_hash]
-            assert ex.journal.next_nonce(ADDRESS) == 1 and direct.transaction_known(
-                sent.tx_hash or ""
-            )
-            now[0] += 30.0
-            assert ex.reconcile() == []
-            second = ex.journal.get("poke/1")
-            assert second is not None and second.status == "sent" and second.raw_tx is not None
-            assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [
-                sent.tx_hash,
-                first.tx_hash,
-            ]
-            assert offer_of(second.raw_tx).max_fee >= bumped(offer_of(first.raw_tx).max_fee)
-            direct.rpc.request("evm_mine", [])
-            assert [e.status for e in ex.reconcile()] == ["mined"]
-            mined = ex.journal.get("poke/1")
-            assert mined is not None and mined.tx_hash == second.tx_hash and mined.nonce == 0
-            assert pokes(ex) == 1 and direct.nonce(ADDRESS, "latest") == 1
-    finally:
-        node.stop()
+    direct, probe = manual.client, manual.probe
+    with RefuseNextRelay(manual.node.url) as relay:
+        now = [1_000.0]
+        ex = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db", clock=lambda: now[0])
+        sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+        assert sent is not None and sent.status == "sent" and sent.nonce == 0
+        _raise_base_fee(direct, 50)
+        relay.refuse = 2
+        now[0] += 30.0
+        assert ex.reconcile() == []  # replaced; the replacement refused
+        assert ex.reconcile() == []  # sent again: refused again
+        assert relay.refuse == 0
+        first = ex.journal.get("poke/1")
+        assert first is not None and first.status == "signed" and first.raw_tx is not None
+        assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [sent.tx_hash]
+        assert ex.journal.next_nonce(ADDRESS) == 1 and direct.transaction_known(sent.tx_hash or "")
+        now[0] += 30.0
+        assert ex.reconcile() == []
+        second = ex.journal.get("poke/1")
+        assert second is not None and second.status == "sent" and second.raw_tx is not None
+        assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [
+            sent.tx_hash,
+            first.tx_hash,
+        ]
+        assert offer_of(second.raw_tx).max_fee >= bumped(offer_of(first.raw_tx).max_fee)
+        direct.rpc.request("evm_mine", [])
+        assert [e.status for e in ex.reconcile()] == ["mined"]
+        mined = ex.journal.get("poke/1")
+        assert mined is not None and mined.tx_hash == second.tx_hash and mined.nonce == 0
+        assert pokes(ex) == 1 and direct.nonce(ADDRESS, "latest") == 1
 
 
 class UnreachableSendRelay(ReceiptLagRelay):
@@ -886,124 +869,107 @@ class UnreachableSendRelay(ReceiptLagRelay):
 
 
 def test_a_transaction_never_broadcast_and_refused_below_a_later_nonce_is_outbid(
-    probe_artifact: dict[str, Any], tmp_path: Path
+    manual: ManualMining, tmp_path: Path
 ) -> None:
     """A transaction journaled but never broadcast (the node out of reach at its send) while a
     later one of the key was sent (nonce 1); when it is broadcast at last, the base fee has
     outgrown it and the node refuses it. It keeps its nonce (a later one was handed out), and
     FeePolicy.bump_after seconds later it is outbid like any transaction priced below the base
     fee: both are mined, the later one no longer waiting behind a nonce that never fills."""
-    node = start_anvil(extra_args=["--no-mining"])
-    try:
-        direct = ChainClient(node.url)
-        probe = _probe_then_manual_mining(direct, probe_artifact)
-        with UnreachableSendRelay(node.url) as relay:
-            now = [1_000.0]
-            through = ChainClient(relay.url, retry=RetryPolicy(attempts=2, initial_delay=0.01))
-            ex = make_executor(through, probe, tmp_path / "a.db", clock=lambda: now[0])
-            relay.unreachable = 2
-            with pytest.raises(RpcUnavailableError):
-                ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
-            assert relay.unreachable == 0
-            first = ex.journal.get("poke/1")
-            assert first is not None and first.status == "signed" and first.nonce == 0
-            second = ex.submit(Intent("poke/2", "Probe", "poke", (2, "b")))
-            assert second is not None and second.status == "sent" and second.nonce == 1
-            _raise_base_fee(direct, 50)
-            assert ex.reconcile() == []  # refused: max fee below the base fee; nonce kept
-            assert not direct.transaction_known(first.tx_hash or "")
-            bump_after = FeePolicy().bump_after
-            assert bump_after is not None
-            for _ in range(2):
-                now[0] += bump_after
-                assert ex.reconcile() == []
-            row = ex.journal.get("poke/1")
-            assert row is not None and row.nonce == 0 and row.tx_hash != first.tx_hash
-            assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [first.tx_hash]
-            assert row.status == "sent" and direct.transaction_known(row.tx_hash or "")
-            direct.rpc.request("evm_mine", [])
-            assert sorted(e.status for e in ex.reconcile()) == ["mined", "mined"]
-            assert pokes(ex) == 2 and direct.nonce(ADDRESS, "latest") == 2
-    finally:
-        node.stop()
+    direct, probe = manual.client, manual.probe
+    with UnreachableSendRelay(manual.node.url) as relay:
+        now = [1_000.0]
+        through = ChainClient(relay.url, retry=RetryPolicy(attempts=2, initial_delay=0.01))
+        ex = make_executor(through, probe, tmp_path / "a.db", clock=lambda: now[0])
+        relay.unreachable = 2
+        with pytest.raises(RpcUnavailableError):
+            ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+        assert relay.unreachable == 0
+        first = ex.journal.get("poke/1")
+        assert first is not None and first.status == "signed" and first.nonce == 0
+        second = ex.submit(Intent("poke/2", "Probe", "poke", (2, "b")))
+        assert second is not None and second.status == "sent" and second.nonce == 1
+        _raise_base_fee(direct, 50)
+        assert ex.reconcile() == []  # refused: max fee below the base fee; nonce kept
+        assert not direct.transaction_known(first.tx_hash or "")
+        bump_after = FeePolicy().bump_after
+        assert bump_after is not None
+        for _ in range(2):
+            now[0] += bump_after
+            assert ex.reconcile() == []
+        row = ex.journal.get("poke/1")
+        assert row is not None and row.nonce == 0 and row.tx_hash != first.tx_hash
+        assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [first.tx_hash]
+        assert row.status == "sent" and direct.transaction_known(row.tx_hash or "")
+        direct.rpc.request("evm_mine", [])
+        assert sorted(e.status for e in ex.reconcile()) == ["mined", "mined"]
+        assert pokes(ex) == 2 and direct.nonce(ADDRESS, "latest") == 2
 
 
 def test_a_transaction_at_the_cap_above_the_base_fee_is_not_called_stuck(
-    probe_artifact: dict[str, Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    manual: ManualMining, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A transaction signed at the cap (chain.max_fee_gwei) whose tip the risen base fee eats
     into, yet still above it: no replacement under the cap can offer more, and it can be mined
     as it is; no error says it waits for the base fee to fall, and it is mined as it is."""
     caplog.set_level(logging.INFO, logger="agents.chain.executor")
-    node = start_anvil(extra_args=["--no-mining"])
-    try:
-        client = ChainClient(node.url)
-        probe = _probe_then_manual_mining(client, probe_artifact)
-        now = [1_000.0]
-        cap = 5 * GWEI // 2
-        ex = make_executor(
-            client,
-            probe,
-            tmp_path / "a.db",
-            clock=lambda: now[0],
-            fees=FeePolicy(max_fee_per_gas=cap),
-        )
-        sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
-        assert sent is not None and sent.raw_tx is not None
-        assert offer_of(sent.raw_tx).max_fee == cap
-        _raise_base_fee(client, 2)  # under the cap; the base fee plus the tip is above it
-        now[0] += 60.0
-        assert ex.reconcile() == []
-        assert [r.levelname for r in caplog.records if r.levelno >= logging.ERROR] == []
-        assert "not made" in caplog.text
-        row = ex.journal.get("poke/1")
-        assert row is not None and row.tx_hash == sent.tx_hash and row.status == "sent"
-        client.rpc.request("evm_mine", [])
-        assert [e.status for e in ex.reconcile()] == ["mined"]
-        assert pokes(ex) == 1
-    finally:
-        node.stop()
+    client, probe = manual.client, manual.probe
+    now = [1_000.0]
+    cap = 5 * GWEI // 2
+    ex = make_executor(
+        client,
+        probe,
+        tmp_path / "a.db",
+        clock=lambda: now[0],
+        fees=FeePolicy(max_fee_per_gas=cap),
+    )
+    sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+    assert sent is not None and sent.raw_tx is not None
+    assert offer_of(sent.raw_tx).max_fee == cap
+    _raise_base_fee(client, 2)  # under the cap; the base fee plus the tip is above it
+    now[0] += 60.0
+    assert ex.reconcile() == []
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert "not made" in caplog.text
+    row = ex.journal.get("poke/1")
+    assert row is not None and row.tx_hash == sent.tx_hash and row.status == "sent"
+    client.rpc.request("evm_mine", [])
+    assert [e.status for e in ex.reconcile()] == ["mined"]
+    assert pokes(ex) == 1
 
 
 def test_a_replacement_refused_for_want_of_funds_is_not_outbid_again_and_again(
-    probe_artifact: dict[str, Any], tmp_path: Path
+    manual: ManualMining, tmp_path: Path
 ) -> None:
     """A replacement the node refuses for a reason no higher fee cures (the account cannot
     pay its gas at the raised max fee) is sent again as it is, not outbid every
     FeePolicy.bump_after: each bump would raise the tip by another 10 %, compounding for as
     long as the account stays short (and paid once the node takes one), and keep one more
     transaction to look up at every look. Once the node takes it, it is mined once."""
-    node = start_anvil(extra_args=["--no-mining"])
-    try:
-        direct = ChainClient(node.url)
-        probe = _probe_then_manual_mining(direct, probe_artifact)
-        with RefuseNextRelay(node.url) as relay:
-            now = [1_000.0]
-            ex = make_executor(
-                ChainClient(relay.url), probe, tmp_path / "a.db", clock=lambda: now[0]
-            )
-            sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
-            assert sent is not None and sent.status == "sent" and sent.raw_tx is not None
-            _raise_base_fee(direct, 50)
-            relay.message = "insufficient funds for gas * price + value"
-            relay.refuse = 1_000
-            for _ in range(6):
-                now[0] += 30.0
-                assert ex.reconcile() == []
-            row = ex.journal.get("poke/1")
-            assert row is not None and row.status == "signed" and row.raw_tx is not None
-            assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [sent.tx_hash]
-            assert offer_of(row.raw_tx).tip < bumped(bumped(offer_of(sent.raw_tx).tip))
-            relay.refuse = 0  # the account topped up
+    direct, probe = manual.client, manual.probe
+    with RefuseNextRelay(manual.node.url) as relay:
+        now = [1_000.0]
+        ex = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db", clock=lambda: now[0])
+        sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+        assert sent is not None and sent.status == "sent" and sent.raw_tx is not None
+        _raise_base_fee(direct, 50)
+        relay.message = "insufficient funds for gas * price + value"
+        relay.refuse = 1_000
+        for _ in range(6):
+            now[0] += 30.0
             assert ex.reconcile() == []
-            assert direct.transaction_known(row.tx_hash or "")
-            direct.rpc.request("evm_mine", [])
-            assert [e.status for e in ex.reconcile()] == ["mined"]
-            mined = ex.journal.get("poke/1")
-            assert mined is not None and mined.tx_hash == row.tx_hash
-            assert pokes(ex) == 1 and direct.nonce(ADDRESS, "latest") == 1
-    finally:
-        node.stop()
+        row = ex.journal.get("poke/1")
+        assert row is not None and row.status == "signed" and row.raw_tx is not None
+        assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [sent.tx_hash]
+        assert offer_of(row.raw_tx).tip < bumped(bumped(offer_of(sent.raw_tx).tip))
+        relay.refuse = 0  # the account topped up
+        assert ex.reconcile() == []
+        assert direct.transaction_known(row.tx_hash or "")
+        direct.rpc.request("evm_mine", [])
+        assert [e.status for e in ex.reconcile()] == ["mined"]
+        mined = ex.journal.get("poke/1")
+        assert mined is not None and mined.tx_hash == row.tx_hash
+        assert pokes(ex) == 1 and direct.nonce(ADDRESS, "latest") == 1
 
 
 class NoFeeHistoryRelay(ReceiptLagRelay):
@@ -1022,39 +988,34 @@ class NoFeeHistoryRelay(ReceiptLagRelay):
 
 
 def test_an_endpoint_without_fee_history_neither_stalls_the_executor_nor_stops_fee_bumps(
-    probe_artifact: dict[str, Any], tmp_path: Path
+    manual: ManualMining, tmp_path: Path
 ) -> None:
     """An endpoint whose eth_feeHistory never answers (the rest does): a transaction pending
     FeePolicy.bump_after is judged by the latest block's base fee instead, replaced and mined;
     the executor's look at its transactions does not fail with the endpoint called unreachable
     (an agent would stop reading the chain and deciding for as long as one is pending), and
     eth_feeHistory is not asked again and again."""
-    node = start_anvil(extra_args=["--no-mining"])
-    try:
-        direct = ChainClient(node.url)
-        probe = _probe_then_manual_mining(direct, probe_artifact)
-        with NoFeeHistoryRelay(node.url) as relay:
-            now = [1_000.0]
-            through = ChainClient(relay.url, retry=RetryPolicy(attempts=2, initial_delay=0.01))
-            ex = make_executor(through, probe, tmp_path / "a.db", clock=lambda: now[0])
-            sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
-            assert sent is not None and sent.status == "sent" and sent.raw_tx is not None
-            # A block at a base fee above what it offers (anvil leaves it out of that block
-            # and drops it from its pool).
-            _raise_base_fee(direct, 50)
-            direct.rpc.request("evm_mine", [])
-            assert direct.receipt(sent.tx_hash or "") is None
-            now[0] += 30.0
-            assert ex.reconcile() == []
-            row = ex.journal.get("poke/1")
-            assert row is not None and row.raw_tx is not None and row.tx_hash != sent.tx_hash
-            assert offer_of(row.raw_tx).max_fee > 50 * GWEI
-            assert direct.transaction_known(row.tx_hash or "")
-            direct.rpc.request("evm_mine", [])
-            assert [e.status for e in ex.reconcile()] == ["mined"]
-            assert pokes(ex) == 1 and relay.asked <= 2
-    finally:
-        node.stop()
+    direct, probe = manual.client, manual.probe
+    with NoFeeHistoryRelay(manual.node.url) as relay:
+        now = [1_000.0]
+        through = ChainClient(relay.url, retry=RetryPolicy(attempts=2, initial_delay=0.01))
+        ex = make_executor(through, probe, tmp_path / "a.db", clock=lambda: now[0])
+        sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+        assert sent is not None and sent.status == "sent" and sent.raw_tx is not None
+        # A block at a base fee above what it offers (anvil leaves it out of that block
+        # and drops it from its pool).
+        _raise_base_fee(direct, 50)
+        direct.rpc.request("evm_mine", [])
+        assert direct.receipt(sent.tx_hash or "") is None
+        now[0] += 30.0
+        assert ex.reconcile() == []
+        row = ex.journal.get("poke/1")
+        assert row is not None and row.raw_tx is not None and row.tx_hash != sent.tx_hash
+        assert offer_of(row.raw_tx).max_fee > 50 * GWEI
+        assert direct.transaction_known(row.tx_hash or "")
+        direct.rpc.request("evm_mine", [])
+        assert [e.status for e in ex.reconcile()] == ["mined"]
+        assert pokes(ex) == 1 and relay.asked <= 2
 
 
 class GarbleRelay(ReceiptLagRelay):
@@ -1166,46 +1127,39 @@ def test_a_malformed_receipt_is_asked_again_and_never_recorded(
 
 
 def test_a_row_signed_again_after_a_rejection_starts_its_clocks_anew(
-    probe_artifact: dict[str, Any], tmp_path: Path
+    manual: ManualMining, tmp_path: Path
 ) -> None:
     """A sent transaction the node lost and then refused is rejected (its nonce given back);
     its intent signed again later is a new send: its ``sent_at`` is the new send's (said
     sent again), and its fee bump waits FeePolicy.bump_after from then, not from the first
     send."""
-    node = start_anvil(extra_args=["--no-mining"])
-    try:
-        direct = ChainClient(node.url)
-        probe = _probe_then_manual_mining(direct, probe_artifact)
-        with RefuseNextRelay(node.url) as relay:
-            now = [1_000.0]
-            ex = make_executor(
-                ChainClient(relay.url), probe, tmp_path / "a.db", clock=lambda: now[0]
-            )
-            sends: list[float | None] = []
-            ex.observer = ExecutorObserver(sent=lambda e: sends.append(e.sent_at))
-            intent = Intent("poke/1", "Probe", "poke", (1, "a"))
-            first = ex.submit(intent)
-            assert first is not None and first.status == "sent" and first.sent_at == 1_000.0
-            direct.rpc.request("anvil_dropTransaction", [first.tx_hash])
-            relay.refuse, relay.message = 1, "txpool is full"
-            assert [e.status for e in ex.reconcile()] == ["rejected"]
-            now[0] = 10**10  # past the rejection's backoff (the journal's wall clock)
-            again = ex.submit(intent)
-            assert again is not None and again.status == "sent" and again.nonce == 0
-            assert again.sent_at == 10**10 and sends == [1_000.0, 10**10]
-            _raise_base_fee(direct, 50)
-            bump_after = FeePolicy().bump_after
-            assert bump_after is not None
-            now[0] += bump_after - 1.0
-            assert ex.reconcile() == [] and ex.journal.replaced("poke/1") == []
-            now[0] += 1.0
-            assert ex.reconcile() == []
-            assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [again.tx_hash]
-            direct.rpc.request("evm_mine", [])
-            assert [e.status for e in ex.reconcile()] == ["mined"]
-            assert pokes(ex) == 1 and direct.nonce(ADDRESS, "latest") == 1
-    finally:
-        node.stop()
+    direct, probe = manual.client, manual.probe
+    with RefuseNextRelay(manual.node.url) as relay:
+        now = [1_000.0]
+        ex = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db", clock=lambda: now[0])
+        sends: list[float | None] = []
+        ex.observer = ExecutorObserver(sent=lambda e: sends.append(e.sent_at))
+        intent = Intent("poke/1", "Probe", "poke", (1, "a"))
+        first = ex.submit(intent)
+        assert first is not None and first.status == "sent" and first.sent_at == 1_000.0
+        direct.rpc.request("anvil_dropTransaction", [first.tx_hash])
+        relay.refuse, relay.message = 1, "txpool is full"
+        assert [e.status for e in ex.reconcile()] == ["rejected"]
+        now[0] = 10**10  # past the rejection's backoff (the journal's wall clock)
+        again = ex.submit(intent)
+        assert again is not None and again.status == "sent" and again.nonce == 0
+        assert again.sent_at == 10**10 and sends == [1_000.0, 10**10]
+        _raise_base_fee(direct, 50)
+        bump_after = FeePolicy().bump_after
+        assert bump_after is not None
+        now[0] += bump_after - 1.0
+        assert ex.reconcile() == [] and ex.journal.replaced("poke/1") == []
+        now[0] += 1.0
+        assert ex.reconcile() == []
+        assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [again.tx_hash]
+        direct.rpc.request("evm_mine", [])
+        assert [e.status for e in ex.reconcile()] == ["mined"]
+        assert pokes(ex) == 1 and direct.nonce(ADDRESS, "latest") == 1
 
 
 def _hidden_receipt_row(
