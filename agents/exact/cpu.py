@@ -509,6 +509,13 @@ def _spread(
     return scratch
 
 
+@functools.cache
+def _every_full(registers: int) -> np.ndarray:
+    """The kinds of a chain's ``registers`` registers when every one is full (shared: not to
+    be written)."""
+    return np.zeros(registers, dtype=np.int64)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _chain_rows(
     code: np.ndarray,
@@ -516,18 +523,24 @@ def _chain_rows(
     inputs: Any,
     kinds: np.ndarray,
     out: np.ndarray,
-    offsets: np.ndarray,
     rows: int,
     cols: int,
     cell: np.ndarray,
 ) -> None:
     # Step k: op code[k, 0] on the registers (or immediates) code[k, 1..3], written to
-    # out[offsets[k] : offsets[k + 1]]. Registers are ``rows`` x ``cols`` (full), ``rows``
-    # (one per row) or ``cols`` (one per column) values, by ``kinds``; an elementwise step
-    # runs row by row over the broadcast of its operands, each op as its flat kernel above
-    # computes it; SUM and AMAX reduce a full register's rows as the reduction kernels do.
+    # out[offsets[k] : offsets[k + 1]], the steps' outputs one after another. Registers are
+    # ``rows`` x ``cols`` (full), ``rows`` (one per row) or ``cols`` (one per column)
+    # values, by ``kinds``; an elementwise step runs row by row over the broadcast of its
+    # operands, each op as its flat kernel above computes it; SUM and AMAX reduce a full
+    # register's rows as the reduction kernels do.
     nan = cell[0]
     count = len(inputs)
+    offsets = np.empty(code.shape[0] + 1, dtype=np.int64)
+    offsets[0] = 0
+    for k in range(code.shape[0]):
+        kind = kinds[count + k]
+        width = rows * cols if kind == _FULL else rows if kind == _ROW else cols
+        offsets[k + 1] = offsets[k] + width
     room = max(rows * cols, rows, cols, 1)
     sa = np.empty(room, dtype=np.float32)
     sb = np.empty(room, dtype=np.float32)
@@ -1179,18 +1192,25 @@ class CpuKernels(Kernels):
         rows: int = 1,
         cols: int = 0,
     ) -> np.ndarray:
-        flat = tuple(np.ascontiguousarray(v, dtype=np.float32).reshape(-1) for v in inputs)
+        # The kernel lays the steps' outputs out by their kinds itself: nothing but the
+        # output is made here per call (small numpy calls cost microseconds each).
+        flat = tuple([np.ascontiguousarray(v, dtype=np.float32).reshape(-1) for v in inputs])
         if kinds is None:  # every register full: one row of every value
             size = flat[0].size
             out = np.empty((len(code), size), dtype=np.float32)
-            offsets = np.arange(len(code) + 1, dtype=np.int64) * size
-            every = np.zeros(len(inputs) + len(code), dtype=np.int64)
-            _chain_rows(code, imms, flat, every, out.reshape(-1), offsets, 1, size, _NAN_CELL)
+            _chain_rows(
+                code,
+                imms,
+                flat,
+                _every_full(len(flat) + len(code)),
+                out.reshape(-1),
+                1,
+                size,
+                _NAN_CELL,
+            )
             return out
-        offsets = np.zeros(len(code) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=offsets[1:])
-        values = np.empty(int(offsets[-1]), dtype=np.float32)
-        _chain_rows(code, imms, flat, kinds, values, offsets, rows, cols, _NAN_CELL)
+        values = np.empty(sum(sizes), dtype=np.float32)
+        _chain_rows(code, imms, flat, kinds, values, rows, cols, _NAN_CELL)
         return values
 
     def elementwise_chains(
