@@ -509,6 +509,46 @@ def _spread(
     return scratch
 
 
+@njit(inline="always")
+def _with_value(
+    op: np.int64,
+    x: np.ndarray,
+    value: F32,
+    swap: bool,
+    o: np.ndarray,
+    nan: F32,
+) -> None:
+    # o[i] = x[i] op value (value op x[i] with ``swap``): the step an elementwise chain would
+    # run over ``value`` broadcast.
+    if op == _C_ADD:
+        if swap:
+            for i in range(len(o)):
+                o[i] = _canon(value + x[i], nan)
+        else:
+            for i in range(len(o)):
+                o[i] = _canon(x[i] + value, nan)
+    elif op == _C_SUB:
+        if swap:
+            for i in range(len(o)):
+                o[i] = _canon(value - x[i], nan)
+        else:
+            for i in range(len(o)):
+                o[i] = _canon(x[i] - value, nan)
+    elif op == _C_MUL:
+        if swap:
+            for i in range(len(o)):
+                o[i] = _canon(value * x[i], nan)
+        else:
+            for i in range(len(o)):
+                o[i] = _canon(x[i] * value, nan)
+    elif swap:
+        for i in range(len(o)):
+            o[i] = _canon(value / x[i], nan)
+    else:
+        for i in range(len(o)):
+            o[i] = _canon(x[i] / value, nan)
+
+
 @functools.cache
 def _every_full(registers: int) -> np.ndarray:
     """The kinds of a chain's ``registers`` registers when every one is full (shared: not to
@@ -575,10 +615,20 @@ def _chain_rows(
             or (rc >= 0 and kinds[rc] != _FULL)
         )
         width = rows * cols if kind == _FULL else rows if kind == _ROW else cols
+        o = out[start : start + width]
+        if op in (_C_ADD, _C_SUB, _C_MUL, _C_DIV):
+            # An immediate and an array operand in step with the output: the immediate read
+            # as the step goes, not broadcast first (the same values). A row register in a
+            # full output is still broadcast: per row, loops as short as a row run slower.
+            array_a = ra >= 0 and (not mixed or kinds[ra] == _FULL)
+            array_b = rb >= 0 and (not mixed or kinds[rb] == _FULL)
+            if (array_a and rb < 0) or (ra < 0 and array_b):
+                swap = ra < 0
+                _with_value(op, b if swap else a, imms[-1 - (ra if swap else rb)], swap, o, nan)
+                continue
         x = _spread(a, ra, kinds, imms, rows, cols, width, mixed, sa)
         y = _spread(b, rb, kinds, imms, rows, cols, width, mixed, sb)
         z = _spread(c, rc, kinds, imms, rows, cols, width, mixed, sc)
-        o = out[start : start + width]
         if op == _C_ADD:
             for i in range(width):
                 o[i] = _canon(x[i] + y[i], nan)
