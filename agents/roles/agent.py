@@ -186,12 +186,16 @@ class Agent:
             try:
                 self.tick()
                 backoff = interval
-            except RpcUnavailableError as exc:
+            except ChainError as exc:
+                # Unreachable, answering malformed values, or an error object where a value is
+                # due (logs of a range it cannot serve, a block it does not know): the
+                # endpoint's fault for now, waited out; nothing of the tick was stored.
                 self.metrics.rpc_errors.inc()
+                unreachable = isinstance(exc, RpcUnavailableError)
                 event(
                     log,
-                    "rpc unavailable; retrying",
-                    level=logging.WARNING,
+                    "rpc unavailable; retrying" if unreachable else "chain read failed; retrying",
+                    level=logging.WARNING if unreachable else logging.ERROR,
                     error=str(exc),
                     retry_in=round(backoff, 2),
                 )

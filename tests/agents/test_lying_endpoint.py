@@ -11,19 +11,21 @@ from typing import Any
 
 import pytest
 
-from agents.chain.errors import MalformedAnswerError
+from agents.chain.errors import MalformedAnswerError, RpcError
 from agents.devnet import lifecycle
 from agents.node.config import load_config
 from agents.roles import solver as solver_role
 from agents.roles.agent import Agent
 from agents.roles.connection import connect
 from agents.roles.hardware import Hardware
+from agents.roles.situation import Action
 
 pytestmark = pytest.mark.chain
 
 
 class Lies:
-    """The next ``count`` answers of ``method`` replaced by ``result``."""
+    """The next ``count`` answers of ``method`` replaced by ``result`` (raised where it is an
+    exception: an error object answered)."""
 
     def __init__(self) -> None:
         self.method = ""
@@ -53,6 +55,8 @@ def lying_agent(tmp_path: Path) -> Iterator[tuple[Agent, Lies]]:
             answer = send(method, params)
             if method == lies.method and lies.count > 0:
                 lies.count -= 1
+                if isinstance(lies.result, Exception):
+                    raise lies.result
                 return lies.result
             return answer
 
@@ -109,3 +113,40 @@ def test_a_malformed_answer_is_waited_out_and_the_agent_goes_on(
             signal.signal(sig, handler)
     assert ticks == [1] and lies.count == 0
     assert "rpc unavailable; retrying" in caplog.text and "malformed" in caplog.text
+
+
+def test_an_error_answer_to_every_read_of_the_logs_is_waited_out(
+    lying_agent: tuple[Agent, Lies], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node that answers every eth_getLogs with an error object (it cannot serve the range,
+    or lies): the event source narrows the range down to one block and then gives up with
+    RpcError. The agent's loop waits that out as it does an unreachable endpoint (nothing
+    stored, the cursor kept) and decides again once the node answers."""
+    agent, lies = lying_agent
+    agent.tick()
+    agent.conn.client.rpc.request("evm_mine")
+    cursor = agent.events.cursor
+    lies.method, lies.count = "eth_getLogs", 10**6
+    lies.result = RpcError("eth_getLogs", -32000, "query timeout")
+    with pytest.raises(RpcError, match="query timeout"):
+        agent.tick()
+    assert agent.events.cursor == cursor
+    tick = agent.tick
+
+    def lied_to_once() -> list[Action]:
+        try:
+            return tick()
+        except RpcError:
+            lies.count = 0  # the node answers again after the loop's first failed tick
+            raise
+
+    agent.tick = lied_to_once  # type: ignore[method-assign]
+    caplog.set_level(logging.WARNING)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        agent.run(until=lambda _agent: True)  # stops after its first whole tick
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert lies.count == 0 and agent.events.cursor > cursor
+    assert "chain read failed; retrying" in caplog.text
