@@ -7,11 +7,13 @@ far below a node's call gas cap); nothing is sent as a transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from agents.arbiter.batch import ElementwiseOp, pack, unpack
 from agents.chain.abi import ContractInterface
+from agents.chain.answers import data as hex_data
 from agents.chain.client import ChainClient
 from agents.chain.errors import ChainError
 
@@ -44,16 +46,22 @@ class Binary32Evaluator:
         for chunk in _chunks(rows, spec.batch):
             data = self.contract.encode_call("measure", [int(spec.op), pack(chunk)])
             tx = {"to": self.contract.address, "data": "0x" + data.hex(), "gas": hex(CALL_GAS)}
-            raw = self.client.rpc.request("eth_call", [tx, "latest"])
-            used, _digest = self.contract.decode_output("measure", bytes.fromhex(str(raw)[2:]))
+            used, _digest = self.client.rpc.request(
+                "eth_call", [tx, "latest"], lambda raw: self._decode("measure", raw)
+            )
             parts.append(np.array(used, dtype=np.int64))
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+    def _decode(self, name: str, raw: Any) -> Any:
+        """An eth_call's output decoded: a malformed one is the endpoint's (retried)."""
+        return self.contract.decode_output(name, hex_data(raw))
 
     def _call(self, spec: ElementwiseOp, rows: np.ndarray) -> np.ndarray:
         data = self.contract.encode_call("evaluate", [int(spec.op), pack(rows)])
         tx = {"to": self.contract.address, "data": "0x" + data.hex(), "gas": hex(CALL_GAS)}
-        raw = self.client.rpc.request("eth_call", [tx, "latest"])
-        output = self.contract.decode_output("evaluate", bytes.fromhex(str(raw)[2:]))
+        output = self.client.rpc.request(
+            "eth_call", [tx, "latest"], lambda raw: self._decode("evaluate", raw)
+        )
         results = unpack(bytes.fromhex(str(output)[2:]))
         if results.size != rows.shape[0]:
             raise ChainError(f"evaluator returned {results.size} results for {rows.shape[0]} ops")

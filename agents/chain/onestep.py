@@ -13,6 +13,7 @@ from typing import Any
 
 from agents.arbiter.witness import OneStepCall, TensorWitness
 from agents.chain.abi import ContractInterface, RevertDecoder
+from agents.chain.answers import data as hex_data
 from agents.chain.client import ChainClient
 from agents.chain.errors import RevertedError, RpcError
 
@@ -70,12 +71,15 @@ class OneStepClient:
         data = self.contract.encode_call(name, args)
         tx = {"to": self.contract.address, "data": "0x" + data.hex(), "gas": hex(CALL_GAS)}
         try:
-            raw = self.client.rpc.request("eth_call", [tx, "latest"])
+            return self.client.rpc.request(
+                "eth_call",
+                [tx, "latest"],
+                lambda raw: self.contract.decode_output(name, hex_data(raw)),
+            )
         except RpcError as exc:
             raise RevertedError(
                 f"OneStep.{name}", self._decoder.decode(exc.data), exc.data
             ) from exc
-        return self.contract.decode_output(name, bytes.fromhex(str(raw)[2:]))
 
     def adjudicate(self, call: OneStepCall) -> Ruling:
         """The chain's ruling on ``call``'s claims."""
