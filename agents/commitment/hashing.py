@@ -661,19 +661,20 @@ def _vector_messages(
     if count == 0:
         return
     blocks = (lengths + 72) // 64  # the message, 0x80, zeros, the 64-bit bit length
-    # The messages in order of their block count (a counting sort: few distinct counts).
-    widest = blocks.max()
-    starts = np.zeros(widest + 2, dtype=np.int64)
+    # The messages in order of their block count (a counting sort), those longer than
+    # _VECTOR_MESSAGE_BLOCKS in one bucket at the end, in their own order.
+    keys = np.minimum(blocks, _VECTOR_MESSAGE_BLOCKS + 1)
+    starts = np.zeros(_VECTOR_MESSAGE_BLOCKS + 3, dtype=np.int64)
     for i in range(count):
-        starts[blocks[i] + 1] += 1
-    for width in range(1, widest + 2):
-        starts[width] += starts[width - 1]
+        starts[keys[i] + 1] += 1
+    for key in range(1, starts.size):
+        starts[key] += starts[key - 1]
     order = np.empty(count, dtype=np.int64)
     for i in range(count):
-        order[starts[blocks[i]]] = i
-        starts[blocks[i]] += 1
+        order[starts[keys[i]]] = i
+        starts[keys[i]] += 1
     state = np.empty((8, _LANES), dtype=np.uint32)
-    scratch = np.empty(_LANES * min(widest, _VECTOR_MESSAGE_BLOCKS) * 64, dtype=np.uint8)
+    scratch = np.empty(_LANES * keys.max() * 64, dtype=np.uint8)
     base = buffer.ctypes.data
     first = 0
     while first < count:

@@ -376,9 +376,10 @@ def test_engine_messages_match_independent(name: str, engine: hashing.Sha256Engi
         engine.hash_messages(data, np.array([data.size - 1]), np.array([2]))
 
 
-# Lengths at every padding boundary (one to three blocks), past the longest message the
-# vector rounds take (32 blocks), and the empty message.
+# Lengths at every padding boundary (one to three blocks), around and far past the
+# longest message the vector rounds take (32 blocks), and the empty message.
 MESSAGE_LENGTHS = [0, 1, 54, 55, 56, 63, 64, 65, 118, 119, 120, 128, 183, 184, 2039, 2040, 2100]
+LONG_MESSAGE_LENGTHS = [2041, 4000, 70_000, 70_001]
 
 
 @pytest.mark.parametrize("name, engine", _engines())
@@ -389,17 +390,18 @@ def test_engine_messages_in_any_order_match_independent(
     # Messages of mixed lengths in random order, at random (unaligned, overlapping)
     # offsets: the vector engine groups them by padded length, sixteen at a time, and
     # hands small or long groups to the scalar hash, so runs of one length of 1, 2, 3, 16,
-    # 17 and 40 messages are mixed in.
+    # 17 and 40 messages are mixed in, and messages past 32 blocks of several lengths.
     rng = np.random.default_rng(seed)
     runs = [int(rng.choice(MESSAGE_LENGTHS)) for _ in range(12)]
     counts = [1, 2, 3, 16, 17, 40] * 2
     lengths = np.array(
         [length for length, count in zip(runs, counts, strict=True) for _ in range(count)]
-        + [int(v) for v in rng.integers(0, 300, 60)],
+        + [int(v) for v in rng.integers(0, 300, 60)]
+        + LONG_MESSAGE_LENGTHS,
         dtype=np.int64,
     )
     rng.shuffle(lengths)
-    data = rng.integers(0, 256, 3000, dtype=np.uint8)
+    data = rng.integers(0, 256, 75_000, dtype=np.uint8)
     offsets = rng.integers(0, data.size - lengths + 1).astype(np.int64)
     got = engine.hash_messages(data, offsets, lengths)
     for i, (start, length) in enumerate(zip(offsets, lengths, strict=True)):
