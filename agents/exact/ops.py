@@ -72,6 +72,14 @@ def _is_scalar(value: Any) -> bool:
     return isinstance(value, _SCALARS) and not isinstance(value, bool)
 
 
+def _check_immediates(imms: np.ndarray) -> None:
+    """A chain's immediates are one axis of binary32 values: the kernels read them as they
+    are, so another dtype would compute in another precision."""
+    if not isinstance(imms, np.ndarray) or imms.dtype != _F32 or imms.ndim != 1:
+        kind = getattr(imms, "dtype", type(imms).__name__)
+        raise ExactError(f"chain: immediates must be one axis of float32, not {kind}")
+
+
 def _shape(value: Any) -> tuple[int, ...]:
     # numpy shapes are tuples of ints and torch.Size is a tuple subclass of ints.
     return tuple(value.shape)
@@ -1406,6 +1414,7 @@ class ExactOps:
         tracer = self.tracer
         if tracer is None or type(tracer).record is not Tracer.record:
             return None
+        _check_immediates(imms)
         if len(inputs) != plan.inputs or len(imms) < plan.imms:
             raise ExactError(f"chain: {len(inputs)} inputs and {len(imms)} immediates given")
         if not plan.ops:
@@ -1463,6 +1472,7 @@ class ExactOps:
             return None
         if not plan.full or not plan.ops or not groups:
             return None
+        _check_immediates(imms)
         if len(imms) < plan.imms or any(len(inputs) != plan.inputs for inputs in groups):
             raise ExactError(f"chain: {plan.inputs} inputs per group and {len(imms)} immediates")
         shapes = []

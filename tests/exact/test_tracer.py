@@ -726,6 +726,29 @@ def test_an_empty_chain_runs_and_records_nothing() -> None:
     assert tracer.segment.steps[0].records == []
 
 
+@pytest.mark.parametrize(
+    "imms",
+    [
+        np.array([0.5], dtype=np.float64),
+        np.array([0.5], dtype=np.float16),
+        np.array([[0.5]], dtype=F32),
+        [0.5],
+    ],
+    ids=["float64", "float16", "two-axes", "list"],
+)
+def test_a_chain_refuses_immediates_that_are_not_one_axis_of_float32(imms: Any) -> None:
+    # The kernels read the immediates as they are: a float64 one would compute in double.
+    kernels = CpuKernels()
+    E = ExactOps(kernels, Tracer(kernels))
+    plan = ChainPlan(1)
+    plan(Op.ADD, 0, Imm(0))
+    a = E.array(np.arange(4, dtype=F32))
+    with pytest.raises(ExactError, match="one axis of float32"):
+        E.run_chain(plan, [a], imms)
+    with pytest.raises(ExactError, match="one axis of float32"):
+        E.run_chains(plan, [[a]], imms)
+
+
 def test_a_convolution_with_a_flag_for_its_stride_is_refused_as_op_by_op() -> None:
     # A recorded sequence's plan is cached by its attributes' values: True equals 1, so the
     # sequence path must not take a stride that the record path refuses.
