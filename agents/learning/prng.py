@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -119,21 +119,69 @@ class Stream:
                 return x % n
 
 
+def many_words(seed: int, labels: Sequence[str], count: int) -> np.ndarray:
+    """``words(seed, label, count)`` of each of ``labels``, as the rows of one uint64 array:
+    the blocks of streams whose labels are as long are hashed in one call of the compiled
+    engine where there is one (a data order's epochs are streams of one length or a few)."""
+    out = np.empty((len(labels), count), dtype=np.uint64)
+    blocks = -(-count // WORDS_PER_BLOCK)
+    if not labels or not count:
+        return out
+    compiled = engine() if len(labels) * blocks >= ENGINE_MIN_BLOCKS else None
+    if compiled is None:
+        for row, label in enumerate(labels):
+            out[row] = words(seed, label, count)
+        return out
+    prefixes = [stream_key(seed, label) for label in labels]
+    counters = np.arange(blocks, dtype=np.uint64).astype(">u8").view(np.uint8).reshape(blocks, 8)
+    for length in sorted({len(prefix) for prefix in prefixes}):
+        rows = [row for row, prefix in enumerate(prefixes) if len(prefix) == length]
+        # Block j of every stream of this length: its prefix, then the counter j.
+        size = length + 8
+        messages = np.empty((len(rows), blocks, size), dtype=np.uint8)
+        keys = np.frombuffer(b"".join(prefixes[row] for row in rows), dtype=np.uint8)
+        messages[:, :, :length] = keys.reshape(len(rows), 1, length)
+        messages[:, :, length:] = counters
+        offsets = np.arange(len(rows) * blocks, dtype=np.int64) * size
+        lengths = np.full(offsets.size, size, dtype=np.int64)
+        digests = compiled.hash_messages(messages.reshape(-1), offsets, lengths)
+        streams = digests.reshape(len(rows), blocks * 32).view(">u8")[:, :count]
+        out[rows] = streams.astype(np.uint64)
+    return out
+
+
 def permutation(seed: int, label: str, n: int) -> np.ndarray:
     """A uniform permutation of ``range(n)`` by Fisher–Yates over stream (seed, label).
 
     For ``i`` from ``n − 1`` down to 1: ``j = below(i + 1)``, swap positions ``i`` and ``j``.
     """
-    order = list(range(n))
+    permuted: np.ndarray = permutations(seed, [label], n)[0]
+    return permuted
+
+
+def permutations(seed: int, labels: Sequence[str], n: int) -> np.ndarray:
+    """``permutation(seed, label, n)`` of each of ``labels``, as the rows of one int64 array
+    (the streams' words drawn at once, ``many_words``)."""
+    out = np.empty((len(labels), n), dtype=np.int64)
     if n < 2:
-        return np.array(order, dtype=np.int64)
-    # Fast path: the first n − 1 words, all accepted (a rejection has probability
-    # below n / 2**64 per draw); the draws j are then computed at once.
+        out[:] = np.arange(n, dtype=np.int64)
+        return out
+    # Fast path: the first n − 1 words of each stream, all accepted (a rejection has
+    # probability below n / 2**64 per draw); the draws j are then computed at once.
     bounds = np.arange(n, 1, -1, dtype=np.uint64)  # i + 1 for i = n − 1 … 1
-    draws = words(seed, label, n - 1)
+    draws = many_words(seed, labels, n - 1)
     remainders = (np.uint64(0) - bounds) % bounds  # 2**64 mod (i + 1)
-    if not (draws > np.uint64(_TWO64 - 1) - remainders).any():
-        return _shuffler()((draws % bounds).astype(np.int64))
+    rejected = np.any(draws > np.uint64(_TWO64 - 1) - remainders, axis=1).tolist()
+    picks = (draws % bounds).astype(np.int64)
+    shuffle = _shuffler()
+    for row, label in enumerate(labels):
+        out[row] = _word_by_word(seed, label, n) if rejected[row] else shuffle(picks[row])
+    return out
+
+
+def _word_by_word(seed: int, label: str, n: int) -> np.ndarray:
+    """``permutation`` drawing one word at a time, rejections included."""
+    order = list(range(n))
     stream = Stream(seed, label)
     for i in range(n - 1, 0, -1):
         j = stream.below(i + 1)

@@ -57,10 +57,10 @@ def test_below_rejects_words_past_the_last_full_range() -> None:
     assert [stream.below(n) for _ in range(len(expected))] == expected
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 10, 1797])
-def test_permutation_is_the_documented_fisher_yates(n: int) -> None:
+def doc_permutation(seed: int, label: str, n: int) -> list[int]:
+    """The documented Fisher–Yates over the documented stream, written independently."""
     reference = list(range(n))
-    draws = iter(doc_words(9, "order/epoch/0", 2 * n + 2))
+    draws = iter(doc_words(seed, label, 2 * n + 2))
     for i in range(n - 1, 0, -1):
         while True:
             x = next(draws)
@@ -68,7 +68,62 @@ def test_permutation_is_the_documented_fisher_yates(n: int) -> None:
                 break
         j = x % (i + 1)
         reference[i], reference[j] = reference[j], reference[i]
-    assert permutation(9, "order/epoch/0", n).tolist() == reference
+    return reference
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 1797])
+def test_permutation_is_the_documented_fisher_yates(n: int) -> None:
+    assert permutation(9, "order/epoch/0", n).tolist() == doc_permutation(9, "order/epoch/0", n)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("count", [1, 5, 255, 1796])
+def test_many_words_are_each_labels_documented_stream(
+    monkeypatch: pytest.MonkeyPatch, compiled: bool, count: int
+) -> None:
+    # Labels of several lengths (streams of one length are hashed together), one of them
+    # too long for its block and padding to fit 64 bytes, one empty.
+    import agents.learning.prng as prng
+
+    if not compiled:
+        monkeypatch.setattr(prng, "engine", lambda: None)
+    labels = [f"order/epoch/{e}" for e in (0, 7, 9, 10, 99, 100, 12345)]
+    labels += ["", "é", "a label longer than one block's room", "order/epoch/7"]
+    got = prng.many_words(3, labels, count)
+    assert got.shape == (len(labels), count) and got.dtype == np.uint64
+    for row, label in enumerate(labels):
+        assert got[row].tolist() == doc_words(3, label, count), label
+    assert prng.many_words(3, [], count).shape == (0, count)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 17, 1797])
+def test_permutations_are_each_labels_documented_permutation(n: int) -> None:
+    import agents.learning.prng as prng
+
+    labels = [f"order/epoch/{e}" for e in [*range(12), 99, 100, 1000]]
+    got = prng.permutations(20240917, labels, n)
+    assert got.shape == (len(labels), n) and got.dtype == np.int64
+    for row, label in enumerate(labels):
+        assert got[row].tolist() == doc_permutation(20240917, label, n), label
+
+
+def test_permutations_fall_back_word_by_word_for_the_rows_with_a_rejection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import agents.learning.prng as prng
+
+    labels = ["order/epoch/0", "order/epoch/1", "order/epoch/2"]
+    real = prng.many_words
+
+    def rejecting(seed: int, labels: list[str], count: int) -> np.ndarray:
+        out = real(seed, labels, count).copy()
+        out[1, 3] = np.uint64(2**64 - 1)  # past the last full range of any bound but 1
+        return out
+
+    monkeypatch.setattr(prng, "many_words", rejecting)
+    got = prng.permutations(9, labels, 50)
+    for row, label in enumerate(labels):
+        assert got[row].tolist() == doc_permutation(9, label, 50), label
 
 
 def test_permutations_are_uniform_enough() -> None:
@@ -94,6 +149,44 @@ def test_batches_straddle_epochs_in_order() -> None:
     e0, e1 = permutation(2, "order/epoch/0", 10), permutation(2, "order/epoch/1", 10)
     rows = batch_indices(2, 10, 4, 2, 2)  # positions 8..15
     assert rows.tolist() == [[*e0[8:10], *e1[0:2]], e1[2:6].tolist()]
+
+
+def doc_batches(seed: int, samples: int, batch_size: int, first: int, count: int) -> list[int]:
+    """Positions ``first·B …`` of the concatenated documented epochs."""
+    start, stop = first * batch_size, (first + count) * batch_size
+    sequence: list[int] = []
+    for epoch in range(start // samples, (stop - 1) // samples + 1 if stop > start else 0):
+        sequence += doc_permutation(seed, f"order/epoch/{epoch}", samples)
+    offset = (start // samples) * samples
+    return sequence[start - offset : stop - offset]
+
+
+def test_batches_of_many_epochs_are_the_documented_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Spans of one step to hundreds of epochs, computed in slabs of a few epochs (the
+    # limit lowered), in an order that meets kept epochs, computed ones and both, of two
+    # seeds and two dataset sizes interleaved.
+    import agents.learning.order as order
+
+    monkeypatch.setattr(order, "_SLAB_SAMPLES", 100)
+    order._kept.clear()
+    spans = [
+        (7, 37, 5, 0, 1),
+        (7, 37, 5, 3, 400),
+        (8, 37, 5, 3, 400),
+        (7, 37, 5, 390, 20),
+        (7, 10, 4, 2, 2),
+        (7, 37, 5, 0, 0),
+        (8, 1, 3, 5, 7),
+        (7, 37, 5, 395, 30),
+        (2**64 - 1, 37, 40, 11, 9),
+        (7, 37, 5, 3, 400),
+    ]
+    for seed, samples, batch_size, first, count in spans:
+        got = batch_indices(seed, samples, batch_size, first, count)
+        assert got.shape == (count, batch_size) and got.dtype == np.int64
+        want = doc_batches(seed, samples, batch_size, first, count)
+        assert got.reshape(-1).tolist() == want, (seed, samples, batch_size, first, count)
+    assert len(order._kept) <= order._KEEP
 
 
 def _spec(**overrides: object) -> TaskSpec:
