@@ -49,9 +49,11 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from agents.commitment import DIGEST_BYTES, engine
 from agents.dispute.errors import ProgramError
 from agents.dispute.tree import MerkleLevels
 from agents.exact.errors import ExactError
@@ -62,6 +64,9 @@ from agents.exact.trace import (
     encode_attribute,
     encode_attributes,
 )
+
+if TYPE_CHECKING:
+    from agents.commitment.hashing import Sha256Engine
 
 MAGIC = b"VTPROG01"
 ARTIFACT_MAGIC = b"VTPROGRAM/1\n"
@@ -305,6 +310,46 @@ class ProgramHeader:
         )
 
 
+# From this many steps on, the constants' digests are hashed in calls of the compiled engine.
+ENGINE_MIN_STEPS = 64
+
+
+def constants_digests(constants: Sequence[StepConstants]) -> np.ndarray:
+    """``StepConstants.digest`` of each of ``constants``, as ``(n, 32)`` uint8: the encodings
+    of the steps with as many scalars and batch roots laid out in one array and hashed in one
+    call of the compiled engine, where there is one (the digests of step after step)."""
+    out = np.empty((len(constants), DIGEST_BYTES), dtype=np.uint8)
+    compiled = engine() if len(constants) >= ENGINE_MIN_STEPS else None
+    shapes: dict[tuple[int, int], list[int]] = {}
+    for i, step in enumerate(constants):
+        shapes.setdefault((len(step.scalars), len(step.batches)), []).append(i)
+    for (scalars, batches), rows in shapes.items():
+        roots = b"".join(root for i in rows for root in constants[i].batches)
+        regular = scalars < 256 and batches < 256 and len(roots) == len(rows) * batches * 32
+        if compiled is None or not regular:
+            for i in rows:
+                out[i] = np.frombuffer(constants[i].digest(), np.uint8)
+            continue
+        size = 2 + 4 * scalars + 32 * batches  # StepConstants.encode's layout
+        encoded = np.empty((len(rows), size), dtype=np.uint8)
+        encoded[:, 0] = scalars
+        values = np.array([constants[i].scalars for i in rows], dtype=np.float32)
+        bits = values.reshape(len(rows), scalars).view(np.uint32).astype(">u4")
+        encoded[:, 1 : 1 + 4 * scalars] = bits.view(np.uint8).reshape(len(rows), 4 * scalars)
+        encoded[:, 1 + 4 * scalars] = batches
+        encoded[:, 2 + 4 * scalars :] = np.frombuffer(roots, np.uint8).reshape(len(rows), -1)
+        out[rows] = _hash_rows(compiled, encoded)
+    return out
+
+
+def _hash_rows(compiled: Sha256Engine, encoded: np.ndarray) -> np.ndarray:
+    """sha256 of each row of ``encoded`` (uint8, rows of one length) by ``compiled``."""
+    count, size = encoded.shape
+    flat = np.ascontiguousarray(encoded).reshape(-1)
+    offsets = np.arange(count, dtype=np.int64) * size
+    return compiled.hash_messages(flat, offsets, np.full(count, size, dtype=np.int64))
+
+
 @dataclass
 class Program:
     """A whole program: the step and distance templates and every step's constants."""
@@ -325,12 +370,13 @@ class Program:
 
     def _tree(self, name: str) -> MerkleLevels:
         if name not in self._trees:
+            leaves: list[bytes] | np.ndarray
             if name == "step":
                 leaves = [e.digest() for e in self.step_template]
             elif name == "distance":
                 leaves = [e.digest() for e in self.distance_template]
             else:
-                leaves = [c.digest() for c in self.constants]
+                leaves = constants_digests(self.constants)
             self._trees[name] = MerkleLevels(leaves)
         return self._trees[name]
 

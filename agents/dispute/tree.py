@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from agents.commitment import DIGEST_BYTES, ZERO_LEAF_HASH
+from agents.commitment import DIGEST_BYTES, ZERO_LEAF_HASH, engine
 
 
 def depth(count: int) -> int:
@@ -24,8 +24,17 @@ def depth(count: int) -> int:
     return levels
 
 
+# From this many nodes on, a level's pairs are hashed in one call of the compiled engine
+# (where there is one: the same digests, many pairs per call).
+ENGINE_MIN_PAIRS = 64
+
+
 def _pairs(level: np.ndarray) -> np.ndarray:
-    out = np.empty((len(level) // 2, DIGEST_BYTES), dtype=np.uint8)
+    pairs = len(level) // 2
+    compiled = engine() if pairs >= ENGINE_MIN_PAIRS else None
+    if compiled is not None:
+        return compiled.hash_many(np.ascontiguousarray(level).reshape(-1), 2 * DIGEST_BYTES, pairs)
+    out = np.empty((pairs, DIGEST_BYTES), dtype=np.uint8)
     for i in range(len(out)):
         out[i] = np.frombuffer(
             hashlib.sha256(level[2 * i].tobytes() + level[2 * i + 1].tobytes()).digest(), np.uint8

@@ -69,3 +69,39 @@ def test_step_constants_are_step_by_step_ones(name: str, monkeypatch: pytest.Mon
     for chunk in (1, 4, programs.CONSTANTS_CHUNK):
         monkeypatch.setattr(programs, "CONSTANTS_CHUNK", chunk)
         assert [c.encode() for c in programs.step_constants(task)] == expected
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_constants_digests_are_each_steps_digest(
+    monkeypatch: pytest.MonkeyPatch, compiled: bool
+) -> None:
+    """Steps of several shapes (the encodings of one shape hashed together, short ones in
+    one block and longer ones), edge scalars, and shapes the encoding refuses or that do not
+    lay out as one array: each digest is the step's own."""
+    from agents.dispute import program
+
+    if not compiled:
+        monkeypatch.setattr(program, "engine", lambda: None)
+    rng = np.random.default_rng(3)
+    edges = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -3.4e38, 0.05]
+
+    def root() -> bytes:
+        return bytes(rng.integers(0, 256, 32, dtype=np.uint8))
+
+    steps = []
+    for i in range(300):
+        shape = i % 4
+        scalars = tuple(np.float32(edges[(i + k) % len(edges)]) for k in range(shape))
+        batches = tuple(root() for _ in range(1 if shape < 2 else shape))
+        steps.append(StepConstants(scalars, batches))
+    steps += [StepConstants((), ()), StepConstants((np.float32(1),), (b"short",))]
+    steps += [StepConstants((np.float32(2),), (root(),)) for _ in range(70)]
+    got = program.constants_digests(steps)
+    assert got.shape == (len(steps), 32)
+    assert [bytes(d) for d in got] == [s.digest() for s in steps]
+    assert program.constants_digests([]).shape == (0, 32)
+    many = [StepConstants(tuple(np.float32(k) for k in range(256)), ())] * 70
+    with pytest.raises(ValueError):
+        many[0].digest()
+    with pytest.raises(ValueError):
+        program.constants_digests(many)
