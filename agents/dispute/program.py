@@ -324,8 +324,8 @@ def constants_digests(constants: Sequence[StepConstants]) -> np.ndarray:
     for i, step in enumerate(constants):
         shapes.setdefault((len(step.scalars), len(step.batches)), []).append(i)
     for (scalars, batches), rows in shapes.items():
-        roots = b"".join(root for i in rows for root in constants[i].batches)
-        regular = scalars < 256 and batches < 256 and len(roots) == len(rows) * batches * 32
+        every = [root for i in rows for root in constants[i].batches]
+        regular = scalars < 256 and batches < 256 and all(len(root) == 32 for root in every)
         if compiled is None or not regular:
             for i in rows:
                 out[i] = np.frombuffer(constants[i].digest(), np.uint8)
@@ -337,7 +337,8 @@ def constants_digests(constants: Sequence[StepConstants]) -> np.ndarray:
         bits = values.reshape(len(rows), scalars).view(np.uint32).astype(">u4")
         encoded[:, 1 : 1 + 4 * scalars] = bits.view(np.uint8).reshape(len(rows), 4 * scalars)
         encoded[:, 1 + 4 * scalars] = batches
-        encoded[:, 2 + 4 * scalars :] = np.frombuffer(roots, np.uint8).reshape(len(rows), -1)
+        roots = np.frombuffer(b"".join(every), np.uint8)
+        encoded[:, 2 + 4 * scalars :] = roots.reshape(len(rows), -1)
         out[rows] = _hash_rows(compiled, encoded)
     return out
 

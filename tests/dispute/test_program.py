@@ -96,6 +96,10 @@ def test_constants_digests_are_each_steps_digest(
         steps.append(StepConstants(scalars, batches))
     steps += [StepConstants((), ()), StepConstants((np.float32(1),), (b"short",))]
     steps += [StepConstants((np.float32(2),), (root(),)) for _ in range(70)]
+    # Roots of 31 and 33 bytes in steps of a shape of their own: their total is that of
+    # 32-byte roots.
+    steps += [StepConstants((np.float32(3), np.float32(4)), (root()[:31],)) for _ in range(35)]
+    steps += [StepConstants((np.float32(3), np.float32(4)), (root() + b"x",)) for _ in range(35)]
     got = program.constants_digests(steps)
     assert got.shape == (len(steps), 32)
     assert [bytes(d) for d in got] == [s.digest() for s in steps]
