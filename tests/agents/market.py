@@ -4,7 +4,7 @@ and tasks driven on chain up to the step a test needs (no training, no store).""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,34 @@ def open_market(directory: Path) -> Iterator[Market]:
         for conn in conns.values():
             if conn.data is not None:
                 conn.data.close()
+        lifecycle.down(directory)
+
+
+# The JSON-RPC client's one-request sender (``JsonRpc._request_once``): method, params → result.
+RequestOnce = Callable[[str, list[Any]], Any]
+
+
+@contextlib.contextmanager
+def solver_behind(directory: Path, wrap: Callable[[RequestOnce], RequestOnce]) -> Iterator[Agent]:
+    """A solver agent on a fresh devnet in ``directory`` whose every JSON-RPC request goes
+    through what ``wrap`` makes of its client's own sender (to count or alter answers);
+    stopped after."""
+    info = lifecycle.up(directory, say=lambda _line: None)
+    try:
+        config = load_config(Path(info.configs["solver"]))
+        conn = connect(config, "solver")
+        agent = Agent(
+            conn,
+            "solver",
+            lambda situation: solver_role.decide(situation, config.solver),
+            hardware=Hardware("cpu", 1),
+        )
+        rpc = conn.client.rpc
+        rpc._request_once = wrap(rpc._request_once)  # type: ignore[method-assign,assignment]
+        yield agent
+        if conn.data is not None:
+            conn.data.close()
+    finally:
         lifecycle.down(directory)
 
 

@@ -12,13 +12,9 @@ from typing import Any
 import pytest
 
 from agents.chain.errors import MalformedAnswerError, RpcError
-from agents.devnet import lifecycle
-from agents.node.config import load_config
-from agents.roles import solver as solver_role
 from agents.roles.agent import Agent
-from agents.roles.connection import connect
-from agents.roles.hardware import Hardware
 from agents.roles.situation import Action
+from tests.agents.market import RequestOnce, solver_behind
 
 pytestmark = pytest.mark.chain
 
@@ -36,21 +32,9 @@ class Lies:
 @pytest.fixture
 def lying_agent(tmp_path: Path) -> Iterator[tuple[Agent, Lies]]:
     """A solver agent on a fresh devnet whose endpoint tells the lies it is given."""
-    directory = tmp_path / "devnet"
-    info = lifecycle.up(directory, say=lambda _line: None)
-    try:
-        config = load_config(Path(info.configs["solver"]))
-        conn = connect(config, "solver")
-        agent = Agent(
-            conn,
-            "solver",
-            lambda situation: solver_role.decide(situation, config.solver),
-            hardware=Hardware("cpu", 1),
-        )
-        lies = Lies()
-        rpc = conn.client.rpc
-        send = rpc._request_once
+    lies = Lies()
 
+    def wrap(send: RequestOnce) -> RequestOnce:
         def lying(method: str, params: list[Any]) -> Any:
             answer = send(method, params)
             if method == lies.method and lies.count > 0:
@@ -60,12 +44,10 @@ def lying_agent(tmp_path: Path) -> Iterator[tuple[Agent, Lies]]:
                 return lies.result
             return answer
 
-        rpc._request_once = lying  # type: ignore[method-assign]
+        return lying
+
+    with solver_behind(tmp_path / "devnet", wrap) as agent:
         yield agent, lies
-        if conn.data is not None:
-            conn.data.close()
-    finally:
-        lifecycle.down(directory)
 
 
 @pytest.mark.parametrize(

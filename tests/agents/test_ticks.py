@@ -8,13 +8,8 @@ from typing import Any
 
 import pytest
 
-from agents.devnet import lifecycle
-from agents.node.config import load_config
 from agents.roles import intents
-from agents.roles import solver as solver_role
 from agents.roles.agent import Agent
-from agents.roles.connection import connect
-from agents.roles.hardware import Hardware
 from agents.roles.situation import Send
 from tests.agents import market as devnet_market
 
@@ -24,31 +19,17 @@ pytestmark = pytest.mark.chain
 @pytest.fixture
 def solver_agent(tmp_path: Path) -> Iterator[tuple[Agent, list[str]]]:
     """A solver agent on a fresh devnet, and the JSON-RPC methods its ticks request."""
-    directory = tmp_path / "devnet"
-    info = lifecycle.up(directory, say=lambda _line: None)
-    try:
-        config = load_config(Path(info.configs["solver"]))
-        conn = connect(config, "solver")
-        agent = Agent(
-            conn,
-            "solver",
-            lambda situation: solver_role.decide(situation, config.solver),
-            hardware=Hardware("cpu", 1),
-        )
-        methods: list[str] = []
-        rpc = conn.client.rpc
-        send = rpc._request_once
+    methods: list[str] = []
 
+    def wrap(send: devnet_market.RequestOnce) -> devnet_market.RequestOnce:
         def counted(method: str, params: list[Any]) -> Any:
             methods.append(method)
             return send(method, params)
 
-        rpc._request_once = counted  # type: ignore[method-assign]
+        return counted
+
+    with devnet_market.solver_behind(tmp_path / "devnet", wrap) as agent:
         yield agent, methods
-        if conn.data is not None:
-            conn.data.close()
-    finally:
-        lifecycle.down(directory)
 
 
 def test_an_idle_tick_asks_for_the_head_block_only(solver_agent: tuple[Agent, list[str]]) -> None:
