@@ -6,30 +6,14 @@ step; others: the steps' outputs one after another, each of its kind's size)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 
 from agents.exact.cpu import CpuKernels
-from agents.exact.ops import ChainPlan, ExactOps, Imm
-from agents.exact.trace import Op
-from tests.exact.test_tracer import EDGE, F32, NAN_PAYLOAD, _random_plan, _values
+from agents.exact.ops import ExactOps
+from tests.exact.test_tracer import EDGE, F32, NAN_PAYLOAD, _one_by_one, _random_plan, _values
 
 _KINDS = "FRC"
-
-
-def _one_by_one(
-    E: ExactOps, plan: ChainPlan, inputs: list[np.ndarray], imms: np.ndarray
-) -> list[Any]:
-    registers = list(inputs)
-    for op, operands in zip(plan.ops, plan.operands, strict=True):
-        values = [imms[o] if type(o) is Imm else registers[o] for o in operands]
-        if op is Op.SUM or op is Op.AMAX:
-            registers.append(getattr(E, op.name.lower())(values[0], -1))
-        else:
-            registers.append(getattr(E, op.name.lower())(*values))
-    return registers
 
 
 def _bits(values: np.ndarray) -> np.ndarray:

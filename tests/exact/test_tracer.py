@@ -222,12 +222,8 @@ def test_a_chains_records_with_changing_immediates_are_built_as_anew(seed: int) 
 _METHODS = {op: op.name.lower() for op in CHAIN_OPS}
 
 
-def _chain(E: ExactOps, plan: ChainPlan, inputs: list[Any], imms: np.ndarray) -> list[Any]:
-    """``E.run_chain``; where it does not run the chain (no tracer that takes one), the ops one
-    by one."""
-    registers = E.run_chain(plan, inputs, imms)
-    if registers is not None:
-        return registers
+def _one_by_one(E: ExactOps, plan: ChainPlan, inputs: list[Any], imms: np.ndarray) -> list[Any]:
+    """The registers of ``plan`` over ``inputs`` computed by the ops one by one."""
     registers = list(inputs)
     for op, operands in zip(plan.ops, plan.operands, strict=True):
         values = [imms[o] if type(o) is Imm else registers[o] for o in operands]
@@ -236,6 +232,13 @@ def _chain(E: ExactOps, plan: ChainPlan, inputs: list[Any], imms: np.ndarray) ->
         else:
             registers.append(getattr(E, _METHODS[op])(*values))
     return registers
+
+
+def _chain(E: ExactOps, plan: ChainPlan, inputs: list[Any], imms: np.ndarray) -> list[Any]:
+    """``E.run_chain``; where it does not run the chain (no tracer that takes one), the ops one
+    by one."""
+    registers = E.run_chain(plan, inputs, imms)
+    return registers if registers is not None else _one_by_one(E, plan, inputs, imms)
 
 
 def _random_trace(seed: int, E: ExactOps, tracer: Any, steps: int) -> None:
