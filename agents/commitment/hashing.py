@@ -198,6 +198,24 @@ class Sha256Engine:
         level[:count] = hashes
         return bytes(_tree_root(level, count, self._vector, self._scalar))
 
+    def tree_roots(self, hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """``tree_root`` of each of consecutive runs of the ``(n, 32)`` uint8 ``hashes``, run
+        ``t`` the next ``counts[t] >= 1`` rows (``counts`` int64, summing to ``n``), as
+        ``(len(counts), 32)`` uint8, in one call: every tree's pairs of one height are
+        hashed together."""
+        _check_forest(hashes, counts)
+        trees = counts.size
+        # Tree t's rows, then a spare row for the padding of an odd level: row i of the
+        # hashes, in tree t, goes to row i + t.
+        trees_before = np.arange(trees, dtype=np.int64)
+        starts = trees_before.copy()
+        starts[1:] += np.cumsum(counts[:-1])
+        level = np.empty((hashes.shape[0] + trees, 32), dtype=np.uint8)
+        level[np.arange(hashes.shape[0]) + np.repeat(trees_before, counts)] = hashes
+        out = np.empty((trees, 32), dtype=np.uint8)
+        _forest(level, starts, counts, out, self._vector, self._scalar)
+        return out
+
     def agrees_with_hashlib(self) -> bool:
         """Whether this engine reproduces hashlib on messages of the sizes commitments use,
         and on whole trees of sizes around its group and level boundaries."""
@@ -296,6 +314,15 @@ def _buffer_table(buffers: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         addresses[i] = buffer.ctypes.data
         sizes[i] = buffer.size
     return addresses, sizes
+
+
+def _check_forest(hashes: np.ndarray, counts: np.ndarray) -> None:
+    if hashes.ndim != 2 or hashes.shape[1:] != (32,) or hashes.dtype != np.uint8:
+        raise ValueError("tree_roots needs an (n, 32) uint8 array of hashes")
+    if counts.ndim != 1 or counts.dtype != np.int64 or (counts < 1).any():
+        raise ValueError("tree_roots needs one axis of int64 counts, each at least 1")
+    if int(counts.sum()) != hashes.shape[0]:
+        raise ValueError("tree_roots: the counts do not add up to the hashes")
 
 
 def _check_table(addresses: np.ndarray, sizes: np.ndarray) -> None:

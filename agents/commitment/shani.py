@@ -33,6 +33,7 @@ from agents.commitment.hashing import (
     Sha256Engine,
     _byte_pointer,
     _check_buffer,
+    _check_forest,
     _check_messages,
     _check_table,
     _padding_schedule,
@@ -395,6 +396,14 @@ class ShaNiEngine(Sha256Engine):
         if hashes.ndim != 2 or hashes.shape[0] < 1 or hashes.shape[1:] != (32,):
             raise ValueError("tree_root needs an (n, 32) array of hashes, n >= 1")
         return bytes(_tree_root(np.ascontiguousarray(hashes, dtype=np.uint8)))
+
+    def tree_roots(self, hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        _check_forest(hashes, counts)
+        ends = np.cumsum(counts).tolist()
+        out = np.empty((counts.size, 32), dtype=np.uint8)
+        for t, (count, end) in enumerate(zip(counts.tolist(), ends, strict=True)):
+            out[t] = np.frombuffer(self.tree_root(hashes[end - count : end]), dtype=np.uint8)
+        return out
 
     def hash_messages(
         self, buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray

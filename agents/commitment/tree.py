@@ -140,6 +140,37 @@ def merkle_root(hashes: Sequence[bytes] | np.ndarray, *, fast: bool = True) -> b
     return level[0]
 
 
+def merkle_roots(
+    hashes: np.ndarray, counts: Sequence[int] | np.ndarray, *, fast: bool = True
+) -> np.ndarray:
+    """``merkle_root`` of each of consecutive runs of the ``(n, 32)`` uint8 ``hashes``: run
+    ``t`` is the next ``counts[t]`` rows (``counts`` summing to ``n``; an empty run's root
+    is that of no hashes). Returns the roots as ``(len(counts), 32)`` uint8, computed in
+    one engine call (``fast=False``: hashlib, root by root)."""
+    sizes = np.asarray(counts, dtype=np.int64).reshape(-1)
+    if hashes.ndim != 2 or hashes.shape[1:] != (DIGEST_BYTES,) or (sizes < 0).any():
+        raise ValueError("merkle_roots needs (n, 32) hashes and counts of at least 0")
+    if int(sizes.sum()) != hashes.shape[0]:
+        raise ValueError("merkle_roots: the counts do not add up to the hashes")
+    compiled = engine() if fast else None
+    if compiled is None or sizes.size == 0:
+        ends = np.cumsum(sizes).tolist()
+        roots = [
+            merkle_root(hashes[end - size : end], fast=fast)
+            for size, end in zip(sizes.tolist(), ends, strict=True)
+        ]
+        return np.frombuffer(b"".join(roots), dtype=np.uint8).reshape(-1, DIGEST_BYTES).copy()
+    rows = np.ascontiguousarray(hashes, dtype=np.uint8)
+    empty = np.flatnonzero(sizes == 0)
+    if empty.size:
+        # The root of no hashes is the zero leaf's hash: the root of that one leaf.
+        firsts = np.cumsum(sizes) - sizes
+        zero = np.frombuffer(ZERO_LEAF_HASH, dtype=np.uint8)
+        rows = np.insert(rows, firsts[empty], zero, axis=0)
+        sizes = np.maximum(sizes, 1)
+    return compiled.tree_roots(rows, sizes)
+
+
 def merkle_proof(hashes: Sequence[bytes] | np.ndarray, index: int) -> list[bytes]:
     """Sibling hashes from leaf ``index`` up to (not including) the root."""
     level = [bytes(h) for h in hashes]

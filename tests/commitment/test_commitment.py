@@ -19,6 +19,7 @@ from agents.commitment import (
     leaf_hashes,
     merkle_proof,
     merkle_root,
+    merkle_roots,
     row_roots,
     state_root,
     tensor_leaf_proof,
@@ -436,3 +437,43 @@ def test_merkle_root_of_a_list_matches_reference(count: int) -> None:
     assert merkle_root(hashes) == merkle_root(hashes, fast=False) == want
     if hashes:
         assert merkle_root(np.frombuffer(b"".join(hashes), np.uint8).reshape(count, 32)) == want
+
+
+@pytest.mark.parametrize("name, engine", _engines())
+def test_engine_forests_match_each_tree(name: str, engine: hashing.Sha256Engine) -> None:
+    rng = np.random.default_rng(17)
+    # Trees of one leaf, odd and even levels, the group of sixteen and past it, side by side.
+    counts = np.array([1, 2, 3, 16, 17, 1, 33, 5, 64, 9], dtype=np.int64)
+    hashes = rng.integers(0, 256, (int(counts.sum()), 32), dtype=np.uint8)
+    ends = np.cumsum(counts).tolist()
+    want = [
+        independent.merkle([bytes(h) for h in hashes[end - count : end]])
+        for count, end in zip(counts.tolist(), ends, strict=True)
+    ]
+    assert [bytes(root) for root in engine.tree_roots(hashes, counts)] == want, name
+    with pytest.raises(ValueError, match="at least 1"):
+        engine.tree_roots(hashes[:1], np.array([1, 0], dtype=np.int64))
+    with pytest.raises(ValueError, match="add up"):
+        engine.tree_roots(hashes, counts[:-1])
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("seed", range(3))
+def test_merkle_roots_of_runs_match_reference(fast: bool, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    counts = [int(c) for c in rng.integers(0, 40, 9)] + [0]  # an empty run among them
+    rng.shuffle(counts)
+    hashes = rng.integers(0, 256, (sum(counts), 32), dtype=np.uint8)
+    ends = np.cumsum(counts).tolist()
+    want = [
+        independent.merkle([bytes(h) for h in hashes[end - count : end]])
+        if count
+        else commitment.ZERO_LEAF_HASH
+        for count, end in zip(counts, ends, strict=True)
+    ]
+    roots = merkle_roots(hashes, counts, fast=fast)
+    assert roots.shape == (len(counts), 32)
+    assert [bytes(root) for root in roots] == want
+    assert merkle_roots(np.zeros((0, 32), np.uint8), [], fast=fast).shape == (0, 32)
+    with pytest.raises(ValueError, match="add up"):
+        merkle_roots(hashes, [*counts, 1], fast=fast)
