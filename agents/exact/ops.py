@@ -28,6 +28,7 @@ from agents.commitment import (
     engine,
     leaf_hashes,
     merkle_root,
+    merkle_roots,
     root_from_merkle,
     shape_header,
     state_root,
@@ -1226,32 +1227,29 @@ class Tracer:
         return merkle_root(leaves)
 
     def _steps_roots(self, steps: list[_Step]) -> list[bytes]:
-        """The root of each of ``steps`` (their arrays' roots known): every record's message
-        (its prefix, then the roots of its slots) laid out in one buffer, hashed in one
-        call, then one Merkle tree per step."""
+        """The root of each of ``steps`` (their arrays' roots known): the state roots of their
+        STATE records in one call; then every record's message (its prefix, then the roots
+        of its slots) laid out in one buffer, hashed in one call; then the steps' Merkle
+        trees in one call."""
         self._grow()
         table = self._table
-        for step in steps:
-            if step.states:
-                starts = _starts(step.counts)
-            for record, arrays in step.states:
-                state = merkle_root(table[arrays])
-                number = int(step.slots[starts[record]])
-                table[number] = np.frombuffer(state, dtype=np.uint8)
+        states = [(step, record, arrays) for step in steps for record, arrays in step.states]
+        if states:
+            numbers = [arrays for _, _, arrays in states]
+            roots = merkle_roots(table[np.concatenate(numbers)], list(map(len, numbers)))
+            for (step, record, _), root in zip(states, roots, strict=True):
+                # A STATE record's one slot comes after the slots of the records before it.
+                number = int(step.slots[int(step.counts[:record].sum())])
+                table[number] = root
                 self._known_roots[number] = True
-        records = sum(len(step.ops) for step in steps)
-        if not records:
+        records = [len(step.ops) for step in steps]
+        if not sum(records):
             return [merkle_root([]) for _ in steps]
         prefixes = [prefix for step in steps for prefix in step.prefixes]
         counts = np.concatenate([step.counts for step in steps])
         slots = np.concatenate([step.slots for step in steps])
         digests = self._digests(*_layout(prefixes, counts, slots, table))
-        out = []
-        first = 0
-        for step in steps:
-            out.append(merkle_root(digests[first : first + len(step.ops)]))
-            first += len(step.ops)
-        return out
+        return [root.tobytes() for root in merkle_roots(digests, records)]
 
     def _hash(self, arrays: list[np.ndarray], starts: list[int], waiting: bool = False) -> _Merkles:
         """The Merkle roots of ``arrays`` (an ``(n, 32)`` array), or futures of consecutive
