@@ -549,6 +549,41 @@ def _with_value(
             o[i] = _canon(x[i] / value, nan)
 
 
+_AMAX_LANES = 16  # rows a chain's AMAX step reduces side by side
+
+
+@njit(inline="always")
+def _amax_rows(
+    a: np.ndarray, rows: int, cols: int, o: np.ndarray, lanes: np.ndarray, nan: F32
+) -> None:
+    # o[r] = maximum over row r of a (rows x cols, cols >= 1) from its first value, in
+    # order. A row's maximum is a chain of compares that each wait for the last: rows go
+    # _AMAX_LANES at a time, copied column-major into ``lanes``, so that one vector step
+    # takes each row's next value (every row still in its own order).
+    tops = np.empty(_AMAX_LANES, dtype=np.float32)
+    r0 = 0
+    while r0 + _AMAX_LANES <= rows:
+        for j in range(_AMAX_LANES):
+            first = (r0 + j) * cols
+            for i in range(cols):
+                lanes[i * _AMAX_LANES + j] = a[first + i]
+        for j in range(_AMAX_LANES):
+            tops[j] = _canon(lanes[j], nan)
+        for i in range(1, cols):
+            at = i * _AMAX_LANES
+            for j in range(_AMAX_LANES):
+                tops[j] = _max(tops[j], lanes[at + j], nan)
+        for j in range(_AMAX_LANES):
+            o[r0 + j] = tops[j]
+        r0 += _AMAX_LANES
+    for r in range(r0, rows):
+        first = r * cols
+        last = _canon(a[first], nan)
+        for i in range(1, cols):
+            last = _max(last, a[first + i], nan)
+        o[r] = last
+
+
 @functools.cache
 def _every_full(registers: int) -> np.ndarray:
     """The kinds of a chain's ``registers`` registers when every one is full (shared: not to
@@ -582,6 +617,7 @@ def _chain_rows(
         width = rows * cols if kind == _FULL else rows if kind == _ROW else cols
         offsets[k + 1] = offsets[k] + width
     room = max(rows * cols, rows, cols, 1)
+    lanes = np.empty(_AMAX_LANES * max(cols, 1), dtype=np.float32)
     sa = np.empty(room, dtype=np.float32)
     sb = np.empty(room, dtype=np.float32)
     sc = np.empty(room, dtype=np.float32)
@@ -592,19 +628,16 @@ def _chain_rows(
         b = _register(inputs, out, offsets, rb)
         c = _register(inputs, out, offsets, rc)
         start = offsets[k]
-        if op in (_C_SUM, _C_AMAX):
+        if op == _C_SUM:
             for r in range(rows):
                 first = r * cols
-                if op == _C_SUM:
-                    total = ZERO
-                    for i in range(cols):
-                        total = total + a[first + i]
-                    out[start + r] = _canon(total, nan)
-                else:
-                    top = _canon(a[first], nan)
-                    for i in range(1, cols):
-                        top = _max(top, a[first + i], nan)
-                    out[start + r] = top
+                total = ZERO
+                for i in range(cols):
+                    total = total + a[first + i]
+                out[start + r] = _canon(total, nan)
+            continue
+        if op == _C_AMAX:
+            _amax_rows(a, rows, cols, out[start : start + rows], lanes, nan)
             continue
         kind = kinds[count + k]
         # A full output with an operand of another kind goes row by row; any other step

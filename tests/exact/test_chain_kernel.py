@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from agents.exact.composites import _SOFTMAX
 from agents.exact.cpu import CpuKernels
-from agents.exact.ops import ExactOps
+from agents.exact.ops import ChainPlan, ExactOps
+from agents.exact.trace import Op
 from tests.exact.test_tracer import EDGE, F32, NAN_PAYLOAD, _one_by_one, _random_plan, _values
 
 _KINDS = "FRC"
@@ -64,4 +66,56 @@ def test_chains_of_one_shape_over_groups_give_each_groups_chain() -> None:
         size = int(np.prod(np.shape(group[0])))
         alone = kernels.elementwise_chain(plan.code, imms, group)
         assert np.array_equal(_bits(block[:, start : start + size]), _bits(alone))
+        start += size
+
+
+@pytest.mark.parametrize(
+    ("rows", "cols"), [(16, 1), (16, 32), (17, 5), (35, 48), (64, 3), (50, 28)]
+)
+def test_a_chains_row_maxima_over_many_rows_give_the_ops_one_by_one(rows: int, cols: int) -> None:
+    # AMAX reduces rows side by side in blocks (a tail of fewer rows on its own): every row's
+    # maximum is the op's, over rows whose values are edge values (±0, ±inf, NaN payloads,
+    # subnormals) in every place, rows of one value, of zeros of both signs, of -inf.
+    rng = np.random.default_rng([rows, cols])
+    kernels = CpuKernels()
+    E = ExactOps(kernels)
+    x = _values(rng, (rows, cols))
+    x[0] = EDGE[int(rng.integers(len(EDGE)))]
+    x[1] = -np.inf
+    x[2 % rows, ::2] = -0.0
+    x[2 % rows, 1::2] = 0.0
+    x[3 % rows, -1] = NAN_PAYLOAD[0]
+    plan = ChainPlan(2, "FR")
+    top = plan(Op.AMAX, 0)
+    shifted = plan(Op.SUB, 0, top)
+    plan(Op.AMAX, plan(Op.NEG, shifted))
+    plan(Op.AMAX, plan(Op.ADD, shifted, 1))
+    inputs = [x, _values(rng, (rows, 1))]
+    imms = np.zeros(0, dtype=F32)
+    expected = _one_by_one(E, plan, inputs, imms)[2:]
+    sizes = {0: rows * cols, 1: rows, 2: cols}
+    steps = [sizes[kind] for kind in plan.kinds[2:]]
+    flat = kernels.elementwise_chain(plan.code, imms, inputs, plan.kind_codes, steps, rows, cols)
+    start = 0
+    for k, (values, size) in enumerate(zip(expected, steps, strict=True)):
+        assert np.array_equal(_bits(flat[start : start + size]), _bits(values)), k
+        start += size
+
+
+def test_the_softmax_chain_over_attention_scores_gives_the_ops_one_by_one() -> None:
+    # The traced softmax over causal attention scores ([B, H, T, T], -inf above the
+    # diagonal): rows of 2048 go through the row blocks of its AMAX and SUM steps.
+    rng = np.random.default_rng(11)
+    kernels = CpuKernels()
+    E = ExactOps(kernels)
+    scores = kernels.causal_fill(_values(rng, (4, 4, 32, 32)), F32(-np.inf))
+    expected = _one_by_one(E, _SOFTMAX, [scores], np.zeros(0, dtype=F32))[1:]
+    rows = scores.size // 32
+    steps = [rows * 32 if kind == 0 else rows for kind in _SOFTMAX.kinds[1:]]
+    flat = kernels.elementwise_chain(
+        _SOFTMAX.code, np.zeros(0, dtype=F32), [scores], _SOFTMAX.kind_codes, steps, rows, 32
+    )
+    start = 0
+    for k, (values, size) in enumerate(zip(expected, steps, strict=True)):
+        assert np.array_equal(_bits(flat[start : start + size]), _bits(values)), k
         start += size
