@@ -81,6 +81,32 @@ def test_top_update_segments_are_added(workspace: Workspace, honest: Manifest) -
     assert [s.sampled for s in verdict.segments] == [True] * 5 + [False] * 2
 
 
+def test_update_norms_are_computed_once_for_screening_and_top_updates(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.learning import screening
+    from agents.learning import verifier as verifier_module
+    from agents.learning.spec import parse_spec
+
+    data = parse_spec(workspace.spec.model_dump(mode="json")).model_dump(mode="json")
+    data["verification"]["top_updates"] = 2
+    ws = Workspace(parse_spec(data), workspace.store.root)
+    manifest = train(ws.task, ws.store, ws.backend, spec_cid=ws.spec_cid)
+    before = run(ws, manifest)
+    calls: list[int] = []
+    norms = screening.updates
+
+    def counted(states: Any) -> list[float]:
+        calls.append(len(states))
+        return norms(states)
+
+    monkeypatch.setattr(screening, "updates", counted)
+    monkeypatch.setattr(verifier_module, "updates", counted)
+    verdict = run(ws, manifest)
+    assert calls == [ws.spec.segment_count + 1]  # one pass over the S + 1 checkpoints
+    assert verdict.selected == before.selected and len(verdict.selected) == 7
+
+
 def _swap(entries: list[CheckpointEntry], i: int, j: int) -> list[CheckpointEntry]:
     out = list(entries)
     out[i], out[j] = out[j], out[i]
