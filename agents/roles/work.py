@@ -294,7 +294,9 @@ def warm_up(hardware: Hardware, *, trace: bool) -> list[bytes]:
     """Load what jobs use before the first job needs it: the learning engine and torch, the
     dataset builders, the exact kernels' compiled code and the hashing engine (its
     self-check), by training a small exact task for a few steps in memory (``trace``: also
-    traced, as a verifier replays) and one step with the native backend, on ``hardware``.
+    traced, as a verifier replays) and one step with the native backend, on ``hardware``;
+    and what examining a task before its claim uses, by computing the small task's program
+    root (its batches' and constants' hashing kernels, compiled on a first run).
 
     Returns the state root after the exact steps, once per run (untraced, then traced).
     Nothing is stored; a job that starts meanwhile only waits for the imports it shares.
@@ -316,4 +318,7 @@ def warm_up(hardware: Hardware, *, trace: bool) -> list[bytes]:
         session.trace_root()
     native = get_backend("native", **hardware.native_options())
     native.start(task, task.initial_state()).run(task.batches(0, 1))
+    from agents.dispute.programs import program_root_of
+
+    program_root_of(task)  # as the claim's admission check does (``admission.program_root``)
     return roots

@@ -273,6 +273,24 @@ def test_warm_up_runs_the_exact_engine_traced_and_untraced_to_one_state() -> Non
     assert warm_up(CPU, trace=False) == [untraced]
 
 
+def test_warm_up_computes_a_program_root_as_a_claim_s_examination_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A solver's first examination must not load (or compile) the program's hashing kernels.
+    from agents.dispute import programs
+
+    roots: list[bytes] = []
+    compute = programs.program_root_of
+
+    def recorded(task: Any) -> bytes:
+        roots.append(compute(task))
+        return roots[-1]
+
+    monkeypatch.setattr(programs, "program_root_of", recorded)
+    warm_up(CPU, trace=False)
+    assert len(roots) == 1 and len(roots[0]) == 32
+
+
 def _result() -> ProfileResult:
     return ProfileResult(threshold=1, profile_cid="Qm", tau=1.0)
 
