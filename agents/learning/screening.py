@@ -236,10 +236,15 @@ def screen(
     return sorted(flags, key=lambda f: (f.tier, -f.score, f.segment))
 
 
-def screen_states(task: Task, states: Sequence[State]) -> list[ScreeningFlag]:
-    """Screen a proof's checkpoints (``S + 1`` states)."""
+def screen_states(
+    task: Task, states: Sequence[State], norms: Sequence[float] | None = None
+) -> list[ScreeningFlag]:
+    """Screen a proof's checkpoints (``S + 1`` states); ``norms``: their ``updates``, where
+    the caller has them already."""
     prober = Prober(task)
-    return screen([prober.statistics(s) for s in states], updates(states), segment_rates(task))
+    if norms is None:
+        norms = updates(states)
+    return screen([prober.statistics(s) for s in states], norms, segment_rates(task))
 
 
 def extra_segments(

@@ -67,7 +67,7 @@ from agents.learning.proof import (
     decode_model,
     read_artifact,
 )
-from agents.learning.screening import Prober, extra_segments, screen, segment_rates, updates
+from agents.learning.screening import extra_segments, screen_states, updates
 from agents.learning.selection import largest_updates, sample_segments
 from agents.learning.spec import TaskSpec
 from agents.learning.task import Task
@@ -391,12 +391,8 @@ def _select(
         states.append(proof.checkpoint(i))
         if on_read is not None:
             on_read(i)
-    # The update norms once, for screening and for the largest updates alike (as
-    # ``screen_states`` computes them).
-    norms = updates(states)
-    prober = Prober(task)
-    flags = screen([prober.statistics(s) for s in states], norms, segment_rates(task))
-    flagged = extra_segments(flags, sampled)
+    norms = updates(states)  # once, for screening and for the largest updates alike
+    flagged = extra_segments(screen_states(task, states, norms), sampled)
     top: list[int] = []
     if spec.verification.top_updates:
         top = largest_updates(norms, sampled + flagged, spec.verification.top_updates)
