@@ -132,7 +132,14 @@ class ExecutorObserver:
 
 
 class TransactionExecutor:
-    """Signs with a local key, journals, broadcasts, and follows transactions to their receipts."""
+    """Signs with a local key, journals, broadcasts, and follows transactions to their receipts.
+
+    ``clock`` gives every time the executor stamps and compares (a rejection's
+    ``retry_after``, a send, a fee bump, a refusal, a nonce seen passed): the wall clock in
+    seconds since the epoch by default. They are journaled and compared again after a restart,
+    even on another boot, so a replacement clock must count the same seconds (tests give one
+    that they move by hand).
+    """
 
     def __init__(
         self,
@@ -158,14 +165,8 @@ class TransactionExecutor:
         self.drops = drops or DropPolicy()
         self.observer = observer or ExecutorObserver()
         self._clock = clock
-        # Intent → when a node first refused its broadcast while it kept its nonce (a later
-        # nonce handed out, or a fee bump's replacement): said once; a transaction no node
-        # ever took is outbid FeePolicy.bump_after from then (``_underpriced``).
-        self._refused: dict[str, float] = {}
-        # Intent → the node's words when it last refused its transaction so: a refusal no
-        # higher fee cures (no funds for the raised fees) is not outbid (``_underpriced``).
-        self._refusal: dict[str, str] = {}
-        # Intent → when a transaction the node calls pending was last sent again as overdue.
+        # Intent → when a transaction the node calls pending was last sent again as overdue
+        # (a restart sends it again at its first look past DropPolicy.grace after its send).
         self._looked: dict[str, float] = {}
         # Intent → when the cap (FeePolicy.max_fee_per_gas) last refused its fee bump (said
         # once; looked at again once per FeePolicy.bump_after).
@@ -310,6 +311,7 @@ class TransactionExecutor:
             retry_delay=min(
                 self.rejections.delay * 2 ** min(attempts, 32), self.rejections.max_delay
             ),
+            at=self._clock(),
             trigger_block=origin.trigger_block,
             release=release,
         )
@@ -370,9 +372,9 @@ class TransactionExecutor:
                 # next reconcile, until a node takes them. A fee bump's replacement is never
                 # rejected either: the transaction it replaces may still be pending, and
                 # mined (its nonce given to another intent, that one would fail).
-                self._refusal[entry.intent] = exc.rpc_message
-                if entry.intent not in self._refused:
-                    self._refused[entry.intent] = self._clock()
+                # Journaled: a restart neither starts the wait before it is outbid again nor
+                # outbids one refused for want of funds (``_underpriced``).
+                if self.journal.record_refusal(entry.intent, self._clock(), exc.rpc_message):
                     log.warning(
                         "node refused %s (nonce %s, later nonces handed out or an earlier "
                         "transaction at its nonce): sent again later: %s",
@@ -516,11 +518,11 @@ class TransactionExecutor:
         transaction still ``signed`` ``bump_after`` seconds after it was journaled as a
         replacement, or after a node first refused it while it kept its nonce (a later nonce
         handed out: the base fee outgrew it before any node took it), is outbid in turn,
-        whatever the base fee, unless the node's last refusal of it (in this process) was one
-        no higher fee cures (no funds for its gas at its max fee: each bump would raise the
-        tip by another 10 %, paid once a node takes one); one never refused so is left to its
-        broadcast (refused at the last nonce handed out, it is rejected and signed anew with
-        fresh fees)."""
+        whatever the base fee, unless the node's last refusal of it was one no higher fee cures
+        (no funds for its gas at its max fee: each bump would raise the tip by another 10 %,
+        paid once a node takes one); one never refused so is left to its broadcast (refused at
+        the last nonce handed out, it is rejected and signed anew with fresh fees). Every time
+        and refusal this judges by is journaled: a restart waits no longer."""
         bump_after = self.fees.bump_after
         if bump_after is None or entry.raw_tx is None or entry.status not in IN_FLIGHT:
             return False
@@ -529,15 +531,16 @@ class TransactionExecutor:
         if capped is not None and now - capped < bump_after:
             return False
         replaced = self.journal.replaced(entry.intent)
+        refusal = self.journal.refusal(entry.intent) if entry.status == "signed" else None
         if replaced:
             since: float | None = max(r.replaced_at for r in replaced)
         elif entry.status == "signed":
-            since = self._refused.get(entry.intent)
+            since = refusal.since if refusal is not None else None
         else:
             since = entry.sent_at
         if since is None or now - since < bump_after:
             return False
-        if entry.status == "signed" and not _cured_by_fees(self._refusal.get(entry.intent)):
+        if entry.status == "signed" and not _cured_by_fees(refusal.words if refusal else None):
             return False
         base, tip = market.base_fee(), market.tip()
         if base is None:  # a pre-London chain: no base fee to outbid
@@ -636,8 +639,6 @@ class TransactionExecutor:
         return self._clock() - last >= self.drops.grace
 
     def _forget(self, intent: str) -> None:
-        self._refused.pop(intent, None)
-        self._refusal.pop(intent, None)
         self._looked.pop(intent, None)
         self._capped.pop(intent, None)
 
@@ -646,6 +647,7 @@ class TransactionExecutor:
     ) -> JournalEntry:
         self._forget(entry.intent)
         self.journal.clear_unaccounted(entry.intent)
+        self.journal.clear_refused(entry.intent)
         if status == 1:
             entry = self.journal.update(
                 entry.intent, status="mined", block_number=block, gas_used=gas_used

@@ -28,8 +28,16 @@ States of a row:
              transaction shows mined after all takes that outcome
 
 When the account's nonce was first seen past a row's with no receipt of it, and when the row
-was judged dropped, are kept in ``tx_unaccounted`` (the executor's clock), so that a restart
-neither starts the drop grace again nor forgets to look for a dropped row's receipt.
+was judged dropped, are kept in ``tx_unaccounted``, so that a restart neither starts the drop
+grace again nor forgets to look for a dropped row's receipt. When a node first refused a row's
+transaction while the row kept its nonce, and the node's words when it last did, are kept in
+``tx_refused``, so that a restart neither starts the wait before that transaction is outbid
+again nor outbids one refused for a reason no higher fee cures.
+
+Every time the executor compares later (``retry_after``, ``sent_at``, ``replaced_at``,
+``tx_unaccounted``, ``tx_refused``) is stamped by the executor's clock, the wall clock in
+seconds since the epoch: an agent restarted, even on another boot, compares it with the same
+clock. ``created_at`` and ``updated_at`` are the wall clock, for people reading the table.
 """
 
 from __future__ import annotations
@@ -85,6 +93,11 @@ CREATE TABLE IF NOT EXISTS tx_unaccounted (
     since REAL NOT NULL,
     dropped_at REAL
 );
+CREATE TABLE IF NOT EXISTS tx_refused (
+    intent TEXT PRIMARY KEY,
+    since REAL NOT NULL,
+    words TEXT NOT NULL
+);
 """
 
 
@@ -95,6 +108,14 @@ class Replaced(NamedTuple):
     tx_hash: str
     raw_tx: bytes
     replaced_at: float
+
+
+class Refusal(NamedTuple):
+    """A node's refusal of a row's transaction while the row kept its nonce: when the first
+    one came (the executor's clock) and the node's words the last time."""
+
+    since: float
+    words: str
 
 
 class Failure(NamedTuple):
@@ -234,10 +255,13 @@ class TransactionJournal:
         value: int,
         error: str,
         retry_delay: float,
+        at: float,
         trigger_block: int | None = None,
         release: int | None = None,
     ) -> JournalEntry:
-        """Record (or update) an intent that did not reach the chain; no nonce is spent.
+        """Record (or update) an intent that did not reach the chain at ``at`` (the executor's
+        clock); it may be tried again from ``at + retry_delay`` (``retry_after``). No nonce is
+        spent.
 
         ``release``: the nonce its refused transaction held, given back (``release_nonce``) in
         the same commit, so that no kill leaves a row still signed with its nonce given back
@@ -264,7 +288,7 @@ class TransactionJournal:
                     description,
                     data,
                     str(value),
-                    now + retry_delay,
+                    at + retry_delay,
                     error,
                     trigger_block,
                     now,
@@ -272,6 +296,7 @@ class TransactionJournal:
                 ),
             )
             self.clear_unaccounted(intent)
+            self.clear_refused(intent)
         entry = self.get(intent)
         assert entry is not None
         return entry
@@ -328,6 +353,7 @@ class TransactionJournal:
             (sender, nonce + 1),
         )
         self.clear_unaccounted(intent)
+        self.clear_refused(intent)
         entry = self.get(intent)
         assert entry is not None
         return entry
@@ -429,9 +455,42 @@ class TransactionJournal:
                    ON CONFLICT (intent) DO UPDATE SET dropped_at = excluded.dropped_at""",
                 (intent, at, at),
             )
+            self.clear_refused(intent)
         entry = self.get(intent)
         assert entry is not None
         return entry
+
+    def record_refusal(self, intent: str, at: float, words: str) -> bool:
+        """Keep that a node refused ``intent``'s transaction in ``words`` while the row kept its
+        nonce, at ``at`` (the executor's clock); whether it is the first such refusal since the
+        row was signed (its time kept, its own commit)."""
+        with transaction(self.conn):
+            first = (
+                self.conn.execute("SELECT 1 FROM tx_refused WHERE intent = ?", (intent,)).fetchone()
+                is None
+            )
+            self.conn.execute(
+                """INSERT INTO tx_refused (intent, since, words) VALUES (?, ?, ?)
+                   ON CONFLICT (intent) DO UPDATE SET words = excluded.words""",
+                (intent, at, words),
+            )
+        return first
+
+    def refusal(self, intent: str) -> Refusal | None:
+        """The refusals kept of ``intent``'s transaction (``record_refusal``); ``None``: none."""
+        row = self.conn.execute(
+            "SELECT since, words FROM tx_refused WHERE intent = ?", (intent,)
+        ).fetchone()
+        return Refusal(float(row["since"]), row["words"]) if row is not None else None
+
+    def clear_refused(self, intent: str) -> None:
+        """Forget the refusals of ``intent``'s transaction; joins the caller's commit where
+        there is one."""
+        if self.conn.in_transaction:
+            self.conn.execute("DELETE FROM tx_refused WHERE intent = ?", (intent,))
+            return
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM tx_refused WHERE intent = ?", (intent,))
 
     def dropped_since(self, at: float) -> list[JournalEntry]:
         """Rows judged ``dropped`` at ``at`` or later (the executor's clock)."""

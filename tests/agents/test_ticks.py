@@ -100,6 +100,7 @@ def test_a_decision_reads_the_journal_once(solver_agent: tuple[Agent, list[str]]
         value=0,
         error=error,
         retry_delay=0.0,
+        at=0.0,
         trigger_block=3,
     )
     agent.tick()
