@@ -78,7 +78,14 @@ class FeePolicy:
     replaced) whose max fee is below the next block's base fee plus the node's suggested tip
     is replaced: its intent signed again at its nonce with both fees raised by more than
     10 % (and to the base fee × ``base_fee_multiplier`` + tip), never above
-    ``max_fee_per_gas`` (a bump that would go above it is refused, logged at error level).
+    ``max_fee_per_gas``, and its tip never above ``bump_limit`` × the tip of the row's first
+    transaction (a bump that would go above either is refused, logged at error level).
+
+    The base fee and the suggested tip are the node's word. A transaction pays the chain's
+    own base fee whatever max fee it offers, but all of its tip: ``bump_limit`` bounds what a
+    node lying about either (a base fee that keeps rising, a huge tip) can make a transaction
+    pay by fee bumps, to the base fee plus that many times its first tip, while an honest
+    rise gets about 24 bumps (each raises the tip 10 %) and the max fee follows the base fee.
     """
 
     gas_margin: float = 1.25  # gas limit = estimate × margin (estimates can be tight)
@@ -86,6 +93,9 @@ class FeePolicy:
     max_fee_per_gas: int | None = None  # hard cap in wei; None: no cap
     priority_fee: int | None = None  # tip in wei; None: ask the node
     bump_after: float | None = 30.0  # seconds; None: fees never raised
+    # A replacement's tip at most this × the row's first tip (a first tip of 0 counts 1 wei);
+    # None: no limit.
+    bump_limit: float | None = 10.0
 
 
 @dataclass(frozen=True)
@@ -555,12 +565,20 @@ class TransactionExecutor:
         """Sign ``entry``'s intent again at its nonce with raised fees, journal the new
         transaction (the old one kept as replaced) and broadcast it; a bump above
         ``FeePolicy.max_fee_per_gas`` is refused (logged once, at error level, unless the
-        transaction can be mined as it is: it offers more than the base fee)."""
+        transaction can be mined as it is: it offers more than the base fee), and so is one
+        whose tip would pass ``FeePolicy.bump_limit`` (logged once, at error level); a tip the
+        node suggests above that limit is held at it."""
         assert entry.raw_tx is not None and entry.nonce is not None
         base = market.base_fee()
         assert base is not None
         old = offer_of(entry.raw_tx)
         tip = max(bumped(old.tip), market.tip())
+        if self.fees.bump_limit is not None:
+            first_tip = self._first_tip(entry, old)
+            most = int(self.fees.bump_limit * max(first_tip, 1))
+            if bumped(old.tip) > most:
+                return self._bump_past_limit(entry, old, first_tip, base, market.tip())
+            tip = min(tip, most)
         max_fee = max(bumped(old.max_fee), base * self.fees.base_fee_multiplier + tip)
         cap = self.fees.max_fee_per_gas
         if cap is not None and max_fee > cap:
@@ -631,6 +649,37 @@ class TransactionExecutor:
         self.observer.replaced(entry)
         failpoints.hit("tx-replaced", entry.intent)
         return self._broadcast(entry)
+
+    def _first_tip(self, entry: JournalEntry, old: Offer) -> int:
+        """The tip of ``entry``'s first transaction (``old`` is its own offer): the lowest of
+        its transactions' (bumps only raise it), journaled, so a restart keeps the limit."""
+        earlier = (offer_of(r.raw_tx).tip for r in self.journal.replaced(entry.intent))
+        return min([old.tip, *earlier])
+
+    def _bump_past_limit(
+        self, entry: JournalEntry, old: Offer, first_tip: int, base: int, suggested: int
+    ) -> JournalEntry:
+        """A bump not made: its tip would pass ``FeePolicy.bump_limit``; said once (looked at
+        again once per ``FeePolicy.bump_after``)."""
+        first = entry.intent not in self._capped
+        self._capped[entry.intent] = self._clock()
+        if first:
+            log.error(
+                "fee bump of %s (nonce %s, hash %s) refused: a replacement must offer a tip "
+                "above %.3f gwei, past the bump limit of %g × its first transaction's tip "
+                "(%.3f gwei); the node answers a next base fee of %.3f gwei and a tip of %.3f "
+                "gwei (is it lying?); the transaction waits as it is (its max fee %.3f gwei)",
+                entry.description,
+                entry.nonce,
+                entry.tx_hash,
+                bumped(old.tip) / GWEI,
+                self.fees.bump_limit,
+                first_tip / GWEI,
+                base / GWEI,
+                suggested / GWEI,
+                old.max_fee / GWEI,
+            )
+        return entry
 
     def _overdue(self, entry: JournalEntry) -> bool:
         """Whether ``entry``, pending by the node's word, was sent (or last looked at as

@@ -930,6 +930,95 @@ def test_a_transaction_never_broadcast_and_refused_below_a_later_nonce_is_outbid
         assert pokes(ex) == 2 and direct.nonce(ADDRESS, "latest") == 2
 
 
+def test_the_wait_before_a_refused_transaction_is_outbid_survives_restarts(
+    manual: ManualMining, tmp_path: Path
+) -> None:
+    """When a node first refused a transaction that keeps its nonce is journaled: an agent in a
+    crash loop, restarted more often than FeePolicy.bump_after, still outbids it
+    FeePolicy.bump_after after that first refusal (before, each restart started the wait
+    again at its own first refusal: never outbid, and the key's later nonces waited for ever
+    behind it)."""
+    direct, probe = manual.client, manual.probe
+    with UnreachableSendRelay(manual.node.url) as relay:
+        now = [1_000.0]
+        through = ChainClient(relay.url, retry=RetryPolicy(attempts=2, initial_delay=0.01))
+        ex = make_executor(through, probe, tmp_path / "a.db", clock=lambda: now[0])
+        relay.unreachable = 2
+        with pytest.raises(RpcUnavailableError):
+            ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+        first = ex.journal.get("poke/1")
+        assert first is not None and first.status == "signed"
+        assert ex.submit(Intent("poke/2", "Probe", "poke", (2, "b"))) is not None
+        _raise_base_fee(direct, 50)
+        assert ex.reconcile() == []  # refused: its nonce kept (the first refusal)
+        bump_after = FeePolicy().bump_after
+        assert bump_after is not None
+        for _ in range(2):
+            now[0] += bump_after / 2
+            restarted = make_executor(through, probe, tmp_path / "a.db", clock=lambda: now[0])
+            assert restarted.reconcile() == []
+        row = restarted.journal.get("poke/1")
+        assert row is not None and row.nonce == 0 and row.status == "sent"
+        assert [r.tx_hash for r in restarted.journal.replaced("poke/1")] == [first.tx_hash]
+        direct.rpc.request("evm_mine", [])
+        assert sorted(e.status for e in restarted.reconcile()) == ["mined", "mined"]
+        assert pokes(restarted) == 2 and direct.nonce(ADDRESS, "latest") == 2
+
+
+class LyingTipRelay(ReceiptLagRelay):
+    """Relay to ``upstream`` that answers ``eth_maxPriorityFeePerGas`` with ``tip`` once it is
+    set (a lying node's suggested tip); everything else is forwarded."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, 0.0)
+        self.tip: int | None = None
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        if request["method"] == "eth_maxPriorityFeePerGas" and self.tip is not None:
+            return {"jsonrpc": "2.0", "id": request["id"], "result": hex(self.tip)}
+        return self.forward(request)
+
+
+def test_a_lying_tip_raises_fee_bumps_no_further_than_the_bump_limit(
+    manual: ManualMining, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After the first send the node suggests a tip of 1,000 gwei, then a base fee far above
+    what the transaction offers: no replacement tips more than FeePolicy.bump_limit × the
+    first tip (the first bump is held at it, the next refused: said once at error level,
+    with the limit, also after more looks), and the transaction mined pays at most the base
+    fee plus that (before, the 1,000 gwei tip was paid: no cap by default)."""
+    caplog.set_level(logging.WARNING, logger="agents.chain.executor")
+    direct, probe = manual.client, manual.probe
+    limit = 10  # FeePolicy's default bump_limit
+    with LyingTipRelay(manual.node.url) as relay:
+        now = [1_000.0]
+        ex = make_executor(ChainClient(relay.url), probe, tmp_path / "a.db", clock=lambda: now[0])
+        sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+        assert sent is not None and sent.status == "sent" and sent.raw_tx is not None
+        first_tip = offer_of(sent.raw_tx).tip
+        relay.tip = 1_000 * GWEI
+        for base in (5, 50, 500):
+            _raise_base_fee(direct, base)
+            now[0] += 30.0
+            assert ex.reconcile() == []
+        row = ex.journal.get("poke/1")
+        assert row is not None and row.raw_tx is not None
+        tips = [offer_of(r.raw_tx).tip for r in ex.journal.replaced("poke/1")]
+        assert tips == [first_tip] and offer_of(row.raw_tx).tip == limit * first_tip
+        refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+        assert [r.levelname for r in refusals] == ["ERROR"], caplog.text
+        assert f"bump limit of {limit:g} × its first transaction's tip" in refusals[0].getMessage()
+        # The base fee falls back (the next block's, 1 gwei): it is mined as it is.
+        _raise_base_fee(direct, 1)
+        direct.rpc.request("evm_mine", [])
+        assert [e.status for e in ex.reconcile()] == ["mined"]
+        mined = ex.journal.get("poke/1")
+        assert mined is not None and mined.tx_hash == row.tx_hash
+        receipt = direct.rpc.request("eth_getTransactionReceipt", [mined.tx_hash])
+        assert int(receipt["effectiveGasPrice"], 16) <= GWEI + limit * first_tip
+        assert pokes(ex) == 1
+
+
 def test_a_transaction_at_the_cap_above_the_base_fee_is_not_called_stuck(
     manual: ManualMining, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
