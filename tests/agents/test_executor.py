@@ -781,6 +781,13 @@ def test_a_fee_bump_killed_before_its_broadcast_sends_no_other_transaction(
     assert pokes(again) == 1 and client.nonce(ADDRESS, "latest") == 1
 
 
+def _capped(manual: ManualMining, db: Path, now: list[float], cap: int) -> TransactionExecutor:
+    """An executor on ``manual``'s node, on the clock ``now``, whose max fees never pass
+    ``cap`` (FeePolicy.max_fee_per_gas: chain.max_fee_gwei)."""
+    fees = FeePolicy(max_fee_per_gas=cap)
+    return make_executor(manual.client, manual.probe, db, clock=lambda: now[0], fees=fees)
+
+
 def test_a_fee_bump_never_bids_above_the_cap(
     manual: ManualMining, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -788,16 +795,10 @@ def test_a_fee_bump_never_bids_above_the_cap(
     is refused, said once at error level, and the transaction is kept as it is; once the base
     fee is under the cap again, the replacement bids the cap, not above."""
     caplog.set_level(logging.WARNING, logger="agents.chain.executor")
-    client, probe = manual.client, manual.probe
+    client = manual.client
     now = [1_000.0]
     cap = 10 * GWEI
-    ex = make_executor(
-        client,
-        probe,
-        tmp_path / "a.db",
-        clock=lambda: now[0],
-        fees=FeePolicy(max_fee_per_gas=cap),
-    )
+    ex = _capped(manual, tmp_path / "a.db", now, cap)
     sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
     assert sent is not None and sent.raw_tx is not None
     _raise_base_fee(client, 50)
@@ -1026,16 +1027,10 @@ def test_a_transaction_at_the_cap_above_the_base_fee_is_not_called_stuck(
     into, yet still above it: no replacement under the cap can offer more, and it can be mined
     as it is; no error says it waits for the base fee to fall, and it is mined as it is."""
     caplog.set_level(logging.INFO, logger="agents.chain.executor")
-    client, probe = manual.client, manual.probe
+    client = manual.client
     now = [1_000.0]
     cap = 5 * GWEI // 2
-    ex = make_executor(
-        client,
-        probe,
-        tmp_path / "a.db",
-        clock=lambda: now[0],
-        fees=FeePolicy(max_fee_per_gas=cap),
-    )
+    ex = _capped(manual, tmp_path / "a.db", now, cap)
     sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
     assert sent is not None and sent.raw_tx is not None
     assert offer_of(sent.raw_tx).max_fee == cap
