@@ -7,15 +7,15 @@ decision that would send the same call again asks ``lasting`` first: a lasting r
 the call cannot succeed on the chain as the agent reads it, whatever it waits for (its seed is
 not the committed one, the task is not its own, the window closed, the state moved on), so
 the agent stops, until a reorg changes the task's events, and the runtime logs it as an error
-once. A revert mined on chain is judged at once; a rejection at gas estimation (nothing spent)
-holds only when the pool refused it after checking the task's record against the agent's own
-data (``RECORD_CHECKED``: the seed, the secret or the seal is not the committed one). Any
-other rejection, even one that reads as lasting, may come from a node behind the view the
-decision read (an endpoint that spreads calls over several nodes, a reorg back to a block of
-the same number) and is tried again, after the executor's capped backoff, for as long as the
-decision asks for it: until the agent's own view says the reveal is done, pointless or too
-late. Any other revert passes (the reveal mined in the claim's own block, a record read before
-a reorg, out of gas, a node that refused the fee) and the call is tried again.
+once. A revert mined on chain is judged at once. A rejection at gas estimation (nothing spent)
+never holds, even one that reads as lasting: it is only the word of the node that estimated,
+which may be behind the view the decision read (an endpoint that spreads calls over several
+nodes, a reorg back to a block of the same number) or lying (a ``WrongSeed`` made up, so that
+the solver never reveals and is slashed). It is tried again, after the executor's capped
+backoff, for as long as the decision asks for it: until the agent's own view says the reveal is
+done, pointless or too late. Any other revert passes (the reveal mined in the claim's own
+block, a record read before a reorg, out of gas, a node that refused the fee) and the call is
+tried again.
 
 Pure: strings only, so that a restarted agent, reading the same journal, decides the same.
 """
@@ -53,10 +53,6 @@ LASTING: dict[str, frozenset[str]] = {
         }
     ),
 }
-# The lasting errors the pool raises only after checking the task's record, on a chain that
-# holds the events the agent's view has: what the agent itself holds is wrong, and asking
-# again cannot change that. Only these hold when rejected at estimation.
-RECORD_CHECKED = frozenset({"WrongSeed", "WrongSecret", "WrongSeal"})
 # Transactions of one reveal that may revert on chain for a passing reason before the agent
 # stops paying for more (a call reverts on chain only when the chain changed after its
 # estimation, or it ran out of gas).
@@ -97,20 +93,15 @@ def lasting(key: str, error: str | None) -> bool:
 
 def holds(key: str, status: str | None, failure: Failure) -> bool:
     """Whether the failure of intent ``key`` (journal status ``status``) is a verdict: a
-    lasting revert mined on chain, or a rejection at estimation with a ``RECORD_CHECKED``
-    error. Other rejections at estimation never hold: they cost nothing, and a node behind the
-    agent's view gives them too."""
-    if not lasting(key, failure.error):
-        return False
-    if status == "rejected":
-        return error_name(failure.error) in RECORD_CHECKED
-    return True
+    lasting revert mined on chain. A rejection at estimation never holds: it costs nothing,
+    and a node behind the agent's view, or one that lies, gives it too."""
+    return status != "rejected" and lasting(key, failure.error)
 
 
 def looks_lasting(key: str, status: str | None, failure: Failure) -> bool:
     """A rejection at estimation with an error that would hold had it been mined: tried again
     all the same (``holds``), but worth saying loudly, since it may well be the chain's truth."""
-    return status == "rejected" and lasting(key, failure.error) and not holds(key, status, failure)
+    return status == "rejected" and lasting(key, failure.error)
 
 
 def next_try(

@@ -246,11 +246,10 @@ def _reveal_seed(situation: Situation, view: TaskView) -> list[Action]:
     out of gas), at most ``reverts.MAX_TRIES``; the same again, after the executor's backoff
     (``persistent``), when it was rejected at gas estimation, however often, until the view
     ends it here (the randomness drawn, the seed window over). A lasting revert mined on chain
-    (the seed is not the committed one, the task moved on, the window closed), or a seed
-    rejected at estimation as not the committed one, ends the tries while the task's events
-    stay as they were when it was judged, and the runtime logs it once. Only the journal
-    and the view decide, so a restarted agent resumes the same try and never has two in
-    flight."""
+    (the seed is not the committed one, the task moved on, the window closed) ends the tries
+    while the task's events stay as they were when it was judged, and the runtime logs it
+    once. Only the journal and the view decide, so a restarted agent resumes the same try and
+    never has two in flight."""
     if view.randomness is not None or situation.expired(view) or situation.pool is None:
         return []
     key = reverts.next_try(

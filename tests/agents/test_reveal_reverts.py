@@ -1,6 +1,7 @@
-"""The solver's seed reveal on a devnet when it reverts: a lasting revert ends the tries (said
-once, loudly), a passing one is followed by one more try, and a restarted agent resumes on its
-journal without sending anything twice."""
+"""The solver's seed reveal on a devnet when it reverts: a lasting revert mined on chain ends
+the tries (said once, loudly), a passing one is followed by one more try, a rejection at gas
+estimation (a node's word only, maybe a lie) is tried again until the seed window ends, and a
+restarted agent resumes on its journal without sending anything twice."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_utils.abi import abi_to_signature
 from eth_utils.crypto import keccak
 
+from agents.chain.errors import RpcError
 from agents.chain.executor import FeePolicy
 from agents.roles import intents, reverts
+from agents.roles.situation import POOL
 from tests.agents.market import Market, open_market, reveals, solver_agent
 
 pytestmark = pytest.mark.chain
@@ -25,36 +29,84 @@ def market(tmp_path: Path) -> Iterator[Market]:
         yield opened
 
 
-def test_a_seed_the_pool_refuses_for_good_is_not_sent_again(
+def test_a_seed_the_pool_refuses_at_estimation_is_tried_until_the_window_ends(
     market: Market, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The committed seed hash is not the hash of the seed the agent derives (WrongSeed): the
-    first estimation reverts, the agent logs it once as an error and sends nothing more, in
-    later ticks as in a restarted process."""
+    """The committed seed hash is not the hash of the seed the agent derives (WrongSeed): every
+    estimation reverts. A revert seen only at estimation is a node's word, which may be a lie
+    (the next test), so the agent says it once at error level and tries again at every tick,
+    in a restarted process too, spending nothing (no transaction sent), until the seed window
+    is over."""
     task_id = market.verifying_task(seed_hash=keccak(b"a seed this key does not derive"))
     agent = solver_agent(market.conns["solver"])
     key = intents.reveal_seed(task_id, 0)
     rpc = agent.conn.client.rpc
+    nonce = agent.conn.client.nonce(agent.conn.me)
     with caplog.at_level(logging.INFO):
         agent.tick()
         assert reveals(agent.conn) == {key: ("rejected", 1)}
         errors = [r for r in caplog.records if r.levelno == logging.ERROR]
         (said,) = [(r.getMessage(), getattr(r, "fields", {})) for r in errors]
-        assert said[0] == "tx rejected for good" and said[1]["intent"] == key
-        assert "WrongSeed" in said[1]["error"] and "slashed" in said[1]["consequence"]
-        for _ in range(4):
+        assert said[0] == "tx rejected" and said[1]["intent"] == key
+        assert "WrongSeed" in said[1]["error"] and "tried again" in said[1]["consequence"]
+        for _ in range(3):
             rpc.request("evm_mine")  # a new head: each tick reads the chain and decides again
             agent.tick()
-    assert reveals(agent.conn) == {key: ("rejected", 1)}
+    assert reveals(agent.conn) == {key: ("rejected", 4)}
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
 
     restarted = solver_agent(market.reconnect_solver())
     restarted.tick()
+    assert reveals(restarted.conn) == {key: ("rejected", 5)}
+    deadline = restarted.tasks[task_id].deadline
+    rpc.request("evm_setNextBlockTimestamp", [deadline + 10])
     rpc.request("evm_mine")
-    restarted.tick()
-    assert reveals(restarted.conn) == {key: ("rejected", 1)}
+    for _ in range(2):
+        restarted.tick()
+    assert reveals(restarted.conn) == {key: ("rejected", 5)}  # the window is over
     task = restarted.tasks[task_id]
     assert (task.status, task.randomness) == ("Verifying", None)
+    assert restarted.conn.client.nonce(restarted.conn.me) == nonce
+
+
+def test_a_wrong_seed_a_lying_node_makes_up_at_estimation_does_not_stop_the_reveal(
+    market: Market, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The node answers the reveal's first estimations with the pool's WrongSeed (its revert
+    data, made up: the seed is the committed one). Taken for a verdict, the solver would never
+    reveal and lose its whole stake (SeedWithheld); the agent says it once at error level,
+    tries again, and reveals once the node stops lying."""
+    task_id = market.verifying_task()
+    agent = solver_agent(market.conns["solver"])
+    rpc = agent.conn.client.rpc
+    pool = agent.conn.deployment.contract(POOL)
+    signatures = {e.get("name"): abi_to_signature(dict(e)) for e in pool.abi}  # type: ignore[arg-type]
+    reveal = "0x" + keccak(text=signatures["revealSeed"])[:4].hex()
+    wrong_seed = keccak(text=signatures["WrongSeed"])[:4] + task_id.to_bytes(32, "big")
+    lies = [3]
+    send = rpc._request_once
+
+    def making_up(method: str, params: list[Any]) -> Any:
+        if method == "eth_estimateGas" and lies[0] > 0 and params[0]["data"].startswith(reveal):
+            lies[0] -= 1
+            raise RpcError(method, 3, "execution reverted", "0x" + wrong_seed.hex())
+        return send(method, params)
+
+    rpc._request_once = making_up  # type: ignore[method-assign]
+    key = intents.reveal_seed(task_id, 0)
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            agent.tick()
+            rpc.request("evm_mine")  # a new head: the next tick decides again
+        assert lies[0] == 0 and reveals(agent.conn) == {key: ("rejected", 3)}
+        entry = agent.executor.journal.get(key)
+        assert entry is not None and "WrongSeed" in str(entry.error)
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert [r.getMessage() for r in errors] == ["tx rejected"]
+        for _ in range(2):
+            agent.tick()  # sends the reveal, then follows it to its receipt
+    assert reveals(agent.conn) == {key: ("mined", 4)}
+    assert agent.tasks[task_id].randomness is not None
 
 
 def test_a_reveal_that_reverted_for_a_passing_reason_is_sent_once_more(market: Market) -> None:
