@@ -178,8 +178,9 @@ class TransactionExecutor:
         # Intent → when a transaction the node calls pending was last sent again as overdue
         # (a restart sends it again at its first look past DropPolicy.grace after its send).
         self._looked: dict[str, float] = {}
-        # Intent → when the cap (FeePolicy.max_fee_per_gas) last refused its fee bump (said
-        # once; looked at again once per FeePolicy.bump_after).
+        # Intent → when the cap (FeePolicy.max_fee_per_gas) or the bump limit
+        # (FeePolicy.bump_limit) last refused its fee bump (said once; looked at again once
+        # per FeePolicy.bump_after).
         self._capped: dict[str, float] = {}
 
     def in_flight(self) -> bool:

@@ -36,7 +36,7 @@ from agents.chain.executor import (
     bumped,
     offer_of,
 )
-from agents.chain.journal import TransactionJournal
+from agents.chain.journal import JournalEntry, TransactionJournal
 from agents.chain.rpc import RetryPolicy
 from agents.devnet.anvil import DEV_KEYS, REPO_ROOT, Anvil, start_anvil
 from agents.node.database import open_database
@@ -648,14 +648,22 @@ class PhantomRelay(ReceiptLagRelay):
         return super().answer(request)
 
 
+@pytest.mark.parametrize("restarts", [False, True])
 @pytest.mark.parametrize("taken", [False, True])
 def test_a_transaction_the_node_calls_pending_for_ever_is_not_waited_for_ever(
-    anvil: Anvil, client: ChainClient, probe: ContractInterface, tmp_path: Path, taken: bool
+    anvil: Anvil,
+    client: ChainClient,
+    probe: ContractInterface,
+    tmp_path: Path,
+    taken: bool,
+    restarts: bool,
 ) -> None:
     """A node that keeps calling a lost transaction pending is believed for DropPolicy.grace
     seconds after it was sent; then the same bytes go out again (mined: one nonce, one poke)
     and, if another transaction of the account took its nonce meanwhile (``taken``), it is
-    judged dropped DropPolicy.grace seconds later."""
+    judged dropped DropPolicy.grace seconds later. Both times count from journaled ones (the
+    send, the nonce seen passed): an agent restarted before every look (``restarts``) waits
+    no longer."""
     now = [1_000.0]
     grace = DropPolicy().grace
     with PhantomRelay(anvil.url) as relay:
@@ -666,17 +674,25 @@ def test_a_transaction_the_node_calls_pending_for_ever_is_not_waited_for_ever(
         if taken:
             other = make_executor(client, probe, tmp_path / "other.db")
             other.send_and_wait(Intent("elsewhere", "Probe", "poke", (2, "other")))
+
+        def look() -> list[JournalEntry]:
+            if not restarts:
+                return ex.reconcile()
+            return make_executor(
+                through, probe, tmp_path / "a.db", clock=lambda: now[0]
+            ).reconcile()
+
         for _ in range(3):
             now[0] += (grace - 1.0) / 3
-            assert ex.reconcile() == []
+            assert look() == []
         now[0] += 1.0
         if not taken:
-            assert [e.status for e in ex.reconcile()] == ["mined"]
+            assert [e.status for e in look()] == ["mined"]
             assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
             return
-        assert ex.reconcile() == []  # the nonce passed it: DropPolicy.grace from now
+        assert look() == []  # the nonce passed it: DropPolicy.grace from now
         now[0] += grace
-        assert [e.status for e in ex.reconcile()] == ["dropped"]
+        assert [e.status for e in look()] == ["dropped"]
         assert pokes(ex) == 1 and client.nonce(ADDRESS) == 1
 
 
