@@ -93,8 +93,8 @@ class FeePolicy:
     max_fee_per_gas: int | None = None  # hard cap in wei; None: no cap
     priority_fee: int | None = None  # tip in wei; None: ask the node
     bump_after: float | None = 30.0  # seconds; None: fees never raised
-    # A replacement's tip at most this × the row's first tip (a first tip of 0 counts 1 wei);
-    # None: no limit.
+    # A replacement's tip at most this × the row's first tip (a first tip under 1 gwei counts
+    # as 1 gwei: a tip of 0, as some chains take, would allow next to no bump); None: no limit.
     bump_limit: float | None = 10.0
 
 
@@ -576,7 +576,7 @@ class TransactionExecutor:
         tip = max(bumped(old.tip), market.tip())
         if self.fees.bump_limit is not None:
             first_tip = self._first_tip(entry, old)
-            most = int(self.fees.bump_limit * max(first_tip, 1))
+            most = int(self.fees.bump_limit * max(first_tip, GWEI))
             if bumped(old.tip) > most:
                 return self._bump_past_limit(entry, old, first_tip, base, market.tip())
             tip = min(tip, most)

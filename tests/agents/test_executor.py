@@ -1036,6 +1036,32 @@ def test_a_lying_tip_raises_fee_bumps_no_further_than_the_bump_limit(
         assert pokes(ex) == 1
 
 
+def test_a_zero_first_tip_still_leaves_room_for_fee_bumps(
+    manual: ManualMining, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A transaction first sent with no tip (``priority_fee=0``, as some chains take) is
+    outbid each time the base fee rises above what it offers, a dozen times over: its first
+    tip counts as 1 gwei for the bump limit (counted as 1 wei, the eleventh bump's tip of 12
+    wei was refused)."""
+    caplog.set_level(logging.WARNING, logger="agents.chain.executor")
+    now = [1_000.0]
+    fees = FeePolicy(priority_fee=0)
+    ex = make_executor(
+        manual.client, manual.probe, tmp_path / "a.db", clock=lambda: now[0], fees=fees
+    )
+    sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+    assert sent is not None and sent.raw_tx is not None and offer_of(sent.raw_tx).tip == 0
+    for rise in range(1, 13):  # each past the last bump's max fee (2 × its base fee + tip)
+        _raise_base_fee(manual.client, 3**rise)
+        now[0] += 30.0
+        assert ex.reconcile() == []
+    assert len(ex.journal.replaced("poke/1")) == 12
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == [], caplog.text
+    manual.client.rpc.request("evm_mine", [])
+    assert [e.status for e in ex.reconcile()] == ["mined"]
+    assert pokes(ex) == 1
+
+
 def test_a_transaction_at_the_cap_above_the_base_fee_is_not_called_stuck(
     manual: ManualMining, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
