@@ -869,6 +869,34 @@ def test_example_steps_numbered_from_templates_trace_as_the_plain_tracer(
     assert applied[True] >= 4
 
 
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_a_later_replay_numbers_every_step_from_the_templates_of_an_earlier_one(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Templates are shared by the tracers of a process: once one replay has learnt them, a
+    # replay of the same task by a fresh tracer (its first step's state new to its trace, the
+    # later steps' known) numbers every step from them, over as many steps as it runs.
+    applied = _count_templates(monkeypatch)
+    learnt: list[Tracer] = []
+    learn = Tracer._learn
+
+    def noted(self: Tracer, first: int, fresh: int, shared: int) -> Any:
+        learnt.append(self)
+        return learn(self, first, fresh, shared)
+
+    monkeypatch.setattr(Tracer, "_learn", noted)
+    kernels = get_backend("exact").kernels  # type: ignore[attr-defined]
+    task = example_task(name)
+    earlier = Tracer(kernels)
+    _replay_both(task, 3, earlier)
+    assert learnt and all(t is earlier for t in learnt)
+    applied.update({True: 0, False: 0})
+    got, want = _replay_both(task, 10, Tracer(kernels))
+    _compare(got, want)
+    assert all(t is earlier for t in learnt)  # nothing numbered one by one
+    assert applied[True] >= 10
+
+
 class _TogglingReshape(CpuKernels):
     """CPU kernels whose reshape returns other values (a copy of its input plus one) while
     ``lies`` is set, else a view."""
