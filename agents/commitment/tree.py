@@ -147,9 +147,19 @@ def merkle_roots(
     ``t`` is the next ``counts[t]`` rows (``counts`` summing to ``n``; an empty run's root
     is that of no hashes). Returns the roots as ``(len(counts), 32)`` uint8, computed in
     one engine call (``fast=False``: hashlib, root by root)."""
-    sizes = np.asarray(counts, dtype=np.int64).reshape(-1)
-    if hashes.ndim != 2 or hashes.shape[1:] != (DIGEST_BYTES,) or (sizes < 0).any():
-        raise ValueError("merkle_roots needs (n, 32) hashes and counts of at least 0")
+    given = np.asarray(counts)
+    # Counts that are not whole numbers, or hashes of another type, would be cast silently
+    # (a run of 1.7 read as 1, a float read modulo 256): refused instead.
+    if given.ndim != 1 or (given.size and given.dtype.kind not in "iu"):
+        raise ValueError("merkle_roots needs one axis of whole-number counts")
+    sizes = given.astype(np.int64)
+    if (
+        hashes.ndim != 2
+        or hashes.shape[1:] != (DIGEST_BYTES,)
+        or hashes.dtype != np.uint8
+        or (sizes < 0).any()
+    ):
+        raise ValueError("merkle_roots needs (n, 32) uint8 hashes and counts of at least 0")
     if int(sizes.sum()) != hashes.shape[0]:
         raise ValueError("merkle_roots: the counts do not add up to the hashes")
     compiled = engine() if fast else None

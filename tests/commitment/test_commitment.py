@@ -477,3 +477,16 @@ def test_merkle_roots_of_runs_match_reference(fast: bool, seed: int) -> None:
     assert merkle_roots(np.zeros((0, 32), np.uint8), [], fast=fast).shape == (0, 32)
     with pytest.raises(ValueError, match="add up"):
         merkle_roots(hashes, [*counts, 1], fast=fast)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_merkle_roots_refuses_counts_and_hashes_it_would_cast(fast: bool) -> None:
+    # Counts adding up once truncated (1.7 + 1.3 read as 1 + 1), counts of two axes, hashes
+    # of another type: each a clear error, not roots of something else.
+    hashes = np.zeros((2, 32), np.uint8)
+    for counts in ([1.7, 1.3], [[1], [1]]):
+        with pytest.raises(ValueError, match="whole-number counts"):
+            merkle_roots(hashes, counts, fast=fast)
+    with pytest.raises(ValueError, match="uint8"):
+        merkle_roots(hashes.astype(np.float64), [1, 1], fast=fast)
+    assert merkle_roots(hashes, np.array([2], np.uint32), fast=fast).shape == (1, 32)
