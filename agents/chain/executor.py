@@ -190,7 +190,9 @@ class TransactionExecutor:
     # -- deciding whether an intent may go out ----------------------------------------------
 
     def may_submit(self, intent: Intent) -> bool:
-        """False if the intent is in flight or done, or was rejected and must still wait."""
+        """False if the intent is in flight or done, or was rejected and must still wait: until
+        its ``retry_after``, or, where that lies further ahead than
+        ``RejectionPolicy.max_delay`` (stamped before the clock was set back), not at all."""
         entry = self.journal.get(intent.key)
         if entry is None:
             return True
@@ -198,7 +200,10 @@ class TransactionExecutor:
             return False
         if not intent.persistent and entry.attempts >= self.rejections.attempts:
             return False
-        return self._clock() >= entry.retry_after
+        # No backoff is longer than max_delay: a clock stepped back (NTP, a restart on another
+        # boot) must not hold a reveal back by the size of the step. Nothing is on chain.
+        wait = entry.retry_after - self._clock()
+        return wait <= 0 or wait > self.rejections.max_delay
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -549,7 +554,9 @@ class TransactionExecutor:
             since = refusal.since if refusal is not None else None
         else:
             since = entry.sent_at
-        if since is None or now - since < bump_after:
+        # A time ahead of the clock was stamped before it was set back: outbid now (at its own
+        # nonce, within the cap and the bump limit) rather than wait out the step.
+        if since is None or 0 <= now - since < bump_after:
             return False
         if entry.status == "signed" and not _cured_by_fees(refusal.words if refusal else None):
             return False

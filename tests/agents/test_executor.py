@@ -237,6 +237,30 @@ def test_a_rejection_waits_its_backoff_by_the_executors_clock_across_a_restart(
     assert ex.may_submit(intent) and executor().may_submit(intent)
 
 
+def test_a_rejection_is_not_held_back_by_a_clock_set_back(
+    client: ChainClient, probe: ContractInterface, tmp_path: Path
+) -> None:
+    """A ``retry_after`` further ahead than the longest backoff was stamped before the clock
+    was set back (an hour here): the intent may go out again at once, not an hour later."""
+    now = [10_000.0]
+    ex = TransactionExecutor(
+        client,
+        Account.from_key(KEY),
+        TransactionJournal(open_database(tmp_path / "a.db")),
+        {"Probe": probe},
+        rejections=RejectionPolicy(attempts=5, delay=2.0, max_delay=64.0),
+        clock=lambda: now[0],
+    )
+    intent = Intent("least/1", "Probe", "atLeast", (1, 5))
+    rejected = ex.submit(intent)
+    assert rejected is not None and rejected.retry_after == 10_002.0
+    now[0] = 10_002.0 - 64.0  # within the longest backoff of its retry: still waits
+    assert not ex.may_submit(intent)
+    now[0] = 10_001.0 - 3_600.0
+    assert ex.may_submit(intent)
+    assert client.nonce(ADDRESS) == 0
+
+
 @pytest.mark.parametrize(
     ("function", "args", "reason"),
     [
@@ -754,6 +778,26 @@ def test_a_transaction_priced_below_a_risen_base_fee_is_replaced_and_mined_once(
         assert row.tx_hash == bumped_row.tx_hash
         assert client.receipt(sent.tx_hash or "") is None
     assert pokes(ex) == 2 and client.nonce(ADDRESS, "latest") == 2
+
+
+def test_a_transaction_priced_below_the_base_fee_is_outbid_after_the_clock_is_set_back(
+    manual: ManualMining, tmp_path: Path
+) -> None:
+    """A send stamped ahead of the clock (set back an hour after it) does not hold the fee
+    bump back by the hour: the transaction is outbid at its nonce at the next look, once."""
+    client, probe = manual.client, manual.probe
+    now = [10_000.0]
+    ex = make_executor(client, probe, tmp_path / "a.db", clock=lambda: now[0])
+    sent = ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+    assert sent is not None and sent.status == "sent"
+    _raise_base_fee(client, 50)
+    now[0] -= 3_600.0
+    assert ex.reconcile() == []
+    assert [r.tx_hash for r in ex.journal.replaced("poke/1")] == [sent.tx_hash]
+    assert ex.reconcile() == [] and len(ex.journal.replaced("poke/1")) == 1
+    client.rpc.request("evm_mine", [])
+    assert [e.status for e in ex.reconcile()] == ["mined"]
+    assert pokes(ex) == 1 and client.nonce(ADDRESS, "latest") == 1
 
 
 @pytest.mark.parametrize("old_mined", [False, True])
