@@ -484,7 +484,7 @@ def test_merkle_roots_refuses_counts_and_hashes_it_would_cast(fast: bool) -> Non
     # Counts adding up once truncated (1.7 + 1.3 read as 1 + 1), counts of two axes, hashes
     # of another type: each a clear error, not roots of something else.
     hashes = np.zeros((2, 32), np.uint8)
-    for counts in ([1.7, 1.3], [[1], [1]]):
+    for counts in (np.array([1.7, 1.3]), np.array([[1], [1]])):
         with pytest.raises(ValueError, match="whole-number counts"):
             merkle_roots(hashes, counts, fast=fast)
     with pytest.raises(ValueError, match="uint8"):
