@@ -137,6 +137,10 @@ class Agent:
         }
         # The submitter's checks of its tasks' profiles (by task), made once per profile.
         self._profiles: dict[int, ProfileReview] = {}
+        # Intents whose rejection at estimation this process logged: a lasting-looking one
+        # said at error level, and one that only passed (``_on_failed``).
+        self._said_lasting: set[str] = set()
+        self._said_passing: set[str] = set()
         self._stop = threading.Event()
         self._head = 0
         # The head block (number, hash) at the last complete read of the chain, and the
@@ -479,8 +483,12 @@ class Agent:
             return
         if reverts.looks_lasting(entry.intent, entry.status, failure):
             # Maybe the chain's truth, maybe a node behind the agent's view: tried again until
-            # the view ends it, and said loudly the first time.
-            level = logging.ERROR if entry.attempts <= 1 else logging.WARNING
+            # the view ends it, and said loudly the first time, also after rejections for a
+            # passing reason (the seed refused in the claim's own block, then as wrong).
+            first = entry.attempts <= 1 or entry.intent in self._said_passing
+            loud = first and entry.intent not in self._said_lasting
+            level = logging.ERROR if loud else logging.WARNING
+            self._said_lasting.add(entry.intent)
             event(
                 log,
                 f"tx {entry.status}",
@@ -490,6 +498,8 @@ class Agent:
                 consequence="tried again until the task's state or its window ends it",
             )
             return
+        if entry.status == "rejected":
+            self._said_passing.add(entry.intent)
         event(
             log,
             f"tx {entry.status}",

@@ -109,6 +109,46 @@ def test_a_wrong_seed_a_lying_node_makes_up_at_estimation_does_not_stop_the_reve
     assert agent.tasks[task_id].randomness is not None
 
 
+def test_a_wrong_seed_after_a_passing_rejection_is_still_said_at_error_level(
+    market: Market, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The node answers the reveal's first estimation with a passing reason (the claim's own
+    block, ClaimBlockOutOfReach), then twice with WrongSeed: the first WrongSeed is the one
+    worth an error (the seed may be wrong), said once though its try is not the first."""
+    task_id = market.verifying_task()
+    agent = solver_agent(market.conns["solver"])
+    rpc = agent.conn.client.rpc
+    pool = agent.conn.deployment.contract(POOL)
+    signatures = {e.get("name"): abi_to_signature(dict(e)) for e in pool.abi}  # type: ignore[arg-type]
+    reveal = "0x" + keccak(text=signatures["revealSeed"])[:4].hex()
+    task = task_id.to_bytes(32, "big")
+    answers = [
+        keccak(text=signatures["ClaimBlockOutOfReach"])[:4] + task + (1).to_bytes(32, "big"),
+        keccak(text=signatures["WrongSeed"])[:4] + task,
+        keccak(text=signatures["WrongSeed"])[:4] + task,
+    ]
+    send = rpc._request_once
+
+    def making_up(method: str, params: list[Any]) -> Any:
+        if method == "eth_estimateGas" and answers and params[0]["data"].startswith(reveal):
+            raise RpcError(method, 3, "execution reverted", "0x" + answers.pop(0).hex())
+        return send(method, params)
+
+    rpc._request_once = making_up  # type: ignore[method-assign]
+    key = intents.reveal_seed(task_id, 0)
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            agent.tick()
+            rpc.request("evm_mine")  # a new head: the next tick decides again
+        assert not answers and reveals(agent.conn) == {key: ("rejected", 3)}
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert [r.getMessage() for r in errors] == ["tx rejected"]
+        assert "WrongSeed" in getattr(errors[0], "fields", {})["error"]
+        for _ in range(2):
+            agent.tick()  # sends the reveal, then follows it to its receipt
+    assert reveals(agent.conn) == {key: ("mined", 4)}
+
+
 def test_a_reveal_that_reverted_for_a_passing_reason_is_sent_once_more(market: Market) -> None:
     """The first try runs out of gas on chain (a gas limit below what it needs): the next try is
     sent once, by the agent or by one restarted between the two, and fixes the randomness."""
