@@ -85,7 +85,9 @@ class FeePolicy:
     own base fee whatever max fee it offers, but all of its tip: ``bump_limit`` bounds what a
     node lying about either (a base fee that keeps rising, a huge tip) can make a transaction
     pay by fee bumps, to the base fee plus that many times its first tip, while an honest
-    rise gets about 24 bumps (each raises the tip 10 %) and the max fee follows the base fee.
+    rise gets about 24 bumps (each raises the tip 10 %) and the max fee follows the base fee;
+    fewer where the suggested tip jumps (a bump takes the tip up to it: a suggestion of
+    ``bump_limit`` × the first tip spends the room at once, and no replacement follows).
     """
 
     gas_margin: float = 1.25  # gas limit = estimate × margin (estimates can be tight)
