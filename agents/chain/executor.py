@@ -85,9 +85,10 @@ class FeePolicy:
     own base fee whatever max fee it offers, but all of its tip: ``bump_limit`` bounds what a
     node lying about either (a base fee that keeps rising, a huge tip) can make a transaction
     pay by fee bumps, to the base fee plus that many times its first tip, while an honest
-    rise gets about 24 bumps (each raises the tip 10 %) and the max fee follows the base fee;
-    fewer where the suggested tip jumps (a bump takes the tip up to it: a suggestion of
-    ``bump_limit`` × the first tip spends the room at once, and no replacement follows).
+    rise gets about 24 bumps (each raises the tip 10 %) and the max fee follows the base fee.
+    A suggested tip above the limit is not taken: the bump raises the tip by the least a node
+    accepts, so that one jump (a lie or a spike) does not spend the room at once and leave the
+    max fee unable to follow the base fee.
     """
 
     gas_margin: float = 1.25  # gas limit = estimate × margin (estimates can be tight)
@@ -576,8 +577,8 @@ class TransactionExecutor:
         transaction (the old one kept as replaced) and broadcast it; a bump above
         ``FeePolicy.max_fee_per_gas`` is refused (logged once, at error level, unless the
         transaction can be mined as it is: it offers more than the base fee), and so is one
-        whose tip would pass ``FeePolicy.bump_limit`` (logged once, at error level); a tip the
-        node suggests above that limit is held at it."""
+        whose tip would pass ``FeePolicy.bump_limit`` (logged once, at error level); where the
+        node suggests a tip above that limit, the tip rises by the least step only."""
         assert entry.raw_tx is not None and entry.nonce is not None
         base = market.base_fee()
         assert base is not None
@@ -588,7 +589,8 @@ class TransactionExecutor:
             most = int(self.fees.bump_limit * max(first_tip, GWEI))
             if bumped(old.tip) > most:
                 return self._bump_past_limit(entry, old, first_tip, base, market.tip())
-            tip = min(tip, most)
+            if tip > most:  # the suggestion past the limit: the least raise, room kept
+                tip = bumped(old.tip)
         max_fee = max(bumped(old.max_fee), base * self.fees.base_fee_multiplier + tip)
         cap = self.fees.max_fee_per_gas
         if cap is not None and max_fee > cap:

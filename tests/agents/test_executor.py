@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -1044,10 +1045,13 @@ def test_a_lying_tip_raises_fee_bumps_no_further_than_the_bump_limit(
     manual: ManualMining, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """After the first send the node suggests a tip of 1,000 gwei, then a base fee far above
-    what the transaction offers: no replacement tips more than FeePolicy.bump_limit × the
-    first tip (the first bump is held at it, the next refused: said once at error level,
-    with the limit, also after more looks), and the transaction mined pays at most the base
-    fee plus that (before, the 1,000 gwei tip was paid: no cap by default)."""
+    what the transaction offers: the suggestion is not taken (each replacement raises the tip
+    by the least step a node accepts, so the max fee keeps following the base fee), no
+    replacement tips more than FeePolicy.bump_limit × the first tip, the bump past it is
+    refused (said once at error level, with the limit, also after more looks), and the
+    transaction mined pays at most the base fee plus that (before, the 1,000 gwei tip was
+    paid: no cap by default; then the first bump took the tip to the limit and no later bump
+    could follow the base fee)."""
     caplog.set_level(logging.WARNING, logger="agents.chain.executor")
     direct, probe = manual.client, manual.probe
     limit = 10  # FeePolicy's default bump_limit
@@ -1058,14 +1062,17 @@ def test_a_lying_tip_raises_fee_bumps_no_further_than_the_bump_limit(
         assert sent is not None and sent.status == "sent" and sent.raw_tx is not None
         first_tip = offer_of(sent.raw_tx).tip
         relay.tip = 1_000 * GWEI
-        for base in (5, 50, 500):
+        for base in (5, 50, 500, *[500] * 30):
             _raise_base_fee(direct, base)
             now[0] += 30.0
             assert ex.reconcile() == []
         row = ex.journal.get("poke/1")
         assert row is not None and row.raw_tx is not None
         tips = [offer_of(r.raw_tx).tip for r in ex.journal.replaced("poke/1")]
-        assert tips == [first_tip] and offer_of(row.raw_tx).tip == limit * first_tip
+        tips.append(offer_of(row.raw_tx).tip)
+        assert tips[0] == first_tip and len(tips) > 20
+        assert all(t == bumped(p) for p, t in itertools.pairwise(tips)), tips
+        assert tips[-1] <= limit * first_tip < bumped(tips[-1])
         refusals = [r for r in caplog.records if "refused" in r.getMessage()]
         assert [r.levelname for r in refusals] == ["ERROR"], caplog.text
         assert f"bump limit of {limit:g} × its first transaction's tip" in refusals[0].getMessage()
