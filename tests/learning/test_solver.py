@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from agents.commitment import state_root
-from agents.learning.proof import decode_batches, decode_checkpoint, decode_model
+from agents.learning.proof import (
+    decode_batches,
+    decode_checkpoint,
+    decode_model,
+    encode_batches,
+    encode_checkpoint,
+    encode_model,
+)
 from agents.learning.solver import SolverError, train
 from agents.store import StoreError
 from tests.learning.conftest import Workspace
@@ -196,3 +203,43 @@ def test_checkpoints_are_stored_off_the_training_thread_and_drained_at_a_crash(
     lines = journal.read_text().splitlines()
     indices = [json.loads(line)["checkpoint"]["index"] for line in lines[1:]]
     assert indices == [0, 1, 2, 3, 4, 5]
+
+
+def test_proof_bytes_are_those_of_the_documented_encoders_in_segment_order(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Every artifact and journal line the writer thread produces is the one a plain loop over
+    the segments writes with the proof's encoders and the state root."""
+    journal = tmp_path / "journal.json"
+    manifest = train(
+        workspace.task,
+        workspace.store,
+        workspace.backend,
+        spec_cid=workspace.spec_cid,
+        journal_path=journal,
+    )
+    task, spec = workspace.task, workspace.spec
+    session = workspace.backend.start(task, task.initial_state())
+    states = [task.initial_state()]
+    for segment in range(spec.segment_count):
+        session.run(task.segment_batches(segment))
+        states.append(session.state())
+    k = spec.checkpoint_interval
+    records = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
+    assert len(records) == len(states) == len(manifest.checkpoints)
+    for index, (state, record, entry) in enumerate(
+        zip(states, records, manifest.checkpoints, strict=True)
+    ):
+        assert workspace.store.get_bytes(entry.cid) == encode_checkpoint(state)
+        assert entry.state_root == state_root(state).hex() == record["checkpoint"]["state_root"]
+        assert record["checkpoint"]["cid"] == entry.cid and record["checkpoint"]["index"] == index
+        if index:
+            stored = manifest.segments[index - 1]
+            batches = task.segment_batches(index - 1)
+            assert workspace.store.get_bytes(stored.batches) == encode_batches(
+                batches, (index - 1) * k
+            )
+            assert record["segment"]["batches"] == stored.batches
+        else:
+            assert record["segment"] is None
+    assert workspace.store.get_bytes(manifest.final_model) == encode_model(states[-1])
