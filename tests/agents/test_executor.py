@@ -58,6 +58,7 @@ def make_executor(
     key: str = KEY,
     clock: Callable[[], float] = time.time,
     fees: FeePolicy | None = None,
+    rejections: RejectionPolicy | None = None,
 ) -> TransactionExecutor:
     return TransactionExecutor(
         client,
@@ -65,7 +66,7 @@ def make_executor(
         TransactionJournal(open_database(db)),
         {"Probe": probe},
         fees=fees,
-        rejections=RejectionPolicy(attempts=3, delay=0.0),
+        rejections=rejections or RejectionPolicy(attempts=3, delay=0.0),
         clock=clock,
     )
 
@@ -172,14 +173,8 @@ def test_a_persistent_intent_is_tried_until_its_decision_stops_asking(
     """A rejection of a persistent intent waits its backoff (capped at ``max_delay``) and
     comes back, past the attempts that end an ordinary intent; still no nonce is spent."""
     now = [1_000.0]
-    ex = TransactionExecutor(
-        client,
-        Account.from_key(KEY),
-        TransactionJournal(open_database(tmp_path / "a.db")),
-        {"Probe": probe},
-        rejections=RejectionPolicy(attempts=2, delay=1.0, max_delay=4.0),
-        clock=lambda: now[0],
-    )
+    policy = RejectionPolicy(attempts=2, delay=1.0, max_delay=4.0)
+    ex = make_executor(client, probe, tmp_path / "a.db", clock=lambda: now[0], rejections=policy)
     ordinary = Intent("least/1", "Probe", "atLeast", (1, 5))
     waits = []
     for block in range(6):
@@ -217,14 +212,8 @@ def test_a_rejection_waits_its_backoff_by_the_executors_clock_across_a_restart(
     policy = RejectionPolicy(attempts=5, delay=2.0)
 
     def executor() -> TransactionExecutor:
-        journal = TransactionJournal(open_database(tmp_path / "a.db"))
-        return TransactionExecutor(
-            client,
-            Account.from_key(KEY),
-            journal,
-            {"Probe": probe},
-            rejections=policy,
-            clock=lambda: now[0],
+        return make_executor(
+            client, probe, tmp_path / "a.db", clock=lambda: now[0], rejections=policy
         )
 
     ex = executor()
@@ -244,14 +233,8 @@ def test_a_rejection_is_not_held_back_by_a_clock_set_back(
     """A ``retry_after`` further ahead than the longest backoff was stamped before the clock
     was set back (an hour here): the intent may go out again at once, not an hour later."""
     now = [10_000.0]
-    ex = TransactionExecutor(
-        client,
-        Account.from_key(KEY),
-        TransactionJournal(open_database(tmp_path / "a.db")),
-        {"Probe": probe},
-        rejections=RejectionPolicy(attempts=5, delay=2.0, max_delay=64.0),
-        clock=lambda: now[0],
-    )
+    policy = RejectionPolicy(attempts=5, delay=2.0, max_delay=64.0)
+    ex = make_executor(client, probe, tmp_path / "a.db", clock=lambda: now[0], rejections=policy)
     intent = Intent("least/1", "Probe", "atLeast", (1, 5))
     rejected = ex.submit(intent)
     assert rejected is not None and rejected.retry_after == 10_002.0

@@ -17,6 +17,7 @@ from eth_utils.crypto import keccak
 from agents.chain.errors import RpcError
 from agents.chain.executor import FeePolicy
 from agents.roles import intents, reverts
+from agents.roles.agent import Agent
 from agents.roles.situation import POOL
 from tests.agents.market import Market, open_market, reveals, solver_agent
 
@@ -69,6 +70,28 @@ def test_a_seed_the_pool_refuses_at_estimation_is_tried_until_the_window_ends(
     assert restarted.conn.client.nonce(restarted.conn.me) == nonce
 
 
+def _reveal_estimations_answered(agent: Agent, task_id: int, *errors: str) -> list[bytes]:
+    """Make ``agent``'s node answer the estimations of its seed reveals of ``task_id`` with the
+    pool's ``errors`` (made-up revert data, one per estimation, in order); the answers not
+    given yet are returned (the list empties as the node gives them)."""
+    rpc = agent.conn.client.rpc
+    pool = agent.conn.deployment.contract(POOL)
+    signatures = {e.get("name"): abi_to_signature(dict(e)) for e in pool.abi}  # type: ignore[arg-type]
+    reveal = "0x" + keccak(text=signatures["revealSeed"])[:4].hex()
+    task = task_id.to_bytes(32, "big")
+    arguments = {"ClaimBlockOutOfReach": task + (1).to_bytes(32, "big"), "WrongSeed": task}
+    answers = [keccak(text=signatures[e])[:4] + arguments[e] for e in errors]
+    send = rpc._request_once
+
+    def making_up(method: str, params: list[Any]) -> Any:
+        if method == "eth_estimateGas" and answers and params[0]["data"].startswith(reveal):
+            raise RpcError(method, 3, "execution reverted", "0x" + answers.pop(0).hex())
+        return send(method, params)
+
+    rpc._request_once = making_up  # type: ignore[method-assign]
+    return answers
+
+
 def test_a_wrong_seed_a_lying_node_makes_up_at_estimation_does_not_stop_the_reveal(
     market: Market, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -79,26 +102,13 @@ def test_a_wrong_seed_a_lying_node_makes_up_at_estimation_does_not_stop_the_reve
     task_id = market.verifying_task()
     agent = solver_agent(market.conns["solver"])
     rpc = agent.conn.client.rpc
-    pool = agent.conn.deployment.contract(POOL)
-    signatures = {e.get("name"): abi_to_signature(dict(e)) for e in pool.abi}  # type: ignore[arg-type]
-    reveal = "0x" + keccak(text=signatures["revealSeed"])[:4].hex()
-    wrong_seed = keccak(text=signatures["WrongSeed"])[:4] + task_id.to_bytes(32, "big")
-    lies = [3]
-    send = rpc._request_once
-
-    def making_up(method: str, params: list[Any]) -> Any:
-        if method == "eth_estimateGas" and lies[0] > 0 and params[0]["data"].startswith(reveal):
-            lies[0] -= 1
-            raise RpcError(method, 3, "execution reverted", "0x" + wrong_seed.hex())
-        return send(method, params)
-
-    rpc._request_once = making_up  # type: ignore[method-assign]
+    lies = _reveal_estimations_answered(agent, task_id, "WrongSeed", "WrongSeed", "WrongSeed")
     key = intents.reveal_seed(task_id, 0)
     with caplog.at_level(logging.INFO):
         for _ in range(3):
             agent.tick()
             rpc.request("evm_mine")  # a new head: the next tick decides again
-        assert lies[0] == 0 and reveals(agent.conn) == {key: ("rejected", 3)}
+        assert not lies and reveals(agent.conn) == {key: ("rejected", 3)}
         entry = agent.executor.journal.get(key)
         assert entry is not None and "WrongSeed" in str(entry.error)
         errors = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -118,23 +128,9 @@ def test_a_wrong_seed_after_a_passing_rejection_is_still_said_at_error_level(
     task_id = market.verifying_task()
     agent = solver_agent(market.conns["solver"])
     rpc = agent.conn.client.rpc
-    pool = agent.conn.deployment.contract(POOL)
-    signatures = {e.get("name"): abi_to_signature(dict(e)) for e in pool.abi}  # type: ignore[arg-type]
-    reveal = "0x" + keccak(text=signatures["revealSeed"])[:4].hex()
-    task = task_id.to_bytes(32, "big")
-    answers = [
-        keccak(text=signatures["ClaimBlockOutOfReach"])[:4] + task + (1).to_bytes(32, "big"),
-        keccak(text=signatures["WrongSeed"])[:4] + task,
-        keccak(text=signatures["WrongSeed"])[:4] + task,
-    ]
-    send = rpc._request_once
-
-    def making_up(method: str, params: list[Any]) -> Any:
-        if method == "eth_estimateGas" and answers and params[0]["data"].startswith(reveal):
-            raise RpcError(method, 3, "execution reverted", "0x" + answers.pop(0).hex())
-        return send(method, params)
-
-    rpc._request_once = making_up  # type: ignore[method-assign]
+    answers = _reveal_estimations_answered(
+        agent, task_id, "ClaimBlockOutOfReach", "WrongSeed", "WrongSeed"
+    )
     key = intents.reveal_seed(task_id, 0)
     with caplog.at_level(logging.INFO):
         for _ in range(3):
