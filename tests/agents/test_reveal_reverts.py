@@ -92,57 +92,41 @@ def _reveal_estimations_answered(agent: Agent, task_id: int, *errors: str) -> li
     return answers
 
 
+@pytest.mark.parametrize(
+    "answers",
+    [
+        ("WrongSeed", "WrongSeed", "WrongSeed"),
+        ("ClaimBlockOutOfReach", "WrongSeed", "WrongSeed"),
+    ],
+)
 def test_a_wrong_seed_a_lying_node_makes_up_at_estimation_does_not_stop_the_reveal(
-    market: Market, caplog: pytest.LogCaptureFixture
+    market: Market, caplog: pytest.LogCaptureFixture, answers: tuple[str, ...]
 ) -> None:
     """The node answers the reveal's first estimations with the pool's WrongSeed (its revert
-    data, made up: the seed is the committed one). Taken for a verdict, the solver would never
-    reveal and lose its whole stake (SeedWithheld); the agent says it once at error level,
-    tries again, and reveals once the node stops lying."""
+    data, made up: the seed is the committed one), alone or after a passing reason (the
+    claim's own block, ClaimBlockOutOfReach). Taken for a verdict, the solver would never
+    reveal and lose its whole stake (SeedWithheld); the agent says the first WrongSeed once
+    at error level (also when its try is not the first), tries again, and reveals once the
+    node stops lying."""
     task_id = market.verifying_task()
     agent = solver_agent(market.conns["solver"])
     rpc = agent.conn.client.rpc
-    lies = _reveal_estimations_answered(agent, task_id, "WrongSeed", "WrongSeed", "WrongSeed")
+    left = _reveal_estimations_answered(agent, task_id, *answers)
     key = intents.reveal_seed(task_id, 0)
     with caplog.at_level(logging.INFO):
-        for _ in range(3):
+        for _ in range(len(answers)):
             agent.tick()
             rpc.request("evm_mine")  # a new head: the next tick decides again
-        assert not lies and reveals(agent.conn) == {key: ("rejected", 3)}
+        assert not left and reveals(agent.conn) == {key: ("rejected", len(answers))}
         entry = agent.executor.journal.get(key)
         assert entry is not None and "WrongSeed" in str(entry.error)
-        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-        assert [r.getMessage() for r in errors] == ["tx rejected"]
-        for _ in range(2):
-            agent.tick()  # sends the reveal, then follows it to its receipt
-    assert reveals(agent.conn) == {key: ("mined", 4)}
-    assert agent.tasks[task_id].randomness is not None
-
-
-def test_a_wrong_seed_after_a_passing_rejection_is_still_said_at_error_level(
-    market: Market, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The node answers the reveal's first estimation with a passing reason (the claim's own
-    block, ClaimBlockOutOfReach), then twice with WrongSeed: the first WrongSeed is the one
-    worth an error (the seed may be wrong), said once though its try is not the first."""
-    task_id = market.verifying_task()
-    agent = solver_agent(market.conns["solver"])
-    rpc = agent.conn.client.rpc
-    answers = _reveal_estimations_answered(
-        agent, task_id, "ClaimBlockOutOfReach", "WrongSeed", "WrongSeed"
-    )
-    key = intents.reveal_seed(task_id, 0)
-    with caplog.at_level(logging.INFO):
-        for _ in range(3):
-            agent.tick()
-            rpc.request("evm_mine")  # a new head: the next tick decides again
-        assert not answers and reveals(agent.conn) == {key: ("rejected", 3)}
         errors = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert [r.getMessage() for r in errors] == ["tx rejected"]
         assert "WrongSeed" in getattr(errors[0], "fields", {})["error"]
         for _ in range(2):
             agent.tick()  # sends the reveal, then follows it to its receipt
-    assert reveals(agent.conn) == {key: ("mined", 4)}
+    assert reveals(agent.conn) == {key: ("mined", len(answers) + 1)}
+    assert agent.tasks[task_id].randomness is not None
 
 
 def test_a_reveal_that_reverted_for_a_passing_reason_is_sent_once_more(market: Market) -> None:
