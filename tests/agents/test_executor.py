@@ -937,6 +937,23 @@ class UnreachableSendRelay(ReceiptLagRelay):
         return self.forward(request)
 
 
+def _first_send_lost(
+    relay: UnreachableSendRelay, manual: ManualMining, db: Path, now: list[float]
+) -> tuple[ChainClient, TransactionExecutor, JournalEntry]:
+    """An executor through ``relay`` whose first transaction (``poke/1``, nonce 0) is
+    journaled but never broadcast (the node out of reach at its send): the client through the
+    relay, the executor and that row (``signed``)."""
+    through = ChainClient(relay.url, retry=RetryPolicy(attempts=2, initial_delay=0.01))
+    ex = make_executor(through, manual.probe, db, clock=lambda: now[0])
+    relay.unreachable = 2
+    with pytest.raises(RpcUnavailableError):
+        ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
+    assert relay.unreachable == 0
+    first = ex.journal.get("poke/1")
+    assert first is not None and first.status == "signed" and first.nonce == 0
+    return through, ex, first
+
+
 def test_a_transaction_never_broadcast_and_refused_below_a_later_nonce_is_outbid(
     manual: ManualMining, tmp_path: Path
 ) -> None:
@@ -945,17 +962,10 @@ def test_a_transaction_never_broadcast_and_refused_below_a_later_nonce_is_outbid
     outgrown it and the node refuses it. It keeps its nonce (a later one was handed out), and
     FeePolicy.bump_after seconds later it is outbid like any transaction priced below the base
     fee: both are mined, the later one no longer waiting behind a nonce that never fills."""
-    direct, probe = manual.client, manual.probe
+    direct = manual.client
     with UnreachableSendRelay(manual.node.url) as relay:
         now = [1_000.0]
-        through = ChainClient(relay.url, retry=RetryPolicy(attempts=2, initial_delay=0.01))
-        ex = make_executor(through, probe, tmp_path / "a.db", clock=lambda: now[0])
-        relay.unreachable = 2
-        with pytest.raises(RpcUnavailableError):
-            ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
-        assert relay.unreachable == 0
-        first = ex.journal.get("poke/1")
-        assert first is not None and first.status == "signed" and first.nonce == 0
+        _, ex, first = _first_send_lost(relay, manual, tmp_path / "a.db", now)
         second = ex.submit(Intent("poke/2", "Probe", "poke", (2, "b")))
         assert second is not None and second.status == "sent" and second.nonce == 1
         _raise_base_fee(direct, 50)
@@ -986,13 +996,7 @@ def test_the_wait_before_a_refused_transaction_is_outbid_survives_restarts(
     direct, probe = manual.client, manual.probe
     with UnreachableSendRelay(manual.node.url) as relay:
         now = [1_000.0]
-        through = ChainClient(relay.url, retry=RetryPolicy(attempts=2, initial_delay=0.01))
-        ex = make_executor(through, probe, tmp_path / "a.db", clock=lambda: now[0])
-        relay.unreachable = 2
-        with pytest.raises(RpcUnavailableError):
-            ex.submit(Intent("poke/1", "Probe", "poke", (1, "a")))
-        first = ex.journal.get("poke/1")
-        assert first is not None and first.status == "signed"
+        through, ex, first = _first_send_lost(relay, manual, tmp_path / "a.db", now)
         assert ex.submit(Intent("poke/2", "Probe", "poke", (2, "b"))) is not None
         _raise_base_fee(direct, 50)
         assert ex.reconcile() == []  # refused: its nonce kept (the first refusal)
