@@ -19,8 +19,8 @@ replayed from the solver's checkpoint ``i`` with its recorded batches through
 a ``Replayer``; the distance (``agents.learning.distance``) to checkpoint
 ``i + 1`` must not exceed τ. In exact mode τ = 0 and the replay's state root
 must equal the claimed one. The verdict passes iff there is no reason to reject.
-With ``workers`` > 1 the selected segments are replayed side by side on that many
-threads (the kernels and the trace hashing run without the GIL), and the sample's
+With ``workers`` > 1 the selected segments are replayed on ``replays_at_once`` threads
+(the kernels and the trace hashing run without the GIL), and the sample's
 replays start while the calling thread still reads and screens the checkpoints: a
 sampled segment is started as soon as its two checkpoints and its batches are read, the
 segments screening adds once it is done. The verdict is the one a replay of one segment
@@ -375,6 +375,14 @@ def _unavailable(
     return None
 
 
+def replays_at_once(workers: int, trace: bool) -> int:
+    """How many segments ``verify`` replays at once with ``workers`` cores: one per core, or
+    with a trace one per two cores, since a traced replay hashes its trace on the other cores
+    while it steps (two traced replays side by side on two cores took longer and more CPU
+    than one after the other)."""
+    return max(1, workers // 2) if trace else workers
+
+
 def _select(
     task: Task,
     proof: ProofReader,
@@ -419,7 +427,9 @@ def verify(
     ``tau`` overrides the spec's threshold in tolerant mode; exact mode always uses 0.
     ``trace`` asks the replayer for the trace root of every replay (what a verifier
     posts on chain; the exact backend records one, at some cost in time).
-    ``workers``: how many segments are replayed at once (the same verdict for any number).
+    ``workers``: the cores the replays may use (the same verdict for any number); with more
+    than one, the sample's replays start while the checkpoints are read, ``replays_at_once``
+    of them at a time.
     ``retrieval_timeout``: seconds the store may take to retrieve each artifact it does not
     hold (a Kubo node asks its peers; ``None``: the store's own setting); an artifact not
     retrieved by then is the solver's ``unavailable`` fault.
@@ -463,7 +473,8 @@ def verify(
             )
         else:
             early = sample_segments(randomness, spec.segment_count, spec.verification.segments)
-            with _SideBySide(task, proof, replayer, early, how) as replays:
+            at_once = replays_at_once(workers, trace)
+            with _SideBySide(task, proof, replayer, early, how, at_once) as replays:
                 _check_ends(task, proof)
                 sampled, extra = _select(task, proof, randomness, replays.checkpoint_read)
                 verdict.selected = sampled + extra
@@ -582,7 +593,7 @@ _Read = tuple[State, State, np.ndarray] | Exception
 
 
 class _SideBySide:
-    """The selected segments' replays on ``workers`` threads (``how``: τ, exact mode, trace,
+    """The selected segments' replays on ``threads`` threads (``how``: τ, exact mode, trace,
     workers), the sample's started while the calling thread reads and screens the proof.
 
     ``checkpoint_read(i)``, called as the checkpoints are read in order, starts each sampled
@@ -600,6 +611,7 @@ class _SideBySide:
         replayer: Replayer,
         sampled: list[int],
         how: tuple[float, bool, bool, int],
+        threads: int,
     ) -> None:
         self._task, self._proof, self._replayer = task, proof, replayer
         self._sampled = set(sampled)
@@ -607,7 +619,7 @@ class _SideBySide:
         self._read: set[int] = set()
         self._inputs: dict[int, _Read] = {}
         self._replays: dict[int, concurrent.futures.Future[SegmentVerdict]] = {}
-        self._pool = concurrent.futures.ThreadPoolExecutor(how[3], thread_name_prefix="replay")
+        self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="replay")
 
     def __enter__(self) -> _SideBySide:
         return self

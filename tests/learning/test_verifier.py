@@ -411,3 +411,58 @@ def test_the_sample_replays_while_the_checkpoints_are_screened(
 
     assert not began_before_selection(1)
     assert began_before_selection(2)
+
+
+class OverlapReplayer(Replayer):
+    """Replays as its backend does, each replay waiting a moment for more than ``limit`` to
+    run; ``most`` is the most replays that ran at once."""
+
+    def __init__(self, workspace: Workspace, limit: int) -> None:
+        super().__init__(workspace.backend)
+        self.limit = limit
+        self.running = 0
+        self.most = 0
+        self._changed = threading.Condition()
+
+    def replay(self, task: Task, start: State, batches: np.ndarray, trace: bool = False) -> Replay:
+        with self._changed:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self.running > self.limit, timeout=0.2)
+        try:
+            return super().replay(task, start, batches, trace)
+        finally:
+            with self._changed:
+                self.running -= 1
+
+    def began(self) -> bool:
+        """Whether a replay has begun (on another thread: waited for)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.most > 0, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("workers", "trace", "at_once"), [(2, False, 2), (2, True, 1), (3, True, 1), (4, True, 2)]
+)
+def test_a_traced_replay_takes_two_of_the_workers_cores(
+    workspace: Workspace, honest: Manifest, workers: int, trace: bool, at_once: int
+) -> None:
+    # A traced replay hashes its trace on another core while it steps: on two cores one
+    # replay at a time, still begun while the checkpoints are read; the same verdict.
+    replayer = OverlapReplayer(workspace, at_once)
+    begun: list[bool] = []
+    verdict = verify(
+        workspace.task,
+        honest,
+        workspace.store,
+        randomness(0),
+        replayer,
+        spec_cid=workspace.spec_cid,
+        trace=trace,
+        workers=workers,
+        on_selected=lambda _segments: begun.append(replayer.began()),
+    )
+    assert replayer.most == at_once and begun == [True]
+    one = run(workspace, honest, trace=trace).to_json()
+    assert verdict.to_json() == one and verdict.passed
