@@ -201,7 +201,7 @@ def replay_job(
         tau=tau,
         manifest_cid=job.proof_cid,
         trace=True,  # the trace roots are what the verifier commits to on chain
-        workers=hardware.cores(),  # the sampled segments side by side, one per core
+        workers=hardware.cores(),  # the replays' cores: a traced replay takes two of them
         on_selected=lambda _selected: selected_at.append(time.monotonic()),
     )
     _log_replay_times(verdict, replayer, started, selected_at)
