@@ -65,6 +65,9 @@ class ChainSettings(_Section):
     # Seconds a sent transaction stays pending, priced below the next base fee plus the node's
     # suggested tip, before it is replaced with raised fees (agents.chain.executor.FeePolicy).
     fee_bump_after: Annotated[float, Field(gt=0, le=86_400)] = 30.0
+    # A replacement's tip at most this × the transaction's first tip (FeePolicy.bump_limit):
+    # what fee bumps can spend when the node lies about the base fee or the tip.
+    fee_bump_limit: Annotated[float, Field(ge=1, le=1000)] = 10.0
     # Deadlines are acted on this many seconds after they pass by the local clock.
     deadline_margin: Annotated[float, Field(ge=0, le=3600)] = 1.0
 

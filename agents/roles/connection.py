@@ -13,7 +13,7 @@ from agents.chain.executor import DropPolicy, FeePolicy, RejectionPolicy, Transa
 from agents.chain.journal import TransactionJournal
 from agents.chain.rpc import RetryPolicy
 from agents.errors import VeritrainError
-from agents.node.config import AgentConfig
+from agents.node.config import AgentConfig, ChainSettings
 from agents.node.database import DataDirectory, bind_identity
 from agents.node.keys import DEVNET_CHAIN_IDS, load_account
 from agents.node.metrics import AgentMetrics
@@ -121,17 +121,25 @@ def connect(
             },
         )
         conn.data = data
-        max_fee = config.chain.max_fee_gwei
         conn.executor = TransactionExecutor(
             client,
             account,
             TransactionJournal(data.db),
             deployment.contracts,
-            fees=FeePolicy(
-                max_fee_per_gas=int(max_fee * 10**9) if max_fee else None,
-                bump_after=config.chain.fee_bump_after,
-            ),
+            fees=fee_policy(config.chain),
             rejections=RejectionPolicy(attempts=8, delay=1.0),
             drops=DropPolicy(grace=config.chain.drop_grace),
         )
     return conn
+
+
+def fee_policy(chain: ChainSettings) -> FeePolicy:
+    """The executor's fee policy from the chain settings: the max fee capped at
+    ``max_fee_gwei`` (none when unset), fee bumps after ``fee_bump_after`` seconds, their tip
+    at most ``fee_bump_limit`` × the first one."""
+    cap = chain.max_fee_gwei
+    return FeePolicy(
+        max_fee_per_gas=round(cap * 10**9) if cap is not None else None,
+        bump_after=chain.fee_bump_after,
+        bump_limit=chain.fee_bump_limit,
+    )

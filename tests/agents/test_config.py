@@ -10,6 +10,7 @@ from eth_account import Account
 from agents.errors import ConfigError
 from agents.node.config import KeySettings, env_name, load_config, render_config, setting_names
 from agents.node.keys import KeyLoadError, load_account, write_keystore
+from agents.roles.connection import fee_policy
 
 DEV_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 
@@ -191,3 +192,36 @@ def test_the_retrieval_timeout_is_a_store_setting() -> None:
     for bad in ("0", "-5", "100000"):
         with pytest.raises(ConfigError):
             load_config(None, env={"VERITRAIN_STORE_RETRIEVAL_TIMEOUT": bad})
+
+
+@pytest.mark.parametrize(
+    ("settings", "cap_wei", "bump_after", "bump_limit"),
+    [
+        ("", None, 30.0, 10.0),
+        (
+            "max_fee_gwei = 0.3\nfee_bump_after = 5\nfee_bump_limit = 2.5\n",
+            300_000_000,
+            5.0,
+            2.5,
+        ),
+        ("max_fee_gwei = 50\nfee_bump_limit = 1\n", 50 * 10**9, 30.0, 1.0),
+    ],
+)
+def test_the_chain_settings_make_the_executors_fee_policy(
+    tmp_path: Path, settings: str, cap_wei: int | None, bump_after: float, bump_limit: float
+) -> None:
+    """chain.max_fee_gwei (to wei, exactly: 0.3 gwei is 300,000,000 wei, not one less),
+    chain.fee_bump_after and chain.fee_bump_limit reach the transaction executor's policy."""
+    config = load_config(write(tmp_path / "a.toml", f"[chain]\n{settings}"), env={})
+    fees = fee_policy(config.chain)
+    assert (fees.max_fee_per_gas, fees.bump_after, fees.bump_limit) == (
+        cap_wei,
+        bump_after,
+        bump_limit,
+    )
+
+
+@pytest.mark.parametrize("limit", ["0.5", "0", "-1", "1001"])
+def test_a_fee_bump_limit_outside_1_to_1000_is_refused(limit: str) -> None:
+    with pytest.raises(ConfigError, match="fee_bump_limit"):
+        load_config(None, env={"VERITRAIN_CHAIN_FEE_BUMP_LIMIT": limit})
