@@ -42,13 +42,19 @@ def honest(workspace: Workspace) -> Manifest:
     return train(workspace.task, workspace.store, workspace.backend, spec_cid=workspace.spec_cid)
 
 
-def run(workspace: Workspace, manifest: Manifest, i: int = 0, **kwargs: Any) -> Any:
+def run(
+    workspace: Workspace,
+    manifest: Manifest,
+    i: int = 0,
+    replayer: Replayer | None = None,
+    **kwargs: Any,
+) -> Any:
     return verify(
         workspace.task,
         manifest,
         workspace.store,
         randomness(i),
-        Replayer(workspace.backend),
+        replayer or Replayer(workspace.backend),
         spec_cid=workspace.spec_cid,
         **kwargs,
     )
@@ -359,25 +365,14 @@ def test_a_replay_that_raises_is_dropped_when_a_check_rejects_the_proof(
         # The replay of the first random segment raises: after a check rejected the proof, the
         # rejection is the verdict; with a proof that passes the checks, the exception raises.
         replayer = RecordingReplayer(workspace, failing=selected[1])
-        verdict = verify(
-            workspace.task,
-            late,
-            workspace.store,
-            randomness(0),
-            replayer,
-            spec_cid=workspace.spec_cid,
-            workers=workers,
-        )
+        verdict = run(workspace, late, replayer=replayer, workers=workers)
         assert verdict.to_json() == rejection
         assert set(replayer.replayed) <= set(selected[:-1])  # never the unread checkpoint's
         with pytest.raises(RuntimeError, match=f"segment {selected[1]} broke"):
-            verify(
-                workspace.task,
+            run(
+                workspace,
                 honest,
-                workspace.store,
-                randomness(0),
-                RecordingReplayer(workspace, failing=selected[1]),
-                spec_cid=workspace.spec_cid,
+                replayer=RecordingReplayer(workspace, failing=selected[1]),
                 workers=workers,
             )
 
@@ -395,16 +390,7 @@ def test_the_sample_replays_while_the_checkpoints_are_screened(
             begun = replayer.begun.wait(timeout=60) if workers > 1 else replayer.begun.is_set()
             known.append((segments, begun))
 
-        verdict = verify(
-            workspace.task,
-            honest,
-            workspace.store,
-            randomness(0),
-            replayer,
-            spec_cid=workspace.spec_cid,
-            workers=workers,
-            on_selected=selected,
-        )
+        verdict = run(workspace, honest, replayer=replayer, workers=workers, on_selected=selected)
         assert verdict.passed and [segments for segments, _ in known] == [verdict.selected]
         assert sorted(replayer.replayed) == verdict.selected
         return known[0][1]
@@ -452,13 +438,10 @@ def test_a_traced_replay_takes_two_of_the_workers_cores(
     # replay at a time, still begun while the checkpoints are read; the same verdict.
     replayer = OverlapReplayer(workspace, at_once)
     begun: list[bool] = []
-    verdict = verify(
-        workspace.task,
+    verdict = run(
+        workspace,
         honest,
-        workspace.store,
-        randomness(0),
-        replayer,
-        spec_cid=workspace.spec_cid,
+        replayer=replayer,
         trace=trace,
         workers=workers,
         on_selected=lambda _segments: begun.append(replayer.began()),
