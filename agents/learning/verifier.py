@@ -460,7 +460,7 @@ def verify(
     if unavailable is not None:
         return verdict.reject(*unavailable)
     proof = ProofReader(task, manifest, store)
-    how = (tau, exact, trace, workers)
+    how = (tau, exact, trace)
     try:
         if workers == 1:
             _check_ends(task, proof)
@@ -558,17 +558,17 @@ def _replay_segments(
     replayer: Replayer,
     selected: list[int],
     sampled: set[int],
-    how: tuple[float, bool, bool, int],
+    how: tuple[float, bool, bool],
     verdicts: list[SegmentVerdict],
 ) -> None:
     """Append the verdicts of the ``selected`` segments to ``verdicts``, replaying one after
-    the other on the calling thread (``how``: τ, exact mode, trace, workers).
+    the other on the calling thread (``how``: τ, exact mode, trace).
 
     The inputs are read here, in order, until one is rejected; the segments before it are
     replayed and their verdicts appended in order, a replay's exception raised; then the
     rejected input is raised. ``_SideBySide`` keeps to this order with several workers.
     """
-    tau, exact, trace, _ = how
+    tau, exact, trace = how
     inputs: list[tuple[int, State, State, np.ndarray]] = []
     rejected: RejectionError | None = None
     for index in selected:
@@ -593,8 +593,8 @@ _Read = tuple[State, State, np.ndarray] | Exception
 
 
 class _SideBySide:
-    """The selected segments' replays on ``threads`` threads (``how``: τ, exact mode, trace,
-    workers), the sample's started while the calling thread reads and screens the proof.
+    """The selected segments' replays on ``threads`` threads (``how``: τ, exact mode, trace),
+    the sample's started while the calling thread reads and screens the proof.
 
     ``checkpoint_read(i)``, called as the checkpoints are read in order, starts each sampled
     segment whose two checkpoints are read: its batches are read there and then, and what
@@ -610,7 +610,7 @@ class _SideBySide:
         proof: ProofReader,
         replayer: Replayer,
         sampled: list[int],
-        how: tuple[float, bool, bool, int],
+        how: tuple[float, bool, bool],
         threads: int,
     ) -> None:
         self._task, self._proof, self._replayer = task, proof, replayer
@@ -646,7 +646,7 @@ class _SideBySide:
             self._replays[index] = self._pool.submit(self._one, index, *read)
 
     def _one(self, index: int, start: State, claimed: State, batches: np.ndarray) -> SegmentVerdict:
-        tau, exact, trace, _ = self._how
+        tau, exact, trace = self._how
         task = self._task
         replay = self._replayer.replay(task, start, batches, trace)
         sampled = index in self._sampled
