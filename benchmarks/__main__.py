@@ -21,6 +21,7 @@ BENCHMARKS = (
     "pol",
     "malformed",
     "economics",
+    "verify",
     "round",
     "swarm",
 )
