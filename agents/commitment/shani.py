@@ -103,9 +103,23 @@ def _rounds(
     return current
 
 
+def _clean_upper_state(b: ir.IRBuilder) -> None:
+    """``vzeroupper``: the SHA instructions have only legacy-SSE encodings, and where the
+    upper halves of the vector registers are dirty (256- or 512-bit code ran before, ours
+    or numba's) every one of them can pay a state-transition penalty (about 100 times
+    slower on some Intel CPUs under a hypervisor). LLVM inserts ``vzeroupper`` only
+    before calls and returns, so each block's SHA sequence starts with one."""
+    vzeroupper = b.module.globals.get("llvm.x86.avx.vzeroupper") or ir.Function(
+        b.module, ir.FunctionType(ir.VoidType(), []), name="llvm.x86.avx.vzeroupper"
+    )
+    b.call(vzeroupper, [])
+
+
 def _state_slots(
     b: ir.IRBuilder, address: ir.Value, streams: int
 ) -> tuple[list[ir.Value], list[tuple[ir.Value, ir.Value]]]:
+    # First of all, so that no value loaded for the SHA sequence lives across it.
+    _clean_upper_state(b)
     base = b.inttoptr(address, _V4.as_pointer())
     pointers = [b.gep(base, [ir.Constant(_I64, i)]) for i in range(2 * streams)]
     values = [b.load(p, align=16) for p in pointers]
