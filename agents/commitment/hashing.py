@@ -2,8 +2,8 @@
 
 Commitments hash 1024-byte leaves and 64-byte node pairs by the million.
 hashlib keeps the GIL for buffers under 2 KiB, so Python threads cannot share
-that work, and one sha256 stream is bound by the latency of its rounds. Two
-engines, both run by numba threads straight from the tensor's buffer:
+that work, and one sha256 stream is bound by the latency of its rounds. Three
+engines, all run by numba threads straight from the tensor's buffer:
 
 - ``VectorEngine``: sixteen messages at once, one per 32-bit lane of a
   16-wide integer vector (SHA-256 written in LLVM vector IR: funnel-shift
@@ -11,10 +11,12 @@ engines, both run by numba threads straight from the tensor's buffer:
   swaps). With AVX-512 it beats the SHA extensions of one stream.
 - ``LibcryptoEngine``: libcrypto's ``SHA256_Init/Update/Final`` (the library
   Python's own ``_hashlib`` links), one message per call, on every thread.
+- ``ShaNiEngine`` (``agents.commitment.shani``): the CPU's SHA extensions, two
+  messages interleaved, where the CPU has them.
 
-``engine()`` picks the vector engine where the CPU has AVX-512, else
-libcrypto; each engine checks itself against hashlib when it is created and is
-only used if it agrees. ``agents.commitment`` falls back to hashlib otherwise.
+``engine()`` times the engines this CPU offers and takes the fastest; each
+engine checks itself against hashlib when it is created and is only used if it
+agrees. ``agents.commitment`` falls back to hashlib otherwise.
 """
 
 from __future__ import annotations
@@ -1030,36 +1032,47 @@ def _has_feature(name: str) -> bool:
     return bool(llvm.get_host_cpu_features().get(name, False))
 
 
-# Bytes each candidate hashes when ``engine`` times the engines a CPU offers.
+# Bytes each candidate hashes when ``engine`` times the engines a CPU offers, and how many
+# times (the shortest time counts: other work on the machine only ever adds time).
 _TRIAL_BYTES = 1 << 19
+_TRIAL_ROUNDS = 5
+# A candidate this many times slower than the best after a round cannot win on noise: it
+# is not timed again (an engine slowed a hundredfold costs one trial, not five).
+_TRIAL_HOPELESS = 10.0
 
 
 @functools.cache
 def engine() -> Sha256Engine | None:
     """The fastest engine that agrees with hashlib here, or ``None`` (use hashlib).
 
-    The SHA-extension engine where the CPU has those instructions, the vector engine
-    where it has AVX-512 (both: the faster of the two on a short trial), else libcrypto.
-    ``VERITRAIN_HASH_ENGINE`` forces one: ``shani``, ``vector16``, ``libcrypto`` or
-    ``hashlib``.
+    The candidates are libcrypto, the SHA-extension engine where the CPU has those
+    instructions and the vector engine where it has AVX-512; of those that agree with
+    hashlib, the fastest on a short trial (one thread, interleaved rounds). Without any of
+    them, the vector engine as it runs on this CPU. ``VERITRAIN_HASH_ENGINE`` forces one:
+    ``shani``, ``vector16``, ``libcrypto`` or ``hashlib``.
     """
     forced = os.environ.get("VERITRAIN_HASH_ENGINE", "")
     if forced == "hashlib":
         return None
     if forced:
         return _checked(forced)
-    fast = [
-        found
-        for found in (_checked(name) for name, feature in _FAST if _has_feature(feature))
-        if found is not None
-    ]
-    if fast:
-        return min(fast, key=_trial_seconds) if len(fast) > 1 else fast[0]
-    return _checked("libcrypto") or _checked("vector16")
+    names = [name for name, feature in _CANDIDATES if not feature or _has_feature(feature)]
+    found = [candidate for candidate in map(_checked, names) if candidate is not None]
+    if found:
+        return fastest(found)
+    return _checked("vector16")
 
 
-# Engines that beat one libcrypto stream where the CPU has the feature they need.
-_FAST = (("shani", "sha"), ("vector16", "avx512f"))
+# The engines ``engine`` weighs, each with the CPU feature it needs (none: any CPU).
+_CANDIDATES = (("shani", "sha"), ("vector16", "avx512f"), ("libcrypto", ""))
+ENGINE_NAMES = ("shani", "vector16", "libcrypto")
+
+
+def runnable_engines() -> list[Sha256Engine]:
+    """Every engine this CPU runs that agrees with hashlib, in ``ENGINE_NAMES`` order (the
+    vector engine too where the CPU lacks AVX-512: it runs, only slower)."""
+    found = [_checked(name) for name in ENGINE_NAMES]
+    return [candidate for candidate in found if candidate is not None]
 
 
 def _checked(name: str) -> Sha256Engine | None:
@@ -1067,12 +1080,23 @@ def _checked(name: str) -> Sha256Engine | None:
     return candidate if candidate is not None and candidate.agrees_with_hashlib() else None
 
 
-def _trial_seconds(candidate: Sha256Engine) -> float:
+def fastest(candidates: list[Sha256Engine]) -> Sha256Engine:
+    """The candidate with the shortest ``leaves_root`` of ``_TRIAL_BYTES`` on this thread:
+    the best of ``_TRIAL_ROUNDS`` interleaved rounds, a hopeless one timed only once."""
+    if len(candidates) == 1:
+        return candidates[0]
     data = np.zeros(_TRIAL_BYTES, dtype=np.uint8)
-    candidate.leaves_root(data)
-    started = time.perf_counter()
-    candidate.leaves_root(data)
-    return time.perf_counter() - started
+    for candidate in candidates:
+        candidate.leaves_root(data)  # loads the kernels, touches the buffers
+    best = [float("inf")] * len(candidates)
+    timed = list(range(len(candidates)))
+    for _ in range(_TRIAL_ROUNDS):
+        for i in timed:
+            started = time.perf_counter()
+            candidates[i].leaves_root(data)
+            best[i] = min(best[i], time.perf_counter() - started)
+        timed = [i for i in timed if best[i] < _TRIAL_HOPELESS * min(best)]
+    return candidates[best.index(min(best))]
 
 
 def _make_engine(name: str) -> Sha256Engine | None:
