@@ -490,3 +490,27 @@ def test_merkle_roots_refuses_counts_and_hashes_it_would_cast(fast: bool) -> Non
     with pytest.raises(ValueError, match="uint8"):
         merkle_roots(hashes.astype(np.float64), [1, 1], fast=fast)
     assert merkle_roots(hashes, np.array([2], np.uint32), fast=fast).shape == (1, 32)
+
+
+@pytest.mark.parametrize("name, engine", _engines())
+@pytest.mark.parametrize("seed", range(3))
+def test_engine_bulk_random_sizes_match_independent(
+    name: str, engine: hashing.Sha256Engine, seed: int
+) -> None:
+    # Random message counts (odd and even, below and past the size hashed on every core)
+    # from unaligned buffers, and random tensor sizes up to 3 MiB with a cut last leaf.
+    rng = np.random.default_rng(100 + seed)
+    pool = rng.integers(0, 256, 3 * 1024 * 1024 + 8, dtype=np.uint8)
+    for size in (64, 1024):
+        over = hashing.PARALLEL_MIN_BYTES // size
+        for count in [int(rng.integers(1, 40)), int(rng.integers(over - 3, over + 900))]:
+            start = int(rng.integers(0, 8))
+            data = pool[start : start + size * count]
+            got = engine.hash_many(data, size, count)
+            for i in range(count):
+                assert bytes(got[i]) == independent.sha(data[i * size : (i + 1) * size].tobytes())
+    sizes = [int(n) for n in rng.integers(0, pool.size - 8, 3)] + [int(rng.integers(0, 5000))]
+    for nbytes in sizes:
+        start = int(rng.integers(0, 8))
+        data = pool[start : start + nbytes]
+        assert engine.leaves_root(data) == _independent_leaves_root(data.tobytes()), nbytes
