@@ -19,7 +19,10 @@ those of the run of the median traced_ratio (the lower middle one).
 
 Top level: ``commit_mb_s`` (``tensor_root`` of a 256 MiB float32 tensor),
 ``sha256_mb_s`` (hashlib's sha256 over the same bytes, one core), and
-``commit_ratio`` = commit / sha256, measured interleaved the same way.
+``commit_ratio`` = commit / sha256, measured interleaved the same way;
+``commit_engine``, the engine ``tensor_root`` used, and ``commit_engines_mb_s``,
+every engine this CPU runs on the same bytes (its Merkle root over them, on
+every core), so that the choice can be seen.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from agents.commitment import engine, tensor_root
+from agents.commitment.hashing import Sha256Engine, runnable_engines
 from agents.learning import datasets
 from agents.learning.backends import Backend, get_backend
 from agents.learning.spec import load_spec
@@ -106,10 +110,14 @@ def model_figures(example: str, steps: int = 16) -> dict[str, float]:
 
 
 def commit_figures(size: int = COMMIT_BYTES) -> dict[str, Any]:
-    """Commitment throughput against hashlib sha256 on the same bytes."""
+    """Commitment throughput against hashlib sha256 on the same bytes, and the throughput
+    of each engine this CPU runs (``commit_engines_mb_s``: name to MB/s)."""
     values = np.random.default_rng(0).standard_normal(size // 4).astype(np.float32)
     raw = values.view(np.uint8)
     tensor_root(values[: 1 << 20])  # warm-up: engine self-check and kernel load
+    engines = runnable_engines()
+    for candidate in engines:
+        candidate.leaves_root(raw[: 1 << 20])
 
     def commit() -> float:
         started = time.perf_counter()
@@ -121,7 +129,17 @@ def commit_figures(size: int = COMMIT_BYTES) -> dict[str, Any]:
         hashlib.sha256(raw.data).digest()
         return time.perf_counter() - started
 
-    best = _best_interleaved({"commit": commit, "sha256": sha}, 3)
+    def engine_root(candidate: Sha256Engine) -> Callable[[], float]:
+        def root() -> float:
+            started = time.perf_counter()
+            candidate.leaves_root(raw)
+            return time.perf_counter() - started
+
+        return root
+
+    runs = {"commit": commit, "sha256": sha}
+    runs.update({f"engine {candidate.name}": engine_root(candidate) for candidate in engines})
+    best = _best_interleaved(runs, 3)
     mb = size / 1e6
     active = engine()
     return {
@@ -129,6 +147,9 @@ def commit_figures(size: int = COMMIT_BYTES) -> dict[str, Any]:
         "sha256_mb_s": round(mb / best["sha256"], 1),
         "commit_ratio": round(best["sha256"] / best["commit"], 3),
         "commit_engine": active.name if active is not None else "hashlib",
+        "commit_engines_mb_s": {
+            candidate.name: round(mb / best[f"engine {candidate.name}"], 1) for candidate in engines
+        },
     }
 
 
