@@ -36,6 +36,7 @@ from agents.commitment.hashing import (
     _check_forest,
     _check_messages,
     _check_table,
+    _has_feature,
     _padding_schedule,
     forest_pairs,
     forest_up,
@@ -103,12 +104,19 @@ def _rounds(
     return current
 
 
+# A CPU without AVX has no upper halves to clean (and no ``vzeroupper`` to compile).
+_HAS_UPPER_STATE = _has_feature("avx")
+
+
 def _clean_upper_state(b: ir.IRBuilder) -> None:
-    """``vzeroupper``: the SHA instructions have only legacy-SSE encodings, and where the
-    upper halves of the vector registers are dirty (256- or 512-bit code ran before, ours
-    or numba's) every one of them can pay a state-transition penalty (about 100 times
-    slower on some Intel CPUs under a hypervisor). LLVM inserts ``vzeroupper`` only
-    before calls and returns, so each block's SHA sequence starts with one."""
+    """A ``vzeroupper`` where the CPU has AVX. The SHA instructions have only legacy-SSE
+    encodings, and one run while the upper halves of the vector registers are dirty (after
+    256- or 512-bit code, ours or numba's) can pay a state-transition penalty each time:
+    about 100 times slower, measured on an Intel Xeon with AVX-512 under KVM. LLVM puts
+    ``vzeroupper`` only before calls and returns, so each block's SHA sequence starts with
+    one."""
+    if not _HAS_UPPER_STATE:
+        return
     vzeroupper = b.module.globals.get("llvm.x86.avx.vzeroupper") or ir.Function(
         b.module, ir.FunctionType(ir.VoidType(), []), name="llvm.x86.avx.vzeroupper"
     )

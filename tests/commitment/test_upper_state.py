@@ -113,3 +113,24 @@ def test_shani_kernels_run_no_sha_instruction_with_dirty_upper_state(tmp_path: P
             assert dirty_sse_instructions(asm) == [], name
             checked += asm.count("sha256rnds2")
     assert checked > 0
+
+
+@pytest.mark.skipif(
+    not llvm.get_host_cpu_features().get("sha", False), reason="the CPU has no SHA extensions"
+)
+@pytest.mark.parametrize("avx", [True, False])
+def test_vzeroupper_is_emitted_only_where_the_cpu_has_avx(
+    avx: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CPU with SHA extensions and no AVX (Goldmont) could not compile the instruction.
+    from llvmlite import ir
+
+    from agents.commitment import shani
+
+    monkeypatch.setattr(shani, "_HAS_UPPER_STATE", avx)
+    module = ir.Module()
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [ir.IntType(64)]), "f")
+    builder = ir.IRBuilder(function.append_basic_block())
+    shani._state_slots(builder, function.args[0], 2)
+    builder.ret_void()
+    assert ('call void @"llvm.x86.avx.vzeroupper"()' in str(module)) == avx
