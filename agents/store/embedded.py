@@ -182,10 +182,10 @@ class EmbeddedStore(ArtifactStore):
     # -- reading --------------------------------------------------------------------------
 
     def open(self, cid: str) -> Iterator[bytes]:
-        """Stream a file's content; the root block is checked before this returns."""
+        """Stream a file's content; the root block is read and checked before this returns,
+        and is not read again by the stream."""
         root = parse_content_cid(cid)
-        self._blocks.get(root)
-        return DagReader(self._blocks.get).content(root)
+        return DagReader(self._blocks.get).content(root, self._blocks.get(root))
 
     def get_block(self, cid: str | CID) -> bytes:
         """One block's bytes (checked against the CID)."""

@@ -111,11 +111,15 @@ class DagReader:
         self._visits = 0
         self._pieces = 0
 
-    def content(self, root: CID) -> Iterator[bytes]:
-        """The file's bytes, in pieces (one per leaf), each checked before it is yielded."""
+    def content(self, root: CID, root_block: bytes | None = None) -> Iterator[bytes]:
+        """The file's bytes, in pieces (one per leaf), each checked before it is yielded.
+
+        ``root_block``: the root's block, already checked against ``root`` by the caller
+        (it is then not fetched again).
+        """
         if root.codec not in (DAG_PB, RAW):
             root.require_content()
-        yield from self._subtree(root, None, 0, 0)
+        yield from self._subtree(root, None, 0, 0, root_block)
         if self._stream is not None and self._stream.read(1):
             raise CorruptBlockError(f"the content stream of {root} is longer than its DAG")
 
@@ -132,7 +136,7 @@ class DagReader:
         return data
 
     def _subtree(
-        self, cid: CID, expected: int | None, depth: int, path_bytes: int
+        self, cid: CID, expected: int | None, depth: int, path_bytes: int, block: bytes | None
     ) -> Iterator[bytes]:
         self._visit(cid)
         if depth > MAX_DEPTH:
@@ -140,7 +144,8 @@ class DagReader:
                 f"the DAG is nested deeper than {MAX_DEPTH} levels at {cid}; "
                 "no importer writes a file DAG like that"
             )
-        block = self._fetch(cid)
+        if block is None:
+            block = self._fetch(cid)
         path_bytes += len(block)
         if path_bytes > MAX_PATH_BYTES:
             raise CorruptBlockError(
@@ -163,7 +168,7 @@ class DagReader:
                 if size:
                     yield self._piece(self._streamed_leaf(link.cid, size))
             else:
-                yield from self._subtree(link.cid, size, depth + 1, path_bytes)
+                yield from self._subtree(link.cid, size, depth + 1, path_bytes, None)
 
     @staticmethod
     def _check_size(cid: CID, actual: int, expected: int | None) -> None:
