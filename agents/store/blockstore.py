@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from agents.files import TEMP_PREFIX, fsync_directory, write_atomically
@@ -39,19 +39,26 @@ class Blockstore:
         name = digest.hex()
         return self.root / name[:2] / name
 
-    def get(self, cid: CID) -> bytes:
-        """The block named by ``cid``, after checking that its bytes hash to the CID."""
-        path = self.path(cid.digest)
+    def _file(self, digest: bytes) -> str:
+        # Reads name the file by a string: building a Path costs as much as opening it.
+        name = digest.hex()
+        return f"{self.root}/{name[:2]}/{name}"
+
+    def _open(self, cid: CID, path: str) -> int:
         try:
-            with open(path, "rb", buffering=0) as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size > MAX_BLOCK_SIZE:
-                    raise CorruptBlockError(
-                        f"block {cid} is corrupt: {size} bytes, more than any block can have"
-                    )
-                data = handle.read(size + 1)
+            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError as exc:
             raise MissingBlockError(f"block {cid} is not in the store") from exc
+
+    @staticmethod
+    def _checked(cid: CID, fd: int, size: int, path: str) -> bytes:
+        """The whole block from the open file ``fd`` of ``size`` bytes, hashed against ``cid``."""
+        if size > MAX_BLOCK_SIZE:
+            raise CorruptBlockError(
+                f"block {cid} is corrupt: {size} bytes, more than any block can have"
+            )
+        # One byte more than the file had: a block that grew since is seen as corrupt.
+        data = os.pread(fd, size + 1, 0)
         if hashlib.sha256(data).digest() != cid.digest:
             raise CorruptBlockError(
                 f"block {cid} is corrupt: its {len(data)} bytes on disk ({path}) do not hash "
@@ -59,18 +66,41 @@ class Blockstore:
             )
         return data
 
-    def first_byte(self, cid: CID) -> bytes:
-        """The first byte of a stored block (``b""`` if empty), without reading the rest."""
+    def get(self, cid: CID) -> bytes:
+        """The block named by ``cid``, after checking that its bytes hash to the CID.
+
+        One open of the block's file; :class:`MissingBlockError` if it is absent,
+        :class:`CorruptBlockError` if its bytes do not hash to the CID.
+        """
+        path = self._file(cid.digest)
+        fd = self._open(cid, path)
         try:
-            with open(self.path(cid.digest), "rb", buffering=0) as handle:
-                return handle.read(1)
-        except FileNotFoundError as exc:
-            raise MissingBlockError(f"block {cid} is not in the store") from exc
+            return self._checked(cid, fd, os.fstat(fd).st_size, path)
+        finally:
+            os.close(fd)
+
+    def get_or_size(self, cid: CID, read: Callable[[bytes], bool]) -> bytes | int:
+        """Look at a block's first byte (``b""`` if it is empty) in one open of its file: if
+        ``read`` says so, the whole block, checked against ``cid`` as :meth:`get` does; else
+        only its size in bytes, the rest neither read nor hashed.
+
+        :class:`MissingBlockError` if the block is absent; :class:`CorruptBlockError` for a
+        block read whole whose bytes do not hash to the CID.
+        """
+        path = self._file(cid.digest)
+        fd = self._open(cid, path)
+        try:
+            size = os.fstat(fd).st_size
+            if not read(os.pread(fd, 1, 0)):
+                return size
+            return self._checked(cid, fd, size, path)
+        finally:
+            os.close(fd)
 
     def size(self, cid: CID) -> int | None:
         """The stored block's size in bytes, or ``None`` if it is absent."""
         try:
-            return self.path(cid.digest).stat().st_size
+            return os.stat(self._file(cid.digest)).st_size
         except FileNotFoundError:
             return None
 

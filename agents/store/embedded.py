@@ -206,6 +206,14 @@ class EmbeddedStore(ArtifactStore):
         return file_size(parsed, self._blocks.get(parsed))
 
     def has(self, cid: str) -> bool:
+        """Whether every block of the DAG under ``cid`` is in this store: the root and every
+        node with links read whole and checked against its CID, every other block (a leaf)
+        present with the size its parent's link records. A leaf's bytes are not read: a
+        missing leaf, or one of another size, makes this ``False``; a leaf of the right size
+        whose bytes do not match its CID is found by the read that uses it
+        (:class:`CorruptBlockError`). The walk opens each block's file once (a raw leaf is
+        only looked up) and hashes no leaf; see :meth:`_dag_blocks`.
+        """
         root = parse_content_cid(cid)
         try:
             for _ in self._dag_blocks(root):
@@ -217,37 +225,44 @@ class EmbeddedStore(ArtifactStore):
     def _dag_blocks(self, root: CID) -> Iterator[CID]:
         """Every block of the DAG under ``root``; raises if one is missing.
 
-        Nodes with links are read (and checked); a leaf only has to exist with the size
-        its parent records. A dag-pb block without links is recognised by its first byte,
-        since canonical dag-pb writes links before data. A block is followed once per size a
+        Nodes with links are read (and checked); a leaf only has to exist with the size its
+        parent records. A dag-pb block without links is recognised by its first byte, since
+        canonical dag-pb writes links before data: one open of its file gives that byte and
+        its size, or the whole node when it has links. A block is followed once per size a
         link records for it, however often the DAG repeats that link, so the walk is linear
-        in the blocks stored rather than in the paths through them.
+        in the blocks stored rather than in the paths through them. The walk is depth first,
+        holding the links of the nodes on one path (not their blocks).
         """
         yield root
         seen: set[tuple[CID, int | None]] = set()
-        stack = [root]
-        while stack:
-            cid = stack.pop()
-            for link in node_links(cid, self._blocks.get(cid)):
-                child = link.cid
-                if (child, link.tsize) in seen:
-                    continue
-                seen.add((child, link.tsize))
-                if child.codec not in (DAG_PB, RAW):
-                    child.require_content()
-                yield child
-                if child.codec == DAG_PB and has_links(self._blocks.first_byte(child)):
-                    stack.append(child)
-                    continue
-                # A leaf: its cumulative size is its own size.
-                size = self._blocks.size(child)
-                if size is None:
-                    raise MissingBlockError(f"block {child} is not in the store")
-                if link.tsize is not None and size != link.tsize:
-                    raise CorruptBlockError(
-                        f"block {child} is corrupt: {size} bytes on disk, its parent says "
-                        f"{link.tsize}"
-                    )
+        path = [iter(node_links(root, self._blocks.get(root)))]
+        while path:
+            link = next(path[-1], None)
+            if link is None:
+                path.pop()
+                continue
+            child = link.cid
+            if (child, link.tsize) in seen:
+                continue
+            seen.add((child, link.tsize))
+            if child.codec not in (DAG_PB, RAW):
+                child.require_content()
+            yield child
+            found = (
+                self._blocks.get_or_size(child, has_links)
+                if child.codec == DAG_PB
+                else self._blocks.size(child)
+            )
+            if found is None:
+                raise MissingBlockError(f"block {child} is not in the store")
+            if isinstance(found, bytes):
+                path.append(iter(node_links(child, found)))
+                continue
+            # A leaf: its cumulative size is its own size.
+            if link.tsize is not None and found != link.tsize:
+                raise CorruptBlockError(
+                    f"block {child} is corrupt: {found} bytes on disk, its parent says {link.tsize}"
+                )
 
     # -- pins -----------------------------------------------------------------------------
 
