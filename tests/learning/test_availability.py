@@ -11,6 +11,7 @@ installed.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,11 @@ from agents.learning import faults
 from agents.learning.proof import Manifest
 from agents.learning.solver import train
 from agents.learning.verifier import Replayer, Verdict, verify
+from agents.store.cid import CID
 from agents.store.embedded import EmbeddedStore
 from agents.store.kubo import KuboStore
 from tests.learning.conftest import Workspace
+from tests.store.counting import counting
 from tests.store.peered import PeeredNode
 
 RANDOMNESS = hashlib.sha256(b"availability").digest()
@@ -106,3 +109,28 @@ def test_a_second_verifier_confirms_an_unavailable_fault_only_while_nobody_serve
         solver.put_bytes(workspace.store.get_bytes(withheld))
         assert not faults.confirm(workspace.task, client, record, **confirm)  # type: ignore[arg-type]
         client.close()
+
+
+def test_a_verification_checks_each_block_once_for_availability_and_once_for_its_read(
+    workspace: Workspace, honest: Manifest, tmp_path: Path
+) -> None:
+    """On a verifier's embedded store, the availability walk checks every artifact's root,
+    and each artifact the verifier reads (every checkpoint, the final model, the selected
+    segments' batches) is checked once more by its read: no block is read a third time.
+    (This tiny proof's artifacts are one block each.)"""
+    store = _publish(workspace, honest, tmp_path / "verifier", skip=set())
+    blocks = counting(store)
+    verdict = verify(
+        workspace.task,
+        honest,
+        store,
+        RANDOMNESS,
+        Replayer(workspace.backend),
+        spec_cid=workspace.spec_cid,
+    )
+    assert verdict.passed, verdict.reasons
+    read = [c.cid for c in honest.checkpoints] + [honest.final_model]
+    read += [honest.segments[i].batches for i in verdict.selected]
+    expected = Counter(CID.parse(cid) for cid in honest.cids() + read)
+    assert blocks.hashed() == expected
+    assert blocks.per_block() == expected

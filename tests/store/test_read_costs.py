@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from agents.store import AddOptions, CorruptBlockError, MissingBlockError, UnavailableError
-from agents.store.blockstore import Blockstore
 from agents.store.cid import CID, DAG_PB, RAW, encode_varint
 from agents.store.dagpb import encode_node, has_links
 from agents.store.embedded import EmbeddedStore
 from agents.store.reader import node_links
 from agents.store.unixfs import encode_inner
+from tests.store.counting import Access, counting
 
 # 2,000 bytes in chunks of 100 under nodes of 3 links: 20 leaves under 7, 3 and 1 nodes.
 DATA = bytes((i * 131 + (i >> 8)) % 256 for i in range(2000))
@@ -28,48 +26,6 @@ SMALL = {
     "dag-pb leaves": AddOptions(chunk_size=100, max_links=3),
     "raw leaves": AddOptions(cid_version=1, chunk_size=100, max_links=3),
 }
-
-
-@dataclass(frozen=True)
-class Access:
-    """One access to a block's file: which method, and whether the block was hashed."""
-
-    method: str
-    cid: CID
-    hashed: bool
-
-
-class CountingBlockstore(Blockstore):
-    """A blockstore that records every access to a block's file."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root, fsync=False)
-        self.accesses: list[Access] = []
-
-    def get(self, cid: CID) -> bytes:
-        self.accesses.append(Access("get", cid, hashed=True))
-        return super().get(cid)
-
-    def get_or_size(self, cid: CID, read: Callable[[bytes], bool]) -> bytes | int:
-        found = super().get_or_size(cid, read)
-        self.accesses.append(Access("get_or_size", cid, hashed=isinstance(found, bytes)))
-        return found
-
-    def size(self, cid: CID) -> int | None:
-        self.accesses.append(Access("size", cid, hashed=False))
-        return super().size(cid)
-
-    def per_block(self) -> Counter[CID]:
-        return Counter(a.cid for a in self.accesses)
-
-    def hashed(self) -> Counter[CID]:
-        return Counter(a.cid for a in self.accesses if a.hashed)
-
-
-def counting(store: EmbeddedStore) -> CountingBlockstore:
-    blocks = CountingBlockstore(store._blocks.root)
-    store._blocks = blocks
-    return blocks
 
 
 def dag(store: EmbeddedStore, root: CID) -> tuple[list[CID], list[CID]]:
