@@ -21,14 +21,17 @@ a ``Replayer``; the distance (``agents.learning.distance``) to checkpoint
 must equal the claimed one. The verdict passes iff there is no reason to reject.
 With ``workers`` > 1 the selected segments are replayed on ``replays_at_once`` threads
 (the kernels and the trace hashing run without the GIL), and the sample's
-replays start while the calling thread still reads and screens the checkpoints: a
-sampled segment is started as soon as its two checkpoints and its batches are read, the
-segments screening adds once it is done. The verdict is the one a replay of one segment
-after the other gives, the first trouble in segment order included: what an early read
-gives (the batches, a rejection, the verifier's own trouble) and what an early replay
-gives are kept and met where reading and replaying one segment after the other meets
-them, after every check of the checkpoints and the selection; the replays a rejection
-makes useless are dropped (those running are waited for, those queued cancelled).
+replays start while the calling thread still checks the other artifacts' availability
+and reads and screens the checkpoints: the sample's artifacts are checked for
+availability first, each sampled segment is started once they all are and its two
+checkpoints and its batches are read, the segments screening adds once it is done. An
+unavailable artifact is the same rejection as without early replays. The verdict is the
+one a replay of one segment after the other gives, the first trouble in segment order
+included: what an early read gives (the batches, a rejection, the verifier's own
+trouble) and what an early replay gives are kept and met where reading and replaying
+one segment after the other meets them, after every check of the checkpoints and the
+selection; the replays a rejection makes useless are dropped (those running are waited
+for, those queued cancelled).
 
 Whatever the proof holds, ``verify`` ends with a verdict: every artifact is read
 only up to the size the spec implies (``agents.learning.proof.artifact_limits``)
@@ -353,7 +356,12 @@ def structure_reasons(task: Task, manifest: Manifest, spec_cid: str) -> list[str
 
 
 def _unavailable(
-    manifest: Manifest, store: ArtifactStore, limits: ArtifactLimits, timeout: float | None
+    manifest: Manifest,
+    store: ArtifactStore,
+    limits: ArtifactLimits,
+    timeout: float | None,
+    sample: list[int] | None = None,
+    start_sample: Callable[[], None] | None = None,
 ) -> tuple[str, Fault] | None:
     """The first artifact (in ``Manifest.cids()`` order) that cannot be retrieved, if any.
 
@@ -361,17 +369,53 @@ def _unavailable(
     limit, from the store or (a Kubo node) its peers: a verifier whose node does not hold
     the solver's blocks yet must not call them missing. The check stops at the first
     unavailable artifact (it is the fault), so a proof nobody serves costs one timeout.
+
+    With ``sample`` (segments), the artifacts a replay of those segments reads are checked
+    first and ``start_sample`` is called once they are all available, before the others
+    are checked; the answer is the same. If one of them is unavailable, the artifacts
+    before it are checked in order and the first unavailable of those, or else it, is the
+    answer (then at most two timeouts).
     """
-    bounds = zip(manifest.cids(), cid_limits(manifest, limits), strict=True)
+    bounds = list(zip(manifest.cids(), cid_limits(manifest, limits), strict=True))
+    checked: set[int] = set()
+    if sample is not None:
+        # Checkpoints i and i + 1 and the batches of segment i (``Fault.position``).
+        batches = 2 + len(manifest.checkpoints)
+        first = sorted({p for i in sample for p in (2 + i, 3 + i, batches + i)})
+        for position in first:
+            found = _retrieval_fault(store, position, *bounds[position], timeout)
+            if found is None:
+                continue
+            for before in range(position):
+                if before not in first:
+                    earlier = _retrieval_fault(store, before, *bounds[before], timeout)
+                    if earlier is not None:
+                        return earlier
+            return found
+        checked.update(first)
+        if start_sample is not None:
+            start_sample()
     for position, (cid, limit) in enumerate(bounds):
-        try:
-            store.require_available(cid, Retrieval(timeout, limit))
-        except VeritrainError as exc:
-            if is_own_fault(exc):
-                raise
-            # Not retrievable in time, too large, a CID the store cannot parse, or a proof
-            # directory without artifacts/.
-            return f"artifact {cid} is not available: {exc}", Fault("unavailable", position, cid)
+        if position not in checked:
+            found = _retrieval_fault(store, position, cid, limit, timeout)
+            if found is not None:
+                return found
+    return None
+
+
+def _retrieval_fault(
+    store: ArtifactStore, position: int, cid: str, limit: int, timeout: float | None
+) -> tuple[str, Fault] | None:
+    """The ``unavailable`` rejection of the artifact at ``position``, or ``None`` if it can be
+    retrieved; the verifier's own trouble raises."""
+    try:
+        store.require_available(cid, Retrieval(timeout, limit))
+    except VeritrainError as exc:
+        if is_own_fault(exc):
+            raise
+        # Not retrievable in time, too large, a CID the store cannot parse, or a proof
+        # directory without artifacts/.
+        return f"artifact {cid} is not available: {exc}", Fault("unavailable", position, cid)
     return None
 
 
@@ -428,8 +472,8 @@ def verify(
     ``trace`` asks the replayer for the trace root of every replay (what a verifier
     posts on chain; the exact backend records one, at some cost in time).
     ``workers``: the cores the replays may use (the same verdict for any number); with more
-    than one, the sample's replays start while the checkpoints are read, ``replays_at_once``
-    of them at a time.
+    than one, the sample's replays start while the other artifacts are checked for
+    availability and the checkpoints are read, ``replays_at_once`` of them at a time.
     ``retrieval_timeout``: seconds the store may take to retrieve each artifact it does not
     hold (a Kubo node asks its peers; ``None``: the store's own setting); an artifact not
     retrieved by then is the solver's ``unavailable`` fault.
@@ -456,13 +500,14 @@ def verify(
         for reason in structure:
             verdict.reject(reason, Fault("structure"))
         return verdict
-    unavailable = _unavailable(manifest, store, artifact_limits(spec), retrieval_timeout)
-    if unavailable is not None:
-        return verdict.reject(*unavailable)
+    limits = artifact_limits(spec)
     proof = ProofReader(task, manifest, store)
     how = (tau, exact, trace)
     try:
         if workers == 1:
+            unavailable = _unavailable(manifest, store, limits, retrieval_timeout)
+            if unavailable is not None:
+                return verdict.reject(*unavailable)
             _check_ends(task, proof)
             sampled, extra = _select(task, proof, randomness)
             verdict.selected = sampled + extra
@@ -475,6 +520,14 @@ def verify(
             early = sample_segments(randomness, spec.segment_count, spec.verification.segments)
             at_once = replays_at_once(workers, trace)
             with _SideBySide(task, proof, replayer, early, how, at_once) as replays:
+                # The sample's replays run while the rest of the proof is checked for
+                # availability; an unavailable artifact still rejects the proof (the replays
+                # are dropped).
+                unavailable = _unavailable(
+                    manifest, store, limits, retrieval_timeout, early, replays.start_sample
+                )
+                if unavailable is not None:
+                    return verdict.reject(*unavailable)
                 _check_ends(task, proof)
                 sampled, extra = _select(task, proof, randomness, replays.checkpoint_read)
                 verdict.selected = sampled + extra
@@ -626,6 +679,12 @@ class _SideBySide:
 
     def __exit__(self, *_: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def start_sample(self) -> None:
+        """Read the sample's inputs and start their replays, in segment order (what a read
+        gives is kept for ``finish`` as ``checkpoint_read`` keeps it)."""
+        for segment in sorted(self._sampled):
+            self._start(segment)
 
     def checkpoint_read(self, index: int) -> None:
         self._read.add(index)
