@@ -244,6 +244,21 @@ class ProofReader:
     def batches_position(self, segment: int) -> int:
         return 2 + len(self.manifest.checkpoints) + segment
 
+    def sample_positions(self, segments: list[int]) -> list[int]:
+        """The positions (``Fault.position``) of what replaying ``segments`` reads: checkpoints
+        ``i`` and ``i + 1`` and the batches of segment ``i``, in increasing order."""
+        return sorted(
+            {
+                p
+                for i in segments
+                for p in (
+                    self.checkpoint_position(i),
+                    self.checkpoint_position(i + 1),
+                    self.batches_position(i),
+                )
+            }
+        )
+
     def read(self, cid: str, limit: int, what: str, position: int) -> Buffer:
         """The artifact's bytes; a proof fault becomes a rejection, the verifier's own raises."""
         try:
@@ -360,7 +375,7 @@ def _unavailable(
     store: ArtifactStore,
     limits: ArtifactLimits,
     timeout: float | None,
-    sample: list[int] | None = None,
+    first: list[int] | None = None,
     start_sample: Callable[[], None] | None = None,
 ) -> tuple[str, Fault] | None:
     """The first artifact (in ``Manifest.cids()`` order) that cannot be retrieved, if any.
@@ -370,7 +385,7 @@ def _unavailable(
     the solver's blocks yet must not call them missing. The check stops at the first
     unavailable artifact (it is the fault), so a proof nobody serves costs one timeout.
 
-    With ``sample`` (segments), the artifacts a replay of those segments reads are checked
+    With ``first`` (positions in ``Manifest.cids()``, increasing), those artifacts are checked
     first and ``start_sample`` is called once they are all available, before the others
     are checked; the answer is the same. If one of them is unavailable, the artifacts
     before it are checked in order and the first unavailable of those, or else it, is the
@@ -378,10 +393,7 @@ def _unavailable(
     """
     bounds = list(zip(manifest.cids(), cid_limits(manifest, limits), strict=True))
     checked: set[int] = set()
-    if sample is not None:
-        # Checkpoints i and i + 1 and the batches of segment i (``Fault.position``).
-        batches = 2 + len(manifest.checkpoints)
-        first = sorted({p for i in sample for p in (2 + i, 3 + i, batches + i)})
+    if first is not None:
         for position in first:
             found = _retrieval_fault(store, position, *bounds[position], timeout)
             if found is None:
@@ -524,7 +536,12 @@ def verify(
                 # availability; an unavailable artifact still rejects the proof (the replays
                 # are dropped).
                 unavailable = _unavailable(
-                    manifest, store, limits, retrieval_timeout, early, replays.start_sample
+                    manifest,
+                    store,
+                    limits,
+                    retrieval_timeout,
+                    proof.sample_positions(early),
+                    replays.start_sample,
                 )
                 if unavailable is not None:
                     return verdict.reject(*unavailable)
