@@ -10,6 +10,7 @@ Every job runs on the agent's ``Hardware`` (device and threads).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import time
@@ -273,6 +274,9 @@ def _json_safe(value: Any) -> Any:
 
 # -- warming up ------------------------------------------------------------------------------
 
+# What ``train_job`` imports on its first run (``Hardware.training_backend`` asks the swarm).
+TRAINING_MODULES = ("agents.learning.solver", "agents.swarm.solver")
+
 # A small task of the kind the jobs run: the built-in digits, a two-layer MLP, exact mode.
 _WARM_SPEC: dict[str, Any] = {
     "version": 1,
@@ -296,7 +300,9 @@ def warm_up(hardware: Hardware, *, trace: bool) -> list[bytes]:
     self-check), by training a small exact task for a few steps in memory (``trace``: also
     traced, as a verifier replays) and one step with the native backend, on ``hardware``;
     and what examining a task before its claim uses, by computing the small task's program
-    root (its batches' and constants' hashing kernels, compiled on a first run).
+    root (its batches' and constants' hashing kernels, compiled on a first run); and the
+    modules a training job imports before its first step (the solver, and the swarm's
+    choice of a training backend), which took a tenth of a second and more of its start.
 
     Returns the state root after the exact steps, once per run (untraced, then traced).
     Nothing is stored; a job that starts meanwhile only waits for the imports it shares.
@@ -321,4 +327,6 @@ def warm_up(hardware: Hardware, *, trace: bool) -> list[bytes]:
     from agents.dispute.programs import program_root_of
 
     program_root_of(task)  # as the claim's admission check does (``admission.program_root``)
+    for module in TRAINING_MODULES:
+        importlib.import_module(module)
     return roots

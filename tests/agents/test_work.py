@@ -7,6 +7,8 @@ import hashlib
 import json
 import logging
 import math
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -289,6 +291,42 @@ def test_warm_up_computes_a_program_root_as_a_claim_s_examination_does(
     monkeypatch.setattr(programs, "program_root_of", recorded)
     warm_up(CPU, trace=False)
     assert len(roots) == 1 and len(roots[0]) == 32
+
+
+_FIRST_JOB = """
+import sys
+from pathlib import Path
+from agents.roles.hardware import Hardware
+from agents.roles.jobs import TrainJob
+from agents.roles.work import train_job, warm_up
+from agents.store import open_store
+from tests.learning.conftest import real_spec
+
+cpu = Hardware(device="cpu", threads=1)
+warm_up(cpu, trace=False)
+root = Path(sys.argv[1])
+store = open_store(root / "store")
+spec = real_spec(steps=8, checkpoint_interval=4, verification={"segments": 2, "tolerance": "exact"})
+spec_cid = store.put_bytes(spec.canonical_bytes())
+loaded = set(sys.modules)
+train_job(store, TrainJob(spec_cid=spec_cid), root / "work", cpu)
+print(" ".join(sorted(m for m in set(sys.modules) - loaded if m.startswith("agents."))))
+"""
+
+
+def test_a_first_training_job_after_the_warm_up_imports_nothing_of_the_agents(
+    tmp_path: Path,
+) -> None:
+    # A fresh process, as an agent's: its first job starts its steps without loading modules.
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_JOB, str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []
 
 
 def _result() -> ProfileResult:
