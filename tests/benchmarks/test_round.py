@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from agents.chain.client import ChainClient
-from agents.chain.rpc import RetryPolicy
 from agents.devnet.anvil import Anvil, start_anvil
 from agents.roles import intents
 from benchmarks.round import (
@@ -237,25 +236,3 @@ def test_the_block_watcher_waits_out_a_node_that_does_not_answer(tmp_path: Path)
         assert watcher.head == 0 and sorted(watcher.seen) == [0]
     finally:
         watcher.stop()
-
-
-@pytest.mark.chain
-def test_a_block_watchers_poll_takes_a_fraction_of_a_json_rpc_requests_cpu(node: Anvil) -> None:
-    """It polls twenty times a second beside the round it measures: the JSON-RPC client's
-    general request path (``ChainClient.block_number``) took about 1.7 ms of CPU a poll."""
-    watcher = BlockWatcher(node.url)
-    watcher.stop()  # its loop stopped: the polls below are this thread's own
-    client = ChainClient(node.url, timeout=2.0, retry=RetryPolicy(attempts=1))
-
-    def cpu_per_poll(poll: Callable[[], int | None]) -> float:
-        started = time.thread_time()
-        for _ in range(100):
-            assert poll() == 0
-        return time.thread_time() - started
-
-    # Interleaved, the smallest of each: this machine's other load weighs on both alike.
-    light, general = [], []
-    for _ in range(5):
-        light.append(cpu_per_poll(watcher.block_number))
-        general.append(cpu_per_poll(client.block_number))
-    assert min(light) < min(general) / 2
