@@ -14,9 +14,25 @@ first ten examples), both of which a pause of a loaded two-core machine can caus
 correct code. A test's own ``@settings`` still override these.
 """
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from hypothesis import HealthCheck, settings
+
+from agents.devnet.anvil import Anvil, start_anvil
 
 settings.register_profile(
     "veritrain", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("veritrain")
+
+
+@pytest.fixture
+def anvil(tmp_path: Path) -> Iterator[Anvil]:
+    """A devnet node of the test's own, stopped afterwards (also on failure)."""
+    node = start_anvil(log_path=tmp_path / "anvil.log")
+    try:
+        yield node
+    finally:
+        node.stop()

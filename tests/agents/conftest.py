@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from eth_account import Account
 from agents.chain.abi import ContractInterface
 from agents.chain.client import ChainClient
 from agents.chain.rpc import RetryPolicy
-from agents.devnet.anvil import DEV_KEYS, REPO_ROOT, Anvil, start_anvil
+from agents.devnet.anvil import DEV_KEYS, REPO_ROOT, Anvil
 from scripts.network import compile_sources
 
 HERE = Path(__file__).resolve().parent
@@ -25,15 +24,6 @@ def probe_artifact() -> dict[str, Any]:
     source = (HERE / "contracts" / "Probe.sol").read_text()
     contract = compile_sources({"Probe.sol": source})["Probe.sol"]["Probe"]
     return {"abi": contract["abi"], "bytecode": contract["evm"]["bytecode"]["object"]}
-
-
-@pytest.fixture
-def anvil(tmp_path: Path) -> Iterator[Anvil]:
-    node = start_anvil(log_path=tmp_path / "anvil.log")
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -191,15 +191,6 @@ def test_verification_times_come_from_the_verifiers_last_line() -> None:
     assert verification_times(line("engine warm", seconds=1.0)) == {}
 
 
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[Anvil]:
-    anvil = start_anvil(log_path=tmp_path / "anvil.log")
-    try:
-        yield anvil
-    finally:
-        anvil.stop()
-
-
 def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -208,10 +199,10 @@ def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 @pytest.mark.chain
-def test_the_block_watcher_sees_each_block_with_the_cpu_used_by_then(node: Anvil) -> None:
-    watcher = BlockWatcher(node.url, {"bench": os.getpid()})
+def test_the_block_watcher_sees_each_block_with_the_cpu_used_by_then(anvil: Anvil) -> None:
+    watcher = BlockWatcher(anvil.url, {"bench": os.getpid()})
     try:
-        client = ChainClient(node.url)
+        client = ChainClient(anvil.url)
         _until(lambda: watcher.head == 0)
         for _ in range(3):
             client.rpc.request("evm_mine")
