@@ -25,7 +25,7 @@ from agents.learning.selection import sample_segments
 from agents.learning.solver import train
 from agents.learning.task import Task
 from agents.learning.verifier import Replay, Replayer, Verdict, verify
-from agents.store import Retrieval
+from agents.store import ArtifactStore, Retrieval
 from agents.store.cid import CID
 from agents.store.embedded import EmbeddedStore
 from agents.store.kubo import KuboStore
@@ -55,15 +55,23 @@ def honest(workspace: Workspace) -> Manifest:
     return train(workspace.task, workspace.store, workspace.backend, spec_cid=workspace.spec_cid)
 
 
-def _verify(workspace: Workspace, manifest: Manifest, client: KuboStore, timeout: float) -> Verdict:
+def _verify(
+    workspace: Workspace,
+    manifest: Manifest,
+    store: ArtifactStore,
+    timeout: float | None = None,
+    replayer: Replayer | None = None,
+    workers: int = 1,
+) -> Verdict:
     return verify(
         workspace.task,
         manifest,
-        client,
+        store,
         RANDOMNESS,
-        Replayer(workspace.backend),
+        replayer or Replayer(workspace.backend),
         spec_cid=workspace.spec_cid,
         retrieval_timeout=timeout,
+        workers=workers,
     )
 
 
@@ -126,14 +134,7 @@ def test_a_verification_checks_each_block_once_for_availability_and_once_for_its
     (This tiny proof's artifacts are one block each.)"""
     store = _publish(workspace, honest, tmp_path / "verifier", skip=set())
     blocks = counting(store)
-    verdict = verify(
-        workspace.task,
-        honest,
-        store,
-        RANDOMNESS,
-        Replayer(workspace.backend),
-        spec_cid=workspace.spec_cid,
-    )
+    verdict = _verify(workspace, honest, store)
     assert verdict.passed, verdict.reasons
     read = [c.cid for c in honest.checkpoints] + [honest.final_model]
     read += [honest.segments[i].batches for i in verdict.selected]
@@ -206,15 +207,7 @@ def test_the_verdict_on_withheld_artifacts_is_the_same_for_any_number_of_workers
     for workers in (1, 2, 3):
         replayer = BeginningReplayer(workspace)
         verdicts.append(
-            verify(
-                workspace.task,
-                honest,
-                store,
-                RANDOMNESS,
-                replayer,
-                spec_cid=workspace.spec_cid,
-                workers=workers,
-            ).to_json()
+            _verify(workspace, honest, store, replayer=replayer, workers=workers).to_json()
         )
         if case == "batches outside the sample" and workers > 1:
             assert replayer.replays > 0  # begun before the withheld batches were found
@@ -261,15 +254,7 @@ def test_the_sample_replays_while_the_other_artifacts_are_checked_for_availabili
     for workers, wait in ((1, 0.0), (2, 60.0)):
         replayer = BeginningReplayer(workspace)
         store = GatedStore(tmp_path / "verifier", sample, replayer.began, wait)
-        verdict = verify(
-            workspace.task,
-            honest,
-            store,
-            RANDOMNESS,
-            replayer,
-            spec_cid=workspace.spec_cid,
-            workers=workers,
-        )
+        verdict = _verify(workspace, honest, store, replayer=replayer, workers=workers)
         assert verdict.passed, verdict.reasons
         verdicts.append(verdict.to_json())
         others = sum(cid not in sample for cid in honest.cids())
