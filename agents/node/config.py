@@ -56,6 +56,11 @@ class ChainSettings(_Section):
     confirmations: Annotated[int, Field(ge=0, le=1000)] = 0
     reorg_window: Annotated[int, Field(ge=0, le=10_000)] = 12
     poll_interval: Annotated[float, Field(gt=0, le=600)] = 1.0
+    # Seconds between ticks while a job of the agent runs (training, replay) and it neither
+    # follows a transaction nor plays a game (the larger of this and ``poll_interval``): a
+    # tick's requests and decisions share the job's process, and the job's end wakes the loop
+    # at once.
+    working_poll_interval: Annotated[float, Field(gt=0, le=600)] = 1.0
     rpc_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
     max_fee_gwei: Annotated[float, Field(gt=0)] | None = None
     # Seconds a sent transaction with no receipt, whose nonce the account has used, is still

@@ -66,6 +66,22 @@ log = logging.getLogger(__name__)
 # The wait before the tick after one that sent a transaction (at most the poll interval).
 FOLLOW_UP_S = 0.05
 
+
+def between_ticks(
+    interval: float, working_interval: float, *, sent: bool, working: bool, following: bool
+) -> float:
+    """Seconds to wait before the next tick: soon after a tick that ``sent`` a transaction;
+    the larger of ``interval`` and ``working_interval`` while a job is ``working`` and the
+    agent is not ``following`` anything on chain (a transaction in flight, a game it plays);
+    else ``interval``. A tick costs the job's thread its requests and decisions (they share
+    the process); a job's end wakes the loop whatever the wait."""
+    if sent:
+        return min(FOLLOW_UP_S, interval)
+    if working and not following:
+        return max(interval, working_interval)
+    return interval
+
+
 Decide = Callable[[Situation], list[Action]]
 
 
@@ -210,8 +226,22 @@ class Agent:
                 break
             # After sending, look again soon: on a node that mines at once the receipt and
             # the events that answer it are there within milliseconds.
-            self._wake.wait(min(FOLLOW_UP_S, interval) if self._sent_last_tick else interval)
+            self._wake.wait(
+                between_ticks(
+                    interval,
+                    self.conn.config.chain.working_poll_interval,
+                    sent=self._sent_last_tick,
+                    working=bool(self.runner.running()),
+                    following=self.executor.in_flight() or self._playing(),
+                )
+            )
         event(log, "agent stopped", role=self.role)
+
+    def _playing(self) -> bool:
+        """Whether a pinpoint game this agent is a party to is still being played."""
+        if self.games is None:
+            return False
+        return any(game.standing(self.conn.me) == "playing" for game in self.games.games.values())
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,15 +1,21 @@
-"""An agent's tick on a devnet: it reads the chain again only when the chain moved."""
+"""An agent's tick on a devnet: it reads the chain again only when the chain moved; the wait
+between ticks while a job runs."""
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agents.errors import VeritrainError
 from agents.roles import intents
-from agents.roles.agent import Agent
+from agents.roles.agent import FOLLOW_UP_S, Agent, between_ticks
+from agents.roles.jobs import JobResult
 from agents.roles.situation import Send
 from tests.agents import market as devnet_market
 
@@ -114,3 +120,81 @@ def test_a_decision_reads_the_journal_once(solver_agent: tuple[Agent, list[str]]
     assert situation.journal == journal.statuses() == {"claim/1": "rejected"}
     assert situation.failures == journal.failures()
     assert situation.failures["claim/1"] == (error, 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("interval", "working_interval", "sent", "working", "following", "wait"),
+    [
+        (0.2, 1.0, False, False, False, 0.2),  # idle: the poll interval
+        (0.2, 1.0, False, True, False, 1.0),  # a job runs: the working interval
+        (2.0, 1.0, False, True, False, 2.0),  # never shorter than the poll interval
+        (0.2, 1.0, False, True, True, 0.2),  # a transaction or a game followed: as idle
+        (0.2, 1.0, True, True, False, FOLLOW_UP_S),  # just sent: look again soon
+        (0.01, 1.0, True, False, False, 0.01),  # never longer than the poll interval
+    ],
+)
+def test_the_wait_between_ticks(
+    interval: float,
+    working_interval: float,
+    sent: bool,
+    working: bool,
+    following: bool,
+    wait: float,
+) -> None:
+    got = between_ticks(interval, working_interval, sent=sent, working=working, following=following)
+    assert got == wait
+
+
+def test_a_working_agent_ticks_seldom_and_at_once_when_its_job_ends(tmp_path: Path) -> None:
+    with devnet_market.solver_behind(tmp_path / "devnet", lambda send: send) as agent:
+        config = agent.conn.config
+        agent.conn.config = config.model_copy(
+            update={
+                "chain": config.chain.model_copy(
+                    update={"poll_interval": 0.02, "working_poll_interval": 60.0}
+                ),
+                "agent": config.agent.model_copy(update={"warm_up": False}),
+            }
+        )
+        ticks: list[float] = []
+        tick = agent.tick
+
+        def counted() -> list[Any]:
+            ticks.append(time.monotonic())
+            return tick()
+
+        agent.tick = counted  # type: ignore[method-assign]
+        release = threading.Event()
+
+        def job() -> JobResult:
+            release.wait(30)
+            raise VeritrainError("the job ends")
+
+        agent.runner.start("train/1", job)
+        seen: dict[str, Any] = {}
+
+        def control() -> None:
+            # The loop runs on this test's thread (the agent's database is bound to it).
+            time.sleep(0.5)
+            seen["working"] = len(ticks)
+            seen["released"] = time.monotonic()
+            release.set()
+            time.sleep(1.5)
+            seen["idle"] = len(ticks)
+            agent.stop()
+
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        controller = threading.Thread(target=control, daemon=True)
+        controller.start()
+        try:
+            agent.run()
+        finally:
+            release.set()
+            controller.join(timeout=30)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        # The first tick, then the working interval's wait (a tick that sent nothing).
+        assert 1 <= seen["working"] <= 2
+        woken = [t for t in ticks if t > seen["released"]]
+        assert woken and woken[0] - seen["released"] < 1.0  # the job's end, not the 60 s wait
+        assert seen["idle"] - seen["working"] >= 5  # no job: the poll interval again
