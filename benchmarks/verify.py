@@ -25,11 +25,21 @@ count is process-wide), and per configuration in ``CONFIGS`` its ``workers`` and
 - ``untraced_1`` and ``untraced_2``: the same replays without a trace, one and two at once
   (``replays_at_once`` gives an untraced replay one core).
 
+Each round also times the two parts of a verification on their own (``PARTS``), so that
+what running them side by side costs can be told apart from what they cost:
+
+- ``checks_alone``: ``verify`` with one worker and a replayer that does not replay (it
+  returns the start state at once): the availability, reading, screening and selection
+  checks, and the untraced bookkeeping of the selected segments' verdicts;
+- ``replays_alone``: the selected segments' traced replays one after the other on the
+  calling thread, each closed by its traced distance as ``verify`` closes it, from inputs
+  read before the time starts (their trace roots must be the verdicts').
+
 The configurations run interleaved in one process, one run of each per round in
-``CONFIGS``'s order, for ``ROUNDS`` rounds, after a run of each configuration in
-``WARM_UP`` that is not counted (a traced and an untraced one: the kernels each uses are
-loaded, the store's blocks come into the page cache; not a whole round, to keep the
-benchmark within about six minutes here).
+``CONFIGS``'s order, then the parts in ``PARTS``'s, for ``ROUNDS`` rounds, after a run of
+each configuration in ``WARM_UP`` that is not counted (a traced and an untraced one: the
+kernels each uses are loaded, the store's blocks come into the page cache; not a whole
+round, to keep the benchmark within about seven minutes here).
 
 Per configuration under ``configs``: ``wall_s`` and ``cpu_s`` (the median wall-clock and
 process CPU seconds, every thread of the process counted), their runs (``wall_runs_s``,
@@ -40,6 +50,13 @@ shared machine's speed drifts over minutes; a round's runs are seconds apart), w
 ``checks_s``, the median time from the start until the checks of every checkpoint and the
 selection were done (the sampled replays run meanwhile with more than one worker); and
 ``replays_at_once``, as ``agents.learning.verifier.replays_at_once`` gives it.
+
+Under ``parts``, the parts' figures as the configurations' (their ``ratio`` too), and
+``overlap``: per configuration, the medians over the rounds of ``added_s``, its wall time
+less ``replays_alone``'s in the same round (what everything but the sample's traced
+replays adds to them), and ``ideal_s``, the larger of ``replays_alone``'s wall time and
+the CPU time of both parts spread over the affinity set's cores (what a perfect overlap
+on these cores would take), with ``added_runs_s``.
 
 ``cores`` gives ``os.cpu_count()`` and the process's affinity set, ``replayed_segments`` the
 number of segments each verification replayed, and ``verdicts_equal`` says that every
@@ -64,10 +81,11 @@ from typing import Any
 import yaml
 
 from agents.learning.backends import get_backend
+from agents.learning.layout import State
 from agents.learning.solver import train
 from agents.learning.spec import load_spec
 from agents.learning.task import Task, open_task
-from agents.learning.verifier import Replayer, replays_at_once, verify
+from agents.learning.verifier import ProofReader, Replay, Replayer, replays_at_once, verify
 from agents.store.embedded import EmbeddedStore
 from benchmarks.round import LONG_SEGMENTS, SOLVER_THREADS, _write_long_spec, long_spec
 
@@ -95,6 +113,8 @@ CONFIGS = (
     Config("untraced_2", 2, False),
 )
 WARM_UP = ("workers_2", "untraced_1")
+CHECKS_ALONE, REPLAYS_ALONE = "checks_alone", "replays_alone"
+PARTS = (CHECKS_ALONE, REPLAYS_ALONE)
 
 
 @dataclass(frozen=True)
@@ -133,6 +153,59 @@ def summarize(runs: Mapping[str, Sequence[Run]], baseline: str) -> dict[str, dic
             "checks_s": round(statistics.median(run.checks_s for run in each), 3),
         }
     return figures
+
+
+def overlap(
+    runs: Mapping[str, Sequence[Run]], configs: Sequence[str], cores: int
+) -> dict[str, dict[str, Any]]:
+    """Per configuration in ``configs``, how far its runs are from a perfect overlap of the
+    parts (see the module docstring): ``runs`` holds every configuration's runs and the
+    parts' (``CHECKS_ALONE``, ``REPLAYS_ALONE``), run ``i`` of each in round ``i``."""
+    checks, replays = runs[CHECKS_ALONE], runs[REPLAYS_ALONE]
+    ideal = [
+        max(replay.wall_s, (replay.cpu_s + check.cpu_s) / cores)
+        for check, replay in zip(checks, replays, strict=True)
+    ]
+    out: dict[str, dict[str, Any]] = {}
+    for name in configs:
+        added = [
+            run.wall_s - replay.wall_s for run, replay in zip(runs[name], replays, strict=True)
+        ]
+        out[name] = {
+            "added_s": round(statistics.median(added), 3),
+            "added_runs_s": [round(value, 3) for value in added],
+            "ideal_s": round(statistics.median(ideal), 3),
+        }
+    return out
+
+
+class StartStateReplayer(Replayer):
+    """A replayer that does not replay: every segment "ends" where it starts, so that a
+    verification through it is its checks alone (its verdict fails every replayed segment)."""
+
+    def replay(self, task: Task, start: State, batches: Any, trace: bool = False) -> Replay:
+        return Replay(start, None)
+
+
+def replay_alone(
+    task: Task, inputs: Sequence[tuple[State, State, Any]], replayer: Replayer
+) -> list[str]:
+    """The traced replays of ``inputs`` (start state, claimed end state, batches) one after
+    the other on the calling thread, each closed by its traced distance as ``verify`` closes
+    it; returns their trace roots (hex)."""
+    spec = task.spec.verification
+    roots = []
+    for start, claimed, batches in inputs:
+        replay = replayer.replay(task, start, batches, trace=True)
+        session = replay.session
+        if session is None:
+            raise RuntimeError(f"{replayer.backend.describe()} gives no session to trace")
+        session.traced_distances(start, claimed, spec.metric, spec.epsilon)
+        root = session.trace_root()
+        if root is None:
+            raise RuntimeError(f"{replayer.backend.describe()} gives no trace root")
+        roots.append(root.hex())
+    return roots
 
 
 def check_verdicts(
@@ -205,18 +278,43 @@ def run(rounds: int = ROUNDS, steps_per_segment: int = STEPS_PER_SEGMENT) -> dic
             checks = selected_at[0] - started if selected_at else wall
             return Run(wall, cpu, checks), verdict.to_json()
 
-        runs: dict[str, list[Run]] = {config.name: [] for config in CONFIGS}
+        runs: dict[str, list[Run]] = {name: [] for name in [c.name for c in CONFIGS] + [*PARTS]}
         verdicts: dict[str, list[dict[str, Any]]] = {config.name: [] for config in CONFIGS}
         for config in CONFIGS:
             if config.name in WARM_UP:
                 verdicts[config.name].append(once(config)[1])
+        traced = verdicts[WARM_UP[0]][0]
+        proof = ProofReader(task, manifest, store)
+        inputs = [
+            (proof.checkpoint(i), proof.checkpoint(i + 1), proof.batches(i))
+            for i in traced["selected"]
+        ]
+        trace_roots = [segment["trace_root"] for segment in traced["segments"]]
+        no_replay = StartStateReplayer(replayer.backend)
+
+        def part(name: str) -> Run:
+            gc.collect()
+            started, cpu = time.perf_counter(), time.process_time()
+            if name == CHECKS_ALONE:
+                checked = verify(task, manifest, store, RANDOMNESS, no_replay, spec_cid=spec_cid)
+                if checked.fault is not None or checked.selected != traced["selected"]:
+                    raise RuntimeError(f"the checks alone decided otherwise: {checked.reasons}")
+            elif replay_alone(task, inputs, replayer) != trace_roots:
+                raise RuntimeError("the replays alone traced other roots than the verdicts")
+            wall = time.perf_counter() - started
+            return Run(wall, time.process_time() - cpu, wall)
+
         for _ in range(rounds):
             for config in CONFIGS:
                 timed, verdict = once(config)
                 verdicts[config.name].append(verdict)
                 runs[config.name].append(timed)
+            for name in PARTS:
+                runs[name].append(part(name))
     check_verdicts(verdicts, {config.name: config.trace for config in CONFIGS})
-    figures = summarize(runs, BASELINE)
+    summary = summarize(runs, BASELINE)
+    figures = {config.name: summary[config.name] for config in CONFIGS}
+    cores = len(os.sched_getaffinity(0))
     for config in CONFIGS:
         figures[config.name].update(
             workers=config.workers,
@@ -237,4 +335,6 @@ def run(rounds: int = ROUNDS, steps_per_segment: int = STEPS_PER_SEGMENT) -> dic
         "replayed_segments": len(verdicts[BASELINE][0]["segments"]),
         "verdicts_equal": True,  # check_verdicts raised otherwise
         "configs": figures,
+        "parts": {name: summary[name] for name in PARTS},
+        "overlap": overlap(runs, [config.name for config in CONFIGS], cores),
     }

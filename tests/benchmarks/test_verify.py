@@ -6,7 +6,17 @@ from typing import Any
 
 import pytest
 
-from benchmarks.verify import CONFIGS, WARM_UP, Run, check_verdicts, summarize
+from benchmarks.verify import (
+    CHECKS_ALONE,
+    CONFIGS,
+    PARTS,
+    REPLAYS_ALONE,
+    WARM_UP,
+    Run,
+    check_verdicts,
+    overlap,
+    summarize,
+)
 
 
 def _runs(*walls_and_cpus: tuple[float, float]) -> list[Run]:
@@ -140,3 +150,31 @@ def test_the_configurations_measure_what_the_rule_chooses_between() -> None:
     assert len({c.name for c in CONFIGS}) == len(CONFIGS)
     # The warm-up loads the kernels of a traced and of an untraced replay.
     assert {c.trace for c in CONFIGS if c.name in WARM_UP} == {True, False}
+
+
+def test_overlap_is_measured_against_the_replays_alone_of_the_same_round() -> None:
+    runs = {
+        # Round 1 on a slower machine: every run takes longer.
+        "workers_2": _runs((5.0, 8.0), (7.0, 9.0), (5.5, 8.0)),
+        CHECKS_ALONE: _runs((0.6, 0.6), (0.8, 0.8), (0.6, 0.6)),
+        REPLAYS_ALONE: _runs((4.0, 7.0), (6.5, 8.0), (4.0, 7.4)),
+    }
+    figures = overlap(runs, ["workers_2"], cores=2)
+    assert figures == {
+        "workers_2": {
+            # 1.0, 0.5 and 1.5 added to the same round's replays: the median 1.0, not
+            # 5.5 - 4.0 of the medians.
+            "added_s": 1.0,
+            "added_runs_s": [1.0, 0.5, 1.5],
+            # max(4.0, 7.6 / 2), max(6.5, 8.8 / 2), max(4.0, 8.0 / 2): the median 4.0.
+            "ideal_s": 4.0,
+        }
+    }
+    # Where the CPU time of both parts is more than the replays' wall time on the cores,
+    # the ideal is the CPU time spread over them: the median of 7.6, 8.8 and 8.0.
+    assert overlap(runs, ["workers_2"], cores=1)["workers_2"]["ideal_s"] == pytest.approx(8.0)
+
+
+def test_the_parts_are_timed_besides_the_configurations() -> None:
+    assert set(PARTS) == {CHECKS_ALONE, REPLAYS_ALONE}
+    assert not set(PARTS) & {c.name for c in CONFIGS}
