@@ -6,11 +6,13 @@ step; others: the steps' outputs one after another, each of its kind's size)."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
 from agents.exact.composites import _SOFTMAX
-from agents.exact.cpu import CpuKernels
+from agents.exact.cpu import CHAIN_TILE, CpuKernels, _chain_rows
 from agents.exact.ops import ChainPlan, ExactOps
 from agents.exact.trace import Op
 from tests.exact.test_tracer import EDGE, F32, NAN_PAYLOAD, _one_by_one, _random_plan, _values
@@ -109,3 +111,70 @@ def test_the_softmax_chain_over_attention_scores_gives_the_ops_one_by_one() -> N
     kernels = CpuKernels()
     scores = kernels.causal_fill(_values(rng, (4, 4, 32, 32)), F32(-np.inf))
     _assert_rows_chain(_SOFTMAX, np.zeros(0, dtype=F32), [scores], scores.size // 32, 32)
+
+
+def _untiled(plan: ChainPlan, imms: np.ndarray, inputs: list[np.ndarray]) -> np.ndarray:
+    """The chain as one pass per step over the whole output: ``_chain_rows`` with every
+    register full, one row of ``size`` values (the layout of ``elementwise_chain``)."""
+    flat = tuple(np.ascontiguousarray(v, dtype=F32).reshape(-1) for v in inputs)
+    size = flat[0].size
+    out = np.empty((len(plan.ops), size), dtype=F32)
+    kinds = np.zeros(plan.inputs + len(plan.ops), dtype=np.int64)
+    cell = np.array([np.nan], dtype=F32)
+    _chain_rows(plan.code, imms, flat, kinds, out.reshape(-1), 1, size, cell)
+    return out
+
+
+@pytest.mark.parametrize(
+    "size", [1, 7, CHAIN_TILE - 1, CHAIN_TILE, CHAIN_TILE + 1, 2 * CHAIN_TILE + 3]
+)
+def test_a_full_chain_tile_by_tile_gives_the_pass_per_step(size: int) -> None:
+    # ``elementwise_chain`` runs a full chain tile by tile: at and across the tiles' bounds
+    # (a last tile of one value, of one fewer than a tile), every step's values are those
+    # of a pass per step, over random plans of every op with immediates of every edge value.
+    rng = np.random.default_rng([size, 3])
+    kernels = CpuKernels()
+    for count in (1, 3, 5):
+        plan = _random_plan(rng, count, 14, 4)
+        inputs = [_values(rng, (size,)) for _ in range(count)]
+        imms = np.asarray(rng.choice(np.concatenate([EDGE, NAN_PAYLOAD]), 4), dtype=F32)
+        got = kernels.elementwise_chain(plan.code, imms, inputs)
+        assert np.array_equal(_bits(got), _bits(_untiled(plan, imms, inputs)))
+
+
+def test_chains_over_groups_across_tiles_give_each_groups_pass_per_step() -> None:
+    # Groups of sizes that end inside a tile, at its end, or span several: each group's
+    # values are its own chain's as a pass per step computes them.
+    rng = np.random.default_rng(19)
+    kernels = CpuKernels()
+    plan = _random_plan(rng, 3, 12, 4)
+    imms = np.asarray(rng.choice(np.concatenate([EDGE, NAN_PAYLOAD]), 4), dtype=F32)
+    sizes = [(CHAIN_TILE + 5,), (1,), (3, CHAIN_TILE), (), (CHAIN_TILE - 2,)]
+    groups = [[_values(rng, shape) for _ in range(3)] for shape in sizes]
+    block = kernels.elementwise_chains(plan.code, imms, groups)
+    start = 0
+    for group in groups:
+        size = int(np.prod(np.shape(group[0])))
+        alone = _untiled(plan, imms, group)
+        assert np.array_equal(_bits(block[:, start : start + size]), _bits(alone))
+        start += size
+    assert start == block.shape[1]
+
+
+def test_chains_over_groups_read_the_groups_inputs_where_they_are() -> None:
+    # The groups' inputs are not laid end to end first: the call allocates its output block
+    # (and a few small objects), not another copy of the inputs.
+    rng = np.random.default_rng(5)
+    kernels = CpuKernels()
+    plan = _random_plan(rng, 3, 2, 2)
+    imms = np.ones(2, dtype=F32)
+    groups = [[_values(rng, (256, 256)) for _ in range(3)] for _ in range(4)]
+    kernels.elementwise_chains(plan.code, imms, groups)  # compiled before measuring
+    tracemalloc.start()
+    try:
+        block = kernels.elementwise_chains(plan.code, imms, groups)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    inputs = sum(v.nbytes for group in groups for v in group)
+    assert peak < block.nbytes + inputs // 4, (peak, block.nbytes)
