@@ -150,6 +150,19 @@ def _f64_from_bits_typer(typingctx: Any, pattern: Any) -> Any:
 _f64_from_bits: Any = intrinsic(_f64_from_bits_typer)
 
 
+def _f32_pointer_typer(typingctx: Any, address: Any) -> Any:
+    """A ``float*`` at an integer address (for ``numba.carray``): arrays passed by address."""
+    sig = nbtypes.CPointer(nbtypes.float32)(nbtypes.intp)  # type: ignore[no-untyped-call]
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], ir.FloatType().as_pointer())
+
+    return sig, codegen
+
+
+_f32_pointer: Any = intrinsic(_f32_pointer_typer)
+
+
 @njit(inline="always", error_model="numpy")
 def _exp(x: F32, nan: F32) -> F32:
     # The sequence of docs/exact.md, written without branches so that LLVM vectorizes
@@ -725,7 +738,7 @@ CHAIN_TILE = 16384
 
 @njit(inline="always")
 def _tile(
-    inputs: Any,
+    places: np.ndarray,
     base: int,
     width: int,
     out: np.ndarray,
@@ -738,15 +751,16 @@ def _tile(
     scratch: np.ndarray,
 ) -> np.ndarray:
     # Register ``ref``'s values at the tile: an input's ``[t0, t0 + n)`` (the group's inputs
-    # start at ``inputs[base]``), a step's output ``[lo, lo + n)`` of its row (``total``
-    # values each in the flat ``out``), an immediate's value ``n`` times in ``scratch``.
+    # at the addresses from ``places[base]`` on), a step's output ``[lo, lo + n)`` of its row
+    # (``total`` values each in the flat ``out``), an immediate's value ``n`` times in
+    # ``scratch``.
     if ref < 0:
         value = imms[-1 - ref]
         for i in range(n):
             scratch[i] = value
         return scratch[:n]
     if ref < width:
-        return inputs[base + ref][t0 : t0 + n]
+        return carray(_f32_pointer(places[base + ref] + 4 * t0), (n,))
     at = (ref - width) * total + lo
     return out[at : at + n]
 
@@ -755,31 +769,35 @@ def _tile(
 def _chain_tiles(
     code: np.ndarray,
     imms: np.ndarray,
-    inputs: Any,
-    width: int,
+    places: np.ndarray,
+    sizes: np.ndarray,
     out: np.ndarray,
     total: int,
     cell: np.ndarray,
 ) -> None:
     # A chain whose registers are all full (``_chain_rows`` with every kind full) over groups
-    # of ``width`` flat inputs each (group g's input j is ``inputs[g * width + j]``): out, flat
-    # (a row of ``total`` values per step), holds step k's values of every group, one group
-    # after another, in its row k. It goes tile by tile, every step over a tile of CHAIN_TILE
+    # of flat float32 inputs given by address (group g's input j at ``places[g * width + j]``,
+    # ``sizes[g]`` values each; addresses, not a tuple of arrays, since a tuple of the
+    # hundreds of inputs of an optimizer update costs the dispatcher a type per array): out,
+    # flat (a row of ``total`` values per step), holds step k's values of every group, one
+    # group after another, in its row k. It goes tile by tile, every step over a tile of CHAIN_TILE
     # values and then the next tile, instead of a pass per step over the whole output: each
     # value still gets the same ops in the same order (every step is elementwise), while the
     # tile of each register the next steps read is still in cache. Scratch (an immediate
     # broadcast) is one tile, or the largest group where that is less.
     nan = cell[0]
     steps = code.shape[0]
+    width = len(places) // max(len(sizes), 1)
     room = 1
-    for base in range(0, len(inputs), width):
-        room = max(room, min(inputs[base].size, CHAIN_TILE))
+    for g in range(len(sizes)):
+        room = max(room, min(sizes[g], CHAIN_TILE))
     sa = np.empty(room, dtype=np.float32)
     sb = np.empty(room, dtype=np.float32)
     sc = np.empty(room, dtype=np.float32)
     start = 0
-    for base in range(0, len(inputs), width):
-        size = inputs[base].size
+    for g in range(len(sizes)):
+        base = g * width
+        size = sizes[g]
         for t0 in range(0, size, CHAIN_TILE):
             n = min(CHAIN_TILE, size - t0)
             lo = start + t0
@@ -791,12 +809,12 @@ def _chain_tiles(
                     # An immediate read as the step goes, as _chain_rows reads it.
                     swap = ra < 0
                     array, value = (rb, ra) if swap else (ra, rb)
-                    x = _tile(inputs, base, width, out, total, t0, lo, n, array, imms, sa)
+                    x = _tile(places, base, width, out, total, t0, lo, n, array, imms, sa)
                     _with_value(op, x, imms[-1 - value], swap, o, nan)
                     continue
-                x = _tile(inputs, base, width, out, total, t0, lo, n, ra, imms, sa)
-                y = _tile(inputs, base, width, out, total, t0, lo, n, rb, imms, sb)
-                z = _tile(inputs, base, width, out, total, t0, lo, n, rc, imms, sc)
+                x = _tile(places, base, width, out, total, t0, lo, n, ra, imms, sa)
+                y = _tile(places, base, width, out, total, t0, lo, n, rb, imms, sb)
+                z = _tile(places, base, width, out, total, t0, lo, n, rc, imms, sc)
                 _elementwise_step(op, x, y, z, o, nan)
         start += size
 
@@ -1168,13 +1186,7 @@ class CpuKernels(Kernels):
 
     def addresses(self, arrays: Sequence[np.ndarray]) -> list[int]:
         # One compiled call reads each array object's data address (``_DATA_FIELD``).
-        if not _data_field_holds_addresses():
-            return super().addresses(arrays)
-        places = np.fromiter(map(id, arrays), dtype=np.int64, count=len(arrays))
-        places += _DATA_FIELD
-        out = np.empty(len(arrays), dtype=np.int64)
-        _words_at(places, out)
-        return out.tolist()
+        return self._places(arrays).tolist()
 
     def float32_addresses(
         self, arrays: Sequence[Any], shapes: Sequence[tuple[int, ...]], dims: np.ndarray
@@ -1367,8 +1379,10 @@ class CpuKernels(Kernels):
         # output is made here per call (small numpy calls cost microseconds each).
         flat = tuple([np.ascontiguousarray(v, dtype=np.float32).reshape(-1) for v in inputs])
         if kinds is None:  # every register full: one row of every value, tile by tile
-            out = np.empty((len(code), flat[0].size), dtype=np.float32)
-            _chain_tiles(code, imms, flat, len(flat), out.reshape(-1), flat[0].size, _NAN_CELL)
+            size = flat[0].size
+            out = np.empty((len(code), size), dtype=np.float32)
+            sizes = np.array([size], dtype=np.int64)
+            _chain_tiles(code, imms, self._places(flat), sizes, out.reshape(-1), size, _NAN_CELL)
             return out
         values = np.empty(sum(sizes), dtype=np.float32)
         _chain_rows(code, imms, flat, kinds, values, rows, cols, _NAN_CELL)
@@ -1377,18 +1391,24 @@ class CpuKernels(Kernels):
     def elementwise_chains(
         self, code: np.ndarray, imms: np.ndarray, groups: Sequence[Sequence[np.ndarray]]
     ) -> np.ndarray:
-        # The kernel reads every group's inputs where they are (not laid end to end first):
-        # one tuple of them, a group after another.
-        flat = tuple(
-            [
-                np.ascontiguousarray(v, dtype=np.float32).reshape(-1)
-                for group in groups
-                for v in group
-            ]
-        )
-        total = sum([values.size for values in flat[:: len(groups[0])]])
+        # The kernel reads every group's inputs where they are (not laid end to end first),
+        # by address: a group after another.
+        flat = [np.ascontiguousarray(v, dtype=np.float32) for group in groups for v in group]
+        sizes = np.array([group[0].size for group in groups], dtype=np.int64)
+        total = int(sizes.sum())
         out = np.empty((len(code), total), dtype=np.float32)
-        _chain_tiles(code, imms, flat, len(groups[0]), out.reshape(-1), total, _NAN_CELL)
+        _chain_tiles(code, imms, self._places(flat), sizes, out.reshape(-1), total, _NAN_CELL)
+        return out
+
+    def _places(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """The data addresses of ``arrays`` (alive while they are used) as int64, read as
+        ``addresses`` reads them."""
+        if not _data_field_holds_addresses():
+            return np.array(super().addresses(arrays), dtype=np.int64)
+        places = np.fromiter(map(id, arrays), dtype=np.int64, count=len(arrays))
+        places += _DATA_FIELD
+        out = np.empty(len(arrays), dtype=np.int64)
+        _words_at(places, out)
         return out
 
     def sum(self, x: np.ndarray, axis: int) -> np.ndarray:

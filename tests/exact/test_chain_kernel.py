@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from agents.exact.composites import _SOFTMAX
-from agents.exact.cpu import CHAIN_TILE, CpuKernels, _chain_rows
+from agents.exact.cpu import CHAIN_TILE, CpuKernels, _chain_rows, _chain_tiles
 from agents.exact.ops import ChainPlan, ExactOps
 from agents.exact.trace import Op
 from tests.exact.test_tracer import EDGE, F32, NAN_PAYLOAD, _one_by_one, _random_plan, _values
@@ -178,3 +178,23 @@ def test_chains_over_groups_read_the_groups_inputs_where_they_are() -> None:
         tracemalloc.stop()
     inputs = sum(v.nbytes for group in groups for v in group)
     assert peak < block.nbytes + inputs // 4, (peak, block.nbytes)
+
+
+def test_chains_over_any_number_of_groups_run_one_compiled_kernel() -> None:
+    # The groups' inputs go to the kernel by address: an optimizer update over a model's
+    # hundred parameters is dispatched as one over one (a tuple of arrays would be typed array
+    # by array on every call, and compiled once per count). Each group's values are still
+    # its own chain's.
+    rng = np.random.default_rng(29)
+    kernels = CpuKernels()
+    plan = _random_plan(rng, 2, 5, 2)
+    imms = np.asarray(rng.choice(EDGE, 2), dtype=F32)
+    groups = [[_values(rng, (int(rng.integers(1, 40)),)) for _ in range(2)] for _ in range(120)]
+    kernels.elementwise_chains(plan.code, imms, groups[:1])
+    compiled = len(_chain_tiles.signatures)
+    for count in (2, 7, 120):
+        block = kernels.elementwise_chains(plan.code, imms, groups[:count])
+        alone = [_untiled(plan, imms, group) for group in groups[:count]]
+        assert np.array_equal(_bits(block), _bits(np.concatenate(alone, axis=1)))
+    kernels.elementwise_chain(plan.code, imms, groups[0])
+    assert len(_chain_tiles.signatures) == compiled
