@@ -1186,7 +1186,8 @@ class CpuKernels(Kernels):
 
     def addresses(self, arrays: Sequence[np.ndarray]) -> list[int]:
         # One compiled call reads each array object's data address (``_DATA_FIELD``).
-        return self._places(arrays).tolist()
+        places: list[int] = self._places(arrays).tolist()
+        return places
 
     def float32_addresses(
         self, arrays: Sequence[Any], shapes: Sequence[tuple[int, ...]], dims: np.ndarray
@@ -1381,8 +1382,8 @@ class CpuKernels(Kernels):
         if kinds is None:  # every register full: one row of every value, tile by tile
             size = flat[0].size
             out = np.empty((len(code), size), dtype=np.float32)
-            sizes = np.array([size], dtype=np.int64)
-            _chain_tiles(code, imms, self._places(flat), sizes, out.reshape(-1), size, _NAN_CELL)
+            one = np.array([size], dtype=np.int64)  # one group
+            _chain_tiles(code, imms, self._places(flat), one, out.reshape(-1), size, _NAN_CELL)
             return out
         values = np.empty(sum(sizes), dtype=np.float32)
         _chain_rows(code, imms, flat, kinds, values, rows, cols, _NAN_CELL)
