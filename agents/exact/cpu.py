@@ -1383,7 +1383,9 @@ class CpuKernels(Kernels):
             size = flat[0].size
             out = np.empty((len(code), size), dtype=np.float32)
             one = np.array([size], dtype=np.int64)  # one group
-            _chain_tiles(code, imms, self._places(flat), one, out.reshape(-1), size, _NAN_CELL)
+            # A chain's few inputs: one compiled call each costs less than _places' arrays.
+            places = np.fromiter(map(self.address, flat), dtype=np.int64, count=len(flat))
+            _chain_tiles(code, imms, places, one, out.reshape(-1), size, _NAN_CELL)
             return out
         values = np.empty(sum(sizes), dtype=np.float32)
         _chain_rows(code, imms, flat, kinds, values, rows, cols, _NAN_CELL)
