@@ -52,11 +52,11 @@ selection were done (the sampled replays run meanwhile with more than one worker
 ``replays_at_once``, as ``agents.learning.verifier.replays_at_once`` gives it.
 
 Under ``parts``, the parts' figures as the configurations' (their ``ratio`` too), and
-``overlap``: per configuration, the medians over the rounds of ``added_s``, its wall time
-less ``replays_alone``'s in the same round (what everything but the sample's traced
-replays adds to them), and ``ideal_s``, the larger of ``replays_alone``'s wall time and
-the CPU time of both parts spread over the affinity set's cores (what a perfect overlap
-on these cores would take), with ``added_runs_s``.
+``overlap``: per traced configuration (the parts' replays are traced), the medians over
+the rounds of ``added_s``, its wall time less ``replays_alone``'s in the same round (what
+everything but the sample's traced replays adds to them), and ``ideal_s``, the larger of
+``replays_alone``'s wall time and the CPU time of both parts spread over the affinity
+set's cores (what a perfect overlap on these cores would take), with ``added_runs_s``.
 
 ``cores`` gives ``os.cpu_count()`` and the process's affinity set, ``replayed_segments`` the
 number of segments each verification replayed, and ``verdicts_equal`` says that every
@@ -336,5 +336,5 @@ def run(rounds: int = ROUNDS, steps_per_segment: int = STEPS_PER_SEGMENT) -> dic
         "verdicts_equal": True,  # check_verdicts raised otherwise
         "configs": figures,
         "parts": {name: summary[name] for name in PARTS},
-        "overlap": overlap(runs, [config.name for config in CONFIGS], cores),
+        "overlap": overlap(runs, [c.name for c in CONFIGS if c.trace], cores),
     }
