@@ -175,6 +175,9 @@ def test_a_working_agent_ticks_seldom_and_at_once_when_its_job_ends(tmp_path: Pa
 
         def control() -> None:
             # The loop runs on this test's thread (the agent's database is bound to it).
+            deadline = time.monotonic() + 30
+            while not ticks and time.monotonic() < deadline:
+                time.sleep(0.01)  # the loop's first tick (a loaded machine starts it late)
             time.sleep(0.5)
             seen["working"] = len(ticks)
             seen["released"] = time.monotonic()
