@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 
+from agents.commitment import Root
+from agents.dispute.game import Ruling
 from agents.errors import VeritrainError
 from agents.roles import intents
 from agents.roles.agent import FOLLOW_UP_S, Agent, between_ticks
+from agents.roles.games import GameRecord
 from agents.roles.jobs import JobResult
 from agents.roles.situation import Send
 from tests.agents import market as devnet_market
@@ -201,3 +204,27 @@ def test_a_working_agent_ticks_seldom_and_at_once_when_its_job_ends(tmp_path: Pa
         woken = [t for t in ticks if t > seen["released"]]
         assert woken and woken[0] - seen["released"] < 1.0  # the job's end, not the 60 s wait
         assert seen["idle"] - seen["working"] >= 5  # no job: the poll interval again
+
+
+def test_a_game_the_agent_plays_counts_as_followed(solver_agent: tuple[Agent, list[str]]) -> None:
+    """``_playing`` (which keeps the poll interval while a job runs): an unresolved game this
+    agent is a party to, not a resolved one nor one between others."""
+    agent, _ = solver_agent
+    assert agent.games is not None
+    me, other, third = agent.conn.me, "0x" + "11" * 20, "0x" + "22" * 20
+
+    def game(defender: str, challenger: str, ruling: str = "None") -> GameRecord:
+        root = Root(bytes(32))
+        return GameRecord(1, defender, challenger, challenger, root, root, 0, 1, ruling=ruling)
+
+    cases = [
+        (game(me, other), True),
+        (game(other, me.lower()), True),
+        (game(me, other, Ruling.DEFENDER_WINS.name), False),
+        (game(other, third), False),
+    ]
+    for record, playing in cases:
+        agent.games.games = {1: record}
+        assert agent._playing() is playing
+    agent.games.games = {}
+    assert agent._playing() is False
