@@ -105,12 +105,18 @@ def _cores() -> int:
 # Python per tensor; a group is split into parts of at least _PART_BYTES, one per thread.
 # The last group of a segment, which the trace root waits for, has one part more, which
 # the waiting computing thread hashes itself: it is hashed on every core. A tracer waits
-# once _OUTSTANDING of its groups are outstanding, which bounds the arrays it keeps alive.
+# for its older groups once one is outstanding besides the newest (_OUTSTANDING), and a
+# part's arrays are let go as soon as the part is hashed: a model whose steps write more
+# than a core hashes meanwhile (the tiny transformer, 32 MB a step) then allocates its next
+# steps' tensors in memory freed moments before instead of fresh, and its hashing thread
+# is not left behind. Measured against 4 outstanding groups held until collected (traced
+# step over untraced, in-process, interleaved): the tiny transformer 1.98 -> 1.71, the
+# round's long MLP 1.75 -> 1.53, the CNN 1.65 -> 1.57, the digits MLP unchanged.
 _HASHING_THREADS = max(1, _cores() - 1)
 _HASHER = concurrent.futures.ThreadPoolExecutor(
     max_workers=_HASHING_THREADS, thread_name_prefix="trace-hash"
 )
-_OUTSTANDING = 4
+_OUTSTANDING = 1
 _GROUP_BYTES = 4 << 20
 _PART_BYTES = 1 << 20
 # Batches smaller than a group (a trace read mid-way hands its steps over) are collected
@@ -443,7 +449,8 @@ def _held(
     hash_at: Any, addresses: np.ndarray, sizes: np.ndarray, arrays: list[np.ndarray]
 ) -> np.ndarray:
     """``hash_at(addresses, sizes)``; the work item holds ``arrays``, whose memory the
-    addresses point into, until it is done, even when its tracer is dropped meanwhile."""
+    addresses point into, until it is done, even when its tracer is dropped meanwhile, and
+    no longer: nothing else holds a closed step's arrays once they are handed over."""
     return cast("np.ndarray", hash_at(addresses, sizes))
 
 
@@ -499,20 +506,19 @@ def _root_messages(
 
 @dataclass
 class _Batch:
-    """The arrays first seen in closed steps, and where their Merkle roots go once hashed.
+    """Where the Merkle roots of arrays first seen in closed steps go once hashed (the
+    arrays themselves are held by the work items that hash them, not here).
 
-    ``numbers[i]`` is ``arrays[i]``, hashed; ``shared[i]`` is ``shared_arrays[i]`` (a
-    ``reshape`` output over its input's memory), whose Merkle root is that of the array
-    numbered ``sources[i]``.
+    ``merkles[i]`` is the Merkle root of the array numbered ``numbers[i]``; ``shared[i]``
+    numbers a ``reshape`` output over its input's memory, whose Merkle root is that of the
+    array numbered ``sources[i]``.
     """
 
     numbers: list[int]
-    arrays: list[np.ndarray]
     shared: list[int]
-    shared_arrays: list[np.ndarray]
     sources: list[int]
     merkles: _Merkles
-    nbytes: int = 0  # of ``arrays``
+    nbytes: int = 0  # hashed
 
 
 @dataclass
@@ -1155,17 +1161,8 @@ class Tracer:
         caller waits for them, and hashes a part itself)."""
         if not self._fresh and not self._shared:
             return
-        arrays = self._fresh
-        merkles = self._hash(arrays, self._fresh_addresses, waiting)
-        batch = _Batch(
-            self._fresh_numbers,
-            arrays,
-            self._shared,
-            self._shared_arrays,
-            self._sources,
-            merkles,
-            self._fresh_bytes,
-        )
+        merkles = self._hash(self._fresh, self._fresh_addresses, waiting)
+        batch = _Batch(self._fresh_numbers, self._shared, self._sources, merkles, self._fresh_bytes)
         self._batches.append(batch)
         self._outstanding_bytes += self._fresh_bytes
         self._fresh_numbers, self._fresh, self._fresh_bytes = [], [], 0
@@ -1253,9 +1250,9 @@ class Tracer:
 
     def _hash(self, arrays: list[np.ndarray], starts: list[int], waiting: bool = False) -> _Merkles:
         """The Merkle roots of ``arrays`` (an ``(n, 32)`` array), or futures of consecutive
-        parts of them (the batch keeps the arrays alive until they are collected), ``starts``
-        their addresses; with ``waiting``, the last part is hashed here, on the calling
-        thread, meanwhile."""
+        parts of them (each part's work item keeps its arrays alive until it is done),
+        ``starts`` their addresses; with ``waiting``, the last part is hashed here, on the
+        calling thread, meanwhile."""
         if not arrays:
             return np.empty((0, 32), dtype=np.uint8)
         if self._engine is None:
@@ -1276,11 +1273,11 @@ class Tracer:
         pieces = list(itertools.pairwise(bounds))
         if not waiting or len(pieces) < 2:
             return [
-                _HASHER.submit(_held, hash_at, addresses[a:b], sizes[a:b], arrays)
+                _HASHER.submit(_held, hash_at, addresses[a:b], sizes[a:b], arrays[a:b])
                 for a, b in pieces
             ]
         futures = [
-            _HASHER.submit(_held, hash_at, addresses[a:b], sizes[a:b], arrays)
+            _HASHER.submit(_held, hash_at, addresses[a:b], sizes[a:b], arrays[a:b])
             for a, b in pieces[:-1]
         ]
         a, b = pieces[-1]

@@ -632,6 +632,40 @@ def test_a_dropped_tracer_leaves_its_arrays_alive_until_hashed(
     assert alive() is None
 
 
+def test_a_closed_steps_arrays_are_let_go_once_hashed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing but the work item that hashes them holds a closed step's arrays: once their
+    # part is hashed they are freed, though their roots are not collected yet (their memory
+    # goes to the next steps' tensors). The roots stay the plain tracer's.
+    import weakref
+
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-hash")
+    monkeypatch.setattr(tracer_module, "_HASHER", pool)
+    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 1)
+    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", 1)
+    monkeypatch.setattr(tracer_module, "_OUTSTANDING", 8)
+    kernels = CpuKernels()
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    if got._engine is None:
+        pool.shutdown()
+        pytest.skip("no compiled hashing engine here")
+    alive = []
+    try:
+        for tracer in (got, want):
+            E = _ops(kernels, tracer)
+            x = E.array(np.arange(4096, dtype=F32))
+            out = E.mul(E.add(x, 1.0), 0.5)
+            tracer.end_step()
+            alive.append(weakref.ref(out))
+            del E, x, out
+        pool.submit(lambda: None).result()  # the hashing thread is past the step's part
+        gc.collect()
+        assert len(got._batches) == 1  # handed over, its roots not collected
+        assert alive[0]() is None
+        _compare(got, want)
+    finally:
+        pool.shutdown()
+
+
 def _path_kernels(path: str) -> Kernels:
     if path == "eager":
         from agents.exact.eager import EagerKernels
