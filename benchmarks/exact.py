@@ -5,7 +5,14 @@ machine's CPU: ``native_step_ms`` (torch with 2 intra-op threads, BLAS),
 ``exact_step_ms`` (the exact backend, untraced), ``ratio`` = exact / native,
 ``traced_step_ms`` (the exact backend recording its trace: every intermediate
 tensor hashed, the time until the trace root is known) and ``traced_ratio`` =
-traced / exact (goal ≤ 1.5). Also ``native_1thread_step_ms`` and ``ratio_1thread``: torch on
+traced / exact (goal ≤ 1.5). What bounds that ratio from below: ``trace_mb_per_step``,
+the bytes of the tensors a traced step hands over to hashing (fixed by the trace's
+definition), ``hash_step_ms``, the time one hashing thread of the engine takes for those
+bytes (at ``hash_thread_mb_s``, below), and ``traced_floor_ratio`` = (``exact_cpu_ms`` +
+``hash_step_ms``) / (cores × ``exact_step_ms``), at least 1: the ratio a traced step would
+have if the tracer cost nothing but the hashing and that were spread perfectly over the
+``cores`` this process runs on (``exact_cpu_ms``: the untraced step's CPU time, every
+thread of the process). Also ``native_1thread_step_ms`` and ``ratio_1thread``: torch on
 one thread, which is faster for these small models than two threads whenever
 other processes share the cores (idle OpenMP threads then spin against them).
 All run interleaved, round after round, from the same state on the same
@@ -20,6 +27,8 @@ those of the run of the median traced_ratio (the lower middle one).
 Top level: ``commit_mb_s`` (``tensor_root`` of a 256 MiB float32 tensor),
 ``sha256_mb_s`` (hashlib's sha256 over the same bytes, one core), and
 ``commit_ratio`` = commit / sha256, measured interleaved the same way;
+``hash_thread_mb_s``, what one thread of the engine hashes (a 4 MiB tensor's Merkle root
+through the tracer's entry point, best of several);
 ``commit_engine``, the engine ``tensor_root`` used, and ``commit_engines_mb_s``,
 every engine this CPU runs on the same bytes (its Merkle root over them, on
 every core), so that the choice can be seen.
@@ -28,6 +37,7 @@ every core), so that the choice can be seen.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,8 +47,10 @@ import numpy as np
 
 from agents.commitment import engine, tensor_root
 from agents.commitment.hashing import Sha256Engine, runnable_engines
+from agents.exact.ops import Tracer
 from agents.learning import datasets
 from agents.learning.backends import Backend, get_backend
+from agents.learning.backends.exact import ExactBackend
 from agents.learning.spec import load_spec
 from agents.learning.task import Task
 
@@ -61,15 +73,68 @@ def _task(example: str) -> Task:
 
 
 def _step_ms(backend: Backend, task: Task, batches: np.ndarray, trace: bool = False) -> float:
+    return _step_times(backend, task, batches, trace)[0]
+
+
+def _step_times(
+    backend: Backend, task: Task, batches: np.ndarray, trace: bool = False
+) -> tuple[float, float]:
+    """Wall and process CPU milliseconds per step over ``batches`` after the first."""
     session = backend.start(task, task.initial_state(), trace=trace)
     session.run(batches[:1])  # warm-up: compilation caches, first allocations
     session.trace_root()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     session.run(batches[1:])
     # A traced run is done when its trace root is known: the hashing of the last steps
     # may still be under way when ``run`` returns.
     session.trace_root()
-    return (time.perf_counter() - started) / (len(batches) - 1) * 1e3
+    steps = len(batches) - 1
+    return (
+        (time.perf_counter() - started) / steps * 1e3,
+        (time.process_time() - cpu) / steps * 1e3,
+    )
+
+
+def trace_bytes_per_step(backend: Backend, task: Task, batches: np.ndarray) -> float:
+    """Bytes a traced step hands over to hashing, over ``batches`` after the first (whose
+    step also hashes the initial state)."""
+    if not isinstance(backend, ExactBackend):
+        raise TypeError(f"traces come from the exact backend, not {backend.describe()}")
+    tracer = Tracer(backend.kernels)
+    session = backend.start(task, task.initial_state(), tracer=tracer)
+    session.run(batches[:1])
+    session.trace_root()
+    before = tracer.hashed_bytes
+    session.run(batches[1:])
+    session.trace_root()
+    return (tracer.hashed_bytes - before) / (len(batches) - 1)
+
+
+def hash_thread_mb_s(size: int = 4 << 20, rounds: int = 20) -> float:
+    """MB/s one thread of the engine hashes: a ``size``-byte tensor's Merkle root through
+    ``leaves_roots_at`` (the tracer's hashing threads' call), best of ``rounds``."""
+    active = engine()
+    values = np.random.default_rng(1).standard_normal(size // 4).astype(np.float32)
+    if active is None:
+        started = time.perf_counter()
+        tensor_root(values)
+        return size / 1e6 / (time.perf_counter() - started)
+    addresses = np.array([values.ctypes.data], dtype=np.int64)
+    sizes = np.array([values.nbytes], dtype=np.int64)
+    active.leaves_roots_at(addresses, sizes)
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        active.leaves_roots_at(addresses, sizes)
+        best = min(best, time.perf_counter() - started)
+    return size / 1e6 / best
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _best_interleaved(runs: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
@@ -80,25 +145,47 @@ def _best_interleaved(runs: dict[str, Callable[[], float]], rounds: int) -> dict
     return best
 
 
-def model_figures(example: str, steps: int = 16) -> dict[str, float]:
+def floor_ratio(exact_ms: float, exact_cpu_ms: float, hash_ms: float, cores: int) -> float:
+    """The traced/untraced ratio if tracing cost nothing but ``hash_ms`` of hashing and the
+    untraced step's CPU time and that hashing were spread perfectly over ``cores``."""
+    return max(1.0, (exact_cpu_ms + hash_ms) / (cores * exact_ms))
+
+
+def model_figures(example: str, hash_mb_s: float, steps: int = 16) -> dict[str, float]:
     """``native_step_ms``, ``exact_step_ms``, ``ratio``, ``traced_step_ms``, ``traced_ratio``
-    for one example."""
+    and what bounds it for one example; ``hash_mb_s``: one hashing thread's MB/s."""
     task = _task(example)
     batches = task.batches(0, steps + 1)
     native = get_backend("native", threads=NATIVE_THREADS)
     native_one = get_backend("native", threads=1)
     exact = get_backend("exact")
+    fastest = {"wall": float("inf"), "cpu": float("inf")}  # the fastest untraced round
+
+    def untraced() -> float:
+        wall, cpu = _step_times(exact, task, batches)
+        if wall < fastest["wall"]:
+            fastest.update(wall=wall, cpu=cpu)
+        return wall
+
     best = _best_interleaved(
         {
             "native": lambda: _step_ms(native, task, batches),
             "native_one": lambda: _step_ms(native_one, task, batches),
-            "exact": lambda: _step_ms(exact, task, batches),
+            "exact": untraced,
             "traced": lambda: _step_ms(exact, task, batches, trace=True),
         },
         ROUNDS,
     )
     traced = best["traced"]
+    trace_mb = trace_bytes_per_step(exact, task, batches) / 1e6
+    hash_ms = trace_mb / hash_mb_s * 1e3
     return {
+        "trace_mb_per_step": round(trace_mb, 3),
+        "hash_step_ms": round(hash_ms, 3),
+        "exact_cpu_ms": round(fastest["cpu"], 3),
+        "traced_floor_ratio": round(
+            floor_ratio(best["exact"], fastest["cpu"], hash_ms, _cores()), 3
+        ),
         "native_step_ms": round(best["native"], 3),
         "exact_step_ms": round(best["exact"], 3),
         "ratio": round(best["exact"] / best["native"], 3),
@@ -167,8 +254,15 @@ def median_run(runs: list[dict[str, float]]) -> dict[str, Any]:
 
 def run() -> dict[str, Any]:
     """Every figure of this benchmark (see the module docstring)."""
-    figures: dict[str, Any] = {"native_threads": NATIVE_THREADS, "device": "cpu", "runs": RUNS}
+    hash_mb_s = hash_thread_mb_s()
+    figures: dict[str, Any] = {
+        "native_threads": NATIVE_THREADS,
+        "device": "cpu",
+        "runs": RUNS,
+        "cores": _cores(),
+        "hash_thread_mb_s": round(hash_mb_s, 1),
+    }
     for key, example in MODELS.items():
-        figures[key] = median_run([model_figures(example) for _ in range(RUNS)])
+        figures[key] = median_run([model_figures(example, hash_mb_s) for _ in range(RUNS)])
     figures.update(commit_figures())
     return figures

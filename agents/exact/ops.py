@@ -624,7 +624,8 @@ class Tracer:
     hashes them in one call, without building record objects; ``segment`` builds the
     ``OpRecord`` objects for whoever reads the records. The roots are the ones
     ``agents.commitment.tensor_root`` and ``agents.exact.trace`` define. ``pin`` keeps the
-    root of a long-lived array (a dataset) for the tracer's lifetime.
+    root of a long-lived array (a dataset) for the tracer's lifetime. ``hashed_bytes``
+    counts the bytes of the tensors handed over to hashing so far.
     """
 
     def __init__(self, kernels: Kernels) -> None:
@@ -653,6 +654,9 @@ class Tracer:
         self._fresh: list[np.ndarray] = []
         self._fresh_addresses: list[int] = []  # where each of ``_fresh`` starts in memory
         self._fresh_bytes = 0
+        # Bytes of the tensors handed over to hashing so far: what the trace costs to commit
+        # (a reshape over its input's memory and pinned arrays are not hashed here).
+        self.hashed_bytes = 0
         self._address = kernels.address
         self._shared: list[int] = []
         self._shared_arrays: list[np.ndarray] = []
@@ -1165,6 +1169,7 @@ class Tracer:
         batch = _Batch(self._fresh_numbers, self._shared, self._sources, merkles, self._fresh_bytes)
         self._batches.append(batch)
         self._outstanding_bytes += self._fresh_bytes
+        self.hashed_bytes += self._fresh_bytes
         self._fresh_numbers, self._fresh, self._fresh_bytes = [], [], 0
         self._fresh_addresses = []
         self._shared, self._shared_arrays, self._sources = [], [], []

@@ -666,6 +666,30 @@ def test_a_closed_steps_arrays_are_let_go_once_hashed(monkeypatch: pytest.Monkey
         pool.shutdown()
 
 
+def test_hashed_bytes_counts_each_new_tensor_once() -> None:
+    # Two steps: an input, three outputs and a reshape over its input's memory (not hashed);
+    # the kept state and a pinned array are not hashed again in the second step.
+    kernels = CpuKernels()
+    tracer = Tracer(kernels)
+    E = ExactOps(kernels, tracer)
+    data = np.arange(600, dtype=F32)
+    tracer.pin(data)
+    x = E.array(np.linspace(-1, 1, 300, dtype=F32))
+    y = E.mul(E.add(x, 1.0), 0.5)
+    flat = E.reshape(y, [3, 100])
+    E.sum(flat, 1)
+    tracer.end_step(keep=[y])
+    assert tracer.hashed_bytes == 0  # nothing handed over before a group fills
+    tracer.trace_root()
+    first = 4 * (300 + 300 + 300 + 3)
+    assert tracer.hashed_bytes == first
+    E.add(y, 2.0)
+    E.add(data, 1.0)  # the pinned array itself
+    tracer.end_step()
+    tracer.trace_root()
+    assert tracer.hashed_bytes == first + 4 * 300 + 4 * 600
+
+
 def _path_kernels(path: str) -> Kernels:
     if path == "eager":
         from agents.exact.eager import EagerKernels
