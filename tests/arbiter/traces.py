@@ -28,20 +28,25 @@ class RecordingTracer(Tracer):
     def __init__(self, kernels: Kernels) -> None:
         super().__init__(kernels)
         self.tensors: dict[bytes, np.ndarray] = {}
+        self._waiting: dict[int, np.ndarray] = {}  # by number, until its root is known
 
     def pin(self, array: Array) -> bytes:
         root = super().pin(array)
         self.tensors[root] = np.array(self.kernels.to_numpy(array), dtype=np.float32)
         return root
 
+    def _hand_over(self, waiting: bool = False) -> None:
+        # The hashing work items hold the arrays only until hashed: keep a copy of each.
+        numbers = [*self._fresh_numbers, *self._shared]
+        arrays = [*self._fresh, *self._shared_arrays]
+        for number, values in zip(numbers, arrays, strict=True):
+            self._waiting[number] = np.array(values, dtype=np.float32)
+        super()._hand_over(waiting)
+
     def _collect(self, count: int) -> None:
-        batches = list(self._batches[:count])
         super()._collect(count)
-        for batch in batches:
-            numbers = [*batch.numbers, *batch.shared]
-            arrays = [*batch.arrays, *batch.shared_arrays]
-            for number, values in zip(numbers, arrays, strict=True):
-                self.tensors[self.root_of(number)] = np.array(values, dtype=np.float32)
+        for number in [n for n in self._waiting if self._known_roots[n]]:
+            self.tensors[self.root_of(number)] = self._waiting.pop(number)
 
 
 @dataclass(frozen=True)
