@@ -106,12 +106,13 @@ def _cores() -> int:
 # The last group of a segment, which the trace root waits for, has one part more, which
 # the waiting computing thread hashes itself: it is hashed on every core. A tracer waits
 # for its older groups once one is outstanding besides the newest (_OUTSTANDING), and a
-# part's arrays are let go as soon as the part is hashed: a model whose steps write more
-# than a core hashes meanwhile (the tiny transformer, 32 MB a step) then allocates its next
-# steps' tensors in memory freed moments before instead of fresh, and its hashing thread
-# is not left behind. Measured against 4 outstanding groups held until collected (traced
-# step over untraced, in-process, interleaved): the tiny transformer 1.98 -> 1.71, the
-# round's long MLP 1.75 -> 1.53, the CNN 1.65 -> 1.57, the digits MLP unchanged.
+# part's arrays are let go as soon as the part is hashed (not when its roots are
+# collected), so that the next steps' tensors go to memory freed moments before. Measured
+# against 4 outstanding groups whose arrays were held until collected (traced step over
+# untraced, in-process, interleaved, at several times of day): the round's long MLP
+# 1.65-1.70 -> 1.50-1.54 over whole 169-step segments, the tiny transformer 1.97-2.00 ->
+# 1.71-1.92, the CNN 1.64-1.89 -> 1.57-1.81, the digits MLP unchanged; once arrays are let
+# go, 1, 2 or 4 outstanding groups differ by less than the noise.
 _HASHING_THREADS = max(1, _cores() - 1)
 _HASHER = concurrent.futures.ThreadPoolExecutor(
     max_workers=_HASHING_THREADS, thread_name_prefix="trace-hash"
