@@ -37,7 +37,6 @@ every core), so that the choice can be seen.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +52,7 @@ from agents.learning.backends import Backend, get_backend
 from agents.learning.backends.exact import ExactBackend
 from agents.learning.spec import load_spec
 from agents.learning.task import Task
+from agents.roles.hardware import Hardware
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MODELS = {
@@ -115,26 +115,26 @@ def hash_thread_mb_s(size: int = 4 << 20, rounds: int = 20) -> float:
     ``leaves_roots_at`` (the tracer's hashing threads' call), best of ``rounds``."""
     active = engine()
     values = np.random.default_rng(1).standard_normal(size // 4).astype(np.float32)
-    if active is None:
-        started = time.perf_counter()
-        tensor_root(values)
-        return size / 1e6 / (time.perf_counter() - started)
     addresses = np.array([values.ctypes.data], dtype=np.int64)
     sizes = np.array([values.nbytes], dtype=np.int64)
-    active.leaves_roots_at(addresses, sizes)
+
+    def hash_once() -> None:
+        if active is None:  # hashlib, as the tracer falls back to
+            tensor_root(values)
+        else:
+            active.leaves_roots_at(addresses, sizes)
+
+    hash_once()
     best = float("inf")
     for _ in range(rounds):
         started = time.perf_counter()
-        active.leaves_roots_at(addresses, sizes)
+        hash_once()
         best = min(best, time.perf_counter() - started)
     return size / 1e6 / best
 
 
 def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    return Hardware(threads=0).cores()  # every core this process may run on
 
 
 def _best_interleaved(runs: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
