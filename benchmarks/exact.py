@@ -8,7 +8,8 @@ tensor hashed, the time until the trace root is known) and ``traced_ratio`` =
 traced / exact (goal ≤ 1.5). What bounds that ratio from below: ``trace_mb_per_step``,
 the bytes of the tensors a traced step hands over to hashing (fixed by the trace's
 definition), ``hash_step_ms``, the time one hashing thread of the engine takes for those
-bytes (at ``hash_thread_mb_s``, below), and ``traced_floor_ratio`` = (``exact_cpu_ms`` +
+bytes at ``hash_thread_mb_s`` (below; a lower bound, a step's many smaller tensors go
+somewhat slower), and ``traced_floor_ratio`` = (``exact_cpu_ms`` +
 ``hash_step_ms``) / (cores × ``exact_step_ms``), at least 1: the ratio a traced step would
 have if the tracer cost nothing but the hashing and that were spread perfectly over the
 ``cores`` this process runs on (``exact_cpu_ms``: the untraced step's CPU time, every
