@@ -39,7 +39,7 @@ The configurations run interleaved in one process, one run of each per round in
 ``CONFIGS``'s order, then the parts in ``PARTS``'s, for ``ROUNDS`` rounds, after a run of
 each configuration in ``WARM_UP`` that is not counted (a traced and an untraced one: the
 kernels each uses are loaded, the store's blocks come into the page cache; not a whole
-round, to keep the benchmark within about seven minutes here).
+round, to keep the benchmark within a few minutes here: 160 s in the committed run).
 
 Per configuration under ``configs``: ``wall_s`` and ``cpu_s`` (the median wall-clock and
 process CPU seconds, every thread of the process counted), their runs (``wall_runs_s``,
