@@ -1,29 +1,32 @@
 """Exact kernels against native torch, and commitment throughput against sha256.
 
-Per example model (digits MLP, small CNN, tiny char transformer), on this
-machine's CPU: ``native_step_ms`` (torch with 2 intra-op threads, BLAS),
-``exact_step_ms`` (the exact backend, untraced), ``ratio`` = exact / native,
-``traced_step_ms`` (the exact backend recording its trace: every intermediate
-tensor hashed, the time until the trace root is known) and ``traced_ratio`` =
-traced / exact (goal ≤ 1.5). What bounds that ratio from below: ``trace_mb_per_step``,
-the bytes of the tensors a traced step hands over to hashing (fixed by the trace's
-definition), ``hash_step_ms``, the time one hashing thread of the engine takes for those
-bytes at ``hash_thread_mb_s`` (below; a lower bound, a step's many smaller tensors go
-somewhat slower), and ``traced_floor_ratio`` = (``exact_cpu_ms`` +
-``hash_step_ms``) / (cores × ``exact_step_ms``), at least 1: the ratio a traced step would
-have if the tracer cost nothing but the hashing and that were spread perfectly over the
-``cores`` this process runs on (``exact_cpu_ms``: the untraced step's CPU time, every
-thread of the process). Also ``native_1thread_step_ms`` and ``ratio_1thread``: torch on
-one thread, which is faster for these small models than two threads whenever
-other processes share the cores (idle OpenMP threads then spin against them).
-All run interleaved, round after round, from the same state on the same
-batches; each figure is the best round, so a burst of load from another
-process does not land on one side only. That whole measurement is made ``RUNS``
-times, one after another: this shared machine's speed drifts by half within a
-minute, and one run's best untraced and best traced rounds can fall in
-different states of it. ``traced_ratio_runs`` lists each run's traced_ratio and
-``traced_ratio_spread`` their range (max - min); the model's other figures are
-those of the run of the median traced_ratio (the lower middle one).
+Per example model (digits MLP, small CNN, tiny char transformer), on this machine's CPU:
+``native_step_ms`` (torch with 2 intra-op threads, BLAS), ``exact_step_ms`` (the exact
+backend, untraced), ``ratio`` = exact / native, ``traced_step_ms`` (the exact backend
+recording its trace: every intermediate tensor hashed, the time until the trace root is
+known) and ``traced_ratio`` = traced / exact (goal ≤ 1.5). ``unhashed_step_ms`` and
+``unhashed_ratio`` (over ``exact_step_ms``): the traced step with its tensors' hashing
+skipped (``UnhashedTracer``: records made, numbered and laid out, every intermediate
+written, no tensor hashed), what recording the trace alone costs the computing thread;
+where it is above the goal, no hashing engine or count of hashing threads can meet it.
+What bounds the traced ratio from below: ``trace_mb_per_step``, the bytes of the tensors
+a traced step hands over to hashing (fixed by the trace's definition), ``hash_step_ms``,
+the time one hashing thread of the engine takes for those bytes at ``hash_thread_mb_s``
+(below; a lower bound, a step's many smaller tensors go somewhat slower), and
+``traced_floor_ratio`` = (``exact_cpu_ms`` + ``hash_step_ms``) / (cores ×
+``exact_step_ms``), at least 1: the ratio a traced step would have if the tracer cost
+nothing but the hashing and that were spread perfectly over the ``cores`` this process
+runs on (``exact_cpu_ms``: the untraced step's CPU time, every thread of the process).
+Also ``native_1thread_step_ms`` and ``ratio_1thread``: torch on one thread, which is
+faster for these small models than two threads whenever other processes share the cores
+(idle OpenMP threads then spin against them). All run interleaved, round after round,
+from the same state on the same batches; each figure is the best round, so a burst of
+load from another process does not land on one side only. That whole measurement is made
+``RUNS`` times, one after another: this shared machine's speed drifts by half within a
+minute, and one run's best untraced and best traced rounds can fall in different states
+of it. ``traced_ratio_runs`` lists each run's traced_ratio and ``traced_ratio_spread``
+their range (max - min); the model's other figures are those of the run of the median
+traced_ratio (the lower middle one).
 
 Top level: ``commit_mb_s`` (``tensor_root`` of a 256 MiB float32 tensor),
 ``sha256_mb_s`` (hashlib's sha256 over the same bytes, one core), and
@@ -49,7 +52,7 @@ from agents.commitment import engine, tensor_root
 from agents.commitment.hashing import Sha256Engine, runnable_engines
 from agents.exact.ops import Tracer
 from agents.learning import datasets
-from agents.learning.backends import Backend, get_backend
+from agents.learning.backends import Backend, Session, get_backend
 from agents.learning.backends.exact import ExactBackend
 from agents.learning.spec import load_spec
 from agents.learning.task import Task
@@ -81,8 +84,13 @@ def _step_times(
     backend: Backend, task: Task, batches: np.ndarray, trace: bool = False
 ) -> tuple[float, float]:
     """Wall and process CPU milliseconds per step over ``batches`` after the first."""
-    session = backend.start(task, task.initial_state(), trace=trace)
-    session.run(batches[:1])  # warm-up: compilation caches, first allocations
+    return _timed(backend.start(task, task.initial_state(), trace=trace), batches)
+
+
+def _timed(session: Session, batches: np.ndarray) -> tuple[float, float]:
+    """Wall and process CPU milliseconds per step of ``session`` over ``batches`` after the
+    first (a warm-up: compilation caches, first allocations)."""
+    session.run(batches[:1])
     session.trace_root()
     started, cpu = time.perf_counter(), time.process_time()
     session.run(batches[1:])
@@ -96,13 +104,37 @@ def _step_times(
     )
 
 
+def _exact(backend: Backend) -> ExactBackend:
+    if not isinstance(backend, ExactBackend):
+        raise TypeError(f"traces come from the exact backend, not {backend.describe()}")
+    return backend
+
+
+class UnhashedTracer(Tracer):
+    """Records, numbers and lays out every op as ``Tracer`` does, but hashes no tensor: every
+    array's Merkle root reads as zeros, so its roots are not the trace's. What recording a
+    trace costs the computing thread when the hashing costs nothing."""
+
+    def _hash(
+        self, arrays: list[np.ndarray], starts: list[int], waiting: bool = False
+    ) -> np.ndarray:
+        return np.zeros((len(arrays), 32), dtype=np.uint8)
+
+
+def unhashed_step_ms(backend: Backend, task: Task, batches: np.ndarray) -> float:
+    """Milliseconds per step over ``batches`` after the first, recorded by an
+    ``UnhashedTracer``."""
+    exact = _exact(backend)
+    tracer = UnhashedTracer(exact.kernels)
+    return _timed(exact.start(task, task.initial_state(), tracer=tracer), batches)[0]
+
+
 def trace_bytes_per_step(backend: Backend, task: Task, batches: np.ndarray) -> float:
     """Bytes a traced step hands over to hashing, over ``batches`` after the first (whose
     step also hashes the initial state)."""
-    if not isinstance(backend, ExactBackend):
-        raise TypeError(f"traces come from the exact backend, not {backend.describe()}")
-    tracer = Tracer(backend.kernels)
-    session = backend.start(task, task.initial_state(), tracer=tracer)
+    exact = _exact(backend)
+    tracer = Tracer(exact.kernels)
+    session = exact.start(task, task.initial_state(), tracer=tracer)
     session.run(batches[:1])
     session.trace_root()
     before = tracer.hashed_bytes
@@ -174,6 +206,7 @@ def model_figures(example: str, hash_mb_s: float, steps: int = 16) -> dict[str, 
             "native_one": lambda: _step_ms(native_one, task, batches),
             "exact": untraced,
             "traced": lambda: _step_ms(exact, task, batches, trace=True),
+            "unhashed": lambda: unhashed_step_ms(exact, task, batches),
         },
         ROUNDS,
     )
@@ -192,6 +225,8 @@ def model_figures(example: str, hash_mb_s: float, steps: int = 16) -> dict[str, 
         "ratio": round(best["exact"] / best["native"], 3),
         "traced_step_ms": round(traced, 3),
         "traced_ratio": round(traced / best["exact"], 3),
+        "unhashed_step_ms": round(best["unhashed"], 3),
+        "unhashed_ratio": round(best["unhashed"] / best["exact"], 3),
         "native_1thread_step_ms": round(best["native_one"], 3),
         "ratio_1thread": round(best["exact"] / best["native_one"], 3),
     }

@@ -1,13 +1,23 @@
-"""The exact benchmark's bound on the traced ratio and its count of hashed bytes."""
+"""The exact benchmark's bound on the traced ratio, its count of hashed bytes and its tracer
+that hashes nothing."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from agents.exact.ops import Tracer
 from agents.learning.backends import get_backend
+from agents.learning.backends.exact import ExactBackend
 from agents.learning.layout import parameter_shapes
-from benchmarks.exact import _task, floor_ratio, median_run, trace_bytes_per_step
+from benchmarks.exact import (
+    UnhashedTracer,
+    _task,
+    floor_ratio,
+    median_run,
+    trace_bytes_per_step,
+    unhashed_step_ms,
+)
 
 
 @pytest.mark.parametrize(
@@ -45,3 +55,25 @@ def test_median_run_keeps_the_middle_runs_figures() -> None:
     assert got["traced_step_ms"] == 17.0
     assert got["traced_ratio_runs"] == [1.9, 1.6, 1.7, 2.0]
     assert got["traced_ratio_spread"] == pytest.approx(0.4)
+
+
+def test_the_unhashed_tracer_records_the_same_ops_and_hashes_no_tensor() -> None:
+    task = _task("digits-mlp")
+    batches = task.batches(0, 3)
+    exact = get_backend("exact")
+    assert isinstance(exact, ExactBackend)
+    traces = []
+    for tracer in (Tracer(exact.kernels), UnhashedTracer(exact.kernels)):
+        session = exact.start(task, task.initial_state(), tracer=tracer)
+        session.run(batches)
+        traces.append(tracer.segment)
+    plain, unhashed = traces
+    assert len(unhashed.steps) == len(plain.steps) == 3
+    shape = [(r.op, r.attributes, len(r.inputs)) for r in plain.records()]
+    assert [(r.op, r.attributes, len(r.inputs)) for r in unhashed.records()] == shape
+    # Every array's Merkle root reads as zeros: no tensor root is the plain trace's.
+    plain_roots = {r.output for r in plain.records()}
+    assert not plain_roots & {r.output for r in unhashed.records()}
+    assert unhashed_step_ms(exact, task, batches) > 0
+    with pytest.raises(TypeError, match="exact backend"):
+        unhashed_step_ms(get_backend("native"), task, batches)
