@@ -9,24 +9,27 @@ known) and ``traced_ratio`` = traced / exact (goal ≤ 1.5). ``unhashed_step_ms`
 skipped (``UnhashedTracer``: records made, numbered and laid out, every intermediate
 written, no tensor hashed), what recording the trace alone costs the computing thread;
 where it is above the goal, no hashing engine or count of hashing threads can meet it.
-What bounds the traced ratio from below: ``trace_mb_per_step``, the bytes of the tensors
-a traced step hands over to hashing (fixed by the trace's definition), ``hash_step_ms``,
-the time one hashing thread of the engine takes for those bytes at ``hash_thread_mb_s``
-(below; a lower bound, a step's many smaller tensors go somewhat slower), and
-``traced_floor_ratio`` = (``exact_cpu_ms`` + ``hash_step_ms``) / (cores ×
-``exact_step_ms``), at least 1: the ratio a traced step would have if the tracer cost
-nothing but the hashing and that were spread perfectly over the ``cores`` this process
-runs on (``exact_cpu_ms``: the untraced step's CPU time, every thread of the process).
-Also ``native_1thread_step_ms`` and ``ratio_1thread``: torch on one thread, which is
-faster for these small models than two threads whenever other processes share the cores
-(idle OpenMP threads then spin against them). All run interleaved, round after round,
-from the same state on the same batches; each figure is the best round, so a burst of
-load from another process does not land on one side only. That whole measurement is made
-``RUNS`` times, one after another: this shared machine's speed drifts by half within a
-minute, and one run's best untraced and best traced rounds can fall in different states
-of it. ``traced_ratio_runs`` lists each run's traced_ratio and ``traced_ratio_spread``
-their range (max - min); the model's other figures are those of the run of the median
-traced_ratio (the lower middle one).
+``segment_steps`` (the spec's ``checkpoint_interval``) and ``traced_segment_ratio``: the
+traced over the untraced replay of one segment, from its first step until its trace root
+is known, as a verifier replays it (the last steps' hashing weighs more in short
+segments, less in long ones). What bounds the traced ratio from below:
+``trace_mb_per_step``, the bytes of the tensors a traced step hands over to hashing
+(fixed by the trace's definition), ``hash_step_ms``, the time one hashing thread of the
+engine takes for those bytes at ``hash_thread_mb_s`` (below; a lower bound, a step's
+many smaller tensors go somewhat slower), and ``traced_floor_ratio`` = (``exact_cpu_ms``
++ ``hash_step_ms``) / (cores × ``exact_step_ms``), at least 1: the ratio a traced step
+would have if the tracer cost nothing but the hashing and that were spread perfectly
+over the ``cores`` this process runs on (``exact_cpu_ms``: the untraced step's CPU time,
+every thread of the process). Also ``native_1thread_step_ms`` and ``ratio_1thread``:
+torch on one thread, which is faster for these small models than two threads whenever
+other processes share the cores (idle OpenMP threads then spin against them). All run
+interleaved, round after round, from the same state on the same batches; each figure is
+the best round, so a burst of load from another process does not land on one side only.
+That whole measurement is made ``RUNS`` times, one after another: this shared machine's
+speed drifts by half within a minute, and one run's best untraced and best traced rounds
+can fall in different states of it. ``traced_ratio_runs`` lists each run's traced_ratio
+and ``traced_ratio_spread`` their range (max - min); the model's other figures are those
+of the run of the median traced_ratio (the lower middle one).
 
 Top level: ``commit_mb_s`` (``tensor_root`` of a 256 MiB float32 tensor),
 ``sha256_mb_s`` (hashlib's sha256 over the same bytes, one core), and
@@ -185,10 +188,13 @@ def floor_ratio(exact_ms: float, exact_cpu_ms: float, hash_ms: float, cores: int
 
 
 def model_figures(example: str, hash_mb_s: float, steps: int = 16) -> dict[str, float]:
-    """``native_step_ms``, ``exact_step_ms``, ``ratio``, ``traced_step_ms``, ``traced_ratio``
-    and what bounds it for one example; ``hash_mb_s``: one hashing thread's MB/s."""
+    """``native_step_ms``, ``exact_step_ms``, ``ratio``, ``traced_step_ms``, ``traced_ratio``,
+    what bounds it, and the traced over the untraced replay of one of the spec's segments,
+    for one example; ``hash_mb_s``: one hashing thread's MB/s."""
     task = _task(example)
     batches = task.batches(0, steps + 1)
+    interval = task.spec.checkpoint_interval
+    segment = task.batches(0, interval + 1)  # a warm-up step, then one segment
     native = get_backend("native", threads=NATIVE_THREADS)
     native_one = get_backend("native", threads=1)
     exact = get_backend("exact")
@@ -207,6 +213,8 @@ def model_figures(example: str, hash_mb_s: float, steps: int = 16) -> dict[str, 
             "exact": untraced,
             "traced": lambda: _step_ms(exact, task, batches, trace=True),
             "unhashed": lambda: unhashed_step_ms(exact, task, batches),
+            "segment": lambda: _step_ms(exact, task, segment),
+            "segment_traced": lambda: _step_ms(exact, task, segment, trace=True),
         },
         ROUNDS,
     )
@@ -227,6 +235,8 @@ def model_figures(example: str, hash_mb_s: float, steps: int = 16) -> dict[str, 
         "traced_ratio": round(traced / best["exact"], 3),
         "unhashed_step_ms": round(best["unhashed"], 3),
         "unhashed_ratio": round(best["unhashed"] / best["exact"], 3),
+        "segment_steps": interval,
+        "traced_segment_ratio": round(best["segment_traced"] / best["segment"], 3),
         "native_1thread_step_ms": round(best["native_one"], 3),
         "ratio_1thread": round(best["exact"] / best["native_one"], 3),
     }

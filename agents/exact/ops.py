@@ -94,25 +94,30 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-# Tensor roots are computed on these threads, one per core but the computing thread's (one
-# on a single core), while the next steps run (the engine's tree kernel does not hold the
-# GIL): a model whose steps write more bytes than one core hashes in a step's time keeps
-# several steps hashing at once, the computing thread keeps a core of its own, and tracers
-# replaying side by side share the threads. Closed steps are handed over in groups of at
-# least _GROUP_BYTES of new tensors (a small model's steps go several at a time: each
-# hand-off makes the computing thread and a hashing thread trade the GIL), as a table of
-# addresses and sizes made on the computing thread, so that a hashing thread runs no
-# Python per tensor; a group is split into parts of at least _PART_BYTES, one per thread.
-# The last group of a segment, which the trace root waits for, has one part more, which
-# the waiting computing thread hashes itself: it is hashed on every core. A tracer waits
-# for its older groups once one is outstanding besides the newest (_OUTSTANDING), and a
-# part's arrays are let go as soon as the part is hashed (not when its roots are
-# collected), so that the next steps' tensors go to memory freed moments before. Measured
-# against 4 outstanding groups whose arrays were held until collected (traced step over
-# untraced, in-process, interleaved, at several times of day): the round's long MLP
+# Tensor roots are computed on these threads, one per core but the computing thread's (one on
+# a single core), while the next steps run (the engine's tree kernel does not hold the GIL): a
+# model whose steps write more bytes than one core hashes in a step's time keeps several steps
+# hashing at once, the computing thread keeps a core of its own, and tracers replaying side by
+# side share the threads. Closed steps are handed over in groups of at least _GROUP_BYTES of
+# new tensors (a small model's steps go several at a time: each hand-off makes the computing
+# thread and a hashing thread trade the GIL), as a table of addresses and sizes made on the
+# computing thread, so that a hashing thread runs no Python per tensor; a group is split into
+# parts of at least _PART_BYTES, one per thread, and a larger one into parts of about
+# _CUT_BYTES. A thread that waits for a group's roots hashes the parts no hashing thread has
+# started, from the last back (the threads take them from the first), and the last group of a
+# segment, which the trace root waits for, has one part more, left to the waiting thread: the
+# tail is hashed on every core. (A transformer step hands over 32 MB at once: as one part, the
+# root of a 5-step segment waited 11 ms for it on one thread. Traced over untraced,
+# in-process, interleaved: 5-step segments 2.17 -> 1.92, 16 steps 1.74 -> 1.70; a CNN group of
+# 5 MB is one part, 2 MB parts gained nothing there, and 1 MB parts cost more in hand-overs
+# than they saved.) A tracer waits for its older groups once one is outstanding besides the
+# newest (_OUTSTANDING), and a part's arrays are let go as soon as the part is hashed (not
+# when its roots are collected), so that the next steps' tensors go to memory freed moments
+# before. Measured against 4 outstanding groups whose arrays were held until collected (traced
+# step over untraced, in-process, interleaved, at several times of day): the round's long MLP
 # 1.65-1.70 -> 1.50-1.54 over whole 169-step segments, the tiny transformer 1.97-2.00 ->
-# 1.71-1.92, the CNN 1.64-1.89 -> 1.57-1.81, the digits MLP unchanged; once arrays are let
-# go, 1, 2 or 4 outstanding groups differ by less than the noise.
+# 1.71-1.92, the CNN 1.64-1.89 -> 1.57-1.81, the digits MLP unchanged; once arrays are let go,
+# 1, 2 or 4 outstanding groups differ by less than the noise.
 _HASHING_THREADS = max(1, _cores() - 1)
 _HASHER = concurrent.futures.ThreadPoolExecutor(
     max_workers=_HASHING_THREADS, thread_name_prefix="trace-hash"
@@ -120,6 +125,7 @@ _HASHER = concurrent.futures.ThreadPoolExecutor(
 _OUTSTANDING = 1
 _GROUP_BYTES = 4 << 20
 _PART_BYTES = 1 << 20
+_CUT_BYTES = 4 << 20
 # Batches smaller than a group (a trace read mid-way hands its steps over) are collected
 # many at once, their roots in one call, once more than this many wait.
 _SMALL_BATCHES = 64
@@ -127,8 +133,6 @@ _SMALL_BATCHES = 64
 _F32 = np.dtype(np.float32)
 _RESHAPE = Op.RESHAPE
 _STATE = Op.STATE
-# A group's Merkle roots: computed, or futures of consecutive parts of them.
-_Merkles = list[concurrent.futures.Future[np.ndarray]] | np.ndarray
 _STATE_PREFIX = bytes([0, int(Op.STATE), 0, 0, 0])
 
 # The ops a ``ChainPlan`` step may be (elementwise; one, two or three operands).
@@ -446,13 +450,40 @@ _LINEAR = (
 )
 
 
-def _held(
-    hash_at: Any, addresses: np.ndarray, sizes: np.ndarray, arrays: list[np.ndarray]
-) -> np.ndarray:
-    """``hash_at(addresses, sizes)``; the work item holds ``arrays``, whose memory the
-    addresses point into, until it is done, even when its tracer is dropped meanwhile, and
-    no longer: nothing else holds a closed step's arrays once they are handed over."""
-    return cast("np.ndarray", hash_at(addresses, sizes))
+class _Part:
+    """Consecutive arrays of a group to hash (``addresses`` and ``sizes``, int64): on a
+    hashing thread, or on the thread that wants their roots where no hashing thread has
+    started on them by then. Holds the arrays, whose memory the addresses point into, until
+    they are hashed, and no longer: nothing else holds a closed step's arrays once they are
+    handed over."""
+
+    __slots__ = ("addresses", "arrays", "future", "hash_at", "sizes")
+
+    def __init__(
+        self, hash_at: Any, addresses: np.ndarray, sizes: np.ndarray, arrays: list[np.ndarray]
+    ) -> None:
+        self.hash_at = hash_at
+        self.addresses = addresses
+        self.sizes = sizes
+        self.arrays: list[np.ndarray] | None = arrays
+        self.future: concurrent.futures.Future[np.ndarray] | None = None
+
+    def hash(self) -> np.ndarray:
+        """The parts' Merkle roots, computed now; its arrays let go."""
+        roots = cast("np.ndarray", self.hash_at(self.addresses, self.sizes))
+        self.arrays = None
+        return roots
+
+    def roots(self) -> np.ndarray:
+        """The Merkle roots: hashed here if no hashing thread has started on them (or none
+        was given them), else once the one that has is done."""
+        if self.future is None or self.future.cancel():
+            return self.hash()
+        return self.future.result()
+
+
+# A group's Merkle roots: computed, or consecutive parts of them being hashed.
+_Merkles = list[_Part] | np.ndarray
 
 
 def _starts(lengths: np.ndarray) -> np.ndarray:
@@ -1255,10 +1286,11 @@ class Tracer:
         return [root.tobytes() for root in merkle_roots(digests, records)]
 
     def _hash(self, arrays: list[np.ndarray], starts: list[int], waiting: bool = False) -> _Merkles:
-        """The Merkle roots of ``arrays`` (an ``(n, 32)`` array), or futures of consecutive
-        parts of them (each part's work item keeps its arrays alive until it is done),
-        ``starts`` their addresses; with ``waiting``, the last part is hashed here, on the
-        calling thread, meanwhile."""
+        """The Merkle roots of ``arrays`` (an ``(n, 32)`` array), or consecutive ``_Part`` s
+        of them submitted to the hashing threads (one per thread, and parts of about
+        _CUT_BYTES where there are more bytes); ``starts`` their addresses. With ``waiting``
+        (the caller waits for the roots), one part more, left to the caller (its
+        ``_Part.roots`` hashes it)."""
         if not arrays:
             return np.empty((0, 32), dtype=np.uint8)
         if self._engine is None:
@@ -1271,25 +1303,19 @@ class Tracer:
         ends = np.cumsum(sizes)
         total = int(ends[-1])
         threads = _HASHING_THREADS + (1 if waiting else 0)
-        parts = max(1, min(threads, total // _PART_BYTES, count))
+        spread = min(threads, total // _PART_BYTES)
+        parts = max(1, min(max(spread, total // _CUT_BYTES), count))
         # Part k ends after the first array at which k + 1 parts' share of the bytes is in.
         cuts = np.searchsorted(ends, total * np.arange(1, parts) // parts, side="left") + 1
         bounds = [0, *sorted({int(c) for c in cuts if 0 < c < count}), count]
         hash_at = self._engine.leaves_roots_at
-        pieces = list(itertools.pairwise(bounds))
-        if not waiting or len(pieces) < 2:
-            return [
-                _HASHER.submit(_held, hash_at, addresses[a:b], sizes[a:b], arrays[a:b])
-                for a, b in pieces
-            ]
-        futures = [
-            _HASHER.submit(_held, hash_at, addresses[a:b], sizes[a:b], arrays[a:b])
-            for a, b in pieces[:-1]
+        pieces = [
+            _Part(hash_at, addresses[a:b], sizes[a:b], arrays[a:b])
+            for a, b in itertools.pairwise(bounds)
         ]
-        a, b = pieces[-1]
-        here: concurrent.futures.Future[np.ndarray] = concurrent.futures.Future()
-        here.set_result(hash_at(addresses[a:b], sizes[a:b]))
-        return [*futures, here]
+        for part in pieces[:-1] if waiting and len(pieces) > 1 else pieces:
+            part.future = _HASHER.submit(part.hash)
+        return pieces
 
     def _grow(self) -> None:
         """Room for the Merkle root and root of every array numbered so far."""
@@ -1313,7 +1339,9 @@ class Tracer:
         for batch in self._batches[:count]:
             hashed = batch.merkles
             if isinstance(hashed, list):
-                hashed = np.concatenate([part.result() for part in hashed])
+                # From the last part back: those no hashing thread has started on yet are
+                # hashed here, while the threads go on from the first.
+                hashed = np.concatenate([part.roots() for part in reversed(hashed)][::-1])
             fresh = np.asarray(batch.numbers, dtype=np.int64)
             merkles[fresh] = hashed
             for number, source in zip(batch.shared, batch.sources, strict=True):

@@ -338,6 +338,7 @@ def test_outstanding_steps_threads_and_groups_do_not_change_roots(
     monkeypatch.setattr(tracer_module, "_OUTSTANDING", outstanding)
     monkeypatch.setattr(tracer_module, "_GROUP_BYTES", group)
     monkeypatch.setattr(tracer_module, "_PART_BYTES", max(1, group // 4))
+    monkeypatch.setattr(tracer_module, "_CUT_BYTES", max(1, group // 2))
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
     try:
@@ -348,41 +349,87 @@ def test_outstanding_steps_threads_and_groups_do_not_change_roots(
         pool.shutdown()
 
 
-def test_the_waiting_thread_hashes_a_part_of_the_last_group(
+def test_the_thread_reading_the_root_hashes_every_part_not_started(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Nothing is handed over before the trace root is read: the one group is split into
-    # one part per hashing thread and one more, which the thread reading the root hashes.
-    pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="test-hash")
+    # The one hashing thread is kept busy until the trace root is known: every part of
+    # every group, none started, is hashed by the thread reading the root, from the last
+    # back, without waiting for the hashing thread (which would never come to them).
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-hash")
     monkeypatch.setattr(tracer_module, "_HASHER", pool)
-    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 2)
-    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", 1 << 40)
-    monkeypatch.setattr(tracer_module, "_PART_BYTES", 1)
+    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 1)
+    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", 1 << 12)
+    monkeypatch.setattr(tracer_module, "_OUTSTANDING", 1 << 20)  # never waits mid-way
+    monkeypatch.setattr(tracer_module, "_PART_BYTES", 1 << 10)
+    monkeypatch.setattr(tracer_module, "_CUT_BYTES", 1 << 11)
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
     real = got._engine
     if real is None:
         pytest.skip("no compiled hashing engine here")
     callers: list[threading.Thread] = []
+    sizes: list[int] = []
+
+    class Spy:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def leaves_roots_at(self, addresses: np.ndarray, sizes_: np.ndarray) -> np.ndarray:
+            callers.append(threading.current_thread())
+            sizes.append(int(sizes_.sum()))
+            assert real is not None
+            return real.leaves_roots_at(addresses, sizes_)
+
+    got._engine = cast(Any, Spy())
+    release = threading.Event()
+    busy = pool.submit(release.wait, 20)
+    try:
+        for tracer in (got, want):
+            _random_trace(3, _ops(kernels, tracer), tracer, 4)
+        _compare(got, want)
+        assert not busy.done()  # the roots came without the hashing thread
+    finally:
+        release.set()
+        pool.shutdown()
+    assert len(callers) > 3  # several groups, each in several parts
+    assert set(callers) == {threading.current_thread()}
+    assert sum(sizes) == got.hashed_bytes
+
+
+def test_a_part_a_hashing_thread_has_started_is_not_hashed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # With the hashing thread free, each part is hashed once, by whichever thread takes it
+    # first: the bytes hashed are the bytes handed over.
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-hash")
+    monkeypatch.setattr(tracer_module, "_HASHER", pool)
+    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 1)
+    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", 1 << 12)
+    monkeypatch.setattr(tracer_module, "_CUT_BYTES", 1 << 10)
+    kernels = CpuKernels()
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    real = got._engine
+    if real is None:
+        pytest.skip("no compiled hashing engine here")
+    hashed: list[int] = []
 
     class Spy:
         def __getattr__(self, name: str) -> Any:
             return getattr(real, name)
 
         def leaves_roots_at(self, addresses: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-            callers.append(threading.current_thread())
+            hashed.append(int(sizes.sum()))
             assert real is not None
             return real.leaves_roots_at(addresses, sizes)
 
     got._engine = cast(Any, Spy())
     try:
         for tracer in (got, want):
-            _random_trace(3, _ops(kernels, tracer), tracer, 4)
+            _random_trace(4, _ops(kernels, tracer), tracer, 6)
         _compare(got, want)
     finally:
         pool.shutdown()
-    assert len(callers) == 3
-    assert callers.count(threading.current_thread()) == 1
+    assert sum(hashed) == got.hashed_bytes > 0
 
 
 def test_tracers_side_by_side_trace_as_alone() -> None:
