@@ -103,21 +103,22 @@ def _cores() -> int:
 # thread and a hashing thread trade the GIL), as a table of addresses and sizes made on the
 # computing thread, so that a hashing thread runs no Python per tensor; a group is split into
 # parts of at least _PART_BYTES, one per thread, and a larger one into parts of about
-# _CUT_BYTES. A thread that waits for a group's roots hashes the parts no hashing thread has
-# started, from the last back (the threads take them from the first), and the last group of a
-# segment, which the trace root waits for, has one part more, left to the waiting thread: the
-# tail is hashed on every core. (A transformer step hands over 32 MB at once: as one part, the
-# root of a 5-step segment waited 11 ms for it on one thread. Traced over untraced,
-# in-process, interleaved: 5-step segments 2.17 -> 1.92, 16 steps 1.74 -> 1.70; a CNN group of
-# 5 MB is one part, 2 MB parts gained nothing there, and 1 MB parts cost more in hand-overs
-# than they saved.) A tracer waits for its older groups once one is outstanding besides the
-# newest (_OUTSTANDING), and a part's arrays are let go as soon as the part is hashed (not
-# when its roots are collected), so that the next steps' tensors go to memory freed moments
-# before. Measured against 4 outstanding groups whose arrays were held until collected (traced
-# step over untraced, in-process, interleaved, at several times of day): the round's long MLP
-# 1.65-1.70 -> 1.50-1.54 over whole 169-step segments, the tiny transformer 1.97-2.00 ->
-# 1.71-1.92, the CNN 1.64-1.89 -> 1.57-1.81, the digits MLP unchanged; once arrays are let go,
-# 1, 2 or 4 outstanding groups differ by less than the noise.
+# _CUT_BYTES. A thread that waits for groups' roots hashes the parts no hashing thread has
+# started, from the newest group's last back (the threads take them from the first), and the
+# last group of a segment, which the trace root waits for, has one part more, left to the
+# waiting thread: the tail is hashed on every core. (A transformer step hands over 32 MB at
+# once: as one part, the root of a 5-step segment waited 11 ms for it on one thread. Traced
+# over untraced, in-process, interleaved: 5-step segments 2.17 -> 1.92, 16 steps 1.74 -> 1.75,
+# within the noise; a CNN group of 5 MB is one part, 2 MB parts gained nothing there, and 1 MB
+# parts cost more in hand-overs than they saved.) A tracer waits for its older groups once one
+# is outstanding besides the newest (_OUTSTANDING), and a part's arrays are let go as soon as
+# the part is hashed (not when its roots are collected), so that the next steps' tensors go to
+# memory freed moments before. Measured against 4 outstanding groups whose arrays were held
+# until collected (traced step over untraced, in-process, interleaved, at several times of
+# day): the round's long MLP 1.65-1.70 -> 1.50-1.54 over whole 169-step segments, the tiny
+# transformer 1.97-2.00 -> 1.71-1.92, the CNN 1.64-1.89 -> 1.57-1.81, the digits MLP
+# unchanged; once arrays are let go, 1, 2 or 4 outstanding groups differ by less than the
+# noise.
 _HASHING_THREADS = max(1, _cores() - 1)
 _HASHER = concurrent.futures.ThreadPoolExecutor(
     max_workers=_HASHING_THREADS, thread_name_prefix="trace-hash"
@@ -469,7 +470,7 @@ class _Part:
         self.future: concurrent.futures.Future[np.ndarray] | None = None
 
     def hash(self) -> np.ndarray:
-        """The parts' Merkle roots, computed now; its arrays let go."""
+        """The part's Merkle roots, computed now; its arrays let go."""
         roots = cast("np.ndarray", self.hash_at(self.addresses, self.sizes))
         self.arrays = None
         return roots
@@ -1335,13 +1336,17 @@ class Tracer:
         header and Merkle root, all hashed in one call."""
         self._grow()
         headers, merkles = self._headers, self._merkle_table
+        batches = self._batches[:count]
+        # From the last part of the last batch back: the parts no hashing thread has started
+        # on yet (and the one left to this thread) are hashed here, while the threads go on
+        # from the first.
+        parts = [p for b in batches if isinstance(b.merkles, list) for p in b.merkles]
+        roots = {id(part): part.roots() for part in reversed(parts)}
         collected = []
-        for batch in self._batches[:count]:
+        for batch in batches:
             hashed = batch.merkles
             if isinstance(hashed, list):
-                # From the last part back: those no hashing thread has started on yet are
-                # hashed here, while the threads go on from the first.
-                hashed = np.concatenate([part.roots() for part in reversed(hashed)][::-1])
+                hashed = np.concatenate([roots[id(part)] for part in hashed])
             fresh = np.asarray(batch.numbers, dtype=np.int64)
             merkles[fresh] = hashed
             for number, source in zip(batch.shared, batch.sources, strict=True):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import gc
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -394,6 +395,56 @@ def test_the_thread_reading_the_root_hashes_every_part_not_started(
     assert len(callers) > 3  # several groups, each in several parts
     assert set(callers) == {threading.current_thread()}
     assert sum(sizes) == got.hashed_bytes
+
+
+def test_the_waiting_thread_hashes_the_newer_groups_before_waiting_for_a_running_part(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The hashing thread is stuck on the first part it took (until released after a
+    # while): the thread reading the trace root hashes every other part, the newest
+    # groups' included, before it waits for that one.
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-hash")
+    monkeypatch.setattr(tracer_module, "_HASHER", pool)
+    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 1)
+    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", 1 << 12)
+    monkeypatch.setattr(tracer_module, "_OUTSTANDING", 1 << 20)  # never waits mid-way
+    monkeypatch.setattr(tracer_module, "_CUT_BYTES", 1 << 11)
+    kernels = CpuKernels()
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    real = got._engine
+    if real is None:
+        pytest.skip("no compiled hashing engine here")
+    here = threading.current_thread()
+    stuck = threading.Event()
+    released: list[float] = []
+    hashed_here: list[float] = []
+
+    class Spy:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def leaves_roots_at(self, addresses: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+            assert real is not None
+            if threading.current_thread() is here:
+                roots = real.leaves_roots_at(addresses, sizes)
+                hashed_here.append(time.monotonic())
+                return roots
+            if not stuck.is_set():
+                stuck.set()
+                time.sleep(2.0)  # the first part the hashing thread takes
+                released.append(time.monotonic())
+            return real.leaves_roots_at(addresses, sizes)
+
+    got._engine = cast(Any, Spy())
+    try:
+        for tracer in (got, want):
+            _random_trace(8, _ops(kernels, tracer), tracer, 6)
+        _compare(got, want)
+    finally:
+        pool.shutdown()
+    assert stuck.is_set() and released
+    assert len(hashed_here) > 3
+    assert max(hashed_here) < released[0]
 
 
 def test_a_part_a_hashing_thread_has_started_is_not_hashed_again(
