@@ -11,10 +11,11 @@ engine, outstanding limit and number of hashing threads.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import gc
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import numpy as np
@@ -350,38 +351,80 @@ def test_outstanding_steps_threads_and_groups_do_not_change_roots(
         pool.shutdown()
 
 
+def _one_hashing_thread(
+    monkeypatch: pytest.MonkeyPatch, **sizes: int
+) -> concurrent.futures.ThreadPoolExecutor:
+    """The tracer's hashing on one thread of a pool of its own (returned, to shut down), and
+    its module constants ``sizes`` (``_GROUP_BYTES`` and so on) set as given."""
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-hash")
+    monkeypatch.setattr(tracer_module, "_HASHER", pool)
+    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 1)
+    for name, value in sizes.items():
+        monkeypatch.setattr(tracer_module, name, value)
+    return pool
+
+
+Watch = Callable[[threading.Thread, int, Callable[[], np.ndarray]], np.ndarray]
+
+
+def _watched(tracer: Tracer, watch: Watch) -> None:
+    """Pass every ``leaves_roots_at`` call of ``tracer``'s engine through ``watch``, given the
+    calling thread, the bytes asked for and the call into the real engine."""
+    real = tracer._engine
+    if real is None:
+        pytest.skip("no compiled hashing engine here")
+
+    class Watched:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def leaves_roots_at(self, addresses: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+            assert real is not None
+            call = functools.partial(real.leaves_roots_at, addresses, sizes)
+            return watch(threading.current_thread(), int(sizes.sum()), call)
+
+    tracer._engine = cast(Any, Watched())
+
+
+def _trace_alike(
+    kernels: Kernels,
+    got: Tracer,
+    want: PlainTracer,
+    seed: int,
+    steps: int,
+    pool: concurrent.futures.ThreadPoolExecutor,
+) -> None:
+    """``_random_trace`` into both tracers, compared; ``pool`` shut down after."""
+    try:
+        for tracer in (got, want):
+            _random_trace(seed, _ops(kernels, tracer), tracer, steps)
+        _compare(got, want)
+    finally:
+        pool.shutdown()
+
+
 def test_the_thread_reading_the_root_hashes_every_part_not_started(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The one hashing thread is kept busy until the trace root is known: every part of
     # every group, none started, is hashed by the thread reading the root, from the last
     # back, without waiting for the hashing thread (which would never come to them).
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-hash")
-    monkeypatch.setattr(tracer_module, "_HASHER", pool)
-    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 1)
-    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", 1 << 12)
-    monkeypatch.setattr(tracer_module, "_OUTSTANDING", 1 << 20)  # never waits mid-way
-    monkeypatch.setattr(tracer_module, "_PART_BYTES", 1 << 10)
-    monkeypatch.setattr(tracer_module, "_CUT_BYTES", 1 << 11)
+    pool = _one_hashing_thread(
+        monkeypatch,
+        _GROUP_BYTES=1 << 12,
+        _OUTSTANDING=1 << 20,  # never waits mid-way
+        _PART_BYTES=1 << 10,
+        _CUT_BYTES=1 << 11,
+    )
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
-    real = got._engine
-    if real is None:
-        pytest.skip("no compiled hashing engine here")
-    callers: list[threading.Thread] = []
-    sizes: list[int] = []
+    calls: list[tuple[threading.Thread, int]] = []
 
-    class Spy:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
+    def note(thread: threading.Thread, size: int, call: Callable[[], np.ndarray]) -> np.ndarray:
+        calls.append((thread, size))
+        return call()
 
-        def leaves_roots_at(self, addresses: np.ndarray, sizes_: np.ndarray) -> np.ndarray:
-            callers.append(threading.current_thread())
-            sizes.append(int(sizes_.sum()))
-            assert real is not None
-            return real.leaves_roots_at(addresses, sizes_)
-
-    got._engine = cast(Any, Spy())
+    _watched(got, note)
     release = threading.Event()
     busy = pool.submit(release.wait, 20)
     try:
@@ -392,9 +435,9 @@ def test_the_thread_reading_the_root_hashes_every_part_not_started(
     finally:
         release.set()
         pool.shutdown()
-    assert len(callers) > 3  # several groups, each in several parts
-    assert set(callers) == {threading.current_thread()}
-    assert sum(sizes) == got.hashed_bytes
+    assert len(calls) > 3  # several groups, each in several parts
+    assert {thread for thread, _ in calls} == {threading.current_thread()}
+    assert sum(size for _, size in calls) == got.hashed_bytes
 
 
 def test_the_waiting_thread_hashes_the_newer_groups_before_waiting_for_a_running_part(
@@ -403,46 +446,28 @@ def test_the_waiting_thread_hashes_the_newer_groups_before_waiting_for_a_running
     # The hashing thread is stuck on the first part it took (until released after a
     # while): the thread reading the trace root hashes every other part, the newest
     # groups' included, before it waits for that one.
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-hash")
-    monkeypatch.setattr(tracer_module, "_HASHER", pool)
-    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 1)
-    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", 1 << 12)
-    monkeypatch.setattr(tracer_module, "_OUTSTANDING", 1 << 20)  # never waits mid-way
-    monkeypatch.setattr(tracer_module, "_CUT_BYTES", 1 << 11)
+    pool = _one_hashing_thread(
+        monkeypatch, _GROUP_BYTES=1 << 12, _OUTSTANDING=1 << 20, _CUT_BYTES=1 << 11
+    )
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
-    real = got._engine
-    if real is None:
-        pytest.skip("no compiled hashing engine here")
     here = threading.current_thread()
-    stuck = threading.Event()
     released: list[float] = []
     hashed_here: list[float] = []
 
-    class Spy:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
+    def stall(thread: threading.Thread, size: int, call: Callable[[], np.ndarray]) -> np.ndarray:
+        if thread is here:
+            roots = call()
+            hashed_here.append(time.monotonic())
+            return roots
+        if not released:
+            time.sleep(2.0)  # the first part the hashing thread takes
+            released.append(time.monotonic())
+        return call()
 
-        def leaves_roots_at(self, addresses: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-            assert real is not None
-            if threading.current_thread() is here:
-                roots = real.leaves_roots_at(addresses, sizes)
-                hashed_here.append(time.monotonic())
-                return roots
-            if not stuck.is_set():
-                stuck.set()
-                time.sleep(2.0)  # the first part the hashing thread takes
-                released.append(time.monotonic())
-            return real.leaves_roots_at(addresses, sizes)
-
-    got._engine = cast(Any, Spy())
-    try:
-        for tracer in (got, want):
-            _random_trace(8, _ops(kernels, tracer), tracer, 6)
-        _compare(got, want)
-    finally:
-        pool.shutdown()
-    assert stuck.is_set() and released
+    _watched(got, stall)
+    _trace_alike(kernels, got, want, 8, 6, pool)
+    assert released
     assert len(hashed_here) > 3
     assert max(hashed_here) < released[0]
 
@@ -452,34 +477,17 @@ def test_a_part_a_hashing_thread_has_started_is_not_hashed_again(
 ) -> None:
     # With the hashing thread free, each part is hashed once, by whichever thread takes it
     # first: the bytes hashed are the bytes handed over.
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-hash")
-    monkeypatch.setattr(tracer_module, "_HASHER", pool)
-    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 1)
-    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", 1 << 12)
-    monkeypatch.setattr(tracer_module, "_CUT_BYTES", 1 << 10)
+    pool = _one_hashing_thread(monkeypatch, _GROUP_BYTES=1 << 12, _CUT_BYTES=1 << 10)
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
-    real = got._engine
-    if real is None:
-        pytest.skip("no compiled hashing engine here")
     hashed: list[int] = []
 
-    class Spy:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
+    def note(thread: threading.Thread, size: int, call: Callable[[], np.ndarray]) -> np.ndarray:
+        hashed.append(size)
+        return call()
 
-        def leaves_roots_at(self, addresses: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-            hashed.append(int(sizes.sum()))
-            assert real is not None
-            return real.leaves_roots_at(addresses, sizes)
-
-    got._engine = cast(Any, Spy())
-    try:
-        for tracer in (got, want):
-            _random_trace(4, _ops(kernels, tracer), tracer, 6)
-        _compare(got, want)
-    finally:
-        pool.shutdown()
+    _watched(got, note)
+    _trace_alike(kernels, got, want, 4, 6, pool)
     assert sum(hashed) == got.hashed_bytes > 0
 
 
