@@ -540,9 +540,10 @@ def _root_messages(
 @dataclass
 class _Batch:
     """Where the Merkle roots of arrays first seen in closed steps go once hashed (the
-    arrays themselves are held by the work items that hash them, not here).
+    arrays themselves are held by the ``_Part`` s that hash them until hashed, not here).
 
-    ``merkles[i]`` is the Merkle root of the array numbered ``numbers[i]``; ``shared[i]``
+    ``merkles`` holds (or its parts give, in order) the Merkle root of the array numbered
+    ``numbers[i]`` at ``i``; ``shared[i]``
     numbers a ``reshape`` output over its input's memory, whose Merkle root is that of the
     array numbered ``sources[i]``.
     """
