@@ -1342,12 +1342,12 @@ class Tracer:
         # on yet (and the one left to this thread) are hashed here, while the threads go on
         # from the first.
         parts = [p for b in batches if isinstance(b.merkles, list) for p in b.merkles]
-        roots = {id(part): part.roots() for part in reversed(parts)}
+        roots = {part: part.roots() for part in reversed(parts)}
         collected = []
         for batch in batches:
             hashed = batch.merkles
             if isinstance(hashed, list):
-                hashed = np.concatenate([roots[id(part)] for part in hashed])
+                hashed = np.concatenate([roots[part] for part in hashed])
             fresh = np.asarray(batch.numbers, dtype=np.int64)
             merkles[fresh] = hashed
             for number, source in zip(batch.shared, batch.sources, strict=True):
