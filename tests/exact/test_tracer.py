@@ -14,7 +14,6 @@ import concurrent.futures
 import functools
 import gc
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -443,33 +442,42 @@ def test_the_thread_reading_the_root_hashes_every_part_not_started(
 def test_the_waiting_thread_hashes_the_newer_groups_before_waiting_for_a_running_part(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The hashing thread is stuck on the first part it took (until released after a
-    # while): the thread reading the trace root hashes every other part, the newest
-    # groups' included, before it waits for that one.
+    # The hashing thread is stuck on the first part it took until the thread reading the
+    # trace root starts waiting for a part a hashing thread is running: by then that thread
+    # has hashed every other part, the newest groups' included.
     pool = _one_hashing_thread(
         monkeypatch, _GROUP_BYTES=1 << 12, _OUTSTANDING=1 << 20, _CUT_BYTES=1 << 11
     )
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
     here = threading.current_thread()
-    released: list[float] = []
-    hashed_here: list[float] = []
+    started, release = threading.Event(), threading.Event()
+    events: list[str] = []  # in order: "hashed" here, "waits" for a running part
+    roots = tracer_module._Part.roots
+
+    def watched_roots(part: tracer_module._Part) -> np.ndarray:
+        if part.future is not None and part.future.running():
+            events.append("waits")
+            release.set()
+        return roots(part)
 
     def stall(thread: threading.Thread, size: int, call: Callable[[], np.ndarray]) -> np.ndarray:
         if thread is here:
-            roots = call()
-            hashed_here.append(time.monotonic())
-            return roots
-        if not released:
-            time.sleep(2.0)  # the first part the hashing thread takes
-            released.append(time.monotonic())
+            assert started.wait(20)  # the hashing thread holds its first part by now
+            hashed = call()
+            events.append("hashed")
+            return hashed
+        if not started.is_set():  # the first part the hashing thread takes
+            started.set()
+            assert release.wait(20)
         return call()
 
+    monkeypatch.setattr(tracer_module._Part, "roots", watched_roots)
     _watched(got, stall)
     _trace_alike(kernels, got, want, 8, 6, pool)
-    assert released
-    assert len(hashed_here) > 3
-    assert max(hashed_here) < released[0]
+    assert events.count("waits") == 1
+    assert events.count("hashed") > 3
+    assert events[-1] == "waits"
 
 
 def test_a_part_a_hashing_thread_has_started_is_not_hashed_again(
