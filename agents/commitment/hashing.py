@@ -33,7 +33,7 @@ from typing import Any
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange
+from numba import cfunc, njit, prange
 from numba.core import types as nbtypes
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
@@ -153,6 +153,14 @@ class Sha256Engine:
                 level[full] = np.frombuffer(hashlib.sha256(tail.tobytes()).digest(), np.uint8)
             return bytes(_tree_root(level, leaves, self._vector, self._scalar))
         return bytes(_leaves_root(data, self._vector, self._scalar))
+
+    def thread_kernel(self) -> tuple[int, bool, np.ndarray]:
+        """What ``leaves_roots_at`` runs, for threads without the GIL
+        (``agents.commitment.threads``): the address of a compiled ``void (int64 addresses,
+        int64 sizes, int64 count, int64 out, int64 vector, int64 scalar)`` (pointers to the
+        int64 tables of ``count`` buffers, to the ``(count, 32)`` roots, to the three scalar
+        entry points), and its vector flag and scalar entry points."""
+        return _compiled_table_roots().address, self._vector, self._scalar
 
     def many_leaves_roots(self, buffers: list[np.ndarray]) -> np.ndarray:
         """``leaves_root`` of each buffer (1-D uint8, contiguous), as ``(n, 32)`` uint8, in
@@ -1115,3 +1123,23 @@ def _make_engine(name: str) -> Sha256Engine | None:
             except (OSError, AttributeError):
                 continue
     return None
+
+
+def _table_roots(
+    addresses: int, sizes: int, count: int, out: int, vector: int, scalar: int
+) -> None:
+    # ``leaves_roots_at`` from raw pointers (``Sha256Engine.thread_kernel``).
+    _many_leaves_roots(
+        carray(word_pointer(addresses), (count,)),
+        carray(word_pointer(sizes), (count,)),
+        carray(_byte_pointer(out), (count, 32)),
+        vector != 0,
+        carray(word_pointer(scalar), (3,)),
+    )
+
+
+@functools.cache
+def _compiled_table_roots() -> Any:
+    """``_table_roots`` compiled (on first use: a process that never hashes on threads of
+    ``agents.commitment.threads`` does not load it)."""
+    return cfunc(nbtypes.void(*[nbtypes.int64] * 6), cache=True)(_table_roots)

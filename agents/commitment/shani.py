@@ -18,11 +18,12 @@ checks), because the instructions cannot be compiled for a CPU without them.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange
+from numba import cfunc, njit, prange
 from numba.core import types as nbtypes
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
@@ -43,6 +44,7 @@ from agents.commitment.hashing import (
     _padding_schedule,
     forest_pairs,
     forest_up,
+    word_pointer,
 )
 from agents.kernel_threads import LAUNCH_LOCK, parallel_clone
 
@@ -331,6 +333,17 @@ def _many_leaves_roots(addresses: np.ndarray, sizes: np.ndarray, roots: np.ndarr
     _forest(level, starts, counts, roots)
 
 
+def _table_roots(
+    addresses: int, sizes: int, count: int, out: int, vector: int, scalar: int
+) -> None:
+    # ``leaves_roots_at`` from raw pointers (``Sha256Engine.thread_kernel``).
+    _many_leaves_roots(
+        carray(word_pointer(addresses), (count,)),
+        carray(word_pointer(sizes), (count,)),
+        carray(_byte_pointer(out), (count, 32)),
+    )
+
+
 @njit(cache=True, nogil=True)
 def _tree_root(hashes: np.ndarray) -> np.ndarray:
     # The Merkle root over the rows of ``hashes`` (at least one).
@@ -417,6 +430,9 @@ class ShaNiEngine(Sha256Engine):
         _many_leaves_roots(addresses, sizes, out)
         return out
 
+    def thread_kernel(self) -> tuple[int, bool, np.ndarray]:
+        return _compiled_table_roots().address, False, np.zeros(3, dtype=np.int64)
+
     def tree_root(self, hashes: np.ndarray) -> bytes:
         if hashes.ndim != 2 or hashes.shape[0] < 1 or hashes.shape[1:] != (32,):
             raise ValueError("tree_root needs an (n, 32) array of hashes, n >= 1")
@@ -437,3 +453,10 @@ class ShaNiEngine(Sha256Engine):
         out = np.empty((offsets.size, 32), dtype=np.uint8)
         _messages(buffer, offsets, lengths, out)
         return out
+
+
+@functools.cache
+def _compiled_table_roots() -> Any:
+    """``_table_roots`` compiled (on first use: a process that never hashes on threads of
+    ``agents.commitment.threads`` does not load it)."""
+    return cfunc(nbtypes.void(*[nbtypes.int64] * 6), cache=True)(_table_roots)

@@ -9,7 +9,6 @@ attached, appends the op record with the tensor roots of inputs and output.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import hashlib
 import itertools
@@ -19,7 +18,7 @@ import os
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -45,6 +44,9 @@ from agents.exact.trace import (
     StepTrace,
     encode_attributes,
 )
+
+if TYPE_CHECKING:  # the threads need numba, which the eager path does without
+    from agents.commitment.threads import HashingThreads, Job
 
 Scalar = float | int | np.floating
 
@@ -95,34 +97,34 @@ def _cores() -> int:
 
 
 # Tensor roots are computed on these threads, one per core but the computing thread's (one on
-# a single core), while the next steps run (the engine's tree kernel does not hold the GIL): a
-# model whose steps write more bytes than one core hashes in a step's time keeps several steps
-# hashing at once, the computing thread keeps a core of its own, and tracers replaying side by
-# side share the threads. Closed steps are handed over in groups of at least _GROUP_BYTES of
-# new tensors (a small model's steps go several at a time: each hand-off makes the computing
-# thread and a hashing thread trade the GIL), as a table of addresses and sizes made on the
-# computing thread, so that a hashing thread runs no Python per tensor; a group is split into
-# parts of at least _PART_BYTES, one per thread, and a larger one into parts of about
-# _CUT_BYTES. A thread that waits for groups' roots hashes the parts no hashing thread has
-# started, from the newest group's last back (the threads take them from the first), and the
-# last group of a segment, which the trace root waits for, has one part more, left to the
-# waiting thread: the tail is hashed on every core. (A transformer step hands over 32 MB at
-# once: as one part, the root of a 5-step segment waited 11 ms for it on one thread. Traced
-# over untraced, in-process, interleaved: 5-step segments 2.17 -> 1.92, 16 steps 1.74 -> 1.75,
-# within the noise; a CNN group of 5 MB is one part, 2 MB parts gained nothing there, and 1 MB
-# parts cost more in hand-overs than they saved.) A tracer waits for its older groups once one
-# is outstanding besides the newest (_OUTSTANDING), and a part's arrays are let go as soon as
-# the part is hashed (not when its roots are collected), so that the next steps' tensors go to
-# memory freed moments before. Measured against 4 outstanding groups whose arrays were held
-# until collected (traced step over untraced, in-process, interleaved, at several times of
-# day): the round's long MLP 1.65-1.70 -> 1.50-1.54 over whole 169-step segments, the tiny
+# a single core), while the next steps run: native threads of ``agents.commitment.threads``,
+# which never take the GIL (a Python thread hashing with the same kernels took it to wake, to
+# start each kernel and to return, and each time the computing thread waited for it: traced
+# over untraced, in-process, interleaved, three alternations a model, the digits MLP
+# 1.84-1.91 -> 1.71-1.83 and the small CNN 1.49-1.65 -> 1.39-1.59). A model whose steps
+# write more bytes than one core hashes in a step's time keeps several steps hashing at once,
+# the computing thread keeps a core of its own, and tracers replaying side by side share the
+# threads. Closed steps are handed over in groups of at least _GROUP_BYTES of new tensors (a
+# small model's steps go several at a time), as a table of addresses and sizes made on the
+# computing thread; a group is split into parts of at least _PART_BYTES, one per thread, and
+# a larger one into parts of about _CUT_BYTES. A thread that waits for groups' roots hashes
+# the parts no hashing thread has started, from the newest group's last back (the threads
+# take them from the first), and the last group of a segment, which the trace root waits
+# for, has one part more, left to the waiting thread: the tail is hashed on every core. (A
+# transformer step hands over 32 MB at once: as one part, the root of a 5-step segment waited
+# 11 ms for it on one thread. Traced over untraced, in-process, interleaved: 5-step segments
+# 2.17 -> 1.92, 16 steps 1.74 -> 1.75, within the noise; a CNN group of 5 MB is one part, 2 MB
+# parts gained nothing there, and 1 MB parts cost more in hand-overs than they saved.) A
+# tracer waits for its older groups once one is outstanding besides the newest
+# (_OUTSTANDING), and a part's arrays are let go once the part is hashed (at the next step's
+# end, not when its roots are collected), so that the next steps' tensors go to memory freed
+# moments before. Measured against 4 outstanding groups whose arrays were held until
+# collected (traced step over untraced, in-process, interleaved, at several times of day):
+# the round's long MLP 1.65-1.70 -> 1.50-1.54 over whole 169-step segments, the tiny
 # transformer 1.97-2.00 -> 1.71-1.92, the CNN 1.64-1.89 -> 1.57-1.81, the digits MLP
 # unchanged; once arrays are let go, 1, 2 or 4 outstanding groups differ by less than the
 # noise.
 _HASHING_THREADS = max(1, _cores() - 1)
-_HASHER = concurrent.futures.ThreadPoolExecutor(
-    max_workers=_HASHING_THREADS, thread_name_prefix="trace-hash"
-)
 _OUTSTANDING = 1
 _GROUP_BYTES = 4 << 20
 _PART_BYTES = 1 << 20
@@ -451,40 +453,8 @@ _LINEAR = (
 )
 
 
-class _Part:
-    """Consecutive arrays of a group to hash (``addresses`` and ``sizes``, int64): on a
-    hashing thread, or on the thread that wants their roots where no hashing thread has
-    started on them by then. Holds the arrays, whose memory the addresses point into, until
-    they are hashed, and no longer: nothing else holds a closed step's arrays once they are
-    handed over."""
-
-    __slots__ = ("addresses", "arrays", "future", "hash_at", "sizes")
-
-    def __init__(
-        self, hash_at: Any, addresses: np.ndarray, sizes: np.ndarray, arrays: list[np.ndarray]
-    ) -> None:
-        self.hash_at = hash_at
-        self.addresses = addresses
-        self.sizes = sizes
-        self.arrays: list[np.ndarray] | None = arrays
-        self.future: concurrent.futures.Future[np.ndarray] | None = None
-
-    def hash(self) -> np.ndarray:
-        """The part's Merkle roots, computed now; its arrays let go."""
-        roots = cast("np.ndarray", self.hash_at(self.addresses, self.sizes))
-        self.arrays = None
-        return roots
-
-    def roots(self) -> np.ndarray:
-        """The Merkle roots: hashed here if no hashing thread has started on them (or none
-        was given them), else once the one that has is done."""
-        if self.future is None or self.future.cancel():
-            return self.hash()
-        return self.future.result()
-
-
 # A group's Merkle roots: computed, or consecutive parts of them being hashed.
-_Merkles = list[_Part] | np.ndarray
+_Merkles = list["Job"] | np.ndarray
 
 
 def _starts(lengths: np.ndarray) -> np.ndarray:
@@ -540,7 +510,7 @@ def _root_messages(
 @dataclass
 class _Batch:
     """Where the Merkle roots of arrays first seen in closed steps go once hashed (the
-    arrays themselves are held by the ``_Part`` s that hash them until hashed, not here).
+    arrays themselves are held by the ``Job`` s that hash them until hashed, not here).
 
     ``merkles`` holds (or its parts give, in order) the Merkle root of the array numbered
     ``numbers[i]`` at ``i``; ``shared[i]``
@@ -704,6 +674,8 @@ class Tracer:
         self._outstanding_bytes = 0  # of the batches not collected
         self._in_distance = False
         self._engine = engine()
+        self._threads: HashingThreads | None = None
+        self._pending = False  # jobs submitted to the hashing threads, not seen hashed
         # The open step's tracer calls and their arrays, numbered when it closes: in one pass
         # where a step made the same calls before (``_Template``), else call by call, as
         # they came. A tracer that overrides how calls are numbered numbers each at once.
@@ -1181,6 +1153,9 @@ class Tracer:
                 known[id(array)] = number
                 kept.append(array)
         self._known, self._kept = known, kept
+        if self._pending:  # the arrays of parts hashed since let go
+            assert self._threads is not None
+            self._pending = self._threads.reap()
         if self._fresh_bytes >= _GROUP_BYTES:
             self._hand_over()
 
@@ -1288,11 +1263,11 @@ class Tracer:
         return [root.tobytes() for root in merkle_roots(digests, records)]
 
     def _hash(self, arrays: list[np.ndarray], starts: list[int], waiting: bool = False) -> _Merkles:
-        """The Merkle roots of ``arrays`` (an ``(n, 32)`` array), or consecutive ``_Part`` s
+        """The Merkle roots of ``arrays`` (an ``(n, 32)`` array), or consecutive ``Job`` s
         of them submitted to the hashing threads (one per thread, and parts of about
         _CUT_BYTES where there are more bytes); ``starts`` their addresses. With ``waiting``
         (the caller waits for the roots), one part more, left to the caller (its
-        ``_Part.roots`` hashes it)."""
+        ``Job.roots`` hashes it)."""
         if not arrays:
             return np.empty((0, 32), dtype=np.uint8)
         if self._engine is None:
@@ -1310,13 +1285,17 @@ class Tracer:
         # Part k ends after the first array at which k + 1 parts' share of the bytes is in.
         cuts = np.searchsorted(ends, total * np.arange(1, parts) // parts, side="left") + 1
         bounds = [0, *sorted({int(c) for c in cuts if 0 < c < count}), count]
-        hash_at = self._engine.leaves_roots_at
+        pool = self._threads
+        if pool is None:  # (an engine means numba is here)
+            from agents.commitment import threads as native
+
+            pool = self._threads = native.hashing_threads(self._engine, _HASHING_THREADS)
         pieces = [
-            _Part(hash_at, addresses[a:b], sizes[a:b], arrays[a:b])
-            for a, b in itertools.pairwise(bounds)
+            pool.job(addresses[a:b], sizes[a:b], arrays[a:b]) for a, b in itertools.pairwise(bounds)
         ]
         for part in pieces[:-1] if waiting and len(pieces) > 1 else pieces:
-            part.future = _HASHER.submit(part.hash)
+            pool.submit(part)
+        self._pending = True
         return pieces
 
     def _grow(self) -> None:

@@ -11,16 +11,18 @@ engine, outstanding limit and number of hashing threads.
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 import gc
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterator
 from typing import Any, cast
 
 import numpy as np
 import pytest
 
-from agents.commitment import hashing, merkle_root, tensor_root
+from agents.commitment import engine, hashing, merkle_root, tensor_root
+from agents.commitment import threads as threads_module
+from agents.commitment.threads import DONE, FREE, HashingThreads, Job
 from agents.exact import ops as tracer_module
 from agents.exact.cpu import CpuKernels
 from agents.exact.errors import ExactError
@@ -324,6 +326,19 @@ def test_random_sequences_trace_as_the_plain_tracer(seed: int, hashing_engine: s
     _compare(got, want)
 
 
+def _own_threads(monkeypatch: pytest.MonkeyPatch, threads: int, **sizes: int) -> HashingThreads:
+    """The tracers' hashing on a pool of ``threads`` hashing threads of its own (returned, to
+    stop), and the module constants ``sizes`` (``_GROUP_BYTES`` and so on) set as given."""
+    active = engine()
+    if active is None:
+        pytest.skip("no compiled hashing engine here")
+    pool = HashingThreads(active, threads)
+    monkeypatch.setattr(threads_module, "hashing_threads", lambda engine, count: pool)
+    for name, value in sizes.items():
+        monkeypatch.setattr(tracer_module, name, value)
+    return pool
+
+
 @pytest.mark.parametrize(
     ("outstanding", "threads", "group"),
     [(1, 1, 1 << 20), (1, 3, 1), (2, 2, 1 << 20), (8, 4, 256), (3, 2, 4096), (2, 5, 64 << 10)],
@@ -333,13 +348,15 @@ def test_outstanding_steps_threads_and_groups_do_not_change_roots(
 ) -> None:
     # Small groups: every step handed over alone, its arrays split into parts hashed on
     # several threads at once; large ones: several steps per group.
-    pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="test-hash")
-    monkeypatch.setattr(tracer_module, "_HASHER", pool)
+    pool = _own_threads(
+        monkeypatch,
+        threads,
+        _OUTSTANDING=outstanding,
+        _GROUP_BYTES=group,
+        _PART_BYTES=max(1, group // 4),
+        _CUT_BYTES=max(1, group // 2),
+    )
     monkeypatch.setattr(tracer_module, "_HASHING_THREADS", threads)
-    monkeypatch.setattr(tracer_module, "_OUTSTANDING", outstanding)
-    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", group)
-    monkeypatch.setattr(tracer_module, "_PART_BYTES", max(1, group // 4))
-    monkeypatch.setattr(tracer_module, "_CUT_BYTES", max(1, group // 2))
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
     try:
@@ -347,156 +364,134 @@ def test_outstanding_steps_threads_and_groups_do_not_change_roots(
             _random_trace(99, _ops(kernels, tracer), tracer, 9)
         _compare(got, want)
     finally:
-        pool.shutdown()
+        pool.stop()
 
 
-def _one_hashing_thread(
-    monkeypatch: pytest.MonkeyPatch, **sizes: int
-) -> concurrent.futures.ThreadPoolExecutor:
-    """The tracer's hashing on one thread of a pool of its own (returned, to shut down), and
-    its module constants ``sizes`` (``_GROUP_BYTES`` and so on) set as given."""
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-hash")
-    monkeypatch.setattr(tracer_module, "_HASHER", pool)
-    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 1)
-    for name, value in sizes.items():
-        monkeypatch.setattr(tracer_module, name, value)
-    return pool
+Hashed = list[tuple[threading.Thread, Job]]
 
 
-Watch = Callable[[threading.Thread, int, Callable[[], np.ndarray]], np.ndarray]
+def _hashed_here(monkeypatch: pytest.MonkeyPatch, pool: HashingThreads) -> Hashed:
+    """Every job hashed by a thread asking for its roots (not a hashing thread), with that
+    thread, in order."""
+    hashed: Hashed = []
+    real = pool.hash
 
+    def hash_here(job: Job) -> None:
+        hashed.append((threading.current_thread(), job))
+        real(job)
 
-def _watched(tracer: Tracer, watch: Watch) -> None:
-    """Pass every ``leaves_roots_at`` call of ``tracer``'s engine through ``watch``, given the
-    calling thread, the bytes asked for and the call into the real engine."""
-    real = tracer._engine
-    if real is None:
-        pytest.skip("no compiled hashing engine here")
-
-    class Watched:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
-
-        def leaves_roots_at(self, addresses: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-            assert real is not None
-            call = functools.partial(real.leaves_roots_at, addresses, sizes)
-            return watch(threading.current_thread(), int(sizes.sum()), call)
-
-    tracer._engine = cast(Any, Watched())
+    monkeypatch.setattr(pool, "hash", hash_here)
+    return hashed
 
 
 def _trace_alike(
-    kernels: Kernels,
-    got: Tracer,
-    want: PlainTracer,
-    seed: int,
-    steps: int,
-    pool: concurrent.futures.ThreadPoolExecutor,
+    kernels: Kernels, got: Tracer, want: PlainTracer, seed: int, steps: int, pool: HashingThreads
 ) -> None:
-    """``_random_trace`` into both tracers, compared; ``pool`` shut down after."""
+    """``_random_trace`` into both tracers, compared; ``pool`` stopped after."""
     try:
         for tracer in (got, want):
             _random_trace(seed, _ops(kernels, tracer), tracer, steps)
         _compare(got, want)
     finally:
-        pool.shutdown()
+        pool.pause(False)
+        pool.stop()
 
 
 def test_the_thread_reading_the_root_hashes_every_part_not_started(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The one hashing thread is kept busy until the trace root is known: every part of
-    # every group, none started, is hashed by the thread reading the root, from the last
-    # back, without waiting for the hashing thread (which would never come to them).
-    pool = _one_hashing_thread(
+    # The one hashing thread takes no job until the trace root is known: every part of
+    # every group, none started, is hashed by the thread reading the root, without waiting
+    # for the hashing thread (which would never come to them).
+    pool = _own_threads(
         monkeypatch,
+        1,
         _GROUP_BYTES=1 << 12,
         _OUTSTANDING=1 << 20,  # never waits mid-way
         _PART_BYTES=1 << 10,
         _CUT_BYTES=1 << 11,
     )
+    pool.pause()
+    hashed = _hashed_here(monkeypatch, pool)
+    waits: list[int] = []
+    monkeypatch.setattr(pool, "wait", waits.append)  # a wait would never end here
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
-    calls: list[tuple[threading.Thread, int]] = []
-
-    def note(thread: threading.Thread, size: int, call: Callable[[], np.ndarray]) -> np.ndarray:
-        calls.append((thread, size))
-        return call()
-
-    _watched(got, note)
-    release = threading.Event()
-    busy = pool.submit(release.wait, 20)
-    try:
-        for tracer in (got, want):
-            _random_trace(3, _ops(kernels, tracer), tracer, 4)
-        _compare(got, want)
-        assert not busy.done()  # the roots came without the hashing thread
-    finally:
-        release.set()
-        pool.shutdown()
-    assert len(calls) > 3  # several groups, each in several parts
-    assert {thread for thread, _ in calls} == {threading.current_thread()}
-    assert sum(size for _, size in calls) == got.hashed_bytes
+    _trace_alike(kernels, got, want, 3, 4, pool)
+    assert len(hashed) > 3  # several groups, each in several parts
+    assert {thread for thread, _ in hashed} == {threading.current_thread()}
+    assert sum(int(job.sizes.sum()) for _, job in hashed) == got.hashed_bytes
+    assert not waits
 
 
 def test_the_waiting_thread_hashes_the_newer_groups_before_waiting_for_a_running_part(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The hashing thread is stuck on the first part it took until the thread reading the
-    # trace root starts waiting for a part a hashing thread is running: by then that thread
-    # has hashed every other part, the newest groups' included.
-    pool = _one_hashing_thread(
-        monkeypatch, _GROUP_BYTES=1 << 12, _OUTSTANDING=1 << 20, _CUT_BYTES=1 << 11
+    # The first part handed over is taken by a hashing thread that is stuck on it until the
+    # thread reading the trace root starts waiting for it: by then that thread has hashed
+    # every other part, the newest groups' included.
+    pool = _own_threads(
+        monkeypatch, 1, _GROUP_BYTES=1 << 12, _OUTSTANDING=1 << 20, _CUT_BYTES=1 << 11
     )
+    pool.pause()  # the test plays the hashing thread
+    events: list[str] = []  # in order: "hashed" here, "waits" for a running part
+    taken: list[Job] = []
+    submit, hash_job, wait = pool.submit, pool.hash, pool.wait
+
+    def submit_and_take_the_first(job: Job) -> None:
+        submit(job)
+        if not taken and job.slot >= 0:
+            assert pool.claim(job.slot)  # running, as on a hashing thread
+            taken.append(job)
+
+    def hashed_here(job: Job) -> None:
+        hash_job(job)
+        events.append("hashed")
+
+    def waits(slot: int) -> None:
+        events.append("waits")
+        (job,) = taken
+        assert slot == job.slot and job.running()
+        hash_job(job)  # the stuck thread goes on
+        pool.release(slot)
+        wait(slot)
+
+    monkeypatch.setattr(pool, "submit", submit_and_take_the_first)
+    monkeypatch.setattr(pool, "hash", hashed_here)
+    monkeypatch.setattr(pool, "wait", waits)
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
-    here = threading.current_thread()
-    started, release = threading.Event(), threading.Event()
-    events: list[str] = []  # in order: "hashed" here, "waits" for a running part
-    roots = tracer_module._Part.roots
-
-    def watched_roots(part: tracer_module._Part) -> np.ndarray:
-        if part.future is not None and part.future.running():
-            events.append("waits")
-            release.set()
-        return roots(part)
-
-    def stall(thread: threading.Thread, size: int, call: Callable[[], np.ndarray]) -> np.ndarray:
-        if thread is here:
-            assert started.wait(20)  # the hashing thread holds its first part by now
-            hashed = call()
-            events.append("hashed")
-            return hashed
-        if not started.is_set():  # the first part the hashing thread takes
-            started.set()
-            assert release.wait(20)
-        return call()
-
-    monkeypatch.setattr(tracer_module._Part, "roots", watched_roots)
-    _watched(got, stall)
     _trace_alike(kernels, got, want, 8, 6, pool)
     assert events.count("waits") == 1
     assert events.count("hashed") > 3
     assert events[-1] == "waits"
 
 
-def test_a_part_a_hashing_thread_has_started_is_not_hashed_again(
+def test_each_part_is_hashed_once_by_whichever_thread_takes_it_first(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # With the hashing thread free, each part is hashed once, by whichever thread takes it
-    # first: the bytes hashed are the bytes handed over.
-    pool = _one_hashing_thread(monkeypatch, _GROUP_BYTES=1 << 12, _CUT_BYTES=1 << 10)
+    # With the hashing thread free, each part is hashed once, by the hashing thread or by
+    # the thread reading the roots: none here twice, every other one hashed by the thread.
+    pool = _own_threads(monkeypatch, 1, _GROUP_BYTES=1 << 12, _CUT_BYTES=1 << 10)
+    hashed = _hashed_here(monkeypatch, pool)
+    jobs: list[Job] = []
+    make = pool.job
+
+    def noted(addresses: np.ndarray, sizes: np.ndarray, arrays: Any) -> Job:
+        jobs.append(make(addresses, sizes, arrays))
+        return jobs[-1]
+
+    monkeypatch.setattr(pool, "job", noted)
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
-    hashed: list[int] = []
-
-    def note(thread: threading.Thread, size: int, call: Callable[[], np.ndarray]) -> np.ndarray:
-        hashed.append(size)
-        return call()
-
-    _watched(got, note)
     _trace_alike(kernels, got, want, 4, 6, pool)
-    assert sum(hashed) == got.hashed_bytes > 0
+    here = [id(job) for _, job in hashed]
+    assert len(set(here)) == len(here)
+    there = [job for job in jobs if id(job) not in set(here)]
+    assert there  # the hashing thread took some
+    assert all(job.slot >= 0 and pool.state(job.slot) == DONE for job in there)
+    assert all(job.finished for job in jobs)
+    assert sum(int(job.sizes.sum()) for job in jobs) == got.hashed_bytes > 0
 
 
 def test_tracers_side_by_side_trace_as_alone() -> None:
@@ -713,55 +708,52 @@ def test_an_attribute_of_another_type_is_refused_even_when_equal_to_a_known_one(
             tracer.record(Op.SUM, [bad], [x], np.ones((2, 1), dtype=F32))  # type: ignore[list-item]
 
 
+def _until_hashed(pool: HashingThreads) -> None:
+    """Until the hashing threads have hashed every job submitted (their arrays let go)."""
+    for _ in range(2000):
+        if not pool.reap():
+            return
+        time.sleep(0.005)
+    raise AssertionError("the hashing threads did not finish in 10 s")
+
+
 def test_a_dropped_tracer_leaves_its_arrays_alive_until_hashed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The hashing threads read arrays by address: a tracer dropped while its group is
-    # being hashed must not free them under the thread.
+    # The hashing threads read arrays by address: a tracer dropped while its group waits
+    # to be hashed must not free them under the thread.
     import weakref
 
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-hash")
-    monkeypatch.setattr(tracer_module, "_HASHER", pool)
-    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 1)
-    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", 1)
-    gate = threading.Event()
-    pool.submit(gate.wait)  # the one hashing thread is busy until the gate opens
+    pool = _own_threads(monkeypatch, 1, _GROUP_BYTES=1)
+    pool.pause()  # the one hashing thread takes nothing until resumed
     kernels = CpuKernels()
     tracer = Tracer(kernels)
-    if tracer._engine is None:
-        pool.shutdown()
-        pytest.skip("no compiled hashing engine here")
     E = ExactOps(kernels, tracer)
     out = E.add(E.array(np.arange(4096, dtype=F32)), 1.0)
     alive = weakref.ref(out)
-    tracer.end_step()  # handed over: queued behind the gate
+    tracer.end_step()  # handed over: queued
     del E, out, tracer
     gc.collect()
     try:
         assert alive() is not None
+        pool.pause(False)
+        _until_hashed(pool)
+        gc.collect()
+        assert alive() is None
     finally:
-        gate.set()
-        pool.shutdown(wait=True)
-    gc.collect()
-    assert alive() is None
+        pool.pause(False)
+        pool.stop()
 
 
 def test_a_closed_steps_arrays_are_let_go_once_hashed(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Nothing but the work item that hashes them holds a closed step's arrays: once their
-    # part is hashed they are freed, though their roots are not collected yet (their memory
-    # goes to the next steps' tensors). The roots stay the plain tracer's.
+    # Nothing but the job that hashes them holds a closed step's arrays: once their part is
+    # hashed they are let go at the next step's end, though their roots are not collected
+    # yet (their memory goes to the next steps' tensors). The roots stay the plain tracer's.
     import weakref
 
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-hash")
-    monkeypatch.setattr(tracer_module, "_HASHER", pool)
-    monkeypatch.setattr(tracer_module, "_HASHING_THREADS", 1)
-    monkeypatch.setattr(tracer_module, "_GROUP_BYTES", 1)
-    monkeypatch.setattr(tracer_module, "_OUTSTANDING", 8)
+    pool = _own_threads(monkeypatch, 1, _GROUP_BYTES=1, _OUTSTANDING=8)
     kernels = CpuKernels()
     got, want = Tracer(kernels), PlainTracer(kernels)
-    if got._engine is None:
-        pool.shutdown()
-        pytest.skip("no compiled hashing engine here")
     alive = []
     try:
         for tracer in (got, want):
@@ -771,13 +763,21 @@ def test_a_closed_steps_arrays_are_let_go_once_hashed(monkeypatch: pytest.Monkey
             tracer.end_step()
             alive.append(weakref.ref(out))
             del E, x, out
-        pool.submit(lambda: None).result()  # the hashing thread is past the step's part
+        for _ in range(2000):  # the hashing thread is past the step's one part
+            if pool.state(0) == DONE:
+                break
+            time.sleep(0.005)
+        assert pool.state(0) == DONE and pool.state(1) == FREE
+        gc.collect()
+        assert alive[0]() is not None  # held until the tracer sees it hashed
+        for tracer in (got, want):
+            tracer.end_step()  # an empty step
         gc.collect()
         assert len(got._batches) == 1  # handed over, its roots not collected
         assert alive[0]() is None
         _compare(got, want)
     finally:
-        pool.shutdown()
+        pool.stop()
 
 
 def test_hashed_bytes_counts_each_new_tensor_once() -> None:
