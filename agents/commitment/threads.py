@@ -2,10 +2,11 @@
 
 A Python thread that hashes (even one that runs the compiled kernels without the GIL)
 takes the GIL to wake, to start each kernel and to hand back its result, and every time
-it does, the thread computing next waits for it: an exact step of the digits MLP took 1.5
-to 1.7 times as long beside a Python thread hashing 256 KiB buffers in a loop, and 1.0
-times beside a thread of this module doing the same (measured on this project's 2-core
-machine; the small CNN 1.49 against 1.0, the tiny transformer 1.28 against 1.03). These
+it does, the thread computing next waits for it: an exact step of the digits MLP took
+1.45 to 1.77 times as long beside a Python thread hashing 256 KiB buffers in a loop, and
+1.01 times beside a thread of this module doing the same (measured on this project's
+2-core machine; the small CNN 1.49 against 1.00, the tiny transformer 1.28 against 1.03;
+docs/exact.md has the runs). These
 threads are started with ``pthread_create`` on a numba ``cfunc`` and run compiled code
 only: they take jobs (an engine's ``leaves_roots_at`` of a table of addresses and sizes)
 from a ring of slots in shared memory, with atomic loads, stores and compare-exchange,
@@ -16,7 +17,10 @@ thread, or the thread that wants the roots and would rather hash them itself tha
 -> DONE. The pool holds each job, with the arrays its addresses point into, until it is
 seen DONE: no thread ever reads memory that was let go. A forked child has no hashing
 threads: jobs its parent's threads were running are queued again there, so that the
-thread that wants their roots hashes them itself.
+thread that wants their roots hashes them itself. A thread polling for jobs allocates
+nothing (nanosleep's timespecs are in the table): numba's runtime allocates through
+CPython's raw allocator, whose tracemalloc hooks (3.11) can crash when tracing stops while
+another thread allocates, as they can for any thread running numba kernels without the GIL.
 """
 
 from __future__ import annotations
@@ -321,6 +325,8 @@ class HashingThreads:
         yet, it stays with whoever asks for its roots). The pool holds it, with its arrays,
         until it is seen hashed."""
         with self._lock:
+            if _CLOSED:  # the interpreter is exiting: no thread starts again
+                return
             self._start()
             self._collect()
             slot = self._submitted % SLOTS
@@ -440,11 +446,18 @@ def _after_fork_in_child() -> None:
         pool.after_fork()
 
 
+_CLOSED = False
+
+
 @atexit.register
 def _stop_all() -> None:
-    # Before the interpreter lets module globals go (the tables the threads read).
+    # Before the interpreter lets module globals go (the tables the threads read); a job
+    # submitted after (by a daemon thread) stays with whoever asks for its roots.
+    global _CLOSED
+    _CLOSED = True
     for pool in _POOLS:
-        pool.stop()
+        with pool._lock:
+            pool.stop()
 
 
 if hasattr(os, "register_at_fork"):

@@ -100,8 +100,10 @@ def _cores() -> int:
 # a single core), while the next steps run: native threads of ``agents.commitment.threads``,
 # which never take the GIL (a Python thread hashing with the same kernels took it to wake, to
 # start each kernel and to return, and each time the computing thread waited for it: traced
-# over untraced, in-process, interleaved, three alternations a model, the digits MLP
-# 1.84-1.91 -> 1.71-1.83 and the small CNN 1.49-1.65 -> 1.39-1.59). A model whose steps
+# over untraced, in-process, interleaved against such a thread, three runs a model, the
+# digits MLP 1.85, 1.86, 1.98 -> 1.77, 1.80, 1.99, the small CNN 1.46, 1.55, 1.57 -> 1.40,
+# 1.51, 1.51, the tiny transformer, bound by one thread's hashing, 1.76, 1.75, 1.80 -> 1.81,
+# 1.81, 1.76). A model whose steps
 # write more bytes than one core hashes in a step's time keeps several steps hashing at once,
 # the computing thread keeps a core of its own, and tracers replaying side by side share the
 # threads. Closed steps are handed over in groups of at least _GROUP_BYTES of new tensors (a
