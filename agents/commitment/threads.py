@@ -42,11 +42,11 @@ from numba.extending import intrinsic
 # A slot's states.
 FREE, QUEUED, RUNNING, DONE = 0, 1, 2, 3
 # Words per row of the table (two cache lines: threads polling one slot do not share a
-# line with the next): row 0 controls (stop, submitted, cursor, the kernel's vector flag,
-# its three scalar entry points, nanosleep's entry point, the kernel's, paused; then the
-# naps' lengths as timespecs, the table's only memory a thread writes nothing to); each slot's row
-# holds its state, the addresses and sizes of its buffers (pointers to int64 arrays), their
-# count and where the roots go.
+# line with the next). The first _FIRST rows control: stop, submitted, cursor, the kernel's
+# vector flag, its three scalar entry points, nanosleep's entry point, the kernel's,
+# paused, then from word _NAPS the naps' lengths as timespecs. Each slot's row holds its
+# state, the addresses and sizes of its buffers (pointers to int64 arrays), their count and
+# where the roots go.
 _WORDS = 16
 _STOP, _SUBMITTED, _CURSOR, _VECTOR, _SCALAR, _SLEEP, _KERNEL, _PAUSED = 0, 1, 2, 3, 4, 7, 8, 9
 _NAPS = 16  # from this word on: the timespecs of the naps, shortest first
@@ -402,8 +402,9 @@ class HashingThreads:
 
     def after_fork(self) -> None:
         """In a forked child: no thread runs here. Jobs the parent's threads were hashing go
-        back to the queue (their buffers are this process's copies), so that they are
-        hashed when their roots are asked for, or by the threads started at the next job."""
+        back to QUEUED (their buffers are this process's copies), so that they are hashed
+        when their roots are asked for (the threads started at the next job take only the
+        jobs submitted from then on)."""
         self._pid = os.getpid()
         self._running = []
         self._lock = threading.Lock()
