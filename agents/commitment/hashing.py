@@ -1125,21 +1125,32 @@ def _make_engine(name: str) -> Sha256Engine | None:
     return None
 
 
+@njit(cache=True, nogil=True)
+def table_arrays(addresses: int, sizes: int, count: int, out: int) -> Any:
+    """The arrays ``leaves_roots_at`` takes and fills, from the pointers a thread of
+    ``agents.commitment.threads`` is given: ``count`` addresses and sizes, ``(count, 32)``
+    roots."""
+    return (
+        carray(word_pointer(addresses), (count,)),
+        carray(word_pointer(sizes), (count,)),
+        carray(_byte_pointer(out), (count, 32)),
+    )
+
+
 def _table_roots(
     addresses: int, sizes: int, count: int, out: int, vector: int, scalar: int
 ) -> None:
     # ``leaves_roots_at`` from raw pointers (``Sha256Engine.thread_kernel``).
-    _many_leaves_roots(
-        carray(word_pointer(addresses), (count,)),
-        carray(word_pointer(sizes), (count,)),
-        carray(_byte_pointer(out), (count, 32)),
-        vector != 0,
-        carray(word_pointer(scalar), (3,)),
-    )
+    found, lengths, roots = table_arrays(addresses, sizes, count, out)
+    _many_leaves_roots(found, lengths, roots, vector != 0, carray(word_pointer(scalar), (3,)))
+
+
+def table_kernel(function: Any) -> Any:
+    """``function`` (``_table_roots``'s arguments) compiled as the ``cfunc`` a thread calls."""
+    return cfunc(nbtypes.void(*[nbtypes.int64] * 6), cache=True)(function)
 
 
 @functools.cache
 def _compiled_table_roots() -> Any:
-    """``_table_roots`` compiled (on first use: a process that never hashes on threads of
-    ``agents.commitment.threads`` does not load it)."""
-    return cfunc(nbtypes.void(*[nbtypes.int64] * 6), cache=True)(_table_roots)
+    # Compiled on first use: a process that never hashes on the threads does not load it.
+    return table_kernel(_table_roots)

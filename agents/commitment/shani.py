@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from llvmlite import ir
-from numba import cfunc, njit, prange
+from numba import njit, prange
 from numba.core import types as nbtypes
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
@@ -44,7 +44,8 @@ from agents.commitment.hashing import (
     _padding_schedule,
     forest_pairs,
     forest_up,
-    word_pointer,
+    table_arrays,
+    table_kernel,
 )
 from agents.kernel_threads import LAUNCH_LOCK, parallel_clone
 
@@ -337,11 +338,8 @@ def _table_roots(
     addresses: int, sizes: int, count: int, out: int, vector: int, scalar: int
 ) -> None:
     # ``leaves_roots_at`` from raw pointers (``Sha256Engine.thread_kernel``).
-    _many_leaves_roots(
-        carray(word_pointer(addresses), (count,)),
-        carray(word_pointer(sizes), (count,)),
-        carray(_byte_pointer(out), (count, 32)),
-    )
+    found, lengths, roots = table_arrays(addresses, sizes, count, out)
+    _many_leaves_roots(found, lengths, roots)
 
 
 @njit(cache=True, nogil=True)
@@ -457,6 +455,5 @@ class ShaNiEngine(Sha256Engine):
 
 @functools.cache
 def _compiled_table_roots() -> Any:
-    """``_table_roots`` compiled (on first use: a process that never hashes on threads of
-    ``agents.commitment.threads`` does not load it)."""
-    return cfunc(nbtypes.void(*[nbtypes.int64] * 6), cache=True)(_table_roots)
+    # Compiled on first use: a process that never hashes on the threads does not load it.
+    return table_kernel(_table_roots)
