@@ -103,10 +103,9 @@ def _cores() -> int:
 # over untraced, in-process, interleaved against such a thread, three runs a model, the
 # digits MLP 1.85, 1.86, 1.98 -> 1.77, 1.80, 1.99, the small CNN 1.46, 1.55, 1.57 -> 1.40,
 # 1.51, 1.51, the tiny transformer, bound by one thread's hashing, 1.76, 1.75, 1.80 -> 1.81,
-# 1.81, 1.76). A model whose steps
-# write more bytes than one core hashes in a step's time keeps several steps hashing at once,
-# the computing thread keeps a core of its own, and tracers replaying side by side share the
-# threads. Closed steps are handed over in groups of at least _GROUP_BYTES of new tensors (a
+# 1.81, 1.76). A model whose steps write more bytes than one core hashes in a step's time
+# keeps several steps hashing at once, the computing thread keeps a core of its own, and
+# tracers replaying side by side share the threads. Closed steps are handed over in groups of at least _GROUP_BYTES of new tensors (a
 # small model's steps go several at a time), as a table of addresses and sizes made on the
 # computing thread; a group is split into parts of at least _PART_BYTES, one per thread, and
 # a larger one into parts of about _CUT_BYTES. A thread that waits for groups' roots hashes
