@@ -7,9 +7,9 @@ it does, the thread computing next waits for it: an exact step of the digits MLP
 1.01 times beside a thread of this module doing the same (measured on this project's
 2-core machine; the small CNN 1.49 against 1.00, the tiny transformer 1.28 against 1.03;
 docs/exact.md has the runs). These threads are started with ``pthread_create`` on a numba
-``cfunc`` and run compiled code only: they take jobs (an engine's ``leaves_roots_at`` of a table of addresses and sizes)
-from a ring of slots in shared memory, with atomic loads, stores and compare-exchange,
-and sleep briefly when there are none.
+``cfunc`` and run compiled code only: they take jobs (an engine's ``leaves_roots_at`` of a
+table of addresses and sizes) from a ring of slots in shared memory, with atomic loads,
+stores and compare-exchange, and sleep briefly when there are none.
 
 A job's slot moves QUEUED -> RUNNING (whoever wins the compare-exchange: a hashing
 thread, or the thread that wants the roots and would rather hash them itself than wait)

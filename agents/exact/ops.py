@@ -105,10 +105,10 @@ def _cores() -> int:
 # 1.51, 1.51, the tiny transformer, bound by one thread's hashing, 1.76, 1.75, 1.80 -> 1.81,
 # 1.81, 1.76). A model whose steps write more bytes than one core hashes in a step's time
 # keeps several steps hashing at once, the computing thread keeps a core of its own, and
-# tracers replaying side by side share the threads. Closed steps are handed over in groups of at least _GROUP_BYTES of new tensors (a
-# small model's steps go several at a time), as a table of addresses and sizes made on the
-# computing thread; a group is split into parts of at least _PART_BYTES, one per thread, and
-# a larger one into parts of about _CUT_BYTES. A thread that waits for groups' roots hashes
+# tracers replaying side by side share the threads. Closed steps are handed over in groups
+# of at least _GROUP_BYTES of new tensors (a small model's steps go several at a time), as a
+# table of addresses and sizes made on the computing thread; a group is split into parts of
+# at least _PART_BYTES, one per thread, and a larger one into parts of about _CUT_BYTES. A thread that waits for groups' roots hashes
 # the parts no hashing thread has started, from the newest group's last back (the threads
 # take them from the first), and the last group of a segment, which the trace root waits
 # for, has one part more, left to the waiting thread: the tail is hashed on every core. (A
