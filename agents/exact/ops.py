@@ -96,35 +96,33 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-# Tensor roots are computed on these threads, one per core but the computing thread's (one on
-# a single core), while the next steps run: native threads of ``agents.commitment.threads``,
-# which never take the GIL (a Python thread hashing with the same kernels took it to wake, to
-# start each kernel and to return, and each time the computing thread waited for it: traced
-# over untraced, in-process, interleaved against such a thread, three runs a model, the
-# digits MLP 1.85, 1.86, 1.98 -> 1.77, 1.80, 1.99, the small CNN 1.46, 1.55, 1.57 -> 1.40,
-# 1.51, 1.51, the tiny transformer, bound by one thread's hashing, 1.76, 1.75, 1.80 -> 1.81,
-# 1.81, 1.76). A model whose steps write more bytes than one core hashes in a step's time
-# keeps several steps hashing at once, the computing thread keeps a core of its own, and
-# tracers replaying side by side share the threads. Closed steps are handed over in groups
-# of at least _GROUP_BYTES of new tensors (a small model's steps go several at a time), as a
-# table of addresses and sizes made on the computing thread; a group is split into parts of
-# at least _PART_BYTES, one per thread, and a larger one into parts of about _CUT_BYTES. A thread that waits for groups' roots hashes
-# the parts no hashing thread has started, from the newest group's last back (the threads
-# take them from the first), and the last group of a segment, which the trace root waits
-# for, has one part more, left to the waiting thread: the tail is hashed on every core. (A
-# transformer step hands over 32 MB at once: as one part, the root of a 5-step segment waited
-# 11 ms for it on one thread. Traced over untraced, in-process, interleaved: 5-step segments
-# 2.17 -> 1.92, 16 steps 1.74 -> 1.75, within the noise; a CNN group of 5 MB is one part, 2 MB
-# parts gained nothing there, and 1 MB parts cost more in hand-overs than they saved.) A
-# tracer waits for its older groups once one is outstanding besides the newest
-# (_OUTSTANDING), and a part's arrays are let go once the part is hashed (at the next step's
-# end, not when its roots are collected), so that the next steps' tensors go to memory freed
-# moments before. Measured against 4 outstanding groups whose arrays were held until
-# collected (traced step over untraced, in-process, interleaved, at several times of day):
-# the round's long MLP 1.65-1.70 -> 1.50-1.54 over whole 169-step segments, the tiny
-# transformer 1.97-2.00 -> 1.71-1.92, the CNN 1.64-1.89 -> 1.57-1.81, the digits MLP
-# unchanged; once arrays are let go, 1, 2 or 4 outstanding groups differ by less than the
-# noise.
+# Tensor roots are computed on these threads, one per core but the computing thread's (one on a
+# single core), while the next steps run: native threads of ``agents.commitment.threads``, which
+# never take the GIL (a Python thread hashing with the same kernels took it to wake, to start each
+# kernel and to return, and each time the computing thread waited for it: traced over untraced,
+# in-process, interleaved against such a thread, three runs a model, the digits MLP 1.85, 1.86, 1.98
+# -> 1.77, 1.80, 1.99, the small CNN 1.46, 1.55, 1.57 -> 1.40, 1.51, 1.51, the tiny transformer,
+# bound by one thread's hashing, 1.76, 1.75, 1.80 -> 1.81, 1.81, 1.76). A model whose steps write
+# more bytes than one core hashes in a step's time keeps several steps hashing at once, the
+# computing thread keeps a core of its own, and tracers replaying side by side share the threads.
+# Closed steps are handed over in groups of at least _GROUP_BYTES of new tensors (a small model's
+# steps go several at a time), as a table of addresses and sizes made on the computing thread; a
+# group is split into parts of at least _PART_BYTES, one per thread, and a larger one into parts of
+# about _CUT_BYTES. A thread that waits for groups' roots hashes the parts no hashing thread has
+# started, from the newest group's last back (the threads take them from the first), and the last
+# group of a segment, which the trace root waits for, has one part more, left to the waiting thread:
+# the tail is hashed on every core. (A transformer step hands over 32 MB at once: as one part, the
+# root of a 5-step segment waited 11 ms for it on one thread. Traced over untraced, in-process,
+# interleaved: 5-step segments 2.17 -> 1.92, 16 steps 1.74 -> 1.75, within the noise; a CNN group of
+# 5 MB is one part, 2 MB parts gained nothing there, and 1 MB parts cost more in hand-overs than
+# they saved.) A tracer waits for its older groups once one is outstanding besides the newest
+# (_OUTSTANDING), and a part's arrays are let go once the part is hashed (at the next step's end,
+# not when its roots are collected), so that the next steps' tensors go to memory freed moments
+# before. Measured against 4 outstanding groups whose arrays were held until collected (traced step
+# over untraced, in-process, interleaved, at several times of day): the round's long MLP 1.65-1.70
+# -> 1.50-1.54 over whole 169-step segments, the tiny transformer 1.97-2.00 -> 1.71-1.92, the CNN
+# 1.64-1.89 -> 1.57-1.81, the digits MLP unchanged; once arrays are let go, 1, 2 or 4 outstanding
+# groups differ by less than the noise.
 _HASHING_THREADS = max(1, _cores() - 1)
 _OUTSTANDING = 1
 _GROUP_BYTES = 4 << 20
