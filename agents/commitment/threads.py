@@ -259,10 +259,6 @@ class Job:
         self.slot = -1  # not in a slot: hashed by whoever asks for the roots
         self.finished = False  # the roots are in ``out``
 
-    def running(self) -> bool:
-        """Whether a thread (a hashing thread, or one asking for the roots) is hashing it."""
-        return not self.finished and self.slot >= 0 and self._pool.state(self.slot) == RUNNING
-
     def roots(self) -> np.ndarray:
         """The ``(n, 32)`` Merkle roots: hashed here if no thread has started on them, else
         once the thread that has is done."""
@@ -294,7 +290,6 @@ class HashingThreads:
         self._pending: dict[int, Job] = {}  # slot -> its job, until seen hashed
         self._submitted = 0
         self._running: list[int] = []  # the threads' ids
-        self._pid = os.getpid()
         control = self._table[:_WORDS]
         control[_KERNEL] = kernel
         control[_VECTOR] = int(vector)
@@ -404,7 +399,6 @@ class HashingThreads:
         back to QUEUED (their buffers are this process's copies), so that they are hashed
         when their roots are asked for (the threads started at the next job take only the
         jobs submitted from then on)."""
-        self._pid = os.getpid()
         self._running = []
         self._lock = threading.Lock()
         for slot in self._pending:
@@ -413,7 +407,7 @@ class HashingThreads:
 
     def stop(self) -> None:
         """Stop the threads, each once its job is hashed (a later job starts them again)."""
-        if self._pid != os.getpid() or not self._running:
+        if not self._running:  # (a forked child has none: ``after_fork``)
             return
         _set_word(self._base, _STOP, 1)
         for thread in self._running:

@@ -22,7 +22,7 @@ import pytest
 
 from agents.commitment import engine, hashing, merkle_root, tensor_root
 from agents.commitment import threads as threads_module
-from agents.commitment.threads import DONE, FREE, HashingThreads, Job
+from agents.commitment.threads import DONE, FREE, RUNNING, HashingThreads, Job
 from agents.exact import ops as tracer_module
 from agents.exact.cpu import CpuKernels
 from agents.exact.errors import ExactError
@@ -451,7 +451,7 @@ def test_the_waiting_thread_hashes_the_newer_groups_before_waiting_for_a_running
     def waits(slot: int) -> None:
         events.append("waits")
         (job,) = taken
-        assert slot == job.slot and job.running()
+        assert slot == job.slot and pool.state(slot) == RUNNING
         hash_job(job)  # the stuck thread goes on
         pool.release(slot)
         wait(slot)
@@ -471,7 +471,8 @@ def test_each_part_is_hashed_once_by_whichever_thread_takes_it_first(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # With the hashing thread free, each part is hashed once, by the hashing thread or by
-    # the thread reading the roots: none here twice, every other one hashed by the thread.
+    # the thread reading the roots: none here twice, every other one hashed by the thread
+    # (how many the thread takes depends on when the system runs it).
     pool = _own_threads(monkeypatch, 1, _GROUP_BYTES=1 << 12, _CUT_BYTES=1 << 10)
     hashed = _hashed_here(monkeypatch, pool)
     jobs: list[Job] = []
@@ -488,7 +489,6 @@ def test_each_part_is_hashed_once_by_whichever_thread_takes_it_first(
     here = [id(job) for _, job in hashed]
     assert len(set(here)) == len(here)
     there = [job for job in jobs if id(job) not in set(here)]
-    assert there  # the hashing thread took some
     assert all(job.slot >= 0 and pool.state(job.slot) == DONE for job in there)
     assert all(job.finished for job in jobs)
     assert sum(int(job.sizes.sum()) for job in jobs) == got.hashed_bytes > 0
