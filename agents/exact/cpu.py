@@ -1086,6 +1086,89 @@ def _float32_table(
     return at == dims.size
 
 
+@njit(cache=True)  # microseconds: keeps the GIL (no hand-over to a waiting thread)
+def _template_numbers(
+    program: np.ndarray,
+    ids: np.ndarray,
+    known: np.ndarray,
+    keep: np.ndarray,
+    first: int,
+    kind: int,
+    descr: int,
+    out: np.ndarray,
+) -> bool:
+    # ``Kernels.template_numbers`` in one pass, reading the checked objects as
+    # ``_float32_table`` does (an object of another type no further than its header).
+    size, distinct, hashed, arrays, count = (
+        program[0],
+        program[1],
+        program[2],
+        program[3],
+        program[4],
+    )
+    if ids.size != size:
+        return False
+    classes = program[program[5] : program[5] + size]
+    firsts = program[program[6] : program[6] + distinct]
+    offsets = program[program[7] : program[7] + distinct]
+    checked = program[program[8] : program[8] + count]
+    dims = program[program[9] : program[9] + program[10]]
+    leaders = np.empty(distinct, dtype=np.int64)
+    for c in range(distinct):
+        leaders[c] = ids[firsts[c]]
+    for p in range(size):
+        if ids[p] != leaders[classes[p]]:
+            return False
+    order = np.argsort(leaders)
+    for i in range(1, distinct):
+        if leaders[order[i]] == leaders[order[i - 1]]:
+            return False
+    known_order = np.argsort(known[0])
+    known_ids = known[0][known_order]
+    numbers = np.empty(distinct, dtype=np.int64)
+    for c in range(distinct):
+        j = np.searchsorted(known_ids, leaders[c])
+        found = j < known_ids.size and known_ids[j] == leaders[c]
+        if found == (offsets[c] >= 0):
+            return False
+        numbers[c] = known[1][known_order[j]] if found else first + offsets[c]
+    for p in range(size):
+        out[p] = numbers[classes[p]]
+    at = 0
+    for i in range(count):
+        place = ids[checked[i]]
+        if _word(place + _TYPE_FIELD) != kind or _word(place + _DESCR_FIELD) != descr:
+            return False
+        if _word(place + _FLAGS_FIELD) & _C_CONTIGUOUS_FLAG == 0:
+            return False
+        rank = _word(place + _ND_FIELD) & _LOW_INT
+        if at + rank >= dims.size or rank != dims[at]:
+            return False
+        axes = _word(place + _DIMS_FIELD)
+        for k in range(rank):
+            if _word(axes + 8 * k) != dims[at + 1 + k]:
+                return False
+        at += 1 + rank
+        out[size + i] = _word(place + _DATA_FIELD)
+    if at != dims.size:
+        return False
+    for i in range(arrays - hashed):
+        if out[size + hashed + i] != out[size + arrays + i]:
+            return False  # a view no longer over its input's bytes
+    sorted_leaders = leaders[order]
+    for i in range(keep.size):
+        value = -1
+        j = np.searchsorted(sorted_leaders, keep[i])
+        if j < distinct and sorted_leaders[j] == keep[i]:
+            value = numbers[order[j]]
+        else:
+            j = np.searchsorted(known_ids, keep[i])
+            if j < known_ids.size and known_ids[j] == keep[i]:
+                value = known[1][known_order[j]]
+        out[size + count + i] = value
+    return True
+
+
 @functools.cache
 def _fields_hold_arrays() -> bool:
     """Whether ``_float32_table`` reads numpy array objects right here: its verdict and
@@ -1200,6 +1283,23 @@ class CpuKernels(Kernels):
         if not _float32_table(places, _NDARRAY, _FLOAT32_DESCR, dims, out):
             return None
         return out.tolist()
+
+    def template_numbers(
+        self,
+        program: np.ndarray,
+        registers: Sequence[Any],
+        ids: np.ndarray,
+        known: np.ndarray,
+        keep: np.ndarray,
+        first: int,
+    ) -> np.ndarray | None:
+        # One compiled call checks the template and numbers the step.
+        if not _fields_hold_arrays():
+            return super().template_numbers(program, registers, ids, known, keep, first)
+        out = np.empty(len(ids) + int(program[4]) + len(keep), dtype=np.int64)
+        if not _template_numbers(program, ids, known, keep, first, _NDARRAY, _FLOAT32_DESCR, out):
+            return None
+        return out
 
     # np.ascontiguousarray makes 0-d arrays 1-d: reshape keeps the shape (the step counter).
     def from_numpy(self, values: np.ndarray) -> np.ndarray:

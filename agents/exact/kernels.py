@@ -90,6 +90,62 @@ class Kernels(ABC):
             return None
         return self.addresses(arrays)
 
+    def template_numbers(
+        self,
+        program: np.ndarray,
+        registers: Sequence[Array],
+        ids: np.ndarray,
+        known: np.ndarray,
+        keep: np.ndarray,
+        first: int,
+    ) -> np.ndarray | None:
+        """The numbers a tracer's step template (``program``, packed as
+        ``agents.exact.ops.template_program`` describes) gives the arrays ``registers``
+        (``ids``: their identities), where it applies: every position holds its class's
+        first array and the classes' arrays are distinct; exactly the known classes' arrays
+        are among the ``known`` identities (row 0; their numbers in row 1); the checked
+        arrays are C-contiguous float32 numpy arrays of the template's shapes; each view
+        lies over its input's bytes. Returns the numbers of the positions (a known class's
+        array its known number, a new class ``first`` plus its offset), then the checked
+        arrays' addresses, then the numbers of the identities ``keep`` (among the
+        registers or the known; else -1), as one int64 array; ``None`` where it does not
+        apply (the tracer then numbers the step call by call)."""
+        size, distinct, hashed, arrays, count = program[:5].tolist()
+        if len(ids) != size:
+            return None
+        classes = program[program[5] :][:size]
+        leaders = ids[program[program[6] :][:distinct]]
+        offsets = program[program[7] :][:distinct].tolist()
+        checked = program[program[8] :][:count].tolist()
+        dims = program[program[9] :][: program[10]]
+        if (ids != leaders[classes]).any() or len(set(leaders.tolist())) != distinct:
+            return None
+        where = dict(zip(known[0].tolist(), known[1].tolist(), strict=True))
+        numbers = []
+        for leader, offset in zip(leaders.tolist(), offsets, strict=True):
+            number = where.get(leader)
+            if (number is None) != (offset >= 0):
+                return None
+            numbers.append(first + offset if number is None else number)
+        shapes: list[tuple[int, ...]] = []
+        at = 0
+        packed = dims.tolist()
+        while at < len(packed):
+            shapes.append(tuple(packed[at + 1 : at + 1 + packed[at]]))
+            at += 1 + packed[at]
+        addresses = self.float32_addresses([registers[p] for p in checked], shapes, dims)
+        if addresses is None or addresses[hashed:arrays] != addresses[arrays:]:
+            return None
+        by_leader = dict(zip(leaders.tolist(), numbers, strict=True))
+        kept = [by_leader.get(i, where.get(i, -1)) for i in keep.tolist()]
+        return np.concatenate(
+            [
+                np.asarray(numbers, dtype=np.int64)[classes],
+                np.asarray(addresses, dtype=np.int64),
+                np.asarray(kept, dtype=np.int64),
+            ]
+        )
+
     @abstractmethod
     def from_numpy(self, values: np.ndarray) -> Array:
         """A path array holding a copy (or a zero-copy view) of a float32 numpy array."""

@@ -191,6 +191,8 @@ class ChainPlan:
         self._last: tuple[int, list[int], list[bytes], list[tuple[Attribute, ...]]] | None
         self._last = None
         self._readers: dict[int, list[int]] = {}  # per immediate: the steps that read it
+        # Per step: its record prefix's layout with its immediates (``encode_attributes``).
+        self._packers: list[struct.Struct] = []
 
     def __call__(self, op: Op, *operands: int) -> int:
         step = len(self.ops)
@@ -228,6 +230,7 @@ class ChainPlan:
         self.ops.append(op)
         self.operands.append(operands)
         self._slots.append(tuple(slots))
+        self._packers.append(struct.Struct(">HB" + "cqcI" * len(slots) + "H"))
         self.refs += [*refs, self.inputs + step]
         self.pick = operator.itemgetter(*self.refs)  # every record's registers of a list
         self.counts.append(len(refs) + 1)
@@ -245,20 +248,20 @@ class ChainPlan:
             steps: Sequence[int] = range(len(self.ops))
             last = self._last
             float32 = imms.dtype == _F32 and imms.ndim == 1
+            pattern = imms.view(np.uint32).tolist() if float32 else None
             if (
-                float32
+                pattern is not None
                 and last is not None
                 and last[0] == rank
                 and len(last[1]) == len(imms)
                 and len(last[2]) == len(self.ops)
             ):
                 prefixes, attributes = list(last[2]), list(last[3])
-                bits = imms.view(np.uint32).tolist()
                 readers = self._readers
                 steps = sorted(
                     {
                         k
-                        for i, (a, b) in enumerate(zip(last[1], bits, strict=True))
+                        for i, (a, b) in enumerate(zip(last[1], pattern, strict=True))
                         if a != b
                         for k in readers.get(i, ())
                     }
@@ -269,12 +272,20 @@ class ChainPlan:
                 op = self.ops[k]
                 if op in _REDUCTIONS:
                     values: tuple[Attribute, ...] = (rank - 1,)
+                    prefixes[k] = _prefix(op, values, self.counts[k] - 1)
                 else:
-                    values = tuple(v for slot, i in self._slots[k] for v in (slot, imms[i]))
-                prefixes[k] = _prefix(op, values, self.counts[k] - 1)
+                    slots = self._slots[k]
+                    values = tuple(v for slot, i in slots for v in (slot, imms[i]))
+                    if pattern is None:
+                        prefixes[k] = _prefix(op, values, self.counts[k] - 1)
+                    else:  # encode_attributes' bytes, packed at once
+                        fields = [f for slot, i in slots for f in (b"i", slot, b"f", pattern[i])]
+                        prefixes[k] = self._packers[k].pack(
+                            int(op), len(values), *fields, self.counts[k] - 1
+                        )
                 attributes[k] = values
-            if float32:
-                self._last = (rank, imms.view(np.uint32).tolist(), prefixes, attributes)
+            if pattern is not None:
+                self._last = (rank, pattern, prefixes, attributes)
             if len(self._records) >= 64:  # a schedule's per-step immediates: start over
                 self._records.clear()
             found = self._records[key] = (prefixes, attributes)
@@ -552,6 +563,30 @@ def _getter(positions: Sequence[int]) -> Callable[[Sequence[Any]], list[Any]]:
     return lambda values: list(get(values))
 
 
+def template_program(
+    classes: Sequence[int],
+    firsts: Sequence[int],
+    offsets: Sequence[int],
+    hashed: int,
+    arrays: int,
+    checked: Sequence[int],
+    dims: Sequence[int],
+) -> np.ndarray:
+    """A step template's checks packed as one int64 array for ``Kernels.template_numbers``:
+    ``[size, distinct, hashed, arrays, count, at(classes), at(firsts), at(offsets),
+    at(checked), at(dims), len(dims)]``, then ``classes`` (per position: its class),
+    ``firsts`` (per class: its first position), ``offsets`` (per class: its new number's
+    offset from the step's first, -1 for a class known before the step), ``checked`` (the
+    positions of the arrays to hash, then of the views, then of the views' inputs: ``count``
+    of them, ``hashed`` and ``arrays`` marking where the first two end) and ``dims`` (the
+    checked arrays' shapes, per array its axis count, then its axes)."""
+    head = 11
+    parts = [classes, firsts, offsets, checked, dims]
+    starts = np.cumsum([head, *map(len, parts)])[:-1].tolist()
+    header = [len(classes), len(firsts), hashed, arrays, len(checked), *starts, len(dims)]
+    return np.asarray([*header, *[v for part in parts for v in part]], dtype=np.int64)
+
+
 @dataclass
 class _Template:
     """How the arrays of a step that makes a given sequence of tracer calls are numbered,
@@ -562,13 +597,7 @@ class _Template:
     their first positions); new numbers are counted from the step's first (``offset``)."""
 
     size: int  # positions
-    distinct: int  # classes
-    repeats: Callable[[Sequence[Any]], list[Any]]  # the positions after their class's first
-    repeated: Callable[[Sequence[Any]], list[Any]]  # the first position of each one's class
-    classes: np.ndarray  # per position: its class
-    class_offsets: np.ndarray  # per class: its new number's offset (0 when known)
-    known_firsts: Callable[[Sequence[Any]], list[Any]]  # first positions of known classes
-    known_classes: np.ndarray  # those classes
+    program: np.ndarray  # the checks, for ``Kernels.template_numbers`` (``template_program``)
     headers: list[bytes]  # the shape headers of the new numbers (a state root's: empty)
     checked: Callable[[Sequence[Any]], list[Any]]  # the arrays to hash, views, their inputs
     hashed: int  # how many of those are arrays to hash, in number order
@@ -577,8 +606,6 @@ class _Template:
     fresh_bytes: int
     view_offsets: np.ndarray
     view_sources: np.ndarray  # the position of each view's input
-    shapes: list[tuple[int, ...]]  # of the checked arrays
-    dims: np.ndarray  # the same, packed: per array its axis count, then its axes
     slot_positions: np.ndarray  # per slot: the position whose number it is (0 for a state)
     state_slots: np.ndarray  # the slots of STATE records, and their numbers' offsets
     state_offsets: np.ndarray
@@ -959,29 +986,32 @@ class Tracer:
             self._replay()
             self._calls, self._extras, self._registers = [], [], []
 
-    def _number_step(self) -> None:
+    def _number_step(self, keep: Sequence[Array]) -> list[int] | None:
         """Number the closing step's calls: in one pass with the template of a step that made
-        the same calls, where it applies; else one by one, learning a template from them."""
+        the same calls, where it applies (returning the numbers of ``keep``, as ``_apply``);
+        else one by one, learning a template from them (``None``: ``_known`` holds them)."""
         calls = tuple(self._calls)
         templates = _TEMPLATES_BY_CALLS.get(calls, [])
         for template in templates:
-            if self._apply(template):
-                return
+            kept = self._apply(template, keep)
+            if kept is not None:
+                return kept
         first, fresh, shared = len(self._headers), len(self._fresh), len(self._shared)
         self._replay()
         if calls in self._unlearnt:
-            return
+            return None
         learnt = self._learn(first, fresh, shared)
         if learnt is None:  # numbered one by one from now on, by this tracer
             if len(self._unlearnt) >= _TEMPLATES:
                 self._unlearnt.clear()
             self._unlearnt.add(calls)
-            return
+            return None
         if calls not in _TEMPLATES_BY_CALLS and len(_TEMPLATES_BY_CALLS) >= _TEMPLATES:
             _TEMPLATES_BY_CALLS.clear()
         # The latest first, and the one before it (a first step, whose state was not known
         # yet, makes the same calls as the steps after it, numbered differently).
         _TEMPLATES_BY_CALLS[calls] = [learnt, *templates[:1]]
+        return None
 
     def _learn(self, first: int, fresh: int, shared: int) -> _Template | None:
         """The template of the step just numbered one by one (its first new number
@@ -1037,19 +1067,20 @@ class Tracer:
         slot_positions[state_slots] = 0
         leaders = sorted(set(pattern))  # each class's first position, in order
         class_of = dict(zip(leaders, range(len(leaders)), strict=True))
-        known_classes = [c for c, p in enumerate(leaders) if not new[p]]
-        repeats = [p for p in range(size) if pattern[p] != p]
         checked = fresh_positions + view_positions + view_sources
         shapes = [registers[p].shape for p in checked]
+        program = template_program(
+            [class_of[p] for p in pattern],
+            leaders,
+            [int(offset[p]) if new[p] else -1 for p in leaders],
+            len(fresh_positions),
+            len(fresh_positions) + len(view_positions),
+            checked,
+            [d for shape in shapes for d in (len(shape), *shape)],
+        )
         return _Template(
             size,
-            len(leaders),
-            _getter(repeats),
-            _getter([pattern[p] for p in repeats]),
-            np.asarray([class_of[p] for p in pattern], dtype=np.int64),
-            offset[leaders],
-            _getter([leaders[c] for c in known_classes]),
-            np.asarray(known_classes, dtype=np.int64),
+            program,
             self._headers[first:],
             _getter(checked),
             len(fresh_positions),
@@ -1058,65 +1089,58 @@ class Tracer:
             sum(a.nbytes for a in self._fresh[fresh:]),
             np.asarray(view_numbers, dtype=np.int64) - first,
             np.asarray(view_sources, dtype=np.int64),
-            shapes,
-            np.asarray([d for shape in shapes for d in (len(shape), *shape)], dtype=np.int64),
             slot_positions,
             state_slots,
             state_offsets,
             states,
         )
 
-    def _apply(self, template: _Template) -> bool:
+    def _apply(self, template: _Template, keep: Sequence[Array] = ()) -> list[int] | None:
         """Number the closing step's calls with ``template`` where it gives the numbers
-        they would get one by one: the same arrays at the same positions, those known before
-        the step known, the new ones C-contiguous float32 numpy arrays of the same shapes,
-        the views still over their inputs' bytes. ``False``, numbering nothing, where not."""
+        they would get one by one (``Kernels.template_numbers``: the same arrays at the same
+        positions, those known before the step known, the new ones C-contiguous float32
+        numpy arrays of the same shapes, the views still over their inputs' bytes), and
+        return the numbers of ``keep`` (-1: neither among the step's arrays nor known).
+        ``None``, numbering nothing, where not. The step's arrays are not remembered in
+        ``_known`` (the step closes: only ``keep`` is asked for)."""
         registers = self._registers
-        if len(registers) != template.size:
-            return False
-        ids = list(map(id, registers))
-        # The same aliasing: every position holds its class's first array, and the classes
-        # hold as many distinct arrays as there are classes.
-        distinct = set(ids)
-        if len(distinct) != template.distinct or template.repeats(ids) != template.repeated(ids):
-            return False
-        # Known exactly where the template's arrays were: every known class's array is known,
-        # and no other array of the step is.
+        size = template.size
+        if len(registers) != size:
+            return None
         known = self._known
-        known_ids = template.known_firsts(ids)
-        if known.keys() & distinct != set(known_ids):
-            return False
-        looked = list(map(known.__getitem__, known_ids))
-        checked = template.checked(registers)
-        addresses = self.kernels.float32_addresses(checked, template.shapes, template.dims)
-        if addresses is None:
-            return False
-        hashed, arrays = template.hashed, template.arrays
-        if addresses[hashed:arrays] != addresses[arrays:]:
-            return False  # a view no longer over its input's bytes
+        table = np.empty((2, len(known)), dtype=np.int64)
+        table[0] = np.fromiter(known, dtype=np.int64, count=len(known))
+        table[1] = np.fromiter(known.values(), dtype=np.int64, count=len(known))
         first = len(self._headers)
-        class_numbers = template.class_offsets + first
-        class_numbers[template.known_classes] = looked
-        numbers = class_numbers[template.classes]
+        out = self.kernels.template_numbers(
+            template.program,
+            registers,
+            np.fromiter(map(id, registers), dtype=np.int64, count=size),
+            table,
+            np.fromiter(map(id, keep), dtype=np.int64, count=len(keep)),
+            first,
+        )
+        if out is None:
+            return None
+        hashed, arrays = template.hashed, template.arrays
+        checked = template.checked(registers)
+        count = len(checked)
+        numbers = out[:size]
         self._headers += template.headers
-        fresh_numbers = (template.fresh_offsets + first).tolist()
-        view_numbers = (template.view_offsets + first).tolist()
-        self._fresh_numbers += fresh_numbers
+        self._fresh_numbers += (template.fresh_offsets + first).tolist()
         self._fresh += checked[:hashed]
-        self._fresh_addresses += addresses[:hashed]
+        self._fresh_addresses += out[size : size + hashed].tolist()
         self._fresh_bytes += template.fresh_bytes
-        self._shared += view_numbers
+        self._shared += (template.view_offsets + first).tolist()
         self._shared_arrays += checked[hashed:arrays]
         self._sources += numbers[template.view_sources].tolist()
         slots = numbers[template.slot_positions]
         slots[template.state_slots] = template.state_offsets + first
         self._slots = cast("list[int]", slots)  # end_step takes it as an array
         self._states = [(index, numbers[where]) for index, where in template.states]
-        self._known.update(
-            zip(map(id, checked[:arrays]), fresh_numbers + view_numbers, strict=True)
-        )
         self._defer = False
-        return True
+        kept: list[int] = out[size + count :].tolist()
+        return kept
 
     def end_step(self, keep: Sequence[Array] = ()) -> None:
         """Close the current step (or the distance computation) and start hashing it once
@@ -1124,8 +1148,7 @@ class Tracer:
 
         Arrays in ``keep`` (the state the next step starts from) stay known.
         """
-        if self._defer:
-            self._number_step()
+        kept_numbers = self._number_step(keep) if self._defer else None
         self._calls, self._extras, self._registers = [], [], []
         self._defer = self._templated
         self._closed.append(
@@ -1146,9 +1169,10 @@ class Tracer:
         old = self._known
         known = dict(self._pinned)
         kept = []
-        for array in keep:
-            number = old.get(id(array))
-            if number is not None:
+        if kept_numbers is None:
+            kept_numbers = [old.get(id(array), -1) for array in keep]
+        for array, number in zip(keep, kept_numbers, strict=True):
+            if number >= 0:
                 known[id(array)] = number
                 kept.append(array)
         self._known, self._kept = known, kept

@@ -11,7 +11,9 @@ engine, outstanding limit and number of hashing threads.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import gc
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +30,7 @@ from agents.exact.cpu import CpuKernels
 from agents.exact.errors import ExactError
 from agents.exact.kernels import Kernels
 from agents.exact.ops import CHAIN_OPS, ChainPlan, ExactOps, Imm, StepScalar, Tracer
-from agents.exact.trace import Op, SegmentTrace
+from agents.exact.trace import Op, SegmentTrace, encode_attributes
 from agents.learning.backends import get_backend
 from agents.learning.task import Task
 from tests.exact.plain_tracer import PlainTracer
@@ -213,6 +215,11 @@ def test_a_chains_records_with_changing_immediates_are_built_as_anew(seed: int) 
         prefixes, attributes = plan.records(current, rank)
         want_prefixes, want_attributes = fresh.records(current, rank)
         assert prefixes == want_prefixes, k
+        # As the record format defines them (agents.exact.trace).
+        assert prefixes == [
+            struct.pack(">H", int(op)) + encode_attributes(attrs) + struct.pack(">H", n - 1)
+            for op, attrs, n in zip(plan.ops, want_attributes, plan.counts, strict=True)
+        ], k
         assert [
             tuple(a.tobytes() if type(a) is np.float32 else a for a in attrs)
             for attrs in attributes
@@ -1019,10 +1026,10 @@ def _count_templates(monkeypatch: pytest.MonkeyPatch) -> dict[bool, int]:
     applied = {True: 0, False: 0}
     apply = Tracer._apply
 
-    def counted(self: Tracer, template: Any) -> bool:
-        done = apply(self, template)
-        applied[done] += 1
-        return done
+    def counted(self: Tracer, template: Any, keep: Any = ()) -> list[int] | None:
+        kept = apply(self, template, keep)
+        applied[kept is not None] += 1
+        return kept
 
     monkeypatch.setattr(Tracer, "_apply", counted)
     return applied
@@ -1242,6 +1249,143 @@ def test_the_cpu_path_checks_every_array_at_once_as_numpy_does() -> None:
         mixed = [*taken[:3], bad, *taken[3:]]
         mixed_shapes = [*shapes[:3], np.shape(bad), *shapes[3:]]
         assert kernels.float32_addresses(mixed, mixed_shapes, _packed(mixed_shapes)) is None, k
+
+
+def _template_case(
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, list[Any], np.ndarray, dict[int, int], list[Any], int, dict[str, Any]]:
+    """A random step template and registers it applies to: classes of positions (some of
+    them known before the step, some new: arrays to hash, views over an earlier new array's
+    bytes), with what a tracer would pass ``template_numbers``; ``truth`` holds the numbers
+    it must give, worked out here from the definitions."""
+    first = int(rng.integers(0, 50))
+    known_arrays = [_values(rng, (int(rng.integers(1, 4)), 3)) for _ in range(4)]
+    known = {id(a): int(rng.integers(0, first + 1)) for a in known_arrays}
+    hashed_arrays = [
+        _values(rng, tuple(rng.integers(1, 4, int(rng.integers(0, 3))))) for _ in range(5)
+    ]
+    sources = [int(rng.integers(0, len(hashed_arrays))) for _ in range(2)]
+    views = [hashed_arrays[k].reshape(-1) for k in sources]
+    new = [*hashed_arrays, *views]
+    leaders = [*new, *known_arrays[:3]]  # the last known array is not in the step
+    order = rng.permutation(len(leaders))
+    leaders = [leaders[k] for k in order]
+    size = len(leaders) + 6
+    classes = [*range(len(leaders)), *rng.integers(0, len(leaders), 6).tolist()]
+    positions = rng.permutation(size)
+    registers: list[Any] = [None] * size
+    by_position = [0] * size
+    for c, p in zip(classes, positions.tolist(), strict=True):
+        registers[p] = leaders[c]
+        by_position[p] = c
+    firsts_by_class: dict[int, int] = {}
+    for p, c in enumerate(by_position):
+        firsts_by_class.setdefault(c, p)
+    # Classes renumbered in the order of their first positions, as a template numbers them.
+    class_order = sorted(firsts_by_class, key=firsts_by_class.__getitem__)
+    renamed = {c: k for k, c in enumerate(class_order)}
+    new_ids = [id(a) for a in new]
+    offsets = [
+        new_ids.index(id(leaders[c])) if id(leaders[c]) in new_ids else -1 for c in class_order
+    ]
+    where = {id(a): firsts_by_class[c] for c, a in enumerate(leaders)}
+    checked = [where[id(a)] for a in hashed_arrays] + [where[id(v)] for v in views]
+    checked += [where[id(hashed_arrays[k])] for k in sources]
+    shapes = [registers[p].shape for p in checked]
+    program = tracer_module.template_program(
+        [renamed[c] for c in by_position],
+        [firsts_by_class[c] for c in class_order],
+        offsets,
+        len(hashed_arrays),
+        len(new),
+        checked,
+        [d for shape in shapes for d in (len(shape), *shape)],
+    )
+    keep = [known_arrays[3], hashed_arrays[0], views[1], _values(rng, (2,)), known_arrays[0]]
+    number_of = dict(known)
+    number_of.update({id(a): first + k for k, a in enumerate(new)})
+    truth = {
+        "numbers": [number_of[id(a)] for a in registers],
+        "addresses": [registers[p].__array_interface__["data"][0] for p in checked],
+        "keep": [number_of.get(id(a), -1) for a in keep],
+    }
+    return program, registers, _known_table(known), known, keep, first, truth
+
+
+def _known_table(known: dict[int, int]) -> np.ndarray:
+    return np.array([list(known), list(known.values())], dtype=np.int64).reshape(2, -1)
+
+
+def _numbered(kernels: Kernels, compiled: bool, case: tuple[Any, ...]) -> list[int] | None:
+    program, registers, table, _, keep, first, _ = case
+    ids = np.array([id(a) for a in registers], dtype=np.int64)
+    keep_ids = np.array([id(a) for a in keep], dtype=np.int64)
+    method = (
+        kernels.template_numbers
+        if compiled
+        else functools.partial(Kernels.template_numbers, kernels)
+    )
+    out = method(program, registers, ids, table, keep_ids, first)
+    return None if out is None else out.tolist()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_cpu_path_numbers_a_step_from_its_template_as_the_definitions_do(seed: int) -> None:
+    # ``CpuKernels.template_numbers`` (one compiled call reading the arrays' fields) and the
+    # base class's (numpy, array by array) give the numbers worked out from the definitions
+    # where the template applies, and both refuse each way a step can differ from it.
+    from agents.exact import cpu
+
+    assert cpu._fields_hold_arrays()
+    kernels = CpuKernels()
+    rng = np.random.default_rng(seed)
+    case = _template_case(rng)
+    program, registers, table, known, keep, first, truth = case
+    want = truth["numbers"] + truth["addresses"] + truth["keep"]
+    assert _numbered(kernels, True, case) == want
+    assert _numbered(kernels, False, case) == want
+    classes = program[program[5] :][: program[0]]
+    firsts = program[program[6] :][: program[1]]
+    offsets = program[program[7] :][: program[1]]
+    checked = program[program[8] :][: program[4]]
+    repeated = [p for p in range(len(registers)) if p not in set(firsts.tolist())]
+    new_first = int(firsts[int(np.flatnonzero(offsets >= 0)[0])])
+    known_first = int(firsts[int(np.flatnonzero(offsets < 0)[0])])
+    view_at = int(checked[int(program[2])])
+
+    def with_register(p: int, value: Any) -> tuple[Any, ...]:
+        changed = list(registers)
+        changed[p] = value
+        return (program, changed, table, known, keep, first, truth)
+
+    def with_known(extra: dict[int, int]) -> tuple[Any, ...]:
+        return (program, registers, _known_table(extra), extra, keep, first, truth)
+
+    other_class = registers[int(firsts[(classes[repeated[0]] + 1) % len(firsts)])]
+    shape = registers[new_first].shape
+    strided = np.zeros(tuple(2 * d for d in shape), F32)[tuple(slice(None, None, 2) for _ in shape)]
+    differing = [
+        # another array where a class's array was repeated, or a class's array twice
+        with_register(repeated[0], registers[repeated[0]].copy()),
+        with_register(repeated[0], other_class),
+        with_register(new_first, registers[known_first]),
+        # a new array known before the step, a known one no longer known
+        with_known({**known, id(registers[new_first]): 0}),
+        with_known({k: v for k, v in known.items() if k != id(registers[known_first])}),
+        # a checked array of another dtype, layout, shape or type; a view moved
+        with_register(new_first, np.zeros(registers[new_first].shape, np.float64)),
+        with_register(new_first, strided),
+        with_register(new_first, np.zeros((*registers[new_first].shape, 1), F32)),
+        with_register(new_first, registers[new_first].tolist()),
+        with_register(view_at, registers[view_at].copy()),
+        # too few registers
+        (program, registers[:-1], table, known, keep, first, truth),
+    ]
+    for k, changed in enumerate(differing):
+        if k == 6 and strided.flags.c_contiguous:
+            continue  # one value or none: contiguous however it is strided
+        assert _numbered(kernels, True, changed) is None, k
+        assert _numbered(kernels, False, changed) is None, k
 
 
 @pytest.mark.parametrize("seed", range(4))
