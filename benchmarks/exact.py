@@ -119,7 +119,7 @@ class UnhashedTracer(Tracer):
     trace costs the computing thread when the hashing costs nothing."""
 
     def _hash(
-        self, arrays: list[np.ndarray], starts: list[int], waiting: bool = False
+        self, arrays: list[np.ndarray], starts: list[int], sizes: list[int], waiting: bool = False
     ) -> np.ndarray:
         return np.zeros((len(arrays), 32), dtype=np.uint8)
 

@@ -428,7 +428,6 @@ _PADDED = _Padded()
 # Shape headers of up to six axes (60 bytes), each preceded by the zero bytes that make
 # it 64 bytes long: a tensor root's message then fits three 32-byte rows.
 _HEADER_ROOM = 64
-_PADDED_HEADERS: dict[bytes, bytes] = {}
 _ROOT = np.dtype("V32")  # a 32-byte root (or row of a message) as one value
 
 
@@ -495,26 +494,51 @@ def _layout(
     return buffer.view(np.uint8), offsets, prefix_lengths + 32 * counts
 
 
-def _root_messages(
-    headers: list[bytes], numbers: np.ndarray, merkles: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The messages of tensor roots (``headers[i]``, then the Merkle root of the array
-    numbered ``numbers[i]``) laid out in one buffer, as ``_layout`` gives them: each in a
-    slot of 96 bytes, its header right-aligned in the first 64."""
-    lengths = np.fromiter(map(len, headers), dtype=np.int64, count=len(headers))
-    if lengths.size and int(lengths.max()) > _HEADER_ROOM:
-        return _layout(headers, np.ones(len(headers), dtype=np.int64), numbers, merkles)
-    padded = _PADDED_HEADERS
-    if len(padded) >= _PREFIX_LIMIT:
-        padded.clear()
-    blob = b"".join(
-        [padded.get(h) or padded.setdefault(h, bytes(_HEADER_ROOM - len(h)) + h) for h in headers]
-    )
-    buffer = np.empty((len(headers), _HEADER_ROOM + 32), dtype=np.uint8)
-    buffer[:, :_HEADER_ROOM] = np.frombuffer(blob, dtype=np.uint8).reshape(-1, _HEADER_ROOM)
-    buffer[:, _HEADER_ROOM:] = merkles[numbers]
-    offsets = (_HEADER_ROOM + 32) * np.arange(len(headers), dtype=np.int64) + _HEADER_ROOM
-    return buffer.reshape(-1), offsets - lengths, lengths + 32
+class _HeaderRows:
+    """Shape headers of up to ``_HEADER_ROOM`` bytes, each given a code the first time it is
+    met and kept as a row of ``_HEADER_ROOM`` bytes (zero bytes, then the header), with its
+    length: a tensor root's message is then laid out by array indexing (one tracer's own)."""
+
+    def __init__(self) -> None:
+        self.codes: dict[bytes, int] = {}
+        self.rows = np.zeros((16, _HEADER_ROOM), dtype=np.uint8)
+        self.lengths = np.zeros(16, dtype=np.int64)
+
+    def code(self, header: bytes) -> int:
+        """The code of ``header``; -1 for one longer than ``_HEADER_ROOM`` bytes."""
+        if len(header) > _HEADER_ROOM:
+            return -1
+        code = self.codes.get(header)
+        if code is None:
+            code = len(self.codes)
+            if code == len(self.lengths):
+                self.rows = np.concatenate([self.rows, np.zeros_like(self.rows)])
+                self.lengths = np.concatenate([self.lengths, np.zeros_like(self.lengths)])
+            self.rows[code, _HEADER_ROOM - len(header) :] = np.frombuffer(header, np.uint8)
+            self.lengths[code] = len(header)
+            self.codes[header] = code
+        return code
+
+    def root_messages(
+        self, headers: list[bytes], numbers: np.ndarray, merkles: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The messages of tensor roots (``headers[i]``, then the Merkle root of the array
+        numbered ``numbers[i]``) laid out in one buffer, as ``_layout`` gives them: each in a
+        slot of 96 bytes, its header right-aligned in the first 64."""
+        count = len(headers)
+        found = map(self.codes.get, headers, itertools.repeat(-1, count))
+        codes = np.fromiter(found, dtype=np.int64, count=count)
+        missing = np.flatnonzero(codes < 0)
+        if missing.size:
+            codes[missing] = [self.code(headers[i]) for i in missing.tolist()]
+            if (codes < 0).any():  # a header of more than six axes
+                return _layout(headers, np.ones(count, dtype=np.int64), numbers, merkles)
+        lengths = self.lengths[codes]
+        buffer = np.empty((count, _HEADER_ROOM + 32), dtype=np.uint8)
+        buffer[:, :_HEADER_ROOM] = self.rows[codes]
+        buffer[:, _HEADER_ROOM:] = merkles[numbers]
+        offsets = (_HEADER_ROOM + 32) * np.arange(count, dtype=np.int64) + _HEADER_ROOM
+        return buffer.reshape(-1), offsets - lengths, lengths + 32
 
 
 @dataclass
@@ -603,6 +627,7 @@ class _Template:
     hashed: int  # how many of those are arrays to hash, in number order
     arrays: int  # and arrays to hash or views (reshapes over their input's bytes)
     fresh_offsets: np.ndarray
+    fresh_sizes: list[int]  # the bytes of each array to hash
     fresh_bytes: int
     view_offsets: np.ndarray
     view_sources: np.ndarray  # the position of each view's input
@@ -662,6 +687,7 @@ class Tracer:
         self.kernels = kernels
         self._segment = SegmentTrace()
         self._headers: list[bytes] = []  # per array number: its shape header
+        self._header_rows = _HeaderRows()
         # Per array number: its root, its Merkle root (``_merkle_table``), both as 32-byte
         # rows, and whether its root is known yet.
         self._table = np.zeros((0, 32), dtype=np.uint8)
@@ -683,6 +709,7 @@ class Tracer:
         self._fresh_numbers: list[int] = []
         self._fresh: list[np.ndarray] = []
         self._fresh_addresses: list[int] = []  # where each of ``_fresh`` starts in memory
+        self._fresh_sizes: list[int] = []  # and its bytes
         self._fresh_bytes = 0
         # Bytes of the tensors handed over to hashing so far: what the trace costs to commit
         # (a reshape over its input's memory and pinned arrays are not hashed here).
@@ -761,6 +788,7 @@ class Tracer:
         self._fresh_numbers.append(number)
         self._fresh.append(values)
         self._fresh_addresses.append(self._address(values))
+        self._fresh_sizes.append(values.nbytes)
         self._fresh_bytes += values.nbytes
         return number
 
@@ -881,6 +909,7 @@ class Tracer:
             self._headers += [_header(outputs[0].shape)] * len(outputs)
             size = outputs[0].nbytes
             self._fresh_bytes += size * len(outputs)
+            self._fresh_sizes += [size] * len(outputs)
             if block is not None:
                 start = self._address(block)
                 self._fresh_addresses += [start + size * i for i in range(len(outputs))]
@@ -888,6 +917,7 @@ class Tracer:
             self._headers += [_header(value.shape) for value in outputs]
             sizes = [value.nbytes for value in outputs]
             self._fresh_bytes += sum(sizes)
+            self._fresh_sizes += sizes
             if block is not None:
                 start = self._address(block)
                 self._fresh_addresses += itertools.accumulate(sizes[:-1], initial=start)
@@ -1086,7 +1116,8 @@ class Tracer:
             len(fresh_positions),
             len(fresh_positions) + len(view_positions),
             np.asarray(fresh_numbers, dtype=np.int64) - first,
-            sum(a.nbytes for a in self._fresh[fresh:]),
+            self._fresh_sizes[fresh:],
+            sum(self._fresh_sizes[fresh:]),
             np.asarray(view_numbers, dtype=np.int64) - first,
             np.asarray(view_sources, dtype=np.int64),
             slot_positions,
@@ -1130,6 +1161,7 @@ class Tracer:
         self._fresh_numbers += (template.fresh_offsets + first).tolist()
         self._fresh += checked[:hashed]
         self._fresh_addresses += out[size : size + hashed].tolist()
+        self._fresh_sizes += template.fresh_sizes
         self._fresh_bytes += template.fresh_bytes
         self._shared += (template.view_offsets + first).tolist()
         self._shared_arrays += checked[hashed:arrays]
@@ -1197,13 +1229,13 @@ class Tracer:
         caller waits for them, and hashes a part itself)."""
         if not self._fresh and not self._shared:
             return
-        merkles = self._hash(self._fresh, self._fresh_addresses, waiting)
+        merkles = self._hash(self._fresh, self._fresh_addresses, self._fresh_sizes, waiting)
         batch = _Batch(self._fresh_numbers, self._shared, self._sources, merkles, self._fresh_bytes)
         self._batches.append(batch)
         self._outstanding_bytes += self._fresh_bytes
         self.hashed_bytes += self._fresh_bytes
         self._fresh_numbers, self._fresh, self._fresh_bytes = [], [], 0
-        self._fresh_addresses = []
+        self._fresh_addresses, self._fresh_sizes = [], []
         self._shared, self._shared_arrays, self._sources = [], [], []
         # Groups of _GROUP_BYTES: one collected once _OUTSTANDING wait; smaller batches many
         # at once (their roots in one call).
@@ -1285,10 +1317,13 @@ class Tracer:
         digests = self._digests(*_layout(prefixes, counts, slots, table))
         return [root.tobytes() for root in merkle_roots(digests, records)]
 
-    def _hash(self, arrays: list[np.ndarray], starts: list[int], waiting: bool = False) -> _Merkles:
+    def _hash(
+        self, arrays: list[np.ndarray], starts: list[int], sizes: list[int], waiting: bool = False
+    ) -> _Merkles:
         """The Merkle roots of ``arrays`` (an ``(n, 32)`` array), or consecutive ``Job`` s
         of them submitted to the hashing threads (one per thread, and parts of about
-        _CUT_BYTES where there are more bytes); ``starts`` their addresses. With ``waiting``
+        _CUT_BYTES where there are more bytes); ``starts`` their addresses, ``sizes`` their
+        bytes. With ``waiting``
         (the caller waits for the roots), one part more, left to the caller (its
         ``Job.roots`` hashes it)."""
         if not arrays:
@@ -1299,8 +1334,8 @@ class Tracer:
             )
         count = len(arrays)
         addresses = np.asarray(starts, dtype=np.int64)
-        sizes = np.fromiter([values.nbytes for values in arrays], dtype=np.int64, count=count)
-        ends = np.cumsum(sizes)
+        lengths = np.asarray(sizes, dtype=np.int64)
+        ends = np.cumsum(lengths)
         total = int(ends[-1])
         threads = _HASHING_THREADS + (1 if waiting else 0)
         spread = min(threads, total // _PART_BYTES)
@@ -1314,7 +1349,8 @@ class Tracer:
 
             pool = self._threads = native.hashing_threads(self._engine, _HASHING_THREADS)
         pieces = [
-            pool.job(addresses[a:b], sizes[a:b], arrays[a:b]) for a, b in itertools.pairwise(bounds)
+            pool.job(addresses[a:b], lengths[a:b], arrays[a:b])
+            for a, b in itertools.pairwise(bounds)
         ]
         for part in pieces[:-1] if waiting and len(pieces) > 1 else pieces:
             pool.submit(part)
@@ -1360,7 +1396,8 @@ class Tracer:
         numbers = np.concatenate(collected) if collected else np.zeros(0, dtype=np.int64)
         if numbers.size:
             prefixes = list(map(headers.__getitem__, numbers.tolist()))
-            self._table[numbers] = self._digests(*_root_messages(prefixes, numbers, merkles))
+            messages = self._header_rows.root_messages(prefixes, numbers, merkles)
+            self._table[numbers] = self._digests(*messages)
             self._known_roots[numbers] = True
 
     def _digests(self, buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -89,6 +89,26 @@ def _compare(got: Tracer, want: PlainTracer) -> SegmentTrace:
     return segment
 
 
+def test_arrays_of_many_axes_and_new_shapes_in_every_group_trace_as_the_plain_tracer() -> None:
+    # A tensor root's message holds its shape header: up to six axes it is laid out from the
+    # tracer's table of headers (a shape met in a later group gets its row then), beyond
+    # six (a longer header) as a record's message is.
+    kernels = CpuKernels()
+    got, want = Tracer(kernels), PlainTracer(kernels)
+    shapes = [(3, 4), (2, 1, 3, 1, 2, 1, 2), (5,), (1, 2, 1, 2, 1, 2), (), (2, 2, 1, 1, 1, 1, 1, 2)]
+    for tracer in (got, want):
+        rng = np.random.default_rng(5)
+        E = _ops(kernels, tracer)
+        for k, shape in enumerate(shapes):
+            x = E.array(_values(rng, shape))
+            y = E.mul(E.add(x, x), 0.5)
+            E.reshape(y, [int(np.prod(shape))])
+            E.commit_state({"x": E.neg(y)})
+            if k % 2:
+                tracer.trace_root()  # a group per two shapes
+    _compare(got, want)
+
+
 # --- whole training steps --------------------------------------------------------------
 
 
@@ -647,9 +667,12 @@ class _HashLog(Tracer):
         super().__init__(kernels)
         self.hashed: list[int] = []
 
-    def _hash(self, arrays: list[np.ndarray], starts: list[int], waiting: bool = False) -> Any:
+    def _hash(
+        self, arrays: list[np.ndarray], starts: list[int], sizes: list[int], waiting: bool = False
+    ) -> Any:
+        assert sizes == [values.nbytes for values in arrays]
         self.hashed += [values.size for values in arrays]
-        return super()._hash(arrays, starts, waiting)
+        return super()._hash(arrays, starts, sizes, waiting)
 
 
 class _CopyingReshape(CpuKernels):
