@@ -54,8 +54,14 @@ _STATE, _ADDRESSES, _SIZES, _COUNT, _OUT = 0, 1, 2, 3, 4
 SLOTS = 1024
 # An idle thread polls for jobs, sleeping between polls for the next of _NAP_LENGTHS (ns),
 # up to the last (an idle thread wakes 200 times a second; a job waits at most that long
-# for a thread that slept, and meanwhile the thread wanting its roots may hash it).
+# for a thread that slept, and meanwhile the thread wanting its roots may hash it). For
+# _HOLD_POLLS polls after a job (about 50 ms) it naps no longer than _NAP_LENGTHS[_HOLD_LEVEL]:
+# a replay hands over its next group a few milliseconds after the last, and a thread deep in
+# its naps by then left the group to start late, or to the computing thread (the digits
+# MLP's groups came every 4 ms, each hashed in 1.5 ms).
 _NAP_LENGTHS = (20_000, 40_000, 80_000, 160_000, 320_000, 640_000, 1_280_000, 2_560_000, 5_000_000)
+_HOLD_LEVEL = 2
+_HOLD_POLLS = 640
 _FIRST = 3  # the control rows (the naps' timespecs included); slot s is row _FIRST + s
 _SPINS = 1 << 14  # compare-exchange polls before a waiting thread sleeps
 
@@ -216,16 +222,28 @@ def _hash_table(table: int, addresses: int, sizes: int, count: int, out: int) ->
 
 
 @njit(nogil=True, cache=True)
+def _nap_level(idle: int, last: int) -> int:
+    """The nap after ``idle`` polls without a job: lengthening up to _HOLD_LEVEL, held there
+    for _HOLD_POLLS polls, then lengthening again up to the last."""
+    if idle < _HOLD_LEVEL:
+        return idle
+    if idle < _HOLD_LEVEL + _HOLD_POLLS:
+        return _HOLD_LEVEL
+    return min(idle - _HOLD_POLLS, last)
+
+
+@njit(nogil=True, cache=True)
 def _serve(table: int, slots: int) -> None:
     """A hashing thread's loop: every job it takes hashed, until the control row says stop."""
-    nap = 0
+    idle = 0  # polls since the last job
+    last = len(_NAP_LENGTHS) - 1
     while _load(table + 8 * _STOP) == 0:
         slot = -1 if _load(table + 8 * _PAUSED) else _next(table, slots)
         if slot < 0:
-            _nap(table, nap)
-            nap = min(nap + 1, len(_NAP_LENGTHS) - 1)
+            _nap(table, _nap_level(idle, last))
+            idle = min(idle + 1, _HOLD_POLLS + last)
             continue
-        nap = 0
+        idle = 0
         _hash_job(table, slot)
         _store(table + 8 * _WORDS * (_FIRST + slot), DONE)
 
@@ -338,11 +356,15 @@ class HashingThreads:
             _set_word(self._base, _SUBMITTED, self._submitted)
 
     def reap(self) -> bool:
-        """Let go the arrays of every job hashed since (and the pool's hold on it); whether
-        jobs are still pending."""
+        """Let go the arrays of every job hashed since (and the pool's hold on it) once the
+        oldest pending job is hashed (the threads take jobs in turn: until then, the newer
+        ones are seldom done, and one look costs less than a look at each); whether jobs
+        are still pending."""
         with self._lock:
-            self._collect()
-            return bool(self._pending)
+            pending = self._pending
+            if pending and self.state(next(iter(pending))) == DONE:
+                self._collect()
+            return bool(pending)
 
     def _collect(self) -> None:
         pending = self._pending
