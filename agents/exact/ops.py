@@ -1311,7 +1311,7 @@ class Tracer:
         records = [len(step.ops) for step in steps]
         if not sum(records):
             return [merkle_root([]) for _ in steps]
-        prefixes = [prefix for step in steps for prefix in step.prefixes]
+        prefixes = list(itertools.chain.from_iterable(step.prefixes for step in steps))
         counts = np.concatenate([step.counts for step in steps])
         slots = np.concatenate([step.slots for step in steps])
         digests = self._digests(*_layout(prefixes, counts, slots, table))
@@ -1388,9 +1388,16 @@ class Tracer:
                 hashed = np.concatenate([roots[part] for part in hashed])
             fresh = np.asarray(batch.numbers, dtype=np.int64)
             merkles[fresh] = hashed
-            for number, source in zip(batch.shared, batch.sources, strict=True):
-                merkles[number] = merkles[source]  # a source may be shared itself
-            collected += [fresh, np.asarray(batch.shared, dtype=np.int64)]
+            shared = np.asarray(batch.shared, dtype=np.int64)
+            sources = np.asarray(batch.sources, dtype=np.int64)
+            # A view's input may be a view of this batch (numbered before it): those views
+            # take their inputs' Merkle roots one by one, in order, after the others.
+            chained = np.isin(sources, shared)
+            merkles[shared[~chained]] = merkles[sources[~chained]]
+            pairs = zip(shared[chained].tolist(), sources[chained].tolist(), strict=True)
+            for number, source in pairs:
+                merkles[number] = merkles[source]
+            collected += [fresh, shared]
             self._outstanding_bytes -= batch.nbytes
         del self._batches[:count]
         numbers = np.concatenate(collected) if collected else np.zeros(0, dtype=np.int64)
