@@ -1059,30 +1059,38 @@ def _word(place: int) -> int:
     return int(carray(word_pointer(place), (1,))[0])
 
 
+@njit(cache=True, inline="always")
+def _float32_fields(place: int, kind: int, descr: int, dims: np.ndarray, at: int) -> int:
+    # Whether the object at ``place`` is of type ``kind`` (numpy.ndarray), its descr
+    # ``descr`` (float32), C-contiguous, of the shape packed in ``dims`` from ``at`` (its
+    # axis count, then its axes): where the next object's shape starts there, else -1. An
+    # object of another type is read no further than its header.
+    if _word(place + _TYPE_FIELD) != kind or _word(place + _DESCR_FIELD) != descr:
+        return -1
+    if _word(place + _FLAGS_FIELD) & _C_CONTIGUOUS_FLAG == 0:
+        return -1
+    rank = _word(place + _ND_FIELD) & _LOW_INT
+    if at + rank >= dims.size or rank != dims[at]:
+        return -1
+    axes = _word(place + _DIMS_FIELD)
+    for k in range(rank):
+        if _word(axes + 8 * k) != dims[at + 1 + k]:
+            return -1
+    return at + 1 + rank
+
+
 @njit(cache=True)  # microseconds: keeps the GIL (no hand-over to a waiting thread)
 def _float32_table(
     places: np.ndarray, kind: int, descr: int, dims: np.ndarray, out: np.ndarray
 ) -> bool:
-    # Whether each object at places[i] is of type ``kind`` (numpy.ndarray), its descr
-    # ``descr`` (float32), C-contiguous, of the shape packed in ``dims`` (per object its
-    # axis count, then its axes); out[i] its data address. An object of another type is
-    # read no further than its header.
+    # Whether each object at places[i] passes ``_float32_fields`` with the shapes packed
+    # in ``dims`` (per object its axis count, then its axes); out[i] its data address.
     at = 0
     for i in range(places.size):
-        place = places[i]
-        if _word(place + _TYPE_FIELD) != kind or _word(place + _DESCR_FIELD) != descr:
+        at = _float32_fields(places[i], kind, descr, dims, at)
+        if at < 0:
             return False
-        if _word(place + _FLAGS_FIELD) & _C_CONTIGUOUS_FLAG == 0:
-            return False
-        rank = _word(place + _ND_FIELD) & _LOW_INT
-        if at + rank >= dims.size or rank != dims[at]:
-            return False
-        axes = _word(place + _DIMS_FIELD)
-        for k in range(rank):
-            if _word(axes + 8 * k) != dims[at + 1 + k]:
-                return False
-        at += 1 + rank
-        out[i] = _word(place + _DATA_FIELD)
+        out[i] = _word(places[i] + _DATA_FIELD)
     return at == dims.size
 
 
@@ -1098,7 +1106,7 @@ def _template_numbers(
     out: np.ndarray,
 ) -> bool:
     # ``Kernels.template_numbers`` in one pass, reading the checked objects as
-    # ``_float32_table`` does (an object of another type no further than its header).
+    # ``_float32_table`` does (``_float32_fields``).
     size, distinct, hashed, arrays, count = (
         program[0],
         program[1],
@@ -1137,18 +1145,9 @@ def _template_numbers(
     at = 0
     for i in range(count):
         place = ids[checked[i]]
-        if _word(place + _TYPE_FIELD) != kind or _word(place + _DESCR_FIELD) != descr:
+        at = _float32_fields(place, kind, descr, dims, at)
+        if at < 0:
             return False
-        if _word(place + _FLAGS_FIELD) & _C_CONTIGUOUS_FLAG == 0:
-            return False
-        rank = _word(place + _ND_FIELD) & _LOW_INT
-        if at + rank >= dims.size or rank != dims[at]:
-            return False
-        axes = _word(place + _DIMS_FIELD)
-        for k in range(rank):
-            if _word(axes + 8 * k) != dims[at + 1 + k]:
-                return False
-        at += 1 + rank
         out[size + i] = _word(place + _DATA_FIELD)
     if at != dims.size:
         return False
