@@ -1323,9 +1323,8 @@ class Tracer:
         """The Merkle roots of ``arrays`` (an ``(n, 32)`` array), or consecutive ``Job`` s
         of them submitted to the hashing threads (one per thread, and parts of about
         _CUT_BYTES where there are more bytes); ``starts`` their addresses, ``sizes`` their
-        bytes. With ``waiting``
-        (the caller waits for the roots), one part more, left to the caller (its
-        ``Job.roots`` hashes it)."""
+        bytes. With ``waiting`` (the caller waits for the roots), one part more, left to the
+        caller (its ``Job.roots`` hashes it)."""
         if not arrays:
             return np.empty((0, 32), dtype=np.uint8)
         if self._engine is None:

@@ -167,6 +167,54 @@ def test_a_job_holds_its_arrays_until_hashed(pool: HashingThreads) -> None:
     assert alive() is None
 
 
+def test_reaping_waits_for_the_oldest_pending_job_then_lets_go_of_every_hashed_one(
+    pool: HashingThreads,
+) -> None:
+    # The threads take jobs in turn, so ``reap`` looks at the oldest pending job first: a
+    # newer job hashed before it keeps its arrays until the oldest is hashed too.
+    pool.pause()
+    held = []
+    for length in (1000, 2000):
+        values = np.arange(length, dtype=np.float32)
+        job = pool.job(
+            np.array([values.ctypes.data], dtype=np.int64),
+            np.array([values.nbytes], dtype=np.int64),
+            [values],
+        )
+        pool.submit(job)
+        held.append((weakref.ref(values), job))
+        del values
+    (older, first), (newer, second) = held
+    assert pool.claim(second.slot)  # the newer job hashed here, out of turn
+    HashingThreads.hash(pool, second)
+    pool.release(second.slot)
+    del held, second
+    gc.collect()
+    assert pool.reap()  # the oldest is not hashed: nothing let go yet
+    gc.collect()
+    assert older() is not None and newer() is not None
+    assert pool.claim(first.slot)
+    HashingThreads.hash(pool, first)
+    pool.release(first.slot)
+    del first
+    assert not pool.reap()  # every job hashed: all of them let go
+    gc.collect()
+    assert older() is None and newer() is None
+
+
+@pytest.mark.parametrize(
+    ("idle", "level"),
+    [(0, 0), (1, 1), (2, 2), (3, 2), (641, 2), (642, 2), (643, 3), (644, 4), (648, 8), (10**6, 8)],
+)
+def test_an_idle_thread_naps_short_for_a_while_after_a_job_then_longer(
+    idle: int, level: int
+) -> None:
+    # Naps lengthen to 80 µs, stay there for 640 polls (a replay's next group comes within
+    # milliseconds), then lengthen to the longest (5 ms).
+    assert threads._NAP_LENGTHS[threads._HOLD_LEVEL] == 80_000
+    assert threads._nap_level(idle, len(threads._NAP_LENGTHS) - 1) == level
+
+
 def test_stopped_threads_start_again_at_the_next_job(
     pool: HashingThreads, engine: Sha256Engine, data: np.ndarray
 ) -> None:
